@@ -1,0 +1,25 @@
+{
+  "targets": [
+    {
+      "target_name": "nsnet",
+      "sources": [
+        "native/nl/nl.cc",
+        "native/nl/rtnl.cc",
+        "native/io/socket.cc",
+        "native/ns/ns.cc",
+        "native/ops/ops.cc",
+        "native/addon/runner.cc",
+        "native/addon/handle.cc",
+        "native/addon/convert.cc",
+        "native/addon/addon.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "_GNU_SOURCE"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-fvisibility=hidden", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],
+      "cflags": ["-fvisibility=hidden", "-O2"],
+      "ldflags": ["-Wl,--as-needed"]
+    }
+  ]
+}

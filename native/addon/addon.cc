@@ -1,0 +1,247 @@
+// Module entry: each export turns its arguments into a Job, queues it on the
+// right lane (see runner.h) and returns a promise. No logic lives here.
+#include <napi.h>
+#include <sys/socket.h>
+
+#include <memory>
+#include <vector>
+
+#include "../ops/ops.h"
+#include "convert.h"
+#include "handle.h"
+#include "runner.h"
+
+namespace nsnet::addon {
+
+namespace {
+
+class Addon;
+
+// A job with a system-error outcome and the addon it belongs to.
+class BaseJob : public Job {
+ public:
+  explicit BaseJob(Addon* a) : addon(a) {}
+  Napi::Value settle(Napi::Env env) override {
+    if (err) throw from_sys(env, err);
+    return value(env);
+  }
+  virtual Napi::Value value(Napi::Env env) = 0;
+
+  Addon* addon;
+  io::SysError err;
+};
+
+class Addon : public Napi::Addon<Addon> {
+ public:
+  Addon(Napi::Env env, Napi::Object exports) : runner(env) {
+    Napi::Function handle = NetnsHandle::Define(env);
+    handle_ctor = Napi::Persistent(handle);
+    DefineAddon(exports, {
+                             InstanceMethod<&Addon::NsCreate>("nsCreate"),
+                             InstanceMethod<&Addon::NsOpen>("nsOpen"),
+                             InstanceMethod<&Addon::NsRelease>("nsRelease"),
+                             InstanceMethod<&Addon::Sysctl>("sysctl"),
+                             InstanceMethod<&Addon::SocketIn>("socketIn"),
+                             InstanceMethod<&Addon::Exec>("exec"),
+                             InstanceMethod<&Addon::Links>("links"),
+                             InstanceMethod<&Addon::Addrs>("addrs"),
+                             InstanceMethod<&Addon::Routes>("routes"),
+                             InstanceValue("NetnsHandle", handle),
+                         });
+    env.AddCleanupHook([this] { runner.shutdown(); });
+  }
+
+  Runner runner;
+  Napi::FunctionReference handle_ctor;
+
+ private:
+  // nsCreate(rundir: string, name: string | null) -> Promise<NetnsHandle>
+  // A null name makes an anonymous namespace, held only by its handle.
+  Napi::Value NsCreate(const Napi::CallbackInfo& info) {
+    struct J : BaseJob {
+      using BaseJob::BaseJob;
+      std::string rundir, name;
+      bool anonymous = false;
+      ns::Opened opened;
+      void run() override {
+        anonymous ? ns::create_anonymous(&opened, &err) : ns::create(rundir, name, &opened, &err);
+      }
+      Napi::Value value(Napi::Env env) override {
+        return NetnsHandle::New(env, addon->handle_ctor, std::make_shared<Namespace>(opened));
+      }
+    };
+    auto* j = new J(this);
+    j->rundir = info[0].ToString().Utf8Value();
+    j->anonymous = !info[1].IsString();
+    if (!j->anonymous) j->name = info[1].As<Napi::String>().Utf8Value();
+    return runner.submit(info.Env(), j, Lane::Namespace);
+  }
+
+  // nsOpen(path: string) -> Promise<NetnsHandle>
+  Napi::Value NsOpen(const Napi::CallbackInfo& info) {
+    struct J : BaseJob {
+      using BaseJob::BaseJob;
+      std::string path;
+      ns::Opened opened;
+      void run() override { ns::open(path, &opened, &err); }
+      Napi::Value value(Napi::Env env) override {
+        return NetnsHandle::New(env, addon->handle_ctor, std::make_shared<Namespace>(opened));
+      }
+    };
+    auto* j = new J(this);
+    j->path = info[0].ToString().Utf8Value();
+    return runner.submit(info.Env(), j, Lane::Namespace);
+  }
+
+  // nsRelease(rundir: string, name: string) -> Promise<void>
+  Napi::Value NsRelease(const Napi::CallbackInfo& info) {
+    struct J : BaseJob {
+      using BaseJob::BaseJob;
+      std::string rundir, name;
+      void run() override { ns::release(rundir, name, &err); }
+      Napi::Value value(Napi::Env env) override { return env.Undefined(); }
+    };
+    auto* j = new J(this);
+    j->rundir = info[0].ToString().Utf8Value();
+    j->name = info[1].ToString().Utf8Value();
+    return runner.submit(info.Env(), j, Lane::Namespace);
+  }
+
+  // sysctl(ns, key: string, value?: string) -> Promise<string | undefined>
+  Napi::Value Sysctl(const Napi::CallbackInfo& info) {
+    struct J : BaseJob {
+      using BaseJob::BaseJob;
+      std::shared_ptr<Namespace> ns;
+      std::string key, val;
+      bool write = false;
+      void run() override {
+        write ? ns::sysctl_write(ns->fd, key, val, &err) : ns::sysctl_read(ns->fd, key, &val, &err);
+      }
+      Napi::Value value(Napi::Env env) override {
+        return write ? env.Undefined() : Napi::Value(Napi::String::New(env, val));
+      }
+    };
+    auto ns = NetnsHandle::From(info[0]);
+    auto* j = new J(this);
+    j->ns = ns;
+    j->key = info[1].ToString().Utf8Value();
+    j->write = info[2].IsString();
+    if (j->write) j->val = info[2].As<Napi::String>().Utf8Value();
+    return runner.submit(info.Env(), j, Lane::Namespace);
+  }
+
+  // socketIn(ns, family: 4 | 6, type: 'tcp' | 'udp') -> Promise<fd>
+  Napi::Value SocketIn(const Napi::CallbackInfo& info) {
+    struct J : BaseJob {
+      using BaseJob::BaseJob;
+      std::shared_ptr<Namespace> ns;
+      int domain = AF_INET, type = SOCK_STREAM, fd = -1;
+      void run() override { fd = ns::socket_in(ns->fd, domain, type, 0, &err); }
+      Napi::Value value(Napi::Env env) override { return Napi::Number::New(env, fd); }
+    };
+    auto ns = NetnsHandle::From(info[0]);
+    auto* j = new J(this);
+    j->ns = ns;
+    j->domain = info[1].ToNumber().Int32Value() == 6 ? AF_INET6 : AF_INET;
+    j->type = info[2].ToString().Utf8Value() == "udp" ? SOCK_DGRAM : SOCK_STREAM;
+    return runner.submit(info.Env(), j, Lane::Namespace);
+  }
+
+  // exec(ns, ops: object[]) -> Promise<{ errno, message, offset }[]>
+  Napi::Value Exec(const Napi::CallbackInfo& info) {
+    struct J : BaseJob {
+      using BaseJob::BaseJob;
+      std::shared_ptr<Namespace> ns;
+      std::vector<std::shared_ptr<Namespace>> keep;
+      std::vector<ops::Op> list;
+      std::vector<io::Reply> replies;
+      void run() override {
+        std::lock_guard<std::mutex> lk(ns->rtnl->mu());
+        ops::exec(*ns->rtnl, list, &replies, &err);
+      }
+      Napi::Value value(Napi::Env env) override {
+        Napi::Array a = Napi::Array::New(env, replies.size());
+        for (size_t i = 0; i < replies.size(); i++) a.Set(static_cast<uint32_t>(i), from_reply(env, replies[i]));
+        return a;
+      }
+    };
+    auto ns = NetnsHandle::From(info[0]);
+    std::unique_ptr<J> j(new J(this));
+    j->ns = ns;
+    Napi::Array arr = info[1].As<Napi::Array>();
+    for (uint32_t i = 0; i < arr.Length(); i++) j->list.push_back(to_op(arr.Get(i).As<Napi::Object>(), &j->keep));
+    return runner.submit(info.Env(), j.release(), Lane::Netlink);
+  }
+
+  template <class Info, class Fill, class Conv>
+  Napi::Value List(const Napi::CallbackInfo& info, Fill fill, Conv conv) {
+    struct J : BaseJob {
+      J(Addon* a, Fill f, Conv c) : BaseJob(a), fill(f), conv(c) {}
+      Fill fill;
+      Conv conv;
+      std::shared_ptr<Namespace> ns;
+      std::vector<Info> items;
+      io::Reply status;
+      void run() override {
+        std::lock_guard<std::mutex> lk(ns->rtnl->mu());
+        fill(*ns->rtnl, &items, &status, &err);
+      }
+      Napi::Value value(Napi::Env env) override {
+        Napi::Object o = from_reply(env, status);
+        Napi::Array a = Napi::Array::New(env, items.size());
+        for (size_t i = 0; i < items.size(); i++) a.Set(static_cast<uint32_t>(i), conv(env, items[i]));
+        o.Set("items", a);
+        return o;
+      }
+    };
+    auto* j = new J(this, fill, conv);
+    j->ns = NetnsHandle::From(info[0]);
+    return runner.submit(info.Env(), j, Lane::Netlink);
+  }
+
+  // links(ns, ifindex: number, name: string) -> Promise<{ errno, message, items }>
+  // ifindex 0 and name '' list all links.
+  Napi::Value Links(const Napi::CallbackInfo& info) {
+    const int32_t ifindex = info[1].ToNumber().Int32Value();
+    const std::string name = info[2].ToString().Utf8Value();
+    return List<rtnl::LinkInfo>(
+        info,
+        [ifindex, name](io::Socket& s, auto* out, io::Reply* st, io::SysError* e) {
+          ops::list_links(s, ifindex, name, out, st, e);
+        },
+        from_link);
+  }
+
+  // addrs(ns, family: 0 | 4 | 6, ifindex: number) -> Promise<{ errno, message, items }>
+  Napi::Value Addrs(const Napi::CallbackInfo& info) {
+    const int f = info[1].ToNumber().Int32Value();
+    const uint8_t family = f == 4 ? AF_INET : f == 6 ? AF_INET6 : AF_UNSPEC;
+    const int32_t ifindex = info[2].ToNumber().Int32Value();
+    return List<rtnl::AddrInfo>(
+        info,
+        [family, ifindex](io::Socket& s, auto* out, io::Reply* st, io::SysError* e) {
+          ops::list_addrs(s, family, ifindex, out, st, e);
+        },
+        from_addr);
+  }
+
+  // routes(ns, family: 0 | 4 | 6, table: number) -> Promise<{ errno, message, items }>
+  Napi::Value Routes(const Napi::CallbackInfo& info) {
+    const int f = info[1].ToNumber().Int32Value();
+    const uint8_t family = f == 4 ? AF_INET : f == 6 ? AF_INET6 : AF_UNSPEC;
+    const uint32_t table = info[2].ToNumber().Uint32Value();
+    return List<rtnl::RouteInfo>(
+        info,
+        [family, table](io::Socket& s, auto* out, io::Reply* st, io::SysError* e) {
+          ops::list_routes(s, family, table, out, st, e);
+        },
+        from_route);
+  }
+};
+
+}  // namespace
+
+}  // namespace nsnet::addon
+
+using NsnetAddon = nsnet::addon::Addon;
+NODE_API_ADDON(NsnetAddon)

@@ -1,0 +1,57 @@
+#include "handle.h"
+
+#include <unistd.h>
+
+namespace nsnet::addon {
+
+Namespace::~Namespace() {
+  rtnl.reset();
+  if (fd >= 0) ::close(fd);
+}
+
+Napi::Function NetnsHandle::Define(Napi::Env env) {
+  return DefineClass(env, "NetnsHandle",
+                     {
+                         InstanceMethod<&NetnsHandle::Close>("close"),
+                         InstanceAccessor<&NetnsHandle::Fd>("fd"),
+                         InstanceAccessor<&NetnsHandle::Id>("id"),
+                         InstanceAccessor<&NetnsHandle::Closed>("closed"),
+                     });
+}
+
+Napi::Object NetnsHandle::New(Napi::Env env, Napi::FunctionReference& ctor, std::shared_ptr<Namespace> ns) {
+  Napi::Object o = ctor.New({});
+  Unwrap(o)->ns_ = std::move(ns);
+  return o;
+}
+
+std::shared_ptr<Namespace> NetnsHandle::From(Napi::Value v) {
+  Napi::Env env = v.Env();
+  if (!v.IsObject()) NAPI_THROW(Napi::TypeError::New(env, "expected a namespace handle"), nullptr);
+  NetnsHandle* h = nullptr;
+  if (napi_unwrap(env, v, reinterpret_cast<void**>(&h)) != napi_ok || !h)
+    NAPI_THROW(Napi::TypeError::New(env, "expected a namespace handle"), nullptr);
+  if (!h->ns_) NAPI_THROW(Napi::Error::New(env, "namespace handle is closed"), nullptr);
+  return h->ns_;
+}
+
+NetnsHandle::NetnsHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NetnsHandle>(info) {}
+
+Napi::Value NetnsHandle::Close(const Napi::CallbackInfo& info) {
+  ns_.reset();
+  return info.Env().Undefined();
+}
+
+Napi::Value NetnsHandle::Fd(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), ns_ ? ns_->fd : -1);
+}
+
+// dev:ino identifies a namespace, as `ip netns identify` and nsfs do.
+Napi::Value NetnsHandle::Id(const Napi::CallbackInfo& info) {
+  if (!ns_) return info.Env().Null();
+  return Napi::String::New(info.Env(), std::to_string(ns_->dev) + ":" + std::to_string(ns_->ino));
+}
+
+Napi::Value NetnsHandle::Closed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !ns_); }
+
+}  // namespace nsnet::addon

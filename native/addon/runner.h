@@ -1,0 +1,88 @@
+// The addon's threads and the promise runner.
+//
+// Threading model. The kernel executes an rtnetlink request inside the
+// sender's sendmsg(), holding rtnl_lock; one request can take tens of
+// milliseconds (deleting a veth waits for an RCU grace period). So:
+//  - the JS thread never sends netlink; it only queues jobs and settles
+//    promises;
+//  - libuv's thread pool is never used (it is shared with fs and DNS);
+//  - each Node environment (main thread or worker_thread) owns
+//      * a small pool of netlink threads that run batches and dumps on
+//        sockets already open in their namespace (no setns needed), and
+//      * one namespace thread, the only thread that calls setns()/unshare();
+//        it enters a namespace, does its job (create a namespace, open a
+//        socket inside one, touch a sysctl) and returns home before the next.
+//  - a finished job is handed back through one threadsafe function, which is
+//    referenced only while jobs are in flight, so an idle addon never keeps
+//    the process alive;
+//  - the environment's cleanup hook stops and joins every thread.
+#pragma once
+
+#include <napi.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace nsnet::addon {
+
+// Work done off the JS thread, then settled on it.
+class Job {
+ public:
+  virtual ~Job() = default;
+  // On an addon thread.
+  virtual void run() = 0;
+  // On the JS thread: the resolved value. Throw a Napi::Error to reject.
+  virtual Napi::Value settle(Napi::Env env) = 0;
+
+  napi_deferred deferred = nullptr;
+};
+
+// Threads the addon owns, draining one FIFO of tasks.
+class Executor {
+ public:
+  Executor(std::string name, int threads, std::function<void()> on_start);
+  ~Executor() { stop(); }
+  void post(std::function<void()> task);
+  // Lets running tasks finish, drops the queued ones, joins.
+  void stop();
+
+ private:
+  void loop(size_t i);
+
+  std::string name_;
+  std::function<void()> on_start_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> q_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+enum class Lane { Netlink, Namespace };
+
+// One per Node environment.
+class Runner {
+ public:
+  explicit Runner(Napi::Env env);
+  ~Runner();
+  Napi::Promise submit(Napi::Env env, Job* job, Lane lane);
+  void shutdown();
+
+ private:
+  void complete(Job* job);
+
+  Napi::ThreadSafeFunction tsfn_;
+  Executor netlink_;
+  Executor ns_;
+  size_t pending_ = 0;  // JS thread only
+  bool down_ = false;
+};
+
+}  // namespace nsnet::addon

@@ -1,0 +1,176 @@
+#include "socket.h"
+
+#include <errno.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+namespace nsnet::io {
+
+namespace {
+
+// A datagram holds at most one dump batch, which the kernel caps at 32 KiB
+// for a reader with a large buffer; 64 KiB leaves room for a later kernel.
+constexpr size_t kRecvBuf = 64 * 1024;
+// Large dumps and bursts of ACKs must not overflow the socket queue.
+constexpr int kSockBuf = 4 * 1024 * 1024;
+constexpr int kDumpRetries = 20;
+
+bool fail(SysError* err, int e, const char* what) {
+  err->err = e;
+  err->what = what;
+  return false;
+}
+
+}  // namespace
+
+Socket* Socket::open(int protocol, SysError* err) {
+  int fd = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
+  if (fd < 0) return fail(err, errno, "socket(AF_NETLINK)"), nullptr;
+  const int one = 1;
+  // CAP_ACK keeps ACKs small (no echo of the request); EXT_ACK gives the
+  // kernel's reason; STRICT_CHK makes dumps honour our filters and reject
+  // malformed headers instead of guessing.
+  if (setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof one) < 0 ||
+      setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one) < 0 ||
+      setsockopt(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, &one, sizeof one) < 0) {
+    const int e = errno;
+    ::close(fd);
+    return fail(err, e, "setsockopt(SOL_NETLINK)"), nullptr;
+  }
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &kSockBuf, sizeof kSockBuf) < 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &kSockBuf, sizeof kSockBuf);
+  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &kSockBuf, sizeof kSockBuf);
+  // A kernel that never answers must not pin a worker forever.
+  timeval tv{60, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_nl sa{};
+  sa.nl_family = AF_NETLINK;
+  socklen_t sl = sizeof sa;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &sl) < 0) {
+    const int e = errno;
+    ::close(fd);
+    return fail(err, e, "bind(AF_NETLINK)"), nullptr;
+  }
+  auto* s = new Socket(fd, sa.nl_pid);
+  s->seq_ = static_cast<uint32_t>(time(nullptr));
+  s->rbuf_.resize(kRecvBuf);
+  return s;
+}
+
+Socket::~Socket() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+bool Socket::send(const uint8_t* buf, size_t len, SysError* err) {
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  iovec iov{const_cast<uint8_t*>(buf), len};
+  msghdr mh{};
+  mh.msg_name = &kernel;
+  mh.msg_namelen = sizeof kernel;
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  for (;;) {
+    const ssize_t n = ::sendmsg(fd_, &mh, 0);
+    if (n >= 0) return static_cast<size_t>(n) == len || fail(err, EMSGSIZE, "sendmsg(short)");
+    if (errno != EINTR) return fail(err, errno, "sendmsg");
+  }
+}
+
+ssize_t Socket::recv(SysError* err) {
+  sockaddr_nl from{};
+  iovec iov{rbuf_.data(), rbuf_.size()};
+  msghdr mh{};
+  mh.msg_name = &from;
+  mh.msg_namelen = sizeof from;
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  for (;;) {
+    const ssize_t n = ::recvmsg(fd_, &mh, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      fail(err, errno == EAGAIN ? ETIMEDOUT : errno, "recvmsg");
+      return -1;
+    }
+    if (mh.msg_flags & MSG_TRUNC) {
+      fail(err, EMSGSIZE, "recvmsg(truncated)");
+      return -1;
+    }
+    // Only the kernel (port 0) may answer us.
+    if (from.nl_pid != 0) continue;
+    return n;
+  }
+}
+
+bool Socket::transact(const uint8_t* buf, size_t len, uint32_t first_seq, size_t count, std::vector<Reply>* replies,
+                      const OnMessage& on_msg, SysError* err) {
+  replies->assign(count, Reply{});
+  std::vector<bool> done(count, false);
+  if (!send(buf, len, err)) return false;
+  size_t pending = count;
+  while (pending) {
+    const ssize_t n = recv(err);
+    if (n < 0) return false;
+    nl::MsgIter it(rbuf_.data(), static_cast<size_t>(n));
+    while (const nlmsghdr* h = it.next()) {
+      // Strict matching: an answer for another port or an older batch is
+      // stale (a batch abandoned on error) and must not be taken as ours.
+      if (h->nlmsg_pid != portid_) continue;
+      const uint32_t i = h->nlmsg_seq - first_seq;
+      if (i >= count || done[i]) continue;
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        nl::Ack ack;
+        if (!nl::decode_ack(h, &ack)) return fail(err, EBADMSG, "malformed NLMSG_ERROR");
+        Reply& r = (*replies)[i];
+        r.error = ack.error;
+        r.message.assign(ack.message);
+        r.has_offset = ack.has_offset;
+        r.offset = ack.offset;
+        done[i] = true;
+        pending--;
+      } else if (h->nlmsg_type != NLMSG_NOOP && on_msg) {
+        on_msg(i, h);
+      }
+    }
+    if (it.truncated()) return fail(err, EBADMSG, "truncated netlink message");
+  }
+  return true;
+}
+
+bool Socket::dump(const std::function<size_t(uint32_t seq)>& build, const uint8_t* buf, const OnMessage& on_msg,
+                  const std::function<void()>& reset, Reply* status, SysError* err) {
+  for (int attempt = 0; attempt < kDumpRetries; attempt++) {
+    const uint32_t seq = reserve_seq(1);
+    const size_t len = build(seq);
+    if (!len) return fail(err, EMSGSIZE, "dump request does not fit");
+    if (!send(buf, len, err)) return false;
+    bool interrupted = false;
+    for (bool finished = false; !finished;) {
+      const ssize_t n = recv(err);
+      if (n < 0) return false;
+      nl::MsgIter it(rbuf_.data(), static_cast<size_t>(n));
+      while (const nlmsghdr* h = it.next()) {
+        if (h->nlmsg_pid != portid_ || h->nlmsg_seq != seq) continue;
+        if (h->nlmsg_flags & NLM_F_DUMP_INTR) interrupted = true;
+        if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
+          nl::Ack ack;
+          if (!nl::decode_ack(h, &ack)) return fail(err, EBADMSG, "malformed dump status");
+          status->error = ack.error;
+          status->message.assign(ack.message);
+          finished = true;
+          break;
+        }
+        if (h->nlmsg_type != NLMSG_NOOP) on_msg(0, h);
+      }
+      if (it.truncated()) return fail(err, EBADMSG, "truncated netlink message");
+    }
+    if (!interrupted || status->error) return true;
+    // The table changed under the dump; what we have may be inconsistent.
+    reset();
+  }
+  return fail(err, EAGAIN, "dump interrupted too often");
+}
+
+}  // namespace nsnet::io

@@ -1,0 +1,78 @@
+// A netlink socket bound to the namespace it was created in. Requests are
+// sent in batches (several messages, one sendmsg) and their answers matched
+// by sequence number; dumps are retried when the kernel flags them
+// inconsistent. The socket is blocking: it is only ever used from the
+// addon's own worker threads, never from the JS thread.
+#pragma once
+
+#include <linux/netlink.h>
+
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "../nl/nl.h"
+
+namespace nsnet::io {
+
+// A failed system call or a protocol violation, with the operation's name.
+struct SysError {
+  int err = 0;  // positive errno
+  std::string what;
+  explicit operator bool() const { return err != 0; }
+};
+
+// The kernel's answer to one request of a batch.
+struct Reply {
+  int error = 0;          // negative errno from the ACK, 0 for success
+  std::string message;    // extended ACK text
+  bool has_offset = false;
+  uint32_t offset = 0;    // into this request
+};
+
+class Socket {
+ public:
+  // Opens a socket of the given netlink protocol in the calling thread's
+  // network namespace, with extended ACKs, capped ACKs and strict checks on.
+  static Socket* open(int protocol, SysError* err);
+  ~Socket();
+  Socket(const Socket&) = delete;
+  Socket& operator=(const Socket&) = delete;
+
+  int fd() const { return fd_; }
+  uint32_t portid() const { return portid_; }
+  // Reserves n consecutive sequence numbers and returns the first.
+  uint32_t reserve_seq(uint32_t n) { uint32_t s = seq_; seq_ += n; return s; }
+  // Serialises users: one batch or dump in flight per socket at a time.
+  std::mutex& mu() { return mu_; }
+
+  using OnMessage = std::function<void(size_t index, const nlmsghdr* h)>;
+
+  // Sends `count` requests numbered first_seq.. in one sendmsg, and waits
+  // for an ACK for each (every request must carry NLM_F_ACK). Any other
+  // answer to request i (a GET's reply) is passed to on_msg(i, h) first.
+  bool transact(const uint8_t* buf, size_t len, uint32_t first_seq, size_t count, std::vector<Reply>* replies,
+                const OnMessage& on_msg, SysError* err);
+
+  // Runs a dump: build(seq) must encode the request into `buf` and return its
+  // length; every answer goes to on_msg(0, h). A dump the kernel marks
+  // interrupted (NLM_F_DUMP_INTR) is discarded through `reset` and redone.
+  bool dump(const std::function<size_t(uint32_t seq)>& build, const uint8_t* buf, const OnMessage& on_msg,
+            const std::function<void()>& reset, Reply* status, SysError* err);
+
+ private:
+  explicit Socket(int fd, uint32_t portid) : fd_(fd), portid_(portid) {}
+  bool send(const uint8_t* buf, size_t len, SysError* err);
+  // Receives one datagram into rbuf_; returns its length or -1.
+  ssize_t recv(SysError* err);
+
+  int fd_;
+  uint32_t portid_;
+  uint32_t seq_ = 1;
+  std::mutex mu_;
+  std::vector<uint8_t> rbuf_;
+};
+
+}  // namespace nsnet::io

@@ -1,0 +1,338 @@
+#include "rtnl.h"
+
+#include <linux/if.h>
+#include <linux/if_addr.h>
+#include <linux/if_link.h>
+#include <linux/rtnetlink.h>
+#include <linux/veth.h>
+#include <sys/socket.h>
+
+#include <cstring>
+
+namespace nsnet::rtnl {
+
+using nl::Attr;
+using nl::Builder;
+using nl::Kind;
+using nl::Policy;
+
+namespace {
+
+bool put_addr(Builder& b, uint16_t type, const IpAddr& a) { return b.put(type, a.bytes, a.size()); }
+
+void put_linkinfo(Builder& b, const LinkSpec& s) {
+  const size_t info = b.nest_start(IFLA_LINKINFO);
+  b.put_str(IFLA_INFO_KIND, s.kind);
+  if (s.kind == "veth") {
+    if (s.peer_name.empty() && s.peer_netns_fd < 0 && !s.peer_mac.set && s.peer_mtu < 0) return b.nest_end(info);
+    const size_t data = b.nest_start(IFLA_INFO_DATA);
+    // The peer is a whole ifinfomsg plus attributes inside VETH_INFO_PEER.
+    const size_t peer = b.nest_start(VETH_INFO_PEER);
+    auto* ifi = b.put_extra<ifinfomsg>();
+    if (ifi) ifi->ifi_family = AF_UNSPEC;
+    if (!s.peer_name.empty()) b.put_str(IFLA_IFNAME, s.peer_name);
+    if (s.peer_netns_fd >= 0) b.put_u32(IFLA_NET_NS_FD, static_cast<uint32_t>(s.peer_netns_fd));
+    if (s.peer_mac.set) b.put(IFLA_ADDRESS, s.peer_mac.bytes, 6);
+    if (s.peer_mtu >= 0) b.put_u32(IFLA_MTU, static_cast<uint32_t>(s.peer_mtu));
+    b.nest_end(peer);
+    b.nest_end(data);
+  } else if (s.kind == "macvlan") {
+    if (s.macvlan_mode) {
+      const size_t data = b.nest_start(IFLA_INFO_DATA);
+      b.put_u32(IFLA_MACVLAN_MODE, s.macvlan_mode);
+      b.nest_end(data);
+    }
+  } else if (s.kind == "vxlan") {
+    const size_t data = b.nest_start(IFLA_INFO_DATA);
+    if (s.vni >= 0) b.put_u32(IFLA_VXLAN_ID, static_cast<uint32_t>(s.vni));
+    if (s.vxlan_remote) put_addr(b, s.vxlan_remote.family == AF_INET6 ? IFLA_VXLAN_GROUP6 : IFLA_VXLAN_GROUP, s.vxlan_remote);
+    if (s.vxlan_local) put_addr(b, s.vxlan_local.family == AF_INET6 ? IFLA_VXLAN_LOCAL6 : IFLA_VXLAN_LOCAL, s.vxlan_local);
+    if (s.vxlan_port >= 0) b.put_be16(IFLA_VXLAN_PORT, static_cast<uint16_t>(s.vxlan_port));
+    if (s.vxlan_ttl >= 0) b.put_u8(IFLA_VXLAN_TTL, static_cast<uint8_t>(s.vxlan_ttl));
+    if (s.vxlan_learning >= 0) b.put_u8(IFLA_VXLAN_LEARNING, static_cast<uint8_t>(s.vxlan_learning));
+    if (s.link > 0) b.put_u32(IFLA_VXLAN_LINK, static_cast<uint32_t>(s.link));
+    b.nest_end(data);
+  } else if (s.kind == "bridge") {
+    if (s.bridge_stp >= 0 || s.bridge_vlan_filtering >= 0) {
+      const size_t data = b.nest_start(IFLA_INFO_DATA);
+      if (s.bridge_stp >= 0) b.put_u32(IFLA_BR_STP_STATE, static_cast<uint32_t>(s.bridge_stp));
+      if (s.bridge_vlan_filtering >= 0) b.put_u8(IFLA_BR_VLAN_FILTERING, static_cast<uint8_t>(s.bridge_vlan_filtering));
+      b.nest_end(data);
+    }
+  }
+  b.nest_end(info);
+}
+
+}  // namespace
+
+bool encode_link_new(Builder& b, uint32_t seq, uint16_t flags, const LinkSpec& s) {
+  const bool create = !s.kind.empty();
+  b.begin(RTM_NEWLINK, flags, seq);
+  auto* ifi = b.put_extra<ifinfomsg>();
+  if (!ifi) return false;
+  ifi->ifi_family = AF_UNSPEC;
+  ifi->ifi_index = create ? 0 : s.ifindex;
+  if (s.up >= 0) {
+    ifi->ifi_change = IFF_UP;
+    ifi->ifi_flags = s.up ? IFF_UP : 0;
+  }
+  if (!s.name.empty()) b.put_str(IFLA_IFNAME, s.name);
+  if (s.mtu >= 0) b.put_u32(IFLA_MTU, static_cast<uint32_t>(s.mtu));
+  if (s.mac.set) b.put(IFLA_ADDRESS, s.mac.bytes, 6);
+  if (s.master >= 0) b.put_u32(IFLA_MASTER, static_cast<uint32_t>(s.master));
+  if (s.netns_fd >= 0) b.put_u32(IFLA_NET_NS_FD, static_cast<uint32_t>(s.netns_fd));
+  if (s.txqlen >= 0) b.put_u32(IFLA_TXQLEN, static_cast<uint32_t>(s.txqlen));
+  if (s.link > 0 && s.kind != "vxlan") b.put_u32(IFLA_LINK, static_cast<uint32_t>(s.link));
+  if (create) put_linkinfo(b, s);
+  b.end();
+  return b.ok();
+}
+
+bool encode_link_del(Builder& b, uint32_t seq, int32_t ifindex, const std::string& name) {
+  b.begin(RTM_DELLINK, kChange, seq);
+  auto* ifi = b.put_extra<ifinfomsg>();
+  if (!ifi) return false;
+  ifi->ifi_index = ifindex > 0 ? ifindex : 0;
+  if (ifindex <= 0) b.put_str(IFLA_IFNAME, name);
+  b.end();
+  return b.ok();
+}
+
+bool encode_link_get(Builder& b, uint32_t seq, int32_t ifindex, const std::string& name) {
+  const bool dump = ifindex <= 0 && name.empty();
+  b.begin(RTM_GETLINK, NLM_F_REQUEST | (dump ? NLM_F_DUMP : 0), seq);
+  auto* ifi = b.put_extra<ifinfomsg>();
+  if (!ifi) return false;
+  ifi->ifi_index = ifindex > 0 ? ifindex : 0;
+  if (ifindex <= 0 && !name.empty()) b.put_str(IFLA_IFNAME, name);
+  // Statistics are most of a link message and nobody here reads them.
+  b.put_u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
+  b.end();
+  return b.ok();
+}
+
+bool encode_addr(Builder& b, uint16_t type, uint32_t seq, uint16_t flags, const AddrSpec& s) {
+  b.begin(type, flags, seq);
+  auto* ifa = b.put_extra<ifaddrmsg>();
+  if (!ifa) return false;
+  ifa->ifa_family = s.local.family;
+  ifa->ifa_prefixlen = s.prefixlen;
+  ifa->ifa_index = static_cast<uint32_t>(s.ifindex);
+  ifa->ifa_scope = s.scope >= 0 ? static_cast<uint8_t>(s.scope) : static_cast<uint8_t>(RT_SCOPE_UNIVERSE);
+  ifa->ifa_flags = static_cast<uint8_t>(s.flags & 0xff);
+  put_addr(b, IFA_LOCAL, s.local);
+  put_addr(b, IFA_ADDRESS, s.peer ? s.peer : s.local);
+  if (s.local.family == AF_INET && s.broadcast && s.prefixlen < 31 && type == RTM_NEWADDR) {
+    IpAddr brd = s.local;
+    const uint32_t host = s.prefixlen == 0 ? 0xffffffffu : (0xffffffffu >> s.prefixlen);
+    for (int i = 0; i < 4; i++) brd.bytes[i] |= static_cast<uint8_t>(host >> (24 - 8 * i));
+    put_addr(b, IFA_BROADCAST, brd);
+  }
+  if (s.flags > 0xff) b.put_u32(IFA_FLAGS, s.flags);
+  if (!s.label.empty()) b.put_str(IFA_LABEL, s.label);
+  b.end();
+  return b.ok();
+}
+
+bool encode_addr_dump(Builder& b, uint32_t seq, uint8_t family, int32_t ifindex) {
+  b.begin(RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, seq);
+  auto* ifa = b.put_extra<ifaddrmsg>();
+  if (!ifa) return false;
+  ifa->ifa_family = family;
+  ifa->ifa_index = ifindex > 0 ? static_cast<uint32_t>(ifindex) : 0;
+  b.end();
+  return b.ok();
+}
+
+bool encode_route(Builder& b, uint16_t type, uint32_t seq, uint16_t flags, const RouteSpec& s) {
+  b.begin(type, flags, seq);
+  auto* rt = b.put_extra<rtmsg>();
+  if (!rt) return false;
+  rt->rtm_family = s.family;
+  rt->rtm_dst_len = s.dst_len;
+  rt->rtm_table = s.table < 256 ? static_cast<uint8_t>(s.table) : static_cast<uint8_t>(RT_TABLE_UNSPEC);
+  rt->rtm_protocol = type == RTM_DELROUTE ? RTPROT_UNSPEC : s.protocol;
+  rt->rtm_type = s.type;
+  if (s.scope >= 0) {
+    rt->rtm_scope = static_cast<uint8_t>(s.scope);
+  } else if (type == RTM_DELROUTE) {
+    rt->rtm_scope = RT_SCOPE_NOWHERE;  // a delete matches any scope
+  } else {
+    rt->rtm_scope = (s.gateway || s.type != RTN_UNICAST) ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK;
+  }
+  if (s.onlink) rt->rtm_flags |= RTNH_F_ONLINK;
+  if (s.table >= 256) b.put_u32(RTA_TABLE, s.table);
+  if (s.dst && s.dst_len) put_addr(b, RTA_DST, s.dst);
+  if (s.gateway) put_addr(b, RTA_GATEWAY, s.gateway);
+  if (s.prefsrc) put_addr(b, RTA_PREFSRC, s.prefsrc);
+  if (s.oif > 0) b.put_u32(RTA_OIF, static_cast<uint32_t>(s.oif));
+  if (s.metric >= 0) b.put_u32(RTA_PRIORITY, static_cast<uint32_t>(s.metric));
+  if (s.mtu >= 0) {
+    const size_t mx = b.nest_start(RTA_METRICS);
+    b.put_u32(RTAX_MTU, static_cast<uint32_t>(s.mtu));
+    b.nest_end(mx);
+  }
+  b.end();
+  return b.ok();
+}
+
+bool encode_route_dump(Builder& b, uint32_t seq, uint8_t family, uint32_t table) {
+  b.begin(RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP, seq);
+  auto* rt = b.put_extra<rtmsg>();
+  if (!rt) return false;
+  rt->rtm_family = family;
+  // With strict checking the kernel filters by table itself.
+  if (table) {
+    rt->rtm_table = table < 256 ? static_cast<uint8_t>(table) : static_cast<uint8_t>(RT_TABLE_UNSPEC);
+    b.put_u32(RTA_TABLE, table);
+  }
+  b.end();
+  return b.ok();
+}
+
+namespace {
+
+bool get_addr(Attr a, uint8_t family, IpAddr* out) {
+  const size_t n = family == AF_INET6 ? 16 : 4;
+  if (!a || a.len() < n) return false;
+  out->family = family;
+  std::memcpy(out->bytes, a.data(), n);
+  return true;
+}
+
+const Policy* link_policy() {
+  static Policy p[IFLA_MAX + 1];
+  static bool init = [] {
+    p[IFLA_IFNAME] = {Kind::String, 0, IFNAMSIZ - 1};
+    p[IFLA_MTU] = {Kind::U32};
+    p[IFLA_MASTER] = {Kind::U32};
+    p[IFLA_LINK] = {Kind::U32};
+    p[IFLA_LINK_NETNSID] = {Kind::U32};
+    p[IFLA_OPERSTATE] = {Kind::U8};
+    p[IFLA_TXQLEN] = {Kind::U32};
+    p[IFLA_GROUP] = {Kind::U32};
+    p[IFLA_LINKINFO] = {Kind::Nested};
+    return true;
+  }();
+  (void)init;
+  return p;
+}
+
+}  // namespace
+
+bool decode_link(const nlmsghdr* h, LinkInfo* out) {
+  if (h->nlmsg_type != RTM_NEWLINK && h->nlmsg_type != RTM_DELLINK) return false;
+  Attr tb[IFLA_MAX + 1];
+  if (!nl::parse_msg(h, sizeof(ifinfomsg), tb, IFLA_MAX, link_policy()).ok()) return false;
+  ifinfomsg ifi;
+  std::memcpy(&ifi, reinterpret_cast<const uint8_t*>(h) + nl::kHdrLen, sizeof ifi);
+  *out = LinkInfo{};
+  out->ifindex = ifi.ifi_index;
+  out->flags = ifi.ifi_flags;
+  if (tb[IFLA_IFNAME]) out->name = std::string(tb[IFLA_IFNAME].str());
+  if (tb[IFLA_MTU]) out->mtu = tb[IFLA_MTU].u32();
+  if (tb[IFLA_ADDRESS] && tb[IFLA_ADDRESS].len() == 6) {
+    out->mac.set = true;
+    std::memcpy(out->mac.bytes, tb[IFLA_ADDRESS].data(), 6);
+  }
+  if (tb[IFLA_MASTER]) out->master = static_cast<int32_t>(tb[IFLA_MASTER].u32());
+  if (tb[IFLA_LINK]) out->link = static_cast<int32_t>(tb[IFLA_LINK].u32());
+  if (tb[IFLA_LINK_NETNSID]) {
+    out->has_link_netnsid = true;
+    out->link_netnsid = tb[IFLA_LINK_NETNSID].s32();
+  }
+  if (tb[IFLA_OPERSTATE]) out->operstate = tb[IFLA_OPERSTATE].u8();
+  if (tb[IFLA_TXQLEN]) out->txqlen = tb[IFLA_TXQLEN].u32();
+  if (tb[IFLA_GROUP]) out->group = tb[IFLA_GROUP].u32();
+  if (tb[IFLA_LINKINFO]) {
+    Attr li[IFLA_INFO_MAX + 1];
+    static const Policy lp[IFLA_INFO_MAX + 1] = {
+        {}, {Kind::String, 0, 64}, {}, {}, {Kind::String, 0, 64}, {},
+    };
+    if (nl::parse_nested(tb[IFLA_LINKINFO], li, IFLA_INFO_MAX, lp).ok()) {
+      if (li[IFLA_INFO_KIND]) out->kind = std::string(li[IFLA_INFO_KIND].str());
+      if (li[IFLA_INFO_SLAVE_KIND]) out->slave_kind = std::string(li[IFLA_INFO_SLAVE_KIND].str());
+    }
+  }
+  return true;
+}
+
+bool decode_addr(const nlmsghdr* h, AddrInfo* out) {
+  if (h->nlmsg_type != RTM_NEWADDR && h->nlmsg_type != RTM_DELADDR) return false;
+  Attr tb[IFA_MAX + 1];
+  static const Policy p[IFA_MAX + 1] = {
+      {}, {Kind::Binary, 4, 16}, {Kind::Binary, 4, 16}, {Kind::String, 0, IFNAMSIZ - 1},
+      {Kind::Binary, 4, 16}, {}, {Kind::Binary, 16, 0}, {}, {Kind::U32},
+  };
+  if (!nl::parse_msg(h, sizeof(ifaddrmsg), tb, IFA_MAX, p).ok()) return false;
+  ifaddrmsg ifa;
+  std::memcpy(&ifa, reinterpret_cast<const uint8_t*>(h) + nl::kHdrLen, sizeof ifa);
+  *out = AddrInfo{};
+  out->family = ifa.ifa_family;
+  out->ifindex = static_cast<int32_t>(ifa.ifa_index);
+  out->prefixlen = ifa.ifa_prefixlen;
+  out->scope = ifa.ifa_scope;
+  out->flags = tb[IFA_FLAGS] ? tb[IFA_FLAGS].u32() : ifa.ifa_flags;
+  if (ifa.ifa_family != AF_INET && ifa.ifa_family != AF_INET6) return false;
+  get_addr(tb[IFA_ADDRESS], ifa.ifa_family, &out->address);
+  if (!get_addr(tb[IFA_LOCAL], ifa.ifa_family, &out->local)) out->local = out->address;
+  get_addr(tb[IFA_BROADCAST], ifa.ifa_family, &out->broadcast);
+  if (tb[IFA_LABEL]) out->label = std::string(tb[IFA_LABEL].str());
+  if (tb[IFA_CACHEINFO]) {
+    ifa_cacheinfo ci;
+    std::memcpy(&ci, tb[IFA_CACHEINFO].data(), sizeof ci);
+    out->valid_lft = ci.ifa_valid;
+    out->preferred_lft = ci.ifa_prefered;
+  }
+  return true;
+}
+
+bool decode_route(const nlmsghdr* h, RouteInfo* out) {
+  if (h->nlmsg_type != RTM_NEWROUTE && h->nlmsg_type != RTM_DELROUTE) return false;
+  Attr tb[RTA_MAX + 1];
+  static Policy p[RTA_MAX + 1];
+  static bool init = [] {
+    p[RTA_OIF] = {Kind::U32};
+    p[RTA_IIF] = {Kind::U32};
+    p[RTA_PRIORITY] = {Kind::U32};
+    p[RTA_TABLE] = {Kind::U32};
+    p[RTA_METRICS] = {Kind::Nested};
+    return true;
+  }();
+  (void)init;
+  if (!nl::parse_msg(h, sizeof(rtmsg), tb, RTA_MAX, p).ok()) return false;
+  rtmsg rt;
+  std::memcpy(&rt, reinterpret_cast<const uint8_t*>(h) + nl::kHdrLen, sizeof rt);
+  if (rt.rtm_family != AF_INET && rt.rtm_family != AF_INET6) return false;
+  *out = RouteInfo{};
+  out->family = rt.rtm_family;
+  out->dst_len = rt.rtm_dst_len;
+  out->src_len = rt.rtm_src_len;
+  out->scope = rt.rtm_scope;
+  out->protocol = rt.rtm_protocol;
+  out->type = rt.rtm_type;
+  out->flags = rt.rtm_flags;
+  out->table = tb[RTA_TABLE] ? tb[RTA_TABLE].u32() : rt.rtm_table;
+  get_addr(tb[RTA_DST], rt.rtm_family, &out->dst);
+  get_addr(tb[RTA_SRC], rt.rtm_family, &out->src);
+  get_addr(tb[RTA_GATEWAY], rt.rtm_family, &out->gateway);
+  get_addr(tb[RTA_PREFSRC], rt.rtm_family, &out->prefsrc);
+  if (tb[RTA_OIF]) out->oif = static_cast<int32_t>(tb[RTA_OIF].u32());
+  if (tb[RTA_IIF]) out->iif = static_cast<int32_t>(tb[RTA_IIF].u32());
+  if (tb[RTA_PRIORITY]) {
+    out->has_metric = true;
+    out->metric = tb[RTA_PRIORITY].u32();
+  }
+  if (tb[RTA_METRICS]) {
+    Attr mx[RTAX_MAX + 1];
+    static const Policy* mp = [] {
+      static Policy q[RTAX_MAX + 1];
+      q[RTAX_MTU] = {Kind::U32};
+      return q;
+    }();
+    if (nl::parse_nested(tb[RTA_METRICS], mx, RTAX_MAX, mp).ok() && mx[RTAX_MTU]) out->mtu = mx[RTAX_MTU].u32();
+  }
+  return true;
+}
+
+}  // namespace nsnet::rtnl

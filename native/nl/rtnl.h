@@ -1,0 +1,158 @@
+// rtnetlink messages for links, addresses and routes: plain structs in,
+// bytes out (encode_*), and bytes in, plain structs out (decode_*).
+// Pure like nl.h: the only allocation is in the decoded strings.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "nl.h"
+
+namespace nsnet::rtnl {
+
+struct IpAddr {
+  uint8_t family = 0;  // AF_INET or AF_INET6; 0 = unset
+  uint8_t bytes[16] = {};
+  size_t size() const { return family == 10 /*AF_INET6*/ ? 16 : 4; }
+  explicit operator bool() const { return family != 0; }
+};
+
+struct Mac {
+  bool set = false;
+  uint8_t bytes[6] = {};
+};
+
+// What RTM_NEWLINK/RTM_SETLINK carry. A field left at its "unset" value is
+// not sent, so one struct serves create, change and move.
+struct LinkSpec {
+  int32_t ifindex = 0;     // selects the link when > 0
+  std::string name;        // IFLA_IFNAME: selects when ifindex == 0, names a new link, or renames
+  std::string kind;        // IFLA_INFO_KIND, create only
+  int64_t mtu = -1;
+  Mac mac;
+  int64_t master = -1;     // ifindex; 0 detaches (nomaster)
+  int32_t netns_fd = -1;   // IFLA_NET_NS_FD: create in, or move to, that namespace
+  int8_t up = -1;          // -1 leave, 0 down, 1 up
+  int64_t txqlen = -1;
+  // veth: the peer, created in peer_netns_fd when given
+  std::string peer_name;
+  int32_t peer_netns_fd = -1;
+  Mac peer_mac;
+  int64_t peer_mtu = -1;
+  // macvlan and vxlan: the lower device (IFLA_LINK)
+  int32_t link = 0;
+  uint32_t macvlan_mode = 0;  // MACVLAN_MODE_*; 0 = kernel default (vepa)
+  // vxlan
+  int64_t vni = -1;
+  IpAddr vxlan_remote;  // unicast remote or multicast group
+  IpAddr vxlan_local;
+  int32_t vxlan_port = -1;  // UDP destination port
+  int32_t vxlan_ttl = -1;
+  int8_t vxlan_learning = -1;
+  // bridge
+  int8_t bridge_stp = -1;
+  int8_t bridge_vlan_filtering = -1;
+};
+
+struct LinkInfo {
+  int32_t ifindex = 0;
+  std::string name;
+  std::string kind;        // "" for devices without rtnl_link_ops (lo, physical)
+  uint32_t flags = 0;      // IFF_*
+  uint32_t mtu = 0;
+  Mac mac;
+  int32_t master = 0;
+  int32_t link = 0;        // IFLA_LINK: veth peer or lower device
+  bool has_link_netnsid = false;
+  int32_t link_netnsid = -1;
+  uint8_t operstate = 0;
+  uint32_t txqlen = 0;
+  uint32_t group = 0;
+  std::string slave_kind;  // IFLA_INFO_SLAVE_KIND, e.g. "bridge" for a port
+};
+
+struct AddrSpec {
+  int32_t ifindex = 0;
+  IpAddr local;
+  uint8_t prefixlen = 0;
+  IpAddr peer;        // point-to-point peer; unset = same as local
+  bool broadcast = true;  // IPv4: set the directed broadcast, as `ip addr add ... brd +`
+  int16_t scope = -1;     // RT_SCOPE_*; -1 = universe (host for loopback ranges is up to the caller)
+  uint32_t flags = 0;     // IFA_F_*, e.g. IFA_F_NODAD
+  std::string label;
+};
+
+struct AddrInfo {
+  uint8_t family = 0;
+  int32_t ifindex = 0;
+  uint8_t prefixlen = 0;
+  uint8_t scope = 0;
+  uint32_t flags = 0;
+  IpAddr local;      // IFA_LOCAL (or IFA_ADDRESS when absent)
+  IpAddr address;    // IFA_ADDRESS (the peer on point-to-point links)
+  IpAddr broadcast;
+  std::string label;
+  uint32_t valid_lft = 0xffffffff;
+  uint32_t preferred_lft = 0xffffffff;
+};
+
+struct RouteSpec {
+  uint8_t family = 0;
+  IpAddr dst;           // unset with dst_len 0: default route
+  uint8_t dst_len = 0;
+  IpAddr gateway;
+  IpAddr prefsrc;
+  int32_t oif = 0;
+  uint32_t table = 254; // RT_TABLE_MAIN
+  int64_t metric = -1;
+  int16_t scope = -1;   // -1: link when there is no gateway, else universe
+  uint8_t protocol = 3; // RTPROT_BOOT, as iproute2 uses
+  uint8_t type = 1;     // RTN_UNICAST
+  bool onlink = false;  // RTNH_F_ONLINK: gateway need not be on a connected subnet
+  int64_t mtu = -1;     // RTAX_MTU
+};
+
+struct RouteInfo {
+  uint8_t family = 0;
+  IpAddr dst;
+  uint8_t dst_len = 0;
+  IpAddr src;
+  uint8_t src_len = 0;
+  IpAddr gateway;
+  IpAddr prefsrc;
+  int32_t oif = 0;
+  int32_t iif = 0;
+  uint32_t table = 0;
+  uint32_t metric = 0;
+  bool has_metric = false;
+  uint8_t scope = 0;
+  uint8_t protocol = 0;
+  uint8_t type = 0;
+  uint32_t flags = 0;   // rtm_flags | RTNH_F_*
+  uint32_t mtu = 0;
+};
+
+// Request flags for a create: fail if it exists, as `ip ... add` does.
+constexpr uint16_t kCreate = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+constexpr uint16_t kReplace = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE;
+constexpr uint16_t kChange = NLM_F_REQUEST | NLM_F_ACK;
+
+// Each encoder appends one message to b and returns b.ok().
+bool encode_link_new(nl::Builder& b, uint32_t seq, uint16_t flags, const LinkSpec& s);
+bool encode_link_del(nl::Builder& b, uint32_t seq, int32_t ifindex, const std::string& name);
+// ifindex > 0 or a name selects one link; neither dumps all links.
+bool encode_link_get(nl::Builder& b, uint32_t seq, int32_t ifindex, const std::string& name);
+bool encode_addr(nl::Builder& b, uint16_t type, uint32_t seq, uint16_t flags, const AddrSpec& s);
+// Dumps addresses of one family (0 = all), of one link when ifindex > 0.
+bool encode_addr_dump(nl::Builder& b, uint32_t seq, uint8_t family, int32_t ifindex);
+bool encode_route(nl::Builder& b, uint16_t type, uint32_t seq, uint16_t flags, const RouteSpec& s);
+// Dumps routes of one family (0 = all) in one table (0 = all tables).
+bool encode_route_dump(nl::Builder& b, uint32_t seq, uint8_t family, uint32_t table);
+
+// Decoders return false for a message of the wrong type or a malformed one.
+bool decode_link(const nlmsghdr* h, LinkInfo* out);
+bool decode_addr(const nlmsghdr* h, AddrInfo* out);
+bool decode_route(const nlmsghdr* h, RouteInfo* out);
+
+}  // namespace nsnet::rtnl

@@ -1,0 +1,236 @@
+#include "ops.h"
+
+#include <errno.h>
+#include <linux/rtnetlink.h>
+
+#include <map>
+
+namespace nsnet::ops {
+
+namespace {
+
+// Generous per-message room: the largest message here (a vxlan or a veth
+// with its peer) is under 300 bytes.
+constexpr size_t kPerMsg = 1024;
+
+bool needs_dev_index(const Op& op) {
+  switch (op.type) {
+    case OpType::AddrAdd:
+    case OpType::AddrDel: return true;
+    case OpType::RouteAdd:
+    case OpType::RouteReplace:
+    case OpType::RouteDel: return op.dev.set();
+    case OpType::LinkSet: return !op.link.name.empty();  // renaming: IFLA_IFNAME is the new name
+    default: return false;
+  }
+}
+
+// Looks up every device given by name, all in one batch of RTM_GETLINKs.
+// Returns false on I/O failure; a name that is not found fails its ops.
+bool resolve(io::Socket& s, std::vector<Op>& ops, std::vector<io::Reply>* out, bool* failed, io::SysError* err) {
+  std::map<std::string, int32_t> index;
+  auto want = [&](const DevRef& d, bool needed) {
+    if (needed && d.index <= 0 && !d.name.empty()) index.emplace(d.name, 0);
+  };
+  for (const Op& op : ops) {
+    want(op.dev, needs_dev_index(op));
+    want(op.master, true);
+    want(op.lower, true);
+  }
+  if (!index.empty()) {
+    std::vector<std::string> names;
+    for (auto& [name, _] : index) names.push_back(name);
+    std::vector<uint8_t> buf(names.size() * 256);
+    nl::Builder b(buf.data(), buf.size());
+    const uint32_t first = s.reserve_seq(static_cast<uint32_t>(names.size()));
+    for (size_t i = 0; i < names.size(); i++) {
+      rtnl::encode_link_get(b, first + static_cast<uint32_t>(i), 0, names[i]);
+      b.message()->nlmsg_flags |= NLM_F_ACK;
+    }
+    if (!b.ok()) return (err->err = EMSGSIZE, err->what = "link lookup does not fit"), false;
+    std::vector<io::Reply> replies;
+    auto on_msg = [&](size_t i, const nlmsghdr* h) {
+      rtnl::LinkInfo li;
+      if (rtnl::decode_link(h, &li)) index[names[i]] = li.ifindex;
+    };
+    if (!s.transact(buf.data(), b.size(), first, names.size(), &replies, on_msg, err)) return false;
+  }
+  auto fill = [&](DevRef& d, size_t i) {
+    if (d.index > 0 || d.name.empty()) return;
+    auto it = index.find(d.name);
+    if (it == index.end()) return;  // not needed for this op
+    if (it->second > 0) {
+      d.index = it->second;
+    } else if (!(*out)[i].error) {
+      (*out)[i].error = -ENODEV;
+      (*out)[i].message = "no link named '" + d.name + "'";
+      *failed = true;
+    }
+  };
+  for (size_t i = 0; i < ops.size(); i++) {
+    if (needs_dev_index(ops[i])) fill(ops[i].dev, i);
+    fill(ops[i].master, i);
+    fill(ops[i].lower, i);
+  }
+  return true;
+}
+
+void encode(nl::Builder& b, uint32_t seq, Op& op) {
+  switch (op.type) {
+    case OpType::LinkAdd:
+    case OpType::LinkSet: {
+      rtnl::LinkSpec& l = op.link;
+      if (op.master.index > 0) l.master = op.master.index;
+      if (op.detach) l.master = 0;
+      if (op.lower.index > 0) l.link = op.lower.index;
+      if (op.type == OpType::LinkSet) {
+        if (op.dev.index > 0) {
+          l.ifindex = op.dev.index;
+        } else {
+          l.name = op.dev.name;  // select by name; no rename
+        }
+        l.kind.clear();
+      }
+      rtnl::encode_link_new(b, seq, op.type == OpType::LinkAdd ? rtnl::kCreate : rtnl::kChange, l);
+      break;
+    }
+    case OpType::LinkDel: rtnl::encode_link_del(b, seq, op.dev.index, op.dev.name); break;
+    case OpType::AddrAdd:
+    case OpType::AddrDel:
+      op.addr.ifindex = op.dev.index;
+      rtnl::encode_addr(b, op.type == OpType::AddrAdd ? RTM_NEWADDR : RTM_DELADDR, seq,
+                        op.type == OpType::AddrAdd ? rtnl::kCreate : rtnl::kChange, op.addr);
+      break;
+    case OpType::RouteAdd:
+    case OpType::RouteReplace:
+    case OpType::RouteDel:
+      if (op.dev.index > 0) op.route.oif = op.dev.index;
+      rtnl::encode_route(b, op.type == OpType::RouteDel ? RTM_DELROUTE : RTM_NEWROUTE, seq,
+                         op.type == OpType::RouteAdd       ? rtnl::kCreate
+                         : op.type == OpType::RouteReplace ? rtnl::kReplace
+                                                           : rtnl::kChange,
+                         op.route);
+      break;
+  }
+}
+
+}  // namespace
+
+namespace {
+
+// The name a LinkAdd creates (or a LinkSet renames to), if any.
+const std::string* creates(const Op& op) {
+  if (op.type == OpType::LinkAdd || (op.type == OpType::LinkSet && !op.link.name.empty())) return &op.link.name;
+  return nullptr;
+}
+
+// Whether op refers by name to a link that an op in [begin, i) creates, so
+// its lookup has to wait until those ops have run.
+bool depends_on(const std::vector<Op>& ops, size_t begin, size_t i) {
+  const Op& op = ops[i];
+  for (size_t k = begin; k < i; k++) {
+    const std::string* n = creates(ops[k]);
+    if (!n || n->empty()) continue;
+    if ((needs_dev_index(op) && op.dev.index <= 0 && op.dev.name == *n) ||
+        (op.master.index <= 0 && op.master.name == *n) || (op.lower.index <= 0 && op.lower.name == *n))
+      return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool exec(io::Socket& s, std::vector<Op>& ops, std::vector<io::Reply>* out, io::SysError* err) {
+  out->assign(ops.size(), io::Reply{});
+  // Ops go out in as few sendmsg calls as lookups allow: a batch is cut only
+  // where an op names a link that an earlier op of the batch creates.
+  for (size_t begin = 0; begin < ops.size();) {
+    size_t end = begin + 1;
+    while (end < ops.size() && !depends_on(ops, begin, end)) end++;
+    std::vector<Op> seg(std::make_move_iterator(ops.begin() + begin), std::make_move_iterator(ops.begin() + end));
+    std::vector<io::Reply> replies(seg.size());
+    bool failed = false;
+    if (!resolve(s, seg, &replies, &failed, err)) return false;
+    if (failed) {
+      for (auto& r : replies)
+        if (!r.error) r.error = -ECANCELED, r.message = "not sent: a link lookup in the batch failed";
+    } else {
+      std::vector<uint8_t> buf(seg.size() * kPerMsg);
+      nl::Builder b(buf.data(), buf.size());
+      const uint32_t first = s.reserve_seq(static_cast<uint32_t>(seg.size()));
+      for (size_t i = 0; i < seg.size(); i++) encode(b, first + static_cast<uint32_t>(i), seg[i]);
+      if (!b.ok()) return (err->err = EMSGSIZE, err->what = "batch does not fit"), false;
+      if (!s.transact(buf.data(), b.size(), first, seg.size(), &replies, nullptr, err)) return false;
+    }
+    for (size_t i = 0; i < seg.size(); i++) {
+      (*out)[begin + i] = std::move(replies[i]);
+      if ((*out)[begin + i].error) failed = true;
+    }
+    if (failed) {
+      // Later ops may depend on what failed; nothing more is sent.
+      for (size_t i = end; i < ops.size(); i++)
+        (*out)[i].error = -ECANCELED, (*out)[i].message = "not sent: an earlier request in the batch failed";
+      return true;
+    }
+    begin = end;
+  }
+  return true;
+}
+
+namespace {
+
+template <class Info, class Decode>
+bool run_dump(io::Socket& s, const std::function<bool(nl::Builder&, uint32_t)>& enc, Decode decode, std::vector<Info>* out,
+              io::Reply* status, io::SysError* err) {
+  uint8_t buf[512] = {};
+  auto build = [&](uint32_t seq) -> size_t {
+    nl::Builder b(buf, sizeof buf);
+    return enc(b, seq) ? b.size() : 0;
+  };
+  auto on_msg = [&](size_t, const nlmsghdr* h) {
+    Info info;
+    if (decode(h, &info)) out->push_back(std::move(info));
+  };
+  return s.dump(build, buf, on_msg, [&] { out->clear(); }, status, err);
+}
+
+}  // namespace
+
+bool list_links(io::Socket& s, int32_t ifindex, const std::string& name, std::vector<rtnl::LinkInfo>* out,
+                io::Reply* status, io::SysError* err) {
+  if (ifindex > 0 || !name.empty()) {
+    // A single GET answers with one message and then our ACK.
+    uint8_t buf[512];
+    nl::Builder b(buf, sizeof buf);
+    const uint32_t seq = s.reserve_seq(1);
+    rtnl::encode_link_get(b, seq, ifindex, name);
+    b.message()->nlmsg_flags |= NLM_F_ACK;
+    std::vector<io::Reply> r;
+    auto on_msg = [&](size_t, const nlmsghdr* h) {
+      rtnl::LinkInfo li;
+      if (rtnl::decode_link(h, &li)) out->push_back(std::move(li));
+    };
+    if (!s.transact(buf, b.size(), seq, 1, &r, on_msg, err)) return false;
+    *status = r[0];
+    return true;
+  }
+  return run_dump<rtnl::LinkInfo>(
+      s, [](nl::Builder& b, uint32_t seq) { return rtnl::encode_link_get(b, seq, 0, ""); }, rtnl::decode_link, out,
+      status, err);
+}
+
+bool list_addrs(io::Socket& s, uint8_t family, int32_t ifindex, std::vector<rtnl::AddrInfo>* out, io::Reply* status,
+                io::SysError* err) {
+  return run_dump<rtnl::AddrInfo>(
+      s, [&](nl::Builder& b, uint32_t seq) { return rtnl::encode_addr_dump(b, seq, family, ifindex); },
+      rtnl::decode_addr, out, status, err);
+}
+
+bool list_routes(io::Socket& s, uint8_t family, uint32_t table, std::vector<rtnl::RouteInfo>* out, io::Reply* status,
+                 io::SysError* err) {
+  return run_dump<rtnl::RouteInfo>(
+      s, [&](nl::Builder& b, uint32_t seq) { return rtnl::encode_route_dump(b, seq, family, table); },
+      rtnl::decode_route, out, status, err);
+}
+
+}  // namespace nsnet::ops

@@ -1,0 +1,45 @@
+// rtnetlink operations on one namespace's socket: a batch of changes sent in
+// one sendmsg, and dumps. Callers hold nothing but the socket; names of
+// devices are resolved here, in one round trip, before anything changes.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "../io/socket.h"
+#include "../nl/rtnl.h"
+
+namespace nsnet::ops {
+
+// A device by ifindex, or by name still to be resolved.
+struct DevRef {
+  int32_t index = 0;
+  std::string name;
+  bool set() const { return index > 0 || !name.empty(); }
+};
+
+enum class OpType { LinkAdd, LinkSet, LinkDel, AddrAdd, AddrDel, RouteAdd, RouteReplace, RouteDel };
+
+struct Op {
+  OpType type = OpType::LinkAdd;
+  DevRef dev;       // the link acted on (LinkSet, LinkDel, addresses, route oif)
+  DevRef master;    // LinkAdd/LinkSet; index 0 with detach=true means nomaster
+  bool detach = false;
+  DevRef lower;     // LinkAdd of macvlan/vxlan
+  rtnl::LinkSpec link;
+  rtnl::AddrSpec addr;
+  rtnl::RouteSpec route;
+};
+
+// The failure of a name lookup is reported like a kernel error of the op.
+// Ops after a failed lookup are not sent: nothing changes.
+bool exec(io::Socket& s, std::vector<Op>& ops, std::vector<io::Reply>* out, io::SysError* err);
+
+bool list_links(io::Socket& s, int32_t ifindex, const std::string& name, std::vector<rtnl::LinkInfo>* out,
+                io::Reply* status, io::SysError* err);
+bool list_addrs(io::Socket& s, uint8_t family, int32_t ifindex, std::vector<rtnl::AddrInfo>* out, io::Reply* status,
+                io::SysError* err);
+bool list_routes(io::Socket& s, uint8_t family, uint32_t table, std::vector<rtnl::RouteInfo>* out, io::Reply* status,
+                 io::SysError* err);
+
+}  // namespace nsnet::ops
