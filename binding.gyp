@@ -6,6 +6,7 @@
         "native/nl/nl.cc",
         "native/nl/rtnl.cc",
         "native/io/socket.cc",
+        "native/io/inet.cc",
         "native/ns/ns.cc",
         "native/ops/ops.cc",
         "native/addon/runner.cc",

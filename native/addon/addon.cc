@@ -2,10 +2,12 @@
 // right lane (see runner.h) and returns a promise. No logic lives here.
 #include <napi.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <memory>
 #include <vector>
 
+#include "../io/inet.h"
 #include "../ops/ops.h"
 #include "convert.h"
 #include "handle.h"
@@ -130,13 +132,21 @@ class Addon : public Napi::Addon<Addon> {
     return runner.submit(info.Env(), j, Lane::Namespace);
   }
 
-  // socketIn(ns, family: 4 | 6, type: 'tcp' | 'udp') -> Promise<fd>
+  // socketIn(ns, family: 4 | 6, type: 'tcp' | 'udp', address?: string, port?: number) -> Promise<fd>
+  // With a port, the socket is bound before it is handed over.
   Napi::Value SocketIn(const Napi::CallbackInfo& info) {
     struct J : BaseJob {
       using BaseJob::BaseJob;
       std::shared_ptr<Namespace> ns;
-      int domain = AF_INET, type = SOCK_STREAM, fd = -1;
-      void run() override { fd = ns::socket_in(ns->fd, domain, type, 0, &err); }
+      int domain = AF_INET, type = SOCK_STREAM, fd = -1, port = -1;
+      std::string address;
+      void run() override {
+        fd = ns::socket_in(ns->fd, domain, type, 0, &err);
+        if (fd >= 0 && port >= 0 && !io::bind_inet(fd, domain, address, port, &err)) {
+          ::close(fd);
+          fd = -1;
+        }
+      }
       Napi::Value value(Napi::Env env) override { return Napi::Number::New(env, fd); }
     };
     auto ns = NetnsHandle::From(info[0]);
@@ -144,6 +154,8 @@ class Addon : public Napi::Addon<Addon> {
     j->ns = ns;
     j->domain = info[1].ToNumber().Int32Value() == 6 ? AF_INET6 : AF_INET;
     j->type = info[2].ToString().Utf8Value() == "udp" ? SOCK_DGRAM : SOCK_STREAM;
+    if (info[3].IsString()) j->address = info[3].As<Napi::String>().Utf8Value();
+    if (info[4].IsNumber()) j->port = info[4].As<Napi::Number>().Int32Value();
     return runner.submit(info.Env(), j, Lane::Namespace);
   }
 

@@ -1,0 +1,17 @@
+// nsnet: container networking for Node.js.
+export { NsnetError, ValidationError } from './errors.js';
+export { Netns, defaultRunDir, type NetnsOptions } from './netlink/netns.js';
+export { Links, Addresses, Routes } from './netlink/objects.js';
+export {
+  Batch,
+  type AddressOptions,
+  type BridgeSpec,
+  type LinkChange,
+  type MacvlanMode,
+  type MacvlanSpec,
+  type RouteSpec,
+  type VethSpec,
+  type VxlanSpec,
+} from './netlink/batch.js';
+export type { Address, Link, Route } from './netlink/types.js';
+export type { DevRef } from './native.js';

@@ -1,0 +1,145 @@
+// The typed surface of the C++ addon. node-gyp-build picks a prebuilt binary
+// from prebuilds/ when one matches, else build/Release from a source build.
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** An open namespace inside the addon: an fd and a netlink socket in it. */
+export interface NativeNetns {
+  readonly fd: number;
+  /** "dev:ino" of the namespace file: equal ids mean the same namespace. */
+  readonly id: string | null;
+  readonly closed: boolean;
+  close(): void;
+}
+
+/** The kernel's answer to one request: errno 0 is success. */
+export interface NativeReply {
+  errno: number;
+  message: string;
+  offset: number | null;
+}
+
+export interface NativeList<T> extends NativeReply {
+  items: T[];
+}
+
+export interface NativeLink {
+  ifindex: number;
+  name: string;
+  kind: string;
+  flags: number;
+  mtu: number;
+  mac: string | null;
+  master: number;
+  link: number;
+  linkNetnsid: number | null;
+  operstate: number;
+  txqlen: number;
+  slaveKind: string;
+}
+
+export interface NativeAddr {
+  family: 4 | 6;
+  ifindex: number;
+  address: string;
+  peer: string | null;
+  prefixlen: number;
+  scope: number;
+  flags: number;
+  broadcast: string | null;
+  label: string;
+  validLft: number;
+  preferredLft: number;
+}
+
+export interface NativeRoute {
+  family: 4 | 6;
+  dst: string | null;
+  dstLen: number;
+  gateway: string | null;
+  prefsrc: string | null;
+  oif: number;
+  table: number;
+  metric: number | null;
+  scope: number;
+  protocol: number;
+  type: number;
+  flags: number;
+  mtu: number;
+}
+
+/** A device by ifindex or by name (resolved in the addon, in one round trip). */
+export type DevRef = number | string;
+
+export type LinkAddOp = { op: 'link.add'; kind: string; name: string } & LinkFields;
+export type LinkSetOp = { op: 'link.set'; dev: DevRef; name?: string } & LinkFields;
+export type AddrOp = {
+      op: 'addr.add' | 'addr.del';
+      dev: DevRef;
+      address: string;
+      prefixlen: number;
+      peer?: string;
+      broadcast?: boolean;
+      scope?: number;
+      flags?: number;
+      label?: string;
+    };
+export type RouteOp = {
+      op: 'route.add' | 'route.replace' | 'route.del';
+      family: number;
+      dst?: string;
+      dstLen: number;
+      gateway?: string;
+      dev?: DevRef;
+      prefsrc?: string;
+      table?: number;
+      metric?: number;
+      scope?: number;
+      protocol?: number;
+      type?: number;
+      onlink?: boolean;
+      mtu?: number;
+    };
+export type NativeOp = LinkAddOp | LinkSetOp | { op: 'link.del'; dev: DevRef } | AddrOp | RouteOp;
+
+export interface LinkFields {
+  up?: boolean;
+  mtu?: number;
+  mac?: string;
+  /** null detaches from the master (nomaster). */
+  master?: DevRef | null;
+  netns?: NativeNetns;
+  txqlen?: number;
+  peer?: { name?: string; netns?: NativeNetns; mac?: string; mtu?: number };
+  link?: DevRef;
+  mode?: number;
+  vni?: number;
+  remote?: string;
+  local?: string;
+  port?: number;
+  ttl?: number;
+  learning?: boolean;
+  stp?: boolean;
+  vlanFiltering?: boolean;
+}
+
+export interface Native {
+  nsCreate(runDir: string, name: string | null): Promise<NativeNetns>;
+  nsOpen(path: string): Promise<NativeNetns>;
+  nsRelease(runDir: string, name: string): Promise<void>;
+  sysctl(ns: NativeNetns, key: string, value?: string): Promise<string | undefined>;
+  socketIn(ns: NativeNetns, family: 4 | 6, type: 'tcp' | 'udp', address?: string, port?: number): Promise<number>;
+  exec(ns: NativeNetns, ops: NativeOp[]): Promise<NativeReply[]>;
+  links(ns: NativeNetns, ifindex: number, name: string): Promise<NativeList<NativeLink>>;
+  addrs(ns: NativeNetns, family: 0 | 4 | 6, ifindex: number): Promise<NativeList<NativeAddr>>;
+  routes(ns: NativeNetns, family: 0 | 4 | 6, table: number): Promise<NativeList<NativeRoute>>;
+}
+
+const require = createRequire(import.meta.url);
+const load = require('node-gyp-build') as (dir: string) => unknown;
+
+// src/native.ts and dist/native.js both sit one level below the package root.
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+export const native = load(root) as Native;

@@ -1,0 +1,290 @@
+// A batch of rtnetlink changes to one namespace, sent in as few sendmsg
+// calls as possible (one, unless an op names a link an earlier op creates).
+// Every method validates its input at once, so a bad batch throws before
+// anything reaches the kernel. The single-op methods of Links, Addresses and
+// Routes are batches of one.
+import { NsnetError, ValidationError } from '../errors.js';
+import { native, type AddrOp, type DevRef, type LinkAddOp, type LinkFields, type LinkSetOp, type NativeNetns, type NativeOp, type RouteOp } from '../native.js';
+import * as v from '../validate.js';
+import { SCOPE_ID } from './types.js';
+
+/** Anything that owns an open namespace handle (a Netns). */
+export interface HasHandle {
+  readonly handle: NativeNetns;
+}
+
+export type MacvlanMode = 'private' | 'vepa' | 'bridge' | 'passthru' | 'source';
+const MACVLAN_MODE: Record<MacvlanMode, number> = { private: 1, vepa: 2, bridge: 4, passthru: 8, source: 16 };
+
+interface CommonLink {
+  up?: boolean;
+  mtu?: number;
+  mac?: string;
+  /** Create the link in, or move it to, this namespace. */
+  netns?: HasHandle;
+  txqlen?: number;
+}
+
+export interface VethSpec extends CommonLink {
+  name: string;
+  /** Bridge (or other master) to enslave the near end to, in the same request. */
+  master?: DevRef;
+  /** The far end, created directly in `peer.netns` when given. */
+  peer: { name: string; netns?: HasHandle; mac?: string; mtu?: number };
+}
+
+export interface BridgeSpec extends CommonLink {
+  name: string;
+  stp?: boolean;
+  vlanFiltering?: boolean;
+}
+
+export interface MacvlanSpec extends CommonLink {
+  name: string;
+  /** The lower (parent) device. */
+  link: DevRef;
+  mode?: MacvlanMode;
+}
+
+export interface VxlanSpec extends CommonLink {
+  name: string;
+  vni: number;
+  /** Unicast remote or multicast group. */
+  remote?: string;
+  local?: string;
+  /** UDP destination port; the kernel's default is 8472, IANA's is 4789. */
+  port?: number;
+  link?: DevRef;
+  ttl?: number;
+  learning?: boolean;
+}
+
+export interface LinkChange {
+  up?: boolean;
+  mtu?: number;
+  mac?: string;
+  /** A master to enslave to, or null to detach (nomaster). */
+  master?: DevRef | null;
+  /** A new name. */
+  name?: string;
+  netns?: HasHandle;
+  txqlen?: number;
+}
+
+export interface AddressOptions {
+  /** Point-to-point peer address. */
+  peer?: string;
+  scope?: 'global' | 'link' | 'host' | 'site';
+  /** IPv6: skip duplicate address detection, so the address works at once. */
+  nodad?: boolean;
+  label?: string;
+}
+
+export interface RouteSpec {
+  /** `default` or a prefix like `10.0.0.0/8`. */
+  dst: string;
+  gateway?: string;
+  dev?: DevRef;
+  /** Needed only for a default route without a gateway; otherwise inferred. */
+  family?: 4 | 6;
+  table?: number;
+  metric?: number;
+  scope?: 'global' | 'universe' | 'link' | 'host';
+  protocol?: number;
+  type?: 'unicast' | 'blackhole' | 'unreachable' | 'prohibit' | 'local';
+  onlink?: boolean;
+  prefsrc?: string;
+  mtu?: number;
+}
+
+const RTM_TYPE = { unicast: 1, local: 2, blackhole: 6, unreachable: 7, prohibit: 8 } as const;
+
+interface Pending {
+  op: NativeOp;
+  request: string;
+  object: string;
+}
+
+const q = (d: DevRef) => (typeof d === 'number' ? `ifindex ${d}` : `'${d}'`);
+
+function common(spec: CommonLink): LinkFields {
+  const o: LinkFields = {};
+  if (spec.up !== undefined) o.up = !!spec.up;
+  if (spec.mtu !== undefined) o.mtu = v.mtu(spec.mtu);
+  if (spec.mac !== undefined) o.mac = v.mac(spec.mac);
+  if (spec.netns !== undefined) o.netns = spec.netns.handle;
+  if (spec.txqlen !== undefined) o.txqlen = v.uint(spec.txqlen, 'txqlen');
+  return o;
+}
+
+export class Batch {
+  private readonly ops: Pending[] = [];
+
+  constructor(private readonly target: HasHandle) {}
+
+  get size(): number {
+    return this.ops.length;
+  }
+
+  private push(op: NativeOp, request: string, object: string): this {
+    this.ops.push({ op, request, object });
+    return this;
+  }
+
+  addVeth(spec: VethSpec): this {
+    const name = v.ifname(spec.name, 'veth name');
+    const p = spec.peer ?? ({} as VethSpec['peer']);
+    const peer: NonNullable<LinkFields['peer']> = { name: v.ifname(p.name, 'veth peer name') };
+    if (p.netns) peer.netns = p.netns.handle;
+    if (p.mac !== undefined) peer.mac = v.mac(p.mac, 'peer mac');
+    if (p.mtu !== undefined) peer.mtu = v.mtu(p.mtu, 'peer mtu');
+    const op: LinkAddOp = { op: 'link.add', kind: 'veth', name, ...common(spec), peer };
+    if (spec.master !== undefined) op.master = v.dev(spec.master, 'master');
+    return this.push(op, 'RTM_NEWLINK', `veth '${name}'`);
+  }
+
+  addBridge(spec: BridgeSpec): this {
+    const name = v.ifname(spec.name, 'bridge name');
+    const op: LinkAddOp = { op: 'link.add', kind: 'bridge', name, ...common(spec) };
+    if (spec.stp !== undefined) op.stp = !!spec.stp;
+    if (spec.vlanFiltering !== undefined) op.vlanFiltering = !!spec.vlanFiltering;
+    return this.push(op, 'RTM_NEWLINK', `bridge '${name}'`);
+  }
+
+  addMacvlan(spec: MacvlanSpec): this {
+    const name = v.ifname(spec.name, 'macvlan name');
+    const mode = spec.mode ?? 'bridge';
+    if (!(mode in MACVLAN_MODE)) throw new ValidationError('macvlan mode', mode, `must be one of ${Object.keys(MACVLAN_MODE).join(', ')}`);
+    const op: LinkAddOp = { op: 'link.add', kind: 'macvlan', name, ...common(spec), link: v.dev(spec.link, 'macvlan link'), mode: MACVLAN_MODE[mode] };
+    return this.push(op, 'RTM_NEWLINK', `macvlan '${name}'`);
+  }
+
+  addVxlan(spec: VxlanSpec): this {
+    const name = v.ifname(spec.name, 'vxlan name');
+    const op: LinkAddOp = { op: 'link.add', kind: 'vxlan', name, ...common(spec), vni: v.uint(spec.vni, 'vni', 0xffffff) };
+    if (spec.remote !== undefined) op.remote = v.ip(spec.remote, 'vxlan remote').address;
+    if (spec.local !== undefined) op.local = v.ip(spec.local, 'vxlan local').address;
+    if (spec.port !== undefined) op.port = v.uint(spec.port, 'vxlan port', 65535, 1);
+    if (spec.link !== undefined) op.link = v.dev(spec.link, 'vxlan link');
+    if (spec.ttl !== undefined) op.ttl = v.uint(spec.ttl, 'vxlan ttl', 255);
+    if (spec.learning !== undefined) op.learning = !!spec.learning;
+    return this.push(op, 'RTM_NEWLINK', `vxlan '${name}'`);
+  }
+
+  setLink(dev: DevRef, change: LinkChange): this {
+    const d = v.dev(dev);
+    const op: LinkSetOp = { op: 'link.set', dev: d, ...common(change) };
+    if (change.name !== undefined) op.name = v.ifname(change.name, 'new name');
+    if (change.master === null) op.master = null;
+    else if (change.master !== undefined) op.master = v.dev(change.master, 'master');
+    return this.push(op, 'RTM_NEWLINK', `link ${q(d)}`);
+  }
+
+  setUp(dev: DevRef): this {
+    return this.setLink(dev, { up: true });
+  }
+
+  setDown(dev: DevRef): this {
+    return this.setLink(dev, { up: false });
+  }
+
+  deleteLink(dev: DevRef): this {
+    const d = v.dev(dev);
+    return this.push({ op: 'link.del', dev: d }, 'RTM_DELLINK', `link ${q(d)}`);
+  }
+
+  private address(op: 'addr.add' | 'addr.del', dev: DevRef, cidr: string, o: AddressOptions = {}): this {
+    const d = v.dev(dev);
+    const c = v.cidr(cidr);
+    const n: AddrOp = { op, dev: d, address: c.address, prefixlen: c.prefixlen };
+    if (o.peer !== undefined) n.peer = v.ip(o.peer, 'peer').address;
+    if (o.scope !== undefined) {
+      if (!(o.scope in SCOPE_ID)) throw new ValidationError('scope', o.scope, 'must be global, site, link or host');
+      n.scope = SCOPE_ID[o.scope];
+    }
+    if (o.nodad) n.flags = 0x2; // IFA_F_NODAD
+    if (o.label !== undefined) n.label = v.ifname(o.label, 'label');
+    return this.push(n, op === 'addr.add' ? 'RTM_NEWADDR' : 'RTM_DELADDR', `address ${c.address}/${c.prefixlen} on ${q(d)}`);
+  }
+
+  addAddress(dev: DevRef, cidr: string, options?: AddressOptions): this {
+    return this.address('addr.add', dev, cidr, options);
+  }
+
+  deleteAddress(dev: DevRef, cidr: string): this {
+    return this.address('addr.del', dev, cidr);
+  }
+
+  private route(op: 'route.add' | 'route.replace' | 'route.del', spec: RouteSpec): this {
+    if (!spec || typeof spec !== 'object') throw new ValidationError('route', spec, 'must be an object');
+    let family: 4 | 6 | undefined = spec.family;
+    const n: RouteOp = { op, family: 2, dstLen: 0 };
+    if (spec.dst !== 'default') {
+      const c = v.cidr(spec.dst, 'route dst');
+      family = c.family;
+      n.dst = c.address;
+      n.dstLen = c.prefixlen;
+    }
+    if (spec.gateway !== undefined) {
+      const g = v.ip(spec.gateway, 'gateway');
+      if (family !== undefined && g.family !== family) throw new ValidationError('gateway', spec.gateway, `is not an IPv${family} address`);
+      family = g.family;
+      n.gateway = g.address;
+    }
+    if (spec.prefsrc !== undefined) n.prefsrc = v.ip(spec.prefsrc, 'prefsrc').address;
+    if (spec.dev !== undefined) n.dev = v.dev(spec.dev);
+    if (spec.table !== undefined) n.table = v.uint(spec.table, 'table', 0xffffffff, 1);
+    if (spec.metric !== undefined) n.metric = v.uint(spec.metric, 'metric');
+    if (spec.scope !== undefined) {
+      if (!(spec.scope in SCOPE_ID)) throw new ValidationError('scope', spec.scope, 'must be universe, link or host');
+      n.scope = SCOPE_ID[spec.scope];
+    }
+    if (spec.protocol !== undefined) n.protocol = v.uint(spec.protocol, 'protocol', 255);
+    if (spec.type !== undefined) {
+      if (!(spec.type in RTM_TYPE)) throw new ValidationError('route type', spec.type, `must be one of ${Object.keys(RTM_TYPE).join(', ')}`);
+      n.type = RTM_TYPE[spec.type];
+    }
+    if (spec.onlink) n.onlink = true;
+    if (spec.mtu !== undefined) n.mtu = v.mtu(spec.mtu, 'route mtu');
+    if (op !== 'route.del' && n.gateway === undefined && n.dev === undefined && (n.type ?? 1) === 1)
+      throw new ValidationError('route', spec, 'needs a gateway or a dev');
+    n.family = (family ?? 4) === 6 ? 10 : 2; // AF_INET6 : AF_INET
+    const what = `route ${spec.dst}${n.gateway ? ` via ${n.gateway}` : ''}${n.dev !== undefined ? ` dev ${q(n.dev)}` : ''}`;
+    return this.push(n, op === 'route.del' ? 'RTM_DELROUTE' : 'RTM_NEWROUTE', what);
+  }
+
+  addRoute(spec: RouteSpec): this {
+    return this.route('route.add', spec);
+  }
+
+  replaceRoute(spec: RouteSpec): this {
+    return this.route('route.replace', spec);
+  }
+
+  deleteRoute(spec: RouteSpec): this {
+    return this.route('route.del', spec);
+  }
+
+  /**
+   * Sends the batch. The kernel applies requests in order; on the first
+   * failure nothing after it is sent, and the error names that request.
+   * Requests before it have taken effect (callers that need all-or-nothing
+   * undo them).
+   */
+  async commit(): Promise<void> {
+    if (this.ops.length === 0) return;
+    const ops = this.ops.splice(0);
+    let replies;
+    try {
+      replies = await native.exec(this.target.handle, ops.map((p) => p.op));
+    } catch (e) {
+      throw NsnetError.system(ops[0]!.object, e);
+    }
+    const failed = replies.findIndex((r) => r.errno !== 0 && r.errno !== 125 /* ECANCELED: not sent */);
+    if (failed >= 0) {
+      const p = ops[failed]!;
+      const r = replies[failed]!;
+      throw NsnetError.kernel(p.request, p.object, r.errno, r.message || undefined);
+    }
+  }
+}

@@ -1,0 +1,197 @@
+// Network namespaces: create, open, list, delete; each open Netns carries
+// its own netlink socket (created inside it), so every later operation on it
+// needs no setns.
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import { NsnetError, ValidationError } from '../errors.js';
+import { native, type NativeNetns } from '../native.js';
+import * as v from '../validate.js';
+import { Batch } from './batch.js';
+import { Addresses, Links, Routes } from './objects.js';
+import * as sockets from './sockets.js';
+
+export interface NetnsOptions {
+  /** Where named namespaces are bind-mounted; `ip netns` uses /run/netns. */
+  runDir?: string;
+}
+
+/** NSNET_RUN_DIR, else /run/netns (where `ip netns` looks). */
+export function defaultRunDir(): string {
+  return process.env.NSNET_RUN_DIR || '/run/netns';
+}
+
+function runDirOf(opts?: NetnsOptions): string {
+  const dir = opts?.runDir ?? defaultRunDir();
+  if (typeof dir !== 'string' || !dir.startsWith('/')) throw new ValidationError('runDir', dir, 'must be an absolute path');
+  return dir;
+}
+
+let hostNs: Promise<Netns> | null = null;
+
+export class Netns {
+  readonly links: Links;
+  readonly addresses: Addresses;
+  readonly routes: Routes;
+
+  private constructor(
+    /** The addon's handle; exposed for the layers above (drivers, firewall). */
+    readonly handle: NativeNetns,
+    /** The name under the run dir, for named namespaces. */
+    readonly name: string | null,
+    /** Where it is mounted or was opened from, if anywhere. */
+    readonly path: string | null,
+    private readonly runDir: string | null,
+  ) {
+    this.links = new Links(this);
+    this.addresses = new Addresses(this);
+    this.routes = new Routes(this);
+  }
+
+  /**
+   * Creates a namespace with lo up. With a name it is bind-mounted at
+   * runDir/name (visible to `ip netns`); without one it lives as long as the
+   * handle (or a process in it) does.
+   */
+  static async create(name?: string, opts?: NetnsOptions): Promise<Netns> {
+    const runDir = runDirOf(opts);
+    const n = name === undefined ? null : v.netnsName(name);
+    try {
+      const h = await native.nsCreate(runDir, n);
+      return new Netns(h, n, n === null ? null : join(runDir, n), n === null ? null : runDir);
+    } catch (e) {
+      throw NsnetError.system(`netns '${n ?? '(anonymous)'}'`, e);
+    }
+  }
+
+  /** Opens a namespace by its name in the run dir. */
+  static async open(name: string, opts?: NetnsOptions): Promise<Netns> {
+    const runDir = runDirOf(opts);
+    const n = v.netnsName(name);
+    return Netns.openAt(join(runDir, n), n, runDir);
+  }
+
+  /** Opens a namespace file: a bind mount, or /proc/<pid>/ns/net. */
+  static async openPath(path: string): Promise<Netns> {
+    if (typeof path !== 'string' || !path.startsWith('/')) throw new ValidationError('path', path, 'must be an absolute path');
+    return Netns.openAt(path, null, null);
+  }
+
+  /** Opens the namespace a process is in. */
+  static async openPid(pid: number): Promise<Netns> {
+    return Netns.openAt(`/proc/${v.uint(pid, 'pid', 0x7fffffff, 1)}/ns/net`, null, null);
+  }
+
+  /** The namespace this process started in (shared; closing it is a no-op). */
+  static host(): Promise<Netns> {
+    hostNs ??= Netns.openAt('/proc/self/ns/net', null, null).catch((e) => {
+      hostNs = null;
+      throw e;
+    });
+    return hostNs;
+  }
+
+  private static async openAt(path: string, name: string | null, runDir: string | null): Promise<Netns> {
+    try {
+      return new Netns(await native.nsOpen(path), name, path, runDir);
+    } catch (e) {
+      throw NsnetError.system(`netns '${name ?? path}'`, e);
+    }
+  }
+
+  /** Names of the namespaces mounted in the run dir. */
+  static async list(opts?: NetnsOptions): Promise<string[]> {
+    const dir = runDirOf(opts);
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw e;
+    }
+    const out: string[] = [];
+    for (const n of names.sort()) {
+      const s = await stat(join(dir, n)).catch(() => null);
+      if (s?.isFile()) out.push(n);
+    }
+    return out;
+  }
+
+  /**
+   * Unmounts and unlinks a named namespace. The kernel destroys it (and the
+   * devices in it) once nothing else holds it; this does not wait for that.
+   */
+  static async delete(name: string, opts?: NetnsOptions): Promise<void> {
+    const runDir = runDirOf(opts);
+    const n = v.netnsName(name);
+    try {
+      await native.nsRelease(runDir, n);
+    } catch (e) {
+      throw NsnetError.system(`netns '${n}'`, e);
+    }
+  }
+
+  /** "dev:ino" of the namespace: equal for two handles on one namespace. */
+  get id(): string {
+    return this.handle.id ?? 'closed';
+  }
+
+  get closed(): boolean {
+    return this.handle.closed;
+  }
+
+  /** A batch of changes sent together (see Batch). */
+  batch(): Batch {
+    return new Batch(this);
+  }
+
+  async sysctl(key: string): Promise<string> {
+    const k = v.sysctlKey(key);
+    try {
+      return (await native.sysctl(this.handle, k)) ?? '';
+    } catch (e) {
+      throw NsnetError.system(`sysctl ${k}`, e);
+    }
+  }
+
+  async setSysctl(key: string, value: string | number): Promise<void> {
+    const k = v.sysctlKey(key);
+    const val = v.sysctlValue(value);
+    try {
+      await native.sysctl(this.handle, k, val);
+    } catch (e) {
+      throw NsnetError.system(`sysctl ${k}`, e);
+    }
+  }
+
+  /** A TCP server listening inside this namespace. */
+  listenTcp(port: number, host?: string): Promise<import('node:net').Server> {
+    return sockets.listenTcp(this, port, host);
+  }
+
+  /** A TCP connection made from inside this namespace. */
+  connectTcp(port: number, host: string): Promise<import('node:net').Socket> {
+    return sockets.connectTcp(this, port, host);
+  }
+
+  /** A UDP socket inside this namespace, bound to port (0: any). */
+  bindUdp(port: number, host?: string, family?: 4 | 6): Promise<import('node:dgram').Socket> {
+    return sockets.bindUdp(this, port, host, family);
+  }
+
+  /** Closes the handle and its socket. A named namespace stays mounted. */
+  close(): void {
+    if (this.path === '/proc/self/ns/net' && this.name === null) return; // the shared host handle
+    this.handle.close();
+  }
+
+  /** Closes the handle and, for a named namespace, unmounts and unlinks it. */
+  async delete(): Promise<void> {
+    this.handle.close();
+    if (this.name !== null && this.runDir !== null) await Netns.delete(this.name, { runDir: this.runDir });
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.delete();
+  }
+}

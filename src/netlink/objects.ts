@@ -1,0 +1,156 @@
+// Links, addresses and routes of one namespace. Each change is a batch of
+// one; reads are single dumps (or a single GET) on the namespace's socket.
+import { NsnetError } from '../errors.js';
+import { native, type DevRef, type NativeList } from '../native.js';
+import * as v from '../validate.js';
+import {
+  Batch,
+  type AddressOptions,
+  type BridgeSpec,
+  type HasHandle,
+  type LinkChange,
+  type MacvlanSpec,
+  type RouteSpec,
+  type VethSpec,
+  type VxlanSpec,
+} from './batch.js';
+import { toAddress, toLink, toRoute, type Address, type Link, type Route } from './types.js';
+
+async function list<T>(what: string, p: Promise<NativeList<T>>): Promise<T[]> {
+  let r: NativeList<T>;
+  try {
+    r = await p;
+  } catch (e) {
+    throw NsnetError.system(what, e);
+  }
+  if (r.errno) throw NsnetError.kernel(what.split(' ')[0]!, what.split(' ').slice(1).join(' '), r.errno, r.message || undefined);
+  return r.items;
+}
+
+export class Links {
+  constructor(private readonly ns: HasHandle) {}
+
+  /** A veth pair; the peer is created straight into `peer.netns` in the same request. */
+  async addVeth(spec: VethSpec): Promise<void> {
+    return new Batch(this.ns).addVeth(spec).commit();
+  }
+
+  async addBridge(spec: BridgeSpec): Promise<void> {
+    return new Batch(this.ns).addBridge(spec).commit();
+  }
+
+  async addMacvlan(spec: MacvlanSpec): Promise<void> {
+    return new Batch(this.ns).addMacvlan(spec).commit();
+  }
+
+  async addVxlan(spec: VxlanSpec): Promise<void> {
+    return new Batch(this.ns).addVxlan(spec).commit();
+  }
+
+  async set(dev: DevRef, change: LinkChange): Promise<void> {
+    return new Batch(this.ns).setLink(dev, change).commit();
+  }
+
+  async setUp(dev: DevRef): Promise<void> {
+    return this.set(dev, { up: true });
+  }
+
+  async setDown(dev: DevRef): Promise<void> {
+    return this.set(dev, { up: false });
+  }
+
+  async setMaster(dev: DevRef, master: DevRef): Promise<void> {
+    return this.set(dev, { master });
+  }
+
+  async setNomaster(dev: DevRef): Promise<void> {
+    return this.set(dev, { master: null });
+  }
+
+  async setMtu(dev: DevRef, mtu: number): Promise<void> {
+    return this.set(dev, { mtu });
+  }
+
+  async setMac(dev: DevRef, mac: string): Promise<void> {
+    return this.set(dev, { mac });
+  }
+
+  async rename(dev: DevRef, name: string): Promise<void> {
+    return this.set(dev, { name });
+  }
+
+  /** Moves the link into another namespace (it keeps its name unless `name` is given). */
+  async moveTo(dev: DevRef, netns: HasHandle, name?: string): Promise<void> {
+    return this.set(dev, name === undefined ? { netns } : { netns, name });
+  }
+
+  /** Deletes the link (a veth takes its peer with it). Waits for the kernel: an RCU grace period. */
+  async delete(dev: DevRef): Promise<void> {
+    return new Batch(this.ns).deleteLink(dev).commit();
+  }
+
+  /** The link, or null when there is none by that name or index. */
+  async find(dev: DevRef): Promise<Link | null> {
+    const d = v.dev(dev);
+    const r = await native.links(this.ns.handle, typeof d === 'number' ? d : 0, typeof d === 'string' ? d : '').catch((e) => {
+      throw NsnetError.system(`link '${d}'`, e);
+    });
+    if (r.errno === 19) return null; // ENODEV
+    if (r.errno) throw NsnetError.kernel('RTM_GETLINK', `link '${d}'`, r.errno, r.message || undefined);
+    return r.items[0] ? toLink(r.items[0]) : null;
+  }
+
+  async get(dev: DevRef): Promise<Link> {
+    const l = await this.find(dev);
+    if (!l) throw NsnetError.kernel('RTM_GETLINK', `link ${typeof dev === 'number' ? `ifindex ${dev}` : `'${dev}'`}`, 19);
+    return l;
+  }
+
+  async list(): Promise<Link[]> {
+    return (await list('RTM_GETLINK links', native.links(this.ns.handle, 0, ''))).map(toLink);
+  }
+}
+
+export class Addresses {
+  constructor(private readonly ns: HasHandle) {}
+
+  async add(dev: DevRef, cidr: string, options?: AddressOptions): Promise<void> {
+    return new Batch(this.ns).addAddress(dev, cidr, options).commit();
+  }
+
+  async delete(dev: DevRef, cidr: string): Promise<void> {
+    return new Batch(this.ns).deleteAddress(dev, cidr).commit();
+  }
+
+  /** Addresses of every link, or of one (`dev`), of one family or both. */
+  async list(filter: { dev?: DevRef; family?: 4 | 6 } = {}): Promise<Address[]> {
+    let ifindex = 0;
+    if (filter.dev !== undefined) {
+      const d = v.dev(filter.dev);
+      ifindex = typeof d === 'number' ? d : (await new Links(this.ns).get(d)).ifindex;
+    }
+    return (await list('RTM_GETADDR addresses', native.addrs(this.ns.handle, filter.family ?? 0, ifindex))).map(toAddress);
+  }
+}
+
+export class Routes {
+  constructor(private readonly ns: HasHandle) {}
+
+  async add(spec: RouteSpec): Promise<void> {
+    return new Batch(this.ns).addRoute(spec).commit();
+  }
+
+  async replace(spec: RouteSpec): Promise<void> {
+    return new Batch(this.ns).replaceRoute(spec).commit();
+  }
+
+  async delete(spec: RouteSpec): Promise<void> {
+    return new Batch(this.ns).deleteRoute(spec).commit();
+  }
+
+  /** Routes of the main table by default; `table: 'all'` for every table. */
+  async list(filter: { family?: 4 | 6; table?: number | 'all' } = {}): Promise<Route[]> {
+    const table = filter.table === 'all' ? 0 : v.uint(filter.table ?? 254, 'table', 0xffffffff, 1);
+    return (await list('RTM_GETROUTE routes', native.routes(this.ns.handle, filter.family ?? 0, table))).map(toRoute);
+  }
+}

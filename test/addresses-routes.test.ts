@@ -1,0 +1,148 @@
+// Addresses and routes through nsnet, checked against `ip -j addr` / `ip -j route`.
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+
+import { Netns, NsnetError, ValidationError } from '../src/index.js';
+import { ipj, testHost } from './helpers.js';
+
+let ns: Netns;
+beforeEach(async () => {
+  ns = await testHost('a');
+  await ns.links.addVeth({ name: 'eth0', peer: { name: 'peer0' }, up: true });
+  await ns.links.setUp('peer0');
+});
+afterEach(async () => {
+  await ns.delete();
+});
+
+const ipAddrs = async (dev: string) =>
+  ((await ipj<any[]>(ns.name, 'addr', 'show', 'dev', dev))[0]?.addr_info ?? []).map((a: any) => ({
+    family: a.family === 'inet6' ? 6 : 4,
+    cidr: `${a.local}/${a.prefixlen}`,
+    scope: a.scope,
+    broadcast: a.broadcast ?? null,
+  }));
+
+describe('addresses', () => {
+  test('IPv4 and IPv6 add, list and delete agree with ip -j addr', async () => {
+    await ns.addresses.add('eth0', '10.77.0.2/16');
+    await ns.addresses.add('eth0', 'fd77::2/64', { nodad: true });
+    const mine = (await ns.addresses.list({ dev: 'eth0' })).map((a) => ({ family: a.family, cidr: a.cidr, scope: a.scope, broadcast: a.broadcast }));
+    const theirs = await ipAddrs('eth0');
+    expect(new Set(mine.map((a) => JSON.stringify(a)))).toEqual(new Set(theirs.map((a: any) => JSON.stringify(a))));
+    expect(mine).toContainEqual({ family: 4, cidr: '10.77.0.2/16', scope: 'global', broadcast: '10.77.255.255' });
+    expect(mine).toContainEqual({ family: 6, cidr: 'fd77::2/64', scope: 'global', broadcast: null });
+    const v6 = (await ns.addresses.list({ dev: 'eth0', family: 6 })).find((a) => a.address === 'fd77::2')!;
+    expect(v6.flags).toContain('nodad');
+    expect((await ns.addresses.list({ family: 4 })).every((a) => a.family === 4)).toBe(true);
+    await ns.addresses.delete('eth0', '10.77.0.2/16');
+    await ns.addresses.delete('eth0', 'fd77::2/64');
+    expect((await ipAddrs('eth0')).filter((a: any) => a.scope === 'global')).toEqual([]);
+  });
+
+  test('the same address twice is EEXIST with the kernel\'s reason', async () => {
+    await ns.addresses.add('eth0', '10.78.0.2/24');
+    const err = await ns.addresses.add('eth0', '10.78.0.2/24').catch((e) => e);
+    expect(err).toBeInstanceOf(NsnetError);
+    expect(err.code).toBe('EEXIST');
+    expect(err.op).toBe('RTM_NEWADDR');
+    expect(err.object).toBe("address 10.78.0.2/24 on 'eth0'");
+  });
+
+  test('bad addresses and prefixes are refused with nothing changed', async () => {
+    const before = await ipAddrs('eth0');
+    for (const bad of ['10.0.0.256/24', '10.0.0.1/33', 'fd00::1/129', 'nonsense', '10.0.0.1/', '10.0.0.1/-1', '10.0.0.1/ 8']) {
+      const err = await ns.addresses.add('eth0', bad).catch((e) => e);
+      expect(err, bad).toBeInstanceOf(ValidationError);
+    }
+    expect(await ipAddrs('eth0')).toEqual(before);
+  });
+});
+
+describe('routes', () => {
+  const ipRoutes = async (...a: string[]) =>
+    (await ipj<any[]>(ns.name, ...a, 'route', 'show')).map((r: any) => ({
+      dst: r.dst,
+      gateway: r.gateway ?? null,
+      dev: r.dev,
+      metric: r.metric ?? null,
+    }));
+
+  test('IPv4: default via a gateway, a prefix via a device, replace and delete, as ip sees them', async () => {
+    await ns.addresses.add('eth0', '10.79.0.2/16');
+    await ns.routes.add({ dst: 'default', gateway: '10.79.0.1' });
+    await ns.routes.add({ dst: '192.0.2.0/24', dev: 'eth0', metric: 50 });
+    const eth0 = (await ns.links.get('eth0')).ifindex;
+    const mine = await ns.routes.list({ family: 4 });
+    const theirs = await ipRoutes();
+    expect(mine).toHaveLength(theirs.length);
+    for (const t of theirs) {
+      const dst = t.dst.includes('/') || t.dst === 'default' ? t.dst : `${t.dst}/32`;
+      const m = mine.find((r) => r.dst === dst);
+      expect(m, t.dst).toBeDefined();
+      expect(m!.gateway).toBe(t.gateway);
+      expect(m!.oif).toBe(eth0);
+      expect(m!.metric).toBe(t.metric);
+    }
+    expect(mine.find((r) => r.dst === 'default')).toMatchObject({ gateway: '10.79.0.1', protocol: 'boot', scope: 'universe', table: 254 });
+    expect(mine.find((r) => r.dst === '192.0.2.0/24')).toMatchObject({ gateway: null, scope: 'link', metric: 50 });
+    await ns.routes.replace({ dst: 'default', gateway: '10.79.0.254' });
+    expect((await ipRoutes()).find((r) => r.dst === 'default')!.gateway).toBe('10.79.0.254');
+    await ns.routes.delete({ dst: 'default' });
+    await ns.routes.delete({ dst: '192.0.2.0/24', dev: 'eth0' });
+    expect((await ipRoutes()).map((r) => r.dst)).toEqual(['10.79.0.0/16']);
+  });
+
+  test('IPv6: default route via a link-local gateway on a device', async () => {
+    await ns.addresses.add('eth0', 'fd79::2/64', { nodad: true });
+    await ns.routes.add({ dst: 'default', gateway: 'fe80::1', dev: 'eth0' });
+    await ns.routes.add({ dst: '2001:db8::/32', gateway: 'fd79::1' });
+    const theirs = await ipRoutes('-6');
+    expect(theirs.find((r) => r.dst === 'default')).toMatchObject({ gateway: 'fe80::1', dev: 'eth0' });
+    const mine = await ns.routes.list({ family: 6 });
+    expect(mine.find((r) => r.dst === 'default')).toMatchObject({ family: 6, gateway: 'fe80::1' });
+    expect(mine.find((r) => r.dst === '2001:db8::/32')).toMatchObject({ gateway: 'fd79::1' });
+    expect(mine.map((r) => r.dst).sort()).toEqual(theirs.map((r) => (r.dst.includes('/') || r.dst === 'default' ? r.dst : `${r.dst}/128`)).sort());
+  });
+
+  test('routes in another table, and listing every table', async () => {
+    await ns.addresses.add('eth0', '10.80.0.2/24');
+    await ns.routes.add({ dst: 'default', gateway: '10.80.0.1', table: 100 });
+    expect((await ns.routes.list({ family: 4 })).find((r) => r.dst === 'default')).toBeUndefined();
+    expect((await ns.routes.list({ family: 4, table: 100 })).map((r) => r.dst)).toEqual(['default']);
+    expect((await ipj<any[]>(ns.name, 'route', 'show', 'table', '100')).map((r) => r.gateway)).toEqual(['10.80.0.1']);
+    const all = await ns.routes.list({ table: 'all' });
+    expect(all.some((r) => r.table === 255 && r.type === 'local')).toBe(true);
+  });
+
+  test('a gateway that is not reachable is ENETUNREACH with the kernel\'s reason', async () => {
+    const err = await ns.routes.add({ dst: 'default', gateway: '203.0.113.1' }).catch((e) => e);
+    expect(err).toBeInstanceOf(NsnetError);
+    expect(err.code).toBe('ENETUNREACH');
+    expect(err.extack).toBeTruthy();
+    expect(err.message).toBe(`RTM_NEWROUTE route default via 203.0.113.1: Network is unreachable (ENETUNREACH): ${err.extack}`);
+  });
+
+  test('bad routes are refused with nothing changed', async () => {
+    const before = await ipRoutes();
+    const bad: any[] = [
+      { dst: '10.0.0.0/33', dev: 'eth0' },
+      { dst: 'default' },
+      { dst: 'default', gateway: 'fd00::1', family: 4 },
+      { dst: '10.0.0.0/8', gateway: 'fd00::1' },
+      { dst: 'default', gateway: 'x' },
+      { dst: 'default', gateway: '10.0.0.1', metric: -1 },
+      { dst: 'default', gateway: '10.0.0.1', type: 'bogus' },
+      null,
+    ];
+    for (const spec of bad) {
+      const err = await ns.routes.add(spec).catch((e) => e);
+      expect(err, JSON.stringify(spec)).toBeInstanceOf(ValidationError);
+    }
+    expect(await ipRoutes()).toEqual(before);
+  });
+
+  test('one batch: link up, address and default route in a single sendmsg', async () => {
+    await ns.batch().setUp('eth0').addAddress('eth0', '10.81.0.2/24').addRoute({ dst: 'default', gateway: '10.81.0.1' }).commit();
+    expect((await ipRoutes()).find((r) => r.dst === 'default')).toMatchObject({ gateway: '10.81.0.1', dev: 'eth0' });
+  });
+});

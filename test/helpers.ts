@@ -1,0 +1,46 @@
+// Shared by the integration tests: unique names, and iproute2 as the
+// independent oracle (`ip -j`), run against namespaces by name.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
+import { Netns } from '../src/index.js';
+
+const run = promisify(execFile);
+
+let counter = 0;
+/** A name unique to this test process, short enough for an interface (<= 15 bytes). */
+export function uniq(prefix: string): string {
+  counter++;
+  return `${prefix}${(process.pid % 10000).toString(36)}${counter.toString(36)}`.slice(0, 15);
+}
+
+/** `ip -j [-n ns] ...args`, parsed. */
+export async function ipj<T = any>(ns: string | null, ...args: string[]): Promise<T> {
+  const { stdout } = await run('ip', [...(ns ? ['-n', ns] : []), '-j', ...args]);
+  return (stdout.trim() ? JSON.parse(stdout) : []) as T;
+}
+
+/** Runs `ip [-n ns] ...args` for changes made behind nsnet's back. */
+export async function ip(ns: string | null, ...args: string[]): Promise<string> {
+  const { stdout } = await run('ip', [...(ns ? ['-n', ns] : []), ...args]);
+  return stdout;
+}
+
+/** Runs a command inside a named namespace (`ip netns exec`). */
+export async function nsExec(ns: string, cmd: string, ...args: string[]): Promise<{ stdout: string; stderr: string }> {
+  return run('ip', ['netns', 'exec', ns, cmd, ...args]);
+}
+
+/**
+ * A fresh named namespace that plays "the host" for one test, so tests that
+ * run in parallel never see each other's bridges and routes.
+ */
+export async function testHost(tag = 'h'): Promise<Netns> {
+  return Netns.create(uniq(`t${tag}`));
+}
+
+/** Open fds of this process. */
+export async function fdCount(): Promise<number> {
+  const { readdir } = await import('node:fs/promises');
+  return (await readdir('/proc/self/fd')).length;
+}

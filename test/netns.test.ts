@@ -1,0 +1,128 @@
+import { readdir } from 'node:fs/promises';
+
+import { describe, expect, test } from 'vitest';
+
+import { Netns, NsnetError, ValidationError } from '../src/index.js';
+import { ipj, nsExec, uniq } from './helpers.js';
+
+describe('Netns', () => {
+  test('create mounts a named namespace that ip netns sees, with only lo, up', async () => {
+    const name = uniq('ns');
+    const ns = await Netns.create(name);
+    try {
+      expect((await ipj<{ name: string }[]>(null, 'netns', 'list')).map((n) => n.name)).toContain(name);
+      const links = await ipj<any[]>(name, 'link', 'show');
+      expect(links.map((l) => l.ifname)).toEqual(['lo']);
+      expect(links[0].flags).toContain('UP');
+      expect(await Netns.list()).toContain(name);
+      const mine = await ns.links.list();
+      expect(mine).toHaveLength(1);
+      expect(mine[0]).toMatchObject({ ifindex: 1, name: 'lo', up: true, kind: '' });
+    } finally {
+      await ns.delete();
+    }
+    expect(await Netns.list()).not.toContain(name);
+    expect(await readdir('/run/netns')).not.toContain(name);
+  });
+
+  test('open by name, path and pid reach the same namespace (same id)', async () => {
+    const name = uniq('ns');
+    const ns = await Netns.create(name);
+    try {
+      const byName = await Netns.open(name);
+      const byPath = await Netns.openPath(`/run/netns/${name}`);
+      expect(byName.id).toBe(ns.id);
+      expect(byPath.id).toBe(ns.id);
+      const self = await Netns.openPid(process.pid);
+      const host = await Netns.host();
+      expect(self.id).toBe(host.id);
+      expect(host.id).not.toBe(ns.id);
+      byName.close();
+      byPath.close();
+      self.close();
+      // A change through one handle is seen through the other.
+      await ns.links.addBridge({ name: 'br0' });
+      const again = await Netns.open(name);
+      expect((await again.links.get('br0')).kind).toBe('bridge');
+      again.close();
+    } finally {
+      await ns.delete();
+    }
+  });
+
+  test('an anonymous namespace has lo up and is not mounted', async () => {
+    const before = await Netns.list();
+    const ns = await Netns.create();
+    expect(ns.name).toBeNull();
+    expect((await ns.links.get('lo')).up).toBe(true);
+    expect(await Netns.list()).toEqual(before);
+    await ns.delete();
+    expect(ns.closed).toBe(true);
+  });
+
+  test('creating a name that exists fails with EEXIST and leaves the first intact', async () => {
+    const name = uniq('ns');
+    const ns = await Netns.create(name);
+    try {
+      const err = await Netns.create(name).catch((e) => e);
+      expect(err).toBeInstanceOf(NsnetError);
+      expect(err.code).toBe('EEXIST');
+      expect(err.message).toContain(name);
+      expect((await ns.links.get('lo')).up).toBe(true);
+    } finally {
+      await ns.delete();
+    }
+  });
+
+  test('names that could escape the run directory are refused before anything is created', async () => {
+    const before = await readdir('/run/netns');
+    for (const bad of ['', '.', '..', 'a/b', '../etc', 'x\0y', 'n'.repeat(256)]) {
+      const err = await Netns.create(bad).catch((e) => e);
+      expect(err, bad).toBeInstanceOf(ValidationError);
+      expect(err.code).toBe('ERR_NSNET_INVALID');
+    }
+    expect(await readdir('/run/netns')).toEqual(before);
+  });
+
+  test('opening a missing namespace is ENOENT naming it', async () => {
+    const err = await Netns.open('no-such-ns').catch((e) => e);
+    expect(err).toBeInstanceOf(NsnetError);
+    expect(err.code).toBe('ENOENT');
+    expect(err.message).toContain('no-such-ns');
+  });
+
+  test('delete removes the mount; the kernel removes its devices once released', async () => {
+    const name = uniq('ns');
+    const host = await Netns.create(uniq('th'));
+    const ns = await Netns.create(name);
+    await host.links.addVeth({ name: 'vd0', peer: { name: 'eth0', netns: ns } });
+    expect((await host.links.get('vd0')).kind).toBe('veth');
+    await ns.delete();
+    // Destruction is asynchronous: poll the host side until the veth is gone.
+    for (let i = 0; i < 200 && (await host.links.find('vd0')); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(await host.links.find('vd0')).toBeNull();
+    await host.delete();
+  });
+
+  test('sysctls are per namespace: ip_forward set in one is not seen in another', async () => {
+    const a = await Netns.create(uniq('ns'));
+    const b = await Netns.create(uniq('ns'));
+    try {
+      expect(await a.sysctl('net.ipv4.ip_forward')).toBe('0');
+      await a.setSysctl('net.ipv4.ip_forward', 1);
+      expect(await a.sysctl('net.ipv4.ip_forward')).toBe('1');
+      expect(await b.sysctl('net.ipv4.ip_forward')).toBe('0');
+      expect((await nsExec(a.name!, 'cat', '/proc/sys/net/ipv4/ip_forward')).stdout.trim()).toBe('1');
+      expect((await nsExec(b.name!, 'cat', '/proc/sys/net/ipv4/ip_forward')).stdout.trim()).toBe('0');
+      await a.setSysctl('net/ipv6/conf/all/forwarding', '1');
+      expect(await a.sysctl('net.ipv6.conf.all.forwarding')).toBe('1');
+      const err = await a.sysctl('kernel.hostname').catch((e) => e);
+      expect(err).toBeInstanceOf(ValidationError);
+      const err2 = await a.sysctl('net/../../kernel/hostname').catch((e) => e);
+      expect(err2).toBeInstanceOf(ValidationError);
+    } finally {
+      await a.delete();
+      await b.delete();
+    }
+  });
+});
