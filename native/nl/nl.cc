@@ -65,7 +65,7 @@ bool Builder::put_str(uint16_t type, std::string_view s) {
   if (!a) return false;
   a->nla_type = type;
   a->nla_len = static_cast<uint16_t>(kAttrHdrLen + s.size() + 1);
-  std::memcpy(reinterpret_cast<uint8_t*>(a) + kAttrHdrLen, s.data(), s.size());
+  if (!s.empty()) std::memcpy(reinterpret_cast<uint8_t*>(a) + kAttrHdrLen, s.data(), s.size());
   return true;
 }
 
@@ -125,7 +125,7 @@ static bool valid(Attr a, const Policy& p) {
 }
 
 ParseResult parse(const void* data, size_t len, Attr* tb, uint16_t maxtype, const Policy* policy) {
-  for (uint16_t i = 0; i <= maxtype; i++) tb[i] = Attr{};
+  for (size_t i = 0; i <= maxtype; i++) tb[i] = Attr{};
   const auto* p = static_cast<const uint8_t*>(data);
   while (len >= kAttrHdrLen) {
     const auto* a = reinterpret_cast<const nlattr*>(p);
