@@ -1,0 +1,98 @@
+// nsnet doing the benchmark's work through its public TS API: per sandbox a
+// namespace (lo up), a veth created into it and enslaved to the bridge in
+// one request, then one batch inside: eth0 up, address, default route.
+import { readdirSync } from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+
+import { Netns } from 'nsnet';
+
+import type { PeerRun } from './ip.js';
+
+export interface NsnetRun extends PeerRun {
+  /** Worst event-loop stall seen during the run, ms (perf_hooks histogram). */
+  loopMaxMs: number;
+  loopP99Ms: number;
+}
+
+const addr = (i: number) => `10.200.${(i + 2) >> 8}.${(i + 2) & 255}/16`;
+
+async function bridge(host: Netns): Promise<number> {
+  await host.links.addBridge({ name: 'nsbr0', up: true });
+  await host.addresses.add('nsbr0', '10.200.0.1/16');
+  return (await host.links.get('nsbr0')).ifindex;
+}
+
+async function setup(host: Netns, br: number, name: string, i: number, runDir?: string): Promise<Netns> {
+  const sb = await Netns.create(name, { runDir });
+  await host.links.addVeth({ name: `nsv${i}`, master: br, up: true, peer: { name: 'eth0', netns: sb } });
+  await sb.batch().setUp('eth0').addAddress('eth0', addr(i)).addRoute({ dst: 'default', gateway: '10.200.0.1' }).commit();
+  return sb;
+}
+
+export async function runNsnet(opts: { n: number; rundir?: string; prefix?: string; explicit?: boolean }): Promise<NsnetRun> {
+  const prefix = opts.prefix ?? 'nsb';
+  const host = await Netns.host();
+  const br = await bridge(host);
+  const loop = monitorEventLoopDelay({ resolution: 1 });
+  loop.enable();
+  const setupMs: number[] = [];
+  const teardownMs: number[] = [];
+  const sbs: Netns[] = [];
+  for (let i = 0; i < opts.n; i++) {
+    const t0 = performance.now();
+    sbs.push(await setup(host, br, `${prefix}${i}`, i, opts.rundir));
+    setupMs.push(performance.now() - t0);
+  }
+  for (let i = 0; i < opts.n; i++) {
+    const t0 = performance.now();
+    if (opts.explicit) await host.links.delete(`nsv${i}`);
+    await sbs[i]!.delete();
+    teardownMs.push(performance.now() - t0);
+  }
+  loop.disable();
+  await host.links.delete('nsbr0');
+  return {
+    peer: 'nsnet',
+    n: opts.n,
+    setupMs,
+    teardownMs,
+    teardown: opts.explicit ? 'explicit' : 'release',
+    loopMaxMs: loop.max / 1e6,
+    loopP99Ms: loop.percentile(99) / 1e6,
+  };
+}
+
+export interface ChurnRun {
+  cycles: number;
+  fdsBefore: number;
+  fdsAfter: number;
+  rssBeforeMiB: number;
+  rssAfterMiB: number;
+  perCycleMs: number;
+}
+
+/** create + attach + delete, `cycles` times: fds and RSS must come back flat. */
+export async function runChurn(cycles: number): Promise<ChurnRun> {
+  const host = await Netns.host();
+  const br = await bridge(host);
+  const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
+  const cycle = async (i: number) => (await setup(host, br, `churn${i}`, i % 1000)).delete();
+  for (let i = 0; i < 50; i++) await cycle(i); // warm-up: threads, caches, JIT
+  gc();
+  const fdsBefore = readdirSync('/proc/self/fd').length;
+  const rssBefore = process.memoryUsage().rss;
+  const t0 = performance.now();
+  for (let i = 0; i < cycles; i++) await cycle(i);
+  const perCycleMs = (performance.now() - t0) / cycles;
+  gc();
+  const out = {
+    cycles,
+    fdsBefore,
+    fdsAfter: readdirSync('/proc/self/fd').length,
+    rssBeforeMiB: rssBefore / 2 ** 20,
+    rssAfterMiB: process.memoryUsage().rss / 2 ** 20,
+    perCycleMs,
+  };
+  await host.links.delete('nsbr0');
+  return out;
+}

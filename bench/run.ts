@@ -1,0 +1,94 @@
+// `npm run bench`: bridge-mode sandbox setup and teardown, nsnet beside the
+// C floor and iproute2, each run in its own fresh private network namespace.
+// Prints a table, writes bench/results/latest.json. Figures are medians of
+// per-run medians (min and max across runs), and ratios come from one run set.
+import { execFile } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+import { formatTable, summarize } from './lib/stats.js';
+import { buildFloor } from './peers/floor.js';
+import type { PeerRun } from './peers/ip.js';
+import type { ChurnRun, NsnetRun } from './peers/nsnet.js';
+
+const execFileAsync = promisify(execFile);
+const here = (rel: string) => fileURLToPath(new URL(rel, import.meta.url));
+const arg = (name: string, dflt: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
+};
+
+const N = arg('n', 100);
+const RUNS = arg('runs', 5);
+const CYCLES = arg('cycles', 1000);
+
+// A fresh netns + mount ns per run: tmpfs over /run/netns, lo up.
+async function inFreshNetns<T>(peer: string, opts: object): Promise<T> {
+  const child = here('./child.js');
+  const { stdout } = await execFileAsync(
+    'unshare',
+    ['--net', '--mount', '--propagation', 'private', 'sh', '-c',
+      'mkdir -p /run/netns && mount -t tmpfs nsnet-bench /run/netns && ip link set lo up && exec "$@"', 'sh',
+      process.execPath, '--expose-gc', child, peer, JSON.stringify(opts)],
+    { maxBuffer: 64 << 20 },
+  );
+  return JSON.parse(stdout) as T;
+}
+
+const progress = (s: string) => process.stderr.write(`\r\x1b[K${s}`);
+
+async function main(): Promise<void> {
+  const binary = await buildFloor(here('../floor'));
+  const peers = ['floor', 'nsnet', 'ip'] as const;
+  const modes = ['release', 'explicit'] as const;
+  const runs: Record<string, PeerRun[]> = {};
+  // Interleave peers within each round so drift on the machine hits all alike.
+  for (let r = 0; r < RUNS; r++) {
+    for (const mode of modes) {
+      for (const peer of peers) {
+        if (peer === 'ip' && r >= Math.min(RUNS, 3)) continue; // ~70 ms per sandbox: 3 runs tell enough
+        progress(`run ${r + 1}/${RUNS}: ${peer} (${mode} teardown), N=${N}`);
+        const res = await inFreshNetns<PeerRun>(peer, { n: N, explicit: mode === 'explicit', binary });
+        (runs[`${peer}/${mode}`] ??= []).push(res);
+      }
+    }
+  }
+  progress(`churn: ${CYCLES} create/attach/delete cycles`);
+  const churn = await inFreshNetns<ChurnRun>('churn', { cycles: CYCLES });
+  progress('');
+
+  const med = (xs: number[]) => summarize(xs).median;
+  const fig = (key: string, pick: (r: PeerRun) => number[]) => summarize((runs[key] ?? []).map((r) => med(pick(r))));
+  const setup = Object.fromEntries(peers.map((p) => [p, fig(`${p}/release`, (r) => r.setupMs)]));
+  const release = Object.fromEntries(peers.map((p) => [p, fig(`${p}/release`, (r) => r.teardownMs)]));
+  const explicit = Object.fromEntries(peers.map((p) => [p, fig(`${p}/explicit`, (r) => r.teardownMs)]));
+  const loop = (runs['nsnet/release'] as NsnetRun[]).map((r) => r.loopMaxMs);
+
+  const rows = peers.map((p) => [
+    p,
+    setup[p]!.median, setup[p]!.min, setup[p]!.max, setup[p]!.median / setup.floor!.median,
+    release[p]!.median, explicit[p]!.median,
+  ]);
+  console.log(`\nbridge-mode sandbox, N=${N} sequential, ${RUNS} runs (ip: ${Math.min(RUNS, 3)}), ms per sandbox; ${cpus().length} x ${cpus()[0]?.model ?? '?'}`);
+  console.log(formatTable(['peer', 'setup', 'min', 'max', 'x floor', 'teardown (release)', 'teardown (explicit veth delete)'], rows));
+  const perRunRatio = (runs['nsnet/release'] ?? []).map((r, i) => med(r.setupMs) / med(runs['floor/release']![i]!.setupMs));
+  const bars = [
+    ['setup <= 1.5x floor', `${summarize(perRunRatio).median.toFixed(2)}x (per-run ratios ${perRunRatio.map((x) => x.toFixed(2)).join(', ')})`, summarize(perRunRatio).median <= 1.5],
+    ['release teardown <= 0.5 ms', `${release.nsnet!.median.toFixed(3)} ms`, release.nsnet!.median <= 0.5],
+    ['event loop never blocked > 2 ms', `max ${Math.max(...loop).toFixed(2)} ms over ${loop.length} runs`, Math.max(...loop) <= 2],
+    [`fds flat over ${CYCLES} cycles`, `${churn.fdsBefore} -> ${churn.fdsAfter}`, churn.fdsAfter <= churn.fdsBefore],
+    [`RSS over ${CYCLES} cycles`, `${churn.rssBeforeMiB.toFixed(1)} -> ${churn.rssAfterMiB.toFixed(1)} MiB (${churn.perCycleMs.toFixed(2)} ms/cycle)`, churn.rssAfterMiB - churn.rssBeforeMiB < 8],
+  ];
+  console.log(`\n${formatTable(['bar', 'measured', 'met'], bars.map(([a, b, c]) => [a as string, b as string, c ? 'yes' : 'NO']))}`);
+
+  await mkdir(here('../../bench/results'), { recursive: true }).catch(() => {});
+  const out = { date: new Date().toISOString(), n: N, runs: RUNS, cpu: cpus()[0]?.model, cores: cpus().length, setup, release, explicit, loopMaxMs: loop, churn, perRunRatio };
+  await writeFile(here('../../bench/results/latest.json'), `${JSON.stringify(out, null, 2)}\n`);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
