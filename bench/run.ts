@@ -23,6 +23,7 @@ const arg = (name: string, dflt: number) => {
 const N = arg('n', 100);
 const RUNS = arg('runs', 5);
 const CYCLES = arg('cycles', 1000);
+const SETTLE_MS = arg('settle', 1000);
 
 // A fresh netns + mount ns per run: tmpfs over /run/netns, lo up.
 async function inFreshNetns<T>(peer: string, opts: object): Promise<T> {
@@ -44,10 +45,14 @@ async function main(): Promise<void> {
   const peers = ['floor', 'nsnet', 'ip'] as const;
   const modes = ['release', 'explicit'] as const;
   const runs: Record<string, PeerRun[]> = {};
-  // Interleave peers within each round so drift on the machine hits all alike.
+  // Interleave peers within each round, rotating who goes first, so drift on
+  // the machine hits all alike; and let the kernel finish destroying the
+  // previous run's namespaces (it does so asynchronously, holding rtnl_lock)
+  // before the next run starts.
   for (let r = 0; r < RUNS; r++) {
     for (const mode of modes) {
-      for (const peer of peers) {
+      for (const peer of [...peers.slice(r % peers.length), ...peers.slice(0, r % peers.length)]) {
+        await new Promise((res) => setTimeout(res, SETTLE_MS));
         if (peer === 'ip' && r >= Math.min(RUNS, 3)) continue; // ~70 ms per sandbox: 3 runs tell enough
         progress(`run ${r + 1}/${RUNS}: ${peer} (${mode} teardown), N=${N}`);
         const res = await inFreshNetns<PeerRun>(peer, { n: N, explicit: mode === 'explicit', binary });

@@ -130,7 +130,8 @@ export interface Native {
   nsRelease(runDir: string, name: string): Promise<void>;
   sysctl(ns: NativeNetns, key: string, value?: string): Promise<string | undefined>;
   socketIn(ns: NativeNetns, family: 4 | 6, type: 'tcp' | 'udp', address?: string, port?: number): Promise<number>;
-  exec(ns: NativeNetns, ops: NativeOp[]): Promise<NativeReply[]>;
+  /** Groups run in order, each on its namespace's socket, in one job. */
+  exec(groups: { ns: NativeNetns; ops: NativeOp[] }[]): Promise<NativeReply[]>;
   links(ns: NativeNetns, ifindex: number, name: string): Promise<NativeList<NativeLink>>;
   addrs(ns: NativeNetns, family: 0 | 4 | 6, ifindex: number): Promise<NativeList<NativeAddr>>;
   routes(ns: NativeNetns, family: 0 | 4 | 6, table: number): Promise<NativeList<NativeRoute>>;

@@ -184,4 +184,34 @@ describe('links', () => {
     const err = await host.links.addVeth({ name: 'vp0', peer: {} as any }).catch((e) => e);
     expect(err).toBeInstanceOf(ValidationError);
   });
+
+  test('a batch spanning namespaces: veth from the host, then its far end configured inside', async () => {
+    await host.links.addBridge({ name: 'brb', up: true });
+    await host
+      .batch()
+      .addVeth({ name: 'vsp0', master: 'brb', up: true, peer: { name: 'eth0', netns: sandbox } })
+      .in(sandbox)
+      .setUp('eth0')
+      .addAddress('eth0', '10.92.0.2/24')
+      .addRoute({ dst: 'default', gateway: '10.92.0.1' })
+      .commit();
+    expect((await oracle(host, 'vsp0')).master).toBe('brb');
+    const eth0 = await oracle(sandbox, 'eth0');
+    expect(eth0.flags).toContain('UP');
+    expect((await ipj<any[]>(sandbox.name, 'route', 'show', 'default'))[0].gateway).toBe('10.92.0.1');
+  });
+
+  test('in a spanning batch, a failure stops everything after it and names the failing request', async () => {
+    await host.links.addBridge({ name: 'brc' });
+    const sbBefore = await oracle(sandbox);
+    const err = await host
+      .batch()
+      .addBridge({ name: 'brc' }) // exists: EEXIST
+      .in(sandbox)
+      .addBridge({ name: 'never0' })
+      .commit()
+      .catch((e) => e);
+    expect(err).toMatchObject({ code: 'EEXIST', object: "bridge 'brc'" });
+    expect(await oracle(sandbox)).toEqual(sbBefore);
+  });
 });

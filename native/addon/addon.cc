@@ -1,6 +1,7 @@
 // Module entry: each export turns its arguments into a Job, queues it on the
 // right lane (see runner.h) and returns a promise. No logic lives here.
 #include <napi.h>
+#include <errno.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -159,17 +160,33 @@ class Addon : public Napi::Addon<Addon> {
     return runner.submit(info.Env(), j, Lane::Namespace);
   }
 
-  // exec(ns, ops: object[]) -> Promise<{ errno, message, offset }[]>
+  // exec(groups: { ns, ops: object[] }[]) -> Promise<{ errno, message, offset }[]>
+  // Groups run in order, each on its own namespace's socket, in one job: a
+  // change that spans namespaces (a veth, then its far end) costs one hop.
+  // After a failed op nothing further is sent (ECANCELED).
   Napi::Value Exec(const Napi::CallbackInfo& info) {
+    struct Group {
+      std::shared_ptr<Namespace> ns;
+      std::vector<ops::Op> list;
+    };
     struct J : BaseJob {
       using BaseJob::BaseJob;
-      std::shared_ptr<Namespace> ns;
+      std::vector<Group> groups;
       std::vector<std::shared_ptr<Namespace>> keep;
-      std::vector<ops::Op> list;
       std::vector<io::Reply> replies;
       void run() override {
-        std::lock_guard<std::mutex> lk(ns->rtnl->mu());
-        ops::exec(*ns->rtnl, list, &replies, &err);
+        bool failed = false;
+        for (Group& g : groups) {
+          std::vector<io::Reply> r;
+          if (failed) {
+            r.assign(g.list.size(), io::Reply{-ECANCELED, "not sent: an earlier request in the batch failed"});
+          } else {
+            std::lock_guard<std::mutex> lk(g.ns->rtnl->mu());
+            if (!ops::exec(*g.ns->rtnl, g.list, &r, &err)) return;
+          }
+          for (auto& x : r) failed = failed || x.error != 0;
+          replies.insert(replies.end(), r.begin(), r.end());
+        }
       }
       Napi::Value value(Napi::Env env) override {
         Napi::Array a = Napi::Array::New(env, replies.size());
@@ -177,11 +194,16 @@ class Addon : public Napi::Addon<Addon> {
         return a;
       }
     };
-    auto ns = NetnsHandle::From(info[0]);
     std::unique_ptr<J> j(new J(this));
-    j->ns = ns;
-    Napi::Array arr = info[1].As<Napi::Array>();
-    for (uint32_t i = 0; i < arr.Length(); i++) j->list.push_back(to_op(arr.Get(i).As<Napi::Object>(), &j->keep));
+    Napi::Array groups = info[0].As<Napi::Array>();
+    for (uint32_t g = 0; g < groups.Length(); g++) {
+      Napi::Object o = groups.Get(g).As<Napi::Object>();
+      Group grp;
+      grp.ns = NetnsHandle::From(o.Get("ns"));
+      Napi::Array arr = o.Get("ops").As<Napi::Array>();
+      for (uint32_t i = 0; i < arr.Length(); i++) grp.list.push_back(to_op(arr.Get(i).As<Napi::Object>(), &j->keep));
+      j->groups.push_back(std::move(grp));
+    }
     return runner.submit(info.Env(), j.release(), Lane::Netlink);
   }
 

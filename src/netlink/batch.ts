@@ -118,16 +118,30 @@ function common(spec: CommonLink): LinkFields {
 }
 
 export class Batch {
-  private readonly ops: Pending[] = [];
+  private readonly groups: { target: HasHandle; ops: Pending[] }[];
 
-  constructor(private readonly target: HasHandle) {}
+  constructor(target: HasHandle) {
+    this.groups = [{ target, ops: [] }];
+  }
 
   get size(): number {
-    return this.ops.length;
+    return this.groups.reduce((n, g) => n + g.ops.length, 0);
+  }
+
+  /**
+   * Switches the namespace that the following requests act on. A batch that
+   * spans namespaces (a veth from the host, then its far end inside the
+   * sandbox) is still one trip to the addon's threads.
+   */
+  in(target: HasHandle): this {
+    const last = this.groups[this.groups.length - 1]!;
+    if (last.ops.length === 0) last.target = target;
+    else this.groups.push({ target, ops: [] });
+    return this;
   }
 
   private push(op: NativeOp, request: string, object: string): this {
-    this.ops.push({ op, request, object });
+    this.groups[this.groups.length - 1]!.ops.push({ op, request, object });
     return this;
   }
 
@@ -272,11 +286,14 @@ export class Batch {
    * undo them).
    */
   async commit(): Promise<void> {
-    if (this.ops.length === 0) return;
-    const ops = this.ops.splice(0);
+    const all = this.groups.splice(0);
+    this.groups.push({ target: all[all.length - 1]!.target, ops: [] }); // reusable afterwards
+    const groups = all.filter((g) => g.ops.length > 0);
+    const ops = groups.flatMap((g) => g.ops);
+    if (ops.length === 0) return;
     let replies;
     try {
-      replies = await native.exec(this.target.handle, ops.map((p) => p.op));
+      replies = await native.exec(groups.map((g) => ({ ns: g.target.handle, ops: g.ops.map((p) => p.op) })));
     } catch (e) {
       throw NsnetError.system(ops[0]!.object, e);
     }
