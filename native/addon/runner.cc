@@ -64,13 +64,21 @@ int netlink_threads() {
 }  // namespace
 
 Runner::Runner(Napi::Env env)
-    : tsfn_(Napi::ThreadSafeFunction::New(env, Napi::Function(), "nsnet", 0, 1)),
+    : env_(env),
       netlink_("nsnet-nl", netlink_threads(), nullptr),
       ns_("nsnet-ns", 1, [] {
         io::SysError err;
         ns::init_home(&err);  // if this fails, every namespace job reports it
       }) {
-  tsfn_.Unref(env);
+  uv_loop_t* loop = nullptr;
+  napi_get_uv_event_loop(env, &loop);
+  async_ = new uv_async_t;
+  async_->data = this;
+  uv_async_init(loop, async_, [](uv_async_t* h) { static_cast<Runner*>(h->data)->drain(); });
+  uv_unref(reinterpret_cast<uv_handle_t*>(async_));
+  napi_value name;
+  napi_create_string_utf8(env, "nsnet", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, nullptr, name, &async_ctx_);
 }
 
 Runner::~Runner() { shutdown(); }
@@ -80,7 +88,14 @@ void Runner::shutdown() {
   down_ = true;
   netlink_.stop();
   ns_.stop();
-  tsfn_.Release();
+  {
+    std::lock_guard<std::mutex> lk(done_mu_);
+    for (Job* j : done_) delete j;
+    done_.clear();
+  }
+  napi_async_destroy(env_, async_ctx_);
+  // The handle's memory must outlive libuv's close.
+  uv_close(reinterpret_cast<uv_handle_t*>(async_), [](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
 }
 
 Napi::Promise Runner::submit(Napi::Env env, Job* job, Lane lane) {
@@ -95,7 +110,7 @@ Napi::Promise Runner::submit(Napi::Env env, Job* job, Lane lane) {
     delete job;
     return Napi::Promise(env, promise);
   }
-  if (pending_++ == 0) tsfn_.Ref(env);
+  if (pending_++ == 0) uv_ref(reinterpret_cast<uv_handle_t*>(async_));
   auto task = [this, job] {
     job->run();
     complete(job);
@@ -105,20 +120,40 @@ Napi::Promise Runner::submit(Napi::Env env, Job* job, Lane lane) {
 }
 
 void Runner::complete(Job* job) {
-  const napi_status st = tsfn_.NonBlockingCall(job, [this](Napi::Env env, Napi::Function, Job* j) {
-    if (env != nullptr) {
-      Napi::HandleScope scope(env);
+  {
+    std::lock_guard<std::mutex> lk(done_mu_);
+    done_.push_back(job);
+  }
+  uv_async_send(async_);
+}
+
+// Settles the jobs finished so far, and only those: a job that finishes
+// while we run waits for the next loop iteration, so a fast chain of awaits
+// never starves timers and I/O (Node's threadsafe functions keep draining).
+void Runner::drain() {
+  std::vector<Job*> batch;
+  {
+    std::lock_guard<std::mutex> lk(done_mu_);
+    batch.swap(done_);
+  }
+  if (batch.empty()) return;
+  napi_env env = env_;
+  {
+    Napi::HandleScope scope(env_);
+    // One callback scope for the batch: microtasks (the awaits' continuations) run once, when it closes.
+    Napi::CallbackScope cb(env, async_ctx_);
+    for (Job* j : batch) {
       try {
-        Napi::Value v = j->settle(env);
+        Napi::Value v = j->settle(env_);
         napi_resolve_deferred(env, j->deferred, v);
       } catch (const Napi::Error& e) {
         napi_reject_deferred(env, j->deferred, e.Value());
       }
-      if (--pending_ == 0 && !down_) tsfn_.Unref(env);
+      delete j;
     }
-    delete j;
-  });
-  if (st != napi_ok) delete job;
+  }
+  pending_ -= batch.size();
+  if (pending_ == 0 && !down_) uv_unref(reinterpret_cast<uv_handle_t*>(async_));
 }
 
 }  // namespace nsnet::addon

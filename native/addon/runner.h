@@ -12,13 +12,15 @@
 //      * one namespace thread, the only thread that calls setns()/unshare();
 //        it enters a namespace, does its job (create a namespace, open a
 //        socket inside one, touch a sysctl) and returns home before the next.
-//  - a finished job is handed back through one threadsafe function, which is
-//    referenced only while jobs are in flight, so an idle addon never keeps
-//    the process alive;
+//  - a finished job is handed back through one uv_async handle, referenced
+//    only while jobs are in flight (an idle addon never keeps the process
+//    alive); each wake-up settles the jobs finished so far in one batch and
+//    returns to the loop, so timers and I/O always get their turn;
 //  - the environment's cleanup hook stops and joins every thread.
 #pragma once
 
 #include <napi.h>
+#include <uv.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -76,9 +78,14 @@ class Runner {
   void shutdown();
 
  private:
-  void complete(Job* job);
+  void complete(Job* job);  // any thread
+  void drain();             // JS thread
 
-  Napi::ThreadSafeFunction tsfn_;
+  Napi::Env env_;
+  uv_async_t* async_ = nullptr;
+  napi_async_context async_ctx_ = nullptr;
+  std::mutex done_mu_;
+  std::vector<Job*> done_;
   Executor netlink_;
   Executor ns_;
   size_t pending_ = 0;  // JS thread only

@@ -10,7 +10,8 @@
 //     heap buffer of exactly `cap` bytes, so ASan flags any write past it;
 //     whatever a successful build produced must walk and parse cleanly;
 //  3. as field values for LinkSpec/AddrSpec/RouteSpec: encode, decode, and
-//     the decoded fields must equal the encoded ones.
+//     the decoded fields must equal the encoded ones; or as arguments to the
+//     request-only encoders (get, del, dumps) writing into a fuzzed-size buffer.
 // Beyond ASan/UBSan, a broken invariant calls abort() with a message.
 //
 // Build: see native/CMakeLists.txt (target fuzz_codec) or scripts/fuzz.sh.
@@ -365,16 +366,18 @@ void round_trip_route(Reader& r) {
   s.protocol = r.u8();
   s.type = r.u8();
   s.onlink = r.bit();
+  const bool del = r.bit();
   alignas(8) uint8_t buf[512];
   nl::Builder b(buf, sizeof buf);
-  INVARIANT(rtnl::encode_route(b, RTM_NEWROUTE, 1, rtnl::kCreate, s));
+  INVARIANT(rtnl::encode_route(b, del ? RTM_DELROUTE : RTM_NEWROUTE, 1, del ? rtnl::kChange : rtnl::kCreate, s));
   rtnl::RouteInfo ri;
   INVARIANT(rtnl::decode_route(reinterpret_cast<const nlmsghdr*>(buf), &ri));
   INVARIANT(ri.family == s.family && ri.dst_len == s.dst_len);
   INVARIANT(ri.table == s.table);
-  INVARIANT(ri.protocol == s.protocol && ri.type == s.type);
+  INVARIANT(ri.protocol == (del ? uint8_t{RTPROT_UNSPEC} : s.protocol) && ri.type == s.type);
   INVARIANT(ri.flags == (s.onlink ? uint32_t{RTNH_F_ONLINK} : 0u));
   if (s.scope >= 0) INVARIANT(ri.scope == s.scope);
+  else if (del) INVARIANT(ri.scope == RT_SCOPE_NOWHERE);
   INVARIANT(ri.oif == s.oif);
   INVARIANT(ri.has_metric == (s.metric >= 0));
   if (s.metric >= 0) INVARIANT(ri.metric == s.metric);
@@ -452,6 +455,36 @@ void round_trip_link(Reader& r) {
   if (s.up >= 0) INVARIANT(li.flags == (s.up ? unsigned{IFF_UP} : 0u));
 }
 
+// The request-only encoders, into a heap buffer of a fuzzed exact size: they
+// either fit and parse back, or fail without writing past the buffer.
+void requests(Reader& r) {
+  const size_t cap = r.u8();
+  std::unique_ptr<uint8_t[]> buf(new uint8_t[cap ? cap : 1]);
+  nl::Builder b(buf.get(), cap);
+  const int32_t ifindex = static_cast<int32_t>(r.u32());
+  const std::string name = read_name(r, 20);
+  const uint8_t family = r.u8();
+  const uint32_t table = r.bit() ? r.u32() : r.u8();
+  size_t extra = 0;
+  bool ok = false;
+  switch (r.u8() % 4) {
+    case 0: ok = rtnl::encode_link_del(b, 1, ifindex, name); extra = sizeof(ifinfomsg); break;
+    case 1: ok = rtnl::encode_link_get(b, 1, ifindex, name); extra = sizeof(ifinfomsg); break;
+    case 2: ok = rtnl::encode_addr_dump(b, 1, family, ifindex); extra = sizeof(ifaddrmsg); break;
+    default: ok = rtnl::encode_route_dump(b, 1, family, table); extra = sizeof(rtmsg); break;
+  }
+  INVARIANT(ok == b.ok());
+  if (!ok) return;
+  const size_t len = b.size();
+  INVARIANT(len <= cap);
+  nl::MsgIter it(buf.get(), len);
+  const nlmsghdr* h = it.next();
+  INVARIANT(h && h->nlmsg_len == len && !it.next() && !it.truncated());
+  Attr tb[IFLA_MAX + 1];
+  INVARIANT(nl::parse_msg(h, extra, tb, IFLA_MAX, nullptr).ok());
+  INVARIANT(well_formed(buf.get() + nl::kHdrLen + nl::align4(extra), len - nl::kHdrLen - nl::align4(extra), 0));
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -464,10 +497,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   drive_builder(buf.get(), size);
 
   Reader r{buf.get(), size};
-  switch (r.u8() % 3) {
+  switch (r.u8() % 4) {
     case 0: round_trip_route(r); break;
     case 1: round_trip_addr(r); break;
-    default: round_trip_link(r); break;
+    case 2: round_trip_link(r); break;
+    default: requests(r); break;
   }
   return 0;
 }
