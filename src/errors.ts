@@ -105,7 +105,7 @@ export class NsnetError extends Error implements NsnetErrorFields {
     const code = errnoName(err.errno);
     const op = err.syscall ?? 'syscall';
     const text = texts[code] ?? `errno ${err.errno}`;
-    return new NsnetError(`${op} ${object}: ${text} (${code})`, { code, errno: err.errno, op, object }, { cause: e });
+    return new NsnetError(`${object}: ${op}: ${text} (${code})`, { code, errno: err.errno, op, object }, { cause: e });
   }
 }
 

@@ -1,6 +1,6 @@
 // nsnet: container networking for Node.js.
 export { NsnetError, ValidationError } from './errors.js';
-export { Netns, defaultRunDir, type NetnsOptions } from './netlink/netns.js';
+export { Netns, defaultRunDir, type CreateOptions, type NetnsOptions } from './netlink/netns.js';
 export { Links, Addresses, Routes } from './netlink/objects.js';
 export {
   Batch,

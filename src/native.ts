@@ -125,7 +125,15 @@ export interface LinkFields {
 }
 
 export interface Native {
-  nsCreate(runDir: string, name: string | null): Promise<NativeNetns>;
+  /** An empty handle for nsCreate to fill; ops in that nsCreate may name it. */
+  newHandle(): NativeNetns;
+  /** Creates a namespace, then runs `groups` in the same job; on any failure the namespace is released again. */
+  nsCreate(
+    runDir: string,
+    name: string | null,
+    handle?: NativeNetns,
+    groups?: { ns: NativeNetns; ops: NativeOp[] }[],
+  ): Promise<{ handle: NativeNetns; replies: NativeReply[] }>;
   nsOpen(path: string): Promise<NativeNetns>;
   nsRelease(runDir: string, name: string): Promise<void>;
   sysctl(ns: NativeNetns, key: string, value?: string): Promise<string | undefined>;

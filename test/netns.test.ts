@@ -3,7 +3,7 @@ import { readdir } from 'node:fs/promises';
 import { describe, expect, test } from 'vitest';
 
 import { Netns, NsnetError, ValidationError } from '../src/index.js';
-import { ipj, nsExec, uniq } from './helpers.js';
+import { ipj, nsExec, testHost, uniq } from './helpers.js';
 
 describe('Netns', () => {
   test('create mounts a named namespace that ip netns sees, with only lo, up', async () => {
@@ -124,5 +124,62 @@ describe('Netns', () => {
       await a.delete();
       await b.delete();
     }
+  });
+
+  test('create with a follow-up batch: namespace, veth into it and its config in one trip', async () => {
+    const host = await testHost('c');
+    await host.links.addBridge({ name: 'br0', up: true });
+    const name = uniq('ns');
+    const ns = await Netns.create(name, {
+      then: (sb) =>
+        host
+          .batch()
+          .addVeth({ name: 'vc0', master: 'br0', up: true, peer: { name: 'eth0', netns: sb } })
+          .in(sb)
+          .setUp('eth0')
+          .addAddress('eth0', '10.93.0.2/24')
+          .addRoute({ dst: 'default', gateway: '10.93.0.1' }),
+    });
+    expect((await ipj<any[]>(name, 'route', 'show', 'default'))[0]).toMatchObject({ gateway: '10.93.0.1', dev: 'eth0' });
+    expect((await ipj<any[]>(host.name, 'link', 'show', 'vc0'))[0].master).toBe('br0');
+    expect(ns.id).toMatch(/^\d+:\d+$/);
+    await ns.delete();
+    await host.delete();
+  });
+
+  test('create whose follow-up batch fails leaves nothing: no mount, no veth, and names the failing request', async () => {
+    const host = await testHost('c');
+    await host.links.addBridge({ name: 'br0', up: true });
+    const name = uniq('ns');
+    const names = async () => (await ipj<any[]>(host.name, 'link', 'show')).map((l) => l.ifname);
+    const before = await names();
+    const err = await Netns.create(name, {
+      then: (sb) =>
+        host
+          .batch()
+          .addVeth({ name: 'vf0', master: 'br0', up: true, peer: { name: 'eth0', netns: sb } })
+          .in(sb)
+          .addRoute({ dst: 'default', gateway: '203.0.113.1' }), // unreachable: fails
+    }).catch((e) => e);
+    expect(err).toBeInstanceOf(NsnetError);
+    expect(err).toMatchObject({ code: 'ENETUNREACH', op: 'RTM_NEWROUTE' });
+    expect(await Netns.list()).not.toContain(name);
+    // The veth dies with the namespace (asynchronously).
+    for (let i = 0; i < 200 && (await host.links.find('vf0')); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(await names()).toEqual(before);
+    await host.delete();
+  });
+
+  test('a namespace handed to a create batch cannot be used before it exists', async () => {
+    let early: Promise<unknown> | undefined;
+    const ns = await Netns.create(undefined, {
+      then: (sb) => {
+        early = sb.links.list().then(() => 'listed', (e) => { throw e; });
+        early.catch(() => {});
+        return sb.batch().setUp('lo');
+      },
+    });
+    await expect(early).rejects.toThrow(/not created yet/);
+    await ns.delete();
   });
 });

@@ -23,17 +23,19 @@ async function bridge(host: Netns): Promise<number> {
 }
 
 async function setup(host: Netns, br: number, name: string, i: number, runDir?: string): Promise<Netns> {
-  const sb = await Netns.create(name, { runDir });
-  // One trip to the addon: the veth from the host, then the far end inside.
-  await host
-    .batch()
-    .addVeth({ name: `nsv${i}`, master: br, up: true, peer: { name: 'eth0', netns: sb } })
-    .in(sb)
-    .setUp('eth0')
-    .addAddress('eth0', addr(i))
-    .addRoute({ dst: 'default', gateway: '10.200.0.1' })
-    .commit();
-  return sb;
+  // One trip to the addon: the namespace, the veth into it from the host,
+  // then the far end configured inside; all or nothing.
+  return Netns.create(name, {
+    runDir,
+    then: (sb) =>
+      host
+        .batch()
+        .addVeth({ name: `nsv${i}`, master: br, up: true, peer: { name: 'eth0', netns: sb } })
+        .in(sb)
+        .setUp('eth0')
+        .addAddress('eth0', addr(i))
+        .addRoute({ dst: 'default', gateway: '10.200.0.1' }),
+  });
 }
 
 export async function runNsnet(opts: { n: number; rundir?: string; prefix?: string; explicit?: boolean }): Promise<NsnetRun> {

@@ -34,12 +34,79 @@ class BaseJob : public Job {
   io::SysError err;
 };
 
+// Requests for several namespaces, run in order in one job (see Exec).
+struct Group {
+  std::shared_ptr<Namespace> ns;
+  std::vector<ops::Op> list;
+  std::vector<NsRefs> refs;
+};
+
+std::vector<Group> to_groups(Napi::Value v) {
+  std::vector<Group> groups;
+  if (!v.IsArray()) return groups;
+  Napi::Array arr = v.As<Napi::Array>();
+  for (uint32_t g = 0; g < arr.Length(); g++) {
+    Napi::Object o = arr.Get(g).As<Napi::Object>();
+    Group grp;
+    grp.ns = NetnsHandle::From(o.Get("ns"));
+    Napi::Array ops = o.Get("ops").As<Napi::Array>();
+    for (uint32_t i = 0; i < ops.Length(); i++) {
+      NsRefs refs;
+      grp.list.push_back(to_op(ops.Get(i).As<Napi::Object>(), &refs));
+      grp.refs.push_back(std::move(refs));
+    }
+    groups.push_back(std::move(grp));
+  }
+  return groups;
+}
+
+// After a failed op nothing further is sent: the rest report ECANCELED.
+// Returns false on an I/O error (in err).
+bool run_groups(std::vector<Group>& groups, std::vector<io::Reply>* replies, io::SysError* err) {
+  bool failed = false;
+  for (Group& g : groups) {
+    std::vector<io::Reply> r;
+    bool bound = g.ns->is_ready();
+    for (size_t i = 0; bound && i < g.list.size(); i++) bound = bind_refs(g.list[i], g.refs[i]);
+    if (!bound) {
+      err->err = EBADF;
+      err->what = "namespace not created yet";
+      return false;
+    }
+    if (failed) {
+      r.assign(g.list.size(), io::Reply{-ECANCELED, "not sent: an earlier request in the batch failed"});
+    } else {
+      std::lock_guard<std::mutex> lk(g.ns->rtnl->mu());
+      if (!ops::exec(*g.ns->rtnl, g.list, &r, err)) return false;
+    }
+    for (auto& x : r) failed = failed || x.error != 0;
+    replies->insert(replies->end(), r.begin(), r.end());
+  }
+  return true;
+}
+
+Napi::Array from_replies(Napi::Env env, const std::vector<io::Reply>& replies) {
+  Napi::Array a = Napi::Array::New(env, replies.size());
+  for (size_t i = 0; i < replies.size(); i++) a.Set(static_cast<uint32_t>(i), from_reply(env, replies[i]));
+  return a;
+}
+
+// A job on one namespace's socket refuses a handle whose namespace is not
+// created yet.
+bool ready(const std::shared_ptr<Namespace>& ns, io::SysError* err) {
+  if (ns->is_ready()) return true;
+  err->err = EBADF;
+  err->what = "namespace not created yet";
+  return false;
+}
+
 class Addon : public Napi::Addon<Addon> {
  public:
   Addon(Napi::Env env, Napi::Object exports) : runner(env) {
     Napi::Function handle = NetnsHandle::Define(env);
     handle_ctor = Napi::Persistent(handle);
     DefineAddon(exports, {
+                             InstanceMethod<&Addon::NewHandle>("newHandle"),
                              InstanceMethod<&Addon::NsCreate>("nsCreate"),
                              InstanceMethod<&Addon::NsOpen>("nsOpen"),
                              InstanceMethod<&Addon::NsRelease>("nsRelease"),
@@ -58,25 +125,58 @@ class Addon : public Napi::Addon<Addon> {
   Napi::FunctionReference handle_ctor;
 
  private:
-  // nsCreate(rundir: string, name: string | null) -> Promise<NetnsHandle>
-  // A null name makes an anonymous namespace, held only by its handle.
+  // newHandle() -> NetnsHandle, empty until nsCreate fills it. Ops in the
+  // same nsCreate call may name it; anything else using it first fails.
+  Napi::Value NewHandle(const Napi::CallbackInfo& info) {
+    return NetnsHandle::New(info.Env(), handle_ctor, std::make_shared<Namespace>());
+  }
+
+  // nsCreate(rundir, name: string | null, handle?, groups?) -> Promise<{ handle, replies }>
+  // A null name makes an anonymous namespace, held only by its handle. The
+  // groups (see exec) run right after, in the same job; if any of them fails
+  // the namespace is released again, so the caller sees all or nothing.
   Napi::Value NsCreate(const Napi::CallbackInfo& info) {
     struct J : BaseJob {
       using BaseJob::BaseJob;
       std::string rundir, name;
       bool anonymous = false;
-      ns::Opened opened;
+      std::shared_ptr<Namespace> ns;
+      Napi::ObjectReference handle;
+      std::vector<Group> groups;
+      std::vector<io::Reply> replies;
       void run() override {
-        anonymous ? ns::create_anonymous(&opened, &err) : ns::create(rundir, name, &opened, &err);
+        ns::Opened opened;
+        if (!(anonymous ? ns::create_anonymous(&opened, &err) : ns::create(rundir, name, &opened, &err))) return;
+        ns->fill(opened);
+        bool ok = run_groups(groups, &replies, &err);
+        for (auto& r : replies) ok = ok && r.error == 0;
+        if (ok) return;
+        // Undo: with the namespace gone, the devices in it (and veth peers) go too.
+        ns->rtnl.reset();
+        ::close(ns->fd);
+        ns->fd = -1;
+        io::SysError ignored;
+        if (!anonymous) ns::release(rundir, name, &ignored);
       }
       Napi::Value value(Napi::Env env) override {
-        return NetnsHandle::New(env, addon->handle_ctor, std::make_shared<Namespace>(opened));
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("handle", handle.Value());
+        o.Set("replies", from_replies(env, replies));
+        return o;
       }
     };
     auto* j = new J(this);
     j->rundir = info[0].ToString().Utf8Value();
     j->anonymous = !info[1].IsString();
     if (!j->anonymous) j->name = info[1].As<Napi::String>().Utf8Value();
+    Napi::Object h = info[2].IsObject() ? info[2].As<Napi::Object>() : NetnsHandle::New(info.Env(), handle_ctor, std::make_shared<Namespace>());
+    j->ns = NetnsHandle::Get(h);
+    if (!j->ns || j->ns->is_ready()) {
+      delete j;
+      NAPI_THROW(Napi::TypeError::New(info.Env(), "nsCreate needs a new handle"), Napi::Value());
+    }
+    j->handle = Napi::Persistent(h);
+    j->groups = to_groups(info[3]);
     return runner.submit(info.Env(), j, Lane::Namespace);
   }
 
@@ -118,6 +218,7 @@ class Addon : public Napi::Addon<Addon> {
       std::string key, val;
       bool write = false;
       void run() override {
+        if (!ready(ns, &err)) return;
         write ? ns::sysctl_write(ns->fd, key, val, &err) : ns::sysctl_read(ns->fd, key, &val, &err);
       }
       Napi::Value value(Napi::Env env) override {
@@ -142,6 +243,7 @@ class Addon : public Napi::Addon<Addon> {
       int domain = AF_INET, type = SOCK_STREAM, fd = -1, port = -1;
       std::string address;
       void run() override {
+        if (!ready(ns, &err)) return;
         fd = ns::socket_in(ns->fd, domain, type, 0, &err);
         if (fd >= 0 && port >= 0 && !io::bind_inet(fd, domain, address, port, &err)) {
           ::close(fd);
@@ -163,47 +265,16 @@ class Addon : public Napi::Addon<Addon> {
   // exec(groups: { ns, ops: object[] }[]) -> Promise<{ errno, message, offset }[]>
   // Groups run in order, each on its own namespace's socket, in one job: a
   // change that spans namespaces (a veth, then its far end) costs one hop.
-  // After a failed op nothing further is sent (ECANCELED).
   Napi::Value Exec(const Napi::CallbackInfo& info) {
-    struct Group {
-      std::shared_ptr<Namespace> ns;
-      std::vector<ops::Op> list;
-    };
     struct J : BaseJob {
       using BaseJob::BaseJob;
       std::vector<Group> groups;
-      std::vector<std::shared_ptr<Namespace>> keep;
       std::vector<io::Reply> replies;
-      void run() override {
-        bool failed = false;
-        for (Group& g : groups) {
-          std::vector<io::Reply> r;
-          if (failed) {
-            r.assign(g.list.size(), io::Reply{-ECANCELED, "not sent: an earlier request in the batch failed"});
-          } else {
-            std::lock_guard<std::mutex> lk(g.ns->rtnl->mu());
-            if (!ops::exec(*g.ns->rtnl, g.list, &r, &err)) return;
-          }
-          for (auto& x : r) failed = failed || x.error != 0;
-          replies.insert(replies.end(), r.begin(), r.end());
-        }
-      }
-      Napi::Value value(Napi::Env env) override {
-        Napi::Array a = Napi::Array::New(env, replies.size());
-        for (size_t i = 0; i < replies.size(); i++) a.Set(static_cast<uint32_t>(i), from_reply(env, replies[i]));
-        return a;
-      }
+      void run() override { run_groups(groups, &replies, &err); }
+      Napi::Value value(Napi::Env env) override { return from_replies(env, replies); }
     };
     std::unique_ptr<J> j(new J(this));
-    Napi::Array groups = info[0].As<Napi::Array>();
-    for (uint32_t g = 0; g < groups.Length(); g++) {
-      Napi::Object o = groups.Get(g).As<Napi::Object>();
-      Group grp;
-      grp.ns = NetnsHandle::From(o.Get("ns"));
-      Napi::Array arr = o.Get("ops").As<Napi::Array>();
-      for (uint32_t i = 0; i < arr.Length(); i++) grp.list.push_back(to_op(arr.Get(i).As<Napi::Object>(), &j->keep));
-      j->groups.push_back(std::move(grp));
-    }
+    j->groups = to_groups(info[0]);
     return runner.submit(info.Env(), j.release(), Lane::Netlink);
   }
 
@@ -217,6 +288,7 @@ class Addon : public Napi::Addon<Addon> {
       std::vector<Info> items;
       io::Reply status;
       void run() override {
+        if (!ready(ns, &err)) return;
         std::lock_guard<std::mutex> lk(ns->rtnl->mu());
         fill(*ns->rtnl, &items, &status, &err);
       }

@@ -42,11 +42,9 @@ ops::DevRef dev(Napi::Object o, const char* k) {
   return d;
 }
 
-int ns_fd(Napi::Object o, const char* k, std::vector<std::shared_ptr<Namespace>>* keep) {
-  if (!has(o, k)) return -1;
-  auto ns = NetnsHandle::From(o.Get(k));
-  keep->push_back(ns);
-  return ns->fd;
+std::shared_ptr<Namespace> ns_ref(Napi::Object o, const char* k) {
+  if (!has(o, k)) return nullptr;
+  return NetnsHandle::From(o.Get(k));
 }
 
 ops::OpType op_type(Napi::Env env, const std::string& s) {
@@ -86,7 +84,7 @@ rtnl::Mac to_mac(Napi::Value v) {
   return m;
 }
 
-ops::Op to_op(Napi::Object o, std::vector<std::shared_ptr<Namespace>>* keep) {
+ops::Op to_op(Napi::Object o, NsRefs* refs) {
   Napi::Env env = o.Env();
   ops::Op op;
   op.type = op_type(env, str(o, "op"));
@@ -101,14 +99,14 @@ ops::Op to_op(Napi::Object o, std::vector<std::shared_ptr<Namespace>>* keep) {
       l.mac = to_mac(o.Get("mac"));
       l.up = tri(o, "up");
       l.txqlen = num(o, "txqlen", -1);
-      l.netns_fd = ns_fd(o, "netns", keep);
+      refs->netns = ns_ref(o, "netns");
       op.master = dev(o, "master");
       op.detach = o.Get("master").IsNull();
       op.lower = dev(o, "link");
       if (has(o, "peer")) {
         Napi::Object p = o.Get("peer").As<Napi::Object>();
         l.peer_name = str(p, "name");
-        l.peer_netns_fd = ns_fd(p, "netns", keep);
+        refs->peer = ns_ref(p, "netns");
         l.peer_mac = to_mac(p.Get("mac"));
         l.peer_mtu = num(p, "mtu", -1);
       }
@@ -241,6 +239,22 @@ Napi::Error from_sys(Napi::Env env, const io::SysError& e) {
   err.Set("errno", Napi::Number::New(env, e.err));
   err.Set("syscall", Napi::String::New(env, e.what));
   return err;
+}
+
+}  // namespace nsnet::addon
+
+namespace nsnet::addon {
+
+bool bind_refs(ops::Op& op, const NsRefs& refs) {
+  if (refs.netns) {
+    if (!refs.netns->is_ready()) return false;
+    op.link.netns_fd = refs.netns->fd;
+  }
+  if (refs.peer) {
+    if (!refs.peer->is_ready()) return false;
+    op.link.peer_netns_fd = refs.peer->fd;
+  }
+  return true;
 }
 
 }  // namespace nsnet::addon

@@ -14,9 +14,16 @@
 
 namespace nsnet::addon {
 
-// Converts one op; namespaces it names are appended to `keep` so they stay
-// open while the job runs.
-ops::Op to_op(Napi::Object o, std::vector<std::shared_ptr<Namespace>>* keep);
+// Namespaces an op names (to create a link in, or move it to). They are held
+// while the job runs and their fds read only then: one of them may be the
+// namespace that the same job creates.
+struct NsRefs {
+  std::shared_ptr<Namespace> netns, peer;
+};
+
+ops::Op to_op(Napi::Object o, NsRefs* refs);
+// Puts the namespaces' fds into the op; false if one is not created yet.
+bool bind_refs(ops::Op& op, const NsRefs& refs);
 
 rtnl::IpAddr to_ip(Napi::Value v);
 rtnl::Mac to_mac(Napi::Value v);

@@ -25,6 +25,12 @@ Napi::Object NetnsHandle::New(Napi::Env env, Napi::FunctionReference& ctor, std:
   return o;
 }
 
+std::shared_ptr<Namespace> NetnsHandle::Get(Napi::Value v) {
+  NetnsHandle* h = nullptr;
+  if (!v.IsObject() || napi_unwrap(v.Env(), v, reinterpret_cast<void**>(&h)) != napi_ok || !h) return nullptr;
+  return h->ns_;
+}
+
 std::shared_ptr<Namespace> NetnsHandle::From(Napi::Value v) {
   Napi::Env env = v.Env();
   if (!v.IsObject()) NAPI_THROW(Napi::TypeError::New(env, "expected a namespace handle"), nullptr);
@@ -43,12 +49,12 @@ Napi::Value NetnsHandle::Close(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value NetnsHandle::Fd(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), ns_ ? ns_->fd : -1);
+  return Napi::Number::New(info.Env(), ns_ && ns_->is_ready() ? ns_->fd : -1);
 }
 
 // dev:ino identifies a namespace, as `ip netns identify` and nsfs do.
 Napi::Value NetnsHandle::Id(const Napi::CallbackInfo& info) {
-  if (!ns_) return info.Env().Null();
+  if (!ns_ || !ns_->is_ready()) return info.Env().Null();
   return Napi::String::New(info.Env(), std::to_string(ns_->dev) + ":" + std::to_string(ns_->ino));
 }
 

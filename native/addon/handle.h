@@ -4,6 +4,7 @@
 
 #include <napi.h>
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 
@@ -12,12 +13,25 @@
 
 namespace nsnet::addon {
 
+// Pending until the namespace thread fills it in (a create whose follow-up
+// batch refers to the namespace being created); `ready` publishes the fields.
 struct Namespace {
-  explicit Namespace(const ns::Opened& o) : fd(o.fd), dev(o.dev), ino(o.ino), rtnl(o.rtnl) {}
+  Namespace() = default;
+  explicit Namespace(const ns::Opened& o) { fill(o); }
   ~Namespace();
-  int fd;
-  uint64_t dev, ino;
+  void fill(const ns::Opened& o) {
+    fd = o.fd;
+    dev = o.dev;
+    ino = o.ino;
+    rtnl.reset(o.rtnl);
+    ready.store(true, std::memory_order_release);
+  }
+  bool is_ready() const { return ready.load(std::memory_order_acquire); }
+
+  int fd = -1;
+  uint64_t dev = 0, ino = 0;
   std::unique_ptr<io::Socket> rtnl;
+  std::atomic<bool> ready{false};
 };
 
 class NetnsHandle : public Napi::ObjectWrap<NetnsHandle> {
@@ -26,6 +40,8 @@ class NetnsHandle : public Napi::ObjectWrap<NetnsHandle> {
   static Napi::Object New(Napi::Env env, Napi::FunctionReference& ctor, std::shared_ptr<Namespace> ns);
   // The namespace behind a JS value, or a TypeError if it is not an open handle.
   static std::shared_ptr<Namespace> From(Napi::Value v);
+  // The namespace behind a handle, or null (closed, or not a handle).
+  static std::shared_ptr<Namespace> Get(Napi::Value v);
 
   explicit NetnsHandle(const Napi::CallbackInfo& info);
 

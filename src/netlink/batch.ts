@@ -4,7 +4,18 @@
 // anything reaches the kernel. The single-op methods of Links, Addresses and
 // Routes are batches of one.
 import { NsnetError, ValidationError } from '../errors.js';
-import { native, type AddrOp, type DevRef, type LinkAddOp, type LinkFields, type LinkSetOp, type NativeNetns, type NativeOp, type RouteOp } from '../native.js';
+import {
+  native,
+  type AddrOp,
+  type DevRef,
+  type LinkAddOp,
+  type LinkFields,
+  type LinkSetOp,
+  type NativeNetns,
+  type NativeOp,
+  type NativeReply,
+  type RouteOp,
+} from '../native.js';
 import * as v from '../validate.js';
 import { SCOPE_ID } from './types.js';
 
@@ -280,28 +291,41 @@ export class Batch {
   }
 
   /**
+   * Takes the recorded requests out of the batch, in the addon's shape, with
+   * a function that turns the addon's replies into the first error (or null).
+   * For the layers that send a batch as part of something bigger.
+   */
+  take(): { groups: { ns: NativeNetns; ops: NativeOp[] }[]; check: (replies: NativeReply[]) => NsnetError | null; first: string } {
+    const all = this.groups.splice(0);
+    this.groups.push({ target: all[all.length - 1]!.target, ops: [] }); // reusable afterwards
+    const groups = all.filter((g) => g.ops.length > 0);
+    const ops = groups.flatMap((g) => g.ops);
+    const check = (replies: NativeReply[]) => {
+      const failed = replies.findIndex((r) => r.errno !== 0 && r.errno !== 125 /* ECANCELED: not sent */);
+      if (failed < 0) return null;
+      const p = ops[failed]!;
+      const r = replies[failed]!;
+      return NsnetError.kernel(p.request, p.object, r.errno, r.message || undefined);
+    };
+    return { groups: groups.map((g) => ({ ns: g.target.handle, ops: g.ops.map((p) => p.op) })), check, first: ops[0]?.object ?? 'batch' };
+  }
+
+  /**
    * Sends the batch. The kernel applies requests in order; on the first
    * failure nothing after it is sent, and the error names that request.
    * Requests before it have taken effect (callers that need all-or-nothing
    * undo them).
    */
   async commit(): Promise<void> {
-    const all = this.groups.splice(0);
-    this.groups.push({ target: all[all.length - 1]!.target, ops: [] }); // reusable afterwards
-    const groups = all.filter((g) => g.ops.length > 0);
-    const ops = groups.flatMap((g) => g.ops);
-    if (ops.length === 0) return;
+    const { groups, check, first } = this.take();
+    if (groups.length === 0) return;
     let replies;
     try {
-      replies = await native.exec(groups.map((g) => ({ ns: g.target.handle, ops: g.ops.map((p) => p.op) })));
+      replies = await native.exec(groups);
     } catch (e) {
-      throw NsnetError.system(ops[0]!.object, e);
+      throw NsnetError.system(first, e);
     }
-    const failed = replies.findIndex((r) => r.errno !== 0 && r.errno !== 125 /* ECANCELED: not sent */);
-    if (failed >= 0) {
-      const p = ops[failed]!;
-      const r = replies[failed]!;
-      throw NsnetError.kernel(p.request, p.object, r.errno, r.message || undefined);
-    }
+    const err = check(replies);
+    if (err) throw err;
   }
 }

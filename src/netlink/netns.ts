@@ -16,6 +16,17 @@ export interface NetnsOptions {
   runDir?: string;
 }
 
+export interface CreateOptions extends NetnsOptions {
+  /**
+   * Builds a batch to run right after the namespace exists, in the same trip
+   * to the addon (for example the veth into it, then its address and route).
+   * The namespace passed in may only be named in that batch. If any request
+   * fails, the namespace is released again and create() rejects with that
+   * request's error: all or nothing.
+   */
+  then?: (ns: Netns) => Batch;
+}
+
 /** NSNET_RUN_DIR, else /run/netns (where `ip netns` looks). */
 export function defaultRunDir(): string {
   return process.env.NSNET_RUN_DIR || '/run/netns';
@@ -53,15 +64,22 @@ export class Netns {
    * runDir/name (visible to `ip netns`); without one it lives as long as the
    * handle (or a process in it) does.
    */
-  static async create(name?: string, opts?: NetnsOptions): Promise<Netns> {
+  static async create(name?: string, opts?: CreateOptions): Promise<Netns> {
     const runDir = runDirOf(opts);
     const n = name === undefined ? null : v.netnsName(name);
+    const ns = new Netns(native.newHandle(), n, n === null ? null : join(runDir, n), n === null ? null : runDir);
+    const batch = opts?.then?.(ns);
+    if (batch !== undefined && !(batch instanceof Batch)) throw new ValidationError('then', batch, 'must return a Batch');
+    const { groups, check } = batch?.take() ?? { groups: [], check: () => null };
+    let replies;
     try {
-      const h = await native.nsCreate(runDir, n);
-      return new Netns(h, n, n === null ? null : join(runDir, n), n === null ? null : runDir);
+      ({ replies } = await native.nsCreate(runDir, n, ns.handle, groups));
     } catch (e) {
       throw NsnetError.system(`netns '${n ?? '(anonymous)'}'`, e);
     }
+    const err = check(replies);
+    if (err) throw err;
+    return ns;
   }
 
   /** Opens a namespace by its name in the run dir. */
