@@ -2,7 +2,7 @@
 // figures as JSON. bench/run.ts starts one of these per run.
 import { runFloor } from './peers/floor.js';
 import { runIp } from './peers/ip.js';
-import { runChurn, runNsnet } from './peers/nsnet.js';
+import { runChurn, runLoop, runNsnet } from './peers/nsnet.js';
 
 const [peer, json] = process.argv.slice(2);
 const o = JSON.parse(json ?? '{}') as { n: number; explicit?: boolean; binary?: string; cycles?: number };
@@ -13,7 +13,9 @@ const run =
       ? runIp({ n: o.n, explicit: o.explicit })
       : peer === 'nsnet'
         ? runNsnet({ n: o.n, explicit: o.explicit })
-        : peer === 'churn'
+        : peer === 'loop'
+          ? runLoop(o.n)
+          : peer === 'churn'
           ? runChurn(o.cycles ?? 1000)
           : Promise.reject(new Error(`unknown peer ${peer}`));
 run.then(

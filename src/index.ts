@@ -15,3 +15,13 @@ export {
 } from './netlink/batch.js';
 export type { Address, Link, Route } from './netlink/types.js';
 export type { DevRef } from './native.js';
+
+import { native, type NativeStats } from './native.js';
+/**
+ * How long the addon has held the JS thread: its longest wake-up (settling
+ * finished operations and running their continuations). For monitoring.
+ */
+export function addonStats(reset = false): NativeStats {
+  return native.stats(reset);
+}
+export type { NativeStats };

@@ -124,7 +124,16 @@ export interface LinkFields {
   vlanFiltering?: boolean;
 }
 
+export interface NativeStats {
+  jobs: number;
+  /** Times the addon woke the JS thread to settle finished jobs. */
+  drains: number;
+  /** Longest such wake-up, promise continuations included, in microseconds. */
+  maxDrainUs: number;
+}
+
 export interface Native {
+  stats(reset?: boolean): NativeStats;
   /** An empty handle for nsCreate to fill; ops in that nsCreate may name it. */
   newHandle(): NativeNetns;
   /** Creates a namespace, then runs `groups` in the same job; on any failure the namespace is released again. */

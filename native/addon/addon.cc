@@ -116,6 +116,7 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::Links>("links"),
                              InstanceMethod<&Addon::Addrs>("addrs"),
                              InstanceMethod<&Addon::Routes>("routes"),
+                             InstanceMethod<&Addon::GetStats>("stats"),
                              InstanceValue("NetnsHandle", handle),
                          });
     env.AddCleanupHook([this] { runner.shutdown(); });
@@ -125,6 +126,17 @@ class Addon : public Napi::Addon<Addon> {
   Napi::FunctionReference handle_ctor;
 
  private:
+  // stats(reset?: boolean) -> { jobs, drains, maxDrainUs }
+  Napi::Value GetStats(const Napi::CallbackInfo& info) {
+    Napi::Object o = Napi::Object::New(info.Env());
+    Stats& st = runner.stats();
+    o.Set("jobs", static_cast<double>(st.jobs));
+    o.Set("drains", static_cast<double>(st.drains));
+    o.Set("maxDrainUs", st.max_drain_us);
+    if (info[0].ToBoolean().Value()) st = Stats{};
+    return o;
+  }
+
   // newHandle() -> NetnsHandle, empty until nsCreate fills it. Ops in the
   // same nsCreate call may name it; anything else using it first fails.
   Napi::Value NewHandle(const Napi::CallbackInfo& info) {

@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include <chrono>
 #include <cstdlib>
 
 #include "../ns/ns.h"
@@ -137,6 +138,7 @@ void Runner::drain() {
     batch.swap(done_);
   }
   if (batch.empty()) return;
+  const auto t0 = std::chrono::steady_clock::now();
   napi_env env = env_;
   {
     Napi::HandleScope scope(env_);
@@ -154,6 +156,10 @@ void Runner::drain() {
   }
   pending_ -= batch.size();
   if (pending_ == 0 && !down_) uv_unref(reinterpret_cast<uv_handle_t*>(async_));
+  const double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+  stats_.drains++;
+  stats_.jobs += batch.size();
+  if (us > stats_.max_drain_us) stats_.max_drain_us = us;
 }
 
 }  // namespace nsnet::addon

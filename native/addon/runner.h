@@ -69,6 +69,14 @@ class Executor {
 
 enum class Lane { Netlink, Namespace };
 
+// How long the JS thread spends in the addon's hands: settling promises and
+// running their continuations (microtasks) happens inside drain().
+struct Stats {
+  uint64_t jobs = 0;
+  uint64_t drains = 0;
+  double max_drain_us = 0;
+};
+
 // One per Node environment.
 class Runner {
  public:
@@ -76,6 +84,7 @@ class Runner {
   ~Runner();
   Napi::Promise submit(Napi::Env env, Job* job, Lane lane);
   void shutdown();
+  Stats& stats() { return stats_; }
 
  private:
   void complete(Job* job);  // any thread
@@ -89,6 +98,7 @@ class Runner {
   Executor netlink_;
   Executor ns_;
   size_t pending_ = 0;  // JS thread only
+  Stats stats_;         // JS thread only
   bool down_ = false;
 };
 
