@@ -23,7 +23,7 @@ const arg = (name: string, dflt: number) => {
 const N = arg('n', 100);
 const RUNS = arg('runs', 5);
 const CYCLES = arg('cycles', 1000);
-const SETTLE_MS = arg('settle', 1000);
+const SETTLE_MS = arg('settle', 300);
 
 // A fresh netns + mount ns per run: tmpfs over /run/netns, lo up.
 async function inFreshNetns<T>(peer: string, opts: object): Promise<T> {
@@ -39,6 +39,25 @@ async function inFreshNetns<T>(peer: string, opts: object): Promise<T> {
 }
 
 const fmtMax = (xs: number[]) => Math.max(...xs).toFixed(2);
+// Waits until the machine is idle: the kernel destroys a finished run's
+// namespaces in the background for seconds, and that work would be billed
+// to whichever run comes next.
+async function settle(): Promise<void> {
+  const { readFile } = await import('node:fs/promises');
+  const sample = async () => {
+    const f = (await readFile('/proc/stat', 'utf8')).split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    return { idle: f[3]! + f[4]!, total: f.reduce((a, b) => a + b, 0) };
+  };
+  const deadline = Date.now() + 30_000;
+  await new Promise((res) => setTimeout(res, SETTLE_MS));
+  while (Date.now() < deadline) {
+    const a = await sample();
+    await new Promise((res) => setTimeout(res, 250));
+    const b = await sample();
+    if (b.total > a.total && (b.idle - a.idle) / (b.total - a.total) > 0.97) return;
+  }
+}
+
 const progress = (s: string) => process.stderr.write(`\r\x1b[K${s}`);
 
 async function main(): Promise<void> {
@@ -53,7 +72,7 @@ async function main(): Promise<void> {
   for (let r = 0; r < RUNS; r++) {
     for (const mode of modes) {
       for (const peer of [...peers.slice(r % peers.length), ...peers.slice(0, r % peers.length)]) {
-        await new Promise((res) => setTimeout(res, SETTLE_MS));
+        await settle();
         if (peer === 'ip' && r >= Math.min(RUNS, 3)) continue; // ~70 ms per sandbox: 3 runs tell enough
         progress(`run ${r + 1}/${RUNS}: ${peer} (${mode} teardown), N=${N}`);
         const res = await inFreshNetns<PeerRun>(peer, { n: N, explicit: mode === 'explicit', binary });
@@ -64,7 +83,7 @@ async function main(): Promise<void> {
   const loops: LoopRun[] = [];
   for (let r = 0; r < 3; r++) {
     progress(`event loop: ${N} sandboxes under monitorEventLoopDelay (${r + 1}/3)`);
-    await new Promise((res) => setTimeout(res, SETTLE_MS));
+    await settle();
     loops.push(await inFreshNetns<LoopRun>('loop', { n: N }));
   }
   progress(`churn: ${CYCLES} create/attach/delete cycles`);

@@ -5,6 +5,8 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <vector>
+
 namespace nsnet::io {
 
 namespace {
@@ -15,6 +17,14 @@ constexpr size_t kRecvBuf = 64 * 1024;
 // Large dumps and bursts of ACKs must not overflow the socket queue.
 constexpr int kSockBuf = 4 * 1024 * 1024;
 constexpr int kDumpRetries = 20;
+
+// One receive buffer per thread, not per socket: a socket is used by one
+// thread at a time, and allocating (and faulting in) 64 KiB for every new
+// namespace cost more than the namespace's netlink traffic itself.
+uint8_t* recv_buffer() {
+  thread_local std::vector<uint8_t> buf(kRecvBuf);
+  return buf.data();
+}
 
 bool fail(SysError* err, int e, const char* what) {
   err->err = e;
@@ -55,7 +65,6 @@ Socket* Socket::open(int protocol, SysError* err) {
   }
   auto* s = new Socket(fd, sa.nl_pid);
   s->seq_ = static_cast<uint32_t>(time(nullptr));
-  s->rbuf_.resize(kRecvBuf);
   return s;
 }
 
@@ -81,7 +90,7 @@ bool Socket::send(const uint8_t* buf, size_t len, SysError* err) {
 
 ssize_t Socket::recv(SysError* err) {
   sockaddr_nl from{};
-  iovec iov{rbuf_.data(), rbuf_.size()};
+  iovec iov{recv_buffer(), kRecvBuf};
   msghdr mh{};
   mh.msg_name = &from;
   mh.msg_namelen = sizeof from;
@@ -113,7 +122,7 @@ bool Socket::transact(const uint8_t* buf, size_t len, uint32_t first_seq, size_t
   while (pending) {
     const ssize_t n = recv(err);
     if (n < 0) return false;
-    nl::MsgIter it(rbuf_.data(), static_cast<size_t>(n));
+    nl::MsgIter it(recv_buffer(), static_cast<size_t>(n));
     while (const nlmsghdr* h = it.next()) {
       // Strict matching: an answer for another port or an older batch is
       // stale (a batch abandoned on error) and must not be taken as ours.
@@ -150,7 +159,7 @@ bool Socket::dump(const std::function<size_t(uint32_t seq)>& build, const uint8_
     for (bool finished = false; !finished;) {
       const ssize_t n = recv(err);
       if (n < 0) return false;
-      nl::MsgIter it(rbuf_.data(), static_cast<size_t>(n));
+      nl::MsgIter it(recv_buffer(), static_cast<size_t>(n));
       while (const nlmsghdr* h = it.next()) {
         if (h->nlmsg_pid != portid_ || h->nlmsg_seq != seq) continue;
         if (h->nlmsg_flags & NLM_F_DUMP_INTR) interrupted = true;

@@ -65,14 +65,13 @@ class Socket {
  private:
   explicit Socket(int fd, uint32_t portid) : fd_(fd), portid_(portid) {}
   bool send(const uint8_t* buf, size_t len, SysError* err);
-  // Receives one datagram into rbuf_; returns its length or -1.
+  // Receives one datagram into this thread's buffer; returns its length or -1.
   ssize_t recv(SysError* err);
 
   int fd_;
   uint32_t portid_;
   uint32_t seq_ = 1;
   std::mutex mu_;
-  std::vector<uint8_t> rbuf_;
 };
 
 }  // namespace nsnet::io
