@@ -9,42 +9,11 @@ namespace nsnet::addon {
 
 namespace {
 
-bool has(Napi::Object o, const char* k) {
-  Napi::Value v = o.Get(k);
-  return !v.IsUndefined() && !v.IsNull();
-}
-
-int64_t num(Napi::Object o, const char* k, int64_t dflt) {
-  Napi::Value v = o.Get(k);
-  if (v.IsUndefined() || v.IsNull()) return dflt;
-  if (!v.IsNumber()) NAPI_THROW(Napi::TypeError::New(o.Env(), std::string(k) + " must be a number"), dflt);
-  return v.As<Napi::Number>().Int64Value();
-}
-
 std::string str(Napi::Object o, const char* k) {
   Napi::Value v = o.Get(k);
   if (v.IsUndefined() || v.IsNull()) return {};
   if (!v.IsString()) NAPI_THROW(Napi::TypeError::New(o.Env(), std::string(k) + " must be a string"), {});
   return v.As<Napi::String>().Utf8Value();
-}
-
-int8_t tri(Napi::Object o, const char* k) {
-  Napi::Value v = o.Get(k);
-  if (v.IsUndefined() || v.IsNull()) return -1;
-  return v.ToBoolean().Value() ? 1 : 0;
-}
-
-ops::DevRef dev(Napi::Object o, const char* k) {
-  ops::DevRef d;
-  Napi::Value v = o.Get(k);
-  if (v.IsNumber()) d.index = v.As<Napi::Number>().Int32Value();
-  else if (v.IsString()) d.name = v.As<Napi::String>().Utf8Value();
-  return d;
-}
-
-std::shared_ptr<Namespace> ns_ref(Napi::Object o, const char* k) {
-  if (!has(o, k)) return nullptr;
-  return NetnsHandle::From(o.Get(k));
 }
 
 ops::OpType op_type(Napi::Env env, const std::string& s) {
@@ -84,73 +53,121 @@ rtnl::Mac to_mac(Napi::Value v) {
   return m;
 }
 
+namespace {
+
+// Calls f(key, value) for each own property that is set. Ops carry a handful
+// of the many fields they could, so reading only the present ones keeps the
+// conversion (on the JS thread) short.
+template <class F>
+void each(Napi::Object o, F f) {
+  Napi::Array keys = o.GetPropertyNames();
+  for (uint32_t i = 0; i < keys.Length(); i++) {
+    Napi::Value k = keys.Get(i);
+    Napi::Value v = o.Get(k);
+    if (!v.IsUndefined()) f(k.As<Napi::String>().Utf8Value(), v);
+  }
+}
+
+int64_t as_num(Napi::Value v, const std::string& k) {
+  if (!v.IsNumber()) NAPI_THROW(Napi::TypeError::New(v.Env(), k + " must be a number"), 0);
+  return v.As<Napi::Number>().Int64Value();
+}
+
+std::string as_str(Napi::Value v, const std::string& k) {
+  if (!v.IsString()) NAPI_THROW(Napi::TypeError::New(v.Env(), k + " must be a string"), {});
+  return v.As<Napi::String>().Utf8Value();
+}
+
+int8_t as_tri(Napi::Value v) { return v.IsNull() ? -1 : v.ToBoolean().Value() ? 1 : 0; }
+
+ops::DevRef as_dev(Napi::Value v) {
+  ops::DevRef d;
+  if (v.IsNumber()) d.index = v.As<Napi::Number>().Int32Value();
+  else if (v.IsString()) d.name = v.As<Napi::String>().Utf8Value();
+  return d;
+}
+
+void link_field(ops::Op& op, NsRefs* refs, const std::string& k, Napi::Value v) {
+  rtnl::LinkSpec& l = op.link;
+  if (k == "name") l.name = as_str(v, k);
+  else if (k == "kind") l.kind = as_str(v, k);
+  else if (k == "mtu") l.mtu = as_num(v, k);
+  else if (k == "mac") l.mac = to_mac(v);
+  else if (k == "up") l.up = as_tri(v);
+  else if (k == "txqlen") l.txqlen = as_num(v, k);
+  else if (k == "netns") refs->netns = NetnsHandle::From(v);
+  else if (k == "master") v.IsNull() ? void(op.detach = true) : void(op.master = as_dev(v));
+  else if (k == "link") op.lower = as_dev(v);
+  else if (k == "mode") l.macvlan_mode = static_cast<uint32_t>(as_num(v, k));
+  else if (k == "vni") l.vni = as_num(v, k);
+  else if (k == "remote") l.vxlan_remote = to_ip(v);
+  else if (k == "local") l.vxlan_local = to_ip(v);
+  else if (k == "port") l.vxlan_port = static_cast<int32_t>(as_num(v, k));
+  else if (k == "ttl") l.vxlan_ttl = static_cast<int32_t>(as_num(v, k));
+  else if (k == "learning") l.vxlan_learning = as_tri(v);
+  else if (k == "stp") l.bridge_stp = as_tri(v);
+  else if (k == "vlanFiltering") l.bridge_vlan_filtering = as_tri(v);
+  else if (k == "peer" && v.IsObject()) {
+    each(v.As<Napi::Object>(), [&](const std::string& pk, Napi::Value pv) {
+      if (pk == "name") l.peer_name = as_str(pv, pk);
+      else if (pk == "netns") refs->peer = NetnsHandle::From(pv);
+      else if (pk == "mac") l.peer_mac = to_mac(pv);
+      else if (pk == "mtu") l.peer_mtu = as_num(pv, pk);
+    });
+  }
+}
+
+void addr_field(ops::Op& op, const std::string& k, Napi::Value v, bool* has_prefix) {
+  rtnl::AddrSpec& a = op.addr;
+  if (k == "address") a.local = to_ip(v);
+  else if (k == "prefixlen") a.prefixlen = static_cast<uint8_t>(as_num(v, k)), *has_prefix = true;
+  else if (k == "peer") a.peer = to_ip(v);
+  else if (k == "broadcast") a.broadcast = v.ToBoolean().Value();
+  else if (k == "scope") a.scope = static_cast<int16_t>(as_num(v, k));
+  else if (k == "flags") a.flags = static_cast<uint32_t>(as_num(v, k));
+  else if (k == "label") a.label = as_str(v, k);
+}
+
+void route_field(ops::Op& op, const std::string& k, Napi::Value v) {
+  rtnl::RouteSpec& r = op.route;
+  if (k == "family") r.family = static_cast<uint8_t>(as_num(v, k));
+  else if (k == "dst") r.dst = to_ip(v);
+  else if (k == "dstLen") r.dst_len = static_cast<uint8_t>(as_num(v, k));
+  else if (k == "gateway") r.gateway = to_ip(v);
+  else if (k == "prefsrc") r.prefsrc = to_ip(v);
+  else if (k == "table") r.table = static_cast<uint32_t>(as_num(v, k));
+  else if (k == "metric") r.metric = as_num(v, k);
+  else if (k == "scope") r.scope = static_cast<int16_t>(as_num(v, k));
+  else if (k == "protocol") r.protocol = static_cast<uint8_t>(as_num(v, k));
+  else if (k == "type") r.type = static_cast<uint8_t>(as_num(v, k));
+  else if (k == "onlink") r.onlink = as_tri(v) == 1;
+  else if (k == "mtu") r.mtu = as_num(v, k);
+}
+
+}  // namespace
+
 ops::Op to_op(Napi::Object o, NsRefs* refs) {
   Napi::Env env = o.Env();
   ops::Op op;
   op.type = op_type(env, str(o, "op"));
-  op.dev = dev(o, "dev");
-  switch (op.type) {
-    case ops::OpType::LinkAdd:
-    case ops::OpType::LinkSet: {
-      rtnl::LinkSpec& l = op.link;
-      l.name = str(o, "name");
-      l.kind = str(o, "kind");
-      l.mtu = num(o, "mtu", -1);
-      l.mac = to_mac(o.Get("mac"));
-      l.up = tri(o, "up");
-      l.txqlen = num(o, "txqlen", -1);
-      refs->netns = ns_ref(o, "netns");
-      op.master = dev(o, "master");
-      op.detach = o.Get("master").IsNull();
-      op.lower = dev(o, "link");
-      if (has(o, "peer")) {
-        Napi::Object p = o.Get("peer").As<Napi::Object>();
-        l.peer_name = str(p, "name");
-        refs->peer = ns_ref(p, "netns");
-        l.peer_mac = to_mac(p.Get("mac"));
-        l.peer_mtu = num(p, "mtu", -1);
-      }
-      l.macvlan_mode = static_cast<uint32_t>(num(o, "mode", 0));
-      l.vni = num(o, "vni", -1);
-      l.vxlan_remote = to_ip(o.Get("remote"));
-      l.vxlan_local = to_ip(o.Get("local"));
-      l.vxlan_port = static_cast<int32_t>(num(o, "port", -1));
-      l.vxlan_ttl = static_cast<int32_t>(num(o, "ttl", -1));
-      l.vxlan_learning = tri(o, "learning");
-      l.bridge_stp = tri(o, "stp");
-      l.bridge_vlan_filtering = tri(o, "vlanFiltering");
-      break;
+  bool has_prefix = false;
+  each(o, [&](const std::string& k, Napi::Value v) {
+    if (k == "op") return;
+    if (k == "dev") {
+      op.dev = as_dev(v);
+      return;
     }
-    case ops::OpType::LinkDel: break;
-    case ops::OpType::AddrAdd:
-    case ops::OpType::AddrDel: {
-      rtnl::AddrSpec& a = op.addr;
-      a.local = to_ip(o.Get("address"));
-      a.prefixlen = static_cast<uint8_t>(num(o, "prefixlen", a.local.family == AF_INET6 ? 128 : 32));
-      a.peer = to_ip(o.Get("peer"));
-      a.broadcast = !o.Get("broadcast").IsBoolean() || o.Get("broadcast").ToBoolean().Value();
-      a.scope = static_cast<int16_t>(num(o, "scope", -1));
-      a.flags = static_cast<uint32_t>(num(o, "flags", 0));
-      a.label = str(o, "label");
-      break;
+    switch (op.type) {
+      case ops::OpType::LinkAdd:
+      case ops::OpType::LinkSet: link_field(op, refs, k, v); break;
+      case ops::OpType::LinkDel: break;
+      case ops::OpType::AddrAdd:
+      case ops::OpType::AddrDel: addr_field(op, k, v, &has_prefix); break;
+      default: route_field(op, k, v); break;
     }
-    default: {
-      rtnl::RouteSpec& r = op.route;
-      r.family = static_cast<uint8_t>(num(o, "family", AF_INET));
-      r.dst = to_ip(o.Get("dst"));
-      r.dst_len = static_cast<uint8_t>(num(o, "dstLen", 0));
-      r.gateway = to_ip(o.Get("gateway"));
-      r.prefsrc = to_ip(o.Get("prefsrc"));
-      r.table = static_cast<uint32_t>(num(o, "table", 254));
-      r.metric = num(o, "metric", -1);
-      r.scope = static_cast<int16_t>(num(o, "scope", -1));
-      r.protocol = static_cast<uint8_t>(num(o, "protocol", 3));
-      r.type = static_cast<uint8_t>(num(o, "type", 1));
-      r.onlink = tri(o, "onlink") == 1;
-      r.mtu = num(o, "mtu", -1);
-      break;
-    }
-  }
+  });
+  if ((op.type == ops::OpType::AddrAdd || op.type == ops::OpType::AddrDel) && !has_prefix)
+    op.addr.prefixlen = op.addr.local.family == AF_INET6 ? 128 : 32;
   return op;
 }
 
