@@ -128,8 +128,12 @@ export interface NativeStats {
   jobs: number;
   /** Times the addon woke the JS thread to settle finished jobs. */
   drains: number;
-  /** Longest such wake-up, promise continuations included, in microseconds. */
+  /** Longest such wake-up, promise continuations included, in microseconds (wall time). */
   maxDrainUs: number;
+  /** The same in CPU time of the JS thread: excludes time the CPU was taken away. */
+  maxDrainCpuUs: number;
+  /** Wake-ups longer than 2 ms of wall time. */
+  drainsOver2ms: number;
 }
 
 export interface Native {

@@ -13,8 +13,11 @@ export interface LoopRun {
   nsnet: { maxMs: number; p99Ms: number; p50Ms: number };
   /** The same monitor over a pure-JS busy loop of the same length: this VM's own hiccups. */
   control: { maxMs: number; p99Ms: number; p50Ms: number };
-  /** The addon's longest hold on the JS thread (settling + continuations), ms. */
+  /** The addon's longest hold on the JS thread (settling + continuations), ms: wall and CPU time. */
   maxDrainMs: number;
+  maxDrainCpuMs: number;
+  drains: number;
+  drainsOver2ms: number;
 }
 
 const addr = (i: number) => `10.200.${(i + 2) >> 8}.${(i + 2) & 255}/16`;
@@ -85,13 +88,20 @@ export async function runLoop(n: number): Promise<LoopRun> {
   for (const sb of sbs) await sb.delete();
   const took = performance.now() - t0;
   mon.disable();
-  const maxDrainMs = addonStats().maxDrainUs / 1000;
+  const st = addonStats();
   await host.links.delete('nsbr0');
   const ctl = monitorEventLoopDelay({ resolution: 1 });
   ctl.enable();
   for (const end = performance.now() + took; performance.now() < end; ) await new Promise((r) => setImmediate(r));
   ctl.disable();
-  return { nsnet: hist(mon), control: hist(ctl), maxDrainMs };
+  return {
+    nsnet: hist(mon),
+    control: hist(ctl),
+    maxDrainMs: st.maxDrainUs / 1000,
+    maxDrainCpuMs: st.maxDrainCpuUs / 1000,
+    drains: st.drains,
+    drainsOver2ms: st.drainsOver2ms,
+  };
 }
 
 export interface ChurnRun {

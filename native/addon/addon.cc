@@ -126,13 +126,15 @@ class Addon : public Napi::Addon<Addon> {
   Napi::FunctionReference handle_ctor;
 
  private:
-  // stats(reset?: boolean) -> { jobs, drains, maxDrainUs }
+  // stats(reset?: boolean) -> { jobs, drains, maxDrainUs, maxDrainCpuUs, drainsOver2ms }
   Napi::Value GetStats(const Napi::CallbackInfo& info) {
     Napi::Object o = Napi::Object::New(info.Env());
     Stats& st = runner.stats();
     o.Set("jobs", static_cast<double>(st.jobs));
     o.Set("drains", static_cast<double>(st.drains));
     o.Set("maxDrainUs", st.max_drain_us);
+    o.Set("maxDrainCpuUs", st.max_drain_cpu_us);
+    o.Set("drainsOver2ms", static_cast<double>(st.drains_over_2ms));
     if (info[0].ToBoolean().Value()) st = Stats{};
     return o;
   }

@@ -74,7 +74,9 @@ enum class Lane { Netlink, Namespace };
 struct Stats {
   uint64_t jobs = 0;
   uint64_t drains = 0;
-  double max_drain_us = 0;
+  double max_drain_us = 0;      // wall time
+  double max_drain_cpu_us = 0;  // this thread's CPU time
+  uint64_t drains_over_2ms = 0; // wall time
 };
 
 // One per Node environment.
