@@ -1,8 +1,7 @@
 // Input checks that run before anything reaches the kernel, so bad input
 // fails with a clear ValidationError and changes nothing.
-import { isIP } from 'node:net';
-
 import { ValidationError } from './errors.js';
+import { ipFamily } from './ipaddr.js';
 
 export type Family = 4 | 6;
 
@@ -43,7 +42,7 @@ export function netnsName(value: unknown, field = 'namespace name'): string {
 
 export function ip(value: unknown, field = 'address'): { family: Family; address: string } {
   if (typeof value !== 'string') throw new ValidationError(field, value, 'must be a string');
-  const family = isIP(value);
+  const family = ipFamily(value);
   if (family === 0) throw new ValidationError(field, value, 'is not an IPv4 or IPv6 address');
   return { family: family as Family, address: value };
 }

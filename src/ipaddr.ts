@@ -1,0 +1,67 @@
+// IP address parsing without regular expressions: Node's net.isIP compiles a
+// large IPv6 regex on first use (about 8 ms on this VM), a stall on the JS
+// thread that nsnet must not cause.
+
+/** The four octets of a dotted-quad IPv4 address, or null. */
+export function parseIPv4(s: string): number[] | null {
+  const parts = s.split('.');
+  if (parts.length !== 4) return null;
+  const out: number[] = [];
+  for (const p of parts) {
+    if (p.length === 0 || p.length > 3) return null;
+    let n = 0;
+    for (let i = 0; i < p.length; i++) {
+      const c = p.charCodeAt(i) - 48;
+      if (c < 0 || c > 9) return null;
+      n = n * 10 + c;
+    }
+    if (n > 255 || (p.length > 1 && p[0] === '0')) return null; // no octal-looking octets
+    out.push(n);
+  }
+  return out;
+}
+
+/** The eight 16-bit groups of an IPv6 address (with `::` and an IPv4 tail), or null. */
+export function parseIPv6(s: string): number[] | null {
+  if (s.length < 2 || s.length > 45) return null;
+  const dbl = s.indexOf('::');
+  if (dbl >= 0 && s.indexOf('::', dbl + 1) >= 0) return null;
+  const groups = (part: string): number[] | null => {
+    if (part === '') return [];
+    const out: number[] = [];
+    const fields = part.split(':');
+    for (let i = 0; i < fields.length; i++) {
+      const f = fields[i]!;
+      if (i === fields.length - 1 && f.includes('.')) {
+        const v4 = parseIPv4(f);
+        if (!v4) return null;
+        out.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!);
+        continue;
+      }
+      if (f.length === 0 || f.length > 4) return null;
+      let n = 0;
+      for (let k = 0; k < f.length; k++) {
+        const c = f.charCodeAt(k);
+        const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1;
+        if (d < 0) return null;
+        n = n * 16 + d;
+      }
+      out.push(n);
+    }
+    return out;
+  };
+  if (dbl < 0) {
+    const g = groups(s);
+    return g && g.length === 8 ? g : null;
+  }
+  const head = groups(s.slice(0, dbl));
+  const tail = groups(s.slice(dbl + 2));
+  if (!head || !tail || head.length + tail.length > 7) return null;
+  return [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail];
+}
+
+/** 4, 6, or 0 when s is not an IP address (net.isIP's contract, without zones). */
+export function ipFamily(s: string): 0 | 4 | 6 {
+  if (s.includes(':')) return parseIPv6(s) ? 6 : 0;
+  return parseIPv4(s) ? 4 : 0;
+}
