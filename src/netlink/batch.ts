@@ -329,3 +329,21 @@ export class Batch {
     if (err) throw err;
   }
 }
+
+// Runs the request builders once at load, against nothing: V8 compiles a
+// function on its first call, and a sandbox's first create would otherwise
+// pay for compiling all of them on the JS thread (over a millisecond here).
+(function warm() {
+  const fake = { handle: {} as NativeNetns };
+  new Batch(fake)
+    .addBridge({ name: 'warm0', up: true, mtu: 1500 })
+    .addVeth({ name: 'warm1', master: 1, up: true, peer: { name: 'warm2', netns: fake } })
+    .in(fake)
+    .setUp('warm2')
+    .addAddress('warm2', '10.0.0.2/24')
+    .addAddress('warm2', 'fd00::2/64', { nodad: true })
+    .addRoute({ dst: 'default', gateway: '10.0.0.1' })
+    .addRoute({ dst: 'default', gateway: 'fd00::1', dev: 'warm2' })
+    .take()
+    .check([]);
+})();
