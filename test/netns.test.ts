@@ -142,6 +142,8 @@ describe('Netns', () => {
     });
     expect((await ipj<any[]>(name, 'route', 'show', 'default'))[0]).toMatchObject({ gateway: '10.93.0.1', dev: 'eth0' });
     expect((await ipj<any[]>(host.name, 'link', 'show', 'vc0'))[0].master).toBe('br0');
+    // lo came up in the same batch.
+    expect((await ipj<any[]>(name, 'link', 'show', 'lo'))[0].flags).toContain('UP');
     expect(ns.id).toMatch(/^\d+:\d+$/);
     await ns.delete();
     await host.delete();

@@ -159,11 +159,44 @@ class Addon : public Napi::Addon<Addon> {
       std::vector<Group> groups;
       std::vector<io::Reply> replies;
       void run() override {
+        // lo goes up in the first batch sent into the new namespace, if any:
+        // one round trip fewer than a request of its own.
+        Group* first = nullptr;
+        for (Group& g : groups)
+          if (g.ns == ns) {
+            first = &g;
+            break;
+          }
         ns::Opened opened;
-        if (!(anonymous ? ns::create_anonymous(&opened, &err) : ns::create(rundir, name, &opened, &err))) return;
+        const bool lo_up = first == nullptr;
+        if (!(anonymous ? ns::create_anonymous(lo_up, &opened, &err) : ns::create(rundir, name, lo_up, &opened, &err)))
+          return;
         ns->fill(opened);
+        if (first) {
+          ops::Op lo;
+          lo.type = ops::OpType::LinkSet;
+          lo.dev.index = 1;  // LOOPBACK_IFINDEX
+          lo.link.up = 1;
+          first->list.insert(first->list.begin(), std::move(lo));
+          first->refs.insert(first->refs.begin(), NsRefs{});
+        }
         bool ok = run_groups(groups, &replies, &err);
+        if (first) {
+          // The caller's replies line up with the caller's ops: drop ours (a
+          // failure of it shows as the first failure all the same).
+          const size_t at = static_cast<size_t>(std::distance(groups.data(), first));
+          size_t idx = 0;
+          for (size_t g = 0; g < at; g++) idx += groups[g].list.size();
+          if (idx < replies.size()) {
+            if (replies[idx].error && err.err == 0) {
+              err.err = -replies[idx].error;
+              err.what = "RTM_NEWLINK lo up";
+            }
+            replies.erase(replies.begin() + static_cast<long>(idx));
+          }
+        }
         for (auto& r : replies) ok = ok && r.error == 0;
+        ok = ok && err.err == 0;
         if (ok) return;
         // Undo: with the namespace gone, the devices in it (and veth peers) go too.
         ns->rtnl.reset();

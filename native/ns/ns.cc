@@ -121,14 +121,14 @@ void close_opened(Opened* o) {
 }
 
 // unshare() moves this thread into a new namespace; bring it up and come home.
-bool new_netns_here(Opened* out, const std::string& mount_at, io::SysError* err) {
+bool new_netns_here(Opened* out, const std::string& mount_at, bool lo_up, io::SysError* err) {
   if (g_home < 0) return fail(err, EBADF, "namespace thread has no home");
   if (::unshare(CLONE_NEWNET) != 0) return fail(err, errno, "unshare(CLONE_NEWNET)");
   bool ok = true;
   if (!mount_at.empty() && ::mount("/proc/thread-self/ns/net", mount_at.c_str(), "none", MS_BIND, nullptr) != 0)
     ok = fail(err, errno, "mount --bind netns " + mount_at);
   if (ok) ok = open_here(out, err);
-  if (ok && !(ok = set_lo_up(out->rtnl, err))) close_opened(out);
+  if (ok && lo_up && !(ok = set_lo_up(out->rtnl, err))) close_opened(out);
   go_home();
   return ok;
 }
@@ -140,13 +140,13 @@ bool init_home(io::SysError* err) {
   return g_home >= 0 || fail(err, errno, "open /proc/thread-self/ns/net");
 }
 
-bool create(const std::string& rundir, const std::string& name, Opened* out, io::SysError* err) {
+bool create(const std::string& rundir, const std::string& name, bool lo_up, Opened* out, io::SysError* err) {
   if (!ensure_rundir(rundir, err)) return false;
   const std::string path = rundir + "/" + name;
   int fd = ::open(path.c_str(), O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0);
   if (fd < 0) return fail(err, errno, "create " + path);
   ::close(fd);
-  if (!new_netns_here(out, path, err)) {
+  if (!new_netns_here(out, path, lo_up, err)) {
     ::umount2(path.c_str(), MNT_DETACH);
     ::unlink(path.c_str());
     return false;
@@ -154,7 +154,7 @@ bool create(const std::string& rundir, const std::string& name, Opened* out, io:
   return true;
 }
 
-bool create_anonymous(Opened* out, io::SysError* err) { return new_netns_here(out, "", err); }
+bool create_anonymous(bool lo_up, Opened* out, io::SysError* err) { return new_netns_here(out, "", lo_up, err); }
 
 bool open(const std::string& path, Opened* out, io::SysError* err) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
