@@ -110,6 +110,8 @@ export interface ChurnRun {
   fdsAfter: number;
   rssBeforeMiB: number;
   rssAfterMiB: number;
+  /** RSS after each quarter of the cycles: flat means no growth after warm-up. */
+  rssQuartersMiB: number[];
   perCycleMs: number;
 }
 
@@ -124,7 +126,14 @@ export async function runChurn(cycles: number): Promise<ChurnRun> {
   const fdsBefore = readdirSync('/proc/self/fd').length;
   const rssBefore = process.memoryUsage().rss;
   const t0 = performance.now();
-  for (let i = 0; i < cycles; i++) await cycle(i);
+  const rssQuartersMiB: number[] = [];
+  for (let i = 0; i < cycles; i++) {
+    await cycle(i);
+    if ((i + 1) % Math.ceil(cycles / 4) === 0 || i + 1 === cycles) {
+      gc();
+      if (rssQuartersMiB.length < 4) rssQuartersMiB.push(process.memoryUsage().rss / 2 ** 20);
+    }
+  }
   const perCycleMs = (performance.now() - t0) / cycles;
   gc();
   const out = {
@@ -133,6 +142,7 @@ export async function runChurn(cycles: number): Promise<ChurnRun> {
     fdsAfter: readdirSync('/proc/self/fd').length,
     rssBeforeMiB: rssBefore / 2 ** 20,
     rssAfterMiB: process.memoryUsage().rss / 2 ** 20,
+    rssQuartersMiB,
     perCycleMs,
   };
   await host.links.delete('nsbr0');
