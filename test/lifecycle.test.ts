@@ -75,6 +75,24 @@ test('fds return to baseline after 200 create/attach/delete cycles', async () =>
   await host.delete();
 });
 
+test('handles dropped without close() release their fds when collected', async () => {
+  const { setFlagsFromString } = await import('node:v8');
+  const { runInNewContext } = await import('node:vm');
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const name = uniq('gc');
+  const owner = await Netns.create(name);
+  const before = await fdCount();
+  for (let i = 0; i < 50; i++) await Netns.open(name); // each holds an fd and a netlink socket
+  expect(await fdCount()).toBeGreaterThanOrEqual(before + 100);
+  for (let i = 0; i < 10 && (await fdCount()) > before; i++) {
+    gc();
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  expect(await fdCount()).toBe(before);
+  await owner.delete();
+});
+
 test('the event loop stays responsive while a slow kernel request runs', async () => {
   const host = await testHost('e');
   for (let i = 0; i < 20; i++) await host.links.addVeth({ name: `ev${i}`, peer: { name: `evp${i}` } });
