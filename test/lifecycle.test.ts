@@ -8,7 +8,7 @@ import { Worker } from 'node:worker_threads';
 
 import { expect, test } from 'vitest';
 
-import { Netns } from '../src/index.js';
+import { Netns, NsnetError } from '../src/index.js';
 import { fdCount, testHost, uniq } from './helpers.js';
 
 const run = promisify(execFile);
@@ -115,5 +115,6 @@ test('a handle closed while requests are queued fails them cleanly, not with a c
   ns.close();
   expect((await p).length).toBe(1); // queued before close: completes
   await expect(ns.links.list()).rejects.toThrow(/closed/);
+  await expect(ns.links.list()).rejects.toBeInstanceOf(NsnetError);
   await Netns.delete(ns.name!);
 });

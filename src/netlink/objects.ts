@@ -16,14 +16,14 @@ import {
 } from './batch.js';
 import { toAddress, toLink, toRoute, type Address, type Link, type Route } from './types.js';
 
-async function list<T>(what: string, p: Promise<NativeList<T>>): Promise<T[]> {
+async function list<T>(request: string, object: string, call: () => Promise<NativeList<T>>): Promise<T[]> {
   let r: NativeList<T>;
   try {
-    r = await p;
+    r = await call(); // a closed handle throws synchronously: report it the same way
   } catch (e) {
-    throw NsnetError.system(what, e);
+    throw NsnetError.system(object, e);
   }
-  if (r.errno) throw NsnetError.kernel(what.split(' ')[0]!, what.split(' ').slice(1).join(' '), r.errno, r.message || undefined);
+  if (r.errno) throw NsnetError.kernel(request, object, r.errno, r.message || undefined);
   return r.items;
 }
 
@@ -92,9 +92,12 @@ export class Links {
   /** The link, or null when there is none by that name or index. */
   async find(dev: DevRef): Promise<Link | null> {
     const d = v.dev(dev);
-    const r = await native.links(this.ns.handle, typeof d === 'number' ? d : 0, typeof d === 'string' ? d : '').catch((e) => {
+    let r;
+    try {
+      r = await native.links(this.ns.handle, typeof d === 'number' ? d : 0, typeof d === 'string' ? d : '');
+    } catch (e) {
       throw NsnetError.system(`link '${d}'`, e);
-    });
+    }
     if (r.errno === 19) return null; // ENODEV
     if (r.errno) throw NsnetError.kernel('RTM_GETLINK', `link '${d}'`, r.errno, r.message || undefined);
     return r.items[0] ? toLink(r.items[0]) : null;
@@ -107,7 +110,7 @@ export class Links {
   }
 
   async list(): Promise<Link[]> {
-    return (await list('RTM_GETLINK links', native.links(this.ns.handle, 0, ''))).map(toLink);
+    return (await list('RTM_GETLINK', 'links', () => native.links(this.ns.handle, 0, ''))).map(toLink);
   }
 }
 
@@ -129,7 +132,7 @@ export class Addresses {
       const d = v.dev(filter.dev);
       ifindex = typeof d === 'number' ? d : (await new Links(this.ns).get(d)).ifindex;
     }
-    return (await list('RTM_GETADDR addresses', native.addrs(this.ns.handle, filter.family ?? 0, ifindex))).map(toAddress);
+    return (await list('RTM_GETADDR', 'addresses', () => native.addrs(this.ns.handle, filter.family ?? 0, ifindex))).map(toAddress);
   }
 }
 
@@ -151,6 +154,6 @@ export class Routes {
   /** Routes of the main table by default; `table: 'all'` for every table. */
   async list(filter: { family?: 4 | 6; table?: number | 'all' } = {}): Promise<Route[]> {
     const table = filter.table === 'all' ? 0 : v.uint(filter.table ?? 254, 'table', 0xffffffff, 1);
-    return (await list('RTM_GETROUTE routes', native.routes(this.ns.handle, filter.family ?? 0, table))).map(toRoute);
+    return (await list('RTM_GETROUTE', 'routes', () => native.routes(this.ns.handle, filter.family ?? 0, table))).map(toRoute);
   }
 }
