@@ -1,13 +1,30 @@
 import { defineConfig } from 'vitest/config';
 
+const unit = ['test/codec.test.ts', 'test/ipaddr.test.ts'];
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
     // Each file gets its own process: the addon's threads and the fd checks
     // of one file never see another's.
     pool: 'forks',
-    globalSetup: ['test/global-setup.ts'],
+    projects: [
+      {
+        // Pure code: no privileges, no namespaces (`npx vitest run --project unit`).
+        extends: true,
+        test: { name: 'unit', include: unit, testTimeout: 300_000 },
+      },
+      {
+        // The real kernel: only inside scripts/sandbox.mjs (`npm test`).
+        extends: true,
+        test: {
+          name: 'kernel',
+          include: ['test/**/*.test.ts'],
+          exclude: unit,
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+          globalSetup: ['test/global-setup.ts'],
+        },
+      },
+    ],
   },
 });
