@@ -158,6 +158,7 @@ class Addon : public Napi::Addon<Addon> {
       Napi::ObjectReference handle;
       std::vector<Group> groups;
       std::vector<io::Reply> replies;
+      bool created = false;
       void run() override {
         // lo goes up in the first batch sent into the new namespace, if any:
         // one round trip fewer than a request of its own.
@@ -197,6 +198,7 @@ class Addon : public Napi::Addon<Addon> {
         }
         for (auto& r : replies) ok = ok && r.error == 0;
         ok = ok && err.err == 0;
+        created = ok;
         if (ok) return;
         // Undo: with the namespace gone, the devices in it (and veth peers) go too.
         ns->rtnl.reset();
@@ -206,6 +208,7 @@ class Addon : public Napi::Addon<Addon> {
         if (!anonymous) ns::release(rundir, name, &ignored);
       }
       Napi::Value value(Napi::Env env) override {
+        if (created) ns->published = true;
         Napi::Object o = Napi::Object::New(env);
         o.Set("handle", handle.Value());
         o.Set("replies", from_replies(env, replies));
@@ -223,7 +226,15 @@ class Addon : public Napi::Addon<Addon> {
       NAPI_THROW(Napi::TypeError::New(info.Env(), "nsCreate needs a new handle"), Napi::Value());
     }
     j->handle = Napi::Persistent(h);
-    j->groups = to_groups(info[3]);
+    g_creating = j->ns.get();
+    try {
+      j->groups = to_groups(info[3]);
+    } catch (...) {
+      g_creating = nullptr;
+      delete j;
+      throw;
+    }
+    g_creating = nullptr;
     return runner.submit(info.Env(), j, Lane::Namespace);
   }
 

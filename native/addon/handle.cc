@@ -4,6 +4,8 @@
 
 namespace nsnet::addon {
 
+thread_local const Namespace* g_creating = nullptr;
+
 Namespace::~Namespace() {
   rtnl.reset();
   if (fd >= 0) ::close(fd);
@@ -21,6 +23,7 @@ Napi::Function NetnsHandle::Define(Napi::Env env) {
 
 Napi::Object NetnsHandle::New(Napi::Env env, Napi::FunctionReference& ctor, std::shared_ptr<Namespace> ns) {
   Napi::Object o = ctor.New({});
+  if (ns->is_ready()) ns->published = true;  // opened, not a pending create
   Unwrap(o)->ns_ = std::move(ns);
   return o;
 }
@@ -38,6 +41,12 @@ std::shared_ptr<Namespace> NetnsHandle::From(Napi::Value v) {
   if (napi_unwrap(env, v, reinterpret_cast<void**>(&h)) != napi_ok || !h)
     NAPI_THROW(Napi::TypeError::New(env, "expected a namespace handle"), nullptr);
   if (!h->ns_) NAPI_THROW(Napi::Error::New(env, "namespace handle is closed"), nullptr);
+  if (!h->ns_->published && h->ns_.get() != g_creating) {
+    Napi::Error e = Napi::Error::New(env, "namespace not created yet");
+    e.Set("errno", Napi::Number::New(env, 9));  // EBADF
+    e.Set("syscall", Napi::String::New(env, "namespace not created yet"));
+    NAPI_THROW(e, nullptr);
+  }
   return h->ns_;
 }
 

@@ -32,13 +32,21 @@ struct Namespace {
   uint64_t dev = 0, ino = 0;
   std::unique_ptr<io::Socket> rtnl;
   std::atomic<bool> ready{false};
+  // Usable by any job. Set on the JS thread only: at open, or when a create
+  // succeeds. Until then only the create's own batch may name it, so a
+  // rollback never races another job.
+  bool published = false;
 };
+
+// JS thread only: while a create converts its batch, the namespace it creates.
+extern thread_local const Namespace* g_creating;
 
 class NetnsHandle : public Napi::ObjectWrap<NetnsHandle> {
  public:
   static Napi::Function Define(Napi::Env env);
   static Napi::Object New(Napi::Env env, Napi::FunctionReference& ctor, std::shared_ptr<Namespace> ns);
-  // The namespace behind a JS value, or a TypeError if it is not an open handle.
+  // The namespace behind a JS value, or a TypeError if it is not an open
+  // handle, or an Error if it is not created yet (see Namespace::published).
   static std::shared_ptr<Namespace> From(Napi::Value v);
   // The namespace behind a handle, or null (closed, or not a handle).
   static std::shared_ptr<Namespace> Get(Napi::Value v);
