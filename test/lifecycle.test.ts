@@ -59,6 +59,22 @@ test('the addon loads and works in worker threads, side by side with the main th
   await main.delete();
 });
 
+test('workers that alone load the addon exit cleanly and leave no namespace fds behind', async () => {
+  // This child's main thread never loads the addon: only its workers do.
+  const script = `
+    import { Worker } from 'node:worker_threads';
+    import { readdirSync, readlinkSync } from 'node:fs';
+    const code = 'import(' + JSON.stringify(process.argv[1]) + ').then(async ({ Netns }) => { const ns = await Netns.create(); await ns.delete(); })';
+    for (let i = 0; i < 5; i++) {
+      const w = new Worker(code, { eval: true, argv: [process.argv[1]] });
+      await new Promise((res, rej) => { w.once('exit', res); w.once('error', rej); });
+    }
+    const net = readdirSync('/proc/self/fd').filter((f) => { try { return readlinkSync('/proc/self/fd/' + f).startsWith('net:'); } catch { return false; } });
+    console.log('netns fds ' + net.length);`;
+  const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script, distIndex], { timeout: 30_000 });
+  expect(stdout.trim()).toBe('netns fds 0');
+});
+
 test('fds return to baseline after 200 create/attach/delete cycles', async () => {
   const host = await testHost('f');
   await host.links.addBridge({ name: 'br0', up: true });

@@ -214,4 +214,9 @@ describe('links', () => {
     expect(err).toMatchObject({ code: 'EEXIST', object: "bridge 'brc'" });
     expect(await oracle(sandbox)).toEqual(sbBefore);
   });
+
+  test('a batch may name the peer of a veth it creates in the same namespace', async () => {
+    await host.batch().addVeth({ name: 'vpa', peer: { name: 'vpb' } }).addAddress('vpb', '10.95.0.2/24').setUp('vpb').commit();
+    expect((await ipj<any[]>(host.name, 'addr', 'show', 'dev', 'vpb'))[0].addr_info.map((a: any) => a.local)).toContain('10.95.0.2');
+  });
 });

@@ -184,4 +184,15 @@ describe('Netns', () => {
     await expect(early).rejects.toThrow(/not created yet/);
     await ns.delete();
   });
+
+  test('a failed create reports the request that failed, not the lo-up nsnet added to the batch', async () => {
+    const host = await testHost('c');
+    const err = await Netns.create(uniq('ns'), {
+      then: (sb) => host.batch().addAddress('nosuchdev0', '10.94.0.1/24').in(sb).setUp('lo'),
+    }).catch((e) => e);
+    expect(err).toBeInstanceOf(NsnetError);
+    expect(err).toMatchObject({ code: 'ENODEV', op: 'RTM_NEWADDR' });
+    expect(err.message).toContain('nosuchdev0');
+    await host.delete();
+  });
 });

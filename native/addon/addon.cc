@@ -1,6 +1,7 @@
 // Module entry: each export turns its arguments into a Job, queues it on the
 // right lane (see runner.h) and returns a promise. No logic lives here.
 #include <napi.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -120,7 +121,13 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceValue("NetnsHandle", handle),
                          });
     env.AddCleanupHook([this] { runner.shutdown(); });
+    // Keep the code mapped until the process ends: a worker_thread's loop
+    // runs our handle's close callback after Node has unloaded its copy.
+    Dl_info self;
+    if (dladdr(reinterpret_cast<void*>(&pin_marker), &self) && self.dli_fname) dlopen(self.dli_fname, RTLD_NOW | RTLD_NODELETE);
   }
+
+  static void pin_marker() {}
 
   Runner runner;
   Napi::FunctionReference handle_ctor;
@@ -168,6 +175,11 @@ class Addon : public Napi::Addon<Addon> {
             first = &g;
             break;
           }
+        if (ns->is_ready()) {
+          err.err = EBUSY;
+          err.what = "handle already holds a namespace";
+          return;
+        }
         ns::Opened opened;
         const bool lo_up = first == nullptr;
         if (!(anonymous ? ns::create_anonymous(lo_up, &opened, &err) : ns::create(rundir, name, lo_up, &opened, &err)))
@@ -189,7 +201,8 @@ class Addon : public Napi::Addon<Addon> {
           size_t idx = 0;
           for (size_t g = 0; g < at; g++) idx += groups[g].list.size();
           if (idx < replies.size()) {
-            if (replies[idx].error && err.err == 0) {
+            // ECANCELED only means something earlier failed: that is the error to report.
+            if (replies[idx].error && replies[idx].error != -ECANCELED && err.err == 0) {
               err.err = -replies[idx].error;
               err.what = "RTM_NEWLINK lo up";
             }
@@ -244,9 +257,16 @@ class Addon : public Napi::Addon<Addon> {
       using BaseJob::BaseJob;
       std::string path;
       ns::Opened opened;
+      ~J() override {
+        // Never handed over (shutdown): close what was opened.
+        delete opened.rtnl;
+        if (opened.fd >= 0) ::close(opened.fd);
+      }
       void run() override { ns::open(path, &opened, &err); }
       Napi::Value value(Napi::Env env) override {
-        return NetnsHandle::New(env, addon->handle_ctor, std::make_shared<Namespace>(opened));
+        auto ns = std::make_shared<Namespace>(opened);
+        opened = ns::Opened{};
+        return NetnsHandle::New(env, addon->handle_ctor, std::move(ns));
       }
     };
     auto* j = new J(this);
@@ -300,6 +320,9 @@ class Addon : public Napi::Addon<Addon> {
       std::shared_ptr<Namespace> ns;
       int domain = AF_INET, type = SOCK_STREAM, fd = -1, port = -1;
       std::string address;
+      ~J() override {
+        if (fd >= 0) ::close(fd);  // never handed over
+      }
       void run() override {
         if (!ready(ns, &err)) return;
         fd = ns::socket_in(ns->fd, domain, type, 0, &err);
@@ -308,7 +331,11 @@ class Addon : public Napi::Addon<Addon> {
           fd = -1;
         }
       }
-      Napi::Value value(Napi::Env env) override { return Napi::Number::New(env, fd); }
+      Napi::Value value(Napi::Env env) override {
+        const int handed = fd;
+        fd = -1;
+        return Napi::Number::New(env, handed);
+      }
     };
     auto ns = NetnsHandle::From(info[0]);
     auto* j = new J(this);
@@ -358,9 +385,9 @@ class Addon : public Napi::Addon<Addon> {
         return o;
       }
     };
-    auto* j = new J(this, fill, conv);
+    std::unique_ptr<J> j(new J(this, fill, conv));
     j->ns = NetnsHandle::From(info[0]);
-    return runner.submit(info.Env(), j, Lane::Netlink);
+    return runner.submit(info.Env(), j.release(), Lane::Netlink);
   }
 
   // links(ns, ifindex: number, name: string) -> Promise<{ errno, message, items }>

@@ -58,12 +58,12 @@ Napi::Value NetnsHandle::Close(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value NetnsHandle::Fd(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), ns_ && ns_->is_ready() ? ns_->fd : -1);
+  return Napi::Number::New(info.Env(), ns_ && ns_->published ? ns_->fd : -1);
 }
 
 // dev:ino identifies a namespace, as `ip netns identify` and nsfs do.
 Napi::Value NetnsHandle::Id(const Napi::CallbackInfo& info) {
-  if (!ns_ || !ns_->is_ready()) return info.Env().Null();
+  if (!ns_ || !ns_->published) return info.Env().Null();
   return Napi::String::New(info.Env(), std::to_string(ns_->dev) + ":" + std::to_string(ns_->ino));
 }
 

@@ -100,9 +100,12 @@ void Runner::shutdown() {
   ns_.stop();
   {
     std::lock_guard<std::mutex> lk(done_mu_);
-    for (Job* j : done_) delete j;
     done_.clear();
   }
+  // Threads are joined: whatever was queued or finished but not settled is
+  // ours to free (on this, the JS thread), with what it holds.
+  for (Job* j : live_) delete j;
+  live_.clear();
   napi_async_destroy(env_, async_ctx_);
   // The handle's memory must outlive libuv's close.
   uv_close(reinterpret_cast<uv_handle_t*>(async_), [](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
@@ -121,6 +124,7 @@ Napi::Promise Runner::submit(Napi::Env env, Job* job, Lane lane) {
     return Napi::Promise(env, promise);
   }
   if (pending_++ == 0) uv_ref(reinterpret_cast<uv_handle_t*>(async_));
+  live_.insert(job);
   auto task = [this, job] {
     job->run();
     complete(job);
@@ -160,7 +164,10 @@ void Runner::drain() {
         napi_resolve_deferred(env, j->deferred, v);
       } catch (const Napi::Error& e) {
         napi_reject_deferred(env, j->deferred, e.Value());
+      } catch (const std::exception& e) {
+        napi_reject_deferred(env, j->deferred, Napi::Error::New(env, e.what()).Value());
       }
+      live_.erase(j);
       delete j;
     }
   }

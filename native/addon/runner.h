@@ -30,6 +30,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 namespace nsnet::addon {
@@ -97,6 +98,7 @@ class Runner {
   napi_async_context async_ctx_ = nullptr;
   std::mutex done_mu_;
   std::vector<Job*> done_;
+  std::unordered_set<Job*> live_;  // JS thread only: submitted, not yet settled
   Executor netlink_;
   Executor ns_;
   size_t pending_ = 0;  // JS thread only

@@ -20,8 +20,16 @@ namespace nsnet::ns {
 
 namespace {
 
-int g_home = -1;                // this thread's own namespace
-std::set<std::string> g_shared;  // run dirs already made shared mounts
+// Per namespace thread (one per Node environment): its own namespace, closed
+// when the thread ends, and the run dirs it has made shared mounts.
+struct Home {
+  int fd = -1;
+  ~Home() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+thread_local Home g_home;
+thread_local std::set<std::string> g_shared;
 
 bool fail(io::SysError* err, int e, std::string what) {
   err->err = e;
@@ -32,7 +40,7 @@ bool fail(io::SysError* err, int e, std::string what) {
 // Returning home cannot fail short of a kernel bug; a namespace thread left
 // in a foreign namespace would silently act on the wrong network, so stop.
 void go_home() {
-  if (setns(g_home, CLONE_NEWNET) != 0) {
+  if (setns(g_home.fd, CLONE_NEWNET) != 0) {
     std::perror("nsnet: setns(home)");
     std::abort();
   }
@@ -41,8 +49,8 @@ void go_home() {
 // Stays in the target namespace for the guard's scope.
 class Enter {
  public:
-  Enter(int nsfd, io::SysError* err) : ok_(g_home >= 0 && setns(nsfd, CLONE_NEWNET) == 0) {
-    if (!ok_) fail(err, g_home < 0 ? EBADF : errno, g_home < 0 ? "namespace thread has no home" : "setns");
+  Enter(int nsfd, io::SysError* err) : ok_(g_home.fd >= 0 && setns(nsfd, CLONE_NEWNET) == 0) {
+    if (!ok_) fail(err, g_home.fd < 0 ? EBADF : errno, g_home.fd < 0 ? "namespace thread has no home" : "setns");
   }
   ~Enter() {
     if (ok_) go_home();
@@ -122,7 +130,7 @@ void close_opened(Opened* o) {
 
 // unshare() moves this thread into a new namespace; bring it up and come home.
 bool new_netns_here(Opened* out, const std::string& mount_at, bool lo_up, io::SysError* err) {
-  if (g_home < 0) return fail(err, EBADF, "namespace thread has no home");
+  if (g_home.fd < 0) return fail(err, EBADF, "namespace thread has no home");
   if (::unshare(CLONE_NEWNET) != 0) return fail(err, errno, "unshare(CLONE_NEWNET)");
   bool ok = true;
   if (!mount_at.empty() && ::mount("/proc/thread-self/ns/net", mount_at.c_str(), "none", MS_BIND, nullptr) != 0)
@@ -136,8 +144,8 @@ bool new_netns_here(Opened* out, const std::string& mount_at, bool lo_up, io::Sy
 }  // namespace
 
 bool init_home(io::SysError* err) {
-  g_home = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-  return g_home >= 0 || fail(err, errno, "open /proc/thread-self/ns/net");
+  g_home.fd = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  return g_home.fd >= 0 || fail(err, errno, "open /proc/thread-self/ns/net");
 }
 
 bool create(const std::string& rundir, const std::string& name, bool lo_up, Opened* out, io::SysError* err) {

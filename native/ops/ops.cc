@@ -128,12 +128,15 @@ const std::string* creates(const Op& op) {
 // its lookup has to wait until those ops have run.
 bool depends_on(const std::vector<Op>& ops, size_t begin, size_t i) {
   const Op& op = ops[i];
+  auto uses = [&](const std::string& n) {
+    return !n.empty() && ((needs_dev_index(op) && op.dev.index <= 0 && op.dev.name == n) ||
+                          (op.master.index <= 0 && op.master.name == n) || (op.lower.index <= 0 && op.lower.name == n));
+  };
   for (size_t k = begin; k < i; k++) {
     const std::string* n = creates(ops[k]);
-    if (!n || n->empty()) continue;
-    if ((needs_dev_index(op) && op.dev.index <= 0 && op.dev.name == *n) ||
-        (op.master.index <= 0 && op.master.name == *n) || (op.lower.index <= 0 && op.lower.name == *n))
-      return true;
+    if (n && uses(*n)) return true;
+    // A veth's peer appears here too when it is not sent to another namespace.
+    if (ops[k].type == OpType::LinkAdd && ops[k].link.peer_netns_fd < 0 && uses(ops[k].link.peer_name)) return true;
   }
   return false;
 }
