@@ -67,13 +67,7 @@ bool run_groups(std::vector<Group>& groups, std::vector<io::Reply>* replies, io:
   bool failed = false;
   for (Group& g : groups) {
     std::vector<io::Reply> r;
-    bool bound = g.ns->is_ready();
-    for (size_t i = 0; bound && i < g.list.size(); i++) bound = bind_refs(g.list[i], g.refs[i]);
-    if (!bound) {
-      err->err = EBADF;
-      err->what = "namespace not created yet";
-      return false;
-    }
+    for (size_t i = 0; i < g.list.size(); i++) bind_refs(g.list[i], g.refs[i]);
     if (failed) {
       r.assign(g.list.size(), io::Reply{-ECANCELED, "not sent: an earlier request in the batch failed"});
     } else {
@@ -90,15 +84,6 @@ Napi::Array from_replies(Napi::Env env, const std::vector<io::Reply>& replies) {
   Napi::Array a = Napi::Array::New(env, replies.size());
   for (size_t i = 0; i < replies.size(); i++) a.Set(static_cast<uint32_t>(i), from_reply(env, replies[i]));
   return a;
-}
-
-// A job on one namespace's socket refuses a handle whose namespace is not
-// created yet.
-bool ready(const std::shared_ptr<Namespace>& ns, io::SysError* err) {
-  if (ns->is_ready()) return true;
-  err->err = EBADF;
-  err->what = "namespace not created yet";
-  return false;
 }
 
 class Addon : public Napi::Addon<Addon> {
@@ -296,7 +281,6 @@ class Addon : public Napi::Addon<Addon> {
       std::string key, val;
       bool write = false;
       void run() override {
-        if (!ready(ns, &err)) return;
         write ? ns::sysctl_write(ns->fd, key, val, &err) : ns::sysctl_read(ns->fd, key, &val, &err);
       }
       Napi::Value value(Napi::Env env) override {
@@ -324,7 +308,6 @@ class Addon : public Napi::Addon<Addon> {
         if (fd >= 0) ::close(fd);  // never handed over
       }
       void run() override {
-        if (!ready(ns, &err)) return;
         fd = ns::socket_in(ns->fd, domain, type, 0, &err);
         if (fd >= 0 && port >= 0 && !io::bind_inet(fd, domain, address, port, &err)) {
           ::close(fd);
@@ -373,7 +356,6 @@ class Addon : public Napi::Addon<Addon> {
       std::vector<Info> items;
       io::Reply status;
       void run() override {
-        if (!ready(ns, &err)) return;
         std::lock_guard<std::mutex> lk(ns->rtnl->mu());
         fill(*ns->rtnl, &items, &status, &err);
       }

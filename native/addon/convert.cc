@@ -262,16 +262,9 @@ Napi::Error from_sys(Napi::Env env, const io::SysError& e) {
 
 namespace nsnet::addon {
 
-bool bind_refs(ops::Op& op, const NsRefs& refs) {
-  if (refs.netns) {
-    if (!refs.netns->is_ready()) return false;
-    op.link.netns_fd = refs.netns->fd;
-  }
-  if (refs.peer) {
-    if (!refs.peer->is_ready()) return false;
-    op.link.peer_netns_fd = refs.peer->fd;
-  }
-  return true;
+void bind_refs(ops::Op& op, const NsRefs& refs) {
+  if (refs.netns) op.link.netns_fd = refs.netns->fd;
+  if (refs.peer) op.link.peer_netns_fd = refs.peer->fd;
 }
 
 }  // namespace nsnet::addon

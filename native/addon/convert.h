@@ -22,8 +22,9 @@ struct NsRefs {
 };
 
 ops::Op to_op(Napi::Object o, NsRefs* refs);
-// Puts the namespaces' fds into the op; false if one is not created yet.
-bool bind_refs(ops::Op& op, const NsRefs& refs);
+// Puts the namespaces' fds into the op, when the job runs. NetnsHandle::From
+// has made sure each is created (or is the one this job creates first).
+void bind_refs(ops::Op& op, const NsRefs& refs);
 
 rtnl::IpAddr to_ip(Napi::Value v);
 rtnl::Mac to_mac(Napi::Value v);

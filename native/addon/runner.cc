@@ -123,7 +123,7 @@ Napi::Promise Runner::submit(Napi::Env env, Job* job, Lane lane) {
     delete job;
     return Napi::Promise(env, promise);
   }
-  if (pending_++ == 0) uv_ref(reinterpret_cast<uv_handle_t*>(async_));
+  if (live_.empty()) uv_ref(reinterpret_cast<uv_handle_t*>(async_));
   live_.insert(job);
   auto task = [this, job] {
     job->run();
@@ -171,8 +171,7 @@ void Runner::drain() {
       delete j;
     }
   }
-  pending_ -= batch.size();
-  if (pending_ == 0 && !down_) uv_unref(reinterpret_cast<uv_handle_t*>(async_));
+  if (live_.empty() && !down_) uv_unref(reinterpret_cast<uv_handle_t*>(async_));
   const double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
   const double cpu = thread_cpu_us() - c0;
   stats_.drains++;

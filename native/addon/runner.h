@@ -98,10 +98,11 @@ class Runner {
   napi_async_context async_ctx_ = nullptr;
   std::mutex done_mu_;
   std::vector<Job*> done_;
-  std::unordered_set<Job*> live_;  // JS thread only: submitted, not yet settled
+  // JS thread only: submitted, not yet settled. The handle is referenced
+  // while it is non-empty.
+  std::unordered_set<Job*> live_;
   Executor netlink_;
   Executor ns_;
-  size_t pending_ = 0;  // JS thread only
   Stats stats_;         // JS thread only
   bool down_ = false;
 };
