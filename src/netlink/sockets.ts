@@ -2,6 +2,7 @@
 // (or a test) can talk from a sandbox without spawning a process there. A
 // socket stays in the namespace it was created in, whatever thread uses it.
 import dgram from 'node:dgram';
+import type { EventEmitter } from 'node:events';
 import net from 'node:net';
 
 import { NsnetError } from '../errors.js';
@@ -17,19 +18,24 @@ async function socketIn(ns: HasHandle, family: 4 | 6, type: 'tcp' | 'udp', addre
   }
 }
 
+// Runs start (listen, connect, bind), whose callback means success, and
+// settles on that callback or on the first 'error'.
+function started<T extends EventEmitter>(e: T, start: (done: () => void) => void): Promise<T> {
+  return new Promise((resolve, reject) => {
+    e.once('error', reject);
+    start(() => {
+      e.off('error', reject);
+      resolve(e);
+    });
+  });
+}
+
 export async function listenTcp(ns: HasHandle, port: number, host?: string): Promise<net.Server> {
   const p = v.uint(port, 'port', 65535);
   const family = host === undefined ? 4 : v.ip(host, 'host').family;
   const fd = await socketIn(ns, family, 'tcp', host ?? '', p);
   const server = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ fd }, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  return server;
+  return started(server, (done) => server.listen({ fd }, done));
 }
 
 export async function connectTcp(ns: HasHandle, port: number, host: string): Promise<net.Socket> {
@@ -37,14 +43,7 @@ export async function connectTcp(ns: HasHandle, port: number, host: string): Pro
   const { family, address } = v.ip(host, 'host');
   const fd = await socketIn(ns, family, 'tcp');
   const sock = new net.Socket({ fd, readable: true, writable: true });
-  await new Promise<void>((resolve, reject) => {
-    sock.once('error', reject);
-    sock.connect({ port: p, host: address }, () => {
-      sock.off('error', reject);
-      resolve();
-    });
-  });
-  return sock;
+  return started(sock, (done) => sock.connect({ port: p, host: address }, done));
 }
 
 export async function bindUdp(ns: HasHandle, port: number, host?: string, family?: 4 | 6): Promise<dgram.Socket> {
@@ -52,12 +51,5 @@ export async function bindUdp(ns: HasHandle, port: number, host?: string, family
   const fam = host === undefined ? (family ?? 4) : v.ip(host, 'host').family;
   const fd = await socketIn(ns, fam, 'udp', host ?? '', p);
   const sock = dgram.createSocket(fam === 6 ? 'udp6' : 'udp4');
-  await new Promise<void>((resolve, reject) => {
-    sock.once('error', reject);
-    sock.bind({ fd }, () => {
-      sock.off('error', reject);
-      resolve();
-    });
-  });
-  return sock;
+  return started(sock, (done) => sock.bind({ fd }, done));
 }
