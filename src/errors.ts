@@ -78,6 +78,8 @@ export class NsnetError extends Error implements NsnetErrorFields {
   readonly object: string;
   readonly extack?: string;
   readonly field?: string;
+  /** For a failed create: the step that failed (`ipam.allocate`, `kernel.join` ...). */
+  step?: string;
 
   constructor(message: string, f: NsnetErrorFields, options?: { cause?: unknown }) {
     super(message, options);
@@ -96,6 +98,15 @@ export class NsnetError extends Error implements NsnetErrorFields {
     const text = texts[code] ?? `errno ${errno}`;
     const msg = `${op} ${object}: ${text} (${code})${extack ? `: ${extack}` : ''}`;
     return new NsnetError(msg, { code, errno, op, object, ...(extack ? { extack } : {}) });
+  }
+
+  /**
+   * A conflict with existing state, found before the kernel was touched:
+   * ERR_NSNET_EXISTS, ERR_NSNET_NOT_FOUND, ERR_NSNET_IN_USE, ERR_NSNET_OVERLAP,
+   * ERR_NSNET_EXHAUSTED ...
+   */
+  static state(code: string, op: string, object: string, message: string): NsnetError {
+    return new NsnetError(message, { code, op, object });
   }
 
   /** Wraps an error the addon threw for a failed system call. */

@@ -25,3 +25,21 @@ export function addonStats(reset = false): NativeStats {
   return native.stats(reset);
 }
 export type { NativeStats };
+
+export {
+  Controller,
+  type ControllerOptions,
+  type ControllerEvent,
+  type DeleteOptions,
+  type EndpointOptions,
+  type NetworkOptions,
+  type SandboxOptions,
+  type SandboxAttachment,
+  type SubnetOptions,
+} from './cnm/controller.js';
+export { Network, Endpoint, Sandbox, type NetworkInfo, type EndpointInfo, type SandboxInfo } from './cnm/objects.js';
+export type { ReconcileReport } from './cnm/reconcile.js';
+export { createSandbox, defaultNetwork, parseMode, type Mode, type ModeOptions } from './modes.js';
+export type { Driver, DriverContext, JoinOptions } from './drivers/driver.js';
+export type { Store, StoreTx, NetworkRecord, EndpointRecord, SandboxRecord, SubnetRecord } from './store/store.js';
+export { SqliteStore } from './store/sqlite.js';

@@ -1,0 +1,227 @@
+// Network, Endpoint and Sandbox: handles on store records. Each method reads
+// the current record from the store, so several processes (or several
+// handles) sharing a state directory see one truth.
+import { join } from 'node:path';
+
+import { NsnetError } from '../errors.js';
+import type { Netns } from '../netlink/netns.js';
+import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/store.js';
+import type { Controller, DeleteOptions, EndpointOptions } from './controller.js';
+import * as names from './names.js';
+
+export interface NetworkInfo {
+  id: string;
+  name: string;
+  driver: string;
+  scope: 'local';
+  internal: boolean;
+  ipv6: boolean;
+  subnets: { subnet: string; gateway: string | null; ipRange: string | null; excluded: string[] }[];
+  labels: Record<string, string>;
+  options: Record<string, string>;
+  /** The bridge device, for bridge networks. */
+  bridge: string | null;
+  created: string;
+  endpoints: number;
+}
+
+export interface EndpointInfo {
+  id: string;
+  name: string;
+  networkId: string;
+  network: string;
+  sandboxId: string | null;
+  /** Interface name inside the sandbox, once joined. */
+  ifname: string | null;
+  /** The host-side device (veth near end). */
+  hostIfname: string | null;
+  mac: string | null;
+  /** `address/prefixlen` */
+  addresses: string[];
+  /** The gateways the sandbox routes through when this endpoint gives the default route. */
+  gateways: string[];
+  gatewayEndpoint: boolean;
+}
+
+export interface SandboxInfo {
+  id: string;
+  name: string;
+  /** own, host, or container (sharing another sandbox's namespace). */
+  kind: SandboxRecord['netnsKind'];
+  /** The namespace file: `ip netns exec`/nsenter target. */
+  netnsPath: string;
+  /** For kind container: the sandbox that owns the namespace. */
+  owner: string | null;
+  hostname: string;
+  resolvConf: string;
+  hosts: string;
+  hostnameFile: string;
+  labels: Record<string, string>;
+  created: string;
+  endpoints: EndpointInfo[];
+}
+
+export class Network {
+  /** @internal */
+  constructor(
+    private readonly c: Controller,
+    /** @internal */ readonly record: NetworkRecord,
+  ) {}
+
+  get id(): string {
+    return this.record.id;
+  }
+  get name(): string {
+    return this.record.name;
+  }
+
+  async info(): Promise<NetworkInfo> {
+    const { net, count } = await this.c.store.view((t) => ({ net: t.network(this.id), count: t.endpoints({ networkId: this.id }).length }));
+    if (!net) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'network', this.name, `no network ${this.name}`);
+    return {
+      id: net.id, name: net.name, driver: net.driver, scope: net.scope, internal: net.internal, ipv6: net.ipv6,
+      subnets: net.subnets.map((s) => ({ ...s })), labels: { ...net.labels }, options: { ...net.options },
+      bridge: (net.driverState.bridge as string | undefined) ?? null, created: net.created, endpoints: count,
+    };
+  }
+
+  /** Reserves addresses and records an endpoint; nothing reaches the kernel until join. */
+  async createEndpoint(name: string, o: EndpointOptions = {}): Promise<Endpoint> {
+    const n = names.objectName(name, 'endpoint name');
+    if (o.ip !== undefined) names.ipList(o.ip, 'ip');
+    if (o.ip6 !== undefined) names.ipList(o.ip6, 'ip6');
+    if (o.ifname !== undefined) (await import('../validate.js')).ifname(o.ifname, 'ifname');
+    const rec = await this.c.store.update((t) => {
+      const net = t.network(this.id);
+      if (!net) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'endpoint.create', this.name, `no network ${this.name}`);
+      const ep = this.c.planEndpoint(t, net, n, o);
+      t.putEndpoint(ep);
+      return ep;
+    });
+    this.c.emitEvent({ kind: 'endpoint', action: 'create', id: rec.id, name: rec.name });
+    return new Endpoint(this.c, rec);
+  }
+
+  async endpoints(): Promise<Endpoint[]> {
+    return (await this.c.store.view((t) => t.endpoints({ networkId: this.id }))).map((r) => new Endpoint(this.c, r));
+  }
+
+  /** Removes the network; refused while it has endpoints unless forced. */
+  delete(o?: DeleteOptions): Promise<void> {
+    return this.c.deleteNetwork(this.record, o);
+  }
+}
+
+export class Endpoint {
+  /** @internal */
+  constructor(
+    private readonly c: Controller,
+    /** @internal */ readonly record: EndpointRecord,
+  ) {}
+
+  get id(): string {
+    return this.record.id;
+  }
+  get name(): string {
+    return this.record.name;
+  }
+
+  async info(): Promise<EndpointInfo> {
+    const r = await this.c.store.view((t) => {
+      const ep = t.endpoint(this.id);
+      return ep ? { ep, net: t.network(ep.networkId)! } : null;
+    });
+    if (!r) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'endpoint', this.name, `no endpoint ${this.name}`);
+    return endpointInfo(r.ep, r.net);
+  }
+
+  /** Plugs the endpoint into a sandbox: interface, addresses and routes, all or nothing. */
+  async join(sandbox: Sandbox | string): Promise<void> {
+    await this.c.join(this.record, typeof sandbox === 'string' ? sandbox : sandbox.id);
+  }
+
+  /** Unplugs it; its addresses stay reserved until delete. */
+  leave(o?: { wait?: boolean }): Promise<void> {
+    return this.c.leave(this.record, o);
+  }
+
+  /** Leaves if joined, then releases its addresses. */
+  delete(o?: DeleteOptions): Promise<void> {
+    return this.c.deleteEndpoint(this.record, o);
+  }
+}
+
+export function endpointInfo(ep: EndpointRecord, net: NetworkRecord): EndpointInfo {
+  return {
+    id: ep.id, name: ep.name, networkId: net.id, network: net.name, sandboxId: ep.sandboxId, ifname: ep.ifname,
+    hostIfname: ep.hostIfname, mac: ep.mac, addresses: [...ep.addresses],
+    gateways: net.internal ? [] : net.subnets.map((s) => s.gateway).filter((g): g is string => !!g),
+    gatewayEndpoint: ep.gatewayEndpoint,
+  };
+}
+
+export class Sandbox {
+  /** @internal */
+  constructor(
+    private readonly c: Controller,
+    /** @internal */ readonly record: SandboxRecord,
+  ) {}
+
+  get id(): string {
+    return this.record.id;
+  }
+  get name(): string {
+    return this.record.name;
+  }
+  get kind(): SandboxRecord['netnsKind'] {
+    return this.record.netnsKind;
+  }
+  /** The namespace file, for nsenter or `ip netns exec`. */
+  get netnsPath(): string {
+    return this.record.netnsPath;
+  }
+  get hostname(): string {
+    return this.record.hostname;
+  }
+  get resolvConf(): string {
+    return join(this.record.filesDir, 'resolv.conf');
+  }
+  get hosts(): string {
+    return join(this.record.filesDir, 'hosts');
+  }
+  get hostnameFile(): string {
+    return join(this.record.filesDir, 'hostname');
+  }
+
+  /** The sandbox's namespace, to configure further or to open sockets in (owned by the controller: do not close). */
+  netns(): Promise<Netns> {
+    return this.c.netnsOf(this.record);
+  }
+
+  async endpoints(): Promise<Endpoint[]> {
+    return (await this.c.store.view((t) => t.endpoints({ sandboxId: this.id }))).map((r) => new Endpoint(this.c, r));
+  }
+
+  async info(): Promise<SandboxInfo> {
+    const r = await this.c.store.view((t) => {
+      const sb = t.sandbox(this.id);
+      if (!sb) return null;
+      // A sandbox sharing another's namespace sees that one's interfaces.
+      const eps = t.endpoints({ sandboxId: sb.ownerId ?? sb.id }).map((e) => endpointInfo(e, t.network(e.networkId)!));
+      const owner = sb.ownerId ? (t.sandbox(sb.ownerId)?.name ?? sb.ownerId) : null;
+      return { sb, eps, owner };
+    });
+    if (!r) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'sandbox', this.name, `no sandbox ${this.name}`);
+    const { sb } = r;
+    return {
+      id: sb.id, name: sb.name, kind: sb.netnsKind, netnsPath: sb.netnsPath, owner: r.owner, hostname: sb.hostname,
+      resolvConf: join(sb.filesDir, 'resolv.conf'), hosts: join(sb.filesDir, 'hosts'), hostnameFile: join(sb.filesDir, 'hostname'),
+      labels: { ...sb.labels }, created: sb.created, endpoints: r.eps,
+    };
+  }
+
+  /** Tears the sandbox down; refused while others share its namespace unless forced. */
+  delete(o?: DeleteOptions): Promise<void> {
+    return this.c.deleteSandbox(this.record, o);
+  }
+}

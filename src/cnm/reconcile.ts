@@ -1,0 +1,140 @@
+// Makes the store and the kernel agree after a crash, a reboot or someone
+// else's cleanup. The store says what nsnet meant to exist; the kernel says
+// what does. Sandboxes whose namespace is gone give back their addresses;
+// interfaces nsnet made that nothing owns are removed; bridges of known
+// networks that vanished (a reboot) are made again.
+import { lstatSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+import { NsnetError } from '../errors.js';
+import type { SandboxRecord } from '../store/store.js';
+import type { Controller } from './controller.js';
+import { removeSandboxFiles } from './files.js';
+
+export interface ReconcileReport {
+  /** Sandboxes whose namespace was gone: removed, addresses released. */
+  sandboxesRemoved: string[];
+  addressesReleased: number;
+  /** Host-side interfaces nsnet made that no endpoint owned. */
+  interfacesRemoved: string[];
+  /** Bridges of stored networks that were missing and were made again. */
+  bridgesRestored: string[];
+  /** Leftover sandbox files and /etc/netns links with no sandbox. */
+  filesRemoved: number;
+  errors: string[];
+}
+
+const HOST_VETH = /^nsv[0-9a-f]{8}$/;
+const NSNET_BRIDGE = /^nsbr-[0-9a-f]{10}$/;
+
+/** A namespace bind mount: the file exists and is not on its directory's filesystem. */
+function mounted(path: string): boolean {
+  try {
+    return statSync(path).dev !== statSync(dirname(path)).dev;
+  } catch {
+    return false;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export async function reconcile(c: Controller): Promise<ReconcileReport> {
+  const report: ReconcileReport = { sandboxesRemoved: [], addressesReleased: 0, interfacesRemoved: [], bridgesRestored: [], filesRemoved: 0, errors: [] };
+  const snapshot = await c.store.view((t) => ({ sandboxes: t.sandboxes(), networks: t.networks() }));
+
+  // 1. Sandboxes without a namespace (and the sandboxes sharing theirs).
+  const gone = new Set<string>();
+  for (const sb of snapshot.sandboxes) {
+    if (sb.netnsKind !== 'own' || mounted(sb.netnsPath)) continue;
+    // Still being created by a live process (its row comes before its namespace).
+    if (sb.pid !== process.pid && alive(sb.pid) && Date.now() - Date.parse(sb.created) < 60_000) continue;
+    gone.add(sb.id);
+  }
+  for (const sb of snapshot.sandboxes) if (sb.ownerId && gone.has(sb.ownerId)) gone.add(sb.id);
+  for (const sb of snapshot.sandboxes.filter((s) => gone.has(s.id))) {
+    try {
+      const released = await c.store.update((t) => {
+        let n = 0;
+        for (const ep of t.endpoints({ sandboxId: sb.id })) {
+          n += ep.addresses.length;
+          c.dropEndpoint(t, ep);
+        }
+        t.deleteSandbox(sb.id);
+        return n;
+      });
+      if (sb.netnsKind !== 'container') removeSandboxFiles(c.files, sb);
+      report.sandboxesRemoved.push(sb.name);
+      report.addressesReleased += released;
+    } catch (e) {
+      report.errors.push(`sandbox ${sb.name}: ${(e as Error).message}`);
+    }
+  }
+
+  // 2. Kernel objects: restore missing bridges, remove orphaned interfaces.
+  const links = await c.ctx.host.links.list();
+  const byName = new Map(links.map((l) => [l.name, l]));
+  const state = await c.store.view((t) => ({ networks: t.networks(), endpoints: t.endpoints() }));
+  for (const net of state.networks) {
+    const bridge = net.driverState.bridge as string | undefined;
+    if (net.driver !== 'bridge' || !bridge || byName.has(bridge)) continue;
+    try {
+      await c.driver(net.driver).createNetwork(c.ctx, net);
+      await c.store.update((t) => t.putNetwork(net));
+      report.bridgesRestored.push(bridge);
+    } catch (e) {
+      report.errors.push(`network ${net.name}: ${(e as Error).message}`);
+    }
+  }
+  const owned = new Set(state.endpoints.filter((e) => e.sandboxId && e.hostIfname).map((e) => e.hostIfname!));
+  const bridges = new Set(state.networks.map((n) => n.driverState.bridge as string | undefined).filter(Boolean));
+  const orphans = links.filter((l) => (HOST_VETH.test(l.name) && l.kind === 'veth' && !owned.has(l.name)) || (NSNET_BRIDGE.test(l.name) && l.kind === 'bridge' && !bridges.has(l.name)));
+  for (const l of orphans) {
+    try {
+      await c.ctx.host.links.delete(l.ifindex);
+      report.interfacesRemoved.push(l.name);
+    } catch (e) {
+      if ((e as NsnetError).code !== 'ENODEV') report.errors.push(`link ${l.name}: ${(e as Error).message}`);
+    }
+  }
+
+  // 3. Files of sandboxes that no longer exist.
+  const live = await c.store.view((t) => t.sandboxes());
+  const dirs = new Set(live.map((s: SandboxRecord) => s.filesDir));
+  let entries: string[] = [];
+  try {
+    entries = readdirSync(c.files.filesRoot);
+  } catch {
+    /* no sandboxes yet */
+  }
+  for (const e of entries) {
+    const dir = join(c.files.filesRoot, e);
+    if (dirs.has(dir)) continue;
+    rmSync(dir, { recursive: true, force: true });
+    report.filesRemoved++;
+  }
+  try {
+    for (const e of readdirSync(c.etcDir)) {
+      const link = join(c.etcDir, e);
+      try {
+        if (!lstatSync(link).isSymbolicLink()) continue;
+        const target = readlinkSync(link);
+        if (target.startsWith(c.files.filesRoot + '/') && !dirs.has(target)) {
+          rmSync(link);
+          report.filesRemoved++;
+        }
+      } catch {
+        /* raced with someone else's cleanup */
+      }
+    }
+  } catch {
+    /* no etc dir */
+  }
+  return report;
+}

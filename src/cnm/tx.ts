@@ -1,0 +1,104 @@
+// All-or-nothing for creates, best effort for teardown. A create registers an
+// undo after each step that changed something; a failure runs the undos in
+// reverse and rethrows the step's error, named after the step. Teardown runs
+// every step, collects the failures and reports them together.
+import { NsnetError } from '../errors.js';
+
+/**
+ * Test hook: called before each step; throwing makes that step fail. For
+ * kernel steps it also gets the batch about to be sent, so a test can make
+ * the kernel itself fail part-way through.
+ */
+export type FaultHook = (step: string, batch?: unknown) => void;
+
+export class Transaction {
+  private readonly undos: { step: string; fn: () => unknown }[] = [];
+
+  constructor(
+    private readonly what: string,
+    private readonly fault?: FaultHook,
+  ) {}
+
+  /** Marks the start of a step: the fault hook may fail it here. */
+  enter(step: string): void {
+    this.fault?.(step);
+  }
+
+  /** Runs a step; on failure the error says which step of what failed. */
+  async step<T>(step: string, fn: () => T | Promise<T>, undo?: (r: T) => unknown): Promise<T> {
+    let r: T;
+    try {
+      this.enter(step);
+      r = await fn();
+    } catch (e) {
+      throw stepError(this.what, step, e);
+    }
+    if (undo) this.undos.push({ step, fn: () => undo(r) });
+    return r;
+  }
+
+  /** Registers an undo for work done outside step(). */
+  onUndo(step: string, fn: () => unknown): void {
+    this.undos.push({ step, fn });
+  }
+
+  /** Undoes everything in reverse; undo failures are attached to the error, not thrown. */
+  async rollback(cause: unknown): Promise<never> {
+    const failures: unknown[] = [];
+    for (const u of this.undos.splice(0).reverse()) {
+      try {
+        await u.fn();
+      } catch (e) {
+        failures.push(new Error(`undo of ${u.step}: ${(e as Error).message}`, { cause: e }));
+      }
+    }
+    if (failures.length && cause instanceof Error) (cause as Error & { rollbackErrors?: unknown[] }).rollbackErrors = failures;
+    throw cause;
+  }
+
+  /** Runs fn; on any throw, rolls back. */
+  async run<T>(fn: (tx: this) => Promise<T>): Promise<T> {
+    try {
+      return await fn(this);
+    } catch (e) {
+      return this.rollback(e);
+    }
+  }
+}
+
+function stepError(what: string, step: string, e: unknown): unknown {
+  if (e instanceof NsnetError) {
+    if (!e.message.startsWith(`${what}: `)) {
+      // Keep the original type and fields; say where it happened.
+      Object.defineProperty(e, 'message', { value: `${what}: ${step}: ${e.message}` });
+      (e as NsnetError & { step?: string }).step ??= step;
+    }
+    return e;
+  }
+  return new NsnetError(`${what}: ${step}: ${(e as Error)?.message ?? String(e)}`, { code: 'ERR_NSNET_STEP', op: step, object: what }, { cause: e });
+}
+
+/** Runs every teardown step; throws one error listing all that failed. */
+export class Teardown {
+  private readonly errors: Error[] = [];
+  constructor(private readonly what: string) {}
+
+  async step(step: string, fn: () => unknown): Promise<void> {
+    try {
+      await fn();
+    } catch (e) {
+      this.errors.push(new Error(`${step}: ${(e as Error)?.message ?? String(e)}`, { cause: e }));
+    }
+  }
+
+  finish(): void {
+    if (this.errors.length === 0) return;
+    const err = new NsnetError(`${this.what}: ${this.errors.length} teardown step(s) failed: ${this.errors.map((e) => e.message).join('; ')}`, {
+      code: 'ERR_NSNET_TEARDOWN',
+      op: 'teardown',
+      object: this.what,
+    });
+    (err as NsnetError & { errors?: Error[] }).errors = this.errors;
+    throw err;
+  }
+}

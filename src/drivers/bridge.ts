@@ -1,0 +1,206 @@
+// Docker's default driver: a Linux bridge per network with the gateway
+// address on it, and per endpoint a veth whose far end is created straight
+// inside the sandbox (named eth0, eth1 ...) and whose near end is enslaved to
+// the bridge in the same request.
+import { randomBytes } from 'node:crypto';
+
+import { NsnetError, ValidationError } from '../errors.js';
+import type { Batch, HasHandle } from '../netlink/batch.js';
+import type { EndpointRecord, NetworkRecord } from '../store/store.js';
+import * as v from '../validate.js';
+import type { Driver, DriverContext, JoinOptions } from './driver.js';
+
+/** The default network's bridge, as docker0 is Docker's. */
+export const DEFAULT_BRIDGE = 'nsnet0';
+
+export interface BridgeState {
+  bridge: string;
+  /** Whether nsnet made the bridge (and so may delete it). */
+  createdBridge?: boolean;
+  mtu: number | null;
+  icc: boolean;
+  masquerade: boolean;
+  ifPrefix: string;
+  mac: 'ip' | 'random';
+}
+
+/** Option keys: Docker's, and short aliases. */
+const KEYS: Record<string, keyof Omit<BridgeState, 'createdBridge'>> = {
+  'com.docker.network.bridge.name': 'bridge',
+  'bridge.name': 'bridge',
+  bridge: 'bridge',
+  'com.docker.network.driver.mtu': 'mtu',
+  mtu: 'mtu',
+  'com.docker.network.bridge.enable_icc': 'icc',
+  icc: 'icc',
+  'com.docker.network.bridge.enable_ip_masquerade': 'masquerade',
+  masquerade: 'masquerade',
+  'com.docker.network.container_iface_prefix': 'ifPrefix',
+  'ifname.prefix': 'ifPrefix',
+  'nsnet.mac': 'mac',
+  mac: 'mac',
+};
+
+function bool(key: string, val: string): boolean {
+  if (val === 'true' || val === '1') return true;
+  if (val === 'false' || val === '0') return false;
+  throw new ValidationError(`option ${key}`, val, 'must be true or false');
+}
+
+export function bridgeState(n: NetworkRecord): BridgeState {
+  return n.driverState as unknown as BridgeState;
+}
+
+const randomMac = () => {
+  const b = randomBytes(6);
+  b[0] = (b[0]! & 0xfe) | 0x02; // unicast, locally administered
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
+};
+
+export const bridgeDriver: Driver = {
+  name: 'bridge',
+  sandboxKind: 'own',
+  usesIpam: true,
+  singleton: false,
+
+  validateNetwork(n, others) {
+    const st: BridgeState = {
+      bridge: n.name === 'bridge' ? DEFAULT_BRIDGE : `nsbr-${n.id.slice(0, 10)}`,
+      mtu: null,
+      icc: true,
+      masquerade: true,
+      ifPrefix: 'eth',
+      mac: 'ip',
+    };
+    // Labels may steer the driver too (libnetwork passes them down); options win.
+    for (const [src, isOption] of [[n.labels, false], [n.options, true]] as const) {
+      for (const [key, val] of Object.entries(src)) {
+        const f = KEYS[key];
+        if (!f) {
+          if (isOption) throw new ValidationError(`option ${key}`, val, `is not a bridge option (known: ${Object.keys(KEYS).join(', ')})`);
+          continue;
+        }
+        if (f === 'bridge') st.bridge = v.ifname(val, `option ${key}`);
+        else if (f === 'mtu') st.mtu = v.mtu(Number(val), `option ${key}`);
+        else if (f === 'icc' || f === 'masquerade') st[f] = bool(key, val);
+        else if (f === 'ifPrefix') {
+          if (!/^[a-z][a-z0-9]{0,9}$/.test(val)) throw new ValidationError(`option ${key}`, val, 'must be 1 to 10 lowercase letters and digits, starting with a letter');
+          st.ifPrefix = val;
+        } else if (f === 'mac') {
+          if (val !== 'ip' && val !== 'random') throw new ValidationError(`option ${key}`, val, 'must be ip or random');
+          st.mac = val;
+        }
+      }
+    }
+    const clash = others.find((o) => o.driver === 'bridge' && bridgeState(o).bridge === st.bridge);
+    if (clash) throw NsnetError.state('ERR_NSNET_IN_USE', 'network.create', st.bridge, `bridge ${st.bridge} already belongs to network ${clash.name}`);
+    return st as unknown as Record<string, unknown>;
+  },
+
+  async createNetwork(ctx, n) {
+    const st = bridgeState(n);
+    const existing = await ctx.host.links.find(st.bridge);
+    if (existing && existing.kind !== 'bridge')
+      throw NsnetError.state('ERR_NSNET_IN_USE', 'network.create', st.bridge, `${st.bridge} exists and is a ${existing.kind || 'device'}, not a bridge`);
+    const b = ctx.host.batch();
+    if (!existing) {
+      // A fixed MAC: otherwise the bridge takes its lowest port's, and the
+      // gateway's MAC changes as sandboxes come and go.
+      b.addBridge({ name: st.bridge, up: true, mac: randomMac(), ...(st.mtu ? { mtu: st.mtu } : {}) });
+    }
+    for (const s of n.subnets) {
+      if (!s.gateway) continue;
+      const len = s.subnet.split('/')[1];
+      b.addAddress(st.bridge, `${s.gateway}/${len}`, s.gateway.includes(':') ? { nodad: true } : {});
+    }
+    if (existing) b.setUp(st.bridge);
+    try {
+      await b.commit();
+    } catch (e) {
+      if (!existing) await ctx.host.links.delete(st.bridge).catch(() => {});
+      throw e;
+    }
+    st.createdBridge = !existing;
+    try {
+      // Routing between the bridge and the outside needs forwarding on, as Docker turns it on.
+      if ((await ctx.host.sysctl('net.ipv4.ip_forward')).trim() !== '1') await ctx.host.setSysctl('net.ipv4.ip_forward', 1);
+      if (n.subnets.some((s) => s.subnet.includes(':')) && (await ctx.host.sysctl('net.ipv6.conf.all.forwarding')).trim() !== '1')
+        await ctx.host.setSysctl('net.ipv6.conf.all.forwarding', 1);
+    } catch (e) {
+      await this.deleteNetwork(ctx, n).catch(() => {});
+      throw e;
+    }
+  },
+
+  async deleteNetwork(ctx, n) {
+    const st = bridgeState(n);
+    if (st.createdBridge) {
+      try {
+        await ctx.host.links.delete(st.bridge);
+      } catch (e) {
+        if ((e as NsnetError).code !== 'ENODEV') throw e;
+      }
+      return;
+    }
+    // Someone else's bridge: take back only the gateway addresses.
+    for (const s of n.subnets) {
+      if (!s.gateway) continue;
+      await ctx.host.addresses.delete(st.bridge, `${s.gateway}/${s.subnet.split('/')[1]}`).catch((e: NsnetError) => {
+        if (e.code !== 'EADDRNOTAVAIL' && e.code !== 'ENODEV') throw e;
+      });
+    }
+  },
+
+  prepareEndpoint(n, ep) {
+    const st = bridgeState(n);
+    ep.hostIfname = `nsv${ep.id.slice(0, 8)}`;
+    const v4 = ep.addresses.find((a) => !a.includes(':'));
+    if (st.mac === 'ip' && v4) {
+      // Docker's classic 02:42 + the IPv4 address: stable across restarts of the same address.
+      const o = v4.split('/')[0]!.split('.').map((x) => Number(x).toString(16).padStart(2, '0'));
+      ep.mac = `02:42:${o.join(':')}`;
+    } else {
+      ep.mac = randomMac();
+    }
+  },
+
+  join(ctx: DriverContext, n: NetworkRecord, ep: EndpointRecord, sb: HasHandle, b: Batch, o: JoinOptions) {
+    const st = bridgeState(n);
+    const mtu = st.mtu ? { mtu: st.mtu } : {};
+    const inside = ep.ifname!;
+    b.in(ctx.host).addVeth({
+      name: ep.hostIfname!,
+      master: st.bridge,
+      up: true,
+      ...mtu,
+      peer: { name: inside, netns: sb, mac: ep.mac!, ...mtu },
+    });
+    // The peer is not paired until the request above completes, so it is
+    // brought up in the sandbox's own group (see ARCHITECTURE.md).
+    b.in(sb).setUp(inside);
+    for (const a of ep.addresses) b.addAddress(inside, a, a.includes(':') ? { nodad: true } : {});
+    if (o.gatewayEndpoint && !n.internal) {
+      for (const s of n.subnets) if (s.gateway) b.addRoute({ dst: 'default', gateway: s.gateway, dev: inside });
+    }
+  },
+
+  async leave(ctx, _n, ep) {
+    if (!ep.hostIfname) return;
+    try {
+      await ctx.host.links.delete(ep.hostIfname);
+    } catch (e) {
+      if ((e as NsnetError).code !== 'ENODEV') throw e;
+    }
+  },
+
+  explain(e, n) {
+    if ((e as NsnetError)?.code === 'EXFULL') {
+      const err = e as NsnetError;
+      const st = bridgeState(n);
+      Object.defineProperty(err, 'message', {
+        value: `bridge ${st.bridge} of network ${n.name} is full: the kernel allows at most 1024 ports on a bridge (BR_MAX_PORTS); ${err.message}`,
+      });
+    }
+    return e;
+  },
+};

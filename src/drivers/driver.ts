@@ -1,0 +1,46 @@
+// What a network driver does, in libnetwork's terms. The controller owns
+// IPAM, the store and transactions; a driver only knows how its kind of
+// network looks in the kernel. join() adds requests to a batch instead of
+// sending them, so a sandbox's namespace, its interface, addresses and routes
+// can all go to the kernel in one trip.
+import type { Batch } from '../netlink/batch.js';
+import type { Netns } from '../netlink/netns.js';
+import type { HasHandle } from '../netlink/batch.js';
+import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/store.js';
+
+export interface DriverContext {
+  /** The namespace playing the host: where bridges and host-side veths live. */
+  readonly host: Netns;
+}
+
+export interface JoinOptions {
+  /** This endpoint gives the sandbox its default route. */
+  gatewayEndpoint: boolean;
+}
+
+export interface Driver {
+  readonly name: string;
+  /** Which sandboxes may join: their own namespace, or the host's. */
+  readonly sandboxKind: 'own' | 'host';
+  /** Whether networks of this driver have subnets and addresses. */
+  readonly usesIpam: boolean;
+  /** Whether more than one network of this driver may exist (host and null: one each). */
+  readonly singleton: boolean;
+
+  /**
+   * Checks a network's options before anything is stored or created, and
+   * returns the driver's own state for it (kept in the store).
+   */
+  validateNetwork(n: NetworkRecord, others: NetworkRecord[]): Record<string, unknown>;
+  createNetwork(ctx: DriverContext, n: NetworkRecord): Promise<void>;
+  deleteNetwork(ctx: DriverContext, n: NetworkRecord): Promise<void>;
+
+  /** Fills the endpoint's driver fields (host-side name, MAC ...); no kernel work. */
+  prepareEndpoint(n: NetworkRecord, ep: EndpointRecord): void;
+  /** Adds the requests that plug ep into sb's namespace to b. */
+  join(ctx: DriverContext, n: NetworkRecord, ep: EndpointRecord, sb: HasHandle, b: Batch, o: JoinOptions): void;
+  /** Removes what join made. Must succeed when it is already gone. */
+  leave(ctx: DriverContext, n: NetworkRecord, ep: EndpointRecord, sb: SandboxRecord | null): Promise<void>;
+  /** Turns a kernel error from join into a clearer one, if the driver knows better. */
+  explain?(e: unknown, n: NetworkRecord): unknown;
+}

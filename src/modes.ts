@@ -1,0 +1,75 @@
+// Docker's network modes as a thin layer over CNM:
+//   none             a namespace of its own with only lo (the null network)
+//   host             the host's namespace (the host network)
+//   bridge           the default network, on bridge nsnet0 (docker0's place)
+//   container:<name> another sandbox's namespace, hostname and files
+//   <network>        a network created with createNetwork
+import type { Controller, SandboxOptions } from './cnm/controller.js';
+import type { Network, Sandbox } from './cnm/objects.js';
+import { NsnetError, ValidationError } from './errors.js';
+
+export type Mode = 'none' | 'host' | 'bridge' | { container: string } | { network: string } | `container:${string}` | (string & {});
+
+export interface ModeOptions extends Omit<SandboxOptions, 'namespace' | 'container' | 'networks' | 'join'> {
+  name: string;
+  /** Default: bridge. */
+  mode?: Mode;
+  /** Static addresses on the network the mode joins. */
+  ip?: string;
+  ip6?: string;
+}
+
+/** The network `bridge` mode joins, made on first use as Docker makes docker0 at start. */
+export async function defaultNetwork(c: Controller): Promise<Network> {
+  try {
+    return await c.network('bridge');
+  } catch (e) {
+    if ((e as NsnetError).code !== 'ERR_NSNET_NOT_FOUND') throw e;
+  }
+  try {
+    return await c.createNetwork('bridge', { driver: 'bridge' });
+  } catch (e) {
+    // Another process made it first.
+    if ((e as NsnetError).code === 'ERR_NSNET_EXISTS') return c.network('bridge');
+    throw e;
+  }
+}
+
+/** Parses Docker's --net values. */
+export function parseMode(m: Mode | undefined): { kind: 'none' | 'host' } | { kind: 'container'; name: string } | { kind: 'network'; name: string } {
+  if (m === undefined || m === 'bridge') return { kind: 'network', name: 'bridge' };
+  if (m === 'none' || m === 'host') return { kind: m as 'none' | 'host' };
+  if (typeof m === 'string') {
+    if (m.startsWith('container:')) {
+      const name = m.slice('container:'.length);
+      if (!name) throw new ValidationError('mode', m, 'container: needs a sandbox name');
+      return { kind: 'container', name };
+    }
+    if (m.length) return { kind: 'network', name: m };
+  } else if (m && typeof m === 'object') {
+    if ('container' in m && typeof m.container === 'string') return { kind: 'container', name: m.container };
+    if ('network' in m && typeof m.network === 'string') return { kind: 'network', name: m.network };
+  }
+  throw new ValidationError('mode', m, "must be 'none', 'host', 'bridge', 'container:<name>', { container }, or { network }");
+}
+
+/** Creates a sandbox in one of Docker's modes: one store transaction and one kernel trip. */
+export async function createSandbox(c: Controller, o: ModeOptions): Promise<Sandbox> {
+  if (!o || typeof o !== 'object') throw new ValidationError('options', o, 'must be an object with a name');
+  const { name, mode, ip, ip6, ...rest } = o;
+  const m = parseMode(mode);
+  if ((ip !== undefined || ip6 !== undefined) && m.kind !== 'network') throw new ValidationError('ip', ip ?? ip6, `a ${m.kind} sandbox has no address to choose`);
+  switch (m.kind) {
+    case 'none':
+      return c.createSandbox(name, { ...rest, networks: ['none'] });
+    case 'host':
+      return c.createSandbox(name, { ...rest, namespace: 'host', networks: ['host'] });
+    case 'container':
+      return c.createSandbox(name, { ...rest, container: m.name });
+    case 'network': {
+      if (m.name === 'bridge') await defaultNetwork(c);
+      const a = { network: m.name, ...(ip !== undefined ? { ip } : {}), ...(ip6 !== undefined ? { ip6 } : {}) };
+      return c.createSandbox(name, { ...rest, networks: [a] });
+    }
+  }
+}

@@ -1,0 +1,128 @@
+// The default store: one SQLite file in the state directory. WAL mode lets
+// readers run beside a writer; BEGIN IMMEDIATE makes writers from several
+// processes take turns, which is what keeps two processes from handing out
+// the same address. synchronous=NORMAL in WAL survives a process crash (the
+// case reconcile is for) without an fsync per sandbox.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { createRequire } from 'node:module';
+
+import type BetterSqlite3 from 'better-sqlite3';
+
+import { NsnetError } from '../errors.js';
+import type { EndpointRecord, NetworkRecord, SandboxRecord, Store, StoreTx } from './store.js';
+
+const require = createRequire(import.meta.url);
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS networks (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS endpoints (id TEXT PRIMARY KEY, network_id TEXT NOT NULL, sandbox_id TEXT, name TEXT NOT NULL, data TEXT NOT NULL,
+  UNIQUE (network_id, name));
+CREATE INDEX IF NOT EXISTS endpoints_sandbox ON endpoints (sandbox_id);
+CREATE TABLE IF NOT EXISTS sandboxes (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS allocations (pool TEXT NOT NULL, address TEXT NOT NULL, owner TEXT NOT NULL, PRIMARY KEY (pool, address)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS cursors (pool TEXT PRIMARY KEY, address TEXT NOT NULL) WITHOUT ROWID;
+`;
+
+type Stmt = BetterSqlite3.Statement;
+
+export class SqliteStore implements Store {
+  private readonly db: BetterSqlite3.Database;
+  private readonly tx: StoreTx;
+  private readonly write: (fn: (tx: StoreTx) => unknown) => unknown;
+  private readonly read: (fn: (tx: StoreTx) => unknown) => unknown;
+
+  /** Opens (creating if needed) stateDir/nsnet.db. */
+  constructor(readonly stateDir: string) {
+    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    const Database = require('better-sqlite3') as typeof BetterSqlite3;
+    const file = join(stateDir, 'nsnet.db');
+    try {
+      this.db = new Database(file, { timeout: 10_000 });
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = NORMAL');
+      this.db.exec(SCHEMA);
+    } catch (e) {
+      throw new NsnetError(`state store ${file}: ${(e as Error).message}`, { code: 'ERR_NSNET_STORE', op: 'open', object: file }, { cause: e });
+    }
+    this.tx = this.bind();
+    const t = this.db.transaction((fn: (tx: StoreTx) => unknown) => fn(this.tx));
+    this.write = (fn) => t.immediate(fn);
+    this.read = (fn) => t.deferred(fn);
+  }
+
+  private bind(): StoreTx {
+    const p = (sql: string): Stmt => this.db.prepare(sql);
+    const s = {
+      netById: p('SELECT data FROM networks WHERE id = ? OR name = ?'),
+      nets: p('SELECT data FROM networks ORDER BY name'),
+      putNet: p('INSERT OR REPLACE INTO networks (id, name, data) VALUES (?, ?, ?)'),
+      delNet: p('DELETE FROM networks WHERE id = ?'),
+      ep: p('SELECT data FROM endpoints WHERE id = ?'),
+      eps: p('SELECT data FROM endpoints ORDER BY rowid'),
+      epsNet: p('SELECT data FROM endpoints WHERE network_id = ? ORDER BY rowid'),
+      epsSb: p('SELECT data FROM endpoints WHERE sandbox_id = ? ORDER BY rowid'),
+      putEp: p('INSERT OR REPLACE INTO endpoints (id, network_id, sandbox_id, name, data) VALUES (?, ?, ?, ?, ?)'),
+      delEp: p('DELETE FROM endpoints WHERE id = ?'),
+      sb: p('SELECT data FROM sandboxes WHERE id = ? OR name = ?'),
+      sbs: p('SELECT data FROM sandboxes ORDER BY rowid'),
+      putSb: p('INSERT OR REPLACE INTO sandboxes (id, name, data) VALUES (?, ?, ?)'),
+      delSb: p('DELETE FROM sandboxes WHERE id = ?'),
+      alloc: p('SELECT owner FROM allocations WHERE pool = ? AND address = ?').pluck(),
+      allocs: p('SELECT address, owner FROM allocations WHERE pool = ?'),
+      reserve: p('INSERT INTO allocations (pool, address, owner) VALUES (?, ?, ?)'),
+      release: p('DELETE FROM allocations WHERE pool = ? AND address = ?'),
+      releasePool: p('DELETE FROM allocations WHERE pool = ?'),
+      releaseCursor: p('DELETE FROM cursors WHERE pool = ?'),
+      cursor: p('SELECT address FROM cursors WHERE pool = ?').pluck(),
+      setCursor: p('INSERT OR REPLACE INTO cursors (pool, address) VALUES (?, ?)'),
+    };
+    const one = <T>(st: Stmt, ...a: unknown[]): T | null => {
+      const r = st.get(...a) as { data: string } | undefined;
+      return r ? (JSON.parse(r.data) as T) : null;
+    };
+    const all = <T>(st: Stmt, ...a: unknown[]): T[] => (st.all(...a) as { data: string }[]).map((r) => JSON.parse(r.data) as T);
+    return {
+      network: (k) => one<NetworkRecord>(s.netById, k, k),
+      networks: () => all<NetworkRecord>(s.nets),
+      putNetwork: (n) => void s.putNet.run(n.id, n.name, JSON.stringify(n)),
+      deleteNetwork: (id) => void s.delNet.run(id),
+      endpoint: (id) => one<EndpointRecord>(s.ep, id),
+      endpoints: (f) =>
+        f?.networkId ? all<EndpointRecord>(s.epsNet, f.networkId) : f?.sandboxId ? all<EndpointRecord>(s.epsSb, f.sandboxId) : all<EndpointRecord>(s.eps),
+      putEndpoint: (e) => void s.putEp.run(e.id, e.networkId, e.sandboxId, e.name, JSON.stringify(e)),
+      deleteEndpoint: (id) => void s.delEp.run(id),
+      sandbox: (k) => one<SandboxRecord>(s.sb, k, k),
+      sandboxes: () => all<SandboxRecord>(s.sbs),
+      putSandbox: (x) => void s.putSb.run(x.id, x.name, JSON.stringify(x)),
+      deleteSandbox: (id) => void s.delSb.run(id),
+      allocation: (pool, a) => (s.alloc.get(pool, a) as string | undefined) ?? null,
+      allocations: (pool) => s.allocs.all(pool) as { address: string; owner: string }[],
+      reserve: (pool, a, owner) => void s.reserve.run(pool, a, owner),
+      release: (pool, a) => void s.release.run(pool, a),
+      releasePool: (pool) => {
+        s.releasePool.run(pool);
+        s.releaseCursor.run(pool);
+      },
+      cursor: (pool) => (s.cursor.get(pool) as string | undefined) ?? null,
+      setCursor: (pool, a) => void s.setCursor.run(pool, a),
+    };
+  }
+
+  async update<T>(fn: (tx: StoreTx) => T): Promise<T> {
+    return this.write(fn) as T;
+  }
+
+  async view<T>(fn: (tx: StoreTx) => T): Promise<T> {
+    return this.read(fn) as T;
+  }
+
+  /** update() without the promise, for the hot path that is already in a synchronous section. */
+  updateSync<T>(fn: (tx: StoreTx) => T): T {
+    return this.write(fn) as T;
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}

@@ -1,0 +1,111 @@
+// The state store: what nsnet intends to exist (networks, endpoints,
+// sandboxes, IP allocations). The kernel is the truth about what does exist;
+// the controller reconciles the two on open.
+//
+// Writes go through update(fn): fn runs synchronously against a transaction
+// and must not await. That shape suits SQLite (one BEGIN IMMEDIATE ...
+// COMMIT) and a distributed store alike (etcd's STM re-runs fn on conflict),
+// so fn must be free of side effects outside the transaction.
+
+export interface SubnetRecord {
+  /** `172.18.0.0/16` */
+  subnet: string;
+  /** The bridge's address in the subnet, e.g. `172.18.0.1`. */
+  gateway: string | null;
+  /** Where dynamic addresses come from: the subnet, or a part of it. */
+  ipRange: string | null;
+  /** Addresses and prefixes never handed out. */
+  excluded: string[];
+}
+
+export interface NetworkRecord {
+  id: string;
+  name: string;
+  driver: string;
+  scope: 'local';
+  internal: boolean;
+  ipv6: boolean;
+  subnets: SubnetRecord[];
+  labels: Record<string, string>;
+  options: Record<string, string>;
+  /** What the driver needs to find its kernel objects again (bridge name, whether it created it ...). */
+  driverState: Record<string, unknown>;
+  created: string;
+}
+
+export interface EndpointRecord {
+  id: string;
+  name: string;
+  networkId: string;
+  /** The sandbox it is joined to, or null. */
+  sandboxId: string | null;
+  /** Name inside the sandbox: eth0 ... */
+  ifname: string | null;
+  /** Host-side device (the veth's near end), when the driver made one. */
+  hostIfname: string | null;
+  mac: string | null;
+  /** `address/prefixlen`, one per subnet of the network. */
+  addresses: string[];
+  /** Whether this endpoint gives its sandbox the default route. */
+  gatewayEndpoint: boolean;
+  /** Static addresses asked for, kept so a restart can report them. */
+  requested: string[];
+  created: string;
+}
+
+export interface SandboxRecord {
+  id: string;
+  name: string;
+  /** own: a namespace of its own; host: the host's; container: another sandbox's. */
+  netnsKind: 'own' | 'host' | 'container';
+  /** The namespace file (bind mount under the run dir, or /proc/self/ns/net). */
+  netnsPath: string;
+  /** For container mode: the sandbox whose namespace and files this one shares. */
+  ownerId: string | null;
+  hostname: string;
+  dns: string[];
+  dnsSearch: string[];
+  dnsOptions: string[];
+  extraHosts: string[];
+  /** Directory holding resolv.conf, hosts and hostname. */
+  filesDir: string;
+  labels: Record<string, string>;
+  created: string;
+  /** The process that created it: reconcile leaves a sandbox alone while its creator may still be at work. */
+  pid: number;
+}
+
+export interface StoreTx {
+  network(idOrName: string): NetworkRecord | null;
+  networks(): NetworkRecord[];
+  putNetwork(n: NetworkRecord): void;
+  deleteNetwork(id: string): void;
+
+  endpoint(id: string): EndpointRecord | null;
+  endpoints(filter?: { networkId?: string; sandboxId?: string }): EndpointRecord[];
+  putEndpoint(e: EndpointRecord): void;
+  deleteEndpoint(id: string): void;
+
+  sandbox(idOrName: string): SandboxRecord | null;
+  sandboxes(): SandboxRecord[];
+  putSandbox(s: SandboxRecord): void;
+  deleteSandbox(id: string): void;
+
+  /** The owner of an address in a pool (a network's subnet), or null if free. */
+  allocation(pool: string, address: string): string | null;
+  allocations(pool: string): { address: string; owner: string }[];
+  reserve(pool: string, address: string, owner: string): void;
+  release(pool: string, address: string): void;
+  releasePool(pool: string): void;
+  /** Where the next dynamic search in a pool starts (the last address handed out). */
+  cursor(pool: string): string | null;
+  setCursor(pool: string, address: string): void;
+}
+
+export interface Store {
+  /** Runs fn in one atomic transaction; a throw rolls everything in it back. */
+  update<T>(fn: (tx: StoreTx) => T): Promise<T>;
+  /** A consistent read. */
+  view<T>(fn: (tx: StoreTx) => T): Promise<T>;
+  close(): void;
+}
