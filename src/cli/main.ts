@@ -1,12 +1,17 @@
 #!/usr/bin/env node
-// The `nsnet` command. This first cut covers namespaces and the low-level
-// views (links, addresses, routes), in the manner of `ip netns` and `ip -j`.
+// The `nsnet` command: Docker's habits for sandboxes and networks (run,
+// exec, network, sandbox, demo), and `ip`'s for the low-level views.
 import { readFileSync } from 'node:fs';
 
 import { NsnetError } from '../errors.js';
 import { Netns } from '../netlink/netns.js';
+import { demo } from './demo.js';
+import { network, networkUsage } from './network.js';
+import { exec, run, sandbox, sandboxUsage } from './sandbox.js';
 
 const usage = `usage: nsnet <command> [options]
+
+${sandboxUsage}${networkUsage}  nsnet demo                        a guided tour of every mode, in a private namespace
 
   nsnet netns add <name>            create a namespace (lo up), mounted under the run dir
   nsnet netns ls [--json]           list namespaces
@@ -17,6 +22,7 @@ const usage = `usage: nsnet <command> [options]
   nsnet version
 
   --run-dir DIR                     where namespaces are mounted (default /run/netns, or NSNET_RUN_DIR)
+  --state-dir DIR                   where the store and sandbox files live (default /var/lib/nsnet, or NSNET_STATE_DIR)
 `;
 
 function parse(argv: string[]) {
@@ -31,7 +37,11 @@ function parse(argv: string[]) {
   return { pos, opt };
 }
 
+const commands: Record<string, (argv: string[]) => Promise<number>> = { run, exec, network, sandbox, demo };
+
 async function main(argv: string[]): Promise<number> {
+  const command = commands[argv[0] ?? ''];
+  if (command && !(argv.length === 2 && (argv[1] === '--help' || argv[1] === 'help'))) return command(argv.slice(1));
   const { pos, opt } = parse(argv);
   const runDir = typeof opt['run-dir'] === 'string' ? opt['run-dir'] : undefined;
   const json = opt.json === true;

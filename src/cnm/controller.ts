@@ -279,7 +279,7 @@ export class Controller extends EventEmitter {
       id: names.newId(), name, networkId: net.id, sandboxId: null, ifname: o.ifname ?? null, hostIfname: null, mac: null,
       addresses: [], gatewayEndpoint: false, requested: [o.ip, o.ip6].filter((x): x is string => !!x), created: now(),
     };
-    if (t.endpoints({ networkId: net.id }).some((e) => e.name === name))
+    if (t.endpointByName(net.id, name))
       throw NsnetError.state('ERR_NSNET_EXISTS', 'endpoint.create', name, `endpoint ${name} already exists on network ${net.name}`);
     if (driver.usesIpam) {
       for (const s of net.subnets) {

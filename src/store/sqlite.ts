@@ -54,17 +54,20 @@ export class SqliteStore implements Store {
   private bind(): StoreTx {
     const p = (sql: string): Stmt => this.db.prepare(sql);
     const s = {
-      netById: p('SELECT data FROM networks WHERE id = ? OR name = ?'),
+      netById: p('SELECT data FROM networks WHERE id = ?'),
+      netByName: p('SELECT data FROM networks WHERE name = ?'),
       nets: p('SELECT data FROM networks ORDER BY name'),
       putNet: p('INSERT OR REPLACE INTO networks (id, name, data) VALUES (?, ?, ?)'),
       delNet: p('DELETE FROM networks WHERE id = ?'),
       ep: p('SELECT data FROM endpoints WHERE id = ?'),
+      epByName: p('SELECT data FROM endpoints WHERE network_id = ? AND name = ?'),
       eps: p('SELECT data FROM endpoints ORDER BY rowid'),
       epsNet: p('SELECT data FROM endpoints WHERE network_id = ? ORDER BY rowid'),
       epsSb: p('SELECT data FROM endpoints WHERE sandbox_id = ? ORDER BY rowid'),
       putEp: p('INSERT OR REPLACE INTO endpoints (id, network_id, sandbox_id, name, data) VALUES (?, ?, ?, ?, ?)'),
       delEp: p('DELETE FROM endpoints WHERE id = ?'),
-      sb: p('SELECT data FROM sandboxes WHERE id = ? OR name = ?'),
+      sb: p('SELECT data FROM sandboxes WHERE id = ?'),
+      sbByName: p('SELECT data FROM sandboxes WHERE name = ?'),
       sbs: p('SELECT data FROM sandboxes ORDER BY rowid'),
       putSb: p('INSERT OR REPLACE INTO sandboxes (id, name, data) VALUES (?, ?, ?)'),
       delSb: p('DELETE FROM sandboxes WHERE id = ?'),
@@ -83,16 +86,17 @@ export class SqliteStore implements Store {
     };
     const all = <T>(st: Stmt, ...a: unknown[]): T[] => (st.all(...a) as { data: string }[]).map((r) => JSON.parse(r.data) as T);
     return {
-      network: (k) => one<NetworkRecord>(s.netById, k, k),
+      network: (k) => one<NetworkRecord>(s.netByName, k) ?? (k.length === 64 ? one<NetworkRecord>(s.netById, k) : null),
       networks: () => all<NetworkRecord>(s.nets),
       putNetwork: (n) => void s.putNet.run(n.id, n.name, JSON.stringify(n)),
       deleteNetwork: (id) => void s.delNet.run(id),
       endpoint: (id) => one<EndpointRecord>(s.ep, id),
+      endpointByName: (net, name) => one<EndpointRecord>(s.epByName, net, name),
       endpoints: (f) =>
         f?.networkId ? all<EndpointRecord>(s.epsNet, f.networkId) : f?.sandboxId ? all<EndpointRecord>(s.epsSb, f.sandboxId) : all<EndpointRecord>(s.eps),
       putEndpoint: (e) => void s.putEp.run(e.id, e.networkId, e.sandboxId, e.name, JSON.stringify(e)),
       deleteEndpoint: (id) => void s.delEp.run(id),
-      sandbox: (k) => one<SandboxRecord>(s.sb, k, k),
+      sandbox: (k) => one<SandboxRecord>(s.sbByName, k) ?? (k.length === 64 ? one<SandboxRecord>(s.sb, k) : null),
       sandboxes: () => all<SandboxRecord>(s.sbs),
       putSandbox: (x) => void s.putSb.run(x.id, x.name, JSON.stringify(x)),
       deleteSandbox: (id) => void s.delSb.run(id),

@@ -82,6 +82,7 @@ export interface StoreTx {
   deleteNetwork(id: string): void;
 
   endpoint(id: string): EndpointRecord | null;
+  endpointByName(networkId: string, name: string): EndpointRecord | null;
   endpoints(filter?: { networkId?: string; sandboxId?: string }): EndpointRecord[];
   putEndpoint(e: EndpointRecord): void;
   deleteEndpoint(id: string): void;

@@ -1,0 +1,78 @@
+// nsnet network create|ls|inspect|rm, as docker network does them.
+import { ValidationError } from '../errors.js';
+import { list, pairs, parseArgs, str } from './args.js';
+import { GLOBAL_VALUES, openController, table } from './common.js';
+
+export const networkUsage = `  nsnet network create [--driver bridge] [--subnet CIDR]... [--gateway IP]... [--ip-range CIDR]...
+                       [--ipv6] [--internal] [-o key=value]... [--label key=value]... <name>
+  nsnet network ls [--json]
+  nsnet network inspect <name|id>... [--json]
+  nsnet network rm [-f] <name|id>...
+`;
+
+export async function network(argv: string[]): Promise<number> {
+  const p = parseArgs(argv, {
+    values: { ...GLOBAL_VALUES, driver: ['--driver', '-d'], subnet: ['--subnet'], gateway: ['--gateway'], ipRange: ['--ip-range'], opt: ['-o', '--opt'], label: ['--label'] },
+    bools: { json: ['--json'], ipv6: ['--ipv6'], internal: ['--internal'], force: ['-f', '--force'] },
+    repeat: ['subnet', 'gateway', 'ipRange', 'opt', 'label'],
+  });
+  const [sub, ...names] = p.pos;
+  const json = p.opt.json === true;
+  const c = await openController(p);
+  try {
+    switch (sub) {
+      case 'create': {
+        if (names.length !== 1) throw new ValidationError('network name', names, 'give exactly one name');
+        const subnets = list(p, 'subnet');
+        const gws = list(p, 'gateway');
+        const ranges = list(p, 'ipRange');
+        if (gws.length > subnets.length || ranges.length > subnets.length) throw new ValidationError('gateway', gws, 'each --gateway and --ip-range needs its own --subnet');
+        const net = await c.createNetwork(names[0]!, {
+          driver: str(p, 'driver') ?? 'bridge',
+          subnets: subnets.map((s, i) => ({ subnet: s, ...(gws[i] ? { gateway: gws[i] } : {}), ...(ranges[i] ? { ipRange: ranges[i] } : {}) })),
+          ipv6: p.opt.ipv6 === true,
+          internal: p.opt.internal === true,
+          options: pairs(list(p, 'opt'), '-o'),
+          labels: pairs(list(p, 'label'), '--label'),
+        });
+        console.log(json ? JSON.stringify(await net.info(), null, 2) : net.id);
+        return 0;
+      }
+      case 'ls':
+      case 'list': {
+        const infos = await Promise.all((await c.networks()).map((n) => n.info()));
+        table(
+          infos.map((i) => ({ id: i.id.slice(0, 12), name: i.name, driver: i.driver, scope: i.scope, subnets: i.subnets.map((s) => s.subnet).join(','), bridge: i.bridge ?? '' })),
+          [['id', 'NETWORK ID'], ['name', 'NAME'], ['driver', 'DRIVER'], ['scope', 'SCOPE'], ['subnets', 'SUBNETS'], ['bridge', 'BRIDGE']],
+          json,
+          infos,
+        );
+        return 0;
+      }
+      case 'inspect': {
+        if (!names.length) throw new ValidationError('network', names, 'give at least one name');
+        const infos = [];
+        for (const n of names) infos.push(await (await c.network(n)).info());
+        console.log(JSON.stringify(infos, null, 2));
+        return 0;
+      }
+      case 'rm':
+      case 'remove': {
+        let code = 0;
+        for (const n of names) {
+          try {
+            await (await c.network(n)).delete({ force: p.opt.force === true });
+            if (!json) console.log(n);
+          } catch (e) {
+            console.error(`nsnet: ${(e as Error).message}`);
+            code = 1;
+          }
+        }
+        return code;
+      }
+    }
+    throw new ValidationError('network command', sub, 'must be create, ls, inspect or rm');
+  } finally {
+    c.close();
+  }
+}
