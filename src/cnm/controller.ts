@@ -427,10 +427,13 @@ export class Controller extends EventEmitter {
             }
             const nets = new Map<string, NetworkRecord>();
             const created: EndpointRecord[] = [];
+            const cursors = new Map<string, string | null>();
             for (const a of attach) {
               const net = t.network(a.network) ?? findByKey(null, t.networks(), a.network);
               if (!net) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'sandbox.create', a.network, `no network ${a.network}`);
               nets.set(net.id, net);
+              // Kept so an undo leaves the pool's search position as it found it.
+              for (const s of net.subnets) cursors.set(poolKey(net.id, s.subnet), t.cursor(poolKey(net.id, s.subnet)));
               created.push(this.planEndpoint(t, net, n, a));
               t.putEndpoint(created[created.length - 1]!);
             }
@@ -438,12 +441,13 @@ export class Controller extends EventEmitter {
             t.putSandbox(sb);
             const eps = [...created, ...joinEps];
             const before = this.planJoins(t, sb, eps);
-            return { nets, created, eps, before: before.slice(created.length) };
+            return { nets, created, eps, before: before.slice(created.length), cursors };
           }),
         (p) =>
           this.store.update((t) => {
             for (const ep of p.created) this.dropEndpoint(t, ep);
             for (const ep of p.before) t.putEndpoint(ep);
+            for (const [pool, c] of p.cursors) t.setCursor(pool, c);
             t.deleteSandbox(sb.id);
           }),
       );

@@ -109,7 +109,7 @@ export class SqliteStore implements Store {
         s.releaseCursor.run(pool);
       },
       cursor: (pool) => (s.cursor.get(pool) as string | undefined) ?? null,
-      setCursor: (pool, a) => void s.setCursor.run(pool, a),
+      setCursor: (pool, a) => void (a === null ? s.releaseCursor.run(pool) : s.setCursor.run(pool, a)),
     };
   }
 

@@ -100,7 +100,8 @@ export interface StoreTx {
   releasePool(pool: string): void;
   /** Where the next dynamic search in a pool starts (the last address handed out). */
   cursor(pool: string): string | null;
-  setCursor(pool: string, address: string): void;
+  /** null forgets it (the search starts at the pool's beginning). */
+  setCursor(pool: string, address: string | null): void;
 }
 
 export interface Store {
