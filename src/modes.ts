@@ -67,8 +67,11 @@ export async function createSandbox(c: Controller, o: ModeOptions): Promise<Sand
     case 'container':
       return c.createSandbox(name, { ...rest, container: m.name });
     case 'network': {
-      if (m.name === 'bridge') await defaultNetwork(c);
       const a = { network: m.name, ...(ip !== undefined ? { ip } : {}), ...(ip6 !== undefined ? { ip6 } : {}) };
+      if (m.name === 'bridge') {
+        c.checkSandbox(name, { ...rest, networks: [a] }); // bad input must not leave a default network behind
+        await defaultNetwork(c);
+      }
       return c.createSandbox(name, { ...rest, networks: [a] });
     }
   }

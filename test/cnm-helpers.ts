@@ -39,12 +39,30 @@ export async function world(tag: string, o: Partial<ControllerOptions> = {}): Pr
   return w;
 }
 
+/** snapshot() once the kernel has stopped changing (two equal readings in a row). */
+export async function settled(w: World, sandboxPrefix: string) {
+  let prev = JSON.stringify(await snapshot(w, sandboxPrefix));
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 100));
+    const cur = await snapshot(w, sandboxPrefix);
+    if (JSON.stringify(cur) === prev) return cur;
+    prev = JSON.stringify(cur);
+  }
+}
+
 /** Everything a failed create must leave as it found: kernel, store rows, files. */
 export async function snapshot(w: World, sandboxPrefix: string) {
   const hostName = w.host.name!;
   const links = (await ipj<any[]>(hostName, 'link', 'show')).map((l) => `${l.ifname} ${l.link_type} ${l.master ?? ''} ${l.operstate}`).sort();
-  const addrs = (await ipj<any[]>(hostName, 'addr', 'show')).flatMap((l) => l.addr_info.map((a: any) => `${l.ifname} ${a.local}/${a.prefixlen}`)).sort();
-  const routes = (await ipj<any[]>(hostName, 'route', 'show', 'table', 'all')).map((r) => JSON.stringify(r)).sort();
+  // IPv6 link-local addresses and their routes are the kernel's own, added
+  // whenever a link comes up; they are not nsnet's to create or remove.
+  const addrs = (await ipj<any[]>(hostName, 'addr', 'show'))
+    .flatMap((l) => l.addr_info.filter((a: any) => a.scope !== 'link' || a.family !== 'inet6').map((a: any) => `${l.ifname} ${a.local}/${a.prefixlen}`))
+    .sort();
+  const routes = (await ipj<any[]>(hostName, 'route', 'show', 'table', 'all'))
+    .filter((r) => !String(r.dst).startsWith('fe80:') && r.dst !== 'ff00::/8')
+    .map((r) => JSON.stringify(r))
+    .sort();
   const netns = (await ipj<{ name: string }[]>(null, 'netns', 'list')).map((n) => n.name).filter((n) => n.startsWith(sandboxPrefix)).sort();
   const store = await w.c.store.view((t) => {
     const nets = t.networks();

@@ -287,12 +287,14 @@ export class Controller extends EventEmitter {
         const want = pool.family === 4 ? o.ip : o.ip6;
         ep.addresses.push(pool.cidr(pool.allocate(t, ep.id, want)));
       }
+      this.faults?.('ipam.allocate');
       if (o.ip && !net.subnets.some((s) => !s.subnet.includes(':'))) throw new ValidationError('ip', o.ip, `network ${net.name} has no IPv4 subnet`);
       if (o.ip6 && !net.subnets.some((s) => s.subnet.includes(':'))) throw new ValidationError('ip6', o.ip6, `network ${net.name} has no IPv6 subnet`);
     } else if (o.ip || o.ip6) {
       throw new ValidationError('ip', o.ip ?? o.ip6, `network ${net.name} (${net.driver}) has no addresses to give`);
     }
     driver.prepareEndpoint(net, ep);
+    this.faults?.('store.endpoint');
     return ep;
   }
 
@@ -376,8 +378,12 @@ export class Controller extends EventEmitter {
 
   // ---- sandboxes ----
 
-  async createSandbox(name: string, o: SandboxOptions = {}): Promise<Sandbox> {
-    this.live();
+  /**
+   * Checks a sandbox's options without changing anything (createSandbox runs
+   * it first; the mode layer runs it before making the default network).
+   * @internal
+   */
+  checkSandbox(name: string, o: SandboxOptions = {}) {
     const n = names.objectName(name, 'sandbox name');
     const kind = o.container !== undefined ? 'container' : (o.namespace ?? 'own');
     if (kind !== 'own' && kind !== 'host' && kind !== 'container') throw new ValidationError('namespace', o.namespace, "must be 'own' or 'host'");
@@ -407,6 +413,12 @@ export class Controller extends EventEmitter {
     if (kind === 'container' && (attach.length || joinEps.length))
       throw new ValidationError('networks', o.networks ?? o.join, "a sandbox in another sandbox's namespace cannot join networks");
 
+    return { n, kind, sb, attach, joinEps };
+  }
+
+  async createSandbox(name: string, o: SandboxOptions = {}): Promise<Sandbox> {
+    this.live();
+    const { n, kind, sb, attach, joinEps } = this.checkSandbox(name, o);
     const tx = new Transaction(`sandbox ${n}`, this.faults);
     let handle: Netns | null = null;
     return tx.run(async () => {

@@ -198,7 +198,7 @@ export const bridgeDriver: Driver = {
       const err = e as NsnetError;
       const st = bridgeState(n);
       Object.defineProperty(err, 'message', {
-        value: `bridge ${st.bridge} of network ${n.name} is full: the kernel allows at most 1024 ports on a bridge (BR_MAX_PORTS); ${err.message}`,
+        value: `bridge ${st.bridge} of network ${n.name} is full: the kernel allows at most 1023 ports on a bridge (BR_MAX_PORTS is 1024 and port 0 is reserved); ${err.message}`,
       });
     }
     return e;

@@ -1,0 +1,167 @@
+// All or nothing: a failure at any step of a create or a join (in the store,
+// in the kernel part-way through a batch, in the files) leaves the kernel,
+// the store and the files exactly as they were; bad input is refused with a
+// typed error before anything changes.
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+
+import { createSandbox, Batch, NsnetError } from '../src/index.js';
+import { eventually, settled, snapshot, world, type World } from './cnm-helpers.js';
+import { uniq } from './helpers.js';
+
+let w: World;
+let fault: ((step: string, batch?: unknown) => void) | null = null;
+beforeEach(async () => {
+  fault = null;
+  w = await world('f', { faults: (step, batch) => fault?.(step, batch) });
+});
+afterEach(async () => {
+  await w.cleanup();
+});
+
+/** Puts a request the kernel will refuse (ENODEV) at position k of the batch. */
+function failAt(b: unknown, k: number): boolean {
+  const groups = (b as { groups: { ops: unknown[] }[] }).groups;
+  let i = 0;
+  for (const g of groups) {
+    if (k <= i + g.ops.length) {
+      g.ops.splice(k - i, 0, { op: { op: 'link.del', dev: 'nsfault0' }, request: 'RTM_DELLINK', object: "link 'nsfault0'" });
+      return true;
+    }
+    i += g.ops.length;
+  }
+  return false;
+}
+
+const opCount = (b: unknown) => (b as { groups: { ops: unknown[] }[] }).groups.reduce((n, g) => n + g.ops.length, 0);
+
+async function expectUnchanged(before: Awaited<ReturnType<typeof snapshot>>, prefix: string) {
+  // Released namespaces take their veths with them in the kernel's own time.
+  await eventually(async () => expect(await snapshot(w, prefix)).toEqual(before));
+}
+
+describe('failure injection', () => {
+  test('sandbox create with a network: a failure at every step, kernel ones included, leaves kernel, store and files as they were', async () => {
+    const net = await w.c.createNetwork(uniq('fi'), { subnets: ['10.71.0.0/24', 'fd71::/64'] });
+    await createSandbox(w.c, { name: uniq('fk'), mode: { network: net.name } }); // something to keep
+    const prefix = `fx${process.pid % 1000}`;
+    const steps = ['ipam.allocate', 'store.endpoint', 'store.sandbox', 'kernel.sandbox', 'files'];
+    let kernelOps = 0;
+    fault = (step, b) => {
+      if (step.startsWith('kernel.join:')) kernelOps = opCount(b);
+    };
+    const probe = await createSandbox(w.c, { name: `${prefix}probe`, mode: { network: net.name } });
+    await probe.delete();
+    expect(kernelOps).toBe(6); // veth, peer up, two addresses, two default routes
+    const before = await settled(w, prefix);
+    const plans: [string, number | null][] = [...steps.map((s) => [s, null] as [string, null]), ...Array.from({ length: kernelOps + 1 }, (_, k) => ['kernel.batch', k] as [string, number])];
+    for (const [step, k] of plans) {
+      const what = k === null ? step : `${step}@${k}`;
+      fault = (s, b) => {
+        if (k === null && s === step) throw new Error(`injected at ${step}`);
+        if (k !== null && s.startsWith('kernel.join:')) failAt(b, k);
+      };
+      const err = await createSandbox(w.c, { name: `${prefix}${k ?? steps.indexOf(step)}`, mode: { network: net.name } }).then(
+        () => null,
+        (e: NsnetError) => e,
+      );
+      fault = null;
+      expect(err, what).toBeInstanceOf(Error);
+      if (k !== null) expect(err, what).toMatchObject({ code: 'ENODEV', op: 'RTM_DELLINK' });
+      else expect(err!.message, what).toContain(`injected at ${step}`);
+      await expectUnchanged(before, prefix);
+    }
+  }, 60_000);
+
+  test('join into an existing sandbox: a failure at every step leaves the kernel (both sides), store and files as they were', async () => {
+    const n1 = await w.c.createNetwork(uniq('fj'), { subnets: ['10.72.0.0/24'] });
+    const n2 = await w.c.createNetwork(uniq('fj'), { subnets: ['10.73.0.0/24'] });
+    const prefix = `fy${process.pid % 1000}`;
+    const sb = await w.c.createSandbox(`${prefix}sb`, { networks: [n1.name] });
+    const ep = await n2.createEndpoint(uniq('fe'));
+    // IPv6 link-local state is the kernel's (DAD runs on its own clock), not nsnet's.
+    const inside = async () => {
+      const ns = await sb.netns();
+      const addrs = (await ns.addresses.list()).filter((a) => a.scope !== 'link');
+      const routes = (await ns.routes.list({ table: 'all' })).filter((r) => !r.dst.startsWith('fe80:'));
+      return JSON.stringify({ links: (await ns.links.list()).map((l) => l.name), addrs, routes });
+    };
+    const before = await settled(w, prefix);
+    const sbBefore = await inside();
+    let kernelOps = 0;
+    const plans: [string, number | null][] = [['store.join', null], ['kernel.open', null], ['kernel.join', null], ['files', null], ...Array.from({ length: 4 }, (_, k) => ['kernel.batch', k] as [string, number])];
+    for (const [step, k] of plans) {
+      fault = (s, b) => {
+        if (s.startsWith('kernel.join:')) kernelOps = opCount(b);
+        if (k === null && s === step) throw new Error(`injected at ${step}`);
+        if (k !== null && s.startsWith('kernel.join:')) failAt(b, k);
+      };
+      await expect(ep.join(sb), `${step}@${k}`).rejects.toThrow();
+      fault = null;
+      await expectUnchanged(before, prefix);
+      expect(await inside()).toBe(sbBefore);
+    }
+    expect(kernelOps).toBe(3); // veth, peer up, address; no default route: n1 gives it
+    // And after all that, the join works.
+    await ep.join(sb);
+    expect((await sb.info()).endpoints.map((e) => e.ifname)).toEqual(['eth0', 'eth1']);
+  }, 60_000);
+});
+
+describe('bad input: a typed error and nothing changed', () => {
+  test('each bad request is refused before the kernel or the store change', async () => {
+    const net = await w.c.createNetwork(uniq('bi'), { subnets: [{ subnet: '10.74.0.0/30', gateway: '10.74.0.1' }] });
+    const a = await createSandbox(w.c, { name: uniq('ba'), mode: { network: net.name } }); // takes the /30's one free address
+    const prefix = 'bx';
+    const before = await settled(w, prefix);
+    const cases: [string, () => Promise<unknown>, string, RegExp][] = [
+      ['duplicate network name', () => w.c.createNetwork(net.name, { subnets: ['10.75.0.0/24'] }), 'ERR_NSNET_EXISTS', /already exists/],
+      ['overlapping subnet', () => w.c.createNetwork(uniq('bo'), { subnets: ['10.74.0.0/16'] }), 'ERR_NSNET_OVERLAP', /overlaps network/],
+      ['gateway outside the subnet', () => w.c.createNetwork(uniq('bg'), { subnets: [{ subnet: '10.76.0.0/24', gateway: '10.77.0.1' }] }), 'ERR_NSNET_INVALID', /outside the subnet/],
+      ['subnet with host bits', () => w.c.createNetwork(uniq('bh'), { subnets: ['10.76.0.5/24'] }), 'ERR_NSNET_INVALID', /host bits/],
+      ['unknown driver', () => w.c.createNetwork(uniq('bd'), { driver: 'ipvlan9' }), 'ERR_NSNET_INVALID', /not a known driver/],
+      ['unknown bridge option', () => w.c.createNetwork(uniq('bu'), { options: { 'no.such': '1' } }), 'ERR_NSNET_INVALID', /not a bridge option/],
+      ['static IP outside the subnet', () => createSandbox(w.c, { name: `${prefix}1`, mode: { network: net.name }, ip: '10.99.0.2' }), 'ERR_NSNET_INVALID', /outside the subnet/],
+      ['static IP taken', () => createSandbox(w.c, { name: `${prefix}2`, mode: { network: net.name }, ip: '10.74.0.2' }), 'ERR_NSNET_IN_USE', /in use/],
+      ['exhausted pool', () => createSandbox(w.c, { name: `${prefix}3`, mode: { network: net.name } }), 'ERR_NSNET_EXHAUSTED', /no free address/],
+      ['unknown container', () => createSandbox(w.c, { name: `${prefix}4`, mode: 'container:nosuch' }), 'ERR_NSNET_NOT_FOUND', /nosuch/],
+      ['unknown network', () => createSandbox(w.c, { name: `${prefix}5`, mode: { network: 'nosuch' } }), 'ERR_NSNET_NOT_FOUND', /no network nosuch/],
+      ['sandbox name too long', () => createSandbox(w.c, { name: 'x'.repeat(64), mode: 'none' }), 'ERR_NSNET_INVALID', /at most 63/],
+      ["sandbox name with '/'", () => createSandbox(w.c, { name: 'a/b', mode: 'none' }), 'ERR_NSNET_INVALID', /no '\/'/],
+      ['duplicate sandbox name', () => createSandbox(w.c, { name: a.name, mode: 'none' }), 'ERR_NSNET_EXISTS', /already exists/],
+      ['bad dns server', () => createSandbox(w.c, { name: `${prefix}6`, dns: ['not-an-ip'] }), 'ERR_NSNET_INVALID', /not an IP/],
+      ['bad hostname', () => createSandbox(w.c, { name: `${prefix}7`, hostname: '-bad-' }), 'ERR_NSNET_INVALID', /labels/],
+      ['network with endpoints', () => net.delete(), 'ERR_NSNET_IN_USE', /has 1 endpoint/],
+      ['predefined network', async () => (await w.c.network('host')).delete(), 'ERR_NSNET_IN_USE', /predefined/],
+    ];
+    for (const [what, fn, code, msg] of cases) {
+      const err = (await fn().then(
+        () => null,
+        (e: unknown) => e,
+      )) as NsnetError | null;
+      expect(err, what).toBeInstanceOf(NsnetError);
+      expect(err!.code, what).toBe(code);
+      expect(err!.message, what).toMatch(msg);
+      expect(await snapshot(w, prefix), what).toEqual(before);
+    }
+    // Forced, the network goes with its endpoints.
+    await net.delete({ force: true });
+    await expect(w.c.network(net.name)).rejects.toMatchObject({ code: 'ERR_NSNET_NOT_FOUND' });
+  });
+
+  test("a bridge's 1024th port fails with an error that names the kernel's port limit, and nothing is left behind", async () => {
+    const net = await w.c.createNetwork(uniq('bf'), { subnets: ['10.80.0.0/16'] });
+    const bridge = (await net.info()).bridge!;
+    // BR_MAX_PORTS is 1024 and port number 0 is reserved: 1023 ports fit.
+    for (let i = 0; i < 1023; i += 128) {
+      const b = new Batch(w.host);
+      for (let j = i; j < Math.min(i + 128, 1023); j++) b.addVeth({ name: `pf${j}`, master: bridge, peer: { name: `pg${j}` } });
+      await b.commit();
+    }
+    const prefix = 'bz';
+    const before = await settled(w, prefix);
+    const err = (await createSandbox(w.c, { name: `${prefix}full`, mode: { network: net.name } }).catch((e) => e)) as NsnetError;
+    expect(err.code).toBe('EXFULL');
+    expect(err.message).toMatch(/at most 1023 ports/);
+    await expectUnchanged(before, prefix);
+  }, 60_000);
+});
