@@ -1,0 +1,114 @@
+// The nsnet command as a user runs it: run/exec with stdio and exit codes,
+// network and sandbox management with --json, and the demo.
+import { execFile, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+
+import { ipj, uniq } from './helpers.js';
+
+const run = promisify(execFile);
+const CLI = 'dist/cli/main.js';
+let stateDir: string;
+const env = () => ({ ...process.env, NSNET_STATE_DIR: stateDir });
+
+async function nsnet(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [CLI, ...args], { env: env() });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    p.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+beforeAll(async () => {
+  stateDir = await mkdtemp(join(tmpdir(), 'nsnet-cli-'));
+});
+afterAll(async () => {
+  await rm(stateDir, { recursive: true, force: true });
+});
+
+describe('nsnet CLI', () => {
+  test('run: the command sees its hostname, resolv.conf, hosts and address; its exit code comes back; the sandbox is removed after', async () => {
+    const net = uniq('cn');
+    expect((await nsnet('network', 'create', '--subnet', '10.91.0.0/24', net)).code).toBe(0);
+    const name = uniq('cr');
+    const r = await nsnet('run', '--net', net, '--name', name, '-h', 'box1', '--dns', '10.0.0.53', '--add-host', 'db:10.9.9.9', '--ip', '10.91.0.42', '--',
+      'sh', '-c', 'hostname; cat /etc/resolv.conf; grep -E "box1|db" /etc/hosts; ip -j addr show eth0; exit 7');
+    expect(r.code).toBe(7);
+    const lines = r.stdout.split('\n');
+    expect(lines[0]).toBe('box1');
+    expect(r.stdout).toContain('nameserver 10.0.0.53\n');
+    expect(r.stdout).toContain(`10.91.0.42\tbox1 ${name}\n`);
+    expect(r.stdout).toContain('10.9.9.9\tdb\n');
+    const addr = JSON.parse(lines.find((l) => l.startsWith('['))!);
+    expect(addr[0].addr_info[0].local).toBe('10.91.0.42');
+    // Gone afterwards: namespace, files link, store row.
+    expect((await ipj<any[]>(null, 'netns', 'list')).map((n) => n.name)).not.toContain(name);
+    expect(JSON.parse((await nsnet('sandbox', 'ls', '--json')).stdout)).toEqual([]);
+    expect((await nsnet('network', 'rm', net)).code).toBe(0);
+  });
+
+  test('run --keep, exec and container mode; sandbox ls/inspect/rm with --json', async () => {
+    const name = uniq('ck');
+    expect((await nsnet('run', '--keep', '--name', name, '--', 'true')).code).toBe(0);
+    const [info] = JSON.parse((await nsnet('sandbox', 'inspect', name)).stdout);
+    expect(info).toMatchObject({ name, kind: 'own', hostname: name });
+    const ls = JSON.parse((await nsnet('sandbox', 'ls', '--json')).stdout);
+    expect(ls.map((s: any) => s.name)).toEqual([name]);
+    const ex = await nsnet('exec', name, '--', 'sh', '-c', 'hostname; ip -j -4 addr show eth0');
+    expect(ex.code).toBe(0);
+    expect(ex.stdout.split('\n')[0]).toBe(name);
+    expect(JSON.parse(ex.stdout.split('\n')[1]!)[0].addr_info[0].local).toBe(info.endpoints[0].addresses[0].split('/')[0]);
+    const side = await nsnet('run', '--net', `container:${name}`, '--', 'sh', '-c', 'hostname; ip -j -4 addr show eth0');
+    expect(side.stdout).toBe(ex.stdout);
+    expect((await nsnet('sandbox', 'rm', name)).code).toBe(0);
+    const missing = await nsnet('exec', name, '--', 'true');
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain(`no sandbox ${name}`);
+  });
+
+  test('network create/ls/inspect/rm with options and labels; bad input exits 1 with a clear message', async () => {
+    const net = uniq('cn');
+    const c = await nsnet('network', 'create', '--subnet', '10.92.0.0/24', '--gateway', '10.92.0.254', '--ipv6', '--internal', '-o', 'mtu=1400', '--label', 'team=a', net);
+    expect(c.code).toBe(0);
+    const [info] = JSON.parse((await nsnet('network', 'inspect', net)).stdout);
+    expect(info).toMatchObject({ name: net, driver: 'bridge', internal: true, ipv6: true, labels: { team: 'a' }, options: { mtu: '1400' } });
+    expect(info.subnets[0]).toMatchObject({ subnet: '10.92.0.0/24', gateway: '10.92.0.254' });
+    expect(info.subnets[1].subnet).toMatch(/^fd/);
+    const text = (await nsnet('network', 'ls')).stdout;
+    expect(text.split('\n')[0]).toMatch(/^NETWORK ID\s+NAME\s+DRIVER/);
+    expect(text).toContain(net);
+    const dup = await nsnet('network', 'create', '--subnet', '10.92.0.0/25', uniq('cx'));
+    expect(dup.code).toBe(1);
+    expect(dup.stderr).toMatch(/overlaps network/);
+    const bad = await nsnet('run', '--net', 'none', '--bogus', '--', 'true');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/--bogus.*not a known option/);
+    expect((await nsnet('network', 'rm', net)).code).toBe(0);
+    expect(JSON.parse((await nsnet('network', 'ls', '--json')).stdout).map((n: any) => n.name)).not.toContain(net);
+  });
+
+  test('none and host modes through run', async () => {
+    const none = await nsnet('run', '--net', 'none', '--', 'ip', '-j', 'link', 'show');
+    expect(JSON.parse(none.stdout).map((l: any) => l.ifname)).toEqual(['lo']);
+    const host = await nsnet('run', '--net', 'host', '--', 'ip', '-j', 'link', 'show');
+    const mine = await ipj<any[]>(null, 'link', 'show');
+    expect(JSON.parse(host.stdout).map((l: any) => l.ifname)).toEqual(mine.map((l) => l.ifname));
+  });
+
+  test('demo runs every mode, shows who reaches whom, and leaves nothing behind', async () => {
+    const before = (await ipj<any[]>(null, 'netns', 'list')).length;
+    const { stdout } = await run(process.execPath, [CLI, 'demo'], { env: env() });
+    expect(stdout).toMatch(/client -> web\s+yes/);
+    expect(stdout).toMatch(/sidecar -> 127\.0\.0\.1.*yes/);
+    expect(stdout).toMatch(/none -> web\s+no \(ENETUNREACH\)/);
+    expect(stdout).toMatch(/6 sandboxes removed/);
+    expect((await ipj<any[]>(null, 'netns', 'list')).length).toBe(before);
+  });
+});
