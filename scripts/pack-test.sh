@@ -28,6 +28,16 @@ for t in g++ gcc cc c++ make clang clang++ aarch64-linux-gnu-g++; do
   printf '#!/bin/sh\necho "pack-test: %s is hidden: something tried to compile" >&2\nexit 127\n' "$t" > "$tmp/nocc/$t"
   chmod +x "$tmp/nocc/$t"
 done
+# better-sqlite3 (the default store) publishes its binaries on GitHub, which
+# this machine cannot reach. Its installer (prebuild-install) also takes them
+# from a local directory, so hand it the one `npm ci` built here, under the
+# name its release asset has: the same path a user's install takes.
+bsq_version=$(node -p "require('$root/node_modules/better-sqlite3/package.json').version")
+mkdir "$tmp/bsq"
+tar -czf "$tmp/bsq/better-sqlite3-v$bsq_version-node-v$(node -p process.versions.modules)-linux-x64.tar.gz" \
+  -C "$root/node_modules/better-sqlite3" build/Release/better_sqlite3.node
+export npm_config_better_sqlite3_local_prebuilds="$tmp/bsq"
+
 mkdir "$tmp/app"
 cd "$tmp/app"
 npm init -y >/dev/null
@@ -37,20 +47,16 @@ echo "pack-test: installed without a compiler (prebuilt binary)"
 
 PATH="$tmp/nocc:$PATH" npx --no-install nsnet version
 cat > app.mjs <<'JS'
-import { Netns } from 'nsnet';
-const host = await Netns.host();
-await host.links.addBridge({ name: 'pk0', up: true });
-await host.addresses.add('pk0', '10.199.0.1/24');
-const sb = await Netns.create('pack-test', {
-  then: (ns) => host.batch()
-    .addVeth({ name: 'pkv0', master: 'pk0', up: true, peer: { name: 'eth0', netns: ns } })
-    .in(ns).setUp('eth0').addAddress('eth0', '10.199.0.2/24').addRoute({ dst: 'default', gateway: '10.199.0.1' }),
-});
-const routes = await sb.routes.list();
-if (!routes.some((r) => r.dst === 'default' && r.gateway === '10.199.0.1')) throw new Error('no default route in the sandbox');
+import { Controller, createSandbox } from 'nsnet';
+const c = await Controller.open({ stateDir: '/var/lib/nsnet/pack-test' });
+const sb = await createSandbox(c, { name: 'pack-test', mode: 'bridge' });
+const { endpoints: [ep] } = await sb.info();
+const routes = await (await sb.netns()).routes.list();
+if (!routes.some((r) => r.dst === 'default' && r.gateway === ep.gateways[0])) throw new Error('no default route in the sandbox');
 await sb.delete();
-await host.links.delete('pk0');
-console.log('pack-test: sandbox created and removed through the installed package');
+await (await c.network('bridge')).delete();
+c.close();
+console.log(`pack-test: bridge-mode sandbox (${ep.addresses[0]}) created and removed through the installed package`);
 JS
 PATH="$tmp/nocc:$PATH" node "$root/scripts/sandbox.mjs" node app.mjs
 
