@@ -3,6 +3,10 @@
 import { runFloor } from './peers/floor.js';
 import { runIp } from './peers/ip.js';
 import { runChurn, runLoop, runNsnet } from './peers/nsnet.js';
+import { runController } from './peers/controller.js';
+import { runCni } from './peers/cni.js';
+import { runNetavark } from './peers/netavark.js';
+import { spawnCostMs } from './peers/exec.js';
 
 const [peer, json] = process.argv.slice(2);
 const o = JSON.parse(json ?? '{}') as { n: number; explicit?: boolean; binary?: string; cycles?: number };
@@ -13,6 +17,16 @@ const run =
       ? runIp({ n: o.n, explicit: o.explicit })
       : peer === 'nsnet'
         ? runNsnet({ n: o.n, explicit: o.explicit })
+        : peer === 'controller'
+          ? runController({ n: o.n, explicit: o.explicit })
+          : peer === 'cni'
+            ? runCni({ n: o.n })
+            : peer === 'cni+masq'
+              ? runCni({ n: o.n, ipMasq: true })
+              : peer === 'netavark'
+                ? runNetavark({ n: o.n })
+                : peer === 'spawn'
+                  ? spawnCostMs().then((ms) => ({ ms }))
         : peer === 'loop'
           ? runLoop(o.n)
           : peer === 'churn'

@@ -31,7 +31,7 @@ async function inFreshNetns<T>(peer: string, opts: object): Promise<T> {
   const { stdout } = await execFileAsync(
     'unshare',
     ['--net', '--mount', '--propagation', 'private', 'sh', '-c',
-      'mkdir -p /run/netns && mount -t tmpfs nsnet-bench /run/netns && ip link set lo up && exec "$@"', 'sh',
+      'mkdir -p /run/netns /etc/netns && mount -t tmpfs nsnet-bench /run/netns && mount -t tmpfs nsnet-bench /etc/netns && ip link set lo up && exec "$@"', 'sh',
       process.execPath, '--expose-gc', child, peer, JSON.stringify(opts)],
     { maxBuffer: 64 << 20 },
   );
@@ -62,8 +62,12 @@ const progress = (s: string) => process.stderr.write(`\r\x1b[K${s}`);
 
 async function main(): Promise<void> {
   const binary = await buildFloor(here('../floor'));
-  const peers = ['floor', 'nsnet', 'ip'] as const;
+  const peers = ['floor', 'nsnet', 'controller', 'cni', 'cni+masq', 'netavark', 'ip'] as const;
   const modes = ['release', 'explicit'] as const;
+  // Peers that exec a program per sandbox are slow; three runs tell enough.
+  const slow = new Set<string>(['ip', 'cni', 'cni+masq', 'netavark']);
+  // CNI and netavark tear down their own way (DEL / teardown, then the namespace goes).
+  const ownTeardown = new Set<string>(['cni', 'cni+masq', 'netavark']);
   const runs: Record<string, PeerRun[]> = {};
   // Interleave peers within each round, rotating who goes first, so drift on
   // the machine hits all alike; and let the kernel finish destroying the
@@ -73,13 +77,30 @@ async function main(): Promise<void> {
     for (const mode of modes) {
       for (const peer of [...peers.slice(r % peers.length), ...peers.slice(0, r % peers.length)]) {
         await settle();
-        if (peer === 'ip' && r >= Math.min(RUNS, 3)) continue; // ~70 ms per sandbox: 3 runs tell enough
+        if (slow.has(peer) && r >= Math.min(RUNS, 3)) continue;
+        if (ownTeardown.has(peer) && mode === 'explicit') continue;
         progress(`run ${r + 1}/${RUNS}: ${peer} (${mode} teardown), N=${N}`);
         const res = await inFreshNetns<PeerRun>(peer, { n: N, explicit: mode === 'explicit', binary });
         (runs[`${peer}/${mode}`] ??= []).push(res);
       }
     }
   }
+  // Scaling: the Controller's cost per sandbox with 10, 100 and 1000 on one
+  // network (a bridge holds at most 1023 ports), beside the floor's.
+  const scale: Record<string, Record<number, number[]>> = { floor: {}, controller: {} };
+  for (const n of [10, 100, 1000]) {
+    for (let r = 0; r < (n === 1000 ? 2 : 3); r++) {
+      for (const peer of ['floor', 'controller'] as const) {
+        await settle();
+        progress(`scaling: ${peer}, N=${n} (${r + 1})`);
+        const res = await inFreshNetns<PeerRun>(peer, { n, binary });
+        (scale[peer]![n] ??= []).push(summarize(res.setupMs).median);
+      }
+    }
+  }
+  progress('spawn cost');
+  const spawn = await inFreshNetns<{ ms: number }>('spawn', {});
+
   const loops: LoopRun[] = [];
   for (let r = 0; r < 3; r++) {
     progress(`event loop: ${N} sandboxes under monitorEventLoopDelay (${r + 1}/3)`);
@@ -96,15 +117,29 @@ async function main(): Promise<void> {
   const release = Object.fromEntries(peers.map((p) => [p, fig(`${p}/release`, (r) => r.teardownMs)]));
   const explicit = Object.fromEntries(peers.map((p) => [p, fig(`${p}/explicit`, (r) => r.teardownMs)]));
 
+  const ctlRatio = (p: string) => setup[p]!.median / setup.controller!.median;
   const rows = peers.map((p) => [
     p,
-    setup[p]!.median, setup[p]!.min, setup[p]!.max, setup[p]!.median / setup.floor!.median,
-    release[p]!.median, explicit[p]!.median,
+    setup[p]!.median, setup[p]!.min, setup[p]!.max, setup[p]!.median / setup.floor!.median, ctlRatio(p),
+    ownTeardown.has(p) ? '-' : release[p]!.median, ownTeardown.has(p) ? release[p]!.median : explicit[p]!.median,
   ]);
-  console.log(`\nbridge-mode sandbox, N=${N} sequential, ${RUNS} runs (ip: ${Math.min(RUNS, 3)}), ms per sandbox; ${cpus().length} x ${cpus()[0]?.model ?? '?'}`);
-  console.log(formatTable(['peer', 'setup', 'min', 'max', 'x floor', 'teardown (release)', 'teardown (explicit veth delete)'], rows));
+  console.log(`\nbridge-mode sandbox, N=${N} sequential, ${RUNS} runs (exec'ing peers: ${Math.min(RUNS, 3)}), ms per sandbox; ${cpus().length} x ${cpus()[0]?.model ?? '?'}`);
+  console.log(formatTable(['peer', 'setup', 'min', 'max', 'x floor', 'x controller', 'teardown (release)', 'teardown (explicit)'], rows));
+  console.log(`(starting one process from Node costs ${spawn.ms.toFixed(2)} ms on this machine; cni, netavark and ip pay it per call)`);
+  const scaleRows = [10, 100, 1000].map((n) => {
+    const f = summarize(scale.floor![n]!).median;
+    const c = summarize(scale.controller![n]!).median;
+    return [String(n), f, c, c / f];
+  });
+  console.log(`\nscaling on one network: median ms per sandbox\n${formatTable(['N', 'floor', 'controller', 'x floor'], scaleRows)}`);
   const perRunRatio = (runs['nsnet/release'] ?? []).map((r, i) => med(r.setupMs) / med(runs['floor/release']![i]!.setupMs));
+  const ctlPerRun = (runs['controller/release'] ?? []).map((r, i) => med(r.setupMs) / med(runs['floor/release']![i]!.setupMs));
+  const scaleRatios = scaleRows.map((r) => r[3] as number);
   const bars = [
+    ['controller (CNM + SQLite) <= 2x floor', `${summarize(ctlPerRun).median.toFixed(2)}x (per-run ${ctlPerRun.map((x) => x.toFixed(2)).join(', ')})`, summarize(ctlPerRun).median <= 2],
+    ['controller >= 5x faster than CNI bridge', `${ctlRatio('cni').toFixed(1)}x`, ctlRatio('cni') >= 5],
+    ['controller >= 5x faster than netavark', `${ctlRatio('netavark').toFixed(1)}x`, ctlRatio('netavark') >= 5],
+    ['controller per-sandbox cost flat, 10 -> 1000', `x floor at N=10/100/1000: ${scaleRatios.map((x) => x.toFixed(2)).join(' / ')}`, Math.max(...scaleRatios) / Math.min(...scaleRatios) <= 1.5],
     ['setup <= 1.5x floor', `${summarize(perRunRatio).median.toFixed(2)}x (per-run ratios ${perRunRatio.map((x) => x.toFixed(2)).join(', ')})`, summarize(perRunRatio).median <= 1.5],
     ['release teardown <= 0.5 ms', `${release.nsnet!.median.toFixed(3)} ms`, release.nsnet!.median <= 0.5],
     [
@@ -124,7 +159,7 @@ async function main(): Promise<void> {
   console.log(`\n${formatTable(['bar', 'measured', 'met'], bars.map(([a, b, c]) => [a as string, b as string, c ? 'yes' : 'NO']))}`);
 
   await mkdir(here('../../bench/results'), { recursive: true }).catch(() => {});
-  const out = { date: new Date().toISOString(), n: N, runs: RUNS, cpu: cpus()[0]?.model, cores: cpus().length, setup, release, explicit, loops, churn, perRunRatio };
+  const out = { date: new Date().toISOString(), n: N, runs: RUNS, cpu: cpus()[0]?.model, cores: cpus().length, setup, release, explicit, loops, churn, perRunRatio, ctlPerRun, scale, spawnMs: spawn.ms };
   await writeFile(here('../../bench/results/latest.json'), `${JSON.stringify(out, null, 2)}\n`);
 }
 
