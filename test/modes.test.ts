@@ -183,4 +183,30 @@ describe('modes', () => {
     await expect(readlink(`/etc/netns/${sb.name}`)).rejects.toMatchObject({ code: 'ENOENT' });
     await expect(readFile(info.resolvConf)).rejects.toMatchObject({ code: 'ENOENT' });
   });
+
+  test('the controller reports sandbox, network and endpoint lifecycle as events, in order', async () => {
+    const seen: string[] = [];
+    w.c.on('event', (e) => seen.push(`${e.kind} ${e.action} ${e.name}`));
+    const net = await w.c.createNetwork('evnet', { subnets: ['10.55.0.0/24'] });
+    const other = await w.c.createNetwork('evother', { subnets: ['10.56.0.0/24'] });
+    const sb = await createSandbox(w.c, { name: uniq('me'), mode: { network: 'evnet' } });
+    const ep = await other.createEndpoint('extra');
+    await ep.join(sb);
+    await ep.leave();
+    await ep.delete();
+    await sb.delete();
+    await net.delete();
+    expect(seen).toEqual([
+      'network create evnet',
+      'network create evother',
+      `sandbox create ${sb.name}`,
+      `endpoint join ${sb.name}`,
+      'endpoint create extra',
+      'endpoint join extra',
+      'endpoint leave extra',
+      'endpoint delete extra',
+      `sandbox delete ${sb.name}`,
+      'network delete evnet',
+    ]);
+  });
 });

@@ -316,19 +316,25 @@ export class Controller extends EventEmitter {
    * route); runs inside a store transaction. Returns the records as they were.
    * @internal
    */
-  planJoins(t: StoreTx, sb: SandboxRecord, eps: EndpointRecord[]): EndpointRecord[] {
+  planJoins(
+    t: StoreTx,
+    sb: SandboxRecord,
+    eps: EndpointRecord[],
+    /** What the caller made in this same transaction, so it need not be read back. */
+    known?: { newSandbox: boolean; created: Set<string>; nets: Map<string, NetworkRecord> },
+  ): EndpointRecord[] {
     if (eps.length === 0) return [];
     if (sb.netnsKind === 'container')
       throw NsnetError.state('ERR_NSNET_IN_USE', 'endpoint.join', sb.name, `sandbox ${sb.name} shares another sandbox's namespace and cannot join networks`);
-    const current = t.endpoints({ sandboxId: sb.id });
+    const current = known?.newSandbox ? [] : t.endpoints({ sandboxId: sb.id });
     const used = new Set(current.map((e) => e.ifname));
     let hasGateway = current.some((e) => e.gatewayEndpoint);
     const before: EndpointRecord[] = [];
     for (const ep of eps) {
-      const fresh = t.endpoint(ep.id);
+      const fresh = known?.created.has(ep.id) ? ep : t.endpoint(ep.id);
       if (!fresh) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'endpoint.join', ep.name, `endpoint ${ep.name} no longer exists`);
       if (fresh.sandboxId) throw NsnetError.state('ERR_NSNET_IN_USE', 'endpoint.join', ep.name, `endpoint ${ep.name} is already joined to a sandbox`);
-      const net = t.network(fresh.networkId)!;
+      const net = known?.nets.get(fresh.networkId) ?? t.network(fresh.networkId)!;
       const driver = this.driver(net.driver);
       if (driver.sandboxKind !== sb.netnsKind)
         throw NsnetError.state('ERR_NSNET_IN_USE', 'endpoint.join', ep.name, `a ${driver.name} endpoint needs a sandbox in ${driver.sandboxKind === 'host' ? "the host's" : 'its own'} namespace`);
@@ -352,7 +358,7 @@ export class Controller extends EventEmitter {
       fresh.sandboxId = sb.id;
       t.putEndpoint(fresh);
       current.push(fresh);
-      Object.assign(ep, fresh);
+      if (fresh !== ep) Object.assign(ep, fresh);
     }
     return before;
   }
@@ -446,13 +452,12 @@ export class Controller extends EventEmitter {
               nets.set(net.id, net);
               // Kept so an undo leaves the pool's search position as it found it.
               for (const s of net.subnets) cursors.set(poolKey(net.id, s.subnet), t.cursor(poolKey(net.id, s.subnet)));
-              created.push(this.planEndpoint(t, net, n, a));
-              t.putEndpoint(created[created.length - 1]!);
+              created.push(this.planEndpoint(t, net, n, a)); // stored by planJoins below
             }
             for (const e of joinEps) if (!nets.has(e.networkId)) nets.set(e.networkId, t.network(e.networkId)!);
             t.putSandbox(sb);
             const eps = [...created, ...joinEps];
-            const before = this.planJoins(t, sb, eps);
+            const before = this.planJoins(t, sb, eps, { newSandbox: true, created: new Set(created.map((e) => e.id)), nets });
             return { nets, created, eps, before: before.slice(created.length), cursors };
           }),
         (p) =>

@@ -1,18 +1,15 @@
-// The default store: one SQLite file in the state directory. WAL mode lets
+// The default store: one SQLite file in the state directory (engine.ts says
+// which SQLite). WAL mode lets
 // readers run beside a writer; BEGIN IMMEDIATE makes writers from several
 // processes take turns, which is what keeps two processes from handing out
 // the same address. synchronous=NORMAL in WAL survives a process crash (the
 // case reconcile is for) without an fsync per sandbox.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { createRequire } from 'node:module';
-
-import type BetterSqlite3 from 'better-sqlite3';
 
 import { NsnetError } from '../errors.js';
+import { openEngine, type SqlEngine, type SqlStatement } from './engine.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord, Store, StoreTx } from './store.js';
-
-const require = createRequire(import.meta.url);
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS networks (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, data TEXT NOT NULL);
@@ -24,31 +21,58 @@ CREATE TABLE IF NOT EXISTS allocations (pool TEXT NOT NULL, address TEXT NOT NUL
 CREATE TABLE IF NOT EXISTS cursors (pool TEXT PRIMARY KEY, address TEXT NOT NULL) WITHOUT ROWID;
 `;
 
-type Stmt = BetterSqlite3.Statement;
+type Stmt = SqlStatement;
 
 export class SqliteStore implements Store {
-  private readonly db: BetterSqlite3.Database;
+  private readonly db: SqlEngine;
   private readonly tx: StoreTx;
-  private readonly write: (fn: (tx: StoreTx) => unknown) => unknown;
-  private readonly read: (fn: (tx: StoreTx) => unknown) => unknown;
+  private inTx = false;
 
   /** Opens (creating if needed) stateDir/nsnet.db. */
   constructor(readonly stateDir: string) {
     mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-    const Database = require('better-sqlite3') as typeof BetterSqlite3;
     const file = join(stateDir, 'nsnet.db');
+    this.db = openEngine(file);
     try {
-      this.db = new Database(file, { timeout: 10_000 });
-      this.db.pragma('journal_mode = WAL');
-      this.db.pragma('synchronous = NORMAL');
+      // Another process's writer holds the lock for microseconds; wait rather than fail.
+      this.db.exec('PRAGMA busy_timeout = 10000');
+      this.db.exec('PRAGMA journal_mode = WAL');
+      this.db.exec('PRAGMA synchronous = NORMAL');
       this.db.exec(SCHEMA);
     } catch (e) {
+      this.db.close();
       throw new NsnetError(`state store ${file}: ${(e as Error).message}`, { code: 'ERR_NSNET_STORE', op: 'open', object: file }, { cause: e });
     }
     this.tx = this.bind();
-    const t = this.db.transaction((fn: (tx: StoreTx) => unknown) => fn(this.tx));
-    this.write = (fn) => t.immediate(fn);
-    this.read = (fn) => t.deferred(fn);
+  }
+
+  /** Which SQLite serves this store. */
+  get engine(): SqlEngine['name'] {
+    return this.db.name;
+  }
+
+  private run<T>(begin: string, fn: (tx: StoreTx) => T): T {
+    if (this.inTx) throw new Error('nsnet store: transactions do not nest');
+    this.db.exec(begin);
+    this.inTx = true;
+    try {
+      const r = fn(this.tx);
+      this.db.exec('COMMIT');
+      return r;
+    } catch (e) {
+      this.db.exec('ROLLBACK');
+      throw e;
+    } finally {
+      this.inTx = false;
+    }
+  }
+
+  private write<T>(fn: (tx: StoreTx) => T): T {
+    return this.run('BEGIN IMMEDIATE', fn);
+  }
+
+  private read<T>(fn: (tx: StoreTx) => T): T {
+    return this.run('BEGIN', fn);
   }
 
   private bind(): StoreTx {
@@ -71,20 +95,20 @@ export class SqliteStore implements Store {
       sbs: p('SELECT data FROM sandboxes ORDER BY rowid'),
       putSb: p('INSERT OR REPLACE INTO sandboxes (id, name, data) VALUES (?, ?, ?)'),
       delSb: p('DELETE FROM sandboxes WHERE id = ?'),
-      alloc: p('SELECT owner FROM allocations WHERE pool = ? AND address = ?').pluck(),
+      alloc: p('SELECT owner FROM allocations WHERE pool = ? AND address = ?'),
       allocs: p('SELECT address, owner FROM allocations WHERE pool = ?'),
       reserve: p('INSERT INTO allocations (pool, address, owner) VALUES (?, ?, ?)'),
       release: p('DELETE FROM allocations WHERE pool = ? AND address = ?'),
       releasePool: p('DELETE FROM allocations WHERE pool = ?'),
       releaseCursor: p('DELETE FROM cursors WHERE pool = ?'),
-      cursor: p('SELECT address FROM cursors WHERE pool = ?').pluck(),
+      cursor: p('SELECT address FROM cursors WHERE pool = ?'),
       setCursor: p('INSERT OR REPLACE INTO cursors (pool, address) VALUES (?, ?)'),
     };
     const one = <T>(st: Stmt, ...a: unknown[]): T | null => {
-      const r = st.get(...a) as { data: string } | undefined;
-      return r ? (JSON.parse(r.data) as T) : null;
+      const r = st.get(...a);
+      return r ? (JSON.parse(r.data as string) as T) : null;
     };
-    const all = <T>(st: Stmt, ...a: unknown[]): T[] => (st.all(...a) as { data: string }[]).map((r) => JSON.parse(r.data) as T);
+    const all = <T>(st: Stmt, ...a: unknown[]): T[] => st.all(...a).map((r) => JSON.parse(r.data as string) as T);
     return {
       network: (k) => one<NetworkRecord>(s.netByName, k) ?? (k.length === 64 ? one<NetworkRecord>(s.netById, k) : null),
       networks: () => all<NetworkRecord>(s.nets),
@@ -100,33 +124,28 @@ export class SqliteStore implements Store {
       sandboxes: () => all<SandboxRecord>(s.sbs),
       putSandbox: (x) => void s.putSb.run(x.id, x.name, JSON.stringify(x)),
       deleteSandbox: (id) => void s.delSb.run(id),
-      allocation: (pool, a) => (s.alloc.get(pool, a) as string | undefined) ?? null,
-      allocations: (pool) => s.allocs.all(pool) as { address: string; owner: string }[],
+      allocation: (pool, a) => (s.alloc.get(pool, a)?.owner as string | undefined) ?? null,
+      allocations: (pool) => s.allocs.all(pool).map((r) => ({ address: r.address as string, owner: r.owner as string })),
       reserve: (pool, a, owner) => void s.reserve.run(pool, a, owner),
       release: (pool, a) => void s.release.run(pool, a),
       releasePool: (pool) => {
         s.releasePool.run(pool);
         s.releaseCursor.run(pool);
       },
-      cursor: (pool) => (s.cursor.get(pool) as string | undefined) ?? null,
+      cursor: (pool) => (s.cursor.get(pool)?.address as string | undefined) ?? null,
       setCursor: (pool, a) => void (a === null ? s.releaseCursor.run(pool) : s.setCursor.run(pool, a)),
     };
   }
 
   async update<T>(fn: (tx: StoreTx) => T): Promise<T> {
-    return this.write(fn) as T;
+    return this.write(fn);
   }
 
   async view<T>(fn: (tx: StoreTx) => T): Promise<T> {
-    return this.read(fn) as T;
-  }
-
-  /** update() without the promise, for the hot path that is already in a synchronous section. */
-  updateSync<T>(fn: (tx: StoreTx) => T): T {
-    return this.write(fn) as T;
+    return this.read(fn);
   }
 
   close(): void {
-    if (this.db.open) this.db.close();
+    this.db.close();
   }
 }
