@@ -11,6 +11,7 @@ export function run(cmd: string, args: string[], input: string, env?: NodeJS.Pro
     p.stderr.on('data', (d) => (err += d));
     p.on('error', reject);
     p.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')}: exit ${code}: ${err || out}`))));
+    p.stdin.on('error', () => {}); // a program that exits early closes its stdin: its exit code tells why
     p.stdin.end(input);
   });
 }

@@ -3,7 +3,7 @@
 // own), then `netavark setup` with the network options on stdin; teardown is
 // `netavark teardown`, then the namespace goes. Podman does IPAM itself and
 // passes static addresses, so this peer does the same.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -30,7 +30,12 @@ export async function runNetavark(opts: { n: number; prefix?: string }): Promise
       },
       port_mappings: [],
     });
-  const nv = (cmd: 'setup' | 'teardown', i: number) => run(NETAVARK, ['--config', configDir, '-f', '/dev/stdin', cmd, `/run/netns/${prefix}${i}`], options(i));
+  // Podman writes the options to a file too (netavark cannot open a socket as /dev/stdin).
+  const nv = (cmd: 'setup' | 'teardown', i: number) => {
+    const file = join(configDir, `${prefix}${i}.json`);
+    writeFileSync(file, options(i));
+    return run(NETAVARK, ['--config', configDir, '-f', file, cmd, `/run/netns/${prefix}${i}`], '');
+  };
   try {
     const warm = 60000;
     (await Netns.create(`${prefix}${warm}`)).close();

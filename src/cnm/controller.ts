@@ -260,7 +260,7 @@ export class Controller extends EventEmitter {
   /** A network by name or id (or a unique id prefix). */
   async network(nameOrId: string): Promise<Network> {
     this.live();
-    const rec = await this.store.view((t) => findByKey(t.network(nameOrId), t.networks(), nameOrId));
+    const rec = await this.store.view((t) => findByKey(t.network(nameOrId), () => t.networks(), nameOrId));
     if (!rec) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'network', nameOrId, `no network ${nameOrId}`);
     return new Network(this, rec);
   }
@@ -435,7 +435,7 @@ export class Controller extends EventEmitter {
           this.store.update((t) => {
             if (t.sandbox(n)) throw NsnetError.state('ERR_NSNET_EXISTS', 'sandbox.create', n, `sandbox ${n} already exists`);
             if (kind === 'container') {
-              let owner = findByKey(t.sandbox(o.container!), t.sandboxes(), o.container!);
+              let owner = findByKey(t.sandbox(o.container!), () => t.sandboxes(), o.container!);
               if (!owner) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'sandbox.create', o.container!, `no sandbox ${o.container} to share a namespace with`);
               if (owner.ownerId) owner = t.sandbox(owner.ownerId)!;
               sb.ownerId = owner.id;
@@ -447,7 +447,7 @@ export class Controller extends EventEmitter {
             const created: EndpointRecord[] = [];
             const cursors = new Map<string, string | null>();
             for (const a of attach) {
-              const net = t.network(a.network) ?? findByKey(null, t.networks(), a.network);
+              const net = findByKey(t.network(a.network), () => t.networks(), a.network);
               if (!net) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'sandbox.create', a.network, `no network ${a.network}`);
               nets.set(net.id, net);
               // Kept so an undo leaves the pool's search position as it found it.
@@ -520,7 +520,7 @@ export class Controller extends EventEmitter {
   /** A sandbox by name or id (or a unique id prefix). */
   async sandbox(nameOrId: string): Promise<Sandbox> {
     this.live();
-    const rec = await this.store.view((t) => findByKey(t.sandbox(nameOrId), t.sandboxes(), nameOrId));
+    const rec = await this.store.view((t) => findByKey(t.sandbox(nameOrId), () => t.sandboxes(), nameOrId));
     if (!rec) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'sandbox', nameOrId, `no sandbox ${nameOrId}`);
     return new Sandbox(this, rec);
   }
@@ -644,7 +644,7 @@ export class Controller extends EventEmitter {
       const sb = t.sandbox(sbRec.id);
       if (!sb) return null;
       const eps = t.endpoints({ sandboxId: sb.id });
-      return { sb, eps, nets: new Map(eps.map((e) => [e.networkId, t.network(e.networkId)!])), joiners: t.sandboxes().filter((s) => s.ownerId === sb.id) };
+      return { sb, eps, nets: new Map(eps.map((e) => [e.networkId, t.network(e.networkId)!])), joiners: t.sandboxes({ ownerId: sb.id }) };
     });
     if (!cur) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'sandbox.delete', sbRec.name, `no sandbox ${sbRec.name}`);
     if (cur.joiners.length && !o.force)
@@ -733,10 +733,11 @@ export class Controller extends EventEmitter {
   }
 }
 
-function findByKey<T extends { id: string; name: string }>(exact: T | null, all: T[], key: string): T | null {
+/** By name or full id, else by a unique id prefix (the list is read only then). */
+function findByKey<T extends { id: string; name: string }>(exact: T | null, all: () => T[], key: string): T | null {
   if (exact) return exact;
   if (key.length < 4 || !/^[0-9a-f]+$/.test(key)) return null;
-  const m = all.filter((x) => x.id.startsWith(key));
+  const m = all().filter((x) => x.id.startsWith(key));
   return m.length === 1 ? m[0]! : null;
 }
 

@@ -16,7 +16,8 @@ CREATE TABLE IF NOT EXISTS networks (id TEXT PRIMARY KEY, name TEXT NOT NULL UNI
 CREATE TABLE IF NOT EXISTS endpoints (id TEXT PRIMARY KEY, network_id TEXT NOT NULL, sandbox_id TEXT, name TEXT NOT NULL, data TEXT NOT NULL,
   UNIQUE (network_id, name));
 CREATE INDEX IF NOT EXISTS endpoints_sandbox ON endpoints (sandbox_id);
-CREATE TABLE IF NOT EXISTS sandboxes (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sandboxes (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, owner_id TEXT, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS sandboxes_owner ON sandboxes (owner_id);
 CREATE TABLE IF NOT EXISTS allocations (pool TEXT NOT NULL, address TEXT NOT NULL, owner TEXT NOT NULL, PRIMARY KEY (pool, address)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS cursors (pool TEXT PRIMARY KEY, address TEXT NOT NULL) WITHOUT ROWID;
 `;
@@ -93,7 +94,8 @@ export class SqliteStore implements Store {
       sb: p('SELECT data FROM sandboxes WHERE id = ?'),
       sbByName: p('SELECT data FROM sandboxes WHERE name = ?'),
       sbs: p('SELECT data FROM sandboxes ORDER BY rowid'),
-      putSb: p('INSERT OR REPLACE INTO sandboxes (id, name, data) VALUES (?, ?, ?)'),
+      sbsOwned: p('SELECT data FROM sandboxes WHERE owner_id = ? ORDER BY rowid'),
+      putSb: p('INSERT OR REPLACE INTO sandboxes (id, name, owner_id, data) VALUES (?, ?, ?, ?)'),
       delSb: p('DELETE FROM sandboxes WHERE id = ?'),
       alloc: p('SELECT owner FROM allocations WHERE pool = ? AND address = ?'),
       allocs: p('SELECT address, owner FROM allocations WHERE pool = ?'),
@@ -121,8 +123,8 @@ export class SqliteStore implements Store {
       putEndpoint: (e) => void s.putEp.run(e.id, e.networkId, e.sandboxId, e.name, JSON.stringify(e)),
       deleteEndpoint: (id) => void s.delEp.run(id),
       sandbox: (k) => one<SandboxRecord>(s.sbByName, k) ?? (k.length === 64 ? one<SandboxRecord>(s.sb, k) : null),
-      sandboxes: () => all<SandboxRecord>(s.sbs),
-      putSandbox: (x) => void s.putSb.run(x.id, x.name, JSON.stringify(x)),
+      sandboxes: (f) => (f?.ownerId ? all<SandboxRecord>(s.sbsOwned, f.ownerId) : all<SandboxRecord>(s.sbs)),
+      putSandbox: (x) => void s.putSb.run(x.id, x.name, x.ownerId, JSON.stringify(x)),
       deleteSandbox: (id) => void s.delSb.run(id),
       allocation: (pool, a) => (s.alloc.get(pool, a)?.owner as string | undefined) ?? null,
       allocations: (pool) => s.allocs.all(pool).map((r) => ({ address: r.address as string, owner: r.owner as string })),

@@ -88,7 +88,8 @@ export interface StoreTx {
   deleteEndpoint(id: string): void;
 
   sandbox(idOrName: string): SandboxRecord | null;
-  sandboxes(): SandboxRecord[];
+  /** All sandboxes, or those sharing ownerId's namespace. */
+  sandboxes(filter?: { ownerId?: string }): SandboxRecord[];
   putSandbox(s: SandboxRecord): void;
   deleteSandbox(id: string): void;
 
