@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 
 import { createSandbox, Batch, NsnetError } from '../src/index.js';
 import { eventually, settled, snapshot, world, type World } from './cnm-helpers.js';
-import { uniq } from './helpers.js';
+import { ipj, uniq } from './helpers.js';
 
 let w: World;
 let fault: ((step: string, batch?: unknown) => void) | null = null;
@@ -164,4 +164,39 @@ describe('bad input: a typed error and nothing changed', () => {
     expect(err.message).toMatch(/at most 1023 ports/);
     await expectUnchanged(before, prefix);
   }, 60_000);
+
+  test('teardown goes on past a failed step and reports it; a namespace that could not be released keeps its record for a retry', async () => {
+    const net = await w.c.createNetwork(uniq('td'), { subnets: ['10.81.0.0/24'] });
+    const prefix = 'tdz';
+    const empty = await settled(w, prefix);
+    const sb = await createSandbox(w.c, { name: uniq('tds'), mode: { network: net.name } });
+    fault = (s) => {
+      if (s === 'teardown:files') throw new Error('injected: files');
+    };
+    // A files failure: everything else still happens, and the error lists the step.
+    const err = (await sb.delete().catch((e) => e)) as NsnetError;
+    expect(err.code).toBe('ERR_NSNET_TEARDOWN');
+    expect(err.message).toMatch(/1 teardown step\(s\) failed: files: injected: files/);
+    expect((await ipj<any[]>(null, 'netns', 'list')).map((n) => n.name)).not.toContain(sb.name);
+    expect(await w.c.sandboxes()).toEqual([]);
+    expect(await w.c.store.view((t) => t.allocations(`${net.id}/10.81.0.0/24`))).toEqual([]);
+    // A namespace that cannot be released: the record stays, and a retry finishes.
+    fault = null;
+    const sb2 = await createSandbox(w.c, { name: uniq('tdt'), mode: { network: net.name } });
+    fault = (s) => {
+      if (s === 'teardown:kernel.netns') throw new Error('injected: release');
+    };
+    await expect(sb2.delete()).rejects.toMatchObject({ code: 'ERR_NSNET_TEARDOWN', message: expect.stringMatching(/kernel\.netns: injected: release/) });
+    expect((await w.c.sandboxes()).map((s) => s.name)).toEqual([sb2.name]);
+    expect((await ipj<any[]>(null, 'netns', 'list')).map((n) => n.name)).toContain(sb2.name);
+    fault = null;
+    await sb2.delete();
+    expect(await w.c.sandboxes()).toEqual([]);
+    // Only the first sandbox's files are left (that step failed); reconcile takes them.
+    await eventually(async () => expect(await snapshot(w, prefix)).toEqual({ ...empty, files: expect.any(Array), store: expect.objectContaining({ sandboxes: [] }) }));
+    expect((await w.c.reconcile()).filesRemoved).toBe(2); // its directory and its /etc/netns link
+    // All as before, but for the pool's search position (it moved on, as it should).
+    const noCursor = (x: typeof empty) => ({ ...x, store: { ...x.store, cursors: [] } });
+    await eventually(async () => expect(noCursor(await snapshot(w, prefix))).toEqual(noCursor(empty)));
+  });
 });

@@ -582,7 +582,7 @@ export class Controller extends EventEmitter {
   /** Leaves the sandbox; hands the default route to another endpoint if this one had it. @internal */
   async leave(epRec: EndpointRecord, o: { wait?: boolean } = {}): Promise<void> {
     this.live();
-    const td = new Teardown(`endpoint ${epRec.name}`);
+    const td = new Teardown(`endpoint ${epRec.name}`, this.faults);
     const cur = await this.store.view((t) => {
       const ep = t.endpoint(epRec.id);
       return ep && ep.sandboxId ? { ep, sb: t.sandbox(ep.sandboxId), net: t.network(ep.networkId)! } : null;
@@ -628,7 +628,7 @@ export class Controller extends EventEmitter {
   /** @internal */
   async deleteEndpoint(epRec: EndpointRecord, o: DeleteOptions = {}): Promise<void> {
     this.live();
-    const td = new Teardown(`endpoint ${epRec.name}`);
+    const td = new Teardown(`endpoint ${epRec.name}`, this.faults);
     const cur = await this.store.view((t) => t.endpoint(epRec.id));
     if (!cur) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'endpoint.delete', epRec.name, `no endpoint ${epRec.name}`);
     if (cur.sandboxId) await td.step('leave', () => this.leave(cur, o));
@@ -650,7 +650,7 @@ export class Controller extends EventEmitter {
     if (cur.joiners.length && !o.force)
       throw NsnetError.state('ERR_NSNET_IN_USE', 'sandbox.delete', sbRec.name,
         `sandbox ${sbRec.name} is shared by ${cur.joiners.map((j) => j.name).join(', ')}; delete those first or force`);
-    const td = new Teardown(`sandbox ${sbRec.name}`);
+    const td = new Teardown(`sandbox ${sbRec.name}`, this.faults);
     for (const j of cur.joiners) await td.step(`joiner ${j.name}`, () => this.deleteSandbox(j, o));
     const { sb } = cur;
     if (sb.netnsKind === 'own') {
@@ -665,11 +665,14 @@ export class Controller extends EventEmitter {
       const h = this.handles.get(sb.id);
       this.handles.delete(sb.id);
       h?.close();
-      await td.step('kernel.netns', () =>
+      const released = await td.step('kernel.netns', () =>
         Netns.delete(sb.name, { runDir: this.runDir }).catch((e: NsnetError) => {
           if (e.code !== 'ENOENT' && e.code !== 'EINVAL') throw e;
         }),
       );
+      // The namespace (and so its interfaces) still exists: keep the record
+      // and its addresses, so a second delete can finish the job.
+      if (!released) td.finish();
     } else if (sb.netnsKind === 'host') {
       for (const ep of cur.eps) {
         const net = cur.nets.get(ep.networkId)!;
@@ -700,7 +703,7 @@ export class Controller extends EventEmitter {
     if (cur.eps.length && !o.force)
       throw NsnetError.state('ERR_NSNET_IN_USE', 'network.delete', cur.net.name,
         `network ${cur.net.name} has ${cur.eps.length} endpoint(s) (${cur.eps.slice(0, 5).map((e) => e.name).join(', ')}); remove them first or force`);
-    const td = new Teardown(`network ${cur.net.name}`);
+    const td = new Teardown(`network ${cur.net.name}`, this.faults);
     for (const ep of cur.eps) await td.step(`endpoint ${ep.name}`, () => this.deleteEndpoint(ep, { wait: true }));
     await td.step('kernel.network', () => this.driver(cur.net.driver).deleteNetwork(this.ctx, cur.net));
     await td.step('store.network', () =>

@@ -81,14 +81,25 @@ function stepError(what: string, step: string, e: unknown): unknown {
 /** Runs every teardown step; throws one error listing all that failed. */
 export class Teardown {
   private readonly errors: Error[] = [];
-  constructor(private readonly what: string) {}
+  constructor(
+    private readonly what: string,
+    private readonly fault?: FaultHook,
+  ) {}
 
-  async step(step: string, fn: () => unknown): Promise<void> {
+  /** Runs a step; returns whether it succeeded (later steps may depend on it). */
+  async step(step: string, fn: () => unknown): Promise<boolean> {
     try {
+      this.fault?.(`teardown:${step}`);
       await fn();
+      return true;
     } catch (e) {
       this.errors.push(new Error(`${step}: ${(e as Error)?.message ?? String(e)}`, { cause: e }));
+      return false;
     }
+  }
+
+  get failed(): boolean {
+    return this.errors.length > 0;
   }
 
   finish(): void {
