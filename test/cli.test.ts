@@ -67,6 +67,14 @@ describe('nsnet CLI', () => {
     expect(JSON.parse(ex.stdout.split('\n')[1]!)[0].addr_info[0].local).toBe(info.endpoints[0].addresses[0].split('/')[0]);
     const side = await nsnet('run', '--net', `container:${name}`, '--', 'sh', '-c', 'hostname; ip -j -4 addr show eth0');
     expect(side.stdout).toBe(ex.stdout);
+    // docker network connect / disconnect: a second interface, then gone again.
+    const net = uniq('cc');
+    expect((await nsnet('network', 'create', '--subnet', '10.93.0.0/24', net)).code).toBe(0);
+    expect((await nsnet('network', 'connect', '--ip', '10.93.0.9', net, name)).code).toBe(0);
+    expect((await ipj<any[]>(name, '-4', 'addr', 'show', 'eth1'))[0].addr_info[0].local).toBe('10.93.0.9');
+    expect((await nsnet('network', 'disconnect', net, name)).code).toBe(0);
+    expect((await ipj<any[]>(name, 'link', 'show')).map((l) => l.ifname)).toEqual(['lo', 'eth0']);
+    expect((await nsnet('network', 'rm', net)).code).toBe(0);
     expect((await nsnet('sandbox', 'rm', name)).code).toBe(0);
     const missing = await nsnet('exec', name, '--', 'true');
     expect(missing.code).toBe(1);

@@ -8,11 +8,16 @@ export const networkUsage = `  nsnet network create [--driver bridge] [--subnet 
   nsnet network ls [--json]
   nsnet network inspect <name|id>... [--json]
   nsnet network rm [-f] <name|id>...
+  nsnet network connect [--ip IP] [--ip6 IP] <network> <sandbox>
+  nsnet network disconnect <network> <sandbox>
 `;
 
 export async function network(argv: string[]): Promise<number> {
   const p = parseArgs(argv, {
-    values: { ...GLOBAL_VALUES, driver: ['--driver', '-d'], subnet: ['--subnet'], gateway: ['--gateway'], ipRange: ['--ip-range'], opt: ['-o', '--opt'], label: ['--label'] },
+    values: {
+      ...GLOBAL_VALUES, driver: ['--driver', '-d'], subnet: ['--subnet'], gateway: ['--gateway'], ipRange: ['--ip-range'],
+      opt: ['-o', '--opt'], label: ['--label'], ip: ['--ip'], ip6: ['--ip6'],
+    },
     bools: { json: ['--json'], ipv6: ['--ipv6'], internal: ['--internal'], force: ['-f', '--force'] },
     repeat: ['subnet', 'gateway', 'ipRange', 'opt', 'label'],
   });
@@ -70,8 +75,34 @@ export async function network(argv: string[]): Promise<number> {
         }
         return code;
       }
+      case 'connect': {
+        // docker network connect: a new endpoint on the network, joined to a running sandbox.
+        if (names.length !== 2) throw new ValidationError('network connect', names, 'usage: nsnet network connect <network> <sandbox>');
+        const net = await c.network(names[0]!);
+        const sb = await c.sandbox(names[1]!);
+        const ip = str(p, 'ip');
+        const ip6 = str(p, 'ip6');
+        const ep = await net.createEndpoint(`${sb.name}`, { ...(ip ? { ip } : {}), ...(ip6 ? { ip6 } : {}) });
+        try {
+          await ep.join(sb);
+        } catch (e) {
+          await ep.delete().catch(() => {});
+          throw e;
+        }
+        if (json) console.log(JSON.stringify(await ep.info(), null, 2));
+        return 0;
+      }
+      case 'disconnect': {
+        if (names.length !== 2) throw new ValidationError('network disconnect', names, 'usage: nsnet network disconnect <network> <sandbox>');
+        const net = await c.network(names[0]!);
+        const sb = await c.sandbox(names[1]!);
+        const ep = (await sb.endpoints()).find((e) => e.record.networkId === net.id);
+        if (!ep) throw new ValidationError('network disconnect', names, `sandbox ${sb.name} is not on network ${net.name}`);
+        await ep.delete({ wait: true });
+        return 0;
+      }
     }
-    throw new ValidationError('network command', sub, 'must be create, ls, inspect or rm');
+    throw new ValidationError('network command', sub, 'must be create, ls, inspect, rm, connect or disconnect');
   } finally {
     c.close();
   }
