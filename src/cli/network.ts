@@ -1,7 +1,7 @@
 // nsnet network create|ls|inspect|rm, as docker network does them.
 import { ValidationError } from '../errors.js';
 import { list, pairs, parseArgs, str } from './args.js';
-import { GLOBAL_VALUES, openController, table } from './common.js';
+import { GLOBAL_VALUES, inspectAll, openController, removeAll, table } from './common.js';
 
 export const networkUsage = `  nsnet network create [--driver bridge] [--subnet CIDR]... [--gateway IP]... [--ip-range CIDR]...
                        [--ipv6] [--internal] [-o key=value]... [--label key=value]... <name>
@@ -54,27 +54,12 @@ export async function network(argv: string[]): Promise<number> {
         );
         return 0;
       }
-      case 'inspect': {
-        if (!names.length) throw new ValidationError('network', names, 'give at least one name');
-        const infos = [];
-        for (const n of names) infos.push(await (await c.network(n)).info());
-        console.log(JSON.stringify(infos, null, 2));
-        return 0;
-      }
+      case 'inspect':
+        // await: the finally below closes the controller
+        return await inspectAll('network', names, (n) => c.network(n));
       case 'rm':
-      case 'remove': {
-        let code = 0;
-        for (const n of names) {
-          try {
-            await (await c.network(n)).delete({ force: p.opt.force === true });
-            if (!json) console.log(n);
-          } catch (e) {
-            console.error(`nsnet: ${(e as Error).message}`);
-            code = 1;
-          }
-        }
-        return code;
-      }
+      case 'remove':
+        return await removeAll(names, (n) => c.network(n), { force: p.opt.force === true }, json);
       case 'connect': {
         // docker network connect: a new endpoint on the network, joined to a running sandbox.
         if (names.length !== 2) throw new ValidationError('network connect', names, 'usage: nsnet network connect <network> <sandbox>');

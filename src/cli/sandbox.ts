@@ -3,7 +3,7 @@
 import { ValidationError } from '../errors.js';
 import { createSandbox } from '../modes.js';
 import { list, parseArgs, str } from './args.js';
-import { GLOBAL_VALUES, openController, table } from './common.js';
+import { GLOBAL_VALUES, inspectAll, openController, removeAll, table } from './common.js';
 import { enter, waitExit } from './enter.js';
 
 export const sandboxUsage = `  nsnet run [--net none|host|bridge|container:<name>|<network>] [--name N] [-h hostname]
@@ -92,27 +92,12 @@ export async function sandbox(argv: string[]): Promise<number> {
         );
         return 0;
       }
-      case 'inspect': {
-        if (!names.length) throw new ValidationError('sandbox', names, 'give at least one name');
-        const infos = [];
-        for (const n of names) infos.push(await (await c.sandbox(n)).info());
-        console.log(JSON.stringify(infos, null, 2));
-        return 0;
-      }
+      case 'inspect':
+        // await: the finally below closes the controller
+        return await inspectAll('sandbox', names, (n) => c.sandbox(n));
       case 'rm':
-      case 'remove': {
-        let code = 0;
-        for (const n of names) {
-          try {
-            await (await c.sandbox(n)).delete({ force: p.opt.force === true });
-            if (!json) console.log(n);
-          } catch (e) {
-            console.error(`nsnet: ${(e as Error).message}`);
-            code = 1;
-          }
-        }
-        return code;
-      }
+      case 'remove':
+        return await removeAll(names, (n) => c.sandbox(n), { force: p.opt.force === true }, json);
     }
     throw new ValidationError('sandbox command', sub, 'must be ls, inspect or rm');
   } finally {

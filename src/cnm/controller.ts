@@ -579,8 +579,12 @@ export class Controller extends EventEmitter {
     });
   }
 
-  /** Leaves the sandbox; hands the default route to another endpoint if this one had it. @internal */
-  async leave(epRec: EndpointRecord, o: { wait?: boolean } = {}): Promise<void> {
+  /**
+   * Leaves the sandbox: its interface is deleted at once (the sandbox lives
+   * on, so waiting for the kernel is the only way). Hands the default route
+   * to another endpoint if this one had it. @internal
+   */
+  async leave(epRec: EndpointRecord): Promise<void> {
     this.live();
     const td = new Teardown(`endpoint ${epRec.name}`, this.faults);
     const cur = await this.store.view((t) => {
@@ -589,7 +593,6 @@ export class Controller extends EventEmitter {
     });
     if (!cur) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'endpoint.leave', epRec.name, `endpoint ${epRec.name} is not joined to a sandbox`);
     await td.step('kernel.leave', () => this.driver(cur.net.driver).leave(this.ctx, cur.net, cur.ep, cur.sb));
-    void o;
     const next = await this.store.update((t) => {
       const ep = t.endpoint(cur.ep.id)!;
       const had = ep.gatewayEndpoint;
@@ -631,7 +634,7 @@ export class Controller extends EventEmitter {
     const td = new Teardown(`endpoint ${epRec.name}`, this.faults);
     const cur = await this.store.view((t) => t.endpoint(epRec.id));
     if (!cur) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'endpoint.delete', epRec.name, `no endpoint ${epRec.name}`);
-    if (cur.sandboxId) await td.step('leave', () => this.leave(cur, o));
+    if (cur.sandboxId) await td.step('leave', () => this.leave(cur));
     await td.step('store.endpoint', () => this.store.update((t) => this.dropEndpoint(t, cur)));
     this.emitEvent({ kind: 'endpoint', action: 'delete', id: cur.id, name: cur.name });
     td.finish();

@@ -9,19 +9,10 @@ import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/stor
 import type { Controller, DeleteOptions, EndpointOptions } from './controller.js';
 import * as names from './names.js';
 
-export interface NetworkInfo {
-  id: string;
-  name: string;
-  driver: string;
-  scope: 'local';
-  internal: boolean;
-  ipv6: boolean;
-  subnets: { subnet: string; gateway: string | null; ipRange: string | null; excluded: string[] }[];
-  labels: Record<string, string>;
-  options: Record<string, string>;
+export interface NetworkInfo
+  extends Pick<NetworkRecord, 'id' | 'name' | 'driver' | 'scope' | 'internal' | 'ipv6' | 'subnets' | 'labels' | 'options' | 'created'> {
   /** The bridge device, for bridge networks. */
   bridge: string | null;
-  created: string;
   endpoints: number;
 }
 
@@ -61,11 +52,12 @@ export interface SandboxInfo {
   endpoints: EndpointInfo[];
 }
 
-export class Network {
+/** What the three share: the controller, the record, its id and name. */
+abstract class Handle<R extends { id: string; name: string }> {
   /** @internal */
   constructor(
-    private readonly c: Controller,
-    /** @internal */ readonly record: NetworkRecord,
+    protected readonly c: Controller,
+    /** @internal */ readonly record: R,
   ) {}
 
   get id(): string {
@@ -74,7 +66,9 @@ export class Network {
   get name(): string {
     return this.record.name;
   }
+}
 
+export class Network extends Handle<NetworkRecord> {
   async info(): Promise<NetworkInfo> {
     const { net, count } = await this.c.store.view((t) => ({ net: t.network(this.id), count: t.endpoints({ networkId: this.id }).length }));
     if (!net) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'network', this.name, `no network ${this.name}`);
@@ -112,20 +106,7 @@ export class Network {
   }
 }
 
-export class Endpoint {
-  /** @internal */
-  constructor(
-    private readonly c: Controller,
-    /** @internal */ readonly record: EndpointRecord,
-  ) {}
-
-  get id(): string {
-    return this.record.id;
-  }
-  get name(): string {
-    return this.record.name;
-  }
-
+export class Endpoint extends Handle<EndpointRecord> {
   async info(): Promise<EndpointInfo> {
     const r = await this.c.store.view((t) => {
       const ep = t.endpoint(this.id);
@@ -141,8 +122,8 @@ export class Endpoint {
   }
 
   /** Unplugs it; its addresses stay reserved until delete. */
-  leave(o?: { wait?: boolean }): Promise<void> {
-    return this.c.leave(this.record, o);
+  leave(): Promise<void> {
+    return this.c.leave(this.record);
   }
 
   /** Leaves if joined, then releases its addresses. */
@@ -160,20 +141,7 @@ export function endpointInfo(ep: EndpointRecord, net: NetworkRecord): EndpointIn
   };
 }
 
-export class Sandbox {
-  /** @internal */
-  constructor(
-    private readonly c: Controller,
-    /** @internal */ readonly record: SandboxRecord,
-  ) {}
-
-  get id(): string {
-    return this.record.id;
-  }
-  get name(): string {
-    return this.record.name;
-  }
-  get kind(): SandboxRecord['netnsKind'] {
+export class Sandbox extends Handle<SandboxRecord> {  get kind(): SandboxRecord['netnsKind'] {
     return this.record.netnsKind;
   }
   /** The namespace file, for nsenter or `ip netns exec`. */

@@ -44,3 +44,22 @@ export interface Driver {
   /** Turns a kernel error from join into a clearer one, if the driver knows better. */
   explain?(e: unknown, n: NetworkRecord): unknown;
 }
+
+/**
+ * A driver that makes no kernel objects at all (null and host): joining it
+ * changes nothing, so leaving and deleting must change nothing either.
+ */
+export function inertDriver(name: string, sandboxKind: Driver['sandboxKind']): Driver {
+  return {
+    name,
+    sandboxKind,
+    usesIpam: false,
+    singleton: true,
+    validateNetwork: () => ({}),
+    createNetwork: async () => {},
+    deleteNetwork: async () => {},
+    prepareEndpoint: () => {},
+    join: () => {},
+    leave: async () => {},
+  };
+}
