@@ -3,7 +3,7 @@
 // `ip netns exec` (and `nsnet run`) look to bind-mount them over /etc.
 // Written synchronously: three small files cost less than a hop to the
 // thread pool and back.
-import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, lstatSync, readlinkSync } from 'node:fs';
+import { mkdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 
@@ -111,9 +111,18 @@ export interface FileDirs {
   etcDir: string;
 }
 
+const FILES = ['resolv.conf', 'hosts', 'hostname'];
+
 /** Writes all three files and links etcDir/<name> to them. */
 export function writeSandboxFiles(d: FileDirs, sb: SandboxRecord, addresses: string[]): void {
-  mkdirSync(sb.filesDir, { recursive: true });
+  // Few syscalls: this runs on the JS thread for every sandbox (the parent
+  // exists after the first one, so no recursive walk).
+  try {
+    mkdirSync(sb.filesDir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    mkdirSync(sb.filesDir, { recursive: true });
+  }
   writeFileSync(join(sb.filesDir, 'resolv.conf'), resolvConf(sb));
   writeFileSync(join(sb.filesDir, 'hosts'), hostsFile(sb, addresses));
   writeFileSync(join(sb.filesDir, 'hostname'), `${sb.hostname}\n`);
@@ -142,11 +151,20 @@ function linkEtc(d: FileDirs, sb: SandboxRecord): void {
 export function removeSandboxFiles(d: FileDirs, sb: SandboxRecord): void {
   if (sb.netnsKind === 'own') {
     const link = join(d.etcDir, sb.name);
+    let target: string | null = null;
     try {
-      if (lstatSync(link).isSymbolicLink() && readlinkSync(link) === sb.filesDir) rmSync(link);
+      target = readlinkSync(link);
     } catch {
-      /* already gone */
+      /* already gone, or not a link: not ours */
     }
+    if (target === sb.filesDir) rmSync(link, { force: true });
   }
-  rmSync(sb.filesDir, { recursive: true, force: true });
+  // The three files, then the directory; anything else in it (someone
+  // else's) makes rmdir fail, and then the whole tree goes.
+  for (const f of FILES) rmSync(join(sb.filesDir, f), { force: true });
+  try {
+    rmdirSync(sb.filesDir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') rmSync(sb.filesDir, { recursive: true, force: true });
+  }
 }
