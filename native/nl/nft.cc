@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include <cstring>
+#include <iterator>
 
 namespace nsnet::nft {
 
@@ -267,11 +268,104 @@ bool encode_getgen(Builder& b, uint32_t seq) {
 bool encode_dump(Builder& b, uint8_t type, uint32_t seq, uint8_t family, const std::string& table,
                  const std::string& set) {
   if (!begin(b, msg_type(type), NLM_F_REQUEST | NLM_F_DUMP, seq, family)) return false;
-  // NFTA_TABLE_NAME, NFTA_CHAIN_TABLE, NFTA_SET_TABLE, NFTA_RULE_TABLE and
-  // NFTA_SET_ELEM_LIST_TABLE are all attribute 1.
-  if (!table.empty()) b.put_str(1, table);
-  if (type == NFT_MSG_GETSETELEM) b.put_str(NFTA_SET_ELEM_LIST_SET, set);
+  // Only GETSETELEM takes (and needs) the table and set. The other dumps
+  // would look the table up by family, and with family 0 quietly find none:
+  // callers filter those by table themselves.
+  if (type == NFT_MSG_GETSETELEM) {
+    b.put_str(NFTA_SET_ELEM_LIST_TABLE, table);
+    b.put_str(NFTA_SET_ELEM_LIST_SET, set);
+  }
   return finish(b);
+}
+
+// ---------------------------------------------------------------- offsets
+
+namespace {
+
+// Top-level attribute names per object, indexed by attribute type.
+const char* const kTableAttrs[] = {"", "NAME", "FLAGS", "USE", "HANDLE"};
+const char* const kChainAttrs[] = {"", "TABLE", "HANDLE", "NAME", "HOOK", "POLICY", "USE", "TYPE", "COUNTERS", "PAD", "FLAGS"};
+const char* const kSetAttrs[] = {"",   "TABLE",    "NAME",   "FLAGS",       "KEY_TYPE", "KEY_LEN",
+                                 "DATA_TYPE", "DATA_LEN", "POLICY", "DESC", "ID",       "TIMEOUT",
+                                 "GC_INTERVAL", "USERDATA", "PAD",  "OBJ_TYPE", "HANDLE"};
+const char* const kElemListAttrs[] = {"", "TABLE", "SET", "ELEMENTS", "SET_ID"};
+const char* const kRuleAttrs[] = {"", "TABLE", "CHAIN", "HANDLE", "EXPRESSIONS", "COMPAT", "POSITION", "USERDATA"};
+
+struct Names {
+  const char* prefix;
+  const char* const* names;
+  size_t count;
+};
+
+bool names_for(uint8_t msg, Names* out) {
+  switch (msg) {
+    case NFT_MSG_NEWTABLE: case NFT_MSG_DELTABLE: case kMsgDestroyTable:
+      *out = {"NFTA_TABLE_", kTableAttrs, std::size(kTableAttrs)};
+      return true;
+    case NFT_MSG_NEWCHAIN: case NFT_MSG_DELCHAIN: case kMsgDestroyChain:
+      *out = {"NFTA_CHAIN_", kChainAttrs, std::size(kChainAttrs)};
+      return true;
+    case NFT_MSG_NEWSET: case NFT_MSG_DELSET: case kMsgDestroySet:
+      *out = {"NFTA_SET_", kSetAttrs, std::size(kSetAttrs)};
+      return true;
+    case NFT_MSG_NEWSETELEM: case NFT_MSG_DELSETELEM: case kMsgDestroySetElem:
+      *out = {"NFTA_SET_ELEM_LIST_", kElemListAttrs, std::size(kElemListAttrs)};
+      return true;
+    case NFT_MSG_NEWRULE: case NFT_MSG_DELRULE: case kMsgDestroyRule:
+      *out = {"NFTA_RULE_", kRuleAttrs, std::size(kRuleAttrs)};
+      return true;
+    default: return false;
+  }
+}
+
+// The attribute of the stream [p, p+len) that contains absolute offset
+// `at` (base is where offsets count from); its index in the stream too.
+const nlattr* containing(const uint8_t* base, const uint8_t* p, size_t len, uint32_t at, size_t* index) {
+  for (size_t i = 0; len >= nl::kAttrHdrLen; i++) {
+    const auto* a = reinterpret_cast<const nlattr*>(p);
+    if (a->nla_len < nl::kAttrHdrLen || a->nla_len > len) return nullptr;
+    const size_t start = static_cast<size_t>(p - base);
+    if (at >= start && at < start + a->nla_len) {
+      *index = i;
+      return a;
+    }
+    const size_t step = nl::align4(a->nla_len);
+    if (step >= len) break;
+    p += step;
+    len -= step;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+std::string describe_offset(const nlmsghdr* h, uint32_t offset) {
+  Names n;
+  if ((h->nlmsg_type >> 8) != NFNL_SUBSYS_NFTABLES || !names_for(nft_msg_of(h->nlmsg_type), &n)) return "";
+  const auto* base = reinterpret_cast<const uint8_t*>(h);
+  const size_t off = nl::kHdrLen + nl::align4(sizeof(nfgenmsg));
+  if (h->nlmsg_len <= off || offset >= h->nlmsg_len) return "";
+  size_t index = 0;
+  const nlattr* a = containing(base, base + off, h->nlmsg_len - off, offset, &index);
+  if (!a) return "";
+  const uint16_t type = a->nla_type & NLA_TYPE_MASK;
+  std::string out = n.prefix;
+  out += type < n.count ? n.names[type] : std::to_string(type);
+  const bool is_list = (nft_msg_of(h->nlmsg_type) == NFT_MSG_NEWRULE && type == NFTA_RULE_EXPRESSIONS) ||
+                       (n.names == kElemListAttrs && type == NFTA_SET_ELEM_LIST_ELEMENTS);
+  if (!is_list) return out;
+  // Lists say which element, and for expressions which kind.
+  const auto* inner = reinterpret_cast<const uint8_t*>(a) + nl::kAttrHdrLen;
+  const nlattr* el = containing(base, inner, a->nla_len - nl::kAttrHdrLen, offset, &index);
+  if (!el) return out;
+  out += "[" + std::to_string(index) + "]";
+  if (type == NFTA_RULE_EXPRESSIONS && n.names == kRuleAttrs) {
+    Attr e[NFTA_EXPR_MAX + 1];
+    static const Policy ep[NFTA_EXPR_MAX + 1] = {{}, {Kind::String, 0, 31}, {Kind::Nested}};
+    if (nl::parse_nested(Attr{el}, e, NFTA_EXPR_MAX, ep).ok() && e[NFTA_EXPR_NAME])
+      out += " (" + std::string(e[NFTA_EXPR_NAME].str()) + ")";
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------- decoding

@@ -138,10 +138,16 @@ bool encode_rule(nl::Builder& b, uint8_t type, uint16_t flags, uint32_t seq, con
 // One NFTA_LIST_ELEM of a rule's NFTA_RULE_EXPRESSIONS.
 void put_expr(nl::Builder& b, const Expr& e);
 bool encode_getgen(nl::Builder& b, uint32_t seq);
-// A dump of GETTABLE/GETCHAIN/GETSET/GETRULE (family 0 = all; with a table
-// name, that table's objects only) or GETSETELEM (table and set required).
+// A dump of GETTABLE/GETCHAIN/GETSET/GETRULE (family 0 = all; `table` and
+// `set` are not sent, filter the answers) or of GETSETELEM (family, table
+// and set required).
 bool encode_dump(nl::Builder& b, uint8_t type, uint32_t seq, uint8_t family, const std::string& table,
                  const std::string& set);
+
+// Names the attribute at byte `offset` of a request we built (what an
+// extended ACK's NLMSGERR_ATTR_OFFS points at): "NFTA_CHAIN_NAME",
+// "NFTA_RULE_EXPRESSIONS[1] (lookup)", or "" if the offset is in no attribute.
+std::string describe_offset(const nlmsghdr* request, uint32_t offset);
 
 // Decoders return false for a message of the wrong type or a malformed one.
 bool decode_gen(const nlmsghdr* h, uint32_t* genid);

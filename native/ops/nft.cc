@@ -79,10 +79,14 @@ bool nft_transact(io::Socket& s, const std::vector<NftOp>& ops, bool check_gen, 
   const uint32_t begin_seq = s.reserve_seq(static_cast<uint32_t>(ops.size() + 2));
   const uint32_t first = begin_seq + 1;
   std::vector<uint8_t> buf(guess(ops));
+  std::vector<size_t> at(ops.size());  // where each op's message starts
   for (;;) {
     nl::Builder b(buf.data(), buf.size());
     nft::encode_batch_begin(b, begin_seq, check_gen, genid);
-    for (size_t i = 0; i < ops.size(); i++) encode_op(b, first + static_cast<uint32_t>(i), ops[i], i == 0);
+    for (size_t i = 0; i < ops.size(); i++) {
+      encode_op(b, first + static_cast<uint32_t>(i), ops[i], i == 0);
+      at[i] = b.message_offset();
+    }
     nft::encode_batch_end(b, first + static_cast<uint32_t>(ops.size()));
     if (b.ok()) {
       buf.resize(b.size());
@@ -100,8 +104,16 @@ bool nft_transact(io::Socket& s, const std::vector<NftOp>& ops, bool check_gen, 
       if (const uint64_t handle = handle_of(h)) out->handles[i] = handle;
     }
   };
-  return s.transact_batch(buf.data(), buf.size(), begin_seq, first, ops.size(), &out->replies, &out->batch, on_msg,
-                          err);
+  if (!s.transact_batch(buf.data(), buf.size(), begin_seq, first, ops.size(), &out->replies, &out->batch, on_msg, err))
+    return false;
+  // nf_tables often answers with only an offset: name what it points at.
+  for (size_t i = 0; i < ops.size(); i++) {
+    io::Reply& r = out->replies[i];
+    if (!r.error || !r.message.empty() || !r.has_offset) continue;
+    const std::string what = nft::describe_offset(reinterpret_cast<const nlmsghdr*>(buf.data() + at[i]), r.offset);
+    if (!what.empty()) r.message = "at " + what;
+  }
+  return true;
 }
 
 bool nft_get_gen(io::Socket& s, uint32_t* genid, io::Reply* status, io::SysError* err) {
