@@ -34,13 +34,20 @@ uint16_t flags_for(const NftOp& op, bool first) {
   return f;
 }
 
-bool encode_op(nl::Builder& b, uint32_t seq, const NftOp& op, bool first) {
+bool encode_op(nl::Builder& b, uint32_t seq, const NftOp& op, size_t index) {
   const uint8_t type = msg_for(op);
-  const uint16_t flags = flags_for(op, first);
+  const uint16_t flags = flags_for(op, index == 0);
   switch (op.obj) {
     case NftObj::Table: return nft::encode_table(b, type, flags, seq, op.table);
     case NftObj::Chain: return nft::encode_chain(b, type, flags, seq, op.chain);
-    case NftObj::Set: return nft::encode_set(b, type, flags, seq, op.set);
+    case NftObj::Set: {
+      if (op.set.id || type != NFT_MSG_NEWSET) return nft::encode_set(b, type, flags, seq, op.set);
+      // The kernel refuses a new set without an id (EINVAL, no extack); it
+      // only has to be unique within the batch.
+      nft::Set s = op.set;
+      s.id = static_cast<uint32_t>(index + 1);
+      return nft::encode_set(b, type, flags, seq, s);
+    }
     case NftObj::Elems: return nft::encode_setelems(b, type, flags, seq, op.elems);
     case NftObj::Rule: return nft::encode_rule(b, type, flags, seq, op.rule);
   }
@@ -84,7 +91,7 @@ bool nft_transact(io::Socket& s, const std::vector<NftOp>& ops, bool check_gen, 
     nl::Builder b(buf.data(), buf.size());
     nft::encode_batch_begin(b, begin_seq, check_gen, genid);
     for (size_t i = 0; i < ops.size(); i++) {
-      encode_op(b, first + static_cast<uint32_t>(i), ops[i], i == 0);
+      encode_op(b, first + static_cast<uint32_t>(i), ops[i], i);
       at[i] = b.message_offset();
     }
     nft::encode_batch_end(b, first + static_cast<uint32_t>(ops.size()));
