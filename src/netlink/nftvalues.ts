@@ -85,7 +85,9 @@ export function encodeValue(t: NftType, v: unknown, field: string): Buffer {
     case 'ipv6_addr': {
       const p = typeof v === 'string' ? parseIPv6(v) : null;
       if (!p) throw new ValidationError(field, v, 'is not an IPv6 address');
-      return Buffer.from(p);
+      const b = Buffer.alloc(16);
+      p.forEach((g, i) => b.writeUInt16BE(g, 2 * i)); // parseIPv6 gives eight 16-bit groups
+      return b;
     }
     case 'ether_addr': {
       if (typeof v !== 'string' || !/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(v)) throw new ValidationError(field, v, 'is not a MAC address');
