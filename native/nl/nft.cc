@@ -227,8 +227,11 @@ bool encode_setelems(Builder& b, uint8_t type, uint16_t flags, uint32_t seq, con
   b.put_str(NFTA_SET_ELEM_LIST_SET, l.set);
   if (l.set_id) b.put_be32(NFTA_SET_ELEM_LIST_SET_ID, l.set_id);
   const size_t list = b.nest_start(NFTA_SET_ELEM_LIST_ELEMENTS);
+  uint16_t i = 0;
   for (const Elem& e : l.elems) {
-    const size_t n = b.nest_start(NFTA_LIST_ELEM);
+    // The kernel reads any type here; libnftnl numbers the elements 1, 2, ...
+    // and so do we, to stay byte-for-byte comparable with nft.
+    const size_t n = b.nest_start(static_cast<uint16_t>(++i & NLA_TYPE_MASK));
     if (e.flags) b.put_be32(NFTA_SET_ELEM_FLAGS, e.flags);
     Data k;
     k.value = e.key;
