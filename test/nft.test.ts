@@ -196,6 +196,18 @@ describe('nf_tables transactions, checked against nft -j', () => {
     expect(await n.elements(m)).toContainEqual({ key: ['0.0.0.0', 'tcp', 80], keyEnd: ['255.255.255.255', 'tcp', 80], data: ['10.0.0.2', 8080], intervalEnd: false });
   });
 
+  test('five thousand elements go in one transaction, and nft lists them all', async () => {
+    const { name, nft: n } = await fresh();
+    await n.commit([table, { verb: 'add', set: ports }]);
+    const elements = Array.from({ length: 5000 }, (_, i) => ({ key: ['tcp', 1000 + i], data: [`10.0.${i >> 8}.${i & 255}`, 80] }));
+    const res = await n.commit([{ verb: 'add', elements: { set: ports, elements } }]);
+    // A long element list opening a batch is not echoed back, so the generation is unknown here.
+    expect(res.generation).toBeNull();
+    const listed = [...ofKind(await nftj(name), 'map')][0].elem;
+    expect(listed).toHaveLength(5000);
+    expect(listed).toContainEqual([{ concat: ['tcp', 5999] }, { concat: ['10.0.19.135', 80] }]);
+  });
+
   test('bad input is refused with ValidationError before the kernel is touched', async () => {
     const { name, nft: n } = await fresh();
     await n.commit([table, { verb: 'add', set: ports }]);

@@ -6,6 +6,9 @@ namespace nsnet::ops {
 
 namespace {
 
+// Past this many elements in a first request, no echo (see flags_for).
+constexpr size_t kEchoedElems = 64;
+
 uint8_t msg_for(const NftOp& op) {
   // Rows: table, chain, set, elements, rule. Columns: new, del, destroy.
   static const uint8_t kType[5][3] = {
@@ -28,9 +31,12 @@ uint16_t flags_for(const NftOp& op, bool first) {
   }
   // Echo what NEW ops create, to learn the handles the kernel gave. The
   // kernel echoes the new generation only when the batch's first request
-  // asks for echoes, so that one always does.
+  // asks for echoes, so that one does, unless it is a long element list:
+  // the kernel would echo every element, and a burst that overflows our
+  // receive queue would hide the ACKs of a transaction that went through.
   const bool is_new = op.verb == NftVerb::Add || op.verb == NftVerb::Create;
-  if (first || (is_new && op.obj != NftObj::Elems)) f |= NLM_F_ECHO;
+  const bool cheap = op.obj != NftObj::Elems || op.elems.elems.size() <= kEchoedElems;
+  if ((first && cheap) || (is_new && op.obj != NftObj::Elems)) f |= NLM_F_ECHO;
   return f;
 }
 
@@ -79,27 +85,87 @@ uint64_t handle_of(const nlmsghdr* h) {
 
 }  // namespace
 
+namespace {
+
+// One message of the batch: an op, or a slice of a long element list. An
+// attribute holds at most 64 KiB, so a list is cut into several
+// NEWSETELEMs; they still commit as one transaction.
+struct Part {
+  size_t op;
+  size_t from = 0, to = 0;  // element range, for element ops
+};
+
+constexpr size_t kElemBytesPerMessage = 48 * 1024;
+
+size_t elem_bytes(const nft::Elem& e) {
+  return 64 + e.key.size() + e.key_end.size() + e.data.value.size() + e.data.verdict.chain.size();
+}
+
+std::vector<Part> split(const std::vector<NftOp>& ops) {
+  std::vector<Part> parts;
+  for (size_t i = 0; i < ops.size(); i++) {
+    const auto& elems = ops[i].elems.elems;
+    if (ops[i].obj != NftObj::Elems || elems.empty()) {
+      parts.push_back({i, 0, elems.size()});
+      continue;
+    }
+    size_t from = 0, bytes = 0;
+    for (size_t k = 0; k < elems.size(); k++) {
+      const size_t n = elem_bytes(elems[k]);
+      if (k > from && bytes + n > kElemBytesPerMessage) {
+        parts.push_back({i, from, k});
+        from = k;
+        bytes = 0;
+      }
+      bytes += n;
+    }
+    parts.push_back({i, from, elems.size()});
+  }
+  return parts;
+}
+
+bool encode_part(nl::Builder& b, uint32_t seq, const std::vector<NftOp>& ops, const Part& p, size_t index) {
+  const NftOp& op = ops[p.op];
+  if (op.obj != NftObj::Elems || (p.from == 0 && p.to == op.elems.elems.size())) return encode_op(b, seq, op, index);
+  NftOp slice;
+  slice.obj = op.obj;
+  slice.verb = op.verb;
+  slice.elems.family = op.elems.family;
+  slice.elems.table = op.elems.table;
+  slice.elems.set = op.elems.set;
+  slice.elems.set_id = op.elems.set_id;
+  slice.elems.elems.assign(op.elems.elems.begin() + static_cast<long>(p.from), op.elems.elems.begin() + static_cast<long>(p.to));
+  return encode_op(b, seq, slice, index);
+}
+
+}  // namespace
+
 bool nft_transact(io::Socket& s, const std::vector<NftOp>& ops, bool check_gen, uint32_t genid, NftResult* out,
                   io::SysError* err) {
   *out = NftResult{};
   out->handles.assign(ops.size(), 0);
-  const uint32_t begin_seq = s.reserve_seq(static_cast<uint32_t>(ops.size() + 2));
+  out->replies.assign(ops.size(), io::Reply{});
+  const std::vector<Part> parts = split(ops);
+  const uint32_t begin_seq = s.reserve_seq(static_cast<uint32_t>(parts.size() + 2));
   const uint32_t first = begin_seq + 1;
   std::vector<uint8_t> buf(guess(ops));
-  std::vector<size_t> at(ops.size());  // where each op's message starts
+  std::vector<size_t> at(parts.size());  // where each message starts
   for (;;) {
     nl::Builder b(buf.data(), buf.size());
     nft::encode_batch_begin(b, begin_seq, check_gen, genid);
-    for (size_t i = 0; i < ops.size(); i++) {
-      encode_op(b, first + static_cast<uint32_t>(i), ops[i], i);
+    for (size_t i = 0; i < parts.size(); i++) {
+      encode_part(b, first + static_cast<uint32_t>(i), ops, parts[i], i);
       at[i] = b.message_offset();
     }
-    nft::encode_batch_end(b, first + static_cast<uint32_t>(ops.size()));
+    nft::encode_batch_end(b, first + static_cast<uint32_t>(parts.size()));
     if (b.ok()) {
       buf.resize(b.size());
       break;
     }
-    if (buf.size() > (64u << 20)) return (err->err = EMSGSIZE, err->what = "nf_tables batch does not fit"), false;
+    // Every message fits 64 KiB by construction; only the whole can outgrow
+    // the guess. An op that is itself too big (a rule of huge expressions)
+    // fails this way, before anything is sent.
+    if (buf.size() > (256u << 20)) return (err->err = EMSGSIZE, err->what = "nf_tables batch does not fit"), false;
     buf.resize(buf.size() * 2);
   }
   auto on_msg = [&](size_t i, const nlmsghdr* h) {
@@ -107,18 +173,23 @@ bool nft_transact(io::Socket& s, const std::vector<NftOp>& ops, bool check_gen, 
     if (nft::decode_gen(h, &gen)) {
       out->has_gen = true;
       out->gen = gen;
-    } else if (i < ops.size()) {
-      if (const uint64_t handle = handle_of(h)) out->handles[i] = handle;
+    } else if (i < parts.size()) {
+      if (const uint64_t handle = handle_of(h)) out->handles[parts[i].op] = handle;
     }
   };
-  if (!s.transact_batch(buf.data(), buf.size(), begin_seq, first, ops.size(), &out->replies, &out->batch, on_msg, err))
+  std::vector<io::Reply> replies;
+  if (!s.transact_batch(buf.data(), buf.size(), begin_seq, first, parts.size(), &replies, &out->batch, on_msg, err))
     return false;
-  // nf_tables often answers with only an offset: name what it points at.
-  for (size_t i = 0; i < ops.size(); i++) {
-    io::Reply& r = out->replies[i];
-    if (!r.error || !r.message.empty() || !r.has_offset) continue;
-    const std::string what = nft::describe_offset(reinterpret_cast<const nlmsghdr*>(buf.data() + at[i]), r.offset);
-    if (!what.empty()) r.message = "at " + what;
+  for (size_t i = 0; i < parts.size(); i++) {
+    io::Reply& r = replies[i];
+    io::Reply& mine = out->replies[parts[i].op];
+    if (!r.error || mine.error) continue;  // an op reports its first failing message
+    // nf_tables often answers with only an offset: name what it points at.
+    if (r.message.empty() && r.has_offset) {
+      const std::string what = nft::describe_offset(reinterpret_cast<const nlmsghdr*>(buf.data() + at[i]), r.offset);
+      if (!what.empty()) r.message = "at " + what;
+    }
+    mine = std::move(r);
   }
   return true;
 }

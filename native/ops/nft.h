@@ -30,7 +30,8 @@ struct NftResult {
   std::vector<io::Reply> replies;  // one per op
   io::Reply batch;                 // the batch's own answer: ERESTART when the generation moved
   bool has_gen = false;
-  uint32_t gen = 0;                // the generation this transaction committed
+  uint32_t gen = 0;                // the generation this transaction committed (not
+                                   // known when the batch opens with a long element list)
   std::vector<uint64_t> handles;   // per op: the handle a NEW op's object got, else 0
 };
 
