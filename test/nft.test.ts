@@ -5,6 +5,7 @@
 import { afterEach, describe, expect, test } from 'vitest';
 
 import { Netns, Nftables, NsnetError, REG, ValidationError, type NftOp, type SetSpec } from '../src/index.js';
+import { native } from '../src/native.js';
 import { uniq } from './helpers.js';
 import { chainText, nft, nftj, ofKind } from './nft-helpers.js';
 
@@ -117,6 +118,13 @@ describe('nf_tables transactions, checked against nft -j', () => {
     expect(err.extack).toBe('at NFTA_CHAIN_NAME');
     expect(await nftj(name)).toEqual(before);
     expect(await n.generation()).toBe(gen);
+  });
+
+  test("the kernel's own extended-ACK text comes through, with the attribute it points at named", async () => {
+    const { ns } = await fresh();
+    // Past the validation in src/ on purpose: a table name longer than NFT_NAME_MAXLEN.
+    const r = await native.nftTransact(ns.handle, [{ obj: 'table', verb: 'add', family: 1, table: 'x'.repeat(300) }], null);
+    expect(r.replies[0]).toMatchObject({ errno: 34, message: 'Attribute failed policy validation (at NFTA_TABLE_NAME)', offset: 20 });
   });
 
   test('a change made by someone else between reading the generation and committing is detected (ERESTART) and nothing is applied', async () => {

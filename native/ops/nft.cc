@@ -184,10 +184,11 @@ bool nft_transact(io::Socket& s, const std::vector<NftOp>& ops, bool check_gen, 
     io::Reply& r = replies[i];
     io::Reply& mine = out->replies[parts[i].op];
     if (!r.error || mine.error) continue;  // an op reports its first failing message
-    // nf_tables often answers with only an offset: name what it points at.
-    if (r.message.empty() && r.has_offset) {
+    // nf_tables often answers with only an offset: name what it points at,
+    // after the kernel's text when there is one.
+    if (r.has_offset) {
       const std::string what = nft::describe_offset(reinterpret_cast<const nlmsghdr*>(buf.data() + at[i]), r.offset);
-      if (!what.empty()) r.message = "at " + what;
+      if (!what.empty()) r.message = r.message.empty() ? "at " + what : r.message + " (at " + what + ")";
     }
     mine = std::move(r);
   }
