@@ -15,6 +15,7 @@
         "native/addon/handle.cc",
         "native/addon/convert.cc",
         "native/addon/nft.cc",
+        "native/addon/nft_convert.cc",
         "native/addon/addon.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
