@@ -2,15 +2,16 @@
 // in one transaction into a namespace playing "the host", nft lists what it
 // describes, networks and published ports are set elements only, and real
 // TCP goes through it: from an outside namespace through a published port
-// (DNAT map element) to a container, from the host via 127.0.0.1, and not
-// between two isolated networks.
+// (DNAT map element) to a container, from the host via 127.0.0.1, back to
+// itself (hairpin) unless ICC is off, out masqueraded unless the network is
+// internal, and not between two isolated networks.
 import type { AddressInfo, Server, Socket } from 'node:net';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import * as ruleset from '../src/firewall/ruleset.js';
 import { Netns, Nftables } from '../src/index.js';
-import { uniq } from './helpers.js';
+import { ip, uniq } from './helpers.js';
 import { chainText, nftj, ofKind } from './nft-helpers.js';
 
 let host: Netns; // "the host": bridges, the ruleset, the uplink
@@ -89,7 +90,8 @@ describe('the nsnet ruleset', () => {
       'fib daddr type local dnat ip6 to ip6 daddr . meta l4proto . th dport map @dnat6 comment "nsnet: publish v6"',
     ]);
     expect(await chainText(host.name!, 'inet', 'nsnet', 'postrouting')).toEqual([
-      'iifname . oifname @self masquerade comment "nsnet: hairpin"',
+      'ct status dnat ip saddr . oifname @nets4 masquerade comment "nsnet: hairpin v4"',
+      'ct status dnat ip6 saddr . oifname @nets6 masquerade comment "nsnet: hairpin v6"',
       'ip saddr 127.0.0.0/8 oifname @bridges masquerade comment "nsnet: from host loopback"',
       'ip saddr @masq4 oifname != @bridges masquerade comment "nsnet: masquerade v4"',
       'ip6 saddr @masq6 oifname != @bridges masquerade comment "nsnet: masquerade v6"',
@@ -102,7 +104,7 @@ describe('the nsnet ruleset', () => {
       'prerouting nat prerouting -100',
     ]);
     expect([...ofKind(objs, 'set'), ...ofKind(objs, 'map')].map((s) => s.name).sort()).toEqual(
-      ['bridges', 'dnat4', 'dnat6', 'icc_off', 'internal', 'masq4', 'masq6', 'self'],
+      ['bridges', 'dnat4', 'dnat6', 'icc_off', 'internal', 'masq4', 'masq6', 'nets4', 'nets6', 'self'],
     );
   });
 
@@ -116,6 +118,7 @@ describe('the nsnet ruleset', () => {
     expect(sets.icc_off).toEqual(['nb2']);
     expect(sets.masq4).toEqual([{ prefix: { addr: '10.71.0.0', len: 24 } }, { prefix: { addr: '10.72.0.0', len: 24 } }]);
     expect(sets.masq6).toEqual([{ prefix: { addr: 'fd71::', len: 64 } }]);
+    expect(sets.nets4).toEqual([{ concat: [{ prefix: { addr: '10.71.0.0', len: 24 } }, 'nb1'] }, { concat: [{ prefix: { addr: '10.72.0.0', len: 24 } }, 'nb2'] }]);
     expect(sets.dnat4).toHaveLength(1);
     await nft.commit([...ruleset.removeNetworkOps({ ...net2, icc: false }), ...ruleset.removePortOps(port), ...ruleset.removeNetworkOps(net1)]);
     expect(await nftj(host.name!)).toEqual(before);
@@ -142,6 +145,43 @@ describe('the nsnet ruleset', () => {
     expect(Buffer.concat(chunks).toString()).toBe('hello from c1');
     expect(seen.at(-1)).toBe('10.71.0.1');
     await nft.commit([...ruleset.removePortOps(port), ...ruleset.removeNetworkOps(net1)]);
+  });
+
+  test('hairpin: a container reaches its own published port through the host address (masqueraded); with ICC off it cannot', async () => {
+    // Where br_netfilter is loaded (here it is), the DNAT happens while the
+    // frame is being bridged and the bridge must send it back out the port
+    // it came in on: the bridge driver will set hairpin mode, as Docker does.
+    await ip(host.name!, 'link', 'set', 'v1', 'type', 'bridge_slave', 'hairpin', 'on');
+    await nft.commit([...ruleset.addNetworkOps(net1), ...ruleset.addPortOps(port)]);
+    const s = await c1.connectTcp(8080, '192.0.2.1');
+    const chunks: Buffer[] = [];
+    for await (const d of s) chunks.push(d as Buffer);
+    expect(Buffer.concat(chunks).toString()).toBe('hello from c1');
+    expect(seen.at(-1)).toBe('10.71.0.1'); // masqueraded, so the reply goes back through the host's NAT
+    await nft.commit([...ruleset.removeNetworkOps(net1), ...ruleset.addNetworkOps({ ...net1, icc: false })]);
+    expect(await attempt(c1, 8080, '192.0.2.1')).toBe('timeout');
+    await nft.commit([...ruleset.removePortOps(port), ...ruleset.removeNetworkOps({ ...net1, icc: false })]);
+  });
+
+  test("a network's traffic leaves masqueraded as the host; an internal network's does not leave at all", async () => {
+    const ext = await outside.listenTcp(0, '192.0.2.2');
+    const extPort = (ext.address() as AddressInfo).port;
+    const from: string[] = [];
+    ext.on('connection', (s) => {
+      from.push(s.remoteAddress!);
+      s.end();
+    });
+    try {
+      await nft.commit(ruleset.addNetworkOps(net2));
+      expect(await attempt(c2, extPort, '192.0.2.2')).toBe('connected');
+      expect(from).toEqual(['192.0.2.1']);
+      await nft.commit([...ruleset.removeNetworkOps(net2), ...ruleset.addNetworkOps({ ...net2, internal: true })]);
+      expect(await attempt(c2, extPort, '192.0.2.2')).toBe('timeout');
+      expect(from).toHaveLength(1);
+      await nft.commit(ruleset.removeNetworkOps({ ...net2, internal: true }));
+    } finally {
+      ext.close();
+    }
   });
 
   test('two nsnet networks are isolated from each other; the same traffic flows while the second is not an nsnet network', async () => {

@@ -63,13 +63,13 @@ describe('ruleset changes', () => {
     const add = ruleset.addNetworkOps({ bridge: 'br7', subnets: ['10.7.0.0/24', 'fd07::/64'], icc: false });
     const del = ruleset.removeNetworkOps({ bridge: 'br7', subnets: ['10.7.0.0/24', 'fd07::/64'], icc: false });
     expect(add.every((o) => 'elements' in o && o.verb === 'add')).toBe(true);
-    expect(add.map((o) => ('elements' in o ? o.elements.set.name : ''))).toEqual(['bridges', 'self', 'icc_off', 'masq4', 'masq6']);
+    expect(add.map((o) => ('elements' in o ? o.elements.set.name : ''))).toEqual(['bridges', 'self', 'icc_off', 'masq4', 'masq6', 'nets4', 'nets6']);
     expect(del.map((o) => ('elements' in o ? o.elements : null))).toEqual(add.map((o) => ('elements' in o ? o.elements : null)));
   });
 
   test('internal networks are never masqueraded', () => {
     const ops = ruleset.addNetworkOps({ bridge: 'br8', subnets: ['10.8.0.0/24'], internal: true });
-    expect(ops.map((o) => ('elements' in o ? o.elements.set.name : ''))).toEqual(['bridges', 'self', 'internal']);
+    expect(ops.map((o) => ('elements' in o ? o.elements.set.name : ''))).toEqual(['bridges', 'self', 'internal', 'nets4']);
   });
 
   test('bad networks and ports are refused before anything is built', () => {
@@ -82,6 +82,6 @@ describe('ruleset changes', () => {
   test('the whole ruleset converts for the addon without a validation error', () => {
     const ops = ruleset.rulesetOps({ replace: true }).map((o, i) => toNativeNftOp(o, `ops[${i}]`));
     expect(ops[0]!.op).toMatchObject({ obj: 'table', verb: 'destroy' });
-    expect(ops.filter((d) => d.op.obj === 'rule')).toHaveLength(16);
+    expect(ops.filter((d) => d.op.obj === 'rule')).toHaveLength(17);
   });
 });

@@ -5,7 +5,11 @@
 // rewrites a chain (Docker's nftables backend re-populates chains and gets
 // slower with ports x rules, moby#53466).
 //
-// Not wired into the bridge driver yet; see test/nft-ruleset.test.ts.
+// Not wired into the bridge driver yet; see test/nft-ruleset.test.ts. What
+// the driver must do besides: net.ipv4.ip_forward=1; route_localnet=1 on
+// the bridge for 127.0.0.1 publishing; and hairpin mode on each bridge port
+// where br_netfilter is loaded (the DNAT then happens while bridging, and
+// the frame must go back out the port it came in on).
 //
 //   sets            what their elements are
 //   bridges         every nsnet bridge                       ifname
@@ -13,6 +17,7 @@
 //   internal        bridges of internal networks             ifname
 //   icc_off         bridges whose containers may not talk    ifname
 //   masq4 / masq6   subnets to masquerade on the way out     address intervals
+//   nets4 / nets6   each subnet with the bridge it lives on  (address interval . ifname)
 //   dnat4 / dnat6   published ports: (host address range . l4proto . port)
 //                   -> (container address . port)            concatenated interval maps
 import { endianness } from 'node:os';
@@ -33,6 +38,8 @@ export const SETS = {
   iccOff: { ...T, name: 'icc_off', key: 'ifname' },
   masq4: { ...T, name: 'masq4', key: 'ipv4_addr', interval: true },
   masq6: { ...T, name: 'masq6', key: 'ipv6_addr', interval: true },
+  nets4: { ...T, name: 'nets4', key: ['ipv4_addr', 'ifname'], interval: true },
+  nets6: { ...T, name: 'nets6', key: ['ipv6_addr', 'ifname'], interval: true },
   dnat4: { ...T, name: 'dnat4', key: ['ipv4_addr', 'inet_proto', 'inet_service'], data: ['ipv4_addr', 'inet_service'], interval: true },
   dnat6: { ...T, name: 'dnat6', key: ['ipv6_addr', 'inet_proto', 'inet_service'], data: ['ipv6_addr', 'inet_service'], interval: true },
 } satisfies Record<string, SetSpec>;
@@ -85,6 +92,22 @@ function dnat(p: 'ip' | 'ip6'): Expr[] {
   ];
 }
 
+// A container reaching a published port on its own bridge: its source is
+// in a subnet of the bridge the packet leaves by. Not iifname: where
+// br_netfilter is loaded that DNAT happens while bridging, and postrouting
+// then has no input device.
+function hairpin(p: 'ip' | 'ip6'): Expr[] {
+  const v4 = p === 'ip';
+  return [
+    ...nfproto(p),
+    ...ctStatus(CT_STATUS.dnat),
+    { expr: 'payload', base: 'network', offset: v4 ? 12 : 8, len: v4 ? 4 : 16, dreg: REG.r1 },
+    meta('oifname', reg32(v4 ? 1 : 4)),
+    inSet(v4 ? SETS.nets4 : SETS.nets6),
+    { expr: 'masq' },
+  ];
+}
+
 function masquerade(p: 'ip' | 'ip6'): Expr[] {
   const v4 = p === 'ip';
   return [
@@ -122,7 +145,8 @@ export function rules(): RuleSpec[] {
     rule(output, 'nsnet: publish v4 from host', dnat('ip')),
     rule(output, 'nsnet: publish v6 from host', dnat('ip6')),
     // A container reaching a published port of its own bridge: masquerade, so replies come back through us.
-    rule(postrouting, 'nsnet: hairpin', [meta('iifname'), meta('oifname', REG.r2), inSet(SETS.self), { expr: 'masq' }]),
+    rule(postrouting, 'nsnet: hairpin v4', hairpin('ip')),
+    rule(postrouting, 'nsnet: hairpin v6', hairpin('ip6')),
     rule(postrouting, 'nsnet: from host loopback', [
       ...nfproto('ip'),
       { expr: 'payload', base: 'network', offset: 12, len: 1, dreg: REG.r1 },
@@ -180,6 +204,8 @@ function network(n: NetworkSpec, verb: NftVerb): NftOp[] {
     ...els(SETS.iccOff, n.icc === false ? [{ key: br }] : [], verb),
     ...els(SETS.masq4, masq ? subnets.filter((s) => s.family === 4).map((s) => ({ key: s.prefix })) : [], verb),
     ...els(SETS.masq6, masq ? subnets.filter((s) => s.family === 6).map((s) => ({ key: s.prefix })) : [], verb),
+    ...els(SETS.nets4, subnets.filter((s) => s.family === 4).map((s) => ({ key: [s.prefix, br] })), verb),
+    ...els(SETS.nets6, subnets.filter((s) => s.family === 6).map((s) => ({ key: [s.prefix, br] })), verb),
   ];
 }
 
