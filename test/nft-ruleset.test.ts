@@ -17,6 +17,7 @@ import { chainText, nftj, ofKind } from './nft-helpers.js';
 let host: Netns; // "the host": bridges, the ruleset, the uplink
 let c1: Netns; // a container on network 1 (nb1, 10.71.0.0/24)
 let c2: Netns; // a container on network 2 (nb2, 10.72.0.0/24)
+let c3: Netns; // another container on network 2
 let outside: Netns; // a machine on the host's uplink (192.0.2.0/24)
 let nft: Nftables;
 let server: Server;
@@ -26,9 +27,12 @@ const net1 = { bridge: 'nb1', subnets: ['10.71.0.0/24', 'fd71::/64'] };
 const net2 = { bridge: 'nb2', subnets: ['10.72.0.0/24'] };
 const port = { protocol: 'tcp', hostPort: 8080, containerIp: '10.71.0.2', containerPort: 80 } as const;
 
-async function container(ns: Netns, bridge: string, veth: string, addr: string, gw: string): Promise<void> {
-  await host.links.addBridge({ name: bridge, up: true });
-  await host.batch().addAddress(bridge, `${gw}/24`).addVeth({ name: veth, master: bridge, up: true, peer: { name: 'eth0', netns: ns } }).commit();
+async function container(ns: Netns, bridge: string, veth: string, addr: string, gw: string, newBridge = true): Promise<void> {
+  if (newBridge) {
+    await host.links.addBridge({ name: bridge, up: true });
+    await host.addresses.add(bridge, `${gw}/24`);
+  }
+  await host.batch().addVeth({ name: veth, master: bridge, up: true, peer: { name: 'eth0', netns: ns } }).commit();
   await ns.batch().setUp('eth0').addAddress('eth0', addr).addRoute({ dst: 'default', gateway: gw }).commit();
 }
 
@@ -53,10 +57,12 @@ beforeAll(async () => {
   host = await Netns.create(uniq('rh'));
   c1 = await Netns.create(uniq('rc'));
   c2 = await Netns.create(uniq('rc'));
+  c3 = await Netns.create(uniq('rc'));
   outside = await Netns.create(uniq('ro'));
   await host.setSysctl('net.ipv4.ip_forward', 1);
   await container(c1, 'nb1', 'v1', '10.71.0.2/24', '10.71.0.1');
   await container(c2, 'nb2', 'v2', '10.72.0.2/24', '10.72.0.1');
+  await container(c3, 'nb2', 'v3', '10.72.0.3/24', '10.72.0.1', false);
   await host.batch().addVeth({ name: 'up0', up: true, peer: { name: 'eth0', netns: outside } }).addAddress('up0', '192.0.2.1/24').commit();
   await outside.batch().setUp('eth0').addAddress('eth0', '192.0.2.2/24').addRoute({ dst: 'default', gateway: '192.0.2.1' }).commit();
   server = await c1.listenTcp(80, '10.71.0.2');
@@ -70,7 +76,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   server?.close();
-  for (const ns of [outside, c2, c1, host]) await ns?.delete();
+  for (const ns of [outside, c3, c2, c1, host]) await ns?.delete();
 });
 
 describe('the nsnet ruleset', () => {
@@ -78,8 +84,8 @@ describe('the nsnet ruleset', () => {
     expect(await chainText(host.name!, 'inet', 'nsnet', 'forward')).toEqual([
       'iifname @bridges oifname @bridges iifname . oifname != @self drop comment "nsnet: isolate networks"',
       'iifname @icc_off oifname @bridges drop comment "nsnet: icc off"',
-      'iifname @internal drop comment "nsnet: internal in"',
-      'oifname @internal drop comment "nsnet: internal out"',
+      'iifname @internal iifname . oifname != @self drop comment "nsnet: internal in"',
+      'oifname @internal iifname . oifname != @self drop comment "nsnet: internal out"',
       'oifname @bridges ct state established,related accept comment "nsnet: replies"',
       'oifname @bridges ct status dnat accept comment "nsnet: published"',
       'iifname @bridges accept comment "nsnet: from containers"',
@@ -163,7 +169,10 @@ describe('the nsnet ruleset', () => {
     await nft.commit([...ruleset.removePortOps(port), ...ruleset.removeNetworkOps({ ...net1, icc: false })]);
   });
 
-  test("a network's traffic leaves masqueraded as the host; an internal network's does not leave at all", async () => {
+  test("a network's traffic leaves masqueraded as the host; an internal network's does not leave, yet its containers still talk", async () => {
+    const peer = await c3.listenTcp(0, '10.72.0.3');
+    const peerPort = (peer.address() as AddressInfo).port;
+    peer.on('connection', (s) => s.end());
     const ext = await outside.listenTcp(0, '192.0.2.2');
     const extPort = (ext.address() as AddressInfo).port;
     const from: string[] = [];
@@ -178,9 +187,11 @@ describe('the nsnet ruleset', () => {
       await nft.commit([...ruleset.removeNetworkOps(net2), ...ruleset.addNetworkOps({ ...net2, internal: true })]);
       expect(await attempt(c2, extPort, '192.0.2.2')).toBe('timeout');
       expect(from).toHaveLength(1);
+      expect(await attempt(c2, peerPort, '10.72.0.3')).toBe('connected');
       await nft.commit(ruleset.removeNetworkOps({ ...net2, internal: true }));
     } finally {
       ext.close();
+      peer.close();
     }
   });
 

@@ -125,15 +125,17 @@ const rule = (chain: ChainSpec, comment: string, exprs: Expr[]): RuleSpec => ({ 
 /** The fixed rules, in chain order. Their comments name them in `nft list`. */
 export function rules(): RuleSpec[] {
   const { forward, prerouting, output, postrouting } = CHAINS;
+  const leaves = [meta('iifname'), meta('oifname', REG.r2), inSet(SETS.self, REG.r1, true)];
   const bothBridges = [meta('iifname'), inSet(SETS.bridges), meta('oifname', REG.r2), inSet(SETS.bridges, REG.r2)];
   return [
     // Between two different nsnet bridges: never (iif . oif not a bridge with itself).
     rule(forward, 'nsnet: isolate networks', [...bothBridges, inSet(SETS.self, REG.r1, true), verdict('drop')]),
     // Same bridge, routed (hairpin or br_netfilter): only where ICC is on.
     rule(forward, 'nsnet: icc off', [meta('iifname'), inSet(SETS.iccOff), meta('oifname'), inSet(SETS.bridges), verdict('drop')]),
-    // Internal networks never leave their bridge.
-    rule(forward, 'nsnet: internal in', [meta('iifname'), inSet(SETS.internal), verdict('drop')]),
-    rule(forward, 'nsnet: internal out', [meta('oifname'), inSet(SETS.internal), verdict('drop')]),
+    // Internal networks never leave their bridge. Their containers still
+    // talk on it, which br_netfilter shows here too (iif = oif = the bridge).
+    rule(forward, 'nsnet: internal in', [meta('iifname'), inSet(SETS.internal), ...leaves, verdict('drop')]),
+    rule(forward, 'nsnet: internal out', [meta('oifname'), inSet(SETS.internal), ...leaves, verdict('drop')]),
     rule(forward, 'nsnet: replies', [meta('oifname'), inSet(SETS.bridges), ...ctState(CT_STATE.established | CT_STATE.related), verdict('accept')]),
     rule(forward, 'nsnet: published', [meta('oifname'), inSet(SETS.bridges), ...ctStatus(CT_STATUS.dnat), verdict('accept')]),
     rule(forward, 'nsnet: from containers', [meta('iifname'), inSet(SETS.bridges), verdict('accept')]),
