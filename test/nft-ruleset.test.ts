@@ -2,6 +2,7 @@
 // in one transaction into a namespace playing "the host", nft lists what it
 // describes, networks and published ports are set elements only, and real
 // TCP goes through it: from an outside namespace through a published port
+// (IPv4 and IPv6)
 // (DNAT map element) to a container, from the host via 127.0.0.1, back to
 // itself (hairpin) unless ICC is off, out masqueraded unless the network is
 // internal, and not between two isolated networks.
@@ -60,11 +61,15 @@ beforeAll(async () => {
   c3 = await Netns.create(uniq('rc'));
   outside = await Netns.create(uniq('ro'));
   await host.setSysctl('net.ipv4.ip_forward', 1);
+  await host.setSysctl('net.ipv6.conf.all.forwarding', 1);
   await container(c1, 'nb1', 'v1', '10.71.0.2/24', '10.71.0.1');
   await container(c2, 'nb2', 'v2', '10.72.0.2/24', '10.72.0.1');
   await container(c3, 'nb2', 'v3', '10.72.0.3/24', '10.72.0.1', false);
   await host.batch().addVeth({ name: 'up0', up: true, peer: { name: 'eth0', netns: outside } }).addAddress('up0', '192.0.2.1/24').commit();
   await outside.batch().setUp('eth0').addAddress('eth0', '192.0.2.2/24').addRoute({ dst: 'default', gateway: '192.0.2.1' }).commit();
+  await host.batch().addAddress('nb1', 'fd71::1/64', { nodad: true }).addAddress('up0', '2001:db8::1/64', { nodad: true }).commit();
+  await c1.batch().addAddress('eth0', 'fd71::2/64', { nodad: true }).addRoute({ dst: 'default', gateway: 'fd71::1', dev: 'eth0' }).commit();
+  await outside.batch().addAddress('eth0', '2001:db8::2/64', { nodad: true }).commit();
   server = await c1.listenTcp(80, '10.71.0.2');
   server.on('connection', (s) => {
     seen.push(s.remoteAddress!);
@@ -140,6 +145,26 @@ describe('the nsnet ruleset', () => {
     await nft.commit(ruleset.removePortOps(port));
     expect(await attempt(outside, 8080, '192.0.2.1')).toBe('refused'); // the host itself has nothing on 8080
     await nft.commit(ruleset.removeNetworkOps(net1));
+  });
+
+  test('IPv6: a published port maps [host]:8080 to [container]:80 through dnat6, keeping the client address', async () => {
+    const port6 = { protocol: 'tcp', hostPort: 8080, containerIp: 'fd71::2', containerPort: 80 } as const;
+    const server6 = await c1.listenTcp(80, 'fd71::2');
+    server6.on('connection', (s) => {
+      seen.push(s.remoteAddress!);
+      s.end('hello6');
+    });
+    try {
+      await nft.commit([...ruleset.addNetworkOps(net1), ...ruleset.addPortOps(port6)]);
+      const s = await outside.connectTcp(8080, '2001:db8::1');
+      const chunks: Buffer[] = [];
+      for await (const d of s) chunks.push(d as Buffer);
+      expect(Buffer.concat(chunks).toString()).toBe('hello6');
+      expect(seen.at(-1)).toBe('2001:db8::2');
+      await nft.commit([...ruleset.removePortOps(port6), ...ruleset.removeNetworkOps(net1)]);
+    } finally {
+      server6.close();
+    }
   });
 
   test('the host reaches the published port on 127.0.0.1 (DNAT in output, masqueraded onto the bridge)', async () => {
