@@ -2,8 +2,7 @@
 // in one transaction into a namespace playing "the host", nft lists what it
 // describes, networks and published ports are set elements only, and real
 // TCP goes through it: from an outside namespace through a published port
-// (IPv4 and IPv6)
-// (DNAT map element) to a container, from the host via 127.0.0.1, back to
+// (a DNAT map element, IPv4 and IPv6) to a container, from the host via 127.0.0.1, back to
 // itself (hairpin) unless ICC is off, out masqueraded unless the network is
 // internal, and not between two isolated networks.
 import type { AddressInfo, Server, Socket } from 'node:net';
