@@ -5,13 +5,17 @@
       "sources": [
         "native/nl/nl.cc",
         "native/nl/rtnl.cc",
+        "native/nl/nft.cc",
         "native/io/socket.cc",
         "native/io/inet.cc",
         "native/ns/ns.cc",
         "native/ops/ops.cc",
+        "native/ops/nft.cc",
         "native/addon/runner.cc",
         "native/addon/handle.cc",
         "native/addon/convert.cc",
+        "native/addon/nft.cc",
+        "native/addon/nft_convert.cc",
         "native/addon/addon.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

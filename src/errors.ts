@@ -44,11 +44,13 @@ const texts: Record<string, string> = {
   EBADMSG: 'Bad message',
   ENOTSUP: 'Operation not supported',
   EPROTO: 'Protocol error',
+  ERESTART: 'Interrupted system call should be restarted',
 };
 
 export function errnoName(errno: number): string {
   if (errno === 54) return 'EXFULL'; // not in Node's table, but the bridge port limit
   if (errno === 95) return 'EOPNOTSUPP'; // netlink's name for it; Node lists ENOTSUP first
+  if (errno === 85) return 'ERESTART'; // nf_tables: the batch's generation is stale; not in Node's table
   return names.get(errno) ?? `E${errno}`;
 }
 

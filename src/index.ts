@@ -14,6 +14,28 @@ export {
   type VxlanSpec,
 } from './netlink/batch.js';
 export type { Address, Link, Route } from './netlink/types.js';
+export {
+  Nftables,
+  type ChainSpec,
+  type CommitOptions,
+  type CommitResult,
+  type Element,
+  type ElementsSpec,
+  type Hook,
+  type NftChain,
+  type NftElement,
+  type NftFamily,
+  type NftOp,
+  type NftRule,
+  type NftSet,
+  type NftTable,
+  type NftVerb,
+  type RuleSpec,
+  type SetSpec,
+  type TableSpec,
+} from './netlink/nftables.js';
+export { CT_STATE, CT_STATUS, REG, reg32, type CtKey, type Expr, type MetaKey, type Reg, type Verdict } from './netlink/nftexpr.js';
+export type { NftType, NftValue } from './netlink/nftvalues.js';
 export type { DevRef } from './native.js';
 
 import { native, type NativeStats } from './native.js';

@@ -124,6 +124,106 @@ export interface LinkFields {
   vlanFiltering?: boolean;
 }
 
+/** One nf_tables expression, in the kernel's numbers (see native/nl/nft.h). */
+export interface NativeNftExpr {
+  expr: 'meta' | 'payload' | 'cmp' | 'bitwise' | 'lookup' | 'immediate' | 'ct' | 'nat' | 'masq' | 'counter' | 'fib';
+  dreg?: number;
+  sreg?: number;
+  key?: number;
+  dir?: number;
+  base?: number;
+  offset?: number;
+  len?: number;
+  op?: number;
+  data?: Buffer;
+  verdict?: { code: number; chain?: string };
+  mask?: Buffer;
+  xor?: Buffer;
+  set?: string;
+  setId?: number;
+  flags?: number;
+  natType?: number;
+  family?: number;
+  regAddrMin?: number;
+  regAddrMax?: number;
+  regProtoMin?: number;
+  regProtoMax?: number;
+  result?: number;
+}
+
+export interface NativeNftElem {
+  key: Buffer;
+  keyEnd?: Buffer;
+  flags?: number;
+  data?: Buffer;
+  verdict?: { code: number; chain?: string };
+}
+
+/** One change of an nf_tables transaction; which fields apply depends on obj. */
+export interface NativeNftOp {
+  obj: 'table' | 'chain' | 'set' | 'elems' | 'rule';
+  verb: 'add' | 'create' | 'del' | 'destroy';
+  family: number;
+  table: string;
+  /** chain or set name */
+  name?: string;
+  handle?: number;
+  flags?: number;
+  hook?: number;
+  priority?: number;
+  type?: string;
+  policy?: number;
+  keyType?: number;
+  keyLen?: number;
+  dataType?: number;
+  dataLen?: number;
+  fieldLen?: number[];
+  id?: number;
+  userdata?: Buffer;
+  set?: string;
+  setId?: number;
+  elems?: NativeNftElem[];
+  chain?: string;
+  position?: number;
+  exprs?: NativeNftExpr[];
+}
+
+export interface NativeNftResult {
+  replies: NativeReply[];
+  /** The batch's own answer: errno 85 (ERESTART) when the generation moved. */
+  batch: NativeReply;
+  /** The generation the transaction committed, when the kernel echoed it. */
+  gen: number | null;
+  /** Per op: the handle the kernel gave what a NEW op created, else 0. */
+  handles: number[];
+}
+
+export interface NativeNftTable { family: number; name: string; flags: number; handle: number; use: number }
+export interface NativeNftChain {
+  family: number;
+  table: string;
+  name: string;
+  handle: number;
+  hook?: number;
+  priority?: number;
+  type?: string;
+  policy?: number;
+  use: number;
+}
+export interface NativeNftSet {
+  family: number;
+  table: string;
+  name: string;
+  handle: number;
+  flags: number;
+  keyType: number;
+  keyLen: number;
+  dataType?: number;
+  dataLen?: number;
+  fieldLen: number[];
+}
+export interface NativeNftRule { family: number; table: string; chain: string; handle: number; exprs: string[]; userdata?: Buffer }
+
 export interface NativeStats {
   jobs: number;
   /** Times the addon woke the JS thread to settle finished jobs. */
@@ -156,6 +256,14 @@ export interface Native {
   links(ns: NativeNetns, ifindex: number, name: string): Promise<NativeList<NativeLink>>;
   addrs(ns: NativeNetns, family: 0 | 4 | 6, ifindex: number): Promise<NativeList<NativeAddr>>;
   routes(ns: NativeNetns, family: 0 | 4 | 6, table: number): Promise<NativeList<NativeRoute>>;
+  /** One nf_tables transaction (BATCH_BEGIN ... BATCH_END); genid: refuse unless the ruleset is at that generation. */
+  nftTransact(ns: NativeNetns, ops: NativeNftOp[], genid: number | null): Promise<NativeNftResult>;
+  nftList(ns: NativeNetns, what: 'gen', family: number, table: string, set: string): Promise<NativeReply & { gen: number }>;
+  nftList(ns: NativeNetns, what: 'tables', family: number, table: string, set: string): Promise<NativeList<NativeNftTable>>;
+  nftList(ns: NativeNetns, what: 'chains', family: number, table: string, set: string): Promise<NativeList<NativeNftChain>>;
+  nftList(ns: NativeNetns, what: 'sets', family: number, table: string, set: string): Promise<NativeList<NativeNftSet>>;
+  nftList(ns: NativeNetns, what: 'rules', family: number, table: string, set: string): Promise<NativeList<NativeNftRule>>;
+  nftList(ns: NativeNetns, what: 'elems', family: number, table: string, set: string): Promise<NativeList<NativeNftElem>>;
 }
 
 const require = createRequire(import.meta.url);

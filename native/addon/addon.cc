@@ -13,6 +13,7 @@
 #include "../ops/ops.h"
 #include "convert.h"
 #include "handle.h"
+#include "nft.h"
 #include "runner.h"
 
 namespace nsnet::addon {
@@ -103,6 +104,8 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::Addrs>("addrs"),
                              InstanceMethod<&Addon::Routes>("routes"),
                              InstanceMethod<&Addon::GetStats>("stats"),
+                             InstanceMethod<&Addon::NftTransact>("nftTransact"),
+                             InstanceMethod<&Addon::NftList>("nftList"),
                              InstanceValue("NetnsHandle", handle),
                          });
     env.AddCleanupHook([this] { runner.shutdown(); });
@@ -130,6 +133,9 @@ class Addon : public Napi::Addon<Addon> {
     if (info[0].ToBoolean().Value()) st = Stats{};
     return o;
   }
+
+  Napi::Value NftTransact(const Napi::CallbackInfo& info) { return nft_transact(runner, info); }
+  Napi::Value NftList(const Napi::CallbackInfo& info) { return nft_list(runner, info); }
 
   // newHandle() -> NetnsHandle, empty until nsCreate fills it. Ops in the
   // same nsCreate call may name it; anything else using it first fails.

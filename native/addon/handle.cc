@@ -8,6 +8,7 @@ thread_local const Namespace* g_creating = nullptr;
 
 Namespace::~Namespace() {
   rtnl.reset();
+  nfnl.reset();
   if (fd >= 0) ::close(fd);
 }
 

@@ -32,6 +32,11 @@ struct Namespace {
   uint64_t dev = 0, ino = 0;
   std::unique_ptr<io::Socket> rtnl;
   std::atomic<bool> ready{false};
+  // NETLINK_NETFILTER, opened inside the namespace on first nf_tables use
+  // (on the namespace thread); `nfnl_open` tells later jobs they can skip it.
+  std::mutex nfnl_mu;
+  std::unique_ptr<io::Socket> nfnl;
+  std::atomic<bool> nfnl_open{false};
   // Usable by any job. Set on the JS thread only: at open, or when a create
   // succeeds. Until then only the create's own batch may name it, so a
   // rollback never races another job.

@@ -9,9 +9,11 @@
 //  2. as a program for the Builder (begin, put_*, nests) writing into a
 //     heap buffer of exactly `cap` bytes, so ASan flags any write past it;
 //     whatever a successful build produced must walk and parse cleanly;
-//  3. as field values for LinkSpec/AddrSpec/RouteSpec: encode, decode, and
-//     the decoded fields must equal the encoded ones; or as arguments to the
-//     request-only encoders (get, del, dumps) writing into a fuzzed-size buffer.
+//  3. as field values for LinkSpec/AddrSpec/RouteSpec and for nf_tables
+//     sets, elements and rules: encode, decode, and the decoded fields must
+//     equal the encoded ones; or as arguments to the request-only encoders
+//     (get, del, dumps) writing into a fuzzed-size buffer.
+// The nf_tables decoders (and describe_offset) see every message of 1. too.
 // Beyond ASan/UBSan, a broken invariant calls abort() with a message.
 //
 // Build: see native/CMakeLists.txt (target fuzz_codec) or scripts/fuzz.sh.
@@ -31,11 +33,13 @@
 #include <string>
 #include <vector>
 
+#include "nft.h"
 #include "nl.h"
 #include "rtnl.h"
 
 namespace nl = nsnet::nl;
 namespace rtnl = nsnet::rtnl;
+namespace nft = nsnet::nft;
 using nl::Attr;
 using nl::Kind;
 using nl::Policy;
@@ -130,6 +134,37 @@ void walk_attrs(const uint8_t* data, size_t len, int depth) {
     if (a) INVARIANT(inside(a.raw, a.raw->nla_len, data, data + len));
 }
 
+// The nf_tables decoders: everything they return came from inside the message.
+void decode_nft(const nlmsghdr* h, uint32_t len) {
+  uint32_t gen;
+  if (nft::decode_gen(h, &gen)) g_sink = g_sink + gen;
+  nft::Table t;
+  if (nft::decode_table(h, &t)) INVARIANT(t.name.size() < len);
+  nft::Chain c;
+  if (nft::decode_chain(h, &c)) INVARIANT(c.name.size() < len && c.table.size() < len && c.type.size() < len);
+  nft::Set st;
+  if (nft::decode_set(h, &st)) {
+    INVARIANT(st.name.size() < len && st.userdata.size() < len);
+    INVARIANT(st.field_len.size() * nl::kAttrHdrLen * 2 < len);
+  }
+  nft::ElemList l;
+  if (nft::decode_setelems(h, &l)) {
+    size_t bytes = 0;
+    for (const nft::Elem& e : l.elems) bytes += e.key.size() + e.key_end.size() + e.data.value.size() + e.data.verdict.chain.size();
+    INVARIANT(bytes < len);
+  }
+  nft::Rule r;
+  if (nft::decode_rule(h, &r)) {
+    INVARIANT(r.expr_names.size() * nl::kAttrHdrLen < len);
+    for (const std::string& n : r.expr_names) INVARIANT(n.size() < len);
+  }
+  // Any offset an extended ACK could name, including nonsense ones.
+  for (uint32_t off : {uint32_t{0}, len / 2, len - 1, len, len + 7}) {
+    const std::string what = nft::describe_offset(h, off);
+    INVARIANT(what.size() < 128);
+  }
+}
+
 // Runs every decoder on one message that sits alone in an exact-size heap
 // block, so a decoder reading past nlmsg_len hits ASan's redzone.
 void decode_message(const nlmsghdr* src, uint32_t len) {
@@ -156,11 +191,12 @@ void decode_message(const nlmsghdr* src, uint32_t len) {
   }
   rtnl::RouteInfo ri;
   if (rtnl::decode_route(h, &ri)) INVARIANT(ri.family == AF_INET || ri.family == AF_INET6);
+  decode_nft(h, len);
 
   // The payload after a few common family header sizes, as attributes read
   // by policy: the copy ends where the message does, so a policy that lets
   // through an attribute shorter than its reader needs is caught here.
-  for (size_t extra : {size_t{0}, sizeof(ifaddrmsg), sizeof(rtmsg), sizeof(ifinfomsg)}) {
+  for (size_t extra : {size_t{0}, sizeof(nfgenmsg), sizeof(ifaddrmsg), sizeof(rtmsg), sizeof(ifinfomsg)}) {
     const size_t off = nl::kHdrLen + nl::align4(extra);
     if (off < len) walk_attrs(copy.get() + off, len - off, 0);
   }
@@ -172,7 +208,7 @@ void decode_message(const nlmsghdr* src, uint32_t len) {
 // longer than its policy guarantees then reads out of bounds.
 void decode_prefixes(const nlmsghdr* h) {
   const auto* base = reinterpret_cast<const uint8_t*>(h);
-  for (size_t extra : {sizeof(nlmsgerr), sizeof(ifaddrmsg), sizeof(rtmsg), sizeof(ifinfomsg)}) {
+  for (size_t extra : {sizeof(nfgenmsg), sizeof(nlmsgerr), sizeof(ifaddrmsg), sizeof(rtmsg), sizeof(ifinfomsg)}) {
     size_t off = nl::kHdrLen + nl::align4(extra);
     for (int cuts = 0; cuts < 64 && off + nl::kAttrHdrLen <= h->nlmsg_len; cuts++) {
       nlattr a;
@@ -455,6 +491,123 @@ void round_trip_link(Reader& r) {
   if (s.up >= 0) INVARIANT(li.flags == (s.up ? unsigned{IFF_UP} : 0u));
 }
 
+std::vector<uint8_t> read_bytes(Reader& r, size_t max) {
+  const std::string_view s = r.bytes(r.u8() % (max + 1));
+  return std::vector<uint8_t>(s.begin(), s.end());
+}
+
+nft::Data read_data(Reader& r) {
+  nft::Data d;
+  d.is_verdict = r.bit();
+  if (d.is_verdict) {
+    d.verdict.code = static_cast<int32_t>(r.u32());
+    d.verdict.chain = read_name(r, 30);
+  } else {
+    d.value = read_bytes(r, 64);
+    if (d.value.empty()) d.value.push_back(0);  // the decoder's policy wants a value of 1 byte or more
+  }
+  return d;
+}
+
+bool same_data(const nft::Data& a, const nft::Data& b) {
+  if (a.is_verdict != b.is_verdict) return false;
+  return a.is_verdict ? a.verdict.code == b.verdict.code && a.verdict.chain == b.verdict.chain : a.value == b.value;
+}
+
+// nf_tables sets, element lists and rules: whatever fits decodes back to itself.
+void round_trip_nft(Reader& r) {
+  alignas(8) uint8_t buf[4096];
+  nl::Builder b(buf, sizeof buf);
+  const auto* h = reinterpret_cast<const nlmsghdr*>(buf);
+  switch (r.u8() % 3) {
+    case 0: {
+      nft::Set s;
+      s.family = r.u8();
+      s.table = read_name(r, 40);
+      s.name = read_name(r, 40);
+      if (s.name.empty()) s.name = "s";
+      s.flags = r.u32();
+      s.key_type = r.u32();
+      s.key_len = r.u32();
+      s.has_data = r.bit();
+      if (s.has_data) s.data_type = r.u32(), s.data_len = r.u32();
+      for (int n = r.u8() % 6; n > 0; n--) s.field_len.push_back(r.u32());
+      s.id = r.u32();
+      s.userdata = read_bytes(r, 80);
+      if (!nft::encode_set(b, NFT_MSG_NEWSET, nft::kAdd, 1, s)) return;
+      nft::Set back;
+      INVARIANT(nft::decode_set(h, &back));
+      INVARIANT(back.family == s.family && back.table == s.table && back.name == s.name && back.flags == s.flags);
+      INVARIANT(back.key_type == s.key_type && back.key_len == s.key_len && back.has_data == s.has_data);
+      if (s.has_data) INVARIANT(back.data_type == s.data_type && back.data_len == s.data_len);
+      INVARIANT(back.field_len == s.field_len && back.id == s.id && back.userdata == s.userdata);
+      break;
+    }
+    case 1: {
+      nft::ElemList l;
+      l.family = r.u8();
+      l.table = read_name(r, 40);
+      l.set = read_name(r, 40);
+      for (int n = r.u8() % 8; n > 0; n--) {
+        nft::Elem e;
+        e.key = read_bytes(r, 64);
+        if (e.key.empty()) e.key.push_back(1);
+        if (r.bit()) e.key_end = read_bytes(r, 64);
+        e.flags = r.bit() ? r.u32() : 0;
+        e.has_data = r.bit();
+        if (e.has_data) e.data = read_data(r);
+        l.elems.push_back(std::move(e));
+      }
+      if (!nft::encode_setelems(b, NFT_MSG_NEWSETELEM, nft::kAdd, 1, l)) return;
+      nft::ElemList back;
+      INVARIANT(nft::decode_setelems(h, &back));
+      INVARIANT(back.table == l.table && back.set == l.set && back.elems.size() == l.elems.size());
+      for (size_t i = 0; i < l.elems.size(); i++) {
+        const nft::Elem &a = l.elems[i], &c = back.elems[i];
+        INVARIANT(a.key == c.key && a.key_end == c.key_end && a.flags == c.flags && a.has_data == c.has_data);
+        if (a.has_data) INVARIANT(same_data(a.data, c.data));
+      }
+      break;
+    }
+    default: {
+      nft::Rule rule;
+      rule.family = r.u8();
+      rule.table = read_name(r, 40);
+      rule.chain = read_name(r, 40);
+      rule.handle = static_cast<uint64_t>(r.u32()) | 1;  // answers always carry one
+      rule.userdata = read_bytes(r, 40);
+      static const char* const kNames[] = {"meta", "payload", "cmp",     "bitwise", "lookup", "immediate",
+                                           "ct",   "nat",     "masq",    "counter", "fib"};
+      std::vector<std::string> names;
+      for (int n = r.u8() % 12; n > 0; n--) {
+        nft::Expr e;
+        const uint8_t k = r.u8() % 11;
+        e.kind = static_cast<nft::ExprKind>(k);
+        e.dreg = r.u8();
+        e.sreg = r.u8();
+        e.key = r.u8();
+        e.direction = r.bit() ? r.u8() : -1;
+        e.offset = r.u8();
+        e.len = r.u8();
+        e.data = read_data(r);
+        e.mask = read_bytes(r, 16);
+        e.xor_ = read_bytes(r, 16);
+        e.set = read_name(r, 20);
+        e.flags = r.u32();
+        rule.exprs.push_back(e);
+        names.push_back(kNames[k]);
+      }
+      if (!nft::encode_rule(b, NFT_MSG_NEWRULE, nft::kAdd, 1, rule)) return;
+      nft::Rule back;
+      INVARIANT(nft::decode_rule(h, &back));
+      INVARIANT(back.table == rule.table && back.chain == rule.chain && back.handle == rule.handle);
+      INVARIANT(back.userdata == rule.userdata && back.expr_names == names);
+      break;
+    }
+  }
+  INVARIANT(well_formed(buf + nl::kHdrLen + nl::align4(sizeof(nfgenmsg)), h->nlmsg_len - nl::kHdrLen - nl::align4(sizeof(nfgenmsg)), 0));
+}
+
 // The request-only encoders, into a heap buffer of a fuzzed exact size: they
 // either fit and parse back, or fail without writing past the buffer.
 void requests(Reader& r) {
@@ -497,10 +650,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   drive_builder(buf.get(), size);
 
   Reader r{buf.get(), size};
-  switch (r.u8() % 4) {
+  switch (r.u8() % 5) {
     case 0: round_trip_route(r); break;
     case 1: round_trip_addr(r); break;
     case 2: round_trip_link(r); break;
+    case 3: round_trip_nft(r); break;
     default: requests(r); break;
   }
   return 0;

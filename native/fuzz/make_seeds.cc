@@ -6,6 +6,7 @@
 #include <linux/if.h>
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
+#include <linux/netfilter.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <linux/veth.h>
@@ -16,6 +17,7 @@
 #include <cstring>
 #include <string>
 
+#include "nft.h"
 #include "nl.h"
 #include "rtnl.h"
 
@@ -187,6 +189,84 @@ size_t done_with_message() {
   return b.size();
 }
 
+// An nf_tables answer as the kernel sends it: a generation, a table, a base
+// chain, a map, its elements (a value and a verdict) and a rule with its
+// handle and expressions, then the dump's end.
+size_t nft_dump() {
+  namespace nft = nsnet::nft;
+  nl::Builder b(g_buf, sizeof g_buf);
+  b.begin(nft::msg_type(NFT_MSG_NEWGEN), 0, 9, 4242);
+  b.put_extra<nfgenmsg>();
+  b.put_be32(NFTA_GEN_ID, 7);
+  b.put_str(NFTA_GEN_PROC_NAME, "nft");
+  nft::Table t;
+  t.family = NFPROTO_INET;
+  t.name = "nsnet";
+  nft::encode_table(b, NFT_MSG_NEWTABLE, NLM_F_MULTI, 9, t);
+  nft::Chain c;
+  c.family = NFPROTO_INET;
+  c.table = "nsnet";
+  c.name = "prerouting";
+  c.base = true;
+  c.priority = -100;
+  c.type = "nat";
+  c.policy = 1;
+  nft::encode_chain(b, NFT_MSG_NEWCHAIN, NLM_F_MULTI, 9, c);
+  nft::Set s;
+  s.family = NFPROTO_INET;
+  s.table = "nsnet";
+  s.name = "dnat4";
+  s.flags = NFT_SET_MAP | NFT_SET_INTERVAL | NFT_SET_CONCAT;
+  s.key_len = 12;
+  s.has_data = true;
+  s.data_len = 8;
+  s.field_len = {4, 1, 2};
+  s.id = 1;
+  nft::encode_set(b, NFT_MSG_NEWSET, NLM_F_MULTI, 9, s);
+  nft::ElemList l;
+  l.family = NFPROTO_INET;
+  l.table = "nsnet";
+  l.set = "dnat4";
+  nft::Elem e;
+  e.key = {0, 0, 0, 0, 6, 0, 0, 0, 0x1f, 0x90, 0, 0};
+  e.key_end = {255, 255, 255, 255, 6, 0, 0, 0, 0x1f, 0x90, 0, 0};
+  e.has_data = true;
+  e.data.value = {10, 0, 0, 2, 0, 80, 0, 0};
+  nft::Elem v;
+  v.key = {1, 2, 3, 4};
+  v.has_data = true;
+  v.data.is_verdict = true;
+  v.data.verdict = nft::Verdict{-3, "sub"};
+  l.elems = {e, v};
+  nft::encode_setelems(b, NFT_MSG_NEWSETELEM, NLM_F_MULTI, 9, l);
+  nft::Rule r;
+  r.family = NFPROTO_INET;
+  r.table = "nsnet";
+  r.chain = "prerouting";
+  r.handle = 12;
+  nft::Expr meta;
+  meta.kind = nft::ExprKind::Meta;
+  meta.key = NFT_META_L4PROTO;
+  meta.dreg = NFT_REG32_01;
+  nft::Expr lookup;
+  lookup.kind = nft::ExprKind::Lookup;
+  lookup.sreg = lookup.dreg = NFT_REG_1;
+  lookup.set = "dnat4";
+  nft::Expr nat;
+  nat.kind = nft::ExprKind::Nat;
+  nat.nat_type = NFT_NAT_DNAT;
+  nat.family = NFPROTO_IPV4;
+  nat.reg_addr_min = NFT_REG_1;
+  nat.reg_proto_min = NFT_REG32_01;
+  r.exprs = {meta, lookup, nat};
+  r.userdata = {0, 6, 'h', 'e', 'l', 'l', 'o', 0};
+  nft::encode_rule(b, NFT_MSG_NEWRULE, NLM_F_MULTI, 9, r);
+  b.begin(NLMSG_DONE, NLM_F_MULTI, 9, 4242);
+  const int zero = 0;
+  std::memcpy(b.put_extra(sizeof zero), &zero, sizeof zero);
+  return b.size();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -203,6 +283,7 @@ int main(int argc, char** argv) {
   ok &= write_seed(dir, "addr_dump.bin", addr_dump());
   ok &= write_seed(dir, "route_dump.bin", route_dump());
   ok &= write_seed(dir, "done_message.bin", done_with_message());
+  ok &= write_seed(dir, "nft_dump.bin", nft_dump());
   if (!ok) std::fprintf(stderr, "make_seeds: could not write into %s\n", dir.c_str());
   return ok ? 0 : 1;
 }

@@ -88,7 +88,7 @@ bool Socket::send(const uint8_t* buf, size_t len, SysError* err) {
   }
 }
 
-ssize_t Socket::recv(SysError* err) {
+ssize_t Socket::recv(SysError* err, bool nowait) {
   sockaddr_nl from{};
   iovec iov{recv_buffer(), kRecvBuf};
   msghdr mh{};
@@ -97,9 +97,10 @@ ssize_t Socket::recv(SysError* err) {
   mh.msg_iov = &iov;
   mh.msg_iovlen = 1;
   for (;;) {
-    const ssize_t n = ::recvmsg(fd_, &mh, 0);
+    const ssize_t n = ::recvmsg(fd_, &mh, nowait ? MSG_DONTWAIT : 0);
     if (n < 0) {
       if (errno == EINTR) continue;
+      if (nowait && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
       fail(err, errno == EAGAIN ? ETIMEDOUT : errno, "recvmsg");
       return -1;
     }
@@ -145,6 +146,54 @@ bool Socket::transact(const uint8_t* buf, size_t len, uint32_t first_seq, size_t
     }
     if (it.truncated()) return fail(err, EBADMSG, "truncated netlink message");
   }
+  return true;
+}
+
+bool Socket::transact_batch(const uint8_t* buf, size_t len, uint32_t begin_seq, uint32_t first_seq, size_t count,
+                            std::vector<Reply>* replies, Reply* batch, const OnMessage& on_msg, SysError* err) {
+  replies->assign(count, Reply{});
+  *batch = Reply{};
+  std::vector<bool> done(count, false);
+  if (!send(buf, len, err)) return false;
+  size_t pending = count;
+  bool refused = false;
+  // nfnetlink runs the batch synchronously inside sendmsg, so all answers
+  // are queued now: read until the queue is empty, never wait. Taking them
+  // all (a failed commit's error comes before the requests' ACKs) leaves
+  // nothing of ours for the next batch.
+  for (;;) {
+    const ssize_t n = recv(err, true);
+    if (n < 0) return false;
+    if (n == 0) break;
+    nl::MsgIter it(recv_buffer(), static_cast<size_t>(n));
+    while (const nlmsghdr* h = it.next()) {
+      if (h->nlmsg_pid != portid_) continue;
+      const bool is_begin = h->nlmsg_seq == begin_seq;
+      const uint32_t i = h->nlmsg_seq - first_seq;
+      if (!is_begin && i >= count) continue;
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        nl::Ack ack;
+        if (!nl::decode_ack(h, &ack)) return fail(err, EBADMSG, "malformed NLMSG_ERROR");
+        Reply& r = is_begin ? *batch : (*replies)[i];
+        if (!is_begin && done[i]) continue;
+        r.error = ack.error;
+        r.message.assign(ack.message);
+        r.has_offset = ack.has_offset;
+        r.offset = ack.offset;
+        if (is_begin) {
+          refused = refused || ack.error != 0;
+        } else {
+          done[i] = true;
+          pending--;
+        }
+      } else if (h->nlmsg_type != NLMSG_NOOP && h->nlmsg_type != NLMSG_DONE && on_msg) {
+        on_msg(is_begin ? SIZE_MAX : i, h);
+      }
+    }
+    if (it.truncated()) return fail(err, EBADMSG, "truncated netlink message");
+  }
+  // A batch the kernel dropped unread (malformed) answers nothing at all.
+  if (pending && !refused) return fail(err, EPROTO, "nf_tables batch left requests unanswered");
   return true;
 }
 

@@ -56,6 +56,16 @@ class Socket {
   bool transact(const uint8_t* buf, size_t len, uint32_t first_seq, size_t count, std::vector<Reply>* replies,
                 const OnMessage& on_msg, SysError* err);
 
+  // Sends an nf_tables batch (NFNL_MSG_BATCH_BEGIN numbered begin_seq, then
+  // `count` requests numbered first_seq.., then BATCH_END) in one sendmsg
+  // and collects an ACK per request. The kernel runs the whole batch inside
+  // that sendmsg, so every answer is queued by the time it returns. An
+  // answer to the batch itself (a stale generation, a failed commit) lands
+  // in *batch. Other answers (echoes of what was created) go to on_msg(i, h),
+  // with i = SIZE_MAX when they carry begin_seq.
+  bool transact_batch(const uint8_t* buf, size_t len, uint32_t begin_seq, uint32_t first_seq, size_t count,
+                      std::vector<Reply>* replies, Reply* batch, const OnMessage& on_msg, SysError* err);
+
   // Runs a dump: build(seq) must encode the request into `buf` and return its
   // length; every answer goes to on_msg(0, h). A dump the kernel marks
   // interrupted (NLM_F_DUMP_INTR) is discarded through `reset` and redone.
@@ -65,8 +75,9 @@ class Socket {
  private:
   explicit Socket(int fd, uint32_t portid) : fd_(fd), portid_(portid) {}
   bool send(const uint8_t* buf, size_t len, SysError* err);
-  // Receives one datagram into this thread's buffer; returns its length or -1.
-  ssize_t recv(SysError* err);
+  // Receives one datagram into this thread's buffer; returns its length or
+  // -1. With nowait, returns 0 when nothing is queued.
+  ssize_t recv(SysError* err, bool nowait = false);
 
   int fd_;
   uint32_t portid_;

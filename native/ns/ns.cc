@@ -185,6 +185,12 @@ bool release(const std::string& rundir, const std::string& name, io::SysError* e
   return true;
 }
 
+io::Socket* netlink_in(int nsfd, int protocol, io::SysError* err) {
+  Enter in(nsfd, err);
+  if (!in.ok()) return nullptr;
+  return io::Socket::open(protocol, err);
+}
+
 int socket_in(int nsfd, int domain, int type, int protocol, io::SysError* err) {
   Enter in(nsfd, err);
   if (!in.ok()) return -1;

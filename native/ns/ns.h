@@ -36,6 +36,9 @@ bool open(const std::string& path, Opened* out, io::SysError* err);
 // later, once nothing holds it.
 bool release(const std::string& rundir, const std::string& name, io::SysError* err);
 
+// Opens a netlink socket of `protocol` (NETLINK_NETFILTER ...) inside the
+// namespace, for a family whose socket is only needed on first use.
+io::Socket* netlink_in(int nsfd, int protocol, io::SysError* err);
 // Creates a socket(domain, type, protocol) inside the namespace.
 int socket_in(int nsfd, int domain, int type, int protocol, io::SysError* err);
 // Reads or writes /proc/sys/<key> as seen from the namespace.

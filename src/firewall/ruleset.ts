@@ -1,0 +1,252 @@
+// nsnet's own nf_tables ruleset, as data. One table, `inet nsnet`, holds a
+// fixed set of chains and rules written once; everything that changes with
+// networks, endpoints and published ports lives in sets and maps, so adding
+// or removing one is a set-element change in one transaction and never
+// rewrites a chain (Docker's nftables backend re-populates chains and gets
+// slower with ports x rules, moby#53466).
+//
+// Not wired into the bridge driver yet; see test/nft-ruleset.test.ts. What
+// the driver must do besides: net.ipv4.ip_forward=1; route_localnet=1 on
+// the bridge for 127.0.0.1 publishing; and hairpin mode on each bridge port
+// where br_netfilter is loaded (the DNAT then happens while bridging, and
+// the frame must go back out the port it came in on).
+//
+//   sets            what their elements are
+//   bridges         every nsnet bridge                       ifname
+//   self            (bridge . bridge) for each bridge        ifname . ifname
+//   internal        bridges of internal networks             ifname
+//   icc_off         bridges whose containers may not talk    ifname
+//   masq4 / masq6   subnets to masquerade on the way out     address intervals
+//   nets4 / nets6   each subnet with the bridge it lives on  (address interval . ifname)
+//   dnat4 / dnat6   published ports: (host address range . l4proto . port)
+//                   -> (container address . port)            concatenated interval maps
+import { endianness } from 'node:os';
+
+import type { Expr, Reg } from '../netlink/nftexpr.js';
+import { CT_STATE, CT_STATUS, REG, reg32 } from '../netlink/nftexpr.js';
+import type { ChainSpec, Element, NftOp, NftVerb, RuleSpec, SetSpec } from '../netlink/nftables.js';
+import { ValidationError } from '../errors.js';
+import * as v from '../validate.js';
+
+export const TABLE = { family: 'inet', name: 'nsnet' } as const;
+const T = { family: 'inet', table: TABLE.name } as const;
+
+export const SETS = {
+  bridges: { ...T, name: 'bridges', key: 'ifname' },
+  self: { ...T, name: 'self', key: ['ifname', 'ifname'] },
+  internal: { ...T, name: 'internal', key: 'ifname' },
+  iccOff: { ...T, name: 'icc_off', key: 'ifname' },
+  masq4: { ...T, name: 'masq4', key: 'ipv4_addr', interval: true },
+  masq6: { ...T, name: 'masq6', key: 'ipv6_addr', interval: true },
+  nets4: { ...T, name: 'nets4', key: ['ipv4_addr', 'ifname'], interval: true },
+  nets6: { ...T, name: 'nets6', key: ['ipv6_addr', 'ifname'], interval: true },
+  dnat4: { ...T, name: 'dnat4', key: ['ipv4_addr', 'inet_proto', 'inet_service'], data: ['ipv4_addr', 'inet_service'], interval: true },
+  dnat6: { ...T, name: 'dnat6', key: ['ipv6_addr', 'inet_proto', 'inet_service'], data: ['ipv6_addr', 'inet_service'], interval: true },
+} satisfies Record<string, SetSpec>;
+
+export const CHAINS = {
+  forward: { ...T, name: 'forward', hook: 'forward', type: 'filter', priority: 0, policy: 'accept' },
+  prerouting: { ...T, name: 'prerouting', hook: 'prerouting', type: 'nat', priority: -100 },
+  output: { ...T, name: 'output', hook: 'output', type: 'nat', priority: -100 },
+  postrouting: { ...T, name: 'postrouting', hook: 'postrouting', type: 'nat', priority: 100 },
+} satisfies Record<string, ChainSpec>;
+
+// ---------------------------------------------------------------- expressions
+
+const u32host = (n: number) => {
+  const b = Buffer.alloc(4);
+  // ct state/status and fib's type are host-order u32 in the registers.
+  if (endianness() === 'LE') b.writeUInt32LE(n);
+  else b.writeUInt32BE(n);
+  return b;
+};
+const meta = (key: 'iifname' | 'oifname' | 'nfproto' | 'l4proto', dreg: Reg = REG.r1): Expr => ({ expr: 'meta', key, dreg });
+const eq = (data: Buffer, sreg: Reg = REG.r1): Expr => ({ expr: 'cmp', op: 'eq', sreg, data });
+const inSet = (set: SetSpec, sreg: Reg = REG.r1, invert = false): Expr => ({ expr: 'lookup', set: set.name, sreg, invert });
+const verdict = (v: 'accept' | 'drop'): Expr => ({ expr: 'immediate', verdict: v });
+// (reg & bits) != 0: any of the bits set.
+const anyBit = (load: Expr, bits: number): Expr[] => [
+  load,
+  { expr: 'bitwise', sreg: REG.r1, dreg: REG.r1, mask: u32host(bits), xor: u32host(0) },
+  { expr: 'cmp', op: 'neq', sreg: REG.r1, data: u32host(0) },
+];
+const ctState = (bits: number) => anyBit({ expr: 'ct', key: 'state', dreg: REG.r1 }, bits);
+const ctStatus = (bits: number) => anyBit({ expr: 'ct', key: 'status', dreg: REG.r1 }, bits);
+const nfproto = (p: 'ip' | 'ip6') => [meta('nfproto'), eq(Buffer.from([p === 'ip' ? 2 : 10]))];
+// fib daddr type local: the packet is for this host (any of its addresses).
+const toLocal: Expr[] = [{ expr: 'fib', lookup: ['daddr'], result: 'type', dreg: REG.r1 }, eq(u32host(2 /* RTN_LOCAL */))];
+
+// ip[6] daddr . meta l4proto . th dport, looked up in dnat4/6; the map's
+// (address . port) lands in r1 and the port's register, and nat uses both.
+function dnat(p: 'ip' | 'ip6'): Expr[] {
+  const v4 = p === 'ip';
+  const portReg = reg32(v4 ? 1 : 4);
+  return [
+    ...nfproto(p),
+    ...toLocal,
+    { expr: 'payload', base: 'network', offset: v4 ? 16 : 24, len: v4 ? 4 : 16, dreg: REG.r1 },
+    meta('l4proto', reg32(v4 ? 1 : 4)),
+    { expr: 'payload', base: 'transport', offset: 2, len: 2, dreg: reg32(v4 ? 2 : 5) },
+    { expr: 'lookup', set: (v4 ? SETS.dnat4 : SETS.dnat6).name, sreg: REG.r1, dreg: REG.r1 },
+    { expr: 'nat', type: 'dnat', family: p, addr: REG.r1, proto: portReg },
+  ];
+}
+
+// A container reaching a published port on its own bridge: its source is
+// in a subnet of the bridge the packet leaves by. Not iifname: where
+// br_netfilter is loaded that DNAT happens while bridging, and postrouting
+// then has no input device.
+function hairpin(p: 'ip' | 'ip6'): Expr[] {
+  const v4 = p === 'ip';
+  return [
+    ...nfproto(p),
+    ...ctStatus(CT_STATUS.dnat),
+    { expr: 'payload', base: 'network', offset: v4 ? 12 : 8, len: v4 ? 4 : 16, dreg: REG.r1 },
+    meta('oifname', reg32(v4 ? 1 : 4)),
+    inSet(v4 ? SETS.nets4 : SETS.nets6),
+    { expr: 'masq' },
+  ];
+}
+
+function masquerade(p: 'ip' | 'ip6'): Expr[] {
+  const v4 = p === 'ip';
+  return [
+    ...nfproto(p),
+    { expr: 'payload', base: 'network', offset: v4 ? 12 : 8, len: v4 ? 4 : 16, dreg: REG.r1 },
+    inSet(v4 ? SETS.masq4 : SETS.masq6),
+    meta('oifname'),
+    inSet(SETS.bridges, REG.r1, true),
+    { expr: 'masq' },
+  ];
+}
+
+const rule = (chain: ChainSpec, comment: string, exprs: Expr[]): RuleSpec => ({ ...T, chain: chain.name, comment, exprs });
+
+/** The fixed rules, in chain order. Their comments name them in `nft list`. */
+export function rules(): RuleSpec[] {
+  const { forward, prerouting, output, postrouting } = CHAINS;
+  const leaves = [meta('iifname'), meta('oifname', REG.r2), inSet(SETS.self, REG.r1, true)];
+  const bothBridges = [meta('iifname'), inSet(SETS.bridges), meta('oifname', REG.r2), inSet(SETS.bridges, REG.r2)];
+  return [
+    // Between two different nsnet bridges: never (iif . oif not a bridge with itself).
+    rule(forward, 'nsnet: isolate networks', [...bothBridges, inSet(SETS.self, REG.r1, true), verdict('drop')]),
+    // Same bridge, routed (hairpin or br_netfilter): only where ICC is on.
+    rule(forward, 'nsnet: icc off', [meta('iifname'), inSet(SETS.iccOff), meta('oifname'), inSet(SETS.bridges), verdict('drop')]),
+    // Internal networks never leave their bridge. Their containers still
+    // talk on it, which br_netfilter shows here too (iif = oif = the bridge).
+    rule(forward, 'nsnet: internal in', [meta('iifname'), inSet(SETS.internal), ...leaves, verdict('drop')]),
+    rule(forward, 'nsnet: internal out', [meta('oifname'), inSet(SETS.internal), ...leaves, verdict('drop')]),
+    rule(forward, 'nsnet: replies', [meta('oifname'), inSet(SETS.bridges), ...ctState(CT_STATE.established | CT_STATE.related), verdict('accept')]),
+    rule(forward, 'nsnet: published', [meta('oifname'), inSet(SETS.bridges), ...ctStatus(CT_STATUS.dnat), verdict('accept')]),
+    rule(forward, 'nsnet: from containers', [meta('iifname'), inSet(SETS.bridges), verdict('accept')]),
+    // Nothing else reaches a container from outside: only published ports do.
+    rule(forward, 'nsnet: unpublished', [meta('oifname'), inSet(SETS.bridges), verdict('drop')]),
+    rule(prerouting, 'nsnet: publish v4', dnat('ip')),
+    rule(prerouting, 'nsnet: publish v6', dnat('ip6')),
+    // From the host itself, 127.0.0.1 included (needs route_localnet on the bridge).
+    rule(output, 'nsnet: publish v4 from host', dnat('ip')),
+    rule(output, 'nsnet: publish v6 from host', dnat('ip6')),
+    // A container reaching a published port of its own bridge: masquerade, so replies come back through us.
+    rule(postrouting, 'nsnet: hairpin v4', hairpin('ip')),
+    rule(postrouting, 'nsnet: hairpin v6', hairpin('ip6')),
+    rule(postrouting, 'nsnet: from host loopback', [
+      ...nfproto('ip'),
+      { expr: 'payload', base: 'network', offset: 12, len: 1, dreg: REG.r1 },
+      eq(Buffer.from([127])),
+      meta('oifname'),
+      inSet(SETS.bridges),
+      { expr: 'masq' },
+    ]),
+    rule(postrouting, 'nsnet: masquerade v4', masquerade('ip')),
+    rule(postrouting, 'nsnet: masquerade v6', masquerade('ip6')),
+  ];
+}
+
+/**
+ * Everything, as one transaction. With replace, an existing `inet nsnet`
+ * is destroyed first in the same transaction: the switch is atomic, but
+ * the elements must be added again.
+ */
+export function rulesetOps(opts: { replace?: boolean } = {}): NftOp[] {
+  const ops: NftOp[] = [];
+  if (opts.replace) ops.push({ verb: 'destroy', table: TABLE });
+  ops.push({ verb: 'add', table: TABLE });
+  for (const c of Object.values(CHAINS)) ops.push({ verb: 'add', chain: c });
+  for (const s of Object.values(SETS)) ops.push({ verb: 'add', set: s });
+  for (const r of rules()) ops.push({ verb: 'add', rule: r });
+  return ops;
+}
+
+export interface NetworkSpec {
+  bridge: string;
+  /** Subnets (CIDR) of the network, IPv4 and IPv6. */
+  subnets: string[];
+  /** No traffic in or out of the bridge's subnet(s): no masquerade, no routing. */
+  internal?: boolean;
+  /** Containers on the bridge may talk to each other (default true). */
+  icc?: boolean;
+  /** Masquerade traffic leaving the host (default true; never for internal networks). */
+  masquerade?: boolean;
+}
+
+const els = (set: SetSpec, elements: Element[], verb: NftVerb): NftOp[] => (elements.length ? [{ verb, elements: { set, elements } }] : []);
+
+function network(n: NetworkSpec, verb: NftVerb): NftOp[] {
+  const br = v.ifname(n.bridge, 'bridge');
+  if (!Array.isArray(n.subnets)) throw new ValidationError('subnets', n.subnets, 'must be a list of CIDR prefixes');
+  const subnets = n.subnets.map((s, i) => {
+    const c = v.cidr(s, `subnets[${i}]`);
+    return { family: c.family, prefix: `${c.address}/${c.prefixlen}` };
+  });
+  const masq = !n.internal && n.masquerade !== false;
+  return [
+    ...els(SETS.bridges, [{ key: br }], verb),
+    ...els(SETS.self, [{ key: [br, br] }], verb),
+    ...els(SETS.internal, n.internal ? [{ key: br }] : [], verb),
+    ...els(SETS.iccOff, n.icc === false ? [{ key: br }] : [], verb),
+    ...els(SETS.masq4, masq ? subnets.filter((s) => s.family === 4).map((s) => ({ key: s.prefix })) : [], verb),
+    ...els(SETS.masq6, masq ? subnets.filter((s) => s.family === 6).map((s) => ({ key: s.prefix })) : [], verb),
+    ...els(SETS.nets4, subnets.filter((s) => s.family === 4).map((s) => ({ key: [s.prefix, br] })), verb),
+    ...els(SETS.nets6, subnets.filter((s) => s.family === 6).map((s) => ({ key: [s.prefix, br] })), verb),
+  ];
+}
+
+/** The element changes that attach a network to the ruleset. */
+export function addNetworkOps(n: NetworkSpec): NftOp[] {
+  return network(n, 'add');
+}
+/** ... and detach it: exactly the elements addNetworkOps added. */
+export function removeNetworkOps(n: NetworkSpec): NftOp[] {
+  return network(n, 'delete');
+}
+
+export interface PortSpec {
+  protocol: 'tcp' | 'udp' | 'sctp';
+  hostPort: number;
+  /** Host address it is published on; default all (0.0.0.0/0 or ::/0 by the container's family). */
+  hostIp?: string;
+  containerIp: string;
+  containerPort: number;
+}
+
+function port(p: PortSpec, verb: NftVerb): NftOp[] {
+  const { family, address } = v.ip(p.containerIp, 'containerIp');
+  if (p.hostIp !== undefined && v.ip(p.hostIp, 'hostIp').family !== family)
+    throw new ValidationError('hostIp', p.hostIp, `must be an IPv${family} address, as containerIp is`);
+  if (!['tcp', 'udp', 'sctp'].includes(p.protocol)) throw new ValidationError('protocol', p.protocol, "must be 'tcp', 'udp' or 'sctp'");
+  const hostPort = v.uint(p.hostPort, 'hostPort', 65535, 1);
+  const containerPort = v.uint(p.containerPort, 'containerPort', 65535, 1);
+  const host = p.hostIp ?? (family === 4 ? '0.0.0.0/0' : '::/0');
+  const set = family === 4 ? SETS.dnat4 : SETS.dnat6;
+  const element: Element = { key: [host, p.protocol, hostPort] };
+  if (verb === 'add' || verb === 'create') element.data = [address, containerPort];
+  return [{ verb, elements: { set, elements: [element] } }];
+}
+
+/** Publishes a port: one map element. */
+export function addPortOps(p: PortSpec): NftOp[] {
+  return port(p, 'add');
+}
+export function removePortOps(p: PortSpec): NftOp[] {
+  return port(p, 'delete');
+}

@@ -1,0 +1,87 @@
+// Pure unit tests (no kernel): how nf_tables values, keys and ruleset
+// changes are encoded before they reach the addon.
+import { describe, expect, test } from 'vitest';
+
+import { ValidationError } from '../src/errors.js';
+import * as ruleset from '../src/firewall/ruleset.js';
+import { toNativeNftOp, type SetSpec } from '../src/netlink/nftables.js';
+import { commentOf, commentUserdata, decodeTuple, encodeTuple, layout, prefixRange, successor } from '../src/netlink/nftvalues.js';
+
+const hex = (b: Buffer | undefined) => b?.toString('hex');
+
+describe('nf_tables values', () => {
+  test("layouts use nft's datatype ids (concatenations 6 bits apart) and pad each concatenated field to a register slot", () => {
+    expect(layout('ifname', 'k')).toMatchObject({ id: 41, len: 16 });
+    // The ids and lengths nft 1.0.6 itself sent for `inet_proto . inet_service : ipv4_addr . inet_service`.
+    expect(layout(['inet_proto', 'inet_service'], 'k')).toMatchObject({ id: 0x30d, len: 8, fieldLen: [1, 2] });
+    expect(layout(['ipv4_addr', 'inet_service'], 'k')).toMatchObject({ id: 0x1cd, len: 8 });
+    expect(hex(encodeTuple(layout(['inet_proto', 'inet_service'], 'k'), ['tcp', 8080], 'k'))).toBe('060000001f900000');
+    expect(hex(encodeTuple(layout('ifname', 'k'), 'br0', 'k'))).toBe('62723000000000000000000000000000');
+    expect(decodeTuple(layout(['ipv6_addr', 'inet_service'], 'k'), encodeTuple(layout(['ipv6_addr', 'inet_service'], 'k'), ['fd00::1:2', 443], 'k'))).toEqual(['fd00::1:2', 443]);
+  });
+
+  test('prefixes become first and last address; the interval end is the address after the last', () => {
+    const [a, b] = prefixRange('ipv4_addr', '10.88.0.0/16', 'k');
+    expect([...a]).toEqual([10, 88, 0, 0]);
+    expect([...b]).toEqual([10, 88, 255, 255]);
+    expect([...successor(b)!]).toEqual([10, 89, 0, 0]);
+    expect(successor(Buffer.from([255, 255, 255, 255]))).toBeNull();
+    expect(() => prefixRange('ipv4_addr', '10.88.0.1/16', 'k')).toThrow(/host bits/);
+    const [c, d] = prefixRange('ipv6_addr', 'fd88::/64', 'k');
+    expect(hex(c)).toBe('fd880000000000000000000000000000');
+    expect(hex(d)).toBe('fd88000000000000ffffffffffffffff');
+  });
+
+  test('a rule comment is stored as nft stores it and read back', () => {
+    expect(hex(commentUserdata('hi'))).toBe('0003686900');
+    expect(commentOf(commentUserdata('nsnet: hairpin'))).toBe('nsnet: hairpin');
+    expect(commentOf(Buffer.from([1, 1, 0]))).toBeUndefined();
+  });
+
+  test('an element of a one-field interval set is a start and an INTERVAL_END element past its end', () => {
+    const set: SetSpec = { family: 'inet', table: 't', name: 's', key: 'ipv4_addr', interval: true };
+    const { op } = toNativeNftOp({ verb: 'add', elements: { set, elements: [{ key: '10.0.0.0/8' }, { key: '0.0.0.0/0' }] } });
+    expect(op.elems!.map((e) => [hex(e.key), e.flags ?? 0])).toEqual([
+      ['0a000000', 0],
+      ['0b000000', 1],
+      ['00000000', 0], // 0.0.0.0/0 ends at the top: no end element
+    ]);
+  });
+
+  test('concatenated interval sets send per-field lengths and a key end, and maps their data', () => {
+    const { op } = toNativeNftOp({ verb: 'add', set: ruleset.SETS.dnat4 });
+    expect(op).toMatchObject({ flags: 0x8c, keyLen: 12, dataLen: 8, fieldLen: [4, 1, 2] });
+    const [el] = toNativeNftOp(ruleset.addPortOps({ protocol: 'udp', hostPort: 53, containerIp: '10.0.0.3', containerPort: 5353 })[0]!).op.elems!;
+    expect(hex(el!.key)).toBe('00000000110000000035' + '0000');
+    expect(hex(el!.keyEnd)).toBe('ffffffff110000000035' + '0000');
+    expect(hex(el!.data)).toBe('0a00000314e90000');
+  });
+});
+
+describe('ruleset changes', () => {
+  test('a network is elements only, and removing it names exactly the same elements', () => {
+    const add = ruleset.addNetworkOps({ bridge: 'br7', subnets: ['10.7.0.0/24', 'fd07::/64'], icc: false });
+    const del = ruleset.removeNetworkOps({ bridge: 'br7', subnets: ['10.7.0.0/24', 'fd07::/64'], icc: false });
+    expect(add.every((o) => 'elements' in o && o.verb === 'add')).toBe(true);
+    expect(add.map((o) => ('elements' in o ? o.elements.set.name : ''))).toEqual(['bridges', 'self', 'icc_off', 'masq4', 'masq6', 'nets4', 'nets6']);
+    expect(del.map((o) => ('elements' in o ? o.elements : null))).toEqual(add.map((o) => ('elements' in o ? o.elements : null)));
+  });
+
+  test('internal networks are never masqueraded', () => {
+    const ops = ruleset.addNetworkOps({ bridge: 'br8', subnets: ['10.8.0.0/24'], internal: true });
+    expect(ops.map((o) => ('elements' in o ? o.elements.set.name : ''))).toEqual(['bridges', 'self', 'internal', 'nets4']);
+  });
+
+  test('bad networks and ports are refused before anything is built', () => {
+    expect(() => ruleset.addNetworkOps({ bridge: 'a/b', subnets: [] })).toThrow(ValidationError);
+    expect(() => ruleset.addNetworkOps({ bridge: 'br0', subnets: ['10.0.0.0/33'] })).toThrow(ValidationError);
+    expect(() => ruleset.addPortOps({ protocol: 'tcp', hostPort: 0, containerIp: '10.0.0.2', containerPort: 80 })).toThrow(ValidationError);
+    expect(() => ruleset.addPortOps({ protocol: 'tcp', hostPort: 80, hostIp: '::1', containerIp: '10.0.0.2', containerPort: 80 })).toThrow(/IPv4/);
+  });
+
+  test('the whole ruleset converts for the addon without a validation error', () => {
+    const ops = ruleset.rulesetOps({ replace: true }).map((o, i) => toNativeNftOp(o, `ops[${i}]`));
+    expect(ops[0]!.op).toMatchObject({ obj: 'table', verb: 'destroy' });
+    expect(ops.filter((d) => d.op.obj === 'rule')).toHaveLength(17);
+  });
+});
