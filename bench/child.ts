@@ -7,6 +7,9 @@ import { runController } from './peers/controller.js';
 import { runCni } from './peers/cni.js';
 import { runNetavark } from './peers/netavark.js';
 import { spawnCostMs } from './peers/exec.js';
+import { runConcurrent, runOp } from './peers/concurrent.js';
+import { runPyroute2 } from './peers/pyroute2.js';
+import { runFloorOp } from './peers/floor.js';
 
 const [peer, json] = process.argv.slice(2);
 const o = JSON.parse(json ?? '{}') as { n: number; explicit?: boolean; binary?: string; cycles?: number };
@@ -25,6 +28,14 @@ const run =
               ? runCni({ n: o.n, ipMasq: true })
               : peer === 'netavark'
                 ? runNetavark({ n: o.n })
+                : peer === 'pyroute2'
+                  ? runPyroute2({ n: o.n })
+                  : peer === 'concurrent'
+                    ? runConcurrent(o as unknown as Parameters<typeof runConcurrent>[0])
+                    : peer === 'op'
+                      ? runOp(o.n)
+                      : peer === 'floor-op'
+                        ? runFloorOp(o.n, o.binary!)
                 : peer === 'spawn'
                   ? spawnCostMs().then((ms) => ({ ms }))
         : peer === 'loop'

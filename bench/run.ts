@@ -1,14 +1,20 @@
-// `npm run bench`: bridge-mode sandbox setup and teardown, nsnet beside the
-// C floor and iproute2, each run in its own fresh private network namespace.
-// Prints a table, writes bench/results/latest.json. Figures are medians of
-// per-run medians (min and max across runs), and ratios come from one run set.
+// `npm run bench`: every suite, each run in its own fresh private network
+// namespace: (a) sequential bridge-mode sandboxes, N=100, against the C floor,
+// ip, the CNI bridge plugin, netavark and pyroute2; (b) scaling, N=10/100/1000;
+// (c) concurrency 1/4/16; (f) one low-level operation; (g) the event loop,
+// fds and memory over churn. Prints one table per suite and the bars, writes
+// bench/results/latest.json and the plot bench/scaling.svg. Figures are
+// medians of per-run medians (min and max across runs); ratios come from
+// runs of the same round.
 import { execFile } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
+import { plotSvg, type Series } from './lib/plot.js';
 import { formatTable, summarize } from './lib/stats.js';
+import type { ConcurrentRun } from './peers/concurrent.js';
 import { buildFloor } from './peers/floor.js';
 import type { PeerRun } from './peers/ip.js';
 import type { ChurnRun, LoopRun } from './peers/nsnet.js';
@@ -24,6 +30,13 @@ const N = arg('n', 100);
 const RUNS = arg('runs', 5);
 const CYCLES = arg('cycles', 1000);
 const SETTLE_MS = arg('settle', 300);
+// The scaling suite's sizes (--scale 10,100 for a quick try).
+const SCALE = (() => {
+  const i = process.argv.indexOf('--scale');
+  return i >= 0 ? process.argv[i + 1]!.split(',').map(Number) : [10, 100, 1000];
+})();
+const started = performance.now();
+const elapsed = () => `${((performance.now() - started) / 60_000).toFixed(1)} min`;
 
 // A fresh netns + mount ns per run: tmpfs over /run/netns, lo up.
 async function inFreshNetns<T>(peer: string, opts: object): Promise<T> {
@@ -58,16 +71,18 @@ async function settle(): Promise<void> {
   }
 }
 
-const progress = (s: string) => process.stderr.write(`\r\x1b[K${s}`);
+const progress = (s: string) => process.stderr.write(s ? `\r\x1b[K[${elapsed()}] ${s}` : '\r\x1b[K');
 
 async function main(): Promise<void> {
   const binary = await buildFloor(here('../floor'));
-  const peers = ['floor', 'nsnet', 'controller', 'cni', 'cni+masq', 'netavark', 'ip'] as const;
+  const peers = ['floor', 'nsnet', 'controller', 'cni', 'cni+masq', 'netavark', 'pyroute2', 'ip'] as const;
   const modes = ['release', 'explicit'] as const;
   // Peers that exec a program per sandbox are slow; three runs tell enough.
-  const slow = new Set<string>(['ip', 'cni', 'cni+masq', 'netavark']);
+  const slow = new Set<string>(['ip', 'cni', 'cni+masq', 'netavark', 'pyroute2']);
   // CNI and netavark tear down their own way (DEL / teardown, then the namespace goes).
   const ownTeardown = new Set<string>(['cni', 'cni+masq', 'netavark']);
+  // pyroute2 removes the namespace and lets the kernel do the rest: a release, with no explicit variant here.
+  const releaseOnly = new Set<string>(['pyroute2']);
   const runs: Record<string, PeerRun[]> = {};
   // Interleave peers within each round, rotating who goes first, so drift on
   // the machine hits all alike; and let the kernel finish destroying the
@@ -78,26 +93,59 @@ async function main(): Promise<void> {
       for (const peer of [...peers.slice(r % peers.length), ...peers.slice(0, r % peers.length)]) {
         await settle();
         if (slow.has(peer) && r >= Math.min(RUNS, 3)) continue;
-        if (ownTeardown.has(peer) && mode === 'explicit') continue;
+        if ((ownTeardown.has(peer) || releaseOnly.has(peer)) && mode === 'explicit') continue;
         progress(`run ${r + 1}/${RUNS}: ${peer} (${mode} teardown), N=${N}`);
         const res = await inFreshNetns<PeerRun>(peer, { n: N, explicit: mode === 'explicit', binary });
         (runs[`${peer}/${mode}`] ??= []).push(res);
       }
     }
   }
-  // Scaling: the Controller's cost per sandbox with 10, 100 and 1000 on one
-  // network (a bridge holds at most 1023 ports), beside the floor's.
-  const scale: Record<string, Record<number, number[]>> = { floor: {}, controller: {} };
-  for (const n of [10, 100, 1000]) {
-    for (let r = 0; r < (n === 1000 ? 2 : 3); r++) {
-      for (const peer of ['floor', 'controller'] as const) {
+  // (b) Scaling: cost per sandbox with 10, 100 and 1000 on one bridge (a
+  // bridge holds at most 1023 ports). The exec'ing peers are measured at 10
+  // here and at 100 in (a); 1000 of them would take minutes.
+  const fast = ['floor', 'nsnet', 'controller'] as const;
+  const scale: Record<string, Record<number, number[]>> = {};
+  for (const n of SCALE) {
+    for (let r = 0; r < (n >= 1000 ? 2 : 3); r++) {
+      for (const peer of fast) {
         await settle();
-        progress(`scaling: ${peer}, N=${n} (${r + 1})`);
+        progress(`(b) scaling: ${peer}, N=${n} (${r + 1})`);
         const res = await inFreshNetns<PeerRun>(peer, { n, binary });
-        (scale[peer]![n] ??= []).push(summarize(res.setupMs).median);
+        ((scale[peer] ??= {})[n] ??= []).push(summarize(res.setupMs).median);
       }
     }
   }
+  for (const peer of peers.filter((p) => slow.has(p))) {
+    await settle();
+    progress(`(b) scaling: ${peer}, N=10`);
+    const res = await inFreshNetns<PeerRun>(peer, { n: 10, binary, explicit: false });
+    ((scale[peer] ??= {})[10] ??= []).push(summarize(res.setupMs).median);
+    (scale[peer]![100] ??= []).push(...(runs[`${peer}/release`] ?? []).map((x) => summarize(x.setupMs).median));
+  }
+
+  // (c) Concurrency: 1, 4 and 16 setups in flight from one process.
+  const conc: Record<string, Record<number, ConcurrentRun[]>> = {};
+  for (const inflight of [1, 4, 16]) {
+    for (let r = 0; r < 2; r++) {
+      for (const peer of ['nsnet', 'controller'] as const) {
+        await settle();
+        progress(`(c) concurrency: ${peer}, ${inflight} in flight (${r + 1})`);
+        ((conc[peer] ??= {})[inflight] ??= []).push(await inFreshNetns<ConcurrentRun>('concurrent', { peer, n: N, inflight }));
+      }
+    }
+  }
+
+  // (f) One low-level operation: set a link up, against one C round trip.
+  const ops: Record<string, number[]> = {};
+  for (let r = 0; r < 3; r++) {
+    for (const peer of ['floor-op', 'op'] as const) {
+      await settle();
+      progress(`(f) single operation: ${peer === 'op' ? 'nsnet' : 'floor'} (${r + 1})`);
+      const res = await inFreshNetns<{ opUs: number[] }>(peer, { n: 2000, binary });
+      (ops[peer === 'op' ? 'nsnet' : 'floor'] ??= []).push(summarize(res.opUs).median);
+    }
+  }
+
   progress('spawn cost');
   const spawn = await inFreshNetns<{ ms: number }>('spawn', {});
 
@@ -121,25 +169,45 @@ async function main(): Promise<void> {
   const rows = peers.map((p) => [
     p,
     setup[p]!.median, setup[p]!.min, setup[p]!.max, setup[p]!.median / setup.floor!.median, ctlRatio(p),
-    ownTeardown.has(p) ? '-' : release[p]!.median, ownTeardown.has(p) ? release[p]!.median : explicit[p]!.median,
+    ownTeardown.has(p) ? '-' : release[p]!.median, ownTeardown.has(p) ? release[p]!.median : releaseOnly.has(p) ? '-' : explicit[p]!.median,
   ]);
   console.log(`\nbridge-mode sandbox, N=${N} sequential, ${RUNS} runs (exec'ing peers: ${Math.min(RUNS, 3)}), ms per sandbox; ${cpus().length} x ${cpus()[0]?.model ?? '?'}`);
   console.log(formatTable(['peer', 'setup', 'min', 'max', 'x floor', 'x controller', 'teardown (release)', 'teardown (explicit)'], rows));
   console.log(`(starting one process from Node costs ${spawn.ms.toFixed(2)} ms on this machine; cni, netavark and ip pay it per call)`);
-  const scaleRows = [10, 100, 1000].map((n) => {
-    const f = summarize(scale.floor![n]!).median;
-    const c = summarize(scale.controller![n]!).median;
-    return [String(n), f, c, c / f];
+  const scaleMed = (peer: string, n: number) => (scale[peer]?.[n]?.length ? summarize(scale[peer]![n]!).median : NaN);
+  const scaleRows = SCALE.map((n) => {
+    const f = scaleMed('floor', n);
+    const c = scaleMed('controller', n);
+    return [String(n), f, scaleMed('nsnet', n), c, c / f];
   });
-  console.log(`\nscaling on one network: median ms per sandbox\n${formatTable(['N', 'floor', 'controller', 'x floor'], scaleRows)}`);
+  console.log(`\n(b) scaling on one bridge: median ms per sandbox\n${formatTable(['N', 'floor', 'nsnet', 'controller', 'controller x floor'], scaleRows)}`);
+  const concRows = [1, 4, 16].map((k) => {
+    const per = (p: string) => summarize(conc[p]![k]!.map((r) => r.perSandboxMs)).median;
+    const lat = (p: string) => summarize(conc[p]![k]!.map((r) => summarize(r.latencyMs).median)).median;
+    return [String(k), per('nsnet'), lat('nsnet'), per('controller'), lat('controller')];
+  });
+  console.log(`\n(c) concurrency, N=${N}: wall ms per sandbox, and each setup's median latency\n${formatTable(['in flight', 'nsnet', 'nsnet latency', 'controller', 'controller latency'], concRows)}`);
+  const opF = summarize(ops.floor!).median;
+  const opN = summarize(ops.nsnet!).median;
+  console.log(`\n(f) one operation (set lo up), median us per round trip\n${formatTable(['peer', 'us', 'x floor'], [['floor', opF, 1], ['nsnet', opN, opN / opF]])}`);
+
+  // The plot: per-sandbox cost against N, one line per peer.
+  const series: Series[] = Object.entries(scale).map(([name, byN]) => ({
+    name,
+    points: Object.entries(byN).filter(([, xs]) => xs.length).map(([n, xs]) => [Number(n), summarize(xs).median] as [number, number]),
+  }));
+  const svg = plotSvg(`bridge-mode sandbox setup, ms per sandbox (${cpus().length} vCPU)`, 'sandboxes on one bridge (N)', 'ms per sandbox', series);
+  await writeFile(here('../../bench/scaling.svg'), `${svg}\n`);
+
   const perRunRatio = (runs['nsnet/release'] ?? []).map((r, i) => med(r.setupMs) / med(runs['floor/release']![i]!.setupMs));
   const ctlPerRun = (runs['controller/release'] ?? []).map((r, i) => med(r.setupMs) / med(runs['floor/release']![i]!.setupMs));
-  const scaleRatios = scaleRows.map((r) => r[3] as number);
+  const scaleRatios = scaleRows.map((r) => r[4] as number);
   const bars = [
     ['controller (CNM + SQLite) <= 2x floor', `${summarize(ctlPerRun).median.toFixed(2)}x (per-run ${ctlPerRun.map((x) => x.toFixed(2)).join(', ')})`, summarize(ctlPerRun).median <= 2],
     ['controller >= 5x faster than CNI bridge', `${ctlRatio('cni').toFixed(1)}x`, ctlRatio('cni') >= 5],
     ['controller >= 5x faster than netavark', `${ctlRatio('netavark').toFixed(1)}x`, ctlRatio('netavark') >= 5],
     ['controller per-sandbox cost flat, 10 -> 1000', `x floor at N=10/100/1000: ${scaleRatios.map((x) => x.toFixed(2)).join(' / ')}`, Math.max(...scaleRatios) / Math.min(...scaleRatios) <= 1.5],
+    ['concurrency helps (16 in flight vs 1)', `nsnet ${(concRows[2]![1] as number).toFixed(2)} vs ${(concRows[0]![1] as number).toFixed(2)} ms per sandbox`, (concRows[2]![1] as number) < (concRows[0]![1] as number)],
     ['setup <= 1.5x floor', `${summarize(perRunRatio).median.toFixed(2)}x (per-run ratios ${perRunRatio.map((x) => x.toFixed(2)).join(', ')})`, summarize(perRunRatio).median <= 1.5],
     ['release teardown <= 0.5 ms', `${release.nsnet!.median.toFixed(3)} ms`, release.nsnet!.median <= 0.5],
     [
@@ -156,10 +224,12 @@ async function main(): Promise<void> {
       churn.rssAfterMiB - churn.rssQuartersMiB[0]! < 2,
     ],
   ];
+  const total = (performance.now() - started) / 60_000;
+  bars.push(['whole suite < 10 min on this machine', `${total.toFixed(1)} min`, total < 10]);
   console.log(`\n${formatTable(['bar', 'measured', 'met'], bars.map(([a, b, c]) => [a as string, b as string, c ? 'yes' : 'NO']))}`);
 
   await mkdir(here('../../bench/results'), { recursive: true }).catch(() => {});
-  const out = { date: new Date().toISOString(), n: N, runs: RUNS, cpu: cpus()[0]?.model, cores: cpus().length, setup, release, explicit, loops, churn, perRunRatio, ctlPerRun, scale, spawnMs: spawn.ms };
+  const out = { date: new Date().toISOString(), n: N, runs: RUNS, cpu: cpus()[0]?.model, cores: cpus().length, setup, release, explicit, loops, churn, perRunRatio, ctlPerRun, scale, conc: Object.fromEntries(Object.entries(conc).map(([p, byK]) => [p, Object.fromEntries(Object.entries(byK).map(([k, rs]) => [k, rs.map((r) => r.perSandboxMs)]))])), ops, spawnMs: spawn.ms };
   await writeFile(here('../../bench/results/latest.json'), `${JSON.stringify(out, null, 2)}\n`);
 }
 

@@ -5,6 +5,7 @@
  *
  * Build: cc -O2 -Wall -o floor floor.c
  * Usage: floor --n 100 [--rundir /run/netns] [--prefix nsb] [--explicit] [--json]
+ *        floor --op K       K single round trips (set lo up), each timed, as JSON
  *
  * Run it only inside a private network+mount namespace: it creates a bridge
  * in the current netns and mounts namespaces under the rundir.
@@ -450,8 +451,32 @@ static void print_summary(const char *label, const double *xs, int n)
 
 static _Noreturn void usage(void)
 {
-	fprintf(stderr, "usage: floor --n N [--rundir DIR] [--prefix NAME] [--explicit] [--json]\n");
+	fprintf(stderr, "usage: floor --n N [--rundir DIR] [--prefix NAME] [--explicit] [--json] | floor --op K\n");
 	exit(2);
+}
+
+/* One request, one ACK: the least a single low-level change can cost. */
+static int op_bench(int k)
+{
+	int fd = nl_open();
+	double *us = malloc(sizeof *us * (size_t)k);
+
+	if (!us)
+		die("out of memory");
+	for (int i = 0; i < k; i++) {
+		struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_index = 1, .ifi_flags = IFF_UP, .ifi_change = IFF_UP };
+		double t0 = now_ms();
+
+		begin();
+		msg(RTM_NEWLINK, 0, &ifi, sizeof ifi, "set lo up");
+		talk(fd, "op", NULL);
+		us[i] = (now_ms() - t0) * 1e3;
+	}
+	printf("{\"peer\":\"floor\",\"n\":%d,\"op_us\":", k);
+	print_json_array(us, k);
+	printf("}\n");
+	close(fd);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -460,6 +485,8 @@ int main(int argc, char **argv)
 	double *su, *td, t0;
 
 	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--op") && i + 1 < argc)
+			return op_bench(atoi(argv[++i]));
 		if (!strcmp(argv[i], "--n") && i + 1 < argc)
 			n = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--rundir") && i + 1 < argc)

@@ -69,3 +69,10 @@ export async function runFloor(opts: PeerOptions & { binary: string }): Promise<
   }
   return { peer: r.peer, n: r.n, setupMs: r.setup_ms, teardownMs: r.teardown_ms, teardown: r.teardown };
 }
+
+/** Suite (f): the C floor's single round trip (set lo up), K times, in microseconds. */
+export async function runFloorOp(k: number, binary: string): Promise<{ peer: string; n: number; opUs: number[] }> {
+  const { stdout } = await execFileAsync(binary, ['--op', String(k)]);
+  const r = JSON.parse(stdout) as { n: number; op_us: number[] };
+  return { peer: 'floor', n: r.n, opUs: r.op_us };
+}

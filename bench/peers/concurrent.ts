@@ -1,0 +1,81 @@
+// Suite (c): N sandboxes with `inflight` setups in flight at once from one
+// process, through the low-level API (nsnet) and through the Controller.
+// The figure is wall time per sandbox: what concurrency buys in throughput.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { Controller, createSandbox, Netns } from 'nsnet';
+
+export interface ConcurrentRun {
+  peer: string;
+  n: number;
+  inflight: number;
+  /** Total wall time divided by n. */
+  perSandboxMs: number;
+  /** Each setup's own latency, start to finish. */
+  latencyMs: number[];
+}
+
+async function pool(n: number, inflight: number, one: (i: number) => Promise<void>): Promise<{ wall: number; lat: number[] }> {
+  const lat: number[] = [];
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: inflight }, async () => {
+      for (let i = next++; i < n; i = next++) {
+        const s = performance.now();
+        await one(i);
+        lat.push(performance.now() - s);
+      }
+    }),
+  );
+  return { wall: performance.now() - t0, lat };
+}
+
+export async function runConcurrent(o: { peer: 'nsnet' | 'controller'; n: number; inflight: number }): Promise<ConcurrentRun> {
+  if (o.peer === 'nsnet') {
+    const host = await Netns.host();
+    await host.links.addBridge({ name: 'nsbr0', up: true });
+    await host.addresses.add('nsbr0', '10.200.0.1/16');
+    const sbs: Netns[] = [];
+    const r = await pool(o.n, o.inflight, async (i) => {
+      sbs.push(
+        await Netns.create(`ncc${i}`, {
+          then: (sb) =>
+            host.batch().addVeth({ name: `nsv${i}`, master: 'nsbr0', up: true, peer: { name: 'eth0', netns: sb } })
+              .in(sb).setUp('eth0').addAddress('eth0', `10.200.${(i + 2) >> 8}.${(i + 2) & 255}/16`).addRoute({ dst: 'default', gateway: '10.200.0.1' }),
+        }),
+      );
+    });
+    for (const sb of sbs) await sb.delete();
+    return { peer: o.peer, n: o.n, inflight: o.inflight, perSandboxMs: r.wall / o.n, latencyMs: r.lat };
+  }
+  const stateDir = mkdtempSync(join(tmpdir(), 'nsnet-bench-cc-'));
+  const c = await Controller.open({ stateDir });
+  try {
+    await c.createNetwork('bench', { subnets: ['10.200.0.0/16'] });
+    const sbs: Awaited<ReturnType<typeof createSandbox>>[] = [];
+    const r = await pool(o.n, o.inflight, async (i) => {
+      sbs.push(await createSandbox(c, { name: `ncs${i}`, mode: { network: 'bench' } }));
+    });
+    for (const sb of sbs) await sb.delete();
+    return { peer: o.peer, n: o.n, inflight: o.inflight, perSandboxMs: r.wall / o.n, latencyMs: r.lat };
+  } finally {
+    c.close();
+    rmSync(stateDir, { recursive: true, force: true });
+  }
+}
+
+/** Suite (f): one low-level change (set lo up by ifindex), K times, each timed in microseconds. */
+export async function runOp(k: number): Promise<{ peer: string; n: number; opUs: number[] }> {
+  const host = await Netns.host();
+  for (let i = 0; i < 50; i++) await host.links.setUp(1);
+  const us: number[] = [];
+  for (let i = 0; i < k; i++) {
+    const t0 = performance.now();
+    await host.links.setUp(1);
+    us.push((performance.now() - t0) * 1000);
+  }
+  return { peer: 'nsnet', n: k, opUs: us };
+}
