@@ -178,9 +178,9 @@ async function main(): Promise<void> {
   const scaleRows = SCALE.map((n) => {
     const f = scaleMed('floor', n);
     const c = scaleMed('controller', n);
-    return [String(n), f, scaleMed('nsnet', n), c, c / f];
+    return [String(n), f, scaleMed('nsnet', n), c, c / f, c - f];
   });
-  console.log(`\n(b) scaling on one bridge: median ms per sandbox\n${formatTable(['N', 'floor', 'nsnet', 'controller', 'controller x floor'], scaleRows)}`);
+  console.log(`\n(b) scaling on one bridge: median ms per sandbox\n${formatTable(['N', 'floor', 'nsnet', 'controller', 'controller x floor', 'controller - floor'], scaleRows)}`);
   const concRows = [1, 4, 16].map((k) => {
     const per = (p: string) => summarize(conc[p]![k]!.map((r) => r.perSandboxMs)).median;
     const lat = (p: string) => summarize(conc[p]![k]!.map((r) => summarize(r.latencyMs).median)).median;
@@ -201,12 +201,18 @@ async function main(): Promise<void> {
 
   const perRunRatio = (runs['nsnet/release'] ?? []).map((r, i) => med(r.setupMs) / med(runs['floor/release']![i]!.setupMs));
   const ctlPerRun = (runs['controller/release'] ?? []).map((r, i) => med(r.setupMs) / med(runs['floor/release']![i]!.setupMs));
-  const scaleRatios = scaleRows.map((r) => r[4] as number);
+  // What the kernel adds as a bridge fills up (the floor pays it too) is
+  // not ours: flat means the cost nsnet adds on top of the floor stays put.
+  const scaleAdded = scaleRows.map((r) => r[5] as number);
   const bars = [
     ['controller (CNM + SQLite) <= 2x floor', `${summarize(ctlPerRun).median.toFixed(2)}x (per-run ${ctlPerRun.map((x) => x.toFixed(2)).join(', ')})`, summarize(ctlPerRun).median <= 2],
     ['controller >= 5x faster than CNI bridge', `${ctlRatio('cni').toFixed(1)}x`, ctlRatio('cni') >= 5],
     ['controller >= 5x faster than netavark', `${ctlRatio('netavark').toFixed(1)}x`, ctlRatio('netavark') >= 5],
-    ['controller per-sandbox cost flat, 10 -> 1000', `x floor at N=10/100/1000: ${scaleRatios.map((x) => x.toFixed(2)).join(' / ')}`, Math.max(...scaleRatios) / Math.min(...scaleRatios) <= 1.5],
+    [
+      'controller per-sandbox cost flat, 10 -> 1000',
+      `ms over the floor at N=${SCALE.join('/')}: ${scaleAdded.map((x) => x.toFixed(2)).join(' / ')}`,
+      Math.max(...scaleAdded) / Math.min(...scaleAdded) <= 1.5,
+    ],
     ['concurrency helps (16 in flight vs 1)', `nsnet ${(concRows[2]![1] as number).toFixed(2)} vs ${(concRows[0]![1] as number).toFixed(2)} ms per sandbox`, (concRows[2]![1] as number) < (concRows[0]![1] as number)],
     ['setup <= 1.5x floor', `${summarize(perRunRatio).median.toFixed(2)}x (per-run ratios ${perRunRatio.map((x) => x.toFixed(2)).join(', ')})`, summarize(perRunRatio).median <= 1.5],
     ['release teardown <= 0.5 ms', `${release.nsnet!.median.toFixed(3)} ms`, release.nsnet!.median <= 0.5],
