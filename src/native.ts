@@ -98,6 +98,8 @@ export interface NativeWatch {
   close(): void;
   ref(): void;
   unref(): void;
+  /** The addon's queue: events waiting now, the most ever waiting, resyncs queued, reading paused. */
+  stats(): { queued: number; maxQueued: number; resyncs: number; paused: boolean };
 }
 
 export interface NativeWatchOptions {

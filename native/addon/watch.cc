@@ -88,6 +88,7 @@ Napi::Function Watches::Define(Napi::Env env) {
                                       WatchHandle::InstanceMethod<&WatchHandle::Close>("close"),
                                       WatchHandle::InstanceMethod<&WatchHandle::Ref>("ref"),
                                       WatchHandle::InstanceMethod<&WatchHandle::Unref>("unref"),
+                                      WatchHandle::InstanceMethod<&WatchHandle::Stats>("stats"),
                                   });
 }
 
@@ -217,6 +218,14 @@ Napi::Value Watches::open(Runner& runner, const Napi::CallbackInfo& info) {
 void WatchHandle::close() {
   if (monitor) {
     monitor->user = nullptr;
+    if (watches) {
+      // Drop it from the delivery list too, so the socket closes now, not at the next delivery.
+      std::lock_guard<std::mutex> lk(watches->mu_);
+      auto& r = watches->ready_;
+      for (size_t i = 0; i < r.size();)
+        if (r[i] == monitor) r.erase(r.begin() + static_cast<long>(i));
+        else i++;
+    }
     if (watches && !watches->down_ && watches->hub_) watches->hub_->remove(monitor);
     monitor.reset();
   }
@@ -233,6 +242,17 @@ Napi::Value WatchHandle::Pull(const Napi::CallbackInfo& info) {
 Napi::Value WatchHandle::Close(const Napi::CallbackInfo& info) {
   close();
   return info.Env().Undefined();
+}
+
+// stats() -> { queued, maxQueued, resyncs, paused }
+Napi::Value WatchHandle::Stats(const Napi::CallbackInfo& info) {
+  Napi::Object o = Napi::Object::New(info.Env());
+  io::Monitor::Stats s = monitor ? monitor->stats() : io::Monitor::Stats{};
+  o.Set("queued", static_cast<double>(s.queued));
+  o.Set("maxQueued", static_cast<double>(s.max_queued));
+  o.Set("resyncs", static_cast<double>(s.resyncs));
+  o.Set("paused", s.paused);
+  return o;
 }
 
 Napi::Value WatchHandle::Ref(const Napi::CallbackInfo& info) {

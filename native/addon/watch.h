@@ -66,6 +66,7 @@ class WatchHandle : public Napi::ObjectWrap<WatchHandle> {
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value Ref(const Napi::CallbackInfo& info);
   Napi::Value Unref(const Napi::CallbackInfo& info);
+  Napi::Value Stats(const Napi::CallbackInfo& info);
 };
 
 }  // namespace nsnet::addon

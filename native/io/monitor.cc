@@ -103,8 +103,12 @@ Monitor::~Monitor() = default;
 
 bool Monitor::push_locked(Event&& e) {
   // A resync supersedes whatever the consumer has not taken yet.
-  if (e.kind == EvKind::Resync) q_.clear();
+  if (e.kind == EvKind::Resync) {
+    q_.clear();
+    resyncs_++;
+  }
   q_.push_back(std::move(e));
+  if (q_.size() > max_queued_) max_queued_ = q_.size();
   if (q_.size() >= opt_.queue_limit) paused_ = true;
   if (wanted_ && !signalled_) {
     signalled_ = true;
@@ -150,6 +154,11 @@ void Monitor::take(std::vector<Event>* out, size_t max) {
     resume = paused_ && q_.size() <= opt_.queue_limit / 2;
   }
   if (resume && hub_) hub_->kick(id_);
+}
+
+Monitor::Stats Monitor::stats() {
+  std::lock_guard<std::mutex> lk(mu_);
+  return Stats{q_.size(), max_queued_, resyncs_, paused_};
 }
 
 void Monitor::start() {

@@ -80,6 +80,13 @@ class Monitor : public std::enable_shared_from_this<Monitor> {
   // reading if the queue has drained enough.
   void take(std::vector<Event>* out, size_t max);
 
+  struct Stats {
+    size_t queued = 0, max_queued = 0;
+    uint64_t resyncs = 0;
+    bool paused = false;
+  };
+  Stats stats();
+
   // For the glue: the JS handle this monitor belongs to.
   void* user = nullptr;
 
@@ -118,6 +125,8 @@ class Monitor : public std::enable_shared_from_this<Monitor> {
   bool wanted_ = false;
   bool signalled_ = false;    // reported ready, not yet taken
   bool paused_ = false;       // Hub stopped reading: the queue is full
+  size_t max_queued_ = 0;
+  uint64_t resyncs_ = 0;
 };
 
 // One epoll thread serving every monitor of an environment.

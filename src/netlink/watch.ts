@@ -138,6 +138,15 @@ export class Watcher extends EventEmitter implements AsyncIterable<WatchEvent> {
     this.emit('close');
   }
 
+  /**
+   * The addon's queue for this watcher: events parsed and waiting now, the
+   * most that ever waited (bounded by queueLimit plus one datagram's worth),
+   * resyncs so far, and whether reading is paused because the queue is full.
+   */
+  stats(): { queued: number; maxQueued: number; resyncs: number; paused: boolean } {
+    return this.handle?.stats() ?? { queued: 0, maxQueued: 0, resyncs: 0, paused: false };
+  }
+
   /** Lets the process exit while this watcher is open (as for a timer). */
   unref(): this {
     this.refed = false;
