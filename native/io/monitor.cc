@@ -217,12 +217,35 @@ bool Monitor::send_phase() {
   return true;
 }
 
+// The kernel produces a dump's next part only inside a successful read of
+// this socket (netlink_recvmsg). If the socket is empty while a dump is
+// running, a part could not be queued (the buffer was full, which a small
+// buffer and a burst make likely): nothing will come unless we read
+// something. So ask for something small, lo, whose answer we ignore.
+void Monitor::poke() {
+  uint8_t buf[128];
+  nl::Builder b(buf, sizeof buf);
+  rtnl::encode_link_get(b, sock_->reserve_seq(1), 1, "");
+  const size_t len = b.size();
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  while (::sendto(fd(), buf, len, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0 && errno == EINTR) {
+  }
+  poked_ = true;
+}
+
 void Monitor::on_datagram(const uint8_t* buf, size_t len) {
   const uint32_t portid = sock_->portid();
   nl::MsgIter it(buf, len);
   while (const nlmsghdr* h = it.next()) {
     if (h->nlmsg_pid == portid && h->nlmsg_seq == dump_seq_ && dumping_) {
       if (h->nlmsg_flags & NLM_F_DUMP_INTR) interrupted_ = true;
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        // The dump started but its first part found the socket buffer
+        // full: the kernel keeps it running and goes on at our next read.
+        nl::Ack ack;
+        if (nl::decode_ack(h, &ack) && ack.error == -ENOBUFS) continue;
+      }
       if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
         // An error (a family this kernel lacks) ends the phase all the same.
         dumping_ = false;
@@ -265,7 +288,10 @@ void Monitor::on_readable(uint8_t* buf, size_t cap) {
     const ssize_t n = ::recvmsg(fd(), &mh, MSG_DONTWAIT);
     if (n < 0) {
       if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        if (dumping_ && !poked_) poke();
+        return;
+      }
       if (errno == ENOBUFS) {
         // The kernel dropped events for us. A dump in flight finishes
         // first (the kernel runs one per socket), then starts over.
@@ -276,6 +302,7 @@ void Monitor::on_readable(uint8_t* buf, size_t cap) {
       fail(errno);
       return;
     }
+    poked_ = false;
     if (from.nl_pid != 0) continue;  // only the kernel speaks on this socket
     if (mh.msg_flags & MSG_TRUNC) {
       // A lost datagram is lost events: the same remedy as ENOBUFS.

@@ -100,6 +100,7 @@ class Monitor : public std::enable_shared_from_this<Monitor> {
   void on_datagram(const uint8_t* buf, size_t len);
   void begin_dump(ResyncReason why);
   bool send_phase();
+  void poke();
   void fail(int err);
   // Any thread; returns true if the Hub must report it ready.
   bool push(Event&& e);
@@ -118,6 +119,7 @@ class Monitor : public std::enable_shared_from_this<Monitor> {
   uint32_t dump_seq_ = 0;
   bool interrupted_ = false;
   bool again_ = false;  // events were lost during this dump: do it again
+  bool poked_ = false;  // asked for a reply to restart a stalled dump
   bool dead_ = false;
 
   std::mutex mu_;             // guards what follows
