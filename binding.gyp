@@ -8,6 +8,7 @@
         "native/nl/nft.cc",
         "native/io/socket.cc",
         "native/io/inet.cc",
+        "native/io/monitor.cc",
         "native/ns/ns.cc",
         "native/ops/ops.cc",
         "native/ops/nft.cc",
@@ -16,6 +17,7 @@
         "native/addon/convert.cc",
         "native/addon/nft.cc",
         "native/addon/nft_convert.cc",
+        "native/addon/watch.cc",
         "native/addon/addon.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -13,7 +13,9 @@ export {
   type VethSpec,
   type VxlanSpec,
 } from './netlink/batch.js';
-export type { Address, Link, Route } from './netlink/types.js';
+export type { Address, Link, Neighbour, Route } from './netlink/types.js';
+export { watch, Watcher, type WatchEvent, type WatchOptions } from './netlink/watch.js';
+export { mirror, Mirror, type MirrorChange, type MirrorOptions } from './netlink/mirror.js';
 export {
   Nftables,
   type ChainSpec,

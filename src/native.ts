@@ -69,6 +69,48 @@ export interface NativeRoute {
   mtu: number;
 }
 
+export interface NativeNeigh {
+  family: 4 | 6;
+  ifindex: number;
+  dst: string;
+  lladdr: string | null;
+  /** NUD_* bits */
+  state: number;
+  /** NTF_* bits */
+  flags: number;
+  type: number;
+}
+
+export type NativeEvent =
+  | { kind: 'link'; action: 'new' | 'change' | 'del'; link: NativeLink }
+  | { kind: 'address'; action: 'new' | 'del'; address: NativeAddr }
+  | { kind: 'route'; action: 'new' | 'change' | 'del'; route: NativeRoute }
+  | { kind: 'neighbour'; action: 'new' | 'del'; neighbour: NativeNeigh }
+  | { kind: 'resync'; reason: 'initial' | 'overflow' | 'interrupted' }
+  | { kind: 'synced' }
+  | { kind: 'error'; errno: number };
+
+/** A multicast rtnetlink socket inside a namespace, read by the addon's watch thread. */
+export interface NativeWatch {
+  /** Asks for one batch: the callback runs once, on a later turn of the loop, when there are events. */
+  pull(): void;
+  /** Leaves the groups and closes the socket. */
+  close(): void;
+  ref(): void;
+  unref(): void;
+  /** The addon's queue: events waiting now, the most ever waiting, resyncs queued, reading paused. */
+  stats(): { queued: number; maxQueued: number; resyncs: number; paused: boolean };
+}
+
+export interface NativeWatchOptions {
+  /** Bits: 1 links, 2 addresses, 4 routes, 8 neighbours. */
+  what: number;
+  rcvbuf: number;
+  queueLimit: number;
+  batch: number;
+  list: boolean;
+}
+
 /** A device by ifindex or by name (resolved in the addon, in one round trip). */
 export type DevRef = number | string;
 
@@ -258,6 +300,8 @@ export interface Native {
   routes(ns: NativeNetns, family: 0 | 4 | 6, table: number): Promise<NativeList<NativeRoute>>;
   /** One nf_tables transaction (BATCH_BEGIN ... BATCH_END); genid: refuse unless the ruleset is at that generation. */
   nftTransact(ns: NativeNetns, ops: NativeNftOp[], genid: number | null): Promise<NativeNftResult>;
+  /** Opens a watch: `callback` gets each batch pulled with `pull()`. */
+  watchOpen(ns: NativeNetns, options: NativeWatchOptions, callback: (events: NativeEvent[]) => void): Promise<NativeWatch>;
   nftList(ns: NativeNetns, what: 'gen', family: number, table: string, set: string): Promise<NativeReply & { gen: number }>;
   nftList(ns: NativeNetns, what: 'tables', family: number, table: string, set: string): Promise<NativeList<NativeNftTable>>;
   nftList(ns: NativeNetns, what: 'chains', family: number, table: string, set: string): Promise<NativeList<NativeNftChain>>;

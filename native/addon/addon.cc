@@ -15,6 +15,7 @@
 #include "handle.h"
 #include "nft.h"
 #include "runner.h"
+#include "watch.h"
 
 namespace nsnet::addon {
 
@@ -89,7 +90,7 @@ Napi::Array from_replies(Napi::Env env, const std::vector<io::Reply>& replies) {
 
 class Addon : public Napi::Addon<Addon> {
  public:
-  Addon(Napi::Env env, Napi::Object exports) : runner(env) {
+  Addon(Napi::Env env, Napi::Object exports) : runner(env), watches(std::make_shared<Watches>(env)) {
     Napi::Function handle = NetnsHandle::Define(env);
     handle_ctor = Napi::Persistent(handle);
     DefineAddon(exports, {
@@ -106,9 +107,13 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::GetStats>("stats"),
                              InstanceMethod<&Addon::NftTransact>("nftTransact"),
                              InstanceMethod<&Addon::NftList>("nftList"),
+                             InstanceMethod<&Addon::WatchOpen>("watchOpen"),
                              InstanceValue("NetnsHandle", handle),
                          });
-    env.AddCleanupHook([this] { runner.shutdown(); });
+    env.AddCleanupHook([this] {
+      watches->shutdown();
+      runner.shutdown();
+    });
     // Keep the code mapped until the process ends: a worker_thread's loop
     // runs our handle's close callback after Node has unloaded its copy.
     Dl_info self;
@@ -118,6 +123,7 @@ class Addon : public Napi::Addon<Addon> {
   static void pin_marker() {}
 
   Runner runner;
+  std::shared_ptr<Watches> watches;
   Napi::FunctionReference handle_ctor;
 
  private:
@@ -136,6 +142,7 @@ class Addon : public Napi::Addon<Addon> {
 
   Napi::Value NftTransact(const Napi::CallbackInfo& info) { return nft_transact(runner, info); }
   Napi::Value NftList(const Napi::CallbackInfo& info) { return nft_list(runner, info); }
+  Napi::Value WatchOpen(const Napi::CallbackInfo& info) { return watches->open(runner, info); }
 
   // newHandle() -> NetnsHandle, empty until nsCreate fills it. Ops in the
   // same nsCreate call may name it; anything else using it first fails.

@@ -178,8 +178,6 @@ Napi::Value from_ip(Napi::Env env, const rtnl::IpAddr& a) {
   return Napi::String::New(env, buf);
 }
 
-namespace {
-
 Napi::Value from_mac(Napi::Env env, const rtnl::Mac& m) {
   if (!m.set) return env.Null();
   char buf[18];
@@ -187,8 +185,6 @@ Napi::Value from_mac(Napi::Env env, const rtnl::Mac& m) {
                 m.bytes[4], m.bytes[5]);
   return Napi::String::New(env, buf);
 }
-
-}  // namespace
 
 Napi::Object from_link(Napi::Env env, const rtnl::LinkInfo& l) {
   Napi::Object o = Napi::Object::New(env);
@@ -238,6 +234,18 @@ Napi::Object from_route(Napi::Env env, const rtnl::RouteInfo& r) {
   o.Set("type", r.type);
   o.Set("flags", r.flags);
   o.Set("mtu", r.mtu);
+  return o;
+}
+
+Napi::Object from_neigh(Napi::Env env, const rtnl::NeighInfo& n) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("family", n.family == AF_INET6 ? 6 : 4);
+  o.Set("ifindex", n.ifindex);
+  o.Set("dst", from_ip(env, n.dst));
+  o.Set("lladdr", from_mac(env, n.lladdr));
+  o.Set("state", n.state);
+  o.Set("flags", n.flags);
+  o.Set("type", n.type);
   return o;
 }
 

@@ -33,6 +33,8 @@ Napi::Value from_ip(Napi::Env env, const rtnl::IpAddr& a);
 Napi::Object from_link(Napi::Env env, const rtnl::LinkInfo& l);
 Napi::Object from_addr(Napi::Env env, const rtnl::AddrInfo& a);
 Napi::Object from_route(Napi::Env env, const rtnl::RouteInfo& r);
+Napi::Object from_neigh(Napi::Env env, const rtnl::NeighInfo& n);
+Napi::Value from_mac(Napi::Env env, const rtnl::Mac& m);
 Napi::Object from_reply(Napi::Env env, const io::Reply& r);
 // An Error with errno, code and syscall, as Node's own system errors.
 Napi::Error from_sys(Napi::Env env, const io::SysError& e);

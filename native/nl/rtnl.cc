@@ -3,6 +3,7 @@
 #include <linux/if.h>
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
+#include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
 #include <linux/veth.h>
 #include <sys/socket.h>
@@ -190,6 +191,15 @@ bool encode_route_dump(Builder& b, uint32_t seq, uint8_t family, uint32_t table)
   return b.ok();
 }
 
+bool encode_neigh_dump(Builder& b, uint32_t seq, uint8_t family) {
+  b.begin(RTM_GETNEIGH, NLM_F_REQUEST | NLM_F_DUMP, seq);
+  auto* nd = b.put_extra<ndmsg>();
+  if (!nd) return false;
+  nd->ndm_family = family;
+  b.end();
+  return b.ok();
+}
+
 namespace {
 
 bool get_addr(Attr a, uint8_t family, IpAddr* out) {
@@ -229,6 +239,7 @@ bool decode_link(const nlmsghdr* h, LinkInfo* out) {
   *out = LinkInfo{};
   out->ifindex = ifi.ifi_index;
   out->flags = ifi.ifi_flags;
+  out->change = ifi.ifi_change;
   if (tb[IFLA_IFNAME]) out->name = std::string(tb[IFLA_IFNAME].str());
   if (tb[IFLA_MTU]) out->mtu = tb[IFLA_MTU].u32();
   if (tb[IFLA_ADDRESS] && tb[IFLA_ADDRESS].len() == 6) {
@@ -331,6 +342,34 @@ bool decode_route(const nlmsghdr* h, RouteInfo* out) {
       return q;
     }();
     if (nl::parse_nested(tb[RTA_METRICS], mx, RTAX_MAX, mp).ok() && mx[RTAX_MTU]) out->mtu = mx[RTAX_MTU].u32();
+  }
+  return true;
+}
+
+bool decode_neigh(const nlmsghdr* h, NeighInfo* out) {
+  if (h->nlmsg_type != RTM_NEWNEIGH && h->nlmsg_type != RTM_DELNEIGH) return false;
+  if (h->nlmsg_len < nl::kHdrLen + sizeof(ndmsg)) return false;
+  ndmsg nd;
+  std::memcpy(&nd, reinterpret_cast<const uint8_t*>(h) + nl::kHdrLen, sizeof nd);
+  if (nd.ndm_family != AF_INET && nd.ndm_family != AF_INET6) return false;
+  Attr tb[NDA_MAX + 1];
+  static const Policy* p = [] {
+    static Policy q[NDA_MAX + 1];
+    q[NDA_DST] = {Kind::Binary, 4, 16};
+    q[NDA_LLADDR] = {Kind::Binary, 0, 32};
+    return q;
+  }();
+  if (!nl::parse_msg(h, sizeof(ndmsg), tb, NDA_MAX, p).ok()) return false;
+  *out = NeighInfo{};
+  out->family = nd.ndm_family;
+  out->ifindex = nd.ndm_ifindex;
+  out->state = nd.ndm_state;
+  out->flags = nd.ndm_flags;
+  out->type = nd.ndm_type;
+  if (!get_addr(tb[NDA_DST], nd.ndm_family, &out->dst)) return false;
+  if (tb[NDA_LLADDR] && tb[NDA_LLADDR].len() == 6) {
+    out->lladdr.set = true;
+    std::memcpy(out->lladdr.bytes, tb[NDA_LLADDR].data(), 6);
   }
   return true;
 }

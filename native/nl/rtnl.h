@@ -70,6 +70,7 @@ struct LinkInfo {
   uint32_t txqlen = 0;
   uint32_t group = 0;
   std::string slave_kind;  // IFLA_INFO_SLAVE_KIND, e.g. "bridge" for a port
+  uint32_t change = 0;     // ifi_change: ~0 in the notification of a new link
 };
 
 struct AddrSpec {
@@ -133,6 +134,17 @@ struct RouteInfo {
   uint32_t mtu = 0;
 };
 
+// A neighbour (ARP or NDP) entry, RTM_NEWNEIGH/RTM_DELNEIGH.
+struct NeighInfo {
+  uint8_t family = 0;   // AF_INET or AF_INET6 (bridge FDB entries are not decoded)
+  int32_t ifindex = 0;
+  uint16_t state = 0;   // NUD_*
+  uint8_t flags = 0;    // NTF_*
+  uint8_t type = 0;     // RTN_*
+  IpAddr dst;
+  Mac lladdr;
+};
+
 // Request flags for a create: fail if it exists, as `ip ... add` does.
 constexpr uint16_t kCreate = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
 constexpr uint16_t kReplace = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE;
@@ -150,9 +162,14 @@ bool encode_route(nl::Builder& b, uint16_t type, uint32_t seq, uint16_t flags, c
 // Dumps routes of one family (0 = all) in one table (0 = all tables).
 bool encode_route_dump(nl::Builder& b, uint32_t seq, uint8_t family, uint32_t table);
 
+// Dumps the neighbours of one family (AF_INET or AF_INET6).
+bool encode_neigh_dump(nl::Builder& b, uint32_t seq, uint8_t family);
+
 // Decoders return false for a message of the wrong type or a malformed one.
 bool decode_link(const nlmsghdr* h, LinkInfo* out);
 bool decode_addr(const nlmsghdr* h, AddrInfo* out);
 bool decode_route(const nlmsghdr* h, RouteInfo* out);
+// Also false for a family other than IPv4/IPv6 (bridge FDB entries share the group).
+bool decode_neigh(const nlmsghdr* h, NeighInfo* out);
 
 }  // namespace nsnet::rtnl

@@ -6,12 +6,13 @@ import { readFileSync } from 'node:fs';
 import { NsnetError } from '../errors.js';
 import { Netns } from '../netlink/netns.js';
 import { demo } from './demo.js';
+import { events, eventsUsage } from './events.js';
 import { network, networkUsage } from './network.js';
 import { exec, run, sandbox, sandboxUsage } from './sandbox.js';
 
 const usage = `usage: nsnet <command> [options]
 
-${sandboxUsage}${networkUsage}  nsnet demo                        a guided tour of every mode, in a private namespace
+${sandboxUsage}${networkUsage}${eventsUsage}  nsnet demo                        a guided tour of every mode, in a private namespace
 
   nsnet netns add <name>            create a namespace (lo up), mounted under the run dir
   nsnet netns ls [--json]           list namespaces
@@ -37,7 +38,7 @@ function parse(argv: string[]) {
   return { pos, opt };
 }
 
-const commands: Record<string, (argv: string[]) => Promise<number>> = { run, exec, network, sandbox, demo };
+const commands: Record<string, (argv: string[]) => Promise<number>> = { run, exec, network, sandbox, demo, events };
 
 async function main(argv: string[]): Promise<number> {
   const command = commands[argv[0] ?? ''];

@@ -1,6 +1,6 @@
 // The plain objects the low-level API returns, named as `ip -j` names them
 // where it can, so results compare directly with iproute2's view.
-import type { NativeAddr, NativeLink, NativeRoute } from '../native.js';
+import type { NativeAddr, NativeLink, NativeNeigh, NativeRoute } from '../native.js';
 
 export interface Link {
   ifindex: number;
@@ -51,6 +51,17 @@ export interface Route {
   mtu: number | null;
 }
 
+export interface Neighbour {
+  family: 4 | 6;
+  ifindex: number;
+  dst: string;
+  lladdr: string | null;
+  /** NUD_* names as `ip -j neigh` prints them: REACHABLE, STALE, PERMANENT ... */
+  state: string[];
+  /** NTF_* names: router, proxy, extern_learn ... */
+  flags: string[];
+}
+
 const IFF: [number, string][] = [
   [0x1, 'UP'], [0x2, 'BROADCAST'], [0x4, 'DEBUG'], [0x8, 'LOOPBACK'], [0x10, 'POINTOPOINT'],
   [0x20, 'NOTRAILERS'], [0x40, 'RUNNING'], [0x80, 'NOARP'], [0x100, 'PROMISC'], [0x200, 'ALLMULTI'],
@@ -73,6 +84,15 @@ export const RTN: Record<number, string> = {
   1: 'unicast', 2: 'local', 3: 'broadcast', 4: 'anycast', 5: 'multicast', 6: 'blackhole', 7: 'unreachable',
   8: 'prohibit', 9: 'throw', 10: 'nat',
 };
+
+const NUD: [number, string][] = [
+  [0x1, 'INCOMPLETE'], [0x2, 'REACHABLE'], [0x4, 'STALE'], [0x8, 'DELAY'], [0x10, 'PROBE'], [0x20, 'FAILED'],
+  [0x40, 'NOARP'], [0x80, 'PERMANENT'],
+];
+const NTF: [number, string][] = [
+  [0x1, 'use'], [0x2, 'self'], [0x4, 'master'], [0x8, 'proxy'], [0x10, 'extern_learn'], [0x20, 'offloaded'],
+  [0x40, 'sticky'], [0x80, 'router'],
+];
 
 const bits = (table: [number, string][], v: number) => table.filter(([b]) => v & b).map(([, n]) => n);
 
@@ -120,5 +140,16 @@ export function toRoute(r: NativeRoute): Route {
     scope: ROUTE_SCOPE[r.scope] ?? String(r.scope),
     type: RTN[r.type] ?? String(r.type),
     mtu: r.mtu || null,
+  };
+}
+
+export function toNeighbour(n: NativeNeigh): Neighbour {
+  return {
+    family: n.family,
+    ifindex: n.ifindex,
+    dst: n.dst,
+    lladdr: n.lladdr,
+    state: n.state === 0 ? ['NONE'] : bits(NUD, n.state),
+    flags: bits(NTF, n.flags),
   };
 }

@@ -1,0 +1,274 @@
+#include "watch.h"
+
+#include <linux/netlink.h>
+
+#include "../ns/ns.h"
+#include "convert.h"
+#include "handle.h"
+
+namespace nsnet::addon {
+
+namespace {
+
+const char* action_name(io::EvAction a) {
+  switch (a) {
+    case io::EvAction::New: return "new";
+    case io::EvAction::Change: return "change";
+    default: return "del";
+  }
+}
+
+const char* reason_name(io::ResyncReason r) {
+  switch (r) {
+    case io::ResyncReason::Initial: return "initial";
+    case io::ResyncReason::Overflow: return "overflow";
+    default: return "interrupted";
+  }
+}
+
+Napi::Object to_js(Napi::Env env, const io::Event& e) {
+  Napi::Object o = Napi::Object::New(env);
+  switch (e.kind) {
+    case io::EvKind::Link:
+      o.Set("kind", "link");
+      o.Set("action", action_name(e.action));
+      o.Set("link", from_link(env, std::get<rtnl::LinkInfo>(e.obj)));
+      break;
+    case io::EvKind::Addr:
+      o.Set("kind", "address");
+      o.Set("action", action_name(e.action));
+      o.Set("address", from_addr(env, std::get<rtnl::AddrInfo>(e.obj)));
+      break;
+    case io::EvKind::Route:
+      o.Set("kind", "route");
+      o.Set("action", action_name(e.action));
+      o.Set("route", from_route(env, std::get<rtnl::RouteInfo>(e.obj)));
+      break;
+    case io::EvKind::Neigh:
+      o.Set("kind", "neighbour");
+      o.Set("action", action_name(e.action));
+      o.Set("neighbour", from_neigh(env, std::get<rtnl::NeighInfo>(e.obj)));
+      break;
+    case io::EvKind::Resync:
+      o.Set("kind", "resync");
+      o.Set("reason", reason_name(e.reason));
+      break;
+    case io::EvKind::Synced:
+      o.Set("kind", "synced");
+      break;
+    case io::EvKind::Error:
+      o.Set("kind", "error");
+      o.Set("errno", e.err);
+      break;
+  }
+  return o;
+}
+
+}  // namespace
+
+Watches::Watches(Napi::Env env) : env_(env) {
+  uv_loop_t* loop = nullptr;
+  napi_get_uv_event_loop(env, &loop);
+  async_ = new uv_async_t;
+  async_->data = this;
+  uv_async_init(loop, async_, [](uv_async_t* h) { static_cast<Watches*>(h->data)->drain(); });
+  uv_unref(reinterpret_cast<uv_handle_t*>(async_));
+  napi_value name;
+  napi_create_string_utf8(env, "nsnet.watch", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, nullptr, name, &async_ctx_);
+  ctor_ = Napi::Persistent(Define(env));
+}
+
+Watches::~Watches() { shutdown(); }
+
+Napi::Function Watches::Define(Napi::Env env) {
+  return WatchHandle::DefineClass(env, "WatchHandle",
+                                  {
+                                      WatchHandle::InstanceMethod<&WatchHandle::Pull>("pull"),
+                                      WatchHandle::InstanceMethod<&WatchHandle::Close>("close"),
+                                      WatchHandle::InstanceMethod<&WatchHandle::Ref>("ref"),
+                                      WatchHandle::InstanceMethod<&WatchHandle::Unref>("unref"),
+                                      WatchHandle::InstanceMethod<&WatchHandle::Stats>("stats"),
+                                  });
+}
+
+void Watches::shutdown() {
+  if (down_) return;
+  down_ = true;
+  if (hub_) hub_->stop();
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    ready_.clear();
+  }
+  napi_async_destroy(env_, async_ctx_);
+  uv_close(reinterpret_cast<uv_handle_t*>(async_), [](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
+  ctor_.Reset();
+}
+
+io::Hub& Watches::hub() {
+  if (!hub_) {
+    // Called on the Hub thread (or the JS thread, from pull): queue the
+    // monitor and wake the loop.
+    uv_async_t* async = async_;
+    hub_ = std::make_unique<io::Hub>([this, async](std::shared_ptr<io::Monitor> m) {
+      {
+        std::lock_guard<std::mutex> lk(mu_);
+        ready_.push_back(std::move(m));
+      }
+      uv_async_send(async);
+    });
+  }
+  return *hub_;
+}
+
+void Watches::ref(int delta) {
+  if (down_) return;
+  const int before = refs_;
+  refs_ += delta;
+  if (before == 0 && refs_ > 0) uv_ref(reinterpret_cast<uv_handle_t*>(async_));
+  if (before > 0 && refs_ == 0) uv_unref(reinterpret_cast<uv_handle_t*>(async_));
+}
+
+// One batch per monitor that asked and has events, then back to the loop.
+void Watches::drain() {
+  std::vector<std::shared_ptr<io::Monitor>> ready;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    ready.swap(ready_);
+  }
+  if (ready.empty() || down_) return;
+  Napi::HandleScope scope(env_);
+  std::vector<io::Event> evs;
+  for (auto& m : ready) {
+    auto* h = static_cast<WatchHandle*>(m->user);
+    if (!h || h->monitor != m || h->cb.IsEmpty()) continue;  // closed meanwhile
+    evs.clear();
+    m->take(&evs, h->batch);
+    if (evs.empty()) {
+      m->want();
+      continue;
+    }
+    Napi::HandleScope inner(env_);
+    Napi::Array a = Napi::Array::New(env_, evs.size());
+    for (size_t i = 0; i < evs.size(); i++) a.Set(static_cast<uint32_t>(i), to_js(env_, evs[i]));
+    napi_value argv[] = {a};
+    napi_value recv = h->Value();
+    napi_value result;
+    // make_callback runs the microtasks the callback queued (the awaits of
+    // an async iterator) before the next monitor's batch.
+    napi_status st = napi_make_callback(env_, async_ctx_, recv, h->cb.Value(), 1, argv, &result);
+    if (st == napi_pending_exception) {
+      napi_value err;
+      napi_get_and_clear_last_exception(env_, &err);
+      napi_fatal_exception(env_, err);
+    }
+  }
+}
+
+Napi::Value Watches::open(Runner& runner, const Napi::CallbackInfo& info) {
+  struct J : Job {
+    std::shared_ptr<Namespace> ns;
+    std::shared_ptr<Watches> w;
+    io::MonitorOptions opt;
+    size_t batch = 1024;
+    Napi::FunctionReference cb;
+    std::shared_ptr<io::Monitor> m;
+    io::SysError err;
+    void run() override {
+      // The socket must be created inside the namespace: the namespace thread's job.
+      io::Socket* s = ns::netlink_in(ns->fd, NETLINK_ROUTE, &err);
+      if (!s) return;
+      m = io::Monitor::create(s, opt, &err);
+    }
+    Napi::Value settle(Napi::Env env) override {
+      if (err || !m) throw from_sys(env, err.err ? err : io::SysError{EINVAL, "watch"});
+      if (w->down_) throw Napi::Error::New(env, "nsnet is shutting down");
+      Napi::Object o = w->ctor_.New({});
+      WatchHandle* h = WatchHandle::Unwrap(o);
+      h->watches = w;
+      h->batch = batch;
+      h->cb = std::move(cb);
+      io::SysError e;
+      if (!w->hub().add(m, &e)) throw from_sys(env, e);
+      m->user = h;
+      h->monitor = std::move(m);
+      h->refed = true;
+      w->ref(1);
+      return o;
+    }
+  };
+  Napi::Env env = info.Env();
+  auto ns = NetnsHandle::From(info[0]);
+  if (!info[1].IsObject() || !info[2].IsFunction()) NAPI_THROW(Napi::TypeError::New(env, "watchOpen(ns, options, callback)"), Napi::Value());
+  Napi::Object o = info[1].As<Napi::Object>();
+  std::unique_ptr<J> j(new J);
+  j->ns = ns;
+  j->w = shared_from_this();
+  j->opt.what = o.Get("what").ToNumber().Uint32Value();
+  j->opt.rcvbuf = o.Get("rcvbuf").ToNumber().Int32Value();
+  j->opt.queue_limit = o.Get("queueLimit").ToNumber().Uint32Value();
+  j->opt.list = o.Get("list").ToBoolean().Value();
+  j->batch = o.Get("batch").ToNumber().Uint32Value();
+  if (j->batch == 0) j->batch = 1024;
+  if (j->opt.queue_limit < 2) j->opt.queue_limit = 2;
+  j->cb = Napi::Persistent(info[2].As<Napi::Function>());
+  return runner.submit(env, j.release(), Lane::Namespace);
+}
+
+void WatchHandle::close() {
+  if (monitor) {
+    monitor->user = nullptr;
+    if (watches) {
+      // Drop it from the delivery list too, so the socket closes now, not at the next delivery.
+      std::lock_guard<std::mutex> lk(watches->mu_);
+      auto& r = watches->ready_;
+      for (size_t i = 0; i < r.size();)
+        if (r[i] == monitor) r.erase(r.begin() + static_cast<long>(i));
+        else i++;
+    }
+    if (watches && !watches->down_ && watches->hub_) watches->hub_->remove(monitor);
+    monitor.reset();
+  }
+  if (refed && watches) watches->ref(-1);
+  refed = false;
+  if (!cb.IsEmpty()) cb.Reset();
+}
+
+Napi::Value WatchHandle::Pull(const Napi::CallbackInfo& info) {
+  if (monitor && !watches->down_) monitor->want();
+  return info.Env().Undefined();
+}
+
+Napi::Value WatchHandle::Close(const Napi::CallbackInfo& info) {
+  close();
+  return info.Env().Undefined();
+}
+
+// stats() -> { queued, maxQueued, resyncs, paused }
+Napi::Value WatchHandle::Stats(const Napi::CallbackInfo& info) {
+  Napi::Object o = Napi::Object::New(info.Env());
+  io::Monitor::Stats s = monitor ? monitor->stats() : io::Monitor::Stats{};
+  o.Set("queued", static_cast<double>(s.queued));
+  o.Set("maxQueued", static_cast<double>(s.max_queued));
+  o.Set("resyncs", static_cast<double>(s.resyncs));
+  o.Set("paused", s.paused);
+  return o;
+}
+
+Napi::Value WatchHandle::Ref(const Napi::CallbackInfo& info) {
+  if (monitor && !refed) {
+    refed = true;
+    watches->ref(1);
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value WatchHandle::Unref(const Napi::CallbackInfo& info) {
+  if (refed) {
+    refed = false;
+    watches->ref(-1);
+  }
+  return info.Env().Undefined();
+}
+
+}  // namespace nsnet::addon

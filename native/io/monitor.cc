@@ -1,0 +1,445 @@
+#include "monitor.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/rtnetlink.h>
+#include <pthread.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace nsnet::io {
+
+namespace {
+
+constexpr size_t kRecvBuf = 64 * 1024;
+// Datagrams read from one socket before the Hub looks at the others.
+constexpr int kReadBudget = 64;
+
+bool sys_fail(SysError* err, int e, const char* what) {
+  err->err = e;
+  err->what = what;
+  return false;
+}
+
+}  // namespace
+
+bool parse_event(const nlmsghdr* h, Event* out) {
+  switch (h->nlmsg_type) {
+    case RTM_NEWLINK:
+    case RTM_DELLINK: {
+      rtnl::LinkInfo l;
+      if (!rtnl::decode_link(h, &l)) return false;
+      out->kind = EvKind::Link;
+      // register_netdevice and rtnl_configure_link announce a new device
+      // with ifi_change = ~0; any other RTM_NEWLINK is a change.
+      out->action = h->nlmsg_type == RTM_DELLINK ? EvAction::Del : l.change == ~0u ? EvAction::New : EvAction::Change;
+      out->obj = std::move(l);
+      return true;
+    }
+    case RTM_NEWADDR:
+    case RTM_DELADDR: {
+      rtnl::AddrInfo a;
+      if (!rtnl::decode_addr(h, &a)) return false;
+      out->kind = EvKind::Addr;
+      out->action = h->nlmsg_type == RTM_DELADDR ? EvAction::Del : EvAction::New;
+      out->obj = std::move(a);
+      return true;
+    }
+    case RTM_NEWROUTE:
+    case RTM_DELROUTE: {
+      rtnl::RouteInfo r;
+      if (!rtnl::decode_route(h, &r)) return false;
+      // Cloned routes are IPv6 exceptions (PMTU, redirects), not the table.
+      if (r.flags & RTM_F_CLONED) return false;
+      out->kind = EvKind::Route;
+      out->action = h->nlmsg_type == RTM_DELROUTE            ? EvAction::Del
+                    : (h->nlmsg_flags & NLM_F_REPLACE) != 0 ? EvAction::Change
+                                                             : EvAction::New;
+      out->obj = std::move(r);
+      return true;
+    }
+    case RTM_NEWNEIGH:
+    case RTM_DELNEIGH: {
+      rtnl::NeighInfo n;
+      if (!rtnl::decode_neigh(h, &n)) return false;
+      out->kind = EvKind::Neigh;
+      out->action = h->nlmsg_type == RTM_DELNEIGH ? EvAction::Del : EvAction::New;
+      out->obj = std::move(n);
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+std::shared_ptr<Monitor> Monitor::create(Socket* s, const MonitorOptions& o, SysError* err) {
+  std::shared_ptr<Monitor> m(new Monitor(s, o));
+  const int fd = s->fd();
+  std::vector<unsigned> groups;
+  if (o.what & kLinks) groups.push_back(RTNLGRP_LINK);
+  if (o.what & kAddrs) groups.insert(groups.end(), {RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR});
+  if (o.what & kRoutes) groups.insert(groups.end(), {RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE});
+  if (o.what & kNeighs) groups.push_back(RTNLGRP_NEIGH);
+  for (unsigned g : groups)
+    if (setsockopt(fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &g, sizeof g) < 0)
+      return sys_fail(err, errno, "setsockopt(NETLINK_ADD_MEMBERSHIP)"), nullptr;
+  // FORCE goes past rmem_max (we are root); plain RCVBUF is the fallback.
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &o.rcvbuf, sizeof o.rcvbuf) < 0 &&
+      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &o.rcvbuf, sizeof o.rcvbuf) < 0)
+    return sys_fail(err, errno, "setsockopt(SO_RCVBUF)"), nullptr;
+  const int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return sys_fail(err, errno, "fcntl(O_NONBLOCK)"), nullptr;
+  if (o.what & kLinks) m->phases_.push_back({RTM_GETLINK, AF_UNSPEC});
+  if (o.what & kAddrs) m->phases_.push_back({RTM_GETADDR, AF_UNSPEC});
+  if (o.what & kRoutes) m->phases_.push_back({RTM_GETROUTE, AF_UNSPEC});
+  // Per family: AF_UNSPEC would add every bridge's FDB, which we skip.
+  if (o.what & kNeighs) m->phases_.insert(m->phases_.end(), {{RTM_GETNEIGH, AF_INET}, {RTM_GETNEIGH, AF_INET6}});
+  return m;
+}
+
+Monitor::~Monitor() = default;
+
+bool Monitor::push_locked(Event&& e) {
+  // A resync supersedes whatever the consumer has not taken yet.
+  if (e.kind == EvKind::Resync) {
+    q_.clear();
+    resyncs_++;
+  }
+  q_.push_back(std::move(e));
+  if (q_.size() > max_queued_) max_queued_ = q_.size();
+  if (q_.size() >= opt_.queue_limit) paused_ = true;
+  if (wanted_ && !signalled_) {
+    signalled_ = true;
+    return true;
+  }
+  return false;
+}
+
+bool Monitor::push(Event&& e) {
+  bool notify;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    notify = push_locked(std::move(e));
+  }
+  if (notify && hub_) hub_->ready(this);
+  return notify;
+}
+
+void Monitor::want() {
+  bool notify = false, resume = false;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    wanted_ = true;
+    if (!q_.empty() && !signalled_) notify = signalled_ = true;
+    resume = paused_ && q_.size() <= opt_.queue_limit / 2;
+  }
+  if (notify && hub_) hub_->ready(this);
+  if (resume && hub_) hub_->kick(id_);
+}
+
+void Monitor::take(std::vector<Event>* out, size_t max) {
+  bool resume;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    const size_t n = std::min(max, q_.size());
+    out->reserve(out->size() + n);
+    for (size_t i = 0; i < n; i++) {
+      out->push_back(std::move(q_.front()));
+      q_.pop_front();
+    }
+    wanted_ = false;
+    signalled_ = false;
+    resume = paused_ && q_.size() <= opt_.queue_limit / 2;
+  }
+  if (resume && hub_) hub_->kick(id_);
+}
+
+Monitor::Stats Monitor::stats() {
+  std::lock_guard<std::mutex> lk(mu_);
+  return Stats{q_.size(), max_queued_, resyncs_, paused_};
+}
+
+void Monitor::start() {
+  started_ = true;
+  if (opt_.list) begin_dump(ResyncReason::Initial);
+}
+
+void Monitor::fail(int err) {
+  dead_ = true;
+  Event e;
+  e.kind = EvKind::Error;
+  e.err = err;
+  push(std::move(e));
+}
+
+void Monitor::begin_dump(ResyncReason why) {
+  Event e;
+  e.kind = EvKind::Resync;
+  e.reason = why;
+  push(std::move(e));
+  phase_ = 0;
+  again_ = false;
+  interrupted_ = false;
+  if (phases_.empty()) {
+    Event done;
+    done.kind = EvKind::Synced;
+    push(std::move(done));
+    return;
+  }
+  send_phase();
+}
+
+bool Monitor::send_phase() {
+  uint8_t buf[256];
+  nl::Builder b(buf, sizeof buf);
+  const uint32_t seq = sock_->reserve_seq(1);
+  const auto [type, family] = phases_[phase_];
+  switch (type) {
+    case RTM_GETLINK: rtnl::encode_link_get(b, seq, 0, ""); break;
+    case RTM_GETADDR: rtnl::encode_addr_dump(b, seq, family, 0); break;
+    case RTM_GETROUTE: rtnl::encode_route_dump(b, seq, family, 0); break;
+    default: rtnl::encode_neigh_dump(b, seq, family); break;
+  }
+  const size_t len = b.size();
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  for (;;) {
+    const ssize_t n = ::sendto(fd(), buf, len, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel);
+    if (n >= 0) break;
+    if (errno == EINTR) continue;
+    fail(errno);
+    return false;
+  }
+  dumping_ = true;
+  dump_seq_ = seq;
+  return true;
+}
+
+// The kernel produces a dump's next part only inside a successful read of
+// this socket (netlink_recvmsg). If the socket is empty while a dump is
+// running, a part could not be queued (the buffer was full, which a small
+// buffer and a burst make likely): nothing will come unless we read
+// something. So ask for something small, lo, whose answer we ignore.
+void Monitor::poke() {
+  uint8_t buf[128];
+  nl::Builder b(buf, sizeof buf);
+  rtnl::encode_link_get(b, sock_->reserve_seq(1), 1, "");
+  const size_t len = b.size();
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  while (::sendto(fd(), buf, len, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0 && errno == EINTR) {
+  }
+  poked_ = true;
+}
+
+void Monitor::on_datagram(const uint8_t* buf, size_t len) {
+  const uint32_t portid = sock_->portid();
+  nl::MsgIter it(buf, len);
+  while (const nlmsghdr* h = it.next()) {
+    if (h->nlmsg_pid == portid && h->nlmsg_seq == dump_seq_ && dumping_) {
+      if (h->nlmsg_flags & NLM_F_DUMP_INTR) interrupted_ = true;
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        // The dump started but its first part found the socket buffer
+        // full: the kernel keeps it running and goes on at our next read.
+        nl::Ack ack;
+        if (nl::decode_ack(h, &ack) && ack.error == -ENOBUFS) continue;
+      }
+      if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
+        // An error (a family this kernel lacks) ends the phase all the same.
+        dumping_ = false;
+        if (again_ || interrupted_) {
+          begin_dump(again_ ? ResyncReason::Overflow : ResyncReason::Interrupted);
+        } else if (++phase_ < phases_.size()) {
+          send_phase();
+        } else {
+          Event done;
+          done.kind = EvKind::Synced;
+          push(std::move(done));
+        }
+        continue;
+      }
+      Event e;
+      if (parse_event(h, &e)) {
+        e.action = EvAction::New;  // a dump lists what exists
+        push(std::move(e));
+      }
+      continue;
+    }
+    Event e;
+    if (parse_event(h, &e)) push(std::move(e));
+  }
+}
+
+void Monitor::on_readable(uint8_t* buf, size_t cap) {
+  for (int i = 0; i < kReadBudget && !dead_; i++) {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      if (paused_) return;
+    }
+    sockaddr_nl from{};
+    iovec iov{buf, cap};
+    msghdr mh{};
+    mh.msg_name = &from;
+    mh.msg_namelen = sizeof from;
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    const ssize_t n = ::recvmsg(fd(), &mh, MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        if (dumping_ && !poked_) poke();
+        return;
+      }
+      if (errno == ENOBUFS) {
+        // The kernel dropped events for us. A dump in flight finishes
+        // first (the kernel runs one per socket), then starts over.
+        if (dumping_) again_ = true;
+        else begin_dump(ResyncReason::Overflow);
+        continue;
+      }
+      fail(errno);
+      return;
+    }
+    poked_ = false;
+    if (from.nl_pid != 0) continue;  // only the kernel speaks on this socket
+    if (mh.msg_flags & MSG_TRUNC) {
+      // A lost datagram is lost events: the same remedy as ENOBUFS.
+      if (dumping_) again_ = true;
+      else begin_dump(ResyncReason::Overflow);
+      continue;
+    }
+    on_datagram(buf, static_cast<size_t>(n));
+  }
+}
+
+Hub::Hub(std::function<void(std::shared_ptr<Monitor>)> on_ready) : on_ready_(std::move(on_ready)) {
+  buf_.resize(kRecvBuf);
+  epfd_ = epoll_create1(EPOLL_CLOEXEC);
+  evfd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = 0;
+  epoll_ctl(epfd_, EPOLL_CTL_ADD, evfd_, &ev);
+  thread_ = std::thread([this] { loop(); });
+}
+
+bool Hub::add(const std::shared_ptr<Monitor>& m, SysError* err) {
+  if (epfd_ < 0 || evfd_ < 0) return sys_fail(err, EMFILE, "epoll/eventfd");
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    m->id_ = next_id_++;
+    m->hub_ = this;
+    monitors_[m->id_] = m;
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = m->id_;
+    if (epoll_ctl(epfd_, EPOLL_CTL_ADD, m->fd(), &ev) < 0) {
+      const int e = errno;
+      monitors_.erase(m->id_);
+      m->hub_ = nullptr;
+      return sys_fail(err, e, "epoll_ctl");
+    }
+  }
+  kick(m->id_);  // the Hub thread starts it (and its first dump)
+  return true;
+}
+
+void Hub::remove(const std::shared_ptr<Monitor>& m) {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (monitors_.erase(m->id_)) epoll_ctl(epfd_, EPOLL_CTL_DEL, m->fd(), nullptr);
+}
+
+void Hub::kick(uint64_t id) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    kicks_.push_back(id);
+  }
+  const uint64_t one = 1;
+  (void)!::write(evfd_, &one, sizeof one);
+}
+
+// Paused monitors are taken out of the epoll set rather than given an empty
+// event mask: a pending ENOBUFS (sk_err) would still report EPOLLERR.
+void Hub::set_reading(Monitor* m, bool on) {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (!monitors_.count(m->id_)) return;
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = m->id_;
+  if (on) epoll_ctl(epfd_, EPOLL_CTL_ADD, m->fd(), &ev);
+  else epoll_ctl(epfd_, EPOLL_CTL_DEL, m->fd(), nullptr);
+}
+
+void Hub::loop() {
+  pthread_setname_np(pthread_self(), "nsnet-watch");
+  epoll_event evs[64];
+  for (;;) {
+    const int n = epoll_wait(epfd_, evs, 64, -1);
+    if (n < 0 && errno != EINTR) return;
+    for (int i = 0; i < n; i++) {
+      std::vector<std::shared_ptr<Monitor>> work;
+      const bool control = evs[i].data.u64 == 0;
+      {
+        std::lock_guard<std::mutex> lk(mu_);
+        if (stopping_) return;
+        if (control) {
+          uint64_t v;
+          (void)!::read(evfd_, &v, sizeof v);
+          for (uint64_t id : kicks_) {
+            auto it = monitors_.find(id);
+            if (it != monitors_.end()) work.push_back(it->second);
+          }
+          kicks_.clear();
+        } else {
+          auto it = monitors_.find(evs[i].data.u64);
+          if (it != monitors_.end()) work.push_back(it->second);
+        }
+      }
+      for (auto& m : work) {
+        if (m->dead_) continue;
+        if (control) {
+          if (!m->started_) {
+            m->start();
+          } else {
+            bool resume;
+            {
+              std::lock_guard<std::mutex> lk(m->mu_);
+              resume = m->paused_ && m->q_.size() <= m->opt_.queue_limit / 2;
+              if (resume) m->paused_ = false;
+            }
+            if (resume) set_reading(m.get(), true);
+            continue;
+          }
+        } else {
+          m->on_readable(buf_.data(), buf_.size());
+        }
+        bool paused;
+        {
+          std::lock_guard<std::mutex> lk(m->mu_);
+          paused = m->paused_;
+        }
+        if (paused || m->dead_) set_reading(m.get(), false);
+      }
+    }
+  }
+}
+
+void Hub::stop() {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  const uint64_t one = 1;
+  (void)!::write(evfd_, &one, sizeof one);
+  if (thread_.joinable()) thread_.join();
+  std::lock_guard<std::mutex> lk(mu_);
+  monitors_.clear();
+  if (epfd_ >= 0) ::close(epfd_);
+  if (evfd_ >= 0) ::close(evfd_);
+  epfd_ = evfd_ = -1;
+}
+
+}  // namespace nsnet::io

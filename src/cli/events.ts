@@ -1,0 +1,81 @@
+// `nsnet events`: changes to links, addresses, routes and neighbours of a
+// namespace, and namespaces coming and going, as they happen: one line
+// each, in the manner of `ip monitor` and `docker events` (or JSON lines).
+import { defaultRunDir, Netns } from '../netlink/netns.js';
+import { watch, type WatchEvent } from '../netlink/watch.js';
+import { parseArgs, str } from './args.js';
+
+export const eventsUsage = `  nsnet events [--netns N] [--json] [--list]  changes as they happen, as ip monitor (--list: what exists first)
+`;
+
+const ROUTE_TABLE: Record<number, string> = { 253: 'default', 254: 'main', 255: 'local' };
+
+function text(e: WatchEvent, names: Map<number, string>): string {
+  const dev = (i: number | null) => (i ? names.get(i) ?? `if${i}` : '');
+  switch (e.kind) {
+    case 'link': {
+      const l = e.link;
+      return `link ${e.action} ${l.ifindex}: ${l.name}${l.kind ? ` (${l.kind})` : ''} <${l.flags.join(',')}> mtu ${l.mtu}${l.master ? ` master ${dev(l.master)}` : ''} state ${l.operstate}${l.mac ? ` link/ether ${l.mac}` : ''}`;
+    }
+    case 'address': {
+      const a = e.address;
+      return `addr ${e.action} ${dev(a.ifindex)} ${a.family === 6 ? 'inet6' : 'inet'} ${a.cidr} scope ${a.scope}${a.flags.length ? ` ${a.flags.join(' ')}` : ''}`;
+    }
+    case 'route': {
+      const r = e.route;
+      const type = r.type === 'unicast' ? '' : `${r.type} `;
+      return `route ${e.action} ${type}${r.dst}${r.gateway ? ` via ${r.gateway}` : ''}${r.oif ? ` dev ${dev(r.oif)}` : ''} table ${ROUTE_TABLE[r.table] ?? r.table} proto ${r.protocol} scope ${r.scope}${r.metric !== null ? ` metric ${r.metric}` : ''}`;
+    }
+    case 'neighbour': {
+      const n = e.neighbour;
+      return `neigh ${e.action} ${n.dst} dev ${dev(n.ifindex)}${n.lladdr ? ` lladdr ${n.lladdr}` : ''} ${n.state.join(',')}${n.flags.length ? ` ${n.flags.join(' ')}` : ''}`;
+    }
+    case 'resync':
+      return `resync (${e.reason}): events were lost or this is the first listing; a full dump follows`;
+    case 'synced':
+      return 'synced';
+    case 'netns':
+      return `netns ${e.action} ${e.name}`;
+    default:
+      return `${e.kind} ${e.action} ${e.name} ${e.id}`;
+  }
+}
+
+export async function events(argv: string[]): Promise<number> {
+  const p = parseArgs(argv, {
+    values: { netns: ['--netns'], runDir: ['--run-dir'], rcvbuf: ['--rcvbuf'] },
+    bools: { json: ['--json'], list: ['--list'], help: ['--help', '-h'] },
+  });
+  if (p.opt.help) {
+    process.stdout.write(`usage:\n${eventsUsage}`);
+    return 0;
+  }
+  const runDir = str(p, 'runDir') ?? defaultRunDir();
+  const name = str(p, 'netns');
+  const ns = name ? await Netns.open(name, { runDir }) : await Netns.host();
+  const names = new Map((await ns.links.list()).map((l) => [l.ifindex, l.name]));
+  const rcvbuf = str(p, 'rcvbuf');
+  const w = watch(ns, {
+    links: true, addresses: true, routes: true, neighbours: true, namespaces: true, runDir,
+    list: p.opt.list === true,
+    ...(rcvbuf ? { rcvbuf: Number(rcvbuf) } : {}),
+  });
+  const json = p.opt.json === true;
+  const stop = () => w.close();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  // stdout closed (a pipe into `head`): stop quietly.
+  process.stdout.on('error', stop);
+  await w.ready;
+  process.stderr.write(`nsnet: watching ${name ? `netns ${name}` : 'the host namespace'} and ${runDir} (Ctrl-C to stop)\n`);
+  for await (const e of w) {
+    if (e.kind === 'link') {
+      if (e.action === 'del') names.delete(e.link.ifindex);
+      else names.set(e.link.ifindex, e.link.name);
+    }
+    const line = json ? JSON.stringify({ time: new Date().toISOString(), ...e }) : `[${new Date().toISOString()}] ${text(e, names)}`;
+    if (!process.stdout.write(`${line}\n`)) await new Promise((r) => process.stdout.once('drain', r));
+  }
+  ns.close();
+  return 0;
+}
