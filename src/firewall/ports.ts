@@ -174,12 +174,12 @@ export function reservePorts(t: StoreTx, ep: EndpointRecord, reqs: PortRequest[]
     }
     for (let i = 0; i <= r.containerPortEnd - r.containerPort; i++) {
       const hp = r.hostPort + i;
+      if (out.some((m) => m.protocol === r.protocol && m.hostPort === hp && keys.some((k) => clashes(m.hostIp, k))))
+        throw new ValidationError('ports', `${hp}/${r.protocol}`, 'is published twice in the same request');
       const held = holder(t, r.protocol, hp, keys);
       if (held)
         throw NsnetError.state('ERR_NSNET_IN_USE', 'port.publish', `${hp}/${r.protocol}`,
           `host port ${held.address.includes(':') ? `[${held.address}]` : held.address}:${hp}/${r.protocol} is already published by ${owner(t, held.owner)}`);
-      if (out.some((m) => m.protocol === r.protocol && m.hostPort === hp && keys.some((k) => clashes(m.hostIp, k))))
-        throw new ValidationError('ports', `${hp}/${r.protocol}`, 'is published twice in the same request');
       take(hp, r.containerPort + i);
     }
   }
