@@ -65,5 +65,7 @@ export { Network, Endpoint, Sandbox, type NetworkInfo, type EndpointInfo, type S
 export type { ReconcileReport } from './cnm/reconcile.js';
 export { createSandbox, defaultNetwork, parseMode, type Mode, type ModeOptions } from './modes.js';
 export type { Driver, DriverContext, JoinOptions } from './drivers/driver.js';
-export type { Store, StoreTx, NetworkRecord, EndpointRecord, SandboxRecord, SubnetRecord } from './store/store.js';
+export type { Store, StoreTx, NetworkRecord, EndpointRecord, SandboxRecord, SubnetRecord, PortMapping } from './store/store.js';
 export { SqliteStore } from './store/sqlite.js';
+export { parsePort, formatPort, type PortOptions, type PortRequest } from './firewall/ports.js';
+export type { FirewallReport } from './firewall/table.js';

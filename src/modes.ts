@@ -7,6 +7,7 @@
 import type { Controller, SandboxOptions } from './cnm/controller.js';
 import type { Network, Sandbox } from './cnm/objects.js';
 import { NsnetError, ValidationError } from './errors.js';
+import type { PortOptions } from './firewall/ports.js';
 
 export type Mode = 'none' | 'host' | 'bridge' | { container: string } | { network: string } | `container:${string}` | (string & {});
 
@@ -17,6 +18,8 @@ export interface ModeOptions extends Omit<SandboxOptions, 'namespace' | 'contain
   /** Static addresses on the network the mode joins. */
   ip?: string;
   ip6?: string;
+  /** Ports to publish on the network the mode joins (Docker's `-p`). */
+  ports?: (string | PortOptions)[];
 }
 
 /** The network `bridge` mode joins, made on first use as Docker makes docker0 at start. */
@@ -56,9 +59,10 @@ export function parseMode(m: Mode | undefined): { kind: 'none' | 'host' } | { ki
 /** Creates a sandbox in one of Docker's modes: one store transaction and one kernel trip. */
 export async function createSandbox(c: Controller, o: ModeOptions): Promise<Sandbox> {
   if (!o || typeof o !== 'object') throw new ValidationError('options', o, 'must be an object with a name');
-  const { name, mode, ip, ip6, ...rest } = o;
+  const { name, mode, ip, ip6, ports, ...rest } = o;
   const m = parseMode(mode);
   if ((ip !== undefined || ip6 !== undefined) && m.kind !== 'network') throw new ValidationError('ip', ip ?? ip6, `a ${m.kind} sandbox has no address to choose`);
+  if (ports?.length && m.kind !== 'network') throw new ValidationError('ports', ports, `a ${m.kind} sandbox has no network to publish ports on`);
   switch (m.kind) {
     case 'none':
       return c.createSandbox(name, { ...rest, networks: ['none'] });
@@ -67,7 +71,7 @@ export async function createSandbox(c: Controller, o: ModeOptions): Promise<Sand
     case 'container':
       return c.createSandbox(name, { ...rest, container: m.name });
     case 'network': {
-      const a = { network: m.name, ...(ip !== undefined ? { ip } : {}), ...(ip6 !== undefined ? { ip6 } : {}) };
+      const a = { network: m.name, ...(ip !== undefined ? { ip } : {}), ...(ip6 !== undefined ? { ip6 } : {}), ...(ports !== undefined ? { ports } : {}) };
       if (m.name === 'bridge') {
         c.checkSandbox(name, { ...rest, networks: [a] }); // bad input must not leave a default network behind
         await defaultNetwork(c);

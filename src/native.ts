@@ -164,6 +164,8 @@ export interface LinkFields {
   learning?: boolean;
   stp?: boolean;
   vlanFiltering?: boolean;
+  /** A bridge port's hairpin mode (an existing port only). */
+  hairpin?: boolean;
 }
 
 /** One nf_tables expression, in the kernel's numbers (see native/nl/nft.h). */

@@ -40,18 +40,19 @@ async function expectUnchanged(before: Awaited<ReturnType<typeof snapshot>>, pre
 }
 
 describe('failure injection', () => {
-  test('sandbox create with a network: a failure at every step, kernel ones included, leaves kernel, store and files as they were', async () => {
+  test('sandbox create with a network and a published port: a failure at every step, kernel ones included, leaves kernel (firewall too), store and files as they were', async () => {
     const net = await w.c.createNetwork(uniq('fi'), { subnets: ['10.71.0.0/24', 'fd71::/64'] });
     await createSandbox(w.c, { name: uniq('fk'), mode: { network: net.name } }); // something to keep
     const prefix = `fx${process.pid % 1000}`;
-    const steps = ['ipam.allocate', 'store.endpoint', 'store.sandbox', 'kernel.sandbox', 'files'];
+    const steps = ['ipam.allocate', 'store.endpoint', 'store.sandbox', 'firewall', 'kernel.sandbox', 'files'];
+    const ports = ['8300:80', '8301:81/udp'];
     let kernelOps = 0;
     fault = (step, b) => {
       if (step.startsWith('kernel.join:')) kernelOps = opCount(b);
     };
-    const probe = await createSandbox(w.c, { name: `${prefix}probe`, mode: { network: net.name } });
+    const probe = await createSandbox(w.c, { name: `${prefix}probe`, mode: { network: net.name }, ports });
     await probe.delete();
-    expect(kernelOps).toBe(6); // veth, peer up, two addresses, two default routes
+    expect(kernelOps).toBe(7); // veth, its hairpin mode, peer up, two addresses, two default routes
     const before = await settled(w, prefix);
     const plans: [string, number | null][] = [...steps.map((s) => [s, null] as [string, null]), ...Array.from({ length: kernelOps + 1 }, (_, k) => ['kernel.batch', k] as [string, number])];
     for (const [step, k] of plans) {
@@ -60,7 +61,7 @@ describe('failure injection', () => {
         if (k === null && s === step) throw new Error(`injected at ${step}`);
         if (k !== null && s.startsWith('kernel.join:')) failAt(b, k);
       };
-      const err = await createSandbox(w.c, { name: `${prefix}${k ?? steps.indexOf(step)}`, mode: { network: net.name } }).then(
+      const err = await createSandbox(w.c, { name: `${prefix}${k ?? steps.indexOf(step)}`, mode: { network: net.name }, ports }).then(
         () => null,
         (e: NsnetError) => e,
       );

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 
 import { Controller, Netns, type ControllerOptions } from '../src/index.js';
 import { ipj, uniq } from './helpers.js';
+import { nftj } from './nft-helpers.js';
 
 export interface World {
   c: Controller;
@@ -50,7 +51,7 @@ export async function settled(w: World, sandboxPrefix: string) {
   }
 }
 
-/** Everything a failed create must leave as it found: kernel, store rows, files. */
+/** Everything a failed create must leave as it found: kernel (nf_tables included), store rows, files. */
 export async function snapshot(w: World, sandboxPrefix: string) {
   const hostName = w.host.name!;
   const links = (await ipj<any[]>(hostName, 'link', 'show')).map((l) => `${l.ifname} ${l.link_type} ${l.master ?? ''} ${l.operstate}`).sort();
@@ -76,7 +77,9 @@ export async function snapshot(w: World, sandboxPrefix: string) {
   });
   const files = await readdir(join(w.stateDir, 'sandboxes')).catch(() => []);
   const etc = (await readdir('/etc/netns').catch(() => [] as string[])).filter((n) => n.startsWith(sandboxPrefix));
-  return { links, addrs, routes, netns, store, files, etc };
+  // The firewall too: nsnet's table, its rules and every element.
+  const nft = await nftj(hostName);
+  return { links, addrs, routes, netns, store, files, etc, nft };
 }
 
 /** Polls until fn stops throwing: the kernel destroys released namespaces in the background. */

@@ -1,4 +1,4 @@
-// The proof ruleset (src/firewall/ruleset.ts) on the real kernel: it loads
+// The ruleset (src/firewall/ruleset.ts) on the real kernel: it loads
 // in one transaction into a namespace playing "the host", nft lists what it
 // describes, networks and published ports are set elements only, and real
 // TCP goes through it: from an outside namespace through a published port
@@ -97,7 +97,12 @@ describe('the nsnet ruleset', () => {
     ]);
     expect(await chainText(host.name!, 'inet', 'nsnet', 'prerouting')).toEqual([
       'fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @dnat4 comment "nsnet: publish v4"',
+      'meta nfproto ipv4 fib daddr type local dnat ip to meta l4proto . th dport map @dnat4_any comment "nsnet: publish v4 any"',
       'fib daddr type local dnat ip6 to ip6 daddr . meta l4proto . th dport map @dnat6 comment "nsnet: publish v6"',
+      'meta nfproto ipv6 fib daddr type local dnat ip6 to meta l4proto . th dport map @dnat6_any comment "nsnet: publish v6 any"',
+    ]);
+    expect(await chainText(host.name!, 'inet', 'nsnet', 'guard')).toEqual([
+      'iifname @bridges ip daddr 127.0.0.0/8 drop comment "nsnet: no loopback from containers"',
     ]);
     expect(await chainText(host.name!, 'inet', 'nsnet', 'postrouting')).toEqual([
       'ct status dnat ip saddr . oifname @nets4 masquerade comment "nsnet: hairpin v4"',
@@ -109,12 +114,13 @@ describe('the nsnet ruleset', () => {
     const objs = await nftj(host.name!);
     expect(ofKind(objs, 'chain').map((c) => `${c.name} ${c.type} ${c.hook} ${c.prio}`).sort()).toEqual([
       'forward filter forward 0',
+      'guard filter prerouting -300',
       'output nat output -100',
       'postrouting nat postrouting 100',
       'prerouting nat prerouting -100',
     ]);
     expect([...ofKind(objs, 'set'), ...ofKind(objs, 'map')].map((s) => s.name).sort()).toEqual(
-      ['bridges', 'dnat4', 'dnat6', 'icc_off', 'internal', 'masq4', 'masq6', 'nets4', 'nets6', 'self'],
+      ['bridges', 'dnat4', 'dnat4_any', 'dnat6', 'dnat6_any', 'icc_off', 'internal', 'masq4', 'masq6', 'nets4', 'nets6', 'self'],
     );
   });
 
@@ -129,7 +135,7 @@ describe('the nsnet ruleset', () => {
     expect(sets.masq4).toEqual([{ prefix: { addr: '10.71.0.0', len: 24 } }, { prefix: { addr: '10.72.0.0', len: 24 } }]);
     expect(sets.masq6).toEqual([{ prefix: { addr: 'fd71::', len: 64 } }]);
     expect(sets.nets4).toEqual([{ concat: [{ prefix: { addr: '10.71.0.0', len: 24 } }, 'nb1'] }, { concat: [{ prefix: { addr: '10.72.0.0', len: 24 } }, 'nb2'] }]);
-    expect(sets.dnat4).toHaveLength(1);
+    expect(sets.dnat4_any).toHaveLength(1);
     await nft.commit([...ruleset.removeNetworkOps({ ...net2, icc: false }), ...ruleset.removePortOps(port), ...ruleset.removeNetworkOps(net1)]);
     expect(await nftj(host.name!)).toEqual(before);
   });

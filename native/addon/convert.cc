@@ -107,6 +107,7 @@ void link_field(ops::Op& op, NsRefs* refs, const std::string& k, Napi::Value v) 
   else if (k == "learning") l.vxlan_learning = as_tri(v);
   else if (k == "stp") l.bridge_stp = as_tri(v);
   else if (k == "vlanFiltering") l.bridge_vlan_filtering = as_tri(v);
+  else if (k == "hairpin") l.brport_hairpin = as_tri(v);
   else if (k == "peer" && v.IsObject()) {
     each(v.As<Napi::Object>(), [&](const std::string& pk, Napi::Value pv) {
       if (pk == "name") l.peer_name = as_str(pv, pk);

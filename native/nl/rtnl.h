@@ -53,6 +53,9 @@ struct LinkSpec {
   // bridge
   int8_t bridge_stp = -1;
   int8_t bridge_vlan_filtering = -1;
+  // A bridge port's hairpin mode (IFLA_BRPORT_MODE), change only: the
+  // kernel ignores port settings in the request that creates the link.
+  int8_t brport_hairpin = -1;
 };
 
 struct LinkInfo {

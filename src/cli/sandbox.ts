@@ -1,6 +1,7 @@
 // nsnet run, exec and sandbox ls|inspect|rm: Docker's container commands,
 // for the network side of a container.
 import { ValidationError } from '../errors.js';
+import { formatPort } from '../firewall/ports.js';
 import { createSandbox } from '../modes.js';
 import { list, parseArgs, str } from './args.js';
 import { GLOBAL_VALUES, inspectAll, openController, removeAll, table } from './common.js';
@@ -8,7 +9,7 @@ import { enter, waitExit } from './enter.js';
 
 export const sandboxUsage = `  nsnet run [--net none|host|bridge|container:<name>|<network>] [--name N] [-h hostname]
             [--dns IP]... [--dns-search D]... [--dns-option O]... [--add-host name:ip]...
-            [--ip IP] [--ip6 IP] [--keep] -- <cmd> [args]
+            [--ip IP] [--ip6 IP] [-p [hostIP:][hostPort:]containerPort[/proto]]... [--keep] -- <cmd> [args]
   nsnet exec <name> -- <cmd> [args]
   nsnet sandbox ls [--json]
   nsnet sandbox inspect <name|id>... [--json]
@@ -24,9 +25,10 @@ export async function run(argv: string[]): Promise<number> {
     values: {
       ...GLOBAL_VALUES, net: ['--net', '--network'], name: ['--name'], hostname: ['-h', '--hostname'], dns: ['--dns'],
       dnsSearch: ['--dns-search'], dnsOption: ['--dns-option', '--dns-opt'], addHost: ['--add-host'], ip: ['--ip'], ip6: ['--ip6'],
+      publish: ['-p', '--publish'],
     },
     bools: { keep: ['--keep'] },
-    repeat: ['dns', 'dnsSearch', 'dnsOption', 'addHost'],
+    repeat: ['dns', 'dnsSearch', 'dnsOption', 'addHost', 'publish'],
   });
   const cmd = [...p.pos, ...p.rest];
   if (!cmd.length) throw new ValidationError('command', cmd, 'give a command after --');
@@ -45,6 +47,7 @@ export async function run(argv: string[]): Promise<number> {
     extraHosts: list(p, 'addHost'),
     ...(ip ? { ip } : {}),
     ...(ip6 ? { ip6 } : {}),
+    ...(list(p, 'publish').length ? { ports: list(p, 'publish') } : {}),
   });
   let code: number;
   try {
@@ -85,8 +88,9 @@ export async function sandbox(argv: string[]): Promise<number> {
           infos.map((i) => ({
             id: i.id.slice(0, 12), name: i.name, kind: i.kind === 'container' ? `container:${i.owner}` : i.kind,
             networks: i.endpoints.map((e) => e.network).join(','), addresses: i.endpoints.flatMap((e) => e.addresses).join(','),
+            ports: i.endpoints.flatMap((e) => e.ports.map(formatPort)).join(', '),
           })),
-          [['id', 'SANDBOX ID'], ['name', 'NAME'], ['kind', 'NAMESPACE'], ['networks', 'NETWORKS'], ['addresses', 'ADDRESSES']],
+          [['id', 'SANDBOX ID'], ['name', 'NAME'], ['kind', 'NAMESPACE'], ['networks', 'NETWORKS'], ['addresses', 'ADDRESSES'], ['ports', 'PORTS']],
           json,
           infos,
         );

@@ -11,6 +11,9 @@ import { bridgeDriver } from '../drivers/bridge.js';
 import { nullDriver } from '../drivers/null.js';
 import type { Driver, DriverContext } from '../drivers/driver.js';
 import { NsnetError, ValidationError } from '../errors.js';
+import { parsePorts, releasePorts, reservePorts, type PortOptions, type PortRequest } from '../firewall/ports.js';
+import { Firewall } from '../firewall/table.js';
+import type { NftOp } from '../netlink/nftables.js';
 import { Pool, pickSubnet, poolKey, defaultGateway } from '../ipam/ipam.js';
 import { Prefix, toBig } from '../ipam/prefix.js';
 import { Batch } from '../netlink/batch.js';
@@ -76,6 +79,11 @@ export interface EndpointOptions {
   ip6?: string;
   /** Name inside the sandbox (default eth0, eth1 ... in join order). */
   ifname?: string;
+  /**
+   * Ports to publish, Docker's `-p` values (`8080:80`, `127.0.0.1:8080:80/udp`,
+   * `8000-8002:80-82`, `80` for an ephemeral host port) or objects.
+   */
+  ports?: (string | PortOptions)[];
 }
 
 export interface SandboxAttachment extends EndpointOptions {
@@ -149,7 +157,13 @@ export class Controller extends EventEmitter {
     this.runDir = o.runDir;
     this.etcDir = o.etcDir;
     this.store = o.store;
-    this.ctx = { host: o.host };
+    this.ctx = {
+      host: o.host,
+      firewall: new Firewall(o.host, {
+        desired: () => this.firewallDesired(),
+        othersNeed: (id) => this.store.view((t) => t.networks().some((n) => n.id !== id && !!this.drivers.get(n.driver)?.firewallOps)),
+      }),
+    };
     this.faults = o.faults;
     for (const d of [nullDriver, hostDriver, bridgeDriver]) this.drivers.set(d.name, d);
   }
@@ -290,7 +304,7 @@ export class Controller extends EventEmitter {
   // ---- endpoints (called by Network / Endpoint) ----
 
   /** Makes an endpoint's record with its addresses; runs inside a store transaction. @internal */
-  planEndpoint(t: StoreTx, net: NetworkRecord, name: string, o: EndpointOptions): EndpointRecord {
+  planEndpoint(t: StoreTx, net: NetworkRecord, name: string, o: EndpointOptions, ports: PortRequest[] = []): EndpointRecord {
     const driver = this.driver(net.driver);
     const ep: EndpointRecord = {
       id: names.newId(), name, networkId: net.id, sandboxId: null, ifname: o.ifname ?? null, hostIfname: null, mac: null,
@@ -311,6 +325,11 @@ export class Controller extends EventEmitter {
       throw new ValidationError('ip', o.ip ?? o.ip6, `network ${net.name} (${net.driver}) has no addresses to give`);
     }
     driver.prepareEndpoint(net, ep);
+    if (ports.length) {
+      if (!driver.firewallOps) throw new ValidationError('ports', o.ports, `network ${net.name} (${net.driver}) cannot publish ports`);
+      if (net.internal) throw new ValidationError('ports', o.ports, `network ${net.name} is internal: nothing leaves it, so nothing can be published`);
+      ep.ports = reservePorts(t, ep, ports, this.ephemeralPorts);
+    }
     this.faults?.('store.endpoint');
     return ep;
   }
@@ -325,6 +344,7 @@ export class Controller extends EventEmitter {
         if (s && t.allocation(poolKey(net.id, s.subnet), addr) === ep.id) t.release(poolKey(net.id, s.subnet), addr);
       }
     }
+    releasePorts(t, ep);
     t.deleteEndpoint(ep.id);
   }
 
@@ -399,6 +419,67 @@ export class Controller extends EventEmitter {
     return e;
   }
 
+  // ---- published ports ----
+
+  /** Where ephemeral host ports come from: the host's ip_local_port_range, as Docker takes it. */
+  private ephemeralPorts: [number, number] = [49153, 65535];
+  private ephemeralRead = false;
+
+  /**
+   * The checks of port requests that need the kernel (a host IP must be one
+   * of the host's addresses), and the ephemeral range; before any change. @internal
+   */
+  async preparePorts(reqs: PortRequest[]): Promise<void> {
+    const ips = reqs.map((r) => r.hostIp).filter((a): a is string => a !== null && toBig(a)!.n !== 0n);
+    if (ips.length) {
+      const have = new Set((await this.ctx.host.addresses.list()).map((a) => toBig(a.address)?.n));
+      for (const ip of ips) if (!have.has(toBig(ip)!.n)) throw new ValidationError('ports', ip, 'is not an address of the host: a port can only be published on one of its addresses');
+    }
+    if (!this.ephemeralRead && reqs.some((r) => r.hostPort === null)) {
+      const [lo, hi] = (await this.ctx.host.sysctl('net.ipv4.ip_local_port_range').catch(() => '')).trim().split(/\s+/).map(Number);
+      if (lo && hi && lo <= hi) this.ephemeralPorts = [lo, hi];
+      this.ephemeralRead = true;
+    }
+  }
+
+  /** The firewall elements of eps' published ports. @internal */
+  portOps(eps: EndpointRecord[], nets: Map<string, NetworkRecord>, verb: 'add' | 'delete'): NftOp[] {
+    const ops: NftOp[] = [];
+    for (const ep of eps) {
+      if (!ep.ports?.length) continue;
+      const net = nets.get(ep.networkId);
+      const d = net && this.drivers.get(net.driver);
+      if (d?.firewallOps) ops.push(...d.firewallOps(net!, ep, verb));
+    }
+    return ops;
+  }
+
+  /**
+   * Starts adding eps' port elements beside the kernel trip, and registers
+   * their removal as an undo: the undo waits for the add and removes what
+   * it added, so a rollback never races it. Returns what to await.
+   */
+  private publish(tx: Transaction, eps: EndpointRecord[], nets: Map<string, NetworkRecord>): Promise<void> {
+    const ops = this.portOps(eps, nets, 'add');
+    if (!ops.length) return Promise.resolve();
+    tx.enter('firewall');
+    const added = this.ctx.firewall.add(ops);
+    added.catch(() => {}); // awaited by the caller's step
+    tx.onUndo('firewall', async () => {
+      if (await added.then(() => true, () => false)) await this.ctx.firewall.remove(this.portOps(eps, nets, 'delete'));
+    });
+    return added;
+  }
+
+  /** What the store says nsnet's table should hold. */
+  private async firewallDesired(): Promise<{ ops: NftOp[]; needed: boolean }> {
+    const { nets, eps } = await this.store.view((t) => ({ nets: t.networks(), eps: t.endpoints() }));
+    const fwNets = nets.filter((n) => this.drivers.get(n.driver)?.firewallOps);
+    const ops = fwNets.flatMap((n) => this.drivers.get(n.driver)!.firewallOps!(n, null, 'add'));
+    ops.push(...this.portOps(eps.filter((e) => e.sandboxId), new Map(fwNets.map((n) => [n.id, n])), 'add'));
+    return { ops, needed: fwNets.length > 0 };
+  }
+
   // ---- sandboxes ----
 
   /**
@@ -427,7 +508,7 @@ export class Controller extends EventEmitter {
       if (!x || typeof x.network !== 'string') throw new ValidationError(`networks[${i}]`, a, 'must be a network name or { network, ip?, ip6?, ifname? }');
       if (x.ip !== undefined && names.ipList(x.ip, 'ip')[0]!.includes(':')) throw new ValidationError('ip', x.ip, 'must be an IPv4 address (use ip6)');
       if (x.ip6 !== undefined && !names.ipList(x.ip6, 'ip6')[0]!.includes(':')) throw new ValidationError('ip6', x.ip6, 'must be an IPv6 address');
-      return x;
+      return { ...x, portReqs: parsePorts(x.ports, `networks[${i}].ports`) };
     });
     const joinEps = (o.join ?? []).map((e) => {
       if (!(e instanceof Endpoint)) throw new ValidationError('join', e, 'must be Endpoints');
@@ -442,6 +523,8 @@ export class Controller extends EventEmitter {
   async createSandbox(name: string, o: SandboxOptions = {}): Promise<Sandbox> {
     this.live();
     const { n, kind, sb, attach, joinEps } = this.checkSandbox(name, o);
+    const reqs = attach.flatMap((a) => a.portReqs);
+    if (reqs.length) await this.preparePorts(reqs);
     const tx = new Transaction(`sandbox ${n}`, this.faults);
     let handle: Netns | null = null;
     return tx.run(async () => {
@@ -469,7 +552,7 @@ export class Controller extends EventEmitter {
               nets.set(net.id, net);
               // Kept so an undo leaves the pool's search position as it found it.
               for (const s of net.subnets) cursors.set(poolKey(net.id, s.subnet), t.cursor(poolKey(net.id, s.subnet)));
-              created.push(this.planEndpoint(t, net, n, a)); // stored by planJoins below
+              created.push(this.planEndpoint(t, net, n, a, a.portReqs)); // stored by planJoins below
             }
             for (const e of joinEps) if (!nets.has(e.networkId)) nets.set(e.networkId, t.network(e.networkId)!);
             t.putSandbox(sb);
@@ -487,8 +570,10 @@ export class Controller extends EventEmitter {
       );
       const addresses = plan.eps.flatMap((e) => e.addresses);
 
-      // 2. The kernel: namespace, interfaces, addresses, routes in one trip.
-      //    The files are written while the addon's threads do that work.
+      // 2. The kernel: namespace, interfaces, addresses, routes in one trip,
+      //    and beside it the published ports' elements in one nf_tables
+      //    transaction. The files are written while the addon's threads do that work.
+      const published = this.publish(tx, plan.eps, plan.nets);
       let kernel: Promise<void>;
       if (kind === 'own') {
         tx.enter('kernel.sandbox');
@@ -527,6 +612,7 @@ export class Controller extends EventEmitter {
         throw e;
       }
       await tx.step('kernel.sandbox', () => kernel);
+      await tx.step('firewall', () => published);
       if (handle) this.handles.set(sb.id, handle);
       this.emitEvent({ kind: 'sandbox', action: 'create', id: sb.id, name: sb.name });
       for (const ep of plan.eps) this.emitEvent({ kind: 'endpoint', action: 'join', id: ep.id, name: ep.name });
@@ -582,15 +668,18 @@ export class Controller extends EventEmitter {
       const driver = this.driver(net.driver);
       const b = new Batch(ns);
       this.buildJoins(b, ns, [epRec], plan.nets);
+      const published = this.publish(tx, [epRec], plan.nets);
       // A batch that fails part-way has made the veth: leave() takes it away.
       tx.onUndo('kernel.join', () => driver.leave(this.ctx, net, epRec, plan.sb));
       await tx.step('kernel.join', async () => {
         try {
           await b.commit();
         } catch (e) {
+          await published.catch(() => {});
           throw this.explain(e, [epRec], plan.nets);
         }
       });
+      await tx.step('firewall', () => published);
       if (plan.sb.netnsKind !== 'host') await tx.step('files', () => rewriteHosts(plan.sb, plan.addresses));
       this.emitEvent({ kind: 'endpoint', action: 'join', id: epRec.id, name: epRec.name });
     });
@@ -609,6 +698,8 @@ export class Controller extends EventEmitter {
       return ep && ep.sandboxId ? { ep, sb: t.sandbox(ep.sandboxId), net: t.network(ep.networkId)! } : null;
     });
     if (!cur) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'endpoint.leave', epRec.name, `endpoint ${epRec.name} is not joined to a sandbox`);
+    const unpublish = this.portOps([cur.ep], new Map([[cur.net.id, cur.net]]), 'delete');
+    if (unpublish.length) await td.step('firewall', () => this.ctx.firewall.remove(unpublish));
     await td.step('kernel.leave', () => this.driver(cur.net.driver).leave(this.ctx, cur.net, cur.ep, cur.sb));
     const next = await this.store.update((t) => {
       const ep = t.endpoint(cur.ep.id)!;
@@ -673,6 +764,9 @@ export class Controller extends EventEmitter {
     const td = new Teardown(`sandbox ${sbRec.name}`, this.faults);
     for (const j of cur.joiners) await td.step(`joiner ${j.name}`, () => this.deleteSandbox(j, o));
     const { sb } = cur;
+    // The ports' elements go first, whatever became of the namespace.
+    const unpublish = this.portOps(cur.eps, cur.nets, 'delete');
+    if (unpublish.length) await td.step('firewall', () => this.ctx.firewall.remove(unpublish));
     if (sb.netnsKind === 'own') {
       if (o.wait) {
         for (const ep of cur.eps) {

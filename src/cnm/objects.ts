@@ -4,8 +4,9 @@
 import { join } from 'node:path';
 
 import { NsnetError } from '../errors.js';
+import { parsePorts } from '../firewall/ports.js';
 import type { Netns } from '../netlink/netns.js';
-import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/store.js';
+import type { EndpointRecord, NetworkRecord, PortMapping, SandboxRecord } from '../store/store.js';
 import type { Controller, DeleteOptions, EndpointOptions } from './controller.js';
 import * as names from './names.js';
 
@@ -32,6 +33,8 @@ export interface EndpointInfo {
   /** The gateways the sandbox routes through when this endpoint gives the default route. */
   gateways: string[];
   gatewayEndpoint: boolean;
+  /** Published ports: one per host address (0.0.0.0 and :: for every address). */
+  ports: PortMapping[];
 }
 
 export interface SandboxInfo {
@@ -85,10 +88,12 @@ export class Network extends Handle<NetworkRecord> {
     if (o.ip !== undefined) names.ipList(o.ip, 'ip');
     if (o.ip6 !== undefined) names.ipList(o.ip6, 'ip6');
     if (o.ifname !== undefined) (await import('../validate.js')).ifname(o.ifname, 'ifname');
+    const ports = parsePorts(o.ports);
+    if (ports.length) await this.c.preparePorts(ports);
     const rec = await this.c.store.update((t) => {
       const net = t.network(this.id);
       if (!net) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'endpoint.create', this.name, `no network ${this.name}`);
-      const ep = this.c.planEndpoint(t, net, n, o);
+      const ep = this.c.planEndpoint(t, net, n, o, ports);
       t.putEndpoint(ep);
       return ep;
     });
@@ -138,6 +143,7 @@ export function endpointInfo(ep: EndpointRecord, net: NetworkRecord): EndpointIn
     hostIfname: ep.hostIfname, mac: ep.mac, addresses: [...ep.addresses],
     gateways: net.internal ? [] : net.subnets.map((s) => s.gateway).filter((g): g is string => !!g),
     gatewayEndpoint: ep.gatewayEndpoint,
+    ports: (ep.ports ?? []).map((m) => ({ ...m })),
   };
 }
 

@@ -10,6 +10,7 @@ import { NsnetError } from '../errors.js';
 import type { SandboxRecord } from '../store/store.js';
 import type { Controller } from './controller.js';
 import { removeSandboxFiles } from './files.js';
+import type { FirewallReport } from '../firewall/table.js';
 
 export interface ReconcileReport {
   /** Sandboxes whose namespace was gone: removed, addresses released. */
@@ -21,6 +22,8 @@ export interface ReconcileReport {
   bridgesRestored: string[];
   /** Leftover sandbox files and /etc/netns links with no sandbox. */
   filesRemoved: number;
+  /** What nsnet's nf_tables table needed (null if that step failed: see errors). */
+  firewall: FirewallReport | null;
   errors: string[];
 }
 
@@ -46,7 +49,9 @@ function alive(pid: number): boolean {
 }
 
 export async function reconcile(c: Controller): Promise<ReconcileReport> {
-  const report: ReconcileReport = { sandboxesRemoved: [], addressesReleased: 0, interfacesRemoved: [], bridgesRestored: [], filesRemoved: 0, errors: [] };
+  const report: ReconcileReport = {
+    sandboxesRemoved: [], addressesReleased: 0, interfacesRemoved: [], bridgesRestored: [], filesRemoved: 0, firewall: null, errors: [],
+  };
   const snapshot = await c.store.view((t) => ({ sandboxes: t.sandboxes(), networks: t.networks() }));
 
   // 1. Sandboxes without a namespace (and the sandboxes sharing theirs).
@@ -104,7 +109,15 @@ export async function reconcile(c: Controller): Promise<ReconcileReport> {
     }
   }
 
-  // 3. Files of sandboxes that no longer exist.
+  // 3. nsnet's table: rebuilt if someone flushed it, port elements of gone
+  //    endpoints removed (their sandboxes went in step 1 or behind our back).
+  try {
+    report.firewall = await c.ctx.firewall.reconcile();
+  } catch (e) {
+    report.errors.push(`firewall: ${(e as Error).message}`);
+  }
+
+  // 4. Files of sandboxes that no longer exist.
   const live = await c.store.view((t) => t.sandboxes());
   const dirs = new Set(live.map((s: SandboxRecord) => s.filesDir));
   let entries: string[] = [];

@@ -5,7 +5,9 @@
 import { randomBytes } from 'node:crypto';
 
 import { NsnetError, ValidationError } from '../errors.js';
+import * as ruleset from '../firewall/ruleset.js';
 import type { Batch, HasHandle } from '../netlink/batch.js';
+import type { NftOp } from '../netlink/nftables.js';
 import type { EndpointRecord, NetworkRecord } from '../store/store.js';
 import * as v from '../validate.js';
 import type { Driver, DriverContext, JoinOptions } from './driver.js';
@@ -49,6 +51,25 @@ function bool(key: string, val: string): boolean {
 
 export function bridgeState(n: NetworkRecord): BridgeState {
   return n.driverState as unknown as BridgeState;
+}
+
+/** The network as the firewall sees it: its bridge, subnets and policy. */
+export function firewallSpec(n: NetworkRecord): ruleset.NetworkSpec {
+  const st = bridgeState(n);
+  return { bridge: st.bridge, subnets: n.subnets.map((s) => s.subnet), internal: n.internal, icc: st.icc, masquerade: st.masquerade };
+}
+
+/** The DNAT map elements of an endpoint's published ports. */
+export function portOps(ep: EndpointRecord, verb: 'add' | 'delete'): NftOp[] {
+  const ops: NftOp[] = [];
+  for (const m of ep.ports ?? []) {
+    const v6 = m.hostIp.includes(':');
+    const addr = ep.addresses.find((a) => a.includes(':') === v6);
+    if (!addr) continue; // reservePorts only keys families the endpoint has
+    const p = { protocol: m.protocol, hostPort: m.hostPort, hostIp: m.hostIp, containerIp: addr.split('/')[0]!, containerPort: m.containerPort };
+    ops.push(...(verb === 'add' ? ruleset.addPortOps(p) : ruleset.removePortOps(p)));
+  }
+  return ops;
 }
 
 const randomMac = () => {
@@ -126,6 +147,12 @@ export const bridgeDriver: Driver = {
       if ((await ctx.host.sysctl('net.ipv4.ip_forward')).trim() !== '1') await ctx.host.setSysctl('net.ipv4.ip_forward', 1);
       if (n.subnets.some((s) => s.subnet.includes(':')) && (await ctx.host.sysctl('net.ipv6.conf.all.forwarding')).trim() !== '1')
         await ctx.host.setSysctl('net.ipv6.conf.all.forwarding', 1);
+      // The host reaches published ports on 127.0.0.1: DNAT'd packets keep
+      // that source until postrouting masquerades them, and routing drops
+      // them on the bridge unless it accepts loopback addresses (the guard
+      // chain keeps containers from using that to reach the host's loopback).
+      await ctx.host.setSysctl(`net.ipv4.conf.${st.bridge}.route_localnet`, 1);
+      await ctx.firewall.add(this.firewallOps!(n, null, 'add'));
     } catch (e) {
       await this.deleteNetwork(ctx, n).catch(() => {});
       throw e;
@@ -134,21 +161,27 @@ export const bridgeDriver: Driver = {
 
   async deleteNetwork(ctx, n) {
     const st = bridgeState(n);
+    // Teardown goes on: the bridge goes even if the firewall could not be told.
+    const fw = await ctx.firewall.removeNetwork(n.id, this.firewallOps!(n, null, 'delete')).then(
+      () => null,
+      (e: unknown) => e,
+    );
     if (st.createdBridge) {
       try {
         await ctx.host.links.delete(st.bridge);
       } catch (e) {
         if ((e as NsnetError).code !== 'ENODEV') throw e;
       }
-      return;
+    } else {
+      // Someone else's bridge: take back only the gateway addresses.
+      for (const s of n.subnets) {
+        if (!s.gateway) continue;
+        await ctx.host.addresses.delete(st.bridge, `${s.gateway}/${s.subnet.split('/')[1]}`).catch((e: NsnetError) => {
+          if (e.code !== 'EADDRNOTAVAIL' && e.code !== 'ENODEV') throw e;
+        });
+      }
     }
-    // Someone else's bridge: take back only the gateway addresses.
-    for (const s of n.subnets) {
-      if (!s.gateway) continue;
-      await ctx.host.addresses.delete(st.bridge, `${s.gateway}/${s.subnet.split('/')[1]}`).catch((e: NsnetError) => {
-        if (e.code !== 'EADDRNOTAVAIL' && e.code !== 'ENODEV') throw e;
-      });
-    }
+    if (fw) throw fw;
   },
 
   prepareEndpoint(n, ep) {
@@ -175,6 +208,9 @@ export const bridgeDriver: Driver = {
       ...mtu,
       peer: { name: inside, netns: sb, mac: ep.mac!, ...mtu },
     });
+    // Where br_netfilter DNATs while bridging, a container reaching its own
+    // published port through the host sends the frame back out its own port.
+    if (ep.ports?.length) b.setLink(ep.hostIfname!, { hairpin: true });
     // The peer is not paired until the request above completes, so it is
     // brought up in the sandbox's own group (see ARCHITECTURE.md).
     b.in(sb).setUp(inside);
@@ -191,6 +227,11 @@ export const bridgeDriver: Driver = {
     } catch (e) {
       if ((e as NsnetError).code !== 'ENODEV') throw e;
     }
+  },
+
+  firewallOps(n, ep, verb) {
+    if (ep) return portOps(ep, verb);
+    return verb === 'add' ? ruleset.addNetworkOps(firewallSpec(n)) : ruleset.removeNetworkOps(firewallSpec(n));
   },
 
   explain(e, n) {

@@ -3,7 +3,9 @@
 // network looks in the kernel. join() adds requests to a batch instead of
 // sending them, so a sandbox's namespace, its interface, addresses and routes
 // can all go to the kernel in one trip.
+import type { Firewall } from '../firewall/table.js';
 import type { Batch } from '../netlink/batch.js';
+import type { NftOp } from '../netlink/nftables.js';
 import type { Netns } from '../netlink/netns.js';
 import type { HasHandle } from '../netlink/batch.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/store.js';
@@ -11,6 +13,8 @@ import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/stor
 export interface DriverContext {
   /** The namespace playing the host: where bridges and host-side veths live. */
   readonly host: Netns;
+  /** nsnet's nf_tables table in the host namespace. */
+  readonly firewall: Firewall;
 }
 
 export interface JoinOptions {
@@ -41,6 +45,12 @@ export interface Driver {
   join(ctx: DriverContext, n: NetworkRecord, ep: EndpointRecord, sb: HasHandle, b: Batch, o: JoinOptions): void;
   /** Removes what join made. Must succeed when it is already gone. */
   leave(ctx: DriverContext, n: NetworkRecord, ep: EndpointRecord, sb: SandboxRecord | null): Promise<void>;
+  /**
+   * The firewall elements of a network (ep null) or of an endpoint's
+   * published ports, to add or to delete. Drivers with it have their
+   * networks in nsnet's nf_tables table and can publish ports.
+   */
+  firewallOps?(n: NetworkRecord, ep: EndpointRecord | null, verb: 'add' | 'delete'): NftOp[];
   /** Turns a kernel error from join into a clearer one, if the driver knows better. */
   explain?(e: unknown, n: NetworkRecord): unknown;
 }

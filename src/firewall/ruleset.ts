@@ -5,27 +5,34 @@
 // rewrites a chain (Docker's nftables backend re-populates chains and gets
 // slower with ports x rules, moby#53466).
 //
-// Not wired into the bridge driver yet; see test/nft-ruleset.test.ts. What
-// the driver must do besides: net.ipv4.ip_forward=1; route_localnet=1 on
-// the bridge for 127.0.0.1 publishing; and hairpin mode on each bridge port
-// where br_netfilter is loaded (the DNAT then happens while bridging, and
-// the frame must go back out the port it came in on).
+// src/firewall/table.ts applies it for the bridge driver. What the driver
+// does besides: net.ipv4.ip_forward=1; route_localnet=1 on the bridge for
+// 127.0.0.1 publishing; and hairpin mode on the bridge port of an endpoint
+// that publishes ports, for where br_netfilter is loaded (the DNAT then
+// happens while bridging, and the frame must go back out the port it came
+// in on).
 //
-//   sets            what their elements are
-//   bridges         every nsnet bridge                       ifname
-//   self            (bridge . bridge) for each bridge        ifname . ifname
-//   internal        bridges of internal networks             ifname
-//   icc_off         bridges whose containers may not talk    ifname
-//   masq4 / masq6   subnets to masquerade on the way out     address intervals
-//   nets4 / nets6   each subnet with the bridge it lives on  (address interval . ifname)
-//   dnat4 / dnat6   published ports: (host address range . l4proto . port)
-//                   -> (container address . port)            concatenated interval maps
+//   sets              what their elements are
+//   bridges           every nsnet bridge                       ifname
+//   self              (bridge . bridge) for each bridge        ifname . ifname
+//   internal          bridges of internal networks             ifname
+//   icc_off           bridges whose containers may not talk    ifname
+//   masq4 / masq6     subnets to masquerade on the way out     address intervals
+//   nets4 / nets6     each subnet with the bridge it lives on  (address interval . ifname)
+//   dnat4 / dnat6     ports published on one host address:
+//                     (host address . l4proto . port) -> (container address . port)
+//   dnat4_any / ...6  ports published on every host address:
+//                     (l4proto . port) -> (container address . port)
+// The port maps are plain hash maps (no intervals): adding the 1001st port
+// costs what adding the first did, where an interval map (pipapo) rebuilds
+// its lookup tables on every commit.
 import { endianness } from 'node:os';
 
 import type { Expr, Reg } from '../netlink/nftexpr.js';
 import { CT_STATE, CT_STATUS, REG, reg32 } from '../netlink/nftexpr.js';
 import type { ChainSpec, Element, NftOp, NftVerb, RuleSpec, SetSpec } from '../netlink/nftables.js';
 import { ValidationError } from '../errors.js';
+import { toBig } from '../ipam/prefix.js';
 import * as v from '../validate.js';
 
 export const TABLE = { family: 'inet', name: 'nsnet' } as const;
@@ -40,11 +47,14 @@ export const SETS = {
   masq6: { ...T, name: 'masq6', key: 'ipv6_addr', interval: true },
   nets4: { ...T, name: 'nets4', key: ['ipv4_addr', 'ifname'], interval: true },
   nets6: { ...T, name: 'nets6', key: ['ipv6_addr', 'ifname'], interval: true },
-  dnat4: { ...T, name: 'dnat4', key: ['ipv4_addr', 'inet_proto', 'inet_service'], data: ['ipv4_addr', 'inet_service'], interval: true },
-  dnat6: { ...T, name: 'dnat6', key: ['ipv6_addr', 'inet_proto', 'inet_service'], data: ['ipv6_addr', 'inet_service'], interval: true },
+  dnat4: { ...T, name: 'dnat4', key: ['ipv4_addr', 'inet_proto', 'inet_service'], data: ['ipv4_addr', 'inet_service'] },
+  dnat6: { ...T, name: 'dnat6', key: ['ipv6_addr', 'inet_proto', 'inet_service'], data: ['ipv6_addr', 'inet_service'] },
+  dnat4Any: { ...T, name: 'dnat4_any', key: ['inet_proto', 'inet_service'], data: ['ipv4_addr', 'inet_service'] },
+  dnat6Any: { ...T, name: 'dnat6_any', key: ['inet_proto', 'inet_service'], data: ['ipv6_addr', 'inet_service'] },
 } satisfies Record<string, SetSpec>;
 
 export const CHAINS = {
+  guard: { ...T, name: 'guard', hook: 'prerouting', type: 'filter', priority: -300, policy: 'accept' },
   forward: { ...T, name: 'forward', hook: 'forward', type: 'filter', priority: 0, policy: 'accept' },
   prerouting: { ...T, name: 'prerouting', hook: 'prerouting', type: 'nat', priority: -100 },
   output: { ...T, name: 'output', hook: 'output', type: 'nat', priority: -100 },
@@ -76,18 +86,27 @@ const nfproto = (p: 'ip' | 'ip6') => [meta('nfproto'), eq(Buffer.from([p === 'ip
 // fib daddr type local: the packet is for this host (any of its addresses).
 const toLocal: Expr[] = [{ expr: 'fib', lookup: ['daddr'], result: 'type', dreg: REG.r1 }, eq(u32host(2 /* RTN_LOCAL */))];
 
-// ip[6] daddr . meta l4proto . th dport, looked up in dnat4/6; the map's
-// (address . port) lands in r1 and the port's register, and nat uses both.
-function dnat(p: 'ip' | 'ip6'): Expr[] {
+// ip[6] daddr . meta l4proto . th dport looked up in dnat4/6 (a port
+// published on that address), or meta l4proto . th dport in dnat4/6_any (on
+// every address); the map's (address . port) lands in r1 and the port's
+// register, and nat uses both. A matching nat ends the chain, so a port
+// published on one address wins over the same port published on all.
+function dnat(p: 'ip' | 'ip6', any: boolean): Expr[] {
   const v4 = p === 'ip';
   const portReg = reg32(v4 ? 1 : 4);
+  const key: Expr[] = any
+    ? [meta('l4proto', REG.r1), { expr: 'payload', base: 'transport', offset: 2, len: 2, dreg: reg32(1) }]
+    : [
+        { expr: 'payload', base: 'network', offset: v4 ? 16 : 24, len: v4 ? 4 : 16, dreg: REG.r1 },
+        meta('l4proto', reg32(v4 ? 1 : 4)),
+        { expr: 'payload', base: 'transport', offset: 2, len: 2, dreg: reg32(v4 ? 2 : 5) },
+      ];
+  const map = any ? (v4 ? SETS.dnat4Any : SETS.dnat6Any) : v4 ? SETS.dnat4 : SETS.dnat6;
   return [
     ...nfproto(p),
     ...toLocal,
-    { expr: 'payload', base: 'network', offset: v4 ? 16 : 24, len: v4 ? 4 : 16, dreg: REG.r1 },
-    meta('l4proto', reg32(v4 ? 1 : 4)),
-    { expr: 'payload', base: 'transport', offset: 2, len: 2, dreg: reg32(v4 ? 2 : 5) },
-    { expr: 'lookup', set: (v4 ? SETS.dnat4 : SETS.dnat6).name, sreg: REG.r1, dreg: REG.r1 },
+    ...key,
+    { expr: 'lookup', set: map.name, sreg: REG.r1, dreg: REG.r1 },
     { expr: 'nat', type: 'dnat', family: p, addr: REG.r1, proto: portReg },
   ];
 }
@@ -124,10 +143,20 @@ const rule = (chain: ChainSpec, comment: string, exprs: Expr[]): RuleSpec => ({ 
 
 /** The fixed rules, in chain order. Their comments name them in `nft list`. */
 export function rules(): RuleSpec[] {
-  const { forward, prerouting, output, postrouting } = CHAINS;
+  const { guard, forward, prerouting, output, postrouting } = CHAINS;
   const leaves = [meta('iifname'), meta('oifname', REG.r2), inSet(SETS.self, REG.r1, true)];
   const bothBridges = [meta('iifname'), inSet(SETS.bridges), meta('oifname', REG.r2), inSet(SETS.bridges, REG.r2)];
   return [
+    // route_localnet (for 127.0.0.1 publishing) would otherwise let a
+    // container reach the host's loopback-only services (CVE-2020-8558).
+    rule(guard, 'nsnet: no loopback from containers', [
+      meta('iifname'),
+      inSet(SETS.bridges),
+      ...nfproto('ip'),
+      { expr: 'payload', base: 'network', offset: 16, len: 1, dreg: REG.r1 },
+      eq(Buffer.from([127])),
+      verdict('drop'),
+    ]),
     // Between two different nsnet bridges: never (iif . oif not a bridge with itself).
     rule(forward, 'nsnet: isolate networks', [...bothBridges, inSet(SETS.self, REG.r1, true), verdict('drop')]),
     // Same bridge, routed (hairpin or br_netfilter): only where ICC is on.
@@ -141,11 +170,15 @@ export function rules(): RuleSpec[] {
     rule(forward, 'nsnet: from containers', [meta('iifname'), inSet(SETS.bridges), verdict('accept')]),
     // Nothing else reaches a container from outside: only published ports do.
     rule(forward, 'nsnet: unpublished', [meta('oifname'), inSet(SETS.bridges), verdict('drop')]),
-    rule(prerouting, 'nsnet: publish v4', dnat('ip')),
-    rule(prerouting, 'nsnet: publish v6', dnat('ip6')),
+    rule(prerouting, 'nsnet: publish v4', dnat('ip', false)),
+    rule(prerouting, 'nsnet: publish v4 any', dnat('ip', true)),
+    rule(prerouting, 'nsnet: publish v6', dnat('ip6', false)),
+    rule(prerouting, 'nsnet: publish v6 any', dnat('ip6', true)),
     // From the host itself, 127.0.0.1 included (needs route_localnet on the bridge).
-    rule(output, 'nsnet: publish v4 from host', dnat('ip')),
-    rule(output, 'nsnet: publish v6 from host', dnat('ip6')),
+    rule(output, 'nsnet: publish v4 from host', dnat('ip', false)),
+    rule(output, 'nsnet: publish v4 any from host', dnat('ip', true)),
+    rule(output, 'nsnet: publish v6 from host', dnat('ip6', false)),
+    rule(output, 'nsnet: publish v6 any from host', dnat('ip6', true)),
     // A container reaching a published port of its own bridge: masquerade, so replies come back through us.
     rule(postrouting, 'nsnet: hairpin v4', hairpin('ip')),
     rule(postrouting, 'nsnet: hairpin v6', hairpin('ip6')),
@@ -223,7 +256,7 @@ export function removeNetworkOps(n: NetworkSpec): NftOp[] {
 export interface PortSpec {
   protocol: 'tcp' | 'udp' | 'sctp';
   hostPort: number;
-  /** Host address it is published on; default all (0.0.0.0/0 or ::/0 by the container's family). */
+  /** Host address it is published on; default (or 0.0.0.0 / ::) every address of the container's family. */
   hostIp?: string;
   containerIp: string;
   containerPort: number;
@@ -231,14 +264,14 @@ export interface PortSpec {
 
 function port(p: PortSpec, verb: NftVerb): NftOp[] {
   const { family, address } = v.ip(p.containerIp, 'containerIp');
-  if (p.hostIp !== undefined && v.ip(p.hostIp, 'hostIp').family !== family)
-    throw new ValidationError('hostIp', p.hostIp, `must be an IPv${family} address, as containerIp is`);
+  const host = p.hostIp === undefined ? null : v.ip(p.hostIp, 'hostIp');
+  if (host && host.family !== family) throw new ValidationError('hostIp', p.hostIp, `must be an IPv${family} address, as containerIp is`);
   if (!['tcp', 'udp', 'sctp'].includes(p.protocol)) throw new ValidationError('protocol', p.protocol, "must be 'tcp', 'udp' or 'sctp'");
   const hostPort = v.uint(p.hostPort, 'hostPort', 65535, 1);
   const containerPort = v.uint(p.containerPort, 'containerPort', 65535, 1);
-  const host = p.hostIp ?? (family === 4 ? '0.0.0.0/0' : '::/0');
-  const set = family === 4 ? SETS.dnat4 : SETS.dnat6;
-  const element: Element = { key: [host, p.protocol, hostPort] };
+  const any = !host || toBig(host.address)!.n === 0n;
+  const set = any ? (family === 4 ? SETS.dnat4Any : SETS.dnat6Any) : family === 4 ? SETS.dnat4 : SETS.dnat6;
+  const element: Element = { key: any ? [p.protocol, hostPort] : [host!.address, p.protocol, hostPort] };
   if (verb === 'add' || verb === 'create') element.data = [address, containerPort];
   return [{ verb, elements: { set, elements: [element] } }];
 }

@@ -80,6 +80,11 @@ export interface LinkChange {
   name?: string;
   netns?: HasHandle;
   txqlen?: number;
+  /**
+   * A bridge port's hairpin mode: frames may go back out the port they came
+   * in on (a container reaching its own published port through the host).
+   */
+  hairpin?: boolean;
 }
 
 export interface AddressOptions {
@@ -202,6 +207,7 @@ export class Batch {
     if (change.name !== undefined) op.name = v.ifname(change.name, 'new name');
     if (change.master === null) op.master = null;
     else if (change.master !== undefined) op.master = v.dev(change.master, 'master');
+    if (change.hairpin !== undefined) op.hairpin = !!change.hairpin;
     return this.push(op, 'RTM_NEWLINK', `link ${q(d)}`);
   }
 

@@ -50,7 +50,18 @@ export interface EndpointRecord {
   gatewayEndpoint: boolean;
   /** Static addresses asked for, kept so a restart can report them. */
   requested: string[];
+  /** Published ports, one per host address key (each also held in the allocations table). */
+  ports?: PortMapping[];
   created: string;
+}
+
+/** One published port: hostIp:hostPort on the host DNATs to the endpoint's address:containerPort. */
+export interface PortMapping {
+  protocol: 'tcp' | 'udp' | 'sctp';
+  /** A host address, or 0.0.0.0 / :: for every address of that family. */
+  hostIp: string;
+  hostPort: number;
+  containerPort: number;
 }
 
 export interface SandboxRecord {
