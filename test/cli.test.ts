@@ -116,6 +116,7 @@ describe('nsnet CLI', () => {
     expect(stdout).toMatch(/client -> web\s+yes/);
     expect(stdout).toMatch(/sidecar -> 127\.0\.0\.1.*yes/);
     expect(stdout).toMatch(/none -> web\s+no \(ENETUNREACH\)/);
+    expect(stdout).toMatch(/other \(bridge network\) -> web\s+no \(dropped/);
     expect(stdout).toMatch(/6 sandboxes removed/);
     expect((await ipj<any[]>(null, 'netns', 'list')).length).toBe(before);
   });
