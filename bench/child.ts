@@ -12,7 +12,7 @@ import { runPyroute2 } from './peers/pyroute2.js';
 import { runFloorOp } from './peers/floor.js';
 
 const [peer, json] = process.argv.slice(2);
-const o = JSON.parse(json ?? '{}') as { n: number; explicit?: boolean; binary?: string; cycles?: number };
+const o = JSON.parse(json ?? '{}') as { n: number; explicit?: boolean; binary?: string; cycles?: number; ports?: boolean; published?: number };
 const run =
   peer === 'floor'
     ? runFloor({ n: o.n, explicit: o.explicit, binary: o.binary! })
@@ -21,11 +21,13 @@ const run =
       : peer === 'nsnet'
         ? runNsnet({ n: o.n, explicit: o.explicit })
         : peer === 'controller'
-          ? runController({ n: o.n, explicit: o.explicit })
+          ? runController({ n: o.n, explicit: o.explicit, ports: o.ports, published: o.published })
           : peer === 'cni'
             ? runCni({ n: o.n })
             : peer === 'cni+masq'
               ? runCni({ n: o.n, ipMasq: true })
+              : peer === 'cni+portmap'
+              ? runCni({ n: o.n, portmap: true })
               : peer === 'netavark'
                 ? runNetavark({ n: o.n })
                 : peer === 'pyroute2'

@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
+import { Netns } from '../src/index.js';
 import { ipj, uniq } from './helpers.js';
 
 const run = promisify(execFile);
@@ -100,6 +101,42 @@ describe('nsnet CLI', () => {
     expect(bad.stderr).toMatch(/--bogus.*not a known option/);
     expect((await nsnet('network', 'rm', net)).code).toBe(0);
     expect(JSON.parse((await nsnet('network', 'ls', '--json')).stdout).map((n: any) => n.name)).not.toContain(net);
+  });
+
+  test('run -p publishes a port: ls shows it, it is an element of nsnet\'s map, the host reaches it, and rm removes it; -p on an internal network is refused', async () => {
+    const net = uniq('cp');
+    expect((await nsnet('network', 'create', '--subnet', '10.94.0.0/24', '-o', 'com.docker.network.bridge.enable_icc=false', net)).code).toBe(0);
+    const [info] = JSON.parse((await nsnet('network', 'inspect', net)).stdout);
+    expect(info.options).toEqual({ 'com.docker.network.bridge.enable_icc': 'false' });
+    const name = uniq('cq');
+    const r = await nsnet('run', '--keep', '--net', net, '--name', name, '-p', '18080:80', '-p', '127.0.0.1:18081:81/udp', '--', 'true');
+    expect(r.code, r.stderr).toBe(0);
+    const ls = (await nsnet('sandbox', 'ls')).stdout;
+    expect(ls).toMatch(/PORTS/);
+    expect(ls).toContain('0.0.0.0:18080->80/tcp, 127.0.0.1:18081->81/udp');
+    const elems = async () => JSON.stringify((await run('nft', ['-j', 'list', 'ruleset'])).stdout);
+    expect(await elems()).toContain('18080');
+    // Real traffic: a server inside the sandbox, reached from the host on 127.0.0.1.
+    const ns = await Netns.open(name);
+    const server = await ns.listenTcp(80, '0.0.0.0');
+    server.on('connection', (c) => c.end('via cli'));
+    try {
+      const sock = await Netns.host().then((h) => h.connectTcp(18080, '127.0.0.1'));
+      const chunks: Buffer[] = [];
+      for await (const d of sock) chunks.push(d as Buffer);
+      expect(Buffer.concat(chunks).toString()).toBe('via cli');
+    } finally {
+      server.close();
+      ns.close();
+    }
+    expect((await nsnet('sandbox', 'rm', name)).code).toBe(0);
+    expect(await elems()).not.toContain('18080');
+    const internal = uniq('ci');
+    expect((await nsnet('network', 'create', '--subnet', '10.95.0.0/24', '--internal', internal)).code).toBe(0);
+    const refused = await nsnet('run', '--net', internal, '-p', '18082:80', '--', 'true');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/is internal/);
+    expect((await nsnet('network', 'rm', net, internal)).code).toBe(0);
   });
 
   test('none and host modes through run', async () => {

@@ -247,7 +247,7 @@ describe('lifecycle of the table', () => {
       await nft(w.host.name!, 'flush', 'table', 'inet', 'nsnet');
       await w.reopen(); // reconciles
       // Rebuilt on open, so a second look finds nothing to do.
-      expect((await w.c.reconcile()).firewall).toEqual({ rebuilt: false, dropped: false, elementsRemoved: 0, elementsAdded: 0 });
+      expect((await w.c.reconcile()).firewall).toEqual({ rebuilt: false, dropped: false, elementsRemoved: 0, elementsAdded: 0, forwardDrops: [] });
       const rules = (x: any[]) => ofKind(x, 'rule').map((r) => r.comment);
       expect(rules(await nftj(w.host.name!))).toEqual(rules(whole));
       const elems = (x: any[]) => ofKind(x, 'map').map((m) => [m.name, m.elem ?? []]);
@@ -262,7 +262,7 @@ describe('lifecycle of the table', () => {
       // An element nobody owns (a crash between kernel and store) goes too.
       await nft(w.host.name!, 'add', 'element', 'inet', 'nsnet', 'dnat4_any', '{ tcp . 8102 : 10.149.0.99 . 80 }');
       const r = await w.c.reconcile();
-      expect(r.firewall).toEqual({ rebuilt: false, dropped: false, elementsRemoved: 1, elementsAdded: 0 });
+      expect(r.firewall).toEqual({ rebuilt: false, dropped: false, elementsRemoved: 1, elementsAdded: 0, forwardDrops: [] });
       expect(JSON.stringify(ofKind(await nftj(w.host.name!), 'map'))).not.toContain('8102');
       // The port of the gone sandbox is free again.
       const again = await createSandbox(w.c, { name: uniq('fh'), mode: { network: n.name }, ports: ['8101:80'] });
@@ -270,6 +270,33 @@ describe('lifecycle of the table', () => {
       await (await w.c.sandbox(keep.name)).delete();
     } finally {
       await (await w.c.network(n.name)).delete({ force: true });
+    }
+  });
+});
+
+describe('coexistence', () => {
+  test("another table's forward drop still drops nsnet's traffic (nf_tables semantics); nsnet leaves that table alone and reconcile names it", async () => {
+    const n = await w.c.createNetwork(uniq('fd'), { subnets: ['10.151.0.0/24'] });
+    const ext = await serve(outside, 0, OUT, 'outside');
+    const port = (ext.server.address() as AddressInfo).port;
+    try {
+      const sb = await createSandbox(w.c, { name: uniq('fd'), mode: { network: n.name } });
+      const ns = await sb.netns();
+      expect(await attempt(ns, port, OUT)).toBe('connected');
+      // What Docker (iptables-nft) or an admin leaves: FORWARD with policy drop.
+      await nft(w.host.name!, 'add', 'table', 'ip', 'filter');
+      await nft(w.host.name!, 'add', 'chain', 'ip', 'filter', 'FORWARD', '{ type filter hook forward priority 0; policy drop; }');
+      const theirs = ofKind(await nftj(w.host.name!), 'table').filter((t) => t.name === 'filter');
+      expect(await attempt(ns, port, OUT)).toBe('timeout');
+      expect((await w.c.reconcile()).firewall!.forwardDrops).toEqual(['ip filter FORWARD']);
+      // Untouched by nsnet, through a sandbox's life and the reconcile.
+      expect(ofKind(await nftj(w.host.name!), 'table').filter((t) => t.name === 'filter')).toEqual(theirs);
+      expect(ofKind(await nftj(w.host.name!), 'chain').filter((c) => c.table === 'filter').map((c) => `${c.name} ${c.policy}`)).toEqual(['FORWARD drop']);
+      await sb.delete();
+    } finally {
+      await nft(w.host.name!, 'delete', 'table', 'ip', 'filter').catch(() => {});
+      ext.server.close();
+      await n.delete({ force: true });
     }
   });
 });

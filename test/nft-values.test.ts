@@ -48,13 +48,27 @@ describe('nf_tables values', () => {
     ]);
   });
 
-  test('concatenated interval sets send per-field lengths and a key end, and maps their data', () => {
-    const { op } = toNativeNftOp({ verb: 'add', set: ruleset.SETS.dnat4 });
-    expect(op).toMatchObject({ flags: 0x8c, keyLen: 12, dataLen: 8, fieldLen: [4, 1, 2] });
+  test('concatenated interval sets send per-field lengths and a key end', () => {
+    const { op } = toNativeNftOp({ verb: 'add', set: ruleset.SETS.nets4 });
+    expect(op).toMatchObject({ flags: 0x84, keyLen: 20, fieldLen: [4, 16] });
+    const [el] = toNativeNftOp({ verb: 'add', elements: { set: ruleset.SETS.nets4, elements: [{ key: ['10.0.0.0/8', 'br0'] }] } }).op.elems!;
+    const br0 = Buffer.alloc(16);
+    br0.write('br0');
+    expect(hex(el!.key)).toBe('0a000000' + br0.toString('hex'));
+    expect(hex(el!.keyEnd)).toBe('0affffff' + br0.toString('hex'));
+  });
+
+  test('published ports are plain hash maps (no intervals), each field padded to a register', () => {
+    const { op } = toNativeNftOp({ verb: 'add', set: ruleset.SETS.dnat4Any });
+    expect(op).toMatchObject({ flags: 0x08, keyLen: 8, dataLen: 8 });
+    expect(op.fieldLen).toBeUndefined();
     const [el] = toNativeNftOp(ruleset.addPortOps({ protocol: 'udp', hostPort: 53, containerIp: '10.0.0.3', containerPort: 5353 })[0]!).op.elems!;
-    expect(hex(el!.key)).toBe('00000000110000000035' + '0000');
-    expect(hex(el!.keyEnd)).toBe('ffffffff110000000035' + '0000');
-    expect(hex(el!.data)).toBe('0a00000314e90000');
+    expect(hex(el!.key)).toBe('11000000' + '00350000');
+    expect(el!.keyEnd).toBeUndefined();
+    expect(hex(el!.data)).toBe('0a000003' + '14e90000');
+    const specific = toNativeNftOp(ruleset.addPortOps({ protocol: 'tcp', hostPort: 80, hostIp: '192.0.2.1', containerIp: '10.0.0.3', containerPort: 80 })[0]!).op;
+    expect(specific.set).toBe('dnat4');
+    expect(hex(specific.elems![0]!.key)).toBe('c0000201' + '06000000' + '00500000');
   });
 });
 
@@ -82,6 +96,6 @@ describe('ruleset changes', () => {
   test('the whole ruleset converts for the addon without a validation error', () => {
     const ops = ruleset.rulesetOps({ replace: true }).map((o, i) => toNativeNftOp(o, `ops[${i}]`));
     expect(ops[0]!.op).toMatchObject({ obj: 'table', verb: 'destroy' });
-    expect(ops.filter((d) => d.op.obj === 'rule')).toHaveLength(17);
+    expect(ops.filter((d) => d.op.obj === 'rule')).toHaveLength(22);
   });
 });

@@ -2,7 +2,9 @@
 // transaction (sandbox, endpoint, address), the files (resolv.conf, hosts,
 // hostname) and one kernel trip (namespace, veth into it on the bridge,
 // eth0 up, address, default route). The network (bridge + gateway) is made
-// once, as every peer's is.
+// once, as every peer's is. With ports, every sandbox publishes one port
+// (host 20000 + i -> 80); with published, that many ports are published
+// (by one sandbox) before the timing starts.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,20 +13,24 @@ import { Controller, createSandbox, type Sandbox } from 'nsnet';
 
 import type { PeerRun } from './ip.js';
 
-export async function runController(opts: { n: number; explicit?: boolean; prefix?: string }): Promise<PeerRun> {
+export async function runController(opts: { n: number; explicit?: boolean; prefix?: string; ports?: boolean; published?: number }): Promise<PeerRun> {
   const stateDir = mkdtempSync(join(tmpdir(), 'nsnet-bench-'));
   const c = await Controller.open({ stateDir });
   const prefix = opts.prefix ?? 'nsc';
   try {
     await c.createNetwork('bench', { subnets: ['10.200.0.0/16'] });
     // One sandbox first, outside the timing, as every peer's first call pays for loading.
-    await (await createSandbox(c, { name: `${prefix}warm`, mode: { network: 'bench' } })).delete({ wait: true });
+    await (await createSandbox(c, { name: `${prefix}warm`, mode: { network: 'bench' }, ...(opts.ports ? { ports: ['19999:80'] } : {}) })).delete({ wait: true });
+    if (opts.published) {
+      const n = opts.published;
+      await createSandbox(c, { name: `${prefix}held`, mode: { network: 'bench' }, ports: [`30000-${30000 + n - 1}:1000-${1000 + n - 1}`] });
+    }
     const setupMs: number[] = [];
     const teardownMs: number[] = [];
     const sbs: Sandbox[] = [];
     for (let i = 0; i < opts.n; i++) {
       const t0 = performance.now();
-      sbs.push(await createSandbox(c, { name: `${prefix}${i}`, mode: { network: 'bench' } }));
+      sbs.push(await createSandbox(c, { name: `${prefix}${i}`, mode: { network: 'bench' }, ...(opts.ports ? { ports: [`${20000 + i}:80`] } : {}) }));
       setupMs.push(performance.now() - t0);
     }
     for (const sb of sbs) {
@@ -32,7 +38,8 @@ export async function runController(opts: { n: number; explicit?: boolean; prefi
       await sb.delete({ wait: !!opts.explicit });
       teardownMs.push(performance.now() - t0);
     }
-    return { peer: 'controller', n: opts.n, setupMs, teardownMs, teardown: opts.explicit ? 'explicit' : 'release' };
+    const peer = opts.published ? `controller+port@${opts.published}` : opts.ports ? 'controller+port' : 'controller';
+    return { peer, n: opts.n, setupMs, teardownMs, teardown: opts.explicit ? 'explicit' : 'release' };
   } finally {
     c.close();
     rmSync(stateDir, { recursive: true, force: true });

@@ -14,19 +14,19 @@ const ms = (t: number) => `${(performance.now() - t).toFixed(2)} ms`;
 
 async function reach(from: Sandbox, host: string, port: number): Promise<string> {
   const ns = await from.netns();
-  // The firewall drops rather than refuses: without a deadline a blocked
-  // connect would wait for the kernel's SYN retries (over a minute).
+  // A firewall drop is silence: give up after a second rather than TCP's minutes.
+  const conn = ns.connectTcp(port, host);
   let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(Object.assign(new Error('dropped'), { code: 'dropped, no answer in 1 s' })), 1000);
-  });
-  const attempt = ns.connectTcp(port, host);
+  const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), 1000)));
   try {
-    const s = await Promise.race([attempt, deadline]);
+    const s = await Promise.race([conn, timeout]);
+    if (s === 'timeout') {
+      void conn.then((x) => x.destroy(), () => {});
+      return 'no (dropped)';
+    }
     s.destroy();
     return 'yes';
   } catch (e) {
-    attempt.then((s) => s.destroy(), () => {});
     return `no (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`;
   } finally {
     clearTimeout(timer);
@@ -48,7 +48,7 @@ export async function demo(): Promise<number> {
     const ni = await net.info();
     say(`network demo: bridge ${ni.bridge}, ${ni.subnets.map((s) => `${s.subnet} via ${s.gateway}`).join(', ')}     ${ms(t)}`);
     const steps: [string, Parameters<typeof createSandbox>[1]][] = [
-      ['web     --net demo', { name: `web-${tag}`, mode: { network: 'demo' } }],
+      ['web     --net demo -p 8080:80', { name: `web-${tag}`, mode: { network: 'demo' }, ports: ['8080:80'] }],
       ['client  --net demo', { name: `client-${tag}`, mode: { network: 'demo' } }],
       ['other   --net bridge', { name: `other-${tag}`, mode: 'bridge' }],
       ['none    --net none', { name: `none-${tag}`, mode: 'none' }],
@@ -93,6 +93,7 @@ export async function demo(): Promise<number> {
       const r = await reach(from, addr, 80);
       say(`  ${label.padEnd(46)} ${r.padEnd(20)} ${ms(t)}`);
     }
+    say(`  ${'host -> 127.0.0.1:8080 (published)'.padEnd(46)} ${(await reach(hostSb, '127.0.0.1', 8080)).padEnd(20)}`);
     say(`  ${'other (bridge network) -> web'.padEnd(46)} ${(await reach(other, webIp, 80)).padEnd(20)} (networks are isolated from each other)`);
     server.close();
     say(`\nsandbox files (what 'ip netns exec ${web.name}' and 'nsnet exec' show as /etc/...):`);

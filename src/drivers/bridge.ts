@@ -120,6 +120,19 @@ export const bridgeDriver: Driver = {
 
   async createNetwork(ctx, n) {
     const st = bridgeState(n);
+    if (!st.icc) {
+      // Traffic between two ports of one bridge never reaches the IP hooks
+      // unless br_netfilter sends it there. nsnet does not turn that on
+      // itself: it would send every bridge of the host through every
+      // table's forward hook (Docker's FORWARD drop then cuts libvirt's).
+      const fams = n.subnets.some((s) => s.subnet.includes(':')) ? ['iptables', 'ip6tables'] : ['iptables'];
+      for (const f of fams) {
+        const on = await ctx.host.sysctl(`net.bridge.bridge-nf-call-${f}`).then((x) => x.trim() === '1', () => false);
+        if (!on)
+          throw NsnetError.state('ERR_NSNET_UNSUPPORTED', 'network.create', n.name,
+            `enable_icc=false needs br_netfilter with net.bridge.bridge-nf-call-${f}=1 in the host namespace (modprobe br_netfilter), so that traffic between containers of one bridge passes nsnet's forward chain`);
+      }
+    }
     const existing = await ctx.host.links.find(st.bridge);
     if (existing && existing.kind !== 'bridge')
       throw NsnetError.state('ERR_NSNET_IN_USE', 'network.create', st.bridge, `${st.bridge} exists and is a ${existing.kind || 'device'}, not a bridge`);

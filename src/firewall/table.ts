@@ -27,6 +27,13 @@ export interface FirewallReport {
   elementsRemoved: number;
   /** Port elements of live endpoints that were missing, added. */
   elementsAdded: number;
+  /**
+   * Other tables' forward chains with policy drop (`ip filter FORWARD`):
+   * their drop is final whatever nsnet's chain accepts, so nsnet's networks
+   * cannot route through this host until they accept them too. nsnet never
+   * writes into other tables; this says where to look.
+   */
+  forwardDrops: string[];
 }
 
 const code = (e: unknown) => (e as NsnetError)?.code;
@@ -143,7 +150,7 @@ export class Firewall {
    * dropped if no network needs it.
    */
   async reconcile(): Promise<FirewallReport> {
-    const report: FirewallReport = { rebuilt: false, dropped: false, elementsRemoved: 0, elementsAdded: 0 };
+    const report: FirewallReport = { rebuilt: false, dropped: false, elementsRemoved: 0, elementsAdded: 0, forwardDrops: [] };
     for (let i = 0; ; i++) {
       const generation = await this.nft.generation();
       const { ops, needed } = await this.hooks.desired();
@@ -169,10 +176,15 @@ export class Firewall {
       try {
         if (change.length) await this.nft.commit(change, { generation });
         this.present = needed;
+        if (needed) {
+          report.forwardDrops = (await this.nft.chains())
+            .filter((c) => c.hook === 'forward' && c.policy === 'drop' && !(c.family === 'inet' && c.table === ruleset.TABLE.name))
+            .map((c) => `${c.family} ${c.table} ${c.name}`);
+        }
         return report;
       } catch (e) {
         if (code(e) !== 'ERESTART' || i >= RETRIES) throw e;
-        Object.assign(report, { rebuilt: false, dropped: false, elementsRemoved: 0, elementsAdded: 0 });
+        Object.assign(report, { rebuilt: false, dropped: false, elementsRemoved: 0, elementsAdded: 0, forwardDrops: [] });
       }
     }
   }
