@@ -278,6 +278,12 @@ export interface NativeStats {
   maxDrainCpuUs: number;
   /** Wake-ups longer than 2 ms of wall time. */
   drainsOver2ms: number;
+  /** Batches of watch events handed to JS. */
+  watchDeliveries: number;
+  /** Longest such delivery (conversion, the callback and its microtasks), wall time, microseconds. */
+  maxWatchDeliveryUs: number;
+  /** The same in CPU time of the JS thread. */
+  maxWatchDeliveryCpuUs: number;
 }
 
 export interface Native {

@@ -136,7 +136,14 @@ class Addon : public Napi::Addon<Addon> {
     o.Set("maxDrainUs", st.max_drain_us);
     o.Set("maxDrainCpuUs", st.max_drain_cpu_us);
     o.Set("drainsOver2ms", static_cast<double>(st.drains_over_2ms));
-    if (info[0].ToBoolean().Value()) st = Stats{};
+    o.Set("watchDeliveries", static_cast<double>(watches->deliveries));
+    o.Set("maxWatchDeliveryUs", watches->max_delivery_us);
+    o.Set("maxWatchDeliveryCpuUs", watches->max_delivery_cpu_us);
+    if (info[0].ToBoolean().Value()) {
+      st = Stats{};
+      watches->deliveries = 0;
+      watches->max_delivery_us = watches->max_delivery_cpu_us = 0;
+    }
     return o;
   }
 

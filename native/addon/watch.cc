@@ -1,6 +1,9 @@
 #include "watch.h"
 
 #include <linux/netlink.h>
+#include <time.h>
+
+#include <chrono>
 
 #include "../ns/ns.h"
 #include "convert.h"
@@ -9,6 +12,12 @@
 namespace nsnet::addon {
 
 namespace {
+
+double thread_cpu_us() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
 
 const char* action_name(io::EvAction a) {
   switch (a) {
@@ -148,6 +157,8 @@ void Watches::drain() {
       m->want();
       continue;
     }
+    const auto t0 = std::chrono::steady_clock::now();
+    const double c0 = thread_cpu_us();
     Napi::HandleScope inner(env_);
     Napi::Array a = Napi::Array::New(env_, evs.size());
     for (size_t i = 0; i < evs.size(); i++) a.Set(static_cast<uint32_t>(i), to_js(env_, evs[i]));
@@ -162,6 +173,11 @@ void Watches::drain() {
       napi_get_and_clear_last_exception(env_, &err);
       napi_fatal_exception(env_, err);
     }
+    const double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+    const double cpu = thread_cpu_us() - c0;
+    deliveries++;
+    if (us > max_delivery_us) max_delivery_us = us;
+    if (cpu > max_delivery_cpu_us) max_delivery_cpu_us = cpu;
   }
 }
 
@@ -209,7 +225,7 @@ Napi::Value Watches::open(Runner& runner, const Napi::CallbackInfo& info) {
   j->opt.queue_limit = o.Get("queueLimit").ToNumber().Uint32Value();
   j->opt.list = o.Get("list").ToBoolean().Value();
   j->batch = o.Get("batch").ToNumber().Uint32Value();
-  if (j->batch == 0) j->batch = 1024;
+  if (j->batch == 0) j->batch = 256;
   if (j->opt.queue_limit < 2) j->opt.queue_limit = 2;
   j->cb = Napi::Persistent(info[2].As<Napi::Function>());
   return runner.submit(env, j.release(), Lane::Namespace);

@@ -32,6 +32,11 @@ class Watches : public std::enable_shared_from_this<Watches> {
   io::Hub& hub();
   void ref(int delta);
 
+  // How long deliveries hold the JS thread (conversion + the callback + its microtasks).
+  uint64_t deliveries = 0;
+  double max_delivery_us = 0;
+  double max_delivery_cpu_us = 0;
+
  private:
   void drain();
 
@@ -55,7 +60,7 @@ class WatchHandle : public Napi::ObjectWrap<WatchHandle> {
   std::shared_ptr<Watches> watches;
   std::shared_ptr<io::Monitor> monitor;
   Napi::FunctionReference cb;
-  size_t batch = 1024;
+  size_t batch = 256;
   bool refed = false;
 
   void close();

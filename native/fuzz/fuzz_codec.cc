@@ -4,7 +4,7 @@
 //  1. as a datagram recv()'d from a netlink socket: walked with MsgIter, each
 //     message (alone in an exact-size heap block, and again cut short after
 //     each attribute) given to decode_ack/decode_link/decode_addr/
-//     decode_route, and the raw bytes parsed as an attribute stream against a
+//     decode_route/decode_neigh, and the raw bytes parsed as an attribute stream against a
 //     policy that uses every Kind (nested attributes recursively);
 //  2. as a program for the Builder (begin, put_*, nests) writing into a
 //     heap buffer of exactly `cap` bytes, so ASan flags any write past it;
@@ -191,6 +191,8 @@ void decode_message(const nlmsghdr* src, uint32_t len) {
   }
   rtnl::RouteInfo ri;
   if (rtnl::decode_route(h, &ri)) INVARIANT(ri.family == AF_INET || ri.family == AF_INET6);
+  rtnl::NeighInfo ni;
+  if (rtnl::decode_neigh(h, &ni)) INVARIANT(ni.family == AF_INET || ni.family == AF_INET6);
   decode_nft(h, len);
 
   // The payload after a few common family header sizes, as attributes read

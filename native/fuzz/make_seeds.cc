@@ -8,6 +8,7 @@
 #include <linux/if_link.h>
 #include <linux/netfilter.h>
 #include <linux/netlink.h>
+#include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
 #include <linux/veth.h>
 #include <sys/socket.h>
@@ -267,6 +268,35 @@ size_t nft_dump() {
   return b.size();
 }
 
+// Neighbour notifications as a watcher reads them: an ARP entry, an NDP
+// entry without a link-layer address yet, and a bridge FDB entry (skipped).
+size_t neigh_events() {
+  nl::Builder b(g_buf, sizeof g_buf);
+  b.begin(RTM_NEWNEIGH, 0, 0, 0);
+  auto* nd = b.put_extra<ndmsg>();
+  nd->ndm_family = AF_INET;
+  nd->ndm_ifindex = 5;
+  nd->ndm_state = NUD_REACHABLE;
+  nd->ndm_type = RTN_UNICAST;
+  const uint8_t dst[4] = {10, 0, 0, 2}, mac[6] = {2, 0x42, 0xac, 0x11, 0, 2};
+  b.put(NDA_DST, dst, 4);
+  b.put(NDA_LLADDR, mac, 6);
+  b.begin(RTM_DELNEIGH, 0, 0, 0);
+  nd = b.put_extra<ndmsg>();
+  nd->ndm_family = AF_INET6;
+  nd->ndm_ifindex = 5;
+  nd->ndm_state = NUD_INCOMPLETE;
+  const uint8_t dst6[16] = {0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
+  b.put(NDA_DST, dst6, 16);
+  b.begin(RTM_NEWNEIGH, 0, 0, 0);
+  nd = b.put_extra<ndmsg>();
+  nd->ndm_family = AF_BRIDGE;
+  nd->ndm_ifindex = 6;
+  b.put(NDA_LLADDR, mac, 6);
+  b.put_u32(NDA_MASTER, 3);
+  return b.size();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -284,6 +314,7 @@ int main(int argc, char** argv) {
   ok &= write_seed(dir, "route_dump.bin", route_dump());
   ok &= write_seed(dir, "done_message.bin", done_with_message());
   ok &= write_seed(dir, "nft_dump.bin", nft_dump());
+  ok &= write_seed(dir, "neigh_events.bin", neigh_events());
   if (!ok) std::fprintf(stderr, "make_seeds: could not write into %s\n", dir.c_str());
   return ok ? 0 : 1;
 }

@@ -10,6 +10,7 @@
 #include <linux/if.h>
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
+#include <linux/neighbour.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <endian.h>
@@ -2663,6 +2664,97 @@ TEST(nft_encoders_fail_cleanly_when_the_buffer_is_too_small) {
     CHECK(!nft::encode_rule(b, NFT_MSG_NEWRULE, nft::kAdd, 1, r));
     CHECK(all_bytes(m.b + cap, 64, kPoison));
   }
+}
+
+// ================================================================ events (watch)
+
+TEST(decode_link_keeps_ifi_change_so_a_new_link_tells_from_a_change) {
+  Buf m;
+  Builder b(m.b, sizeof m.b);
+  b.begin(RTM_NEWLINK, 0, 0, 0);
+  auto* ifi = b.put_extra<ifinfomsg>();
+  ifi->ifi_index = 4;
+  ifi->ifi_change = ~0u;  // register_netdevice's announcement
+  b.put_str(IFLA_IFNAME, "br0");
+  b.end();
+  rtnl::LinkInfo li;
+  CHECK(rtnl::decode_link(m.hdr(), &li));
+  CHECK_EQ(li.change, ~0u);
+}
+
+TEST(decode_neigh_reads_family_index_state_flags_dst_and_lladdr) {
+  Buf m;
+  Builder b(m.b, sizeof m.b);
+  b.begin(RTM_NEWNEIGH, 0, 0, 0);
+  auto* nd = b.put_extra<ndmsg>();
+  nd->ndm_family = AF_INET;
+  nd->ndm_ifindex = 5;
+  nd->ndm_state = NUD_PERMANENT;
+  nd->ndm_flags = NTF_ROUTER;
+  nd->ndm_type = RTN_UNICAST;
+  const uint8_t dst[4] = {10, 0, 0, 9};
+  b.put(NDA_DST, dst, 4);
+  b.put(NDA_LLADDR, kMac, 6);
+  b.end();
+  rtnl::NeighInfo n;
+  CHECK(rtnl::decode_neigh(m.hdr(), &n));
+  CHECK_EQ(n.family, uint8_t{AF_INET});
+  CHECK_EQ(n.ifindex, 5);
+  CHECK_EQ(n.state, uint16_t{NUD_PERMANENT});
+  CHECK_EQ(n.flags, uint8_t{NTF_ROUTER});
+  CHECK(std::memcmp(n.dst.bytes, dst, 4) == 0);
+  CHECK(n.lladdr.set);
+  CHECK(std::memcmp(n.lladdr.bytes, kMac, 6) == 0);
+}
+
+TEST(decode_neigh_skips_bridge_fdb_entries_and_entries_without_a_destination) {
+  Buf m;
+  Builder b(m.b, sizeof m.b);
+  b.begin(RTM_NEWNEIGH, 0, 0, 0);
+  b.put_extra<ndmsg>()->ndm_family = AF_BRIDGE;
+  b.put(NDA_LLADDR, kMac, 6);
+  b.end();
+  rtnl::NeighInfo n;
+  CHECK(!rtnl::decode_neigh(m.hdr(), &n));
+  Buf m2;
+  Builder b2(m2.b, sizeof m2.b);
+  b2.begin(RTM_DELNEIGH, 0, 0, 0);
+  b2.put_extra<ndmsg>()->ndm_family = AF_INET6;
+  b2.end();
+  CHECK(!rtnl::decode_neigh(m2.hdr(), &n));
+}
+
+TEST(decode_neigh_rejects_a_message_shorter_than_its_ndmsg_and_a_short_dst) {
+  Buf m;
+  Builder b(m.b, sizeof m.b);
+  b.begin(RTM_NEWNEIGH, 0, 0, 0);
+  b.put_extra(4);  // half an ndmsg
+  b.end();
+  rtnl::NeighInfo n;
+  CHECK(!rtnl::decode_neigh(m.hdr(), &n));
+  Buf m2;
+  Builder b2(m2.b, sizeof m2.b);
+  b2.begin(RTM_NEWNEIGH, 0, 0, 0);
+  b2.put_extra<ndmsg>()->ndm_family = AF_INET6;
+  const uint8_t four[4] = {};
+  b2.put(NDA_DST, four, 4);  // IPv6 needs 16
+  b2.end();
+  CHECK(!rtnl::decode_neigh(m2.hdr(), &n));
+}
+
+TEST(encode_neigh_dump_asks_one_family_with_a_zeroed_ndmsg) {
+  Buf m;
+  Builder b(m.b, sizeof m.b);
+  CHECK(rtnl::encode_neigh_dump(b, 42, AF_INET6));
+  const nlmsghdr* h = m.hdr();
+  CHECK_EQ(h->nlmsg_type, uint16_t{RTM_GETNEIGH});
+  CHECK_EQ(h->nlmsg_flags, uint16_t{NLM_F_REQUEST | NLM_F_DUMP});
+  CHECK_EQ(h->nlmsg_seq, 42u);
+  CHECK_EQ(h->nlmsg_len, uint32_t(nl::kHdrLen + nl::align4(sizeof(ndmsg))));
+  auto nd = family_header<ndmsg>(h);
+  CHECK_EQ(nd.ndm_family, uint8_t{AF_INET6});
+  CHECK_EQ(nd.ndm_ifindex, 0);
+  CHECK_EQ(nd.ndm_state, uint16_t{0});
 }
 
 // ================================================================ main

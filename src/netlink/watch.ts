@@ -54,7 +54,7 @@ export interface WatchOptions {
   rcvbuf?: number;
   /** Events parsed but not yet taken, at most (default 65536); when full, reading pauses. */
   queueLimit?: number;
-  /** Events per delivery to JS, at most (default 1024). */
+  /** Events per delivery to JS, at most (default 256: about 1 ms of the JS thread). */
   batch?: number;
 }
 
@@ -95,7 +95,7 @@ export class Watcher extends EventEmitter implements AsyncIterable<WatchEvent> {
     if (what !== 0 && !ns) throw new ValidationError('netns', ns, 'is needed to watch links, addresses, routes or neighbours');
     const rcvbuf = v.uint(opts.rcvbuf ?? 4 << 20, 'rcvbuf', 1 << 30, 1);
     const queueLimit = v.uint(opts.queueLimit ?? 65536, 'queueLimit', 1 << 24, 2);
-    const batch = v.uint(opts.batch ?? 1024, 'batch', 1 << 20, 1);
+    const batch = v.uint(opts.batch ?? 256, 'batch', 1 << 20, 1);
     const runDir = opts.runDir ?? defaultRunDir();
     if (opts.namespaces && (typeof runDir !== 'string' || !runDir.startsWith('/'))) throw new ValidationError('runDir', runDir, 'must be an absolute path');
     this.on('newListener', (name) => {
