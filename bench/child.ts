@@ -10,6 +10,7 @@ import { spawnCostMs } from './peers/exec.js';
 import { runConcurrent, runOp } from './peers/concurrent.js';
 import { runPyroute2 } from './peers/pyroute2.js';
 import { runFloorOp } from './peers/floor.js';
+import { runEventsBench } from './events.js';
 
 const [peer, json] = process.argv.slice(2);
 const o = JSON.parse(json ?? '{}') as { n: number; explicit?: boolean; binary?: string; cycles?: number; ports?: boolean; published?: number };
@@ -40,6 +41,8 @@ const run =
                         ? runFloorOp(o.n, o.binary!)
                 : peer === 'spawn'
                   ? spawnCostMs().then((ms) => ({ ms }))
+        : peer === 'events'
+          ? runEventsBench({ n: o.n, runs: 1 }).then((r) => r[0])
         : peer === 'loop'
           ? runLoop(o.n)
           : peer === 'churn'

@@ -1,8 +1,9 @@
 // `npm run bench`: every suite, each run in its own fresh private network
 // namespace: (a) sequential bridge-mode sandboxes, N=100, against the C floor,
 // ip, the CNI bridge plugin, netavark and pyroute2; (b) scaling, N=10/100/1000;
-// (c) concurrency 1/4/16; (f) one low-level operation; (g) the event loop,
-// fds and memory over churn. Prints one table per suite and the bars, writes
+// (c) concurrency 1/4/16; (d) published ports, against CNI's bridge + portmap;
+// (e) event throughput and latency, beside ip monitor; (f) one low-level
+// operation; (g) the event loop, fds and memory over churn. Prints one table per suite and the bars, writes
 // bench/results/latest.json and the plot bench/scaling.svg. Figures are
 // medians of per-run medians (min and max across runs); ratios come from
 // runs of the same round.
@@ -14,6 +15,7 @@ import { promisify } from 'node:util';
 
 import { plotSvg, type Series } from './lib/plot.js';
 import { formatTable, summarize } from './lib/stats.js';
+import type { EventsRun } from './events.js';
 import type { ConcurrentRun } from './peers/concurrent.js';
 import { buildFloor } from './peers/floor.js';
 import type { PeerRun } from './peers/ip.js';
@@ -30,6 +32,9 @@ const N = arg('n', 100);
 const RUNS = arg('runs', 5);
 const CYCLES = arg('cycles', 1000);
 const SETTLE_MS = arg('settle', 300);
+// CNI + portmap costs ~0.1 s a sandbox and as much to remove: 30 tell enough.
+const CNI_PORTS_N = arg('cni-ports-n', 30);
+const EVENTS_N = arg('events-n', 50000);
 // The scaling suite's sizes (--scale 10,100 for a quick try).
 const SCALE = (() => {
   const i = process.argv.indexOf('--scale');
@@ -135,6 +140,40 @@ async function main(): Promise<void> {
     }
   }
 
+  // (d) Published ports: every sandbox publishes one port, with 0, 10 and
+  // 1000 ports already published (by another sandbox), beside the same
+  // sandboxes without a port, and CNI's bridge (ipMasq) + portmap chain doing
+  // the same work. Interleaved and rotated per round like (a), so the
+  // differences and ratios are taken within a round.
+  const portCfgs: [string, string, object][] = [
+    ['controller', 'controller', { n: N }],
+    ['controller+port', 'controller', { n: N, ports: true }],
+    ['controller+port@10', 'controller', { n: N, ports: true, published: 10 }],
+    ['controller+port@1000', 'controller', { n: N, ports: true, published: 1000 }],
+    ['cni+portmap', 'cni+portmap', { n: CNI_PORTS_N }],
+  ];
+  const portRuns = Math.min(RUNS, 3);
+  const portRounds: Record<string, number>[] = [];
+  for (let r = 0; r < portRuns; r++) {
+    const round: Record<string, number> = {};
+    for (let i = 0; i < portCfgs.length; i++) {
+      const [label, peer, o] = portCfgs[(i + r) % portCfgs.length]!;
+      await settle();
+      progress(`(d) published ports: ${label} (${r + 1}/${portRuns})`);
+      round[label] = summarize((await inFreshNetns<PeerRun>(peer, o)).setupMs).median;
+    }
+    portRounds.push(round);
+  }
+
+  // (e) Events: a burst of route changes through a watcher beside ip monitor,
+  // the same burst delivered from a full queue, and single-change latency.
+  const events: EventsRun[] = [];
+  for (let r = 0; r < 3; r++) {
+    await settle();
+    progress(`(e) events: ${EVENTS_N * 2} changes (${r + 1}/3)`);
+    events.push(await inFreshNetns<EventsRun>('events', { n: EVENTS_N }));
+  }
+
   // (f) One low-level operation: set a link up, against one C round trip.
   const ops: Record<string, number[]> = {};
   for (let r = 0; r < 3; r++) {
@@ -187,6 +226,33 @@ async function main(): Promise<void> {
     return [String(k), per('nsnet'), lat('nsnet'), per('controller'), lat('controller')];
   });
   console.log(`\n(c) concurrency, N=${N}: wall ms per sandbox, and each setup's median latency\n${formatTable(['in flight', 'nsnet', 'nsnet latency', 'controller', 'controller latency'], concRows)}`);
+  const portOf = (label: string) => summarize(portRounds.map((r) => r[label]!));
+  const portRows = portCfgs.map(([label]) => {
+    const s = portOf(label);
+    const ratios = portRounds.map((r) => r[label]! / r['controller+port']!);
+    return [label === 'cni+portmap' ? `cni+portmap (N=${CNI_PORTS_N})` : label, s.median, s.min, s.max, summarize(ratios).median];
+  });
+  console.log(`\n(d) published ports, N=${N} (one published port per sandbox), ${portRuns} runs: ms per sandbox\n${formatTable(['peer', 'setup', 'min', 'max', 'x controller+port'], portRows)}`);
+  const portExtra = portRounds.map((r) => r['controller+port']! - r.controller!);
+  const port1000 = portRounds.map((r) => r['controller+port@1000']! / r['controller+port']!);
+  const port10 = portRounds.map((r) => r['controller+port@10']! / r['controller+port']!);
+  const vsPortmap = portRounds.map((r) => r['cni+portmap']! / r['controller+port']!);
+
+  const ev = (pick: (r: EventsRun) => number) => summarize(events.map(pick));
+  const evRows: [string, (r: EventsRun) => number][] = [
+    ['kernel: changes made, events/s', (r) => r.kernelEventsPerSec],
+    ['live: events/s reaching JS', (r) => r.liveEventsPerSec],
+    ['ip monitor: lines/s over the same burst', (r) => r.ipMonitorLinesPerSec],
+    ['ip monitor: lines printed of 2n', (r) => r.ipMonitorLines],
+    ['delivery from a full queue: events/s to JS', (r) => r.drainEventsPerSec],
+    ['last event after last change, ms', (r) => r.tailMs],
+    ['one change to JS, p50 ms', (r) => r.latencyP50Ms],
+    ['one change to JS, p99 ms', (r) => r.latencyP99Ms],
+    ['longest delivery of one batch, ms CPU', (r) => r.maxDeliveryCpuMs],
+    ['resyncs', (r) => r.resyncs],
+  ];
+  console.log(`\n(e) events: ${EVENTS_N} routes added then deleted (2n events), 3 runs\n${formatTable(['figure', 'median', 'min', 'max'], evRows.map(([k, f]) => { const s = ev(f); return [k, s.median, s.min, s.max]; }))}`);
+
   const opF = summarize(ops.floor!).median;
   const opN = summarize(ops.nsnet!).median;
   console.log(`\n(f) one operation (set lo up), median us per round trip\n${formatTable(['peer', 'us', 'x floor'], [['floor', opF, 1], ['nsnet', opN, opN / opF]])}`);
@@ -213,6 +279,16 @@ async function main(): Promise<void> {
       `ms over the floor at N=${SCALE.join('/')}: ${scaleAdded.map((x) => x.toFixed(2)).join(' / ')}`,
       Math.max(...scaleAdded) / Math.min(...scaleAdded) <= 1.5,
     ],
+    ['one published port costs <= 0.3 ms more', `${med(portExtra).toFixed(3)} ms (per-run ${portExtra.map((x) => x.toFixed(3)).join(', ')})`, med(portExtra) <= 0.3],
+    ['with 1000 ports published <= 1.2x with none', `${med(port1000).toFixed(2)}x (with 10: ${med(port10).toFixed(2)}x)`, med(port1000) <= 1.2],
+    ['>= 20x faster than CNI bridge+ipMasq+portmap', `${med(vsPortmap).toFixed(1)}x (per-run ${vsPortmap.map((x) => x.toFixed(1)).join(', ')})`, med(vsPortmap) >= 20],
+    [
+      '>= 100k events/s delivered to JS',
+      `${Math.round(ev((r) => r.drainEventsPerSec).min / 1000)}k-${Math.round(ev((r) => r.drainEventsPerSec).max / 1000)}k/s from a full queue; ` +
+        `live ${Math.round(ev((r) => r.liveEventsPerSec).median / 1000)}k/s = the kernel's pace (${Math.round(ev((r) => r.kernelEventsPerSec).median / 1000)}k/s made); ` +
+        `p50 ${ev((r) => r.latencyP50Ms).median.toFixed(2)} p99 ${ev((r) => r.latencyP99Ms).median.toFixed(2)} ms`,
+      ev((r) => r.drainEventsPerSec).min >= 100_000,
+    ],
     ['concurrency helps (16 in flight vs 1)', `nsnet ${(concRows[2]![1] as number).toFixed(2)} vs ${(concRows[0]![1] as number).toFixed(2)} ms per sandbox`, (concRows[2]![1] as number) < (concRows[0]![1] as number)],
     ['setup <= 1.5x floor', `${summarize(perRunRatio).median.toFixed(2)}x (per-run ratios ${perRunRatio.map((x) => x.toFixed(2)).join(', ')})`, summarize(perRunRatio).median <= 1.5],
     ['release teardown <= 0.5 ms', `${release.nsnet!.median.toFixed(3)} ms`, release.nsnet!.median <= 0.5],
@@ -235,7 +311,7 @@ async function main(): Promise<void> {
   console.log(`\n${formatTable(['bar', 'measured', 'met'], bars.map(([a, b, c]) => [a as string, b as string, c ? 'yes' : 'NO']))}`);
 
   await mkdir(here('../../bench/results'), { recursive: true }).catch(() => {});
-  const out = { date: new Date().toISOString(), n: N, runs: RUNS, cpu: cpus()[0]?.model, cores: cpus().length, setup, release, explicit, loops, churn, perRunRatio, ctlPerRun, scale, conc: Object.fromEntries(Object.entries(conc).map(([p, byK]) => [p, Object.fromEntries(Object.entries(byK).map(([k, rs]) => [k, rs.map((r) => r.perSandboxMs)]))])), ops, spawnMs: spawn.ms };
+  const out = { date: new Date().toISOString(), n: N, runs: RUNS, cpu: cpus()[0]?.model, cores: cpus().length, setup, release, explicit, loops, churn, perRunRatio, ctlPerRun, scale, conc: Object.fromEntries(Object.entries(conc).map(([p, byK]) => [p, Object.fromEntries(Object.entries(byK).map(([k, rs]) => [k, rs.map((r) => r.perSandboxMs)]))])), ops, spawnMs: spawn.ms, ports: portRounds, cniPortsN: CNI_PORTS_N, events };
   await writeFile(here('../../bench/results/latest.json'), `${JSON.stringify(out, null, 2)}\n`);
 }
 
