@@ -276,7 +276,7 @@ async function main(): Promise<void> {
     ['controller >= 5x faster than netavark', `${ctlRatio('netavark').toFixed(1)}x`, ctlRatio('netavark') >= 5],
     [
       'controller per-sandbox cost flat, 10 -> 1000',
-      `ms over the floor at N=${SCALE.join('/')}: ${scaleAdded.map((x) => x.toFixed(2)).join(' / ')}`,
+      `ms over the floor at N=${SCALE.join('/')}: ${scaleAdded.map((x) => x.toFixed(2)).join(' / ')} (x floor ${scaleRows.map((r) => (r[4] as number).toFixed(2)).join(' / ')})`,
       Math.max(...scaleAdded) / Math.min(...scaleAdded) <= 1.5,
     ],
     ['one published port costs <= 0.3 ms more', `${med(portExtra).toFixed(3)} ms (per-run ${portExtra.map((x) => x.toFixed(3)).join(', ')})`, med(portExtra) <= 0.3],
