@@ -28,7 +28,9 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 import { addonStats, Netns, watch, type WatchEvent } from 'nsnet';
 
+import { arg } from './lib/args.js';
 import { formatTable, summarize } from './lib/stats.js';
+import { run } from './peers/exec.js';
 
 export interface EventsRun {
   n: number;
@@ -63,10 +65,6 @@ export interface EventsRun {
   maxDeliveryCpuMs: number;
 }
 
-const arg = (name: string, dflt: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
-};
 
 const addr = (i: number) => `10.${100 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
 
@@ -161,25 +159,17 @@ async function burst(n: number, name: string, drain: boolean, batch: number): Pr
   };
 }
 
-// Setup (untimed) through `ip -batch`: nsnet's batch has no neighbour verbs.
-async function ipBatch(ns: string, lines: string[]): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const p = spawn('ip', ['-n', ns, '-batch', '-'], { stdio: ['pipe', 'ignore', 'inherit'] });
-    p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`ip -batch exited ${code}`))));
-    p.stdin.end(lines.join('\n') + '\n');
-  });
-}
-
 async function flush(n: number, name: string, batch: number): Promise<{ events: number; seconds: number; resyncs: number; lines: number }> {
   const ns = await Netns.create(name);
   await ns.batch().addVeth({ name: 'fa', up: true, peer: { name: 'fb' } }).setUp('fb').addAddress('fb', '10.0.0.1/8').commit();
   const lines: string[] = [];
   for (let i = 0; i < n; i++) lines.push(`route add 2001:db8:${(i >> 8).toString(16)}:${(i & 255).toString(16)}::/64 dev fa`);
+  const h = (x: number) => x.toString(16).padStart(2, '0');
   for (let i = 0; i < n; i++) {
-    const h = (x: number) => x.toString(16).padStart(2, '0');
     lines.push(`neigh add 10.${1 + (i >> 16)}.${(i >> 8) & 255}.${i & 255} lladdr 02:00:00:00:${h((i >> 8) & 255)}:${h(i & 255)} dev fb nud permanent`);
   }
-  await ipBatch(name, lines);
+  // Setup (untimed) through `ip -batch`: nsnet's batch has no neighbour verbs.
+  await run('ip', ['-n', name, '-batch', '-'], `${lines.join('\n')}\n`);
   const w = watch(ns, { routes: true, neighbours: true, rcvbuf: 64 << 20, queueLimit: 1 << 22, batch });
   await w.ready;
   const mon = spawn('ip', ['-n', name, 'monitor', 'route', 'neigh'], { stdio: ['ignore', 'pipe', 'ignore'] });
@@ -270,6 +260,19 @@ export async function runEventsBench(o: { n?: number; flushN?: number; runs?: nu
   return runs;
 }
 
+/**
+ * The bar, >= 100k events/s to a JS consumer: met live (the kernel-speed
+ * flush, median, with nothing lost) and by delivery from a full queue in
+ * every run.
+ */
+export function eventsBarMet(runs: EventsRun[]): boolean {
+  return (
+    summarize(runs.map((r) => r.flushEventsPerSec)).median >= 100_000 &&
+    Math.min(...runs.map((r) => r.drainEventsPerSec)) >= 100_000 &&
+    runs.every((r) => r.flushResyncs === 0)
+  );
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const runs = await runEventsBench({ n: arg('n', 50000), runs: arg('runs', 3), latency: arg('latency', 1000), batch: arg('batch', 256) });
   console.log(
@@ -283,7 +286,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   console.log(
     `\nlive kernel-speed burst (a link with n IPv6 routes deleted, its peer's n neighbours with it): median ${Math.round(summarize(runs.map((r) => r.flushEventsPerSec)).median)} events/s to JS, ` +
       `ip monitor printed ${summarize(runs.map((r) => r.ipMonitorFlushLines)).median} lines of the same burst` +
-    `\nbar: >= 100,000 events/s delivered to a JS consumer: delivery median ${Math.round(drain.median)} (min ${Math.round(drain.min)}) -> ${drain.min >= 100_000 ? 'met' : 'NOT met'}; ` +
+    `\nbar: >= 100,000 events/s delivered to a JS consumer (live flush, and from a full queue): delivery median ${Math.round(drain.median)} (min ${Math.round(drain.min)}) -> ${eventsBarMet(runs) ? 'met' : 'NOT met'}; ` +
       `live median ${Math.round(live.median)} events/s, paced by the kernel (median ${Math.round(summarize(runs.map((r) => r.kernelEventsPerSec)).median)} events/s produced), last event ${summarize(runs.map((r) => r.tailMs)).median.toFixed(1)} ms after the last change (median)`,
   );
   console.log(JSON.stringify(runs));

@@ -1,81 +1,86 @@
-// The published-port bars, measured on their own (`npm run build:bench &&
-// node scripts/sandbox.mjs node build/bench/ports.js [--n 100] [--runs 5]`):
-//   - a sandbox with one published port against one without (controller);
-//   - the same with 1000 ports already published;
-//   - against the CNI reference bridge (ipMasq) + portmap chain doing the
-//     same work (one published port per sandbox).
-// Each run is its own fresh private network namespace, as in run.ts, the
-// peers interleaved; figures are medians over runs of per-run medians, and
-// ratios are taken per round.
-import { execFile } from 'node:child_process';
+// Suite (d), published ports: every sandbox publishes one port, with 0, 10
+// and 1000 ports already published (by another sandbox), beside the same
+// sandboxes without a port, and the CNI reference bridge (ipMasq) + portmap
+// chain doing the same work. bench/run.ts runs it; alone:
+//   npm run build:bench && node scripts/sandbox.mjs node build/bench/ports.js [--n 100] [--runs 5]
+// Each run is its own fresh private network namespace, the configurations
+// interleaved and rotated per round, so differences and ratios are taken
+// within a round; figures are medians over rounds of per-run medians.
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 
-import { formatTable, summarize } from './lib/stats.js';
+import { inFreshNetns } from './lib/fresh.js';
+import { arg } from './lib/args.js';
+import { formatTable, summarize, type Cell } from './lib/stats.js';
 import type { PeerRun } from './peers/ip.js';
 
-const execFileAsync = promisify(execFile);
-const arg = (name: string, dflt: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
-};
-const N = arg('n', 100);
-const RUNS = arg('runs', 5);
-const CNI_N = arg('cni-n', 30);
-
-async function fresh(peer: string, opts: object): Promise<PeerRun> {
-  const child = fileURLToPath(new URL('./child.js', import.meta.url));
-  const { stdout } = await execFileAsync(
-    'unshare',
-    ['--net', '--mount', '--propagation', 'private', 'sh', '-c',
-      'mkdir -p /run/netns /etc/netns && mount -t tmpfs nsnet-bench /run/netns && mount -t tmpfs nsnet-bench /etc/netns && ip link set lo up && exec "$@"', 'sh',
-      process.execPath, child, peer, JSON.stringify(opts)],
-    { maxBuffer: 64 << 20 },
-  );
-  return JSON.parse(stdout) as PeerRun;
+export interface PortsOptions {
+  n: number;
+  runs: number;
+  /** CNI + portmap costs ~0.1 s a sandbox and as much to remove: fewer tell enough. */
+  cniN: number;
+  /** Called before each run (run.ts waits for the machine to go idle and shows progress). */
+  before?: (label: string, round: number) => Promise<void>;
 }
 
-const median = (xs: number[]) => summarize(xs).median;
+/** Per round, each configuration's median ms per sandbox. */
+export type PortsRound = Record<string, number>;
 
-async function main(): Promise<void> {
-  const configs: [string, string, object][] = [
-    ['controller', 'controller', { n: N }],
-    ['controller+port', 'controller', { n: N, ports: true }],
-    ['controller+port@1000', 'controller', { n: N, ports: true, published: 1000 }],
-    ['cni+portmap', 'cni+portmap', { n: CNI_N }],
-  ];
-  const per = new Map<string, number[]>(configs.map(([k]) => [k, []]));
-  const extra: number[] = [];
-  const scale: number[] = [];
-  const vsCni: number[] = [];
-  for (let r = 0; r < RUNS; r++) {
-    const round = new Map<string, number>();
-    for (let i = 0; i < configs.length; i++) {
-      const [label, peer, o] = configs[(i + r) % configs.length]!;
+// label -> [peer in child.ts, its options]
+const configs = (o: PortsOptions): [string, string, object][] => [
+  ['controller', 'controller', { n: o.n }],
+  ['controller+port', 'controller', { n: o.n, ports: true }],
+  ['controller+port@10', 'controller', { n: o.n, ports: true, published: 10 }],
+  ['controller+port@1000', 'controller', { n: o.n, ports: true, published: 1000 }],
+  ['cni+portmap', 'cni+portmap', { n: o.cniN }],
+];
+
+export async function runPortsSuite(o: PortsOptions): Promise<PortsRound[]> {
+  const cfgs = configs(o);
+  const rounds: PortsRound[] = [];
+  for (let r = 0; r < o.runs; r++) {
+    const round: PortsRound = {};
+    for (let i = 0; i < cfgs.length; i++) {
+      const [label, peer, opts] = cfgs[(i + r) % cfgs.length]!;
       if (label === 'cni+portmap' && r >= 3) continue; // exec'ing peers: three rounds tell enough
-      process.stderr.write(`\r\x1b[Kround ${r + 1}/${RUNS}: ${label}`);
-      const run = await fresh(peer, o);
-      const m = median(run.setupMs);
-      per.get(label)!.push(m);
-      round.set(label, m);
+      await o.before?.(label, r);
+      round[label] = summarize((await inFreshNetns<PeerRun>(peer, opts)).setupMs).median;
     }
-    extra.push(round.get('controller+port')! - round.get('controller')!);
-    scale.push(round.get('controller+port@1000')! / round.get('controller+port')!);
-    if (round.has('cni+portmap')) vsCni.push(round.get('cni+portmap')! / round.get('controller+port')!);
+    rounds.push(round);
   }
-  process.stderr.write('\r\x1b[K');
-  const rows = configs.map(([label]) => {
-    const s = summarize(per.get(label)!);
-    return [label, s.median, s.min, s.max];
-  });
-  console.log(formatTable(['setup, ms per sandbox', 'median', 'min', 'max'], rows));
-  const fmt = (xs: number[], d = 3) => `${median(xs).toFixed(d)} (${Math.min(...xs).toFixed(d)}-${Math.max(...xs).toFixed(d)})`;
-  console.log(`\none published port costs ${fmt(extra)} ms more (bar: <= 0.3 ms)`);
-  console.log(`with 1000 ports published: ${fmt(scale)}x the cost with none (bar: <= 1.2x)`);
-  console.log(`cni bridge+ipMasq+portmap: ${fmt(vsCni, 1)}x the controller's cost with one port (bar: >= 20x)`);
+  return rounds;
 }
 
-main().catch((e) => {
-  console.error(e);
-  process.exit(1);
-});
+/** The issue's three bars, per round. */
+export function portBars(rounds: PortsRound[]): { extraMs: number[]; at1000: number[]; at10: number[]; vsCni: number[] } {
+  const per = (f: (r: PortsRound) => number) => rounds.map(f).filter((x) => !Number.isNaN(x));
+  return {
+    extraMs: per((r) => r['controller+port']! - r.controller!),
+    at1000: per((r) => r['controller+port@1000']! / r['controller+port']!),
+    at10: per((r) => r['controller+port@10']! / r['controller+port']!),
+    vsCni: per((r) => (r['cni+portmap'] ?? NaN) / r['controller+port']!),
+  };
+}
+
+/** The suite's table: each configuration's median, min and max, and its ratio to controller+port. */
+export function portsTable(rounds: PortsRound[], cniN: number): string {
+  const rows: Cell[][] = configs({ n: 0, runs: 0, cniN }).map(([label]) => {
+    const xs = rounds.map((r) => r[label]).filter((x): x is number => x !== undefined);
+    const s = summarize(xs);
+    const ratios = rounds.filter((r) => r[label] !== undefined).map((r) => r[label]! / r['controller+port']!);
+    return [label === 'cni+portmap' ? `cni+portmap (N=${cniN})` : label, s.median, s.min, s.max, summarize(ratios).median];
+  });
+  return formatTable(['peer', 'setup', 'min', 'max', 'x controller+port'], rows);
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const o = { n: arg('n', 100), runs: arg('runs', 5), cniN: arg('cni-n', 30) };
+  const rounds = await runPortsSuite({ ...o, before: async (label, r) => void process.stderr.write(`\r\x1b[Kround ${r + 1}/${o.runs}: ${label}`) });
+  process.stderr.write('\r\x1b[K');
+  console.log(portsTable(rounds, o.cniN));
+  const b = portBars(rounds);
+  const median = (xs: number[]) => summarize(xs).median;
+  const fmt = (xs: number[], d = 3) => `${median(xs).toFixed(d)} (${Math.min(...xs).toFixed(d)}-${Math.max(...xs).toFixed(d)})`;
+  console.log(`\none published port costs ${fmt(b.extraMs)} ms more (bar: <= 0.3 ms)`);
+  console.log(`with 1000 ports published: ${fmt(b.at1000)}x the cost with none (bar: <= 1.2x)`);
+  console.log(`cni bridge+ipMasq+portmap: ${fmt(b.vsCni, 1)}x the controller's cost with one port (bar: >= 20x)`);
+}

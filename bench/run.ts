@@ -7,26 +7,22 @@
 // bench/results/latest.json and the plot bench/scaling.svg. Figures are
 // medians of per-run medians (min and max across runs); ratios come from
 // runs of the same round.
-import { execFile } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 
+import { inFreshNetns } from './lib/fresh.js';
 import { plotSvg, type Series } from './lib/plot.js';
+import { arg } from './lib/args.js';
 import { formatTable, summarize } from './lib/stats.js';
-import type { EventsRun } from './events.js';
+import { eventsBarMet, type EventsRun } from './events.js';
+import { portBars, portsTable, runPortsSuite } from './ports.js';
 import type { ConcurrentRun } from './peers/concurrent.js';
 import { buildFloor } from './peers/floor.js';
 import type { PeerRun } from './peers/ip.js';
 import type { ChurnRun, LoopRun } from './peers/nsnet.js';
 
-const execFileAsync = promisify(execFile);
 const here = (rel: string) => fileURLToPath(new URL(rel, import.meta.url));
-const arg = (name: string, dflt: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
-};
 
 const N = arg('n', 100);
 const RUNS = arg('runs', 5);
@@ -42,19 +38,6 @@ const SCALE = (() => {
 })();
 const started = performance.now();
 const elapsed = () => `${((performance.now() - started) / 60_000).toFixed(1)} min`;
-
-// A fresh netns + mount ns per run: tmpfs over /run/netns, lo up.
-async function inFreshNetns<T>(peer: string, opts: object): Promise<T> {
-  const child = here('./child.js');
-  const { stdout } = await execFileAsync(
-    'unshare',
-    ['--net', '--mount', '--propagation', 'private', 'sh', '-c',
-      'mkdir -p /run/netns /etc/netns && mount -t tmpfs nsnet-bench /run/netns && mount -t tmpfs nsnet-bench /etc/netns && ip link set lo up && exec "$@"', 'sh',
-      process.execPath, '--expose-gc', child, peer, JSON.stringify(opts)],
-    { maxBuffer: 64 << 20 },
-  );
-  return JSON.parse(stdout) as T;
-}
 
 const fmtMax = (xs: number[]) => Math.max(...xs).toFixed(2);
 // Waits until the machine is idle: the kernel destroys a finished run's
@@ -140,33 +123,21 @@ async function main(): Promise<void> {
     }
   }
 
-  // (d) Published ports: every sandbox publishes one port, with 0, 10 and
-  // 1000 ports already published (by another sandbox), beside the same
-  // sandboxes without a port, and CNI's bridge (ipMasq) + portmap chain doing
-  // the same work. Interleaved and rotated per round like (a), so the
-  // differences and ratios are taken within a round.
-  const portCfgs: [string, string, object][] = [
-    ['controller', 'controller', { n: N }],
-    ['controller+port', 'controller', { n: N, ports: true }],
-    ['controller+port@10', 'controller', { n: N, ports: true, published: 10 }],
-    ['controller+port@1000', 'controller', { n: N, ports: true, published: 1000 }],
-    ['cni+portmap', 'cni+portmap', { n: CNI_PORTS_N }],
-  ];
+  // (d) Published ports (bench/ports.ts).
   const portRuns = Math.min(RUNS, 3);
-  const portRounds: Record<string, number>[] = [];
-  for (let r = 0; r < portRuns; r++) {
-    const round: Record<string, number> = {};
-    for (let i = 0; i < portCfgs.length; i++) {
-      const [label, peer, o] = portCfgs[(i + r) % portCfgs.length]!;
+  const portRounds = await runPortsSuite({
+    n: N,
+    runs: portRuns,
+    cniN: CNI_PORTS_N,
+    before: async (label, r) => {
       await settle();
       progress(`(d) published ports: ${label} (${r + 1}/${portRuns})`);
-      round[label] = summarize((await inFreshNetns<PeerRun>(peer, o)).setupMs).median;
-    }
-    portRounds.push(round);
-  }
+    },
+  });
 
-  // (e) Events: a burst of route changes through a watcher beside ip monitor,
-  // the same burst delivered from a full queue, and single-change latency.
+  // (e) Events (bench/events.ts): a kernel-speed flush and a burst of route
+  // changes, each beside ip monitor; the burst delivered from a full queue;
+  // single-change latency.
   const events: EventsRun[] = [];
   for (let r = 0; r < 3; r++) {
     await settle();
@@ -226,17 +197,8 @@ async function main(): Promise<void> {
     return [String(k), per('nsnet'), lat('nsnet'), per('controller'), lat('controller')];
   });
   console.log(`\n(c) concurrency, N=${N}: wall ms per sandbox, and each setup's median latency\n${formatTable(['in flight', 'nsnet', 'nsnet latency', 'controller', 'controller latency'], concRows)}`);
-  const portOf = (label: string) => summarize(portRounds.map((r) => r[label]!));
-  const portRows = portCfgs.map(([label]) => {
-    const s = portOf(label);
-    const ratios = portRounds.map((r) => r[label]! / r['controller+port']!);
-    return [label === 'cni+portmap' ? `cni+portmap (N=${CNI_PORTS_N})` : label, s.median, s.min, s.max, summarize(ratios).median];
-  });
-  console.log(`\n(d) published ports, N=${N} (one published port per sandbox), ${portRuns} runs: ms per sandbox\n${formatTable(['peer', 'setup', 'min', 'max', 'x controller+port'], portRows)}`);
-  const portExtra = portRounds.map((r) => r['controller+port']! - r.controller!);
-  const port1000 = portRounds.map((r) => r['controller+port@1000']! / r['controller+port']!);
-  const port10 = portRounds.map((r) => r['controller+port@10']! / r['controller+port']!);
-  const vsPortmap = portRounds.map((r) => r['cni+portmap']! / r['controller+port']!);
+  console.log(`\n(d) published ports, N=${N} (one published port per sandbox), ${portRuns} runs: ms per sandbox\n${portsTable(portRounds, CNI_PORTS_N)}`);
+  const { extraMs: portExtra, at1000: port1000, at10: port10, vsCni: vsPortmap } = portBars(portRounds);
 
   const ev = (pick: (r: EventsRun) => number) => summarize(events.map(pick));
   const evRows: [string, (r: EventsRun) => number][] = [
@@ -292,7 +254,7 @@ async function main(): Promise<void> {
         `${Math.round(ev((r) => r.drainEventsPerSec).min / 1000)}k-${Math.round(ev((r) => r.drainEventsPerSec).max / 1000)}k/s from a full queue; ` +
         `live ${Math.round(ev((r) => r.liveEventsPerSec).median / 1000)}k/s = the kernel's pace (${Math.round(ev((r) => r.kernelEventsPerSec).median / 1000)}k/s made); ` +
         `p50 ${ev((r) => r.latencyP50Ms).median.toFixed(2)} p99 ${ev((r) => r.latencyP99Ms).median.toFixed(2)} ms`,
-      ev((r) => r.flushEventsPerSec).median >= 100_000 && ev((r) => r.drainEventsPerSec).min >= 100_000 && ev((r) => r.flushResyncs).max === 0,
+      eventsBarMet(events),
     ],
     ['concurrency helps (16 in flight vs 1)', `nsnet ${(concRows[2]![1] as number).toFixed(2)} vs ${(concRows[0]![1] as number).toFixed(2)} ms per sandbox`, (concRows[2]![1] as number) < (concRows[0]![1] as number)],
     ['setup <= 1.5x floor', `${summarize(perRunRatio).median.toFixed(2)}x (per-run ratios ${perRunRatio.map((x) => x.toFixed(2)).join(', ')})`, summarize(perRunRatio).median <= 1.5],
