@@ -286,6 +286,12 @@ export interface NativeStats {
   maxWatchDeliveryCpuUs: number;
 }
 
+/**
+ * Requests for one namespace within a job: rtnetlink ops, or one nf_tables
+ * transaction. One reply per op either way.
+ */
+export type NativeGroup = { ns: NativeNetns; ops: NativeOp[] } | { ns: NativeNetns; nft: NativeNftOp[] };
+
 export interface Native {
   stats(reset?: boolean): NativeStats;
   /** An empty handle for nsCreate to fill; ops in that nsCreate may name it. */
@@ -295,14 +301,14 @@ export interface Native {
     runDir: string,
     name: string | null,
     handle?: NativeNetns,
-    groups?: { ns: NativeNetns; ops: NativeOp[] }[],
+    groups?: NativeGroup[],
   ): Promise<{ handle: NativeNetns; replies: NativeReply[] }>;
   nsOpen(path: string): Promise<NativeNetns>;
   nsRelease(runDir: string, name: string): Promise<void>;
   sysctl(ns: NativeNetns, key: string, value?: string): Promise<string | undefined>;
   socketIn(ns: NativeNetns, family: 4 | 6, type: 'tcp' | 'udp', address?: string, port?: number): Promise<number>;
   /** Groups run in order, each on its namespace's socket, in one job. */
-  exec(groups: { ns: NativeNetns; ops: NativeOp[] }[]): Promise<NativeReply[]>;
+  exec(groups: NativeGroup[]): Promise<NativeReply[]>;
   links(ns: NativeNetns, ifindex: number, name: string): Promise<NativeList<NativeLink>>;
   addrs(ns: NativeNetns, family: 0 | 4 | 6, ifindex: number): Promise<NativeList<NativeAddr>>;
   routes(ns: NativeNetns, family: 0 | 4 | 6, table: number): Promise<NativeList<NativeRoute>>;

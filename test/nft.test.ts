@@ -4,9 +4,10 @@
 // runs in its own namespace, so their rulesets never meet.
 import { afterEach, describe, expect, test } from 'vitest';
 
-import { Netns, Nftables, NsnetError, REG, ValidationError, type NftOp, type SetSpec } from '../src/index.js';
+import { Batch, Netns, Nftables, NsnetError, REG, ValidationError, type NftOp, type SetSpec } from '../src/index.js';
 import { native } from '../src/native.js';
-import { uniq } from './helpers.js';
+import { eventually } from './cnm-helpers.js';
+import { ipj, uniq } from './helpers.js';
 import { chainText, nft, nftj, ofKind } from './nft-helpers.js';
 
 const opened: Netns[] = [];
@@ -239,5 +240,63 @@ describe('nf_tables transactions, checked against nft -j', () => {
     }
     expect(await n.generation()).toBe(gen);
     expect(ofKind(await nftj(name), 'chain')).toEqual([]);
+  });
+});
+
+describe('an nf_tables transaction inside a batch of rtnetlink requests (one trip to the addon)', () => {
+  const element = (port: number): NftOp => ({ verb: 'add', elements: { set: ports, elements: [{ key: ['tcp', port], data: ['10.9.0.2', 80] }] } });
+  const portsListed = async (name: string) => JSON.stringify(ofKind(await nftj(name), 'map').find((m) => m.name === 'ports')?.elem ?? []);
+
+  async function host() {
+    const h = await fresh();
+    await h.nft.commit([table, { verb: 'add', set: ports }]);
+    return h;
+  }
+
+  /** A namespace made with a veth from h into it, its address, then `last` added to the batch. */
+  const create = (h: { ns: Netns }, last: (b: Batch) => Batch) => {
+    const name = uniq('nfc');
+    const made = Netns.create(name, {
+      then: (inner) =>
+        last(new Batch(h.ns).addVeth({ name: 'nfv0', up: true, peer: { name: 'eth0', netns: inner } }).in(inner).setUp('eth0').addAddress('eth0', '10.9.0.2/24').in(h.ns)),
+    });
+    return { name, made };
+  };
+
+  test('sent after the namespace, veth and address: the element is in the map and the veth exists', async () => {
+    const h = await host();
+    const { made } = create(h, (b) => b.nftables([element(8080)]));
+    const inner = await made;
+    opened.push(inner);
+    expect(await portsListed(h.name)).toContain('8080');
+    expect((await ipj(h.name, 'link', 'show', 'nfv0')).length).toBe(1);
+  });
+
+  test('a refused transaction undoes the whole create: the namespace is released (its veth goes with it) and the map is unchanged', async () => {
+    const h = await host();
+    const before = await nftj(h.name);
+    const missing: SetSpec = { ...ports, name: 'nope' };
+    const { name, made } = create(h, (b) => b.nftables([element(8081), { verb: 'add', elements: { set: missing, elements: [{ key: ['tcp', 1], data: ['10.9.0.2', 1] }] } }]));
+    const err = await made.then(() => null, (e: NsnetError) => e);
+    expect(err).toMatchObject({ code: 'ENOENT', op: 'NFT_MSG_NEWSETELEM' });
+    expect(err!.message).toContain('nope');
+    expect(await Netns.list()).not.toContain(name);
+    expect(await nftj(h.name)).toEqual(before); // neither element: one transaction
+    await eventually(async () => expect(await ipj(h.name, 'link')).not.toContainEqual(expect.objectContaining({ ifname: 'nfv0' })));
+  });
+
+  test('a failed rtnetlink request before it means the transaction is never sent', async () => {
+    const h = await host();
+    const before = await nftj(h.name);
+    const { made } = create(h, (b) => b.setUp('no-such-dev').nftables([element(8082)]));
+    expect(await made.then(() => null, (e: NsnetError) => e)).toMatchObject({ code: 'ENODEV', op: 'RTM_NEWLINK' });
+    expect(await nftj(h.name)).toEqual(before);
+  });
+
+  test('Batch.commit on existing namespaces carries it too, and what follows it goes in a group of its own', async () => {
+    const h = await host();
+    await h.ns.batch().setUp('lo').nftables([element(8083)]).addAddress('lo', '192.0.2.9/32').commit();
+    expect(await portsListed(h.name)).toContain('8083');
+    expect(JSON.stringify(await ipj(h.name, 'addr', 'show', 'lo'))).toContain('192.0.2.9');
   });
 });

@@ -14,6 +14,7 @@
 #include "convert.h"
 #include "handle.h"
 #include "nft.h"
+#include "nft_convert.h"
 #include "runner.h"
 #include "watch.h"
 
@@ -37,11 +38,16 @@ class BaseJob : public Job {
   io::SysError err;
 };
 
-// Requests for several namespaces, run in order in one job (see Exec).
+// Requests for several namespaces, run in order in one job (see Exec). A
+// group is either rtnetlink requests or one nf_tables transaction (`nft`),
+// so a sandbox's interfaces and its published ports' elements go in one job.
 struct Group {
   std::shared_ptr<Namespace> ns;
   std::vector<ops::Op> list;
   std::vector<NsRefs> refs;
+  bool is_nft = false;
+  std::vector<ops::NftOp> nft;
+  size_t size() const { return is_nft ? nft.size() : list.size(); }
 };
 
 std::vector<Group> to_groups(Napi::Value v) {
@@ -52,15 +58,45 @@ std::vector<Group> to_groups(Napi::Value v) {
     Napi::Object o = arr.Get(g).As<Napi::Object>();
     Group grp;
     grp.ns = NetnsHandle::From(o.Get("ns"));
-    Napi::Array ops = o.Get("ops").As<Napi::Array>();
-    for (uint32_t i = 0; i < ops.Length(); i++) {
-      NsRefs refs;
-      grp.list.push_back(to_op(ops.Get(i).As<Napi::Object>(), &refs));
-      grp.refs.push_back(std::move(refs));
+    if (o.Get("nft").IsArray()) {
+      grp.is_nft = true;
+      Napi::Array ops = o.Get("nft").As<Napi::Array>();
+      for (uint32_t i = 0; i < ops.Length(); i++) grp.nft.push_back(to_nft_op(ops.Get(i).As<Napi::Object>()));
+    } else {
+      Napi::Array ops = o.Get("ops").As<Napi::Array>();
+      for (uint32_t i = 0; i < ops.Length(); i++) {
+        NsRefs refs;
+        grp.list.push_back(to_op(ops.Get(i).As<Napi::Object>(), &refs));
+        grp.refs.push_back(std::move(refs));
+      }
     }
     groups.push_back(std::move(grp));
   }
   return groups;
+}
+
+// Opening an nf_tables socket enters its namespace: only the namespace lane may.
+Lane lane_for(const std::vector<Group>& groups) {
+  for (const Group& g : groups)
+    if (g.is_nft && nft_lane(*g.ns) == Lane::Namespace) return Lane::Namespace;
+  return Lane::Netlink;
+}
+
+// One reply per op. The batch's own refusal (nothing applied) is reported on
+// the first op when no op has a failure of its own.
+bool run_nft(Group& g, std::vector<io::Reply>* r, io::SysError* err) {
+  io::Socket* s = nfnl_socket(*g.ns, err);
+  if (!s) return false;
+  ops::NftResult result;
+  {
+    std::lock_guard<std::mutex> lk(s->mu());
+    if (!ops::nft_transact(*s, g.nft, false, 0, &result, err)) return false;
+  }
+  *r = std::move(result.replies);
+  bool any = false;
+  for (auto& x : *r) any = any || x.error != 0;
+  if (!any && result.batch.error && !r->empty()) (*r)[0] = result.batch;
+  return true;
 }
 
 // After a failed op nothing further is sent: the rest report ECANCELED.
@@ -71,7 +107,9 @@ bool run_groups(std::vector<Group>& groups, std::vector<io::Reply>* replies, io:
     std::vector<io::Reply> r;
     for (size_t i = 0; i < g.list.size(); i++) bind_refs(g.list[i], g.refs[i]);
     if (failed) {
-      r.assign(g.list.size(), io::Reply{-ECANCELED, "not sent: an earlier request in the batch failed"});
+      r.assign(g.size(), io::Reply{-ECANCELED, "not sent: an earlier request in the batch failed"});
+    } else if (g.is_nft) {
+      if (!run_nft(g, &r, err)) return false;
     } else {
       std::lock_guard<std::mutex> lk(g.ns->rtnl->mu());
       if (!ops::exec(*g.ns->rtnl, g.list, &r, err)) return false;
@@ -176,7 +214,7 @@ class Addon : public Napi::Addon<Addon> {
         // one round trip fewer than a request of its own.
         Group* first = nullptr;
         for (Group& g : groups)
-          if (g.ns == ns) {
+          if (g.ns == ns && !g.is_nft) {
             first = &g;
             break;
           }
@@ -204,7 +242,7 @@ class Addon : public Napi::Addon<Addon> {
           // failure of it shows as the first failure all the same).
           const size_t at = static_cast<size_t>(std::distance(groups.data(), first));
           size_t idx = 0;
-          for (size_t g = 0; g < at; g++) idx += groups[g].list.size();
+          for (size_t g = 0; g < at; g++) idx += groups[g].size();
           if (idx < replies.size()) {
             // ECANCELED only means something earlier failed: that is the error to report.
             if (replies[idx].error && replies[idx].error != -ECANCELED && err.err == 0) {
@@ -220,6 +258,8 @@ class Addon : public Napi::Addon<Addon> {
         if (ok) return;
         // Undo: with the namespace gone, the devices in it (and veth peers) go too.
         ns->rtnl.reset();
+        ns->nfnl.reset();
+        ns->nfnl_open.store(false, std::memory_order_release);
         ::close(ns->fd);
         ns->fd = -1;
         io::SysError ignored;
@@ -350,9 +390,10 @@ class Addon : public Napi::Addon<Addon> {
     return runner.submit(info.Env(), j, Lane::Namespace);
   }
 
-  // exec(groups: { ns, ops: object[] }[]) -> Promise<{ errno, message, offset }[]>
+  // exec(groups: ({ ns, ops: object[] } | { ns, nft: object[] })[]) -> Promise<{ errno, message, offset }[]>
   // Groups run in order, each on its own namespace's socket, in one job: a
   // change that spans namespaces (a veth, then its far end) costs one hop.
+  // An `nft` group is one nf_tables transaction (all of it or none).
   Napi::Value Exec(const Napi::CallbackInfo& info) {
     struct J : BaseJob {
       using BaseJob::BaseJob;
@@ -363,7 +404,8 @@ class Addon : public Napi::Addon<Addon> {
     };
     std::unique_ptr<J> j(new J(this));
     j->groups = to_groups(info[0]);
-    return runner.submit(info.Env(), j.release(), Lane::Netlink);
+    const Lane lane = lane_for(j->groups);
+    return runner.submit(info.Env(), j.release(), lane);
   }
 
   template <class Info, class Fill, class Conv>

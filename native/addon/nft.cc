@@ -12,10 +12,6 @@
 
 namespace nsnet::addon {
 
-namespace {
-
-// The namespace's nf_tables socket, opened on first use. Opening enters the
-// namespace, so a job that may open it runs on the namespace lane.
 io::Socket* nfnl_socket(Namespace& ns, io::SysError* err) {
   std::lock_guard<std::mutex> lk(ns.nfnl_mu);
   if (!ns.nfnl) {
@@ -26,7 +22,9 @@ io::Socket* nfnl_socket(Namespace& ns, io::SysError* err) {
   return ns.nfnl.get();
 }
 
-Lane lane_for(const Namespace& ns) { return ns.nfnl_open.load(std::memory_order_acquire) ? Lane::Netlink : Lane::Namespace; }
+Lane nft_lane(const Namespace& ns) { return ns.nfnl_open.load(std::memory_order_acquire) ? Lane::Netlink : Lane::Namespace; }
+
+namespace {
 
 class NftJob : public Job {
  public:
@@ -82,7 +80,7 @@ Napi::Value nft_transact(Runner& runner, const Napi::CallbackInfo& info) {
     j->check_gen = true;
     j->genid = info[2].As<Napi::Number>().Uint32Value();
   }
-  const Lane lane = lane_for(*j->ns);
+  const Lane lane = nft_lane(*j->ns);
   return runner.submit(info.Env(), j.release(), lane);
 }
 
@@ -129,7 +127,7 @@ Napi::Value nft_list(Runner& runner, const Napi::CallbackInfo& info) {
   j->family = static_cast<uint8_t>(info[2].ToNumber().Uint32Value());
   j->table = info[3].IsString() ? info[3].As<Napi::String>().Utf8Value() : "";
   j->set = info[4].IsString() ? info[4].As<Napi::String>().Utf8Value() : "";
-  const Lane lane = lane_for(*j->ns);
+  const Lane lane = nft_lane(*j->ns);
   return runner.submit(info.Env(), j.release(), lane);
 }
 

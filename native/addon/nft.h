@@ -4,9 +4,15 @@
 
 #include <napi.h>
 
+#include "handle.h"
 #include "runner.h"
 
 namespace nsnet::addon {
+
+// The namespace's nf_tables socket, opened on first use. Opening enters the
+// namespace, so a job that may open it runs on the namespace lane.
+io::Socket* nfnl_socket(Namespace& ns, io::SysError* err);
+Lane nft_lane(const Namespace& ns);
 
 // nftTransact(ns, ops: object[], genid: number | null)
 //   -> Promise<{ replies, batch, gen, handles }>

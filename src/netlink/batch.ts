@@ -6,6 +6,8 @@
 import { NsnetError, ValidationError } from '../errors.js';
 import {
   native,
+  type NativeGroup,
+  type NativeNftOp,
   type AddrOp,
   type DevRef,
   type LinkAddOp,
@@ -17,6 +19,7 @@ import {
   type RouteOp,
 } from '../native.js';
 import * as v from '../validate.js';
+import { toNativeNftOp, type NftOp } from './nftops.js';
 import { SCOPE_ID } from './types.js';
 
 /** Anything that owns an open namespace handle (a Netns). */
@@ -116,9 +119,16 @@ export interface RouteSpec {
 const RTM_TYPE = { unicast: 1, local: 2, blackhole: 6, unreachable: 7, prohibit: 8 } as const;
 
 interface Pending {
-  op: NativeOp;
+  op: NativeOp | NativeNftOp;
   request: string;
   object: string;
+}
+
+interface Group {
+  target: HasHandle;
+  ops: Pending[];
+  /** One nf_tables transaction rather than rtnetlink requests. */
+  nft?: true;
 }
 
 const q = (d: DevRef) => (typeof d === 'number' ? `ifindex ${d}` : `'${d}'`);
@@ -134,7 +144,7 @@ function common(spec: CommonLink): LinkFields {
 }
 
 export class Batch {
-  private readonly groups: { target: HasHandle; ops: Pending[] }[];
+  private readonly groups: Group[];
 
   constructor(target: HasHandle) {
     this.groups = [{ target, ops: [] }];
@@ -151,13 +161,31 @@ export class Batch {
    */
   in(target: HasHandle): this {
     const last = this.groups[this.groups.length - 1]!;
-    if (last.ops.length === 0) last.target = target;
+    if (last.ops.length === 0 && !last.nft) last.target = target;
     else this.groups.push({ target, ops: [] });
     return this;
   }
 
   private push(op: NativeOp, request: string, object: string): this {
-    this.groups[this.groups.length - 1]!.ops.push({ op, request, object });
+    let last = this.groups[this.groups.length - 1]!;
+    if (last.nft) this.groups.push((last = { target: last.target, ops: [] }));
+    last.ops.push({ op, request, object });
+    return this;
+  }
+
+  /**
+   * Adds one nf_tables transaction (see Nftables.commit) on the current
+   * namespace, sent in the same trip as the rest: all of its ops apply or
+   * none does. Like any request, it is not sent if an earlier one failed;
+   * put it last, and an rtnetlink failure leaves the ruleset untouched.
+   */
+  nftables(ops: NftOp[]): this {
+    if (!Array.isArray(ops) || ops.length === 0) throw new ValidationError('ops', ops, 'must be a non-empty list');
+    const pending = ops.map((o, i) => toNativeNftOp(o, `ops[${i}]`));
+    const last = this.groups[this.groups.length - 1]!;
+    const group: Group = { target: last.target, ops: pending, nft: true };
+    if (last.ops.length === 0 && !last.nft) this.groups[this.groups.length - 1] = group;
+    else this.groups.push(group);
     return this;
   }
 
@@ -301,7 +329,7 @@ export class Batch {
    * a function that turns the addon's replies into the first error (or null).
    * For the layers that send a batch as part of something bigger.
    */
-  take(): { groups: { ns: NativeNetns; ops: NativeOp[] }[]; check: (replies: NativeReply[]) => NsnetError | null; first: string } {
+  take(): { groups: NativeGroup[]; check: (replies: NativeReply[]) => NsnetError | null; first: string } {
     const all = this.groups.splice(0);
     this.groups.push({ target: all[all.length - 1]!.target, ops: [] }); // reusable afterwards
     const groups = all.filter((g) => g.ops.length > 0);
@@ -313,7 +341,11 @@ export class Batch {
       const r = replies[failed]!;
       return NsnetError.kernel(p.request, p.object, r.errno, r.message || undefined);
     };
-    return { groups: groups.map((g) => ({ ns: g.target.handle, ops: g.ops.map((p) => p.op) })), check, first: ops[0]?.object ?? 'batch' };
+    const native = groups.map((g): NativeGroup => {
+      const ops = g.ops.map((p) => p.op);
+      return g.nft ? { ns: g.target.handle, nft: ops as NativeNftOp[] } : { ns: g.target.handle, ops: ops as NativeOp[] };
+    });
+    return { groups: native, check, first: ops[0]?.object ?? 'batch' };
   }
 
   /**
