@@ -274,6 +274,36 @@ describe('lifecycle of the table', () => {
   });
 });
 
+describe('the table removed while nsnet runs', () => {
+  test('the next sandbox with a port (its elements ride in its own kernel trip) rebuilds the table from the store, and both sandboxes are reachable', async () => {
+    const n = await w.c.createNetwork(uniq('fl'), { subnets: ['10.152.0.0/24'] });
+    try {
+      const first = await createSandbox(w.c, { name: uniq('fa'), mode: { network: n.name }, ports: ['8110:80'] });
+      const a = await serve(await first.netns(), 80, '0.0.0.0', 'first');
+      // Someone deletes nsnet's table while the controller believes it is there.
+      await nft(w.host.name!, 'delete', 'table', 'inet', 'nsnet');
+      const second = await createSandbox(w.c, { name: uniq('fb'), mode: { network: n.name }, ports: ['8111:80'] });
+      const b = await serve(await second.netns(), 80, '0.0.0.0', 'second');
+      try {
+        const maps = Object.fromEntries(ofKind(await nftj(w.host.name!), 'map').map((m) => [m.name, JSON.stringify(m.elem ?? [])]));
+        expect(maps.dnat4_any).toContain('8110');
+        expect(maps.dnat4_any).toContain('8111');
+        expect(await fetchTcp(outside, 8110, UP)).toBe('first');
+        expect(await fetchTcp(outside, 8111, UP)).toBe('second');
+        // Nothing left to fix: the rebuilt table is what the store says.
+        expect((await w.c.reconcile()).firewall).toMatchObject({ rebuilt: false, elementsRemoved: 0, elementsAdded: 0 });
+      } finally {
+        a.server.close();
+        b.server.close();
+      }
+      await first.delete();
+      await second.delete();
+    } finally {
+      await (await w.c.network(n.name)).delete({ force: true });
+    }
+  });
+});
+
 describe('coexistence', () => {
   test("another table's forward drop still drops nsnet's traffic (nf_tables semantics); nsnet leaves that table alone and reconcile names it", async () => {
     const n = await w.c.createNetwork(uniq('fd'), { subnets: ['10.151.0.0/24'] });

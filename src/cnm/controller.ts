@@ -137,6 +137,12 @@ function defaultFilesDir(stateDir: string): string {
   return join('/run/nsnet', createHash('sha256').update(stateDir).digest('hex').slice(0, 12));
 }
 
+/** A staged ports transaction failed because nsnet's table or a set is gone (flushed behind its back). */
+function portsLost(e: unknown): boolean {
+  const err = e as NsnetError;
+  return err?.code === 'ENOENT' && typeof err.op === 'string' && err.op.startsWith('NFT_MSG_');
+}
+
 export class Controller extends EventEmitter {
   readonly stateDir: string;
   readonly runDir: string;
@@ -471,6 +477,11 @@ export class Controller extends EventEmitter {
     return added;
   }
 
+  /** Registers the removal of eps' port elements, added in a kernel trip, as an undo. */
+  private onUnpublish(tx: Transaction, eps: EndpointRecord[], nets: Map<string, NetworkRecord>): void {
+    tx.onUndo('firewall', () => this.ctx.firewall.remove(this.portOps(eps, nets, 'delete')));
+  }
+
   /** What the store says nsnet's table should hold. */
   private async firewallDesired(): Promise<{ ops: NftOp[]; needed: boolean }> {
     const { nets, eps } = await this.store.view((t) => ({ nets: t.networks(), eps: t.endpoints() }));
@@ -571,30 +582,47 @@ export class Controller extends EventEmitter {
       const addresses = plan.eps.flatMap((e) => e.addresses);
 
       // 2. The kernel: namespace, interfaces, addresses, routes in one trip,
-      //    and beside it the published ports' elements in one nf_tables
-      //    transaction. The files are written while the addon's threads do that work.
-      const published = this.publish(tx, plan.eps, plan.nets);
+      //    which also carries the published ports' elements as its last
+      //    nf_tables transaction once nsnet's table is known to be there
+      //    (until then they go beside it, and publish() makes the table).
+      //    The files are written while the addon's threads do that work.
+      const adds = this.portOps(plan.eps, plan.nets, 'add');
+      const fold = kind === 'own' && adds.length > 0 && this.ctx.firewall.ready;
+      const published = fold ? Promise.resolve() : this.publish(tx, plan.eps, plan.nets);
       let kernel: Promise<void>;
       if (kind === 'own') {
         tx.enter('kernel.sandbox');
-        kernel = Netns.create(n, {
-          runDir: this.runDir,
-          then: (ns) => {
-            handle = ns;
-            const b = new Batch(ns);
-            this.buildJoins(b, ns, plan.eps, plan.nets);
-            return b;
-          },
-        }).then(
-          (ns) => {
-            handle = ns;
-            tx.onUndo('kernel.sandbox', () => ns.delete());
-          },
-          (e) => {
-            handle = null;
-            throw this.explain(e, plan.eps, plan.nets);
-          },
-        );
+        if (fold) tx.enter('firewall');
+        const trip = (withPorts: boolean) =>
+          Netns.create(n, {
+            runDir: this.runDir,
+            then: (ns) => {
+              handle = ns;
+              const b = new Batch(ns);
+              this.buildJoins(b, ns, plan.eps, plan.nets);
+              if (withPorts) this.ctx.firewall.stage(b, adds);
+              return b;
+            },
+          });
+        kernel = (async () => {
+          let ns: Netns;
+          try {
+            ns = await trip(fold);
+            if (fold) this.onUnpublish(tx, plan.eps, plan.nets);
+          } catch (e) {
+            if (!fold || !portsLost(e)) throw e;
+            // nsnet's table (or a set) went behind our back, and the addon
+            // released the namespace with the failed trip: publish on their
+            // own (which rebuilds the table from the store), then make it again.
+            await this.publish(tx, plan.eps, plan.nets);
+            ns = await trip(false);
+          }
+          handle = ns;
+          tx.onUndo('kernel.sandbox', () => ns.delete());
+        })().catch((e: unknown) => {
+          handle = null;
+          throw this.explain(e, plan.eps, plan.nets);
+        });
       } else if (plan.eps.length) {
         const b = new Batch(this.ctx.host);
         this.buildJoins(b, this.ctx.host, plan.eps, plan.nets);
@@ -668,14 +696,24 @@ export class Controller extends EventEmitter {
       const driver = this.driver(net.driver);
       const b = new Batch(ns);
       this.buildJoins(b, ns, [epRec], plan.nets);
-      const published = this.publish(tx, [epRec], plan.nets);
+      // The ports' elements ride in the same trip, last, when the table is known to be there (see createSandbox).
+      const adds = this.portOps([epRec], plan.nets, 'add');
+      const fold = adds.length > 0 && this.ctx.firewall.ready;
+      if (fold) {
+        tx.enter('firewall');
+        this.ctx.firewall.stage(b, adds);
+      }
+      const published = fold ? Promise.resolve() : this.publish(tx, [epRec], plan.nets);
       // A batch that fails part-way has made the veth: leave() takes it away.
       tx.onUndo('kernel.join', () => driver.leave(this.ctx, net, epRec, plan.sb));
       await tx.step('kernel.join', async () => {
         try {
           await b.commit();
+          if (fold) this.onUnpublish(tx, [epRec], plan.nets);
         } catch (e) {
           await published.catch(() => {});
+          // The ports' transaction is sent only after every other request succeeded.
+          if (fold && portsLost(e)) return void (await this.publish(tx, [epRec], plan.nets));
           throw this.explain(e, [epRec], plan.nets);
         }
       });

@@ -5,7 +5,7 @@
 // carry the generation they read, so two processes sharing a state
 // directory cannot both make it (or drop it under the other's feet).
 import type { NsnetError } from '../errors.js';
-import type { HasHandle } from '../netlink/batch.js';
+import type { Batch, HasHandle } from '../netlink/batch.js';
 import { Nftables, toNativeNftOp, type Element, type NftOp, type SetSpec } from '../netlink/nftables.js';
 import { setLayout } from '../netlink/nftops.js';
 import { decodeTuple } from '../netlink/nftvalues.js';
@@ -66,10 +66,25 @@ export class Firewall {
   private present = false;
 
   constructor(
-    host: HasHandle,
+    private readonly host: HasHandle,
     private readonly hooks: FirewallHooks,
   ) {
     this.nft = new Nftables(host);
+  }
+
+  /** The table is known to be there, so elements can be added without checking first. */
+  get ready(): boolean {
+    return this.present;
+  }
+
+  /**
+   * Puts an add of elements in someone else's batch (a sandbox's own kernel
+   * trip) as its own nf_tables transaction, so it costs no job of its own.
+   * Only while ready: if the table went behind our back the transaction
+   * fails with ENOENT, and add() (which rebuilds it) is the way on.
+   */
+  stage(b: Batch, ops: NftOp[]): void {
+    b.in(this.host).nftables(mergeOps(ops));
   }
 
   /** Adds elements; makes the table first if it is not there, and rebuilds it if someone flushed it. */
