@@ -52,6 +52,12 @@ export const SETS = {
   dnat4Any: { ...T, name: 'dnat4_any', key: ['inet_proto', 'inet_service'], data: ['ipv4_addr', 'inet_service'] },
   dnat6Any: { ...T, name: 'dnat6_any', key: ['inet_proto', 'inet_service'], data: ['ipv6_addr', 'inet_service'] },
 } satisfies Record<string, SetSpec>;
+// Frozen, so the codec works out each set's layout once (see setLayout).
+for (const s of Object.values(SETS) as SetSpec[]) {
+  if (Array.isArray(s.key)) Object.freeze(s.key);
+  if (Array.isArray(s.data)) Object.freeze(s.data);
+  Object.freeze(s);
+}
 
 export const CHAINS = {
   guard: { ...T, name: 'guard', hook: 'prerouting', type: 'filter', priority: -300, policy: 'accept' },
@@ -269,7 +275,8 @@ function port(p: PortSpec, verb: NftVerb): NftOp[] {
   if (!['tcp', 'udp', 'sctp'].includes(p.protocol)) throw new ValidationError('protocol', p.protocol, "must be 'tcp', 'udp' or 'sctp'");
   const hostPort = v.uint(p.hostPort, 'hostPort', 65535, 1);
   const containerPort = v.uint(p.containerPort, 'containerPort', 65535, 1);
-  const any = !host || toBig(host.address)!.n === 0n;
+  // The store keeps "every address" as 0.0.0.0 or ::; other spellings of it still count.
+  const any = !host || host.address === '0.0.0.0' || host.address === '::' || toBig(host.address)!.n === 0n;
   const set = any ? (family === 4 ? SETS.dnat4Any : SETS.dnat6Any) : family === 4 ? SETS.dnat4 : SETS.dnat6;
   const element: Element = { key: any ? [p.protocol, hostPort] : [host!.address, p.protocol, hostPort] };
   if (verb === 'add' || verb === 'create') element.data = [address, containerPort];

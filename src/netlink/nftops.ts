@@ -122,7 +122,22 @@ export interface SetLayout {
   interval: boolean;
 }
 
+// A ruleset reuses a few constant SetSpecs for every element it adds: the
+// layout of a frozen one (with frozen type lists) cannot change, so it is
+// worked out once; any other spec is read afresh each time.
+const layouts = new WeakMap<SetSpec, SetLayout>();
+const frozen = (s: SetSpec) =>
+  Object.isFrozen(s) && (!Array.isArray(s.key) || Object.isFrozen(s.key)) && (!Array.isArray(s.data) || Object.isFrozen(s.data));
+
 export function setLayout(s: SetSpec, field: string): SetLayout {
+  const known = s && typeof s === 'object' ? layouts.get(s) : undefined;
+  if (known) return known;
+  const l = computeLayout(s, field);
+  if (frozen(s)) layouts.set(s, l);
+  return l;
+}
+
+function computeLayout(s: SetSpec, field: string): SetLayout {
   const key = layout(s.key, `${field}.key`);
   const verdict = s.data === 'verdict';
   const data = s.data === undefined || verdict ? null : layout(s.data as NftType | NftType[], `${field}.data`);

@@ -65,51 +65,60 @@ export function layout(types: NftType | NftType[], field: string): Layout {
 
 const pad4 = (n: number) => (n + 3) & ~3;
 
-function uintBytes(v: number, len: number, order: 1 | 2, field: string): Buffer {
-  if (!Number.isInteger(v) || v < 0 || v >= 2 ** (8 * len)) throw new ValidationError(field, v, `must be an integer from 0 to ${2 ** (8 * len) - 1}`);
-  const b = Buffer.alloc(len);
+const LITTLE = endianness() === 'LE';
+
+function writeUint(v: unknown, len: number, order: 1 | 2, field: () => string, out: Buffer, at: number): void {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v >= 2 ** (8 * len))
+    throw new ValidationError(field(), v, `must be an integer from 0 to ${2 ** (8 * len) - 1}`);
   // Host order is what the kernel's registers hold for marks and the like.
-  if (order === 2 || endianness() === 'BE') b.writeUIntBE(v, 0, len);
-  else b.writeUIntLE(v, 0, len);
-  return b;
+  if (order === 1 && LITTLE) out.writeUIntLE(v, at, len);
+  else out.writeUIntBE(v, at, len);
+}
+
+// Writes one value of type t at out[at] (out is zeroed). The field name is
+// made only for an error: elements are encoded per sandbox, on the JS thread.
+function writeValue(t: NftType, v: unknown, field: () => string, out: Buffer, at: number): void {
+  switch (t) {
+    case 'ipv4_addr': {
+      const p = typeof v === 'string' ? parseIPv4(v) : null;
+      if (!p) throw new ValidationError(field(), v, 'is not an IPv4 address');
+      for (let i = 0; i < 4; i++) out[at + i] = p[i]!;
+      return;
+    }
+    case 'ipv6_addr': {
+      const p = typeof v === 'string' ? parseIPv6(v) : null;
+      if (!p) throw new ValidationError(field(), v, 'is not an IPv6 address');
+      for (let i = 0; i < 8; i++) out.writeUInt16BE(p[i]!, at + 2 * i); // parseIPv6 gives eight 16-bit groups
+      return;
+    }
+    case 'ether_addr': {
+      if (typeof v !== 'string' || !/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(v)) throw new ValidationError(field(), v, 'is not a MAC address');
+      v.split(':').forEach((x, i) => (out[at + i] = parseInt(x, 16)));
+      return;
+    }
+    case 'inet_proto': {
+      const n = typeof v === 'string' ? PROTOS[v] : v;
+      if (n === undefined) throw new ValidationError(field(), v, `must be a protocol number or one of ${Object.keys(PROTOS).join(', ')}`);
+      return writeUint(n, 1, 2, field, out, at);
+    }
+    case 'inet_service':
+      return writeUint(v, 2, 2, field, out, at);
+    case 'mark':
+      return writeUint(v, 4, 1, field, out, at);
+    case 'ifname': {
+      if (typeof v !== 'string' || v.length === 0 || Buffer.byteLength(v) > 15 || v.includes('\0'))
+        throw new ValidationError(field(), v, 'must be an interface name of 1 to 15 bytes');
+      out.write(v, at);
+      return;
+    }
+  }
 }
 
 /** One value of type t, in the kernel's layout (network order for addresses and ports). */
 export function encodeValue(t: NftType, v: unknown, field: string): Buffer {
-  switch (t) {
-    case 'ipv4_addr': {
-      const p = typeof v === 'string' ? parseIPv4(v) : null;
-      if (!p) throw new ValidationError(field, v, 'is not an IPv4 address');
-      return Buffer.from(p);
-    }
-    case 'ipv6_addr': {
-      const p = typeof v === 'string' ? parseIPv6(v) : null;
-      if (!p) throw new ValidationError(field, v, 'is not an IPv6 address');
-      const b = Buffer.alloc(16);
-      p.forEach((g, i) => b.writeUInt16BE(g, 2 * i)); // parseIPv6 gives eight 16-bit groups
-      return b;
-    }
-    case 'ether_addr': {
-      if (typeof v !== 'string' || !/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(v)) throw new ValidationError(field, v, 'is not a MAC address');
-      return Buffer.from(v.split(':').map((x) => parseInt(x, 16)));
-    }
-    case 'inet_proto': {
-      const n = typeof v === 'string' ? PROTOS[v] : v;
-      if (n === undefined) throw new ValidationError(field, v, `must be a protocol number or one of ${Object.keys(PROTOS).join(', ')}`);
-      return uintBytes(n as number, 1, 2, field);
-    }
-    case 'inet_service':
-      return uintBytes(v as number, 2, 2, field);
-    case 'mark':
-      return uintBytes(v as number, 4, 1, field);
-    case 'ifname': {
-      if (typeof v !== 'string' || v.length === 0 || Buffer.byteLength(v) > 15 || v.includes('\0'))
-        throw new ValidationError(field, v, 'must be an interface name of 1 to 15 bytes');
-      const b = Buffer.alloc(16);
-      b.write(v);
-      return b;
-    }
-  }
+  const out = Buffer.alloc(TYPES[t].len);
+  writeValue(t, v, () => field, out, 0);
+  return out;
 }
 
 /** A key or data value: one value per field of the layout, concatenated with register padding. */
@@ -118,12 +127,15 @@ export function encodeTuple(l: Layout, v: unknown, field: string): Buffer {
   if (!Array.isArray(values) || values.length !== l.types.length)
     throw new ValidationError(field, v, `must be ${l.types.length > 1 ? `a list of ${l.types.length} values (${l.types.join(' . ')})` : `a ${l.types[0]}`}`);
   if (l.types.length === 1) return encodeValue(l.types[0]!, values[0], field);
-  return Buffer.concat(
-    l.types.map((t, i) => {
-      const b = encodeValue(t, values[i], `${field}[${i}]`);
-      return Buffer.concat([b, Buffer.alloc(pad4(b.length) - b.length)]);
-    }),
-  );
+  // One buffer, each field written at its register-aligned offset.
+  const out = Buffer.alloc(l.len);
+  let at = 0;
+  for (let i = 0; i < l.types.length; i++) {
+    const t = l.types[i]!;
+    writeValue(t, values[i], () => `${field}[${i}]`, out, at);
+    at += pad4(TYPES[t].len);
+  }
+  return out;
 }
 
 /** The address range a prefix covers: first and last address, as bytes. */
