@@ -13,7 +13,7 @@ import { runFloorOp } from './peers/floor.js';
 import { runEventsBench } from './events.js';
 
 const [peer, json] = process.argv.slice(2);
-const o = JSON.parse(json ?? '{}') as { n: number; explicit?: boolean; binary?: string; cycles?: number; ports?: boolean; published?: number };
+const o = JSON.parse(json ?? '{}') as { n: number; explicit?: boolean; binary?: string; cycles?: number; ports?: boolean; published?: number; paired?: boolean };
 const run =
   peer === 'floor'
     ? runFloor({ n: o.n, explicit: o.explicit, binary: o.binary! })
@@ -22,7 +22,7 @@ const run =
       : peer === 'nsnet'
         ? runNsnet({ n: o.n, explicit: o.explicit })
         : peer === 'controller'
-          ? runController({ n: o.n, explicit: o.explicit, ports: o.ports, published: o.published })
+          ? runController({ n: o.n, explicit: o.explicit, ports: o.ports, published: o.published, paired: o.paired })
           : peer === 'cni'
             ? runCni({ n: o.n })
             : peer === 'cni+masq'

@@ -6,12 +6,16 @@
 // Each run is its own fresh private network namespace, the configurations
 // interleaved and rotated per round, so differences and ratios are taken
 // within a round; figures are medians over rounds of per-run medians.
+// The cost of one port is read from a paired run: in one process, sandboxes
+// with and without a port alternate, and each pair gives a difference. Two
+// separate runs differ by more than that cost on this VM (their medians
+// moved by ±0.5 ms between rounds), so their difference cannot show it.
 import { fileURLToPath } from 'node:url';
 
 import { inFreshNetns } from './lib/fresh.js';
 import { arg } from './lib/args.js';
 import { formatTable, summarize, type Cell } from './lib/stats.js';
-import type { PeerRun } from './peers/ip.js';
+import type { ControllerRun } from './peers/controller.js';
 
 export interface PortsOptions {
   n: number;
@@ -25,6 +29,9 @@ export interface PortsOptions {
 /** Per round, each configuration's median ms per sandbox. */
 export type PortsRound = Record<string, number>;
 
+/** The paired run's row: its figure is the median difference within pairs. */
+const PAIRED = 'port - none, paired';
+
 // label -> [peer in child.ts, its options]
 const configs = (o: PortsOptions): [string, string, object][] => [
   ['controller', 'controller', { n: o.n }],
@@ -32,7 +39,9 @@ const configs = (o: PortsOptions): [string, string, object][] => [
   ['controller+port@10', 'controller', { n: o.n, ports: true, published: 10 }],
   ['controller+port@1000', 'controller', { n: o.n, ports: true, published: 1000 }],
   ['cni+portmap', 'cni+portmap', { n: o.cniN }],
+  [PAIRED, 'controller', { n: o.n, paired: true }],
 ];
+
 
 export async function runPortsSuite(o: PortsOptions): Promise<PortsRound[]> {
   const cfgs = configs(o);
@@ -43,7 +52,8 @@ export async function runPortsSuite(o: PortsOptions): Promise<PortsRound[]> {
       const [label, peer, opts] = cfgs[(i + r) % cfgs.length]!;
       if (label === 'cni+portmap' && r >= 3) continue; // exec'ing peers: three rounds tell enough
       await o.before?.(label, r);
-      round[label] = summarize((await inFreshNetns<PeerRun>(peer, opts)).setupMs).median;
+      const run = await inFreshNetns<ControllerRun>(peer, opts);
+      round[label] = summarize(label === PAIRED ? run.pairMs! : run.setupMs).median;
     }
     rounds.push(round);
   }
@@ -54,7 +64,7 @@ export async function runPortsSuite(o: PortsOptions): Promise<PortsRound[]> {
 export function portBars(rounds: PortsRound[]): { extraMs: number[]; at1000: number[]; at10: number[]; vsCni: number[] } {
   const per = (f: (r: PortsRound) => number) => rounds.map(f).filter((x) => !Number.isNaN(x));
   return {
-    extraMs: per((r) => r['controller+port']! - r.controller!),
+    extraMs: per((r) => r[PAIRED] ?? NaN),
     at1000: per((r) => r['controller+port@1000']! / r['controller+port']!),
     at10: per((r) => r['controller+port@10']! / r['controller+port']!),
     vsCni: per((r) => (r['cni+portmap'] ?? NaN) / r['controller+port']!),
@@ -67,7 +77,7 @@ export function portsTable(rounds: PortsRound[], cniN: number): string {
     const xs = rounds.map((r) => r[label]).filter((x): x is number => x !== undefined);
     const s = summarize(xs);
     const ratios = rounds.filter((r) => r[label] !== undefined).map((r) => r[label]! / r['controller+port']!);
-    return [label === 'cni+portmap' ? `cni+portmap (N=${cniN})` : label, s.median, s.min, s.max, summarize(ratios).median];
+    return [label === 'cni+portmap' ? `cni+portmap (N=${cniN})` : label, s.median, s.min, s.max, label === PAIRED ? '' : summarize(ratios).median];
   });
   return formatTable(['peer', 'setup', 'min', 'max', 'x controller+port'], rows);
 }

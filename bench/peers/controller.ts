@@ -4,7 +4,9 @@
 // eth0 up, address, default route). The network (bridge + gateway) is made
 // once, as every peer's is. With ports, every sandbox publishes one port
 // (host 20000 + i -> 80); with published, that many ports are published
-// (by one sandbox) before the timing starts.
+// (by one sandbox) before the timing starts. With paired, sandboxes come in
+// pairs, one with a port and one without, in alternating order (n pairs), so the cost
+// of a port is read within the same process and moment (pairMs).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,14 +15,19 @@ import { Controller, createSandbox, type Sandbox } from 'nsnet';
 
 import type { PeerRun } from './ip.js';
 
-export async function runController(opts: { n: number; explicit?: boolean; prefix?: string; ports?: boolean; published?: number }): Promise<PeerRun> {
+export interface ControllerRun extends PeerRun {
+  /** paired: per pair, ms with the port minus ms without. */
+  pairMs?: number[];
+}
+
+export async function runController(opts: { n: number; explicit?: boolean; prefix?: string; ports?: boolean; published?: number; paired?: boolean }): Promise<ControllerRun> {
   const stateDir = mkdtempSync(join(tmpdir(), 'nsnet-bench-'));
   const c = await Controller.open({ stateDir });
   const prefix = opts.prefix ?? 'nsc';
   try {
     await c.createNetwork('bench', { subnets: ['10.200.0.0/16'] });
     // One sandbox first, outside the timing, as every peer's first call pays for loading.
-    await (await createSandbox(c, { name: `${prefix}warm`, mode: { network: 'bench' }, ...(opts.ports ? { ports: ['19999:80'] } : {}) })).delete({ wait: true });
+    await (await createSandbox(c, { name: `${prefix}warm`, mode: { network: 'bench' }, ...(opts.ports || opts.paired ? { ports: ['19999:80'] } : {}) })).delete({ wait: true });
     if (opts.published) {
       const n = opts.published;
       await createSandbox(c, { name: `${prefix}held`, mode: { network: 'bench' }, ports: [`30000-${30000 + n - 1}:1000-${1000 + n - 1}`] });
@@ -28,6 +35,22 @@ export async function runController(opts: { n: number; explicit?: boolean; prefi
     const setupMs: number[] = [];
     const teardownMs: number[] = [];
     const sbs: Sandbox[] = [];
+    if (opts.paired) {
+      const pairMs: number[] = [];
+      await (await createSandbox(c, { name: `${prefix}warm`, mode: { network: 'bench' } })).delete({ wait: true });
+      for (let i = 0; i < opts.n; i++) {
+        const ms: Record<string, number> = {};
+        for (const port of i % 2 ? [false, true] : [true, false]) {
+          const t0 = performance.now();
+          sbs.push(await createSandbox(c, { name: `${prefix}${i}${port ? 'p' : ''}`, mode: { network: 'bench' }, ...(port ? { ports: [`${20000 + i}:80`] } : {}) }));
+          ms[String(port)] = performance.now() - t0;
+          setupMs.push(ms[String(port)]!);
+        }
+        pairMs.push(ms.true! - ms.false!);
+      }
+      for (const sb of sbs) await sb.delete();
+      return { peer: 'controller±port', n: opts.n, setupMs, teardownMs, teardown: 'release', pairMs };
+    }
     for (let i = 0; i < opts.n; i++) {
       const t0 = performance.now();
       sbs.push(await createSandbox(c, { name: `${prefix}${i}`, mode: { network: 'bench' }, ...(opts.ports ? { ports: [`${20000 + i}:80`] } : {}) }));
