@@ -7,6 +7,7 @@ export {
   type AddressOptions,
   type BridgeSpec,
   type LinkChange,
+  type AddrGenMode,
   type MacvlanMode,
   type MacvlanSpec,
   type RouteSpec,

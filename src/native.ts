@@ -166,6 +166,8 @@ export interface LinkFields {
   vlanFiltering?: boolean;
   /** A bridge port's hairpin mode (an existing port only). */
   hairpin?: boolean;
+  /** IN6_ADDR_GEN_MODE_* (an existing link only). */
+  addrGenMode?: number;
 }
 
 /** One nf_tables expression, in the kernel's numbers (see native/nl/nft.h). */

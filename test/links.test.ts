@@ -83,6 +83,17 @@ describe('links', () => {
     expect((await oracle(host, 'renamed0')).mtu).toBe(1300);
   });
 
+  test('IPv6 address generation off before up: the link comes up with no link-local address, as ip -d reports', async () => {
+    await host.links.addVeth({ name: 'va0', peer: { name: 'va1' } });
+    await host.batch().setLink('va0', { addrGenMode: 'none' }).setUp('va0').setUp('va1').commit();
+    expect((await oracle(host, 'va0')).inet6_addr_gen_mode).toBe('none');
+    expect((await oracle(host, 'va1')).inet6_addr_gen_mode).toBe('eui64');
+    const v6 = async (dev: string) => ((await ipj<any[]>(host.name, '-6', 'addr', 'show', 'dev', dev))[0]?.addr_info ?? []).map((a: any) => a.local);
+    expect(await v6('va0')).toEqual([]);
+    expect((await v6('va1')).some((a: string) => a.startsWith('fe80:'))).toBe(true);
+    expect(() => host.batch().setLink('va0', { addrGenMode: 'bogus' as never })).toThrow(ValidationError);
+  });
+
   test('move to another namespace, optionally renamed on the way', async () => {
     await host.links.addVeth({ name: 'vm0', peer: { name: 'vm1' } });
     await host.links.moveTo('vm1', sandbox, 'eth7');

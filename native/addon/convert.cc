@@ -108,6 +108,7 @@ void link_field(ops::Op& op, NsRefs* refs, const std::string& k, Napi::Value v) 
   else if (k == "stp") l.bridge_stp = as_tri(v);
   else if (k == "vlanFiltering") l.bridge_vlan_filtering = as_tri(v);
   else if (k == "hairpin") l.brport_hairpin = as_tri(v);
+  else if (k == "addrGenMode") l.inet6_addr_gen_mode = static_cast<int8_t>(as_num(v, k));
   else if (k == "peer" && v.IsObject()) {
     each(v.As<Napi::Object>(), [&](const std::string& pk, Napi::Value pv) {
       if (pk == "name") l.peer_name = as_str(pv, pk);

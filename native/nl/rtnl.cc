@@ -93,6 +93,13 @@ bool encode_link_new(Builder& b, uint32_t seq, uint16_t flags, const LinkSpec& s
     b.nest_end(data);
     b.nest_end(info);
   }
+  if (!create && s.inet6_addr_gen_mode >= 0) {
+    const size_t af = b.nest_start(IFLA_AF_SPEC);
+    const size_t v6 = b.nest_start(AF_INET6);
+    b.put_u8(IFLA_INET6_ADDR_GEN_MODE, static_cast<uint8_t>(s.inet6_addr_gen_mode));
+    b.nest_end(v6);
+    b.nest_end(af);
+  }
   b.end();
   return b.ok();
 }

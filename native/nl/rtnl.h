@@ -56,6 +56,11 @@ struct LinkSpec {
   // A bridge port's hairpin mode (IFLA_BRPORT_MODE), change only: the
   // kernel ignores port settings in the request that creates the link.
   int8_t brport_hairpin = -1;
+  // IPv6 address generation (IFLA_AF_SPEC / AF_INET6 / IFLA_INET6_ADDR_GEN_MODE,
+  // IN6_ADDR_GEN_MODE_*), change only: NONE keeps an interface without a
+  // link-local address, so it sends no DAD, router solicitation or MLD.
+  // Takes effect when the link next comes up.
+  int8_t inet6_addr_gen_mode = -1;
 };
 
 struct LinkInfo {

@@ -1113,6 +1113,31 @@ TEST(encode_link_new_veth_peer_mac_and_mtu_go_inside_the_peer) {
   CHECK(!pt[IFLA_NET_NS_FD]);
 }
 
+TEST(encode_link_set_addr_gen_mode_nests_af_inet6_in_af_spec_and_create_leaves_it_out) {
+  rtnl::LinkSpec s;
+  s.ifindex = 7;
+  s.up = 1;
+  s.inet6_addr_gen_mode = 1;  // IN6_ADDR_GEN_MODE_NONE
+  Buf m;
+  Builder b(m.b, sizeof m.b);
+  CHECK(rtnl::encode_link_new(b, 1, rtnl::kChange, s));
+  Attr tb[IFLA_MAX + 1], af[AF_MAX + 1], v6[IFLA_INET6_MAX + 1];
+  CHECK(attrs(m.hdr(), sizeof(ifinfomsg), tb).ok());
+  CHECK(nested(tb[IFLA_AF_SPEC], af).ok());
+  CHECK(nested(af[AF_INET6], v6).ok());
+  CHECK(v6[IFLA_INET6_ADDR_GEN_MODE] && v6[IFLA_INET6_ADDR_GEN_MODE].len() == 1);
+  if (v6[IFLA_INET6_ADDR_GEN_MODE]) CHECK_EQ(v6[IFLA_INET6_ADDR_GEN_MODE].data()[0], uint8_t{1});
+  // The kernel ignores AF_SPEC in a create: it is not sent there at all.
+  s.kind = "veth";
+  s.name = "v0";
+  Buf m2;
+  Builder b2(m2.b, sizeof m2.b);
+  CHECK(rtnl::encode_link_new(b2, 1, rtnl::kCreate, s));
+  Attr tb2[IFLA_MAX + 1];
+  CHECK(attrs(m2.hdr(), sizeof(ifinfomsg), tb2).ok());
+  CHECK(!tb2[IFLA_AF_SPEC]);
+}
+
 TEST(encode_link_new_veth_without_peer_options_has_no_info_data) {
   rtnl::LinkSpec s;
   s.name = "v0";

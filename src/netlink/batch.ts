@@ -88,7 +88,17 @@ export interface LinkChange {
    * in on (a container reaching its own published port through the host).
    */
   hairpin?: boolean;
+  /**
+   * How IPv6 makes the link's addresses when it comes up (iproute2's
+   * addrgenmode). 'none' makes no link-local address, so the link stays
+   * silent in IPv6 (no DAD, router solicitation or MLD report): on a bridge
+   * every such packet is flooded to every port. Set it before the link is up.
+   */
+  addrGenMode?: AddrGenMode;
 }
+
+export type AddrGenMode = 'eui64' | 'none' | 'stable_secret' | 'random';
+const ADDR_GEN_MODE: Record<AddrGenMode, number> = { eui64: 0, none: 1, stable_secret: 2, random: 3 };
 
 export interface AddressOptions {
   /** Point-to-point peer address. */
@@ -236,6 +246,11 @@ export class Batch {
     if (change.master === null) op.master = null;
     else if (change.master !== undefined) op.master = v.dev(change.master, 'master');
     if (change.hairpin !== undefined) op.hairpin = !!change.hairpin;
+    if (change.addrGenMode !== undefined) {
+      if (!Object.hasOwn(ADDR_GEN_MODE, change.addrGenMode))
+        throw new ValidationError('addrGenMode', change.addrGenMode, `must be one of ${Object.keys(ADDR_GEN_MODE).join(', ')}`);
+      op.addrGenMode = ADDR_GEN_MODE[change.addrGenMode];
+    }
     return this.push(op, 'RTM_NEWLINK', `link ${q(d)}`);
   }
 
