@@ -52,7 +52,7 @@ describe('failure injection', () => {
     };
     const probe = await createSandbox(w.c, { name: `${prefix}probe`, mode: { network: net.name }, ports });
     await probe.delete();
-    expect(kernelOps).toBe(7); // veth, its hairpin mode, peer up, two addresses, two default routes
+    expect(kernelOps).toBe(8); // veth, its address generation off, it up in hairpin mode, peer up, two addresses, two default routes
     const before = await settled(w, prefix);
     const plans: [string, number | null][] = [...steps.map((s) => [s, null] as [string, null]), ...Array.from({ length: kernelOps + 1 }, (_, k) => ['kernel.batch', k] as [string, number])];
     for (const [step, k] of plans) {
@@ -89,7 +89,7 @@ describe('failure injection', () => {
     const before = await settled(w, prefix);
     const sbBefore = await inside();
     let kernelOps = 0;
-    const plans: [string, number | null][] = [['store.join', null], ['kernel.open', null], ['kernel.join', null], ['files', null], ...Array.from({ length: 4 }, (_, k) => ['kernel.batch', k] as [string, number])];
+    const plans: [string, number | null][] = [['store.join', null], ['kernel.open', null], ['kernel.join', null], ['files', null], ...Array.from({ length: 7 }, (_, k) => ['kernel.batch', k] as [string, number])];
     for (const [step, k] of plans) {
       fault = (s, b) => {
         if (s.startsWith('kernel.join:')) kernelOps = opCount(b);
@@ -101,7 +101,7 @@ describe('failure injection', () => {
       await expectUnchanged(before, prefix);
       expect(await inside()).toBe(sbBefore);
     }
-    expect(kernelOps).toBe(3); // veth, peer up, address; no default route: n1 gives it
+    expect(kernelOps).toBe(6); // veth, its address generation off, it up, the peer's off, peer up, address; no default route: n1 gives it
     // And after all that, the join works.
     await ep.join(sb);
     expect((await sb.info()).endpoints.map((e) => e.ifname)).toEqual(['eth0', 'eth1']);

@@ -105,6 +105,11 @@ describe('modes', () => {
     }
     const bAddr = (await b.info()).endpoints[0]!.addresses[0]!.split('/')[0]!;
     expect(await tcp(a, b, bAddr)).toBe('hello');
+    // No IPv6 on an IPv4-only network, as Docker: neither end has a
+    // link-local address, so neither floods the bridge with DAD or MLD.
+    const ep = (await a.info()).endpoints[0]!;
+    expect((await ipj<any[]>(a.name, '-6', 'addr', 'show', 'eth0'))[0]?.addr_info ?? []).toEqual([]);
+    expect((await ipj<any[]>(w.host.name!, '-6', 'addr', 'show', ep.hostIfname!))[0]?.addr_info ?? []).toEqual([]);
   });
 
   test('bridge dual stack: IPv6 addresses and default route, and TCP over IPv6 between sandboxes', async () => {
@@ -119,6 +124,10 @@ describe('modes', () => {
     expect((await ipj<any[]>(b.name, '-6', 'route', 'show', 'default'))[0]).toMatchObject({ gateway: 'fd66::1', dev: 'eth0' });
     expect(await tcp(a, b, 'fd66::99')).toBe('hello');
     await nsExec(a.name, 'ping', '-6', '-c1', '-W2', 'fd66::1');
+    // Dual stack keeps the sandbox's link-local address; the host's end, a bridge port, has none.
+    const all6 = (await ipj<any[]>(b.name, '-6', 'addr', 'show', 'eth0'))[0].addr_info.map((x: any) => x.local);
+    expect(all6.some((x: string) => x.startsWith('fe80:'))).toBe(true);
+    expect((await ipj<any[]>(w.host.name!, '-6', 'addr', 'show', bi.endpoints[0]!.hostIfname!))[0]?.addr_info ?? []).toEqual([]);
   });
 
   test('two bridge networks on their own bridges; a sandbox on both has two interfaces and one default route', async () => {

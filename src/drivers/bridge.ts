@@ -214,19 +214,28 @@ export const bridgeDriver: Driver = {
     const st = bridgeState(n);
     const mtu = st.mtu ? { mtu: st.mtu } : {};
     const inside = ep.ifname!;
+    // IPv6 autoconfiguration would give each end a link-local address, with
+    // its DAD, MLD reports and router solicitations; those the sandbox's end
+    // sends are flooded to every port of the bridge, and at 1000 sandboxes
+    // that flooding is most of what a create costs. The host's end is a
+    // bridge port and needs no address of its own, so it never gets one; the
+    // sandbox's end gets none on a network without IPv6, as Docker disables
+    // IPv6 on such an interface. The mode must be set before a link is up.
     b.in(ctx.host).addVeth({
       name: ep.hostIfname!,
       master: st.bridge,
-      up: true,
       ...mtu,
       peer: { name: inside, netns: sb, mac: ep.mac!, ...mtu },
     });
+    b.setLink(ep.hostIfname!, { addrGenMode: 'none' });
     // Where br_netfilter DNATs while bridging, a container reaching its own
     // published port through the host sends the frame back out its own port.
-    if (ep.ports?.length) b.setLink(ep.hostIfname!, { hairpin: true });
-    // The peer is not paired until the request above completes, so it is
-    // brought up in the sandbox's own group (see ARCHITECTURE.md).
-    b.in(sb).setUp(inside);
+    b.setLink(ep.hostIfname!, { up: true, ...(ep.ports?.length ? { hairpin: true } : {}) });
+    // The peer cannot be brought up by the request that creates it (it is
+    // not paired yet): that happens in the sandbox's own group (see ARCHITECTURE.md).
+    b.in(sb);
+    if (!n.subnets.some((s) => s.subnet.includes(':'))) b.setLink(inside, { addrGenMode: 'none' });
+    b.setUp(inside);
     for (const a of ep.addresses) b.addAddress(inside, a, a.includes(':') ? { nodad: true } : {});
     if (o.gatewayEndpoint && !n.internal) {
       for (const s of n.subnets) if (s.gateway) b.addRoute({ dst: 'default', gateway: s.gateway, dev: inside });
