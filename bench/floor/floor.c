@@ -123,6 +123,25 @@ static void attr_str(struct nlmsghdr *h, uint16_t type, const char *s) { attr(h,
 static struct rtattr *nest(struct nlmsghdr *h, uint16_t type) { return attr(h, type | NLA_F_NESTED, NULL, 0); }
 static void nest_end(struct nlmsghdr *h, struct rtattr *a) { a->rta_len = (unsigned short)((char *)h + h->nlmsg_len - (char *)a); }
 
+/* A link's IPv6 address generation off (IN6_ADDR_GEN_MODE_NONE): no
+ * link-local address, so no DAD, MLD or router solicitation floods the bridge.
+ * The kernel applies IFLA_AF_SPEC after the flags, so this goes before "up". */
+static void addrgen_none(const char *what, int ifindex, const char *name)
+{
+	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_index = ifindex };
+	struct nlmsghdr *h = msg(RTM_NEWLINK, 0, &ifi, sizeof ifi, "%s", what);
+	struct rtattr *af, *v6;
+	uint8_t none = IN6_ADDR_GEN_MODE_NONE;
+
+	if (!ifindex)
+		attr_str(h, IFLA_IFNAME, name);
+	af = nest(h, IFLA_AF_SPEC);
+	v6 = nest(h, AF_INET6);
+	attr(h, IFLA_INET6_ADDR_GEN_MODE, &none, 1);
+	nest_end(h, v6);
+	nest_end(h, af);
+}
+
 /* ---- exchange ---- */
 
 static char rx[32768] __attribute__((aligned(NLMSG_ALIGNTO)));
@@ -312,10 +331,11 @@ static void setup(int i)
 	if (setns(orig_ns, CLONE_NEWNET) < 0)
 		die("%s: setns back to the original netns: %s", who, strerror(errno));
 
-	/* Host end up and enslaved at creation; the peer is born inside the sandbox.
+	/* Host end enslaved at creation, then IPv6 address generation off and up,
+	 * as nsnet's bridge driver does; the peer is born inside the sandbox.
 	 * Asking for the peer up here fails with ENOTCONN, hence the later request. */
 	begin();
-	struct ifinfomsg host = { .ifi_family = AF_UNSPEC, .ifi_flags = IFF_UP, .ifi_change = IFF_UP };
+	struct ifinfomsg host = { .ifi_family = AF_UNSPEC };
 	struct ifinfomsg pifi = { .ifi_family = AF_UNSPEC };
 	h = msg(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, &host, sizeof host, "create veth %s", s->veth);
 	attr_str(h, IFLA_IFNAME, s->veth);
@@ -329,10 +349,15 @@ static void setup(int i)
 	nest_end(h, peer);
 	nest_end(h, data);
 	nest_end(h, li);
+	addrgen_none("veth address generation off", 0, s->veth);
+	struct ifinfomsg hostup = { .ifi_family = AF_UNSPEC, .ifi_flags = IFF_UP, .ifi_change = IFF_UP };
+	h = msg(RTM_NEWLINK, 0, &hostup, sizeof hostup, "set %s up", s->veth);
+	attr_str(h, IFLA_IFNAME, s->veth);
 	talk(host_nl, who, NULL);
 
 	eth0 = get_link(s->nl, who, "eth0");
 	begin();
+	addrgen_none("eth0 address generation off", eth0, NULL);
 	struct ifinfomsg up = { .ifi_family = AF_UNSPEC, .ifi_index = eth0, .ifi_flags = IFF_UP, .ifi_change = IFF_UP };
 	msg(RTM_NEWLINK, 0, &up, sizeof up, "set eth0 up");
 	struct ifaddrmsg ifa = { .ifa_family = AF_INET, .ifa_prefixlen = PREFIXLEN, .ifa_index = (uint32_t)eth0 };

@@ -43,8 +43,9 @@ export async function runConcurrent(o: { peer: 'nsnet' | 'controller'; n: number
       sbs.push(
         await Netns.create(`ncc${i}`, {
           then: (sb) =>
-            host.batch().addVeth({ name: `nsv${i}`, master: 'nsbr0', up: true, peer: { name: 'eth0', netns: sb } })
-              .in(sb).setUp('eth0').addAddress('eth0', `10.200.${(i + 2) >> 8}.${(i + 2) & 255}/16`).addRoute({ dst: 'default', gateway: '10.200.0.1' }),
+            host.batch().addVeth({ name: `nsv${i}`, master: 'nsbr0', peer: { name: 'eth0', netns: sb } })
+              .setLink(`nsv${i}`, { addrGenMode: 'none' }).setUp(`nsv${i}`)
+              .in(sb).setLink('eth0', { addrGenMode: 'none' }).setUp('eth0').addAddress('eth0', `10.200.${(i + 2) >> 8}.${(i + 2) & 255}/16`).addRoute({ dst: 'default', gateway: '10.200.0.1' }),
         }),
       );
     });

@@ -17,8 +17,10 @@ for ((i = 0; i < n; i++)); do
   ip netns add "$ns"
   ip -n "$ns" link set lo up
   ip link add "nsv$i" type veth peer name eth0 netns "$ns"
+  ip link set "nsv$i" addrgenmode none
   ip link set "nsv$i" master nsbr0 up
   ip -n "$ns" addr add "10.200.$((h >> 8)).$((h & 255))/16" dev eth0
+  ip -n "$ns" link set eth0 addrgenmode none
   ip -n "$ns" link set eth0 up
   ip -n "$ns" route add default via 10.200.0.1
   setup+=($(($(now) - t0)))

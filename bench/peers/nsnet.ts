@@ -30,14 +30,18 @@ async function bridge(host: Netns): Promise<number> {
 
 async function setup(host: Netns, br: number, name: string, i: number, runDir?: string): Promise<Netns> {
   // One trip to the addon: the namespace, the veth into it from the host,
-  // then the far end configured inside; all or nothing.
+  // then the far end configured inside; all or nothing. Both ends come up
+  // without IPv6 link-local addresses, as the bridge driver's do.
   return Netns.create(name, {
     runDir,
     then: (sb) =>
       host
         .batch()
-        .addVeth({ name: `nsv${i}`, master: br, up: true, peer: { name: 'eth0', netns: sb } })
+        .addVeth({ name: `nsv${i}`, master: br, peer: { name: 'eth0', netns: sb } })
+        .setLink(`nsv${i}`, { addrGenMode: 'none' })
+        .setUp(`nsv${i}`)
         .in(sb)
+        .setLink('eth0', { addrGenMode: 'none' })
         .setUp('eth0')
         .addAddress('eth0', addr(i))
         .addRoute({ dst: 'default', gateway: '10.200.0.1' }),
