@@ -613,7 +613,10 @@ export class Controller extends EventEmitter {
             if (!fold || !portsLost(e)) throw e;
             // nsnet's table (or a set) went behind our back, and the addon
             // released the namespace with the failed trip: publish on their
-            // own (which rebuilds the table from the store), then make it again.
+            // own (which rebuilds the table from the store), then make it
+            // again. The failed trip's veths die with that namespace in the
+            // kernel's own time; their host ends go now, to free the names.
+            for (const ep of plan.eps) await this.driver(plan.nets.get(ep.networkId)!.driver).leave(this.ctx, plan.nets.get(ep.networkId)!, ep, null);
             await this.publish(tx, plan.eps, plan.nets);
             ns = await trip(false);
           }
