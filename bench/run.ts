@@ -24,6 +24,7 @@ import type { ChurnRun, LoopRun } from './peers/nsnet.js';
 
 const here = (rel: string) => fileURLToPath(new URL(rel, import.meta.url));
 
+const printed: string[] = [];
 const N = arg('n', 100);
 const RUNS = arg('runs', 5);
 const CYCLES = arg('cycles', 1000);
@@ -181,23 +182,23 @@ async function main(): Promise<void> {
     setup[p]!.median, setup[p]!.min, setup[p]!.max, setup[p]!.median / setup.floor!.median, ctlRatio(p),
     ownTeardown.has(p) ? '-' : release[p]!.median, ownTeardown.has(p) ? release[p]!.median : releaseOnly.has(p) ? '-' : explicit[p]!.median,
   ]);
-  console.log(`\nbridge-mode sandbox, N=${N} sequential, ${RUNS} runs (exec'ing peers: ${Math.min(RUNS, 3)}), ms per sandbox; ${cpus().length} x ${cpus()[0]?.model ?? '?'}`);
-  console.log(formatTable(['peer', 'setup', 'min', 'max', 'x floor', 'x controller', 'teardown (release)', 'teardown (explicit)'], rows));
-  console.log(`(starting one process from Node costs ${spawn.ms.toFixed(2)} ms on this machine; cni, netavark and ip pay it per call)`);
+  report(`\nbridge-mode sandbox, N=${N} sequential, ${RUNS} runs (exec'ing peers: ${Math.min(RUNS, 3)}), ms per sandbox; ${cpus().length} x ${cpus()[0]?.model ?? '?'}`);
+  report(formatTable(['peer', 'setup', 'min', 'max', 'x floor', 'x controller', 'teardown (release)', 'teardown (explicit)'], rows));
+  report(`(starting one process from Node costs ${spawn.ms.toFixed(2)} ms on this machine; cni, netavark and ip pay it per call)`);
   const scaleMed = (peer: string, n: number) => (scale[peer]?.[n]?.length ? summarize(scale[peer]![n]!).median : NaN);
   const scaleRows = SCALE.map((n) => {
     const f = scaleMed('floor', n);
     const c = scaleMed('controller', n);
     return [String(n), f, scaleMed('nsnet', n), c, c / f, c - f];
   });
-  console.log(`\n(b) scaling on one bridge: median ms per sandbox\n${formatTable(['N', 'floor', 'nsnet', 'controller', 'controller x floor', 'controller - floor'], scaleRows)}`);
+  report(`\n(b) scaling on one bridge: median ms per sandbox\n${formatTable(['N', 'floor', 'nsnet', 'controller', 'controller x floor', 'controller - floor'], scaleRows)}`);
   const concRows = [1, 4, 16].map((k) => {
     const per = (p: string) => summarize(conc[p]![k]!.map((r) => r.perSandboxMs)).median;
     const lat = (p: string) => summarize(conc[p]![k]!.map((r) => summarize(r.latencyMs).median)).median;
     return [String(k), per('nsnet'), lat('nsnet'), per('controller'), lat('controller')];
   });
-  console.log(`\n(c) concurrency, N=${N}: wall ms per sandbox, and each setup's median latency\n${formatTable(['in flight', 'nsnet', 'nsnet latency', 'controller', 'controller latency'], concRows)}`);
-  console.log(`\n(d) published ports, N=${N} (one published port per sandbox), ${portRuns} runs: ms per sandbox\n${portsTable(portRounds, CNI_PORTS_N)}`);
+  report(`\n(c) concurrency, N=${N}: wall ms per sandbox, and each setup's median latency\n${formatTable(['in flight', 'nsnet', 'nsnet latency', 'controller', 'controller latency'], concRows)}`);
+  report(`\n(d) published ports, N=${N} (one published port per sandbox), ${portRuns} runs: ms per sandbox\n${portsTable(portRounds, CNI_PORTS_N)}`);
   const { extraMs: portExtra, at1000: port1000, at10: port10, vsCni: vsPortmap } = portBars(portRounds);
 
   const ev = (pick: (r: EventsRun) => number) => summarize(events.map(pick));
@@ -217,11 +218,11 @@ async function main(): Promise<void> {
     ['longest delivery of one batch, ms CPU', (r) => r.maxDeliveryCpuMs],
     ['resyncs', (r) => r.resyncs],
   ];
-  console.log(`\n(e) events: a link deleted with ${EVENTS_N} IPv6 routes and its peer's ${EVENTS_N} neighbours (flush); ${EVENTS_N} routes added then deleted (2n events); 3 runs\n${formatTable(['figure', 'median', 'min', 'max'], evRows.map(([k, f]) => { const s = ev(f); return [k, s.median, s.min, s.max]; }))}`);
+  report(`\n(e) events: a link deleted with ${EVENTS_N} IPv6 routes and its peer's ${EVENTS_N} neighbours (flush); ${EVENTS_N} routes added then deleted (2n events); 3 runs\n${formatTable(['figure', 'median', 'min', 'max'], evRows.map(([k, f]) => { const s = ev(f); return [k, s.median, s.min, s.max]; }))}`);
 
   const opF = summarize(ops.floor!).median;
   const opN = summarize(ops.nsnet!).median;
-  console.log(`\n(f) one operation (set lo up), median us per round trip\n${formatTable(['peer', 'us', 'x floor'], [['floor', opF, 1], ['nsnet', opN, opN / opF]])}`);
+  report(`\n(f) one operation (set lo up), median us per round trip\n${formatTable(['peer', 'us', 'x floor'], [['floor', opF, 1], ['nsnet', opN, opN / opF]])}`);
 
   // The plot: per-sandbox cost against N, one line per peer.
   const series: Series[] = Object.entries(scale).map(([name, byN]) => ({
@@ -275,11 +276,18 @@ async function main(): Promise<void> {
   ];
   const total = (performance.now() - started) / 60_000;
   bars.push(['whole suite < 10 min on this machine', `${total.toFixed(1)} min`, total < 10]);
-  console.log(`\n${formatTable(['bar', 'measured', 'met'], bars.map(([a, b, c]) => [a as string, b as string, c ? 'yes' : 'NO']))}`);
+  report(`\n${formatTable(['bar', 'measured', 'met'], bars.map(([a, b, c]) => [a as string, b as string, c ? 'yes' : 'NO']))}`);
 
   await mkdir(here('../../bench/results'), { recursive: true }).catch(() => {});
   const out = { date: new Date().toISOString(), n: N, runs: RUNS, cpu: cpus()[0]?.model, cores: cpus().length, setup, release, explicit, loops, churn, perRunRatio, ctlPerRun, scale, conc: Object.fromEntries(Object.entries(conc).map(([p, byK]) => [p, Object.fromEntries(Object.entries(byK).map(([k, rs]) => [k, rs.map((r) => r.perSandboxMs)]))])), ops, spawnMs: spawn.ms, ports: portRounds, cniPortsN: CNI_PORTS_N, events };
   await writeFile(here('../../bench/results/latest.json'), `${JSON.stringify(out, null, 2)}\n`);
+  await writeFile(here('../../bench/results/latest.txt'), `${printed.join('\n')}\n`);
+}
+
+/** Prints a table and keeps it for bench/results/latest.txt. */
+function report(text: string): void {
+  printed.push(text);
+  console.log(text);
 }
 
 main().catch((e) => {
