@@ -472,6 +472,8 @@ void round_trip_link(Reader& r) {
   if (r.bit()) s.vxlan_remote = read_ip(r, r.bit() ? AF_INET6 : AF_INET);
   if (r.bit()) s.vxlan_port = r.u16();
   if (r.bit()) s.bridge_stp = static_cast<int8_t>(r.bit());
+  if (r.bit()) s.brport_hairpin = static_cast<int8_t>(r.bit());
+  if (r.bit()) s.inet6_addr_gen_mode = static_cast<int8_t>(r.u8() & 3);
   alignas(8) uint8_t buf[1024];
   nl::Builder b(buf, sizeof buf);
   INVARIANT(rtnl::encode_link_new(b, 1, s.kind.empty() ? rtnl::kChange : rtnl::kCreate, s));
