@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
 #include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -174,7 +175,17 @@ void Monitor::fail(int err) {
   push(std::move(e));
 }
 
+bool Monitor::dropped_since_check() {
+  uint32_t mem[SK_MEMINFO_VARS] = {};
+  socklen_t len = sizeof mem;
+  if (getsockopt(fd(), SOL_SOCKET, SO_MEMINFO, mem, &len) < 0 || len <= SK_MEMINFO_DROPS * sizeof(uint32_t)) return false;
+  const bool dropped = mem[SK_MEMINFO_DROPS] != drops_;
+  drops_ = mem[SK_MEMINFO_DROPS];
+  return dropped;
+}
+
 void Monitor::begin_dump(ResyncReason why) {
+  (void)dropped_since_check();  // what was lost before now, this dump recovers
   Event e;
   e.kind = EvKind::Resync;
   e.reason = why;
@@ -289,6 +300,12 @@ void Monitor::on_readable(uint8_t* buf, size_t cap) {
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        if (dropped_since_check()) {
+          // Lost without an ENOBUFS (see drops_): the same remedy.
+          if (dumping_) again_ = true;
+          else begin_dump(ResyncReason::Overflow);
+          continue;
+        }
         if (dumping_ && !poked_) poke();
         return;
       }

@@ -120,6 +120,12 @@ class Monitor : public std::enable_shared_from_this<Monitor> {
   bool interrupted_ = false;
   bool again_ = false;  // events were lost during this dump: do it again
   bool poked_ = false;  // asked for a reply to restart a stalled dump
+  // The socket's drop count (SK_MEMINFO_DROPS) when last checked. After an
+  // overflow the kernel reports ENOBUFS again only once the receive queue
+  // has been empty, so drops in between are silent: an empty queue is when
+  // we compare.
+  uint32_t drops_ = 0;
+  bool dropped_since_check();
   bool dead_ = false;
 
   std::mutex mu_;             // guards what follows
