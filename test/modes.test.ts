@@ -170,6 +170,14 @@ describe('modes', () => {
     await nsExec(sb2.name, 'ping', '-c1', '-W2', '10.54.0.1');
   });
 
+  test('an MTU below IPv6\'s minimum (1000): the links have no IPv6 to configure, and sandboxes are made and reach their gateway', async () => {
+    const net = await w.c.createNetwork(uniq('nm'), { subnets: ['10.57.0.0/24'], options: { mtu: '1000' } });
+    const sb = await w.c.createSandbox(uniq('mm'), { networks: [net.name] });
+    const [l] = await ipj<any[]>(sb.name, 'link', 'show', 'eth0');
+    expect(l.mtu).toBe(1000);
+    await nsExec(sb.name, 'ping', '-c1', '-W2', '10.57.0.1');
+  });
+
   test('sandbox files: resolv.conf, hosts and hostname, where ip netns exec finds them', async () => {
     const sb = await createSandbox(w.c, {
       name: uniq('mf'), hostname: 'web1', dns: ['10.0.0.53'], dnsSearch: ['corp.example'], dnsOptions: ['ndots:2'], extraHosts: ['db:10.9.9.9'],

@@ -3,6 +3,7 @@
 // inside the sandbox (named eth0, eth1 ...) and whose near end is enslaved to
 // the bridge in the same request.
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 
 import { NsnetError, ValidationError } from '../errors.js';
 import * as ruleset from '../firewall/ruleset.js';
@@ -71,6 +72,12 @@ export function portOps(ep: EndpointRecord, verb: 'add' | 'delete'): NftOp[] {
   }
   return ops;
 }
+
+// A kernel booted with ipv6.disable=1 has no AF_INET6 link attributes to set,
+// and refuses the request that sets one (EAFNOSUPPORT).
+const KERNEL_IPV6 = existsSync('/proc/net/if_inet6');
+/** IPv6 below this MTU is off on a link anyway, and the kernel refuses to configure it. */
+const IPV6_MIN_MTU = 1280;
 
 const randomMac = () => {
   const b = randomBytes(6);
@@ -227,14 +234,17 @@ export const bridgeDriver: Driver = {
       ...mtu,
       peer: { name: inside, netns: sb, mac: ep.mac!, ...mtu },
     });
-    b.setLink(ep.hostIfname!, { addrGenMode: 'none' });
+    // Links without IPv6 (no IPv6 in the kernel, or an MTU under 1280) have no
+    // address generation to turn off, and the kernel refuses the attempt.
+    const v6 = KERNEL_IPV6 && (st.mtu === null || st.mtu >= IPV6_MIN_MTU);
+    if (v6) b.setLink(ep.hostIfname!, { addrGenMode: 'none' });
     // Where br_netfilter DNATs while bridging, a container reaching its own
     // published port through the host sends the frame back out its own port.
     b.setLink(ep.hostIfname!, { up: true, ...(ep.ports?.length ? { hairpin: true } : {}) });
     // The peer cannot be brought up by the request that creates it (it is
     // not paired yet): that happens in the sandbox's own group (see ARCHITECTURE.md).
     b.in(sb);
-    if (!n.subnets.some((s) => s.subnet.includes(':'))) b.setLink(inside, { addrGenMode: 'none' });
+    if (v6 && !n.subnets.some((s) => s.subnet.includes(':'))) b.setLink(inside, { addrGenMode: 'none' });
     b.setUp(inside);
     for (const a of ep.addresses) b.addAddress(inside, a, a.includes(':') ? { nodad: true } : {});
     if (o.gatewayEndpoint && !n.internal) {
