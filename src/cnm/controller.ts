@@ -140,7 +140,7 @@ function defaultFilesDir(stateDir: string): string {
 /** A staged ports transaction failed because nsnet's table or a set is gone (flushed behind its back). */
 function portsLost(e: unknown): boolean {
   const err = e as NsnetError;
-  return err?.code === 'ENOENT' && typeof err.op === 'string' && err.op.startsWith('NFT_MSG_');
+  return err?.code === 'ENOENT' && typeof err.op === 'string' && err.op.startsWith('NFT_MSG_') && !err.extack?.startsWith('the transaction as a whole');
 }
 
 export class Controller extends EventEmitter {
@@ -477,7 +477,7 @@ export class Controller extends EventEmitter {
     return added;
   }
 
-  /** Registers the removal of eps' port elements, added in a kernel trip, as an undo. */
+  /** Registers the removal of eps' port elements as an undo (one already gone is fine). */
   private onUnpublish(tx: Transaction, eps: EndpointRecord[], nets: Map<string, NetworkRecord>): void {
     tx.onUndo('firewall', () => this.ctx.firewall.remove(this.portOps(eps, nets, 'delete')));
   }
@@ -592,7 +592,13 @@ export class Controller extends EventEmitter {
       let kernel: Promise<void>;
       if (kind === 'own') {
         tx.enter('kernel.sandbox');
-        if (fold) tx.enter('firewall');
+        if (fold) {
+          tx.enter('firewall');
+          // Registered before the trip: a reconcile (or another create's
+          // recovery) rebuilds from the store, which already holds these
+          // endpoints, so the elements may exist even if this trip fails.
+          this.onUnpublish(tx, plan.eps, plan.nets);
+        }
         const trip = (withPorts: boolean) =>
           Netns.create(n, {
             runDir: this.runDir,
@@ -600,7 +606,10 @@ export class Controller extends EventEmitter {
               handle = ns;
               const b = new Batch(ns);
               this.buildJoins(b, ns, plan.eps, plan.nets);
-              if (withPorts) this.ctx.firewall.stage(b, adds);
+              if (withPorts) {
+                this.ctx.firewall.stage(b, adds);
+                this.faults?.('kernel.firewall', b);
+              }
               return b;
             },
           });
@@ -608,7 +617,6 @@ export class Controller extends EventEmitter {
           let ns: Netns;
           try {
             ns = await trip(fold);
-            if (fold) this.onUnpublish(tx, plan.eps, plan.nets);
           } catch (e) {
             if (!fold || !portsLost(e)) throw e;
             // nsnet's table (or a set) went behind our back, and the addon
@@ -705,6 +713,8 @@ export class Controller extends EventEmitter {
       if (fold) {
         tx.enter('firewall');
         this.ctx.firewall.stage(b, adds);
+        this.faults?.('kernel.firewall', b);
+        this.onUnpublish(tx, [epRec], plan.nets); // before the trip, as in createSandbox
       }
       const published = fold ? Promise.resolve() : this.publish(tx, [epRec], plan.nets);
       // A batch that fails part-way has made the veth: leave() takes it away.
@@ -712,7 +722,6 @@ export class Controller extends EventEmitter {
       await tx.step('kernel.join', async () => {
         try {
           await b.commit();
-          if (fold) this.onUnpublish(tx, [epRec], plan.nets);
         } catch (e) {
           await published.catch(() => {});
           // The ports' transaction is sent only after every other request succeeded.
