@@ -95,7 +95,10 @@ bool run_nft(Group& g, std::vector<io::Reply>* r, io::SysError* err) {
   *r = std::move(result.replies);
   bool any = false;
   for (auto& x : *r) any = any || x.error != 0;
-  if (!any && result.batch.error && !r->empty()) (*r)[0] = result.batch;
+  if (!any && result.batch.error && !r->empty()) {
+    (*r)[0] = result.batch;
+    (*r)[0].message = "the transaction as a whole" + ((*r)[0].message.empty() ? "" : ": " + (*r)[0].message);
+  }
   return true;
 }
 
