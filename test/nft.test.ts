@@ -293,6 +293,15 @@ describe('an nf_tables transaction inside a batch of rtnetlink requests (one tri
     expect(await nftj(h.name)).toEqual(before);
   });
 
+  test('inside a create it must come last: releasing the namespace could not undo it', async () => {
+    const h = await host();
+    const name = uniq('nfc');
+    const made = Netns.create(name, { then: (inner) => new Batch(h.ns).nftables([element(8084)]).in(inner).setUp('lo') });
+    await expect(made).rejects.toBeInstanceOf(ValidationError);
+    expect(await Netns.list()).not.toContain(name);
+    expect(await portsListed(h.name)).not.toContain('8084');
+  });
+
   test('Batch.commit on existing namespaces carries it too, and what follows it goes in a group of its own', async () => {
     const h = await host();
     await h.ns.batch().setUp('lo').nftables([element(8083)]).addAddress('lo', '192.0.2.9/32').commit();

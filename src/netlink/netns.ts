@@ -22,7 +22,9 @@ export interface CreateOptions extends NetnsOptions {
    * to the addon (for example the veth into it, then its address and route).
    * The namespace passed in may only be named in that batch. If any request
    * fails, the namespace is released again and create() rejects with that
-   * request's error: all or nothing.
+   * request's error: all or nothing. An nf_tables transaction in the batch
+   * (Batch.nftables) must come last, since releasing the namespace cannot
+   * undo it.
    */
   then?: (ns: Netns) => Batch;
 }
@@ -71,6 +73,9 @@ export class Netns {
     const batch = opts?.then?.(ns);
     if (batch !== undefined && !(batch instanceof Batch)) throw new ValidationError('then', batch, 'must return a Batch');
     const { groups, check } = batch?.take() ?? { groups: [], check: () => null };
+    const nft = groups.findIndex((g) => 'nft' in g);
+    if (nft >= 0 && nft !== groups.length - 1)
+      throw new ValidationError('then', 'Batch.nftables', "must be the batch's last group: releasing the namespace cannot undo an nf_tables transaction");
     let replies;
     try {
       ({ replies } = await native.nsCreate(runDir, n, ns.handle, groups));
