@@ -32,6 +32,12 @@ function failAt(b: unknown, k: number): boolean {
   return false;
 }
 
+/** Makes the batch's nf_tables transaction one the kernel refuses: its first element added again with create (EEXIST). */
+function refuseNft(b: unknown): void {
+  const g = (b as { groups: { nft?: true; ops: { op: object }[] }[] }).groups.find((x) => x.nft)!;
+  g.ops.push({ ...g.ops[0]!, op: { ...g.ops[0]!.op, verb: 'create' } });
+}
+
 const opCount = (b: unknown) => (b as { groups: { ops: unknown[] }[] }).groups.reduce((n, g) => n + g.ops.length, 0);
 
 async function expectUnchanged(before: Awaited<ReturnType<typeof snapshot>>, prefix: string) {
@@ -44,7 +50,7 @@ describe('failure injection', () => {
     const net = await w.c.createNetwork(uniq('fi'), { subnets: ['10.71.0.0/24', 'fd71::/64'] });
     await createSandbox(w.c, { name: uniq('fk'), mode: { network: net.name } }); // something to keep
     const prefix = `fx${process.pid % 1000}`;
-    const steps = ['ipam.allocate', 'store.endpoint', 'store.sandbox', 'firewall', 'kernel.sandbox', 'files'];
+    const steps = ['ipam.allocate', 'store.endpoint', 'store.sandbox', 'kernel.sandbox', 'firewall', 'files'];
     const ports = ['8300:80', '8301:81/udp'];
     let kernelOps = 0;
     fault = (step, b) => {
@@ -54,22 +60,37 @@ describe('failure injection', () => {
     await probe.delete();
     expect(kernelOps).toBe(8); // veth, its address generation off, it up in hairpin mode, peer up, two addresses, two default routes
     const before = await settled(w, prefix);
-    const plans: [string, number | null][] = [...steps.map((s) => [s, null] as [string, null]), ...Array.from({ length: kernelOps + 1 }, (_, k) => ['kernel.batch', k] as [string, number])];
-    for (const [step, k] of plans) {
-      const what = k === null ? step : `${step}@${k}`;
-      fault = (s, b) => {
-        if (k === null && s === step) throw new Error(`injected at ${step}`);
-        if (k !== null && s.startsWith('kernel.join:')) failAt(b, k);
-      };
-      const err = await createSandbox(w.c, { name: `${prefix}${k ?? steps.indexOf(step)}`, mode: { network: net.name }, ports }).then(
-        () => null,
-        (e: NsnetError) => e,
-      );
-      fault = null;
-      expect(err, what).toBeInstanceOf(Error);
-      if (k !== null) expect(err, what).toMatchObject({ code: 'ENODEV', op: 'RTM_DELLINK' });
-      else expect(err!.message, what).toContain(`injected at ${step}`);
-      await expectUnchanged(before, prefix);
+    const firewall = w.c.ctx.firewall as unknown as { present: boolean };
+    // Twice: with nsnet's table known to be there, the ports' elements ride in
+    // the sandbox's kernel trip as its last nf_tables transaction ('nft' makes
+    // the kernel refuse that transaction); with it unknown, they go beside
+    // the trip and the table is checked first.
+    for (const ready of [true, false]) {
+      const plans: [string, number | null][] = [
+        ...steps.map((s) => [s, null] as [string, null]),
+        ...(ready ? [['kernel.firewall', null] as [string, null], ['nft', null] as [string, null]] : []),
+        ...Array.from({ length: kernelOps + 1 }, (_, k) => ['kernel.batch', k] as [string, number]),
+      ];
+      for (const [step, k] of plans) {
+        const what = `${ready ? 'folded' : 'beside'}: ${k === null ? step : `${step}@${k}`}`;
+        firewall.present = ready;
+        fault = (s, b) => {
+          if (k === null && s === step) throw new Error(`injected at ${step}`);
+          if (k !== null && s.startsWith('kernel.join:')) failAt(b, k);
+          if (step === 'nft' && s === 'kernel.firewall') refuseNft(b);
+        };
+        const name = `${prefix}${ready ? 'r' : 'u'}${k ?? plans.findIndex(([p]) => p === step)}`;
+        const err = await createSandbox(w.c, { name, mode: { network: net.name }, ports }).then(
+          () => null,
+          (e: NsnetError) => e,
+        );
+        fault = null;
+        expect(err, what).toBeInstanceOf(Error);
+        if (k !== null) expect(err, what).toMatchObject({ code: 'ENODEV', op: 'RTM_DELLINK' });
+        else if (step === 'nft') expect(err, what).toMatchObject({ code: 'EEXIST', op: 'NFT_MSG_NEWSETELEM' });
+        else expect(err!.message, what).toContain(`injected at ${step}`);
+        await expectUnchanged(before, prefix);
+      }
     }
   }, 60_000);
 
