@@ -85,13 +85,8 @@ Lane lane_for(const std::vector<Group>& groups) {
 // One reply per op. The batch's own refusal (nothing applied) is reported on
 // the first op when no op has a failure of its own.
 bool run_nft(Group& g, std::vector<io::Reply>* r, io::SysError* err) {
-  io::Socket* s = nfnl_socket(*g.ns, err);
-  if (!s) return false;
   ops::NftResult result;
-  {
-    std::lock_guard<std::mutex> lk(s->mu());
-    if (!ops::nft_transact(*s, g.nft, false, 0, &result, err)) return false;
-  }
+  if (!nft_transact_in(*g.ns, g.nft, false, 0, &result, err)) return false;
   *r = std::move(result.replies);
   bool any = false;
   for (auto& x : *r) any = any || x.error != 0;

@@ -12,6 +12,10 @@
 
 namespace nsnet::addon {
 
+namespace {
+
+// The namespace's nf_tables socket, opened on first use. Opening enters the
+// namespace, so a job that may open it runs on the namespace lane.
 io::Socket* nfnl_socket(Namespace& ns, io::SysError* err) {
   std::lock_guard<std::mutex> lk(ns.nfnl_mu);
   if (!ns.nfnl) {
@@ -22,7 +26,17 @@ io::Socket* nfnl_socket(Namespace& ns, io::SysError* err) {
   return ns.nfnl.get();
 }
 
+}  // namespace
+
 Lane nft_lane(const Namespace& ns) { return ns.nfnl_open.load(std::memory_order_acquire) ? Lane::Netlink : Lane::Namespace; }
+
+bool nft_transact_in(Namespace& ns, const std::vector<ops::NftOp>& list, bool check_gen, uint32_t genid,
+                     ops::NftResult* out, io::SysError* err) {
+  io::Socket* s = nfnl_socket(ns, err);
+  if (!s) return false;
+  std::lock_guard<std::mutex> lk(s->mu());
+  return ops::nft_transact(*s, list, check_gen, genid, out, err);
+}
 
 namespace {
 
@@ -53,12 +67,7 @@ Napi::Value nft_transact(Runner& runner, const Napi::CallbackInfo& info) {
     bool check_gen = false;
     uint32_t genid = 0;
     ops::NftResult result;
-    void run() override {
-      io::Socket* s = nfnl_socket(*ns, &err);
-      if (!s) return;
-      std::lock_guard<std::mutex> lk(s->mu());
-      ops::nft_transact(*s, list, check_gen, genid, &result, &err);
-    }
+    void run() override { nft_transact_in(*ns, list, check_gen, genid, &result, &err); }
     Napi::Value value(Napi::Env env) override {
       Napi::Object o = Napi::Object::New(env);
       Napi::Array r = Napi::Array::New(env, result.replies.size());

@@ -4,15 +4,20 @@
 
 #include <napi.h>
 
+#include <vector>
+
+#include "../ops/nft.h"
 #include "handle.h"
 #include "runner.h"
 
 namespace nsnet::addon {
 
-// The namespace's nf_tables socket, opened on first use. Opening enters the
-// namespace, so a job that may open it runs on the namespace lane.
-io::Socket* nfnl_socket(Namespace& ns, io::SysError* err);
+// The lane a job using ns's nf_tables socket must run on: opening the socket
+// enters the namespace, so until it is open only the namespace lane may.
 Lane nft_lane(const Namespace& ns);
+// One transaction on ns's nf_tables socket (opened on first use; see nft_lane).
+bool nft_transact_in(Namespace& ns, const std::vector<ops::NftOp>& list, bool check_gen, uint32_t genid,
+                     ops::NftResult* out, io::SysError* err);
 
 // nftTransact(ns, ops: object[], genid: number | null)
 //   -> Promise<{ replies, batch, gen, handles }>
