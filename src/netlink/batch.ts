@@ -170,16 +170,24 @@ export class Batch {
    * sandbox) is still one trip to the addon's threads.
    */
   in(target: HasHandle): this {
-    const last = this.groups[this.groups.length - 1]!;
-    if (last.ops.length === 0 && !last.nft) last.target = target;
-    else this.groups.push({ target, ops: [] });
+    this.start({ target, ops: [] });
     return this;
   }
 
+  private get last(): Group {
+    return this.groups[this.groups.length - 1]!;
+  }
+
+  /** Makes g the last group; an empty last group (nothing asked of it yet) gives way to it. */
+  private start(g: Group): Group {
+    if (this.last.ops.length === 0) this.groups[this.groups.length - 1] = g;
+    else this.groups.push(g);
+    return g;
+  }
+
   private push(op: NativeOp, request: string, object: string): this {
-    let last = this.groups[this.groups.length - 1]!;
-    if (last.nft) this.groups.push((last = { target: last.target, ops: [] }));
-    last.ops.push({ op, request, object });
+    const g = this.last.nft ? this.start({ target: this.last.target, ops: [] }) : this.last;
+    g.ops.push({ op, request, object });
     return this;
   }
 
@@ -191,11 +199,7 @@ export class Batch {
    */
   nftables(ops: NftOp[]): this {
     if (!Array.isArray(ops) || ops.length === 0) throw new ValidationError('ops', ops, 'must be a non-empty list');
-    const pending = ops.map((o, i) => toNativeNftOp(o, `ops[${i}]`));
-    const last = this.groups[this.groups.length - 1]!;
-    const group: Group = { target: last.target, ops: pending, nft: true };
-    if (last.ops.length === 0 && !last.nft) this.groups[this.groups.length - 1] = group;
-    else this.groups.push(group);
+    this.start({ target: this.last.target, ops: ops.map((o, i) => toNativeNftOp(o, `ops[${i}]`)), nft: true });
     return this;
   }
 
