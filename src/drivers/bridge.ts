@@ -73,6 +73,8 @@ export function portOps(ep: EndpointRecord, verb: 'add' | 'delete'): NftOp[] {
   return ops;
 }
 
+const hasIPv6 = (n: NetworkRecord) => n.subnets.some((s) => s.subnet.includes(':'));
+
 // A kernel booted with ipv6.disable=1 has no AF_INET6 link attributes to set,
 // and refuses the request that sets one (EAFNOSUPPORT).
 const KERNEL_IPV6 = existsSync('/proc/net/if_inet6');
@@ -132,7 +134,7 @@ export const bridgeDriver: Driver = {
       // unless br_netfilter sends it there. nsnet does not turn that on
       // itself: it would send every bridge of the host through every
       // table's forward hook (Docker's FORWARD drop then cuts libvirt's).
-      const fams = n.subnets.some((s) => s.subnet.includes(':')) ? ['iptables', 'ip6tables'] : ['iptables'];
+      const fams = hasIPv6(n) ? ['iptables', 'ip6tables'] : ['iptables'];
       for (const f of fams) {
         const on = await ctx.host.sysctl(`net.bridge.bridge-nf-call-${f}`).then((x) => x.trim() === '1', () => false);
         if (!on)
@@ -165,7 +167,7 @@ export const bridgeDriver: Driver = {
     try {
       // Routing between the bridge and the outside needs forwarding on, as Docker turns it on.
       if ((await ctx.host.sysctl('net.ipv4.ip_forward')).trim() !== '1') await ctx.host.setSysctl('net.ipv4.ip_forward', 1);
-      if (n.subnets.some((s) => s.subnet.includes(':')) && (await ctx.host.sysctl('net.ipv6.conf.all.forwarding')).trim() !== '1')
+      if (hasIPv6(n) && (await ctx.host.sysctl('net.ipv6.conf.all.forwarding')).trim() !== '1')
         await ctx.host.setSysctl('net.ipv6.conf.all.forwarding', 1);
       // The host reaches published ports on 127.0.0.1: DNAT'd packets keep
       // that source until postrouting masquerades them, and routing drops
@@ -244,7 +246,7 @@ export const bridgeDriver: Driver = {
     // The peer cannot be brought up by the request that creates it (it is
     // not paired yet): that happens in the sandbox's own group (see ARCHITECTURE.md).
     b.in(sb);
-    if (v6 && !n.subnets.some((s) => s.subnet.includes(':'))) b.setLink(inside, { addrGenMode: 'none' });
+    if (v6 && !hasIPv6(n)) b.setLink(inside, { addrGenMode: 'none' });
     b.setUp(inside);
     for (const a of ep.addresses) b.addAddress(inside, a, a.includes(':') ? { nodad: true } : {});
     if (o.gatewayEndpoint && !n.internal) {
