@@ -465,8 +465,7 @@ export class Controller extends EventEmitter {
    * their removal as an undo: the undo waits for the add and removes what
    * it added, so a rollback never races it. Returns what to await.
    */
-  private publish(tx: Transaction, eps: EndpointRecord[], nets: Map<string, NetworkRecord>): Promise<void> {
-    const ops = this.portOps(eps, nets, 'add');
+  private publish(tx: Transaction, eps: EndpointRecord[], nets: Map<string, NetworkRecord>, ops = this.portOps(eps, nets, 'add')): Promise<void> {
     if (!ops.length) return Promise.resolve();
     tx.enter('firewall');
     const added = this.ctx.firewall.add(ops);
@@ -477,9 +476,25 @@ export class Controller extends EventEmitter {
     return added;
   }
 
-  /** Registers the removal of eps' port elements as an undo (one already gone is fine). */
-  private onUnpublish(tx: Transaction, eps: EndpointRecord[], nets: Map<string, NetworkRecord>): void {
+  /**
+   * Whether eps' port elements (adds) can ride in their own kernel trip:
+   * only once nsnet's table is known to be there. If so, enters the firewall
+   * step and registers their removal as an undo now, before the trip: a
+   * reconcile (or another create's recovery) rebuilds from the store, which
+   * already holds these endpoints, so the elements may exist even if the
+   * trip fails (removing one already gone is fine).
+   */
+  private foldPorts(tx: Transaction, adds: NftOp[], eps: EndpointRecord[], nets: Map<string, NetworkRecord>): boolean {
+    if (!adds.length || !this.ctx.firewall.ready) return false;
+    tx.enter('firewall');
     tx.onUndo('firewall', () => this.ctx.firewall.remove(this.portOps(eps, nets, 'delete')));
+    return true;
+  }
+
+  /** Puts folded port elements last in the trip's batch. */
+  private stagePorts(b: Batch, adds: NftOp[]): void {
+    this.ctx.firewall.stage(b, adds);
+    this.faults?.('kernel.firewall', b);
   }
 
   /** What the store says nsnet's table should hold. */
@@ -587,18 +602,11 @@ export class Controller extends EventEmitter {
       //    (until then they go beside it, and publish() makes the table).
       //    The files are written while the addon's threads do that work.
       const adds = this.portOps(plan.eps, plan.nets, 'add');
-      const fold = kind === 'own' && adds.length > 0 && this.ctx.firewall.ready;
-      const published = fold ? Promise.resolve() : this.publish(tx, plan.eps, plan.nets);
+      if (kind === 'own') tx.enter('kernel.sandbox');
+      const fold = kind === 'own' && this.foldPorts(tx, adds, plan.eps, plan.nets);
+      const published = fold ? Promise.resolve() : this.publish(tx, plan.eps, plan.nets, adds);
       let kernel: Promise<void>;
       if (kind === 'own') {
-        tx.enter('kernel.sandbox');
-        if (fold) {
-          tx.enter('firewall');
-          // Registered before the trip: a reconcile (or another create's
-          // recovery) rebuilds from the store, which already holds these
-          // endpoints, so the elements may exist even if this trip fails.
-          this.onUnpublish(tx, plan.eps, plan.nets);
-        }
         const trip = (withPorts: boolean) =>
           Netns.create(n, {
             runDir: this.runDir,
@@ -606,10 +614,7 @@ export class Controller extends EventEmitter {
               handle = ns;
               const b = new Batch(ns);
               this.buildJoins(b, ns, plan.eps, plan.nets);
-              if (withPorts) {
-                this.ctx.firewall.stage(b, adds);
-                this.faults?.('kernel.firewall', b);
-              }
+              if (withPorts) this.stagePorts(b, adds);
               return b;
             },
           });
@@ -624,8 +629,11 @@ export class Controller extends EventEmitter {
             // own (which rebuilds the table from the store), then make it
             // again. The failed trip's veths die with that namespace in the
             // kernel's own time; their host ends go now, to free the names.
-            for (const ep of plan.eps) await this.driver(plan.nets.get(ep.networkId)!.driver).leave(this.ctx, plan.nets.get(ep.networkId)!, ep, null);
-            await this.publish(tx, plan.eps, plan.nets);
+            for (const ep of plan.eps) {
+              const net = plan.nets.get(ep.networkId)!;
+              await this.driver(net.driver).leave(this.ctx, net, ep, null);
+            }
+            await this.publish(tx, plan.eps, plan.nets, adds);
             ns = await trip(false);
           }
           handle = ns;
@@ -709,14 +717,9 @@ export class Controller extends EventEmitter {
       this.buildJoins(b, ns, [epRec], plan.nets);
       // The ports' elements ride in the same trip, last, when the table is known to be there (see createSandbox).
       const adds = this.portOps([epRec], plan.nets, 'add');
-      const fold = adds.length > 0 && this.ctx.firewall.ready;
-      if (fold) {
-        tx.enter('firewall');
-        this.ctx.firewall.stage(b, adds);
-        this.faults?.('kernel.firewall', b);
-        this.onUnpublish(tx, [epRec], plan.nets); // before the trip, as in createSandbox
-      }
-      const published = fold ? Promise.resolve() : this.publish(tx, [epRec], plan.nets);
+      const fold = this.foldPorts(tx, adds, [epRec], plan.nets);
+      if (fold) this.stagePorts(b, adds);
+      const published = fold ? Promise.resolve() : this.publish(tx, [epRec], plan.nets, adds);
       // A batch that fails part-way has made the veth: leave() takes it away.
       tx.onUndo('kernel.join', () => driver.leave(this.ctx, net, epRec, plan.sb));
       await tx.step('kernel.join', async () => {
@@ -725,7 +728,7 @@ export class Controller extends EventEmitter {
         } catch (e) {
           await published.catch(() => {});
           // The ports' transaction is sent only after every other request succeeded.
-          if (fold && portsLost(e)) return void (await this.publish(tx, [epRec], plan.nets));
+          if (fold && portsLost(e)) return void (await this.publish(tx, [epRec], plan.nets, adds));
           throw this.explain(e, [epRec], plan.nets);
         }
       });
