@@ -7,6 +7,8 @@ import { join } from 'node:path';
 
 import { Controller, createSandbox, Netns } from 'nsnet';
 
+import { bridge, setup } from './nsnet.js';
+
 export interface ConcurrentRun {
   peer: string;
   n: number;
@@ -36,18 +38,10 @@ async function pool(n: number, inflight: number, one: (i: number) => Promise<voi
 export async function runConcurrent(o: { peer: 'nsnet' | 'controller'; n: number; inflight: number }): Promise<ConcurrentRun> {
   if (o.peer === 'nsnet') {
     const host = await Netns.host();
-    await host.links.addBridge({ name: 'nsbr0', up: true });
-    await host.addresses.add('nsbr0', '10.200.0.1/16');
+    const br = await bridge(host);
     const sbs: Netns[] = [];
     const r = await pool(o.n, o.inflight, async (i) => {
-      sbs.push(
-        await Netns.create(`ncc${i}`, {
-          then: (sb) =>
-            host.batch().addVeth({ name: `nsv${i}`, master: 'nsbr0', peer: { name: 'eth0', netns: sb } })
-              .setLink(`nsv${i}`, { addrGenMode: 'none' }).setUp(`nsv${i}`)
-              .in(sb).setLink('eth0', { addrGenMode: 'none' }).setUp('eth0').addAddress('eth0', `10.200.${(i + 2) >> 8}.${(i + 2) & 255}/16`).addRoute({ dst: 'default', gateway: '10.200.0.1' }),
-        }),
-      );
+      sbs.push(await setup(host, br, `ncc${i}`, i));
     });
     for (const sb of sbs) await sb.delete();
     return { peer: o.peer, n: o.n, inflight: o.inflight, perSandboxMs: r.wall / o.n, latencyMs: r.lat };

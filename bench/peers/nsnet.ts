@@ -22,13 +22,15 @@ export interface LoopRun {
 
 const addr = (i: number) => `10.200.${(i + 2) >> 8}.${(i + 2) & 255}/16`;
 
-async function bridge(host: Netns): Promise<number> {
+/** The bench's bridge (10.200.0.1/16); its ifindex. */
+export async function bridge(host: Netns): Promise<number> {
   await host.links.addBridge({ name: 'nsbr0', up: true });
   await host.addresses.add('nsbr0', '10.200.0.1/16');
   return (await host.links.get('nsbr0')).ifindex;
 }
 
-async function setup(host: Netns, br: number, name: string, i: number, runDir?: string): Promise<Netns> {
+/** One sandbox on bridge br, the work every peer does (the concurrency suite shares it). */
+export async function setup(host: Netns, br: number, name: string, i: number, runDir?: string): Promise<Netns> {
   // One trip to the addon: the namespace, the veth into it from the host,
   // then the far end configured inside; all or nothing. Both ends come up
   // without IPv6 link-local addresses, as the bridge driver's do.
