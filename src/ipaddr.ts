@@ -65,3 +65,39 @@ export function ipFamily(s: string): 0 | 4 | 6 {
   if (s.includes(':')) return parseIPv6(s) ? 6 : 0;
   return parseIPv4(s) ? 4 : 0;
 }
+
+// Addresses as bigints, so IPv4 and IPv6 share one code path in IPAM and the firewall.
+export type Family = 4 | 6;
+
+export function toBig(addr: string): { family: Family; n: bigint } | null {
+  if (addr.includes(':')) {
+    const g = parseIPv6(addr);
+    if (!g) return null;
+    let n = 0n;
+    for (const x of g) n = (n << 16n) | BigInt(x);
+    return { family: 6, n };
+  }
+  const o = parseIPv4(addr);
+  if (!o) return null;
+  return { family: 4, n: BigInt(((o[0]! << 24) >>> 0) + (o[1]! << 16) + (o[2]! << 8) + o[3]!) };
+}
+
+export function fromBig(family: Family, n: bigint): string {
+  if (family === 4) {
+    const v = Number(n);
+    return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
+  }
+  const g: string[] = [];
+  for (let i = 7; i >= 0; i--) g.push(Number((n >> BigInt(i * 16)) & 0xffffn).toString(16));
+  // The longest run of two or more zero groups becomes '::' (RFC 5952), as `ip` prints it.
+  let best = -1, bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (g[i] !== '0') { i++; continue; }
+    let j = i;
+    while (j < 8 && g[j] === '0') j++;
+    if (j - i > bestLen) { best = i; bestLen = j - i; }
+    i = j;
+  }
+  if (best < 0) return g.join(':');
+  return `${g.slice(0, best).join(':')}::${g.slice(best + bestLen).join(':')}`;
+}

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 
 import { Pool, pickSubnet } from '../src/ipam/ipam.js';
-import { Prefix, fromBig, toBig } from '../src/ipam/prefix.js';
+import { fromBig, toBig } from '../src/ipaddr.js';
+import { Prefix } from '../src/ipam/prefix.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import type { StoreTx } from '../src/store/store.js';
 

@@ -15,7 +15,8 @@ import { parsePorts, releasePorts, reservePorts, type PortOptions, type PortRequ
 import { Firewall } from '../firewall/table.js';
 import type { NftOp } from '../netlink/nftables.js';
 import { Pool, pickSubnet, poolKey, defaultGateway } from '../ipam/ipam.js';
-import { Prefix, toBig } from '../ipam/prefix.js';
+import { toBig } from '../ipaddr.js';
+import { Prefix } from '../ipam/prefix.js';
 import { Batch } from '../netlink/batch.js';
 import { Netns, defaultRunDir } from '../netlink/netns.js';
 import { SqliteStore } from '../store/sqlite.js';

@@ -10,7 +10,7 @@
 //   8080-8090:80     the first free host port of the range -> 80
 //   127.0.0.1:8080:80, [::1]:8080:80, 10.0.0.5::80 (ephemeral on that address)
 import { NsnetError, ValidationError } from '../errors.js';
-import { toBig } from '../ipam/prefix.js';
+import { toBig } from '../ipaddr.js';
 import type { EndpointRecord, PortMapping, StoreTx } from '../store/store.js';
 
 export type Protocol = PortMapping['protocol'];

@@ -32,7 +32,7 @@ import type { Expr, Reg } from '../netlink/nftexpr.js';
 import { CT_STATE, CT_STATUS, REG, reg32 } from '../netlink/nftexpr.js';
 import type { ChainSpec, Element, NftOp, NftVerb, RuleSpec, SetSpec } from '../netlink/nftables.js';
 import { ValidationError } from '../errors.js';
-import { toBig } from '../ipam/prefix.js';
+import { toBig } from '../ipaddr.js';
 import * as v from '../validate.js';
 
 export const TABLE = { family: 'inet', name: 'nsnet' } as const;

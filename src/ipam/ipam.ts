@@ -7,7 +7,8 @@ import { randomBytes } from 'node:crypto';
 
 import { NsnetError, ValidationError } from '../errors.js';
 import type { StoreTx, SubnetRecord } from '../store/store.js';
-import { fromBig, Prefix, toBig, type Family } from './prefix.js';
+import { fromBig, toBig, type Family } from '../ipaddr.js';
+import { Prefix } from './prefix.js';
 
 export class Pool {
   readonly subnet: Prefix;
