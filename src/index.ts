@@ -68,5 +68,5 @@ export { createSandbox, defaultNetwork, parseMode, type Mode, type ModeOptions }
 export type { Driver, DriverContext, JoinOptions } from './drivers/driver.js';
 export type { Store, StoreTx, NetworkRecord, EndpointRecord, SandboxRecord, SubnetRecord, PortMapping } from './store/store.js';
 export { SqliteStore } from './store/sqlite.js';
-export { parsePort, formatPort, type PortOptions, type PortRequest } from './firewall/ports.js';
+export { parsePort, formatPort, type PortOptions, type PortRequest } from './ports.js';
 export type { FirewallReport } from './firewall/table.js';

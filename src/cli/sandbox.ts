@@ -1,7 +1,7 @@
 // nsnet run, exec and sandbox ls|inspect|rm: Docker's container commands,
 // for the network side of a container.
 import { ValidationError } from '../errors.js';
-import { formatPort } from '../firewall/ports.js';
+import { formatPort } from '../ports.js';
 import { createSandbox } from '../modes.js';
 import { list, parseArgs, str } from './args.js';
 import { GLOBAL_VALUES, inspectAll, openController, removeAll, table } from './common.js';

@@ -4,7 +4,7 @@
 import { join } from 'node:path';
 
 import { NsnetError } from '../errors.js';
-import { parsePorts } from '../firewall/ports.js';
+import { parsePorts } from '../ports.js';
 import type { Netns } from '../netlink/netns.js';
 import type { EndpointRecord, NetworkRecord, PortMapping, SandboxRecord } from '../store/store.js';
 import type { Controller, DeleteOptions, EndpointOptions } from './controller.js';
