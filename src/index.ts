@@ -69,4 +69,4 @@ export type { Driver, DriverContext, JoinOptions } from './drivers/driver.js';
 export type { Store, StoreTx, NetworkRecord, EndpointRecord, SandboxRecord, SubnetRecord, PortMapping } from './store/store.js';
 export { SqliteStore } from './store/sqlite.js';
 export { parsePort, formatPort, type PortOptions, type PortRequest } from './ports.js';
-export type { FirewallReport } from './firewall/table.js';
+export type { FirewallKind, FirewallReport } from './firewall/backend.js';

@@ -11,10 +11,12 @@ import { bridgeDriver } from '../drivers/bridge.js';
 import { nullDriver } from '../drivers/null.js';
 import type { Driver, DriverContext } from '../drivers/driver.js';
 import { NsnetError, ValidationError } from '../errors.js';
+import { cannotPublish } from '../firewall/backend.js';
 import { parsePorts, type PortOptions, type PortRequest } from '../ports.js';
 import { releasePorts, reservePorts } from '../store/ports.js';
-import { Firewall } from '../firewall/table.js';
-import type { NftOp } from '../netlink/nftables.js';
+import type { FirewallBackend, FirewallKind, FirewallState, NetworkSpec, PortSpec } from '../firewall/backend.js';
+import { NftablesFirewall } from '../firewall/nftables.js';
+import { NoFirewall } from '../firewall/none.js';
 import { Pool, pickSubnet, poolKey, defaultGateway } from '../ipam/ipam.js';
 import { toBig } from '../ipaddr.js';
 import { Prefix } from '../ipam/prefix.js';
@@ -50,6 +52,12 @@ export interface ControllerOptions {
   store?: Store;
   /** Reconcile the store with the kernel on open (default true). */
   reconcile?: boolean;
+  /**
+   * Who keeps the host's firewall: 'nftables' (default), nsnet's own table
+   * over netlink; 'none', nobody (networks get no isolation or NAT from
+   * nsnet, and publishing a port is refused).
+   */
+  firewall?: FirewallKind;
   /** Test hook: called before each step of a create; a throw fails that step. */
   faults?: FaultHook;
 }
@@ -139,39 +147,27 @@ function defaultFilesDir(stateDir: string): string {
   return join('/run/nsnet', createHash('sha256').update(stateDir).digest('hex').slice(0, 12));
 }
 
-/** A staged ports transaction failed because nsnet's table or a set is gone (flushed behind its back). */
-function portsLost(e: unknown): boolean {
-  const err = e as NsnetError;
-  return err?.code === 'ENOENT' && typeof err.op === 'string' && err.op.startsWith('NFT_MSG_') && !err.extack?.startsWith('the transaction as a whole');
-}
-
 export class Controller extends EventEmitter {
   readonly stateDir: string;
   readonly runDir: string;
   readonly etcDir: string;
   readonly filesDir: string;
   /** @internal */ readonly store: Store;
-  /** @internal */ readonly ctx: DriverContext;
+  /** @internal */ readonly ctx: DriverContext & { firewall: FirewallBackend };
   /** @internal */ readonly faults: FaultHook | undefined;
   private readonly drivers = new Map<string, Driver>();
   /** Open namespace handles of own-namespace sandboxes, by sandbox id. */
   private readonly handles = new Map<string, Netns>();
   private closed = false;
 
-  private constructor(o: Required<Pick<ControllerOptions, 'stateDir' | 'runDir' | 'etcDir' | 'filesDir'>> & { host: Netns; store: Store; faults?: FaultHook }) {
+  private constructor(o: Required<Pick<ControllerOptions, 'stateDir' | 'runDir' | 'etcDir' | 'filesDir'>> & { host: Netns; store: Store; firewall: FirewallBackend; faults?: FaultHook }) {
     super();
     this.stateDir = o.stateDir;
     this.filesDir = o.filesDir;
     this.runDir = o.runDir;
     this.etcDir = o.etcDir;
     this.store = o.store;
-    this.ctx = {
-      host: o.host,
-      firewall: new Firewall(o.host, {
-        desired: () => this.firewallDesired(),
-        othersNeed: (id) => this.store.view((t) => t.networks().some((n) => n.id !== id && !!this.drivers.get(n.driver)?.firewallOps)),
-      }),
-    };
+    this.ctx = { host: o.host, firewall: o.firewall };
     this.faults = o.faults;
     for (const d of [nullDriver, hostDriver, bridgeDriver]) this.drivers.set(d.name, d);
   }
@@ -185,9 +181,12 @@ export class Controller extends EventEmitter {
     const runDir = abs(opts.runDir ?? defaultRunDir(), 'runDir');
     const etcDir = abs(opts.etcDir ?? '/etc/netns', 'etcDir');
     const filesDir = abs(opts.filesDir ?? (process.env.NSNET_FILES_DIR || defaultFilesDir(stateDir)), 'filesDir');
+    const kind = opts.firewall ?? 'nftables';
+    if (kind !== 'nftables' && kind !== 'none') throw new ValidationError('firewall', opts.firewall, "must be 'nftables' or 'none'");
     const host = opts.host ?? (await Netns.host());
+    const firewall = kind === 'none' ? new NoFirewall() : new NftablesFirewall(host);
     const store = opts.store ?? new SqliteStore(stateDir);
-    const c = new Controller({ stateDir, runDir, etcDir, filesDir, host, store, ...(opts.faults ? { faults: opts.faults } : {}) });
+    const c = new Controller({ stateDir, runDir, etcDir, filesDir, host, store, firewall, ...(opts.faults ? { faults: opts.faults } : {}) });
     try {
       await c.ensurePredefined();
       if (opts.reconcile !== false) await c.reconcile();
@@ -289,6 +288,12 @@ export class Controller extends EventEmitter {
         () => this.store.update((t) => t.deleteNetwork(rec.id)),
       );
       await tx.step('kernel.network', () => driver.createNetwork(this.ctx, rec), () => driver.deleteNetwork(this.ctx, rec));
+      const fw = driver.firewall?.(rec);
+      if (fw) {
+        // Undone even if it fails: recovering a lost table may have put the network there before the failure.
+        tx.onUndo('firewall', () => this.ctx.firewall.teardownNetwork(fw));
+        await tx.step('firewall', () => this.firewallDo(() => this.ctx.firewall.setupNetwork(fw)));
+      }
       // The driver may have learnt something about its objects (did it create the bridge?).
       await tx.step('store.driverState', () => this.store.update((t) => t.putNetwork(rec)));
       this.emitEvent({ kind: 'network', action: 'create', id: rec.id, name: rec.name });
@@ -334,7 +339,7 @@ export class Controller extends EventEmitter {
     }
     driver.prepareEndpoint(net, ep);
     if (ports.length) {
-      if (!driver.firewallOps) throw new ValidationError('ports', o.ports, `network ${net.name} (${net.driver}) cannot publish ports`);
+      if (!driver.publishesPorts) throw new ValidationError('ports', o.ports, `network ${net.name} (${net.driver}) cannot publish ports`);
       if (net.internal) throw new ValidationError('ports', o.ports, `network ${net.name} is internal: nothing leaves it, so nothing can be published`);
       ep.ports = reservePorts(t, ep, ports, this.ephemeralPorts);
     }
@@ -438,6 +443,7 @@ export class Controller extends EventEmitter {
    * of the host's addresses), and the ephemeral range; before any change. @internal
    */
   async preparePorts(reqs: PortRequest[]): Promise<void> {
+    if (!this.ctx.firewall.publishes) throw cannotPublish(this.ctx.firewall.kind);
     const ips = reqs.map((r) => r.hostIp).filter((a): a is string => a !== null && toBig(a)!.n !== 0n);
     if (ips.length) {
       const have = new Set((await this.ctx.host.addresses.list()).map((a) => toBig(a.address)?.n));
@@ -450,16 +456,32 @@ export class Controller extends EventEmitter {
     }
   }
 
-  /** The firewall elements of eps' published ports. @internal */
-  portOps(eps: EndpointRecord[], nets: Map<string, NetworkRecord>, verb: 'add' | 'delete'): NftOp[] {
-    const ops: NftOp[] = [];
+  /** What eps publish, for the firewall: each mapping to the endpoint's address of the host address's family. @internal */
+  portSpecs(eps: EndpointRecord[]): PortSpec[] {
+    const out: PortSpec[] = [];
     for (const ep of eps) {
-      if (!ep.ports?.length) continue;
-      const net = nets.get(ep.networkId);
-      const d = net && this.drivers.get(net.driver);
-      if (d?.firewallOps) ops.push(...d.firewallOps(net!, ep, verb));
+      for (const m of ep.ports ?? []) {
+        const v6 = m.hostIp.includes(':');
+        const addr = ep.addresses.find((a) => a.includes(':') === v6);
+        if (!addr) continue; // reservePorts only keys families the endpoint has
+        out.push({ protocol: m.protocol, hostPort: m.hostPort, hostIp: m.hostIp, containerIp: addr.split('/')[0]!, containerPort: m.containerPort });
+      }
     }
-    return ops;
+    return out;
+  }
+
+  /**
+   * Runs a firewall change; when the backend's state went behind our back,
+   * makes it whole again from the store and runs the change once more.
+   */
+  private async firewallDo(change: () => Promise<void>): Promise<void> {
+    try {
+      await change();
+    } catch (e) {
+      if (!this.ctx.firewall.lost(e)) throw e;
+      await this.ctx.firewall.reconcile(() => this.firewallState());
+      await change();
+    }
   }
 
   /**
@@ -467,13 +489,13 @@ export class Controller extends EventEmitter {
    * their removal as an undo: the undo waits for the add and removes what
    * it added, so a rollback never races it. Returns what to await.
    */
-  private publish(tx: Transaction, eps: EndpointRecord[], nets: Map<string, NetworkRecord>, ops = this.portOps(eps, nets, 'add')): Promise<void> {
-    if (!ops.length) return Promise.resolve();
+  private publish(tx: Transaction, ports: PortSpec[]): Promise<void> {
+    if (!ports.length) return Promise.resolve();
     tx.enter('firewall');
-    const added = this.ctx.firewall.add(ops);
+    const added = this.firewallDo(() => this.ctx.firewall.publish(ports));
     added.catch(() => {}); // awaited by the caller's step
     tx.onUndo('firewall', async () => {
-      if (await added.then(() => true, () => false)) await this.ctx.firewall.remove(this.portOps(eps, nets, 'delete'));
+      if (await added.then(() => true, () => false)) await this.ctx.firewall.unpublish(ports);
     });
     return added;
   }
@@ -486,26 +508,29 @@ export class Controller extends EventEmitter {
    * already holds these endpoints, so the elements may exist even if the
    * trip fails (removing one already gone is fine).
    */
-  private foldPorts(tx: Transaction, adds: NftOp[], eps: EndpointRecord[], nets: Map<string, NetworkRecord>): boolean {
-    if (!adds.length || !this.ctx.firewall.ready) return false;
+  private foldPorts(tx: Transaction, ports: PortSpec[]): boolean {
+    if (!ports.length || !this.ctx.firewall.canStage) return false;
     tx.enter('firewall');
-    tx.onUndo('firewall', () => this.ctx.firewall.remove(this.portOps(eps, nets, 'delete')));
+    tx.onUndo('firewall', () => this.ctx.firewall.unpublish(ports));
     return true;
   }
 
-  /** Puts folded port elements last in the trip's batch. */
-  private stagePorts(b: Batch, adds: NftOp[]): void {
-    this.ctx.firewall.stage(b, adds);
+  /** Puts folded ports last in the trip's batch. */
+  private stagePorts(b: Batch, ports: PortSpec[]): void {
+    this.ctx.firewall.stage(b, ports);
     this.faults?.('kernel.firewall', b);
   }
 
-  /** What the store says nsnet's table should hold. */
-  private async firewallDesired(): Promise<{ ops: NftOp[]; needed: boolean }> {
+  /** What the store says the firewall should hold: networks of drivers that need it, ports of joined endpoints on them. @internal */
+  async firewallState(): Promise<FirewallState> {
     const { nets, eps } = await this.store.view((t) => ({ nets: t.networks(), eps: t.endpoints() }));
-    const fwNets = nets.filter((n) => this.drivers.get(n.driver)?.firewallOps);
-    const ops = fwNets.flatMap((n) => this.drivers.get(n.driver)!.firewallOps!(n, null, 'add'));
-    ops.push(...this.portOps(eps.filter((e) => e.sandboxId), new Map(fwNets.map((n) => [n.id, n])), 'add'));
-    return { ops, needed: fwNets.length > 0 };
+    const networks: NetworkSpec[] = [];
+    for (const n of nets) {
+      const spec = this.drivers.get(n.driver)?.firewall?.(n);
+      if (spec) networks.push(spec);
+    }
+    const on = new Set(networks.map((n) => n.id));
+    return { networks, ports: this.portSpecs(eps.filter((e) => e.sandboxId && on.has(e.networkId))) };
   }
 
   // ---- sandboxes ----
@@ -603,10 +628,10 @@ export class Controller extends EventEmitter {
       //    nf_tables transaction once nsnet's table is known to be there
       //    (until then they go beside it, and publish() makes the table).
       //    The files are written while the addon's threads do that work.
-      const adds = this.portOps(plan.eps, plan.nets, 'add');
+      const adds = this.portSpecs(plan.eps);
       if (kind === 'own') tx.enter('kernel.sandbox');
-      const fold = kind === 'own' && this.foldPorts(tx, adds, plan.eps, plan.nets);
-      const published = fold ? Promise.resolve() : this.publish(tx, plan.eps, plan.nets, adds);
+      const fold = kind === 'own' && this.foldPorts(tx, adds);
+      const published = fold ? Promise.resolve() : this.publish(tx, adds);
       let kernel: Promise<void>;
       if (kind === 'own') {
         const trip = (withPorts: boolean) =>
@@ -625,7 +650,7 @@ export class Controller extends EventEmitter {
           try {
             ns = await trip(fold);
           } catch (e) {
-            if (!fold || !portsLost(e)) throw e;
+            if (!fold || !this.ctx.firewall.lost(e)) throw e;
             // nsnet's table (or a set) went behind our back, and the addon
             // released the namespace with the failed trip: publish on their
             // own (which rebuilds the table from the store), then make it
@@ -635,7 +660,7 @@ export class Controller extends EventEmitter {
               const net = plan.nets.get(ep.networkId)!;
               await this.driver(net.driver).leave(this.ctx, net, ep, null);
             }
-            await this.publish(tx, plan.eps, plan.nets, adds);
+            await this.publish(tx, adds);
             ns = await trip(false);
           }
           handle = ns;
@@ -718,10 +743,10 @@ export class Controller extends EventEmitter {
       const b = new Batch(ns);
       this.buildJoins(b, ns, [epRec], plan.nets);
       // The ports' elements ride in the same trip, last, when the table is known to be there (see createSandbox).
-      const adds = this.portOps([epRec], plan.nets, 'add');
-      const fold = this.foldPorts(tx, adds, [epRec], plan.nets);
+      const adds = this.portSpecs([epRec]);
+      const fold = this.foldPorts(tx, adds);
       if (fold) this.stagePorts(b, adds);
-      const published = fold ? Promise.resolve() : this.publish(tx, [epRec], plan.nets, adds);
+      const published = fold ? Promise.resolve() : this.publish(tx, adds);
       // A batch that fails part-way has made the veth: leave() takes it away.
       tx.onUndo('kernel.join', () => driver.leave(this.ctx, net, epRec, plan.sb));
       await tx.step('kernel.join', async () => {
@@ -730,7 +755,7 @@ export class Controller extends EventEmitter {
         } catch (e) {
           await published.catch(() => {});
           // The ports' transaction is sent only after every other request succeeded.
-          if (fold && portsLost(e)) return void (await this.publish(tx, [epRec], plan.nets, adds));
+          if (fold && this.ctx.firewall.lost(e)) return void (await this.publish(tx, adds));
           throw this.explain(e, [epRec], plan.nets);
         }
       });
@@ -753,8 +778,8 @@ export class Controller extends EventEmitter {
       return ep && ep.sandboxId ? { ep, sb: t.sandbox(ep.sandboxId), net: t.network(ep.networkId)! } : null;
     });
     if (!cur) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'endpoint.leave', epRec.name, `endpoint ${epRec.name} is not joined to a sandbox`);
-    const unpublish = this.portOps([cur.ep], new Map([[cur.net.id, cur.net]]), 'delete');
-    if (unpublish.length) await td.step('firewall', () => this.ctx.firewall.remove(unpublish));
+    const unpublish = this.portSpecs([cur.ep]);
+    if (unpublish.length) await td.step('firewall', () => this.ctx.firewall.unpublish(unpublish));
     await td.step('kernel.leave', () => this.driver(cur.net.driver).leave(this.ctx, cur.net, cur.ep, cur.sb));
     const next = await this.store.update((t) => {
       const ep = t.endpoint(cur.ep.id)!;
@@ -792,7 +817,7 @@ export class Controller extends EventEmitter {
   }
 
   /** @internal */
-  async deleteEndpoint(epRec: EndpointRecord, o: DeleteOptions = {}): Promise<void> {
+  async deleteEndpoint(epRec: EndpointRecord): Promise<void> {
     this.live();
     const td = new Teardown(`endpoint ${epRec.name}`, this.faults);
     const cur = await this.store.view((t) => t.endpoint(epRec.id));
@@ -820,8 +845,8 @@ export class Controller extends EventEmitter {
     for (const j of cur.joiners) await td.step(`joiner ${j.name}`, () => this.deleteSandbox(j, o));
     const { sb } = cur;
     // The ports' elements go first, whatever became of the namespace.
-    const unpublish = this.portOps(cur.eps, cur.nets, 'delete');
-    if (unpublish.length) await td.step('firewall', () => this.ctx.firewall.remove(unpublish));
+    const unpublish = this.portSpecs(cur.eps);
+    if (unpublish.length) await td.step('firewall', () => this.ctx.firewall.unpublish(unpublish));
     if (sb.netnsKind === 'own') {
       if (o.wait) {
         for (const ep of cur.eps) {
@@ -873,8 +898,12 @@ export class Controller extends EventEmitter {
       throw NsnetError.state('ERR_NSNET_IN_USE', 'network.delete', cur.net.name,
         `network ${cur.net.name} has ${cur.eps.length} endpoint(s) (${cur.eps.slice(0, 5).map((e) => e.name).join(', ')}); remove them first or force`);
     const td = new Teardown(`network ${cur.net.name}`, this.faults);
-    for (const ep of cur.eps) await td.step(`endpoint ${ep.name}`, () => this.deleteEndpoint(ep, { wait: true }));
-    await td.step('kernel.network', () => this.driver(cur.net.driver).deleteNetwork(this.ctx, cur.net));
+    for (const ep of cur.eps) await td.step(`endpoint ${ep.name}`, () => this.deleteEndpoint(ep));
+    const driver = this.driver(cur.net.driver);
+    const fw = driver.firewall?.(cur.net);
+    // The firewall first, as the network's traffic stops being forwarded before its bridge goes.
+    if (fw) await td.step('firewall', () => this.ctx.firewall.teardownNetwork(fw));
+    await td.step('kernel.network', () => driver.deleteNetwork(this.ctx, cur.net));
     await td.step('store.network', () =>
       this.store.update((t) => {
         for (const s of cur.net.subnets) t.releasePool(poolKey(cur.net.id, s.subnet));

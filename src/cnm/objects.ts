@@ -131,9 +131,13 @@ export class Endpoint extends Handle<EndpointRecord> {
     return this.c.leave(this.record);
   }
 
-  /** Leaves if joined, then releases its addresses. */
-  delete(o?: DeleteOptions): Promise<void> {
-    return this.c.deleteEndpoint(this.record, o);
+  /**
+   * Leaves if joined, then releases its addresses. Leaving always deletes
+   * the interface at once, so DeleteOptions change nothing here; they are
+   * taken so that one call shape deletes any object.
+   */
+  delete(_o?: DeleteOptions): Promise<void> {
+    return this.c.deleteEndpoint(this.record);
   }
 }
 

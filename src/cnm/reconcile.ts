@@ -10,7 +10,7 @@ import { NsnetError } from '../errors.js';
 import type { SandboxRecord } from '../store/store.js';
 import type { Controller } from './controller.js';
 import { removeSandboxFiles } from './files.js';
-import type { FirewallReport } from '../firewall/table.js';
+import type { FirewallReport } from '../firewall/backend.js';
 
 export interface ReconcileReport {
   /** Sandboxes whose namespace was gone: removed, addresses released. */
@@ -112,7 +112,7 @@ export async function reconcile(c: Controller): Promise<ReconcileReport> {
   // 3. nsnet's table: rebuilt if someone flushed it, port elements of gone
   //    endpoints removed (their sandboxes went in step 1 or behind our back).
   try {
-    report.firewall = await c.ctx.firewall.reconcile();
+    report.firewall = await c.ctx.firewall.reconcile(() => c.firewallState());
   } catch (e) {
     report.errors.push(`firewall: ${(e as Error).message}`);
   }
