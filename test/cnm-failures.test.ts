@@ -170,6 +170,21 @@ describe('bad input: a typed error and nothing changed', () => {
     await expect(w.c.network(net.name)).rejects.toMatchObject({ code: 'ERR_NSNET_NOT_FOUND' });
   });
 
+  test("an option named after an Object.prototype member ('toString', 'constructor') is no bridge option; as a label it is only a label", async () => {
+    const prefix = 'bp';
+    const before = await settled(w, prefix);
+    for (const key of ['toString', 'constructor', 'hasOwnProperty']) {
+      const err = (await w.c.createNetwork(uniq('bp'), { subnets: ['10.82.0.0/24'], options: { [key]: 'x' } }).catch((e: unknown) => e)) as NsnetError;
+      expect(err, key).toBeInstanceOf(NsnetError);
+      expect(err.code, key).toBe('ERR_NSNET_INVALID');
+      expect(err.message, key).toMatch(/not a bridge option/);
+      expect(await snapshot(w, prefix), key).toEqual(before);
+    }
+    const net = await w.c.createNetwork(uniq('bp'), { subnets: ['10.82.0.0/24'], labels: { toString: 'x' } });
+    expect((await net.info()).labels).toEqual({ toString: 'x' });
+    await net.delete();
+  });
+
   test("a bridge's 1024th port fails with an error that names the kernel's port limit, and nothing is left behind", async () => {
     const net = await w.c.createNetwork(uniq('bf'), { subnets: ['10.80.0.0/16'] });
     const bridge = (await net.info()).bridge!;
