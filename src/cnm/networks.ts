@@ -132,11 +132,11 @@ export async function deleteNetwork(ctx: CnmContext, netRec: NetworkRecord, o: D
       `network ${cur.net.name} has ${cur.eps.length} endpoint(s) (${cur.eps.slice(0, 5).map((e) => e.name).join(', ')}); remove them first or force`);
   const td = new Teardown(`network ${cur.net.name}`, ctx.faults);
   for (const ep of cur.eps) await td.step(`endpoint ${ep.name}`, () => deleteEndpoint(ctx, ep));
-  const driver = ctx.driver(cur.net.driver);
-  const fw = driver.firewall?.(cur.net);
-  // The firewall first, as the network's traffic stops being forwarded before its bridge goes.
+  // The firewall first, so the network's traffic stops being forwarded before its bridge goes.
+  const fw = ctx.knownDriver(cur.net.driver)?.firewall?.(cur.net);
   if (fw) await td.step('firewall', () => ctx.firewall.teardownNetwork(fw));
-  await td.step('kernel.network', () => driver.deleteNetwork(ctx, cur.net));
+  // An unknown driver fails this step only: the records still go.
+  await td.step('kernel.network', () => ctx.driver(cur.net.driver).deleteNetwork(ctx, cur.net));
   await td.step('store.network', () =>
     ctx.store.update((t) => {
       for (const s of cur.net.subnets) t.releasePool(poolKey(cur.net.id, s.subnet));

@@ -56,7 +56,7 @@ const hasIPv6 = (n: NetworkRecord) => n.subnets.some((s) => s.subnet.includes(':
 
 // A kernel booted with ipv6.disable=1 has no AF_INET6 link attributes to set,
 // and refuses the request that sets one (EAFNOSUPPORT). Looked up on the
-// first join, not when the module loads: importing nsnet touches no file.
+// first join rather than when the module loads, so an import reads nothing.
 let kernelIPv6: boolean | undefined;
 const hasKernelIPv6 = () => (kernelIPv6 ??= existsSync('/proc/net/if_inet6'));
 /** IPv6 below this MTU is off on a link anyway, and the kernel refuses to configure it. */
