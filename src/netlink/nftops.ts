@@ -98,7 +98,7 @@ export type NftOp =
   | { verb: 'add' | 'delete' | 'destroy'; rule: RuleSpec };
 
 export function family(v: unknown, field: string): number {
-  if (typeof v !== 'string' || !(v in FAMILY)) throw new ValidationError(field, v, `must be one of ${Object.keys(FAMILY).join(', ')}`);
+  if (typeof v !== 'string' || !Object.hasOwn(FAMILY, v)) throw new ValidationError(field, v, `must be one of ${Object.keys(FAMILY).join(', ')}`);
   return FAMILY[v as NftFamily];
 }
 
@@ -248,7 +248,7 @@ function chainOp(verb: NftVerb, c: ChainSpec, field: string): NativeNftOp {
   };
   if (verb === 'delete' || verb === 'destroy') return op;
   if (c.hook !== undefined) {
-    if (!(c.hook in HOOK)) throw new ValidationError(`${field}.hook`, c.hook, `must be one of ${Object.keys(HOOK).join(', ')}`);
+    if (!Object.hasOwn(HOOK, c.hook)) throw new ValidationError(`${field}.hook`, c.hook, `must be one of ${Object.keys(HOOK).join(', ')}`);
     const type = c.type ?? 'filter';
     if (!['filter', 'nat', 'route'].includes(type)) throw new ValidationError(`${field}.type`, c.type, "must be 'filter', 'nat' or 'route'");
     const prio = c.priority ?? 0;
