@@ -391,10 +391,18 @@ export class Batch {
   }
 }
 
-// Runs the request builders once at load, against nothing: V8 compiles a
-// function on its first call, and a sandbox's first create would otherwise
-// pay for compiling all of them on the JS thread (over a millisecond here).
-(function warm() {
+let warm = false;
+
+/**
+ * Runs the request builders once, against nothing: V8 compiles a function
+ * on its first call, and a sandbox's first create would otherwise pay for
+ * compiling all of them on the JS thread. Netns calls this the first time it
+ * opens or creates a namespace, while the addon's threads work on that, so
+ * neither importing nsnet nor a later create pays for it.
+ */
+export function warmUp(): void {
+  if (warm) return;
+  warm = true;
   const fake = { handle: {} as NativeNetns };
   new Batch(fake)
     .addBridge({ name: 'warm0', up: true, mtu: 1500 })
@@ -407,4 +415,4 @@ export class Batch {
     .addRoute({ dst: 'default', gateway: 'fd00::1', dev: 'warm2' })
     .take()
     .check([]);
-})();
+}

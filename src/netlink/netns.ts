@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { NsnetError, ValidationError } from '../errors.js';
 import { native, type NativeNetns } from '../native.js';
 import * as v from '../validate.js';
-import { Batch } from './batch.js';
+import { Batch, warmUp } from './batch.js';
 import { Addresses, Links, Routes } from './objects.js';
 import * as sockets from './sockets.js';
 
@@ -86,7 +86,9 @@ export class Netns {
       throw new ValidationError('then', 'Batch.nftables', "must be the batch's last group: releasing the namespace cannot undo an nf_tables transaction");
     let replies;
     try {
-      ({ replies } = await native.nsCreate(runDir, n, ns.handle, groups));
+      const creating = native.nsCreate(runDir, n, ns.handle, groups);
+      warmUp();
+      ({ replies } = await creating);
     } catch (e) {
       throw NsnetError.system(`netns '${n ?? '(anonymous)'}'`, e);
     }
@@ -127,7 +129,9 @@ export class Netns {
 
   private static async openAt(path: string, name: string | null, runDir: string | null, origin: Origin): Promise<Netns> {
     try {
-      return new Netns(await native.nsOpen(path), name, path, runDir, origin);
+      const opening = native.nsOpen(path);
+      warmUp();
+      return new Netns(await opening, name, path, runDir, origin);
     } catch (e) {
       throw NsnetError.system(`netns '${name ?? path}'`, e);
     }
