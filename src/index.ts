@@ -1,5 +1,5 @@
 // nsnet: container networking for Node.js.
-export { NsnetError, ValidationError } from './errors.js';
+export { NsnetError, TeardownError, ValidationError } from './errors.js';
 export { Netns, defaultRunDir, type CreateOptions, type NetnsOptions } from './netlink/netns.js';
 export { Links, Addresses, Routes } from './netlink/objects.js';
 export {
