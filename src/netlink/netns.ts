@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { NsnetError, ValidationError } from '../errors.js';
 import { native, type NativeNetns } from '../native.js';
 import * as v from '../validate.js';
-import { Batch, warmUp } from './batch.js';
+import { Batch } from './batch.js';
 import { Addresses, Links, Routes } from './objects.js';
 import * as sockets from './sockets.js';
 
@@ -38,6 +38,32 @@ function runDirOf(opts?: NetnsOptions): string {
   const dir = opts?.runDir ?? defaultRunDir();
   if (typeof dir !== 'string' || !dir.startsWith('/')) throw new ValidationError('runDir', dir, 'must be an absolute path');
   return dir;
+}
+
+let warm = false;
+
+/**
+ * Runs the request builders once, against nothing: V8 compiles a function
+ * on its first call, and a sandbox's first create would otherwise pay for
+ * compiling all of them on the JS thread. Netns runs this the first time it
+ * opens or creates a namespace, while the addon's threads work on that, so
+ * neither importing nsnet nor a later create pays for it.
+ */
+function warmUp(): void {
+  if (warm) return;
+  warm = true;
+  const fake = { handle: {} as NativeNetns };
+  new Batch(fake)
+    .addBridge({ name: 'warm0', up: true, mtu: 1500 })
+    .addVeth({ name: 'warm1', master: 1, up: true, peer: { name: 'warm2', netns: fake } })
+    .in(fake)
+    .setUp('warm2')
+    .addAddress('warm2', '10.0.0.2/24')
+    .addAddress('warm2', 'fd00::2/64', { nodad: true })
+    .addRoute({ dst: 'default', gateway: '10.0.0.1' })
+    .addRoute({ dst: 'default', gateway: 'fd00::1', dev: 'warm2' })
+    .take()
+    .check([]);
 }
 
 let hostNs: Promise<Netns> | null = null;
