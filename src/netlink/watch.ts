@@ -50,7 +50,7 @@ export interface WatchOptions<X = never> {
   rcvbuf?: number;
   /** Events parsed but not yet taken, at most (default 65536); when full, reading pauses. */
   queueLimit?: number;
-  /** Events per delivery to JS, at most (default 256: about 1 ms of the JS thread). */
+  /** Events per delivery to JS, at most (default 256): bounds how long one delivery holds the JS thread. */
   batch?: number;
 }
 
