@@ -1,5 +1,5 @@
 // nsnet: container networking for Node.js.
-export { NsnetError, ValidationError } from './errors.js';
+export { NsnetError, TeardownError, ValidationError } from './errors.js';
 export { Netns, defaultRunDir, type CreateOptions, type NetnsOptions } from './netlink/netns.js';
 export { Links, Addresses, Routes } from './netlink/objects.js';
 export {
@@ -15,7 +15,7 @@ export {
   type VxlanSpec,
 } from './netlink/batch.js';
 export type { Address, Link, Neighbour, Route } from './netlink/types.js';
-export { watch, Watcher, type WatchEvent, type WatchOptions } from './netlink/watch.js';
+export { watch, Watcher, type WatchEvent, type WatchOptions } from './watch.js';
 export { mirror, Mirror, type MirrorChange, type MirrorOptions } from './netlink/mirror.js';
 export {
   Nftables,
