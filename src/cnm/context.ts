@@ -48,6 +48,23 @@ export interface CnmContext extends DriverContext {
   emit(e: ControllerEvent): void;
   /** The namespace of a sandbox (opened once and kept). */
   netnsOf(sb: SandboxRecord): Promise<Netns>;
+  /**
+   * Runs fn with a sandbox's namespace: the kept handle, except for an
+   * external namespace, which gets a handle of its own that is closed after
+   * fn (a kept one would keep the runtime's namespace alive after the
+   * runtime deleted it). Refuses a path that names another namespace now.
+   */
+  inNetns<T>(sb: SandboxRecord, fn: (ns: Netns) => Promise<T>): Promise<T>;
+  /**
+   * Hands the kernel work that may finish after the caller has its answer
+   * (deleting an external sandbox's interface waits for the kernel), keyed
+   * by the namespace it touches.
+   */
+  later(key: string, work: () => Promise<void>): void;
+  /** Resolves once the work handed over for key (or all of it) is done. */
+  pending(key?: string): Promise<void>;
+  /** Failures of that work since the last call (the interfaces it left are reconcile's to remove). */
+  laterErrors(): Error[];
   /** Keeps the handle a create made, for netnsOf. */
   keepNetns(sandboxId: string, ns: Netns): void;
   /** Closes and forgets a sandbox's handle (the sandbox is going). */
@@ -60,6 +77,9 @@ export class Context implements CnmContext {
   ephemeralPorts: [number, number] | null = null;
   /** Open namespace handles of own-namespace sandboxes, by sandbox id. */
   private readonly handles = new Map<string, Netns>();
+  /** Work the kernel finishes after its caller returned, by the namespace it touches. */
+  private readonly work = new Map<string, Promise<void>>();
+  private failures: Error[] = [];
   private closed = false;
 
   constructor(
@@ -99,6 +119,40 @@ export class Context implements CnmContext {
     return h;
   }
 
+  async inNetns<T>(sb: SandboxRecord, fn: (ns: Netns) => Promise<T>): Promise<T> {
+    if (sb.netnsKind !== 'external') return fn(await this.netnsOf(sb));
+    const ns = await openExternal(sb.netnsPath);
+    try {
+      if (sb.netnsId && ns.handle.id !== sb.netnsId)
+        throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'sandbox.netns', sb.netnsPath, `${sb.netnsPath} is no longer the namespace sandbox ${sb.name} joined`);
+      return await fn(ns);
+    } finally {
+      ns.close();
+    }
+  }
+
+  later(key: string, work: () => Promise<void>): void {
+    const prev = this.work.get(key) ?? Promise.resolve();
+    const next = prev.then(work).catch((e: unknown) => {
+      this.failures.push(e as Error);
+    });
+    this.work.set(key, next);
+    void next.then(() => {
+      if (this.work.get(key) === next) this.work.delete(key);
+    });
+  }
+
+  async pending(key?: string): Promise<void> {
+    if (key !== undefined) return this.work.get(key);
+    while (this.work.size) await Promise.all(this.work.values());
+  }
+
+  laterErrors(): Error[] {
+    const f = this.failures;
+    this.failures = [];
+    return f;
+  }
+
   keepNetns(sandboxId: string, ns: Netns): void {
     this.handles.set(sandboxId, ns);
   }
@@ -120,6 +174,22 @@ export class Context implements CnmContext {
 }
 
 export const now = () => new Date().toISOString();
+
+/**
+ * Opens a namespace nsnet did not make, by its path. A path that is gone
+ * means the container is gone (ERR_NSNET_NOT_FOUND); one that is there but
+ * names no network namespace is bad input (ValidationError).
+ */
+export async function openExternal(path: string): Promise<Netns> {
+  try {
+    return await Netns.openPath(path);
+  } catch (e) {
+    const code = (e as NsnetError).code;
+    if (code === 'ENOENT') throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'sandbox.netns', path, `no network namespace at ${path}`);
+    if (code === 'EINVAL' || code === 'ENOTDIR' || code === 'EISDIR') throw new ValidationError('netnsPath', path, 'is not a network namespace');
+    throw e;
+  }
+}
 
 /** By name or full id, else by a unique id prefix (the list is read only then). */
 export function findByKey<T extends { id: string; name: string }>(exact: T | null, all: () => T[], key: string): T | null {

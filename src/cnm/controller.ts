@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { bridgeDriver } from '../drivers/bridge.js';
 import type { Driver } from '../drivers/driver.js';
 import { hostDriver } from '../drivers/host.js';
+import { ipamDriver } from '../drivers/ipam.js';
 import { nullDriver } from '../drivers/null.js';
 import { NsnetError, ValidationError } from '../errors.js';
 import type { FirewallKind } from '../firewall/backend.js';
@@ -104,7 +105,7 @@ export class Controller extends EventEmitter {
       if (this.listenerCount('event') > 0) this.emit('event', e);
     };
     this.ctx = new Context(o.host, o.store, firewall, o.runDir, { filesRoot: o.filesDir, etcDir: o.etcDir }, o.faults, o.stateDir, emit);
-    for (const d of [nullDriver, hostDriver, bridgeDriver]) this.ctx.drivers.set(d.name, d);
+    for (const d of [nullDriver, hostDriver, bridgeDriver, ipamDriver]) this.ctx.drivers.set(d.name, d);
   }
 
   static async open(opts: ControllerOptions = {}): Promise<Controller> {
@@ -190,12 +191,25 @@ export class Controller extends EventEmitter {
     return reconcile(this.ctx);
   }
 
+  /**
+   * Resolves once the kernel work that finishes after its call returned is
+   * done (interfaces of external sandboxes being deleted), with what of it
+   * failed: a process that is about to exit awaits this first. What a
+   * process that did not wait leaves behind, reconcile removes.
+   */
+  async settled(): Promise<Error[]> {
+    await this.ctx.pending();
+    return this.ctx.laterErrors();
+  }
+
   /** Closes the store and the namespace handles. Sandboxes and networks stay. */
   close(): void {
     this.ctx.close();
   }
 
+  /** Waits for settled(), then closes. */
   async [Symbol.asyncDispose](): Promise<void> {
+    await this.settled();
     this.close();
   }
 }

@@ -21,6 +21,8 @@ export interface EndpointOptions {
   ip6?: string;
   /** Name inside the sandbox (default eth0, eth1 ... in join order). */
   ifname?: string;
+  /** The interface's MAC address (default: the driver's choice). */
+  mac?: string;
   /**
    * Ports to publish, Docker's `-p` values (`8080:80`, `127.0.0.1:8080:80/udp`,
    * `8000-8002:80-82`, `80` for an ephemeral host port) or objects.
@@ -34,6 +36,7 @@ export async function createEndpoint(ctx: CnmContext, network: { id: string; nam
   if (o.ip !== undefined) names.ipList(o.ip, 'ip');
   if (o.ip6 !== undefined) names.ipList(o.ip6, 'ip6');
   if (o.ifname !== undefined) v.ifname(o.ifname, 'ifname');
+  if (o.mac !== undefined) v.mac(o.mac, 'mac');
   const ports = parsePorts(o.ports);
   if (ports.length) await preparePorts(ctx, ports);
   const rec = await ctx.store.update((t) => {
@@ -69,6 +72,10 @@ export function planEndpoint(ctx: CnmContext, t: StoreTx, net: NetworkRecord, na
     throw new ValidationError('ip', o.ip ?? o.ip6, `network ${net.name} (${net.driver}) has no addresses to give`);
   }
   driver.prepareEndpoint(net, ep);
+  if (o.mac !== undefined) {
+    if (ep.mac === null) throw new ValidationError('mac', o.mac, `network ${net.name} (${net.driver}) makes no interface to give a MAC address`);
+    ep.mac = v.mac(o.mac, 'mac');
+  }
   if (ports.length) {
     if (!driver.publishesPorts) throw new ValidationError('ports', o.ports, `network ${net.name} (${net.driver}) cannot publish ports`);
     if (net.internal) throw new ValidationError('ports', o.ports, `network ${net.name} is internal: nothing leaves it, so nothing can be published`);
@@ -117,7 +124,8 @@ export function planJoins(
     if (fresh.sandboxId) throw NsnetError.state('ERR_NSNET_IN_USE', 'endpoint.join', ep.name, `endpoint ${ep.name} is already joined to a sandbox`);
     const net = known?.nets.get(fresh.networkId) ?? t.network(fresh.networkId)!;
     const driver = ctx.driver(net.driver);
-    if (driver.sandboxKind !== sb.netnsKind)
+    // An external namespace is joined as an own one is.
+    if (driver.sandboxKind !== (sb.netnsKind === 'external' ? 'own' : sb.netnsKind))
       throw NsnetError.state('ERR_NSNET_IN_USE', 'endpoint.join', ep.name, `a ${driver.name} endpoint needs a sandbox in ${driver.sandboxKind === 'host' ? "the host's" : 'its own'} namespace`);
     if (current.some((e) => e.networkId === net.id))
       throw NsnetError.state('ERR_NSNET_EXISTS', 'endpoint.join', ep.name, `sandbox ${sb.name} is already on network ${net.name}`);

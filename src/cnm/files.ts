@@ -130,6 +130,14 @@ export function writeSandboxFiles(d: FileDirs, sb: SandboxRecord, addresses: str
   linkEtc(d, sb);
 }
 
+/**
+ * Whether a sandbox has files of its own: a container sandbox shares its
+ * owner's, and an external one's are its runtime's (nsnet writes none).
+ */
+export function ownsFiles(sb: Pick<SandboxRecord, 'netnsKind'>): boolean {
+  return sb.netnsKind === 'own' || sb.netnsKind === 'host';
+}
+
 export function rewriteHosts(sb: SandboxRecord, addresses: string[]): void {
   writeFileSync(join(sb.filesDir, 'hosts'), hostsFile(sb, addresses));
 }
@@ -150,6 +158,7 @@ function linkEtc(d: FileDirs, sb: SandboxRecord): void {
 }
 
 export function removeSandboxFiles(d: FileDirs, sb: SandboxRecord): void {
+  if (!sb.filesDir) return; // none were written (an external sandbox)
   if (sb.netnsKind === 'own') {
     const link = join(d.etcDir, sb.name);
     let target: string | null = null;

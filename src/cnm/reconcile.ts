@@ -1,6 +1,7 @@
 // Makes the store and the kernel agree after a crash, a reboot or someone
 // else's cleanup. The store says what nsnet meant to exist; the kernel says
-// what does. Sandboxes whose namespace is gone give back their addresses;
+// what does. Sandboxes whose namespace is gone (an external one's path gone
+// or naming another namespace) give back their addresses;
 // interfaces nsnet made that nothing owns are removed; bridges of known
 // networks that vanished (a reboot) are made again.
 import { lstatSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
@@ -11,7 +12,7 @@ import type { FirewallReport } from '../firewall/backend.js';
 import type { SandboxRecord } from '../store/store.js';
 import type { CnmContext } from './context.js';
 import { dropEndpoint } from './endpoints.js';
-import { removeSandboxFiles } from './files.js';
+import { ownsFiles, removeSandboxFiles } from './files.js';
 import { firewallState } from './publish.js';
 
 export interface ReconcileReport {
@@ -41,6 +42,16 @@ function mounted(path: string): boolean {
   }
 }
 
+/** Whether an external sandbox's path still names the namespace it joined. */
+function sameNetns(sb: SandboxRecord): boolean {
+  try {
+    const st = statSync(sb.netnsPath, { bigint: true });
+    return sb.netnsId === undefined || `${st.dev}:${st.ino}` === sb.netnsId;
+  } catch {
+    return false;
+  }
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -58,9 +69,11 @@ export async function reconcile(c: CnmContext): Promise<ReconcileReport> {
   const snapshot = await c.store.view((t) => ({ sandboxes: t.sandboxes(), networks: t.networks() }));
 
   // 1. Sandboxes without a namespace (and the sandboxes sharing theirs).
+  //    An external one's namespace is gone when its path is, or names
+  //    another namespace now; its host-side veths go in step 2.
   const gone = new Set<string>();
   for (const sb of snapshot.sandboxes) {
-    if (sb.netnsKind !== 'own' || mounted(sb.netnsPath)) continue;
+    if (sb.netnsKind === 'own' ? mounted(sb.netnsPath) : sb.netnsKind !== 'external' || sameNetns(sb)) continue;
     // Still being created by a live process (its row comes before its namespace).
     if (sb.pid !== process.pid && alive(sb.pid) && Date.now() - Date.parse(sb.created) < 60_000) continue;
     gone.add(sb.id);
@@ -77,7 +90,7 @@ export async function reconcile(c: CnmContext): Promise<ReconcileReport> {
         t.deleteSandbox(sb.id);
         return n;
       });
-      if (sb.netnsKind !== 'container') removeSandboxFiles(c.files, sb);
+      if (ownsFiles(sb)) removeSandboxFiles(c.files, sb);
       report.sandboxesRemoved.push(sb.name);
       report.addressesReleased += released;
     } catch (e) {

@@ -8,13 +8,15 @@ import { NsnetError, ValidationError } from '../errors.js';
 import { poolKey } from '../ipam/ipam.js';
 import { Netns } from '../netlink/netns.js';
 import { parsePorts } from '../ports.js';
+import * as v from '../validate.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/store.js';
-import { findByKey, now, type CnmContext, type DeleteOptions } from './context.js';
+import { findByKey, now, openExternal, type CnmContext, type DeleteOptions } from './context.js';
 import { dropEndpoint, planEndpoint, planJoins, type EndpointOptions } from './endpoints.js';
-import { hostHostname, removeSandboxFiles, validExtraHost, writeSandboxFiles } from './files.js';
+import { hostHostname, ownsFiles, removeSandboxFiles, validExtraHost, writeSandboxFiles } from './files.js';
+import { leaveKernel } from './join.js';
 import * as names from './names.js';
 import { portSpecs, preparePorts } from './publish.js';
-import { sandboxTrip } from './trip.js';
+import { joinTrip, sandboxTrip } from './trip.js';
 import { Teardown, Transaction } from './tx.js';
 
 export interface SandboxAttachment extends EndpointOptions {
@@ -25,6 +27,12 @@ export interface SandboxAttachment extends EndpointOptions {
 export interface SandboxSettings {
   /** 'own' (default): a new namespace; 'host': the host's namespace. */
   namespace?: 'own' | 'host';
+  /**
+   * A namespace nsnet did not make (a CNI runtime's), by its path: joined
+   * like an own one, never deleted, and given no sandbox files (resolv.conf
+   * and friends are its runtime's). Its interfaces are deleted on leave.
+   */
+  netnsPath?: string;
   /** Share this sandbox's namespace, hostname, resolv.conf and hosts (Docker's container:<name>). */
   container?: string;
   hostname?: string;
@@ -49,11 +57,16 @@ export interface SandboxPlanOptions extends SandboxSettings {
  */
 export function checkSandbox(ctx: CnmContext, name: string, o: SandboxPlanOptions = {}) {
   const n = names.objectName(name, 'sandbox name');
-  const kind = o.container !== undefined ? 'container' : (o.namespace ?? 'own');
-  if (kind !== 'own' && kind !== 'host' && kind !== 'container') throw new ValidationError('namespace', o.namespace, "must be 'own' or 'host'");
+  const kind = o.netnsPath !== undefined ? 'external' : o.container !== undefined ? 'container' : (o.namespace ?? 'own');
+  if (kind !== 'own' && kind !== 'host' && kind !== 'container' && kind !== 'external') throw new ValidationError('namespace', o.namespace, "must be 'own' or 'host'");
   if (o.container !== undefined && o.namespace !== undefined) throw new ValidationError('namespace', o.namespace, 'cannot be given with container');
+  if (kind === 'external' && (o.container !== undefined || o.namespace !== undefined))
+    throw new ValidationError('netnsPath', o.netnsPath, 'cannot be given with namespace or container');
+  if (kind === 'external' && (typeof o.netnsPath !== 'string' || !o.netnsPath.startsWith('/') || o.netnsPath.includes('\0')))
+    throw new ValidationError('netnsPath', o.netnsPath, 'must be an absolute path');
   const sb: SandboxRecord = {
-    id: names.newId(), name: n, netnsKind: kind, netnsPath: kind === 'own' ? join(ctx.runDir, n) : ctx.host.path ?? '/proc/self/ns/net',
+    id: names.newId(), name: n, netnsKind: kind,
+    netnsPath: kind === 'own' ? join(ctx.runDir, n) : kind === 'external' ? o.netnsPath! : ctx.host.path ?? '/proc/self/ns/net',
     ownerId: null,
     hostname: o.hostname !== undefined ? names.hostname(o.hostname) : kind === 'host' ? hostHostname() : n.length <= 64 ? n : n.slice(0, 12),
     dns: names.ipList(o.dns, 'dns'),
@@ -62,12 +75,13 @@ export function checkSandbox(ctx: CnmContext, name: string, o: SandboxPlanOption
     extraHosts: names.stringList(o.extraHosts, 'extraHosts', validExtraHost, 'must be name:ip'),
     filesDir: '', labels: names.stringMap(o.labels, 'labels'), created: now(), pid: process.pid,
   };
-  sb.filesDir = join(ctx.files.filesRoot, sb.id);
+  if (ownsFiles(sb)) sb.filesDir = join(ctx.files.filesRoot, sb.id);
   const attach = (o.networks ?? []).map((a, i) => {
     const x = typeof a === 'string' ? { network: a } : a;
     if (!x || typeof x.network !== 'string') throw new ValidationError(`networks[${i}]`, a, 'must be a network name or { network, ip?, ip6?, ifname? }');
     if (x.ip !== undefined && names.ipList(x.ip, 'ip')[0]!.includes(':')) throw new ValidationError('ip', x.ip, 'must be an IPv4 address (use ip6)');
     if (x.ip6 !== undefined && !names.ipList(x.ip6, 'ip6')[0]!.includes(':')) throw new ValidationError('ip6', x.ip6, 'must be an IPv6 address');
+    if (x.mac !== undefined) v.mac(x.mac, `networks[${i}].mac`);
     return { ...x, portReqs: parsePorts(x.ports, `networks[${i}].ports`) };
   });
   const joinEps = o.join ?? [];
@@ -82,8 +96,12 @@ export async function createSandbox(ctx: CnmContext, name: string, o: SandboxPla
   const { n, kind, sb, attach, joinEps } = checkSandbox(ctx, name, o);
   const reqs = attach.flatMap((a) => a.portReqs);
   if (reqs.length) await preparePorts(ctx, reqs);
+  // An external namespace is opened first: a path that names none is bad
+  // input, found before anything changes, and its identity is recorded.
+  const ext = kind === 'external' ? await openExternal(sb.netnsPath) : null;
+  if (ext) sb.netnsId = ext.handle.id ?? undefined;
   const tx = new Transaction(`sandbox ${n}`, ctx.faults);
-  return tx.run(async () => {
+  const made = tx.run(async () => {
     // 1. Intent: the sandbox, its new endpoints and their addresses, in one store transaction.
     const plan = await tx.step(
       'store.sandbox',
@@ -127,24 +145,33 @@ export async function createSandbox(ctx: CnmContext, name: string, o: SandboxPla
 
     // 2. The kernel: namespace, interfaces, addresses, routes (and the
     //    published ports, once they can ride along) in one trip, while the
-    //    files are written.
-    const trip = sandboxTrip(ctx, tx, sb, plan.eps, plan.nets);
-    try {
-      if (kind !== 'container') {
-        const addresses = plan.eps.flatMap((e) => e.addresses);
-        await tx.step('files', () => writeSandboxFiles(ctx.files, sb, addresses), () => removeSandboxFiles(ctx.files, sb));
+    //    files are written. An external namespace exists already: its
+    //    interfaces go in as a join's do (after any deletion still under way
+    //    in it, whose names they may take again).
+    if (ext) {
+      await ctx.pending(sb.netnsPath);
+      await joinTrip(ctx, tx, ext, sb, plan.eps, plan.nets);
+    } else {
+      const trip = sandboxTrip(ctx, tx, sb, plan.eps, plan.nets);
+      try {
+        if (ownsFiles(sb)) {
+          const addresses = plan.eps.flatMap((e) => e.addresses);
+          await tx.step('files', () => writeSandboxFiles(ctx.files, sb, addresses), () => removeSandboxFiles(ctx.files, sb));
+        }
+      } catch (e) {
+        await trip.kernel.catch(() => {});
+        throw e;
       }
-    } catch (e) {
-      await trip.kernel.catch(() => {});
-      throw e;
+      const ns = await tx.step('kernel.sandbox', () => trip.kernel);
+      await tx.step('firewall', () => trip.published);
+      if (ns) ctx.keepNetns(sb.id, ns);
     }
-    const ns = await tx.step('kernel.sandbox', () => trip.kernel);
-    await tx.step('firewall', () => trip.published);
-    if (ns) ctx.keepNetns(sb.id, ns);
     ctx.emit({ kind: 'sandbox', action: 'create', id: sb.id, name: sb.name });
     for (const ep of plan.eps) ctx.emit({ kind: 'endpoint', action: 'join', id: ep.id, name: ep.name });
     return sb;
   });
+  // The external namespace's handle is not kept: it would keep the namespace alive after its runtime deleted it.
+  return ext ? made.finally(() => ext.close()) : made;
 }
 
 /** Tears a sandbox down; refused while others share its namespace unless forced. */
@@ -169,7 +196,7 @@ export async function deleteSandbox(ctx: CnmContext, sbRec: SandboxRecord, o: De
   const leaveAll = async () => {
     for (const ep of cur.eps) {
       const net = cur.nets.get(ep.networkId)!;
-      await td.step(`leave ${ep.name}`, () => ctx.driver(net.driver).leave(ctx, net, ep, sb));
+      await td.step(`leave ${ep.name}`, () => leaveKernel(ctx, net, ep, sb, o));
     }
   };
   if (sb.netnsKind === 'own') {
@@ -185,10 +212,10 @@ export async function deleteSandbox(ctx: CnmContext, sbRec: SandboxRecord, o: De
     // The namespace (and so its interfaces) still exists: keep the record
     // and its addresses, so a second delete can finish the job.
     if (!released) td.finish();
-  } else if (sb.netnsKind === 'host') {
+  } else if (sb.netnsKind === 'host' || sb.netnsKind === 'external') {
     await leaveAll();
   }
-  if (sb.netnsKind !== 'container') await td.step('files', () => removeSandboxFiles(ctx.files, sb));
+  if (ownsFiles(sb)) await td.step('files', () => removeSandboxFiles(ctx.files, sb));
   await td.step('store.sandbox', () =>
     ctx.store.update((t) => {
       for (const ep of t.endpoints({ sandboxId: sb.id })) dropEndpoint(t, ep);

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 
 import { NsnetError, ValidationError } from '../errors.js';
+import { toBig } from '../ipaddr.js';
 import type { Batch, HasHandle } from '../netlink/batch.js';
 import type { EndpointRecord, NetworkRecord } from '../store/store.js';
 import * as v from '../validate.js';
@@ -23,6 +24,8 @@ export interface BridgeState {
   masquerade: boolean;
   ifPrefix: string;
   mac: 'ip' | 'random';
+  /** Hairpin mode on every port, not only on those of endpoints that publish ports. */
+  hairpin?: boolean;
 }
 
 /** Option keys: Docker's, and short aliases. */
@@ -40,6 +43,8 @@ const KEYS: Record<string, keyof Omit<BridgeState, 'createdBridge'>> = {
   'ifname.prefix': 'ifPrefix',
   'nsnet.mac': 'mac',
   mac: 'mac',
+  'nsnet.hairpin': 'hairpin',
+  hairpin: 'hairpin',
 };
 
 function bool(key: string, val: string): boolean {
@@ -95,7 +100,7 @@ export const bridgeDriver: Driver = {
         }
         if (f === 'bridge') st.bridge = v.ifname(val, `option ${key}`);
         else if (f === 'mtu') st.mtu = v.mtu(Number(val), `option ${key}`);
-        else if (f === 'icc' || f === 'masquerade') st[f] = bool(key, val);
+        else if (f === 'icc' || f === 'masquerade' || f === 'hairpin') st[f] = bool(key, val);
         else if (f === 'ifPrefix') {
           if (!/^[a-z][a-z0-9]{0,9}$/.test(val)) throw new ValidationError(`option ${key}`, val, 'must be 1 to 10 lowercase letters and digits, starting with a letter');
           st.ifPrefix = val;
@@ -218,7 +223,7 @@ export const bridgeDriver: Driver = {
     if (v6) b.setLink(ep.hostIfname!, { addrGenMode: 'none' });
     // Where br_netfilter DNATs while bridging, a container reaching its own
     // published port through the host sends the frame back out its own port.
-    b.setLink(ep.hostIfname!, { up: true, ...(ep.ports?.length ? { hairpin: true } : {}) });
+    b.setLink(ep.hostIfname!, { up: true, ...(ep.ports?.length || st.hairpin ? { hairpin: true } : {}) });
     // The peer cannot be brought up by the request that creates it: it is
     // not paired yet, and the kernel answers ENOTCONN. The sandbox's own
     // group, which runs next, brings it up.
@@ -238,6 +243,41 @@ export const bridgeDriver: Driver = {
     } catch (e) {
       if ((e as NsnetError).code !== 'ENODEV') throw e;
     }
+  },
+
+  // A port that is down forwards nothing either way, and taking it down
+  // waits for no grace period, as deleting it does.
+  async detach(ctx, _n, ep) {
+    if (!ep.hostIfname) return;
+    try {
+      await ctx.host.links.setDown(ep.hostIfname);
+    } catch (e) {
+      if ((e as NsnetError).code !== 'ENODEV') throw e;
+    }
+  },
+
+  async check(ctx, n, ep) {
+    if (!ep.hostIfname) return [];
+    const st = bridgeState(n);
+    const [veth, bridge] = await Promise.all([ctx.host.links.find(ep.hostIfname), ctx.host.links.find(st.bridge)]);
+    if (!veth) return [`host interface ${ep.hostIfname} is missing`];
+    const problems: string[] = [];
+    if (!veth.up) problems.push(`host interface ${ep.hostIfname} is down`);
+    if (!bridge || veth.master !== bridge.ifindex) problems.push(`host interface ${ep.hostIfname} is not a port of bridge ${st.bridge}`);
+    return problems;
+  },
+
+  async checkNetwork(ctx, n) {
+    const st = bridgeState(n);
+    const bridge = await ctx.host.links.find(st.bridge);
+    if (!bridge || bridge.kind !== 'bridge') return [`bridge ${st.bridge} of network ${n.name} is missing`];
+    const problems = bridge.up ? [] : [`bridge ${st.bridge} of network ${n.name} is down`];
+    const have = await ctx.host.addresses.list({ dev: bridge.ifindex });
+    for (const s of n.subnets) {
+      if (!s.gateway) continue;
+      if (!have.some((a) => toBig(a.address)?.n === toBig(s.gateway!)?.n)) problems.push(`bridge ${st.bridge} lacks its gateway address ${s.gateway}`);
+    }
+    return problems;
   },
 
   firewall(n) {

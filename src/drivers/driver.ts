@@ -45,6 +45,16 @@ export interface Driver {
   /** Removes what join made. Must succeed when it is already gone. */
   leave(ctx: DriverContext, n: NetworkRecord, ep: EndpointRecord, sb: SandboxRecord | null): Promise<void>;
   /**
+   * Stops ep's traffic at once, without waiting for the kernel, so that
+   * leave (which may wait for it: deleting an interface does) can finish
+   * after the caller has its answer. Absent: leave is always waited for.
+   */
+  detach?(ctx: DriverContext, n: NetworkRecord, ep: EndpointRecord): Promise<void>;
+  /** Lists how the host side of ep differs from what join made ([] when it agrees). */
+  check?(ctx: DriverContext, n: NetworkRecord, ep: EndpointRecord): Promise<string[]>;
+  /** Lists how a network's kernel objects differ from what createNetwork made. */
+  checkNetwork?(ctx: DriverContext, n: NetworkRecord): Promise<string[]>;
+  /**
    * What a network needs from the host's firewall (isolation, ICC, internal,
    * masquerade), for drivers whose networks route through the host. Absent:
    * the firewall has nothing to do with its networks.
