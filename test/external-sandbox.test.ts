@@ -39,7 +39,7 @@ describe('external sandboxes', () => {
     const host = info.endpoints[0]!.hostIfname!;
     expect(await hostLinks()).toContain(host);
     await sb.delete();
-    // The interface stopped at once (its host end is down) and goes in the background.
+    // The interface stopped at once (its host end is down); its deletion waits for the runtime to delete the namespace, or settled().
     expect(await w.c.settled()).toEqual([]);
     expect(await hostLinks()).not.toContain(host);
     expect((await ipj<any[]>(rt.name!, 'link', 'show')).map((l) => l.ifname)).toEqual(['lo']);
@@ -59,7 +59,7 @@ describe('external sandboxes', () => {
     expect(await hostLinks()).not.toContain(host);
     const ep2 = await net.createEndpoint(uniq('xe'), { ifname: 'eth0' });
     await ep2.join(sb);
-    await ep2.leave(); // in the background
+    await ep2.leave(); // deferred
     const ep3 = await net.createEndpoint(uniq('xe'), { ifname: 'eth0' });
     await ep3.join(sb); // would meet eth0 still being deleted without waiting for it
     expect((await ipj<any[]>(rt.name!, 'link', 'show')).map((l) => l.ifname).sort()).toEqual(['eth0', 'lo']);
@@ -68,6 +68,24 @@ describe('external sandboxes', () => {
     await ep2.delete();
     await rt.delete();
     await net.delete({ force: true });
+  });
+
+  test('a deferred deletion runs on its own a moment later when the namespace lives on, and finds nothing to do when the runtime deleted it first', async () => {
+    const net = await w.c.createNetwork(uniq('xn'), { subnets: ['10.87.0.0/24'] });
+    const [kept, gone] = [await Netns.create(uniq('xr')), await Netns.create(uniq('xr'))];
+    const sbs = [];
+    for (const rt of [kept, gone]) sbs.push(await w.c.createSandbox(uniq('xs'), { netnsPath: rt.path!, networks: [net.name] }));
+    const hosts = await Promise.all(sbs.map(async (sb) => (await sb.info()).endpoints[0]!.hostIfname!));
+    for (const sb of sbs) await sb.delete();
+    await gone.delete(); // as a runtime does right after DEL
+    await eventually(async () => {
+      const links = await hostLinks();
+      expect(hosts.filter((h) => links.includes(h))).toEqual([]);
+    });
+    expect((await ipj<any[]>(kept.name!, 'link', 'show')).map((l) => l.ifname)).toEqual(['lo']);
+    expect(await w.c.settled()).toEqual([]);
+    await kept.delete();
+    await net.delete();
   });
 
   test('a path that names no namespace is refused before anything changes; one that is gone is not found', async () => {

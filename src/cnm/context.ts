@@ -56,12 +56,14 @@ export interface CnmContext extends DriverContext {
    */
   inNetns<T>(sb: SandboxRecord, fn: (ns: Netns) => Promise<T>): Promise<T>;
   /**
-   * Hands the kernel work that may finish after the caller has its answer
-   * (deleting an external sandbox's interface waits for the kernel), keyed
-   * by the namespace it touches.
+   * Defers kernel work the caller need not wait for, keyed by the
+   * namespace it touches: deleting an external sandbox's interface, which
+   * holds the kernel's rtnl lock for a grace period. It runs after
+   * LATER_MS, by when a runtime has usually deleted the namespace, and the
+   * kernel's batched namespace teardown has taken the interface with it.
    */
   later(key: string, work: () => Promise<void>): void;
-  /** Resolves once the work handed over for key (or all of it) is done. */
+  /** Runs the deferred work for key (or all of it) now, and resolves once it is done. */
   pending(key?: string): Promise<void>;
   /** Failures of that work since the last call (the interfaces it left are reconcile's to remove). */
   laterErrors(): Error[];
@@ -77,8 +79,8 @@ export class Context implements CnmContext {
   ephemeralPorts: [number, number] | null = null;
   /** Open namespace handles of own-namespace sandboxes, by sandbox id. */
   private readonly handles = new Map<string, Netns>();
-  /** Work the kernel finishes after its caller returned, by the namespace it touches. */
-  private readonly work = new Map<string, Promise<void>>();
+  /** Deferred kernel work, by the namespace it touches. */
+  private readonly deferred = new Map<string, Deferred>();
   private failures: Error[] = [];
   private closed = false;
 
@@ -132,19 +134,40 @@ export class Context implements CnmContext {
   }
 
   later(key: string, work: () => Promise<void>): void {
-    const prev = this.work.get(key) ?? Promise.resolve();
-    const next = prev.then(work).catch((e: unknown) => {
-      this.failures.push(e as Error);
+    let d = this.deferred.get(key);
+    if (!d) this.deferred.set(key, (d = { jobs: [], timer: null, running: null }));
+    d.jobs.push(work);
+    if (!d.timer) {
+      d.timer = setTimeout(() => void this.flush(key), LATER_MS);
+      d.timer.unref(); // a process that exits without settled() leaves it to reconcile
+    }
+  }
+
+  private flush(key: string): Promise<void> {
+    const d = this.deferred.get(key);
+    if (!d) return Promise.resolve();
+    if (d.timer) clearTimeout(d.timer);
+    d.timer = null;
+    const jobs = d.jobs.splice(0);
+    const run = (d.running ?? Promise.resolve()).then(async () => {
+      for (const job of jobs) {
+        try {
+          await job();
+        } catch (e) {
+          this.failures.push(e as Error);
+        }
+      }
     });
-    this.work.set(key, next);
-    void next.then(() => {
-      if (this.work.get(key) === next) this.work.delete(key);
+    d.running = run;
+    void run.then(() => {
+      if (d.running === run && !d.jobs.length && !d.timer) this.deferred.delete(key);
     });
+    return run;
   }
 
   async pending(key?: string): Promise<void> {
-    if (key !== undefined) return this.work.get(key);
-    while (this.work.size) await Promise.all(this.work.values());
+    if (key !== undefined) return this.flush(key);
+    while (this.deferred.size) await Promise.all([...this.deferred.keys()].map((k) => this.flush(k)));
   }
 
   laterErrors(): Error[] {
@@ -163,14 +186,26 @@ export class Context implements CnmContext {
     h?.close();
   }
 
-  /** Closes the store and the namespace handles. */
+  /** Closes the store and the namespace handles; deferred work not yet run is left to reconcile. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    for (const d of this.deferred.values()) if (d.timer) clearTimeout(d.timer);
+    this.deferred.clear();
     for (const h of this.handles.values()) h.close();
     this.handles.clear();
     this.store.close();
   }
+}
+
+/** How long deferred kernel work waits for a runtime to delete the namespace itself (see later). */
+export const LATER_MS = 1000;
+
+interface Deferred {
+  jobs: (() => Promise<void>)[];
+  timer: NodeJS.Timeout | null;
+  /** The last flush's run: the next one starts after it. */
+  running: Promise<void> | null;
 }
 
 export const now = () => new Date().toISOString();

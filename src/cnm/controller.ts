@@ -192,10 +192,10 @@ export class Controller extends EventEmitter {
   }
 
   /**
-   * Resolves once the kernel work that finishes after its call returned is
-   * done (interfaces of external sandboxes being deleted), with what of it
-   * failed: a process that is about to exit awaits this first. What a
-   * process that did not wait leaves behind, reconcile removes.
+   * Runs the kernel work deferred by earlier calls now (deleting interfaces
+   * external sandboxes left, see Endpoint.leave) and resolves once it is
+   * done, with what of it failed: a process that is about to exit awaits
+   * this first. What a process that did not wait leaves, reconcile removes.
    */
   async settled(): Promise<Error[]> {
     await this.ctx.pending();

@@ -43,8 +43,11 @@ export async function join(ctx: CnmContext, epRec: EndpointRecord, sbKey: string
  * Removes ep's kernel side from sb. Its interface is deleted (the sandbox
  * lives on, so the kernel must be waited for), except in an external
  * namespace without o.wait: there the driver stops its traffic at once and
- * the deletion finishes in the background (ctx.later), as releasing an own
- * namespace lets the kernel finish; a join into that namespace waits for it.
+ * the deletion is deferred (ctx.later). A runtime deletes its namespace
+ * right after its DEL, and the kernel's namespace teardown then destroys the
+ * interface in its own batches, as releasing an own namespace does; if the
+ * namespace lives on, nsnet deletes it. A join into that namespace runs the
+ * deferred deletion first.
  */
 export async function leaveKernel(ctx: CnmContext, net: NetworkRecord, ep: EndpointRecord, sb: SandboxRecord | null, o: DeleteOptions = {}): Promise<void> {
   const d = ctx.driver(net.driver);

@@ -125,9 +125,11 @@ export class Endpoint extends Handle<EndpointRecord> {
 
   /**
    * Unplugs it; its addresses stay reserved until delete. Its interface is
-   * deleted at once, except in an external namespace, where it stops
-   * carrying traffic at once and the kernel's deletion finishes in the
-   * background (Controller.settled() waits for it) unless `wait` is set.
+   * deleted at once, except in an external namespace unless `wait` is set:
+   * there it stops carrying traffic at once, and its deletion is left a
+   * moment to the runtime's deleting the namespace (the kernel then takes
+   * it in its own batches) before nsnet deletes it itself
+   * (Controller.settled() does so at once).
    */
   leave(o?: DeleteOptions): Promise<void> {
     return leave(this.ctx, this.record, o);
