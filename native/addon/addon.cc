@@ -144,6 +144,7 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::NftTransact>("nftTransact"),
                              InstanceMethod<&Addon::NftList>("nftList"),
                              InstanceMethod<&Addon::WatchOpen>("watchOpen"),
+                             InstanceMethod<&Addon::PeerCred>("peerCred"),
                              InstanceValue("NetnsHandle", handle),
                          });
     env.AddCleanupHook([this] {
@@ -356,6 +357,22 @@ class Addon : public Napi::Addon<Addon> {
 
   // socketIn(ns, family: 4 | 6, type: 'tcp' | 'udp', address?: string, port?: number) -> Promise<fd>
   // With a port, the socket is bound before it is handed over.
+  // peerCred(fd) -> { pid, uid, gid } of a unix socket's far end. A
+  // getsockopt never waits, so it runs here, not as a job.
+  Napi::Value PeerCred(const Napi::CallbackInfo& info) {
+    io::PeerCred c;
+    io::SysError err;
+    if (!info[0].IsNumber() || !io::peer_cred(info[0].As<Napi::Number>().Int32Value(), &c, &err)) {
+      if (!err) err = {EBADF, "peerCred: not an fd"};
+      throw from_sys(info.Env(), err);
+    }
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("pid", c.pid);
+    o.Set("uid", c.uid);
+    o.Set("gid", c.gid);
+    return o;
+  }
+
   Napi::Value SocketIn(const Napi::CallbackInfo& info) {
     struct J : BaseJob {
       using BaseJob::BaseJob;
