@@ -4,6 +4,8 @@
 import { readFileSync } from 'node:fs';
 
 import { parse, UsageError, type Command, type Group } from './args.js';
+import { cni } from './cni.js';
+import { daemon } from './daemon.js';
 import { demo } from './demo.js';
 import { events } from './events.js';
 import { commandHelp, groupHelp, isGroup } from './help.js';
@@ -30,6 +32,8 @@ export const nsnet: Group = {
     network,
     sandbox,
     events,
+    daemon,
+    cni,
     { name: 'demo', summary: 'a guided tour of every mode, in a private namespace that plays the host', run: () => demo() },
     netns,
     link,
