@@ -66,6 +66,7 @@ export function execPlugin(binary: string, call: CniCall, conf: unknown, o: { ho
         reject(new Error(`${binary} ${call.command}: stdout is not JSON: ${stdout} (stderr: ${stderr})`, { cause: e }));
       }
     });
+    p.stdin.on('error', () => {}); // a plugin may answer (VERSION) without reading stdin
     p.stdin.end(typeof conf === 'string' ? conf : JSON.stringify(conf));
   });
 }
@@ -73,4 +74,34 @@ export function execPlugin(binary: string, call: CniCall, conf: unknown, o: { ho
 /** The conflist runtime's step between two plugins: the next one's configuration with the previous result. */
 export function chained(conf: Record<string, unknown>, name: string, cniVersion: string, prevResult?: unknown): Record<string, unknown> {
   return { ...conf, name, cniVersion, ...(prevResult !== undefined ? { prevResult } : {}) };
+}
+
+export interface DaemonProcess {
+  proc: import('node:child_process').ChildProcess;
+  /** Every line it wrote to stderr so far. */
+  lines: string[];
+  /** Sends the signal and resolves with the exit code (or the signal's name). */
+  stop(signal?: NodeJS.Signals): Promise<number | string>;
+}
+
+/**
+ * Starts `nsnet daemon` as its own process inside hostNetns (its Controller's
+ * host), and resolves once its CNI door listens.
+ */
+export function startDaemon(o: { hostNetns: string; socket: string; stateDir: string }): Promise<DaemonProcess> {
+  const proc = spawn('nsenter', [`--net=${o.hostNetns}`, process.execPath, 'dist/cli/main.js', 'daemon', '--cni-socket', o.socket, '--state-dir', o.stateDir], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const lines: string[] = [];
+  let rest = '';
+  const exited = new Promise<number | string>((resolve) => proc.once('exit', (code, sig) => resolve(code ?? sig ?? -1)));
+  return new Promise((resolve, reject) => {
+    proc.stderr!.on('data', (d) => {
+      const parts = (rest + d).split('\n');
+      rest = parts.pop()!;
+      lines.push(...parts);
+      if (parts.some((l) => l.startsWith('cni: listening'))) resolve({ proc, lines, stop: (sig = 'SIGTERM') => (proc.kill(sig), exited) });
+    });
+    void exited.then((code) => reject(new Error(`nsnet daemon exited (${code}) before it listened: ${lines.join('\n')}${rest}`)));
+  });
 }
