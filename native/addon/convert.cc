@@ -1,7 +1,6 @@
 #include "convert.h"
 
 #include <arpa/inet.h>
-#include <string.h>
 
 #include <cstdio>
 
@@ -261,8 +260,7 @@ Napi::Object from_reply(Napi::Env env, const io::Reply& r) {
 
 Napi::Error from_sys(Napi::Env env, const io::SysError& e) {
   char buf[128];
-  const char* msg = strerror_r(e.err, buf, sizeof buf);
-  Napi::Error err = Napi::Error::New(env, e.what + ": " + msg);
+  Napi::Error err = Napi::Error::New(env, e.what + ": " + io::errno_text(e.err, buf, sizeof buf));
   err.Set("errno", Napi::Number::New(env, e.err));
   err.Set("syscall", Napi::String::New(env, e.what));
   return err;

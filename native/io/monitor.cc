@@ -18,12 +18,6 @@ constexpr size_t kRecvBuf = 64 * 1024;
 // Datagrams read from one socket before the Hub looks at the others.
 constexpr int kReadBudget = 64;
 
-bool sys_fail(SysError* err, int e, const char* what) {
-  err->err = e;
-  err->what = what;
-  return false;
-}
-
 }  // namespace
 
 bool parse_event(const nlmsghdr* h, Event* out) {
@@ -85,13 +79,13 @@ std::shared_ptr<Monitor> Monitor::create(Socket* s, const MonitorOptions& o, Sys
   if (o.what & kNeighs) groups.push_back(RTNLGRP_NEIGH);
   for (unsigned g : groups)
     if (setsockopt(fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &g, sizeof g) < 0)
-      return sys_fail(err, errno, "setsockopt(NETLINK_ADD_MEMBERSHIP)"), nullptr;
+      return fail(err, errno, "setsockopt(NETLINK_ADD_MEMBERSHIP)"), nullptr;
   // FORCE goes past rmem_max (we are root); plain RCVBUF is the fallback.
   if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &o.rcvbuf, sizeof o.rcvbuf) < 0 &&
       setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &o.rcvbuf, sizeof o.rcvbuf) < 0)
-    return sys_fail(err, errno, "setsockopt(SO_RCVBUF)"), nullptr;
+    return fail(err, errno, "setsockopt(SO_RCVBUF)"), nullptr;
   const int fl = fcntl(fd, F_GETFL);
-  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return sys_fail(err, errno, "fcntl(O_NONBLOCK)"), nullptr;
+  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return fail(err, errno, "fcntl(O_NONBLOCK)"), nullptr;
   if (o.what & kLinks) m->phases_.push_back({RTM_GETLINK, AF_UNSPEC});
   if (o.what & kAddrs) m->phases_.push_back({RTM_GETADDR, AF_UNSPEC});
   if (o.what & kRoutes) m->phases_.push_back({RTM_GETROUTE, AF_UNSPEC});
@@ -167,7 +161,7 @@ void Monitor::start() {
   if (opt_.list) begin_dump(ResyncReason::Initial);
 }
 
-void Monitor::fail(int err) {
+void Monitor::end_stream(int err) {
   dead_ = true;
   Event e;
   e.kind = EvKind::Error;
@@ -220,7 +214,7 @@ bool Monitor::send_phase() {
     const ssize_t n = ::sendto(fd(), buf, len, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel);
     if (n >= 0) break;
     if (errno == EINTR) continue;
-    fail(errno);
+    end_stream(errno);
     return false;
   }
   dumping_ = true;
@@ -316,7 +310,7 @@ void Monitor::on_readable(uint8_t* buf, size_t cap) {
         else begin_dump(ResyncReason::Overflow);
         continue;
       }
-      fail(errno);
+      end_stream(errno);
       return;
     }
     poked_ = false;
@@ -343,7 +337,7 @@ Hub::Hub(std::function<void(std::shared_ptr<Monitor>)> on_ready) : on_ready_(std
 }
 
 bool Hub::add(const std::shared_ptr<Monitor>& m, SysError* err) {
-  if (epfd_ < 0 || evfd_ < 0) return sys_fail(err, EMFILE, "epoll/eventfd");
+  if (epfd_ < 0 || evfd_ < 0) return fail(err, EMFILE, "epoll/eventfd");
   {
     std::lock_guard<std::mutex> lk(mu_);
     m->id_ = next_id_++;
@@ -356,7 +350,7 @@ bool Hub::add(const std::shared_ptr<Monitor>& m, SysError* err) {
       const int e = errno;
       monitors_.erase(m->id_);
       m->hub_ = nullptr;
-      return sys_fail(err, e, "epoll_ctl");
+      return fail(err, e, "epoll_ctl");
     }
   }
   kick(m->id_);  // the Hub thread starts it (and its first dump)

@@ -101,7 +101,7 @@ class Monitor : public std::enable_shared_from_this<Monitor> {
   void begin_dump(ResyncReason why);
   bool send_phase();
   void poke();
-  void fail(int err);
+  void end_stream(int err);  // queues an Error event: the stream is over
   // Any thread; returns true if the Hub must report it ready.
   bool push(Event&& e);
   bool push_locked(Event&& e);

@@ -26,12 +26,6 @@ uint8_t* recv_buffer() {
   return buf.data();
 }
 
-bool fail(SysError* err, int e, const char* what) {
-  err->err = e;
-  err->what = what;
-  return false;
-}
-
 }  // namespace
 
 Socket* Socket::open(int protocol, SysError* err) {

@@ -14,15 +14,9 @@
 #include <vector>
 
 #include "../nl/nl.h"
+#include "error.h"
 
 namespace nsnet::io {
-
-// A failed system call or a protocol violation, with the operation's name.
-struct SysError {
-  int err = 0;  // positive errno
-  std::string what;
-  explicit operator bool() const { return err != 0; }
-};
 
 // The kernel's answer to one request of a batch.
 struct Reply {

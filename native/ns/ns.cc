@@ -18,6 +18,8 @@
 
 namespace nsnet::ns {
 
+using io::fail;
+
 namespace {
 
 // Per namespace thread (one per Node environment): its own namespace, closed
@@ -30,12 +32,6 @@ struct Home {
 };
 thread_local Home g_home;
 thread_local std::set<std::string> g_shared;
-
-bool fail(io::SysError* err, int e, std::string what) {
-  err->err = e;
-  err->what = std::move(what);
-  return false;
-}
 
 // Returning home cannot fail short of a kernel bug; a namespace thread left
 // in a foreign namespace would silently act on the wrong network, so stop.

@@ -165,7 +165,7 @@ bool nft_transact(io::Socket& s, const std::vector<NftOp>& ops, bool check_gen, 
     // Every message fits 64 KiB by construction; only the whole can outgrow
     // the guess. An op that is itself too big (a rule of huge expressions)
     // fails this way, before anything is sent.
-    if (buf.size() > (256u << 20)) return (err->err = EMSGSIZE, err->what = "nf_tables batch does not fit"), false;
+    if (buf.size() > (256u << 20)) return io::fail(err, EMSGSIZE, "nf_tables batch does not fit");
     buf.resize(buf.size() * 2);
   }
   auto on_msg = [&](size_t i, const nlmsghdr* h) {

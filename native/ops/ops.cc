@@ -47,7 +47,7 @@ bool resolve(io::Socket& s, std::vector<Op>& ops, std::vector<io::Reply>* out, b
       rtnl::encode_link_get(b, first + static_cast<uint32_t>(i), 0, names[i]);
       b.message()->nlmsg_flags |= NLM_F_ACK;
     }
-    if (!b.ok()) return (err->err = EMSGSIZE, err->what = "link lookup does not fit"), false;
+    if (!b.ok()) return io::fail(err, EMSGSIZE, "link lookup does not fit");
     std::vector<io::Reply> replies;
     auto on_msg = [&](size_t i, const nlmsghdr* h) {
       rtnl::LinkInfo li;
@@ -162,7 +162,7 @@ bool exec(io::Socket& s, std::vector<Op>& ops, std::vector<io::Reply>* out, io::
       nl::Builder b(buf.data(), buf.size());
       const uint32_t first = s.reserve_seq(static_cast<uint32_t>(seg.size()));
       for (size_t i = 0; i < seg.size(); i++) encode(b, first + static_cast<uint32_t>(i), seg[i]);
-      if (!b.ok()) return (err->err = EMSGSIZE, err->what = "batch does not fit"), false;
+      if (!b.ok()) return io::fail(err, EMSGSIZE, "batch does not fit");
       if (!s.transact(buf.data(), b.size(), first, seg.size(), &replies, nullptr, err)) return false;
     }
     for (size_t i = 0; i < seg.size(); i++) {
