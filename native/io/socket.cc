@@ -17,6 +17,9 @@ constexpr size_t kRecvBuf = 64 * 1024;
 // Large dumps and bursts of ACKs must not overflow the socket queue.
 constexpr int kSockBuf = 4 * 1024 * 1024;
 constexpr int kDumpRetries = 20;
+// A GET or dump request: a header and a few names.
+constexpr size_t kRequestBuf = 512;
+constexpr size_t kMaxRequest = 64 * 1024;
 
 // One receive buffer per thread, not per socket: a socket is used by one
 // thread at a time, and allocating (and faulting in) 64 KiB for every new
@@ -191,13 +194,27 @@ bool Socket::transact_batch(const uint8_t* buf, size_t len, uint32_t begin_seq, 
   return true;
 }
 
-bool Socket::dump(const std::function<size_t(uint32_t seq)>& build, const uint8_t* buf, const OnMessage& on_msg,
-                  const std::function<void()>& reset, Reply* status, SysError* err) {
+bool Socket::request(const Encode& enc, const OnMessage& on_msg, Reply* status, SysError* err) {
+  std::vector<uint8_t> buf(kRequestBuf);
+  const uint32_t seq = reserve_seq(1);
+  const auto build = [&](nl::Builder& b) {
+    if (enc(b, seq)) b.message()->nlmsg_flags |= NLM_F_ACK;
+  };
+  if (!nl::build_grown(&buf, kMaxRequest, build)) return fail(err, EMSGSIZE, "request does not fit");
+  std::vector<Reply> r;
+  if (!transact(buf.data(), buf.size(), seq, 1, &r, on_msg, err)) return false;
+  *status = std::move(r[0]);
+  return true;
+}
+
+bool Socket::dump(const Encode& enc, const OnMessage& on_msg, const std::function<void()>& reset, Reply* status,
+                  SysError* err) {
+  std::vector<uint8_t> buf(kRequestBuf);
   for (int attempt = 0; attempt < kDumpRetries; attempt++) {
     const uint32_t seq = reserve_seq(1);
-    const size_t len = build(seq);
-    if (!len) return fail(err, EMSGSIZE, "dump request does not fit");
-    if (!send(buf, len, err)) return false;
+    if (!nl::build_grown(&buf, kMaxRequest, [&](nl::Builder& b) { enc(b, seq); }))
+      return fail(err, EMSGSIZE, "dump request does not fit");
+    if (!send(buf.data(), buf.size(), err)) return false;
     bool interrupted = false;
     for (bool finished = false; !finished;) {
       const ssize_t n = recv(err);

@@ -43,6 +43,12 @@ class Socket {
   std::mutex& mu() { return mu_; }
 
   using OnMessage = std::function<void(size_t index, const nlmsghdr* h)>;
+  // Appends a request numbered seq to b (an rtnl::encode_* or nft::encode_*).
+  using Encode = std::function<bool(nl::Builder& b, uint32_t seq)>;
+
+  // Sends one request (NLM_F_ACK is added) and waits for its ACK, in
+  // *status; any other answer (a GET's reply) goes to on_msg(0, h) first.
+  bool request(const Encode& enc, const OnMessage& on_msg, Reply* status, SysError* err);
 
   // Sends `count` requests numbered first_seq.. in one sendmsg, and waits
   // for an ACK for each (every request must carry NLM_F_ACK). Any other
@@ -60,11 +66,11 @@ class Socket {
   bool transact_batch(const uint8_t* buf, size_t len, uint32_t begin_seq, uint32_t first_seq, size_t count,
                       std::vector<Reply>* replies, Reply* batch, const OnMessage& on_msg, SysError* err);
 
-  // Runs a dump: build(seq) must encode the request into `buf` and return its
-  // length; every answer goes to on_msg(0, h). A dump the kernel marks
-  // interrupted (NLM_F_DUMP_INTR) is discarded through `reset` and redone.
-  bool dump(const std::function<size_t(uint32_t seq)>& build, const uint8_t* buf, const OnMessage& on_msg,
-            const std::function<void()>& reset, Reply* status, SysError* err);
+  // Runs a dump of the request enc builds; every answer goes to on_msg(0, h).
+  // A dump the kernel marks interrupted (NLM_F_DUMP_INTR) is discarded
+  // through `reset` and redone.
+  bool dump(const Encode& enc, const OnMessage& on_msg, const std::function<void()>& reset, Reply* status,
+            SysError* err);
 
  private:
   explicit Socket(int fd, uint32_t portid) : fd_(fd), portid_(portid) {}
@@ -78,5 +84,17 @@ class Socket {
   uint32_t seq_ = 1;
   std::mutex mu_;
 };
+
+// Collects a dump into *out: decode(h, &item) tells whether a message is an
+// item to keep.
+template <class Item, class Decode>
+bool dump_into(Socket& s, const Socket::Encode& enc, const Decode& decode, std::vector<Item>* out, Reply* status,
+               SysError* err) {
+  auto on_msg = [&](size_t, const nlmsghdr* h) {
+    Item item;
+    if (decode(h, &item)) out->push_back(std::move(item));
+  };
+  return s.dump(enc, on_msg, [&] { out->clear(); }, status, err);
+}
 
 }  // namespace nsnet::io

@@ -1,15 +1,18 @@
 // Pure netlink codec: builds and parses netlink messages in caller-owned
-// buffers. No I/O, no N-API, no allocation in the builder, so it can be unit
-// tested and fuzzed on its own and reused by every netlink family
-// (rtnetlink now, nf_tables next).
+// buffers. No I/O, no N-API, no allocation in the builder (only
+// build_grown grows the buffer its caller hands it), so it can be unit
+// tested and fuzzed on its own and serves every netlink family we speak
+// (rtnetlink in rtnl.h, nf_tables in nft.h).
 #pragma once
 
 #include <linux/netlink.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
 #include <string_view>
+#include <vector>
 
 namespace nsnet::nl {
 
@@ -70,6 +73,26 @@ class Builder {
   bool msg_open_ = false;
   bool ok_ = true;
 };
+
+// The one place that decides whether messages fit: runs build(Builder&)
+// on *buf, and while what it builds does not fit, doubles *buf (up to
+// `limit` bytes) and builds again. On success *buf holds exactly the
+// messages; false means they need more than `limit`. The buffer is the
+// caller's, sized by the caller's first guess: a good guess costs one
+// allocation and one build.
+template <class Build>
+bool build_grown(std::vector<uint8_t>* buf, size_t limit, const Build& build) {
+  for (;;) {
+    Builder b(buf->data(), buf->size());
+    build(b);
+    if (b.ok()) {
+      buf->resize(b.size());
+      return true;
+    }
+    if (buf->size() >= limit) return false;
+    buf->resize(std::min(limit, std::max<size_t>(buf->size() * 2, 256)));
+  }
+}
 
 // One attribute, viewed in place.
 struct Attr {
