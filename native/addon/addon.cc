@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "../io/inet.h"
-#include "../ops/ops.h"
+#include "../ops/group.h"
 #include "convert.h"
 #include "handle.h"
 #include "nft.h"
@@ -38,25 +38,13 @@ class BaseJob : public Job {
   io::SysError err;
 };
 
-// Requests for several namespaces, run in order in one job (see Exec). A
-// group is either rtnetlink requests or one nf_tables transaction (`nft`),
-// so a sandbox's interfaces and its published ports' elements go in one job.
-struct Group {
-  std::shared_ptr<Namespace> ns;
-  std::vector<ops::Op> list;
-  std::vector<NsRefs> refs;
-  bool is_nft = false;
-  std::vector<ops::NftOp> nft;
-  size_t size() const { return is_nft ? nft.size() : list.size(); }
-};
-
-std::vector<Group> to_groups(Napi::Value v) {
-  std::vector<Group> groups;
+std::vector<ops::Group> to_groups(Napi::Value v) {
+  std::vector<ops::Group> groups;
   if (!v.IsArray()) return groups;
   Napi::Array arr = v.As<Napi::Array>();
   for (uint32_t g = 0; g < arr.Length(); g++) {
     Napi::Object o = arr.Get(g).As<Napi::Object>();
-    Group grp;
+    ops::Group grp;
     grp.ns = NetnsHandle::From(o.Get("ns"));
     if (o.Get("nft").IsArray()) {
       grp.is_nft = true;
@@ -65,7 +53,7 @@ std::vector<Group> to_groups(Napi::Value v) {
     } else {
       Napi::Array ops = o.Get("ops").As<Napi::Array>();
       for (uint32_t i = 0; i < ops.Length(); i++) {
-        NsRefs refs;
+        ops::NsRefs refs;
         grp.list.push_back(to_op(ops.Get(i).As<Napi::Object>(), &refs));
         grp.refs.push_back(std::move(refs));
       }
@@ -76,46 +64,10 @@ std::vector<Group> to_groups(Napi::Value v) {
 }
 
 // Opening an nf_tables socket enters its namespace: only the namespace lane may.
-Lane lane_for(const std::vector<Group>& groups) {
-  for (const Group& g : groups)
+Lane lane_for(const std::vector<ops::Group>& groups) {
+  for (const ops::Group& g : groups)
     if (g.is_nft && nft_lane(*g.ns) == Lane::Namespace) return Lane::Namespace;
   return Lane::Netlink;
-}
-
-// One reply per op. The batch's own refusal (nothing applied) is reported on
-// the first op when no op has a failure of its own.
-bool run_nft(Group& g, std::vector<io::Reply>* r, io::SysError* err) {
-  ops::NftResult result;
-  if (!nft_transact_in(*g.ns, g.nft, false, 0, &result, err)) return false;
-  *r = std::move(result.replies);
-  bool any = false;
-  for (auto& x : *r) any = any || x.error != 0;
-  if (!any && result.batch.error && !r->empty()) {
-    (*r)[0] = result.batch;
-    (*r)[0].message = "the transaction as a whole" + ((*r)[0].message.empty() ? "" : ": " + (*r)[0].message);
-  }
-  return true;
-}
-
-// After a failed op nothing further is sent: the rest report ECANCELED.
-// Returns false on an I/O error (in err).
-bool run_groups(std::vector<Group>& groups, std::vector<io::Reply>* replies, io::SysError* err) {
-  bool failed = false;
-  for (Group& g : groups) {
-    std::vector<io::Reply> r;
-    for (size_t i = 0; i < g.list.size(); i++) bind_refs(g.list[i], g.refs[i]);
-    if (failed) {
-      r.assign(g.size(), io::Reply{-ECANCELED, "not sent: an earlier request in the batch failed"});
-    } else if (g.is_nft) {
-      if (!run_nft(g, &r, err)) return false;
-    } else {
-      std::lock_guard<std::mutex> lk(g.ns->rtnl->mu());
-      if (!ops::exec(*g.ns->rtnl, g.list, &r, err)) return false;
-    }
-    for (auto& x : r) failed = failed || x.error != 0;
-    replies->insert(replies->end(), r.begin(), r.end());
-  }
-  return true;
 }
 
 Napi::Array from_replies(Napi::Env env, const std::vector<io::Reply>& replies) {
@@ -200,69 +152,13 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value NsCreate(const Napi::CallbackInfo& info) {
     struct J : BaseJob {
       using BaseJob::BaseJob;
-      std::string rundir, name;
-      bool anonymous = false;
+      ops::Place at;
       std::shared_ptr<Namespace> ns;
       Napi::ObjectReference handle;
-      std::vector<Group> groups;
+      std::vector<ops::Group> groups;
       std::vector<io::Reply> replies;
       bool created = false;
-      void run() override {
-        // lo goes up in the first batch sent into the new namespace, if any:
-        // one round trip fewer than a request of its own.
-        Group* first = nullptr;
-        for (Group& g : groups)
-          if (g.ns == ns && !g.is_nft) {
-            first = &g;
-            break;
-          }
-        if (ns->is_ready()) {
-          err.err = EBUSY;
-          err.what = "handle already holds a namespace";
-          return;
-        }
-        ns::Opened opened;
-        const bool lo_up = first == nullptr;
-        if (!(anonymous ? ns::create_anonymous(lo_up, &opened, &err) : ns::create(rundir, name, lo_up, &opened, &err)))
-          return;
-        ns->fill(opened);
-        if (first) {
-          ops::Op lo;
-          lo.type = ops::OpType::LinkSet;
-          lo.dev.index = 1;  // LOOPBACK_IFINDEX
-          lo.link.up = 1;
-          first->list.insert(first->list.begin(), std::move(lo));
-          first->refs.insert(first->refs.begin(), NsRefs{});
-        }
-        bool ok = run_groups(groups, &replies, &err);
-        if (first) {
-          // The caller's replies line up with the caller's ops: drop ours (a
-          // failure of it shows as the first failure all the same).
-          const size_t at = static_cast<size_t>(std::distance(groups.data(), first));
-          size_t idx = 0;
-          for (size_t g = 0; g < at; g++) idx += groups[g].size();
-          if (idx < replies.size()) {
-            // ECANCELED only means something earlier failed: that is the error to report.
-            if (replies[idx].error && replies[idx].error != -ECANCELED && err.err == 0) {
-              err.err = -replies[idx].error;
-              err.what = "RTM_NEWLINK lo up";
-            }
-            replies.erase(replies.begin() + static_cast<long>(idx));
-          }
-        }
-        for (auto& r : replies) ok = ok && r.error == 0;
-        ok = ok && err.err == 0;
-        created = ok;
-        if (ok) return;
-        // Undo: with the namespace gone, the devices in it (and veth peers) go too.
-        ns->rtnl.reset();
-        ns->nfnl.reset();
-        ns->nfnl_open.store(false, std::memory_order_release);
-        ::close(ns->fd);
-        ns->fd = -1;
-        io::SysError ignored;
-        if (!anonymous) ns::release(rundir, name, &ignored);
-      }
+      void run() override { created = ops::create_and_run(ns, at, groups, &replies, &err); }
       Napi::Value value(Napi::Env env) override {
         if (created) ns->published = true;
         Napi::Object o = Napi::Object::New(env);
@@ -272,9 +168,8 @@ class Addon : public Napi::Addon<Addon> {
       }
     };
     auto* j = new J(this);
-    j->rundir = info[0].ToString().Utf8Value();
-    j->anonymous = !info[1].IsString();
-    if (!j->anonymous) j->name = info[1].As<Napi::String>().Utf8Value();
+    j->at.rundir = info[0].ToString().Utf8Value();
+    if (info[1].IsString()) j->at.name = info[1].As<Napi::String>().Utf8Value();
     Napi::Object h = info[2].IsObject() ? info[2].As<Napi::Object>() : NetnsHandle::New(info.Env(), handle_ctor, std::make_shared<Namespace>());
     j->ns = NetnsHandle::Get(h);
     if (!j->ns || j->ns->is_ready()) {
@@ -395,9 +290,9 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value Exec(const Napi::CallbackInfo& info) {
     struct J : BaseJob {
       using BaseJob::BaseJob;
-      std::vector<Group> groups;
+      std::vector<ops::Group> groups;
       std::vector<io::Reply> replies;
-      void run() override { run_groups(groups, &replies, &err); }
+      void run() override { ops::run_groups(groups, &replies, &err); }
       Napi::Value value(Napi::Env env) override { return from_replies(env, replies); }
     };
     std::unique_ptr<J> j(new J(this));
@@ -416,8 +311,7 @@ class Addon : public Napi::Addon<Addon> {
       std::vector<Info> items;
       io::Reply status;
       void run() override {
-        std::lock_guard<std::mutex> lk(ns->rtnl->mu());
-        fill(*ns->rtnl, &items, &status, &err);
+        ns->with_rtnl([&](io::Socket& s) { return fill(s, &items, &status, &err); });
       }
       Napi::Value value(Napi::Env env) override {
         Napi::Object o = from_reply(env, status);
@@ -440,7 +334,7 @@ class Addon : public Napi::Addon<Addon> {
     return List<rtnl::LinkInfo>(
         info,
         [ifindex, name](io::Socket& s, auto* out, io::Reply* st, io::SysError* e) {
-          ops::list_links(s, ifindex, name, out, st, e);
+          return ops::list_links(s, ifindex, name, out, st, e);
         },
         from_link);
   }
@@ -453,7 +347,7 @@ class Addon : public Napi::Addon<Addon> {
     return List<rtnl::AddrInfo>(
         info,
         [family, ifindex](io::Socket& s, auto* out, io::Reply* st, io::SysError* e) {
-          ops::list_addrs(s, family, ifindex, out, st, e);
+          return ops::list_addrs(s, family, ifindex, out, st, e);
         },
         from_addr);
   }
@@ -466,7 +360,7 @@ class Addon : public Napi::Addon<Addon> {
     return List<rtnl::RouteInfo>(
         info,
         [family, table](io::Socket& s, auto* out, io::Reply* st, io::SysError* e) {
-          ops::list_routes(s, family, table, out, st, e);
+          return ops::list_routes(s, family, table, out, st, e);
         },
         from_route);
   }

@@ -86,7 +86,7 @@ ops::DevRef as_dev(Napi::Value v) {
   return d;
 }
 
-void link_field(ops::Op& op, NsRefs* refs, const std::string& k, Napi::Value v) {
+void link_field(ops::Op& op, ops::NsRefs* refs, const std::string& k, Napi::Value v) {
   rtnl::LinkSpec& l = op.link;
   if (k == "name") l.name = as_str(v, k);
   else if (k == "kind") l.kind = as_str(v, k);
@@ -147,7 +147,7 @@ void route_field(ops::Op& op, const std::string& k, Napi::Value v) {
 
 }  // namespace
 
-ops::Op to_op(Napi::Object o, NsRefs* refs) {
+ops::Op to_op(Napi::Object o, ops::NsRefs* refs) {
   Napi::Env env = o.Env();
   ops::Op op;
   op.type = op_type(env, str(o, "op"));
@@ -264,15 +264,6 @@ Napi::Error from_sys(Napi::Env env, const io::SysError& e) {
   err.Set("errno", Napi::Number::New(env, e.err));
   err.Set("syscall", Napi::String::New(env, e.what));
   return err;
-}
-
-}  // namespace nsnet::addon
-
-namespace nsnet::addon {
-
-void bind_refs(ops::Op& op, const NsRefs& refs) {
-  if (refs.netns) op.link.netns_fd = refs.netns->fd;
-  if (refs.peer) op.link.peer_netns_fd = refs.peer->fd;
 }
 
 }  // namespace nsnet::addon

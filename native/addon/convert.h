@@ -9,22 +9,14 @@
 
 #include "../io/socket.h"
 #include "../nl/rtnl.h"
-#include "../ops/ops.h"
+#include "../ops/group.h"
 #include "handle.h"
 
 namespace nsnet::addon {
 
-// Namespaces an op names (to create a link in, or move it to). They are held
-// while the job runs and their fds read only then: one of them may be the
-// namespace that the same job creates.
-struct NsRefs {
-  std::shared_ptr<Namespace> netns, peer;
-};
-
-ops::Op to_op(Napi::Object o, NsRefs* refs);
-// Puts the namespaces' fds into the op, when the job runs. NetnsHandle::From
-// has made sure each is created (or is the one this job creates first).
-void bind_refs(ops::Op& op, const NsRefs& refs);
+// The namespaces the op names go to refs (NetnsHandle::From makes sure each
+// is created, or is the one this job creates first).
+ops::Op to_op(Napi::Object o, ops::NsRefs* refs);
 
 rtnl::IpAddr to_ip(Napi::Value v);
 rtnl::Mac to_mac(Napi::Value v);

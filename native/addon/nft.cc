@@ -4,39 +4,14 @@
 
 #include <memory>
 
-#include "../ns/ns.h"
-#include "../ops/nft.h"
+#include "../ops/group.h"
 #include "convert.h"
 #include "handle.h"
 #include "nft_convert.h"
 
 namespace nsnet::addon {
 
-namespace {
-
-// The namespace's nf_tables socket, opened on first use. Opening enters the
-// namespace, so a job that may open it runs on the namespace lane.
-io::Socket* nfnl_socket(Namespace& ns, io::SysError* err) {
-  std::lock_guard<std::mutex> lk(ns.nfnl_mu);
-  if (!ns.nfnl) {
-    ns.nfnl.reset(ns::netlink_in(ns.fd, NETLINK_NETFILTER, err));
-    if (!ns.nfnl) return nullptr;
-    ns.nfnl_open.store(true, std::memory_order_release);
-  }
-  return ns.nfnl.get();
-}
-
-}  // namespace
-
-Lane nft_lane(const Namespace& ns) { return ns.nfnl_open.load(std::memory_order_acquire) ? Lane::Netlink : Lane::Namespace; }
-
-bool nft_transact_in(Namespace& ns, const std::vector<ops::NftOp>& list, bool check_gen, uint32_t genid,
-                     ops::NftResult* out, io::SysError* err) {
-  io::Socket* s = nfnl_socket(ns, err);
-  if (!s) return false;
-  std::lock_guard<std::mutex> lk(s->mu());
-  return ops::nft_transact(*s, list, check_gen, genid, out, err);
-}
+Lane nft_lane(const ns::Namespace& ns) { return ns.nfnl_is_open() ? Lane::Netlink : Lane::Namespace; }
 
 namespace {
 
@@ -67,7 +42,7 @@ Napi::Value nft_transact(Runner& runner, const Napi::CallbackInfo& info) {
     bool check_gen = false;
     uint32_t genid = 0;
     ops::NftResult result;
-    void run() override { nft_transact_in(*ns, list, check_gen, genid, &result, &err); }
+    void run() override { ops::nft_transact(*ns, list, check_gen, genid, &result, &err); }
     Napi::Value value(Napi::Env env) override {
       Napi::Object o = Napi::Object::New(env);
       Napi::Array r = Napi::Array::New(env, result.replies.size());
@@ -105,15 +80,14 @@ Napi::Value nft_list(Runner& runner, const Napi::CallbackInfo& info) {
     std::vector<nft::Rule> rules;
     std::vector<nft::Elem> elems;
     void run() override {
-      io::Socket* s = nfnl_socket(*ns, &err);
-      if (!s) return;
-      std::lock_guard<std::mutex> lk(s->mu());
-      if (what == "gen") ops::nft_get_gen(*s, &gen, &status, &err);
-      else if (what == "tables") ops::nft_list_tables(*s, family, &tables, &status, &err);
-      else if (what == "chains") ops::nft_list_chains(*s, family, table, &chains, &status, &err);
-      else if (what == "sets") ops::nft_list_sets(*s, family, table, &sets, &status, &err);
-      else if (what == "rules") ops::nft_list_rules(*s, family, table, &rules, &status, &err);
-      else ops::nft_list_elems(*s, family, table, set, &elems, &status, &err);
+      ns->with_nfnl(&err, [&](io::Socket& s) {
+        if (what == "gen") return ops::nft_get_gen(s, &gen, &status, &err);
+        if (what == "tables") return ops::nft_list_tables(s, family, &tables, &status, &err);
+        if (what == "chains") return ops::nft_list_chains(s, family, table, &chains, &status, &err);
+        if (what == "sets") return ops::nft_list_sets(s, family, table, &sets, &status, &err);
+        if (what == "rules") return ops::nft_list_rules(s, family, table, &rules, &status, &err);
+        return ops::nft_list_elems(s, family, table, set, &elems, &status, &err);
+      });
     }
     Napi::Value value(Napi::Env env) override {
       Napi::Object o = from_reply(env, status);
