@@ -15,6 +15,7 @@
         "native/ops/ops.cc",
         "native/ops/nft.cc",
         "native/ops/group.cc",
+        "native/addon/wakeup.cc",
         "native/addon/runner.cc",
         "native/addon/handle.cc",
         "native/addon/convert.cc",

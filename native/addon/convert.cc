@@ -8,12 +8,24 @@ namespace nsnet::addon {
 
 namespace {
 
-std::string str(Napi::Object o, const char* k) {
-  Napi::Value v = o.Get(k);
-  if (v.IsUndefined() || v.IsNull()) return {};
-  if (!v.IsString()) NAPI_THROW(Napi::TypeError::New(o.Env(), std::string(k) + " must be a string"), {});
+int64_t as_num(Napi::Value v, const std::string& k) {
+  if (!v.IsNumber()) NAPI_THROW(Napi::TypeError::New(v.Env(), k + " must be a number"), 0);
+  return v.As<Napi::Number>().Int64Value();
+}
+
+std::string as_str(Napi::Value v, const std::string& k) {
+  if (!v.IsString()) NAPI_THROW(Napi::TypeError::New(v.Env(), k + " must be a string"), {});
   return v.As<Napi::String>().Utf8Value();
 }
+
+}  // namespace
+
+std::string str(Napi::Object o, const char* k) {
+  Napi::Value v = o.Get(k);
+  return v.IsUndefined() || v.IsNull() ? std::string() : as_str(v, k);
+}
+
+namespace {
 
 ops::OpType op_type(Napi::Env env, const std::string& s) {
   if (s == "link.add") return ops::OpType::LinkAdd;
@@ -65,16 +77,6 @@ void each(Napi::Object o, F f) {
     Napi::Value v = o.Get(k);
     if (!v.IsUndefined()) f(k.As<Napi::String>().Utf8Value(), v);
   }
-}
-
-int64_t as_num(Napi::Value v, const std::string& k) {
-  if (!v.IsNumber()) NAPI_THROW(Napi::TypeError::New(v.Env(), k + " must be a number"), 0);
-  return v.As<Napi::Number>().Int64Value();
-}
-
-std::string as_str(Napi::Value v, const std::string& k) {
-  if (!v.IsString()) NAPI_THROW(Napi::TypeError::New(v.Env(), k + " must be a string"), {});
-  return v.As<Napi::String>().Utf8Value();
 }
 
 int8_t as_tri(Napi::Value v) { return v.IsNull() ? -1 : v.ToBoolean().Value() ? 1 : 0; }

@@ -1,18 +1,33 @@
-// JS values to codec structs and back. Shapes mirror src/native.ts; the TS
-// layer validates input first, so a TypeError here means a bug in src/.
+// JS values to codec structs and back: rtnetlink in convert.cc, nf_tables
+// in nft_convert.cc. Shapes mirror src/native.ts; the TS layer validates
+// input first, so a TypeError here means a bug in src/.
 #pragma once
 
 #include <napi.h>
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "../io/socket.h"
+#include "../nl/nft.h"
 #include "../nl/rtnl.h"
 #include "../ops/group.h"
+#include "../ops/nft.h"
 #include "handle.h"
 
 namespace nsnet::addon {
+
+// o[k] as a string: "" when undefined or null, a TypeError when not a string.
+std::string str(Napi::Object o, const char* k);
+
+// An array of conv(env, item), one per item.
+template <class T, class Conv>
+Napi::Array to_array(Napi::Env env, const std::vector<T>& items, Conv conv) {
+  Napi::Array a = Napi::Array::New(env, items.size());
+  for (size_t i = 0; i < items.size(); i++) a.Set(static_cast<uint32_t>(i), conv(env, items[i]));
+  return a;
+}
 
 // The namespaces the op names go to refs (NetnsHandle::From makes sure each
 // is created, or is the one this job creates first).
@@ -30,5 +45,12 @@ Napi::Value from_mac(Napi::Env env, const rtnl::Mac& m);
 Napi::Object from_reply(Napi::Env env, const io::Reply& r);
 // An Error with errno, code and syscall, as Node's own system errors.
 Napi::Error from_sys(Napi::Env env, const io::SysError& e);
+
+ops::NftOp to_nft_op(Napi::Object o);
+Napi::Object from_table(Napi::Env env, const nft::Table& t);
+Napi::Object from_chain(Napi::Env env, const nft::Chain& c);
+Napi::Object from_set(Napi::Env env, const nft::Set& s);
+Napi::Object from_elem(Napi::Env env, const nft::Elem& e);
+Napi::Object from_rule(Napi::Env env, const nft::Rule& r);
 
 }  // namespace nsnet::addon

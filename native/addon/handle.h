@@ -19,8 +19,17 @@ struct Namespace : ns::Namespace {
   bool published = false;
 };
 
-// JS thread only: while a create converts its batch, the namespace it creates.
+// JS thread only: while a create converts its batch, the namespace it
+// creates, which that batch (and only it) may name before it exists.
 extern thread_local const Namespace* g_creating;
+
+class Creating {
+ public:
+  explicit Creating(const Namespace* ns) { g_creating = ns; }
+  ~Creating() { g_creating = nullptr; }
+  Creating(const Creating&) = delete;
+  Creating& operator=(const Creating&) = delete;
+};
 
 class NetnsHandle : public Napi::ObjectWrap<NetnsHandle> {
  public:

@@ -1,4 +1,4 @@
-#include "nft_convert.h"
+#include "convert.h"
 
 #include <utility>
 
@@ -14,11 +14,6 @@ uint32_t u32(Napi::Object o, const char* k, uint32_t dflt = 0) {
 int64_t i64(Napi::Object o, const char* k, int64_t dflt) {
   Napi::Value v = o.Get(k);
   return v.IsNumber() ? v.As<Napi::Number>().Int64Value() : dflt;
-}
-
-std::string str(Napi::Object o, const char* k) {
-  Napi::Value v = o.Get(k);
-  return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string();
 }
 
 std::vector<uint8_t> bytes(Napi::Object o, const char* k) {
