@@ -207,14 +207,9 @@ bool Monitor::send_phase() {
     case RTM_GETROUTE: rtnl::encode_route_dump(b, seq, family, 0); break;
     default: rtnl::encode_neigh_dump(b, seq, family); break;
   }
-  const size_t len = b.size();
-  sockaddr_nl kernel{};
-  kernel.nl_family = AF_NETLINK;
-  for (;;) {
-    const ssize_t n = ::sendto(fd(), buf, len, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel);
-    if (n >= 0) break;
-    if (errno == EINTR) continue;
-    end_stream(errno);
+  SysError err;
+  if (!sock_->send(buf, b.size(), &err)) {
+    end_stream(err.err);
     return false;
   }
   dumping_ = true;
@@ -231,12 +226,16 @@ void Monitor::poke() {
   uint8_t buf[128];
   nl::Builder b(buf, sizeof buf);
   rtnl::encode_link_get(b, sock_->reserve_seq(1), 1, "");
-  const size_t len = b.size();
-  sockaddr_nl kernel{};
-  kernel.nl_family = AF_NETLINK;
-  while (::sendto(fd(), buf, len, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0 && errno == EINTR) {
-  }
+  SysError ignored;  // unanswered, the next readable event or poke tries again
+  sock_->send(buf, b.size(), &ignored);
   poked_ = true;
+}
+
+void Monitor::lost() {
+  // A dump in flight finishes first (the kernel runs one per socket), then
+  // starts over.
+  if (dumping_) again_ = true;
+  else begin_dump(ResyncReason::Overflow);
 }
 
 void Monitor::on_datagram(const uint8_t* buf, size_t len) {
@@ -275,6 +274,9 @@ void Monitor::on_datagram(const uint8_t* buf, size_t len) {
     Event e;
     if (parse_event(h, &e)) push(std::move(e));
   }
+  // A message that overruns the datagram ends the walk: what it and the
+  // rest said is lost.
+  if (it.truncated()) lost();
 }
 
 void Monitor::on_readable(uint8_t* buf, size_t cap) {
@@ -283,42 +285,27 @@ void Monitor::on_readable(uint8_t* buf, size_t cap) {
       std::lock_guard<std::mutex> lk(mu_);
       if (paused_) return;
     }
-    sockaddr_nl from{};
-    iovec iov{buf, cap};
-    msghdr mh{};
-    mh.msg_name = &from;
-    mh.msg_namelen = sizeof from;
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
-    const ssize_t n = ::recvmsg(fd(), &mh, MSG_DONTWAIT);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        if (dropped_since_check()) {
-          // Lost without an ENOBUFS (see drops_): the same remedy.
-          if (dumping_) again_ = true;
-          else begin_dump(ResyncReason::Overflow);
-          continue;
-        }
-        if (dumping_ && !poked_) poke();
-        return;
-      }
-      if (errno == ENOBUFS) {
-        // The kernel dropped events for us. A dump in flight finishes
-        // first (the kernel runs one per socket), then starts over.
-        if (dumping_) again_ = true;
-        else begin_dump(ResyncReason::Overflow);
+    bool truncated = false;
+    const ssize_t n = sock_->receive(buf, cap, true, &truncated);
+    if (n == -EAGAIN) {
+      if (dropped_since_check()) {
+        lost();  // without an ENOBUFS (see drops_)
         continue;
       }
-      end_stream(errno);
+      if (dumping_ && !poked_) poke();
+      return;
+    }
+    if (n == -ENOBUFS) {
+      lost();  // the kernel dropped events for us
+      continue;
+    }
+    if (n < 0) {
+      end_stream(static_cast<int>(-n));
       return;
     }
     poked_ = false;
-    if (from.nl_pid != 0) continue;  // only the kernel speaks on this socket
-    if (mh.msg_flags & MSG_TRUNC) {
-      // A lost datagram is lost events: the same remedy as ENOBUFS.
-      if (dumping_) again_ = true;
-      else begin_dump(ResyncReason::Overflow);
+    if (truncated) {
+      lost();  // a datagram cut short is lost events
       continue;
     }
     on_datagram(buf, static_cast<size_t>(n));

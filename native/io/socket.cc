@@ -85,9 +85,9 @@ bool Socket::send(const uint8_t* buf, size_t len, SysError* err) {
   }
 }
 
-ssize_t Socket::recv(SysError* err, bool nowait) {
+ssize_t Socket::receive(uint8_t* buf, size_t cap, bool nowait, bool* truncated) {
   sockaddr_nl from{};
-  iovec iov{recv_buffer(), kRecvBuf};
+  iovec iov{buf, cap};
   msghdr mh{};
   mh.msg_name = &from;
   mh.msg_namelen = sizeof from;
@@ -95,20 +95,22 @@ ssize_t Socket::recv(SysError* err, bool nowait) {
   mh.msg_iovlen = 1;
   for (;;) {
     const ssize_t n = ::recvmsg(fd_, &mh, nowait ? MSG_DONTWAIT : 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (nowait && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
-      fail(err, errno == EAGAIN ? ETIMEDOUT : errno, "recvmsg");
-      return -1;
-    }
-    if (mh.msg_flags & MSG_TRUNC) {
-      fail(err, EMSGSIZE, "recvmsg(truncated)");
-      return -1;
-    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno == EWOULDBLOCK ? -EAGAIN : -errno;
     // Only the kernel (port 0) may answer us.
     if (from.nl_pid != 0) continue;
+    *truncated = (mh.msg_flags & MSG_TRUNC) != 0;
     return n;
   }
+}
+
+ssize_t Socket::recv(SysError* err, bool nowait) {
+  bool truncated = false;
+  const ssize_t n = receive(recv_buffer(), kRecvBuf, nowait, &truncated);
+  if (n == -EAGAIN && nowait) return 0;
+  if (n < 0) return fail(err, n == -EAGAIN ? ETIMEDOUT : static_cast<int>(-n), "recvmsg"), -1;
+  if (truncated) return fail(err, EMSGSIZE, "recvmsg(truncated)"), -1;
+  return n;
 }
 
 bool Socket::transact(const uint8_t* buf, size_t len, uint32_t first_seq, size_t count, std::vector<Reply>* replies,

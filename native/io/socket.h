@@ -42,6 +42,14 @@ class Socket {
   // Serialises users: one batch or dump in flight per socket at a time.
   std::mutex& mu() { return mu_; }
 
+  // Sends buf to the kernel in one sendmsg.
+  bool send(const uint8_t* buf, size_t len, SysError* err);
+  // Receives one datagram from the kernel into buf (anyone else's is
+  // skipped, EINTR retried): its length, or -errno (-EAGAIN: with nowait,
+  // nothing queued; without, SO_RCVTIMEO expired). *truncated tells that it
+  // did not fit in cap (MSG_TRUNC): the rest of it is lost.
+  ssize_t receive(uint8_t* buf, size_t cap, bool nowait, bool* truncated);
+
   using OnMessage = std::function<void(size_t index, const nlmsghdr* h)>;
   // Appends a request numbered seq to b (an rtnl::encode_* or nft::encode_*).
   using Encode = std::function<bool(nl::Builder& b, uint32_t seq)>;
@@ -74,9 +82,8 @@ class Socket {
 
  private:
   explicit Socket(int fd, uint32_t portid) : fd_(fd), portid_(portid) {}
-  bool send(const uint8_t* buf, size_t len, SysError* err);
-  // Receives one datagram into this thread's buffer; returns its length or
-  // -1. With nowait, returns 0 when nothing is queued.
+  // Receives one whole datagram into this thread's buffer; returns its
+  // length or -1. With nowait, returns 0 when nothing is queued.
   ssize_t recv(SysError* err, bool nowait = false);
 
   int fd_;
