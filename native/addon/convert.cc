@@ -39,8 +39,6 @@ ops::OpType op_type(Napi::Env env, const std::string& s) {
   NAPI_THROW(Napi::TypeError::New(env, "unknown op " + s), ops::OpType::LinkAdd);
 }
 
-}  // namespace
-
 rtnl::IpAddr to_ip(Napi::Value v) {
   rtnl::IpAddr a;
   if (v.IsUndefined() || v.IsNull()) return a;
@@ -63,8 +61,6 @@ rtnl::Mac to_mac(Napi::Value v) {
   m.set = true;
   return m;
 }
-
-namespace {
 
 // Calls f(key, value) for each own property that is set. Ops carry a handful
 // of the many fields they could, so reading only the present ones keeps the
@@ -174,6 +170,8 @@ ops::Op to_op(Napi::Object o, ops::NsRefs* refs) {
   return op;
 }
 
+namespace {
+
 Napi::Value from_ip(Napi::Env env, const rtnl::IpAddr& a) {
   if (!a) return env.Null();
   char buf[INET6_ADDRSTRLEN];
@@ -188,6 +186,8 @@ Napi::Value from_mac(Napi::Env env, const rtnl::Mac& m) {
                 m.bytes[4], m.bytes[5]);
   return Napi::String::New(env, buf);
 }
+
+}  // namespace
 
 Napi::Object from_link(Napi::Env env, const rtnl::LinkInfo& l) {
   Napi::Object o = Napi::Object::New(env);

@@ -29,28 +29,23 @@ Napi::Array to_array(Napi::Env env, const std::vector<T>& items, Conv conv) {
   return a;
 }
 
-// The namespaces the op names go to refs (NetnsHandle::From makes sure each
-// is created, or is the one this job creates first).
+// JS to C++. The namespaces an op names go to refs (NetnsHandle::From
+// makes sure each is created, or is the one this job creates first).
 ops::Op to_op(Napi::Object o, ops::NsRefs* refs);
+ops::NftOp to_nft_op(Napi::Object o);
 
-rtnl::IpAddr to_ip(Napi::Value v);
-rtnl::Mac to_mac(Napi::Value v);
-
-Napi::Value from_ip(Napi::Env env, const rtnl::IpAddr& a);
+// C++ to JS.
 Napi::Object from_link(Napi::Env env, const rtnl::LinkInfo& l);
 Napi::Object from_addr(Napi::Env env, const rtnl::AddrInfo& a);
 Napi::Object from_route(Napi::Env env, const rtnl::RouteInfo& r);
 Napi::Object from_neigh(Napi::Env env, const rtnl::NeighInfo& n);
-Napi::Value from_mac(Napi::Env env, const rtnl::Mac& m);
-Napi::Object from_reply(Napi::Env env, const io::Reply& r);
-// An Error with errno, code and syscall, as Node's own system errors.
-Napi::Error from_sys(Napi::Env env, const io::SysError& e);
-
-ops::NftOp to_nft_op(Napi::Object o);
 Napi::Object from_table(Napi::Env env, const nft::Table& t);
 Napi::Object from_chain(Napi::Env env, const nft::Chain& c);
 Napi::Object from_set(Napi::Env env, const nft::Set& s);
 Napi::Object from_elem(Napi::Env env, const nft::Elem& e);
 Napi::Object from_rule(Napi::Env env, const nft::Rule& r);
+Napi::Object from_reply(Napi::Env env, const io::Reply& r);
+// An Error with errno, code and syscall, as Node's own system errors.
+Napi::Error from_sys(Napi::Env env, const io::SysError& e);
 
 }  // namespace nsnet::addon

@@ -43,17 +43,9 @@ nft::Data to_data(Napi::Object o) {
 }
 
 nft::ExprKind expr_kind(Napi::Env env, const std::string& s) {
-  static const std::pair<const char*, nft::ExprKind> kinds[] = {
-      {"meta", nft::ExprKind::Meta},     {"payload", nft::ExprKind::Payload},
-      {"cmp", nft::ExprKind::Cmp},       {"bitwise", nft::ExprKind::Bitwise},
-      {"lookup", nft::ExprKind::Lookup}, {"immediate", nft::ExprKind::Immediate},
-      {"ct", nft::ExprKind::Ct},         {"nat", nft::ExprKind::Nat},
-      {"masq", nft::ExprKind::Masq},     {"counter", nft::ExprKind::Counter},
-      {"fib", nft::ExprKind::Fib},
-  };
-  for (auto& [name, k] : kinds)
-    if (s == name) return k;
-  NAPI_THROW(Napi::TypeError::New(env, "unknown expression " + s), nft::ExprKind::Counter);
+  nft::ExprKind k = nft::ExprKind::Counter;
+  if (!nft::expr_kind(s, &k)) NAPI_THROW(Napi::TypeError::New(env, "unknown expression " + s), k);
+  return k;
 }
 
 nft::Expr to_expr(Napi::Object o) {

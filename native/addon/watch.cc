@@ -10,56 +10,33 @@ namespace nsnet::addon {
 
 namespace {
 
-const char* action_name(io::EvAction a) {
-  switch (a) {
-    case io::EvAction::New: return "new";
-    case io::EvAction::Change: return "change";
-    default: return "del";
-  }
-}
+// Names in the order of the enums' values.
+constexpr const char* kKinds[] = {"link", "address", "route", "neighbour", "resync", "synced", "error"};
+constexpr const char* kActions[] = {"new", "change", "del"};
+constexpr const char* kReasons[] = {"initial", "overflow", "interrupted"};
 
-const char* reason_name(io::ResyncReason r) {
-  switch (r) {
-    case io::ResyncReason::Initial: return "initial";
-    case io::ResyncReason::Overflow: return "overflow";
-    default: return "interrupted";
-  }
+template <class E>
+const char* name_of(const char* const (&names)[3], E e) {
+  return names[static_cast<size_t>(e)];
 }
 
 Napi::Object to_js(Napi::Env env, const io::Event& e) {
   Napi::Object o = Napi::Object::New(env);
+  const char* kind = kKinds[static_cast<size_t>(e.kind)];
+  o.Set("kind", kind);
   switch (e.kind) {
-    case io::EvKind::Link:
-      o.Set("kind", "link");
-      o.Set("action", action_name(e.action));
-      o.Set("link", from_link(env, std::get<rtnl::LinkInfo>(e.obj)));
-      break;
-    case io::EvKind::Addr:
-      o.Set("kind", "address");
-      o.Set("action", action_name(e.action));
-      o.Set("address", from_addr(env, std::get<rtnl::AddrInfo>(e.obj)));
-      break;
-    case io::EvKind::Route:
-      o.Set("kind", "route");
-      o.Set("action", action_name(e.action));
-      o.Set("route", from_route(env, std::get<rtnl::RouteInfo>(e.obj)));
-      break;
-    case io::EvKind::Neigh:
-      o.Set("kind", "neighbour");
-      o.Set("action", action_name(e.action));
-      o.Set("neighbour", from_neigh(env, std::get<rtnl::NeighInfo>(e.obj)));
-      break;
-    case io::EvKind::Resync:
-      o.Set("kind", "resync");
-      o.Set("reason", reason_name(e.reason));
-      break;
-    case io::EvKind::Synced:
-      o.Set("kind", "synced");
-      break;
-    case io::EvKind::Error:
-      o.Set("kind", "error");
-      o.Set("errno", e.err);
-      break;
+    case io::EvKind::Resync: o.Set("reason", name_of(kReasons, e.reason)); return o;
+    case io::EvKind::Synced: return o;
+    case io::EvKind::Error: o.Set("errno", e.err); return o;
+    default: break;
+  }
+  // A change to an object: the key is its kind ({ kind: 'link', link }).
+  o.Set("action", name_of(kActions, e.action));
+  switch (e.kind) {
+    case io::EvKind::Link: o.Set(kind, from_link(env, std::get<rtnl::LinkInfo>(e.obj))); break;
+    case io::EvKind::Addr: o.Set(kind, from_addr(env, std::get<rtnl::AddrInfo>(e.obj))); break;
+    case io::EvKind::Route: o.Set(kind, from_route(env, std::get<rtnl::RouteInfo>(e.obj))); break;
+    default: o.Set(kind, from_neigh(env, std::get<rtnl::NeighInfo>(e.obj))); break;
   }
   return o;
 }

@@ -20,52 +20,46 @@ constexpr int kReadBudget = 64;
 
 }  // namespace
 
+namespace {
+
+// Decodes h into out as an event of `kind`: a delete when h is del_type,
+// else new. Returns the object, or null for a message decode refuses.
+template <class Info>
+const Info* decode_into(const nlmsghdr* h, bool (*decode)(const nlmsghdr*, Info*), EvKind kind, uint16_t del_type,
+                        Event* out) {
+  Info info;
+  if (!decode(h, &info)) return nullptr;
+  out->kind = kind;
+  out->action = h->nlmsg_type == del_type ? EvAction::Del : EvAction::New;
+  out->obj = std::move(info);
+  return &std::get<Info>(out->obj);
+}
+
+}  // namespace
+
 bool parse_event(const nlmsghdr* h, Event* out) {
   switch (h->nlmsg_type) {
     case RTM_NEWLINK:
     case RTM_DELLINK: {
-      rtnl::LinkInfo l;
-      if (!rtnl::decode_link(h, &l)) return false;
-      out->kind = EvKind::Link;
+      const rtnl::LinkInfo* l = decode_into(h, rtnl::decode_link, EvKind::Link, RTM_DELLINK, out);
       // register_netdevice and rtnl_configure_link announce a new device
       // with ifi_change = ~0; any other RTM_NEWLINK is a change.
-      out->action = h->nlmsg_type == RTM_DELLINK ? EvAction::Del : l.change == ~0u ? EvAction::New : EvAction::Change;
-      out->obj = std::move(l);
-      return true;
+      if (l && out->action == EvAction::New && l->change != ~0u) out->action = EvAction::Change;
+      return l != nullptr;
     }
     case RTM_NEWADDR:
-    case RTM_DELADDR: {
-      rtnl::AddrInfo a;
-      if (!rtnl::decode_addr(h, &a)) return false;
-      out->kind = EvKind::Addr;
-      out->action = h->nlmsg_type == RTM_DELADDR ? EvAction::Del : EvAction::New;
-      out->obj = std::move(a);
-      return true;
-    }
+    case RTM_DELADDR: return decode_into(h, rtnl::decode_addr, EvKind::Addr, RTM_DELADDR, out) != nullptr;
     case RTM_NEWROUTE:
     case RTM_DELROUTE: {
-      rtnl::RouteInfo r;
-      if (!rtnl::decode_route(h, &r)) return false;
+      const rtnl::RouteInfo* r = decode_into(h, rtnl::decode_route, EvKind::Route, RTM_DELROUTE, out);
       // Cloned routes are IPv6 exceptions (PMTU, redirects), not the table.
-      if (r.flags & RTM_F_CLONED) return false;
-      out->kind = EvKind::Route;
-      out->action = h->nlmsg_type == RTM_DELROUTE            ? EvAction::Del
-                    : (h->nlmsg_flags & NLM_F_REPLACE) != 0 ? EvAction::Change
-                                                             : EvAction::New;
-      out->obj = std::move(r);
+      if (!r || (r->flags & RTM_F_CLONED)) return false;
+      if (out->action == EvAction::New && (h->nlmsg_flags & NLM_F_REPLACE)) out->action = EvAction::Change;
       return true;
     }
     case RTM_NEWNEIGH:
-    case RTM_DELNEIGH: {
-      rtnl::NeighInfo n;
-      if (!rtnl::decode_neigh(h, &n)) return false;
-      out->kind = EvKind::Neigh;
-      out->action = h->nlmsg_type == RTM_DELNEIGH ? EvAction::Del : EvAction::New;
-      out->obj = std::move(n);
-      return true;
-    }
-    default:
-      return false;
+    case RTM_DELNEIGH: return decode_into(h, rtnl::decode_neigh, EvKind::Neigh, RTM_DELNEIGH, out) != nullptr;
+    default: return false;
   }
 }
 

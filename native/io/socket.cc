@@ -29,6 +29,16 @@ uint8_t* recv_buffer() {
   return buf.data();
 }
 
+// A message header for one buffer, to or from the netlink address peer.
+msghdr one_buffer(sockaddr_nl* peer, iovec* iov) {
+  msghdr mh{};
+  mh.msg_name = peer;
+  mh.msg_namelen = sizeof *peer;
+  mh.msg_iov = iov;
+  mh.msg_iovlen = 1;
+  return mh;
+}
+
 }  // namespace
 
 Socket* Socket::open(int protocol, SysError* err) {
@@ -73,11 +83,7 @@ bool Socket::send(const uint8_t* buf, size_t len, SysError* err) {
   sockaddr_nl kernel{};
   kernel.nl_family = AF_NETLINK;
   iovec iov{const_cast<uint8_t*>(buf), len};
-  msghdr mh{};
-  mh.msg_name = &kernel;
-  mh.msg_namelen = sizeof kernel;
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
+  msghdr mh = one_buffer(&kernel, &iov);
   for (;;) {
     const ssize_t n = ::sendmsg(fd_, &mh, 0);
     if (n >= 0) return static_cast<size_t>(n) == len || fail(err, EMSGSIZE, "sendmsg(short)");
@@ -88,11 +94,7 @@ bool Socket::send(const uint8_t* buf, size_t len, SysError* err) {
 ssize_t Socket::receive(uint8_t* buf, size_t cap, bool nowait, bool* truncated) {
   sockaddr_nl from{};
   iovec iov{buf, cap};
-  msghdr mh{};
-  mh.msg_name = &from;
-  mh.msg_namelen = sizeof from;
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
+  msghdr mh = one_buffer(&from, &iov);
   for (;;) {
     const ssize_t n = ::recvmsg(fd_, &mh, nowait ? MSG_DONTWAIT : 0);
     if (n < 0 && errno == EINTR) continue;

@@ -33,6 +33,12 @@ class Builder {
   void* put_extra(size_t len);
   template <class T>
   T* put_extra() { return static_cast<T*>(put_extra(sizeof(T))); }
+  // begin() and put_extra<T>(): null if the header does not fit.
+  template <class T>
+  T* begin_with(uint16_t type, uint16_t flags, uint32_t seq) {
+    begin(type, flags, seq);
+    return put_extra<T>();
+  }
 
   bool put(uint16_t type, const void* data, size_t len);
   bool put_flag(uint16_t type) { return put(type, nullptr, 0); }
@@ -55,6 +61,11 @@ class Builder {
 
   // Sets nlmsg_len of the open message. begin() and size() call it too.
   void end();
+  // end(), then whether everything so far fitted: an encoder's last word.
+  bool finish() {
+    end();
+    return ok_;
+  }
 
   bool ok() const { return ok_; }
   size_t size() { end(); return len_; }
