@@ -4,15 +4,14 @@
 #include <sys/socket.h>
 
 #include <cstring>
-#include <initializer_list>
 #include <iterator>
-#include <utility>
 
 namespace nsnet::nft {
 
 using nl::Attr;
 using nl::Builder;
 using nl::Kind;
+using nl::Policies;
 using nl::Policy;
 
 namespace {
@@ -357,22 +356,13 @@ namespace {
 uint32_t be32(Attr a) { return a.be32(); }
 uint64_t be64(Attr a) { return be64toh(a.u64()); }
 std::string str(Attr a) { return a ? std::string(a.str()) : std::string(); }
+std::vector<uint8_t> bytes(Attr a) { return a ? std::vector<uint8_t>(a.data(), a.data() + a.len()) : std::vector<uint8_t>(); }
 
 const nfgenmsg* genmsg(const nlmsghdr* h, uint8_t want) {
   if ((h->nlmsg_type >> 8) != NFNL_SUBSYS_NFTABLES || nft_msg_of(h->nlmsg_type) != want) return nullptr;
   if (h->nlmsg_len < nl::kHdrLen + sizeof(nfgenmsg)) return nullptr;
   return reinterpret_cast<const nfgenmsg*>(reinterpret_cast<const uint8_t*>(h) + nl::kHdrLen);
 }
-
-// A policy table with room for types up to Max: the listed types get
-// their policy, the others Kind::Any.
-template <uint16_t Max>
-struct Policies {
-  Policy p[Max + 1];
-  Policies(std::initializer_list<std::pair<uint16_t, Policy>> listed) {
-    for (const auto& [type, policy] : listed) p[type] = policy;
-  }
-};
 
 // Checks that h is an nf_tables `want` message and indexes its attributes
 // into tb, which must hold `required` (0: nothing is). Returns the message's
@@ -390,7 +380,7 @@ bool get_data(Attr a, Data* out) {
   if (!nl::parse_nested(a, tb, NFTA_DATA_MAX, p).ok()) return false;
   *out = Data{};
   if (tb[NFTA_DATA_VALUE]) {
-    out->value.assign(tb[NFTA_DATA_VALUE].data(), tb[NFTA_DATA_VALUE].data() + tb[NFTA_DATA_VALUE].len());
+    out->value = bytes(tb[NFTA_DATA_VALUE]);
     return true;
   }
   if (!tb[NFTA_DATA_VERDICT]) return false;
@@ -538,8 +528,7 @@ bool decode_set(const nlmsghdr* h, Set* out) {
   }
   if (tb[NFTA_SET_ID]) out->id = be32(tb[NFTA_SET_ID]);
   if (tb[NFTA_SET_HANDLE]) out->handle = be64(tb[NFTA_SET_HANDLE]);
-  if (tb[NFTA_SET_USERDATA])
-    out->userdata.assign(tb[NFTA_SET_USERDATA].data(), tb[NFTA_SET_USERDATA].data() + tb[NFTA_SET_USERDATA].len());
+  out->userdata = bytes(tb[NFTA_SET_USERDATA]);
   if (tb[NFTA_SET_DESC]) {
     Attr d[NFTA_SET_DESC_MAX + 1];
     if (nl::parse_nested(tb[NFTA_SET_DESC], d, NFTA_SET_DESC_MAX, nullptr).ok() && d[NFTA_SET_DESC_CONCAT]) {
@@ -614,8 +603,7 @@ bool decode_rule(const nlmsghdr* h, Rule* out) {
   out->chain = str(tb[NFTA_RULE_CHAIN]);
   out->handle = be64(tb[NFTA_RULE_HANDLE]);
   if (tb[NFTA_RULE_POSITION]) out->position = be64(tb[NFTA_RULE_POSITION]);
-  if (tb[NFTA_RULE_USERDATA])
-    out->userdata.assign(tb[NFTA_RULE_USERDATA].data(), tb[NFTA_RULE_USERDATA].data() + tb[NFTA_RULE_USERDATA].len());
+  out->userdata = bytes(tb[NFTA_RULE_USERDATA]);
   if (!tb[NFTA_RULE_EXPRESSIONS]) return true;
   return each_in(tb[NFTA_RULE_EXPRESSIONS], [&](Attr a) {
     Attr e[NFTA_EXPR_MAX + 1];

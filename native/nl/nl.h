@@ -11,7 +11,9 @@
 #include <cstdint>
 #include <algorithm>
 #include <cstring>
+#include <initializer_list>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace nsnet::nl {
@@ -133,6 +135,16 @@ struct Policy {
   Kind kind = Kind::Any;
   uint16_t min_len = 0;  // Binary: minimum length; String: ignored
   uint16_t max_len = 0;  // String/Binary: 0 = unbounded
+};
+
+// A policy table for types up to Max, written as {type, policy} pairs: the
+// types not listed get Kind::Any. Pass .p to parse().
+template <uint16_t Max>
+struct Policies {
+  Policy p[Max + 1];
+  Policies(std::initializer_list<std::pair<uint16_t, Policy>> listed) {
+    for (const auto& [type, policy] : listed) p[type] = policy;
+  }
 };
 
 enum class ParseStatus : uint8_t { Ok, Truncated, BadLength, BadType };

@@ -209,30 +209,23 @@ bool get_addr(Attr a, uint8_t family, IpAddr* out) {
   return true;
 }
 
-const Policy* link_policy() {
-  static Policy p[IFLA_MAX + 1];
-  static bool init = [] {
-    p[IFLA_IFNAME] = {Kind::String, 0, IFNAMSIZ - 1};
-    p[IFLA_MTU] = {Kind::U32};
-    p[IFLA_MASTER] = {Kind::U32};
-    p[IFLA_LINK] = {Kind::U32};
-    p[IFLA_LINK_NETNSID] = {Kind::U32};
-    p[IFLA_OPERSTATE] = {Kind::U8};
-    p[IFLA_TXQLEN] = {Kind::U32};
-    p[IFLA_GROUP] = {Kind::U32};
-    p[IFLA_LINKINFO] = {Kind::Nested};
-    return true;
-  }();
-  (void)init;
-  return p;
-}
-
 }  // namespace
 
 bool decode_link(const nlmsghdr* h, LinkInfo* out) {
   if (h->nlmsg_type != RTM_NEWLINK && h->nlmsg_type != RTM_DELLINK) return false;
   Attr tb[IFLA_MAX + 1];
-  if (!nl::parse_msg(h, sizeof(ifinfomsg), tb, IFLA_MAX, link_policy()).ok()) return false;
+  static const nl::Policies<IFLA_MAX> p{
+      {IFLA_IFNAME, {Kind::String, 0, IFNAMSIZ - 1}},
+      {IFLA_MTU, {Kind::U32}},
+      {IFLA_MASTER, {Kind::U32}},
+      {IFLA_LINK, {Kind::U32}},
+      {IFLA_LINK_NETNSID, {Kind::U32}},
+      {IFLA_OPERSTATE, {Kind::U8}},
+      {IFLA_TXQLEN, {Kind::U32}},
+      {IFLA_GROUP, {Kind::U32}},
+      {IFLA_LINKINFO, {Kind::Nested}},
+  };
+  if (!nl::parse_msg(h, sizeof(ifinfomsg), tb, IFLA_MAX, p.p).ok()) return false;
   ifinfomsg ifi;
   std::memcpy(&ifi, reinterpret_cast<const uint8_t*>(h) + nl::kHdrLen, sizeof ifi);
   *out = LinkInfo{};
@@ -300,17 +293,14 @@ bool decode_addr(const nlmsghdr* h, AddrInfo* out) {
 bool decode_route(const nlmsghdr* h, RouteInfo* out) {
   if (h->nlmsg_type != RTM_NEWROUTE && h->nlmsg_type != RTM_DELROUTE) return false;
   Attr tb[RTA_MAX + 1];
-  static Policy p[RTA_MAX + 1];
-  static bool init = [] {
-    p[RTA_OIF] = {Kind::U32};
-    p[RTA_IIF] = {Kind::U32};
-    p[RTA_PRIORITY] = {Kind::U32};
-    p[RTA_TABLE] = {Kind::U32};
-    p[RTA_METRICS] = {Kind::Nested};
-    return true;
-  }();
-  (void)init;
-  if (!nl::parse_msg(h, sizeof(rtmsg), tb, RTA_MAX, p).ok()) return false;
+  static const nl::Policies<RTA_MAX> p{
+      {RTA_OIF, {Kind::U32}},
+      {RTA_IIF, {Kind::U32}},
+      {RTA_PRIORITY, {Kind::U32}},
+      {RTA_TABLE, {Kind::U32}},
+      {RTA_METRICS, {Kind::Nested}},
+  };
+  if (!nl::parse_msg(h, sizeof(rtmsg), tb, RTA_MAX, p.p).ok()) return false;
   rtmsg rt;
   std::memcpy(&rt, reinterpret_cast<const uint8_t*>(h) + nl::kHdrLen, sizeof rt);
   if (rt.rtm_family != AF_INET && rt.rtm_family != AF_INET6) return false;
