@@ -12,7 +12,6 @@ namespace nsnet::addon {
 
 // A namespace as the addon shares it between JS handles and jobs.
 struct Namespace : ns::Namespace {
-  using ns::Namespace::Namespace;
   // Usable by any job. Set on the JS thread only: at open, or when a create
   // succeeds. Until then only the create's own batch may name it, so a
   // rollback never races another job.

@@ -1,7 +1,5 @@
 #include "nft.h"
 
-#include <errno.h>
-
 #include <memory>
 
 #include "../ops/group.h"

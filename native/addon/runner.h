@@ -1,8 +1,8 @@
 // The addon's threads and the promise runner.
 //
 // Threading model. The kernel executes an rtnetlink request inside the
-// sender's sendmsg(), holding rtnl_lock; one request can take tens of
-// milliseconds (deleting a veth waits for an RCU grace period). So:
+// sender's sendmsg(), holding rtnl_lock; one request can block for an RCU
+// grace period (deleting a veth waits for one). So:
 //  - the JS thread never sends netlink; it only queues jobs and settles
 //    promises;
 //  - libuv's thread pool is never used (it is shared with fs and DNS);

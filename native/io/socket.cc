@@ -22,8 +22,8 @@ constexpr size_t kRequestBuf = 512;
 constexpr size_t kMaxRequest = 64 * 1024;
 
 // One receive buffer per thread, not per socket: a socket is used by one
-// thread at a time, and allocating (and faulting in) 64 KiB for every new
-// namespace cost more than the namespace's netlink traffic itself.
+// thread at a time, so a new namespace's socket allocates (and faults in)
+// no buffer of its own.
 uint8_t* recv_buffer() {
   thread_local std::vector<uint8_t> buf(kRecvBuf);
   return buf.data();

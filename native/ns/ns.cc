@@ -2,7 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/rtnetlink.h>
+#include <linux/netlink.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
@@ -12,7 +12,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <set>
-#include <vector>
 
 
 namespace nsnet::ns {
