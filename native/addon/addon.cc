@@ -23,28 +23,21 @@ namespace nsnet::addon {
 namespace {
 
 std::vector<ops::Group> to_groups(Napi::Value v) {
-  std::vector<ops::Group> groups;
-  if (!v.IsArray()) return groups;
-  Napi::Array arr = v.As<Napi::Array>();
-  for (uint32_t g = 0; g < arr.Length(); g++) {
-    Napi::Object o = arr.Get(g).As<Napi::Object>();
+  return from_array(v, [](Napi::Value g) {
+    Napi::Object o = g.As<Napi::Object>();
     ops::Group grp;
     grp.ns = NetnsHandle::From(o.Get("ns"));
-    if (o.Get("nft").IsArray()) {
-      grp.is_nft = true;
-      Napi::Array ops = o.Get("nft").As<Napi::Array>();
-      for (uint32_t i = 0; i < ops.Length(); i++) grp.nft.push_back(to_nft_op(ops.Get(i).As<Napi::Object>()));
+    grp.is_nft = o.Get("nft").IsArray();
+    if (grp.is_nft) {
+      grp.nft = from_array(o.Get("nft"), to_nft_op);
     } else {
-      Napi::Array ops = o.Get("ops").As<Napi::Array>();
-      for (uint32_t i = 0; i < ops.Length(); i++) {
-        ops::NsRefs refs;
-        grp.list.push_back(to_op(ops.Get(i).As<Napi::Object>(), &refs));
-        grp.refs.push_back(std::move(refs));
-      }
+      grp.list = from_array(o.Get("ops"), [&](Napi::Value op) {
+        grp.refs.emplace_back();
+        return to_op(op.As<Napi::Object>(), &grp.refs.back());
+      });
     }
-    groups.push_back(std::move(grp));
-  }
-  return groups;
+    return grp;
+  });
 }
 
 // Opening an nf_tables socket enters its namespace: only the namespace lane may.

@@ -21,6 +21,20 @@ namespace nsnet::addon {
 // o[k] as a string: "" when undefined or null, a TypeError when not a string.
 std::string str(Napi::Object o, const char* k);
 
+// The items of a JS array, each through conv(value): none for undefined or
+// null, a TypeError for anything else that is not an array.
+template <class Conv>
+auto from_array(Napi::Value v, Conv conv) -> std::vector<decltype(conv(v))> {
+  std::vector<decltype(conv(v))> out;
+  if (v.IsUndefined() || v.IsNull()) return out;
+  if (!v.IsArray()) NAPI_THROW(Napi::TypeError::New(v.Env(), "expected an array"), out);
+  Napi::Array a = v.As<Napi::Array>();
+  const uint32_t n = a.Length();
+  out.reserve(n);
+  for (uint32_t i = 0; i < n; i++) out.push_back(conv(a.Get(i)));
+  return out;
+}
+
 // An array of conv(env, item), one per item.
 template <class T, class Conv>
 Napi::Array to_array(Napi::Env env, const std::vector<T>& items, Conv conv) {
@@ -32,7 +46,7 @@ Napi::Array to_array(Napi::Env env, const std::vector<T>& items, Conv conv) {
 // JS to C++. The namespaces an op names go to refs (NetnsHandle::From
 // makes sure each is created, or is the one this job creates first).
 ops::Op to_op(Napi::Object o, ops::NsRefs* refs);
-ops::NftOp to_nft_op(Napi::Object o);
+ops::NftOp to_nft_op(Napi::Value v);
 
 // C++ to JS.
 Napi::Object from_link(Napi::Env env, const rtnl::LinkInfo& l);

@@ -29,8 +29,7 @@ Napi::Value nft_transact(Runner& runner, const Napi::CallbackInfo& info) {
   };
   auto j = std::make_unique<J>();
   j->ns = NetnsHandle::From(info[0]);
-  Napi::Array a = info[1].As<Napi::Array>();
-  for (uint32_t i = 0; i < a.Length(); i++) j->list.push_back(to_nft_op(a.Get(i).As<Napi::Object>()));
+  j->list = from_array(info[1], to_nft_op);
   if (info[2].IsNumber()) {
     j->check_gen = true;
     j->genid = info[2].As<Napi::Number>().Uint32Value();

@@ -93,7 +93,8 @@ void set_data(Napi::Object o, const nft::Data& d) {
 
 }  // namespace
 
-ops::NftOp to_nft_op(Napi::Object o) {
+ops::NftOp to_nft_op(Napi::Value v) {
+  Napi::Object o = v.As<Napi::Object>();
   Napi::Env env = o.Env();
   ops::NftOp op;
   const std::string obj = str(o, "obj"), verb = str(o, "verb");
@@ -137,10 +138,7 @@ ops::NftOp to_nft_op(Napi::Object o) {
     s.data_len = u32(o, "dataLen");
     s.id = u32(o, "id");
     s.userdata = bytes(o, "userdata");
-    if (o.Get("fieldLen").IsArray()) {
-      Napi::Array a = o.Get("fieldLen").As<Napi::Array>();
-      for (uint32_t i = 0; i < a.Length(); i++) s.field_len.push_back(a.Get(i).As<Napi::Number>().Uint32Value());
-    }
+    s.field_len = from_array(o.Get("fieldLen"), [](Napi::Value n) { return n.As<Napi::Number>().Uint32Value(); });
   } else if (obj == "elems") {
     op.obj = ops::NftObj::Elems;
     nft::ElemList& l = op.elems;
@@ -148,17 +146,16 @@ ops::NftOp to_nft_op(Napi::Object o) {
     l.table = str(o, "table");
     l.set = str(o, "set");
     l.set_id = u32(o, "setId");
-    Napi::Array a = o.Get("elems").As<Napi::Array>();
-    for (uint32_t i = 0; i < a.Length(); i++) {
-      Napi::Object eo = a.Get(i).As<Napi::Object>();
+    l.elems = from_array(o.Get("elems"), [](Napi::Value v) {
+      Napi::Object eo = v.As<Napi::Object>();
       nft::Elem e;
       e.key = bytes(eo, "key");
       e.key_end = bytes(eo, "keyEnd");
       e.flags = u32(eo, "flags");
       e.has_data = has(eo, "data") || has(eo, "verdict");
       if (e.has_data) e.data = to_data(eo);
-      l.elems.push_back(std::move(e));
-    }
+      return e;
+    });
   } else if (obj == "rule") {
     op.obj = ops::NftObj::Rule;
     nft::Rule& r = op.rule;
@@ -168,10 +165,7 @@ ops::NftOp to_nft_op(Napi::Object o) {
     r.handle = handle;
     r.position = static_cast<uint64_t>(i64(o, "position", 0));
     r.userdata = bytes(o, "userdata");
-    if (o.Get("exprs").IsArray()) {
-      Napi::Array a = o.Get("exprs").As<Napi::Array>();
-      for (uint32_t i = 0; i < a.Length(); i++) r.exprs.push_back(to_expr(a.Get(i).As<Napi::Object>()));
-    }
+    r.exprs = from_array(o.Get("exprs"), [](Napi::Value v) { return to_expr(v.As<Napi::Object>()); });
   } else {
     NAPI_THROW(Napi::TypeError::New(env, "unknown nf_tables object " + obj), op);
   }
