@@ -91,6 +91,25 @@ void set_data(Napi::Object o, const nft::Data& d) {
   }
 }
 
+// What names a chain or a set (T): its family, table, name and handle.
+template <class T>
+void name_from(Napi::Object o, uint8_t family, uint64_t handle, T* x) {
+  x->family = family;
+  x->table = str(o, "table");
+  x->name = str(o, "name");
+  x->handle = handle;
+}
+
+template <class T>
+Napi::Object named(Napi::Env env, const T& x) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("family", x.family);
+  o.Set("table", x.table);
+  o.Set("name", x.name);
+  o.Set("handle", static_cast<double>(x.handle));
+  return o;
+}
+
 }  // namespace
 
 ops::NftOp to_nft_op(Napi::Value v) {
@@ -114,10 +133,7 @@ ops::NftOp to_nft_op(Napi::Value v) {
   } else if (obj == "chain") {
     op.obj = ops::NftObj::Chain;
     nft::Chain& c = op.chain;
-    c.family = family;
-    c.table = str(o, "table");
-    c.name = str(o, "name");
-    c.handle = handle;
+    name_from(o, family, handle, &c);
     c.base = has(o, "hook");
     c.hooknum = u32(o, "hook");
     c.priority = static_cast<int32_t>(i64(o, "priority", 0));
@@ -126,10 +142,7 @@ ops::NftOp to_nft_op(Napi::Value v) {
   } else if (obj == "set") {
     op.obj = ops::NftObj::Set;
     nft::Set& s = op.set;
-    s.family = family;
-    s.table = str(o, "table");
-    s.name = str(o, "name");
-    s.handle = handle;
+    name_from(o, family, handle, &s);
     s.flags = u32(o, "flags");
     s.key_type = u32(o, "keyType");
     s.key_len = u32(o, "keyLen");
@@ -183,11 +196,7 @@ Napi::Object from_table(Napi::Env env, const nft::Table& t) {
 }
 
 Napi::Object from_chain(Napi::Env env, const nft::Chain& c) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("family", c.family);
-  o.Set("table", c.table);
-  o.Set("name", c.name);
-  o.Set("handle", static_cast<double>(c.handle));
+  Napi::Object o = named(env, c);
   if (c.base) {
     o.Set("hook", c.hooknum);
     o.Set("priority", c.priority);
@@ -199,11 +208,7 @@ Napi::Object from_chain(Napi::Env env, const nft::Chain& c) {
 }
 
 Napi::Object from_set(Napi::Env env, const nft::Set& s) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("family", s.family);
-  o.Set("table", s.table);
-  o.Set("name", s.name);
-  o.Set("handle", static_cast<double>(s.handle));
+  Napi::Object o = named(env, s);
   o.Set("flags", s.flags);
   o.Set("keyType", s.key_type);
   o.Set("keyLen", s.key_len);
