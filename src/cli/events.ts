@@ -2,11 +2,9 @@
 // namespace, and namespaces coming and going, as they happen: one line
 // each, in the manner of `ip monitor` and `docker events` (or JSON lines).
 import { defaultRunDir, Netns } from '../netlink/netns.js';
-import { watch, type WatchEvent } from '../netlink/watch.js';
-import { parseArgs, str } from './args.js';
-
-export const eventsUsage = `  nsnet events [--netns N] [--json] [--list]  changes as they happen, as ip monitor (--list: what exists first)
-`;
+import { watch, type WatchEvent } from '../watch.js';
+import type { Args, Command } from './args.js';
+import { JSON_OUT, NETNS, RUN_DIR } from './common.js';
 
 const ROUTE_TABLE: Record<number, string> = { 253: 'default', 254: 'main', 255: 'local' };
 
@@ -41,26 +39,18 @@ function text(e: WatchEvent, names: Map<number, string>): string {
   }
 }
 
-export async function events(argv: string[]): Promise<number> {
-  const p = parseArgs(argv, {
-    values: { netns: ['--netns'], runDir: ['--run-dir'], rcvbuf: ['--rcvbuf'] },
-    bools: { json: ['--json'], list: ['--list'], help: ['--help', '-h'] },
-  });
-  if (p.opt.help) {
-    process.stdout.write(`usage:\n${eventsUsage}`);
-    return 0;
-  }
-  const runDir = str(p, 'runDir') ?? defaultRunDir();
-  const name = str(p, 'netns');
+async function watchEvents(a: Args): Promise<number> {
+  const runDir = a.str('run-dir') ?? defaultRunDir();
+  const name = a.str('netns');
   const ns = name ? await Netns.open(name, { runDir }) : await Netns.host();
   const names = new Map((await ns.links.list()).map((l) => [l.ifindex, l.name]));
-  const rcvbuf = str(p, 'rcvbuf');
+  const rcvbuf = a.str('rcvbuf');
   const w = watch(ns, {
     links: true, addresses: true, routes: true, neighbours: true, namespaces: true, runDir,
-    list: p.opt.list === true,
+    list: a.bool('list'),
     ...(rcvbuf ? { rcvbuf: Number(rcvbuf) } : {}),
   });
-  const json = p.opt.json === true;
+  const json = a.bool('json');
   const stop = () => w.close();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
@@ -79,3 +69,16 @@ export async function events(argv: string[]): Promise<number> {
   ns.close();
   return 0;
 }
+
+export const events: Command = {
+  name: 'events',
+  summary: 'print changes to links, addresses, routes, neighbours and namespaces as they happen, as ip monitor does',
+  flags: [
+    NETNS,
+    { ...JSON_OUT, help: 'one JSON object per line' },
+    { name: 'list', help: 'list what exists first' },
+    { name: 'rcvbuf', value: 'BYTES', help: "the netlink socket's receive buffer" },
+    RUN_DIR,
+  ],
+  run: watchEvents,
+};
