@@ -5,44 +5,38 @@
 // nsnet's result is one portmap and tuning accept; nsnet-ipam serves the
 // reference bridge plugin's ipam section from nsnet's store.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { Netns } from '../src/index.js';
-import { installPlugins } from '../src/cni/plugin/install.js';
 import { reservationName } from '../src/cni/plugin/ipam.js';
-import { chained, execPlugin, startDaemon, type CniCall, type CniOutcome, type DaemonProcess } from './cni-helpers.js';
-import { world, type World } from './cnm-helpers.js';
+import { chained, execPlugin, pluginHost, runtimeEnv, startDaemon, type CniCall, type CniOutcome, type DaemonProcess, type PluginHost } from './cni-helpers.js';
+import type { World } from './cnm-helpers.js';
 import { ipj, nsExec, uniq } from './helpers.js';
 
 const run = promisify(execFile);
 const REFERENCE = '/usr/lib/cni';
 
+let h: PluginHost;
 let w: World;
 let bin: string;
 let d: DaemonProcess;
-const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('NSNET_') || k === 'NSNET_IN_SANDBOX'));
 
 beforeAll(async () => {
-  w = await world('chain');
-  bin = mkdtempSync(join(tmpdir(), 'nsnet-chain-bin-'));
-  const socket = `/run/nsnet/chain-${process.pid}.sock`;
-  installPlugins({ dir: bin, socket, stateDir: w.stateDir });
-  d = await startDaemon({ hostNetns: w.host.path!, socket, stateDir: w.stateDir });
+  h = await pluginHost('chain');
+  ({ w, bin } = h);
+  d = await startDaemon({ hostNetns: w.host.path!, socket: h.socket, stateDir: w.stateDir });
 });
 afterAll(async () => {
   await d.stop();
-  await w.cleanup();
-  rmSync(bin, { recursive: true, force: true });
+  await h.cleanup();
 });
 
 /** A plugin by type, found as libcni finds it: nsnet's dir first, then the reference plugins'. */
 const binary = (type: string) => (type.startsWith('nsnet') ? join(bin, type) : join(REFERENCE, type));
-const exec = (type: string, call: CniCall, conf: unknown) => execPlugin(binary(type), call, conf, { hostNetns: w.host.path!, env, path: `${bin}:${REFERENCE}` });
+const exec = (type: string, call: CniCall, conf: unknown) => execPlugin(binary(type), call, conf, { hostNetns: w.host.path!, env: runtimeEnv, path: `${bin}:${REFERENCE}` });
 
 interface Conflist {
   name: string;

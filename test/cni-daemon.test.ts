@@ -5,44 +5,38 @@
 // middle of a burst of ADDs leaves nothing that the later DELs do not
 // remove.
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { Netns } from '../src/index.js';
-import { installPlugins } from '../src/cni/plugin/install.js';
 import { versionInfo } from '../src/cni/plugin/plugin.js';
-import { execPlugin, startDaemon, type CniCall, type DaemonProcess } from './cni-helpers.js';
-import { eventually, world, type World } from './cnm-helpers.js';
+import { execPlugin, pluginHost, runtimeEnv, startDaemon, type CniCall, type DaemonProcess, type PluginHost } from './cni-helpers.js';
+import { eventually, type World } from './cnm-helpers.js';
 import { ipj, uniq } from './helpers.js';
 import { nftj, ofKind } from './nft-helpers.js';
 
 const run = promisify(execFile);
 
+let h: PluginHost;
 let w: World;
 let bin: string;
 let socket: string;
-/** The environment a runtime gives a plugin: none of nsnet's own variables. */
-const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('NSNET_') || k === 'NSNET_IN_SANDBOX'));
 
 beforeAll(async () => {
-  w = await world('cnid');
-  bin = mkdtempSync(join(tmpdir(), 'nsnet-cni-bin-'));
-  socket = `/run/nsnet/test-${process.pid}.sock`;
-  installPlugins({ dir: bin, socket, stateDir: w.stateDir });
+  h = await pluginHost('cnid');
+  ({ w, bin, socket } = h);
 });
 afterAll(async () => {
-  await w.cleanup();
-  rmSync(bin, { recursive: true, force: true });
+  await h.cleanup();
 });
 
 const daemon = () => startDaemon({ hostNetns: w.host.path!, socket, stateDir: w.stateDir });
 /** The shim, exec'd as a runtime execs it, in the namespace playing the host. */
-const shim = (call: CniCall, conf: unknown, plugin = 'nsnet') => execPlugin(join(bin, plugin), call, conf, { hostNetns: w.host.path!, env, path: `${bin}:/usr/lib/cni` });
+const shim = (call: CniCall, conf: unknown, plugin = 'nsnet') => execPlugin(join(bin, plugin), call, conf, { hostNetns: w.host.path!, env: runtimeEnv, path: `${bin}:/usr/lib/cni` });
 
 async function containers(tag: string, n: number) {
   const out = [];

@@ -3,9 +3,41 @@
 // (runPlugin, with the test's Controller) or by exec'ing a binary, as
 // libcni does, optionally inside a namespace playing the host.
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 import type { Controller } from '../src/index.js';
+import { installPlugins } from '../src/cni/plugin/install.js';
 import { runPlugin, type PluginName } from '../src/cni/plugin/plugin.js';
+import { world, type World } from './cnm-helpers.js';
+
+/** The environment a runtime gives a plugin: this process's, without nsnet's own variables. */
+export const runtimeEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('NSNET_') || k === 'NSNET_IN_SANDBOX'));
+
+export interface PluginHost {
+  w: World;
+  /** A private plugin dir holding nsnet's plugins (as `nsnet cni install` puts them). */
+  bin: string;
+  /** Where the daemon of this host listens (startDaemon). */
+  socket: string;
+  cleanup(): Promise<void>;
+}
+
+/** A world (a namespace playing the host, a state dir) with nsnet's plugins installed for it. */
+export async function pluginHost(tag: string): Promise<PluginHost> {
+  const w = await world(tag);
+  const bin = mkdtempSync(join(tmpdir(), `nsnet-${tag}-bin-`));
+  const socket = `/run/nsnet/${tag}-${process.pid}.sock`;
+  installPlugins({ dir: bin, socket, stateDir: w.stateDir });
+  return {
+    w, bin, socket,
+    async cleanup() {
+      await w.cleanup();
+      rmSync(bin, { recursive: true, force: true });
+    },
+  };
+}
 
 export interface CniCall {
   command: 'ADD' | 'DEL' | 'CHECK' | 'STATUS' | 'GC' | 'VERSION';

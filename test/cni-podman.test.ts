@@ -12,14 +12,14 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 
 import { Netns } from '../src/index.js';
-import { installPlugins } from '../src/cni/plugin/install.js';
-import { startDaemon, type DaemonProcess } from './cni-helpers.js';
-import { eventually, world, type World } from './cnm-helpers.js';
+import { pluginHost, startDaemon, type DaemonProcess, type PluginHost } from './cni-helpers.js';
+import { eventually, type World } from './cnm-helpers.js';
 import { ip, ipj, uniq } from './helpers.js';
 import { nftj, ofKind } from './nft-helpers.js';
 
 const run = promisify(execFile);
 
+let h: PluginHost;
 let w: World;
 let dir: string;
 let d: DaemonProcess;
@@ -48,17 +48,16 @@ async function podman(...args: string[]): Promise<string> {
 }
 
 beforeAll(async () => {
-  w = await world('pod');
+  h = await pluginHost('pod');
+  w = h.w;
   dir = mkdtempSync(join(tmpdir(), 'nsnet-podman-'));
-  for (const sub of ['net.d', 'bin', 'root', 'runroot', 'tmp', 'rootfs/bin', 'rootfs/www']) mkdirSync(join(dir, sub), { recursive: true });
-  const socket = `/run/nsnet/podman-${process.pid}.sock`;
-  installPlugins({ dir: join(dir, 'bin'), socket, stateDir: w.stateDir });
+  for (const sub of ['net.d', 'root', 'runroot', 'tmp', 'rootfs/bin', 'rootfs/www']) mkdirSync(join(dir, sub), { recursive: true });
   writeFileSync(join(dir, 'containers.conf'), [
     '[containers]',
     `default_ulimits = [${ulimits().map((u) => JSON.stringify(u)).join(', ')}]`,
     '[network]',
     'network_backend = "cni"',
-    `cni_plugin_dirs = [${JSON.stringify(join(dir, 'bin'))}, "/usr/lib/cni"]`,
+    `cni_plugin_dirs = [${JSON.stringify(h.bin)}, "/usr/lib/cni"]`,
     `network_config_dir = ${JSON.stringify(join(dir, 'net.d'))}`,
     '[engine]',
     'runtime = "runc"',
@@ -79,14 +78,14 @@ beforeAll(async () => {
   writeFileSync(join(dir, 'rootfs/www/index.html'), 'served by a container on an nsnet network\n');
   await run('tar', ['-C', join(dir, 'rootfs'), '-cf', join(dir, 'rootfs.tar'), '.']);
   await podman('import', join(dir, 'rootfs.tar'), IMAGE);
-  d = await startDaemon({ hostNetns: w.host.path!, socket, stateDir: w.stateDir });
+  d = await startDaemon({ hostNetns: w.host.path!, socket: h.socket, stateDir: w.stateDir });
 }, 120_000);
 
 afterAll(async () => {
   await podman('rm', '-f', '-a', '-t', '0').catch(() => {});
   await podman('rmi', '-a', '-f').catch(() => {});
   await d?.stop();
-  await w.cleanup();
+  await h.cleanup();
   rmSync(dir, { recursive: true, force: true });
 });
 

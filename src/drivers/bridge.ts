@@ -73,6 +73,16 @@ const randomMac = () => {
   return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
 };
 
+/** Runs op on an endpoint's host end; one that is gone (or never was) counts as done. */
+async function onHostEnd(ep: EndpointRecord, op: (name: string) => Promise<void>): Promise<void> {
+  if (!ep.hostIfname) return;
+  try {
+    await op(ep.hostIfname);
+  } catch (e) {
+    if ((e as NsnetError).code !== 'ENODEV') throw e;
+  }
+}
+
 export const bridgeDriver: Driver = {
   name: 'bridge',
   sandboxKind: 'own',
@@ -236,25 +246,11 @@ export const bridgeDriver: Driver = {
     }
   },
 
-  async leave(ctx, _n, ep) {
-    if (!ep.hostIfname) return;
-    try {
-      await ctx.host.links.delete(ep.hostIfname);
-    } catch (e) {
-      if ((e as NsnetError).code !== 'ENODEV') throw e;
-    }
-  },
+  leave: (ctx, _n, ep) => onHostEnd(ep, (name) => ctx.host.links.delete(name)),
 
   // A port that is down forwards nothing either way, and taking it down
   // waits for no grace period, as deleting it does.
-  async detach(ctx, _n, ep) {
-    if (!ep.hostIfname) return;
-    try {
-      await ctx.host.links.setDown(ep.hostIfname);
-    } catch (e) {
-      if ((e as NsnetError).code !== 'ENODEV') throw e;
-    }
-  },
+  detach: (ctx, _n, ep) => onHostEnd(ep, (name) => ctx.host.links.setDown(name)),
 
   async check(ctx, n, ep) {
     if (!ep.hostIfname) return [];
