@@ -1,0 +1,151 @@
+// Errors that say what to do: without root or the capabilities nsnet needs,
+// every command stops with one line before any kernel call; a missing
+// operand shows the usage line; `nsnet network` alone, an unknown command
+// and --version / -v behave as docker's; messages name what the user gave,
+// never a create step's internal name or a generated sandbox name.
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+import { describe, expect, test } from 'vitest';
+
+import { arity, type Group } from '../src/cli/args.js';
+import { nsnet as root } from '../src/cli/commands.js';
+import { groupHelp, isGroup } from '../src/cli/help.js';
+import { missingCapabilities } from '../src/cli/privileges.js';
+import { cliWithStateDir, walk } from './cli-helpers.js';
+import { uniq } from './helpers.js';
+
+const run = promisify(execFile);
+const { cli, nsnet } = cliWithStateDir();
+const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
+
+/** Every command, with operands enough to get past parsing. */
+function everyCommand(): { name: string; argv: string[] }[] {
+  return walk(root)
+    .filter(({ node }) => !isGroup(node))
+    .map(({ node, path }) => {
+      const c = node as Exclude<typeof node, Group>;
+      return { name: path.join(' '), argv: [...path, ...Array.from({ length: arity(c.operands).min }, () => 'x'), ...(c.command ? ['true'] : [])] };
+    });
+}
+
+describe('nsnet without privileges', () => {
+  const asNobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', '--'];
+  const noNetAdmin = ['setpriv', '--inh-caps=-net_admin', '--bounding-set=-net_admin', '--'];
+
+  test('every command run as a user without root stops with one line that says it needs root and what to do, before creating its state dir', async () => {
+    const state = join(await mkdtemp(join(tmpdir(), 'nsnet-noroot-')), 'state');
+    try {
+      const commands = everyCommand();
+      expect(commands.length).toBeGreaterThan(20);
+      for (const { name, argv } of commands) {
+        const r = await cli({ prefix: asNobody, env: { NSNET_STATE_DIR: state } }, ...argv);
+        if (name === 'version') {
+          expect(r.code, r.stderr).toBe(0);
+          continue;
+        }
+        expect(r.code, `nsnet ${argv.join(' ')}: ${r.stderr}`).toBe(1);
+        expect(r.stderr).toBe(`nsnet: '${name}' needs root (or CAP_NET_ADMIN and CAP_SYS_ADMIN), and this process is user 65534 without CAP_NET_ADMIN and CAP_SYS_ADMIN: run it with sudo\n`);
+        expect(r.stdout).toBe('');
+      }
+      expect(existsSync(state)).toBe(false);
+    } finally {
+      await rm(join(state, '..'), { recursive: true, force: true });
+    }
+  });
+
+  test('root without CAP_NET_ADMIN is told which capability it lacks, and no netlink socket is opened, no namespace entered', async () => {
+    const r = await cli({ prefix: noNetAdmin }, 'network', 'ls');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe("nsnet: 'network ls' needs root (or CAP_NET_ADMIN and CAP_SYS_ADMIN), and this process is root without CAP_NET_ADMIN: run it with sudo\n");
+    // The kernel is never asked: strace sees no netlink socket and no setns.
+    const trace = join(await mkdtemp(join(tmpdir(), 'nsnet-strace-')), 'trace');
+    try {
+      await run('strace', ['-f', '-qq', '-e', 'trace=socket,setns,unshare', '-o', trace, ...noNetAdmin, process.execPath, 'dist/cli/main.js', 'network', 'ls']).catch(() => {});
+      const calls = readFileSync(trace, 'utf8');
+      expect(calls).not.toMatch(/AF_NETLINK|setns\(|unshare\(/);
+    } finally {
+      await rm(join(trace, '..'), { recursive: true, force: true });
+    }
+  });
+
+  test('the capability check reads CapEff: both bits set passes, either missing is named', () => {
+    expect(missingCapabilities('Name:\tx\nCapEff:\t000001ffffffffff\n')).toEqual([]);
+    expect(missingCapabilities('CapEff:\t0000000000000000\n')).toEqual(['CAP_NET_ADMIN', 'CAP_SYS_ADMIN']);
+    expect(missingCapabilities('CapEff:\t0000000000201000\n')).toEqual([]);
+    expect(missingCapabilities('CapEff:\t0000000000200000\n')).toEqual(['CAP_NET_ADMIN']);
+    expect(missingCapabilities('CapEff:\t0000000000001000\n')).toEqual(['CAP_SYS_ADMIN']);
+    expect(missingCapabilities('no such line')).toEqual([]);
+  });
+});
+
+describe("nsnet's answers to incomplete or unknown command lines", () => {
+  test('a command missing its operands exits 2 with its usage line, as docker does, and changes nothing', async () => {
+    const cases: [string[], string][] = [
+      [['network', 'rm'], 'usage: nsnet network rm [flags] <name|id>...'],
+      [['sandbox', 'rm'], 'usage: nsnet sandbox rm [flags] <name|id>...'],
+      [['network', 'inspect'], 'usage: nsnet network inspect [flags] <name|id>...'],
+      [['network', 'disconnect', 'a'], 'usage: nsnet network disconnect [flags] <network> <sandbox>'],
+      [['exec'], 'usage: nsnet exec [flags] <name> [--] <cmd> [args...]'],
+      [['run'], 'usage: nsnet run [flags] [--] <cmd> [args...]'],
+    ];
+    for (const [argv, usage] of cases) {
+      const r = await nsnet(...argv);
+      expect(r.code, argv.join(' ')).toBe(2);
+      expect(r.stderr.split('\n')[1]).toBe(usage);
+      expect(r.stderr).toContain(`See 'nsnet ${argv.filter((w) => w !== 'a').join(' ')} --help'.`);
+    }
+  });
+
+  test('a group named alone (nsnet, nsnet network, nsnet sandbox) prints its commands and exits 0, as docker network does', async () => {
+    for (const path of [[], ['network'], ['sandbox'], ['netns']]) {
+      const r = await nsnet(...path);
+      expect(r.code, path.join(' ')).toBe(0);
+      const g = walk(root).find((n) => n.path.join(' ') === path.join(' '))!.node as Group;
+      expect(r.stdout).toBe(groupHelp(g, path.join(' ')));
+    }
+    expect((await nsnet('network')).stdout).toContain('  prune ');
+  });
+
+  test('an unknown command is named with the group it was given to, with the usage of that group, and exits 2', async () => {
+    expect(await nsnet('bogus')).toEqual({ code: 2, stdout: '', stderr: "nsnet: unknown command 'bogus'\nusage: nsnet <command> [flags]\nSee 'nsnet --help'.\n" });
+    expect(await nsnet('network', 'bogus', '--foo')).toEqual({
+      code: 2, stdout: '', stderr: "nsnet: unknown command 'network bogus'\nusage: nsnet network <command> [flags]\nSee 'nsnet network --help'.\n",
+    });
+  });
+
+  test("--version and -v print one line, as docker --version does; 'version' adds what nsnet runs on", async () => {
+    for (const flag of ['--version', '-v']) expect(await nsnet(flag)).toEqual({ code: 0, stdout: `nsnet version ${pkg.version}\n`, stderr: '' });
+    const v = await nsnet('version');
+    expect(v.stdout).toContain(`nsnet: ${pkg.version}\nnode: ${process.version}\n`);
+  });
+});
+
+describe('nsnet error messages', () => {
+  test('errors name what the user gave, in one line, with no create step (store.sandbox) and no generated sandbox name', async () => {
+    const net = uniq('ea');
+    const name = uniq('eb');
+    expect((await nsnet('network', 'create', '--subnet', '10.96.7.0/24', net)).code).toBe(0);
+    expect((await nsnet('run', '--keep', '--net', 'none', '--name', name, 'true')).code).toBe(0);
+    const cases: [string[], string][] = [
+      [['run', '--net', uniq('nx'), 'true'], `no network `],
+      [['run', '--net', 'none', '--name', name, 'true'], `sandbox ${name} already exists`],
+      [['network', 'create', net], `network ${net} already exists`],
+      [['network', 'create', '--subnet', '10.96.7.0/25', uniq('ec')], `subnet 10.96.7.0/25 overlaps network ${net}`],
+      [['run', '--net', net, '--ip', '10.96.8.1', 'true'], 'invalid ip "10.96.8.1": is outside the subnet 10.96.7.0/24'],
+    ];
+    for (const [argv, message] of cases) {
+      const r = await nsnet(...argv);
+      expect(r.code, argv.join(' ')).toBe(1);
+      expect(r.stderr.startsWith(`nsnet: ${message}`), r.stderr).toBe(true);
+      expect(r.stderr.split('\n')).toHaveLength(2);
+      expect(r.stderr).not.toMatch(/store\.|kernel\.|sb-[0-9a-z]{8}/);
+    }
+    expect((await nsnet('sandbox', 'rm', name)).code).toBe(0);
+    expect((await nsnet('network', 'rm', net)).code).toBe(0);
+  });
+});
