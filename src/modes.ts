@@ -1,7 +1,7 @@
 // Docker's network modes as a thin layer over CNM:
 //   none             a namespace of its own with only lo (the null network)
 //   host             the host's namespace (the host network)
-//   bridge           the default network, on bridge nsnet0 (docker0's place)
+//   bridge           the default network, on bridge nsnet0 (docker0's place); `default` too
 //   container:<name> another sandbox's namespace, hostname and files
 //   <network>        a network created with createNetwork
 import type { Controller, SandboxOptions } from './cnm/controller.js';
@@ -40,7 +40,7 @@ export async function defaultNetwork(c: Controller): Promise<Network> {
 
 /** Parses Docker's --net values. */
 export function parseMode(m: Mode | undefined): { kind: 'none' | 'host' } | { kind: 'container'; name: string } | { kind: 'network'; name: string } {
-  if (m === undefined || m === 'bridge') return { kind: 'network', name: 'bridge' };
+  if (m === undefined || m === 'bridge' || m === 'default') return { kind: 'network', name: 'bridge' };
   if (m === 'none' || m === 'host') return { kind: m as 'none' | 'host' };
   if (typeof m === 'string') {
     if (m.startsWith('container:')) {
@@ -56,11 +56,36 @@ export function parseMode(m: Mode | undefined): { kind: 'none' | 'host' } | { ki
   throw new ValidationError('mode', m, "must be 'none', 'host', 'bridge', 'container:<name>', { container }, or { network }");
 }
 
+/**
+ * Options a sandbox sharing another's namespace cannot have: that one's
+ * hostname, files and interfaces are its own. Refused as docker refuses
+ * them with `--net container:`, never silently dropped.
+ */
+const SHARED: [keyof ModeOptions, string][] = [
+  ['hostname', 'hostname'],
+  ['dns', 'dns'],
+  ['dnsSearch', 'dns-search'],
+  ['dnsOptions', 'dns-option'],
+  ['extraHosts', 'custom host-to-IP mapping'],
+  ['ports', 'port publishing'],
+];
+
+function given(v: unknown): boolean {
+  return Array.isArray(v) ? v.length > 0 : v !== undefined;
+}
+
 /** Creates a sandbox in one of Docker's modes: one store transaction and one kernel trip. */
 export async function createSandbox(c: Controller, o: ModeOptions): Promise<Sandbox> {
   if (!o || typeof o !== 'object') throw new ValidationError('options', o, 'must be an object with a name');
   const { name, mode, ip, ip6, ports, ...rest } = o;
   const m = parseMode(mode);
+  if (m.kind === 'container') {
+    for (const [k, what] of SHARED)
+      if (given(o[k])) throw new ValidationError(k, o[k], `conflicting options: ${what} and the network mode container:${m.name} (it shares that sandbox's)`);
+  }
+  // Docker's rule: the default network's addresses are all IPAM's.
+  if ((ip !== undefined || ip6 !== undefined) && m.kind === 'network' && m.name === 'bridge')
+    throw new ValidationError('ip', ip ?? ip6, 'user specified IP address is supported on user defined networks only (the default bridge network hands out its own)');
   if ((ip !== undefined || ip6 !== undefined) && m.kind !== 'network') throw new ValidationError('ip', ip ?? ip6, `a ${m.kind} sandbox has no address to choose`);
   if (ports?.length && m.kind !== 'network') throw new ValidationError('ports', ports, `a ${m.kind} sandbox has no network to publish ports on`);
   switch (m.kind) {
