@@ -81,7 +81,12 @@ export class NsnetError extends Error implements NsnetErrorFields {
   readonly extack?: string;
   readonly field?: string;
   /** For a failed create: the step that failed (`ipam.allocate`, `kernel.join` ...). */
-  step?: string;
+  declare step?: string;
+  /**
+   * For a failed create whose rollback failed too: each undo that failed,
+   * named after its step (what it may have left behind).
+   */
+  declare rollbackErrors?: Error[];
 
   constructor(message: string, f: NsnetErrorFields, options?: { cause?: unknown }) {
     super(message, options);
@@ -119,6 +124,24 @@ export class NsnetError extends Error implements NsnetErrorFields {
     const op = err.syscall ?? 'syscall';
     const text = texts[code] ?? `errno ${err.errno}`;
     return new NsnetError(`${object}: ${op}: ${text} (${code})`, { code, errno: err.errno, op, object }, { cause: e });
+  }
+}
+
+/**
+ * A teardown (a delete) that went on past failed steps: everything else was
+ * done. `errors` holds each failure, its message starting with the step.
+ */
+export class TeardownError extends NsnetError {
+  readonly errors: Error[];
+
+  constructor(object: string, errors: Error[]) {
+    super(`${object}: ${errors.length} teardown step(s) failed: ${errors.map((e) => e.message).join('; ')}`, {
+      code: 'ERR_NSNET_TEARDOWN',
+      op: 'teardown',
+      object,
+    });
+    this.name = 'TeardownError';
+    this.errors = errors;
   }
 }
 

@@ -1,5 +1,5 @@
 // nsnet: container networking for Node.js.
-export { NsnetError, ValidationError } from './errors.js';
+export { NsnetError, TeardownError, ValidationError } from './errors.js';
 export { Netns, defaultRunDir, type CreateOptions, type NetnsOptions } from './netlink/netns.js';
 export { Links, Addresses, Routes } from './netlink/objects.js';
 export {
@@ -15,7 +15,7 @@ export {
   type VxlanSpec,
 } from './netlink/batch.js';
 export type { Address, Link, Neighbour, Route } from './netlink/types.js';
-export { watch, Watcher, type WatchEvent, type WatchOptions } from './netlink/watch.js';
+export { watch, Watcher, type WatchEvent, type WatchOptions } from './watch.js';
 export { mirror, Mirror, type MirrorChange, type MirrorOptions } from './netlink/mirror.js';
 export {
   Nftables,
@@ -68,5 +68,5 @@ export { createSandbox, defaultNetwork, parseMode, type Mode, type ModeOptions }
 export type { Driver, DriverContext, JoinOptions } from './drivers/driver.js';
 export type { Store, StoreTx, NetworkRecord, EndpointRecord, SandboxRecord, SubnetRecord, PortMapping } from './store/store.js';
 export { SqliteStore } from './store/sqlite.js';
-export { parsePort, formatPort, type PortOptions, type PortRequest } from './firewall/ports.js';
-export type { FirewallReport } from './firewall/table.js';
+export { parsePort, formatPort, type PortOptions, type PortRequest } from './ports.js';
+export type { FirewallKind, FirewallReport } from './firewall/backend.js';

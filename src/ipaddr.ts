@@ -1,6 +1,8 @@
-// IP address parsing without regular expressions: Node's net.isIP compiles a
-// large IPv6 regex on first use (about 8 ms on this VM), a stall on the JS
-// thread that nsnet must not cause.
+// IP address parsing without regular expressions: Node's net.isIP matches
+// IPv6 with one large regular expression, which V8 compiles on its first use,
+// on the JS thread, inside whatever call needed it first; nsnet must not put
+// that stall in a caller's first create. The accepted forms are net.isIP's
+// (test/ipaddr.test.ts checks them against it), zones aside.
 
 /** The four octets of a dotted-quad IPv4 address, or null. */
 export function parseIPv4(s: string): number[] | null {
@@ -26,13 +28,14 @@ export function parseIPv6(s: string): number[] | null {
   if (s.length < 2 || s.length > 45) return null;
   const dbl = s.indexOf('::');
   if (dbl >= 0 && s.indexOf('::', dbl + 1) >= 0) return null;
-  const groups = (part: string): number[] | null => {
+  // An IPv4 tail may end the address, nowhere else: not before '::'.
+  const groups = (part: string, end: boolean): number[] | null => {
     if (part === '') return [];
     const out: number[] = [];
     const fields = part.split(':');
     for (let i = 0; i < fields.length; i++) {
       const f = fields[i]!;
-      if (i === fields.length - 1 && f.includes('.')) {
+      if (end && i === fields.length - 1 && f.includes('.')) {
         const v4 = parseIPv4(f);
         if (!v4) return null;
         out.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!);
@@ -51,11 +54,11 @@ export function parseIPv6(s: string): number[] | null {
     return out;
   };
   if (dbl < 0) {
-    const g = groups(s);
+    const g = groups(s, true);
     return g && g.length === 8 ? g : null;
   }
-  const head = groups(s.slice(0, dbl));
-  const tail = groups(s.slice(dbl + 2));
+  const head = groups(s.slice(0, dbl), false);
+  const tail = groups(s.slice(dbl + 2), true);
   if (!head || !tail || head.length + tail.length > 7) return null;
   return [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail];
 }

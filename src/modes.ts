@@ -7,7 +7,7 @@
 import type { Controller, SandboxOptions } from './cnm/controller.js';
 import type { Network, Sandbox } from './cnm/objects.js';
 import { NsnetError, ValidationError } from './errors.js';
-import type { PortOptions } from './firewall/ports.js';
+import type { PortOptions } from './ports.js';
 
 export type Mode = 'none' | 'host' | 'bridge' | { container: string } | { network: string } | `container:${string}` | (string & {});
 

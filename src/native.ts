@@ -81,14 +81,24 @@ export interface NativeNeigh {
   type: number;
 }
 
-export type NativeEvent =
-  | { kind: 'link'; action: 'new' | 'change' | 'del'; link: NativeLink }
-  | { kind: 'address'; action: 'new' | 'del'; address: NativeAddr }
-  | { kind: 'route'; action: 'new' | 'change' | 'del'; route: NativeRoute }
-  | { kind: 'neighbour'; action: 'new' | 'del'; neighbour: NativeNeigh }
+/**
+ * What a watch of one namespace reports, over the object types of a layer:
+ * the addon's (NativeEvent) or the typed API's (netlink/watch.ts).
+ */
+export type RtnlEvent<L, A, R, N> =
+  | { kind: 'link'; action: 'new' | 'change' | 'del'; link: L }
+  /** 'new' is also an update of an existing address (lifetimes, flags): rtnetlink does not tell them apart. */
+  | { kind: 'address'; action: 'new' | 'del'; address: A }
+  /** 'change' is a replace (NLM_F_REPLACE). */
+  | { kind: 'route'; action: 'new' | 'change' | 'del'; route: R }
+  /** 'new' is any state change of an entry too. IPv4/IPv6 only: bridge FDB entries are skipped. */
+  | { kind: 'neighbour'; action: 'new' | 'del'; neighbour: N }
+  /** Events were lost (or a dump was interrupted, or this is the first listing): forget what you know; a full dump follows. */
   | { kind: 'resync'; reason: 'initial' | 'overflow' | 'interrupted' }
-  | { kind: 'synced' }
-  | { kind: 'error'; errno: number };
+  /** The dump after `resync` is complete: state rebuilt from it is exact. */
+  | { kind: 'synced' };
+
+export type NativeEvent = RtnlEvent<NativeLink, NativeAddr, NativeRoute, NativeNeigh> | { kind: 'error'; errno: number };
 
 /** A multicast rtnetlink socket inside a namespace, read by the addon's watch thread. */
 export interface NativeWatch {

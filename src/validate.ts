@@ -13,10 +13,23 @@ export interface Cidr {
 
 /** Interface names: 1 to 15 bytes (IFNAMSIZ - 1), no '/', ':' or whitespace. */
 export function ifname(value: unknown, field = 'interface name'): string {
+  return nameLike(value, field, /[/:\s\0]/, "'/', ':', whitespace or NUL");
+}
+
+/**
+ * An IPv4 address's label: an interface name, which may carry an alias
+ * after a colon (`eth0:1`, as `ip addr add ... label eth0:1` and ifconfig
+ * write it); the kernel keeps at most IFNAMSIZ - 1 bytes of it.
+ */
+export function addrLabel(value: unknown, field = 'label'): string {
+  return nameLike(value, field, /[/\s\0]/, "'/', whitespace or NUL");
+}
+
+function nameLike(value: unknown, field: string, banned: RegExp, what: string): string {
   if (typeof value !== 'string') throw new ValidationError(field, value, 'must be a string');
   const bytes = Buffer.byteLength(value);
   if (bytes < 1 || bytes > 15) throw new ValidationError(field, value, 'must be 1 to 15 bytes long');
-  if (/[/:\s\0]/.test(value)) throw new ValidationError(field, value, "must not contain '/', ':', whitespace or NUL");
+  if (banned.test(value)) throw new ValidationError(field, value, `must not contain ${what}`);
   if (value === '.' || value === '..') throw new ValidationError(field, value, "must not be '.' or '..'");
   return value;
 }

@@ -48,6 +48,32 @@ describe('addresses', () => {
     expect(err.object).toBe("address 10.78.0.2/24 on 'eth0'");
   });
 
+  test('an IPv4 address with an alias label (eth0:1, as ip addr add ... label eth0:1) is listed with it, as ip -j addr shows', async () => {
+    await ns.addresses.add('eth0', '10.79.0.2/24', { label: 'eth0:1' });
+    await ns.addresses.add('eth0', '10.79.1.2/24');
+    const ours = (await ns.addresses.list({ dev: 'eth0', family: 4 })).map((a) => [a.cidr, a.label]);
+    const theirs = ((await ipj<any[]>(ns.name, 'addr', 'show', 'dev', 'eth0'))[0].addr_info as any[])
+      .filter((a) => a.family === 'inet')
+      .map((a) => [`${a.local}/${a.prefixlen}`, a.label]);
+    expect(ours).toEqual(theirs);
+    expect(ours).toContainEqual(['10.79.0.2/24', 'eth0:1']);
+    expect(ours).toContainEqual(['10.79.1.2/24', 'eth0']);
+    await ns.addresses.delete('eth0', '10.79.0.2/24');
+    expect((await ns.addresses.list({ dev: 'eth0', family: 4 })).map((a) => a.label)).toEqual(['eth0']);
+  });
+
+  test('labels that are not interface-name-like, or on an IPv6 address, are refused with nothing changed', async () => {
+    const before = await ipAddrs('eth0');
+    for (const bad of ['', 'x'.repeat(16), 'eth0 1', 'eth0/1', 'eth0\n1', 'eth0\u00001', 7]) {
+      const err = await ns.addresses.add('eth0', '10.79.2.2/24', { label: bad as string }).catch((e) => e);
+      expect(err, JSON.stringify(bad)).toBeInstanceOf(ValidationError);
+    }
+    // The kernel would drop an IPv6 address's label without a word.
+    const v6 = await ns.addresses.add('eth0', 'fd79::2/64', { label: 'eth0:1', nodad: true }).catch((e) => e);
+    expect(v6).toBeInstanceOf(ValidationError);
+    expect(await ipAddrs('eth0')).toEqual(before);
+  });
+
   test('bad addresses and prefixes are refused with nothing changed', async () => {
     const before = await ipAddrs('eth0');
     for (const bad of ['10.0.0.256/24', '10.0.0.1/33', 'fd00::1/129', 'nonsense', '10.0.0.1/', '10.0.0.1/-1', '10.0.0.1/ 8']) {

@@ -4,7 +4,7 @@
 // typed error before anything changes.
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 
-import { createSandbox, Batch, NsnetError } from '../src/index.js';
+import { createSandbox, Batch, NsnetError, TeardownError } from '../src/index.js';
 import { eventually, settled, snapshot, world, type World } from './cnm-helpers.js';
 import { ipj, uniq } from './helpers.js';
 
@@ -85,7 +85,9 @@ describe('failure injection', () => {
           (e: NsnetError) => e,
         );
         fault = null;
-        expect(err, what).toBeInstanceOf(Error);
+        // Whatever failed, the caller gets an NsnetError naming the step.
+        expect(err, what).toBeInstanceOf(NsnetError);
+        expect(err!.step, what).toEqual(expect.any(String));
         if (k !== null) expect(err, what).toMatchObject({ code: 'ENODEV', op: 'RTM_DELLINK' });
         else if (step === 'nft') expect(err, what).toMatchObject({ code: 'EEXIST', op: 'NFT_MSG_NEWSETELEM' });
         else expect(err!.message, what).toContain(`injected at ${step}`);
@@ -170,6 +172,21 @@ describe('bad input: a typed error and nothing changed', () => {
     await expect(w.c.network(net.name)).rejects.toMatchObject({ code: 'ERR_NSNET_NOT_FOUND' });
   });
 
+  test("an option named after an Object.prototype member ('toString', 'constructor') is no bridge option; as a label it is only a label", async () => {
+    const prefix = 'bp';
+    const before = await settled(w, prefix);
+    for (const key of ['toString', 'constructor', 'hasOwnProperty']) {
+      const err = (await w.c.createNetwork(uniq('bp'), { subnets: ['10.82.0.0/24'], options: { [key]: 'x' } }).catch((e: unknown) => e)) as NsnetError;
+      expect(err, key).toBeInstanceOf(NsnetError);
+      expect(err.code, key).toBe('ERR_NSNET_INVALID');
+      expect(err.message, key).toMatch(/not a bridge option/);
+      expect(await snapshot(w, prefix), key).toEqual(before);
+    }
+    const net = await w.c.createNetwork(uniq('bp'), { subnets: ['10.82.0.0/24'], labels: { toString: 'x' } });
+    expect((await net.info()).labels).toEqual({ toString: 'x' });
+    await net.delete();
+  });
+
   test("a bridge's 1024th port fails with an error that names the kernel's port limit, and nothing is left behind", async () => {
     const net = await w.c.createNetwork(uniq('bf'), { subnets: ['10.80.0.0/16'] });
     const bridge = (await net.info()).bridge!;
@@ -196,9 +213,11 @@ describe('bad input: a typed error and nothing changed', () => {
       if (s === 'teardown:files') throw new Error('injected: files');
     };
     // A files failure: everything else still happens, and the error lists the step.
-    const err = (await sb.delete().catch((e) => e)) as NsnetError;
+    const err = (await sb.delete().catch((e) => e)) as TeardownError;
+    expect(err).toBeInstanceOf(TeardownError);
     expect(err.code).toBe('ERR_NSNET_TEARDOWN');
     expect(err.message).toMatch(/1 teardown step\(s\) failed: files: injected: files/);
+    expect(err.errors.map((e) => e.message)).toEqual(['files: injected: files']);
     expect((await ipj<any[]>(null, 'netns', 'list')).map((n) => n.name)).not.toContain(sb.name);
     expect(await w.c.sandboxes()).toEqual([]);
     expect(await w.c.store.view((t) => t.allocations(`${net.id}/10.81.0.0/24`))).toEqual([]);

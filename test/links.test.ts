@@ -189,6 +189,20 @@ describe('links', () => {
     expect(await oracle(host)).toEqual(before);
   });
 
+  test("names Object.prototype carries ('toString', '__proto__' ...) are not a macvlan mode, scope, route type or addrgenmode", () => {
+    for (const bad of ['toString', 'constructor', '__proto__', 'hasOwnProperty', 'valueOf']) {
+      const x = bad as never;
+      const tries: [string, () => unknown][] = [
+        ['macvlan mode', () => host.batch().addMacvlan({ name: 'mv0', link: 'lo', mode: x })],
+        ['address scope', () => host.batch().addAddress('lo', '10.0.0.1/8', { scope: x })],
+        ['route scope', () => host.batch().addRoute({ dst: '10.0.0.0/8', dev: 'lo', scope: x })],
+        ['route type', () => host.batch().addRoute({ dst: '10.0.0.0/8', dev: 'lo', type: x })],
+        ['addrGenMode', () => host.batch().setLink('lo', { addrGenMode: x })],
+      ];
+      for (const [what, f] of tries) expect(f, `${what} ${bad}`).toThrow(ValidationError);
+    }
+  });
+
   test('the veth peer must be named; a link made by ip is seen by nsnet', async () => {
     await ip(host.name, 'link', 'add', 'byip0', 'type', 'bridge');
     expect((await host.links.get('byip0')).kind).toBe('bridge');

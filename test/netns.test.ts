@@ -104,6 +104,60 @@ describe('Netns', () => {
     await host.delete();
   });
 
+  test('await using on an opened namespace closes the handle at scope exit and leaves the namespace mounted', async () => {
+    const name = uniq('ns');
+    const ns = await Netns.create(name);
+    try {
+      let opened: Netns;
+      {
+        await using o = await Netns.open(name);
+        opened = o;
+        expect(o.id).toBe(ns.id);
+      }
+      expect(opened.closed).toBe(true);
+      expect(await Netns.list()).toContain(name);
+      expect((await ipj<{ name: string }[]>(null, 'netns', 'list')).map((n) => n.name)).toContain(name);
+      expect((await ns.links.get('lo')).up).toBe(true);
+    } finally {
+      await ns.delete();
+    }
+  });
+
+  test('await using on a created namespace deletes it at scope exit', async () => {
+    const name = uniq('ns');
+    let created: Netns;
+    {
+      await using ns = await Netns.create(name);
+      created = ns;
+      expect(await Netns.list()).toContain(name);
+    }
+    expect(created.closed).toBe(true);
+    expect(await Netns.list()).not.toContain(name);
+  });
+
+  test('delete() and await using leave the shared host handle open: Netns.host() keeps working', async () => {
+    const host = await Netns.host();
+    await host.delete();
+    expect(host.closed).toBe(false);
+    {
+      await using h = await Netns.host();
+      expect(h).toBe(host);
+    }
+    expect(host.closed).toBe(false);
+    expect(await Netns.host()).toBe(host);
+    expect((await host.links.get('lo')).ifindex).toBe(1);
+  });
+
+  test('a handle opened by path on /proc/self/ns/net is the caller\'s own: close() closes it, the shared one stays open', async () => {
+    const host = await Netns.host();
+    const mine = await Netns.openPath('/proc/self/ns/net');
+    expect(mine).not.toBe(host);
+    expect(mine.id).toBe(host.id);
+    mine.close();
+    expect(mine.closed).toBe(true);
+    expect(host.closed).toBe(false);
+  });
+
   test('sysctls are per namespace: ip_forward set in one is not seen in another', async () => {
     const a = await Netns.create(uniq('ns'));
     const b = await Netns.create(uniq('ns'));

@@ -93,6 +93,29 @@ describe('ruleset changes', () => {
     expect(() => ruleset.addPortOps({ protocol: 'tcp', hostPort: 80, hostIp: '::1', containerIp: '10.0.0.2', containerPort: 80 })).toThrow(/IPv4/);
   });
 
+  test("names Object.prototype carries ('toString', '__proto__' ...) are not values of any nf_tables lookup table", () => {
+    const T = { family: 'inet' as const, table: 't' };
+    for (const bad of ['toString', 'constructor', '__proto__', 'hasOwnProperty', 'valueOf']) {
+      const x = bad as never;
+      const set: SetSpec = { ...T, name: 's', key: 'inet_proto' };
+      const tries: [string, () => unknown][] = [
+        ['table family', () => toNativeNftOp({ verb: 'add', table: { family: x, name: 'x' } })],
+        ['chain hook', () => toNativeNftOp({ verb: 'add', chain: { ...T, name: 'c', hook: x } })],
+        ['set key type', () => toNativeNftOp({ verb: 'add', set: { ...T, name: 's', key: x } })],
+        ['map data type', () => toNativeNftOp({ verb: 'add', set: { ...T, name: 's', key: 'mark', data: x } })],
+        ['inet_proto value', () => toNativeNftOp({ verb: 'add', elements: { set, elements: [{ key: x }] } })],
+        ['meta key', () => toNativeNftOp({ verb: 'add', rule: { ...T, chain: 'c', exprs: [{ expr: 'meta', key: x, dreg: 1 }] } })],
+        ['cmp op', () => toNativeNftOp({ verb: 'add', rule: { ...T, chain: 'c', exprs: [{ expr: 'cmp', op: x, sreg: 1, data: Buffer.from([1]) }] } })],
+        ['payload base', () => toNativeNftOp({ verb: 'add', rule: { ...T, chain: 'c', exprs: [{ expr: 'payload', base: x, offset: 0, len: 1, dreg: 1 }] } })],
+        ['ct key', () => toNativeNftOp({ verb: 'add', rule: { ...T, chain: 'c', exprs: [{ expr: 'ct', key: x, dreg: 1 }] } })],
+        ['verdict', () => toNativeNftOp({ verb: 'add', rule: { ...T, chain: 'c', exprs: [{ expr: 'immediate', verdict: x }] } })],
+        ['nat family', () => toNativeNftOp({ verb: 'add', rule: { ...T, chain: 'c', exprs: [{ expr: 'nat', type: 'dnat', family: x, addr: 1 }] } })],
+        ['fib result', () => toNativeNftOp({ verb: 'add', rule: { ...T, chain: 'c', exprs: [{ expr: 'fib', lookup: ['daddr'], result: x, dreg: 1 }] } })],
+      ];
+      for (const [what, f] of tries) expect(f, `${what} ${bad}`).toThrow(ValidationError);
+    }
+  });
+
   test('the whole ruleset converts for the addon without a validation error', () => {
     const ops = ruleset.rulesetOps({ replace: true }).map((o, i) => toNativeNftOp(o, `ops[${i}]`));
     expect(ops[0]!.op).toMatchObject({ obj: 'table', verb: 'destroy' });

@@ -2,7 +2,7 @@
 // input refused with a message that says what is wrong.
 import { describe, expect, test } from 'vitest';
 
-import { formatPort, parsePort } from '../src/firewall/ports.js';
+import { formatPort, parsePort } from '../src/ports.js';
 
 describe('parsePort', () => {
   test.each([

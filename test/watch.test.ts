@@ -6,7 +6,7 @@ import { join } from 'node:path';
 
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 
-import { Controller, Netns, watch, type WatchEvent, type Watcher } from '../src/index.js';
+import { Controller, Netns, NsnetError, watch, type WatchEvent, type Watcher } from '../src/index.js';
 import { ip, ipj, uniq } from './helpers.js';
 
 let ns: Netns;
@@ -193,6 +193,39 @@ describe('watch', () => {
       c.close();
       await rm(stateDir, { recursive: true, force: true });
     }
+  });
+
+  test('a watch whose open fails rejects ready, and a caller who catches that sees no unhandled rejection nor error event', async () => {
+    const gone = await Netns.create();
+    await gone.delete(); // a closed handle: the open fails
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => void unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const failed = watch(gone, { links: true });
+      const err = await failed.ready.catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(NsnetError);
+      // Rejections nobody handled are reported after the microtasks drain.
+      await new Promise((r) => setImmediate(r));
+      await new Promise((r) => setImmediate(r));
+      expect(unhandled).toEqual([]);
+      failed.close();
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
+  test('a watch whose open fails rejects a pending iteration and tells its error listeners', async () => {
+    const gone = await Netns.create();
+    await gone.delete();
+    const failed = watch(gone, { links: true });
+    const heard = new Promise<unknown>((resolve) => failed.once('error', resolve));
+    const it = failed[Symbol.asyncIterator]();
+    const [next, err] = await Promise.all([it.next().catch((e: unknown) => e), heard]);
+    expect(next).toBeInstanceOf(NsnetError);
+    expect(err).toBe(next);
+    await expect(failed.ready).rejects.toBe(err);
+    failed.close();
   });
 
   test('bad options are refused before any socket is opened', () => {

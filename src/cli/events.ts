@@ -2,7 +2,7 @@
 // namespace, and namespaces coming and going, as they happen: one line
 // each, in the manner of `ip monitor` and `docker events` (or JSON lines).
 import { defaultRunDir, Netns } from '../netlink/netns.js';
-import { watch, type WatchEvent } from '../netlink/watch.js';
+import { watch, type WatchEvent } from '../watch.js';
 import type { Args, Command } from './args.js';
 import { JSON_OUT, NETNS, RUN_DIR } from './common.js';
 

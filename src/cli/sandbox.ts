@@ -3,7 +3,7 @@
 import type { Controller } from '../cnm/controller.js';
 import type { SandboxInfo } from '../cnm/objects.js';
 import { NsnetError, ValidationError } from '../errors.js';
-import { formatPort, parsePort, parsePorts } from '../firewall/ports.js';
+import { formatPort, parsePort, parsePorts } from '../ports.js';
 import { createSandbox } from '../modes.js';
 import { SANDBOX_ENV, sandboxProcesses, stopProcesses } from '../processes.js';
 import { UsageError, type Args, type Command, type Flag, type Group } from './args.js';

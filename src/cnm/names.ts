@@ -52,7 +52,8 @@ export function stringMap(value: unknown, field: string): Record<string, string>
   return out;
 }
 
-// One getrandom call per 128 ids: a call per id cost 20 µs of the JS thread.
+// One getrandom call per 128 ids: each call is a system call made on the JS
+// thread, so ids are drawn from a pool rather than one call each.
 const pool = Buffer.alloc(32 * 128);
 let next = pool.length;
 

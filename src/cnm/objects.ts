@@ -1,14 +1,18 @@
 // Network, Endpoint and Sandbox: handles on store records. Each method reads
 // the current record from the store, so several processes (or several
-// handles) sharing a state directory see one truth.
-import { join } from 'node:path';
+// handles) sharing a state directory see one truth; what changes things is
+// the concern modules' work, which the handles call with the controller's
+// context.
+import { join as joinPath } from 'node:path';
 
 import { NsnetError } from '../errors.js';
-import { parsePorts } from '../firewall/ports.js';
 import type { Netns } from '../netlink/netns.js';
 import type { EndpointRecord, NetworkRecord, PortMapping, SandboxRecord } from '../store/store.js';
-import type { Controller, DeleteOptions, EndpointOptions } from './controller.js';
-import * as names from './names.js';
+import type { CnmContext, DeleteOptions } from './context.js';
+import { createEndpoint, type EndpointOptions } from './endpoints.js';
+import { deleteEndpoint, join, leave } from './join.js';
+import { deleteNetwork } from './networks.js';
+import { deleteSandbox } from './sandboxes.js';
 
 export interface NetworkInfo
   extends Pick<NetworkRecord, 'id' | 'name' | 'driver' | 'scope' | 'internal' | 'ipv6' | 'subnets' | 'labels' | 'options' | 'created'> {
@@ -55,11 +59,11 @@ export interface SandboxInfo {
   endpoints: EndpointInfo[];
 }
 
-/** What the three share: the controller, the record, its id and name. */
+/** What the three share: the controller's context, the record, its id and name. */
 abstract class Handle<R extends { id: string; name: string }> {
   /** @internal */
   constructor(
-    protected readonly c: Controller,
+    protected readonly ctx: CnmContext,
     /** @internal */ readonly record: R,
   ) {}
 
@@ -73,7 +77,7 @@ abstract class Handle<R extends { id: string; name: string }> {
 
 export class Network extends Handle<NetworkRecord> {
   async info(): Promise<NetworkInfo> {
-    const { net, count } = await this.c.store.view((t) => ({ net: t.network(this.id), count: t.endpoints({ networkId: this.id }).length }));
+    const { net, count } = await this.ctx.store.view((t) => ({ net: t.network(this.id), count: t.endpoints({ networkId: this.id }).length }));
     if (!net) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'network', this.name, `no network ${this.name}`);
     return {
       id: net.id, name: net.name, driver: net.driver, scope: net.scope, internal: net.internal, ipv6: net.ipv6,
@@ -84,36 +88,22 @@ export class Network extends Handle<NetworkRecord> {
 
   /** Reserves addresses and records an endpoint; nothing reaches the kernel until join. */
   async createEndpoint(name: string, o: EndpointOptions = {}): Promise<Endpoint> {
-    const n = names.objectName(name, 'endpoint name');
-    if (o.ip !== undefined) names.ipList(o.ip, 'ip');
-    if (o.ip6 !== undefined) names.ipList(o.ip6, 'ip6');
-    if (o.ifname !== undefined) (await import('../validate.js')).ifname(o.ifname, 'ifname');
-    const ports = parsePorts(o.ports);
-    if (ports.length) await this.c.preparePorts(ports);
-    const rec = await this.c.store.update((t) => {
-      const net = t.network(this.id);
-      if (!net) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'endpoint.create', this.name, `no network ${this.name}`);
-      const ep = this.c.planEndpoint(t, net, n, o, ports);
-      t.putEndpoint(ep);
-      return ep;
-    });
-    this.c.emitEvent({ kind: 'endpoint', action: 'create', id: rec.id, name: rec.name });
-    return new Endpoint(this.c, rec);
+    return new Endpoint(this.ctx, await createEndpoint(this.ctx, this, name, o));
   }
 
   async endpoints(): Promise<Endpoint[]> {
-    return (await this.c.store.view((t) => t.endpoints({ networkId: this.id }))).map((r) => new Endpoint(this.c, r));
+    return (await this.ctx.store.view((t) => t.endpoints({ networkId: this.id }))).map((r) => new Endpoint(this.ctx, r));
   }
 
   /** Removes the network; refused while it has endpoints unless forced. */
   delete(o?: DeleteOptions): Promise<void> {
-    return this.c.deleteNetwork(this.record, o);
+    return deleteNetwork(this.ctx, this.record, o);
   }
 }
 
 export class Endpoint extends Handle<EndpointRecord> {
   async info(): Promise<EndpointInfo> {
-    const r = await this.c.store.view((t) => {
+    const r = await this.ctx.store.view((t) => {
       const ep = t.endpoint(this.id);
       return ep ? { ep, net: t.network(ep.networkId)! } : null;
     });
@@ -123,17 +113,21 @@ export class Endpoint extends Handle<EndpointRecord> {
 
   /** Plugs the endpoint into a sandbox: interface, addresses and routes, all or nothing. */
   async join(sandbox: Sandbox | string): Promise<void> {
-    await this.c.join(this.record, typeof sandbox === 'string' ? sandbox : sandbox.id);
+    await join(this.ctx, this.record, typeof sandbox === 'string' ? sandbox : sandbox.id);
   }
 
   /** Unplugs it; its addresses stay reserved until delete. */
   leave(): Promise<void> {
-    return this.c.leave(this.record);
+    return leave(this.ctx, this.record);
   }
 
-  /** Leaves if joined, then releases its addresses. */
-  delete(o?: DeleteOptions): Promise<void> {
-    return this.c.deleteEndpoint(this.record, o);
+  /**
+   * Leaves if joined, then releases its addresses. Leaving always deletes
+   * the interface at once, so DeleteOptions change nothing here; they are
+   * taken so that one call shape deletes any object.
+   */
+  delete(_o?: DeleteOptions): Promise<void> {
+    return deleteEndpoint(this.ctx, this.record);
   }
 }
 
@@ -147,7 +141,8 @@ export function endpointInfo(ep: EndpointRecord, net: NetworkRecord): EndpointIn
   };
 }
 
-export class Sandbox extends Handle<SandboxRecord> {  get kind(): SandboxRecord['netnsKind'] {
+export class Sandbox extends Handle<SandboxRecord> {
+  get kind(): SandboxRecord['netnsKind'] {
     return this.record.netnsKind;
   }
   /** The namespace file, for nsenter or `ip netns exec`. */
@@ -158,26 +153,26 @@ export class Sandbox extends Handle<SandboxRecord> {  get kind(): SandboxRecord[
     return this.record.hostname;
   }
   get resolvConf(): string {
-    return join(this.record.filesDir, 'resolv.conf');
+    return joinPath(this.record.filesDir, 'resolv.conf');
   }
   get hosts(): string {
-    return join(this.record.filesDir, 'hosts');
+    return joinPath(this.record.filesDir, 'hosts');
   }
   get hostnameFile(): string {
-    return join(this.record.filesDir, 'hostname');
+    return joinPath(this.record.filesDir, 'hostname');
   }
 
   /** The sandbox's namespace, to configure further or to open sockets in (owned by the controller: do not close). */
   netns(): Promise<Netns> {
-    return this.c.netnsOf(this.record);
+    return this.ctx.netnsOf(this.record);
   }
 
   async endpoints(): Promise<Endpoint[]> {
-    return (await this.c.store.view((t) => t.endpoints({ sandboxId: this.id }))).map((r) => new Endpoint(this.c, r));
+    return (await this.ctx.store.view((t) => t.endpoints({ sandboxId: this.id }))).map((r) => new Endpoint(this.ctx, r));
   }
 
   async info(): Promise<SandboxInfo> {
-    const r = await this.c.store.view((t) => {
+    const r = await this.ctx.store.view((t) => {
       const sb = t.sandbox(this.id);
       if (!sb) return null;
       // A sandbox sharing another's namespace sees that one's interfaces.
@@ -189,13 +184,13 @@ export class Sandbox extends Handle<SandboxRecord> {  get kind(): SandboxRecord[
     const { sb } = r;
     return {
       id: sb.id, name: sb.name, kind: sb.netnsKind, netnsPath: sb.netnsPath, owner: r.owner, hostname: sb.hostname,
-      resolvConf: join(sb.filesDir, 'resolv.conf'), hosts: join(sb.filesDir, 'hosts'), hostnameFile: join(sb.filesDir, 'hostname'),
+      resolvConf: joinPath(sb.filesDir, 'resolv.conf'), hosts: joinPath(sb.filesDir, 'hosts'), hostnameFile: joinPath(sb.filesDir, 'hostname'),
       labels: { ...sb.labels }, created: sb.created, endpoints: r.eps,
     };
   }
 
   /** Tears the sandbox down; refused while others share its namespace unless forced. */
   delete(o?: DeleteOptions): Promise<void> {
-    return this.c.deleteSandbox(this.record, o);
+    return deleteSandbox(this.ctx, this.record, o);
   }
 }

@@ -7,10 +7,12 @@ import { lstatSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs'
 import { dirname, join } from 'node:path';
 
 import { NsnetError } from '../errors.js';
+import type { FirewallReport } from '../firewall/backend.js';
 import type { SandboxRecord } from '../store/store.js';
-import type { Controller } from './controller.js';
+import type { CnmContext } from './context.js';
+import { dropEndpoint } from './endpoints.js';
 import { removeSandboxFiles } from './files.js';
-import type { FirewallReport } from '../firewall/table.js';
+import { firewallState } from './publish.js';
 
 export interface ReconcileReport {
   /** Sandboxes whose namespace was gone: removed, addresses released. */
@@ -22,7 +24,7 @@ export interface ReconcileReport {
   bridgesRestored: string[];
   /** Leftover sandbox files and /etc/netns links with no sandbox. */
   filesRemoved: number;
-  /** What nsnet's nf_tables table needed (null if that step failed: see errors). */
+  /** What the firewall backend needed (null if that step failed: see errors). */
   firewall: FirewallReport | null;
   errors: string[];
 }
@@ -48,7 +50,8 @@ function alive(pid: number): boolean {
   }
 }
 
-export async function reconcile(c: Controller): Promise<ReconcileReport> {
+export async function reconcile(c: CnmContext): Promise<ReconcileReport> {
+  c.live();
   const report: ReconcileReport = {
     sandboxesRemoved: [], addressesReleased: 0, interfacesRemoved: [], bridgesRestored: [], filesRemoved: 0, firewall: null, errors: [],
   };
@@ -69,7 +72,7 @@ export async function reconcile(c: Controller): Promise<ReconcileReport> {
         let n = 0;
         for (const ep of t.endpoints({ sandboxId: sb.id })) {
           n += ep.addresses.length;
-          c.dropEndpoint(t, ep);
+          dropEndpoint(t, ep);
         }
         t.deleteSandbox(sb.id);
         return n;
@@ -83,14 +86,14 @@ export async function reconcile(c: Controller): Promise<ReconcileReport> {
   }
 
   // 2. Kernel objects: restore missing bridges, remove orphaned interfaces.
-  const links = await c.ctx.host.links.list();
+  const links = await c.host.links.list();
   const byName = new Map(links.map((l) => [l.name, l]));
   const state = await c.store.view((t) => ({ networks: t.networks(), endpoints: t.endpoints() }));
   for (const net of state.networks) {
     const bridge = net.driverState.bridge as string | undefined;
     if (net.driver !== 'bridge' || !bridge || byName.has(bridge)) continue;
     try {
-      await c.driver(net.driver).createNetwork(c.ctx, net);
+      await c.driver(net.driver).createNetwork(c, net);
       await c.store.update((t) => t.putNetwork(net));
       report.bridgesRestored.push(bridge);
     } catch (e) {
@@ -102,7 +105,7 @@ export async function reconcile(c: Controller): Promise<ReconcileReport> {
   const orphans = links.filter((l) => (HOST_VETH.test(l.name) && l.kind === 'veth' && !owned.has(l.name)) || (NSNET_BRIDGE.test(l.name) && l.kind === 'bridge' && !bridges.has(l.name)));
   for (const l of orphans) {
     try {
-      await c.ctx.host.links.delete(l.ifindex);
+      await c.host.links.delete(l.ifindex);
       report.interfacesRemoved.push(l.name);
     } catch (e) {
       if ((e as NsnetError).code !== 'ENODEV') report.errors.push(`link ${l.name}: ${(e as Error).message}`);
@@ -112,7 +115,7 @@ export async function reconcile(c: Controller): Promise<ReconcileReport> {
   // 3. nsnet's table: rebuilt if someone flushed it, port elements of gone
   //    endpoints removed (their sandboxes went in step 1 or behind our back).
   try {
-    report.firewall = await c.ctx.firewall.reconcile();
+    report.firewall = await c.firewall.reconcile(() => firewallState(c));
   } catch (e) {
     report.errors.push(`firewall: ${(e as Error).message}`);
   }
@@ -133,8 +136,8 @@ export async function reconcile(c: Controller): Promise<ReconcileReport> {
     report.filesRemoved++;
   }
   try {
-    for (const e of readdirSync(c.etcDir)) {
-      const link = join(c.etcDir, e);
+    for (const e of readdirSync(c.files.etcDir)) {
+      const link = join(c.files.etcDir, e);
       try {
         if (!lstatSync(link).isSymbolicLink()) continue;
         const target = readlinkSync(link);

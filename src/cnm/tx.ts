@@ -2,7 +2,7 @@
 // undo after each step that changed something; a failure runs the undos in
 // reverse and rethrows the step's error, named after the step. Teardown runs
 // every step, collects the failures and reports them together.
-import { NsnetError } from '../errors.js';
+import { NsnetError, TeardownError } from '../errors.js';
 
 /**
  * Test hook: called before each step; throwing makes that step fail. For
@@ -13,6 +13,8 @@ export type FaultHook = (step: string, batch?: unknown) => void;
 
 export class Transaction {
   private readonly undos: { step: string; fn: () => unknown }[] = [];
+  /** The step entered last: a failure outside step() that is not an NsnetError is reported as that step's. */
+  private current = 'create';
 
   constructor(
     private readonly what: string,
@@ -21,6 +23,7 @@ export class Transaction {
 
   /** Marks the start of a step: the fault hook may fail it here. */
   enter(step: string): void {
+    this.current = step;
     this.fault?.(step);
   }
 
@@ -42,18 +45,23 @@ export class Transaction {
     this.undos.push({ step, fn });
   }
 
-  /** Undoes everything in reverse; undo failures are attached to the error, not thrown. */
+  /**
+   * Undoes everything in reverse and throws `cause`, made an NsnetError
+   * named after the step entered last if it is not one; undo failures go in
+   * its rollbackErrors.
+   */
   async rollback(cause: unknown): Promise<never> {
-    const failures: unknown[] = [];
+    const err = cause instanceof NsnetError ? cause : stepError(this.what, this.current, cause);
+    const failures: Error[] = [];
     for (const u of this.undos.splice(0).reverse()) {
       try {
         await u.fn();
       } catch (e) {
-        failures.push(new Error(`undo of ${u.step}: ${(e as Error).message}`, { cause: e }));
+        failures.push(new Error(`undo of ${u.step}: ${(e as Error)?.message ?? String(e)}`, { cause: e }));
       }
     }
-    if (failures.length && cause instanceof Error) (cause as Error & { rollbackErrors?: unknown[] }).rollbackErrors = failures;
-    throw cause;
+    if (failures.length) err.rollbackErrors = failures;
+    throw err;
   }
 
   /** Runs fn; on any throw, rolls back. */
@@ -66,16 +74,18 @@ export class Transaction {
   }
 }
 
-function stepError(what: string, step: string, e: unknown): unknown {
+function stepError(what: string, step: string, e: unknown): NsnetError {
   if (e instanceof NsnetError) {
     if (!e.message.startsWith(`${what}: `)) {
       // Keep the original type and fields; say where it happened.
       Object.defineProperty(e, 'message', { value: `${what}: ${step}: ${e.message}` });
-      (e as NsnetError & { step?: string }).step ??= step;
+      e.step ??= step;
     }
     return e;
   }
-  return new NsnetError(`${what}: ${step}: ${(e as Error)?.message ?? String(e)}`, { code: 'ERR_NSNET_STEP', op: step, object: what }, { cause: e });
+  const err = new NsnetError(`${what}: ${step}: ${(e as Error)?.message ?? String(e)}`, { code: 'ERR_NSNET_STEP', op: step, object: what }, { cause: e });
+  err.step = step;
+  return err;
 }
 
 /** Runs every teardown step; throws one error listing all that failed. */
@@ -98,18 +108,8 @@ export class Teardown {
     }
   }
 
-  get failed(): boolean {
-    return this.errors.length > 0;
-  }
-
+  /** Throws a TeardownError listing every step that failed, if any did. */
   finish(): void {
-    if (this.errors.length === 0) return;
-    const err = new NsnetError(`${this.what}: ${this.errors.length} teardown step(s) failed: ${this.errors.map((e) => e.message).join('; ')}`, {
-      code: 'ERR_NSNET_TEARDOWN',
-      op: 'teardown',
-      object: this.what,
-    });
-    (err as NsnetError & { errors?: Error[] }).errors = this.errors;
-    throw err;
+    if (this.errors.length > 0) throw new TeardownError(this.what, this.errors);
   }
 }

@@ -6,9 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 
 import { NsnetError, ValidationError } from '../errors.js';
-import * as ruleset from '../firewall/ruleset.js';
 import type { Batch, HasHandle } from '../netlink/batch.js';
-import type { NftOp } from '../netlink/nftables.js';
 import type { EndpointRecord, NetworkRecord } from '../store/store.js';
 import * as v from '../validate.js';
 import type { Driver, DriverContext, JoinOptions } from './driver.js';
@@ -54,30 +52,13 @@ export function bridgeState(n: NetworkRecord): BridgeState {
   return n.driverState as unknown as BridgeState;
 }
 
-/** The network as the firewall sees it: its bridge, subnets and policy. */
-export function firewallSpec(n: NetworkRecord): ruleset.NetworkSpec {
-  const st = bridgeState(n);
-  return { bridge: st.bridge, subnets: n.subnets.map((s) => s.subnet), internal: n.internal, icc: st.icc, masquerade: st.masquerade };
-}
-
-/** The DNAT map elements of an endpoint's published ports. */
-export function portOps(ep: EndpointRecord, verb: 'add' | 'delete'): NftOp[] {
-  const ops: NftOp[] = [];
-  for (const m of ep.ports ?? []) {
-    const v6 = m.hostIp.includes(':');
-    const addr = ep.addresses.find((a) => a.includes(':') === v6);
-    if (!addr) continue; // reservePorts only keys families the endpoint has
-    const p = { protocol: m.protocol, hostPort: m.hostPort, hostIp: m.hostIp, containerIp: addr.split('/')[0]!, containerPort: m.containerPort };
-    ops.push(...(verb === 'add' ? ruleset.addPortOps(p) : ruleset.removePortOps(p)));
-  }
-  return ops;
-}
-
 const hasIPv6 = (n: NetworkRecord) => n.subnets.some((s) => s.subnet.includes(':'));
 
 // A kernel booted with ipv6.disable=1 has no AF_INET6 link attributes to set,
-// and refuses the request that sets one (EAFNOSUPPORT).
-const KERNEL_IPV6 = existsSync('/proc/net/if_inet6');
+// and refuses the request that sets one (EAFNOSUPPORT). Looked up on the
+// first join rather than when the module loads, so an import reads nothing.
+let kernelIPv6: boolean | undefined;
+const hasKernelIPv6 = () => (kernelIPv6 ??= existsSync('/proc/net/if_inet6'));
 /** IPv6 below this MTU is off on a link anyway, and the kernel refuses to configure it. */
 const IPV6_MIN_MTU = 1280;
 
@@ -92,6 +73,7 @@ export const bridgeDriver: Driver = {
   sandboxKind: 'own',
   usesIpam: true,
   singleton: false,
+  publishesPorts: true,
 
   validateNetwork(n, others) {
     const st: BridgeState = {
@@ -105,7 +87,8 @@ export const bridgeDriver: Driver = {
     // Labels may steer the driver too (libnetwork passes them down); options win.
     for (const [src, isOption] of [[n.labels, false], [n.options, true]] as const) {
       for (const [key, val] of Object.entries(src)) {
-        const f = KEYS[key];
+        // Own keys only: 'toString' or '__proto__' are no bridge options.
+        const f = Object.hasOwn(KEYS, key) ? KEYS[key] : undefined;
         if (!f) {
           if (isOption) throw new ValidationError(`option ${key}`, val, `is not a bridge option (known: ${Object.keys(KEYS).join(', ')})`);
           continue;
@@ -174,7 +157,6 @@ export const bridgeDriver: Driver = {
       // them on the bridge unless it accepts loopback addresses (the guard
       // chain keeps containers from using that to reach the host's loopback).
       await ctx.host.setSysctl(`net.ipv4.conf.${st.bridge}.route_localnet`, 1);
-      await ctx.firewall.add(this.firewallOps!(n, null, 'add'));
     } catch (e) {
       await this.deleteNetwork(ctx, n).catch(() => {});
       throw e;
@@ -183,11 +165,6 @@ export const bridgeDriver: Driver = {
 
   async deleteNetwork(ctx, n) {
     const st = bridgeState(n);
-    // Teardown goes on: the bridge goes even if the firewall could not be told.
-    const fw = await ctx.firewall.removeNetwork(n.id, this.firewallOps!(n, null, 'delete')).then(
-      () => null,
-      (e: unknown) => e,
-    );
     if (st.createdBridge) {
       try {
         await ctx.host.links.delete(st.bridge);
@@ -203,7 +180,6 @@ export const bridgeDriver: Driver = {
         });
       }
     }
-    if (fw) throw fw;
   },
 
   prepareEndpoint(n, ep) {
@@ -238,13 +214,14 @@ export const bridgeDriver: Driver = {
     });
     // Links without IPv6 (no IPv6 in the kernel, or an MTU under 1280) have no
     // address generation to turn off, and the kernel refuses the attempt.
-    const v6 = KERNEL_IPV6 && (st.mtu === null || st.mtu >= IPV6_MIN_MTU);
+    const v6 = hasKernelIPv6() && (st.mtu === null || st.mtu >= IPV6_MIN_MTU);
     if (v6) b.setLink(ep.hostIfname!, { addrGenMode: 'none' });
     // Where br_netfilter DNATs while bridging, a container reaching its own
     // published port through the host sends the frame back out its own port.
     b.setLink(ep.hostIfname!, { up: true, ...(ep.ports?.length ? { hairpin: true } : {}) });
-    // The peer cannot be brought up by the request that creates it (it is
-    // not paired yet): that happens in the sandbox's own group (see ARCHITECTURE.md).
+    // The peer cannot be brought up by the request that creates it: it is
+    // not paired yet, and the kernel answers ENOTCONN. The sandbox's own
+    // group, which runs next, brings it up.
     b.in(sb);
     if (v6 && !hasIPv6(n)) b.setLink(inside, { addrGenMode: 'none' });
     b.setUp(inside);
@@ -263,9 +240,12 @@ export const bridgeDriver: Driver = {
     }
   },
 
-  firewallOps(n, ep, verb) {
-    if (ep) return portOps(ep, verb);
-    return verb === 'add' ? ruleset.addNetworkOps(firewallSpec(n)) : ruleset.removeNetworkOps(firewallSpec(n));
+  firewall(n) {
+    const st = bridgeState(n);
+    return {
+      id: n.id, interface: { kind: 'bridge', name: st.bridge }, subnets: n.subnets.map((s) => s.subnet),
+      internal: n.internal, icc: st.icc, masquerade: st.masquerade,
+    };
   },
 
   explain(e, n) {

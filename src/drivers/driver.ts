@@ -2,10 +2,11 @@
 // IPAM, the store and transactions; a driver only knows how its kind of
 // network looks in the kernel. join() adds requests to a batch instead of
 // sending them, so a sandbox's namespace, its interface, addresses and routes
-// can all go to the kernel in one trip.
-import type { Firewall } from '../firewall/table.js';
+// can all go to the kernel in one trip. A driver never touches the host's
+// firewall: it describes what its networks need from one (neutral data), and
+// the controller hands that to whichever backend it runs.
+import type { NetworkSpec } from '../firewall/backend.js';
 import type { Batch } from '../netlink/batch.js';
-import type { NftOp } from '../netlink/nftables.js';
 import type { Netns } from '../netlink/netns.js';
 import type { HasHandle } from '../netlink/batch.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/store.js';
@@ -13,8 +14,6 @@ import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/stor
 export interface DriverContext {
   /** The namespace playing the host: where bridges and host-side veths live. */
   readonly host: Netns;
-  /** nsnet's nf_tables table in the host namespace. */
-  readonly firewall: Firewall;
 }
 
 export interface JoinOptions {
@@ -46,11 +45,13 @@ export interface Driver {
   /** Removes what join made. Must succeed when it is already gone. */
   leave(ctx: DriverContext, n: NetworkRecord, ep: EndpointRecord, sb: SandboxRecord | null): Promise<void>;
   /**
-   * The firewall elements of a network (ep null) or of an endpoint's
-   * published ports, to add or to delete. Drivers with it have their
-   * networks in nsnet's nf_tables table and can publish ports.
+   * What a network needs from the host's firewall (isolation, ICC, internal,
+   * masquerade), for drivers whose networks route through the host. Absent:
+   * the firewall has nothing to do with its networks.
    */
-  firewallOps?(n: NetworkRecord, ep: EndpointRecord | null, verb: 'add' | 'delete'): NftOp[];
+  firewall?(n: NetworkRecord): NetworkSpec;
+  /** Whether its endpoints can publish ports (the host forwards them to the endpoint's addresses). */
+  readonly publishesPorts?: boolean;
   /** Turns a kernel error from join into a clearer one, if the driver knows better. */
   explain?(e: unknown, n: NetworkRecord): unknown;
 }

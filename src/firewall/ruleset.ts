@@ -5,12 +5,12 @@
 // rewrites a chain (Docker's nftables backend re-populates chains and gets
 // slower with ports x rules, moby#53466).
 //
-// src/firewall/table.ts applies it for the bridge driver. What the driver
-// does besides: net.ipv4.ip_forward=1; route_localnet=1 on the bridge for
-// 127.0.0.1 publishing; and hairpin mode on the bridge port of an endpoint
-// that publishes ports, for where br_netfilter is loaded (the DNAT then
-// happens while bridging, and the frame must go back out the port it came
-// in on).
+// It is the layout of the nftables backend (src/firewall/nftables.ts). What
+// the bridge driver does besides, in the kernel: net.ipv4.ip_forward=1;
+// route_localnet=1 on the bridge for 127.0.0.1 publishing; and hairpin mode
+// on the bridge port of an endpoint that publishes ports, for where
+// br_netfilter is loaded (the DNAT then happens while bridging, and the
+// frame must go back out the port it came in on).
 //
 //   sets              what their elements are
 //   bridges           every nsnet bridge                       ifname
@@ -34,6 +34,7 @@ import type { ChainSpec, Element, NftOp, NftVerb, RuleSpec, SetSpec } from '../n
 import { ValidationError } from '../errors.js';
 import { toBig } from '../ipaddr.js';
 import * as v from '../validate.js';
+import type { PortSpec } from './backend.js';
 
 export const TABLE = { family: 'inet', name: 'nsnet' } as const;
 const T = { family: 'inet', table: TABLE.name } as const;
@@ -216,7 +217,8 @@ export function rulesetOps(opts: { replace?: boolean } = {}): NftOp[] {
   return ops;
 }
 
-export interface NetworkSpec {
+/** A network as the sets see it: its traffic is told apart by its bridge. */
+export interface RulesetNetwork {
   bridge: string;
   /** Subnets (CIDR) of the network, IPv4 and IPv6. */
   subnets: string[];
@@ -230,7 +232,7 @@ export interface NetworkSpec {
 
 const els = (set: SetSpec, elements: Element[], verb: NftVerb): NftOp[] => (elements.length ? [{ verb, elements: { set, elements } }] : []);
 
-function network(n: NetworkSpec, verb: NftVerb): NftOp[] {
+function network(n: RulesetNetwork, verb: NftVerb): NftOp[] {
   const br = v.ifname(n.bridge, 'bridge');
   if (!Array.isArray(n.subnets)) throw new ValidationError('subnets', n.subnets, 'must be a list of CIDR prefixes');
   const subnets = n.subnets.map((s, i) => {
@@ -251,21 +253,12 @@ function network(n: NetworkSpec, verb: NftVerb): NftOp[] {
 }
 
 /** The element changes that attach a network to the ruleset. */
-export function addNetworkOps(n: NetworkSpec): NftOp[] {
+export function addNetworkOps(n: RulesetNetwork): NftOp[] {
   return network(n, 'add');
 }
 /** ... and detach it: exactly the elements addNetworkOps added. */
-export function removeNetworkOps(n: NetworkSpec): NftOp[] {
+export function removeNetworkOps(n: RulesetNetwork): NftOp[] {
   return network(n, 'delete');
-}
-
-export interface PortSpec {
-  protocol: 'tcp' | 'udp' | 'sctp';
-  hostPort: number;
-  /** Host address it is published on; default (or 0.0.0.0 / ::) every address of the container's family. */
-  hostIp?: string;
-  containerIp: string;
-  containerPort: number;
 }
 
 function port(p: PortSpec, verb: NftVerb): NftOp[] {

@@ -12,7 +12,7 @@ import { EventEmitter } from 'node:events';
 
 import type { Netns } from './netns.js';
 import type { Address, Link, Route } from './types.js';
-import { Watcher, type WatchEvent, type WatchOptions } from './watch.js';
+import { Watcher, type NetnsEvent, type WatchOptions } from './watch.js';
 
 export type MirrorChange =
   | { kind: 'link'; action: 'new' | 'change' | 'del'; link: Link }
@@ -55,7 +55,7 @@ function dropRoutes(s: State, emit: Emit, pick: (r: Route) => boolean): void {
 }
 
 /** Applies one event to a state, with the kernel's silent flushes. */
-function apply(s: State, e: WatchEvent, emit: Emit): void {
+function apply(s: State, e: NetnsEvent, emit: Emit): void {
   switch (e.kind) {
     case 'link': {
       const l = e.link;
@@ -125,7 +125,7 @@ export class Mirror extends EventEmitter {
       reject(e);
       if (this.listenerCount('error') > 0) this.emit('error', e);
     });
-    this.watcher.on('batch', (evs: WatchEvent[]) => {
+    this.watcher.on('batch', (evs: NetnsEvent[]) => {
       const emit: Emit = this.listenerCount('change') > 0 ? (c) => this.emit('change', c) : null;
       for (const e of evs) {
         if (e.kind === 'resync') {

@@ -40,7 +40,40 @@ function runDirOf(opts?: NetnsOptions): string {
   return dir;
 }
 
+let warm = false;
+
+/**
+ * Runs the request builders once, against nothing: V8 compiles a function
+ * on its first call, and a sandbox's first create would otherwise pay for
+ * compiling all of them on the JS thread. Netns runs this the first time it
+ * opens or creates a namespace, while the addon's threads work on that, so
+ * neither importing nsnet nor a later create pays for it.
+ */
+function warmUp(): void {
+  if (warm) return;
+  warm = true;
+  const fake = { handle: {} as NativeNetns };
+  new Batch(fake)
+    .addBridge({ name: 'warm0', up: true, mtu: 1500 })
+    .addVeth({ name: 'warm1', master: 1, up: true, peer: { name: 'warm2', netns: fake } })
+    .in(fake)
+    .setUp('warm2')
+    .addAddress('warm2', '10.0.0.2/24')
+    .addAddress('warm2', 'fd00::2/64', { nodad: true })
+    .addRoute({ dst: 'default', gateway: '10.0.0.1' })
+    .addRoute({ dst: 'default', gateway: 'fd00::1', dev: 'warm2' })
+    .take()
+    .check([]);
+}
+
 let hostNs: Promise<Netns> | null = null;
+
+/**
+ * How a handle came to be, which decides what disposing of it undoes:
+ * a namespace this handle created is deleted, one it opened is closed, and
+ * the shared host handle is left alone (other code in the process uses it).
+ */
+type Origin = 'created' | 'opened' | 'shared';
 
 export class Netns {
   readonly links: Links;
@@ -55,6 +88,7 @@ export class Netns {
     /** Where it is mounted or was opened from, if anywhere. */
     readonly path: string | null,
     private readonly runDir: string | null,
+    private readonly origin: Origin,
   ) {
     this.links = new Links(this);
     this.addresses = new Addresses(this);
@@ -69,7 +103,7 @@ export class Netns {
   static async create(name?: string, opts?: CreateOptions): Promise<Netns> {
     const runDir = runDirOf(opts);
     const n = name === undefined ? null : v.netnsName(name);
-    const ns = new Netns(native.newHandle(), n, n === null ? null : join(runDir, n), n === null ? null : runDir);
+    const ns = new Netns(native.newHandle(), n, n === null ? null : join(runDir, n), n === null ? null : runDir, 'created');
     const batch = opts?.then?.(ns);
     if (batch !== undefined && !(batch instanceof Batch)) throw new ValidationError('then', batch, 'must return a Batch');
     const { groups, check } = batch?.take() ?? { groups: [], check: () => null };
@@ -78,7 +112,9 @@ export class Netns {
       throw new ValidationError('then', 'Batch.nftables', "must be the batch's last group: releasing the namespace cannot undo an nf_tables transaction");
     let replies;
     try {
-      ({ replies } = await native.nsCreate(runDir, n, ns.handle, groups));
+      const creating = native.nsCreate(runDir, n, ns.handle, groups);
+      warmUp();
+      ({ replies } = await creating);
     } catch (e) {
       throw NsnetError.system(`netns '${n ?? '(anonymous)'}'`, e);
     }
@@ -91,32 +127,37 @@ export class Netns {
   static async open(name: string, opts?: NetnsOptions): Promise<Netns> {
     const runDir = runDirOf(opts);
     const n = v.netnsName(name);
-    return Netns.openAt(join(runDir, n), n, runDir);
+    return Netns.openAt(join(runDir, n), n, runDir, 'opened');
   }
 
   /** Opens a namespace file: a bind mount, or /proc/<pid>/ns/net. */
   static async openPath(path: string): Promise<Netns> {
     if (typeof path !== 'string' || !path.startsWith('/')) throw new ValidationError('path', path, 'must be an absolute path');
-    return Netns.openAt(path, null, null);
+    return Netns.openAt(path, null, null, 'opened');
   }
 
   /** Opens the namespace a process is in. */
   static async openPid(pid: number): Promise<Netns> {
-    return Netns.openAt(`/proc/${v.uint(pid, 'pid', 0x7fffffff, 1)}/ns/net`, null, null);
+    return Netns.openAt(`/proc/${v.uint(pid, 'pid', 0x7fffffff, 1)}/ns/net`, null, null, 'opened');
   }
 
-  /** The namespace this process started in (shared; closing it is a no-op). */
+  /**
+   * The namespace this process started in. The handle is shared by every
+   * caller in the process: close(), delete() and disposing of it do nothing.
+   */
   static host(): Promise<Netns> {
-    hostNs ??= Netns.openAt('/proc/self/ns/net', null, null).catch((e) => {
+    hostNs ??= Netns.openAt('/proc/self/ns/net', null, null, 'shared').catch((e) => {
       hostNs = null;
       throw e;
     });
     return hostNs;
   }
 
-  private static async openAt(path: string, name: string | null, runDir: string | null): Promise<Netns> {
+  private static async openAt(path: string, name: string | null, runDir: string | null, origin: Origin): Promise<Netns> {
     try {
-      return new Netns(await native.nsOpen(path), name, path, runDir);
+      const opening = native.nsOpen(path);
+      warmUp();
+      return new Netns(await opening, name, path, runDir, origin);
     } catch (e) {
       throw NsnetError.system(`netns '${name ?? path}'`, e);
     }
@@ -202,19 +243,32 @@ export class Netns {
     return sockets.bindUdp(this, port, host, family);
   }
 
-  /** Closes the handle and its socket. A named namespace stays mounted. */
+  /** Closes the handle and its socket. A named namespace stays mounted. The shared host handle stays open. */
   close(): void {
-    if (this.path === '/proc/self/ns/net' && this.name === null) return; // the shared host handle
+    if (this.origin === 'shared') return;
     this.handle.close();
   }
 
-  /** Closes the handle and, for a named namespace, unmounts and unlinks it. */
+  /**
+   * Closes the handle and, for a named namespace, unmounts and unlinks it
+   * (whether this handle created it or opened it). On the shared host
+   * handle (Netns.host()) it does nothing, as close() does: the host
+   * namespace cannot be deleted, and the handle is not the caller's alone.
+   */
   async delete(): Promise<void> {
+    if (this.origin === 'shared') return;
     this.handle.close();
     if (this.name !== null && this.runDir !== null) await Netns.delete(this.name, { runDir: this.runDir });
   }
 
+  /**
+   * `await using`: undoes what getting this handle did. A namespace made by
+   * Netns.create is deleted; one opened (open, openPath, openPid) is only
+   * closed, so `await using ns = await Netns.open('web')` leaves `web`
+   * mounted; the shared host handle is left alone.
+   */
   async [Symbol.asyncDispose](): Promise<void> {
-    await this.delete();
+    if (this.origin === 'created') await this.delete();
+    else this.close();
   }
 }

@@ -59,7 +59,7 @@ function reg(v: unknown, field: string, verdictOk = false): number {
 }
 
 function key<T extends Record<string, number>>(table: T, v: unknown, field: string): number {
-  if (typeof v !== 'string' || !Object.prototype.hasOwnProperty.call(table, v))
+  if (typeof v !== 'string' || !Object.hasOwn(table, v))
     throw new ValidationError(field, v, `must be one of ${Object.keys(table).join(', ')}`);
   return table[v]!;
 }

@@ -98,7 +98,7 @@ export type NftOp =
   | { verb: 'add' | 'delete' | 'destroy'; rule: RuleSpec };
 
 export function family(v: unknown, field: string): number {
-  if (typeof v !== 'string' || !(v in FAMILY)) throw new ValidationError(field, v, `must be one of ${Object.keys(FAMILY).join(', ')}`);
+  if (typeof v !== 'string' || !Object.hasOwn(FAMILY, v)) throw new ValidationError(field, v, `must be one of ${Object.keys(FAMILY).join(', ')}`);
   return FAMILY[v as NftFamily];
 }
 
@@ -114,6 +114,11 @@ function handle(v: unknown, field: string): number {
 }
 
 const VERB: Record<NftVerb, NativeNftOp['verb']> = { add: 'add', create: 'create', delete: 'del', destroy: 'destroy' };
+
+/** What every op on something inside a table starts with: the object, the verb, and the table. */
+function inTable(obj: NativeNftOp['obj'], verb: NftVerb, at: { family: unknown; table: unknown }, field: string): NativeNftOp {
+  return { obj, verb: VERB[verb], family: family(at.family, `${field}.family`), table: objName(at.table, `${field}.table`) };
+}
 
 export interface SetLayout {
   key: Layout;
@@ -145,14 +150,8 @@ function computeLayout(s: SetSpec, field: string): SetLayout {
 }
 
 function setOp(verb: NftVerb, s: SetSpec, field: string): NativeNftOp {
-  const fam = family(s.family, `${field}.family`);
-  const op: NativeNftOp = {
-    obj: 'set',
-    verb: VERB[verb],
-    family: fam,
-    table: objName(s.table, `${field}.table`),
-    name: objName(s.name, `${field}.name`),
-  };
+  const op = inTable('set', verb, s, field);
+  op.name = objName(s.name, `${field}.name`);
   if (verb === 'delete' || verb === 'destroy') return op;
   const l = setLayout(s, field);
   const concat = l.key.types.length > 1;
@@ -235,20 +234,15 @@ function elemsOp(verb: NftVerb, spec: ElementsSpec, field: string): NativeNftOp 
     const past = successor(last);
     if (past) elems.push({ key: past, flags: 1 });
   });
-  return { obj: 'elems', verb: VERB[verb], family: family(s.family, `${field}.set.family`), table: objName(s.table, `${field}.set.table`), set: objName(s.name, `${field}.set.name`), elems };
+  return { ...inTable('elems', verb, s, `${field}.set`), set: objName(s.name, `${field}.set.name`), elems };
 }
 
 function chainOp(verb: NftVerb, c: ChainSpec, field: string): NativeNftOp {
-  const op: NativeNftOp = {
-    obj: 'chain',
-    verb: VERB[verb],
-    family: family(c.family, `${field}.family`),
-    table: objName(c.table, `${field}.table`),
-    name: objName(c.name, `${field}.name`),
-  };
+  const op = inTable('chain', verb, c, field);
+  op.name = objName(c.name, `${field}.name`);
   if (verb === 'delete' || verb === 'destroy') return op;
   if (c.hook !== undefined) {
-    if (!(c.hook in HOOK)) throw new ValidationError(`${field}.hook`, c.hook, `must be one of ${Object.keys(HOOK).join(', ')}`);
+    if (!Object.hasOwn(HOOK, c.hook)) throw new ValidationError(`${field}.hook`, c.hook, `must be one of ${Object.keys(HOOK).join(', ')}`);
     const type = c.type ?? 'filter';
     if (!['filter', 'nat', 'route'].includes(type)) throw new ValidationError(`${field}.type`, c.type, "must be 'filter', 'nat' or 'route'");
     const prio = c.priority ?? 0;
@@ -267,13 +261,8 @@ function chainOp(verb: NftVerb, c: ChainSpec, field: string): NativeNftOp {
 }
 
 function ruleOp(verb: NftVerb, r: RuleSpec, field: string): NativeNftOp {
-  const op: NativeNftOp = {
-    obj: 'rule',
-    verb: VERB[verb],
-    family: family(r.family, `${field}.family`),
-    table: objName(r.table, `${field}.table`),
-    chain: objName(r.chain, `${field}.chain`),
-  };
+  const op = inTable('rule', verb, r, field);
+  op.chain = objName(r.chain, `${field}.chain`);
   if (verb === 'create') throw new ValidationError(`${field}`, verb, "rules are added, not created: use 'add'");
   if (verb !== 'add') {
     op.handle = handle(r.handle, `${field}.handle`);

@@ -29,7 +29,7 @@ export const NFT_DATA_VERDICT = 0xffffff00;
 const PROTOS: Record<string, number> = { icmp: 1, tcp: 6, udp: 17, icmpv6: 58, sctp: 132 };
 
 export function isType(t: unknown): t is NftType {
-  return typeof t === 'string' && Object.prototype.hasOwnProperty.call(TYPES, t);
+  return typeof t === 'string' && Object.hasOwn(TYPES, t);
 }
 
 export function typeLen(t: NftType): number {
@@ -97,7 +97,7 @@ function writeValue(t: NftType, v: unknown, field: () => string, out: Buffer, at
       return;
     }
     case 'inet_proto': {
-      const n = typeof v === 'string' ? PROTOS[v] : v;
+      const n = typeof v !== 'string' ? v : Object.hasOwn(PROTOS, v) ? PROTOS[v] : undefined;
       if (n === undefined) throw new ValidationError(field(), v, `must be a protocol number or one of ${Object.keys(PROTOS).join(', ')}`);
       return writeUint(n, 1, 2, field, out, at);
     }

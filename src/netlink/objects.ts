@@ -27,67 +27,37 @@ async function list<T>(request: string, object: string, call: () => Promise<Nati
   return r.items;
 }
 
+// A single change is a batch of one request: Batch holds the checks and the
+// kernel's answer for both. Async, so that bad input rejects rather than throws.
+async function one(ns: HasHandle, build: (b: Batch) => Batch): Promise<void> {
+  return build(new Batch(ns)).commit();
+}
+
 export class Links {
   constructor(private readonly ns: HasHandle) {}
 
   /** A veth pair; the peer is created straight into `peer.netns` in the same request. */
-  async addVeth(spec: VethSpec): Promise<void> {
-    return new Batch(this.ns).addVeth(spec).commit();
-  }
+  addVeth(spec: VethSpec): Promise<void> { return one(this.ns, (b) => b.addVeth(spec)); }
+  addBridge(spec: BridgeSpec): Promise<void> { return one(this.ns, (b) => b.addBridge(spec)); }
+  addMacvlan(spec: MacvlanSpec): Promise<void> { return one(this.ns, (b) => b.addMacvlan(spec)); }
+  addVxlan(spec: VxlanSpec): Promise<void> { return one(this.ns, (b) => b.addVxlan(spec)); }
 
-  async addBridge(spec: BridgeSpec): Promise<void> {
-    return new Batch(this.ns).addBridge(spec).commit();
-  }
-
-  async addMacvlan(spec: MacvlanSpec): Promise<void> {
-    return new Batch(this.ns).addMacvlan(spec).commit();
-  }
-
-  async addVxlan(spec: VxlanSpec): Promise<void> {
-    return new Batch(this.ns).addVxlan(spec).commit();
-  }
-
-  async set(dev: DevRef, change: LinkChange): Promise<void> {
-    return new Batch(this.ns).setLink(dev, change).commit();
-  }
-
-  async setUp(dev: DevRef): Promise<void> {
-    return this.set(dev, { up: true });
-  }
-
-  async setDown(dev: DevRef): Promise<void> {
-    return this.set(dev, { up: false });
-  }
-
-  async setMaster(dev: DevRef, master: DevRef): Promise<void> {
-    return this.set(dev, { master });
-  }
-
-  async setNomaster(dev: DevRef): Promise<void> {
-    return this.set(dev, { master: null });
-  }
-
-  async setMtu(dev: DevRef, mtu: number): Promise<void> {
-    return this.set(dev, { mtu });
-  }
-
-  async setMac(dev: DevRef, mac: string): Promise<void> {
-    return this.set(dev, { mac });
-  }
-
-  async rename(dev: DevRef, name: string): Promise<void> {
-    return this.set(dev, { name });
-  }
+  set(dev: DevRef, change: LinkChange): Promise<void> { return one(this.ns, (b) => b.setLink(dev, change)); }
+  setUp(dev: DevRef): Promise<void> { return this.set(dev, { up: true }); }
+  setDown(dev: DevRef): Promise<void> { return this.set(dev, { up: false }); }
+  setMaster(dev: DevRef, master: DevRef): Promise<void> { return this.set(dev, { master }); }
+  setNomaster(dev: DevRef): Promise<void> { return this.set(dev, { master: null }); }
+  setMtu(dev: DevRef, mtu: number): Promise<void> { return this.set(dev, { mtu }); }
+  setMac(dev: DevRef, mac: string): Promise<void> { return this.set(dev, { mac }); }
+  rename(dev: DevRef, name: string): Promise<void> { return this.set(dev, { name }); }
 
   /** Moves the link into another namespace (it keeps its name unless `name` is given). */
-  async moveTo(dev: DevRef, netns: HasHandle, name?: string): Promise<void> {
+  moveTo(dev: DevRef, netns: HasHandle, name?: string): Promise<void> {
     return this.set(dev, name === undefined ? { netns } : { netns, name });
   }
 
   /** Deletes the link (a veth takes its peer with it). Waits for the kernel: an RCU grace period. */
-  async delete(dev: DevRef): Promise<void> {
-    return new Batch(this.ns).deleteLink(dev).commit();
-  }
+  delete(dev: DevRef): Promise<void> { return one(this.ns, (b) => b.deleteLink(dev)); }
 
   /** The link, or null when there is none by that name or index. */
   async find(dev: DevRef): Promise<Link | null> {
@@ -117,13 +87,8 @@ export class Links {
 export class Addresses {
   constructor(private readonly ns: HasHandle) {}
 
-  async add(dev: DevRef, cidr: string, options?: AddressOptions): Promise<void> {
-    return new Batch(this.ns).addAddress(dev, cidr, options).commit();
-  }
-
-  async delete(dev: DevRef, cidr: string): Promise<void> {
-    return new Batch(this.ns).deleteAddress(dev, cidr).commit();
-  }
+  add(dev: DevRef, cidr: string, options?: AddressOptions): Promise<void> { return one(this.ns, (b) => b.addAddress(dev, cidr, options)); }
+  delete(dev: DevRef, cidr: string): Promise<void> { return one(this.ns, (b) => b.deleteAddress(dev, cidr)); }
 
   /** Addresses of every link, or of one (`dev`), of one family or both. */
   async list(filter: { dev?: DevRef; family?: 4 | 6 } = {}): Promise<Address[]> {
@@ -139,17 +104,9 @@ export class Addresses {
 export class Routes {
   constructor(private readonly ns: HasHandle) {}
 
-  async add(spec: RouteSpec): Promise<void> {
-    return new Batch(this.ns).addRoute(spec).commit();
-  }
-
-  async replace(spec: RouteSpec): Promise<void> {
-    return new Batch(this.ns).replaceRoute(spec).commit();
-  }
-
-  async delete(spec: RouteSpec): Promise<void> {
-    return new Batch(this.ns).deleteRoute(spec).commit();
-  }
+  add(spec: RouteSpec): Promise<void> { return one(this.ns, (b) => b.addRoute(spec)); }
+  replace(spec: RouteSpec): Promise<void> { return one(this.ns, (b) => b.replaceRoute(spec)); }
+  delete(spec: RouteSpec): Promise<void> { return one(this.ns, (b) => b.deleteRoute(spec)); }
 
   /** Routes of the main table by default; `table: 'all'` for every table. */
   async list(filter: { family?: 4 | 6; table?: number | 'all' } = {}): Promise<Route[]> {

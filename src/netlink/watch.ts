@@ -1,7 +1,9 @@
 // Event streams: links, addresses, routes and neighbours of one namespace,
 // read from a multicast rtnetlink socket opened inside it (native/io/monitor),
-// plus namespaces appearing in the run dir and a controller's sandbox and
-// network lifecycle. One Watcher is an async iterable and an EventEmitter.
+// plus namespaces appearing in the run dir and whatever other sources the
+// caller merges in (the public watch() in src/watch.ts adds a Controller's
+// lifecycle that way, so this layer knows nothing of the layers above it).
+// One Watcher is an async iterable and an EventEmitter.
 //
 // Delivery is pulled in batches: the iterator asks for the next batch only
 // when it has handed out the last one, and listeners ('event', 'batch') ask
@@ -12,32 +14,26 @@ import { EventEmitter } from 'node:events';
 import { watch as fsWatch, type FSWatcher } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 
-import type { Controller, ControllerEvent } from '../cnm/controller.js';
 import { NsnetError, ValidationError } from '../errors.js';
-import { native, type NativeEvent, type NativeWatch } from '../native.js';
+import { native, type NativeEvent, type NativeWatch, type RtnlEvent } from '../native.js';
 import * as v from '../validate.js';
 import type { Netns } from './netns.js';
 import { defaultRunDir } from './netns.js';
 import { toAddress, toLink, toNeighbour, toRoute, type Address, type Link, type Neighbour, type Route } from './types.js';
 
-export type WatchEvent =
-  | { kind: 'link'; action: 'new' | 'change' | 'del'; link: Link }
-  /** 'new' is also an update of an existing address (lifetimes, flags): rtnetlink does not tell them apart. */
-  | { kind: 'address'; action: 'new' | 'del'; address: Address }
-  /** 'change' is a replace (NLM_F_REPLACE). */
-  | { kind: 'route'; action: 'new' | 'change' | 'del'; route: Route }
-  /** 'new' is any state change of an entry too. IPv4/IPv6 only: bridge FDB entries are skipped. */
-  | { kind: 'neighbour'; action: 'new' | 'del'; neighbour: Neighbour }
-  /** Events were lost (or a dump was interrupted, or this is the first listing): forget what you know; a full dump follows. */
-  | { kind: 'resync'; reason: 'initial' | 'overflow' | 'interrupted' }
-  /** The dump after `resync` is complete: state rebuilt from it is exact. */
-  | { kind: 'synced' }
+/** What a namespace and its run dir report. */
+export type NetnsEvent =
+  | RtnlEvent<Link, Address, Route, Neighbour>
   /** A namespace mounted in (or removed from) the run dir. */
-  | { kind: 'netns'; action: 'new' | 'del'; name: string }
-  /** Sandbox, network and endpoint lifecycle from a Controller. */
-  | ControllerEvent;
+  | { kind: 'netns'; action: 'new' | 'del'; name: string };
 
-export interface WatchOptions {
+/**
+ * Another stream to merge into a watcher: called once with the function
+ * that delivers its events; returns what stops it (called on close).
+ */
+export type EventSource<X> = (push: (e: X) => void) => () => void;
+
+export interface WatchOptions<X = never> {
   /** Which rtnetlink objects to watch; with none of the four given, all four. */
   links?: boolean;
   addresses?: boolean;
@@ -46,19 +42,19 @@ export interface WatchOptions {
   /** Namespaces appearing and disappearing in the run dir (default runDir: /run/netns). */
   namespaces?: boolean;
   runDir?: string;
-  /** Lifecycle events of this controller's sandboxes, networks and endpoints. */
-  controller?: Controller;
+  /** Other streams whose events come out of this watcher too, in the order they arrive. */
+  sources?: EventSource<X>[];
   /** List what exists first: `resync` (reason 'initial'), one 'new' per object, `synced`. */
   list?: boolean;
   /** Socket receive buffer in bytes (default 4 MiB). Small buffers overflow sooner (and resync). */
   rcvbuf?: number;
   /** Events parsed but not yet taken, at most (default 65536); when full, reading pauses. */
   queueLimit?: number;
-  /** Events per delivery to JS, at most (default 256: about 1 ms of the JS thread). */
+  /** Events per delivery to JS, at most (default 256): bounds how long one delivery holds the JS thread. */
   batch?: number;
 }
 
-function convert(e: NativeEvent): WatchEvent | null {
+function convert(e: NativeEvent): NetnsEvent | null {
   switch (e.kind) {
     case 'link': return { kind: 'link', action: e.action, link: toLink(e.link) };
     case 'address': return { kind: 'address', action: e.action, address: toAddress(e.address) };
@@ -71,25 +67,27 @@ function convert(e: NativeEvent): WatchEvent | null {
 }
 
 /**
- * Events of one namespace (and, if asked, of the run dir and a controller).
- * `for await (const e of w)` or `w.on('event', ...)`; `close()` releases
- * the socket. `ready` resolves once the socket is subscribed: every change
- * made after it is seen.
+ * Events of one namespace (and, if asked, of the run dir and other
+ * sources). `for await (const e of w)` or `w.on('event', ...)`; `close()`
+ * releases the socket. `ready` resolves once the socket is subscribed: every
+ * change made after it is seen. If the open fails, `ready` rejects, pending
+ * iterations reject and 'error' listeners hear it; a caller who only awaits
+ * `ready` gets the failure there and nowhere else.
  */
-export class Watcher extends EventEmitter implements AsyncIterable<WatchEvent> {
+export class Watcher<X = never> extends EventEmitter implements AsyncIterable<NetnsEvent | X> {
   readonly ready: Promise<void>;
   private handle: NativeWatch | null = null;
   private closed = false;
   private refed = true;
-  private buf: WatchEvent[] = [];
-  private waiters: { resolve: (r: IteratorResult<WatchEvent>) => void; reject: (e: unknown) => void }[] = [];
+  private buf: (NetnsEvent | X)[] = [];
+  private waiters: { resolve: (r: IteratorResult<NetnsEvent | X>) => void; reject: (e: unknown) => void }[] = [];
   private iterating = false;
   private failure: Error | null = null;
   private fsw: FSWatcher | null = null;
   private names = new Set<string>();
-  private unsubscribe: (() => void) | null = null;
+  private readonly stops: (() => void)[] = [];
 
-  constructor(ns: Netns | null, opts: WatchOptions = {}) {
+  constructor(ns: Netns | null, opts: WatchOptions<X> = {}) {
     super();
     const what = mask(opts);
     if (what !== 0 && !ns) throw new ValidationError('netns', ns, 'is needed to watch links, addresses, routes or neighbours');
@@ -101,20 +99,15 @@ export class Watcher extends EventEmitter implements AsyncIterable<WatchEvent> {
     this.on('newListener', (name) => {
       if (name === 'event' || name === 'batch') queueMicrotask(() => this.flow());
     });
-    if (opts.controller) {
-      const c = opts.controller;
-      const fn = (e: ControllerEvent) => this.deliver([{ ...e }]);
-      c.on('event', fn);
-      this.unsubscribe = () => c.off('event', fn);
-    }
-    this.ready = (async () => {
+    for (const source of opts.sources ?? []) this.stops.push(source((e) => this.deliver([e])));
+    const opened = (async () => {
       if (opts.namespaces) await this.watchRunDir(runDir);
       if (what !== 0 && ns) {
         let h: NativeWatch;
         try {
           h = await native.watchOpen(ns.handle, { what, rcvbuf, queueLimit, batch, list: opts.list === true }, (evs) => this.onBatch(evs));
         } catch (e) {
-          throw NsnetError.system(`watch of netns '${ns.name ?? ns.path ?? '?'}'`, e);
+          throw NsnetError.system(`watch of netns '${ns.name ?? ns.path ?? '(anonymous)'}'`, e);
         }
         if (this.closed) return h.close();
         this.handle = h;
@@ -122,7 +115,13 @@ export class Watcher extends EventEmitter implements AsyncIterable<WatchEvent> {
         this.flow();
       }
     })();
-    this.ready.catch((e) => this.fail(e as Error));
+    // `ready` is the caller's: when nobody else heard of a failed open (no
+    // 'error' listener, no iteration), its rejection is left to the caller,
+    // and Node reports it as unhandled if the caller ignores it too.
+    this.ready = opened.then(() => undefined);
+    opened.catch((e: Error) => {
+      if (this.fail(e, false)) this.ready.catch(() => {});
+    });
   }
 
   /** Stops watching and releases the socket; a pending iteration ends. */
@@ -133,7 +132,7 @@ export class Watcher extends EventEmitter implements AsyncIterable<WatchEvent> {
     this.handle = null;
     this.fsw?.close();
     this.fsw = null;
-    this.unsubscribe?.();
+    for (const stop of this.stops.splice(0)) stop();
     for (const w of this.waiters.splice(0)) w.resolve({ value: undefined, done: true });
     this.emit('close');
   }
@@ -162,7 +161,7 @@ export class Watcher extends EventEmitter implements AsyncIterable<WatchEvent> {
     return this;
   }
 
-  [Symbol.asyncIterator](): AsyncIterator<WatchEvent> {
+  [Symbol.asyncIterator](): AsyncIterator<NetnsEvent | X> {
     this.iterating = true;
     return {
       next: () => {
@@ -188,7 +187,7 @@ export class Watcher extends EventEmitter implements AsyncIterable<WatchEvent> {
 
   private onBatch(evs: NativeEvent[]): void {
     if (this.closed) return;
-    const out: WatchEvent[] = [];
+    const out: NetnsEvent[] = [];
     for (const e of evs) {
       if (e.kind === 'error') {
         this.deliver(out);
@@ -203,7 +202,7 @@ export class Watcher extends EventEmitter implements AsyncIterable<WatchEvent> {
     this.flow();
   }
 
-  private deliver(evs: WatchEvent[]): void {
+  private deliver(evs: (NetnsEvent | X)[]): void {
     if (evs.length === 0 || this.closed) return;
     if (this.listenerCount('batch') > 0) this.emit('batch', evs);
     if (this.listenerCount('event') > 0) for (const e of evs) this.emit('event', e);
@@ -213,11 +212,21 @@ export class Watcher extends EventEmitter implements AsyncIterable<WatchEvent> {
     for (; i < evs.length; i++) this.buf.push(evs[i]!);
   }
 
-  private fail(e: Error): void {
-    if (this.closed) return;
+  /**
+   * Ends the stream with an error: pending and later iterations reject, and
+   * 'error' listeners hear it. With neither, a `loud` failure is an uncaught
+   * 'error' (as any EventEmitter's); a quiet one is left to the caller.
+   * Returns whether anyone heard it (a closed watcher wants nothing).
+   */
+  private fail(e: Error, loud = true): boolean {
+    if (this.closed) return true;
     this.failure = e;
     for (const w of this.waiters.splice(0)) w.reject(e);
-    if (this.listenerCount('error') > 0 || !this.iterating) this.emit('error', e);
+    if (this.listenerCount('error') > 0 || (loud && !this.iterating)) {
+      this.emit('error', e);
+      return true;
+    }
+    return this.iterating;
   }
 
   private async watchRunDir(dir: string): Promise<void> {
@@ -231,7 +240,7 @@ export class Watcher extends EventEmitter implements AsyncIterable<WatchEvent> {
       do {
         again = false;
         const now = await list();
-        const evs: WatchEvent[] = [];
+        const evs: NetnsEvent[] = [];
         for (const n of now) if (!this.names.has(n)) evs.push({ kind: 'netns', action: 'new', name: n });
         for (const n of this.names) if (!now.has(n)) evs.push({ kind: 'netns', action: 'del', name: n });
         this.names = now;
@@ -244,13 +253,9 @@ export class Watcher extends EventEmitter implements AsyncIterable<WatchEvent> {
   }
 }
 
-function mask(o: WatchOptions): number {
+function mask(o: WatchOptions<unknown>): number {
   const any = o.links !== undefined || o.addresses !== undefined || o.routes !== undefined || o.neighbours !== undefined;
-  if (!any) return o.namespaces || o.controller ? 0 : 15;
+  if (!any) return o.namespaces || o.sources?.length ? 0 : 15;
   return (o.links ? 1 : 0) | (o.addresses ? 2 : 0) | (o.routes ? 4 : 0) | (o.neighbours ? 8 : 0);
 }
 
-/** Watches `ns` (see Watcher). Without options: links, addresses, routes and neighbours. */
-export function watch(ns: Netns | null, opts?: WatchOptions): Watcher {
-  return new Watcher(ns, opts);
-}

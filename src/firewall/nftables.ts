@@ -1,40 +1,16 @@
-// nsnet's table in the host namespace, kept in step with the store: made
-// with the first network that needs it, dropped with the last, and in
+// The nftables backend: nsnet's `inet nsnet` table in the host namespace,
+// over netlink. Made with the first network, dropped with the last, and in
 // between changed only by set and map elements (ruleset.ts). Every change is
 // one nf_tables transaction; the ones that decide whether the table exists
-// carry the generation they read, so two processes sharing a state
-// directory cannot both make it (or drop it under the other's feet).
+// carry the generation they read, so two processes sharing a host cannot
+// both make it (or drop it under the other's feet).
 import type { NsnetError } from '../errors.js';
 import type { Batch, HasHandle } from '../netlink/batch.js';
 import { Nftables, toNativeNftOp, type Element, type NftOp, type SetSpec } from '../netlink/nftables.js';
 import { setLayout } from '../netlink/nftops.js';
 import { decodeTuple } from '../netlink/nftvalues.js';
+import type { FirewallBackend, FirewallReport, FirewallState, NetworkSpec, PortSpec } from './backend.js';
 import * as ruleset from './ruleset.js';
-
-export interface FirewallHooks {
-  /** Every element the store says should exist ('add' ops), and whether any network needs the table. */
-  desired(): Promise<{ ops: NftOp[]; needed: boolean }>;
-  /** Whether a network other than this one still needs the table. */
-  othersNeed(networkId: string): Promise<boolean>;
-}
-
-export interface FirewallReport {
-  /** The table was missing or not as nsnet writes it, and was made again with every element. */
-  rebuilt: boolean;
-  /** No network needs the table any more, and it was dropped. */
-  dropped: boolean;
-  /** Port elements of endpoints that no longer exist, removed. */
-  elementsRemoved: number;
-  /** Port elements of live endpoints that were missing, added. */
-  elementsAdded: number;
-  /**
-   * Other tables' forward chains with policy drop (`ip filter FORWARD`):
-   * their drop is final whatever nsnet's chain accepts, so nsnet's networks
-   * cannot route through this host until they accept them too. nsnet never
-   * writes into other tables; this says where to look.
-   */
-  forwardDrops: string[];
-}
 
 const code = (e: unknown) => (e as NsnetError)?.code;
 const RETRIES = 5;
@@ -60,46 +36,67 @@ export function mergeOps(ops: NftOp[]): NftOp[] {
   return out;
 }
 
-export class Firewall {
+/** A network in the ruleset's terms: the sets match its bridge. */
+function rulesetNetwork(n: NetworkSpec): ruleset.RulesetNetwork {
+  return { bridge: n.interface.name, subnets: n.subnets, internal: n.internal, icc: n.icc, masquerade: n.masquerade };
+}
+
+const portAdds = (ports: PortSpec[]) => ports.flatMap(ruleset.addPortOps);
+
+export class NftablesFirewall implements FirewallBackend {
+  readonly kind = 'nftables';
+  readonly publishes = true;
   readonly nft: Nftables;
   /** The table is known to exist (made or checked by this process). */
   private present = false;
 
-  constructor(
-    private readonly host: HasHandle,
-    private readonly hooks: FirewallHooks,
-  ) {
+  constructor(private readonly host: HasHandle) {
     this.nft = new Nftables(host);
   }
 
-  /** The table is known to be there, so elements can be added without checking first. */
-  get ready(): boolean {
+  /** Only once the table is known to be there: a staged add cannot make it. */
+  get canStage(): boolean {
     return this.present;
   }
 
-  /**
-   * Puts an add of elements in someone else's batch (a sandbox's own kernel
-   * trip) as its own nf_tables transaction, so it costs no job of its own.
-   * Only while ready: if the table went behind our back the transaction
-   * fails with ENOENT, and add() (which rebuilds it) is the way on.
-   */
-  stage(b: Batch, ops: NftOp[]): void {
-    b.in(this.host).nftables(mergeOps(ops));
+  /** The ports' elements as their own nf_tables transaction in b, in the host's group. */
+  stage(b: Batch, ports: PortSpec[]): void {
+    b.in(this.host).nftables(mergeOps(portAdds(ports)));
   }
 
-  /** Adds elements; makes the table first if it is not there, and rebuilds it if someone flushed it. */
-  async add(ops: NftOp[]): Promise<void> {
+  /**
+   * nsnet's table or a set is gone (flushed behind its back): an element
+   * change failed with ENOENT. Not when the kernel refused a staged
+   * transaction as a whole, which is about that transaction, not the table.
+   */
+  lost(e: unknown): boolean {
+    const err = e as NsnetError;
+    return err?.code === 'ENOENT' && typeof err.op === 'string' && err.op.startsWith('NFT_MSG_') && !err.extack?.startsWith('the transaction as a whole');
+  }
+
+  setupNetwork(n: NetworkSpec): Promise<void> {
+    return this.add(ruleset.addNetworkOps(rulesetNetwork(n)));
+  }
+
+  publish(ports: PortSpec[]): Promise<void> {
+    return this.add(portAdds(ports));
+  }
+
+  unpublish(ports: PortSpec[]): Promise<void> {
+    return this.remove(ports.flatMap(ruleset.removePortOps));
+  }
+
+  /** Adds elements; makes the table first if it is not known to be there. */
+  private async add(ops: NftOp[]): Promise<void> {
     if (ops.length === 0) return;
     const merged = mergeOps(ops);
     if (!this.present) return this.ensureWith(merged);
     try {
       await this.nft.commit(merged);
     } catch (e) {
-      if (code(e) !== 'ENOENT') throw e;
-      // The table (or a set) went behind our back: make it whole again from the store.
-      this.present = false;
-      await this.reconcile();
-      await this.ensureWith(merged);
+      // Made whole again by the caller's reconcile (it knows what the table should hold).
+      if (code(e) === 'ENOENT') this.present = false;
+      throw e;
     }
   }
 
@@ -118,7 +115,7 @@ export class Firewall {
   }
 
   /** Removes elements; one already gone (or a table already gone) is what was wanted. */
-  async remove(ops: NftOp[]): Promise<void> {
+  private async remove(ops: NftOp[]): Promise<void> {
     if (ops.length === 0) return;
     try {
       await this.nft.commit(mergeOps(ops));
@@ -137,15 +134,21 @@ export class Firewall {
   }
 
   /**
-   * Detaches a network: its elements go, or, when no other network needs
-   * the table, the whole table (and with it everything nsnet put there).
+   * Detaches a network: its elements go, or, when the table holds no other
+   * network's bridge, the whole table (and with it everything nsnet put
+   * there). The kernel decides, read under the generation the drop carries.
    */
-  async removeNetwork(networkId: string, ops: NftOp[]): Promise<void> {
+  async teardownNetwork(n: NetworkSpec): Promise<void> {
+    const mine = rulesetNetwork(n);
     for (let i = 0; ; i++) {
       const generation = await this.nft.generation();
-      if (await this.hooks.othersNeed(networkId)) return this.remove(ops);
+      const bridges = await this.nft.elements(ruleset.SETS.bridges).catch((e: unknown) => {
+        if (code(e) === 'ENOENT') return null;
+        throw e;
+      });
+      if (bridges && bridges.some((el) => el.key !== mine.bridge)) return this.remove(ruleset.removeNetworkOps(mine));
       try {
-        await this.nft.commit([{ verb: 'delete', table: ruleset.TABLE }], { generation });
+        if (bridges) await this.nft.commit([{ verb: 'delete', table: ruleset.TABLE }], { generation });
         this.present = false;
         return;
       } catch (e) {
@@ -159,16 +162,18 @@ export class Firewall {
   }
 
   /**
-   * Makes the table match the store: made if missing, rebuilt if its
-   * chains, rules, sets or network elements are not what nsnet writes,
-   * port elements of gone endpoints removed and missing ones added, and
-   * dropped if no network needs it.
+   * Makes the table match want(): made if missing, rebuilt if its chains,
+   * rules, sets or network elements are not what nsnet writes, port
+   * elements of gone endpoints removed and missing ones added, and dropped
+   * if no network needs it.
    */
-  async reconcile(): Promise<FirewallReport> {
+  async reconcile(want: () => Promise<FirewallState>): Promise<FirewallReport> {
     const report: FirewallReport = { rebuilt: false, dropped: false, elementsRemoved: 0, elementsAdded: 0, forwardDrops: [] };
     for (let i = 0; ; i++) {
       const generation = await this.nft.generation();
-      const { ops, needed } = await this.hooks.desired();
+      const state = await want();
+      const ops = [...state.networks.flatMap((n) => ruleset.addNetworkOps(rulesetNetwork(n))), ...portAdds(state.ports)];
+      const needed = state.networks.length > 0;
       const exists = (await this.nft.tables('inet')).some((t) => t.name === ruleset.TABLE.name);
       let change: NftOp[] = [];
       if (!needed) {
@@ -219,7 +224,7 @@ export class Firewall {
   }
 
   /**
-   * What differs between the kernel's elements and the store's. Network
+   * What differs between the kernel's elements and the wanted ones. Network
    * sets are few and change with networks only: any difference there means
    * a rebuild. Port maps are diffed element by element.
    */
@@ -235,7 +240,7 @@ export class Firewall {
       const l = setLayout(set, 'set');
       const norm = (x: { key: unknown; keyEnd?: unknown; intervalEnd?: boolean; data?: unknown }) =>
         JSON.stringify([x.key, x.keyEnd ?? null, !!x.intervalEnd, x.data ?? null]);
-      // The store's elements as the kernel will list them: encoded, then decoded.
+      // The wanted elements as the kernel will list them: encoded, then decoded.
       const wanted = new Map<string, Element>();
       for (const el of want.get(set.name) ?? []) {
         const op = toNativeNftOp({ verb: 'add', elements: { set, elements: [el] } }).op;

@@ -1,7 +1,6 @@
-// Published ports: Docker's `-p` syntax parsed and checked, and host ports
-// reserved in the store, so two processes sharing a state directory never
-// publish the same one (the store's writers take turns) and a clash names
-// the endpoint that holds the port.
+// Published ports as a user writes them: Docker's `-p` syntax parsed and
+// checked, with no kernel, store or firewall involved (reserving the host
+// ports is the store's part: store/ports.ts; publishing them the firewall's).
 //
 //   [hostIP:][hostPort[-end]:]containerPort[-end][/tcp|udp|sctp]
 //   80               an ephemeral host port -> 80
@@ -9,9 +8,9 @@
 //   8080-8082:80-82  port by port
 //   8080-8090:80     the first free host port of the range -> 80
 //   127.0.0.1:8080:80, [::1]:8080:80, 10.0.0.5::80 (ephemeral on that address)
-import { NsnetError, ValidationError } from '../errors.js';
-import { toBig } from '../ipaddr.js';
-import type { EndpointRecord, PortMapping, StoreTx } from '../store/store.js';
+import { ValidationError } from './errors.js';
+import { toBig } from './ipaddr.js';
+import type { PortMapping } from './store/store.js';
 
 export type Protocol = PortMapping['protocol'];
 const PROTOCOLS: readonly Protocol[] = ['tcp', 'udp', 'sctp'];
@@ -103,95 +102,6 @@ export function parsePorts(specs: unknown, field = 'ports'): PortRequest[] {
   if (specs === undefined) return [];
   if (!Array.isArray(specs)) throw new ValidationError(field, specs, 'must be a list of port mappings');
   return specs.map((s, i) => parsePort(s as string | PortOptions, `${field}[${i}]`));
-}
-
-const ANY = { 4: '0.0.0.0', 6: '::' } as const;
-const familyOf = (addr: string) => (addr.includes(':') ? 6 : 4);
-const isAny = (addr: string) => addr === ANY[4] || addr === ANY[6];
-
-/** The store pool one host port's holders live in; the address field is the host address. */
-export const portPool = (protocol: Protocol, port: number) => `port/${protocol}/${port}`;
-
-/** Keys that clash: the same address, or "every address" and one address of the same family. */
-function clashes(a: string, b: string): boolean {
-  return a === b || (familyOf(a) === familyOf(b) && (isAny(a) || isAny(b)));
-}
-
-function owner(t: StoreTx, id: string): string {
-  const ep = t.endpoint(id);
-  if (!ep) return `endpoint ${id.slice(0, 12)}`;
-  const sb = ep.sandboxId ? t.sandbox(ep.sandboxId) : null;
-  return sb ? `sandbox ${sb.name} (endpoint ${ep.name})` : `endpoint ${ep.name}`;
-}
-
-function holder(t: StoreTx, protocol: Protocol, port: number, keys: string[]): { address: string; owner: string } | null {
-  for (const a of t.allocations(portPool(protocol, port))) if (keys.some((k) => clashes(a.address, k))) return a;
-  return null;
-}
-
-/**
- * Chooses and reserves the host ports of an endpoint's requests; runs inside
- * the store transaction that records the endpoint, so a clash rolls it all
- * back. `ephemeral` is the range ephemeral ports come from.
- */
-export function reservePorts(t: StoreTx, ep: EndpointRecord, reqs: PortRequest[], ephemeral: [number, number]): PortMapping[] {
-  const fams = new Set(ep.addresses.map((a) => familyOf(a.split('/')[0]!)));
-  const out: PortMapping[] = [];
-  for (const r of reqs) {
-    let keys: string[];
-    if (r.hostIp === null) keys = ([4, 6] as const).filter((f) => fams.has(f)).map((f) => ANY[f]);
-    else {
-      const f = familyOf(r.hostIp);
-      if (!fams.has(f)) throw new ValidationError('ports', r.hostIp, `endpoint ${ep.name} has no IPv${f} address to publish on ${r.hostIp}`);
-      keys = [toBig(r.hostIp)!.n === 0n ? ANY[f] : r.hostIp];
-    }
-    const take = (hostPort: number, containerPort: number) => {
-      for (const k of keys) {
-        t.reserve(portPool(r.protocol, hostPort), k, ep.id);
-        out.push({ protocol: r.protocol, hostIp: k, hostPort, containerPort });
-      }
-    };
-    const pick = (lo: number, hi: number, start: number): number | null => {
-      const n = hi - lo + 1;
-      for (let i = 0; i < n; i++) {
-        const p = lo + ((start - lo + i) % n);
-        if (!holder(t, r.protocol, p, keys) && !out.some((m) => m.protocol === r.protocol && m.hostPort === p && keys.some((k) => clashes(m.hostIp, k)))) return p;
-      }
-      return null;
-    };
-    if (r.hostPort === null || (r.hostPortEnd !== r.hostPort && r.containerPortEnd === r.containerPort)) {
-      // One port, chosen: ephemeral ones resume after the last handed out (as IPAM does).
-      const [lo, hi] = r.hostPort === null ? ephemeral : [r.hostPort, r.hostPortEnd!];
-      for (let c = r.containerPort; c <= r.containerPortEnd; c++) {
-        const cursorKey = `port/${r.protocol}`;
-        const last = r.hostPort === null ? Number(t.cursor(cursorKey) ?? lo - 1) : lo - 1;
-        const p = pick(lo, hi, last + 1 > hi || last + 1 < lo ? lo : last + 1);
-        if (p === null) throw NsnetError.state('ERR_NSNET_EXHAUSTED', 'port.publish', `${lo}-${hi}/${r.protocol}`, `no free host port in ${lo}-${hi}/${r.protocol}`);
-        if (r.hostPort === null) t.setCursor(cursorKey, String(p));
-        take(p, c);
-      }
-      continue;
-    }
-    for (let i = 0; i <= r.containerPortEnd - r.containerPort; i++) {
-      const hp = r.hostPort + i;
-      if (out.some((m) => m.protocol === r.protocol && m.hostPort === hp && keys.some((k) => clashes(m.hostIp, k))))
-        throw new ValidationError('ports', `${hp}/${r.protocol}`, 'is published twice in the same request');
-      const held = holder(t, r.protocol, hp, keys);
-      if (held)
-        throw NsnetError.state('ERR_NSNET_IN_USE', 'port.publish', `${hp}/${r.protocol}`,
-          `host port ${held.address.includes(':') ? `[${held.address}]` : held.address}:${hp}/${r.protocol} is already published by ${owner(t, held.owner)}`);
-      take(hp, r.containerPort + i);
-    }
-  }
-  return out;
-}
-
-/** Gives an endpoint's host ports back; inside a store transaction. */
-export function releasePorts(t: StoreTx, ep: EndpointRecord): void {
-  for (const m of ep.ports ?? []) {
-    const pool = portPool(m.protocol, m.hostPort);
-    if (t.allocation(pool, m.hostIp) === ep.id) t.release(pool, m.hostIp);
-  }
 }
 
 /** `0.0.0.0:8080->80/tcp`, as docker ps prints it. */

@@ -1,0 +1,130 @@
+// What the CNM concerns share: the store, the host namespace, the firewall
+// backend, the drivers, the files, the events and the fault hook. Networks,
+// endpoints, ports, sandboxes, joins and reconcile each take this context,
+// not the Controller, so each is a module of its own and the Controller is a
+// facade over them (libnetwork's drivers get narrow callbacks the same way).
+import type { Driver, DriverContext } from '../drivers/driver.js';
+import { NsnetError, ValidationError } from '../errors.js';
+import type { FirewallBackend } from '../firewall/backend.js';
+import { Netns } from '../netlink/netns.js';
+import type { SandboxRecord, Store } from '../store/store.js';
+import type { FileDirs } from './files.js';
+import type { FaultHook } from './tx.js';
+
+export type ControllerEvent = {
+  kind: 'sandbox' | 'network' | 'endpoint';
+  action: 'create' | 'delete' | 'join' | 'leave';
+  id: string;
+  name: string;
+};
+
+export interface DeleteOptions {
+  /** Delete what depends on it too (endpoints of a network, joiners of a sandbox). */
+  force?: boolean;
+  /**
+   * Delete interfaces explicitly and wait for the kernel, instead of
+   * releasing the namespace and letting the kernel destroy them in the
+   * background (about 35 ms per veth against 0.1 ms).
+   */
+  wait?: boolean;
+}
+
+export interface CnmContext extends DriverContext {
+  readonly store: Store;
+  readonly firewall: FirewallBackend;
+  /** Where sandbox namespaces are mounted. */
+  readonly runDir: string;
+  readonly files: FileDirs;
+  /** Test hook: called before each step of a create; a throw fails that step. */
+  readonly faults: FaultHook | undefined;
+  /** The host's ephemeral port range once read (see publish.ts's preparePorts). */
+  ephemeralPorts: [number, number] | null;
+  /** Throws once the controller is closed. */
+  live(): void;
+  /** A registered driver; a ValidationError naming the known ones otherwise. */
+  driver(name: string): Driver;
+  /** A registered driver or undefined: the store may name one this process has not registered. */
+  knownDriver(name: string): Driver | undefined;
+  emit(e: ControllerEvent): void;
+  /** The namespace of a sandbox (opened once and kept). */
+  netnsOf(sb: SandboxRecord): Promise<Netns>;
+  /** Keeps the handle a create made, for netnsOf. */
+  keepNetns(sandboxId: string, ns: Netns): void;
+  /** Closes and forgets a sandbox's handle (the sandbox is going). */
+  dropNetns(sandboxId: string): void;
+}
+
+/** The controller's context: its drivers, its open namespace handles and whether it is closed. */
+export class Context implements CnmContext {
+  readonly drivers = new Map<string, Driver>();
+  ephemeralPorts: [number, number] | null = null;
+  /** Open namespace handles of own-namespace sandboxes, by sandbox id. */
+  private readonly handles = new Map<string, Netns>();
+  private closed = false;
+
+  constructor(
+    readonly host: Netns,
+    readonly store: Store,
+    readonly firewall: FirewallBackend,
+    readonly runDir: string,
+    readonly files: FileDirs,
+    readonly faults: FaultHook | undefined,
+    /** Names the controller in the error a closed one throws. */
+    private readonly stateDir: string,
+    readonly emit: (e: ControllerEvent) => void,
+  ) {}
+
+  live(): void {
+    if (this.closed) throw NsnetError.state('ERR_NSNET_CLOSED', 'controller', this.stateDir, 'the controller is closed');
+  }
+
+  driver(name: string): Driver {
+    const d = this.drivers.get(name);
+    if (!d) throw new ValidationError('driver', name, `is not a known driver (known: ${[...this.drivers.keys()].join(', ')})`);
+    return d;
+  }
+
+  knownDriver(name: string): Driver | undefined {
+    return this.drivers.get(name);
+  }
+
+  async netnsOf(sb: SandboxRecord): Promise<Netns> {
+    if (sb.netnsKind === 'host') return this.host;
+    const key = sb.ownerId ?? sb.id;
+    let h = this.handles.get(key);
+    if (!h || h.closed) {
+      h = await Netns.openPath(sb.netnsPath);
+      this.handles.set(key, h);
+    }
+    return h;
+  }
+
+  keepNetns(sandboxId: string, ns: Netns): void {
+    this.handles.set(sandboxId, ns);
+  }
+
+  dropNetns(sandboxId: string): void {
+    const h = this.handles.get(sandboxId);
+    this.handles.delete(sandboxId);
+    h?.close();
+  }
+
+  /** Closes the store and the namespace handles. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const h of this.handles.values()) h.close();
+    this.handles.clear();
+    this.store.close();
+  }
+}
+
+export const now = () => new Date().toISOString();
+
+/** By name or full id, else by a unique id prefix (the list is read only then). */
+export function findByKey<T extends { id: string; name: string }>(exact: T | null, all: () => T[], key: string): T | null {
+  if (exact) return exact;
+  if (key.length < 4 || !/^[0-9a-f]+$/.test(key)) return null;
+  const m = all().filter((x) => x.id.startsWith(key));
+  return m.length === 1 ? m[0]! : null;
+}

@@ -1,0 +1,145 @@
+// Endpoint planning: the store side of an endpoint. Its record with its
+// addresses and host ports (planEndpoint), its release (dropEndpoint), and
+// the marks that join endpoints to a sandbox (planJoins: interface names,
+// which one gives the default route). All run inside a store transaction
+// and touch no kernel; join.ts and sandboxes.ts send what they plan.
+import { NsnetError, ValidationError } from '../errors.js';
+import { toBig } from '../ipaddr.js';
+import { Pool, poolKey } from '../ipam/ipam.js';
+import { Prefix } from '../ipam/prefix.js';
+import { parsePorts, type PortOptions, type PortRequest } from '../ports.js';
+import { releasePorts, reservePorts } from '../store/ports.js';
+import type { EndpointRecord, NetworkRecord, SandboxRecord, StoreTx } from '../store/store.js';
+import * as v from '../validate.js';
+import { now, type CnmContext } from './context.js';
+import * as names from './names.js';
+import { ephemeralRange, preparePorts } from './publish.js';
+
+export interface EndpointOptions {
+  /** Static IPv4 and/or IPv6 addresses. */
+  ip?: string;
+  ip6?: string;
+  /** Name inside the sandbox (default eth0, eth1 ... in join order). */
+  ifname?: string;
+  /**
+   * Ports to publish, Docker's `-p` values (`8080:80`, `127.0.0.1:8080:80/udp`,
+   * `8000-8002:80-82`, `80` for an ephemeral host port) or objects.
+   */
+  ports?: (string | PortOptions)[];
+}
+
+/** Reserves addresses and records an endpoint on a network; nothing reaches the kernel until join. */
+export async function createEndpoint(ctx: CnmContext, network: { id: string; name: string }, name: string, o: EndpointOptions): Promise<EndpointRecord> {
+  const n = names.objectName(name, 'endpoint name');
+  if (o.ip !== undefined) names.ipList(o.ip, 'ip');
+  if (o.ip6 !== undefined) names.ipList(o.ip6, 'ip6');
+  if (o.ifname !== undefined) v.ifname(o.ifname, 'ifname');
+  const ports = parsePorts(o.ports);
+  if (ports.length) await preparePorts(ctx, ports);
+  const rec = await ctx.store.update((t) => {
+    const net = t.network(network.id);
+    if (!net) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'endpoint.create', network.name, `no network ${network.name}`);
+    const ep = planEndpoint(ctx, t, net, n, o, ports);
+    t.putEndpoint(ep);
+    return ep;
+  });
+  ctx.emit({ kind: 'endpoint', action: 'create', id: rec.id, name: rec.name });
+  return rec;
+}
+
+/** Makes an endpoint's record with its addresses and host ports; runs inside a store transaction. */
+export function planEndpoint(ctx: CnmContext, t: StoreTx, net: NetworkRecord, name: string, o: EndpointOptions, ports: PortRequest[] = []): EndpointRecord {
+  const driver = ctx.driver(net.driver);
+  const ep: EndpointRecord = {
+    id: names.newId(), name, networkId: net.id, sandboxId: null, ifname: o.ifname ?? null, hostIfname: null, mac: null,
+    addresses: [], gatewayEndpoint: false, requested: [o.ip, o.ip6].filter((x): x is string => !!x), created: now(),
+  };
+  if (t.endpointByName(net.id, name))
+    throw NsnetError.state('ERR_NSNET_EXISTS', 'endpoint.create', name, `endpoint ${name} already exists on network ${net.name}`);
+  if (driver.usesIpam) {
+    for (const s of net.subnets) {
+      const pool = new Pool(poolKey(net.id, s.subnet), s);
+      const want = pool.family === 4 ? o.ip : o.ip6;
+      ep.addresses.push(pool.cidr(pool.allocate(t, ep.id, want)));
+    }
+    ctx.faults?.('ipam.allocate');
+    if (o.ip && !net.subnets.some((s) => !s.subnet.includes(':'))) throw new ValidationError('ip', o.ip, `network ${net.name} has no IPv4 subnet`);
+    if (o.ip6 && !net.subnets.some((s) => s.subnet.includes(':'))) throw new ValidationError('ip6', o.ip6, `network ${net.name} has no IPv6 subnet`);
+  } else if (o.ip || o.ip6) {
+    throw new ValidationError('ip', o.ip ?? o.ip6, `network ${net.name} (${net.driver}) has no addresses to give`);
+  }
+  driver.prepareEndpoint(net, ep);
+  if (ports.length) {
+    if (!driver.publishesPorts) throw new ValidationError('ports', o.ports, `network ${net.name} (${net.driver}) cannot publish ports`);
+    if (net.internal) throw new ValidationError('ports', o.ports, `network ${net.name} is internal: nothing leaves it, so nothing can be published`);
+    ep.ports = reservePorts(t, ep, ports, ephemeralRange(ctx));
+  }
+  ctx.faults?.('store.endpoint');
+  return ep;
+}
+
+/** Releases an endpoint's addresses, its host ports and its row; runs inside a store transaction. */
+export function dropEndpoint(t: StoreTx, ep: EndpointRecord): void {
+  const net = t.network(ep.networkId);
+  if (net) {
+    for (const a of ep.addresses) {
+      const addr = a.split('/')[0]!;
+      const s = net.subnets.find((x) => Prefix.parse(x.subnet).contains(toBig(addr)!.n));
+      if (s && t.allocation(poolKey(net.id, s.subnet), addr) === ep.id) t.release(poolKey(net.id, s.subnet), addr);
+    }
+  }
+  releasePorts(t, ep);
+  t.deleteEndpoint(ep.id);
+}
+
+/**
+ * Marks eps as joined to sb (interface names, which one gives the default
+ * route); runs inside a store transaction. Returns the records as they were.
+ */
+export function planJoins(
+  ctx: CnmContext,
+  t: StoreTx,
+  sb: SandboxRecord,
+  eps: EndpointRecord[],
+  /** What the caller made in this same transaction, so it need not be read back. */
+  known?: { newSandbox: boolean; created: Set<string>; nets: Map<string, NetworkRecord> },
+): EndpointRecord[] {
+  if (eps.length === 0) return [];
+  if (sb.netnsKind === 'container')
+    throw NsnetError.state('ERR_NSNET_IN_USE', 'endpoint.join', sb.name, `sandbox ${sb.name} shares another sandbox's namespace and cannot join networks`);
+  const current = known?.newSandbox ? [] : t.endpoints({ sandboxId: sb.id });
+  const used = new Set(current.map((e) => e.ifname));
+  let hasGateway = current.some((e) => e.gatewayEndpoint);
+  const before: EndpointRecord[] = [];
+  for (const ep of eps) {
+    const fresh = known?.created.has(ep.id) ? ep : t.endpoint(ep.id);
+    if (!fresh) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'endpoint.join', ep.name, `endpoint ${ep.name} no longer exists`);
+    if (fresh.sandboxId) throw NsnetError.state('ERR_NSNET_IN_USE', 'endpoint.join', ep.name, `endpoint ${ep.name} is already joined to a sandbox`);
+    const net = known?.nets.get(fresh.networkId) ?? t.network(fresh.networkId)!;
+    const driver = ctx.driver(net.driver);
+    if (driver.sandboxKind !== sb.netnsKind)
+      throw NsnetError.state('ERR_NSNET_IN_USE', 'endpoint.join', ep.name, `a ${driver.name} endpoint needs a sandbox in ${driver.sandboxKind === 'host' ? "the host's" : 'its own'} namespace`);
+    if (current.some((e) => e.networkId === net.id))
+      throw NsnetError.state('ERR_NSNET_EXISTS', 'endpoint.join', ep.name, `sandbox ${sb.name} is already on network ${net.name}`);
+    before.push({ ...fresh });
+    const prefix = (net.driverState.ifPrefix as string | undefined) ?? 'eth';
+    if (driver.usesIpam) {
+      if (fresh.ifname === null) {
+        let i = 0;
+        while (used.has(`${prefix}${i}`)) i++;
+        fresh.ifname = `${prefix}${i}`;
+      } else if (used.has(fresh.ifname)) {
+        throw NsnetError.state('ERR_NSNET_EXISTS', 'endpoint.join', ep.name, `sandbox ${sb.name} already has an interface ${fresh.ifname}`);
+      }
+      used.add(fresh.ifname);
+    }
+    // The first joined network with a way out gives the default route.
+    fresh.gatewayEndpoint = !hasGateway && !net.internal && net.subnets.some((s) => s.gateway);
+    hasGateway ||= fresh.gatewayEndpoint;
+    fresh.sandboxId = sb.id;
+    t.putEndpoint(fresh);
+    current.push(fresh);
+    if (fresh !== ep) Object.assign(ep, fresh);
+  }
+  return before;
+}

@@ -1,0 +1,99 @@
+// An endpoint in and out of a sandbox: join (all or nothing: the store
+// marks it joined, then one kernel trip plugs it in), leave (best effort,
+// handing the default route on), and delete (leave, then release).
+import { NsnetError } from '../errors.js';
+import type { EndpointRecord } from '../store/store.js';
+import type { CnmContext } from './context.js';
+import { dropEndpoint, planJoins } from './endpoints.js';
+import { rewriteHosts } from './files.js';
+import { portSpecs } from './publish.js';
+import { joinTrip } from './trip.js';
+import { Teardown, Transaction } from './tx.js';
+
+/** Joins an existing sandbox (by name or id). */
+export async function join(ctx: CnmContext, epRec: EndpointRecord, sbKey: string): Promise<void> {
+  ctx.live();
+  const tx = new Transaction(`endpoint ${epRec.name}`, ctx.faults);
+  await tx.run(async () => {
+    const plan = await tx.step(
+      'store.join',
+      () =>
+        ctx.store.update((t) => {
+          const sb = t.sandbox(sbKey);
+          if (!sb) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'endpoint.join', sbKey, `no sandbox ${sbKey}`);
+          const before = planJoins(ctx, t, sb, [epRec]);
+          const nets = new Map([[epRec.networkId, t.network(epRec.networkId)!]]);
+          const addresses = t.endpoints({ sandboxId: sb.id }).flatMap((e) => e.addresses);
+          return { sb, before, nets, addresses };
+        }),
+      (p) => ctx.store.update((t) => t.putEndpoint(p.before[0]!)),
+    );
+    const ns = await tx.step('kernel.open', () => ctx.netnsOf(plan.sb));
+    await joinTrip(ctx, tx, ns, plan.sb, epRec, plan.nets);
+    if (plan.sb.netnsKind !== 'host') await tx.step('files', () => rewriteHosts(plan.sb, plan.addresses));
+    ctx.emit({ kind: 'endpoint', action: 'join', id: epRec.id, name: epRec.name });
+  });
+}
+
+/**
+ * Leaves the sandbox: its interface is deleted at once (the sandbox lives
+ * on, so waiting for the kernel is the only way). Hands the default route
+ * to another endpoint if this one had it.
+ */
+export async function leave(ctx: CnmContext, epRec: EndpointRecord): Promise<void> {
+  ctx.live();
+  const td = new Teardown(`endpoint ${epRec.name}`, ctx.faults);
+  const cur = await ctx.store.view((t) => {
+    const ep = t.endpoint(epRec.id);
+    return ep && ep.sandboxId ? { ep, sb: t.sandbox(ep.sandboxId), net: t.network(ep.networkId)! } : null;
+  });
+  if (!cur) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'endpoint.leave', epRec.name, `endpoint ${epRec.name} is not joined to a sandbox`);
+  const unpublish = portSpecs([cur.ep]);
+  if (unpublish.length) await td.step('firewall', () => ctx.firewall.unpublish(unpublish));
+  await td.step('kernel.leave', () => ctx.driver(cur.net.driver).leave(ctx, cur.net, cur.ep, cur.sb));
+  const next = await ctx.store.update((t) => {
+    const ep = t.endpoint(cur.ep.id)!;
+    const had = ep.gatewayEndpoint;
+    ep.sandboxId = null;
+    ep.gatewayEndpoint = false;
+    if (ep.ifname && /^\D+\d+$/.test(ep.ifname)) ep.ifname = null; // a generated name is given again on the next join
+    t.putEndpoint(ep);
+    Object.assign(epRec, ep);
+    if (!had || !cur.sb) return null;
+    const heir = t.endpoints({ sandboxId: cur.sb.id }).find((e) => {
+      const n = t.network(e.networkId);
+      return n && !n.internal && n.subnets.some((s) => s.gateway);
+    });
+    if (!heir) return null;
+    heir.gatewayEndpoint = true;
+    t.putEndpoint(heir);
+    return { heir, net: t.network(heir.networkId)! };
+  });
+  if (cur.sb) {
+    const sb = cur.sb;
+    if (next) {
+      await td.step('kernel.route', async () => {
+        const b = (await ctx.netnsOf(sb)).batch();
+        for (const s of next.net.subnets) if (s.gateway) b.replaceRoute({ dst: 'default', gateway: s.gateway, dev: next.heir.ifname! });
+        await b.commit();
+      });
+    }
+    if (sb.netnsKind !== 'host') {
+      await td.step('files', async () => rewriteHosts(sb, (await ctx.store.view((t) => t.endpoints({ sandboxId: sb.id }))).flatMap((e) => e.addresses)));
+    }
+  }
+  ctx.emit({ kind: 'endpoint', action: 'leave', id: epRec.id, name: epRec.name });
+  td.finish();
+}
+
+/** Leaves if joined, then releases the endpoint's addresses and host ports. */
+export async function deleteEndpoint(ctx: CnmContext, epRec: EndpointRecord): Promise<void> {
+  ctx.live();
+  const td = new Teardown(`endpoint ${epRec.name}`, ctx.faults);
+  const cur = await ctx.store.view((t) => t.endpoint(epRec.id));
+  if (!cur) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'endpoint.delete', epRec.name, `no endpoint ${epRec.name}`);
+  if (cur.sandboxId) await td.step('leave', () => leave(ctx, cur));
+  await td.step('store.endpoint', () => ctx.store.update((t) => dropEndpoint(t, cur)));
+  ctx.emit({ kind: 'endpoint', action: 'delete', id: cur.id, name: cur.name });
+  td.finish();
+}

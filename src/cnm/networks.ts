@@ -1,0 +1,178 @@
+// Networks: their options checked, created as a transaction (the store's
+// record first, then the driver's kernel objects, then the firewall), and
+// deleted best effort in the reverse order. The predefined networks (none,
+// host) are made on open and never removed.
+import { NsnetError, ValidationError } from '../errors.js';
+import { toBig } from '../ipaddr.js';
+import { defaultGateway, pickSubnet, poolKey } from '../ipam/ipam.js';
+import { Prefix } from '../ipam/prefix.js';
+import type { NetworkRecord, SubnetRecord } from '../store/store.js';
+import { now, type CnmContext, type DeleteOptions } from './context.js';
+import { deleteEndpoint } from './join.js';
+import * as names from './names.js';
+import { firewallDo } from './publish.js';
+import { Teardown, Transaction } from './tx.js';
+
+export interface SubnetOptions {
+  subnet: string;
+  gateway?: string;
+  ipRange?: string;
+  /** Addresses or prefixes never handed out. */
+  excluded?: string[];
+}
+
+export interface NetworkOptions {
+  driver?: string;
+  /** Subnets with optional gateway and range; picked from the default pools when absent. */
+  subnets?: (SubnetOptions | string)[];
+  /** Dual stack: adds an IPv6 subnet (a random ULA /64 unless one is given). */
+  ipv6?: boolean;
+  /** No route out of the network. */
+  internal?: boolean;
+  labels?: Record<string, string>;
+  /** Driver options (bridge name, MTU, ICC, masquerade ...). */
+  options?: Record<string, string>;
+}
+
+/** Docker's networks that always exist, by name, with their drivers. */
+const PREDEFINED: [string, string][] = [
+  ['none', 'null'],
+  ['host', 'host'],
+];
+
+/** Makes the predefined networks that the store does not have yet. */
+export async function ensurePredefined(ctx: CnmContext): Promise<void> {
+  await ctx.store.update((t) => {
+    for (const [name, driver] of PREDEFINED) {
+      if (t.network(name)) continue;
+      t.putNetwork({
+        id: names.newId(), name, driver, scope: 'local', internal: false, ipv6: false, subnets: [],
+        labels: {}, options: {}, driverState: {}, created: now(),
+      });
+    }
+  });
+}
+
+/** Creates a network: all or nothing. */
+export async function createNetwork(ctx: CnmContext, name: string, o: NetworkOptions = {}): Promise<NetworkRecord> {
+  ctx.live();
+  const n = names.objectName(name, 'network name');
+  const driver = ctx.driver(o.driver ?? 'bridge');
+  const labels = names.stringMap(o.labels, 'labels');
+  const options = names.stringMap(o.options, 'options');
+  const given = (o.subnets ?? []).map((s, i) => checkSubnet(typeof s === 'string' ? { subnet: s } : s, `subnets[${i}]`));
+  if (!driver.usesIpam && given.length) throw new ValidationError('subnets', o.subnets, `the ${driver.name} driver takes no subnets`);
+  for (let i = 0; i < given.length; i++)
+    for (let j = i + 1; j < given.length; j++)
+      if (given[i]!.p.overlaps(given[j]!.p)) throw new ValidationError('subnets', o.subnets, `${given[i]!.rec.subnet} and ${given[j]!.rec.subnet} overlap`);
+  const rec: NetworkRecord = {
+    id: names.newId(), name: n, driver: driver.name, scope: 'local', internal: !!o.internal,
+    ipv6: !!o.ipv6 || given.some((g) => g.p.family === 6), subnets: given.map((g) => g.rec),
+    labels, options, driverState: {}, created: now(),
+  };
+  // Routes of the host count as taken for automatic subnets (Docker's rule).
+  const needAuto = driver.usesIpam && (!given.some((g) => g.p.family === 4) || (rec.ipv6 && !given.some((g) => g.p.family === 6)));
+  const routes = needAuto ? (await ctx.host.routes.list({ table: 'all' })).filter((r) => r.dst !== 'default' && r.type === 'unicast') : [];
+
+  const tx = new Transaction(`network ${n}`, ctx.faults);
+  return tx.run(async () => {
+    await tx.step(
+      'store.network',
+      () =>
+        ctx.store.update((t) => {
+          if (t.network(n)) throw NsnetError.state('ERR_NSNET_EXISTS', 'network.create', n, `network ${n} already exists`);
+          const others = t.networks();
+          if (driver.singleton && others.some((x) => x.driver === driver.name))
+            throw NsnetError.state('ERR_NSNET_EXISTS', 'network.create', n, `only one ${driver.name} network may exist`);
+          const taken = others.flatMap((x) => x.subnets.map((s) => Prefix.parse(s.subnet)));
+          for (const g of given) {
+            const clash = others.find((x) => x.subnets.some((s) => Prefix.parse(s.subnet).overlaps(g.p)));
+            if (clash) throw NsnetError.state('ERR_NSNET_OVERLAP', 'network.create', g.rec.subnet, `subnet ${g.rec.subnet} overlaps network ${clash.name}`);
+          }
+          if (driver.usesIpam) {
+            const routeTaken = routes.map((r) => Prefix.parse(r.dst, 'route', true));
+            const auto = (family: 4 | 6) => {
+              const p = pickSubnet(family, [...taken, ...routeTaken, ...rec.subnets.map((s) => Prefix.parse(s.subnet))]);
+              rec.subnets.push({ subnet: String(p), gateway: defaultGateway(p), ipRange: null, excluded: [] });
+            };
+            if (!rec.subnets.some((s) => !s.subnet.includes(':'))) auto(4);
+            if (rec.ipv6 && !rec.subnets.some((s) => s.subnet.includes(':'))) auto(6);
+          }
+          rec.driverState = driver.validateNetwork(rec, others);
+          t.putNetwork(rec);
+        }),
+      () => ctx.store.update((t) => t.deleteNetwork(rec.id)),
+    );
+    await tx.step('kernel.network', () => driver.createNetwork(ctx, rec), () => driver.deleteNetwork(ctx, rec));
+    const fw = driver.firewall?.(rec);
+    if (fw) {
+      // Undone even if it fails: recovering a lost table may have put the network there before the failure.
+      tx.onUndo('firewall', () => ctx.firewall.teardownNetwork(fw));
+      await tx.step('firewall', () => firewallDo(ctx, () => ctx.firewall.setupNetwork(fw)));
+    }
+    // The driver may have learnt something about its objects (did it create the bridge?).
+    await tx.step('store.driverState', () => ctx.store.update((t) => t.putNetwork(rec)));
+    ctx.emit({ kind: 'network', action: 'create', id: rec.id, name: rec.name });
+    return rec;
+  });
+}
+
+/** Removes a network; refused while it has endpoints unless forced, and for the predefined ones. */
+export async function deleteNetwork(ctx: CnmContext, netRec: NetworkRecord, o: DeleteOptions = {}): Promise<void> {
+  ctx.live();
+  const cur = await ctx.store.view((t) => {
+    const net = t.network(netRec.id);
+    return net ? { net, eps: t.endpoints({ networkId: net.id }) } : null;
+  });
+  if (!cur) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'network.delete', netRec.name, `no network ${netRec.name}`);
+  if (PREDEFINED.some(([n]) => n === cur.net.name))
+    throw NsnetError.state('ERR_NSNET_IN_USE', 'network.delete', cur.net.name, `${cur.net.name} is a predefined network and cannot be removed`);
+  if (cur.eps.length && !o.force)
+    throw NsnetError.state('ERR_NSNET_IN_USE', 'network.delete', cur.net.name,
+      `network ${cur.net.name} has ${cur.eps.length} endpoint(s) (${cur.eps.slice(0, 5).map((e) => e.name).join(', ')}); remove them first or force`);
+  const td = new Teardown(`network ${cur.net.name}`, ctx.faults);
+  for (const ep of cur.eps) await td.step(`endpoint ${ep.name}`, () => deleteEndpoint(ctx, ep));
+  // The firewall first, so the network's traffic stops being forwarded before its bridge goes.
+  const fw = ctx.knownDriver(cur.net.driver)?.firewall?.(cur.net);
+  if (fw) await td.step('firewall', () => ctx.firewall.teardownNetwork(fw));
+  // An unknown driver fails this step only: the records still go.
+  await td.step('kernel.network', () => ctx.driver(cur.net.driver).deleteNetwork(ctx, cur.net));
+  await td.step('store.network', () =>
+    ctx.store.update((t) => {
+      for (const s of cur.net.subnets) t.releasePool(poolKey(cur.net.id, s.subnet));
+      t.deleteNetwork(cur.net.id);
+    }),
+  );
+  ctx.emit({ kind: 'network', action: 'delete', id: cur.net.id, name: cur.net.name });
+  td.finish();
+}
+
+/** A subnet option checked: its prefix, and the record the store keeps. */
+function checkSubnet(s: SubnetOptions, field: string): { p: Prefix; rec: SubnetRecord } {
+  if (!s || typeof s !== 'object') throw new ValidationError(field, s, 'must be a subnet string or { subnet, gateway?, ipRange?, excluded? }');
+  const p = Prefix.parse(s.subnet, `${field}.subnet`);
+  if (p.family === 4 && p.len > 30) throw new ValidationError(`${field}.subnet`, s.subnet, 'must be /30 or larger to hold a gateway and an endpoint');
+  if (p.family === 6 && p.len > 126) throw new ValidationError(`${field}.subnet`, s.subnet, 'must be /126 or larger');
+  let gateway: string;
+  if (s.gateway !== undefined) {
+    const g = toBig(typeof s.gateway === 'string' ? s.gateway : '');
+    if (!g || g.family !== p.family) throw new ValidationError(`${field}.gateway`, s.gateway, `must be an IPv${p.family} address`);
+    if (!p.contains(g.n)) throw new ValidationError(`${field}.gateway`, s.gateway, `is outside the subnet ${p}`);
+    if (g.n === p.base || (p.family === 4 && g.n === p.last)) throw new ValidationError(`${field}.gateway`, s.gateway, "is the subnet's network or broadcast address");
+    gateway = s.gateway;
+  } else {
+    gateway = defaultGateway(p);
+  }
+  let ipRange: string | null = null;
+  if (s.ipRange !== undefined) {
+    const r = Prefix.parse(s.ipRange, `${field}.ipRange`);
+    if (r.family !== p.family || r.base < p.base || r.last > p.last) throw new ValidationError(`${field}.ipRange`, s.ipRange, `must lie inside ${p}`);
+    ipRange = String(r);
+  }
+  const excluded = (s.excluded ?? []).map((x, i) => {
+    const e = Prefix.parse(x.includes('/') ? x : `${x}/${p.family === 4 ? 32 : 128}`, `${field}.excluded[${i}]`);
+    if (!e.overlaps(p)) throw new ValidationError(`${field}.excluded[${i}]`, x, `is outside ${p}`);
+    return String(e);
+  });
+  return { p, rec: { subnet: String(p), gateway, ipRange, excluded } };
+}

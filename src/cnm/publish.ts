@@ -1,0 +1,115 @@
+// Published ports between the store and the firewall backend: the checks a
+// port request needs from the host, the neutral PortSpecs of endpoints'
+// mappings, and the two ways they reach the kernel on a create or a join:
+// folded into the sandbox's own kernel trip once the backend can take them
+// there, else beside the trip. Also what the store says the firewall should
+// hold, which is how a backend whose state went behind our back is rebuilt.
+import { ValidationError } from '../errors.js';
+import { cannotPublish, type FirewallState, type NetworkSpec, type PortSpec } from '../firewall/backend.js';
+import { toBig } from '../ipaddr.js';
+import type { Batch } from '../netlink/batch.js';
+import type { PortRequest } from '../ports.js';
+import type { EndpointRecord } from '../store/store.js';
+import type { CnmContext } from './context.js';
+import type { Transaction } from './tx.js';
+
+/** Where ephemeral host ports come from until the host says otherwise: Docker's default. */
+const EPHEMERAL: [number, number] = [49153, 65535];
+
+/**
+ * The checks of port requests that need the host (the firewall can publish;
+ * a host IP must be one of the host's addresses), before any change; and
+ * the range ephemeral host ports come from, read once when first needed.
+ */
+export async function preparePorts(ctx: CnmContext, reqs: PortRequest[]): Promise<void> {
+  if (!ctx.firewall.publishes) throw cannotPublish(ctx.firewall.kind);
+  const ips = reqs.map((r) => r.hostIp).filter((a): a is string => a !== null && toBig(a)!.n !== 0n);
+  if (ips.length) {
+    const have = new Set((await ctx.host.addresses.list()).map((a) => toBig(a.address)?.n));
+    for (const ip of ips) if (!have.has(toBig(ip)!.n)) throw new ValidationError('ports', ip, 'is not an address of the host: a port can only be published on one of its addresses');
+  }
+  if (!ctx.ephemeralPorts && reqs.some((r) => r.hostPort === null)) {
+    const [lo, hi] = (await ctx.host.sysctl('net.ipv4.ip_local_port_range').catch(() => '')).trim().split(/\s+/).map(Number);
+    ctx.ephemeralPorts = lo && hi && lo <= hi ? [lo, hi] : EPHEMERAL;
+  }
+}
+
+/** Where ephemeral host ports come from: the host's ip_local_port_range, as Docker takes it. */
+export const ephemeralRange = (ctx: CnmContext): [number, number] => ctx.ephemeralPorts ?? EPHEMERAL;
+
+/** What eps publish, for the firewall: each mapping goes to the endpoint's address of its host address's family. */
+export function portSpecs(eps: EndpointRecord[]): PortSpec[] {
+  const out: PortSpec[] = [];
+  for (const ep of eps) {
+    for (const m of ep.ports ?? []) {
+      const v6 = m.hostIp.includes(':');
+      const addr = ep.addresses.find((a) => a.includes(':') === v6);
+      if (!addr) continue; // reservePorts only keys families the endpoint has
+      out.push({ protocol: m.protocol, hostPort: m.hostPort, hostIp: m.hostIp, containerIp: addr.split('/')[0]!, containerPort: m.containerPort });
+    }
+  }
+  return out;
+}
+
+/** What the store says the firewall should hold: networks of drivers that need it, ports of joined endpoints on them. */
+export async function firewallState(ctx: CnmContext): Promise<FirewallState> {
+  const { nets, eps } = await ctx.store.view((t) => ({ nets: t.networks(), eps: t.endpoints() }));
+  const networks: NetworkSpec[] = [];
+  for (const n of nets) {
+    const spec = ctx.knownDriver(n.driver)?.firewall?.(n);
+    if (spec) networks.push(spec);
+  }
+  const on = new Set(networks.map((n) => n.id));
+  return { networks, ports: portSpecs(eps.filter((e) => e.sandboxId && on.has(e.networkId))) };
+}
+
+/**
+ * Runs a firewall change; when the backend's state went behind our back,
+ * makes it whole again from the store and runs the change once more.
+ */
+export async function firewallDo(ctx: CnmContext, change: () => Promise<void>): Promise<void> {
+  try {
+    await change();
+  } catch (e) {
+    if (!ctx.firewall.lost(e)) throw e;
+    await ctx.firewall.reconcile(() => firewallState(ctx));
+    await change();
+  }
+}
+
+/**
+ * Starts publishing ports beside the kernel trip, and registers their
+ * removal as an undo: the undo waits for the add and removes what it
+ * added, so a rollback never races it. Returns what to await.
+ */
+export function publish(ctx: CnmContext, tx: Transaction, ports: PortSpec[]): Promise<void> {
+  if (!ports.length) return Promise.resolve();
+  tx.enter('firewall');
+  const added = firewallDo(ctx, () => ctx.firewall.publish(ports));
+  added.catch(() => {}); // awaited by the caller's step
+  tx.onUndo('firewall', async () => {
+    if (await added.then(() => true, () => false)) await ctx.firewall.unpublish(ports);
+  });
+  return added;
+}
+
+/**
+ * Whether ports can ride in their own kernel trip: only once the backend
+ * can take them there (nftables: its table is known to be there). If so,
+ * enters the firewall step and registers their removal as an undo now,
+ * before the trip: a reconcile (or another create's recovery) rebuilds from
+ * the store, which already holds these endpoints, so the ports may be
+ * published even if the trip fails (unpublishing one already gone is fine).
+ */
+export function foldPorts(ctx: CnmContext, tx: Transaction, ports: PortSpec[]): boolean {
+  if (!ports.length || !ctx.firewall.canStage) return false;
+  tx.enter('firewall');
+  tx.onUndo('firewall', () => ctx.firewall.unpublish(ports));
+  return true;
+}
+
+/** Puts folded ports last in the trip's batch. */
+export function stagePorts(ctx: CnmContext, b: Batch, ports: PortSpec[]): void {
+  ctx.firewall.stage(b, ports);
+  ctx.faults?.('kernel.firewall', b);
+}

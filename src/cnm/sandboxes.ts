@@ -1,0 +1,200 @@
+// Sandboxes: their options checked before anything changes, created as one
+// transaction (the sandbox, its new endpoints and their addresses in one
+// store transaction, then one kernel trip and the files), and deleted best
+// effort (ports first, then the namespace, files and records).
+import { join } from 'node:path';
+
+import { NsnetError, ValidationError } from '../errors.js';
+import { poolKey } from '../ipam/ipam.js';
+import { Netns } from '../netlink/netns.js';
+import { parsePorts } from '../ports.js';
+import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/store.js';
+import { findByKey, now, type CnmContext, type DeleteOptions } from './context.js';
+import { dropEndpoint, planEndpoint, planJoins, type EndpointOptions } from './endpoints.js';
+import { hostHostname, removeSandboxFiles, validExtraHost, writeSandboxFiles } from './files.js';
+import * as names from './names.js';
+import { portSpecs, preparePorts } from './publish.js';
+import { sandboxTrip } from './trip.js';
+import { Teardown, Transaction } from './tx.js';
+
+export interface SandboxAttachment extends EndpointOptions {
+  network: string;
+}
+
+/** A sandbox's options but the endpoints to join (the Controller takes those as Endpoint handles). */
+export interface SandboxSettings {
+  /** 'own' (default): a new namespace; 'host': the host's namespace. */
+  namespace?: 'own' | 'host';
+  /** Share this sandbox's namespace, hostname, resolv.conf and hosts (Docker's container:<name>). */
+  container?: string;
+  hostname?: string;
+  dns?: string[];
+  dnsSearch?: string[];
+  dnsOptions?: string[];
+  /** `name:ip` lines for /etc/hosts. */
+  extraHosts?: string[];
+  labels?: Record<string, string>;
+  /** Networks to join at creation: the endpoints are made and joined in the same transaction and kernel trip. */
+  networks?: (string | SandboxAttachment)[];
+}
+
+/** The settings with the records of existing, unjoined endpoints to join at creation. */
+export interface SandboxPlanOptions extends SandboxSettings {
+  join?: EndpointRecord[];
+}
+
+/**
+ * Checks a sandbox's options without changing anything (createSandbox runs
+ * it first; the mode layer runs it before making the default network).
+ */
+export function checkSandbox(ctx: CnmContext, name: string, o: SandboxPlanOptions = {}) {
+  const n = names.objectName(name, 'sandbox name');
+  const kind = o.container !== undefined ? 'container' : (o.namespace ?? 'own');
+  if (kind !== 'own' && kind !== 'host' && kind !== 'container') throw new ValidationError('namespace', o.namespace, "must be 'own' or 'host'");
+  if (o.container !== undefined && o.namespace !== undefined) throw new ValidationError('namespace', o.namespace, 'cannot be given with container');
+  const sb: SandboxRecord = {
+    id: names.newId(), name: n, netnsKind: kind, netnsPath: kind === 'own' ? join(ctx.runDir, n) : ctx.host.path ?? '/proc/self/ns/net',
+    ownerId: null,
+    hostname: o.hostname !== undefined ? names.hostname(o.hostname) : kind === 'host' ? hostHostname() : n.length <= 64 ? n : n.slice(0, 12),
+    dns: names.ipList(o.dns, 'dns'),
+    dnsSearch: names.stringList(o.dnsSearch, 'dnsSearch', (s) => !/\s/.test(s), 'must be a domain without spaces'),
+    dnsOptions: names.stringList(o.dnsOptions, 'dnsOptions', (s) => !/\s/.test(s), 'must be an option without spaces'),
+    extraHosts: names.stringList(o.extraHosts, 'extraHosts', validExtraHost, 'must be name:ip'),
+    filesDir: '', labels: names.stringMap(o.labels, 'labels'), created: now(), pid: process.pid,
+  };
+  sb.filesDir = join(ctx.files.filesRoot, sb.id);
+  const attach = (o.networks ?? []).map((a, i) => {
+    const x = typeof a === 'string' ? { network: a } : a;
+    if (!x || typeof x.network !== 'string') throw new ValidationError(`networks[${i}]`, a, 'must be a network name or { network, ip?, ip6?, ifname? }');
+    if (x.ip !== undefined && names.ipList(x.ip, 'ip')[0]!.includes(':')) throw new ValidationError('ip', x.ip, 'must be an IPv4 address (use ip6)');
+    if (x.ip6 !== undefined && !names.ipList(x.ip6, 'ip6')[0]!.includes(':')) throw new ValidationError('ip6', x.ip6, 'must be an IPv6 address');
+    return { ...x, portReqs: parsePorts(x.ports, `networks[${i}].ports`) };
+  });
+  const joinEps = o.join ?? [];
+  if (kind === 'container' && (attach.length || joinEps.length))
+    throw new ValidationError('networks', o.networks ?? o.join, "a sandbox in another sandbox's namespace cannot join networks");
+  return { n, kind, sb, attach, joinEps };
+}
+
+/** Creates a sandbox: all or nothing. */
+export async function createSandbox(ctx: CnmContext, name: string, o: SandboxPlanOptions = {}): Promise<SandboxRecord> {
+  ctx.live();
+  const { n, kind, sb, attach, joinEps } = checkSandbox(ctx, name, o);
+  const reqs = attach.flatMap((a) => a.portReqs);
+  if (reqs.length) await preparePorts(ctx, reqs);
+  const tx = new Transaction(`sandbox ${n}`, ctx.faults);
+  return tx.run(async () => {
+    // 1. Intent: the sandbox, its new endpoints and their addresses, in one store transaction.
+    const plan = await tx.step(
+      'store.sandbox',
+      () =>
+        ctx.store.update((t) => {
+          if (t.sandbox(n)) throw NsnetError.state('ERR_NSNET_EXISTS', 'sandbox.create', n, `sandbox ${n} already exists`);
+          if (kind === 'container') {
+            let owner = findByKey(t.sandbox(o.container!), () => t.sandboxes(), o.container!);
+            if (!owner) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'sandbox.create', o.container!, `no sandbox ${o.container} to share a namespace with`);
+            if (owner.ownerId) owner = t.sandbox(owner.ownerId)!;
+            sb.ownerId = owner.id;
+            sb.netnsPath = owner.netnsPath;
+            sb.hostname = owner.hostname;
+            sb.filesDir = owner.filesDir;
+          }
+          const nets = new Map<string, NetworkRecord>();
+          const created: EndpointRecord[] = [];
+          const cursors = new Map<string, string | null>();
+          for (const a of attach) {
+            const net = findByKey(t.network(a.network), () => t.networks(), a.network);
+            if (!net) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'sandbox.create', a.network, `no network ${a.network}`);
+            nets.set(net.id, net);
+            // Kept so an undo leaves the pool's search position as it found it.
+            for (const s of net.subnets) cursors.set(poolKey(net.id, s.subnet), t.cursor(poolKey(net.id, s.subnet)));
+            created.push(planEndpoint(ctx, t, net, n, a, a.portReqs)); // stored by planJoins below
+          }
+          for (const e of joinEps) if (!nets.has(e.networkId)) nets.set(e.networkId, t.network(e.networkId)!);
+          t.putSandbox(sb);
+          const eps = [...created, ...joinEps];
+          const before = planJoins(ctx, t, sb, eps, { newSandbox: true, created: new Set(created.map((e) => e.id)), nets });
+          return { nets, created, eps, before: before.slice(created.length), cursors };
+        }),
+      (p) =>
+        ctx.store.update((t) => {
+          for (const ep of p.created) dropEndpoint(t, ep);
+          for (const ep of p.before) t.putEndpoint(ep);
+          for (const [pool, c] of p.cursors) t.setCursor(pool, c);
+          t.deleteSandbox(sb.id);
+        }),
+    );
+
+    // 2. The kernel: namespace, interfaces, addresses, routes (and the
+    //    published ports, once they can ride along) in one trip, while the
+    //    files are written.
+    const trip = sandboxTrip(ctx, tx, sb, plan.eps, plan.nets);
+    try {
+      if (kind !== 'container') {
+        const addresses = plan.eps.flatMap((e) => e.addresses);
+        await tx.step('files', () => writeSandboxFiles(ctx.files, sb, addresses), () => removeSandboxFiles(ctx.files, sb));
+      }
+    } catch (e) {
+      await trip.kernel.catch(() => {});
+      throw e;
+    }
+    const ns = await tx.step('kernel.sandbox', () => trip.kernel);
+    await tx.step('firewall', () => trip.published);
+    if (ns) ctx.keepNetns(sb.id, ns);
+    ctx.emit({ kind: 'sandbox', action: 'create', id: sb.id, name: sb.name });
+    for (const ep of plan.eps) ctx.emit({ kind: 'endpoint', action: 'join', id: ep.id, name: ep.name });
+    return sb;
+  });
+}
+
+/** Tears a sandbox down; refused while others share its namespace unless forced. */
+export async function deleteSandbox(ctx: CnmContext, sbRec: SandboxRecord, o: DeleteOptions = {}): Promise<void> {
+  ctx.live();
+  const cur = await ctx.store.view((t) => {
+    const sb = t.sandbox(sbRec.id);
+    if (!sb) return null;
+    const eps = t.endpoints({ sandboxId: sb.id });
+    return { sb, eps, nets: new Map(eps.map((e) => [e.networkId, t.network(e.networkId)!])), joiners: t.sandboxes({ ownerId: sb.id }) };
+  });
+  if (!cur) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'sandbox.delete', sbRec.name, `no sandbox ${sbRec.name}`);
+  if (cur.joiners.length && !o.force)
+    throw NsnetError.state('ERR_NSNET_IN_USE', 'sandbox.delete', sbRec.name,
+      `sandbox ${sbRec.name} is shared by ${cur.joiners.map((j) => j.name).join(', ')}; delete those first or force`);
+  const td = new Teardown(`sandbox ${sbRec.name}`, ctx.faults);
+  for (const j of cur.joiners) await td.step(`joiner ${j.name}`, () => deleteSandbox(ctx, j, o));
+  const { sb } = cur;
+  // The ports go first, whatever became of the namespace.
+  const unpublish = portSpecs(cur.eps);
+  if (unpublish.length) await td.step('firewall', () => ctx.firewall.unpublish(unpublish));
+  const leaveAll = async () => {
+    for (const ep of cur.eps) {
+      const net = cur.nets.get(ep.networkId)!;
+      await td.step(`leave ${ep.name}`, () => ctx.driver(net.driver).leave(ctx, net, ep, sb));
+    }
+  };
+  if (sb.netnsKind === 'own') {
+    if (o.wait) await leaveAll();
+    // Releasing the namespace destroys everything in it, veths included,
+    // in the kernel's own time (see DeleteOptions.wait).
+    ctx.dropNetns(sb.id);
+    const released = await td.step('kernel.netns', () =>
+      Netns.delete(sb.name, { runDir: ctx.runDir }).catch((e: NsnetError) => {
+        if (e.code !== 'ENOENT' && e.code !== 'EINVAL') throw e;
+      }),
+    );
+    // The namespace (and so its interfaces) still exists: keep the record
+    // and its addresses, so a second delete can finish the job.
+    if (!released) td.finish();
+  } else if (sb.netnsKind === 'host') {
+    await leaveAll();
+  }
+  if (sb.netnsKind !== 'container') await td.step('files', () => removeSandboxFiles(ctx.files, sb));
+  await td.step('store.sandbox', () =>
+    ctx.store.update((t) => {
+      for (const ep of t.endpoints({ sandboxId: sb.id })) dropEndpoint(t, ep);
+      t.deleteSandbox(sb.id);
+    }),
+  );
+  ctx.emit({ kind: 'sandbox', action: 'delete', id: sb.id, name: sb.name });
+  td.finish();
+}

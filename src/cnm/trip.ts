@@ -1,0 +1,130 @@
+// The kernel trips of a create or a join, and their undo. A new sandbox's
+// namespace, its interfaces, addresses and routes go to the kernel in one
+// batch (Netns.create runs it), and so does a join into an existing
+// sandbox. Once the firewall backend can take them, the published ports
+// ride in the same batch as its last part; if that part fails because the
+// backend's state went behind our back, they are published on their own
+// (which rebuilds it) and the trip is made again without them.
+import { Batch } from '../netlink/batch.js';
+import { Netns } from '../netlink/netns.js';
+import type { PortSpec } from '../firewall/backend.js';
+import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/store.js';
+import type { CnmContext } from './context.js';
+import { foldPorts, portSpecs, publish, stagePorts } from './publish.js';
+import type { Transaction } from './tx.js';
+
+/** The kernel requests that join eps to the namespace sbNs, added to b. */
+function buildJoins(ctx: CnmContext, b: Batch, sbNs: Netns, eps: EndpointRecord[], nets: Map<string, NetworkRecord>): void {
+  for (const ep of eps) {
+    const net = nets.get(ep.networkId)!;
+    ctx.driver(net.driver).join(ctx, net, ep, sbNs, b, { gatewayEndpoint: ep.gatewayEndpoint });
+    ctx.faults?.(`kernel.join:${net.name}`, b);
+  }
+}
+
+/** A kernel error from a join, as clear as the drivers of eps can make it. */
+function explain(ctx: CnmContext, e: unknown, eps: EndpointRecord[], nets: Map<string, NetworkRecord>): unknown {
+  for (const ep of eps) {
+    const net = nets.get(ep.networkId)!;
+    const d = ctx.driver(net.driver);
+    if (d.explain) e = d.explain(e, net);
+  }
+  return e;
+}
+
+/** What a new sandbox's trip is under way with: the kernel part (the namespace, for an own one) and the ports published beside it. */
+export interface SandboxTrip {
+  kernel: Promise<Netns | null>;
+  published: Promise<void>;
+}
+
+/**
+ * Starts the kernel side of a new sandbox with eps joined: its own
+ * namespace in one trip (ports folded in when they can be), or the host's
+ * namespace's batch. The caller awaits both parts as its steps; the
+ * caller's files are written while the addon's threads do this work.
+ */
+export function sandboxTrip(ctx: CnmContext, tx: Transaction, sb: SandboxRecord, eps: EndpointRecord[], nets: Map<string, NetworkRecord>): SandboxTrip {
+  const own = sb.netnsKind === 'own';
+  const ports = portSpecs(eps);
+  if (own) tx.enter('kernel.sandbox');
+  const fold = own && foldPorts(ctx, tx, ports);
+  const published = fold ? Promise.resolve() : publish(ctx, tx, ports);
+  let kernel: Promise<Netns | null>;
+  if (own) {
+    kernel = newNetns(ctx, tx, sb.name, eps, nets, fold ? ports : []);
+  } else if (eps.length) {
+    const b = new Batch(ctx.host);
+    buildJoins(ctx, b, ctx.host, eps, nets);
+    kernel = b.commit().then(() => null);
+  } else {
+    kernel = Promise.resolve(null);
+  }
+  kernel.catch(() => {}); // awaited by the caller's step; a failure before it must not be left unhandled
+  return { kernel, published };
+}
+
+/** Makes the namespace with eps joined (and staged ports last); registers its deletion as the undo. */
+async function newNetns(ctx: CnmContext, tx: Transaction, name: string, eps: EndpointRecord[], nets: Map<string, NetworkRecord>, staged: PortSpec[]): Promise<Netns> {
+  const trip = (ports: PortSpec[]) =>
+    Netns.create(name, {
+      runDir: ctx.runDir,
+      then: (ns) => {
+        const b = new Batch(ns);
+        buildJoins(ctx, b, ns, eps, nets);
+        if (ports.length) stagePorts(ctx, b, ports);
+        return b;
+      },
+    });
+  try {
+    let ns: Netns;
+    try {
+      ns = await trip(staged);
+    } catch (e) {
+      if (!staged.length || !ctx.firewall.lost(e)) throw e;
+      // The firewall's state went behind our back, and the addon released
+      // the namespace with the failed trip: publish on their own (which
+      // rebuilds it from the store), then make the namespace again. The
+      // failed trip's veths die with that namespace in the kernel's own
+      // time; their host ends go now, to free the names.
+      for (const ep of eps) {
+        const net = nets.get(ep.networkId)!;
+        await ctx.driver(net.driver).leave(ctx, net, ep, null);
+      }
+      await publish(ctx, tx, staged);
+      ns = await trip([]);
+    }
+    tx.onUndo('kernel.sandbox', () => ns.delete());
+    return ns;
+  } catch (e) {
+    throw explain(ctx, e, eps, nets);
+  }
+}
+
+/**
+ * Joins ep to an existing sandbox whose namespace is ns, in one batch that
+ * carries its ports last when it can; runs the kernel.join and firewall
+ * steps. A batch that fails part-way has made the veth: the undo (the
+ * driver's leave) takes it away.
+ */
+export async function joinTrip(ctx: CnmContext, tx: Transaction, ns: Netns, sb: SandboxRecord, ep: EndpointRecord, nets: Map<string, NetworkRecord>): Promise<void> {
+  const net = nets.get(ep.networkId)!;
+  const b = new Batch(ns);
+  buildJoins(ctx, b, ns, [ep], nets);
+  const ports = portSpecs([ep]);
+  const fold = foldPorts(ctx, tx, ports);
+  if (fold) stagePorts(ctx, b, ports);
+  const published = fold ? Promise.resolve() : publish(ctx, tx, ports);
+  tx.onUndo('kernel.join', () => ctx.driver(net.driver).leave(ctx, net, ep, sb));
+  await tx.step('kernel.join', async () => {
+    try {
+      await b.commit();
+    } catch (e) {
+      await published.catch(() => {});
+      // The ports' transaction is sent only after every other request succeeded.
+      if (fold && ctx.firewall.lost(e)) return void (await publish(ctx, tx, ports));
+      throw explain(ctx, e, [ep], nets);
+    }
+  });
+  await tx.step('firewall', () => published);
+}
