@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 /** The variable `nsnet run` sets for the command it starts: the sandbox's id. */
 export const SANDBOX_ENV = 'NSNET_SANDBOX';
 
+/** Every process but this one. */
 function pids(): number[] {
   return readdirSync('/proc')
     .filter((d) => /^\d+$/.test(d))
@@ -26,7 +27,7 @@ export function running(pid: number): boolean {
   }
 }
 
-function sameFile(a: string, b: { dev: number; ino: number }): boolean {
+export function sameFile(a: string, b: { dev: number; ino: number }): boolean {
   try {
     const s = statSync(a);
     return s.dev === b.dev && s.ino === b.ino;
@@ -41,6 +42,30 @@ function carries(pid: number, entries: string[]): boolean {
     return entries.some((e) => env.includes(e));
   } catch {
     return false;
+  }
+}
+
+/** The processes whose network namespace is the one at nsPath (a bind mount or /proc/<pid>/ns/net). */
+export function processesIn(nsPath: string): number[] {
+  let ns: { dev: number; ino: number };
+  try {
+    ns = statSync(nsPath);
+  } catch {
+    return [];
+  }
+  return pids().filter((p) => running(p) && sameFile(`/proc/${p}/ns/net`, ns));
+}
+
+/** When a process started (ms since the epoch), from /proc: to tell a pid reused since from the process that had it. */
+export function startedAt(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+    const boot = Number(/^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'))?.[1]);
+    // USER_HZ is 100 on every architecture Linux runs Node on.
+    return Number.isFinite(ticks) && boot ? boot * 1000 + ticks * 10 : null;
+  } catch {
+    return null;
   }
 }
 

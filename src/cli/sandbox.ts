@@ -6,7 +6,7 @@ import { NsnetError, ValidationError } from '../errors.js';
 import { formatPort, parsePort, parsePorts } from '../ports.js';
 import { createSandbox } from '../modes.js';
 import { SANDBOX_ENV, sandboxProcesses, stopProcesses } from '../processes.js';
-import { UsageError, type Args, type Command, type Flag, type Group } from './args.js';
+import { pairs, UsageError, type Args, type Command, type Flag, type Group } from './args.js';
 import { CNM_FLAGS, inspectCommand, lsCommand, rmCommand, userMessage, withController } from './common.js';
 import { enter, spawned, waitExit } from './enter.js';
 import { hasLabel, pattern, type Listing } from './listing.js';
@@ -66,10 +66,14 @@ export const run: Command = {
     { name: 'ip6', value: 'IP', help: 'the IPv6 address on the network' },
     { name: 'publish', short: 'p', value: 'SPEC', repeat: true, help: 'publish a port on the host: [hostIP:][hostPort[-end]:]port[-end][/tcp|udp|sctp]' },
     { name: 'publish-all', short: 'P', help: 'publish every --expose port on an ephemeral host port' },
+    { name: 'force-publish', help: 'publish even where a host process listens on the port (its outside clients then reach the sandbox)' },
     { name: 'expose', value: 'PORT[-END][/PROTO]', repeat: true, help: 'a port -P publishes (alone it publishes nothing, as in docker)' },
+    { name: 'mac-address', value: 'MAC', help: "the MAC address of the sandbox's interface" },
+    { name: 'network-alias', aliases: ['net-alias'], value: 'NAME', repeat: true, help: "another name for the sandbox on a user-defined network (in its /etc/hosts)" },
+    { name: 'sysctl', value: 'KEY=VALUE', repeat: true, help: "a net.* sysctl of the sandbox's namespace" },
     ENV,
-    { name: 'detach', short: 'd', help: 'start the command in the background, print the sandbox id, keep the sandbox until sandbox rm' },
-    { name: 'rm', help: 'remove the sandbox when the command exits (the default)' },
+    { name: 'detach', short: 'd', help: 'start the command in the background, print the sandbox id, keep the sandbox until sandbox rm (with --rm: until nsnet next runs after the command has exited)' },
+    { name: 'rm', help: 'remove the sandbox when the command exits (the default without -d)' },
     { name: 'keep', help: 'keep the sandbox after the command exits (remove it with sandbox rm)' },
     ...CNM_FLAGS,
   ],
@@ -77,21 +81,28 @@ export const run: Command = {
     withController(a, async (c) => {
       if (a.bool('rm') && a.bool('keep')) throw new UsageError('conflicting options: --rm and --keep', 'run');
       const env = environment(a.list('env'));
-      const hostname = a.str('hostname');
-      const ip = a.str('ip');
-      const ip6 = a.str('ip6');
       const ports = [...a.list('publish'), ...exposedPorts(a)];
+      const sysctls = pairs(a.list('sysctl'), '--sysctl');
+      // What only the command keeps alive goes with it; if nsnet run is
+      // killed (or -d --rm left it), the next reconcile removes it once
+      // nothing runs in it.
+      const keep = a.bool('keep') || (a.bool('detach') && !a.bool('rm'));
+      const given = {
+        hostname: a.str('hostname'), ip: a.str('ip'), ip6: a.str('ip6'), mac: a.str('mac-address'),
+        ...(ports.length ? { ports } : {}),
+        ...(a.bool('force-publish') ? { forcePublish: true } : {}),
+        ...(a.list('network-alias').length ? { aliases: a.list('network-alias') } : {}),
+        ...(Object.keys(sysctls).length ? { sysctls } : {}),
+        ...(keep ? {} : { transient: true }),
+      };
       const sb = await createSandbox(c, {
         name: a.str('name') ?? randomName(),
         mode: a.str('net') ?? 'bridge',
-        ...(hostname ? { hostname } : {}),
         dns: a.list('dns'),
         dnsSearch: a.list('dns-search'),
         dnsOptions: a.list('dns-option'),
         extraHosts: a.list('add-host'),
-        ...(ip ? { ip } : {}),
-        ...(ip6 ? { ip6 } : {}),
-        ...(ports.length ? { ports } : {}),
+        ...Object.fromEntries(Object.entries(given).filter(([, x]) => x !== undefined)),
       });
       // What runs carries the sandbox's id, so rm -f finds it wherever it runs (a shared or the host's namespace).
       env[SANDBOX_ENV] = sb.id;
@@ -109,7 +120,7 @@ export const run: Command = {
         return await waitExit(enter(await sb.info(), a.command, env));
       } finally {
         // Gone already if sandbox rm -f stopped the command.
-        if (!a.bool('keep'))
+        if (!keep)
           await sb.delete({ force: true }).catch((e: NsnetError) => e.code === 'ERR_NSNET_NOT_FOUND' || console.error(`nsnet: ${userMessage(e)}`));
       }
     }),
