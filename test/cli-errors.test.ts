@@ -4,8 +4,9 @@
 // and --version / -v behave as docker's; messages name what the user gave,
 // never a create step's internal name or a generated sandbox name.
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -17,10 +18,11 @@ import { nsnet as root } from '../src/cli/commands.js';
 import { groupHelp, isGroup } from '../src/cli/help.js';
 import { missingCapabilities } from '../src/cli/privileges.js';
 import { cliWithStateDir, walk } from './cli-helpers.js';
-import { uniq } from './helpers.js';
+import { ipj, uniq } from './helpers.js';
+import { nftj } from './nft-helpers.js';
 
 const run = promisify(execFile);
-const { cli, nsnet } = cliWithStateDir();
+const { cli, nsnet, host } = cliWithStateDir({ ownHost: true });
 const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
 
 /** Every command, with operands enough to get past parsing. */
@@ -147,5 +149,77 @@ describe('nsnet error messages', () => {
     }
     expect((await nsnet('sandbox', 'rm', name)).code).toBe(0);
     expect((await nsnet('network', 'rm', net)).code).toBe(0);
+  });
+});
+
+describe('nsnet with a state dir it cannot use', () => {
+  /** What the kernel holds in the host namespace and the run dir: what a failed command must not change. */
+  const kernel = async () => {
+    const h = host()!.name;
+    const links = (await ipj<any[]>(h, 'link', 'show')).map((l) => `${l.ifname} ${l.master ?? ''} ${l.flags.join(',')}`);
+    const addrs = (await ipj<any[]>(h, 'addr', 'show')).flatMap((l) => (l.addr_info ?? []).map((a: any) => `${l.ifname} ${a.local}`));
+    const netns = (await ipj<any[]>(null, 'netns', 'list')).map((n) => n.name).sort();
+    return JSON.stringify({ links, addrs, netns, nft: await nftj(h) });
+  };
+
+  test('a state dir that is a file, not a store, read-only or unreadable, or a store row that does not parse: one line naming the file and what to do, and nothing changes in the kernel', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'nsnet-badstate-'));
+    const live = join(root, 'live');
+    try {
+      // A store with a network and a sandbox in the kernel, whose rows are then damaged.
+      const net = uniq('ez');
+      expect((await cli({ env: { NSNET_STATE_DIR: live } }, 'network', 'create', '--subnet', '10.85.1.0/24', net)).code).toBe(0);
+      const sb = uniq('ey');
+      expect((await cli({ env: { NSNET_STATE_DIR: live } }, 'run', '--keep', '--net', net, '--name', sb, 'true')).code).toBe(0);
+      writeFileSync(join(root, 'file'), 'x');
+      mkdirSync(join(root, 'garbage'));
+      writeFileSync(join(root, 'garbage', 'nsnet.db'), Buffer.alloc(8192, 0x5a));
+      mkdirSync(join(root, 'ro'));
+      await run('mount', ['-t', 'tmpfs', '-o', 'ro', 'nsnet-ro', join(root, 'ro')]);
+      mkdirSync(join(root, 'locked'), { mode: 0o000 });
+      chmodSync(join(root, 'locked'), 0o000);
+      const before = await kernel();
+      const noDac = ['setpriv', '--inh-caps=-dac_override,-dac_read_search', '--bounding-set=-dac_override,-dac_read_search', '--'];
+      const cases: [string, string[], string][] = [
+        [join(root, 'file'), [], `${join(root, 'file')} is not a directory: give --state-dir (NSNET_STATE_DIR) a directory`],
+        [join(root, 'garbage'), [], 'file is not a database: it is not an nsnet store, or it is damaged; move it away to start afresh (nsnet then forgets its networks and sandboxes)'],
+        [join(root, 'ro'), [], `${join(root, 'ro')} is read-only, and nsnet writes its state there; give --state-dir a writable directory`],
+        [join(root, 'locked', 'x'), noDac, 'permission denied (EACCES): nsnet reads and writes its state dir as root; run it with sudo, or give --state-dir a directory it may write'],
+      ];
+      for (const [dir, prefix, why] of cases) {
+        for (const argv of [['network', 'ls'], ['run', '--net', 'none', 'true']]) {
+          const r = await cli({ prefix, env: { NSNET_STATE_DIR: dir } }, ...argv);
+          expect(r.code, `${dir}: ${r.stderr}`).toBe(1);
+          expect(r.stderr).toBe(`nsnet: state store ${join(dir, 'nsnet.db')}: ${why}\n`);
+        }
+      }
+      const require = createRequire(import.meta.url);
+      const Database = require('better-sqlite3') as typeof import('better-sqlite3');
+      const damage = (sql: string) => {
+        const db = new Database(join(live, 'nsnet.db'));
+        db.prepare(sql).run();
+        db.close();
+      };
+      damage(`UPDATE sandboxes SET data = '{"id":' WHERE name = '${sb}'`);
+      for (const argv of [['network', 'ls'], ['sandbox', 'rm', sb], ['network', 'rm', '-f', net]]) {
+        const r = await cli({ env: { NSNET_STATE_DIR: live } }, ...argv);
+        expect(r.code, argv.join(' ')).toBe(1);
+        expect(r.stderr).toMatch(new RegExp(`^nsnet: state store ${join(live, 'nsnet.db')}: a row of sandboxes is not valid JSON \\(.*\\): the store is damaged; move it away to start afresh \\(nsnet then forgets its networks and sandboxes\\)\n$`));
+      }
+      damage(`UPDATE sandboxes SET data = '{"name":"x"}' WHERE name = '${sb}'`);
+      const shape = await cli({ env: { NSNET_STATE_DIR: live } }, 'network', 'ls');
+      expect(shape.stderr).toBe(`nsnet: state store ${join(live, 'nsnet.db')}: a row of sandboxes is not a record nsnet wrote (no id and name): the store is damaged; move it away to start afresh (nsnet then forgets its networks and sandboxes)\n`);
+      expect(await kernel()).toBe(before);
+      // Mended, the store works again, and its sandbox and network go.
+      const db = new Database(join(live, 'nsnet.db'));
+      db.prepare('DELETE FROM sandboxes WHERE name = ?').run(sb);
+      db.close();
+      expect((await cli({ env: { NSNET_STATE_DIR: live } }, 'network', 'rm', '-f', net)).code).toBe(0);
+      await run('ip', ['netns', 'delete', sb]).catch(() => {});
+    } finally {
+      await run('umount', [join(root, 'ro')]).catch(() => {});
+      chmodSync(join(root, 'locked'), 0o700);
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });

@@ -1,6 +1,8 @@
 // Shared by the CLI tests: the built nsnet command, run as a user runs it,
-// with its own state dir.
-import { spawn } from 'node:child_process';
+// with its own state dir, and if asked in a network namespace of its own
+// that plays the host (so its bridges, nf_tables table and ports meet no
+// other test file's).
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +11,8 @@ import { afterAll, beforeAll } from 'vitest';
 
 import type { Command, Group } from '../src/cli/args.js';
 import { isGroup } from '../src/cli/help.js';
+import { Netns } from '../src/index.js';
+import { uniq } from './helpers.js';
 
 export const CLI = 'dist/cli/main.js';
 
@@ -27,37 +31,59 @@ export interface CliOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-/**
- * A private state dir for this test file (made before its tests, removed
- * after), and functions that run `nsnet ...args` against it: `nsnet` as
- * is, `cli` with options.
- */
-export function cliWithStateDir(): {
+export interface Cli {
   env: () => NodeJS.ProcessEnv;
+  /** `nsnet ...args`: its exit code and output. */
   nsnet: (...args: string[]) => Promise<CliResult>;
   cli: (o: CliOptions, ...args: string[]) => Promise<CliResult>;
-} {
+  /** Starts `nsnet ...args` and hands back the process (to signal it). */
+  start: (o: CliOptions, ...args: string[]) => ChildProcess;
+  /** The namespace that plays the host, with ownHost; null otherwise. */
+  host: () => { name: string; path: string } | null;
+  /** argv prefixed to run a command in the host namespace (nothing without ownHost). */
+  inHost: (...argv: string[]) => string[];
+}
+
+/**
+ * A private state dir for this test file (made before its tests, removed
+ * after), and functions that run `nsnet ...args` against it. With ownHost,
+ * every command runs in a namespace made for this file (lo up), which
+ * plays the host.
+ */
+export function cliWithStateDir(o: { ownHost?: boolean } = {}): Cli {
   let stateDir = '';
+  let host: { name: string; path: string } | null = null;
   beforeAll(async () => {
     stateDir = await mkdtemp(join(tmpdir(), 'nsnet-cli-'));
+    if (o.ownHost) {
+      const ns = await Netns.create(uniq('clih'));
+      host = { name: ns.name!, path: ns.path! };
+      ns.close();
+    }
   });
   afterAll(async () => {
     await rm(stateDir, { recursive: true, force: true });
+    if (host) await Netns.delete(host.name);
   });
   const env = () => ({ ...process.env, NSNET_STATE_DIR: stateDir });
-  const cli = (o: CliOptions, ...args: string[]) =>
+  const inHost = (...argv: string[]) => (host ? ['nsenter', `--net=${host.path}`, '--', ...argv] : argv);
+  const start = (c: CliOptions, ...args: string[]) => {
+    const argv = inHost(...(c.prefix ?? []), process.execPath, CLI, ...args);
+    const p = spawn(argv[0]!, argv.slice(1), { env: { ...env(), ...c.env } });
+    p.stdin!.on('error', () => {}); // a command that exits without reading it
+    p.stdin!.end(c.input ?? '');
+    return p;
+  };
+  const cli = (c: CliOptions, ...args: string[]) =>
     new Promise<CliResult>((resolve) => {
-      const argv = [...(o.prefix ?? []), process.execPath, CLI, ...args];
-      const p = spawn(argv[0]!, argv.slice(1), { env: { ...env(), ...o.env } });
+      const p = start(c, ...args);
       let stdout = '';
       let stderr = '';
-      p.stdout.on('data', (d) => (stdout += d));
-      p.stderr.on('data', (d) => (stderr += d));
-      p.stdin.on('error', () => {}); // a command that exits without reading it
-      p.stdin.end(o.input ?? '');
-      p.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+      p.stdout!.on('data', (d) => (stdout += d));
+      p.stderr!.on('data', (d) => (stderr += d));
+      p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
     });
-  return { env, nsnet: (...args) => cli({}, ...args), cli };
+  return { env, nsnet: (...args) => cli({}, ...args), cli, start, host: () => host, inHost };
 }
 
 /** Every command and group in the tree below node, with the names that lead to it. */

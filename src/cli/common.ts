@@ -13,17 +13,16 @@ export const JSON_OUT: Flag = { name: 'json', help: 'print JSON' };
 export const CNM_FLAGS = [STATE_DIR, RUN_DIR];
 
 /**
- * What a user reads of an error: one line, without the name of the create
- * step that failed (`store.sandbox`), which programs find in `e.step`. An
- * error about the user's input or nsnet's state names what it is about, so
- * the `sandbox <name>:` before it goes too.
+ * What a user reads of an error: one line, without `sandbox <name>: <step>:`
+ * before it, the create step that failed (`store.sandbox`), which programs
+ * find in `e.step`. The user knows what they asked to create (its name may
+ * be one nsnet made up), and the error itself names what failed.
  */
 export function userMessage(e: unknown): string {
   let m = e instanceof Error ? e.message : String(e);
   if (e instanceof NsnetError && e.step) {
     const at = m.indexOf(`: ${e.step}: `);
-    const own = e.code.startsWith('ERR_NSNET_') && e.code !== 'ERR_NSNET_STEP';
-    if (at >= 0) m = own ? m.slice(at + e.step.length + 4) : `${m.slice(0, at)}${m.slice(at + e.step.length + 2)}`;
+    if (at >= 0) m = m.slice(at + e.step.length + 4);
   }
   return m.replace(/\s*\n\s*/g, ' ');
 }

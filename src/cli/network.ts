@@ -151,6 +151,7 @@ const connect: Command = {
   flags: [
     { name: 'ip', value: 'IP', help: 'the IPv4 address to give it' },
     { name: 'ip6', value: 'IP', help: 'the IPv6 address to give it' },
+    { name: 'alias', value: 'NAME', repeat: true, help: 'another name for the sandbox on this network (in its /etc/hosts)' },
     { ...JSON_OUT, help: 'print the new endpoint as JSON' },
     ...CNM_FLAGS,
   ],
@@ -160,7 +161,8 @@ const connect: Command = {
       const sb = await c.sandbox(a.operands[1]!);
       const ip = a.str('ip');
       const ip6 = a.str('ip6');
-      const ep = await net.createEndpoint(`${sb.name}`, { ...(ip ? { ip } : {}), ...(ip6 ? { ip6 } : {}) });
+      const aliases = a.list('alias');
+      const ep = await net.createEndpoint(sb.name, { ...(ip ? { ip } : {}), ...(ip6 ? { ip6 } : {}), ...(aliases.length ? { aliases } : {}) });
       try {
         await ep.join(sb);
       } catch (e) {

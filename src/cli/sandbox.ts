@@ -33,6 +33,9 @@ function environment(items: string[]): NodeJS.ProcessEnv {
  * publishes nothing, as in docker, but its values are checked.
  */
 function exposedPorts(a: Args): string[] {
+  const net = a.str('net') ?? '';
+  if (a.list('expose').length && net.startsWith('container:'))
+    throw new ValidationError('--expose', a.list('expose'), `conflicting options: port exposing and the network mode ${net} (it shares that sandbox's)`);
   const exposed = a.list('expose').map((spec) => {
     const r = parsePort(spec, '--expose');
     if (r.hostIp !== null || r.hostPort !== null) throw new ValidationError('--expose', spec, 'takes a port or a range with an optional /protocol, no host part');
