@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { afterAll, beforeAll } from 'vitest';
 
@@ -89,4 +90,31 @@ export function cliWithStateDir(o: { ownHost?: boolean } = {}): Cli {
 /** Every command and group in the tree below node, with the names that lead to it. */
 export function walk(node: Command | Group, path: string[] = []): { node: Command | Group; path: string[] }[] {
   return [{ node, path }, ...(isGroup(node) ? node.commands.flatMap((c) => walk(c, [...path, c.name])) : [])];
+}
+
+/** Connects over TCP from the namespace at nsPath: 'ok <what the server said>', the error's code, or 'timeout' after 5 s. */
+export async function connectFrom(nsPath: string, port: number, address: string): Promise<string> {
+  const ns = await Netns.openPath(nsPath);
+  try {
+    const s = await Promise.race([ns.connectTcp(port, address), sleep(5000).then(() => 'timeout' as const)]);
+    if (s === 'timeout') return s;
+    const chunks: Buffer[] = [];
+    for await (const d of s) chunks.push(d as Buffer);
+    return `ok ${Buffer.concat(chunks).toString()}`;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code ?? String(e);
+  } finally {
+    ns.close();
+  }
+}
+
+/** A TCP server on port in a sandbox's namespace (every address) that answers each client with answer(client address); returns what stops it. */
+export async function serve(sandbox: string, port: number, answer: (client: string) => string = () => sandbox): Promise<() => void> {
+  const ns = await Netns.open(sandbox);
+  const server = await ns.listenTcp(port, '::');
+  server.on('connection', (c) => c.end(answer(c.remoteAddress ?? '')));
+  return () => {
+    server.close();
+    ns.close();
+  };
 }

@@ -6,13 +6,11 @@
 // [::1], which NAT cannot carry, is refused at once rather than left to hang.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { execFile } from 'node:child_process';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 
 import { afterEach, describe, expect, test } from 'vitest';
 
-import { Netns } from '../src/index.js';
-import { cliWithStateDir } from './cli-helpers.js';
+import { cliWithStateDir, connectFrom, serve } from './cli-helpers.js';
 import { uniq } from './helpers.js';
 
 const run = promisify(execFile);
@@ -39,21 +37,7 @@ async function listen(protocol: 'tcp' | 'udp', address: string, port: number): P
   return p;
 }
 
-/** Connects from the host namespace: 'ok <answer>', an error code, or 'timeout'. */
-async function connect(port: number, address: string): Promise<string> {
-  const hostNs = await Netns.openPath(host()!.path);
-  try {
-    const s = await Promise.race([hostNs.connectTcp(port, address), sleep(5000).then(() => 'timeout' as const)]);
-    if (s === 'timeout') return s;
-    const chunks: Buffer[] = [];
-    for await (const d of s) chunks.push(d as Buffer);
-    return `ok ${Buffer.concat(chunks).toString()}`;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code ?? String(e);
-  } finally {
-    hostNs.close();
-  }
-}
+const connect = (port: number, address: string) => connectFrom(host()!.path, port, address);
 
 describe('publishing a port a host process listens on', () => {
   test('is refused, naming the process and its socket, for the port on every address and on one; a listener on another port or protocol is no clash; --force-publish takes it', async () => {
@@ -78,14 +62,11 @@ describe('publishing a port a host process listens on', () => {
     const forced = await nsnet('run', '--keep', '--net', net, '--name', name, '--force-publish', '-p', '18410:80', 'true');
     expect(forced.code, forced.stderr).toBe(0);
     expect((await inspect('sandbox', name)).endpoints[0].ports).toEqual([{ protocol: 'tcp', hostIp: '0.0.0.0', hostPort: 18410, containerPort: 80 }]);
-    const ns = await Netns.open(name);
-    const server = await ns.listenTcp(80, '0.0.0.0');
-    server.on('connection', (c) => c.end('sandbox'));
+    const stop = await serve(name, 80, () => 'sandbox');
     try {
       expect(await connect(18410, '127.0.0.1')).toBe('ok sandbox');
     } finally {
-      server.close();
-      ns.close();
+      stop();
     }
     expect((await nsnet('sandbox', 'rm', name)).code).toBe(0);
     expect((await nsnet('network', 'rm', net)).code).toBe(0);
@@ -131,17 +112,14 @@ describe('a dual-stack sandbox\'s published port from the host', () => {
     expect((await nsnet('network', 'create', '--subnet', '10.84.4.0/24', '--subnet', 'fd84:4::/64', net)).code).toBe(0);
     const name = uniq('lh');
     expect((await nsnet('run', '--keep', '--net', net, '--name', name, '-p', '18440:80', 'true')).code).toBe(0);
-    const ns = await Netns.open(name);
-    const server = await ns.listenTcp(80, '::');
-    server.on('connection', (c) => c.end(`${c.remoteAddress}`));
+    const stop = await serve(name, 80);
     try {
-      expect(await connect(18440, '127.0.0.1')).toMatch(/^ok /);
+      expect(await connect(18440, '127.0.0.1')).toBe(`ok ${name}`);
       // The bridge's IPv6 gateway is one of the host's addresses.
-      expect(await connect(18440, 'fd84:4::1')).toMatch(/^ok /);
+      expect(await connect(18440, 'fd84:4::1')).toBe(`ok ${name}`);
       expect(await connect(18440, '::1')).toBe('ECONNREFUSED');
     } finally {
-      server.close();
-      ns.close();
+      stop();
     }
     expect((await nsnet('sandbox', 'rm', name)).code).toBe(0);
     expect((await nsnet('network', 'rm', net)).code).toBe(0);

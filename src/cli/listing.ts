@@ -21,6 +21,31 @@ export interface Listing<I> {
   filters: Record<string, (i: I, value: string) => boolean>;
 }
 
+/** What every listed object has. */
+interface Listed {
+  id: string;
+  name: string;
+  labels: Record<string, string>;
+  created: string;
+}
+
+/** The fields and filters of what every object has, under docker's names. */
+export function common<I extends Listed>(idHeading: string): Pick<Listing<I>, 'fields' | 'filters'> {
+  return {
+    fields: {
+      ID: { heading: idHeading, value: (i, full) => (full ? i.id : i.id.slice(0, 12)) },
+      Name: { heading: 'NAME', value: (i) => i.name },
+      Labels: { heading: 'LABELS', value: (i) => Object.entries(i.labels).map(([k, v]) => `${k}=${v}`).join(',') },
+      CreatedAt: { heading: 'CREATED AT', value: (i) => i.created },
+    },
+    filters: {
+      name: (i, v) => pattern(v).test(i.name),
+      id: (i, v) => i.id.startsWith(v),
+      label: (i, v) => hasLabel(i.labels, v),
+    },
+  };
+}
+
 /** Prints rows as aligned columns (docker ls style), a heading row first. */
 export function table(rows: string[][]): void {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
@@ -28,7 +53,7 @@ export function table(rows: string[][]): void {
 }
 
 /** A `--filter name=` value: a regular expression matched anywhere, as docker matches it. */
-export function pattern(value: string): RegExp {
+function pattern(value: string): RegExp {
   try {
     return new RegExp(value);
   } catch {
@@ -37,7 +62,7 @@ export function pattern(value: string): RegExp {
 }
 
 /** The labels filter of docker: `label=key` has the key, `label=key=value` has that value. */
-export function hasLabel(labels: Record<string, string>, value: string): boolean {
+function hasLabel(labels: Record<string, string>, value: string): boolean {
   const i = value.indexOf('=');
   return i < 0 ? Object.hasOwn(labels, value) : labels[value.slice(0, i)] === value.slice(i + 1);
 }

@@ -7,7 +7,7 @@ import { Prefix } from '../ipam/prefix.js';
 import { toBig } from '../ipaddr.js';
 import { pairs, type Command, type Group } from './args.js';
 import { CNM_FLAGS, inspectCommand, JSON_OUT, lsCommand, rmCommand, userMessage, withController } from './common.js';
-import { hasLabel, pattern, type Listing } from './listing.js';
+import { common, type Listing } from './listing.js';
 
 /** Networks that exist as long as nsnet does, as docker's bridge, host and none. */
 const PREDEFINED = new Set(['bridge', 'host', 'none']);
@@ -71,25 +71,21 @@ const create: Command = {
     }),
 };
 
+const base = common<NetworkInfo>('NETWORK ID');
 const networks: Listing<NetworkInfo> = {
   fields: {
-    ID: { heading: 'NETWORK ID', value: (i, full) => (full ? i.id : i.id.slice(0, 12)) },
-    Name: { heading: 'NAME', value: (i) => i.name },
+    ...base.fields,
     Driver: { heading: 'DRIVER', value: (i) => i.driver },
     Scope: { heading: 'SCOPE', value: (i) => i.scope },
     Subnets: { heading: 'SUBNETS', value: (i) => i.subnets.map((s) => s.subnet).join(',') },
     Bridge: { heading: 'BRIDGE', value: (i) => i.bridge ?? '' },
     IPv6: { heading: 'IPV6', value: (i) => String(i.ipv6) },
     Internal: { heading: 'INTERNAL', value: (i) => String(i.internal) },
-    Labels: { heading: 'LABELS', value: (i) => Object.entries(i.labels).map(([k, v]) => `${k}=${v}`).join(',') },
-    CreatedAt: { heading: 'CREATED AT', value: (i) => i.created },
   },
   columns: ['ID', 'Name', 'Driver', 'Scope', 'Subnets', 'Bridge'],
   filters: {
-    name: (i, v) => pattern(v).test(i.name),
-    id: (i, v) => i.id.startsWith(v),
+    ...base.filters,
     driver: (i, v) => i.driver === v,
-    label: (i, v) => hasLabel(i.labels, v),
     scope: (i, v) => i.scope === v,
     type: (i, v) => (v === 'builtin' ? PREDEFINED.has(i.name) : v === 'custom' ? !PREDEFINED.has(i.name) : false),
   },

@@ -9,7 +9,7 @@ import { SANDBOX_ENV, sandboxProcesses, stopProcesses } from '../processes.js';
 import { pairs, UsageError, type Args, type Command, type Flag, type Group } from './args.js';
 import { CNM_FLAGS, inspectCommand, lsCommand, rmCommand, userMessage, withController } from './common.js';
 import { enter, spawned, waitExit } from './enter.js';
-import { hasLabel, pattern, type Listing } from './listing.js';
+import { common, type Listing } from './listing.js';
 
 function randomName(): string {
   return `sb-${Math.random().toString(36).slice(2, 10)}`;
@@ -143,24 +143,20 @@ export const exec: Command = {
   },
 };
 
+const base = common<SandboxInfo>('SANDBOX ID');
 const sandboxes: Listing<SandboxInfo> = {
   fields: {
-    ID: { heading: 'SANDBOX ID', value: (i, full) => (full ? i.id : i.id.slice(0, 12)) },
-    Name: { heading: 'NAME', value: (i) => i.name },
+    ...base.fields,
     Names: { heading: 'NAMES', value: (i) => i.name },
     Namespace: { heading: 'NAMESPACE', value: (i) => (i.kind === 'container' ? `container:${i.owner}` : i.kind) },
     Networks: { heading: 'NETWORKS', value: (i) => i.endpoints.map((e) => e.network).join(',') },
     Addresses: { heading: 'ADDRESSES', value: (i) => i.endpoints.flatMap((e) => e.addresses).join(',') },
     Ports: { heading: 'PORTS', value: (i) => i.endpoints.flatMap((e) => e.ports.map(formatPort)).join(', ') },
     Hostname: { heading: 'HOSTNAME', value: (i) => i.hostname },
-    Labels: { heading: 'LABELS', value: (i) => Object.entries(i.labels).map(([k, v]) => `${k}=${v}`).join(',') },
-    CreatedAt: { heading: 'CREATED AT', value: (i) => i.created },
   },
   columns: ['ID', 'Name', 'Namespace', 'Networks', 'Addresses', 'Ports'],
   filters: {
-    name: (i, v) => pattern(v).test(i.name),
-    id: (i, v) => i.id.startsWith(v),
-    label: (i, v) => hasLabel(i.labels, v),
+    ...base.filters,
     network: (i, v) => i.endpoints.some((e) => e.network === v || e.networkId.startsWith(v)),
   },
 };
