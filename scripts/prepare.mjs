@@ -4,7 +4,8 @@
 // `npx nsnet` in a clone where nothing is installed yet also runs this step
 // (npx installs the clone itself, without its dependencies), and a failure
 // there would leave npx's cache entry broken for good; so without the
-// compiler this says what to do and succeeds, and bin/nsnet.js says the same.
+// compiler this says what to do and succeeds, as the install step does
+// without node-gyp-build, and bin/nsnet.js says the same when it runs.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
