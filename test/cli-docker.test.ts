@@ -93,7 +93,7 @@ describe('nsnet run: ports, addresses and the namespace', () => {
     expect((await nsnet('network', 'rm', net)).code).toBe(0);
   });
 
-  test('--network-alias names the sandbox in its /etc/hosts and in network inspect; on the default bridge it is refused, as docker refuses it', async () => {
+  test('--network-alias (and network connect --alias) names the sandbox in its /etc/hosts and in network inspect; on the default bridge it is refused, as docker refuses it', async () => {
     const net = uniq('da');
     expect((await nsnet('network', 'create', '--subnet', '10.83.3.0/24', net)).code).toBe(0);
     const name = uniq('db');
@@ -103,6 +103,13 @@ describe('nsnet run: ports, addresses and the namespace', () => {
     const [sb] = (await inspect('network', net)).sandboxes;
     expect(sb).toMatchObject({ name, addresses: ['10.83.3.2/24'], aliases: ['web', 'www.example'] });
     expect((await inspect('sandbox', name)).endpoints[0].aliases).toEqual(['web', 'www.example']);
+    // network connect --alias: the name on that network's address.
+    const second = uniq('dw');
+    expect((await nsnet('network', 'create', '--subnet', '10.83.14.0/24', second)).code).toBe(0);
+    expect((await nsnet('network', 'connect', '--alias', 'api', second, name)).code).toBe(0);
+    expect((await nsnet('exec', name, 'grep', '10.83.14', '/etc/hosts')).stdout).toBe(`10.83.14.2\t${name} api\n`);
+    expect((await nsnet('network', 'disconnect', second, name)).code).toBe(0);
+    expect((await nsnet('network', 'rm', second)).code).toBe(0);
     const onDefault = await nsnet('run', '--net', 'bridge', '--network-alias', 'x', 'true');
     expect(onDefault.code).toBe(1);
     expect(onDefault.stderr).toContain('network-scoped alias is supported only for sandboxes in user defined networks');
