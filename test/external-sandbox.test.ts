@@ -1,12 +1,20 @@
 // Sandboxes in a namespace nsnet did not make (a CNI runtime's): joined by
 // path, never deleted, given no files; their interfaces go on leave, in the
 // background unless asked to wait; reconcile drops them when the path is
-// gone or names another namespace.
-import { existsSync } from 'node:fs';
+// gone or names another namespace. Docker's options meet them as a CNI
+// user expects: MAC and aliases taken, sysctls and transient refused, and
+// entering one enters only its network namespace.
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
-import { Netns } from '../src/index.js';
+import { enter, spawned, waitExit } from '../src/cli/enter.js';
+import { running } from '../src/processes.js';
+import { CLI } from './cli-helpers.js';
+import { Netns, type NsnetError } from '../src/index.js';
 import { eventually, world, type World } from './cnm-helpers.js';
 import { ipj, uniq } from './helpers.js';
 import { nftj, ofKind } from './nft-helpers.js';
@@ -135,5 +143,149 @@ describe('external sandboxes', () => {
     old.close();
     await again.delete();
     await net.delete();
+  });
+});
+
+describe("external sandboxes and Docker's options", () => {
+  /** A network, a runtime's namespace and a sandbox on that network in it; done() removes what is left of the three. */
+  async function external(subnet: string) {
+    const net = await w.c.createNetwork(uniq('xn'), { subnets: [subnet] });
+    const rt = await Netns.create(uniq('xr'));
+    const sb = await w.c.createSandbox(uniq('xs'), { netnsPath: rt.path!, networks: [net.name] });
+    const done = async () => {
+      await sb.delete({ wait: true }).catch((e: NsnetError) => {
+        if (e.code !== 'ERR_NSNET_NOT_FOUND') throw e;
+      });
+      expect(await w.c.settled()).toEqual([]);
+      await rt.delete();
+      await net.delete();
+    };
+    return { net, rt, sb, done };
+  }
+  const filesRoot = () => join(w.stateDir, 'sandboxes');
+  const dirs = () => (existsSync(filesRoot()) ? readdirSync(filesRoot()) : []);
+
+  test('sysctls and transient are refused with netnsPath before anything changes: the runtime owns the namespace', async () => {
+    const net = await w.c.createNetwork(uniq('xn'), { subnets: ['10.88.0.0/24'] });
+    const rt = await Netns.create(uniq('xr'));
+    await expect(w.c.createSandbox(uniq('xs'), { netnsPath: rt.path!, networks: [net.name], sysctls: { 'net.ipv4.ip_forward': 1 } }))
+      .rejects.toMatchObject({ code: 'ERR_NSNET_INVALID', field: 'sysctls', message: expect.stringMatching(/runtime's to set/) });
+    await expect(w.c.createSandbox(uniq('xs'), { netnsPath: rt.path!, networks: [net.name], transient: true }))
+      .rejects.toMatchObject({ code: 'ERR_NSNET_INVALID', field: 'transient' });
+    expect((await ipj<any[]>(rt.name!, 'link', 'show')).map((l) => l.ifname)).toEqual(['lo']);
+    expect(await w.c.store.view((t) => [t.endpoints({ networkId: net.id }), t.sandboxes().filter((x) => x.netnsPath === rt.path)])).toEqual([[], []]);
+    expect(execFileSync('nsenter', [`--net=${rt.path}`, 'cat', '/proc/sys/net/ipv4/ip_forward'], { encoding: 'utf8' })).toBe('0\n');
+    await rt.delete();
+    await net.delete();
+  });
+
+  test('aliases of an external sandbox are recorded and listed by network info, and no hosts file is written on create, join or leave', async () => {
+    const [net, net2] = [await w.c.createNetwork(uniq('xn'), { subnets: ['10.89.0.0/24'] }), await w.c.createNetwork(uniq('xn'), { subnets: ['10.90.0.0/24'] })];
+    const rt = await Netns.create(uniq('xr'));
+    const before = dirs();
+    const sb = await w.c.createSandbox(uniq('xs'), { netnsPath: rt.path!, networks: [{ network: net.name, aliases: ['db', 'cache'] }] });
+    expect((await net.info()).sandboxes).toEqual([expect.objectContaining({ name: sb.name, aliases: ['db', 'cache'], addresses: ['10.89.0.2/24'] })]);
+    const ep = await net2.createEndpoint(uniq('xe'), { aliases: ['queue'] });
+    await ep.join(sb);
+    expect((await net2.info()).sandboxes[0]!.aliases).toEqual(['queue']);
+    await ep.leave({ wait: true });
+    expect((await sb.info()).hosts).toBeNull();
+    expect(dirs()).toEqual(before);
+    await sb.delete({ wait: true });
+    await ep.delete();
+    await rt.delete();
+    await net.delete();
+    await net2.delete();
+  });
+
+  test('a MAC on a network whose driver makes no interface (ipam) is refused; on a bridge network the one asked for is the interface\'s', async () => {
+    const addrs = await w.c.createNetwork(uniq('xn'), { driver: 'ipam', subnets: ['10.91.0.0/24'] });
+    await expect(addrs.createEndpoint(uniq('xe'), { mac: '02:00:00:00:91:01' })).rejects.toMatchObject({ code: 'ERR_NSNET_INVALID', field: 'mac', message: expect.stringMatching(/makes no interface/) });
+    await expect(addrs.createEndpoint(uniq('xe'), { mac: '01:00:5e:00:00:01' })).rejects.toMatchObject({ code: 'ERR_NSNET_INVALID', field: 'mac' });
+    expect(await w.c.store.view((t) => t.endpoints({ networkId: addrs.id }))).toEqual([]);
+    await addrs.delete();
+    const net = await w.c.createNetwork(uniq('xn'), { subnets: ['10.92.0.0/24'] });
+    const rt = await Netns.create(uniq('xr'));
+    const ep = await net.createEndpoint(uniq('xe'), { mac: '02:00:00:00:92:07', ifname: 'eth3' });
+    const sb = await w.c.createSandbox(uniq('xs'), { netnsPath: rt.path! });
+    await ep.join(sb);
+    expect((await ipj<any[]>(rt.name!, 'link', 'show', 'eth3'))[0].address).toBe('02:00:00:00:92:07');
+    await sb.delete({ wait: true }); // its endpoints go with it
+    await rt.delete();
+    await net.delete();
+  });
+
+  test("reconcile keeps an external sandbox whose creator (a CNI plugin's process) has exited while its namespace lives", async () => {
+    const { sb, done } = await external('10.93.0.0/24');
+    // The slow path's plugin process made it and exited: a pid no process has.
+    await w.c.store.update((t) => t.putSandbox({ ...t.sandbox(sb.id)!, pid: 2 ** 22 + 1 }));
+    const report = await w.c.reconcile();
+    expect(report.sandboxesRemoved).toEqual([]);
+    expect((await sb.info()).endpoints).toHaveLength(1);
+    await done();
+  });
+
+  test('entering an external sandbox, detached or not, enters its network namespace only: the files and hostname stay this machine\'s', async () => {
+    const { rt, sb, done } = await external('10.94.0.0/24');
+    const info = await sb.info();
+    const out = mkdtempSync(join(tmpdir(), 'nsnet-enter-'));
+    const script = 'readlink /proc/self/ns/net > "$1/ns"; cat /etc/hosts > "$1/hosts"; hostname > "$1/hostname"; touch "$1/done"';
+    const seen = (dir: string) => ({
+      ns: readFileSync(join(dir, 'ns'), 'utf8').trim(),
+      hosts: readFileSync(join(dir, 'hosts'), 'utf8'),
+      hostname: readFileSync(join(dir, 'hostname'), 'utf8').trim(),
+    });
+    const want = { ns: `net:[${statSync(rt.path!).ino}]`, hosts: readFileSync('/etc/hosts', 'utf8'), hostname: hostname() };
+    for (const detach of [false, true]) {
+      const dir = mkdtempSync(join(out, `${detach}-`));
+      const child = enter(info, ['sh', '-c', script, 'sh', dir], process.env, { detach });
+      if (detach) {
+        await spawned(child);
+        await eventually(async () => expect(existsSync(join(dir, 'done'))).toBe(true));
+      } else {
+        expect(await waitExit(child)).toBe(0);
+      }
+      expect(seen(dir)).toEqual(want);
+    }
+    rmSync(out, { recursive: true, force: true });
+    await done();
+  });
+
+  test("nsnet exec enters an external sandbox; sandbox rm -f stops what exec started there and never the runtime's processes, and leaves its namespace", async () => {
+    const { rt, sb, done: cleanup } = await external('10.95.0.0/24');
+    const dir = mkdtempSync(join(tmpdir(), 'nsnet-xexec-'));
+    const nsnet = (...args: string[]) =>
+      spawn('nsenter', [`--net=${w.host.path}`, '--', process.execPath, CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NSNET_STATE_DIR: w.stateDir } });
+    const exited = (p: ReturnType<typeof nsnet>) =>
+      new Promise<{ code: number; stderr: string }>((resolve) => {
+        let stderr = '';
+        p.stderr!.on('data', (d) => (stderr += d));
+        p.on('close', (code) => resolve({ code: code ?? -1, stderr }));
+      });
+    // The runtime's container, and a command nsnet exec starts beside it.
+    const container = spawn('nsenter', [`--net=${rt.path}`, 'sleep', '1000'], { stdio: 'ignore' });
+    const exec = nsnet('exec', sb.name, 'sh', '-c', `echo $$ > ${dir}/pid; exec sleep 1000`);
+    const execDone = exited(exec);
+    try {
+      await eventually(async () => expect(existsSync(join(dir, 'pid'))).toBe(true), 10_000);
+      const pid = Number(readFileSync(join(dir, 'pid'), 'utf8'));
+      expect(readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0')).toContain(`NSNET_SANDBOX=${sb.id}`);
+      expect(execFileSync('readlink', [`/proc/${pid}/ns/net`], { encoding: 'utf8' }).trim()).toBe(`net:[${statSync(rt.path!).ino}]`);
+      const refused = await exited(nsnet('sandbox', 'rm', sb.name));
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain(`has 1 running process(es) (pid ${pid})`);
+      const forced = await exited(nsnet('sandbox', 'rm', '-f', '-t', '1', sb.name));
+      expect(forced.code, forced.stderr).toBe(0);
+      expect(running(pid)).toBe(false);
+      expect(running(container.pid!)).toBe(true);
+      expect(existsSync(rt.path!)).toBe(true);
+      expect(await w.c.store.view((t) => t.sandboxes().filter((x) => x.id === sb.id))).toEqual([]);
+    } finally {
+      container.kill('SIGKILL');
+      exec.kill('SIGKILL');
+      await execDone;
+      rmSync(dir, { recursive: true, force: true });
+    }
+    await cleanup();
   });
 });

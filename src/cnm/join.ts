@@ -25,8 +25,7 @@ export async function join(ctx: CnmContext, epRec: EndpointRecord, sbKey: string
           if (!sb) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'endpoint.join', sbKey, `no sandbox ${sbKey}`);
           const before = planJoins(ctx, t, sb, [epRec]);
           const nets = new Map([[epRec.networkId, t.network(epRec.networkId)!]]);
-          const addresses = t.endpoints({ sandboxId: sb.id }).flatMap((e) => e.addresses);
-          return { sb, before, nets, addresses };
+          return { sb, before, nets, eps: t.endpoints({ sandboxId: sb.id }) };
         }),
       (p) => ctx.store.update((t) => t.putEndpoint(p.before[0]!)),
     );
@@ -34,7 +33,7 @@ export async function join(ctx: CnmContext, epRec: EndpointRecord, sbKey: string
     await ctx.pending(plan.sb.netnsPath);
     tx.enter('kernel.open');
     await ctx.inNetns(plan.sb, (ns) => joinTrip(ctx, tx, ns, plan.sb, [epRec], plan.nets));
-    if (ownsFiles(plan.sb)) await tx.step('files', () => rewriteHosts(plan.sb, plan.addresses));
+    if (ownsFiles(plan.sb)) await tx.step('files', () => rewriteHosts(plan.sb, plan.eps));
     ctx.emit({ kind: 'endpoint', action: 'join', id: epRec.id, name: epRec.name });
   });
 }
@@ -106,7 +105,7 @@ export async function leave(ctx: CnmContext, epRec: EndpointRecord, o: DeleteOpt
       );
     }
     if (ownsFiles(sb)) {
-      await td.step('files', async () => rewriteHosts(sb, (await ctx.store.view((t) => t.endpoints({ sandboxId: sb.id }))).flatMap((e) => e.addresses)));
+      await td.step('files', async () => rewriteHosts(sb, await ctx.store.view((t) => t.endpoints({ sandboxId: sb.id }))));
     }
   }
   ctx.emit({ kind: 'endpoint', action: 'leave', id: epRec.id, name: epRec.name });

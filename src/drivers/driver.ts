@@ -38,7 +38,11 @@ export interface Driver {
   createNetwork(ctx: DriverContext, n: NetworkRecord): Promise<void>;
   deleteNetwork(ctx: DriverContext, n: NetworkRecord): Promise<void>;
 
-  /** Fills the endpoint's driver fields (host-side name, MAC ...); no kernel work. */
+  /**
+   * Fills the endpoint's driver fields (host-side name, MAC ...); no kernel
+   * work. A driver that makes an interface chooses its MAC here; a MAC left
+   * null says it makes none, and a MAC the caller asks for is then refused.
+   */
   prepareEndpoint(n: NetworkRecord, ep: EndpointRecord): void;
   /** Adds the requests that plug ep into sb's namespace to b. */
   join(ctx: DriverContext, n: NetworkRecord, ep: EndpointRecord, sb: HasHandle, b: Batch, o: JoinOptions): void;
