@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { createSandbox, Netns, NsnetError, type Sandbox } from '../src/index.js';
 import { settled, snapshot, world, type World } from './cnm-helpers.js';
-import { uniq } from './helpers.js';
+import { ip, uniq } from './helpers.js';
 import { nft, nftj, ofKind } from './nft-helpers.js';
 
 let w: World;
@@ -165,6 +165,35 @@ describe('published ports', () => {
   test('from the host: 127.0.0.1:8080 and the host address reach it', async () => {
     expect(await fetchTcp(w.host, 8080, '127.0.0.1')).toBe('web');
     expect(await fetchTcp(w.host, 8080, UP)).toBe('web');
+  });
+
+  test('a port published on 127.0.0.1 (and one on every address, via 127.0.0.1) stays local: a neighbour that sends to 127.0.0.1 with the host\'s MAC cannot connect, the host can', async () => {
+    const local = await createSandbox(w.c, { name: uniq('fl'), mode: { network: net }, ports: ['127.0.0.1:8090:80'] });
+    const lns = await local.netns();
+    const s = await serve(lns, 80, '0.0.0.0', 'local');
+    // The neighbour plays an attacker on another link of the host: it lets
+    // itself route 127/8 out of its interface, to the host's MAC.
+    const nb = await Netns.create(uniq('fnb'));
+    try {
+      await w.host.batch().addVeth({ name: 'up1', up: true, peer: { name: 'eth0', netns: nb } }).addAddress('up1', '198.51.101.1/24').commit();
+      await nb.batch().setUp('eth0').addAddress('eth0', '198.51.101.2/24').commit();
+      const hostMac = (await w.host.links.get('up1')).mac!;
+      await nb.setSysctl('net.ipv4.conf.eth0.route_localnet', 1);
+      await ip(nb.name, 'addr', 'del', '127.0.0.1/8', 'dev', 'lo');
+      await ip(nb.name, 'route', 'add', '127.0.0.0/8', 'dev', 'eth0', 'src', '198.51.101.2');
+      await ip(nb.name, 'neigh', 'replace', '127.0.0.1', 'lladdr', hostMac, 'dev', 'eth0', 'nud', 'permanent');
+      // The way there works: the host itself answers on port 9 (refused) over that link.
+      expect(await attempt(nb, 9, '198.51.101.1')).toBe('refused');
+      expect(await attempt(nb, 8090, '127.0.0.1')).toBe('timeout');
+      expect(await attempt(nb, 8080, '127.0.0.1')).toBe('timeout');
+      expect(await fetchTcp(w.host, 8090, '127.0.0.1')).toBe('local');
+      expect(await fetchTcp(outside, 8080, UP)).toBe('web');
+    } finally {
+      s.server.close();
+      await nb.delete();
+      await w.host.links.delete('up1').catch(() => {});
+      await local.delete();
+    }
   });
 
   test('hairpin: the sandbox reaches its own published port through the host address', async () => {

@@ -102,7 +102,8 @@ describe('the nsnet ruleset', () => {
       'meta nfproto ipv6 fib daddr type local dnat ip6 to meta l4proto . th dport map @dnat6_any comment "nsnet: publish v6 any"',
     ]);
     expect(await chainText(host.name!, 'inet', 'nsnet', 'guard')).toEqual([
-      'iifname @bridges ip daddr 127.0.0.0/8 drop comment "nsnet: no loopback from containers"',
+      'iifname != "lo" ip daddr 127.0.0.0/8 drop comment "nsnet: loopback only from lo"',
+      'iifname != "lo" ip6 daddr ::1 drop comment "nsnet: loopback6 only from lo"',
     ]);
     expect(await chainText(host.name!, 'inet', 'nsnet', 'postrouting')).toEqual([
       'ct status dnat ip saddr . oifname @nets4 masquerade comment "nsnet: hairpin v4"',
