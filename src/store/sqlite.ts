@@ -7,11 +7,11 @@
 // cannot be corrupted by a power loss (OFF could). The price is the
 // checkpoint every ~1000 WAL pages (a few hundred sandboxes), whose fsync
 // runs on the calling thread: on this machine's disk up to 14 ms, once.
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 
 import { NsnetError } from '../errors.js';
 import { openEngine, type SqlEngine, type SqlStatement } from './engine.js';
+import { prepareStateDir } from './statedir.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord, Store, StoreTx } from './store.js';
 
 const SCHEMA = `
@@ -23,6 +23,7 @@ CREATE TABLE IF NOT EXISTS sandboxes (id TEXT PRIMARY KEY, name TEXT NOT NULL UN
 CREATE INDEX IF NOT EXISTS sandboxes_owner ON sandboxes (owner_id);
 CREATE TABLE IF NOT EXISTS allocations (pool TEXT NOT NULL, address TEXT NOT NULL, owner TEXT NOT NULL, PRIMARY KEY (pool, address)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS cursors (pool TEXT PRIMARY KEY, address TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 `;
 
 type Stmt = SqlStatement;
@@ -31,22 +32,27 @@ export class SqliteStore implements Store {
   private readonly db: SqlEngine;
   private readonly tx: StoreTx;
   private inTx = false;
+  readonly id: string;
 
   /** Opens (creating if needed) stateDir/nsnet.db. */
   constructor(readonly stateDir: string) {
-    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-    const file = join(stateDir, 'nsnet.db');
+    const file = prepareStateDir(stateDir);
     this.db = openEngine(file);
+    let id: string | undefined;
     try {
       // Another process's writer holds the lock for microseconds; wait rather than fail.
       this.db.exec('PRAGMA busy_timeout = 10000');
       this.db.exec('PRAGMA journal_mode = WAL');
       this.db.exec('PRAGMA synchronous = NORMAL');
       this.db.exec(SCHEMA);
+      // Made once with the store: two processes opening a new store at once agree on the first.
+      this.db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('id', ?)").run(randomBytes(8).toString('hex'));
+      id = this.db.prepare("SELECT value FROM meta WHERE key = 'id'").get()?.value as string | undefined;
     } catch (e) {
       this.db.close();
       throw new NsnetError(`state store ${file}: ${(e as Error).message}`, { code: 'ERR_NSNET_STORE', op: 'open', object: file }, { cause: e });
     }
+    this.id = id!;
     this.tx = this.bind();
   }
 

@@ -117,6 +117,12 @@ export interface StoreTx {
 }
 
 export interface Store {
+  /**
+   * The store's id (16 hex digits), made once with it. Kernel objects
+   * carry it (an interface alias, an nf_tables element comment), so that
+   * each store's reconcile and teardown touch only what that store made.
+   */
+  readonly id: string;
   /** Runs fn in one atomic transaction; a throw rolls everything in it back. */
   update<T>(fn: (tx: StoreTx) => T): Promise<T>;
   /** A consistent read. */
