@@ -9,7 +9,9 @@ import { cannotPublish, type FirewallState, type NetworkSpec, type PortSpec } fr
 import { toBig } from '../ipaddr.js';
 import type { Batch } from '../netlink/batch.js';
 import type { PortRequest } from '../ports.js';
-import type { EndpointRecord } from '../store/store.js';
+import { isMounted } from '../netlink/netns.js';
+import type { EndpointRecord, SandboxRecord } from '../store/store.js';
+import { workerAlive } from './busy.js';
 import type { CnmContext } from './context.js';
 import type { Transaction } from './tx.js';
 
@@ -51,16 +53,25 @@ export function portSpecs(eps: EndpointRecord[]): PortSpec[] {
   return out;
 }
 
-/** What the store says the firewall should hold: networks of drivers that need it, ports of joined endpoints on them. */
-export async function firewallState(ctx: CnmContext): Promise<FirewallState> {
-  const { nets, eps } = await ctx.store.view((t) => ({ nets: t.networks(), eps: t.endpoints() }));
+/**
+ * What this store says the firewall should hold: networks of drivers that
+ * need it, and the ports of sandboxes known to be whole: those reconcile
+ * verified, or (without that) those no live process is at work on whose
+ * namespace is there. Ports of the rest are kept as they are.
+ */
+export async function firewallState(ctx: CnmContext, verified?: { verified: Set<string> }): Promise<FirewallState> {
+  const { nets, eps, sbs } = await ctx.store.view((t) => ({ nets: t.networks(), eps: t.endpoints(), sbs: t.sandboxes() }));
   const networks: NetworkSpec[] = [];
   for (const n of nets) {
     const spec = ctx.knownDriver(n.driver)?.firewall?.(n);
     if (spec) networks.push(spec);
   }
   const on = new Set(networks.map((n) => n.id));
-  return { networks, ports: portSpecs(eps.filter((e) => e.sandboxId && on.has(e.networkId))) };
+  const whole = (sb: SandboxRecord) =>
+    verified ? verified.verified.has(sb.id) : !(sb.busy && workerAlive(sb.busy, ctx.inFlight, sb.id)) && (sb.netnsKind !== 'own' || isMounted(sb.netnsPath));
+  const ok = new Set(sbs.filter(whole).map((s) => s.id));
+  const joined = eps.filter((e) => e.sandboxId && on.has(e.networkId));
+  return { networks, ports: portSpecs(joined.filter((e) => ok.has(e.sandboxId!))), keep: portSpecs(joined.filter((e) => !ok.has(e.sandboxId!))) };
 }
 
 /**

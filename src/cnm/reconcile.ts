@@ -1,156 +1,172 @@
 // Makes the store and the kernel agree after a crash, a reboot or someone
-// else's cleanup. The store says what nsnet meant to exist; the kernel says
-// what does. Sandboxes whose namespace is gone give back their addresses;
-// interfaces nsnet made that nothing owns are removed; bridges of known
-// networks that vanished (a reboot) are made again.
+// else's cleanup, touching only what this store made. The store says what
+// nsnet meant to exist; the kernel says what does. Bridges of this store's
+// networks that vanished (a reboot) are made again; each sandbox is
+// verified, mended or removed (verify.ts); veths this store's endpoints
+// left behind are removed; nsnet's table is brought in line with this
+// store's verified sandboxes. Things that look like nsnet's but are not
+// this store's (another state dir's, or nobody's) are reported, never
+// removed: several stores, and other tenants, share one host.
 import { lstatSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 
 import { NsnetError } from '../errors.js';
 import type { FirewallReport } from '../firewall/backend.js';
-import type { SandboxRecord } from '../store/store.js';
+import type { Link } from '../netlink/types.js';
 import type { CnmContext } from './context.js';
-import { dropEndpoint } from './endpoints.js';
-import { removeSandboxFiles } from './files.js';
 import { firewallState } from './publish.js';
+import { isMounted } from '../netlink/netns.js';
+import { checkSandboxes } from './verify.js';
 
 export interface ReconcileReport {
-  /** Sandboxes whose namespace was gone: removed, addresses released. */
+  /** Sandboxes removed: their namespace was gone, their create or delete was cut short, or they could not be mended. */
   sandboxesRemoved: string[];
   addressesReleased: number;
-  /** Host-side interfaces nsnet made that no endpoint owned. */
+  /** Host-side interfaces this store's endpoints left behind, removed. */
   interfacesRemoved: string[];
-  /** Bridges of stored networks that were missing and were made again. */
+  /** Bridges of this store's networks that were missing and were made again. */
   bridgesRestored: string[];
   /** Leftover sandbox files and /etc/netns links with no sandbox. */
   filesRemoved: number;
   /** What the firewall backend needed (null if that step failed: see errors). */
   firewall: FirewallReport | null;
+  /** What was found wrong, one line each, and what was done about it. */
+  found: string[];
+  /**
+   * Interfaces named as nsnet names its bridges and veths that this store
+   * did not make (another state dir's, or nobody's): left alone.
+   */
+  foreignInterfaces: string[];
   errors: string[];
 }
 
 const HOST_VETH = /^nsv[0-9a-f]{8}$/;
 const NSNET_BRIDGE = /^nsbr-[0-9a-f]{10}$/;
 
-/** A namespace bind mount: the file exists and is not on its directory's filesystem. */
-function mounted(path: string): boolean {
+export async function reconcile(c: CnmContext): Promise<ReconcileReport> {
+  c.live();
+  const report: ReconcileReport = {
+    sandboxesRemoved: [], addressesReleased: 0, interfacesRemoved: [], bridgesRestored: [], filesRemoved: 0, firewall: null, found: [], foreignInterfaces: [], errors: [],
+  };
+  // Listed before the store is read: a sandbox's row is written before its
+  // files, so files seen here whose row is missing below have no sandbox
+  // (and another process's create in flight is never taken for a leftover).
+  const files = listFiles(c);
+
+  // 1. Bridges of this store's networks that vanished.
+  const byName = async () => new Map((await c.host.links.list()).map((l) => [l.name, l] as const));
+  let links = await byName();
+  const networks = await c.store.view((t) => t.networks());
+  for (const net of networks) {
+    const bridge = net.driverState.bridge as string | undefined;
+    if (net.driver !== 'bridge' || !bridge || links.has(bridge)) continue;
+    try {
+      await c.driver(net.driver).createNetwork(c, net);
+      await c.store.update((t) => t.putNetwork(net));
+      report.bridgesRestored.push(bridge);
+      report.found.push(`network ${net.name}: bridge ${bridge} was gone: made again`);
+    } catch (e) {
+      report.errors.push(`network ${net.name}: ${(e as Error).message}`);
+    }
+  }
+  if (report.bridgesRestored.length) links = await byName();
+
+  // 2. Each sandbox: left alone, verified (and mended), or removed.
+  const sb = await checkSandboxes(c, links);
+  report.sandboxesRemoved.push(...sb.removed);
+  report.addressesReleased += sb.addressesReleased;
+  report.found.push(...sb.found);
+  report.errors.push(...sb.errors);
+
+  // 3. Host-side interfaces: this store's leftovers go, the rest is reported.
+  await leftovers(c, [...(await byName()).values()], report);
+
+  // 4. nsnet's table: made if missing, rebuilt if not as nsnet writes it,
+  //    and holding the ports of verified sandboxes (never of others).
   try {
-    return statSync(path).dev !== statSync(dirname(path)).dev;
+    report.firewall = await c.firewall.reconcile(() => firewallState(c, sb));
+  } catch (e) {
+    report.errors.push(`firewall: ${(e as Error).message}`);
+  }
+
+  // 5. Files of sandboxes that no longer exist; handles of namespaces that went.
+  const live = await c.store.view((t) => t.sandboxes());
+  removeFiles(c, files, new Set(live.map((s) => s.filesDir)), report);
+  const ids = new Map(live.map((s) => [s.id, s]));
+  for (const [id, ns] of c.heldNetns()) {
+    const rec = ids.get(id);
+    if (rec && !ns.closed && isMounted(rec.netnsPath) && sameNs(rec.netnsPath, ns.id)) continue;
+    c.dropNetns(id);
+  }
+  return report;
+}
+
+function sameNs(path: string, id: string): boolean {
+  try {
+    const st = statSync(path);
+    return `${st.dev}:${st.ino}` === id;
   } catch {
     return false;
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-export async function reconcile(c: CnmContext): Promise<ReconcileReport> {
-  c.live();
-  const report: ReconcileReport = {
-    sandboxesRemoved: [], addressesReleased: 0, interfacesRemoved: [], bridgesRestored: [], filesRemoved: 0, firewall: null, errors: [],
-  };
-  const snapshot = await c.store.view((t) => ({ sandboxes: t.sandboxes(), networks: t.networks() }));
-
-  // 1. Sandboxes without a namespace (and the sandboxes sharing theirs).
-  const gone = new Set<string>();
-  for (const sb of snapshot.sandboxes) {
-    if (sb.netnsKind !== 'own' || mounted(sb.netnsPath)) continue;
-    // Still being created by a live process (its row comes before its namespace).
-    if (sb.pid !== process.pid && alive(sb.pid) && Date.now() - Date.parse(sb.created) < 60_000) continue;
-    gone.add(sb.id);
-  }
-  for (const sb of snapshot.sandboxes) if (sb.ownerId && gone.has(sb.ownerId)) gone.add(sb.id);
-  for (const sb of snapshot.sandboxes.filter((s) => gone.has(s.id))) {
-    try {
-      const released = await c.store.update((t) => {
-        let n = 0;
-        for (const ep of t.endpoints({ sandboxId: sb.id })) {
-          n += ep.addresses.length;
-          dropEndpoint(t, ep);
-        }
-        t.deleteSandbox(sb.id);
-        return n;
-      });
-      if (sb.netnsKind !== 'container') removeSandboxFiles(c.files, sb);
-      report.sandboxesRemoved.push(sb.name);
-      report.addressesReleased += released;
-    } catch (e) {
-      report.errors.push(`sandbox ${sb.name}: ${(e as Error).message}`);
+/** Veths of this store's endpoints that are not joined go; nsnet-named interfaces this store does not know are reported. */
+async function leftovers(c: CnmContext, links: Link[], report: ReconcileReport): Promise<void> {
+  const { endpoints, networks } = await c.store.view((t) => ({ endpoints: t.endpoints(), networks: t.networks() }));
+  const mine = new Map(endpoints.filter((e) => e.hostIfname).map((e) => [e.hostIfname!, e]));
+  const bridges = new Set(networks.map((n) => n.driverState.bridge as string | undefined).filter(Boolean));
+  for (const l of links) {
+    if (NSNET_BRIDGE.test(l.name) && l.kind === 'bridge' && !bridges.has(l.name)) report.foreignInterfaces.push(l.name);
+    if (!HOST_VETH.test(l.name) || l.kind !== 'veth') continue;
+    const ep = mine.get(l.name);
+    if (!ep) {
+      report.foreignInterfaces.push(l.name);
+      continue;
     }
-  }
-
-  // 2. Kernel objects: restore missing bridges, remove orphaned interfaces.
-  const links = await c.host.links.list();
-  const byName = new Map(links.map((l) => [l.name, l]));
-  const state = await c.store.view((t) => ({ networks: t.networks(), endpoints: t.endpoints() }));
-  for (const net of state.networks) {
-    const bridge = net.driverState.bridge as string | undefined;
-    if (net.driver !== 'bridge' || !bridge || byName.has(bridge)) continue;
-    try {
-      await c.driver(net.driver).createNetwork(c, net);
-      await c.store.update((t) => t.putNetwork(net));
-      report.bridgesRestored.push(bridge);
-    } catch (e) {
-      report.errors.push(`network ${net.name}: ${(e as Error).message}`);
-    }
-  }
-  const owned = new Set(state.endpoints.filter((e) => e.sandboxId && e.hostIfname).map((e) => e.hostIfname!));
-  const bridges = new Set(state.networks.map((n) => n.driverState.bridge as string | undefined).filter(Boolean));
-  const orphans = links.filter((l) => (HOST_VETH.test(l.name) && l.kind === 'veth' && !owned.has(l.name)) || (NSNET_BRIDGE.test(l.name) && l.kind === 'bridge' && !bridges.has(l.name)));
-  for (const l of orphans) {
+    if (ep.sandboxId) continue;
     try {
       await c.host.links.delete(l.ifindex);
       report.interfacesRemoved.push(l.name);
+      report.found.push(`endpoint ${ep.name}: ${l.name} outlived its leave: removed`);
     } catch (e) {
       if ((e as NsnetError).code !== 'ENODEV') report.errors.push(`link ${l.name}: ${(e as Error).message}`);
     }
   }
+}
 
-  // 3. nsnet's table: rebuilt if someone flushed it, port elements of gone
-  //    endpoints removed (their sandboxes went in step 1 or behind our back).
-  try {
-    report.firewall = await c.firewall.reconcile(() => firewallState(c));
-  } catch (e) {
-    report.errors.push(`firewall: ${(e as Error).message}`);
-  }
+interface Listed {
+  dirs: string[];
+  links: string[];
+}
 
-  // 4. Files of sandboxes that no longer exist.
-  const live = await c.store.view((t) => t.sandboxes());
-  const dirs = new Set(live.map((s: SandboxRecord) => s.filesDir));
-  let entries: string[] = [];
-  try {
-    entries = readdirSync(c.files.filesRoot);
-  } catch {
-    /* no sandboxes yet */
-  }
-  for (const e of entries) {
-    const dir = join(c.files.filesRoot, e);
-    if (dirs.has(dir)) continue;
+function listFiles(c: CnmContext): Listed {
+  const ls = (d: string) => {
+    try {
+      return readdirSync(d).map((e) => join(d, e));
+    } catch {
+      return [];
+    }
+  };
+  return { dirs: ls(c.files.filesRoot), links: ls(c.files.etcDir) };
+}
+
+/** The files directory is this store's alone; /etc/netns links count only when they point into it. */
+function removeFiles(c: CnmContext, listed: Listed, live: Set<string>, report: ReconcileReport): void {
+  for (const dir of listed.dirs) {
+    if (live.has(dir)) continue;
     rmSync(dir, { recursive: true, force: true });
     report.filesRemoved++;
   }
-  try {
-    for (const e of readdirSync(c.files.etcDir)) {
-      const link = join(c.files.etcDir, e);
-      try {
-        if (!lstatSync(link).isSymbolicLink()) continue;
-        const target = readlinkSync(link);
-        if (target.startsWith(c.files.filesRoot + '/') && !dirs.has(target)) {
-          rmSync(link);
-          report.filesRemoved++;
-        }
-      } catch {
-        /* raced with someone else's cleanup */
+  for (const link of listed.links) {
+    try {
+      if (!lstatSync(link).isSymbolicLink()) continue;
+      const target = readlinkSync(link);
+      if (target.startsWith(c.files.filesRoot + '/') && !live.has(target)) {
+        rmSync(link);
+        report.filesRemoved++;
       }
+    } catch {
+      /* raced with someone else's cleanup */
     }
-  } catch {
-    /* no etc dir */
   }
-  return report;
 }

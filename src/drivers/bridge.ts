@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { NsnetError, ValidationError } from '../errors.js';
 import type { Batch, HasHandle } from '../netlink/batch.js';
 import type { EndpointRecord, NetworkRecord } from '../store/store.js';
+import { toBig } from '../ipaddr.js';
 import * as v from '../validate.js';
 import type { Driver, DriverContext, JoinOptions } from './driver.js';
 
@@ -229,6 +230,54 @@ export const bridgeDriver: Driver = {
     if (o.gatewayEndpoint && !n.internal) {
       for (const s of n.subnets) if (s.gateway) b.addRoute({ dst: 'default', gateway: s.gateway, dev: inside });
     }
+  },
+
+  async repair(ctx, n, ep, sb, view, o) {
+    const st = bridgeState(n);
+    const bridge = view.hostLinks.get(st.bridge);
+    if (!bridge) throw new Error(`bridge ${st.bridge} of network ${n.name} is missing`);
+    const near = ep.hostIfname ? view.hostLinks.get(ep.hostIfname) : undefined;
+    const far = view.links.find((l) => l.name === ep.ifname);
+    if (!near || !far || near.kind !== 'veth') {
+      // One end of a veth does not outlive the other: what is left of the
+      // pair (or an impostor by its name) goes, and join makes it again.
+      const gone = (e: NsnetError) => {
+        if (e.code !== 'ENODEV') throw e;
+      };
+      if (near) await ctx.host.links.delete(near.ifindex).catch(gone);
+      if (far) await sb.links.delete(far.ifindex).catch(gone);
+      const b = sb.batch();
+      this.join(ctx, n, ep, sb, b, o);
+      await b.commit();
+      return [`${ep.hostIfname} and ${ep.ifname} made again`];
+    }
+    const fixed: string[] = [];
+    if (near.master !== bridge.ifindex || !near.up) {
+      await ctx.host.links.set(near.ifindex, { master: bridge.ifindex, up: true, ...(ep.ports?.length ? { hairpin: true } : {}) });
+      fixed.push(`${near.name} attached to ${st.bridge}`);
+    }
+    const b = sb.batch();
+    const before = fixed.length;
+    if (!far.up) {
+      b.setUp(far.ifindex);
+      fixed.push(`${far.name} up`);
+    }
+    const same = (a: string, b2: string) => toBig(a)?.n === toBig(b2)?.n;
+    for (const a of ep.addresses) {
+      const [addr, len] = a.split('/');
+      if (view.addresses.some((x) => x.ifindex === far.ifindex && x.prefixlen === Number(len) && same(x.address, addr!))) continue;
+      b.addAddress(far.ifindex, a, a.includes(':') ? { nodad: true } : {});
+      fixed.push(`${a} on ${far.name}`);
+    }
+    if (o.gatewayEndpoint && !n.internal) {
+      for (const s of n.subnets) {
+        if (!s.gateway || view.routes.some((r) => r.dst === 'default' && r.gateway !== null && same(r.gateway, s.gateway!))) continue;
+        b.replaceRoute({ dst: 'default', gateway: s.gateway, dev: far.ifindex });
+        fixed.push(`default via ${s.gateway}`);
+      }
+    }
+    if (fixed.length > before) await b.commit();
+    return fixed;
   },
 
   async leave(ctx, _n, ep) {

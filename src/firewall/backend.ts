@@ -43,10 +43,16 @@ export interface PortSpec {
   containerPort: number;
 }
 
-/** Everything a backend should hold: what reconcile makes true. */
+/**
+ * What a backend should hold for one store: what reconcile makes true.
+ * Everything else in a shared firewall (another store's networks and
+ * ports, or nobody's) is left as it is and counted.
+ */
 export interface FirewallState {
   networks: NetworkSpec[];
   ports: PortSpec[];
+  /** This store's ports that are neither wanted nor unwanted: sandboxes another process is at work on. Left as they are. */
+  keep?: PortSpec[];
 }
 
 export interface FirewallReport {
@@ -58,6 +64,12 @@ export interface FirewallReport {
   elementsRemoved: number;
   /** Port elements of live endpoints that were missing, added. */
   elementsAdded: number;
+  /**
+   * Elements this store neither wants nor is working on: another store's
+   * (nsnet's table is shared by every state dir on the host) or nobody's.
+   * Never removed by reconcile.
+   */
+  foreignElements: number;
   /**
    * Other tables' forward chains with policy drop (`ip filter FORWARD`):
    * their drop is final whatever nsnet's chain accepts, so nsnet's networks

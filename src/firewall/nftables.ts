@@ -7,8 +7,7 @@
 import type { NsnetError } from '../errors.js';
 import type { Batch, HasHandle } from '../netlink/batch.js';
 import { Nftables, toNativeNftOp, type Element, type NftOp, type SetSpec } from '../netlink/nftables.js';
-import { setLayout } from '../netlink/nftops.js';
-import { decodeTuple } from '../netlink/nftvalues.js';
+import * as diff from './diff.js';
 import type { FirewallBackend, FirewallReport, FirewallState, NetworkSpec, PortSpec } from './backend.js';
 import * as ruleset from './ruleset.js';
 
@@ -162,41 +161,49 @@ export class NftablesFirewall implements FirewallBackend {
   }
 
   /**
-   * Makes the table match want(): made if missing, rebuilt if its chains,
-   * rules, sets or network elements are not what nsnet writes, port
-   * elements of gone endpoints removed and missing ones added, and dropped
-   * if no network needs it.
+   * Makes the table hold what want() says this store needs: made if
+   * missing; rebuilt if its chains, rules or sets are not what nsnet writes
+   * (keeping every element it held, whoever's); wanted elements that are
+   * missing added, and this store's elements with stale data replaced.
+   * The table is shared by every store on the host: elements nobody here
+   * wants are counted, never removed, and the table is dropped only when
+   * no store's network is left in it. The kernel decides, under the
+   * generation every change carries.
    */
   async reconcile(want: () => Promise<FirewallState>): Promise<FirewallReport> {
-    const report: FirewallReport = { rebuilt: false, dropped: false, elementsRemoved: 0, elementsAdded: 0, forwardDrops: [] };
+    const report: FirewallReport = { rebuilt: false, dropped: false, elementsRemoved: 0, elementsAdded: 0, foreignElements: 0, forwardDrops: [] };
     for (let i = 0; ; i++) {
       const generation = await this.nft.generation();
       const state = await want();
-      const ops = [...state.networks.flatMap((n) => ruleset.addNetworkOps(rulesetNetwork(n))), ...portAdds(state.ports)];
-      const needed = state.networks.length > 0;
+      const wanted = [...state.networks.flatMap((n) => ruleset.addNetworkOps(rulesetNetwork(n))), ...portAdds(state.ports)];
+      const kept = portAdds(state.keep ?? []);
       const exists = (await this.nft.tables('inet')).some((t) => t.name === ruleset.TABLE.name);
+      const held = exists ? await diff.listing(this.nft) : null;
+      const othersHere = !!held && (held.get(ruleset.SETS.bridges.name) ?? []).length > 0;
       let change: NftOp[] = [];
-      if (!needed) {
+      if (!state.networks.length && !othersHere) {
         if (exists) change = [{ verb: 'delete', table: ruleset.TABLE }];
         report.dropped = exists;
-      } else if (!exists || !(await this.shapeOk())) {
-        change = [...(exists ? [{ verb: 'delete', table: ruleset.TABLE } as NftOp] : []), ...ruleset.rulesetOps(), ...mergeOps(ops)];
+      } else if (!exists) {
+        change = [...ruleset.rulesetOps(), ...mergeOps(wanted)];
         report.rebuilt = true;
       } else {
-        const diff = await this.diff(ops);
-        if (diff === 'rebuild') {
-          change = [{ verb: 'delete', table: ruleset.TABLE }, ...ruleset.rulesetOps(), ...mergeOps(ops)];
+        const d = diff.diff(held!, wanted, kept);
+        report.foreignElements = d.foreign;
+        if (!(await this.shapeOk())) {
+          // Every element goes back as it was, with what this store misses.
+          change = [{ verb: 'delete', table: ruleset.TABLE }, ...ruleset.rulesetOps(), ...mergeOps([...diff.asOps(held!), ...d.add])];
           report.rebuilt = true;
         } else {
-          change = mergeOps([...diff.remove, ...diff.add]);
-          report.elementsRemoved = diff.remove.length;
-          report.elementsAdded = diff.add.length;
+          change = [...mergeOps(d.remove), ...mergeOps(d.add)];
+          report.elementsRemoved = diff.count(d.remove);
+          report.elementsAdded = diff.count(d.add);
         }
       }
       try {
         if (change.length) await this.nft.commit(change, { generation });
-        this.present = needed;
-        if (needed) {
+        this.present = !report.dropped && (exists || change.length > 0);
+        if (this.present) {
           report.forwardDrops = (await this.nft.chains())
             .filter((c) => c.hook === 'forward' && c.policy === 'drop' && !(c.family === 'inet' && c.table === ruleset.TABLE.name))
             .map((c) => `${c.family} ${c.table} ${c.name}`);
@@ -204,7 +211,7 @@ export class NftablesFirewall implements FirewallBackend {
         return report;
       } catch (e) {
         if (code(e) !== 'ERESTART' || i >= RETRIES) throw e;
-        Object.assign(report, { rebuilt: false, dropped: false, elementsRemoved: 0, elementsAdded: 0, forwardDrops: [] });
+        Object.assign(report, { rebuilt: false, dropped: false, elementsRemoved: 0, elementsAdded: 0, foreignElements: 0, forwardDrops: [] });
       }
     }
   }
@@ -221,47 +228,5 @@ export class NftablesFirewall implements FirewallBackend {
     const got = rules.map((r) => `${r.chain}|${r.comment}|${r.exprs.join(',')}`);
     const wantRules = ruleset.rules().map((r) => `${r.chain}|${r.comment}|${r.exprs.map((x) => x.expr).join(',')}`);
     return JSON.stringify(got) === JSON.stringify(wantRules);
-  }
-
-  /**
-   * What differs between the kernel's elements and the wanted ones. Network
-   * sets are few and change with networks only: any difference there means
-   * a rebuild. Port maps are diffed element by element.
-   */
-  private async diff(ops: NftOp[]): Promise<'rebuild' | { add: NftOp[]; remove: NftOp[] }> {
-    const want = new Map<string, Element[]>();
-    for (const o of ops) if ('elements' in o) want.set(o.elements.set.name, [...(want.get(o.elements.set.name) ?? []), ...o.elements.elements]);
-    const ports = new Set<SetSpec>([ruleset.SETS.dnat4, ruleset.SETS.dnat6, ruleset.SETS.dnat4Any, ruleset.SETS.dnat6Any]);
-    const add: NftOp[] = [];
-    const remove: NftOp[] = [];
-    const sets = Object.values(ruleset.SETS) as SetSpec[];
-    const actual = await Promise.all(sets.map((s) => this.nft.elements(s)));
-    for (const [i, set] of sets.entries()) {
-      const l = setLayout(set, 'set');
-      const norm = (x: { key: unknown; keyEnd?: unknown; intervalEnd?: boolean; data?: unknown }) =>
-        JSON.stringify([x.key, x.keyEnd ?? null, !!x.intervalEnd, x.data ?? null]);
-      // The wanted elements as the kernel will list them: encoded, then decoded.
-      const wanted = new Map<string, Element>();
-      for (const el of want.get(set.name) ?? []) {
-        const op = toNativeNftOp({ verb: 'add', elements: { set, elements: [el] } }).op;
-        const parts = (op.elems ?? []).map((n) =>
-          norm({
-            key: decodeTuple(l.key, n.key),
-            ...(n.keyEnd ? { keyEnd: decodeTuple(l.key, n.keyEnd) } : {}),
-            intervalEnd: ((n.flags ?? 0) & 1) !== 0,
-            ...(n.data && l.data ? { data: decodeTuple(l.data, n.data) } : {}),
-          }),
-        );
-        for (const p of parts) wanted.set(p, el);
-      }
-      const have = new Map(actual[i]!.map((e) => [norm(e), e] as const));
-      const missing = [...wanted.keys()].filter((k) => !have.has(k));
-      const extra = [...have.keys()].filter((k) => !wanted.has(k));
-      if (!missing.length && !extra.length) continue;
-      if (!ports.has(set)) return 'rebuild';
-      for (const k of missing) add.push({ verb: 'add', elements: { set, elements: [wanted.get(k)!] } });
-      for (const k of extra) remove.push({ verb: 'delete', elements: { set, elements: [{ key: have.get(k)!.key }] } });
-    }
-    return { add, remove };
   }
 }

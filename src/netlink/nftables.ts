@@ -16,6 +16,7 @@ import {
   type NativeReply,
 } from '../native.js';
 import type { HasHandle } from './batch.js';
+import { retryInterrupted } from './dump.js';
 import { FAMILY, FAMILY_NAME, HOOK_NAME, family, objName, setLayout, toNativeNftOp, type Hook, type NftFamily, type NftOp, type SetSpec } from './nftops.js';
 import { commentOf, decodeTuple, type NftValue } from './nftvalues.js';
 
@@ -158,13 +159,15 @@ export class Nftables {
     });
   }
 
-  private async list<W extends keyof ListKinds>(what: W, fam: number, table: string, set: string): Promise<ListKinds[W]> {
-    try {
-      const list = native.nftList as (ns: unknown, w: W, f: number, t: string, s: string) => Promise<ListKinds[W]>;
-      return await list(this.ns.handle, what, fam, table, set);
-    } catch (e) {
-      throw NsnetError.system(`nf_tables ${what}`, e);
-    }
+  private list<W extends keyof ListKinds>(what: W, fam: number, table: string, set: string): Promise<ListKinds[W]> {
+    return retryInterrupted(async () => {
+      try {
+        const list = native.nftList as (ns: unknown, w: W, f: number, t: string, s: string) => Promise<ListKinds[W]>;
+        return await list(this.ns.handle, what, fam, table, set);
+      } catch (e) {
+        throw NsnetError.system(`nf_tables ${what}`, e);
+      }
+    });
   }
 }
 

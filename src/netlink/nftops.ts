@@ -63,6 +63,13 @@ export interface Element {
   data?: NftValue | NftValue[];
   /** A verdict map's data. */
   verdict?: Verdict;
+  /**
+   * One-field interval sets: given (true or false), the element is sent as
+   * the kernel lists it (elements() of such a set), a range's start or the
+   * first value past it, rather than as a range to expand; so a listing
+   * can be added back as it was.
+   */
+  intervalEnd?: boolean;
 }
 
 export interface ElementsSpec {
@@ -220,6 +227,11 @@ function elemsOp(verb: NftVerb, spec: ElementsSpec, field: string): NativeNftOp 
     if (!l.interval) {
       if (e.keyEnd !== undefined) throw new ValidationError(`${f}.keyEnd`, e.keyEnd, 'only interval sets hold ranges');
       elems.push({ key: encodeTuple(l.key, e.key, `${f}.key`), ...data });
+      return;
+    }
+    if (e.intervalEnd !== undefined && l.key.types.length === 1) {
+      if (typeof e.intervalEnd !== 'boolean') throw new ValidationError(`${f}.intervalEnd`, e.intervalEnd, 'must be a boolean');
+      elems.push({ key: encodeTuple(l.key, e.key, `${f}.key`), ...(e.intervalEnd ? { flags: 1 } : data) });
       return;
     }
     const [first, last] = keyRange(l.key, e, f);

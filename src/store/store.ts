@@ -82,8 +82,19 @@ export interface SandboxRecord {
   filesDir: string;
   labels: Record<string, string>;
   created: string;
-  /** The process that created it: reconcile leaves a sandbox alone while its creator may still be at work. */
+  /** The process that created it. */
   pid: number;
+  /** Set while a process works on it (see cnm/busy.ts): reconcile leaves it alone while that process lives. */
+  busy?: SandboxBusy;
+}
+
+export interface SandboxBusy {
+  op: 'create' | 'join' | 'leave' | 'delete';
+  /** The endpoint a join or leave is about. */
+  endpoint?: string;
+  pid: number;
+  /** The process's boot and start time, so a reused pid does not pass for it. */
+  start: string;
 }
 
 export interface StoreTx {
