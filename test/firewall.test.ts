@@ -2,56 +2,19 @@
 // the host, another plays the LAN/internet on the host's uplink, and nsnet's
 // networks and sandboxes are made as a runtime makes them. nft -j is the
 // oracle for what the ruleset holds.
-import type { AddressInfo, Server, Socket } from 'node:net';
+import type { AddressInfo, Server } from 'node:net';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { createSandbox, Netns, NsnetError, type Sandbox } from '../src/index.js';
 import { settled, snapshot, world, type World } from './cnm-helpers.js';
-import { ip, uniq } from './helpers.js';
+import { attempt, fetchTcp, ip, serve, uniq } from './helpers.js';
 import { nft, nftj, ofKind } from './nft-helpers.js';
 
 let w: World;
 let outside: Netns;
 const UP = '198.51.100.1'; // the host's uplink address
 const OUT = '198.51.100.2'; // the outside machine
-
-/** Connects and says how it went, without waiting for TCP's own (minutes long) give-up. */
-async function attempt(from: Netns, port: number, to: string, ms = 1200): Promise<'connected' | 'refused' | 'timeout'> {
-  let sock: Socket | undefined;
-  const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), ms));
-  const conn = from.connectTcp(port, to).then(
-    (s) => {
-      sock = s;
-      return 'connected' as const;
-    },
-    (e: { code?: string }) => (e.code === 'ECONNREFUSED' ? ('refused' as const) : Promise.reject(e)),
-  );
-  const r = await Promise.race([conn, timer]);
-  sock?.destroy();
-  if (r === 'timeout') void conn.then(() => sock?.destroy(), () => {});
-  return r;
-}
-
-/** Reads what the server says. */
-async function fetchTcp(from: Netns, port: number, to: string): Promise<string> {
-  const s = await from.connectTcp(port, to);
-  const chunks: Buffer[] = [];
-  for await (const d of s) chunks.push(d as Buffer);
-  return Buffer.concat(chunks).toString();
-}
-
-/** A TCP server that answers its name and records who connected. */
-async function serve(ns: Netns, port: number, host: string, name: string): Promise<{ server: Server; seen: string[] }> {
-  const server = await ns.listenTcp(port, host);
-  const seen: string[] = [];
-  server.on('connection', (s) => {
-    s.on('error', () => {}); // a client that gives up resets
-    seen.push(s.remoteAddress!);
-    s.end(name);
-  });
-  return { server, seen };
-}
 
 async function udpRoundTrip(from: Netns, port: number, to: string): Promise<string> {
   const s = await from.bindUdp(0, undefined, 4);
