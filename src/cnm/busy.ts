@@ -95,11 +95,10 @@ export class Busy {
   }
 }
 
-/** Clears this process's mark, if the sandbox still carries it. */
-function release(t: StoreTx, sandboxId: string): void {
+/** Clears the mark of process `of` (this one by default), if the sandbox still carries it. */
+export function release(t: StoreTx, sandboxId: string, of: { pid: number; start: string } = me()): void {
   const sb = t.sandbox(sandboxId);
-  const m = me();
-  if (!sb?.busy || sb.busy.pid !== m.pid || sb.busy.start !== m.start) return;
+  if (!sb?.busy || sb.busy.pid !== of.pid || sb.busy.start !== of.start) return;
   delete sb.busy;
   t.putSandbox(sb);
 }

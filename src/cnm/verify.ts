@@ -11,7 +11,7 @@ import type { KernelView } from '../drivers/driver.js';
 import type { Link } from '../netlink/types.js';
 import { Netns, isMounted } from '../netlink/netns.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/store.js';
-import { workerAlive } from './busy.js';
+import { release, workerAlive } from './busy.js';
 import type { CnmContext } from './context.js';
 import { leave } from './join.js';
 import { deleteSandbox } from './sandboxes.js';
@@ -64,15 +64,18 @@ export async function checkSandboxes(c: CnmContext, hostLinks: Map<string, Link>
         }
       }
     }
-    if (sb.netnsKind !== 'own') return void out.verified.add(sb.id);
-    if (!isMounted(sb.netnsPath)) return remove(sb, `its namespace ${sb.netnsPath} is gone`);
-    try {
-      const fixed = await mend(c, sb, epsOf(sb.id), nets, hostLinks);
-      if (fixed.length) out.found.push(`sandbox ${sb.name}: mended: ${fixed.join('; ')}`);
-      out.verified.add(sb.id);
-    } catch (e) {
-      await remove(sb, `cannot be mended (${(e as Error).message})`);
+    if (sb.netnsKind === 'own') {
+      if (!isMounted(sb.netnsPath)) return remove(sb, `its namespace ${sb.netnsPath} is gone`);
+      try {
+        const fixed = await mend(c, sb, epsOf(sb.id), nets, hostLinks);
+        if (fixed.length) out.found.push(`sandbox ${sb.name}: mended: ${fixed.join('; ')}`);
+      } catch (e) {
+        return remove(sb, `cannot be mended (${(e as Error).message})`);
+      }
     }
+    out.verified.add(sb.id);
+    // The dead process's mark goes with what it left undone.
+    if (sb.busy) await c.store.update((t) => release(t, sb.id, sb.busy!));
   };
   const owners = sandboxes.filter((s) => !s.ownerId || !byId.has(s.ownerId));
   for (let i = 0; i < owners.length; i += PARALLEL) await Promise.all(owners.slice(i, i + PARALLEL).map(check));
