@@ -67,8 +67,10 @@ export async function firewallState(ctx: CnmContext, verified?: { verified: Set<
     if (spec) networks.push(spec);
   }
   const on = new Set(networks.map((n) => n.id));
+  // A sandbox some process is at work on (a delete under way, say) is never
+  // published anew, even if a reconcile verified it a moment ago.
   const whole = (sb: SandboxRecord) =>
-    verified ? verified.verified.has(sb.id) : !(sb.busy && workerAlive(sb.busy, ctx.inFlight, sb.id)) && (sb.netnsKind !== 'own' || isMounted(sb.netnsPath));
+    !(sb.busy && workerAlive(sb.busy, ctx.inFlight, sb.id)) && (verified ? verified.verified.has(sb.id) : sb.netnsKind !== 'own' || isMounted(sb.netnsPath));
   const ok = new Set(sbs.filter(whole).map((s) => s.id));
   const joined = eps.filter((e) => e.sandboxId && on.has(e.networkId));
   return { networks, ports: portSpecs(joined.filter((e) => ok.has(e.sandboxId!))), keep: portSpecs(joined.filter((e) => !ok.has(e.sandboxId!))) };

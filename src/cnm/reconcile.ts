@@ -55,7 +55,7 @@ export async function reconcile(c: CnmContext): Promise<ReconcileReport> {
 
   // 1. Bridges of this store's networks that vanished.
   const byName = async () => new Map((await c.host.links.list()).map((l) => [l.name, l] as const));
-  let links = await byName();
+  const links = await byName();
   const networks = await c.store.view((t) => t.networks());
   for (const net of networks) {
     const bridge = net.driverState.bridge as string | undefined;
@@ -69,10 +69,9 @@ export async function reconcile(c: CnmContext): Promise<ReconcileReport> {
       report.errors.push(`network ${net.name}: ${(e as Error).message}`);
     }
   }
-  if (report.bridgesRestored.length) links = await byName();
 
   // 2. Each sandbox: left alone, verified (and mended), or removed.
-  const sb = await checkSandboxes(c, links);
+  const sb = await checkSandboxes(c);
   report.sandboxesRemoved.push(...sb.removed);
   report.addressesReleased += sb.addressesReleased;
   report.found.push(...sb.found);

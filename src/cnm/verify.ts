@@ -10,8 +10,8 @@
 import type { KernelView } from '../drivers/driver.js';
 import type { Link } from '../netlink/types.js';
 import { Netns, isMounted } from '../netlink/netns.js';
-import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/store.js';
-import { release, workerAlive } from './busy.js';
+import type { EndpointRecord, NetworkRecord, SandboxBusy, SandboxRecord } from '../store/store.js';
+import { Busy, workerAlive } from './busy.js';
 import type { CnmContext } from './context.js';
 import { leave } from './join.js';
 import { deleteSandbox } from './sandboxes.js';
@@ -31,34 +31,48 @@ export interface SandboxCheck {
 /** At most this many namespaces are looked into at once. */
 const PARALLEL = 8;
 
-export async function checkSandboxes(c: CnmContext, hostLinks: Map<string, Link>): Promise<SandboxCheck> {
+const sameMark = (a?: SandboxBusy, b?: SandboxBusy) => a?.pid === b?.pid && a?.start === b?.start && a?.op === b?.op;
+
+export async function checkSandboxes(c: CnmContext): Promise<SandboxCheck> {
   const out: SandboxCheck = { verified: new Set(), busy: new Set(), removed: [], addressesReleased: 0, found: [], errors: [] };
   const { sandboxes, endpoints, networks } = await c.store.view((t) => ({ sandboxes: t.sandboxes(), endpoints: t.endpoints(), networks: t.networks() }));
+  // Listed after the store was read: a sandbox that was not busy then has
+  // all its interfaces by now.
+  const links = async () => new Map((await c.host.links.list()).map((l) => [l.name, l] as const));
+  const seenLinks = await links();
   const nets = new Map(networks.map((n) => [n.id, n]));
-  const epsOf = (id: string) => endpoints.filter((e) => e.sandboxId === id);
   const byId = new Map(sandboxes.map((s) => [s.id, s]));
+
   const remove = async (sb: SandboxRecord, why: string) => {
+    const eps = await c.store.view((t) => t.endpoints({ sandboxId: sb.id }));
     out.found.push(`sandbox ${sb.name}: ${why}: removed`);
     const shared = sandboxes.filter((s) => s.ownerId === sb.id);
-    try {
-      await deleteSandbox(c, sb, { force: true, wait: true });
-      out.removed.push(sb.name, ...shared.map((s) => s.name));
-      out.addressesReleased += epsOf(sb.id).reduce((n, e) => n + e.addresses.length, 0);
-    } catch (e) {
-      out.errors.push(`sandbox ${sb.name}: ${(e as Error).message}`);
-    }
+    await deleteSandbox(c, sb, { force: true, wait: true });
+    out.removed.push(sb.name, ...shared.map((s) => s.name));
+    out.addressesReleased += eps.reduce((n, e) => n + e.addresses.length, 0);
   };
-  const check = async (sb: SandboxRecord) => {
-    if (sb.busy && workerAlive(sb.busy, c.inFlight, sb.id)) return void out.busy.add(sb.id);
-    if (sb.busy?.op === 'create' || sb.busy?.op === 'delete') return remove(sb, `its ${sb.busy.op} was cut short (process ${sb.busy.pid} is gone)`);
-    if (sb.busy?.op === 'leave' && sb.busy.endpoint) {
-      // Finish the leave that was cut short; what it already did counts as done.
-      const ep = endpoints.find((e) => e.id === sb.busy!.endpoint && e.sandboxId === sb.id);
-      if (ep) {
+
+  /** What is wrong with a sandbox as first seen, without changing anything; null when it is whole. */
+  const look = async (sb: SandboxRecord): Promise<string | null> => {
+    if (sb.busy) return `its ${sb.busy.op} was cut short (process ${sb.busy.pid} is gone)`;
+    if (sb.netnsKind !== 'own') return null;
+    if (!isMounted(sb.netnsPath)) return `its namespace ${sb.netnsPath} is gone`;
+    const eps = endpoints.filter((e) => e.sandboxId === sb.id);
+    const need = await mend(c, sb, eps, nets, seenLinks, false).catch((e: Error) => [e.message]);
+    return need.length ? `needs mending: ${need.join('; ')}` : null;
+  };
+
+  /** Acts on a sandbox it holds: finishes or undoes what a dead process left, mends, or removes. */
+  const act = async (seen: SandboxRecord, sb: SandboxRecord, why: string) => {
+    const dead = seen.busy;
+    if (dead?.op === 'create' || dead?.op === 'delete') return remove(sb, why);
+    if (dead?.op === 'leave' && dead.endpoint) {
+      const ep = (await c.store.view((t) => t.endpoint(dead.endpoint!)));
+      if (ep?.sandboxId === sb.id) {
+        // What the leave already did counts as done.
         try {
           await leave(c, ep);
           out.found.push(`sandbox ${sb.name}: its leave of ${ep.name} was cut short: finished`);
-          endpoints.splice(endpoints.indexOf(ep), 1);
         } catch (e) {
           return remove(sb, `its leave of ${ep.name} could not be finished (${(e as Error).message})`);
         }
@@ -67,15 +81,38 @@ export async function checkSandboxes(c: CnmContext, hostLinks: Map<string, Link>
     if (sb.netnsKind === 'own') {
       if (!isMounted(sb.netnsPath)) return remove(sb, `its namespace ${sb.netnsPath} is gone`);
       try {
-        const fixed = await mend(c, sb, epsOf(sb.id), nets, hostLinks);
+        const eps = await c.store.view((t) => t.endpoints({ sandboxId: sb.id }));
+        const fixed = await mend(c, sb, eps, nets, await links(), true);
         if (fixed.length) out.found.push(`sandbox ${sb.name}: mended: ${fixed.join('; ')}`);
       } catch (e) {
         return remove(sb, `cannot be mended (${(e as Error).message})`);
       }
+    } else if (dead) {
+      out.found.push(`sandbox ${sb.name}: ${why}: its records kept`);
     }
     out.verified.add(sb.id);
-    // The dead process's mark goes with what it left undone.
-    if (sb.busy) await c.store.update((t) => release(t, sb.id, sb.busy!));
+  };
+
+  const check = async (seen: SandboxRecord) => {
+    if (seen.busy && workerAlive(seen.busy, c.inFlight, seen.id)) return void out.busy.add(seen.id);
+    // Read-only first: a whole sandbox costs no store write.
+    const why = await look(seen);
+    if (why === null) return void out.verified.add(seen.id);
+    // Something to do: hold the sandbox first (so no other process acts on
+    // it meanwhile), and only if it is still as it was seen: a mark that was
+    // cleared, or a sandbox that went, since then is left to the next look.
+    const hold = new Busy(c);
+    try {
+      const sb = await c.store.update((t) => {
+        const cur = t.sandbox(seen.id);
+        return cur && sameMark(cur.busy, seen.busy) ? hold.claim(t, cur, 'mend') : null;
+      });
+      if (sb) await act(seen, sb, why);
+    } catch (e) {
+      out.errors.push(`sandbox ${seen.name}: ${(e as Error).message}`);
+    } finally {
+      await hold.end();
+    }
   };
   const owners = sandboxes.filter((s) => !s.ownerId || !byId.has(s.ownerId));
   for (let i = 0; i < owners.length; i += PARALLEL) await Promise.all(owners.slice(i, i + PARALLEL).map(check));
@@ -85,8 +122,8 @@ export async function checkSandboxes(c: CnmContext, hostLinks: Map<string, Link>
   return out;
 }
 
-/** Looks into a sandbox's namespace and has each endpoint's driver mend it. */
-async function mend(c: CnmContext, sb: SandboxRecord, eps: EndpointRecord[], nets: Map<string, NetworkRecord>, hostLinks: Map<string, Link>): Promise<string[]> {
+/** Looks into a sandbox's namespace and has each endpoint's driver check it (and, with apply, mend it). */
+async function mend(c: CnmContext, sb: SandboxRecord, eps: EndpointRecord[], nets: Map<string, NetworkRecord>, hostLinks: Map<string, Link>, apply: boolean): Promise<string[]> {
   const checked = eps.filter((e) => c.knownDriver(nets.get(e.networkId)?.driver ?? '')?.repair);
   if (!checked.length) return [];
   const ns = await Netns.openPath(sb.netnsPath);
@@ -96,7 +133,7 @@ async function mend(c: CnmContext, sb: SandboxRecord, eps: EndpointRecord[], net
     const fixed: string[] = [];
     for (const ep of checked) {
       const net = nets.get(ep.networkId)!;
-      fixed.push(...(await c.driver(net.driver).repair!(c, net, ep, ns, view, { gatewayEndpoint: ep.gatewayEndpoint })));
+      fixed.push(...(await c.driver(net.driver).repair!(c, net, ep, ns, view, { gatewayEndpoint: ep.gatewayEndpoint, apply })));
     }
     return fixed;
   } finally {

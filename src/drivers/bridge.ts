@@ -236,9 +236,11 @@ export const bridgeDriver: Driver = {
     const st = bridgeState(n);
     const bridge = view.hostLinks.get(st.bridge);
     if (!bridge) throw new Error(`bridge ${st.bridge} of network ${n.name} is missing`);
-    const near = ep.hostIfname ? view.hostLinks.get(ep.hostIfname) : undefined;
+    // Looked up again when the listing lacks it: only what is surely gone is made again.
+    const near = ep.hostIfname ? (view.hostLinks.get(ep.hostIfname) ?? (await ctx.host.links.find(ep.hostIfname)) ?? undefined) : undefined;
     const far = view.links.find((l) => l.name === ep.ifname);
     if (!near || !far || near.kind !== 'veth') {
+      if (!o.apply) return [`${ep.hostIfname} and ${ep.ifname} to be made again`];
       // One end of a veth does not outlive the other: what is left of the
       // pair (or an impostor by its name) goes, and join makes it again.
       const gone = (e: NsnetError) => {
@@ -253,7 +255,7 @@ export const bridgeDriver: Driver = {
     }
     const fixed: string[] = [];
     if (near.master !== bridge.ifindex || !near.up) {
-      await ctx.host.links.set(near.ifindex, { master: bridge.ifindex, up: true, ...(ep.ports?.length ? { hairpin: true } : {}) });
+      if (o.apply) await ctx.host.links.set(near.ifindex, { master: bridge.ifindex, up: true, ...(ep.ports?.length ? { hairpin: true } : {}) });
       fixed.push(`${near.name} attached to ${st.bridge}`);
     }
     const b = sb.batch();
@@ -276,7 +278,7 @@ export const bridgeDriver: Driver = {
         fixed.push(`default via ${s.gateway}`);
       }
     }
-    if (fixed.length > before) await b.commit();
+    if (o.apply && fixed.length > before) await b.commit();
     return fixed;
   },
 

@@ -54,10 +54,11 @@ export interface Driver {
   join(ctx: DriverContext, n: NetworkRecord, ep: EndpointRecord, sb: HasHandle, b: Batch, o: JoinOptions): void;
   /**
    * Checks what join made for ep (sb is its sandbox's namespace, view what
-   * reconcile read) and mends what is missing or detached; returns what it
-   * mended, and throws what it cannot mend. Absent: nothing to check.
+   * reconcile read) and, with apply, mends what is missing or detached.
+   * Returns what needs mending (or was mended); throws what cannot be.
+   * Without apply it changes nothing. Absent: nothing to check.
    */
-  repair?(ctx: DriverContext, n: NetworkRecord, ep: EndpointRecord, sb: Netns, view: KernelView, o: JoinOptions): Promise<string[]>;
+  repair?(ctx: DriverContext, n: NetworkRecord, ep: EndpointRecord, sb: Netns, view: KernelView, o: JoinOptions & { apply: boolean }): Promise<string[]>;
   /** Removes what join made. Must succeed when it is already gone. */
   leave(ctx: DriverContext, n: NetworkRecord, ep: EndpointRecord, sb: SandboxRecord | null): Promise<void>;
   /**

@@ -89,7 +89,7 @@ export interface SandboxRecord {
 }
 
 export interface SandboxBusy {
-  op: 'create' | 'join' | 'leave' | 'delete';
+  op: 'create' | 'join' | 'leave' | 'delete' | 'mend';
   /** The endpoint a join or leave is about. */
   endpoint?: string;
   pid: number;
