@@ -6,7 +6,7 @@ import { join } from 'node:path';
 
 import { NsnetError, ValidationError } from '../errors.js';
 import { poolKey } from '../ipam/ipam.js';
-import { Netns } from '../netlink/netns.js';
+import { Netns, isMounted } from '../netlink/netns.js';
 import { parsePorts } from '../ports.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/store.js';
 import { findByKey, now, type CnmContext, type DeleteOptions } from './context.js';
@@ -186,7 +186,9 @@ async function teardown(ctx: CnmContext, sbRec: SandboxRecord, o: DeleteOptions,
     }
   };
   if (sb.netnsKind === 'own') {
-    if (o.wait) await leaveAll();
+    // Unmounted behind our back, the namespace may live on (a process in
+    // it holds it), and releasing it would not take its veths: they go now.
+    if (o.wait || !isMounted(sb.netnsPath)) await leaveAll();
     // Releasing the namespace destroys everything in it, veths included,
     // in the kernel's own time (see DeleteOptions.wait).
     ctx.dropNetns(sb.id);

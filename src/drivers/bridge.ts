@@ -255,7 +255,8 @@ export const bridgeDriver: Driver = {
     }
     const fixed: string[] = [];
     if (near.master !== bridge.ifindex || !near.up) {
-      if (o.apply) await ctx.host.links.set(near.ifindex, { master: bridge.ifindex, up: true, ...(ep.ports?.length ? { hairpin: true } : {}) });
+      // Port settings (hairpin) apply only once it is a port: a request of their own.
+      if (o.apply) await ctx.host.batch().setLink(near.ifindex, { master: bridge.ifindex }).setLink(near.ifindex, { up: true, ...(ep.ports?.length ? { hairpin: true } : {}) }).commit();
       fixed.push(`${near.name} attached to ${st.bridge}`);
     }
     const b = sb.batch();
