@@ -59,6 +59,8 @@ export interface NftElement {
   intervalEnd: boolean;
   data?: NftValue | NftValue[];
   verdict?: { code: number; chain?: string };
+  /** The element's comment (nft's), if it has one. */
+  comment?: string;
 }
 
 // ---------------------------------------------------------------- the API
@@ -155,6 +157,8 @@ export class Nftables {
       if (e.keyEnd) out.keyEnd = decodeTuple(l.key, e.keyEnd);
       if (e.verdict) out.verdict = e.verdict;
       else if (e.data && l.data) out.data = decodeTuple(l.data, e.data);
+      const c = commentOf(e.userdata);
+      if (c !== undefined) out.comment = c;
       return out;
     });
   }
