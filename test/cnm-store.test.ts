@@ -67,7 +67,8 @@ describe('store', () => {
     expect(report.sandboxesRemoved).toEqual([a.name]);
     expect(report.addressesReleased).toBe(1);
     expect(report.interfacesRemoved).toEqual([]);
-    expect(report.foreignInterfaces).toEqual(['nsv0badc0de']);
+    expect(report.foreignInterfaces).toEqual([]);
+    expect(report.orphanInterfaces).toEqual(['nsv0badc0de']);
     expect(report.bridgesRestored).toEqual([bridge]);
     // The live sandbox's veth is a port of the bridge made again.
     const keepVeth = (await (await c2.sandbox(keep.name)).info()).endpoints[0]!.hostIfname!;
@@ -77,13 +78,15 @@ describe('store', () => {
     await expect(c2.sandbox(a.name)).rejects.toMatchObject({ code: 'ERR_NSNET_NOT_FOUND' });
     expect(await c2.store.view((t) => t.allocation(`${net.id}/10.63.0.0/24`, aAddr.split('/')[0]!))).toBeNull();
     expect(await ipj(w.host.name!, 'link', 'show', 'nsv0badc0de')).toHaveLength(1);
-    await ip(w.host.name!, 'link', 'del', 'nsv0badc0de');
+    // Removed only when a gc asks for orphans.
+    expect((await c2.gc({ orphans: true })).interfacesRemoved).toEqual(['nsv0badc0de']);
+    expect(await ipj(w.host.name!, 'link', 'show', 'nsv0badc0de').catch(() => [])).toEqual([]);
     const [br] = await ipj<any[]>(w.host.name!, 'addr', 'show', bridge);
     expect(br.addr_info.filter((x: any) => x.scope !== 'link').map((x: any) => x.local)).toEqual(['10.63.0.1']);
     // The sandbox that still exists is untouched, and reconcile is idempotent.
     expect((await (await c2.sandbox(keep.name)).info()).endpoints).toHaveLength(1);
     const again = await c2.reconcile();
-    expect(again).toMatchObject({ sandboxesRemoved: [], interfacesRemoved: [], bridgesRestored: [], addressesReleased: 0, found: [], foreignInterfaces: [] });
+    expect(again).toMatchObject({ sandboxesRemoved: [], interfacesRemoved: [], bridgesRestored: [], addressesReleased: 0, found: [], foreignInterfaces: [], orphanInterfaces: [] });
   });
 
   test('delete releases the namespace at once; wait: true removes the host-side veth before returning', async () => {

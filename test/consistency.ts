@@ -28,7 +28,8 @@ function nftPorts(objs: any[]): string[] {
   for (const m of ofKind(objs, 'map')) {
     if (!String(m.name).startsWith('dnat')) continue;
     for (const [k, v] of (m.elem ?? []) as [any, any][]) {
-      const key = k.concat as (string | number)[];
+      // An element with a comment is listed as { elem: { val, comment } }.
+      const key = (k.elem?.val ?? k).concat as (string | number)[];
       const [ip, port] = v.concat as [string, number];
       const [hostIp, proto, hostPort] = key.length === 3 ? key : [m.name.endsWith('6_any') ? '::' : '0.0.0.0', ...key];
       out.push(`${proto}/${hostPort}@${hostIp} -> ${ip}:${port}`);

@@ -229,7 +229,7 @@ describe('lifecycle of the table', () => {
     expect(await nftj(w.host.name!)).toEqual(empty);
   });
 
-  test('reconcile on open: a flushed table is rebuilt with every element, elements of gone endpoints are removed, and one nobody in this store made is reported and left', async () => {
+  test("reconcile on open: a flushed table is rebuilt with every element, elements of gone endpoints are removed; another store's element is left, nobody's left until gc asks for orphans, this store's leftover goes", async () => {
     const n = await w.c.createNetwork(uniq('fr'), { subnets: ['10.149.0.0/24'] });
     try {
       const keep = await createSandbox(w.c, { name: uniq('fk'), mode: { network: n.name }, ports: ['8100:80'] });
@@ -239,7 +239,7 @@ describe('lifecycle of the table', () => {
       await nft(w.host.name!, 'flush', 'table', 'inet', 'nsnet');
       await w.reopen(); // reconciles
       // Rebuilt on open, so a second look finds nothing to do.
-      expect((await w.c.reconcile()).firewall).toEqual({ rebuilt: false, dropped: false, elementsRemoved: 0, elementsAdded: 0, foreignElements: 0, forwardDrops: [] });
+      expect((await w.c.reconcile()).firewall).toEqual({ rebuilt: false, dropped: false, elementsRemoved: 0, elementsAdded: 0, foreignElements: 0, orphanElements: 0, orphansRemoved: 0, forwardDrops: [] });
       const rules = (x: any[]) => ofKind(x, 'rule').map((r) => r.comment);
       expect(rules(await nftj(w.host.name!))).toEqual(rules(whole));
       const elems = (x: any[]) => ofKind(x, 'map').map((m) => [m.name, m.elem ?? []]);
@@ -251,12 +251,22 @@ describe('lifecycle of the table', () => {
       const maps = Object.fromEntries(ofKind(await nftj(w.host.name!), 'map').map((m) => [m.name, m.elem ?? []]));
       expect(JSON.stringify(maps.dnat4_any)).toContain('8100');
       expect(JSON.stringify(maps.dnat4_any)).not.toContain('8101');
-      // An element this store did not make (another state dir's, or
-      // nobody's) is reported and left alone: the table is shared.
-      await nft(w.host.name!, 'add', 'element', 'inet', 'nsnet', 'dnat4_any', '{ tcp . 8102 : 10.149.0.99 . 80 }');
+      // The table is shared: an element another store tagged is reported
+      // and left; one nobody tagged too, until a gc asks for orphans; one
+      // this store tagged but does not want (a crash, say) goes.
+      const me = w.c.store.id;
+      await nft(w.host.name!, 'add', 'element', 'inet', 'nsnet', 'dnat4_any', '{ tcp . 8102 comment "nsnet 00000000000000aa" : 10.149.0.99 . 80 }');
+      await nft(w.host.name!, 'add', 'element', 'inet', 'nsnet', 'dnat4_any', '{ tcp . 8103 : 10.149.0.98 . 80 }');
+      await nft(w.host.name!, 'add', 'element', 'inet', 'nsnet', 'dnat4_any', `{ tcp . 8104 comment "nsnet ${me}" : 10.149.0.97 . 80 }`);
       const r = await w.c.reconcile();
-      expect(r.firewall).toEqual({ rebuilt: false, dropped: false, elementsRemoved: 0, elementsAdded: 0, foreignElements: 1, forwardDrops: [] });
-      expect(JSON.stringify(ofKind(await nftj(w.host.name!), 'map'))).toContain('8102');
+      expect(r.firewall).toEqual({ rebuilt: false, dropped: false, elementsRemoved: 1, elementsAdded: 0, foreignElements: 1, orphanElements: 1, orphansRemoved: 0, forwardDrops: [] });
+      const mapText = async () => JSON.stringify(ofKind(await nftj(w.host.name!), 'map'));
+      expect(await mapText()).toContain('8102');
+      expect(await mapText()).toContain('8103');
+      expect(await mapText()).not.toContain('8104');
+      expect((await w.c.gc({ orphans: true })).firewall).toMatchObject({ orphansRemoved: 1, foreignElements: 1 });
+      expect(await mapText()).not.toContain('8103');
+      expect(await mapText()).toContain('8102');
       await nft(w.host.name!, 'delete', 'element', 'inet', 'nsnet', 'dnat4_any', '{ tcp . 8102 }');
       // The port of the gone sandbox is free again.
       const again = await createSandbox(w.c, { name: uniq('fh'), mode: { network: n.name }, ports: ['8101:80'] });

@@ -22,6 +22,7 @@ const servers: Server[] = [];
 
 interface Side {
   stateDir: string;
+  id: string;
   net: string;
   bridge: string;
   sandbox: string;
@@ -42,7 +43,7 @@ async function side(tag: string, subnet: string, port: number): Promise<Side> {
     const sb = await createSandbox(c, { name: uniq(`os${tag}`), mode: { network: net.name }, ports: [`${port}:80`] });
     servers.push((await serve(await sb.netns(), 80, '0.0.0.0', `store ${tag}`)).server);
     const info = await sb.info();
-    return { stateDir, net: net.name, bridge: (await net.info()).bridge!, sandbox: sb.name, veth: info.endpoints[0]!.hostIfname!, port };
+    return { stateDir, id: c.store.id, net: net.name, bridge: (await net.info()).bridge!, sandbox: sb.name, veth: info.endpoints[0]!.hostIfname!, port };
   } finally {
     c.close();
   }
@@ -92,6 +93,20 @@ describe('two stores on one host', () => {
   test('both sandboxes answer through their published ports', async () => {
     await reachable(a);
     await reachable(b);
+  });
+
+  test("what each store makes carries its id: the bridge's and the veth's alias, lo's alias in the sandbox, every element's comment", async () => {
+    for (const s of [a, b]) {
+      const links = await ipj<any[]>(host.name!, 'link', 'show');
+      expect(links.find((l) => l.ifname === s.bridge)?.ifalias).toMatch(new RegExp(`^nsnet ${s.id} [0-9a-f]{64}$`));
+      expect(links.find((l) => l.ifname === s.veth)?.ifalias).toMatch(new RegExp(`^nsnet ${s.id} [0-9a-f]{64}$`));
+      expect((await ipj<any[]>(s.sandbox, 'link', 'show', 'lo'))[0].ifalias).toMatch(new RegExp(`^nsnet ${s.id} [0-9a-f]{64}$`));
+    }
+    const comments = [...ofKind(await nftj(host.name!), 'set'), ...ofKind(await nftj(host.name!), 'map')]
+      .flatMap((m) => (m.elem ?? []) as any[])
+      .map((e) => (Array.isArray(e) ? e[0] : e)?.elem?.comment ?? 'none');
+    expect(comments.length).toBeGreaterThan(0);
+    expect(new Set(comments)).toEqual(new Set([`nsnet ${a.id}`, `nsnet ${b.id}`]));
   });
 
   test('a new, empty store opened and reconciled beside them changes nothing of either: no interface, element or namespace', async () => {

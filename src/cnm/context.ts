@@ -65,6 +65,7 @@ export class Context implements CnmContext {
   /** Open namespace handles of own-namespace sandboxes, by sandbox id. */
   private readonly handles = new Map<string, Netns>();
   readonly inFlight = new Map<string, number>();
+  readonly owner: string;
   private closed = false;
 
   constructor(
@@ -77,7 +78,9 @@ export class Context implements CnmContext {
     /** Names the controller in the error a closed one throws. */
     private readonly stateDir: string,
     readonly emit: (e: ControllerEvent) => void,
-  ) {}
+  ) {
+    this.owner = store.id;
+  }
 
   live(): void {
     if (this.closed) throw NsnetError.state('ERR_NSNET_CLOSED', 'controller', this.stateDir, 'the controller is closed');

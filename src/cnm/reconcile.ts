@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { NsnetError } from '../errors.js';
 import type { FirewallReport } from '../firewall/backend.js';
 import type { Link } from '../netlink/types.js';
+import { ownership } from '../owner.js';
 import type { CnmContext } from './context.js';
 import { firewallState } from './publish.js';
 import { isMounted } from '../netlink/netns.js';
@@ -32,21 +33,30 @@ export interface ReconcileReport {
   firewall: FirewallReport | null;
   /** What was found wrong, one line each, and what was done about it. */
   found: string[];
-  /**
-   * Interfaces named as nsnet names its bridges and veths that this store
-   * did not make (another state dir's, or nobody's): left alone.
-   */
+  /** Interfaces another store made (their alias says so): never touched. */
   foreignInterfaces: string[];
+  /**
+   * Interfaces named as nsnet names its bridges and veths that no store's
+   * tag claims and this store does not know (an older nsnet's, or someone
+   * else's): left alone unless a gc asks for orphans.
+   */
+  orphanInterfaces: string[];
   errors: string[];
 }
 
 const HOST_VETH = /^nsv[0-9a-f]{8}$/;
 const NSNET_BRIDGE = /^nsbr-[0-9a-f]{10}$/;
 
-export async function reconcile(c: CnmContext): Promise<ReconcileReport> {
+export interface ReconcileOptions {
+  /** Also remove what nobody's tag claims (orphanInterfaces, orphan elements): `nsnet gc --orphans`. */
+  orphans?: boolean;
+}
+
+export async function reconcile(c: CnmContext, o: ReconcileOptions = {}): Promise<ReconcileReport> {
   c.live();
   const report: ReconcileReport = {
-    sandboxesRemoved: [], addressesReleased: 0, interfacesRemoved: [], bridgesRestored: [], filesRemoved: 0, firewall: null, found: [], foreignInterfaces: [], errors: [],
+    sandboxesRemoved: [], addressesReleased: 0, interfacesRemoved: [], bridgesRestored: [], filesRemoved: 0, firewall: null, found: [], foreignInterfaces: [],
+    orphanInterfaces: [], errors: [],
   };
   // Listed before the store is read: a sandbox's row is written before its
   // files, so files seen here whose row is missing below have no sandbox
@@ -78,12 +88,12 @@ export async function reconcile(c: CnmContext): Promise<ReconcileReport> {
   report.errors.push(...sb.errors);
 
   // 3. Host-side interfaces: this store's leftovers go, the rest is reported.
-  await leftovers(c, [...(await byName()).values()], report);
+  await leftovers(c, [...(await byName()).values()], report, !!o.orphans);
 
   // 4. nsnet's table: made if missing, rebuilt if not as nsnet writes it,
   //    and holding the ports of verified sandboxes (never of others).
   try {
-    report.firewall = await c.firewall.reconcile(() => firewallState(c, sb));
+    report.firewall = await c.firewall.reconcile(() => firewallState(c, sb), { orphans: !!o.orphans });
   } catch (e) {
     report.errors.push(`firewall: ${(e as Error).message}`);
   }
@@ -109,24 +119,33 @@ function sameNs(path: string, id: string): boolean {
   }
 }
 
-/** Veths of this store's endpoints that are not joined go; nsnet-named interfaces this store does not know are reported. */
-async function leftovers(c: CnmContext, links: Link[], report: ReconcileReport): Promise<void> {
+/**
+ * Interfaces that look like nsnet's (named so, or tagged): this store's
+ * leftovers go (veths of endpoints no longer joined, bridges of networks
+ * no longer there); another store's are reported; nobody's (untagged, and
+ * not this store's) are reported, and removed only when asked (gc).
+ */
+async function leftovers(c: CnmContext, links: Link[], report: ReconcileReport, orphans: boolean): Promise<void> {
   const { endpoints, networks } = await c.store.view((t) => ({ endpoints: t.endpoints(), networks: t.networks() }));
-  const mine = new Map(endpoints.filter((e) => e.hostIfname).map((e) => [e.hostIfname!, e]));
+  const eps = new Map(endpoints.filter((e) => e.hostIfname).map((e) => [e.hostIfname!, e]));
   const bridges = new Set(networks.map((n) => n.driverState.bridge as string | undefined).filter(Boolean));
   for (const l of links) {
-    if (NSNET_BRIDGE.test(l.name) && l.kind === 'bridge' && !bridges.has(l.name)) report.foreignInterfaces.push(l.name);
-    if (!HOST_VETH.test(l.name) || l.kind !== 'veth') continue;
-    const ep = mine.get(l.name);
-    if (!ep) {
+    const named = (HOST_VETH.test(l.name) && l.kind === 'veth') || (NSNET_BRIDGE.test(l.name) && l.kind === 'bridge');
+    const whose = ownership(c.owner, l.alias);
+    if (!named && whose === 'nobody') continue;
+    if (whose === 'other') {
       report.foreignInterfaces.push(l.name);
       continue;
     }
-    if (ep.sandboxId) continue;
+    const inUse = l.kind === 'bridge' ? bridges.has(l.name) : !!eps.get(l.name)?.sandboxId;
+    if (inUse) continue;
+    const ours = whose === 'mine' || (l.kind === 'bridge' ? false : eps.has(l.name));
+    if (!ours) report.orphanInterfaces.push(l.name);
+    if (!ours && !orphans) continue;
     try {
       await c.host.links.delete(l.ifindex);
       report.interfacesRemoved.push(l.name);
-      report.found.push(`endpoint ${ep.name}: ${l.name} outlived its leave: removed`);
+      report.found.push(ours ? `${l.name}: this store's, used by nothing: removed` : `${l.name}: nobody's: removed (orphans asked for)`);
     } catch (e) {
       if ((e as NsnetError).code !== 'ENODEV') report.errors.push(`link ${l.name}: ${(e as Error).message}`);
     }

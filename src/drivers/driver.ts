@@ -15,6 +15,8 @@ import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/stor
 export interface DriverContext {
   /** The namespace playing the host: where bridges and host-side veths live. */
   readonly host: Netns;
+  /** The store's id: what the driver makes carries it (owner.ts's ownerTag), so that only this store touches it. */
+  readonly owner: string;
 }
 
 /** What reconcile read of the host and of one sandbox's namespace, for Driver.repair. */

@@ -64,12 +64,16 @@ export interface FirewallReport {
   elementsRemoved: number;
   /** Port elements of live endpoints that were missing, added. */
   elementsAdded: number;
-  /**
-   * Elements this store neither wants nor is working on: another store's
-   * (nsnet's table is shared by every state dir on the host) or nobody's.
-   * Never removed by reconcile.
-   */
+  /** Elements another store's tag names (nsnet's table is shared by every state dir on the host): never touched. */
   foreignElements: number;
+  /**
+   * Elements no store's tag names (an older nsnet's, or someone else's in
+   * nsnet's table) that this store does not want: left alone unless a gc
+   * asks for orphans.
+   */
+  orphanElements: number;
+  /** Of those, removed because a gc asked. */
+  orphansRemoved: number;
   /**
    * Other tables' forward chains with policy drop (`ip filter FORWARD`):
    * their drop is final whatever nsnet's chain accepts, so nsnet's networks
@@ -109,7 +113,7 @@ export interface FirewallBackend {
    * changed. want() may be called again when the kernel changed under the
    * reconcile (another process at work, whose store changes come with it).
    */
-  reconcile(want: () => Promise<FirewallState>): Promise<FirewallReport>;
+  reconcile(want: () => Promise<FirewallState>, o?: { orphans?: boolean }): Promise<FirewallReport>;
 }
 
 /** The refusal of a backend that cannot publish ports. */

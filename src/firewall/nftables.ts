@@ -7,6 +7,7 @@
 import type { NsnetError } from '../errors.js';
 import type { Batch, HasHandle } from '../netlink/batch.js';
 import { Nftables, toNativeNftOp, type Element, type NftOp, type SetSpec } from '../netlink/nftables.js';
+import { ownerTag } from '../owner.js';
 import * as diff from './diff.js';
 import type { FirewallBackend, FirewallReport, FirewallState, NetworkSpec, PortSpec } from './backend.js';
 import * as ruleset from './ruleset.js';
@@ -48,9 +49,25 @@ export class NftablesFirewall implements FirewallBackend {
   readonly nft: Nftables;
   /** The table is known to exist (made or checked by this process). */
   private present = false;
+  /** The comment every element this store adds carries. */
+  private readonly comment: string;
 
-  constructor(private readonly host: HasHandle) {
+  constructor(
+    private readonly host: HasHandle,
+    /** The store's id (owner.ts): whose elements these are. */
+    private readonly owner: string,
+  ) {
     this.nft = new Nftables(host);
+    this.comment = ownerTag(owner);
+  }
+
+  /** Element adds tagged with this store's comment. */
+  private tagged(ops: NftOp[]): NftOp[] {
+    return ops.map((o) =>
+      'elements' in o && (o.verb === 'add' || o.verb === 'create')
+        ? ({ verb: o.verb, elements: { set: o.elements.set, elements: o.elements.elements.map((e) => ({ ...e, comment: this.comment })) } } as NftOp)
+        : o,
+    );
   }
 
   /** Only once the table is known to be there: a staged add cannot make it. */
@@ -60,7 +77,7 @@ export class NftablesFirewall implements FirewallBackend {
 
   /** The ports' elements as their own nf_tables transaction in b, in the host's group. */
   stage(b: Batch, ports: PortSpec[]): void {
-    b.in(this.host).nftables(mergeOps(portAdds(ports)));
+    b.in(this.host).nftables(mergeOps(this.tagged(portAdds(ports))));
   }
 
   /**
@@ -88,7 +105,7 @@ export class NftablesFirewall implements FirewallBackend {
   /** Adds elements; makes the table first if it is not known to be there. */
   private async add(ops: NftOp[]): Promise<void> {
     if (ops.length === 0) return;
-    const merged = mergeOps(ops);
+    const merged = mergeOps(this.tagged(ops));
     if (!this.present) return this.ensureWith(merged);
     try {
       await this.nft.commit(merged);
@@ -133,21 +150,22 @@ export class NftablesFirewall implements FirewallBackend {
   }
 
   /**
-   * Detaches a network: its elements go, or, when the table holds no other
-   * network's bridge, the whole table (and with it everything nsnet put
-   * there). The kernel decides, read under the generation the drop carries.
+   * Detaches a network: its elements go, or, when the table holds nothing
+   * else (no other network's or port's element, whichever store's or
+   * nobody's), the whole table. The kernel decides, read under the
+   * generation the drop carries.
    */
   async teardownNetwork(n: NetworkSpec): Promise<void> {
     const mine = rulesetNetwork(n);
     for (let i = 0; ; i++) {
       const generation = await this.nft.generation();
-      const bridges = await this.nft.elements(ruleset.SETS.bridges).catch((e: unknown) => {
-        if (code(e) === 'ENOENT') return null;
-        throw e;
-      });
-      if (bridges && bridges.some((el) => el.key !== mine.bridge)) return this.remove(ruleset.removeNetworkOps(mine));
+      if (!(await this.nft.tables('inet')).some((t) => t.name === ruleset.TABLE.name)) {
+        this.present = false;
+        return;
+      }
+      if (!diff.holdsOnly(await diff.listing(this.nft), ruleset.addNetworkOps(mine))) return this.remove(ruleset.removeNetworkOps(mine));
       try {
-        if (bridges) await this.nft.commit([{ verb: 'delete', table: ruleset.TABLE }], { generation });
+        await this.nft.commit([{ verb: 'delete', table: ruleset.TABLE }], { generation });
         this.present = false;
         return;
       } catch (e) {
@@ -170,34 +188,39 @@ export class NftablesFirewall implements FirewallBackend {
    * no store's network is left in it. The kernel decides, under the
    * generation every change carries.
    */
-  async reconcile(want: () => Promise<FirewallState>): Promise<FirewallReport> {
-    const report: FirewallReport = { rebuilt: false, dropped: false, elementsRemoved: 0, elementsAdded: 0, foreignElements: 0, forwardDrops: [] };
+  async reconcile(want: () => Promise<FirewallState>, o: { orphans?: boolean } = {}): Promise<FirewallReport> {
+    const empty = (): FirewallReport => ({ rebuilt: false, dropped: false, elementsRemoved: 0, elementsAdded: 0, foreignElements: 0, orphanElements: 0, orphansRemoved: 0, forwardDrops: [] });
+    const report = empty();
     for (let i = 0; ; i++) {
       const generation = await this.nft.generation();
       const state = await want();
-      const wanted = [...state.networks.flatMap((n) => ruleset.addNetworkOps(rulesetNetwork(n))), ...portAdds(state.ports)];
+      const wanted = this.tagged([...state.networks.flatMap((n) => ruleset.addNetworkOps(rulesetNetwork(n))), ...portAdds(state.ports)]);
       const kept = portAdds(state.keep ?? []);
       const exists = (await this.nft.tables('inet')).some((t) => t.name === ruleset.TABLE.name);
       const held = exists ? await diff.listing(this.nft) : null;
-      const othersHere = !!held && (held.get(ruleset.SETS.bridges.name) ?? []).length > 0;
+      const d = held ? diff.diff(this.owner, held, wanted, kept) : null;
+      const dropOrphans = !!o.orphans && !!d && d.orphans.length > 0;
+      // Nothing of anyone's would be left: the table goes.
+      const left = !!d && (d.foreign > 0 || (d.orphans.length > 0 && !dropOrphans) || kept.length > 0);
       let change: NftOp[] = [];
-      if (!state.networks.length && !othersHere) {
+      if (!state.networks.length && !left) {
         if (exists) change = [{ verb: 'delete', table: ruleset.TABLE }];
         report.dropped = exists;
       } else if (!exists) {
         change = [...ruleset.rulesetOps(), ...mergeOps(wanted)];
         report.rebuilt = true;
       } else {
-        const d = diff.diff(held!, wanted, kept);
-        report.foreignElements = d.foreign;
+        report.foreignElements = d!.foreign;
+        report.orphanElements = diff.count(d!.orphans);
         if (!(await this.shapeOk())) {
-          // Every element goes back as it was, with what this store misses.
-          change = [{ verb: 'delete', table: ruleset.TABLE }, ...ruleset.rulesetOps(), ...mergeOps([...diff.asOps(held!), ...d.add])];
+          // Every element goes back as it was (another store's, nobody's), with what this store misses.
+          change = [{ verb: 'delete', table: ruleset.TABLE }, ...ruleset.rulesetOps(), ...mergeOps([...diff.asOps(held!), ...d!.add])];
           report.rebuilt = true;
         } else {
-          change = [...mergeOps(d.remove), ...mergeOps(d.add)];
-          report.elementsRemoved = diff.count(d.remove);
-          report.elementsAdded = diff.count(d.add);
+          change = [...mergeOps(d!.remove), ...(dropOrphans ? mergeOps(d!.orphans) : []), ...mergeOps(d!.add)];
+          report.elementsRemoved = diff.count(d!.remove);
+          report.elementsAdded = diff.count(d!.add);
+          if (dropOrphans) report.orphansRemoved = report.orphanElements;
         }
       }
       try {
@@ -211,7 +234,7 @@ export class NftablesFirewall implements FirewallBackend {
         return report;
       } catch (e) {
         if (code(e) !== 'ERESTART' || i >= RETRIES) throw e;
-        Object.assign(report, { rebuilt: false, dropped: false, elementsRemoved: 0, elementsAdded: 0, foreignElements: 0, forwardDrops: [] });
+        Object.assign(report, empty());
       }
     }
   }
