@@ -1,6 +1,8 @@
 // The defect that opened issue 15, as a user met it: a read-only command
 // with another state dir (`nsnet network ls --state-dir /tmp/other`) deleted
 // the default store's bridge, its sandbox's veth and nsnet's whole table.
+// And `nsnet gc`, which lists another store's objects and removes only
+// nobody's, and only when asked.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,12 +10,12 @@ import { join } from 'node:path';
 import { expect, test } from 'vitest';
 
 import { cliWithStateDir } from './cli-helpers.js';
-import { ipj, uniq } from './helpers.js';
+import { ip, ipj, uniq } from './helpers.js';
 import { nftj, ofKind } from './nft-helpers.js';
 
 const { nsnet } = cliWithStateDir();
 
-test('`nsnet network ls --state-dir <another>` leaves the first store\'s bridge, veth and published port as they were', async () => {
+test('`nsnet network ls --state-dir <another>` leaves the first store\'s bridge, veth and published port as they were; `nsnet gc` there lists them and removes only an untagged one, with --orphans', async () => {
   const net = uniq('clo');
   const sb = uniq('clos');
   expect((await nsnet('network', 'create', '--subnet', '10.174.0.0/24', net)).code).toBe(0);
@@ -33,7 +35,19 @@ test('`nsnet network ls --state-dir <another>` leaves the first store\'s bridge,
     expect(ls.code).toBe(0);
     expect(ls.stdout).not.toContain(net);
     expect(await seen()).toEqual(before);
+    // gc with another state dir lists the first store's objects as another
+    // store's, and an untagged nsnet-named veth as nobody's; --orphans
+    // removes only that one.
+    await ip(null, 'link', 'add', 'nsv0badc0df', 'type', 'veth', 'peer', 'name', uniq('orph'));
+    const g = await nsnet('gc', '--state-dir', other);
+    expect(g.code).toBe(0);
+    expect(g.stdout).toMatch(new RegExp(`another store's interfaces \\(left alone\\): .*${bridge}`));
+    expect(g.stdout).toMatch(/interfaces no store claims \(left alone; --orphans removes them\): .*nsv0badc0df/);
+    const o = await nsnet('gc', '--orphans', '--json', '--state-dir', other);
+    expect(JSON.parse(o.stdout).interfacesRemoved).toEqual(['nsv0badc0df']);
+    expect(await seen()).toEqual(before);
   } finally {
+    await ip(null, 'link', 'del', 'nsv0badc0df').catch(() => {});
     await nsnet('sandbox', 'rm', sb);
     await nsnet('network', 'rm', net);
     await rm(other, { recursive: true, force: true });
