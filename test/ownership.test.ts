@@ -155,6 +155,25 @@ describe('two stores on one host', () => {
     expect(ofKind(await nftj(host.name!), 'table').map((t) => t.name)).toContain('nsnet');
   });
 
+  test("gc looks into namespaces by lo's alias: another store's sandbox is listed and left, this store's leftover (tagged, no sandbox) goes", async () => {
+    const leftover = await Netns.create(uniq('olft'));
+    await leftover.links.set('lo', { alias: `nsnet ${a.id} ${'0'.repeat(64)}` });
+    leftover.close();
+    const c = await open(a);
+    try {
+      const r = await c.gc();
+      expect(r.foreignNamespaces).toContain(b.sandbox);
+      expect(r.namespacesRemoved).toEqual([leftover.name]);
+      expect(r.found).toContain(`namespace ${leftover.name}: this store's, no sandbox of it: removed`);
+    } finally {
+      c.close();
+    }
+    const names = (await ipj<{ name: string }[]>(null, 'netns', 'list')).map((n) => n.name);
+    expect(names).toContain(b.sandbox);
+    expect(names).not.toContain(leftover.name);
+    await reachable(b);
+  });
+
   test('the last store to remove its network removes the shared table', async () => {
     const c = await open(b);
     try {

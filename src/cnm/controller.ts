@@ -191,13 +191,14 @@ export class Controller extends EventEmitter {
   }
 
   /**
-   * A reconcile that may also remove what nobody's tag claims (with
-   * orphans: interfaces named as nsnet names them and elements in nsnet's
-   * table that no store tagged, as an nsnet from before tags left them).
-   * Another store's objects are never touched.
+   * A reconcile that also looks into every namespace of the run dir (its
+   * lo's alias says whose it is), and may remove what nobody's tag claims
+   * (with orphans: interfaces named as nsnet names them and elements in
+   * nsnet's table that no store tagged, as an nsnet from before tags left
+   * them). Another store's objects are never touched.
    */
   async gc(o: ReconcileOptions = {}): Promise<ReconcileReport> {
-    return reconcile(this.ctx, o);
+    return reconcile(this.ctx, { namespaces: true, ...o });
   }
 
   /** Closes the store and the namespace handles. Sandboxes and networks stay. */

@@ -16,7 +16,7 @@ import type { Link } from '../netlink/types.js';
 import { ownership } from '../owner.js';
 import type { CnmContext } from './context.js';
 import { firewallState } from './publish.js';
-import { isMounted } from '../netlink/netns.js';
+import { Netns, isMounted } from '../netlink/netns.js';
 import { checkSandboxes } from './verify.js';
 
 export interface ReconcileReport {
@@ -33,6 +33,10 @@ export interface ReconcileReport {
   firewall: FirewallReport | null;
   /** What was found wrong, one line each, and what was done about it. */
   found: string[];
+  /** Namespaces this store made that no sandbox of it owns (a gc that looked into namespaces): removed. */
+  namespacesRemoved: string[];
+  /** Namespaces another store made (a gc that looked into namespaces): never touched. */
+  foreignNamespaces: string[];
   /** Interfaces another store made (their alias says so): never touched. */
   foreignInterfaces: string[];
   /**
@@ -50,13 +54,19 @@ const NSNET_BRIDGE = /^nsbr-[0-9a-f]{10}$/;
 export interface ReconcileOptions {
   /** Also remove what nobody's tag claims (orphanInterfaces, orphan elements): `nsnet gc --orphans`. */
   orphans?: boolean;
+  /**
+   * Also look into each namespace in the run dir that is not one of this
+   * store's sandboxes, by its lo's alias: this store's leftovers go, another
+   * store's are listed (gc does; it costs a namespace opened for each).
+   */
+  namespaces?: boolean;
 }
 
 export async function reconcile(c: CnmContext, o: ReconcileOptions = {}): Promise<ReconcileReport> {
   c.live();
   const report: ReconcileReport = {
     sandboxesRemoved: [], addressesReleased: 0, interfacesRemoved: [], bridgesRestored: [], filesRemoved: 0, firewall: null, found: [], foreignInterfaces: [],
-    orphanInterfaces: [], errors: [],
+    orphanInterfaces: [], namespacesRemoved: [], foreignNamespaces: [], errors: [],
   };
   // Listed before the store is read: a sandbox's row is written before its
   // files, so files seen here whose row is missing below have no sandbox
@@ -89,6 +99,8 @@ export async function reconcile(c: CnmContext, o: ReconcileOptions = {}): Promis
 
   // 3. Host-side interfaces: this store's leftovers go, the rest is reported.
   await leftovers(c, [...(await byName()).values()], report, !!o.orphans);
+
+  if (o.namespaces) await namespaces(c, report);
 
   // 4. nsnet's table: made if missing, rebuilt if not as nsnet writes it,
   //    and holding the ports of verified sandboxes (never of others).
@@ -148,6 +160,32 @@ async function leftovers(c: CnmContext, links: Link[], report: ReconcileReport, 
       report.found.push(ours ? `${l.name}: this store's, used by nothing: removed` : `${l.name}: nobody's: removed (orphans asked for)`);
     } catch (e) {
       if ((e as NsnetError).code !== 'ENODEV') report.errors.push(`link ${l.name}: ${(e as Error).message}`);
+    }
+  }
+}
+
+/** Namespaces in the run dir by their lo's alias: this store's that no sandbox owns go, another store's are listed. */
+async function namespaces(c: CnmContext, report: ReconcileReport): Promise<void> {
+  // Listed before the store is read: a namespace seen here whose sandbox is alive has its row by then.
+  const names = await Netns.list({ runDir: c.runDir });
+  const mine = new Set((await c.store.view((t) => t.sandboxes())).map((s) => s.name));
+  for (const name of names) {
+    const path = join(c.runDir, name);
+    if (mine.has(name) || !isMounted(path)) continue;
+    const ns = await Netns.openPath(path).catch(() => null);
+    if (!ns) continue;
+    try {
+      const whose = ownership(c.owner, (await ns.links.find('lo'))?.alias);
+      if (whose === 'other') report.foreignNamespaces.push(name);
+      if (whose !== 'mine') continue;
+      ns.close();
+      await Netns.delete(name, { runDir: c.runDir });
+      report.namespacesRemoved.push(name);
+      report.found.push(`namespace ${name}: this store's, no sandbox of it: removed`);
+    } catch (e) {
+      report.errors.push(`namespace ${name}: ${(e as Error).message}`);
+    } finally {
+      ns.close();
     }
   }
 }
