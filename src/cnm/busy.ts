@@ -5,34 +5,15 @@
 // finishes or undoes the work of one that died. A process is named by its
 // pid and its start time since boot (and the boot), so a pid reused after a
 // crash does not pass for the process that crashed.
-import { readFileSync } from 'node:fs';
-
 import { NsnetError } from '../errors.js';
+import { startedAt } from '../processes.js';
 import type { SandboxBusy, SandboxRecord, StoreTx } from '../store/store.js';
 import type { CnmContext } from './context.js';
 
-/** When a process started: the boot's id and the process's start time in clock ticks since then. */
+/** When a process started (ms since the epoch, from /proc), as a mark's `start`; null when it is gone. */
 function startOf(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Field 22; the command name (field 2) may hold spaces and parentheses.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return `${bootId()}:${fields[19]}`;
-  } catch {
-    return null;
-  }
-}
-
-let boot: string | undefined;
-function bootId(): string {
-  if (boot === undefined) {
-    try {
-      boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
-    } catch {
-      boot = '';
-    }
-  }
-  return boot;
+  const t = startedAt(pid);
+  return t === null ? null : String(t);
 }
 
 let self: { pid: number; start: string } | undefined;

@@ -6,21 +6,29 @@
 // left behind are removed; nsnet's table is brought in line with this
 // store's verified sandboxes. Things that look like nsnet's but are not
 // this store's (another state dir's, or nobody's) are reported, never
-// removed: several stores, and other tenants, share one host.
+// removed: several stores, and other tenants, share one host. Transient
+// sandboxes whose creator has exited are removed once nothing runs in them.
 import { lstatSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { NsnetError } from '../errors.js';
 import type { FirewallReport } from '../firewall/backend.js';
 import type { Link } from '../netlink/types.js';
+import type { SandboxRecord } from '../store/store.js';
 import { ownership } from '../owner.js';
 import type { CnmContext } from './context.js';
 import { firewallState } from './publish.js';
 import { Netns, isMounted } from '../netlink/netns.js';
 import { checkSandboxes } from './verify.js';
+import { deleteSandbox } from './sandboxes.js';
+import { sandboxProcesses, startedAt } from '../processes.js';
 
 export interface ReconcileReport {
-  /** Sandboxes removed: their namespace was gone, their create or delete was cut short, or they could not be mended. */
+  /**
+   * Sandboxes removed: their namespace was gone, their create or delete
+   * was cut short, they could not be mended, or they were transient ones
+   * left by their creator.
+   */
   sandboxesRemoved: string[];
   addressesReleased: number;
   /** Host-side interfaces this store's endpoints left behind, removed. */
@@ -62,6 +70,39 @@ export interface ReconcileOptions {
   namespaces?: boolean;
 }
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Whether the process that created sb is gone: exited, or its pid since taken by a process that started later. */
+function creatorGone(sb: SandboxRecord): boolean {
+  if (!alive(sb.pid)) return true;
+  const started = startedAt(sb.pid);
+  // /proc's boot time has a resolution of a second.
+  return started !== null && started > Date.parse(sb.created) + 2000;
+}
+
+/** 0. Transient sandboxes (nsnet run's) whose creator is gone and in which nothing runs: removed as a delete would. */
+async function removeLeftTransients(c: CnmContext, report: ReconcileReport): Promise<void> {
+  const left = (await c.store.view((t) => t.sandboxes())).filter((sb) => sb.transient && sb.pid !== process.pid && creatorGone(sb));
+  for (const sb of left) {
+    if (sandboxProcesses({ netnsPath: sb.netnsKind === 'own' ? sb.netnsPath : null, ids: [sb.id] }).length) continue;
+    try {
+      await deleteSandbox(c, sb, { force: true });
+      report.sandboxesRemoved.push(sb.name);
+    } catch (e) {
+      const code = (e as NsnetError).code;
+      // Gone already, or another process's delete is at it.
+      if (code !== 'ERR_NSNET_NOT_FOUND' && code !== 'ERR_NSNET_BUSY') report.errors.push(`sandbox ${sb.name}: ${(e as Error).message}`);
+    }
+  }
+}
+
 export async function reconcile(c: CnmContext, o: ReconcileOptions = {}): Promise<ReconcileReport> {
   c.live();
   const report: ReconcileReport = {
@@ -72,6 +113,7 @@ export async function reconcile(c: CnmContext, o: ReconcileOptions = {}): Promis
   // files, so files seen here whose row is missing below have no sandbox
   // (and another process's create in flight is never taken for a leftover).
   const files = listFiles(c);
+  await removeLeftTransients(c, report);
 
   // 1. Bridges of this store's networks that vanished.
   const byName = async () => new Map((await c.host.links.list()).map((l) => [l.name, l] as const));

@@ -13,19 +13,18 @@ import { NsnetError } from '../errors.js';
 export const DB_FILE = 'nsnet.db';
 const STORE_FILES = new Set([DB_FILE, `${DB_FILE}-wal`, `${DB_FILE}-shm`, `${DB_FILE}-journal`]);
 
-function refuse(dir: string, why: string, cause?: unknown): never {
-  throw new NsnetError(`state dir ${dir}: ${why}`, { code: 'ERR_NSNET_STORE', op: 'open', object: dir }, cause ? { cause } : undefined);
+function refuse(dir: string, why: string): never {
+  throw new NsnetError(`state dir ${dir}: ${why}`, { code: 'ERR_NSNET_STORE', op: 'open', object: dir });
 }
 
-/** Makes or tightens the state dir and the store's files; returns the database's path. */
+/**
+ * Makes or tightens the state dir and the store's files; returns the
+ * database's path. What the file system refuses (not a directory,
+ * read-only, no permission) is thrown as it is, for storeError to explain.
+ */
 export function prepareStateDir(dir: string): string {
-  try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-  } catch (e) {
-    refuse(dir, `cannot be made: ${(e as Error).message}`, e);
-  }
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const st = statSync(dir);
-  if (!st.isDirectory()) refuse(dir, 'is not a directory');
   if ((st.mode & 0o777) !== 0o700) {
     if (typeof process.getuid === 'function' && st.uid !== process.getuid())
       refuse(dir, `belongs to uid ${st.uid} and is mode ${(st.mode & 0o777).toString(8)}: nsnet keeps its store only in a directory of its own, mode 0700`);
