@@ -95,11 +95,7 @@ export interface LinkChange {
    * every such packet is flooded to every port. Set it before the link is up.
    */
   addrGenMode?: AddrGenMode;
-  /**
-   * The link's alias (`ip link set ... alias`, shown by `ip -j link` as
-   * ifalias): free text of up to 255 bytes; '' removes it. A link takes
-   * one only once it exists: set it in the request after the create.
-   */
+  /** The alias (`ip -j link`'s ifalias), up to 255 bytes, '' removes it; a create ignores it, so set it right after. */
   alias?: string;
 }
 
