@@ -8,6 +8,7 @@ import { cni } from './cni.js';
 import { daemon } from './daemon.js';
 import { demo } from './demo.js';
 import { events } from './events.js';
+import { gc } from './gc.js';
 import { commandHelp, groupHelp, isGroup } from './help.js';
 import { addr, link, netns, route } from './ip.js';
 import { network } from './network.js';
@@ -46,6 +47,7 @@ export const nsnet: Group = {
     network,
     sandbox,
     events,
+    gc,
     cni,
     daemon,
     { name: 'demo', summary: 'a guided tour of every mode, in a private namespace that plays the host', run: () => demo() },

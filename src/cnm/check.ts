@@ -2,11 +2,9 @@
 // kernel has, and lists the differences (nothing is changed): the
 // sandbox's interface, its MAC, state, addresses and default route here,
 // the host side by the driver. A CNI CHECK and STATUS are built on these.
-import { toBig } from '../ipaddr.js';
+import { lacking } from '../drivers/inside.js';
 import type { EndpointRecord, NetworkRecord } from '../store/store.js';
 import type { CnmContext } from './context.js';
-
-const sameAddress = (a: string, b: string) => toBig(a)?.n === toBig(b)?.n;
 
 /** The differences between an endpoint's record and the kernel; [] when they agree. */
 export async function checkEndpoint(ctx: CnmContext, epRec: EndpointRecord): Promise<string[]> {
@@ -28,20 +26,11 @@ export async function checkEndpoint(ctx: CnmContext, epRec: EndpointRecord): Pro
       if (!link) return void problems.push(`interface ${ep.ifname} is missing from ${sb.netnsPath}`);
       if (ep.mac && link.mac !== ep.mac) problems.push(`interface ${ep.ifname} has MAC ${link.mac}, not ${ep.mac}`);
       if (!link.up) problems.push(`interface ${ep.ifname} is down`);
-      const have = await ns.addresses.list({ dev: link.ifindex });
-      for (const a of ep.addresses) {
-        const [addr, len] = a.split('/');
-        if (!have.some((h) => sameAddress(h.address, addr!) && h.prefixlen === Number(len))) problems.push(`interface ${ep.ifname} lacks address ${a}`);
-      }
-      if (ep.gatewayEndpoint && !net.internal) {
-        const routes = await ns.routes.list();
-        for (const s of net.subnets) {
-          if (!s.gateway) continue;
-          const fam = s.gateway.includes(':') ? 6 : 4;
-          if (!routes.some((r) => r.family === fam && r.dst === 'default' && r.gateway !== null && sameAddress(r.gateway, s.gateway!)))
-            problems.push(`no default route via ${s.gateway} in ${sb.netnsPath}`);
-        }
-      }
+      const gateway = ep.gatewayEndpoint && !net.internal;
+      const [have, routes] = await Promise.all([ns.addresses.list({ dev: link.ifindex }), gateway ? ns.routes.list() : []]);
+      const lacks = lacking(net, ep, link.ifindex, have, routes, gateway);
+      for (const a of lacks.addresses) problems.push(`interface ${ep.ifname} lacks address ${a}`);
+      for (const g of lacks.gateways) problems.push(`no default route via ${g} in ${sb.netnsPath}`);
     });
   } catch (e) {
     problems.push(`namespace ${sb.netnsPath}: ${(e as Error).message}`);

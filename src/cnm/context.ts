@@ -71,6 +71,10 @@ export interface CnmContext extends DriverContext {
   keepNetns(sandboxId: string, ns: Netns): void;
   /** Closes and forgets a sandbox's handle (the sandbox is going). */
   dropNetns(sandboxId: string): void;
+  /** The namespace handles kept, by sandbox id. */
+  heldNetns(): [string, Netns][];
+  /** Sandboxes this process is at work on, with how many ops each (see busy.ts). */
+  readonly inFlight: Map<string, number>;
 }
 
 /** The controller's context: its drivers, its open namespace handles and whether it is closed. */
@@ -82,6 +86,8 @@ export class Context implements CnmContext {
   /** Deferred kernel work, by the namespace it touches. */
   private readonly deferred = new Map<string, Deferred>();
   private failures: Error[] = [];
+  readonly inFlight = new Map<string, number>();
+  readonly owner: string;
   private closed = false;
 
   constructor(
@@ -94,7 +100,9 @@ export class Context implements CnmContext {
     /** Names the controller in the error a closed one throws. */
     private readonly stateDir: string,
     readonly emit: (e: ControllerEvent) => void,
-  ) {}
+  ) {
+    this.owner = store.id;
+  }
 
   live(): void {
     if (this.closed) throw NsnetError.state('ERR_NSNET_CLOSED', 'controller', this.stateDir, 'the controller is closed');
@@ -184,6 +192,10 @@ export class Context implements CnmContext {
     const h = this.handles.get(sandboxId);
     this.handles.delete(sandboxId);
     h?.close();
+  }
+
+  heldNetns(): [string, Netns][] {
+    return [...this.handles];
   }
 
   /** Closes the store and the namespace handles; deferred work not yet run is left to reconcile. */

@@ -21,11 +21,13 @@ export interface Daemon {
   close(): Promise<void>;
 }
 
+/** What reconcile found and did, and what of others' it left alone, in one line. */
 function summary(r: ReconcileReport): string {
   const parts = [
-    r.sandboxesRemoved.length && `${r.sandboxesRemoved.length} sandbox(es) whose namespace was gone removed`,
-    r.interfacesRemoved.length && `${r.interfacesRemoved.length} orphaned interface(s) removed`,
-    r.bridgesRestored.length && `bridge(s) ${r.bridgesRestored.join(', ')} made again`,
+    r.sandboxesRemoved.length && `sandbox(es) removed: ${r.sandboxesRemoved.join(', ')}`,
+    ...r.found,
+    r.foreignInterfaces.length && `another store's interface(s) left alone: ${r.foreignInterfaces.join(', ')}`,
+    r.orphanInterfaces.length && `interface(s) no store claims left alone: ${r.orphanInterfaces.join(', ')}`,
     r.firewall?.rebuilt && 'firewall table rebuilt',
     r.firewall && r.firewall.elementsRemoved + r.firewall.elementsAdded > 0 && `${r.firewall.elementsRemoved} port element(s) removed, ${r.firewall.elementsAdded} added`,
     ...r.errors.map((e) => `error: ${e}`),
