@@ -3,7 +3,8 @@
 // and the runtime's namespace carries none; reconcile verifies and mends
 // what nsnet made there, never the namespace itself; a deletion nsnet
 // deferred is no breakage to reconcile, and what a process killed during
-// one leaves, reconcile removes.
+// one leaves, reconcile removes; gc --orphans never reaches into a
+// namespace outside nsnet's run dir.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -161,5 +162,31 @@ describe('external sandboxes under reconcile and gc', () => {
     expect(await w.c.store.view((t) => t.endpoints({ networkId: net.id }))).toEqual([]);
     await rt.delete();
     await net.delete();
+  });
+
+  test("gc --orphans never touches a runtime's namespace outside the run dir nor the interfaces in it: nobody's veth into one is listed and left; one into a namespace of the run dir goes", async () => {
+    const x = await external('10.236.0.0/24');
+    const outsider = await runtime();
+    const inRunDir = await Netns.create(uniq('xcr'));
+    const [intoRuntime, intoRunDir] = ['nsv0badc1e1', 'nsv0badc1e2'];
+    await w.host.batch().addVeth({ name: intoRuntime, peer: { name: 'eth0', netns: outsider } }).addVeth({ name: intoRunDir, peer: { name: 'eth0', netns: inRunDir } }).commit();
+    try {
+      const r = await w.c.gc({ orphans: true });
+      expect(r.orphanInterfaces.sort()).toEqual([intoRuntime, intoRunDir]);
+      expect(r.interfacesRemoved).toEqual([intoRunDir]);
+      expect(r.found).toContain(`${intoRuntime}: nobody's, its peer in a namespace outside ${w.c.runDir}: left alone`);
+      expect(r.namespacesRemoved).toEqual([]);
+      expect(r.errors).toEqual([]);
+      expect(await linkNames(outsider.path!)).toEqual(['eth0', 'lo']);
+      expect(await linkNames(inRunDir.name!)).toEqual(['lo']);
+      // This store's external sandbox and its runtime's namespace are as they were.
+      expect(await linkNames(x.rt.path!)).toEqual(['eth0', 'lo']);
+      expect(await pings(x.addr)).toBe(true);
+    } finally {
+      await ip(w.host.name!, 'link', 'del', intoRuntime).catch(() => {});
+      await outsider.delete();
+      await inRunDir.delete();
+    }
+    await done(x);
   });
 });
