@@ -1,7 +1,7 @@
 // nsnet: container networking for Node.js.
 export { NsnetError, TeardownError, ValidationError } from './errors.js';
 export { Netns, defaultRunDir, type CreateOptions, type NetnsOptions } from './netlink/netns.js';
-export { Links, Addresses, Routes, Neighbours } from './netlink/objects.js';
+export { Links, Addresses, Routes, Neighbours, Fdb } from './netlink/objects.js';
 export {
   Batch,
   type AddressOptions,
@@ -11,12 +11,13 @@ export {
   type MacvlanMode,
   type MacvlanSpec,
   type NeighbourSpec,
+  type FdbSpec,
   type Ipv4ConfKey,
   type RouteSpec,
   type VethSpec,
   type VxlanSpec,
 } from './netlink/batch.js';
-export type { Address, Link, Neighbour, Route } from './netlink/types.js';
+export type { Address, FdbEntry, Link, Neighbour, Route } from './netlink/types.js';
 export { watch, Watcher, type WatchEvent, type WatchOptions } from './watch.js';
 export { mirror, Mirror, type MirrorChange, type MirrorOptions } from './netlink/mirror.js';
 export {

@@ -70,6 +70,7 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::Addrs>("addrs"),
                              InstanceMethod<&Addon::Routes>("routes"),
                              InstanceMethod<&Addon::Neighs>("neighs"),
+                             InstanceMethod<&Addon::Fdb>("fdb"),
                              InstanceMethod<&Addon::GetStats>("stats"),
                              InstanceMethod<&Addon::NftTransact>("nftTransact"),
                              InstanceMethod<&Addon::NftList>("nftList"),
@@ -324,6 +325,12 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value Neighs(const Napi::CallbackInfo& info) {
     using namespace std::placeholders;
     return Dump(info, from_neigh, std::bind(ops::list_neighs, _1, family_arg(info[1]), _2, _3, _4));
+  }
+
+  // fdb(ns): every bridge port's and VXLAN device's forwarding entries
+  Napi::Value Fdb(const Napi::CallbackInfo& info) {
+    using namespace std::placeholders;
+    return Dump(info, from_fdb, std::bind(ops::list_fdb, _1, _2, _3, _4));
   }
 };
 
