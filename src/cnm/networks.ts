@@ -12,6 +12,7 @@ import { deleteEndpoint } from './join.js';
 import * as names from './names.js';
 import { firewallDo } from './publish.js';
 import { Teardown, Transaction } from './tx.js';
+import { noGlobalStore } from '../store/scoped.js';
 
 export interface SubnetOptions {
   subnet: string;
@@ -65,8 +66,10 @@ export async function createNetwork(ctx: CnmContext, name: string, o: NetworkOpt
   for (let i = 0; i < given.length; i++)
     for (let j = i + 1; j < given.length; j++)
       if (given[i]!.p.overlaps(given[j]!.p)) throw new ValidationError('subnets', o.subnets, `${given[i]!.rec.subnet} and ${given[j]!.rec.subnet} overlap`);
+  const scope = driver.scope ?? 'local';
+  if (scope === 'global' && !ctx.global) throw noGlobalStore(`a ${driver.name} network`);
   const rec: NetworkRecord = {
-    id: names.newId(), name: n, driver: driver.name, scope: 'local', internal: !!o.internal,
+    id: names.newId(), name: n, driver: driver.name, scope, internal: !!o.internal,
     ipv6: !!o.ipv6 || given.some((g) => g.p.family === 6), subnets: given.map((g) => g.rec),
     labels, options, driverState: {}, created: now(),
   };
@@ -127,6 +130,12 @@ export async function deleteNetwork(ctx: CnmContext, netRec: NetworkRecord, o: D
   if (!cur) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'network.delete', netRec.name, `no network ${netRec.name}`);
   if (PREDEFINED.some(([n]) => n === cur.net.name))
     throw NsnetError.state('ERR_NSNET_IN_USE', 'network.delete', cur.net.name, `${cur.net.name} is a predefined network and cannot be removed`);
+  // Another host's endpoints are its to remove: a global network goes once no host has any.
+  const mine = cur.net.scope === 'global' ? new Set((await ctx.store.view((t) => t.endpoints())).map((e) => e.id)) : null;
+  const theirs = mine ? cur.eps.filter((e) => !mine.has(e.id)) : [];
+  if (theirs.length)
+    throw NsnetError.state('ERR_NSNET_IN_USE', 'network.delete', cur.net.name,
+      `network ${cur.net.name} has ${theirs.length} endpoint(s) on other hosts (${theirs.slice(0, 5).map((e) => e.name).join(', ')}); remove them there first`);
   if (cur.eps.length && !o.force)
     throw NsnetError.state('ERR_NSNET_IN_USE', 'network.delete', cur.net.name,
       `network ${cur.net.name} has ${cur.eps.length} endpoint(s) (${cur.eps.slice(0, 5).map((e) => e.name).join(', ')}); remove them first or force`);
