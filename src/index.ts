@@ -59,6 +59,7 @@ export {
   type ControllerOptions,
   type ControllerEvent,
   type DeleteOptions,
+  type HostInfo,
   type EndpointOptions,
   type NetworkOptions,
   type SandboxOptions,
@@ -68,8 +69,10 @@ export {
 export { Network, Endpoint, Sandbox, type NetworkInfo, type NetworkSandbox, type EndpointInfo, type SandboxInfo } from './cnm/objects.js';
 export type { ReconcileOptions, ReconcileReport } from './cnm/reconcile.js';
 export { createSandbox, defaultNetwork, parseMode, type Mode, type ModeOptions } from './modes.js';
-export type { Driver, DriverContext, JoinOptions } from './drivers/driver.js';
+export type { Driver, DriverContext, JoinOptions, OverlayContext, Peer } from './drivers/driver.js';
 export type { Store, StoreTx, NetworkRecord, EndpointRecord, SandboxRecord, SubnetRecord, PortMapping } from './store/store.js';
 export { SqliteStore } from './store/sqlite.js';
+export { GlobalStore, type GlobalStoreOptions } from './store/global/store.js';
+export type { HostRecord } from './store/global/keys.js';
 export { parsePort, formatPort, type PortOptions, type PortRequest } from './ports.js';
 export type { FirewallKind, FirewallReport } from './firewall/backend.js';
