@@ -41,7 +41,7 @@ export async function withController<T>(a: Args, fn: (c: Controller) => Promise<
   const stateDir = a.str('state-dir');
   const runDir = a.str('run-dir');
   // A command attaches to the host's registration (the daemon's); it never registers the host itself.
-  const globalStore = a.str('global-store') ?? process.env.NSNET_GLOBAL_STORE ?? recordedGlobalStore(stateDir ?? process.env.NSNET_STATE_DIR ?? '/var/lib/nsnet');
+  const globalStore = a.str('global-store') || process.env.NSNET_GLOBAL_STORE || recordedGlobalStore(stateDir ?? process.env.NSNET_STATE_DIR ?? '/var/lib/nsnet');
   const c = await Controller.open({ ...(stateDir ? { stateDir } : {}), ...(runDir ? { runDir } : {}), ...(globalStore ? { globalStore, register: false } : {}) });
   try {
     return await fn(c);

@@ -21,7 +21,7 @@ export const daemon: Command = {
     if (firewall !== undefined && firewall !== 'nftables' && firewall !== 'none') throw new ValidationError('--firewall', firewall, 'must be nftables or none');
     const ttl = a.str('host-ttl');
     if (ttl !== undefined && !/^\d+$/.test(ttl)) throw new ValidationError('--host-ttl', ttl, 'must be a whole number of seconds');
-    const globalStore = a.str('global-store') ?? process.env.NSNET_GLOBAL_STORE;
+    const globalStore = a.str('global-store') || process.env.NSNET_GLOBAL_STORE;
     return runDaemon({
       doors: frontDoors({ ...(a.str('cni-socket') ? { cniSocket: a.str('cni-socket')! } : {}) }),
       ...(a.str('state-dir') ? { stateDir: a.str('state-dir')! } : {}),

@@ -34,9 +34,10 @@ export const vtepMac = (hostId: string) => `02:${hostId.slice(0, 10).match(/../g
 
 /** The global store for a controller, or null without one. */
 export async function openGlobal(o: GlobalOptions, local: Store): Promise<GlobalStore | null> {
-  const url = o.globalStore ?? process.env.NSNET_GLOBAL_STORE;
+  const url = o.globalStore || process.env.NSNET_GLOBAL_STORE;
   if (!url) return null;
-  return GlobalStore.open({ url, hostId: local.id });
+  // A command opened while etcd is away still does local work; a registering process needs etcd to start.
+  return GlobalStore.open({ url, hostId: local.id, lazy: o.register === false });
 }
 
 /** The source address this host reaches the first etcd endpoint from. */

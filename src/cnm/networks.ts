@@ -6,7 +6,8 @@ import { NsnetError, ValidationError } from '../errors.js';
 import { toBig } from '../ipaddr.js';
 import { defaultGateway, pickSubnet, poolKey } from '../ipam/ipam.js';
 import { Prefix } from '../ipam/prefix.js';
-import type { NetworkRecord, SubnetRecord } from '../store/store.js';
+import type { NetworkRecord, StoreTx, SubnetRecord } from '../store/store.js';
+import { Unknown } from '../store/global/tx.js';
 import { now, type CnmContext, type DeleteOptions } from './context.js';
 import { deleteEndpoint } from './join.js';
 import * as names from './names.js';
@@ -83,7 +84,7 @@ export async function createNetwork(ctx: CnmContext, name: string, o: NetworkOpt
       'store.network',
       () =>
         ctx.store.update((t) => {
-          if (t.network(n)) throw NsnetError.state('ERR_NSNET_EXISTS', 'network.create', n, `network ${n} already exists`);
+          if (nameTaken(t, n, scope)) throw NsnetError.state('ERR_NSNET_EXISTS', 'network.create', n, `network ${n} already exists`);
           const others = t.networks();
           if (driver.singleton && others.some((x) => x.driver === driver.name))
             throw NsnetError.state('ERR_NSNET_EXISTS', 'network.create', n, `only one ${driver.name} network may exist`);
@@ -118,6 +119,20 @@ export async function createNetwork(ctx: CnmContext, name: string, o: NetworkOpt
     ctx.emit({ kind: 'network', action: 'create', id: rec.id, name: rec.name });
     return rec;
   });
+}
+
+/**
+ * Whether a network has the name. A local network's name is checked
+ * against the global ones only while etcd is known: local work goes on
+ * while it is unreachable.
+ */
+function nameTaken(t: StoreTx, name: string, scope: NetworkRecord['scope']): boolean {
+  try {
+    return t.network(name) !== null;
+  } catch (e) {
+    if (scope === 'local' && e instanceof Unknown) return false;
+    throw e;
+  }
 }
 
 /** Removes a network; refused while it has endpoints unless forced, and for the predefined ones. */

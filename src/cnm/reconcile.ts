@@ -139,7 +139,11 @@ export async function reconcile(c: CnmContext, o: ReconcileOptions = {}): Promis
 
   // 1b. Global networks: this host's endpoints back in etcd and etcd's in
   //     line with this host; their devices where sandboxes here need them.
-  if (c.global) await globalPart(c, c.global, report);
+  // Not while etcd has been unreachable since open: its networks (and so
+  // which interfaces are theirs) are unknown then, and nothing is removed.
+  const globalUnknown = !!c.global && !c.global.mirror.synced;
+  if (globalUnknown) report.errors.push(`global store ${c.global!.url}: unreachable, so global networks were not reconciled and no interface was taken for a leftover`);
+  else if (c.global) await globalPart(c, c.global, report);
 
   // 2. Each sandbox: left alone, verified (and mended), or removed.
   const sb = await checkSandboxes(c);
@@ -149,7 +153,7 @@ export async function reconcile(c: CnmContext, o: ReconcileOptions = {}): Promis
   report.errors.push(...sb.errors);
 
   // 3. Host-side interfaces: this store's leftovers go, the rest is reported.
-  await leftovers(c, [...(await byName()).values()], report, !!o.orphans);
+  if (!globalUnknown) await leftovers(c, [...(await byName()).values()], report, !!o.orphans);
 
   if (o.namespaces) await namespaces(c, report);
 

@@ -49,6 +49,8 @@ export class Mirror extends EventEmitter {
   relists = 0;
   /** Whether the watch is connected now. */
   connected = false;
+  /** Whether the copy was ever listed: before, it knows nothing of what etcd holds. */
+  synced = false;
   private watcher: Watcher | null = null;
   private closed = false;
 
@@ -65,6 +67,15 @@ export class Mirror extends EventEmitter {
   async start(): Promise<void> {
     await this.relist();
     this.watch();
+  }
+
+  /** start(), tried again every half second until it succeeds (or the mirror is closed). */
+  startLater(): void {
+    const again = () => {
+      if (this.closed) return;
+      this.start().catch(() => setTimeout(again, 500).unref());
+    };
+    again();
   }
 
   get(key: string): Entry | null {
@@ -136,6 +147,7 @@ export class Mirror extends EventEmitter {
     }
     for (const d of this.dirs.values()) for (const k of [...d.keys()]) if (!seen.has(k)) this.remove(k, at, changes, true);
     this.rev = at;
+    this.synced = true;
     this.tombs.clear();
     this.publish(changes);
   }

@@ -54,8 +54,12 @@ export class GlobalStore {
     this.log = o.log ?? ((l) => process.stderr.write(`nsnet: ${l}\n`));
   }
 
-  /** Connects and lists the prefix; an unreachable etcd fails within the timeout, saying so. */
-  static async open(o: GlobalStoreOptions): Promise<GlobalStore> {
+  /**
+   * Connects and lists the prefix; an unreachable etcd fails within the
+   * timeout, saying so. With lazy, it does not fail: the store keeps trying,
+   * and meanwhile local work goes on and global reads say etcd is unreachable.
+   */
+  static async open(o: GlobalStoreOptions & { lazy?: boolean }): Promise<GlobalStore> {
     const { hosts, prefix } = parseStoreUrl(o.url);
     const timeoutMs = o.timeoutMs ?? (Number(process.env.NSNET_ETCD_TIMEOUT_MS) || DEFAULT_TIMEOUT_MS);
     const client = openClient(hosts, timeoutMs);
@@ -63,6 +67,10 @@ export class GlobalStore {
     try {
       await s.mirror.start();
     } catch (e) {
+      if (o.lazy) {
+        s.mirror.startLater();
+        return s;
+      }
       s.mirror.close();
       client.close();
       throw globalError(o.url, 'open', e);

@@ -9,6 +9,7 @@
 import type { ICompare, IRequestOp, ITxnRequest } from 'etcd3';
 
 import { NsnetError } from '../../errors.js';
+import { globalError } from './etcd.js';
 import type { EndpointRecord, NetworkRecord } from '../store.js';
 import type { GlobalEndpoint, Keys } from './keys.js';
 import { prefixEnd, type Entry, type Mirror } from './mirror.js';
@@ -42,7 +43,13 @@ export class GlobalTx {
     return this.writes.size > 0;
   }
 
+  /** Nothing is known of etcd yet (it was unreachable since the store opened): a read of it is an error, not an absence. */
+  private known(): void {
+    if (!this.m.synced) throw globalError(this.url, 'read', new Error('No connection since the store was opened: etcd is unreachable'));
+  }
+
   private touch(key: string): Entry | null {
+    this.known();
     const e = this.m.get(key);
     if (!this.touched.has(key)) this.touched.set(key, { mod: e?.mod ?? 0, raw: e?.raw ?? null, lease: e?.lease ?? '0' });
     return e;
@@ -62,6 +69,7 @@ export class GlobalTx {
 
   /** A directory's values as this transaction sees them; malformed ones are left out (listings go on past someone else's junk). */
   private values<T>(dir: string): T[] {
+    this.known();
     this.ranges.add(dir);
     const out = new Map<string, T>();
     for (const e of this.m.entries(dir)) if (!e.bad) out.set(e.key, e.value as T);
@@ -84,6 +92,7 @@ export class GlobalTx {
   }
 
   network(idOrName: string): NetworkRecord | null {
+    if (!this.m.synced) throw new Unknown(this.url);
     const byName = this.value<string>(this.keys.name(idOrName));
     if (byName) return this.value<NetworkRecord>(this.keys.network(byName));
     return HEX64.test(idOrName) ? this.value<NetworkRecord>(this.keys.network(idOrName)) : null;
@@ -91,11 +100,13 @@ export class GlobalTx {
 
   /** Whether a network id is one of the global store's (reads its key, so a commit that depends on it checks it). */
   has(networkId: string): boolean {
-    return HEX64.test(networkId) && this.value<NetworkRecord>(this.keys.network(networkId)) !== null;
+    // Unknown while etcd has been unreachable since open: local records are routed locally meanwhile.
+    return this.m.synced && HEX64.test(networkId) && this.value<NetworkRecord>(this.keys.network(networkId)) !== null;
   }
 
+  /** The global networks; none while etcd has been unreachable since open (listings of local ones go on). */
   networks(): NetworkRecord[] {
-    return this.values<NetworkRecord>(this.keys.dir('networks'));
+    return this.m.synced ? this.values<NetworkRecord>(this.keys.dir('networks')) : [];
   }
 
   putNetwork(n: NetworkRecord): void {
@@ -175,6 +186,13 @@ export class GlobalTx {
 function parse(keys: Keys, key: string, raw: string): unknown {
   const k = keys.kind(key);
   return k === 'name' || k === 'vni' || k === 'address' ? raw : JSON.parse(raw);
+}
+
+/** A global lookup while etcd has been unreachable since the store opened: whether the network exists is not known. */
+export class Unknown extends NsnetError {
+  constructor(url: string) {
+    super(`global store ${url}: etcd is unreachable, so its networks are unknown for now (local networks keep working)`, { code: 'ERR_NSNET_GLOBAL_STORE', op: 'global.read', object: url });
+  }
 }
 
 export function malformedError(url: string, key: string, why: string): NsnetError {
