@@ -4,7 +4,8 @@
 // (c) concurrency 1/4/16; (d) published ports, against CNI's bridge + portmap;
 // (e) event throughput and latency, beside ip monitor; (f) one low-level
 // operation; (g) the event loop, fds and memory over churn; (h) the CNI
-// plugin exec'd per call (fast and slow path) against the reference plugins. Prints one table per suite and the bars, writes
+// plugin exec'd per call (fast and slow path) against the reference plugins;
+// (i) overlay networks across simulated hosts and one etcd. Prints one table per suite and the bars, writes
 // bench/results/latest.json and the plot bench/scaling.svg. Figures are
 // medians of per-run medians (min and max across runs); ratios come from
 // runs of the same round.
@@ -17,6 +18,7 @@ import { plotSvg, type Series } from './lib/plot.js';
 import { arg } from './lib/args.js';
 import { formatTable, summarize } from './lib/stats.js';
 import { cniBars, cniTable, runCniSuite } from './cni.js';
+import { overlayBars, overlayTable, runOverlaySuite } from './overlay.js';
 import { eventsBarMet, type EventsRun } from './events.js';
 import { portBars, portsTable, runPortsSuite } from './ports.js';
 import type { ConcurrentRun } from './peers/concurrent.js';
@@ -153,6 +155,16 @@ async function main(): Promise<void> {
     },
   });
 
+  // (i) Overlay (bench/overlay.ts): hosts against one etcd, in one fresh namespace per run.
+  const overlayRuns = Math.min(RUNS, 3);
+  const overlay = await runOverlaySuite({
+    runs: overlayRuns, joins: arg('overlay-joins', 100), pairs: arg('overlay-pairs', N), sizes: [1000, 2000, 4000], burst: 1000,
+    before: async (r) => {
+      await settle();
+      progress(`(i) overlay (${r + 1}/${overlayRuns})`);
+    },
+  });
+
   // (e) Events (bench/events.ts): a kernel-speed flush and a burst of route
   // changes, each beside ip monitor; the burst delivered from a full queue;
   // single-change latency.
@@ -219,6 +231,7 @@ async function main(): Promise<void> {
   const { extraMs: portExtra, at1000: port1000, at10: port10, vsCni: vsPortmap } = portBars(portRounds);
   report(`\n(h) CNI plugins exec'd per call as a runtime does, ${cniRuns} runs: median ms per call (ADD+DEL: per round), ratio to the reference doing the same work\n${cniTable(cniRounds, cniOpts)}`);
   const cb = cniBars(cniRounds);
+  report(`\n(i) overlay: 3 simulated hosts and one etcd per run, ${overlayRuns} runs (convergence and bars from every join of every run)\n${overlayTable(overlay)}`);
 
   const ev = (pick: (r: EventsRun) => number) => summarize(events.map(pick));
   const evRows: [string, (r: EventsRun) => number][] = [
@@ -295,13 +308,14 @@ async function main(): Promise<void> {
       `${churn.rssBeforeMiB.toFixed(1)} MiB, then per quarter ${churn.rssQuartersMiB.map((x) => x.toFixed(1)).join(', ')} MiB (${churn.perCycleMs.toFixed(2)} ms/cycle)`,
       churn.rssAfterMiB - churn.rssQuartersMiB[0]! < 2,
     ],
+    ...overlayBars(overlay),
   ];
   const total = (performance.now() - started) / 60_000;
   bars.push(['whole suite < 10 min on this machine', `${total.toFixed(1)} min`, total < 10]);
   report(`\n${formatTable(['bar', 'measured', 'met'], bars.map(([a, b, c]) => [a as string, b as string, c ? 'yes' : 'NO']))}`);
 
   await mkdir(here('../../bench/results'), { recursive: true }).catch(() => {});
-  const out = { date: new Date().toISOString(), n: N, runs: RUNS, cpu: cpus()[0]?.model, cores: cpus().length, setup, release, explicit, loops, churn, perRunRatio, ctlPerRun, scale, conc: Object.fromEntries(Object.entries(conc).map(([p, byK]) => [p, Object.fromEntries(Object.entries(byK).map(([k, rs]) => [k, rs.map((r) => r.perSandboxMs)]))])), ops, spawnMs: spawn.ms, ports: portRounds, cniPortsN: CNI_PORTS_N, cni: cniRounds, events };
+  const out = { date: new Date().toISOString(), n: N, runs: RUNS, cpu: cpus()[0]?.model, cores: cpus().length, setup, release, explicit, loops, churn, perRunRatio, ctlPerRun, scale, conc: Object.fromEntries(Object.entries(conc).map(([p, byK]) => [p, Object.fromEntries(Object.entries(byK).map(([k, rs]) => [k, rs.map((r) => r.perSandboxMs)]))])), ops, spawnMs: spawn.ms, ports: portRounds, cniPortsN: CNI_PORTS_N, cni: cniRounds, overlay, events };
   await writeFile(here('../../bench/results/latest.json'), `${JSON.stringify(out, null, 2)}\n`);
   await writeFile(here('../../bench/results/latest.txt'), `${printed.join('\n')}\n`);
 }

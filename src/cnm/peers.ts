@@ -195,6 +195,16 @@ export class PeerSync {
     return out;
   }
 
+  /** Whether a network's device has a peer's MAC programmed (as far as this process knows). */
+  has(networkId: string, mac: string): boolean {
+    return this.programmed.get(networkId)?.has(mac) ?? false;
+  }
+
+  /** How many peers a network's device has programmed. */
+  count(networkId: string): number {
+    return this.programmed.get(networkId)?.size ?? 0;
+  }
+
   /** Resolves once the work queued so far is done. */
   settled(): Promise<void> {
     return this.running;
