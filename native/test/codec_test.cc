@@ -1233,26 +1233,6 @@ TEST(decode_fdb_reads_a_vxlan_remote_and_a_bridge_ports_master_and_refuses_a_nei
   CHECK(!rtnl::decode_fdb(q.hdr(), &f));
 }
 
-TEST(encode_vxlan_proxy_sends_ifla_vxlan_proxy_in_info_data) {
-  rtnl::LinkSpec s;
-  s.kind = "vxlan";
-  s.name = "vx0";
-  s.vni = 42;
-  s.vxlan_port = 4789;
-  s.vxlan_learning = 0;
-  s.vxlan_proxy = 1;
-  Buf m;
-  Builder b(m.b, sizeof m.b);
-  CHECK(rtnl::encode_link_new(b, 1, rtnl::kCreate, s));
-  Attr tb[IFLA_MAX + 1], info[IFLA_INFO_MAX + 1], data[IFLA_VXLAN_MAX + 1];
-  CHECK(attrs(m.hdr(), sizeof(ifinfomsg), tb).ok());
-  CHECK(nested(tb[IFLA_LINKINFO], info).ok());
-  CHECK(nested(info[IFLA_INFO_DATA], data).ok());
-  CHECK(data[IFLA_VXLAN_PROXY] && data[IFLA_VXLAN_PROXY].u8() == 1);
-  CHECK(data[IFLA_VXLAN_LEARNING] && data[IFLA_VXLAN_LEARNING].u8() == 0);
-  CHECK(data[IFLA_VXLAN_PORT] && ntohs(data[IFLA_VXLAN_PORT].u16()) == 4789);
-}
-
 TEST(encode_link_set_alias_sends_ifla_ifalias_and_an_empty_one_clears_it_but_a_create_never_sends_it) {
   // The IFLA_IFALIAS a request carries, or nullopt when it carries none.
   auto alias_sent = [](const rtnl::LinkSpec& s, uint16_t flags) -> std::optional<std::string> {
@@ -1381,7 +1361,7 @@ TEST(encode_link_new_macvlan_puts_mode_in_info_data_and_lower_in_ifla_link) {
   CHECK_EQ(U32(md[IFLA_MACVLAN_MODE]), uint32_t{MACVLAN_MODE_BRIDGE});
 }
 
-TEST(encode_link_new_vxlan_puts_vni_group_port_and_lower_inside_info_data) {
+TEST(encode_link_new_vxlan_puts_vni_group_port_lower_and_arp_proxy_inside_info_data) {
   rtnl::LinkSpec s;
   s.name = "vx0";
   s.kind = "vxlan";
@@ -1391,6 +1371,7 @@ TEST(encode_link_new_vxlan_puts_vni_group_port_and_lower_inside_info_data) {
   s.vxlan_port = 4789;
   s.vxlan_ttl = 64;
   s.vxlan_learning = 0;
+  s.vxlan_proxy = 1;
   s.link = 2;
   Buf m;
   Builder b(m.b, sizeof m.b);
@@ -1409,6 +1390,7 @@ TEST(encode_link_new_vxlan_puts_vni_group_port_and_lower_inside_info_data) {
   CHECK(bytes_are(vd[IFLA_VXLAN_PORT], port_be, 2));
   CHECK_EQ(U8(vd[IFLA_VXLAN_TTL]), uint8_t{64});
   CHECK(vd[IFLA_VXLAN_LEARNING] && U8(vd[IFLA_VXLAN_LEARNING]) == 0);
+  CHECK(vd[IFLA_VXLAN_PROXY] && U8(vd[IFLA_VXLAN_PROXY]) == 1);
   CHECK_EQ(U32(vd[IFLA_VXLAN_LINK]), uint32_t{2});
 }
 

@@ -77,7 +77,10 @@ export async function ensureDevices(ctx: DriverContext, n: NetworkRecord, links?
   const st = overlayState(n);
   const o = overlayOf(ctx);
   const has = async (name: string) => (links ? (links.get(name) ?? null) : await ctx.host.links.find(name));
-  const [vx, br] = await Promise.all([has(st.vxlan), has(st.bridge)]);
+  // Every join asks: one lookup answers when the devices are there (the VXLAN device is a port of its bridge).
+  const vx = await has(st.vxlan);
+  if (vx && vx.master !== null && ownership(ctx.owner, vx.alias) === 'mine' && (!links || links.has(st.bridge))) return false;
+  const br = await has(st.bridge);
   for (const l of [vx, br]) {
     if (l && ownership(ctx.owner, l.alias) === 'other')
       throw NsnetError.state('ERR_NSNET_IN_USE', 'overlay.devices', l.name, `${l.name} belongs to another nsnet store (${ownerOf(l.alias)})`);

@@ -110,7 +110,8 @@ export class GlobalStore {
       return { ok: false, rev };
     }
     const puts = [...t.writes].filter(([, w]) => w).map(([key, w]) => ({ key, raw: w!.raw, lease: w!.leased ? lease! : '0' }));
-    this.mirror.applyOwn(rev, puts, [...t.writes].filter(([, w]) => !w).map(([k]) => k));
+    const cleared = [...t.cleared].flatMap((d) => this.mirror.entries(d).map((e) => e.key));
+    this.mirror.applyOwn(rev, puts, [...t.writes].filter(([, w]) => !w).map(([k]) => k).concat(cleared));
     return { ok: true, rev };
   }
 

@@ -31,6 +31,8 @@ export class GlobalTx {
   readonly touched = new Map<string, Touched>();
   readonly ranges = new Set<string>();
   readonly writes = new Map<string, Write>();
+  /** Directories deleted whole (a pool of a network that goes). */
+  readonly cleared = new Set<string>();
 
   constructor(
     private readonly m: Mirror,
@@ -40,7 +42,7 @@ export class GlobalTx {
   ) {}
 
   get dirty(): boolean {
-    return this.writes.size > 0;
+    return this.writes.size > 0 || this.cleared.size > 0;
   }
 
   /** Nothing is known of etcd yet (it was unreachable since the store opened): a read of it is an error, not an absence. */
@@ -162,16 +164,23 @@ export class GlobalTx {
     this.del(this.keys.pool(networkId, subnet) + address);
   }
 
+  /** One range delete, however many addresses the pool has. */
   releasePool(networkId: string, subnet: string): void {
-    for (const e of this.m.entries(this.keys.pool(networkId, subnet))) this.del(e.key);
+    const dir = this.keys.pool(networkId, subnet);
+    this.ranges.add(dir);
+    this.cleared.add(dir);
   }
 
   /** The etcd transaction: the checks of everything read, then the writes (leased ones under lease). */
   request(lease: string | null): ITxnRequest {
     const compare: ICompare[] = [];
-    for (const [key, t] of this.touched) compare.push({ key: Buffer.from(key), target: 'Mod', result: 'Equal', mod_revision: t.mod });
+    for (const [key, t] of this.touched) {
+      // An address found taken and passed over needs no check: only one found free (and taken now) does.
+      if (t.mod !== 0 && !this.writes.has(key) && this.keys.kind(key) === 'address') continue;
+      compare.push({ key: Buffer.from(key), target: 'Mod', result: 'Equal', mod_revision: t.mod });
+    }
     for (const dir of this.ranges) compare.push({ key: Buffer.from(dir), range_end: prefixEnd(dir), target: 'Mod', result: 'Less', mod_revision: this.m.rev + 1 });
-    const success: IRequestOp[] = [];
+    const success: IRequestOp[] = [...this.cleared].map((dir) => ({ request_delete_range: { key: Buffer.from(dir), range_end: prefixEnd(dir) } }));
     for (const [key, w] of this.writes) {
       if (w === null) success.push({ request_delete_range: { key: Buffer.from(key) } });
       else {
