@@ -59,7 +59,7 @@ export function overlayTable(runs: OverlayRun[]): string {
   ];
   for (const size of runs[0]!.scale.map((x) => x.peers)) {
     const xs = runs.map((r) => r.scale.find((x) => x.peers === size)!);
-    rows.push([`first join programming ${size} peers (${med(xs.map((x) => x.trips))} trip), us per peer`, med(xs.map((x) => x.perEntryUs)), '', med(xs.map((x) => x.ms))]);
+    rows.push([`first join programming ${size} peers (${med(xs.map((x) => x.trips))} trip): us per peer (max: the whole join, ms)`, med(xs.map((x) => x.perEntryUs)), '', med(xs.map((x) => x.ms))]);
   }
   const b = runs.map((r) => r.burst);
   rows.push([`burst of ${b[0]!.changes} changes: ${med(b.map((x) => x.trips))} trips, ${med(b.map((x) => x.entries))} entries, us per change`, med(b.map((x) => x.perEntryUs)), '', med(b.map((x) => x.ms))]);

@@ -128,7 +128,7 @@ export class Controller extends EventEmitter {
       if (this.listenerCount('event') > 0) this.emit('event', e);
     };
     this.ctx = new Context(o.host, o.store, firewall, o.runDir, { filesRoot: o.filesDir, etcDir: o.etcDir }, o.faults, o.stateDir, emit,
-      o.global, o.global ? overlayContext(o.global) : null);
+      o.global, o.global ? overlayContext(o.global, () => this.peers) : null);
     for (const d of [nullDriver, hostDriver, bridgeDriver, ipamDriver, overlayDriver]) this.ctx.drivers.set(d.name, d);
   }
 

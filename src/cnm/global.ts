@@ -12,7 +12,7 @@ import { parseStoreUrl, type GlobalEndpoint } from '../store/global/keys.js';
 import { GlobalStore } from '../store/global/store.js';
 import type { EndpointRecord, NetworkRecord, Store } from '../store/store.js';
 import type { CnmContext } from './context.js';
-import { remotePeers } from './peers.js';
+import { remotePeers, type PeerSync } from './peers.js';
 
 export interface GlobalOptions {
   /** etcd://host:port[,host:port...][/prefix]: NSNET_GLOBAL_STORE. */
@@ -65,8 +65,8 @@ export async function register(ctx: CnmContext, g: GlobalStore, o: GlobalOptions
   await g.register({ address: advertise, vtepMac: vtepMac(g.hostId), ttl, republish: () => republish(ctx, g).then(() => {}) });
 }
 
-/** This host as the overlay driver needs it, from its host record (whichever process registered it). */
-export function overlayContext(g: GlobalStore): OverlayContext {
+/** This host as the overlay driver needs it, from its host record (whichever process registered it); peers tells the PeerSync of this process. */
+export function overlayContext(g: GlobalStore, peers: () => PeerSync | null): OverlayContext {
   const self = () => g.hosts().find((h) => h.id === g.hostId);
   return {
     get address() {
@@ -76,6 +76,7 @@ export function overlayContext(g: GlobalStore): OverlayContext {
     },
     vtepMac: vtepMac(g.hostId),
     peers: (id) => remotePeers(g, id),
+    programmed: (id, vxlan, list, ms) => peers()?.adopt(id, vxlan, list, ms),
   };
 }
 

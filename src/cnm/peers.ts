@@ -37,6 +37,8 @@ const same = (a: Peer, b: Peer) => a.vtep === b.vtep && [...a.ips].sort().join()
 export interface PeerStats {
   /** Batches sent (netlink trips). */
   trips: number;
+  /** The last device this process made with its peers: how many, and how long that trip took. */
+  initial: { peers: number; ms: number } | null;
   /** Entries they added or removed (a peer counts once). */
   entries: number;
   /** Full listings of a device's entries from the kernel. */
@@ -55,7 +57,7 @@ export class PeerSync {
   private links: Watcher | null = null;
   private readonly onChange = (changes: Change[]) => this.changed(changes);
   private readonly onResync = () => this.resyncAll();
-  readonly stats: PeerStats = { trips: 0, entries: 0, dumps: 0, errors: [] };
+  readonly stats: PeerStats = { trips: 0, initial: null, entries: 0, dumps: 0, errors: [] };
   /** Called after each batch with the networks it programmed (tests and benchmarks wait on it). */
   onProgrammed: ((networks: string[]) => void) | null = null;
 
@@ -81,7 +83,7 @@ export class PeerSync {
       if (e.action === 'del') {
         this.devices.delete(net.id);
         this.programmed.delete(net.id);
-      } else if (!this.devices.has(net.id)) {
+      } else if (!this.devices.has(net.id) || this.programmed.get(net.id) === undefined) {
         this.devices.set(net.id, e.link.name);
         this.programmed.set(net.id, null);
         this.request([net.id]);
@@ -108,9 +110,20 @@ export class PeerSync {
     });
   }
 
+  /** A device this process made with these peers programmed (ensureDevices): known without reading it back. */
+  adopt(networkId: string, vxlan: string, peers: Peer[], ms: number): void {
+    this.devices.set(networkId, vxlan);
+    this.programmed.set(networkId, new Map(peers.map((p) => [p.mac, p])));
+    this.stats.initial = { peers: peers.length, ms };
+    // What changed while the trip was under way is programmed now.
+    this.request([networkId]);
+  }
+
   private changed(changes: Change[]): void {
     const nets: string[] = [];
     for (const c of changes) {
+      // This host's own endpoints are never its peers.
+      if (c.kind === 'endpoint' && ((c.after ?? c.before)?.value as GlobalEndpoint | null)?.host === this.g.hostId) continue;
       if (c.kind === 'endpoint') nets.push(c.key.split('/').at(-2)!);
       // A host's VTEP moved, or a host came or went: every network may have its endpoints.
       else if (c.kind === 'host' || c.kind === 'network') return this.request([...this.devices.keys()]);

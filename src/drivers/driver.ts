@@ -38,6 +38,8 @@ export interface OverlayContext {
   readonly vtepMac: string;
   /** The endpoints of other hosts on a network, joined to a sandbox. */
   peers(networkId: string): Peer[];
+  /** Told when this process made a network's devices with these peers programmed (so nobody reads them back from the kernel). */
+  programmed?(networkId: string, vxlan: string, peers: Peer[], ms: number): void;
 }
 
 /** What reconcile read of the host and of one sandbox's namespace, for Driver.repair. */

@@ -97,9 +97,12 @@ export async function ensureDevices(ctx: DriverContext, n: NetworkRecord, links?
     b.setLink(st.vxlan, { alias: ownerTag(ctx.owner, n.id), addrGenMode: 'none' });
   }
   b.setLink(st.vxlan, { master: st.bridge, up: true });
-  programPeers(b, st.vxlan, o.peers(n.id), []);
+  const peers = o.peers(n.id);
+  programPeers(b, st.vxlan, peers, []);
+  const t0 = performance.now();
   try {
     await b.commit();
+    o.programmed?.(n.id, st.vxlan, peers, performance.now() - t0);
   } catch (e) {
     if (!br) await ctx.host.links.delete(st.bridge).catch(() => {});
     if (!vx) await ctx.host.links.delete(st.vxlan).catch(() => {});
