@@ -67,6 +67,7 @@ export async function reconcile(c: CnmContext): Promise<ReconcileReport> {
   }
   for (const sb of snapshot.sandboxes) if (sb.ownerId && gone.has(sb.ownerId)) gone.add(sb.id);
   for (const sb of snapshot.sandboxes.filter((s) => gone.has(s.id))) {
+    for (const h of c.hooks) await h.beforeDelete(sb, c.host, { netnsGone: true }).catch((e: Error) => report.errors.push(`sandbox ${sb.name}: hook ${h.name}: ${e.message}`));
     try {
       const released = await c.store.update((t) => {
         let n = 0;
