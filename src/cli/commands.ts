@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 
 import { parse, UsageError, type Command, type Group } from './args.js';
+import { cni } from './cni.js';
 import { demo } from './demo.js';
 import { events } from './events.js';
 import { commandHelp, groupHelp, isGroup } from './help.js';
@@ -30,6 +31,7 @@ export const nsnet: Group = {
     network,
     sandbox,
     events,
+    cni,
     { name: 'demo', summary: 'a guided tour of every mode, in a private namespace that plays the host', run: () => demo() },
     netns,
     link,

@@ -33,18 +33,21 @@ export function cacheFile(cacheDir: string, network: string, containerId: string
 
 /** The file's bytes: libcni's struct, its fields in their order, empty ones left out, maps in Go's key order. */
 export function encodeCache(e: CacheEntry): string {
-  const fields: [string, unknown][] = [
-    ['kind', CACHE_KIND],
-    ['containerId', e.containerId],
-    ['config', e.config.toString('base64')],
-    ['ifName', e.ifName],
-    ['networkName', e.networkName],
+  const fields: [string, string][] = [
+    ['kind', goJson(CACHE_KIND)],
+    ['containerId', goJson(e.containerId)],
+    ['config', goJson(e.config.toString('base64'))],
+    ['ifName', goJson(e.ifName)],
+    ['networkName', goJson(e.networkName)],
   ];
-  if (e.netns) fields.push(['netns', e.netns]);
-  if (e.cniArgs?.length) fields.push(['cniArgs', e.cniArgs]);
-  if (e.capabilityArgs && Object.keys(e.capabilityArgs).length) fields.push(['capabilityArgs', e.capabilityArgs]);
-  if (e.result && Object.keys(e.result).length) fields.push(['result', e.result]);
-  return `{${fields.map(([k, v]) => `${goJson(k)}:${goJson(v)}`).join(',')}}`;
+  if (e.netns) fields.push(['netns', goJson(e.netns)]);
+  if (e.cniArgs?.length) fields.push(['cniArgs', goJson(e.cniArgs)]);
+  const caps = e.capabilityArgs ?? {};
+  const capKeys = Object.keys(caps).filter((k) => caps[k] !== undefined).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  // A Go map (keys sorted) of whatever values the runtime passed, each written as it was passed.
+  if (capKeys.length) fields.push(['capabilityArgs', `{${capKeys.map((k) => `${goJson(k)}:${goJson(caps[k], false)}`).join(',')}}`]);
+  if (e.result && Object.keys(e.result).length) fields.push(['result', goJson(e.result)]);
+  return `{${fields.map(([k, v]) => `${goJson(k)}:${v}`).join(',')}}`;
 }
 
 function isArgs(v: unknown): v is [string, string][] {

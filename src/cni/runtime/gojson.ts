@@ -1,8 +1,10 @@
-// JSON as Go's encoding/json writes a decoded value (map[string]interface{}):
-// object keys in byte order at every level, and <, >, &, U+2028 and U+2029
-// escaped. libcni passes configurations through that round trip before a
-// plugin sees them and before it writes its cache, so writing the same bytes
-// here makes nsnet's stdin and cache files identical to libcni's.
+// JSON as Go's encoding/json writes it: <, >, &, U+2028 and U+2029 escaped,
+// and a decoded value (map[string]interface{}) with its keys in byte order
+// at every level. libcni passes configurations and results through that
+// round trip before a plugin sees them and before it writes its cache, so
+// writing the same bytes here makes nsnet's stdin and cache files libcni's.
+// Values a runtime hands libcni as Go structs (Podman's port mappings) keep
+// their field order instead: `sorted` false writes objects as they are.
 
 const ESCAPES: Record<string, string> = { '<': '\\u003c', '>': '\\u003e', '&': '\\u0026', '\u2028': '\\u2028', '\u2029': '\\u2029' };
 
@@ -12,8 +14,8 @@ function str(s: string): string {
 
 const byBytes = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
-/** Go's json.Marshal of the value as json.Unmarshal into interface{} would hold it. */
-export function goJson(v: unknown): string {
+/** Go's json.Marshal of the value (as json.Unmarshal into interface{} would hold it, unless `sorted` is false). */
+export function goJson(v: unknown, sorted = true): string {
   if (v === null || v === undefined) return 'null';
   switch (typeof v) {
     case 'string':
@@ -26,9 +28,10 @@ export function goJson(v: unknown): string {
     case 'boolean':
       return v ? 'true' : 'false';
     case 'object': {
-      if (Array.isArray(v)) return `[${v.map(goJson).join(',')}]`;
-      const keys = Object.keys(v).filter((k) => (v as Record<string, unknown>)[k] !== undefined).sort(byBytes);
-      return `{${keys.map((k) => `${str(k)}:${goJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
+      if (Array.isArray(v)) return `[${v.map((x) => goJson(x, sorted)).join(',')}]`;
+      const keys = Object.keys(v).filter((k) => (v as Record<string, unknown>)[k] !== undefined);
+      if (sorted) keys.sort(byBytes);
+      return `{${keys.map((k) => `${str(k)}:${goJson((v as Record<string, unknown>)[k], sorted)}`).join(',')}}`;
     }
     default:
       throw new TypeError(`JSON has no ${typeof v}`);
