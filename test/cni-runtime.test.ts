@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { Cni, CniError, Netns } from '../src/index.js';
-import { bridgeList, confDir, hostLocalLeases, iptablesNat, readCacheFile, REFERENCE, type ConfDir } from './cni-helpers.js';
+import { bridgeList, confDir, FIXTURES, hostLocalLeases, iptablesNat, readCacheFile, REFERENCE, type ConfDir } from './cni-helpers.js';
 import { ip, ipj, nsExec, testHost, uniq } from './helpers.js';
 
 let host: Netns;
@@ -17,7 +17,7 @@ let cni: Cni;
 beforeAll(async () => {
   host = await testHost('c');
   conf = await confDir('rt');
-  cni = new Cni({ confDir: conf.dir, path: [REFERENCE], hostNetns: host.path! });
+  cni = new Cni({ confDir: conf.dir, path: [REFERENCE, FIXTURES], hostNetns: host.path! });
 });
 
 afterAll(async () => {
@@ -155,6 +155,24 @@ describe('bridge + host-local + portmap under nsnet\'s runtime', () => {
       expect([a.cniCode, a.plugin, a.command]).toEqual([1, 'bridge', 'ADD']);
       expect(await readCacheFile(newer, 'new')).toBeNull();
       expect((await ipj<any[]>(ctr.name, 'link', 'show')).map((l) => l.ifname)).toEqual(['lo']);
+    } finally {
+      await ctr.delete();
+    }
+  });
+
+  test('an ADD that fails after the bridge plugin ran is undone: no veth, no lease, no cache; the error names the failing plugin and its code', async () => {
+    const name = uniq('cf');
+    await conf.write(`${name}.conflist`, bridgeList(name, uniq('cb'), '10.125.0.0/24', '1.0.0', [{ type: 'recorder', fail: { ADD: { code: 120, msg: 'refused' } } }]));
+    const ctr = await Netns.create(uniq('cc'));
+    const before = (await ipj<any[]>(host.name, 'link', 'show', 'type', 'veth')).length;
+    try {
+      const e = await cni.add(name, { containerId: 'undo', netns: ctr.path! }).catch((x) => x);
+      expect([e.constructor, e.cniCode, e.plugin, e.msg]).toEqual([CniError, 120, 'recorder', 'refused']);
+      expect(e.rollbackErrors).toBeUndefined();
+      expect((await ipj<any[]>(ctr.name, 'link', 'show')).map((l) => l.ifname)).toEqual(['lo']);
+      expect((await ipj<any[]>(host.name, 'link', 'show', 'type', 'veth')).length).toBe(before);
+      expect(await hostLocalLeases(name)).toEqual([]);
+      expect(await readCacheFile(name, 'undo')).toBeNull();
     } finally {
       await ctr.delete();
     }

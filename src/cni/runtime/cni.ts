@@ -5,7 +5,7 @@
 // that cached result, halting at the first error as the spec says (the cache
 // stays, so the DEL can be retried); CHECK runs them in order against it;
 // STATUS and GC (1.1) ask every plugin. Unlike libcni, a failed ADD is undone
-// by a DEL of the whole list before the error is thrown, so nothing is left
+// by a DEL of every plugin before the error is thrown, so nothing is left
 // half made (the spec asks the runtime for that DEL).
 import { NsnetError, TeardownError } from '../../errors.js';
 import { CniError, ERR } from '../errors.js';
@@ -127,11 +127,15 @@ export class Cni {
       });
     } catch (e) {
       if (o.rollback !== false) {
-        try {
-          await this.del(list, { ...attachment, args: a.args, capabilityArgs: a.capabilityArgs });
-        } catch (u) {
-          if (e instanceof NsnetError) e.rollbackErrors = [u as Error];
+        // Unlike a caller's DEL, the undo goes on past a plugin that fails
+        // (the one whose ADD failed often fails its DEL too), so what the
+        // plugins before it made is still taken down.
+        const undo: Error[] = [];
+        for (let i = list.plugins.length - 1; i >= 0; i--) {
+          await this.exec('DEL', list, list.plugins[i]!, bins[i]!, a, undefined).catch((u: Error) => undo.push(u));
         }
+        await deleteCache(this.cacheDir, list.name, a.containerId, a.ifName).catch((u: Error) => undo.push(u));
+        if (undo.length && e instanceof NsnetError) e.rollbackErrors = undo;
       }
       throw e;
     }
