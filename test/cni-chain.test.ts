@@ -1,0 +1,118 @@
+// Chaining (issue 17, item 2): the reference meta plugins chained after an
+// interface plugin take its result as prevResult and act on it; DEL runs the
+// chain in reverse and each takes back what it made. Each case reads the
+// kernel for the chained plugin's effect, and for its absence after DEL.
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+
+import { Cni, Netns } from '../src/index.js';
+import { bridgeList, confDir, hostLocalLeases, iptablesNat, readCacheFile, REFERENCE, type ConfDir } from './cni-helpers.js';
+import { ipj, nsExec, testHost, uniq } from './helpers.js';
+
+let host: Netns;
+let conf: ConfDir;
+let cni: Cni;
+
+beforeAll(async () => {
+  host = await testHost('ch');
+  conf = await confDir('chain');
+  cni = new Cni({ confDir: conf.dir, path: [REFERENCE], hostNetns: host.path! });
+});
+
+afterAll(async () => {
+  await host.delete();
+  await conf.remove();
+});
+
+interface Ctx {
+  ctr: Netns;
+  id: string;
+  address: string;
+  hostVeth: string;
+}
+
+interface Case {
+  plugin: object;
+  capabilityArgs?: Record<string, unknown>;
+  /** What the chained plugin made, read from the kernel after ADD. */
+  added(c: Ctx): Promise<void>;
+  /** That it is gone after DEL. */
+  deleted(c: Ctx): Promise<void>;
+}
+
+const filterTable = async () => (await nsExec(host.name!, 'iptables-save', '-t', 'filter')).stdout;
+const hostLinks = async () => (await ipj<any[]>(host.name, 'link', 'show')).map((l) => l.ifname as string);
+
+const cases: Record<string, Case> = {
+  portmap: {
+    plugin: { type: 'portmap', capabilities: { portMappings: true } },
+    capabilityArgs: { portMappings: [{ hostPort: 18090, containerPort: 90, protocol: 'udp' }] },
+    async added(c) {
+      expect(await iptablesNat(host.name!)).toMatch(new RegExp(`-p udp .*--dport 18090 .*-j DNAT --to-destination ${c.address}:90`));
+    },
+    async deleted(c) {
+      expect(await iptablesNat(host.name!)).not.toContain(c.id);
+    },
+  },
+  tuning: {
+    plugin: { type: 'tuning', mtu: 1400, sysctl: { 'net.core.somaxconn': '517' } },
+    async added(c) {
+      expect((await ipj<any[]>(c.ctr.name, 'link', 'show', 'eth0'))[0].mtu).toBe(1400);
+      expect((await nsExec(c.ctr.name!, 'sysctl', '-n', 'net.core.somaxconn')).stdout.trim()).toBe('517');
+    },
+    async deleted(c) {
+      expect((await ipj<any[]>(c.ctr.name, 'link', 'show')).map((l) => l.ifname)).toEqual(['lo']);
+    },
+  },
+  bandwidth: {
+    plugin: { type: 'bandwidth', ingressRate: 8_000_000, ingressBurst: 80_000, egressRate: 8_000_000, egressBurst: 80_000 },
+    async added(c) {
+      const qdiscs = await ipjTc(['qdisc', 'show', 'dev', c.hostVeth]);
+      expect(qdiscs.map((q) => q.kind)).toContain('tbf');
+      expect((await hostLinks()).some((n) => n.startsWith('bwp'))).toBe(true);
+    },
+    async deleted() {
+      expect((await hostLinks()).some((n) => n.startsWith('bwp'))).toBe(false);
+    },
+  },
+  firewall: {
+    plugin: { type: 'firewall', backend: 'iptables' },
+    async added(c) {
+      expect(await filterTable()).toMatch(new RegExp(`-A CNI-FORWARD .*-d ${c.address.replace(/\./g, '\\.')}/32`));
+    },
+    async deleted(c) {
+      expect(await filterTable()).not.toContain(`${c.address}/32`);
+    },
+  },
+};
+
+async function ipjTc(args: string[]): Promise<any[]> {
+  const { stdout } = await nsExec(host.name!, 'tc', '-j', ...args);
+  return stdout.trim() ? JSON.parse(stdout) : [];
+}
+
+describe('reference plugins chained after bridge + host-local', () => {
+  for (const [i, [what, c]] of Object.entries(cases).entries()) {
+    test(`bridge + ${what}: ${what} accepts the bridge's result as prevResult and acts on it; DEL in reverse takes it back`, async () => {
+      const name = uniq('ch');
+      await conf.write(`${name}.conflist`, bridgeList(name, uniq('cb'), `10.126.${i}.0/24`, '1.0.0', [c.plugin]));
+      const ctr = await Netns.create(uniq('cc'));
+      const id = `chain-${uniq('i')}`;
+      try {
+        const r = (await cni.add(name, { containerId: id, netns: ctr.path!, ...(c.capabilityArgs ? { capabilityArgs: c.capabilityArgs } : {}) })) as any;
+        const ctx: Ctx = { ctr, id, address: r.ips[0].address.split('/')[0], hostVeth: r.interfaces[1].name };
+        expect(ctx.address).toBe(`10.126.${i}.2`);
+        await c.added(ctx);
+        await cni.check(name, { containerId: id, netns: ctr.path! }).catch((e) => {
+          // portmap 1.1.1's CHECK looks for IPv6 chains it never made: a known fault of that plugin, not of the chain.
+          if (!(what === 'portmap' && /ipv6/.test(e.message))) throw e;
+        });
+        await cni.del(name, { containerId: id, netns: ctr.path! });
+        await c.deleted(ctx);
+        expect(await hostLocalLeases(name)).toEqual([]);
+        expect(await readCacheFile(name, id)).toBeNull();
+      } finally {
+        await ctr.delete();
+      }
+    });
+  }
+});
