@@ -1,0 +1,179 @@
+// `nsnet cni ...` and `nsnet run --net cni:<network>` as a user runs them,
+// each process inside a namespace playing the host (nsenter --net, so
+// namespaces it keeps stay mounted), against the reference plugins.
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { join } from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+
+import { Netns } from '../src/index.js';
+import { containerIdFor } from '../src/cli/cni.js';
+import { CLI, type CliResult } from './cli-helpers.js';
+import { bridgeList, confDir, hostLocalLeases, iptablesNat, readCacheFile, REFERENCE, type ConfDir } from './cni-helpers.js';
+import { ipj, nsExec, testHost, uniq } from './helpers.js';
+
+let host: Netns;
+let conf: ConfDir;
+let stateDir: string;
+
+beforeAll(async () => {
+  host = await testHost('cl');
+  conf = await confDir('cli');
+  stateDir = await mkdtemp(join(tmpdir(), 'nsnet-cni-cli-'));
+});
+
+afterAll(async () => {
+  await host.delete();
+  await conf.remove();
+  await rm(stateDir, { recursive: true, force: true });
+});
+
+/** `nsnet ...args` in the test's host namespace, with its configuration directory and the reference plugins. */
+function nsnet(...args: string[]): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const p = spawn('nsenter', [`--net=${host.path}`, '--', process.execPath, CLI, ...args], {
+      env: { ...process.env, NSNET_STATE_DIR: stateDir, NETCONFPATH: conf.dir, CNI_PATH: REFERENCE },
+    });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    p.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+/** The first bytes a server behind the host's port sends (the connection is then dropped). */
+async function firstChunk(port: number, addr: string): Promise<string> {
+  const sock = await host.connectTcp(port, addr);
+  return new Promise((resolve, reject) => {
+    sock.once('data', (d) => {
+      sock.destroy();
+      resolve(d.toString());
+    });
+    sock.once('error', reject);
+    sock.once('end', () => resolve(''));
+  });
+}
+
+async function fetch(port: number, addr: string): Promise<string> {
+  const sock = await host.connectTcp(port, addr);
+  const chunks: Buffer[] = [];
+  for await (const d of sock) chunks.push(d as Buffer);
+  return Buffer.concat(chunks).toString();
+}
+
+async function portmapNetwork(subnet: string): Promise<string> {
+  const name = uniq('cl');
+  await conf.write(`${name}.conflist`, bridgeList(name, uniq('cb'), subnet, '1.0.0', [{ type: 'portmap', capabilities: { portMappings: true } }]));
+  return name;
+}
+
+describe('nsnet cni', () => {
+  test('add prints the result and attaches the namespace (ping, a mapped port through the host), with cnitool\'s container id; del takes it all back', async () => {
+    const net = await portmapNetwork('10.127.0.0/24');
+    const ctr = await Netns.create(uniq('cc'));
+    const id = containerIdFor(ctr.path!);
+    try {
+      const add = await nsnet('cni', 'add', net, ctr.name!, '--capability-args', '{"portMappings":[{"protocol":"tcp","containerPort":80,"hostPort":18083}]}');
+      expect(add.code, add.stderr).toBe(0);
+      const result = JSON.parse(add.stdout);
+      expect(result.ips[0].address).toBe('10.127.0.2/24');
+      expect(id).toMatch(/^cnitool-[0-9a-f]{20}$/);
+      const cached = JSON.parse((await readCacheFile(net, id))!);
+      // Capability arguments from the command line are a Go map to libcni: keys in byte order.
+      expect(JSON.stringify(cached.capabilityArgs)).toBe('{"portMappings":[{"containerPort":80,"hostPort":18083,"protocol":"tcp"}]}');
+      await nsExec(host.name!, 'ping', '-c', '1', '-W', '2', '10.127.0.2');
+      const server = await ctr.listenTcp(80, '0.0.0.0');
+      server.on('connection', (c) => c.end('via cni add'));
+      try {
+        expect(await fetch(18083, '10.127.0.1')).toBe('via cni add');
+      } finally {
+        server.close();
+      }
+      expect((await nsnet('cni', 'status', net)).stdout.trim()).toBe('ready');
+      expect((await nsnet('cni', 'ls')).stdout).toContain(`${net}\t1.0.0\tbridge,portmap`);
+
+      const del = await nsnet('cni', 'del', net, ctr.name!);
+      expect(del.code, del.stderr).toBe(0);
+      expect((await ipj<any[]>(ctr.name, 'link', 'show')).map((l) => l.ifname)).toEqual(['lo']);
+      expect(await hostLocalLeases(net)).toEqual([]);
+      expect(await iptablesNat(host.name!)).not.toContain(id);
+      expect(await readCacheFile(net, id)).toBeNull();
+    } finally {
+      await ctr.delete();
+    }
+  });
+
+  test('check passes on a bridge attachment; an unknown network and a missing plugin fail with exit 1 and say so', async () => {
+    const net = uniq('cl');
+    await conf.write(`${net}.conflist`, bridgeList(net, uniq('cb'), '10.127.1.0/24'));
+    const ctr = await Netns.create(uniq('cc'));
+    try {
+      expect((await nsnet('cni', 'add', '--container-id', 'chk1', net, ctr.path!)).code).toBe(0);
+      const check = await nsnet('cni', 'check', '--container-id', 'chk1', net, ctr.path!);
+      expect(check.code, check.stderr).toBe(0);
+      expect((await nsnet('cni', 'del', '--container-id', 'chk1', net)).code).toBe(0);
+      expect(await hostLocalLeases(net)).toEqual([]);
+    } finally {
+      await ctr.delete();
+    }
+    const unknown = await nsnet('cni', 'add', 'no-such-network', '/run/netns/x');
+    expect([unknown.code, unknown.stderr]).toEqual([1, expect.stringMatching(/no network configuration named "no-such-network"/)]);
+    const broken = uniq('cl');
+    await conf.write(`${broken}.conflist`, { cniVersion: '1.0.0', name: broken, plugins: [{ type: 'no-such-plugin' }] });
+    const missing = await nsnet('cni', 'add', broken, '/run/netns/x');
+    expect([missing.code, missing.stderr]).toEqual([1, expect.stringMatching(/plugin no-such-plugin \(find\): failed to find plugin .*\(CNI code 50\)/)]);
+  });
+});
+
+describe('nsnet run --net cni:<network>', () => {
+  test('the command sees its address from the CNI network and its published port works; after it exits the sandbox, lease, port rules and cache are gone', async () => {
+    const net = await portmapNetwork('10.127.2.0/24');
+    const r = await nsnet('run', '--net', `cni:${net}`, '-p', '18084:80', '--', 'ip', '-j', 'addr', 'show', 'eth0');
+    expect(r.code, r.stderr).toBe(0);
+    const [eth0] = JSON.parse(r.stdout);
+    expect(eth0.addr_info.map((a: any) => `${a.local}/${a.prefixlen}`)).toContain('10.127.2.2/24');
+    expect(await hostLocalLeases(net)).toEqual([]);
+    expect(await iptablesNat(host.name!)).not.toMatch(/CNI-DN-/);
+    expect(JSON.parse((await nsnet('sandbox', 'ls', '--json')).stdout)).toEqual([]);
+    // While a command runs, its published port reaches it through the host.
+    const serving = nsnet('run', '--net', `cni:${net}`, '-p', '18085:80', '--', 'sh', '-c', 'echo via run | busybox nc -l -p 80');
+    let text = '';
+    for (let i = 0; i < 200 && !text; i++) text = await firstChunk(18085, '10.127.2.1').catch(() => sleep(100).then(() => ''));
+    expect(text.trim()).toBe('via run');
+    const served = await serving;
+    expect(served.code, served.stderr).toBe(0);
+    expect(await hostLocalLeases(net)).toEqual([]);
+  });
+
+  test('a kept sandbox is DELeted by `sandbox rm` in another process, and by reconcile once its namespace was removed behind nsnet\'s back', async () => {
+    const net = await portmapNetwork('10.127.3.0/24');
+    const a = uniq('ka');
+    expect((await nsnet('run', '--keep', '--name', a, '--net', `cni:${net}`, '-p', '18086:80', '--', 'true')).code).toBe(0);
+    expect(await hostLocalLeases(net)).toEqual(['10.127.3.2']);
+    const [info] = JSON.parse((await nsnet('sandbox', 'inspect', a)).stdout);
+    const [rec] = JSON.parse(info.labels['nsnet.cni']);
+    expect(rec).toMatchObject({ network: net, ifName: 'eth0', confDir: conf.dir });
+    expect(await readCacheFile(net, rec.containerId)).not.toBeNull();
+    expect(await iptablesNat(host.name!)).toContain(rec.containerId);
+    const rm1 = await nsnet('sandbox', 'rm', a);
+    expect(rm1.code, rm1.stderr).toBe(0);
+    expect(await hostLocalLeases(net)).toEqual([]);
+    expect(await readCacheFile(net, rec.containerId)).toBeNull();
+    expect(await iptablesNat(host.name!)).not.toContain(rec.containerId);
+
+    const b = uniq('kb');
+    expect((await nsnet('run', '--keep', '--name', b, '--net', `cni:${net}`, '--', 'true')).code).toBe(0);
+    const [infoB] = JSON.parse((await nsnet('sandbox', 'inspect', b)).stdout);
+    const [recB] = JSON.parse(infoB.labels['nsnet.cni']);
+    await Netns.delete(b);
+    expect(await hostLocalLeases(net)).toEqual([expect.stringMatching(/^10\.127\.3\.\d+$/)]);
+    const ls = await nsnet('sandbox', 'ls', '--json'); // opening the controller reconciles
+    expect(JSON.parse(ls.stdout).map((s: any) => s.name)).not.toContain(b);
+    expect(await hostLocalLeases(net)).toEqual([]);
+    expect(await readCacheFile(net, recB.containerId)).toBeNull();
+  });
+});
