@@ -56,8 +56,8 @@ export function portMappings(ports: (string | PortOptions)[]): Record<string, un
 }
 
 /**
- * Creates a sandbox on a CNI network: all or nothing (a failed ADD deletes
- * the sandbox, which runs the DEL). Bad input, an unknown network and a
+ * Creates a sandbox on a CNI network: all or nothing (a failed ADD is
+ * undone and the sandbox deleted). Bad input, an unknown network and a
  * missing plugin are refused before anything is made.
  */
 export async function createCniSandbox(c: Controller, name: string, o: CniSandboxOptions): Promise<{ sandbox: Sandbox; result: AnyCniResult }> {
@@ -73,7 +73,9 @@ export async function createCniSandbox(c: Controller, name: string, o: CniSandbo
   const rec: Recorded = { network: list.name, containerId, ifName, confDir: cni.confDir, cacheDir: cni.cacheDir, path: cni.path, timeout: cni.timeout };
   const sandbox = await c.createSandbox(name, { ...settings, networks: ['none'], labels: { ...labels, [CNI_LABEL]: JSON.stringify([rec]) } });
   try {
-    const result = await cni.add(list, { ...attachment, netns: sandbox.netnsPath }, { rollback: false });
+    // add() undoes a failed ADD past plugins that fail their DEL too; the
+    // sandbox's own delete then runs the (idempotent) DEL once more.
+    const result = await cni.add(list, { ...attachment, netns: sandbox.netnsPath });
     return { sandbox, result };
   } catch (e) {
     try {
