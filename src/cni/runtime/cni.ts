@@ -38,6 +38,24 @@ export const DEFAULT_PATH = ['/usr/local/libexec/cni', '/usr/libexec/cni', '/usr
 
 const within = (e: unknown, network: string): unknown => (e instanceof CniError ? e.within({ network }) : e);
 
+/**
+ * The attachment with what the caller left out taken from ADD's cache entry:
+ * the arguments, and the namespace (from the entry, or, where the runtime
+ * that wrote it predates that field (libcni before 1.2, Podman 4), from the
+ * result's interface of that name).
+ */
+function withCached(a: Attachment, cached: CacheEntry | null): Attachment {
+  const ifName = a.ifName ?? 'eth0';
+  const ifaces = (cached?.result?.interfaces ?? []) as { name?: unknown; sandbox?: unknown }[];
+  const sandbox = Array.isArray(ifaces) ? ifaces.find((i) => i?.name === ifName && typeof i.sandbox === 'string')?.sandbox as string | undefined : undefined;
+  return {
+    ...a,
+    netns: a.netns ?? cached?.netns ?? sandbox ?? '',
+    args: a.args ?? cached?.cniArgs ?? [],
+    capabilityArgs: a.capabilityArgs ?? cached?.capabilityArgs ?? {},
+  };
+}
+
 export class Cni {
   readonly confDir: string;
   readonly path: string[];
@@ -154,12 +172,7 @@ export class Cni {
     const name = typeof network === 'string' ? network : network.name;
     const cached = await this.cached(name, attachment);
     const list = await this.resolve(network, cached);
-    const a = checkAttachment({
-      ...attachment,
-      netns: attachment.netns ?? cached?.netns ?? '',
-      args: attachment.args ?? cached?.cniArgs ?? [],
-      capabilityArgs: attachment.capabilityArgs ?? cached?.capabilityArgs ?? {},
-    }, list.name);
+    const a = checkAttachment(withCached(attachment, cached), list.name);
     let prev: AnyCniResult | undefined;
     if (atLeast(list.cniVersion, '0.4.0') && cached?.result) {
       try {
@@ -181,9 +194,7 @@ export class Cni {
       throw new CniError(ERR.INCOMPATIBLE_VERSION, `configuration version "${list.cniVersion}" does not support the CHECK command`, { network: list.name, command: 'CHECK' });
     if (list.disableCheck) return;
     const cached = await this.cached(list.name, attachment);
-    const a = checkAttachment({
-      ...attachment, netns: attachment.netns ?? cached?.netns ?? '', args: attachment.args ?? cached?.cniArgs ?? [], capabilityArgs: attachment.capabilityArgs ?? cached?.capabilityArgs ?? {},
-    }, list.name);
+    const a = checkAttachment(withCached(attachment, cached), list.name);
     let prev: AnyCniResult | undefined;
     try {
       prev = cached?.result ? convertResult(decodeResult(cached.result, list.cniVersion), list.cniVersion) : undefined;
