@@ -1,20 +1,20 @@
-// Module entry: each export turns its arguments into a Job, queues it on the
-// right lane (see runner.h) and returns a promise. No logic lives here.
+// Module entry: each export turns its arguments into a Job whose run() is
+// one call below the addon (ns, ops, io), queues it on the right lane (see
+// runner.h) and returns a promise.
 #include <napi.h>
 #include <dlfcn.h>
-#include <errno.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <functional>
 #include <memory>
 #include <vector>
 
 #include "../io/inet.h"
-#include "../ops/ops.h"
+#include "../ops/group.h"
 #include "convert.h"
 #include "handle.h"
 #include "nft.h"
-#include "nft_convert.h"
 #include "runner.h"
 #include "watch.h"
 
@@ -22,106 +22,35 @@ namespace nsnet::addon {
 
 namespace {
 
-class Addon;
-
-// A job with a system-error outcome and the addon it belongs to.
-class BaseJob : public Job {
- public:
-  explicit BaseJob(Addon* a) : addon(a) {}
-  Napi::Value settle(Napi::Env env) override {
-    if (err) throw from_sys(env, err);
-    return value(env);
-  }
-  virtual Napi::Value value(Napi::Env env) = 0;
-
-  Addon* addon;
-  io::SysError err;
-};
-
-// Requests for several namespaces, run in order in one job (see Exec). A
-// group is either rtnetlink requests or one nf_tables transaction (`nft`),
-// so a sandbox's interfaces and its published ports' elements go in one job.
-struct Group {
-  std::shared_ptr<Namespace> ns;
-  std::vector<ops::Op> list;
-  std::vector<NsRefs> refs;
-  bool is_nft = false;
-  std::vector<ops::NftOp> nft;
-  size_t size() const { return is_nft ? nft.size() : list.size(); }
-};
-
-std::vector<Group> to_groups(Napi::Value v) {
-  std::vector<Group> groups;
-  if (!v.IsArray()) return groups;
-  Napi::Array arr = v.As<Napi::Array>();
-  for (uint32_t g = 0; g < arr.Length(); g++) {
-    Napi::Object o = arr.Get(g).As<Napi::Object>();
-    Group grp;
+std::vector<ops::Group> to_groups(Napi::Value v) {
+  return from_array(v, [](Napi::Value g) {
+    Napi::Object o = g.As<Napi::Object>();
+    ops::Group grp;
     grp.ns = NetnsHandle::From(o.Get("ns"));
-    if (o.Get("nft").IsArray()) {
-      grp.is_nft = true;
-      Napi::Array ops = o.Get("nft").As<Napi::Array>();
-      for (uint32_t i = 0; i < ops.Length(); i++) grp.nft.push_back(to_nft_op(ops.Get(i).As<Napi::Object>()));
+    grp.is_nft = o.Get("nft").IsArray();
+    if (grp.is_nft) {
+      grp.nft = from_array(o.Get("nft"), to_nft_op);
     } else {
-      Napi::Array ops = o.Get("ops").As<Napi::Array>();
-      for (uint32_t i = 0; i < ops.Length(); i++) {
-        NsRefs refs;
-        grp.list.push_back(to_op(ops.Get(i).As<Napi::Object>(), &refs));
-        grp.refs.push_back(std::move(refs));
-      }
+      grp.list = from_array(o.Get("ops"), [&](Napi::Value op) {
+        grp.refs.emplace_back();
+        return to_op(op.As<Napi::Object>(), &grp.refs.back());
+      });
     }
-    groups.push_back(std::move(grp));
-  }
-  return groups;
+    return grp;
+  });
 }
 
 // Opening an nf_tables socket enters its namespace: only the namespace lane may.
-Lane lane_for(const std::vector<Group>& groups) {
-  for (const Group& g : groups)
+Lane lane_for(const std::vector<ops::Group>& groups) {
+  for (const ops::Group& g : groups)
     if (g.is_nft && nft_lane(*g.ns) == Lane::Namespace) return Lane::Namespace;
   return Lane::Netlink;
 }
 
-// One reply per op. The batch's own refusal (nothing applied) is reported on
-// the first op when no op has a failure of its own.
-bool run_nft(Group& g, std::vector<io::Reply>* r, io::SysError* err) {
-  ops::NftResult result;
-  if (!nft_transact_in(*g.ns, g.nft, false, 0, &result, err)) return false;
-  *r = std::move(result.replies);
-  bool any = false;
-  for (auto& x : *r) any = any || x.error != 0;
-  if (!any && result.batch.error && !r->empty()) {
-    (*r)[0] = result.batch;
-    (*r)[0].message = "the transaction as a whole" + ((*r)[0].message.empty() ? "" : ": " + (*r)[0].message);
-  }
-  return true;
-}
-
-// After a failed op nothing further is sent: the rest report ECANCELED.
-// Returns false on an I/O error (in err).
-bool run_groups(std::vector<Group>& groups, std::vector<io::Reply>* replies, io::SysError* err) {
-  bool failed = false;
-  for (Group& g : groups) {
-    std::vector<io::Reply> r;
-    for (size_t i = 0; i < g.list.size(); i++) bind_refs(g.list[i], g.refs[i]);
-    if (failed) {
-      r.assign(g.size(), io::Reply{-ECANCELED, "not sent: an earlier request in the batch failed"});
-    } else if (g.is_nft) {
-      if (!run_nft(g, &r, err)) return false;
-    } else {
-      std::lock_guard<std::mutex> lk(g.ns->rtnl->mu());
-      if (!ops::exec(*g.ns->rtnl, g.list, &r, err)) return false;
-    }
-    for (auto& x : r) failed = failed || x.error != 0;
-    replies->insert(replies->end(), r.begin(), r.end());
-  }
-  return true;
-}
-
-Napi::Array from_replies(Napi::Env env, const std::vector<io::Reply>& replies) {
-  Napi::Array a = Napi::Array::New(env, replies.size());
-  for (size_t i = 0; i < replies.size(); i++) a.Set(static_cast<uint32_t>(i), from_reply(env, replies[i]));
-  return a;
+// 0 | 4 | 6 from JS, as an address family.
+uint8_t family_arg(Napi::Value v) {
+  const int f = v.ToNumber().Int32Value();
+  return f == 4 ? AF_INET : f == 6 ? AF_INET6 : AF_UNSPEC;
 }
 
 class Addon : public Napi::Addon<Addon> {
@@ -163,22 +92,23 @@ class Addon : public Napi::Addon<Addon> {
   Napi::FunctionReference handle_ctor;
 
  private:
-  // stats(reset?: boolean) -> { jobs, drains, maxDrainUs, maxDrainCpuUs, drainsOver2ms }
+  // stats(reset?: boolean) -> { jobs, drains, maxDrainUs, maxDrainCpuUs, drainsOver2ms,
+  //                             watchDeliveries, maxWatchDeliveryUs, maxWatchDeliveryCpuUs }
   Napi::Value GetStats(const Napi::CallbackInfo& info) {
     Napi::Object o = Napi::Object::New(info.Env());
     Stats& st = runner.stats();
+    Busy& w = watches->deliveries;
     o.Set("jobs", static_cast<double>(st.jobs));
-    o.Set("drains", static_cast<double>(st.drains));
-    o.Set("maxDrainUs", st.max_drain_us);
-    o.Set("maxDrainCpuUs", st.max_drain_cpu_us);
-    o.Set("drainsOver2ms", static_cast<double>(st.drains_over_2ms));
-    o.Set("watchDeliveries", static_cast<double>(watches->deliveries));
-    o.Set("maxWatchDeliveryUs", watches->max_delivery_us);
-    o.Set("maxWatchDeliveryCpuUs", watches->max_delivery_cpu_us);
+    o.Set("drains", static_cast<double>(st.drains.count));
+    o.Set("maxDrainUs", st.drains.max_us);
+    o.Set("maxDrainCpuUs", st.drains.max_cpu_us);
+    o.Set("drainsOver2ms", static_cast<double>(st.drains.over_2ms));
+    o.Set("watchDeliveries", static_cast<double>(w.count));
+    o.Set("maxWatchDeliveryUs", w.max_us);
+    o.Set("maxWatchDeliveryCpuUs", w.max_cpu_us);
     if (info[0].ToBoolean().Value()) {
       st = Stats{};
-      watches->deliveries = 0;
-      watches->max_delivery_us = watches->max_delivery_cpu_us = 0;
+      w = Busy{};
     }
     return o;
   }
@@ -195,146 +125,73 @@ class Addon : public Napi::Addon<Addon> {
 
   // nsCreate(rundir, name: string | null, handle?, groups?) -> Promise<{ handle, replies }>
   // A null name makes an anonymous namespace, held only by its handle. The
-  // groups (see exec) run right after, in the same job; if any of them fails
-  // the namespace is released again, so the caller sees all or nothing.
+  // groups (see exec) run right after, in the same job: all or nothing (see
+  // ops::create_and_run).
   Napi::Value NsCreate(const Napi::CallbackInfo& info) {
-    struct J : BaseJob {
-      using BaseJob::BaseJob;
-      std::string rundir, name;
-      bool anonymous = false;
+    struct J : Job {
+      ops::Place at;
       std::shared_ptr<Namespace> ns;
       Napi::ObjectReference handle;
-      std::vector<Group> groups;
+      std::vector<ops::Group> groups;
       std::vector<io::Reply> replies;
       bool created = false;
-      void run() override {
-        // lo goes up in the first batch sent into the new namespace, if any:
-        // one round trip fewer than a request of its own.
-        Group* first = nullptr;
-        for (Group& g : groups)
-          if (g.ns == ns && !g.is_nft) {
-            first = &g;
-            break;
-          }
-        if (ns->is_ready()) {
-          err.err = EBUSY;
-          err.what = "handle already holds a namespace";
-          return;
-        }
-        ns::Opened opened;
-        const bool lo_up = first == nullptr;
-        if (!(anonymous ? ns::create_anonymous(lo_up, &opened, &err) : ns::create(rundir, name, lo_up, &opened, &err)))
-          return;
-        ns->fill(opened);
-        if (first) {
-          ops::Op lo;
-          lo.type = ops::OpType::LinkSet;
-          lo.dev.index = 1;  // LOOPBACK_IFINDEX
-          lo.link.up = 1;
-          first->list.insert(first->list.begin(), std::move(lo));
-          first->refs.insert(first->refs.begin(), NsRefs{});
-        }
-        bool ok = run_groups(groups, &replies, &err);
-        if (first) {
-          // The caller's replies line up with the caller's ops: drop ours (a
-          // failure of it shows as the first failure all the same).
-          const size_t at = static_cast<size_t>(std::distance(groups.data(), first));
-          size_t idx = 0;
-          for (size_t g = 0; g < at; g++) idx += groups[g].size();
-          if (idx < replies.size()) {
-            // ECANCELED only means something earlier failed: that is the error to report.
-            if (replies[idx].error && replies[idx].error != -ECANCELED && err.err == 0) {
-              err.err = -replies[idx].error;
-              err.what = "RTM_NEWLINK lo up";
-            }
-            replies.erase(replies.begin() + static_cast<long>(idx));
-          }
-        }
-        for (auto& r : replies) ok = ok && r.error == 0;
-        ok = ok && err.err == 0;
-        created = ok;
-        if (ok) return;
-        // Undo: with the namespace gone, the devices in it (and veth peers) go too.
-        ns->rtnl.reset();
-        ns->nfnl.reset();
-        ns->nfnl_open.store(false, std::memory_order_release);
-        ::close(ns->fd);
-        ns->fd = -1;
-        io::SysError ignored;
-        if (!anonymous) ns::release(rundir, name, &ignored);
-      }
+      void run() override { created = ops::create_and_run(ns, at, groups, &replies, &err); }
       Napi::Value value(Napi::Env env) override {
         if (created) ns->published = true;
         Napi::Object o = Napi::Object::New(env);
         o.Set("handle", handle.Value());
-        o.Set("replies", from_replies(env, replies));
+        o.Set("replies", to_array(env, replies, from_reply));
         return o;
       }
     };
-    auto* j = new J(this);
-    j->rundir = info[0].ToString().Utf8Value();
-    j->anonymous = !info[1].IsString();
-    if (!j->anonymous) j->name = info[1].As<Napi::String>().Utf8Value();
+    auto j = std::make_unique<J>();
+    j->at.rundir = info[0].ToString().Utf8Value();
+    if (info[1].IsString()) j->at.name = info[1].As<Napi::String>().Utf8Value();
     Napi::Object h = info[2].IsObject() ? info[2].As<Napi::Object>() : NetnsHandle::New(info.Env(), handle_ctor, std::make_shared<Namespace>());
     j->ns = NetnsHandle::Get(h);
-    if (!j->ns || j->ns->is_ready()) {
-      delete j;
-      NAPI_THROW(Napi::TypeError::New(info.Env(), "nsCreate needs a new handle"), Napi::Value());
-    }
+    if (!j->ns || j->ns->is_ready()) NAPI_THROW(Napi::TypeError::New(info.Env(), "nsCreate needs a new handle"), Napi::Value());
     j->handle = Napi::Persistent(h);
-    g_creating = j->ns.get();
-    try {
+    {
+      Creating creating(j->ns.get());
       j->groups = to_groups(info[3]);
-    } catch (...) {
-      g_creating = nullptr;
-      delete j;
-      throw;
     }
-    g_creating = nullptr;
-    return runner.submit(info.Env(), j, Lane::Namespace);
+    return runner.submit(info.Env(), j.release(), Lane::Namespace);
   }
 
   // nsOpen(path: string) -> Promise<NetnsHandle>
   Napi::Value NsOpen(const Napi::CallbackInfo& info) {
-    struct J : BaseJob {
-      using BaseJob::BaseJob;
+    struct J : Job {
+      Napi::FunctionReference* ctor = nullptr;
       std::string path;
-      ns::Opened opened;
-      ~J() override {
-        // Never handed over (shutdown): close what was opened.
-        delete opened.rtnl;
-        if (opened.fd >= 0) ::close(opened.fd);
+      std::shared_ptr<Namespace> ns = std::make_shared<Namespace>();
+      void run() override {
+        ns::Opened opened;
+        if (ns::open(path, &opened, &err)) ns->fill(opened);
       }
-      void run() override { ns::open(path, &opened, &err); }
-      Napi::Value value(Napi::Env env) override {
-        auto ns = std::make_shared<Namespace>(opened);
-        opened = ns::Opened{};
-        return NetnsHandle::New(env, addon->handle_ctor, std::move(ns));
-      }
+      Napi::Value value(Napi::Env env) override { return NetnsHandle::New(env, *ctor, std::move(ns)); }
     };
-    auto* j = new J(this);
+    auto j = std::make_unique<J>();
+    j->ctor = &handle_ctor;
     j->path = info[0].ToString().Utf8Value();
-    return runner.submit(info.Env(), j, Lane::Namespace);
+    return runner.submit(info.Env(), j.release(), Lane::Namespace);
   }
 
   // nsRelease(rundir: string, name: string) -> Promise<void>
   Napi::Value NsRelease(const Napi::CallbackInfo& info) {
-    struct J : BaseJob {
-      using BaseJob::BaseJob;
+    struct J : Job {
       std::string rundir, name;
       void run() override { ns::release(rundir, name, &err); }
       Napi::Value value(Napi::Env env) override { return env.Undefined(); }
     };
-    auto* j = new J(this);
+    auto j = std::make_unique<J>();
     j->rundir = info[0].ToString().Utf8Value();
     j->name = info[1].ToString().Utf8Value();
-    return runner.submit(info.Env(), j, Lane::Namespace);
+    return runner.submit(info.Env(), j.release(), Lane::Namespace);
   }
 
   // sysctl(ns, key: string, value?: string) -> Promise<string | undefined>
   Napi::Value Sysctl(const Napi::CallbackInfo& info) {
-    struct J : BaseJob {
-      using BaseJob::BaseJob;
+    struct J : Job {
       std::shared_ptr<Namespace> ns;
       std::string key, val;
       bool write = false;
@@ -345,20 +202,18 @@ class Addon : public Napi::Addon<Addon> {
         return write ? env.Undefined() : Napi::Value(Napi::String::New(env, val));
       }
     };
-    auto ns = NetnsHandle::From(info[0]);
-    auto* j = new J(this);
-    j->ns = ns;
+    auto j = std::make_unique<J>();
+    j->ns = NetnsHandle::From(info[0]);
     j->key = info[1].ToString().Utf8Value();
     j->write = info[2].IsString();
     if (j->write) j->val = info[2].As<Napi::String>().Utf8Value();
-    return runner.submit(info.Env(), j, Lane::Namespace);
+    return runner.submit(info.Env(), j.release(), Lane::Namespace);
   }
 
   // socketIn(ns, family: 4 | 6, type: 'tcp' | 'udp', address?: string, port?: number) -> Promise<fd>
   // With a port, the socket is bound before it is handed over.
   Napi::Value SocketIn(const Napi::CallbackInfo& info) {
-    struct J : BaseJob {
-      using BaseJob::BaseJob;
+    struct J : Job {
       std::shared_ptr<Namespace> ns;
       int domain = AF_INET, type = SOCK_STREAM, fd = -1, port = -1;
       std::string address;
@@ -378,97 +233,73 @@ class Addon : public Napi::Addon<Addon> {
         return Napi::Number::New(env, handed);
       }
     };
-    auto ns = NetnsHandle::From(info[0]);
-    auto* j = new J(this);
-    j->ns = ns;
+    auto j = std::make_unique<J>();
+    j->ns = NetnsHandle::From(info[0]);
     j->domain = info[1].ToNumber().Int32Value() == 6 ? AF_INET6 : AF_INET;
     j->type = info[2].ToString().Utf8Value() == "udp" ? SOCK_DGRAM : SOCK_STREAM;
     if (info[3].IsString()) j->address = info[3].As<Napi::String>().Utf8Value();
     if (info[4].IsNumber()) j->port = info[4].As<Napi::Number>().Int32Value();
-    return runner.submit(info.Env(), j, Lane::Namespace);
+    return runner.submit(info.Env(), j.release(), Lane::Namespace);
   }
 
   // exec(groups: ({ ns, ops: object[] } | { ns, nft: object[] })[]) -> Promise<{ errno, message, offset }[]>
-  // Groups run in order, each on its own namespace's socket, in one job: a
-  // change that spans namespaces (a veth, then its far end) costs one hop.
-  // An `nft` group is one nf_tables transaction (all of it or none).
+  // Groups run in order, each on its own namespace's socket, in one job (see
+  // ops::run_groups). An `nft` group is one nf_tables transaction.
   Napi::Value Exec(const Napi::CallbackInfo& info) {
-    struct J : BaseJob {
-      using BaseJob::BaseJob;
-      std::vector<Group> groups;
+    struct J : Job {
+      std::vector<ops::Group> groups;
       std::vector<io::Reply> replies;
-      void run() override { run_groups(groups, &replies, &err); }
-      Napi::Value value(Napi::Env env) override { return from_replies(env, replies); }
+      void run() override { ops::run_groups(groups, &replies, &err); }
+      Napi::Value value(Napi::Env env) override { return to_array(env, replies, from_reply); }
     };
-    std::unique_ptr<J> j(new J(this));
+    auto j = std::make_unique<J>();
     j->groups = to_groups(info[0]);
     const Lane lane = lane_for(j->groups);
     return runner.submit(info.Env(), j.release(), lane);
   }
 
-  template <class Info, class Fill, class Conv>
-  Napi::Value List(const Napi::CallbackInfo& info, Fill fill, Conv conv) {
-    struct J : BaseJob {
-      J(Addon* a, Fill f, Conv c) : BaseJob(a), fill(f), conv(c) {}
-      Fill fill;
-      Conv conv;
+  // A dump on info[0]'s rtnetlink socket: list(socket, &items, &status, &err)
+  // -> Promise<{ errno, message, offset, items }>.
+  template <class Info, class List>
+  Napi::Value Dump(const Napi::CallbackInfo& info, Napi::Object (*conv)(Napi::Env, const Info&), List list) {
+    struct J : Job {
+      J(List l, Napi::Object (*c)(Napi::Env, const Info&)) : list(std::move(l)), conv(c) {}
+      List list;
+      Napi::Object (*conv)(Napi::Env, const Info&);
       std::shared_ptr<Namespace> ns;
       std::vector<Info> items;
       io::Reply status;
       void run() override {
-        std::lock_guard<std::mutex> lk(ns->rtnl->mu());
-        fill(*ns->rtnl, &items, &status, &err);
+        ns->with_rtnl([&](io::Socket& s) { return list(s, &items, &status, &err); });
       }
       Napi::Value value(Napi::Env env) override {
         Napi::Object o = from_reply(env, status);
-        Napi::Array a = Napi::Array::New(env, items.size());
-        for (size_t i = 0; i < items.size(); i++) a.Set(static_cast<uint32_t>(i), conv(env, items[i]));
-        o.Set("items", a);
+        o.Set("items", to_array(env, items, conv));
         return o;
       }
     };
-    std::unique_ptr<J> j(new J(this, fill, conv));
+    auto j = std::make_unique<J>(std::move(list), conv);
     j->ns = NetnsHandle::From(info[0]);
     return runner.submit(info.Env(), j.release(), Lane::Netlink);
   }
 
-  // links(ns, ifindex: number, name: string) -> Promise<{ errno, message, items }>
-  // ifindex 0 and name '' list all links.
+  // links(ns, ifindex: number, name: string); ifindex 0 and name '' list all links.
   Napi::Value Links(const Napi::CallbackInfo& info) {
-    const int32_t ifindex = info[1].ToNumber().Int32Value();
-    const std::string name = info[2].ToString().Utf8Value();
-    return List<rtnl::LinkInfo>(
-        info,
-        [ifindex, name](io::Socket& s, auto* out, io::Reply* st, io::SysError* e) {
-          ops::list_links(s, ifindex, name, out, st, e);
-        },
-        from_link);
+    using namespace std::placeholders;
+    return Dump(info, from_link,
+                std::bind(ops::list_links, _1, info[1].ToNumber().Int32Value(), info[2].ToString().Utf8Value(), _2, _3, _4));
   }
 
-  // addrs(ns, family: 0 | 4 | 6, ifindex: number) -> Promise<{ errno, message, items }>
+  // addrs(ns, family: 0 | 4 | 6, ifindex: number)
   Napi::Value Addrs(const Napi::CallbackInfo& info) {
-    const int f = info[1].ToNumber().Int32Value();
-    const uint8_t family = f == 4 ? AF_INET : f == 6 ? AF_INET6 : AF_UNSPEC;
-    const int32_t ifindex = info[2].ToNumber().Int32Value();
-    return List<rtnl::AddrInfo>(
-        info,
-        [family, ifindex](io::Socket& s, auto* out, io::Reply* st, io::SysError* e) {
-          ops::list_addrs(s, family, ifindex, out, st, e);
-        },
-        from_addr);
+    using namespace std::placeholders;
+    return Dump(info, from_addr, std::bind(ops::list_addrs, _1, family_arg(info[1]), info[2].ToNumber().Int32Value(), _2, _3, _4));
   }
 
-  // routes(ns, family: 0 | 4 | 6, table: number) -> Promise<{ errno, message, items }>
+  // routes(ns, family: 0 | 4 | 6, table: number)
   Napi::Value Routes(const Napi::CallbackInfo& info) {
-    const int f = info[1].ToNumber().Int32Value();
-    const uint8_t family = f == 4 ? AF_INET : f == 6 ? AF_INET6 : AF_UNSPEC;
-    const uint32_t table = info[2].ToNumber().Uint32Value();
-    return List<rtnl::RouteInfo>(
-        info,
-        [family, table](io::Socket& s, auto* out, io::Reply* st, io::SysError* e) {
-          ops::list_routes(s, family, table, out, st, e);
-        },
-        from_route);
+    using namespace std::placeholders;
+    return Dump(info, from_route, std::bind(ops::list_routes, _1, family_arg(info[1]), info[2].ToNumber().Uint32Value(), _2, _3, _4));
   }
 };
 

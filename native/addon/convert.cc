@@ -1,7 +1,6 @@
 #include "convert.h"
 
 #include <arpa/inet.h>
-#include <string.h>
 
 #include <cstdio>
 
@@ -9,12 +8,24 @@ namespace nsnet::addon {
 
 namespace {
 
-std::string str(Napi::Object o, const char* k) {
-  Napi::Value v = o.Get(k);
-  if (v.IsUndefined() || v.IsNull()) return {};
-  if (!v.IsString()) NAPI_THROW(Napi::TypeError::New(o.Env(), std::string(k) + " must be a string"), {});
+int64_t as_num(Napi::Value v, const std::string& k) {
+  if (!v.IsNumber()) NAPI_THROW(Napi::TypeError::New(v.Env(), k + " must be a number"), 0);
+  return v.As<Napi::Number>().Int64Value();
+}
+
+std::string as_str(Napi::Value v, const std::string& k) {
+  if (!v.IsString()) NAPI_THROW(Napi::TypeError::New(v.Env(), k + " must be a string"), {});
   return v.As<Napi::String>().Utf8Value();
 }
+
+}  // namespace
+
+std::string str(Napi::Object o, const char* k) {
+  Napi::Value v = o.Get(k);
+  return v.IsUndefined() || v.IsNull() ? std::string() : as_str(v, k);
+}
+
+namespace {
 
 ops::OpType op_type(Napi::Env env, const std::string& s) {
   if (s == "link.add") return ops::OpType::LinkAdd;
@@ -27,8 +38,6 @@ ops::OpType op_type(Napi::Env env, const std::string& s) {
   if (s == "route.del") return ops::OpType::RouteDel;
   NAPI_THROW(Napi::TypeError::New(env, "unknown op " + s), ops::OpType::LinkAdd);
 }
-
-}  // namespace
 
 rtnl::IpAddr to_ip(Napi::Value v) {
   rtnl::IpAddr a;
@@ -53,8 +62,6 @@ rtnl::Mac to_mac(Napi::Value v) {
   return m;
 }
 
-namespace {
-
 // Calls f(key, value) for each own property that is set. Ops carry a handful
 // of the many fields they could, so reading only the present ones keeps the
 // conversion (on the JS thread) short.
@@ -68,16 +75,6 @@ void each(Napi::Object o, F f) {
   }
 }
 
-int64_t as_num(Napi::Value v, const std::string& k) {
-  if (!v.IsNumber()) NAPI_THROW(Napi::TypeError::New(v.Env(), k + " must be a number"), 0);
-  return v.As<Napi::Number>().Int64Value();
-}
-
-std::string as_str(Napi::Value v, const std::string& k) {
-  if (!v.IsString()) NAPI_THROW(Napi::TypeError::New(v.Env(), k + " must be a string"), {});
-  return v.As<Napi::String>().Utf8Value();
-}
-
 int8_t as_tri(Napi::Value v) { return v.IsNull() ? -1 : v.ToBoolean().Value() ? 1 : 0; }
 
 ops::DevRef as_dev(Napi::Value v) {
@@ -87,7 +84,7 @@ ops::DevRef as_dev(Napi::Value v) {
   return d;
 }
 
-void link_field(ops::Op& op, NsRefs* refs, const std::string& k, Napi::Value v) {
+void link_field(ops::Op& op, ops::NsRefs* refs, const std::string& k, Napi::Value v) {
   rtnl::LinkSpec& l = op.link;
   if (k == "name") l.name = as_str(v, k);
   else if (k == "kind") l.kind = as_str(v, k);
@@ -148,7 +145,7 @@ void route_field(ops::Op& op, const std::string& k, Napi::Value v) {
 
 }  // namespace
 
-ops::Op to_op(Napi::Object o, NsRefs* refs) {
+ops::Op to_op(Napi::Object o, ops::NsRefs* refs) {
   Napi::Env env = o.Env();
   ops::Op op;
   op.type = op_type(env, str(o, "op"));
@@ -173,6 +170,8 @@ ops::Op to_op(Napi::Object o, NsRefs* refs) {
   return op;
 }
 
+namespace {
+
 Napi::Value from_ip(Napi::Env env, const rtnl::IpAddr& a) {
   if (!a) return env.Null();
   char buf[INET6_ADDRSTRLEN];
@@ -187,6 +186,8 @@ Napi::Value from_mac(Napi::Env env, const rtnl::Mac& m) {
                 m.bytes[4], m.bytes[5]);
   return Napi::String::New(env, buf);
 }
+
+}  // namespace
 
 Napi::Object from_link(Napi::Env env, const rtnl::LinkInfo& l) {
   Napi::Object o = Napi::Object::New(env);
@@ -261,20 +262,10 @@ Napi::Object from_reply(Napi::Env env, const io::Reply& r) {
 
 Napi::Error from_sys(Napi::Env env, const io::SysError& e) {
   char buf[128];
-  const char* msg = strerror_r(e.err, buf, sizeof buf);
-  Napi::Error err = Napi::Error::New(env, e.what + ": " + msg);
+  Napi::Error err = Napi::Error::New(env, e.what + ": " + io::errno_text(e.err, buf, sizeof buf));
   err.Set("errno", Napi::Number::New(env, e.err));
   err.Set("syscall", Napi::String::New(env, e.what));
   return err;
-}
-
-}  // namespace nsnet::addon
-
-namespace nsnet::addon {
-
-void bind_refs(ops::Op& op, const NsRefs& refs) {
-  if (refs.netns) op.link.netns_fd = refs.netns->fd;
-  if (refs.peer) op.link.peer_netns_fd = refs.peer->fd;
 }
 
 }  // namespace nsnet::addon

@@ -1,40 +1,63 @@
-// JS values to codec structs and back. Shapes mirror src/native.ts; the TS
-// layer validates input first, so a TypeError here means a bug in src/.
+// JS values to codec structs and back: rtnetlink in convert.cc, nf_tables
+// in nft_convert.cc. Shapes mirror src/native.ts; the TS layer validates
+// input first, so a TypeError here means a bug in src/.
 #pragma once
 
 #include <napi.h>
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "../io/socket.h"
+#include "../nl/nft.h"
 #include "../nl/rtnl.h"
-#include "../ops/ops.h"
+#include "../ops/group.h"
+#include "../ops/nft.h"
 #include "handle.h"
 
 namespace nsnet::addon {
 
-// Namespaces an op names (to create a link in, or move it to). They are held
-// while the job runs and their fds read only then: one of them may be the
-// namespace that the same job creates.
-struct NsRefs {
-  std::shared_ptr<Namespace> netns, peer;
-};
+// o[k] as a string: "" when undefined or null, a TypeError when not a string.
+std::string str(Napi::Object o, const char* k);
 
-ops::Op to_op(Napi::Object o, NsRefs* refs);
-// Puts the namespaces' fds into the op, when the job runs. NetnsHandle::From
-// has made sure each is created (or is the one this job creates first).
-void bind_refs(ops::Op& op, const NsRefs& refs);
+// The items of a JS array, each through conv(value): none for undefined or
+// null, a TypeError for anything else that is not an array.
+template <class Conv>
+auto from_array(Napi::Value v, Conv conv) -> std::vector<decltype(conv(v))> {
+  std::vector<decltype(conv(v))> out;
+  if (v.IsUndefined() || v.IsNull()) return out;
+  if (!v.IsArray()) NAPI_THROW(Napi::TypeError::New(v.Env(), "expected an array"), out);
+  Napi::Array a = v.As<Napi::Array>();
+  const uint32_t n = a.Length();
+  out.reserve(n);
+  for (uint32_t i = 0; i < n; i++) out.push_back(conv(a.Get(i)));
+  return out;
+}
 
-rtnl::IpAddr to_ip(Napi::Value v);
-rtnl::Mac to_mac(Napi::Value v);
+// An array of conv(env, item), one per item.
+template <class T, class Conv>
+Napi::Array to_array(Napi::Env env, const std::vector<T>& items, Conv conv) {
+  Napi::Array a = Napi::Array::New(env, items.size());
+  for (size_t i = 0; i < items.size(); i++) a.Set(static_cast<uint32_t>(i), conv(env, items[i]));
+  return a;
+}
 
-Napi::Value from_ip(Napi::Env env, const rtnl::IpAddr& a);
+// JS to C++. The namespaces an op names go to refs (NetnsHandle::From
+// makes sure each is created, or is the one this job creates first).
+ops::Op to_op(Napi::Object o, ops::NsRefs* refs);
+ops::NftOp to_nft_op(Napi::Value v);
+
+// C++ to JS.
 Napi::Object from_link(Napi::Env env, const rtnl::LinkInfo& l);
 Napi::Object from_addr(Napi::Env env, const rtnl::AddrInfo& a);
 Napi::Object from_route(Napi::Env env, const rtnl::RouteInfo& r);
 Napi::Object from_neigh(Napi::Env env, const rtnl::NeighInfo& n);
-Napi::Value from_mac(Napi::Env env, const rtnl::Mac& m);
+Napi::Object from_table(Napi::Env env, const nft::Table& t);
+Napi::Object from_chain(Napi::Env env, const nft::Chain& c);
+Napi::Object from_set(Napi::Env env, const nft::Set& s);
+Napi::Object from_elem(Napi::Env env, const nft::Elem& e);
+Napi::Object from_rule(Napi::Env env, const nft::Rule& r);
 Napi::Object from_reply(Napi::Env env, const io::Reply& r);
 // An Error with errno, code and syscall, as Node's own system errors.
 Napi::Error from_sys(Napi::Env env, const io::SysError& e);

@@ -1,16 +1,8 @@
 #include "handle.h"
 
-#include <unistd.h>
-
 namespace nsnet::addon {
 
 thread_local const Namespace* g_creating = nullptr;
-
-Namespace::~Namespace() {
-  rtnl.reset();
-  nfnl.reset();
-  if (fd >= 0) ::close(fd);
-}
 
 Napi::Function NetnsHandle::Define(Napi::Env env) {
   return DefineClass(env, "NetnsHandle",

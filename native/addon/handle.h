@@ -4,47 +4,31 @@
 
 #include <napi.h>
 
-#include <atomic>
 #include <memory>
-#include <mutex>
 
-#include "../io/socket.h"
-#include "../ns/ns.h"
+#include "../ns/namespace.h"
 
 namespace nsnet::addon {
 
-// Pending until the namespace thread fills it in (a create whose follow-up
-// batch refers to the namespace being created); `ready` publishes the fields.
-struct Namespace {
-  Namespace() = default;
-  explicit Namespace(const ns::Opened& o) { fill(o); }
-  ~Namespace();
-  void fill(const ns::Opened& o) {
-    fd = o.fd;
-    dev = o.dev;
-    ino = o.ino;
-    rtnl.reset(o.rtnl);
-    ready.store(true, std::memory_order_release);
-  }
-  bool is_ready() const { return ready.load(std::memory_order_acquire); }
-
-  int fd = -1;
-  uint64_t dev = 0, ino = 0;
-  std::unique_ptr<io::Socket> rtnl;
-  std::atomic<bool> ready{false};
-  // NETLINK_NETFILTER, opened inside the namespace on first nf_tables use
-  // (on the namespace thread); `nfnl_open` tells later jobs they can skip it.
-  std::mutex nfnl_mu;
-  std::unique_ptr<io::Socket> nfnl;
-  std::atomic<bool> nfnl_open{false};
+// A namespace as the addon shares it between JS handles and jobs.
+struct Namespace : ns::Namespace {
   // Usable by any job. Set on the JS thread only: at open, or when a create
   // succeeds. Until then only the create's own batch may name it, so a
   // rollback never races another job.
   bool published = false;
 };
 
-// JS thread only: while a create converts its batch, the namespace it creates.
+// JS thread only: while a create converts its batch, the namespace it
+// creates, which that batch (and only it) may name before it exists.
 extern thread_local const Namespace* g_creating;
+
+class Creating {
+ public:
+  explicit Creating(const Namespace* ns) { g_creating = ns; }
+  ~Creating() { g_creating = nullptr; }
+  Creating(const Creating&) = delete;
+  Creating& operator=(const Creating&) = delete;
+};
 
 class NetnsHandle : public Napi::ObjectWrap<NetnsHandle> {
  public:

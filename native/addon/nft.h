@@ -14,10 +14,7 @@ namespace nsnet::addon {
 
 // The lane a job using ns's nf_tables socket must run on: opening the socket
 // enters the namespace, so until it is open only the namespace lane may.
-Lane nft_lane(const Namespace& ns);
-// One transaction on ns's nf_tables socket (opened on first use; see nft_lane).
-bool nft_transact_in(Namespace& ns, const std::vector<ops::NftOp>& list, bool check_gen, uint32_t genid,
-                     ops::NftResult* out, io::SysError* err);
+Lane nft_lane(const ns::Namespace& ns);
 
 // nftTransact(ns, ops: object[], genid: number | null)
 //   -> Promise<{ replies, batch, gen, handles }>

@@ -1,4 +1,4 @@
-#include "nft_convert.h"
+#include "convert.h"
 
 #include <utility>
 
@@ -14,11 +14,6 @@ uint32_t u32(Napi::Object o, const char* k, uint32_t dflt = 0) {
 int64_t i64(Napi::Object o, const char* k, int64_t dflt) {
   Napi::Value v = o.Get(k);
   return v.IsNumber() ? v.As<Napi::Number>().Int64Value() : dflt;
-}
-
-std::string str(Napi::Object o, const char* k) {
-  Napi::Value v = o.Get(k);
-  return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string();
 }
 
 std::vector<uint8_t> bytes(Napi::Object o, const char* k) {
@@ -48,17 +43,9 @@ nft::Data to_data(Napi::Object o) {
 }
 
 nft::ExprKind expr_kind(Napi::Env env, const std::string& s) {
-  static const std::pair<const char*, nft::ExprKind> kinds[] = {
-      {"meta", nft::ExprKind::Meta},     {"payload", nft::ExprKind::Payload},
-      {"cmp", nft::ExprKind::Cmp},       {"bitwise", nft::ExprKind::Bitwise},
-      {"lookup", nft::ExprKind::Lookup}, {"immediate", nft::ExprKind::Immediate},
-      {"ct", nft::ExprKind::Ct},         {"nat", nft::ExprKind::Nat},
-      {"masq", nft::ExprKind::Masq},     {"counter", nft::ExprKind::Counter},
-      {"fib", nft::ExprKind::Fib},
-  };
-  for (auto& [name, k] : kinds)
-    if (s == name) return k;
-  NAPI_THROW(Napi::TypeError::New(env, "unknown expression " + s), nft::ExprKind::Counter);
+  nft::ExprKind k = nft::ExprKind::Counter;
+  if (!nft::expr_kind(s, &k)) NAPI_THROW(Napi::TypeError::New(env, "unknown expression " + s), k);
+  return k;
 }
 
 nft::Expr to_expr(Napi::Object o) {
@@ -104,9 +91,29 @@ void set_data(Napi::Object o, const nft::Data& d) {
   }
 }
 
+// What names a chain or a set (T): its family, table, name and handle.
+template <class T>
+void name_from(Napi::Object o, uint8_t family, uint64_t handle, T* x) {
+  x->family = family;
+  x->table = str(o, "table");
+  x->name = str(o, "name");
+  x->handle = handle;
+}
+
+template <class T>
+Napi::Object named(Napi::Env env, const T& x) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("family", x.family);
+  o.Set("table", x.table);
+  o.Set("name", x.name);
+  o.Set("handle", static_cast<double>(x.handle));
+  return o;
+}
+
 }  // namespace
 
-ops::NftOp to_nft_op(Napi::Object o) {
+ops::NftOp to_nft_op(Napi::Value v) {
+  Napi::Object o = v.As<Napi::Object>();
   Napi::Env env = o.Env();
   ops::NftOp op;
   const std::string obj = str(o, "obj"), verb = str(o, "verb");
@@ -126,10 +133,7 @@ ops::NftOp to_nft_op(Napi::Object o) {
   } else if (obj == "chain") {
     op.obj = ops::NftObj::Chain;
     nft::Chain& c = op.chain;
-    c.family = family;
-    c.table = str(o, "table");
-    c.name = str(o, "name");
-    c.handle = handle;
+    name_from(o, family, handle, &c);
     c.base = has(o, "hook");
     c.hooknum = u32(o, "hook");
     c.priority = static_cast<int32_t>(i64(o, "priority", 0));
@@ -138,10 +142,7 @@ ops::NftOp to_nft_op(Napi::Object o) {
   } else if (obj == "set") {
     op.obj = ops::NftObj::Set;
     nft::Set& s = op.set;
-    s.family = family;
-    s.table = str(o, "table");
-    s.name = str(o, "name");
-    s.handle = handle;
+    name_from(o, family, handle, &s);
     s.flags = u32(o, "flags");
     s.key_type = u32(o, "keyType");
     s.key_len = u32(o, "keyLen");
@@ -150,10 +151,7 @@ ops::NftOp to_nft_op(Napi::Object o) {
     s.data_len = u32(o, "dataLen");
     s.id = u32(o, "id");
     s.userdata = bytes(o, "userdata");
-    if (o.Get("fieldLen").IsArray()) {
-      Napi::Array a = o.Get("fieldLen").As<Napi::Array>();
-      for (uint32_t i = 0; i < a.Length(); i++) s.field_len.push_back(a.Get(i).As<Napi::Number>().Uint32Value());
-    }
+    s.field_len = from_array(o.Get("fieldLen"), [](Napi::Value n) { return n.As<Napi::Number>().Uint32Value(); });
   } else if (obj == "elems") {
     op.obj = ops::NftObj::Elems;
     nft::ElemList& l = op.elems;
@@ -161,17 +159,16 @@ ops::NftOp to_nft_op(Napi::Object o) {
     l.table = str(o, "table");
     l.set = str(o, "set");
     l.set_id = u32(o, "setId");
-    Napi::Array a = o.Get("elems").As<Napi::Array>();
-    for (uint32_t i = 0; i < a.Length(); i++) {
-      Napi::Object eo = a.Get(i).As<Napi::Object>();
+    l.elems = from_array(o.Get("elems"), [](Napi::Value v) {
+      Napi::Object eo = v.As<Napi::Object>();
       nft::Elem e;
       e.key = bytes(eo, "key");
       e.key_end = bytes(eo, "keyEnd");
       e.flags = u32(eo, "flags");
       e.has_data = has(eo, "data") || has(eo, "verdict");
       if (e.has_data) e.data = to_data(eo);
-      l.elems.push_back(std::move(e));
-    }
+      return e;
+    });
   } else if (obj == "rule") {
     op.obj = ops::NftObj::Rule;
     nft::Rule& r = op.rule;
@@ -181,10 +178,7 @@ ops::NftOp to_nft_op(Napi::Object o) {
     r.handle = handle;
     r.position = static_cast<uint64_t>(i64(o, "position", 0));
     r.userdata = bytes(o, "userdata");
-    if (o.Get("exprs").IsArray()) {
-      Napi::Array a = o.Get("exprs").As<Napi::Array>();
-      for (uint32_t i = 0; i < a.Length(); i++) r.exprs.push_back(to_expr(a.Get(i).As<Napi::Object>()));
-    }
+    r.exprs = from_array(o.Get("exprs"), [](Napi::Value v) { return to_expr(v.As<Napi::Object>()); });
   } else {
     NAPI_THROW(Napi::TypeError::New(env, "unknown nf_tables object " + obj), op);
   }
@@ -202,11 +196,7 @@ Napi::Object from_table(Napi::Env env, const nft::Table& t) {
 }
 
 Napi::Object from_chain(Napi::Env env, const nft::Chain& c) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("family", c.family);
-  o.Set("table", c.table);
-  o.Set("name", c.name);
-  o.Set("handle", static_cast<double>(c.handle));
+  Napi::Object o = named(env, c);
   if (c.base) {
     o.Set("hook", c.hooknum);
     o.Set("priority", c.priority);
@@ -218,11 +208,7 @@ Napi::Object from_chain(Napi::Env env, const nft::Chain& c) {
 }
 
 Napi::Object from_set(Napi::Env env, const nft::Set& s) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("family", s.family);
-  o.Set("table", s.table);
-  o.Set("name", s.name);
-  o.Set("handle", static_cast<double>(s.handle));
+  Napi::Object o = named(env, s);
   o.Set("flags", s.flags);
   o.Set("keyType", s.key_type);
   o.Set("keyLen", s.key_len);

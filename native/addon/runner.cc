@@ -1,12 +1,11 @@
 #include "runner.h"
 
 #include <pthread.h>
-#include <time.h>
 
-#include <chrono>
 #include <cstdlib>
 
 #include "../ns/ns.h"
+#include "convert.h"
 
 namespace nsnet::addon {
 
@@ -55,14 +54,6 @@ void Executor::stop() {
 
 namespace {
 
-// CPU time of the calling thread: unlike wall time, it does not count the
-// moments the (virtual) CPU was taken away from us.
-double thread_cpu_us() {
-  timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
-
 int netlink_threads() {
   // Most rtnetlink work serialises on rtnl_lock in the kernel; a few threads
   // are enough to keep slow requests (a veth delete) from holding up others.
@@ -75,21 +66,12 @@ int netlink_threads() {
 
 Runner::Runner(Napi::Env env)
     : env_(env),
+      wakeup_(env, "nsnet", [this] { drain(); }),
       netlink_("nsnet-nl", netlink_threads(), nullptr),
       ns_("nsnet-ns", 1, [] {
         io::SysError err;
         ns::init_home(&err);  // if this fails, every namespace job reports it
-      }) {
-  uv_loop_t* loop = nullptr;
-  napi_get_uv_event_loop(env, &loop);
-  async_ = new uv_async_t;
-  async_->data = this;
-  uv_async_init(loop, async_, [](uv_async_t* h) { static_cast<Runner*>(h->data)->drain(); });
-  uv_unref(reinterpret_cast<uv_handle_t*>(async_));
-  napi_value name;
-  napi_create_string_utf8(env, "nsnet", NAPI_AUTO_LENGTH, &name);
-  napi_async_init(env, nullptr, name, &async_ctx_);
-}
+      }) {}
 
 Runner::~Runner() { shutdown(); }
 
@@ -106,9 +88,7 @@ void Runner::shutdown() {
   // ours to free (on this, the JS thread), with what it holds.
   for (Job* j : live_) delete j;
   live_.clear();
-  napi_async_destroy(env_, async_ctx_);
-  // The handle's memory must outlive libuv's close.
-  uv_close(reinterpret_cast<uv_handle_t*>(async_), [](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
+  wakeup_.close();
 }
 
 Napi::Promise Runner::submit(Napi::Env env, Job* job, Lane lane) {
@@ -123,7 +103,7 @@ Napi::Promise Runner::submit(Napi::Env env, Job* job, Lane lane) {
     delete job;
     return Napi::Promise(env, promise);
   }
-  if (live_.empty()) uv_ref(reinterpret_cast<uv_handle_t*>(async_));
+  wakeup_.hold(1);
   live_.insert(job);
   auto task = [this, job] {
     job->run();
@@ -138,7 +118,7 @@ void Runner::complete(Job* job) {
     std::lock_guard<std::mutex> lk(done_mu_);
     done_.push_back(job);
   }
-  uv_async_send(async_);
+  wakeup_.send();
 }
 
 // Settles the jobs finished so far, and only those: a job that finishes
@@ -151,17 +131,16 @@ void Runner::drain() {
     batch.swap(done_);
   }
   if (batch.empty()) return;
-  const auto t0 = std::chrono::steady_clock::now();
-  const double c0 = thread_cpu_us();
+  const Stopwatch watch;
   napi_env env = env_;
   {
     Napi::HandleScope scope(env_);
     // One callback scope for the batch: microtasks (the awaits' continuations) run once, when it closes.
-    Napi::CallbackScope cb(env, async_ctx_);
+    Napi::CallbackScope cb(env, wakeup_.context());
     for (Job* j : batch) {
       try {
-        Napi::Value v = j->settle(env_);
-        napi_resolve_deferred(env, j->deferred, v);
+        if (j->err) throw from_sys(env_, j->err);
+        napi_resolve_deferred(env, j->deferred, j->value(env_));
       } catch (const Napi::Error& e) {
         napi_reject_deferred(env, j->deferred, e.Value());
       } catch (const std::exception& e) {
@@ -171,14 +150,9 @@ void Runner::drain() {
       delete j;
     }
   }
-  if (live_.empty() && !down_) uv_unref(reinterpret_cast<uv_handle_t*>(async_));
-  const double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
-  const double cpu = thread_cpu_us() - c0;
-  stats_.drains++;
+  wakeup_.hold(-static_cast<int>(batch.size()));
   stats_.jobs += batch.size();
-  if (us > stats_.max_drain_us) stats_.max_drain_us = us;
-  if (cpu > stats_.max_drain_cpu_us) stats_.max_drain_cpu_us = cpu;
-  if (us > 2000) stats_.drains_over_2ms++;
+  watch.stop(&stats_.drains);
 }
 
 }  // namespace nsnet::addon

@@ -1,8 +1,8 @@
 // The addon's threads and the promise runner.
 //
 // Threading model. The kernel executes an rtnetlink request inside the
-// sender's sendmsg(), holding rtnl_lock; one request can take tens of
-// milliseconds (deleting a veth waits for an RCU grace period). So:
+// sender's sendmsg(), holding rtnl_lock; one request can block for an RCU
+// grace period (deleting a veth waits for one). So:
 //  - the JS thread never sends netlink; it only queues jobs and settles
 //    promises;
 //  - libuv's thread pool is never used (it is shared with fs and DNS);
@@ -20,7 +20,6 @@
 #pragma once
 
 #include <napi.h>
-#include <uv.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -33,17 +32,23 @@
 #include <unordered_set>
 #include <vector>
 
+#include "../io/error.h"
+#include "wakeup.h"
+
 namespace nsnet::addon {
 
 // Work done off the JS thread, then settled on it.
 class Job {
  public:
   virtual ~Job() = default;
-  // On an addon thread.
+  // On an addon thread. A failure set in err rejects the promise with a
+  // system error (see from_sys).
   virtual void run() = 0;
-  // On the JS thread: the resolved value. Throw a Napi::Error to reject.
-  virtual Napi::Value settle(Napi::Env env) = 0;
+  // On the JS thread, when err is clear: the resolved value. Throw a
+  // Napi::Error to reject.
+  virtual Napi::Value value(Napi::Env env) = 0;
 
+  io::SysError err;
   napi_deferred deferred = nullptr;
 };
 
@@ -74,10 +79,7 @@ enum class Lane { Netlink, Namespace };
 // running their continuations (microtasks) happens inside drain().
 struct Stats {
   uint64_t jobs = 0;
-  uint64_t drains = 0;
-  double max_drain_us = 0;      // wall time
-  double max_drain_cpu_us = 0;  // this thread's CPU time
-  uint64_t drains_over_2ms = 0; // wall time
+  Busy drains;
 };
 
 // One per Node environment.
@@ -94,12 +96,10 @@ class Runner {
   void drain();             // JS thread
 
   Napi::Env env_;
-  uv_async_t* async_ = nullptr;
-  napi_async_context async_ctx_ = nullptr;
+  Wakeup wakeup_;
   std::mutex done_mu_;
   std::vector<Job*> done_;
-  // JS thread only: submitted, not yet settled. The handle is referenced
-  // while it is non-empty.
+  // JS thread only: submitted, not yet settled, each holding the wakeup.
   std::unordered_set<Job*> live_;
   Executor netlink_;
   Executor ns_;

@@ -1,9 +1,6 @@
 #include "watch.h"
 
 #include <linux/netlink.h>
-#include <time.h>
-
-#include <chrono>
 
 #include "../ns/ns.h"
 #include "convert.h"
@@ -13,78 +10,40 @@ namespace nsnet::addon {
 
 namespace {
 
-double thread_cpu_us() {
-  timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
+// Names in the order of the enums' values.
+constexpr const char* kKinds[] = {"link", "address", "route", "neighbour", "resync", "synced", "error"};
+constexpr const char* kActions[] = {"new", "change", "del"};
+constexpr const char* kReasons[] = {"initial", "overflow", "interrupted"};
 
-const char* action_name(io::EvAction a) {
-  switch (a) {
-    case io::EvAction::New: return "new";
-    case io::EvAction::Change: return "change";
-    default: return "del";
-  }
-}
-
-const char* reason_name(io::ResyncReason r) {
-  switch (r) {
-    case io::ResyncReason::Initial: return "initial";
-    case io::ResyncReason::Overflow: return "overflow";
-    default: return "interrupted";
-  }
+template <class E>
+const char* name_of(const char* const (&names)[3], E e) {
+  return names[static_cast<size_t>(e)];
 }
 
 Napi::Object to_js(Napi::Env env, const io::Event& e) {
   Napi::Object o = Napi::Object::New(env);
+  const char* kind = kKinds[static_cast<size_t>(e.kind)];
+  o.Set("kind", kind);
   switch (e.kind) {
-    case io::EvKind::Link:
-      o.Set("kind", "link");
-      o.Set("action", action_name(e.action));
-      o.Set("link", from_link(env, std::get<rtnl::LinkInfo>(e.obj)));
-      break;
-    case io::EvKind::Addr:
-      o.Set("kind", "address");
-      o.Set("action", action_name(e.action));
-      o.Set("address", from_addr(env, std::get<rtnl::AddrInfo>(e.obj)));
-      break;
-    case io::EvKind::Route:
-      o.Set("kind", "route");
-      o.Set("action", action_name(e.action));
-      o.Set("route", from_route(env, std::get<rtnl::RouteInfo>(e.obj)));
-      break;
-    case io::EvKind::Neigh:
-      o.Set("kind", "neighbour");
-      o.Set("action", action_name(e.action));
-      o.Set("neighbour", from_neigh(env, std::get<rtnl::NeighInfo>(e.obj)));
-      break;
-    case io::EvKind::Resync:
-      o.Set("kind", "resync");
-      o.Set("reason", reason_name(e.reason));
-      break;
-    case io::EvKind::Synced:
-      o.Set("kind", "synced");
-      break;
-    case io::EvKind::Error:
-      o.Set("kind", "error");
-      o.Set("errno", e.err);
-      break;
+    case io::EvKind::Resync: o.Set("reason", name_of(kReasons, e.reason)); return o;
+    case io::EvKind::Synced: return o;
+    case io::EvKind::Error: o.Set("errno", e.err); return o;
+    default: break;
+  }
+  // A change to an object: the key is its kind ({ kind: 'link', link }).
+  o.Set("action", name_of(kActions, e.action));
+  switch (e.kind) {
+    case io::EvKind::Link: o.Set(kind, from_link(env, std::get<rtnl::LinkInfo>(e.obj))); break;
+    case io::EvKind::Addr: o.Set(kind, from_addr(env, std::get<rtnl::AddrInfo>(e.obj))); break;
+    case io::EvKind::Route: o.Set(kind, from_route(env, std::get<rtnl::RouteInfo>(e.obj))); break;
+    default: o.Set(kind, from_neigh(env, std::get<rtnl::NeighInfo>(e.obj))); break;
   }
   return o;
 }
 
 }  // namespace
 
-Watches::Watches(Napi::Env env) : env_(env) {
-  uv_loop_t* loop = nullptr;
-  napi_get_uv_event_loop(env, &loop);
-  async_ = new uv_async_t;
-  async_->data = this;
-  uv_async_init(loop, async_, [](uv_async_t* h) { static_cast<Watches*>(h->data)->drain(); });
-  uv_unref(reinterpret_cast<uv_handle_t*>(async_));
-  napi_value name;
-  napi_create_string_utf8(env, "nsnet.watch", NAPI_AUTO_LENGTH, &name);
-  napi_async_init(env, nullptr, name, &async_ctx_);
+Watches::Watches(Napi::Env env) : env_(env), wakeup_(env, "nsnet.watch", [this] { drain(); }) {
   ctor_ = Napi::Persistent(Define(env));
 }
 
@@ -109,8 +68,7 @@ void Watches::shutdown() {
     std::lock_guard<std::mutex> lk(mu_);
     ready_.clear();
   }
-  napi_async_destroy(env_, async_ctx_);
-  uv_close(reinterpret_cast<uv_handle_t*>(async_), [](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
+  wakeup_.close();
   ctor_.Reset();
 }
 
@@ -118,24 +76,15 @@ io::Hub& Watches::hub() {
   if (!hub_) {
     // Called on the Hub thread (or the JS thread, from pull): queue the
     // monitor and wake the loop.
-    uv_async_t* async = async_;
-    hub_ = std::make_unique<io::Hub>([this, async](std::shared_ptr<io::Monitor> m) {
+    hub_ = std::make_unique<io::Hub>([this](std::shared_ptr<io::Monitor> m) {
       {
         std::lock_guard<std::mutex> lk(mu_);
         ready_.push_back(std::move(m));
       }
-      uv_async_send(async);
+      wakeup_.send();
     });
   }
   return *hub_;
-}
-
-void Watches::ref(int delta) {
-  if (down_) return;
-  const int before = refs_;
-  refs_ += delta;
-  if (before == 0 && refs_ > 0) uv_ref(reinterpret_cast<uv_handle_t*>(async_));
-  if (before > 0 && refs_ == 0) uv_unref(reinterpret_cast<uv_handle_t*>(async_));
 }
 
 // One batch per monitor that asked and has events, then back to the loop.
@@ -157,8 +106,7 @@ void Watches::drain() {
       m->want();
       continue;
     }
-    const auto t0 = std::chrono::steady_clock::now();
-    const double c0 = thread_cpu_us();
+    const Stopwatch watch;
     Napi::HandleScope inner(env_);
     Napi::Array a = Napi::Array::New(env_, evs.size());
     for (size_t i = 0; i < evs.size(); i++) a.Set(static_cast<uint32_t>(i), to_js(env_, evs[i]));
@@ -167,17 +115,13 @@ void Watches::drain() {
     napi_value result;
     // make_callback runs the microtasks the callback queued (the awaits of
     // an async iterator) before the next monitor's batch.
-    napi_status st = napi_make_callback(env_, async_ctx_, recv, h->cb.Value(), 1, argv, &result);
+    napi_status st = napi_make_callback(env_, wakeup_.context(), recv, h->cb.Value(), 1, argv, &result);
     if (st == napi_pending_exception) {
       napi_value err;
       napi_get_and_clear_last_exception(env_, &err);
       napi_fatal_exception(env_, err);
     }
-    const double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
-    const double cpu = thread_cpu_us() - c0;
-    deliveries++;
-    if (us > max_delivery_us) max_delivery_us = us;
-    if (cpu > max_delivery_cpu_us) max_delivery_cpu_us = cpu;
+    watch.stop(&deliveries);
   }
 }
 
@@ -189,15 +133,13 @@ Napi::Value Watches::open(Runner& runner, const Napi::CallbackInfo& info) {
     size_t batch = 1024;
     Napi::FunctionReference cb;
     std::shared_ptr<io::Monitor> m;
-    io::SysError err;
     void run() override {
       // The socket must be created inside the namespace: the namespace thread's job.
       io::Socket* s = ns::netlink_in(ns->fd, NETLINK_ROUTE, &err);
       if (!s) return;
       m = io::Monitor::create(s, opt, &err);
     }
-    Napi::Value settle(Napi::Env env) override {
-      if (err || !m) throw from_sys(env, err.err ? err : io::SysError{EINVAL, "watch"});
+    Napi::Value value(Napi::Env env) override {
       if (w->down_) throw Napi::Error::New(env, "nsnet is shutting down");
       Napi::Object o = w->ctor_.New({});
       WatchHandle* h = WatchHandle::Unwrap(o);

@@ -8,7 +8,6 @@
 #pragma once
 
 #include <napi.h>
-#include <uv.h>
 
 #include <memory>
 #include <mutex>
@@ -16,6 +15,7 @@
 
 #include "../io/monitor.h"
 #include "runner.h"
+#include "wakeup.h"
 
 namespace nsnet::addon {
 
@@ -30,24 +30,21 @@ class Watches : public std::enable_shared_from_this<Watches> {
 
   // JS thread.
   io::Hub& hub();
-  void ref(int delta);
+  // An open, referenced watch keeps the loop alive.
+  void ref(int delta) { wakeup_.hold(delta); }
 
   // How long deliveries hold the JS thread (conversion + the callback + its microtasks).
-  uint64_t deliveries = 0;
-  double max_delivery_us = 0;
-  double max_delivery_cpu_us = 0;
+  Busy deliveries;
 
  private:
   void drain();
 
   Napi::Env env_;
   Napi::FunctionReference ctor_;
-  uv_async_t* async_ = nullptr;
-  napi_async_context async_ctx_ = nullptr;
+  Wakeup wakeup_;
   std::unique_ptr<io::Hub> hub_;
   std::mutex mu_;
   std::vector<std::shared_ptr<io::Monitor>> ready_;
-  int refs_ = 0;
   bool down_ = false;
   friend class WatchHandle;
 };

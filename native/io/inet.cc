@@ -10,24 +10,18 @@ namespace nsnet::io {
 bool bind_inet(int fd, int domain, const std::string& address, int port, SysError* err) {
   const int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  // The two families differ only in where the fields are: pick them, then fill.
   sockaddr_storage ss{};
-  socklen_t len;
-  if (domain == AF_INET6) {
-    auto* sa = reinterpret_cast<sockaddr_in6*>(&ss);
-    sa->sin6_family = AF_INET6;
-    sa->sin6_port = htons(static_cast<uint16_t>(port));
-    if (!address.empty() && inet_pton(AF_INET6, address.c_str(), &sa->sin6_addr) != 1)
-      return err->err = EINVAL, err->what = "bind: bad address", false;
-    len = sizeof *sa;
-  } else {
-    auto* sa = reinterpret_cast<sockaddr_in*>(&ss);
-    sa->sin_family = AF_INET;
-    sa->sin_port = htons(static_cast<uint16_t>(port));
-    if (!address.empty() && inet_pton(AF_INET, address.c_str(), &sa->sin_addr) != 1)
-      return err->err = EINVAL, err->what = "bind: bad address", false;
-    len = sizeof *sa;
-  }
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) return err->err = errno, err->what = "bind", false;
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
+  const bool is6 = domain == AF_INET6;
+  const socklen_t len = is6 ? sizeof *v6 : sizeof *v4;
+  void* addr = is6 ? static_cast<void*>(&v6->sin6_addr) : static_cast<void*>(&v4->sin_addr);
+  in_port_t* port_field = is6 ? &v6->sin6_port : &v4->sin_port;
+  ss.ss_family = static_cast<sa_family_t>(is6 ? AF_INET6 : AF_INET);
+  *port_field = htons(static_cast<uint16_t>(port));
+  if (!address.empty() && inet_pton(ss.ss_family, address.c_str(), addr) != 1) return fail(err, EINVAL, "bind: bad address");
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) return fail(err, errno, "bind");
   return true;
 }
 

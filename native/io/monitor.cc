@@ -18,10 +18,21 @@ constexpr size_t kRecvBuf = 64 * 1024;
 // Datagrams read from one socket before the Hub looks at the others.
 constexpr int kReadBudget = 64;
 
-bool sys_fail(SysError* err, int e, const char* what) {
-  err->err = e;
-  err->what = what;
-  return false;
+}  // namespace
+
+namespace {
+
+// Decodes h into out as an event of `kind`: a delete when h is del_type,
+// else new. Returns the object, or null for a message decode refuses.
+template <class Info>
+const Info* decode_into(const nlmsghdr* h, bool (*decode)(const nlmsghdr*, Info*), EvKind kind, uint16_t del_type,
+                        Event* out) {
+  Info info;
+  if (!decode(h, &info)) return nullptr;
+  out->kind = kind;
+  out->action = h->nlmsg_type == del_type ? EvAction::Del : EvAction::New;
+  out->obj = std::move(info);
+  return &std::get<Info>(out->obj);
 }
 
 }  // namespace
@@ -30,48 +41,25 @@ bool parse_event(const nlmsghdr* h, Event* out) {
   switch (h->nlmsg_type) {
     case RTM_NEWLINK:
     case RTM_DELLINK: {
-      rtnl::LinkInfo l;
-      if (!rtnl::decode_link(h, &l)) return false;
-      out->kind = EvKind::Link;
+      const rtnl::LinkInfo* l = decode_into(h, rtnl::decode_link, EvKind::Link, RTM_DELLINK, out);
       // register_netdevice and rtnl_configure_link announce a new device
       // with ifi_change = ~0; any other RTM_NEWLINK is a change.
-      out->action = h->nlmsg_type == RTM_DELLINK ? EvAction::Del : l.change == ~0u ? EvAction::New : EvAction::Change;
-      out->obj = std::move(l);
-      return true;
+      if (l && out->action == EvAction::New && l->change != ~0u) out->action = EvAction::Change;
+      return l != nullptr;
     }
     case RTM_NEWADDR:
-    case RTM_DELADDR: {
-      rtnl::AddrInfo a;
-      if (!rtnl::decode_addr(h, &a)) return false;
-      out->kind = EvKind::Addr;
-      out->action = h->nlmsg_type == RTM_DELADDR ? EvAction::Del : EvAction::New;
-      out->obj = std::move(a);
-      return true;
-    }
+    case RTM_DELADDR: return decode_into(h, rtnl::decode_addr, EvKind::Addr, RTM_DELADDR, out) != nullptr;
     case RTM_NEWROUTE:
     case RTM_DELROUTE: {
-      rtnl::RouteInfo r;
-      if (!rtnl::decode_route(h, &r)) return false;
+      const rtnl::RouteInfo* r = decode_into(h, rtnl::decode_route, EvKind::Route, RTM_DELROUTE, out);
       // Cloned routes are IPv6 exceptions (PMTU, redirects), not the table.
-      if (r.flags & RTM_F_CLONED) return false;
-      out->kind = EvKind::Route;
-      out->action = h->nlmsg_type == RTM_DELROUTE            ? EvAction::Del
-                    : (h->nlmsg_flags & NLM_F_REPLACE) != 0 ? EvAction::Change
-                                                             : EvAction::New;
-      out->obj = std::move(r);
+      if (!r || (r->flags & RTM_F_CLONED)) return false;
+      if (out->action == EvAction::New && (h->nlmsg_flags & NLM_F_REPLACE)) out->action = EvAction::Change;
       return true;
     }
     case RTM_NEWNEIGH:
-    case RTM_DELNEIGH: {
-      rtnl::NeighInfo n;
-      if (!rtnl::decode_neigh(h, &n)) return false;
-      out->kind = EvKind::Neigh;
-      out->action = h->nlmsg_type == RTM_DELNEIGH ? EvAction::Del : EvAction::New;
-      out->obj = std::move(n);
-      return true;
-    }
-    default:
-      return false;
+    case RTM_DELNEIGH: return decode_into(h, rtnl::decode_neigh, EvKind::Neigh, RTM_DELNEIGH, out) != nullptr;
+    default: return false;
   }
 }
 
@@ -85,13 +73,13 @@ std::shared_ptr<Monitor> Monitor::create(Socket* s, const MonitorOptions& o, Sys
   if (o.what & kNeighs) groups.push_back(RTNLGRP_NEIGH);
   for (unsigned g : groups)
     if (setsockopt(fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &g, sizeof g) < 0)
-      return sys_fail(err, errno, "setsockopt(NETLINK_ADD_MEMBERSHIP)"), nullptr;
+      return fail(err, errno, "setsockopt(NETLINK_ADD_MEMBERSHIP)"), nullptr;
   // FORCE goes past rmem_max (we are root); plain RCVBUF is the fallback.
   if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &o.rcvbuf, sizeof o.rcvbuf) < 0 &&
       setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &o.rcvbuf, sizeof o.rcvbuf) < 0)
-    return sys_fail(err, errno, "setsockopt(SO_RCVBUF)"), nullptr;
+    return fail(err, errno, "setsockopt(SO_RCVBUF)"), nullptr;
   const int fl = fcntl(fd, F_GETFL);
-  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return sys_fail(err, errno, "fcntl(O_NONBLOCK)"), nullptr;
+  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return fail(err, errno, "fcntl(O_NONBLOCK)"), nullptr;
   if (o.what & kLinks) m->phases_.push_back({RTM_GETLINK, AF_UNSPEC});
   if (o.what & kAddrs) m->phases_.push_back({RTM_GETADDR, AF_UNSPEC});
   if (o.what & kRoutes) m->phases_.push_back({RTM_GETROUTE, AF_UNSPEC});
@@ -167,7 +155,7 @@ void Monitor::start() {
   if (opt_.list) begin_dump(ResyncReason::Initial);
 }
 
-void Monitor::fail(int err) {
+void Monitor::end_stream(int err) {
   dead_ = true;
   Event e;
   e.kind = EvKind::Error;
@@ -213,14 +201,9 @@ bool Monitor::send_phase() {
     case RTM_GETROUTE: rtnl::encode_route_dump(b, seq, family, 0); break;
     default: rtnl::encode_neigh_dump(b, seq, family); break;
   }
-  const size_t len = b.size();
-  sockaddr_nl kernel{};
-  kernel.nl_family = AF_NETLINK;
-  for (;;) {
-    const ssize_t n = ::sendto(fd(), buf, len, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel);
-    if (n >= 0) break;
-    if (errno == EINTR) continue;
-    fail(errno);
+  SysError err;
+  if (!sock_->send(buf, b.size(), &err)) {
+    end_stream(err.err);
     return false;
   }
   dumping_ = true;
@@ -237,12 +220,16 @@ void Monitor::poke() {
   uint8_t buf[128];
   nl::Builder b(buf, sizeof buf);
   rtnl::encode_link_get(b, sock_->reserve_seq(1), 1, "");
-  const size_t len = b.size();
-  sockaddr_nl kernel{};
-  kernel.nl_family = AF_NETLINK;
-  while (::sendto(fd(), buf, len, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0 && errno == EINTR) {
-  }
+  SysError ignored;  // unanswered, the next readable event or poke tries again
+  sock_->send(buf, b.size(), &ignored);
   poked_ = true;
+}
+
+void Monitor::lost() {
+  // A dump in flight finishes first (the kernel runs one per socket), then
+  // starts over.
+  if (dumping_) again_ = true;
+  else begin_dump(ResyncReason::Overflow);
 }
 
 void Monitor::on_datagram(const uint8_t* buf, size_t len) {
@@ -281,6 +268,9 @@ void Monitor::on_datagram(const uint8_t* buf, size_t len) {
     Event e;
     if (parse_event(h, &e)) push(std::move(e));
   }
+  // A message that overruns the datagram ends the walk: what it and the
+  // rest said is lost.
+  if (it.truncated()) lost();
 }
 
 void Monitor::on_readable(uint8_t* buf, size_t cap) {
@@ -289,42 +279,27 @@ void Monitor::on_readable(uint8_t* buf, size_t cap) {
       std::lock_guard<std::mutex> lk(mu_);
       if (paused_) return;
     }
-    sockaddr_nl from{};
-    iovec iov{buf, cap};
-    msghdr mh{};
-    mh.msg_name = &from;
-    mh.msg_namelen = sizeof from;
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
-    const ssize_t n = ::recvmsg(fd(), &mh, MSG_DONTWAIT);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        if (dropped_since_check()) {
-          // Lost without an ENOBUFS (see drops_): the same remedy.
-          if (dumping_) again_ = true;
-          else begin_dump(ResyncReason::Overflow);
-          continue;
-        }
-        if (dumping_ && !poked_) poke();
-        return;
-      }
-      if (errno == ENOBUFS) {
-        // The kernel dropped events for us. A dump in flight finishes
-        // first (the kernel runs one per socket), then starts over.
-        if (dumping_) again_ = true;
-        else begin_dump(ResyncReason::Overflow);
+    bool truncated = false;
+    const ssize_t n = sock_->receive(buf, cap, true, &truncated);
+    if (n == -EAGAIN) {
+      if (dropped_since_check()) {
+        lost();  // without an ENOBUFS (see drops_)
         continue;
       }
-      fail(errno);
+      if (dumping_ && !poked_) poke();
+      return;
+    }
+    if (n == -ENOBUFS) {
+      lost();  // the kernel dropped events for us
+      continue;
+    }
+    if (n < 0) {
+      end_stream(static_cast<int>(-n));
       return;
     }
     poked_ = false;
-    if (from.nl_pid != 0) continue;  // only the kernel speaks on this socket
-    if (mh.msg_flags & MSG_TRUNC) {
-      // A lost datagram is lost events: the same remedy as ENOBUFS.
-      if (dumping_) again_ = true;
-      else begin_dump(ResyncReason::Overflow);
+    if (truncated) {
+      lost();  // a datagram cut short is lost events
       continue;
     }
     on_datagram(buf, static_cast<size_t>(n));
@@ -343,7 +318,7 @@ Hub::Hub(std::function<void(std::shared_ptr<Monitor>)> on_ready) : on_ready_(std
 }
 
 bool Hub::add(const std::shared_ptr<Monitor>& m, SysError* err) {
-  if (epfd_ < 0 || evfd_ < 0) return sys_fail(err, EMFILE, "epoll/eventfd");
+  if (epfd_ < 0 || evfd_ < 0) return fail(err, EMFILE, "epoll/eventfd");
   {
     std::lock_guard<std::mutex> lk(mu_);
     m->id_ = next_id_++;
@@ -356,7 +331,7 @@ bool Hub::add(const std::shared_ptr<Monitor>& m, SysError* err) {
       const int e = errno;
       monitors_.erase(m->id_);
       m->hub_ = nullptr;
-      return sys_fail(err, e, "epoll_ctl");
+      return fail(err, e, "epoll_ctl");
     }
   }
   kick(m->id_);  // the Hub thread starts it (and its first dump)

@@ -71,7 +71,6 @@ class Monitor : public std::enable_shared_from_this<Monitor> {
   ~Monitor();
 
   int fd() const { return sock_->fd(); }
-  uint64_t id() const { return id_; }
 
   // JS thread. The consumer wants events: the Hub reports this monitor
   // ready as soon as it has some (at once if it has).
@@ -92,16 +91,19 @@ class Monitor : public std::enable_shared_from_this<Monitor> {
 
  private:
   friend class Hub;
+  friend struct MonitorProbe;  // native/test: the Hub's side, without a Hub thread
   Monitor(Socket* s, const MonitorOptions& o) : sock_(s), opt_(o) {}
 
   // Hub thread.
   void start();
   void on_readable(uint8_t* buf, size_t cap);
   void on_datagram(const uint8_t* buf, size_t len);
+  // Events were lost (ENOBUFS, drops, a truncated datagram): resync.
+  void lost();
   void begin_dump(ResyncReason why);
   bool send_phase();
   void poke();
-  void fail(int err);
+  void end_stream(int err);  // queues an Error event: the stream is over
   // Any thread; returns true if the Hub must report it ready.
   bool push(Event&& e);
   bool push_locked(Event&& e);

@@ -17,19 +17,26 @@ constexpr size_t kRecvBuf = 64 * 1024;
 // Large dumps and bursts of ACKs must not overflow the socket queue.
 constexpr int kSockBuf = 4 * 1024 * 1024;
 constexpr int kDumpRetries = 20;
+// A GET or dump request: a header and a few names.
+constexpr size_t kRequestBuf = 512;
+constexpr size_t kMaxRequest = 64 * 1024;
 
 // One receive buffer per thread, not per socket: a socket is used by one
-// thread at a time, and allocating (and faulting in) 64 KiB for every new
-// namespace cost more than the namespace's netlink traffic itself.
+// thread at a time, so a new namespace's socket allocates (and faults in)
+// no buffer of its own.
 uint8_t* recv_buffer() {
   thread_local std::vector<uint8_t> buf(kRecvBuf);
   return buf.data();
 }
 
-bool fail(SysError* err, int e, const char* what) {
-  err->err = e;
-  err->what = what;
-  return false;
+// A message header for one buffer, to or from the netlink address peer.
+msghdr one_buffer(sockaddr_nl* peer, iovec* iov) {
+  msghdr mh{};
+  mh.msg_name = peer;
+  mh.msg_namelen = sizeof *peer;
+  mh.msg_iov = iov;
+  mh.msg_iovlen = 1;
+  return mh;
 }
 
 }  // namespace
@@ -76,11 +83,7 @@ bool Socket::send(const uint8_t* buf, size_t len, SysError* err) {
   sockaddr_nl kernel{};
   kernel.nl_family = AF_NETLINK;
   iovec iov{const_cast<uint8_t*>(buf), len};
-  msghdr mh{};
-  mh.msg_name = &kernel;
-  mh.msg_namelen = sizeof kernel;
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
+  msghdr mh = one_buffer(&kernel, &iov);
   for (;;) {
     const ssize_t n = ::sendmsg(fd_, &mh, 0);
     if (n >= 0) return static_cast<size_t>(n) == len || fail(err, EMSGSIZE, "sendmsg(short)");
@@ -88,30 +91,28 @@ bool Socket::send(const uint8_t* buf, size_t len, SysError* err) {
   }
 }
 
-ssize_t Socket::recv(SysError* err, bool nowait) {
+ssize_t Socket::receive(uint8_t* buf, size_t cap, bool nowait, bool* truncated) {
   sockaddr_nl from{};
-  iovec iov{recv_buffer(), kRecvBuf};
-  msghdr mh{};
-  mh.msg_name = &from;
-  mh.msg_namelen = sizeof from;
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
+  iovec iov{buf, cap};
+  msghdr mh = one_buffer(&from, &iov);
   for (;;) {
     const ssize_t n = ::recvmsg(fd_, &mh, nowait ? MSG_DONTWAIT : 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (nowait && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
-      fail(err, errno == EAGAIN ? ETIMEDOUT : errno, "recvmsg");
-      return -1;
-    }
-    if (mh.msg_flags & MSG_TRUNC) {
-      fail(err, EMSGSIZE, "recvmsg(truncated)");
-      return -1;
-    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno == EWOULDBLOCK ? -EAGAIN : -errno;
     // Only the kernel (port 0) may answer us.
     if (from.nl_pid != 0) continue;
+    *truncated = (mh.msg_flags & MSG_TRUNC) != 0;
     return n;
   }
+}
+
+ssize_t Socket::recv(SysError* err, bool nowait) {
+  bool truncated = false;
+  const ssize_t n = receive(recv_buffer(), kRecvBuf, nowait, &truncated);
+  if (n == -EAGAIN && nowait) return 0;
+  if (n < 0) return fail(err, n == -EAGAIN ? ETIMEDOUT : static_cast<int>(-n), "recvmsg"), -1;
+  if (truncated) return fail(err, EMSGSIZE, "recvmsg(truncated)"), -1;
+  return n;
 }
 
 bool Socket::transact(const uint8_t* buf, size_t len, uint32_t first_seq, size_t count, std::vector<Reply>* replies,
@@ -197,13 +198,27 @@ bool Socket::transact_batch(const uint8_t* buf, size_t len, uint32_t begin_seq, 
   return true;
 }
 
-bool Socket::dump(const std::function<size_t(uint32_t seq)>& build, const uint8_t* buf, const OnMessage& on_msg,
-                  const std::function<void()>& reset, Reply* status, SysError* err) {
+bool Socket::request(const Encode& enc, const OnMessage& on_msg, Reply* status, SysError* err) {
+  std::vector<uint8_t> buf(kRequestBuf);
+  const uint32_t seq = reserve_seq(1);
+  const auto build = [&](nl::Builder& b) {
+    if (enc(b, seq)) b.message()->nlmsg_flags |= NLM_F_ACK;
+  };
+  if (!nl::build_grown(&buf, kMaxRequest, build)) return fail(err, EMSGSIZE, "request does not fit");
+  std::vector<Reply> r;
+  if (!transact(buf.data(), buf.size(), seq, 1, &r, on_msg, err)) return false;
+  *status = std::move(r[0]);
+  return true;
+}
+
+bool Socket::dump(const Encode& enc, const OnMessage& on_msg, const std::function<void()>& reset, Reply* status,
+                  SysError* err) {
+  std::vector<uint8_t> buf(kRequestBuf);
   for (int attempt = 0; attempt < kDumpRetries; attempt++) {
     const uint32_t seq = reserve_seq(1);
-    const size_t len = build(seq);
-    if (!len) return fail(err, EMSGSIZE, "dump request does not fit");
-    if (!send(buf, len, err)) return false;
+    if (!nl::build_grown(&buf, kMaxRequest, [&](nl::Builder& b) { enc(b, seq); }))
+      return fail(err, EMSGSIZE, "dump request does not fit");
+    if (!send(buf.data(), buf.size(), err)) return false;
     bool interrupted = false;
     for (bool finished = false; !finished;) {
       const ssize_t n = recv(err);

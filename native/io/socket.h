@@ -14,15 +14,9 @@
 #include <vector>
 
 #include "../nl/nl.h"
+#include "error.h"
 
 namespace nsnet::io {
-
-// A failed system call or a protocol violation, with the operation's name.
-struct SysError {
-  int err = 0;  // positive errno
-  std::string what;
-  explicit operator bool() const { return err != 0; }
-};
 
 // The kernel's answer to one request of a batch.
 struct Reply {
@@ -48,7 +42,21 @@ class Socket {
   // Serialises users: one batch or dump in flight per socket at a time.
   std::mutex& mu() { return mu_; }
 
+  // Sends buf to the kernel in one sendmsg.
+  bool send(const uint8_t* buf, size_t len, SysError* err);
+  // Receives one datagram from the kernel into buf (anyone else's is
+  // skipped, EINTR retried): its length, or -errno (-EAGAIN: with nowait,
+  // nothing queued; without, SO_RCVTIMEO expired). *truncated tells that it
+  // did not fit in cap (MSG_TRUNC): the rest of it is lost.
+  ssize_t receive(uint8_t* buf, size_t cap, bool nowait, bool* truncated);
+
   using OnMessage = std::function<void(size_t index, const nlmsghdr* h)>;
+  // Appends a request numbered seq to b (an rtnl::encode_* or nft::encode_*).
+  using Encode = std::function<bool(nl::Builder& b, uint32_t seq)>;
+
+  // Sends one request (NLM_F_ACK is added) and waits for its ACK, in
+  // *status; any other answer (a GET's reply) goes to on_msg(0, h) first.
+  bool request(const Encode& enc, const OnMessage& on_msg, Reply* status, SysError* err);
 
   // Sends `count` requests numbered first_seq.. in one sendmsg, and waits
   // for an ACK for each (every request must carry NLM_F_ACK). Any other
@@ -66,17 +74,16 @@ class Socket {
   bool transact_batch(const uint8_t* buf, size_t len, uint32_t begin_seq, uint32_t first_seq, size_t count,
                       std::vector<Reply>* replies, Reply* batch, const OnMessage& on_msg, SysError* err);
 
-  // Runs a dump: build(seq) must encode the request into `buf` and return its
-  // length; every answer goes to on_msg(0, h). A dump the kernel marks
-  // interrupted (NLM_F_DUMP_INTR) is discarded through `reset` and redone.
-  bool dump(const std::function<size_t(uint32_t seq)>& build, const uint8_t* buf, const OnMessage& on_msg,
-            const std::function<void()>& reset, Reply* status, SysError* err);
+  // Runs a dump of the request enc builds; every answer goes to on_msg(0, h).
+  // A dump the kernel marks interrupted (NLM_F_DUMP_INTR) is discarded
+  // through `reset` and redone.
+  bool dump(const Encode& enc, const OnMessage& on_msg, const std::function<void()>& reset, Reply* status,
+            SysError* err);
 
  private:
   explicit Socket(int fd, uint32_t portid) : fd_(fd), portid_(portid) {}
-  bool send(const uint8_t* buf, size_t len, SysError* err);
-  // Receives one datagram into this thread's buffer; returns its length or
-  // -1. With nowait, returns 0 when nothing is queued.
+  // Receives one whole datagram into this thread's buffer; returns its
+  // length or -1. With nowait, returns 0 when nothing is queued.
   ssize_t recv(SysError* err, bool nowait = false);
 
   int fd_;
@@ -84,5 +91,17 @@ class Socket {
   uint32_t seq_ = 1;
   std::mutex mu_;
 };
+
+// Collects a dump into *out: decode(h, &item) tells whether a message is an
+// item to keep.
+template <class Item, class Decode>
+bool dump_into(Socket& s, const Socket::Encode& enc, const Decode& decode, std::vector<Item>* out, Reply* status,
+               SysError* err) {
+  auto on_msg = [&](size_t, const nlmsghdr* h) {
+    Item item;
+    if (decode(h, &item)) out->push_back(std::move(item));
+  };
+  return s.dump(enc, on_msg, [&] { out->clear(); }, status, err);
+}
 
 }  // namespace nsnet::io

@@ -11,6 +11,7 @@ namespace nsnet::nft {
 using nl::Attr;
 using nl::Builder;
 using nl::Kind;
+using nl::Policies;
 using nl::Policy;
 
 namespace {
@@ -18,18 +19,12 @@ namespace {
 // Every nf_tables message opens with a struct nfgenmsg; res_id is only used
 // by batch begin/end, to name the subsystem the batch is for.
 bool begin(Builder& b, uint16_t type, uint16_t flags, uint32_t seq, uint8_t family, uint16_t res_id = 0) {
-  b.begin(type, flags, seq);
-  auto* g = b.put_extra<nfgenmsg>();
+  auto* g = b.begin_with<nfgenmsg>(type, flags, seq);
   if (!g) return false;
   g->nfgen_family = family;
   g->version = NFNETLINK_V0;
   g->res_id = htobe16(res_id);
   return true;
-}
-
-bool finish(Builder& b) {
-  b.end();
-  return b.ok();
 }
 
 void put_bytes(Builder& b, uint16_t type, const std::vector<uint8_t>& v) { b.put(type, v.data(), v.size()); }
@@ -49,23 +44,6 @@ void put_data(Builder& b, uint16_t type, const Data& d) {
 
 void put_reg(Builder& b, uint16_t type, uint32_t reg) {
   if (reg) b.put_be32(type, reg);
-}
-
-const char* expr_name(ExprKind k) {
-  switch (k) {
-    case ExprKind::Meta: return "meta";
-    case ExprKind::Payload: return "payload";
-    case ExprKind::Cmp: return "cmp";
-    case ExprKind::Bitwise: return "bitwise";
-    case ExprKind::Lookup: return "lookup";
-    case ExprKind::Immediate: return "immediate";
-    case ExprKind::Ct: return "ct";
-    case ExprKind::Nat: return "nat";
-    case ExprKind::Masq: return "masq";
-    case ExprKind::Counter: return "counter";
-    case ExprKind::Fib: return "fib";
-  }
-  return "";
 }
 
 // Attribute order follows libnftnl's, so our bytes can be compared with nft's.
@@ -155,11 +133,11 @@ bool encode_batch_begin(Builder& b, uint32_t seq, bool check_gen, uint32_t genid
   // The kernel refuses the whole batch with ERESTART if the ruleset's
   // generation is no longer genid: what we read before has changed.
   if (check_gen) b.put_be32(NFNL_BATCH_GENID, genid);
-  return finish(b);
+  return b.finish();
 }
 
 bool encode_batch_end(Builder& b, uint32_t seq) {
-  return begin(b, NFNL_MSG_BATCH_END, NLM_F_REQUEST, seq, AF_UNSPEC, NFNL_SUBSYS_NFTABLES) && finish(b);
+  return begin(b, NFNL_MSG_BATCH_END, NLM_F_REQUEST, seq, AF_UNSPEC, NFNL_SUBSYS_NFTABLES) && b.finish();
 }
 
 bool encode_table(Builder& b, uint8_t type, uint16_t flags, uint32_t seq, const Table& t) {
@@ -167,7 +145,7 @@ bool encode_table(Builder& b, uint8_t type, uint16_t flags, uint32_t seq, const 
   if (!t.name.empty()) b.put_str(NFTA_TABLE_NAME, t.name);
   else if (t.handle) b.put_be64(NFTA_TABLE_HANDLE, t.handle);
   if (type == NFT_MSG_NEWTABLE) b.put_be32(NFTA_TABLE_FLAGS, t.flags);
-  return finish(b);
+  return b.finish();
 }
 
 bool encode_chain(Builder& b, uint8_t type, uint16_t flags, uint32_t seq, const Chain& c) {
@@ -186,7 +164,7 @@ bool encode_chain(Builder& b, uint8_t type, uint16_t flags, uint32_t seq, const 
     }
     if (c.flags) b.put_be32(NFTA_CHAIN_FLAGS, c.flags);
   }
-  return finish(b);
+  return b.finish();
 }
 
 bool encode_set(Builder& b, uint8_t type, uint16_t flags, uint32_t seq, const Set& s) {
@@ -218,7 +196,7 @@ bool encode_set(Builder& b, uint8_t type, uint16_t flags, uint32_t seq, const Se
     }
     if (!s.userdata.empty()) put_bytes(b, NFTA_SET_USERDATA, s.userdata);
   }
-  return finish(b);
+  return b.finish();
 }
 
 bool encode_setelems(Builder& b, uint8_t type, uint16_t flags, uint32_t seq, const ElemList& l) {
@@ -244,7 +222,7 @@ bool encode_setelems(Builder& b, uint8_t type, uint16_t flags, uint32_t seq, con
     b.nest_end(n);
   }
   b.nest_end(list);
-  return finish(b);
+  return b.finish();
 }
 
 bool encode_rule(Builder& b, uint8_t type, uint16_t flags, uint32_t seq, const Rule& r) {
@@ -261,11 +239,11 @@ bool encode_rule(Builder& b, uint8_t type, uint16_t flags, uint32_t seq, const R
     }
     if (!r.userdata.empty()) put_bytes(b, NFTA_RULE_USERDATA, r.userdata);
   }
-  return finish(b);
+  return b.finish();
 }
 
 bool encode_getgen(Builder& b, uint32_t seq) {
-  return begin(b, msg_type(NFT_MSG_GETGEN), NLM_F_REQUEST | NLM_F_ACK, seq, AF_UNSPEC) && finish(b);
+  return begin(b, msg_type(NFT_MSG_GETGEN), NLM_F_REQUEST | NLM_F_ACK, seq, AF_UNSPEC) && b.finish();
 }
 
 bool encode_dump(Builder& b, uint8_t type, uint32_t seq, uint8_t family, const std::string& table,
@@ -278,7 +256,7 @@ bool encode_dump(Builder& b, uint8_t type, uint32_t seq, uint8_t family, const s
     b.put_str(NFTA_SET_ELEM_LIST_TABLE, table);
     b.put_str(NFTA_SET_ELEM_LIST_SET, set);
   }
-  return finish(b);
+  return b.finish();
 }
 
 // ---------------------------------------------------------------- offsets
@@ -378,6 +356,7 @@ namespace {
 uint32_t be32(Attr a) { return a.be32(); }
 uint64_t be64(Attr a) { return be64toh(a.u64()); }
 std::string str(Attr a) { return a ? std::string(a.str()) : std::string(); }
+std::vector<uint8_t> bytes(Attr a) { return a ? std::vector<uint8_t>(a.data(), a.data() + a.len()) : std::vector<uint8_t>(); }
 
 const nfgenmsg* genmsg(const nlmsghdr* h, uint8_t want) {
   if ((h->nlmsg_type >> 8) != NFNL_SUBSYS_NFTABLES || nft_msg_of(h->nlmsg_type) != want) return nullptr;
@@ -385,11 +364,15 @@ const nfgenmsg* genmsg(const nlmsghdr* h, uint8_t want) {
   return reinterpret_cast<const nfgenmsg*>(reinterpret_cast<const uint8_t*>(h) + nl::kHdrLen);
 }
 
-// A policy table with room for `max` and everything listed set.
-template <uint16_t Max>
-struct Policies {
-  Policy p[Max + 1];
-};
+// Checks that h is an nf_tables `want` message and indexes its attributes
+// into tb, which must hold `required` (0: nothing is). Returns the message's
+// nfgenmsg, or null.
+template <size_t N>
+const nfgenmsg* parse_obj(const nlmsghdr* h, uint8_t want, Attr (&tb)[N], const Policy (&p)[N], uint16_t required) {
+  const nfgenmsg* g = genmsg(h, want);
+  if (!g || !nl::parse_msg(h, sizeof(nfgenmsg), tb, N - 1, p).ok() || (required && !tb[required])) return nullptr;
+  return g;
+}
 
 bool get_data(Attr a, Data* out) {
   Attr tb[NFTA_DATA_MAX + 1];
@@ -397,7 +380,7 @@ bool get_data(Attr a, Data* out) {
   if (!nl::parse_nested(a, tb, NFTA_DATA_MAX, p).ok()) return false;
   *out = Data{};
   if (tb[NFTA_DATA_VALUE]) {
-    out->value.assign(tb[NFTA_DATA_VALUE].data(), tb[NFTA_DATA_VALUE].data() + tb[NFTA_DATA_VALUE].len());
+    out->value = bytes(tb[NFTA_DATA_VALUE]);
     return true;
   }
   if (!tb[NFTA_DATA_VERDICT]) return false;
@@ -433,28 +416,45 @@ bool each_in(Attr list, F f) {
 
 }  // namespace
 
+namespace {
+
+// In ExprKind order.
+constexpr const char* kExprNames[] = {"meta", "payload", "cmp",  "bitwise", "lookup", "immediate",
+                                      "ct",   "nat",     "masq", "counter", "fib"};
+static_assert(std::size(kExprNames) == static_cast<size_t>(ExprKind::Fib) + 1, "a name for every ExprKind");
+
+}  // namespace
+
+const char* expr_name(ExprKind k) { return kExprNames[static_cast<size_t>(k)]; }
+
+bool expr_kind(std::string_view name, ExprKind* out) {
+  for (size_t i = 0; i < std::size(kExprNames); i++) {
+    if (name == kExprNames[i]) {
+      *out = static_cast<ExprKind>(i);
+      return true;
+    }
+  }
+  return false;
+}
+
 bool decode_gen(const nlmsghdr* h, uint32_t* genid) {
-  if (!genmsg(h, NFT_MSG_NEWGEN)) return false;
   Attr tb[NFTA_GEN_MAX + 1];
   static const Policy p[NFTA_GEN_MAX + 1] = {{}, {Kind::U32}, {Kind::U32}, {Kind::String, 0, 0}};
-  if (!nl::parse_msg(h, sizeof(nfgenmsg), tb, NFTA_GEN_MAX, p).ok() || !tb[NFTA_GEN_ID]) return false;
+  if (!parse_obj(h, NFT_MSG_NEWGEN, tb, p, NFTA_GEN_ID)) return false;
   *genid = be32(tb[NFTA_GEN_ID]);
   return true;
 }
 
 bool decode_table(const nlmsghdr* h, Table* out) {
-  const nfgenmsg* g = genmsg(h, NFT_MSG_NEWTABLE);
-  if (!g) return false;
   Attr tb[NFTA_TABLE_MAX + 1];
-  static const Policies<NFTA_TABLE_MAX> p = [] {
-    Policies<NFTA_TABLE_MAX> q;
-    q.p[NFTA_TABLE_NAME] = kName;
-    q.p[NFTA_TABLE_FLAGS] = {Kind::U32};
-    q.p[NFTA_TABLE_USE] = {Kind::U32};
-    q.p[NFTA_TABLE_HANDLE] = {Kind::U64};
-    return q;
-  }();
-  if (!nl::parse_msg(h, sizeof(nfgenmsg), tb, NFTA_TABLE_MAX, p.p).ok() || !tb[NFTA_TABLE_NAME]) return false;
+  static const Policies<NFTA_TABLE_MAX> p{
+      {NFTA_TABLE_NAME, kName},
+      {NFTA_TABLE_FLAGS, {Kind::U32}},
+      {NFTA_TABLE_USE, {Kind::U32}},
+      {NFTA_TABLE_HANDLE, {Kind::U64}},
+  };
+  const nfgenmsg* g = parse_obj(h, NFT_MSG_NEWTABLE, tb, p.p, NFTA_TABLE_NAME);
+  if (!g) return false;
   *out = Table{};
   out->family = g->nfgen_family;
   out->name = str(tb[NFTA_TABLE_NAME]);
@@ -465,22 +465,19 @@ bool decode_table(const nlmsghdr* h, Table* out) {
 }
 
 bool decode_chain(const nlmsghdr* h, Chain* out) {
-  const nfgenmsg* g = genmsg(h, NFT_MSG_NEWCHAIN);
-  if (!g) return false;
   Attr tb[NFTA_CHAIN_MAX + 1];
-  static const Policies<NFTA_CHAIN_MAX> p = [] {
-    Policies<NFTA_CHAIN_MAX> q;
-    q.p[NFTA_CHAIN_TABLE] = kName;
-    q.p[NFTA_CHAIN_HANDLE] = {Kind::U64};
-    q.p[NFTA_CHAIN_NAME] = {Kind::String, 0, NFT_CHAIN_MAXNAMELEN - 1};
-    q.p[NFTA_CHAIN_HOOK] = {Kind::Nested};
-    q.p[NFTA_CHAIN_POLICY] = {Kind::U32};
-    q.p[NFTA_CHAIN_USE] = {Kind::U32};
-    q.p[NFTA_CHAIN_TYPE] = {Kind::String, 0, 15};
-    q.p[NFTA_CHAIN_FLAGS] = {Kind::U32};
-    return q;
-  }();
-  if (!nl::parse_msg(h, sizeof(nfgenmsg), tb, NFTA_CHAIN_MAX, p.p).ok() || !tb[NFTA_CHAIN_NAME]) return false;
+  static const Policies<NFTA_CHAIN_MAX> p{
+      {NFTA_CHAIN_TABLE, kName},
+      {NFTA_CHAIN_HANDLE, {Kind::U64}},
+      {NFTA_CHAIN_NAME, {Kind::String, 0, NFT_CHAIN_MAXNAMELEN - 1}},
+      {NFTA_CHAIN_HOOK, {Kind::Nested}},
+      {NFTA_CHAIN_POLICY, {Kind::U32}},
+      {NFTA_CHAIN_USE, {Kind::U32}},
+      {NFTA_CHAIN_TYPE, {Kind::String, 0, 15}},
+      {NFTA_CHAIN_FLAGS, {Kind::U32}},
+  };
+  const nfgenmsg* g = parse_obj(h, NFT_MSG_NEWCHAIN, tb, p.p, NFTA_CHAIN_NAME);
+  if (!g) return false;
   *out = Chain{};
   out->family = g->nfgen_family;
   out->table = str(tb[NFTA_CHAIN_TABLE]);
@@ -502,24 +499,21 @@ bool decode_chain(const nlmsghdr* h, Chain* out) {
 }
 
 bool decode_set(const nlmsghdr* h, Set* out) {
-  const nfgenmsg* g = genmsg(h, NFT_MSG_NEWSET);
-  if (!g) return false;
   Attr tb[NFTA_SET_MAX + 1];
-  static const Policies<NFTA_SET_MAX> p = [] {
-    Policies<NFTA_SET_MAX> q;
-    q.p[NFTA_SET_TABLE] = kName;
-    q.p[NFTA_SET_NAME] = kName;
-    q.p[NFTA_SET_FLAGS] = {Kind::U32};
-    q.p[NFTA_SET_KEY_TYPE] = {Kind::U32};
-    q.p[NFTA_SET_KEY_LEN] = {Kind::U32};
-    q.p[NFTA_SET_DATA_TYPE] = {Kind::U32};
-    q.p[NFTA_SET_DATA_LEN] = {Kind::U32};
-    q.p[NFTA_SET_DESC] = {Kind::Nested};
-    q.p[NFTA_SET_ID] = {Kind::U32};
-    q.p[NFTA_SET_HANDLE] = {Kind::U64};
-    return q;
-  }();
-  if (!nl::parse_msg(h, sizeof(nfgenmsg), tb, NFTA_SET_MAX, p.p).ok() || !tb[NFTA_SET_NAME]) return false;
+  static const Policies<NFTA_SET_MAX> p{
+      {NFTA_SET_TABLE, kName},
+      {NFTA_SET_NAME, kName},
+      {NFTA_SET_FLAGS, {Kind::U32}},
+      {NFTA_SET_KEY_TYPE, {Kind::U32}},
+      {NFTA_SET_KEY_LEN, {Kind::U32}},
+      {NFTA_SET_DATA_TYPE, {Kind::U32}},
+      {NFTA_SET_DATA_LEN, {Kind::U32}},
+      {NFTA_SET_DESC, {Kind::Nested}},
+      {NFTA_SET_ID, {Kind::U32}},
+      {NFTA_SET_HANDLE, {Kind::U64}},
+  };
+  const nfgenmsg* g = parse_obj(h, NFT_MSG_NEWSET, tb, p.p, NFTA_SET_NAME);
+  if (!g) return false;
   *out = Set{};
   out->family = g->nfgen_family;
   out->table = str(tb[NFTA_SET_TABLE]);
@@ -534,8 +528,7 @@ bool decode_set(const nlmsghdr* h, Set* out) {
   }
   if (tb[NFTA_SET_ID]) out->id = be32(tb[NFTA_SET_ID]);
   if (tb[NFTA_SET_HANDLE]) out->handle = be64(tb[NFTA_SET_HANDLE]);
-  if (tb[NFTA_SET_USERDATA])
-    out->userdata.assign(tb[NFTA_SET_USERDATA].data(), tb[NFTA_SET_USERDATA].data() + tb[NFTA_SET_USERDATA].len());
+  out->userdata = bytes(tb[NFTA_SET_USERDATA]);
   if (tb[NFTA_SET_DESC]) {
     Attr d[NFTA_SET_DESC_MAX + 1];
     if (nl::parse_nested(tb[NFTA_SET_DESC], d, NFTA_SET_DESC_MAX, nullptr).ok() && d[NFTA_SET_DESC_CONCAT]) {
@@ -554,11 +547,10 @@ bool decode_set(const nlmsghdr* h, Set* out) {
 }
 
 bool decode_setelems(const nlmsghdr* h, ElemList* out) {
-  const nfgenmsg* g = genmsg(h, NFT_MSG_NEWSETELEM);
-  if (!g) return false;
   Attr tb[NFTA_SET_ELEM_LIST_MAX + 1];
   static const Policy p[NFTA_SET_ELEM_LIST_MAX + 1] = {{}, kName, kName, {Kind::Nested}, {Kind::U32}};
-  if (!nl::parse_msg(h, sizeof(nfgenmsg), tb, NFTA_SET_ELEM_LIST_MAX, p).ok()) return false;
+  const nfgenmsg* g = parse_obj(h, NFT_MSG_NEWSETELEM, tb, p, 0);
+  if (!g) return false;
   *out = ElemList{};
   out->family = g->nfgen_family;
   out->table = str(tb[NFTA_SET_ELEM_LIST_TABLE]);
@@ -566,14 +558,12 @@ bool decode_setelems(const nlmsghdr* h, ElemList* out) {
   if (!tb[NFTA_SET_ELEM_LIST_ELEMENTS]) return true;
   return each_in(tb[NFTA_SET_ELEM_LIST_ELEMENTS], [&](Attr a) {
     Attr e[NFTA_SET_ELEM_MAX + 1];
-    static const Policies<NFTA_SET_ELEM_MAX> ep = [] {
-      Policies<NFTA_SET_ELEM_MAX> q;
-      q.p[NFTA_SET_ELEM_KEY] = {Kind::Nested};
-      q.p[NFTA_SET_ELEM_DATA] = {Kind::Nested};
-      q.p[NFTA_SET_ELEM_FLAGS] = {Kind::U32};
-      q.p[NFTA_SET_ELEM_KEY_END] = {Kind::Nested};
-      return q;
-    }();
+    static const Policies<NFTA_SET_ELEM_MAX> ep{
+        {NFTA_SET_ELEM_KEY, {Kind::Nested}},
+        {NFTA_SET_ELEM_DATA, {Kind::Nested}},
+        {NFTA_SET_ELEM_FLAGS, {Kind::U32}},
+        {NFTA_SET_ELEM_KEY_END, {Kind::Nested}},
+    };
     if (!nl::parse_nested(a, e, NFTA_SET_ELEM_MAX, ep.p).ok()) return false;
     Elem el;
     Data d;
@@ -597,27 +587,23 @@ bool decode_setelems(const nlmsghdr* h, ElemList* out) {
 }
 
 bool decode_rule(const nlmsghdr* h, Rule* out) {
-  const nfgenmsg* g = genmsg(h, NFT_MSG_NEWRULE);
-  if (!g) return false;
   Attr tb[NFTA_RULE_MAX + 1];
-  static const Policies<NFTA_RULE_MAX> p = [] {
-    Policies<NFTA_RULE_MAX> q;
-    q.p[NFTA_RULE_TABLE] = kName;
-    q.p[NFTA_RULE_CHAIN] = {Kind::String, 0, NFT_CHAIN_MAXNAMELEN - 1};
-    q.p[NFTA_RULE_HANDLE] = {Kind::U64};
-    q.p[NFTA_RULE_EXPRESSIONS] = {Kind::Nested};
-    q.p[NFTA_RULE_POSITION] = {Kind::U64};
-    return q;
-  }();
-  if (!nl::parse_msg(h, sizeof(nfgenmsg), tb, NFTA_RULE_MAX, p.p).ok() || !tb[NFTA_RULE_HANDLE]) return false;
+  static const Policies<NFTA_RULE_MAX> p{
+      {NFTA_RULE_TABLE, kName},
+      {NFTA_RULE_CHAIN, {Kind::String, 0, NFT_CHAIN_MAXNAMELEN - 1}},
+      {NFTA_RULE_HANDLE, {Kind::U64}},
+      {NFTA_RULE_EXPRESSIONS, {Kind::Nested}},
+      {NFTA_RULE_POSITION, {Kind::U64}},
+  };
+  const nfgenmsg* g = parse_obj(h, NFT_MSG_NEWRULE, tb, p.p, NFTA_RULE_HANDLE);
+  if (!g) return false;
   *out = Rule{};
   out->family = g->nfgen_family;
   out->table = str(tb[NFTA_RULE_TABLE]);
   out->chain = str(tb[NFTA_RULE_CHAIN]);
   out->handle = be64(tb[NFTA_RULE_HANDLE]);
   if (tb[NFTA_RULE_POSITION]) out->position = be64(tb[NFTA_RULE_POSITION]);
-  if (tb[NFTA_RULE_USERDATA])
-    out->userdata.assign(tb[NFTA_RULE_USERDATA].data(), tb[NFTA_RULE_USERDATA].data() + tb[NFTA_RULE_USERDATA].len());
+  out->userdata = bytes(tb[NFTA_RULE_USERDATA]);
   if (!tb[NFTA_RULE_EXPRESSIONS]) return true;
   return each_in(tb[NFTA_RULE_EXPRESSIONS], [&](Attr a) {
     Attr e[NFTA_EXPR_MAX + 1];

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "nl.h"
@@ -135,6 +136,9 @@ bool encode_chain(nl::Builder& b, uint8_t type, uint16_t flags, uint32_t seq, co
 bool encode_set(nl::Builder& b, uint8_t type, uint16_t flags, uint32_t seq, const Set& s);
 bool encode_setelems(nl::Builder& b, uint8_t type, uint16_t flags, uint32_t seq, const ElemList& l);
 bool encode_rule(nl::Builder& b, uint8_t type, uint16_t flags, uint32_t seq, const Rule& r);
+// The name the kernel knows an expression by ("meta", "payload" ...), and back.
+const char* expr_name(ExprKind k);
+bool expr_kind(std::string_view name, ExprKind* out);
 // One NFTA_LIST_ELEM of a rule's NFTA_RULE_EXPRESSIONS.
 void put_expr(nl::Builder& b, const Expr& e);
 bool encode_getgen(nl::Builder& b, uint32_t seq);

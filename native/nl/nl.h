@@ -1,15 +1,20 @@
 // Pure netlink codec: builds and parses netlink messages in caller-owned
-// buffers. No I/O, no N-API, no allocation in the builder, so it can be unit
-// tested and fuzzed on its own and reused by every netlink family
-// (rtnetlink now, nf_tables next).
+// buffers. No I/O, no N-API, no allocation in the builder (only
+// build_grown grows the buffer its caller hands it), so it can be unit
+// tested and fuzzed on its own and serves every netlink family we speak
+// (rtnetlink in rtnl.h, nf_tables in nft.h).
 #pragma once
 
 #include <linux/netlink.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
+#include <initializer_list>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace nsnet::nl {
 
@@ -30,6 +35,12 @@ class Builder {
   void* put_extra(size_t len);
   template <class T>
   T* put_extra() { return static_cast<T*>(put_extra(sizeof(T))); }
+  // begin() and put_extra<T>(): null if the header does not fit.
+  template <class T>
+  T* begin_with(uint16_t type, uint16_t flags, uint32_t seq) {
+    begin(type, flags, seq);
+    return put_extra<T>();
+  }
 
   bool put(uint16_t type, const void* data, size_t len);
   bool put_flag(uint16_t type) { return put(type, nullptr, 0); }
@@ -52,6 +63,11 @@ class Builder {
 
   // Sets nlmsg_len of the open message. begin() and size() call it too.
   void end();
+  // end(), then whether everything so far fitted: an encoder's last word.
+  bool finish() {
+    end();
+    return ok_;
+  }
 
   bool ok() const { return ok_; }
   size_t size() { end(); return len_; }
@@ -70,6 +86,26 @@ class Builder {
   bool msg_open_ = false;
   bool ok_ = true;
 };
+
+// The one place that decides whether messages fit: runs build(Builder&)
+// on *buf, and while what it builds does not fit, doubles *buf (up to
+// `limit` bytes) and builds again. On success *buf holds exactly the
+// messages; false means they need more than `limit`. The buffer is the
+// caller's, sized by the caller's first guess: a good guess costs one
+// allocation and one build.
+template <class Build>
+bool build_grown(std::vector<uint8_t>* buf, size_t limit, const Build& build) {
+  for (;;) {
+    Builder b(buf->data(), buf->size());
+    build(b);
+    if (b.ok()) {
+      buf->resize(b.size());
+      return true;
+    }
+    if (buf->size() >= limit) return false;
+    buf->resize(std::min(limit, std::max<size_t>(buf->size() * 2, 256)));
+  }
+}
 
 // One attribute, viewed in place.
 struct Attr {
@@ -99,6 +135,16 @@ struct Policy {
   Kind kind = Kind::Any;
   uint16_t min_len = 0;  // Binary: minimum length; String: ignored
   uint16_t max_len = 0;  // String/Binary: 0 = unbounded
+};
+
+// A policy table for types up to Max, written as {type, policy} pairs: the
+// types not listed get Kind::Any. Pass .p to parse().
+template <uint16_t Max>
+struct Policies {
+  Policy p[Max + 1];
+  Policies(std::initializer_list<std::pair<uint16_t, Policy>> listed) {
+    for (const auto& [type, policy] : listed) p[type] = policy;
+  }
 };
 
 enum class ParseStatus : uint8_t { Ok, Truncated, BadLength, BadType };

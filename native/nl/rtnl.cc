@@ -68,8 +68,7 @@ void put_linkinfo(Builder& b, const LinkSpec& s) {
 
 bool encode_link_new(Builder& b, uint32_t seq, uint16_t flags, const LinkSpec& s) {
   const bool create = !s.kind.empty();
-  b.begin(RTM_NEWLINK, flags, seq);
-  auto* ifi = b.put_extra<ifinfomsg>();
+  auto* ifi = b.begin_with<ifinfomsg>(RTM_NEWLINK, flags, seq);
   if (!ifi) return false;
   ifi->ifi_family = AF_UNSPEC;
   ifi->ifi_index = create ? 0 : s.ifindex;
@@ -100,36 +99,30 @@ bool encode_link_new(Builder& b, uint32_t seq, uint16_t flags, const LinkSpec& s
     b.nest_end(v6);
     b.nest_end(af);
   }
-  b.end();
-  return b.ok();
+  return b.finish();
 }
 
 bool encode_link_del(Builder& b, uint32_t seq, int32_t ifindex, const std::string& name) {
-  b.begin(RTM_DELLINK, kChange, seq);
-  auto* ifi = b.put_extra<ifinfomsg>();
+  auto* ifi = b.begin_with<ifinfomsg>(RTM_DELLINK, kChange, seq);
   if (!ifi) return false;
   ifi->ifi_index = ifindex > 0 ? ifindex : 0;
   if (ifindex <= 0) b.put_str(IFLA_IFNAME, name);
-  b.end();
-  return b.ok();
+  return b.finish();
 }
 
 bool encode_link_get(Builder& b, uint32_t seq, int32_t ifindex, const std::string& name) {
   const bool dump = ifindex <= 0 && name.empty();
-  b.begin(RTM_GETLINK, NLM_F_REQUEST | (dump ? NLM_F_DUMP : 0), seq);
-  auto* ifi = b.put_extra<ifinfomsg>();
+  auto* ifi = b.begin_with<ifinfomsg>(RTM_GETLINK, NLM_F_REQUEST | (dump ? NLM_F_DUMP : 0), seq);
   if (!ifi) return false;
   ifi->ifi_index = ifindex > 0 ? ifindex : 0;
   if (ifindex <= 0 && !name.empty()) b.put_str(IFLA_IFNAME, name);
   // Statistics are most of a link message and nobody here reads them.
   b.put_u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
-  b.end();
-  return b.ok();
+  return b.finish();
 }
 
 bool encode_addr(Builder& b, uint16_t type, uint32_t seq, uint16_t flags, const AddrSpec& s) {
-  b.begin(type, flags, seq);
-  auto* ifa = b.put_extra<ifaddrmsg>();
+  auto* ifa = b.begin_with<ifaddrmsg>(type, flags, seq);
   if (!ifa) return false;
   ifa->ifa_family = s.local.family;
   ifa->ifa_prefixlen = s.prefixlen;
@@ -146,23 +139,19 @@ bool encode_addr(Builder& b, uint16_t type, uint32_t seq, uint16_t flags, const 
   }
   if (s.flags > 0xff) b.put_u32(IFA_FLAGS, s.flags);
   if (!s.label.empty()) b.put_str(IFA_LABEL, s.label);
-  b.end();
-  return b.ok();
+  return b.finish();
 }
 
 bool encode_addr_dump(Builder& b, uint32_t seq, uint8_t family, int32_t ifindex) {
-  b.begin(RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, seq);
-  auto* ifa = b.put_extra<ifaddrmsg>();
+  auto* ifa = b.begin_with<ifaddrmsg>(RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, seq);
   if (!ifa) return false;
   ifa->ifa_family = family;
   ifa->ifa_index = ifindex > 0 ? static_cast<uint32_t>(ifindex) : 0;
-  b.end();
-  return b.ok();
+  return b.finish();
 }
 
 bool encode_route(Builder& b, uint16_t type, uint32_t seq, uint16_t flags, const RouteSpec& s) {
-  b.begin(type, flags, seq);
-  auto* rt = b.put_extra<rtmsg>();
+  auto* rt = b.begin_with<rtmsg>(type, flags, seq);
   if (!rt) return false;
   rt->rtm_family = s.family;
   rt->rtm_dst_len = s.dst_len;
@@ -188,13 +177,11 @@ bool encode_route(Builder& b, uint16_t type, uint32_t seq, uint16_t flags, const
     b.put_u32(RTAX_MTU, static_cast<uint32_t>(s.mtu));
     b.nest_end(mx);
   }
-  b.end();
-  return b.ok();
+  return b.finish();
 }
 
 bool encode_route_dump(Builder& b, uint32_t seq, uint8_t family, uint32_t table) {
-  b.begin(RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP, seq);
-  auto* rt = b.put_extra<rtmsg>();
+  auto* rt = b.begin_with<rtmsg>(RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP, seq);
   if (!rt) return false;
   rt->rtm_family = family;
   // With strict checking the kernel filters by table itself.
@@ -202,17 +189,14 @@ bool encode_route_dump(Builder& b, uint32_t seq, uint8_t family, uint32_t table)
     rt->rtm_table = table < 256 ? static_cast<uint8_t>(table) : static_cast<uint8_t>(RT_TABLE_UNSPEC);
     b.put_u32(RTA_TABLE, table);
   }
-  b.end();
-  return b.ok();
+  return b.finish();
 }
 
 bool encode_neigh_dump(Builder& b, uint32_t seq, uint8_t family) {
-  b.begin(RTM_GETNEIGH, NLM_F_REQUEST | NLM_F_DUMP, seq);
-  auto* nd = b.put_extra<ndmsg>();
+  auto* nd = b.begin_with<ndmsg>(RTM_GETNEIGH, NLM_F_REQUEST | NLM_F_DUMP, seq);
   if (!nd) return false;
   nd->ndm_family = family;
-  b.end();
-  return b.ok();
+  return b.finish();
 }
 
 namespace {
@@ -225,30 +209,23 @@ bool get_addr(Attr a, uint8_t family, IpAddr* out) {
   return true;
 }
 
-const Policy* link_policy() {
-  static Policy p[IFLA_MAX + 1];
-  static bool init = [] {
-    p[IFLA_IFNAME] = {Kind::String, 0, IFNAMSIZ - 1};
-    p[IFLA_MTU] = {Kind::U32};
-    p[IFLA_MASTER] = {Kind::U32};
-    p[IFLA_LINK] = {Kind::U32};
-    p[IFLA_LINK_NETNSID] = {Kind::U32};
-    p[IFLA_OPERSTATE] = {Kind::U8};
-    p[IFLA_TXQLEN] = {Kind::U32};
-    p[IFLA_GROUP] = {Kind::U32};
-    p[IFLA_LINKINFO] = {Kind::Nested};
-    return true;
-  }();
-  (void)init;
-  return p;
-}
-
 }  // namespace
 
 bool decode_link(const nlmsghdr* h, LinkInfo* out) {
   if (h->nlmsg_type != RTM_NEWLINK && h->nlmsg_type != RTM_DELLINK) return false;
   Attr tb[IFLA_MAX + 1];
-  if (!nl::parse_msg(h, sizeof(ifinfomsg), tb, IFLA_MAX, link_policy()).ok()) return false;
+  static const nl::Policies<IFLA_MAX> p{
+      {IFLA_IFNAME, {Kind::String, 0, IFNAMSIZ - 1}},
+      {IFLA_MTU, {Kind::U32}},
+      {IFLA_MASTER, {Kind::U32}},
+      {IFLA_LINK, {Kind::U32}},
+      {IFLA_LINK_NETNSID, {Kind::U32}},
+      {IFLA_OPERSTATE, {Kind::U8}},
+      {IFLA_TXQLEN, {Kind::U32}},
+      {IFLA_GROUP, {Kind::U32}},
+      {IFLA_LINKINFO, {Kind::Nested}},
+  };
+  if (!nl::parse_msg(h, sizeof(ifinfomsg), tb, IFLA_MAX, p.p).ok()) return false;
   ifinfomsg ifi;
   std::memcpy(&ifi, reinterpret_cast<const uint8_t*>(h) + nl::kHdrLen, sizeof ifi);
   *out = LinkInfo{};
@@ -316,17 +293,14 @@ bool decode_addr(const nlmsghdr* h, AddrInfo* out) {
 bool decode_route(const nlmsghdr* h, RouteInfo* out) {
   if (h->nlmsg_type != RTM_NEWROUTE && h->nlmsg_type != RTM_DELROUTE) return false;
   Attr tb[RTA_MAX + 1];
-  static Policy p[RTA_MAX + 1];
-  static bool init = [] {
-    p[RTA_OIF] = {Kind::U32};
-    p[RTA_IIF] = {Kind::U32};
-    p[RTA_PRIORITY] = {Kind::U32};
-    p[RTA_TABLE] = {Kind::U32};
-    p[RTA_METRICS] = {Kind::Nested};
-    return true;
-  }();
-  (void)init;
-  if (!nl::parse_msg(h, sizeof(rtmsg), tb, RTA_MAX, p).ok()) return false;
+  static const nl::Policies<RTA_MAX> p{
+      {RTA_OIF, {Kind::U32}},
+      {RTA_IIF, {Kind::U32}},
+      {RTA_PRIORITY, {Kind::U32}},
+      {RTA_TABLE, {Kind::U32}},
+      {RTA_METRICS, {Kind::Nested}},
+  };
+  if (!nl::parse_msg(h, sizeof(rtmsg), tb, RTA_MAX, p.p).ok()) return false;
   rtmsg rt;
   std::memcpy(&rt, reinterpret_cast<const uint8_t*>(h) + nl::kHdrLen, sizeof rt);
   if (rt.rtm_family != AF_INET && rt.rtm_family != AF_INET6) return false;

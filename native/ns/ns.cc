@@ -2,7 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/rtnetlink.h>
+#include <linux/netlink.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
@@ -12,11 +12,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <set>
-#include <vector>
 
-#include "../nl/rtnl.h"
 
 namespace nsnet::ns {
+
+using io::fail;
 
 namespace {
 
@@ -30,12 +30,6 @@ struct Home {
 };
 thread_local Home g_home;
 thread_local std::set<std::string> g_shared;
-
-bool fail(io::SysError* err, int e, std::string what) {
-  err->err = e;
-  err->what = std::move(what);
-  return false;
-}
 
 // Returning home cannot fail short of a kernel bug; a namespace thread left
 // in a foreign namespace would silently act on the wrong network, so stop.
@@ -86,20 +80,6 @@ bool ensure_rundir(const std::string& rundir, io::SysError* err) {
   return true;
 }
 
-bool set_lo_up(io::Socket* s, io::SysError* err) {
-  uint8_t buf[256];
-  nl::Builder b(buf, sizeof buf);
-  rtnl::LinkSpec lo;
-  lo.ifindex = 1;  // LOOPBACK_IFINDEX: lo is always 1 in a new namespace
-  lo.up = 1;
-  const uint32_t seq = s->reserve_seq(1);
-  rtnl::encode_link_new(b, seq, rtnl::kChange, lo);
-  std::vector<io::Reply> r;
-  if (!s->transact(buf, b.size(), seq, 1, &r, nullptr, err)) return false;
-  if (r[0].error) return fail(err, -r[0].error, "RTM_NEWLINK lo up");
-  return true;
-}
-
 // Opens the calling thread's current namespace and a netlink socket in it.
 bool open_here(Opened* out, io::SysError* err) {
   int fd = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
@@ -122,21 +102,14 @@ bool open_here(Opened* out, io::SysError* err) {
   return true;
 }
 
-void close_opened(Opened* o) {
-  delete o->rtnl;
-  if (o->fd >= 0) ::close(o->fd);
-  *o = Opened{};
-}
-
-// unshare() moves this thread into a new namespace; bring it up and come home.
-bool new_netns_here(Opened* out, const std::string& mount_at, bool lo_up, io::SysError* err) {
+// unshare() moves this thread into a new namespace; open it and come home.
+bool new_netns_here(Opened* out, const std::string& mount_at, io::SysError* err) {
   if (g_home.fd < 0) return fail(err, EBADF, "namespace thread has no home");
   if (::unshare(CLONE_NEWNET) != 0) return fail(err, errno, "unshare(CLONE_NEWNET)");
   bool ok = true;
   if (!mount_at.empty() && ::mount("/proc/thread-self/ns/net", mount_at.c_str(), "none", MS_BIND, nullptr) != 0)
     ok = fail(err, errno, "mount --bind netns " + mount_at);
   if (ok) ok = open_here(out, err);
-  if (ok && lo_up && !(ok = set_lo_up(out->rtnl, err))) close_opened(out);
   go_home();
   return ok;
 }
@@ -148,13 +121,13 @@ bool init_home(io::SysError* err) {
   return g_home.fd >= 0 || fail(err, errno, "open /proc/thread-self/ns/net");
 }
 
-bool create(const std::string& rundir, const std::string& name, bool lo_up, Opened* out, io::SysError* err) {
+bool create(const std::string& rundir, const std::string& name, Opened* out, io::SysError* err) {
   if (!ensure_rundir(rundir, err)) return false;
   const std::string path = rundir + "/" + name;
   int fd = ::open(path.c_str(), O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0);
   if (fd < 0) return fail(err, errno, "create " + path);
   ::close(fd);
-  if (!new_netns_here(out, path, lo_up, err)) {
+  if (!new_netns_here(out, path, err)) {
     ::umount2(path.c_str(), MNT_DETACH);
     ::unlink(path.c_str());
     return false;
@@ -162,7 +135,7 @@ bool create(const std::string& rundir, const std::string& name, bool lo_up, Open
   return true;
 }
 
-bool create_anonymous(bool lo_up, Opened* out, io::SysError* err) { return new_netns_here(out, "", lo_up, err); }
+bool create_anonymous(Opened* out, io::SysError* err) { return new_netns_here(out, "", err); }
 
 bool open(const std::string& path, Opened* out, io::SysError* err) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);

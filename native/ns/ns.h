@@ -1,6 +1,6 @@
 // Network namespaces. This is the only code that calls setns() or unshare(),
 // and every function here must run on the addon's namespace thread (see
-// ns_thread.h): a thread that changes namespace and comes back before it
+// addon/runner.h): a thread that changes namespace and comes back before it
 // takes the next job, so no other thread ever runs in a foreign namespace.
 #pragma once
 
@@ -25,11 +25,11 @@ struct Opened {
 bool init_home(io::SysError* err);
 
 // Creates a namespace, bind-mounts it at rundir/name so `ip netns` sees it,
-// brings lo up (unless the caller will, in a batch of its own), and opens it.
-// Undoes everything on failure.
-bool create(const std::string& rundir, const std::string& name, bool lo_up, Opened* out, io::SysError* err);
+// and opens it. Undoes everything on failure. Its lo is still down (see
+// ops::create_and_run).
+bool create(const std::string& rundir, const std::string& name, Opened* out, io::SysError* err);
 // Creates a namespace held only by the returned fd (no mount, no name).
-bool create_anonymous(bool lo_up, Opened* out, io::SysError* err);
+bool create_anonymous(Opened* out, io::SysError* err);
 // Opens the namespace at a path (a bind mount, or /proc/<pid>/ns/net).
 bool open(const std::string& path, Opened* out, io::SysError* err);
 // Unmounts and unlinks rundir/name. Kernel cleanup of the namespace happens

@@ -8,6 +8,8 @@ namespace {
 
 // Past this many elements in a first request, no echo (see flags_for).
 constexpr size_t kEchoedElems = 64;
+// The largest batch we build.
+constexpr size_t kMaxBatch = 256u << 20;
 
 uint8_t msg_for(const NftOp& op) {
   // Rows: table, chain, set, elements, rule. Columns: new, del, destroy.
@@ -60,7 +62,7 @@ bool encode_op(nl::Builder& b, uint32_t seq, const NftOp& op, size_t index) {
   return false;
 }
 
-// Bytes for the whole batch: a first guess, doubled until it fits.
+// Bytes for the whole batch: nl::build_grown's first guess.
 size_t guess(const std::vector<NftOp>& ops) {
   size_t n = 256;
   for (const NftOp& op : ops) {
@@ -150,24 +152,18 @@ bool nft_transact(io::Socket& s, const std::vector<NftOp>& ops, bool check_gen, 
   const uint32_t first = begin_seq + 1;
   std::vector<uint8_t> buf(guess(ops));
   std::vector<size_t> at(parts.size());  // where each message starts
-  for (;;) {
-    nl::Builder b(buf.data(), buf.size());
+  const auto build = [&](nl::Builder& b) {
     nft::encode_batch_begin(b, begin_seq, check_gen, genid);
     for (size_t i = 0; i < parts.size(); i++) {
       encode_part(b, first + static_cast<uint32_t>(i), ops, parts[i], i);
       at[i] = b.message_offset();
     }
     nft::encode_batch_end(b, first + static_cast<uint32_t>(parts.size()));
-    if (b.ok()) {
-      buf.resize(b.size());
-      break;
-    }
-    // Every message fits 64 KiB by construction; only the whole can outgrow
-    // the guess. An op that is itself too big (a rule of huge expressions)
-    // fails this way, before anything is sent.
-    if (buf.size() > (256u << 20)) return (err->err = EMSGSIZE, err->what = "nf_tables batch does not fit"), false;
-    buf.resize(buf.size() * 2);
-  }
+  };
+  // Every message fits 64 KiB by construction; only the whole can outgrow
+  // the guess. An op that is itself too big (a rule of huge expressions)
+  // fails this way, before anything is sent.
+  if (!nl::build_grown(&buf, kMaxBatch, build)) return io::fail(err, EMSGSIZE, "nf_tables batch does not fit");
   auto on_msg = [&](size_t i, const nlmsghdr* h) {
     uint32_t gen;
     if (nft::decode_gen(h, &gen)) {
@@ -196,35 +192,22 @@ bool nft_transact(io::Socket& s, const std::vector<NftOp>& ops, bool check_gen, 
 }
 
 bool nft_get_gen(io::Socket& s, uint32_t* genid, io::Reply* status, io::SysError* err) {
-  uint8_t buf[64];
-  nl::Builder b(buf, sizeof buf);
-  const uint32_t seq = s.reserve_seq(1);
-  nft::encode_getgen(b, seq);
-  std::vector<io::Reply> r;
   bool got = false;
   auto on_msg = [&](size_t, const nlmsghdr* h) { got = nft::decode_gen(h, genid) || got; };
-  if (!s.transact(buf, b.size(), seq, 1, &r, on_msg, err)) return false;
-  *status = r[0];
+  if (!s.request(nft::encode_getgen, on_msg, status, err)) return false;
   if (!status->error && !got) status->error = -EBADMSG, status->message = "no generation in NFT_MSG_NEWGEN";
   return true;
 }
 
 namespace {
 
+// A dump of `type`. Not every dump honours the table filter: apply it here as well.
 template <class Info, class Decode>
-bool run_dump(io::Socket& s, uint8_t type, uint8_t family, const std::string& table, const std::string& set,
+bool nft_dump(io::Socket& s, uint8_t type, uint8_t family, const std::string& table, const std::string& set,
               Decode decode, std::vector<Info>* out, io::Reply* status, io::SysError* err) {
-  uint8_t buf[512] = {};
-  auto build = [&](uint32_t seq) -> size_t {
-    nl::Builder b(buf, sizeof buf);
-    return nft::encode_dump(b, type, seq, family, table, set) ? b.size() : 0;
-  };
-  auto on_msg = [&](size_t, const nlmsghdr* h) {
-    Info info;
-    // Not every dump honours the table filter: apply it here as well.
-    if (decode(h, &info) && (table.empty() || info.table == table)) out->push_back(std::move(info));
-  };
-  return s.dump(build, buf, on_msg, [&] { out->clear(); }, status, err);
+  const auto enc = [&](nl::Builder& b, uint32_t seq) { return nft::encode_dump(b, type, seq, family, table, set); };
+  const auto keep = [&](const nlmsghdr* h, Info* info) { return decode(h, info) && (table.empty() || info->table == table); };
+  return io::dump_into(s, enc, keep, out, status, err);
 }
 
 // Tables have a name, not a table; give the dump filter something to compare.
@@ -237,30 +220,30 @@ struct TableRow : nft::Table {
 bool nft_list_tables(io::Socket& s, uint8_t family, std::vector<nft::Table>* out, io::Reply* status, io::SysError* err) {
   std::vector<TableRow> rows;
   auto decode = [](const nlmsghdr* h, TableRow* t) { return nft::decode_table(h, t); };
-  if (!run_dump<TableRow>(s, NFT_MSG_GETTABLE, family, "", "", decode, &rows, status, err)) return false;
+  if (!nft_dump<TableRow>(s, NFT_MSG_GETTABLE, family, "", "", decode, &rows, status, err)) return false;
   for (auto& r : rows) out->push_back(std::move(static_cast<nft::Table&>(r)));
   return true;
 }
 
 bool nft_list_chains(io::Socket& s, uint8_t family, const std::string& table, std::vector<nft::Chain>* out,
                      io::Reply* status, io::SysError* err) {
-  return run_dump<nft::Chain>(s, NFT_MSG_GETCHAIN, family, table, "", nft::decode_chain, out, status, err);
+  return nft_dump<nft::Chain>(s, NFT_MSG_GETCHAIN, family, table, "", nft::decode_chain, out, status, err);
 }
 
 bool nft_list_sets(io::Socket& s, uint8_t family, const std::string& table, std::vector<nft::Set>* out,
                    io::Reply* status, io::SysError* err) {
-  return run_dump<nft::Set>(s, NFT_MSG_GETSET, family, table, "", nft::decode_set, out, status, err);
+  return nft_dump<nft::Set>(s, NFT_MSG_GETSET, family, table, "", nft::decode_set, out, status, err);
 }
 
 bool nft_list_rules(io::Socket& s, uint8_t family, const std::string& table, std::vector<nft::Rule>* out,
                     io::Reply* status, io::SysError* err) {
-  return run_dump<nft::Rule>(s, NFT_MSG_GETRULE, family, table, "", nft::decode_rule, out, status, err);
+  return nft_dump<nft::Rule>(s, NFT_MSG_GETRULE, family, table, "", nft::decode_rule, out, status, err);
 }
 
 bool nft_list_elems(io::Socket& s, uint8_t family, const std::string& table, const std::string& set,
                     std::vector<nft::Elem>* out, io::Reply* status, io::SysError* err) {
   std::vector<nft::ElemList> lists;
-  if (!run_dump<nft::ElemList>(s, NFT_MSG_GETSETELEM, family, table, set, nft::decode_setelems, &lists, status, err))
+  if (!nft_dump<nft::ElemList>(s, NFT_MSG_GETSETELEM, family, table, set, nft::decode_setelems, &lists, status, err))
     return false;
   for (auto& l : lists)
     for (auto& e : l.elems) out->push_back(std::move(e));

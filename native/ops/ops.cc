@@ -9,9 +9,12 @@ namespace nsnet::ops {
 
 namespace {
 
-// Generous per-message room: the largest message here (a vxlan or a veth
-// with its peer) is under 300 bytes.
+// First guesses for nl::build_grown: the largest message here (a vxlan, or
+// a veth with its peer) is under 300 bytes, a link lookup a header and a name.
 constexpr size_t kPerMsg = 1024;
+constexpr size_t kPerLookup = 256;
+// One sendmsg's worth: the socket's send buffer.
+constexpr size_t kMaxBatch = 4 << 20;
 
 bool needs_dev_index(const Op& op) {
   switch (op.type) {
@@ -40,20 +43,20 @@ bool resolve(io::Socket& s, std::vector<Op>& ops, std::vector<io::Reply>* out, b
   if (!index.empty()) {
     std::vector<std::string> names;
     for (auto& [name, _] : index) names.push_back(name);
-    std::vector<uint8_t> buf(names.size() * 256);
-    nl::Builder b(buf.data(), buf.size());
+    std::vector<uint8_t> buf(names.size() * kPerLookup);
     const uint32_t first = s.reserve_seq(static_cast<uint32_t>(names.size()));
-    for (size_t i = 0; i < names.size(); i++) {
-      rtnl::encode_link_get(b, first + static_cast<uint32_t>(i), 0, names[i]);
-      b.message()->nlmsg_flags |= NLM_F_ACK;
-    }
-    if (!b.ok()) return (err->err = EMSGSIZE, err->what = "link lookup does not fit"), false;
+    const auto build = [&](nl::Builder& b) {
+      for (size_t i = 0; i < names.size(); i++)
+        if (rtnl::encode_link_get(b, first + static_cast<uint32_t>(i), 0, names[i]))
+          b.message()->nlmsg_flags |= NLM_F_ACK;
+    };
+    if (!nl::build_grown(&buf, kMaxBatch, build)) return io::fail(err, EMSGSIZE, "link lookup does not fit");
     std::vector<io::Reply> replies;
     auto on_msg = [&](size_t i, const nlmsghdr* h) {
       rtnl::LinkInfo li;
       if (rtnl::decode_link(h, &li)) index[names[i]] = li.ifindex;
     };
-    if (!s.transact(buf.data(), b.size(), first, names.size(), &replies, on_msg, err)) return false;
+    if (!s.transact(buf.data(), buf.size(), first, names.size(), &replies, on_msg, err)) return false;
   }
   auto fill = [&](DevRef& d, size_t i) {
     if (d.index > 0 || d.name.empty()) return;
@@ -159,11 +162,12 @@ bool exec(io::Socket& s, std::vector<Op>& ops, std::vector<io::Reply>* out, io::
         if (!r.error) r.error = -ECANCELED, r.message = "not sent: a link lookup in the batch failed";
     } else {
       std::vector<uint8_t> buf(seg.size() * kPerMsg);
-      nl::Builder b(buf.data(), buf.size());
       const uint32_t first = s.reserve_seq(static_cast<uint32_t>(seg.size()));
-      for (size_t i = 0; i < seg.size(); i++) encode(b, first + static_cast<uint32_t>(i), seg[i]);
-      if (!b.ok()) return (err->err = EMSGSIZE, err->what = "batch does not fit"), false;
-      if (!s.transact(buf.data(), b.size(), first, seg.size(), &replies, nullptr, err)) return false;
+      const auto build = [&](nl::Builder& b) {
+        for (size_t i = 0; i < seg.size(); i++) encode(b, first + static_cast<uint32_t>(i), seg[i]);
+      };
+      if (!nl::build_grown(&buf, kMaxBatch, build)) return io::fail(err, EMSGSIZE, "batch does not fit");
+      if (!s.transact(buf.data(), buf.size(), first, seg.size(), &replies, nullptr, err)) return false;
     }
     for (size_t i = 0; i < seg.size(); i++) {
       (*out)[begin + i] = std::move(replies[i]);
@@ -180,58 +184,32 @@ bool exec(io::Socket& s, std::vector<Op>& ops, std::vector<io::Reply>* out, io::
   return true;
 }
 
-namespace {
-
-template <class Info, class Decode>
-bool run_dump(io::Socket& s, const std::function<bool(nl::Builder&, uint32_t)>& enc, Decode decode, std::vector<Info>* out,
-              io::Reply* status, io::SysError* err) {
-  uint8_t buf[512] = {};
-  auto build = [&](uint32_t seq) -> size_t {
-    nl::Builder b(buf, sizeof buf);
-    return enc(b, seq) ? b.size() : 0;
-  };
-  auto on_msg = [&](size_t, const nlmsghdr* h) {
-    Info info;
-    if (decode(h, &info)) out->push_back(std::move(info));
-  };
-  return s.dump(build, buf, on_msg, [&] { out->clear(); }, status, err);
-}
-
-}  // namespace
-
 bool list_links(io::Socket& s, int32_t ifindex, const std::string& name, std::vector<rtnl::LinkInfo>* out,
                 io::Reply* status, io::SysError* err) {
   if (ifindex > 0 || !name.empty()) {
     // A single GET answers with one message and then our ACK.
-    uint8_t buf[512];
-    nl::Builder b(buf, sizeof buf);
-    const uint32_t seq = s.reserve_seq(1);
-    rtnl::encode_link_get(b, seq, ifindex, name);
-    b.message()->nlmsg_flags |= NLM_F_ACK;
-    std::vector<io::Reply> r;
     auto on_msg = [&](size_t, const nlmsghdr* h) {
       rtnl::LinkInfo li;
       if (rtnl::decode_link(h, &li)) out->push_back(std::move(li));
     };
-    if (!s.transact(buf, b.size(), seq, 1, &r, on_msg, err)) return false;
-    *status = r[0];
-    return true;
+    return s.request([&](nl::Builder& b, uint32_t seq) { return rtnl::encode_link_get(b, seq, ifindex, name); },
+                     on_msg, status, err);
   }
-  return run_dump<rtnl::LinkInfo>(
+  return io::dump_into(
       s, [](nl::Builder& b, uint32_t seq) { return rtnl::encode_link_get(b, seq, 0, ""); }, rtnl::decode_link, out,
       status, err);
 }
 
 bool list_addrs(io::Socket& s, uint8_t family, int32_t ifindex, std::vector<rtnl::AddrInfo>* out, io::Reply* status,
                 io::SysError* err) {
-  return run_dump<rtnl::AddrInfo>(
+  return io::dump_into(
       s, [&](nl::Builder& b, uint32_t seq) { return rtnl::encode_addr_dump(b, seq, family, ifindex); },
       rtnl::decode_addr, out, status, err);
 }
 
 bool list_routes(io::Socket& s, uint8_t family, uint32_t table, std::vector<rtnl::RouteInfo>* out, io::Reply* status,
                  io::SysError* err) {
-  return run_dump<rtnl::RouteInfo>(
+  return io::dump_into(
       s, [&](nl::Builder& b, uint32_t seq) { return rtnl::encode_route_dump(b, seq, family, table); },
       rtnl::decode_route, out, status, err);
 }

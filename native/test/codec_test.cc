@@ -4,7 +4,7 @@
 // or assembled by hand in memory, then checked byte by byte or parsed back.
 // Build: g++ -std=c++17 -Inative/nl native/test/codec_test.cc native/nl/nl.cc
 //        native/nl/rtnl.cc native/nl/nft.cc (CMake target codec_test adds ASan+UBSan).
-// Prints one line per failed check and ends with "N passed, M failed".
+// Prints one line per failed check and ends with "N passed, M failed" (test/harness.h).
 
 #include <arpa/inet.h>
 #include <linux/if.h>
@@ -27,6 +27,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "harness.h"
 #include "nft.h"
 #include "nl.h"
 #include "rtnl.h"
@@ -40,68 +41,7 @@ using nsnet::nl::ParseStatus;
 using nsnet::nl::Policy;
 namespace nl = nsnet::nl;
 namespace rtnl = nsnet::rtnl;
-
-// ---------------------------------------------------------------- harness
-
-namespace {
-
-struct Case {
-  const char* name;
-  void (*fn)();
-};
-std::vector<Case>& cases() {
-  static std::vector<Case> v;
-  return v;
-}
-struct Register {
-  Register(const char* name, void (*fn)()) { cases().push_back({name, fn}); }
-};
-
-const char* g_case = "";
-int g_case_failures = 0;
-
-void fail(const char* file, int line, const std::string& what) {
-  std::printf("FAIL %s (%s:%d): %s\n", g_case, file, line, what.c_str());
-  g_case_failures++;
-}
-
-template <class T>
-std::string show(const T& v) {
-  if constexpr (std::is_same_v<T, bool>) {
-    return v ? "true" : "false";
-  } else if constexpr (std::is_enum_v<T>) {
-    return std::to_string(static_cast<long long>(v));
-  } else if constexpr (std::is_integral_v<T> && std::is_signed_v<T>) {
-    return std::to_string(static_cast<long long>(v));
-  } else if constexpr (std::is_integral_v<T>) {
-    return std::to_string(static_cast<unsigned long long>(v));
-  } else if constexpr (std::is_convertible_v<T, std::string_view>) {
-    return "\"" + std::string(std::string_view(v)) + "\"";
-  } else {
-    return "?";
-  }
-}
-
-}  // namespace
-
-#define TEST(name)                                \
-  static void name();                             \
-  static const Register register_##name(#name, name); \
-  static void name()
-
-#define CHECK(cond)                                  \
-  do {                                               \
-    if (!(cond)) fail(__FILE__, __LINE__, #cond);    \
-  } while (0)
-
-#define CHECK_EQ(a, b)                                                                      \
-  do {                                                                                      \
-    const auto check_a_ = (a);                                                              \
-    const auto check_b_ = (b);                                                              \
-    if (!(check_a_ == check_b_))                                                            \
-      fail(__FILE__, __LINE__, std::string(#a " == " #b " (") + show(check_a_) + " vs " +   \
-                                   show(check_b_) + ")");                                   \
-  } while (0)
+using nsnet::test::fail;
 
 // ---------------------------------------------------------------- helpers
 
@@ -2784,18 +2724,4 @@ TEST(encode_neigh_dump_asks_one_family_with_a_zeroed_ndmsg) {
 
 // ================================================================ main
 
-int main() {
-  int passed = 0, failed = 0;
-  for (const Case& c : cases()) {
-    g_case = c.name;
-    g_case_failures = 0;
-    c.fn();
-    if (g_case_failures) {
-      failed++;
-    } else {
-      passed++;
-    }
-  }
-  std::printf("%d passed, %d failed\n", passed, failed);
-  return failed == 0 ? 0 : 1;
-}
+int main() { return nsnet::test::run_all(); }

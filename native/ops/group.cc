@@ -1,0 +1,97 @@
+#include "group.h"
+
+#include <errno.h>
+
+#include <algorithm>
+
+namespace nsnet::ops {
+
+namespace {
+
+void bind_refs(Op& op, const NsRefs& refs) {
+  if (refs.netns) op.link.netns_fd = refs.netns->fd;
+  if (refs.peer) op.link.peer_netns_fd = refs.peer->fd;
+}
+
+// One reply per op. The batch's own refusal (nothing applied) is reported on
+// the first op when no op has a failure of its own.
+bool run_nft(Group& g, std::vector<io::Reply>* r, io::SysError* err) {
+  NftResult result;
+  if (!nft_transact(*g.ns, g.nft, false, 0, &result, err)) return false;
+  *r = std::move(result.replies);
+  const bool any = std::any_of(r->begin(), r->end(), [](const io::Reply& x) { return x.error != 0; });
+  if (!any && result.batch.error && !r->empty()) {
+    (*r)[0] = result.batch;
+    (*r)[0].message = "the transaction as a whole" + ((*r)[0].message.empty() ? "" : ": " + (*r)[0].message);
+  }
+  return true;
+}
+
+Op lo_up() {
+  Op lo;
+  lo.type = OpType::LinkSet;
+  lo.dev.index = 1;  // LOOPBACK_IFINDEX: lo is always 1 in a new namespace
+  lo.link.up = 1;
+  return lo;
+}
+
+}  // namespace
+
+bool run_groups(std::vector<Group>& groups, std::vector<io::Reply>* replies, io::SysError* err) {
+  bool failed = false;
+  for (Group& g : groups) {
+    std::vector<io::Reply> r;
+    for (size_t i = 0; i < g.list.size(); i++) bind_refs(g.list[i], g.refs[i]);
+    if (failed) {
+      r.assign(g.size(), io::Reply{-ECANCELED, "not sent: an earlier request in the batch failed"});
+    } else if (g.is_nft) {
+      if (!run_nft(g, &r, err)) return false;
+    } else if (!g.ns->with_rtnl([&](io::Socket& s) { return exec(s, g.list, &r, err); })) {
+      return false;
+    }
+    for (auto& x : r) failed = failed || x.error != 0;
+    replies->insert(replies->end(), r.begin(), r.end());
+  }
+  return true;
+}
+
+bool create_and_run(const std::shared_ptr<ns::Namespace>& ns, const Place& at, std::vector<Group>& groups,
+                    std::vector<io::Reply>* replies, io::SysError* err) {
+  if (ns->is_ready()) return io::fail(err, EBUSY, "handle already holds a namespace");
+  ns::Opened opened;
+  if (!(at.name ? ns::create(at.rundir, *at.name, &opened, err) : ns::create_anonymous(&opened, err))) return false;
+  ns->fill(opened);
+  // lo goes up in the first batch sent into the new namespace (one round
+  // trip fewer than a request of its own), or alone when there is none.
+  auto first = std::find_if(groups.begin(), groups.end(), [&](const Group& g) { return g.ns == ns && !g.is_nft; });
+  if (first == groups.end()) {
+    first = groups.insert(groups.begin(), Group{});
+    first->ns = ns;
+  }
+  size_t lo = 0;  // its reply's index
+  for (auto g = groups.begin(); g != first; ++g) lo += g->size();
+  first->list.insert(first->list.begin(), lo_up());
+  first->refs.insert(first->refs.begin(), NsRefs{});
+  bool ok = run_groups(groups, replies, err);
+  if (lo < replies->size()) {
+    // The caller's replies line up with the caller's ops: drop ours. A
+    // failure of it is the error to report, unless it was only cancelled
+    // by an earlier failure.
+    const io::Reply& r = (*replies)[lo];
+    if (r.error && r.error != -ECANCELED && !*err) io::fail(err, -r.error, "RTM_NEWLINK lo up");
+    replies->erase(replies->begin() + static_cast<long>(lo));
+  }
+  ok = ok && !*err && std::all_of(replies->begin(), replies->end(), [](const io::Reply& r) { return r.error == 0; });
+  if (ok) return true;
+  ns->close();
+  io::SysError ignored;
+  if (at.name) ns::release(at.rundir, *at.name, &ignored);
+  return false;
+}
+
+bool nft_transact(ns::Namespace& ns, const std::vector<NftOp>& ops, bool check_gen, uint32_t genid, NftResult* out,
+                  io::SysError* err) {
+  return ns.with_nfnl(err, [&](io::Socket& s) { return nft_transact(s, ops, check_gen, genid, out, err); });
+}
+
+}  // namespace nsnet::ops

@@ -1,0 +1,63 @@
+// Requests for several namespaces, run in order as one unit (one job of the
+// addon): a change that spans namespaces (a veth, then its far end) costs
+// one hop, and a new namespace and everything done in it first succeed or
+// fail together.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "../ns/namespace.h"
+#include "nft.h"
+#include "ops.h"
+
+namespace nsnet::ops {
+
+// Namespaces an op names (to create a link in, or move it to). They are held
+// while the groups run and their fds read only then: one of them may be the
+// namespace that the same run creates.
+struct NsRefs {
+  std::shared_ptr<ns::Namespace> netns, peer;
+};
+
+// rtnetlink requests on one namespace's socket, or (is_nft) one nf_tables
+// transaction on it, so a sandbox's interfaces and its published ports'
+// elements go in one unit.
+struct Group {
+  std::shared_ptr<ns::Namespace> ns;
+  std::vector<Op> list;
+  std::vector<NsRefs> refs;  // one per op of list
+  bool is_nft = false;
+  std::vector<NftOp> nft;
+  size_t size() const { return is_nft ? nft.size() : list.size(); }
+};
+
+// Runs the groups in order, one reply per op. After a failed op nothing
+// further is sent: the rest report ECANCELED. Returns false on an I/O
+// error (in err).
+bool run_groups(std::vector<Group>& groups, std::vector<io::Reply>* replies, io::SysError* err);
+
+// Where a namespace is made: bind-mounted at rundir/name (so `ip netns`
+// sees it), or without a name, held only by its fd.
+struct Place {
+  std::string rundir;
+  std::optional<std::string> name;
+};
+
+// On the namespace thread: creates the namespace `ns` stands for (which must
+// not hold one yet), brings its lo up, and runs `groups`, as one. If any of
+// it fails the namespace is released again (and with it the devices in it,
+// and their veth peers), so the caller sees all or nothing. Returns whether
+// all went through; replies line up with the groups' ops either way, and
+// err says what failed when it was not one of them.
+bool create_and_run(const std::shared_ptr<ns::Namespace>& ns, const Place& at, std::vector<Group>& groups,
+                    std::vector<io::Reply>* replies, io::SysError* err);
+
+// One transaction on ns's nf_tables socket (see ns::Namespace::nfnl_socket
+// for the thread it needs).
+bool nft_transact(ns::Namespace& ns, const std::vector<NftOp>& ops, bool check_gen, uint32_t genid, NftResult* out,
+                  io::SysError* err);
+
+}  // namespace nsnet::ops
