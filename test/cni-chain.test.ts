@@ -2,26 +2,13 @@
 // interface plugin take its result as prevResult and act on it; DEL runs the
 // chain in reverse and each takes back what it made. Each case reads the
 // kernel for the chained plugin's effect, and for its absence after DEL.
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 
-import { Cni, Netns } from '../src/index.js';
-import { bridgeList, confDir, hostLocalLeases, iptablesNat, readCacheFile, REFERENCE, type ConfDir } from './cni-helpers.js';
-import { ipj, nsExec, testHost, uniq } from './helpers.js';
+import { Netns } from '../src/index.js';
+import { bridgeList, cniHost, hostLocalLeases, iptablesNat, readCacheFile } from './cni-helpers.js';
+import { ipj, nsExec, uniq } from './helpers.js';
 
-let host: Netns;
-let conf: ConfDir;
-let cni: Cni;
-
-beforeAll(async () => {
-  host = await testHost('ch');
-  conf = await confDir('chain');
-  cni = new Cni({ confDir: conf.dir, path: [REFERENCE], hostNetns: host.path! });
-});
-
-afterAll(async () => {
-  await host.delete();
-  await conf.remove();
-});
+const t = cniHost('ch');
 
 interface Ctx {
   ctr: Netns;
@@ -39,18 +26,18 @@ interface Case {
   deleted(c: Ctx): Promise<void>;
 }
 
-const filterTable = async () => (await nsExec(host.name!, 'iptables-save', '-t', 'filter')).stdout;
-const hostLinks = async () => (await ipj<any[]>(host.name, 'link', 'show')).map((l) => l.ifname as string);
+const filterTable = async () => (await nsExec(t.host.name!, 'iptables-save', '-t', 'filter')).stdout;
+const hostLinks = async () => (await ipj<any[]>(t.host.name, 'link', 'show')).map((l) => l.ifname as string);
 
 const cases: Record<string, Case> = {
   portmap: {
     plugin: { type: 'portmap', capabilities: { portMappings: true } },
     capabilityArgs: { portMappings: [{ hostPort: 18090, containerPort: 90, protocol: 'udp' }] },
     async added(c) {
-      expect(await iptablesNat(host.name!)).toMatch(new RegExp(`-p udp .*--dport 18090 .*-j DNAT --to-destination ${c.address}:90`));
+      expect(await iptablesNat(t.host.name!)).toMatch(new RegExp(`-p udp .*--dport 18090 .*-j DNAT --to-destination ${c.address}:90`));
     },
     async deleted(c) {
-      expect(await iptablesNat(host.name!)).not.toContain(c.id);
+      expect(await iptablesNat(t.host.name!)).not.toContain(c.id);
     },
   },
   tuning: {
@@ -86,7 +73,7 @@ const cases: Record<string, Case> = {
 };
 
 async function ipjTc(args: string[]): Promise<any[]> {
-  const { stdout } = await nsExec(host.name!, 'tc', '-j', ...args);
+  const { stdout } = await nsExec(t.host.name!, 'tc', '-j', ...args);
   return stdout.trim() ? JSON.parse(stdout) : [];
 }
 
@@ -94,19 +81,19 @@ describe('reference plugins chained after bridge + host-local', () => {
   for (const [i, [what, c]] of Object.entries(cases).entries()) {
     test(`bridge + ${what}: ${what} accepts the bridge's result as prevResult and acts on it; DEL in reverse takes it back`, async () => {
       const name = uniq('ch');
-      await conf.write(`${name}.conflist`, bridgeList(name, uniq('cb'), `10.126.${i}.0/24`, '1.0.0', [c.plugin]));
+      await t.conf.write(`${name}.conflist`, bridgeList(name, uniq('cb'), `10.126.${i}.0/24`, '1.0.0', [c.plugin]));
       const ctr = await Netns.create(uniq('cc'));
       const id = `chain-${uniq('i')}`;
       try {
-        const r = (await cni.add(name, { containerId: id, netns: ctr.path!, ...(c.capabilityArgs ? { capabilityArgs: c.capabilityArgs } : {}) })) as any;
+        const r = (await t.cni.add(name, { containerId: id, netns: ctr.path!, ...(c.capabilityArgs ? { capabilityArgs: c.capabilityArgs } : {}) })) as any;
         const ctx: Ctx = { ctr, id, address: r.ips[0].address.split('/')[0], hostVeth: r.interfaces[1].name };
         expect(ctx.address).toBe(`10.126.${i}.2`);
         await c.added(ctx);
-        await cni.check(name, { containerId: id, netns: ctr.path! }).catch((e) => {
+        await t.cni.check(name, { containerId: id, netns: ctr.path! }).catch((e) => {
           // portmap 1.1.1's CHECK looks for IPv6 chains it never made: a known fault of that plugin, not of the chain.
           if (!(what === 'portmap' && /ipv6/.test(e.message))) throw e;
         });
-        await cni.del(name, { containerId: id, netns: ctr.path! });
+        await t.cni.del(name, { containerId: id, netns: ctr.path! });
         await c.deleted(ctx);
         expect(await hostLocalLeases(name)).toEqual([]);
         expect(await readCacheFile(name, id)).toBeNull();

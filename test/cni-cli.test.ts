@@ -12,30 +12,23 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Netns } from '../src/index.js';
 import { containerIdFor } from '../src/cli/cni.js';
 import { CLI, type CliResult } from './cli-helpers.js';
-import { bridgeList, confDir, hostLocalLeases, iptablesNat, readCacheFile, REFERENCE, type ConfDir } from './cni-helpers.js';
-import { ipj, nsExec, testHost, uniq } from './helpers.js';
+import { bridgeList, cniHost, hostLocalLeases, iptablesNat, readCacheFile, REFERENCE } from './cni-helpers.js';
+import { fetchTcp, ipj, nsExec, uniq } from './helpers.js';
 
-let host: Netns;
-let conf: ConfDir;
+const t = cniHost('cl');
 let stateDir: string;
 
 beforeAll(async () => {
-  host = await testHost('cl');
-  conf = await confDir('cli');
   stateDir = await mkdtemp(join(tmpdir(), 'nsnet-cni-cli-'));
 });
 
-afterAll(async () => {
-  await host.delete();
-  await conf.remove();
-  await rm(stateDir, { recursive: true, force: true });
-});
+afterAll(() => rm(stateDir, { recursive: true, force: true }));
 
 /** `nsnet ...args` in the test's host namespace, with its configuration directory and the reference plugins. */
 function nsnet(...args: string[]): Promise<CliResult> {
   return new Promise((resolve) => {
-    const p = spawn('nsenter', [`--net=${host.path}`, '--', process.execPath, CLI, ...args], {
-      env: { ...process.env, NSNET_STATE_DIR: stateDir, NETCONFPATH: conf.dir, CNI_PATH: REFERENCE },
+    const p = spawn('nsenter', [`--net=${t.host.path}`, '--', process.execPath, CLI, ...args], {
+      env: { ...process.env, NSNET_STATE_DIR: stateDir, NETCONFPATH: t.conf.dir, CNI_PATH: REFERENCE },
     });
     let stdout = '';
     let stderr = '';
@@ -47,7 +40,7 @@ function nsnet(...args: string[]): Promise<CliResult> {
 
 /** The first bytes a server behind the host's port sends (the connection is then dropped). */
 async function firstChunk(port: number, addr: string): Promise<string> {
-  const sock = await host.connectTcp(port, addr);
+  const sock = await t.host.connectTcp(port, addr);
   return new Promise((resolve, reject) => {
     sock.once('data', (d) => {
       sock.destroy();
@@ -58,21 +51,14 @@ async function firstChunk(port: number, addr: string): Promise<string> {
   });
 }
 
-async function fetch(port: number, addr: string): Promise<string> {
-  const sock = await host.connectTcp(port, addr);
-  const chunks: Buffer[] = [];
-  for await (const d of sock) chunks.push(d as Buffer);
-  return Buffer.concat(chunks).toString();
-}
-
 async function portmapNetwork(subnet: string): Promise<string> {
   const name = uniq('cl');
-  await conf.write(`${name}.conflist`, bridgeList(name, uniq('cb'), subnet, '1.0.0', [{ type: 'portmap', capabilities: { portMappings: true } }]));
+  await t.conf.write(`${name}.conflist`, bridgeList(name, uniq('cb'), subnet, '1.0.0', [{ type: 'portmap', capabilities: { portMappings: true } }]));
   return name;
 }
 
 describe('nsnet cni', () => {
-  test('add prints the result and attaches the namespace (ping, a mapped port through the host), with cnitool\'s container id; del takes it all back', async () => {
+  test('add prints the result and attaches the namespace (ping, a mapped port through the t.host), with cnitool\'s container id; del takes it all back', async () => {
     const net = await portmapNetwork('10.127.0.0/24');
     const ctr = await Netns.create(uniq('cc'));
     const id = containerIdFor(ctr.path!);
@@ -85,11 +71,11 @@ describe('nsnet cni', () => {
       const cached = JSON.parse((await readCacheFile(net, id))!);
       // Capability arguments from the command line are a Go map to libcni: keys in byte order.
       expect(JSON.stringify(cached.capabilityArgs)).toBe('{"portMappings":[{"containerPort":80,"hostPort":18083,"protocol":"tcp"}]}');
-      await nsExec(host.name!, 'ping', '-c', '1', '-W', '2', '10.127.0.2');
+      await nsExec(t.host.name!, 'ping', '-c', '1', '-W', '2', '10.127.0.2');
       const server = await ctr.listenTcp(80, '0.0.0.0');
       server.on('connection', (c) => c.end('via cni add'));
       try {
-        expect(await fetch(18083, '10.127.0.1')).toBe('via cni add');
+        expect(await fetchTcp(t.host, 18083, '10.127.0.1')).toBe('via cni add');
       } finally {
         server.close();
       }
@@ -100,7 +86,7 @@ describe('nsnet cni', () => {
       expect(del.code, del.stderr).toBe(0);
       expect((await ipj<any[]>(ctr.name, 'link', 'show')).map((l) => l.ifname)).toEqual(['lo']);
       expect(await hostLocalLeases(net)).toEqual([]);
-      expect(await iptablesNat(host.name!)).not.toContain(id);
+      expect(await iptablesNat(t.host.name!)).not.toContain(id);
       expect(await readCacheFile(net, id)).toBeNull();
     } finally {
       await ctr.delete();
@@ -109,7 +95,7 @@ describe('nsnet cni', () => {
 
   test('check passes on a bridge attachment; an unknown network and a missing plugin fail with exit 1 and say so', async () => {
     const net = uniq('cl');
-    await conf.write(`${net}.conflist`, bridgeList(net, uniq('cb'), '10.127.1.0/24'));
+    await t.conf.write(`${net}.conflist`, bridgeList(net, uniq('cb'), '10.127.1.0/24'));
     const ctr = await Netns.create(uniq('cc'));
     try {
       expect((await nsnet('cni', 'add', '--container-id', 'chk1', net, ctr.path!)).code).toBe(0);
@@ -123,7 +109,7 @@ describe('nsnet cni', () => {
     const unknown = await nsnet('cni', 'add', 'no-such-network', '/run/netns/x');
     expect([unknown.code, unknown.stderr]).toEqual([1, expect.stringMatching(/no network configuration named "no-such-network"/)]);
     const broken = uniq('cl');
-    await conf.write(`${broken}.conflist`, { cniVersion: '1.0.0', name: broken, plugins: [{ type: 'no-such-plugin' }] });
+    await t.conf.write(`${broken}.conflist`, { cniVersion: '1.0.0', name: broken, plugins: [{ type: 'no-such-plugin' }] });
     const missing = await nsnet('cni', 'add', broken, '/run/netns/x');
     expect([missing.code, missing.stderr]).toEqual([1, expect.stringMatching(/plugin no-such-plugin \(find\): failed to find plugin .*\(CNI code 50\)/)]);
   });
@@ -137,9 +123,9 @@ describe('nsnet run --net cni:<network>', () => {
     const [eth0] = JSON.parse(r.stdout);
     expect(eth0.addr_info.map((a: any) => `${a.local}/${a.prefixlen}`)).toContain('10.127.2.2/24');
     expect(await hostLocalLeases(net)).toEqual([]);
-    expect(await iptablesNat(host.name!)).not.toMatch(/CNI-DN-/);
+    expect(await iptablesNat(t.host.name!)).not.toMatch(/CNI-DN-/);
     expect(JSON.parse((await nsnet('sandbox', 'ls', '--json')).stdout)).toEqual([]);
-    // While a command runs, its published port reaches it through the host.
+    // While a command runs, its published port reaches it through the t.host.
     const serving = nsnet('run', '--net', `cni:${net}`, '-p', '18085:80', '--', 'sh', '-c', 'echo via run | busybox nc -l -p 80');
     let text = '';
     for (let i = 0; i < 200 && !text; i++) text = await firstChunk(18085, '10.127.2.1').catch(() => sleep(100).then(() => ''));
@@ -156,14 +142,14 @@ describe('nsnet run --net cni:<network>', () => {
     expect(await hostLocalLeases(net)).toEqual(['10.127.3.2']);
     const [info] = JSON.parse((await nsnet('sandbox', 'inspect', a)).stdout);
     const [rec] = JSON.parse(info.labels['nsnet.cni']);
-    expect(rec).toMatchObject({ network: net, ifName: 'eth0', confDir: conf.dir });
+    expect(rec).toMatchObject({ network: net, ifName: 'eth0', confDir: t.conf.dir });
     expect(await readCacheFile(net, rec.containerId)).not.toBeNull();
-    expect(await iptablesNat(host.name!)).toContain(rec.containerId);
+    expect(await iptablesNat(t.host.name!)).toContain(rec.containerId);
     const rm1 = await nsnet('sandbox', 'rm', a);
     expect(rm1.code, rm1.stderr).toBe(0);
     expect(await hostLocalLeases(net)).toEqual([]);
     expect(await readCacheFile(net, rec.containerId)).toBeNull();
-    expect(await iptablesNat(host.name!)).not.toContain(rec.containerId);
+    expect(await iptablesNat(t.host.name!)).not.toContain(rec.containerId);
 
     const b = uniq('kb');
     expect((await nsnet('run', '--keep', '--name', b, '--net', `cni:${net}`, '--', 'true')).code).toBe(0);

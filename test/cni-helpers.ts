@@ -8,7 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { nsExec } from './helpers.js';
+import { afterAll, beforeAll } from 'vitest';
+
+import { Cni, type Netns } from '../src/index.js';
+import { nsExec, testHost } from './helpers.js';
 
 /** Debian's reference plugins. */
 export const REFERENCE = '/usr/lib/cni';
@@ -34,6 +37,29 @@ export async function confDir(tag: string): Promise<ConfDir> {
     },
     remove: () => rm(dir, { recursive: true, force: true }),
   };
+}
+
+export interface CniHost {
+  /** The namespace playing the host: plugins run in it. */
+  host: Netns;
+  conf: ConfDir;
+  /** A runtime on conf's directory whose plugins run in host. */
+  cni: Cni;
+}
+
+/** A host namespace, a configuration directory and a runtime for the test file, made before its tests and removed after. */
+export function cniHost(tag: string, path: string[] = [REFERENCE]): CniHost {
+  const t = {} as CniHost;
+  beforeAll(async () => {
+    t.host = await testHost(tag);
+    t.conf = await confDir(tag);
+    t.cni = new Cni({ confDir: t.conf.dir, path, hostNetns: t.host.path! });
+  });
+  afterAll(async () => {
+    await t.host?.delete();
+    await t.conf?.remove();
+  });
+  return t;
 }
 
 /** A bridge + host-local network, optionally with more plugins chained after it. */

@@ -9,33 +9,25 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, expect, test } from 'vitest';
 
-import { Cni, Netns } from '../src/index.js';
 import { decodeCache, encodeCache } from '../src/cni/runtime/cache.js';
 import { decodeResult } from '../src/cni/types.js';
-import { bridgeList, cacheFile, confDir, FIXTURES, hostLocalLeases, iptablesNat, readCacheFile, records, REFERENCE, type ConfDir } from './cni-helpers.js';
-import { ipj, testHost, uniq } from './helpers.js';
+import { bridgeList, cacheFile, cniHost, FIXTURES, hostLocalLeases, iptablesNat, readCacheFile, records, REFERENCE } from './cni-helpers.js';
+import { ipj, uniq } from './helpers.js';
 import { podman, RUN_FLAGS, type Podman } from './podman-helpers.js';
 
-let host: Netns;
-let conf: ConfDir;
+const t = cniHost('pm', [REFERENCE, FIXTURES]);
 let pm: Podman;
 
 beforeAll(async () => {
-  host = await testHost('pm');
-  conf = await confDir('podman');
-  pm = await podman({ hostNetns: host.path!, confDir: conf.dir, pluginDirs: [REFERENCE, FIXTURES] });
+  pm = await podman({ hostNetns: t.host.path!, confDir: t.conf.dir, pluginDirs: [REFERENCE, FIXTURES] });
 }, 120_000);
 
-afterAll(async () => {
-  await pm?.cleanup();
-  await host.delete();
-  await conf.remove();
-});
+afterAll(() => pm?.cleanup());
 
 test('an attachment Podman made is deleted by nsnet from the cache Podman wrote (whose bytes nsnet writes alike), and one nsnet made is deleted by Podman from the cache nsnet wrote', async () => {
   const net = uniq('pn');
-  const log = join(conf.dir, `${net}.log`);
-  await conf.write(`${net}.conflist`, bridgeList(net, uniq('pb'), '10.129.0.0/24', '1.0.0', [
+  const log = join(t.conf.dir, `${net}.log`);
+  await t.conf.write(`${net}.conflist`, bridgeList(net, uniq('pb'), '10.129.0.0/24', '1.0.0', [
     { type: 'portmap', capabilities: { portMappings: true } },
     { type: 'recorder', log, mac: '02:00:00:00:00:01' }, // Podman refuses an interface without a MAC
   ]));
@@ -53,19 +45,18 @@ test('an attachment Podman made is deleted by nsnet from the cache Podman wrote 
   expect(entry.netns).toBeUndefined(); // libcni 1.1 had no such field; nsnet finds the namespace in the result
 
   // nsnet deletes Podman's attachment from Podman's cache: veth, lease, port rules, cache.
-  const cni = new Cni({ confDir: conf.dir, path: [REFERENCE, FIXTURES], hostNetns: host.path! });
-  const podmanResult = await cni.cachedResult(net, id);
-  await cni.del(net, { containerId: id });
+  const podmanResult = await t.cni.cachedResult(net, id);
+  await t.cni.del(net, { containerId: id });
   const nsnetDel = (await records(log)).at(-1)!;
   expect([nsnetDel.command, nsnetDel.env.CNI_NETNS, nsnetDel.env.CNI_ARGS]).toEqual(['DEL', netns, `IgnoreUnknown=1;K8S_POD_NAME=${inspect.Name}`]);
   expect(nsnetDel.stdin.prevResult).toEqual(podmanResult);
   expect((await ipj<any[]>(netns.split('/').pop()!, 'link', 'show')).map((l) => l.ifname)).toEqual(['lo']);
   expect(await hostLocalLeases(net)).toEqual([]);
-  expect(await iptablesNat(host.name!)).not.toContain(id);
+  expect(await iptablesNat(t.host.name!)).not.toContain(id);
   expect(await readCacheFile(net, id)).toBeNull();
 
   // nsnet attaches the same container again, with Podman's arguments.
-  const again = (await cni.add(net, { containerId: id, netns, args: entry.cniArgs!, capabilityArgs: entry.capabilityArgs! })) as any;
+  const again = (await t.cni.add(net, { containerId: id, netns, args: entry.cniArgs!, capabilityArgs: entry.capabilityArgs! })) as any;
   const eth0Mac = again.interfaces.find((i: any) => i.name === 'eth0').mac;
   expect(await readCacheFile(net, id)).not.toBeNull();
 
@@ -77,6 +68,6 @@ test('an attachment Podman made is deleted by nsnet from the cache Podman wrote 
   expect(podmanDel.stdin.prevResult.interfaces.find((i: any) => i.name === 'eth0').mac).toBe(eth0Mac);
   expect(podmanDel.stdin.prevResult).toEqual(again);
   expect(await hostLocalLeases(net)).toEqual([]);
-  expect(await iptablesNat(host.name!)).not.toContain(id);
+  expect(await iptablesNat(t.host.name!)).not.toContain(id);
   expect(await readCacheFile(net, id)).toBeNull();
 }, 120_000);

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { createSandbox, Netns, NsnetError, type Sandbox } from '../src/index.js';
 import { settled, snapshot, world, type World } from './cnm-helpers.js';
-import { uniq } from './helpers.js';
+import { fetchTcp, uniq } from './helpers.js';
 import { nft, nftj, ofKind } from './nft-helpers.js';
 
 let w: World;
@@ -31,14 +31,6 @@ async function attempt(from: Netns, port: number, to: string, ms = 1200): Promis
   sock?.destroy();
   if (r === 'timeout') void conn.then(() => sock?.destroy(), () => {});
   return r;
-}
-
-/** Reads what the server says. */
-async function fetchTcp(from: Netns, port: number, to: string): Promise<string> {
-  const s = await from.connectTcp(port, to);
-  const chunks: Buffer[] = [];
-  for await (const d of s) chunks.push(d as Buffer);
-  return Buffer.concat(chunks).toString();
 }
 
 /** A TCP server that answers its name and records who connected. */

@@ -44,3 +44,11 @@ export async function fdCount(): Promise<number> {
   const { readdir } = await import('node:fs/promises');
   return (await readdir('/proc/self/fd')).length;
 }
+
+/** Connects from a namespace and reads all the server says. */
+export async function fetchTcp(from: Netns, port: number, to: string): Promise<string> {
+  const s = await from.connectTcp(port, to);
+  const chunks: Buffer[] = [];
+  for await (const d of s) chunks.push(d as Buffer);
+  return Buffer.concat(chunks).toString();
+}
