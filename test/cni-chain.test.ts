@@ -51,14 +51,15 @@ const cases: Record<string, Case> = {
     },
   },
   bandwidth: {
-    plugin: { type: 'bandwidth', ingressRate: 8_000_000, ingressBurst: 80_000, egressRate: 8_000_000, egressBurst: 80_000 },
+    // Ingress only: egress shaping needs an ifb device, and on a modular
+    // kernel loading ifb makes ifb0 and ifb1 in the real host's namespace.
+    plugin: { type: 'bandwidth', ingressRate: 8_000_000, ingressBurst: 80_000 },
     async added(c) {
-      const qdiscs = await ipjTc(['qdisc', 'show', 'dev', c.hostVeth]);
+      const qdiscs = await tc(['qdisc', 'show', 'dev', c.hostVeth]);
       expect(qdiscs.map((q) => q.kind)).toContain('tbf');
-      expect((await hostLinks()).some((n) => n.startsWith('bwp'))).toBe(true);
     },
-    async deleted() {
-      expect((await hostLinks()).some((n) => n.startsWith('bwp'))).toBe(false);
+    async deleted(c) {
+      expect(await hostLinks()).not.toContain(c.hostVeth);
     },
   },
   firewall: {
@@ -72,7 +73,7 @@ const cases: Record<string, Case> = {
   },
 };
 
-async function ipjTc(args: string[]): Promise<any[]> {
+async function tc(args: string[]): Promise<any[]> {
   const { stdout } = await nsExec(t.host.name!, 'tc', '-j', ...args);
   return stdout.trim() ? JSON.parse(stdout) : [];
 }
