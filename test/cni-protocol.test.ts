@@ -43,7 +43,7 @@ describe('what a plugin is handed', () => {
       CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'c1', CNI_NETNS: '/run/netns/nowhere', CNI_IFNAME: 'net1',
       CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAME=p', CNI_PATH: `${FIXTURES}:${REFERENCE}`,
     });
-    expect(a!.stdin).toEqual({ type: 'recorder', name, cniVersion: '1.0.0', log, capabilities: { portMappings: true }, runtimeConfig: { portMappings: caps.portMappings } });
+    expect(a!.stdin).toEqual({ type: 'recorder', name, cniVersion: '1.0.0', log, runtimeConfig: { portMappings: caps.portMappings } });
     // The first result as libcni reads it: fields the version lacks are gone.
     const first = { cniVersion: '1.0.0', interfaces: [{ name: 'recorder0', sandbox: '/run/netns/nowhere' }], ips: [{ address: '10.99.0.2/24', gateway: '10.99.0.1', interface: 0 }], routes: [{ dst: '0.0.0.0/0' }], dns: { nameservers: ['10.99.0.53'] } };
     expect(b!.plugin).toBe('recorder-b');

@@ -133,13 +133,13 @@ describe("Go's JSON, attachments and plugin stdin", () => {
     expect(cniError(() => parseArgsString('novalue')).cniCode).toBe(4);
   });
 
-  test("a plugin's stdin carries the list's name and version, prevResult, and runtimeConfig with only the capabilities it declares", () => {
+  test("a plugin's stdin carries the list's name and version, prevResult, and runtimeConfig with only the capabilities it declares, and not `capabilities` (the spec removes it)", () => {
     const l = parseConfList('{"name":"net","cniVersion":"1.0.0","plugins":[{"type":"a","cniVersion":"0.1.0"},{"type":"portmap","capabilities":{"portMappings":true}}]}');
     const caps = { portMappings: [{ hostPort: 80, containerPort: 8080, protocol: 'tcp' }], mac: '02:00:00:00:00:01' };
     expect(JSON.parse(pluginStdin(l, l.plugins[0]!, undefined, caps))).toEqual({ type: 'a', cniVersion: '1.0.0', name: 'net' });
     const prev = decodeResult({ cniVersion: '1.0.0', ips: [{ address: '10.0.0.2/24' }] });
     expect(JSON.parse(pluginStdin(l, l.plugins[1]!, prev, caps))).toEqual({
-      type: 'portmap', cniVersion: '1.0.0', name: 'net', capabilities: { portMappings: true }, prevResult: prev, runtimeConfig: { portMappings: caps.portMappings },
+      type: 'portmap', cniVersion: '1.0.0', name: 'net', prevResult: prev, runtimeConfig: { portMappings: caps.portMappings },
     });
   });
 });

@@ -28,19 +28,19 @@ export interface CheckedAttachment {
   capabilityArgs: Record<string, unknown>;
 }
 
-const ID = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
-
-export function checkNetworkName(name: string): void {
-  if (!ID.test(name)) throw new CniError(ERR.INVALID_CONFIG, 'invalid characters found in network name', { network: name, command: 'validate', details: name });
+/** What libcni allows in a container id and a network name (both end up in a cache file's name). */
+export function isCniId(s: unknown): s is string {
+  return typeof s === 'string' && /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(s);
 }
 
-/** libcni's checks of the container id and interface name, with the spec's codes. */
+/** libcni's checks of the network name, container id and interface name, with the spec's codes. */
 export function checkAttachment(a: Attachment, network: string): CheckedAttachment {
   const fail = (code: number, msg: string, details?: string) =>
     new CniError(code, msg, { network, command: 'validate', ...(details !== undefined ? { details } : {}) });
+  if (!isCniId(network)) throw fail(ERR.INVALID_CONFIG, 'invalid characters found in network name', network);
   if (!a || typeof a !== 'object') throw fail(ERR.INVALID_ENVIRONMENT, 'an attachment needs a containerId');
   if (typeof a.containerId !== 'string' || !a.containerId) throw fail(ERR.UNKNOWN_CONTAINER, 'missing containerID');
-  if (!ID.test(a.containerId)) throw fail(ERR.INVALID_ENVIRONMENT, 'invalid characters in containerID', a.containerId);
+  if (!isCniId(a.containerId)) throw fail(ERR.INVALID_ENVIRONMENT, 'invalid characters in containerID', a.containerId);
   const ifName = a.ifName ?? 'eth0';
   if (typeof ifName !== 'string' || !ifName) throw fail(ERR.INVALID_ENVIRONMENT, 'interface name is empty');
   if (Buffer.byteLength(ifName) > 15) throw fail(ERR.INVALID_ENVIRONMENT, 'interface name is too long', `interface name should be less than 16 characters`);
@@ -73,13 +73,15 @@ export function parseArgsString(s: string): [string, string][] {
 }
 
 /**
- * A plugin's stdin (libcni's buildOneConfig): its own object with the list's
- * name and version, the previous result when there is one, and runtimeConfig
- * holding the capability arguments it declares. Written as Go writes it, so
- * the bytes are libcni's.
+ * A plugin's stdin (the spec's "execution configuration"): its own object
+ * with the list's name and version, the previous result when there is one,
+ * runtimeConfig holding the capability arguments it declares, and without
+ * `capabilities`, which the spec says the runtime must remove (libcni leaves
+ * it in; plugins ignore it either way). Written as Go writes JSON.
  */
 export function pluginStdin(list: NetworkConfigList, p: PluginConfig, prev: AnyCniResult | undefined, caps: Record<string, unknown> | null): string {
-  const conf: Record<string, unknown> = { ...p.conf, name: list.name, cniVersion: list.cniVersion };
+  const { capabilities: _declared, ...own } = p.conf;
+  const conf: Record<string, unknown> = { ...own, name: list.name, cniVersion: list.cniVersion };
   if (prev) conf.prevResult = prev;
   if (caps) {
     const rc: Record<string, unknown> = {};

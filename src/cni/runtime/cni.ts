@@ -10,7 +10,7 @@
 import { NsnetError, TeardownError } from '../../errors.js';
 import { CniError, ERR } from '../errors.js';
 import { atLeast, CNI_CURRENT, convertResult, decodeResult, type AnyCniResult } from '../types.js';
-import { argsString, checkAttachment, checkNetworkName, pluginStdin, type Attachment, type CheckedAttachment } from './attachment.js';
+import { argsString, checkAttachment, isCniId, pluginStdin, type Attachment, type CheckedAttachment } from './attachment.js';
 import { cachedAttachments, DEFAULT_CACHE_DIR, deleteCache, readCache, writeCache, type CacheEntry } from './cache.js';
 import { listNetworks, loadNetwork, parseConfList, type NetworkConfigList, type NetworkListing, type PluginConfig } from './config.js';
 import { findPlugin, runPlugin, versionInfo, type CniCommand, type VersionInfo } from './exec.js';
@@ -123,7 +123,6 @@ export class Cni {
   /** ADD: the final result (in the version its last plugin answered in), cached for DEL and CHECK. */
   async add(network: string | NetworkConfigList, attachment: Attachment, o: { rollback?: boolean } = {}): Promise<AnyCniResult> {
     const list = await this.resolve(network);
-    checkNetworkName(list.name);
     const a = checkAttachment(attachment, list.name);
     // Every binary is found before the first one runs: a missing plugin changes nothing.
     const bins = await this.findPlugins(list);
@@ -227,7 +226,8 @@ export class Cni {
     for (const e of await cachedAttachments(this.cacheDir)) {
       if (e.networkName !== list.name || keep.has(`${e.containerId}\0${e.ifName}`)) continue;
       try {
-        await this.del(list, { containerId: e.containerId, ifName: e.ifName, netns: e.netns ?? '', args: e.cniArgs ?? [], capabilityArgs: e.capabilityArgs ?? {} });
+        // The namespace and arguments come from the entry itself, as for any DEL.
+        await this.del(list, { containerId: e.containerId, ifName: e.ifName });
       } catch (err) {
         errors.push(new Error(`stale attachment ${e.containerId} ${e.ifName}: ${(err as Error).message}`, { cause: err }));
       }
@@ -265,7 +265,7 @@ export class Cni {
   }
 
   private cached(network: string, a: Attachment): Promise<CacheEntry | null> {
-    if (!a || typeof a.containerId !== 'string' || !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(a.containerId) || !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(network)) return Promise.resolve(null);
+    if (!a || !isCniId(a.containerId) || !isCniId(network)) return Promise.resolve(null);
     const ifName = a.ifName ?? 'eth0';
     if (typeof ifName !== 'string' || /[/\s]/.test(ifName) || ifName === '.' || ifName === '..') return Promise.resolve(null);
     return readCache(this.cacheDir, network, a.containerId, ifName);
