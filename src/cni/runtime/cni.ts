@@ -69,7 +69,9 @@ export class Cni {
     this.cacheDir = o.cacheDir ?? DEFAULT_CACHE_DIR;
     this.timeout = o.timeout ?? 60_000;
     this.hostNetns = o.hostNetns;
-    for (const [k, v] of [['confDir', this.confDir], ['cacheDir', this.cacheDir], ...this.path.map((p) => ['path', p])] as [string, string][])
+    if (!Array.isArray(this.path)) throw new CniError(ERR.INVALID_CONFIG, 'path must be a list of directories', { command: 'validate', details: String(o.path) });
+    const dirs = [['confDir', this.confDir], ['cacheDir', this.cacheDir], ...this.path.map((p) => ['path', p]), ...(o.hostNetns !== undefined ? [['hostNetns', o.hostNetns]] : [])];
+    for (const [k, v] of dirs as [string, unknown][])
       if (typeof v !== 'string' || !v.startsWith('/')) throw new CniError(ERR.INVALID_CONFIG, `${k} must be an absolute path`, { command: 'validate', details: String(v) });
     if (!Number.isInteger(this.timeout) || this.timeout <= 0) throw new CniError(ERR.INVALID_CONFIG, 'timeout must be a positive number of milliseconds', { command: 'validate', details: String(o.timeout) });
   }
