@@ -4,7 +4,11 @@
 // same attachment is DELeted from libcni's cache. The attachment is recorded
 // in a label of the sandbox, so any process that deletes the sandbox, or
 // reconciles after its namespace vanished, can run that DEL.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
 import type { Controller } from '../../cnm/controller.js';
+import { resolvConf, rewriteHosts } from '../../cnm/files.js';
 import { registerSandboxHook, type SandboxHook } from '../../cnm/hooks.js';
 import { newId } from '../../cnm/names.js';
 import type { Sandbox } from '../../cnm/objects.js';
@@ -13,7 +17,7 @@ import { NsnetError, TeardownError, ValidationError } from '../../errors.js';
 import type { Netns } from '../../netlink/netns.js';
 import { parsePorts, type PortOptions } from '../../ports.js';
 import type { SandboxRecord } from '../../store/store.js';
-import type { AnyCniResult } from '../types.js';
+import { convertResult, type AnyCniResult, type CniResult } from '../types.js';
 import { checkAttachment, type Attachment } from './attachment.js';
 import { Cni, type CniOptions } from './cni.js';
 
@@ -76,6 +80,7 @@ export async function createCniSandbox(c: Controller, name: string, o: CniSandbo
     // add() undoes a failed ADD past plugins that fail their DEL too; the
     // sandbox's own delete then runs the (idempotent) DEL once more.
     const result = await cni.add(list, { ...attachment, netns: sandbox.netnsPath });
+    writeFiles(sandbox.record, result, !!settings.dns?.length);
     return { sandbox, result };
   } catch (e) {
     try {
@@ -85,6 +90,20 @@ export async function createCniSandbox(c: Controller, name: string, o: CniSandbo
     }
     throw e;
   }
+}
+
+/**
+ * What the network gave, in the sandbox's files as Podman writes them: its
+ * addresses in hosts, and its DNS in resolv.conf unless the caller chose
+ * the servers.
+ */
+function writeFiles(sb: SandboxRecord, result: AnyCniResult, ownDns: boolean): void {
+  const r = convertResult(result, '1.0.0') as CniResult;
+  const inside = (r.ips ?? []).filter((ip) => ip.interface === undefined || r.interfaces?.[ip.interface]?.sandbox);
+  rewriteHosts(sb, inside.map((ip) => ip.address));
+  const dns = r.dns;
+  if (ownDns || !dns.nameservers?.length) return;
+  writeFileSync(join(sb.filesDir, 'resolv.conf'), resolvConf({ ...sb, dns: dns.nameservers, dnsSearch: dns.search ?? (dns.domain ? [dns.domain] : []), dnsOptions: dns.options ?? [] }));
 }
 
 function recorded(sb: SandboxRecord): Recorded[] {
