@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Netns } from '../src/index.js';
 import { containerIdFor } from '../src/cli/cni.js';
 import { CLI, type CliResult } from './cli-helpers.js';
-import { bridgeList, cniHost, hostLocalLeases, iptablesNat, readCacheFile, REFERENCE } from './cni-helpers.js';
+import { bridgeList, cniHost, hostLocalLeases, iptablesNat, readCacheFile, REFERENCE } from './cni-runtime-helpers.js';
 import { fetchTcp, ipj, nsExec, uniq } from './helpers.js';
 
 const t = cniHost('cl');

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { Cni, CniError } from '../src/index.js';
-import { confDir, FIXTURES, readCacheFile, records, REFERENCE, type ConfDir } from './cni-helpers.js';
+import { confDir, FIXTURES, readCacheFile, records, REFERENCE, type ConfDir } from './cni-runtime-helpers.js';
 import { uniq } from './helpers.js';
 
 let conf: ConfDir;

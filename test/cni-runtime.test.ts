@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { describe, expect, test } from 'vitest';
 
 import { CniError, Netns } from '../src/index.js';
-import { bridgeList, cniHost, FIXTURES, hostLocalLeases, iptablesNat, readCacheFile, REFERENCE } from './cni-helpers.js';
+import { bridgeList, cniHost, FIXTURES, hostLocalLeases, iptablesNat, readCacheFile, REFERENCE } from './cni-runtime-helpers.js';
 import { fetchTcp, ip, ipj, nsExec, uniq } from './helpers.js';
 
 const t = cniHost('c', [REFERENCE, FIXTURES]);

@@ -6,7 +6,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { CniError, createSandbox, ValidationError } from '../src/index.js';
-import { bridgeList, confDir, FIXTURES, hostLocalLeases, iptablesNat, readCacheFile, REFERENCE, type ConfDir } from './cni-helpers.js';
+import { bridgeList, confDir, FIXTURES, hostLocalLeases, iptablesNat, readCacheFile, REFERENCE, type ConfDir } from './cni-runtime-helpers.js';
 import { world, type World } from './cnm-helpers.js';
 import { ipj, uniq } from './helpers.js';
 

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 
 import { decodeCache, encodeCache } from '../src/cni/runtime/cache.js';
 import { decodeResult } from '../src/cni/types.js';
-import { bridgeList, cacheFile, cniHost, FIXTURES, hostLocalLeases, iptablesNat, readCacheFile, records, REFERENCE } from './cni-helpers.js';
+import { bridgeList, cacheFile, cniHost, FIXTURES, hostLocalLeases, iptablesNat, readCacheFile, records, REFERENCE } from './cni-runtime-helpers.js';
 import { ipj, uniq } from './helpers.js';
 import { podman, RUN_FLAGS, type Podman } from './podman-helpers.js';
 

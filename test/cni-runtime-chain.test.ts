@@ -5,7 +5,7 @@
 import { describe, expect, test } from 'vitest';
 
 import { Netns } from '../src/index.js';
-import { bridgeList, cniHost, hostLocalLeases, iptablesNat, readCacheFile } from './cni-helpers.js';
+import { bridgeList, cniHost, hostLocalLeases, iptablesNat, readCacheFile } from './cni-runtime-helpers.js';
 import { ipj, nsExec, uniq } from './helpers.js';
 
 const t = cniHost('ch');
