@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { Netns } from '../src/index.js';
-import { containerIdFor } from '../src/cli/cni.js';
+import { containerIdFor } from '../src/cli/cni-runtime.js';
 import { CLI, type CliResult } from './cli-helpers.js';
 import { bridgeList, cniHost, hostLocalLeases, iptablesNat, readCacheFile, REFERENCE } from './cni-runtime-helpers.js';
 import { fetchTcp, ipj, nsExec, uniq } from './helpers.js';
