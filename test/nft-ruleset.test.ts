@@ -101,6 +101,13 @@ describe('the nsnet ruleset', () => {
       'fib daddr type local dnat ip6 to ip6 daddr . meta l4proto . th dport map @dnat6 comment "nsnet: publish v6"',
       'meta nfproto ipv6 fib daddr type local dnat ip6 to meta l4proto . th dport map @dnat6_any comment "nsnet: publish v6 any"',
     ]);
+    // From the host, [::1] is left alone (NAT cannot carry it back: README, Firewall).
+    expect(await chainText(host.name!, 'inet', 'nsnet', 'output')).toEqual([
+      'fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @dnat4 comment "nsnet: publish v4 from host"',
+      'meta nfproto ipv4 fib daddr type local dnat ip to meta l4proto . th dport map @dnat4_any comment "nsnet: publish v4 any from host"',
+      'ip6 daddr != ::1 fib daddr type local dnat ip6 to ip6 daddr . meta l4proto . th dport map @dnat6 comment "nsnet: publish v6 from host"',
+      'ip6 daddr != ::1 fib daddr type local dnat ip6 to meta l4proto . th dport map @dnat6_any comment "nsnet: publish v6 any from host"',
+    ]);
     expect(await chainText(host.name!, 'inet', 'nsnet', 'guard')).toEqual([
       'iifname @bridges ip daddr 127.0.0.0/8 drop comment "nsnet: no loopback from containers"',
     ]);

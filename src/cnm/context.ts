@@ -125,10 +125,15 @@ export class Context implements CnmContext {
 
 export const now = () => new Date().toISOString();
 
-/** By name or full id, else by a unique id prefix (the list is read only then). */
-export function findByKey<T extends { id: string; name: string }>(exact: T | null, all: () => T[], key: string): T | null {
+/**
+ * As Docker finds a network or a container: by full id or name, else by an
+ * id prefix of any length that only one id has. A prefix several ids share
+ * is an error, not a guess.
+ */
+export function findByKey<T extends { id: string; name: string }>(what: string, exact: T | null, all: () => T[], key: string): T | null {
   if (exact) return exact;
-  if (key.length < 4 || !/^[0-9a-f]+$/.test(key)) return null;
+  if (!/^[0-9a-f]+$/.test(key)) return null;
   const m = all().filter((x) => x.id.startsWith(key));
-  return m.length === 1 ? m[0]! : null;
+  if (m.length > 1) throw NsnetError.state('ERR_NSNET_AMBIGUOUS', what, key, `${what} ${key} is ambiguous (${m.length} matches found based on ID prefix)`);
+  return m[0] ?? null;
 }

@@ -154,7 +154,7 @@ export class Controller extends EventEmitter {
   /** A network by name or id (or a unique id prefix). */
   async network(nameOrId: string): Promise<Network> {
     this.ctx.live();
-    const rec = await this.ctx.store.view((t) => findByKey(t.network(nameOrId), () => t.networks(), nameOrId));
+    const rec = await this.ctx.store.view((t) => findByKey('network', t.network(nameOrId), () => t.networks(), nameOrId));
     if (!rec) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'network', nameOrId, `no network ${nameOrId}`);
     return new Network(this.ctx, rec);
   }
@@ -180,7 +180,7 @@ export class Controller extends EventEmitter {
   /** A sandbox by name or id (or a unique id prefix). */
   async sandbox(nameOrId: string): Promise<Sandbox> {
     this.ctx.live();
-    const rec = await this.ctx.store.view((t) => findByKey(t.sandbox(nameOrId), () => t.sandboxes(), nameOrId));
+    const rec = await this.ctx.store.view((t) => findByKey('sandbox', t.sandbox(nameOrId), () => t.sandboxes(), nameOrId));
     if (!rec) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'sandbox', nameOrId, `no sandbox ${nameOrId}`);
     return new Sandbox(this.ctx, rec);
   }

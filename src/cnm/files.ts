@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, symlinkSync, 
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 
-import type { SandboxRecord } from '../store/store.js';
+import type { EndpointRecord, SandboxRecord } from '../store/store.js';
 import { ipFamily } from '../ipaddr.js';
 
 /** Docker's fallback when the host has only loopback resolvers. */
@@ -66,7 +66,10 @@ export function resolvConf(sb: Pick<SandboxRecord, 'dns' | 'dnsSearch' | 'dnsOpt
   return out;
 }
 
-export function hostsFile(sb: Pick<SandboxRecord, 'hostname' | 'extraHosts' | 'name' | 'netnsKind'>, addresses: string[]): string {
+/** What the hosts file lists of a sandbox's endpoints: their addresses, each with the endpoint's aliases. */
+export type HostsEndpoint = Pick<EndpointRecord, 'addresses' | 'aliases'>;
+
+export function hostsFile(sb: Pick<SandboxRecord, 'hostname' | 'extraHosts' | 'name' | 'netnsKind'>, eps: HostsEndpoint[]): string {
   if (sb.netnsKind === 'host') {
     // The host's own names, as Docker gives a host-mode container.
     let text = '';
@@ -87,7 +90,10 @@ export function hostsFile(sb: Pick<SandboxRecord, 'hostname' | 'extraHosts' | 'n
     'ff02::1\tip6-allnodes\n' +
     'ff02::2\tip6-allrouters\n';
   const names = sb.hostname === sb.name ? sb.hostname : `${sb.hostname} ${sb.name}`;
-  for (const a of addresses) out += `${a.split('/')[0]}\t${names}\n`;
+  for (const ep of eps) {
+    const line = [names, ...(ep.aliases ?? [])].join(' ');
+    for (const a of ep.addresses) out += `${a.split('/')[0]}\t${line}\n`;
+  }
   for (const e of sb.extraHosts) {
     const i = e.indexOf(':');
     out += `${e.slice(i + 1)}\t${e.slice(0, i)}\n`;
@@ -115,7 +121,7 @@ export interface FileDirs {
 const FILES = ['resolv.conf', 'hosts', 'hostname'];
 
 /** Writes all three files and links etcDir/<name> to them. */
-export function writeSandboxFiles(d: FileDirs, sb: SandboxRecord, addresses: string[]): void {
+export function writeSandboxFiles(d: FileDirs, sb: SandboxRecord, eps: HostsEndpoint[]): void {
   // Few syscalls: this runs on the JS thread for every sandbox (the parent
   // exists after the first one, so no recursive walk).
   try {
@@ -125,13 +131,13 @@ export function writeSandboxFiles(d: FileDirs, sb: SandboxRecord, addresses: str
     mkdirSync(sb.filesDir, { recursive: true });
   }
   writeFileSync(join(sb.filesDir, 'resolv.conf'), resolvConf(sb));
-  writeFileSync(join(sb.filesDir, 'hosts'), hostsFile(sb, addresses));
+  writeFileSync(join(sb.filesDir, 'hosts'), hostsFile(sb, eps));
   writeFileSync(join(sb.filesDir, 'hostname'), `${sb.hostname}\n`);
   linkEtc(d, sb);
 }
 
-export function rewriteHosts(sb: SandboxRecord, addresses: string[]): void {
-  writeFileSync(join(sb.filesDir, 'hosts'), hostsFile(sb, addresses));
+export function rewriteHosts(sb: SandboxRecord, eps: HostsEndpoint[]): void {
+  writeFileSync(join(sb.filesDir, 'hosts'), hostsFile(sb, eps));
 }
 
 function linkEtc(d: FileDirs, sb: SandboxRecord): void {

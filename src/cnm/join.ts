@@ -23,14 +23,13 @@ export async function join(ctx: CnmContext, epRec: EndpointRecord, sbKey: string
           if (!sb) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'endpoint.join', sbKey, `no sandbox ${sbKey}`);
           const before = planJoins(ctx, t, sb, [epRec]);
           const nets = new Map([[epRec.networkId, t.network(epRec.networkId)!]]);
-          const addresses = t.endpoints({ sandboxId: sb.id }).flatMap((e) => e.addresses);
-          return { sb, before, nets, addresses };
+          return { sb, before, nets, eps: t.endpoints({ sandboxId: sb.id }) };
         }),
       (p) => ctx.store.update((t) => t.putEndpoint(p.before[0]!)),
     );
     const ns = await tx.step('kernel.open', () => ctx.netnsOf(plan.sb));
     await joinTrip(ctx, tx, ns, plan.sb, epRec, plan.nets);
-    if (plan.sb.netnsKind !== 'host') await tx.step('files', () => rewriteHosts(plan.sb, plan.addresses));
+    if (plan.sb.netnsKind !== 'host') await tx.step('files', () => rewriteHosts(plan.sb, plan.eps));
     ctx.emit({ kind: 'endpoint', action: 'join', id: epRec.id, name: epRec.name });
   });
 }
@@ -79,7 +78,7 @@ export async function leave(ctx: CnmContext, epRec: EndpointRecord): Promise<voi
       });
     }
     if (sb.netnsKind !== 'host') {
-      await td.step('files', async () => rewriteHosts(sb, (await ctx.store.view((t) => t.endpoints({ sandboxId: sb.id }))).flatMap((e) => e.addresses)));
+      await td.step('files', async () => rewriteHosts(sb, await ctx.store.view((t) => t.endpoints({ sandboxId: sb.id }))));
     }
   }
   ctx.emit({ kind: 'endpoint', action: 'leave', id: epRec.id, name: epRec.name });

@@ -7,8 +7,10 @@
 import { ValidationError } from '../errors.js';
 import { cannotPublish, type FirewallState, type NetworkSpec, type PortSpec } from '../firewall/backend.js';
 import { toBig } from '../ipaddr.js';
+import { hostListeners, socketOwner, takes } from '../listeners.js';
 import type { Batch } from '../netlink/batch.js';
 import type { PortRequest } from '../ports.js';
+import { hostPort, type PortInUse } from '../store/ports.js';
 import type { EndpointRecord } from '../store/store.js';
 import type { CnmContext } from './context.js';
 import type { Transaction } from './tx.js';
@@ -18,10 +20,12 @@ const EPHEMERAL: [number, number] = [49153, 65535];
 
 /**
  * The checks of port requests that need the host (the firewall can publish;
- * a host IP must be one of the host's addresses), before any change; and
- * the range ephemeral host ports come from, read once when first needed.
+ * a host IP must be one of the host's addresses), before any change; the
+ * range ephemeral host ports come from, read once when first needed; and
+ * which of the ports host processes listen on, for the reservation to
+ * refuse or skip.
  */
-export async function preparePorts(ctx: CnmContext, reqs: PortRequest[]): Promise<void> {
+export async function preparePorts(ctx: CnmContext, reqs: PortRequest[]): Promise<PortInUse> {
   if (!ctx.firewall.publishes) throw cannotPublish(ctx.firewall.kind);
   const ips = reqs.map((r) => r.hostIp).filter((a): a is string => a !== null && toBig(a)!.n !== 0n);
   if (ips.length) {
@@ -32,6 +36,11 @@ export async function preparePorts(ctx: CnmContext, reqs: PortRequest[]): Promis
     const [lo, hi] = (await ctx.host.sysctl('net.ipv4.ip_local_port_range').catch(() => '')).trim().split(/\s+/).map(Number);
     ctx.ephemeralPorts = lo && hi && lo <= hi ? [lo, hi] : EPHEMERAL;
   }
+  const listening = await hostListeners(ctx.host.path, [...new Set(reqs.map((r) => r.protocol))]);
+  return (protocol, port, key) => {
+    const l = listening.find((x) => x.protocol === protocol && x.port === port && takes(x, key));
+    return l ? { describe: () => `${socketOwner(l.inode) ?? 'a process'} listens on ${hostPort(l.address, l.port, l.protocol)}` } : null;
+  };
 }
 
 /** Where ephemeral host ports come from: the host's ip_local_port_range, as Docker takes it. */

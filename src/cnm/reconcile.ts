@@ -2,7 +2,8 @@
 // else's cleanup. The store says what nsnet meant to exist; the kernel says
 // what does. Sandboxes whose namespace is gone give back their addresses;
 // interfaces nsnet made that nothing owns are removed; bridges of known
-// networks that vanished (a reboot) are made again.
+// networks that vanished (a reboot) are made again. Transient sandboxes
+// whose creator has exited are removed once nothing runs in them.
 import { lstatSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
@@ -13,9 +14,11 @@ import type { CnmContext } from './context.js';
 import { dropEndpoint } from './endpoints.js';
 import { removeSandboxFiles } from './files.js';
 import { firewallState } from './publish.js';
+import { deleteSandbox } from './sandboxes.js';
+import { sandboxProcesses, startedAt } from '../processes.js';
 
 export interface ReconcileReport {
-  /** Sandboxes whose namespace was gone: removed, addresses released. */
+  /** Sandboxes whose namespace was gone, or transient ones left by their creator: removed, addresses released. */
   sandboxesRemoved: string[];
   addressesReleased: number;
   /** Host-side interfaces nsnet made that no endpoint owned. */
@@ -50,11 +53,34 @@ function alive(pid: number): boolean {
   }
 }
 
+/** Whether the process that created sb is gone: exited, or its pid since taken by a process that started later. */
+function creatorGone(sb: SandboxRecord): boolean {
+  if (!alive(sb.pid)) return true;
+  const started = startedAt(sb.pid);
+  // /proc's boot time has a resolution of a second.
+  return started !== null && started > Date.parse(sb.created) + 2000;
+}
+
+/** 0. Transient sandboxes (nsnet run's) whose creator is gone and in which nothing runs: removed as a delete would. */
+async function removeLeftTransients(c: CnmContext, report: ReconcileReport): Promise<void> {
+  const left = (await c.store.view((t) => t.sandboxes())).filter((sb) => sb.transient && sb.pid !== process.pid && creatorGone(sb));
+  for (const sb of left) {
+    if (sandboxProcesses({ netnsPath: sb.netnsKind === 'own' ? sb.netnsPath : null, ids: [sb.id] }).length) continue;
+    try {
+      await deleteSandbox(c, sb, { force: true });
+      report.sandboxesRemoved.push(sb.name);
+    } catch (e) {
+      if ((e as NsnetError).code !== 'ERR_NSNET_NOT_FOUND') report.errors.push(`sandbox ${sb.name}: ${(e as Error).message}`);
+    }
+  }
+}
+
 export async function reconcile(c: CnmContext): Promise<ReconcileReport> {
   c.live();
   const report: ReconcileReport = {
     sandboxesRemoved: [], addressesReleased: 0, interfacesRemoved: [], bridgesRestored: [], filesRemoved: 0, firewall: null, errors: [],
   };
+  await removeLeftTransients(c, report);
   const snapshot = await c.store.view((t) => ({ sandboxes: t.sandboxes(), networks: t.networks() }));
 
   // 1. Sandboxes without a namespace (and the sandboxes sharing theirs).

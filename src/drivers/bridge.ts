@@ -186,6 +186,8 @@ export const bridgeDriver: Driver = {
     const st = bridgeState(n);
     ep.hostIfname = `nsv${ep.id.slice(0, 8)}`;
     const v4 = ep.addresses.find((a) => !a.includes(':'));
+    // A MAC the caller chose (docker run --mac-address) stays.
+    if (ep.mac) return;
     if (st.mac === 'ip' && v4) {
       // Docker's classic 02:42 + the IPv4 address: stable across restarts of the same address.
       const o = v4.split('/')[0]!.split('.').map((x) => Number(x).toString(16).padStart(2, '0'));

@@ -52,6 +52,8 @@ export interface EndpointRecord {
   requested: string[];
   /** Published ports, one per host address key (each also held in the allocations table). */
   ports?: PortMapping[];
+  /** Other names of its sandbox on the network (Docker's network-scoped aliases). */
+  aliases?: string[];
   created: string;
 }
 
@@ -84,6 +86,10 @@ export interface SandboxRecord {
   created: string;
   /** The process that created it: reconcile leaves a sandbox alone while its creator may still be at work. */
   pid: number;
+  /** net.* sysctls set in its namespace. */
+  sysctls?: Record<string, string>;
+  /** Removed once its creator has exited and nothing runs in it (SandboxSettings.transient). */
+  transient?: boolean;
 }
 
 export interface StoreTx {

@@ -80,7 +80,8 @@ export async function createCniSandbox(c: Controller, name: string, o: CniSandbo
     // add() undoes a failed ADD past plugins that fail their DEL too; the
     // sandbox's own delete then runs the (idempotent) DEL once more.
     const result = await cni.add(list, { ...attachment, netns: sandbox.netnsPath });
-    writeFiles(sandbox.record, result, !!settings.dns?.length);
+    const aliases = (capabilityArgs?.aliases as Record<string, unknown> | undefined)?.[list.name];
+    writeFiles(sandbox.record, result, !!settings.dns?.length, Array.isArray(aliases) ? aliases.filter((a): a is string => typeof a === 'string') : []);
     return { sandbox, result };
   } catch (e) {
     try {
@@ -94,13 +95,13 @@ export async function createCniSandbox(c: Controller, name: string, o: CniSandbo
 
 /**
  * What the network gave, in the sandbox's files as Podman writes them: its
- * addresses in hosts, and its DNS in resolv.conf unless the caller chose
- * the servers.
+ * addresses (with the aliases asked for) in hosts, and its DNS in
+ * resolv.conf unless the caller chose the servers.
  */
-function writeFiles(sb: SandboxRecord, result: AnyCniResult, ownDns: boolean): void {
+function writeFiles(sb: SandboxRecord, result: AnyCniResult, ownDns: boolean, aliases: string[]): void {
   const r = convertResult(result, '1.0.0') as CniResult;
   const inside = (r.ips ?? []).filter((ip) => ip.interface === undefined || r.interfaces?.[ip.interface]?.sandbox);
-  rewriteHosts(sb, inside.map((ip) => ip.address));
+  rewriteHosts(sb, [{ addresses: inside.map((ip) => ip.address), aliases }]);
   const dns = r.dns;
   if (ownDns || !dns.nameservers?.length) return;
   writeFileSync(join(sb.filesDir, 'resolv.conf'), resolvConf({ ...sb, dns: dns.nameservers, dnsSearch: dns.search ?? (dns.domain ? [dns.domain] : []), dnsOptions: dns.options ?? [] }));
