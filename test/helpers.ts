@@ -45,10 +45,14 @@ export async function fdCount(): Promise<number> {
   return (await readdir('/proc/self/fd')).length;
 }
 
-/** Connects from a namespace and reads all the server says. */
-export async function fetchTcp(from: Netns, port: number, to: string): Promise<string> {
-  const s = await from.connectTcp(port, to);
+/** Everything a stream says until it ends. */
+export async function readAll(s: AsyncIterable<unknown>): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const d of s) chunks.push(d as Buffer);
   return Buffer.concat(chunks).toString();
+}
+
+/** Connects from a namespace and reads all the server says. */
+export async function fetchTcp(from: Netns, port: number, to: string): Promise<string> {
+  return readAll(await from.connectTcp(port, to));
 }

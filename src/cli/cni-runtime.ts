@@ -147,7 +147,6 @@ const ls: Command = {
   aliases: ['list'],
   summary: 'list the networks of the configuration directory, in the order runtimes read them',
   flags: [{ name: 'json', help: 'print JSON' }, ...DIRS],
-  privileged: false,
   async run(a) {
     const { networks, invalid } = await cniOf(a).networks();
     const rows = networks.map((n) => ({ name: n.name, cniVersion: n.cniVersion, plugins: n.plugins.map((p) => p.type), file: n.file ?? null }));
@@ -165,8 +164,6 @@ const validate: Command = {
   summary: "check that every plugin of the network is found and supports the network's version; print the capabilities",
   operands: '<network>',
   flags: DIRS,
-  // Reading configurations and asking plugins VERSION needs no privileges.
-  privileged: false,
   async run(a) {
     console.log(JSON.stringify(await cniOf(a).validate(a.operands[0]!), null, 2));
     return 0;
