@@ -12,8 +12,8 @@ export interface SandboxHook {
   readonly name: string;
   /**
    * Runs while the sandbox's record still exists and before its namespace
-   * is released: on delete, and on reconcile for a sandbox whose namespace
-   * is already gone (`netnsGone`). A throw is a failed teardown step: the
+   * is released, on every delete (reconcile's included). `netnsGone`: its
+   * namespace is no longer mounted. A throw is a failed teardown step: the
    * delete goes on and reports it. `host` is the Controller's host namespace.
    */
   beforeDelete(sb: SandboxRecord, host: Netns, o: { netnsGone: boolean }): Promise<void>;
