@@ -1,11 +1,20 @@
 // Chaining (issue 17, item 2): the reference meta plugins chained after an
-// interface plugin take its result as prevResult and act on it; DEL runs the
-// chain in reverse and each takes back what it made. Each case reads the
-// kernel for the chained plugin's effect, and for its absence after DEL.
-import { describe, expect, test } from 'vitest';
+// interface plugin (the reference bridge, or nsnet's own through its shim,
+// with and without the daemon) take its result as prevResult and act on it;
+// DEL runs the chain in reverse and each takes back what it made. Each case
+// reads the kernel for the chained plugin's effect, and for its absence
+// after DEL; the first plugin must have released what it held.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
-import { type Cni, Netns } from '../src/index.js';
-import { bridgeList, cniHost, hostLocalLeases, iptablesNat, readCacheFile } from './cni-runtime-helpers.js';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+
+import { Cni, Controller, Netns } from '../src/index.js';
+import { installPlugins } from '../src/cni/plugin/install.js';
+import { startDaemon, type DaemonProcess } from './cni-helpers.js';
+import { eventually } from './cnm-helpers.js';
+import { bridgeList, cniHost, hostLocalLeases, iptablesNat, readCacheFile, REFERENCE } from './cni-runtime-helpers.js';
 import { ipj, nsExec, uniq } from './helpers.js';
 
 const t = cniHost('ch');
@@ -83,11 +92,14 @@ interface First {
   label: string;
   list(name: string, subnet: string, chained: object): object;
   released(name: string): Promise<void>;
+  /** The chained plugins to run after it (default: every case). */
+  only?: (keyof typeof cases)[];
 }
 
 /** Each chained plugin after `first`, through nsnet's runtime: ADD, its effect, CHECK, DEL in reverse, its effect gone. */
 function chainTests(first: First, cni: () => Cni, octet: number): void {
   for (const [i, [what, c]] of Object.entries(cases).entries()) {
+    if (first.only && !first.only.includes(what)) continue;
     test(`${first.label} + ${what}: ${what} accepts the ${first.label} result as prevResult and acts on it; DEL in reverse takes it back`, async () => {
       const name = uniq('ch');
       await t.conf.write(`${name}.conflist`, first.list(name, `10.${octet}.${i}.0/24`, c.plugin));
@@ -121,4 +133,62 @@ describe('reference plugins chained after bridge + host-local', () => {
     list: (name, subnet, chained) => bridgeList(name, uniq('cb'), subnet, '1.0.0', [chained]),
     released: async (name) => expect(await hostLocalLeases(name)).toEqual([]),
   }, () => t.cni, 126);
+});
+
+/** The nsnet plugin's store (its state dir) has no sandbox left; the chain's network is then removed, so the store ends empty. */
+async function nsnetReleased(stateDir: string, name: string): Promise<void> {
+  const c = await Controller.open({ stateDir, host: t.host, reconcile: false });
+  try {
+    expect((await c.sandboxes()).map((s) => s.name)).toEqual([]);
+    await (await c.network(name)).delete();
+    expect(await c.store.view((x) => [x.sandboxes().length, x.endpoints().length, x.networks().filter((n) => n.name === name).length])).toEqual([0, 0, 0]);
+  } finally {
+    c.close();
+  }
+}
+
+const nsnetList = (name: string, subnet: string, chained: object) => ({ cniVersion: '1.0.0', name, plugins: [{ type: 'nsnet', subnet }, chained] });
+
+describe("reference plugins chained after nsnet's plugin", () => {
+  let dir: string;
+  let nsnetCni: Cni;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'nsnet-chain-'));
+    // No daemon listens on this socket: every call takes the slow path.
+    installPlugins({ dir: join(dir, 'bin'), socket: join(dir, 'no-daemon.sock'), stateDir: join(dir, 'state') });
+    nsnetCni = new Cni({ confDir: t.conf.dir, path: [join(dir, 'bin'), REFERENCE], hostNetns: t.host.path! });
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+  chainTests({ label: 'nsnet', list: nsnetList, released: (name) => nsnetReleased(join(dir, 'state'), name) }, () => nsnetCni, 131);
+});
+
+describe("reference plugins chained after nsnet's plugin, through the daemon (the fast path)", () => {
+  let dir: string;
+  let nsnetCni: Cni;
+  let d: DaemonProcess;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'nsnet-chainfp-'));
+    const socket = join(dir, 'cni.sock');
+    installPlugins({ dir: join(dir, 'bin'), socket, stateDir: join(dir, 'state') });
+    d = await startDaemon({ hostNetns: t.host.path!, socket, stateDir: join(dir, 'state') });
+    nsnetCni = new Cni({ confDir: t.conf.dir, path: [join(dir, 'bin'), REFERENCE], hostNetns: t.host.path! });
+  });
+  afterAll(async () => {
+    expect(await d?.stop()).toBe(0);
+    await rm(dir, { recursive: true, force: true });
+  });
+  // portmap alone: the daemon defers deleting the interfaces a DEL leaves
+  // (the runtime deletes the namespace next), so the other cases' checks of
+  // the kernel right after DEL are the slow path's to make.
+  chainTests({
+    label: 'nsnet (daemon)',
+    list: nsnetList,
+    only: ['portmap'],
+    released: async (name) => {
+      // The daemon served the nsnet plugin's calls: ADD, CHECK, DEL, each ok.
+      const calls = () => d.lines.filter((l) => l.startsWith('cni ') && l.includes(` net=${name} `));
+      await eventually(async () => expect(calls().map((l) => [l.split(' ')[1], l.includes('-> ok')])).toEqual([['ADD', true], ['CHECK', true], ['DEL', true]]));
+      await nsnetReleased(join(dir, 'state'), name);
+    },
+  }, () => nsnetCni, 132);
 });
