@@ -1,6 +1,8 @@
 // `nsnet cni ...` and `nsnet run --net cni:<network>` as a user runs them,
 // each process inside a namespace playing the host (nsenter --net, so
-// namespaces it keeps stay mounted), against the reference plugins.
+// namespaces it keeps stay mounted), against the reference plugins and
+// against nsnet's own plugin sharing the CLI's store (the runtime side's
+// cni: sandbox and the plugin side's external sandbox in its namespace).
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,11 +11,12 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
-import { Netns } from '../src/index.js';
+import { Controller, createSandbox, Netns } from '../src/index.js';
+import { installPlugins } from '../src/cni/plugin/install.js';
 import { containerIdFor } from '../src/cli/cni-runtime.js';
 import { CLI, type CliResult } from './cli-helpers.js';
 import { bridgeList, cniHost, hostLocalLeases, iptablesNat, readCacheFile, REFERENCE } from './cni-runtime-helpers.js';
-import { fetchTcp, ipj, nsExec, uniq } from './helpers.js';
+import { attempt, fetchTcp, ipj, nsExec, serve, uniq } from './helpers.js';
 
 const t = cniHost('cl');
 let stateDir: string;
@@ -26,9 +29,14 @@ afterAll(() => rm(stateDir, { recursive: true, force: true }));
 
 /** `nsnet ...args` in the test's host namespace, with its configuration directory and the reference plugins. */
 function nsnet(...args: string[]): Promise<CliResult> {
+  return nsnetWith({}, ...args);
+}
+
+/** nsnet(...args) with more environment (another CNI_PATH, say). */
+function nsnetWith(env: Record<string, string>, ...args: string[]): Promise<CliResult> {
   return new Promise((resolve) => {
     const p = spawn('nsenter', [`--net=${t.host.path}`, '--', process.execPath, CLI, ...args], {
-      env: { ...process.env, NSNET_STATE_DIR: stateDir, NETCONFPATH: t.conf.dir, CNI_PATH: REFERENCE },
+      env: { ...process.env, NSNET_STATE_DIR: stateDir, NETCONFPATH: t.conf.dir, CNI_PATH: REFERENCE, ...env },
     });
     let stdout = '';
     let stderr = '';
@@ -161,5 +169,94 @@ describe('nsnet run --net cni:<network>', () => {
     expect(JSON.parse(ls.stdout).map((s: any) => s.name)).not.toContain(b);
     expect(await hostLocalLeases(net)).toEqual([]);
     expect(await readCacheFile(net, recB.containerId)).toBeNull();
+  });
+});
+
+describe("nsnet run --net cni:<network> whose first plugin is nsnet's", () => {
+  let bin: string;
+  /** The plugins use the CLI's own state dir, as `nsnet cni install` with no --state-dir makes them. */
+  const run = (...args: string[]) => nsnetWith({ CNI_PATH: `${bin}:${REFERENCE}` }, ...args);
+  /** The store as a library caller sees it (no reconcile on open). */
+  async function stored<T>(fn: (c: Controller) => Promise<T>): Promise<T> {
+    const c = await Controller.open({ stateDir, host: t.host, reconcile: false });
+    try {
+      return await fn(c);
+    } finally {
+      c.close();
+    }
+  }
+  const infos = () => stored(async (c) => Promise.all((await c.sandboxes()).map((s) => s.info())));
+
+  beforeAll(async () => {
+    bin = await mkdtemp(join(tmpdir(), 'nsnet-cni-cli-bin-'));
+    // Until a test starts a daemon on this socket, every call takes the slow path.
+    installPlugins({ dir: bin, socket: join(bin, 'cni.sock'), stateDir });
+  });
+  afterAll(() => rm(bin, { recursive: true, force: true }));
+
+  test("the sandbox gets its address from nsnet's plugin, whose own sandbox shares its namespace; sandbox rm DELs that one too; reconcile of a sandbox whose namespace vanished DELs it with no error; neither kind is taken for the other", async () => {
+    const net = uniq('cn');
+    await t.conf.write(`${net}.conflist`, {
+      cniVersion: '1.0.0', name: net,
+      plugins: [{ type: 'nsnet', subnet: '10.127.5.0/24', capabilities: { portMappings: true } }, { type: 'tuning', mtu: 1400 }],
+    });
+    const r = await run('run', '--net', `cni:${net}`, '--', 'ip', '-j', 'addr', 'show', 'eth0');
+    expect(r.code, r.stderr).toBe(0);
+    const [eth0] = JSON.parse(r.stdout);
+    expect([eth0.addr_info.map((a: any) => `${a.local}/${a.prefixlen}`), eth0.mtu]).toEqual([['10.127.5.2/24'], 1400]);
+    expect(await infos()).toEqual([]); // the run's sandbox and, through its DEL, the plugin's
+
+    // A kept one: the cni: sandbox (a namespace of its own) and the plugin's external sandbox in it.
+    const a = uniq('na');
+    const kept = await run('run', '--keep', '--name', a, '--net', `cni:${net}`, '-p', '18087:80', '--', 'true');
+    expect(kept.code, kept.stderr).toBe(0);
+    const [mine, plugin] = (await infos()).sort((x, y) => (x.name === a ? -1 : y.name === a ? 1 : 0));
+    const [rec] = JSON.parse(mine!.labels['nsnet.cni']!);
+    expect([mine!.kind, mine!.endpoints.map((e) => e.network)]).toEqual(['own', ['none']]);
+    expect([plugin!.kind, plugin!.netnsPath, plugin!.labels['nsnet.cni.containerID'], plugin!.labels['nsnet.cni']]).toEqual(['external', mine!.netnsPath, rec.containerId, undefined]);
+    expect(plugin!.endpoints.map((e) => [e.network, e.addresses.length])).toEqual([[net, 1]]);
+    const [addr] = plugin!.endpoints[0]!.addresses[0]!.split('/');
+    // The port is the nsnet plugin's (nf_tables), published to the cni: sandbox's namespace.
+    const ns = await Netns.openPath(mine!.netnsPath);
+    const { server } = await serve(ns, 80, addr!, a);
+    try {
+      expect(await fetchTcp(t.host, 18087, '10.127.5.1')).toBe(a);
+    } finally {
+      server.close();
+      ns.close();
+    }
+    const rm1 = await run('sandbox', 'rm', a);
+    expect(rm1.code, rm1.stderr).toBe(0);
+    expect(await infos()).toEqual([]);
+    expect(await readCacheFile(net, rec.containerId)).toBeNull();
+    expect(await attempt(t.host, 18087, '10.127.5.1')).not.toBe('connected');
+
+    // Its namespace removed behind nsnet's back: reconcile removes the cni:
+    // sandbox, whose DEL removes the plugin's, and reports nothing wrong.
+    const b = uniq('nb');
+    expect((await run('run', '--keep', '--name', b, '--net', `cni:${net}`, '--', 'true')).code).toBe(0);
+    const recB = JSON.parse((await infos()).find((i) => i.name === b)!.labels['nsnet.cni']!)[0];
+    await Netns.delete(b);
+    const report = await stored((c) => c.reconcile());
+    expect([report.errors, report.sandboxesRemoved]).toEqual([[], [b]]);
+    expect(await infos()).toEqual([]);
+    expect(await readCacheFile(net, recB.containerId)).toBeNull();
+    await stored(async (c) => (await c.network(net)).delete());
+  });
+
+  test('a cni: sandbox is refused a namespace it does not own (an external one is the plugin side\'s), before anything is made', async () => {
+    const net = uniq('cn');
+    await t.conf.write(`${net}.conflist`, { cniVersion: '1.0.0', name: net, plugins: [{ type: 'nsnet', subnet: '10.127.6.0/24' }] });
+    const other = await Netns.create(uniq('cx'));
+    try {
+      await stored(async (c) => {
+        await expect(createSandbox(c, { name: uniq('cs'), mode: `cni:${net}`, netnsPath: other.path!, cni: { confDir: t.conf.dir, path: [bin, REFERENCE] } }))
+          .rejects.toMatchObject({ code: 'ERR_NSNET_INVALID', field: 'netnsPath' });
+        expect(await c.sandboxes()).toEqual([]);
+      });
+      expect((await ipj<any[]>(other.name, 'link', 'show')).map((l) => l.ifname)).toEqual(['lo']);
+    } finally {
+      await other.delete();
+    }
   });
 });

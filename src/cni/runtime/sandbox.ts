@@ -34,7 +34,7 @@ interface Recorded {
   timeout: number;
 }
 
-export interface CniSandboxOptions extends Omit<SandboxSettings, 'namespace' | 'container' | 'networks'>, Omit<CniOptions, 'hostNetns'> {
+export interface CniSandboxOptions extends Omit<SandboxSettings, 'namespace' | 'container' | 'networks' | 'netnsPath'>, Omit<CniOptions, 'hostNetns'> {
   /** The CNI network (a configuration list's name). */
   network: string;
   ifName?: string;
@@ -65,6 +65,13 @@ export function portMappings(ports: (string | PortOptions)[]): Record<string, un
  * missing plugin are refused before anything is made.
  */
 export async function createCniSandbox(c: Controller, name: string, o: CniSandboxOptions): Promise<{ sandbox: Sandbox; result: AnyCniResult }> {
+  // Its namespace is its own, made for it: the hook below DELs only such
+  // sandboxes, so an external one (nsnet's plugin's, in a runtime's
+  // namespace) is never taken for one. A namespace nsnet did not make is
+  // attached through Cni.add.
+  for (const k of ['netnsPath', 'namespace', 'container'] as const)
+    if ((o as SandboxSettings)[k] !== undefined)
+      throw new ValidationError(k, (o as SandboxSettings)[k], 'a cni: sandbox has a namespace of its own (attach another namespace with Cni.add or nsnet cni add)');
   const { network, ifName = 'eth0', args, capabilityArgs, confDir, path, cacheDir, timeout, labels, ...settings } = o;
   const host = hostNetns(c.ctx.host);
   const cni = new Cni({ ...(confDir ? { confDir } : {}), ...(path ? { path } : {}), ...(cacheDir ? { cacheDir } : {}), ...(timeout ? { timeout } : {}), ...(host ? { hostNetns: host } : {}) });
@@ -122,6 +129,8 @@ function recorded(sb: SandboxRecord): Recorded[] {
 export const cniSandboxHook: SandboxHook = {
   name: 'cni',
   async beforeDelete(sb, host, { netnsGone }) {
+    // Only createCniSandbox's sandboxes, all of which have their own namespace.
+    if (sb.netnsKind !== 'own') return;
     const errors: Error[] = [];
     for (const r of recorded(sb)) {
       try {
