@@ -15,6 +15,7 @@ import { Controller, createSandbox, Netns } from '../src/index.js';
 import { installPlugins } from '../src/cni/plugin/install.js';
 import { containerIdFor } from '../src/cli/cni-runtime.js';
 import { CLI, type CliResult } from './cli-helpers.js';
+import { startDaemon } from './cni-helpers.js';
 import { bridgeList, cniHost, hostLocalLeases, iptablesNat, readCacheFile, REFERENCE } from './cni-runtime-helpers.js';
 import { attempt, fetchTcp, ipj, nsExec, serve, uniq } from './helpers.js';
 
@@ -242,6 +243,26 @@ describe("nsnet run --net cni:<network> whose first plugin is nsnet's", () => {
     expect(await infos()).toEqual([]);
     expect(await readCacheFile(net, recB.containerId)).toBeNull();
     await stored(async (c) => (await c.network(net)).delete());
+  });
+
+  test('with the daemon serving the plugin, reconcile of cni: sandboxes whose namespaces vanished DELs each through the daemon, with no error', async () => {
+    const net = uniq('cn');
+    await t.conf.write(`${net}.conflist`, { cniVersion: '1.0.0', name: net, plugins: [{ type: 'nsnet', subnet: '10.127.7.0/24' }] });
+    const d = await startDaemon({ hostNetns: t.host.path!, socket: join(bin, 'cni.sock'), stateDir });
+    try {
+      const names = [uniq('nd'), uniq('nd'), uniq('nd')];
+      for (const n of names) expect((await run('run', '--keep', '--name', n, '--net', `cni:${net}`, '--', 'true')).code).toBe(0);
+      expect((await infos()).map((i) => i.kind).sort()).toEqual(['external', 'external', 'external', 'own', 'own', 'own']);
+      for (const n of names) await Netns.delete(n);
+      const report = await stored((c) => c.reconcile());
+      expect([report.errors, [...report.sandboxesRemoved].sort()]).toEqual([[], [...names].sort()]);
+      expect(await infos()).toEqual([]);
+      const dels = d.lines.filter((l) => l.startsWith('cni DEL nsnet') && l.includes(`net=${net} `));
+      expect(dels.map((l) => l.includes('-> ok'))).toEqual([true, true, true]);
+      await stored(async (c) => (await c.network(net)).delete());
+    } finally {
+      expect(await d.stop()).toBe(0);
+    }
   });
 
   test('a cni: sandbox is refused a namespace it does not own (an external one is the plugin side\'s), before anything is made', async () => {
