@@ -77,98 +77,88 @@ function attachmentOf(a: Args, netns: string | undefined): Attachment {
   };
 }
 
-const add: Command = {
-  name: 'add',
-  summary: "attach a namespace to a CNI network (ADD through the network's plugins) and print the result",
-  operands: '<network> <netns>',
-  flags: [...ATTACH, ...DIRS],
-  async run(a) {
-    const [network, ns] = a.operands as [string, string];
-    const result = await cniOf(a).add(network, attachmentOf(a, netnsPath(ns)));
-    console.log(JSON.stringify(result, null, 4));
-    return 0;
-  },
-};
+/** A command making one call of the runtime: what the call returns is printed (nothing for undefined). */
+function cniCommand(c: Omit<Command, 'run'>, call: (cni: Cni, a: Args) => Promise<string | undefined>): Command {
+  return {
+    ...c,
+    async run(a) {
+      const out = await call(cniOf(a), a);
+      if (out !== undefined) console.log(out);
+      return 0;
+    },
+  };
+}
 
-const del: Command = {
-  name: 'del',
-  aliases: ['delete'],
-  summary: 'detach it again (DEL in reverse, with the cached result); arguments not given are the cached ones',
-  operands: '<network> [<netns>]',
-  flags: [...ATTACH, ...DIRS],
-  async run(a) {
-    const [network, ns] = a.operands as [string, string | undefined];
-    await cniOf(a).del(network, attachmentOf(a, ns === undefined ? undefined : netnsPath(ns)));
-    return 0;
-  },
-};
+/** The network and namespace operands. */
+const operands = (a: Args) => a.operands as [string, string | undefined];
 
-const check: Command = {
-  name: 'check',
-  summary: "check the attachment against the cached result (CHECK through the network's plugins)",
-  operands: '<network> <netns>',
-  flags: [...ATTACH, ...DIRS],
-  async run(a) {
-    const [network, ns] = a.operands as [string, string];
-    await cniOf(a).check(network, attachmentOf(a, netnsPath(ns)));
-    return 0;
+const add = cniCommand(
+  { name: 'add', summary: "attach a namespace to a CNI network (ADD through the network's plugins) and print the result", operands: '<network> <netns>', flags: [...ATTACH, ...DIRS] },
+  async (cni, a) => {
+    const [network, ns] = operands(a);
+    return JSON.stringify(await cni.add(network, attachmentOf(a, netnsPath(ns!))), null, 4);
   },
-};
+);
 
-const status: Command = {
-  name: 'status',
-  summary: "ask every plugin of the network whether it is ready (STATUS, CNI 1.1); prints 'ready'",
-  operands: '<network>',
-  flags: DIRS,
-  async run(a) {
-    await cniOf(a).status(a.operands[0]!);
-    console.log('ready');
-    return 0;
+const del = cniCommand(
+  {
+    name: 'del', aliases: ['delete'], summary: 'detach it again (DEL in reverse, with the cached result); arguments not given are the cached ones',
+    operands: '<network> [<netns>]', flags: [...ATTACH, ...DIRS],
   },
-};
+  async (cni, a) => {
+    const [network, ns] = operands(a);
+    await cni.del(network, attachmentOf(a, ns === undefined ? undefined : netnsPath(ns)));
+    return undefined;
+  },
+);
 
-const gc: Command = {
-  name: 'gc',
-  summary: 'delete every cached attachment of the network not listed with --valid, then GC each plugin (CNI 1.1)',
-  operands: '<network>',
-  flags: [{ name: 'valid', value: 'ID[:IFNAME]', repeat: true, help: 'an attachment to keep (interface default eth0)' }, ...DIRS],
-  async run(a) {
+const check = cniCommand(
+  { name: 'check', summary: "check the attachment against the cached result (CHECK through the network's plugins)", operands: '<network> <netns>', flags: [...ATTACH, ...DIRS] },
+  async (cni, a) => {
+    const [network, ns] = operands(a);
+    await cni.check(network, attachmentOf(a, netnsPath(ns!)));
+    return undefined;
+  },
+);
+
+const status = cniCommand(
+  { name: 'status', summary: "ask every plugin of the network whether it is ready (STATUS, CNI 1.1); prints 'ready'", operands: '<network>', flags: DIRS },
+  async (cni, a) => {
+    await cni.status(a.operands[0]!);
+    return 'ready';
+  },
+);
+
+const gc = cniCommand(
+  {
+    name: 'gc', summary: 'delete every cached attachment of the network not listed with --valid, then GC each plugin (CNI 1.1)', operands: '<network>',
+    flags: [{ name: 'valid', value: 'ID[:IFNAME]', repeat: true, help: 'an attachment to keep (interface default eth0)' }, ...DIRS],
+  },
+  async (cni, a) => {
     const valid = a.list('valid').map((v) => {
       const i = v.indexOf(':');
       return i < 0 ? { containerId: v, ifName: 'eth0' } : { containerId: v.slice(0, i), ifName: v.slice(i + 1) };
     });
-    await cniOf(a).gc(a.operands[0]!, valid);
-    return 0;
+    await cni.gc(a.operands[0]!, valid);
+    return undefined;
   },
-};
+);
 
-const ls: Command = {
-  name: 'ls',
-  aliases: ['list'],
-  summary: 'list the networks of the configuration directory, in the order runtimes read them',
-  flags: [{ name: 'json', help: 'print JSON' }, ...DIRS],
-  async run(a) {
-    const { networks, invalid } = await cniOf(a).networks();
+const ls = cniCommand(
+  { name: 'ls', aliases: ['list'], summary: 'list the networks of the configuration directory, in the order runtimes read them', flags: [{ name: 'json', help: 'print JSON' }, ...DIRS] },
+  async (cni, a) => {
+    const { networks, invalid } = await cni.networks();
     const rows = networks.map((n) => ({ name: n.name, cniVersion: n.cniVersion, plugins: n.plugins.map((p) => p.type), file: n.file ?? null }));
-    if (a.bool('json')) console.log(JSON.stringify({ networks: rows, invalid: invalid.map((i) => ({ file: i.file, error: i.error.message })) }, null, 2));
-    else {
-      for (const r of rows) console.log(`${r.name}\t${r.cniVersion}\t${r.plugins.join(',')}\t${r.file ?? ''}`);
-      for (const i of invalid) console.error(`nsnet: ${i.error.message}`);
-    }
-    return 0;
+    if (a.bool('json')) return JSON.stringify({ networks: rows, invalid: invalid.map((i) => ({ file: i.file, error: i.error.message })) }, null, 2);
+    for (const i of invalid) console.error(`nsnet: ${i.error.message}`);
+    return rows.length ? rows.map((r) => `${r.name}\t${r.cniVersion}\t${r.plugins.join(',')}\t${r.file ?? ''}`).join('\n') : undefined;
   },
-};
+);
 
-const validate: Command = {
-  name: 'validate',
-  summary: "check that every plugin of the network is found and supports the network's version; print the capabilities",
-  operands: '<network>',
-  flags: DIRS,
-  async run(a) {
-    console.log(JSON.stringify(await cniOf(a).validate(a.operands[0]!), null, 2));
-    return 0;
-  },
-};
+const validate = cniCommand(
+  { name: 'validate', summary: "check that every plugin of the network is found and supports the network's version; print the capabilities", operands: '<network>', flags: DIRS },
+  async (cni, a) => JSON.stringify(await cni.validate(a.operands[0]!), null, 2),
+);
 
 /** The runtime's commands of `nsnet cni`. */
 export const runtimeCommands: Command[] = [add, del, check, status, gc, ls, validate];
