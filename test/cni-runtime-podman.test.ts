@@ -13,7 +13,7 @@ import { decodeCache, encodeCache } from '../src/cni/runtime/cache.js';
 import { decodeResult } from '../src/cni/types.js';
 import { bridgeList, cacheFile, cniHost, FIXTURES, hostLocalLeases, iptablesNat, readCacheFile, records, REFERENCE } from './cni-runtime-helpers.js';
 import { ipj, uniq } from './helpers.js';
-import { podman, RUN_FLAGS, type Podman } from './podman-helpers.js';
+import { podman, type Podman } from './podman-helpers.js';
 
 const t = cniHost('pm', [REFERENCE, FIXTURES]);
 let pm: Podman;
@@ -31,7 +31,7 @@ test('an attachment Podman made is deleted by nsnet from the cache Podman wrote 
     { type: 'portmap', capabilities: { portMappings: true } },
     { type: 'recorder', log, mac: '02:00:00:00:00:01' }, // Podman refuses an interface without a MAC
   ]));
-  const started = await pm.run('run', '-d', '--name', uniq('pc'), '--network', net, '-p', '18091:80', ...RUN_FLAGS, pm.image, 'sleep', '1000');
+  const started = await pm.run('run', '-d', '--name', uniq('pc'), '--network', net, '-p', '18091:80', pm.image, 'sleep', '1000');
   expect(started.code, started.stderr).toBe(0);
   const id = started.stdout.trim();
   const podmanBytes = await readFile(cacheFile(net, id));
