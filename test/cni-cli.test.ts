@@ -16,7 +16,7 @@ import { installPlugins } from '../src/cni/plugin/install.js';
 import { containerIdFor } from '../src/cli/cni-runtime.js';
 import { CLI, type CliResult } from './cli-helpers.js';
 import { startDaemon } from './cni-helpers.js';
-import { bridgeList, cniHost, hostLocalLeases, iptablesNat, readCacheFile, REFERENCE } from './cni-runtime-helpers.js';
+import { bridgeList, cniHost, hostLocalLeases, inContainer, iptablesNat, readCacheFile, REFERENCE } from './cni-runtime-helpers.js';
 import { attempt, fetchTcp, ipj, nsExec, serve, uniq } from './helpers.js';
 
 const t = cniHost('cl');
@@ -69,9 +69,8 @@ async function portmapNetwork(subnet: string): Promise<string> {
 describe('nsnet cni', () => {
   test('add prints the result and attaches the namespace (ping, a mapped port through the t.host), with cnitool\'s container id; del takes it all back', async () => {
     const net = await portmapNetwork('10.127.0.0/24');
-    const ctr = await Netns.create(uniq('cc'));
-    const id = containerIdFor(ctr.path!);
-    try {
+    await inContainer(async (ctr) => {
+      const id = containerIdFor(ctr.path!);
       const add = await nsnet('cni', 'add', net, ctr.name!, '--capability-args', '{"portMappings":[{"protocol":"tcp","containerPort":80,"hostPort":18083}]}');
       expect(add.code, add.stderr).toBe(0);
       const result = JSON.parse(add.stdout);
@@ -97,24 +96,19 @@ describe('nsnet cni', () => {
       expect(await hostLocalLeases(net)).toEqual([]);
       expect(await iptablesNat(t.host.name!)).not.toContain(id);
       expect(await readCacheFile(net, id)).toBeNull();
-    } finally {
-      await ctr.delete();
-    }
+    });
   });
 
   test('check passes on a bridge attachment; an unknown network and a missing plugin fail with exit 1 and say so', async () => {
     const net = uniq('cl');
     await t.conf.write(`${net}.conflist`, bridgeList(net, uniq('cb'), '10.127.1.0/24'));
-    const ctr = await Netns.create(uniq('cc'));
-    try {
+    await inContainer(async (ctr) => {
       expect((await nsnet('cni', 'add', '--container-id', 'chk1', net, ctr.path!)).code).toBe(0);
       const check = await nsnet('cni', 'check', '--container-id', 'chk1', net, ctr.path!);
       expect(check.code, check.stderr).toBe(0);
       expect((await nsnet('cni', 'del', '--container-id', 'chk1', net)).code).toBe(0);
       expect(await hostLocalLeases(net)).toEqual([]);
-    } finally {
-      await ctr.delete();
-    }
+    });
     const unknown = await nsnet('cni', 'add', 'no-such-network', '/run/netns/x');
     expect([unknown.code, unknown.stderr]).toEqual([1, expect.stringMatching(/no network configuration named "no-such-network"/)]);
     const broken = uniq('cl');

@@ -14,7 +14,7 @@ import { Cni, Controller, Netns } from '../src/index.js';
 import { installPlugins } from '../src/cni/plugin/install.js';
 import { startDaemon, type DaemonProcess } from './cni-helpers.js';
 import { eventually } from './cnm-helpers.js';
-import { bridgeList, cniHost, hostLocalLeases, iptablesNat, readCacheFile, REFERENCE } from './cni-runtime-helpers.js';
+import { bridgeList, cniHost, hostLocalLeases, inContainer, iptablesNat, readCacheFile, REFERENCE } from './cni-runtime-helpers.js';
 import { ipj, nsExec, uniq } from './helpers.js';
 
 const t = cniHost('ch');
@@ -103,9 +103,8 @@ function chainTests(first: First, cni: () => Cni, octet: number): void {
     test(`${first.label} + ${what}: ${what} accepts the ${first.label} result as prevResult and acts on it; DEL in reverse takes it back`, async () => {
       const name = uniq('ch');
       await t.conf.write(`${name}.conflist`, first.list(name, `10.${octet}.${i}.0/24`, c.plugin));
-      const ctr = await Netns.create(uniq('cc'));
-      const id = `chain-${uniq('i')}`;
-      try {
+      await inContainer(async (ctr) => {
+        const id = `chain-${uniq('i')}`;
         const r = (await cni().add(name, { containerId: id, netns: ctr.path!, ...(c.capabilityArgs ? { capabilityArgs: c.capabilityArgs } : {}) })) as any;
         // The host's end of the veth: the last interface outside the sandbox (after the bridge).
         const hostSide = r.interfaces.filter((x: any) => !x.sandbox);
@@ -120,9 +119,7 @@ function chainTests(first: First, cni: () => Cni, octet: number): void {
         await c.deleted(ctx);
         await first.released(name);
         expect(await readCacheFile(name, id)).toBeNull();
-      } finally {
-        await ctr.delete();
-      }
+      });
     });
   }
 }

@@ -10,8 +10,8 @@ import { fileURLToPath } from 'node:url';
 
 import { afterAll, beforeAll } from 'vitest';
 
-import { Cni, type Netns } from '../src/index.js';
-import { nsExec, testHost } from './helpers.js';
+import { Cni, Netns } from '../src/index.js';
+import { nsExec, testHost, uniq } from './helpers.js';
 
 /** Debian's reference plugins. */
 export const REFERENCE = '/usr/lib/cni';
@@ -60,6 +60,16 @@ export function cniHost(tag: string, path: string[] = [REFERENCE]): CniHost {
     await t.conf?.remove();
   });
   return t;
+}
+
+/** Runs fn with a new namespace playing a container, deleted after fn whatever happened. */
+export async function inContainer<T>(fn: (ctr: Netns) => Promise<T>): Promise<T> {
+  const ctr = await Netns.create(uniq('cc'));
+  try {
+    return await fn(ctr);
+  } finally {
+    await ctr.delete();
+  }
 }
 
 /** A bridge + host-local network, optionally with more plugins chained after it. */

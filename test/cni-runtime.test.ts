@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { describe, expect, test } from 'vitest';
 
 import { CniError, Netns } from '../src/index.js';
-import { bridgeList, cniHost, FIXTURES, hostLocalLeases, iptablesNat, readCacheFile, REFERENCE } from './cni-runtime-helpers.js';
+import { bridgeList, cniHost, FIXTURES, hostLocalLeases, inContainer, iptablesNat, readCacheFile, REFERENCE } from './cni-runtime-helpers.js';
 import { fetchTcp, ip, ipj, nsExec, uniq } from './helpers.js';
 
 const t = cniHost('c', [REFERENCE, FIXTURES]);
@@ -84,8 +84,7 @@ describe('bridge + host-local + portmap under nsnet\'s runtime', () => {
     for (const [i, version] of ['0.3.1', '0.4.0', '1.0.0'].entries()) {
       const name = uniq('cv');
       await t.conf.write(`${name}.conflist`, bridgeList(name, uniq('cb'), `10.122.${i}.0/24`, version));
-      const ctr = await Netns.create(uniq('cc'));
-      try {
+      await inContainer(async (ctr) => {
         const r = (await t.cni.add(name, { containerId: 'v', netns: ctr.path! })) as any;
         expect(r.cniVersion).toBe(version);
         expect(r.ips[0]).toEqual(version === '1.0.0'
@@ -94,17 +93,14 @@ describe('bridge + host-local + portmap under nsnet\'s runtime', () => {
         expect(r.interfaces.map((x: any) => x.sandbox ?? null)).toEqual([null, null, ctr.path]);
         await t.cni.del(name, { containerId: 'v', netns: ctr.path! });
         expect(await hostLocalLeases(name)).toEqual([]);
-      } finally {
-        await ctr.delete();
-      }
+      });
     }
   });
 
   test('CHECK passes on a fresh attachment and fails, naming the bridge plugin, once its address is gone', async () => {
     const name = uniq('ck');
     await t.conf.write(`${name}.conflist`, bridgeList(name, uniq('cb'), '10.123.0.0/24'));
-    const ctr = await Netns.create(uniq('cc'));
-    try {
+    await inContainer(async (ctr) => {
       await t.cni.add(name, { containerId: 'chk', netns: ctr.path! });
       await t.cni.check(name, { containerId: 'chk', netns: ctr.path! });
       await ip(ctr.name, 'addr', 'flush', 'dev', 'eth0');
@@ -113,9 +109,7 @@ describe('bridge + host-local + portmap under nsnet\'s runtime', () => {
       expect(e.plugin).toBe('bridge');
       expect(e.command).toBe('CHECK');
       await t.cni.del(name, { containerId: 'chk', netns: ctr.path! });
-    } finally {
-      await ctr.delete();
-    }
+    });
   });
 
   test('validate finds every plugin and reads its VERSION; a version the reference plugins lack is refused, naming the plugin, with code 1', async () => {
@@ -129,23 +123,19 @@ describe('bridge + host-local + portmap under nsnet\'s runtime', () => {
     expect(e).toBeInstanceOf(CniError);
     expect([e.cniCode, e.plugin]).toEqual([1, 'bridge']);
     // ADD says the same through the plugin itself, and leaves nothing.
-    const ctr = await Netns.create(uniq('cc'));
-    try {
+    await inContainer(async (ctr) => {
       const a = await t.cni.add(newer, { containerId: 'new', netns: ctr.path! }).catch((x) => x);
       expect([a.cniCode, a.plugin, a.command]).toEqual([1, 'bridge', 'ADD']);
       expect(await readCacheFile(newer, 'new')).toBeNull();
       expect((await ipj<any[]>(ctr.name, 'link', 'show')).map((l) => l.ifname)).toEqual(['lo']);
-    } finally {
-      await ctr.delete();
-    }
+    });
   });
 
   test('an ADD that fails after the bridge plugin ran is undone: no veth, no lease, no cache; the error names the failing plugin and its code', async () => {
     const name = uniq('cf');
     await t.conf.write(`${name}.conflist`, bridgeList(name, uniq('cb'), '10.125.0.0/24', '1.0.0', [{ type: 'recorder', fail: { ADD: { code: 120, msg: 'refused' } } }]));
-    const ctr = await Netns.create(uniq('cc'));
-    const before = (await ipj<any[]>(t.host.name, 'link', 'show', 'type', 'veth')).length;
-    try {
+    await inContainer(async (ctr) => {
+      const before = (await ipj<any[]>(t.host.name, 'link', 'show', 'type', 'veth')).length;
       const e = await t.cni.add(name, { containerId: 'undo', netns: ctr.path! }).catch((x) => x);
       expect([e.constructor, e.cniCode, e.plugin, e.msg]).toEqual([CniError, 120, 'recorder', 'refused']);
       expect(e.rollbackErrors).toBeUndefined();
@@ -153,8 +143,6 @@ describe('bridge + host-local + portmap under nsnet\'s runtime', () => {
       expect((await ipj<any[]>(t.host.name, 'link', 'show', 'type', 'veth')).length).toBe(before);
       expect(await hostLocalLeases(name)).toEqual([]);
       expect(await readCacheFile(name, 'undo')).toBeNull();
-    } finally {
-      await ctr.delete();
-    }
+    });
   });
 });
