@@ -25,6 +25,7 @@ import { SqliteStore } from '../store/sqlite.js';
 import type { EndpointRecord, Store } from '../store/store.js';
 import { Context, findByKey, type ControllerEvent } from './context.js';
 import { openGlobal, overlayContext, register, type GlobalOptions } from './global.js';
+import { defaultSandboxHooks, type SandboxHook } from './hooks.js';
 import { PeerSync } from './peers.js';
 import * as networks from './networks.js';
 import type { NetworkOptions } from './networks.js';
@@ -35,6 +36,7 @@ import type { SandboxSettings } from './sandboxes.js';
 import type { FaultHook } from './tx.js';
 
 export type { ControllerEvent, DeleteOptions } from './context.js';
+export type { SandboxHook } from './hooks.js';
 export type { EndpointOptions } from './endpoints.js';
 export type { NetworkOptions, SubnetOptions } from './networks.js';
 export type { SandboxAttachment } from './sandboxes.js';
@@ -69,6 +71,8 @@ export interface ControllerOptions extends GlobalOptions {
   firewall?: FirewallKind;
   /** Test hook: called before each step of a create; a throw fails that step. */
   faults?: FaultHook;
+  /** Steps before a sandbox's namespace goes (default: the registered ones, see hooks.ts). */
+  hooks?: SandboxHook[];
 }
 
 /** A host of the global store, as `nsnet host ls` shows it. */
@@ -154,6 +158,7 @@ export class Controller extends EventEmitter {
     }
     const store = global ? new ScopedStore(local, global) : local;
     const c = new Controller({ stateDir, runDir, etcDir, filesDir, host, store, firewall, global, ...(opts.faults ? { faults: opts.faults } : {}) });
+    c.ctx.hooks = opts.hooks ?? defaultSandboxHooks();
     try {
       if (global && opts.register !== false) await register(c.ctx, global, opts);
       await networks.ensurePredefined(c.ctx);
