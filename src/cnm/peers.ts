@@ -208,6 +208,17 @@ export class PeerSync {
     return out;
   }
 
+  /** Whether a network's devices are here, as this process's watch and its own changes say. */
+  hasDevices(networkId: string): boolean {
+    return this.devices.has(networkId) && this.programmed.get(networkId) !== undefined;
+  }
+
+  /** This process removed a network's devices: forgotten now, before the kernel's event says so. */
+  forget(networkId: string): void {
+    this.devices.delete(networkId);
+    this.programmed.delete(networkId);
+  }
+
   /** Whether a network's device has a peer's MAC programmed (as far as this process knows). */
   has(networkId: string, mac: string): boolean {
     return this.programmed.get(networkId)?.has(mac) ?? false;

@@ -40,6 +40,10 @@ export interface OverlayContext {
   peers(networkId: string): Peer[];
   /** Told when this process made a network's devices with these peers programmed (so nobody reads them back from the kernel). */
   programmed?(networkId: string, vxlan: string, peers: Peer[], ms: number): void;
+  /** Whether a network's devices are known to be here (spares a join the lookup); absent or false: look. */
+  hasDevices?(networkId: string): boolean;
+  /** Told when this process removed a network's devices. */
+  removed?(networkId: string): void;
 }
 
 /** What reconcile read of the host and of one sandbox's namespace, for Driver.repair. */

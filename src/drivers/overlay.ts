@@ -76,6 +76,7 @@ export function programPeers(b: Batch, vxlan: string | number, add: Peer[], remo
 export async function ensureDevices(ctx: DriverContext, n: NetworkRecord, links?: Map<string, Link>): Promise<boolean> {
   const st = overlayState(n);
   const o = overlayOf(ctx);
+  if (!links && o.hasDevices?.(n.id)) return false;
   const has = async (name: string) => (links ? (links.get(name) ?? null) : await ctx.host.links.find(name));
   // Every join asks: one lookup answers when the devices are there (the VXLAN device is a port of its bridge).
   const vx = await has(st.vxlan);
@@ -132,6 +133,7 @@ export async function removeDevices(ctx: DriverContext, n: NetworkRecord, onlyIf
   const vx = links.find((l) => l.name === st.vxlan);
   if (onlyIfUnused && br && links.some((l) => l.master === br.ifindex && l.ifindex !== vx?.ifindex)) return false;
   let removed = false;
+  ctx.overlay?.removed?.(n.id);
   for (const l of [vx, br]) {
     if (!l || ownership(ctx.owner, l.alias) !== 'mine') continue;
     await ctx.host.links.delete(l.ifindex).catch((e: NsnetError) => {
