@@ -137,8 +137,16 @@ export interface GlobalReport {
 export async function reconcileGlobal(ctx: CnmContext, g: GlobalStore): Promise<GlobalReport> {
   const out: GlobalReport = { found: [], errors: [], lost: [] };
   const nets = globalNetworks(g);
+  // etcd's side is the registering process's (the daemon's): a command beside it leaves that to it.
+  if (g.registered) await etcdSide(ctx, g, nets, out);
+  await kernelSide(ctx, nets, out);
+  return out;
+}
+
+/** This host's endpoints back in etcd; its endpoints in etcd that its local store does not know removed. */
+async function etcdSide(ctx: CnmContext, g: GlobalStore, nets: Map<string, NetworkRecord>, out: GlobalReport): Promise<void> {
   try {
-    if (g.leaseId()) out.lost = await republish(ctx, g);
+    out.lost = await republish(ctx, g);
     for (const e of out.lost) out.found.push(`endpoint ${e.name}: an address of it is another host's now (this host was away longer than its lease): removed`);
     const mine = new Set((await ownGlobal(ctx, nets)).map((e) => e.id));
     const t = g.begin();
@@ -155,7 +163,10 @@ export async function reconcileGlobal(ctx: CnmContext, g: GlobalStore): Promise<
   } catch (e) {
     out.errors.push((e as Error).message);
   }
-  // The kernel: devices where this host has sandboxes on a network, none elsewhere.
+}
+
+/** The devices of every global network with a sandbox here made (with their peers), those of networks without one removed. */
+async function kernelSide(ctx: CnmContext, nets: Map<string, NetworkRecord>, out: GlobalReport): Promise<void> {
   const joined = new Set((await ctx.store.view((t) => t.endpoints())).filter((e) => e.sandboxId && nets.has(e.networkId)).map((e) => e.networkId));
   const links = new Map((await ctx.host.links.list()).map((l) => [l.name, l] as const));
   for (const net of nets.values()) {
@@ -170,5 +181,4 @@ export async function reconcileGlobal(ctx: CnmContext, g: GlobalStore): Promise<
       out.errors.push(`network ${net.name}: ${(e as Error).message}`);
     }
   }
-  return out;
 }
