@@ -2,6 +2,7 @@
 export { NsnetError, TeardownError, ValidationError } from './errors.js';
 export { Netns, defaultRunDir, type CreateOptions, type NetnsOptions } from './netlink/netns.js';
 export { Links, Addresses, Routes } from './netlink/objects.js';
+export type { ListenOptions, Listening } from './netlink/sockets.js';
 export {
   Batch,
   type AddressOptions,

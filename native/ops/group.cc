@@ -1,6 +1,7 @@
 #include "group.h"
 
 #include <errno.h>
+#include <unistd.h>
 
 #include <algorithm>
 
@@ -56,11 +57,24 @@ bool run_groups(std::vector<Group>& groups, std::vector<io::Reply>* replies, io:
 }
 
 bool create_and_run(const std::shared_ptr<ns::Namespace>& ns, const Place& at, std::vector<Group>& groups,
-                    std::vector<io::Reply>* replies, io::SysError* err) {
+                    std::vector<io::Reply>* replies, io::SysError* err, const std::vector<ns::Listener>& listeners,
+                    std::vector<int>* fds) {
   if (ns->is_ready()) return io::fail(err, EBUSY, "handle already holds a namespace");
+  if (!listeners.empty() && !fds) return io::fail(err, EINVAL, "listeners need somewhere to put their fds");
   ns::Opened opened;
   if (!(at.name ? ns::create(at.rundir, *at.name, &opened, err) : ns::create_anonymous(&opened, err))) return false;
   ns->fill(opened);
+  const auto release = [&] {
+    ns->close();
+    io::SysError ignored;
+    if (at.name) ns::release(at.rundir, *at.name, &ignored);
+  };
+  if (!listeners.empty() && !ns::listen_in(ns->fd, listeners, fds, err)) {
+    // Nothing was sent yet: every op is reported as not sent.
+    for (const Group& g : groups) replies->insert(replies->end(), g.size(), io::Reply{-ECANCELED, "not sent: a socket of the new namespace could not be opened"});
+    release();
+    return false;
+  }
   // lo goes up in the first batch sent into the new namespace (one round
   // trip fewer than a request of its own), or alone when there is none.
   auto first = std::find_if(groups.begin(), groups.end(), [&](const Group& g) { return g.ns == ns && !g.is_nft; });
@@ -83,9 +97,11 @@ bool create_and_run(const std::shared_ptr<ns::Namespace>& ns, const Place& at, s
   }
   ok = ok && !*err && std::all_of(replies->begin(), replies->end(), [](const io::Reply& r) { return r.error == 0; });
   if (ok) return true;
-  ns->close();
-  io::SysError ignored;
-  if (at.name) ns::release(at.rundir, *at.name, &ignored);
+  if (fds) {
+    for (int fd : *fds) ::close(fd);
+    fds->clear();
+  }
+  release();
   return false;
 }
 

@@ -28,6 +28,12 @@ export interface CreateOptions extends NetnsOptions {
    * undo it.
    */
   then?: (ns: Netns) => Batch;
+  /**
+   * Server sockets to open inside the new namespace in the same trip (an
+   * embedded DNS server's 127.0.0.11:53), before the batch runs; a failure
+   * to open one releases the namespace. takeListening() hands them over.
+   */
+  listen?: sockets.ListenOptions[];
 }
 
 /** NSNET_RUN_DIR, else /run/netns (where `ip netns` looks). */
@@ -103,6 +109,8 @@ export class Netns {
   readonly links: Links;
   readonly addresses: Addresses;
   readonly routes: Routes;
+  /** What CreateOptions.listen opened, until takeListening() hands it over. */
+  private listening: sockets.Listening[] = [];
 
   private constructor(
     /** The addon's handle; exposed for the layers above (drivers, firewall). */
@@ -131,19 +139,28 @@ export class Netns {
     const batch = opts?.then?.(ns);
     if (batch !== undefined && !(batch instanceof Batch)) throw new ValidationError('then', batch, 'must return a Batch');
     const { groups, check } = batch?.take() ?? { groups: [], check: () => null };
+    const listeners = sockets.nativeListeners(opts?.listen);
     const nft = groups.findIndex((g) => 'nft' in g);
     if (nft >= 0 && nft !== groups.length - 1)
       throw new ValidationError('then', 'Batch.nftables', "must be the batch's last group: releasing the namespace cannot undo an nf_tables transaction");
-    let replies;
+    let replies, fds;
     try {
-      const creating = native.nsCreate(runDir, n, ns.handle, groups);
+      const creating = native.nsCreate(runDir, n, ns.handle, groups, listeners);
       warmUp();
-      ({ replies } = await creating);
+      ({ replies, fds } = await creating);
     } catch (e) {
       throw NsnetError.system(`netns '${n ?? '(anonymous)'}'`, e);
     }
     const err = check(replies);
     if (err) throw err;
+    if (fds.length) {
+      try {
+        ns.listening = await sockets.adoptListeners(listeners, fds);
+      } catch (e) {
+        await ns.delete();
+        throw e;
+      }
+    }
     return ns;
   }
 
@@ -250,6 +267,21 @@ export class Netns {
     } catch (e) {
       throw NsnetError.system(`sysctl ${k}`, e);
     }
+  }
+
+  /**
+   * The sockets CreateOptions.listen opened, handed over once: from then on
+   * they are the caller's to close (a second call returns none).
+   */
+  takeListening(): sockets.Listening[] {
+    const l = this.listening;
+    this.listening = [];
+    return l;
+  }
+
+  /** Server sockets opened inside this namespace in one trip to the addon, all or none (see ListenOptions). */
+  listen(specs: sockets.ListenOptions[]): Promise<sockets.Listening[]> {
+    return sockets.listenIn(this, specs);
   }
 
   /** A TCP server listening inside this namespace. */
