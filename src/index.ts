@@ -57,13 +57,14 @@ export {
   type ControllerOptions,
   type ControllerEvent,
   type DeleteOptions,
+  type DnsOptions,
   type EndpointOptions,
   type NetworkOptions,
   type SandboxOptions,
   type SandboxAttachment,
   type SubnetOptions,
 } from './cnm/controller.js';
-export { Network, Endpoint, Sandbox, type NetworkInfo, type NetworkSandbox, type EndpointInfo, type SandboxInfo } from './cnm/objects.js';
+export { Network, Endpoint, Sandbox, type NetworkInfo, type NetworkSandbox, type EndpointInfo, type SandboxInfo, type NameResolution } from './cnm/objects.js';
 export type { ReconcileOptions, ReconcileReport } from './cnm/reconcile.js';
 export { createSandbox, defaultNetwork, parseMode, type Mode, type ModeOptions } from './modes.js';
 export type { Driver, DriverContext, JoinOptions } from './drivers/driver.js';

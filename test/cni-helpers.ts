@@ -121,7 +121,8 @@ export interface DaemonProcess {
  * host), and resolves once its CNI door listens.
  */
 export function startDaemon(o: { hostNetns: string; socket: string; stateDir: string }): Promise<DaemonProcess> {
-  const proc = spawn('nsenter', [`--net=${o.hostNetns}`, process.execPath, 'dist/cli/main.js', 'daemon', '--cni-socket', o.socket, '--state-dir', o.stateDir], {
+  const dnsSocket = o.socket.replace(/(\.sock)?$/, '-dns.sock');
+  const proc = spawn('nsenter', [`--net=${o.hostNetns}`, process.execPath, 'dist/cli/main.js', 'daemon', '--cni-socket', o.socket, '--dns-socket', dnsSocket, '--state-dir', o.stateDir], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const lines: string[] = [];

@@ -32,10 +32,13 @@ describe('listening sockets inside a namespace', () => {
       const [udp, tcp] = ns.takeListening() as [UdpSocket, Server];
       expect(ns.takeListening()).toEqual([]); // handed over once
       expect((await listening(name)).sort()).toEqual(['tcp 127.0.0.11:53', 'udp 127.0.0.11:53']);
-      const got = new Promise<string>((resolve) => udp.once('message', (m) => resolve(m.toString())));
+      // A client that connects, as a stub resolver does, takes only answers from 127.0.0.11:53.
+      udp.on('message', (m, from) => udp.send(Buffer.from(`re ${m}`), from.port, from.address));
       const client = await ns.bindUdp(0, '127.0.0.1');
-      client.send('ping', 53, '127.0.0.11');
-      expect(await got).toBe('ping');
+      await new Promise<void>((resolve) => client.connect(53, '127.0.0.11', resolve));
+      const got = new Promise<string>((resolve) => client.once('message', (m) => resolve(m.toString())));
+      client.send('ping');
+      expect(await got).toBe('re ping');
       const accepted = new Promise<void>((resolve) => tcp.once('connection', (s) => (s.destroy(), resolve())));
       const conn = await ns.connectTcp(53, '127.0.0.11');
       await accepted;

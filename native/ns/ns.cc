@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/netlink.h>
-#include <netinet/in.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
@@ -178,12 +177,10 @@ bool listen_in(int nsfd, const std::vector<Listener>& specs, std::vector<int>* f
   fds->clear();
   Enter in(nsfd, err);
   if (!in.ok()) return false;
-  const int one = 1;
   for (const Listener& l : specs) {
     const int fd = ::socket(l.domain, l.type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     bool ok = fd >= 0 || fail(err, errno, "socket");
     if (ok) fds->push_back(fd);
-    if (ok && setsockopt(fd, SOL_IP, IP_FREEBIND, &one, sizeof one) != 0) ok = fail(err, errno, "setsockopt IP_FREEBIND");
     ok = ok && io::bind_inet(fd, l.domain, l.address, l.port, err, l.reuse);
     if (ok && l.type == SOCK_STREAM && ::listen(fd, SOMAXCONN) != 0) ok = fail(err, errno, "listen");
     if (!ok) {

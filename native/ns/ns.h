@@ -53,10 +53,10 @@ struct Listener {
   // another socket holds is refused (EADDRINUSE) rather than shared.
   bool reuse = true;
 };
-// Opens each listener inside the namespace, all in one visit. They bind with
-// IP_FREEBIND, so an address that is not local yet (127.0.0.11 before lo is
-// up in a namespace being made) can be bound, and is served once it is.
-// All or nothing: on a failure those opened are closed and fds is left empty.
+// Opens each listener inside the namespace, all in one visit. Its address
+// must be local there (a socket bound to one that is not yet would send
+// from whatever address routing picks). All or nothing: on a failure those
+// opened are closed and fds is left empty.
 bool listen_in(int nsfd, const std::vector<Listener>& specs, std::vector<int>* fds, io::SysError* err);
 // Reads or writes /proc/sys/<key> as seen from the namespace.
 bool sysctl_read(int nsfd, const std::string& key, std::string* value, io::SysError* err);

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
 
 namespace nsnet::ops {
 
@@ -69,23 +70,34 @@ bool create_and_run(const std::shared_ptr<ns::Namespace>& ns, const Place& at, s
     io::SysError ignored;
     if (at.name) ns::release(at.rundir, *at.name, &ignored);
   };
-  if (!listeners.empty() && !ns::listen_in(ns->fd, listeners, fds, err)) {
-    // Nothing was sent yet: every op is reported as not sent.
-    for (const Group& g : groups) replies->insert(replies->end(), g.size(), io::Reply{-ECANCELED, "not sent: a socket of the new namespace could not be opened"});
-    release();
-    return false;
+  size_t lo = SIZE_MAX;  // lo up's reply's index, when it rides in a group
+  if (!listeners.empty()) {
+    // Listeners go first, so nothing the groups do needs undoing when one
+    // cannot be opened; lo goes up alone before them, since an address of
+    // lo's is not local before (and a socket bound to one then would send
+    // from another address).
+    std::vector<Op> up{lo_up()};
+    std::vector<io::Reply> r;
+    bool sent = ns->with_rtnl([&](io::Socket& s) { return exec(s, up, &r, err); });
+    if (sent && r.at(0).error) sent = io::fail(err, -r[0].error, "RTM_NEWLINK lo up");
+    if (!sent || !ns::listen_in(ns->fd, listeners, fds, err)) {
+      for (const Group& g : groups) replies->insert(replies->end(), g.size(), io::Reply{-ECANCELED, "not sent: the new namespace's sockets could not be opened"});
+      release();
+      return false;
+    }
+  } else {
+    // lo goes up in the first batch sent into the new namespace (one round
+    // trip fewer than a request of its own), or alone when there is none.
+    auto first = std::find_if(groups.begin(), groups.end(), [&](const Group& g) { return g.ns == ns && !g.is_nft; });
+    if (first == groups.end()) {
+      first = groups.insert(groups.begin(), Group{});
+      first->ns = ns;
+    }
+    lo = 0;
+    for (auto g = groups.begin(); g != first; ++g) lo += g->size();
+    first->list.insert(first->list.begin(), lo_up());
+    first->refs.insert(first->refs.begin(), NsRefs{});
   }
-  // lo goes up in the first batch sent into the new namespace (one round
-  // trip fewer than a request of its own), or alone when there is none.
-  auto first = std::find_if(groups.begin(), groups.end(), [&](const Group& g) { return g.ns == ns && !g.is_nft; });
-  if (first == groups.end()) {
-    first = groups.insert(groups.begin(), Group{});
-    first->ns = ns;
-  }
-  size_t lo = 0;  // its reply's index
-  for (auto g = groups.begin(); g != first; ++g) lo += g->size();
-  first->list.insert(first->list.begin(), lo_up());
-  first->refs.insert(first->refs.begin(), NsRefs{});
   bool ok = run_groups(groups, replies, err);
   if (lo < replies->size()) {
     // The caller's replies line up with the caller's ops: drop ours. A

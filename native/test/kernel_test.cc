@@ -270,7 +270,7 @@ std::string local_of(int fd) {
 
 }  // namespace
 
-TEST(create_and_run_opens_listeners_inside_the_new_namespace_before_lo_is_up) {
+TEST(create_and_run_opens_listeners_inside_the_new_namespace_and_they_answer_from_their_own_address) {
   ops::Place at{g_rundir, "kt-listen"};
   auto n = std::make_shared<ns::Namespace>();
   std::vector<ops::Group> groups;
@@ -296,7 +296,9 @@ TEST(create_and_run_opens_listeners_inside_the_new_namespace_before_lo_is_up) {
   CHECK(!ns::listen_in(n->fd, {listener(SOCK_DGRAM, "127.0.0.11", 53, true)}, &more, &again));
   CHECK_EQ(again.err, EADDRINUSE);
   CHECK(more.empty());
-  // A datagram to it from inside arrives: the address became local once lo came up.
+  // A client inside that connects to it (as a stub resolver does) gets the
+  // answer: it comes from 127.0.0.11, the address the listener was bound
+  // to once lo was up, not from whatever address routing would pick.
   std::vector<int> client;
   CHECK(ns::listen_in(n->fd, {listener(SOCK_DGRAM, "127.0.0.1", 0, true)}, &client, &again));
   if (client.size() == 1) {
@@ -304,9 +306,18 @@ TEST(create_and_run_opens_listeners_inside_the_new_namespace_before_lo_is_up) {
     to.sin_family = AF_INET;
     to.sin_port = htons(53);
     inet_pton(AF_INET, "127.0.0.11", &to.sin_addr);
-    CHECK_EQ(::sendto(client[0], "q", 1, 0, reinterpret_cast<sockaddr*>(&to), sizeof to), ssize_t{1});
+    CHECK_EQ(::connect(client[0], reinterpret_cast<sockaddr*>(&to), sizeof to), 0);
+    CHECK_EQ(::send(client[0], "q", 1, 0), ssize_t{1});
     pollfd p{fds[0], POLLIN, 0};
     CHECK_EQ(::poll(&p, 1, 2000), 1);
+    char buf[8];
+    sockaddr_in from{};
+    socklen_t flen = sizeof from;
+    CHECK_EQ(::recvfrom(fds[0], buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &flen), ssize_t{1});
+    CHECK_EQ(::sendto(fds[0], "a", 1, 0, reinterpret_cast<sockaddr*>(&from), flen), ssize_t{1});
+    pollfd back{client[0], POLLIN, 0};
+    CHECK_EQ(::poll(&back, 1, 2000), 1);
+    CHECK_EQ(::recv(client[0], buf, sizeof buf, 0), ssize_t{1});
     ::close(client[0]);
   }
   for (int fd : fds) ::close(fd);

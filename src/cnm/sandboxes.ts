@@ -136,6 +136,7 @@ export async function createSandbox(ctx: CnmContext, name: string, o: SandboxPla
   // input, found before anything changes, and its identity is recorded.
   const ext = kind === 'external' ? await openExternal(sb.netnsPath) : null;
   if (ext) sb.netnsId = ext.handle.id ?? undefined;
+  await ctx.hooks?.prepare();
   const tx = new Transaction(`sandbox ${n}`, ctx.faults);
   const busy = new Busy(ctx);
   const made = tx.run(async () => {
@@ -166,6 +167,8 @@ export async function createSandbox(ctx: CnmContext, name: string, o: SandboxPla
             created.push(planEndpoint(ctx, t, net, n, a, a.portReqs, inUse)); // stored by planJoins below
           }
           for (const e of joinEps) if (!nets.has(e.networkId)) nets.set(e.networkId, t.network(e.networkId)!);
+          const resolver = ctx.hooks?.resolver(sb, nets.values());
+          if (resolver) sb.resolver = resolver;
           busy.claim(t, sb, 'create');
           const eps = [...created, ...joinEps];
           const before = planJoins(ctx, t, sb, eps, { newSandbox: true, created: new Set(created.map((e) => e.id)), nets });
@@ -207,6 +210,11 @@ export async function createSandbox(ctx: CnmContext, name: string, o: SandboxPla
       }
       if (ns) ctx.keepNetns(sb.id, ns);
     }
+    const hooks = ctx.hooks;
+    if (hooks && kind !== 'container') {
+      const ns = ext ? null : await ctx.netnsOf(sb);
+      await tx.step('names', () => hooks.live({ sandbox: sb, endpoints: plan.eps, networks: plan.nets }, ns?.takeListening()), () => hooks.gone(sb));
+    }
     await busy.end();
     ctx.emit({ kind: 'sandbox', action: 'create', id: sb.id, name: sb.name });
     for (const ep of plan.eps) ctx.emit({ kind: 'endpoint', action: 'join', id: ep.id, name: ep.name });
@@ -242,6 +250,9 @@ async function teardown(ctx: CnmContext, sbRec: SandboxRecord, o: DeleteOptions,
   const td = new Teardown(`sandbox ${sbRec.name}`, ctx.faults);
   for (const j of cur.joiners) await td.step(`joiner ${j.name}`, () => deleteSandbox(ctx, j, o));
   const { sb } = cur;
+  // Its names go first, and its resolver's sockets before its namespace is released.
+  const hooks = ctx.hooks;
+  if (hooks) await td.step('names', () => hooks.gone(sb));
   // The ports go first, whatever became of the namespace.
   const unpublish = portSpecs(cur.eps);
   if (unpublish.length) await td.step('firewall', () => ctx.firewall.unpublish(unpublish));

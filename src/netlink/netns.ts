@@ -30,8 +30,9 @@ export interface CreateOptions extends NetnsOptions {
   then?: (ns: Netns) => Batch;
   /**
    * Server sockets to open inside the new namespace in the same trip (an
-   * embedded DNS server's 127.0.0.11:53), before the batch runs; a failure
-   * to open one releases the namespace. takeListening() hands them over.
+   * embedded DNS server's 127.0.0.11:53), once its lo is up and before the
+   * batch runs; a failure to open one releases the namespace.
+   * takeListening() hands them over.
    */
   listen?: sockets.ListenOptions[];
 }
@@ -299,9 +300,10 @@ export class Netns {
     return sockets.bindUdp(this, port, host, family);
   }
 
-  /** Closes the handle and its socket. A named namespace stays mounted. The shared host handle stays open. */
+  /** Closes the handle and its socket (and listeners CreateOptions.listen opened that nobody took). A named namespace stays mounted. The shared host handle stays open. */
   close(): void {
     if (this.origin === 'shared') return;
+    for (const l of this.takeListening()) l.close(); // nobody took them: they would keep the namespace alive
     this.handle.close();
   }
 
@@ -313,7 +315,7 @@ export class Netns {
    */
   async delete(): Promise<void> {
     if (this.origin === 'shared') return;
-    this.handle.close();
+    this.close();
     if (this.name !== null && this.runDir !== null) await Netns.delete(this.name, { runDir: this.runDir });
   }
 

@@ -58,7 +58,7 @@ export async function bindUdp(ns: HasHandle, port: number, host?: string, family
 /** A server socket to open inside a namespace (Netns.listen, or CreateOptions.listen). */
 export interface ListenOptions {
   type: 'udp' | 'tcp';
-  /** The address to bind: it need not be local yet (IP_FREEBIND), as 127.0.0.11 is not before lo is up. */
+  /** The address to bind: one of the namespace's (127.0.0.11 is lo's). */
   host: string;
   port: number;
   /**
