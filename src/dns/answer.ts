@@ -20,7 +20,18 @@ export interface Decoded {
   additionals: Answer[];
 }
 
-export const decode = (msg: Buffer) => dnsPacket.decode(msg) as unknown as Decoded;
+/**
+ * Decodes a message whose header is plausible: its counts fit its length
+ * (a question takes 5 bytes at least, a record 11). dns-packet makes an
+ * array of each count's length before it reads any, so a 20-byte message
+ * claiming 60,000 records would cost milliseconds to refuse.
+ */
+export function decode(msg: Buffer): Decoded {
+  if (msg.length < 12) throw new Error('shorter than a DNS header');
+  const records = msg.readUInt16BE(6) + msg.readUInt16BE(8) + msg.readUInt16BE(10);
+  if (12 + msg.readUInt16BE(4) * 5 + records * 11 > msg.length) throw new Error('its counts are more than its length holds');
+  return dnsPacket.decode(msg) as unknown as Decoded;
+}
 
 export const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const;
 
