@@ -339,8 +339,8 @@ export interface Native {
   nsRelease(runDir: string, name: string): Promise<void>;
   sysctl(ns: NativeNetns, key: string, value?: string): Promise<string | undefined>;
   socketIn(ns: NativeNetns, family: 4 | 6, type: 'tcp' | 'udp', address?: string, port?: number): Promise<number>;
-  /** Server sockets opened inside the namespace in one visit, all or none; TCP ones listening. */
-  listenIn(ns: NativeNetns, listeners: NativeListener[]): Promise<number[]>;
+  /** Server sockets opened inside the namespace (a handle's, or the one at a path) in one visit, all or none; TCP ones listening. */
+  listenIn(ns: NativeNetns | string, listeners: NativeListener[]): Promise<number[]>;
   /** Groups run in order, each on its namespace's socket, in one job. */
   exec(groups: NativeGroup[]): Promise<NativeReply[]>;
   links(ns: NativeNetns, ifindex: number, name: string): Promise<NativeList<NativeLink>>;

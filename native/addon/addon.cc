@@ -3,6 +3,7 @@
 // runner.h) and returns a promise.
 #include <napi.h>
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -290,22 +291,37 @@ class Addon : public Napi::Addon<Addon> {
     return runner.submit(info.Env(), j.release(), Lane::Namespace);
   }
 
-  // listenIn(ns, listeners: { family, type, address, port, reuse }[]) -> Promise<fd[]>
+  // listenIn(ns | path, listeners: { family, type, address, port, reuse }[]) -> Promise<fd[]>
   // Server sockets opened inside the namespace in one visit, all or none
-  // (see ns::listen_in); stream ones already listening.
+  // (see ns::listen_in); stream ones already listening. A path names the
+  // namespace without a handle (and the netlink socket one opens inside).
   Napi::Value ListenIn(const Napi::CallbackInfo& info) {
     struct J : Job {
       std::shared_ptr<Namespace> ns;
+      std::string path;
       std::vector<ns::Listener> listeners;
       std::vector<int> fds;
       ~J() override {
         for (int fd : fds) ::close(fd);
       }
-      void run() override { ns::listen_in(ns->fd, listeners, &fds, &err); }
+      void run() override {
+        if (ns) {
+          ns::listen_in(ns->fd, listeners, &fds, &err);
+          return;
+        }
+        const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+          io::fail(&err, errno, "open " + path);
+          return;
+        }
+        ns::listen_in(fd, listeners, &fds, &err);
+        ::close(fd);
+      }
       Napi::Value value(Napi::Env env) override { return hand_over(env, &fds); }
     };
     auto j = std::make_unique<J>();
-    j->ns = NetnsHandle::From(info[0]);
+    if (info[0].IsString()) j->path = info[0].As<Napi::String>().Utf8Value();
+    else j->ns = NetnsHandle::From(info[0]);
     j->listeners = to_listeners(info[1]);
     return runner.submit(info.Env(), j.release(), Lane::Namespace);
   }

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 
 namespace nsnet::ops {
 
@@ -37,11 +38,13 @@ Op lo_up() {
   return lo;
 }
 
-}  // namespace
-
-bool run_groups(std::vector<Group>& groups, std::vector<io::Reply>* replies, io::SysError* err) {
+// run_groups, and after group `at` (when nothing failed so far) `then`:
+// when that fails (saying why in err), the groups after it are not sent.
+bool run_groups_then(std::vector<Group>& groups, std::vector<io::Reply>* replies, io::SysError* err, size_t at,
+                     const std::function<bool()>& then) {
   bool failed = false;
-  for (Group& g : groups) {
+  for (size_t k = 0; k < groups.size(); k++) {
+    Group& g = groups[k];
     std::vector<io::Reply> r;
     for (size_t i = 0; i < g.list.size(); i++) bind_refs(g.list[i], g.refs[i]);
     if (failed) {
@@ -53,8 +56,15 @@ bool run_groups(std::vector<Group>& groups, std::vector<io::Reply>* replies, io:
     }
     for (auto& x : r) failed = failed || x.error != 0;
     replies->insert(replies->end(), r.begin(), r.end());
+    if (k == at && !failed && then && !then()) failed = true;
   }
   return true;
+}
+
+}  // namespace
+
+bool run_groups(std::vector<Group>& groups, std::vector<io::Reply>* replies, io::SysError* err) {
+  return run_groups_then(groups, replies, err, SIZE_MAX, nullptr);
 }
 
 bool create_and_run(const std::shared_ptr<ns::Namespace>& ns, const Place& at, std::vector<Group>& groups,
@@ -70,35 +80,24 @@ bool create_and_run(const std::shared_ptr<ns::Namespace>& ns, const Place& at, s
     io::SysError ignored;
     if (at.name) ns::release(at.rundir, *at.name, &ignored);
   };
-  size_t lo = SIZE_MAX;  // lo up's reply's index, when it rides in a group
-  if (!listeners.empty()) {
-    // Listeners go first, so nothing the groups do needs undoing when one
-    // cannot be opened; lo goes up alone before them, since an address of
-    // lo's is not local before (and a socket bound to one then would send
-    // from another address).
-    std::vector<Op> up{lo_up()};
-    std::vector<io::Reply> r;
-    bool sent = ns->with_rtnl([&](io::Socket& s) { return exec(s, up, &r, err); });
-    if (sent && r.at(0).error) sent = io::fail(err, -r[0].error, "RTM_NEWLINK lo up");
-    if (!sent || !ns::listen_in(ns->fd, listeners, fds, err)) {
-      for (const Group& g : groups) replies->insert(replies->end(), g.size(), io::Reply{-ECANCELED, "not sent: the new namespace's sockets could not be opened"});
-      release();
-      return false;
-    }
-  } else {
-    // lo goes up in the first batch sent into the new namespace (one round
-    // trip fewer than a request of its own), or alone when there is none.
-    auto first = std::find_if(groups.begin(), groups.end(), [&](const Group& g) { return g.ns == ns && !g.is_nft; });
-    if (first == groups.end()) {
-      first = groups.insert(groups.begin(), Group{});
-      first->ns = ns;
-    }
-    lo = 0;
-    for (auto g = groups.begin(); g != first; ++g) lo += g->size();
-    first->list.insert(first->list.begin(), lo_up());
-    first->refs.insert(first->refs.begin(), NsRefs{});
+  // lo goes up in the first batch sent into the new namespace (one round
+  // trip fewer than a request of its own), or alone when there is none.
+  auto first = std::find_if(groups.begin(), groups.end(), [&](const Group& g) { return g.ns == ns && !g.is_nft; });
+  if (first == groups.end()) {
+    first = groups.insert(groups.begin(), Group{});
+    first->ns = ns;
   }
-  bool ok = run_groups(groups, replies, err);
+  size_t lo = 0;  // its reply's index
+  for (auto g = groups.begin(); g != first; ++g) lo += g->size();
+  first->list.insert(first->list.begin(), lo_up());
+  first->refs.insert(first->refs.begin(), NsRefs{});
+  // The listeners right after that batch: an address of lo's is not local
+  // before lo is up (a socket bound to one then would send from another
+  // address), and a failure there is undone as a failed request is, by
+  // releasing the namespace, before anything later (an nf_tables
+  // transaction, which releasing cannot undo) is sent.
+  const auto listen = [&] { return ns::listen_in(ns->fd, listeners, fds, err); };
+  bool ok = run_groups_then(groups, replies, err, static_cast<size_t>(first - groups.begin()), listeners.empty() ? std::function<bool()>() : listen);
   if (lo < replies->size()) {
     // The caller's replies line up with the caller's ops: drop ours. A
     // failure of it is the error to report, unless it was only cancelled

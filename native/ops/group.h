@@ -47,9 +47,8 @@ struct Place {
 };
 
 // On the namespace thread: creates the namespace `ns` stands for (which must
-// not hold one yet), brings its lo up, opens `listeners` in it (into *fds,
-// before the groups, so that nothing they did needs undoing when one
-// fails), and runs `groups`, as one. If any of it fails the namespace is
+// not hold one yet), brings its lo up, runs `groups`, and opens `listeners`
+// in it (into *fds) right after the first group sent into it, as one. If any of it fails the namespace is
 // released again (and with it the devices in it, and their veth peers) and
 // the listeners closed, so the caller sees all or nothing. Returns whether
 // all went through; replies line up with the groups' ops either way, and

@@ -150,12 +150,7 @@ export class DnsService implements SandboxHooks, Resolver {
   }
 }
 
-/** Opens a resolver's sockets in sb's namespace, from a handle of its own (closed after: the sockets keep nothing else open). */
-async function open(sb: SandboxRecord): Promise<Listening[]> {
-  const ns = await Netns.openPath(sb.netnsPath);
-  try {
-    return await ns.listen(LISTEN);
-  } finally {
-    ns.close();
-  }
+/** Opens a resolver's sockets in sb's namespace, by its path: nothing but the sockets is kept open. */
+function open(sb: SandboxRecord): Promise<Listening[]> {
+  return Netns.listenAt(sb.netnsPath, LISTEN);
 }

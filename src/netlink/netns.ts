@@ -156,7 +156,7 @@ export class Netns {
     if (err) throw err;
     if (fds.length) {
       try {
-        ns.listening = await sockets.adoptListeners(listeners, fds);
+        ns.listening = sockets.adoptListeners(listeners, fds);
       } catch (e) {
         await ns.delete();
         throw e;
@@ -283,6 +283,16 @@ export class Netns {
   /** Server sockets opened inside this namespace in one trip to the addon, all or none (see ListenOptions). */
   listen(specs: sockets.ListenOptions[]): Promise<sockets.Listening[]> {
     return sockets.listenIn(this, specs);
+  }
+
+  /**
+   * Server sockets opened inside the namespace at path (a bind mount, or
+   * /proc/<pid>/ns/net) without a handle on it: one trip, and nothing is
+   * kept open but the sockets themselves.
+   */
+  static listenAt(path: string, specs: sockets.ListenOptions[]): Promise<sockets.Listening[]> {
+    if (typeof path !== 'string' || !path.startsWith('/')) throw new ValidationError('path', path, 'must be an absolute path');
+    return sockets.listenIn(path, specs);
   }
 
   /** A TCP server listening inside this namespace. */

@@ -83,8 +83,13 @@ export function nativeListeners(specs: ListenOptions[] | undefined, field = 'lis
   });
 }
 
-/** Gives fds the addon opened (for specs, in order) to Node; closes them all if any cannot be taken. */
-export async function adoptListeners(specs: NativeListener[], fds: number[]): Promise<Listening[]> {
+/**
+ * Gives fds the addon opened (for specs, in order) to Node; closes them all
+ * if any cannot be taken. Synchronous: each fd is bound (and listening)
+ * already, and Node takes one over within the call (its 'listening' event
+ * follows), so a create that opens them waits for no turn of the loop.
+ */
+export function adoptListeners(specs: NativeListener[], fds: number[]): Listening[] {
   const out: Listening[] = [];
   try {
     for (let i = 0; i < fds.length; i++) {
@@ -92,11 +97,12 @@ export async function adoptListeners(specs: NativeListener[], fds: number[]): Pr
       if (specs[i]!.type === 'udp') {
         const sock = dgram.createSocket(specs[i]!.family === 6 ? 'udp6' : 'udp4');
         out.push(sock);
-        await started(sock, (done) => sock.bind({ fd }, done));
+        sock.bind({ fd }); // throws if Node cannot take the fd
       } else {
         const server = net.createServer();
         out.push(server);
-        await started(server, (done) => server.listen({ fd }, done));
+        server.listen({ fd });
+        if (!server.listening) throw new Error(`fd ${fd} could not be listened on`);
       }
     }
   } catch (e) {
@@ -107,12 +113,12 @@ export async function adoptListeners(specs: NativeListener[], fds: number[]): Pr
   return out;
 }
 
-/** Server sockets opened inside ns in one trip to the addon, all or none. */
-export async function listenIn(ns: HasHandle, specs: ListenOptions[]): Promise<Listening[]> {
+/** Server sockets opened inside ns (or the namespace at a path) in one trip to the addon, all or none. */
+export async function listenIn(ns: HasHandle | string, specs: ListenOptions[]): Promise<Listening[]> {
   const n = nativeListeners(specs);
   let fds: number[];
   try {
-    fds = await native.listenIn(ns.handle, n);
+    fds = await native.listenIn(typeof ns === 'string' ? ns : ns.handle, n);
   } catch (e) {
     throw NsnetError.system(`listen ${n.map((l) => `${l.type} ${l.address}:${l.port}`).join(', ')}`, e);
   }
