@@ -7,19 +7,18 @@ import { promisify } from 'node:util';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
-import { Controller, Netns, type Sandbox } from '../src/index.js';
+import { Controller, type Sandbox } from '../src/index.js';
 import { pluginHost, startDaemon, type DaemonProcess, type PluginHost } from './cni-helpers.js';
 import type { World } from './cnm-helpers.js';
-import { addresses, getent, query, upstream, type Upstream } from './dns-helpers.js';
+import { addresses, getent, OUTSIDE, query, theOutside, type Upstream } from './dns-helpers.js';
 import { uniq } from './helpers.js';
 
 const run = promisify(execFile);
-const OUTSIDE = '198.51.100.2';
 
 let h: PluginHost;
 let w: World;
 let d: DaemonProcess;
-let outside: Netns;
+let outside: Awaited<ReturnType<typeof theOutside>>;
 let up: Upstream;
 
 beforeAll(async () => {
@@ -29,20 +28,15 @@ beforeAll(async () => {
   // This process is one the daemon serves: its controller tells the daemon of its sandboxes.
   process.env.NSNET_DNS_SOCKET = d.dnsSocket;
   await w.reopen();
-  outside = await Netns.create(uniq('dout'));
-  const v = uniq('dv');
-  await w.host.links.addVeth({ name: v, up: true, peer: { name: 'eth0', netns: outside } });
-  await w.host.addresses.add(v, '198.51.100.1/24');
-  await outside.batch().setUp('eth0').addAddress('eth0', `${OUTSIDE}/24`).commit();
-  up = await upstream(outside, OUTSIDE);
+  outside = await theOutside(w.host);
+  up = outside.up;
   await w.c.createNetwork('front', { subnets: ['10.73.0.0/24'] });
   await w.c.createNetwork('back', { subnets: ['10.74.0.0/24'] });
 });
 afterAll(async () => {
-  up.close();
   await d.stop();
   await h.cleanup();
-  await outside.delete();
+  await outside.close();
 });
 
 const addr = async (sb: Sandbox, network = 'front') => (await sb.info()).endpoints.find((e) => e.network === network)!.addresses[0]!.split('/')[0]!;

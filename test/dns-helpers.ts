@@ -11,6 +11,7 @@ import dnsPacket, { type Answer } from 'dns-packet';
 
 import { Netns } from '../src/index.js';
 import { frame, FrameReader } from '../src/dns/tcp.js';
+import { uniq } from './helpers.js';
 
 const run = promisify(execFile);
 
@@ -113,6 +114,23 @@ export async function query(
     clearTimeout(timer);
     ns.close();
   }
+}
+
+/** Where the outside's upstream listens. */
+export const OUTSIDE = '198.51.100.2';
+
+/**
+ * A namespace playing the outside, behind a veth from host (198.51.100.1),
+ * with an upstream server at OUTSIDE; close() removes both.
+ */
+export async function theOutside(host: Netns): Promise<{ up: Upstream; close(): Promise<void> }> {
+  const outside = await Netns.create(uniq('dout'));
+  const v = uniq('dv');
+  await host.links.addVeth({ name: v, up: true, peer: { name: 'eth0', netns: outside } });
+  await host.addresses.add(v, '198.51.100.1/24');
+  await outside.batch().setUp('eth0').addAddress('eth0', `${OUTSIDE}/24`).commit();
+  const up = await upstream(outside, OUTSIDE);
+  return { up, close: async () => (up.close(), await outside.delete()) };
 }
 
 /** The A/AAAA data of a reply, or its rcode when it has none. */

@@ -12,37 +12,32 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { Netns, type Sandbox } from '../src/index.js';
 import { world, type World } from './cnm-helpers.js';
-import { addresses, getent, query, upstream, type Upstream } from './dns-helpers.js';
-import { uniq } from './helpers.js';
+import { addresses, getent, OUTSIDE, query, theOutside, upstream, type Upstream } from './dns-helpers.js';
+import { fdCount, uniq } from './helpers.js';
 
 let w: World;
-let outside: Netns;
+let outside: Awaited<ReturnType<typeof theOutside>>;
 let tmp: string;
 let up: Upstream;
 let hostUp: Upstream;
-const OUTSIDE = '198.51.100.2';
+let fault: ((step: string) => void) | null = null;
 
 beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'nsnet-dns-'));
   // The host's resolv.conf names a loopback resolver, as systemd-resolved's 127.0.0.53.
   writeFileSync(join(tmp, 'resolv.conf'), 'nameserver 127.0.0.53\n');
   // A low rate per sandbox, so the flood below meets it.
-  w = await world('dns', { dns: { resolvConf: join(tmp, 'resolv.conf'), timeoutMs: 600, limits: { rate: 2000, burst: 2000 } } });
-  outside = await Netns.create(uniq('dout'));
-  const v = uniq('dv');
-  await w.host.links.addVeth({ name: v, up: true, peer: { name: 'eth0', netns: outside } });
-  await w.host.addresses.add(v, '198.51.100.1/24');
-  await outside.batch().setUp('eth0').addAddress('eth0', `${OUTSIDE}/24`).commit();
-  up = await upstream(outside, OUTSIDE);
+  w = await world('dns', { dns: { resolvConf: join(tmp, 'resolv.conf'), timeoutMs: 600, limits: { rate: 2000, burst: 2000 } }, faults: (step) => fault?.(step) });
+  outside = await theOutside(w.host);
+  up = outside.up;
   hostUp = await upstream(w.host, '127.0.0.53');
   await w.c.createNetwork('front', { subnets: ['10.71.0.0/24'] });
   await w.c.createNetwork('back', { subnets: ['10.72.0.0/24'] });
 });
 afterAll(async () => {
-  up.close();
   hostUp.close();
   await w.cleanup();
-  await outside.delete();
+  await outside.close();
   rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -96,6 +91,39 @@ describe('names on a user network, served from this process', () => {
     }
   });
 
+  test("a sandbox on the default bridge network that joins a user network gets its resolver then: resolv.conf names it, and it answers", async () => {
+    await w.c.createNetwork('bridge', { driver: 'bridge' }).catch(() => null);
+    const d = await w.c.createSandbox(uniq('dj'), { networks: ['bridge'] });
+    const a = await w.c.createSandbox(uniq('dt'), { networks: ['front'] });
+    try {
+      expect(readFileSync(d.resolvConf!, 'utf8')).not.toMatch(/127\.0\.0\.11/);
+      await (await (await w.c.network('front')).createEndpoint(uniq('dje'))).join(d);
+      expect(readFileSync(d.resolvConf!, 'utf8')).toMatch(/^nameserver 127\.0\.0\.11$/m);
+      expect(await d.info()).toMatchObject({ resolver: '127.0.0.11', nameResolution: 'embedded' });
+      expect(addresses(await query(d.netnsPath, a.name))).toEqual([await addr(a)]);
+      expect(await getent(d.name, a.name)).toBe(await addr(a));
+    } finally {
+      for (const s of [d, a]) await s.delete();
+    }
+  });
+
+  test("a namespace nsnet did not make (a CNI runtime's) is found by its name and aliases; its resolv.conf stays its runtime's", async () => {
+    const runtime = await Netns.create(uniq('drt'));
+    const ext = await w.c.createSandbox(uniq('dc'), { netnsPath: runtime.path!, networks: [{ network: 'front', aliases: ['cnipod'] }] });
+    const a = await w.c.createSandbox(uniq('dq'), { networks: ['front'] });
+    try {
+      const ip = (await ext.info()).endpoints[0]!.addresses[0]!.split('/')[0];
+      expect(addresses(await query(a.netnsPath, 'cnipod'))).toEqual([ip]);
+      expect(addresses(await query(a.netnsPath, ext.name))).toEqual([ip]);
+      expect(await ext.info()).toMatchObject({ resolvConf: null, resolver: null, nameResolution: 'off' });
+      expect(await query(runtime.path!, a.name, 'A', { ms: 500 })).toBe('timeout'); // no server in the runtime's namespace
+    } finally {
+      await ext.delete();
+      await a.delete();
+      await runtime.delete();
+    }
+  });
+
   test("resolv.conf names 127.0.0.11 and keeps --dns-search and --dns-option; the default bridge network keeps the host's resolvers and no server", async () => {
     const a = await w.c.createSandbox(uniq('dr'), { networks: ['front'], dnsSearch: ['corp.example'], dnsOptions: ['timeout:2'] });
     const n = await w.c.createSandbox(uniq('dk'), { networks: ['front'], dnsOptions: ['ndots:3'] });
@@ -110,6 +138,32 @@ describe('names on a user network, served from this process', () => {
       expect(await query(d.netnsPath, 'ok.test', 'A', { ms: 500 })).toBe('timeout'); // nothing listens at 127.0.0.11 there
     } finally {
       for (const s of [a, n, d]) await s.delete();
+    }
+  });
+});
+
+describe('all or nothing', () => {
+  test('a create that fails at any step leaves no resolver behind (its sockets closed) and no name', async () => {
+    const a = await w.c.createSandbox(uniq('dw'), { networks: ['front'] });
+    try {
+      // What this test touches is there before the fds are counted: the forwarder's socket opens on its first query.
+      expect(addresses(await query(a.netnsPath, 'warm.test'))).toEqual(['192.0.2.1']);
+      const fds = await fdCount();
+      for (const step of ['kernel.sandbox', 'files', 'firewall', 'names']) {
+        const name = uniq('df');
+        fault = (s) => {
+          if (s === step) throw new Error(`injected at ${step}`);
+        };
+        await expect(w.c.createSandbox(name, { networks: [{ network: 'front', aliases: ['ghost'] }] })).rejects.toThrow(`injected at ${step}`);
+        fault = null;
+        // Not a sandbox's name: it goes upstream, which answers anything it does not know with 192.0.2.1.
+        expect(addresses(await query(a.netnsPath, name)), step).toEqual(['192.0.2.1']);
+        expect(addresses(await query(a.netnsPath, 'ghost')), step).toEqual(['192.0.2.1']);
+        expect(await fdCount(), step).toBe(fds);
+      }
+    } finally {
+      fault = null;
+      await a.delete();
     }
   });
 });
