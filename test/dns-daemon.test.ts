@@ -2,14 +2,15 @@
 // playing the host): sandboxes that other processes make on the same store
 // (this test's controller, the nsnet CLI) are served by the time their
 // calls return, and a restarted daemon serves every live one again.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { promisify } from 'node:util';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { Controller, type Sandbox } from '../src/index.js';
 import { pluginHost, startDaemon, type DaemonProcess, type PluginHost } from './cni-helpers.js';
-import type { World } from './cnm-helpers.js';
+import { eventually, type World } from './cnm-helpers.js';
 import { addresses, getent, OUTSIDE, query, theOutside, type Upstream } from './dns-helpers.js';
 import { uniq } from './helpers.js';
 
@@ -95,6 +96,28 @@ describe('names served by nsnet daemon', () => {
       expect(addresses(await query(a.netnsPath, 'cache'))).toEqual([(await (await w.c.sandbox(name)).info()).endpoints[0]!.addresses[0]!.split('/')[0]]);
       expect((await nsnet('sandbox', 'rm', '-f', '-t', '0', name)).code).toBe(0);
       expect(addresses(await query(a.netnsPath, 'cache'))).toBe('NXDOMAIN');
+    } finally {
+      for (const s of [a, y]) await s.delete();
+    }
+  });
+
+  test("a sandbox whose nsnet run was killed: the next nsnet command removes it, and the daemon forgets its name and closes its sockets", async () => {
+    const a = await w.c.createSandbox(uniq('dv'), { networks: ['front'] });
+    const y = await w.c.createSandbox(uniq('dy'), { networks: [{ network: 'back', aliases: ['doomed'] }] });
+    const fds = () => readdirSync(`/proc/${d.proc.pid}/fd`).length;
+    try {
+      const before = fds();
+      const name = uniq('dk');
+      const p = spawn('nsenter', [`--net=${w.host.path}`, process.execPath, 'dist/cli/main.js', 'run', '--name', name, '--net', 'front', '--network-alias', 'doomed', '--', 'sleep', '60'], {
+        env: { ...process.env, NSNET_STATE_DIR: w.stateDir, NSNET_DNS_SOCKET: d.dnsSocket }, detached: true, stdio: 'ignore',
+      });
+      await eventually(async () => expect(addresses(await query(a.netnsPath, 'doomed'))).toHaveLength(1), 15_000);
+      expect(fds()).toBeGreaterThanOrEqual(before + 2); // its resolver's two sockets
+      process.kill(-p.pid!, 'SIGKILL'); // nsnet run and its command: nothing cleans up
+      await new Promise((r) => p.once('exit', r));
+      expect((await nsnet('sandbox', 'ls')).code).toBe(0); // its reconcile removes the sandbox
+      expect(addresses(await query(a.netnsPath, 'doomed'))).toBe('NXDOMAIN'); // back's holder alone is left
+      await eventually(async () => expect(fds()).toBe(before));
     } finally {
       for (const s of [a, y]) await s.delete();
     }

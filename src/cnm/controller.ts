@@ -137,15 +137,14 @@ export class Controller extends EventEmitter {
     const c = new Controller({ stateDir, runDir, etcDir, filesDir, host, store, firewall, ...(opts.faults ? { faults: opts.faults } : {}) });
     try {
       await networks.ensurePredefined(c.ctx);
+      // Before reconcile: a sandbox it removes (a killed `nsnet run`'s) is one the daemon must forget.
+      const o = typeof opts.dns === 'object' ? opts.dns : {};
+      const daemon = opts.dns === false ? null : new DaemonResolver(o.socket ?? defaultDnsSocket(), store.id);
+      c.ctx.hooks = daemon;
       if (opts.reconcile !== false) await c.reconcile();
-      if (opts.dns !== false) {
-        const o = typeof opts.dns === 'object' ? opts.dns : {};
-        const daemon = new DaemonResolver(o.socket ?? defaultDnsSocket(), store.id);
-        c.ctx.hooks = daemon;
-        if (opts.dns) {
-          await daemon.prepare();
-          if (!daemon.serving()) await c.serveNames(o);
-        }
+      if (daemon && opts.dns) {
+        await daemon.prepare();
+        if (!daemon.serving()) await c.serveNames(o);
       }
     } catch (e) {
       c.close();

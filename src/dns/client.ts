@@ -104,6 +104,8 @@ export class DaemonResolver implements SandboxHooks {
   }
 
   async gone(sb: SandboxRecord): Promise<void> {
+    // Reconcile removes sandboxes before anything else asked: find out first.
+    await this.prepare();
     // A daemon that is not there serves nothing of it; one that starts reads the store afresh.
     if (this.sock) await this.ask({ op: 'gone', store: this.storeId, sandbox: sb.id });
   }
