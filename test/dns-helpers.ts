@@ -24,6 +24,8 @@ export type Reply = dnsPacket.DecodedPacket & { rcode: string; flag_tc: boolean 
  *   slow.test  A 192.0.2.8 after 400 ms
  *   dead.test  never answered
  *   big.test   over UDP truncated (TC, no answers); over TCP 40 A records
+ *   liar.test  over UDP truncated; over TCP three bytes that are no answer
+ *   other.test an answer to another question (as a spoofer's would be)
  *   anything else: A 192.0.2.1 (TTL 60)
  */
 export interface Upstream {
@@ -49,6 +51,9 @@ function upstreamAnswer(q: dnsPacket.DecodedPacket, transport: 'udp' | 'tcp'): {
   else if (name === 'slow.test') (answers = [a('192.0.2.8')]), (delay = 400);
   else if (name === 'big.test' && transport === 'udp') flags |= dnsPacket.TRUNCATED_RESPONSE;
   else if (name === 'big.test') answers = Array.from({ length: 40 }, (_, i) => a(`192.0.2.${100 + i}`));
+  else if (name === 'liar.test' && transport === 'udp') flags |= dnsPacket.TRUNCATED_RESPONSE;
+  else if (name === 'liar.test') return { reply: Buffer.from([1, 2, 3]), delay };
+  else if (name === 'other.test') return { reply: dnsPacket.encode({ ...base, questions: [{ type: 'A', name: 'else.test' }], answers: [a('192.0.2.9')] }), delay };
   else answers = [a('192.0.2.1')];
   return { reply: dnsPacket.encode({ ...base, flags: flags | rcode, answers }), delay };
 }

@@ -27,7 +27,7 @@ beforeAll(async () => {
   // The host's resolv.conf names a loopback resolver, as systemd-resolved's 127.0.0.53.
   writeFileSync(join(tmp, 'resolv.conf'), 'nameserver 127.0.0.53\n');
   // A low rate per sandbox, so the flood below meets it.
-  w = await world('dns', { dns: { resolvConf: join(tmp, 'resolv.conf'), timeoutMs: 600, limits: { rate: 2000, burst: 2000 } }, faults: (step) => fault?.(step) });
+  w = await world('dns', { dns: { resolvConf: join(tmp, 'resolv.conf'), timeoutMs: 600, limits: { rate: 1000, burst: 100 } }, faults: (step) => fault?.(step) });
   outside = await theOutside(w.host);
   up = outside.up;
   hostUp = await upstream(w.host, '127.0.0.53');
@@ -187,6 +187,10 @@ describe('other names, passed upstream', () => {
       expect(cut !== 'timeout' && cut.flag_tc).toBe(true);
       expect(addresses(await query(s.netnsPath, 'big.test', 'A', { tcp: true }))).toHaveLength(40);
       expect(up.seen).toEqual(expect.arrayContaining(['ok.test udp', 'big.test udp', 'big.test tcp']));
+      // An upstream that answers something else is not believed: no answer, so SERVFAIL; one whose TCP answer is no answer leaves its truncated one.
+      expect(addresses(await query(s.netnsPath, 'other.test'))).toBe('SERVFAIL');
+      const liar = await query(s.netnsPath, 'liar.test', 'A', { edns: true });
+      expect(liar !== 'timeout' && [liar.flag_tc, liar.answers?.length]).toEqual([true, 0]);
       expect(await getent(s.name, 'ok.test')).toBe('192.0.2.7');
     } finally {
       await s.delete();

@@ -23,6 +23,18 @@ interface Pending {
   done(answer: Buffer | null): void;
 }
 
+/** Whether msg is an answer to f's question (one that decodes, with that question). */
+function answers(msg: Buffer, f: Forward): boolean {
+  try {
+    const a = decode(msg);
+    const q = f.packet.questions[0]!;
+    const got = a.questions[0];
+    return (msg.readUInt16BE(2) & 0x8000) !== 0 && !!got && got.name === q.name && got.type === q.type && got.class === q.class;
+  } catch {
+    return false;
+  }
+}
+
 export interface ForwarderOptions {
   /** The namespace the forwarding sockets are opened in: the host's. */
   host: Netns;
@@ -107,14 +119,7 @@ export class Forwarder {
   private onMessage(family: 4 | 6, msg: Buffer, rinfo: dgram.RemoteInfo): void {
     if (msg.length < 12) return;
     const p = this.pending.get(`${family}/${msg.readUInt16BE(0)}`);
-    if (!p || rinfo.port !== 53 || canonical(rinfo.address) !== p.upstream) return;
-    try {
-      const q = p.forward.packet.questions[0]!;
-      const a = decode(msg).questions[0];
-      if (!a || a.name !== q.name || a.type !== q.type || a.class !== q.class) return;
-    } catch {
-      return; // not an answer: keep waiting for one
-    }
+    if (!p || rinfo.port !== 53 || canonical(rinfo.address) !== p.upstream || !answers(msg, p.forward)) return; // keep waiting for one that is
     p.done(msg);
   }
 
@@ -136,7 +141,9 @@ export class Forwarder {
     }
     const out = Buffer.from(f.query);
     out.writeUInt16BE(f.packet.id, 0);
-    return exchange(sock, out, ms);
+    const answer = await exchange(sock, out, ms);
+    if (!answers(answer, f)) throw new Error(`${upstream} answered over TCP with something else`);
+    return answer;
   }
 
   /** Closes the sockets; queries still upstream get SERVFAIL. */

@@ -101,6 +101,7 @@ export class SandboxServer {
     this.forwards++;
     void this.resolver
       .forward(this.sandboxId, out.forward)
+      .catch(() => failure(out.forward, RCODE.SERVFAIL)) // whatever went wrong upstream, the client hears
       .then((r) => {
         this.stats.answered++;
         send(r);
