@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Controller, type Sandbox } from '../src/index.js';
 import { pluginHost, startDaemon, type DaemonProcess, type PluginHost } from './cni-helpers.js';
 import { eventually, type World } from './cnm-helpers.js';
-import { addresses, getent, OUTSIDE, query, theOutside, type Upstream } from './dns-helpers.js';
+import { abuse, addresses, getent, OUTSIDE, query, theOutside, type Upstream } from './dns-helpers.js';
 import { uniq } from './helpers.js';
 
 const run = promisify(execFile);
@@ -120,6 +120,24 @@ describe('names served by nsnet daemon', () => {
       await eventually(async () => expect(fds()).toBe(before));
     } finally {
       for (const s of [a, y]) await s.delete();
+    }
+  });
+
+  test('malformed, oversized and flooding queries from one sandbox: the daemon keeps answering the others, and lives on', async () => {
+    const bad = await w.c.createSandbox(uniq('dz'), { networks: ['front'] });
+    const good = await w.c.createSandbox(uniq('dg'), { networks: ['front'] });
+    try {
+      const flood = await abuse(bad.netnsPath, good.name);
+      const during: (string | string[])[] = [];
+      for (let i = 0; i < 10; i++) during.push(addresses(await query(good.netnsPath, bad.name, 'A', { ms: 2000 })));
+      const floodedBy = flood.sent();
+      await flood.done;
+      expect(during).toEqual(Array(10).fill([await addr(bad)]));
+      expect(floodedBy).toBeLessThan(50_000); // answered while the flood went on
+      expect(d.proc.exitCode).toBeNull();
+      expect(addresses(await query(bad.netnsPath, good.name))).toEqual([await addr(good)]);
+    } finally {
+      for (const s of [bad, good]) await s.delete();
     }
   });
 

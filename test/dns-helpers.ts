@@ -158,3 +158,32 @@ export async function getent(sandbox: string, name: string): Promise<string> {
     return `exit ${(e as { code?: number }).code}`;
   }
 }
+
+/**
+ * From inside the namespace at path, sends 127.0.0.11 what is not a query
+ * (garbage, a header alone, a header claiming 60,000 records, 5 KB of
+ * zeros; over TCP a length promising 65535 bytes), then `count` queries for
+ * name as fast as the socket takes them. sent() says how many so far.
+ */
+export async function abuse(path: string, name: string, count = 50_000): Promise<{ sent: () => number; done: Promise<void> }> {
+  const ns = await Netns.openPath(path);
+  const udp = await ns.bindUdp(0, '127.0.0.1');
+  udp.on('error', () => {});
+  const hdr = Buffer.from([0xab, 0xcd, 0x01, 0x00, 0xea, 0x60, 0xea, 0x60, 0, 0, 0, 0]);
+  for (const m of [Buffer.from('not dns'), hdr.subarray(0, 12), hdr, Buffer.alloc(5000)]) udp.send(m, 53, '127.0.0.11');
+  const tcp = await ns.connectTcp(53, '127.0.0.11');
+  tcp.on('error', () => {});
+  tcp.write(Buffer.from([0xff, 0xff, 1, 2, 3]));
+  const q = dnsPacket.encode({ type: 'query', id: 1, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: 'A', name }] });
+  let sent = 0;
+  const done = (async () => {
+    while (sent < count) {
+      for (let i = 0; i < 500; i++, sent++) udp.send(q, 53, '127.0.0.11');
+      await new Promise((r) => setImmediate(r));
+    }
+    udp.close();
+    tcp.destroy();
+    ns.close();
+  })();
+  return { sent: () => sent, done };
+}

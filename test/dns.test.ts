@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { Netns, type Sandbox } from '../src/index.js';
 import { world, type World } from './cnm-helpers.js';
-import { addresses, getent, OUTSIDE, query, theOutside, upstream, type Upstream } from './dns-helpers.js';
+import { abuse, addresses, getent, OUTSIDE, query, theOutside, upstream, type Upstream } from './dns-helpers.js';
 import { fdCount, uniq } from './helpers.js';
 
 let w: World;
@@ -215,43 +215,20 @@ describe('abuse', () => {
     const bad = await w.c.createSandbox(uniq('dz'), { networks: ['front'] });
     const good = await w.c.createSandbox(uniq('dg'), { networks: ['front'] });
     try {
-      const ns = await Netns.openPath(bad.netnsPath);
-      const udp = await ns.bindUdp(0, '127.0.0.1');
-      udp.on('error', () => {});
-      // Garbage, a header alone, a header claiming 60,000 records, 5 KB of zeros.
-      const hdr = Buffer.from([0xab, 0xcd, 0x01, 0x00, 0xea, 0x60, 0xea, 0x60, 0, 0, 0, 0]);
-      for (const m of [Buffer.from('not dns'), hdr.subarray(0, 12), hdr, Buffer.alloc(5000)]) udp.send(m, 53, '127.0.0.11');
-      // Over TCP: a length that promises 65535 bytes, and garbage.
-      const tcp = await ns.connectTcp(53, '127.0.0.11');
-      tcp.on('error', () => {});
-      tcp.write(Buffer.from([0xff, 0xff, 1, 2, 3]));
-      // A flood: 50,000 queries as fast as the socket takes them.
-      const q = Buffer.from(
-        (await import('dns-packet')).default.encode({ type: 'query', id: 1, flags: 256, questions: [{ type: 'A', name: good.name }] }),
-      );
-      let sent = 0;
-      const flood = (async () => {
-        while (sent < 50_000) {
-          for (let i = 0; i < 500; i++, sent++) udp.send(q, 53, '127.0.0.11');
-          await new Promise((r) => setImmediate(r));
-        }
-      })();
+      const flood = await abuse(bad.netnsPath, good.name);
       const during: (string | string[])[] = [];
       const floodedBy: number[] = [];
       for (let i = 0; i < 10; i++) {
         during.push(addresses(await query(good.netnsPath, bad.name, 'A', { ms: 2000 })));
-        floodedBy.push(sent);
+        floodedBy.push(flood.sent());
       }
-      await flood;
+      await flood.done;
       expect(during).toEqual(Array(10).fill([await addr(bad)]));
       expect(floodedBy[floodedBy.length - 1]).toBeLessThan(50_000); // they were answered while the flood went on
       const stats = (w.c.ctx.hooks as unknown as { stats(id: string): { answered: number; dropped: number } }).stats(bad.id)!;
       expect(stats.dropped).toBeGreaterThan(1); // past its rate (beside the one too long): dropped unread
       await new Promise((r) => setTimeout(r, 1100)); // its bucket refills
       expect(addresses(await query(bad.netnsPath, good.name))).toEqual([await addr(good)]);
-      udp.close();
-      tcp.destroy();
-      ns.close();
     } finally {
       for (const s of [bad, good]) await s.delete();
     }
