@@ -225,7 +225,7 @@ describe('abuse', () => {
       await flood.done;
       expect(during).toEqual(Array(10).fill([await addr(bad)]));
       expect(floodedBy[floodedBy.length - 1]).toBeLessThan(50_000); // they were answered while the flood went on
-      const stats = (w.c.ctx.hooks as unknown as { stats(id: string): { answered: number; dropped: number } }).stats(bad.id)!;
+      const stats = (w.c.ctx.lifecycle as unknown as { stats(id: string): { answered: number; dropped: number } }).stats(bad.id)!;
       expect(stats.dropped).toBeGreaterThan(1); // past its rate (beside the one too long): dropped unread
       await new Promise((r) => setTimeout(r, 1100)); // its bucket refills
       expect(addresses(await query(bad.netnsPath, good.name))).toEqual([await addr(good)]);

@@ -24,7 +24,7 @@ import { DnsService, type DnsOptions } from '../dns/service.js';
 import { SqliteStore } from '../store/sqlite.js';
 import type { EndpointRecord, Store } from '../store/store.js';
 import { Context, findByKey, type ControllerEvent } from './context.js';
-import { nameServer } from './hooks.js';
+import { nameServer } from './lifecycle.js';
 import * as networks from './networks.js';
 import type { NetworkOptions } from './networks.js';
 import { Endpoint, Network, Sandbox } from './objects.js';
@@ -140,7 +140,7 @@ export class Controller extends EventEmitter {
       // Before reconcile: a sandbox it removes (a killed `nsnet run`'s) is one the daemon must forget.
       const o = typeof opts.dns === 'object' ? opts.dns : {};
       const daemon = opts.dns === false ? null : new DaemonResolver(o.socket ?? defaultDnsSocket(), store.id);
-      c.ctx.hooks = daemon;
+      c.ctx.lifecycle = daemon;
       if (opts.reconcile !== false) await c.reconcile();
       if (daemon && opts.dns) {
         await daemon.prepare();
@@ -243,8 +243,8 @@ export class Controller extends EventEmitter {
   async serveNames(o: DnsOptions = {}): Promise<DnsService> {
     this.ctx.live();
     const service = new DnsService(this.ctx, o);
-    const before = this.ctx.hooks;
-    this.ctx.hooks = service;
+    const before = this.ctx.lifecycle;
+    this.ctx.lifecycle = service;
     await before?.close();
     await service.start();
     return service;
@@ -252,13 +252,13 @@ export class Controller extends EventEmitter {
 
   /** Who serves names to this store's sandboxes now: this process, `nsnet daemon`, or nobody. */
   nameResolution(): Promise<'embedded' | 'daemon' | 'off'> {
-    return nameServer(this.ctx.hooks);
+    return nameServer(this.ctx.lifecycle);
   }
 
   /** Closes the store, the namespace handles and, when it serves names, its resolvers. Sandboxes and networks stay. */
   close(): void {
-    void this.ctx.hooks?.close();
-    this.ctx.hooks = null;
+    void this.ctx.lifecycle?.close();
+    this.ctx.lifecycle = null;
     this.ctx.close();
   }
 

@@ -12,7 +12,7 @@ import { checkEndpoint, checkNetwork } from './check.js';
 import type { CnmContext, DeleteOptions } from './context.js';
 import { namedNetwork } from '../dns/policy.js';
 import { createEndpoint, type EndpointOptions } from './endpoints.js';
-import { nameServer } from './hooks.js';
+import { nameServer } from './lifecycle.js';
 import { deleteEndpoint, join, leave } from './join.js';
 import { deleteNetwork } from './networks.js';
 import { deleteSandbox } from './sandboxes.js';
@@ -127,7 +127,7 @@ export class Network extends Handle<NetworkRecord> {
       id: net.id, name: net.name, driver: net.driver, scope: net.scope, internal: net.internal, ipv6: net.ipv6,
       subnets: net.subnets.map((s) => ({ ...s })), labels: { ...net.labels }, options: { ...net.options },
       bridge: (net.driverState.bridge as string | undefined) ?? null, created: net.created, endpoints: r.count, sandboxes: r.sandboxes,
-      nameResolution: namedNetwork(net) ? await nameServer(this.ctx.hooks) : 'off',
+      nameResolution: namedNetwork(net) ? await nameServer(this.ctx.lifecycle) : 'off',
     };
   }
 
@@ -250,7 +250,7 @@ export class Sandbox extends Handle<SandboxRecord> {
       id: sb.id, name: sb.name, kind: sb.netnsKind, netnsPath: sb.netnsPath, owner: r.owner, hostname: sb.hostname,
       resolvConf: fileOf(sb, 'resolv.conf'), hosts: fileOf(sb, 'hosts'), hostnameFile: fileOf(sb, 'hostname'),
       labels: { ...sb.labels }, sysctls: { ...sb.sysctls }, created: sb.created, endpoints: r.eps,
-      resolver: r.resolver, nameResolution: r.resolver ? await nameServer(this.ctx.hooks) : 'off',
+      resolver: r.resolver, nameResolution: r.resolver ? await nameServer(this.ctx.lifecycle) : 'off',
     };
   }
 

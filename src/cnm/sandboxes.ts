@@ -136,7 +136,7 @@ export async function createSandbox(ctx: CnmContext, name: string, o: SandboxPla
   // input, found before anything changes, and its identity is recorded.
   const ext = kind === 'external' ? await openExternal(sb.netnsPath) : null;
   if (ext) sb.netnsId = ext.handle.id ?? undefined;
-  await ctx.hooks?.prepare();
+  await ctx.lifecycle?.prepare();
   const tx = new Transaction(`sandbox ${n}`, ctx.faults);
   const busy = new Busy(ctx);
   const made = tx.run(async () => {
@@ -167,7 +167,7 @@ export async function createSandbox(ctx: CnmContext, name: string, o: SandboxPla
             created.push(planEndpoint(ctx, t, net, n, a, a.portReqs, inUse)); // stored by planJoins below
           }
           for (const e of joinEps) if (!nets.has(e.networkId)) nets.set(e.networkId, t.network(e.networkId)!);
-          const resolver = ctx.hooks?.resolver(sb, nets.values());
+          const resolver = ctx.lifecycle?.resolver(sb, nets.values());
           if (resolver) sb.resolver = resolver;
           busy.claim(t, sb, 'create');
           const eps = [...created, ...joinEps];
@@ -210,10 +210,10 @@ export async function createSandbox(ctx: CnmContext, name: string, o: SandboxPla
       }
       if (ns) ctx.keepNetns(sb.id, ns);
     }
-    const hooks = ctx.hooks;
-    if (hooks && kind !== 'container') {
+    const lifecycle = ctx.lifecycle;
+    if (lifecycle && kind !== 'container') {
       const ns = ext ? null : await ctx.netnsOf(sb);
-      await tx.step('names', () => hooks.live({ sandbox: sb, endpoints: plan.eps, networks: plan.nets }, ns?.takeListening()), () => hooks.gone(sb));
+      await tx.step('names', () => lifecycle.live({ sandbox: sb, endpoints: plan.eps, networks: plan.nets }, ns?.takeListening()), () => lifecycle.gone(sb));
     }
     await busy.end();
     ctx.emit({ kind: 'sandbox', action: 'create', id: sb.id, name: sb.name });
@@ -251,8 +251,8 @@ async function teardown(ctx: CnmContext, sbRec: SandboxRecord, o: DeleteOptions,
   for (const j of cur.joiners) await td.step(`joiner ${j.name}`, () => deleteSandbox(ctx, j, o));
   const { sb } = cur;
   // Its names go first, and its resolver's sockets before its namespace is released.
-  const hooks = ctx.hooks;
-  if (hooks) await td.step('names', () => hooks.gone(sb));
+  const lifecycle = ctx.lifecycle;
+  if (lifecycle) await td.step('names', () => lifecycle.gone(sb));
   // The ports go first, whatever became of the namespace.
   const unpublish = portSpecs(cur.eps);
   if (unpublish.length) await td.step('firewall', () => ctx.firewall.unpublish(unpublish));

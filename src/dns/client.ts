@@ -13,7 +13,7 @@ import net from 'node:net';
 import type { ListenOptions } from '../netlink/sockets.js';
 import { NsnetError } from '../errors.js';
 import type { NetworkRecord, SandboxRecord } from '../store/store.js';
-import type { SandboxHooks, SandboxState } from '../cnm/hooks.js';
+import type { SandboxLifecycle, SandboxState } from '../cnm/lifecycle.js';
 import { RESOLVER_ADDRESS, wantsResolver } from './policy.js';
 import { lineReader, type DoorReply, type DoorRequest } from './protocol.js';
 
@@ -21,7 +21,7 @@ import { lineReader, type DoorReply, type DoorRequest } from './protocol.js';
 const ASK_MS = 10_000;
 const CONNECT_MS = 1000;
 
-export class DaemonResolver implements SandboxHooks {
+export class DaemonResolver implements SandboxLifecycle {
   readonly server = 'daemon';
   private sock: net.Socket | null = null;
   private connecting: Promise<void> | null = null;

@@ -1,7 +1,7 @@
 // Name resolution served from this process (Controller.open({ dns: true }),
 // and `nsnet daemon` through its DNS door): the name table in memory, kept
-// current through the controller's hooks (cnm/hooks.ts) as sandboxes
-// become live, change networks and go; a server per sandbox with a
+// current through the controller's lifecycle calls (cnm/lifecycle.ts) as
+// sandboxes become live, change networks and go; a server per sandbox with a
 // resolver, its sockets opened inside the sandbox's namespace (in the
 // create's own trip for a new one); and the forwarder for every other name.
 // On start it reads every live sandbox from the store and reopens their
@@ -11,7 +11,7 @@ import type { ListenOptions, Listening } from '../netlink/sockets.js';
 import type { NetworkRecord, SandboxRecord } from '../store/store.js';
 import type { CnmContext } from '../cnm/context.js';
 import { FALLBACK_DNS, hostResolvText, parseResolv } from '../cnm/files.js';
-import { sandboxState, type SandboxHooks, type SandboxState } from '../cnm/hooks.js';
+import { sandboxState, type SandboxLifecycle, type SandboxState } from '../cnm/lifecycle.js';
 import { respond, type Forward, type Outcome } from './answer.js';
 import { Forwarder } from './forward.js';
 import { RESOLVER_ADDRESS, wantsResolver } from './policy.js';
@@ -47,7 +47,7 @@ const LISTEN: ListenOptions[] = [
   { type: 'tcp', host: RESOLVER_ADDRESS, port: 53 },
 ];
 
-export class DnsService implements SandboxHooks, Resolver {
+export class DnsService implements SandboxLifecycle, Resolver {
   readonly server = 'embedded';
   private readonly table = new NameTable();
   private readonly servers = new Map<string, SandboxServer>();

@@ -1,5 +1,5 @@
 // Where a service beside the CNM layer (the embedded DNS server, src/dns)
-// follows sandboxes: the concern modules call it where a sandbox becomes
+// follows sandboxes' lives: the concern modules call it where a sandbox becomes
 // live, changes networks and goes, with the records, and await it, so the
 // service is current before the call that changed the sandbox returns (a
 // sandbox that left no longer resolves; a new one's resolver answers
@@ -17,7 +17,7 @@ export interface SandboxState {
   networks: ReadonlyMap<string, NetworkRecord>;
 }
 
-export interface SandboxHooks {
+export interface SandboxLifecycle {
   /** Who serves: this process ('embedded') or `nsnet daemon` ('daemon'). */
   readonly server: 'embedded' | 'daemon';
   /** Before a create or a join plans in the store: a service whose answers below need I/O (is a daemon there?) finds out here. */
@@ -49,8 +49,8 @@ export function sandboxState(t: StoreTx, sandboxId: string): SandboxState | null
   return { sandbox, endpoints, networks };
 }
 
-/** Who serves names now, given a controller's hooks: this process, `nsnet daemon`, or nobody. */
-export async function nameServer(hooks: SandboxHooks | null): Promise<'embedded' | 'daemon' | 'off'> {
-  await hooks?.prepare();
-  return hooks?.serving() ? hooks.server : 'off';
+/** Who serves names now, given a controller's lifecycle service: this process, `nsnet daemon`, or nobody. */
+export async function nameServer(lifecycle: SandboxLifecycle | null): Promise<'embedded' | 'daemon' | 'off'> {
+  await lifecycle?.prepare();
+  return lifecycle?.serving() ? lifecycle.server : 'off';
 }
