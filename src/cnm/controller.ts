@@ -24,6 +24,7 @@ import { DnsService, type DnsOptions } from '../dns/service.js';
 import { SqliteStore } from '../store/sqlite.js';
 import type { EndpointRecord, Store } from '../store/store.js';
 import { Context, findByKey, type ControllerEvent } from './context.js';
+import { defaultSandboxHooks, type SandboxHook } from './hooks.js';
 import { nameServer } from './lifecycle.js';
 import * as networks from './networks.js';
 import type { NetworkOptions } from './networks.js';
@@ -34,6 +35,7 @@ import type { SandboxSettings } from './sandboxes.js';
 import type { FaultHook } from './tx.js';
 
 export type { ControllerEvent, DeleteOptions } from './context.js';
+export type { SandboxHook } from './hooks.js';
 export type { EndpointOptions } from './endpoints.js';
 export type { NetworkOptions, SubnetOptions } from './networks.js';
 export type { SandboxAttachment } from './sandboxes.js';
@@ -69,6 +71,8 @@ export interface ControllerOptions {
   firewall?: FirewallKind;
   /** Test hook: called before each step of a create; a throw fails that step. */
   faults?: FaultHook;
+  /** Steps before a sandbox's namespace goes (default: the registered ones, see hooks.ts). */
+  hooks?: SandboxHook[];
   /**
    * Name resolution between sandboxes on user-defined networks (an embedded
    * resolver at 127.0.0.11 in each). By default, `nsnet daemon`'s when one
@@ -135,6 +139,7 @@ export class Controller extends EventEmitter {
     const host = opts.host ?? (await Netns.host());
     const store = opts.store ?? new SqliteStore(stateDir);
     const c = new Controller({ stateDir, runDir, etcDir, filesDir, host, store, firewall, ...(opts.faults ? { faults: opts.faults } : {}) });
+    c.ctx.hooks = opts.hooks ?? defaultSandboxHooks();
     try {
       await networks.ensurePredefined(c.ctx);
       // Before reconcile: a sandbox it removes (a killed `nsnet run`'s) is one the daemon must forget.

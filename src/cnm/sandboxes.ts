@@ -253,6 +253,8 @@ async function teardown(ctx: CnmContext, sbRec: SandboxRecord, o: DeleteOptions,
   // Its names go first, and its resolver's sockets before its namespace is released.
   const lifecycle = ctx.lifecycle;
   if (lifecycle) await td.step('names', () => lifecycle.gone(sb));
+  const netnsGone = sb.netnsKind === 'own' && !isMounted(sb.netnsPath);
+  for (const h of ctx.hooks) await td.step(`hook ${h.name}`, () => h.beforeDelete(sb, ctx.host, { netnsGone }));
   // The ports go first, whatever became of the namespace.
   const unpublish = portSpecs(cur.eps);
   if (unpublish.length) await td.step('firewall', () => ctx.firewall.unpublish(unpublish));
