@@ -60,7 +60,8 @@ function churn(o: { killAtStep?: number; killAfterMs?: number; rounds?: number; 
       }
     });
     p.stderr.on('data', (d: Buffer) => (err += d));
-    p.on('exit', (code, signal) => {
+    // 'close', not 'exit': only then has all of its stdout been read.
+    p.on('close', (code, signal) => {
       clearTimeout(timer);
       if (signal !== 'SIGKILL' && code !== 0) return reject(new Error(`churn exited with ${code}: ${err}`));
       resolve({ lines: out.trim().split('\n'), killed: signal === 'SIGKILL', ms });
