@@ -5,8 +5,12 @@
 // sandbox answers through its port, every error is typed, and no open
 // fails because others are busy (nor does one break their creates).
 // And two processes making the same network name, or overlapping subnets,
-// at once: exactly one wins, the other is told why. NSNET_CONCURRENCY_COUNT
-// sets the sandboxes per process (scripts/concurrency-soak.sh runs 250).
+// at once, while others open (and so reconcile) and remove networks:
+// exactly one wins, the other is told why, and no reconcile takes a network
+// being made (its record is written before its bridge) for a broken one.
+// NSNET_CONCURRENCY_COUNT sets the sandboxes per process, and
+// NSNET_NETWORK_RACE_ROUNDS the network rounds (scripts/concurrency-soak.sh
+// runs 250 and 100).
 import { spawn } from 'node:child_process';
 
 import { afterAll, beforeAll, expect, test } from 'vitest';
@@ -18,6 +22,8 @@ import { fetchTcp, ip, serve, uniq } from './helpers.js';
 
 const COUNT = Number(process.env.NSNET_CONCURRENCY_COUNT ?? 25);
 const PROCESSES = 4;
+/** Rounds of the network race (scripts/concurrency-soak.sh runs more). */
+const RACE_ROUNDS = Number(process.env.NSNET_NETWORK_RACE_ROUNDS ?? 3);
 let w: World;
 
 interface Result {
@@ -114,16 +120,51 @@ test(`${PROCESSES} processes x ${COUNT} sandboxes on one network with ephemeral 
   await (await w.c.network(net.name)).delete();
 }, 900_000);
 
-test('two processes creating the same network name, or networks with overlapping subnets, at once: exactly one wins and the other is told why', async () => {
-  for (let round = 0; round < 3; round++) {
-    const name = uniq('ccx');
-    const same = (await Promise.all([worker({ job: 'network', name, subnet: `10.191.${round}.0/24` }), worker({ job: 'network', name, subnet: `10.192.${round}.0/24` })])).flat();
-    expect(same.filter((r) => r.ok), JSON.stringify(same)).toHaveLength(1);
-    expect(same.filter((r) => !r.ok).map((r) => r.error!.code)).toEqual(['ERR_NSNET_EXISTS']);
-    const overlap = (await Promise.all([worker({ job: 'network', name: uniq('ccy'), subnet: `10.193.${round}.0/24` }), worker({ job: 'network', name: uniq('ccz'), subnet: `10.193.${round}.128/25` })])).flat();
-    expect(overlap.filter((r) => r.ok), JSON.stringify(overlap)).toHaveLength(1);
-    expect(overlap.filter((r) => !r.ok).map((r) => [r.error!.code, r.error!.message])).toEqual([['ERR_NSNET_OVERLAP', expect.stringMatching(/overlaps network/)]]);
+test(`two processes creating the same network name, or networks with overlapping subnets, at once (${RACE_ROUNDS} rounds, while opens reconcile beside them and another process removes the last round's networks): exactly one wins and the other is told why; the reconciles find nothing wrong`, async () => {
+  // Each round's subnets are its own, so a round never clashes with the last one's networks, which are being removed meanwhile.
+  const sub = (base: number, round: number, tail: string) => `10.${base + (round >> 8)}.${round & 255}.${tail}`;
+  let done = false;
+  const reconciles = { opens: 0, found: [] as string[], errors: [] as string[] };
+  const rounds = (async () => {
+    let last: string[] = [];
+    for (let round = 0; round < RACE_ROUNDS; round++) {
+      const name = uniq('ccx');
+      const [same, overlap, removed] = await Promise.all([
+        Promise.all([worker({ job: 'network', name, subnet: sub(100, round, '0/24') }), worker({ job: 'network', name, subnet: sub(110, round, '0/24') })]),
+        Promise.all([worker({ job: 'network', name: uniq('ccy'), subnet: sub(120, round, '0/24') }), worker({ job: 'network', name: uniq('ccz'), subnet: sub(120, round, '128/25') })]),
+        worker({ job: 'network-rm', names: last }),
+      ]);
+      const s = same.flat();
+      const o = overlap.flat();
+      expect(s.filter((r) => r.ok), JSON.stringify(s)).toHaveLength(1);
+      expect(s.filter((r) => !r.ok).map((r) => r.error!.code), JSON.stringify(s)).toEqual(['ERR_NSNET_EXISTS']);
+      expect(o.filter((r) => r.ok), JSON.stringify(o)).toHaveLength(1);
+      expect(o.filter((r) => !r.ok).map((r) => [r.error!.code, r.error!.message]), JSON.stringify(o)).toEqual([['ERR_NSNET_OVERLAP', expect.stringMatching(/overlaps network/)]]);
+      expect(removed.filter((r) => !r.ok), JSON.stringify(removed)).toEqual([]);
+      last = [...s, ...o].filter((r) => r.ok).map((r) => r.name);
+    }
+  })().then(() => null, (e: unknown) => e).finally(() => (done = true));
+  while (!done) {
+    try {
+      const c = await Controller.open({ stateDir: w.stateDir, host: w.host, reconcile: false });
+      try {
+        const r = await c.reconcile();
+        reconciles.found.push(...r.found);
+        reconciles.errors.push(...r.errors);
+      } finally {
+        c.close();
+      }
+      reconciles.opens++;
+    } catch (e) {
+      reconciles.errors.push(String((e as Error).message));
+    }
   }
+  const failed = await rounds;
+  if (failed) throw failed;
+  // Others' network creates and deletes in flight are nothing for a reconcile to mend or remove.
+  expect(reconciles).toEqual({ opens: reconciles.opens, found: [], errors: [] });
   await w.reopen();
+  expect(await problems(w.c, w.host.name!, 'ccx')).toEqual([]);
   for (const n of await w.c.networks()) if (n.name !== 'host' && n.name !== 'none') await n.delete();
-});
+  expect(await problems(w.c, w.host.name!, 'ccx')).toEqual([]);
+}, 900_000);

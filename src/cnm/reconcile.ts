@@ -21,7 +21,7 @@ import { ownership } from '../owner.js';
 import type { CnmContext } from './context.js';
 import { firewallState } from './publish.js';
 import { Netns, isMounted, netnsIdAt } from '../netlink/netns.js';
-import { checkSandboxes } from './verify.js';
+import { checkNetworks, checkSandboxes } from './verify.js';
 import { deleteSandbox } from './sandboxes.js';
 import { sandboxProcesses, startedAt } from '../processes.js';
 
@@ -117,22 +117,12 @@ export async function reconcile(c: CnmContext, o: ReconcileOptions = {}): Promis
   const files = listFiles(c);
   await removeLeftTransients(c, report);
 
-  // 1. Bridges of this store's networks that vanished.
+  // 1. Networks: left alone, removed, or their vanished bridges made again (verify.ts).
   const byName = async () => new Map((await c.host.links.list()).map((l) => [l.name, l] as const));
-  const links = await byName();
-  const networks = await c.store.view((t) => t.networks());
-  for (const net of networks) {
-    const bridge = net.driverState.bridge as string | undefined;
-    if (net.driver !== 'bridge' || !bridge || links.has(bridge)) continue;
-    try {
-      await c.driver(net.driver).createNetwork(c, net);
-      await c.store.update((t) => t.putNetwork(net));
-      report.bridgesRestored.push(bridge);
-      report.found.push(`network ${net.name}: bridge ${bridge} was gone: made again`);
-    } catch (e) {
-      report.errors.push(`network ${net.name}: ${(e as Error).message}`);
-    }
-  }
+  const nets = await checkNetworks(c);
+  report.bridgesRestored.push(...nets.restored);
+  report.found.push(...nets.found);
+  report.errors.push(...nets.errors);
 
   // 2. Each sandbox: left alone, verified (and mended), or removed.
   const sb = await checkSandboxes(c);

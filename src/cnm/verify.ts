@@ -1,5 +1,6 @@
-// Reconcile's look at each sandbox of its store: is it what the store says?
-// A sandbox another live process is at work on is left alone. One whose
+// Reconcile's look at each network and sandbox of its store: is it what the
+// store says? A network or sandbox another live process is at work on is
+// left alone (networks: see checkNetworks). One whose
 // create or delete was cut short (its process died) is removed, as that
 // create's rollback or that delete would have. Any other is verified: its
 // namespace is mounted, and each driver checks its endpoints' interfaces,
@@ -12,12 +13,14 @@
 // routes. It is gone when its path is, or names another namespace now;
 // removing it takes only what nsnet made, never the namespace.
 import type { KernelView } from '../drivers/driver.js';
+import type { NsnetError } from '../errors.js';
 import type { Link } from '../netlink/types.js';
 import { Netns, isMounted, netnsIdAt } from '../netlink/netns.js';
-import type { EndpointRecord, NetworkRecord, SandboxBusy, SandboxRecord } from '../store/store.js';
-import { Busy, workerAlive } from './busy.js';
+import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/store.js';
+import { Busy, sameMark, workerAlive } from './busy.js';
 import type { CnmContext } from './context.js';
 import { leave } from './join.js';
+import { deleteNetwork } from './networks.js';
 import { deleteSandbox } from './sandboxes.js';
 
 export interface SandboxCheck {
@@ -35,7 +38,6 @@ export interface SandboxCheck {
 /** At most this many namespaces are looked into at once. */
 const PARALLEL = 8;
 
-const sameMark = (a?: SandboxBusy, b?: SandboxBusy) => a?.pid === b?.pid && a?.start === b?.start && a?.op === b?.op;
 
 /** Why a sandbox's namespace is no longer there, or null while it is (or the sandbox has none of its own). */
 function netnsGone(sb: SandboxRecord): string | null {
@@ -48,6 +50,63 @@ function netnsGone(sb: SandboxRecord): string | null {
 
 /** Whether reconcile looks into the sandbox's namespace: one it made, or a runtime's it joined. */
 const looksInside = (sb: SandboxRecord) => sb.netnsKind === 'own' || sb.netnsKind === 'external';
+
+export interface NetworkCheck {
+  /** Bridges of networks that were missing and were made again. */
+  restored: string[];
+  found: string[];
+  errors: string[];
+}
+
+/**
+ * Each network of the store: one another live process is creating or
+ * deleting is left alone (its bridge is not made yet, or is going); one
+ * whose create or delete was cut short (its process died) is removed, as
+ * that create's rollback or that delete would have; a bridge that vanished
+ * (a reboot, an `ip link del`) is made again, the network held meanwhile so
+ * that no delete runs under it. Links are listed before the store is read:
+ * a bridge is made after its record, and deleted before it.
+ */
+export async function checkNetworks(c: CnmContext): Promise<NetworkCheck> {
+  const out: NetworkCheck = { restored: [], found: [], errors: [] };
+  const links = new Map((await c.host.links.list()).map((l) => [l.name, l] as const));
+  for (const seen of await c.store.view((t) => t.networks())) {
+    if (seen.busy && workerAlive(seen.busy, c.inFlight, seen.id)) continue;
+    const why = seen.busy && `its ${seen.busy.op} was cut short (process ${seen.busy.pid} is gone)`;
+    if (seen.busy && seen.busy.op !== 'mend') {
+      try {
+        await deleteNetwork(c, seen, { force: true });
+        out.found.push(`network ${seen.name}: ${why}: removed`);
+      } catch (e) {
+        const code = (e as NsnetError).code;
+        // Gone already, or another process's reconcile is at it.
+        if (code !== 'ERR_NSNET_NOT_FOUND' && code !== 'ERR_NSNET_BUSY') out.errors.push(`network ${seen.name}: ${why}: ${(e as Error).message}`);
+      }
+      continue;
+    }
+    const bridge = seen.driverState.bridge as string | undefined;
+    const gone = seen.driver === 'bridge' && !!bridge && !links.has(bridge);
+    // A reconcile that died while it made a bridge again leaves its mark: looked at again, and cleared.
+    if (!gone && !seen.busy) continue;
+    const hold = new Busy(c);
+    try {
+      const net = await c.store.update((t) => {
+        const cur = t.network(seen.id);
+        return cur && sameMark(cur.busy, seen.busy) ? hold.claimNetwork(t, cur, 'mend') : null;
+      });
+      if (!net || !gone) continue;
+      await c.driver(net.driver).createNetwork(c, net);
+      await c.store.update((t) => t.putNetwork(net));
+      out.restored.push(bridge!);
+      out.found.push(`network ${net.name}: bridge ${bridge} was gone: made again`);
+    } catch (e) {
+      out.errors.push(`network ${seen.name}: ${(e as Error).message}`);
+    } finally {
+      await hold.end();
+    }
+  }
+  return out;
+}
 
 export async function checkSandboxes(c: CnmContext): Promise<SandboxCheck> {
   const out: SandboxCheck = { verified: new Set(), busy: new Set(), removed: [], addressesReleased: 0, found: [], errors: [] };
