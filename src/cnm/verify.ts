@@ -174,7 +174,7 @@ export async function checkSandboxes(c: CnmContext): Promise<SandboxCheck> {
     if (seen.busy && workerAlive(seen.busy, c.inFlight, seen.id)) return void out.busy.add(seen.id);
     // Interfaces this process left to delete later in that namespace are
     // deleted first, so what is looked at is what will stay.
-    if (seen.netnsKind === 'external') await c.pending(seen.netnsPath);
+    if (seen.netnsKind === 'external') await c.pending([seen.netnsPath]);
     // Read-only first: a whole sandbox costs no store write.
     const why = await look(seen);
     if (why === null) return void out.verified.add(seen.id);
