@@ -181,9 +181,9 @@ async function leftovers(c: CnmContext, links: Link[], report: ReconcileReport, 
     if (!ours) report.orphanInterfaces.push(l.name);
     if (!ours && !orphans) continue;
     // Deleting a veth deletes its peer: nobody's veth whose peer is in a
-    // namespace outside nsnet's run dir (a runtime's) is never removed.
-    if (!ours && l.kind === 'veth' && l.linkNetnsid !== null && !(peers ??= await runDirPeers(c)).has(`${l.link}:${l.ifindex}`)) {
-      report.found.push(`${l.name}: nobody's, its peer in a namespace outside ${c.runDir}: left alone`);
+    // namespace that is not this store's (a runtime's, another store's) is never removed.
+    if (!ours && l.kind === 'veth' && l.linkNetnsid !== null && !(peers ??= await ownNetnsPeers(c)).has(`${l.link}:${l.ifindex}`)) {
+      report.found.push(`${l.name}: nobody's, its peer in a namespace that is not this store's: left alone`);
       continue;
     }
     try {
@@ -232,16 +232,20 @@ async function namespaces(c: CnmContext, report: ReconcileReport): Promise<void>
 }
 
 /**
- * The veths in namespaces of the run dir whose peer is in another
- * namespace, as `ifindex:peer ifindex`: the peers an orphan veth of the
- * host may have for gc to remove it. This store's external sandboxes'
- * namespaces are passed over: they are their runtimes'.
+ * The veths in this store's namespaces whose peer is in another namespace,
+ * as `ifindex:peer ifindex`: the peers an orphan veth of the host may have
+ * for gc to remove it. The run dir is not nsnet's alone (/run/netns is
+ * where `ip netns` and Podman put theirs too): a namespace there is this
+ * store's only when its lo carries this store's tag, and no other is
+ * looked into. This store's external sandboxes' namespaces are passed
+ * over: they are their runtimes'.
  */
-async function runDirPeers(c: CnmContext): Promise<Set<string>> {
+async function ownNetnsPeers(c: CnmContext): Promise<Set<string>> {
   const external = new Set((await c.store.view((t) => t.sandboxes())).filter((s) => s.netnsKind === 'external').map((s) => s.netnsPath));
   const out = new Set<string>();
   const names = (await Netns.list({ runDir: c.runDir })).filter((n) => !external.has(join(c.runDir, n)));
   await eachRunDirNetns(c, names, async (_name, ns) => {
+    if (ownership(c.owner, (await ns.links.find('lo').catch(() => null))?.alias) !== 'mine') return;
     for (const l of await ns.links.list().catch(() => [])) if (l.kind === 'veth' && l.link !== null && l.linkNetnsid !== null) out.add(`${l.ifindex}:${l.link}`);
   });
   return out;
