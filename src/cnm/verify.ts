@@ -1,17 +1,17 @@
 // Reconcile's look at each network and sandbox of its store: is it what the
 // store says? A network or sandbox another live process is at work on is
-// left alone (networks: see checkNetworks). One whose
-// create or delete was cut short (its process died) is removed, as that
-// create's rollback or that delete would have. Any other is verified: its
-// namespace is mounted, and each driver checks its endpoints' interfaces,
-// addresses and routes, mending what it can (a veth re-attached to a bridge
-// made again, a lost address or route added, a deleted veth made again). A
-// sandbox that cannot be verified is removed and reported; its ports are
-// never published again. An external sandbox (a runtime's namespace) is
-// verified as an own one is, by what nsnet made for it: its host-side
-// veths and their bridge, its interfaces inside with their addresses and
-// routes. It is gone when its path is, or names another namespace now;
-// removing it takes only what nsnet made, never the namespace.
+// left alone (networks: see checkNetworks), and so is a sandbox on such a
+// network. One whose create or delete was cut short (its process died) is
+// removed, as that create's rollback or that delete would have. Any other
+// sandbox is verified: its namespace is mounted, and each driver checks its
+// endpoints' interfaces, addresses and routes, mending what it can (a veth
+// re-attached to a bridge made again, a lost address or route added, a
+// deleted veth made again). A sandbox that cannot be verified is removed
+// and reported; its ports are never published again. An external sandbox
+// (a runtime's namespace) is verified as an own one is, by what nsnet made
+// for it: its host-side veths and their bridge, its interfaces inside with
+// their addresses and routes. It is gone when its path is, or names another
+// namespace now; removing it takes only what nsnet made, never the namespace.
 import type { KernelView } from '../drivers/driver.js';
 import type { NsnetError } from '../errors.js';
 import type { Link } from '../netlink/types.js';
@@ -37,7 +37,6 @@ export interface SandboxCheck {
 
 /** At most this many namespaces are looked into at once. */
 const PARALLEL = 8;
-
 
 /** Why a sandbox's namespace is no longer there, or null while it is (or the sandbox has none of its own). */
 function netnsGone(sb: SandboxRecord): string | null {
@@ -170,8 +169,11 @@ export async function checkSandboxes(c: CnmContext): Promise<SandboxCheck> {
     out.verified.add(sb.id);
   };
 
+  // A network another live process is making again, or deleting (with its endpoints), is no ground to mend or remove its sandboxes.
+  const busyNets = new Set(networks.filter((n) => n.busy && workerAlive(n.busy, c.inFlight, n.id)).map((n) => n.id));
   const check = async (seen: SandboxRecord) => {
     if (seen.busy && workerAlive(seen.busy, c.inFlight, seen.id)) return void out.busy.add(seen.id);
+    if (endpoints.some((e) => e.sandboxId === seen.id && busyNets.has(e.networkId))) return void out.busy.add(seen.id);
     // Interfaces this process left to delete later in that namespace are
     // deleted first, so what is looked at is what will stay.
     if (seen.netnsKind === 'external') await c.pending([seen.netnsPath]);
