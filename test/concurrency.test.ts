@@ -12,6 +12,7 @@
 // NSNET_NETWORK_RACE_ROUNDS the network rounds (scripts/concurrency-soak.sh
 // runs 250 and 100).
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 
 import { afterAll, beforeAll, expect, test } from 'vitest';
 
@@ -34,9 +35,10 @@ interface Result {
   error?: { class: string; code: string; message: string };
 }
 
-function worker(cfg: Record<string, unknown>): Promise<Result[]> {
+function worker(cfg: Record<string, unknown>, started?: (pid: number) => void): Promise<Result[]> {
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, ['test/fixtures/worker.mjs', JSON.stringify({ stateDir: w.stateDir, host: w.host.name, ...cfg })], { stdio: ['ignore', 'pipe', 'pipe'] });
+    started?.(p.pid!);
     let out = '';
     let err = '';
     p.stdout.on('data', (d: Buffer) => (out += d));
@@ -168,3 +170,56 @@ test(`two processes creating the same network name, or networks with overlapping
   for (const n of await w.c.networks()) if (n.name !== 'host' && n.name !== 'none') await n.delete();
   expect(await problems(w.c, w.host.name!, 'ccx')).toEqual([]);
 }, 900_000);
+
+/** Resolves once the worker has stopped itself (SIGSTOP: state T in /proc); fails with what it answered if it ended instead. */
+async function stopped(pid: number, answer: Promise<Result[]>): Promise<void> {
+  const state = () => {
+    try {
+      return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]![0];
+    } catch {
+      return null;
+    }
+  };
+  for (let s = state(); s !== 'T'; s = state()) {
+    if (s === null || s === 'Z') throw new Error(`the worker ended instead of stopping: ${JSON.stringify(await answer.catch(String))}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+test("a network another process is making or removing (stopped at each step of it) is left alone by this process's reconcile and takes no endpoint meanwhile; once that process goes on, the network is whole, or gone", async () => {
+  const c = await Controller.open({ stateDir: w.stateDir, host: w.host, reconcile: false });
+  try {
+    const meanwhile = async (name: string) => {
+      const r = await c.reconcile();
+      expect([r.found, r.errors]).toEqual([[], []]);
+      await expect(c.createSandbox(uniq('ccb'), { networks: [name] })).rejects.toMatchObject({ code: 'ERR_NSNET_BUSY', message: expect.stringMatching(new RegExp(`network ${name} is busy: process \\d+ is at its (create|delete)`)) });
+    };
+    const names: string[] = [];
+    for (const [i, step] of ['kernel.network', 'firewall', 'store.driverState'].entries()) {
+      const name = uniq('ccs');
+      names.push(name);
+      let pid = 0;
+      const made = worker({ job: 'network', name, subnet: `10.194.${i}.0/24`, stopAt: step }, (p) => (pid = p));
+      await stopped(pid, made);
+      await meanwhile(name);
+      process.kill(pid, 'SIGCONT');
+      expect(await made, step).toEqual([{ name, ok: true }]);
+      const sb = await c.createSandbox(uniq('ccb'), { networks: [name] });
+      expect(await problems(c, w.host.name!, 'ccb')).toEqual([]);
+      await sb.delete();
+    }
+    for (const [i, step] of ['teardown:firewall', 'teardown:kernel.network', 'teardown:store.network'].entries()) {
+      const name = names[i]!;
+      let pid = 0;
+      const removed = worker({ job: 'network-rm', names: [name], stopAt: step }, (p) => (pid = p));
+      await stopped(pid, removed);
+      await meanwhile(name);
+      process.kill(pid, 'SIGCONT');
+      expect(await removed, step).toEqual([{ name, ok: true }]);
+      expect((await c.networks()).map((n) => n.name)).not.toContain(name);
+      expect(await problems(c, w.host.name!, 'ccb')).toEqual([]);
+    }
+  } finally {
+    c.close();
+  }
+});

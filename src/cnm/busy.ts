@@ -41,11 +41,16 @@ export function workerAlive(b: BusyMark, inFlight: ReadonlyMap<string, number>, 
 /** Whether two marks (or their absence) are the same process's same op. */
 export const sameMark = (a?: BusyMark & { op: string }, b?: BusyMark & { op: string }) => a?.pid === b?.pid && a?.start === b?.start && a?.op === b?.op;
 
+/** The refusal of op on a record another process (or another op of this one) is at work on. */
+export function busyError(rec: { name: string; busy?: BusyMark & { op: string } }, what: 'sandbox' | 'network', op: string): NsnetError {
+  return NsnetError.state('ERR_NSNET_BUSY', op, rec.name, `${what} ${rec.name} is busy: process ${rec.busy?.pid} is at its ${rec.busy?.op}; try again when that is done`);
+}
+
 /** Refuses op on a sandbox or network that another live process has marked (ERR_NSNET_BUSY); a dead process's mark is no bar. */
 export function refuseIfBusy(rec: { name: string; busy?: BusyMark & { op: string } }, what: 'sandbox' | 'network', op: string): void {
   const b = rec.busy;
   if (!b || isMine(b) || startOf(b.pid) !== b.start) return;
-  throw NsnetError.state('ERR_NSNET_BUSY', op, rec.name, `${what} ${rec.name} is busy: process ${b.pid} is at its ${b.op}; try again when that is done`);
+  throw busyError(rec, what, op);
 }
 
 /**
