@@ -4,7 +4,9 @@
 // (c) concurrency 1/4/16; (d) published ports, against CNI's bridge + portmap;
 // (e) event throughput and latency, beside ip monitor; (f) one low-level
 // operation; (g) the event loop, fds and memory over churn; (h) the CNI
-// plugin exec'd per call (fast and slow path) against the reference plugins. Prints one table per suite and the bars, writes
+// plugin exec'd per call (fast and slow path) against the reference plugins;
+// (i) name resolution: a resolver's cost per create, query latency and
+// throughput from inside sandboxes. Prints one table per suite and the bars, writes
 // bench/results/latest.json and the plot bench/scaling.svg. Figures are
 // medians of per-run medians (min and max across runs); ratios come from
 // runs of the same round.
@@ -17,6 +19,7 @@ import { plotSvg, type Series } from './lib/plot.js';
 import { arg } from './lib/args.js';
 import { formatTable, summarize } from './lib/stats.js';
 import { cniBars, cniTable, runCniSuite } from './cni.js';
+import { dnsBars, dnsTable, runDnsSuite } from './dns.js';
 import { eventsBarMet, type EventsRun } from './events.js';
 import { portBars, portsTable, runPortsSuite } from './ports.js';
 import type { ConcurrentRun } from './peers/concurrent.js';
@@ -153,6 +156,20 @@ async function main(): Promise<void> {
     },
   });
 
+  // (i) Name resolution (bench/dns.ts): what a resolver adds to a create,
+  // and queries from inside sandboxes to nsnet daemon's resolvers.
+  const dnsRuns = Math.min(RUNS, 3);
+  const dnsRounds = await runDnsSuite({
+    n: N,
+    runs: dnsRuns,
+    latencyN: 5000,
+    seconds: 3,
+    before: async (label, r) => {
+      await settle();
+      progress(`(i) DNS: ${label} (${r + 1}/${dnsRuns})`);
+    },
+  });
+
   // (e) Events (bench/events.ts): a kernel-speed flush and a burst of route
   // changes, each beside ip monitor; the burst delivered from a full queue;
   // single-change latency.
@@ -219,6 +236,7 @@ async function main(): Promise<void> {
   const { extraMs: portExtra, at1000: port1000, at10: port10, vsCni: vsPortmap } = portBars(portRounds);
   report(`\n(h) CNI plugins exec'd per call as a runtime does, ${cniRuns} runs: median ms per call (ADD+DEL: per round), ratio to the reference doing the same work\n${cniTable(cniRounds, cniOpts)}`);
   const cb = cniBars(cniRounds);
+  report(`\n(i) name resolution, N=${N}, ${dnsRuns} runs: a resolver's cost per create (paired), and queries from inside sandboxes to nsnet daemon's resolvers\n${dnsTable(dnsRounds, N)}`);
 
   const ev = (pick: (r: EventsRun) => number) => summarize(events.map(pick));
   const evRows: [string, (r: EventsRun) => number][] = [
@@ -271,6 +289,7 @@ async function main(): Promise<void> {
     ['CNI ADD+DEL, fast path <= 1/4 of bridge + host-local', `${med(cb.vsBridge).toFixed(3)}x (per-run ${cb.vsBridge.map((x) => x.toFixed(3)).join(', ')})`, med(cb.vsBridge) <= 0.25],
     ['CNI ADD+DEL with one port <= 1/10 of bridge + portmap', `${med(cb.vsPortmap).toFixed(3)}x (per-run ${cb.vsPortmap.map((x) => x.toFixed(3)).join(', ')})`, med(cb.vsPortmap) <= 0.1],
     ['CNI VERSION through the shim <= 2 ms', `${med(cb.versionMs).toFixed(2)} ms (per-run ${cb.versionMs.map((x) => x.toFixed(2)).join(', ')})`, med(cb.versionMs) <= 2],
+    ...dnsBars(dnsRounds, N),
     [
       '>= 100k events/s delivered to JS',
       `live flush ${Math.round(ev((r) => r.flushEventsPerSec).min / 1000)}k-${Math.round(ev((r) => r.flushEventsPerSec).max / 1000)}k/s (ip monitor printed ${Math.round(ev((r) => r.ipMonitorFlushLines).median / 1000)}k of ${Math.round(ev((r) => r.flushEvents).median / 1000)}k lines); ` +
@@ -301,7 +320,7 @@ async function main(): Promise<void> {
   report(`\n${formatTable(['bar', 'measured', 'met'], bars.map(([a, b, c]) => [a as string, b as string, c ? 'yes' : 'NO']))}`);
 
   await mkdir(here('../../bench/results'), { recursive: true }).catch(() => {});
-  const out = { date: new Date().toISOString(), n: N, runs: RUNS, cpu: cpus()[0]?.model, cores: cpus().length, setup, release, explicit, loops, churn, perRunRatio, ctlPerRun, scale, conc: Object.fromEntries(Object.entries(conc).map(([p, byK]) => [p, Object.fromEntries(Object.entries(byK).map(([k, rs]) => [k, rs.map((r) => r.perSandboxMs)]))])), ops, spawnMs: spawn.ms, ports: portRounds, cniPortsN: CNI_PORTS_N, cni: cniRounds, events };
+  const out = { date: new Date().toISOString(), n: N, runs: RUNS, cpu: cpus()[0]?.model, cores: cpus().length, setup, release, explicit, loops, churn, perRunRatio, ctlPerRun, scale, conc: Object.fromEntries(Object.entries(conc).map(([p, byK]) => [p, Object.fromEntries(Object.entries(byK).map(([k, rs]) => [k, rs.map((r) => r.perSandboxMs)]))])), ops, spawnMs: spawn.ms, ports: portRounds, cniPortsN: CNI_PORTS_N, cni: cniRounds, dns: dnsRounds, events };
   await writeFile(here('../../bench/results/latest.json'), `${JSON.stringify(out, null, 2)}\n`);
   await writeFile(here('../../bench/results/latest.txt'), `${printed.join('\n')}\n`);
 }

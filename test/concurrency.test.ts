@@ -43,7 +43,7 @@ function worker(cfg: Record<string, unknown>, started?: (pid: number) => void): 
     let err = '';
     p.stdout.on('data', (d: Buffer) => (out += d));
     p.stderr.on('data', (d: Buffer) => (err += d));
-    // 'close', not 'exit': only then has all of its stdout been read.
+    // 'close', not 'exit': the last lines may still be in the pipe when the process has exited.
     p.on('close', (code) => (code === 0 ? resolve(out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Result)) : reject(new Error(`worker exited with ${code}: ${err}`))));
   });
 }
