@@ -33,6 +33,8 @@ interface Result {
   address?: string;
   hostPort?: number;
   error?: { class: string; code: string; message: string };
+  /** reportOpen's line: what the worker's own open reconciled. */
+  found?: string[];
 }
 
 function worker(cfg: Record<string, unknown>, started?: (pid: number) => void): Promise<Result[]> {
@@ -127,14 +129,21 @@ test(`two processes creating the same network name, or networks with overlapping
   const sub = (base: number, round: number, tail: string) => `10.${base + (round >> 8)}.${round & 255}.${tail}`;
   let done = false;
   const reconciles = { opens: 0, found: [] as string[], errors: [] as string[] };
+  /** Each worker's answers, and what its own open's reconcile found into reconciles. */
+  const racer = async (cfg: Record<string, unknown>) => {
+    const [open, ...rest] = await worker({ ...cfg, reportOpen: true });
+    expect(open?.name).toBe('open');
+    reconciles.found.push(...open!.found!);
+    return rest;
+  };
   const rounds = (async () => {
     let last: string[] = [];
     for (let round = 0; round < RACE_ROUNDS; round++) {
       const name = uniq('ccx');
       const [same, overlap, removed] = await Promise.all([
-        Promise.all([worker({ job: 'network', name, subnet: sub(100, round, '0/24') }), worker({ job: 'network', name, subnet: sub(110, round, '0/24') })]),
-        Promise.all([worker({ job: 'network', name: uniq('ccy'), subnet: sub(120, round, '0/24') }), worker({ job: 'network', name: uniq('ccz'), subnet: sub(120, round, '128/25') })]),
-        worker({ job: 'network-rm', names: last }),
+        Promise.all([racer({ job: 'network', name, subnet: sub(100, round, '0/24') }), racer({ job: 'network', name, subnet: sub(110, round, '0/24') })]),
+        Promise.all([racer({ job: 'network', name: uniq('ccy'), subnet: sub(120, round, '0/24') }), racer({ job: 'network', name: uniq('ccz'), subnet: sub(120, round, '128/25') })]),
+        racer({ job: 'network-rm', names: last }),
       ]);
       const s = same.flat();
       const o = overlap.flat();
@@ -162,8 +171,8 @@ test(`two processes creating the same network name, or networks with overlapping
     }
   }
   const failed = await rounds;
-  if (failed) throw failed;
-  // Others' network creates and deletes in flight are nothing for a reconcile to mend or remove.
+  if (failed) throw new Error(`${(failed as Error).message}; the reconciles beside found ${JSON.stringify(reconciles)}`, { cause: failed });
+  // Others' network creates and deletes in flight are nothing for a reconcile (this process's, or a worker's own open) to mend or remove.
   expect(reconciles).toEqual({ opens: reconciles.opens, found: [], errors: [] });
   await w.reopen();
   expect(await problems(w.c, w.host.name!, 'ccx')).toEqual([]);

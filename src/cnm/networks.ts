@@ -6,9 +6,9 @@ import { NsnetError, ValidationError } from '../errors.js';
 import { toBig } from '../ipaddr.js';
 import { defaultGateway, pickSubnet, poolKey } from '../ipam/ipam.js';
 import { Prefix } from '../ipam/prefix.js';
-import type { NetworkRecord, SubnetRecord } from '../store/store.js';
+import type { NetworkBusy, NetworkRecord, SubnetRecord } from '../store/store.js';
 import { now, type CnmContext, type DeleteOptions } from './context.js';
-import { Busy } from './busy.js';
+import { Busy, sameMark } from './busy.js';
 import { deleteEndpoint } from './join.js';
 import * as names from './names.js';
 import { firewallDo } from './publish.js';
@@ -126,13 +126,17 @@ export async function createNetwork(ctx: CnmContext, name: string, o: NetworkOpt
  * Removes a network; refused while it has endpoints unless forced, and for
  * the predefined ones. It is marked busy while it goes (as a create marks
  * it), so another process's reconcile does not make its bridge again.
+ * With `cutShort` (a dead process's mark that reconcile saw), only if the
+ * record still carries that mark: one whose create ended since stays.
+ * Resolves to whether it went.
  */
-export async function deleteNetwork(ctx: CnmContext, netRec: NetworkRecord, o: DeleteOptions = {}): Promise<void> {
+export async function deleteNetwork(ctx: CnmContext, netRec: NetworkRecord, o: DeleteOptions = {}, cutShort?: NetworkBusy): Promise<boolean> {
   ctx.live();
   const busy = new Busy(ctx);
   try {
     const cur = await ctx.store.update((t) => {
       const net = t.network(netRec.id);
+      if (cutShort && !(net && sameMark(net.busy, cutShort))) return null;
       if (!net) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'network.delete', netRec.name, `no network ${netRec.name}`);
       if (PREDEFINED.some(([n]) => n === net.name))
         throw NsnetError.state('ERR_NSNET_IN_USE', 'network.delete', net.name, `${net.name} is a predefined network and cannot be removed`);
@@ -142,6 +146,7 @@ export async function deleteNetwork(ctx: CnmContext, netRec: NetworkRecord, o: D
           `network ${net.name} has ${eps.length} endpoint(s) (${eps.slice(0, 5).map((e) => e.name).join(', ')}); remove them first or force`);
       return { net: busy.claimNetwork(t, net, 'delete'), eps };
     });
+    if (!cur) return false;
     const td = new Teardown(`network ${cur.net.name}`, ctx.faults);
     for (const ep of cur.eps) await td.step(`endpoint ${ep.name}`, () => deleteEndpoint(ctx, ep));
     // The firewall first, so the network's traffic stops being forwarded before its bridge goes.
@@ -157,6 +162,7 @@ export async function deleteNetwork(ctx: CnmContext, netRec: NetworkRecord, o: D
     );
     ctx.emit({ kind: 'network', action: 'delete', id: cur.net.id, name: cur.net.name });
     td.finish();
+    return true;
   } finally {
     await busy.end();
   }

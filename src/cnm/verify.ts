@@ -13,7 +13,6 @@
 // their addresses and routes. It is gone when its path is, or names another
 // namespace now; removing it takes only what nsnet made, never the namespace.
 import type { KernelView } from '../drivers/driver.js';
-import type { NsnetError } from '../errors.js';
 import type { Link } from '../netlink/types.js';
 import { Netns, isMounted, netnsIdAt } from '../netlink/netns.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/store.js';
@@ -63,23 +62,25 @@ export interface NetworkCheck {
  * whose create or delete was cut short (its process died) is removed, as
  * that create's rollback or that delete would have; a bridge that vanished
  * (a reboot, an `ip link del`) is made again, the network held meanwhile so
- * that no delete runs under it. Links are listed before the store is read:
- * a bridge is made after its record, and deleted before it.
+ * that no delete runs under it. Links are listed after the store is read:
+ * a network not busy then has its bridge by now, unless it vanished (one
+ * whose create ended in between would otherwise look as if it had).
  */
 export async function checkNetworks(c: CnmContext): Promise<NetworkCheck> {
   const out: NetworkCheck = { restored: [], found: [], errors: [] };
+  const networks = await c.store.view((t) => t.networks());
   const links = new Map((await c.host.links.list()).map((l) => [l.name, l] as const));
-  for (const seen of await c.store.view((t) => t.networks())) {
+  for (const seen of networks) {
     if (seen.busy && workerAlive(seen.busy, c.inFlight, seen.id)) continue;
     const why = seen.busy && `its ${seen.busy.op} was cut short (process ${seen.busy.pid} is gone)`;
     if (seen.busy && seen.busy.op !== 'mend') {
+      // Only while it still carries that mark: the process may have ended
+      // its work (and cleared it) since the store was read, or another
+      // reconcile taken it over.
       try {
-        await deleteNetwork(c, seen, { force: true });
-        out.found.push(`network ${seen.name}: ${why}: removed`);
+        if (await deleteNetwork(c, seen, { force: true }, seen.busy)) out.found.push(`network ${seen.name}: ${why}: removed`);
       } catch (e) {
-        const code = (e as NsnetError).code;
-        // Gone already, or another process's reconcile is at it.
-        if (code !== 'ERR_NSNET_NOT_FOUND' && code !== 'ERR_NSNET_BUSY') out.errors.push(`network ${seen.name}: ${why}: ${(e as Error).message}`);
+        out.errors.push(`network ${seen.name}: ${why}: ${(e as Error).message}`);
       }
       continue;
     }
