@@ -120,7 +120,8 @@ test(`${PROCESSES} processes x ${COUNT} sandboxes on one network with ephemeral 
     for (const s of servers) s.close();
   }
   console.log(`concurrency: ${ok.length} sandboxes by ${PROCESSES} processes in ${ms} ms, ${opens} opens beside them; duplicates 0, unreachable 0, errors 0`);
-  for (const sb of await w.c.sandboxes()) await sb.delete();
+  // With wait: a veth the kernel is still destroying in the background would be there for the next test's reconciles to find.
+  for (const sb of await w.c.sandboxes()) await sb.delete({ wait: true });
   await (await w.c.network(net.name)).delete();
 }, 900_000);
 
@@ -216,7 +217,7 @@ test("a network another process is making or removing (stopped at each step of i
       expect(await made, step).toEqual([{ name, ok: true }]);
       const sb = await c.createSandbox(uniq('ccb'), { networks: [name] });
       expect(await problems(c, w.host.name!, 'ccb')).toEqual([]);
-      await sb.delete();
+      await sb.delete({ wait: true }); // its veth gone before the next reconcile looks
     }
     for (const [i, step] of ['teardown:firewall', 'teardown:kernel.network', 'teardown:store.network'].entries()) {
       const name = names[i]!;
