@@ -25,8 +25,9 @@ export function me(): BusyMark {
 }
 
 /** Whether a mark is this process's. */
-function isMine(b: BusyMark, of: BusyMark = me()): boolean {
-  return b.pid === of.pid && b.start === of.start;
+function isMine(b: BusyMark): boolean {
+  const m = me();
+  return b.pid === m.pid && b.start === m.start;
 }
 
 /**
