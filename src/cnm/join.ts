@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 
 import { NsnetError } from '../errors.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/store.js';
-import type { CnmContext, DeleteOptions } from './context.js';
+import { deferKeys, type CnmContext, type DeleteOptions } from './context.js';
 import { dropEndpoint, planJoins } from './endpoints.js';
 import { ownsFiles, rewriteHosts, rewriteResolvConf } from './files.js';
 import { sandboxState, type SandboxLifecycle } from './lifecycle.js';
@@ -34,8 +34,8 @@ export async function join(ctx: CnmContext, epRec: EndpointRecord, sbKey: string
         }),
       (p) => ctx.store.update((t) => t.putEndpoint(p.before[0]!)),
     );
-    // An interface still being deleted in that namespace may hold the name this one takes.
-    await ctx.pending(plan.sb.netnsPath);
+    // An interface still being deleted (in that namespace, or this endpoint's own from where it was) may hold a name this one takes.
+    await ctx.pending(deferKeys(plan.sb.netnsPath, [epRec]));
     tx.enter('kernel.open');
     await ctx.inNetns(plan.sb, (ns) => joinTrip(ctx, tx, ns, plan.sb, [epRec], plan.nets));
     if (ownsFiles(plan.sb)) await tx.step('files', () => rewriteHosts(plan.sb, plan.eps));
@@ -79,14 +79,14 @@ async function liveAgain(ctx: CnmContext, lifecycle: SandboxLifecycle, sandboxId
  * the deletion is deferred (ctx.later). A runtime deletes its namespace
  * right after its DEL, and the kernel's namespace teardown then destroys the
  * interface in its own batches, as releasing an own namespace does; if the
- * namespace lives on, nsnet deletes it. A join into that namespace runs the
- * deferred deletion first.
+ * namespace lives on, nsnet deletes it. A join into that namespace, or of
+ * this endpoint anywhere, runs the deferred deletion first.
  */
 export async function leaveKernel(ctx: CnmContext, net: NetworkRecord, ep: EndpointRecord, sb: SandboxRecord | null, o: DeleteOptions = {}): Promise<void> {
   const d = ctx.driver(net.driver);
   if (!o.wait && sb?.netnsKind === 'external' && d.detach) {
     await d.detach(ctx, net, ep);
-    ctx.later(sb.netnsPath, () => d.leave(ctx, net, ep, sb));
+    ctx.later(deferKeys(sb.netnsPath, [ep]), () => d.leave(ctx, net, ep, sb));
     return;
   }
   await d.leave(ctx, net, ep, sb);

@@ -146,8 +146,8 @@ export class Network extends Handle<NetworkRecord> {
   }
 
   /** Removes the network; refused while it has endpoints unless forced. */
-  delete(o?: DeleteOptions): Promise<void> {
-    return deleteNetwork(this.ctx, this.record, o);
+  async delete(o?: DeleteOptions): Promise<void> {
+    await deleteNetwork(this.ctx, this.record, o);
   }
 }
 

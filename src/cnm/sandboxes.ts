@@ -9,7 +9,7 @@ import { poolKey } from '../ipam/ipam.js';
 import { Netns, isMounted } from '../netlink/netns.js';
 import { parsePorts } from '../ports.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/store.js';
-import { findByKey, now, openExternal, type CnmContext, type DeleteOptions } from './context.js';
+import { deferKeys, findByKey, now, openExternal, type CnmContext, type DeleteOptions } from './context.js';
 import { checkEndpoint, dropEndpoint, planEndpoint, planJoins, type EndpointOptions } from './endpoints.js';
 import { hostHostname, ownsFiles, removeSandboxFiles, validExtraHost, writeSandboxFiles } from './files.js';
 import { leaveKernel } from './join.js';
@@ -186,10 +186,11 @@ export async function createSandbox(ctx: CnmContext, name: string, o: SandboxPla
     // 2. The kernel: namespace, interfaces, addresses, routes (and the
     //    published ports, once they can ride along) in one trip, while the
     //    files are written. An external namespace exists already: its
-    //    interfaces go in as a join's do (after any deletion still under way
-    //    in it, whose names they may take again).
+    //    interfaces go in as a join's do. Either waits for any deletion
+    //    still under way whose names they may take again (in that namespace,
+    //    or of an endpoint joined here that left another one).
+    await ctx.pending(deferKeys(sb.netnsPath, plan.eps));
     if (ext) {
-      await ctx.pending(sb.netnsPath);
       await joinTrip(ctx, tx, ext, sb, plan.eps, plan.nets);
     } else {
       const trip = sandboxTrip(ctx, tx, sb, plan.eps, plan.nets);
