@@ -14,7 +14,7 @@ echo "pack-test: packed $tarball ($(du -h "$tmp/$tarball" | cut -f1))"
 
 # What the tarball holds: what users need and nothing else.
 tar -tzf "$tmp/$tarball" > "$tmp/files"
-for must in package/dist/index.js package/dist/index.d.ts package/dist/cli/main.js package/binding.gyp \
+for must in package/bin/nsnet.js package/dist/index.js package/dist/index.d.ts package/dist/cli/main.js package/binding.gyp \
   package/native/nl/nl.cc package/native/addon/addon.cc package/prebuilds/linux-x64/nsnet.glibc.node; do
   grep -qx "$must" "$tmp/files" || { echo "pack-test: $must missing from the tarball"; exit 1; }
 done

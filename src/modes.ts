@@ -1,7 +1,7 @@
 // Docker's network modes as a thin layer over CNM:
 //   none             a namespace of its own with only lo (the null network)
 //   host             the host's namespace (the host network)
-//   bridge           the default network, on bridge nsnet0 (docker0's place)
+//   bridge           the default network, on bridge nsnet0 (docker0's place); `default` too
 //   container:<name> another sandbox's namespace, hostname and files
 //   <network>        a network created with createNetwork
 import type { Controller, SandboxOptions } from './cnm/controller.js';
@@ -20,6 +20,12 @@ export interface ModeOptions extends Omit<SandboxOptions, 'namespace' | 'contain
   ip6?: string;
   /** Ports to publish on the network the mode joins (Docker's `-p`). */
   ports?: (string | PortOptions)[];
+  /** Publish them even over a host process listening on one (EndpointOptions.forcePublish). */
+  forcePublish?: boolean;
+  /** The MAC address of its interface on that network (Docker's --mac-address). */
+  mac?: string;
+  /** Other names on that network, a user-defined one (Docker's --network-alias). */
+  aliases?: string[];
 }
 
 /** The network `bridge` mode joins, made on first use as Docker makes docker0 at start. */
@@ -40,7 +46,7 @@ export async function defaultNetwork(c: Controller): Promise<Network> {
 
 /** Parses Docker's --net values. */
 export function parseMode(m: Mode | undefined): { kind: 'none' | 'host' } | { kind: 'container'; name: string } | { kind: 'network'; name: string } {
-  if (m === undefined || m === 'bridge') return { kind: 'network', name: 'bridge' };
+  if (m === undefined || m === 'bridge' || m === 'default') return { kind: 'network', name: 'bridge' };
   if (m === 'none' || m === 'host') return { kind: m as 'none' | 'host' };
   if (typeof m === 'string') {
     if (m.startsWith('container:')) {
@@ -56,13 +62,50 @@ export function parseMode(m: Mode | undefined): { kind: 'none' | 'host' } | { ki
   throw new ValidationError('mode', m, "must be 'none', 'host', 'bridge', 'container:<name>', { container }, or { network }");
 }
 
+/**
+ * Options a sandbox sharing another's namespace cannot have: that one's
+ * hostname, files and interfaces are its own. Refused as docker refuses
+ * them with `--net container:`, never silently dropped.
+ */
+const SHARED: [keyof ModeOptions, string][] = [
+  ['hostname', 'hostname'],
+  ['dns', 'dns'],
+  ['dnsSearch', 'dns-search'],
+  ['dnsOptions', 'dns-option'],
+  ['extraHosts', 'custom host-to-IP mapping'],
+  ['ports', 'port publishing'],
+  ['mac', 'mac-address'],
+];
+
+/** What the mode's network gives: asked of a mode without one, it is refused. */
+const ON_NETWORK: [keyof ModeOptions, string][] = [
+  ['ip', 'has no address to choose'],
+  ['ip6', 'has no address to choose'],
+  ['ports', 'has no network to publish ports on'],
+  ['mac', 'has no interface of its own to give a MAC address'],
+  ['aliases', 'has no network to give aliases on (network-scoped aliases are for user-defined networks)'],
+];
+
+function given(v: unknown): boolean {
+  return Array.isArray(v) ? v.length > 0 : v !== undefined;
+}
+
 /** Creates a sandbox in one of Docker's modes: one store transaction and one kernel trip. */
 export async function createSandbox(c: Controller, o: ModeOptions): Promise<Sandbox> {
   if (!o || typeof o !== 'object') throw new ValidationError('options', o, 'must be an object with a name');
-  const { name, mode, ip, ip6, ports, ...rest } = o;
+  const { name, mode, ip, ip6, ports, forcePublish, mac, aliases, ...rest } = o;
   const m = parseMode(mode);
-  if ((ip !== undefined || ip6 !== undefined) && m.kind !== 'network') throw new ValidationError('ip', ip ?? ip6, `a ${m.kind} sandbox has no address to choose`);
-  if (ports?.length && m.kind !== 'network') throw new ValidationError('ports', ports, `a ${m.kind} sandbox has no network to publish ports on`);
+  if (m.kind === 'container') {
+    for (const [k, what] of SHARED)
+      if (given(o[k])) throw new ValidationError(k, o[k], `conflicting options: ${what} and the network mode container:${m.name} (it shares that sandbox's)`);
+  }
+  if (m.kind !== 'network') for (const [k, why] of ON_NETWORK) if (given(o[k])) throw new ValidationError(k, o[k], `a ${m.kind} sandbox ${why}`);
+  // Docker's rules: the default network's addresses are all IPAM's, and it has no aliases.
+  if (m.kind === 'network' && m.name === 'bridge') {
+    if (ip !== undefined || ip6 !== undefined)
+      throw new ValidationError('ip', ip ?? ip6, 'user specified IP address is supported on user defined networks only (the default bridge network hands out its own)');
+    if (given(aliases)) throw new ValidationError('aliases', aliases, 'network-scoped alias is supported only for sandboxes in user defined networks');
+  }
   switch (m.kind) {
     case 'none':
       return c.createSandbox(name, { ...rest, networks: ['none'] });
@@ -71,7 +114,8 @@ export async function createSandbox(c: Controller, o: ModeOptions): Promise<Sand
     case 'container':
       return c.createSandbox(name, { ...rest, container: m.name });
     case 'network': {
-      const a = { network: m.name, ...(ip !== undefined ? { ip } : {}), ...(ip6 !== undefined ? { ip6 } : {}), ...(ports !== undefined ? { ports } : {}) };
+      const ep = { ip, ip6, ports, forcePublish, mac, aliases };
+      const a = { network: m.name, ...Object.fromEntries(Object.entries(ep).filter(([, x]) => x !== undefined)) };
       if (m.name === 'bridge') {
         c.checkSandbox(name, { ...rest, networks: [a] }); // bad input must not leave a default network behind
         await defaultNetwork(c);

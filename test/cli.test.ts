@@ -1,6 +1,9 @@
 // The nsnet command as a user runs it: run/exec with stdio and exit codes,
 // network and sandbox management with --json, and the demo.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { promisify } from 'node:util';
 
 import { describe, expect, test } from 'vitest';
@@ -11,6 +14,8 @@ import { ipj, uniq } from './helpers.js';
 
 const run = promisify(execFile);
 const { env, nsnet } = cliWithStateDir();
+const listDir = (d: string) => readdir(d).catch(() => [] as string[]);
+const demoDirs = async () => (await listDir(tmpdir())).filter((f) => f.startsWith('nsnet-demo-'));
 
 describe('nsnet CLI', () => {
   test('run: the command sees its hostname, resolv.conf, hosts and address; its exit code comes back; the sandbox is removed after', async () => {
@@ -125,14 +130,43 @@ describe('nsnet CLI', () => {
     expect(JSON.parse(host.stdout).map((l: any) => l.ifname)).toEqual(mine.map((l) => l.ifname));
   });
 
-  test('demo runs every mode, shows who reaches whom, and leaves nothing behind', async () => {
-    const before = (await ipj<any[]>(null, 'netns', 'list')).length;
+  test('demo runs every mode with the names a user types, gives the default bridge 172.17 first, times every row, and leaves nothing behind', async () => {
+    const before = { netns: (await ipj<any[]>(null, 'netns', 'list')).length, files: await listDir('/run/nsnet'), tmp: await demoDirs() };
     const { stdout } = await run(process.execPath, [CLI, 'demo'], { env: env() });
-    expect(stdout).toMatch(/client -> web\s+yes/);
-    expect(stdout).toMatch(/sidecar -> 127\.0\.0\.1.*yes/);
-    expect(stdout).toMatch(/none -> web\s+no \(ENETUNREACH\)/);
-    expect(stdout).toMatch(/other \(bridge network\) -> web\s+no \(dropped/);
+    expect(stdout).toMatch(/^network bridge \(the default, as docker0\): bridge nsnet0, 172\.17\.0\.0\/16 via 172\.17\.0\.1 /m);
+    expect(stdout).toMatch(/^network demo: bridge nsbr-[0-9a-f]{10}, 172\.18\.0\.0\/16 via 172\.18\.0\.1, fd/m);
+    for (const flags of ['--name web --net demo -p 8080:80', '--name client --net demo', '--name other --net bridge', '--name isolated --net none', '--name agent --net host', '--name sidecar --net container:web'])
+      expect(stdout).toContain(`  ${flags} `);
+    for (const name of ['web', 'client', 'other', 'isolated', 'agent', 'sidecar']) expect(stdout).toMatch(new RegExp(`^  ${name} +\\d+ interfaces? `, 'm'));
+    expect(stdout).toMatch(/^ {2}isolated +1 interface +lo:/m);
+    const rows = stdout.slice(stdout.indexOf('who reaches'), stdout.indexOf('sandbox files')).split('\n').slice(1).filter(Boolean);
+    expect(rows).toHaveLength(7);
+    for (const r of rows) expect(r).toMatch(/ \d+\.\d\d ms/);
+    expect(stdout).toMatch(/client -> web +yes/);
+    expect(stdout).toMatch(/sidecar -> 127\.0\.0\.1 +yes/);
+    expect(stdout).toMatch(/agent -> 127\.0\.0\.1:8080 +yes/);
+    expect(stdout).toMatch(/isolated -> web +no \(ENETUNREACH\)/);
+    expect(stdout).toMatch(/other -> web +no \(dropped\)/);
     expect(stdout).toMatch(/6 sandboxes removed/);
-    expect((await ipj<any[]>(null, 'netns', 'list')).length).toBe(before);
+    expect(stdout).toMatch(/2 networks removed/);
+    expect(stdout).not.toMatch(/web-|-[0-9a-z]{3,}\b +\d+ interface/);
+    expect((await ipj<any[]>(null, 'netns', 'list')).length).toBe(before.netns);
+    expect(await listDir('/run/nsnet')).toEqual(before.files);
+    expect(await demoDirs()).toEqual(before.tmp);
+  });
+
+  test('demo killed with SIGKILL half-way leaves no namespace, mount, file or directory behind', async () => {
+    const before = { netns: (await ipj<any[]>(null, 'netns', 'list')).length, files: await listDir('/run/nsnet'), tmp: await demoDirs() };
+    const outer = spawn(process.execPath, [CLI, 'demo'], { env: env(), stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve) => outer.stdout!.on('data', (d) => String(d).includes('sandboxes, as nsnet run') && resolve()));
+    // The tour runs in the demo's second process (its one child), in its own mount namespace.
+    const inner = Number(readFileSync(`/proc/${outer.pid}/task/${outer.pid}/children`, 'utf8').trim().split(' ')[0]);
+    process.kill(inner, 'SIGKILL');
+    const code = await new Promise((r) => outer.once('exit', r));
+    expect(code).toBe(137);
+    expect((await ipj<any[]>(null, 'netns', 'list')).length).toBe(before.netns);
+    expect(await listDir('/run/nsnet')).toEqual(before.files);
+    expect(await demoDirs()).toEqual(before.tmp);
+    expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain('nsnet-demo');
   });
 });

@@ -29,7 +29,14 @@ export interface Command {
   /** After the operands comes a command that gets every argument that follows, flags included (`run`, `exec`). */
   command?: boolean;
   flags?: Flag[];
+  /** Whether it needs root (or CAP_NET_ADMIN + CAP_SYS_ADMIN); default true. */
+  privileged?: boolean;
   run(a: Args): Promise<number>;
+}
+
+/** A flag that acts on its own, with no command (`nsnet --version`). */
+export interface Action extends Flag {
+  run(): Promise<number>;
 }
 
 export interface Group {
@@ -38,6 +45,8 @@ export interface Group {
   commands: (Command | Group)[];
   /** What runs when no command of the group is named (`nsnet link` is `nsnet link ls`). */
   default?: Command;
+  /** Flags the group itself takes. */
+  actions?: Action[];
 }
 
 /** A command line that does not fit the definitions (exit code 2); `path` names the command whose --help to read ('' for nsnet itself). */
@@ -100,7 +109,8 @@ export class Args {
   }
 }
 
-export function parse(c: { flags?: Flag[]; operands?: string; command?: boolean }, argv: string[], path: string): Args {
+/** Parses argv for c; `command: 'optional'` reads a command after the operands as `true` does, but needs none. */
+export function parse(c: { flags?: Flag[]; operands?: string; command?: boolean | 'optional' }, argv: string[], path: string): Args {
   const name = path || 'nsnet';
   const flags = flagsOf(c);
   const byName = new Map<string, Flag>();
@@ -136,7 +146,7 @@ export function parse(c: { flags?: Flag[]; operands?: string; command?: boolean 
   if (a.bool('help')) return a;
   if (operands.length < min) throw new UsageError(`'${name}' needs ${c.operands}`, path);
   if (operands.length > max) throw new UsageError(`'${name}' takes ${max ? c.operands : 'no operands'}; unexpected '${operands[max]}'`, path);
-  if (c.command && !a.command.length) throw new UsageError(`'${name}' needs a command to run`, path);
+  if (c.command === true && !a.command.length) throw new UsageError(`'${name}' needs a command to run`, path);
   return a;
 }
 

@@ -1,7 +1,9 @@
 // What the commands share: flags that mean the same everywhere, the
 // controller, and output as a table or JSON.
-import { Controller, type DeleteOptions } from '../cnm/controller.js';
+import { Controller } from '../cnm/controller.js';
+import { NsnetError } from '../errors.js';
 import type { Args, Command, Flag } from './args.js';
+import { list, type Listing } from './listing.js';
 
 export const RUN_DIR: Flag = { name: 'run-dir', value: 'DIR', help: 'where namespaces are mounted (default NSNET_RUN_DIR, else /run/netns)' };
 export const STATE_DIR: Flag = { name: 'state-dir', value: 'DIR', help: 'where the store and sandbox files live (default NSNET_STATE_DIR, else /var/lib/nsnet)' };
@@ -9,6 +11,21 @@ export const NETNS: Flag = { name: 'netns', value: 'NAME', help: "the namespace 
 export const JSON_OUT: Flag = { name: 'json', help: 'print JSON' };
 /** The flags of every command that opens the controller. */
 export const CNM_FLAGS = [STATE_DIR, RUN_DIR];
+
+/**
+ * What a user reads of an error: one line, without `sandbox <name>: <step>:`
+ * before it, the create step that failed (`store.sandbox`), which programs
+ * find in `e.step`. The user knows what they asked to create (its name may
+ * be one nsnet made up), and the error itself names what failed.
+ */
+export function userMessage(e: unknown): string {
+  let m = e instanceof Error ? e.message : String(e);
+  if (e instanceof NsnetError && e.step) {
+    const at = m.indexOf(`: ${e.step}: `);
+    if (at >= 0) m = m.slice(at + e.step.length + 4);
+  }
+  return m.replace(/\s*\n\s*/g, ' ');
+}
 
 /** Runs fn with the controller the command line names, and closes it after. */
 export async function withController<T>(a: Args, fn: (c: Controller) => Promise<T>): Promise<T> {
@@ -22,38 +39,30 @@ export async function withController<T>(a: Args, fn: (c: Controller) => Promise<
   }
 }
 
-/** Prints rows as aligned columns (docker ls style): cols are [key, heading]. */
-function table(rows: Record<string, unknown>[], cols: [string, string][]): void {
-  const cells = rows.map((r) => cols.map(([k]) => String(r[k] ?? '')));
-  const widths = cols.map(([, h], i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-  const line = (c: string[]) => c.map((x, i) => (i === c.length - 1 ? x : x.padEnd(widths[i]! + 3))).join('');
-  console.log(line(cols.map(([, h]) => h)));
-  for (const c of cells) console.log(line(c));
-}
-
-/** `ls`: a row per object as a table, or with --json each one's info. */
-export function lsCommand<I>(what: string, all: (c: Controller) => Promise<{ info(): Promise<I> }[]>, cols: [string, string][], row: (info: I) => Record<string, unknown>): Command {
+/** `ls`: the objects as a table, their IDs, a format of each, or with --json each one's info. */
+export function lsCommand<I>(what: string, all: (c: Controller) => Promise<{ info(): Promise<I> }[]>, listing: Listing<I>): Command {
   return {
     name: 'ls',
     aliases: ['list'],
     summary: `list ${what}`,
-    flags: [JSON_OUT, ...CNM_FLAGS],
+    flags: [
+      { name: 'quiet', short: 'q', help: 'print only the IDs' },
+      { name: 'filter', short: 'f', value: 'KEY=VALUE', repeat: true, help: `keep only those that match (${Object.keys(listing.filters).join(', ')})` },
+      { name: 'format', value: 'FORMAT', help: `print each through a format: '{{.Name}}', 'table {{.ID}}\\t{{.Name}}' or 'json' (fields: ${Object.keys(listing.fields).join(', ')})` },
+      { name: 'no-trunc', help: 'print whole IDs' },
+      JSON_OUT,
+      ...CNM_FLAGS,
+    ],
     run: (a) =>
       withController(a, async (c) => {
         const infos = await Promise.all((await all(c)).map((x) => x.info()));
-        if (a.bool('json')) console.log(JSON.stringify(infos, null, 2));
-        else table(infos.map(row), cols);
+        list(listing, infos, { json: a.bool('json'), quiet: a.bool('quiet'), filters: a.list('filter'), format: a.str('format'), full: a.bool('no-trunc') });
         return 0;
       }),
   };
 }
 
-interface Inspectable {
-  info(): Promise<unknown>;
-  delete(o?: DeleteOptions): Promise<void>;
-}
-
-type Find = (c: Controller, name: string) => Promise<Inspectable>;
+type Find = (c: Controller, name: string) => Promise<{ info(): Promise<unknown> }>;
 
 /** `inspect a b c`: each one's info, as a JSON array (docker inspect's shape). */
 export function inspectCommand(what: string, find: Find): Command {
@@ -73,22 +82,22 @@ export function inspectCommand(what: string, find: Find): Command {
 }
 
 /** `rm a b c`: removes each, goes on past failures, exits 1 if any failed. */
-export function rmCommand(what: string, forced: string, find: Find): Command {
+export function rmCommand(what: string, forced: string, remove: (c: Controller, name: string, a: Args) => Promise<void>, flags: Flag[] = []): Command {
   return {
     name: 'rm',
     aliases: ['remove'],
     summary: `remove ${what}`,
     operands: '<name|id>...',
-    flags: [{ name: 'force', short: 'f', help: forced }, ...CNM_FLAGS],
+    flags: [{ name: 'force', short: 'f', help: forced }, ...flags, ...CNM_FLAGS],
     run: (a) =>
       withController(a, async (c) => {
         let code = 0;
         for (const n of a.operands) {
           try {
-            await (await find(c, n)).delete({ force: a.bool('force') });
+            await remove(c, n, a);
             console.log(n);
           } catch (e) {
-            console.error(`nsnet: ${(e as Error).message}`);
+            console.error(`nsnet: ${userMessage(e)}`);
             code = 1;
           }
         }

@@ -19,11 +19,26 @@ printf %s "$4" > /proc/sys/kernel/hostname
 shift 4
 exec "$@"`;
 
-export function enter(sb: SandboxInfo, argv: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess {
+/**
+ * Starts argv in the sandbox. Detached, it runs in a session of its own
+ * with no stdio, and this process may exit before it (docker run -d).
+ */
+export function enter(sb: SandboxInfo, argv: string[], env: NodeJS.ProcessEnv = process.env, o: { detach?: boolean } = {}): ChildProcess {
   const files = existsSync(sb.resolvConf);
   const args = [`--net=${sb.netnsPath}`, '--', 'unshare', '--mount', '--uts', '--propagation', 'private', '--'];
   const cmd = files ? [...args, '/bin/sh', '-c', SCRIPT, 'sh', sb.resolvConf, sb.hosts, sb.hostnameFile, sb.hostname, ...argv] : [...args, ...argv];
-  return spawn('nsenter', cmd, { stdio: 'inherit', env });
+  if (!o.detach) return spawn('nsenter', cmd, { stdio: 'inherit', env });
+  const child = spawn('nsenter', cmd, { stdio: 'ignore', env, detached: true });
+  child.unref();
+  return child;
+}
+
+/** Resolves once the child has started (nsenter was found and exec'd). */
+export function spawned(child: ChildProcess): Promise<void> {
+  return new Promise((resolve, reject) => {
+    child.once('spawn', resolve);
+    child.once('error', reject);
+  });
 }
 
 /** Waits for the child; its exit code, or 128 + signal number as a shell reports it. */

@@ -22,10 +22,16 @@ function flagRow(f: Flag): [string, string] {
   return [left, `${f.help}${f.repeat ? ' (repeatable)' : ''}`];
 }
 
+/** The first line of a command's or group's help, which usage errors repeat. */
+export function usageLine(n: Command | Group, path: string): string {
+  if (isGroup(n)) return `usage: nsnet ${path ? `${path} ` : ''}<command> [flags]`;
+  const tail = operands(n);
+  return `usage: nsnet ${path} [flags]${tail ? ` ${tail}` : ''}`;
+}
+
 export function commandHelp(c: Command, path: string): string {
   const also = c.aliases?.length ? `\nalso: ${c.aliases.map((a) => `nsnet ${[...path.split(' ').slice(0, -1), a].join(' ')}`).join(', ')}\n` : '';
-  const tail = operands(c);
-  return `usage: nsnet ${path} [flags]${tail ? ` ${tail}` : ''}
+  return `${usageLine(c, path)}
 
 ${c.summary}
 ${also}
@@ -44,12 +50,15 @@ function leaves(g: Group, prefix: string[]): [string, string][] {
 }
 
 export function groupHelp(g: Group, path: string): string {
-  return `usage: nsnet ${path ? `${path} ` : ''}<command> [flags]
+  return `${usageLine(g, path)}
 
 ${g.summary}
 
 commands:
 ${columns(leaves(g, []))}
+
+flags:
+${columns(flagsOf({ flags: g.actions ?? [] }).map(flagRow))}
 
 Run 'nsnet ${path ? `${path} ` : ''}<command> --help' for a command's flags.
 `;

@@ -52,6 +52,10 @@ export interface CnmContext extends DriverContext {
   keepNetns(sandboxId: string, ns: Netns): void;
   /** Closes and forgets a sandbox's handle (the sandbox is going). */
   dropNetns(sandboxId: string): void;
+  /** The namespace handles kept, by sandbox id. */
+  heldNetns(): [string, Netns][];
+  /** Sandboxes this process is at work on, with how many ops each (see busy.ts). */
+  readonly inFlight: Map<string, number>;
 }
 
 /** The controller's context: its drivers, its open namespace handles and whether it is closed. */
@@ -60,6 +64,8 @@ export class Context implements CnmContext {
   ephemeralPorts: [number, number] | null = null;
   /** Open namespace handles of own-namespace sandboxes, by sandbox id. */
   private readonly handles = new Map<string, Netns>();
+  readonly inFlight = new Map<string, number>();
+  readonly owner: string;
   private closed = false;
 
   constructor(
@@ -72,7 +78,9 @@ export class Context implements CnmContext {
     /** Names the controller in the error a closed one throws. */
     private readonly stateDir: string,
     readonly emit: (e: ControllerEvent) => void,
-  ) {}
+  ) {
+    this.owner = store.id;
+  }
 
   live(): void {
     if (this.closed) throw NsnetError.state('ERR_NSNET_CLOSED', 'controller', this.stateDir, 'the controller is closed');
@@ -109,6 +117,10 @@ export class Context implements CnmContext {
     h?.close();
   }
 
+  heldNetns(): [string, Netns][] {
+    return [...this.handles];
+  }
+
   /** Closes the store and the namespace handles. */
   close(): void {
     if (this.closed) return;
@@ -121,10 +133,15 @@ export class Context implements CnmContext {
 
 export const now = () => new Date().toISOString();
 
-/** By name or full id, else by a unique id prefix (the list is read only then). */
-export function findByKey<T extends { id: string; name: string }>(exact: T | null, all: () => T[], key: string): T | null {
+/**
+ * As Docker finds a network or a container: by full id or name, else by an
+ * id prefix of any length that only one id has. A prefix several ids share
+ * is an error, not a guess.
+ */
+export function findByKey<T extends { id: string; name: string }>(what: string, exact: T | null, all: () => T[], key: string): T | null {
   if (exact) return exact;
-  if (key.length < 4 || !/^[0-9a-f]+$/.test(key)) return null;
+  if (!/^[0-9a-f]+$/.test(key)) return null;
   const m = all().filter((x) => x.id.startsWith(key));
-  return m.length === 1 ? m[0]! : null;
+  if (m.length > 1) throw NsnetError.state('ERR_NSNET_AMBIGUOUS', what, key, `${what} ${key} is ambiguous (${m.length} matches found based on ID prefix)`);
+  return m[0] ?? null;
 }

@@ -8,7 +8,7 @@ import { toBig } from '../ipaddr.js';
 import { Pool, poolKey } from '../ipam/ipam.js';
 import { Prefix } from '../ipam/prefix.js';
 import { parsePorts, type PortOptions, type PortRequest } from '../ports.js';
-import { releasePorts, reservePorts } from '../store/ports.js';
+import { releasePorts, reservePorts, type PortInUse } from '../store/ports.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord, StoreTx } from '../store/store.js';
 import * as v from '../validate.js';
 import { now, type CnmContext } from './context.js';
@@ -26,6 +26,16 @@ export interface EndpointOptions {
    * `8000-8002:80-82`, `80` for an ephemeral host port) or objects.
    */
   ports?: (string | PortOptions)[];
+  /**
+   * Publish a host port even where a host process listens on it (refused
+   * by default, as Docker refuses it): connections from outside then reach
+   * the sandbox, not that process.
+   */
+  forcePublish?: boolean;
+  /** The MAC address of its interface (default: the driver's choice). */
+  mac?: string;
+  /** Other names for the sandbox on this network (Docker's --network-alias). */
+  aliases?: string[];
 }
 
 /** Reserves addresses and records an endpoint on a network; nothing reaches the kernel until join. */
@@ -34,12 +44,13 @@ export async function createEndpoint(ctx: CnmContext, network: { id: string; nam
   if (o.ip !== undefined) names.ipList(o.ip, 'ip');
   if (o.ip6 !== undefined) names.ipList(o.ip6, 'ip6');
   if (o.ifname !== undefined) v.ifname(o.ifname, 'ifname');
+  checkEndpoint(o);
   const ports = parsePorts(o.ports);
-  if (ports.length) await preparePorts(ctx, ports);
+  const inUse = ports.length ? await preparePorts(ctx, ports) : undefined;
   const rec = await ctx.store.update((t) => {
     const net = t.network(network.id);
     if (!net) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'endpoint.create', network.name, `no network ${network.name}`);
-    const ep = planEndpoint(ctx, t, net, n, o, ports);
+    const ep = planEndpoint(ctx, t, net, n, o, ports, inUse);
     t.putEndpoint(ep);
     return ep;
   });
@@ -47,12 +58,21 @@ export async function createEndpoint(ctx: CnmContext, network: { id: string; nam
   return rec;
 }
 
+/** Checks the options of an endpoint that need no store (the MAC, the aliases). */
+export function checkEndpoint(o: EndpointOptions): void {
+  if (o.mac !== undefined) v.mac(o.mac, 'mac');
+  names.stringList(o.aliases, 'aliases').forEach((a) => names.hostname(a, 'aliases'));
+}
+
 /** Makes an endpoint's record with its addresses and host ports; runs inside a store transaction. */
-export function planEndpoint(ctx: CnmContext, t: StoreTx, net: NetworkRecord, name: string, o: EndpointOptions, ports: PortRequest[] = []): EndpointRecord {
+export function planEndpoint(
+  ctx: CnmContext, t: StoreTx, net: NetworkRecord, name: string, o: EndpointOptions, ports: PortRequest[] = [], inUse?: PortInUse,
+): EndpointRecord {
   const driver = ctx.driver(net.driver);
   const ep: EndpointRecord = {
-    id: names.newId(), name, networkId: net.id, sandboxId: null, ifname: o.ifname ?? null, hostIfname: null, mac: null,
+    id: names.newId(), name, networkId: net.id, sandboxId: null, ifname: o.ifname ?? null, hostIfname: null, mac: o.mac === undefined ? null : v.mac(o.mac),
     addresses: [], gatewayEndpoint: false, requested: [o.ip, o.ip6].filter((x): x is string => !!x), created: now(),
+    ...(o.aliases?.length ? { aliases: [...o.aliases] } : {}),
   };
   if (t.endpointByName(net.id, name))
     throw NsnetError.state('ERR_NSNET_EXISTS', 'endpoint.create', name, `endpoint ${name} already exists on network ${net.name}`);
@@ -68,11 +88,12 @@ export function planEndpoint(ctx: CnmContext, t: StoreTx, net: NetworkRecord, na
   } else if (o.ip || o.ip6) {
     throw new ValidationError('ip', o.ip ?? o.ip6, `network ${net.name} (${net.driver}) has no addresses to give`);
   }
+  if (ep.mac && !driver.usesIpam) throw new ValidationError('mac', ep.mac, `network ${net.name} (${net.driver}) makes no interface to give it to`);
   driver.prepareEndpoint(net, ep);
   if (ports.length) {
     if (!driver.publishesPorts) throw new ValidationError('ports', o.ports, `network ${net.name} (${net.driver}) cannot publish ports`);
     if (net.internal) throw new ValidationError('ports', o.ports, `network ${net.name} is internal: nothing leaves it, so nothing can be published`);
-    ep.ports = reservePorts(t, ep, ports, ephemeralRange(ctx));
+    ep.ports = reservePorts(t, ep, ports, ephemeralRange(ctx), o.forcePublish ? undefined : inUse);
   }
   ctx.faults?.('store.endpoint');
   return ep;

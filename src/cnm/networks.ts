@@ -147,12 +147,31 @@ export async function deleteNetwork(ctx: CnmContext, netRec: NetworkRecord, o: D
   td.finish();
 }
 
+/**
+ * Address blocks a network cannot take (RFC 6890): hosts on a link cannot
+ * use them, because the kernel or every peer treats them apart (loopback,
+ * link-local, multicast, "this network", reserved, IPv4-mapped).
+ */
+const RESERVED: [Prefix, string][] = [
+  ['0.0.0.0/8', '"this network"'],
+  ['127.0.0.0/8', 'loopback'],
+  ['169.254.0.0/16', 'link-local'],
+  ['224.0.0.0/4', 'multicast'],
+  ['240.0.0.0/4', 'reserved, broadcast included'],
+  ['::/127', 'unspecified and loopback'],
+  ['::ffff:0:0/96', 'IPv4-mapped'],
+  ['fe80::/10', 'link-local'],
+  ['ff00::/8', 'multicast'],
+].map(([p, why]) => [Prefix.parse(p!), why!]);
+
 /** A subnet option checked: its prefix, and the record the store keeps. */
 function checkSubnet(s: SubnetOptions, field: string): { p: Prefix; rec: SubnetRecord } {
   if (!s || typeof s !== 'object') throw new ValidationError(field, s, 'must be a subnet string or { subnet, gateway?, ipRange?, excluded? }');
   const p = Prefix.parse(s.subnet, `${field}.subnet`);
   if (p.family === 4 && p.len > 30) throw new ValidationError(`${field}.subnet`, s.subnet, 'must be /30 or larger to hold a gateway and an endpoint');
   if (p.family === 6 && p.len > 126) throw new ValidationError(`${field}.subnet`, s.subnet, 'must be /126 or larger');
+  const reserved = RESERVED.find(([r]) => r.family === p.family && r.overlaps(p));
+  if (reserved) throw new ValidationError(`${field}.subnet`, s.subnet, `overlaps ${reserved[0]} (${reserved[1]}), which no network can use`);
   let gateway: string;
   if (s.gateway !== undefined) {
     const g = toBig(typeof s.gateway === 'string' ? s.gateway : '');

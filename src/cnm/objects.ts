@@ -19,6 +19,19 @@ export interface NetworkInfo
   /** The bridge device, for bridge networks. */
   bridge: string | null;
   endpoints: number;
+  /** The sandboxes on it, with their endpoints' addresses (docker network inspect's Containers). */
+  sandboxes: NetworkSandbox[];
+}
+
+export interface NetworkSandbox {
+  id: string;
+  name: string;
+  endpoint: string;
+  endpointId: string;
+  mac: string | null;
+  /** `address/prefixlen` */
+  addresses: string[];
+  aliases: string[];
 }
 
 export interface EndpointInfo {
@@ -39,6 +52,8 @@ export interface EndpointInfo {
   gatewayEndpoint: boolean;
   /** Published ports: one per host address (0.0.0.0 and :: for every address). */
   ports: PortMapping[];
+  /** Other names of its sandbox on the network. */
+  aliases: string[];
 }
 
 export interface SandboxInfo {
@@ -55,6 +70,8 @@ export interface SandboxInfo {
   hosts: string;
   hostnameFile: string;
   labels: Record<string, string>;
+  /** net.* sysctls set in its namespace. */
+  sysctls: Record<string, string>;
   created: string;
   endpoints: EndpointInfo[];
 }
@@ -77,12 +94,23 @@ abstract class Handle<R extends { id: string; name: string }> {
 
 export class Network extends Handle<NetworkRecord> {
   async info(): Promise<NetworkInfo> {
-    const { net, count } = await this.ctx.store.view((t) => ({ net: t.network(this.id), count: t.endpoints({ networkId: this.id }).length }));
-    if (!net) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'network', this.name, `no network ${this.name}`);
+    const r = await this.ctx.store.view((t) => {
+      const net = t.network(this.id);
+      if (!net) return null;
+      const eps = t.endpoints({ networkId: this.id });
+      const sandboxes = eps.flatMap((e): NetworkSandbox[] => {
+        const sb = e.sandboxId ? t.sandbox(e.sandboxId) : null;
+        if (!sb) return [];
+        return [{ id: sb.id, name: sb.name, endpoint: e.name, endpointId: e.id, mac: e.mac, addresses: [...e.addresses], aliases: [...(e.aliases ?? [])] }];
+      });
+      return { net, count: eps.length, sandboxes };
+    });
+    if (!r) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'network', this.name, `no network ${this.name}`);
+    const { net } = r;
     return {
       id: net.id, name: net.name, driver: net.driver, scope: net.scope, internal: net.internal, ipv6: net.ipv6,
       subnets: net.subnets.map((s) => ({ ...s })), labels: { ...net.labels }, options: { ...net.options },
-      bridge: (net.driverState.bridge as string | undefined) ?? null, created: net.created, endpoints: count,
+      bridge: (net.driverState.bridge as string | undefined) ?? null, created: net.created, endpoints: r.count, sandboxes: r.sandboxes,
     };
   }
 
@@ -138,6 +166,7 @@ export function endpointInfo(ep: EndpointRecord, net: NetworkRecord): EndpointIn
     gateways: net.internal ? [] : net.subnets.map((s) => s.gateway).filter((g): g is string => !!g),
     gatewayEndpoint: ep.gatewayEndpoint,
     ports: (ep.ports ?? []).map((m) => ({ ...m })),
+    aliases: [...(ep.aliases ?? [])],
   };
 }
 
@@ -185,7 +214,7 @@ export class Sandbox extends Handle<SandboxRecord> {
     return {
       id: sb.id, name: sb.name, kind: sb.netnsKind, netnsPath: sb.netnsPath, owner: r.owner, hostname: sb.hostname,
       resolvConf: joinPath(sb.filesDir, 'resolv.conf'), hosts: joinPath(sb.filesDir, 'hosts'), hostnameFile: joinPath(sb.filesDir, 'hostname'),
-      labels: { ...sb.labels }, created: sb.created, endpoints: r.eps,
+      labels: { ...sb.labels }, sysctls: { ...sb.sysctls }, created: sb.created, endpoints: r.eps,
     };
   }
 

@@ -7,9 +7,13 @@
 import { ValidationError } from '../errors.js';
 import { cannotPublish, type FirewallState, type NetworkSpec, type PortSpec } from '../firewall/backend.js';
 import { toBig } from '../ipaddr.js';
+import { hostListeners, socketOwner, takes } from '../listeners.js';
 import type { Batch } from '../netlink/batch.js';
 import type { PortRequest } from '../ports.js';
-import type { EndpointRecord } from '../store/store.js';
+import { isMounted } from '../netlink/netns.js';
+import { hostPort, type PortInUse } from '../store/ports.js';
+import type { EndpointRecord, SandboxRecord } from '../store/store.js';
+import { workerAlive } from './busy.js';
 import type { CnmContext } from './context.js';
 import type { Transaction } from './tx.js';
 
@@ -18,10 +22,12 @@ const EPHEMERAL: [number, number] = [49153, 65535];
 
 /**
  * The checks of port requests that need the host (the firewall can publish;
- * a host IP must be one of the host's addresses), before any change; and
- * the range ephemeral host ports come from, read once when first needed.
+ * a host IP must be one of the host's addresses), before any change; the
+ * range ephemeral host ports come from, read once when first needed; and
+ * which of the ports host processes listen on, for the reservation to
+ * refuse or skip.
  */
-export async function preparePorts(ctx: CnmContext, reqs: PortRequest[]): Promise<void> {
+export async function preparePorts(ctx: CnmContext, reqs: PortRequest[]): Promise<PortInUse> {
   if (!ctx.firewall.publishes) throw cannotPublish(ctx.firewall.kind);
   const ips = reqs.map((r) => r.hostIp).filter((a): a is string => a !== null && toBig(a)!.n !== 0n);
   if (ips.length) {
@@ -32,6 +38,11 @@ export async function preparePorts(ctx: CnmContext, reqs: PortRequest[]): Promis
     const [lo, hi] = (await ctx.host.sysctl('net.ipv4.ip_local_port_range').catch(() => '')).trim().split(/\s+/).map(Number);
     ctx.ephemeralPorts = lo && hi && lo <= hi ? [lo, hi] : EPHEMERAL;
   }
+  const listening = await hostListeners(ctx.host.path, [...new Set(reqs.map((r) => r.protocol))]);
+  return (protocol, port, key) => {
+    const l = listening.find((x) => x.protocol === protocol && x.port === port && takes(x, key));
+    return l ? { describe: () => `${socketOwner(l.inode) ?? 'a process'} listens on ${hostPort(l.address, l.port, l.protocol)}` } : null;
+  };
 }
 
 /** Where ephemeral host ports come from: the host's ip_local_port_range, as Docker takes it. */
@@ -51,16 +62,27 @@ export function portSpecs(eps: EndpointRecord[]): PortSpec[] {
   return out;
 }
 
-/** What the store says the firewall should hold: networks of drivers that need it, ports of joined endpoints on them. */
-export async function firewallState(ctx: CnmContext): Promise<FirewallState> {
-  const { nets, eps } = await ctx.store.view((t) => ({ nets: t.networks(), eps: t.endpoints() }));
+/**
+ * What this store says the firewall should hold: networks of drivers that
+ * need it, and the ports of sandboxes known to be whole: those reconcile
+ * verified, or (without that) those no live process is at work on whose
+ * namespace is there. Ports of the rest are kept as they are.
+ */
+export async function firewallState(ctx: CnmContext, verified?: { verified: Set<string> }): Promise<FirewallState> {
+  const { nets, eps, sbs } = await ctx.store.view((t) => ({ nets: t.networks(), eps: t.endpoints(), sbs: t.sandboxes() }));
   const networks: NetworkSpec[] = [];
   for (const n of nets) {
     const spec = ctx.knownDriver(n.driver)?.firewall?.(n);
     if (spec) networks.push(spec);
   }
   const on = new Set(networks.map((n) => n.id));
-  return { networks, ports: portSpecs(eps.filter((e) => e.sandboxId && on.has(e.networkId))) };
+  // A sandbox some process is at work on (a delete under way, say) is never
+  // published anew, even if a reconcile verified it a moment ago.
+  const whole = (sb: SandboxRecord) =>
+    !(sb.busy && workerAlive(sb.busy, ctx.inFlight, sb.id)) && (verified ? verified.verified.has(sb.id) : sb.netnsKind !== 'own' || isMounted(sb.netnsPath));
+  const ok = new Set(sbs.filter(whole).map((s) => s.id));
+  const joined = eps.filter((e) => e.sandboxId && on.has(e.networkId));
+  return { networks, ports: portSpecs(joined.filter((e) => ok.has(e.sandboxId!))), keep: portSpecs(joined.filter((e) => !ok.has(e.sandboxId!))) };
 }
 
 /**

@@ -6,14 +6,16 @@ import { join } from 'node:path';
 
 import { NsnetError, ValidationError } from '../errors.js';
 import { poolKey } from '../ipam/ipam.js';
-import { Netns } from '../netlink/netns.js';
+import { Netns, isMounted } from '../netlink/netns.js';
 import { parsePorts } from '../ports.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/store.js';
 import { findByKey, now, type CnmContext, type DeleteOptions } from './context.js';
-import { dropEndpoint, planEndpoint, planJoins, type EndpointOptions } from './endpoints.js';
+import { checkEndpoint, dropEndpoint, planEndpoint, planJoins, type EndpointOptions } from './endpoints.js';
 import { hostHostname, removeSandboxFiles, validExtraHost, writeSandboxFiles } from './files.js';
 import * as names from './names.js';
+import * as v from '../validate.js';
 import { portSpecs, preparePorts } from './publish.js';
+import { Busy } from './busy.js';
 import { sandboxTrip } from './trip.js';
 import { Teardown, Transaction } from './tx.js';
 
@@ -36,6 +38,14 @@ export interface SandboxSettings {
   labels?: Record<string, string>;
   /** Networks to join at creation: the endpoints are made and joined in the same transaction and kernel trip. */
   networks?: (string | SandboxAttachment)[];
+  /** net.* sysctls set in its namespace once its interfaces exist (Docker's --sysctl): an own namespace only. */
+  sysctls?: Record<string, string | number>;
+  /**
+   * Removed by the next reconcile once the process that created it has
+   * exited and no process runs in it any more (what `nsnet run` makes
+   * without --keep: if it is killed, nothing else would remove it).
+   */
+  transient?: boolean;
 }
 
 /** The settings with the records of existing, unjoined endpoints to join at creation. */
@@ -61,13 +71,17 @@ export function checkSandbox(ctx: CnmContext, name: string, o: SandboxPlanOption
     dnsOptions: names.stringList(o.dnsOptions, 'dnsOptions', (s) => !/\s/.test(s), 'must be an option without spaces'),
     extraHosts: names.stringList(o.extraHosts, 'extraHosts', validExtraHost, 'must be name:ip'),
     filesDir: '', labels: names.stringMap(o.labels, 'labels'), created: now(), pid: process.pid,
+    ...(o.transient ? { transient: true } : {}),
   };
+  const sysctls = checkSysctls(o.sysctls, kind);
+  if (Object.keys(sysctls).length) sb.sysctls = sysctls;
   sb.filesDir = join(ctx.files.filesRoot, sb.id);
   const attach = names.list(o.networks, 'networks').map((a, i) => {
     const x = typeof a === 'string' ? { network: a } : (a as SandboxAttachment);
     if (!x || typeof x.network !== 'string') throw new ValidationError(`networks[${i}]`, a, 'must be a network name or { network, ip?, ip6?, ifname? }');
     if (x.ip !== undefined && names.ipList(x.ip, 'ip')[0]!.includes(':')) throw new ValidationError('ip', x.ip, 'must be an IPv4 address (use ip6)');
     if (x.ip6 !== undefined && !names.ipList(x.ip6, 'ip6')[0]!.includes(':')) throw new ValidationError('ip6', x.ip6, 'must be an IPv6 address');
+    checkEndpoint(x);
     return { ...x, portReqs: parsePorts(x.ports, `networks[${i}].ports`) };
   });
   const joinEps = o.join ?? [];
@@ -76,13 +90,27 @@ export function checkSandbox(ctx: CnmContext, name: string, o: SandboxPlanOption
   return { n, kind, sb, attach, joinEps };
 }
 
+/** net.* sysctls, checked: the keys the kernel keeps per namespace, for a sandbox with a namespace of its own. */
+function checkSysctls(value: unknown, kind: SandboxRecord['netnsKind']): Record<string, string> {
+  const m = names.stringMap(value, 'sysctls');
+  const keys = Object.keys(m);
+  if (keys.length && kind !== 'own')
+    throw new ValidationError('sysctls', value, kind === 'host' ? "net.* sysctls are not allowed in the host's network namespace" : "net.* sysctls are not allowed in another sandbox's network namespace");
+  for (const k of keys) {
+    v.sysctlKey(k, 'sysctls');
+    v.sysctlValue(m[k], `sysctls.${k}`);
+  }
+  return m;
+}
+
 /** Creates a sandbox: all or nothing. */
 export async function createSandbox(ctx: CnmContext, name: string, o: SandboxPlanOptions = {}): Promise<SandboxRecord> {
   ctx.live();
   const { n, kind, sb, attach, joinEps } = checkSandbox(ctx, name, o);
   const reqs = attach.flatMap((a) => a.portReqs);
-  if (reqs.length) await preparePorts(ctx, reqs);
+  const inUse = reqs.length ? await preparePorts(ctx, reqs) : undefined;
   const tx = new Transaction(`sandbox ${n}`, ctx.faults);
+  const busy = new Busy(ctx);
   return tx.run(async () => {
     // 1. Intent: the sandbox, its new endpoints and their addresses, in one store transaction.
     const plan = await tx.step(
@@ -91,7 +119,7 @@ export async function createSandbox(ctx: CnmContext, name: string, o: SandboxPla
         ctx.store.update((t) => {
           if (t.sandbox(n)) throw NsnetError.state('ERR_NSNET_EXISTS', 'sandbox.create', n, `sandbox ${n} already exists`);
           if (kind === 'container') {
-            let owner = findByKey(t.sandbox(o.container!), () => t.sandboxes(), o.container!);
+            let owner = findByKey('sandbox', t.sandbox(o.container!), () => t.sandboxes(), o.container!);
             if (!owner) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'sandbox.create', o.container!, `no sandbox ${o.container} to share a namespace with`);
             if (owner.ownerId) owner = t.sandbox(owner.ownerId)!;
             sb.ownerId = owner.id;
@@ -103,15 +131,15 @@ export async function createSandbox(ctx: CnmContext, name: string, o: SandboxPla
           const created: EndpointRecord[] = [];
           const cursors = new Map<string, string | null>();
           for (const a of attach) {
-            const net = findByKey(t.network(a.network), () => t.networks(), a.network);
+            const net = findByKey('network', t.network(a.network), () => t.networks(), a.network);
             if (!net) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'sandbox.create', a.network, `no network ${a.network}`);
             nets.set(net.id, net);
             // Kept so an undo leaves the pool's search position as it found it.
             for (const s of net.subnets) cursors.set(poolKey(net.id, s.subnet), t.cursor(poolKey(net.id, s.subnet)));
-            created.push(planEndpoint(ctx, t, net, n, a, a.portReqs)); // stored by planJoins below
+            created.push(planEndpoint(ctx, t, net, n, a, a.portReqs, inUse)); // stored by planJoins below
           }
           for (const e of joinEps) if (!nets.has(e.networkId)) nets.set(e.networkId, t.network(e.networkId)!);
-          t.putSandbox(sb);
+          busy.claim(t, sb, 'create');
           const eps = [...created, ...joinEps];
           const before = planJoins(ctx, t, sb, eps, { newSandbox: true, created: new Set(created.map((e) => e.id)), nets });
           return { nets, created, eps, before: before.slice(created.length), cursors };
@@ -131,8 +159,7 @@ export async function createSandbox(ctx: CnmContext, name: string, o: SandboxPla
     const trip = sandboxTrip(ctx, tx, sb, plan.eps, plan.nets);
     try {
       if (kind !== 'container') {
-        const addresses = plan.eps.flatMap((e) => e.addresses);
-        await tx.step('files', () => writeSandboxFiles(ctx.files, sb, addresses), () => removeSandboxFiles(ctx.files, sb));
+        await tx.step('files', () => writeSandboxFiles(ctx.files, sb, plan.eps), () => removeSandboxFiles(ctx.files, sb));
       }
     } catch (e) {
       await trip.kernel.catch(() => {});
@@ -140,26 +167,44 @@ export async function createSandbox(ctx: CnmContext, name: string, o: SandboxPla
     }
     const ns = await tx.step('kernel.sandbox', () => trip.kernel);
     await tx.step('firewall', () => trip.published);
+    // After the trip, so keys of its interfaces (net.ipv4.conf.eth0.*) exist; undone with the namespace.
+    if (ns && sb.sysctls) {
+      const sysctls = sb.sysctls;
+      await tx.step('kernel.sysctl', async () => {
+        for (const [k, val] of Object.entries(sysctls)) await ns.setSysctl(k, val);
+      });
+    }
     if (ns) ctx.keepNetns(sb.id, ns);
+    await busy.end();
     ctx.emit({ kind: 'sandbox', action: 'create', id: sb.id, name: sb.name });
     for (const ep of plan.eps) ctx.emit({ kind: 'endpoint', action: 'join', id: ep.id, name: ep.name });
     return sb;
-  });
+  }).finally(() => busy.end());
 }
 
 /** Tears a sandbox down; refused while others share its namespace unless forced. */
 export async function deleteSandbox(ctx: CnmContext, sbRec: SandboxRecord, o: DeleteOptions = {}): Promise<void> {
   ctx.live();
-  const cur = await ctx.store.view((t) => {
+  const busy = new Busy(ctx);
+  try {
+    await teardown(ctx, sbRec, o, busy);
+  } finally {
+    await busy.end();
+  }
+}
+
+async function teardown(ctx: CnmContext, sbRec: SandboxRecord, o: DeleteOptions, busy: Busy): Promise<void> {
+  const cur = await ctx.store.update((t) => {
     const sb = t.sandbox(sbRec.id);
     if (!sb) return null;
+    const joiners = t.sandboxes({ ownerId: sb.id });
+    if (joiners.length && !o.force)
+      throw NsnetError.state('ERR_NSNET_IN_USE', 'sandbox.delete', sbRec.name,
+        `sandbox ${sbRec.name} is shared by ${joiners.map((j) => j.name).join(', ')}; delete those first or force`);
     const eps = t.endpoints({ sandboxId: sb.id });
-    return { sb, eps, nets: new Map(eps.map((e) => [e.networkId, t.network(e.networkId)!])), joiners: t.sandboxes({ ownerId: sb.id }) };
+    return { sb: busy.claim(t, sb, 'delete'), eps, nets: new Map(eps.map((e) => [e.networkId, t.network(e.networkId)!])), joiners };
   });
   if (!cur) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'sandbox.delete', sbRec.name, `no sandbox ${sbRec.name}`);
-  if (cur.joiners.length && !o.force)
-    throw NsnetError.state('ERR_NSNET_IN_USE', 'sandbox.delete', sbRec.name,
-      `sandbox ${sbRec.name} is shared by ${cur.joiners.map((j) => j.name).join(', ')}; delete those first or force`);
   const td = new Teardown(`sandbox ${sbRec.name}`, ctx.faults);
   for (const j of cur.joiners) await td.step(`joiner ${j.name}`, () => deleteSandbox(ctx, j, o));
   const { sb } = cur;
@@ -173,7 +218,9 @@ export async function deleteSandbox(ctx: CnmContext, sbRec: SandboxRecord, o: De
     }
   };
   if (sb.netnsKind === 'own') {
-    if (o.wait) await leaveAll();
+    // Unmounted behind our back, the namespace may live on (a process in
+    // it holds it), and releasing it would not take its veths: they go now.
+    if (o.wait || !isMounted(sb.netnsPath)) await leaveAll();
     // Releasing the namespace destroys everything in it, veths included,
     // in the kernel's own time (see DeleteOptions.wait).
     ctx.dropNetns(sb.id);

@@ -79,6 +79,10 @@ const u32host = (n: number) => {
 };
 const meta = (key: 'iifname' | 'oifname' | 'nfproto' | 'l4proto', dreg: Reg = REG.r1): Expr => ({ expr: 'meta', key, dreg });
 const eq = (data: Buffer, sreg: Reg = REG.r1): Expr => ({ expr: 'cmp', op: 'eq', sreg, data });
+const neq = (data: Buffer, sreg: Reg = REG.r1): Expr => ({ expr: 'cmp', op: 'neq', sreg, data });
+/** meta iifname loads IFNAMSIZ bytes: the name NUL-padded. */
+const LO = Buffer.concat([Buffer.from('lo'), Buffer.alloc(14)]);
+const daddrByte0 = (b: number): Expr[] => [{ expr: 'payload', base: 'network', offset: 16, len: 1, dreg: REG.r1 }, eq(Buffer.from([b]))];
 const inSet = (set: SetSpec, sreg: Reg = REG.r1, invert = false): Expr => ({ expr: 'lookup', set: set.name, sreg, invert });
 const verdict = (v: 'accept' | 'drop'): Expr => ({ expr: 'immediate', verdict: v });
 // (reg & bits) != 0: any of the bits set.
@@ -90,6 +94,7 @@ const anyBit = (load: Expr, bits: number): Expr[] => [
 const ctState = (bits: number) => anyBit({ expr: 'ct', key: 'state', dreg: REG.r1 }, bits);
 const ctStatus = (bits: number) => anyBit({ expr: 'ct', key: 'status', dreg: REG.r1 }, bits);
 const nfproto = (p: 'ip' | 'ip6') => [meta('nfproto'), eq(Buffer.from([p === 'ip' ? 2 : 10]))];
+const IPV6_LOOPBACK = Buffer.from('00000000000000000000000000000001', 'hex');
 // fib daddr type local: the packet is for this host (any of its addresses).
 const toLocal: Expr[] = [{ expr: 'fib', lookup: ['daddr'], result: 'type', dreg: REG.r1 }, eq(u32host(2 /* RTN_LOCAL */))];
 
@@ -98,8 +103,15 @@ const toLocal: Expr[] = [{ expr: 'fib', lookup: ['daddr'], result: 'type', dreg:
 // every address); the map's (address . port) lands in r1 and the port's
 // register, and nat uses both. A matching nat ends the chain, so a port
 // published on one address wins over the same port published on all.
-function dnat(p: 'ip' | 'ip6', any: boolean): Expr[] {
+//
+// From the host, [::1] is left alone: IPv6 has no route_localnet, and the
+// kernel drops a reply whose address NAT turns back into ::1 on its way in
+// from the bridge (RFC 4291 2.5.3), so a DNAT'd connection to [::1] would
+// hang; left alone, it is refused at once like any port nothing listens on.
+function dnat(p: 'ip' | 'ip6', any: boolean, fromHost = false): Expr[] {
   const v4 = p === 'ip';
+  const notLoopback6: Expr[] =
+    fromHost && !v4 ? [{ expr: 'payload', base: 'network', offset: 24, len: 16, dreg: REG.r1 }, { expr: 'cmp', op: 'neq', sreg: REG.r1, data: IPV6_LOOPBACK }] : [];
   const portReg = reg32(v4 ? 1 : 4);
   const key: Expr[] = any
     ? [meta('l4proto', REG.r1), { expr: 'payload', base: 'transport', offset: 2, len: 2, dreg: reg32(1) }]
@@ -111,6 +123,7 @@ function dnat(p: 'ip' | 'ip6', any: boolean): Expr[] {
   const map = any ? (v4 ? SETS.dnat4Any : SETS.dnat6Any) : v4 ? SETS.dnat4 : SETS.dnat6;
   return [
     ...nfproto(p),
+    ...notLoopback6,
     ...toLocal,
     ...key,
     { expr: 'lookup', set: map.name, sreg: REG.r1, dreg: REG.r1 },
@@ -154,16 +167,15 @@ export function rules(): RuleSpec[] {
   const leaves = [meta('iifname'), meta('oifname', REG.r2), inSet(SETS.self, REG.r1, true)];
   const bothBridges = [meta('iifname'), inSet(SETS.bridges), meta('oifname', REG.r2), inSet(SETS.bridges, REG.r2)];
   return [
-    // route_localnet (for 127.0.0.1 publishing) would otherwise let a
-    // container reach the host's loopback-only services (CVE-2020-8558).
-    rule(guard, 'nsnet: no loopback from containers', [
-      meta('iifname'),
-      inSet(SETS.bridges),
-      ...nfproto('ip'),
-      { expr: 'payload', base: 'network', offset: 16, len: 1, dreg: REG.r1 },
-      eq(Buffer.from([127])),
-      verdict('drop'),
-    ]),
+    // Loopback addresses are the host's own: only lo may bring them. With
+    // route_localnet on the bridges (for 127.0.0.1 publishing) and the DNAT
+    // of published ports matching before routing would call such a packet
+    // martian, a container (CVE-2020-8558) or a neighbour on any link that
+    // sends to 127.0.0.1 with the host's MAC would reach ports published on
+    // 127.0.0.1 and the host's loopback services; Docker 28 drops these too.
+    rule(guard, 'nsnet: loopback only from lo', [meta('iifname'), neq(LO), ...nfproto('ip'), ...daddrByte0(127), verdict('drop')]),
+    rule(guard, 'nsnet: loopback6 only from lo', [meta('iifname'), neq(LO), ...nfproto('ip6'),
+      { expr: 'payload', base: 'network', offset: 24, len: 16, dreg: REG.r1 }, eq(IPV6_LOOPBACK), verdict('drop')]),
     // Between two different nsnet bridges: never (iif . oif not a bridge with itself).
     rule(forward, 'nsnet: isolate networks', [...bothBridges, inSet(SETS.self, REG.r1, true), verdict('drop')]),
     // Same bridge, routed (hairpin or br_netfilter): only where ICC is on.
@@ -182,10 +194,10 @@ export function rules(): RuleSpec[] {
     rule(prerouting, 'nsnet: publish v6', dnat('ip6', false)),
     rule(prerouting, 'nsnet: publish v6 any', dnat('ip6', true)),
     // From the host itself, 127.0.0.1 included (needs route_localnet on the bridge).
-    rule(output, 'nsnet: publish v4 from host', dnat('ip', false)),
-    rule(output, 'nsnet: publish v4 any from host', dnat('ip', true)),
-    rule(output, 'nsnet: publish v6 from host', dnat('ip6', false)),
-    rule(output, 'nsnet: publish v6 any from host', dnat('ip6', true)),
+    rule(output, 'nsnet: publish v4 from host', dnat('ip', false, true)),
+    rule(output, 'nsnet: publish v4 any from host', dnat('ip', true, true)),
+    rule(output, 'nsnet: publish v6 from host', dnat('ip6', false, true)),
+    rule(output, 'nsnet: publish v6 any from host', dnat('ip6', true, true)),
     // A container reaching a published port of its own bridge: masquerade, so replies come back through us.
     rule(postrouting, 'nsnet: hairpin v4', hairpin('ip')),
     rule(postrouting, 'nsnet: hairpin v6', hairpin('ip6')),

@@ -20,6 +20,9 @@ function clashes(a: string, b: string): boolean {
   return a === b || (familyOf(a) === familyOf(b) && (isAny(a) || isAny(b)));
 }
 
+/** `0.0.0.0:8080/tcp`, `[::1]:8080/tcp` */
+export const hostPort = (address: string, port: number, protocol: string) => `${address.includes(':') ? `[${address}]` : address}:${port}/${protocol}`;
+
 function owner(t: StoreTx, id: string): string {
   const ep = t.endpoint(id);
   if (!ep) return `endpoint ${id.slice(0, 12)}`;
@@ -32,12 +35,16 @@ function holder(t: StoreTx, protocol: Protocol, port: number, keys: string[]): {
   return null;
 }
 
+/** Whether something outside the store (a host process) holds protocol/port on key; what to call it if so. */
+export type PortInUse = (protocol: Protocol, port: number, key: string) => { describe(): string } | null;
+
 /**
  * Chooses and reserves the host ports of an endpoint's requests; runs inside
  * the store transaction that records the endpoint, so a clash rolls it all
- * back. `ephemeral` is the range ephemeral ports come from.
+ * back. `ephemeral` is the range ephemeral ports come from; a port inUse
+ * says is held is skipped when choosing and refused when asked for.
  */
-export function reservePorts(t: StoreTx, ep: EndpointRecord, reqs: PortRequest[], ephemeral: [number, number]): PortMapping[] {
+export function reservePorts(t: StoreTx, ep: EndpointRecord, reqs: PortRequest[], ephemeral: [number, number], inUse?: PortInUse): PortMapping[] {
   const fams = new Set(ep.addresses.map((a) => familyOf(a.split('/')[0]!)));
   const out: PortMapping[] = [];
   for (const r of reqs) {
@@ -58,7 +65,8 @@ export function reservePorts(t: StoreTx, ep: EndpointRecord, reqs: PortRequest[]
       const n = hi - lo + 1;
       for (let i = 0; i < n; i++) {
         const p = lo + ((start - lo + i) % n);
-        if (!holder(t, r.protocol, p, keys) && !out.some((m) => m.protocol === r.protocol && m.hostPort === p && keys.some((k) => clashes(m.hostIp, k)))) return p;
+        if (holder(t, r.protocol, p, keys) || keys.some((k) => inUse?.(r.protocol, p, k))) continue;
+        if (!out.some((m) => m.protocol === r.protocol && m.hostPort === p && keys.some((k) => clashes(m.hostIp, k)))) return p;
       }
       return null;
     };
@@ -82,7 +90,13 @@ export function reservePorts(t: StoreTx, ep: EndpointRecord, reqs: PortRequest[]
       const held = holder(t, r.protocol, hp, keys);
       if (held)
         throw NsnetError.state('ERR_NSNET_IN_USE', 'port.publish', `${hp}/${r.protocol}`,
-          `host port ${held.address.includes(':') ? `[${held.address}]` : held.address}:${hp}/${r.protocol} is already published by ${owner(t, held.owner)}`);
+          `host port ${hostPort(held.address, hp, r.protocol)} is already published by ${owner(t, held.owner)}`);
+      for (const k of keys) {
+        const host = inUse?.(r.protocol, hp, k);
+        if (host)
+          throw NsnetError.state('ERR_NSNET_IN_USE', 'port.publish', `${hp}/${r.protocol}`,
+            `host port ${hostPort(k, hp, r.protocol)} is already allocated: ${host.describe()}, and publishing over it would take its connections (force it with forcePublish, or nsnet run --force-publish)`);
+      }
       take(hp, r.containerPort + i);
     }
   }

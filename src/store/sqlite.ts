@@ -7,11 +7,13 @@
 // cannot be corrupted by a power loss (OFF could). The price is the
 // checkpoint every ~1000 WAL pages (a few hundred sandboxes), whose fsync
 // runs on the calling thread: on this machine's disk up to 14 ms, once.
-import { mkdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
 
 import { NsnetError } from '../errors.js';
 import { openEngine, type SqlEngine, type SqlStatement } from './engine.js';
+import { DB_FILE, prepareStateDir } from './statedir.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord, Store, StoreTx } from './store.js';
 
 const SCHEMA = `
@@ -23,30 +25,78 @@ CREATE TABLE IF NOT EXISTS sandboxes (id TEXT PRIMARY KEY, name TEXT NOT NULL UN
 CREATE INDEX IF NOT EXISTS sandboxes_owner ON sandboxes (owner_id);
 CREATE TABLE IF NOT EXISTS allocations (pool TEXT NOT NULL, address TEXT NOT NULL, owner TEXT NOT NULL, PRIMARY KEY (pool, address)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS cursors (pool TEXT PRIMARY KEY, address TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 `;
 
 type Stmt = SqlStatement;
+
+/** SQLite's words for a file that is not a store, and for one it may not write. */
+const DAMAGED = /file is not a database|malformed|not a valid/i;
+const READ_ONLY = /readonly|read-only/i;
+
+/** An error of the SQLite engine (node:sqlite's or better-sqlite3's), as opposed to one of the caller's. */
+const isSqlite = (e: unknown) => {
+  const err = e as { code?: unknown; name?: unknown };
+  return err?.code === 'ERR_SQLITE_ERROR' || err?.name === 'SqliteError' || (typeof err?.code === 'string' && err.code.startsWith('SQLITE_'));
+};
+
+/**
+ * A store failure as one line a user can act on: the file, what is wrong
+ * and what to do. Errors of nsnet's own (a clash, bad input) pass as they are.
+ */
+export function storeError(file: string, op: string, e: unknown): NsnetError {
+  if (e instanceof NsnetError) return e;
+  let err = e as NodeJS.ErrnoException;
+  const text = String(err?.message ?? e);
+  const dir = join(file, '..');
+  // SQLite says only "unable to open"; the directory says why.
+  if (/unable to open/i.test(text)) {
+    try {
+      accessSync(dir, constants.W_OK);
+    } catch (x) {
+      err = x as NodeJS.ErrnoException;
+    }
+  }
+  let why: string;
+  if (err?.code === 'ENOTDIR' || err?.code === 'EEXIST') why = `${dir} is not a directory: give --state-dir (NSNET_STATE_DIR) a directory`;
+  else if (err?.code === 'EACCES' || err?.code === 'EPERM') why = `permission denied (${err.code}): nsnet reads and writes its state dir as root; run it with sudo, or give --state-dir a directory it may write`;
+  else if (err?.code === 'EROFS' || READ_ONLY.test(text)) why = `${dir} is read-only, and nsnet writes its state there; give --state-dir a writable directory`;
+  else if (DAMAGED.test(text)) why = `${text}: it is not an nsnet store, or it is damaged; move it away to start afresh (nsnet then forgets its networks and sandboxes)`;
+  else if (/unable to open/i.test(text)) why = `${text}: check that ${dir} exists and nsnet may write it, or give --state-dir another directory`;
+  else why = text;
+  return new NsnetError(`state store ${file}: ${why}`, { code: 'ERR_NSNET_STORE', op, object: file }, { cause: e });
+}
 
 export class SqliteStore implements Store {
   private readonly db: SqlEngine;
   private readonly tx: StoreTx;
   private inTx = false;
+  readonly id: string;
 
   /** Opens (creating if needed) stateDir/nsnet.db. */
+  private readonly file: string;
+
   constructor(readonly stateDir: string) {
-    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-    const file = join(stateDir, 'nsnet.db');
-    this.db = openEngine(file);
+    this.file = join(stateDir, DB_FILE);
+    let db: SqlEngine | null = null;
+    let id: string | undefined;
     try {
+      prepareStateDir(stateDir);
+      db = openEngine(this.file);
       // Another process's writer holds the lock for microseconds; wait rather than fail.
-      this.db.exec('PRAGMA busy_timeout = 10000');
-      this.db.exec('PRAGMA journal_mode = WAL');
-      this.db.exec('PRAGMA synchronous = NORMAL');
-      this.db.exec(SCHEMA);
+      db.exec('PRAGMA busy_timeout = 10000');
+      db.exec('PRAGMA journal_mode = WAL');
+      db.exec('PRAGMA synchronous = NORMAL');
+      db.exec(SCHEMA);
+      // Made once with the store: two processes opening a new store at once agree on the first.
+      db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('id', ?)").run(randomBytes(8).toString('hex'));
+      id = db.prepare("SELECT value FROM meta WHERE key = 'id'").get()?.value as string | undefined;
     } catch (e) {
-      this.db.close();
-      throw new NsnetError(`state store ${file}: ${(e as Error).message}`, { code: 'ERR_NSNET_STORE', op: 'open', object: file }, { cause: e });
+      db?.close();
+      throw storeError(this.file, 'open', e);
     }
+    this.db = db;
+    this.id = id!;
     this.tx = this.bind();
   }
 
@@ -57,15 +107,23 @@ export class SqliteStore implements Store {
 
   private run<T>(begin: string, fn: (tx: StoreTx) => T): T {
     if (this.inTx) throw new Error('nsnet store: transactions do not nest');
-    this.db.exec(begin);
+    try {
+      this.db.exec(begin);
+    } catch (e) {
+      throw storeError(this.file, begin, e);
+    }
     this.inTx = true;
     try {
       const r = fn(this.tx);
       this.db.exec('COMMIT');
       return r;
     } catch (e) {
-      this.db.exec('ROLLBACK');
-      throw e;
+      try {
+        this.db.exec('ROLLBACK');
+      } catch {
+        // A failed COMMIT may have rolled back already.
+      }
+      throw isSqlite(e) ? storeError(this.file, begin === 'BEGIN' ? 'read' : 'write', e) : e;
     } finally {
       this.inTx = false;
     }
@@ -109,24 +167,39 @@ export class SqliteStore implements Store {
       cursor: p('SELECT address FROM cursors WHERE pool = ?'),
       setCursor: p('INSERT OR REPLACE INTO cursors (pool, address) VALUES (?, ?)'),
     };
-    const one = <T>(st: Stmt, ...a: unknown[]): T | null => {
-      const r = st.get(...a);
-      return r ? (JSON.parse(r.data as string) as T) : null;
+    // A row that does not parse stops here, named, rather than as a TypeError somewhere above.
+    const row = <T>(table: string, r: Record<string, unknown>): T => {
+      let v: unknown;
+      try {
+        v = JSON.parse(r.data as string);
+      } catch (e) {
+        throw new NsnetError(`state store ${this.file}: a row of ${table} is not valid JSON (${(e as Error).message}): the store is damaged; move it away to start afresh (nsnet then forgets its networks and sandboxes)`,
+          { code: 'ERR_NSNET_STORE', op: 'read', object: this.file }, { cause: e });
+      }
+      const o = v as { id?: unknown; name?: unknown } | null;
+      if (!o || typeof o !== 'object' || typeof o.id !== 'string' || typeof o.name !== 'string')
+        throw new NsnetError(`state store ${this.file}: a row of ${table} is not a record nsnet wrote (no id and name): the store is damaged; move it away to start afresh (nsnet then forgets its networks and sandboxes)`,
+          { code: 'ERR_NSNET_STORE', op: 'read', object: this.file });
+      return v as T;
     };
-    const all = <T>(st: Stmt, ...a: unknown[]): T[] => st.all(...a).map((r) => JSON.parse(r.data as string) as T);
+    const one = <T>(table: string, st: Stmt, ...a: unknown[]): T | null => {
+      const r = st.get(...a);
+      return r ? row<T>(table, r) : null;
+    };
+    const all = <T>(table: string, st: Stmt, ...a: unknown[]): T[] => st.all(...a).map((r) => row<T>(table, r));
     return {
-      network: (k) => one<NetworkRecord>(s.netByName, k) ?? (k.length === 64 ? one<NetworkRecord>(s.netById, k) : null),
-      networks: () => all<NetworkRecord>(s.nets),
+      network: (k) => one<NetworkRecord>('networks', s.netByName, k) ?? (k.length === 64 ? one<NetworkRecord>('networks', s.netById, k) : null),
+      networks: () => all<NetworkRecord>('networks', s.nets),
       putNetwork: (n) => void s.putNet.run(n.id, n.name, JSON.stringify(n)),
       deleteNetwork: (id) => void s.delNet.run(id),
-      endpoint: (id) => one<EndpointRecord>(s.ep, id),
-      endpointByName: (net, name) => one<EndpointRecord>(s.epByName, net, name),
+      endpoint: (id) => one<EndpointRecord>('endpoints', s.ep, id),
+      endpointByName: (net, name) => one<EndpointRecord>('endpoints', s.epByName, net, name),
       endpoints: (f) =>
-        f?.networkId ? all<EndpointRecord>(s.epsNet, f.networkId) : f?.sandboxId ? all<EndpointRecord>(s.epsSb, f.sandboxId) : all<EndpointRecord>(s.eps),
+        f?.networkId ? all<EndpointRecord>('endpoints', s.epsNet, f.networkId) : f?.sandboxId ? all<EndpointRecord>('endpoints', s.epsSb, f.sandboxId) : all<EndpointRecord>('endpoints', s.eps),
       putEndpoint: (e) => void s.putEp.run(e.id, e.networkId, e.sandboxId, e.name, JSON.stringify(e)),
       deleteEndpoint: (id) => void s.delEp.run(id),
-      sandbox: (k) => one<SandboxRecord>(s.sbByName, k) ?? (k.length === 64 ? one<SandboxRecord>(s.sb, k) : null),
-      sandboxes: (f) => (f?.ownerId ? all<SandboxRecord>(s.sbsOwned, f.ownerId) : all<SandboxRecord>(s.sbs)),
+      sandbox: (k) => one<SandboxRecord>('sandboxes', s.sbByName, k) ?? (k.length === 64 ? one<SandboxRecord>('sandboxes', s.sb, k) : null),
+      sandboxes: (f) => (f?.ownerId ? all<SandboxRecord>('sandboxes', s.sbsOwned, f.ownerId) : all<SandboxRecord>('sandboxes', s.sbs)),
       putSandbox: (x) => void s.putSb.run(x.id, x.name, x.ownerId, JSON.stringify(x)),
       deleteSandbox: (id) => void s.delSb.run(id),
       allocation: (pool, a) => (s.alloc.get(pool, a)?.owner as string | undefined) ?? null,
