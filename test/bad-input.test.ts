@@ -201,34 +201,31 @@ const store: [what: string, prepare: (dir: string) => Promise<string>, code: str
     return dir;
   }, STORE],
   ['an nsnet.db cut short after its first page', async (dir) => {
-    const c = await Controller.open({ stateDir: dir, host: w.host, reconcile: false });
-    c.close();
+    await storeThen(dir);
     const whole = await readFile(join(dir, 'nsnet.db'));
     await rm(join(dir, 'nsnet.db-wal'), { force: true });
     await rm(join(dir, 'nsnet.db-shm'), { force: true });
     await writeFile(join(dir, 'nsnet.db'), whole.subarray(0, 100));
     return dir;
   }, STORE],
-  ['a network row whose data is not JSON', async (dir) => {
-    const c = await Controller.open({ stateDir: dir, host: w.host, reconcile: false });
-    c.close();
-    await sql(join(dir, 'nsnet.db'), `UPDATE networks SET data = '{"id": "oops' WHERE name = 'none'`);
-    return dir;
-  }, STORE],
-  ['a network row whose data is JSON but not a record', async (dir) => {
-    const c = await Controller.open({ stateDir: dir, host: w.host, reconcile: false });
-    c.close();
-    await sql(join(dir, 'nsnet.db'), `UPDATE networks SET data = '42' WHERE name = 'host'`);
-    return dir;
-  }, STORE],
+  ['a network row whose data is not JSON', (dir) => storeThen(dir, `UPDATE networks SET data = '{"id": "oops' WHERE name = 'none'`), STORE],
+  ['a network row whose data is JSON but not a record', (dir) => storeThen(dir, `UPDATE networks SET data = '42' WHERE name = 'host'`), STORE],
 ];
 
-/** Runs one statement on a SQLite file with the store's engine. */
-async function sql(file: string, statement: string): Promise<void> {
-  const { openEngine } = await import('../src/store/engine.js');
-  const db = openEngine(file);
-  db.exec(statement);
-  db.close();
+/**
+ * A new store in dir (the predefined networks only; no reconcile, which is
+ * not what these cases are about), then one statement run on its file with
+ * the store's own engine.
+ */
+async function storeThen(dir: string, statement?: string): Promise<string> {
+  (await Controller.open({ stateDir: dir, host: w.host, reconcile: false })).close();
+  if (statement) {
+    const { openEngine } = await import('../src/store/engine.js');
+    const db = openEngine(join(dir, 'nsnet.db'));
+    db.exec(statement);
+    db.close();
+  }
+  return dir;
 }
 
 describe('a broken store: a typed error that names it, and nothing changes', () => {

@@ -34,6 +34,18 @@ bool inside(const nlmsghdr* h, const std::vector<uint8_t>& d) {
   return p >= d.data() && h->nlmsg_len >= sizeof(nlmsghdr) && p + h->nlmsg_len <= d.data() + d.size();
 }
 
+// Feeds d to a matcher as the socket does, with on_msg told which datagram
+// it is reading; a failure may only be the one for malformed answers.
+template <class Matcher>
+bool feed(Matcher& m, const std::vector<uint8_t>& d, const std::vector<uint8_t>** reading) {
+  *reading = &d;
+  io::SysError err;
+  const bool ok = m.feed(d.data(), d.size(), &err);
+  *reading = nullptr;
+  INVARIANT(ok || err.err == EBADMSG);
+  return ok;
+}
+
 void acks(Reader& r) {
   const uint32_t port = r.u32() | 1;
   const uint32_t first = r.u32();
@@ -66,11 +78,7 @@ void acks(Reader& r) {
     before = replies;
     const bool refused = m.refused();
     const size_t pending = m.pending();
-    current = &d;
-    io::SysError err;
-    const bool ok = m.feed(d.data(), d.size(), &err);
-    current = nullptr;
-    INVARIANT(ok || err.err == EBADMSG);
+    const bool ok = feed(m, d, &current);
     INVARIANT(replies.size() == count);
     size_t answered = 0;
     for (size_t i = 0; i < count; i++) {
@@ -109,11 +117,7 @@ void dump(Reader& r) {
   for (int round = 0; r.n && round < 32 && !m.finished(); round++) {
     const std::vector<uint8_t> d = nsnet::fuzz::make_datagram(r, seqs, ports);
     const bool interrupted = m.interrupted();
-    current = &d;
-    io::SysError err;
-    const bool ok = m.feed(d.data(), d.size(), &err);
-    current = nullptr;
-    INVARIANT(ok || err.err == EBADMSG);
+    const bool ok = feed(m, d, &current);
     INVARIANT(!interrupted || m.interrupted());
     if (!m.finished()) INVARIANT(status.error == 0 && status.message.empty());
     if (m.finished()) INVARIANT(status.error <= 0);

@@ -146,18 +146,12 @@ interface Group {
 
 const q = (d: DevRef) => (typeof d === 'number' ? `ifindex ${d}` : `'${d}'`);
 
-/** A namespace to put a link in: a Netns (anything with the addon's handle), never silently nothing. */
-function handleOf(ns: HasHandle, field: string): HasHandle['handle'] {
-  if (!ns || typeof ns !== 'object' || !ns.handle) throw new ValidationError(field, ns, 'must be a Netns');
-  return ns.handle;
-}
-
 function common(spec: CommonLink): LinkFields {
   const o: LinkFields = {};
   if (spec.up !== undefined) o.up = !!spec.up;
   if (spec.mtu !== undefined) o.mtu = v.mtu(spec.mtu);
   if (spec.mac !== undefined) o.mac = v.mac(spec.mac);
-  if (spec.netns !== undefined) o.netns = handleOf(spec.netns, 'netns');
+  if (spec.netns !== undefined) o.netns = v.handle(spec.netns, 'netns');
   if (spec.txqlen !== undefined) o.txqlen = v.uint(spec.txqlen, 'txqlen');
   return o;
 }
@@ -216,7 +210,7 @@ export class Batch {
     const name = v.ifname(v.spec(spec, 'veth').name, 'veth name');
     const p = v.spec(spec.peer, 'veth peer');
     const peer: NonNullable<LinkFields['peer']> = { name: v.ifname(p.name, 'veth peer name') };
-    if (p.netns !== undefined) peer.netns = handleOf(p.netns, 'veth peer netns');
+    if (p.netns !== undefined) peer.netns = v.handle(p.netns, 'veth peer netns');
     if (p.mac !== undefined) peer.mac = v.mac(p.mac, 'peer mac');
     if (p.mtu !== undefined) peer.mtu = v.mtu(p.mtu, 'peer mtu');
     const op: LinkAddOp = { op: 'link.add', kind: 'veth', name, ...common(spec), peer };
