@@ -5,6 +5,7 @@
 #   codec    the netlink codec (native/nl)
 #   replies  a socket's reply matching: seq/port checks, batches, dumps (native/io/match)
 #   resync   an event stream's dump and resync state machine (native/io/resync)
+# (The N-API layer above them is fuzzed from JS: test/addon-fuzz.test.ts.)
 # Exits non-zero on any crash, sanitizer report or broken invariant; the
 # reproducer is left in native/fuzz/build/<target>/ (crash-*, leak-*, timeout-*, oom-*).
 #
