@@ -3,7 +3,8 @@
 // ip, the CNI bridge plugin, netavark and pyroute2; (b) scaling, N=10/100/1000;
 // (c) concurrency 1/4/16; (d) published ports, against CNI's bridge + portmap;
 // (e) event throughput and latency, beside ip monitor; (f) one low-level
-// operation; (g) the event loop, fds and memory over churn. Prints one table per suite and the bars, writes
+// operation; (g) the event loop, fds and memory over churn; (h) the CNI
+// plugin exec'd per call (fast and slow path) against the reference plugins. Prints one table per suite and the bars, writes
 // bench/results/latest.json and the plot bench/scaling.svg. Figures are
 // medians of per-run medians (min and max across runs); ratios come from
 // runs of the same round.
@@ -15,6 +16,7 @@ import { inFreshNetns } from './lib/fresh.js';
 import { plotSvg, type Series } from './lib/plot.js';
 import { arg } from './lib/args.js';
 import { formatTable, summarize } from './lib/stats.js';
+import { cniBars, cniTable, runCniSuite } from './cni.js';
 import { eventsBarMet, type EventsRun } from './events.js';
 import { portBars, portsTable, runPortsSuite } from './ports.js';
 import type { ConcurrentRun } from './peers/concurrent.js';
@@ -33,7 +35,9 @@ const SETTLE_MS = arg('settle', 300);
 // CNI + portmap costs ~0.1 s a sandbox and as much to remove: 30 tell enough.
 const CNI_PORTS_N = arg('cni-ports-n', 30);
 const EVENTS_N = arg('events-n', 50000);
-// --soak N: only the leak soak (h), N create+delete cycles per API.
+// The CNI slow path starts node twice per container: 20 tell enough.
+const CNI_SLOW_N = arg('cni-slow-n', 20);
+// --soak N: only the leak soak (i), N create+delete cycles per API.
 const SOAK = arg('soak', 0);
 // The scaling suite's sizes (--scale 10,100 for a quick try).
 const SCALE = (() => {
@@ -66,7 +70,7 @@ async function settle(): Promise<void> {
 const progress = (s: string) => process.stderr.write(s ? `\r\x1b[K[${elapsed()}] ${s}` : '\r\x1b[K');
 
 /**
- * (h) The leak soak (bench/soak.ts): SOAK create+delete cycles through the
+ * (i) The leak soak (bench/soak.ts): SOAK create+delete cycles through the
  * Controller and through the low-level API, each in a fresh namespace, read
  * by quarter. Its own run: at 10,000 cycles it takes longer than the rest.
  */
@@ -74,11 +78,11 @@ async function soak(): Promise<void> {
   const out: SoakRun[] = [];
   for (const api of ['controller', 'netns'] as const) {
     await settle();
-    progress(`(h) soak: ${SOAK} cycles through the ${api === 'controller' ? 'Controller' : 'low-level API'}`);
+    progress(`(i) soak: ${SOAK} cycles through the ${api === 'controller' ? 'Controller' : 'low-level API'}`);
     const r = await inFreshNetns<SoakRun>('soak', { api, cycles: SOAK });
     progress('');
     const [header, ...rows] = soakTable(r);
-    report(`\n(h) ${SOAK} create+delete cycles through the ${api === 'controller' ? 'Controller (a sandbox with a published port)' : 'low-level API (namespace, veth, address, route, an nf_tables element)'}: ${r.perCycleMs.toFixed(2)} ms per cycle, ${elapsed()}`);
+    report(`\n(i) ${SOAK} create+delete cycles through the ${api === 'controller' ? 'Controller (a sandbox with a published port)' : 'low-level API (namespace, veth, address, route, an nf_tables element)'}: ${r.perCycleMs.toFixed(2)} ms per cycle, ${elapsed()}`);
     report(formatTable(header!, rows));
     out.push(r);
   }
@@ -162,6 +166,19 @@ async function main(): Promise<void> {
     },
   });
 
+  // (h) CNI (bench/cni.ts): nsnet's plugin exec'd per call, fast and slow
+  // path, beside the reference plugins doing the same work.
+  const cniRuns = Math.min(RUNS, 3);
+  const cniOpts = { n: N, slowN: CNI_SLOW_N, portmapN: CNI_PORTS_N };
+  const cniRounds = await runCniSuite({
+    ...cniOpts,
+    runs: cniRuns,
+    before: async (label, r) => {
+      await settle();
+      progress(`(h) CNI: ${label} (${r + 1}/${cniRuns})`);
+    },
+  });
+
   // (e) Events (bench/events.ts): a kernel-speed flush and a burst of route
   // changes, each beside ip monitor; the burst delivered from a full queue;
   // single-change latency.
@@ -226,6 +243,8 @@ async function main(): Promise<void> {
   report(`\n(c) concurrency, N=${N}: wall ms per sandbox, and each setup's median latency\n${formatTable(['in flight', 'nsnet', 'nsnet latency', 'controller', 'controller latency'], concRows)}`);
   report(`\n(d) published ports, N=${N} (one published port per sandbox), ${portRuns} runs: ms per sandbox\n${portsTable(portRounds, CNI_PORTS_N)}`);
   const { extraMs: portExtra, at1000: port1000, at10: port10, vsCni: vsPortmap } = portBars(portRounds);
+  report(`\n(h) CNI plugins exec'd per call as a runtime does, ${cniRuns} runs: median ms per call (ADD+DEL: per round), ratio to the reference doing the same work\n${cniTable(cniRounds, cniOpts)}`);
+  const cb = cniBars(cniRounds);
 
   const ev = (pick: (r: EventsRun) => number) => summarize(events.map(pick));
   const evRows: [string, (r: EventsRun) => number][] = [
@@ -275,6 +294,9 @@ async function main(): Promise<void> {
     ['one published port costs <= 0.3 ms more', `${med(portExtra).toFixed(3)} ms, paired (per-run ${portExtra.map((x) => x.toFixed(3)).join(', ')})`, med(portExtra) <= 0.3],
     ['with 1000 ports published <= 1.2x with none', `${med(port1000).toFixed(2)}x (with 10: ${med(port10).toFixed(2)}x)`, med(port1000) <= 1.2],
     ['>= 20x faster than CNI bridge+ipMasq+portmap', `${med(vsPortmap).toFixed(1)}x (per-run ${vsPortmap.map((x) => x.toFixed(1)).join(', ')})`, med(vsPortmap) >= 20],
+    ['CNI ADD+DEL, fast path <= 1/4 of bridge + host-local', `${med(cb.vsBridge).toFixed(3)}x (per-run ${cb.vsBridge.map((x) => x.toFixed(3)).join(', ')})`, med(cb.vsBridge) <= 0.25],
+    ['CNI ADD+DEL with one port <= 1/10 of bridge + portmap', `${med(cb.vsPortmap).toFixed(3)}x (per-run ${cb.vsPortmap.map((x) => x.toFixed(3)).join(', ')})`, med(cb.vsPortmap) <= 0.1],
+    ['CNI VERSION through the shim <= 2 ms', `${med(cb.versionMs).toFixed(2)} ms (per-run ${cb.versionMs.map((x) => x.toFixed(2)).join(', ')})`, med(cb.versionMs) <= 2],
     [
       '>= 100k events/s delivered to JS',
       `live flush ${Math.round(ev((r) => r.flushEventsPerSec).min / 1000)}k-${Math.round(ev((r) => r.flushEventsPerSec).max / 1000)}k/s (ip monitor printed ${Math.round(ev((r) => r.ipMonitorFlushLines).median / 1000)}k of ${Math.round(ev((r) => r.flushEvents).median / 1000)}k lines); ` +
@@ -305,7 +327,7 @@ async function main(): Promise<void> {
   report(`\n${formatTable(['bar', 'measured', 'met'], bars.map(([a, b, c]) => [a as string, b as string, c ? 'yes' : 'NO']))}`);
 
   await mkdir(here('../../bench/results'), { recursive: true }).catch(() => {});
-  const out = { date: new Date().toISOString(), n: N, runs: RUNS, cpu: cpus()[0]?.model, cores: cpus().length, setup, release, explicit, loops, churn, perRunRatio, ctlPerRun, scale, conc: Object.fromEntries(Object.entries(conc).map(([p, byK]) => [p, Object.fromEntries(Object.entries(byK).map(([k, rs]) => [k, rs.map((r) => r.perSandboxMs)]))])), ops, spawnMs: spawn.ms, ports: portRounds, cniPortsN: CNI_PORTS_N, events };
+  const out = { date: new Date().toISOString(), n: N, runs: RUNS, cpu: cpus()[0]?.model, cores: cpus().length, setup, release, explicit, loops, churn, perRunRatio, ctlPerRun, scale, conc: Object.fromEntries(Object.entries(conc).map(([p, byK]) => [p, Object.fromEntries(Object.entries(byK).map(([k, rs]) => [k, rs.map((r) => r.perSandboxMs)]))])), ops, spawnMs: spawn.ms, ports: portRounds, cniPortsN: CNI_PORTS_N, cni: cniRounds, events };
   await writeFile(here('../../bench/results/latest.json'), `${JSON.stringify(out, null, 2)}\n`);
   await writeFile(here('../../bench/results/latest.txt'), `${printed.join('\n')}\n`);
 }
