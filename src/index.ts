@@ -70,3 +70,26 @@ export type { Store, StoreTx, NetworkRecord, EndpointRecord, SandboxRecord, Subn
 export { SqliteStore } from './store/sqlite.js';
 export { parsePort, formatPort, type PortOptions, type PortRequest } from './ports.js';
 export type { FirewallKind, FirewallReport } from './firewall/backend.js';
+
+// CNI: nsnet as a runtime (libcni's part) for any plugin in CNI_PATH.
+export { Cni, DEFAULT_PATH as CNI_DEFAULT_PATH, type CniOptions, type ValidAttachment } from './cni/runtime/cni.js';
+export type { Attachment as CniAttachment } from './cni/runtime/attachment.js';
+export type { NetworkConfigList, NetworkListing, PluginConfig } from './cni/runtime/config.js';
+export type { CacheEntry as CniCacheEntry } from './cni/runtime/cache.js';
+export type { CniCommand, VersionInfo as CniVersionInfo } from './cni/runtime/exec.js';
+export { createCniSandbox, CNI_LABEL, type CniSandboxOptions } from './cni/runtime/sandbox.js';
+export { CniError, ERR as CNI_ERRORS, type CniErrorContext } from './cni/errors.js';
+export {
+  CNI_VERSIONS,
+  convertResult,
+  decodeResult,
+  type AnyCniResult,
+  type CniDns,
+  type CniErrorJson,
+  type CniInterface,
+  type CniIpConfig,
+  type CniLegacyResult,
+  type CniResult,
+  type CniRoute,
+} from './cni/types.js';
+export { registerSandboxHook, type SandboxHook } from './cnm/hooks.js';

@@ -13,7 +13,7 @@ import { afterAll, beforeAll } from 'vitest';
 import type { Command, Group } from '../src/cli/args.js';
 import { isGroup } from '../src/cli/help.js';
 import { Netns } from '../src/index.js';
-import { uniq } from './helpers.js';
+import { readAll, uniq } from './helpers.js';
 
 export const CLI = 'dist/cli/main.js';
 
@@ -98,9 +98,7 @@ export async function connectFrom(nsPath: string, port: number, address: string)
   try {
     const s = await Promise.race([ns.connectTcp(port, address), sleep(5000).then(() => 'timeout' as const)]);
     if (s === 'timeout') return s;
-    const chunks: Buffer[] = [];
-    for await (const d of s) chunks.push(d as Buffer);
-    return `ok ${Buffer.concat(chunks).toString()}`;
+    return `ok ${await readAll(s)}`;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code ?? String(e);
   } finally {

@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Netns } from '../src/index.js';
 import { versionInfo } from '../src/cni/plugin/plugin.js';
 import { execPlugin, pluginHost, runtimeEnv, startDaemon, type CniCall, type DaemonProcess, type PluginHost } from './cni-helpers.js';
+import { REFERENCE } from './cni-runtime-helpers.js';
 import { eventually, type World } from './cnm-helpers.js';
 import { ipj, uniq } from './helpers.js';
 import { nftj, ofKind } from './nft-helpers.js';
@@ -36,7 +37,7 @@ afterAll(async () => {
 
 const daemon = () => startDaemon({ hostNetns: w.host.path!, socket, stateDir: w.stateDir });
 /** The shim, exec'd as a runtime execs it, in the namespace playing the host. */
-const shim = (call: CniCall, conf: unknown, plugin = 'nsnet') => execPlugin(join(bin, plugin), call, conf, { hostNetns: w.host.path!, env: runtimeEnv, path: `${bin}:/usr/lib/cni` });
+const shim = (call: CniCall, conf: unknown, plugin = 'nsnet') => execPlugin(join(bin, plugin), call, conf, { hostNetns: w.host.path!, env: runtimeEnv, path: `${bin}:${REFERENCE}` });
 
 async function containers(tag: string, n: number) {
   const out = [];

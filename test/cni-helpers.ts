@@ -7,9 +7,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import type { Controller } from '../src/index.js';
+import { Cni, type Controller } from '../src/index.js';
 import { installPlugins } from '../src/cni/plugin/install.js';
 import { runPlugin, type PluginName } from '../src/cni/plugin/plugin.js';
+import { confDir, REFERENCE, type ConfDir } from './cni-runtime-helpers.js';
 import { world, type World } from './cnm-helpers.js';
 
 /** The environment a runtime gives a plugin: this process's, without nsnet's own variables. */
@@ -21,6 +22,10 @@ export interface PluginHost {
   bin: string;
   /** Where the daemon of this host listens (startDaemon). */
   socket: string;
+  /** A configuration directory of the test's own. */
+  conf: ConfDir;
+  /** nsnet's runtime on conf, finding nsnet's plugins first, then the reference plugins, and running them in w's host. */
+  cni: Cni;
   cleanup(): Promise<void>;
 }
 
@@ -30,10 +35,13 @@ export async function pluginHost(tag: string): Promise<PluginHost> {
   const bin = mkdtempSync(join(tmpdir(), `nsnet-${tag}-bin-`));
   const socket = `/run/nsnet/${tag}-${process.pid}.sock`;
   installPlugins({ dir: bin, socket, stateDir: w.stateDir });
+  const conf = await confDir(tag);
   return {
-    w, bin, socket,
+    w, bin, socket, conf,
+    cni: new Cni({ confDir: conf.dir, path: [bin, REFERENCE], hostNetns: w.host.path! }),
     async cleanup() {
       await w.cleanup();
+      await conf.remove();
       rmSync(bin, { recursive: true, force: true });
     },
   };
@@ -48,7 +56,7 @@ export interface CniCall {
 }
 
 /** The CNI_* variables of a call (only those given). */
-export function cniEnv(call: CniCall, path = '/usr/lib/cni'): Record<string, string> {
+export function cniEnv(call: CniCall, path = REFERENCE): Record<string, string> {
   const env: Record<string, string> = { CNI_COMMAND: call.command, CNI_PATH: path };
   if (call.containerId !== undefined) env.CNI_CONTAINERID = call.containerId;
   if (call.netns !== undefined) env.CNI_NETNS = call.netns;

@@ -117,10 +117,10 @@ test('two processes creating the same network name, or networks with overlapping
   for (let round = 0; round < 3; round++) {
     const name = uniq('ccx');
     const same = (await Promise.all([worker({ job: 'network', name, subnet: `10.191.${round}.0/24` }), worker({ job: 'network', name, subnet: `10.192.${round}.0/24` })])).flat();
-    expect(same.filter((r) => r.ok)).toHaveLength(1);
+    expect(same.filter((r) => r.ok), JSON.stringify(same)).toHaveLength(1);
     expect(same.filter((r) => !r.ok).map((r) => r.error!.code)).toEqual(['ERR_NSNET_EXISTS']);
     const overlap = (await Promise.all([worker({ job: 'network', name: uniq('ccy'), subnet: `10.193.${round}.0/24` }), worker({ job: 'network', name: uniq('ccz'), subnet: `10.193.${round}.128/25` })])).flat();
-    expect(overlap.filter((r) => r.ok)).toHaveLength(1);
+    expect(overlap.filter((r) => r.ok), JSON.stringify(overlap)).toHaveLength(1);
     expect(overlap.filter((r) => !r.ok).map((r) => [r.error!.code, r.error!.message])).toEqual([['ERR_NSNET_OVERLAP', expect.stringMatching(/overlaps network/)]]);
   }
   await w.reopen();

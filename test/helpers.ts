@@ -68,12 +68,16 @@ export async function attempt(from: Netns, port: number, to: string, ms = 1200):
   return r;
 }
 
-/** Reads what the server says. */
-export async function fetchTcp(from: Netns, port: number, to: string): Promise<string> {
-  const s = await from.connectTcp(port, to);
+/** Everything a stream says until it ends. */
+export async function readAll(s: AsyncIterable<unknown>): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const d of s) chunks.push(d as Buffer);
   return Buffer.concat(chunks).toString();
+}
+
+/** Reads what the server says. */
+export async function fetchTcp(from: Netns, port: number, to: string): Promise<string> {
+  return readAll(await from.connectTcp(port, to));
 }
 
 /** A TCP server that answers its name and records who connected. */

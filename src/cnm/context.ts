@@ -9,6 +9,7 @@ import type { FirewallBackend } from '../firewall/backend.js';
 import { Netns } from '../netlink/netns.js';
 import type { SandboxRecord, Store } from '../store/store.js';
 import type { FileDirs } from './files.js';
+import type { SandboxHook } from './hooks.js';
 import type { FaultHook } from './tx.js';
 
 export type ControllerEvent = {
@@ -39,6 +40,8 @@ export interface CnmContext extends DriverContext {
   readonly faults: FaultHook | undefined;
   /** The host's ephemeral port range once read (see publish.ts's preparePorts). */
   ephemeralPorts: [number, number] | null;
+  /** Front doors' steps before a sandbox's namespace goes (hooks.ts). */
+  readonly hooks: readonly SandboxHook[];
   /** Throws once the controller is closed. */
   live(): void;
   /** A registered driver; a ValidationError naming the known ones otherwise. */
@@ -81,6 +84,7 @@ export interface CnmContext extends DriverContext {
 export class Context implements CnmContext {
   readonly drivers = new Map<string, Driver>();
   ephemeralPorts: [number, number] | null = null;
+  hooks: readonly SandboxHook[] = [];
   /** Open namespace handles of own-namespace sandboxes, by sandbox id. */
   private readonly handles = new Map<string, Netns>();
   /** Deferred kernel work, by the namespace it touches. */

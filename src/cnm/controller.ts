@@ -21,6 +21,7 @@ import { Netns, defaultRunDir } from '../netlink/netns.js';
 import { SqliteStore } from '../store/sqlite.js';
 import type { EndpointRecord, Store } from '../store/store.js';
 import { Context, findByKey, type ControllerEvent } from './context.js';
+import { defaultSandboxHooks, type SandboxHook } from './hooks.js';
 import * as networks from './networks.js';
 import type { NetworkOptions } from './networks.js';
 import { Endpoint, Network, Sandbox } from './objects.js';
@@ -30,6 +31,7 @@ import type { SandboxSettings } from './sandboxes.js';
 import type { FaultHook } from './tx.js';
 
 export type { ControllerEvent, DeleteOptions } from './context.js';
+export type { SandboxHook } from './hooks.js';
 export type { EndpointOptions } from './endpoints.js';
 export type { NetworkOptions, SubnetOptions } from './networks.js';
 export type { SandboxAttachment } from './sandboxes.js';
@@ -64,6 +66,8 @@ export interface ControllerOptions {
   firewall?: FirewallKind;
   /** Test hook: called before each step of a create; a throw fails that step. */
   faults?: FaultHook;
+  /** Steps before a sandbox's namespace goes (default: the registered ones, see hooks.ts). */
+  hooks?: SandboxHook[];
 }
 
 export interface SandboxOptions extends SandboxSettings {
@@ -127,6 +131,7 @@ export class Controller extends EventEmitter {
     const host = opts.host ?? (await Netns.host());
     const store = opts.store ?? new SqliteStore(stateDir);
     const c = new Controller({ stateDir, runDir, etcDir, filesDir, host, store, firewall, ...(opts.faults ? { faults: opts.faults } : {}) });
+    c.ctx.hooks = opts.hooks ?? defaultSandboxHooks();
     try {
       await networks.ensurePredefined(c.ctx);
       if (opts.reconcile !== false) await c.reconcile();

@@ -242,6 +242,8 @@ async function teardown(ctx: CnmContext, sbRec: SandboxRecord, o: DeleteOptions,
   const td = new Teardown(`sandbox ${sbRec.name}`, ctx.faults);
   for (const j of cur.joiners) await td.step(`joiner ${j.name}`, () => deleteSandbox(ctx, j, o));
   const { sb } = cur;
+  const netnsGone = sb.netnsKind === 'own' && !isMounted(sb.netnsPath);
+  for (const h of ctx.hooks) await td.step(`hook ${h.name}`, () => h.beforeDelete(sb, ctx.host, { netnsGone }));
   // The ports go first, whatever became of the namespace.
   const unpublish = portSpecs(cur.eps);
   if (unpublish.length) await td.step('firewall', () => ctx.firewall.unpublish(unpublish));

@@ -136,7 +136,12 @@ export async function checkSandboxes(c: CnmContext): Promise<SandboxCheck> {
     }
   };
   const owners = sandboxes.filter((s) => !s.ownerId || !byId.has(s.ownerId));
-  for (let i = 0; i < owners.length; i += PARALLEL) await Promise.all(owners.slice(i, i + PARALLEL).map(check));
+  // External sandboxes last: one may be in the namespace of another sandbox
+  // of this store (a cni:<network> sandbox whose first plugin is nsnet's),
+  // whose removal runs its CNI DEL through the plugin, in another process
+  // that would find the external one held by this look and fail.
+  const batches = [owners.filter((s) => s.netnsKind !== 'external'), owners.filter((s) => s.netnsKind === 'external')];
+  for (const batch of batches) for (let i = 0; i < batch.length; i += PARALLEL) await Promise.all(batch.slice(i, i + PARALLEL).map(check));
   // A sandbox in another's namespace stands or falls with that one.
   for (const s of sandboxes) if (s.ownerId && out.verified.has(s.ownerId)) out.verified.add(s.id);
   for (const s of sandboxes) if (s.ownerId && out.busy.has(s.ownerId)) out.busy.add(s.id);
