@@ -2,6 +2,7 @@
 export { NsnetError, TeardownError, ValidationError } from './errors.js';
 export { Netns, defaultRunDir, type CreateOptions, type NetnsOptions } from './netlink/netns.js';
 export { Links, Addresses, Routes } from './netlink/objects.js';
+export type { ListenOptions, Listening } from './netlink/sockets.js';
 export {
   Batch,
   type AddressOptions,
@@ -56,13 +57,14 @@ export {
   type ControllerOptions,
   type ControllerEvent,
   type DeleteOptions,
+  type DnsOptions,
   type EndpointOptions,
   type NetworkOptions,
   type SandboxOptions,
   type SandboxAttachment,
   type SubnetOptions,
 } from './cnm/controller.js';
-export { Network, Endpoint, Sandbox, type NetworkInfo, type NetworkSandbox, type EndpointInfo, type SandboxInfo } from './cnm/objects.js';
+export { Network, Endpoint, Sandbox, type NetworkInfo, type NetworkSandbox, type EndpointInfo, type SandboxInfo, type NameResolution } from './cnm/objects.js';
 export type { ReconcileOptions, ReconcileReport } from './cnm/reconcile.js';
 export { createSandbox, defaultNetwork, parseMode, type Mode, type ModeOptions } from './modes.js';
 export type { Driver, DriverContext, JoinOptions } from './drivers/driver.js';

@@ -35,7 +35,8 @@ function worker(cfg: Record<string, unknown>): Promise<Result[]> {
     let err = '';
     p.stdout.on('data', (d: Buffer) => (out += d));
     p.stderr.on('data', (d: Buffer) => (err += d));
-    p.on('exit', (code) => (code === 0 ? resolve(out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Result)) : reject(new Error(`worker exited with ${code}: ${err}`))));
+    // 'close', not 'exit': the last lines may still be in the pipe when the process has exited.
+    p.on('close', (code) => (code === 0 ? resolve(out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Result)) : reject(new Error(`worker exited with ${code}: ${err}`))));
   });
 }
 

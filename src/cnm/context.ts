@@ -10,6 +10,7 @@ import { Netns } from '../netlink/netns.js';
 import type { SandboxRecord, Store } from '../store/store.js';
 import type { FileDirs } from './files.js';
 import type { SandboxHook } from './hooks.js';
+import type { SandboxLifecycle } from './lifecycle.js';
 import type { FaultHook } from './tx.js';
 
 export type ControllerEvent = {
@@ -78,6 +79,8 @@ export interface CnmContext extends DriverContext {
   heldNetns(): [string, Netns][];
   /** Sandboxes this process is at work on, with how many ops each (see busy.ts). */
   readonly inFlight: Map<string, number>;
+  /** The service that follows sandboxes (name resolution), if any: see lifecycle.ts. */
+  lifecycle: SandboxLifecycle | null;
 }
 
 /** The controller's context: its drivers, its open namespace handles and whether it is closed. */
@@ -91,6 +94,7 @@ export class Context implements CnmContext {
   private readonly deferred = new Map<string, Deferred>();
   private failures: Error[] = [];
   readonly inFlight = new Map<string, number>();
+  lifecycle: SandboxLifecycle | null = null;
   readonly owner: string;
   private closed = false;
 

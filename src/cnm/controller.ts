@@ -18,10 +18,14 @@ import type { FirewallKind } from '../firewall/backend.js';
 import { NftablesFirewall } from '../firewall/nftables.js';
 import { NoFirewall } from '../firewall/none.js';
 import { Netns, defaultRunDir } from '../netlink/netns.js';
+import { DaemonResolver } from '../dns/client.js';
+import { defaultDnsSocket } from '../dns/protocol.js';
+import { DnsService, type DnsOptions } from '../dns/service.js';
 import { SqliteStore } from '../store/sqlite.js';
 import type { EndpointRecord, Store } from '../store/store.js';
 import { Context, findByKey, type ControllerEvent } from './context.js';
 import { defaultSandboxHooks, type SandboxHook } from './hooks.js';
+import { nameServer } from './lifecycle.js';
 import * as networks from './networks.js';
 import type { NetworkOptions } from './networks.js';
 import { Endpoint, Network, Sandbox } from './objects.js';
@@ -35,6 +39,7 @@ export type { SandboxHook } from './hooks.js';
 export type { EndpointOptions } from './endpoints.js';
 export type { NetworkOptions, SubnetOptions } from './networks.js';
 export type { SandboxAttachment } from './sandboxes.js';
+export type { DnsOptions } from '../dns/service.js';
 
 export interface ControllerOptions {
   /** Where the store lives: NSNET_STATE_DIR, else /var/lib/nsnet. */
@@ -68,6 +73,14 @@ export interface ControllerOptions {
   faults?: FaultHook;
   /** Steps before a sandbox's namespace goes (default: the registered ones, see hooks.ts). */
   hooks?: SandboxHook[];
+  /**
+   * Name resolution between sandboxes on user-defined networks (an embedded
+   * resolver at 127.0.0.11 in each). By default, `nsnet daemon`'s when one
+   * serves this store, else none: sandboxes get the host's resolvers. true
+   * (or options): served from this process when no daemon serves this
+   * store. false: none, whoever runs.
+   */
+  dns?: boolean | DnsOptions;
 }
 
 export interface SandboxOptions extends SandboxSettings {
@@ -134,7 +147,15 @@ export class Controller extends EventEmitter {
     c.ctx.hooks = opts.hooks ?? defaultSandboxHooks();
     try {
       await networks.ensurePredefined(c.ctx);
+      // Before reconcile: a sandbox it removes (a killed `nsnet run`'s) is one the daemon must forget.
+      const o = typeof opts.dns === 'object' ? opts.dns : {};
+      const daemon = opts.dns === false ? null : new DaemonResolver(o.socket ?? defaultDnsSocket(), store.id);
+      c.ctx.lifecycle = daemon;
       if (opts.reconcile !== false) await c.reconcile();
+      if (daemon && opts.dns) {
+        await daemon.prepare();
+        if (!daemon.serving()) await c.serveNames(o);
+      }
     } catch (e) {
       c.close();
       throw e;
@@ -225,8 +246,31 @@ export class Controller extends EventEmitter {
     return reconcile(this.ctx, { namespaces: true, ...o });
   }
 
-  /** Closes the store and the namespace handles. Sandboxes and networks stay. */
+  /**
+   * Serves names from this process (what open({ dns: true }) does when no
+   * daemon serves this store; `nsnet daemon`'s DNS door calls it): every
+   * sandbox of the store is read, and those with a resolver get their
+   * sockets again.
+   */
+  async serveNames(o: DnsOptions = {}): Promise<DnsService> {
+    this.ctx.live();
+    const service = new DnsService(this.ctx, o);
+    const before = this.ctx.lifecycle;
+    this.ctx.lifecycle = service;
+    await before?.close();
+    await service.start();
+    return service;
+  }
+
+  /** Who serves names to this store's sandboxes now: this process, `nsnet daemon`, or nobody. */
+  nameResolution(): Promise<'embedded' | 'daemon' | 'off'> {
+    return nameServer(this.ctx.lifecycle);
+  }
+
+  /** Closes the store, the namespace handles and, when it serves names, its resolvers. Sandboxes and networks stay. */
   close(): void {
+    void this.ctx.lifecycle?.close();
+    this.ctx.lifecycle = null;
     this.ctx.close();
   }
 

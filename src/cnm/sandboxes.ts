@@ -136,6 +136,7 @@ export async function createSandbox(ctx: CnmContext, name: string, o: SandboxPla
   // input, found before anything changes, and its identity is recorded.
   const ext = kind === 'external' ? await openExternal(sb.netnsPath) : null;
   if (ext) sb.netnsId = ext.handle.id ?? undefined;
+  await ctx.lifecycle?.prepare();
   const tx = new Transaction(`sandbox ${n}`, ctx.faults);
   const busy = new Busy(ctx);
   const made = tx.run(async () => {
@@ -166,6 +167,8 @@ export async function createSandbox(ctx: CnmContext, name: string, o: SandboxPla
             created.push(planEndpoint(ctx, t, net, n, a, a.portReqs, inUse)); // stored by planJoins below
           }
           for (const e of joinEps) if (!nets.has(e.networkId)) nets.set(e.networkId, t.network(e.networkId)!);
+          const resolver = ctx.lifecycle?.resolver(sb, nets.values());
+          if (resolver) sb.resolver = resolver;
           busy.claim(t, sb, 'create');
           const eps = [...created, ...joinEps];
           const before = planJoins(ctx, t, sb, eps, { newSandbox: true, created: new Set(created.map((e) => e.id)), nets });
@@ -207,6 +210,11 @@ export async function createSandbox(ctx: CnmContext, name: string, o: SandboxPla
       }
       if (ns) ctx.keepNetns(sb.id, ns);
     }
+    const lifecycle = ctx.lifecycle;
+    if (lifecycle && kind !== 'container') {
+      const ns = ext ? null : await ctx.netnsOf(sb);
+      await tx.step('names', () => lifecycle.live({ sandbox: sb, endpoints: plan.eps, networks: plan.nets }, ns?.takeListening()), () => lifecycle.gone(sb));
+    }
     await busy.end();
     ctx.emit({ kind: 'sandbox', action: 'create', id: sb.id, name: sb.name });
     for (const ep of plan.eps) ctx.emit({ kind: 'endpoint', action: 'join', id: ep.id, name: ep.name });
@@ -242,6 +250,9 @@ async function teardown(ctx: CnmContext, sbRec: SandboxRecord, o: DeleteOptions,
   const td = new Teardown(`sandbox ${sbRec.name}`, ctx.faults);
   for (const j of cur.joiners) await td.step(`joiner ${j.name}`, () => deleteSandbox(ctx, j, o));
   const { sb } = cur;
+  // Its names go first, and its resolver's sockets before its namespace is released.
+  const lifecycle = ctx.lifecycle;
+  if (lifecycle) await td.step('names', () => lifecycle.gone(sb));
   const netnsGone = sb.netnsKind === 'own' && !isMounted(sb.netnsPath);
   for (const h of ctx.hooks) await td.step(`hook ${h.name}`, () => h.beforeDelete(sb, ctx.host, { netnsGone }));
   // The ports go first, whatever became of the namespace.

@@ -89,6 +89,13 @@ export interface SandboxRecord {
   dns: string[];
   dnsSearch: string[];
   dnsOptions: string[];
+  /**
+   * The embedded resolver its resolv.conf names (127.0.0.11), when name
+   * resolution was on as it joined a network with names; its `dns` servers
+   * are then that resolver's upstreams. Absent: resolv.conf names the
+   * upstreams themselves.
+   */
+  resolver?: string;
   extraHosts: string[];
   /** Directory holding resolv.conf, hosts and hostname; '' for external (its runtime owns those files). */
   filesDir: string;
