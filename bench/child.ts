@@ -13,11 +13,13 @@ import { runPyroute2 } from './peers/pyroute2.js';
 import { runFloorOp } from './peers/floor.js';
 import { runEventsBench } from './events.js';
 import { runDnsCreate, runDnsQuery } from './peers/dns.js';
+import { runSoak } from './soak.js';
+import * as nsnet from 'nsnet';
 
 const [peer, json] = process.argv.slice(2);
 const o = JSON.parse(json ?? '{}') as {
   n: number; explicit?: boolean; binary?: string; cycles?: number; ports?: boolean; published?: number; paired?: boolean; peer?: CniPeer;
-  mode?: 'embedded' | 'daemon'; latencyN?: number; seconds?: number; window?: number;
+  mode?: 'embedded' | 'daemon'; latencyN?: number; seconds?: number; window?: number; api?: 'controller' | 'netns';
 };
 const run =
   peer === 'floor'
@@ -60,6 +62,8 @@ const run =
           ? runLoop(o.n)
           : peer === 'churn'
           ? runChurn(o.cycles ?? 1000)
+          : peer === 'soak'
+          ? nsnet.Netns.host().then((host) => runSoak(nsnet, { api: o.api ?? 'controller', cycles: o.cycles ?? 10_000, host, runDir: '/run/netns', net: 233 }))
           : Promise.reject(new Error(`unknown peer ${peer}`));
 run.then(
   (r) => {

@@ -6,7 +6,8 @@
 // operation; (g) the event loop, fds and memory over churn; (h) the CNI
 // plugin exec'd per call (fast and slow path) against the reference plugins;
 // (i) name resolution: a resolver's cost per create, query latency and
-// throughput from inside sandboxes. Prints one table per suite and the bars, writes
+// throughput from inside sandboxes; and on its own, with --soak N, (j) the
+// leak soak (bench/soak.ts). Prints one table per suite and the bars, writes
 // bench/results/latest.json and the plot bench/scaling.svg. Figures are
 // medians of per-run medians (min and max across runs); ratios come from
 // runs of the same round.
@@ -26,6 +27,7 @@ import type { ConcurrentRun } from './peers/concurrent.js';
 import { buildFloor } from './peers/floor.js';
 import type { PeerRun } from './peers/ip.js';
 import type { ChurnRun, LoopRun } from './peers/nsnet.js';
+import { soakTable, type SoakRun } from './soak.js';
 
 const here = (rel: string) => fileURLToPath(new URL(rel, import.meta.url));
 
@@ -39,6 +41,8 @@ const CNI_PORTS_N = arg('cni-ports-n', 30);
 const EVENTS_N = arg('events-n', 50000);
 // The CNI slow path starts node twice per container: 20 tell enough.
 const CNI_SLOW_N = arg('cni-slow-n', 20);
+// --soak N: only the leak soak (j), N create+delete cycles per API.
+const SOAK = arg('soak', 0);
 // The scaling suite's sizes (--scale 10,100 for a quick try).
 const SCALE = (() => {
   const i = process.argv.indexOf('--scale');
@@ -69,7 +73,30 @@ async function settle(): Promise<void> {
 
 const progress = (s: string) => process.stderr.write(s ? `\r\x1b[K[${elapsed()}] ${s}` : '\r\x1b[K');
 
+/**
+ * (j) The leak soak (bench/soak.ts): SOAK create+delete cycles through the
+ * Controller and through the low-level API, each in a fresh namespace, read
+ * by quarter. Its own run: at 10,000 cycles it takes longer than the rest.
+ */
+async function soak(): Promise<void> {
+  const out: SoakRun[] = [];
+  for (const api of ['controller', 'netns'] as const) {
+    await settle();
+    progress(`(j) soak: ${SOAK} cycles through the ${api === 'controller' ? 'Controller' : 'low-level API'}`);
+    const r = await inFreshNetns<SoakRun>('soak', { api, cycles: SOAK });
+    progress('');
+    const [header, ...rows] = soakTable(r);
+    report(`\n(j) ${SOAK} create+delete cycles through the ${api === 'controller' ? 'Controller (a sandbox with a published port)' : 'low-level API (namespace, veth, address, route, an nf_tables element)'}: ${r.perCycleMs.toFixed(2)} ms per cycle, ${elapsed()}`);
+    report(formatTable(header!, rows));
+    out.push(r);
+  }
+  await mkdir(here('../../bench/results'), { recursive: true }).catch(() => {});
+  await writeFile(here('../../bench/results/soak.json'), `${JSON.stringify({ date: new Date().toISOString(), cpu: cpus()[0]?.model, cores: cpus().length, runs: out }, null, 2)}\n`);
+  await writeFile(here('../../bench/results/soak.txt'), `${printed.join('\n')}\n`);
+}
+
 async function main(): Promise<void> {
+  if (SOAK > 0) return soak();
   const binary = await buildFloor(here('../floor'));
   const peers = ['floor', 'nsnet', 'controller', 'cni', 'cni+masq', 'netavark', 'pyroute2', 'ip'] as const;
   const modes = ['release', 'explicit'] as const;

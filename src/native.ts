@@ -1,7 +1,8 @@
 // The typed surface of the C++ addon. node-gyp-build picks a prebuilt binary
-// from prebuilds/ when one matches, else build/Release from a source build.
+// from prebuilds/ when one matches, else build/Release from a source build;
+// NSNET_ADDON names another build to load (see loadAddon).
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** An open namespace inside the addon: an fd and a netlink socket in it. */
@@ -366,4 +367,19 @@ const load = require('node-gyp-build') as (dir: string) => unknown;
 // src/native.ts and dist/native.js both sit one level below the package root.
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-export const native = load(root) as Native;
+/**
+ * NSNET_ADDON=<path to a .node file> loads that build instead (the
+ * sanitizer build of scripts/sanitize.sh, say). A path that does not load
+ * is an error, never a silent fallback to the normal build.
+ */
+function loadAddon(): unknown {
+  const chosen = process.env.NSNET_ADDON;
+  if (!chosen) return load(root);
+  try {
+    return require(resolve(chosen));
+  } catch (e) {
+    throw new Error(`NSNET_ADDON=${chosen}: cannot load the addon: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+export const native = loadAddon() as Native;

@@ -92,6 +92,11 @@ function defaultFilesDir(stateDir: string): string {
   return join('/run/nsnet', createHash('sha256').update(stateDir).digest('hex').slice(0, 12));
 }
 
+/** A name or id to look up: a string, or the lookup would fail deep in the store with a TypeError. */
+function lookupKey(value: unknown, what: string): void {
+  if (typeof value !== 'string' || value.length === 0) throw new ValidationError(`${what} name or id`, value, 'must be a non-empty string');
+}
+
 /** The options with Endpoint handles turned into the records the sandbox code takes. */
 function withRecords(o: SandboxOptions): sandboxes.SandboxPlanOptions {
   const { join: eps, ...settings } = o;
@@ -176,6 +181,7 @@ export class Controller extends EventEmitter {
   /** A network by name or id (or a unique id prefix). */
   async network(nameOrId: string): Promise<Network> {
     this.ctx.live();
+    lookupKey(nameOrId, 'network');
     const rec = await this.ctx.store.view((t) => findByKey('network', t.network(nameOrId), () => t.networks(), nameOrId));
     if (!rec) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'network', nameOrId, `no network ${nameOrId}`);
     return new Network(this.ctx, rec);
@@ -202,6 +208,7 @@ export class Controller extends EventEmitter {
   /** A sandbox by name or id (or a unique id prefix). */
   async sandbox(nameOrId: string): Promise<Sandbox> {
     this.ctx.live();
+    lookupKey(nameOrId, 'sandbox');
     const rec = await this.ctx.store.view((t) => findByKey('sandbox', t.sandbox(nameOrId), () => t.sandboxes(), nameOrId));
     if (!rec) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'sandbox', nameOrId, `no sandbox ${nameOrId}`);
     return new Sandbox(this.ctx, rec);

@@ -61,7 +61,7 @@ export async function createNetwork(ctx: CnmContext, name: string, o: NetworkOpt
   const driver = ctx.driver(o.driver ?? 'bridge');
   const labels = names.stringMap(o.labels, 'labels');
   const options = names.stringMap(o.options, 'options');
-  const given = (o.subnets ?? []).map((s, i) => checkSubnet(typeof s === 'string' ? { subnet: s } : s, `subnets[${i}]`));
+  const given = names.list(o.subnets, 'subnets').map((s, i) => checkSubnet(typeof s === 'string' ? { subnet: s } : (s as SubnetOptions), `subnets[${i}]`));
   if (!driver.usesIpam && given.length) throw new ValidationError('subnets', o.subnets, `the ${driver.name} driver takes no subnets`);
   for (let i = 0; i < given.length; i++)
     for (let j = i + 1; j < given.length; j++)
@@ -209,7 +209,8 @@ function checkSubnet(s: SubnetOptions, field: string): { p: Prefix; rec: SubnetR
     if (r.family !== p.family || r.base < p.base || r.last > p.last) throw new ValidationError(`${field}.ipRange`, s.ipRange, `must lie inside ${p}`);
     ipRange = String(r);
   }
-  const excluded = (s.excluded ?? []).map((x, i) => {
+  const excluded = names.list(s.excluded, `${field}.excluded`).map((x, i) => {
+    if (typeof x !== 'string') throw new ValidationError(`${field}.excluded[${i}]`, x, 'must be an address or a prefix');
     const e = Prefix.parse(x.includes('/') ? x : `${x}/${p.family === 4 ? 32 : 128}`, `${field}.excluded[${i}]`);
     if (!e.overlaps(p)) throw new ValidationError(`${field}.excluded[${i}]`, x, `is outside ${p}`);
     return String(e);

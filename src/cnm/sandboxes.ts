@@ -92,8 +92,8 @@ export function checkSandbox(ctx: CnmContext, name: string, o: SandboxPlanOption
   const sysctls = checkSysctls(o.sysctls, kind);
   if (Object.keys(sysctls).length) sb.sysctls = sysctls;
   if (ownsFiles(sb)) sb.filesDir = join(ctx.files.filesRoot, sb.id);
-  const attach = (o.networks ?? []).map((a, i) => {
-    const x = typeof a === 'string' ? { network: a } : a;
+  const attach = names.list(o.networks, 'networks').map((a, i) => {
+    const x = typeof a === 'string' ? { network: a } : (a as SandboxAttachment);
     if (!x || typeof x.network !== 'string') throw new ValidationError(`networks[${i}]`, a, 'must be a network name or { network, ip?, ip6?, ifname? }');
     if (x.ip !== undefined && names.ipList(x.ip, 'ip')[0]!.includes(':')) throw new ValidationError('ip', x.ip, 'must be an IPv4 address (use ip6)');
     if (x.ip6 !== undefined && !names.ipList(x.ip6, 'ip6')[0]!.includes(':')) throw new ValidationError('ip6', x.ip6, 'must be an IPv6 address');
