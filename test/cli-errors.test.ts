@@ -46,7 +46,7 @@ describe('nsnet without privileges', () => {
       const commands = everyCommand();
       expect(commands.length).toBeGreaterThan(20);
       for (const { name, argv } of commands) {
-        const r = await cli({ prefix: asNobody, env: { NSNET_STATE_DIR: state }, node: view.node, cwd: view.root }, ...argv);
+        const r = await cli({ prefix: asNobody, env: { ...view.env, NSNET_STATE_DIR: state }, node: view.node, cwd: view.root }, ...argv);
         if (name === 'version') {
           expect(r.code, r.stderr).toBe(0);
           continue;

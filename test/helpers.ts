@@ -104,7 +104,7 @@ export async function serve(ns: Netns, port: number, host: string, name: string)
  * 0755 directory, made in the sandbox's private mount namespace (the host's
  * mounts never see them); undo() removes them.
  */
-export async function nobodyView(): Promise<{ node: string; root: string; undo: () => Promise<void> }> {
+export async function nobodyView(): Promise<{ node: string; root: string; env: NodeJS.ProcessEnv; undo: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'nsnet-nobody-'));
   await chmod(dir, 0o755);
   const node = join(dir, 'node');
@@ -113,9 +113,13 @@ export async function nobodyView(): Promise<{ node: string; root: string; undo: 
   await mkdir(root);
   await run('mount', ['--bind', process.execPath, node]);
   await run('mount', ['--bind', process.cwd(), root]);
+  // A build the suite was told to load (scripts/sanitize.sh's) is seen through the view too.
+  const addon = process.env.NSNET_ADDON;
+  const env = addon?.startsWith(`${process.cwd()}/`) ? { NSNET_ADDON: join(root, addon.slice(process.cwd().length + 1)) } : {};
   return {
     node,
     root,
+    env,
     undo: async () => {
       await run('umount', [node]).catch(() => {});
       await run('umount', [root]).catch(() => {});
