@@ -2,6 +2,7 @@
 export { NsnetError, TeardownError, ValidationError } from './errors.js';
 export { Netns, defaultRunDir, type CreateOptions, type NetnsOptions } from './netlink/netns.js';
 export { Links, Addresses, Routes, Neighbours, Fdb } from './netlink/objects.js';
+export type { ListenOptions, Listening } from './netlink/sockets.js';
 export {
   Batch,
   type AddressOptions,
@@ -60,13 +61,14 @@ export {
   type ControllerEvent,
   type DeleteOptions,
   type HostInfo,
+  type DnsOptions,
   type EndpointOptions,
   type NetworkOptions,
   type SandboxOptions,
   type SandboxAttachment,
   type SubnetOptions,
 } from './cnm/controller.js';
-export { Network, Endpoint, Sandbox, type NetworkInfo, type NetworkSandbox, type EndpointInfo, type SandboxInfo } from './cnm/objects.js';
+export { Network, Endpoint, Sandbox, type NetworkInfo, type NetworkSandbox, type EndpointInfo, type SandboxInfo, type NameResolution } from './cnm/objects.js';
 export type { ReconcileOptions, ReconcileReport } from './cnm/reconcile.js';
 export { createSandbox, defaultNetwork, parseMode, type Mode, type ModeOptions } from './modes.js';
 export type { Driver, DriverContext, JoinOptions, OverlayContext, Peer } from './drivers/driver.js';

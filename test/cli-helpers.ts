@@ -30,6 +30,9 @@ export interface CliOptions {
   prefix?: string[];
   /** Added to the environment. */
   env?: NodeJS.ProcessEnv;
+  /** Another path to node and to the checkout (nobodyView's, for another user). */
+  node?: string;
+  cwd?: string;
 }
 
 export interface Cli {
@@ -69,8 +72,8 @@ export function cliWithStateDir(o: { ownHost?: boolean } = {}): Cli {
   const env = () => ({ ...process.env, NSNET_STATE_DIR: stateDir });
   const inHost = (...argv: string[]) => (host ? ['nsenter', `--net=${host.path}`, '--', ...argv] : argv);
   const start = (c: CliOptions, ...args: string[]) => {
-    const argv = inHost(...(c.prefix ?? []), process.execPath, CLI, ...args);
-    const p = spawn(argv[0]!, argv.slice(1), { env: { ...env(), ...c.env } });
+    const argv = inHost(...(c.prefix ?? []), c.node ?? process.execPath, CLI, ...args);
+    const p = spawn(argv[0]!, argv.slice(1), { env: { ...env(), ...c.env }, cwd: c.cwd });
     p.stdin!.on('error', () => {}); // a command that exits without reading it
     p.stdin!.end(c.input ?? '');
     return p;

@@ -118,6 +118,8 @@ export function chained(conf: Record<string, unknown>, name: string, cniVersion:
 
 export interface DaemonProcess {
   proc: import('node:child_process').ChildProcess;
+  /** Where its DNS door listens. */
+  dnsSocket: string;
   /** Every line it wrote to stderr so far. */
   lines: string[];
   /** Sends the signal and resolves with the exit code (or the signal's name). */
@@ -129,7 +131,8 @@ export interface DaemonProcess {
  * host), and resolves once its CNI door listens.
  */
 export function startDaemon(o: { hostNetns: string; socket: string; stateDir: string }): Promise<DaemonProcess> {
-  const proc = spawn('nsenter', [`--net=${o.hostNetns}`, process.execPath, 'dist/cli/main.js', 'daemon', '--cni-socket', o.socket, '--state-dir', o.stateDir], {
+  const dnsSocket = o.socket.replace(/(\.sock)?$/, '-dns.sock');
+  const proc = spawn('nsenter', [`--net=${o.hostNetns}`, process.execPath, 'dist/cli/main.js', 'daemon', '--cni-socket', o.socket, '--dns-socket', dnsSocket, '--state-dir', o.stateDir], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const lines: string[] = [];
@@ -140,7 +143,7 @@ export function startDaemon(o: { hostNetns: string; socket: string; stateDir: st
       const parts = (rest + d).split('\n');
       rest = parts.pop()!;
       lines.push(...parts);
-      if (parts.some((l) => l.startsWith('cni: listening'))) resolve({ proc, lines, stop: (sig = 'SIGTERM') => (proc.kill(sig), exited) });
+      if (parts.some((l) => l.startsWith('cni: listening'))) resolve({ proc, dnsSocket, lines, stop: (sig = 'SIGTERM') => (proc.kill(sig), exited) });
     });
     void exited.then((code) => reject(new Error(`nsnet daemon exited (${code}) before it listened: ${lines.join('\n')}${rest}`)));
   });
