@@ -112,6 +112,7 @@ export async function createNetwork(ctx: CnmContext, name: string, o: NetworkOpt
           }
           rec.driverState = driver.validateNetwork(rec, others);
           if (scope === 'local') busy.claimNetwork(t, rec, 'create');
+          else t.putNetwork(rec);
         }),
       () => ctx.store.update((t) => t.deleteNetwork(rec.id)),
     );
