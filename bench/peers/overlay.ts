@@ -25,8 +25,11 @@ export interface OverlayRun {
   joinMs: number[];
   bridgeMs: number[];
   overlayMs: number[];
-  /** Per pair: overlay minus bridge. */
+  /** Per pair: overlay minus bridge (A already has a sandbox on the overlay, so its devices are there). */
   pairMs: number[];
+  /** The same where each overlay create is A's first join on the network (it makes the devices; its delete removes them). */
+  firstOverlayMs: number[];
+  firstPairMs: number[];
   /** Per size: the whole first join, the trip that made the devices with every peer, per peer, and the trips. */
   scale: { peers: number; ms: number; tripMs: number; perEntryUs: number; trips: number }[];
   burst: { changes: number; ms: number; perEntryUs: number; trips: number; entries: number };
@@ -59,7 +62,7 @@ export async function runOverlay(o: { joins: number; pairs: number; sizes: numbe
     await (await a.c.createSandbox('warmb', { networks: ['br'] })).delete();
 
     // Convergence: B's PeerSync reports each batch; the join is converged when B has its MAC.
-    const run: OverlayRun = { convergenceMs: [], joinMs: [], bridgeMs: [], overlayMs: [], pairMs: [], scale: [], burst: { changes: 0, ms: 0, perEntryUs: 0, trips: 0, entries: 0 }, retries: 0 };
+    const run: OverlayRun = { convergenceMs: [], joinMs: [], bridgeMs: [], overlayMs: [], pairMs: [], firstOverlayMs: [], firstPairMs: [], scale: [], burst: { changes: 0, ms: 0, perEntryUs: 0, trips: 0, entries: 0 }, retries: 0 };
     const peers = b.c.peers!;
     let waiting: { mac: string; gone: boolean; done: () => void } | null = null;
     peers.onProgrammed = () => {
@@ -143,20 +146,34 @@ export async function runOverlay(o: { joins: number; pairs: number; sizes: numbe
     }
     // Create + join, overlay against bridge, in pairs of alternating order.
     // Last, with B's and C's peer programming stopped: they are other
-    // machines, whose work would land on this one process's thread.
+    // machines, whose work would land on this one process's thread. First
+    // with A holding a sandbox on ov, so its devices are there as the
+    // bridge network's bridge is (the bar's case: a host already on the
+    // network); then without, so each overlay create is A's first join and
+    // makes the bridge and the VXLAN device with its peers, and each
+    // delete removes them.
     for (const h of [b, c]) h.c.peers?.close();
-    for (let i = 0; i < o.pairs; i++) {
-      const ms: Record<string, number> = {};
-      for (const net of i % 2 ? ['br', 'ov'] : ['ov', 'br']) {
-        const t0 = performance.now();
-        const sb = await a.c.createSandbox(`p${net}${i}`, { networks: [net] });
-        ms[net] = performance.now() - t0;
-        await sb.delete();
+    const pairs = async (tag: string) => {
+      const out = { bridge: [] as number[], overlay: [] as number[], diff: [] as number[] };
+      for (let i = 0; i < o.pairs; i++) {
+        const ms: Record<string, number> = {};
+        for (const net of i % 2 ? ['br', 'ov'] : ['ov', 'br']) {
+          const t0 = performance.now();
+          const sb = await a.c.createSandbox(`${tag}${net}${i}`, { networks: [net] });
+          ms[net] = performance.now() - t0;
+          await sb.delete();
+        }
+        out.bridge.push(ms.br!);
+        out.overlay.push(ms.ov!);
+        out.diff.push(ms.ov! - ms.br!);
       }
-      run.bridgeMs.push(ms.br!);
-      run.overlayMs.push(ms.ov!);
-      run.pairMs.push(ms.ov! - ms.br!);
-    }
+      return out;
+    };
+    const hold = await a.c.createSandbox('hold', { networks: ['ov'] });
+    const steady = await pairs('p');
+    await hold.delete();
+    const first = await pairs('f');
+    Object.assign(run, { bridgeMs: steady.bridge, overlayMs: steady.overlay, pairMs: steady.diff, firstOverlayMs: first.overlay, firstPairMs: first.diff });
 
     run.retries = hosts.reduce((n, h) => n + ((h.c.store as { retries?: number }).retries ?? 0), 0);
     return run;
