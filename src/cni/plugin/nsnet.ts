@@ -163,8 +163,18 @@ const check: Handler = async (req, open) => {
     const want = (prev.ips ?? []).filter((ip) => ip.interface === idx).map((ip) => ip.address);
     for (const a of want) if (!info.addresses.includes(a)) problems.push(`prevResult's address ${a} is not the endpoint's (${info.addresses.join(', ')})`);
   }
+  // The port mappings the runtime asks for (runtimeConfig), each among the attachment's; whether the kernel publishes them, ep.check says.
+  for (const p of attachConf(req).ports) {
+    const proto = p.protocol ?? 'tcp';
+    const held = info.ports.some((m) => m.protocol === proto && m.containerPort === p.containerPort
+      && (p.hostPort === undefined || m.hostPort === p.hostPort) && (p.hostIp === undefined || m.hostIp === p.hostIp));
+    if (!held) problems.push(`runtimeConfig's port mapping ${p.hostIp ?? ''}:${p.hostPort ?? ''}->${p.containerPort}/${proto} is not one of the attachment's`);
+  }
   problems.push(...(await ep.check()));
-  if (problems.length) throw new CniError(NSNET_ERR.CHECK_FAILED, `container ${req.containerId} on network ${nc.name} is not as ADD made it`, { details: problems.join('; ') });
+  if (problems.length)
+    throw new CniError(NSNET_ERR.CHECK_FAILED, `container ${req.containerId} on network ${nc.name} is not as ADD made it: ${problems.join('; ')}`, {
+      details: problems.join('; '),
+    });
 };
 
 export const nsnetCommands: Record<'ADD' | 'DEL' | 'CHECK' | 'STATUS' | 'GC', Handler> = {
