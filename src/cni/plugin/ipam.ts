@@ -12,7 +12,7 @@ import type { Network } from '../../cnm/objects.js';
 import { CniError, ERR } from '../errors.js';
 import { convertResult, type CniIpConfig, type CniResult } from '../types.js';
 import { findNetwork } from './attachments.js';
-import { attachConf, ipamSection } from './config.js';
+import { attachConf, ipamSection, subnetIdentity } from './config.js';
 import { NSNET_ERR } from './errors.js';
 import { reachable, removeAll, validAttachments } from './gc.js';
 import { name, read, type CniRequest, type Handler } from './request.js';
@@ -47,9 +47,9 @@ async function ensureNetwork(c: Controller, network: string, subnets: ReturnType
   const info = await net.info();
   if (info.driver !== 'ipam')
     throw new CniError(ERR.INVALID_CONFIG, `network ${network} exists and is an nsnet ${info.driver} network, not nsnet-ipam's`, { details: 'give the configuration another name' });
-  const have = info.subnets.map((s) => s.subnet).sort();
-  if (subnets && JSON.stringify(subnets.map((s) => s.subnet).sort()) !== JSON.stringify(have))
-    throw new CniError(ERR.INVALID_CONFIG, `network ${network} exists with subnets ${have.join(', ')}; the configuration says ${subnets.map((s) => s.subnet).join(', ')}`);
+  const have = subnetIdentity(info.subnets);
+  if (subnets && subnetIdentity(subnets) !== have)
+    throw new CniError(ERR.INVALID_CONFIG, `network ${network} exists with subnets ${have}; the configuration says ${subnetIdentity(subnets)}`);
   return net;
 }
 
