@@ -8,7 +8,7 @@ import { Transaction } from '../../cnm/tx.js';
 import type { NsnetError } from '../../errors.js';
 import { CniError, ERR } from '../errors.js';
 import { convertResult, decodeResult, type CniDns, type CniResult, type CniRoute } from '../types.js';
-import { CONTAINER_LABEL, findEndpoint, findNetwork, findSandbox, sandboxName } from './attachments.js';
+import { attachmentName, CONTAINER_LABEL, findEndpoint, findNetwork, findSandbox, sandboxName } from './attachments.js';
 import { attachConf, networkConf, subnetIdentity, type NetworkConf } from './config.js';
 import { NSNET_ERR } from './errors.js';
 import { collect, status } from './gc.js';
@@ -115,12 +115,14 @@ const add: Handler = async (req, open) => {
       tx.onUndo('sandbox', () => made.delete());
       sb = made;
     } else {
-      // The container's second network (or second interface): an endpoint joined to its sandbox.
+      // The container's second network, or a second interface on one: an
+      // endpoint joined to its sandbox, named for (container, interface) as
+      // the spec keys an attachment by (network, container, interface).
       if (sb.netnsPath !== req.netns)
         throw new CniError(NSNET_ERR.CONFLICT, `container ${req.containerId} is attached in ${sb.netnsPath}, not ${req.netns}`);
       if (await findEndpoint(sb, net, req.ifname))
         throw new CniError(NSNET_ERR.CONFLICT, `container ${req.containerId} is attached to network ${net.name} as ${req.ifname} already`);
-      const ep = await net.createEndpoint(sb.name, attach);
+      const ep = await net.createEndpoint(attachmentName(req.containerId, req.ifname), attach);
       tx.onUndo('endpoint', () => ep.delete());
       await ep.join(sb);
     }
