@@ -4,7 +4,7 @@
 // storage (vfs) and image (a busybox rootfs imported offline) are the
 // test's own; nothing of the host's Podman setup is read or changed.
 import { execFile } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -16,6 +16,7 @@ import { pluginHost, startDaemon, type DaemonProcess, type PluginHost } from './
 import { eventually, type World } from './cnm-helpers.js';
 import { ip, ipj, uniq } from './helpers.js';
 import { nftj, ofKind } from './nft-helpers.js';
+import { busyboxTar, PAGE } from './rootfs.js';
 
 const run = promisify(execFile);
 
@@ -51,7 +52,7 @@ beforeAll(async () => {
   h = await pluginHost('pod');
   w = h.w;
   dir = mkdtempSync(join(tmpdir(), 'nsnet-podman-'));
-  for (const sub of ['net.d', 'root', 'runroot', 'tmp', 'rootfs/bin', 'rootfs/www']) mkdirSync(join(dir, sub), { recursive: true });
+  for (const sub of ['net.d', 'root', 'runroot', 'tmp']) mkdirSync(join(dir, sub), { recursive: true });
   writeFileSync(join(dir, 'containers.conf'), [
     '[containers]',
     `default_ulimits = [${ulimits().map((u) => JSON.stringify(u)).join(', ')}]`,
@@ -72,12 +73,7 @@ beforeAll(async () => {
     name: NET,
     plugins: [{ type: 'nsnet', subnet: '10.130.0.0/24', capabilities: { portMappings: true } }],
   }));
-  // The image: busybox-static with its applets, and a page to serve.
-  copyFileSync('/bin/busybox', join(dir, 'rootfs/bin/busybox'));
-  for (const a of ['sh', 'httpd', 'wget', 'ip', 'sleep', 'cat']) symlinkSync('busybox', join(dir, 'rootfs/bin', a));
-  writeFileSync(join(dir, 'rootfs/www/index.html'), 'served by a container on an nsnet network\n');
-  await run('tar', ['-C', join(dir, 'rootfs'), '-cf', join(dir, 'rootfs.tar'), '.']);
-  await podman('import', join(dir, 'rootfs.tar'), IMAGE);
+  await podman('import', await busyboxTar(dir, ['sh', 'httpd', 'wget', 'ip', 'sleep', 'cat']), IMAGE);
   d = await startDaemon({ hostNetns: w.host.path!, socket: h.socket, stateDir: w.stateDir });
 }, 120_000);
 
@@ -107,7 +103,7 @@ test('podman run --network on an nsnet conflist: podman inspect shows the addres
   expect(eth0.addr_info.map((x: any) => x.local)).toContain(settings.IPAddress);
   expect(eth0.address).toBe(settings.MacAddress);
   const fetched = await podman('run', '--rm', '--network', NET, IMAGE, 'wget', '-qO-', `http://${settings.IPAddress}/`);
-  expect(fetched).toBe('served by a container on an nsnet network');
+  expect(fetched).toBe(PAGE);
 
   // A published port, reached from a namespace playing a machine outside.
   const p = await podman('run', '-d', '--name', uniq('pp'), '--network', NET, '-p', '8080:80', IMAGE, ...serve);
@@ -125,7 +121,7 @@ test('podman run --network on an nsnet conflist: podman inspect shows the addres
     sock.end('GET / HTTP/1.0\r\n\r\n');
   });
   expect(reply).toMatch(/^HTTP\/1\.[01] 200/);
-  expect(reply).toContain('served by a container on an nsnet network');
+  expect(reply).toContain(PAGE);
 
   // The daemon served every call: one ADD and one DEL per container so far, the --rm one's included.
   expect(d.lines.filter((l) => l.startsWith('cni ADD nsnet')).length).toBe(3);

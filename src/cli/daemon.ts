@@ -2,15 +2,19 @@
 // later Docker's plugin API and DNS) from one Controller.
 import { runDaemon } from '../daemon/daemon.js';
 import { DEFAULT_CNI_SOCKET, frontDoors } from '../daemon/doors.js';
+import { DEFAULT_DOCKER_SOCKET } from '../docker/door.js';
 import { ValidationError } from '../errors.js';
 import type { Command } from './args.js';
 import { CNM_FLAGS } from './common.js';
 
 export const daemon: Command = {
   name: 'daemon',
-  summary: 'serve nsnet to CNI runtimes (through the nsnet plugin) until SIGTERM',
+  summary: 'serve nsnet to CNI runtimes (through the nsnet plugin) and Docker (as its nsnet plugin) until SIGTERM',
   flags: [
     { name: 'cni-socket', value: 'PATH', help: `where the CNI plugin's calls arrive (default ${DEFAULT_CNI_SOCKET})` },
+    { name: 'docker', help: `serve Docker as its network and IPAM plugin nsnet, at ${DEFAULT_DOCKER_SOCKET}` },
+    { name: 'docker-socket', value: 'PATH', help: "where Docker's plugin calls arrive (implies --docker)" },
+    { name: 'docker-user', help: "keep rules in iptables' DOCKER-USER chain that let nsnet's networks through dockerd's FORWARD drop" },
     { name: 'firewall', value: 'KIND', help: 'nftables (default) or none' },
     ...CNM_FLAGS,
   ],
@@ -18,7 +22,11 @@ export const daemon: Command = {
     const firewall = a.str('firewall');
     if (firewall !== undefined && firewall !== 'nftables' && firewall !== 'none') throw new ValidationError('--firewall', firewall, 'must be nftables or none');
     return runDaemon({
-      doors: frontDoors({ ...(a.str('cni-socket') ? { cniSocket: a.str('cni-socket')! } : {}) }),
+      doors: frontDoors({
+        ...(a.str('cni-socket') ? { cniSocket: a.str('cni-socket')! } : {}),
+        dockerSocket: a.str('docker-socket') ?? (a.bool('docker') ? DEFAULT_DOCKER_SOCKET : null),
+      }),
+      dockerUser: a.bool('docker-user'),
       ...(a.str('state-dir') ? { stateDir: a.str('state-dir')! } : {}),
       ...(a.str('run-dir') ? { runDir: a.str('run-dir')! } : {}),
       ...(firewall ? { firewall } : {}),

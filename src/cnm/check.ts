@@ -19,7 +19,8 @@ export async function checkEndpoint(ctx: CnmContext, epRec: EndpointRecord): Pro
   const problems: string[] = [];
   const driver = ctx.driver(net.driver);
   if (driver.check) problems.push(...(await driver.check(ctx, net, ep)));
-  if (!ep.ifname) return problems;
+  // A handed-off interface is named, addressed and routed inside by its runtime.
+  if (!ep.ifname || sb.handoff) return problems;
   try {
     await ctx.inNetns(sb, async (ns) => {
       const link = await ns.links.find(ep.ifname!);

@@ -3,7 +3,9 @@
 // handing the default route on), and delete (leave, then release).
 import { existsSync } from 'node:fs';
 
+import { handoffIfname } from '../drivers/handoff.js';
 import { NsnetError } from '../errors.js';
+import type { Netns } from '../netlink/netns.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/store.js';
 import type { CnmContext, DeleteOptions } from './context.js';
 import { dropEndpoint, planJoins } from './endpoints.js';
@@ -35,7 +37,9 @@ export async function join(ctx: CnmContext, epRec: EndpointRecord, sbKey: string
     // An interface still being deleted in that namespace may hold the name this one takes.
     await ctx.pending(plan.sb.netnsPath);
     tx.enter('kernel.open');
-    await ctx.inNetns(plan.sb, (ns) => joinTrip(ctx, tx, ns, plan.sb, [epRec], plan.nets));
+    const trip = (ns: Netns) => joinTrip(ctx, tx, ns, plan.sb, [epRec], plan.nets);
+    // A handoff sandbox's interfaces are made in the host's namespace, for its runtime to move.
+    await (plan.sb.handoff ? trip(ctx.host) : ctx.inNetns(plan.sb, trip));
     if (ownsFiles(plan.sb)) await tx.step('files', () => rewriteHosts(plan.sb, plan.eps));
     ctx.emit({ kind: 'endpoint', action: 'join', id: epRec.id, name: epRec.name });
   }).finally(() => busy.end());
@@ -93,7 +97,8 @@ async function leaveSandbox(ctx: CnmContext, epRec: EndpointRecord, busy: Busy, 
     const had = ep.gatewayEndpoint;
     ep.sandboxId = null;
     ep.gatewayEndpoint = false;
-    if (ep.ifname && /^\D+\d+$/.test(ep.ifname)) ep.ifname = null; // a generated name is given again on the next join
+    // A generated name is given again on the next join.
+    if (ep.ifname && (/^\D+\d+$/.test(ep.ifname) || ep.ifname === handoffIfname(ep.id))) ep.ifname = null;
     t.putEndpoint(ep);
     Object.assign(epRec, ep);
     if (!had || !cur.sb) return null;
@@ -108,8 +113,9 @@ async function leaveSandbox(ctx: CnmContext, epRec: EndpointRecord, busy: Busy, 
   });
   if (cur.sb) {
     const sb = cur.sb;
-    // An external namespace that is gone needs no route (its runtime deleted it before DEL).
-    if (next && (sb.netnsKind !== 'external' || existsSync(sb.netnsPath))) {
+    // An external namespace that is gone needs no route (its runtime deleted
+    // it before DEL); a handoff sandbox's routes are its runtime's.
+    if (next && !sb.handoff && (sb.netnsKind !== 'external' || existsSync(sb.netnsPath))) {
       await td.step('kernel.route', () =>
         ctx.inNetns(sb, async (ns) => {
           const b = ns.batch();

@@ -1,5 +1,6 @@
 // The front doors the daemon can serve, by name. A new protocol (Docker's
 // plugin API, DNS) is a module of its own and one entry here.
+import { DockerDoor } from '../docker/door.js';
 import { CniDoor } from './cni.js';
 import type { FrontDoor } from './frontdoor.js';
 
@@ -9,10 +10,13 @@ export const DEFAULT_CNI_SOCKET = '/run/nsnet/cni.sock';
 export interface DoorOptions {
   /** Where the CNI front door listens; null: not served. */
   cniSocket?: string | null;
+  /** Where Docker's plugin calls arrive (src/docker); absent or null: not served. */
+  dockerSocket?: string | null;
 }
 
 export function frontDoors(o: DoorOptions = {}): FrontDoor[] {
   const doors: FrontDoor[] = [];
   if (o.cniSocket !== null) doors.push(new CniDoor(o.cniSocket ?? DEFAULT_CNI_SOCKET));
+  if (o.dockerSocket) doors.push(new DockerDoor(o.dockerSocket));
   return doors;
 }
