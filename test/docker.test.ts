@@ -6,21 +6,25 @@
 // are the test's own. After each step, what Docker shows is compared with
 // nsnet's store, `ip -j` (the host's and each container's namespace) and
 // `nft -j`.
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 
 import { afterAll, beforeAll, expect, test } from 'vitest';
 
 import { endpointName, NETWORK_LABEL } from '../src/docker/ids.js';
+import { CONTENT_TYPE } from '../src/docker/protocol.js';
 import { Netns } from '../src/index.js';
 import { startDaemon, type DaemonProcess } from './cni-helpers.js';
-import { eventually, world, type World } from './cnm-helpers.js';
-import { startDockerd, type Dockerd } from './docker-helpers.js';
-import { ip, ipj, serve, uniq } from './helpers.js';
+import { eventually, settled, world, type World } from './cnm-helpers.js';
+import { pluginCall, startDockerd, type Dockerd } from './docker-helpers.js';
+import { ipj, serve, uniq } from './helpers.js';
 import { nftj, ofKind } from './nft-helpers.js';
 import { busyboxTar, PAGE } from './rootfs.js';
 
+const run = promisify(execFile);
 const PLUGIN = '/run/docker/plugins/nsnet.sock';
 const IMAGE = 'nsnet-busybox:test';
 const UPLINK = '198.51.100.1';
@@ -130,8 +134,175 @@ test('docker network create -d nsnet --ipam-driver nsnet: containers reach each 
   await dk.docker('rm', '-f', a, p);
   await agrees(net, 0);
   await dk.docker('network', 'rm', net);
-  expect(await w.c.store.view((t) => t.networks().filter((n) => n.labels[NETWORK_LABEL] || n.driver === 'ipam').length)).toBe(0);
-  await eventually(async () => expect((await ipj<any[]>(w.host.name!, 'link', 'show')).filter((l) => /^ns(v|p|br-)/.test(l.ifname))).toEqual([]));
+  await nothingLeft();
 }, 120_000);
 
-void ip;
+/** Nothing of Docker's networks is left: no network, pool, sandbox or endpoint of theirs in the store, no interface, port or DOCKER-USER rule of nsnet's. */
+async function nothingLeft(): Promise<void> {
+  const store = await w.c.store.view((t) => ({
+    networks: t.networks().filter((n) => n.labels[NETWORK_LABEL] || n.driver === 'ipam').map((n) => n.name),
+    sandboxes: t.sandboxes().map((s) => s.name),
+    endpoints: t.endpoints().map((e) => e.name),
+  }));
+  expect(store).toEqual({ networks: [], sandboxes: [], endpoints: [] });
+  await eventually(async () => expect((await ipj<any[]>(w.host.name!, 'link', 'show')).map((l) => l.ifname).filter((n: string) => /^ns(v|p|br-)/.test(n))).toEqual([]));
+  const dnat = ofKind(await nftj(w.host.name!), 'map').filter((m: any) => m.table === 'nsnet' && m.name.startsWith('dnat')).flatMap((m: any) => m.elem ?? []);
+  expect(dnat).toEqual([]);
+  expect((await dockerUser()).filter((r) => r.includes('nsnet '))).toEqual([]);
+}
+
+/** The rules of DOCKER-USER in the host's namespace, as iptables -S prints them. */
+async function dockerUser(): Promise<string[]> {
+  const { stdout } = await run('nsenter', [`--net=${w.host.path}`, 'iptables', '-w', '-S', 'DOCKER-USER']);
+  return stdout.split('\n').filter((l) => l.startsWith('-A'));
+}
+
+/** The IPv4 address Docker shows for a container on a network. */
+async function ipOn(container: string, net: string, v6 = false): Promise<string> {
+  const n = JSON.parse(await dk.docker('inspect', '--format', '{{json .NetworkSettings.Networks}}', container))[net];
+  return v6 ? n.GlobalIPv6Address : n.IPAddress;
+}
+
+test('docker network connect and disconnect of a running container, rm -f and network rm (nsnet IPAM with IPv6, and Docker\'s own IPAM): after each, Docker, the store, ip -j and nft -j agree, and nothing is left', async () => {
+  const [n1, n2] = [uniq('dkc'), uniq('dkd')];
+  await dk.docker('network', 'create', '-d', 'nsnet', '--ipam-driver', 'nsnet', '--subnet', '10.92.0.0/24', '--ipv6', '--subnet', 'fd92::/64', n1);
+  await dk.docker('network', 'create', '-d', 'nsnet', n2); // Docker's own IPAM picks the subnet
+  const c = await dk.docker('run', '-d', '--network', n1, IMAGE, ...HTTPD);
+  await agrees(n1);
+  const v6 = await ipOn(c, n1, true);
+  expect(v6).toMatch(/^fd92::/);
+  expect(await dk.docker('run', '--rm', '--network', n1, IMAGE, 'wget', '-qO-', `http://[${v6}]/`)).toBe(PAGE);
+
+  await dk.docker('network', 'connect', n2, c);
+  await agrees(n1);
+  await agrees(n2);
+  expect(await dk.docker('run', '--rm', '--network', n2, IMAGE, 'wget', '-qO-', `http://${await ipOn(c, n2)}/`)).toBe(PAGE);
+
+  await dk.docker('network', 'disconnect', n1, c);
+  await agrees(n1);
+  await agrees(n2);
+  expect((await dockerView(n1)).containers).toEqual([]);
+  expect(await dk.docker('run', '--rm', '--network', n2, IMAGE, 'wget', '-qO-', `http://${await ipOn(c, n2)}/`)).toBe(PAGE);
+
+  await dk.docker('rm', '-f', c);
+  await agrees(n1);
+  await agrees(n2);
+  await dk.docker('network', 'rm', n1, n2);
+  await nothingLeft();
+}, 120_000);
+
+test('the nsnet daemon SIGKILLed and restarted while two containers run: they still talk (a published port too), its reconcile keeps them, Docker\'s later calls succeed, and removing them leaves nothing', async () => {
+  const net = uniq('dkk');
+  await dk.docker('network', 'create', '-d', 'nsnet', '--ipam-driver', 'nsnet', '--subnet', '10.93.0.0/24', net);
+  const a = await dk.docker('run', '-d', '--network', net, '-p', '8081:80', IMAGE, ...HTTPD);
+  const b = await dk.docker('run', '-d', '--network', net, IMAGE, 'sleep', '600');
+  const ipA = await ipOn(a, net);
+  expect(await d.stop('SIGKILL')).toBe('SIGKILL');
+  // No daemon: the kernel carries on.
+  expect(await dk.docker('exec', b, 'wget', '-qO-', `http://${ipA}/`)).toBe(PAGE);
+  d = await startNsnet();
+  expect(d.lines.find((l) => l.startsWith('reconcile:'))).toBe('reconcile: store and kernel agree');
+  await agrees(net, 1);
+  expect(await dk.docker('exec', b, 'wget', '-qO-', `http://${ipA}/`)).toBe(PAGE);
+  expect(await get(outside, 8081, UPLINK)).toContain(PAGE);
+  await dk.docker('rm', '-f', a, b);
+  await dk.docker('network', 'rm', net);
+  expect(d.lines.filter((l) => l.startsWith('docker ') && !l.includes('-> ok'))).toEqual([]);
+  await nothingLeft();
+}, 120_000);
+
+test('dockerd stopped and started: its nsnet networks are still there and usable, a --restart always container joins again, and what it stopped left nothing behind', async () => {
+  const net = uniq('dks');
+  await dk.docker('network', 'create', '-d', 'nsnet', '--ipam-driver', 'nsnet', '--subnet', '10.94.0.0/24', net);
+  const a = await dk.docker('run', '-d', '--restart', 'always', '--network', net, IMAGE, ...HTTPD);
+  const id = (await dockerView(net)).id;
+  await dk.stop();
+  // Without live-restore dockerd stopped the container: its endpoint left and went; the network stays.
+  const left = await w.c.store.view((t) => {
+    const n = t.networks().find((x) => x.labels[NETWORK_LABEL] !== undefined)!;
+    return { network: n.labels[NETWORK_LABEL], sandboxes: t.sandboxes().length, endpoints: t.endpoints({ networkId: n.id }).length };
+  });
+  expect(left).toEqual({ network: id, sandboxes: 0, endpoints: 0 });
+  await dk.start();
+  expect(await dk.docker('network', 'ls', '--filter', `name=${net}`, '--format', '{{.Name}} {{.Driver}}')).toBe(`${net} nsnet`);
+  await eventually(async () => expect(await dk.docker('inspect', '--format', '{{.State.Running}}', a)).toBe('true'), 30_000);
+  const ipA = await ipOn(a, net);
+  expect(await dk.docker('run', '--rm', '--network', net, IMAGE, 'wget', '-qO-', `http://${ipA}/`)).toBe(PAGE);
+  await agrees(net);
+  await dk.docker('rm', '-f', a);
+  await dk.docker('network', 'rm', net);
+  await nothingLeft();
+}, 180_000);
+
+test('bad requests (malformed JSON, a field of the wrong type, unknown network, endpoint and pool ids, a pool or network overlapping another, an address never handed out, an unknown method) answer {"Err": ...} with a non-200 status, and change nothing', async () => {
+  const net = uniq('dkb');
+  await dk.docker('network', 'create', '-d', 'nsnet', '--ipam-driver', 'nsnet', '--subnet', '10.95.0.0/24', net);
+  const netId = (await dockerView(net)).id;
+  const pool = await w.c.store.view((t) => t.networks().find((n) => n.driver === 'ipam')!.id);
+  const before = await settled(w, 'dk-none');
+  const unknown = 'f'.repeat(64);
+  const calls: [string, unknown, number][] = [
+    ['NetworkDriver.CreateNetwork', '{"NetworkID": ', 400],
+    ['NetworkDriver.CreateNetwork', '[1, 2]', 400],
+    ['NetworkDriver.CreateNetwork', { NetworkID: 'not-an-id' }, 400],
+    ['NetworkDriver.CreateNetwork', { NetworkID: unknown, Options: { 'com.docker.network.generic': { 'no.such.option': 'x' } } }, 400],
+    ['NetworkDriver.CreateNetwork', { NetworkID: unknown, IPv4Data: [{ AddressSpace: 'nsnet', Pool: '10.95.0.0/24', Gateway: '10.95.0.1/24' }] }, 500],
+    ['NetworkDriver.CreateEndpoint', { NetworkID: unknown, EndpointID: unknown, Interface: { Address: '10.95.0.9/24' } }, 500],
+    ['NetworkDriver.CreateEndpoint', { NetworkID: netId, EndpointID: unknown, Interface: { Address: 7 } }, 400],
+    ['NetworkDriver.Join', { NetworkID: netId, EndpointID: unknown, SandboxKey: '/run/docker/netns/none' }, 500],
+    ['NetworkDriver.Leave', { NetworkID: unknown, EndpointID: unknown }, 500],
+    ['NetworkDriver.ProgramExternalConnectivity', { NetworkID: netId, EndpointID: unknown, Options: {} }, 500],
+    ['NetworkDriver.DeleteEndpoint', { NetworkID: netId, EndpointID: unknown }, 500],
+    ['NetworkDriver.DeleteNetwork', { NetworkID: unknown }, 500],
+    ['IpamDriver.RequestPool', { AddressSpace: 'nsnet', Pool: '10.95.0.0/25', Options: {}, V6: false }, 500],
+    ['IpamDriver.RequestPool', { AddressSpace: 'nsnet-global', Pool: '', Options: {}, V6: false }, 500],
+    ['IpamDriver.RequestAddress', { PoolID: unknown, Address: '', Options: null }, 500],
+    ['IpamDriver.RequestAddress', { PoolID: pool, Address: '10.96.0.9', Options: null }, 400],
+    ['IpamDriver.ReleaseAddress', { PoolID: pool, Address: '10.95.0.77' }, 500],
+    ['IpamDriver.ReleasePool', { PoolID: unknown }, 500],
+    ['NetworkDriver.AllocateNetwork', { NetworkID: unknown }, 404],
+  ];
+  for (const [method, body, status] of calls) {
+    const r = await pluginCall(PLUGIN, method, body);
+    expect({ method, status: r.status, type: r.type }).toEqual({ method, status, type: CONTENT_TYPE });
+    expect(r.json.Err).toMatch(/\w/);
+  }
+  // Through Docker too: a subnet another network holds.
+  await expect(dk.docker('network', 'create', '-d', 'nsnet', '--ipam-driver', 'nsnet', '--subnet', '10.95.0.128/25', uniq('dkb'))).rejects.toThrow(/overlaps/);
+  expect(await settled(w, 'dk-none')).toEqual(before);
+  await dk.docker('network', 'rm', net);
+  await nothingLeft();
+}, 120_000);
+
+test("dockerd's FORWARD drop: nsnet's tagged rules in DOCKER-USER let its network through; without them the drop is final; the daemon's reconcile puts back exactly its own and leaves the host's own rule there", async () => {
+  const net = uniq('dku');
+  await dk.docker('network', 'create', '-d', 'nsnet', '--ipam-driver', 'nsnet', '--subnet', '10.97.0.0/24', net);
+  const n = await w.c.store.view((t) => t.networks().find((x) => x.labels[NETWORK_LABEL] !== undefined)!);
+  const ipt = (...args: string[]) => run('nsenter', [`--net=${w.host.path}`, 'iptables', '-w', ...args]);
+  await ipt('-I', 'DOCKER-USER', '-s', '203.0.113.9/32', '-j', 'DROP');
+  const tag = `nsnet ${w.c.store.id} ${n.id}`;
+  const mine = async () => (await dockerUser()).filter((r) => r.includes(tag));
+  const first = await mine();
+  expect(first.length).toBe(5);
+  expect(first.every((r) => r.includes(`${n.driverState.bridge}`))).toBe(true);
+  expect((await dockerUser()).at(-1)).toBe('-A DOCKER-USER -j RETURN');
+
+  const ext = await serve(outside, 9001, OUTSIDE, 'outside');
+  const reach = () => dk.docker('run', '--rm', '--network', net, IMAGE, 'nc', '-w', '2', OUTSIDE, '9001').catch(() => '');
+  expect(await reach()).toBe('outside');
+  for (const r of first) await ipt(...r.replace(/^-A /, '-D ').match(/"[^"]*"|\S+/g)!.map((x) => x.replace(/^"|"$/g, '')));
+  expect(await reach()).toBe('');
+
+  await d.stop();
+  d = await startNsnet();
+  expect(d.lines.find((l) => l.startsWith('reconcile:'))).toContain('DOCKER-USER: 0 rule(s) removed, 5 added');
+  expect(await mine()).toEqual(first);
+  expect(await dockerUser()).toContain('-A DOCKER-USER -s 203.0.113.9/32 -j DROP');
+  expect(await reach()).toBe('outside');
+  ext.server.close();
+
+  await dk.docker('network', 'rm', net);
+  expect(await dockerUser()).toEqual(['-A DOCKER-USER -s 203.0.113.9/32 -j DROP', '-A DOCKER-USER -j RETURN']);
+  await ipt('-D', 'DOCKER-USER', '-s', '203.0.113.9/32', '-j', 'DROP');
+  await nothingLeft();
+}, 120_000);
