@@ -12,6 +12,7 @@ import { runConcurrent, runOp } from './peers/concurrent.js';
 import { runPyroute2 } from './peers/pyroute2.js';
 import { runFloorOp } from './peers/floor.js';
 import { runEventsBench } from './events.js';
+import { runDocker } from './peers/docker.js';
 
 const [peer, json] = process.argv.slice(2);
 const o = JSON.parse(json ?? '{}') as { n: number; explicit?: boolean; binary?: string; cycles?: number; ports?: boolean; published?: number; paired?: boolean; peer?: CniPeer };
@@ -34,6 +35,8 @@ const run =
               ? runCniPlugin({ n: o.n, peer: o.peer! })
               : peer === 'cni-version'
               ? runCniVersion({ n: o.n })
+              : peer === 'docker'
+              ? runDocker({ n: o.n })
               : peer === 'netavark'
                 ? runNetavark({ n: o.n })
                 : peer === 'pyroute2'
