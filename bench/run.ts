@@ -4,7 +4,9 @@
 // (c) concurrency 1/4/16; (d) published ports, against CNI's bridge + portmap;
 // (e) event throughput and latency, beside ip monitor; (f) one low-level
 // operation; (g) the event loop, fds and memory over churn; (h) the CNI
-// plugin exec'd per call (fast and slow path) against the reference plugins. Prints one table per suite and the bars, writes
+// plugin exec'd per call (fast and slow path) against the reference plugins;
+// (i) `docker run --rm` with nsnet as dockerd's plugin against Docker's own
+// bridge (skipped where dockerd is absent). Prints one table per suite and the bars, writes
 // bench/results/latest.json and the plot bench/scaling.svg. Figures are
 // medians of per-run medians (min and max across runs); ratios come from
 // runs of the same round.
@@ -17,6 +19,7 @@ import { plotSvg, type Series } from './lib/plot.js';
 import { arg } from './lib/args.js';
 import { formatTable, summarize } from './lib/stats.js';
 import { cniBars, cniTable, runCniSuite } from './cni.js';
+import { dockerBars, dockerPresent, dockerTable, runDockerSuite, type DockerRound } from './docker.js';
 import { eventsBarMet, type EventsRun } from './events.js';
 import { portBars, portsTable, runPortsSuite } from './ports.js';
 import type { ConcurrentRun } from './peers/concurrent.js';
@@ -36,6 +39,8 @@ const CNI_PORTS_N = arg('cni-ports-n', 30);
 const EVENTS_N = arg('events-n', 50000);
 // The CNI slow path starts node twice per container: 20 tell enough.
 const CNI_SLOW_N = arg('cni-slow-n', 20);
+// docker run costs ~0.3 s a container and each round runs six kinds: 20 of each tell enough.
+const DOCKER_N = arg('docker-n', 20);
 // The scaling suite's sizes (--scale 10,100 for a quick try).
 const SCALE = (() => {
   const i = process.argv.indexOf('--scale');
@@ -153,6 +158,20 @@ async function main(): Promise<void> {
     },
   });
 
+  // (i) Docker (bench/docker.ts): docker run --rm on nsnet's plugin, on
+  // Docker's bridge and on a plugin that does nothing, beside --network none.
+  const dockerRuns = Math.min(RUNS, 3);
+  const dockerRounds: DockerRound[] = dockerPresent()
+    ? await runDockerSuite({
+        n: DOCKER_N,
+        runs: dockerRuns,
+        before: async (r) => {
+          await settle();
+          progress(`(i) Docker: ${DOCKER_N} containers of each kind (${r + 1}/${dockerRuns})`);
+        },
+      })
+    : [];
+
   // (e) Events (bench/events.ts): a kernel-speed flush and a burst of route
   // changes, each beside ip monitor; the burst delivered from a full queue;
   // single-change latency.
@@ -219,6 +238,10 @@ async function main(): Promise<void> {
   const { extraMs: portExtra, at1000: port1000, at10: port10, vsCni: vsPortmap } = portBars(portRounds);
   report(`\n(h) CNI plugins exec'd per call as a runtime does, ${cniRuns} runs: median ms per call (ADD+DEL: per round), ratio to the reference doing the same work\n${cniTable(cniRounds, cniOpts)}`);
   const cb = cniBars(cniRounds);
+  report(dockerRounds.length
+    ? `\n(i) docker run --rm of a no-op container on dockerd 20.10, N=${DOCKER_N} of each kind, ${dockerRuns} runs: median ms; a network's share is its run minus --network none's\n${dockerTable(dockerRounds)}`
+    : '\n(i) Docker: skipped (no /usr/sbin/dockerd or /usr/bin/docker)');
+  const db = dockerBars(dockerRounds);
 
   const ev = (pick: (r: EventsRun) => number) => summarize(events.map(pick));
   const evRows: [string, (r: EventsRun) => number][] = [
@@ -271,6 +294,16 @@ async function main(): Promise<void> {
     ['CNI ADD+DEL, fast path <= 1/4 of bridge + host-local', `${med(cb.vsBridge).toFixed(3)}x (per-run ${cb.vsBridge.map((x) => x.toFixed(3)).join(', ')})`, med(cb.vsBridge) <= 0.25],
     ['CNI ADD+DEL with one port <= 1/10 of bridge + portmap', `${med(cb.vsPortmap).toFixed(3)}x (per-run ${cb.vsPortmap.map((x) => x.toFixed(3)).join(', ')})`, med(cb.vsPortmap) <= 0.1],
     ['CNI VERSION through the shim <= 2 ms', `${med(cb.versionMs).toFixed(2)} ms (per-run ${cb.versionMs.map((x) => x.toFixed(2)).join(', ')})`, med(cb.versionMs) <= 2],
+    ...(dockerRounds.length
+      ? [
+          [
+            "docker run: nsnet's network share <= 1/4 of Docker bridge's",
+            `${med(db.shareRatio).toFixed(2)}x (per-run ${db.shareRatio.map((x) => x.toFixed(2)).join(', ')}); above the floor plugin ${med(db.ownRatio).toFixed(2)}x`,
+            med(db.shareRatio) <= 0.25,
+          ] as [string, string, boolean],
+          ['docker run: one published port costs nsnet <= 1 ms', `${med(db.portMs).toFixed(2)} ms (per-run ${db.portMs.map((x) => x.toFixed(2)).join(', ')})`, med(db.portMs) <= 1] as [string, string, boolean],
+        ]
+      : []),
     [
       '>= 100k events/s delivered to JS',
       `live flush ${Math.round(ev((r) => r.flushEventsPerSec).min / 1000)}k-${Math.round(ev((r) => r.flushEventsPerSec).max / 1000)}k/s (ip monitor printed ${Math.round(ev((r) => r.ipMonitorFlushLines).median / 1000)}k of ${Math.round(ev((r) => r.flushEvents).median / 1000)}k lines); ` +
@@ -301,7 +334,7 @@ async function main(): Promise<void> {
   report(`\n${formatTable(['bar', 'measured', 'met'], bars.map(([a, b, c]) => [a as string, b as string, c ? 'yes' : 'NO']))}`);
 
   await mkdir(here('../../bench/results'), { recursive: true }).catch(() => {});
-  const out = { date: new Date().toISOString(), n: N, runs: RUNS, cpu: cpus()[0]?.model, cores: cpus().length, setup, release, explicit, loops, churn, perRunRatio, ctlPerRun, scale, conc: Object.fromEntries(Object.entries(conc).map(([p, byK]) => [p, Object.fromEntries(Object.entries(byK).map(([k, rs]) => [k, rs.map((r) => r.perSandboxMs)]))])), ops, spawnMs: spawn.ms, ports: portRounds, cniPortsN: CNI_PORTS_N, cni: cniRounds, events };
+  const out = { date: new Date().toISOString(), n: N, runs: RUNS, cpu: cpus()[0]?.model, cores: cpus().length, setup, release, explicit, loops, churn, perRunRatio, ctlPerRun, scale, conc: Object.fromEntries(Object.entries(conc).map(([p, byK]) => [p, Object.fromEntries(Object.entries(byK).map(([k, rs]) => [k, rs.map((r) => r.perSandboxMs)]))])), ops, spawnMs: spawn.ms, ports: portRounds, cniPortsN: CNI_PORTS_N, cni: cniRounds, dockerN: DOCKER_N, docker: dockerRounds, events };
   await writeFile(here('../../bench/results/latest.json'), `${JSON.stringify(out, null, 2)}\n`);
   await writeFile(here('../../bench/results/latest.txt'), `${printed.join('\n')}\n`);
 }
