@@ -7,7 +7,7 @@
 // nsnet's store, `ip -j` (the host's and each container's namespace) and
 // `nft -j`.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -234,7 +234,7 @@ test('dockerd stopped and started: its nsnet networks are still there and usable
   await nothingLeft();
 }, 180_000);
 
-test('bad requests (malformed JSON, a field of the wrong type, unknown network, endpoint and pool ids, a pool or network overlapping another, an address never handed out, an unknown method) answer {"Err": ...} with a non-200 status, and change nothing', async () => {
+test('bad requests (malformed JSON, a field of the wrong type, unknown network, endpoint and pool ids, a pool or network overlapping another, an address never handed out, an unknown method) answer {"Err": ...} with a non-200 status, and change nothing; the plugin socket is root's alone', async () => {
   const net = uniq('dkb');
   await dk.docker('network', 'create', '-d', 'nsnet', '--ipam-driver', 'nsnet', '--subnet', '10.95.0.0/24', net);
   const netId = (await dockerView(net)).id;
@@ -267,6 +267,17 @@ test('bad requests (malformed JSON, a field of the wrong type, unknown network, 
     expect({ method, status: r.status, type: r.type }).toEqual({ method, status, type: CONTENT_TYPE });
     expect(r.json.Err).toMatch(/\w/);
   }
+  // The socket is root's alone (its mode), and if its mode let others in, the daemon refuses them.
+  const st = statSync(PLUGIN);
+  expect([st.uid, st.mode & 0o777]).toEqual([0, 0o600]);
+  const asNobody = ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e'];
+  const client = `const s=require('net').connect(${JSON.stringify(PLUGIN)});s.on('error',e=>{console.log(e.code);process.exit(0)});s.on('connect',()=>s.end('POST /Plugin.Activate HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: 0\\r\\n\\r\\n'));let o='';s.on('data',x=>o+=x);s.on('end',()=>console.log(o))`;
+  expect((await run('setpriv', [...asNobody, client])).stdout.trim()).toBe('EACCES');
+  chmodSync(PLUGIN, 0o666);
+  const refused = (await run('setpriv', [...asNobody, client])).stdout;
+  chmodSync(PLUGIN, 0o600);
+  expect(refused).toMatch(/^HTTP\/1\.1 403/);
+  expect(refused).toContain('only root');
   // Through Docker too: a subnet another network holds.
   await expect(dk.docker('network', 'create', '-d', 'nsnet', '--ipam-driver', 'nsnet', '--subnet', '10.95.0.128/25', uniq('dkb'))).rejects.toThrow(/overlaps/);
   expect(await settled(w, 'dk-none')).toEqual(before);

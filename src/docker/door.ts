@@ -61,7 +61,8 @@ export class DockerDoor implements FrontDoor {
     server.on('connection', (s: Socket) => {
       if (peerUid(s) === 0) return;
       ctx.log('docker: refused a connection from a process not running as root');
-      s.destroy();
+      const body = JSON.stringify({ Err: "only root may call nsnet's Docker plugin socket" });
+      s.end(`HTTP/1.1 403 Forbidden\r\nContent-Type: ${CONTENT_TYPE}\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
     });
     await listenUnix(server, this.address);
     this.server = server;
