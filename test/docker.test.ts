@@ -110,13 +110,15 @@ async function get(from: Netns, port: number, host: string): Promise<string> {
   });
 }
 
-test('docker network create -d nsnet --ipam-driver nsnet: containers reach each other over TCP, the outside masqueraded, and -p 8080:80 from outside, the host and by hairpin; Docker, the store, ip -j and nft -j agree', async () => {
+test('docker network create -d nsnet --ipam-driver nsnet: containers reach each other over TCP (by address and by name), the outside masqueraded, and -p 8080:80 from outside, the host and by hairpin; Docker, the store, ip -j and nft -j agree', async () => {
   const net = uniq('dkn');
   await dk.docker('network', 'create', '-d', 'nsnet', '--ipam-driver', 'nsnet', '--subnet', '10.91.0.0/24', net);
-  const a = await dk.docker('run', '-d', '--network', net, IMAGE, ...HTTPD);
+  const a = await dk.docker('run', '-d', '--name', `${net}-a`, '--network', net, IMAGE, ...HTTPD);
   const ipA = JSON.parse(await dk.docker('inspect', '--format', `{{json .NetworkSettings.Networks}}`, a))[net].IPAddress as string;
   expect(ipA).toMatch(/^10\.91\.0\.\d+$/);
   expect(await dk.docker('run', '--rm', '--network', net, IMAGE, 'wget', '-qO-', `http://${ipA}/`)).toBe(PAGE);
+  // By name too: Docker's embedded DNS answers for containers on a remote driver's network.
+  expect(await dk.docker('run', '--rm', '--network', net, IMAGE, 'wget', '-qO-', `http://${net}-a/`)).toBe(PAGE);
 
   // The outside sees the host's address: masqueraded.
   const ext = await serve(outside, 9000, OUTSIDE, 'outside');
@@ -234,7 +236,7 @@ test('dockerd stopped and started: its nsnet networks are still there and usable
   await nothingLeft();
 }, 180_000);
 
-test('bad requests (malformed JSON, a field of the wrong type, unknown network, endpoint and pool ids, a pool or network overlapping another, an address never handed out, an unknown method) answer {"Err": ...} with a non-200 status, and change nothing; the plugin socket is root's alone', async () => {
+test('bad requests (malformed JSON, a field of the wrong type, unknown network, endpoint and pool ids, a pool or network overlapping another, an address never handed out, an unknown method) answer {"Err": ...} with a non-200 status, and change nothing; the plugin socket is root\'s alone', async () => {
   const net = uniq('dkb');
   await dk.docker('network', 'create', '-d', 'nsnet', '--ipam-driver', 'nsnet', '--subnet', '10.95.0.0/24', net);
   const netId = (await dockerView(net)).id;
