@@ -14,13 +14,16 @@ import { promisify } from 'node:util';
 
 import { afterAll, beforeAll, expect, test } from 'vitest';
 
+import { randomBytes } from 'node:crypto';
+
 import { endpointName, NETWORK_LABEL } from '../src/docker/ids.js';
+import { GRACE_MS, reconcilePools } from '../src/docker/reconcile.js';
 import { CONTENT_TYPE } from '../src/docker/protocol.js';
 import { Netns } from '../src/index.js';
 import { startDaemon, type DaemonProcess } from './cni-helpers.js';
 import { eventually, settled, world, type World } from './cnm-helpers.js';
 import { pluginCall, startDockerd, type Dockerd } from './docker-helpers.js';
-import { ipj, serve, uniq } from './helpers.js';
+import { ip, ipj, serve, uniq } from './helpers.js';
 import { nftj, ofKind } from './nft-helpers.js';
 import { busyboxTar, PAGE } from './rootfs.js';
 
@@ -317,5 +320,59 @@ test("dockerd's FORWARD drop: nsnet's tagged rules in DOCKER-USER let its networ
   await dk.docker('network', 'rm', net);
   expect(await dockerUser()).toEqual(['-A DOCKER-USER -s 203.0.113.9/32 -j DROP', '-A DOCKER-USER -j RETURN']);
   await ipt('-D', 'DOCKER-USER', '-s', '203.0.113.9/32', '-j', 'DROP');
+  await nothingLeft();
+}, 120_000);
+
+test('what Docker no longer knows goes, and only that: a container removed while the daemon was down is removed on its start (its namespace gone), and pool addresses that no endpoint holds are released once older than Docker retries a call; the gateway and a live container stay', async () => {
+  const id = () => randomBytes(32).toString('hex');
+  const call = async (method: string, body: object) => {
+    const r = await pluginCall(PLUGIN, method, body);
+    expect({ method, status: r.status, err: r.json.Err }).toEqual({ method, status: 200, err: undefined });
+    return r.json;
+  };
+  // Docker's calls for `network create` and two containers, as dockerd makes them.
+  const [netId, epA, epB] = [id(), id(), id()];
+  const { PoolID } = await call('IpamDriver.RequestPool', { AddressSpace: 'nsnet', Pool: '10.98.0.0/24', SubPool: '', Options: {}, V6: false });
+  const gw = (await call('IpamDriver.RequestAddress', { PoolID, Address: '', Options: { RequestAddressType: 'com.docker.network.gateway' } })).Address;
+  await call('NetworkDriver.CreateNetwork', { NetworkID: netId, Options: {}, IPv4Data: [{ AddressSpace: 'nsnet', Pool: '10.98.0.0/24', Gateway: gw }], IPv6Data: [] });
+  const rts: Netns[] = [];
+  const container = async (ep: string) => {
+    const { Address } = await call('IpamDriver.RequestAddress', { PoolID, Address: '', Options: null });
+    await call('NetworkDriver.CreateEndpoint', { NetworkID: netId, EndpointID: ep, Interface: { Address }, Options: {} });
+    const rt = await Netns.create(uniq('dkr'));
+    rts.push(rt);
+    const join = await call('NetworkDriver.Join', { NetworkID: netId, EndpointID: ep, SandboxKey: rt.path, Options: {} });
+    await ip(w.host.name!, 'link', 'set', join.InterfaceName.SrcName, 'netns', rt.path!); // Docker moves it in
+    return Address as string;
+  };
+  const [a, b] = [await container(epA), await container(epB)];
+  // An address Docker asked for and never used (its CreateEndpoint failed).
+  const unused = (await call('IpamDriver.RequestAddress', { PoolID, Address: '', Options: null })).Address;
+
+  // The daemon is down while Docker removes container A: its calls fail, Docker goes on, A's namespace goes.
+  await d.stop('SIGKILL');
+  await rts[0]!.delete();
+  d = await startNsnet();
+  expect(d.lines.find((l) => l.startsWith('reconcile:'))).toMatch(/sandbox\(es\) removed: docker-/);
+  const eps = async () => (await w.c.store.view((t) => t.endpoints())).map((e) => e.name);
+  expect(await eps()).not.toContain(endpointName(epA));
+  expect(await eps()).toContain(endpointName(epB));
+  // The door's start kept A's address: it is younger than Docker's retries. Later, it goes, with the unused one.
+  const pool = await w.c.network(PoolID);
+  const held = async () => (await pool.endpoints()).flatMap((e) => e.record.addresses).sort();
+  // A pool Docker gave the subnet of holds its gateway as an address too.
+  expect(await held()).toEqual([gw, a, b, unused].sort());
+  const found = await reconcilePools(w.c, Date.now() + GRACE_MS + 1000);
+  expect(found.length).toBe(2);
+  expect(await held()).toEqual([gw, b].sort());
+
+  // Docker removes B and the network: every call still succeeds.
+  await call('NetworkDriver.Leave', { NetworkID: netId, EndpointID: epB });
+  await call('NetworkDriver.DeleteEndpoint', { NetworkID: netId, EndpointID: epB });
+  await call('IpamDriver.ReleaseAddress', { PoolID, Address: b.split('/')[0] });
+  await call('IpamDriver.ReleaseAddress', { PoolID, Address: gw.split('/')[0] });
+  await call('IpamDriver.ReleasePool', { PoolID });
+  await call('NetworkDriver.DeleteNetwork', { NetworkID: netId });
+  await rts[1]!.delete();
   await nothingLeft();
 }, 120_000);

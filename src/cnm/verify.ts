@@ -10,7 +10,12 @@
 // verified as an own one is, by what nsnet made for it: its host-side
 // veths and their bridge, its interfaces inside with their addresses and
 // routes. It is gone when its path is, or names another namespace now;
-// removing it takes only what nsnet made, never the namespace.
+// removing it takes only what nsnet made, never the namespace. A handoff
+// sandbox (its runtime moves the interfaces in) is verified by its veth
+// pairs: each far end waiting in the host's namespace, or in the
+// sandbox's; it is gone when its namespace is and nothing waits, and what
+// nsnet cannot make again (the runtime moved and addressed it) is reported
+// and left to the runtime, which still knows the sandbox.
 import type { KernelView } from '../drivers/driver.js';
 import type { Link } from '../netlink/types.js';
 import { Netns, isMounted, netnsIdAt } from '../netlink/netns.js';
