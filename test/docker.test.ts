@@ -196,6 +196,26 @@ test('docker network connect and disconnect of a running container, rm -f and ne
   await nothingLeft();
 }, 120_000);
 
+test("nsnet's IPAM under Docker's own bridge driver: a pool picked as nsnet picks (clear of the host's routes, docker0's among them), its gateway and each container's address kept in nsnet's store, all released with the network", async () => {
+  const net = uniq('dki');
+  await dk.docker('network', 'create', '--ipam-driver', 'nsnet', net);
+  const [n] = JSON.parse(await dk.docker('network', 'inspect', net));
+  const subnet = n.IPAM.Config[0].Subnet as string;
+  const pool = await w.c.store.view((t) => t.networks().find((x) => x.driver === 'ipam')!);
+  expect(pool.subnets.map((x) => [x.subnet, x.gateway])).toEqual([[subnet, n.IPAM.Config[0].Gateway]]);
+  const docker0 = (await ipj<any[]>(w.host.name!, 'route', 'show', 'dev', 'docker0')).map((r) => r.dst);
+  expect(docker0).toContain('172.17.0.0/16');
+  expect(subnet).not.toBe('172.17.0.0/16');
+  const c = await dk.docker('run', '-d', '--network', net, IMAGE, ...HTTPD);
+  const addr = await ipOn(c, net);
+  const held = await w.c.store.view((t) => t.endpoints({ networkId: pool.id }).flatMap((e) => e.addresses));
+  expect(held).toEqual([`${addr}/${subnet.split('/')[1]}`]);
+  expect(await dk.docker('run', '--rm', '--network', net, IMAGE, 'wget', '-qO-', `http://${addr}/`)).toBe(PAGE);
+  await dk.docker('rm', '-f', c);
+  await dk.docker('network', 'rm', net);
+  await nothingLeft();
+}, 120_000);
+
 test('the nsnet daemon SIGKILLed and restarted while two containers run: they still talk (a published port too), its reconcile keeps them, Docker\'s later calls succeed, and removing them leaves nothing', async () => {
   const net = uniq('dkk');
   await dk.docker('network', 'create', '-d', 'nsnet', '--ipam-driver', 'nsnet', '--subnet', '10.93.0.0/24', net);
