@@ -214,4 +214,11 @@ bool list_routes(io::Socket& s, uint8_t family, uint32_t table, std::vector<rtnl
       rtnl::decode_route, out, status, err);
 }
 
+bool list_sockets(io::Socket& s, uint8_t family, uint8_t protocol, uint32_t states, std::vector<diag::SockInfo>* out,
+                  io::Reply* status, io::SysError* err) {
+  return io::dump_into(
+      s, [&](nl::Builder& b, uint32_t seq) { return diag::encode_inet_dump(b, seq, family, protocol, states); },
+      diag::decode_inet, out, status, err);
+}
+
 }  // namespace nsnet::ops

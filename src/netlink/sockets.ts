@@ -1,6 +1,7 @@
 // Sockets created inside a namespace and handed to Node by fd, so a program
 // (or a test) can talk from a sandbox without spawning a process there. A
 // socket stays in the namespace it was created in, whatever thread uses it.
+// And the sockets a namespace has, as sock_diag lists them (`ss`).
 import dgram from 'node:dgram';
 import type { EventEmitter } from 'node:events';
 import net from 'node:net';
@@ -9,6 +10,7 @@ import { NsnetError } from '../errors.js';
 import { native } from '../native.js';
 import * as v from '../validate.js';
 import type { HasHandle } from './batch.js';
+import { list } from './objects.js';
 
 async function socketIn(ns: HasHandle, family: 4 | 6, type: 'tcp' | 'udp', address?: string, port?: number) {
   try {
@@ -52,4 +54,34 @@ export async function bindUdp(ns: HasHandle, port: number, host?: string, family
   const fd = await socketIn(ns, fam, 'udp', host ?? '', p);
   const sock = dgram.createSocket(fam === 6 ? 'udp6' : 'udp4');
   return started(sock, (done) => sock.bind({ fd }, done));
+}
+
+/** A socket of a namespace: its protocol, state and local address. */
+export interface SocketInfo {
+  protocol: 'tcp' | 'udp';
+  family: 4 | 6;
+  /** TCP_*: 10 is LISTEN; an unconnected UDP socket is 7 (CLOSE). */
+  state: number;
+  /** The local address: 0.0.0.0 or :: for every address; an IPv4 one a dual-stack socket took is given as IPv4. */
+  address: string;
+  port: number;
+  /** The socket's inode (as /proc/<pid>/fd links name it). */
+  inode: number;
+}
+
+const TCP_LISTEN = 10;
+
+/**
+ * ns's TCP sockets that listen, or all its UDP sockets (`ss -tln`, `ss
+ * -uan`): one sock_diag dump per family. Asking for listening TCP sockets
+ * walks only the kernel's listening hash, unlike reading /proc/net/tcp.
+ */
+export async function listSockets(ns: HasHandle, protocol: 'tcp' | 'udp'): Promise<SocketInfo[]> {
+  const states = protocol === 'tcp' ? 1 << TCP_LISTEN : 0xffffffff;
+  const dump = (family: 4 | 6) => list('SOCK_DIAG_BY_FAMILY', `${protocol} sockets`, () => native.sockets(ns.handle, family, protocol, states));
+  const all = (await Promise.all([dump(4), dump(6)])).flat();
+  return all.map((s) => {
+    const mapped = s.family === 6 && /^::ffff:\d+\.\d+\.\d+\.\d+$/.test(s.address);
+    return { protocol, family: mapped ? 4 : s.family, state: s.state, address: mapped ? s.address.slice(7) : s.address, port: s.port, inode: s.inode };
+  });
 }
