@@ -82,11 +82,11 @@ export class DockerUserFirewall implements FirewallBackend {
     return this.inner.canStage;
   }
 
-  /** DOCKER-USER's rules (`-A DOCKER-USER ...` lines); the chain made (empty) if it is not there. */
-  private async listed(): Promise<string[]> {
+  /** DOCKER-USER's rules (`-A DOCKER-USER ...` lines); with make, the chain made (empty) if it is not there. */
+  private async listed(make = true): Promise<string[]> {
     const out = await this.run('iptables', ['-w', '-S', CHAIN]).catch(async () => {
       // Made now, Docker takes it over as it is when it starts (it never flushes it).
-      await this.restore([`:${CHAIN} - [0:0]`]);
+      if (make) await this.restore([`:${CHAIN} - [0:0]`]);
       return '';
     });
     return out.split('\n').filter((l) => l.startsWith(`-A ${CHAIN} `));
@@ -114,7 +114,7 @@ export class DockerUserFirewall implements FirewallBackend {
   }
 
   async teardownNetwork(n: NetworkSpec): Promise<void> {
-    const mine = (await this.listed()).filter((l) => taggedFor(this.owner, l) === n.id);
+    const mine = (await this.listed(false)).filter((l) => taggedFor(this.owner, l) === n.id);
     await this.apply(mine, []);
     await this.inner.teardownNetwork(n);
   }
@@ -140,7 +140,7 @@ export class DockerUserFirewall implements FirewallBackend {
   async reconcile(want: () => Promise<FirewallState>, o?: { orphans?: boolean }): Promise<FirewallReport> {
     const report = await this.inner.reconcile(want, o);
     const { networks } = await want();
-    const lines = await this.listed();
+    const lines = await this.listed(networks.length > 0);
     const byNet = new Map<string, string[]>();
     for (const l of lines) {
       const id = taggedFor(this.owner, l);
