@@ -196,6 +196,19 @@ test('docker network connect and disconnect of a running container, rm -f and ne
   await nothingLeft();
 }, 120_000);
 
+test('eight containers started at once and removed at once: every call succeeds, each gets its own address, Docker, the store, ip -j and nft -j agree, and nothing is left', async () => {
+  const net = uniq('dkp');
+  await dk.docker('network', 'create', '-d', 'nsnet', '--ipam-driver', 'nsnet', '--subnet', '10.99.0.0/24', net);
+  const ids = await Promise.all(Array.from({ length: 8 }, (_, i) => dk.docker('run', '-d', '--network', net, ...(i % 2 ? ['-p', `${9100 + i}:80`] : []), IMAGE, ...HTTPD)));
+  const addrs = await Promise.all(ids.map((c) => ipOn(c, net)));
+  expect(new Set(addrs).size).toBe(8);
+  await agrees(net, 4);
+  await Promise.all(ids.map((c) => dk.docker('rm', '-f', c)));
+  await dk.docker('network', 'rm', net);
+  expect(d.lines.filter((l) => l.startsWith('docker ') && !l.includes('-> ok'))).toEqual([]);
+  await nothingLeft();
+}, 120_000);
+
 test("nsnet's IPAM under Docker's own bridge driver: a pool picked as nsnet picks (clear of the host's routes, docker0's among them), its gateway and each container's address kept in nsnet's store, all released with the network", async () => {
   const net = uniq('dki');
   await dk.docker('network', 'create', '--ipam-driver', 'nsnet', net);
