@@ -3,7 +3,7 @@
 // No sockets, no root, no network: every message is built with the Builder
 // or assembled by hand in memory, then checked byte by byte or parsed back.
 // Build: g++ -std=c++17 -Inative/nl native/test/codec_test.cc native/nl/nl.cc
-//        native/nl/rtnl.cc native/nl/nft.cc (CMake target codec_test adds ASan+UBSan).
+//        native/nl/rtnl.cc native/nl/nft.cc native/nl/diag.cc (CMake target codec_test adds ASan+UBSan).
 // Prints one line per failed check and ends with "N passed, M failed" (test/harness.h).
 
 #include <arpa/inet.h>
