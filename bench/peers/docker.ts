@@ -25,8 +25,12 @@ export type Variant = (typeof VARIANTS)[number];
 export interface DockerRun {
   /** Wall ms of each `docker run --rm`, by variant, in round order. */
   runMs: Record<Variant, number[]>;
-  /** The nsnet daemon's ms for all plugin calls of each nsnet container, in round order. */
-  pluginMs: { nsnet: number[]; 'nsnet+port': number[] };
+  /**
+   * The nsnet daemon's ms for each nsnet container's plugin calls, in round
+   * order: all of them, and those that differ with a port
+   * (ProgramExternalConnectivity and RevokeExternalConnectivity).
+   */
+  pluginMs: Record<'nsnet' | 'nsnet+port', { all: number[]; ports: number[] }>;
 }
 
 const sh = (cmd: string, args: string[], input?: string) => {
@@ -86,7 +90,8 @@ export async function runDocker(o: { n: number }): Promise<DockerRun> {
     const net = (v: Variant) => (v === 'none' ? 'none' : v === 'floor' ? 'floornet' : v.startsWith('nsnet') ? 'nsnetnet' : 'bridgenet');
     const args = (v: Variant) => ['run', '--rm', '--network', net(v), ...(v.endsWith('+port') ? ['-p', '8080:80'] : []), 'bench:noop', 'true'];
     const runMs = Object.fromEntries(VARIANTS.map((v) => [v, [] as number[]])) as DockerRun['runMs'];
-    const pluginMs: DockerRun['pluginMs'] = { nsnet: [], 'nsnet+port': [] };
+    const pluginMs: DockerRun['pluginMs'] = { nsnet: { all: [], ports: [] }, 'nsnet+port': { all: [], ports: [] } };
+    const ms = (lines: string[]) => lines.reduce((sum, l) => sum + Number(/\(([\d.]+) ms\)$/.exec(l)?.[1] ?? NaN), 0);
     for (const v of VARIANTS) docker(...args(v)); // warm: the image's layers, the plugin's activation
     for (let r = 0; r < o.n; r++) {
       for (let i = 0; i < VARIANTS.length; i++) {
@@ -99,7 +104,8 @@ export async function runDocker(o: { n: number }): Promise<DockerRun> {
           // The daemon logs a call once it has answered; a moment for the last line to arrive.
           await new Promise((res) => setTimeout(res, 20));
           const calls = nsnet.lines.slice(mark).filter((l) => l.startsWith('docker '));
-          pluginMs[v].push(calls.reduce((s, l) => s + Number(/\(([\d.]+) ms\)$/.exec(l)?.[1] ?? NaN), 0));
+          pluginMs[v].all.push(ms(calls));
+          pluginMs[v].ports.push(ms(calls.filter((l) => /ExternalConnectivity /.test(l))));
         }
       }
     }

@@ -4,17 +4,19 @@
 // back when it moves on (RevokeExternalConnectivity), both while the
 // endpoint is joined. The store's host ports change first, in one
 // transaction; then, for a joined endpoint, the firewall unpublishes what
-// went and publishes what came, and the driver adjusts its port (the
-// bridge's hairpin mode). A failure undoes all of it.
+// went and publishes what came, in one trip with what the driver adjusts
+// on its port (the bridge's hairpin mode). A failure undoes all of it.
 import { NsnetError } from '../errors.js';
 import type { PortSpec } from '../firewall/backend.js';
+import { Batch } from '../netlink/batch.js';
 import { parsePorts, type PortOptions } from '../ports.js';
 import { holdPorts, releasePorts, reservePorts } from '../store/ports.js';
 import type { EndpointRecord, PortMapping } from '../store/store.js';
 import { Busy } from './busy.js';
 import type { CnmContext } from './context.js';
 import { refuseUnpublishable } from './endpoints.js';
-import { ephemeralRange, firewallDo, portSpecs, preparePorts, publish } from './publish.js';
+import { ephemeralRange, firewallDo, portSpecs, preparePorts } from './publish.js';
+import { commitWithPorts } from './trip.js';
 import { Transaction } from './tx.js';
 
 export interface PublishOptions {
@@ -67,12 +69,15 @@ export async function setPorts(ctx: CnmContext, epRec: EndpointRecord, ports: (s
         tx.onUndo('firewall.unpublish', () => firewallDo(ctx, () => ctx.firewall.publish(gone)));
         await tx.step('firewall.unpublish', () => ctx.firewall.unpublish(gone));
       }
-      await tx.step('firewall', () => publish(ctx, tx, now.filter((p) => !was.some((q) => same(p, q)))));
+      // The driver's part and the new ports' elements go in one trip.
       const d = ctx.driver(plan.net.driver);
-      if (d.portsChanged) {
-        tx.onUndo('kernel.ports', () => d.portsChanged!(ctx, plan.net, plan.before));
-        await tx.step('kernel.ports', () => d.portsChanged!(ctx, plan.net, plan.after));
-      }
+      const portsChanged = (ep: EndpointRecord) => {
+        const b = new Batch(ctx.host);
+        d.portsChanged?.(ctx, plan.net, ep, b);
+        return b;
+      };
+      tx.onUndo('kernel.ports', () => portsChanged(plan.before).commit());
+      await commitWithPorts(ctx, tx, portsChanged(plan.after), now.filter((p) => !was.some((q) => same(p, q))), 'kernel.ports', (e) => e);
     }
     epRec.ports = plan.after.ports;
     if (!epRec.ports) delete epRec.ports;

@@ -113,24 +113,34 @@ async function newNetns(ctx: CnmContext, tx: Transaction, sb: SandboxRecord, eps
 export async function joinTrip(ctx: CnmContext, tx: Transaction, ns: Netns, sb: SandboxRecord, eps: EndpointRecord[], nets: Map<string, NetworkRecord>): Promise<void> {
   const b = new Batch(ns);
   buildJoins(ctx, b, ns, sb, eps, nets);
-  const ports = portSpecs(eps);
-  const fold = foldPorts(ctx, tx, ports);
-  if (fold) stagePorts(ctx, b, ports);
-  const published = fold ? Promise.resolve() : publish(ctx, tx, ports);
   tx.onUndo('kernel.join', async () => {
     for (const ep of eps) {
       const net = nets.get(ep.networkId)!;
       await ctx.driver(net.driver).leave(ctx, net, ep, sb);
     }
   });
-  await tx.step('kernel.join', async () => {
+  await commitWithPorts(ctx, tx, b, portSpecs(eps), 'kernel.join', (e) => explain(ctx, e, eps, nets));
+}
+
+/**
+ * Sends b with ports' elements as its last part when the backend can take
+ * them there, else publishes them beside it; runs the `step` and firewall
+ * steps, and registers the ports' undo. If the folded part fails because
+ * the backend's state went behind our back, the ports are published on
+ * their own (which rebuilds it) instead.
+ */
+export async function commitWithPorts(ctx: CnmContext, tx: Transaction, b: Batch, ports: PortSpec[], step: string, explain: (e: unknown) => unknown): Promise<void> {
+  const fold = foldPorts(ctx, tx, ports);
+  if (fold) stagePorts(ctx, b, ports);
+  const published = fold ? Promise.resolve() : publish(ctx, tx, ports);
+  await tx.step(step, async () => {
     try {
       await b.commit();
     } catch (e) {
       await published.catch(() => {});
       // The ports' transaction is sent only after every other request succeeded.
       if (fold && ctx.firewall.lost(e)) return void (await publish(ctx, tx, ports));
-      throw explain(ctx, e, eps, nets);
+      throw explain(e);
     }
   });
   await tx.step('firewall', () => published);

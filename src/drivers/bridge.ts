@@ -335,7 +335,9 @@ export const bridgeDriver: Driver = {
   // waits for no grace period, as deleting it does.
   detach: (ctx, _n, ep) => onHostEnd(ep, (name) => ctx.host.links.setDown(name)),
 
-  portsChanged: (ctx, n, ep) => onHostEnd(ep, (name) => ctx.host.links.set(name, { hairpin: hairpin(bridgeState(n), ep) })),
+  portsChanged(ctx, n, ep, b) {
+    if (ep.hostIfname) b.in(ctx.host).setLink(ep.hostIfname, { hairpin: hairpin(bridgeState(n), ep) });
+  },
 
   async check(ctx, n, ep) {
     if (!ep.hostIfname) return [];

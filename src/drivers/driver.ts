@@ -93,9 +93,10 @@ export interface Driver {
   readonly publishesPorts?: boolean;
   /**
    * The published ports of a joined endpoint changed (Endpoint.publish):
-   * the driver adjusts what depends on them (the bridge's hairpin mode).
+   * adds to b (a batch on the host) what depends on them (the bridge's
+   * hairpin mode), so it goes in the trip that publishes them.
    */
-  portsChanged?(ctx: DriverContext, n: NetworkRecord, ep: EndpointRecord): Promise<void>;
+  portsChanged?(ctx: DriverContext, n: NetworkRecord, ep: EndpointRecord, b: Batch): void;
   /** Turns a kernel error from join into a clearer one, if the driver knows better. */
   explain?(e: unknown, n: NetworkRecord): unknown;
 }
