@@ -321,13 +321,13 @@ class Addon : public Napi::Addon<Addon> {
     return Dump(info, from_route, std::bind(ops::list_routes, _1, family_arg(info[1]), info[2].ToNumber().Uint32Value(), _2, _3, _4));
   }
 
-  // sockets(ns, family: 4 | 6, protocol: 'tcp' | 'udp', states: number) -> Promise<{ errno, message, offset, items }>
+  // sockets(ns, family: 0 | 4 | 6, protocol: 'tcp' | 'udp', states: number) -> Promise<{ errno, message, offset, items }>
   // A sock_diag dump, on the namespace's NETLINK_SOCK_DIAG socket (opened
   // inside it on first use, so the first call runs on the namespace lane).
   Napi::Value Sockets(const Napi::CallbackInfo& info) {
     struct J : Job {
       std::shared_ptr<Namespace> ns;
-      uint8_t family = AF_INET;
+      uint8_t family = AF_UNSPEC;
       uint8_t protocol = IPPROTO_TCP;
       uint32_t states = 0;
       std::vector<diag::SockInfo> items;
@@ -343,7 +343,7 @@ class Addon : public Napi::Addon<Addon> {
     };
     auto j = std::make_unique<J>();
     j->ns = NetnsHandle::From(info[0]);
-    j->family = family_arg(info[1]) == AF_INET6 ? AF_INET6 : AF_INET;
+    j->family = family_arg(info[1]);
     j->protocol = info[2].ToString().Utf8Value() == "udp" ? IPPROTO_UDP : IPPROTO_TCP;
     j->states = info[3].ToNumber().Uint32Value();
     const Lane lane = j->ns->diag_is_open() ? Lane::Netlink : Lane::Namespace;

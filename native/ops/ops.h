@@ -43,7 +43,8 @@ bool list_addrs(io::Socket& s, uint8_t family, int32_t ifindex, std::vector<rtnl
 bool list_routes(io::Socket& s, uint8_t family, uint32_t table, std::vector<rtnl::RouteInfo>* out, io::Reply* status,
                  io::SysError* err);
 
-// On a NETLINK_SOCK_DIAG socket: family's sockets of protocol in `states` (a mask of 1 << TCP_*).
+// On a NETLINK_SOCK_DIAG socket: family's sockets (AF_UNSPEC: IPv4's, then
+// IPv6's) of protocol in `states` (a mask of 1 << TCP_*).
 bool list_sockets(io::Socket& s, uint8_t family, uint8_t protocol, uint32_t states, std::vector<diag::SockInfo>* out,
                   io::Reply* status, io::SysError* err);
 

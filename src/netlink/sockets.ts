@@ -73,13 +73,12 @@ const TCP_LISTEN = 10;
 
 /**
  * ns's TCP sockets that listen, or all its UDP sockets (`ss -tln`, `ss
- * -uan`): one sock_diag dump per family. Asking for listening TCP sockets
+ * -uan`): a sock_diag dump of each family, in one job. Asking for listening TCP sockets
  * walks only the kernel's listening hash, unlike reading /proc/net/tcp.
  */
 export async function listSockets(ns: HasHandle, protocol: 'tcp' | 'udp'): Promise<SocketInfo[]> {
   const states = protocol === 'tcp' ? 1 << TCP_LISTEN : 0xffffffff;
-  const dump = (family: 4 | 6) => list('SOCK_DIAG_BY_FAMILY', `${protocol} sockets`, () => native.sockets(ns.handle, family, protocol, states));
-  const all = (await Promise.all([dump(4), dump(6)])).flat();
+  const all = await list('SOCK_DIAG_BY_FAMILY', `${protocol} sockets`, () => native.sockets(ns.handle, 0, protocol, states));
   return all.map((s) => {
     const mapped = s.family === 6 && /^::ffff:\d+\.\d+\.\d+\.\d+$/.test(s.address);
     return { protocol, family: mapped ? 4 : s.family, state: s.state, address: mapped ? s.address.slice(7) : s.address, port: s.port, inode: s.inode };
