@@ -1,4 +1,4 @@
-// Suite (i), Docker: `docker run --rm` of a no-op container on dockerd
+// Suite (k), Docker: `docker run --rm` of a no-op container on dockerd
 // 20.10 (bench/peers/docker.ts), with nsnet as its network and IPAM plugin
 // beside Docker's own bridge driver. The network's share of a run is its
 // median minus that of `--network none`; a published port's cost is the
@@ -77,7 +77,7 @@ export function dockerTable(rounds: DockerRound[]): string {
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   if (!dockerPresent()) {
-    console.log('(i) Docker: skipped (no /usr/sbin/dockerd or /usr/bin/docker)');
+    console.log('(k) Docker: skipped (no /usr/sbin/dockerd or /usr/bin/docker)');
   } else {
     const o = { n: arg('n', 20), runs: arg('runs', 3) };
     const rounds = await runDockerSuite({ ...o, before: async (r) => void process.stderr.write(`\r\x1b[Kround ${r + 1}/${o.runs}`) });

@@ -25,7 +25,7 @@ import { eventually, settled, world, type World } from './cnm-helpers.js';
 import { pluginCall, startDockerd, type Dockerd } from './docker-helpers.js';
 import { ip, ipj, serve, uniq } from './helpers.js';
 import { nftj, ofKind } from './nft-helpers.js';
-import { busyboxTar, PAGE } from './rootfs.js';
+import { busyboxRootfs, PAGE } from './rootfs.js';
 
 const run = promisify(execFile);
 const PLUGIN = '/run/docker/plugins/nsnet.sock';
@@ -55,7 +55,9 @@ beforeAll(async () => {
   await outside.batch().setUp(farEnd).addAddress(farEnd, `${OUTSIDE}/24`).addRoute({ dst: 'default', gateway: UPLINK }).commit();
   d = await startNsnet();
   dk = await startDockerd({ hostNetns: w.host.path!, dataRoot: `/var/lib/docker/dk${process.pid}`, runRoot: `/run/docker/dk${process.pid}` });
-  await dk.docker('import', await busyboxTar(dir, ['sh', 'httpd', 'wget', 'nc', 'ip', 'sleep', 'cat', 'true']), IMAGE);
+  const rootfs = await busyboxRootfs(dir, ['httpd', 'wget', 'nc', 'true'], { 'www/index.html': `${PAGE}\n` });
+  await run('tar', ['-C', rootfs, '-cf', join(dir, 'rootfs.tar'), '.']);
+  await dk.docker('import', join(dir, 'rootfs.tar'), IMAGE);
 }, 180_000);
 
 afterAll(async () => {

@@ -1,22 +1,22 @@
-// The image of the container tests: busybox-static with its applet links,
-// and a page to serve, packed as a tar that `podman import` and `docker
-// import` take offline (nothing is pulled from a registry).
-import { execFile } from 'node:child_process';
-import { copyFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
+// The image of the container tests (Podman's and Docker's): busybox-static
+// with its applet links and the files asked for, a root filesystem that
+// `podman import` and `docker import` take offline (nothing is pulled from a
+// registry).
+import { copyFile, mkdir, symlink, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 
-/** What /www/index.html says; the containers' httpd serves it. */
+/** What /www/index.html says where a test asks for it (busyboxRootfs's page). */
 export const PAGE = 'served by a container on an nsnet network';
 
-/** Builds the rootfs under dir/rootfs and packs it; resolves with the tar's path. */
-export async function busyboxTar(dir: string, applets: string[]): Promise<string> {
+/** Builds the root filesystem at dir/rootfs: busybox with sh, sleep, ip, cat and the applets, and files by path inside it. Resolves with its path. */
+export async function busyboxRootfs(dir: string, applets: string[] = [], files: Record<string, string> = {}): Promise<string> {
   const root = join(dir, 'rootfs');
-  for (const sub of ['bin', 'www']) mkdirSync(join(root, sub), { recursive: true });
-  copyFileSync('/bin/busybox', join(root, 'bin/busybox'));
-  for (const a of applets) symlinkSync('busybox', join(root, 'bin', a));
-  writeFileSync(join(root, 'www/index.html'), `${PAGE}\n`);
-  const tar = join(dir, 'rootfs.tar');
-  await promisify(execFile)('tar', ['-C', root, '-cf', tar, '.']);
-  return tar;
+  await mkdir(join(root, 'bin'), { recursive: true });
+  await copyFile('/bin/busybox', join(root, 'bin', 'busybox'));
+  for (const c of new Set(['sh', 'sleep', 'ip', 'cat', ...applets])) await symlink('busybox', join(root, 'bin', c));
+  for (const [path, text] of Object.entries(files)) {
+    await mkdir(dirname(join(root, path)), { recursive: true });
+    await writeFile(join(root, path), text);
+  }
+  return root;
 }
