@@ -227,7 +227,7 @@ export async function createSandbox(ctx: CnmContext, name: string, o: SandboxPla
     }
     const lifecycle = ctx.lifecycle;
     if (lifecycle && kind !== 'container') {
-      const ns = ext ? null : await ctx.netnsOf(sb);
+      const ns = kind === 'external' ? null : await ctx.netnsOf(sb);
       await tx.step('names', () => lifecycle.live({ sandbox: sb, endpoints: plan.eps, networks: plan.nets }, ns?.takeListening()), () => lifecycle.gone(sb));
     }
     await busy.end();
