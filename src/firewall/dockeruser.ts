@@ -125,6 +125,9 @@ export class DockerUserFirewall implements FirewallBackend {
   unpublish(ports: PortSpec[]): Promise<void> {
     return this.inner.unpublish(ports);
   }
+  unpublished(ports: PortSpec[]): Promise<PortSpec[]> {
+    return this.inner.unpublished(ports);
+  }
   stage(b: Batch, ports: PortSpec[]): void {
     this.inner.stage(b, ports);
   }
