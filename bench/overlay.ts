@@ -1,4 +1,4 @@
-// Suite (k), overlay (bench/peers/overlay.ts does the work): convergence
+// Suite (l), overlay (bench/peers/overlay.ts does the work): convergence
 // between hosts, overlay create + join against a bridge network's, and the
 // scale of programming 200 hosts' endpoints. bench/run.ts runs it; alone:
 //   npm run build:bench && node scripts/sandbox.mjs node build/bench/overlay.js [--runs 3] [--joins 100] [--pairs 100]

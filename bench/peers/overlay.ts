@@ -1,4 +1,4 @@
-// Suite (k), overlay: global networks across simulated hosts, each a
+// Suite (l), overlay: global networks across simulated hosts, each a
 // namespace on an underlay bridge with its own state dir and Controller,
 // against one etcd (Debian's, data on tmpfs) in this fresh namespace.
 //  - convergence: a join on host A until host B has programmed its

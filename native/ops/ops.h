@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "../io/socket.h"
+#include "../nl/diag.h"
 #include "../nl/rtnl.h"
 
 namespace nsnet::ops {
@@ -46,5 +47,10 @@ bool list_routes(io::Socket& s, uint8_t family, uint32_t table, std::vector<rtnl
 bool list_neighs(io::Socket& s, uint8_t family, std::vector<rtnl::NeighInfo>* out, io::Reply* status, io::SysError* err);
 // Forwarding database entries (AF_BRIDGE) of every bridge port and VXLAN device.
 bool list_fdb(io::Socket& s, std::vector<rtnl::FdbInfo>* out, io::Reply* status, io::SysError* err);
+
+// On a NETLINK_SOCK_DIAG socket: family's sockets (AF_UNSPEC: IPv4's, then
+// IPv6's) of protocol in `states` (a mask of 1 << TCP_*).
+bool list_sockets(io::Socket& s, uint8_t family, uint8_t protocol, uint32_t states, std::vector<diag::SockInfo>* out,
+                  io::Reply* status, io::SysError* err);
 
 }  // namespace nsnet::ops

@@ -9,7 +9,7 @@ import type { ReconcileReport } from '../cnm/reconcile.js';
 import type { FrontDoor } from './frontdoor.js';
 import { recordGlobalStore } from '../store/statedir.js';
 
-export interface DaemonOptions extends Pick<ControllerOptions, 'stateDir' | 'runDir' | 'firewall' | 'globalStore' | 'advertise' | 'hostTtl'> {
+export interface DaemonOptions extends Pick<ControllerOptions, 'stateDir' | 'runDir' | 'firewall' | 'dockerUser' | 'globalStore' | 'advertise' | 'hostTtl'> {
   doors: FrontDoor[];
   /** Where a line goes (default: stderr). */
   log?: (line: string) => void;
@@ -31,6 +31,7 @@ function summary(r: ReconcileReport): string {
     r.orphanInterfaces.length && `interface(s) no store claims left alone: ${r.orphanInterfaces.join(', ')}`,
     r.firewall?.rebuilt && 'firewall table rebuilt',
     r.firewall && r.firewall.elementsRemoved + r.firewall.elementsAdded > 0 && `${r.firewall.elementsRemoved} port element(s) removed, ${r.firewall.elementsAdded} added`,
+    r.firewall?.dockerUser && r.firewall.dockerUser.removed + r.firewall.dockerUser.added > 0 && `DOCKER-USER: ${r.firewall.dockerUser.removed} rule(s) removed, ${r.firewall.dockerUser.added} added`,
     ...r.errors.map((e) => `error: ${e}`),
   ].filter(Boolean);
   return parts.length ? parts.join('; ') : 'store and kernel agree';
