@@ -290,6 +290,12 @@ export interface NativeStats {
   maxDrainCpuUs: number;
   /** Wake-ups longer than 2 ms of wall time. */
   drainsOver2ms: number;
+  /** Times the JS thread waited (polled) for a quick request it had just handed to a running worker. */
+  waits: number;
+  /** Such waits that ended with the request done (the rest are settled like any other). */
+  waitsDone: number;
+  /** Longest such wait, microseconds (bounded by the addon: a few tens). */
+  maxWaitUs: number;
   /** Batches of watch events handed to JS. */
   watchDeliveries: number;
   /** Longest such delivery (conversion, the callback and its microtasks), wall time, microseconds. */

@@ -92,8 +92,8 @@ class Addon : public Napi::Addon<Addon> {
   Napi::FunctionReference handle_ctor;
 
  private:
-  // stats(reset?: boolean) -> { jobs, drains, maxDrainUs, maxDrainCpuUs, drainsOver2ms,
-  //                             watchDeliveries, maxWatchDeliveryUs, maxWatchDeliveryCpuUs }
+  // stats(reset?: boolean) -> { jobs, drains, maxDrainUs, maxDrainCpuUs, drainsOver2ms, waits, waitsDone,
+  //                             maxWaitUs, watchDeliveries, maxWatchDeliveryUs, maxWatchDeliveryCpuUs }
   Napi::Value GetStats(const Napi::CallbackInfo& info) {
     Napi::Object o = Napi::Object::New(info.Env());
     Stats& st = runner.stats();
@@ -103,6 +103,9 @@ class Addon : public Napi::Addon<Addon> {
     o.Set("maxDrainUs", st.drains.max_us);
     o.Set("maxDrainCpuUs", st.drains.max_cpu_us);
     o.Set("drainsOver2ms", static_cast<double>(st.drains.over_2ms));
+    o.Set("waits", static_cast<double>(st.waits.count));
+    o.Set("waitsDone", static_cast<double>(st.waits_done));
+    o.Set("maxWaitUs", st.waits.max_us);
     o.Set("watchDeliveries", static_cast<double>(w.count));
     o.Set("maxWatchDeliveryUs", w.max_us);
     o.Set("maxWatchDeliveryCpuUs", w.max_cpu_us);
@@ -254,14 +257,16 @@ class Addon : public Napi::Addon<Addon> {
     };
     auto j = std::make_unique<J>();
     j->groups = to_groups(info[0]);
+    j->quick = ops::is_quick(j->groups);
     const Lane lane = lane_for(j->groups);
     return runner.submit(info.Env(), j.release(), lane);
   }
 
   // A dump on info[0]'s rtnetlink socket: list(socket, &items, &status, &err)
   // -> Promise<{ errno, message, offset, items }>.
+  // `quick`: the dump asks for one object (see Job::quick).
   template <class Info, class List>
-  Napi::Value Dump(const Napi::CallbackInfo& info, Napi::Object (*conv)(Napi::Env, const Info&), List list) {
+  Napi::Value Dump(const Napi::CallbackInfo& info, Napi::Object (*conv)(Napi::Env, const Info&), List list, bool quick = false) {
     struct J : Job {
       J(List l, Napi::Object (*c)(Napi::Env, const Info&)) : list(std::move(l)), conv(c) {}
       List list;
@@ -280,14 +285,16 @@ class Addon : public Napi::Addon<Addon> {
     };
     auto j = std::make_unique<J>(std::move(list), conv);
     j->ns = NetnsHandle::From(info[0]);
+    j->quick = quick;
     return runner.submit(info.Env(), j.release(), Lane::Netlink);
   }
 
   // links(ns, ifindex: number, name: string); ifindex 0 and name '' list all links.
   Napi::Value Links(const Napi::CallbackInfo& info) {
     using namespace std::placeholders;
-    return Dump(info, from_link,
-                std::bind(ops::list_links, _1, info[1].ToNumber().Int32Value(), info[2].ToString().Utf8Value(), _2, _3, _4));
+    const int32_t ifindex = info[1].ToNumber().Int32Value();
+    const std::string name = info[2].ToString().Utf8Value();
+    return Dump(info, from_link, std::bind(ops::list_links, _1, ifindex, name, _2, _3, _4), ifindex > 0 || !name.empty());
   }
 
   // addrs(ns, family: 0 | 4 | 6, ifindex: number)
