@@ -11,6 +11,7 @@ import { runConcurrent, runOp } from './peers/concurrent.js';
 import { runPyroute2 } from './peers/pyroute2.js';
 import { runFloorOp } from './peers/floor.js';
 import { runEventsBench } from './events.js';
+import { runMicro } from './micro.js';
 
 const [peer, json] = process.argv.slice(2);
 const o = JSON.parse(json ?? '{}') as { n: number; explicit?: boolean; binary?: string; cycles?: number; ports?: boolean; published?: number; paired?: boolean };
@@ -43,6 +44,8 @@ const run =
                   ? spawnCostMs().then((ms) => ({ ms }))
         : peer === 'events'
           ? runEventsBench({ n: o.n, runs: 1 }).then((r) => r[0])
+        : peer === 'micro'
+          ? runMicro({ maxTime: (o as { maxTime?: number }).maxTime })
         : peer === 'loop'
           ? runLoop(o.n)
           : peer === 'churn'
