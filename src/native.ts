@@ -37,6 +37,7 @@ export interface NativeLink {
   operstate: number;
   txqlen: number;
   slaveKind: string;
+  alias: string;
 }
 
 export interface NativeAddr {
@@ -178,6 +179,8 @@ export interface LinkFields {
   hairpin?: boolean;
   /** IN6_ADDR_GEN_MODE_* (an existing link only). */
   addrGenMode?: number;
+  /** IFLA_IFALIAS (an existing link only); '' clears it. */
+  alias?: string;
 }
 
 /** One nf_tables expression, in the kernel's numbers (see native/nl/nft.h). */
@@ -213,6 +216,8 @@ export interface NativeNftElem {
   flags?: number;
   data?: Buffer;
   verdict?: { code: number; chain?: string };
+  /** NFTA_SET_ELEM_USERDATA: nft's TLVs (its comment). */
+  userdata?: Buffer;
 }
 
 /** One change of an nf_tables transaction; which fields apply depends on obj. */

@@ -1,6 +1,6 @@
 // Another process holding the store's write lock never stops this one's
 // event loop: transactions that find the lock taken wait for it between
-// turns of the loop (src/store/busy.ts), not inside SQLite's busy handler.
+// turns of the loop (src/store/lockwait.ts), not inside SQLite's busy handler.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { monitorEventLoopDelay } from 'node:perf_hooks';

@@ -106,6 +106,10 @@ void link_field(ops::Op& op, ops::NsRefs* refs, const std::string& k, Napi::Valu
   else if (k == "vlanFiltering") l.bridge_vlan_filtering = as_tri(v);
   else if (k == "hairpin") l.brport_hairpin = as_tri(v);
   else if (k == "addrGenMode") l.inet6_addr_gen_mode = static_cast<int8_t>(as_num(v, k));
+  else if (k == "alias") {
+    l.has_alias = true;
+    l.alias = as_str(v, k);
+  }
   else if (k == "peer" && v.IsObject()) {
     each(v.As<Napi::Object>(), [&](const std::string& pk, Napi::Value pv) {
       if (pk == "name") l.peer_name = as_str(pv, pk);
@@ -203,6 +207,7 @@ Napi::Object from_link(Napi::Env env, const rtnl::LinkInfo& l) {
   o.Set("operstate", l.operstate);
   o.Set("txqlen", l.txqlen);
   o.Set("slaveKind", l.slave_kind);
+  o.Set("alias", l.alias);
   return o;
 }
 

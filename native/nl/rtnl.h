@@ -61,6 +61,10 @@ struct LinkSpec {
   // link-local address, so it sends no DAD, router solicitation or MLD.
   // Takes effect when the link next comes up.
   int8_t inet6_addr_gen_mode = -1;
+  // IFLA_IFALIAS, change only (a create ignores it): a free-text label of
+  // up to IFALIASZ - 1 bytes; set with an empty alias, it clears it.
+  bool has_alias = false;
+  std::string alias;
 };
 
 struct LinkInfo {
@@ -78,6 +82,7 @@ struct LinkInfo {
   uint32_t txqlen = 0;
   uint32_t group = 0;
   std::string slave_kind;  // IFLA_INFO_SLAVE_KIND, e.g. "bridge" for a port
+  std::string alias;       // IFLA_IFALIAS; "" when it has none
   uint32_t change = 0;     // ifi_change: ~0 in the notification of a new link
 };
 

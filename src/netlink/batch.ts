@@ -95,6 +95,8 @@ export interface LinkChange {
    * every such packet is flooded to every port. Set it before the link is up.
    */
   addrGenMode?: AddrGenMode;
+  /** The alias (`ip -j link`'s ifalias), up to 255 bytes, '' removes it; a create ignores it, so set it right after. */
+  alias?: string;
 }
 
 export type AddrGenMode = 'eui64' | 'none' | 'stable_secret' | 'random';
@@ -251,6 +253,11 @@ export class Batch {
     if (change.master === null) op.master = null;
     else if (change.master !== undefined) op.master = v.dev(change.master, 'master');
     if (change.hairpin !== undefined) op.hairpin = !!change.hairpin;
+    if (change.alias !== undefined) {
+      if (typeof change.alias !== 'string' || Buffer.byteLength(change.alias) > 255 || change.alias.includes('\0'))
+        throw new ValidationError('alias', change.alias, 'must be a string of at most 255 bytes without NUL');
+      op.alias = change.alias;
+    }
     if (change.addrGenMode !== undefined) {
       if (!Object.hasOwn(ADDR_GEN_MODE, change.addrGenMode))
         throw new ValidationError('addrGenMode', change.addrGenMode, `must be one of ${Object.keys(ADDR_GEN_MODE).join(', ')}`);

@@ -14,9 +14,14 @@ import {
   type VethSpec,
   type VxlanSpec,
 } from './batch.js';
+import { retryInterrupted } from './dump.js';
 import { toAddress, toLink, toRoute, type Address, type Link, type Route } from './types.js';
 
-async function list<T>(request: string, object: string, call: () => Promise<NativeList<T>>): Promise<T[]> {
+function list<T>(request: string, object: string, call: () => Promise<NativeList<T>>): Promise<T[]> {
+  return retryInterrupted(() => listOnce(request, object, call));
+}
+
+async function listOnce<T>(request: string, object: string, call: () => Promise<NativeList<T>>): Promise<T[]> {
   let r: NativeList<T>;
   try {
     r = await call(); // a closed handle throws synchronously: report it the same way

@@ -5,18 +5,20 @@
 //
 // Nothing here waits for another process's lock on the JS thread: SQLite
 // is told never to wait (busy_timeout 0), and a transaction that finds the
-// lock taken is tried again on later turns of the event loop (busy.ts).
+// lock taken is tried again on later turns of the event loop (lockwait.ts).
 //
 // synchronous=NORMAL: in WAL mode a commit needs no fsync and the file
 // cannot be corrupted by a power loss (OFF could). The price is the
 // checkpoint every ~1000 WAL pages (a few hundred sandboxes), whose fsync
 // runs on the calling thread: on this machine's disk up to 14 ms, once.
-import { accessSync, constants, mkdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
 
 import { NsnetError } from '../errors.js';
-import { LockWaiter } from './busy.js';
+import { LockWaiter } from './lockwait.js';
 import { openEngine, type SqlEngine, type SqlStatement } from './engine.js';
+import { DB_FILE, prepareStateDir } from './statedir.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord, Store, StoreTx } from './store.js';
 
 const SCHEMA = `
@@ -28,6 +30,7 @@ CREATE TABLE IF NOT EXISTS sandboxes (id TEXT PRIMARY KEY, name TEXT NOT NULL UN
 CREATE INDEX IF NOT EXISTS sandboxes_owner ON sandboxes (owner_id);
 CREATE TABLE IF NOT EXISTS allocations (pool TEXT NOT NULL, address TEXT NOT NULL, owner TEXT NOT NULL, PRIMARY KEY (pool, address)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS cursors (pool TEXT PRIMARY KEY, address TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 `;
 
 type Stmt = SqlStatement;
@@ -86,34 +89,45 @@ export class SqliteStore implements Store {
   /** Writers wait in turn; readers (in WAL mode, busy only in rare moments) apart from them. */
   private readonly writers = new LockWaiter({ busy: isBusy, timeoutMs: LOCK_TIMEOUT_MS });
   private readonly readers = new LockWaiter({ busy: isBusy, timeoutMs: LOCK_TIMEOUT_MS });
+  readonly id: string;
 
   /** Opens (creating if needed) stateDir/nsnet.db. */
   private readonly file: string;
 
   constructor(readonly stateDir: string) {
-    this.file = join(stateDir, 'nsnet.db');
+    this.file = join(stateDir, DB_FILE);
     let db: SqlEngine | null = null;
+    let id: string | undefined;
     try {
-      mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+      prepareStateDir(stateDir);
       db = openEngine(this.file);
       db.exec('PRAGMA busy_timeout = 0');
       db.exec('PRAGMA journal_mode = WAL');
       db.exec('PRAGMA synchronous = NORMAL');
+      const readId = () => db!.prepare("SELECT value FROM meta WHERE key = 'id'").get()?.value as string | undefined;
+      // Needs no lock once the schema and the id exist.
+      const setUp = () => {
+        db!.exec(SCHEMA);
+        // Made once with the store: two processes opening a new store at once agree on the first.
+        if (!readId()) db!.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('id', ?)").run(randomBytes(8).toString('hex'));
+      };
       try {
-        db.exec(SCHEMA); // needs no lock once the schema exists
+        setUp();
       } catch (e) {
         if (!isBusy(e)) throw e;
         // A new store that another process is setting up this very moment:
-        // its schema takes it microseconds. Only here, at open, does SQLite wait.
+        // that takes it microseconds. Only here, at open, does SQLite wait.
         db.exec(`PRAGMA busy_timeout = ${LOCK_TIMEOUT_MS}`);
-        db.exec(SCHEMA);
+        setUp();
         db.exec('PRAGMA busy_timeout = 0');
       }
+      id = readId();
     } catch (e) {
       db?.close();
       throw storeError(this.file, 'open', e);
     }
     this.db = db;
+    this.id = id!;
     this.tx = this.bind();
   }
 
@@ -127,7 +141,7 @@ export class SqliteStore implements Store {
     try {
       this.db.exec(begin);
     } catch (e) {
-      if (isBusy(e)) throw e; // the caller tries again (busy.ts)
+      if (isBusy(e)) throw e; // the caller tries again (lockwait.ts)
       throw storeError(this.file, begin, e);
     }
     this.inTx = true;
