@@ -309,6 +309,30 @@ export interface NativeStats {
   maxWatchDeliveryCpuUs: number;
 }
 
+/** One socket of a namespace, as sock_diag (or /proc/net/raw) lists it. */
+export interface NativeSocket {
+  /** AF_INET 2, AF_INET6 10, AF_UNIX 1, AF_PACKET 17, AF_NETLINK 16. */
+  family: number;
+  /** inet: IPPROTO_*; netlink: NETLINK_*; raw: the IP protocol. */
+  protocol: number;
+  /** unix, packet, raw: SOCK_*. */
+  type: number;
+  /** inet and unix: TCP_* (10 listen, 1 established, 7 close ...). */
+  state: number;
+  inode: number;
+  uid: number;
+  src: string | null;
+  dst: string | null;
+  sport: number;
+  dport: number;
+  /** netlink: its port id. */
+  portid: number;
+  /** packet: the protocol it listens to (ETH_P_*). */
+  ethertype: number;
+  /** unix: its path, or @name for an abstract one. */
+  name: string;
+}
+
 /**
  * Requests for one namespace within a job: rtnetlink ops, or one nf_tables
  * transaction. One reply per op either way.
@@ -339,6 +363,16 @@ export interface Native {
   nftTransact(ns: NativeNetns, ops: NativeNftOp[], genid: number | null): Promise<NativeNftResult>;
   /** Opens a watch: `callback` gets each batch pulled with `pull()`. */
   watchOpen(ns: NativeNetns, options: NativeWatchOptions, callback: (events: NativeEvent[]) => void): Promise<NativeWatch>;
+  /**
+   * The namespace's sockets but the kernel's and nsnet's own; TIME_WAIT
+   * ones closed and left out with destroyTimeWait. unlisted: kinds this
+   * kernel cannot list (their diag module is missing).
+   */
+  sockets(ns: NativeNetns, destroyTimeWait: boolean): Promise<{ items: NativeSocket[]; unlisted: string[]; destroyed: number }>;
+  /** Every readable value under /proc/sys/net, by path below it. */
+  sysctlDump(ns: NativeNetns): Promise<[string, string][]>;
+  /** Writes back the values of want that differ; left: those still different after. */
+  sysctlRestore(ns: NativeNetns, want: [string, string][]): Promise<{ changed: string[]; left: [string, string][] }>;
   nftList(ns: NativeNetns, what: 'gen', family: number, table: string, set: string): Promise<NativeReply & { gen: number }>;
   nftList(ns: NativeNetns, what: 'tables', family: number, table: string, set: string): Promise<NativeList<NativeNftTable>>;
   nftList(ns: NativeNetns, what: 'chains', family: number, table: string, set: string): Promise<NativeList<NativeNftChain>>;

@@ -15,6 +15,7 @@
 #include "convert.h"
 #include "handle.h"
 #include "nft.h"
+#include "reset.h"
 #include "runner.h"
 #include "watch.h"
 
@@ -73,6 +74,9 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::NftTransact>("nftTransact"),
                              InstanceMethod<&Addon::NftList>("nftList"),
                              InstanceMethod<&Addon::WatchOpen>("watchOpen"),
+                             InstanceMethod<&Addon::Sockets>("sockets"),
+                             InstanceMethod<&Addon::SysctlDump>("sysctlDump"),
+                             InstanceMethod<&Addon::SysctlRestore>("sysctlRestore"),
                              InstanceValue("NetnsHandle", handle),
                          });
     env.AddCleanupHook([this] {
@@ -119,6 +123,9 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value NftTransact(const Napi::CallbackInfo& info) { return nft_transact(runner, info); }
   Napi::Value NftList(const Napi::CallbackInfo& info) { return nft_list(runner, info); }
   Napi::Value WatchOpen(const Napi::CallbackInfo& info) { return watches->open(runner, info); }
+  Napi::Value Sockets(const Napi::CallbackInfo& info) { return list_sockets(runner, info); }
+  Napi::Value SysctlDump(const Napi::CallbackInfo& info) { return sysctl_dump(runner, info); }
+  Napi::Value SysctlRestore(const Napi::CallbackInfo& info) { return sysctl_restore(runner, info); }
 
   // newHandle() -> NetnsHandle, empty until nsCreate fills it. Ops in the
   // same nsCreate call may name it; anything else using it first fails.

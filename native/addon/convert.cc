@@ -174,14 +174,32 @@ ops::Op to_op(Napi::Object o, ops::NsRefs* refs) {
   return op;
 }
 
-namespace {
-
 Napi::Value from_ip(Napi::Env env, const rtnl::IpAddr& a) {
   if (!a) return env.Null();
   char buf[INET6_ADDRSTRLEN];
   inet_ntop(a.family, a.bytes, buf, sizeof buf);
   return Napi::String::New(env, buf);
 }
+
+Napi::Object from_sock(Napi::Env env, const sockdiag::SockInfo& s) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("family", s.family);
+  o.Set("protocol", s.protocol);
+  o.Set("type", s.type);
+  o.Set("state", s.state);
+  o.Set("inode", s.inode);
+  o.Set("uid", s.uid);
+  o.Set("src", from_ip(env, s.src));
+  o.Set("dst", from_ip(env, s.dst));
+  o.Set("sport", s.sport);
+  o.Set("dport", s.dport);
+  o.Set("portid", s.portid);
+  o.Set("ethertype", s.ethertype);
+  o.Set("name", s.name);
+  return o;
+}
+
+namespace {
 
 Napi::Value from_mac(Napi::Env env, const rtnl::Mac& m) {
   if (!m.set) return env.Null();

@@ -12,6 +12,7 @@
 #include "../io/socket.h"
 #include "../nl/nft.h"
 #include "../nl/rtnl.h"
+#include "../nl/sockdiag.h"
 #include "../ops/group.h"
 #include "../ops/nft.h"
 #include "handle.h"
@@ -49,6 +50,8 @@ ops::Op to_op(Napi::Object o, ops::NsRefs* refs);
 ops::NftOp to_nft_op(Napi::Value v);
 
 // C++ to JS.
+Napi::Value from_ip(Napi::Env env, const rtnl::IpAddr& a);
+Napi::Object from_sock(Napi::Env env, const sockdiag::SockInfo& s);
 Napi::Object from_link(Napi::Env env, const rtnl::LinkInfo& l);
 Napi::Object from_addr(Napi::Env env, const rtnl::AddrInfo& a);
 Napi::Object from_route(Napi::Env env, const rtnl::RouteInfo& r);

@@ -14,23 +14,38 @@ void Namespace::fill(const Opened& o) {
 
 void Namespace::close() {
   rtnl.reset();
-  {
-    std::lock_guard<std::mutex> lk(nfnl_mu);
-    nfnl.reset();
-    nfnl_open.store(false, std::memory_order_release);
-  }
+  nfnl.reset();
+  diag.reset();
   if (fd >= 0) ::close(fd);
   fd = -1;
 }
 
-io::Socket* Namespace::nfnl_socket(io::SysError* err) {
-  std::lock_guard<std::mutex> lk(nfnl_mu);
-  if (!nfnl) {
-    nfnl.reset(netlink_in(fd, NETLINK_NETFILTER, err));
-    if (!nfnl) return nullptr;
-    nfnl_open.store(true, std::memory_order_release);
+io::Socket* LazySocket::get(int nsfd, io::SysError* err) {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (!s_) {
+    s_.reset(netlink_in(nsfd, protocol_, err));
+    if (!s_) return nullptr;
+    open_.store(true, std::memory_order_release);
   }
-  return nfnl.get();
+  return s_.get();
+}
+
+uint32_t LazySocket::portid() {
+  std::lock_guard<std::mutex> lk(mu_);
+  return s_ ? s_->portid() : 0;
+}
+
+bool Namespace::is_ours(int protocol, uint32_t portid) {
+  if (protocol == NETLINK_ROUTE) return rtnl && rtnl->portid() == portid;
+  for (LazySocket* s : {&nfnl, &diag})
+    if (s->protocol() == protocol && s->portid() == portid) return true;
+  return false;
+}
+
+void LazySocket::reset() {
+  std::lock_guard<std::mutex> lk(mu_);
+  s_.reset();
+  open_.store(false, std::memory_order_release);
 }
 
 }  // namespace nsnet::ns

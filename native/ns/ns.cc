@@ -184,19 +184,40 @@ std::string sysctl_path(const std::string& key) {
 
 }  // namespace
 
-bool sysctl_read(int nsfd, const std::string& key, std::string* value, io::SysError* err) {
-  Enter in(nsfd, err);
-  if (!in.ok()) return false;
-  // /proc/sys/net resolves against the opener's namespace, so open inside.
-  const std::string path = sysctl_path(key);
+namespace {
+
+// Reads the whole file at path, here (in whichever namespace we are).
+bool read_here(const std::string& path, std::string* content, io::SysError* err) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return fail(err, errno, "open " + path);
+  content->clear();
   char buf[4096];
-  const ssize_t n = ::read(fd, buf, sizeof buf);
-  const int e = errno;
-  ::close(fd);
-  if (n < 0) return fail(err, e, "read " + path);
-  value->assign(buf, static_cast<size_t>(n));
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int e = errno;
+      ::close(fd);
+      return n == 0 || fail(err, e, "read " + path);
+    }
+    content->append(buf, static_cast<size_t>(n));
+  }
+}
+
+}  // namespace
+
+bool run_in(int nsfd, io::SysError* err, const std::function<bool()>& f) {
+  Enter in(nsfd, err);
+  return in.ok() && f();
+}
+
+bool read_in(int nsfd, const std::string& path, std::string* content, io::SysError* err) {
+  Enter in(nsfd, err);
+  return in.ok() && read_here(path, content, err);
+}
+
+bool sysctl_read(int nsfd, const std::string& key, std::string* value, io::SysError* err) {
+  if (!read_in(nsfd, sysctl_path(key), value, err)) return false;
   while (!value->empty() && (value->back() == '\n')) value->pop_back();
   return true;
 }

@@ -5,7 +5,10 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "../io/socket.h"
 
@@ -41,8 +44,25 @@ bool release(const std::string& rundir, const std::string& name, io::SysError* e
 io::Socket* netlink_in(int nsfd, int protocol, io::SysError* err);
 // Creates a socket(domain, type, protocol) inside the namespace.
 int socket_in(int nsfd, int domain, int type, int protocol, io::SysError* err);
+// Runs f() inside the namespace and comes home: for work whose files
+// (/proc/sys/net, /proc/net) resolve against the caller's namespace.
+bool run_in(int nsfd, io::SysError* err, const std::function<bool()>& f);
+// Reads a file as the namespace sees it: /proc/net/* and /proc/sys/net/*
+// resolve against the opener's namespace.
+bool read_in(int nsfd, const std::string& path, std::string* content, io::SysError* err);
 // Reads or writes /proc/sys/<key> as seen from the namespace.
 bool sysctl_read(int nsfd, const std::string& key, std::string* value, io::SysError* err);
 bool sysctl_write(int nsfd, const std::string& key, const std::string& value, io::SysError* err);
+
+// Every readable file under /proc/sys/net as the namespace sees it, as
+// (path below /proc/sys/net, value) pairs: what a fresh namespace holds.
+bool sysctl_dump(int nsfd, std::vector<std::pair<std::string, std::string>>* out, io::SysError* err);
+// Brings the namespace's values back to `want` (from sysctl_dump of a fresh
+// one): reads each, writes the ones that differ, reads those again (one
+// key may change another: ip_forward and conf/all/forwarding). *changed
+// gets the paths written; *left the ones still different after, each with
+// its value now (or the errno of a read that failed).
+bool sysctl_restore(int nsfd, const std::vector<std::pair<std::string, std::string>>& want, std::vector<std::string>* changed,
+                    std::vector<std::pair<std::string, std::string>>* left, io::SysError* err);
 
 }  // namespace nsnet::ns

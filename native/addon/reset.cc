@@ -1,0 +1,101 @@
+#include "reset.h"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "../ns/ns.h"
+#include "../ops/sockets.h"
+#include "convert.h"
+#include "handle.h"
+
+namespace nsnet::addon {
+
+namespace {
+
+using Pairs = std::vector<std::pair<std::string, std::string>>;
+
+Napi::Array from_pairs(Napi::Env env, const Pairs& pairs) {
+  return to_array(env, pairs, [](Napi::Env e, const std::pair<std::string, std::string>& p) {
+    Napi::Array a = Napi::Array::New(e, 2);
+    a.Set(0u, p.first);
+    a.Set(1u, p.second);
+    return a;
+  });
+}
+
+}  // namespace
+
+Napi::Value list_sockets(Runner& runner, const Napi::CallbackInfo& info) {
+  struct J : Job {
+    std::shared_ptr<Namespace> ns;
+    bool destroy = false;
+    ops::SocketList list;
+    void run() override {
+      if (!ns->diag.with(ns->fd, &err, [&](io::Socket& s) { return ops::list_sockets(s, destroy, &list, &err); })) return;
+      // The kernel's own netlink sockets (port 0) and nsnet's are no tenant's.
+      auto& v = list.sockets;
+      v.erase(std::remove_if(v.begin(), v.end(),
+                             [&](const sockdiag::SockInfo& s) { return s.family == AF_NETLINK && (s.portid == 0 || ns->is_ours(s.protocol, s.portid)); }),
+              v.end());
+      // Raw sockets: from the namespace's own /proc/net listing, which every kernel has.
+      for (const auto& [path, family] : {std::pair{"/proc/net/raw", AF_INET}, std::pair{"/proc/net/raw6", AF_INET6}}) {
+        std::string text;
+        io::SysError e;
+        if (!ns::read_in(ns->fd, path, &text, &e) || !sockdiag::parse_proc_raw(text, static_cast<uint8_t>(family), &list.sockets))
+          list.unlisted.push_back(family == AF_INET ? "inet/raw" : "inet6/raw");
+      }
+    }
+    Napi::Value value(Napi::Env env) override {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("items", to_array(env, list.sockets, from_sock));
+      o.Set("unlisted", to_array(env, list.unlisted, [](Napi::Env e, const std::string& s) { return Napi::String::New(e, s); }));
+      o.Set("destroyed", list.destroyed);
+      return o;
+    }
+  };
+  auto j = std::make_unique<J>();
+  j->ns = NetnsHandle::From(info[0]);
+  j->destroy = info[1].ToBoolean().Value();
+  return runner.submit(info.Env(), j.release(), Lane::Namespace);
+}
+
+Napi::Value sysctl_dump(Runner& runner, const Napi::CallbackInfo& info) {
+  struct J : Job {
+    std::shared_ptr<Namespace> ns;
+    Pairs out;
+    void run() override { ns::sysctl_dump(ns->fd, &out, &err); }
+    Napi::Value value(Napi::Env env) override { return from_pairs(env, out); }
+  };
+  auto j = std::make_unique<J>();
+  j->ns = NetnsHandle::From(info[0]);
+  return runner.submit(info.Env(), j.release(), Lane::Namespace);
+}
+
+Napi::Value sysctl_restore(Runner& runner, const Napi::CallbackInfo& info) {
+  struct J : Job {
+    std::shared_ptr<Namespace> ns;
+    Pairs want, left;
+    std::vector<std::string> changed;
+    void run() override { ns::sysctl_restore(ns->fd, want, &changed, &left, &err); }
+    Napi::Value value(Napi::Env env) override {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("changed", to_array(env, changed, [](Napi::Env e, const std::string& s) { return Napi::String::New(e, s); }));
+      o.Set("left", from_pairs(env, left));
+      return o;
+    }
+  };
+  auto j = std::make_unique<J>();
+  j->ns = NetnsHandle::From(info[0]);
+  j->want = from_array(info[1], [](Napi::Value v) {
+    Napi::Array a = v.As<Napi::Array>();
+    return std::pair<std::string, std::string>(a.Get(0u).ToString().Utf8Value(), a.Get(1u).ToString().Utf8Value());
+  });
+  return runner.submit(info.Env(), j.release(), Lane::Namespace);
+}
+
+}  // namespace nsnet::addon

@@ -1,0 +1,20 @@
+// N-API glue for what recycling a namespace needs (see src/netlink/reset.ts):
+// its sockets, and its /proc/sys/net values. Registered by addon.cc; all of
+// it runs on the namespace lane (each enters the namespace, or opens a
+// socket inside it on first use).
+#pragma once
+
+#include <napi.h>
+
+#include "runner.h"
+
+namespace nsnet::addon {
+
+// sockets(ns, destroyTimeWait: boolean) -> Promise<{ items, unlisted, destroyed }>
+Napi::Value list_sockets(Runner& runner, const Napi::CallbackInfo& info);
+// sysctlDump(ns) -> Promise<[path, value][]>
+Napi::Value sysctl_dump(Runner& runner, const Napi::CallbackInfo& info);
+// sysctlRestore(ns, want: [path, value][]) -> Promise<{ changed: string[], left: [path, value][] }>
+Napi::Value sysctl_restore(Runner& runner, const Napi::CallbackInfo& info);
+
+}  // namespace nsnet::addon
