@@ -36,6 +36,7 @@ export interface NativeLink {
   linkNetnsid: number | null;
   operstate: number;
   txqlen: number;
+  group: number;
   slaveKind: string;
   alias: string;
 }
@@ -154,7 +155,9 @@ export type RouteOp = {
       onlink?: boolean;
       mtu?: number;
     };
-export type NativeOp = LinkAddOp | LinkSetOp | { op: 'link.del'; dev: DevRef } | AddrOp | RouteOp;
+/** A message whose body (family header and attributes) a dump returned, sent back as `type` (a rule removed or made again exactly). */
+export type RawOp = { op: 'raw'; type: number; flags?: number; body: Buffer };
+export type NativeOp = LinkAddOp | LinkSetOp | { op: 'link.del'; dev: DevRef } | AddrOp | RouteOp | RawOp;
 
 export interface LinkFields {
   up?: boolean;
@@ -164,6 +167,9 @@ export interface LinkFields {
   master?: DevRef | null;
   netns?: NativeNetns;
   txqlen?: number;
+  /** IFF_* bits other than up (promisc, noarp, allmulti, multicast): those of mask set to those of value. */
+  flags?: { mask: number; value: number };
+  group?: number;
   peer?: { name?: string; netns?: NativeNetns; mac?: string; mtu?: number };
   link?: DevRef;
   mode?: number;
@@ -309,6 +315,16 @@ export interface NativeStats {
   maxWatchDeliveryCpuUs: number;
 }
 
+/** A policy routing rule; body is the dump's message body (see RawOp). */
+export interface NativeRule {
+  family: number;
+  priority: number;
+  table: number;
+  /** FR_ACT_*: 1 to table, 2 goto, 3 nop, 6 blackhole ... */
+  action: number;
+  body: Buffer;
+}
+
 /** One socket of a namespace, as sock_diag (or /proc/net/raw) lists it. */
 export interface NativeSocket {
   /** AF_INET 2, AF_INET6 10, AF_UNIX 1, AF_PACKET 17, AF_NETLINK 16. */
@@ -352,6 +368,8 @@ export interface Native {
   ): Promise<{ handle: NativeNetns; replies: NativeReply[] }>;
   nsOpen(path: string): Promise<NativeNetns>;
   nsRelease(runDir: string, name: string): Promise<void>;
+  /** Renames a namespace mounted in runDir (from -> to), then runs groups in the same job. */
+  nsMove(runDir: string, from: string, to: string, groups?: NativeGroup[]): Promise<{ replies: NativeReply[] }>;
   sysctl(ns: NativeNetns, key: string, value?: string): Promise<string | undefined>;
   socketIn(ns: NativeNetns, family: 4 | 6, type: 'tcp' | 'udp', address?: string, port?: number): Promise<number>;
   /** Groups run in order, each on its namespace's socket, in one job. */
@@ -359,6 +377,8 @@ export interface Native {
   links(ns: NativeNetns, ifindex: number, name: string): Promise<NativeList<NativeLink>>;
   addrs(ns: NativeNetns, family: 0 | 4 | 6, ifindex: number): Promise<NativeList<NativeAddr>>;
   routes(ns: NativeNetns, family: 0 | 4 | 6, table: number): Promise<NativeList<NativeRoute>>;
+  rules(ns: NativeNetns, family: 0 | 4 | 6): Promise<NativeList<NativeRule>>;
+  neighbours(ns: NativeNetns, family: 4 | 6): Promise<NativeList<NativeNeigh>>;
   /** One nf_tables transaction (BATCH_BEGIN ... BATCH_END); genid: refuse unless the ruleset is at that generation. */
   nftTransact(ns: NativeNetns, ops: NativeNftOp[], genid: number | null): Promise<NativeNftResult>;
   /** Opens a watch: `callback` gets each batch pulled with `pull()`. */
@@ -369,6 +389,8 @@ export interface Native {
    * kernel cannot list (their diag module is missing).
    */
   sockets(ns: NativeNetns, destroyTimeWait: boolean): Promise<{ items: NativeSocket[]; unlisted: string[]; destroyed: number }>;
+  /** Flushes the namespace's conntrack table and expectations. */
+  ctFlush(ns: NativeNetns): Promise<void>;
   /** Every readable value under /proc/sys/net, by path below it. */
   sysctlDump(ns: NativeNetns): Promise<[string, string][]>;
   /** Writes back the values of want that differ; left: those still different after. */

@@ -64,12 +64,15 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::NsCreate>("nsCreate"),
                              InstanceMethod<&Addon::NsOpen>("nsOpen"),
                              InstanceMethod<&Addon::NsRelease>("nsRelease"),
+                             InstanceMethod<&Addon::NsMove>("nsMove"),
                              InstanceMethod<&Addon::Sysctl>("sysctl"),
                              InstanceMethod<&Addon::SocketIn>("socketIn"),
                              InstanceMethod<&Addon::Exec>("exec"),
                              InstanceMethod<&Addon::Links>("links"),
                              InstanceMethod<&Addon::Addrs>("addrs"),
                              InstanceMethod<&Addon::Routes>("routes"),
+                             InstanceMethod<&Addon::Rules>("rules"),
+                             InstanceMethod<&Addon::Neighbours>("neighbours"),
                              InstanceMethod<&Addon::GetStats>("stats"),
                              InstanceMethod<&Addon::NftTransact>("nftTransact"),
                              InstanceMethod<&Addon::NftList>("nftList"),
@@ -77,6 +80,7 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::Sockets>("sockets"),
                              InstanceMethod<&Addon::SysctlDump>("sysctlDump"),
                              InstanceMethod<&Addon::SysctlRestore>("sysctlRestore"),
+                             InstanceMethod<&Addon::CtFlush>("ctFlush"),
                              InstanceValue("NetnsHandle", handle),
                          });
     env.AddCleanupHook([this] {
@@ -126,6 +130,7 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value Sockets(const Napi::CallbackInfo& info) { return list_sockets(runner, info); }
   Napi::Value SysctlDump(const Napi::CallbackInfo& info) { return sysctl_dump(runner, info); }
   Napi::Value SysctlRestore(const Napi::CallbackInfo& info) { return sysctl_restore(runner, info); }
+  Napi::Value CtFlush(const Napi::CallbackInfo& info) { return ct_flush(runner, info); }
 
   // newHandle() -> NetnsHandle, empty until nsCreate fills it. Ops in the
   // same nsCreate call may name it; anything else using it first fails.
@@ -166,6 +171,34 @@ class Addon : public Napi::Addon<Addon> {
       j->groups = to_groups(info[3]);
     }
     return runner.submit(info.Env(), j.release(), Lane::Namespace);
+  }
+
+  // nsMove(rundir, from: string, to: string, groups?) -> Promise<{ replies }>
+  // Renames a namespace mounted in rundir, then runs the groups (see exec)
+  // in the same job: a namespace made ahead of time gets its owner's name
+  // and its owner's configuration in one trip. A failed group leaves the
+  // namespace under its new name (the caller decides what becomes of it).
+  Napi::Value NsMove(const Napi::CallbackInfo& info) {
+    struct J : Job {
+      std::string rundir, from, to;
+      std::vector<ops::Group> groups;
+      std::vector<io::Reply> replies;
+      void run() override {
+        if (ns::move(rundir, from, to, &err)) ops::run_groups(groups, &replies, &err);
+      }
+      Napi::Value value(Napi::Env env) override {
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("replies", to_array(env, replies, from_reply));
+        return o;
+      }
+    };
+    auto j = std::make_unique<J>();
+    j->rundir = info[0].ToString().Utf8Value();
+    j->from = info[1].ToString().Utf8Value();
+    j->to = info[2].ToString().Utf8Value();
+    j->groups = to_groups(info[3]);
+    const Lane lane = lane_for(j->groups);
+    return runner.submit(info.Env(), j.release(), lane);
   }
 
   // nsOpen(path: string) -> Promise<NetnsHandle>
@@ -308,6 +341,18 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value Addrs(const Napi::CallbackInfo& info) {
     using namespace std::placeholders;
     return Dump(info, from_addr, std::bind(ops::list_addrs, _1, family_arg(info[1]), info[2].ToNumber().Int32Value(), _2, _3, _4));
+  }
+
+  // rules(ns, family: 0 | 4 | 6)
+  Napi::Value Rules(const Napi::CallbackInfo& info) {
+    using namespace std::placeholders;
+    return Dump(info, from_fib_rule, std::bind(ops::list_rules, _1, family_arg(info[1]), _2, _3, _4));
+  }
+
+  // neighbours(ns, family: 4 | 6)
+  Napi::Value Neighbours(const Napi::CallbackInfo& info) {
+    using namespace std::placeholders;
+    return Dump(info, from_neigh, std::bind(ops::list_neighs, _1, family_arg(info[1]), _2, _3, _4));
   }
 
   // routes(ns, family: 0 | 4 | 6, table: number)

@@ -36,6 +36,7 @@ ops::OpType op_type(Napi::Env env, const std::string& s) {
   if (s == "route.add") return ops::OpType::RouteAdd;
   if (s == "route.replace") return ops::OpType::RouteReplace;
   if (s == "route.del") return ops::OpType::RouteDel;
+  if (s == "raw") return ops::OpType::Raw;
   NAPI_THROW(Napi::TypeError::New(env, "unknown op " + s), ops::OpType::LinkAdd);
 }
 
@@ -92,6 +93,11 @@ void link_field(ops::Op& op, ops::NsRefs* refs, const std::string& k, Napi::Valu
   else if (k == "mac") l.mac = to_mac(v);
   else if (k == "up") l.up = as_tri(v);
   else if (k == "txqlen") l.txqlen = as_num(v, k);
+  else if (k == "group") l.group = as_num(v, k);
+  else if (k == "flags" && v.IsObject()) {
+    l.flags_mask = static_cast<uint32_t>(as_num(v.As<Napi::Object>().Get("mask"), "flags.mask"));
+    l.flags = static_cast<uint32_t>(as_num(v.As<Napi::Object>().Get("value"), "flags.value"));
+  }
   else if (k == "netns") refs->netns = NetnsHandle::From(v);
   else if (k == "master") v.IsNull() ? void(op.detach = true) : void(op.master = as_dev(v));
   else if (k == "link") op.lower = as_dev(v);
@@ -147,6 +153,15 @@ void route_field(ops::Op& op, const std::string& k, Napi::Value v) {
   else if (k == "mtu") r.mtu = as_num(v, k);
 }
 
+void raw_field(ops::Op& op, const std::string& k, Napi::Value v) {
+  if (k == "type") op.raw_type = static_cast<uint16_t>(as_num(v, k));
+  else if (k == "flags") op.raw_flags = static_cast<uint16_t>(as_num(v, k));
+  else if (k == "body" && v.IsBuffer()) {
+    auto buf = v.As<Napi::Buffer<uint8_t>>();
+    op.raw.assign(buf.Data(), buf.Data() + buf.Length());
+  }
+}
+
 }  // namespace
 
 ops::Op to_op(Napi::Object o, ops::NsRefs* refs) {
@@ -166,6 +181,7 @@ ops::Op to_op(Napi::Object o, ops::NsRefs* refs) {
       case ops::OpType::LinkDel: break;
       case ops::OpType::AddrAdd:
       case ops::OpType::AddrDel: addr_field(op, k, v, &has_prefix); break;
+      case ops::OpType::Raw: raw_field(op, k, v); break;
       default: route_field(op, k, v); break;
     }
   });
@@ -224,8 +240,19 @@ Napi::Object from_link(Napi::Env env, const rtnl::LinkInfo& l) {
   o.Set("linkNetnsid", l.has_link_netnsid ? Napi::Value(Napi::Number::New(env, l.link_netnsid)) : env.Null());
   o.Set("operstate", l.operstate);
   o.Set("txqlen", l.txqlen);
+  o.Set("group", l.group);
   o.Set("slaveKind", l.slave_kind);
   o.Set("alias", l.alias);
+  return o;
+}
+
+Napi::Object from_fib_rule(Napi::Env env, const rtnl::RuleInfo& r) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("family", r.family == AF_INET6 ? 6 : r.family == AF_INET ? 4 : r.family);
+  o.Set("priority", r.priority);
+  o.Set("table", r.table);
+  o.Set("action", r.action);
+  o.Set("body", Napi::Buffer<uint8_t>::Copy(env, r.body.data(), r.body.size()));
   return o;
 }
 

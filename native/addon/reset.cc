@@ -1,5 +1,6 @@
 #include "reset.h"
 
+#include <errno.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include "../ops/sockets.h"
 #include "convert.h"
 #include "handle.h"
+#include "nft.h"
 
 namespace nsnet::addon {
 
@@ -96,6 +98,28 @@ Napi::Value sysctl_restore(Runner& runner, const Napi::CallbackInfo& info) {
     return std::pair<std::string, std::string>(a.Get(0u).ToString().Utf8Value(), a.Get(1u).ToString().Utf8Value());
   });
   return runner.submit(info.Env(), j.release(), Lane::Namespace);
+}
+
+Napi::Value ct_flush(Runner& runner, const Napi::CallbackInfo& info) {
+  struct J : Job {
+    std::shared_ptr<Namespace> ns;
+    void run() override {
+      ns->with_nfnl(&err, [&](io::Socket& s) {
+        for (bool exp : {false, true}) {
+          io::Reply status;
+          auto enc = [&](nl::Builder& b, uint32_t seq) { return nft::encode_ct_flush(b, seq, exp); };
+          if (!s.request(enc, [](size_t, const nlmsghdr*) {}, &status, &err)) return false;
+          // ENOENT: nothing was tracked (the table is made on first use).
+          if (status.error && status.error != -ENOENT) return io::fail(&err, -status.error, exp ? "flush conntrack expectations" : "flush conntrack");
+        }
+        return true;
+      });
+    }
+    Napi::Value value(Napi::Env env) override { return env.Undefined(); }
+  };
+  auto j = std::make_unique<J>();
+  j->ns = NetnsHandle::From(info[0]);
+  return runner.submit(info.Env(), j.release(), nft_lane(*j->ns));
 }
 
 }  // namespace nsnet::addon

@@ -1,7 +1,7 @@
 // N-API glue for what recycling a namespace needs (see src/netlink/reset.ts):
-// its sockets, and its /proc/sys/net values. Registered by addon.cc; all of
-// it runs on the namespace lane (each enters the namespace, or opens a
-// socket inside it on first use).
+// its sockets, its /proc/sys/net values and its connection tracking. Registered by addon.cc; all of
+// it but ctFlush runs on the namespace lane (each enters the namespace, or
+// opens a socket inside it on first use).
 #pragma once
 
 #include <napi.h>
@@ -16,5 +16,8 @@ Napi::Value list_sockets(Runner& runner, const Napi::CallbackInfo& info);
 Napi::Value sysctl_dump(Runner& runner, const Napi::CallbackInfo& info);
 // sysctlRestore(ns, want: [path, value][]) -> Promise<{ changed: string[], left: [path, value][] }>
 Napi::Value sysctl_restore(Runner& runner, const Napi::CallbackInfo& info);
+
+// ctFlush(ns) -> Promise<void>: the namespace's conntrack entries and expectations.
+Napi::Value ct_flush(Runner& runner, const Napi::CallbackInfo& info);
 
 }  // namespace nsnet::addon

@@ -149,6 +149,21 @@ bool open(const std::string& path, Opened* out, io::SysError* err) {
   return ok;
 }
 
+bool move(const std::string& rundir, const std::string& from, const std::string& to, io::SysError* err) {
+  const std::string src = rundir + "/" + from, dst = rundir + "/" + to;
+  int fd = ::open(dst.c_str(), O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0);
+  if (fd < 0) return fail(err, errno, "create " + dst);
+  ::close(fd);
+  if (::mount(src.c_str(), dst.c_str(), "none", MS_BIND, nullptr) != 0) {
+    const int e = errno;
+    ::unlink(dst.c_str());
+    return fail(err, e, "mount --bind " + src + " " + dst);
+  }
+  // The old name goes; the namespace stays held by the new mount.
+  if (::umount2(src.c_str(), MNT_DETACH) == 0) ::unlink(src.c_str());
+  return true;
+}
+
 bool release(const std::string& rundir, const std::string& name, io::SysError* err) {
   const std::string path = rundir + "/" + name;
   // MNT_DETACH: a process still inside keeps the namespace; we only drop the name.

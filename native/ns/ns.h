@@ -35,6 +35,10 @@ bool create(const std::string& rundir, const std::string& name, Opened* out, io:
 bool create_anonymous(Opened* out, io::SysError* err);
 // Opens the namespace at a path (a bind mount, or /proc/<pid>/ns/net).
 bool open(const std::string& path, Opened* out, io::SysError* err);
+// Moves the mount of rundir/from to rundir/to (which must not exist): the
+// namespace keeps running, under its new name. Needs no setns, so any
+// addon thread may do it.
+bool move(const std::string& rundir, const std::string& from, const std::string& to, io::SysError* err);
 // Unmounts and unlinks rundir/name. Kernel cleanup of the namespace happens
 // later, once nothing holds it.
 bool release(const std::string& rundir, const std::string& name, io::SysError* err);

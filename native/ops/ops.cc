@@ -114,6 +114,9 @@ void encode(nl::Builder& b, uint32_t seq, Op& op) {
                                                            : rtnl::kChange,
                          op.route);
       break;
+    case OpType::Raw:
+      rtnl::encode_raw(b, op.raw_type, seq, NLM_F_REQUEST | NLM_F_ACK | op.raw_flags, op.raw.data(), op.raw.size());
+      break;
   }
 }
 
@@ -212,6 +215,18 @@ bool list_routes(io::Socket& s, uint8_t family, uint32_t table, std::vector<rtnl
   return io::dump_into(
       s, [&](nl::Builder& b, uint32_t seq) { return rtnl::encode_route_dump(b, seq, family, table); },
       rtnl::decode_route, out, status, err);
+}
+
+bool list_rules(io::Socket& s, uint8_t family, std::vector<rtnl::RuleInfo>* out, io::Reply* status, io::SysError* err) {
+  return io::dump_into<rtnl::RuleInfo>(
+      s, [&](nl::Builder& b, uint32_t seq) { return rtnl::encode_rule_dump(b, seq, family); }, rtnl::decode_rule, out, status,
+      err);
+}
+
+bool list_neighs(io::Socket& s, uint8_t family, std::vector<rtnl::NeighInfo>* out, io::Reply* status, io::SysError* err) {
+  return io::dump_into<rtnl::NeighInfo>(
+      s, [&](nl::Builder& b, uint32_t seq) { return rtnl::encode_neigh_dump(b, seq, family); }, rtnl::decode_neigh, out, status,
+      err);
 }
 
 }  // namespace nsnet::ops

@@ -18,7 +18,9 @@ struct DevRef {
   bool set() const { return index > 0 || !name.empty(); }
 };
 
-enum class OpType { LinkAdd, LinkSet, LinkDel, AddrAdd, AddrDel, RouteAdd, RouteReplace, RouteDel };
+// Raw: a message whose body a dump returned, sent back as raw_type (a
+// rule or neighbour removed or made again exactly as the kernel shows it).
+enum class OpType { LinkAdd, LinkSet, LinkDel, AddrAdd, AddrDel, RouteAdd, RouteReplace, RouteDel, Raw };
 
 struct Op {
   OpType type = OpType::LinkAdd;
@@ -29,6 +31,9 @@ struct Op {
   rtnl::LinkSpec link;
   rtnl::AddrSpec addr;
   rtnl::RouteSpec route;
+  uint16_t raw_type = 0;
+  uint16_t raw_flags = 0;  // beyond NLM_F_REQUEST | NLM_F_ACK
+  std::vector<uint8_t> raw;
 };
 
 // The failure of a name lookup is reported like a kernel error of the op.
@@ -41,5 +46,7 @@ bool list_addrs(io::Socket& s, uint8_t family, int32_t ifindex, std::vector<rtnl
                 io::SysError* err);
 bool list_routes(io::Socket& s, uint8_t family, uint32_t table, std::vector<rtnl::RouteInfo>* out, io::Reply* status,
                  io::SysError* err);
+bool list_rules(io::Socket& s, uint8_t family, std::vector<rtnl::RuleInfo>* out, io::Reply* status, io::SysError* err);
+bool list_neighs(io::Socket& s, uint8_t family, std::vector<rtnl::NeighInfo>* out, io::Reply* status, io::SysError* err);
 
 }  // namespace nsnet::ops

@@ -7,6 +7,7 @@
 // Prints one line per failed check and ends with "N passed, M failed" (test/harness.h).
 
 #include <arpa/inet.h>
+#include <linux/fib_rules.h>
 #include <linux/if.h>
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
@@ -1151,6 +1152,70 @@ TEST(encode_link_new_set_down_by_index_clears_iff_up_without_a_name) {
   CHECK(attrs(m.hdr(), sizeof(ifinfomsg), tb).ok());
   CHECK(!tb[IFLA_IFNAME]);
   CHECK_EQ(m.hdr()->nlmsg_len, uint32_t(16 + sizeof(ifinfomsg)));
+}
+
+TEST(encode_link_new_flags_change_only_the_masked_bits_together_with_up_and_group_goes_as_ifla_group) {
+  rtnl::LinkSpec s;
+  s.ifindex = 3;
+  s.up = 0;
+  s.flags_mask = IFF_PROMISC | IFF_NOARP;
+  s.flags = IFF_NOARP | IFF_ALLMULTI;  // ALLMULTI is outside the mask: not sent
+  s.group = 7;
+  Buf m;
+  Builder b(m.b, sizeof m.b);
+  CHECK(rtnl::encode_link_new(b, 4, rtnl::kChange, s));
+  const auto ifi = family_header<ifinfomsg>(m.hdr());
+  CHECK_EQ(ifi.ifi_change, unsigned{IFF_UP | IFF_PROMISC | IFF_NOARP});
+  CHECK_EQ(ifi.ifi_flags, unsigned{IFF_NOARP});
+  Attr tb[IFLA_MAX + 1];
+  CHECK(attrs(m.hdr(), sizeof(ifinfomsg), tb).ok());
+  CHECK(tb[IFLA_GROUP] && tb[IFLA_GROUP].u32() == 7u);
+}
+
+TEST(encode_rule_dump_asks_every_rule_of_a_family_and_decode_rule_keeps_the_body_to_send_back) {
+  Buf m;
+  Builder b(m.b, sizeof m.b);
+  CHECK(rtnl::encode_rule_dump(b, 5, AF_INET6));
+  CHECK_EQ(m.hdr()->nlmsg_type, uint16_t{RTM_GETRULE});
+  CHECK_EQ(m.hdr()->nlmsg_flags, uint16_t{NLM_F_REQUEST | NLM_F_DUMP});
+  CHECK_EQ(family_header<fib_rule_hdr>(m.hdr()).family, AF_INET6);
+
+  Buf r;
+  Builder rb(r.b, sizeof r.b);
+  auto* frh = rb.begin_with<fib_rule_hdr>(RTM_NEWRULE, NLM_F_MULTI, 5);
+  frh->family = AF_INET;
+  frh->table = RT_TABLE_MAIN;
+  frh->action = FR_ACT_TO_TBL;
+  rb.put_u32(FRA_PRIORITY, 32766);
+  rb.put_u32(FRA_TABLE, 1000);
+  CHECK(rb.finish());
+  rtnl::RuleInfo info;
+  CHECK(rtnl::decode_rule(r.hdr(), &info));
+  CHECK_EQ(info.family, AF_INET);
+  CHECK_EQ(info.priority, 32766u);
+  CHECK_EQ(info.table, 1000u);  // FRA_TABLE wins over the header's 8 bits
+  CHECK_EQ(info.action, FR_ACT_TO_TBL);
+  CHECK_EQ(info.body.size(), size_t{r.hdr()->nlmsg_len - 16});
+
+  // Sent back whole as a delete: the same body under a new header.
+  Buf d;
+  Builder db(d.b, sizeof d.b);
+  CHECK(rtnl::encode_raw(db, RTM_DELRULE, 9, NLM_F_REQUEST | NLM_F_ACK, info.body.data(), info.body.size()));
+  CHECK_EQ(d.hdr()->nlmsg_type, uint16_t{RTM_DELRULE});
+  CHECK_EQ(d.hdr()->nlmsg_len, r.hdr()->nlmsg_len);
+  CHECK(std::memcmp(d.b + 16, r.b + 16, info.body.size()) == 0);
+}
+
+TEST(encode_ct_flush_is_a_ctnetlink_delete_without_a_tuple_for_every_family) {
+  for (bool exp : {false, true}) {
+    Buf m;
+    Builder b(m.b, sizeof m.b);
+    CHECK(nsnet::nft::encode_ct_flush(b, 3, exp));
+    CHECK_EQ(m.hdr()->nlmsg_type, uint16_t(exp ? (NFNL_SUBSYS_CTNETLINK_EXP << 8) | 2 : (NFNL_SUBSYS_CTNETLINK << 8) | 2));
+    CHECK_EQ(m.hdr()->nlmsg_flags, uint16_t{NLM_F_REQUEST | NLM_F_ACK});
+    CHECK_EQ(m.hdr()->nlmsg_len, uint32_t(16 + sizeof(nfgenmsg)));
+    CHECK_EQ(family_header<nfgenmsg>(m.hdr()).nfgen_family, AF_UNSPEC);
+  }
 }
 
 TEST(encode_link_new_change_sends_only_the_fields_that_are_set) {
