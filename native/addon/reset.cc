@@ -38,14 +38,22 @@ Napi::Value list_sockets(Runner& runner, const Napi::CallbackInfo& info) {
     bool destroy = false;
     ops::SocketList list;
     void run() override {
-      if (!ns->diag.with(ns->fd, &err, [&](io::Socket& s) { return ops::list_sockets(s, destroy, &list, &err); })) return;
+      sockdiag::SockCounts counts;
+      bool counted = true;
+      for (const char* path : {"/proc/thread-self/net/sockstat", "/proc/thread-self/net/sockstat6"}) {
+        std::string text;
+        io::SysError e;
+        counted = counted && ns::read_in(ns->fd, path, &text, &e) && sockdiag::parse_sockstat(text, &counts);
+      }
+      if (!ns->diag.with(ns->fd, &err, [&](io::Socket& s) { return ops::list_sockets(s, destroy, counted ? &counts : nullptr, &list, &err); }))
+        return;
       // The kernel's own netlink sockets (port 0) and nsnet's are no tenant's.
       auto& v = list.sockets;
       v.erase(std::remove_if(v.begin(), v.end(),
                              [&](const sockdiag::SockInfo& s) { return s.family == AF_NETLINK && (s.portid == 0 || ns->is_ours(s.protocol, s.portid)); }),
               v.end());
       // Raw sockets: from the namespace's own /proc/net listing, which every kernel has.
-      for (const auto& [path, family] : {std::pair{"/proc/net/raw", AF_INET}, std::pair{"/proc/net/raw6", AF_INET6}}) {
+      for (const auto& [path, family] : {std::pair{"/proc/thread-self/net/raw", AF_INET}, std::pair{"/proc/thread-self/net/raw6", AF_INET6}}) {
         std::string text;
         io::SysError e;
         if (!ns::read_in(ns->fd, path, &text, &e) || !sockdiag::parse_proc_raw(text, static_cast<uint8_t>(family), &list.sockets))

@@ -203,4 +203,35 @@ bool parse_proc_raw(const std::string& text, uint8_t family, std::vector<SockInf
   return true;
 }
 
+bool parse_sockstat(const std::string& text, SockCounts* out) {
+  bool any = false;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    const size_t end = std::min(text.find('\n', pos), text.size());
+    const std::string line = text.substr(pos, end - pos);
+    pos = end + 1;
+    unsigned inuse = 0, orphan = 0, tw = 0;
+    char proto[16];
+    if (std::sscanf(line.c_str(), "%15[A-Z0-9]: inuse %u orphan %u tw %u", proto, &inuse, &orphan, &tw) == 4 && std::strcmp(proto, "TCP") == 0) {
+      out->tcp = inuse;
+      out->tcp_tw = tw;
+    } else if (std::sscanf(line.c_str(), "%15[A-Z0-9]: inuse %u", proto, &inuse) == 2) {
+      const std::string p(proto);
+      if (p == "TCP") out->tcp = inuse;
+      else if (p == "UDP") out->udp = inuse;
+      else if (p == "UDPLITE") out->udplite = inuse;
+      else if (p == "RAW") out->raw = inuse;
+      else if (p == "TCP6") out->tcp6 = inuse;
+      else if (p == "UDP6") out->udp6 = inuse;
+      else if (p == "UDPLITE6") out->udplite6 = inuse;
+      else if (p == "RAW6") out->raw6 = inuse;
+      else continue;
+    } else {
+      continue;
+    }
+    any = true;
+  }
+  return any;
+}
+
 }  // namespace nsnet::sockdiag

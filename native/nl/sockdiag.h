@@ -51,4 +51,14 @@ bool decode(const nlmsghdr* h, SockInfo* out);
 // the kernel has raw_diag. False if the text is not such a listing.
 bool parse_proc_raw(const std::string& text, uint8_t family, std::vector<SockInfo>* out);
 
+// A namespace's own socket counts, from /proc/net/sockstat and sockstat6
+// read inside it: which inet dumps can find anything. A TCP or UDP dump
+// walks the whole host's hash table, however few sockets the namespace has.
+struct SockCounts {
+  uint32_t tcp = 0, tcp_tw = 0, udp = 0, udplite = 0, raw = 0;     // IPv4 (tw: both families)
+  uint32_t tcp6 = 0, udp6 = 0, udplite6 = 0, raw6 = 0;
+};
+// Adds what a sockstat or sockstat6 text says; false if it says nothing we know.
+bool parse_sockstat(const std::string& text, SockCounts* out);
+
 }  // namespace nsnet::sockdiag

@@ -51,8 +51,9 @@ int socket_in(int nsfd, int domain, int type, int protocol, io::SysError* err);
 // Runs f() inside the namespace and comes home: for work whose files
 // (/proc/sys/net, /proc/net) resolve against the caller's namespace.
 bool run_in(int nsfd, io::SysError* err, const std::function<bool()>& f);
-// Reads a file as the namespace sees it: /proc/net/* and /proc/sys/net/*
-// resolve against the opener's namespace.
+// Reads a file as the namespace sees it: /proc/sys/net/* and
+// /proc/thread-self/net/* resolve against the opener's namespace (not
+// /proc/net, which is /proc/self/net: the main thread's).
 bool read_in(int nsfd, const std::string& path, std::string* content, io::SysError* err);
 // Reads or writes /proc/sys/<key> as seen from the namespace.
 bool sysctl_read(int nsfd, const std::string& key, std::string* value, io::SysError* err);

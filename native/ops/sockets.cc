@@ -5,6 +5,8 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include <mutex>
+#include <set>
 #include <string>
 
 namespace nsnet::ops {
@@ -13,13 +15,29 @@ namespace {
 
 using sockdiag::SockInfo;
 
+// Kinds this kernel has no diag handler for, as found by a first dump:
+// asking again would make the kernel try to load the module each time,
+// which costs milliseconds, and a protocol whose module is missing has no
+// sockets to list.
+std::mutex g_missing_mu;
+std::set<std::string> g_missing;
+
 // Dumps one kind; a kind the kernel has no diag handler for goes to `unlisted`.
 template <class Enc>
-bool dump_kind(io::Socket& s, const char* what, Enc enc, SocketList* out, io::SysError* err) {
+bool dump_kind(io::Socket& s, const std::string& what, Enc enc, SocketList* out, io::SysError* err) {
+  {
+    std::lock_guard<std::mutex> lk(g_missing_mu);
+    if (g_missing.count(what)) {
+      out->unlisted.push_back(what);
+      return true;
+    }
+  }
   io::Reply status;
   std::vector<SockInfo> got;
   if (!io::dump_into<SockInfo>(s, enc, sockdiag::decode, &got, &status, err)) return false;
   if (status.error == -ENOENT || status.error == -EOPNOTSUPP || status.error == -EINVAL) {
+    std::lock_guard<std::mutex> lk(g_missing_mu);
+    g_missing.insert(what);
     out->unlisted.push_back(what);
     return true;
   }
@@ -30,17 +48,29 @@ bool dump_kind(io::Socket& s, const char* what, Enc enc, SocketList* out, io::Sy
 
 }  // namespace
 
-bool list_sockets(io::Socket& diag, bool destroy_timewait, SocketList* out, io::SysError* err) {
+bool list_sockets(io::Socket& diag, bool destroy_timewait, const sockdiag::SockCounts* counts, SocketList* out, io::SysError* err) {
+  // How many a dump may find (~0u: unknown); TIME_WAIT entries count as TCP of either family.
+  auto expect = [&](uint8_t family, uint8_t protocol) -> uint32_t {
+    if (!counts) return ~0u;
+    const bool v4 = family == AF_INET;
+    switch (protocol) {
+      case IPPROTO_TCP: return (v4 ? counts->tcp : counts->tcp6) + counts->tcp_tw;
+      case IPPROTO_UDP: return v4 ? counts->udp : counts->udp6;
+      case IPPROTO_UDPLITE: return v4 ? counts->udplite : counts->udplite6;
+      default: return ~0u;
+    }
+  };
   static const struct {
     uint8_t protocol;
     const char* name;
   } kInet[] = {{IPPROTO_TCP, "tcp"}, {IPPROTO_UDP, "udp"}, {IPPROTO_UDPLITE, "udplite"}, {IPPROTO_SCTP, "sctp"}, {IPPROTO_DCCP, "dccp"}};
   for (uint8_t family : {AF_INET, AF_INET6}) {
     for (const auto& p : kInet) {
+      if (expect(family, p.protocol) == 0) continue;
       const std::string what = std::string(family == AF_INET ? "inet/" : "inet6/") + p.name;
       auto enc = [&](nl::Builder& b, uint32_t seq) { return sockdiag::encode_inet_dump(b, seq, family, p.protocol, ~0u); };
       const size_t before = out->sockets.size();
-      if (!dump_kind(diag, what.c_str(), enc, out, err)) return false;
+      if (!dump_kind(diag, what, enc, out, err)) return false;
       // Older kernels leave INET_DIAG_PROTOCOL out: the dump says which.
       for (size_t i = before; i < out->sockets.size(); i++)
         if (!out->sockets[i].protocol) out->sockets[i].protocol = p.protocol;

@@ -22,6 +22,9 @@ struct SocketList {
 // and netlink sockets. With destroy_timewait, TIME_WAIT entries (which no
 // process holds: the kernel keeps them to absorb a closed connection's late
 // segments) are closed with SOCK_DESTROY and left out.
-bool list_sockets(io::Socket& diag, bool destroy_timewait, SocketList* out, io::SysError* err);
+// counts (from the namespace's sockstat) skips the TCP, UDP and UDP-Lite
+// dumps that can find nothing, each of which walks the host's whole hash
+// table; null dumps them all.
+bool list_sockets(io::Socket& diag, bool destroy_timewait, const sockdiag::SockCounts* counts, SocketList* out, io::SysError* err);
 
 }  // namespace nsnet::ops

@@ -230,4 +230,19 @@ TEST(proc_raw_listing_gives_one_raw_socket_per_line_with_its_protocol_and_inode)
   CHECK(!sd::parse_proc_raw("not a listing\n", AF_INET, &none));
 }
 
+TEST(sockstat_counts_come_from_both_files_and_tw_from_the_tcp_line) {
+  sd::SockCounts c;
+  CHECK(sd::parse_sockstat("sockets: used 20\nTCP: inuse 2 orphan 0 tw 3 alloc 9 mem 0\nUDP: inuse 1 mem 0\nUDPLITE: inuse 0\nRAW: inuse 4\nFRAG: inuse 0 memory 0\n", &c));
+  CHECK(sd::parse_sockstat("TCP6: inuse 5\nUDP6: inuse 6\nUDPLITE6: inuse 0\nRAW6: inuse 7\nFRAG6: inuse 0 memory 0\n", &c));
+  CHECK_EQ(c.tcp, 2u);
+  CHECK_EQ(c.tcp_tw, 3u);
+  CHECK_EQ(c.udp, 1u);
+  CHECK_EQ(c.raw, 4u);
+  CHECK_EQ(c.tcp6, 5u);
+  CHECK_EQ(c.udp6, 6u);
+  CHECK_EQ(c.raw6, 7u);
+  sd::SockCounts none;
+  CHECK(!sd::parse_sockstat("nothing here\n", &none));
+}
+
 int main() { return nsnet::test::run_all(); }

@@ -1,0 +1,206 @@
+// Namespaces made ahead of time. Making a namespace and, above all,
+// tearing one down is the kernel's dearest work for a sandbox (its cleanup
+// runs in the background and serialises on rtnl_lock); a pool keeps some
+// ready, each with lo up and whatever `prepare` adds (a veth on a bridge),
+// made in the background at a bounded rate. take() renames one to its
+// owner's name and runs the owner's batch in the same trip. recycle() takes
+// one back once a reset (reset.ts) has proved nothing of its tenant is
+// left, instead of letting the kernel destroy it.
+import { ValidationError } from '../errors.js';
+import type { Batch } from './batch.js';
+import { Netns, defaultRunDir } from './netns.js';
+import { resetNetns, snapshot, sysctls, type ResetResult, type Snapshot, type Sysctls } from './reset.js';
+import type { NativeGroup, NativeNetns } from '../native.js';
+
+export interface NetnsPoolOptions<T> {
+  /** How many namespaces to keep ready. */
+  size: number;
+  /** The ready namespaces' names in the run dir: prefix + a number. */
+  prefix: string;
+  runDir?: string;
+  /** What a ready namespace holds beyond lo up (its batch, as Netns.create's then), and what the owner needs to know of it. */
+  prepare?: (ns: Netns, n: number) => { batch: Batch; data: T };
+  /** At most this many namespaces made per second (default 200). */
+  rate?: number;
+  /** A namespace that could not be made (the pool tries again later). */
+  onError?: (e: unknown) => void;
+}
+
+export interface PoolStats {
+  size: number;
+  /** Ready now. */
+  ready: number;
+  /** take() served from the pool, and not (it was empty). */
+  hits: number;
+  misses: number;
+  /** Namespaces made, and taken back by recycle(). */
+  made: number;
+  recycled: number;
+  /** recycle() calls refused (the namespace must be released). */
+  refused: number;
+  /** Namespaces made per second while refilling, over the last refill. */
+  refillRate: number;
+}
+
+interface Entry<T> {
+  ns: Netns;
+  data: T;
+  snapshot: Snapshot;
+}
+
+export class NetnsPool<T = undefined> {
+  private readonly ready: Entry<T>[] = [];
+  /** Namespaces given out by take(), by handle: what recycle() resets them to. */
+  private readonly taken = new WeakMap<NativeNetns, Entry<T>>();
+  private fresh: Sysctls | null = null;
+  private seq = 0;
+  private filling: Promise<void> | null = null;
+  private closed = false;
+  private readonly runDir: string;
+  private readonly counts = { hits: 0, misses: 0, made: 0, recycled: 0, refused: 0, refillRate: 0 };
+
+  constructor(private readonly o: NetnsPoolOptions<T>) {
+    if (!Number.isInteger(o.size) || o.size < 0 || o.size > 4096) throw new ValidationError('pool size', o.size, 'must be an integer from 0 to 4096');
+    if (o.rate !== undefined && !(o.rate > 0)) throw new ValidationError('pool rate', o.rate, 'must be a positive number');
+    this.runDir = o.runDir ?? defaultRunDir();
+    this.fill();
+  }
+
+  stats(): PoolStats {
+    return { size: this.o.size, ready: this.ready.length, ...this.counts };
+  }
+
+  /** Resolves once the pool is full (or closed): for callers that want it warm first. */
+  async warm(): Promise<void> {
+    // The refill's pauses keep no process alive; this wait does.
+    const keep = setInterval(() => {}, 1 << 30);
+    try {
+      while (!this.closed && this.ready.length < this.o.size) await (this.filling ?? this.fill() ?? Promise.resolve());
+    } finally {
+      clearInterval(keep);
+    }
+  }
+
+  /**
+   * A ready namespace, renamed to `name`, with the batch `then` builds run
+   * in the same trip; null when none is ready (the caller makes one the
+   * usual way). If the trip fails, the namespace is released and the error
+   * thrown.
+   */
+  async take(name: string, then?: (ns: Netns, data: T) => Batch): Promise<{ ns: Netns; data: T } | null> {
+    const e = this.closed ? undefined : this.ready.shift();
+    this.fill();
+    if (!e) {
+      this.counts.misses++;
+      return null;
+    }
+    this.counts.hits++;
+    try {
+      await e.ns.move(name, then ? { then: (ns) => then(ns, e.data) } : {});
+    } catch (err) {
+      await e.ns.delete().catch(() => {});
+      throw err;
+    }
+    this.taken.set(e.ns.handle, e);
+    return { ns: e.ns, data: e.data };
+  }
+
+  /**
+   * Takes back a namespace take() gave out, once reset to how the pool made
+   * it (see reset.ts), under a pool name again; hostOps go with the reset's
+   * link requests (a veth's host end put back). Recycled namespaces may fill
+   * the pool to twice its size. Refused (the pool is full,
+   * the namespace is not the pool's, or the reset found something it
+   * cannot undo), the namespace is untouched by the pool and the caller
+   * releases it; the reason says why.
+   */
+  async recycle(ns: Netns, hostOps?: NativeGroup[]): Promise<ResetResult> {
+    const e = this.taken.get(ns.handle);
+    const refuse = (reason: string): ResetResult => (this.counts.refused++, { ok: false, reason });
+    if (!e || e.ns !== ns) return refuse('the namespace was not made by this pool');
+    if (this.closed) return refuse('the pool is closed');
+    // Recycled namespaces may fill it to twice its size: a refill that
+    // started when one was taken must not turn the recycling away.
+    if (this.ready.length >= 2 * this.o.size) return refuse('the pool is full');
+    const r = await resetNetns(ns, e.snapshot, this.fresh!, hostOps);
+    if (!r.ok) return refuse(r.reason);
+    try {
+      await ns.move(this.nextName());
+    } catch (err) {
+      return refuse(`could not take it back: ${(err as Error).message}`);
+    }
+    this.taken.delete(ns.handle);
+    this.ready.push(e);
+    this.counts.recycled++;
+    return r;
+  }
+
+  /** Stops refilling and releases the ready namespaces (taken ones are their owners'). */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.filling;
+    const all = this.ready.splice(0);
+    await Promise.all(all.map((e) => e.ns.delete().catch(() => {})));
+  }
+
+  private nextName(): string {
+    return `${this.o.prefix}${this.seq++}`;
+  }
+
+  /** Starts a refill unless one runs; returns it. */
+  private fill(): Promise<void> | null {
+    if (this.filling || this.closed || this.ready.length >= this.o.size) return this.filling;
+    const gap = 1000 / (this.o.rate ?? 200);
+    const run = async () => {
+      let made = 0;
+      const t0 = performance.now();
+      while (!this.closed && this.ready.length < this.o.size) {
+        const started = performance.now();
+        try {
+          this.ready.push(await this.make());
+          made++;
+          this.counts.made++;
+        } catch (e) {
+          this.o.onError?.(e);
+          await pause(1000); // the kernel refused; try again later
+        }
+        const rest = gap - (performance.now() - started);
+        if (rest > 0) await pause(rest);
+      }
+      if (made) this.counts.refillRate = (made * 1000) / (performance.now() - t0);
+    };
+    this.filling = run().finally(() => {
+      this.filling = null;
+    });
+    return this.filling;
+  }
+
+  private async make(): Promise<Entry<T>> {
+    let data: T = undefined as T;
+    const n = this.seq;
+    const ns = await Netns.create(this.nextName(), {
+      runDir: this.runDir,
+      ...(this.o.prepare
+        ? {
+            then: (x: Netns) => {
+              const p = this.o.prepare!(x, n);
+              data = p.data;
+              return p.batch;
+            },
+          }
+        : {}),
+    });
+    try {
+      this.fresh ??= await sysctls(ns);
+      return { ns, data, snapshot: await snapshot(ns) };
+    } catch (e) {
+      await ns.delete().catch(() => {});
+      throw e;
+    }
+  }
+}
+
+/** A pause that keeps no process alive. */
+function pause(ms: number): Promise<void> {
+  return new Promise((res) => setTimeout(res, ms).unref());
+}

@@ -1,0 +1,210 @@
+// Putting a used namespace back the way it was made, or saying why it
+// cannot be: what recycling a sandbox's namespace rests on (pool.ts).
+//
+// A snapshot taken when the namespace was made ready (its links, addresses,
+// routes, rules and neighbours) and a dump of a fresh namespace's
+// /proc/sys/net are the reference. A reset first makes sure nothing of the
+// tenant still runs in it: any socket left (a listener, a UDP or packet
+// socket, one held by another process) refuses the reset; TIME_WAIT
+// entries, which no process holds, are closed. Then it puts back what a
+// tenant may have changed: nf_tables and conntrack, links (those it added
+// are deleted; names, MACs, MTU, flags, queue length, group and alias
+// restored; down and up again, which flushes the neighbours and routes on
+// them), sysctls, addresses, routes and rules. Last it reads
+// everything again: anything still unlike the snapshot refuses the reset.
+// It never guesses: refused, the namespace is released instead.
+import { NsnetError } from '../errors.js';
+import {
+  native,
+  type NativeAddr,
+  type NativeGroup,
+  type NativeLink,
+  type NativeList,
+  type NativeNeigh,
+  type NativeOp,
+  type NativeReply,
+  type NativeRoute,
+  type NativeRule,
+} from '../native.js';
+import { Nftables } from './nftables.js';
+import type { Netns } from './netns.js';
+import { describeSocket } from './socklist.js';
+
+/** What a namespace looked like once made ready. */
+export interface Snapshot {
+  links: NativeLink[];
+  addresses: NativeAddr[];
+  routes: NativeRoute[];
+  rules: NativeRule[];
+  neighbours: NativeNeigh[];
+}
+
+/** The readable, writable values under /proc/sys/net of a fresh namespace, by path below it. */
+export type Sysctls = [string, string][];
+
+export type ResetResult = { ok: true; timeWaitClosed: number } | { ok: false; reason: string };
+
+// IFF_* bits a tenant may change (dev_change_flags lets these through).
+const USER_FLAGS = 0x4 | 0x20 | 0x80 | 0x100 | 0x200 | 0x1000 | 0x2000 | 0x4000 | 0x8000;
+const IFF_UP = 0x1;
+const LOOPBACK = 1; // lo's ifindex in every namespace
+
+async function list<T>(what: string, call: () => Promise<NativeList<T>>): Promise<T[]> {
+  const r = await call();
+  if (r.errno) throw NsnetError.kernel(what, 'namespace reset', r.errno, r.message || undefined);
+  return r.items;
+}
+
+/** Reads what the snapshot and the checks compare. */
+async function read(ns: Netns): Promise<Snapshot> {
+  const h = ns.handle;
+  const [links, addresses, routes, rules, v4, v6] = await Promise.all([
+    list('RTM_GETLINK', () => native.links(h, 0, '')),
+    list('RTM_GETADDR', () => native.addrs(h, 0, 0)),
+    list('RTM_GETROUTE', () => native.routes(h, 0, 0)),
+    list('RTM_GETRULE', () => native.rules(h, 0)),
+    list('RTM_GETNEIGH', () => native.neighbours(h, 4)),
+    list('RTM_GETNEIGH', () => native.neighbours(h, 6)),
+  ]);
+  return { links, addresses, routes, rules, neighbours: [...v4, ...v6] };
+}
+
+export function snapshot(ns: Netns): Promise<Snapshot> {
+  return read(ns);
+}
+
+// A fresh namespace draws its TCP Fast Open key at random: a reset draws a
+// new one too, rather than hand every recycled namespace the same.
+const RANDOM = new Set(['ipv4/tcp_fastopen_key']);
+
+export async function sysctls(ns: Netns): Promise<Sysctls> {
+  return (await native.sysctlDump(ns.handle)).filter(([k]) => !RANDOM.has(k));
+}
+
+const addrKey = (a: NativeAddr) => `${a.family} ${a.ifindex} ${a.address}/${a.prefixlen} ${a.peer ?? ''} ${a.scope}`;
+const routeKey = (r: NativeRoute) =>
+  `${r.family} ${r.table} ${r.type} ${r.dst ?? ''}/${r.dstLen} ${r.gateway ?? ''} ${r.oif} ${r.protocol} ${r.scope} ${r.metric ?? ''} ${r.prefsrc ?? ''}`;
+const ruleKey = (r: NativeRule) => r.body.toString('hex');
+const neighKey = (n: NativeNeigh) => `${n.family} ${n.ifindex} ${n.dst} ${n.lladdr ?? ''} ${n.state} ${n.flags}`;
+const linkKey = (l: NativeLink) =>
+  `${l.ifindex} ${l.name} ${l.kind} ${l.mtu} ${l.mac ?? ''} ${l.flags & (USER_FLAGS | IFF_UP)} ${l.txqlen} ${l.group} ${l.alias} ${l.master}`;
+
+/** What differs between two readings, one line per difference ('' when nothing does). */
+function differences(want: Snapshot, got: Snapshot): string {
+  const out: string[] = [];
+  const diff = <T>(what: string, key: (x: T) => string, a: T[], b: T[]) => {
+    const wa = new Set(a.map(key));
+    const gb = new Set(b.map(key));
+    for (const k of gb) if (!wa.has(k)) out.push(`${what} ${k} is new`);
+    for (const k of wa) if (!gb.has(k)) out.push(`${what} ${k} is missing`);
+  };
+  diff('link', linkKey, want.links, got.links);
+  diff('address', addrKey, want.addresses, got.addresses);
+  diff('route', routeKey, want.routes, got.routes);
+  diff('rule', (r: NativeRule) => `${r.family} pref ${r.priority} table ${r.table} (${ruleKey(r)})`, want.rules, got.rules);
+  diff('neighbour', neighKey, want.neighbours, got.neighbours);
+  return out.join('; ');
+}
+
+/** Sends ops on ns's socket in one batch; the first failure, named. */
+async function exec(ns: Netns, ops: NativeOp[], extra: NativeGroup[] = []): Promise<void> {
+  const groups: NativeGroup[] = [...(ops.length ? [{ ns: ns.handle, ops }] : []), ...extra];
+  if (!groups.length) return;
+  const replies: NativeReply[] = await native.exec(groups);
+  const bad = replies.find((r) => r.errno && r.errno !== 125);
+  if (bad) throw NsnetError.kernel('reset', 'namespace reset', bad.errno, bad.message || undefined);
+}
+
+/** The requests that bring each link of `want` back (all but lo go down; lo goes down and up). */
+function linkOps(want: NativeLink[], now: Map<number, NativeLink>): NativeOp[] {
+  const ops: NativeOp[] = [];
+  for (const w of want) {
+    const l = now.get(w.ifindex)!;
+    const set: NativeOp & { op: 'link.set' } = { op: 'link.set', dev: w.ifindex, up: false };
+    if (l.name !== w.name) set.name = w.name;
+    if (l.mtu !== w.mtu) set.mtu = w.mtu;
+    if (w.mac && l.mac !== w.mac && w.ifindex !== LOOPBACK) set.mac = w.mac;
+    if (l.txqlen !== w.txqlen) set.txqlen = w.txqlen;
+    if (l.group !== w.group) set.group = w.group;
+    if (l.alias !== w.alias) set.alias = w.alias;
+    if (l.master && !w.master) set.master = null;
+    const changed = (l.flags ^ w.flags) & USER_FLAGS;
+    if (changed) set.flags = { mask: changed, value: w.flags & changed };
+    ops.push(set);
+    if (w.flags & IFF_UP) ops.push({ op: 'link.set', dev: w.ifindex, up: true });
+  }
+  return ops;
+}
+
+/**
+ * Resets ns to `want` (its snapshot) and the sysctls of a fresh namespace.
+ * hostOps: requests on the far side (a veth's host end) that go with the
+ * links' batch. Never throws for what it finds: a refusal says why.
+ */
+export async function resetNetns(ns: Netns, want: Snapshot, fresh: Sysctls, hostOps?: NativeGroup[]): Promise<ResetResult> {
+  const h = ns.handle;
+  try {
+    // 1. Nothing of the tenant may still run here.
+    const socks = await native.sockets(h, true);
+    if (socks.items.length) {
+      const shown = socks.items.slice(0, 5).map(describeSocket).join(', ');
+      return { ok: false, reason: `${socks.items.length} socket(s) still open in the namespace: ${shown}${socks.items.length > 5 ? ', ...' : ''}` };
+    }
+    // 2. nf_tables and conntrack (counters under /proc/sys/net follow them).
+    const nft = new Nftables(ns);
+    const tables = await nft.tables();
+    if (tables.length) await nft.commit(tables.map((t) => ({ verb: 'destroy' as const, table: { family: t.family, name: t.name } })));
+    await native.ctFlush(h);
+    // 3. Links: the tenant's go, ours are put back, down (and up where they were).
+    const links = new Map((await list('RTM_GETLINK', () => native.links(h, 0, ''))).map((l) => [l.ifindex, l]));
+    const gone = want.links.filter((w) => !links.has(w.ifindex));
+    if (gone.length) return { ok: false, reason: `link(s) ${gone.map((l) => l.name).join(', ')} left the namespace` };
+    const mine = new Set(want.links.map((l) => l.ifindex));
+    const extra: NativeOp[] = [...links.values()].filter((l) => !mine.has(l.ifindex)).map((l) => ({ op: 'link.del', dev: l.ifindex }));
+    await exec(ns, [...extra, ...linkOps(want.links, links)], hostOps);
+    // 4. /proc/sys/net, once the links have their names (and MTUs) back.
+    const sys = await native.sysctlRestore(h, fresh);
+    if (sys.left.length) return { ok: false, reason: `sysctls that cannot be put back: ${sys.left.map(([k, v]) => `${k}=${v.trim()}`).join(', ')}` };
+    await native.sysctl(h, 'net/ipv4/tcp_fastopen_key', randomFastOpenKey());
+    // 5. Addresses, routes and rules: what is not in the snapshot goes, what is missing comes back.
+    const now = await read(ns);
+    const has = <T>(xs: T[], key: (x: T) => string) => new Set(xs.map(key));
+    const wantAddr = has(want.addresses, addrKey);
+    const nowAddr = has(now.addresses, addrKey);
+    const addrOp = (op: 'addr.add' | 'addr.del', a: NativeAddr): NativeOp => ({
+      op, dev: a.ifindex, address: a.address, prefixlen: a.prefixlen, scope: a.scope, ...(a.peer && a.peer !== a.address ? { peer: a.peer } : {}),
+    });
+    await exec(ns, [
+      ...now.addresses.filter((a) => !wantAddr.has(addrKey(a))).map((a) => addrOp('addr.del', a)),
+      ...want.addresses.filter((a) => !nowAddr.has(addrKey(a))).map((a) => addrOp('addr.add', a)),
+    ]);
+    const wantRoute = has(want.routes, routeKey);
+    const wantRule = has(want.rules, ruleKey);
+    const nowRule = has(now.rules, ruleKey);
+    await exec(ns, [
+      ...now.rules.filter((r) => !wantRule.has(ruleKey(r))).map((r): NativeOp => ({ op: 'raw', type: 33 /* RTM_DELRULE */, body: r.body })),
+      ...want.rules.filter((r) => !nowRule.has(ruleKey(r))).map((r): NativeOp => ({ op: 'raw', type: 32 /* RTM_NEWRULE */, flags: 0x600, body: r.body })),
+    ]);
+    // Routes go last: an address removed above took its own routes with it.
+    const routes = await list('RTM_GETROUTE', () => native.routes(h, 0, 0));
+    await exec(ns, routes.filter((r) => !wantRoute.has(routeKey(r))).map(routeDel));
+    // 6. Read it all again: only an exact match goes back to the pool.
+    const diff = differences(want, await read(ns));
+    return diff ? { ok: false, reason: `still unlike a fresh namespace: ${diff}` } : { ok: true, timeWaitClosed: socks.destroyed };
+  } catch (e) {
+    return { ok: false, reason: `reset failed: ${(e as Error).message}` };
+  }
+}
+
+function routeDel(r: NativeRoute): NativeOp {
+  return {
+    op: 'route.del', family: r.family === 6 ? 10 : 2, ...(r.dst ? { dst: r.dst } : {}), dstLen: r.dstLen, table: r.table, type: r.type,
+    protocol: r.protocol, scope: r.scope, ...(r.gateway ? { gateway: r.gateway } : {}), ...(r.oif ? { dev: r.oif } : {}),
+    ...(r.metric !== null ? { metric: r.metric } : {}),
+  };
+}
+
+function randomFastOpenKey(): string {
+  const hex = (globalThis.crypto.getRandomValues(new Uint8Array(16)) as Uint8Array).reduce((s, b) => s + b.toString(16).padStart(2, '0'), '');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 16)}-${hex.slice(16, 24)}-${hex.slice(24, 32)}`;
+}
