@@ -16,7 +16,7 @@ export {
 } from './netlink/batch.js';
 export type { Address, Link, Neighbour, Route } from './netlink/types.js';
 export type { SocketInfo } from './netlink/socklist.js';
-export { NetnsPool, type NetnsPoolOptions, type PoolStats } from './netlink/pool.js';
+export { NetnsPool, type Claim, type NetnsPoolOptions, type PoolStats } from './netlink/pool.js';
 export type { ResetResult } from './netlink/reset.js';
 export { watch, Watcher, type WatchEvent, type WatchOptions } from './watch.js';
 export { mirror, Mirror, type MirrorChange, type MirrorOptions } from './netlink/mirror.js';
@@ -59,6 +59,9 @@ export {
   type ControllerOptions,
   type ControllerEvent,
   type DeleteOptions,
+  type DeleteReport,
+  type PoolOptions,
+  type ControllerPoolStats,
   type EndpointOptions,
   type NetworkOptions,
   type SandboxOptions,

@@ -23,6 +23,11 @@ export function me(): { pid: number; start: string } {
   return self;
 }
 
+/** Whether the process a mark or a pool names is still the one that made it. */
+export function alive(p: { pid: number; start: string }): boolean {
+  return startOf(p.pid) === p.start;
+}
+
 /**
  * Whether the mark's process still runs (in this process: whether the op
  * is still in flight, as inFlight says).

@@ -27,8 +27,10 @@ import { reconcile, type ReconcileOptions, type ReconcileReport } from './reconc
 import * as sandboxes from './sandboxes.js';
 import type { SandboxSettings } from './sandboxes.js';
 import type { FaultHook } from './tx.js';
+import { SandboxPools, checkPoolOptions, type PoolOptions } from './pool.js';
 
-export type { ControllerEvent, DeleteOptions } from './context.js';
+export type { ControllerEvent, DeleteOptions, DeleteReport } from './context.js';
+export type { ControllerPoolStats, PoolOptions } from './pool.js';
 export type { EndpointOptions } from './endpoints.js';
 export type { NetworkOptions, SubnetOptions } from './networks.js';
 export type { SandboxAttachment } from './sandboxes.js';
@@ -63,6 +65,14 @@ export interface ControllerOptions {
   firewall?: FirewallKind;
   /** Test hook: called before each step of a create; a throw fails that step. */
   faults?: FaultHook;
+  /**
+   * Sandbox pools: for each of these networks, `size` namespaces made
+   * ahead of time with the network's interface already plugged in, so a
+   * sandbox on one of them (alone) is made in one short trip; refilled in
+   * the background at a bounded rate. `sandbox.delete({ recycle: true })`
+   * gives a namespace back once a reset proves it clean. See pool.ts.
+   */
+  pool?: PoolOptions;
 }
 
 export interface SandboxOptions extends SandboxSettings {
@@ -120,15 +130,34 @@ export class Controller extends EventEmitter {
     if (firewall !== 'nftables' && firewall !== 'none') throw new ValidationError('firewall', opts.firewall, "must be 'nftables' or 'none'");
     const host = opts.host ?? (await Netns.host());
     const store = opts.store ?? new SqliteStore(stateDir);
+    const pool = opts.pool === undefined ? null : checkPoolOptions(opts.pool);
     const c = new Controller({ stateDir, runDir, etcDir, filesDir, host, store, firewall, ...(opts.faults ? { faults: opts.faults } : {}) });
     try {
       await networks.ensurePredefined(c.ctx);
       if (opts.reconcile !== false) await c.reconcile();
+      if (pool) {
+        const pools = new SandboxPools(c.ctx, pool);
+        c.ctx.pools = pools;
+        for (const n of await c.ctx.store.view((t) => t.networks())) {
+          if (pool.networks.includes(n.name) && !c.ctx.knownDriver(n.driver)?.prepool)
+            throw new ValidationError('pool.networks', n.name, `is a ${n.driver} network, whose driver cannot pool`);
+          pools.start(n);
+        }
+      }
     } catch (e) {
       c.close();
       throw e;
     }
     return c;
+  }
+
+  /**
+   * The sandbox pools (Controller.open's pool option), or null: stats()
+   * (size, ready, hits, misses, refill rate ...) and warm() (resolves once
+   * every pool is full).
+   */
+  get pool(): Pick<SandboxPools, 'stats' | 'warm'> | null {
+    return (this.ctx.pools as SandboxPools | null) ?? null;
   }
 
   /** The store the controller records its intent in. @internal */
@@ -201,12 +230,19 @@ export class Controller extends EventEmitter {
     return reconcile(this.ctx, { namespaces: true, ...o });
   }
 
-  /** Closes the store and the namespace handles. Sandboxes and networks stay. */
-  close(): void {
+  /**
+   * Closes the store and the namespace handles. Sandboxes and networks
+   * stay; the pools' namespaces are released (the returned promise says
+   * when; a process that exits first leaves them to the next reconcile).
+   */
+  close(): Promise<void> {
+    const pools = this.ctx.pools as SandboxPools | null;
+    this.ctx.pools = null;
     this.ctx.close();
+    return pools ? pools.close() : Promise.resolve();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    this.close();
+    await this.close();
   }
 }

@@ -8,7 +8,7 @@ import { join as joinPath } from 'node:path';
 import { NsnetError } from '../errors.js';
 import type { Netns } from '../netlink/netns.js';
 import type { EndpointRecord, NetworkRecord, PortMapping, SandboxRecord } from '../store/store.js';
-import type { CnmContext, DeleteOptions } from './context.js';
+import type { CnmContext, DeleteOptions, DeleteReport } from './context.js';
 import { createEndpoint, type EndpointOptions } from './endpoints.js';
 import { deleteEndpoint, join, leave } from './join.js';
 import { deleteNetwork } from './networks.js';
@@ -218,8 +218,11 @@ export class Sandbox extends Handle<SandboxRecord> {
     };
   }
 
-  /** Tears the sandbox down; refused while others share its namespace unless forced. */
-  delete(o?: DeleteOptions): Promise<void> {
+  /**
+   * Tears the sandbox down; refused while others share its namespace unless
+   * forced. With recycle, says whether its namespace went back to the pool.
+   */
+  delete(o?: DeleteOptions): Promise<DeleteReport> {
     return deleteSandbox(this.ctx, this.record, o);
   }
 }

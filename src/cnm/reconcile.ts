@@ -20,6 +20,7 @@ import type { CnmContext } from './context.js';
 import { firewallState } from './publish.js';
 import { Netns, isMounted } from '../netlink/netns.js';
 import { checkSandboxes } from './verify.js';
+import { poolAlive, poolOwner } from './pool.js';
 import { deleteSandbox } from './sandboxes.js';
 import { sandboxProcesses, startedAt } from '../processes.js';
 
@@ -139,12 +140,15 @@ export async function reconcile(c: CnmContext, o: ReconcileOptions = {}): Promis
   report.found.push(...sb.found);
   report.errors.push(...sb.errors);
 
-  // 3. Host-side interfaces: this store's leftovers go, the rest is reported.
+  // 3. Pools of processes that died: their namespaces go (and the veths in them with those).
+  await deadPools(c, report);
+
+  // 4. Host-side interfaces: this store's leftovers go, the rest is reported.
   await leftovers(c, [...(await byName()).values()], report, !!o.orphans);
 
   if (o.namespaces) await namespaces(c, report);
 
-  // 4. nsnet's table: made if missing, rebuilt if not as nsnet writes it,
+  // 5. nsnet's table: made if missing, rebuilt if not as nsnet writes it,
   //    and holding the ports of verified sandboxes (never of others).
   try {
     report.firewall = await c.firewall.reconcile(() => firewallState(c, sb), { orphans: !!o.orphans });
@@ -152,7 +156,7 @@ export async function reconcile(c: CnmContext, o: ReconcileOptions = {}): Promis
     report.errors.push(`firewall: ${(e as Error).message}`);
   }
 
-  // 5. Files of sandboxes that no longer exist; handles of namespaces that went.
+  // 6. Files of sandboxes that no longer exist; handles of namespaces that went.
   const live = await c.store.view((t) => t.sandboxes());
   removeFiles(c, files, new Set(live.map((s) => s.filesDir)), report);
   const ids = new Map(live.map((s) => [s.id, s]));
@@ -191,7 +195,8 @@ async function leftovers(c: CnmContext, links: Link[], report: ReconcileReport, 
       report.foreignInterfaces.push(l.name);
       continue;
     }
-    const inUse = l.kind === 'bridge' ? bridges.has(l.name) : !!eps.get(l.name)?.sandboxId;
+    // A live process's pool holds veths no endpoint has yet.
+    const inUse = l.kind === 'bridge' ? bridges.has(l.name) : !!eps.get(l.name)?.sandboxId || poolAlive(c.owner, l.alias?.split(' ')[2] ?? '');
     if (inUse) continue;
     const ours = whose === 'mine' || (l.kind === 'bridge' ? false : eps.has(l.name));
     if (!ours) report.orphanInterfaces.push(l.name);
@@ -213,7 +218,7 @@ async function namespaces(c: CnmContext, report: ReconcileReport): Promise<void>
   const mine = new Set((await c.store.view((t) => t.sandboxes())).map((s) => s.name));
   for (const name of names) {
     const path = join(c.runDir, name);
-    if (mine.has(name) || !isMounted(path)) continue;
+    if (mine.has(name) || !isMounted(path) || poolAlive(c.owner, name)) continue;
     const ns = await Netns.openPath(path).catch(() => null);
     if (!ns) continue;
     try {
@@ -228,6 +233,20 @@ async function namespaces(c: CnmContext, report: ReconcileReport): Promise<void>
       report.errors.push(`namespace ${name}: ${(e as Error).message}`);
     } finally {
       ns.close();
+    }
+  }
+}
+
+/** The pooled namespaces (pool.ts) of this store's processes that are gone. */
+async function deadPools(c: CnmContext, report: ReconcileReport): Promise<void> {
+  for (const name of await Netns.list({ runDir: c.runDir })) {
+    if (!poolOwner(c.owner, name) || poolAlive(c.owner, name)) continue;
+    try {
+      await Netns.delete(name, { runDir: c.runDir });
+      report.namespacesRemoved.push(name);
+      report.found.push(`namespace ${name}: the pool of a process that is gone: removed`);
+    } catch (e) {
+      if ((e as NsnetError).code !== 'ENOENT') report.errors.push(`namespace ${name}: ${(e as Error).message}`);
     }
   }
 }

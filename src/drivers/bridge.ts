@@ -70,6 +70,55 @@ const randomMac = () => {
   return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
 };
 
+// Links without IPv6 (no IPv6 in the kernel, or an MTU under 1280) have no
+// address generation to turn off, and the kernel refuses the attempt.
+const canSetV6 = (n: NetworkRecord) => {
+  const mtu = bridgeState(n).mtu;
+  return hasKernelIPv6() && (mtu === null || mtu >= IPV6_MIN_MTU);
+};
+/** The sandbox's end gets no IPv6 address on a network without IPv6, as Docker disables IPv6 on such an interface. */
+const needsV6Off = (n: NetworkRecord) => canSetV6(n) && !hasIPv6(n);
+
+/**
+ * The veth's host end, enslaved to the bridge and up, with its far end
+ * `inside` created straight in sb. IPv6 autoconfiguration would give each
+ * end a link-local address, with its DAD, MLD reports and router
+ * solicitations; those the sandbox's end sends are flooded to every port
+ * of the bridge, and at 1000 sandboxes that flooding is most of what a
+ * create costs. The host's end is a bridge port and needs no address of its
+ * own, so it never gets one. The mode must be set before a link is up.
+ */
+function hostEnd(ctx: DriverContext, n: NetworkRecord, b: Batch, hostIfname: string, inside: string, sb: HasHandle, o: { mac?: string; alias: string; hairpin: boolean }): void {
+  const st = bridgeState(n);
+  const mtu = st.mtu ? { mtu: st.mtu } : {};
+  b.in(ctx.host).addVeth({ name: hostIfname, master: st.bridge, ...mtu, peer: { name: inside, netns: sb, ...(o.mac ? { mac: o.mac } : {}), ...mtu } });
+  // The alias says whose the veth is, in the first request after the create.
+  const v6 = canSetV6(n);
+  if (v6) b.setLink(hostIfname, { addrGenMode: 'none', alias: o.alias });
+  // Where br_netfilter DNATs while bridging, a container reaching its own
+  // published port through the host sends the frame back out its own port.
+  b.setLink(hostIfname, { up: true, ...(v6 ? {} : { alias: o.alias }), ...(o.hairpin ? { hairpin: true } : {}) });
+}
+
+/**
+ * Inside sb: ep's interface up, with its addresses and, for the gateway
+ * endpoint, the default route. The peer cannot be brought up by the
+ * request that creates it: it is not paired yet, and the kernel answers
+ * ENOTCONN; this group, which runs next, brings it up. A pooled interface
+ * (named `pooled`, down) first takes ep's name and MAC.
+ */
+function insideEnd(n: NetworkRecord, ep: EndpointRecord, sb: HasHandle, b: Batch, o: JoinOptions, pooled?: string): void {
+  const inside = ep.ifname!;
+  b.in(sb);
+  if (pooled !== undefined) b.setLink(pooled, { ...(pooled !== inside ? { name: inside } : {}), mac: ep.mac! });
+  else if (needsV6Off(n)) b.setLink(inside, { addrGenMode: 'none' });
+  b.setUp(inside);
+  for (const a of ep.addresses) b.addAddress(inside, a, a.includes(':') ? { nodad: true } : {});
+  if (o.gatewayEndpoint && !n.internal) {
+    for (const s of n.subnets) if (s.gateway) b.addRoute({ dst: 'default', gateway: s.gateway, dev: inside });
+  }
+}
+
 export const bridgeDriver: Driver = {
   name: 'bridge',
   sandboxKind: 'own',
@@ -215,41 +264,26 @@ export const bridgeDriver: Driver = {
   },
 
   join(ctx: DriverContext, n: NetworkRecord, ep: EndpointRecord, sb: HasHandle, b: Batch, o: JoinOptions) {
-    const st = bridgeState(n);
-    const mtu = st.mtu ? { mtu: st.mtu } : {};
-    const inside = ep.ifname!;
-    // IPv6 autoconfiguration would give each end a link-local address, with
-    // its DAD, MLD reports and router solicitations; those the sandbox's end
-    // sends are flooded to every port of the bridge, and at 1000 sandboxes
-    // that flooding is most of what a create costs. The host's end is a
-    // bridge port and needs no address of its own, so it never gets one; the
-    // sandbox's end gets none on a network without IPv6, as Docker disables
-    // IPv6 on such an interface. The mode must be set before a link is up.
-    b.in(ctx.host).addVeth({
-      name: ep.hostIfname!,
-      master: st.bridge,
-      ...mtu,
-      peer: { name: inside, netns: sb, mac: ep.mac!, ...mtu },
-    });
-    // Links without IPv6 (no IPv6 in the kernel, or an MTU under 1280) have no
-    // address generation to turn off, and the kernel refuses the attempt.
-    const v6 = hasKernelIPv6() && (st.mtu === null || st.mtu >= IPV6_MIN_MTU);
-    // The alias says whose the veth is, in the first request after the create.
-    const alias = ownerTag(ctx.owner, ep.id);
-    if (v6) b.setLink(ep.hostIfname!, { addrGenMode: 'none', alias });
-    // Where br_netfilter DNATs while bridging, a container reaching its own
-    // published port through the host sends the frame back out its own port.
-    b.setLink(ep.hostIfname!, { up: true, ...(v6 ? {} : { alias }), ...(ep.ports?.length ? { hairpin: true } : {}) });
-    // The peer cannot be brought up by the request that creates it: it is
-    // not paired yet, and the kernel answers ENOTCONN. The sandbox's own
-    // group, which runs next, brings it up.
-    b.in(sb);
-    if (v6 && !hasIPv6(n)) b.setLink(inside, { addrGenMode: 'none' });
-    b.setUp(inside);
-    for (const a of ep.addresses) b.addAddress(inside, a, a.includes(':') ? { nodad: true } : {});
-    if (o.gatewayEndpoint && !n.internal) {
-      for (const s of n.subnets) if (s.gateway) b.addRoute({ dst: 'default', gateway: s.gateway, dev: inside });
-    }
+    hostEnd(ctx, n, b, ep.hostIfname!, ep.ifname!, sb, { mac: ep.mac!, alias: ownerTag(ctx.owner, ep.id), hairpin: !!ep.ports?.length });
+    insideEnd(n, ep, sb, b, o);
+  },
+
+  prepool(ctx, n, ns, b, tag) {
+    const hostIfname = `nsv${randomBytes(4).toString('hex')}`;
+    const ifname = `${bridgeState(n).ifPrefix}0`;
+    hostEnd(ctx, n, b, hostIfname, ifname, ns, { alias: tag, hairpin: false });
+    // The far end stays down until adopt() gives it its owner's MAC and addresses.
+    if (needsV6Off(n)) b.in(ns).setLink(ifname, { addrGenMode: 'none' });
+    return { hostIfname, ifname };
+  },
+
+  adopt(ctx, n, ep, ns, b, o, pooled) {
+    b.in(ctx.host).setLink(ep.hostIfname!, { alias: ownerTag(ctx.owner, ep.id), ...(ep.ports?.length ? { hairpin: true } : {}) });
+    insideEnd(n, ep, ns, b, o, pooled.ifname);
+  },
+
+  unadopt(ctx, _n, ep, b, tag) {
+    b.in(ctx.host).setLink(ep.hostIfname!, { alias: tag, ...(ep.ports?.length ? { hairpin: false } : {}) });
   },
 
   async repair(ctx, n, ep, sb, view, o) {

@@ -10,7 +10,7 @@ import { ValidationError } from '../errors.js';
 import type { Batch } from './batch.js';
 import { Netns, defaultRunDir } from './netns.js';
 import { resetNetns, snapshot, sysctls, type ResetResult, type Snapshot, type Sysctls } from './reset.js';
-import type { NativeGroup, NativeNetns } from '../native.js';
+import type { NativeNetns } from '../native.js';
 
 export interface NetnsPoolOptions<T> {
   /** How many namespaces to keep ready. */
@@ -40,6 +40,22 @@ export interface PoolStats {
   refused: number;
   /** Namespaces made per second while refilling, over the last refill. */
   refillRate: number;
+  /** Namespaces that could not be made, and the last such error. */
+  failures: number;
+  lastError: string | null;
+}
+
+/** A ready namespace taken from the pool (see NetnsPool.take). */
+export interface Claim<T> {
+  /** What prepare said of it. */
+  readonly data: T;
+  /**
+   * Renames it to `name` and runs the batch `then` builds, in one trip. If
+   * that fails, the namespace is released and the error thrown.
+   */
+  use(name: string, then?: (ns: Netns, data: T) => Batch): Promise<Netns>;
+  /** Returns it to the pool untouched (the caller will not use it). */
+  putBack(): void;
 }
 
 interface Entry<T> {
@@ -57,7 +73,7 @@ export class NetnsPool<T = undefined> {
   private filling: Promise<void> | null = null;
   private closed = false;
   private readonly runDir: string;
-  private readonly counts = { hits: 0, misses: 0, made: 0, recycled: 0, refused: 0, refillRate: 0 };
+  private readonly counts = { hits: 0, misses: 0, made: 0, recycled: 0, refused: 0, refillRate: 0, failures: 0, lastError: null as string | null };
 
   constructor(private readonly o: NetnsPoolOptions<T>) {
     if (!Number.isInteger(o.size) || o.size < 0 || o.size > 4096) throw new ValidationError('pool size', o.size, 'must be an integer from 0 to 4096');
@@ -82,12 +98,11 @@ export class NetnsPool<T = undefined> {
   }
 
   /**
-   * A ready namespace, renamed to `name`, with the batch `then` builds run
-   * in the same trip; null when none is ready (the caller makes one the
-   * usual way). If the trip fails, the namespace is released and the error
-   * thrown.
+   * A ready namespace for the caller, or null when none is ready (the
+   * caller makes one the usual way). It is the caller's from here: use()
+   * gives it its name and batch, putBack() returns it untouched.
    */
-  async take(name: string, then?: (ns: Netns, data: T) => Batch): Promise<{ ns: Netns; data: T } | null> {
+  take(): Claim<T> | null {
     const e = this.closed ? undefined : this.ready.shift();
     this.fill();
     if (!e) {
@@ -95,26 +110,36 @@ export class NetnsPool<T = undefined> {
       return null;
     }
     this.counts.hits++;
-    try {
-      await e.ns.move(name, then ? { then: (ns) => then(ns, e.data) } : {});
-    } catch (err) {
-      await e.ns.delete().catch(() => {});
-      throw err;
-    }
-    this.taken.set(e.ns.handle, e);
-    return { ns: e.ns, data: e.data };
+    return {
+      data: e.data,
+      use: async (name, then) => {
+        try {
+          await e.ns.move(name, then ? { then: (ns) => then(ns, e.data) } : {});
+        } catch (err) {
+          await e.ns.delete().catch(() => {});
+          throw err;
+        }
+        this.taken.set(e.ns.handle, e);
+        return e.ns;
+      },
+      putBack: () => {
+        if (this.closed) void e.ns.delete().catch(() => {});
+        else this.ready.unshift(e);
+      },
+    };
   }
 
   /**
    * Takes back a namespace take() gave out, once reset to how the pool made
-   * it (see reset.ts), under a pool name again; hostOps go with the reset's
+   * it (see reset.ts), under a pool name again; `host`'s requests go with the reset's
    * link requests (a veth's host end put back). Recycled namespaces may fill
    * the pool to twice its size. Refused (the pool is full,
    * the namespace is not the pool's, or the reset found something it
    * cannot undo), the namespace is untouched by the pool and the caller
    * releases it; the reason says why.
    */
-  async recycle(ns: Netns, hostOps?: NativeGroup[]): Promise<ResetResult> {
+  async recycle(ns: Netns, host?: Batch): Promise<ResetResult> {
+    const hostOps = host?.take().groups;
     const e = this.taken.get(ns.handle);
     const refuse = (reason: string): ResetResult => (this.counts.refused++, { ok: false, reason });
     if (!e || e.ns !== ns) return refuse('the namespace was not made by this pool');
@@ -161,6 +186,8 @@ export class NetnsPool<T = undefined> {
           made++;
           this.counts.made++;
         } catch (e) {
+          this.counts.failures++;
+          this.counts.lastError = (e as Error).message;
           this.o.onError?.(e);
           await pause(1000); // the kernel refused; try again later
         }
