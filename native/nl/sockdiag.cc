@@ -92,7 +92,7 @@ bool decode_packet(const nlmsghdr* h, SockInfo* out) {
   if (!header(h, &m)) return false;
   out->family = AF_PACKET;
   out->type = m.pdiag_type;
-  out->ethertype = ntohs(m.pdiag_num);
+  out->ethertype = m.pdiag_num;  // host order already (packet_diag stores ntohs of the socket's protocol)
   out->inode = m.pdiag_ino;
   out->cookie[0] = m.pdiag_cookie[0];
   out->cookie[1] = m.pdiag_cookie[1];

@@ -157,7 +157,7 @@ TEST(decode_packet_and_netlink_read_their_own_fields) {
   packet_diag_msg pm{};
   pm.pdiag_family = AF_PACKET;
   pm.pdiag_type = SOCK_RAW;
-  pm.pdiag_num = htons(0x0003);  // ETH_P_ALL
+  pm.pdiag_num = 0x0003;  // ETH_P_ALL, in host order as the kernel puts it
   pm.pdiag_ino = 5;
   Buf pb;
   CHECK(answer(pb, pm).finish());

@@ -272,8 +272,12 @@ export const bridgeDriver: Driver = {
     const hostIfname = `nsv${randomBytes(4).toString('hex')}`;
     const ifname = `${bridgeState(n).ifPrefix}0`;
     hostEnd(ctx, n, b, hostIfname, ifname, ns, { alias: tag, hairpin: false });
-    // The far end stays down until adopt() gives it its owner's MAC and addresses.
-    if (needsV6Off(n)) b.in(ns).setLink(ifname, { addrGenMode: 'none' });
+    // The far end stays down until adopt() gives it its owner's MAC and
+    // addresses; it goes up and down once now, as a recycled one has, so
+    // both look the same (a link gets its queueing discipline on its first up).
+    b.in(ns);
+    if (needsV6Off(n)) b.setLink(ifname, { addrGenMode: 'none' });
+    b.setUp(ifname).setDown(ifname);
     return { hostIfname, ifname };
   },
 

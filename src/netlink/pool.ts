@@ -70,6 +70,8 @@ export class NetnsPool<T = undefined> {
   private readonly taken = new WeakMap<NativeNetns, Entry<T>>();
   private fresh: Sysctls | null = null;
   private seq = 0;
+  /** When the last make started (performance.now()). */
+  private lastStart = -Infinity;
   private filling: Promise<void> | null = null;
   private closed = false;
   private readonly runDir: string;
@@ -180,7 +182,11 @@ export class NetnsPool<T = undefined> {
       let made = 0;
       const t0 = performance.now();
       while (!this.closed && this.ready.length < this.o.size) {
-        const started = performance.now();
+        // The rate holds across refills: a take right after one does not start the next at once.
+        const wait = this.lastStart + gap - performance.now();
+        if (wait > 0) await pause(wait);
+        if (this.closed || this.ready.length >= this.o.size) break;
+        this.lastStart = performance.now();
         try {
           this.ready.push(await this.make());
           made++;
@@ -191,8 +197,6 @@ export class NetnsPool<T = undefined> {
           this.o.onError?.(e);
           await pause(1000); // the kernel refused; try again later
         }
-        const rest = gap - (performance.now() - started);
-        if (rest > 0) await pause(rest);
       }
       if (made) this.counts.refillRate = (made * 1000) / (performance.now() - t0);
     };

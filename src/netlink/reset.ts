@@ -160,8 +160,9 @@ export async function resetNetns(ns: Netns, want: Snapshot, fresh: Sysctls, host
     const gone = want.links.filter((w) => !links.has(w.ifindex));
     if (gone.length) return { ok: false, reason: `link(s) ${gone.map((l) => l.name).join(', ')} left the namespace` };
     const mine = new Set(want.links.map((l) => l.ifindex));
-    const extra: NativeOp[] = [...links.values()].filter((l) => !mine.has(l.ifindex)).map((l) => ({ op: 'link.del', dev: l.ifindex }));
-    await exec(ns, [...extra, ...linkOps(want.links, links)], hostOps);
+    // One at a time: deleting one end of a veth takes the other with it.
+    for (const l of links.values()) if (!mine.has(l.ifindex)) await exec(ns, [{ op: 'link.del', dev: l.ifindex }]).catch(noSuchDevice);
+    await exec(ns, linkOps(want.links, links), hostOps);
     // 4. /proc/sys/net, once the links have their names (and MTUs) back.
     const sys = await native.sysctlRestore(h, fresh);
     if (sys.left.length) return { ok: false, reason: `sysctls that cannot be put back: ${sys.left.map(([k, v]) => `${k}=${v.trim()}`).join(', ')}` };
@@ -195,6 +196,10 @@ export async function resetNetns(ns: Netns, want: Snapshot, fresh: Sysctls, host
     return { ok: false, reason: `reset failed: ${(e as Error).message}` };
   }
 }
+
+const noSuchDevice = (e: NsnetError) => {
+  if (e.code !== 'ENODEV') throw e;
+};
 
 function routeDel(r: NativeRoute): NativeOp {
   return {
