@@ -325,6 +325,9 @@ export interface NativeRule {
   body: Buffer;
 }
 
+/** A namespace's /proc/sys/net values, held by the addon (opaque to JS). */
+export type NativeSysctls = { readonly __sysctls: unique symbol };
+
 /** One socket of a namespace, as sock_diag (or /proc/net/raw) lists it. */
 export interface NativeSocket {
   /** AF_INET 2, AF_INET6 10, AF_UNIX 1, AF_PACKET 17, AF_NETLINK 16. */
@@ -391,10 +394,10 @@ export interface Native {
   sockets(ns: NativeNetns, destroyTimeWait: boolean): Promise<{ items: NativeSocket[]; unlisted: string[]; destroyed: number }>;
   /** Flushes the namespace's conntrack table and expectations. */
   ctFlush(ns: NativeNetns): Promise<void>;
-  /** Every readable value under /proc/sys/net, by path below it. */
-  sysctlDump(ns: NativeNetns): Promise<[string, string][]>;
+  /** Every readable value under /proc/sys/net (but the random TCP Fast Open key), kept in the addon. */
+  sysctlDump(ns: NativeNetns): Promise<NativeSysctls>;
   /** Writes back the values of want that differ; left: those still different after. */
-  sysctlRestore(ns: NativeNetns, want: [string, string][]): Promise<{ changed: string[]; left: [string, string][] }>;
+  sysctlRestore(ns: NativeNetns, want: NativeSysctls): Promise<{ changed: string[]; left: [string, string][] }>;
   nftList(ns: NativeNetns, what: 'gen', family: number, table: string, set: string): Promise<NativeReply & { gen: number }>;
   nftList(ns: NativeNetns, what: 'tables', family: number, table: string, set: string): Promise<NativeList<NativeNftTable>>;
   nftList(ns: NativeNetns, what: 'chains', family: number, table: string, set: string): Promise<NativeList<NativeNftChain>>;

@@ -69,6 +69,8 @@ async function recycleAfter(tenant: (sb: Sandbox, gateway: string) => Promise<un
   expect(taken).toHaveLength(1);
   await tenant(sb, '10.97.0.1');
   expect(await sb.delete({ recycle: true })).toEqual({ recycled: true, reason: null });
+  await w.c.pool!.warm(); // its reset, done in the background
+  expect(w.c.pool!.stats()).toMatchObject({ refused: 0, lastError: null });
   const back = (await pooled()).filter((n) => !remaining.includes(n));
   expect(back).toHaveLength(1);
   return { then: before.get(taken[0]!)!, now: await view(back[0]!), fresh: await view(remaining[0]!) };
@@ -104,6 +106,7 @@ describe('recycling', () => {
     await new Promise((res) => holder.once('exit', res));
     const id = (await sb.netns()).id;
     expect(await sb.delete({ recycle: true })).toEqual({ recycled: true, reason: null });
+    await w.c.pool!.warm();
     expect(w.c.pool!.stats()).toMatchObject({ recycled: 1, refused: 0 });
     // The pool hands out the oldest first: ours comes back among the next three.
     const next: Sandbox[] = [];

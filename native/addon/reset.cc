@@ -4,7 +4,9 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <memory>
+#include <random>
 #include <string>
 #include <utility>
 #include <vector>
@@ -77,9 +79,16 @@ Napi::Value list_sockets(Runner& runner, const Napi::CallbackInfo& info) {
 Napi::Value sysctl_dump(Runner& runner, const Napi::CallbackInfo& info) {
   struct J : Job {
     std::shared_ptr<Namespace> ns;
-    Pairs out;
-    void run() override { ns::sysctl_dump(ns->fd, &out, &err); }
-    Napi::Value value(Napi::Env env) override { return from_pairs(env, out); }
+    std::shared_ptr<const Pairs> out;
+    void run() override {
+      auto pairs = std::make_shared<Pairs>();
+      if (ns::sysctl_dump(ns->fd, pairs.get(), &err)) out = std::move(pairs);
+    }
+    // Opaque to JS: handed back to sysctlRestore as it is, never copied into JS values.
+    Napi::Value value(Napi::Env env) override {
+      auto* held = new std::shared_ptr<const Pairs>(out);
+      return Napi::External<std::shared_ptr<const Pairs>>::New(env, held, [](Napi::Env, std::shared_ptr<const Pairs>* p) { delete p; });
+    }
   };
   auto j = std::make_unique<J>();
   j->ns = NetnsHandle::From(info[0]);
@@ -89,9 +98,20 @@ Napi::Value sysctl_dump(Runner& runner, const Napi::CallbackInfo& info) {
 Napi::Value sysctl_restore(Runner& runner, const Napi::CallbackInfo& info) {
   struct J : Job {
     std::shared_ptr<Namespace> ns;
-    Pairs want, left;
+    std::shared_ptr<const Pairs> want;
+    Pairs left;
     std::vector<std::string> changed;
-    void run() override { ns::sysctl_restore(ns->fd, want, &changed, &left, &err); }
+    void run() override {
+      if (!ns::sysctl_restore(ns->fd, *want, &ns->sysctls, &changed, &left, &err)) return;
+      // Drawn at random in every fresh namespace (sysctl_dump leaves it out): a new one here too.
+      uint32_t k[4];
+      std::random_device rd;
+      for (uint32_t& x : k) x = rd();
+      char key[40];
+      std::snprintf(key, sizeof key, "%08x-%08x-%08x-%08x", k[0], k[1], k[2], k[3]);
+      io::SysError e;
+      if (!ns::sysctl_write(ns->fd, "net/ipv4/tcp_fastopen_key", key, &e)) left.emplace_back("ipv4/tcp_fastopen_key", "(" + e.what + ")");
+    }
     Napi::Value value(Napi::Env env) override {
       Napi::Object o = Napi::Object::New(env);
       o.Set("changed", to_array(env, changed, [](Napi::Env e, const std::string& s) { return Napi::String::New(e, s); }));
@@ -99,12 +119,10 @@ Napi::Value sysctl_restore(Runner& runner, const Napi::CallbackInfo& info) {
       return o;
     }
   };
+  if (!info[1].IsExternal()) NAPI_THROW(Napi::TypeError::New(info.Env(), "sysctlRestore needs what sysctlDump returned"), Napi::Value());
   auto j = std::make_unique<J>();
   j->ns = NetnsHandle::From(info[0]);
-  j->want = from_array(info[1], [](Napi::Value v) {
-    Napi::Array a = v.As<Napi::Array>();
-    return std::pair<std::string, std::string>(a.Get(0u).ToString().Utf8Value(), a.Get(1u).ToString().Utf8Value());
-  });
+  j->want = *info[1].As<Napi::External<std::shared_ptr<const Pairs>>>().Data();
   return runner.submit(info.Env(), j.release(), Lane::Namespace);
 }
 

@@ -12,9 +12,10 @@ namespace nsnet::addon {
 
 // sockets(ns, destroyTimeWait: boolean) -> Promise<{ items, unlisted, destroyed }>
 Napi::Value list_sockets(Runner& runner, const Napi::CallbackInfo& info);
-// sysctlDump(ns) -> Promise<[path, value][]>
+// sysctlDump(ns) -> Promise<SysctlSnapshot>: opaque to JS (some 700 values
+// that a restore reads in C++, never converted to and from JS each time).
 Napi::Value sysctl_dump(Runner& runner, const Napi::CallbackInfo& info);
-// sysctlRestore(ns, want: [path, value][]) -> Promise<{ changed: string[], left: [path, value][] }>
+// sysctlRestore(ns, want: SysctlSnapshot) -> Promise<{ changed: string[], left: [path, value][] }>
 Napi::Value sysctl_restore(Runner& runner, const Napi::CallbackInfo& info);
 
 // ctFlush(ns) -> Promise<void>: the namespace's conntrack entries and expectations.

@@ -16,6 +16,7 @@ void Namespace::close() {
   rtnl.reset();
   nfnl.reset();
   diag.reset();
+  sysctls.clear();
   if (fd >= 0) ::close(fd);
   fd = -1;
 }

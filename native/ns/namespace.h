@@ -82,6 +82,8 @@ struct Namespace {
   std::atomic<bool> ready{false};
   // NETLINK_SOCK_DIAG: lists the namespace's sockets.
   LazySocket diag{NETLINK_SOCK_DIAG};
+  // Its /proc/sys/net files, kept open by sweeps (namespace thread only).
+  SysctlCache sysctls;
   // Whether a netlink socket is one of these (a namespace's sockets, as
   // sock_diag lists them, include nsnet's own).
   bool is_ours(int protocol, uint32_t portid);

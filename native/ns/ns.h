@@ -60,14 +60,37 @@ bool sysctl_read(int nsfd, const std::string& key, std::string* value, io::SysEr
 bool sysctl_write(int nsfd, const std::string& key, const std::string& value, io::SysError* err);
 
 // Every readable file under /proc/sys/net as the namespace sees it, as
-// (path below /proc/sys/net, value) pairs: what a fresh namespace holds.
+// (path below /proc/sys/net, value) pairs: what a fresh namespace holds
+// (but its TCP Fast Open key, drawn at random for each).
 bool sysctl_dump(int nsfd, std::vector<std::pair<std::string, std::string>>* out, io::SysError* err);
+// Files of one namespace's /proc/sys/net kept open between sweeps: a file
+// opened inside a namespace keeps reading that namespace's value from any
+// thread, and a read of an open file costs a fifth of an open, read and
+// close. At most a quarter of the process's file limit goes to these, so
+// the embedding program never runs short of descriptors because of them.
+class SysctlCache {
+ public:
+  SysctlCache() = default;
+  ~SysctlCache() { clear(); }
+  SysctlCache(const SysctlCache&) = delete;
+  SysctlCache& operator=(const SysctlCache&) = delete;
+  void clear();
+
+ private:
+  friend bool sysctl_restore(int, const std::vector<std::pair<std::string, std::string>>&, SysctlCache*, std::vector<std::string>*,
+                             std::vector<std::pair<std::string, std::string>>*, io::SysError*);
+  std::vector<int> fds_;  // one per path of the list it was filled for; -1 where not open
+  size_t for_size_ = 0;
+  std::string for_first_, for_last_;
+};
+
 // Brings the namespace's values back to `want` (from sysctl_dump of a fresh
 // one): reads each, writes the ones that differ, reads those again (one
 // key may change another: ip_forward and conf/all/forwarding). *changed
 // gets the paths written; *left the ones still different after, each with
-// its value now (or the errno of a read that failed).
-bool sysctl_restore(int nsfd, const std::vector<std::pair<std::string, std::string>>& want, std::vector<std::string>* changed,
-                    std::vector<std::pair<std::string, std::string>>* left, io::SysError* err);
+// its value now (or the errno of a read that failed). With a cache, reads
+// and writes go through the files it keeps open (opened on first use).
+bool sysctl_restore(int nsfd, const std::vector<std::pair<std::string, std::string>>& want, SysctlCache* cache,
+                    std::vector<std::string>* changed, std::vector<std::pair<std::string, std::string>>* left, io::SysError* err);
 
 }  // namespace nsnet::ns

@@ -9,6 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/resource.h>
+
+#include <atomic>
 #include <map>
 
 #include "ns.h"
@@ -46,29 +49,96 @@ void split(const std::string& path, std::string* dir, std::string* base) {
   *base = slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
+int pread_value(int fd, std::string* out) {
+  char buf[4096];
+  const ssize_t n = ::pread(fd, buf, sizeof buf, 0);
+  if (n < 0) return -errno;
+  out->assign(buf, static_cast<size_t>(n));
+  return 0;
+}
+
+int pwrite_value(int fd, const std::string& value) {
+  return ::pwrite(fd, value.data(), value.size(), 0) < 0 ? -errno : 0;
+}
+
 // The value of dir/base, or -errno (write-only and unreadable files say so).
 int read_value(int dirfd, const std::string& base, std::string* out) {
   if (dirfd < 0) return -ENOENT;
   const int fd = ::openat(dirfd, base.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -errno;
-  char buf[4096];
-  const ssize_t n = ::read(fd, buf, sizeof buf);
-  const int e = errno;
+  const int r = pread_value(fd, out);
   ::close(fd);
-  if (n < 0) return -e;
-  out->assign(buf, static_cast<size_t>(n));
-  return 0;
+  return r;
 }
 
 int write_value(int dirfd, const std::string& base, const std::string& value) {
   if (dirfd < 0) return -ENOENT;
   const int fd = ::openat(dirfd, base.c_str(), O_WRONLY | O_CLOEXEC);
   if (fd < 0) return -errno;
-  const ssize_t n = ::write(fd, value.data(), value.size());
-  const int e = errno;
+  const int r = pwrite_value(fd, value);
   ::close(fd);
-  return n < 0 ? -e : 0;
+  return r;
 }
+
+// Descriptors all caches hold, and the most they may (a quarter of the limit).
+std::atomic<long> g_cached{0};
+long cache_cap() {
+  rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return 4096;
+  return static_cast<long>(rl.rlim_cur / 4);
+}
+
+// One sweep's access to the files: through the cache where it holds an open
+// file, else opened relative to its directory for this access alone.
+class Files {
+ public:
+  Files(Dirs& dirs, std::vector<int>* fds) : dirs_(dirs), fds_(fds) {}
+  int read(size_t i, const std::string& path, std::string* out) {
+    const int fd = cached(i, path);
+    if (fd >= 0) {
+      const int r = pread_value(fd, out);
+      // Gone stale (the device was renamed, and its directory made again): open afresh.
+      if (r == 0) return 0;
+      drop(i);
+    }
+    split(path, &dir_, &base_);
+    return read_value(dirs_.at(dir_), base_, out);
+  }
+  int write(size_t i, const std::string& path, const std::string& value) {
+    split(path, &dir_, &base_);
+    // O_RDWR when cached: the cache opened it for both.
+    const int fd = fds_ && i < fds_->size() ? (*fds_)[i] : -1;
+    if (fd >= 0 && pwrite_value(fd, value) == 0) return 0;
+    return write_value(dirs_.at(dir_), base_, value);
+  }
+
+ private:
+  int cached(size_t i, const std::string& path) {
+    if (!fds_ || i >= fds_->size()) return -1;
+    int& fd = (*fds_)[i];
+    if (fd >= 0) return fd;
+    if (g_cached.load() >= cache_cap()) return -1;
+    split(path, &dir_, &base_);
+    const int dirfd = dirs_.at(dir_);
+    fd = dirfd < 0 ? -1 : ::openat(dirfd, base_.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0) fd = dirfd < 0 ? -1 : ::openat(dirfd, base_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) g_cached++;
+    return fd;
+  }
+  void drop(size_t i) {
+    ::close((*fds_)[i]);
+    (*fds_)[i] = -1;
+    g_cached--;
+  }
+
+  Dirs& dirs_;
+  std::vector<int>* fds_;
+  std::string dir_, base_;
+};
+
+// A fresh namespace draws its TCP Fast Open key at random: a restore must
+// not hand every namespace the same one (the caller draws a new one).
+bool random_per_namespace(const std::string& path) { return path == "ipv4/tcp_fastopen_key"; }
 
 void walk(Dirs& dirs, const std::string& dir, std::vector<std::pair<std::string, std::string>>* out) {
   const int fd = dirs.at(dir);
@@ -92,7 +162,7 @@ void walk(Dirs& dirs, const std::string& dir, std::vector<std::pair<std::string,
       continue;
     }
     std::string v;
-    if (read_value(fd, name, &v) == 0) out->emplace_back(path, std::move(v));
+    if (!random_per_namespace(path) && read_value(fd, name, &v) == 0) out->emplace_back(path, std::move(v));
   }
 }
 
@@ -106,23 +176,37 @@ bool sysctl_dump(int nsfd, std::vector<std::pair<std::string, std::string>>* out
   });
 }
 
-bool sysctl_restore(int nsfd, const std::vector<std::pair<std::string, std::string>>& want, std::vector<std::string>* changed,
-                    std::vector<std::pair<std::string, std::string>>* left, io::SysError* err) {
+void SysctlCache::clear() {
+  for (int fd : fds_)
+    if (fd >= 0) {
+      ::close(fd);
+      g_cached--;
+    }
+  fds_.clear();
+  for_size_ = 0;
+}
+
+bool sysctl_restore(int nsfd, const std::vector<std::pair<std::string, std::string>>& want, SysctlCache* cache,
+                    std::vector<std::string>* changed, std::vector<std::pair<std::string, std::string>>* left, io::SysError* err) {
   return run_in(nsfd, err, [&] {
+    if (cache && (cache->for_size_ != want.size() || (!want.empty() && (cache->for_first_ != want.front().first || cache->for_last_ != want.back().first)))) {
+      cache->clear();
+      cache->fds_.assign(want.size(), -1);
+      cache->for_size_ = want.size();
+      if (!want.empty()) cache->for_first_ = want.front().first, cache->for_last_ = want.back().first;
+    }
     Dirs dirs;
-    std::string dir, base, now;
+    Files files(dirs, cache ? &cache->fds_ : nullptr);
+    std::string now;
     std::vector<size_t> written;
     for (size_t i = 0; i < want.size(); i++) {
-      split(want[i].first, &dir, &base);
-      const int fd = dirs.at(dir);
-      if (read_value(fd, base, &now) == 0 && now == want[i].second) continue;
+      if (files.read(i, want[i].first, &now) == 0 && now == want[i].second) continue;
       // A failed write shows in the second reading.
-      write_value(fd, base, want[i].second);
+      files.write(i, want[i].first, want[i].second);
       written.push_back(i);
     }
     for (size_t i : written) {
-      split(want[i].first, &dir, &base);
-      const int r = read_value(dirs.at(dir), base, &now);
+      const int r = files.read(i, want[i].first, &now);
       changed->push_back(want[i].first);
       if (r != 0) left->emplace_back(want[i].first, std::string("(") + strerror(-r) + ")");
       else if (now != want[i].second) left->emplace_back(want[i].first, now);

@@ -140,19 +140,19 @@ export class SandboxPools implements Pools {
 
   stats(): ControllerPoolStats {
     const networks: Record<string, PoolStats> = {};
-    const total: ControllerPoolStats = { size: 0, ready: 0, hits: 0, misses: 0, made: 0, recycled: 0, refused: 0, refillRate: 0, failures: 0, lastError: null, networks };
+    const total: ControllerPoolStats = { size: 0, ready: 0, resetting: 0, hits: 0, misses: 0, made: 0, recycled: 0, refused: 0, refillRate: 0, failures: 0, lastError: null, networks };
     for (const { net, pool } of this.byNet.values()) {
       const s = (networks[net.name] = pool.stats());
-      for (const k of ['size', 'ready', 'hits', 'misses', 'made', 'recycled', 'refused', 'failures'] as const) total[k] += s[k];
+      for (const k of ['size', 'ready', 'resetting', 'hits', 'misses', 'made', 'recycled', 'refused', 'failures'] as const) total[k] += s[k];
       total.refillRate = Math.max(total.refillRate, s.refillRate);
       total.lastError = s.lastError ?? total.lastError;
     }
     return total;
   }
 
-  /** Resolves once every pool is full. */
+  /** Resolves once every pool is full and every recycled namespace reset. */
   async warm(): Promise<void> {
-    await Promise.all([...this.byNet.values()].map((p) => p.pool.warm()));
+    await Promise.all([...this.byNet.values()].map(async (p) => (await p.pool.settled(), await p.pool.warm())));
   }
 
   /** Releases every ready namespace. */

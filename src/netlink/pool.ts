@@ -4,13 +4,14 @@
 // ready, each with lo up and whatever `prepare` adds (a veth on a bridge),
 // made in the background at a bounded rate. take() renames one to its
 // owner's name and runs the owner's batch in the same trip. recycle() takes
-// one back once a reset (reset.ts) has proved nothing of its tenant is
-// left, instead of letting the kernel destroy it.
+// one back instead of letting the kernel destroy it, and a reset (reset.ts)
+// in the background proves nothing of its tenant is left before it is
+// handed out again.
 import { ValidationError } from '../errors.js';
 import type { Batch } from './batch.js';
 import { Netns, defaultRunDir } from './netns.js';
-import { resetNetns, snapshot, sysctls, type ResetResult, type Snapshot, type Sysctls } from './reset.js';
-import type { NativeNetns } from '../native.js';
+import { leftSockets, resetNetns, snapshot, sysctls, type ResetResult, type Snapshot, type Sysctls } from './reset.js';
+import type { NativeGroup, NativeNetns } from '../native.js';
 
 export interface NetnsPoolOptions<T> {
   /** How many namespaces to keep ready. */
@@ -30,13 +31,15 @@ export interface PoolStats {
   size: number;
   /** Ready now. */
   ready: number;
+  /** Taken back and being reset in the background. */
+  resetting: number;
   /** take() served from the pool, and not (it was empty). */
   hits: number;
   misses: number;
-  /** Namespaces made, and taken back by recycle(). */
+  /** Namespaces made, and taken back by recycle() and reset. */
   made: number;
   recycled: number;
-  /** recycle() calls refused (the namespace must be released). */
+  /** Namespaces recycle() refused, or whose reset failed (all released). */
   refused: number;
   /** Namespaces made per second while refilling, over the last refill. */
   refillRate: number;
@@ -66,6 +69,9 @@ interface Entry<T> {
 
 export class NetnsPool<T = undefined> {
   private readonly ready: Entry<T>[] = [];
+  /** Taken back by recycle(), waiting for (or in) their reset, with the host-side requests that go with it. */
+  private readonly dirty: { e: Entry<T>; host: NativeGroup[] | undefined }[] = [];
+  private cleaning: Promise<void> | null = null;
   /** Namespaces given out by take(), by handle: what recycle() resets them to. */
   private readonly taken = new WeakMap<NativeNetns, Entry<T>>();
   private fresh: Sysctls | null = null;
@@ -85,7 +91,12 @@ export class NetnsPool<T = undefined> {
   }
 
   stats(): PoolStats {
-    return { size: this.o.size, ready: this.ready.length, ...this.counts };
+    return { size: this.o.size, ready: this.ready.length, resetting: this.dirty.length + (this.cleaning ? 1 : 0), ...this.counts };
+  }
+
+  /** Resolves once every namespace taken back has been reset (or released). */
+  async settled(): Promise<void> {
+    while (this.cleaning) await this.cleaning;
   }
 
   /** Resolves once the pool is full (or closed): for callers that want it warm first. */
@@ -132,40 +143,67 @@ export class NetnsPool<T = undefined> {
   }
 
   /**
-   * Takes back a namespace take() gave out, once reset to how the pool made
-   * it (see reset.ts), under a pool name again; `host`'s requests go with the reset's
-   * link requests (a veth's host end put back). Recycled namespaces may fill
-   * the pool to twice its size. Refused (the pool is full,
-   * the namespace is not the pool's, or the reset found something it
-   * cannot undo), the namespace is untouched by the pool and the caller
-   * releases it; the reason says why.
+   * Takes back a namespace take() gave out. What must be true of it at
+   * once is checked here: no socket is left in it (a tenant's process may
+   * still hold one), and the pool (ready and being reset) is under twice
+   * its size; then (once the reset of the one before is done) it is renamed
+   * to a pool name, which frees its owner's. The rest of the reset (reset.ts: everything a tenant may have changed
+   * put back, then read again) runs in the background, off the caller's
+   * path; a namespace it cannot prove clean is released and counted as
+   * refused (see stats().lastError). `host`'s requests go with the reset's
+   * link requests (a veth's host end put back). Refused here, the
+   * namespace is untouched and the caller releases it; the reason says why.
    */
   async recycle(ns: Netns, host?: Batch): Promise<ResetResult> {
-    const hostOps = host?.take().groups;
     const e = this.taken.get(ns.handle);
     const refuse = (reason: string): ResetResult => (this.counts.refused++, { ok: false, reason });
     if (!e || e.ns !== ns) return refuse('the namespace was not made by this pool');
     if (this.closed) return refuse('the pool is closed');
     // Recycled namespaces may fill it to twice its size: a refill that
     // started when one was taken must not turn the recycling away.
-    if (this.ready.length >= 2 * this.o.size) return refuse('the pool is full');
-    const r = await resetNetns(ns, e.snapshot, this.fresh!, hostOps);
+    if (this.ready.length + this.dirty.length >= 2 * this.o.size) return refuse('the pool is full');
+    const r = await leftSockets(ns);
     if (!r.ok) return refuse(r.reason);
+    // One reset at a time, and the next waits for it: recycling faster than
+    // the resets run would fill the pool with namespaces nobody can take.
+    while (this.cleaning) await this.cleaning;
     try {
       await ns.move(this.nextName());
     } catch (err) {
       return refuse(`could not take it back: ${(err as Error).message}`);
     }
     this.taken.delete(ns.handle);
-    this.ready.push(e);
-    this.counts.recycled++;
+    this.dirty.push({ e, host: host?.take().groups });
+    this.clean();
     return r;
+  }
+
+  /** Resets the namespaces taken back, one at a time, into the ready list (or releases them). */
+  private clean(): void {
+    if (this.cleaning) return;
+    const run = async () => {
+      for (let d = this.dirty.shift(); d; d = this.dirty.shift()) {
+        const r = this.closed ? { ok: false as const, reason: 'the pool is closed' } : await resetNetns(d.e.ns, d.e.snapshot, this.fresh!, d.host);
+        if (r.ok) {
+          this.ready.push(d.e);
+          this.counts.recycled++;
+        } else {
+          this.counts.refused++;
+          this.counts.lastError = `a recycled namespace was released: ${r.reason}`;
+          await d.e.ns.delete().catch(() => {});
+        }
+      }
+    };
+    this.cleaning = run().finally(() => {
+      this.cleaning = null;
+    });
   }
 
   /** Stops refilling and releases the ready namespaces (taken ones are their owners'). */
   async close(): Promise<void> {
     this.closed = true;
     await this.filling;
+    await this.cleaning;
     const all = this.ready.splice(0);
     await Promise.all(all.map((e) => e.ns.delete().catch(() => {})));
   }

@@ -25,6 +25,7 @@ import {
   type NativeReply,
   type NativeRoute,
   type NativeRule,
+  type NativeSysctls,
 } from '../native.js';
 import { Nftables } from './nftables.js';
 import type { Netns } from './netns.js';
@@ -39,8 +40,8 @@ export interface Snapshot {
   neighbours: NativeNeigh[];
 }
 
-/** The readable, writable values under /proc/sys/net of a fresh namespace, by path below it. */
-export type Sysctls = [string, string][];
+/** The values under /proc/sys/net of a fresh namespace (held by the addon). */
+export type Sysctls = NativeSysctls;
 
 export type ResetResult = { ok: true; timeWaitClosed: number } | { ok: false; reason: string };
 
@@ -73,12 +74,9 @@ export function snapshot(ns: Netns): Promise<Snapshot> {
   return read(ns);
 }
 
-// A fresh namespace draws its TCP Fast Open key at random: a reset draws a
-// new one too, rather than hand every recycled namespace the same.
-const RANDOM = new Set(['ipv4/tcp_fastopen_key']);
-
-export async function sysctls(ns: Netns): Promise<Sysctls> {
-  return (await native.sysctlDump(ns.handle)).filter(([k]) => !RANDOM.has(k));
+/** What a restore brings a namespace back to: a fresh one's values (but the TCP Fast Open key, which a reset draws anew). */
+export function sysctls(ns: Netns): Promise<Sysctls> {
+  return native.sysctlDump(ns.handle);
 }
 
 const addrKey = (a: NativeAddr) => `${a.family} ${a.ifindex} ${a.address}/${a.prefixlen} ${a.peer ?? ''} ${a.scope}`;
@@ -137,6 +135,17 @@ function linkOps(want: NativeLink[], now: Map<number, NativeLink>): NativeOp[] {
 }
 
 /**
+ * Refuses a namespace in which a socket is left (a tenant's process may
+ * still hold it); closes TIME_WAIT entries, which no process holds.
+ */
+export async function leftSockets(ns: Netns): Promise<ResetResult> {
+  const socks = await native.sockets(ns.handle, true);
+  if (!socks.items.length) return { ok: true, timeWaitClosed: socks.destroyed };
+  const shown = socks.items.slice(0, 5).map(describeSocket).join(', ');
+  return { ok: false, reason: `${socks.items.length} socket(s) still open in the namespace: ${shown}${socks.items.length > 5 ? ', ...' : ''}` };
+}
+
+/**
  * Resets ns to `want` (its snapshot) and the sysctls of a fresh namespace.
  * hostOps: requests on the far side (a veth's host end) that go with the
  * links' batch. Never throws for what it finds: a refusal says why.
@@ -145,53 +154,53 @@ export async function resetNetns(ns: Netns, want: Snapshot, fresh: Sysctls, host
   const h = ns.handle;
   try {
     // 1. Nothing of the tenant may still run here.
-    const socks = await native.sockets(h, true);
-    if (socks.items.length) {
-      const shown = socks.items.slice(0, 5).map(describeSocket).join(', ');
-      return { ok: false, reason: `${socks.items.length} socket(s) still open in the namespace: ${shown}${socks.items.length > 5 ? ', ...' : ''}` };
-    }
+    const socks = await leftSockets(ns);
+    if (!socks.ok) return socks;
     // 2. nf_tables and conntrack (counters under /proc/sys/net follow them).
     const nft = new Nftables(ns);
-    const tables = await nft.tables();
+    const [tables] = await Promise.all([nft.tables(), native.ctFlush(h)]);
     if (tables.length) await nft.commit(tables.map((t) => ({ verb: 'destroy' as const, table: { family: t.family, name: t.name } })));
-    await native.ctFlush(h);
-    // 3. Links: the tenant's go, ours are put back, down (and up where they were).
-    const links = new Map((await list('RTM_GETLINK', () => native.links(h, 0, ''))).map((l) => [l.ifindex, l]));
+    // 3. Links the tenant added go (one at a time: deleting one end of a veth takes the other).
+    let now = await read(ns);
+    const links = new Map(now.links.map((l) => [l.ifindex, l]));
     const gone = want.links.filter((w) => !links.has(w.ifindex));
     if (gone.length) return { ok: false, reason: `link(s) ${gone.map((l) => l.name).join(', ')} left the namespace` };
     const mine = new Set(want.links.map((l) => l.ifindex));
-    // One at a time: deleting one end of a veth takes the other with it.
-    for (const l of links.values()) if (!mine.has(l.ifindex)) await exec(ns, [{ op: 'link.del', dev: l.ifindex }]).catch(noSuchDevice);
-    await exec(ns, linkOps(want.links, links), hostOps);
-    // 4. /proc/sys/net, once the links have their names (and MTUs) back.
-    const sys = await native.sysctlRestore(h, fresh);
-    if (sys.left.length) return { ok: false, reason: `sysctls that cannot be put back: ${sys.left.map(([k, v]) => `${k}=${v.trim()}`).join(', ')}` };
-    await native.sysctl(h, 'net/ipv4/tcp_fastopen_key', randomFastOpenKey());
-    // 5. Addresses, routes and rules: what is not in the snapshot goes, what is missing comes back.
-    const now = await read(ns);
+    const added = now.links.filter((l) => !mine.has(l.ifindex));
+    for (const l of added) await exec(ns, [{ op: 'link.del', dev: l.ifindex }]).catch(noSuchDevice);
+    if (added.length) now = await read(ns);
+    // 4. One batch: routes, rules and addresses not in the snapshot go, the
+    //    missing ones come back; then the links are put back, down, and up
+    //    again where they were, which flushes their neighbours (and the
+    //    routes through them).
     const has = <T>(xs: T[], key: (x: T) => string) => new Set(xs.map(key));
-    const wantAddr = has(want.addresses, addrKey);
-    const nowAddr = has(now.addresses, addrKey);
+    const [wantAddr, wantRoute, wantRule, nowRule] = [has(want.addresses, addrKey), has(want.routes, routeKey), has(want.rules, ruleKey), has(now.rules, ruleKey)];
     const addrOp = (op: 'addr.add' | 'addr.del', a: NativeAddr): NativeOp => ({
       op, dev: a.ifindex, address: a.address, prefixlen: a.prefixlen, scope: a.scope, ...(a.peer && a.peer !== a.address ? { peer: a.peer } : {}),
     });
     await exec(ns, [
-      ...now.addresses.filter((a) => !wantAddr.has(addrKey(a))).map((a) => addrOp('addr.del', a)),
-      ...want.addresses.filter((a) => !nowAddr.has(addrKey(a))).map((a) => addrOp('addr.add', a)),
-    ]);
-    const wantRoute = has(want.routes, routeKey);
-    const wantRule = has(want.rules, ruleKey);
-    const nowRule = has(now.rules, ruleKey);
-    await exec(ns, [
+      // Routes first, while the addresses and links they need are still there.
+      ...now.routes.filter((r) => !wantRoute.has(routeKey(r)) && r.protocol !== 2 /* the kernel's own follow their addresses */).map(routeDel),
       ...now.rules.filter((r) => !wantRule.has(ruleKey(r))).map((r): NativeOp => ({ op: 'raw', type: 33 /* RTM_DELRULE */, body: r.body })),
       ...want.rules.filter((r) => !nowRule.has(ruleKey(r))).map((r): NativeOp => ({ op: 'raw', type: 32 /* RTM_NEWRULE */, flags: 0x600, body: r.body })),
-    ]);
-    // Routes go last: an address removed above took its own routes with it.
-    const routes = await list('RTM_GETROUTE', () => native.routes(h, 0, 0));
-    await exec(ns, routes.filter((r) => !wantRoute.has(routeKey(r))).map(routeDel));
-    // 6. Read it all again: only an exact match goes back to the pool.
-    const diff = differences(want, await read(ns));
-    return diff ? { ok: false, reason: `still unlike a fresh namespace: ${diff}` } : { ok: true, timeWaitClosed: socks.destroyed };
+      ...now.addresses.filter((a) => !wantAddr.has(addrKey(a))).map((a) => addrOp('addr.del', a)),
+      ...linkOps(want.links, links),
+    ], hostOps);
+    // 5. /proc/sys/net, once the links have their names (and MTUs) back; the TCP Fast Open key drawn anew.
+    const sys = await native.sysctlRestore(h, fresh);
+    if (sys.left.length) return { ok: false, reason: `sysctls that cannot be put back: ${sys.left.map(([k, v]) => `${k}=${v.trim()}`).join(', ')}` };
+    // 6. Addresses the tenant removed come back (the kernel gives lo's back
+    //    by itself once IPv6 is on again), then everything is read again:
+    //    only an exact match goes back to the pool.
+    now = await read(ns);
+    const back = has(now.addresses, addrKey);
+    const missing = want.addresses.filter((a) => !back.has(addrKey(a)));
+    if (missing.length) {
+      await exec(ns, missing.map((a) => addrOp('addr.add', a)));
+      now = await read(ns);
+    }
+    const diff = differences(want, now);
+    return diff ? { ok: false, reason: `still unlike a fresh namespace: ${diff}` } : socks;
   } catch (e) {
     return { ok: false, reason: `reset failed: ${(e as Error).message}` };
   }
@@ -207,9 +216,4 @@ function routeDel(r: NativeRoute): NativeOp {
     protocol: r.protocol, scope: r.scope, ...(r.gateway ? { gateway: r.gateway } : {}), ...(r.oif ? { dev: r.oif } : {}),
     ...(r.metric !== null ? { metric: r.metric } : {}),
   };
-}
-
-function randomFastOpenKey(): string {
-  const hex = (globalThis.crypto.getRandomValues(new Uint8Array(16)) as Uint8Array).reduce((s, b) => s + b.toString(16).padStart(2, '0'), '');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 16)}-${hex.slice(16, 24)}-${hex.slice(24, 32)}`;
 }
