@@ -381,6 +381,8 @@ export interface Native {
   addrs(ns: NativeNetns, family: 0 | 4 | 6, ifindex: number): Promise<NativeList<NativeAddr>>;
   routes(ns: NativeNetns, family: 0 | 4 | 6, table: number): Promise<NativeList<NativeRoute>>;
   rules(ns: NativeNetns, family: 0 | 4 | 6): Promise<NativeList<NativeRule>>;
+  /** Links, addresses, routes (all tables), rules and neighbours, in one job. */
+  snapshot(ns: NativeNetns): Promise<NativeReply & { links: NativeLink[]; addresses: NativeAddr[]; routes: NativeRoute[]; rules: NativeRule[]; neighbours: NativeNeigh[] }>;
   neighbours(ns: NativeNetns, family: 4 | 6): Promise<NativeList<NativeNeigh>>;
   /** One nf_tables transaction (BATCH_BEGIN ... BATCH_END); genid: refuse unless the ruleset is at that generation. */
   nftTransact(ns: NativeNetns, ops: NativeNftOp[], genid: number | null): Promise<NativeNftResult>;

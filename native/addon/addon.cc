@@ -72,6 +72,7 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::Addrs>("addrs"),
                              InstanceMethod<&Addon::Routes>("routes"),
                              InstanceMethod<&Addon::Rules>("rules"),
+                             InstanceMethod<&Addon::Snapshot>("snapshot"),
                              InstanceMethod<&Addon::Neighbours>("neighbours"),
                              InstanceMethod<&Addon::GetStats>("stats"),
                              InstanceMethod<&Addon::NftTransact>("nftTransact"),
@@ -342,6 +343,8 @@ class Addon : public Napi::Addon<Addon> {
     using namespace std::placeholders;
     return Dump(info, from_addr, std::bind(ops::list_addrs, _1, family_arg(info[1]), info[2].ToNumber().Int32Value(), _2, _3, _4));
   }
+
+  Napi::Value Snapshot(const Napi::CallbackInfo& info) { return snapshot(runner, info); }
 
   // rules(ns, family: 0 | 4 | 6)
   Napi::Value Rules(const Napi::CallbackInfo& info) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "../ns/ns.h"
+#include "../ops/ops.h"
 #include "../ops/sockets.h"
 #include "convert.h"
 #include "handle.h"
@@ -40,13 +41,18 @@ Napi::Value list_sockets(Runner& runner, const Napi::CallbackInfo& info) {
     bool destroy = false;
     ops::SocketList list;
     void run() override {
+      // What only the namespace's own /proc/net tells, read in one visit:
+      // its socket counts, and its raw sockets (which sock_diag lists only
+      // where the kernel has raw_diag).
+      std::string stat, stat6, raw, raw6;
+      io::SysError e;
+      const bool read = ns::run_in(ns->fd, &e, [&] {
+        const bool s4 = ns::read_here("/proc/thread-self/net/sockstat", &stat, &e), s6 = ns::read_here("/proc/thread-self/net/sockstat6", &stat6, &e);
+        const bool r4 = ns::read_here("/proc/thread-self/net/raw", &raw, &e), r6 = ns::read_here("/proc/thread-self/net/raw6", &raw6, &e);
+        return s4 && s6 && r4 && r6;
+      });
       sockdiag::SockCounts counts;
-      bool counted = true;
-      for (const char* path : {"/proc/thread-self/net/sockstat", "/proc/thread-self/net/sockstat6"}) {
-        std::string text;
-        io::SysError e;
-        counted = counted && ns::read_in(ns->fd, path, &text, &e) && sockdiag::parse_sockstat(text, &counts);
-      }
+      const bool counted = read && sockdiag::parse_sockstat(stat, &counts) && sockdiag::parse_sockstat(stat6, &counts);
       if (!ns->diag.with(ns->fd, &err, [&](io::Socket& s) { return ops::list_sockets(s, destroy, counted ? &counts : nullptr, &list, &err); }))
         return;
       // The kernel's own netlink sockets (port 0) and nsnet's are no tenant's.
@@ -54,13 +60,8 @@ Napi::Value list_sockets(Runner& runner, const Napi::CallbackInfo& info) {
       v.erase(std::remove_if(v.begin(), v.end(),
                              [&](const sockdiag::SockInfo& s) { return s.family == AF_NETLINK && (s.portid == 0 || ns->is_ours(s.protocol, s.portid)); }),
               v.end());
-      // Raw sockets: from the namespace's own /proc/net listing, which every kernel has.
-      for (const auto& [path, family] : {std::pair{"/proc/thread-self/net/raw", AF_INET}, std::pair{"/proc/thread-self/net/raw6", AF_INET6}}) {
-        std::string text;
-        io::SysError e;
-        if (!ns::read_in(ns->fd, path, &text, &e) || !sockdiag::parse_proc_raw(text, static_cast<uint8_t>(family), &list.sockets))
-          list.unlisted.push_back(family == AF_INET ? "inet/raw" : "inet6/raw");
-      }
+      if (!read || !sockdiag::parse_proc_raw(raw, AF_INET, &list.sockets)) list.unlisted.push_back("inet/raw");
+      if (!read || !sockdiag::parse_proc_raw(raw6, AF_INET6, &list.sockets)) list.unlisted.push_back("inet6/raw");
     }
     Napi::Value value(Napi::Env env) override {
       Napi::Object o = Napi::Object::New(env);
@@ -74,6 +75,38 @@ Napi::Value list_sockets(Runner& runner, const Napi::CallbackInfo& info) {
   j->ns = NetnsHandle::From(info[0]);
   j->destroy = info[1].ToBoolean().Value();
   return runner.submit(info.Env(), j.release(), Lane::Namespace);
+}
+
+Napi::Value snapshot(Runner& runner, const Napi::CallbackInfo& info) {
+  struct J : Job {
+    std::shared_ptr<Namespace> ns;
+    std::vector<rtnl::LinkInfo> links;
+    std::vector<rtnl::AddrInfo> addrs;
+    std::vector<rtnl::RouteInfo> routes;
+    std::vector<rtnl::RuleInfo> rules;
+    std::vector<rtnl::NeighInfo> neighs;
+    io::Reply status;
+    void run() override {
+      ns->with_rtnl([&](io::Socket& s) {
+        auto ok = [&](bool r) { return r && !status.error; };
+        return ok(ops::list_links(s, 0, "", &links, &status, &err)) && ok(ops::list_addrs(s, AF_UNSPEC, 0, &addrs, &status, &err)) &&
+               ok(ops::list_routes(s, AF_UNSPEC, 0, &routes, &status, &err)) && ok(ops::list_rules(s, AF_UNSPEC, &rules, &status, &err)) &&
+               ok(ops::list_neighs(s, AF_INET, &neighs, &status, &err)) && ok(ops::list_neighs(s, AF_INET6, &neighs, &status, &err));
+      });
+    }
+    Napi::Value value(Napi::Env env) override {
+      Napi::Object o = from_reply(env, status);
+      o.Set("links", to_array(env, links, from_link));
+      o.Set("addresses", to_array(env, addrs, from_addr));
+      o.Set("routes", to_array(env, routes, from_route));
+      o.Set("rules", to_array(env, rules, from_fib_rule));
+      o.Set("neighbours", to_array(env, neighs, from_neigh));
+      return o;
+    }
+  };
+  auto j = std::make_unique<J>();
+  j->ns = NetnsHandle::From(info[0]);
+  return runner.submit(info.Env(), j.release(), Lane::Netlink);
 }
 
 Napi::Value sysctl_dump(Runner& runner, const Napi::CallbackInfo& info) {

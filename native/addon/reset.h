@@ -12,6 +12,9 @@ namespace nsnet::addon {
 
 // sockets(ns, destroyTimeWait: boolean) -> Promise<{ items, unlisted, destroyed }>
 Napi::Value list_sockets(Runner& runner, const Napi::CallbackInfo& info);
+// snapshot(ns) -> Promise<{ errno, message, links, addresses, routes, rules, neighbours }>:
+// every dump a namespace's reset compares, in one job.
+Napi::Value snapshot(Runner& runner, const Napi::CallbackInfo& info);
 // sysctlDump(ns) -> Promise<SysctlSnapshot>: opaque to JS (some 700 values
 // that a restore reads in C++, never converted to and from JS each time).
 Napi::Value sysctl_dump(Runner& runner, const Napi::CallbackInfo& info);

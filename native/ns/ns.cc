@@ -199,8 +199,6 @@ std::string sysctl_path(const std::string& key) {
 
 }  // namespace
 
-namespace {
-
 // Reads the whole file at path, here (in whichever namespace we are).
 bool read_here(const std::string& path, std::string* content, io::SysError* err) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -218,8 +216,6 @@ bool read_here(const std::string& path, std::string* content, io::SysError* err)
     content->append(buf, static_cast<size_t>(n));
   }
 }
-
-}  // namespace
 
 bool run_in(int nsfd, io::SysError* err, const std::function<bool()>& f) {
   Enter in(nsfd, err);

@@ -51,6 +51,8 @@ int socket_in(int nsfd, int domain, int type, int protocol, io::SysError* err);
 // Runs f() inside the namespace and comes home: for work whose files
 // (/proc/sys/net, /proc/net) resolve against the caller's namespace.
 bool run_in(int nsfd, io::SysError* err, const std::function<bool()>& f);
+// Reads a whole file, here (in whatever namespace the thread is: see run_in).
+bool read_here(const std::string& path, std::string* content, io::SysError* err);
 // Reads a file as the namespace sees it: /proc/sys/net/* and
 // /proc/thread-self/net/* resolve against the opener's namespace (not
 // /proc/net, which is /proc/self/net: the main thread's).

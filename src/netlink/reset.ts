@@ -19,7 +19,6 @@ import {
   type NativeAddr,
   type NativeGroup,
   type NativeLink,
-  type NativeList,
   type NativeNeigh,
   type NativeOp,
   type NativeReply,
@@ -50,24 +49,11 @@ const USER_FLAGS = 0x4 | 0x20 | 0x80 | 0x100 | 0x200 | 0x1000 | 0x2000 | 0x4000 
 const IFF_UP = 0x1;
 const LOOPBACK = 1; // lo's ifindex in every namespace
 
-async function list<T>(what: string, call: () => Promise<NativeList<T>>): Promise<T[]> {
-  const r = await call();
-  if (r.errno) throw NsnetError.kernel(what, 'namespace reset', r.errno, r.message || undefined);
-  return r.items;
-}
-
-/** Reads what the snapshot and the checks compare. */
+/** Reads what the snapshot and the checks compare, in one trip. */
 async function read(ns: Netns): Promise<Snapshot> {
-  const h = ns.handle;
-  const [links, addresses, routes, rules, v4, v6] = await Promise.all([
-    list('RTM_GETLINK', () => native.links(h, 0, '')),
-    list('RTM_GETADDR', () => native.addrs(h, 0, 0)),
-    list('RTM_GETROUTE', () => native.routes(h, 0, 0)),
-    list('RTM_GETRULE', () => native.rules(h, 0)),
-    list('RTM_GETNEIGH', () => native.neighbours(h, 4)),
-    list('RTM_GETNEIGH', () => native.neighbours(h, 6)),
-  ]);
-  return { links, addresses, routes, rules, neighbours: [...v4, ...v6] };
+  const { errno, message, links, addresses, routes, rules, neighbours } = await native.snapshot(ns.handle);
+  if (errno) throw NsnetError.kernel('dump', 'namespace reset', errno, message || undefined);
+  return { links, addresses, routes, rules, neighbours };
 }
 
 export function snapshot(ns: Netns): Promise<Snapshot> {
@@ -146,16 +132,15 @@ export async function leftSockets(ns: Netns): Promise<ResetResult> {
 }
 
 /**
- * Resets ns to `want` (its snapshot) and the sysctls of a fresh namespace.
- * hostOps: requests on the far side (a veth's host end) that go with the
- * links' batch. Never throws for what it finds: a refusal says why.
+ * Resets ns to `want` (its snapshot) and the sysctls of a fresh namespace,
+ * once leftSockets found no socket in it. hostOps: requests on the far side
+ * (a veth's host end) that go with the links' batch. Never throws for what
+ * it finds: a refusal says why.
  */
 export async function resetNetns(ns: Netns, want: Snapshot, fresh: Sysctls, hostOps?: NativeGroup[]): Promise<ResetResult> {
   const h = ns.handle;
   try {
-    // 1. Nothing of the tenant may still run here.
-    const socks = await leftSockets(ns);
-    if (!socks.ok) return socks;
+    // 1. (The caller has made sure no socket is left: leftSockets.)
     // 2. nf_tables and conntrack (counters under /proc/sys/net follow them).
     const nft = new Nftables(ns);
     const [tables] = await Promise.all([nft.tables(), native.ctFlush(h)]);
@@ -200,7 +185,7 @@ export async function resetNetns(ns: Netns, want: Snapshot, fresh: Sysctls, host
       now = await read(ns);
     }
     const diff = differences(want, now);
-    return diff ? { ok: false, reason: `still unlike a fresh namespace: ${diff}` } : socks;
+    return diff ? { ok: false, reason: `still unlike a fresh namespace: ${diff}` } : { ok: true, timeWaitClosed: 0 };
   } catch (e) {
     return { ok: false, reason: `reset failed: ${(e as Error).message}` };
   }
