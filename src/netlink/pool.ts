@@ -78,6 +78,7 @@ export class NetnsPool<T = undefined> {
   private seq = 0;
   /** When the last make started (performance.now()). */
   private lastStart = -Infinity;
+  private wake: (() => void) | null = null;
   private filling: Promise<void> | null = null;
   private closed = false;
   private readonly runDir: string;
@@ -202,10 +203,24 @@ export class NetnsPool<T = undefined> {
   /** Stops refilling and releases the ready namespaces (taken ones are their owners'). */
   async close(): Promise<void> {
     this.closed = true;
+    this.wake?.(); // a refill asleep between two makes stops now
     await this.filling;
     await this.cleaning;
     const all = this.ready.splice(0);
     await Promise.all(all.map((e) => e.ns.delete().catch(() => {})));
+  }
+
+  /** A pause of the refill that keeps no process alive, and that close() cuts short. */
+  private pause(ms: number): Promise<void> {
+    return new Promise((res) => {
+      const t = setTimeout(() => ((this.wake = null), res()), ms);
+      t.unref();
+      this.wake = () => {
+        clearTimeout(t);
+        this.wake = null;
+        res();
+      };
+    });
   }
 
   private nextName(): string {
@@ -222,7 +237,7 @@ export class NetnsPool<T = undefined> {
       while (!this.closed && this.ready.length < this.o.size) {
         // The rate holds across refills: a take right after one does not start the next at once.
         const wait = this.lastStart + gap - performance.now();
-        if (wait > 0) await pause(wait);
+        if (wait > 0) await this.pause(wait);
         if (this.closed || this.ready.length >= this.o.size) break;
         this.lastStart = performance.now();
         try {
@@ -233,7 +248,7 @@ export class NetnsPool<T = undefined> {
           this.counts.failures++;
           this.counts.lastError = (e as Error).message;
           this.o.onError?.(e);
-          await pause(1000); // the kernel refused; try again later
+          await this.pause(1000); // the kernel refused; try again later
         }
       }
       if (made) this.counts.refillRate = (made * 1000) / (performance.now() - t0);
@@ -269,7 +284,4 @@ export class NetnsPool<T = undefined> {
   }
 }
 
-/** A pause that keeps no process alive. */
-function pause(ms: number): Promise<void> {
-  return new Promise((res) => setTimeout(res, ms).unref());
-}
+
