@@ -528,6 +528,27 @@ static int op_bench(int k, int get)
 	return 0;
 }
 
+/* n sandbox slots named in the rundir, and the bridge they go on. */
+static void start(int n)
+{
+	sbs = calloc((size_t)n, sizeof *sbs);
+	if (!sbs)
+		die("out of memory");
+	for (int i = 0; i < n; i++) {
+		struct sandbox *s = &sbs[i];
+		s->nl = s->nsfd = -1;
+		if ((size_t)snprintf(s->path, sizeof s->path, "%s/%s%d", rundir, prefix, i) >= sizeof s->path)
+			die("rundir path too long");
+		snprintf(s->veth, sizeof s->veth, "nsv%d", i);
+	}
+	orig_ns = open(SELF_NS, O_RDONLY | O_CLOEXEC);
+	if (orig_ns < 0)
+		die("open %s: %s", SELF_NS, strerror(errno));
+	prepare_rundir();
+	host_nl = nl_open();
+	make_bridge();
+}
+
 /* Building one sandbox's two batches, with no I/O: the codec's share of the work. */
 static int encode_bench(int k)
 {
@@ -552,21 +573,7 @@ static int churn_bench(int k)
 	const int slots = 1000; /* a name is free again once the kernel destroyed its namespace */
 	double t0;
 
-	sbs = calloc((size_t)slots, sizeof *sbs);
-	if (!sbs)
-		die("out of memory");
-	for (int i = 0; i < slots; i++) {
-		sbs[i].nl = sbs[i].nsfd = -1;
-		if ((size_t)snprintf(sbs[i].path, sizeof sbs[i].path, "%s/%s%d", rundir, prefix, i) >= sizeof sbs[i].path)
-			die("rundir path too long");
-		snprintf(sbs[i].veth, sizeof sbs[i].veth, "nsv%d", i);
-	}
-	orig_ns = open(SELF_NS, O_RDONLY | O_CLOEXEC);
-	if (orig_ns < 0)
-		die("open %s: %s", SELF_NS, strerror(errno));
-	prepare_rundir();
-	host_nl = nl_open();
-	make_bridge();
+	start(slots);
 	t0 = now_ms();
 	for (int i = 0; i < k; i++) {
 		setup(i % slots);
@@ -607,25 +614,11 @@ int main(int argc, char **argv)
 	if (n < 1 || n > 65533)
 		usage();
 
-	sbs = calloc((size_t)n, sizeof *sbs);
 	su = malloc(sizeof *su * (size_t)n);
 	td = malloc(sizeof *td * (size_t)n);
-	if (!sbs || !su || !td)
+	if (!su || !td)
 		die("out of memory");
-	for (int i = 0; i < n; i++) {
-		struct sandbox *s = &sbs[i];
-		s->nl = s->nsfd = -1;
-		if ((size_t)snprintf(s->path, sizeof s->path, "%s/%s%d", rundir, prefix, i) >= sizeof s->path)
-			die("rundir path too long");
-		snprintf(s->veth, sizeof s->veth, "nsv%d", i);
-	}
-
-	orig_ns = open(SELF_NS, O_RDONLY | O_CLOEXEC);
-	if (orig_ns < 0)
-		die("open %s: %s", SELF_NS, strerror(errno));
-	prepare_rundir();
-	host_nl = nl_open();
-	make_bridge();
+	start(n);
 
 	for (int i = 0; i < n; i++) {
 		t0 = now_ms();
