@@ -157,7 +157,9 @@ export type RouteOp = {
     };
 /** A message whose body (family header and attributes) a dump returned, sent back as `type` (a rule removed or made again exactly). */
 export type RawOp = { op: 'raw'; type: number; flags?: number; body: Buffer };
-export type NativeOp = LinkAddOp | LinkSetOp | { op: 'link.del'; dev: DevRef } | AddrOp | RouteOp | RawOp;
+/** Deletes a neighbour entry (flags: NTF_PROXY 0x8 for a proxy entry). */
+export type NeighDelOp = { op: 'neigh.del'; dev: DevRef; dst: string; flags?: number };
+export type NativeOp = LinkAddOp | LinkSetOp | { op: 'link.del'; dev: DevRef } | AddrOp | RouteOp | NeighDelOp | RawOp;
 
 export interface LinkFields {
   up?: boolean;

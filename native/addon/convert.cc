@@ -37,6 +37,7 @@ ops::OpType op_type(Napi::Env env, const std::string& s) {
   if (s == "route.replace") return ops::OpType::RouteReplace;
   if (s == "route.del") return ops::OpType::RouteDel;
   if (s == "raw") return ops::OpType::Raw;
+  if (s == "neigh.del") return ops::OpType::NeighDel;
   NAPI_THROW(Napi::TypeError::New(env, "unknown op " + s), ops::OpType::LinkAdd);
 }
 
@@ -182,6 +183,10 @@ ops::Op to_op(Napi::Object o, ops::NsRefs* refs) {
       case ops::OpType::AddrAdd:
       case ops::OpType::AddrDel: addr_field(op, k, v, &has_prefix); break;
       case ops::OpType::Raw: raw_field(op, k, v); break;
+      case ops::OpType::NeighDel:
+        if (k == "dst") op.neigh_dst = to_ip(v);
+        else if (k == "flags") op.neigh_flags = static_cast<uint8_t>(as_num(v, k));
+        break;
       default: route_field(op, k, v); break;
     }
   });

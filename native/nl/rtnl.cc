@@ -205,6 +205,16 @@ bool encode_neigh_dump(Builder& b, uint32_t seq, uint8_t family) {
   return b.finish();
 }
 
+bool encode_neigh_del(Builder& b, uint32_t seq, int32_t ifindex, const IpAddr& dst, uint8_t flags) {
+  auto* nd = b.begin_with<ndmsg>(RTM_DELNEIGH, kChange, seq);
+  if (!nd) return false;
+  nd->ndm_family = dst.family;
+  nd->ndm_ifindex = ifindex;
+  nd->ndm_flags = flags;
+  b.put(NDA_DST, dst.bytes, dst.size());
+  return b.finish();
+}
+
 namespace {
 
 bool get_addr(Attr a, uint8_t family, IpAddr* out) {

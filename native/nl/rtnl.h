@@ -198,6 +198,8 @@ bool encode_raw(nl::Builder& b, uint16_t type, uint32_t seq, uint16_t flags, con
 
 // Dumps the neighbours of one family (AF_INET or AF_INET6).
 bool encode_neigh_dump(nl::Builder& b, uint32_t seq, uint8_t family);
+// Deletes one neighbour entry (of dst on ifindex; NTF_PROXY in flags for a proxy entry).
+bool encode_neigh_del(nl::Builder& b, uint32_t seq, int32_t ifindex, const IpAddr& dst, uint8_t flags);
 
 // Decoders return false for a message of the wrong type or a malformed one.
 bool decode_link(const nlmsghdr* h, LinkInfo* out);

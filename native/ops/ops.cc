@@ -19,7 +19,8 @@ constexpr size_t kMaxBatch = 4 << 20;
 bool needs_dev_index(const Op& op) {
   switch (op.type) {
     case OpType::AddrAdd:
-    case OpType::AddrDel: return true;
+    case OpType::AddrDel:
+    case OpType::NeighDel: return true;
     case OpType::RouteAdd:
     case OpType::RouteReplace:
     case OpType::RouteDel: return op.dev.set();
@@ -114,6 +115,7 @@ void encode(nl::Builder& b, uint32_t seq, Op& op) {
                                                            : rtnl::kChange,
                          op.route);
       break;
+    case OpType::NeighDel: rtnl::encode_neigh_del(b, seq, op.dev.index, op.neigh_dst, op.neigh_flags); break;
     case OpType::Raw:
       rtnl::encode_raw(b, op.raw_type, seq, NLM_F_REQUEST | NLM_F_ACK | op.raw_flags, op.raw.data(), op.raw.size());
       break;

@@ -20,7 +20,7 @@ struct DevRef {
 
 // Raw: a message whose body a dump returned, sent back as raw_type (a
 // rule or neighbour removed or made again exactly as the kernel shows it).
-enum class OpType { LinkAdd, LinkSet, LinkDel, AddrAdd, AddrDel, RouteAdd, RouteReplace, RouteDel, Raw };
+enum class OpType { LinkAdd, LinkSet, LinkDel, AddrAdd, AddrDel, RouteAdd, RouteReplace, RouteDel, NeighDel, Raw };
 
 struct Op {
   OpType type = OpType::LinkAdd;
@@ -31,6 +31,8 @@ struct Op {
   rtnl::LinkSpec link;
   rtnl::AddrSpec addr;
   rtnl::RouteSpec route;
+  rtnl::IpAddr neigh_dst;   // NeighDel, on dev
+  uint8_t neigh_flags = 0;  // NeighDel: NTF_PROXY for a proxy entry
   uint16_t raw_type = 0;
   uint16_t raw_flags = 0;  // beyond NLM_F_REQUEST | NLM_F_ACK
   std::vector<uint8_t> raw;

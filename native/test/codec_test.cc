@@ -1206,6 +1206,24 @@ TEST(encode_rule_dump_asks_every_rule_of_a_family_and_decode_rule_keeps_the_body
   CHECK(std::memcmp(d.b + 16, r.b + 16, info.body.size()) == 0);
 }
 
+TEST(encode_neigh_del_names_the_entry_by_family_ifindex_and_destination) {
+  rtnl::IpAddr dst;
+  dst.family = AF_INET6;
+  inet_pton(AF_INET6, "ff02::16", dst.bytes);
+  Buf m;
+  Builder b(m.b, sizeof m.b);
+  CHECK(rtnl::encode_neigh_del(b, 4, 2, dst, NTF_PROXY));
+  CHECK_EQ(m.hdr()->nlmsg_type, uint16_t{RTM_DELNEIGH});
+  CHECK_EQ(m.hdr()->nlmsg_flags, uint16_t{NLM_F_REQUEST | NLM_F_ACK});
+  const auto nd = family_header<ndmsg>(m.hdr());
+  CHECK_EQ(nd.ndm_family, AF_INET6);
+  CHECK_EQ(nd.ndm_ifindex, 2);
+  CHECK_EQ(nd.ndm_flags, NTF_PROXY);
+  Attr tb[NDA_MAX + 1];
+  CHECK(attrs(m.hdr(), sizeof(ndmsg), tb).ok());
+  CHECK(tb[NDA_DST] && tb[NDA_DST].len() == 16 && std::memcmp(tb[NDA_DST].data(), dst.bytes, 16) == 0);
+}
+
 TEST(encode_ct_flush_is_a_ctnetlink_delete_without_a_tuple_for_every_family) {
   for (bool exp : {false, true}) {
     Buf m;

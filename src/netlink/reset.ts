@@ -175,13 +175,19 @@ export async function resetNetns(ns: Netns, want: Snapshot, fresh: Sysctls, host
     const sys = await native.sysctlRestore(h, fresh);
     if (sys.left.length) return { ok: false, reason: `sysctls that cannot be put back: ${sys.left.map(([k, v]) => `${k}=${v.trim()}`).join(', ')}` };
     // 6. Addresses the tenant removed come back (the kernel gives lo's back
-    //    by itself once IPv6 is on again), then everything is read again:
-    //    only an exact match goes back to the pool.
+    //    by itself once IPv6 is on again), and neighbour entries the
+    //    sysctls' restore made go (turning IPv6 forwarding off sends an MLD
+    //    report); then everything is read again: only an exact match goes
+    //    back to the pool.
     now = await read(ns);
     const back = has(now.addresses, addrKey);
-    const missing = want.addresses.filter((a) => !back.has(addrKey(a)));
-    if (missing.length) {
-      await exec(ns, missing.map((a) => addrOp('addr.add', a)));
+    const wantNeigh = has(want.neighbours, neighKey);
+    const fix: NativeOp[] = [
+      ...want.addresses.filter((a) => !back.has(addrKey(a))).map((a) => addrOp('addr.add', a)),
+      ...now.neighbours.filter((n) => !wantNeigh.has(neighKey(n))).map((n): NativeOp => ({ op: 'neigh.del', dev: n.ifindex, dst: n.dst, flags: n.flags & 0x8 })),
+    ];
+    if (fix.length) {
+      await exec(ns, fix);
       now = await read(ns);
     }
     const diff = differences(want, now);
