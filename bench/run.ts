@@ -4,9 +4,11 @@
 // (c) concurrency 1/4/16; (d) published ports, against CNI's bridge + portmap;
 // (e) event throughput and latency, beside ip monitor; (f) one low-level
 // operation (a change and a read), with and without the spinning hand-off;
-// (g) the event loop, fds and memory over churn; (h) micro-benchmarks
-// (benchmark.js); (i) pools: a create from a warm pool, churn with
-// recycling; (j) the event loop while another process holds the store's lock. Prints one table per suite and the bars, writes
+// (g) the event loop, fds and memory over churn; (h) the CNI plugin exec'd
+// per call (fast and slow path) against the reference plugins; (i)
+// micro-benchmarks (benchmark.js); (j) pools: a create from a warm pool,
+// churn with recycling; (k) the event loop while another process holds the
+// store's lock. Prints one table per suite and the bars, writes
 // bench/results/latest.json and the plot bench/scaling.svg. Figures are
 // medians of per-run medians (min and max across runs); ratios come from
 // runs of the same round.
@@ -18,6 +20,7 @@ import { holds, inFreshNetns } from './lib/fresh.js';
 import { plotSvg, type Series } from './lib/plot.js';
 import { arg } from './lib/args.js';
 import { formatTable, summarize } from './lib/stats.js';
+import { cniBars, cniTable, runCniSuite } from './cni.js';
 import { eventsBarMet, type EventsRun } from './events.js';
 import { portBars, portsTable, runPortsSuite } from './ports.js';
 import type { ConcurrentRun } from './peers/concurrent.js';
@@ -38,6 +41,8 @@ const SETTLE_MS = arg('settle', 300);
 // CNI + portmap costs ~0.1 s a sandbox and as much to remove: 30 tell enough.
 const CNI_PORTS_N = arg('cni-ports-n', 30);
 const EVENTS_N = arg('events-n', 50000);
+// The CNI slow path starts node twice per container: 20 tell enough.
+const CNI_SLOW_N = arg('cni-slow-n', 20);
 // The scaling suite's sizes (--scale 10,100 for a quick try).
 const SCALE = (() => {
   const i = process.argv.indexOf('--scale');
@@ -142,6 +147,19 @@ async function main(): Promise<void> {
     },
   });
 
+  // (h) CNI (bench/cni.ts): nsnet's plugin exec'd per call, fast and slow
+  // path, beside the reference plugins doing the same work.
+  const cniRuns = Math.min(RUNS, 3);
+  const cniOpts = { n: N, slowN: CNI_SLOW_N, portmapN: CNI_PORTS_N };
+  const cniRounds = await runCniSuite({
+    ...cniOpts,
+    runs: cniRuns,
+    before: async (label, r) => {
+      await settle();
+      progress(`(h) CNI: ${label} (${r + 1}/${cniRuns})`);
+    },
+  });
+
   // (e) Events (bench/events.ts): a kernel-speed flush and a burst of route
   // changes, each beside ip monitor; the burst delivered from a full queue;
   // single-change latency.
@@ -170,31 +188,31 @@ async function main(): Promise<void> {
     }
   }
 
-  // (h) Micro-benchmarks (benchmark.js), and the floor building the same requests.
+  // (i) Micro-benchmarks (benchmark.js), and the floor building the same requests.
   await settle();
-  progress('(h) micro-benchmarks');
+  progress('(i) micro-benchmarks');
   const micro = (await inFreshNetns<{ results: MicroResult[] }>('micro', { maxTime: 1 })).results;
   const encodeFloor = await runFloorEncode(200_000, binary);
 
-  // (i) Pools: creates from a warm pool, then churn with recycling against the floor's churn, interleaved.
+  // (j) Pools: creates from a warm pool, then churn with recycling against the floor's churn, interleaved.
   const poolCreate: PoolCreateRun[] = [];
   const churnRuns: Record<string, ChurnCyclesRun[]> = {};
   for (let r = 0; r < 2; r++) {
     await settle();
-    progress(`(i) pool: creates from a warm pool (${r + 1}/2)`);
+    progress(`(j) pool: creates from a warm pool (${r + 1}/2)`);
     poolCreate.push(await inFreshNetns<PoolCreateRun>('pool-create', { n: 200 }));
     for (const peer of r % 2 ? (['pool-churn', 'floor-churn'] as const) : (['floor-churn', 'pool-churn'] as const)) {
       await settle();
-      progress(`(i) pool: churn, ${peer} (${r + 1}/2)`);
+      progress(`(j) pool: churn, ${peer} (${r + 1}/2)`);
       (churnRuns[peer] ??= []).push(await inFreshNetns<ChurnCyclesRun>(peer, { cycles: CYCLES, binary }));
     }
   }
 
-  // (j) The event loop while another process holds the store's write lock for a second.
+  // (k) The event loop while another process holds the store's write lock for a second.
   const lockRuns: LockRun[] = [];
   for (let r = 0; r < 3; r++) {
     await settle();
-    progress(`(j) store lock held by another process (${r + 1}/3)`);
+    progress(`(k) store lock held by another process (${r + 1}/3)`);
     lockRuns.push(await inFreshNetns<LockRun>('lock', {}));
   }
 
@@ -241,6 +259,8 @@ async function main(): Promise<void> {
   report(`\n(c) concurrency, N=${N}: wall ms per sandbox, and each setup's median latency\n${formatTable(['in flight', 'nsnet', 'nsnet latency', 'controller', 'controller latency'], concRows)}`);
   report(`\n(d) published ports, N=${N} (one published port per sandbox), ${portRuns} runs: ms per sandbox\n${portsTable(portRounds, CNI_PORTS_N)}`);
   const { extraMs: portExtra, at1000: port1000, at10: port10, vsCni: vsPortmap } = portBars(portRounds);
+  report(`\n(h) CNI plugins exec'd per call as a runtime does, ${cniRuns} runs: median ms per call (ADD+DEL: per round), ratio to the reference doing the same work\n${cniTable(cniRounds, cniOpts)}`);
+  const cb = cniBars(cniRounds);
 
   const ev = (pick: (r: EventsRun) => number) => summarize(events.map(pick));
   const evRows: [string, (r: EventsRun) => number][] = [
@@ -273,12 +293,12 @@ async function main(): Promise<void> {
     'set a link up (lo)': `${opMed('floor set').toFixed(1)} (round trip)`,
     'read one link (lo)': `${opMed('floor read').toFixed(1)} (round trip)`,
   };
-  report(`\n(h) micro-benchmarks (benchmark.js): us per operation\n${formatTable(['group', 'operation', 'mean us', 'median us', '±%', 'C floor us'], micro.map((m) => [m.group, m.name, m.meanUs, m.medianUs, m.rme, floorFor[m.name] ?? '-']), 2)}`);
+  report(`\n(i) micro-benchmarks (benchmark.js): us per operation\n${formatTable(['group', 'operation', 'mean us', 'median us', '±%', 'C floor us'], micro.map((m) => [m.group, m.name, m.meanUs, m.medianUs, m.rme, floorFor[m.name] ?? '-']), 2)}`);
 
   const pc = (pick: (r: PoolCreateRun) => number[]) => summarize(poolCreate.flatMap(pick));
   const churnMed = (peer: string) => summarize((churnRuns[peer] ?? []).map((r) => r.perCycleMs)).median;
   const churnRatio = (churnRuns['pool-churn'] ?? []).map((r, i) => churnRuns['floor-churn']![i]!.perCycleMs / r.perCycleMs);
-  report(`\n(i) pools: a create from a warm pool (ms), churn (create + delete one at a time, ms per cycle)\n${formatTable(['figure', 'p50', 'p99', 'max'], [
+  report(`\n(j) pools: a create from a warm pool (ms), churn (create + delete one at a time, ms per cycle)\n${formatTable(['figure', 'p50', 'p99', 'max'], [
     ['controller create, warm pool', pc((r) => r.controllerMs).median, pc((r) => r.controllerMs).p99, pc((r) => r.controllerMs).max],
     ['NetnsPool take (rename + batch)', pc((r) => r.lowLevelMs).median, pc((r) => r.lowLevelMs).p99, pc((r) => r.lowLevelMs).max],
   ])}\n${formatTable(['churn', 'ms/cycle', 'cycles/s', 'x floor'], [
@@ -287,7 +307,7 @@ async function main(): Promise<void> {
   ])}\n(recycled ${(churnRuns['pool-churn'] ?? []).map((r) => r.recycled).join(', ')}; refused ${(churnRuns['pool-churn'] ?? []).map((r) => r.refused).join(', ')})`);
 
   const lk = (pick: (r: LockRun) => number) => Math.max(...lockRuns.map(pick));
-  report(`\n(j) another process holds the store's write lock ${lockRuns[0]?.holdMs} ms while 4 creates wait for it: event loop delay, ms (max over 3 runs)\n${formatTable(['figure', 'max', 'p99'], [
+  report(`\n(k) another process holds the store's write lock ${lockRuns[0]?.holdMs} ms while 4 creates wait for it: event loop delay, ms (max over 3 runs)\n${formatTable(['figure', 'max', 'p99'], [
     ['during the wait (nsnet)', lk((r) => r.loop.maxMs), lk((r) => r.loop.p99Ms)],
     ['pure JS, same length', lk((r) => r.control.maxMs), lk((r) => r.control.p99Ms)],
     ['creates done after (ms)', lk((r) => r.waitedMs), Math.min(...lockRuns.map((r) => r.waitedMs))],
@@ -320,6 +340,9 @@ async function main(): Promise<void> {
     ['one published port costs <= 0.3 ms more', `${med(portExtra).toFixed(3)} ms, paired (per-run ${portExtra.map((x) => x.toFixed(3)).join(', ')})`, med(portExtra) <= 0.3],
     ['with 1000 ports published <= 1.2x with none', `${med(port1000).toFixed(2)}x (with 10: ${med(port10).toFixed(2)}x)`, med(port1000) <= 1.2],
     ['>= 20x faster than CNI bridge+ipMasq+portmap', `${med(vsPortmap).toFixed(1)}x (per-run ${vsPortmap.map((x) => x.toFixed(1)).join(', ')})`, med(vsPortmap) >= 20],
+    ['CNI ADD+DEL, fast path <= 1/4 of bridge + host-local', `${med(cb.vsBridge).toFixed(3)}x (per-run ${cb.vsBridge.map((x) => x.toFixed(3)).join(', ')})`, med(cb.vsBridge) <= 0.25],
+    ['CNI ADD+DEL with one port <= 1/10 of bridge + portmap', `${med(cb.vsPortmap).toFixed(3)}x (per-run ${cb.vsPortmap.map((x) => x.toFixed(3)).join(', ')})`, med(cb.vsPortmap) <= 0.1],
+    ['CNI VERSION through the shim <= 2 ms', `${med(cb.versionMs).toFixed(2)} ms (per-run ${cb.versionMs.map((x) => x.toFixed(2)).join(', ')})`, med(cb.versionMs) <= 2],
     [
       '>= 100k events/s delivered to JS',
       `live flush ${Math.round(ev((r) => r.flushEventsPerSec).min / 1000)}k-${Math.round(ev((r) => r.flushEventsPerSec).max / 1000)}k/s (ip monitor printed ${Math.round(ev((r) => r.ipMonitorFlushLines).median / 1000)}k of ${Math.round(ev((r) => r.flushEvents).median / 1000)}k lines); ` +
@@ -359,7 +382,7 @@ async function main(): Promise<void> {
   report(`\n${formatTable(['bar', 'measured', 'met'], bars.map(([a, b, c]) => [a as string, b as string, c ? 'yes' : 'NO']))}`);
 
   await mkdir(here('../../bench/results'), { recursive: true }).catch(() => {});
-  const out = { date: new Date().toISOString(), n: N, runs: RUNS, cpu: cpus()[0]?.model, cores: cpus().length, setup, release, explicit, loops, churn, perRunRatio, ctlPerRun, scale, micro, encodeFloor, poolCreate, churnRuns, lockRuns, holds, conc: Object.fromEntries(Object.entries(conc).map(([p, byK]) => [p, Object.fromEntries(Object.entries(byK).map(([k, rs]) => [k, rs.map((r) => r.perSandboxMs)]))])), ops, spawnMs: spawn.ms, ports: portRounds, cniPortsN: CNI_PORTS_N, events };
+  const out = { date: new Date().toISOString(), n: N, runs: RUNS, cpu: cpus()[0]?.model, cores: cpus().length, setup, release, explicit, loops, churn, perRunRatio, ctlPerRun, scale, micro, encodeFloor, poolCreate, churnRuns, lockRuns, holds, conc: Object.fromEntries(Object.entries(conc).map(([p, byK]) => [p, Object.fromEntries(Object.entries(byK).map(([k, rs]) => [k, rs.map((r) => r.perSandboxMs)]))])), ops, spawnMs: spawn.ms, ports: portRounds, cniPortsN: CNI_PORTS_N, cni: cniRounds, events };
   await writeFile(here('../../bench/results/latest.json'), `${JSON.stringify(out, null, 2)}\n`);
   await writeFile(here('../../bench/results/latest.txt'), `${printed.join('\n')}\n`);
 }

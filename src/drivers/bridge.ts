@@ -12,6 +12,7 @@ import { toBig } from '../ipaddr.js';
 import { ownerOf, ownerTag, ownership } from '../owner.js';
 import * as v from '../validate.js';
 import type { Driver, DriverContext, JoinOptions } from './driver.js';
+import { buildInside, lacking } from './inside.js';
 
 /** The default network's bridge, as docker0 is Docker's. */
 export const DEFAULT_BRIDGE = 'nsnet0';
@@ -25,6 +26,8 @@ export interface BridgeState {
   masquerade: boolean;
   ifPrefix: string;
   mac: 'ip' | 'random';
+  /** Hairpin mode on every port, not only on those of endpoints that publish ports. */
+  hairpin?: boolean;
 }
 
 /** Option keys: Docker's, and short aliases. */
@@ -42,6 +45,8 @@ const KEYS: Record<string, keyof Omit<BridgeState, 'createdBridge'>> = {
   'ifname.prefix': 'ifPrefix',
   'nsnet.mac': 'mac',
   mac: 'mac',
+  'nsnet.hairpin': 'hairpin',
+  hairpin: 'hairpin',
 };
 
 function bool(key: string, val: string): boolean {
@@ -69,6 +74,19 @@ const randomMac = () => {
   b[0] = (b[0]! & 0xfe) | 0x02; // unicast, locally administered
   return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
 };
+
+/** Hairpin on a port: where its endpoint publishes ports, or everywhere when the network asks. */
+const hairpin = (st: BridgeState, ep: EndpointRecord) => !!ep.ports?.length || !!st.hairpin;
+
+/** Runs op on an endpoint's host end; one that is gone (or never was) counts as done. */
+async function onHostEnd(ep: EndpointRecord, op: (name: string) => Promise<void>): Promise<void> {
+  if (!ep.hostIfname) return;
+  try {
+    await op(ep.hostIfname);
+  } catch (e) {
+    if ((e as NsnetError).code !== 'ENODEV') throw e;
+  }
+}
 
 // Links without IPv6 (no IPv6 in the kernel, or an MTU under 1280) have no
 // address generation to turn off, and the kernel refuses the attempt.
@@ -100,25 +118,6 @@ function hostEnd(ctx: DriverContext, n: NetworkRecord, b: Batch, hostIfname: str
   b.setLink(hostIfname, { up: true, ...(v6 ? {} : { alias: o.alias }), ...(o.hairpin ? { hairpin: true } : {}) });
 }
 
-/**
- * Inside sb: ep's interface up, with its addresses and, for the gateway
- * endpoint, the default route. The peer cannot be brought up by the
- * request that creates it: it is not paired yet, and the kernel answers
- * ENOTCONN; this group, which runs next, brings it up. A pooled interface
- * (named `pooled`, down) first takes ep's name and MAC.
- */
-function insideEnd(n: NetworkRecord, ep: EndpointRecord, sb: HasHandle, b: Batch, o: JoinOptions, pooled?: string): void {
-  const inside = ep.ifname!;
-  b.in(sb);
-  if (pooled !== undefined) b.setLink(pooled, { ...(pooled !== inside ? { name: inside } : {}), mac: ep.mac! });
-  else if (needsV6Off(n)) b.setLink(inside, { addrGenMode: 'none' });
-  b.setUp(inside);
-  for (const a of ep.addresses) b.addAddress(inside, a, a.includes(':') ? { nodad: true } : {});
-  if (o.gatewayEndpoint && !n.internal) {
-    for (const s of n.subnets) if (s.gateway) b.addRoute({ dst: 'default', gateway: s.gateway, dev: inside });
-  }
-}
-
 export const bridgeDriver: Driver = {
   name: 'bridge',
   sandboxKind: 'own',
@@ -146,7 +145,7 @@ export const bridgeDriver: Driver = {
         }
         if (f === 'bridge') st.bridge = v.ifname(val, `option ${key}`);
         else if (f === 'mtu') st.mtu = v.mtu(Number(val), `option ${key}`);
-        else if (f === 'icc' || f === 'masquerade') st[f] = bool(key, val);
+        else if (f === 'icc' || f === 'masquerade' || f === 'hairpin') st[f] = bool(key, val);
         else if (f === 'ifPrefix') {
           if (!/^[a-z][a-z0-9]{0,9}$/.test(val)) throw new ValidationError(`option ${key}`, val, 'must be 1 to 10 lowercase letters and digits, starting with a letter');
           st.ifPrefix = val;
@@ -252,8 +251,6 @@ export const bridgeDriver: Driver = {
     const st = bridgeState(n);
     ep.hostIfname = `nsv${ep.id.slice(0, 8)}`;
     const v4 = ep.addresses.find((a) => !a.includes(':'));
-    // A MAC the caller chose (docker run --mac-address) stays.
-    if (ep.mac) return;
     if (st.mac === 'ip' && v4) {
       // Docker's classic 02:42 + the IPv4 address: stable across restarts of the same address.
       const o = v4.split('/')[0]!.split('.').map((x) => Number(x).toString(16).padStart(2, '0'));
@@ -264,14 +261,14 @@ export const bridgeDriver: Driver = {
   },
 
   join(ctx: DriverContext, n: NetworkRecord, ep: EndpointRecord, sb: HasHandle, b: Batch, o: JoinOptions) {
-    hostEnd(ctx, n, b, ep.hostIfname!, ep.ifname!, sb, { mac: ep.mac!, alias: ownerTag(ctx.owner, ep.id), hairpin: !!ep.ports?.length });
-    insideEnd(n, ep, sb, b, o);
+    hostEnd(ctx, n, b, ep.hostIfname!, ep.ifname!, sb, { mac: ep.mac!, alias: ownerTag(ctx.owner, ep.id), hairpin: hairpin(bridgeState(n), ep) });
+    buildInside(n, ep, sb, b, o, { v6Off: needsV6Off(n) });
   },
 
   prepool(ctx, n, ns, b, tag) {
     const hostIfname = `nsv${randomBytes(4).toString('hex')}`;
     const ifname = `${bridgeState(n).ifPrefix}0`;
-    hostEnd(ctx, n, b, hostIfname, ifname, ns, { alias: tag, hairpin: false });
+    hostEnd(ctx, n, b, hostIfname, ifname, ns, { alias: tag, hairpin: !!bridgeState(n).hairpin });
     // The far end stays down until adopt() gives it its owner's MAC and
     // addresses; it goes up and down once now, as a recycled one has, so
     // both look the same (a link gets its queueing discipline on its first up).
@@ -282,12 +279,13 @@ export const bridgeDriver: Driver = {
   },
 
   adopt(ctx, n, ep, ns, b, o, pooled) {
-    b.in(ctx.host).setLink(ep.hostIfname!, { alias: ownerTag(ctx.owner, ep.id), ...(ep.ports?.length ? { hairpin: true } : {}) });
-    insideEnd(n, ep, ns, b, o, pooled.ifname);
+    b.in(ctx.host).setLink(ep.hostIfname!, { alias: ownerTag(ctx.owner, ep.id), ...(hairpin(bridgeState(n), ep) ? { hairpin: true } : {}) });
+    buildInside(n, ep, ns, b, o, { v6Off: false, pooled: pooled.ifname });
   },
 
-  unadopt(ctx, _n, ep, b, tag) {
-    b.in(ctx.host).setLink(ep.hostIfname!, { alias: tag, ...(ep.ports?.length ? { hairpin: false } : {}) });
+  unadopt(ctx, n, ep, b, tag) {
+    // Back to the network's own hairpin setting.
+    b.in(ctx.host).setLink(ep.hostIfname!, { alias: tag, ...(hairpin(bridgeState(n), ep) ? { hairpin: !!bridgeState(n).hairpin } : {}) });
   },
 
   async repair(ctx, n, ep, sb, view, o) {
@@ -321,7 +319,7 @@ export const bridgeDriver: Driver = {
     }
     if (near.master !== bridge.ifindex || !near.up) {
       // Port settings (hairpin) apply only once it is a port: a request of their own.
-      if (o.apply) await ctx.host.batch().setLink(near.ifindex, { master: bridge.ifindex }).setLink(near.ifindex, { up: true, ...(ep.ports?.length ? { hairpin: true } : {}) }).commit();
+      if (o.apply) await ctx.host.batch().setLink(near.ifindex, { master: bridge.ifindex }).setLink(near.ifindex, { up: true, ...(hairpin(st, ep) ? { hairpin: true } : {}) }).commit();
       fixed.push(`${near.name} attached to ${st.bridge}`);
     }
     const b = sb.batch();
@@ -330,31 +328,47 @@ export const bridgeDriver: Driver = {
       b.setUp(far.ifindex);
       fixed.push(`${far.name} up`);
     }
-    const same = (a: string, b2: string) => toBig(a)?.n === toBig(b2)?.n;
-    for (const a of ep.addresses) {
-      const [addr, len] = a.split('/');
-      if (view.addresses.some((x) => x.ifindex === far.ifindex && x.prefixlen === Number(len) && same(x.address, addr!))) continue;
+    const lacks = lacking(n, ep, far.ifindex, view.addresses, view.routes, o.gatewayEndpoint);
+    for (const a of lacks.addresses) {
       b.addAddress(far.ifindex, a, a.includes(':') ? { nodad: true } : {});
       fixed.push(`${a} on ${far.name}`);
     }
-    if (o.gatewayEndpoint && !n.internal) {
-      for (const s of n.subnets) {
-        if (!s.gateway || view.routes.some((r) => r.dst === 'default' && r.gateway !== null && same(r.gateway, s.gateway!))) continue;
-        b.replaceRoute({ dst: 'default', gateway: s.gateway, dev: far.ifindex });
-        fixed.push(`default via ${s.gateway}`);
-      }
+    for (const gateway of lacks.gateways) {
+      b.replaceRoute({ dst: 'default', gateway, dev: far.ifindex });
+      fixed.push(`default via ${gateway}`);
     }
     if (o.apply && fixed.length > before) await b.commit();
     return fixed;
   },
 
-  async leave(ctx, _n, ep) {
-    if (!ep.hostIfname) return;
-    try {
-      await ctx.host.links.delete(ep.hostIfname);
-    } catch (e) {
-      if ((e as NsnetError).code !== 'ENODEV') throw e;
+  leave: (ctx, _n, ep) => onHostEnd(ep, (name) => ctx.host.links.delete(name)),
+
+  // A port that is down forwards nothing either way, and taking it down
+  // waits for no grace period, as deleting it does.
+  detach: (ctx, _n, ep) => onHostEnd(ep, (name) => ctx.host.links.setDown(name)),
+
+  async check(ctx, n, ep) {
+    if (!ep.hostIfname) return [];
+    const st = bridgeState(n);
+    const [veth, bridge] = await Promise.all([ctx.host.links.find(ep.hostIfname), ctx.host.links.find(st.bridge)]);
+    if (!veth) return [`host interface ${ep.hostIfname} is missing`];
+    const problems: string[] = [];
+    if (!veth.up) problems.push(`host interface ${ep.hostIfname} is down`);
+    if (!bridge || veth.master !== bridge.ifindex) problems.push(`host interface ${ep.hostIfname} is not a port of bridge ${st.bridge}`);
+    return problems;
+  },
+
+  async checkNetwork(ctx, n) {
+    const st = bridgeState(n);
+    const bridge = await ctx.host.links.find(st.bridge);
+    if (!bridge || bridge.kind !== 'bridge') return [`bridge ${st.bridge} of network ${n.name} is missing`];
+    const problems = bridge.up ? [] : [`bridge ${st.bridge} of network ${n.name} is down`];
+    const have = await ctx.host.addresses.list({ dev: bridge.ifindex });
+    for (const s of n.subnets) {
+      if (!s.gateway) continue;
+      if (!have.some((a) => toBig(a.address)?.n === toBig(s.gateway!)?.n)) problems.push(`bridge ${st.bridge} lacks its gateway address ${s.gateway}`);
     }
+    return problems;
   },
 
   firewall(n) {

@@ -56,7 +56,11 @@ export interface Driver {
   createNetwork(ctx: DriverContext, n: NetworkRecord): Promise<void>;
   deleteNetwork(ctx: DriverContext, n: NetworkRecord): Promise<void>;
 
-  /** Fills the endpoint's driver fields (host-side name, MAC ...); no kernel work. */
+  /**
+   * Fills the endpoint's driver fields (host-side name, MAC ...); no kernel
+   * work. A driver that makes an interface chooses its MAC here; a MAC left
+   * null says it makes none, and a MAC the caller asks for is then refused.
+   */
   prepareEndpoint(n: NetworkRecord, ep: EndpointRecord): void;
   /** Adds the requests that plug ep into sb's namespace to b. */
   join(ctx: DriverContext, n: NetworkRecord, ep: EndpointRecord, sb: HasHandle, b: Batch, o: JoinOptions): void;
@@ -81,6 +85,16 @@ export interface Driver {
   repair?(ctx: DriverContext, n: NetworkRecord, ep: EndpointRecord, sb: Netns, view: KernelView, o: JoinOptions & { apply: boolean }): Promise<string[]>;
   /** Removes what join made. Must succeed when it is already gone. */
   leave(ctx: DriverContext, n: NetworkRecord, ep: EndpointRecord, sb: SandboxRecord | null): Promise<void>;
+  /**
+   * Stops ep's traffic at once, without waiting for the kernel, so that
+   * leave (which may wait for it: deleting an interface does) can finish
+   * after the caller has its answer. Absent: leave is always waited for.
+   */
+  detach?(ctx: DriverContext, n: NetworkRecord, ep: EndpointRecord): Promise<void>;
+  /** Lists how the host side of ep differs from what join made ([] when it agrees). */
+  check?(ctx: DriverContext, n: NetworkRecord, ep: EndpointRecord): Promise<string[]>;
+  /** Lists how a network's kernel objects differ from what createNetwork made. */
+  checkNetwork?(ctx: DriverContext, n: NetworkRecord): Promise<string[]>;
   /**
    * What a network needs from the host's firewall (isolation, ICC, internal,
    * masquerade), for drivers whose networks route through the host. Absent:
