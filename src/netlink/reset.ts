@@ -3,16 +3,17 @@
 //
 // A snapshot taken when the namespace was made ready (its links, addresses,
 // routes, rules and neighbours) and a dump of a fresh namespace's
-// /proc/sys/net are the reference. A reset first makes sure nothing of the
-// tenant still runs in it: any socket left (a listener, a UDP or packet
-// socket, one held by another process) refuses the reset; TIME_WAIT
-// entries, which no process holds, are closed. Then it puts back what a
-// tenant may have changed: nf_tables and conntrack, links (those it added
-// are deleted; names, MACs, MTU, flags, queue length, group and alias
-// restored; down and up again, which flushes the neighbours and routes on
-// them), sysctls, addresses, routes and rules. Last it reads
-// everything again: anything still unlike the snapshot refuses the reset.
-// It never guesses: refused, the namespace is released instead.
+// /proc/sys/net are the reference. First (leftSockets) nothing of the
+// tenant may still run in it: any socket left (a listener, a UDP or packet
+// socket, one held by another process) refuses it; TIME_WAIT entries,
+// which no process holds, are closed. Then the reset (resetNetns) puts back
+// what a tenant may have changed: nf_tables and conntrack, links (those it
+// added are deleted; names, MACs, MTU, flags, queue length, group and
+// alias restored; set down where the snapshot has them down, which flushes
+// the neighbours and routes on them), sysctls, addresses, routes, rules and
+// neighbours. Last it reads everything
+// again: anything still unlike the snapshot refuses the reset. It never
+// guesses: refused, the namespace is released instead.
 import { NsnetError } from '../errors.js';
 import {
   native,
@@ -99,23 +100,33 @@ async function exec(ns: Netns, ops: NativeOp[], extra: NativeGroup[] = []): Prom
   if (bad) throw NsnetError.kernel('reset', 'namespace reset', bad.errno, bad.message || undefined);
 }
 
-/** The requests that bring each link of `want` back (all but lo go down; lo goes down and up). */
+/**
+ * The requests that bring each link of `want` back. A link goes down only
+ * where it must (down in the snapshot, or its name or MAC to change), and
+ * up again where the snapshot has it up: taking a link down makes the
+ * kernel wait for an RCU grace period, and lo, up in every namespace, need
+ * not pay it each time.
+ */
 function linkOps(want: NativeLink[], now: Map<number, NativeLink>): NativeOp[] {
   const ops: NativeOp[] = [];
   for (const w of want) {
     const l = now.get(w.ifindex)!;
-    const set: NativeOp & { op: 'link.set' } = { op: 'link.set', dev: w.ifindex, up: false };
+    const set: NativeOp & { op: 'link.set' } = { op: 'link.set', dev: w.ifindex };
+    const [wantUp, isUp] = [!!(w.flags & IFF_UP), !!(l.flags & IFF_UP)];
+    const mac = !!w.mac && l.mac !== w.mac && w.ifindex !== LOOPBACK;
+    const down = isUp && (!wantUp || l.name !== w.name || mac);
+    if (down) set.up = false;
     if (l.name !== w.name) set.name = w.name;
     if (l.mtu !== w.mtu) set.mtu = w.mtu;
-    if (w.mac && l.mac !== w.mac && w.ifindex !== LOOPBACK) set.mac = w.mac;
+    if (mac) set.mac = w.mac!;
     if (l.txqlen !== w.txqlen) set.txqlen = w.txqlen;
     if (l.group !== w.group) set.group = w.group;
     if (l.alias !== w.alias) set.alias = w.alias;
     if (l.master && !w.master) set.master = null;
     const changed = (l.flags ^ w.flags) & USER_FLAGS;
     if (changed) set.flags = { mask: changed, value: w.flags & changed };
-    ops.push(set);
-    if (w.flags & IFF_UP) ops.push({ op: 'link.set', dev: w.ifindex, up: true });
+    if (Object.keys(set).length > 2) ops.push(set);
+    if (wantUp && (down || !isUp)) ops.push({ op: 'link.set', dev: w.ifindex, up: true });
   }
   return ops;
 }
@@ -155,13 +166,12 @@ export async function resetNetns(ns: Netns, want: Snapshot, fresh: Sysctls, host
     for (const l of added) await exec(ns, [{ op: 'link.del', dev: l.ifindex }]).catch(noSuchDevice);
     if (added.length) now = await read(ns);
     // 4. One batch: routes, rules and addresses not in the snapshot go, the
-    //    missing ones come back; then the links are put back, down, and up
-    //    again where they were, which flushes their neighbours (and the
-    //    routes through them).
+    //    missing rules come back; then the links are put back (a link set
+    //    down loses its neighbours and the routes through it).
     const has = <T>(xs: T[], key: (x: T) => string) => new Set(xs.map(key));
     const [wantAddr, wantRoute, wantRule, nowRule] = [has(want.addresses, addrKey), has(want.routes, routeKey), has(want.rules, ruleKey), has(now.rules, ruleKey)];
     const addrOp = (op: 'addr.add' | 'addr.del', a: NativeAddr): NativeOp => ({
-      op, dev: a.ifindex, address: a.address, prefixlen: a.prefixlen, scope: a.scope, ...(a.peer && a.peer !== a.address ? { peer: a.peer } : {}),
+      op, dev: a.ifindex, address: a.address, prefixlen: a.prefixlen, scope: a.scope, broadcast: a.broadcast !== null, ...(a.peer && a.peer !== a.address ? { peer: a.peer } : {}),
     });
     await exec(ns, [
       // Routes first, while the addresses and links they need are still there.
@@ -175,10 +185,10 @@ export async function resetNetns(ns: Netns, want: Snapshot, fresh: Sysctls, host
     const sys = await native.sysctlRestore(h, fresh);
     if (sys.left.length) return { ok: false, reason: `sysctls that cannot be put back: ${sys.left.map(([k, v]) => `${k}=${v.trim()}`).join(', ')}` };
     // 6. Addresses the tenant removed come back (the kernel gives lo's back
-    //    by itself once IPv6 is on again), and neighbour entries the
-    //    sysctls' restore made go (turning IPv6 forwarding off sends an MLD
-    //    report); then everything is read again: only an exact match goes
-    //    back to the pool.
+    //    by itself once IPv6 is on again), and neighbour entries not in the
+    //    snapshot go (the tenant's on lo; and turning IPv6 forwarding off in
+    //    the sysctls' restore sends an MLD report, which makes one); then
+    //    everything is read again: only an exact match goes back to the pool.
     now = await read(ns);
     const back = has(now.addresses, addrKey);
     const wantNeigh = has(want.neighbours, neighKey);
