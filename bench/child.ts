@@ -15,10 +15,15 @@ import { runEventsBench } from './events.js';
 import { runMicro } from './micro.js';
 import { runLock } from './peers/lock.js';
 import { runFloorChurn, runPoolChurn, runPoolCreate } from './peers/pool.js';
-import { addonStats } from 'nsnet';
+import { runDnsCreate, runDnsQuery } from './peers/dns.js';
+import { runSoak } from './soak.js';
+import * as nsnet from 'nsnet';
 
 const [peer, json] = process.argv.slice(2);
-const o = JSON.parse(json ?? '{}') as { n: number; explicit?: boolean; binary?: string; cycles?: number; ports?: boolean; published?: number; paired?: boolean; peer?: CniPeer; get?: boolean };
+const o = JSON.parse(json ?? '{}') as {
+  n: number; explicit?: boolean; binary?: string; cycles?: number; ports?: boolean; published?: number; paired?: boolean; peer?: CniPeer; get?: boolean;
+  mode?: 'embedded' | 'daemon'; latencyN?: number; seconds?: number; window?: number; api?: 'controller' | 'netns'; maxTime?: number;
+};
 const run =
   peer === 'floor'
     ? runFloor({ n: o.n, explicit: o.explicit, binary: o.binary! })
@@ -61,16 +66,22 @@ const run =
         : peer === 'lock'
           ? runLock()
         : peer === 'micro'
-          ? runMicro({ maxTime: (o as { maxTime?: number }).maxTime }).then((results) => ({ results }))
+          ? runMicro({ maxTime: o.maxTime }).then((results) => ({ results }))
+        : peer === 'dns-create'
+          ? runDnsCreate({ n: o.n, mode: o.mode! })
+        : peer === 'dns-query'
+          ? runDnsQuery({ sandboxes: o.n, latencyN: o.latencyN!, seconds: o.seconds!, window: o.window! })
         : peer === 'loop'
           ? runLoop(o.n)
           : peer === 'churn'
           ? runChurn(o.cycles ?? 1000)
+          : peer === 'soak'
+          ? nsnet.Netns.host().then((host) => runSoak(nsnet, { api: o.api ?? 'controller', cycles: o.cycles ?? 10_000, host, runDir: '/run/netns', net: 233 }))
           : Promise.reject(new Error(`unknown peer ${peer}`));
 run.then(
   (r) => {
     // How long nsnet held the JS thread during this run (settling, waits for quick jobs, event deliveries).
-    const st = addonStats();
+    const st = nsnet.addonStats();
     const addon = { maxDrainCpuMs: st.maxDrainCpuUs / 1000, maxDrainMs: st.maxDrainUs / 1000, maxWaitMs: st.maxWaitUs / 1000, maxDeliveryCpuMs: st.maxWatchDeliveryCpuUs / 1000 };
     process.stdout.write(JSON.stringify({ ...(r as object), addon }));
     process.exit(0);

@@ -5,10 +5,13 @@
 // (e) event throughput and latency, beside ip monitor; (f) one low-level
 // operation (a change and a read), with and without the spinning hand-off;
 // (g) the event loop, fds and memory over churn; (h) the CNI plugin exec'd
-// per call (fast and slow path) against the reference plugins; (i)
-// micro-benchmarks (benchmark.js); (j) pools: a create from a warm pool,
-// churn with recycling; (k) the event loop while another process holds the
-// store's lock. Prints one table per suite and the bars, writes
+// per call (fast and slow path) against the reference plugins; (i) name
+// resolution: a resolver's cost per create, query latency and throughput
+// from inside sandboxes; (k) micro-benchmarks (benchmark.js); (l) pools: a
+// create from a warm pool, churn with recycling; (m) the event loop while
+// another process holds the store's lock; and on its own, with --soak N,
+// (j) the leak soak (bench/soak.ts). Prints one table per suite and the
+// bars, writes
 // bench/results/latest.json and the plot bench/scaling.svg. Figures are
 // medians of per-run medians (min and max across runs); ratios come from
 // runs of the same round.
@@ -21,6 +24,7 @@ import { plotSvg, type Series } from './lib/plot.js';
 import { arg } from './lib/args.js';
 import { formatTable, summarize } from './lib/stats.js';
 import { cniBars, cniTable, runCniSuite } from './cni.js';
+import { dnsBars, dnsTable, runDnsSuite } from './dns.js';
 import { eventsBarMet, type EventsRun } from './events.js';
 import { portBars, portsTable, runPortsSuite } from './ports.js';
 import type { ConcurrentRun } from './peers/concurrent.js';
@@ -30,6 +34,7 @@ import type { LockRun } from './peers/lock.js';
 import type { ChurnCyclesRun, PoolCreateRun } from './peers/pool.js';
 import type { PeerRun } from './peers/ip.js';
 import type { ChurnRun, LoopRun } from './peers/nsnet.js';
+import { soakTable, type SoakRun } from './soak.js';
 
 const here = (rel: string) => fileURLToPath(new URL(rel, import.meta.url));
 
@@ -43,6 +48,8 @@ const CNI_PORTS_N = arg('cni-ports-n', 30);
 const EVENTS_N = arg('events-n', 50000);
 // The CNI slow path starts node twice per container: 20 tell enough.
 const CNI_SLOW_N = arg('cni-slow-n', 20);
+// --soak N: only the leak soak (j), N create+delete cycles per API.
+const SOAK = arg('soak', 0);
 // The scaling suite's sizes (--scale 10,100 for a quick try).
 const SCALE = (() => {
   const i = process.argv.indexOf('--scale');
@@ -73,7 +80,30 @@ async function settle(): Promise<void> {
 
 const progress = (s: string) => process.stderr.write(s ? `\r\x1b[K[${elapsed()}] ${s}` : '\r\x1b[K');
 
+/**
+ * (j) The leak soak (bench/soak.ts): SOAK create+delete cycles through the
+ * Controller and through the low-level API, each in a fresh namespace, read
+ * by quarter. Its own run: at 10,000 cycles it takes longer than the rest.
+ */
+async function soak(): Promise<void> {
+  const out: SoakRun[] = [];
+  for (const api of ['controller', 'netns'] as const) {
+    await settle();
+    progress(`(j) soak: ${SOAK} cycles through the ${api === 'controller' ? 'Controller' : 'low-level API'}`);
+    const r = await inFreshNetns<SoakRun>('soak', { api, cycles: SOAK });
+    progress('');
+    const [header, ...rows] = soakTable(r);
+    report(`\n(j) ${SOAK} create+delete cycles through the ${api === 'controller' ? 'Controller (a sandbox with a published port)' : 'low-level API (namespace, veth, address, route, an nf_tables element)'}: ${r.perCycleMs.toFixed(2)} ms per cycle, ${elapsed()}`);
+    report(formatTable(header!, rows));
+    out.push(r);
+  }
+  await mkdir(here('../../bench/results'), { recursive: true }).catch(() => {});
+  await writeFile(here('../../bench/results/soak.json'), `${JSON.stringify({ date: new Date().toISOString(), cpu: cpus()[0]?.model, cores: cpus().length, runs: out }, null, 2)}\n`);
+  await writeFile(here('../../bench/results/soak.txt'), `${printed.join('\n')}\n`);
+}
+
 async function main(): Promise<void> {
+  if (SOAK > 0) return soak();
   const binary = await buildFloor(here('../floor'));
   const peers = ['floor', 'nsnet', 'controller', 'cni', 'cni+masq', 'netavark', 'pyroute2', 'ip'] as const;
   const modes = ['release', 'explicit'] as const;
@@ -160,6 +190,20 @@ async function main(): Promise<void> {
     },
   });
 
+  // (i) Name resolution (bench/dns.ts): what a resolver adds to a create,
+  // and queries from inside sandboxes to nsnet daemon's resolvers.
+  const dnsRuns = Math.min(RUNS, 3);
+  const dnsRounds = await runDnsSuite({
+    n: N,
+    runs: dnsRuns,
+    latencyN: 5000,
+    seconds: 3,
+    before: async (label, r) => {
+      await settle();
+      progress(`(i) DNS: ${label} (${r + 1}/${dnsRuns})`);
+    },
+  });
+
   // (e) Events (bench/events.ts): a kernel-speed flush and a burst of route
   // changes, each beside ip monitor; the burst delivered from a full queue;
   // single-change latency.
@@ -188,31 +232,31 @@ async function main(): Promise<void> {
     }
   }
 
-  // (i) Micro-benchmarks (benchmark.js), and the floor building the same requests.
+  // (k) Micro-benchmarks (benchmark.js), and the floor building the same requests.
   await settle();
-  progress('(i) micro-benchmarks');
+  progress('(k) micro-benchmarks');
   const micro = (await inFreshNetns<{ results: MicroResult[] }>('micro', { maxTime: 1 })).results;
   const encodeFloor = await runFloorEncode(200_000, binary);
 
-  // (j) Pools: creates from a warm pool, then churn with recycling against the floor's churn, interleaved.
+  // (l) Pools: creates from a warm pool, then churn with recycling against the floor's churn, interleaved.
   const poolCreate: PoolCreateRun[] = [];
   const churnRuns: Record<string, ChurnCyclesRun[]> = {};
   for (let r = 0; r < 2; r++) {
     await settle();
-    progress(`(j) pool: creates from a warm pool (${r + 1}/2)`);
+    progress(`(l) pool: creates from a warm pool (${r + 1}/2)`);
     poolCreate.push(await inFreshNetns<PoolCreateRun>('pool-create', { n: 200 }));
     for (const peer of r % 2 ? (['pool-churn', 'floor-churn'] as const) : (['floor-churn', 'pool-churn'] as const)) {
       await settle();
-      progress(`(j) pool: churn, ${peer} (${r + 1}/2)`);
+      progress(`(l) pool: churn, ${peer} (${r + 1}/2)`);
       (churnRuns[peer] ??= []).push(await inFreshNetns<ChurnCyclesRun>(peer, { cycles: CYCLES, binary }));
     }
   }
 
-  // (k) The event loop while another process holds the store's write lock for a second.
+  // (m) The event loop while another process holds the store's write lock for a second.
   const lockRuns: LockRun[] = [];
   for (let r = 0; r < 3; r++) {
     await settle();
-    progress(`(k) store lock held by another process (${r + 1}/3)`);
+    progress(`(m) store lock held by another process (${r + 1}/3)`);
     lockRuns.push(await inFreshNetns<LockRun>('lock', {}));
   }
 
@@ -261,6 +305,7 @@ async function main(): Promise<void> {
   const { extraMs: portExtra, at1000: port1000, at10: port10, vsCni: vsPortmap } = portBars(portRounds);
   report(`\n(h) CNI plugins exec'd per call as a runtime does, ${cniRuns} runs: median ms per call (ADD+DEL: per round), ratio to the reference doing the same work\n${cniTable(cniRounds, cniOpts)}`);
   const cb = cniBars(cniRounds);
+  report(`\n(i) name resolution, N=${N}, ${dnsRuns} runs: a resolver's cost per create (paired), and queries from inside sandboxes to nsnet daemon's resolvers\n${dnsTable(dnsRounds, N)}`);
 
   const ev = (pick: (r: EventsRun) => number) => summarize(events.map(pick));
   const evRows: [string, (r: EventsRun) => number][] = [
@@ -293,12 +338,12 @@ async function main(): Promise<void> {
     'set a link up (lo)': `${opMed('floor set').toFixed(1)} (round trip)`,
     'read one link (lo)': `${opMed('floor read').toFixed(1)} (round trip)`,
   };
-  report(`\n(i) micro-benchmarks (benchmark.js): us per operation\n${formatTable(['group', 'operation', 'mean us', 'median us', '±%', 'C floor us'], micro.map((m) => [m.group, m.name, m.meanUs, m.medianUs, m.rme, floorFor[m.name] ?? '-']), 2)}`);
+  report(`\n(k) micro-benchmarks (benchmark.js): us per operation\n${formatTable(['group', 'operation', 'mean us', 'median us', '±%', 'C floor us'], micro.map((m) => [m.group, m.name, m.meanUs, m.medianUs, m.rme, floorFor[m.name] ?? '-']), 2)}`);
 
   const pc = (pick: (r: PoolCreateRun) => number[]) => summarize(poolCreate.flatMap(pick));
   const churnMed = (peer: string) => summarize((churnRuns[peer] ?? []).map((r) => r.perCycleMs)).median;
   const churnRatio = (churnRuns['pool-churn'] ?? []).map((r, i) => churnRuns['floor-churn']![i]!.perCycleMs / r.perCycleMs);
-  report(`\n(j) pools: a create from a warm pool (ms), churn (create + delete one at a time, ms per cycle)\n${formatTable(['figure', 'p50', 'p99', 'max'], [
+  report(`\n(l) pools: a create from a warm pool (ms), churn (create + delete one at a time, ms per cycle)\n${formatTable(['figure', 'p50', 'p99', 'max'], [
     ['controller create, warm pool', pc((r) => r.controllerMs).median, pc((r) => r.controllerMs).p99, pc((r) => r.controllerMs).max],
     ['NetnsPool take (rename + batch)', pc((r) => r.lowLevelMs).median, pc((r) => r.lowLevelMs).p99, pc((r) => r.lowLevelMs).max],
   ])}\n${formatTable(['churn', 'ms/cycle', 'cycles/s', 'x floor'], [
@@ -307,7 +352,7 @@ async function main(): Promise<void> {
   ])}\n(recycled ${(churnRuns['pool-churn'] ?? []).map((r) => r.recycled).join(', ')}; refused ${(churnRuns['pool-churn'] ?? []).map((r) => r.refused).join(', ')})`);
 
   const lk = (pick: (r: LockRun) => number) => Math.max(...lockRuns.map(pick));
-  report(`\n(k) another process holds the store's write lock ${lockRuns[0]?.holdMs} ms while 4 creates wait for it: event loop delay, ms (max over 3 runs)\n${formatTable(['figure', 'max', 'p99'], [
+  report(`\n(m) another process holds the store's write lock ${lockRuns[0]?.holdMs} ms while 4 creates wait for it: event loop delay, ms (max over 3 runs)\n${formatTable(['figure', 'max', 'p99'], [
     ['during the wait (nsnet)', lk((r) => r.loop.maxMs), lk((r) => r.loop.p99Ms)],
     ['pure JS, same length', lk((r) => r.control.maxMs), lk((r) => r.control.p99Ms)],
     ['creates done after (ms)', lk((r) => r.waitedMs), Math.min(...lockRuns.map((r) => r.waitedMs))],
@@ -343,6 +388,7 @@ async function main(): Promise<void> {
     ['CNI ADD+DEL, fast path <= 1/4 of bridge + host-local', `${med(cb.vsBridge).toFixed(3)}x (per-run ${cb.vsBridge.map((x) => x.toFixed(3)).join(', ')})`, med(cb.vsBridge) <= 0.25],
     ['CNI ADD+DEL with one port <= 1/10 of bridge + portmap', `${med(cb.vsPortmap).toFixed(3)}x (per-run ${cb.vsPortmap.map((x) => x.toFixed(3)).join(', ')})`, med(cb.vsPortmap) <= 0.1],
     ['CNI VERSION through the shim <= 2 ms', `${med(cb.versionMs).toFixed(2)} ms (per-run ${cb.versionMs.map((x) => x.toFixed(2)).join(', ')})`, med(cb.versionMs) <= 2],
+    ...dnsBars(dnsRounds, N),
     [
       '>= 100k events/s delivered to JS',
       `live flush ${Math.round(ev((r) => r.flushEventsPerSec).min / 1000)}k-${Math.round(ev((r) => r.flushEventsPerSec).max / 1000)}k/s (ip monitor printed ${Math.round(ev((r) => r.ipMonitorFlushLines).median / 1000)}k of ${Math.round(ev((r) => r.flushEvents).median / 1000)}k lines); ` +
@@ -382,7 +428,7 @@ async function main(): Promise<void> {
   report(`\n${formatTable(['bar', 'measured', 'met'], bars.map(([a, b, c]) => [a as string, b as string, c ? 'yes' : 'NO']))}`);
 
   await mkdir(here('../../bench/results'), { recursive: true }).catch(() => {});
-  const out = { date: new Date().toISOString(), n: N, runs: RUNS, cpu: cpus()[0]?.model, cores: cpus().length, setup, release, explicit, loops, churn, perRunRatio, ctlPerRun, scale, micro, encodeFloor, poolCreate, churnRuns, lockRuns, holds, conc: Object.fromEntries(Object.entries(conc).map(([p, byK]) => [p, Object.fromEntries(Object.entries(byK).map(([k, rs]) => [k, rs.map((r) => r.perSandboxMs)]))])), ops, spawnMs: spawn.ms, ports: portRounds, cniPortsN: CNI_PORTS_N, cni: cniRounds, events };
+  const out = { date: new Date().toISOString(), n: N, runs: RUNS, cpu: cpus()[0]?.model, cores: cpus().length, setup, release, explicit, loops, churn, perRunRatio, ctlPerRun, scale, micro, encodeFloor, poolCreate, churnRuns, lockRuns, holds, conc: Object.fromEntries(Object.entries(conc).map(([p, byK]) => [p, Object.fromEntries(Object.entries(byK).map(([k, rs]) => [k, rs.map((r) => r.perSandboxMs)]))])), ops, spawnMs: spawn.ms, ports: portRounds, cniPortsN: CNI_PORTS_N, cni: cniRounds, dns: dnsRounds, events };
   await writeFile(here('../../bench/results/latest.json'), `${JSON.stringify(out, null, 2)}\n`);
   await writeFile(here('../../bench/results/latest.txt'), `${printed.join('\n')}\n`);
 }

@@ -57,6 +57,22 @@ bool read_here(const std::string& path, std::string* content, io::SysError* err)
 // /proc/thread-self/net/* resolve against the opener's namespace (not
 // /proc/net, which is /proc/self/net: the main thread's).
 bool read_in(int nsfd, const std::string& path, std::string* content, io::SysError* err);
+// A server socket to open inside a namespace: bound to address:port, and
+// listening when it is a stream socket.
+struct Listener {
+  int domain = 0;  // AF_INET | AF_INET6
+  int type = 0;    // SOCK_DGRAM | SOCK_STREAM
+  std::string address;
+  int port = 0;
+  // SO_REUSEADDR (see io::bind_inet); without it a UDP address and port
+  // another socket holds is refused (EADDRINUSE) rather than shared.
+  bool reuse = true;
+};
+// Opens each listener inside the namespace, all in one visit. Its address
+// must be local there (a socket bound to one that is not yet would send
+// from whatever address routing picks). All or nothing: on a failure those
+// opened are closed and fds is left empty.
+bool listen_in(int nsfd, const std::vector<Listener>& specs, std::vector<int>* fds, io::SysError* err);
 // Reads or writes /proc/sys/<key> as seen from the namespace.
 bool sysctl_read(int nsfd, const std::string& key, std::string* value, io::SysError* err);
 bool sysctl_write(int nsfd, const std::string& key, const std::string& value, io::SysError* err);

@@ -71,6 +71,9 @@ export function sandboxTrip(ctx: CnmContext, tx: Transaction, sb: SandboxRecord,
  * (single) endpoint; registers its deletion as the undo.
  */
 async function newNetns(ctx: CnmContext, tx: Transaction, sb: SandboxRecord, eps: EndpointRecord[], nets: Map<string, NetworkRecord>, staged: PortSpec[], pooled?: PoolClaim): Promise<Netns> {
+  // Its resolver's sockets ride in the same trip (see lifecycle.ts); a
+  // pooled namespace's are opened by lifecycle.live after it, as after a join.
+  const listen = sb.resolver && ctx.lifecycle && !pooled ? ctx.lifecycle.listen(sb) : [];
   const finish = (b: Batch, ns: Netns, ports: PortSpec[]) => {
     // Whose namespace it is, on its lo (the joins end inside it, so this rides in their last request group).
     b.in(ns).setLink('lo', { alias: ownerTag(ctx.owner, sb.id) });
@@ -80,6 +83,7 @@ async function newNetns(ctx: CnmContext, tx: Transaction, sb: SandboxRecord, eps
   const trip = (ports: PortSpec[]) =>
     Netns.create(sb.name, {
       runDir: ctx.runDir,
+      listen,
       then: (ns) => {
         const b = new Batch(ns);
         buildJoins(ctx, b, ns, eps, nets);
