@@ -16,7 +16,7 @@ export {
   type VxlanSpec,
 } from './netlink/batch.js';
 export type { Address, Link, Neighbour, Route } from './netlink/types.js';
-export type { SocketInfo } from './netlink/socklist.js';
+export type { SocketFilter, SocketInfo, SocketKind } from './netlink/socklist.js';
 export { NetnsPool, type Claim, type NetnsPoolOptions, type PoolStats } from './netlink/pool.js';
 export type { ResetResult } from './netlink/reset.js';
 export { watch, Watcher, type WatchEvent, type WatchOptions } from './watch.js';

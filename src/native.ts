@@ -413,7 +413,13 @@ export interface Native {
    * ones closed and left out with destroyTimeWait. unlisted: kinds this
    * kernel cannot list (their diag module is missing).
    */
-  sockets(ns: NativeNetns, destroyTimeWait: boolean): Promise<{ items: NativeSocket[]; unlisted: string[]; destroyed: number }>;
+  /**
+   * kinds: bits tcp 1, udp 2, udplite 4, sctp 8, dccp 16, raw 32, unix 64,
+   * packet 128, netlink 256 (default all); states: a TCPF_* mask (default
+   * all; with fewer, packet and netlink sockets are left out); families:
+   * inet sockets of IPv4 1, IPv6 2 (default both).
+   */
+  sockets(ns: NativeNetns, destroyTimeWait: boolean, kinds?: number, states?: number, families?: number): Promise<{ items: NativeSocket[]; unlisted: string[]; destroyed: number }>;
   /** Flushes the namespace's conntrack table and expectations. */
   ctFlush(ns: NativeNetns): Promise<void>;
   /** Every readable value under /proc/sys/net (but the random TCP Fast Open key), kept in the addon. */

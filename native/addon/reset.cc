@@ -38,30 +38,38 @@ Napi::Array from_pairs(Napi::Env env, const Pairs& pairs) {
 Napi::Value list_sockets(Runner& runner, const Napi::CallbackInfo& info) {
   struct J : Job {
     std::shared_ptr<Namespace> ns;
-    bool destroy = false;
+    ops::SocketQuery q;
     ops::SocketList list;
     void run() override {
-      // What only the namespace's own /proc/net tells, read in one visit:
-      // its socket counts, and its raw sockets (which sock_diag lists only
-      // where the kernel has raw_diag).
+      // What only the namespace's own /proc/net tells, read in one visit
+      // when the query needs it: its socket counts (which dumps can find
+      // anything), and its raw sockets (which sock_diag lists only where
+      // the kernel has raw_diag).
+      const bool want_counts = q.kinds & (ops::kTcp | ops::kUdp | ops::kUdpLite), want_raw = q.kinds & ops::kRaw;
       std::string stat, stat6, raw, raw6;
       io::SysError e;
-      const bool read = ns::run_in(ns->fd, &e, [&] {
-        const bool s4 = ns::read_here("/proc/thread-self/net/sockstat", &stat, &e), s6 = ns::read_here("/proc/thread-self/net/sockstat6", &stat6, &e);
-        const bool r4 = ns::read_here("/proc/thread-self/net/raw", &raw, &e), r6 = ns::read_here("/proc/thread-self/net/raw6", &raw6, &e);
+      const bool read = !(want_counts || want_raw) || ns::run_in(ns->fd, &e, [&] {
+        const bool s4 = !want_counts || ns::read_here("/proc/thread-self/net/sockstat", &stat, &e);
+        const bool s6 = !want_counts || ns::read_here("/proc/thread-self/net/sockstat6", &stat6, &e);
+        const bool r4 = !want_raw || ns::read_here("/proc/thread-self/net/raw", &raw, &e);
+        const bool r6 = !want_raw || ns::read_here("/proc/thread-self/net/raw6", &raw6, &e);
         return s4 && s6 && r4 && r6;
       });
       sockdiag::SockCounts counts;
-      const bool counted = read && sockdiag::parse_sockstat(stat, &counts) && sockdiag::parse_sockstat(stat6, &counts);
-      if (!ns->diag.with(ns->fd, &err, [&](io::Socket& s) { return ops::list_sockets(s, destroy, counted ? &counts : nullptr, &list, &err); }))
+      const bool counted = want_counts && read && sockdiag::parse_sockstat(stat, &counts) && sockdiag::parse_sockstat(stat6, &counts);
+      if (!ns->diag.with(ns->fd, &err, [&](io::Socket& s) { return ops::list_sockets(s, q, counted ? &counts : nullptr, &list, &err); }))
         return;
       // The kernel's own netlink sockets (port 0) and nsnet's are no tenant's.
       auto& v = list.sockets;
       v.erase(std::remove_if(v.begin(), v.end(),
                              [&](const sockdiag::SockInfo& s) { return s.family == AF_NETLINK && (s.portid == 0 || ns->is_ours(s.protocol, s.portid)); }),
               v.end());
-      if (!read || !sockdiag::parse_proc_raw(raw, AF_INET, &list.sockets)) list.unlisted.push_back("inet/raw");
-      if (!read || !sockdiag::parse_proc_raw(raw6, AF_INET6, &list.sockets)) list.unlisted.push_back("inet6/raw");
+      if (!want_raw) return;
+      std::vector<sockdiag::SockInfo> raws;
+      if (q.v4 && !(read && sockdiag::parse_proc_raw(raw, AF_INET, &raws))) list.unlisted.push_back("inet/raw");
+      if (q.v6 && !(read && sockdiag::parse_proc_raw(raw6, AF_INET6, &raws))) list.unlisted.push_back("inet6/raw");
+      for (const auto& r : raws)
+        if (r.state < 32 && (q.states & (1u << r.state))) v.push_back(r);
     }
     Napi::Value value(Napi::Env env) override {
       Napi::Object o = Napi::Object::New(env);
@@ -73,7 +81,14 @@ Napi::Value list_sockets(Runner& runner, const Napi::CallbackInfo& info) {
   };
   auto j = std::make_unique<J>();
   j->ns = NetnsHandle::From(info[0]);
-  j->destroy = info[1].ToBoolean().Value();
+  j->q.destroy_timewait = info[1].ToBoolean().Value();
+  if (info.Length() > 2 && info[2].IsNumber()) j->q.kinds = info[2].As<Napi::Number>().Uint32Value() & ops::kAllKinds;
+  if (info.Length() > 3 && info[3].IsNumber()) j->q.states = info[3].As<Napi::Number>().Uint32Value();
+  if (info.Length() > 4 && info[4].IsNumber()) {
+    const uint32_t f = info[4].As<Napi::Number>().Uint32Value();
+    j->q.v4 = f & 1;
+    j->q.v6 = f & 2;
+  }
   return runner.submit(info.Env(), j.release(), Lane::Namespace);
 }
 

@@ -123,10 +123,10 @@ bool encode_inet_dump(nl::Builder& b, uint32_t seq, uint8_t family, uint8_t prot
   return encode_req(b, seq, SOCK_DIAG_BY_FAMILY, kDump, r);
 }
 
-bool encode_unix_dump(nl::Builder& b, uint32_t seq) {
+bool encode_unix_dump(nl::Builder& b, uint32_t seq, uint32_t states) {
   unix_diag_req r{};
   r.sdiag_family = AF_UNIX;
-  r.udiag_states = ~0u;
+  r.udiag_states = states;
   r.udiag_show = UDIAG_SHOW_NAME;
   return encode_req(b, seq, SOCK_DIAG_BY_FAMILY, kDump, r);
 }

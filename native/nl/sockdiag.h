@@ -35,7 +35,7 @@ struct SockInfo {
 
 // Dump requests (NLM_F_DUMP). states is a TCPF_* mask (~0 for every state).
 bool encode_inet_dump(nl::Builder& b, uint32_t seq, uint8_t family, uint8_t protocol, uint32_t states);
-bool encode_unix_dump(nl::Builder& b, uint32_t seq);
+bool encode_unix_dump(nl::Builder& b, uint32_t seq, uint32_t states = ~0u);
 bool encode_packet_dump(nl::Builder& b, uint32_t seq);
 bool encode_netlink_dump(nl::Builder& b, uint32_t seq);
 // SOCK_DESTROY of one inet socket as a dump described it (its full

@@ -48,7 +48,7 @@ bool dump_kind(io::Socket& s, const std::string& what, Enc enc, SocketList* out,
 
 }  // namespace
 
-bool list_sockets(io::Socket& diag, bool destroy_timewait, const sockdiag::SockCounts* counts, SocketList* out, io::SysError* err) {
+bool list_sockets(io::Socket& diag, const SocketQuery& q, const sockdiag::SockCounts* counts, SocketList* out, io::SysError* err) {
   // How many a dump may find (~0u: unknown); TIME_WAIT entries count as TCP of either family.
   auto expect = [&](uint8_t family, uint8_t protocol) -> uint32_t {
     if (!counts) return ~0u;
@@ -63,12 +63,14 @@ bool list_sockets(io::Socket& diag, bool destroy_timewait, const sockdiag::SockC
   static const struct {
     uint8_t protocol;
     const char* name;
-  } kInet[] = {{IPPROTO_TCP, "tcp"}, {IPPROTO_UDP, "udp"}, {IPPROTO_UDPLITE, "udplite"}, {IPPROTO_SCTP, "sctp"}, {IPPROTO_DCCP, "dccp"}};
+    uint32_t kind;
+  } kInet[] = {{IPPROTO_TCP, "tcp", kTcp}, {IPPROTO_UDP, "udp", kUdp}, {IPPROTO_UDPLITE, "udplite", kUdpLite}, {IPPROTO_SCTP, "sctp", kSctp}, {IPPROTO_DCCP, "dccp", kDccp}};
   for (uint8_t family : {AF_INET, AF_INET6}) {
+    if (!(family == AF_INET ? q.v4 : q.v6)) continue;
     for (const auto& p : kInet) {
-      if (expect(family, p.protocol) == 0) continue;
+      if (!(q.kinds & p.kind) || expect(family, p.protocol) == 0) continue;
       const std::string what = std::string(family == AF_INET ? "inet/" : "inet6/") + p.name;
-      auto enc = [&](nl::Builder& b, uint32_t seq) { return sockdiag::encode_inet_dump(b, seq, family, p.protocol, ~0u); };
+      auto enc = [&](nl::Builder& b, uint32_t seq) { return sockdiag::encode_inet_dump(b, seq, family, p.protocol, q.states); };
       const size_t before = out->sockets.size();
       if (!dump_kind(diag, what, enc, out, err)) return false;
       // Older kernels leave INET_DIAG_PROTOCOL out: the dump says which.
@@ -76,10 +78,12 @@ bool list_sockets(io::Socket& diag, bool destroy_timewait, const sockdiag::SockC
         if (!out->sockets[i].protocol) out->sockets[i].protocol = p.protocol;
     }
   }
-  if (!dump_kind(diag, "unix", sockdiag::encode_unix_dump, out, err)) return false;
-  if (!dump_kind(diag, "packet", sockdiag::encode_packet_dump, out, err)) return false;
-  if (!dump_kind(diag, "netlink", sockdiag::encode_netlink_dump, out, err)) return false;
-  if (!destroy_timewait) return true;
+  auto unix_dump = [&](nl::Builder& b, uint32_t seq) { return sockdiag::encode_unix_dump(b, seq, q.states); };
+  if ((q.kinds & kUnix) && !dump_kind(diag, "unix", unix_dump, out, err)) return false;
+  const bool stateless = q.states == ~0u;
+  if (stateless && (q.kinds & kPacket) && !dump_kind(diag, "packet", sockdiag::encode_packet_dump, out, err)) return false;
+  if (stateless && (q.kinds & kNetlink) && !dump_kind(diag, "netlink", sockdiag::encode_netlink_dump, out, err)) return false;
+  if (!q.destroy_timewait) return true;
   std::vector<SockInfo> kept;
   for (const SockInfo& s : out->sockets) {
     if (s.protocol != IPPROTO_TCP || s.state != TCP_TIME_WAIT || (s.family != AF_INET && s.family != AF_INET6)) {

@@ -81,6 +81,15 @@ TEST(unix_packet_and_netlink_dumps_ask_every_socket_of_their_family) {
   for (const Buf* x : {&u, &p, &n}) CHECK_EQ(x->hdr()->nlmsg_flags, NLM_F_REQUEST | NLM_F_DUMP);
 }
 
+TEST(unix_and_inet_dumps_carry_the_states_asked_for) {
+  Buf u, i;
+  nl::Builder bu(u.b, sizeof u.b), bi(i.b, sizeof i.b);
+  CHECK(sd::encode_unix_dump(bu, 1, 1u << TCP_LISTEN));
+  CHECK(sd::encode_inet_dump(bi, 2, AF_INET, IPPROTO_TCP, 1u << TCP_LISTEN));
+  CHECK_EQ(body<unix_diag_req>(u).udiag_states, 1u << TCP_LISTEN);
+  CHECK_EQ(body<inet_diag_req_v2>(i).idiag_states, 1u << TCP_LISTEN);
+}
+
 TEST(destroy_request_names_the_socket_by_its_whole_identity_and_asks_an_ack) {
   sd::SockInfo s;
   s.family = AF_INET;

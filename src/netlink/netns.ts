@@ -11,7 +11,7 @@ import * as v from '../validate.js';
 import { Batch } from './batch.js';
 import { Addresses, Links, Routes } from './objects.js';
 import * as sockets from './sockets.js';
-import { toSocketInfo, type SocketInfo } from './socklist.js';
+import { socketQuery, toSocketInfo, type SocketFilter, type SocketInfo } from './socklist.js';
 
 export interface NetnsOptions {
   /** Where named namespaces are bind-mounted; `ip netns` uses /run/netns. */
@@ -305,12 +305,15 @@ export class Netns {
   }
 
   /**
-   * The sockets open in this namespace, as sock_diag lists them from inside
-   * it (nsnet's own netlink sockets and the kernel's left out).
+   * The sockets open in this namespace (all, or those filter names), as
+   * sock_diag lists them from inside it (`ss -a`; nsnet's own netlink
+   * sockets and the kernel's left out). Works on any handle, the host's
+   * too: `sockets({ protocols: ['tcp'], states: ['LISTEN'] })` is `ss -tl`.
    */
-  async sockets(): Promise<SocketInfo[]> {
+  async sockets(filter?: SocketFilter): Promise<SocketInfo[]> {
+    const [kinds, states, families] = socketQuery(filter);
     try {
-      return (await native.sockets(this.handle, false)).items.map(toSocketInfo);
+      return (await native.sockets(this.handle, false, kinds, states, families)).items.map(toSocketInfo);
     } catch (e) {
       throw NsnetError.system('sockets', e);
     }
