@@ -130,9 +130,9 @@ export interface DaemonProcess {
  * Starts `nsnet daemon` as its own process inside hostNetns (its Controller's
  * host), and resolves once its CNI door listens.
  */
-export function startDaemon(o: { hostNetns: string; socket: string; stateDir: string }): Promise<DaemonProcess> {
+export function startDaemon(o: { hostNetns: string; socket: string; stateDir: string; args?: string[] }): Promise<DaemonProcess> {
   const dnsSocket = o.socket.replace(/(\.sock)?$/, '-dns.sock');
-  const proc = spawn('nsenter', [`--net=${o.hostNetns}`, process.execPath, 'dist/cli/main.js', 'daemon', '--cni-socket', o.socket, '--dns-socket', dnsSocket, '--state-dir', o.stateDir], {
+  const proc = spawn('nsenter', [`--net=${o.hostNetns}`, process.execPath, 'dist/cli/main.js', 'daemon', '--cni-socket', o.socket, '--dns-socket', dnsSocket, '--state-dir', o.stateDir, ...(o.args ?? [])], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const lines: string[] = [];

@@ -15,12 +15,19 @@ export const daemon: Command = {
     { name: 'dns-socket', value: 'PATH', help: `where other nsnet processes tell it of their sandboxes (default NSNET_DNS_SOCKET, else ${defaultDnsSocket()})` },
     { name: 'no-dns', help: 'serve no names: sandboxes get the host\'s resolvers' },
     { name: 'firewall', value: 'KIND', help: 'nftables (default) or none' },
+    { name: 'pool-size', value: 'N', help: 'keep N namespaces ready per pooled network, plugged into it (default 0: no pool); SIGUSR1 logs the pools\' figures' },
+    { name: 'pool-network', value: 'NAME', repeat: true, help: "a network whose sandboxes come from the pool (repeatable; default '*': every bridge network)" },
     ...CNM_FLAGS,
   ],
   async run(a) {
     const firewall = a.str('firewall');
     if (firewall !== undefined && firewall !== 'nftables' && firewall !== 'none') throw new ValidationError('--firewall', firewall, 'must be nftables or none');
+    const size = a.str('pool-size');
+    if (size !== undefined && !/^\d+$/.test(size)) throw new ValidationError('--pool-size', size, 'must be a whole number');
+    const pooled = a.list('pool-network');
+    if (pooled.length && !(size && Number(size) > 0)) throw new ValidationError('--pool-network', pooled.join(','), 'needs --pool-size');
     return runDaemon({
+      ...(size && Number(size) > 0 ? { pool: { size: Number(size), networks: pooled.length ? pooled : ['*'] } } : {}),
       doors: frontDoors({
         ...(a.str('cni-socket') ? { cniSocket: a.str('cni-socket')! } : {}),
         ...(a.bool('no-dns') ? { dnsSocket: null } : a.str('dns-socket') ? { dnsSocket: a.str('dns-socket')! } : {}),
