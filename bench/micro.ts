@@ -2,7 +2,9 @@
 // bench/run.ts (peer 'micro'): the JS-side codec (a sandbox's rtnetlink
 // batch and a published port's nf_tables element, built into the addon's
 // shape), one round trip through the public API (set a link up, read one
-// link), an IPAM allocation and a store transaction. bench/run.ts puts the C
+// link), an IPAM allocation, a store transaction and a sandbox's files
+// (written synchronously on the JS thread, each file a few syscalls on a
+// tmpfs, as /run is). bench/run.ts puts the C
 // floor's figure for the same work beside them where one exists (floor
 // --encode, floor --op).
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -15,12 +17,13 @@ import { Batch, Netns, SqliteStore, type NftOp, type SandboxRecord } from 'nsnet
 
 // Not part of the public API: loaded from the build, typed from its declarations.
 type IpamModule = typeof import('../dist/ipam/ipam.js');
+type FilesModule = typeof import('../dist/cnm/files.js');
 
 const require = createRequire(import.meta.url);
 const Benchmark = require('benchmark') as typeof BenchmarkT;
 
 export interface MicroResult {
-  group: 'codec' | 'round trip' | 'ipam' | 'store';
+  group: 'codec' | 'round trip' | 'ipam' | 'store' | 'files';
   name: string;
   /** Mean time per operation, microseconds (benchmark.js). */
   meanUs: number;
@@ -89,7 +92,12 @@ export async function runMicro(o: { maxTime?: number } = {}): Promise<MicroResul
   const maxTime = o.maxTime ?? 1;
   const host = await Netns.host();
   const ipam = (await import(new URL('../../dist/ipam/ipam.js', import.meta.url).href)) as IpamModule;
+  const files = (await import(new URL('../../dist/cnm/files.js', import.meta.url).href)) as FilesModule;
   const dir = mkdtempSync(join(tmpdir(), 'nsnet-micro-'));
+  // Where a Controller keeps them by default: /run, a tmpfs.
+  const filesRoot = mkdtempSync('/run/nsnet-micro-');
+  const dirs = { filesRoot, etcDir: join(filesRoot, 'etc') };
+  const endpoint = [{ addresses: ['10.210.0.2/16'], aliases: ['web'] }];
   const store = new SqliteStore(dir);
   try {
     // A /16 with 1000 addresses taken: allocation resumes after the last
@@ -126,10 +134,19 @@ export async function runMicro(o: { maxTime?: number } = {}): Promise<MicroResul
       },
       { group: 'store', name: 'write transaction: one sandbox record', fn: () => store.update((t) => t.putSandbox(record(n++ % 100))), async: true },
       { group: 'store', name: 'read transaction: one sandbox by name', fn: () => store.view((t) => t.sandbox('micro1')), async: true },
+      {
+        group: 'files',
+        name: "a new sandbox's files: its dir, resolv.conf, hosts, hostname and /etc/netns link (5 writes)",
+        fn: () => {
+          const i = n++;
+          files.writeSandboxFiles(dirs, { ...record(i), filesDir: join(filesRoot, `s${i}`) }, endpoint);
+        },
+      },
     ];
     return await run(cases, maxTime);
   } finally {
     store.close();
     rmSync(dir, { recursive: true, force: true });
+    rmSync(filesRoot, { recursive: true, force: true });
   }
 }
