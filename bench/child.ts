@@ -15,6 +15,7 @@ import { runEventsBench } from './events.js';
 import { runMicro } from './micro.js';
 import { runLock } from './peers/lock.js';
 import { runFloorChurn, runPoolChurn, runPoolCreate } from './peers/pool.js';
+import { runDocker } from './peers/docker.js';
 import { runDnsCreate, runDnsQuery } from './peers/dns.js';
 import { runSoak } from './soak.js';
 import * as nsnet from 'nsnet';
@@ -43,6 +44,8 @@ const run =
               ? runCniPlugin({ n: o.n, peer: o.peer! })
               : peer === 'cni-version'
               ? runCniVersion({ n: o.n })
+              : peer === 'docker'
+              ? runDocker({ n: o.n })
               : peer === 'netavark'
                 ? runNetavark({ n: o.n })
                 : peer === 'pyroute2'

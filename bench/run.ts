@@ -7,11 +7,12 @@
 // (g) the event loop, fds and memory over churn; (h) the CNI plugin exec'd
 // per call (fast and slow path) against the reference plugins; (i) name
 // resolution: a resolver's cost per create, query latency and throughput
-// from inside sandboxes; (k) micro-benchmarks (benchmark.js); (l) pools: a
-// create from a warm pool, churn with recycling; (m) the event loop while
-// another process holds the store's lock; and on its own, with --soak N,
-// (j) the leak soak (bench/soak.ts). Prints one table per suite and the
-// bars, writes
+// from inside sandboxes; (k) `docker run --rm` with nsnet as dockerd's
+// plugin against Docker's own bridge (skipped where dockerd is absent); (l)
+// micro-benchmarks (benchmark.js); (m) pools: a create from a warm pool,
+// churn with recycling; (n) the event loop while another process holds the
+// store's lock; and on its own, with --soak N, (j) the leak soak
+// (bench/soak.ts). Prints one table per suite and the bars, writes
 // bench/results/latest.json and the plot bench/scaling.svg. Figures are
 // medians of per-run medians (min and max across runs); ratios come from
 // runs of the same round.
@@ -25,6 +26,7 @@ import { arg } from './lib/args.js';
 import { formatTable, summarize } from './lib/stats.js';
 import { cniBars, cniTable, runCniSuite } from './cni.js';
 import { dnsBars, dnsTable, runDnsSuite } from './dns.js';
+import { dockerBars, dockerPresent, dockerTable, runDockerSuite, type DockerRound } from './docker.js';
 import { eventsBarMet, type EventsRun } from './events.js';
 import { portBars, portsTable, runPortsSuite } from './ports.js';
 import type { ConcurrentRun } from './peers/concurrent.js';
@@ -50,6 +52,8 @@ const EVENTS_N = arg('events-n', 50000);
 const CNI_SLOW_N = arg('cni-slow-n', 20);
 // --soak N: only the leak soak (j), N create+delete cycles per API.
 const SOAK = arg('soak', 0);
+// docker run costs ~0.3 s a container and each round runs six kinds: 20 of each tell enough.
+const DOCKER_N = arg('docker-n', 20);
 // The scaling suite's sizes (--scale 10,100 for a quick try).
 const SCALE = (() => {
   const i = process.argv.indexOf('--scale');
@@ -203,6 +207,19 @@ async function main(): Promise<void> {
       progress(`(i) DNS: ${label} (${r + 1}/${dnsRuns})`);
     },
   });
+  // (k) Docker (bench/docker.ts): docker run --rm on nsnet's plugin, on
+  // Docker's bridge and on a plugin that does nothing, beside --network none.
+  const dockerRuns = Math.min(RUNS, 3);
+  const dockerRounds: DockerRound[] = dockerPresent()
+    ? await runDockerSuite({
+        n: DOCKER_N,
+        runs: dockerRuns,
+        before: async (r) => {
+          await settle();
+          progress(`(k) Docker: ${DOCKER_N} containers of each kind (${r + 1}/${dockerRuns})`);
+        },
+      })
+    : [];
 
   // (e) Events (bench/events.ts): a kernel-speed flush and a burst of route
   // changes, each beside ip monitor; the burst delivered from a full queue;
@@ -232,31 +249,31 @@ async function main(): Promise<void> {
     }
   }
 
-  // (k) Micro-benchmarks (benchmark.js), and the floor building the same requests.
+  // (l) Micro-benchmarks (benchmark.js), and the floor building the same requests.
   await settle();
-  progress('(k) micro-benchmarks');
+  progress('(l) micro-benchmarks');
   const micro = (await inFreshNetns<{ results: MicroResult[] }>('micro', { maxTime: 1 })).results;
   const encodeFloor = await runFloorEncode(200_000, binary);
 
-  // (l) Pools: creates from a warm pool, then churn with recycling against the floor's churn, interleaved.
+  // (m) Pools: creates from a warm pool, then churn with recycling against the floor's churn, interleaved.
   const poolCreate: PoolCreateRun[] = [];
   const churnRuns: Record<string, ChurnCyclesRun[]> = {};
   for (let r = 0; r < 2; r++) {
     await settle();
-    progress(`(l) pool: creates from a warm pool (${r + 1}/2)`);
+    progress(`(m) pool: creates from a warm pool (${r + 1}/2)`);
     poolCreate.push(await inFreshNetns<PoolCreateRun>('pool-create', { n: 200 }));
     for (const peer of r % 2 ? (['pool-churn', 'floor-churn'] as const) : (['floor-churn', 'pool-churn'] as const)) {
       await settle();
-      progress(`(l) pool: churn, ${peer} (${r + 1}/2)`);
+      progress(`(m) pool: churn, ${peer} (${r + 1}/2)`);
       (churnRuns[peer] ??= []).push(await inFreshNetns<ChurnCyclesRun>(peer, { cycles: CYCLES, binary }));
     }
   }
 
-  // (m) The event loop while another process holds the store's write lock for a second.
+  // (n) The event loop while another process holds the store's write lock for a second.
   const lockRuns: LockRun[] = [];
   for (let r = 0; r < 3; r++) {
     await settle();
-    progress(`(m) store lock held by another process (${r + 1}/3)`);
+    progress(`(n) store lock held by another process (${r + 1}/3)`);
     lockRuns.push(await inFreshNetns<LockRun>('lock', {}));
   }
 
@@ -306,6 +323,10 @@ async function main(): Promise<void> {
   report(`\n(h) CNI plugins exec'd per call as a runtime does, ${cniRuns} runs: median ms per call (ADD+DEL: per round), ratio to the reference doing the same work\n${cniTable(cniRounds, cniOpts)}`);
   const cb = cniBars(cniRounds);
   report(`\n(i) name resolution, N=${N}, ${dnsRuns} runs: a resolver's cost per create (paired), and queries from inside sandboxes to nsnet daemon's resolvers\n${dnsTable(dnsRounds, N)}`);
+  report(dockerRounds.length
+    ? `\n(k) docker run --rm of a no-op container on dockerd 20.10, N=${DOCKER_N} of each kind, ${dockerRuns} runs: median ms; a network's share is its run minus --network none's\n${dockerTable(dockerRounds)}`
+    : '\n(k) Docker: skipped (no /usr/sbin/dockerd or /usr/bin/docker)');
+  const db = dockerBars(dockerRounds);
 
   const ev = (pick: (r: EventsRun) => number) => summarize(events.map(pick));
   const evRows: [string, (r: EventsRun) => number][] = [
@@ -338,12 +359,12 @@ async function main(): Promise<void> {
     'set a link up (lo)': `${opMed('floor set').toFixed(1)} (round trip)`,
     'read one link (lo)': `${opMed('floor read').toFixed(1)} (round trip)`,
   };
-  report(`\n(k) micro-benchmarks (benchmark.js): us per operation\n${formatTable(['group', 'operation', 'mean us', 'median us', '±%', 'C floor us'], micro.map((m) => [m.group, m.name, m.meanUs, m.medianUs, m.rme, floorFor[m.name] ?? '-']), 2)}`);
+  report(`\n(l) micro-benchmarks (benchmark.js): us per operation\n${formatTable(['group', 'operation', 'mean us', 'median us', '±%', 'C floor us'], micro.map((m) => [m.group, m.name, m.meanUs, m.medianUs, m.rme, floorFor[m.name] ?? '-']), 2)}`);
 
   const pc = (pick: (r: PoolCreateRun) => number[]) => summarize(poolCreate.flatMap(pick));
   const churnMed = (peer: string) => summarize((churnRuns[peer] ?? []).map((r) => r.perCycleMs)).median;
   const churnRatio = (churnRuns['pool-churn'] ?? []).map((r, i) => churnRuns['floor-churn']![i]!.perCycleMs / r.perCycleMs);
-  report(`\n(l) pools: a create from a warm pool (ms), churn (create + delete one at a time, ms per cycle)\n${formatTable(['figure', 'p50', 'p99', 'max'], [
+  report(`\n(m) pools: a create from a warm pool (ms), churn (create + delete one at a time, ms per cycle)\n${formatTable(['figure', 'p50', 'p99', 'max'], [
     ['controller create, warm pool', pc((r) => r.controllerMs).median, pc((r) => r.controllerMs).p99, pc((r) => r.controllerMs).max],
     ['NetnsPool take (rename + batch)', pc((r) => r.lowLevelMs).median, pc((r) => r.lowLevelMs).p99, pc((r) => r.lowLevelMs).max],
   ])}\n${formatTable(['churn', 'ms/cycle', 'cycles/s', 'x floor'], [
@@ -352,7 +373,7 @@ async function main(): Promise<void> {
   ])}\n(recycled ${(churnRuns['pool-churn'] ?? []).map((r) => r.recycled).join(', ')}; refused ${(churnRuns['pool-churn'] ?? []).map((r) => r.refused).join(', ')})`);
 
   const lk = (pick: (r: LockRun) => number) => Math.max(...lockRuns.map(pick));
-  report(`\n(m) another process holds the store's write lock ${lockRuns[0]?.holdMs} ms while 4 creates wait for it: event loop delay, ms (max over 3 runs)\n${formatTable(['figure', 'max', 'p99'], [
+  report(`\n(n) another process holds the store's write lock ${lockRuns[0]?.holdMs} ms while 4 creates wait for it: event loop delay, ms (max over 3 runs)\n${formatTable(['figure', 'max', 'p99'], [
     ['during the wait (nsnet)', lk((r) => r.loop.maxMs), lk((r) => r.loop.p99Ms)],
     ['pure JS, same length', lk((r) => r.control.maxMs), lk((r) => r.control.p99Ms)],
     ['creates done after (ms)', lk((r) => r.waitedMs), Math.min(...lockRuns.map((r) => r.waitedMs))],
@@ -389,6 +410,16 @@ async function main(): Promise<void> {
     ['CNI ADD+DEL with one port <= 1/10 of bridge + portmap', `${med(cb.vsPortmap).toFixed(3)}x (per-run ${cb.vsPortmap.map((x) => x.toFixed(3)).join(', ')})`, med(cb.vsPortmap) <= 0.1],
     ['CNI VERSION through the shim <= 2 ms', `${med(cb.versionMs).toFixed(2)} ms (per-run ${cb.versionMs.map((x) => x.toFixed(2)).join(', ')})`, med(cb.versionMs) <= 2],
     ...dnsBars(dnsRounds, N),
+    ...(dockerRounds.length
+      ? [
+          [
+            "docker run: nsnet's network share <= 1/4 of Docker bridge's",
+            `${med(db.shareRatio).toFixed(2)}x (per-run ${db.shareRatio.map((x) => x.toFixed(2)).join(', ')}); above the floor plugin ${med(db.ownRatio).toFixed(2)}x`,
+            med(db.shareRatio) <= 0.25,
+          ] as [string, string, boolean],
+          ['docker run: one published port costs nsnet <= 1 ms', `${med(db.portMs).toFixed(2)} ms (per-run ${db.portMs.map((x) => x.toFixed(2)).join(', ')})`, med(db.portMs) <= 1] as [string, string, boolean],
+        ]
+      : []),
     [
       '>= 100k events/s delivered to JS',
       `live flush ${Math.round(ev((r) => r.flushEventsPerSec).min / 1000)}k-${Math.round(ev((r) => r.flushEventsPerSec).max / 1000)}k/s (ip monitor printed ${Math.round(ev((r) => r.ipMonitorFlushLines).median / 1000)}k of ${Math.round(ev((r) => r.flushEvents).median / 1000)}k lines); ` +
@@ -433,7 +464,7 @@ async function main(): Promise<void> {
   report(`\n${formatTable(['bar', 'measured', 'met'], bars.map(([a, b, c]) => [a as string, b as string, c ? 'yes' : 'NO']))}`);
 
   await mkdir(here('../../bench/results'), { recursive: true }).catch(() => {});
-  const out = { date: new Date().toISOString(), n: N, runs: RUNS, cpu: cpus()[0]?.model, cores: cpus().length, setup, release, explicit, loops, churn, perRunRatio, ctlPerRun, scale, micro, encodeFloor, poolCreate, churnRuns, lockRuns, holds, conc: Object.fromEntries(Object.entries(conc).map(([p, byK]) => [p, Object.fromEntries(Object.entries(byK).map(([k, rs]) => [k, rs.map((r) => r.perSandboxMs)]))])), ops, spawnMs: spawn.ms, ports: portRounds, cniPortsN: CNI_PORTS_N, cni: cniRounds, dns: dnsRounds, events };
+  const out = { date: new Date().toISOString(), n: N, runs: RUNS, cpu: cpus()[0]?.model, cores: cpus().length, setup, release, explicit, loops, churn, perRunRatio, ctlPerRun, scale, micro, encodeFloor, poolCreate, churnRuns, lockRuns, holds, conc: Object.fromEntries(Object.entries(conc).map(([p, byK]) => [p, Object.fromEntries(Object.entries(byK).map(([k, rs]) => [k, rs.map((r) => r.perSandboxMs)]))])), ops, spawnMs: spawn.ms, ports: portRounds, cniPortsN: CNI_PORTS_N, cni: cniRounds, dns: dnsRounds, dockerN: DOCKER_N, docker: dockerRounds, events };
   await writeFile(here('../../bench/results/latest.json'), `${JSON.stringify(out, null, 2)}\n`);
   await writeFile(here('../../bench/results/latest.txt'), `${printed.join('\n')}\n`);
 }

@@ -1,5 +1,6 @@
 // An open namespace as jobs share it: the fd that keeps it alive, its
-// identity, and the netlink sockets created inside it.
+// identity, and the netlink sockets created inside it (rtnetlink from the
+// start; nf_tables and sock_diag on first use, one Lazy each).
 #pragma once
 
 #include <linux/netlink.h>

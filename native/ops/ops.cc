@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <linux/rtnetlink.h>
+#include <sys/socket.h>
 
 #include <map>
 

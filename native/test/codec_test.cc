@@ -1,9 +1,9 @@
-// Unit tests for the pure netlink codec in native/nl (nl.cc, rtnl.cc, nft.cc).
+// Unit tests for the pure netlink codec in native/nl (nl.cc, rtnl.cc, nft.cc; sockdiag.cc has sockdiag_test).
 //
 // No sockets, no root, no network: every message is built with the Builder
 // or assembled by hand in memory, then checked byte by byte or parsed back.
 // Build: g++ -std=c++17 -Inative/nl native/test/codec_test.cc native/nl/nl.cc
-//        native/nl/rtnl.cc native/nl/nft.cc (CMake target codec_test adds ASan+UBSan).
+//        native/nl/rtnl.cc native/nl/nft.cc native/nl/sockdiag.cc (CMake target codec_test adds ASan+UBSan).
 // Prints one line per failed check and ends with "N passed, M failed" (test/harness.h).
 
 #include <arpa/inet.h>
@@ -11,6 +11,8 @@
 #include <linux/if.h>
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
+#include <netinet/tcp.h>
+#include <netinet/in.h>
 #include <linux/neighbour.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>

@@ -12,6 +12,7 @@ import { toBig } from '../ipaddr.js';
 import { ownerOf, ownerTag, ownership } from '../owner.js';
 import * as v from '../validate.js';
 import type { Driver, DriverContext, JoinOptions } from './driver.js';
+import { handoffLost } from './handoff.js';
 import { buildInside, lacking } from './inside.js';
 
 /** The default network's bridge, as docker0 is Docker's. */
@@ -99,17 +100,18 @@ const needsV6Off = (n: NetworkRecord) => canSetV6(n) && !hasIPv6(n);
 
 /**
  * The veth's host end, enslaved to the bridge and up, with its far end
- * `inside` created straight in sb. IPv6 autoconfiguration would give each
+ * `inside` created straight in sb (or, for a handoff, in the host). IPv6 autoconfiguration would give each
  * end a link-local address, with its DAD, MLD reports and router
  * solicitations; those the sandbox's end sends are flooded to every port
  * of the bridge, and at 1000 sandboxes that flooding is most of what a
  * create costs. The host's end is a bridge port and needs no address of its
  * own, so it never gets one. The mode must be set before a link is up.
  */
-function hostEnd(ctx: DriverContext, n: NetworkRecord, b: Batch, hostIfname: string, inside: string, sb: HasHandle, o: { mac?: string; alias: string; hairpin: boolean }): void {
+function hostEnd(ctx: DriverContext, n: NetworkRecord, b: Batch, hostIfname: string, inside: string, sb: HasHandle, o: { mac?: string; alias: string; hairpin: boolean; handoff?: boolean }): void {
   const st = bridgeState(n);
   const mtu = st.mtu ? { mtu: st.mtu } : {};
-  b.in(ctx.host).addVeth({ name: hostIfname, master: st.bridge, ...mtu, peer: { name: inside, netns: sb, ...(o.mac ? { mac: o.mac } : {}), ...mtu } });
+  // A handoff sandbox's runtime moves the peer in itself: it stays in the host, down.
+  b.in(ctx.host).addVeth({ name: hostIfname, master: st.bridge, ...mtu, peer: { name: inside, ...(o.handoff ? {} : { netns: sb }), ...(o.mac ? { mac: o.mac } : {}), ...mtu } });
   // The alias says whose the veth is, in the first request after the create.
   const v6 = canSetV6(n);
   if (v6) b.setLink(hostIfname, { addrGenMode: 'none', alias: o.alias });
@@ -261,7 +263,11 @@ export const bridgeDriver: Driver = {
   },
 
   join(ctx: DriverContext, n: NetworkRecord, ep: EndpointRecord, sb: HasHandle, b: Batch, o: JoinOptions) {
-    hostEnd(ctx, n, b, ep.hostIfname!, ep.ifname!, sb, { mac: ep.mac!, alias: ownerTag(ctx.owner, ep.id), hairpin: hairpin(bridgeState(n), ep) });
+    hostEnd(ctx, n, b, ep.hostIfname!, ep.ifname!, sb, { mac: ep.mac!, alias: ownerTag(ctx.owner, ep.id), hairpin: hairpin(bridgeState(n), ep), handoff: !!o.handoff });
+    if (o.handoff) return;
+    // The peer cannot be brought up by the request that creates it: it is
+    // not paired yet, and the kernel answers ENOTCONN. The sandbox's own
+    // group, which runs next, brings it up.
     buildInside(n, ep, sb, b, o, { v6Off: needsV6Off(n) });
   },
 
@@ -295,7 +301,10 @@ export const bridgeDriver: Driver = {
     // Looked up again when the listing lacks it: only what is surely gone is made again.
     const near = ep.hostIfname ? (view.hostLinks.get(ep.hostIfname) ?? (await ctx.host.links.find(ep.hostIfname)) ?? undefined) : undefined;
     const far = view.links.find((l) => l.name === ep.ifname);
-    if (!near || !far || near.kind !== 'veth') {
+    // A handed-off interface that is lost cannot be made again: its runtime moved it in and addressed it.
+    const lost = o.handoff ? handoffLost(ep, near, view) : null;
+    if (lost) throw new Error(lost);
+    if (!near || near.kind !== 'veth' || (!o.handoff && !far)) {
       if (!o.apply) return [`${ep.hostIfname} and ${ep.ifname} to be made again`];
       // One end of a veth does not outlive the other: what is left of the
       // pair (or an impostor by its name) goes, and join makes it again.
@@ -322,6 +331,8 @@ export const bridgeDriver: Driver = {
       if (o.apply) await ctx.host.batch().setLink(near.ifindex, { master: bridge.ifindex }).setLink(near.ifindex, { up: true, ...(hairpin(st, ep) ? { hairpin: true } : {}) }).commit();
       fixed.push(`${near.name} attached to ${st.bridge}`);
     }
+    // Inside, the interface and what is on it are the runtime's.
+    if (o.handoff || !far) return fixed;
     const b = sb.batch();
     const before = fixed.length;
     if (!far.up) {
@@ -346,6 +357,10 @@ export const bridgeDriver: Driver = {
   // A port that is down forwards nothing either way, and taking it down
   // waits for no grace period, as deleting it does.
   detach: (ctx, _n, ep) => onHostEnd(ep, (name) => ctx.host.links.setDown(name)),
+
+  portsChanged(ctx, n, ep, b) {
+    if (ep.hostIfname) b.in(ctx.host).setLink(ep.hostIfname, { hairpin: hairpin(bridgeState(n), ep) });
+  },
 
   async check(ctx, n, ep) {
     if (!ep.hostIfname) return [];

@@ -11,7 +11,7 @@ import * as v from '../validate.js';
 import { Batch } from './batch.js';
 import { Addresses, Links, Routes } from './objects.js';
 import * as sockets from './sockets.js';
-import { socketQuery, toSocketInfo, type SocketFilter, type SocketInfo } from './socklist.js';
+import { listSockets, type SocketFilter, type SocketInfo } from './socklist.js';
 
 export interface NetnsOptions {
   /** Where named namespaces are bind-mounted; `ip netns` uses /run/netns. */
@@ -310,13 +310,8 @@ export class Netns {
    * sockets and the kernel's left out). Works on any handle, the host's
    * too: `sockets({ protocols: ['tcp'], states: ['LISTEN'] })` is `ss -tl`.
    */
-  async sockets(filter?: SocketFilter): Promise<SocketInfo[]> {
-    const [kinds, states, families] = socketQuery(filter);
-    try {
-      return (await native.sockets(this.handle, false, kinds, states, families)).items.map(toSocketInfo);
-    } catch (e) {
-      throw NsnetError.system('sockets', e);
-    }
+  sockets(filter?: SocketFilter): Promise<SocketInfo[]> {
+    return listSockets(this, filter);
   }
 
   /**

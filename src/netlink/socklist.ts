@@ -1,7 +1,8 @@
 // The sockets of a namespace (sock_diag from inside it), named as `ss`
 // names them: what a tenant may have left behind in a sandbox.
-import { ValidationError } from '../errors.js';
-import type { NativeSocket } from '../native.js';
+import { NsnetError, ValidationError } from '../errors.js';
+import { native, type NativeSocket } from '../native.js';
+import type { HasHandle } from './batch.js';
 
 const TCP_STATES = ['', 'ESTAB', 'SYN-SENT', 'SYN-RECV', 'FIN-WAIT-1', 'FIN-WAIT-2', 'TIME-WAIT', 'UNCONN', 'CLOSE-WAIT', 'LAST-ACK', 'LISTEN', 'CLOSING'];
 const IP_PROTO: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 33: 'dccp', 58: 'icmpv6', 132: 'sctp', 136: 'udplite', 255: 'raw' };
@@ -85,4 +86,17 @@ export function describeSocket(s: NativeSocket): string {
   const i = toSocketInfo(s);
   const what = i.family === 'inet' || i.family === 'inet6' ? i.protocol : `${i.family}${i.protocol ? ` ${i.protocol}` : ''}`;
   return [what, i.local, i.remote ? `-> ${i.remote}` : '', i.state].filter(Boolean).join(' ');
+}
+
+/**
+ * The sockets of ns's namespace that filter names (all by default): one
+ * addon job, which dumps each kind asked for from inside the namespace.
+ */
+export async function listSockets(ns: HasHandle, filter?: SocketFilter): Promise<SocketInfo[]> {
+  const [kinds, states, families] = socketQuery(filter);
+  try {
+    return (await native.sockets(ns.handle, false, kinds, states, families)).items.map(toSocketInfo);
+  } catch (e) {
+    throw NsnetError.system('sockets', e);
+  }
 }
