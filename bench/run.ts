@@ -9,8 +9,9 @@
 // resolution: a resolver's cost per create, query latency and throughput
 // from inside sandboxes; (k) `docker run --rm` with nsnet as dockerd's
 // plugin against Docker's own bridge (skipped where dockerd is absent); (l)
-// micro-benchmarks (benchmark.js); (m) pools: a create from a warm pool,
-// churn with recycling; (n) the event loop while another process holds the
+// overlay networks across simulated hosts and one etcd; (m)
+// micro-benchmarks (benchmark.js); (n) pools: a create from a warm pool,
+// churn with recycling; (o) the event loop while another process holds the
 // store's lock; and on its own, with --soak N, (j) the leak soak
 // (bench/soak.ts). Prints one table per suite and the bars, writes
 // bench/results/latest.json and the plot bench/scaling.svg. Figures are
@@ -27,6 +28,7 @@ import { formatTable, summarize } from './lib/stats.js';
 import { cniBars, cniTable, runCniSuite } from './cni.js';
 import { dnsBars, dnsTable, runDnsSuite } from './dns.js';
 import { dockerBars, dockerPresent, dockerTable, runDockerSuite, type DockerRound } from './docker.js';
+import { overlayBars, overlayTable, runOverlaySuite } from './overlay.js';
 import { eventsBarMet, type EventsRun } from './events.js';
 import { portBars, portsTable, runPortsSuite } from './ports.js';
 import type { ConcurrentRun } from './peers/concurrent.js';
@@ -221,6 +223,16 @@ async function main(): Promise<void> {
       })
     : [];
 
+  // (l) Overlay (bench/overlay.ts): hosts against one etcd, in one fresh namespace per run.
+  const overlayRuns = Math.min(RUNS, 3);
+  const overlay = await runOverlaySuite({
+    runs: overlayRuns, joins: arg('overlay-joins', 100), pairs: arg('overlay-pairs', N), sizes: [1000, 2000, 4000], burst: 1000,
+    before: async (r) => {
+      await settle();
+      progress(`(l) overlay (${r + 1}/${overlayRuns})`);
+    },
+  });
+
   // (e) Events (bench/events.ts): a kernel-speed flush and a burst of route
   // changes, each beside ip monitor; the burst delivered from a full queue;
   // single-change latency.
@@ -249,31 +261,31 @@ async function main(): Promise<void> {
     }
   }
 
-  // (l) Micro-benchmarks (benchmark.js), and the floor building the same requests.
+  // (m) Micro-benchmarks (benchmark.js), and the floor building the same requests.
   await settle();
-  progress('(l) micro-benchmarks');
+  progress('(m) micro-benchmarks');
   const micro = (await inFreshNetns<{ results: MicroResult[] }>('micro', { maxTime: 1 })).results;
   const encodeFloor = await runFloorEncode(200_000, binary);
 
-  // (m) Pools: creates from a warm pool, then churn with recycling against the floor's churn, interleaved.
+  // (n) Pools: creates from a warm pool, then churn with recycling against the floor's churn, interleaved.
   const poolCreate: PoolCreateRun[] = [];
   const churnRuns: Record<string, ChurnCyclesRun[]> = {};
   for (let r = 0; r < 2; r++) {
     await settle();
-    progress(`(m) pool: creates from a warm pool (${r + 1}/2)`);
+    progress(`(n) pool: creates from a warm pool (${r + 1}/2)`);
     poolCreate.push(await inFreshNetns<PoolCreateRun>('pool-create', { n: 200 }));
     for (const peer of r % 2 ? (['pool-churn', 'floor-churn'] as const) : (['floor-churn', 'pool-churn'] as const)) {
       await settle();
-      progress(`(m) pool: churn, ${peer} (${r + 1}/2)`);
+      progress(`(n) pool: churn, ${peer} (${r + 1}/2)`);
       (churnRuns[peer] ??= []).push(await inFreshNetns<ChurnCyclesRun>(peer, { cycles: CYCLES, binary }));
     }
   }
 
-  // (n) The event loop while another process holds the store's write lock for a second.
+  // (o) The event loop while another process holds the store's write lock for a second.
   const lockRuns: LockRun[] = [];
   for (let r = 0; r < 3; r++) {
     await settle();
-    progress(`(n) store lock held by another process (${r + 1}/3)`);
+    progress(`(o) store lock held by another process (${r + 1}/3)`);
     lockRuns.push(await inFreshNetns<LockRun>('lock', {}));
   }
 
@@ -327,6 +339,7 @@ async function main(): Promise<void> {
     ? `\n(k) docker run --rm of a no-op container on dockerd 20.10, N=${DOCKER_N} of each kind, ${dockerRuns} runs: median ms; a network's share is its run minus --network none's\n${dockerTable(dockerRounds)}`
     : '\n(k) Docker: skipped (no /usr/sbin/dockerd or /usr/bin/docker)');
   const db = dockerBars(dockerRounds);
+  report(`\n(l) overlay: 3 simulated hosts and one etcd per run, ${overlayRuns} runs (convergence and bars from every join of every run)\n${overlayTable(overlay)}`);
 
   const ev = (pick: (r: EventsRun) => number) => summarize(events.map(pick));
   const evRows: [string, (r: EventsRun) => number][] = [
@@ -359,12 +372,12 @@ async function main(): Promise<void> {
     'set a link up (lo)': `${opMed('floor set').toFixed(1)} (round trip)`,
     'read one link (lo)': `${opMed('floor read').toFixed(1)} (round trip)`,
   };
-  report(`\n(l) micro-benchmarks (benchmark.js): us per operation\n${formatTable(['group', 'operation', 'mean us', 'median us', '±%', 'C floor us'], micro.map((m) => [m.group, m.name, m.meanUs, m.medianUs, m.rme, floorFor[m.name] ?? '-']), 2)}`);
+  report(`\n(m) micro-benchmarks (benchmark.js): us per operation\n${formatTable(['group', 'operation', 'mean us', 'median us', '±%', 'C floor us'], micro.map((m) => [m.group, m.name, m.meanUs, m.medianUs, m.rme, floorFor[m.name] ?? '-']), 2)}`);
 
   const pc = (pick: (r: PoolCreateRun) => number[]) => summarize(poolCreate.flatMap(pick));
   const churnMed = (peer: string) => summarize((churnRuns[peer] ?? []).map((r) => r.perCycleMs)).median;
   const churnRatio = (churnRuns['pool-churn'] ?? []).map((r, i) => churnRuns['floor-churn']![i]!.perCycleMs / r.perCycleMs);
-  report(`\n(m) pools: a create from a warm pool (ms), churn (create + delete one at a time, ms per cycle)\n${formatTable(['figure', 'p50', 'p99', 'max'], [
+  report(`\n(n) pools: a create from a warm pool (ms), churn (create + delete one at a time, ms per cycle)\n${formatTable(['figure', 'p50', 'p99', 'max'], [
     ['controller create, warm pool', pc((r) => r.controllerMs).median, pc((r) => r.controllerMs).p99, pc((r) => r.controllerMs).max],
     ['NetnsPool take (rename + batch)', pc((r) => r.lowLevelMs).median, pc((r) => r.lowLevelMs).p99, pc((r) => r.lowLevelMs).max],
   ])}\n${formatTable(['churn', 'ms/cycle', 'cycles/s', 'x floor'], [
@@ -373,7 +386,7 @@ async function main(): Promise<void> {
   ])}\n(recycled ${(churnRuns['pool-churn'] ?? []).map((r) => r.recycled).join(', ')}; refused ${(churnRuns['pool-churn'] ?? []).map((r) => r.refused).join(', ')})`);
 
   const lk = (pick: (r: LockRun) => number) => Math.max(...lockRuns.map(pick));
-  report(`\n(n) another process holds the store's write lock ${lockRuns[0]?.holdMs} ms while 4 creates wait for it: event loop delay, ms (max over 3 runs)\n${formatTable(['figure', 'max', 'p99'], [
+  report(`\n(o) another process holds the store's write lock ${lockRuns[0]?.holdMs} ms while 4 creates wait for it: event loop delay, ms (max over 3 runs)\n${formatTable(['figure', 'max', 'p99'], [
     ['during the wait (nsnet)', lk((r) => r.loop.maxMs), lk((r) => r.loop.p99Ms)],
     ['pure JS, same length', lk((r) => r.control.maxMs), lk((r) => r.control.p99Ms)],
     ['creates done after (ms)', lk((r) => r.waitedMs), Math.min(...lockRuns.map((r) => r.waitedMs))],
@@ -458,13 +471,14 @@ async function main(): Promise<void> {
       `${churn.rssBeforeMiB.toFixed(1)} MiB, then per quarter ${churn.rssQuartersMiB.map((x) => x.toFixed(1)).join(', ')} MiB (${churn.perCycleMs.toFixed(2)} ms/cycle)`,
       churn.rssAfterMiB - churn.rssQuartersMiB[0]! < 2,
     ],
+    ...overlayBars(overlay),
   ];
   const total = (performance.now() - started) / 60_000;
   bars.push(['whole suite < 10 min on this machine', `${total.toFixed(1)} min`, total < 10]);
   report(`\n${formatTable(['bar', 'measured', 'met'], bars.map(([a, b, c]) => [a as string, b as string, c ? 'yes' : 'NO']))}`);
 
   await mkdir(here('../../bench/results'), { recursive: true }).catch(() => {});
-  const out = { date: new Date().toISOString(), n: N, runs: RUNS, cpu: cpus()[0]?.model, cores: cpus().length, setup, release, explicit, loops, churn, perRunRatio, ctlPerRun, scale, micro, encodeFloor, poolCreate, churnRuns, lockRuns, holds, conc: Object.fromEntries(Object.entries(conc).map(([p, byK]) => [p, Object.fromEntries(Object.entries(byK).map(([k, rs]) => [k, rs.map((r) => r.perSandboxMs)]))])), ops, spawnMs: spawn.ms, ports: portRounds, cniPortsN: CNI_PORTS_N, cni: cniRounds, dns: dnsRounds, dockerN: DOCKER_N, docker: dockerRounds, events };
+  const out = { date: new Date().toISOString(), n: N, runs: RUNS, cpu: cpus()[0]?.model, cores: cpus().length, setup, release, explicit, loops, churn, perRunRatio, ctlPerRun, scale, micro, encodeFloor, poolCreate, churnRuns, lockRuns, holds, conc: Object.fromEntries(Object.entries(conc).map(([p, byK]) => [p, Object.fromEntries(Object.entries(byK).map(([k, rs]) => [k, rs.map((r) => r.perSandboxMs)]))])), ops, spawnMs: spawn.ms, ports: portRounds, cniPortsN: CNI_PORTS_N, cni: cniRounds, dns: dnsRounds, dockerN: DOCKER_N, docker: dockerRounds, overlay, events };
   await writeFile(here('../../bench/results/latest.json'), `${JSON.stringify(out, null, 2)}\n`);
   await writeFile(here('../../bench/results/latest.txt'), `${printed.join('\n')}\n`);
 }

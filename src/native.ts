@@ -72,6 +72,18 @@ export interface NativeRoute {
   mtu: number;
 }
 
+/** A forwarding database entry (AF_BRIDGE). */
+export interface NativeFdb {
+  ifindex: number;
+  lladdr: string;
+  dst: string | null;
+  state: number;
+  flags: number;
+  master: number;
+  vni: number | null;
+  vlan: number | null;
+}
+
 export interface NativeNeigh {
   family: 4 | 6;
   ifindex: number;
@@ -158,9 +170,19 @@ export type RouteOp = {
     };
 /** A message whose body (family header and attributes) a dump returned, sent back as `type` (a rule removed or made again exactly). */
 export type RawOp = { op: 'raw'; type: number; flags?: number; body: Buffer };
-/** Deletes a neighbour entry (flags: NTF_PROXY 0x8 for a proxy entry). */
-export type NeighDelOp = { op: 'neigh.del'; dev: DevRef; dst: string; flags?: number };
-export type NativeOp = LinkAddOp | LinkSetOp | { op: 'link.del'; dev: DevRef } | AddrOp | RouteOp | NeighDelOp | RawOp;
+export type NeighOp = {
+  op: 'neigh.add' | 'neigh.replace' | 'neigh.append' | 'neigh.del';
+  dev: DevRef;
+  /** A neighbour's address; an FDB entry's remote (optional there). */
+  dst?: string;
+  lladdr?: string;
+  state?: number;
+  flags?: number;
+  /** AF_BRIDGE (7) for a forwarding database entry; else dst's family. */
+  family?: number;
+  vni?: number;
+};
+export type NativeOp = LinkAddOp | LinkSetOp | { op: 'link.del'; dev: DevRef } | AddrOp | RouteOp | NeighOp | RawOp;
 
 export interface LinkFields {
   up?: boolean;
@@ -182,12 +204,15 @@ export interface LinkFields {
   port?: number;
   ttl?: number;
   learning?: boolean;
+  proxy?: boolean;
   stp?: boolean;
   vlanFiltering?: boolean;
   /** A bridge port's hairpin mode (an existing port only). */
   hairpin?: boolean;
   /** IN6_ADDR_GEN_MODE_* (an existing link only). */
   addrGenMode?: number;
+  /** [IPV4_DEVCONF_* index, value] pairs (an existing link only). */
+  ipv4Conf?: [number, number][];
   /** IFLA_IFALIAS (an existing link only); '' clears it. */
   alias?: string;
 }
@@ -403,7 +428,8 @@ export interface Native {
   rules(ns: NativeNetns, family: 0 | 4 | 6): Promise<NativeList<NativeRule>>;
   /** Links, addresses, routes (all tables), rules and neighbours, in one job. */
   snapshot(ns: NativeNetns): Promise<NativeReply & { links: NativeLink[]; addresses: NativeAddr[]; routes: NativeRoute[]; rules: NativeRule[]; neighbours: NativeNeigh[] }>;
-  neighbours(ns: NativeNetns, family: 4 | 6): Promise<NativeList<NativeNeigh>>;
+  neighs(ns: NativeNetns, family: 0 | 4 | 6): Promise<NativeList<NativeNeigh>>;
+  fdb(ns: NativeNetns): Promise<NativeList<NativeFdb>>;
   /** One nf_tables transaction (BATCH_BEGIN ... BATCH_END); genid: refuse unless the ruleset is at that generation. */
   nftTransact(ns: NativeNetns, ops: NativeNftOp[], genid: number | null): Promise<NativeNftResult>;
   /** Opens a watch: `callback` gets each batch pulled with `pull()`. */

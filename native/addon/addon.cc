@@ -99,7 +99,8 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::Routes>("routes"),
                              InstanceMethod<&Addon::Rules>("rules"),
                              InstanceMethod<&Addon::Snapshot>("snapshot"),
-                             InstanceMethod<&Addon::Neighbours>("neighbours"),
+                             InstanceMethod<&Addon::Neighs>("neighs"),
+                             InstanceMethod<&Addon::Fdb>("fdb"),
                              InstanceMethod<&Addon::GetStats>("stats"),
                              InstanceMethod<&Addon::NftTransact>("nftTransact"),
                              InstanceMethod<&Addon::NftList>("nftList"),
@@ -437,16 +438,22 @@ class Addon : public Napi::Addon<Addon> {
     return Dump(info, from_fib_rule, std::bind(ops::list_rules, _1, family_arg(info[1]), _2, _3, _4));
   }
 
-  // neighbours(ns, family: 4 | 6)
-  Napi::Value Neighbours(const Napi::CallbackInfo& info) {
-    using namespace std::placeholders;
-    return Dump(info, from_neigh, std::bind(ops::list_neighs, _1, family_arg(info[1]), _2, _3, _4));
-  }
-
   // routes(ns, family: 0 | 4 | 6, table: number)
   Napi::Value Routes(const Napi::CallbackInfo& info) {
     using namespace std::placeholders;
     return Dump(info, from_route, std::bind(ops::list_routes, _1, family_arg(info[1]), info[2].ToNumber().Uint32Value(), _2, _3, _4));
+  }
+
+  // neighs(ns, family: 0 | 4 | 6)
+  Napi::Value Neighs(const Napi::CallbackInfo& info) {
+    using namespace std::placeholders;
+    return Dump(info, from_neigh, std::bind(ops::list_neighs, _1, family_arg(info[1]), _2, _3, _4));
+  }
+
+  // fdb(ns): every bridge port's and VXLAN device's forwarding entries
+  Napi::Value Fdb(const Napi::CallbackInfo& info) {
+    using namespace std::placeholders;
+    return Dump(info, from_fdb, std::bind(ops::list_fdb, _1, _2, _3, _4));
   }
 };
 

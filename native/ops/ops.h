@@ -20,19 +20,18 @@ struct DevRef {
 
 // Raw: a message whose body a dump returned, sent back as raw_type (a
 // rule or neighbour removed or made again exactly as the kernel shows it).
-enum class OpType { LinkAdd, LinkSet, LinkDel, AddrAdd, AddrDel, RouteAdd, RouteReplace, RouteDel, NeighDel, Raw };
+enum class OpType { LinkAdd, LinkSet, LinkDel, AddrAdd, AddrDel, RouteAdd, RouteReplace, RouteDel, NeighAdd, NeighReplace, NeighAppend, NeighDel, Raw };
 
 struct Op {
   OpType type = OpType::LinkAdd;
-  DevRef dev;       // the link acted on (LinkSet, LinkDel, addresses, route oif)
+  DevRef dev;       // the link acted on (LinkSet, LinkDel, addresses, neighbours, route oif)
   DevRef master;    // LinkAdd/LinkSet; index 0 with detach=true means nomaster
   bool detach = false;
   DevRef lower;     // LinkAdd of macvlan/vxlan
   rtnl::LinkSpec link;
   rtnl::AddrSpec addr;
   rtnl::RouteSpec route;
-  rtnl::IpAddr neigh_dst;   // NeighDel, on dev
-  uint8_t neigh_flags = 0;  // NeighDel: NTF_PROXY for a proxy entry
+  rtnl::NeighSpec neigh;
   uint16_t raw_type = 0;
   uint16_t raw_flags = 0;  // beyond NLM_F_REQUEST | NLM_F_ACK
   std::vector<uint8_t> raw;
@@ -49,6 +48,9 @@ bool list_addrs(io::Socket& s, uint8_t family, int32_t ifindex, std::vector<rtnl
 bool list_routes(io::Socket& s, uint8_t family, uint32_t table, std::vector<rtnl::RouteInfo>* out, io::Reply* status,
                  io::SysError* err);
 bool list_rules(io::Socket& s, uint8_t family, std::vector<rtnl::RuleInfo>* out, io::Reply* status, io::SysError* err);
+// Neighbours (ARP and NDP entries) of one family (0 = both).
 bool list_neighs(io::Socket& s, uint8_t family, std::vector<rtnl::NeighInfo>* out, io::Reply* status, io::SysError* err);
+// Forwarding database entries (AF_BRIDGE) of every bridge port and VXLAN device.
+bool list_fdb(io::Socket& s, std::vector<rtnl::FdbInfo>* out, io::Reply* status, io::SysError* err);
 
 }  // namespace nsnet::ops

@@ -7,8 +7,9 @@
 import { Controller, type ControllerOptions, type ControllerPoolStats } from '../cnm/controller.js';
 import type { ReconcileReport } from '../cnm/reconcile.js';
 import type { FrontDoor } from './frontdoor.js';
+import { recordGlobalStore } from '../store/statedir.js';
 
-export interface DaemonOptions extends Pick<ControllerOptions, 'stateDir' | 'runDir' | 'firewall' | 'dockerUser' | 'pool'> {
+export interface DaemonOptions extends Pick<ControllerOptions, 'stateDir' | 'runDir' | 'firewall' | 'dockerUser' | 'globalStore' | 'advertise' | 'hostTtl' | 'pool'> {
   doors: FrontDoor[];
   /** Where a line goes (default: stderr). */
   log?: (line: string) => void;
@@ -47,6 +48,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const log = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const { doors, log: _log, ...copts } = o;
   const controller = await Controller.open({ ...copts, reconcile: false });
+  // The commands run beside the daemon find its global store here, and attach to its registration.
+  recordGlobalStore(controller.stateDir, controller.ctx.global?.url ?? null);
   const started: FrontDoor[] = [];
   const daemon: Daemon = {
     controller,
@@ -65,6 +68,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   };
   try {
     log(`reconcile: ${summary(await controller.reconcile())}`);
+    const g = controller.ctx.global;
+    if (g) log(`global store ${g.url}: host ${g.hostId} registered (${g.hosts().find((h) => h.id === g.hostId)?.address})`);
     for (const d of doors) {
       await d.start({ controller, log });
       started.push(d);
