@@ -1,7 +1,7 @@
 // nsnet: container networking for Node.js.
 export { NsnetError, TeardownError, ValidationError } from './errors.js';
 export { Netns, defaultRunDir, type CreateOptions, type NetnsOptions } from './netlink/netns.js';
-export { Links, Addresses, Routes } from './netlink/objects.js';
+export { Links, Addresses, Routes, Neighbours } from './netlink/objects.js';
 export {
   Batch,
   type AddressOptions,
@@ -10,6 +10,8 @@ export {
   type AddrGenMode,
   type MacvlanMode,
   type MacvlanSpec,
+  type NeighbourSpec,
+  type Ipv4ConfKey,
   type RouteSpec,
   type VethSpec,
   type VxlanSpec,

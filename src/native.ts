@@ -153,7 +153,8 @@ export type RouteOp = {
       onlink?: boolean;
       mtu?: number;
     };
-export type NativeOp = LinkAddOp | LinkSetOp | { op: 'link.del'; dev: DevRef } | AddrOp | RouteOp;
+export type NeighOp = { op: 'neigh.add' | 'neigh.replace' | 'neigh.del'; dev: DevRef; dst: string; lladdr?: string; state?: number; flags?: number };
+export type NativeOp = LinkAddOp | LinkSetOp | { op: 'link.del'; dev: DevRef } | AddrOp | RouteOp | NeighOp;
 
 export interface LinkFields {
   up?: boolean;
@@ -178,6 +179,8 @@ export interface LinkFields {
   hairpin?: boolean;
   /** IN6_ADDR_GEN_MODE_* (an existing link only). */
   addrGenMode?: number;
+  /** [IPV4_DEVCONF_* index, value] pairs (an existing link only). */
+  ipv4Conf?: [number, number][];
 }
 
 /** One nf_tables expression, in the kernel's numbers (see native/nl/nft.h). */
@@ -324,6 +327,7 @@ export interface Native {
   links(ns: NativeNetns, ifindex: number, name: string): Promise<NativeList<NativeLink>>;
   addrs(ns: NativeNetns, family: 0 | 4 | 6, ifindex: number): Promise<NativeList<NativeAddr>>;
   routes(ns: NativeNetns, family: 0 | 4 | 6, table: number): Promise<NativeList<NativeRoute>>;
+  neighs(ns: NativeNetns, family: 0 | 4 | 6): Promise<NativeList<NativeNeigh>>;
   /** One nf_tables transaction (BATCH_BEGIN ... BATCH_END); genid: refuse unless the ruleset is at that generation. */
   nftTransact(ns: NativeNetns, ops: NativeNftOp[], genid: number | null): Promise<NativeNftResult>;
   /** Opens a watch: `callback` gets each batch pulled with `pull()`. */

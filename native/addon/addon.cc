@@ -69,6 +69,7 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::Links>("links"),
                              InstanceMethod<&Addon::Addrs>("addrs"),
                              InstanceMethod<&Addon::Routes>("routes"),
+                             InstanceMethod<&Addon::Neighs>("neighs"),
                              InstanceMethod<&Addon::GetStats>("stats"),
                              InstanceMethod<&Addon::NftTransact>("nftTransact"),
                              InstanceMethod<&Addon::NftList>("nftList"),
@@ -300,6 +301,12 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value Routes(const Napi::CallbackInfo& info) {
     using namespace std::placeholders;
     return Dump(info, from_route, std::bind(ops::list_routes, _1, family_arg(info[1]), info[2].ToNumber().Uint32Value(), _2, _3, _4));
+  }
+
+  // neighs(ns, family: 0 | 4 | 6)
+  Napi::Value Neighs(const Napi::CallbackInfo& info) {
+    using namespace std::placeholders;
+    return Dump(info, from_neigh, std::bind(ops::list_neighs, _1, family_arg(info[1]), _2, _3, _4));
   }
 };
 

@@ -36,6 +36,9 @@ ops::OpType op_type(Napi::Env env, const std::string& s) {
   if (s == "route.add") return ops::OpType::RouteAdd;
   if (s == "route.replace") return ops::OpType::RouteReplace;
   if (s == "route.del") return ops::OpType::RouteDel;
+  if (s == "neigh.add") return ops::OpType::NeighAdd;
+  if (s == "neigh.replace") return ops::OpType::NeighReplace;
+  if (s == "neigh.del") return ops::OpType::NeighDel;
   NAPI_THROW(Napi::TypeError::New(env, "unknown op " + s), ops::OpType::LinkAdd);
 }
 
@@ -106,6 +109,13 @@ void link_field(ops::Op& op, ops::NsRefs* refs, const std::string& k, Napi::Valu
   else if (k == "vlanFiltering") l.bridge_vlan_filtering = as_tri(v);
   else if (k == "hairpin") l.brport_hairpin = as_tri(v);
   else if (k == "addrGenMode") l.inet6_addr_gen_mode = static_cast<int8_t>(as_num(v, k));
+  else if (k == "ipv4Conf") {
+    // [[IPV4_DEVCONF_* index, value], ...]
+    l.inet_conf = from_array(v, [&](Napi::Value pair) {
+      Napi::Array a = pair.As<Napi::Array>();
+      return std::pair<uint16_t, uint32_t>(static_cast<uint16_t>(as_num(a.Get(0u), k)), static_cast<uint32_t>(as_num(a.Get(1u), k)));
+    });
+  }
   else if (k == "peer" && v.IsObject()) {
     each(v.As<Napi::Object>(), [&](const std::string& pk, Napi::Value pv) {
       if (pk == "name") l.peer_name = as_str(pv, pk);
@@ -125,6 +135,14 @@ void addr_field(ops::Op& op, const std::string& k, Napi::Value v, bool* has_pref
   else if (k == "scope") a.scope = static_cast<int16_t>(as_num(v, k));
   else if (k == "flags") a.flags = static_cast<uint32_t>(as_num(v, k));
   else if (k == "label") a.label = as_str(v, k);
+}
+
+void neigh_field(ops::Op& op, const std::string& k, Napi::Value v) {
+  rtnl::NeighSpec& n = op.neigh;
+  if (k == "dst") n.dst = to_ip(v);
+  else if (k == "lladdr") n.lladdr = to_mac(v);
+  else if (k == "state") n.state = static_cast<uint16_t>(as_num(v, k));
+  else if (k == "flags") n.flags = static_cast<uint8_t>(as_num(v, k));
 }
 
 void route_field(ops::Op& op, const std::string& k, Napi::Value v) {
@@ -162,6 +180,9 @@ ops::Op to_op(Napi::Object o, ops::NsRefs* refs) {
       case ops::OpType::LinkDel: break;
       case ops::OpType::AddrAdd:
       case ops::OpType::AddrDel: addr_field(op, k, v, &has_prefix); break;
+      case ops::OpType::NeighAdd:
+      case ops::OpType::NeighReplace:
+      case ops::OpType::NeighDel: neigh_field(op, k, v); break;
       default: route_field(op, k, v); break;
     }
   });

@@ -92,11 +92,20 @@ bool encode_link_new(Builder& b, uint32_t seq, uint16_t flags, const LinkSpec& s
     b.nest_end(data);
     b.nest_end(info);
   }
-  if (!create && s.inet6_addr_gen_mode >= 0) {
+  if (!create && (s.inet6_addr_gen_mode >= 0 || !s.inet_conf.empty())) {
     const size_t af = b.nest_start(IFLA_AF_SPEC);
-    const size_t v6 = b.nest_start(AF_INET6);
-    b.put_u8(IFLA_INET6_ADDR_GEN_MODE, static_cast<uint8_t>(s.inet6_addr_gen_mode));
-    b.nest_end(v6);
+    if (!s.inet_conf.empty()) {
+      const size_t v4 = b.nest_start(AF_INET);
+      const size_t conf = b.nest_start(IFLA_INET_CONF);
+      for (const auto& [id, value] : s.inet_conf) b.put_u32(id, value);
+      b.nest_end(conf);
+      b.nest_end(v4);
+    }
+    if (s.inet6_addr_gen_mode >= 0) {
+      const size_t v6 = b.nest_start(AF_INET6);
+      b.put_u8(IFLA_INET6_ADDR_GEN_MODE, static_cast<uint8_t>(s.inet6_addr_gen_mode));
+      b.nest_end(v6);
+    }
     b.nest_end(af);
   }
   return b.finish();
@@ -189,6 +198,18 @@ bool encode_route_dump(Builder& b, uint32_t seq, uint8_t family, uint32_t table)
     rt->rtm_table = table < 256 ? static_cast<uint8_t>(table) : static_cast<uint8_t>(RT_TABLE_UNSPEC);
     b.put_u32(RTA_TABLE, table);
   }
+  return b.finish();
+}
+
+bool encode_neigh(Builder& b, uint16_t type, uint32_t seq, uint16_t flags, const NeighSpec& s) {
+  auto* nd = b.begin_with<ndmsg>(type, flags, seq);
+  if (!nd) return false;
+  nd->ndm_family = s.dst.family;
+  nd->ndm_ifindex = s.ifindex;
+  nd->ndm_state = s.state;  // iproute2 sends it in a delete too; the kernel ignores it there
+  nd->ndm_flags = s.flags;
+  put_addr(b, NDA_DST, s.dst);
+  if (s.lladdr.set && type != RTM_DELNEIGH) b.put(NDA_LLADDR, s.lladdr.bytes, 6);
   return b.finish();
 }
 

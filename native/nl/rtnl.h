@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "nl.h"
@@ -61,6 +62,11 @@ struct LinkSpec {
   // link-local address, so it sends no DAD, router solicitation or MLD.
   // Takes effect when the link next comes up.
   int8_t inet6_addr_gen_mode = -1;
+  // IPv4 settings of the link, as net.ipv4.conf.<dev>.* holds them
+  // (IFLA_AF_SPEC / AF_INET / IFLA_INET_CONF: an IPV4_DEVCONF_* index and
+  // its value), change only: set in the request that brings a link up, they
+  // cost no write to /proc/sys.
+  std::vector<std::pair<uint16_t, uint32_t>> inet_conf;
 };
 
 struct LinkInfo {
@@ -153,6 +159,15 @@ struct NeighInfo {
   Mac lladdr;
 };
 
+// A neighbour entry to add, replace or delete (`ip neigh add|replace|del`).
+struct NeighSpec {
+  int32_t ifindex = 0;
+  IpAddr dst;              // its family is the entry's
+  Mac lladdr;              // unset in a delete
+  uint16_t state = 0x80;   // NUD_PERMANENT: never probed, never expires
+  uint8_t flags = 0;       // NTF_*
+};
+
 // Request flags for a create: fail if it exists, as `ip ... add` does.
 constexpr uint16_t kCreate = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
 constexpr uint16_t kReplace = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE;
@@ -170,6 +185,8 @@ bool encode_route(nl::Builder& b, uint16_t type, uint32_t seq, uint16_t flags, c
 // Dumps routes of one family (0 = all) in one table (0 = all tables).
 bool encode_route_dump(nl::Builder& b, uint32_t seq, uint8_t family, uint32_t table);
 
+// RTM_NEWNEIGH (with kCreate or kReplace) or RTM_DELNEIGH (kChange).
+bool encode_neigh(nl::Builder& b, uint16_t type, uint32_t seq, uint16_t flags, const NeighSpec& s);
 // Dumps the neighbours of one family (AF_INET or AF_INET6).
 bool encode_neigh_dump(nl::Builder& b, uint32_t seq, uint8_t family);
 

@@ -1078,6 +1078,73 @@ TEST(encode_link_set_addr_gen_mode_nests_af_inet6_in_af_spec_and_create_leaves_i
   CHECK(!tb2[IFLA_AF_SPEC]);
 }
 
+TEST(encode_link_set_ipv4_conf_nests_inet_conf_in_af_inet_beside_af_inet6) {
+  rtnl::LinkSpec s;
+  s.ifindex = 7;
+  s.inet6_addr_gen_mode = 1;
+  s.inet_conf = {{26 /* IPV4_DEVCONF_ROUTE_LOCALNET */, 1}, {3 /* IPV4_DEVCONF_PROXY_ARP */, 0}};
+  Buf m;
+  Builder b(m.b, sizeof m.b);
+  CHECK(rtnl::encode_link_new(b, 1, rtnl::kChange, s));
+  Attr tb[IFLA_MAX + 1], af[AF_MAX + 1], v4[IFLA_INET_MAX + 1], v6[IFLA_INET6_MAX + 1], conf[64];
+  CHECK(attrs(m.hdr(), sizeof(ifinfomsg), tb).ok());
+  CHECK(nested(tb[IFLA_AF_SPEC], af).ok());
+  CHECK(nested(af[AF_INET], v4).ok());
+  CHECK(nested(v4[IFLA_INET_CONF], conf).ok());
+  CHECK_EQ(U32(conf[26]), uint32_t{1});
+  CHECK(conf[3] && U32(conf[3]) == 0);
+  CHECK(nested(af[AF_INET6], v6).ok());
+  CHECK(v6[IFLA_INET6_ADDR_GEN_MODE]);
+  // Alone, without IPv6's part: AF_SPEC holds AF_INET only.
+  s.inet6_addr_gen_mode = -1;
+  Buf m2;
+  Builder b2(m2.b, sizeof m2.b);
+  CHECK(rtnl::encode_link_new(b2, 1, rtnl::kChange, s));
+  Attr tb2[IFLA_MAX + 1], af2[AF_MAX + 1];
+  CHECK(attrs(m2.hdr(), sizeof(ifinfomsg), tb2).ok());
+  CHECK(nested(tb2[IFLA_AF_SPEC], af2).ok());
+  CHECK(af2[AF_INET] && !af2[AF_INET6]);
+}
+
+TEST(encode_neigh_permanent_is_byte_exact_with_iproute2_neigh_add_and_del) {
+  // `ip neigh add 169.254.1.1 lladdr ee:ee:ee:ee:ee:ee dev <3> nud permanent`, then `ip neigh del`, as strace shows them.
+  rtnl::NeighSpec s;
+  s.ifindex = 3;
+  s.dst = v4(169, 254, 1, 1);
+  s.lladdr.set = true;
+  std::memset(s.lladdr.bytes, 0xee, 6);
+  Buf m;
+  Builder b(m.b, sizeof m.b);
+  CHECK(rtnl::encode_neigh(b, RTM_NEWNEIGH, 9, rtnl::kCreate, s));
+  const uint8_t add[48] = {48, 0, 0, 0, RTM_NEWNEIGH, 0, 0x05, 0x06, 9, 0, 0, 0, 0, 0, 0, 0,
+                           AF_INET, 0, 0, 0, 3, 0, 0, 0, 0x80, 0, 0, 0, 8, 0, NDA_DST, 0,
+                           169, 254, 1, 1, 10, 0, NDA_LLADDR, 0, 0xee, 0xee, 0xee, 0xee, 0xee, 0xee, 0, 0};
+  CHECK_EQ(b.size(), sizeof add);
+  CHECK(std::memcmp(m.b, add, sizeof add) == 0);
+  Buf d;
+  Builder bd(d.b, sizeof d.b);
+  CHECK(rtnl::encode_neigh(bd, RTM_DELNEIGH, 9, rtnl::kChange, s));
+  CHECK_EQ(bd.size(), size_t{36});  // no lladdr in a delete
+  CHECK_EQ(d.hdr()->nlmsg_flags, uint16_t{NLM_F_REQUEST | NLM_F_ACK});
+  rtnl::NeighInfo n;
+  CHECK(rtnl::decode_neigh(m.hdr(), &n));
+  CHECK(n.ifindex == 3 && n.state == 0x80 && n.lladdr.set && n.dst.family == AF_INET);
+}
+
+TEST(encode_neigh_ipv6_carries_16_byte_dst_and_family) {
+  rtnl::NeighSpec s;
+  s.ifindex = 4;
+  s.dst = v6("fe80::1");
+  s.lladdr.set = true;
+  Buf m;
+  Builder b(m.b, sizeof m.b);
+  CHECK(rtnl::encode_neigh(b, RTM_NEWNEIGH, 1, rtnl::kReplace, s));
+  CHECK_EQ(m.hdr()->nlmsg_flags, uint16_t{NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE});
+  rtnl::NeighInfo n;
+  CHECK(rtnl::decode_neigh(m.hdr(), &n));
+  CHECK(n.family == AF_INET6 && n.dst.family == AF_INET6 && n.dst.bytes[0] == 0xfe && n.dst.bytes[15] == 1);
+}
+
 TEST(encode_link_new_veth_without_peer_options_has_no_info_data) {
   rtnl::LinkSpec s;
   s.name = "v0";
@@ -1580,6 +1647,12 @@ TEST(encoders_return_false_when_the_buffer_is_too_small) {
   {
     Builder b(small, 16);
     CHECK(!rtnl::encode_route_dump(b, 1, 0, 0));
+  }
+  {
+    rtnl::NeighSpec n;
+    n.dst = v6("fe80::1");
+    Builder b(small, sizeof small);
+    CHECK(!rtnl::encode_neigh(b, RTM_NEWNEIGH, 1, rtnl::kCreate, n));
   }
 }
 

@@ -8,7 +8,7 @@ import { NsnetError, ValidationError } from '../errors.js';
 import { native, type NativeNetns } from '../native.js';
 import * as v from '../validate.js';
 import { Batch } from './batch.js';
-import { Addresses, Links, Routes } from './objects.js';
+import { Addresses, Links, Neighbours, Routes } from './objects.js';
 import * as sockets from './sockets.js';
 
 export interface NetnsOptions {
@@ -79,6 +79,7 @@ export class Netns {
   readonly links: Links;
   readonly addresses: Addresses;
   readonly routes: Routes;
+  readonly neighbours: Neighbours;
 
   private constructor(
     /** The addon's handle; exposed for the layers above (drivers, firewall). */
@@ -93,6 +94,7 @@ export class Netns {
     this.links = new Links(this);
     this.addresses = new Addresses(this);
     this.routes = new Routes(this);
+    this.neighbours = new Neighbours(this);
   }
 
   /**
