@@ -91,7 +91,8 @@ export function planEndpoint(
   if (ep.mac && !driver.usesIpam) throw new ValidationError('mac', ep.mac, `network ${net.name} (${net.driver}) makes no interface to give it to`);
   driver.prepareEndpoint(net, ep);
   if (ports.length) {
-    if (!driver.publishesPorts) throw new ValidationError('ports', o.ports, `network ${net.name} (${net.driver}) cannot publish ports`);
+    if (driver.publishesPorts !== true)
+      throw new ValidationError('ports', o.ports, `network ${net.name} (${net.driver}) cannot publish ports${driver.publishesPorts ? `: ${driver.publishesPorts}` : ''}`);
     if (net.internal) throw new ValidationError('ports', o.ports, `network ${net.name} is internal: nothing leaves it, so nothing can be published`);
     ep.ports = reservePorts(t, ep, ports, ephemeralRange(ctx), o.forcePublish ? undefined : inUse);
   }

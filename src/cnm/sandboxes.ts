@@ -206,6 +206,14 @@ export async function deleteSandbox(ctx: CnmContext, sbRec: SandboxRecord, o: De
   };
   if (sb.netnsKind === 'own') {
     if (o.wait) await leaveAll();
+    else {
+      // What the host keeps for an endpoint beyond the namespace (a route through a shared interface).
+      for (const ep of cur.eps) {
+        const net = cur.nets.get(ep.networkId)!;
+        const d = ctx.knownDriver(net.driver);
+        if (d?.release) await td.step(`release ${ep.name}`, () => d.release!(ctx, net, ep));
+      }
+    }
     // Releasing the namespace destroys everything in it, veths included,
     // in the kernel's own time (see DeleteOptions.wait).
     ctx.dropNetns(sb.id);

@@ -2,13 +2,11 @@
 // address on it, and per endpoint a veth whose far end is created straight
 // inside the sandbox (named eth0, eth1 ...) and whose near end is enslaved to
 // the bridge in the same request.
-import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-
 import { NsnetError, ValidationError } from '../errors.js';
 import type { Batch, HasHandle } from '../netlink/batch.js';
 import type { EndpointRecord, NetworkRecord } from '../store/store.js';
 import * as v from '../validate.js';
+import { bool, configureInside, endpointMac, hasIPv6, linkHasIPv6, randomMac, readOptions, subnetGateway } from './common.js';
 import type { Driver, DriverContext, JoinOptions } from './driver.js';
 
 /** The default network's bridge, as docker0 is Docker's. */
@@ -42,31 +40,9 @@ const KEYS: Record<string, keyof Omit<BridgeState, 'createdBridge'>> = {
   mac: 'mac',
 };
 
-function bool(key: string, val: string): boolean {
-  if (val === 'true' || val === '1') return true;
-  if (val === 'false' || val === '0') return false;
-  throw new ValidationError(`option ${key}`, val, 'must be true or false');
-}
-
 export function bridgeState(n: NetworkRecord): BridgeState {
   return n.driverState as unknown as BridgeState;
 }
-
-const hasIPv6 = (n: NetworkRecord) => n.subnets.some((s) => s.subnet.includes(':'));
-
-// A kernel booted with ipv6.disable=1 has no AF_INET6 link attributes to set,
-// and refuses the request that sets one (EAFNOSUPPORT). Looked up on the
-// first join rather than when the module loads, so an import reads nothing.
-let kernelIPv6: boolean | undefined;
-const hasKernelIPv6 = () => (kernelIPv6 ??= existsSync('/proc/net/if_inet6'));
-/** IPv6 below this MTU is off on a link anyway, and the kernel refuses to configure it. */
-const IPV6_MIN_MTU = 1280;
-
-const randomMac = () => {
-  const b = randomBytes(6);
-  b[0] = (b[0]! & 0xfe) | 0x02; // unicast, locally administered
-  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
-};
 
 export const bridgeDriver: Driver = {
   name: 'bridge',
@@ -84,27 +60,18 @@ export const bridgeDriver: Driver = {
       ifPrefix: 'eth',
       mac: 'ip',
     };
-    // Labels may steer the driver too (libnetwork passes them down); options win.
-    for (const [src, isOption] of [[n.labels, false], [n.options, true]] as const) {
-      for (const [key, val] of Object.entries(src)) {
-        // Own keys only: 'toString' or '__proto__' are no bridge options.
-        const f = Object.hasOwn(KEYS, key) ? KEYS[key] : undefined;
-        if (!f) {
-          if (isOption) throw new ValidationError(`option ${key}`, val, `is not a bridge option (known: ${Object.keys(KEYS).join(', ')})`);
-          continue;
-        }
-        if (f === 'bridge') st.bridge = v.ifname(val, `option ${key}`);
-        else if (f === 'mtu') st.mtu = v.mtu(Number(val), `option ${key}`);
-        else if (f === 'icc' || f === 'masquerade') st[f] = bool(key, val);
-        else if (f === 'ifPrefix') {
-          if (!/^[a-z][a-z0-9]{0,9}$/.test(val)) throw new ValidationError(`option ${key}`, val, 'must be 1 to 10 lowercase letters and digits, starting with a letter');
-          st.ifPrefix = val;
-        } else if (f === 'mac') {
-          if (val !== 'ip' && val !== 'random') throw new ValidationError(`option ${key}`, val, 'must be ip or random');
-          st.mac = val;
-        }
+    readOptions(n, 'bridge', KEYS, (f, key, val) => {
+      if (f === 'bridge') st.bridge = v.ifname(val, `option ${key}`);
+      else if (f === 'mtu') st.mtu = v.mtu(Number(val), `option ${key}`);
+      else if (f === 'icc' || f === 'masquerade') st[f] = bool(key, val);
+      else if (f === 'ifPrefix') {
+        if (!/^[a-z][a-z0-9]{0,9}$/.test(val)) throw new ValidationError(`option ${key}`, val, 'must be 1 to 10 lowercase letters and digits, starting with a letter');
+        st.ifPrefix = val;
+      } else if (f === 'mac') {
+        if (val !== 'ip' && val !== 'random') throw new ValidationError(`option ${key}`, val, 'must be ip or random');
+        st.mac = val;
       }
-    }
+    });
     const clash = others.find((o) => o.driver === 'bridge' && bridgeState(o).bridge === st.bridge);
     if (clash) throw NsnetError.state('ERR_NSNET_IN_USE', 'network.create', st.bridge, `bridge ${st.bridge} already belongs to network ${clash.name}`);
     return st as unknown as Record<string, unknown>;
@@ -183,18 +150,8 @@ export const bridgeDriver: Driver = {
   },
 
   prepareEndpoint(n, ep) {
-    const st = bridgeState(n);
     ep.hostIfname = `nsv${ep.id.slice(0, 8)}`;
-    const v4 = ep.addresses.find((a) => !a.includes(':'));
-    // A MAC the caller chose (docker run --mac-address) stays.
-    if (ep.mac) return;
-    if (st.mac === 'ip' && v4) {
-      // Docker's classic 02:42 + the IPv4 address: stable across restarts of the same address.
-      const o = v4.split('/')[0]!.split('.').map((x) => Number(x).toString(16).padStart(2, '0'));
-      ep.mac = `02:42:${o.join(':')}`;
-    } else {
-      ep.mac = randomMac();
-    }
+    endpointMac(ep, bridgeState(n).mac);
   },
 
   join(ctx: DriverContext, n: NetworkRecord, ep: EndpointRecord, sb: HasHandle, b: Batch, o: JoinOptions) {
@@ -214,9 +171,7 @@ export const bridgeDriver: Driver = {
       ...mtu,
       peer: { name: inside, netns: sb, mac: ep.mac!, ...mtu },
     });
-    // Links without IPv6 (no IPv6 in the kernel, or an MTU under 1280) have no
-    // address generation to turn off, and the kernel refuses the attempt.
-    const v6 = hasKernelIPv6() && (st.mtu === null || st.mtu >= IPV6_MIN_MTU);
+    const v6 = linkHasIPv6(st.mtu);
     if (v6) b.setLink(ep.hostIfname!, { addrGenMode: 'none' });
     // Where br_netfilter DNATs while bridging, a container reaching its own
     // published port through the host sends the frame back out its own port.
@@ -224,13 +179,7 @@ export const bridgeDriver: Driver = {
     // The peer cannot be brought up by the request that creates it: it is
     // not paired yet, and the kernel answers ENOTCONN. The sandbox's own
     // group, which runs next, brings it up.
-    b.in(sb);
-    if (v6 && !hasIPv6(n)) b.setLink(inside, { addrGenMode: 'none' });
-    b.setUp(inside);
-    for (const a of ep.addresses) b.addAddress(inside, a, a.includes(':') ? { nodad: true } : {});
-    if (o.gatewayEndpoint && !n.internal) {
-      for (const s of n.subnets) if (s.gateway) b.addRoute({ dst: 'default', gateway: s.gateway, dev: inside });
-    }
+    configureInside(b.in(sb), n, ep, o, st.mtu, { gateway: subnetGateway(n) });
   },
 
   async leave(ctx, _n, ep) {

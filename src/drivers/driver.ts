@@ -14,6 +14,8 @@ import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/stor
 export interface DriverContext {
   /** The namespace playing the host: where bridges and host-side veths live. */
   readonly host: Netns;
+  /** The namespace of a sandbox (opened once and kept), for what a driver made inside it. */
+  netnsOf(sb: SandboxRecord): Promise<Netns>;
 }
 
 export interface JoinOptions {
@@ -29,6 +31,11 @@ export interface Driver {
   readonly usesIpam: boolean;
   /** Whether more than one network of this driver may exist (host and null: one each). */
   readonly singleton: boolean;
+  /**
+   * Its networks' subnets are someone else's (a LAN's, whose router is the
+   * gateway): they must be given, and are never picked from nsnet's pools.
+   */
+  readonly externalSubnets?: boolean;
 
   /**
    * Checks a network's options before anything is stored or created, and
@@ -45,13 +52,23 @@ export interface Driver {
   /** Removes what join made. Must succeed when it is already gone. */
   leave(ctx: DriverContext, n: NetworkRecord, ep: EndpointRecord, sb: SandboxRecord | null): Promise<void>;
   /**
+   * Removes what join made outside the sandbox's namespace that releasing
+   * the namespace does not take with it (a host route through an interface
+   * the network shares). Runs on every delete, and after a failed create.
+   * Must succeed when it is already gone. Absent: there is no such thing.
+   */
+  release?(ctx: DriverContext, n: NetworkRecord, ep: EndpointRecord): Promise<void>;
+  /**
    * What a network needs from the host's firewall (isolation, ICC, internal,
    * masquerade), for drivers whose networks route through the host. Absent:
    * the firewall has nothing to do with its networks.
    */
   firewall?(n: NetworkRecord): NetworkSpec;
-  /** Whether its endpoints can publish ports (the host forwards them to the endpoint's addresses). */
-  readonly publishesPorts?: boolean;
+  /**
+   * Whether its endpoints can publish ports (the host forwards them to the
+   * endpoint's addresses), or, when they cannot, why: said to whoever asks.
+   */
+  readonly publishesPorts?: true | string;
   /** Turns a kernel error from join into a clearer one, if the driver knows better. */
   explain?(e: unknown, n: NetworkRecord): unknown;
 }

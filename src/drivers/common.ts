@@ -1,0 +1,103 @@
+// What the drivers that give a sandbox an interface of its own share: reading
+// their options (Docker's keys and short ones, from labels and options),
+// choosing an endpoint's MAC, and configuring the sandbox's end of the
+// interface once it is in the sandbox's namespace.
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+
+import { ValidationError } from '../errors.js';
+import type { Batch } from '../netlink/batch.js';
+import type { EndpointRecord, NetworkRecord } from '../store/store.js';
+import type { JoinOptions } from './driver.js';
+
+export function bool(key: string, val: string): boolean {
+  if (val === 'true' || val === '1') return true;
+  if (val === 'false' || val === '0') return false;
+  throw new ValidationError(`option ${key}`, val, 'must be true or false');
+}
+
+/**
+ * Calls set(field, key, value) for each option a driver knows, labels first
+ * (libnetwork passes them down too) and options after, so options win. An
+ * option it does not know is refused, naming the ones it does; a label it
+ * does not know is someone else's and left alone. Own keys only:
+ * 'toString' or '__proto__' are nobody's options.
+ */
+export function readOptions<F extends string>(n: NetworkRecord, driver: string, keys: Record<string, F>, set: (field: F, key: string, val: string) => void): void {
+  for (const [src, isOption] of [[n.labels, false], [n.options, true]] as const) {
+    for (const [key, val] of Object.entries(src)) {
+      const f = Object.hasOwn(keys, key) ? keys[key] : undefined;
+      if (f) set(f, key, val);
+      else if (isOption) throw new ValidationError(`option ${key}`, val, `is not a ${driver} option (known: ${Object.keys(keys).join(', ')})`);
+    }
+  }
+}
+
+export const hasIPv6 = (n: NetworkRecord) => n.subnets.some((s) => s.subnet.includes(':'));
+
+// A kernel booted with ipv6.disable=1 has no AF_INET6 link attributes to set,
+// and refuses the request that sets one (EAFNOSUPPORT). Looked up on the
+// first join rather than when the module loads, so an import reads nothing.
+let kernelIPv6: boolean | undefined;
+const hasKernelIPv6 = () => (kernelIPv6 ??= existsSync('/proc/net/if_inet6'));
+/** IPv6 below this MTU is off on a link anyway, and the kernel refuses to configure it. */
+const IPV6_MIN_MTU = 1280;
+
+/**
+ * Whether a link of this MTU has IPv6 address generation to set: links
+ * without IPv6 (none in the kernel, or an MTU under 1280) have none, and the
+ * kernel refuses the attempt.
+ */
+export const linkHasIPv6 = (mtu: number | null) => hasKernelIPv6() && (mtu === null || mtu >= IPV6_MIN_MTU);
+
+export const randomMac = () => {
+  const b = randomBytes(6);
+  b[0] = (b[0]! & 0xfe) | 0x02; // unicast, locally administered
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
+};
+
+/**
+ * The endpoint's MAC, unless the caller chose one (docker run
+ * --mac-address): Docker's classic 02:42 + the IPv4 address, stable across
+ * restarts of the same address, or random.
+ */
+export function endpointMac(ep: EndpointRecord, how: 'ip' | 'random'): void {
+  if (ep.mac) return;
+  const v4 = ep.addresses.find((a) => !a.includes(':'));
+  if (how === 'ip' && v4) {
+    const o = v4.split('/')[0]!.split('.').map((x) => Number(x).toString(16).padStart(2, '0'));
+    ep.mac = `02:42:${o.join(':')}`;
+  } else {
+    ep.mac = randomMac();
+  }
+}
+
+/**
+ * Configures the sandbox's end of ep, named ep.ifname and already in the
+ * sandbox's namespace, which b now acts in: up, its addresses, and the
+ * default route through the network's gateways when it gives the sandbox
+ * one. On a network without IPv6 it comes up with no IPv6 link-local
+ * address, as Docker disables IPv6 on such an interface: no DAD, MLD
+ * reports or router solicitations from it. The mode must be set before the
+ * link is up. routes.gateway names the gateway of each family (a routed
+ * network's is on-link, reached with no subnet around it).
+ */
+export function configureInside(
+  b: Batch, n: NetworkRecord, ep: EndpointRecord, o: JoinOptions, mtu: number | null,
+  routes: { gateway: (family: 4 | 6) => string | null; onlink?: boolean },
+): void {
+  const inside = ep.ifname!;
+  if (linkHasIPv6(mtu) && !hasIPv6(n)) b.setLink(inside, { addrGenMode: 'none' });
+  b.setUp(inside);
+  for (const a of ep.addresses) b.addAddress(inside, a, a.includes(':') ? { nodad: true } : {});
+  if (!o.gatewayEndpoint || n.internal) return;
+  for (const family of [4, 6] as const) {
+    if (!n.subnets.some((s) => s.subnet.includes(':') === (family === 6))) continue;
+    const gateway = routes.gateway(family);
+    if (gateway) b.addRoute({ dst: 'default', gateway, dev: inside, ...(routes.onlink ? { onlink: true } : {}) });
+  }
+}
+
+/** The gateway of the network's first subnet of a family, if it has one. */
+export const subnetGateway = (n: NetworkRecord) => (family: 4 | 6) =>
+  n.subnets.find((s) => s.subnet.includes(':') === (family === 6) && s.gateway)?.gateway ?? null;
