@@ -1,6 +1,6 @@
 import { defineConfig } from 'vitest/config';
 
-const unit = ['test/codec.test.ts', 'test/ipaddr.test.ts', 'test/ipam.test.ts', 'test/store.test.ts', 'test/nft-values.test.ts', 'test/ports.test.ts'];
+const unit = ['test/codec.test.ts', 'test/ipaddr.test.ts', 'test/ipam.test.ts', 'test/store.test.ts', 'test/nft-values.test.ts', 'test/ports.test.ts', 'test/dump.test.ts'];
 
 export default defineConfig({
   test: {

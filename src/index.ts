@@ -65,7 +65,7 @@ export {
   type SubnetOptions,
 } from './cnm/controller.js';
 export { Network, Endpoint, Sandbox, type NetworkInfo, type NetworkSandbox, type EndpointInfo, type SandboxInfo } from './cnm/objects.js';
-export type { ReconcileReport } from './cnm/reconcile.js';
+export type { ReconcileOptions, ReconcileReport } from './cnm/reconcile.js';
 export { createSandbox, defaultNetwork, parseMode, type Mode, type ModeOptions } from './modes.js';
 export type { Driver, DriverContext, JoinOptions } from './drivers/driver.js';
 export type { Store, StoreTx, NetworkRecord, EndpointRecord, SandboxRecord, SubnetRecord, PortMapping } from './store/store.js';

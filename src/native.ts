@@ -37,6 +37,7 @@ export interface NativeLink {
   operstate: number;
   txqlen: number;
   slaveKind: string;
+  alias: string;
 }
 
 export interface NativeAddr {
@@ -181,6 +182,8 @@ export interface LinkFields {
   addrGenMode?: number;
   /** [IPV4_DEVCONF_* index, value] pairs (an existing link only). */
   ipv4Conf?: [number, number][];
+  /** IFLA_IFALIAS (an existing link only); '' clears it. */
+  alias?: string;
 }
 
 /** One nf_tables expression, in the kernel's numbers (see native/nl/nft.h). */
@@ -216,6 +219,8 @@ export interface NativeNftElem {
   flags?: number;
   data?: Buffer;
   verdict?: { code: number; chain?: string };
+  /** NFTA_SET_ELEM_USERDATA: nft's TLVs (its comment). */
+  userdata?: Buffer;
 }
 
 /** One change of an nf_tables transaction; which fields apply depends on obj. */

@@ -51,7 +51,7 @@ describe('store', () => {
     expect(rows).toHaveLength(500);
   }, 120_000);
 
-  test('reconcile: a sandbox whose namespace vanished gives back its addresses; orphan veths go; a vanished bridge comes back', async () => {
+  test('reconcile: a sandbox whose namespace vanished gives back its addresses; a vanished bridge comes back with its veths attached; an nsnet-looking veth it did not make is reported and left', async () => {
     const net = await w.c.createNetwork(uniq('rc'), { subnets: ['10.63.0.0/24'] });
     const bridge = (await net.info()).bridge!;
     const a = await createSandbox(w.c, { name: uniq('ka'), mode: { network: net.name } });
@@ -66,18 +66,27 @@ describe('store', () => {
     const report = await c2.reconcile();
     expect(report.sandboxesRemoved).toEqual([a.name]);
     expect(report.addressesReleased).toBe(1);
-    expect(report.interfacesRemoved).toContain('nsv0badc0de');
+    expect(report.interfacesRemoved).toEqual([]);
+    expect(report.foreignInterfaces).toEqual([]);
+    expect(report.orphanInterfaces).toEqual(['nsv0badc0de']);
     expect(report.bridgesRestored).toEqual([bridge]);
+    // The live sandbox's veth is a port of the bridge made again.
+    const keepVeth = (await (await c2.sandbox(keep.name)).info()).endpoints[0]!.hostIfname!;
+    expect(report.found).toContain(`sandbox ${keep.name}: mended: ${keepVeth} attached to ${bridge}`);
+    expect((await ipj<any[]>(w.host.name!, 'link', 'show', 'master', bridge)).map((l) => l.ifname)).toEqual([keepVeth]);
     expect(report.errors).toEqual([]);
     await expect(c2.sandbox(a.name)).rejects.toMatchObject({ code: 'ERR_NSNET_NOT_FOUND' });
     expect(await c2.store.view((t) => t.allocation(`${net.id}/10.63.0.0/24`, aAddr.split('/')[0]!))).toBeNull();
+    expect(await ipj(w.host.name!, 'link', 'show', 'nsv0badc0de')).toHaveLength(1);
+    // Removed only when a gc asks for orphans.
+    expect((await c2.gc({ orphans: true })).interfacesRemoved).toEqual(['nsv0badc0de']);
     expect(await ipj(w.host.name!, 'link', 'show', 'nsv0badc0de').catch(() => [])).toEqual([]);
     const [br] = await ipj<any[]>(w.host.name!, 'addr', 'show', bridge);
-    expect(br.addr_info.map((x: any) => x.local)).toEqual(['10.63.0.1']);
+    expect(br.addr_info.filter((x: any) => x.scope !== 'link').map((x: any) => x.local)).toEqual(['10.63.0.1']);
     // The sandbox that still exists is untouched, and reconcile is idempotent.
     expect((await (await c2.sandbox(keep.name)).info()).endpoints).toHaveLength(1);
     const again = await c2.reconcile();
-    expect(again).toMatchObject({ sandboxesRemoved: [], interfacesRemoved: [], bridgesRestored: [], addressesReleased: 0 });
+    expect(again).toMatchObject({ sandboxesRemoved: [], interfacesRemoved: [], bridgesRestored: [], addressesReleased: 0, found: [], foreignInterfaces: [], orphanInterfaces: [] });
   });
 
   test('delete releases the namespace at once; wait: true removes the host-side veth before returning', async () => {

@@ -31,7 +31,7 @@ describe("firewall 'none'", () => {
     sock.end('over the bridge');
     expect(await said).toBe('over the bridge');
     srv.close();
-    expect((await w.c.reconcile()).firewall).toEqual({ rebuilt: false, dropped: false, elementsRemoved: 0, elementsAdded: 0, forwardDrops: [] });
+    expect((await w.c.reconcile()).firewall).toEqual({ rebuilt: false, dropped: false, elementsRemoved: 0, elementsAdded: 0, foreignElements: 0, orphanElements: 0, orphansRemoved: 0, forwardDrops: [] });
     await a.delete();
     await b.delete();
     await net.delete();

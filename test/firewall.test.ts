@@ -2,56 +2,19 @@
 // the host, another plays the LAN/internet on the host's uplink, and nsnet's
 // networks and sandboxes are made as a runtime makes them. nft -j is the
 // oracle for what the ruleset holds.
-import type { AddressInfo, Server, Socket } from 'node:net';
+import type { AddressInfo, Server } from 'node:net';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { createSandbox, Netns, NsnetError, type Sandbox } from '../src/index.js';
 import { settled, snapshot, world, type World } from './cnm-helpers.js';
-import { uniq } from './helpers.js';
+import { attempt, fetchTcp, ip, serve, uniq } from './helpers.js';
 import { nft, nftj, ofKind } from './nft-helpers.js';
 
 let w: World;
 let outside: Netns;
 const UP = '198.51.100.1'; // the host's uplink address
 const OUT = '198.51.100.2'; // the outside machine
-
-/** Connects and says how it went, without waiting for TCP's own (minutes long) give-up. */
-async function attempt(from: Netns, port: number, to: string, ms = 1200): Promise<'connected' | 'refused' | 'timeout'> {
-  let sock: Socket | undefined;
-  const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), ms));
-  const conn = from.connectTcp(port, to).then(
-    (s) => {
-      sock = s;
-      return 'connected' as const;
-    },
-    (e: { code?: string }) => (e.code === 'ECONNREFUSED' ? ('refused' as const) : Promise.reject(e)),
-  );
-  const r = await Promise.race([conn, timer]);
-  sock?.destroy();
-  if (r === 'timeout') void conn.then(() => sock?.destroy(), () => {});
-  return r;
-}
-
-/** Reads what the server says. */
-async function fetchTcp(from: Netns, port: number, to: string): Promise<string> {
-  const s = await from.connectTcp(port, to);
-  const chunks: Buffer[] = [];
-  for await (const d of s) chunks.push(d as Buffer);
-  return Buffer.concat(chunks).toString();
-}
-
-/** A TCP server that answers its name and records who connected. */
-async function serve(ns: Netns, port: number, host: string, name: string): Promise<{ server: Server; seen: string[] }> {
-  const server = await ns.listenTcp(port, host);
-  const seen: string[] = [];
-  server.on('connection', (s) => {
-    s.on('error', () => {}); // a client that gives up resets
-    seen.push(s.remoteAddress!);
-    s.end(name);
-  });
-  return { server, seen };
-}
 
 async function udpRoundTrip(from: Netns, port: number, to: string): Promise<string> {
   const s = await from.bindUdp(0, undefined, 4);
@@ -167,6 +130,35 @@ describe('published ports', () => {
     expect(await fetchTcp(w.host, 8080, UP)).toBe('web');
   });
 
+  test('a port published on 127.0.0.1 (and one on every address, via 127.0.0.1) stays local: a neighbour that sends to 127.0.0.1 with the host\'s MAC cannot connect, the host can', async () => {
+    const local = await createSandbox(w.c, { name: uniq('fl'), mode: { network: net }, ports: ['127.0.0.1:8090:80'] });
+    const lns = await local.netns();
+    const s = await serve(lns, 80, '0.0.0.0', 'local');
+    // The neighbour plays an attacker on another link of the host: it lets
+    // itself route 127/8 out of its interface, to the host's MAC.
+    const nb = await Netns.create(uniq('fnb'));
+    try {
+      await w.host.batch().addVeth({ name: 'up1', up: true, peer: { name: 'eth0', netns: nb } }).addAddress('up1', '198.51.101.1/24').commit();
+      await nb.batch().setUp('eth0').addAddress('eth0', '198.51.101.2/24').commit();
+      const hostMac = (await w.host.links.get('up1')).mac!;
+      await nb.setSysctl('net.ipv4.conf.eth0.route_localnet', 1);
+      await ip(nb.name, 'addr', 'del', '127.0.0.1/8', 'dev', 'lo');
+      await ip(nb.name, 'route', 'add', '127.0.0.0/8', 'dev', 'eth0', 'src', '198.51.101.2');
+      await ip(nb.name, 'neigh', 'replace', '127.0.0.1', 'lladdr', hostMac, 'dev', 'eth0', 'nud', 'permanent');
+      // The way there works: the host itself answers on port 9 (refused) over that link.
+      expect(await attempt(nb, 9, '198.51.101.1')).toBe('refused');
+      expect(await attempt(nb, 8090, '127.0.0.1')).toBe('timeout');
+      expect(await attempt(nb, 8080, '127.0.0.1')).toBe('timeout');
+      expect(await fetchTcp(w.host, 8090, '127.0.0.1')).toBe('local');
+      expect(await fetchTcp(outside, 8080, UP)).toBe('web');
+    } finally {
+      s.server.close();
+      await nb.delete();
+      await w.host.links.delete('up1').catch(() => {});
+      await local.delete();
+    }
+  });
+
   test('hairpin: the sandbox reaches its own published port through the host address', async () => {
     expect(await fetchTcp(ns, 8080, UP)).toBe('web');
   });
@@ -237,7 +229,7 @@ describe('lifecycle of the table', () => {
     expect(await nftj(w.host.name!)).toEqual(empty);
   });
 
-  test('reconcile on open: a flushed table is rebuilt with every element, and elements of gone endpoints are removed', async () => {
+  test("reconcile on open: a flushed table is rebuilt with every element, elements of gone endpoints are removed; another store's element is left, nobody's left until gc asks for orphans, this store's leftover goes", async () => {
     const n = await w.c.createNetwork(uniq('fr'), { subnets: ['10.149.0.0/24'] });
     try {
       const keep = await createSandbox(w.c, { name: uniq('fk'), mode: { network: n.name }, ports: ['8100:80'] });
@@ -247,7 +239,7 @@ describe('lifecycle of the table', () => {
       await nft(w.host.name!, 'flush', 'table', 'inet', 'nsnet');
       await w.reopen(); // reconciles
       // Rebuilt on open, so a second look finds nothing to do.
-      expect((await w.c.reconcile()).firewall).toEqual({ rebuilt: false, dropped: false, elementsRemoved: 0, elementsAdded: 0, forwardDrops: [] });
+      expect((await w.c.reconcile()).firewall).toEqual({ rebuilt: false, dropped: false, elementsRemoved: 0, elementsAdded: 0, foreignElements: 0, orphanElements: 0, orphansRemoved: 0, forwardDrops: [] });
       const rules = (x: any[]) => ofKind(x, 'rule').map((r) => r.comment);
       expect(rules(await nftj(w.host.name!))).toEqual(rules(whole));
       const elems = (x: any[]) => ofKind(x, 'map').map((m) => [m.name, m.elem ?? []]);
@@ -259,11 +251,23 @@ describe('lifecycle of the table', () => {
       const maps = Object.fromEntries(ofKind(await nftj(w.host.name!), 'map').map((m) => [m.name, m.elem ?? []]));
       expect(JSON.stringify(maps.dnat4_any)).toContain('8100');
       expect(JSON.stringify(maps.dnat4_any)).not.toContain('8101');
-      // An element nobody owns (a crash between kernel and store) goes too.
-      await nft(w.host.name!, 'add', 'element', 'inet', 'nsnet', 'dnat4_any', '{ tcp . 8102 : 10.149.0.99 . 80 }');
+      // The table is shared: an element another store tagged is reported
+      // and left; one nobody tagged too, until a gc asks for orphans; one
+      // this store tagged but does not want (a crash, say) goes.
+      const me = w.c.store.id;
+      await nft(w.host.name!, 'add', 'element', 'inet', 'nsnet', 'dnat4_any', '{ tcp . 8102 comment "nsnet 00000000000000aa" : 10.149.0.99 . 80 }');
+      await nft(w.host.name!, 'add', 'element', 'inet', 'nsnet', 'dnat4_any', '{ tcp . 8103 : 10.149.0.98 . 80 }');
+      await nft(w.host.name!, 'add', 'element', 'inet', 'nsnet', 'dnat4_any', `{ tcp . 8104 comment "nsnet ${me}" : 10.149.0.97 . 80 }`);
       const r = await w.c.reconcile();
-      expect(r.firewall).toEqual({ rebuilt: false, dropped: false, elementsRemoved: 1, elementsAdded: 0, forwardDrops: [] });
-      expect(JSON.stringify(ofKind(await nftj(w.host.name!), 'map'))).not.toContain('8102');
+      expect(r.firewall).toEqual({ rebuilt: false, dropped: false, elementsRemoved: 1, elementsAdded: 0, foreignElements: 1, orphanElements: 1, orphansRemoved: 0, forwardDrops: [] });
+      const mapText = async () => JSON.stringify(ofKind(await nftj(w.host.name!), 'map'));
+      expect(await mapText()).toContain('8102');
+      expect(await mapText()).toContain('8103');
+      expect(await mapText()).not.toContain('8104');
+      expect((await w.c.gc({ orphans: true })).firewall).toMatchObject({ orphansRemoved: 1, foreignElements: 1 });
+      expect(await mapText()).not.toContain('8103');
+      expect(await mapText()).toContain('8102');
+      await nft(w.host.name!, 'delete', 'element', 'inet', 'nsnet', 'dnat4_any', '{ tcp . 8102 }');
       // The port of the gone sandbox is free again.
       const again = await createSandbox(w.c, { name: uniq('fh'), mode: { network: n.name }, ports: ['8101:80'] });
       await again.delete();

@@ -3,6 +3,8 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 
+import type { Server, Socket } from 'node:net';
+
 import { Netns } from '../src/index.js';
 
 const run = promisify(execFile);
@@ -44,3 +46,41 @@ export async function fdCount(): Promise<number> {
   const { readdir } = await import('node:fs/promises');
   return (await readdir('/proc/self/fd')).length;
 }
+
+/** Connects and says how it went, without waiting for TCP's own (minutes long) give-up. */
+export async function attempt(from: Netns, port: number, to: string, ms = 1200): Promise<'connected' | 'refused' | 'timeout'> {
+  let sock: Socket | undefined;
+  const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), ms));
+  const conn = from.connectTcp(port, to).then(
+    (s) => {
+      sock = s;
+      return 'connected' as const;
+    },
+    (e: { code?: string }) => (e.code === 'ECONNREFUSED' ? ('refused' as const) : Promise.reject(e)),
+  );
+  const r = await Promise.race([conn, timer]);
+  sock?.destroy();
+  if (r === 'timeout') void conn.then(() => sock?.destroy(), () => {});
+  return r;
+}
+
+/** Reads what the server says. */
+export async function fetchTcp(from: Netns, port: number, to: string): Promise<string> {
+  const s = await from.connectTcp(port, to);
+  const chunks: Buffer[] = [];
+  for await (const d of s) chunks.push(d as Buffer);
+  return Buffer.concat(chunks).toString();
+}
+
+/** A TCP server that answers its name and records who connected. */
+export async function serve(ns: Netns, port: number, host: string, name: string): Promise<{ server: Server; seen: string[] }> {
+  const server = await ns.listenTcp(port, host);
+  const seen: string[] = [];
+  server.on('connection', (s) => {
+    s.on('error', () => {}); // a client that gives up resets
+    seen.push(s.remoteAddress!);
+    s.end(name);
+  });
+  return { server, seen };
+}
+

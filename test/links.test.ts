@@ -21,6 +21,16 @@ const oracle = async (ns: Netns, dev?: string) => {
 };
 
 describe('links', () => {
+  test('an alias set after the create, in the same batch, is what `ip -j link` shows as ifalias, and Link.alias reads it; an empty one removes it', async () => {
+    await host.batch().addBridge({ name: 'bra', up: true }).setLink('bra', { alias: 'nsnet 0123456789abcdef net1' }).commit();
+    expect((await oracle(host, 'bra')).ifalias).toBe('nsnet 0123456789abcdef net1');
+    expect((await host.links.get('bra')).alias).toBe('nsnet 0123456789abcdef net1');
+    await host.links.set('bra', { alias: '' });
+    expect((await oracle(host, 'bra')).ifalias).toBeUndefined();
+    expect((await host.links.get('bra')).alias).toBeNull();
+    expect(() => host.batch().setLink('bra', { alias: 'x'.repeat(256) })).toThrow(ValidationError);
+  });
+
   test('a veth whose peer is created inside another namespace, enslaved and up, in one request', async () => {
     await host.links.addBridge({ name: 'br0', up: true });
     await host.links.addVeth({ name: 'veth0', master: 'br0', up: true, peer: { name: 'eth0', netns: sandbox } });

@@ -1,10 +1,13 @@
 // nft itself as the independent oracle for the nf_tables tests: the
 // ruleset as `nft -j` and `nft` print it, read inside a named namespace.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
 import { nsExec } from './helpers.js';
 
-/** `nft -j list ruleset` in the namespace, parsed: the list of objects nft reports. */
-export async function nftj(ns: string): Promise<any[]> {
-  const { stdout } = await nsExec(ns, 'nft', '-j', 'list', 'ruleset');
+/** `nft -j list ruleset` in the namespace (null: this process's), parsed: the list of objects nft reports. */
+export async function nftj(ns: string | null): Promise<any[]> {
+  const { stdout } = ns === null ? await promisify(execFile)('nft', ['-j', 'list', 'ruleset']) : await nsExec(ns, 'nft', '-j', 'list', 'ruleset');
   return (JSON.parse(stdout).nftables as any[]).filter((o) => !('metainfo' in o));
 }
 

@@ -5,13 +5,13 @@
 // (a DNAT map element, IPv4 and IPv6) to a container, from the host via 127.0.0.1, back to
 // itself (hairpin) unless ICC is off, out masqueraded unless the network is
 // internal, and not between two isolated networks.
-import type { AddressInfo, Server, Socket } from 'node:net';
+import type { AddressInfo, Server } from 'node:net';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import * as ruleset from '../src/firewall/ruleset.js';
 import { Netns, Nftables } from '../src/index.js';
-import { ip, uniq } from './helpers.js';
+import { attempt, ip, uniq } from './helpers.js';
 import { chainText, nftj, ofKind } from './nft-helpers.js';
 
 let host: Netns; // "the host": bridges, the ruleset, the uplink
@@ -34,23 +34,6 @@ async function container(ns: Netns, bridge: string, veth: string, addr: string, 
   }
   await host.batch().addVeth({ name: veth, master: bridge, up: true, peer: { name: 'eth0', netns: ns } }).commit();
   await ns.batch().setUp('eth0').addAddress('eth0', addr).addRoute({ dst: 'default', gateway: gw }).commit();
-}
-
-/** Connects and says how it went, without waiting for TCP's own (minutes long) give-up. */
-async function attempt(from: Netns, p: number, to: string, ms = 1500): Promise<'connected' | 'refused' | 'timeout'> {
-  let sock: Socket | undefined;
-  const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), ms));
-  const conn = from.connectTcp(p, to).then(
-    (s) => {
-      sock = s;
-      return 'connected' as const;
-    },
-    (e: { code?: string }) => (e.code === 'ECONNREFUSED' ? ('refused' as const) : Promise.reject(e)),
-  );
-  const r = await Promise.race([conn, timer]);
-  sock?.destroy();
-  if (r === 'timeout') void conn.then(() => sock?.destroy(), () => {});
-  return r;
 }
 
 beforeAll(async () => {
@@ -109,7 +92,8 @@ describe('the nsnet ruleset', () => {
       'ip6 daddr != ::1 fib daddr type local dnat ip6 to meta l4proto . th dport map @dnat6_any comment "nsnet: publish v6 any from host"',
     ]);
     expect(await chainText(host.name!, 'inet', 'nsnet', 'guard')).toEqual([
-      'iifname @bridges ip daddr 127.0.0.0/8 drop comment "nsnet: no loopback from containers"',
+      'iifname != "lo" ip daddr 127.0.0.0/8 drop comment "nsnet: loopback only from lo"',
+      'iifname != "lo" ip6 daddr ::1 drop comment "nsnet: loopback6 only from lo"',
     ]);
     expect(await chainText(host.name!, 'inet', 'nsnet', 'postrouting')).toEqual([
       'ct status dnat ip saddr . oifname @nets4 masquerade comment "nsnet: hairpin v4"',

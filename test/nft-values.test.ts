@@ -119,6 +119,6 @@ describe('ruleset changes', () => {
   test('the whole ruleset converts for the addon without a validation error', () => {
     const ops = ruleset.rulesetOps({ replace: true }).map((o, i) => toNativeNftOp(o, `ops[${i}]`));
     expect(ops[0]!.op).toMatchObject({ obj: 'table', verb: 'destroy' });
-    expect(ops.filter((d) => d.op.obj === 'rule')).toHaveLength(22);
+    expect(ops.filter((d) => d.op.obj === 'rule')).toHaveLength(23);
   });
 });

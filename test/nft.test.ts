@@ -29,6 +29,25 @@ const nets: SetSpec = { ...T, name: 'nets', key: 'ipv4_addr', interval: true };
 const vmap: SetSpec = { ...T, name: 'vm', key: 'ifname', data: 'verdict' };
 
 describe('nf_tables transactions, checked against nft -j', () => {
+  test('an element added with a comment carries it, as nft shows it, in a plain set, a map and an interval set; elements() reads it back', async () => {
+    const { name, nft: n } = await fresh();
+    await n.commit([
+      table,
+      { verb: 'add', set: ifnames },
+      { verb: 'add', set: ports },
+      { verb: 'add', set: nets },
+      { verb: 'add', elements: { set: ifnames, elements: [{ key: 'br0', comment: 'nsnet 0123456789abcdef' }, { key: 'br1' }] } },
+      { verb: 'add', elements: { set: ports, elements: [{ key: ['tcp', 80], data: ['10.0.0.2', 8080], comment: 'nsnet 0123456789abcdef' }] } },
+      { verb: 'add', elements: { set: nets, elements: [{ key: '10.88.0.0/16', comment: 'nsnet 0123456789abcdef' }] } },
+    ]);
+    const sets = Object.fromEntries([...ofKind(await nftj(name), 'set'), ...ofKind(await nftj(name), 'map')].map((x) => [x.name, x.elem]));
+    expect(sets.ifs).toEqual(expect.arrayContaining([{ elem: { val: 'br0', comment: 'nsnet 0123456789abcdef' } }, 'br1']));
+    expect(JSON.stringify(sets.ports)).toContain('"comment":"nsnet 0123456789abcdef"');
+    expect(JSON.stringify(sets.nets)).toContain('"comment":"nsnet 0123456789abcdef"');
+    expect((await n.elements(ifnames)).map((e) => [e.key, e.comment ?? null]).sort()).toEqual([['br0', 'nsnet 0123456789abcdef'], ['br1', null]]);
+    expect((await n.elements(ports))[0]!.comment).toBe('nsnet 0123456789abcdef');
+  });
+
   test('one commit creates a table, a base chain with hook/priority/policy, a set, maps, elements and a rule, exactly as nft lists them', async () => {
     const { name, nft: n } = await fresh();
     const res = await n.commit([

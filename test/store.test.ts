@@ -1,13 +1,14 @@
 // The SQLite store on each engine this Node has (node:sqlite from 22.13,
 // better-sqlite3 on 20): transactions commit or roll back whole, and
 // reads see the same records that were written.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { describe, expect, test } from 'vitest';
 
+import { NsnetError } from '../src/errors.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import type { NetworkRecord } from '../src/store/store.js';
 
@@ -61,6 +62,86 @@ describe.each(engines)('store on %s', (engine, available) => {
     } finally {
       if (before === undefined) delete process.env.NSNET_SQLITE;
       else process.env.NSNET_SQLITE = before;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the state dir is nsnet\'s alone', () => {
+  const mode = (p: string) => (statSync(p).mode & 0o777).toString(8);
+  const withUmask = <T>(u: number, fn: () => T): T => {
+    const old = process.umask(u);
+    try {
+      return fn();
+    } finally {
+      process.umask(old);
+    }
+  };
+
+  test('a new store under umask 000 is a 0700 dir with nsnet.db, -wal and -shm 0600; its id is made once and kept', async () => {
+    const parent = mkdtempSync(join(tmpdir(), 'nsnet-perm-'));
+    try {
+      const dir = join(parent, 'state');
+      const s = withUmask(0, () => new SqliteStore(dir));
+      await s.update((t) => t.putNetwork(net('one')));
+      expect(mode(dir)).toBe('700');
+      expect(readdirSync(dir).sort()).toEqual(['nsnet.db', 'nsnet.db-shm', 'nsnet.db-wal']);
+      for (const f of readdirSync(dir)) expect([f, mode(join(dir, f))]).toEqual([f, '600']);
+      expect(s.id).toMatch(/^[0-9a-f]{16}$/);
+      const again = new SqliteStore(dir);
+      expect(again.id).toBe(s.id);
+      const other = new SqliteStore(join(parent, 'other'));
+      expect(other.id).not.toBe(s.id);
+      s.close();
+      again.close();
+      other.close();
+    } finally {
+      rmSync(parent, { recursive: true, force: true });
+    }
+  });
+
+  test('an existing 0755 state dir and a 0644 nsnet.db (and its -wal) are tightened to 0700 and 0600', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nsnet-perm-'));
+    try {
+      chmodSync(dir, 0o755);
+      writeFileSync(join(dir, 'nsnet.db'), '', { mode: 0o644 });
+      writeFileSync(join(dir, 'nsnet.db-wal'), '', { mode: 0o644 });
+      chmodSync(join(dir, 'nsnet.db'), 0o644);
+      chmodSync(join(dir, 'nsnet.db-wal'), 0o644);
+      const s = new SqliteStore(dir);
+      expect([mode(dir), mode(join(dir, 'nsnet.db')), mode(join(dir, 'nsnet.db-wal'))]).toEqual(['700', '600', '600']);
+      s.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a 0755 dir that holds other files (as /tmp would) is refused with ERR_NSNET_STORE and left as it was', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nsnet-perm-'));
+    try {
+      chmodSync(dir, 0o755);
+      writeFileSync(join(dir, 'notes.txt'), 'mine');
+      let err: any;
+      try {
+        new SqliteStore(dir);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(NsnetError);
+      expect(err.code).toBe('ERR_NSNET_STORE');
+      expect(err.message).toMatch(/holds files that are not nsnet's \(notes\.txt\)/);
+      expect([mode(dir), readdirSync(dir)]).toEqual(['755', ['notes.txt']]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a path that is a file is refused with ERR_NSNET_STORE', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nsnet-perm-'));
+    try {
+      writeFileSync(join(dir, 'f'), '');
+      expect(() => new SqliteStore(join(dir, 'f'))).toThrow(expect.objectContaining({ code: 'ERR_NSNET_STORE' }));
+    } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -116,6 +116,10 @@ void link_field(ops::Op& op, ops::NsRefs* refs, const std::string& k, Napi::Valu
       return std::pair<uint16_t, uint32_t>(static_cast<uint16_t>(as_num(a.Get(0u), k)), static_cast<uint32_t>(as_num(a.Get(1u), k)));
     });
   }
+  else if (k == "alias") {
+    l.has_alias = true;
+    l.alias = as_str(v, k);
+  }
   else if (k == "peer" && v.IsObject()) {
     each(v.As<Napi::Object>(), [&](const std::string& pk, Napi::Value pv) {
       if (pk == "name") l.peer_name = as_str(pv, pk);
@@ -224,6 +228,7 @@ Napi::Object from_link(Napi::Env env, const rtnl::LinkInfo& l) {
   o.Set("operstate", l.operstate);
   o.Set("txqlen", l.txqlen);
   o.Set("slaveKind", l.slave_kind);
+  o.Set("alias", l.alias);
   return o;
 }
 

@@ -165,6 +165,7 @@ ops::NftOp to_nft_op(Napi::Value v) {
       e.key = bytes(eo, "key");
       e.key_end = bytes(eo, "keyEnd");
       e.flags = u32(eo, "flags");
+      e.userdata = bytes(eo, "userdata");
       e.has_data = has(eo, "data") || has(eo, "verdict");
       if (e.has_data) e.data = to_data(eo);
       return e;
@@ -228,6 +229,7 @@ Napi::Object from_elem(Napi::Env env, const nft::Elem& e) {
   if (!e.key_end.empty()) o.Set("keyEnd", from_bytes(env, e.key_end));
   o.Set("flags", e.flags);
   if (e.has_data) set_data(o, e.data);
+  if (!e.userdata.empty()) o.Set("userdata", from_bytes(env, e.userdata));
   return o;
 }
 

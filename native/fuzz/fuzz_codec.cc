@@ -150,7 +150,7 @@ void decode_nft(const nlmsghdr* h, uint32_t len) {
   nft::ElemList l;
   if (nft::decode_setelems(h, &l)) {
     size_t bytes = 0;
-    for (const nft::Elem& e : l.elems) bytes += e.key.size() + e.key_end.size() + e.data.value.size() + e.data.verdict.chain.size();
+    for (const nft::Elem& e : l.elems) bytes += e.key.size() + e.key_end.size() + e.data.value.size() + e.data.verdict.chain.size() + e.userdata.size();
     INVARIANT(bytes < len);
   }
   nft::Rule r;
@@ -181,7 +181,7 @@ void decode_message(const nlmsghdr* src, uint32_t len) {
   }
   rtnl::LinkInfo li;
   if (rtnl::decode_link(h, &li)) {
-    INVARIANT(li.name.size() < len && li.kind.size() < len);
+    INVARIANT(li.name.size() < len && li.kind.size() < len && li.alias.size() < len);
     g_sink = g_sink + li.mtu + static_cast<uint32_t>(li.master);
   }
   rtnl::AddrInfo ai;
@@ -474,6 +474,10 @@ void round_trip_link(Reader& r) {
   if (r.bit()) s.bridge_stp = static_cast<int8_t>(r.bit());
   if (r.bit()) s.brport_hairpin = static_cast<int8_t>(r.bit());
   if (r.bit()) s.inet6_addr_gen_mode = static_cast<int8_t>(r.u8() & 3);
+  if (r.bit()) {
+    s.has_alias = true;
+    s.alias = read_name(r, 64);
+  }
   for (int n = r.u8() % 4; n > 0; n--) s.inet_conf.emplace_back(r.u8() % 40, r.u32());
   alignas(8) uint8_t buf[1024];
   nl::Builder b(buf, sizeof buf);
@@ -494,6 +498,8 @@ void round_trip_link(Reader& r) {
   if (s.mac.set) INVARIANT(std::memcmp(li.mac.bytes, s.mac.bytes, 6) == 0);
   INVARIANT(li.link == (s.link > 0 && s.kind != "vxlan" ? s.link : 0));
   if (s.up >= 0) INVARIANT(li.flags == (s.up ? unsigned{IFF_UP} : 0u));
+  // A create never carries the alias (the kernel would ignore it).
+  INVARIANT(li.alias == (s.kind.empty() && s.has_alias ? s.alias : std::string()));
 }
 
 void round_trip_neigh(Reader& r) {
@@ -583,6 +589,7 @@ void round_trip_nft(Reader& r) {
         e.flags = r.bit() ? r.u32() : 0;
         e.has_data = r.bit();
         if (e.has_data) e.data = read_data(r);
+        if (r.bit()) e.userdata = read_bytes(r, 40);
         l.elems.push_back(std::move(e));
       }
       if (!nft::encode_setelems(b, NFT_MSG_NEWSETELEM, nft::kAdd, 1, l)) return;
@@ -591,7 +598,7 @@ void round_trip_nft(Reader& r) {
       INVARIANT(back.table == l.table && back.set == l.set && back.elems.size() == l.elems.size());
       for (size_t i = 0; i < l.elems.size(); i++) {
         const nft::Elem &a = l.elems[i], &c = back.elems[i];
-        INVARIANT(a.key == c.key && a.key_end == c.key_end && a.flags == c.flags && a.has_data == c.has_data);
+        INVARIANT(a.key == c.key && a.key_end == c.key_end && a.flags == c.flags && a.has_data == c.has_data && a.userdata == c.userdata);
         if (a.has_data) INVARIANT(same_data(a.data, c.data));
       }
       break;

@@ -110,6 +110,7 @@ void link_message(nl::Builder& b, int32_t index, const char* name, const char* k
   b.put_str(IFLA_INFO_KIND, kind);
   b.put_str(IFLA_INFO_SLAVE_KIND, "bridge");
   b.nest_end(info);
+  b.put_str(IFLA_IFALIAS, "nsnet 0123456789abcdef 5");
 }
 
 size_t link_dump() {
@@ -233,6 +234,7 @@ size_t nft_dump() {
   e.key_end = {255, 255, 255, 255, 6, 0, 0, 0, 0x1f, 0x90, 0, 0};
   e.has_data = true;
   e.data.value = {10, 0, 0, 2, 0, 80, 0, 0};
+  e.userdata = {0, 7, 'n', 's', 'n', 'e', 't', ' ', 0};
   nft::Elem v;
   v.key = {1, 2, 3, 4};
   v.has_data = true;

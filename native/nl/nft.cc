@@ -219,6 +219,7 @@ bool encode_setelems(Builder& b, uint8_t type, uint16_t flags, uint32_t seq, con
       put_data(b, NFTA_SET_ELEM_KEY_END, k);
     }
     if (e.has_data) put_data(b, NFTA_SET_ELEM_DATA, e.data);
+    if (!e.userdata.empty()) put_bytes(b, NFTA_SET_ELEM_USERDATA, e.userdata);
     b.nest_end(n);
   }
   b.nest_end(list);
@@ -563,6 +564,7 @@ bool decode_setelems(const nlmsghdr* h, ElemList* out) {
         {NFTA_SET_ELEM_DATA, {Kind::Nested}},
         {NFTA_SET_ELEM_FLAGS, {Kind::U32}},
         {NFTA_SET_ELEM_KEY_END, {Kind::Nested}},
+        {NFTA_SET_ELEM_USERDATA, {Kind::Binary, 0, NFT_USERDATA_MAXLEN}},
     };
     if (!nl::parse_nested(a, e, NFTA_SET_ELEM_MAX, ep.p).ok()) return false;
     Elem el;
@@ -577,6 +579,8 @@ bool decode_setelems(const nlmsghdr* h, ElemList* out) {
       el.key_end = std::move(d.value);
     }
     if (e[NFTA_SET_ELEM_FLAGS]) el.flags = be32(e[NFTA_SET_ELEM_FLAGS]);
+    if (e[NFTA_SET_ELEM_USERDATA])
+      el.userdata.assign(e[NFTA_SET_ELEM_USERDATA].data(), e[NFTA_SET_ELEM_USERDATA].data() + e[NFTA_SET_ELEM_USERDATA].len());
     if (e[NFTA_SET_ELEM_DATA]) {
       if (!get_data(e[NFTA_SET_ELEM_DATA], &el.data)) return false;
       el.has_data = true;

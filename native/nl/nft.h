@@ -108,6 +108,7 @@ struct Elem {
   uint32_t flags = 0;            // NFT_SET_ELEM_INTERVAL_END ...
   bool has_data = false;
   Data data;
+  std::vector<uint8_t> userdata;  // NFTA_SET_ELEM_USERDATA: opaque (nft keeps an element's comment here)
 };
 
 struct ElemList {

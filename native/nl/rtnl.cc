@@ -92,6 +92,7 @@ bool encode_link_new(Builder& b, uint32_t seq, uint16_t flags, const LinkSpec& s
     b.nest_end(data);
     b.nest_end(info);
   }
+  if (!create && s.has_alias) b.put_str(IFLA_IFALIAS, s.alias);
   if (!create && (s.inet6_addr_gen_mode >= 0 || !s.inet_conf.empty())) {
     const size_t af = b.nest_start(IFLA_AF_SPEC);
     if (!s.inet_conf.empty()) {
@@ -245,6 +246,7 @@ bool decode_link(const nlmsghdr* h, LinkInfo* out) {
       {IFLA_TXQLEN, {Kind::U32}},
       {IFLA_GROUP, {Kind::U32}},
       {IFLA_LINKINFO, {Kind::Nested}},
+      {IFLA_IFALIAS, {Kind::String, 0, IFALIASZ - 1}},
   };
   if (!nl::parse_msg(h, sizeof(ifinfomsg), tb, IFLA_MAX, p.p).ok()) return false;
   ifinfomsg ifi;
@@ -268,6 +270,7 @@ bool decode_link(const nlmsghdr* h, LinkInfo* out) {
   if (tb[IFLA_OPERSTATE]) out->operstate = tb[IFLA_OPERSTATE].u8();
   if (tb[IFLA_TXQLEN]) out->txqlen = tb[IFLA_TXQLEN].u32();
   if (tb[IFLA_GROUP]) out->group = tb[IFLA_GROUP].u32();
+  if (tb[IFLA_IFALIAS]) out->alias = std::string(tb[IFLA_IFALIAS].str());
   if (tb[IFLA_LINKINFO]) {
     Attr li[IFLA_INFO_MAX + 1];
     static const Policy lp[IFLA_INFO_MAX + 1] = {

@@ -62,6 +62,10 @@ struct LinkSpec {
   // link-local address, so it sends no DAD, router solicitation or MLD.
   // Takes effect when the link next comes up.
   int8_t inet6_addr_gen_mode = -1;
+  // IFLA_IFALIAS, change only (a create ignores it): a free-text label of
+  // up to IFALIASZ - 1 bytes; set with an empty alias, it clears it.
+  bool has_alias = false;
+  std::string alias;
   // IPv4 settings of the link, as net.ipv4.conf.<dev>.* holds them
   // (IFLA_AF_SPEC / AF_INET / IFLA_INET_CONF: an IPV4_DEVCONF_* index and
   // its value), change only: set in the request that brings a link up, they
@@ -84,6 +88,7 @@ struct LinkInfo {
   uint32_t txqlen = 0;
   uint32_t group = 0;
   std::string slave_kind;  // IFLA_INFO_SLAVE_KIND, e.g. "bridge" for a port
+  std::string alias;       // IFLA_IFALIAS; "" when it has none
   uint32_t change = 0;     // ifi_change: ~0 in the notification of a new link
 };
 

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -1145,6 +1146,30 @@ TEST(encode_neigh_ipv6_carries_16_byte_dst_and_family) {
   CHECK(n.family == AF_INET6 && n.dst.family == AF_INET6 && n.dst.bytes[0] == 0xfe && n.dst.bytes[15] == 1);
 }
 
+TEST(encode_link_set_alias_sends_ifla_ifalias_and_an_empty_one_clears_it_but_a_create_never_sends_it) {
+  // The IFLA_IFALIAS a request carries, or nullopt when it carries none.
+  auto alias_sent = [](const rtnl::LinkSpec& s, uint16_t flags) -> std::optional<std::string> {
+    Buf m;
+    Builder b(m.b, sizeof m.b);
+    CHECK(rtnl::encode_link_new(b, 1, flags, s));
+    Attr tb[IFLA_MAX + 1];
+    CHECK(attrs(m.hdr(), sizeof(ifinfomsg), tb).ok());
+    return tb[IFLA_IFALIAS] ? std::optional<std::string>(tb[IFLA_IFALIAS].str()) : std::nullopt;
+  };
+  rtnl::LinkSpec s;
+  s.ifindex = 7;
+  s.has_alias = true;
+  s.alias = "nsnet 0123456789abcdef e1";
+  CHECK(alias_sent(s, rtnl::kChange) == std::optional<std::string>("nsnet 0123456789abcdef e1"));
+  s.alias.clear();  // just the NUL: the kernel clears the alias
+  CHECK(alias_sent(s, rtnl::kChange) == std::optional<std::string>(""));
+  // The kernel ignores IFLA_IFALIAS in a create: it is not sent there at all.
+  s.alias = "x";
+  s.kind = "bridge";
+  s.name = "br0";
+  CHECK(!alias_sent(s, rtnl::kCreate));
+}
+
 TEST(encode_link_new_veth_without_peer_options_has_no_info_data) {
   rtnl::LinkSpec s;
   s.name = "v0";
@@ -1690,6 +1715,7 @@ size_t build_veth_link(uint8_t* buf, size_t cap, uint16_t type = RTM_NEWLINK) {
   b.nest_end(b.nest_start(IFLA_INFO_DATA));
   b.put_str(IFLA_INFO_SLAVE_KIND, "bridge");
   b.nest_end(info);
+  b.put_str(IFLA_IFALIAS, "nsnet 0123456789abcdef e1");
   b.put_u32(IFLA_MAX + 5, 0xabcdef);  // from a newer kernel
   return b.size();
 }
@@ -1716,6 +1742,7 @@ TEST(decode_link_round_trips_every_field) {
   CHECK_EQ(li.operstate, uint8_t{IF_OPER_UP});
   CHECK_EQ(li.txqlen, uint32_t{1000});
   CHECK_EQ(li.group, uint32_t{3});
+  CHECK_EQ(li.alias, std::string("nsnet 0123456789abcdef e1"));
 }
 
 TEST(decode_link_accepts_dellink_and_a_negative_link_netnsid) {
@@ -1752,6 +1779,7 @@ TEST(decode_link_of_loopback_leaves_optional_fields_unset) {
   CHECK_EQ(li.master, 0);
   CHECK_EQ(li.link, 0);
   CHECK(!li.has_link_netnsid);
+  CHECK_EQ(li.alias, std::string(""));
 }
 
 TEST(decode_link_rejects_unterminated_ifname_longer_than_15) {
@@ -2327,6 +2355,35 @@ TEST(nft_newsetelem_key_concat_map_and_interval_match_nft) {
                 "0004440003801800018008000300000000010c0001800800010000000000100002800c000180080001000a58000018000380"
                 "08000300000000010c000180080001000a590000");
   }
+}
+
+TEST(nft_newsetelem_with_a_comment_matches_nft_and_reads_back) {
+  // nft add element inet nsnet bridges { "br0" comment "nsnet 0123456789abcdef" }:
+  // the comment is NFTA_SET_ELEM_USERDATA holding libnftnl's TLV
+  // (NFTNL_UDATA_SET_ELEM_COMMENT, length with the NUL, the text).
+  nft::ElemList l;
+  l.family = NFPROTO_INET;
+  l.table = "nsnet";
+  l.set = "bridges";
+  l.set_id = 1;
+  nft::Elem e;
+  e.key = ifname16("br0");
+  const std::string c = "nsnet 0123456789abcdef";
+  e.userdata = {0, static_cast<uint8_t>(c.size() + 1)};
+  e.userdata.insert(e.userdata.end(), c.begin(), c.end());
+  e.userdata.push_back(0);
+  l.elems = {e};
+  Buf m;
+  Builder b(m.b, sizeof m.b);
+  CHECK(nft::encode_setelems(b, NFT_MSG_NEWSETELEM, NLM_F_REQUEST | NLM_F_CREATE, 1, l));
+  SAME_AS_NFT(b, m,
+              "740000000c0a01040100000000000000010000000a0001006e736e65740000000c0002006272696467657300080004000000"
+              "0001400003803c000180180001801400010062723000000000000000000000000000"
+              "1d00060000176e736e6574203031323334353637383961626364656600000000");
+  nft::ElemList back;
+  CHECK(nft::decode_setelems(m.hdr(), &back));
+  CHECK_EQ(back.elems.size(), size_t{1});
+  if (back.elems.size() == 1) CHECK(back.elems[0].userdata == e.userdata);
 }
 
 TEST(nft_newrule_meta_lookup_counter_accept_matches_nft) {

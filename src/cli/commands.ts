@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { parse, UsageError, type Action, type Command, type Group } from './args.js';
 import { demo } from './demo.js';
 import { events } from './events.js';
+import { gc } from './gc.js';
 import { commandHelp, groupHelp, isGroup } from './help.js';
 import { addr, link, netns, route } from './ip.js';
 import { network } from './network.js';
@@ -44,6 +45,7 @@ export const nsnet: Group = {
     network,
     sandbox,
     events,
+    gc,
     { name: 'demo', summary: 'a guided tour of every mode, in a private namespace that plays the host', run: () => demo() },
     netns,
     link,

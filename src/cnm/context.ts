@@ -52,6 +52,10 @@ export interface CnmContext extends DriverContext {
   keepNetns(sandboxId: string, ns: Netns): void;
   /** Closes and forgets a sandbox's handle (the sandbox is going). */
   dropNetns(sandboxId: string): void;
+  /** The namespace handles kept, by sandbox id. */
+  heldNetns(): [string, Netns][];
+  /** Sandboxes this process is at work on, with how many ops each (see busy.ts). */
+  readonly inFlight: Map<string, number>;
 }
 
 /** The controller's context: its drivers, its open namespace handles and whether it is closed. */
@@ -60,6 +64,8 @@ export class Context implements CnmContext {
   ephemeralPorts: [number, number] | null = null;
   /** Open namespace handles of own-namespace sandboxes, by sandbox id. */
   private readonly handles = new Map<string, Netns>();
+  readonly inFlight = new Map<string, number>();
+  readonly owner: string;
   private closed = false;
 
   constructor(
@@ -72,7 +78,9 @@ export class Context implements CnmContext {
     /** Names the controller in the error a closed one throws. */
     private readonly stateDir: string,
     readonly emit: (e: ControllerEvent) => void,
-  ) {}
+  ) {
+    this.owner = store.id;
+  }
 
   live(): void {
     if (this.closed) throw NsnetError.state('ERR_NSNET_CLOSED', 'controller', this.stateDir, 'the controller is closed');
@@ -107,6 +115,10 @@ export class Context implements CnmContext {
     const h = this.handles.get(sandboxId);
     this.handles.delete(sandboxId);
     h?.close();
+  }
+
+  heldNetns(): [string, Netns][] {
+    return [...this.handles];
   }
 
   /** Closes the store and the namespace handles. */

@@ -24,7 +24,7 @@ import { Context, findByKey, type ControllerEvent } from './context.js';
 import * as networks from './networks.js';
 import type { NetworkOptions } from './networks.js';
 import { Endpoint, Network, Sandbox } from './objects.js';
-import { reconcile, type ReconcileReport } from './reconcile.js';
+import { reconcile, type ReconcileOptions, type ReconcileReport } from './reconcile.js';
 import * as sandboxes from './sandboxes.js';
 import type { SandboxSettings } from './sandboxes.js';
 import type { FaultHook } from './tx.js';
@@ -100,7 +100,7 @@ export class Controller extends EventEmitter {
     this.filesDir = o.filesDir;
     this.runDir = o.runDir;
     this.etcDir = o.etcDir;
-    const firewall = o.firewall === 'none' ? new NoFirewall() : new NftablesFirewall(o.host);
+    const firewall = o.firewall === 'none' ? new NoFirewall() : new NftablesFirewall(o.host, o.store.id);
     const emit = (e: ControllerEvent) => {
       if (this.listenerCount('event') > 0) this.emit('event', e);
     };
@@ -186,9 +186,20 @@ export class Controller extends EventEmitter {
     return (await this.ctx.store.view((t) => t.sandboxes())).map((r) => new Sandbox(this.ctx, r));
   }
 
-  /** Makes the store and the kernel agree again (runs on open). */
+  /** Makes the store and the kernel agree again (runs on open), touching only this store's objects. */
   async reconcile(): Promise<ReconcileReport> {
     return reconcile(this.ctx);
+  }
+
+  /**
+   * A reconcile that also looks into every namespace of the run dir (its
+   * lo's alias says whose it is), and may remove what nobody's tag claims
+   * (with orphans: interfaces named as nsnet names them and elements in
+   * nsnet's table that no store tagged, as an nsnet from before tags left
+   * them). Another store's objects are never touched.
+   */
+  async gc(o: ReconcileOptions = {}): Promise<ReconcileReport> {
+    return reconcile(this.ctx, { namespaces: true, ...o });
   }
 
   /** Closes the store and the namespace handles. Sandboxes and networks stay. */

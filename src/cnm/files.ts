@@ -4,9 +4,9 @@
 // `nsnet run`) look to bind-mount them over /etc.
 // Written synchronously: measured, fs/promises' hops to the thread pool and
 // back cost the JS thread more than the syscalls themselves.
-import { mkdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, fchmodSync, mkdirSync, openSync, readFileSync, readlinkSync, rmdirSync, rmSync, symlinkSync, writeSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 import type { EndpointRecord, SandboxRecord } from '../store/store.js';
 import { ipFamily } from '../ipaddr.js';
@@ -120,24 +120,47 @@ export interface FileDirs {
 
 const FILES = ['resolv.conf', 'hosts', 'hostname'];
 
+// Explicit modes, whatever the umask: readable by a sandbox's processes
+// (bind-mounted over its /etc), writable by nsnet alone. open()'s mode is
+// masked by the umask and ignored for a file that exists, so fchmod says it.
+const FILE_MODE = 0o644;
+const DIR_MODE = 0o755;
+
+function writeFile(path: string, text: string): void {
+  const fd = openSync(path, 'w', FILE_MODE);
+  try {
+    fchmodSync(fd, FILE_MODE);
+    writeSync(fd, text);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function makeDir(path: string): void {
+  mkdirSync(path, { mode: DIR_MODE });
+  chmodSync(path, DIR_MODE);
+}
+
 /** Writes all three files and links etcDir/<name> to them. */
 export function writeSandboxFiles(d: FileDirs, sb: SandboxRecord, eps: HostsEndpoint[]): void {
   // Few syscalls: this runs on the JS thread for every sandbox (the parent
   // exists after the first one, so no recursive walk).
   try {
-    mkdirSync(sb.filesDir);
+    makeDir(sb.filesDir);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    mkdirSync(sb.filesDir, { recursive: true });
+    mkdirSync(dirname(sb.filesDir), { recursive: true, mode: DIR_MODE });
+    chmodSync(dirname(sb.filesDir), DIR_MODE);
+    makeDir(sb.filesDir);
   }
-  writeFileSync(join(sb.filesDir, 'resolv.conf'), resolvConf(sb));
-  writeFileSync(join(sb.filesDir, 'hosts'), hostsFile(sb, eps));
-  writeFileSync(join(sb.filesDir, 'hostname'), `${sb.hostname}\n`);
+  writeFile(join(sb.filesDir, 'resolv.conf'), resolvConf(sb));
+  writeFile(join(sb.filesDir, 'hosts'), hostsFile(sb, eps));
+  writeFile(join(sb.filesDir, 'hostname'), `${sb.hostname}\n`);
   linkEtc(d, sb);
 }
 
 export function rewriteHosts(sb: SandboxRecord, eps: HostsEndpoint[]): void {
-  writeFileSync(join(sb.filesDir, 'hosts'), hostsFile(sb, eps));
+  writeFile(join(sb.filesDir, 'hosts'), hostsFile(sb, eps));
 }
 
 function linkEtc(d: FileDirs, sb: SandboxRecord): void {

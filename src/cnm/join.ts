@@ -7,6 +7,7 @@ import type { CnmContext } from './context.js';
 import { dropEndpoint, planJoins } from './endpoints.js';
 import { rewriteHosts } from './files.js';
 import { portSpecs } from './publish.js';
+import { Busy } from './busy.js';
 import { joinTrip } from './trip.js';
 import { Teardown, Transaction } from './tx.js';
 
@@ -14,13 +15,15 @@ import { Teardown, Transaction } from './tx.js';
 export async function join(ctx: CnmContext, epRec: EndpointRecord, sbKey: string): Promise<void> {
   ctx.live();
   const tx = new Transaction(`endpoint ${epRec.name}`, ctx.faults);
+  const busy = new Busy(ctx);
   await tx.run(async () => {
     const plan = await tx.step(
       'store.join',
       () =>
         ctx.store.update((t) => {
-          const sb = t.sandbox(sbKey);
-          if (!sb) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'endpoint.join', sbKey, `no sandbox ${sbKey}`);
+          const found = t.sandbox(sbKey);
+          if (!found) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'endpoint.join', sbKey, `no sandbox ${sbKey}`);
+          const sb = busy.claim(t, found, 'join', epRec.id);
           const before = planJoins(ctx, t, sb, [epRec]);
           const nets = new Map([[epRec.networkId, t.network(epRec.networkId)!]]);
           return { sb, before, nets, eps: t.endpoints({ sandboxId: sb.id }) };
@@ -31,7 +34,7 @@ export async function join(ctx: CnmContext, epRec: EndpointRecord, sbKey: string
     await joinTrip(ctx, tx, ns, plan.sb, epRec, plan.nets);
     if (plan.sb.netnsKind !== 'host') await tx.step('files', () => rewriteHosts(plan.sb, plan.eps));
     ctx.emit({ kind: 'endpoint', action: 'join', id: epRec.id, name: epRec.name });
-  });
+  }).finally(() => busy.end());
 }
 
 /**
@@ -41,10 +44,21 @@ export async function join(ctx: CnmContext, epRec: EndpointRecord, sbKey: string
  */
 export async function leave(ctx: CnmContext, epRec: EndpointRecord): Promise<void> {
   ctx.live();
+  const busy = new Busy(ctx);
+  try {
+    await leaveSandbox(ctx, epRec, busy);
+  } finally {
+    await busy.end();
+  }
+}
+
+async function leaveSandbox(ctx: CnmContext, epRec: EndpointRecord, busy: Busy): Promise<void> {
   const td = new Teardown(`endpoint ${epRec.name}`, ctx.faults);
-  const cur = await ctx.store.view((t) => {
+  const cur = await ctx.store.update((t) => {
     const ep = t.endpoint(epRec.id);
-    return ep && ep.sandboxId ? { ep, sb: t.sandbox(ep.sandboxId), net: t.network(ep.networkId)! } : null;
+    if (!ep || !ep.sandboxId) return null;
+    const sb = t.sandbox(ep.sandboxId);
+    return { ep, sb: sb && busy.claim(t, sb, 'leave', ep.id), net: t.network(ep.networkId)! };
   });
   if (!cur) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'endpoint.leave', epRec.name, `endpoint ${epRec.name} is not joined to a sandbox`);
   const unpublish = portSpecs([cur.ep]);

@@ -10,8 +10,10 @@ import { toBig } from '../ipaddr.js';
 import { hostListeners, socketOwner, takes } from '../listeners.js';
 import type { Batch } from '../netlink/batch.js';
 import type { PortRequest } from '../ports.js';
+import { isMounted } from '../netlink/netns.js';
 import { hostPort, type PortInUse } from '../store/ports.js';
-import type { EndpointRecord } from '../store/store.js';
+import type { EndpointRecord, SandboxRecord } from '../store/store.js';
+import { workerAlive } from './busy.js';
 import type { CnmContext } from './context.js';
 import type { Transaction } from './tx.js';
 
@@ -60,16 +62,27 @@ export function portSpecs(eps: EndpointRecord[]): PortSpec[] {
   return out;
 }
 
-/** What the store says the firewall should hold: networks of drivers that need it, ports of joined endpoints on them. */
-export async function firewallState(ctx: CnmContext): Promise<FirewallState> {
-  const { nets, eps } = await ctx.store.view((t) => ({ nets: t.networks(), eps: t.endpoints() }));
+/**
+ * What this store says the firewall should hold: networks of drivers that
+ * need it, and the ports of sandboxes known to be whole: those reconcile
+ * verified, or (without that) those no live process is at work on whose
+ * namespace is there. Ports of the rest are kept as they are.
+ */
+export async function firewallState(ctx: CnmContext, verified?: { verified: Set<string> }): Promise<FirewallState> {
+  const { nets, eps, sbs } = await ctx.store.view((t) => ({ nets: t.networks(), eps: t.endpoints(), sbs: t.sandboxes() }));
   const networks: NetworkSpec[] = [];
   for (const n of nets) {
     const spec = ctx.knownDriver(n.driver)?.firewall?.(n);
     if (spec) networks.push(spec);
   }
   const on = new Set(networks.map((n) => n.id));
-  return { networks, ports: portSpecs(eps.filter((e) => e.sandboxId && on.has(e.networkId))) };
+  // A sandbox some process is at work on (a delete under way, say) is never
+  // published anew, even if a reconcile verified it a moment ago.
+  const whole = (sb: SandboxRecord) =>
+    !(sb.busy && workerAlive(sb.busy, ctx.inFlight, sb.id)) && (verified ? verified.verified.has(sb.id) : sb.netnsKind !== 'own' || isMounted(sb.netnsPath));
+  const ok = new Set(sbs.filter(whole).map((s) => s.id));
+  const joined = eps.filter((e) => e.sandboxId && on.has(e.networkId));
+  return { networks, ports: portSpecs(joined.filter((e) => ok.has(e.sandboxId!))), keep: portSpecs(joined.filter((e) => !ok.has(e.sandboxId!))) };
 }
 
 /**

@@ -1,47 +1,73 @@
 // Makes the store and the kernel agree after a crash, a reboot or someone
-// else's cleanup. The store says what nsnet meant to exist; the kernel says
-// what does. Sandboxes whose namespace is gone give back their addresses;
-// interfaces nsnet made that nothing owns are removed; bridges of known
-// networks that vanished (a reboot) are made again. Transient sandboxes
-// whose creator has exited are removed once nothing runs in them.
+// else's cleanup, touching only what this store made. The store says what
+// nsnet meant to exist; the kernel says what does. Bridges of this store's
+// networks that vanished (a reboot) are made again; each sandbox is
+// verified, mended or removed (verify.ts); veths this store's endpoints
+// left behind are removed; nsnet's table is brought in line with this
+// store's verified sandboxes. Things that look like nsnet's but are not
+// this store's (another state dir's, or nobody's) are reported, never
+// removed: several stores, and other tenants, share one host. Transient
+// sandboxes whose creator has exited are removed once nothing runs in them.
 import { lstatSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 
 import { NsnetError } from '../errors.js';
 import type { FirewallReport } from '../firewall/backend.js';
+import type { Link } from '../netlink/types.js';
 import type { SandboxRecord } from '../store/store.js';
+import { ownership } from '../owner.js';
 import type { CnmContext } from './context.js';
-import { dropEndpoint } from './endpoints.js';
-import { removeSandboxFiles } from './files.js';
 import { firewallState } from './publish.js';
+import { Netns, isMounted } from '../netlink/netns.js';
+import { checkSandboxes } from './verify.js';
 import { deleteSandbox } from './sandboxes.js';
 import { sandboxProcesses, startedAt } from '../processes.js';
 
 export interface ReconcileReport {
-  /** Sandboxes whose namespace was gone, or transient ones left by their creator: removed, addresses released. */
+  /**
+   * Sandboxes removed: their namespace was gone, their create or delete
+   * was cut short, they could not be mended, or they were transient ones
+   * left by their creator.
+   */
   sandboxesRemoved: string[];
   addressesReleased: number;
-  /** Host-side interfaces nsnet made that no endpoint owned. */
+  /** Host-side interfaces this store's endpoints left behind, removed. */
   interfacesRemoved: string[];
-  /** Bridges of stored networks that were missing and were made again. */
+  /** Bridges of this store's networks that were missing and were made again. */
   bridgesRestored: string[];
   /** Leftover sandbox files and /etc/netns links with no sandbox. */
   filesRemoved: number;
   /** What the firewall backend needed (null if that step failed: see errors). */
   firewall: FirewallReport | null;
+  /** What was found wrong, one line each, and what was done about it. */
+  found: string[];
+  /** Namespaces this store made that no sandbox of it owns (a gc that looked into namespaces): removed. */
+  namespacesRemoved: string[];
+  /** Namespaces another store made (a gc that looked into namespaces): never touched. */
+  foreignNamespaces: string[];
+  /** Interfaces another store made (their alias says so): never touched. */
+  foreignInterfaces: string[];
+  /**
+   * Interfaces named as nsnet names its bridges and veths that no store's
+   * tag claims and this store does not know (an older nsnet's, or someone
+   * else's): left alone unless a gc asks for orphans.
+   */
+  orphanInterfaces: string[];
   errors: string[];
 }
 
 const HOST_VETH = /^nsv[0-9a-f]{8}$/;
 const NSNET_BRIDGE = /^nsbr-[0-9a-f]{10}$/;
 
-/** A namespace bind mount: the file exists and is not on its directory's filesystem. */
-function mounted(path: string): boolean {
-  try {
-    return statSync(path).dev !== statSync(dirname(path)).dev;
-  } catch {
-    return false;
-  }
+export interface ReconcileOptions {
+  /** Also remove what nobody's tag claims (orphanInterfaces, orphan elements): `nsnet gc --orphans`. */
+  orphans?: boolean;
+  /**
+   * Also look into each namespace in the run dir that is not one of this
+   * store's sandboxes, by its lo's alias: this store's leftovers go, another
+   * store's are listed (gc does; it costs a namespace opened for each).
+   */
+  namespaces?: boolean;
 }
 
 function alive(pid: number): boolean {
@@ -70,113 +96,175 @@ async function removeLeftTransients(c: CnmContext, report: ReconcileReport): Pro
       await deleteSandbox(c, sb, { force: true });
       report.sandboxesRemoved.push(sb.name);
     } catch (e) {
-      if ((e as NsnetError).code !== 'ERR_NSNET_NOT_FOUND') report.errors.push(`sandbox ${sb.name}: ${(e as Error).message}`);
+      const code = (e as NsnetError).code;
+      // Gone already, or another process's delete is at it.
+      if (code !== 'ERR_NSNET_NOT_FOUND' && code !== 'ERR_NSNET_BUSY') report.errors.push(`sandbox ${sb.name}: ${(e as Error).message}`);
     }
   }
 }
 
-export async function reconcile(c: CnmContext): Promise<ReconcileReport> {
+export async function reconcile(c: CnmContext, o: ReconcileOptions = {}): Promise<ReconcileReport> {
   c.live();
   const report: ReconcileReport = {
-    sandboxesRemoved: [], addressesReleased: 0, interfacesRemoved: [], bridgesRestored: [], filesRemoved: 0, firewall: null, errors: [],
+    sandboxesRemoved: [], addressesReleased: 0, interfacesRemoved: [], bridgesRestored: [], filesRemoved: 0, firewall: null, found: [], foreignInterfaces: [],
+    orphanInterfaces: [], namespacesRemoved: [], foreignNamespaces: [], errors: [],
   };
+  // Listed before the store is read: a sandbox's row is written before its
+  // files, so files seen here whose row is missing below have no sandbox
+  // (and another process's create in flight is never taken for a leftover).
+  const files = listFiles(c);
   await removeLeftTransients(c, report);
-  const snapshot = await c.store.view((t) => ({ sandboxes: t.sandboxes(), networks: t.networks() }));
 
-  // 1. Sandboxes without a namespace (and the sandboxes sharing theirs).
-  const gone = new Set<string>();
-  for (const sb of snapshot.sandboxes) {
-    if (sb.netnsKind !== 'own' || mounted(sb.netnsPath)) continue;
-    // Still being created by a live process (its row comes before its namespace).
-    if (sb.pid !== process.pid && alive(sb.pid) && Date.now() - Date.parse(sb.created) < 60_000) continue;
-    gone.add(sb.id);
-  }
-  for (const sb of snapshot.sandboxes) if (sb.ownerId && gone.has(sb.ownerId)) gone.add(sb.id);
-  for (const sb of snapshot.sandboxes.filter((s) => gone.has(s.id))) {
-    try {
-      const released = await c.store.update((t) => {
-        let n = 0;
-        for (const ep of t.endpoints({ sandboxId: sb.id })) {
-          n += ep.addresses.length;
-          dropEndpoint(t, ep);
-        }
-        t.deleteSandbox(sb.id);
-        return n;
-      });
-      if (sb.netnsKind !== 'container') removeSandboxFiles(c.files, sb);
-      report.sandboxesRemoved.push(sb.name);
-      report.addressesReleased += released;
-    } catch (e) {
-      report.errors.push(`sandbox ${sb.name}: ${(e as Error).message}`);
-    }
-  }
-
-  // 2. Kernel objects: restore missing bridges, remove orphaned interfaces.
-  const links = await c.host.links.list();
-  const byName = new Map(links.map((l) => [l.name, l]));
-  const state = await c.store.view((t) => ({ networks: t.networks(), endpoints: t.endpoints() }));
-  for (const net of state.networks) {
+  // 1. Bridges of this store's networks that vanished.
+  const byName = async () => new Map((await c.host.links.list()).map((l) => [l.name, l] as const));
+  const links = await byName();
+  const networks = await c.store.view((t) => t.networks());
+  for (const net of networks) {
     const bridge = net.driverState.bridge as string | undefined;
-    if (net.driver !== 'bridge' || !bridge || byName.has(bridge)) continue;
+    if (net.driver !== 'bridge' || !bridge || links.has(bridge)) continue;
     try {
       await c.driver(net.driver).createNetwork(c, net);
       await c.store.update((t) => t.putNetwork(net));
       report.bridgesRestored.push(bridge);
+      report.found.push(`network ${net.name}: bridge ${bridge} was gone: made again`);
     } catch (e) {
       report.errors.push(`network ${net.name}: ${(e as Error).message}`);
     }
   }
-  const owned = new Set(state.endpoints.filter((e) => e.sandboxId && e.hostIfname).map((e) => e.hostIfname!));
-  const bridges = new Set(state.networks.map((n) => n.driverState.bridge as string | undefined).filter(Boolean));
-  const orphans = links.filter((l) => (HOST_VETH.test(l.name) && l.kind === 'veth' && !owned.has(l.name)) || (NSNET_BRIDGE.test(l.name) && l.kind === 'bridge' && !bridges.has(l.name)));
-  for (const l of orphans) {
-    try {
-      await c.host.links.delete(l.ifindex);
-      report.interfacesRemoved.push(l.name);
-    } catch (e) {
-      if ((e as NsnetError).code !== 'ENODEV') report.errors.push(`link ${l.name}: ${(e as Error).message}`);
-    }
-  }
 
-  // 3. nsnet's table: rebuilt if someone flushed it, port elements of gone
-  //    endpoints removed (their sandboxes went in step 1 or behind our back).
+  // 2. Each sandbox: left alone, verified (and mended), or removed.
+  const sb = await checkSandboxes(c);
+  report.sandboxesRemoved.push(...sb.removed);
+  report.addressesReleased += sb.addressesReleased;
+  report.found.push(...sb.found);
+  report.errors.push(...sb.errors);
+
+  // 3. Host-side interfaces: this store's leftovers go, the rest is reported.
+  await leftovers(c, [...(await byName()).values()], report, !!o.orphans);
+
+  if (o.namespaces) await namespaces(c, report);
+
+  // 4. nsnet's table: made if missing, rebuilt if not as nsnet writes it,
+  //    and holding the ports of verified sandboxes (never of others).
   try {
-    report.firewall = await c.firewall.reconcile(() => firewallState(c));
+    report.firewall = await c.firewall.reconcile(() => firewallState(c, sb), { orphans: !!o.orphans });
   } catch (e) {
     report.errors.push(`firewall: ${(e as Error).message}`);
   }
 
-  // 4. Files of sandboxes that no longer exist.
+  // 5. Files of sandboxes that no longer exist; handles of namespaces that went.
   const live = await c.store.view((t) => t.sandboxes());
-  const dirs = new Set(live.map((s: SandboxRecord) => s.filesDir));
-  let entries: string[] = [];
-  try {
-    entries = readdirSync(c.files.filesRoot);
-  } catch {
-    /* no sandboxes yet */
+  removeFiles(c, files, new Set(live.map((s) => s.filesDir)), report);
+  const ids = new Map(live.map((s) => [s.id, s]));
+  for (const [id, ns] of c.heldNetns()) {
+    const rec = ids.get(id);
+    if (rec && !ns.closed && isMounted(rec.netnsPath) && sameNs(rec.netnsPath, ns.id)) continue;
+    c.dropNetns(id);
   }
-  for (const e of entries) {
-    const dir = join(c.files.filesRoot, e);
-    if (dirs.has(dir)) continue;
+  return report;
+}
+
+function sameNs(path: string, id: string): boolean {
+  try {
+    const st = statSync(path);
+    return `${st.dev}:${st.ino}` === id;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Interfaces that look like nsnet's (named so, or tagged): this store's
+ * leftovers go (veths of endpoints no longer joined, bridges of networks
+ * no longer there); another store's are reported; nobody's (untagged, and
+ * not this store's) are reported, and removed only when asked (gc).
+ */
+async function leftovers(c: CnmContext, links: Link[], report: ReconcileReport, orphans: boolean): Promise<void> {
+  const { endpoints, networks } = await c.store.view((t) => ({ endpoints: t.endpoints(), networks: t.networks() }));
+  const eps = new Map(endpoints.filter((e) => e.hostIfname).map((e) => [e.hostIfname!, e]));
+  const bridges = new Set(networks.map((n) => n.driverState.bridge as string | undefined).filter(Boolean));
+  for (const l of links) {
+    const named = (HOST_VETH.test(l.name) && l.kind === 'veth') || (NSNET_BRIDGE.test(l.name) && l.kind === 'bridge');
+    const whose = ownership(c.owner, l.alias);
+    if (!named && whose === 'nobody') continue;
+    if (whose === 'other') {
+      report.foreignInterfaces.push(l.name);
+      continue;
+    }
+    const inUse = l.kind === 'bridge' ? bridges.has(l.name) : !!eps.get(l.name)?.sandboxId;
+    if (inUse) continue;
+    const ours = whose === 'mine' || (l.kind === 'bridge' ? false : eps.has(l.name));
+    if (!ours) report.orphanInterfaces.push(l.name);
+    if (!ours && !orphans) continue;
+    try {
+      await c.host.links.delete(l.ifindex);
+      report.interfacesRemoved.push(l.name);
+      report.found.push(ours ? `${l.name}: this store's, used by nothing: removed` : `${l.name}: nobody's: removed (orphans asked for)`);
+    } catch (e) {
+      if ((e as NsnetError).code !== 'ENODEV') report.errors.push(`link ${l.name}: ${(e as Error).message}`);
+    }
+  }
+}
+
+/** Namespaces in the run dir by their lo's alias: this store's that no sandbox owns go, another store's are listed. */
+async function namespaces(c: CnmContext, report: ReconcileReport): Promise<void> {
+  // Listed before the store is read: a namespace seen here whose sandbox is alive has its row by then.
+  const names = await Netns.list({ runDir: c.runDir });
+  const mine = new Set((await c.store.view((t) => t.sandboxes())).map((s) => s.name));
+  for (const name of names) {
+    const path = join(c.runDir, name);
+    if (mine.has(name) || !isMounted(path)) continue;
+    const ns = await Netns.openPath(path).catch(() => null);
+    if (!ns) continue;
+    try {
+      const whose = ownership(c.owner, (await ns.links.find('lo'))?.alias);
+      if (whose === 'other') report.foreignNamespaces.push(name);
+      if (whose !== 'mine') continue;
+      ns.close();
+      await Netns.delete(name, { runDir: c.runDir });
+      report.namespacesRemoved.push(name);
+      report.found.push(`namespace ${name}: this store's, no sandbox of it: removed`);
+    } catch (e) {
+      report.errors.push(`namespace ${name}: ${(e as Error).message}`);
+    } finally {
+      ns.close();
+    }
+  }
+}
+
+interface Listed {
+  dirs: string[];
+  links: string[];
+}
+
+function listFiles(c: CnmContext): Listed {
+  const ls = (d: string) => {
+    try {
+      return readdirSync(d).map((e) => join(d, e));
+    } catch {
+      return [];
+    }
+  };
+  return { dirs: ls(c.files.filesRoot), links: ls(c.files.etcDir) };
+}
+
+/** The files directory is this store's alone; /etc/netns links count only when they point into it. */
+function removeFiles(c: CnmContext, listed: Listed, live: Set<string>, report: ReconcileReport): void {
+  for (const dir of listed.dirs) {
+    if (live.has(dir)) continue;
     rmSync(dir, { recursive: true, force: true });
     report.filesRemoved++;
   }
-  try {
-    for (const e of readdirSync(c.files.etcDir)) {
-      const link = join(c.files.etcDir, e);
-      try {
-        if (!lstatSync(link).isSymbolicLink()) continue;
-        const target = readlinkSync(link);
-        if (target.startsWith(c.files.filesRoot + '/') && !dirs.has(target)) {
-          rmSync(link);
-          report.filesRemoved++;
-        }
-      } catch {
-        /* raced with someone else's cleanup */
+  for (const link of listed.links) {
+    try {
+      if (!lstatSync(link).isSymbolicLink()) continue;
+      const target = readlinkSync(link);
+      if (target.startsWith(c.files.filesRoot + '/') && !live.has(target)) {
+        rmSync(link);
+        report.filesRemoved++;
       }
+    } catch {
+      /* raced with someone else's cleanup */
     }
-  } catch {
-    /* no etc dir */
   }
-  return report;
 }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 
 import { NsnetError, ValidationError } from '../errors.js';
 import { poolKey } from '../ipam/ipam.js';
-import { Netns } from '../netlink/netns.js';
+import { Netns, isMounted } from '../netlink/netns.js';
 import { parsePorts } from '../ports.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/store.js';
 import { findByKey, now, type CnmContext, type DeleteOptions } from './context.js';
@@ -15,6 +15,7 @@ import { hostHostname, removeSandboxFiles, validExtraHost, writeSandboxFiles } f
 import * as names from './names.js';
 import * as v from '../validate.js';
 import { portSpecs, preparePorts } from './publish.js';
+import { Busy } from './busy.js';
 import { sandboxTrip } from './trip.js';
 import { Teardown, Transaction } from './tx.js';
 
@@ -109,6 +110,7 @@ export async function createSandbox(ctx: CnmContext, name: string, o: SandboxPla
   const reqs = attach.flatMap((a) => a.portReqs);
   const inUse = reqs.length ? await preparePorts(ctx, reqs) : undefined;
   const tx = new Transaction(`sandbox ${n}`, ctx.faults);
+  const busy = new Busy(ctx);
   return tx.run(async () => {
     // 1. Intent: the sandbox, its new endpoints and their addresses, in one store transaction.
     const plan = await tx.step(
@@ -137,7 +139,7 @@ export async function createSandbox(ctx: CnmContext, name: string, o: SandboxPla
             created.push(planEndpoint(ctx, t, net, n, a, a.portReqs, inUse)); // stored by planJoins below
           }
           for (const e of joinEps) if (!nets.has(e.networkId)) nets.set(e.networkId, t.network(e.networkId)!);
-          t.putSandbox(sb);
+          busy.claim(t, sb, 'create');
           const eps = [...created, ...joinEps];
           const before = planJoins(ctx, t, sb, eps, { newSandbox: true, created: new Set(created.map((e) => e.id)), nets });
           return { nets, created, eps, before: before.slice(created.length), cursors };
@@ -173,25 +175,36 @@ export async function createSandbox(ctx: CnmContext, name: string, o: SandboxPla
       });
     }
     if (ns) ctx.keepNetns(sb.id, ns);
+    await busy.end();
     ctx.emit({ kind: 'sandbox', action: 'create', id: sb.id, name: sb.name });
     for (const ep of plan.eps) ctx.emit({ kind: 'endpoint', action: 'join', id: ep.id, name: ep.name });
     return sb;
-  });
+  }).finally(() => busy.end());
 }
 
 /** Tears a sandbox down; refused while others share its namespace unless forced. */
 export async function deleteSandbox(ctx: CnmContext, sbRec: SandboxRecord, o: DeleteOptions = {}): Promise<void> {
   ctx.live();
-  const cur = await ctx.store.view((t) => {
+  const busy = new Busy(ctx);
+  try {
+    await teardown(ctx, sbRec, o, busy);
+  } finally {
+    await busy.end();
+  }
+}
+
+async function teardown(ctx: CnmContext, sbRec: SandboxRecord, o: DeleteOptions, busy: Busy): Promise<void> {
+  const cur = await ctx.store.update((t) => {
     const sb = t.sandbox(sbRec.id);
     if (!sb) return null;
+    const joiners = t.sandboxes({ ownerId: sb.id });
+    if (joiners.length && !o.force)
+      throw NsnetError.state('ERR_NSNET_IN_USE', 'sandbox.delete', sbRec.name,
+        `sandbox ${sbRec.name} is shared by ${joiners.map((j) => j.name).join(', ')}; delete those first or force`);
     const eps = t.endpoints({ sandboxId: sb.id });
-    return { sb, eps, nets: new Map(eps.map((e) => [e.networkId, t.network(e.networkId)!])), joiners: t.sandboxes({ ownerId: sb.id }) };
+    return { sb: busy.claim(t, sb, 'delete'), eps, nets: new Map(eps.map((e) => [e.networkId, t.network(e.networkId)!])), joiners };
   });
   if (!cur) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'sandbox.delete', sbRec.name, `no sandbox ${sbRec.name}`);
-  if (cur.joiners.length && !o.force)
-    throw NsnetError.state('ERR_NSNET_IN_USE', 'sandbox.delete', sbRec.name,
-      `sandbox ${sbRec.name} is shared by ${cur.joiners.map((j) => j.name).join(', ')}; delete those first or force`);
   const td = new Teardown(`sandbox ${sbRec.name}`, ctx.faults);
   for (const j of cur.joiners) await td.step(`joiner ${j.name}`, () => deleteSandbox(ctx, j, o));
   const { sb } = cur;
@@ -205,7 +218,9 @@ export async function deleteSandbox(ctx: CnmContext, sbRec: SandboxRecord, o: De
     }
   };
   if (sb.netnsKind === 'own') {
-    if (o.wait) await leaveAll();
+    // Unmounted behind our back, the namespace may live on (a process in
+    // it holds it), and releasing it would not take its veths: they go now.
+    if (o.wait || !isMounted(sb.netnsPath)) await leaveAll();
     else {
       // What the host keeps for an endpoint beyond the namespace (a route through a shared interface).
       for (const ep of cur.eps) {

@@ -9,6 +9,7 @@ import { Batch } from '../netlink/batch.js';
 import { Netns } from '../netlink/netns.js';
 import type { PortSpec } from '../firewall/backend.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/store.js';
+import { ownerTag } from '../owner.js';
 import type { CnmContext } from './context.js';
 import { foldPorts, portSpecs, publish, stagePorts } from './publish.js';
 import type { Transaction } from './tx.js';
@@ -52,7 +53,7 @@ export function sandboxTrip(ctx: CnmContext, tx: Transaction, sb: SandboxRecord,
   const published = fold ? Promise.resolve() : publish(ctx, tx, ports);
   let kernel: Promise<Netns | null>;
   if (own) {
-    kernel = newNetns(ctx, tx, sb.name, eps, nets, fold ? ports : []);
+    kernel = newNetns(ctx, tx, sb, eps, nets, fold ? ports : []);
   } else if (eps.length) {
     const b = new Batch(ctx.host);
     buildJoins(ctx, b, ctx.host, eps, nets);
@@ -65,13 +66,15 @@ export function sandboxTrip(ctx: CnmContext, tx: Transaction, sb: SandboxRecord,
 }
 
 /** Makes the namespace with eps joined (and staged ports last); registers its deletion as the undo. */
-async function newNetns(ctx: CnmContext, tx: Transaction, name: string, eps: EndpointRecord[], nets: Map<string, NetworkRecord>, staged: PortSpec[]): Promise<Netns> {
+async function newNetns(ctx: CnmContext, tx: Transaction, sb: SandboxRecord, eps: EndpointRecord[], nets: Map<string, NetworkRecord>, staged: PortSpec[]): Promise<Netns> {
   const trip = (ports: PortSpec[]) =>
-    Netns.create(name, {
+    Netns.create(sb.name, {
       runDir: ctx.runDir,
       then: (ns) => {
         const b = new Batch(ns);
         buildJoins(ctx, b, ns, eps, nets);
+        // Whose namespace it is, on its lo (the joins end inside it, so this rides in their last request group).
+        b.in(ns).setLink('lo', { alias: ownerTag(ctx.owner, sb.id) });
         if (ports.length) stagePorts(ctx, b, ports);
         return b;
       },

@@ -5,6 +5,8 @@
 import { NsnetError, ValidationError } from '../errors.js';
 import type { Batch, HasHandle } from '../netlink/batch.js';
 import type { EndpointRecord, NetworkRecord } from '../store/store.js';
+import { toBig } from '../ipaddr.js';
+import { ownerOf, ownerTag, ownership } from '../owner.js';
 import * as v from '../validate.js';
 import { bool, configureInside, endpointMac, hasIPv6, linkHasIPv6, randomMac, readOptions, subnetGateway } from './common.js';
 import type { Driver, DriverContext, JoinOptions } from './driver.js';
@@ -92,14 +94,26 @@ export const bridgeDriver: Driver = {
             `enable_icc=false needs br_netfilter with net.bridge.bridge-nf-call-${f}=1 in the host namespace (modprobe br_netfilter), so that traffic between containers of one bridge passes nsnet's forward chain`);
       }
     }
-    const existing = await ctx.host.links.find(st.bridge);
+    let existing = await ctx.host.links.find(st.bridge);
     if (existing && existing.kind !== 'bridge')
       throw NsnetError.state('ERR_NSNET_IN_USE', 'network.create', st.bridge, `${st.bridge} exists and is a ${existing.kind || 'device'}, not a bridge`);
+    if (existing && ownership(ctx.owner, existing.alias) === 'other') {
+      // Another store's bridge is never shared: its teardown would take this network's with it.
+      if (st.bridge !== DEFAULT_BRIDGE)
+        throw NsnetError.state('ERR_NSNET_IN_USE', 'network.create', st.bridge,
+          `bridge ${st.bridge} belongs to another nsnet store (${ownerOf(existing.alias)}, another state dir); give this network a bridge of its own`);
+      // Another store has the default bridge: this store's default network gets one of its own.
+      st.bridge = `nsbr-${n.id.slice(0, 10)}`;
+      existing = await ctx.host.links.find(st.bridge);
+      if (existing) throw NsnetError.state('ERR_NSNET_IN_USE', 'network.create', st.bridge, `${st.bridge} exists`);
+    }
     const b = ctx.host.batch();
     if (!existing) {
       // A fixed MAC: otherwise the bridge takes its lowest port's, and the
-      // gateway's MAC changes as sandboxes come and go.
+      // gateway's MAC changes as sandboxes come and go. The alias says it is
+      // this store's, set in the request right after the create.
       b.addBridge({ name: st.bridge, up: true, mac: randomMac(), ...(st.mtu ? { mtu: st.mtu } : {}) });
+      b.setLink(st.bridge, { alias: ownerTag(ctx.owner, n.id) });
     }
     for (const s of n.subnets) {
       if (!s.gateway) continue;
@@ -133,8 +147,11 @@ export const bridgeDriver: Driver = {
   async deleteNetwork(ctx, n) {
     const st = bridgeState(n);
     if (st.createdBridge) {
+      // Made again by another store since (its alias says so): not ours to delete.
+      const l = await ctx.host.links.find(st.bridge);
+      if (!l || ownership(ctx.owner, l.alias) === 'other') return;
       try {
-        await ctx.host.links.delete(st.bridge);
+        await ctx.host.links.delete(l.ifindex);
       } catch (e) {
         if ((e as NsnetError).code !== 'ENODEV') throw e;
       }
@@ -172,14 +189,74 @@ export const bridgeDriver: Driver = {
       peer: { name: inside, netns: sb, mac: ep.mac!, ...mtu },
     });
     const v6 = linkHasIPv6(st.mtu);
-    if (v6) b.setLink(ep.hostIfname!, { addrGenMode: 'none' });
+    // The alias says whose the veth is, in the first request after the create.
+    const alias = ownerTag(ctx.owner, ep.id);
+    if (v6) b.setLink(ep.hostIfname!, { addrGenMode: 'none', alias });
     // Where br_netfilter DNATs while bridging, a container reaching its own
     // published port through the host sends the frame back out its own port.
-    b.setLink(ep.hostIfname!, { up: true, ...(ep.ports?.length ? { hairpin: true } : {}) });
+    b.setLink(ep.hostIfname!, { up: true, ...(v6 ? {} : { alias }), ...(ep.ports?.length ? { hairpin: true } : {}) });
     // The peer cannot be brought up by the request that creates it: it is
     // not paired yet, and the kernel answers ENOTCONN. The sandbox's own
     // group, which runs next, brings it up.
     configureInside(b.in(sb), n, ep, o, st.mtu, { gateway: subnetGateway(n) });
+  },
+
+  async repair(ctx, n, ep, sb, view, o) {
+    const st = bridgeState(n);
+    const bridge = view.hostLinks.get(st.bridge);
+    if (!bridge) throw new Error(`bridge ${st.bridge} of network ${n.name} is missing`);
+    // Looked up again when the listing lacks it: only what is surely gone is made again.
+    const near = ep.hostIfname ? (view.hostLinks.get(ep.hostIfname) ?? (await ctx.host.links.find(ep.hostIfname)) ?? undefined) : undefined;
+    const far = view.links.find((l) => l.name === ep.ifname);
+    if (!near || !far || near.kind !== 'veth') {
+      if (!o.apply) return [`${ep.hostIfname} and ${ep.ifname} to be made again`];
+      // One end of a veth does not outlive the other: what is left of the
+      // pair (or an impostor by its name) goes, and join makes it again.
+      const gone = (e: NsnetError) => {
+        if (e.code !== 'ENODEV') throw e;
+      };
+      if (near) await ctx.host.links.delete(near.ifindex).catch(gone);
+      if (far) await sb.links.delete(far.ifindex).catch(gone);
+      const b = sb.batch();
+      this.join(ctx, n, ep, sb, b, o);
+      await b.commit();
+      return [`${ep.hostIfname} and ${ep.ifname} made again`];
+    }
+    const fixed: string[] = [];
+    const whose = ownership(ctx.owner, near.alias);
+    if (whose === 'other') throw new Error(`${near.name} belongs to another nsnet store (${ownerOf(near.alias)})`);
+    if (whose === 'nobody') {
+      // Made before veths carried their store's tag: tagged now.
+      if (o.apply) await ctx.host.links.set(near.ifindex, { alias: ownerTag(ctx.owner, ep.id) });
+      fixed.push(`${near.name} tagged`);
+    }
+    if (near.master !== bridge.ifindex || !near.up) {
+      // Port settings (hairpin) apply only once it is a port: a request of their own.
+      if (o.apply) await ctx.host.batch().setLink(near.ifindex, { master: bridge.ifindex }).setLink(near.ifindex, { up: true, ...(ep.ports?.length ? { hairpin: true } : {}) }).commit();
+      fixed.push(`${near.name} attached to ${st.bridge}`);
+    }
+    const b = sb.batch();
+    const before = fixed.length;
+    if (!far.up) {
+      b.setUp(far.ifindex);
+      fixed.push(`${far.name} up`);
+    }
+    const same = (a: string, b2: string) => toBig(a)?.n === toBig(b2)?.n;
+    for (const a of ep.addresses) {
+      const [addr, len] = a.split('/');
+      if (view.addresses.some((x) => x.ifindex === far.ifindex && x.prefixlen === Number(len) && same(x.address, addr!))) continue;
+      b.addAddress(far.ifindex, a, a.includes(':') ? { nodad: true } : {});
+      fixed.push(`${a} on ${far.name}`);
+    }
+    if (o.gatewayEndpoint && !n.internal) {
+      for (const s of n.subnets) {
+        if (!s.gateway || view.routes.some((r) => r.dst === 'default' && r.gateway !== null && same(r.gateway, s.gateway!))) continue;
+        b.replaceRoute({ dst: 'default', gateway: s.gateway, dev: far.ifindex });
+        fixed.push(`default via ${s.gateway}`);
+      }
+    }
+    if (o.apply && fixed.length > before) await b.commit();
+    return fixed;
   },
 
   async leave(ctx, _n, ep) {

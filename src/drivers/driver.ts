@@ -9,6 +9,7 @@ import type { NetworkSpec } from '../firewall/backend.js';
 import type { Batch } from '../netlink/batch.js';
 import type { Netns } from '../netlink/netns.js';
 import type { HasHandle } from '../netlink/batch.js';
+import type { Address, Link, Route } from '../netlink/types.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/store.js';
 
 export interface DriverContext {
@@ -16,6 +17,17 @@ export interface DriverContext {
   readonly host: Netns;
   /** The namespace of a sandbox (opened once and kept), for what a driver made inside it. */
   netnsOf(sb: SandboxRecord): Promise<Netns>;
+  /** The store's id: what the driver makes carries it (owner.ts's ownerTag), so that only this store touches it. */
+  readonly owner: string;
+}
+
+/** What reconcile read of the host and of one sandbox's namespace, for Driver.repair. */
+export interface KernelView {
+  /** The host's links, by name. */
+  hostLinks: Map<string, Link>;
+  links: Link[];
+  addresses: Address[];
+  routes: Route[];
 }
 
 export interface JoinOptions {
@@ -49,6 +61,13 @@ export interface Driver {
   prepareEndpoint(n: NetworkRecord, ep: EndpointRecord): void;
   /** Adds the requests that plug ep into sb's namespace to b. */
   join(ctx: DriverContext, n: NetworkRecord, ep: EndpointRecord, sb: HasHandle, b: Batch, o: JoinOptions): void;
+  /**
+   * Checks what join made for ep (sb is its sandbox's namespace, view what
+   * reconcile read) and, with apply, mends what is missing or detached.
+   * Returns what needs mending (or was mended); throws what cannot be.
+   * Without apply it changes nothing. Absent: nothing to check.
+   */
+  repair?(ctx: DriverContext, n: NetworkRecord, ep: EndpointRecord, sb: Netns, view: KernelView, o: JoinOptions & { apply: boolean }): Promise<string[]>;
   /** Removes what join made. Must succeed when it is already gone. */
   leave(ctx: DriverContext, n: NetworkRecord, ep: EndpointRecord, sb: SandboxRecord | null): Promise<void>;
   /**

@@ -43,10 +43,16 @@ export interface PortSpec {
   containerPort: number;
 }
 
-/** Everything a backend should hold: what reconcile makes true. */
+/**
+ * What a backend should hold for one store: what reconcile makes true.
+ * Everything else in a shared firewall (another store's networks and
+ * ports, or nobody's) is left as it is and counted.
+ */
 export interface FirewallState {
   networks: NetworkSpec[];
   ports: PortSpec[];
+  /** This store's ports that are neither wanted nor unwanted: sandboxes another process is at work on. Left as they are. */
+  keep?: PortSpec[];
 }
 
 export interface FirewallReport {
@@ -58,6 +64,16 @@ export interface FirewallReport {
   elementsRemoved: number;
   /** Port elements of live endpoints that were missing, added. */
   elementsAdded: number;
+  /** Elements another store's tag names (nsnet's table is shared by every state dir on the host): never touched. */
+  foreignElements: number;
+  /**
+   * Elements no store's tag names (an older nsnet's, or someone else's in
+   * nsnet's table) that this store does not want: left alone unless a gc
+   * asks for orphans.
+   */
+  orphanElements: number;
+  /** Of those, removed because a gc asked. */
+  orphansRemoved: number;
   /**
    * Other tables' forward chains with policy drop (`ip filter FORWARD`):
    * their drop is final whatever nsnet's chain accepts, so nsnet's networks
@@ -97,7 +113,7 @@ export interface FirewallBackend {
    * changed. want() may be called again when the kernel changed under the
    * reconcile (another process at work, whose store changes come with it).
    */
-  reconcile(want: () => Promise<FirewallState>): Promise<FirewallReport>;
+  reconcile(want: () => Promise<FirewallState>, o?: { orphans?: boolean }): Promise<FirewallReport>;
 }
 
 /** The refusal of a backend that cannot publish ports. */

@@ -7,8 +7,8 @@
 import type { NsnetError } from '../errors.js';
 import type { Batch, HasHandle } from '../netlink/batch.js';
 import { Nftables, toNativeNftOp, type Element, type NftOp, type SetSpec } from '../netlink/nftables.js';
-import { setLayout } from '../netlink/nftops.js';
-import { decodeTuple } from '../netlink/nftvalues.js';
+import { ownerTag } from '../owner.js';
+import * as diff from './diff.js';
 import type { FirewallBackend, FirewallReport, FirewallState, NetworkSpec, PortSpec } from './backend.js';
 import * as ruleset from './ruleset.js';
 
@@ -49,9 +49,25 @@ export class NftablesFirewall implements FirewallBackend {
   readonly nft: Nftables;
   /** The table is known to exist (made or checked by this process). */
   private present = false;
+  /** The comment every element this store adds carries. */
+  private readonly comment: string;
 
-  constructor(private readonly host: HasHandle) {
+  constructor(
+    private readonly host: HasHandle,
+    /** The store's id (owner.ts): whose elements these are. */
+    private readonly owner: string,
+  ) {
     this.nft = new Nftables(host);
+    this.comment = ownerTag(owner);
+  }
+
+  /** Element adds tagged with this store's comment. */
+  private tagged(ops: NftOp[]): NftOp[] {
+    return ops.map((o) =>
+      'elements' in o && (o.verb === 'add' || o.verb === 'create')
+        ? ({ verb: o.verb, elements: { set: o.elements.set, elements: o.elements.elements.map((e) => ({ ...e, comment: this.comment })) } } as NftOp)
+        : o,
+    );
   }
 
   /** Only once the table is known to be there: a staged add cannot make it. */
@@ -61,7 +77,7 @@ export class NftablesFirewall implements FirewallBackend {
 
   /** The ports' elements as their own nf_tables transaction in b, in the host's group. */
   stage(b: Batch, ports: PortSpec[]): void {
-    b.in(this.host).nftables(mergeOps(portAdds(ports)));
+    b.in(this.host).nftables(mergeOps(this.tagged(portAdds(ports))));
   }
 
   /**
@@ -89,7 +105,7 @@ export class NftablesFirewall implements FirewallBackend {
   /** Adds elements; makes the table first if it is not known to be there. */
   private async add(ops: NftOp[]): Promise<void> {
     if (ops.length === 0) return;
-    const merged = mergeOps(ops);
+    const merged = mergeOps(this.tagged(ops));
     if (!this.present) return this.ensureWith(merged);
     try {
       await this.nft.commit(merged);
@@ -134,21 +150,22 @@ export class NftablesFirewall implements FirewallBackend {
   }
 
   /**
-   * Detaches a network: its elements go, or, when the table holds no other
-   * network's bridge, the whole table (and with it everything nsnet put
-   * there). The kernel decides, read under the generation the drop carries.
+   * Detaches a network: its elements go, or, when the table holds nothing
+   * else (no other network's or port's element, whichever store's or
+   * nobody's), the whole table. The kernel decides, read under the
+   * generation the drop carries.
    */
   async teardownNetwork(n: NetworkSpec): Promise<void> {
     const mine = rulesetNetwork(n);
     for (let i = 0; ; i++) {
       const generation = await this.nft.generation();
-      const bridges = await this.nft.elements(ruleset.SETS.bridges).catch((e: unknown) => {
-        if (code(e) === 'ENOENT') return null;
-        throw e;
-      });
-      if (bridges && bridges.some((el) => el.key !== mine.bridge)) return this.remove(ruleset.removeNetworkOps(mine));
+      if (!(await this.nft.tables('inet')).some((t) => t.name === ruleset.TABLE.name)) {
+        this.present = false;
+        return;
+      }
+      if (!diff.holdsOnly(await diff.listing(this.nft), ruleset.addNetworkOps(mine))) return this.remove(ruleset.removeNetworkOps(mine));
       try {
-        if (bridges) await this.nft.commit([{ verb: 'delete', table: ruleset.TABLE }], { generation });
+        await this.nft.commit([{ verb: 'delete', table: ruleset.TABLE }], { generation });
         this.present = false;
         return;
       } catch (e) {
@@ -162,41 +179,54 @@ export class NftablesFirewall implements FirewallBackend {
   }
 
   /**
-   * Makes the table match want(): made if missing, rebuilt if its chains,
-   * rules, sets or network elements are not what nsnet writes, port
-   * elements of gone endpoints removed and missing ones added, and dropped
-   * if no network needs it.
+   * Makes the table hold what want() says this store needs: made if
+   * missing; rebuilt if its chains, rules or sets are not what nsnet writes
+   * (keeping every element it held, whoever's); wanted elements that are
+   * missing added, and this store's elements with stale data replaced.
+   * The table is shared by every store on the host: elements nobody here
+   * wants are counted, never removed, and the table is dropped only when
+   * no store's network is left in it. The kernel decides, under the
+   * generation every change carries.
    */
-  async reconcile(want: () => Promise<FirewallState>): Promise<FirewallReport> {
-    const report: FirewallReport = { rebuilt: false, dropped: false, elementsRemoved: 0, elementsAdded: 0, forwardDrops: [] };
+  async reconcile(want: () => Promise<FirewallState>, o: { orphans?: boolean } = {}): Promise<FirewallReport> {
+    const empty = (): FirewallReport => ({ rebuilt: false, dropped: false, elementsRemoved: 0, elementsAdded: 0, foreignElements: 0, orphanElements: 0, orphansRemoved: 0, forwardDrops: [] });
+    const report = empty();
     for (let i = 0; ; i++) {
       const generation = await this.nft.generation();
       const state = await want();
-      const ops = [...state.networks.flatMap((n) => ruleset.addNetworkOps(rulesetNetwork(n))), ...portAdds(state.ports)];
-      const needed = state.networks.length > 0;
+      const wanted = this.tagged([...state.networks.flatMap((n) => ruleset.addNetworkOps(rulesetNetwork(n))), ...portAdds(state.ports)]);
+      const kept = portAdds(state.keep ?? []);
       const exists = (await this.nft.tables('inet')).some((t) => t.name === ruleset.TABLE.name);
+      const held = exists ? await diff.listing(this.nft) : null;
+      const d = held ? diff.diff(this.owner, held, wanted, kept) : null;
+      const dropOrphans = !!o.orphans && !!d && d.orphans.length > 0;
+      // Nothing of anyone's would be left: the table goes.
+      const left = !!d && (d.foreign > 0 || (d.orphans.length > 0 && !dropOrphans) || kept.length > 0);
       let change: NftOp[] = [];
-      if (!needed) {
+      if (!state.networks.length && !left) {
         if (exists) change = [{ verb: 'delete', table: ruleset.TABLE }];
         report.dropped = exists;
-      } else if (!exists || !(await this.shapeOk())) {
-        change = [...(exists ? [{ verb: 'delete', table: ruleset.TABLE } as NftOp] : []), ...ruleset.rulesetOps(), ...mergeOps(ops)];
+      } else if (!exists) {
+        change = [...ruleset.rulesetOps(), ...mergeOps(wanted)];
         report.rebuilt = true;
       } else {
-        const diff = await this.diff(ops);
-        if (diff === 'rebuild') {
-          change = [{ verb: 'delete', table: ruleset.TABLE }, ...ruleset.rulesetOps(), ...mergeOps(ops)];
+        report.foreignElements = d!.foreign;
+        report.orphanElements = diff.count(d!.orphans);
+        if (!(await this.shapeOk())) {
+          // Every element goes back as it was (another store's, nobody's), with what this store misses.
+          change = [{ verb: 'delete', table: ruleset.TABLE }, ...ruleset.rulesetOps(), ...mergeOps([...diff.asOps(held!), ...d!.add])];
           report.rebuilt = true;
         } else {
-          change = mergeOps([...diff.remove, ...diff.add]);
-          report.elementsRemoved = diff.remove.length;
-          report.elementsAdded = diff.add.length;
+          change = [...mergeOps(d!.remove), ...(dropOrphans ? mergeOps(d!.orphans) : []), ...mergeOps(d!.add)];
+          report.elementsRemoved = diff.count(d!.remove);
+          report.elementsAdded = diff.count(d!.add);
+          if (dropOrphans) report.orphansRemoved = report.orphanElements;
         }
       }
       try {
         if (change.length) await this.nft.commit(change, { generation });
-        this.present = needed;
-        if (needed) {
+        this.present = !report.dropped && (exists || change.length > 0);
+        if (this.present) {
           report.forwardDrops = (await this.nft.chains())
             .filter((c) => c.hook === 'forward' && c.policy === 'drop' && !(c.family === 'inet' && c.table === ruleset.TABLE.name))
             .map((c) => `${c.family} ${c.table} ${c.name}`);
@@ -204,7 +234,7 @@ export class NftablesFirewall implements FirewallBackend {
         return report;
       } catch (e) {
         if (code(e) !== 'ERESTART' || i >= RETRIES) throw e;
-        Object.assign(report, { rebuilt: false, dropped: false, elementsRemoved: 0, elementsAdded: 0, forwardDrops: [] });
+        Object.assign(report, empty());
       }
     }
   }
@@ -221,47 +251,5 @@ export class NftablesFirewall implements FirewallBackend {
     const got = rules.map((r) => `${r.chain}|${r.comment}|${r.exprs.join(',')}`);
     const wantRules = ruleset.rules().map((r) => `${r.chain}|${r.comment}|${r.exprs.map((x) => x.expr).join(',')}`);
     return JSON.stringify(got) === JSON.stringify(wantRules);
-  }
-
-  /**
-   * What differs between the kernel's elements and the wanted ones. Network
-   * sets are few and change with networks only: any difference there means
-   * a rebuild. Port maps are diffed element by element.
-   */
-  private async diff(ops: NftOp[]): Promise<'rebuild' | { add: NftOp[]; remove: NftOp[] }> {
-    const want = new Map<string, Element[]>();
-    for (const o of ops) if ('elements' in o) want.set(o.elements.set.name, [...(want.get(o.elements.set.name) ?? []), ...o.elements.elements]);
-    const ports = new Set<SetSpec>([ruleset.SETS.dnat4, ruleset.SETS.dnat6, ruleset.SETS.dnat4Any, ruleset.SETS.dnat6Any]);
-    const add: NftOp[] = [];
-    const remove: NftOp[] = [];
-    const sets = Object.values(ruleset.SETS) as SetSpec[];
-    const actual = await Promise.all(sets.map((s) => this.nft.elements(s)));
-    for (const [i, set] of sets.entries()) {
-      const l = setLayout(set, 'set');
-      const norm = (x: { key: unknown; keyEnd?: unknown; intervalEnd?: boolean; data?: unknown }) =>
-        JSON.stringify([x.key, x.keyEnd ?? null, !!x.intervalEnd, x.data ?? null]);
-      // The wanted elements as the kernel will list them: encoded, then decoded.
-      const wanted = new Map<string, Element>();
-      for (const el of want.get(set.name) ?? []) {
-        const op = toNativeNftOp({ verb: 'add', elements: { set, elements: [el] } }).op;
-        const parts = (op.elems ?? []).map((n) =>
-          norm({
-            key: decodeTuple(l.key, n.key),
-            ...(n.keyEnd ? { keyEnd: decodeTuple(l.key, n.keyEnd) } : {}),
-            intervalEnd: ((n.flags ?? 0) & 1) !== 0,
-            ...(n.data && l.data ? { data: decodeTuple(l.data, n.data) } : {}),
-          }),
-        );
-        for (const p of parts) wanted.set(p, el);
-      }
-      const have = new Map(actual[i]!.map((e) => [norm(e), e] as const));
-      const missing = [...wanted.keys()].filter((k) => !have.has(k));
-      const extra = [...have.keys()].filter((k) => !wanted.has(k));
-      if (!missing.length && !extra.length) continue;
-      if (!ports.has(set)) return 'rebuild';
-      for (const k of missing) add.push({ verb: 'add', elements: { set, elements: [wanted.get(k)!] } });
-      for (const k of extra) remove.push({ verb: 'delete', elements: { set, elements: [{ key: have.get(k)!.key }] } });
-    }
-    return { add, remove };
   }
 }

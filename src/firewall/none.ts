@@ -31,6 +31,6 @@ export class NoFirewall implements FirewallBackend {
   }
 
   async reconcile(): Promise<FirewallReport> {
-    return { rebuilt: false, dropped: false, elementsRemoved: 0, elementsAdded: 0, forwardDrops: [] };
+    return { rebuilt: false, dropped: false, elementsRemoved: 0, elementsAdded: 0, foreignElements: 0, orphanElements: 0, orphansRemoved: 0, forwardDrops: [] };
   }
 }

@@ -79,6 +79,10 @@ const u32host = (n: number) => {
 };
 const meta = (key: 'iifname' | 'oifname' | 'nfproto' | 'l4proto', dreg: Reg = REG.r1): Expr => ({ expr: 'meta', key, dreg });
 const eq = (data: Buffer, sreg: Reg = REG.r1): Expr => ({ expr: 'cmp', op: 'eq', sreg, data });
+const neq = (data: Buffer, sreg: Reg = REG.r1): Expr => ({ expr: 'cmp', op: 'neq', sreg, data });
+/** meta iifname loads IFNAMSIZ bytes: the name NUL-padded. */
+const LO = Buffer.concat([Buffer.from('lo'), Buffer.alloc(14)]);
+const daddrByte0 = (b: number): Expr[] => [{ expr: 'payload', base: 'network', offset: 16, len: 1, dreg: REG.r1 }, eq(Buffer.from([b]))];
 const inSet = (set: SetSpec, sreg: Reg = REG.r1, invert = false): Expr => ({ expr: 'lookup', set: set.name, sreg, invert });
 const verdict = (v: 'accept' | 'drop'): Expr => ({ expr: 'immediate', verdict: v });
 // (reg & bits) != 0: any of the bits set.
@@ -163,16 +167,15 @@ export function rules(): RuleSpec[] {
   const leaves = [meta('iifname'), meta('oifname', REG.r2), inSet(SETS.self, REG.r1, true)];
   const bothBridges = [meta('iifname'), inSet(SETS.bridges), meta('oifname', REG.r2), inSet(SETS.bridges, REG.r2)];
   return [
-    // route_localnet (for 127.0.0.1 publishing) would otherwise let a
-    // container reach the host's loopback-only services (CVE-2020-8558).
-    rule(guard, 'nsnet: no loopback from containers', [
-      meta('iifname'),
-      inSet(SETS.bridges),
-      ...nfproto('ip'),
-      { expr: 'payload', base: 'network', offset: 16, len: 1, dreg: REG.r1 },
-      eq(Buffer.from([127])),
-      verdict('drop'),
-    ]),
+    // Loopback addresses are the host's own: only lo may bring them. With
+    // route_localnet on the bridges (for 127.0.0.1 publishing) and the DNAT
+    // of published ports matching before routing would call such a packet
+    // martian, a container (CVE-2020-8558) or a neighbour on any link that
+    // sends to 127.0.0.1 with the host's MAC would reach ports published on
+    // 127.0.0.1 and the host's loopback services; Docker 28 drops these too.
+    rule(guard, 'nsnet: loopback only from lo', [meta('iifname'), neq(LO), ...nfproto('ip'), ...daddrByte0(127), verdict('drop')]),
+    rule(guard, 'nsnet: loopback6 only from lo', [meta('iifname'), neq(LO), ...nfproto('ip6'),
+      { expr: 'payload', base: 'network', offset: 24, len: 16, dreg: REG.r1 }, eq(IPV6_LOOPBACK), verdict('drop')]),
     // Between two different nsnet bridges: never (iif . oif not a bridge with itself).
     rule(forward, 'nsnet: isolate networks', [...bothBridges, inSet(SETS.self, REG.r1, true), verdict('drop')]),
     // Same bridge, routed (hairpin or br_netfilter): only where ICC is on.

@@ -185,6 +185,11 @@ export class Batch {
     if (change.master === null) op.master = null;
     else if (change.master !== undefined) op.master = v.dev(change.master, 'master');
     if (change.hairpin !== undefined) op.hairpin = !!change.hairpin;
+    if (change.alias !== undefined) {
+      if (typeof change.alias !== 'string' || Buffer.byteLength(change.alias) > 255 || change.alias.includes('\0'))
+        throw new ValidationError('alias', change.alias, 'must be a string of at most 255 bytes without NUL');
+      op.alias = change.alias;
+    }
     if (change.addrGenMode !== undefined) {
       if (!Object.hasOwn(ADDR_GEN_MODE, change.addrGenMode))
         throw new ValidationError('addrGenMode', change.addrGenMode, `must be one of ${Object.keys(ADDR_GEN_MODE).join(', ')}`);

@@ -1,8 +1,9 @@
 // Network namespaces: create, open, list, delete; each open Netns carries
 // its own netlink socket (created inside it), so every later operation on it
 // needs no setns.
+import { statSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 import { NsnetError, ValidationError } from '../errors.js';
 import { native, type NativeNetns } from '../native.js';
@@ -38,6 +39,19 @@ function runDirOf(opts?: NetnsOptions): string {
   const dir = opts?.runDir ?? defaultRunDir();
   if (typeof dir !== 'string' || !dir.startsWith('/')) throw new ValidationError('runDir', dir, 'must be an absolute path');
   return dir;
+}
+
+/**
+ * Whether a namespace file is mounted: it exists and is not on its
+ * directory's filesystem. A file left where a mount was (a create cut
+ * short, an unmount from outside) is not.
+ */
+export function isMounted(path: string): boolean {
+  try {
+    return statSync(path).dev !== statSync(dirname(path)).dev;
+  } catch {
+    return false;
+  }
 }
 
 let warm = false;

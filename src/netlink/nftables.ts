@@ -16,6 +16,7 @@ import {
   type NativeReply,
 } from '../native.js';
 import type { HasHandle } from './batch.js';
+import { retryInterrupted } from './dump.js';
 import { FAMILY, FAMILY_NAME, HOOK_NAME, family, objName, setLayout, toNativeNftOp, type Hook, type NftFamily, type NftOp, type SetSpec } from './nftops.js';
 import { commentOf, decodeTuple, type NftValue } from './nftvalues.js';
 
@@ -58,6 +59,8 @@ export interface NftElement {
   intervalEnd: boolean;
   data?: NftValue | NftValue[];
   verdict?: { code: number; chain?: string };
+  /** The element's comment (nft's), if it has one. */
+  comment?: string;
 }
 
 // ---------------------------------------------------------------- the API
@@ -154,17 +157,21 @@ export class Nftables {
       if (e.keyEnd) out.keyEnd = decodeTuple(l.key, e.keyEnd);
       if (e.verdict) out.verdict = e.verdict;
       else if (e.data && l.data) out.data = decodeTuple(l.data, e.data);
+      const c = commentOf(e.userdata);
+      if (c !== undefined) out.comment = c;
       return out;
     });
   }
 
-  private async list<W extends keyof ListKinds>(what: W, fam: number, table: string, set: string): Promise<ListKinds[W]> {
-    try {
-      const list = native.nftList as (ns: unknown, w: W, f: number, t: string, s: string) => Promise<ListKinds[W]>;
-      return await list(this.ns.handle, what, fam, table, set);
-    } catch (e) {
-      throw NsnetError.system(`nf_tables ${what}`, e);
-    }
+  private list<W extends keyof ListKinds>(what: W, fam: number, table: string, set: string): Promise<ListKinds[W]> {
+    return retryInterrupted(async () => {
+      try {
+        const list = native.nftList as (ns: unknown, w: W, f: number, t: string, s: string) => Promise<ListKinds[W]>;
+        return await list(this.ns.handle, what, fam, table, set);
+      } catch (e) {
+        throw NsnetError.system(`nf_tables ${what}`, e);
+      }
+    });
   }
 }
 

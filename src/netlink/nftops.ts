@@ -63,6 +63,19 @@ export interface Element {
   data?: NftValue | NftValue[];
   /** A verdict map's data. */
   verdict?: Verdict;
+  /**
+   * One-field interval sets: given (true or false), the element is sent as
+   * the kernel lists it (elements() of such a set), a range's start or the
+   * first value past it, rather than as a range to expand; so a listing
+   * can be added back as it was.
+   */
+  intervalEnd?: boolean;
+  /**
+   * Kept with the element as nft keeps an element's comment
+   * (NFTA_SET_ELEM_USERDATA); `nft list` shows it. In a one-field interval
+   * set it goes with the range's start (the kernel refuses it on an end).
+   */
+  comment?: string;
 }
 
 export interface ElementsSpec {
@@ -208,6 +221,7 @@ function elemsOp(verb: NftVerb, spec: ElementsSpec, field: string): NativeNftOp 
     const f = `${field}.elements[${i}]`;
     if (!e || typeof e !== 'object') throw new ValidationError(f, e, 'must be an element object');
     const data: Partial<NativeNftElem> = {};
+    const ud = e.comment === undefined || !adding ? {} : { userdata: commentUserdata(e.comment, `${f}.comment`) };
     if (adding && l.verdict) {
       if (e.verdict === undefined) throw new ValidationError(`${f}.verdict`, e.verdict, 'a verdict map element needs a verdict');
       data.verdict = verdictCode(e.verdict, `${f}.verdict`);
@@ -219,18 +233,24 @@ function elemsOp(verb: NftVerb, spec: ElementsSpec, field: string): NativeNftOp 
     }
     if (!l.interval) {
       if (e.keyEnd !== undefined) throw new ValidationError(`${f}.keyEnd`, e.keyEnd, 'only interval sets hold ranges');
-      elems.push({ key: encodeTuple(l.key, e.key, `${f}.key`), ...data });
+      elems.push({ key: encodeTuple(l.key, e.key, `${f}.key`), ...data, ...ud });
+      return;
+    }
+    if (e.intervalEnd !== undefined && l.key.types.length === 1) {
+      if (typeof e.intervalEnd !== 'boolean') throw new ValidationError(`${f}.intervalEnd`, e.intervalEnd, 'must be a boolean');
+      // The kernel takes no user data on a range's end (EINVAL): the comment is the start's.
+      elems.push({ key: encodeTuple(l.key, e.key, `${f}.key`), ...(e.intervalEnd ? { flags: 1 } : { ...data, ...ud }) });
       return;
     }
     const [first, last] = keyRange(l.key, e, f);
     if (Buffer.compare(first, last) > 0) throw new ValidationError(`${f}.keyEnd`, e.keyEnd, 'must not be below key');
     if (l.key.types.length > 1) {
-      elems.push({ key: first, keyEnd: last, ...data });
+      elems.push({ key: first, keyEnd: last, ...data, ...ud });
       return;
     }
     // One field: the kernel's rbtree wants the range as two elements, the
     // start and the first value past it flagged NFT_SET_ELEM_INTERVAL_END.
-    elems.push({ key: first, ...data });
+    elems.push({ key: first, ...data, ...ud });
     const past = successor(last);
     if (past) elems.push({ key: past, flags: 1 });
   });

@@ -186,10 +186,13 @@ export function setUserdata(key: Layout, data: Layout | null): Buffer | undefine
   return parts.length ? Buffer.concat(parts) : undefined;
 }
 
-/** A rule comment as nft stores it in NFTA_RULE_USERDATA (NFTNL_UDATA_RULE_COMMENT). */
-export function commentUserdata(comment: string): Buffer {
+/**
+ * A comment as nft stores it in a rule's or an element's user data
+ * (NFTNL_UDATA_RULE_COMMENT and NFTNL_UDATA_SET_ELEM_COMMENT are both TLV type 0).
+ */
+export function commentUserdata(comment: string, field = 'comment'): Buffer {
   const s = Buffer.from(`${comment}\0`);
-  if (s.length > 128) throw new ValidationError('comment', comment, 'must be at most 127 bytes');
+  if (typeof comment !== 'string' || s.length > 128) throw new ValidationError(field, comment, 'must be a string of at most 127 bytes');
   return Buffer.concat([Buffer.from([0, s.length]), s]);
 }
 

@@ -15,9 +15,14 @@ import {
   type VethSpec,
   type VxlanSpec,
 } from './batch.js';
+import { retryInterrupted } from './dump.js';
 import { toAddress, toLink, toNeighbour, toRoute, type Address, type Link, type Neighbour, type Route } from './types.js';
 
-async function list<T>(request: string, object: string, call: () => Promise<NativeList<T>>): Promise<T[]> {
+function list<T>(request: string, object: string, call: () => Promise<NativeList<T>>): Promise<T[]> {
+  return retryInterrupted(() => listOnce(request, object, call));
+}
+
+async function listOnce<T>(request: string, object: string, call: () => Promise<NativeList<T>>): Promise<T[]> {
   let r: NativeList<T>;
   try {
     r = await call(); // a closed handle throws synchronously: report it the same way

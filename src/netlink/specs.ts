@@ -76,6 +76,8 @@ export interface LinkChange {
    * every such packet is flooded to every port. Set it before the link is up.
    */
   addrGenMode?: AddrGenMode;
+  /** The alias (`ip -j link`'s ifalias), up to 255 bytes, '' removes it; a create ignores it, so set it right after. */
+  alias?: string;
   /**
    * IPv4 settings of the link, by their names under net.ipv4.conf.<dev>
    * (`{ route_localnet: 1 }`). Sent in the request itself (IFLA_INET_CONF),

@@ -20,6 +20,8 @@ export interface Link {
   linkNetnsid: number | null;
   operstate: string;
   txqlen: number;
+  /** IFLA_IFALIAS (`ifalias` in `ip -j link`), or null. */
+  alias: string | null;
 }
 
 export interface Address {
@@ -110,6 +112,7 @@ export function toLink(l: NativeLink): Link {
     linkNetnsid: l.linkNetnsid,
     operstate: OPERSTATE[l.operstate] ?? 'UNKNOWN',
     txqlen: l.txqlen,
+    alias: l.alias || null,
   };
 }
 

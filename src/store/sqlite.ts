@@ -7,11 +7,13 @@
 // cannot be corrupted by a power loss (OFF could). The price is the
 // checkpoint every ~1000 WAL pages (a few hundred sandboxes), whose fsync
 // runs on the calling thread: on this machine's disk up to 14 ms, once.
-import { accessSync, constants, mkdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
 
 import { NsnetError } from '../errors.js';
 import { openEngine, type SqlEngine, type SqlStatement } from './engine.js';
+import { DB_FILE, prepareStateDir } from './statedir.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord, Store, StoreTx } from './store.js';
 
 const SCHEMA = `
@@ -23,6 +25,7 @@ CREATE TABLE IF NOT EXISTS sandboxes (id TEXT PRIMARY KEY, name TEXT NOT NULL UN
 CREATE INDEX IF NOT EXISTS sandboxes_owner ON sandboxes (owner_id);
 CREATE TABLE IF NOT EXISTS allocations (pool TEXT NOT NULL, address TEXT NOT NULL, owner TEXT NOT NULL, PRIMARY KEY (pool, address)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS cursors (pool TEXT PRIMARY KEY, address TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 `;
 
 type Stmt = SqlStatement;
@@ -68,26 +71,32 @@ export class SqliteStore implements Store {
   private readonly db: SqlEngine;
   private readonly tx: StoreTx;
   private inTx = false;
+  readonly id: string;
 
   /** Opens (creating if needed) stateDir/nsnet.db. */
   private readonly file: string;
 
   constructor(readonly stateDir: string) {
-    this.file = join(stateDir, 'nsnet.db');
+    this.file = join(stateDir, DB_FILE);
     let db: SqlEngine | null = null;
+    let id: string | undefined;
     try {
-      mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+      prepareStateDir(stateDir);
       db = openEngine(this.file);
       // Another process's writer holds the lock for microseconds; wait rather than fail.
       db.exec('PRAGMA busy_timeout = 10000');
       db.exec('PRAGMA journal_mode = WAL');
       db.exec('PRAGMA synchronous = NORMAL');
       db.exec(SCHEMA);
+      // Made once with the store: two processes opening a new store at once agree on the first.
+      db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('id', ?)").run(randomBytes(8).toString('hex'));
+      id = db.prepare("SELECT value FROM meta WHERE key = 'id'").get()?.value as string | undefined;
     } catch (e) {
       db?.close();
       throw storeError(this.file, 'open', e);
     }
     this.db = db;
+    this.id = id!;
     this.tx = this.bind();
   }
 

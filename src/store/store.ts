@@ -84,12 +84,23 @@ export interface SandboxRecord {
   filesDir: string;
   labels: Record<string, string>;
   created: string;
-  /** The process that created it: reconcile leaves a sandbox alone while its creator may still be at work. */
+  /** The process that created it. */
   pid: number;
   /** net.* sysctls set in its namespace. */
   sysctls?: Record<string, string>;
   /** Removed once its creator has exited and nothing runs in it (SandboxSettings.transient). */
   transient?: boolean;
+  /** Set while a process works on it (see cnm/busy.ts): reconcile leaves it alone while that process lives. */
+  busy?: SandboxBusy;
+}
+
+export interface SandboxBusy {
+  op: 'create' | 'join' | 'leave' | 'delete' | 'mend';
+  /** The endpoint a join or leave is about. */
+  endpoint?: string;
+  pid: number;
+  /** The process's boot and start time, so a reused pid does not pass for it. */
+  start: string;
 }
 
 export interface StoreTx {
@@ -123,6 +134,12 @@ export interface StoreTx {
 }
 
 export interface Store {
+  /**
+   * The store's id (16 hex digits), made once with it. Kernel objects
+   * carry it (an interface alias, an nf_tables element comment), so that
+   * each store's reconcile and teardown touch only what that store made.
+   */
+  readonly id: string;
   /** Runs fn in one atomic transaction; a throw rolls everything in it back. */
   update<T>(fn: (tx: StoreTx) => T): Promise<T>;
   /** A consistent read. */

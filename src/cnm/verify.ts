@@ -1,0 +1,142 @@
+// Reconcile's look at each sandbox of its store: is it what the store says?
+// A sandbox another live process is at work on is left alone. One whose
+// create or delete was cut short (its process died) is removed, as that
+// create's rollback or that delete would have. Any other is verified: its
+// namespace is mounted, and each driver checks its endpoints' interfaces,
+// addresses and routes, mending what it can (a veth re-attached to a bridge
+// made again, a lost address or route added, a deleted veth made again). A
+// sandbox that cannot be verified is removed and reported; its ports are
+// never published again.
+import type { KernelView } from '../drivers/driver.js';
+import type { Link } from '../netlink/types.js';
+import { Netns, isMounted } from '../netlink/netns.js';
+import type { EndpointRecord, NetworkRecord, SandboxBusy, SandboxRecord } from '../store/store.js';
+import { Busy, workerAlive } from './busy.js';
+import type { CnmContext } from './context.js';
+import { leave } from './join.js';
+import { deleteSandbox } from './sandboxes.js';
+
+export interface SandboxCheck {
+  /** Verified (and mended if need be): their ports are wanted. */
+  verified: Set<string>;
+  /** Another live process is at work on them: their ports are left as they are. */
+  busy: Set<string>;
+  removed: string[];
+  addressesReleased: number;
+  /** What was wrong with a sandbox, and what was done about it. */
+  found: string[];
+  errors: string[];
+}
+
+/** At most this many namespaces are looked into at once. */
+const PARALLEL = 8;
+
+const sameMark = (a?: SandboxBusy, b?: SandboxBusy) => a?.pid === b?.pid && a?.start === b?.start && a?.op === b?.op;
+
+export async function checkSandboxes(c: CnmContext): Promise<SandboxCheck> {
+  const out: SandboxCheck = { verified: new Set(), busy: new Set(), removed: [], addressesReleased: 0, found: [], errors: [] };
+  const { sandboxes, endpoints, networks } = await c.store.view((t) => ({ sandboxes: t.sandboxes(), endpoints: t.endpoints(), networks: t.networks() }));
+  // Listed after the store was read: a sandbox that was not busy then has
+  // all its interfaces by now.
+  const links = async () => new Map((await c.host.links.list()).map((l) => [l.name, l] as const));
+  const seenLinks = await links();
+  const nets = new Map(networks.map((n) => [n.id, n]));
+  const byId = new Map(sandboxes.map((s) => [s.id, s]));
+
+  const remove = async (sb: SandboxRecord, why: string) => {
+    const eps = await c.store.view((t) => t.endpoints({ sandboxId: sb.id }));
+    out.found.push(`sandbox ${sb.name}: ${why}: removed`);
+    const shared = sandboxes.filter((s) => s.ownerId === sb.id);
+    await deleteSandbox(c, sb, { force: true, wait: true });
+    out.removed.push(sb.name, ...shared.map((s) => s.name));
+    out.addressesReleased += eps.reduce((n, e) => n + e.addresses.length, 0);
+  };
+
+  /** What is wrong with a sandbox as first seen, without changing anything; null when it is whole. */
+  const look = async (sb: SandboxRecord): Promise<string | null> => {
+    if (sb.busy) return `its ${sb.busy.op} was cut short (process ${sb.busy.pid} is gone)`;
+    if (sb.netnsKind !== 'own') return null;
+    if (!isMounted(sb.netnsPath)) return `its namespace ${sb.netnsPath} is gone`;
+    const eps = endpoints.filter((e) => e.sandboxId === sb.id);
+    const need = await mend(c, sb, eps, nets, seenLinks, false).catch((e: Error) => [e.message]);
+    return need.length ? `needs mending: ${need.join('; ')}` : null;
+  };
+
+  /** Acts on a sandbox it holds: finishes or undoes what a dead process left, mends, or removes. */
+  const act = async (seen: SandboxRecord, sb: SandboxRecord, why: string) => {
+    const dead = seen.busy;
+    if (dead?.op === 'create' || dead?.op === 'delete') return remove(sb, why);
+    if (dead?.op === 'leave' && dead.endpoint) {
+      const ep = (await c.store.view((t) => t.endpoint(dead.endpoint!)));
+      if (ep?.sandboxId === sb.id) {
+        // What the leave already did counts as done.
+        try {
+          await leave(c, ep);
+          out.found.push(`sandbox ${sb.name}: its leave of ${ep.name} was cut short: finished`);
+        } catch (e) {
+          return remove(sb, `its leave of ${ep.name} could not be finished (${(e as Error).message})`);
+        }
+      }
+    }
+    if (sb.netnsKind === 'own') {
+      if (!isMounted(sb.netnsPath)) return remove(sb, `its namespace ${sb.netnsPath} is gone`);
+      try {
+        const eps = await c.store.view((t) => t.endpoints({ sandboxId: sb.id }));
+        const fixed = await mend(c, sb, eps, nets, await links(), true);
+        if (fixed.length) out.found.push(`sandbox ${sb.name}: mended: ${fixed.join('; ')}`);
+      } catch (e) {
+        return remove(sb, `cannot be mended (${(e as Error).message})`);
+      }
+    } else if (dead) {
+      out.found.push(`sandbox ${sb.name}: ${why}: its records kept`);
+    }
+    out.verified.add(sb.id);
+  };
+
+  const check = async (seen: SandboxRecord) => {
+    if (seen.busy && workerAlive(seen.busy, c.inFlight, seen.id)) return void out.busy.add(seen.id);
+    // Read-only first: a whole sandbox costs no store write.
+    const why = await look(seen);
+    if (why === null) return void out.verified.add(seen.id);
+    // Something to do: hold the sandbox first (so no other process acts on
+    // it meanwhile), and only if it is still as it was seen: a mark that was
+    // cleared, or a sandbox that went, since then is left to the next look.
+    const hold = new Busy(c);
+    try {
+      const sb = await c.store.update((t) => {
+        const cur = t.sandbox(seen.id);
+        return cur && sameMark(cur.busy, seen.busy) ? hold.claim(t, cur, 'mend') : null;
+      });
+      if (sb) await act(seen, sb, why);
+    } catch (e) {
+      out.errors.push(`sandbox ${seen.name}: ${(e as Error).message}`);
+    } finally {
+      await hold.end();
+    }
+  };
+  const owners = sandboxes.filter((s) => !s.ownerId || !byId.has(s.ownerId));
+  for (let i = 0; i < owners.length; i += PARALLEL) await Promise.all(owners.slice(i, i + PARALLEL).map(check));
+  // A sandbox in another's namespace stands or falls with that one.
+  for (const s of sandboxes) if (s.ownerId && out.verified.has(s.ownerId)) out.verified.add(s.id);
+  for (const s of sandboxes) if (s.ownerId && out.busy.has(s.ownerId)) out.busy.add(s.id);
+  return out;
+}
+
+/** Looks into a sandbox's namespace and has each endpoint's driver check it (and, with apply, mend it). */
+async function mend(c: CnmContext, sb: SandboxRecord, eps: EndpointRecord[], nets: Map<string, NetworkRecord>, hostLinks: Map<string, Link>, apply: boolean): Promise<string[]> {
+  const checked = eps.filter((e) => c.knownDriver(nets.get(e.networkId)?.driver ?? '')?.repair);
+  if (!checked.length) return [];
+  const ns = await Netns.openPath(sb.netnsPath);
+  try {
+    const [links, addresses, routes] = await Promise.all([ns.links.list(), ns.addresses.list(), ns.routes.list()]);
+    const view: KernelView = { hostLinks, links, addresses, routes };
+    const fixed: string[] = [];
+    for (const ep of checked) {
+      const net = nets.get(ep.networkId)!;
+      fixed.push(...(await c.driver(net.driver).repair!(c, net, ep, ns, view, { gatewayEndpoint: ep.gatewayEndpoint, apply })));
+    }
+    return fixed;
+  } finally {
+    ns.close();
+  }
+}
