@@ -33,7 +33,7 @@ export interface ReconcileReport {
   addressesReleased: number;
   /** Host-side interfaces this store's endpoints left behind, removed. */
   interfacesRemoved: string[];
-  /** Bridges of this store's networks that were missing and were made again. */
+  /** Bridges (and other interfaces, a macvlan shim) of this store's networks that were missing and were made again. */
   bridgesRestored: string[];
   /** Leftover sandbox files and /etc/netns links with no sandbox. */
   filesRemoved: number;
@@ -115,18 +115,18 @@ export async function reconcile(c: CnmContext, o: ReconcileOptions = {}): Promis
   const files = listFiles(c);
   await removeLeftTransients(c, report);
 
-  // 1. Bridges of this store's networks that vanished.
+  // 1. Bridges (and other interfaces) of this store's networks that vanished.
   const byName = async () => new Map((await c.host.links.list()).map((l) => [l.name, l] as const));
   const links = await byName();
   const networks = await c.store.view((t) => t.networks());
   for (const net of networks) {
-    const bridge = net.driverState.bridge as string | undefined;
-    if (net.driver !== 'bridge' || !bridge || links.has(bridge)) continue;
+    const missing = (c.knownDriver(net.driver)?.networkLinks?.(net) ?? []).filter((l) => !links.has(l));
+    if (!missing.length) continue;
     try {
       await c.driver(net.driver).createNetwork(c, net);
       await c.store.update((t) => t.putNetwork(net));
-      report.bridgesRestored.push(bridge);
-      report.found.push(`network ${net.name}: bridge ${bridge} was gone: made again`);
+      report.bridgesRestored.push(...missing);
+      report.found.push(`network ${net.name}: ${missing.join(', ')} ${missing.length > 1 ? 'were' : 'was'} gone: made again`);
     } catch (e) {
       report.errors.push(`network ${net.name}: ${(e as Error).message}`);
     }
@@ -182,7 +182,7 @@ function sameNs(path: string, id: string): boolean {
 async function leftovers(c: CnmContext, links: Link[], report: ReconcileReport, orphans: boolean): Promise<void> {
   const { endpoints, networks } = await c.store.view((t) => ({ endpoints: t.endpoints(), networks: t.networks() }));
   const eps = new Map(endpoints.filter((e) => e.hostIfname).map((e) => [e.hostIfname!, e]));
-  const bridges = new Set(networks.map((n) => n.driverState.bridge as string | undefined).filter(Boolean));
+  const netLinks = new Set(networks.flatMap((n) => c.knownDriver(n.driver)?.networkLinks?.(n) ?? []));
   for (const l of links) {
     const named = (HOST_VETH.test(l.name) && l.kind === 'veth') || (NSNET_BRIDGE.test(l.name) && l.kind === 'bridge');
     const whose = ownership(c.owner, l.alias);
@@ -191,7 +191,7 @@ async function leftovers(c: CnmContext, links: Link[], report: ReconcileReport, 
       report.foreignInterfaces.push(l.name);
       continue;
     }
-    const inUse = l.kind === 'bridge' ? bridges.has(l.name) : !!eps.get(l.name)?.sandboxId;
+    const inUse = netLinks.has(l.name) || !!eps.get(l.name)?.sandboxId;
     if (inUse) continue;
     const ours = whose === 'mine' || (l.kind === 'bridge' ? false : eps.has(l.name));
     if (!ours) report.orphanInterfaces.push(l.name);

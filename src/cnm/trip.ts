@@ -84,7 +84,7 @@ async function newNetns(ctx: CnmContext, tx: Transaction, sb: SandboxRecord, eps
   tx.onUndo('kernel.sandbox', async () => {
     for (const ep of eps) {
       const net = nets.get(ep.networkId)!;
-      await ctx.driver(net.driver).release?.(ctx, net, ep);
+      await ctx.driver(net.driver).release?.(ctx, net, ep, null);
     }
   });
   try {

@@ -8,7 +8,7 @@
 // sandbox that cannot be verified is removed and reported; its ports are
 // never published again.
 import type { KernelView } from '../drivers/driver.js';
-import type { Link } from '../netlink/types.js';
+import type { Link, Route } from '../netlink/types.js';
 import { Netns, isMounted } from '../netlink/netns.js';
 import type { EndpointRecord, NetworkRecord, SandboxBusy, SandboxRecord } from '../store/store.js';
 import { Busy, workerAlive } from './busy.js';
@@ -40,6 +40,7 @@ export async function checkSandboxes(c: CnmContext): Promise<SandboxCheck> {
   // all its interfaces by now.
   const links = async () => new Map((await c.host.links.list()).map((l) => [l.name, l] as const));
   const seenLinks = await links();
+  const seenRoutes = hostRoutes(c);
   const nets = new Map(networks.map((n) => [n.id, n]));
   const byId = new Map(sandboxes.map((s) => [s.id, s]));
 
@@ -58,7 +59,7 @@ export async function checkSandboxes(c: CnmContext): Promise<SandboxCheck> {
     if (sb.netnsKind !== 'own') return null;
     if (!isMounted(sb.netnsPath)) return `its namespace ${sb.netnsPath} is gone`;
     const eps = endpoints.filter((e) => e.sandboxId === sb.id);
-    const need = await mend(c, sb, eps, nets, seenLinks, false).catch((e: Error) => [e.message]);
+    const need = await mend(c, sb, eps, nets, seenLinks, seenRoutes, false).catch((e: Error) => [e.message]);
     return need.length ? `needs mending: ${need.join('; ')}` : null;
   };
 
@@ -82,7 +83,7 @@ export async function checkSandboxes(c: CnmContext): Promise<SandboxCheck> {
       if (!isMounted(sb.netnsPath)) return remove(sb, `its namespace ${sb.netnsPath} is gone`);
       try {
         const eps = await c.store.view((t) => t.endpoints({ sandboxId: sb.id }));
-        const fixed = await mend(c, sb, eps, nets, await links(), true);
+        const fixed = await mend(c, sb, eps, nets, await links(), hostRoutes(c), true);
         if (fixed.length) out.found.push(`sandbox ${sb.name}: mended: ${fixed.join('; ')}`);
       } catch (e) {
         return remove(sb, `cannot be mended (${(e as Error).message})`);
@@ -122,14 +123,22 @@ export async function checkSandboxes(c: CnmContext): Promise<SandboxCheck> {
   return out;
 }
 
+/** The host's routes, listed on first use and then kept. */
+function hostRoutes(c: CnmContext): () => Promise<Route[]> {
+  let listed: Promise<Route[]> | undefined;
+  return () => (listed ??= c.host.routes.list());
+}
+
 /** Looks into a sandbox's namespace and has each endpoint's driver check it (and, with apply, mend it). */
-async function mend(c: CnmContext, sb: SandboxRecord, eps: EndpointRecord[], nets: Map<string, NetworkRecord>, hostLinks: Map<string, Link>, apply: boolean): Promise<string[]> {
+async function mend(
+  c: CnmContext, sb: SandboxRecord, eps: EndpointRecord[], nets: Map<string, NetworkRecord>, hostLinks: Map<string, Link>, hostRoutes: () => Promise<Route[]>, apply: boolean,
+): Promise<string[]> {
   const checked = eps.filter((e) => c.knownDriver(nets.get(e.networkId)?.driver ?? '')?.repair);
   if (!checked.length) return [];
   const ns = await Netns.openPath(sb.netnsPath);
   try {
     const [links, addresses, routes] = await Promise.all([ns.links.list(), ns.addresses.list(), ns.routes.list()]);
-    const view: KernelView = { hostLinks, links, addresses, routes };
+    const view: KernelView = { hostLinks, links, addresses, routes, hostRoutes };
     const fixed: string[] = [];
     for (const ep of checked) {
       const net = nets.get(ep.networkId)!;

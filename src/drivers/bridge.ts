@@ -5,10 +5,9 @@
 import { NsnetError, ValidationError } from '../errors.js';
 import type { Batch, HasHandle } from '../netlink/batch.js';
 import type { EndpointRecord, NetworkRecord } from '../store/store.js';
-import { toBig } from '../ipaddr.js';
 import { ownerOf, ownerTag, ownership } from '../owner.js';
 import * as v from '../validate.js';
-import { bool, configureInside, endpointMac, hasIPv6, linkHasIPv6, randomMac, readOptions, subnetGateway } from './common.js';
+import { bool, claimHostLink, configureInside, endpointMac, hasIPv6, linkHasIPv6, mendInside, randomMac, readOptions, subnetGateway } from './common.js';
 import type { Driver, DriverContext, JoinOptions } from './driver.js';
 
 /** The default network's bridge, as docker0 is Docker's. */
@@ -144,6 +143,8 @@ export const bridgeDriver: Driver = {
     }
   },
 
+  networkLinks: (n) => [bridgeState(n).bridge],
+
   async deleteNetwork(ctx, n) {
     const st = bridgeState(n);
     if (st.createdBridge) {
@@ -222,40 +223,16 @@ export const bridgeDriver: Driver = {
       await b.commit();
       return [`${ep.hostIfname} and ${ep.ifname} made again`];
     }
-    const fixed: string[] = [];
-    const whose = ownership(ctx.owner, near.alias);
-    if (whose === 'other') throw new Error(`${near.name} belongs to another nsnet store (${ownerOf(near.alias)})`);
-    if (whose === 'nobody') {
-      // Made before veths carried their store's tag: tagged now.
-      if (o.apply) await ctx.host.links.set(near.ifindex, { alias: ownerTag(ctx.owner, ep.id) });
-      fixed.push(`${near.name} tagged`);
-    }
+    const fixed = await claimHostLink(ctx, near, ep.id, o.apply);
     if (near.master !== bridge.ifindex || !near.up) {
       // Port settings (hairpin) apply only once it is a port: a request of their own.
       if (o.apply) await ctx.host.batch().setLink(near.ifindex, { master: bridge.ifindex }).setLink(near.ifindex, { up: true, ...(ep.ports?.length ? { hairpin: true } : {}) }).commit();
       fixed.push(`${near.name} attached to ${st.bridge}`);
     }
     const b = sb.batch();
-    const before = fixed.length;
-    if (!far.up) {
-      b.setUp(far.ifindex);
-      fixed.push(`${far.name} up`);
-    }
-    const same = (a: string, b2: string) => toBig(a)?.n === toBig(b2)?.n;
-    for (const a of ep.addresses) {
-      const [addr, len] = a.split('/');
-      if (view.addresses.some((x) => x.ifindex === far.ifindex && x.prefixlen === Number(len) && same(x.address, addr!))) continue;
-      b.addAddress(far.ifindex, a, a.includes(':') ? { nodad: true } : {});
-      fixed.push(`${a} on ${far.name}`);
-    }
-    if (o.gatewayEndpoint && !n.internal) {
-      for (const s of n.subnets) {
-        if (!s.gateway || view.routes.some((r) => r.dst === 'default' && r.gateway !== null && same(r.gateway, s.gateway!))) continue;
-        b.replaceRoute({ dst: 'default', gateway: s.gateway, dev: far.ifindex });
-        fixed.push(`default via ${s.gateway}`);
-      }
-    }
-    if (o.apply && fixed.length > before) await b.commit();
+    const inside = mendInside(b, n, ep, far, view, o, { gateway: subnetGateway(n) });
+    fixed.push(...inside);
+    if (o.apply && inside.length) await b.commit();
     return fixed;
   },
 

@@ -6,9 +6,12 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 
 import { ValidationError } from '../errors.js';
+import { toBig } from '../ipaddr.js';
 import type { Batch } from '../netlink/batch.js';
+import type { Link } from '../netlink/types.js';
+import { ownerOf, ownerTag, ownership } from '../owner.js';
 import type { EndpointRecord, NetworkRecord } from '../store/store.js';
-import type { JoinOptions } from './driver.js';
+import type { DriverContext, JoinOptions, KernelView } from './driver.js';
 
 export function bool(key: string, val: string): boolean {
   if (val === 'true' || val === '1') return true;
@@ -82,20 +85,72 @@ export function endpointMac(ep: EndpointRecord, how: 'ip' | 'random'): void {
  * link is up. routes.gateway names the gateway of each family (a routed
  * network's is on-link, reached with no subnet around it).
  */
-export function configureInside(
-  b: Batch, n: NetworkRecord, ep: EndpointRecord, o: JoinOptions, mtu: number | null,
-  routes: { gateway: (family: 4 | 6) => string | null; onlink?: boolean },
-): void {
+export function configureInside(b: Batch, n: NetworkRecord, ep: EndpointRecord, o: JoinOptions, mtu: number | null, routes: GatewayRoutes): void {
   const inside = ep.ifname!;
   if (linkHasIPv6(mtu) && !hasIPv6(n)) b.setLink(inside, { addrGenMode: 'none' });
   b.setUp(inside);
   for (const a of ep.addresses) b.addAddress(inside, a, a.includes(':') ? { nodad: true } : {});
-  if (!o.gatewayEndpoint || n.internal) return;
+  for (const gateway of defaultGateways(n, o, routes)) b.addRoute({ dst: 'default', gateway, dev: inside, ...(routes.onlink ? { onlink: true } : {}) });
+}
+
+/** How a network's sandboxes reach their gateway. */
+export interface GatewayRoutes {
+  /** The gateway of each family, if it has one. */
+  gateway: (family: 4 | 6) => string | null;
+  /** The gateway is on no subnet of the sandbox's: reached on-link. */
+  onlink?: boolean;
+}
+
+/** The gateways of the sandbox's default routes (one per family the network has), when ep gives it its default route. */
+function defaultGateways(n: NetworkRecord, o: JoinOptions, routes: GatewayRoutes): string[] {
+  if (!o.gatewayEndpoint || n.internal) return [];
+  const out: string[] = [];
   for (const family of [4, 6] as const) {
     if (!n.subnets.some((s) => s.subnet.includes(':') === (family === 6))) continue;
-    const gateway = routes.gateway(family);
-    if (gateway) b.addRoute({ dst: 'default', gateway, dev: inside, ...(routes.onlink ? { onlink: true } : {}) });
+    const g = routes.gateway(family);
+    if (g) out.push(g);
   }
+  return out;
+}
+
+const sameIp = (a: string, b: string) => toBig(a)?.n === toBig(b)?.n;
+
+/**
+ * What the sandbox's end of ep (far, as reconcile saw it in view) lacks of
+ * what configureInside made: up, its addresses, the default route. The
+ * requests that mend it go into b; the return says what they mend.
+ */
+export function mendInside(b: Batch, n: NetworkRecord, ep: EndpointRecord, far: Link, view: KernelView, o: JoinOptions, routes: GatewayRoutes): string[] {
+  const fixed: string[] = [];
+  if (!far.up) {
+    b.setUp(far.ifindex);
+    fixed.push(`${far.name} up`);
+  }
+  for (const a of ep.addresses) {
+    const [addr, len] = a.split('/');
+    if (view.addresses.some((x) => x.ifindex === far.ifindex && x.prefixlen === Number(len) && sameIp(x.address, addr!))) continue;
+    b.addAddress(far.ifindex, a, a.includes(':') ? { nodad: true } : {});
+    fixed.push(`${a} on ${far.name}`);
+  }
+  for (const gateway of defaultGateways(n, o, routes)) {
+    if (view.routes.some((r) => r.dst === 'default' && r.gateway !== null && sameIp(r.gateway, gateway))) continue;
+    b.replaceRoute({ dst: 'default', gateway, dev: far.ifindex, ...(routes.onlink ? { onlink: true } : {}) });
+    fixed.push(`default via ${gateway}`);
+  }
+  return fixed;
+}
+
+/**
+ * A host interface of ep's, checked for its owner's tag: another store's is
+ * not ours to mend (a throw); one without a tag (made before interfaces
+ * carried one) is tagged, with apply. Returns what that mends.
+ */
+export async function claimHostLink(ctx: DriverContext, l: Link, objectId: string, apply: boolean): Promise<string[]> {
+  const whose = ownership(ctx.owner, l.alias);
+  if (whose === 'other') throw new Error(`${l.name} belongs to another nsnet store (${ownerOf(l.alias)})`);
+  if (whose === 'mine') return [];
+  if (apply) await ctx.host.links.set(l.ifindex, { alias: ownerTag(ctx.owner, objectId) });
+  return [`${l.name} tagged`];
 }
 
 /** The gateway of the network's first subnet of a family, if it has one. */

@@ -28,6 +28,8 @@ export interface KernelView {
   links: Link[];
   addresses: Address[];
   routes: Route[];
+  /** The host's routes (main table), listed once for all the sandboxes that ask. */
+  hostRoutes(): Promise<Route[]>;
 }
 
 export interface JoinOptions {
@@ -55,6 +57,12 @@ export interface Driver {
    */
   validateNetwork(n: NetworkRecord, others: NetworkRecord[]): Record<string, unknown>;
   createNetwork(ctx: DriverContext, n: NetworkRecord): Promise<void>;
+  /**
+   * The host interfaces a network itself owns (its bridge, a shim): made
+   * again by reconcile (createNetwork) when one is missing, and never taken
+   * for an endpoint's leftover. Absent: none.
+   */
+  networkLinks?(n: NetworkRecord): string[];
   deleteNetwork(ctx: DriverContext, n: NetworkRecord): Promise<void>;
 
   /** Fills the endpoint's driver fields (host-side name, MAC ...); no kernel work. */
@@ -71,12 +79,15 @@ export interface Driver {
   /** Removes what join made. Must succeed when it is already gone. */
   leave(ctx: DriverContext, n: NetworkRecord, ep: EndpointRecord, sb: SandboxRecord | null): Promise<void>;
   /**
-   * Removes what join made outside the sandbox's namespace that releasing
-   * the namespace does not take with it (a host route through an interface
-   * the network shares). Runs on every delete, and after a failed create.
-   * Must succeed when it is already gone. Absent: there is no such thing.
+   * Removes, before a sandbox's namespace is released, what releasing it
+   * would not take with it, or not soon enough: a host route through an
+   * interface the network shares, or an interface whose address the next
+   * sandbox may want at once while the kernel is still destroying the old
+   * namespace. Runs on every delete, and after a failed create (sb null:
+   * the namespace is gone). Must succeed when it is already gone. Absent:
+   * there is no such thing.
    */
-  release?(ctx: DriverContext, n: NetworkRecord, ep: EndpointRecord): Promise<void>;
+  release?(ctx: DriverContext, n: NetworkRecord, ep: EndpointRecord, sb: SandboxRecord | null): Promise<void>;
   /**
    * What a network needs from the host's firewall (isolation, ICC, internal,
    * masquerade), for drivers whose networks route through the host. Absent:

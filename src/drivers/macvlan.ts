@@ -18,8 +18,9 @@ import { toBig } from '../ipaddr.js';
 import { Prefix } from '../ipam/prefix.js';
 import type { MacvlanMode } from '../netlink/batch.js';
 import type { NetworkRecord } from '../store/store.js';
+import { ownerTag, ownership } from '../owner.js';
 import * as v from '../validate.js';
-import { configureInside, endpointMac, readOptions, subnetGateway } from './common.js';
+import { configureInside, endpointMac, mendInside, readOptions, subnetGateway } from './common.js';
 import type { Driver } from './driver.js';
 
 export interface MacvlanState {
@@ -112,7 +113,10 @@ export const macvlanDriver: Driver = {
     const parent = await ctx.host.links.find(st.parent);
     if (!parent) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'network.create', st.parent, `parent ${st.parent} does not exist in the host's namespace (nsnet makes no VLAN subinterface for it)`);
     if (!st.shim) return;
-    const b = ctx.host.batch().addMacvlan({ name: st.shim.name, link: parent.ifindex, mode: 'bridge', up: true, ...(st.mtu ? { mtu: st.mtu } : {}) });
+    // The alias says whose it is, in the request right after the create.
+    const b = ctx.host.batch()
+      .addMacvlan({ name: st.shim.name, link: parent.ifindex, mode: 'bridge', up: true, ...(st.mtu ? { mtu: st.mtu } : {}) })
+      .setLink(st.shim.name, { alias: ownerTag(ctx.owner, n.id) });
     for (const a of st.shim.addresses) b.addAddress(st.shim.name, hostPrefix(a), a.includes(':') ? { nodad: true } : {});
     try {
       await b.commit();
@@ -122,11 +126,16 @@ export const macvlanDriver: Driver = {
     }
   },
 
+  networkLinks: (n) => (macvlanState(n).shim ? [macvlanState(n).shim!.name] : []),
+
   async deleteNetwork(ctx, n) {
     const st = macvlanState(n);
     if (!st.shim) return;
+    // Made again by another store since (its alias says so): not ours to delete.
+    const l = await ctx.host.links.find(st.shim.name);
+    if (!l || ownership(ctx.owner, l.alias) === 'other') return;
     // The shim's routes to the sandboxes go with it.
-    await ctx.host.links.delete(st.shim.name).catch((e: NsnetError) => {
+    await ctx.host.links.delete(l.ifindex).catch((e: NsnetError) => {
       if (e.code !== 'ENODEV') throw e;
     });
   },
@@ -146,7 +155,46 @@ export const macvlanDriver: Driver = {
     if (st.shim) for (const a of ep.addresses) b.in(ctx.host).replaceRoute({ dst: hostPrefix(a.split('/')[0]!), dev: st.shim.name });
   },
 
-  async leave(ctx, n, ep, sb) {
+  async repair(ctx, n, ep, sb, view, o) {
+    const st = macvlanState(n);
+    const far = view.links.find((l) => l.name === ep.ifname);
+    if (!far || far.kind !== 'macvlan') {
+      if (!o.apply) return [`${ep.ifname} to be made again`];
+      // An impostor by its name goes; join makes the macvlan (and its shim route) again.
+      if (far) await sb.links.delete(far.ifindex).catch((e: NsnetError) => {
+        if (e.code !== 'ENODEV') throw e;
+      });
+      const b = sb.batch();
+      this.join(ctx, n, ep, sb, b, o);
+      await b.commit();
+      return [`${ep.ifname} made again`];
+    }
+    const b = sb.batch();
+    const fixed = mendInside(b, n, ep, far, view, o, { gateway: subnetGateway(n) });
+    if (st.shim) {
+      const shim = view.hostLinks.get(st.shim.name);
+      if (!shim) throw new Error(`${st.shim.name}, the host's macvlan of network ${n.name}, is missing`);
+      const have = new Set((await view.hostRoutes()).filter((r) => r.oif === shim.ifindex).map((r) => r.dst));
+      for (const a of ep.addresses) {
+        const dst = hostPrefix(a.split('/')[0]!);
+        if (have.has(dst)) continue;
+        b.in(ctx.host).replaceRoute({ dst, dev: shim.ifindex });
+        fixed.push(`route to ${dst} through ${st.shim.name}`);
+      }
+    }
+    if (o.apply && fixed.length) await b.commit();
+    return fixed;
+  },
+
+  leave(ctx, n, ep, sb) {
+    return this.release!(ctx, n, ep, sb);
+  },
+
+  // The sandbox's macvlan is deleted, not left to the namespace's release:
+  // the kernel destroys a released namespace's devices in its own time, and
+  // until then the parent refuses a new macvlan with the same MAC (the next
+  // sandbox given the same address, EADDRINUSE). The shim's routes go too.
+  async release(ctx, n, ep, sb) {
     if (sb && sb.netnsKind === 'own' && ep.ifname) {
       const ns = await ctx.netnsOf(sb).catch((e: NsnetError) => {
         if (e.code !== 'ENOENT') throw e;
@@ -156,10 +204,6 @@ export const macvlanDriver: Driver = {
         if (e.code !== 'ENODEV') throw e;
       });
     }
-    await this.release!(ctx, n, ep);
-  },
-
-  async release(ctx, n, ep) {
     const st = macvlanState(n);
     if (!st.shim) return;
     for (const a of ep.addresses) {
