@@ -12,6 +12,7 @@ import { bridgeDriver } from '../drivers/bridge.js';
 import type { Driver } from '../drivers/driver.js';
 import { hostDriver } from '../drivers/host.js';
 import { macvlanDriver } from '../drivers/macvlan.js';
+import { routedDriver } from '../drivers/routed.js';
 import { nullDriver } from '../drivers/null.js';
 import { NsnetError, ValidationError } from '../errors.js';
 import type { FirewallKind } from '../firewall/backend.js';
@@ -105,7 +106,7 @@ export class Controller extends EventEmitter {
       if (this.listenerCount('event') > 0) this.emit('event', e);
     };
     this.ctx = new Context(o.host, o.store, firewall, o.runDir, { filesRoot: o.filesDir, etcDir: o.etcDir }, o.faults, o.stateDir, emit);
-    for (const d of [nullDriver, hostDriver, bridgeDriver, macvlanDriver]) this.ctx.drivers.set(d.name, d);
+    for (const d of [nullDriver, hostDriver, bridgeDriver, macvlanDriver, routedDriver]) this.ctx.drivers.set(d.name, d);
   }
 
   static async open(opts: ControllerOptions = {}): Promise<Controller> {

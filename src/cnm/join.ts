@@ -1,6 +1,7 @@
 // An endpoint in and out of a sandbox: join (all or nothing: the store
 // marks it joined, then one kernel trip plugs it in), leave (best effort,
 // handing the default route on), and delete (leave, then release).
+import { defaultRoutes } from '../drivers/common.js';
 import { NsnetError } from '../errors.js';
 import type { EndpointRecord } from '../store/store.js';
 import type { CnmContext } from './context.js';
@@ -87,7 +88,7 @@ async function leaveSandbox(ctx: CnmContext, epRec: EndpointRecord, busy: Busy):
     if (next) {
       await td.step('kernel.route', async () => {
         const b = (await ctx.netnsOf(sb)).batch();
-        for (const s of next.net.subnets) if (s.gateway) b.replaceRoute({ dst: 'default', gateway: s.gateway, dev: next.heir.ifname! });
+        for (const r of defaultRoutes(ctx.knownDriver(next.net.driver), next.net, next.heir.ifname!)) b.replaceRoute(r);
         await b.commit();
       });
     }

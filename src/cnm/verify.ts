@@ -8,7 +8,7 @@
 // sandbox that cannot be verified is removed and reported; its ports are
 // never published again.
 import type { KernelView } from '../drivers/driver.js';
-import type { Link, Route } from '../netlink/types.js';
+import type { Link, Neighbour, Route } from '../netlink/types.js';
 import { Netns, isMounted } from '../netlink/netns.js';
 import type { EndpointRecord, NetworkRecord, SandboxBusy, SandboxRecord } from '../store/store.js';
 import { Busy, workerAlive } from './busy.js';
@@ -40,7 +40,7 @@ export async function checkSandboxes(c: CnmContext): Promise<SandboxCheck> {
   // all its interfaces by now.
   const links = async () => new Map((await c.host.links.list()).map((l) => [l.name, l] as const));
   const seenLinks = await links();
-  const seenRoutes = hostRoutes(c);
+  const seenTables = hostTables(c);
   const nets = new Map(networks.map((n) => [n.id, n]));
   const byId = new Map(sandboxes.map((s) => [s.id, s]));
 
@@ -59,7 +59,7 @@ export async function checkSandboxes(c: CnmContext): Promise<SandboxCheck> {
     if (sb.netnsKind !== 'own') return null;
     if (!isMounted(sb.netnsPath)) return `its namespace ${sb.netnsPath} is gone`;
     const eps = endpoints.filter((e) => e.sandboxId === sb.id);
-    const need = await mend(c, sb, eps, nets, seenLinks, seenRoutes, false).catch((e: Error) => [e.message]);
+    const need = await mend(c, sb, eps, nets, seenLinks, seenTables, false).catch((e: Error) => [e.message]);
     return need.length ? `needs mending: ${need.join('; ')}` : null;
   };
 
@@ -83,7 +83,7 @@ export async function checkSandboxes(c: CnmContext): Promise<SandboxCheck> {
       if (!isMounted(sb.netnsPath)) return remove(sb, `its namespace ${sb.netnsPath} is gone`);
       try {
         const eps = await c.store.view((t) => t.endpoints({ sandboxId: sb.id }));
-        const fixed = await mend(c, sb, eps, nets, await links(), hostRoutes(c), true);
+        const fixed = await mend(c, sb, eps, nets, await links(), hostTables(c), true);
         if (fixed.length) out.found.push(`sandbox ${sb.name}: mended: ${fixed.join('; ')}`);
       } catch (e) {
         return remove(sb, `cannot be mended (${(e as Error).message})`);
@@ -123,22 +123,42 @@ export async function checkSandboxes(c: CnmContext): Promise<SandboxCheck> {
   return out;
 }
 
-/** The host's routes, listed on first use and then kept. */
-function hostRoutes(c: CnmContext): () => Promise<Route[]> {
-  let listed: Promise<Route[]> | undefined;
-  return () => (listed ??= c.host.routes.list());
+/** The host's routes and neighbours by interface, each listed on first use and then kept. */
+function hostTables(c: CnmContext): Pick<KernelView, 'hostRoutes' | 'hostNeighbours'> {
+  const byIf = <T>(list: () => Promise<T[]>, key: (x: T) => number | null) => {
+    let index: Promise<Map<number, T[]>> | undefined;
+    return async (i: number) => {
+      index ??= list().then((xs) => {
+        const m = new Map<number, T[]>();
+        for (const x of xs) {
+          const k = key(x);
+          if (k === null) continue;
+          const at = m.get(k);
+          if (at) at.push(x);
+          else m.set(k, [x]);
+        }
+        return m;
+      });
+      return (await index).get(i) ?? [];
+    };
+  };
+  return {
+    hostRoutes: byIf(() => c.host.routes.list(), (r: Route) => r.oif),
+    hostNeighbours: byIf(() => c.host.neighbours.list(), (n: Neighbour) => n.ifindex),
+  };
 }
 
 /** Looks into a sandbox's namespace and has each endpoint's driver check it (and, with apply, mend it). */
 async function mend(
-  c: CnmContext, sb: SandboxRecord, eps: EndpointRecord[], nets: Map<string, NetworkRecord>, hostLinks: Map<string, Link>, hostRoutes: () => Promise<Route[]>, apply: boolean,
+  c: CnmContext, sb: SandboxRecord, eps: EndpointRecord[], nets: Map<string, NetworkRecord>, hostLinks: Map<string, Link>,
+  host: Pick<KernelView, 'hostRoutes' | 'hostNeighbours'>, apply: boolean,
 ): Promise<string[]> {
   const checked = eps.filter((e) => c.knownDriver(nets.get(e.networkId)?.driver ?? '')?.repair);
   if (!checked.length) return [];
   const ns = await Netns.openPath(sb.netnsPath);
   try {
     const [links, addresses, routes] = await Promise.all([ns.links.list(), ns.addresses.list(), ns.routes.list()]);
-    const view: KernelView = { hostLinks, links, addresses, routes, hostRoutes };
+    const view: KernelView = { hostLinks, links, addresses, routes, ...host };
     const fixed: string[] = [];
     for (const ep of checked) {
       const net = nets.get(ep.networkId)!;

@@ -7,7 +7,10 @@ import type { Batch, HasHandle } from '../netlink/batch.js';
 import type { EndpointRecord, NetworkRecord } from '../store/store.js';
 import { ownerOf, ownerTag, ownership } from '../owner.js';
 import * as v from '../validate.js';
-import { bool, claimHostLink, configureInside, endpointMac, hasIPv6, linkHasIPv6, mendInside, randomMac, readOptions, subnetGateway } from './common.js';
+import {
+  bool, claimHostLink, configureInside, deleteHostLink, enableForwarding, endpointMac, hasIPv6, hostLinkOf, linkHasIPv6, mendInside, randomMac, readOptions,
+  remake, ROUTING_KEYS, subnetGateway,
+} from './common.js';
 import type { Driver, DriverContext, JoinOptions } from './driver.js';
 
 /** The default network's bridge, as docker0 is Docker's. */
@@ -29,16 +32,9 @@ const KEYS: Record<string, keyof Omit<BridgeState, 'createdBridge'>> = {
   'com.docker.network.bridge.name': 'bridge',
   'bridge.name': 'bridge',
   bridge: 'bridge',
-  'com.docker.network.driver.mtu': 'mtu',
-  mtu: 'mtu',
-  'com.docker.network.bridge.enable_icc': 'icc',
-  icc: 'icc',
-  'com.docker.network.bridge.enable_ip_masquerade': 'masquerade',
-  masquerade: 'masquerade',
+  ...ROUTING_KEYS,
   'com.docker.network.container_iface_prefix': 'ifPrefix',
   'ifname.prefix': 'ifPrefix',
-  'nsnet.mac': 'mac',
-  mac: 'mac',
 };
 
 export function bridgeState(n: NetworkRecord): BridgeState {
@@ -128,10 +124,7 @@ export const bridgeDriver: Driver = {
     }
     st.createdBridge = !existing;
     try {
-      // Routing between the bridge and the outside needs forwarding on, as Docker turns it on.
-      if ((await ctx.host.sysctl('net.ipv4.ip_forward')).trim() !== '1') await ctx.host.setSysctl('net.ipv4.ip_forward', 1);
-      if (hasIPv6(n) && (await ctx.host.sysctl('net.ipv6.conf.all.forwarding')).trim() !== '1')
-        await ctx.host.setSysctl('net.ipv6.conf.all.forwarding', 1);
+      await enableForwarding(ctx, n);
       // The host reaches published ports on 127.0.0.1: DNAT'd packets keep
       // that source until postrouting masquerades them, and routing drops
       // them on the bridge unless it accepts loopback addresses (the guard
@@ -206,23 +199,9 @@ export const bridgeDriver: Driver = {
     const st = bridgeState(n);
     const bridge = view.hostLinks.get(st.bridge);
     if (!bridge) throw new Error(`bridge ${st.bridge} of network ${n.name} is missing`);
-    // Looked up again when the listing lacks it: only what is surely gone is made again.
-    const near = ep.hostIfname ? (view.hostLinks.get(ep.hostIfname) ?? (await ctx.host.links.find(ep.hostIfname)) ?? undefined) : undefined;
+    const near = await hostLinkOf(ctx, ep, view);
     const far = view.links.find((l) => l.name === ep.ifname);
-    if (!near || !far || near.kind !== 'veth') {
-      if (!o.apply) return [`${ep.hostIfname} and ${ep.ifname} to be made again`];
-      // One end of a veth does not outlive the other: what is left of the
-      // pair (or an impostor by its name) goes, and join makes it again.
-      const gone = (e: NsnetError) => {
-        if (e.code !== 'ENODEV') throw e;
-      };
-      if (near) await ctx.host.links.delete(near.ifindex).catch(gone);
-      if (far) await sb.links.delete(far.ifindex).catch(gone);
-      const b = sb.batch();
-      this.join(ctx, n, ep, sb, b, o);
-      await b.commit();
-      return [`${ep.hostIfname} and ${ep.ifname} made again`];
-    }
+    if (!near || !far || near.kind !== 'veth') return remake(ctx, this, n, ep, sb, { host: near, inside: far }, o);
     const fixed = await claimHostLink(ctx, near, ep.id, o.apply);
     if (near.master !== bridge.ifindex || !near.up) {
       // Port settings (hairpin) apply only once it is a port: a request of their own.
@@ -236,14 +215,7 @@ export const bridgeDriver: Driver = {
     return fixed;
   },
 
-  async leave(ctx, _n, ep) {
-    if (!ep.hostIfname) return;
-    try {
-      await ctx.host.links.delete(ep.hostIfname);
-    } catch (e) {
-      if ((e as NsnetError).code !== 'ENODEV') throw e;
-    }
-  },
+  leave: (ctx, _n, ep) => deleteHostLink(ctx, ep),
 
   firewall(n) {
     const st = bridgeState(n);

@@ -5,13 +5,14 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 
-import { ValidationError } from '../errors.js';
+import { ValidationError, type NsnetError } from '../errors.js';
 import { toBig } from '../ipaddr.js';
-import type { Batch } from '../netlink/batch.js';
+import type { Batch, RouteSpec } from '../netlink/batch.js';
+import type { Netns } from '../netlink/netns.js';
 import type { Link } from '../netlink/types.js';
 import { ownerOf, ownerTag, ownership } from '../owner.js';
 import type { EndpointRecord, NetworkRecord } from '../store/store.js';
-import type { DriverContext, JoinOptions, KernelView } from './driver.js';
+import type { Driver, DriverContext, GatewayRoutes, JoinOptions, KernelView } from './driver.js';
 
 export function bool(key: string, val: string): boolean {
   if (val === 'true' || val === '1') return true;
@@ -35,6 +36,18 @@ export function readOptions<F extends string>(n: NetworkRecord, driver: string, 
     }
   }
 }
+
+/** The options of networks the host routes for (bridge, routed), by Docker's keys and short ones. */
+export const ROUTING_KEYS = {
+  'com.docker.network.driver.mtu': 'mtu',
+  mtu: 'mtu',
+  'com.docker.network.bridge.enable_icc': 'icc',
+  icc: 'icc',
+  'com.docker.network.bridge.enable_ip_masquerade': 'masquerade',
+  masquerade: 'masquerade',
+  'nsnet.mac': 'mac',
+  mac: 'mac',
+} as const;
 
 export const hasIPv6 = (n: NetworkRecord) => n.subnets.some((s) => s.subnet.includes(':'));
 
@@ -93,17 +106,14 @@ export function configureInside(b: Batch, n: NetworkRecord, ep: EndpointRecord, 
   for (const gateway of defaultGateways(n, o, routes)) b.addRoute({ dst: 'default', gateway, dev: inside, ...(routes.onlink ? { onlink: true } : {}) });
 }
 
-/** How a network's sandboxes reach their gateway. */
-export interface GatewayRoutes {
-  /** The gateway of each family, if it has one. */
-  gateway: (family: 4 | 6) => string | null;
-  /** The gateway is on no subnet of the sandbox's: reached on-link. */
-  onlink?: boolean;
-}
-
 /** The gateways of the sandbox's default routes (one per family the network has), when ep gives it its default route. */
 function defaultGateways(n: NetworkRecord, o: JoinOptions, routes: GatewayRoutes): string[] {
-  if (!o.gatewayEndpoint || n.internal) return [];
+  return o.gatewayEndpoint ? gatewayAddresses(n, routes) : [];
+}
+
+/** The gateways a sandbox on n routes through, one per family the network has (none for an internal network). */
+export function gatewayAddresses(n: NetworkRecord, routes: GatewayRoutes): string[] {
+  if (n.internal) return [];
   const out: string[] = [];
   for (const family of [4, 6] as const) {
     if (!n.subnets.some((s) => s.subnet.includes(':') === (family === 6))) continue;
@@ -111,6 +121,15 @@ function defaultGateways(n: NetworkRecord, o: JoinOptions, routes: GatewayRoutes
     if (g) out.push(g);
   }
   return out;
+}
+
+/** How a sandbox on n reaches its gateways: the driver's way, or the subnets' gateways. */
+export const gatewaysOf = (d: Driver | undefined, n: NetworkRecord): GatewayRoutes => d?.gateways?.(n) ?? { gateway: subnetGateway(n) };
+
+/** The default routes an endpoint on n gives its sandbox through its interface dev. */
+export function defaultRoutes(d: Driver | undefined, n: NetworkRecord, dev: string): RouteSpec[] {
+  const routes = gatewaysOf(d, n);
+  return gatewayAddresses(n, routes).map((gateway) => ({ dst: 'default', gateway, dev, ...(routes.onlink ? { onlink: true } : {}) }));
 }
 
 const sameIp = (a: string, b: string) => toBig(a)?.n === toBig(b)?.n;
@@ -156,3 +175,44 @@ export async function claimHostLink(ctx: DriverContext, l: Link, objectId: strin
 /** The gateway of the network's first subnet of a family, if it has one. */
 export const subnetGateway = (n: NetworkRecord) => (family: 4 | 6) =>
   n.subnets.find((s) => s.subnet.includes(':') === (family === 6) && s.gateway)?.gateway ?? null;
+
+/** Routing between a network and the outside needs forwarding on in the host, as Docker turns it on. */
+export async function enableForwarding(ctx: DriverContext, n: NetworkRecord): Promise<void> {
+  if ((await ctx.host.sysctl('net.ipv4.ip_forward')).trim() !== '1') await ctx.host.setSysctl('net.ipv4.ip_forward', 1);
+  if (hasIPv6(n) && (await ctx.host.sysctl('net.ipv6.conf.all.forwarding')).trim() !== '1') await ctx.host.setSysctl('net.ipv6.conf.all.forwarding', 1);
+}
+
+/** Deletes ep's host-side veth (its peer goes with it); one already gone is what was wanted. */
+export async function deleteHostLink(ctx: DriverContext, ep: EndpointRecord): Promise<void> {
+  if (!ep.hostIfname) return;
+  await ctx.host.links.delete(ep.hostIfname).catch((e: NsnetError) => {
+    if (e.code !== 'ENODEV') throw e;
+  });
+}
+
+/** ep's host-side link as reconcile saw it, looked up again when the listing lacks it: only what is surely gone is made again. */
+export async function hostLinkOf(ctx: DriverContext, ep: EndpointRecord, view: KernelView): Promise<Link | undefined> {
+  if (!ep.hostIfname) return undefined;
+  return view.hostLinks.get(ep.hostIfname) ?? (await ctx.host.links.find(ep.hostIfname)) ?? undefined;
+}
+
+/**
+ * Makes ep's interface again, as join made it: what is left of it (one end
+ * of a veth does not outlive the other, or an impostor by its name) goes
+ * first. Without apply, only says so. Returns what that mends.
+ */
+export async function remake(
+  ctx: DriverContext, d: Driver, n: NetworkRecord, ep: EndpointRecord, sb: Netns, left: { host?: Link; inside?: Link }, o: JoinOptions & { apply: boolean },
+): Promise<string[]> {
+  const what = ep.hostIfname ? `${ep.hostIfname} and ${ep.ifname}` : `${ep.ifname}`;
+  if (!o.apply) return [`${what} to be made again`];
+  const gone = (e: NsnetError) => {
+    if (e.code !== 'ENODEV') throw e;
+  };
+  if (left.host) await ctx.host.links.delete(left.host.ifindex).catch(gone);
+  if (left.inside) await sb.links.delete(left.inside.ifindex).catch(gone);
+  const b = sb.batch();
+  d.join(ctx, n, ep, sb, b, o);
+  await b.commit();
+  return [`${what} made again`];
+}

@@ -9,7 +9,7 @@ import type { NetworkSpec } from '../firewall/backend.js';
 import type { Batch } from '../netlink/batch.js';
 import type { Netns } from '../netlink/netns.js';
 import type { HasHandle } from '../netlink/batch.js';
-import type { Address, Link, Route } from '../netlink/types.js';
+import type { Address, Link, Neighbour, Route } from '../netlink/types.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/store.js';
 
 export interface DriverContext {
@@ -28,8 +28,18 @@ export interface KernelView {
   links: Link[];
   addresses: Address[];
   routes: Route[];
-  /** The host's routes (main table), listed once for all the sandboxes that ask. */
-  hostRoutes(): Promise<Route[]>;
+  /** The host's routes (main table) through one interface, listed once for all the sandboxes that ask. */
+  hostRoutes(oif: number): Promise<Route[]>;
+  /** The host's neighbour entries on one interface, likewise. */
+  hostNeighbours(ifindex: number): Promise<Neighbour[]>;
+}
+
+/** How a network's sandboxes reach their gateway. */
+export interface GatewayRoutes {
+  /** The gateway of each family, if it has one. */
+  gateway: (family: 4 | 6) => string | null;
+  /** The gateway is on no subnet of the sandbox's: reached on-link. */
+  onlink?: boolean;
 }
 
 export interface JoinOptions {
@@ -99,6 +109,8 @@ export interface Driver {
    * endpoint's addresses), or, when they cannot, why: said to whoever asks.
    */
   readonly publishesPorts?: true | string;
+  /** How its sandboxes reach their gateways. Absent: through each subnet's gateway, on the subnet. */
+  gateways?(n: NetworkRecord): GatewayRoutes;
   /** Turns a kernel error from join into a clearer one, if the driver knows better. */
   explain?(e: unknown, n: NetworkRecord): unknown;
 }

@@ -20,7 +20,7 @@ import type { MacvlanMode } from '../netlink/batch.js';
 import type { NetworkRecord } from '../store/store.js';
 import { ownerTag, ownership } from '../owner.js';
 import * as v from '../validate.js';
-import { configureInside, endpointMac, mendInside, readOptions, subnetGateway } from './common.js';
+import { configureInside, endpointMac, mendInside, readOptions, remake, subnetGateway } from './common.js';
 import type { Driver } from './driver.js';
 
 export interface MacvlanState {
@@ -158,23 +158,13 @@ export const macvlanDriver: Driver = {
   async repair(ctx, n, ep, sb, view, o) {
     const st = macvlanState(n);
     const far = view.links.find((l) => l.name === ep.ifname);
-    if (!far || far.kind !== 'macvlan') {
-      if (!o.apply) return [`${ep.ifname} to be made again`];
-      // An impostor by its name goes; join makes the macvlan (and its shim route) again.
-      if (far) await sb.links.delete(far.ifindex).catch((e: NsnetError) => {
-        if (e.code !== 'ENODEV') throw e;
-      });
-      const b = sb.batch();
-      this.join(ctx, n, ep, sb, b, o);
-      await b.commit();
-      return [`${ep.ifname} made again`];
-    }
+    if (!far || far.kind !== 'macvlan') return remake(ctx, this, n, ep, sb, { inside: far }, o);
     const b = sb.batch();
     const fixed = mendInside(b, n, ep, far, view, o, { gateway: subnetGateway(n) });
     if (st.shim) {
       const shim = view.hostLinks.get(st.shim.name);
       if (!shim) throw new Error(`${st.shim.name}, the host's macvlan of network ${n.name}, is missing`);
-      const have = new Set((await view.hostRoutes()).filter((r) => r.oif === shim.ifindex).map((r) => r.dst));
+      const have = new Set((await view.hostRoutes(shim.ifindex)).map((r) => r.dst));
       for (const a of ep.addresses) {
         const dst = hostPrefix(a.split('/')[0]!);
         if (have.has(dst)) continue;
