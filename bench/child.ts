@@ -13,7 +13,9 @@ import { runFloorOp } from './peers/floor.js';
 import { runEventsBench } from './events.js';
 
 const [peer, json] = process.argv.slice(2);
-const o = JSON.parse(json ?? '{}') as { n: number; explicit?: boolean; binary?: string; cycles?: number; ports?: boolean; published?: number; paired?: boolean };
+const o = JSON.parse(json ?? '{}') as {
+  n: number; explicit?: boolean; binary?: string; cycles?: number; ports?: boolean; published?: number; paired?: boolean; driver?: 'bridge' | 'routed' | 'none'; uplink?: boolean;
+};
 const run =
   peer === 'floor'
     ? runFloor({ n: o.n, explicit: o.explicit, binary: o.binary! })
@@ -22,7 +24,7 @@ const run =
       : peer === 'nsnet'
         ? runNsnet({ n: o.n, explicit: o.explicit })
         : peer === 'controller'
-          ? runController({ n: o.n, explicit: o.explicit, ports: o.ports, published: o.published, paired: o.paired })
+          ? runController({ n: o.n, explicit: o.explicit, ports: o.ports, published: o.published, paired: o.paired, driver: o.driver, uplink: o.uplink })
           : peer === 'cni'
             ? runCni({ n: o.n })
             : peer === 'cni+masq'

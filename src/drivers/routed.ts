@@ -23,7 +23,7 @@ import { ownerOf, ownerTag, ownership } from '../owner.js';
 import type { NetworkRecord } from '../store/store.js';
 import * as v from '../validate.js';
 import {
-  bool, claimHostLink, configureInside, deleteHostLink, enableForwarding, endpointMac, hostLinkOf, linkHasIPv6, mendInside, readOptions, remake, ROUTING_KEYS,
+  bool, claimHostLink, configureInside, deleteHostLink, enableForwarding, endpointMac, hasIPv6, hostLinkOf, linkHasIPv6, mendInside, readOptions, remake, ROUTING_KEYS,
 } from './common.js';
 import type { Driver, GatewayRoutes } from './driver.js';
 
@@ -104,12 +104,18 @@ export const routedDriver: Driver = {
     const mtu = st.mtu ? { mtu: st.mtu } : {};
     const near = ep.hostIfname!;
     b.in(ctx.host).addVeth({ name: near, mac: HOST_MAC, ...mtu, peer: { name: ep.ifname!, netns: sb, mac: ep.mac!, ...mtu } });
-    // Before it is up: no IPv6 link-local address, so no fe80::/64 route per
-    // veth (IPv6 keeps routes to one prefix in a list that every insert
-    // walks), and none of its DAD and MLD traffic. route_localnet lets the
-    // host reach ports published on 127.0.0.1 through it (the guard chain
-    // keeps sandboxes off the host's loopback).
-    b.setLink(near, { alias: ownerTag(ctx.owner, ep.id), ipv4Conf: { route_localnet: 1 }, ...(linkHasIPv6(st.mtu) ? { addrGenMode: 'none' } : {}) });
+    // Before it is up. The kernel keeps a route per IPv6 interface to the
+    // same prefixes (ff00::/8 for every one, fe80::/64 for every one with a
+    // link-local address) in one list that each new one walks, and walks
+    // all its routes on each interface's state change: at thousands of
+    // veths that is most of what a create costs. On a network without
+    // IPv6 the host end has no IPv6 at all (a sysctl, as netlink cannot
+    // turn it off); on one with IPv6 it needs it, but no link-local address.
+    // route_localnet lets the host reach ports published on 127.0.0.1
+    // through it (the guard chain keeps sandboxes off the host's loopback).
+    const v6 = linkHasIPv6(st.mtu);
+    if (v6 && !hasIPv6(n)) b.sysctl(`net.ipv6.conf.${near}.disable_ipv6`, 1);
+    b.setLink(near, { alias: ownerTag(ctx.owner, ep.id), ipv4Conf: { route_localnet: 1 }, ...(v6 && hasIPv6(n) ? { addrGenMode: 'none' } : {}) });
     b.setLink(near, { up: true });
     for (const a of ep.addresses) {
       b.addRoute({ dst: host(a), dev: near });
