@@ -18,7 +18,8 @@ export function uniq(prefix: string): string {
 
 /** `ip -j [-n ns] ...args`, parsed. */
 export async function ipj<T = any>(ns: string | null, ...args: string[]): Promise<T> {
-  const { stdout } = await run('ip', [...(ns ? ['-n', ns] : []), '-j', ...args]);
+  // Thousands of links or routes (the scale tests) print megabytes.
+  const { stdout } = await run('ip', [...(ns ? ['-n', ns] : []), '-j', ...args], { maxBuffer: 256 << 20 });
   return (stdout.trim() ? JSON.parse(stdout) : []) as T;
 }
 
