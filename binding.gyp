@@ -31,6 +31,13 @@
       "cflags_cc": ["-std=c++17", "-fexceptions", "-fvisibility=hidden", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],
       "cflags": ["-fvisibility=hidden", "-O2"],
       "ldflags": ["-Wl,--as-needed"]
+    },
+    {
+      "target_name": "nsnet-cni",
+      "type": "executable",
+      "sources": ["native/shim/shim.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-std=gnu11"],
+      "ldflags": ["-Wl,--as-needed"]
     }
   ]
 }

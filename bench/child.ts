@@ -5,6 +5,7 @@ import { runIp } from './peers/ip.js';
 import { runChurn, runLoop, runNsnet } from './peers/nsnet.js';
 import { runController } from './peers/controller.js';
 import { runCni } from './peers/cni.js';
+import { runCniPlugin, runCniVersion, type CniPeer } from './peers/cni-plugin.js';
 import { runNetavark } from './peers/netavark.js';
 import { spawnCostMs } from './peers/exec.js';
 import { runConcurrent, runOp } from './peers/concurrent.js';
@@ -14,7 +15,8 @@ import { runEventsBench } from './events.js';
 
 const [peer, json] = process.argv.slice(2);
 const o = JSON.parse(json ?? '{}') as {
-  n: number; explicit?: boolean; binary?: string; cycles?: number; ports?: boolean; published?: number; paired?: boolean; driver?: 'bridge' | 'routed' | 'none'; uplink?: boolean;
+  n: number; explicit?: boolean; binary?: string; cycles?: number; ports?: boolean; published?: number; paired?: boolean; peer?: CniPeer;
+  driver?: 'bridge' | 'routed' | 'none'; uplink?: boolean;
 };
 const run =
   peer === 'floor'
@@ -31,6 +33,10 @@ const run =
               ? runCni({ n: o.n, ipMasq: true })
               : peer === 'cni+portmap'
               ? runCni({ n: o.n, portmap: true })
+              : peer === 'cni-plugin'
+              ? runCniPlugin({ n: o.n, peer: o.peer! })
+              : peer === 'cni-version'
+              ? runCniVersion({ n: o.n })
               : peer === 'netavark'
                 ? runNetavark({ n: o.n })
                 : peer === 'pyroute2'

@@ -3,8 +3,9 @@
 // ip, the CNI bridge plugin, netavark and pyroute2; (b) scaling, N=10/100/1000;
 // (c) concurrency 1/4/16; (d) published ports, against CNI's bridge + portmap;
 // (e) event throughput and latency, beside ip monitor; (f) one low-level
-// operation; (g) the event loop, fds and memory over churn; (h) the routed
-// driver at N=10/100/1000 beside the bridge (and N=5000 with
+// operation; (g) the event loop, fds and memory over churn; (h) the CNI
+// plugin exec'd per call (fast and slow path) against the reference plugins;
+// (i) the routed driver at N=10/100/1000 beside the bridge (and N=5000 with
 // --routed-5000). Prints one table per suite and the bars, writes
 // bench/results/latest.json and the plot bench/scaling.svg. Figures are
 // medians of per-run medians (min and max across runs); ratios come from
@@ -17,6 +18,7 @@ import { inFreshNetns, settle as settleFor } from './lib/fresh.js';
 import { plotSvg, type Series } from './lib/plot.js';
 import { arg } from './lib/args.js';
 import { formatTable, summarize } from './lib/stats.js';
+import { cniBars, cniTable, runCniSuite } from './cni.js';
 import { eventsBarMet, type EventsRun } from './events.js';
 import { portBars, portsTable, runPortsSuite } from './ports.js';
 import { routedBars, routedTable, runRoutedSuite } from './routed.js';
@@ -36,7 +38,9 @@ const settle = () => settleFor(SETTLE_MS);
 // CNI + portmap costs ~0.1 s a sandbox and as much to remove: 30 tell enough.
 const CNI_PORTS_N = arg('cni-ports-n', 30);
 const EVENTS_N = arg('events-n', 50000);
-// Suite (h) at N=5000 too: about a minute more.
+// The CNI slow path starts node twice per container: 20 tell enough.
+const CNI_SLOW_N = arg('cni-slow-n', 20);
+// Suite (i) at N=5000 too: about a minute more.
 const ROUTED_BIG = process.argv.includes('--routed-5000');
 // The scaling suite's sizes (--scale 10,100 for a quick try).
 const SCALE = (() => {
@@ -123,14 +127,27 @@ async function main(): Promise<void> {
     },
   });
 
-  // (h) The routed driver beside the bridge (bench/routed.ts).
+  // (h) CNI (bench/cni.ts): nsnet's plugin exec'd per call, fast and slow
+  // path, beside the reference plugins doing the same work.
+  const cniRuns = Math.min(RUNS, 3);
+  const cniOpts = { n: N, slowN: CNI_SLOW_N, portmapN: CNI_PORTS_N };
+  const cniRounds = await runCniSuite({
+    ...cniOpts,
+    runs: cniRuns,
+    before: async (label, r) => {
+      await settle();
+      progress(`(h) CNI: ${label} (${r + 1}/${cniRuns})`);
+    },
+  });
+
+  // (i) The routed driver beside the bridge (bench/routed.ts).
   const routedRuns = Math.min(RUNS, 3);
   const routedRounds = await runRoutedSuite({
     runs: routedRuns,
     big: ROUTED_BIG,
     before: async (label, r) => {
       await settle();
-      progress(`(h) routed driver: ${label} (${r + 1}/${routedRuns})`);
+      progress(`(i) routed driver: ${label} (${r + 1}/${routedRuns})`);
     },
   });
 
@@ -198,7 +215,9 @@ async function main(): Promise<void> {
   report(`\n(c) concurrency, N=${N}: wall ms per sandbox, and each setup's median latency\n${formatTable(['in flight', 'nsnet', 'nsnet latency', 'controller', 'controller latency'], concRows)}`);
   report(`\n(d) published ports, N=${N} (one published port per sandbox), ${portRuns} runs: ms per sandbox\n${portsTable(portRounds, CNI_PORTS_N)}`);
   const { extraMs: portExtra, at1000: port1000, at10: port10, vsCni: vsPortmap } = portBars(portRounds);
-  report(`\n(h) the routed driver beside the bridge, the Controller, ${routedRuns} runs: ms per sandbox with N on the network\n${routedTable(routedRounds, ROUTED_BIG)}`);
+  report(`\n(h) CNI plugins exec'd per call as a runtime does, ${cniRuns} runs: median ms per call (ADD+DEL: per round), ratio to the reference doing the same work\n${cniTable(cniRounds, cniOpts)}`);
+  const cb = cniBars(cniRounds);
+  report(`\n(i) the routed driver beside the bridge, the Controller, ${routedRuns} runs: ms per sandbox with N on the network\n${routedTable(routedRounds, ROUTED_BIG)}`);
   const rb = routedBars(routedRounds);
 
   const ev = (pick: (r: EventsRun) => number) => summarize(events.map(pick));
@@ -249,6 +268,9 @@ async function main(): Promise<void> {
     ['one published port costs <= 0.3 ms more', `${med(portExtra).toFixed(3)} ms, paired (per-run ${portExtra.map((x) => x.toFixed(3)).join(', ')})`, med(portExtra) <= 0.3],
     ['with 1000 ports published <= 1.2x with none', `${med(port1000).toFixed(2)}x (with 10: ${med(port10).toFixed(2)}x)`, med(port1000) <= 1.2],
     ['>= 20x faster than CNI bridge+ipMasq+portmap', `${med(vsPortmap).toFixed(1)}x (per-run ${vsPortmap.map((x) => x.toFixed(1)).join(', ')})`, med(vsPortmap) >= 20],
+    ['CNI ADD+DEL, fast path <= 1/4 of bridge + host-local', `${med(cb.vsBridge).toFixed(3)}x (per-run ${cb.vsBridge.map((x) => x.toFixed(3)).join(', ')})`, med(cb.vsBridge) <= 0.25],
+    ['CNI ADD+DEL with one port <= 1/10 of bridge + portmap', `${med(cb.vsPortmap).toFixed(3)}x (per-run ${cb.vsPortmap.map((x) => x.toFixed(3)).join(', ')})`, med(cb.vsPortmap) <= 0.1],
+    ['CNI VERSION through the shim <= 2 ms', `${med(cb.versionMs).toFixed(2)} ms (per-run ${cb.versionMs.map((x) => x.toFixed(2)).join(', ')})`, med(cb.versionMs) <= 2],
     [
       '>= 100k events/s delivered to JS',
       `live flush ${Math.round(ev((r) => r.flushEventsPerSec).min / 1000)}k-${Math.round(ev((r) => r.flushEventsPerSec).max / 1000)}k/s (ip monitor printed ${Math.round(ev((r) => r.ipMonitorFlushLines).median / 1000)}k of ${Math.round(ev((r) => r.flushEvents).median / 1000)}k lines); ` +
@@ -287,7 +309,7 @@ async function main(): Promise<void> {
   report(`\n${formatTable(['bar', 'measured', 'met'], bars.map(([a, b, c]) => [a as string, b as string, c ? 'yes' : 'NO']))}`);
 
   await mkdir(here('../../bench/results'), { recursive: true }).catch(() => {});
-  const out = { date: new Date().toISOString(), n: N, runs: RUNS, cpu: cpus()[0]?.model, cores: cpus().length, setup, release, explicit, loops, churn, perRunRatio, ctlPerRun, scale, conc: Object.fromEntries(Object.entries(conc).map(([p, byK]) => [p, Object.fromEntries(Object.entries(byK).map(([k, rs]) => [k, rs.map((r) => r.perSandboxMs)]))])), ops, spawnMs: spawn.ms, ports: portRounds, cniPortsN: CNI_PORTS_N, events, routed: routedRounds };
+  const out = { date: new Date().toISOString(), n: N, runs: RUNS, cpu: cpus()[0]?.model, cores: cpus().length, setup, release, explicit, loops, churn, perRunRatio, ctlPerRun, scale, conc: Object.fromEntries(Object.entries(conc).map(([p, byK]) => [p, Object.fromEntries(Object.entries(byK).map(([k, rs]) => [k, rs.map((r) => r.perSandboxMs)]))])), ops, spawnMs: spawn.ms, ports: portRounds, cniPortsN: CNI_PORTS_N, cni: cniRounds, events, routed: routedRounds };
   await writeFile(here('../../bench/results/latest.json'), `${JSON.stringify(out, null, 2)}\n`);
   await writeFile(here('../../bench/results/latest.txt'), `${printed.join('\n')}\n`);
 }

@@ -15,7 +15,9 @@ echo "pack-test: packed $tarball ($(du -h "$tmp/$tarball" | cut -f1))"
 # What the tarball holds: what users need and nothing else.
 tar -tzf "$tmp/$tarball" > "$tmp/files"
 for must in package/bin/nsnet.js package/dist/index.js package/dist/index.d.ts package/dist/cli/main.js package/binding.gyp \
-  package/native/nl/nl.cc package/native/addon/addon.cc package/prebuilds/linux-x64/nsnet.glibc.node; do
+  package/native/nl/nl.cc package/native/addon/addon.cc package/prebuilds/linux-x64/nsnet.glibc.node \
+  package/native/shim/shim.c package/prebuilds/linux-x64/nsnet-cni package/dist/cni/plugin/main.js \
+  package/contrib/systemd/nsnet.service; do
   grep -qx "$must" "$tmp/files" || { echo "pack-test: $must missing from the tarball"; exit 1; }
 done
 if grep -E '^package/(test|bench|scripts|native/test|native/fuzz|\.ci)/' "$tmp/files"; then
@@ -59,6 +61,24 @@ c.close();
 console.log(`pack-test: bridge-mode sandbox (${ep.addresses[0]}) created and removed through the installed package`);
 JS
 PATH="$tmp/nocc:$PATH" node "$root/scripts/sandbox.mjs" node app.mjs
+
+# The CNI plugins: the prebuilt shim installed where runtimes look, answering
+# VERSION itself, and (no daemon running) an ADD and a DEL through the slow
+# path, whose node and script paths the install recorded.
+PATH="$tmp/nocc:$PATH" npx --no-install nsnet cni install --dir "$tmp/cni-bin" --state-dir /var/lib/nsnet/pack-cni >/dev/null
+CNI_COMMAND=VERSION "$tmp/cni-bin/nsnet" | grep -q '"1.1.0"' || { echo "pack-test: the installed shim does not answer VERSION"; exit 1; }
+cat > cni.sh <<SH
+set -e
+ip netns add pack-cni
+conf='{"cniVersion":"1.0.0","name":"pack-cni","type":"nsnet","subnet":"10.254.0.0/24"}'
+export CNI_CONTAINERID=pack CNI_NETNS=/run/netns/pack-cni CNI_IFNAME=eth0 CNI_PATH=$tmp/cni-bin
+echo "\$conf" | CNI_COMMAND=ADD $tmp/cni-bin/nsnet | grep -q '10.254.0.2/24'
+ip -n pack-cni -br addr show eth0 | grep -q 10.254.0.2
+echo "\$conf" | CNI_COMMAND=DEL $tmp/cni-bin/nsnet
+ip netns del pack-cni
+SH
+PATH="$tmp/nocc:$PATH" node "$root/scripts/sandbox.mjs" bash cni.sh
+echo "pack-test: the installed CNI plugin (prebuilt shim, slow path) attached and detached a namespace"
 
 # Asked to build from source (with the compilers back), the install does.
 mkdir "$tmp/src-app"

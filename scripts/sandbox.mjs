@@ -3,9 +3,12 @@
 // mount namespace, so nothing it does can reach or change the host's network:
 //   node scripts/sandbox.mjs <command> [args...]
 // Inside: a fresh netns with only lo (up), tmpfs over /run/netns, /etc/netns
-// and the state dir, and NSNET_HOST_NETNS pointing at the host's namespace
-// (read-only use: the host-untouched test lists it). Outside, the host's links,
-// addresses and routes are compared before and after; any change fails the run.
+// and the state dir, over what CNI plugins and Podman write (libcni's cache
+// and host-local's leases in /var/lib/cni, tuning's backups in /run/cni,
+// /etc/cni/net.d, container storage and Podman's run dirs), and
+// NSNET_HOST_NETNS pointing at the host's namespace (read-only use: the
+// host-untouched test lists it). Outside, the host's links, addresses and
+// routes are compared before and after; any change fails the run.
 import { spawnSync, execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,7 +20,8 @@ if (args.length === 0) {
   process.exit(2);
 }
 
-const PRIVATE_DIRS = ['/run/netns', '/etc/netns', '/var/lib/nsnet', '/run/nsnet'];
+const PRIVATE_DIRS = ['/run/netns', '/etc/netns', '/var/lib/nsnet', '/run/nsnet',
+  '/var/lib/cni', '/run/cni', '/etc/cni/net.d', '/var/lib/containers', '/run/containers', '/run/libpod'];
 
 function inside() {
   for (const d of PRIVATE_DIRS) {

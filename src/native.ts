@@ -344,6 +344,8 @@ export interface Native {
   nftList(ns: NativeNetns, what: 'sets', family: number, table: string, set: string): Promise<NativeList<NativeNftSet>>;
   nftList(ns: NativeNetns, what: 'rules', family: number, table: string, set: string): Promise<NativeList<NativeNftRule>>;
   nftList(ns: NativeNetns, what: 'elems', family: number, table: string, set: string): Promise<NativeList<NativeNftElem>>;
+  /** SO_PEERCRED of a connected unix socket's fd: who connected (synchronous: it never waits). */
+  peerCred(fd: number): { pid: number; uid: number; gid: number };
 }
 
 const require = createRequire(import.meta.url);

@@ -1,10 +1,11 @@
 // Does a store agree with the kernel? Used after crashes, races and outside
 // interference: every address and host port held once, by an endpoint that
 // exists; every sandbox of the store has its mounted namespace, its files
-// and, per joined endpoint, its veth on its bridge with its address inside;
+// and, per joined endpoint, its veth on its bridge with its address inside
+// (an external sandbox: no files, its runtime's namespace wherever it is);
 // and nothing more of this store is in the kernel or on disk (veths, DNAT
 // elements, namespaces, files). Returns the problems found, one line each.
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 import type { Controller } from '../src/index.js';
@@ -81,8 +82,9 @@ export async function problems(c: Controller, hostName: string, prefix: string):
     if (!l) out.push(`endpoint ${e.name}: veth ${e.hostIfname} missing`);
     else if (l.master !== bridge) out.push(`endpoint ${e.name}: veth ${e.hostIfname} on ${l.master ?? 'no bridge'}, not ${bridge}`);
     const sb = sbs.get(e.sandboxId!)!;
-    if (isMounted(sb.netnsPath)) {
-      const inside = (await ipj<any[]>(sb.name, 'addr', 'show')).flatMap((i) => (i.addr_info ?? []).map((a: any) => `${a.local}/${a.prefixlen}`));
+    // An external sandbox's namespace is its runtime's, wherever it is mounted.
+    if (sb.netnsKind === 'external' ? existsSync(sb.netnsPath) : isMounted(sb.netnsPath)) {
+      const inside = (await ipj<any[]>(sb.netnsKind === 'external' ? sb.netnsPath : sb.name, 'addr', 'show')).flatMap((i) => (i.addr_info ?? []).map((a: any) => `${a.local}/${a.prefixlen}`));
       for (const a of e.addresses) if (!inside.includes(a)) out.push(`sandbox ${sb.name}: ${a} missing inside`);
     }
   }
@@ -102,7 +104,8 @@ export async function problems(c: Controller, hostName: string, prefix: string):
   const havePorts = nftPorts(await nftj(hostName));
   if (JSON.stringify(havePorts) !== JSON.stringify(wantPorts)) out.push(`DNAT elements [${havePorts.join(', ')}], the store [${wantPorts.join(', ')}]`);
   const dirs = ls(c.filesDir).map((d) => join(c.filesDir, d)).sort();
-  const storeDirs = [...new Set(s.sandboxes.filter((x) => x.netnsKind !== 'container').map((x) => x.filesDir))].sort();
+  // A container sandbox shares its owner's files; an external one has none.
+  const storeDirs = [...new Set(s.sandboxes.filter((x) => x.netnsKind !== 'container' && x.filesDir).map((x) => x.filesDir))].sort();
   if (JSON.stringify(dirs) !== JSON.stringify(storeDirs)) out.push(`files dirs [${dirs.map((d) => d.slice(-8))}], the store [${storeDirs.map((d) => d.slice(-8))}]`);
   const etc = ls(c.etcDir).filter((n) => n.startsWith(prefix)).sort();
   if (JSON.stringify(etc) !== JSON.stringify(names)) out.push(`${c.etcDir} holds [${etc}], the store [${names}]`);

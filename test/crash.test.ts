@@ -1,20 +1,25 @@
 // Crash consistency: a process driving a Controller (fixtures/churn.mjs:
-// create with a published port, join, leave, delete) is SIGKILLed at
-// random points, half of them at a step boundary chosen by the fault hook,
+// create with a published port, join, leave, delete; every other run in
+// runtimes' namespaces, as a CNI plugin's sandboxes, whose deletions it
+// defers) is SIGKILLed at random points, half of them at a step boundary chosen by the fault hook,
 // half by a timer from outside (inside a kernel trip, a store write, a
-// file write). After each kill a fresh controller reconciles, and then the
-// store and the kernel agree (consistency.ts: ip -j, nft -j, /run/netns, the
+// file write, a deferred deletion). After each kill a fresh controller
+// reconciles, and then the store and the kernel agree (consistency.ts: ip -j, nft -j, /run/netns, the
 // files), no address or host port is held twice or leaked, and the names
-// the dead process used can be created again. NSNET_CRASH_KILLS sets the
+// the dead process used can be created again; the runtimes' namespaces
+// are still there, holding nothing of nsnet's but what the store says. NSNET_CRASH_KILLS sets the
 // number of kills (scripts/crash-soak.sh runs the long version).
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 import { afterAll, beforeAll, expect, test } from 'vitest';
 
-import { Controller, createSandbox } from '../src/index.js';
+import { Controller, createSandbox, Netns } from '../src/index.js';
 import { eventually, world, type World } from './cnm-helpers.js';
 import { problems } from './consistency.js';
-import { uniq } from './helpers.js';
+import { ipj, uniq } from './helpers.js';
 
 const KILLS = Number(process.env.NSNET_CRASH_KILLS ?? 20);
 const ROUNDS = 2;
@@ -22,6 +27,9 @@ let w: World;
 let net: string;
 let net2: string;
 const prefix = uniq('cr');
+/** The runtimes' namespaces the external runs join, one per round. */
+const runtimes: Netns[] = [];
+let runtimeDir: string | undefined;
 
 interface Run {
   lines: string[];
@@ -30,8 +38,11 @@ interface Run {
   ms: number;
 }
 
-function churn(o: { killAtStep?: number; killAfterMs?: number; rounds?: number }): Promise<Run> {
-  const cfg = { stateDir: w.stateDir, host: w.host.name, network: net, network2: net2, prefix, rounds: o.rounds ?? ROUNDS, ports: ['80', '8400-8499:81'], killAtStep: o.killAtStep };
+function churn(o: { killAtStep?: number; killAfterMs?: number; rounds?: number; external?: boolean }): Promise<Run> {
+  const cfg = {
+    stateDir: w.stateDir, host: w.host.name, network: net, network2: net2, prefix, rounds: o.rounds ?? ROUNDS, ports: ['80', '8400-8499:81'], killAtStep: o.killAtStep,
+    ...(o.external ? { runtimes: runtimes.map((r) => r.path) } : {}),
+  };
   return new Promise((resolve, reject) => {
     let t0 = 0;
     let ms = 0;
@@ -72,6 +83,8 @@ async function recover(): Promise<string[]> {
       await sb.delete({ wait: true });
     }
     expect(await problems(c, w.host.name!, prefix)).toEqual([]);
+    // Never deleted, and holding nothing of nsnet's once its sandboxes are gone.
+    for (const rt of runtimes) expect((await ipj<any[]>(rt.path!, 'link', 'show')).map((l) => l.ifname)).toEqual(['lo']);
     return r.found;
   } finally {
     c.close();
@@ -82,31 +95,46 @@ beforeAll(async () => {
   w = await world('cr');
   net = (await w.c.createNetwork(uniq('crn'), { subnets: ['10.181.0.0/24'] })).name;
   net2 = (await w.c.createNetwork(uniq('crm'), { subnets: ['10.182.0.0/24'] })).name;
+  // Outside nsnet's run dir, as a runtime keeps its own.
+  runtimeDir = mkdtempSync(join(tmpdir(), 'nsnet-crt-'));
+  for (let i = 0; i < ROUNDS; i++) runtimes.push(await Netns.create(uniq('crt'), { runDir: runtimeDir }));
   w.c.close();
 });
 
 afterAll(async () => {
   await w?.reopen();
   await w?.cleanup();
+  for (const rt of runtimes) await rt.delete();
+  if (runtimeDir) {
+    // Netns.create made the run dir a mount of its own, as `ip netns` does /run/netns.
+    execFileSync('umount', ['-l', runtimeDir]);
+    rmSync(runtimeDir, { recursive: true, force: true });
+  }
 });
 
 test(`${KILLS} SIGKILLs at random points of create, join, publish, leave and delete: each time a fresh process reconciles, the store and the kernel agree, nothing is held twice or leaked, and the names can be created again`, async () => {
-  const whole = await churn({});
-  expect(whole.killed).toBe(false);
-  expect(whole.lines.at(-1)).toBe('finished');
-  const steps = whole.lines.filter((l) => l.startsWith('step ')).length;
-  await recover();
+  // A whole run of each kind first: how many steps it has, and how long it takes.
+  const whole = new Map<boolean, { steps: number; ms: number }>();
+  for (const external of [false, true]) {
+    const run = await churn({ external });
+    expect(run.killed).toBe(false);
+    expect(run.lines.at(-1)).toBe('finished');
+    whole.set(external, { steps: run.lines.filter((l) => l.startsWith('step ')).length, ms: run.ms });
+    await recover();
+  }
   const at: string[] = [];
   const found: string[] = [];
   let runs = 0;
   for (let k = 0; k < KILLS; runs++) {
     const byStep = runs % 2 === 0;
-    const run = byStep ? await churn({ killAtStep: 1 + Math.floor(Math.random() * steps) }) : await churn({ killAfterMs: Math.random() * whole.ms });
+    const external = runs % 4 >= 2;
+    const { steps, ms } = whole.get(external)!;
+    const run = byStep ? await churn({ external, killAtStep: 1 + Math.floor(Math.random() * steps) }) : await churn({ external, killAfterMs: Math.random() * ms });
     if (run.killed) {
       k++;
-      at.push(`${byStep ? 'step' : 'timer'}: ${run.lines.filter((l) => l.startsWith('step ')).at(-1) ?? 'before the first step'}`);
+      at.push(`${external ? 'external, ' : ''}${byStep ? 'step' : 'timer'}: ${run.lines.filter((l) => l.startsWith('step ')).at(-1) ?? 'before the first step'}`);
     }
     found.push(...(await recover()));
   }
-  console.log(`crash: ${KILLS} kills in ${runs} runs, ${steps} steps per churn; killed at (the last step begun):\n  ${at.join('\n  ')}\nreconcile found:\n  ${found.join('\n  ') || '(nothing)'}`);
+  console.log(`crash: ${KILLS} kills in ${runs} runs, ${whole.get(false)!.steps} steps per churn (${whole.get(true)!.steps} external); killed at (the last step begun):\n  ${at.join('\n  ')}\nreconcile found:\n  ${found.join('\n  ') || '(nothing)'}`);
 }, 600_000);

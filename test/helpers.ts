@@ -1,5 +1,5 @@
 // Shared by the integration tests: unique names, and iproute2 as the
-// independent oracle (`ip -j`), run against namespaces by name.
+// independent oracle (`ip -j`), run against namespaces by name or path.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 
@@ -16,17 +16,22 @@ export function uniq(prefix: string): string {
   return `${prefix}${(process.pid % 10000).toString(36)}${counter.toString(36)}`.slice(0, 15);
 }
 
+/** `ip` in ns: a name in /run/netns (`ip -n`), a path anywhere (a runtime's namespace, entered with nsenter), or null for this one. */
+function ipIn(ns: string | null, args: string[]) {
+  // Thousands of links or routes (the scale tests) print megabytes.
+  const o = { maxBuffer: 256 << 20 };
+  return ns?.startsWith('/') ? run('nsenter', [`--net=${ns}`, 'ip', ...args], o) : run('ip', [...(ns ? ['-n', ns] : []), ...args], o);
+}
+
 /** `ip -j [-n ns] ...args`, parsed. */
 export async function ipj<T = any>(ns: string | null, ...args: string[]): Promise<T> {
-  // Thousands of links or routes (the scale tests) print megabytes.
-  const { stdout } = await run('ip', [...(ns ? ['-n', ns] : []), '-j', ...args], { maxBuffer: 256 << 20 });
+  const { stdout } = await ipIn(ns, ['-j', ...args]);
   return (stdout.trim() ? JSON.parse(stdout) : []) as T;
 }
 
 /** Runs `ip [-n ns] ...args` for changes made behind nsnet's back. */
 export async function ip(ns: string | null, ...args: string[]): Promise<string> {
-  const { stdout } = await run('ip', [...(ns ? ['-n', ns] : []), ...args]);
-  return stdout;
+  return (await ipIn(ns, args)).stdout;
 }
 
 /** Runs a command inside a named namespace (`ip netns exec`). */

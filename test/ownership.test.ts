@@ -3,6 +3,9 @@
 // create, delete, remove its own network), the other's sandbox keeps its
 // traffic through its published port, and its objects are as they were in
 // `ip -j` and `nft -j`. And a new, empty store changes nothing at all.
+// Each store also has an external sandbox (a runtime's namespace, as a CNI
+// ADD gives one): attributed to its store by its host veth's alias, while
+// the runtime's namespace carries no tag of anyone's.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,6 +31,9 @@ interface Side {
   sandbox: string;
   veth: string;
   port: number;
+  /** The runtime's namespace of the external sandbox, and that sandbox's host veth. */
+  runtime: Netns;
+  extVeth: string;
 }
 let a: Side;
 let b: Side;
@@ -43,28 +49,34 @@ async function side(tag: string, subnet: string, port: number): Promise<Side> {
     const sb = await createSandbox(c, { name: uniq(`os${tag}`), mode: { network: net.name }, ports: [`${port}:80`] });
     servers.push((await serve(await sb.netns(), 80, '0.0.0.0', `store ${tag}`)).server);
     const info = await sb.info();
-    return { stateDir, id: c.store.id, net: net.name, bridge: (await net.info()).bridge!, sandbox: sb.name, veth: info.endpoints[0]!.hostIfname!, port };
+    const runtime = await Netns.create(uniq(`ort${tag}`));
+    const ext = await c.createSandbox(uniq(`oxs${tag}`), { netnsPath: runtime.path!, networks: [{ network: net.name, ports: [`${port + 10}:80`] }] });
+    servers.push((await serve(runtime, 80, '0.0.0.0', `store ${tag} external`)).server);
+    const extVeth = (await ext.info()).endpoints[0]!.hostIfname!;
+    return { stateDir, id: c.store.id, net: net.name, bridge: (await net.info()).bridge!, sandbox: sb.name, veth: info.endpoints[0]!.hostIfname!, port, runtime, extVeth };
   } finally {
     c.close();
   }
 }
 
-/** What the kernel holds of one store: its bridge and veth as `ip -j` shows them, its elements in nsnet's table, its namespace. */
+/** What the kernel holds of one store: its bridge and veths as `ip -j` shows them, its elements in nsnet's table, its namespace, the runtime's namespace. */
 async function objectsOf(s: Side) {
   const links = (await ipj<any[]>(host.name!, 'link', 'show'))
-    .filter((l) => l.ifname === s.bridge || l.ifname === s.veth)
+    .filter((l) => l.ifname === s.bridge || l.ifname === s.veth || l.ifname === s.extVeth)
     .map((l) => ({ name: l.ifname, master: l.master ?? null, state: l.operstate, mac: l.address, flags: l.flags }));
   const addrs = (await ipj<any[]>(host.name!, 'addr', 'show', 'dev', s.bridge).catch(() => [])).flatMap((l) => l.addr_info.map((x: any) => `${x.local}/${x.prefixlen}`));
   const nft = await nftj(host.name!);
-  const mentions = (x: unknown) => JSON.stringify(x).includes(s.bridge) || JSON.stringify(x).includes(`${s.port}`);
+  const mentions = (x: unknown) => [s.bridge, `${s.port}`, `${s.port + 10}`].some((m) => JSON.stringify(x).includes(m));
   const elements = [...ofKind(nft, 'set'), ...ofKind(nft, 'map')].map((m) => [m.name, (m.elem ?? []).filter(mentions)]);
   const netns = (await ipj<{ name: string }[]>(null, 'netns', 'list')).some((n) => n.name === s.sandbox);
-  return { links, addrs, elements, netns };
+  const runtime = (await ipj<any[]>(s.runtime.name!, 'addr', 'show')).map((l) => ({ name: l.ifname, alias: l.ifalias ?? null, state: l.operstate, addrs: l.addr_info.map((x: any) => x.local) }));
+  return { links, addrs, elements, netns, runtime };
 }
 
-/** b's sandbox answers through its published port, from outside the host. */
+/** A store's sandboxes (its own and the external one) answer through their published ports, from outside the host. */
 async function reachable(s: Side) {
   expect(await fetchTcp(outside, s.port, UP)).toBe(`store ${s === a ? 'a' : 'b'}`);
+  expect(await fetchTcp(outside, s.port + 10, UP)).toBe(`store ${s === a ? 'a' : 'b'} external`);
 }
 
 beforeAll(async () => {
@@ -85,6 +97,7 @@ afterAll(async () => {
     c?.close();
     await rm(d, { recursive: true, force: true });
   }
+  for (const s of [a, b]) await s?.runtime.delete();
   await outside?.delete();
   await host?.delete();
 });
@@ -95,12 +108,12 @@ describe('two stores on one host', () => {
     await reachable(b);
   });
 
-  test("what each store makes carries its id: the bridge's and the veth's alias, lo's alias in the sandbox, every element's comment", async () => {
+  test("what each store makes carries its id: the bridge's and the veths' alias (the external sandbox's too), lo's alias in its own sandbox, every element's comment; the runtime's namespace carries none", async () => {
     for (const s of [a, b]) {
       const links = await ipj<any[]>(host.name!, 'link', 'show');
-      expect(links.find((l) => l.ifname === s.bridge)?.ifalias).toMatch(new RegExp(`^nsnet ${s.id} [0-9a-f]{64}$`));
-      expect(links.find((l) => l.ifname === s.veth)?.ifalias).toMatch(new RegExp(`^nsnet ${s.id} [0-9a-f]{64}$`));
+      for (const l of [s.bridge, s.veth, s.extVeth]) expect(links.find((x) => x.ifname === l)?.ifalias).toMatch(new RegExp(`^nsnet ${s.id} [0-9a-f]{64}$`));
       expect((await ipj<any[]>(s.sandbox, 'link', 'show', 'lo'))[0].ifalias).toMatch(new RegExp(`^nsnet ${s.id} [0-9a-f]{64}$`));
+      expect((await ipj<any[]>(s.runtime.name!, 'link', 'show')).map((l) => l.ifalias ?? null)).toEqual([null, null]);
     }
     const comments = [...ofKind(await nftj(host.name!), 'set'), ...ofKind(await nftj(host.name!), 'map')]
       .flatMap((m) => (m.elem ?? []) as any[])
@@ -118,7 +131,7 @@ describe('two stores on one host', () => {
     try {
       const r = await c.reconcile();
       expect(r).toMatchObject({ sandboxesRemoved: [], interfacesRemoved: [], bridgesRestored: [], errors: [] });
-      expect(r.foreignInterfaces.sort()).toEqual([a.bridge, a.veth, b.bridge, b.veth].sort());
+      expect(r.foreignInterfaces.sort()).toEqual([a.bridge, a.veth, a.extVeth, b.bridge, b.veth, b.extVeth].sort());
       expect(r.firewall).toMatchObject({ dropped: false, rebuilt: false, elementsRemoved: 0 });
       expect((await c.networks()).map((n) => n.name).sort()).toEqual(['host', 'none']);
     } finally {
@@ -141,6 +154,7 @@ describe('two stores on one host', () => {
         ['sandbox create with a port', async () => (await createSandbox(c, { name: uniq('ox'), mode: { network: a.net }, ports: ['8303:80'] })).delete()],
         ['network rm', async () => (await c.network(a.net)).delete({ force: true })],
         ['reconcile after', () => c.reconcile()],
+        ['gc --orphans', () => c.gc({ orphans: true })],
       ];
       for (const [what, run] of steps) {
         await run();
@@ -148,6 +162,8 @@ describe('two stores on one host', () => {
         await reachable(b);
       }
     } finally {
+      // The external sandbox's interface deletion, deferred by network rm, done now.
+      await c.settled();
       c.close();
     }
     // a's network is gone, and nothing of it is left; b's table stays, with b's elements.
@@ -170,6 +186,7 @@ describe('two stores on one host', () => {
     }
     const names = (await ipj<{ name: string }[]>(null, 'netns', 'list')).map((n) => n.name);
     expect(names).toContain(b.sandbox);
+    expect(names).toContain(b.runtime.name);
     expect(names).not.toContain(leftover.name);
     await reachable(b);
   });

@@ -80,6 +80,7 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::NftTransact>("nftTransact"),
                              InstanceMethod<&Addon::NftList>("nftList"),
                              InstanceMethod<&Addon::WatchOpen>("watchOpen"),
+                             InstanceMethod<&Addon::PeerCred>("peerCred"),
                              InstanceValue("NetnsHandle", handle),
                          });
     env.AddCleanupHook([this] {
@@ -215,6 +216,22 @@ class Addon : public Napi::Addon<Addon> {
     j->write = info[2].IsString();
     if (j->write) j->val = info[2].As<Napi::String>().Utf8Value();
     return runner.submit(info.Env(), j.release(), Lane::Namespace);
+  }
+
+  // peerCred(fd) -> { pid, uid, gid } of a unix socket's far end. A
+  // getsockopt never waits, so it runs here, not as a job.
+  Napi::Value PeerCred(const Napi::CallbackInfo& info) {
+    io::PeerCred c;
+    io::SysError err;
+    if (!info[0].IsNumber() || !io::peer_cred(info[0].As<Napi::Number>().Int32Value(), &c, &err)) {
+      if (!err) err = {EBADF, "peerCred: not an fd"};
+      throw from_sys(info.Env(), err);
+    }
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("pid", c.pid);
+    o.Set("uid", c.uid);
+    o.Set("gid", c.gid);
+    return o;
   }
 
   // socketIn(ns, family: 4 | 6, type: 'tcp' | 'udp', address?: string, port?: number) -> Promise<fd>

@@ -25,4 +25,14 @@ bool bind_inet(int fd, int domain, const std::string& address, int port, SysErro
   return true;
 }
 
+bool peer_cred(int fd, PeerCred* out, SysError* err) {
+  ucred c{};
+  socklen_t len = sizeof c;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c, &len) != 0) return fail(err, errno, "getsockopt SO_PEERCRED");
+  out->pid = c.pid;
+  out->uid = c.uid;
+  out->gid = c.gid;
+  return true;
+}
+
 }  // namespace nsnet::io

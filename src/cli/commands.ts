@@ -4,6 +4,8 @@
 import { readFileSync } from 'node:fs';
 
 import { parse, UsageError, type Action, type Command, type Group } from './args.js';
+import { cni } from './cni.js';
+import { daemon } from './daemon.js';
 import { demo } from './demo.js';
 import { events } from './events.js';
 import { gc } from './gc.js';
@@ -46,6 +48,8 @@ export const nsnet: Group = {
     sandbox,
     events,
     gc,
+    cni,
+    daemon,
     { name: 'demo', summary: 'a guided tour of every mode, in a private namespace that plays the host', run: () => demo() },
     netns,
     link,

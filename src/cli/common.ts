@@ -27,7 +27,11 @@ export function userMessage(e: unknown): string {
   return m.replace(/\s*\n\s*/g, ' ');
 }
 
-/** Runs fn with the controller the command line names, and closes it after. */
+/**
+ * Runs fn with the controller the command line names, and closes it after,
+ * once the kernel work its calls deferred is done (the interfaces of a
+ * removed CNI sandbox): this process is about to exit.
+ */
 export async function withController<T>(a: Args, fn: (c: Controller) => Promise<T>): Promise<T> {
   const stateDir = a.str('state-dir');
   const runDir = a.str('run-dir');
@@ -35,6 +39,7 @@ export async function withController<T>(a: Args, fn: (c: Controller) => Promise<
   try {
     return await fn(c);
   } finally {
+    for (const e of await c.settled()) console.error(`nsnet: ${e.message}`);
     c.close();
   }
 }

@@ -24,9 +24,10 @@ exec "$@"`;
  * with no stdio, and this process may exit before it (docker run -d).
  */
 export function enter(sb: SandboxInfo, argv: string[], env: NodeJS.ProcessEnv = process.env, o: { detach?: boolean } = {}): ChildProcess {
-  const files = existsSync(sb.resolvConf);
+  // An external sandbox's files are its runtime's: only its namespace is entered.
+  const files = sb.resolvConf !== null && sb.hosts !== null && sb.hostnameFile !== null && existsSync(sb.resolvConf);
   const args = [`--net=${sb.netnsPath}`, '--', 'unshare', '--mount', '--uts', '--propagation', 'private', '--'];
-  const cmd = files ? [...args, '/bin/sh', '-c', SCRIPT, 'sh', sb.resolvConf, sb.hosts, sb.hostnameFile, sb.hostname, ...argv] : [...args, ...argv];
+  const cmd = files ? [...args, '/bin/sh', '-c', SCRIPT, 'sh', sb.resolvConf!, sb.hosts!, sb.hostnameFile!, sb.hostname, ...argv] : [...args, ...argv];
   if (!o.detach) return spawn('nsenter', cmd, { stdio: 'inherit', env });
   const child = spawn('nsenter', cmd, { stdio: 'ignore', env, detached: true });
   child.unref();

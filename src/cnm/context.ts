@@ -48,6 +48,25 @@ export interface CnmContext extends DriverContext {
   emit(e: ControllerEvent): void;
   /** The namespace of a sandbox (opened once and kept). */
   netnsOf(sb: SandboxRecord): Promise<Netns>;
+  /**
+   * Runs fn with a sandbox's namespace: the kept handle, except for an
+   * external namespace, which gets a handle of its own that is closed after
+   * fn (a kept one would keep the runtime's namespace alive after the
+   * runtime deleted it). Refuses a path that names another namespace now.
+   */
+  inNetns<T>(sb: SandboxRecord, fn: (ns: Netns) => Promise<T>): Promise<T>;
+  /**
+   * Defers kernel work the caller need not wait for, keyed by the
+   * namespace it touches: deleting an external sandbox's interface, which
+   * holds the kernel's rtnl lock for a grace period. It runs after
+   * LATER_MS, by when a runtime has usually deleted the namespace, and the
+   * kernel's batched namespace teardown has taken the interface with it.
+   */
+  later(key: string, work: () => Promise<void>): void;
+  /** Runs the deferred work for key (or all of it) now, and resolves once it is done. */
+  pending(key?: string): Promise<void>;
+  /** Failures of that work since the last call (the interfaces it left are reconcile's to remove). */
+  laterErrors(): Error[];
   /** Keeps the handle a create made, for netnsOf. */
   keepNetns(sandboxId: string, ns: Netns): void;
   /** Closes and forgets a sandbox's handle (the sandbox is going). */
@@ -64,6 +83,9 @@ export class Context implements CnmContext {
   ephemeralPorts: [number, number] | null = null;
   /** Open namespace handles of own-namespace sandboxes, by sandbox id. */
   private readonly handles = new Map<string, Netns>();
+  /** Deferred kernel work, by the namespace it touches. */
+  private readonly deferred = new Map<string, Deferred>();
+  private failures: Error[] = [];
   readonly inFlight = new Map<string, number>();
   readonly owner: string;
   private closed = false;
@@ -107,6 +129,61 @@ export class Context implements CnmContext {
     return h;
   }
 
+  async inNetns<T>(sb: SandboxRecord, fn: (ns: Netns) => Promise<T>): Promise<T> {
+    if (sb.netnsKind !== 'external') return fn(await this.netnsOf(sb));
+    const ns = await openExternal(sb.netnsPath);
+    try {
+      if (sb.netnsId && ns.handle.id !== sb.netnsId)
+        throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'sandbox.netns', sb.netnsPath, `${sb.netnsPath} is no longer the namespace sandbox ${sb.name} joined`);
+      return await fn(ns);
+    } finally {
+      ns.close();
+    }
+  }
+
+  later(key: string, work: () => Promise<void>): void {
+    let d = this.deferred.get(key);
+    if (!d) this.deferred.set(key, (d = { jobs: [], timer: null, running: null }));
+    d.jobs.push(work);
+    if (!d.timer) {
+      d.timer = setTimeout(() => void this.flush(key), LATER_MS);
+      d.timer.unref(); // a process that exits without settled() leaves it to reconcile
+    }
+  }
+
+  private flush(key: string): Promise<void> {
+    const d = this.deferred.get(key);
+    if (!d) return Promise.resolve();
+    if (d.timer) clearTimeout(d.timer);
+    d.timer = null;
+    const jobs = d.jobs.splice(0);
+    const run = (d.running ?? Promise.resolve()).then(async () => {
+      for (const job of jobs) {
+        try {
+          await job();
+        } catch (e) {
+          this.failures.push(e as Error);
+        }
+      }
+    });
+    d.running = run;
+    void run.then(() => {
+      if (d.running === run && !d.jobs.length && !d.timer) this.deferred.delete(key);
+    });
+    return run;
+  }
+
+  async pending(key?: string): Promise<void> {
+    if (key !== undefined) return this.flush(key);
+    while (this.deferred.size) await Promise.all([...this.deferred.keys()].map((k) => this.flush(k)));
+  }
+
+  laterErrors(): Error[] {
+    const f = this.failures;
+    this.failures = [];
+    return f;
+  }
+
   keepNetns(sandboxId: string, ns: Netns): void {
     this.handles.set(sandboxId, ns);
   }
@@ -121,17 +198,45 @@ export class Context implements CnmContext {
     return [...this.handles];
   }
 
-  /** Closes the store and the namespace handles. */
+  /** Closes the store and the namespace handles; deferred work not yet run is left to reconcile. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    for (const d of this.deferred.values()) if (d.timer) clearTimeout(d.timer);
+    this.deferred.clear();
     for (const h of this.handles.values()) h.close();
     this.handles.clear();
     this.store.close();
   }
 }
 
+/** How long deferred kernel work waits for a runtime to delete the namespace itself (see later). */
+export const LATER_MS = 1000;
+
+interface Deferred {
+  jobs: (() => Promise<void>)[];
+  timer: NodeJS.Timeout | null;
+  /** The last flush's run: the next one starts after it. */
+  running: Promise<void> | null;
+}
+
 export const now = () => new Date().toISOString();
+
+/**
+ * Opens a namespace nsnet did not make, by its path. A path that is gone
+ * means the container is gone (ERR_NSNET_NOT_FOUND); one that is there but
+ * names no network namespace is bad input (ValidationError).
+ */
+export async function openExternal(path: string): Promise<Netns> {
+  try {
+    return await Netns.openPath(path);
+  } catch (e) {
+    const code = (e as NsnetError).code;
+    if (code === 'ENOENT') throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'sandbox.netns', path, `no network namespace at ${path}`);
+    if (code === 'EINVAL' || code === 'ENOTDIR' || code === 'EISDIR') throw new ValidationError('netnsPath', path, 'is not a network namespace');
+    throw e;
+  }
+}
 
 /**
  * As Docker finds a network or a container: by full id or name, else by an

@@ -13,6 +13,7 @@ import type { Driver } from '../drivers/driver.js';
 import { hostDriver } from '../drivers/host.js';
 import { macvlanDriver } from '../drivers/macvlan.js';
 import { routedDriver } from '../drivers/routed.js';
+import { ipamDriver } from '../drivers/ipam.js';
 import { nullDriver } from '../drivers/null.js';
 import { NsnetError, ValidationError } from '../errors.js';
 import type { FirewallKind } from '../firewall/backend.js';
@@ -106,7 +107,7 @@ export class Controller extends EventEmitter {
       if (this.listenerCount('event') > 0) this.emit('event', e);
     };
     this.ctx = new Context(o.host, o.store, firewall, o.runDir, { filesRoot: o.filesDir, etcDir: o.etcDir }, o.faults, o.stateDir, emit);
-    for (const d of [nullDriver, hostDriver, bridgeDriver, macvlanDriver, routedDriver]) this.ctx.drivers.set(d.name, d);
+    for (const d of [nullDriver, hostDriver, bridgeDriver, macvlanDriver, routedDriver, ipamDriver]) this.ctx.drivers.set(d.name, d);
   }
 
   static async open(opts: ControllerOptions = {}): Promise<Controller> {
@@ -193,6 +194,17 @@ export class Controller extends EventEmitter {
   }
 
   /**
+   * Runs the kernel work deferred by earlier calls now (deleting interfaces
+   * external sandboxes left, see Endpoint.leave) and resolves once it is
+   * done, with what of it failed: a process that is about to exit awaits
+   * this first. What a process that did not wait leaves, reconcile removes.
+   */
+  async settled(): Promise<Error[]> {
+    await this.ctx.pending();
+    return this.ctx.laterErrors();
+  }
+
+  /**
    * A reconcile that also looks into every namespace of the run dir (its
    * lo's alias says whose it is), and may remove what nobody's tag claims
    * (with orphans: interfaces named as nsnet names them and elements in
@@ -208,7 +220,9 @@ export class Controller extends EventEmitter {
     this.ctx.close();
   }
 
+  /** Waits for settled(), then closes. */
   async [Symbol.asyncDispose](): Promise<void> {
+    await this.settled();
     this.close();
   }
 }

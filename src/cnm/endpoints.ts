@@ -70,7 +70,7 @@ export function planEndpoint(
 ): EndpointRecord {
   const driver = ctx.driver(net.driver);
   const ep: EndpointRecord = {
-    id: names.newId(), name, networkId: net.id, sandboxId: null, ifname: o.ifname ?? null, hostIfname: null, mac: o.mac === undefined ? null : v.mac(o.mac),
+    id: names.newId(), name, networkId: net.id, sandboxId: null, ifname: o.ifname ?? null, hostIfname: null, mac: null,
     addresses: [], gatewayEndpoint: false, requested: [o.ip, o.ip6].filter((x): x is string => !!x), created: now(),
     ...(o.aliases?.length ? { aliases: [...o.aliases] } : {}),
   };
@@ -88,8 +88,13 @@ export function planEndpoint(
   } else if (o.ip || o.ip6) {
     throw new ValidationError('ip', o.ip ?? o.ip6, `network ${net.name} (${net.driver}) has no addresses to give`);
   }
-  if (ep.mac && !driver.usesIpam) throw new ValidationError('mac', ep.mac, `network ${net.name} (${net.driver}) makes no interface to give it to`);
   driver.prepareEndpoint(net, ep);
+  // A driver that chose no MAC makes no interface (null, host, ipam); a MAC
+  // the caller chose (docker run --mac-address) replaces the driver's.
+  if (o.mac !== undefined) {
+    if (ep.mac === null) throw new ValidationError('mac', o.mac, `network ${net.name} (${net.driver}) makes no interface to give a MAC address`);
+    ep.mac = v.mac(o.mac, 'mac');
+  }
   if (ports.length) {
     if (driver.publishesPorts !== true)
       throw new ValidationError('ports', o.ports, `network ${net.name} (${net.driver}) cannot publish ports${driver.publishesPorts ? `: ${driver.publishesPorts}` : ''}`);
@@ -139,7 +144,8 @@ export function planJoins(
     if (fresh.sandboxId) throw NsnetError.state('ERR_NSNET_IN_USE', 'endpoint.join', ep.name, `endpoint ${ep.name} is already joined to a sandbox`);
     const net = known?.nets.get(fresh.networkId) ?? t.network(fresh.networkId)!;
     const driver = ctx.driver(net.driver);
-    if (driver.sandboxKind !== sb.netnsKind)
+    // An external namespace is joined as an own one is.
+    if (driver.sandboxKind !== (sb.netnsKind === 'external' ? 'own' : sb.netnsKind))
       throw NsnetError.state('ERR_NSNET_IN_USE', 'endpoint.join', ep.name, `a ${driver.name} endpoint needs a sandbox in ${driver.sandboxKind === 'host' ? "the host's" : 'its own'} namespace`);
     if (current.some((e) => e.networkId === net.id))
       throw NsnetError.state('ERR_NSNET_EXISTS', 'endpoint.join', ep.name, `sandbox ${sb.name} is already on network ${net.name}`);

@@ -159,6 +159,14 @@ export function writeSandboxFiles(d: FileDirs, sb: SandboxRecord, eps: HostsEndp
   linkEtc(d, sb);
 }
 
+/**
+ * Whether a sandbox has files of its own: a container sandbox shares its
+ * owner's, and an external one's are its runtime's (nsnet writes none).
+ */
+export function ownsFiles(sb: Pick<SandboxRecord, 'netnsKind'>): boolean {
+  return sb.netnsKind === 'own' || sb.netnsKind === 'host';
+}
+
 export function rewriteHosts(sb: SandboxRecord, eps: HostsEndpoint[]): void {
   writeFile(join(sb.filesDir, 'hosts'), hostsFile(sb, eps));
 }
@@ -179,6 +187,7 @@ function linkEtc(d: FileDirs, sb: SandboxRecord): void {
 }
 
 export function removeSandboxFiles(d: FileDirs, sb: SandboxRecord): void {
+  if (!sb.filesDir) return; // none were written (an external sandbox)
   if (sb.netnsKind === 'own') {
     const link = join(d.etcDir, sb.name);
     let target: string | null = null;

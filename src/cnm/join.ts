@@ -1,12 +1,14 @@
 // An endpoint in and out of a sandbox: join (all or nothing: the store
 // marks it joined, then one kernel trip plugs it in), leave (best effort,
 // handing the default route on), and delete (leave, then release).
-import { defaultRoutes } from '../drivers/common.js';
+import { existsSync } from 'node:fs';
+
+import { defaultRoutes } from '../drivers/inside.js';
 import { NsnetError } from '../errors.js';
-import type { EndpointRecord } from '../store/store.js';
-import type { CnmContext } from './context.js';
+import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/store.js';
+import type { CnmContext, DeleteOptions } from './context.js';
 import { dropEndpoint, planJoins } from './endpoints.js';
-import { rewriteHosts } from './files.js';
+import { ownsFiles, rewriteHosts } from './files.js';
 import { portSpecs } from './publish.js';
 import { Busy } from './busy.js';
 import { joinTrip } from './trip.js';
@@ -31,29 +33,51 @@ export async function join(ctx: CnmContext, epRec: EndpointRecord, sbKey: string
         }),
       (p) => ctx.store.update((t) => t.putEndpoint(p.before[0]!)),
     );
-    const ns = await tx.step('kernel.open', () => ctx.netnsOf(plan.sb));
-    await joinTrip(ctx, tx, ns, plan.sb, epRec, plan.nets);
-    if (plan.sb.netnsKind !== 'host') await tx.step('files', () => rewriteHosts(plan.sb, plan.eps));
+    // An interface still being deleted in that namespace may hold the name this one takes.
+    await ctx.pending(plan.sb.netnsPath);
+    tx.enter('kernel.open');
+    await ctx.inNetns(plan.sb, (ns) => joinTrip(ctx, tx, ns, plan.sb, [epRec], plan.nets));
+    if (ownsFiles(plan.sb)) await tx.step('files', () => rewriteHosts(plan.sb, plan.eps));
     ctx.emit({ kind: 'endpoint', action: 'join', id: epRec.id, name: epRec.name });
   }).finally(() => busy.end());
 }
 
 /**
- * Leaves the sandbox: its interface is deleted at once (the sandbox lives
- * on, so waiting for the kernel is the only way). Hands the default route
- * to another endpoint if this one had it.
+ * Removes ep's kernel side from sb. Its interface is deleted (the sandbox
+ * lives on, so the kernel must be waited for), except in an external
+ * namespace without o.wait: there the driver stops its traffic at once and
+ * the deletion is deferred (ctx.later). A runtime deletes its namespace
+ * right after its DEL, and the kernel's namespace teardown then destroys the
+ * interface in its own batches, as releasing an own namespace does; if the
+ * namespace lives on, nsnet deletes it. A join into that namespace runs the
+ * deferred deletion first.
  */
-export async function leave(ctx: CnmContext, epRec: EndpointRecord): Promise<void> {
+export async function leaveKernel(ctx: CnmContext, net: NetworkRecord, ep: EndpointRecord, sb: SandboxRecord | null, o: DeleteOptions = {}): Promise<void> {
+  const d = ctx.driver(net.driver);
+  if (!o.wait && sb?.netnsKind === 'external' && d.detach) {
+    await d.detach(ctx, net, ep);
+    ctx.later(sb.netnsPath, () => d.leave(ctx, net, ep, sb));
+    return;
+  }
+  await d.leave(ctx, net, ep, sb);
+}
+
+/**
+ * Leaves the sandbox: its interface is deleted (see leaveKernel for when
+ * that finishes). Hands the default route to another endpoint if this one
+ * had it.
+ */
+export async function leave(ctx: CnmContext, epRec: EndpointRecord, o: DeleteOptions = {}): Promise<void> {
   ctx.live();
   const busy = new Busy(ctx);
   try {
-    await leaveSandbox(ctx, epRec, busy);
+    await leaveSandbox(ctx, epRec, busy, o);
   } finally {
     await busy.end();
   }
 }
 
-async function leaveSandbox(ctx: CnmContext, epRec: EndpointRecord, busy: Busy): Promise<void> {
+async function leaveSandbox(ctx: CnmContext, epRec: EndpointRecord, busy: Busy, o: DeleteOptions): Promise<void> {
   const td = new Teardown(`endpoint ${epRec.name}`, ctx.faults);
   const cur = await ctx.store.update((t) => {
     const ep = t.endpoint(epRec.id);
@@ -64,7 +88,7 @@ async function leaveSandbox(ctx: CnmContext, epRec: EndpointRecord, busy: Busy):
   if (!cur) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'endpoint.leave', epRec.name, `endpoint ${epRec.name} is not joined to a sandbox`);
   const unpublish = portSpecs([cur.ep]);
   if (unpublish.length) await td.step('firewall', () => ctx.firewall.unpublish(unpublish));
-  await td.step('kernel.leave', () => ctx.driver(cur.net.driver).leave(ctx, cur.net, cur.ep, cur.sb));
+  await td.step('kernel.leave', () => leaveKernel(ctx, cur.net, cur.ep, cur.sb, o));
   const next = await ctx.store.update((t) => {
     const ep = t.endpoint(cur.ep.id)!;
     const had = ep.gatewayEndpoint;
@@ -85,14 +109,17 @@ async function leaveSandbox(ctx: CnmContext, epRec: EndpointRecord, busy: Busy):
   });
   if (cur.sb) {
     const sb = cur.sb;
-    if (next) {
-      await td.step('kernel.route', async () => {
-        const b = (await ctx.netnsOf(sb)).batch();
-        for (const r of defaultRoutes(ctx.knownDriver(next.net.driver), next.net, next.heir.ifname!)) b.replaceRoute(r);
-        await b.commit();
-      });
+    // An external namespace that is gone needs no route (its runtime deleted it before DEL).
+    if (next && (sb.netnsKind !== 'external' || existsSync(sb.netnsPath))) {
+      await td.step('kernel.route', () =>
+        ctx.inNetns(sb, async (ns) => {
+          const b = ns.batch();
+          for (const r of defaultRoutes(ctx.knownDriver(next.net.driver), next.net, next.heir.ifname!)) b.replaceRoute(r);
+          await b.commit();
+        }),
+      );
     }
-    if (sb.netnsKind !== 'host') {
+    if (ownsFiles(sb)) {
       await td.step('files', async () => rewriteHosts(sb, await ctx.store.view((t) => t.endpoints({ sandboxId: sb.id }))));
     }
   }
@@ -101,12 +128,12 @@ async function leaveSandbox(ctx: CnmContext, epRec: EndpointRecord, busy: Busy):
 }
 
 /** Leaves if joined, then releases the endpoint's addresses and host ports. */
-export async function deleteEndpoint(ctx: CnmContext, epRec: EndpointRecord): Promise<void> {
+export async function deleteEndpoint(ctx: CnmContext, epRec: EndpointRecord, o: DeleteOptions = {}): Promise<void> {
   ctx.live();
   const td = new Teardown(`endpoint ${epRec.name}`, ctx.faults);
   const cur = await ctx.store.view((t) => t.endpoint(epRec.id));
   if (!cur) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'endpoint.delete', epRec.name, `no endpoint ${epRec.name}`);
-  if (cur.sandboxId) await td.step('leave', () => leave(ctx, cur));
+  if (cur.sandboxId) await td.step('leave', () => leave(ctx, cur, o));
   await td.step('store.endpoint', () => ctx.store.update((t) => dropEndpoint(t, cur)));
   ctx.emit({ kind: 'endpoint', action: 'delete', id: cur.id, name: cur.name });
   td.finish();

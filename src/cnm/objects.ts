@@ -5,11 +5,12 @@
 // context.
 import { join as joinPath } from 'node:path';
 
-import { gatewayAddresses, gatewaysOf } from '../drivers/common.js';
+import { gatewayAddresses, gatewaysOf } from '../drivers/inside.js';
 import type { Driver } from '../drivers/driver.js';
 import { NsnetError } from '../errors.js';
 import type { Netns } from '../netlink/netns.js';
 import type { EndpointRecord, NetworkRecord, PortMapping, SandboxRecord } from '../store/store.js';
+import { checkEndpoint, checkNetwork } from './check.js';
 import type { CnmContext, DeleteOptions } from './context.js';
 import { createEndpoint, type EndpointOptions } from './endpoints.js';
 import { deleteEndpoint, join, leave } from './join.js';
@@ -61,16 +62,17 @@ export interface EndpointInfo {
 export interface SandboxInfo {
   id: string;
   name: string;
-  /** own, host, or container (sharing another sandbox's namespace). */
+  /** own, host, container (sharing another sandbox's namespace), or external (one nsnet did not make). */
   kind: SandboxRecord['netnsKind'];
   /** The namespace file: `ip netns exec`/nsenter target. */
   netnsPath: string;
   /** For kind container: the sandbox that owns the namespace. */
   owner: string | null;
   hostname: string;
-  resolvConf: string;
-  hosts: string;
-  hostnameFile: string;
+  /** The sandbox's files; null for an external one (its runtime owns them). */
+  resolvConf: string | null;
+  hosts: string | null;
+  hostnameFile: string | null;
   labels: Record<string, string>;
   /** net.* sysctls set in its namespace. */
   sysctls: Record<string, string>;
@@ -125,6 +127,11 @@ export class Network extends Handle<NetworkRecord> {
     return (await this.ctx.store.view((t) => t.endpoints({ networkId: this.id }))).map((r) => new Endpoint(this.ctx, r));
   }
 
+  /** How its kernel objects differ from its record ([] when they agree); changes nothing. */
+  check(): Promise<string[]> {
+    return checkNetwork(this.ctx, this.record);
+  }
+
   /** Removes the network; refused while it has endpoints unless forced. */
   delete(o?: DeleteOptions): Promise<void> {
     return deleteNetwork(this.ctx, this.record, o);
@@ -146,18 +153,26 @@ export class Endpoint extends Handle<EndpointRecord> {
     await join(this.ctx, this.record, typeof sandbox === 'string' ? sandbox : sandbox.id);
   }
 
-  /** Unplugs it; its addresses stay reserved until delete. */
-  leave(): Promise<void> {
-    return leave(this.ctx, this.record);
+  /**
+   * Unplugs it; its addresses stay reserved until delete. Its interface is
+   * deleted at once, except in an external namespace unless `wait` is set:
+   * there it stops carrying traffic at once, and its deletion is left a
+   * moment to the runtime's deleting the namespace (the kernel then takes
+   * it in its own batches) before nsnet deletes it itself
+   * (Controller.settled() does so at once).
+   */
+  leave(o?: DeleteOptions): Promise<void> {
+    return leave(this.ctx, this.record, o);
   }
 
-  /**
-   * Leaves if joined, then releases its addresses. Leaving always deletes
-   * the interface at once, so DeleteOptions change nothing here; they are
-   * taken so that one call shape deletes any object.
-   */
-  delete(_o?: DeleteOptions): Promise<void> {
-    return deleteEndpoint(this.ctx, this.record);
+  /** How the kernel differs from its record: interface, MAC, addresses, routes, host side ([] when they agree); changes nothing. */
+  check(): Promise<string[]> {
+    return checkEndpoint(this.ctx, this.record);
+  }
+
+  /** Leaves if joined (as leave() does), then releases its addresses. */
+  delete(o?: DeleteOptions): Promise<void> {
+    return deleteEndpoint(this.ctx, this.record, o);
   }
 }
 
@@ -172,6 +187,9 @@ export function endpointInfo(ep: EndpointRecord, net: NetworkRecord, driver: Dri
   };
 }
 
+/** One of a sandbox's files, or null where nsnet writes none. */
+const fileOf = (sb: SandboxRecord, f: string): string | null => (sb.filesDir ? joinPath(sb.filesDir, f) : null);
+
 export class Sandbox extends Handle<SandboxRecord> {
   get kind(): SandboxRecord['netnsKind'] {
     return this.record.netnsKind;
@@ -183,14 +201,14 @@ export class Sandbox extends Handle<SandboxRecord> {
   get hostname(): string {
     return this.record.hostname;
   }
-  get resolvConf(): string {
-    return joinPath(this.record.filesDir, 'resolv.conf');
+  get resolvConf(): string | null {
+    return fileOf(this.record, 'resolv.conf');
   }
-  get hosts(): string {
-    return joinPath(this.record.filesDir, 'hosts');
+  get hosts(): string | null {
+    return fileOf(this.record, 'hosts');
   }
-  get hostnameFile(): string {
-    return joinPath(this.record.filesDir, 'hostname');
+  get hostnameFile(): string | null {
+    return fileOf(this.record, 'hostname');
   }
 
   /** The sandbox's namespace, to configure further or to open sockets in (owned by the controller: do not close). */
@@ -218,7 +236,7 @@ export class Sandbox extends Handle<SandboxRecord> {
     const { sb } = r;
     return {
       id: sb.id, name: sb.name, kind: sb.netnsKind, netnsPath: sb.netnsPath, owner: r.owner, hostname: sb.hostname,
-      resolvConf: joinPath(sb.filesDir, 'resolv.conf'), hosts: joinPath(sb.filesDir, 'hosts'), hostnameFile: joinPath(sb.filesDir, 'hostname'),
+      resolvConf: fileOf(sb, 'resolv.conf'), hosts: fileOf(sb, 'hosts'), hostnameFile: fileOf(sb, 'hostname'),
       labels: { ...sb.labels }, sysctls: { ...sb.sysctls }, created: sb.created, endpoints: r.eps,
     };
   }

@@ -6,9 +6,11 @@
 // left behind are removed; nsnet's table is brought in line with this
 // store's verified sandboxes. Things that look like nsnet's but are not
 // this store's (another state dir's, or nobody's) are reported, never
-// removed: several stores, and other tenants, share one host. Transient
-// sandboxes whose creator has exited are removed once nothing runs in them.
-import { lstatSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
+// removed: several stores, and other tenants, share one host; nor is a
+// namespace nsnet did not make (an external sandbox's, a runtime's), nor
+// anything inside one but what nsnet put there. Transient sandboxes whose
+// creator has exited are removed once nothing runs in them.
+import { lstatSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { NsnetError } from '../errors.js';
@@ -18,7 +20,7 @@ import type { SandboxRecord } from '../store/store.js';
 import { ownership } from '../owner.js';
 import type { CnmContext } from './context.js';
 import { firewallState } from './publish.js';
-import { Netns, isMounted } from '../netlink/netns.js';
+import { Netns, isMounted, netnsIdAt } from '../netlink/netns.js';
 import { checkSandboxes } from './verify.js';
 import { deleteSandbox } from './sandboxes.js';
 import { sandboxProcesses, startedAt } from '../processes.js';
@@ -158,19 +160,10 @@ export async function reconcile(c: CnmContext, o: ReconcileOptions = {}): Promis
   const ids = new Map(live.map((s) => [s.id, s]));
   for (const [id, ns] of c.heldNetns()) {
     const rec = ids.get(id);
-    if (rec && !ns.closed && isMounted(rec.netnsPath) && sameNs(rec.netnsPath, ns.id)) continue;
+    if (rec && !ns.closed && isMounted(rec.netnsPath) && netnsIdAt(rec.netnsPath) === ns.id) continue;
     c.dropNetns(id);
   }
   return report;
-}
-
-function sameNs(path: string, id: string): boolean {
-  try {
-    const st = statSync(path);
-    return `${st.dev}:${st.ino}` === id;
-  } catch {
-    return false;
-  }
 }
 
 /**
@@ -183,6 +176,7 @@ async function leftovers(c: CnmContext, links: Link[], report: ReconcileReport, 
   const { endpoints, networks } = await c.store.view((t) => ({ endpoints: t.endpoints(), networks: t.networks() }));
   const eps = new Map(endpoints.filter((e) => e.hostIfname).map((e) => [e.hostIfname!, e]));
   const netLinks = new Set(networks.flatMap((n) => c.knownDriver(n.driver)?.networkLinks?.(n) ?? []));
+  let peers: Set<string> | undefined;
   for (const l of links) {
     const named = (HOST_VETH.test(l.name) && l.kind === 'veth') || (NSNET_BRIDGE.test(l.name) && l.kind === 'bridge');
     const whose = ownership(c.owner, l.alias);
@@ -196,6 +190,12 @@ async function leftovers(c: CnmContext, links: Link[], report: ReconcileReport, 
     const ours = whose === 'mine' || (l.kind === 'bridge' ? false : eps.has(l.name));
     if (!ours) report.orphanInterfaces.push(l.name);
     if (!ours && !orphans) continue;
+    // Deleting a veth deletes its peer: nobody's veth whose peer is in a
+    // namespace outside nsnet's run dir (a runtime's) is never removed.
+    if (!ours && l.kind === 'veth' && l.linkNetnsid !== null && !(peers ??= await runDirPeers(c)).has(`${l.link}:${l.ifindex}`)) {
+      report.found.push(`${l.name}: nobody's, its peer in a namespace outside ${c.runDir}: left alone`);
+      continue;
+    }
     try {
       await c.host.links.delete(l.ifindex);
       report.interfacesRemoved.push(l.name);
@@ -206,30 +206,55 @@ async function leftovers(c: CnmContext, links: Link[], report: ReconcileReport, 
   }
 }
 
+/** Runs fn on each of the named namespaces of the run dir that is mounted, opened for the call. */
+async function eachRunDirNetns(c: CnmContext, names: string[], fn: (name: string, ns: Netns) => Promise<void>): Promise<void> {
+  for (const name of names) {
+    const path = join(c.runDir, name);
+    if (!isMounted(path)) continue;
+    const ns = await Netns.openPath(path).catch(() => null);
+    if (!ns) continue;
+    try {
+      await fn(name, ns);
+    } finally {
+      ns.close();
+    }
+  }
+}
+
 /** Namespaces in the run dir by their lo's alias: this store's that no sandbox owns go, another store's are listed. */
 async function namespaces(c: CnmContext, report: ReconcileReport): Promise<void> {
   // Listed before the store is read: a namespace seen here whose sandbox is alive has its row by then.
   const names = await Netns.list({ runDir: c.runDir });
   const mine = new Set((await c.store.view((t) => t.sandboxes())).map((s) => s.name));
-  for (const name of names) {
-    const path = join(c.runDir, name);
-    if (mine.has(name) || !isMounted(path)) continue;
-    const ns = await Netns.openPath(path).catch(() => null);
-    if (!ns) continue;
+  await eachRunDirNetns(c, names.filter((n) => !mine.has(n)), async (name, ns) => {
     try {
       const whose = ownership(c.owner, (await ns.links.find('lo'))?.alias);
       if (whose === 'other') report.foreignNamespaces.push(name);
-      if (whose !== 'mine') continue;
+      if (whose !== 'mine') return;
       ns.close();
       await Netns.delete(name, { runDir: c.runDir });
       report.namespacesRemoved.push(name);
       report.found.push(`namespace ${name}: this store's, no sandbox of it: removed`);
     } catch (e) {
       report.errors.push(`namespace ${name}: ${(e as Error).message}`);
-    } finally {
-      ns.close();
     }
-  }
+  });
+}
+
+/**
+ * The veths in namespaces of the run dir whose peer is in another
+ * namespace, as `ifindex:peer ifindex`: the peers an orphan veth of the
+ * host may have for gc to remove it. This store's external sandboxes'
+ * namespaces are passed over: they are their runtimes'.
+ */
+async function runDirPeers(c: CnmContext): Promise<Set<string>> {
+  const external = new Set((await c.store.view((t) => t.sandboxes())).filter((s) => s.netnsKind === 'external').map((s) => s.netnsPath));
+  const out = new Set<string>();
+  const names = (await Netns.list({ runDir: c.runDir })).filter((n) => !external.has(join(c.runDir, n)));
+  await eachRunDirNetns(c, names, async (_name, ns) => {
+    for (const l of await ns.links.list().catch(() => [])) if (l.kind === 'veth' && l.link !== null && l.linkNetnsid !== null) out.add(`${l.ifindex}:${l.link}`);
+  });
+  return out;
 }
 
 interface Listed {

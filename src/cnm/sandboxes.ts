@@ -9,14 +9,15 @@ import { poolKey } from '../ipam/ipam.js';
 import { Netns, isMounted } from '../netlink/netns.js';
 import { parsePorts } from '../ports.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/store.js';
-import { findByKey, now, type CnmContext, type DeleteOptions } from './context.js';
+import { findByKey, now, openExternal, type CnmContext, type DeleteOptions } from './context.js';
 import { checkEndpoint, dropEndpoint, planEndpoint, planJoins, type EndpointOptions } from './endpoints.js';
-import { hostHostname, removeSandboxFiles, validExtraHost, writeSandboxFiles } from './files.js';
+import { hostHostname, ownsFiles, removeSandboxFiles, validExtraHost, writeSandboxFiles } from './files.js';
+import { leaveKernel } from './join.js';
 import * as names from './names.js';
 import * as v from '../validate.js';
 import { portSpecs, preparePorts } from './publish.js';
 import { Busy } from './busy.js';
-import { sandboxTrip } from './trip.js';
+import { joinTrip, sandboxTrip } from './trip.js';
 import { Teardown, Transaction } from './tx.js';
 
 export interface SandboxAttachment extends EndpointOptions {
@@ -27,6 +28,12 @@ export interface SandboxAttachment extends EndpointOptions {
 export interface SandboxSettings {
   /** 'own' (default): a new namespace; 'host': the host's namespace. */
   namespace?: 'own' | 'host';
+  /**
+   * A namespace nsnet did not make (a CNI runtime's), by its path: joined
+   * like an own one, never deleted, and given no sandbox files (resolv.conf
+   * and friends are its runtime's). Its interfaces are deleted on leave.
+   */
+  netnsPath?: string;
   /** Share this sandbox's namespace, hostname, resolv.conf and hosts (Docker's container:<name>). */
   container?: string;
   hostname?: string;
@@ -43,7 +50,8 @@ export interface SandboxSettings {
   /**
    * Removed by the next reconcile once the process that created it has
    * exited and no process runs in it any more (what `nsnet run` makes
-   * without --keep: if it is killed, nothing else would remove it).
+   * without --keep: if it is killed, nothing else would remove it). Not
+   * with netnsPath: that namespace's runtime decides when it goes.
    */
   transient?: boolean;
 }
@@ -59,11 +67,19 @@ export interface SandboxPlanOptions extends SandboxSettings {
  */
 export function checkSandbox(ctx: CnmContext, name: string, o: SandboxPlanOptions = {}) {
   const n = names.objectName(name, 'sandbox name');
-  const kind = o.container !== undefined ? 'container' : (o.namespace ?? 'own');
-  if (kind !== 'own' && kind !== 'host' && kind !== 'container') throw new ValidationError('namespace', o.namespace, "must be 'own' or 'host'");
+  const kind = o.netnsPath !== undefined ? 'external' : o.container !== undefined ? 'container' : (o.namespace ?? 'own');
+  if (kind !== 'own' && kind !== 'host' && kind !== 'container' && kind !== 'external') throw new ValidationError('namespace', o.namespace, "must be 'own' or 'host'");
   if (o.container !== undefined && o.namespace !== undefined) throw new ValidationError('namespace', o.namespace, 'cannot be given with container');
+  if (kind === 'external' && (o.container !== undefined || o.namespace !== undefined))
+    throw new ValidationError('netnsPath', o.netnsPath, 'cannot be given with namespace or container');
+  if (kind === 'external' && (typeof o.netnsPath !== 'string' || !o.netnsPath.startsWith('/') || o.netnsPath.includes('\0')))
+    throw new ValidationError('netnsPath', o.netnsPath, 'must be an absolute path');
+  // An external namespace lives as long as its runtime keeps it (CNI DEL or
+  // GC, or reconcile once its path is gone), not as long as a process of nsnet's.
+  if (kind === 'external' && o.transient) throw new ValidationError('transient', o.transient, 'cannot be given with netnsPath: the namespace is its runtime\'s');
   const sb: SandboxRecord = {
-    id: names.newId(), name: n, netnsKind: kind, netnsPath: kind === 'own' ? join(ctx.runDir, n) : ctx.host.path ?? '/proc/self/ns/net',
+    id: names.newId(), name: n, netnsKind: kind,
+    netnsPath: kind === 'own' ? join(ctx.runDir, n) : kind === 'external' ? o.netnsPath! : ctx.host.path ?? '/proc/self/ns/net',
     ownerId: null,
     hostname: o.hostname !== undefined ? names.hostname(o.hostname) : kind === 'host' ? hostHostname() : n.length <= 64 ? n : n.slice(0, 12),
     dns: names.ipList(o.dns, 'dns'),
@@ -75,7 +91,7 @@ export function checkSandbox(ctx: CnmContext, name: string, o: SandboxPlanOption
   };
   const sysctls = checkSysctls(o.sysctls, kind);
   if (Object.keys(sysctls).length) sb.sysctls = sysctls;
-  sb.filesDir = join(ctx.files.filesRoot, sb.id);
+  if (ownsFiles(sb)) sb.filesDir = join(ctx.files.filesRoot, sb.id);
   const attach = (o.networks ?? []).map((a, i) => {
     const x = typeof a === 'string' ? { network: a } : a;
     if (!x || typeof x.network !== 'string') throw new ValidationError(`networks[${i}]`, a, 'must be a network name or { network, ip?, ip6?, ifname? }');
@@ -90,12 +106,19 @@ export function checkSandbox(ctx: CnmContext, name: string, o: SandboxPlanOption
   return { n, kind, sb, attach, joinEps };
 }
 
+const NO_SYSCTLS: Record<Exclude<SandboxRecord['netnsKind'], 'own'>, string> = {
+  host: "net.* sysctls are not allowed in the host's network namespace",
+  container: "net.* sysctls are not allowed in another sandbox's network namespace",
+  // nsnet would change a namespace it never deletes, so nothing would undo
+  // them; the runtime sets its own (CNI's tuning plugin, podman --sysctl).
+  external: 'net.* sysctls of a namespace nsnet did not make are its runtime\'s to set (the CNI tuning plugin, podman --sysctl)',
+};
+
 /** net.* sysctls, checked: the keys the kernel keeps per namespace, for a sandbox with a namespace of its own. */
 function checkSysctls(value: unknown, kind: SandboxRecord['netnsKind']): Record<string, string> {
   const m = names.stringMap(value, 'sysctls');
   const keys = Object.keys(m);
-  if (keys.length && kind !== 'own')
-    throw new ValidationError('sysctls', value, kind === 'host' ? "net.* sysctls are not allowed in the host's network namespace" : "net.* sysctls are not allowed in another sandbox's network namespace");
+  if (keys.length && kind !== 'own') throw new ValidationError('sysctls', value, NO_SYSCTLS[kind]);
   for (const k of keys) {
     v.sysctlKey(k, 'sysctls');
     v.sysctlValue(m[k], `sysctls.${k}`);
@@ -109,9 +132,13 @@ export async function createSandbox(ctx: CnmContext, name: string, o: SandboxPla
   const { n, kind, sb, attach, joinEps } = checkSandbox(ctx, name, o);
   const reqs = attach.flatMap((a) => a.portReqs);
   const inUse = reqs.length ? await preparePorts(ctx, reqs) : undefined;
+  // An external namespace is opened first: a path that names none is bad
+  // input, found before anything changes, and its identity is recorded.
+  const ext = kind === 'external' ? await openExternal(sb.netnsPath) : null;
+  if (ext) sb.netnsId = ext.handle.id ?? undefined;
   const tx = new Transaction(`sandbox ${n}`, ctx.faults);
   const busy = new Busy(ctx);
-  return tx.run(async () => {
+  const made = tx.run(async () => {
     // 1. Intent: the sandbox, its new endpoints and their addresses, in one store transaction.
     const plan = await tx.step(
       'store.sandbox',
@@ -155,31 +182,38 @@ export async function createSandbox(ctx: CnmContext, name: string, o: SandboxPla
 
     // 2. The kernel: namespace, interfaces, addresses, routes (and the
     //    published ports, once they can ride along) in one trip, while the
-    //    files are written.
-    const trip = sandboxTrip(ctx, tx, sb, plan.eps, plan.nets);
-    try {
-      if (kind !== 'container') {
-        await tx.step('files', () => writeSandboxFiles(ctx.files, sb, plan.eps), () => removeSandboxFiles(ctx.files, sb));
+    //    files are written. An external namespace exists already: its
+    //    interfaces go in as a join's do (after any deletion still under way
+    //    in it, whose names they may take again).
+    if (ext) {
+      await ctx.pending(sb.netnsPath);
+      await joinTrip(ctx, tx, ext, sb, plan.eps, plan.nets);
+    } else {
+      const trip = sandboxTrip(ctx, tx, sb, plan.eps, plan.nets);
+      try {
+        if (ownsFiles(sb)) await tx.step('files', () => writeSandboxFiles(ctx.files, sb, plan.eps), () => removeSandboxFiles(ctx.files, sb));
+      } catch (e) {
+        await trip.kernel.catch(() => {});
+        throw e;
       }
-    } catch (e) {
-      await trip.kernel.catch(() => {});
-      throw e;
+      const ns = await tx.step('kernel.sandbox', () => trip.kernel);
+      await tx.step('firewall', () => trip.published);
+      // After the trip, so keys of its interfaces (net.ipv4.conf.eth0.*) exist; undone with the namespace.
+      if (ns && sb.sysctls) {
+        const sysctls = sb.sysctls;
+        await tx.step('kernel.sysctl', async () => {
+          for (const [k, val] of Object.entries(sysctls)) await ns.setSysctl(k, val);
+        });
+      }
+      if (ns) ctx.keepNetns(sb.id, ns);
     }
-    const ns = await tx.step('kernel.sandbox', () => trip.kernel);
-    await tx.step('firewall', () => trip.published);
-    // After the trip, so keys of its interfaces (net.ipv4.conf.eth0.*) exist; undone with the namespace.
-    if (ns && sb.sysctls) {
-      const sysctls = sb.sysctls;
-      await tx.step('kernel.sysctl', async () => {
-        for (const [k, val] of Object.entries(sysctls)) await ns.setSysctl(k, val);
-      });
-    }
-    if (ns) ctx.keepNetns(sb.id, ns);
     await busy.end();
     ctx.emit({ kind: 'sandbox', action: 'create', id: sb.id, name: sb.name });
     for (const ep of plan.eps) ctx.emit({ kind: 'endpoint', action: 'join', id: ep.id, name: ep.name });
     return sb;
   }).finally(() => busy.end());
+  // The external namespace's handle is not kept: it would keep the namespace alive after its runtime deleted it.
+  return ext ? made.finally(() => ext.close()) : made;
 }
 
 /** Tears a sandbox down; refused while others share its namespace unless forced. */
@@ -214,7 +248,7 @@ async function teardown(ctx: CnmContext, sbRec: SandboxRecord, o: DeleteOptions,
   const leaveAll = async () => {
     for (const ep of cur.eps) {
       const net = cur.nets.get(ep.networkId)!;
-      await td.step(`leave ${ep.name}`, () => ctx.driver(net.driver).leave(ctx, net, ep, sb));
+      await td.step(`leave ${ep.name}`, () => leaveKernel(ctx, net, ep, sb, o));
     }
   };
   if (sb.netnsKind === 'own') {
@@ -240,10 +274,10 @@ async function teardown(ctx: CnmContext, sbRec: SandboxRecord, o: DeleteOptions,
     // The namespace (and so its interfaces) still exists: keep the record
     // and its addresses, so a second delete can finish the job.
     if (!released) td.finish();
-  } else if (sb.netnsKind === 'host') {
+  } else if (sb.netnsKind === 'host' || sb.netnsKind === 'external') {
     await leaveAll();
   }
-  if (sb.netnsKind !== 'container') await td.step('files', () => removeSandboxFiles(ctx.files, sb));
+  if (ownsFiles(sb)) await td.step('files', () => removeSandboxFiles(ctx.files, sb));
   await td.step('store.sandbox', () =>
     ctx.store.update((t) => {
       for (const ep of t.endpoints({ sandboxId: sb.id })) dropEndpoint(t, ep);

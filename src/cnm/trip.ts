@@ -1,7 +1,7 @@
 // The kernel trips of a create or a join, and their undo. A new sandbox's
 // namespace, its interfaces, addresses and routes go to the kernel in one
 // batch (Netns.create runs it), and so does a join into an existing
-// sandbox. Once the firewall backend can take them, the published ports
+// sandbox or into an external namespace. Once the firewall backend can take them, the published ports
 // ride in the same batch as its last part; if that part fails because the
 // backend's state went behind our back, they are published on their own
 // (which rebuilds it) and the trip is made again without them.
@@ -113,20 +113,24 @@ async function newNetns(ctx: CnmContext, tx: Transaction, sb: SandboxRecord, eps
 }
 
 /**
- * Joins ep to an existing sandbox whose namespace is ns, in one batch that
- * carries its ports last when it can; runs the kernel.join and firewall
- * steps. A batch that fails part-way has made the veth: the undo (the
- * driver's leave) takes it away.
+ * Joins eps to an existing namespace ns (a sandbox that exists, or an
+ * external one), in one batch that carries their ports last when it can;
+ * runs the kernel.join and firewall steps. A batch that fails part-way has
+ * made veths: the undo (the drivers' leave) takes them away.
  */
-export async function joinTrip(ctx: CnmContext, tx: Transaction, ns: Netns, sb: SandboxRecord, ep: EndpointRecord, nets: Map<string, NetworkRecord>): Promise<void> {
-  const net = nets.get(ep.networkId)!;
+export async function joinTrip(ctx: CnmContext, tx: Transaction, ns: Netns, sb: SandboxRecord, eps: EndpointRecord[], nets: Map<string, NetworkRecord>): Promise<void> {
   const b = new Batch(ns);
-  buildJoins(ctx, b, ns, [ep], nets);
-  const ports = portSpecs([ep]);
+  buildJoins(ctx, b, ns, eps, nets);
+  const ports = portSpecs(eps);
   const fold = foldPorts(ctx, tx, ports);
   if (fold) stagePorts(ctx, b, ports);
   const published = fold ? Promise.resolve() : publish(ctx, tx, ports);
-  tx.onUndo('kernel.join', () => ctx.driver(net.driver).leave(ctx, net, ep, sb));
+  tx.onUndo('kernel.join', async () => {
+    for (const ep of eps) {
+      const net = nets.get(ep.networkId)!;
+      await ctx.driver(net.driver).leave(ctx, net, ep, sb);
+    }
+  });
   await tx.step('kernel.join', async () => {
     try {
       await b.commit();
@@ -134,7 +138,7 @@ export async function joinTrip(ctx: CnmContext, tx: Transaction, ns: Netns, sb: 
       await published.catch(() => {});
       // The ports' transaction is sent only after every other request succeeded.
       if (fold && ctx.firewall.lost(e)) return void (await publish(ctx, tx, ports));
-      throw explain(ctx, e, [ep], nets);
+      throw explain(ctx, e, eps, nets);
     }
   });
   await tx.step('firewall', () => published);

@@ -6,10 +6,14 @@
 // addresses and routes, mending what it can (a veth re-attached to a bridge
 // made again, a lost address or route added, a deleted veth made again). A
 // sandbox that cannot be verified is removed and reported; its ports are
-// never published again.
+// never published again. An external sandbox (a runtime's namespace) is
+// verified as an own one is, by what nsnet made for it: its host-side
+// veths and their bridge, its interfaces inside with their addresses and
+// routes. It is gone when its path is, or names another namespace now;
+// removing it takes only what nsnet made, never the namespace.
 import type { KernelView } from '../drivers/driver.js';
 import type { Link, Neighbour, Route } from '../netlink/types.js';
-import { Netns, isMounted } from '../netlink/netns.js';
+import { Netns, isMounted, netnsIdAt } from '../netlink/netns.js';
 import type { EndpointRecord, NetworkRecord, SandboxBusy, SandboxRecord } from '../store/store.js';
 import { Busy, workerAlive } from './busy.js';
 import type { CnmContext } from './context.js';
@@ -32,6 +36,18 @@ export interface SandboxCheck {
 const PARALLEL = 8;
 
 const sameMark = (a?: SandboxBusy, b?: SandboxBusy) => a?.pid === b?.pid && a?.start === b?.start && a?.op === b?.op;
+
+/** Why a sandbox's namespace is no longer there, or null while it is (or the sandbox has none of its own). */
+function netnsGone(sb: SandboxRecord): string | null {
+  if (sb.netnsKind === 'own') return isMounted(sb.netnsPath) ? null : `its namespace ${sb.netnsPath} is gone`;
+  if (sb.netnsKind !== 'external') return null;
+  const id = netnsIdAt(sb.netnsPath);
+  if (id === null) return `its namespace ${sb.netnsPath} is gone`;
+  return sb.netnsId && id !== sb.netnsId ? `${sb.netnsPath} names another namespace now` : null;
+}
+
+/** Whether reconcile looks into the sandbox's namespace: one it made, or a runtime's it joined. */
+const looksInside = (sb: SandboxRecord) => sb.netnsKind === 'own' || sb.netnsKind === 'external';
 
 export async function checkSandboxes(c: CnmContext): Promise<SandboxCheck> {
   const out: SandboxCheck = { verified: new Set(), busy: new Set(), removed: [], addressesReleased: 0, found: [], errors: [] };
@@ -56,8 +72,9 @@ export async function checkSandboxes(c: CnmContext): Promise<SandboxCheck> {
   /** What is wrong with a sandbox as first seen, without changing anything; null when it is whole. */
   const look = async (sb: SandboxRecord): Promise<string | null> => {
     if (sb.busy) return `its ${sb.busy.op} was cut short (process ${sb.busy.pid} is gone)`;
-    if (sb.netnsKind !== 'own') return null;
-    if (!isMounted(sb.netnsPath)) return `its namespace ${sb.netnsPath} is gone`;
+    if (!looksInside(sb)) return null;
+    const gone = netnsGone(sb);
+    if (gone) return gone;
     const eps = endpoints.filter((e) => e.sandboxId === sb.id);
     const need = await mend(c, sb, eps, nets, seenLinks, seenTables, false).catch((e: Error) => [e.message]);
     return need.length ? `needs mending: ${need.join('; ')}` : null;
@@ -70,17 +87,18 @@ export async function checkSandboxes(c: CnmContext): Promise<SandboxCheck> {
     if (dead?.op === 'leave' && dead.endpoint) {
       const ep = (await c.store.view((t) => t.endpoint(dead.endpoint!)));
       if (ep?.sandboxId === sb.id) {
-        // What the leave already did counts as done.
+        // What the leave already did counts as done; what is left is deleted now, not deferred.
         try {
-          await leave(c, ep);
+          await leave(c, ep, { wait: true });
           out.found.push(`sandbox ${sb.name}: its leave of ${ep.name} was cut short: finished`);
         } catch (e) {
           return remove(sb, `its leave of ${ep.name} could not be finished (${(e as Error).message})`);
         }
       }
     }
-    if (sb.netnsKind === 'own') {
-      if (!isMounted(sb.netnsPath)) return remove(sb, `its namespace ${sb.netnsPath} is gone`);
+    if (looksInside(sb)) {
+      const gone = netnsGone(sb);
+      if (gone) return remove(sb, gone);
       try {
         const eps = await c.store.view((t) => t.endpoints({ sandboxId: sb.id }));
         const fixed = await mend(c, sb, eps, nets, await links(), hostTables(c), true);
@@ -96,6 +114,9 @@ export async function checkSandboxes(c: CnmContext): Promise<SandboxCheck> {
 
   const check = async (seen: SandboxRecord) => {
     if (seen.busy && workerAlive(seen.busy, c.inFlight, seen.id)) return void out.busy.add(seen.id);
+    // Interfaces this process left to delete later in that namespace are
+    // deleted first, so what is looked at is what will stay.
+    if (seen.netnsKind === 'external') await c.pending(seen.netnsPath);
     // Read-only first: a whole sandbox costs no store write.
     const why = await look(seen);
     if (why === null) return void out.verified.add(seen.id);
@@ -155,8 +176,7 @@ async function mend(
 ): Promise<string[]> {
   const checked = eps.filter((e) => c.knownDriver(nets.get(e.networkId)?.driver ?? '')?.repair);
   if (!checked.length) return [];
-  const ns = await Netns.openPath(sb.netnsPath);
-  try {
+  const look = async (ns: Netns) => {
     const [links, addresses, routes] = await Promise.all([ns.links.list(), ns.addresses.list(), ns.routes.list()]);
     const view: KernelView = { hostLinks, links, addresses, routes, ...host };
     const fixed: string[] = [];
@@ -165,6 +185,12 @@ async function mend(
       fixed.push(...(await c.driver(net.driver).repair!(c, net, ep, ns, view, { gatewayEndpoint: ep.gatewayEndpoint, apply })));
     }
     return fixed;
+  };
+  // An external namespace through inNetns: refused if its path names another namespace by now.
+  if (sb.netnsKind === 'external') return c.inNetns(sb, look);
+  const ns = await Netns.openPath(sb.netnsPath);
+  try {
+    return await look(ns);
   } finally {
     ns.close();
   }

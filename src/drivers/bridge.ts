@@ -4,13 +4,14 @@
 // the bridge in the same request.
 import { NsnetError, ValidationError } from '../errors.js';
 import type { Batch, HasHandle } from '../netlink/batch.js';
+import { toBig } from '../ipaddr.js';
 import type { EndpointRecord, NetworkRecord } from '../store/store.js';
 import { ownerOf, ownerTag, ownership } from '../owner.js';
 import * as v from '../validate.js';
 import {
-  bool, claimHostLink, configureInside, deleteHostLink, enableForwarding, endpointMac, hasIPv6, hostLinkOf, linkHasIPv6, mendInside, randomMac, readOptions,
-  remake, ROUTING_KEYS, subnetGateway,
+  bool, claimHostLink, deleteHostLink, downHostLink, enableForwarding, endpointMac, hasIPv6, hostLinkOf, linkHasIPv6, randomMac, readOptions, remake, ROUTING_KEYS,
 } from './common.js';
+import { configureInside, mendInside, subnetGateway } from './inside.js';
 import type { Driver, DriverContext, JoinOptions } from './driver.js';
 
 /** The default network's bridge, as docker0 is Docker's. */
@@ -25,6 +26,8 @@ export interface BridgeState {
   masquerade: boolean;
   ifPrefix: string;
   mac: 'ip' | 'random';
+  /** Hairpin mode on every port, not only on those of endpoints that publish ports. */
+  hairpin?: boolean;
 }
 
 /** Option keys: Docker's, and short aliases. */
@@ -35,11 +38,16 @@ const KEYS: Record<string, keyof Omit<BridgeState, 'createdBridge'>> = {
   ...ROUTING_KEYS,
   'com.docker.network.container_iface_prefix': 'ifPrefix',
   'ifname.prefix': 'ifPrefix',
+  'nsnet.hairpin': 'hairpin',
+  hairpin: 'hairpin',
 };
 
 export function bridgeState(n: NetworkRecord): BridgeState {
   return n.driverState as unknown as BridgeState;
 }
+
+/** Hairpin on a port: where its endpoint publishes ports, or everywhere when the network asks. */
+const hairpin = (st: BridgeState, ep: EndpointRecord) => !!ep.ports?.length || !!st.hairpin;
 
 export const bridgeDriver: Driver = {
   name: 'bridge',
@@ -60,7 +68,7 @@ export const bridgeDriver: Driver = {
     readOptions(n, 'bridge', KEYS, (f, key, val) => {
       if (f === 'bridge') st.bridge = v.ifname(val, `option ${key}`);
       else if (f === 'mtu') st.mtu = v.mtu(Number(val), `option ${key}`);
-      else if (f === 'icc' || f === 'masquerade') st[f] = bool(key, val);
+      else if (f === 'icc' || f === 'masquerade' || f === 'hairpin') st[f] = bool(key, val);
       else if (f === 'ifPrefix') {
         if (!/^[a-z][a-z0-9]{0,9}$/.test(val)) throw new ValidationError(`option ${key}`, val, 'must be 1 to 10 lowercase letters and digits, starting with a letter');
         st.ifPrefix = val;
@@ -188,7 +196,7 @@ export const bridgeDriver: Driver = {
     if (v6) b.setLink(ep.hostIfname!, { addrGenMode: 'none', alias });
     // Where br_netfilter DNATs while bridging, a container reaching its own
     // published port through the host sends the frame back out its own port.
-    b.setLink(ep.hostIfname!, { up: true, ...(v6 ? {} : { alias }), ...(ep.ports?.length ? { hairpin: true } : {}) });
+    b.setLink(ep.hostIfname!, { up: true, ...(v6 ? {} : { alias }), ...(hairpin(st, ep) ? { hairpin: true } : {}) });
     // The peer cannot be brought up by the request that creates it: it is
     // not paired yet, and the kernel answers ENOTCONN. The sandbox's own
     // group, which runs next, brings it up.
@@ -205,7 +213,7 @@ export const bridgeDriver: Driver = {
     const fixed = await claimHostLink(ctx, near, ep.id, o.apply);
     if (near.master !== bridge.ifindex || !near.up) {
       // Port settings (hairpin) apply only once it is a port: a request of their own.
-      if (o.apply) await ctx.host.batch().setLink(near.ifindex, { master: bridge.ifindex }).setLink(near.ifindex, { up: true, ...(ep.ports?.length ? { hairpin: true } : {}) }).commit();
+      if (o.apply) await ctx.host.batch().setLink(near.ifindex, { master: bridge.ifindex }).setLink(near.ifindex, { up: true, ...(hairpin(st, ep) ? { hairpin: true } : {}) }).commit();
       fixed.push(`${near.name} attached to ${st.bridge}`);
     }
     const b = sb.batch();
@@ -216,6 +224,33 @@ export const bridgeDriver: Driver = {
   },
 
   leave: (ctx, _n, ep) => deleteHostLink(ctx, ep),
+
+  // A port that is down forwards nothing either way.
+  detach: (ctx, _n, ep) => downHostLink(ctx, ep),
+
+  async check(ctx, n, ep) {
+    if (!ep.hostIfname) return [];
+    const st = bridgeState(n);
+    const [veth, bridge] = await Promise.all([ctx.host.links.find(ep.hostIfname), ctx.host.links.find(st.bridge)]);
+    if (!veth) return [`host interface ${ep.hostIfname} is missing`];
+    const problems: string[] = [];
+    if (!veth.up) problems.push(`host interface ${ep.hostIfname} is down`);
+    if (!bridge || veth.master !== bridge.ifindex) problems.push(`host interface ${ep.hostIfname} is not a port of bridge ${st.bridge}`);
+    return problems;
+  },
+
+  async checkNetwork(ctx, n) {
+    const st = bridgeState(n);
+    const bridge = await ctx.host.links.find(st.bridge);
+    if (!bridge || bridge.kind !== 'bridge') return [`bridge ${st.bridge} of network ${n.name} is missing`];
+    const problems = bridge.up ? [] : [`bridge ${st.bridge} of network ${n.name} is down`];
+    const have = await ctx.host.addresses.list({ dev: bridge.ifindex });
+    for (const s of n.subnets) {
+      if (!s.gateway) continue;
+      if (!have.some((a) => toBig(a.address)?.n === toBig(s.gateway!)?.n)) problems.push(`bridge ${st.bridge} lacks its gateway address ${s.gateway}`);
+    }
+    return problems;
+  },
 
   firewall(n) {
     const st = bridgeState(n);

@@ -1,18 +1,17 @@
 // What the drivers that give a sandbox an interface of its own share: reading
 // their options (Docker's keys and short ones, from labels and options),
-// choosing an endpoint's MAC, and configuring the sandbox's end of the
-// interface once it is in the sandbox's namespace.
+// choosing an endpoint's MAC, turning forwarding on, and the host-side
+// interface's life (its owner's tag, its deletion, making it again).
+// inside.ts has the sandbox's side.
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 
 import { ValidationError, type NsnetError } from '../errors.js';
-import { toBig } from '../ipaddr.js';
-import type { Batch, RouteSpec } from '../netlink/batch.js';
 import type { Netns } from '../netlink/netns.js';
 import type { Link } from '../netlink/types.js';
 import { ownerOf, ownerTag, ownership } from '../owner.js';
 import type { EndpointRecord, NetworkRecord } from '../store/store.js';
-import type { Driver, DriverContext, GatewayRoutes, JoinOptions, KernelView } from './driver.js';
+import type { Driver, DriverContext, JoinOptions, KernelView } from './driver.js';
 
 export function bool(key: string, val: string): boolean {
   if (val === 'true' || val === '1') return true;
@@ -89,77 +88,6 @@ export function endpointMac(ep: EndpointRecord, how: 'ip' | 'random'): void {
 }
 
 /**
- * Configures the sandbox's end of ep, named ep.ifname and already in the
- * sandbox's namespace, which b now acts in: up, its addresses, and the
- * default route through the network's gateways when it gives the sandbox
- * one. On a network without IPv6 it comes up with no IPv6 link-local
- * address, as Docker disables IPv6 on such an interface: no DAD, MLD
- * reports or router solicitations from it. The mode must be set before the
- * link is up. routes.gateway names the gateway of each family (a routed
- * network's is on-link, reached with no subnet around it).
- */
-export function configureInside(b: Batch, n: NetworkRecord, ep: EndpointRecord, o: JoinOptions, mtu: number | null, routes: GatewayRoutes): void {
-  const inside = ep.ifname!;
-  if (linkHasIPv6(mtu) && !hasIPv6(n)) b.setLink(inside, { addrGenMode: 'none' });
-  b.setUp(inside);
-  for (const a of ep.addresses) b.addAddress(inside, a, a.includes(':') ? { nodad: true } : {});
-  for (const gateway of defaultGateways(n, o, routes)) b.addRoute({ dst: 'default', gateway, dev: inside, ...(routes.onlink ? { onlink: true } : {}) });
-}
-
-/** The gateways of the sandbox's default routes (one per family the network has), when ep gives it its default route. */
-function defaultGateways(n: NetworkRecord, o: JoinOptions, routes: GatewayRoutes): string[] {
-  return o.gatewayEndpoint ? gatewayAddresses(n, routes) : [];
-}
-
-/** The gateways a sandbox on n routes through, one per family the network has (none for an internal network). */
-export function gatewayAddresses(n: NetworkRecord, routes: GatewayRoutes): string[] {
-  if (n.internal) return [];
-  const out: string[] = [];
-  for (const family of [4, 6] as const) {
-    if (!n.subnets.some((s) => s.subnet.includes(':') === (family === 6))) continue;
-    const g = routes.gateway(family);
-    if (g) out.push(g);
-  }
-  return out;
-}
-
-/** How a sandbox on n reaches its gateways: the driver's way, or the subnets' gateways. */
-export const gatewaysOf = (d: Driver | undefined, n: NetworkRecord): GatewayRoutes => d?.gateways?.(n) ?? { gateway: subnetGateway(n) };
-
-/** The default routes an endpoint on n gives its sandbox through its interface dev. */
-export function defaultRoutes(d: Driver | undefined, n: NetworkRecord, dev: string): RouteSpec[] {
-  const routes = gatewaysOf(d, n);
-  return gatewayAddresses(n, routes).map((gateway) => ({ dst: 'default', gateway, dev, ...(routes.onlink ? { onlink: true } : {}) }));
-}
-
-const sameIp = (a: string, b: string) => toBig(a)?.n === toBig(b)?.n;
-
-/**
- * What the sandbox's end of ep (far, as reconcile saw it in view) lacks of
- * what configureInside made: up, its addresses, the default route. The
- * requests that mend it go into b; the return says what they mend.
- */
-export function mendInside(b: Batch, n: NetworkRecord, ep: EndpointRecord, far: Link, view: KernelView, o: JoinOptions, routes: GatewayRoutes): string[] {
-  const fixed: string[] = [];
-  if (!far.up) {
-    b.setUp(far.ifindex);
-    fixed.push(`${far.name} up`);
-  }
-  for (const a of ep.addresses) {
-    const [addr, len] = a.split('/');
-    if (view.addresses.some((x) => x.ifindex === far.ifindex && x.prefixlen === Number(len) && sameIp(x.address, addr!))) continue;
-    b.addAddress(far.ifindex, a, a.includes(':') ? { nodad: true } : {});
-    fixed.push(`${a} on ${far.name}`);
-  }
-  for (const gateway of defaultGateways(n, o, routes)) {
-    if (view.routes.some((r) => r.dst === 'default' && r.gateway !== null && sameIp(r.gateway, gateway))) continue;
-    b.replaceRoute({ dst: 'default', gateway, dev: far.ifindex, ...(routes.onlink ? { onlink: true } : {}) });
-    fixed.push(`default via ${gateway}`);
-  }
-  return fixed;
-}
-
-/**
  * A host interface of ep's, checked for its owner's tag: another store's is
  * not ours to mend (a throw); one without a tag (made before interfaces
  * carried one) is tagged, with apply. Returns what that mends.
@@ -172,23 +100,25 @@ export async function claimHostLink(ctx: DriverContext, l: Link, objectId: strin
   return [`${l.name} tagged`];
 }
 
-/** The gateway of the network's first subnet of a family, if it has one. */
-export const subnetGateway = (n: NetworkRecord) => (family: 4 | 6) =>
-  n.subnets.find((s) => s.subnet.includes(':') === (family === 6) && s.gateway)?.gateway ?? null;
-
 /** Routing between a network and the outside needs forwarding on in the host, as Docker turns it on. */
 export async function enableForwarding(ctx: DriverContext, n: NetworkRecord): Promise<void> {
   if ((await ctx.host.sysctl('net.ipv4.ip_forward')).trim() !== '1') await ctx.host.setSysctl('net.ipv4.ip_forward', 1);
   if (hasIPv6(n) && (await ctx.host.sysctl('net.ipv6.conf.all.forwarding')).trim() !== '1') await ctx.host.setSysctl('net.ipv6.conf.all.forwarding', 1);
 }
 
-/** Deletes ep's host-side veth (its peer goes with it); one already gone is what was wanted. */
-export async function deleteHostLink(ctx: DriverContext, ep: EndpointRecord): Promise<void> {
+/** Runs op on ep's host-side interface; one that is gone (or never was) counts as done. */
+export async function onHostEnd(ep: EndpointRecord, op: (name: string) => Promise<void>): Promise<void> {
   if (!ep.hostIfname) return;
-  await ctx.host.links.delete(ep.hostIfname).catch((e: NsnetError) => {
+  await op(ep.hostIfname).catch((e: NsnetError) => {
     if (e.code !== 'ENODEV') throw e;
   });
 }
+
+/** Deletes ep's host-side veth (its peer goes with it). */
+export const deleteHostLink = (ctx: DriverContext, ep: EndpointRecord) => onHostEnd(ep, (name) => ctx.host.links.delete(name));
+
+/** Takes ep's host-side veth down: its traffic stops at once, with no grace period to wait for, as deleting it has. */
+export const downHostLink = (ctx: DriverContext, ep: EndpointRecord) => onHostEnd(ep, (name) => ctx.host.links.setDown(name));
 
 /** ep's host-side link as reconcile saw it, looked up again when the listing lacks it: only what is surely gone is made again. */
 export async function hostLinkOf(ctx: DriverContext, ep: EndpointRecord, view: KernelView): Promise<Link | undefined> {

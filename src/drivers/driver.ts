@@ -15,8 +15,12 @@ import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/stor
 export interface DriverContext {
   /** The namespace playing the host: where bridges and host-side veths live. */
   readonly host: Netns;
-  /** The namespace of a sandbox (opened once and kept), for what a driver made inside it. */
-  netnsOf(sb: SandboxRecord): Promise<Netns>;
+  /**
+   * Runs fn in a sandbox's namespace (the one nsnet keeps open, or a
+   * runtime's, refused if its path names another namespace now), for what
+   * a driver made inside it.
+   */
+  inNetns<T>(sb: SandboxRecord, fn: (ns: Netns) => Promise<T>): Promise<T>;
   /** The store's id: what the driver makes carries it (owner.ts's ownerTag), so that only this store touches it. */
   readonly owner: string;
 }
@@ -75,7 +79,11 @@ export interface Driver {
   networkLinks?(n: NetworkRecord): string[];
   deleteNetwork(ctx: DriverContext, n: NetworkRecord): Promise<void>;
 
-  /** Fills the endpoint's driver fields (host-side name, MAC ...); no kernel work. */
+  /**
+   * Fills the endpoint's driver fields (host-side name, MAC ...); no kernel
+   * work. A driver that makes an interface chooses its MAC here; a MAC left
+   * null says it makes none, and a MAC the caller asks for is then refused.
+   */
   prepareEndpoint(n: NetworkRecord, ep: EndpointRecord): void;
   /** Adds the requests that plug ep into sb's namespace to b. */
   join(ctx: DriverContext, n: NetworkRecord, ep: EndpointRecord, sb: HasHandle, b: Batch, o: JoinOptions): void;
@@ -98,6 +106,16 @@ export interface Driver {
    * there is no such thing.
    */
   release?(ctx: DriverContext, n: NetworkRecord, ep: EndpointRecord, sb: SandboxRecord | null): Promise<void>;
+  /**
+   * Stops ep's traffic at once, without waiting for the kernel, so that
+   * leave (which may wait for it: deleting an interface does) can finish
+   * after the caller has its answer. Absent: leave is always waited for.
+   */
+  detach?(ctx: DriverContext, n: NetworkRecord, ep: EndpointRecord): Promise<void>;
+  /** Lists how the host side of ep differs from what join made ([] when it agrees). */
+  check?(ctx: DriverContext, n: NetworkRecord, ep: EndpointRecord): Promise<string[]>;
+  /** Lists how a network's kernel objects differ from what createNetwork made. */
+  checkNetwork?(ctx: DriverContext, n: NetworkRecord): Promise<string[]>;
   /**
    * What a network needs from the host's firewall (isolation, ICC, internal,
    * masquerade), for drivers whose networks route through the host. Absent:

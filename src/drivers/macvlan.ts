@@ -20,7 +20,8 @@ import type { MacvlanMode } from '../netlink/batch.js';
 import type { NetworkRecord } from '../store/store.js';
 import { ownerTag, ownership } from '../owner.js';
 import * as v from '../validate.js';
-import { configureInside, endpointMac, mendInside, readOptions, remake, subnetGateway } from './common.js';
+import { endpointMac, readOptions, remake } from './common.js';
+import { configureInside, mendInside, subnetGateway } from './inside.js';
 import type { Driver } from './driver.js';
 
 export interface MacvlanState {
@@ -185,13 +186,10 @@ export const macvlanDriver: Driver = {
   // until then the parent refuses a new macvlan with the same MAC (the next
   // sandbox given the same address, EADDRINUSE). The shim's routes go too.
   async release(ctx, n, ep, sb) {
-    if (sb && sb.netnsKind === 'own' && ep.ifname) {
-      const ns = await ctx.netnsOf(sb).catch((e: NsnetError) => {
-        if (e.code !== 'ENOENT') throw e;
-        return null; // the namespace is gone, and its macvlan with it
-      });
-      await ns?.links.delete(ep.ifname).catch((e: NsnetError) => {
-        if (e.code !== 'ENODEV') throw e;
+    if (sb && (sb.netnsKind === 'own' || sb.netnsKind === 'external') && ep.ifname) {
+      await ctx.inNetns(sb, (ns) => ns.links.delete(ep.ifname!)).catch((e: NsnetError) => {
+        // The macvlan is gone, or its namespace (and it with it).
+        if (e.code !== 'ENODEV' && e.code !== 'ENOENT' && e.code !== 'ERR_NSNET_NOT_FOUND') throw e;
       });
     }
     const st = macvlanState(n);

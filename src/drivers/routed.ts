@@ -23,8 +23,9 @@ import { ownerOf, ownerTag, ownership } from '../owner.js';
 import type { NetworkRecord } from '../store/store.js';
 import * as v from '../validate.js';
 import {
-  bool, claimHostLink, configureInside, deleteHostLink, enableForwarding, endpointMac, hasIPv6, hostLinkOf, linkHasIPv6, mendInside, readOptions, remake, ROUTING_KEYS,
+  bool, claimHostLink, deleteHostLink, downHostLink, enableForwarding, endpointMac, hasIPv6, hostLinkOf, linkHasIPv6, readOptions, remake, ROUTING_KEYS,
 } from './common.js';
+import { configureInside, mendInside } from './inside.js';
 import type { Driver, GatewayRoutes } from './driver.js';
 
 export interface RoutedState {
@@ -171,6 +172,21 @@ export const routedDriver: Driver = {
   },
 
   leave: (ctx, _n, ep) => deleteHostLink(ctx, ep),
+
+  // A veth whose host end is down carries nothing either way.
+  detach: (ctx, _n, ep) => downHostLink(ctx, ep),
+
+  async check(ctx, _n, ep) {
+    if (!ep.hostIfname) return [];
+    const veth = await ctx.host.links.find(ep.hostIfname);
+    if (!veth) return [`host interface ${ep.hostIfname} is missing`];
+    const problems: string[] = [];
+    if (!veth.up) problems.push(`host interface ${ep.hostIfname} is down`);
+    if (veth.master !== null) problems.push(`host interface ${ep.hostIfname} is a port of a master`);
+    const routes = new Set((await ctx.host.routes.list()).filter((r) => r.oif === veth.ifindex).map((r) => r.dst));
+    for (const a of ep.addresses) if (!routes.has(canon(host(a)))) problems.push(`no host route to ${host(a)} through ${ep.hostIfname}`);
+    return problems;
+  },
 
   gateways: () => gateways,
 

@@ -122,7 +122,13 @@ export class NftablesFirewall implements FirewallBackend {
       const generation = await this.nft.generation();
       const exists = (await this.nft.tables('inet')).some((t) => t.name === ruleset.TABLE.name);
       try {
-        await this.nft.commit(exists ? ops : [...ruleset.rulesetOps(), ...ops], { generation });
+        // Only making the table decides whether it exists, and needs the
+        // generation it read. Elements for a table that is there do not:
+        // with several writers at once (a daemon's concurrent calls, slow
+        // path processes) every commit would move the generation under the
+        // others until they ran out of retries. If the table goes meanwhile,
+        // the commit fails with ENOENT and the caller's reconcile makes it whole.
+        await this.nft.commit(exists ? ops : [...ruleset.rulesetOps(), ...ops], exists ? {} : { generation });
         this.present = true;
         return;
       } catch (e) {

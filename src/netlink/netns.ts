@@ -54,6 +54,16 @@ export function isMounted(path: string): boolean {
   }
 }
 
+/** The "dev:ino" of the namespace a path names now (as Netns.id says it), or null when there is none. */
+export function netnsIdAt(path: string): string | null {
+  try {
+    const st = statSync(path, { bigint: true });
+    return `${st.dev}:${st.ino}`;
+  } catch {
+    return null;
+  }
+}
+
 let warm = false;
 
 /**

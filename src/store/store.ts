@@ -69,10 +69,20 @@ export interface PortMapping {
 export interface SandboxRecord {
   id: string;
   name: string;
-  /** own: a namespace of its own; host: the host's; container: another sandbox's. */
-  netnsKind: 'own' | 'host' | 'container';
-  /** The namespace file (bind mount under the run dir, or /proc/self/ns/net). */
+  /**
+   * own: a namespace of its own; host: the host's; container: another
+   * sandbox's; external: one nsnet did not make (a CNI runtime's), joined by
+   * its path and never deleted.
+   */
+  netnsKind: 'own' | 'host' | 'container' | 'external';
+  /** The namespace file (bind mount under the run dir, /proc/self/ns/net, or the path an external one was given by). */
   netnsPath: string;
+  /**
+   * For external: the namespace's identity (`dev:ino`) when it was joined,
+   * so that reconcile can tell a path that now names another namespace
+   * (a reused /proc/<pid>/ns/net) from the one the sandbox is in.
+   */
+  netnsId?: string;
   /** For container mode: the sandbox whose namespace and files this one shares. */
   ownerId: string | null;
   hostname: string;
@@ -80,7 +90,7 @@ export interface SandboxRecord {
   dnsSearch: string[];
   dnsOptions: string[];
   extraHosts: string[];
-  /** Directory holding resolv.conf, hosts and hostname. */
+  /** Directory holding resolv.conf, hosts and hostname; '' for external (its runtime owns those files). */
   filesDir: string;
   labels: Record<string, string>;
   created: string;

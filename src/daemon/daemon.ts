@@ -1,0 +1,77 @@
+// `nsnet daemon`: one long-running process per host holding one Controller,
+// for callers that cannot load a Node module (runtimes exec'ing the CNI
+// shim now; dockerd and the sandboxes' DNS later). It reconciles the store
+// with the kernel when it starts (a crash or a reboot left them apart),
+// then serves each front door; on SIGTERM it stops taking calls, lets those
+// under way finish, waits for the kernel work they handed on, and exits.
+import { Controller, type ControllerOptions } from '../cnm/controller.js';
+import type { ReconcileReport } from '../cnm/reconcile.js';
+import type { FrontDoor } from './frontdoor.js';
+
+export interface DaemonOptions extends Pick<ControllerOptions, 'stateDir' | 'runDir' | 'firewall'> {
+  doors: FrontDoor[];
+  /** Where a line goes (default: stderr). */
+  log?: (line: string) => void;
+}
+
+export interface Daemon {
+  readonly controller: Controller;
+  readonly doors: FrontDoor[];
+  /** Stops every door, waits for the calls under way and their kernel work, closes the Controller. */
+  close(): Promise<void>;
+}
+
+/** What reconcile found and did, and what of others' it left alone, in one line. */
+function summary(r: ReconcileReport): string {
+  const parts = [
+    r.sandboxesRemoved.length && `sandbox(es) removed: ${r.sandboxesRemoved.join(', ')}`,
+    ...r.found,
+    r.foreignInterfaces.length && `another store's interface(s) left alone: ${r.foreignInterfaces.join(', ')}`,
+    r.orphanInterfaces.length && `interface(s) no store claims left alone: ${r.orphanInterfaces.join(', ')}`,
+    r.firewall?.rebuilt && 'firewall table rebuilt',
+    r.firewall && r.firewall.elementsRemoved + r.firewall.elementsAdded > 0 && `${r.firewall.elementsRemoved} port element(s) removed, ${r.firewall.elementsAdded} added`,
+    ...r.errors.map((e) => `error: ${e}`),
+  ].filter(Boolean);
+  return parts.length ? parts.join('; ') : 'store and kernel agree';
+}
+
+export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
+  const log = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const { doors, log: _log, ...copts } = o;
+  const controller = await Controller.open({ ...copts, reconcile: false });
+  const started: FrontDoor[] = [];
+  const daemon: Daemon = {
+    controller,
+    doors,
+    async close() {
+      await Promise.all(started.map((d) => d.close()));
+      for (const e of await controller.settled()) log(`kernel work left to reconcile: ${e.message}`);
+      controller.close();
+      log('nsnet daemon stopped');
+    },
+  };
+  try {
+    log(`reconcile: ${summary(await controller.reconcile())}`);
+    for (const d of doors) {
+      await d.start({ controller, log });
+      started.push(d);
+      log(`${d.name}: listening on ${d.address}`);
+    }
+  } catch (e) {
+    await daemon.close();
+    throw e;
+  }
+  return daemon;
+}
+
+/** Runs until SIGTERM or SIGINT, then closes cleanly; resolves with the exit code. */
+export async function runDaemon(o: DaemonOptions): Promise<number> {
+  const daemon = await startDaemon(o);
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+  await daemon.close();
+  return 0;
+}
