@@ -141,6 +141,22 @@ export const macvlanDriver: Driver = {
     });
   },
 
+  async checkNetwork(ctx, n) {
+    const st = macvlanState(n);
+    const problems = (await ctx.host.links.find(st.parent)) ? [] : [`parent ${st.parent} of network ${n.name} is missing`];
+    if (st.shim && !(await ctx.host.links.find(st.shim.name))) problems.push(`${st.shim.name}, the host's macvlan of network ${n.name}, is missing`);
+    return problems;
+  },
+
+  async check(ctx, n, ep) {
+    const st = macvlanState(n);
+    if (!st.shim) return [];
+    const shim = await ctx.host.links.find(st.shim.name);
+    if (!shim) return [`${st.shim.name}, the host's macvlan, is missing`];
+    const have = new Set((await ctx.host.routes.list()).filter((r) => r.oif === shim.ifindex).map((r) => r.dst));
+    return ep.addresses.map((a) => hostPrefix(a.split('/')[0]!)).filter((d) => !have.has(d)).map((d) => `no host route to ${d} through ${st.shim!.name}`);
+  },
+
   prepareEndpoint(n, ep) {
     endpointMac(ep, macvlanState(n).mac);
   },
