@@ -59,6 +59,7 @@ export interface ReconcileReport {
 }
 
 const HOST_VETH = /^nsv[0-9a-f]{8}$/;
+const ROUTED_VETH = /^nsr[0-9a-z]{12}$/;
 const NSNET_BRIDGE = /^nsbr-[0-9a-f]{10}$/;
 
 export interface ReconcileOptions {
@@ -178,7 +179,7 @@ async function leftovers(c: CnmContext, links: Link[], report: ReconcileReport, 
   const netLinks = new Set(networks.flatMap((n) => c.knownDriver(n.driver)?.networkLinks?.(n) ?? []));
   let peers: Set<string> | undefined;
   for (const l of links) {
-    const named = (HOST_VETH.test(l.name) && l.kind === 'veth') || (NSNET_BRIDGE.test(l.name) && l.kind === 'bridge');
+    const named = ((HOST_VETH.test(l.name) || ROUTED_VETH.test(l.name)) && l.kind === 'veth') || (NSNET_BRIDGE.test(l.name) && l.kind === 'bridge');
     const whose = ownership(c.owner, l.alias);
     if (!named && whose === 'nobody') continue;
     if (whose === 'other') {
