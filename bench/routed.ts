@@ -14,6 +14,7 @@
 import { fileURLToPath } from 'node:url';
 
 import { inFreshNetns, settle } from './lib/fresh.js';
+import { inRounds } from './lib/rounds.js';
 import { arg } from './lib/args.js';
 import { formatTable, summarize, type Cell } from './lib/stats.js';
 import type { ControllerRun } from './peers/controller.js';
@@ -43,22 +44,12 @@ export function tailMedian(setupMs: number[]): number {
   return summarize(tail).median;
 }
 
-export async function runRoutedSuite(o: RoutedOptions): Promise<RoutedRound[]> {
-  const cfgs = configs(o);
-  const rounds: RoutedRound[] = [];
-  for (let r = 0; r < o.runs; r++) {
-    const round: RoutedRound = {};
-    for (let i = 0; i < cfgs.length; i++) {
-      const [label, driver, n] = cfgs[(i + r) % cfgs.length]!;
-      // The big run is long and flat: two rounds tell enough.
-      if (n >= 5000 && r >= 2) continue;
-      await o.before?.(label, r);
-      const run = await inFreshNetns<ControllerRun>('controller', { n, driver, uplink: true });
-      round[label] = { median: summarize(run.setupMs).median, tail: tailMedian(run.setupMs) };
-    }
-    rounds.push(round);
-  }
-  return rounds;
+export function runRoutedSuite(o: RoutedOptions): Promise<RoutedRound[]> {
+  // The big run is long and flat: two rounds tell enough.
+  return inRounds(configs(o), o.runs, { skip: ([, , n], r) => n >= 5000 && r >= 2, before: o.before }, async ([, driver, n]) => {
+    const run = await inFreshNetns<ControllerRun>('controller', { n, driver, uplink: true });
+    return { median: summarize(run.setupMs).median, tail: tailMedian(run.setupMs) };
+  });
 }
 
 const ratio = (rounds: RoutedRound[], a: string, b: string) =>
