@@ -1,12 +1,16 @@
 import { defineConfig } from 'vitest/config';
 
-const unit = ['test/codec.test.ts', 'test/ipaddr.test.ts', 'test/ipam.test.ts', 'test/store.test.ts', 'test/nft-values.test.ts', 'test/ports.test.ts', 'test/dump.test.ts'];
+// scripts/sanitize.sh: let each worker's exit run LeakSanitizer.
+const setupFiles = process.env.NSNET_SANITIZE === '1' ? ['test/sanitize-setup.ts'] : [];
+
+const unit = ['test/codec.test.ts', 'test/ipaddr.test.ts', 'test/ipam.test.ts', 'test/store.test.ts', 'test/nft-values.test.ts', 'test/ports.test.ts', 'test/dump.test.ts', 'test/cni-types.test.ts', 'test/dns-answer.test.ts'];
 
 export default defineConfig({
   test: {
     // Each file gets its own process: the addon's threads and the fd checks
     // of one file never see another's.
     pool: 'forks',
+    setupFiles,
     projects: [
       {
         // Pure code: no privileges, no namespaces (`npx vitest run --project unit`).

@@ -12,11 +12,15 @@ import { runConcurrent, runOp } from './peers/concurrent.js';
 import { runPyroute2 } from './peers/pyroute2.js';
 import { runFloorOp } from './peers/floor.js';
 import { runEventsBench } from './events.js';
+import { runDnsCreate, runDnsQuery } from './peers/dns.js';
+import { runSoak } from './soak.js';
+import * as nsnet from 'nsnet';
 
 const [peer, json] = process.argv.slice(2);
 const o = JSON.parse(json ?? '{}') as {
   n: number; explicit?: boolean; binary?: string; cycles?: number; ports?: boolean; published?: number; paired?: boolean; peer?: CniPeer;
   driver?: 'bridge' | 'routed' | 'none'; uplink?: boolean;
+  mode?: 'embedded' | 'daemon'; latencyN?: number; seconds?: number; window?: number; api?: 'controller' | 'netns';
 };
 const run =
   peer === 'floor'
@@ -51,10 +55,16 @@ const run =
                   ? spawnCostMs().then((ms) => ({ ms }))
         : peer === 'events'
           ? runEventsBench({ n: o.n, runs: 1 }).then((r) => r[0])
+        : peer === 'dns-create'
+          ? runDnsCreate({ n: o.n, mode: o.mode! })
+        : peer === 'dns-query'
+          ? runDnsQuery({ sandboxes: o.n, latencyN: o.latencyN!, seconds: o.seconds!, window: o.window! })
         : peer === 'loop'
           ? runLoop(o.n)
           : peer === 'churn'
           ? runChurn(o.cycles ?? 1000)
+          : peer === 'soak'
+          ? nsnet.Netns.host().then((host) => runSoak(nsnet, { api: o.api ?? 'controller', cycles: o.cycles ?? 10_000, host, runDir: '/run/netns', net: 233 }))
           : Promise.reject(new Error(`unknown peer ${peer}`));
 run.then(
   (r) => {

@@ -5,8 +5,11 @@
 // (e) event throughput and latency, beside ip monitor; (f) one low-level
 // operation; (g) the event loop, fds and memory over churn; (h) the CNI
 // plugin exec'd per call (fast and slow path) against the reference plugins;
-// (i) the routed driver at N=10/100/1000 beside the bridge (and N=5000 with
-// --routed-5000). Prints one table per suite and the bars, writes
+// (i) name resolution: a resolver's cost per create, query latency and
+// throughput from inside sandboxes; (k) the routed driver at N=10/100/1000
+// beside the bridge (and N=5000 with --routed-5000); and on its own, with
+// --soak N, (j) the leak soak (bench/soak.ts). Prints one table per suite
+// and the bars, writes
 // bench/results/latest.json and the plot bench/scaling.svg. Figures are
 // medians of per-run medians (min and max across runs); ratios come from
 // runs of the same round.
@@ -19,6 +22,7 @@ import { plotSvg, type Series } from './lib/plot.js';
 import { arg } from './lib/args.js';
 import { formatTable, summarize } from './lib/stats.js';
 import { cniBars, cniTable, runCniSuite } from './cni.js';
+import { dnsBars, dnsTable, runDnsSuite } from './dns.js';
 import { eventsBarMet, type EventsRun } from './events.js';
 import { portBars, portsTable, runPortsSuite } from './ports.js';
 import { routedBars, routedTable, runRoutedSuite } from './routed.js';
@@ -26,6 +30,7 @@ import type { ConcurrentRun } from './peers/concurrent.js';
 import { buildFloor } from './peers/floor.js';
 import type { PeerRun } from './peers/ip.js';
 import type { ChurnRun, LoopRun } from './peers/nsnet.js';
+import { soakTable, type SoakRun } from './soak.js';
 
 const here = (rel: string) => fileURLToPath(new URL(rel, import.meta.url));
 
@@ -40,8 +45,10 @@ const CNI_PORTS_N = arg('cni-ports-n', 30);
 const EVENTS_N = arg('events-n', 50000);
 // The CNI slow path starts node twice per container: 20 tell enough.
 const CNI_SLOW_N = arg('cni-slow-n', 20);
-// Suite (i) at N=5000 too: about a minute more.
+// Suite (k) at N=5000 too: about a minute more.
 const ROUTED_BIG = process.argv.includes('--routed-5000');
+// --soak N: only the leak soak (j), N create+delete cycles per API.
+const SOAK = arg('soak', 0);
 // The scaling suite's sizes (--scale 10,100 for a quick try).
 const SCALE = (() => {
   const i = process.argv.indexOf('--scale');
@@ -53,7 +60,30 @@ const elapsed = () => `${((performance.now() - started) / 60_000).toFixed(1)} mi
 const fmtMax = (xs: number[]) => Math.max(...xs).toFixed(2);
 const progress = (s: string) => process.stderr.write(s ? `\r\x1b[K[${elapsed()}] ${s}` : '\r\x1b[K');
 
+/**
+ * (j) The leak soak (bench/soak.ts): SOAK create+delete cycles through the
+ * Controller and through the low-level API, each in a fresh namespace, read
+ * by quarter. Its own run: at 10,000 cycles it takes longer than the rest.
+ */
+async function soak(): Promise<void> {
+  const out: SoakRun[] = [];
+  for (const api of ['controller', 'netns'] as const) {
+    await settle();
+    progress(`(j) soak: ${SOAK} cycles through the ${api === 'controller' ? 'Controller' : 'low-level API'}`);
+    const r = await inFreshNetns<SoakRun>('soak', { api, cycles: SOAK });
+    progress('');
+    const [header, ...rows] = soakTable(r);
+    report(`\n(j) ${SOAK} create+delete cycles through the ${api === 'controller' ? 'Controller (a sandbox with a published port)' : 'low-level API (namespace, veth, address, route, an nf_tables element)'}: ${r.perCycleMs.toFixed(2)} ms per cycle, ${elapsed()}`);
+    report(formatTable(header!, rows));
+    out.push(r);
+  }
+  await mkdir(here('../../bench/results'), { recursive: true }).catch(() => {});
+  await writeFile(here('../../bench/results/soak.json'), `${JSON.stringify({ date: new Date().toISOString(), cpu: cpus()[0]?.model, cores: cpus().length, runs: out }, null, 2)}\n`);
+  await writeFile(here('../../bench/results/soak.txt'), `${printed.join('\n')}\n`);
+}
+
 async function main(): Promise<void> {
+  if (SOAK > 0) return soak();
   const binary = await buildFloor(here('../floor'));
   const peers = ['floor', 'nsnet', 'controller', 'cni', 'cni+masq', 'netavark', 'pyroute2', 'ip'] as const;
   const modes = ['release', 'explicit'] as const;
@@ -140,14 +170,28 @@ async function main(): Promise<void> {
     },
   });
 
-  // (i) The routed driver beside the bridge (bench/routed.ts).
+  // (k) The routed driver beside the bridge (bench/routed.ts).
   const routedRuns = Math.min(RUNS, 3);
   const routedRounds = await runRoutedSuite({
     runs: routedRuns,
     big: ROUTED_BIG,
     before: async (label, r) => {
       await settle();
-      progress(`(i) routed driver: ${label} (${r + 1}/${routedRuns})`);
+      progress(`(k) routed driver: ${label} (${r + 1}/${routedRuns})`);
+    },
+  });
+
+  // (i) Name resolution (bench/dns.ts): what a resolver adds to a create,
+  // and queries from inside sandboxes to nsnet daemon's resolvers.
+  const dnsRuns = Math.min(RUNS, 3);
+  const dnsRounds = await runDnsSuite({
+    n: N,
+    runs: dnsRuns,
+    latencyN: 5000,
+    seconds: 3,
+    before: async (label, r) => {
+      await settle();
+      progress(`(i) DNS: ${label} (${r + 1}/${dnsRuns})`);
     },
   });
 
@@ -217,7 +261,8 @@ async function main(): Promise<void> {
   const { extraMs: portExtra, at1000: port1000, at10: port10, vsCni: vsPortmap } = portBars(portRounds);
   report(`\n(h) CNI plugins exec'd per call as a runtime does, ${cniRuns} runs: median ms per call (ADD+DEL: per round), ratio to the reference doing the same work\n${cniTable(cniRounds, cniOpts)}`);
   const cb = cniBars(cniRounds);
-  report(`\n(i) the routed driver beside the bridge, the Controller, ${routedRuns} runs: ms per sandbox with N on the network\n${routedTable(routedRounds, ROUTED_BIG)}`);
+  report(`\n(i) name resolution, N=${N}, ${dnsRuns} runs: a resolver's cost per create (paired), and queries from inside sandboxes to nsnet daemon's resolvers\n${dnsTable(dnsRounds, N)}`);
+  report(`\n(k) the routed driver beside the bridge, the Controller, ${routedRuns} runs: ms per sandbox with N on the network\n${routedTable(routedRounds, ROUTED_BIG)}`);
   const rb = routedBars(routedRounds);
 
   const ev = (pick: (r: EventsRun) => number) => summarize(events.map(pick));
@@ -271,6 +316,7 @@ async function main(): Promise<void> {
     ['CNI ADD+DEL, fast path <= 1/4 of bridge + host-local', `${med(cb.vsBridge).toFixed(3)}x (per-run ${cb.vsBridge.map((x) => x.toFixed(3)).join(', ')})`, med(cb.vsBridge) <= 0.25],
     ['CNI ADD+DEL with one port <= 1/10 of bridge + portmap', `${med(cb.vsPortmap).toFixed(3)}x (per-run ${cb.vsPortmap.map((x) => x.toFixed(3)).join(', ')})`, med(cb.vsPortmap) <= 0.1],
     ['CNI VERSION through the shim <= 2 ms', `${med(cb.versionMs).toFixed(2)} ms (per-run ${cb.versionMs.map((x) => x.toFixed(2)).join(', ')})`, med(cb.versionMs) <= 2],
+    ...dnsBars(dnsRounds, N),
     [
       '>= 100k events/s delivered to JS',
       `live flush ${Math.round(ev((r) => r.flushEventsPerSec).min / 1000)}k-${Math.round(ev((r) => r.flushEventsPerSec).max / 1000)}k/s (ip monitor printed ${Math.round(ev((r) => r.ipMonitorFlushLines).median / 1000)}k of ${Math.round(ev((r) => r.flushEvents).median / 1000)}k lines); ` +
@@ -309,7 +355,7 @@ async function main(): Promise<void> {
   report(`\n${formatTable(['bar', 'measured', 'met'], bars.map(([a, b, c]) => [a as string, b as string, c ? 'yes' : 'NO']))}`);
 
   await mkdir(here('../../bench/results'), { recursive: true }).catch(() => {});
-  const out = { date: new Date().toISOString(), n: N, runs: RUNS, cpu: cpus()[0]?.model, cores: cpus().length, setup, release, explicit, loops, churn, perRunRatio, ctlPerRun, scale, conc: Object.fromEntries(Object.entries(conc).map(([p, byK]) => [p, Object.fromEntries(Object.entries(byK).map(([k, rs]) => [k, rs.map((r) => r.perSandboxMs)]))])), ops, spawnMs: spawn.ms, ports: portRounds, cniPortsN: CNI_PORTS_N, cni: cniRounds, events, routed: routedRounds };
+  const out = { date: new Date().toISOString(), n: N, runs: RUNS, cpu: cpus()[0]?.model, cores: cpus().length, setup, release, explicit, loops, churn, perRunRatio, ctlPerRun, scale, conc: Object.fromEntries(Object.entries(conc).map(([p, byK]) => [p, Object.fromEntries(Object.entries(byK).map(([k, rs]) => [k, rs.map((r) => r.perSandboxMs)]))])), ops, spawnMs: spawn.ms, ports: portRounds, cniPortsN: CNI_PORTS_N, cni: cniRounds, dns: dnsRounds, events, routed: routedRounds };
   await writeFile(here('../../bench/results/latest.json'), `${JSON.stringify(out, null, 2)}\n`);
   await writeFile(here('../../bench/results/latest.txt'), `${printed.join('\n')}\n`);
 }

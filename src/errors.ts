@@ -145,10 +145,29 @@ export class TeardownError extends NsnetError {
   }
 }
 
+/**
+ * A rejected value as the message shows it: JSON where JSON can say it, else
+ * what String() says. Never throws: a BigInt, a symbol or a cycle is bad
+ * input to report, not a reason to fail with a TypeError instead.
+ */
+function shown(value: unknown): string {
+  try {
+    const json = JSON.stringify(value);
+    if (json !== undefined) return json.length > 200 ? `${json.slice(0, 200)}...` : json;
+  } catch {
+    // a BigInt, or an object that refers to itself
+  }
+  try {
+    return typeof value === 'bigint' ? `${value}n` : String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}
+
 /** Input rejected before anything reached the kernel; nothing was changed. */
 export class ValidationError extends NsnetError {
   constructor(field: string, value: unknown, why: string) {
-    super(`invalid ${field} ${JSON.stringify(value)}: ${why}`, {
+    super(`invalid ${field} ${shown(value)}: ${why}`, {
       code: 'ERR_NSNET_INVALID',
       op: 'validate',
       object: field,

@@ -2,6 +2,7 @@
 export { NsnetError, TeardownError, ValidationError } from './errors.js';
 export { Netns, defaultRunDir, type CreateOptions, type NetnsOptions } from './netlink/netns.js';
 export { Links, Addresses, Routes, Neighbours } from './netlink/objects.js';
+export type { ListenOptions, Listening } from './netlink/sockets.js';
 export {
   Batch,
   type AddressOptions,
@@ -58,13 +59,14 @@ export {
   type ControllerOptions,
   type ControllerEvent,
   type DeleteOptions,
+  type DnsOptions,
   type EndpointOptions,
   type NetworkOptions,
   type SandboxOptions,
   type SandboxAttachment,
   type SubnetOptions,
 } from './cnm/controller.js';
-export { Network, Endpoint, Sandbox, type NetworkInfo, type NetworkSandbox, type EndpointInfo, type SandboxInfo } from './cnm/objects.js';
+export { Network, Endpoint, Sandbox, type NetworkInfo, type NetworkSandbox, type EndpointInfo, type SandboxInfo, type NameResolution } from './cnm/objects.js';
 export type { ReconcileOptions, ReconcileReport } from './cnm/reconcile.js';
 export { createSandbox, defaultNetwork, parseMode, type Mode, type ModeOptions } from './modes.js';
 export type { Driver, DriverContext, JoinOptions } from './drivers/driver.js';
@@ -72,3 +74,26 @@ export type { Store, StoreTx, NetworkRecord, EndpointRecord, SandboxRecord, Subn
 export { SqliteStore } from './store/sqlite.js';
 export { parsePort, formatPort, type PortOptions, type PortRequest } from './ports.js';
 export type { FirewallKind, FirewallReport } from './firewall/backend.js';
+
+// CNI: nsnet as a runtime (libcni's part) for any plugin in CNI_PATH.
+export { Cni, DEFAULT_PATH as CNI_DEFAULT_PATH, type CniOptions, type ValidAttachment } from './cni/runtime/cni.js';
+export type { Attachment as CniAttachment } from './cni/runtime/attachment.js';
+export type { NetworkConfigList, NetworkListing, PluginConfig } from './cni/runtime/config.js';
+export type { CacheEntry as CniCacheEntry } from './cni/runtime/cache.js';
+export type { CniCommand, VersionInfo as CniVersionInfo } from './cni/runtime/exec.js';
+export { createCniSandbox, CNI_LABEL, type CniSandboxOptions } from './cni/runtime/sandbox.js';
+export { CniError, ERR as CNI_ERRORS, type CniErrorContext } from './cni/errors.js';
+export {
+  CNI_VERSIONS,
+  convertResult,
+  decodeResult,
+  type AnyCniResult,
+  type CniDns,
+  type CniErrorJson,
+  type CniInterface,
+  type CniIpConfig,
+  type CniLegacyResult,
+  type CniResult,
+  type CniRoute,
+} from './cni/types.js';
+export { registerSandboxHook, type SandboxHook } from './cnm/hooks.js';

@@ -4,12 +4,15 @@
 //   bridge           the default network, on bridge nsnet0 (docker0's place); `default` too
 //   container:<name> another sandbox's namespace, hostname and files
 //   <network>        a network created with createNetwork
+//   cni:<network>    a namespace of its own, given its network by a CNI
+//                    configuration's plugins (src/cni/runtime/sandbox.ts)
+import { createCniSandbox, portMappings, type CniSandboxOptions } from './cni/runtime/sandbox.js';
 import type { Controller, SandboxOptions } from './cnm/controller.js';
 import type { Network, Sandbox } from './cnm/objects.js';
 import { NsnetError, ValidationError } from './errors.js';
 import type { PortOptions } from './ports.js';
 
-export type Mode = 'none' | 'host' | 'bridge' | { container: string } | { network: string } | `container:${string}` | (string & {});
+export type Mode = 'none' | 'host' | 'bridge' | { container: string } | { network: string } | { cni: string } | `container:${string}` | `cni:${string}` | (string & {});
 
 export interface ModeOptions extends Omit<SandboxOptions, 'namespace' | 'container' | 'networks' | 'join'> {
   name: string;
@@ -18,14 +21,16 @@ export interface ModeOptions extends Omit<SandboxOptions, 'namespace' | 'contain
   /** Static addresses on the network the mode joins. */
   ip?: string;
   ip6?: string;
-  /** Ports to publish on the network the mode joins (Docker's `-p`). */
+  /** Ports to publish on the network the mode joins (Docker's `-p`); on a CNI network, its portMappings. */
   ports?: (string | PortOptions)[];
   /** Publish them even over a host process listening on one (EndpointOptions.forcePublish). */
   forcePublish?: boolean;
-  /** The MAC address of its interface on that network (Docker's --mac-address). */
+  /** The MAC address of its interface on that network (Docker's --mac-address); on a CNI network, the mac capability. */
   mac?: string;
-  /** Other names on that network, a user-defined one (Docker's --network-alias). */
+  /** Other names on that network, a user-defined one (Docker's --network-alias); on a CNI network, the aliases capability. */
   aliases?: string[];
+  /** For cni:<network>: where its configuration and plugins are, and the attachment's arguments. */
+  cni?: Omit<CniSandboxOptions, 'network' | keyof SandboxOptions>;
 }
 
 /** The network `bridge` mode joins, made on first use as Docker makes docker0 at start. */
@@ -45,7 +50,7 @@ export async function defaultNetwork(c: Controller): Promise<Network> {
 }
 
 /** Parses Docker's --net values. */
-export function parseMode(m: Mode | undefined): { kind: 'none' | 'host' } | { kind: 'container'; name: string } | { kind: 'network'; name: string } {
+export function parseMode(m: Mode | undefined): { kind: 'none' | 'host' } | { kind: 'container' | 'network' | 'cni'; name: string } {
   if (m === undefined || m === 'bridge' || m === 'default') return { kind: 'network', name: 'bridge' };
   if (m === 'none' || m === 'host') return { kind: m as 'none' | 'host' };
   if (typeof m === 'string') {
@@ -54,12 +59,18 @@ export function parseMode(m: Mode | undefined): { kind: 'none' | 'host' } | { ki
       if (!name) throw new ValidationError('mode', m, 'container: needs a sandbox name');
       return { kind: 'container', name };
     }
+    if (m.startsWith('cni:')) {
+      const name = m.slice('cni:'.length);
+      if (!name) throw new ValidationError('mode', m, 'cni: needs a CNI network name');
+      return { kind: 'cni', name };
+    }
     if (m.length) return { kind: 'network', name: m };
   } else if (m && typeof m === 'object') {
     if ('container' in m && typeof m.container === 'string') return { kind: 'container', name: m.container };
     if ('network' in m && typeof m.network === 'string') return { kind: 'network', name: m.network };
+    if ('cni' in m && typeof m.cni === 'string' && m.cni) return { kind: 'cni', name: m.cni };
   }
-  throw new ValidationError('mode', m, "must be 'none', 'host', 'bridge', 'container:<name>', { container }, or { network }");
+  throw new ValidationError('mode', m, "must be 'none', 'host', 'bridge', 'container:<name>', 'cni:<network>', { container }, { network } or { cni }");
 }
 
 /**
@@ -93,13 +104,14 @@ function given(v: unknown): boolean {
 /** Creates a sandbox in one of Docker's modes: one store transaction and one kernel trip. */
 export async function createSandbox(c: Controller, o: ModeOptions): Promise<Sandbox> {
   if (!o || typeof o !== 'object') throw new ValidationError('options', o, 'must be an object with a name');
-  const { name, mode, ip, ip6, ports, forcePublish, mac, aliases, ...rest } = o;
+  const { name, mode, ip, ip6, ports, forcePublish, mac, aliases, cni, ...rest } = o;
   const m = parseMode(mode);
   if (m.kind === 'container') {
     for (const [k, what] of SHARED)
       if (given(o[k])) throw new ValidationError(k, o[k], `conflicting options: ${what} and the network mode container:${m.name} (it shares that sandbox's)`);
   }
-  if (m.kind !== 'network') for (const [k, why] of ON_NETWORK) if (given(o[k])) throw new ValidationError(k, o[k], `a ${m.kind} sandbox ${why}`);
+  if (m.kind !== 'network' && m.kind !== 'cni') for (const [k, why] of ON_NETWORK) if (given(o[k])) throw new ValidationError(k, o[k], `a ${m.kind} sandbox ${why}`);
+  if (cni !== undefined && m.kind !== 'cni') throw new ValidationError('cni', cni, `a ${m.kind} sandbox takes no CNI options`);
   // Docker's rules: the default network's addresses are all IPAM's, and it has no aliases.
   if (m.kind === 'network' && m.name === 'bridge') {
     if (ip !== undefined || ip6 !== undefined)
@@ -113,6 +125,16 @@ export async function createSandbox(c: Controller, o: ModeOptions): Promise<Sand
       return c.createSandbox(name, { ...rest, namespace: 'host', networks: ['host'] });
     case 'container':
       return c.createSandbox(name, { ...rest, container: m.name });
+    case 'cni': {
+      // -p, --ip, --mac-address and --network-alias become the capability arguments Podman passes for them.
+      const caps: Record<string, unknown> = { ...cni?.capabilityArgs };
+      if (ports?.length) caps.portMappings = portMappings(ports);
+      const ips = [ip, ip6].filter((x): x is string => x !== undefined);
+      if (ips.length) caps.ips = ips;
+      if (mac !== undefined) caps.mac = mac;
+      if (aliases?.length) caps.aliases = { [m.name]: aliases };
+      return (await createCniSandbox(c, name, { ...rest, ...cni, network: m.name, capabilityArgs: caps })).sandbox;
+    }
     case 'network': {
       const ep = { ip, ip6, ports, forcePublish, mac, aliases };
       const a = { network: m.name, ...Object.fromEntries(Object.entries(ep).filter(([, x]) => x !== undefined)) };

@@ -1,7 +1,8 @@
 // The typed surface of the C++ addon. node-gyp-build picks a prebuilt binary
-// from prebuilds/ when one matches, else build/Release from a source build.
+// from prebuilds/ when one matches, else build/Release from a source build;
+// NSNET_ADDON names another build to load (see loadAddon).
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** An open namespace inside the addon: an fd and a netlink socket in it. */
@@ -313,21 +314,38 @@ export interface NativeStats {
  */
 export type NativeGroup = { ns: NativeNetns; ops: NativeOp[] } | { ns: NativeNetns; nft: NativeNftOp[] } | { ns: NativeNetns; sysctl: [string, string][] };
 
+/** A server socket to open inside a namespace (ns::Listener). */
+export interface NativeListener {
+  family: 4 | 6;
+  type: 'udp' | 'tcp';
+  address: string;
+  port: number;
+  /** SO_REUSEADDR: false refuses a UDP address and port another socket holds instead of sharing it. */
+  reuse: boolean;
+}
+
 export interface Native {
   stats(reset?: boolean): NativeStats;
   /** An empty handle for nsCreate to fill; ops in that nsCreate may name it. */
   newHandle(): NativeNetns;
-  /** Creates a namespace, then runs `groups` in the same job; on any failure the namespace is released again. */
+  /**
+   * Creates a namespace, opens `listeners` in it, then runs `groups` in the
+   * same job; on any failure the namespace is released again. The listeners'
+   * fds are the caller's from then on.
+   */
   nsCreate(
     runDir: string,
     name: string | null,
     handle?: NativeNetns,
     groups?: NativeGroup[],
-  ): Promise<{ handle: NativeNetns; replies: NativeReply[] }>;
+    listeners?: NativeListener[],
+  ): Promise<{ handle: NativeNetns; replies: NativeReply[]; fds: number[] }>;
   nsOpen(path: string): Promise<NativeNetns>;
   nsRelease(runDir: string, name: string): Promise<void>;
   sysctl(ns: NativeNetns, key: string, value?: string): Promise<string | undefined>;
   socketIn(ns: NativeNetns, family: 4 | 6, type: 'tcp' | 'udp', address?: string, port?: number): Promise<number>;
+  /** Server sockets opened inside the namespace (a handle's, or the one at a path) in one visit, all or none; TCP ones listening. */
+  listenIn(ns: NativeNetns | string, listeners: NativeListener[]): Promise<number[]>;
   /** Groups run in order, each on its namespace's socket, in one job. */
   exec(groups: NativeGroup[]): Promise<NativeReply[]>;
   links(ns: NativeNetns, ifindex: number, name: string): Promise<NativeList<NativeLink>>;
@@ -354,4 +372,19 @@ const load = require('node-gyp-build') as (dir: string) => unknown;
 // src/native.ts and dist/native.js both sit one level below the package root.
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-export const native = load(root) as Native;
+/**
+ * NSNET_ADDON=<path to a .node file> loads that build instead (the
+ * sanitizer build of scripts/sanitize.sh, say). A path that does not load
+ * is an error, never a silent fallback to the normal build.
+ */
+function loadAddon(): unknown {
+  const chosen = process.env.NSNET_ADDON;
+  if (!chosen) return load(root);
+  try {
+    return require(resolve(chosen));
+  } catch (e) {
+    throw new Error(`NSNET_ADDON=${chosen}: cannot load the addon: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+export const native = loadAddon() as Native;

@@ -89,6 +89,18 @@ export function mac(value: unknown, field = 'mac'): string {
   return value.toLowerCase();
 }
 
+/** An options object (a link's spec, a change): refused, rather than read, when it is not one. */
+export function spec<T>(value: T, field: string): T {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new ValidationError(field, value, 'must be an object');
+  return value;
+}
+
+/** A namespace to put a link in: a Netns (anything that holds the addon's handle), never silently nothing. */
+export function handle<H>(ns: { handle: H }, field: string): H {
+  if (!ns || typeof ns !== 'object' || !ns.handle) throw new ValidationError(field, ns, 'must be a Netns');
+  return ns.handle;
+}
+
 export function uint(value: unknown, field: string, max = 0xffffffff, min = 0): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max)
     throw new ValidationError(field, value, `must be an integer from ${min} to ${max}`);

@@ -13,7 +13,7 @@ import { afterAll, beforeAll } from 'vitest';
 import type { Command, Group } from '../src/cli/args.js';
 import { isGroup } from '../src/cli/help.js';
 import { Netns } from '../src/index.js';
-import { uniq } from './helpers.js';
+import { readAll, uniq } from './helpers.js';
 
 export const CLI = 'dist/cli/main.js';
 
@@ -30,6 +30,9 @@ export interface CliOptions {
   prefix?: string[];
   /** Added to the environment. */
   env?: NodeJS.ProcessEnv;
+  /** Another path to node and to the checkout (nobodyView's, for another user). */
+  node?: string;
+  cwd?: string;
 }
 
 export interface Cli {
@@ -69,8 +72,8 @@ export function cliWithStateDir(o: { ownHost?: boolean } = {}): Cli {
   const env = () => ({ ...process.env, NSNET_STATE_DIR: stateDir });
   const inHost = (...argv: string[]) => (host ? ['nsenter', `--net=${host.path}`, '--', ...argv] : argv);
   const start = (c: CliOptions, ...args: string[]) => {
-    const argv = inHost(...(c.prefix ?? []), process.execPath, CLI, ...args);
-    const p = spawn(argv[0]!, argv.slice(1), { env: { ...env(), ...c.env } });
+    const argv = inHost(...(c.prefix ?? []), c.node ?? process.execPath, CLI, ...args);
+    const p = spawn(argv[0]!, argv.slice(1), { env: { ...env(), ...c.env }, cwd: c.cwd });
     p.stdin!.on('error', () => {}); // a command that exits without reading it
     p.stdin!.end(c.input ?? '');
     return p;
@@ -98,9 +101,7 @@ export async function connectFrom(nsPath: string, port: number, address: string)
   try {
     const s = await Promise.race([ns.connectTcp(port, address), sleep(5000).then(() => 'timeout' as const)]);
     if (s === 'timeout') return s;
-    const chunks: Buffer[] = [];
-    for await (const d of s) chunks.push(d as Buffer);
-    return `ok ${Buffer.concat(chunks).toString()}`;
+    return `ok ${await readAll(s)}`;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code ?? String(e);
   } finally {

@@ -15,8 +15,9 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Netns } from '../src/index.js';
 import { versionInfo } from '../src/cni/plugin/plugin.js';
 import { execPlugin, pluginHost, runtimeEnv, startDaemon, type CniCall, type DaemonProcess, type PluginHost } from './cni-helpers.js';
+import { REFERENCE } from './cni-runtime-helpers.js';
 import { eventually, type World } from './cnm-helpers.js';
-import { ipj, uniq } from './helpers.js';
+import { ipj, nobodyView, uniq } from './helpers.js';
 import { nftj, ofKind } from './nft-helpers.js';
 
 const run = promisify(execFile);
@@ -36,7 +37,7 @@ afterAll(async () => {
 
 const daemon = () => startDaemon({ hostNetns: w.host.path!, socket, stateDir: w.stateDir });
 /** The shim, exec'd as a runtime execs it, in the namespace playing the host. */
-const shim = (call: CniCall, conf: unknown, plugin = 'nsnet') => execPlugin(join(bin, plugin), call, conf, { hostNetns: w.host.path!, env: runtimeEnv, path: `${bin}:/usr/lib/cni` });
+const shim = (call: CniCall, conf: unknown, plugin = 'nsnet') => execPlugin(join(bin, plugin), call, conf, { hostNetns: w.host.path!, env: runtimeEnv, path: `${bin}:${REFERENCE}` });
 
 async function containers(tag: string, n: number) {
   const out = [];
@@ -76,12 +77,14 @@ describe('the shim', () => {
       await eventually(async () => expect(d.lines.filter((l) => l.startsWith('cni ')).map((l) => l.split(' ')[1])).toEqual(['ADD', 'CHECK', 'DEL']));
       expect(d.lines.find((l) => l.startsWith('cni ADD'))).toMatch(new RegExp(`net=${net} container=${c!.id} ifname=eth0 .* -> ok 10.110.0.2/24`));
       // Another user cannot connect (the socket's mode), and if the mode let them, the daemon refuses them.
-      const asNobody = ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e'];
+      const view = await nobodyView();
+      const asNobody = ['--reuid=65534', '--regid=65534', '--clear-groups', view.node, '-e'];
       const client = `const s=require('net').connect(${JSON.stringify(socket)});s.on('error',e=>{console.log(e.code);process.exit(0)});s.on('connect',()=>{s.end(Buffer.concat([Buffer.from('NSC1'),Buffer.alloc(4)]))});let o='';s.on('data',x=>o+=x);s.on('end',()=>console.log(o.slice(8)))`;
       expect((await run('setpriv', [...asNobody, client])).stdout.trim()).toBe('EACCES');
       chmodSync(socket, 0o666);
       expect(JSON.parse((await run('setpriv', [...asNobody, client])).stdout).msg).toMatch(/only root/);
       chmodSync(socket, 0o600);
+      await view.undo();
       await run('ip', ['netns', 'del', c!.name]);
       expect(await (await w.c.network(net)).delete()).toBeUndefined();
     } finally {

@@ -7,9 +7,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import type { Controller } from '../src/index.js';
+import { Cni, type Controller } from '../src/index.js';
 import { installPlugins } from '../src/cni/plugin/install.js';
 import { runPlugin, type PluginName } from '../src/cni/plugin/plugin.js';
+import { confDir, REFERENCE, type ConfDir } from './cni-runtime-helpers.js';
 import { world, type World } from './cnm-helpers.js';
 
 /** The environment a runtime gives a plugin: this process's, without nsnet's own variables. */
@@ -21,6 +22,10 @@ export interface PluginHost {
   bin: string;
   /** Where the daemon of this host listens (startDaemon). */
   socket: string;
+  /** A configuration directory of the test's own. */
+  conf: ConfDir;
+  /** nsnet's runtime on conf, finding nsnet's plugins first, then the reference plugins, and running them in w's host. */
+  cni: Cni;
   cleanup(): Promise<void>;
 }
 
@@ -30,10 +35,13 @@ export async function pluginHost(tag: string): Promise<PluginHost> {
   const bin = mkdtempSync(join(tmpdir(), `nsnet-${tag}-bin-`));
   const socket = `/run/nsnet/${tag}-${process.pid}.sock`;
   installPlugins({ dir: bin, socket, stateDir: w.stateDir });
+  const conf = await confDir(tag);
   return {
-    w, bin, socket,
+    w, bin, socket, conf,
+    cni: new Cni({ confDir: conf.dir, path: [bin, REFERENCE], hostNetns: w.host.path! }),
     async cleanup() {
       await w.cleanup();
+      await conf.remove();
       rmSync(bin, { recursive: true, force: true });
     },
   };
@@ -48,7 +56,7 @@ export interface CniCall {
 }
 
 /** The CNI_* variables of a call (only those given). */
-export function cniEnv(call: CniCall, path = '/usr/lib/cni'): Record<string, string> {
+export function cniEnv(call: CniCall, path = REFERENCE): Record<string, string> {
   const env: Record<string, string> = { CNI_COMMAND: call.command, CNI_PATH: path };
   if (call.containerId !== undefined) env.CNI_CONTAINERID = call.containerId;
   if (call.netns !== undefined) env.CNI_NETNS = call.netns;
@@ -110,6 +118,8 @@ export function chained(conf: Record<string, unknown>, name: string, cniVersion:
 
 export interface DaemonProcess {
   proc: import('node:child_process').ChildProcess;
+  /** Where its DNS door listens. */
+  dnsSocket: string;
   /** Every line it wrote to stderr so far. */
   lines: string[];
   /** Sends the signal and resolves with the exit code (or the signal's name). */
@@ -121,7 +131,8 @@ export interface DaemonProcess {
  * host), and resolves once its CNI door listens.
  */
 export function startDaemon(o: { hostNetns: string; socket: string; stateDir: string }): Promise<DaemonProcess> {
-  const proc = spawn('nsenter', [`--net=${o.hostNetns}`, process.execPath, 'dist/cli/main.js', 'daemon', '--cni-socket', o.socket, '--state-dir', o.stateDir], {
+  const dnsSocket = o.socket.replace(/(\.sock)?$/, '-dns.sock');
+  const proc = spawn('nsenter', [`--net=${o.hostNetns}`, process.execPath, 'dist/cli/main.js', 'daemon', '--cni-socket', o.socket, '--dns-socket', dnsSocket, '--state-dir', o.stateDir], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const lines: string[] = [];
@@ -132,7 +143,7 @@ export function startDaemon(o: { hostNetns: string; socket: string; stateDir: st
       const parts = (rest + d).split('\n');
       rest = parts.pop()!;
       lines.push(...parts);
-      if (parts.some((l) => l.startsWith('cni: listening'))) resolve({ proc, lines, stop: (sig = 'SIGTERM') => (proc.kill(sig), exited) });
+      if (parts.some((l) => l.startsWith('cni: listening'))) resolve({ proc, dnsSocket, lines, stop: (sig = 'SIGTERM') => (proc.kill(sig), exited) });
     });
     void exited.then((code) => reject(new Error(`nsnet daemon exited (${code}) before it listened: ${lines.join('\n')}${rest}`)));
   });

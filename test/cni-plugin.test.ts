@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Netns } from '../src/index.js';
 import { sandboxName } from '../src/cni/plugin/attachments.js';
 import { callPlugin } from './cni-helpers.js';
+import { REFERENCE } from './cni-runtime-helpers.js';
 import { settled, world, type World } from './cnm-helpers.js';
 import { ip, ipj, uniq } from './helpers.js';
 
@@ -244,7 +245,7 @@ describe('bad input', () => {
       const r = await runPlugin('nsnet', env, Buffer.from(stdin), async () => w.c);
       return { code: r.exit, json: JSON.parse(r.stdout) };
     };
-    const env = { CNI_COMMAND: 'ADD', CNI_CONTAINERID: c.id, CNI_NETNS: c.path, CNI_IFNAME: 'eth0', CNI_PATH: '/usr/lib/cni' };
+    const env = { CNI_COMMAND: 'ADD', CNI_CONTAINERID: c.id, CNI_NETNS: c.path, CNI_IFNAME: 'eth0', CNI_PATH: REFERENCE };
     const without = (k: keyof typeof env) => Object.fromEntries(Object.entries(env).filter(([x]) => x !== k));
     const s = JSON.stringify(good);
     // Thunks, run one at a time: each must find the world as it was.

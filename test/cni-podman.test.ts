@@ -4,89 +4,48 @@
 // storage (vfs) and image (a busybox rootfs imported offline) are the
 // test's own; nothing of the host's Podman setup is read or changed.
 import { execFile } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 import { afterAll, beforeAll, expect, test } from 'vitest';
 
 import { Netns } from '../src/index.js';
 import { pluginHost, startDaemon, type DaemonProcess, type PluginHost } from './cni-helpers.js';
+import { REFERENCE } from './cni-runtime-helpers.js';
 import { eventually, type World } from './cnm-helpers.js';
 import { ip, ipj, uniq } from './helpers.js';
 import { nftj, ofKind } from './nft-helpers.js';
+import { podman as podmanFor, type Podman } from './podman-helpers.js';
 
 const run = promisify(execFile);
 
 let h: PluginHost;
 let w: World;
-let dir: string;
+let pm: Podman;
 let d: DaemonProcess;
 const NET = `nsnetpod${process.pid % 10000}`;
-const IMAGE = 'localhost/nsnet-busybox:test';
 
-/** Limits Podman gives containers: within this process's own, or runc cannot set them. */
-function ulimits(): string[] {
-  const text = readFileSync('/proc/self/limits', 'utf8');
-  const hard = (name: string) => {
-    const v = text.split('\n').find((l) => l.startsWith(name))?.trim().split(/\s{2,}/)[2];
-    return v === undefined || v === 'unlimited' ? Infinity : Number(v);
-  };
-  return [['nofile', 'Max open files'], ['nproc', 'Max processes']].map(([k, row]) => {
-    const n = Math.min(1024, hard(row!));
-    return `${k}=${n}:${n}`;
-  });
-}
-
-async function podman(...args: string[]): Promise<string> {
-  const { stdout } = await run('nsenter', [`--net=${w.host.path}`, 'podman', ...args], {
-    env: { ...process.env, CONTAINERS_CONF: join(dir, 'containers.conf'), CONTAINERS_STORAGE_CONF: join(dir, 'storage.conf') },
-    maxBuffer: 16 << 20,
-  });
-  return stdout.trim();
-}
+const podman = (...args: string[]) => pm.ok(...args);
 
 beforeAll(async () => {
   h = await pluginHost('pod');
   w = h.w;
-  dir = mkdtempSync(join(tmpdir(), 'nsnet-podman-'));
-  for (const sub of ['net.d', 'root', 'runroot', 'tmp', 'rootfs/bin', 'rootfs/www']) mkdirSync(join(dir, sub), { recursive: true });
-  writeFileSync(join(dir, 'containers.conf'), [
-    '[containers]',
-    `default_ulimits = [${ulimits().map((u) => JSON.stringify(u)).join(', ')}]`,
-    '[network]',
-    'network_backend = "cni"',
-    `cni_plugin_dirs = [${JSON.stringify(h.bin)}, "/usr/lib/cni"]`,
-    `network_config_dir = ${JSON.stringify(join(dir, 'net.d'))}`,
-    '[engine]',
-    'runtime = "runc"',
-    'cgroup_manager = "cgroupfs"',
-    'events_logger = "none"',
-    `tmp_dir = ${JSON.stringify(join(dir, 'tmp'))}`,
-    '',
-  ].join('\n'));
-  writeFileSync(join(dir, 'storage.conf'), `[storage]\ndriver = "vfs"\ngraphroot = "${join(dir, 'root')}"\nrunroot = "${join(dir, 'runroot')}"\n`);
-  writeFileSync(join(dir, 'net.d', `${NET}.conflist`), JSON.stringify({
+  await h.conf.write(`${NET}.conflist`, {
     cniVersion: '1.0.0',
     name: NET,
     plugins: [{ type: 'nsnet', subnet: '10.130.0.0/24', capabilities: { portMappings: true } }],
-  }));
+  });
   // The image: busybox-static with its applets, and a page to serve.
-  copyFileSync('/bin/busybox', join(dir, 'rootfs/bin/busybox'));
-  for (const a of ['sh', 'httpd', 'wget', 'ip', 'sleep', 'cat']) symlinkSync('busybox', join(dir, 'rootfs/bin', a));
-  writeFileSync(join(dir, 'rootfs/www/index.html'), 'served by a container on an nsnet network\n');
-  await run('tar', ['-C', join(dir, 'rootfs'), '-cf', join(dir, 'rootfs.tar'), '.']);
-  await podman('import', join(dir, 'rootfs.tar'), IMAGE);
+  pm = await podmanFor({
+    hostNetns: w.host.path!, confDir: h.conf.dir, pluginDirs: [h.bin, REFERENCE],
+    applets: ['httpd', 'wget'], files: { 'www/index.html': 'served by a container on an nsnet network\n' },
+  });
   d = await startDaemon({ hostNetns: w.host.path!, socket: h.socket, stateDir: w.stateDir });
 }, 120_000);
 
 afterAll(async () => {
-  await podman('rm', '-f', '-a', '-t', '0').catch(() => {});
-  await podman('rmi', '-a', '-f').catch(() => {});
+  await pm?.cleanup();
   await d?.stop();
   await h.cleanup();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 const serve = ['httpd', '-f', '-p', '80', '-h', '/www'];
@@ -95,7 +54,7 @@ test('podman run --network on an nsnet conflist: podman inspect shows the addres
   expect(await podman('network', 'ls', '--format', '{{.Name}}')).toContain(NET);
 
   // Two containers: one serves, the other fetches from it by address.
-  const a = await podman('run', '-d', '--name', uniq('pa'), '--network', NET, IMAGE, ...serve);
+  const a = await podman('run', '-d', '--name', uniq('pa'), '--network', NET, pm.image, ...serve);
   const inspected = JSON.parse(await podman('inspect', a))[0];
   const settings = inspected.NetworkSettings.Networks[NET];
   expect(settings.IPAddress).toMatch(/^10\.130\.0\.\d+$/);
@@ -106,11 +65,11 @@ test('podman run --network on an nsnet conflist: podman inspect shows the addres
   const [eth0] = await run('nsenter', [`--net=${sandboxKey}`, 'ip', '-j', 'addr', 'show', 'eth0']).then((r) => JSON.parse(r.stdout));
   expect(eth0.addr_info.map((x: any) => x.local)).toContain(settings.IPAddress);
   expect(eth0.address).toBe(settings.MacAddress);
-  const fetched = await podman('run', '--rm', '--network', NET, IMAGE, 'wget', '-qO-', `http://${settings.IPAddress}/`);
+  const fetched = await podman('run', '--rm', '--network', NET, pm.image, 'wget', '-qO-', `http://${settings.IPAddress}/`);
   expect(fetched).toBe('served by a container on an nsnet network');
 
   // A published port, reached from a namespace playing a machine outside.
-  const p = await podman('run', '-d', '--name', uniq('pp'), '--network', NET, '-p', '8080:80', IMAGE, ...serve);
+  const p = await podman('run', '-d', '--name', uniq('pp'), '--network', NET, '-p', '8080:80', pm.image, ...serve);
   const outside = await Netns.create(uniq('pout'));
   const [hostEnd, farEnd] = [uniq('vh'), uniq('vo')];
   await w.host.links.addVeth({ name: hostEnd, up: true, peer: { name: farEnd, netns: outside } });

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 
 import type { Controller } from '../src/index.js';
 import { isMounted } from '../src/netlink/netns.js';
+import { ownerOf } from '../src/owner.js';
 import { openEngine } from '../src/store/engine.js';
 import { ipj } from './helpers.js';
 import { nftj, ofKind } from './nft-helpers.js';
@@ -63,7 +64,7 @@ export async function problems(c: Controller, hostName: string, prefix: string):
     for (const a of e.addresses) if (!allocations.some((x) => x.owner === e.id && x.address === a.split('/')[0])) out.push(`endpoint ${e.name}: ${a} not allocated`);
     if (e.sandboxId && !sbs.has(e.sandboxId)) out.push(`endpoint ${e.name}: joined to a gone sandbox`);
   }
-  for (const x of s.sandboxes) if (x.busy) out.push(`sandbox ${x.name}: still marked busy (${x.busy.op} by ${x.busy.pid})`);
+  for (const x of [...s.sandboxes, ...s.networks]) if (x.busy) out.push(`${'netnsKind' in x ? 'sandbox' : 'network'} ${x.name}: still marked busy (${x.busy.op} by ${x.busy.pid})`);
 
   // The kernel and the disk against the store.
   const own = s.sandboxes.filter((x) => x.netnsKind === 'own' && x.name.startsWith(prefix));
@@ -101,7 +102,21 @@ export async function problems(c: Controller, hostName: string, prefix: string):
       }),
     )
     .sort();
-  const havePorts = nftPorts(await nftj(hostName));
+  // Networks: each bridge this store made is there, and no bridge it tagged is left without its network; nsnet's bridges set names exactly its bridges.
+  const made = s.networks.filter((n) => n.driver === 'bridge' && n.driverState.createdBridge).map((n) => String(n.driverState.bridge)).sort();
+  const tagged = links.filter((l) => ownerOf(l.ifalias) === c.store.id && !/^nsv[0-9a-f]{8}$/.test(l.ifname)).map((l) => l.ifname as string).sort();
+  if (JSON.stringify(tagged) !== JSON.stringify(made)) out.push(`bridges tagged as this store's [${tagged}], the store's networks made [${made}]`);
+  for (const n of s.networks) if (n.driver === 'bridge' && !byName.has(String(n.driverState.bridge))) out.push(`network ${n.name}: bridge ${n.driverState.bridge} missing`);
+  const nft = await nftj(hostName);
+  const inSet = ofKind(nft, 'set')
+    .filter((x) => x.table === 'nsnet' && x.name === 'bridges')
+    .flatMap((x) => (x.elem ?? []) as any[])
+    .filter((e) => ownerOf(e.elem?.comment) === c.store.id)
+    .map((e) => String(e.elem.val))
+    .sort();
+  const bridged = s.networks.filter((n) => n.driver === 'bridge').map((n) => String(n.driverState.bridge)).sort();
+  if (JSON.stringify(inSet) !== JSON.stringify(bridged)) out.push(`nsnet's bridges set holds [${inSet}] of this store's, its networks [${bridged}]`);
+  const havePorts = nftPorts(nft);
   if (JSON.stringify(havePorts) !== JSON.stringify(wantPorts)) out.push(`DNAT elements [${havePorts.join(', ')}], the store [${wantPorts.join(', ')}]`);
   const dirs = ls(c.filesDir).map((d) => join(c.filesDir, d)).sort();
   // A container sandbox shares its owner's files; an external one has none.

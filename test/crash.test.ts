@@ -60,7 +60,8 @@ function churn(o: { killAtStep?: number; killAfterMs?: number; rounds?: number; 
       }
     });
     p.stderr.on('data', (d: Buffer) => (err += d));
-    p.on('exit', (code, signal) => {
+    // 'close', not 'exit': only then has all of its stdout been read.
+    p.on('close', (code, signal) => {
       clearTimeout(timer);
       if (signal !== 'SIGKILL' && code !== 0) return reject(new Error(`churn exited with ${code}: ${err}`));
       resolve({ lines: out.trim().split('\n'), killed: signal === 'SIGKILL', ms });
@@ -138,3 +139,43 @@ test(`${KILLS} SIGKILLs at random points of create, join, publish, leave and del
   }
   console.log(`crash: ${KILLS} kills in ${runs} runs, ${whole.get(false)!.steps} steps per churn (${whole.get(true)!.steps} external); killed at (the last step begun):\n  ${at.join('\n  ')}\nreconcile found:\n  ${found.join('\n  ') || '(nothing)'}`);
 }, 600_000);
+
+/** worker.mjs killed at its step killAt: whether it was. */
+function killedAt(cfg: Record<string, unknown>): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, ['test/fixtures/worker.mjs', JSON.stringify({ stateDir: w.stateDir, host: w.host.name, ...cfg })], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => (out += d));
+    p.stderr.on('data', (d: Buffer) => (out += d));
+    p.on('close', (code, signal) => (signal === 'SIGKILL' ? resolve(true) : code === 0 ? resolve(false) : reject(new Error(`worker exited with ${code}: ${out}`))));
+  });
+}
+
+test("a network create or delete SIGKILLed at each of its steps: the next reconcile removes it, as the create's rollback or the delete would have, leaves nothing of it, and the name can be made again", async () => {
+  const c = await Controller.open({ stateDir: w.stateDir, host: w.host, reconcile: false });
+  try {
+    const gone = async (name: string, op: string) => {
+      const r = await c.reconcile();
+      expect(r.errors).toEqual([]);
+      expect(r.found.filter((f) => f.startsWith(`network ${name}:`))).toEqual([expect.stringMatching(new RegExp(`^network ${name}: its ${op} was cut short \\(process \\d+ is gone\\): removed$`))]);
+      expect((await c.networks()).map((n) => n.name)).not.toContain(name);
+      expect(await problems(c, w.host.name!, prefix)).toEqual([]);
+    };
+    // The first step comes before the record is written: nothing to undo.
+    for (const step of ['kernel.network', 'firewall', 'store.driverState']) {
+      const name = uniq('crk');
+      expect(await killedAt({ job: 'network', name, subnet: '10.183.0.0/24', killAt: step }), step).toBe(true);
+      await gone(name, 'create');
+      await (await c.createNetwork(name, { subnets: ['10.183.0.0/24'] })).delete();
+    }
+    for (const step of ['teardown:firewall', 'teardown:kernel.network', 'teardown:store.network']) {
+      const name = (await c.createNetwork(uniq('crd'), { subnets: ['10.183.0.0/24'] })).name;
+      expect(await killedAt({ job: 'network-rm', names: [name], killAt: step }), step).toBe(true);
+      await gone(name, 'delete');
+      await (await c.createNetwork(name, { subnets: ['10.183.0.0/24'] })).delete();
+    }
+    expect(await problems(c, w.host.name!, prefix)).toEqual([]);
+  } finally {
+    c.close();
+  }
+});

@@ -4,7 +4,7 @@
 // what nsnet made there, never the namespace itself; a deletion nsnet
 // deferred is no breakage to reconcile, and what a process killed during
 // one leaves, reconcile removes; gc --orphans never reaches into a
-// namespace outside nsnet's run dir.
+// namespace that is not its store's, in nsnet's run dir or outside it.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -164,28 +164,50 @@ describe('external sandboxes under reconcile and gc', () => {
     await net.delete();
   });
 
-  test("gc --orphans never touches a runtime's namespace outside the run dir nor the interfaces in it: nobody's veth into one is listed and left; one into a namespace of the run dir goes", async () => {
+  test("gc --orphans looks into no namespace that is not this store's by its lo's tag, though the run dir is shared (ip netns, Podman): nobody's veth into a runtime's namespace, in the run dir or outside it, or into another store's, is listed and left with everything inside; one into this store's goes", async () => {
     const x = await external('10.236.0.0/24');
     const outsider = await runtime();
-    const inRunDir = await Netns.create(uniq('xcr'));
-    const [intoRuntime, intoRunDir] = ['nsv0badc1e1', 'nsv0badc1e2'];
-    await w.host.batch().addVeth({ name: intoRuntime, peer: { name: 'eth0', netns: outsider } }).addVeth({ name: intoRunDir, peer: { name: 'eth0', netns: inRunDir } }).commit();
+    // /run/netns is also where `ip netns` and Podman put namespaces: one of theirs, untagged, beside nsnet's.
+    expect(w.c.runDir).toBe('/run/netns');
+    const podman = uniq('xpod');
+    await ip(null, 'netns', 'add', podman);
+    const podmanNs = await Netns.open(podman);
+    const otherDir = mkdtempSync(join(tmpdir(), 'nsnet-xro-'));
+    const other = await Controller.open({ stateDir: otherDir, host: w.host });
+    const others = await other.createSandbox(uniq('xco'));
+    const mine = await w.c.createSandbox(uniq('xcm'));
+    const [intoRuntime, intoPodman, intoOthers, intoMine] = ['nsv0badc1e1', 'nsv0badc1e3', 'nsv0badc1e4', 'nsv0badc1e2'];
+    await w.host
+      .batch()
+      .addVeth({ name: intoRuntime, peer: { name: 'eth0', netns: outsider } })
+      .addVeth({ name: intoPodman, peer: { name: 'eth0', netns: podmanNs } })
+      .addVeth({ name: intoOthers, peer: { name: 'eth9', netns: await others.netns() } })
+      .addVeth({ name: intoMine, peer: { name: 'eth9', netns: await mine.netns() } })
+      .commit();
+    const podmanBefore = JSON.stringify(await ipj(podman, 'link', 'show'));
     try {
       const r = await w.c.gc({ orphans: true });
-      expect(r.orphanInterfaces.sort()).toEqual([intoRuntime, intoRunDir]);
-      expect(r.interfacesRemoved).toEqual([intoRunDir]);
-      expect(r.found).toContain(`${intoRuntime}: nobody's, its peer in a namespace outside ${w.c.runDir}: left alone`);
+      expect(r.orphanInterfaces.sort()).toEqual([intoRuntime, intoMine, intoPodman, intoOthers]);
+      expect(r.interfacesRemoved).toEqual([intoMine]);
+      for (const v of [intoRuntime, intoPodman, intoOthers]) expect(r.found).toContain(`${v}: nobody's, its peer in a namespace that is not this store's: left alone`);
       expect(r.namespacesRemoved).toEqual([]);
       expect(r.errors).toEqual([]);
       expect(await linkNames(outsider.path!)).toEqual(['eth0', 'lo']);
-      expect(await linkNames(inRunDir.name!)).toEqual(['lo']);
+      expect(JSON.stringify(await ipj(podman, 'link', 'show'))).toBe(podmanBefore);
+      expect(await linkNames(others.netnsPath)).toEqual(['eth9', 'lo']);
+      expect(await linkNames(mine.netnsPath)).toEqual(['lo']);
       // This store's external sandbox and its runtime's namespace are as they were.
       expect(await linkNames(x.rt.path!)).toEqual(['eth0', 'lo']);
       expect(await pings(x.addr)).toBe(true);
     } finally {
-      await ip(w.host.name!, 'link', 'del', intoRuntime).catch(() => {});
+      for (const v of [intoRuntime, intoPodman, intoOthers]) await ip(w.host.name!, 'link', 'del', v).catch(() => {});
       await outsider.delete();
-      await inRunDir.delete();
+      podmanNs.close();
+      await ip(null, 'netns', 'del', podman);
+      await others.delete();
+      other.close();
+      rmSync(otherDir, { recursive: true, force: true });
+      await mine.delete();
     }
     await done(x);
   });

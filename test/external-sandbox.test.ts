@@ -78,6 +78,35 @@ describe('external sandboxes', () => {
     await net.delete({ force: true });
   });
 
+  test('an endpoint that left a runtime\'s namespace in the background joins another runtime\'s namespace, or a new sandbox of its own, at once: the deletion that holds its host-side name runs first, whichever namespace it was deferred for', async () => {
+    const net = await w.c.createNetwork(uniq('xn'), { subnets: ['10.80.0.0/24'] });
+    const bridge = (await net.info()).bridge!;
+    const [a, b] = [await Netns.create(uniq('xr')), await Netns.create(uniq('xr'))];
+    const sa = await w.c.createSandbox(uniq('xs'), { netnsPath: a.path!, networks: [net.name] });
+    const sb = await w.c.createSandbox(uniq('xs'), { netnsPath: b.path! });
+    const [ep] = await sa.endpoints();
+    const { hostIfname, addresses } = ep!.record;
+    const joinedIn = async (ns: string) => {
+      expect((await ipj<any[]>(w.host.name!, 'link', 'show', hostIfname!))[0].master).toBe(bridge);
+      const inside = (await ipj<any[]>(ns, 'addr', 'show')).flatMap((l) => (l.addr_info ?? []).map((x: any) => `${l.ifname} ${x.local}/${x.prefixlen}`));
+      expect(inside).toContain(`eth0 ${addresses[0]}`);
+    };
+    await ep!.leave(); // its deletion deferred, in a's namespace
+    await ep!.join(sb);
+    await joinedIn(b.path!);
+    expect((await ipj<any[]>(a.name!, 'link', 'show')).map((l) => l.ifname)).toEqual(['lo']);
+    await ep!.leave(); // deferred again, now in b's
+    const own = await w.c.createSandbox(uniq('xs'), { join: [ep!] });
+    await joinedIn(own.name);
+    expect((await ipj<any[]>(b.name!, 'link', 'show')).map((l) => l.ifname)).toEqual(['lo']);
+    expect(await w.c.settled()).toEqual([]);
+    await own.delete({ wait: true });
+    for (const s of [sa, sb]) await s.delete();
+    expect(await w.c.settled()).toEqual([]);
+    for (const rt of [a, b]) await rt.delete();
+    await net.delete();
+  });
+
   test('a deferred deletion runs on its own a moment later when the namespace lives on, and finds nothing to do when the runtime deleted it first', async () => {
     const net = await w.c.createNetwork(uniq('xn'), { subnets: ['10.87.0.0/24'] });
     const [kept, gone] = [await Netns.create(uniq('xr')), await Netns.create(uniq('xr'))];

@@ -1,6 +1,9 @@
 // Shared by the integration tests: unique names, and iproute2 as the
 // independent oracle (`ip -j`), run against namespaces by name or path.
 import { execFile } from 'node:child_process';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 import type { Server, Socket } from 'node:net';
@@ -70,12 +73,16 @@ export async function attempt(from: Netns, port: number, to: string, ms = 1200):
   return r;
 }
 
-/** Reads what the server says. */
-export async function fetchTcp(from: Netns, port: number, to: string): Promise<string> {
-  const s = await from.connectTcp(port, to);
+/** Everything a stream says until it ends. */
+export async function readAll(s: AsyncIterable<unknown>): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const d of s) chunks.push(d as Buffer);
   return Buffer.concat(chunks).toString();
+}
+
+/** Reads what the server says. */
+export async function fetchTcp(from: Netns, port: number, to: string): Promise<string> {
+  return readAll(await from.connectTcp(port, to));
 }
 
 /** A TCP server that answers its name and records who connected. */
@@ -90,3 +97,35 @@ export async function serve(ns: Netns, port: number, host: string, name: string)
   return { server, seen };
 }
 
+
+/**
+ * The checkout and this node binary as user 65534 can reach them: a clone in
+ * a 0700 directory (mktemp -d, /root) or Node from a cache under it is
+ * otherwise out of that user's reach, and every test run as that user would
+ * fail on MODULE_NOT_FOUND instead of proving anything. Bind mounts under a
+ * 0755 directory, made in the sandbox's private mount namespace (the host's
+ * mounts never see them); undo() removes them.
+ */
+export async function nobodyView(): Promise<{ node: string; root: string; env: NodeJS.ProcessEnv; undo: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'nsnet-nobody-'));
+  await chmod(dir, 0o755);
+  const node = join(dir, 'node');
+  const root = join(dir, 'checkout');
+  await writeFile(node, '');
+  await mkdir(root);
+  await run('mount', ['--bind', process.execPath, node]);
+  await run('mount', ['--bind', process.cwd(), root]);
+  // A build the suite was told to load (scripts/sanitize.sh's) is seen through the view too.
+  const addon = process.env.NSNET_ADDON;
+  const env = addon?.startsWith(`${process.cwd()}/`) ? { NSNET_ADDON: join(root, addon.slice(process.cwd().length + 1)) } : {};
+  return {
+    node,
+    root,
+    env,
+    undo: async () => {
+      await run('umount', [node]).catch(() => {});
+      await run('umount', [root]).catch(() => {});
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}

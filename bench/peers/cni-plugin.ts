@@ -10,20 +10,18 @@
 //   cni           the reference bridge plugin with host-local IPAM
 //   cni+portmap   bridge (ipMasq, as portmap's SNAT needs) chained with portmap
 //   (+port)       one published port per container: nsnet's portMappings capability
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import { Netns } from 'nsnet';
 
+import { CLI, daemon } from '../lib/daemon.js';
 import type { PeerRun } from './ip.js';
 
 export type CniPeer = 'nsnet-fast' | 'nsnet-fast+port' | 'nsnet-slow' | 'cni' | 'cni+portmap';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const CLI = join(ROOT, 'dist', 'cli', 'main.js');
 const REFERENCE = '/usr/lib/cni';
 
 /** One exec: the plugin's stdout, or a throw with what it said. */
@@ -31,20 +29,6 @@ function call(binary: string, env: NodeJS.ProcessEnv, stdin: string): string {
   const r = spawnSync(binary, [], { env, input: stdin, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`${binary} ${env.CNI_COMMAND}: exit ${r.status}: ${r.stdout}${r.stderr}`);
   return r.stdout;
-}
-
-/** `nsnet daemon` as its own process; resolves with a stop function once it listens. */
-function daemon(socket: string, stateDir: string): Promise<() => Promise<void>> {
-  const p = spawn(process.execPath, [CLI, 'daemon', '--cni-socket', socket, '--state-dir', stateDir], { stdio: ['ignore', 'ignore', 'pipe'] });
-  const exited = new Promise<void>((resolve) => p.once('exit', () => resolve()));
-  return new Promise((resolve, reject) => {
-    let err = '';
-    p.stderr.on('data', (d) => {
-      err += d;
-      if (err.includes('cni: listening')) resolve(async () => (p.kill('SIGTERM'), exited));
-    });
-    void exited.then(() => reject(new Error(`nsnet daemon exited: ${err}`)));
-  });
 }
 
 export async function runCniPlugin(o: { n: number; peer: CniPeer }): Promise<PeerRun> {
@@ -57,7 +41,7 @@ export async function runCniPlugin(o: { n: number; peer: CniPeer }): Promise<Pee
   let stop: (() => Promise<void>) | null = null;
   if (nsnet) {
     spawnSync(process.execPath, [CLI, 'cni', 'install', '--dir', bin, '--socket', socket, '--state-dir', stateDir], { stdio: 'ignore' });
-    if (o.peer !== 'nsnet-slow') stop = await daemon(socket, stateDir);
+    if (o.peer !== 'nsnet-slow') stop = await daemon(['--cni-socket', socket, '--dns-socket', join(tmp, 'dns.sock'), '--state-dir', stateDir]);
   }
   const name = 'benchcni';
   const env = (cmd: string, id: string) => ({ PATH: process.env.PATH, CNI_COMMAND: cmd, CNI_CONTAINERID: id, CNI_NETNS: `/run/netns/${id}`, CNI_IFNAME: 'eth0', CNI_PATH: nsnet ? bin : REFERENCE });

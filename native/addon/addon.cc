@@ -3,6 +3,7 @@
 // runner.h) and returns a promise.
 #include <napi.h>
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -53,6 +54,29 @@ Lane lane_for(const std::vector<ops::Group>& groups) {
   return Lane::Netlink;
 }
 
+// { family: 4 | 6, type: 'udp' | 'tcp', address, port, reuse } from JS.
+std::vector<ns::Listener> to_listeners(Napi::Value v) {
+  if (!v.IsArray()) return {};
+  return from_array(v, [](Napi::Value x) {
+    Napi::Object o = x.As<Napi::Object>();
+    ns::Listener l;
+    l.domain = o.Get("family").ToNumber().Int32Value() == 6 ? AF_INET6 : AF_INET;
+    l.type = o.Get("type").ToString().Utf8Value() == "tcp" ? SOCK_STREAM : SOCK_DGRAM;
+    l.address = o.Get("address").ToString().Utf8Value();
+    l.port = o.Get("port").ToNumber().Int32Value();
+    l.reuse = o.Get("reuse").ToBoolean().Value();
+    return l;
+  });
+}
+
+// Hands fds over to JS as numbers: from then on they are JS's to close.
+Napi::Value hand_over(Napi::Env env, std::vector<int>* fds) {
+  Napi::Array a = Napi::Array::New(env, fds->size());
+  for (size_t i = 0; i < fds->size(); i++) a.Set(static_cast<uint32_t>(i), (*fds)[i]);
+  fds->clear();
+  return a;
+}
+
 // 0 | 4 | 6 from JS, as an address family.
 uint8_t family_arg(Napi::Value v) {
   const int f = v.ToNumber().Int32Value();
@@ -71,6 +95,7 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::NsRelease>("nsRelease"),
                              InstanceMethod<&Addon::Sysctl>("sysctl"),
                              InstanceMethod<&Addon::SocketIn>("socketIn"),
+                             InstanceMethod<&Addon::ListenIn>("listenIn"),
                              InstanceMethod<&Addon::Exec>("exec"),
                              InstanceMethod<&Addon::Links>("links"),
                              InstanceMethod<&Addon::Addrs>("addrs"),
@@ -131,10 +156,10 @@ class Addon : public Napi::Addon<Addon> {
     return NetnsHandle::New(info.Env(), handle_ctor, std::make_shared<Namespace>());
   }
 
-  // nsCreate(rundir, name: string | null, handle?, groups?) -> Promise<{ handle, replies }>
+  // nsCreate(rundir, name: string | null, handle?, groups?, listeners?) -> Promise<{ handle, replies, fds }>
   // A null name makes an anonymous namespace, held only by its handle. The
-  // groups (see exec) run right after, in the same job: all or nothing (see
-  // ops::create_and_run).
+  // listeners (see listenIn) are opened in it and the groups (see exec) run
+  // right after, in the same job: all or nothing (see ops::create_and_run).
   Napi::Value NsCreate(const Napi::CallbackInfo& info) {
     struct J : Job {
       ops::Place at;
@@ -142,13 +167,19 @@ class Addon : public Napi::Addon<Addon> {
       Napi::ObjectReference handle;
       std::vector<ops::Group> groups;
       std::vector<io::Reply> replies;
+      std::vector<ns::Listener> listeners;
+      std::vector<int> fds;
       bool created = false;
-      void run() override { created = ops::create_and_run(ns, at, groups, &replies, &err); }
+      ~J() override {
+        for (int fd : fds) ::close(fd);  // never handed over
+      }
+      void run() override { created = ops::create_and_run(ns, at, groups, &replies, &err, listeners, &fds); }
       Napi::Value value(Napi::Env env) override {
         if (created) ns->published = true;
         Napi::Object o = Napi::Object::New(env);
         o.Set("handle", handle.Value());
         o.Set("replies", to_array(env, replies, from_reply));
+        o.Set("fds", hand_over(env, &fds));
         return o;
       }
     };
@@ -159,6 +190,7 @@ class Addon : public Napi::Addon<Addon> {
     j->ns = NetnsHandle::Get(h);
     if (!j->ns || j->ns->is_ready()) NAPI_THROW(Napi::TypeError::New(info.Env(), "nsCreate needs a new handle"), Napi::Value());
     j->handle = Napi::Persistent(h);
+    j->listeners = to_listeners(info[4]);
     {
       Creating creating(j->ns.get());
       j->groups = to_groups(info[3]);
@@ -263,6 +295,41 @@ class Addon : public Napi::Addon<Addon> {
     j->type = info[2].ToString().Utf8Value() == "udp" ? SOCK_DGRAM : SOCK_STREAM;
     if (info[3].IsString()) j->address = info[3].As<Napi::String>().Utf8Value();
     if (info[4].IsNumber()) j->port = info[4].As<Napi::Number>().Int32Value();
+    return runner.submit(info.Env(), j.release(), Lane::Namespace);
+  }
+
+  // listenIn(ns | path, listeners: { family, type, address, port, reuse }[]) -> Promise<fd[]>
+  // Server sockets opened inside the namespace in one visit, all or none
+  // (see ns::listen_in); stream ones already listening. A path names the
+  // namespace without a handle (and the netlink socket one opens inside).
+  Napi::Value ListenIn(const Napi::CallbackInfo& info) {
+    struct J : Job {
+      std::shared_ptr<Namespace> ns;
+      std::string path;
+      std::vector<ns::Listener> listeners;
+      std::vector<int> fds;
+      ~J() override {
+        for (int fd : fds) ::close(fd);
+      }
+      void run() override {
+        if (ns) {
+          ns::listen_in(ns->fd, listeners, &fds, &err);
+          return;
+        }
+        const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+          io::fail(&err, errno, "open " + path);
+          return;
+        }
+        ns::listen_in(fd, listeners, &fds, &err);
+        ::close(fd);
+      }
+      Napi::Value value(Napi::Env env) override { return hand_over(env, &fds); }
+    };
+    auto j = std::make_unique<J>();
+    if (info[0].IsString()) j->path = info[0].As<Napi::String>().Utf8Value();
+    else j->ns = NetnsHandle::From(info[0]);
+    j->listeners = to_listeners(info[1]);
     return runner.submit(info.Env(), j.release(), Lane::Namespace);
   }
 

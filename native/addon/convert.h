@@ -30,7 +30,8 @@ auto from_array(Napi::Value v, Conv conv) -> std::vector<decltype(conv(v))> {
   if (!v.IsArray()) NAPI_THROW(Napi::TypeError::New(v.Env(), "expected an array"), out);
   Napi::Array a = v.As<Napi::Array>();
   const uint32_t n = a.Length();
-  out.reserve(n);
+  // Not reserve(n): a sparse array's length costs nothing in JS and up to
+  // 2^32 - 1 items here, which conv refuses at the first hole anyway.
   for (uint32_t i = 0; i < n; i++) out.push_back(conv(a.Get(i)));
   return out;
 }

@@ -22,17 +22,15 @@ Napi::Object NetnsHandle::New(Napi::Env env, Napi::FunctionReference& ctor, std:
 }
 
 std::shared_ptr<Namespace> NetnsHandle::Get(Napi::Value v) {
-  NetnsHandle* h = nullptr;
-  if (!v.IsObject() || napi_unwrap(v.Env(), v, reinterpret_cast<void**>(&h)) != napi_ok || !h) return nullptr;
-  return h->ns_;
+  if (!Is(v)) return nullptr;
+  NetnsHandle* h = Unwrap(v.As<Napi::Object>());
+  return h ? h->ns_ : nullptr;
 }
 
 std::shared_ptr<Namespace> NetnsHandle::From(Napi::Value v) {
   Napi::Env env = v.Env();
-  if (!v.IsObject()) NAPI_THROW(Napi::TypeError::New(env, "expected a namespace handle"), nullptr);
-  NetnsHandle* h = nullptr;
-  if (napi_unwrap(env, v, reinterpret_cast<void**>(&h)) != napi_ok || !h)
-    NAPI_THROW(Napi::TypeError::New(env, "expected a namespace handle"), nullptr);
+  if (!Is(v)) NAPI_THROW(Napi::TypeError::New(env, "expected a namespace handle"), nullptr);
+  NetnsHandle* h = Unwrap(v.As<Napi::Object>());
   if (!h->ns_) NAPI_THROW(Napi::Error::New(env, "namespace handle is closed"), nullptr);
   if (!h->ns_->published && h->ns_.get() != g_creating) {
     Napi::Error e = Napi::Error::New(env, "namespace not created yet");
@@ -43,7 +41,7 @@ std::shared_ptr<Namespace> NetnsHandle::From(Napi::Value v) {
   return h->ns_;
 }
 
-NetnsHandle::NetnsHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NetnsHandle>(info) {}
+NetnsHandle::NetnsHandle(const Napi::CallbackInfo& info) : TaggedWrap<NetnsHandle>(info) {}
 
 Napi::Value NetnsHandle::Close(const Napi::CallbackInfo& info) {
   ns_.reset();

@@ -5,6 +5,7 @@
 #include <napi.h>
 
 #include <memory>
+#include <string>
 
 #include "../ns/namespace.h"
 
@@ -30,8 +31,32 @@ class Creating {
   Creating& operator=(const Creating&) = delete;
 };
 
-class NetnsHandle : public Napi::ObjectWrap<NetnsHandle> {
+// A wrapped class whose instances carry a type tag that is checked before
+// any unwrap. napi_unwrap alone returns whatever native object a JS object
+// wraps, so without the tag a WatchHandle passed where a namespace handle is
+// expected, or a method called on another class's object, would be read as
+// the wrong class.
+template <class T>
+class TaggedWrap : public Napi::ObjectWrap<T> {
  public:
+  explicit TaggedWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<T>(info) {
+    info.This().As<Napi::Object>().TypeTag(&T::kTag);
+  }
+  // Whether v is an instance of T.
+  static bool Is(Napi::Value v) { return v.IsObject() && v.As<Napi::Object>().CheckTypeTag(&T::kTag); }
+  // Hides ObjectWrap::Unwrap: node-addon-api's method and getter wrappers
+  // call T::Unwrap on `this`, so a method called on another object throws.
+  static T* Unwrap(Napi::Object o) {
+    if (!Is(o)) NAPI_THROW(Napi::TypeError::New(o.Env(), std::string("not a ") + T::kName), nullptr);
+    return Napi::ObjectWrap<T>::Unwrap(o);
+  }
+};
+
+class NetnsHandle : public TaggedWrap<NetnsHandle> {
+ public:
+  static constexpr napi_type_tag kTag = {0x6e736e6574686e64ull, 0x9b1d3c5e7a2f4c81ull};
+  static constexpr const char* kName = "namespace handle";
+
   static Napi::Function Define(Napi::Env env);
   static Napi::Object New(Napi::Env env, Napi::FunctionReference& ctor, std::shared_ptr<Namespace> ns);
   // The namespace behind a JS value, or a TypeError if it is not an open

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "../io/monitor.h"
+#include "handle.h"
 #include "runner.h"
 #include "wakeup.h"
 
@@ -49,9 +50,11 @@ class Watches : public std::enable_shared_from_this<Watches> {
   friend class WatchHandle;
 };
 
-class WatchHandle : public Napi::ObjectWrap<WatchHandle> {
+class WatchHandle : public TaggedWrap<WatchHandle> {
  public:
-  explicit WatchHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<WatchHandle>(info) {}
+  static constexpr napi_type_tag kTag = {0x6e736e6574776174ull, 0x51c2e8a04d7b9f13ull};
+  static constexpr const char* kName = "watch handle";
+  explicit WatchHandle(const Napi::CallbackInfo& info) : TaggedWrap<WatchHandle>(info) {}
   ~WatchHandle() override { close(); }
 
   std::shared_ptr<Watches> watches;

@@ -33,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "fuzz.h"
 #include "nft.h"
 #include "nl.h"
 #include "rtnl.h"
@@ -43,17 +44,9 @@ namespace nft = nsnet::nft;
 using nl::Attr;
 using nl::Kind;
 using nl::Policy;
+using nsnet::fuzz::Reader;
 
 namespace {
-
-[[noreturn]] void broken(const char* what, int line) {
-  std::fprintf(stderr, "fuzz_codec: invariant broken at line %d: %s\n", line, what);
-  std::abort();
-}
-#define INVARIANT(c) \
-  do {               \
-    if (!(c)) broken(#c, __LINE__); \
-  } while (0)
 
 volatile uint64_t g_sink;  // keeps reads from being optimized away
 
@@ -255,26 +248,6 @@ bool well_formed(const uint8_t* p, size_t len, int depth) {
   }
   return len == 0;
 }
-
-struct Reader {
-  const uint8_t* p;
-  size_t n;
-  uint8_t u8() {
-    if (!n) return 0;
-    n--;
-    return *p++;
-  }
-  uint16_t u16() { return static_cast<uint16_t>(u8() | (u8() << 8)); }
-  uint32_t u32() { return u16() | (static_cast<uint32_t>(u16()) << 16); }
-  bool bit() { return u8() & 1; }
-  std::string_view bytes(size_t want) {
-    const size_t k = std::min(want, n);
-    std::string_view s(reinterpret_cast<const char*>(p), k);
-    p += k;
-    n -= k;
-    return s;
-  }
-};
 
 void drive_builder(const uint8_t* data, size_t size) {
   Reader r{data, size};

@@ -1,6 +1,6 @@
 // Writes the seed corpus for fuzz_codec: a few realistic datagrams as the
 // kernel would send them (ACKs, extended-ACK errors, link/address/route dump
-// parts). Usage: make_seeds DIR. The files in native/fuzz/corpus/ came from
+// parts). Usage: make_seeds DIR. The files in native/fuzz/corpus/codec/ came from
 // this program; rerun it (target fuzz_seeds) after changing it.
 
 #include <linux/if.h>

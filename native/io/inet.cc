@@ -7,9 +7,9 @@
 
 namespace nsnet::io {
 
-bool bind_inet(int fd, int domain, const std::string& address, int port, SysError* err) {
+bool bind_inet(int fd, int domain, const std::string& address, int port, SysError* err, bool reuse) {
   const int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (reuse) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   // The two families differ only in where the fields are: pick them, then fill.
   sockaddr_storage ss{};
   auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);

@@ -10,9 +10,11 @@
 
 namespace nsnet::io {
 
-// Binds fd to address:port (an empty address is the wildcard) with
-// SO_REUSEADDR, as Node's own listen() does.
-bool bind_inet(int fd, int domain, const std::string& address, int port, SysError* err);
+// Binds fd to address:port (an empty address is the wildcard), with
+// SO_REUSEADDR as Node's own listen() does unless reuse is false: a UDP
+// socket with it shares its address and port with any other that has it
+// too, and the one bound last takes the datagrams.
+bool bind_inet(int fd, int domain, const std::string& address, int port, SysError* err, bool reuse = true);
 
 struct PeerCred {
   int pid = 0;

@@ -20,49 +20,6 @@ constexpr int kReadBudget = 64;
 
 }  // namespace
 
-namespace {
-
-// Decodes h into out as an event of `kind`: a delete when h is del_type,
-// else new. Returns the object, or null for a message decode refuses.
-template <class Info>
-const Info* decode_into(const nlmsghdr* h, bool (*decode)(const nlmsghdr*, Info*), EvKind kind, uint16_t del_type,
-                        Event* out) {
-  Info info;
-  if (!decode(h, &info)) return nullptr;
-  out->kind = kind;
-  out->action = h->nlmsg_type == del_type ? EvAction::Del : EvAction::New;
-  out->obj = std::move(info);
-  return &std::get<Info>(out->obj);
-}
-
-}  // namespace
-
-bool parse_event(const nlmsghdr* h, Event* out) {
-  switch (h->nlmsg_type) {
-    case RTM_NEWLINK:
-    case RTM_DELLINK: {
-      const rtnl::LinkInfo* l = decode_into(h, rtnl::decode_link, EvKind::Link, RTM_DELLINK, out);
-      // register_netdevice and rtnl_configure_link announce a new device
-      // with ifi_change = ~0; any other RTM_NEWLINK is a change.
-      if (l && out->action == EvAction::New && l->change != ~0u) out->action = EvAction::Change;
-      return l != nullptr;
-    }
-    case RTM_NEWADDR:
-    case RTM_DELADDR: return decode_into(h, rtnl::decode_addr, EvKind::Addr, RTM_DELADDR, out) != nullptr;
-    case RTM_NEWROUTE:
-    case RTM_DELROUTE: {
-      const rtnl::RouteInfo* r = decode_into(h, rtnl::decode_route, EvKind::Route, RTM_DELROUTE, out);
-      // Cloned routes are IPv6 exceptions (PMTU, redirects), not the table.
-      if (!r || (r->flags & RTM_F_CLONED)) return false;
-      if (out->action == EvAction::New && (h->nlmsg_flags & NLM_F_REPLACE)) out->action = EvAction::Change;
-      return true;
-    }
-    case RTM_NEWNEIGH:
-    case RTM_DELNEIGH: return decode_into(h, rtnl::decode_neigh, EvKind::Neigh, RTM_DELNEIGH, out) != nullptr;
-    default: return false;
-  }
-}
-
 std::shared_ptr<Monitor> Monitor::create(Socket* s, const MonitorOptions& o, SysError* err) {
   std::shared_ptr<Monitor> m(new Monitor(s, o));
   const int fd = s->fd();
@@ -80,11 +37,6 @@ std::shared_ptr<Monitor> Monitor::create(Socket* s, const MonitorOptions& o, Sys
     return fail(err, errno, "setsockopt(SO_RCVBUF)"), nullptr;
   const int fl = fcntl(fd, F_GETFL);
   if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return fail(err, errno, "fcntl(O_NONBLOCK)"), nullptr;
-  if (o.what & kLinks) m->phases_.push_back({RTM_GETLINK, AF_UNSPEC});
-  if (o.what & kAddrs) m->phases_.push_back({RTM_GETADDR, AF_UNSPEC});
-  if (o.what & kRoutes) m->phases_.push_back({RTM_GETROUTE, AF_UNSPEC});
-  // Per family: AF_UNSPEC would add every bridge's FDB, which we skip.
-  if (o.what & kNeighs) m->phases_.insert(m->phases_.end(), {{RTM_GETNEIGH, AF_INET}, {RTM_GETNEIGH, AF_INET6}});
   return m;
 }
 
@@ -152,7 +104,7 @@ Monitor::Stats Monitor::stats() {
 
 void Monitor::start() {
   started_ = true;
-  if (opt_.list) begin_dump(ResyncReason::Initial);
+  if (opt_.list) resync_.begin(ResyncReason::Initial);
 }
 
 void Monitor::end_stream(int err) {
@@ -172,42 +124,25 @@ bool Monitor::dropped_since_check() {
   return dropped;
 }
 
-void Monitor::begin_dump(ResyncReason why) {
-  (void)dropped_since_check();  // what was lost before now, this dump recovers
-  Event e;
-  e.kind = EvKind::Resync;
-  e.reason = why;
-  push(std::move(e));
-  phase_ = 0;
-  again_ = false;
-  interrupted_ = false;
-  if (phases_.empty()) {
-    Event done;
-    done.kind = EvKind::Synced;
-    push(std::move(done));
-    return;
-  }
-  send_phase();
-}
+void Monitor::queue(Event&& e) { push(std::move(e)); }
 
-bool Monitor::send_phase() {
+void Monitor::resync_begins() { (void)dropped_since_check(); }
+
+bool Monitor::request_dump(uint16_t type, uint8_t family, uint32_t* seq) {
   uint8_t buf[256];
   nl::Builder b(buf, sizeof buf);
-  const uint32_t seq = sock_->reserve_seq(1);
-  const auto [type, family] = phases_[phase_];
+  *seq = sock_->reserve_seq(1);
   switch (type) {
-    case RTM_GETLINK: rtnl::encode_link_get(b, seq, 0, ""); break;
-    case RTM_GETADDR: rtnl::encode_addr_dump(b, seq, family, 0); break;
-    case RTM_GETROUTE: rtnl::encode_route_dump(b, seq, family, 0); break;
-    default: rtnl::encode_neigh_dump(b, seq, family); break;
+    case RTM_GETLINK: rtnl::encode_link_get(b, *seq, 0, ""); break;
+    case RTM_GETADDR: rtnl::encode_addr_dump(b, *seq, family, 0); break;
+    case RTM_GETROUTE: rtnl::encode_route_dump(b, *seq, family, 0); break;
+    default: rtnl::encode_neigh_dump(b, *seq, family); break;
   }
   SysError err;
   if (!sock_->send(buf, b.size(), &err)) {
     end_stream(err.err);
     return false;
   }
-  dumping_ = true;
-  dump_seq_ = seq;
   return true;
 }
 
@@ -225,54 +160,6 @@ void Monitor::poke() {
   poked_ = true;
 }
 
-void Monitor::lost() {
-  // A dump in flight finishes first (the kernel runs one per socket), then
-  // starts over.
-  if (dumping_) again_ = true;
-  else begin_dump(ResyncReason::Overflow);
-}
-
-void Monitor::on_datagram(const uint8_t* buf, size_t len) {
-  const uint32_t portid = sock_->portid();
-  nl::MsgIter it(buf, len);
-  while (const nlmsghdr* h = it.next()) {
-    if (h->nlmsg_pid == portid && h->nlmsg_seq == dump_seq_ && dumping_) {
-      if (h->nlmsg_flags & NLM_F_DUMP_INTR) interrupted_ = true;
-      if (h->nlmsg_type == NLMSG_ERROR) {
-        // The dump started but its first part found the socket buffer
-        // full: the kernel keeps it running and goes on at our next read.
-        nl::Ack ack;
-        if (nl::decode_ack(h, &ack) && ack.error == -ENOBUFS) continue;
-      }
-      if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
-        // An error (a family this kernel lacks) ends the phase all the same.
-        dumping_ = false;
-        if (again_ || interrupted_) {
-          begin_dump(again_ ? ResyncReason::Overflow : ResyncReason::Interrupted);
-        } else if (++phase_ < phases_.size()) {
-          send_phase();
-        } else {
-          Event done;
-          done.kind = EvKind::Synced;
-          push(std::move(done));
-        }
-        continue;
-      }
-      Event e;
-      if (parse_event(h, &e)) {
-        e.action = EvAction::New;  // a dump lists what exists
-        push(std::move(e));
-      }
-      continue;
-    }
-    Event e;
-    if (parse_event(h, &e)) push(std::move(e));
-  }
-  // A message that overruns the datagram ends the walk: what it and the
-  // rest said is lost.
-  if (it.truncated()) lost();
-}
-
 void Monitor::on_readable(uint8_t* buf, size_t cap) {
   for (int i = 0; i < kReadBudget && !dead_; i++) {
     {
@@ -283,14 +170,14 @@ void Monitor::on_readable(uint8_t* buf, size_t cap) {
     const ssize_t n = sock_->receive(buf, cap, true, &truncated);
     if (n == -EAGAIN) {
       if (dropped_since_check()) {
-        lost();  // without an ENOBUFS (see drops_)
+        resync_.lost();  // without an ENOBUFS (see drops_)
         continue;
       }
-      if (dumping_ && !poked_) poke();
+      if (resync_.dumping() && !poked_) poke();
       return;
     }
     if (n == -ENOBUFS) {
-      lost();  // the kernel dropped events for us
+      resync_.lost();  // the kernel dropped events for us
       continue;
     }
     if (n < 0) {
@@ -299,10 +186,10 @@ void Monitor::on_readable(uint8_t* buf, size_t cap) {
     }
     poked_ = false;
     if (truncated) {
-      lost();  // a datagram cut short is lost events
+      resync_.lost();  // a datagram cut short is lost events
       continue;
     }
-    on_datagram(buf, static_cast<size_t>(n));
+    resync_.on_datagram(buf, static_cast<size_t>(n));
   }
 }
 

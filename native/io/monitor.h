@@ -26,29 +26,12 @@
 #include <mutex>
 #include <thread>
 #include <unordered_map>
-#include <utility>
-#include <variant>
 #include <vector>
 
-#include "../nl/rtnl.h"
+#include "resync.h"
 #include "socket.h"
 
 namespace nsnet::io {
-
-enum class EvKind : uint8_t { Link, Addr, Route, Neigh, Resync, Synced, Error };
-enum class EvAction : uint8_t { New, Change, Del };
-enum class ResyncReason : uint8_t { Initial, Overflow, Interrupted };
-
-struct Event {
-  EvKind kind = EvKind::Link;
-  EvAction action = EvAction::New;
-  ResyncReason reason = ResyncReason::Initial;
-  int err = 0;  // Error: the errno that ended the stream
-  std::variant<std::monostate, rtnl::LinkInfo, rtnl::AddrInfo, rtnl::RouteInfo, rtnl::NeighInfo> obj;
-};
-
-// What a monitor subscribes to (and dumps).
-enum What : uint32_t { kLinks = 1, kAddrs = 2, kRoutes = 4, kNeighs = 8 };
 
 struct MonitorOptions {
   uint32_t what = kLinks | kAddrs | kRoutes | kNeighs;
@@ -57,13 +40,9 @@ struct MonitorOptions {
   bool list = false;            // dump current state first
 };
 
-// Turns one notification (or dump answer) into an event. Returns false for
-// a message that is not one of ours (cloned routes, bridge FDB entries ...).
-bool parse_event(const nlmsghdr* h, Event* out);
-
 class Hub;
 
-class Monitor : public std::enable_shared_from_this<Monitor> {
+class Monitor : public std::enable_shared_from_this<Monitor>, private ResyncPort {
  public:
   // Takes ownership of s (opened inside the namespace): joins the groups,
   // sets the buffer size, makes it non-blocking.
@@ -92,18 +71,18 @@ class Monitor : public std::enable_shared_from_this<Monitor> {
  private:
   friend class Hub;
   friend struct MonitorProbe;  // native/test: the Hub's side, without a Hub thread
-  Monitor(Socket* s, const MonitorOptions& o) : sock_(s), opt_(o) {}
+  Monitor(Socket* s, const MonitorOptions& o) : sock_(s), opt_(o), resync_(o.what, s->portid(), this) {}
 
   // Hub thread.
   void start();
   void on_readable(uint8_t* buf, size_t cap);
-  void on_datagram(const uint8_t* buf, size_t len);
-  // Events were lost (ENOBUFS, drops, a truncated datagram): resync.
-  void lost();
-  void begin_dump(ResyncReason why);
-  bool send_phase();
+  void on_datagram(const uint8_t* buf, size_t len) { resync_.on_datagram(buf, len); }
   void poke();
   void end_stream(int err);  // queues an Error event: the stream is over
+  // ResyncPort, on the Hub thread.
+  void queue(Event&& e) override;
+  void resync_begins() override;
+  bool request_dump(uint16_t type, uint8_t family, uint32_t* seq) override;
   // Any thread; returns true if the Hub must report it ready.
   bool push(Event&& e);
   bool push_locked(Event&& e);
@@ -113,14 +92,9 @@ class Monitor : public std::enable_shared_from_this<Monitor> {
   Hub* hub_ = nullptr;
   uint64_t id_ = 0;
 
-  // Dump state (Hub thread only).
-  std::vector<std::pair<uint16_t, uint8_t>> phases_;  // (RTM_GET*, family) per dump request
+  // Hub thread only.
+  Resync resync_;
   bool started_ = false;
-  size_t phase_ = 0;
-  bool dumping_ = false;
-  uint32_t dump_seq_ = 0;
-  bool interrupted_ = false;
-  bool again_ = false;  // events were lost during this dump: do it again
   bool poked_ = false;  // asked for a reply to restart a stalled dump
   // The socket's drop count (SK_MEMINFO_DROPS) when last checked. After an
   // overflow the kernel reports ENOBUFS again only once the receive queue

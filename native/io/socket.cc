@@ -117,47 +117,20 @@ ssize_t Socket::recv(SysError* err, bool nowait) {
 
 bool Socket::transact(const uint8_t* buf, size_t len, uint32_t first_seq, size_t count, std::vector<Reply>* replies,
                       const OnMessage& on_msg, SysError* err) {
-  replies->assign(count, Reply{});
-  std::vector<bool> done(count, false);
+  AckMatcher m(portid_, first_seq, count, replies, on_msg);
   if (!send(buf, len, err)) return false;
-  size_t pending = count;
-  while (pending) {
+  while (m.pending()) {
     const ssize_t n = recv(err);
-    if (n < 0) return false;
-    nl::MsgIter it(recv_buffer(), static_cast<size_t>(n));
-    while (const nlmsghdr* h = it.next()) {
-      // Strict matching: an answer for another port or an older batch is
-      // stale (a batch abandoned on error) and must not be taken as ours.
-      if (h->nlmsg_pid != portid_) continue;
-      const uint32_t i = h->nlmsg_seq - first_seq;
-      if (i >= count || done[i]) continue;
-      if (h->nlmsg_type == NLMSG_ERROR) {
-        nl::Ack ack;
-        if (!nl::decode_ack(h, &ack)) return fail(err, EBADMSG, "malformed NLMSG_ERROR");
-        Reply& r = (*replies)[i];
-        r.error = ack.error;
-        r.message.assign(ack.message);
-        r.has_offset = ack.has_offset;
-        r.offset = ack.offset;
-        done[i] = true;
-        pending--;
-      } else if (h->nlmsg_type != NLMSG_NOOP && on_msg) {
-        on_msg(i, h);
-      }
-    }
-    if (it.truncated()) return fail(err, EBADMSG, "truncated netlink message");
+    if (n < 0 || !m.feed(recv_buffer(), static_cast<size_t>(n), err)) return false;
   }
   return true;
 }
 
 bool Socket::transact_batch(const uint8_t* buf, size_t len, uint32_t begin_seq, uint32_t first_seq, size_t count,
                             std::vector<Reply>* replies, Reply* batch, const OnMessage& on_msg, SysError* err) {
-  replies->assign(count, Reply{});
-  *batch = Reply{};
-  std::vector<bool> done(count, false);
+  AckMatcher m(portid_, first_seq, count, replies, on_msg);
+  m.expect_batch(begin_seq, batch);
   if (!send(buf, len, err)) return false;
-  size_t pending = count;
-  bool refused = false;
   // nfnetlink runs the batch synchronously inside sendmsg, so all answers
   // are queued now: read until the queue is empty, never wait. Taking them
   // all (a failed commit's error comes before the requests' ACKs) leaves
@@ -166,35 +139,10 @@ bool Socket::transact_batch(const uint8_t* buf, size_t len, uint32_t begin_seq, 
     const ssize_t n = recv(err, true);
     if (n < 0) return false;
     if (n == 0) break;
-    nl::MsgIter it(recv_buffer(), static_cast<size_t>(n));
-    while (const nlmsghdr* h = it.next()) {
-      if (h->nlmsg_pid != portid_) continue;
-      const bool is_begin = h->nlmsg_seq == begin_seq;
-      const uint32_t i = h->nlmsg_seq - first_seq;
-      if (!is_begin && i >= count) continue;
-      if (h->nlmsg_type == NLMSG_ERROR) {
-        nl::Ack ack;
-        if (!nl::decode_ack(h, &ack)) return fail(err, EBADMSG, "malformed NLMSG_ERROR");
-        Reply& r = is_begin ? *batch : (*replies)[i];
-        if (!is_begin && done[i]) continue;
-        r.error = ack.error;
-        r.message.assign(ack.message);
-        r.has_offset = ack.has_offset;
-        r.offset = ack.offset;
-        if (is_begin) {
-          refused = refused || ack.error != 0;
-        } else {
-          done[i] = true;
-          pending--;
-        }
-      } else if (h->nlmsg_type != NLMSG_NOOP && h->nlmsg_type != NLMSG_DONE && on_msg) {
-        on_msg(is_begin ? SIZE_MAX : i, h);
-      }
-    }
-    if (it.truncated()) return fail(err, EBADMSG, "truncated netlink message");
+    if (!m.feed(recv_buffer(), static_cast<size_t>(n), err)) return false;
   }
   // A batch the kernel dropped unread (malformed) answers nothing at all.
-  if (pending && !refused) return fail(err, EPROTO, "nf_tables batch left requests unanswered");
+  if (m.pending() && !m.refused()) return fail(err, EPROTO, "nf_tables batch left requests unanswered");
   return true;
 }
 
@@ -219,27 +167,12 @@ bool Socket::dump(const Encode& enc, const OnMessage& on_msg, const std::functio
     if (!nl::build_grown(&buf, kMaxRequest, [&](nl::Builder& b) { enc(b, seq); }))
       return fail(err, EMSGSIZE, "dump request does not fit");
     if (!send(buf.data(), buf.size(), err)) return false;
-    bool interrupted = false;
-    for (bool finished = false; !finished;) {
+    DumpMatcher m(portid_, seq, on_msg, status);
+    while (!m.finished()) {
       const ssize_t n = recv(err);
-      if (n < 0) return false;
-      nl::MsgIter it(recv_buffer(), static_cast<size_t>(n));
-      while (const nlmsghdr* h = it.next()) {
-        if (h->nlmsg_pid != portid_ || h->nlmsg_seq != seq) continue;
-        if (h->nlmsg_flags & NLM_F_DUMP_INTR) interrupted = true;
-        if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
-          nl::Ack ack;
-          if (!nl::decode_ack(h, &ack)) return fail(err, EBADMSG, "malformed dump status");
-          status->error = ack.error;
-          status->message.assign(ack.message);
-          finished = true;
-          break;
-        }
-        if (h->nlmsg_type != NLMSG_NOOP) on_msg(0, h);
-      }
-      if (it.truncated()) return fail(err, EBADMSG, "truncated netlink message");
+      if (n < 0 || !m.feed(recv_buffer(), static_cast<size_t>(n), err)) return false;
     }
-    if (!interrupted || status->error) return true;
+    if (!m.interrupted() || status->error) return true;
     // The table changed under the dump; what we have may be inconsistent.
     reset();
   }

@@ -1,7 +1,7 @@
 // A netlink socket bound to the namespace it was created in. Requests are
 // sent in batches (several messages, one sendmsg) and their answers matched
-// by sequence number; dumps are retried when the kernel flags them
-// inconsistent. The socket is blocking: it is only ever used from the
+// by sequence number (match.h); dumps are retried when the kernel flags
+// them inconsistent. The socket is blocking: it is only ever used from the
 // addon's own worker threads, never from the JS thread.
 #pragma once
 
@@ -15,16 +15,9 @@
 
 #include "../nl/nl.h"
 #include "error.h"
+#include "match.h"
 
 namespace nsnet::io {
-
-// The kernel's answer to one request of a batch.
-struct Reply {
-  int error = 0;          // negative errno from the ACK, 0 for success
-  std::string message;    // extended ACK text
-  bool has_offset = false;
-  uint32_t offset = 0;    // into this request
-};
 
 class Socket {
  public:
@@ -50,7 +43,7 @@ class Socket {
   // did not fit in cap (MSG_TRUNC): the rest of it is lost.
   ssize_t receive(uint8_t* buf, size_t cap, bool nowait, bool* truncated);
 
-  using OnMessage = std::function<void(size_t index, const nlmsghdr* h)>;
+  using OnMessage = io::OnMessage;
   // Appends a request numbered seq to b (an rtnl::encode_* or nft::encode_*).
   using Encode = std::function<bool(nl::Builder& b, uint32_t seq)>;
 

@@ -191,7 +191,8 @@ bool decode_ack(const nlmsghdr* h, Ack* out) {
   if (h->nlmsg_len < kHdrLen + sizeof(nlmsgerr)) return false;
   nlmsgerr e;
   std::memcpy(&e, base + kHdrLen, sizeof e);
-  out->error = e.error;
+  // Negative, as the kernel sends it (and as DONE's status is made above).
+  out->error = e.error > 0 ? -e.error : e.error;
   out->seq = e.msg.nlmsg_seq;
   out->req_type = e.msg.nlmsg_type;
   if (!(h->nlmsg_flags & NLM_F_ACK_TLVS)) return true;

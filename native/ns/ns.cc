@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <set>
 
+#include "../io/inet.h"
 
 namespace nsnet::ns {
 
@@ -170,6 +171,25 @@ int socket_in(int nsfd, int domain, int type, int protocol, io::SysError* err) {
   const int fd = ::socket(domain, type | SOCK_CLOEXEC | SOCK_NONBLOCK, protocol);
   if (fd < 0) fail(err, errno, "socket");
   return fd;
+}
+
+bool listen_in(int nsfd, const std::vector<Listener>& specs, std::vector<int>* fds, io::SysError* err) {
+  fds->clear();
+  Enter in(nsfd, err);
+  if (!in.ok()) return false;
+  for (const Listener& l : specs) {
+    const int fd = ::socket(l.domain, l.type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    bool ok = fd >= 0 || fail(err, errno, "socket");
+    if (ok) fds->push_back(fd);
+    ok = ok && io::bind_inet(fd, l.domain, l.address, l.port, err, l.reuse);
+    if (ok && l.type == SOCK_STREAM && ::listen(fd, SOMAXCONN) != 0) ok = fail(err, errno, "listen");
+    if (!ok) {
+      for (int f : *fds) ::close(f);
+      fds->clear();
+      return false;
+    }
+  }
+  return true;
 }
 
 namespace {

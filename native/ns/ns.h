@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "../io/socket.h"
 
@@ -41,6 +42,22 @@ bool release(const std::string& rundir, const std::string& name, io::SysError* e
 io::Socket* netlink_in(int nsfd, int protocol, io::SysError* err);
 // Creates a socket(domain, type, protocol) inside the namespace.
 int socket_in(int nsfd, int domain, int type, int protocol, io::SysError* err);
+// A server socket to open inside a namespace: bound to address:port, and
+// listening when it is a stream socket.
+struct Listener {
+  int domain = 0;  // AF_INET | AF_INET6
+  int type = 0;    // SOCK_DGRAM | SOCK_STREAM
+  std::string address;
+  int port = 0;
+  // SO_REUSEADDR (see io::bind_inet); without it a UDP address and port
+  // another socket holds is refused (EADDRINUSE) rather than shared.
+  bool reuse = true;
+};
+// Opens each listener inside the namespace, all in one visit. Its address
+// must be local there (a socket bound to one that is not yet would send
+// from whatever address routing picks). All or nothing: on a failure those
+// opened are closed and fds is left empty.
+bool listen_in(int nsfd, const std::vector<Listener>& specs, std::vector<int>* fds, io::SysError* err);
 // Reads or writes /proc/sys/<key> as seen from the namespace.
 bool sysctl_read(int nsfd, const std::string& key, std::string* value, io::SysError* err);
 bool sysctl_write(int nsfd, const std::string& key, const std::string& value, io::SysError* err);

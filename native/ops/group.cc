@@ -1,8 +1,11 @@
 #include "group.h"
 
 #include <errno.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <functional>
 
 #include "../ns/ns.h"
 
@@ -53,11 +56,13 @@ Op lo_up() {
   return lo;
 }
 
-}  // namespace
-
-bool run_groups(std::vector<Group>& groups, std::vector<io::Reply>* replies, io::SysError* err) {
+// run_groups, and after group `at` (when nothing failed so far) `then`:
+// when that fails (saying why in err), the groups after it are not sent.
+bool run_groups_then(std::vector<Group>& groups, std::vector<io::Reply>* replies, io::SysError* err, size_t at,
+                     const std::function<bool()>& then) {
   bool failed = false;
-  for (Group& g : groups) {
+  for (size_t k = 0; k < groups.size(); k++) {
+    Group& g = groups[k];
     std::vector<io::Reply> r;
     for (size_t i = 0; i < g.list.size(); i++) bind_refs(g.list[i], g.refs[i]);
     if (failed) {
@@ -71,16 +76,30 @@ bool run_groups(std::vector<Group>& groups, std::vector<io::Reply>* replies, io:
     }
     for (auto& x : r) failed = failed || x.error != 0;
     replies->insert(replies->end(), r.begin(), r.end());
+    if (k == at && !failed && then && !then()) failed = true;
   }
   return true;
 }
 
+}  // namespace
+
+bool run_groups(std::vector<Group>& groups, std::vector<io::Reply>* replies, io::SysError* err) {
+  return run_groups_then(groups, replies, err, SIZE_MAX, nullptr);
+}
+
 bool create_and_run(const std::shared_ptr<ns::Namespace>& ns, const Place& at, std::vector<Group>& groups,
-                    std::vector<io::Reply>* replies, io::SysError* err) {
+                    std::vector<io::Reply>* replies, io::SysError* err, const std::vector<ns::Listener>& listeners,
+                    std::vector<int>* fds) {
   if (ns->is_ready()) return io::fail(err, EBUSY, "handle already holds a namespace");
+  if (!listeners.empty() && !fds) return io::fail(err, EINVAL, "listeners need somewhere to put their fds");
   ns::Opened opened;
   if (!(at.name ? ns::create(at.rundir, *at.name, &opened, err) : ns::create_anonymous(&opened, err))) return false;
   ns->fill(opened);
+  const auto release = [&] {
+    ns->close();
+    io::SysError ignored;
+    if (at.name) ns::release(at.rundir, *at.name, &ignored);
+  };
   // lo goes up in the first batch sent into the new namespace (one round
   // trip fewer than a request of its own), or alone when there is none.
   auto first = std::find_if(groups.begin(), groups.end(), [&](const Group& g) { return g.ns == ns && !g.is_nft && !g.is_sysctl; });
@@ -92,7 +111,13 @@ bool create_and_run(const std::shared_ptr<ns::Namespace>& ns, const Place& at, s
   for (auto g = groups.begin(); g != first; ++g) lo += g->size();
   first->list.insert(first->list.begin(), lo_up());
   first->refs.insert(first->refs.begin(), NsRefs{});
-  bool ok = run_groups(groups, replies, err);
+  // The listeners right after that batch: an address of lo's is not local
+  // before lo is up (a socket bound to one then would send from another
+  // address), and a failure there is undone as a failed request is, by
+  // releasing the namespace, before anything later (an nf_tables
+  // transaction, which releasing cannot undo) is sent.
+  const auto listen = [&] { return ns::listen_in(ns->fd, listeners, fds, err); };
+  bool ok = run_groups_then(groups, replies, err, static_cast<size_t>(first - groups.begin()), listeners.empty() ? std::function<bool()>() : listen);
   if (lo < replies->size()) {
     // The caller's replies line up with the caller's ops: drop ours. A
     // failure of it is the error to report, unless it was only cancelled
@@ -103,9 +128,11 @@ bool create_and_run(const std::shared_ptr<ns::Namespace>& ns, const Place& at, s
   }
   ok = ok && !*err && std::all_of(replies->begin(), replies->end(), [](const io::Reply& r) { return r.error == 0; });
   if (ok) return true;
-  ns->close();
-  io::SysError ignored;
-  if (at.name) ns::release(at.rundir, *at.name, &ignored);
+  if (fds) {
+    for (int fd : *fds) ::close(fd);
+    fds->clear();
+  }
+  release();
   return false;
 }
 

@@ -51,13 +51,15 @@ struct Place {
 };
 
 // On the namespace thread: creates the namespace `ns` stands for (which must
-// not hold one yet), brings its lo up, and runs `groups`, as one. If any of
-// it fails the namespace is released again (and with it the devices in it,
-// and their veth peers), so the caller sees all or nothing. Returns whether
+// not hold one yet), brings its lo up, runs `groups`, and opens `listeners`
+// in it (into *fds) right after the first group sent into it, as one. If any of it fails the namespace is
+// released again (and with it the devices in it, and their veth peers) and
+// the listeners closed, so the caller sees all or nothing. Returns whether
 // all went through; replies line up with the groups' ops either way, and
 // err says what failed when it was not one of them.
 bool create_and_run(const std::shared_ptr<ns::Namespace>& ns, const Place& at, std::vector<Group>& groups,
-                    std::vector<io::Reply>* replies, io::SysError* err);
+                    std::vector<io::Reply>* replies, io::SysError* err, const std::vector<ns::Listener>& listeners = {},
+                    std::vector<int>* fds = nullptr);
 
 // One transaction on ns's nf_tables socket (see ns::Namespace::nfnl_socket
 // for the thread it needs).

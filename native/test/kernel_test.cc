@@ -12,6 +12,11 @@
 #include <errno.h>
 #include <linux/if.h>
 #include <linux/rtnetlink.h>
+#include <linux/sockios.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <poll.h>
 #include <sched.h>
 #include <sys/mount.h>
@@ -272,6 +277,114 @@ TEST(create_and_run_refuses_a_namespace_that_already_holds_one_and_changes_nothi
   CHECK_EQ(err.err, EBUSY);
   CHECK(!exists(g_rundir + "/kt-busy"));
   CHECK(home()->fd >= 0);
+}
+
+namespace {
+
+ns::Listener listener(int type, const std::string& address, int port, bool reuse) {
+  ns::Listener l;
+  l.domain = AF_INET;
+  l.type = type;
+  l.address = address;
+  l.port = port;
+  l.reuse = reuse;
+  return l;
+}
+
+// The inode of the network namespace a socket lives in (SIOCGSKNS), or 0.
+uint64_t socket_netns(int fd) {
+  const int nsfd = ::ioctl(fd, SIOCGSKNS);
+  if (nsfd < 0) return 0;
+  struct stat st;
+  const uint64_t ino = ::fstat(nsfd, &st) == 0 ? st.st_ino : 0;
+  ::close(nsfd);
+  return ino;
+}
+
+std::string local_of(int fd) {
+  sockaddr_in a{};
+  socklen_t len = sizeof a;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) return "?";
+  char buf[INET_ADDRSTRLEN];
+  return std::string(inet_ntop(AF_INET, &a.sin_addr, buf, sizeof buf)) + ":" + std::to_string(ntohs(a.sin_port));
+}
+
+}  // namespace
+
+TEST(create_and_run_opens_listeners_inside_the_new_namespace_and_they_answer_from_their_own_address) {
+  ops::Place at{g_rundir, "kt-listen"};
+  auto n = std::make_shared<ns::Namespace>();
+  std::vector<ops::Group> groups;
+  groups.push_back(group(n, {link_add("bridge", "kt-l0")}));
+  std::vector<io::Reply> replies;
+  std::vector<int> fds;
+  io::SysError err;
+  const std::vector<ns::Listener> ls{listener(SOCK_DGRAM, "127.0.0.11", 53, false), listener(SOCK_STREAM, "127.0.0.11", 53, true)};
+  CHECK(ops::create_and_run(n, at, groups, &replies, &err, ls, &fds));
+  CHECK_EQ(err.err, 0);
+  CHECK_EQ(fds.size(), size_t{2});
+  if (fds.size() != 2) return;
+  for (int fd : fds) {
+    CHECK_EQ(socket_netns(fd), n->ino);
+    CHECK_EQ(local_of(fd), std::string("127.0.0.11:53"));
+  }
+  int listening = 0;
+  socklen_t len = sizeof listening;
+  CHECK(::getsockopt(fds[1], SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening == 1);
+  // The UDP one holds its address alone: a second one is refused, not given a share.
+  std::vector<int> more;
+  io::SysError again;
+  CHECK(!ns::listen_in(n->fd, {listener(SOCK_DGRAM, "127.0.0.11", 53, true)}, &more, &again));
+  CHECK_EQ(again.err, EADDRINUSE);
+  CHECK(more.empty());
+  // A client inside that connects to it (as a stub resolver does) gets the
+  // answer: it comes from 127.0.0.11, the address the listener was bound
+  // to once lo was up, not from whatever address routing would pick.
+  std::vector<int> client;
+  CHECK(ns::listen_in(n->fd, {listener(SOCK_DGRAM, "127.0.0.1", 0, true)}, &client, &again));
+  if (client.size() == 1) {
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(53);
+    inet_pton(AF_INET, "127.0.0.11", &to.sin_addr);
+    CHECK_EQ(::connect(client[0], reinterpret_cast<sockaddr*>(&to), sizeof to), 0);
+    CHECK_EQ(::send(client[0], "q", 1, 0), ssize_t{1});
+    pollfd p{fds[0], POLLIN, 0};
+    CHECK_EQ(::poll(&p, 1, 2000), 1);
+    char buf[8];
+    sockaddr_in from{};
+    socklen_t flen = sizeof from;
+    CHECK_EQ(::recvfrom(fds[0], buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &flen), ssize_t{1});
+    CHECK_EQ(::sendto(fds[0], "a", 1, 0, reinterpret_cast<sockaddr*>(&from), flen), ssize_t{1});
+    pollfd back{client[0], POLLIN, 0};
+    CHECK_EQ(::poll(&back, 1, 2000), 1);
+    CHECK_EQ(::recv(client[0], buf, sizeof buf, 0), ssize_t{1});
+    ::close(client[0]);
+  }
+  for (int fd : fds) ::close(fd);
+  Created c;
+  c.ns = n;
+  release("kt-listen", c);
+}
+
+TEST(a_listener_that_cannot_be_opened_releases_the_new_namespace_and_sends_nothing) {
+  ops::Place at{g_rundir, "kt-nolisten"};
+  auto n = std::make_shared<ns::Namespace>();
+  std::vector<ops::Group> groups;
+  groups.push_back(group(home(), {link_add("bridge", "kt-l1")}));
+  std::vector<io::Reply> replies;
+  std::vector<int> fds;
+  io::SysError err;
+  // The first opens, the second does not (an IPv6 address on an IPv4 socket).
+  const std::vector<ns::Listener> ls{listener(SOCK_DGRAM, "127.0.0.11", 53, false), listener(SOCK_STREAM, "::1", 53, true)};
+  CHECK(!ops::create_and_run(n, at, groups, &replies, &err, ls, &fds));
+  CHECK_EQ(err.err, EINVAL);
+  CHECK(fds.empty());
+  CHECK_EQ(replies.size(), size_t{1});
+  if (replies.size() == 1) CHECK_EQ(replies[0].error, -ECANCELED);
+  CHECK(!has_link(*home()->rtnl, "kt-l1"));
+  CHECK(!exists(g_rundir + "/kt-nolisten"));
+  CHECK_EQ(n->fd, -1);
 }
 
 namespace {

@@ -1,13 +1,14 @@
-// Which process is working on a sandbox. A create, join, leave or delete
-// marks its sandbox busy in the same store transaction that records its
-// intent, and clears the mark when it is done; a reconcile in any process
-// leaves a sandbox alone while the process that marked it is at work, and
-// finishes or undoes the work of one that died. A process is named by its
-// pid and its start time since boot (and the boot), so a pid reused after a
-// crash does not pass for the process that crashed.
+// Which process is working on a sandbox or a network. A sandbox's create,
+// join, leave or delete, and a network's create or delete, marks it busy in
+// the same store transaction that records its intent, and clears the mark
+// when it is done; a reconcile in any process leaves it alone while the
+// process that marked it is at work, and finishes or undoes the work of
+// one that died. A process is named by its pid and its start time since
+// boot (and the boot), so a pid reused after a crash does not pass for the
+// process that crashed.
 import { NsnetError } from '../errors.js';
 import { startedAt } from '../processes.js';
-import type { SandboxBusy, SandboxRecord, StoreTx } from '../store/store.js';
+import type { BusyMark, NetworkBusy, NetworkRecord, SandboxBusy, SandboxRecord, StoreTx } from '../store/store.js';
 import type { CnmContext } from './context.js';
 
 /** When a process started (ms since the epoch, from /proc), as a mark's `start`; null when it is gone. */
@@ -16,70 +17,97 @@ function startOf(pid: number): string | null {
   return t === null ? null : String(t);
 }
 
-let self: { pid: number; start: string } | undefined;
+let self: BusyMark | undefined;
 /** This process, as busy marks name it. */
-export function me(): { pid: number; start: string } {
+export function me(): BusyMark {
   if (!self || self.pid !== process.pid) self = { pid: process.pid, start: startOf(process.pid) ?? '' };
   return self;
 }
 
+/** Whether a mark is this process's. */
+function isMine(b: BusyMark): boolean {
+  const m = me();
+  return b.pid === m.pid && b.start === m.start;
+}
+
 /**
  * Whether the mark's process still runs (in this process: whether the op
- * is still in flight, as inFlight says).
+ * on the record `id` is still in flight, as inFlight says).
  */
-export function workerAlive(b: SandboxBusy, inFlight: ReadonlyMap<string, number>, sandboxId: string): boolean {
-  const m = me();
-  if (b.pid === m.pid && b.start === m.start) return inFlight.has(sandboxId);
+export function workerAlive(b: BusyMark, inFlight: ReadonlyMap<string, number>, id: string): boolean {
+  if (isMine(b)) return inFlight.has(id);
   return startOf(b.pid) === b.start;
 }
 
-function refuseIfBusy(sb: SandboxRecord, op: SandboxBusy['op']): void {
-  const m = me();
-  if (!sb.busy || (sb.busy.pid === m.pid && sb.busy.start === m.start) || startOf(sb.busy.pid) !== sb.busy.start) return;
-  throw NsnetError.state('ERR_NSNET_BUSY', `sandbox.${op}`, sb.name,
-    `sandbox ${sb.name} is busy: process ${sb.busy.pid} is at its ${sb.busy.op}; try again when that is done`);
+/** Whether two marks (or their absence) are the same process's same op. */
+export const sameMark = (a?: BusyMark & { op: string }, b?: BusyMark & { op: string }) => a?.pid === b?.pid && a?.start === b?.start && a?.op === b?.op;
+
+/** The refusal of op on a record another process (or another op of this one) is at work on. */
+export function busyError(rec: { name: string; busy?: BusyMark & { op: string } }, what: 'sandbox' | 'network', op: string): NsnetError {
+  return NsnetError.state('ERR_NSNET_BUSY', op, rec.name, `${what} ${rec.name} is busy: process ${rec.busy?.pid} is at its ${rec.busy?.op}; try again when that is done`);
+}
+
+/** Refuses op on a sandbox or network that another live process has marked (ERR_NSNET_BUSY); a dead process's mark is no bar. */
+export function refuseIfBusy(rec: { name: string; busy?: BusyMark & { op: string } }, what: 'sandbox' | 'network', op: string): void {
+  const b = rec.busy;
+  if (!b || isMine(b) || startOf(b.pid) !== b.start) return;
+  throw busyError(rec, what, op);
 }
 
 /**
- * One op's hold on a sandbox. claim() marks the sandbox busy inside the
- * store transaction that records the op's intent (and counts the op as
+ * One op's hold on a sandbox or a network. claim() marks it busy inside
+ * the store transaction that records the op's intent (and counts the op as
  * this process's work in flight, in the same tick, so this process's own
  * reconcile sees it too); end() clears the mark once the last of this
- * process's ops on that sandbox is done. Another live process's mark
- * refuses the op (ERR_NSNET_BUSY); ops of one process may overlap.
+ * process's ops on it is done. Another live process's mark refuses the op
+ * (ERR_NSNET_BUSY); ops of one process may overlap.
  */
 export class Busy {
   private id: string | null = null;
+  private unmark: ((t: StoreTx) => void) | null = null;
 
   constructor(private readonly ctx: CnmContext) {}
 
   claim(t: StoreTx, sb: SandboxRecord, op: SandboxBusy['op'], endpoint?: string): SandboxRecord {
-    refuseIfBusy(sb, op);
+    refuseIfBusy(sb, 'sandbox', `sandbox.${op}`);
     const marked: SandboxRecord = { ...sb, busy: { op, ...me(), ...(endpoint ? { endpoint } : {}) } };
     t.putSandbox(marked);
-    if (this.id === null) {
-      this.id = sb.id;
-      this.ctx.inFlight.set(sb.id, (this.ctx.inFlight.get(sb.id) ?? 0) + 1);
-    }
+    this.hold(sb.id, (tx) => unmark(tx.sandbox(sb.id), (x) => tx.putSandbox(x)));
     return marked;
+  }
+
+  /** The same for a network's create or delete: reconcile leaves its bridge and its firewall elements alone meanwhile. */
+  claimNetwork(t: StoreTx, net: NetworkRecord, op: NetworkBusy['op']): NetworkRecord {
+    refuseIfBusy(net, 'network', `network.${op}`);
+    const marked: NetworkRecord = { ...net, busy: { op, ...me() } };
+    t.putNetwork(marked);
+    this.hold(net.id, (tx) => unmark(tx.network(net.id), (n) => tx.putNetwork(n)));
+    return marked;
+  }
+
+  private hold(id: string, clear: (t: StoreTx) => void): void {
+    if (this.id !== null) return;
+    this.id = id;
+    this.unmark = clear;
+    this.ctx.inFlight.set(id, (this.ctx.inFlight.get(id) ?? 0) + 1);
   }
 
   async end(): Promise<void> {
     const id = this.id;
-    if (id === null) return;
-    this.id = null;
+    const clear = this.unmark;
+    if (id === null || !clear) return;
+    this.id = this.unmark = null;
     const n = this.ctx.inFlight.get(id)! - 1;
     if (n > 0) return void this.ctx.inFlight.set(id, n);
     this.ctx.inFlight.delete(id);
-    // A closed controller, or a sandbox already gone: nothing to clear, or nobody to clear it for.
-    await this.ctx.store.update((t) => release(t, id)).catch(() => {});
+    // A closed controller, or a record already gone: nothing to clear, or nobody to clear it for.
+    await this.ctx.store.update(clear).catch(() => {});
   }
 }
 
-/** Clears the mark of process `of` (this one by default), if the sandbox still carries it. */
-export function release(t: StoreTx, sandboxId: string, of: { pid: number; start: string } = me()): void {
-  const sb = t.sandbox(sandboxId);
-  if (!sb?.busy || sb.busy.pid !== of.pid || sb.busy.start !== of.start) return;
-  delete sb.busy;
-  t.putSandbox(sb);
+/** Puts rec back without its mark, if it still carries this process's. */
+function unmark<T extends { busy?: BusyMark }>(rec: T | null, put: (r: T) => void): void {
+  if (!rec?.busy || !isMine(rec.busy)) return;
+  delete rec.busy;
+  put(rec);
 }

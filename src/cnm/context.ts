@@ -7,8 +7,10 @@ import type { Driver, DriverContext } from '../drivers/driver.js';
 import { NsnetError, ValidationError } from '../errors.js';
 import type { FirewallBackend } from '../firewall/backend.js';
 import { Netns } from '../netlink/netns.js';
-import type { SandboxRecord, Store } from '../store/store.js';
+import type { EndpointRecord, SandboxRecord, Store } from '../store/store.js';
 import type { FileDirs } from './files.js';
+import type { SandboxHook } from './hooks.js';
+import type { SandboxLifecycle } from './lifecycle.js';
 import type { FaultHook } from './tx.js';
 
 export type ControllerEvent = {
@@ -39,6 +41,8 @@ export interface CnmContext extends DriverContext {
   readonly faults: FaultHook | undefined;
   /** The host's ephemeral port range once read (see publish.ts's preparePorts). */
   ephemeralPorts: [number, number] | null;
+  /** Front doors' steps before a sandbox's namespace goes (hooks.ts). */
+  readonly hooks: readonly SandboxHook[];
   /** Throws once the controller is closed. */
   live(): void;
   /** A registered driver; a ValidationError naming the known ones otherwise. */
@@ -56,15 +60,15 @@ export interface CnmContext extends DriverContext {
    */
   inNetns<T>(sb: SandboxRecord, fn: (ns: Netns) => Promise<T>): Promise<T>;
   /**
-   * Defers kernel work the caller need not wait for, keyed by the
-   * namespace it touches: deleting an external sandbox's interface, which
+   * Defers kernel work the caller need not wait for, keyed by what it
+   * frees (deferKeys): deleting an external sandbox's interface, which
    * holds the kernel's rtnl lock for a grace period. It runs after
    * LATER_MS, by when a runtime has usually deleted the namespace, and the
    * kernel's batched namespace teardown has taken the interface with it.
    */
-  later(key: string, work: () => Promise<void>): void;
-  /** Runs the deferred work for key (or all of it) now, and resolves once it is done. */
-  pending(key?: string): Promise<void>;
+  later(keys: string[], work: () => Promise<void>): void;
+  /** Runs the deferred work under any of keys (or all of it) now, and resolves once it is done. */
+  pending(keys?: string[]): Promise<void>;
   /** Failures of that work since the last call (the interfaces it left are reconcile's to remove). */
   laterErrors(): Error[];
   /** Keeps the handle a create made, for netnsOf. */
@@ -75,18 +79,22 @@ export interface CnmContext extends DriverContext {
   heldNetns(): [string, Netns][];
   /** Sandboxes this process is at work on, with how many ops each (see busy.ts). */
   readonly inFlight: Map<string, number>;
+  /** The service that follows sandboxes (name resolution), if any: see lifecycle.ts. */
+  lifecycle: SandboxLifecycle | null;
 }
 
 /** The controller's context: its drivers, its open namespace handles and whether it is closed. */
 export class Context implements CnmContext {
   readonly drivers = new Map<string, Driver>();
   ephemeralPorts: [number, number] | null = null;
+  hooks: readonly SandboxHook[] = [];
   /** Open namespace handles of own-namespace sandboxes, by sandbox id. */
   private readonly handles = new Map<string, Netns>();
   /** Deferred kernel work, by the namespace it touches. */
   private readonly deferred = new Map<string, Deferred>();
   private failures: Error[] = [];
   readonly inFlight = new Map<string, number>();
+  lifecycle: SandboxLifecycle | null = null;
   readonly owner: string;
   private closed = false;
 
@@ -141,14 +149,22 @@ export class Context implements CnmContext {
     }
   }
 
-  later(key: string, work: () => Promise<void>): void {
-    let d = this.deferred.get(key);
-    if (!d) this.deferred.set(key, (d = { jobs: [], timer: null, running: null }));
-    d.jobs.push(work);
-    if (!d.timer) {
-      d.timer = setTimeout(() => void this.flush(key), LATER_MS);
-      d.timer.unref(); // a process that exits without settled() leaves it to reconcile
+  later(keys: string[], work: () => Promise<void>): void {
+    const job: Job = { work, run: null };
+    for (const key of keys) {
+      let d = this.deferred.get(key);
+      if (!d) this.deferred.set(key, (d = { jobs: [], timer: null, running: null }));
+      d.jobs.push(job);
+      if (!d.timer) {
+        d.timer = setTimeout(() => void this.flush(key), LATER_MS);
+        d.timer.unref(); // a process that exits without settled() leaves it to reconcile
+      }
     }
+  }
+
+  /** Runs a job once, whichever of its keys is flushed first; the others wait for the same run. */
+  private start(job: Job): Promise<void> {
+    return (job.run ??= job.work().catch((e: unknown) => void this.failures.push(e as Error)));
   }
 
   private flush(key: string): Promise<void> {
@@ -158,13 +174,7 @@ export class Context implements CnmContext {
     d.timer = null;
     const jobs = d.jobs.splice(0);
     const run = (d.running ?? Promise.resolve()).then(async () => {
-      for (const job of jobs) {
-        try {
-          await job();
-        } catch (e) {
-          this.failures.push(e as Error);
-        }
-      }
+      for (const job of jobs) await this.start(job);
     });
     d.running = run;
     void run.then(() => {
@@ -173,8 +183,8 @@ export class Context implements CnmContext {
     return run;
   }
 
-  async pending(key?: string): Promise<void> {
-    if (key !== undefined) return this.flush(key);
+  async pending(keys?: string[]): Promise<void> {
+    if (keys !== undefined) return void (await Promise.all(keys.map((k) => this.flush(k))));
     while (this.deferred.size) await Promise.all([...this.deferred.keys()].map((k) => this.flush(k)));
   }
 
@@ -213,14 +223,32 @@ export class Context implements CnmContext {
 /** How long deferred kernel work waits for a runtime to delete the namespace itself (see later). */
 export const LATER_MS = 1000;
 
+/** Deferred work, listed under each of its keys. */
+interface Job {
+  work: () => Promise<void>;
+  /** Its run, once one of its keys was flushed. */
+  run: Promise<void> | null;
+}
+
 interface Deferred {
-  jobs: (() => Promise<void>)[];
+  jobs: Job[];
   timer: NodeJS.Timeout | null;
   /** The last flush's run: the next one starts after it. */
   running: Promise<void> | null;
 }
 
 export const now = () => new Date().toISOString();
+
+/**
+ * What deferred work on eps's interfaces is keyed by, and what a join of
+ * eps into the namespace at netnsPath waits for: that namespace (an
+ * interface being deleted there may hold a name the join takes) and each
+ * endpoint's host-side name (an endpoint may join another namespace before
+ * the interface it left is gone).
+ */
+export function deferKeys(netnsPath: string, eps: EndpointRecord[]): string[] {
+  return [netnsPath, ...eps.flatMap((e) => (e.hostIfname ? [`host link ${e.hostIfname}`] : []))];
+}
 
 /**
  * Opens a namespace nsnet did not make, by its path. A path that is gone

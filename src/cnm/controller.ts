@@ -20,9 +20,14 @@ import type { FirewallKind } from '../firewall/backend.js';
 import { NftablesFirewall } from '../firewall/nftables.js';
 import { NoFirewall } from '../firewall/none.js';
 import { Netns, defaultRunDir } from '../netlink/netns.js';
+import { DaemonResolver } from '../dns/client.js';
+import { defaultDnsSocket } from '../dns/protocol.js';
+import { DnsService, type DnsOptions } from '../dns/service.js';
 import { SqliteStore } from '../store/sqlite.js';
 import type { EndpointRecord, Store } from '../store/store.js';
 import { Context, findByKey, type ControllerEvent } from './context.js';
+import { defaultSandboxHooks, type SandboxHook } from './hooks.js';
+import { nameServer } from './lifecycle.js';
 import * as networks from './networks.js';
 import type { NetworkOptions } from './networks.js';
 import { Endpoint, Network, Sandbox } from './objects.js';
@@ -32,9 +37,11 @@ import type { SandboxSettings } from './sandboxes.js';
 import type { FaultHook } from './tx.js';
 
 export type { ControllerEvent, DeleteOptions } from './context.js';
+export type { SandboxHook } from './hooks.js';
 export type { EndpointOptions } from './endpoints.js';
 export type { NetworkOptions, SubnetOptions } from './networks.js';
 export type { SandboxAttachment } from './sandboxes.js';
+export type { DnsOptions } from '../dns/service.js';
 
 export interface ControllerOptions {
   /** Where the store lives: NSNET_STATE_DIR, else /var/lib/nsnet. */
@@ -66,6 +73,16 @@ export interface ControllerOptions {
   firewall?: FirewallKind;
   /** Test hook: called before each step of a create; a throw fails that step. */
   faults?: FaultHook;
+  /** Steps before a sandbox's namespace goes (default: the registered ones, see hooks.ts). */
+  hooks?: SandboxHook[];
+  /**
+   * Name resolution between sandboxes on user-defined networks (an embedded
+   * resolver at 127.0.0.11 in each). By default, `nsnet daemon`'s when one
+   * serves this store, else none: sandboxes get the host's resolvers. true
+   * (or options): served from this process when no daemon serves this
+   * store. false: none, whoever runs.
+   */
+  dns?: boolean | DnsOptions;
 }
 
 export interface SandboxOptions extends SandboxSettings {
@@ -75,6 +92,11 @@ export interface SandboxOptions extends SandboxSettings {
 
 function defaultFilesDir(stateDir: string): string {
   return join('/run/nsnet', createHash('sha256').update(stateDir).digest('hex').slice(0, 12));
+}
+
+/** A name or id to look up: a string, or the lookup would fail deep in the store with a TypeError. */
+function lookupKey(value: unknown, what: string): void {
+  if (typeof value !== 'string' || value.length === 0) throw new ValidationError(`${what} name or id`, value, 'must be a non-empty string');
 }
 
 /** The options with Endpoint handles turned into the records the sandbox code takes. */
@@ -124,9 +146,18 @@ export class Controller extends EventEmitter {
     const host = opts.host ?? (await Netns.host());
     const store = opts.store ?? new SqliteStore(stateDir);
     const c = new Controller({ stateDir, runDir, etcDir, filesDir, host, store, firewall, ...(opts.faults ? { faults: opts.faults } : {}) });
+    c.ctx.hooks = opts.hooks ?? defaultSandboxHooks();
     try {
       await networks.ensurePredefined(c.ctx);
+      // Before reconcile: a sandbox it removes (a killed `nsnet run`'s) is one the daemon must forget.
+      const o = typeof opts.dns === 'object' ? opts.dns : {};
+      const daemon = opts.dns === false ? null : new DaemonResolver(o.socket ?? defaultDnsSocket(), store.id);
+      c.ctx.lifecycle = daemon;
       if (opts.reconcile !== false) await c.reconcile();
+      if (daemon && opts.dns) {
+        await daemon.prepare();
+        if (!daemon.serving()) await c.serveNames(o);
+      }
     } catch (e) {
       c.close();
       throw e;
@@ -152,6 +183,7 @@ export class Controller extends EventEmitter {
   /** A network by name or id (or a unique id prefix). */
   async network(nameOrId: string): Promise<Network> {
     this.ctx.live();
+    lookupKey(nameOrId, 'network');
     const rec = await this.ctx.store.view((t) => findByKey('network', t.network(nameOrId), () => t.networks(), nameOrId));
     if (!rec) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'network', nameOrId, `no network ${nameOrId}`);
     return new Network(this.ctx, rec);
@@ -178,6 +210,7 @@ export class Controller extends EventEmitter {
   /** A sandbox by name or id (or a unique id prefix). */
   async sandbox(nameOrId: string): Promise<Sandbox> {
     this.ctx.live();
+    lookupKey(nameOrId, 'sandbox');
     const rec = await this.ctx.store.view((t) => findByKey('sandbox', t.sandbox(nameOrId), () => t.sandboxes(), nameOrId));
     if (!rec) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'sandbox', nameOrId, `no sandbox ${nameOrId}`);
     return new Sandbox(this.ctx, rec);
@@ -215,8 +248,31 @@ export class Controller extends EventEmitter {
     return reconcile(this.ctx, { namespaces: true, ...o });
   }
 
-  /** Closes the store and the namespace handles. Sandboxes and networks stay. */
+  /**
+   * Serves names from this process (what open({ dns: true }) does when no
+   * daemon serves this store; `nsnet daemon`'s DNS door calls it): every
+   * sandbox of the store is read, and those with a resolver get their
+   * sockets again.
+   */
+  async serveNames(o: DnsOptions = {}): Promise<DnsService> {
+    this.ctx.live();
+    const service = new DnsService(this.ctx, o);
+    const before = this.ctx.lifecycle;
+    this.ctx.lifecycle = service;
+    await before?.close();
+    await service.start();
+    return service;
+  }
+
+  /** Who serves names to this store's sandboxes now: this process, `nsnet daemon`, or nobody. */
+  nameResolution(): Promise<'embedded' | 'daemon' | 'off'> {
+    return nameServer(this.ctx.lifecycle);
+  }
+
+  /** Closes the store, the namespace handles and, when it serves names, its resolvers. Sandboxes and networks stay. */
   close(): void {
+    void this.ctx.lifecycle?.close();
+    this.ctx.lifecycle = null;
     this.ctx.close();
   }
 

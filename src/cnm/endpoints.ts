@@ -11,6 +11,7 @@ import { parsePorts, type PortOptions, type PortRequest } from '../ports.js';
 import { releasePorts, reservePorts, type PortInUse } from '../store/ports.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord, StoreTx } from '../store/store.js';
 import * as v from '../validate.js';
+import { busyError, workerAlive } from './busy.js';
 import { now, type CnmContext } from './context.js';
 import * as names from './names.js';
 import { ephemeralRange, preparePorts } from './publish.js';
@@ -69,6 +70,8 @@ export function planEndpoint(
   ctx: CnmContext, t: StoreTx, net: NetworkRecord, name: string, o: EndpointOptions, ports: PortRequest[] = [], inUse?: PortInUse,
 ): EndpointRecord {
   const driver = ctx.driver(net.driver);
+  // A network being made or removed (by another process, or by another op of this one) takes no endpoint: its bridge is not there yet, or is going.
+  if (net.busy && workerAlive(net.busy, ctx.inFlight, net.id)) throw busyError(net, 'network', 'endpoint.create');
   const ep: EndpointRecord = {
     id: names.newId(), name, networkId: net.id, sandboxId: null, ifname: o.ifname ?? null, hostIfname: null, mac: null,
     addresses: [], gatewayEndpoint: false, requested: [o.ip, o.ip6].filter((x): x is string => !!x), created: now(),

@@ -6,9 +6,10 @@ import { existsSync } from 'node:fs';
 import { defaultRoutes } from '../drivers/inside.js';
 import { NsnetError } from '../errors.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/store.js';
-import type { CnmContext, DeleteOptions } from './context.js';
+import { deferKeys, type CnmContext, type DeleteOptions } from './context.js';
 import { dropEndpoint, planJoins } from './endpoints.js';
-import { ownsFiles, rewriteHosts } from './files.js';
+import { ownsFiles, rewriteHosts, rewriteResolvConf } from './files.js';
+import { sandboxState, type SandboxLifecycle } from './lifecycle.js';
 import { portSpecs } from './publish.js';
 import { Busy } from './busy.js';
 import { joinTrip } from './trip.js';
@@ -17,6 +18,7 @@ import { Teardown, Transaction } from './tx.js';
 /** Joins an existing sandbox (by name or id). */
 export async function join(ctx: CnmContext, epRec: EndpointRecord, sbKey: string): Promise<void> {
   ctx.live();
+  await ctx.lifecycle?.prepare();
   const tx = new Transaction(`endpoint ${epRec.name}`, ctx.faults);
   const busy = new Busy(ctx);
   await tx.run(async () => {
@@ -33,13 +35,42 @@ export async function join(ctx: CnmContext, epRec: EndpointRecord, sbKey: string
         }),
       (p) => ctx.store.update((t) => t.putEndpoint(p.before[0]!)),
     );
-    // An interface still being deleted in that namespace may hold the name this one takes.
-    await ctx.pending(plan.sb.netnsPath);
+    // An interface still being deleted (in that namespace, or this endpoint's own from where it was) may hold a name this one takes.
+    await ctx.pending(deferKeys(plan.sb.netnsPath, [epRec]));
     tx.enter('kernel.open');
     await ctx.inNetns(plan.sb, (ns) => joinTrip(ctx, tx, ns, plan.sb, [epRec], plan.nets));
     if (ownsFiles(plan.sb)) await tx.step('files', () => rewriteHosts(plan.sb, plan.eps));
+    const lifecycle = ctx.lifecycle;
+    if (lifecycle && plan.sb.netnsKind !== 'container') {
+      // Undone before the store is: the endpoint is still joined there, so it is left out.
+      await tx.step('names', () => liveAgain(ctx, lifecycle, plan.sb.id), () => liveAgain(ctx, lifecycle, plan.sb.id, epRec.id));
+    }
     ctx.emit({ kind: 'endpoint', action: 'join', id: epRec.id, name: epRec.name });
   }).finally(() => busy.end());
+}
+
+/**
+ * Tells the lifecycle service what a sandbox is now, after a join or a leave. One that
+ * joined its first network with names while they are served gets its
+ * resolver: recorded, and named in its resolv.conf. `except`: an endpoint
+ * the store still lists that is to be left out (a join being undone).
+ */
+async function liveAgain(ctx: CnmContext, lifecycle: SandboxLifecycle, sandboxId: string, except?: string): Promise<void> {
+  let flipped = false;
+  const s = await ctx.store.update((t) => {
+    const st = sandboxState(t, sandboxId);
+    if (st && except) st.endpoints = st.endpoints.filter((e) => e.id !== except);
+    const resolver = st && !st.sandbox.resolver && lifecycle.resolver(st.sandbox, st.networks.values());
+    if (resolver) {
+      st.sandbox.resolver = resolver;
+      t.putSandbox(st.sandbox);
+      flipped = true;
+    }
+    return st;
+  });
+  if (!s) return;
+  if (flipped && ownsFiles(s.sandbox)) rewriteResolvConf(s.sandbox);
+  await lifecycle.live(s);
 }
 
 /**
@@ -49,14 +80,14 @@ export async function join(ctx: CnmContext, epRec: EndpointRecord, sbKey: string
  * the deletion is deferred (ctx.later). A runtime deletes its namespace
  * right after its DEL, and the kernel's namespace teardown then destroys the
  * interface in its own batches, as releasing an own namespace does; if the
- * namespace lives on, nsnet deletes it. A join into that namespace runs the
- * deferred deletion first.
+ * namespace lives on, nsnet deletes it. A join into that namespace, or of
+ * this endpoint anywhere, runs the deferred deletion first.
  */
 export async function leaveKernel(ctx: CnmContext, net: NetworkRecord, ep: EndpointRecord, sb: SandboxRecord | null, o: DeleteOptions = {}): Promise<void> {
   const d = ctx.driver(net.driver);
   if (!o.wait && sb?.netnsKind === 'external' && d.detach) {
     await d.detach(ctx, net, ep);
-    ctx.later(sb.netnsPath, () => d.leave(ctx, net, ep, sb));
+    ctx.later(deferKeys(sb.netnsPath, [ep]), () => d.leave(ctx, net, ep, sb));
     return;
   }
   await d.leave(ctx, net, ep, sb);
@@ -107,6 +138,8 @@ async function leaveSandbox(ctx: CnmContext, epRec: EndpointRecord, busy: Busy, 
     t.putEndpoint(heir);
     return { heir, net: t.network(heir.networkId)! };
   });
+  const lifecycle = ctx.lifecycle;
+  if (lifecycle && cur.sb && cur.sb.netnsKind !== 'container') await td.step('names', () => liveAgain(ctx, lifecycle, cur.sb!.id));
   if (cur.sb) {
     const sb = cur.sb;
     // An external namespace that is gone needs no route (its runtime deleted it before DEL).

@@ -41,6 +41,13 @@ export function stringList(value: unknown, field: string, check: (s: string) => 
   return arr as string[];
 }
 
+/** A list option: absent is empty; anything but an array is refused, not iterated. */
+export function list(value: unknown, field: string): unknown[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw new ValidationError(field, value, 'must be a list');
+  return value;
+}
+
 export function stringMap(value: unknown, field: string): Record<string, string> {
   if (value === undefined) return {};
   if (!value || typeof value !== 'object' || Array.isArray(value)) throw new ValidationError(field, value, 'must be an object of strings');

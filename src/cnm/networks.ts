@@ -6,8 +6,9 @@ import { NsnetError, ValidationError } from '../errors.js';
 import { toBig } from '../ipaddr.js';
 import { defaultGateway, pickSubnet, poolKey } from '../ipam/ipam.js';
 import { Prefix } from '../ipam/prefix.js';
-import type { NetworkRecord, SubnetRecord } from '../store/store.js';
+import type { NetworkBusy, NetworkRecord, SubnetRecord } from '../store/store.js';
 import { now, type CnmContext, type DeleteOptions } from './context.js';
+import { Busy, sameMark } from './busy.js';
 import { deleteEndpoint } from './join.js';
 import * as names from './names.js';
 import { firewallDo } from './publish.js';
@@ -60,7 +61,7 @@ export async function createNetwork(ctx: CnmContext, name: string, o: NetworkOpt
   const driver = ctx.driver(o.driver ?? 'bridge');
   const labels = names.stringMap(o.labels, 'labels');
   const options = names.stringMap(o.options, 'options');
-  const given = (o.subnets ?? []).map((s, i) => checkSubnet(typeof s === 'string' ? { subnet: s } : s, `subnets[${i}]`));
+  const given = names.list(o.subnets, 'subnets').map((s, i) => checkSubnet(typeof s === 'string' ? { subnet: s } : (s as SubnetOptions), `subnets[${i}]`));
   if (!driver.usesIpam && given.length) throw new ValidationError('subnets', o.subnets, `the ${driver.name} driver takes no subnets`);
   for (let i = 0; i < given.length; i++)
     for (let j = i + 1; j < given.length; j++)
@@ -79,6 +80,10 @@ export async function createNetwork(ctx: CnmContext, name: string, o: NetworkOpt
   const routes = needAuto ? (await ctx.host.routes.list({ table: 'all' })).filter((r) => r.dst !== 'default' && r.type === 'unicast') : [];
 
   const tx = new Transaction(`network ${n}`, ctx.faults);
+  // Marked busy from its intent on, until it is whole or undone: another
+  // process's reconcile would otherwise take the record without a bridge
+  // for a bridge that vanished, and make it under this create.
+  const busy = new Busy(ctx);
   return tx.run(async () => {
     await tx.step(
       'store.network',
@@ -103,7 +108,7 @@ export async function createNetwork(ctx: CnmContext, name: string, o: NetworkOpt
             if (rec.ipv6 && !rec.subnets.some((s) => s.subnet.includes(':'))) auto(6);
           }
           rec.driverState = driver.validateNetwork(rec, others);
-          t.putNetwork(rec);
+          busy.claimNetwork(t, rec, 'create');
         }),
       () => ctx.store.update((t) => t.deleteNetwork(rec.id)),
     );
@@ -114,41 +119,57 @@ export async function createNetwork(ctx: CnmContext, name: string, o: NetworkOpt
       tx.onUndo('firewall', () => ctx.firewall.teardownNetwork(fw));
       await tx.step('firewall', () => firewallDo(ctx, () => ctx.firewall.setupNetwork(fw)));
     }
-    // The driver may have learnt something about its objects (did it create the bridge?).
+    // The driver may have learnt something about its objects (did it create the bridge?); the record goes without its mark.
     await tx.step('store.driverState', () => ctx.store.update((t) => t.putNetwork(rec)));
     ctx.emit({ kind: 'network', action: 'create', id: rec.id, name: rec.name });
     return rec;
-  });
+  }).finally(() => busy.end());
 }
 
-/** Removes a network; refused while it has endpoints unless forced, and for the predefined ones. */
-export async function deleteNetwork(ctx: CnmContext, netRec: NetworkRecord, o: DeleteOptions = {}): Promise<void> {
+/**
+ * Removes a network; refused while it has endpoints unless forced, and for
+ * the predefined ones. It is marked busy while it goes (as a create marks
+ * it), so another process's reconcile does not make its bridge again.
+ * With `cutShort` (a dead process's mark that reconcile saw), only if the
+ * record still carries that mark: one whose create ended since stays.
+ * Resolves to whether it went.
+ */
+export async function deleteNetwork(ctx: CnmContext, netRec: NetworkRecord, o: DeleteOptions = {}, cutShort?: NetworkBusy): Promise<boolean> {
   ctx.live();
-  const cur = await ctx.store.view((t) => {
-    const net = t.network(netRec.id);
-    return net ? { net, eps: t.endpoints({ networkId: net.id }) } : null;
-  });
-  if (!cur) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'network.delete', netRec.name, `no network ${netRec.name}`);
-  if (PREDEFINED.some(([n]) => n === cur.net.name))
-    throw NsnetError.state('ERR_NSNET_IN_USE', 'network.delete', cur.net.name, `${cur.net.name} is a predefined network and cannot be removed`);
-  if (cur.eps.length && !o.force)
-    throw NsnetError.state('ERR_NSNET_IN_USE', 'network.delete', cur.net.name,
-      `network ${cur.net.name} has ${cur.eps.length} endpoint(s) (${cur.eps.slice(0, 5).map((e) => e.name).join(', ')}); remove them first or force`);
-  const td = new Teardown(`network ${cur.net.name}`, ctx.faults);
-  for (const ep of cur.eps) await td.step(`endpoint ${ep.name}`, () => deleteEndpoint(ctx, ep));
-  // The firewall first, so the network's traffic stops being forwarded before its bridge goes.
-  const fw = ctx.knownDriver(cur.net.driver)?.firewall?.(cur.net);
-  if (fw) await td.step('firewall', () => ctx.firewall.teardownNetwork(fw));
-  // An unknown driver fails this step only: the records still go.
-  await td.step('kernel.network', () => ctx.driver(cur.net.driver).deleteNetwork(ctx, cur.net));
-  await td.step('store.network', () =>
-    ctx.store.update((t) => {
-      for (const s of cur.net.subnets) t.releasePool(poolKey(cur.net.id, s.subnet));
-      t.deleteNetwork(cur.net.id);
-    }),
-  );
-  ctx.emit({ kind: 'network', action: 'delete', id: cur.net.id, name: cur.net.name });
-  td.finish();
+  const busy = new Busy(ctx);
+  try {
+    const cur = await ctx.store.update((t) => {
+      const net = t.network(netRec.id);
+      if (cutShort && !(net && sameMark(net.busy, cutShort))) return null;
+      if (!net) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'network.delete', netRec.name, `no network ${netRec.name}`);
+      if (PREDEFINED.some(([n]) => n === net.name))
+        throw NsnetError.state('ERR_NSNET_IN_USE', 'network.delete', net.name, `${net.name} is a predefined network and cannot be removed`);
+      const eps = t.endpoints({ networkId: net.id });
+      if (eps.length && !o.force)
+        throw NsnetError.state('ERR_NSNET_IN_USE', 'network.delete', net.name,
+          `network ${net.name} has ${eps.length} endpoint(s) (${eps.slice(0, 5).map((e) => e.name).join(', ')}); remove them first or force`);
+      return { net: busy.claimNetwork(t, net, 'delete'), eps };
+    });
+    if (!cur) return false;
+    const td = new Teardown(`network ${cur.net.name}`, ctx.faults);
+    for (const ep of cur.eps) await td.step(`endpoint ${ep.name}`, () => deleteEndpoint(ctx, ep));
+    // The firewall first, so the network's traffic stops being forwarded before its bridge goes.
+    const fw = ctx.knownDriver(cur.net.driver)?.firewall?.(cur.net);
+    if (fw) await td.step('firewall', () => ctx.firewall.teardownNetwork(fw));
+    // An unknown driver fails this step only: the records still go.
+    await td.step('kernel.network', () => ctx.driver(cur.net.driver).deleteNetwork(ctx, cur.net));
+    await td.step('store.network', () =>
+      ctx.store.update((t) => {
+        for (const s of cur.net.subnets) t.releasePool(poolKey(cur.net.id, s.subnet));
+        t.deleteNetwork(cur.net.id);
+      }),
+    );
+    ctx.emit({ kind: 'network', action: 'delete', id: cur.net.id, name: cur.net.name });
+    td.finish();
+    return true;
+  } finally {
+    await busy.end();
+  }
 }
 
 /**
@@ -192,7 +213,8 @@ function checkSubnet(s: SubnetOptions, field: string): { p: Prefix; rec: SubnetR
     if (r.family !== p.family || r.base < p.base || r.last > p.last) throw new ValidationError(`${field}.ipRange`, s.ipRange, `must lie inside ${p}`);
     ipRange = String(r);
   }
-  const excluded = (s.excluded ?? []).map((x, i) => {
+  const excluded = names.list(s.excluded, `${field}.excluded`).map((x, i) => {
+    if (typeof x !== 'string') throw new ValidationError(`${field}.excluded[${i}]`, x, 'must be an address or a prefix');
     const e = Prefix.parse(x.includes('/') ? x : `${x}/${p.family === 4 ? 32 : 128}`, `${field}.excluded[${i}]`);
     if (!e.overlaps(p)) throw new ValidationError(`${field}.excluded[${i}]`, x, `is outside ${p}`);
     return String(e);

@@ -12,7 +12,9 @@ import type { Netns } from '../netlink/netns.js';
 import type { EndpointRecord, NetworkRecord, PortMapping, SandboxRecord } from '../store/store.js';
 import { checkEndpoint, checkNetwork } from './check.js';
 import type { CnmContext, DeleteOptions } from './context.js';
+import { namedNetwork } from '../dns/policy.js';
 import { createEndpoint, type EndpointOptions } from './endpoints.js';
+import { nameServer } from './lifecycle.js';
 import { deleteEndpoint, join, leave } from './join.js';
 import { deleteNetwork } from './networks.js';
 import { deleteSandbox } from './sandboxes.js';
@@ -24,7 +26,15 @@ export interface NetworkInfo
   endpoints: number;
   /** The sandboxes on it, with their endpoints' addresses (docker network inspect's Containers). */
   sandboxes: NetworkSandbox[];
+  /**
+   * Whether its sandboxes reach each other by name, and who answers: this
+   * process ('embedded'), `nsnet daemon`, or nobody ('off': no server runs,
+   * or it is the default `bridge` network, which has no names, as docker0).
+   */
+  nameResolution: NameResolution;
 }
+
+export type NameResolution = 'embedded' | 'daemon' | 'off';
 
 export interface NetworkSandbox {
   id: string;
@@ -78,6 +88,10 @@ export interface SandboxInfo {
   sysctls: Record<string, string>;
   created: string;
   endpoints: EndpointInfo[];
+  /** The embedded resolver its resolv.conf names (127.0.0.11), or null: it names its upstreams itself. */
+  resolver: string | null;
+  /** Who answers that resolver now ('off': nobody, or it has none). */
+  nameResolution: NameResolution;
 }
 
 /** What the three share: the controller's context, the record, its id and name. */
@@ -115,6 +129,7 @@ export class Network extends Handle<NetworkRecord> {
       id: net.id, name: net.name, driver: net.driver, scope: net.scope, internal: net.internal, ipv6: net.ipv6,
       subnets: net.subnets.map((s) => ({ ...s })), labels: { ...net.labels }, options: { ...net.options },
       bridge: (net.driverState.bridge as string | undefined) ?? null, created: net.created, endpoints: r.count, sandboxes: r.sandboxes,
+      nameResolution: namedNetwork(net) ? await nameServer(this.ctx.lifecycle) : 'off',
     };
   }
 
@@ -133,8 +148,8 @@ export class Network extends Handle<NetworkRecord> {
   }
 
   /** Removes the network; refused while it has endpoints unless forced. */
-  delete(o?: DeleteOptions): Promise<void> {
-    return deleteNetwork(this.ctx, this.record, o);
+  async delete(o?: DeleteOptions): Promise<void> {
+    await deleteNetwork(this.ctx, this.record, o);
   }
 }
 
@@ -229,8 +244,10 @@ export class Sandbox extends Handle<SandboxRecord> {
         const net = t.network(e.networkId)!;
         return endpointInfo(e, net, this.ctx.knownDriver(net.driver));
       });
-      const owner = sb.ownerId ? (t.sandbox(sb.ownerId)?.name ?? sb.ownerId) : null;
-      return { sb, eps, owner };
+      const ownerRec = sb.ownerId ? t.sandbox(sb.ownerId) : null;
+      const owner = sb.ownerId ? (ownerRec?.name ?? sb.ownerId) : null;
+      // A sandbox sharing another's namespace has that one's resolv.conf too.
+      return { sb, eps, owner, resolver: (ownerRec ?? sb).resolver ?? null };
     });
     if (!r) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'sandbox', this.name, `no sandbox ${this.name}`);
     const { sb } = r;
@@ -238,6 +255,7 @@ export class Sandbox extends Handle<SandboxRecord> {
       id: sb.id, name: sb.name, kind: sb.netnsKind, netnsPath: sb.netnsPath, owner: r.owner, hostname: sb.hostname,
       resolvConf: fileOf(sb, 'resolv.conf'), hosts: fileOf(sb, 'hosts'), hostnameFile: fileOf(sb, 'hostname'),
       labels: { ...sb.labels }, sysctls: { ...sb.sysctls }, created: sb.created, endpoints: r.eps,
+      resolver: r.resolver, nameResolution: r.resolver ? await nameServer(this.ctx.lifecycle) : 'off',
     };
   }
 

@@ -66,23 +66,28 @@ export function portSpecs(eps: EndpointRecord[]): PortSpec[] {
  * What this store says the firewall should hold: networks of drivers that
  * need it, and the ports of sandboxes known to be whole: those reconcile
  * verified, or (without that) those no live process is at work on whose
- * namespace is there. Ports of the rest are kept as they are.
+ * namespace is there. Ports of the rest are kept as they are, and so are a
+ * network's elements, and its endpoints' ports, while a live process
+ * creates or deletes it: that process adds or removes them.
  */
 export async function firewallState(ctx: CnmContext, verified?: { verified: Set<string> }): Promise<FirewallState> {
   const { nets, eps, sbs } = await ctx.store.view((t) => ({ nets: t.networks(), eps: t.endpoints(), sbs: t.sandboxes() }));
   const networks: NetworkSpec[] = [];
+  const keepNetworks: NetworkSpec[] = [];
   for (const n of nets) {
     const spec = ctx.knownDriver(n.driver)?.firewall?.(n);
-    if (spec) networks.push(spec);
+    if (spec) (n.busy && workerAlive(n.busy, ctx.inFlight, n.id) ? keepNetworks : networks).push(spec);
   }
   const on = new Set(networks.map((n) => n.id));
+  const busyNets = new Set(keepNetworks.map((n) => n.id));
   // A sandbox some process is at work on (a delete under way, say) is never
   // published anew, even if a reconcile verified it a moment ago.
   const whole = (sb: SandboxRecord) =>
     !(sb.busy && workerAlive(sb.busy, ctx.inFlight, sb.id)) && (verified ? verified.verified.has(sb.id) : sb.netnsKind !== 'own' || isMounted(sb.netnsPath));
   const ok = new Set(sbs.filter(whole).map((s) => s.id));
-  const joined = eps.filter((e) => e.sandboxId && on.has(e.networkId));
-  return { networks, ports: portSpecs(joined.filter((e) => ok.has(e.sandboxId!))), keep: portSpecs(joined.filter((e) => !ok.has(e.sandboxId!))) };
+  const joined = eps.filter((e) => e.sandboxId && (on.has(e.networkId) || busyNets.has(e.networkId)));
+  const wanted = (e: EndpointRecord) => ok.has(e.sandboxId!) && on.has(e.networkId);
+  return { networks, keepNetworks, ports: portSpecs(joined.filter(wanted)), keep: portSpecs(joined.filter((e) => !wanted(e))) };
 }
 
 /**

@@ -21,7 +21,7 @@ import { ownership } from '../owner.js';
 import type { CnmContext } from './context.js';
 import { firewallState } from './publish.js';
 import { Netns, isMounted, netnsIdAt } from '../netlink/netns.js';
-import { checkSandboxes } from './verify.js';
+import { checkNetworks, checkSandboxes } from './verify.js';
 import { deleteSandbox } from './sandboxes.js';
 import { sandboxProcesses, startedAt } from '../processes.js';
 
@@ -118,22 +118,12 @@ export async function reconcile(c: CnmContext, o: ReconcileOptions = {}): Promis
   const files = listFiles(c);
   await removeLeftTransients(c, report);
 
-  // 1. Bridges (and other interfaces) of this store's networks that vanished.
+  // 1. Networks: left alone, removed, or their vanished bridges made again (verify.ts).
   const byName = async () => new Map((await c.host.links.list()).map((l) => [l.name, l] as const));
-  const links = await byName();
-  const networks = await c.store.view((t) => t.networks());
-  for (const net of networks) {
-    const missing = (c.knownDriver(net.driver)?.networkLinks?.(net) ?? []).filter((l) => !links.has(l));
-    if (!missing.length) continue;
-    try {
-      await c.driver(net.driver).createNetwork(c, net);
-      await c.store.update((t) => t.putNetwork(net));
-      report.bridgesRestored.push(...missing);
-      report.found.push(`network ${net.name}: ${missing.join(', ')} ${missing.length > 1 ? 'were' : 'was'} gone: made again`);
-    } catch (e) {
-      report.errors.push(`network ${net.name}: ${(e as Error).message}`);
-    }
-  }
+  const nets = await checkNetworks(c);
+  report.bridgesRestored.push(...nets.restored);
+  report.found.push(...nets.found);
+  report.errors.push(...nets.errors);
 
   // 2. Each sandbox: left alone, verified (and mended), or removed.
   const sb = await checkSandboxes(c);
@@ -192,9 +182,9 @@ async function leftovers(c: CnmContext, links: Link[], report: ReconcileReport, 
     if (!ours) report.orphanInterfaces.push(l.name);
     if (!ours && !orphans) continue;
     // Deleting a veth deletes its peer: nobody's veth whose peer is in a
-    // namespace outside nsnet's run dir (a runtime's) is never removed.
-    if (!ours && l.kind === 'veth' && l.linkNetnsid !== null && !(peers ??= await runDirPeers(c)).has(`${l.link}:${l.ifindex}`)) {
-      report.found.push(`${l.name}: nobody's, its peer in a namespace outside ${c.runDir}: left alone`);
+    // namespace that is not this store's (a runtime's, another store's) is never removed.
+    if (!ours && l.kind === 'veth' && l.linkNetnsid !== null && !(peers ??= await ownNetnsPeers(c)).has(`${l.link}:${l.ifindex}`)) {
+      report.found.push(`${l.name}: nobody's, its peer in a namespace that is not this store's: left alone`);
       continue;
     }
     try {
@@ -243,16 +233,20 @@ async function namespaces(c: CnmContext, report: ReconcileReport): Promise<void>
 }
 
 /**
- * The veths in namespaces of the run dir whose peer is in another
- * namespace, as `ifindex:peer ifindex`: the peers an orphan veth of the
- * host may have for gc to remove it. This store's external sandboxes'
- * namespaces are passed over: they are their runtimes'.
+ * The veths in this store's namespaces whose peer is in another namespace,
+ * as `ifindex:peer ifindex`: the peers an orphan veth of the host may have
+ * for gc to remove it. The run dir is not nsnet's alone (/run/netns is
+ * where `ip netns` and Podman put theirs too): a namespace there is this
+ * store's only when its lo carries this store's tag, and no other is
+ * looked into. This store's external sandboxes' namespaces are passed
+ * over: they are their runtimes'.
  */
-async function runDirPeers(c: CnmContext): Promise<Set<string>> {
+async function ownNetnsPeers(c: CnmContext): Promise<Set<string>> {
   const external = new Set((await c.store.view((t) => t.sandboxes())).filter((s) => s.netnsKind === 'external').map((s) => s.netnsPath));
   const out = new Set<string>();
   const names = (await Netns.list({ runDir: c.runDir })).filter((n) => !external.has(join(c.runDir, n)));
   await eachRunDirNetns(c, names, async (_name, ns) => {
+    if (ownership(c.owner, (await ns.links.find('lo').catch(() => null))?.alias) !== 'mine') return;
     for (const l of await ns.links.list().catch(() => [])) if (l.kind === 'veth' && l.link !== null && l.linkNetnsid !== null) out.add(`${l.ifindex}:${l.link}`);
   });
   return out;

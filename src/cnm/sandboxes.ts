@@ -9,7 +9,7 @@ import { poolKey } from '../ipam/ipam.js';
 import { Netns, isMounted } from '../netlink/netns.js';
 import { parsePorts } from '../ports.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/store.js';
-import { findByKey, now, openExternal, type CnmContext, type DeleteOptions } from './context.js';
+import { deferKeys, findByKey, now, openExternal, type CnmContext, type DeleteOptions } from './context.js';
 import { checkEndpoint, dropEndpoint, planEndpoint, planJoins, type EndpointOptions } from './endpoints.js';
 import { hostHostname, ownsFiles, removeSandboxFiles, validExtraHost, writeSandboxFiles } from './files.js';
 import { leaveKernel } from './join.js';
@@ -92,8 +92,8 @@ export function checkSandbox(ctx: CnmContext, name: string, o: SandboxPlanOption
   const sysctls = checkSysctls(o.sysctls, kind);
   if (Object.keys(sysctls).length) sb.sysctls = sysctls;
   if (ownsFiles(sb)) sb.filesDir = join(ctx.files.filesRoot, sb.id);
-  const attach = (o.networks ?? []).map((a, i) => {
-    const x = typeof a === 'string' ? { network: a } : a;
+  const attach = names.list(o.networks, 'networks').map((a, i) => {
+    const x = typeof a === 'string' ? { network: a } : (a as SandboxAttachment);
     if (!x || typeof x.network !== 'string') throw new ValidationError(`networks[${i}]`, a, 'must be a network name or { network, ip?, ip6?, ifname? }');
     if (x.ip !== undefined && names.ipList(x.ip, 'ip')[0]!.includes(':')) throw new ValidationError('ip', x.ip, 'must be an IPv4 address (use ip6)');
     if (x.ip6 !== undefined && !names.ipList(x.ip6, 'ip6')[0]!.includes(':')) throw new ValidationError('ip6', x.ip6, 'must be an IPv6 address');
@@ -136,6 +136,7 @@ export async function createSandbox(ctx: CnmContext, name: string, o: SandboxPla
   // input, found before anything changes, and its identity is recorded.
   const ext = kind === 'external' ? await openExternal(sb.netnsPath) : null;
   if (ext) sb.netnsId = ext.handle.id ?? undefined;
+  await ctx.lifecycle?.prepare();
   const tx = new Transaction(`sandbox ${n}`, ctx.faults);
   const busy = new Busy(ctx);
   const made = tx.run(async () => {
@@ -166,6 +167,8 @@ export async function createSandbox(ctx: CnmContext, name: string, o: SandboxPla
             created.push(planEndpoint(ctx, t, net, n, a, a.portReqs, inUse)); // stored by planJoins below
           }
           for (const e of joinEps) if (!nets.has(e.networkId)) nets.set(e.networkId, t.network(e.networkId)!);
+          const resolver = ctx.lifecycle?.resolver(sb, nets.values());
+          if (resolver) sb.resolver = resolver;
           busy.claim(t, sb, 'create');
           const eps = [...created, ...joinEps];
           const before = planJoins(ctx, t, sb, eps, { newSandbox: true, created: new Set(created.map((e) => e.id)), nets });
@@ -183,10 +186,11 @@ export async function createSandbox(ctx: CnmContext, name: string, o: SandboxPla
     // 2. The kernel: namespace, interfaces, addresses, routes (and the
     //    published ports, once they can ride along) in one trip, while the
     //    files are written. An external namespace exists already: its
-    //    interfaces go in as a join's do (after any deletion still under way
-    //    in it, whose names they may take again).
+    //    interfaces go in as a join's do. Either waits for any deletion
+    //    still under way whose names they may take again (in that namespace,
+    //    or of an endpoint joined here that left another one).
+    await ctx.pending(deferKeys(sb.netnsPath, plan.eps));
     if (ext) {
-      await ctx.pending(sb.netnsPath);
       await joinTrip(ctx, tx, ext, sb, plan.eps, plan.nets);
     } else {
       const trip = sandboxTrip(ctx, tx, sb, plan.eps, plan.nets);
@@ -206,6 +210,11 @@ export async function createSandbox(ctx: CnmContext, name: string, o: SandboxPla
         });
       }
       if (ns) ctx.keepNetns(sb.id, ns);
+    }
+    const lifecycle = ctx.lifecycle;
+    if (lifecycle && kind !== 'container') {
+      const ns = ext ? null : await ctx.netnsOf(sb);
+      await tx.step('names', () => lifecycle.live({ sandbox: sb, endpoints: plan.eps, networks: plan.nets }, ns?.takeListening()), () => lifecycle.gone(sb));
     }
     await busy.end();
     ctx.emit({ kind: 'sandbox', action: 'create', id: sb.id, name: sb.name });
@@ -242,6 +251,11 @@ async function teardown(ctx: CnmContext, sbRec: SandboxRecord, o: DeleteOptions,
   const td = new Teardown(`sandbox ${sbRec.name}`, ctx.faults);
   for (const j of cur.joiners) await td.step(`joiner ${j.name}`, () => deleteSandbox(ctx, j, o));
   const { sb } = cur;
+  // Its names go first, and its resolver's sockets before its namespace is released.
+  const lifecycle = ctx.lifecycle;
+  if (lifecycle) await td.step('names', () => lifecycle.gone(sb));
+  const netnsGone = sb.netnsKind === 'own' && !isMounted(sb.netnsPath);
+  for (const h of ctx.hooks) await td.step(`hook ${h.name}`, () => h.beforeDelete(sb, ctx.host, { netnsGone }));
   // The ports go first, whatever became of the namespace.
   const unpublish = portSpecs(cur.eps);
   if (unpublish.length) await td.step('firewall', () => ctx.firewall.unpublish(unpublish));

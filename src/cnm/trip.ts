@@ -67,9 +67,12 @@ export function sandboxTrip(ctx: CnmContext, tx: Transaction, sb: SandboxRecord,
 
 /** Makes the namespace with eps joined (and staged ports last); registers its deletion as the undo. */
 async function newNetns(ctx: CnmContext, tx: Transaction, sb: SandboxRecord, eps: EndpointRecord[], nets: Map<string, NetworkRecord>, staged: PortSpec[]): Promise<Netns> {
+  // Its resolver's sockets ride in the same trip (see lifecycle.ts).
+  const listen = sb.resolver && ctx.lifecycle ? ctx.lifecycle.listen(sb) : [];
   const trip = (ports: PortSpec[]) =>
     Netns.create(sb.name, {
       runDir: ctx.runDir,
+      listen,
       then: (ns) => {
         const b = new Batch(ns);
         buildJoins(ctx, b, ns, eps, nets);

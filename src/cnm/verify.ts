@@ -1,23 +1,25 @@
-// Reconcile's look at each sandbox of its store: is it what the store says?
-// A sandbox another live process is at work on is left alone. One whose
-// create or delete was cut short (its process died) is removed, as that
-// create's rollback or that delete would have. Any other is verified: its
-// namespace is mounted, and each driver checks its endpoints' interfaces,
-// addresses and routes, mending what it can (a veth re-attached to a bridge
-// made again, a lost address or route added, a deleted veth made again). A
-// sandbox that cannot be verified is removed and reported; its ports are
-// never published again. An external sandbox (a runtime's namespace) is
-// verified as an own one is, by what nsnet made for it: its host-side
-// veths and their bridge, its interfaces inside with their addresses and
-// routes. It is gone when its path is, or names another namespace now;
-// removing it takes only what nsnet made, never the namespace.
+// Reconcile's look at each network and sandbox of its store: is it what the
+// store says? A network or sandbox another live process is at work on is
+// left alone (networks: see checkNetworks), and so is a sandbox on such a
+// network. One whose create or delete was cut short (its process died) is
+// removed, as that create's rollback or that delete would have. Any other
+// sandbox is verified: its namespace is mounted, and each driver checks its
+// endpoints' interfaces, addresses and routes, mending what it can (a veth
+// re-attached to a bridge made again, a lost address or route added, a
+// deleted veth made again). A sandbox that cannot be verified is removed
+// and reported; its ports are never published again. An external sandbox
+// (a runtime's namespace) is verified as an own one is, by what nsnet made
+// for it: its host-side veths and their bridge, its interfaces inside with
+// their addresses and routes. It is gone when its path is, or names another
+// namespace now; removing it takes only what nsnet made, never the namespace.
 import type { KernelView } from '../drivers/driver.js';
 import type { Link, Neighbour, Route } from '../netlink/types.js';
 import { Netns, isMounted, netnsIdAt } from '../netlink/netns.js';
-import type { EndpointRecord, NetworkRecord, SandboxBusy, SandboxRecord } from '../store/store.js';
-import { Busy, workerAlive } from './busy.js';
+import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/store.js';
+import { Busy, sameMark, workerAlive } from './busy.js';
 import type { CnmContext } from './context.js';
 import { leave } from './join.js';
+import { deleteNetwork } from './networks.js';
 import { deleteSandbox } from './sandboxes.js';
 
 export interface SandboxCheck {
@@ -35,8 +37,6 @@ export interface SandboxCheck {
 /** At most this many namespaces are looked into at once. */
 const PARALLEL = 8;
 
-const sameMark = (a?: SandboxBusy, b?: SandboxBusy) => a?.pid === b?.pid && a?.start === b?.start && a?.op === b?.op;
-
 /** Why a sandbox's namespace is no longer there, or null while it is (or the sandbox has none of its own). */
 function netnsGone(sb: SandboxRecord): string | null {
   if (sb.netnsKind === 'own') return isMounted(sb.netnsPath) ? null : `its namespace ${sb.netnsPath} is gone`;
@@ -48,6 +48,66 @@ function netnsGone(sb: SandboxRecord): string | null {
 
 /** Whether reconcile looks into the sandbox's namespace: one it made, or a runtime's it joined. */
 const looksInside = (sb: SandboxRecord) => sb.netnsKind === 'own' || sb.netnsKind === 'external';
+
+export interface NetworkCheck {
+  /** Bridges of networks that were missing and were made again. */
+  restored: string[];
+  found: string[];
+  errors: string[];
+}
+
+/**
+ * Each network of the store: one another live process is creating or
+ * deleting is left alone (its bridge is not made yet, or is going); one
+ * whose create or delete was cut short (its process died) is removed, as
+ * that create's rollback or that delete would have; a bridge that vanished
+ * (a reboot, an `ip link del`) is made again, the network held meanwhile so
+ * that no delete runs under it. Links are listed after the store is read:
+ * a network not busy then has its bridge by now, unless it vanished (one
+ * whose create ended in between would otherwise look as if it had).
+ */
+export async function checkNetworks(c: CnmContext): Promise<NetworkCheck> {
+  const out: NetworkCheck = { restored: [], found: [], errors: [] };
+  const networks = await c.store.view((t) => t.networks());
+  const links = new Map((await c.host.links.list()).map((l) => [l.name, l] as const));
+  for (const seen of networks) {
+    if (seen.busy && workerAlive(seen.busy, c.inFlight, seen.id)) continue;
+    const why = seen.busy && `its ${seen.busy.op} was cut short (process ${seen.busy.pid} is gone)`;
+    if (seen.busy && seen.busy.op !== 'mend') {
+      // Only while it still carries that mark: the process may have ended
+      // its work (and cleared it) since the store was read, or another
+      // reconcile taken it over.
+      try {
+        if (await deleteNetwork(c, seen, { force: true }, seen.busy)) out.found.push(`network ${seen.name}: ${why}: removed`);
+      } catch (e) {
+        out.errors.push(`network ${seen.name}: ${why}: ${(e as Error).message}`);
+      }
+      continue;
+    }
+    // Bridges, macvlan shims: what the driver makes per network.
+    const missing = (c.knownDriver(seen.driver)?.networkLinks?.(seen) ?? []).filter((l) => !links.has(l));
+    const gone = missing.length > 0;
+    // A reconcile that died while it made a bridge again leaves its mark: looked at again, and cleared.
+    if (!gone && !seen.busy) continue;
+    const hold = new Busy(c);
+    try {
+      const net = await c.store.update((t) => {
+        const cur = t.network(seen.id);
+        return cur && sameMark(cur.busy, seen.busy) ? hold.claimNetwork(t, cur, 'mend') : null;
+      });
+      if (!net || !gone) continue;
+      await c.driver(net.driver).createNetwork(c, net);
+      await c.store.update((t) => t.putNetwork(net));
+      out.restored.push(...missing);
+      out.found.push(`network ${net.name}: ${missing.join(', ')} ${missing.length > 1 ? 'were' : 'was'} gone: made again`);
+    } catch (e) {
+      out.errors.push(`network ${seen.name}: ${(e as Error).message}`);
+    } finally {
+      await hold.end();
+    }
+  }
+  return out;
+}
 
 export async function checkSandboxes(c: CnmContext): Promise<SandboxCheck> {
   const out: SandboxCheck = { verified: new Set(), busy: new Set(), removed: [], addressesReleased: 0, found: [], errors: [] };
@@ -112,11 +172,14 @@ export async function checkSandboxes(c: CnmContext): Promise<SandboxCheck> {
     out.verified.add(sb.id);
   };
 
+  // A network another live process is making again, or deleting (with its endpoints), is no ground to mend or remove its sandboxes.
+  const busyNets = new Set(networks.filter((n) => n.busy && workerAlive(n.busy, c.inFlight, n.id)).map((n) => n.id));
   const check = async (seen: SandboxRecord) => {
     if (seen.busy && workerAlive(seen.busy, c.inFlight, seen.id)) return void out.busy.add(seen.id);
+    if (endpoints.some((e) => e.sandboxId === seen.id && busyNets.has(e.networkId))) return void out.busy.add(seen.id);
     // Interfaces this process left to delete later in that namespace are
     // deleted first, so what is looked at is what will stay.
-    if (seen.netnsKind === 'external') await c.pending(seen.netnsPath);
+    if (seen.netnsKind === 'external') await c.pending([seen.netnsPath]);
     // Read-only first: a whole sandbox costs no store write.
     const why = await look(seen);
     if (why === null) return void out.verified.add(seen.id);
@@ -137,7 +200,12 @@ export async function checkSandboxes(c: CnmContext): Promise<SandboxCheck> {
     }
   };
   const owners = sandboxes.filter((s) => !s.ownerId || !byId.has(s.ownerId));
-  for (let i = 0; i < owners.length; i += PARALLEL) await Promise.all(owners.slice(i, i + PARALLEL).map(check));
+  // External sandboxes last: one may be in the namespace of another sandbox
+  // of this store (a cni:<network> sandbox whose first plugin is nsnet's),
+  // whose removal runs its CNI DEL through the plugin, in another process
+  // that would find the external one held by this look and fail.
+  const batches = [owners.filter((s) => s.netnsKind !== 'external'), owners.filter((s) => s.netnsKind === 'external')];
+  for (const batch of batches) for (let i = 0; i < batch.length; i += PARALLEL) await Promise.all(batch.slice(i, i + PARALLEL).map(check));
   // A sandbox in another's namespace stands or falls with that one.
   for (const s of sandboxes) if (s.ownerId && out.verified.has(s.ownerId)) out.verified.add(s.id);
   for (const s of sandboxes) if (s.ownerId && out.busy.has(s.ownerId)) out.busy.add(s.id);

@@ -1,6 +1,6 @@
 // `nsnet daemon`: one long-running process per host holding one Controller,
 // for callers that cannot load a Node module (runtimes exec'ing the CNI
-// shim now; dockerd and the sandboxes' DNS later). It reconciles the store
+// shim, the sandboxes asking for names; dockerd later). It reconciles the store
 // with the kernel when it starts (a crash or a reboot left them apart),
 // then serves each front door; on SIGTERM it stops taking calls, lets those
 // under way finish, waits for the kernel work they handed on, and exits.

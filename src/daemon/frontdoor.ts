@@ -1,6 +1,6 @@
 // A front door of the daemon: one protocol through which outside callers
-// reach the daemon's Controller (the CNI shim's socket now; Docker's plugin
-// socket and the sandboxes' DNS later). Each is an adapter in a module of
+// reach the daemon's Controller (the CNI shim's socket, the DNS door;
+// Docker's plugin socket later). Each is an adapter in a module of
 // its own: it translates its protocol into Controller calls and back, and
 // never talks to netlink.
 import type { Controller } from '../cnm/controller.js';

@@ -54,6 +54,8 @@ export interface FirewallState {
   ports: PortSpec[];
   /** This store's ports that are neither wanted nor unwanted: sandboxes another process is at work on. Left as they are. */
   keep?: PortSpec[];
+  /** This store's networks another process is creating or deleting: their elements are left as they are. */
+  keepNetworks?: NetworkSpec[];
 }
 
 export interface FirewallReport {

@@ -202,7 +202,7 @@ export class NftablesFirewall implements FirewallBackend {
       const generation = await this.nft.generation();
       const state = await want();
       const wanted = this.tagged([...state.networks.flatMap((n) => ruleset.addNetworkOps(rulesetNetwork(n))), ...portAdds(state.ports)]);
-      const kept = portAdds(state.keep ?? []);
+      const kept = [...(state.keepNetworks ?? []).flatMap((n) => ruleset.addNetworkOps(rulesetNetwork(n))), ...portAdds(state.keep ?? [])];
       const exists = (await this.nft.tables('inet')).some((t) => t.name === ruleset.TABLE.name);
       const held = exists ? await diff.listing(this.nft) : null;
       const d = held ? diff.diff(this.owner, held, wanted, kept) : null;

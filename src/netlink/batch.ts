@@ -84,7 +84,7 @@ function common(spec: CommonLink): LinkFields {
   if (spec.up !== undefined) o.up = !!spec.up;
   if (spec.mtu !== undefined) o.mtu = v.mtu(spec.mtu);
   if (spec.mac !== undefined) o.mac = v.mac(spec.mac);
-  if (spec.netns !== undefined) o.netns = spec.netns.handle;
+  if (spec.netns !== undefined) o.netns = v.handle(spec.netns, 'netns');
   if (spec.txqlen !== undefined) o.txqlen = v.uint(spec.txqlen, 'txqlen');
   return o;
 }
@@ -154,10 +154,10 @@ export class Batch {
   }
 
   addVeth(spec: VethSpec): this {
-    const name = v.ifname(spec.name, 'veth name');
-    const p = spec.peer ?? ({} as VethSpec['peer']);
+    const name = v.ifname(v.spec(spec, 'veth').name, 'veth name');
+    const p = v.spec(spec.peer, 'veth peer');
     const peer: NonNullable<LinkFields['peer']> = { name: v.ifname(p.name, 'veth peer name') };
-    if (p.netns) peer.netns = p.netns.handle;
+    if (p.netns !== undefined) peer.netns = v.handle(p.netns, 'veth peer netns');
     if (p.mac !== undefined) peer.mac = v.mac(p.mac, 'peer mac');
     if (p.mtu !== undefined) peer.mtu = v.mtu(p.mtu, 'peer mtu');
     const op: LinkAddOp = { op: 'link.add', kind: 'veth', name, ...common(spec), peer };
@@ -166,7 +166,7 @@ export class Batch {
   }
 
   addBridge(spec: BridgeSpec): this {
-    const name = v.ifname(spec.name, 'bridge name');
+    const name = v.ifname(v.spec(spec, 'bridge').name, 'bridge name');
     const op: LinkAddOp = { op: 'link.add', kind: 'bridge', name, ...common(spec) };
     if (spec.stp !== undefined) op.stp = !!spec.stp;
     if (spec.vlanFiltering !== undefined) op.vlanFiltering = !!spec.vlanFiltering;
@@ -174,7 +174,7 @@ export class Batch {
   }
 
   addMacvlan(spec: MacvlanSpec): this {
-    const name = v.ifname(spec.name, 'macvlan name');
+    const name = v.ifname(v.spec(spec, 'macvlan').name, 'macvlan name');
     const mode = spec.mode ?? 'bridge';
     if (!Object.hasOwn(MACVLAN_MODE, mode)) throw new ValidationError('macvlan mode', mode, `must be one of ${Object.keys(MACVLAN_MODE).join(', ')}`);
     const op: LinkAddOp = { op: 'link.add', kind: 'macvlan', name, ...common(spec), link: v.dev(spec.link, 'macvlan link'), mode: MACVLAN_MODE[mode] };
@@ -182,7 +182,7 @@ export class Batch {
   }
 
   addVxlan(spec: VxlanSpec): this {
-    const name = v.ifname(spec.name, 'vxlan name');
+    const name = v.ifname(v.spec(spec, 'vxlan').name, 'vxlan name');
     const op: LinkAddOp = { op: 'link.add', kind: 'vxlan', name, ...common(spec), vni: v.uint(spec.vni, 'vni', 0xffffff) };
     if (spec.remote !== undefined) op.remote = v.ip(spec.remote, 'vxlan remote').address;
     if (spec.local !== undefined) op.local = v.ip(spec.local, 'vxlan local').address;
@@ -195,7 +195,7 @@ export class Batch {
 
   setLink(dev: DevRef, change: LinkChange): this {
     const d = v.dev(dev);
-    const op: LinkSetOp = { op: 'link.set', dev: d, ...common(change) };
+    const op: LinkSetOp = { op: 'link.set', dev: d, ...common(v.spec(change, 'link change')) };
     if (change.name !== undefined) op.name = v.ifname(change.name, 'new name');
     if (change.master === null) op.master = null;
     else if (change.master !== undefined) op.master = v.dev(change.master, 'master');
@@ -253,7 +253,7 @@ export class Batch {
   }
 
   private route(op: 'route.add' | 'route.replace' | 'route.del', spec: RouteSpec): this {
-    if (!spec || typeof spec !== 'object') throw new ValidationError('route', spec, 'must be an object');
+    v.spec(spec, 'route');
     let family: 4 | 6 | undefined = spec.family;
     const n: RouteOp = { op, family: 2, dstLen: 0 };
     if (spec.dst !== 'default') {

@@ -28,6 +28,13 @@ export interface CreateOptions extends NetnsOptions {
    * undo it.
    */
   then?: (ns: Netns) => Batch;
+  /**
+   * Server sockets to open inside the new namespace in the same trip (an
+   * embedded DNS server's 127.0.0.11:53), once its lo is up and before the
+   * batch runs; a failure to open one releases the namespace.
+   * takeListening() hands them over.
+   */
+  listen?: sockets.ListenOptions[];
 }
 
 /** NSNET_RUN_DIR, else /run/netns (where `ip netns` looks). */
@@ -104,6 +111,8 @@ export class Netns {
   readonly addresses: Addresses;
   readonly routes: Routes;
   readonly neighbours: Neighbours;
+  /** What CreateOptions.listen opened, until takeListening() hands it over. */
+  private listening: sockets.Listening[] = [];
 
   private constructor(
     /** The addon's handle; exposed for the layers above (drivers, firewall). */
@@ -133,19 +142,28 @@ export class Netns {
     const batch = opts?.then?.(ns);
     if (batch !== undefined && !(batch instanceof Batch)) throw new ValidationError('then', batch, 'must return a Batch');
     const { groups, check } = batch?.take() ?? { groups: [], check: () => null };
+    const listeners = sockets.nativeListeners(opts?.listen);
     const nft = groups.findIndex((g) => 'nft' in g);
     if (nft >= 0 && nft !== groups.length - 1)
       throw new ValidationError('then', 'Batch.nftables', "must be the batch's last group: releasing the namespace cannot undo an nf_tables transaction");
-    let replies;
+    let replies, fds;
     try {
-      const creating = native.nsCreate(runDir, n, ns.handle, groups);
+      const creating = native.nsCreate(runDir, n, ns.handle, groups, listeners);
       warmUp();
-      ({ replies } = await creating);
+      ({ replies, fds } = await creating);
     } catch (e) {
       throw NsnetError.system(`netns '${n ?? '(anonymous)'}'`, e);
     }
     const err = check(replies);
     if (err) throw err;
+    if (fds.length) {
+      try {
+        ns.listening = sockets.adoptListeners(listeners, fds);
+      } catch (e) {
+        await ns.delete();
+        throw e;
+      }
+    }
     return ns;
   }
 
@@ -254,6 +272,31 @@ export class Netns {
     }
   }
 
+  /**
+   * The sockets CreateOptions.listen opened, handed over once: from then on
+   * they are the caller's to close (a second call returns none).
+   */
+  takeListening(): sockets.Listening[] {
+    const l = this.listening;
+    this.listening = [];
+    return l;
+  }
+
+  /** Server sockets opened inside this namespace in one trip to the addon, all or none (see ListenOptions). */
+  listen(specs: sockets.ListenOptions[]): Promise<sockets.Listening[]> {
+    return sockets.listenIn(this, specs);
+  }
+
+  /**
+   * Server sockets opened inside the namespace at path (a bind mount, or
+   * /proc/<pid>/ns/net) without a handle on it: one trip, and nothing is
+   * kept open but the sockets themselves.
+   */
+  static listenAt(path: string, specs: sockets.ListenOptions[]): Promise<sockets.Listening[]> {
+    if (typeof path !== 'string' || !path.startsWith('/')) throw new ValidationError('path', path, 'must be an absolute path');
+    return sockets.listenIn(path, specs);
+  }
+
   /** A TCP server listening inside this namespace. */
   listenTcp(port: number, host?: string): Promise<import('node:net').Server> {
     return sockets.listenTcp(this, port, host);
@@ -269,9 +312,10 @@ export class Netns {
     return sockets.bindUdp(this, port, host, family);
   }
 
-  /** Closes the handle and its socket. A named namespace stays mounted. The shared host handle stays open. */
+  /** Closes the handle and its socket (and listeners CreateOptions.listen opened that nobody took). A named namespace stays mounted. The shared host handle stays open. */
   close(): void {
     if (this.origin === 'shared') return;
+    for (const l of this.takeListening()) l.close(); // nobody took them: they would keep the namespace alive
     this.handle.close();
   }
 
@@ -283,7 +327,7 @@ export class Netns {
    */
   async delete(): Promise<void> {
     if (this.origin === 'shared') return;
-    this.handle.close();
+    this.close();
     if (this.name !== null && this.runDir !== null) await Netns.delete(this.name, { runDir: this.runDir });
   }
 

@@ -31,6 +31,8 @@ export interface NetworkRecord {
   /** What the driver needs to find its kernel objects again (bridge name, whether it created it ...). */
   driverState: Record<string, unknown>;
   created: string;
+  /** Set while a process creates or deletes it (see cnm/busy.ts): reconcile leaves it alone while that process lives. */
+  busy?: NetworkBusy;
 }
 
 export interface EndpointRecord {
@@ -89,6 +91,13 @@ export interface SandboxRecord {
   dns: string[];
   dnsSearch: string[];
   dnsOptions: string[];
+  /**
+   * The embedded resolver its resolv.conf names (127.0.0.11), when name
+   * resolution was on as it joined a network with names; its `dns` servers
+   * are then that resolver's upstreams. Absent: resolv.conf names the
+   * upstreams themselves.
+   */
+  resolver?: string;
   extraHosts: string[];
   /** Directory holding resolv.conf, hosts and hostname; '' for external (its runtime owns those files). */
   filesDir: string;
@@ -104,13 +113,22 @@ export interface SandboxRecord {
   busy?: SandboxBusy;
 }
 
-export interface SandboxBusy {
-  op: 'create' | 'join' | 'leave' | 'delete' | 'mend';
-  /** The endpoint a join or leave is about. */
-  endpoint?: string;
+/** Which process is at work on a record. */
+export interface BusyMark {
   pid: number;
   /** The process's boot and start time, so a reused pid does not pass for it. */
   start: string;
+}
+
+export interface SandboxBusy extends BusyMark {
+  op: 'create' | 'join' | 'leave' | 'delete' | 'mend';
+  /** The endpoint a join or leave is about. */
+  endpoint?: string;
+}
+
+export interface NetworkBusy extends BusyMark {
+  /** mend: a reconcile making its vanished bridge again. */
+  op: 'create' | 'delete' | 'mend';
 }
 
 export interface StoreTx {

@@ -1,7 +1,7 @@
 // nsnet's own CNI error codes (the spec leaves 100 and up to plugins) and
 // the translation of nsnet's errors into the spec's: bad input the
-// configuration carried is 7, a namespace that is gone 3, a busy kernel or
-// store 11, and everything nsnet itself refused or failed at one of its
+// configuration carried is 7, a namespace that is gone 3, a busy kernel,
+// store, sandbox or network 11, and everything nsnet itself refused or failed at one of its
 // own codes, with the error's message, step and kernel text as details.
 import { NsnetError, TeardownError } from '../../errors.js';
 import { CniError, ERR } from '../errors.js';
@@ -30,7 +30,9 @@ const BY_CODE: Record<string, number> = {
   ERR_NSNET_EXHAUSTED: NSNET_ERR.EXHAUSTED,
   ERR_NSNET_OVERLAP: NSNET_ERR.OVERLAP,
   ERR_NSNET_UNSUPPORTED: NSNET_ERR.UNSUPPORTED,
-  // A store another writer holds, a netlink socket out of buffers: worth a retry.
+  // A store another writer holds, a netlink socket out of buffers, a
+  // sandbox or network another call is at work on: worth a retry.
+  ERR_NSNET_BUSY: ERR.TRY_AGAIN_LATER,
   EBUSY: ERR.TRY_AGAIN_LATER,
   EAGAIN: ERR.TRY_AGAIN_LATER,
   ENOBUFS: ERR.TRY_AGAIN_LATER,
