@@ -150,7 +150,12 @@ export function planJoins(
     // An external namespace is joined as an own one is.
     if (driver.sandboxKind !== (sb.netnsKind === 'external' ? 'own' : sb.netnsKind))
       throw NsnetError.state('ERR_NSNET_IN_USE', 'endpoint.join', ep.name, `a ${driver.name} endpoint needs a sandbox in ${driver.sandboxKind === 'host' ? "the host's" : 'its own'} namespace`);
-    if (current.some((e) => e.networkId === net.id))
+    // Endpoint names are unique per network, and the store holds the ones
+    // made before: this catches two planned in one go (createSandbox with a
+    // network listed twice, whose endpoints all take the sandbox's name).
+    // Endpoints of other names may put a sandbox on a network twice, as CNI
+    // attaches a container under two interface names.
+    if (current.some((e) => e.networkId === net.id && e.name === fresh.name))
       throw NsnetError.state('ERR_NSNET_EXISTS', 'endpoint.join', ep.name, `sandbox ${sb.name} is already on network ${net.name}`);
     before.push({ ...fresh });
     const prefix = (net.driverState.ifPrefix as string | undefined) ?? 'eth';

@@ -3,7 +3,7 @@
 // deleted best effort in the reverse order. The predefined networks (none,
 // host) are made on open and never removed.
 import { NsnetError, ValidationError } from '../errors.js';
-import { toBig } from '../ipaddr.js';
+import { fromBig, toBig } from '../ipaddr.js';
 import { defaultGateway, pickSubnet, poolKey } from '../ipam/ipam.js';
 import { Prefix } from '../ipam/prefix.js';
 import type { NetworkBusy, NetworkRecord, SubnetRecord } from '../store/store.js';
@@ -18,6 +18,9 @@ export interface SubnetOptions {
   subnet: string;
   gateway?: string;
   ipRange?: string;
+  /** CNI host-local's bounds, given together: every address of the subnet's endpoints comes from between them. */
+  rangeStart?: string;
+  rangeEnd?: string;
   /** Addresses or prefixes never handed out. */
   excluded?: string[];
 }
@@ -213,11 +216,28 @@ function checkSubnet(s: SubnetOptions, field: string): { p: Prefix; rec: SubnetR
     if (r.family !== p.family || r.base < p.base || r.last > p.last) throw new ValidationError(`${field}.ipRange`, s.ipRange, `must lie inside ${p}`);
     ipRange = String(r);
   }
+  const bounds = checkBounds(s, p, field);
   const excluded = names.list(s.excluded, `${field}.excluded`).map((x, i) => {
     if (typeof x !== 'string') throw new ValidationError(`${field}.excluded[${i}]`, x, 'must be an address or a prefix');
     const e = Prefix.parse(x.includes('/') ? x : `${x}/${p.family === 4 ? 32 : 128}`, `${field}.excluded[${i}]`);
     if (!e.overlaps(p)) throw new ValidationError(`${field}.excluded[${i}]`, x, `is outside ${p}`);
     return String(e);
   });
-  return { p, rec: { subnet: String(p), gateway, ipRange, excluded } };
+  return { p, rec: { subnet: String(p), gateway, ipRange, ...bounds, excluded } };
+}
+
+/** rangeStart and rangeEnd: both or neither, addresses of the subnet, in order; canonical in the record. */
+function checkBounds(s: SubnetOptions, p: Prefix, field: string): { rangeStart?: string; rangeEnd?: string } {
+  if (s.rangeStart === undefined && s.rangeEnd === undefined) return {};
+  const at = (k: 'rangeStart' | 'rangeEnd') => {
+    const v = s[k];
+    if (v === undefined) throw new ValidationError(`${field}.${k}`, v, `must be given with ${k === 'rangeStart' ? 'rangeEnd' : 'rangeStart'}`);
+    const a = toBig(typeof v === 'string' ? v : '');
+    if (!a || a.family !== p.family) throw new ValidationError(`${field}.${k}`, v, `must be an IPv${p.family} address`);
+    if (!p.contains(a.n)) throw new ValidationError(`${field}.${k}`, v, `is outside the subnet ${p}`);
+    return a.n;
+  };
+  const [start, end] = [at('rangeStart'), at('rangeEnd')];
+  if (start > end) throw new ValidationError(`${field}.rangeEnd`, s.rangeEnd, `comes before rangeStart ${s.rangeStart}`);
+  return { rangeStart: fromBig(p.family, start), rangeEnd: fromBig(p.family, end) };
 }

@@ -99,6 +99,8 @@ export interface FirewallBackend {
   publish(ports: PortSpec[]): Promise<void>;
   /** Unpublishes ports; one already gone counts as done. */
   unpublish(ports: PortSpec[]): Promise<void>;
+  /** Those of ports the kernel does not hold as published (nothing is changed): what a CHECK reports. */
+  unpublished(ports: PortSpec[]): Promise<PortSpec[]>;
 
   /** Whether publishing can ride in someone else's Batch right now (see stage). */
   readonly canStage: boolean;

@@ -14,6 +14,12 @@ export interface SubnetRecord {
   gateway: string | null;
   /** Where dynamic addresses come from: the subnet, or a part of it. */
   ipRange: string | null;
+  /**
+   * CNI host-local's bounds (rangeStart, rangeEnd): every address, dynamic
+   * or asked for, comes from between them. Absent in records made before them.
+   */
+  rangeStart?: string;
+  rangeEnd?: string;
   /** Addresses and prefixes never handed out. */
   excluded: string[];
 }
