@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "../io/socket.h"
+#include "../nl/diag.h"
 #include "../nl/rtnl.h"
 
 namespace nsnet::ops {
@@ -44,5 +45,10 @@ bool list_routes(io::Socket& s, uint8_t family, uint32_t table, std::vector<rtnl
                  io::SysError* err);
 // Neighbours (ARP and NDP entries) of one family (0 = both).
 bool list_neighs(io::Socket& s, uint8_t family, std::vector<rtnl::NeighInfo>* out, io::Reply* status, io::SysError* err);
+
+// On a NETLINK_SOCK_DIAG socket: family's sockets (AF_UNSPEC: IPv4's, then
+// IPv6's) of protocol in `states` (a mask of 1 << TCP_*).
+bool list_sockets(io::Socket& s, uint8_t family, uint8_t protocol, uint32_t states, std::vector<diag::SockInfo>* out,
+                  io::Reply* status, io::SysError* err);
 
 }  // namespace nsnet::ops

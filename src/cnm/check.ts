@@ -23,7 +23,8 @@ export async function checkEndpoint(ctx: CnmContext, epRec: EndpointRecord): Pro
   if (driver.check) problems.push(...(await driver.check(ctx, net, ep)));
   for (const p of await ctx.firewall.unpublished(portSpecs([ep])))
     problems.push(`port ${p.hostIp?.includes(':') ? `[${p.hostIp}]` : p.hostIp}:${p.hostPort}->${p.containerIp}:${p.containerPort}/${p.protocol} is not published: its ${ctx.firewall.kind} elements are missing`);
-  if (!ep.ifname) return problems;
+  // A handed-off interface is named, addressed and routed inside by its runtime.
+  if (!ep.ifname || sb.handoff) return problems;
   try {
     await ctx.inNetns(sb, async (ns) => {
       const link = await ns.links.find(ep.ifname!);

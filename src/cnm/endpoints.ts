@@ -3,6 +3,7 @@
 // the marks that join endpoints to a sandbox (planJoins: interface names,
 // which one gives the default route). All run inside a store transaction
 // and touch no kernel; join.ts and sandboxes.ts send what they plan.
+import { handoffIfname } from '../drivers/handoff.js';
 import { NsnetError, ValidationError } from '../errors.js';
 import { toBig } from '../ipaddr.js';
 import { Pool, poolKey } from '../ipam/ipam.js';
@@ -99,13 +100,18 @@ export function planEndpoint(
     ep.mac = v.mac(o.mac, 'mac');
   }
   if (ports.length) {
-    if (driver.publishesPorts !== true)
-      throw new ValidationError('ports', o.ports, `network ${net.name} (${net.driver}) cannot publish ports${driver.publishesPorts ? `: ${driver.publishesPorts}` : ''}`);
-    if (net.internal) throw new ValidationError('ports', o.ports, `network ${net.name} is internal: nothing leaves it, so nothing can be published`);
+    refuseUnpublishable(ctx, net, o.ports);
     ep.ports = reservePorts(t, ep, ports, ephemeralRange(ctx), o.forcePublish ? undefined : inUse);
   }
   ctx.faults?.('store.endpoint');
   return ep;
+}
+
+/** Refuses ports (value, for the error) on a network whose endpoints cannot publish any. */
+export function refuseUnpublishable(ctx: CnmContext, net: NetworkRecord, value: unknown): void {
+  const can = ctx.driver(net.driver).publishesPorts;
+  if (can !== true) throw new ValidationError('ports', value, `network ${net.name} (${net.driver}) cannot publish ports${can ? `: ${can}` : ''}`);
+  if (net.internal) throw new ValidationError('ports', value, `network ${net.name} is internal: nothing leaves it, so nothing can be published`);
 }
 
 /** Releases an endpoint's addresses, its host ports and its row; runs inside a store transaction. */
@@ -159,7 +165,13 @@ export function planJoins(
       throw NsnetError.state('ERR_NSNET_EXISTS', 'endpoint.join', ep.name, `sandbox ${sb.name} is already on network ${net.name}`);
     before.push({ ...fresh });
     const prefix = (net.driverState.ifPrefix as string | undefined) ?? 'eth';
-    if (driver.usesIpam) {
+    if (driver.usesIpam && sb.handoff && !driver.handsOff)
+      throw new ValidationError('handoff', true, `a ${driver.name} network cannot hand its interfaces to sandbox ${sb.name}'s runtime to move in (a bridge network can)`);
+    if (driver.usesIpam && sb.handoff) {
+      // Its runtime names it inside; until it moves it, it needs a name no other host interface has.
+      if (fresh.ifname !== null) throw new ValidationError('ifname', fresh.ifname, `sandbox ${sb.name}'s runtime names its interfaces itself`);
+      fresh.ifname = handoffIfname(fresh.id);
+    } else if (driver.usesIpam) {
       if (fresh.ifname === null) {
         let i = 0;
         while (used.has(`${prefix}${i}`)) i++;

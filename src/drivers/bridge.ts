@@ -13,6 +13,7 @@ import {
 } from './common.js';
 import { configureInside, mendInside, subnetGateway } from './inside.js';
 import type { Driver, DriverContext, JoinOptions } from './driver.js';
+import { handoffLost } from './handoff.js';
 
 /** The default network's bridge, as docker0 is Docker's. */
 export const DEFAULT_BRIDGE = 'nsnet0';
@@ -55,6 +56,7 @@ export const bridgeDriver: Driver = {
   usesIpam: true,
   singleton: false,
   publishesPorts: true,
+  handsOff: true,
 
   validateNetwork(n, others) {
     const st: BridgeState = {
@@ -184,11 +186,12 @@ export const bridgeDriver: Driver = {
     // bridge port and needs no address of its own, so it never gets one; the
     // sandbox's end gets none on a network without IPv6, as Docker disables
     // IPv6 on such an interface. The mode must be set before a link is up.
+    // A handoff sandbox's runtime moves the peer in itself: it stays in the host, down.
     b.in(ctx.host).addVeth({
       name: ep.hostIfname!,
       master: st.bridge,
       ...mtu,
-      peer: { name: inside, netns: sb, mac: ep.mac!, ...mtu },
+      peer: { name: inside, ...(o.handoff ? {} : { netns: sb }), mac: ep.mac!, ...mtu },
     });
     const v6 = linkHasIPv6(st.mtu);
     // The alias says whose the veth is, in the first request after the create.
@@ -197,6 +200,7 @@ export const bridgeDriver: Driver = {
     // Where br_netfilter DNATs while bridging, a container reaching its own
     // published port through the host sends the frame back out its own port.
     b.setLink(ep.hostIfname!, { up: true, ...(v6 ? {} : { alias }), ...(hairpin(st, ep) ? { hairpin: true } : {}) });
+    if (o.handoff) return;
     // The peer cannot be brought up by the request that creates it: it is
     // not paired yet, and the kernel answers ENOTCONN. The sandbox's own
     // group, which runs next, brings it up.
@@ -209,13 +213,18 @@ export const bridgeDriver: Driver = {
     if (!bridge) throw new Error(`bridge ${st.bridge} of network ${n.name} is missing`);
     const near = await hostLinkOf(ctx, ep, view);
     const far = view.links.find((l) => l.name === ep.ifname);
-    if (!near || !far || near.kind !== 'veth') return remake(ctx, this, n, ep, sb, { host: near, inside: far }, o);
+    // A handed-off interface that is lost cannot be made again: its runtime moved it in and addressed it.
+    const lost = o.handoff ? handoffLost(ep, near, view) : null;
+    if (lost) throw new Error(lost);
+    if (!near || near.kind !== 'veth' || (!o.handoff && !far)) return remake(ctx, this, n, ep, sb, { host: near, inside: far }, o);
     const fixed = await claimHostLink(ctx, near, ep.id, o.apply);
     if (near.master !== bridge.ifindex || !near.up) {
       // Port settings (hairpin) apply only once it is a port: a request of their own.
       if (o.apply) await ctx.host.batch().setLink(near.ifindex, { master: bridge.ifindex }).setLink(near.ifindex, { up: true, ...(hairpin(st, ep) ? { hairpin: true } : {}) }).commit();
       fixed.push(`${near.name} attached to ${st.bridge}`);
     }
+    // Inside, the interface and what is on it are the runtime's.
+    if (o.handoff || !far) return fixed;
     const b = sb.batch();
     const inside = mendInside(b, n, ep, far, view, o, { gateway: subnetGateway(n) });
     fixed.push(...inside);
@@ -227,6 +236,10 @@ export const bridgeDriver: Driver = {
 
   // A port that is down forwards nothing either way.
   detach: (ctx, _n, ep) => downHostLink(ctx, ep),
+
+  portsChanged(ctx, n, ep, b) {
+    if (ep.hostIfname) b.in(ctx.host).setLink(ep.hostIfname, { hairpin: hairpin(bridgeState(n), ep) });
+  },
 
   async check(ctx, n, ep) {
     if (!ep.hostIfname) return [];

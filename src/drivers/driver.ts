@@ -49,6 +49,12 @@ export interface GatewayRoutes {
 export interface JoinOptions {
   /** This endpoint gives the sandbox its default route. */
   gatewayEndpoint: boolean;
+  /**
+   * The sandbox's runtime moves the interface in itself (a handoff
+   * sandbox): the driver makes it in the host namespace under ep.ifname,
+   * with its MAC and MTU but no address or route, which the runtime sets.
+   */
+  handoff?: boolean;
 }
 
 export interface Driver {
@@ -64,6 +70,12 @@ export interface Driver {
    * gateway): they must be given, and are never picked from nsnet's pools.
    */
   readonly externalSubnets?: boolean;
+  /**
+   * It can make an endpoint's interface whole in the host's namespace for
+   * a runtime that moves it into its sandbox itself (a handoff sandbox,
+   * Docker's remote driver); one that cannot refuses such a sandbox.
+   */
+  readonly handsOff?: boolean;
 
   /**
    * Checks a network's options before anything is stored or created, and
@@ -129,6 +141,12 @@ export interface Driver {
   readonly publishesPorts?: true | string;
   /** How its sandboxes reach their gateways. Absent: through each subnet's gateway, on the subnet. */
   gateways?(n: NetworkRecord): GatewayRoutes;
+  /**
+   * The published ports of a joined endpoint changed (Endpoint.publish):
+   * adds to b (a batch on the host) what depends on them (the bridge's
+   * hairpin mode), so it goes in the trip that publishes them.
+   */
+  portsChanged?(ctx: DriverContext, n: NetworkRecord, ep: EndpointRecord, b: Batch): void;
   /** Turns a kernel error from join into a clearer one, if the driver knows better. */
   explain?(e: unknown, n: NetworkRecord): unknown;
 }

@@ -84,6 +84,8 @@ export interface FirewallReport {
    * writes into other tables; this says where to look.
    */
   forwardDrops: string[];
+  /** With DOCKER-USER kept (dockeruser.ts): this store's rules there removed and added. */
+  dockerUser?: { removed: number; added: number };
 }
 
 export interface FirewallBackend {
