@@ -1,4 +1,4 @@
-// Suite (l), the routed driver: the Controller's cost per sandbox created
+// Suite (m), the routed driver: the Controller's cost per sandbox created
 // on a routed network with N = 10, 100 and 1000 sandboxes on it (and 5000
 // with --routed-5000), beside the bridge driver at 100 and 1000 (a bridge
 // holds at most 1023). bench/run.ts runs it; alone:

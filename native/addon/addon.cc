@@ -102,6 +102,7 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::Addrs>("addrs"),
                              InstanceMethod<&Addon::Routes>("routes"),
                              InstanceMethod<&Addon::Neighs>("neighs"),
+                             InstanceMethod<&Addon::Fdb>("fdb"),
                              InstanceMethod<&Addon::Sockets>("sockets"),
                              InstanceMethod<&Addon::GetStats>("stats"),
                              InstanceMethod<&Addon::NftTransact>("nftTransact"),
@@ -399,6 +400,12 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value Neighs(const Napi::CallbackInfo& info) {
     using namespace std::placeholders;
     return Dump(info, from_neigh, std::bind(ops::list_neighs, _1, family_arg(info[1]), _2, _3, _4));
+  }
+
+  // fdb(ns): every bridge port's and VXLAN device's forwarding entries
+  Napi::Value Fdb(const Napi::CallbackInfo& info) {
+    using namespace std::placeholders;
+    return Dump(info, from_fdb, std::bind(ops::list_fdb, _1, _2, _3, _4));
   }
 
   // sockets(ns, family: 0 | 4 | 6, protocol: 'tcp' | 'udp', states: number) -> Promise<{ errno, message, offset, items }>

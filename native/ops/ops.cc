@@ -23,6 +23,7 @@ bool needs_dev_index(const Op& op) {
     case OpType::AddrDel:
     case OpType::NeighAdd:
     case OpType::NeighReplace:
+    case OpType::NeighAppend:
     case OpType::NeighDel: return true;
     case OpType::RouteAdd:
     case OpType::RouteReplace:
@@ -92,6 +93,7 @@ uint16_t request_flags(OpType t) {
     case OpType::NeighAdd: return rtnl::kCreate;
     case OpType::RouteReplace:
     case OpType::NeighReplace: return rtnl::kReplace;
+    case OpType::NeighAppend: return rtnl::kAppend;
     default: return rtnl::kChange;
   }
 }
@@ -129,6 +131,7 @@ void encode(nl::Builder& b, uint32_t seq, Op& op) {
       break;
     case OpType::NeighAdd:
     case OpType::NeighReplace:
+    case OpType::NeighAppend:
     case OpType::NeighDel:
       op.neigh.ifindex = op.dev.index;
       rtnl::encode_neigh(b, op.type == OpType::NeighDel ? RTM_DELNEIGH : RTM_NEWNEIGH, seq, request_flags(op.type), op.neigh);
@@ -236,6 +239,12 @@ bool list_routes(io::Socket& s, uint8_t family, uint32_t table, std::vector<rtnl
 bool list_neighs(io::Socket& s, uint8_t family, std::vector<rtnl::NeighInfo>* out, io::Reply* status, io::SysError* err) {
   return io::dump_into(
       s, [&](nl::Builder& b, uint32_t seq) { return rtnl::encode_neigh_dump(b, seq, family); }, rtnl::decode_neigh, out,
+      status, err);
+}
+
+bool list_fdb(io::Socket& s, std::vector<rtnl::FdbInfo>* out, io::Reply* status, io::SysError* err) {
+  return io::dump_into(
+      s, [&](nl::Builder& b, uint32_t seq) { return rtnl::encode_neigh_dump(b, seq, AF_BRIDGE); }, rtnl::decode_fdb, out,
       status, err);
 }
 

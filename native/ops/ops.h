@@ -19,7 +19,7 @@ struct DevRef {
   bool set() const { return index > 0 || !name.empty(); }
 };
 
-enum class OpType { LinkAdd, LinkSet, LinkDel, AddrAdd, AddrDel, RouteAdd, RouteReplace, RouteDel, NeighAdd, NeighReplace, NeighDel };
+enum class OpType { LinkAdd, LinkSet, LinkDel, AddrAdd, AddrDel, RouteAdd, RouteReplace, RouteDel, NeighAdd, NeighReplace, NeighAppend, NeighDel };
 
 struct Op {
   OpType type = OpType::LinkAdd;
@@ -45,6 +45,8 @@ bool list_routes(io::Socket& s, uint8_t family, uint32_t table, std::vector<rtnl
                  io::SysError* err);
 // Neighbours (ARP and NDP entries) of one family (0 = both).
 bool list_neighs(io::Socket& s, uint8_t family, std::vector<rtnl::NeighInfo>* out, io::Reply* status, io::SysError* err);
+// Forwarding database entries (AF_BRIDGE) of every bridge port and VXLAN device.
+bool list_fdb(io::Socket& s, std::vector<rtnl::FdbInfo>* out, io::Reply* status, io::SysError* err);
 
 // On a NETLINK_SOCK_DIAG socket: family's sockets (AF_UNSPEC: IPv4's, then
 // IPv6's) of protocol in `states` (a mask of 1 << TCP_*).

@@ -99,7 +99,10 @@ export async function checkNetworks(c: CnmContext): Promise<NetworkCheck> {
       continue;
     }
     // Bridges, macvlan shims: what the driver makes per network.
-    const missing = (c.knownDriver(seen.driver)?.networkLinks?.(seen) ?? []).filter((l) => !links.has(l));
+    // A global network's devices are made on a host's first join, not with the network.
+    const driver = c.knownDriver(seen.driver);
+    const own = (driver?.scope ?? 'local') === 'local' ? (driver?.networkLinks?.(seen) ?? []) : [];
+    const missing = own.filter((l) => !links.has(l));
     const gone = missing.length > 0;
     // A reconcile that died while it made a bridge again leaves its mark: looked at again, and cleared.
     if (!gone && !seen.busy) continue;

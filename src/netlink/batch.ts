@@ -30,6 +30,7 @@ import {
   type AddressOptions,
   type BridgeSpec,
   type CommonLink,
+  type FdbSpec,
   type HasHandle,
   type LinkChange,
   type MacvlanSpec,
@@ -40,10 +41,16 @@ import {
 } from './specs.js';
 import { SCOPE_ID } from './types.js';
 
+/** The address family of forwarding database entries, and their NTF_* flags. */
+const AF_BRIDGE = 7;
+const NTF_SELF = 0x02;
+const NTF_MASTER = 0x04;
+
 export type {
   AddrGenMode,
   AddressOptions,
   BridgeSpec,
+  FdbSpec,
   HasHandle,
   Ipv4ConfKey,
   LinkChange,
@@ -190,6 +197,7 @@ export class Batch {
     if (spec.link !== undefined) op.link = v.dev(spec.link, 'vxlan link');
     if (spec.ttl !== undefined) op.ttl = v.uint(spec.ttl, 'vxlan ttl', 255);
     if (spec.learning !== undefined) op.learning = !!spec.learning;
+    if (spec.proxy !== undefined) op.proxy = !!spec.proxy;
     return this.push(op, 'RTM_NEWLINK', `vxlan '${name}'`);
   }
 
@@ -305,7 +313,7 @@ export class Batch {
   private neighbour(op: NeighOp['op'], spec: NeighbourSpec): this {
     if (!spec || typeof spec !== 'object') throw new ValidationError('neighbour', spec, 'must be an object');
     const d = v.dev(spec.dev);
-    const { address } = v.ip(spec.dst, 'neighbour dst');
+    const address = v.ip(spec.dst, 'neighbour dst').address;
     const n: NeighOp = { op, dev: d, dst: address };
     if (op !== 'neigh.del') {
       if (spec.lladdr === undefined) throw new ValidationError('lladdr', spec.lladdr, 'a neighbour entry needs its link-layer address');
@@ -330,6 +338,36 @@ export class Batch {
   /** Equivalent to `ip neigh del DST dev DEV`. */
   deleteNeighbour(spec: Pick<NeighbourSpec, 'dst' | 'dev'>): this {
     return this.neighbour('neigh.del', spec);
+  }
+
+  private fdb(op: NeighOp['op'], spec: FdbSpec): this {
+    if (!spec || typeof spec !== 'object') throw new ValidationError('fdb', spec, 'must be an object');
+    const d = v.dev(spec.dev);
+    // NOARP and PERMANENT, as `bridge fdb add ... permanent` sends them: never aged out.
+    const n: NeighOp = { op, dev: d, family: AF_BRIDGE, lladdr: v.anyMac(spec.lladdr, 'lladdr'), state: NUD.noarp | NUD.permanent, flags: spec.master ? NTF_MASTER : NTF_SELF };
+    if (spec.dst !== undefined) n.dst = v.ip(spec.dst, 'fdb dst').address;
+    if (spec.vni !== undefined) n.vni = v.uint(spec.vni, 'vni', 0xffffff);
+    return this.push(n, op === 'neigh.del' ? 'RTM_DELNEIGH' : 'RTM_NEWNEIGH', `fdb ${n.lladdr}${n.dst ? ` dst ${n.dst}` : ''} dev ${q(d)}`);
+  }
+
+  /** Equivalent to `bridge fdb add LLADDR dev DEV [dst DST] self permanent`. */
+  addFdb(spec: FdbSpec): this {
+    return this.fdb('neigh.add', spec);
+  }
+
+  /** Equivalent to `bridge fdb replace ...`: adds, or points an existing entry elsewhere. */
+  replaceFdb(spec: FdbSpec): this {
+    return this.fdb('neigh.replace', spec);
+  }
+
+  /** Equivalent to `bridge fdb append ...`: one more remote for lladdr (00:00:00:00:00:00 floods to every remote). */
+  appendFdb(spec: FdbSpec): this {
+    return this.fdb('neigh.append', spec);
+  }
+
+  /** Equivalent to `bridge fdb del LLADDR dev DEV [dst DST] self`: without dst, every remote of lladdr. */
+  deleteFdb(spec: FdbSpec): this {
+    return this.fdb('neigh.del', spec);
   }
 
   /**

@@ -52,6 +52,8 @@ export interface VxlanSpec extends CommonLink {
   link?: DevRef;
   ttl?: number;
   learning?: boolean;
+  /** Answer ARP and neighbour solicitations from the device's own neighbour table (ARP suppression). */
+  proxy?: boolean;
 }
 
 export interface LinkChange {
@@ -135,4 +137,19 @@ export interface NeighbourSpec {
   lladdr?: string;
   /** Default 'permanent': never probed, never expires, never garbage-collected. */
   state?: keyof typeof NUD;
+}
+
+/**
+ * A forwarding database entry (`bridge fdb ... LLADDR dev DEV [dst DST] self`):
+ * on a VXLAN device, where frames for lladdr go (the remote VTEP dst).
+ */
+export interface FdbSpec {
+  lladdr: string;
+  dev: DevRef;
+  /** A VXLAN device's remote for lladdr. */
+  dst?: string;
+  /** The VNI frames for lladdr carry, if not the device's own. */
+  vni?: number;
+  /** The entry of the device's master bridge (`master`) rather than the device's own (`self`, the default). */
+  master?: boolean;
 }
