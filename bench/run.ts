@@ -9,10 +9,12 @@
 // resolution: a resolver's cost per create, query latency and throughput
 // from inside sandboxes; (k) `docker run --rm` with nsnet as dockerd's
 // plugin against Docker's own bridge (skipped where dockerd is absent); (l)
-// overlay networks across simulated hosts and one etcd; (m)
-// micro-benchmarks (benchmark.js); (n) pools: a create from a warm pool,
-// churn with recycling; (o) the event loop while another process holds the
-// store's lock; and on its own, with --soak N, (j) the leak soak
+// overlay networks across simulated hosts and one etcd; (m) the routed
+// driver at N=10/100/1000 beside the bridge (and N=5000 with
+// --routed-5000); (n) micro-benchmarks (benchmark.js); (o) pools: a create
+// from a warm pool, churn with recycling; (p) the event loop while another
+// process holds the store's lock; and on its own, with --soak N, (j) the
+// leak soak
 // (bench/soak.ts). Prints one table per suite and the bars, writes
 // bench/results/latest.json and the plot bench/scaling.svg. Figures are
 // medians of per-run medians (min and max across runs); ratios come from
@@ -21,7 +23,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
-import { holds, inFreshNetns } from './lib/fresh.js';
+import { holds, inFreshNetns, settle as settleFor } from './lib/fresh.js';
 import { plotSvg, type Series } from './lib/plot.js';
 import { arg } from './lib/args.js';
 import { formatTable, summarize } from './lib/stats.js';
@@ -31,6 +33,7 @@ import { dockerBars, dockerPresent, dockerTable, runDockerSuite, type DockerRoun
 import { overlayBars, overlayTable, runOverlaySuite } from './overlay.js';
 import { eventsBarMet, type EventsRun } from './events.js';
 import { portBars, portsTable, runPortsSuite } from './ports.js';
+import { routedBars, routedTable, runRoutedSuite } from './routed.js';
 import type { ConcurrentRun } from './peers/concurrent.js';
 import { buildFloor, runFloorEncode } from './peers/floor.js';
 import type { MicroResult } from './micro.js';
@@ -47,11 +50,14 @@ const N = arg('n', 100);
 const RUNS = arg('runs', 5);
 const CYCLES = arg('cycles', 1000);
 const SETTLE_MS = arg('settle', 300);
+const settle = () => settleFor(SETTLE_MS);
 // CNI + portmap costs ~0.1 s a sandbox and as much to remove: 30 tell enough.
 const CNI_PORTS_N = arg('cni-ports-n', 30);
 const EVENTS_N = arg('events-n', 50000);
 // The CNI slow path starts node twice per container: 20 tell enough.
 const CNI_SLOW_N = arg('cni-slow-n', 20);
+// Suite (m) at N=5000 too: about a minute more.
+const ROUTED_BIG = process.argv.includes('--routed-5000');
 // --soak N: only the leak soak (j), N create+delete cycles per API.
 const SOAK = arg('soak', 0);
 // docker run costs ~0.3 s a container and each round runs six kinds: 20 of each tell enough.
@@ -65,25 +71,6 @@ const started = performance.now();
 const elapsed = () => `${((performance.now() - started) / 60_000).toFixed(1)} min`;
 
 const fmtMax = (xs: number[]) => Math.max(...xs).toFixed(2);
-// Waits until the machine is idle: the kernel destroys a finished run's
-// namespaces in the background for seconds, and that work would be billed
-// to whichever run comes next.
-async function settle(): Promise<void> {
-  const { readFile } = await import('node:fs/promises');
-  const sample = async () => {
-    const f = (await readFile('/proc/stat', 'utf8')).split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-    return { idle: f[3]! + f[4]!, total: f.reduce((a, b) => a + b, 0) };
-  };
-  const deadline = Date.now() + 30_000;
-  await new Promise((res) => setTimeout(res, SETTLE_MS));
-  while (Date.now() < deadline) {
-    const a = await sample();
-    await new Promise((res) => setTimeout(res, 250));
-    const b = await sample();
-    if (b.total > a.total && (b.idle - a.idle) / (b.total - a.total) > 0.97) return;
-  }
-}
-
 const progress = (s: string) => process.stderr.write(s ? `\r\x1b[K[${elapsed()}] ${s}` : '\r\x1b[K');
 
 /**
@@ -196,6 +183,17 @@ async function main(): Promise<void> {
     },
   });
 
+  // (m) The routed driver beside the bridge (bench/routed.ts).
+  const routedRuns = Math.min(RUNS, 3);
+  const routedRounds = await runRoutedSuite({
+    runs: routedRuns,
+    big: ROUTED_BIG,
+    before: async (label, r) => {
+      await settle();
+      progress(`(m) routed driver: ${label} (${r + 1}/${routedRuns})`);
+    },
+  });
+
   // (i) Name resolution (bench/dns.ts): what a resolver adds to a create,
   // and queries from inside sandboxes to nsnet daemon's resolvers.
   const dnsRuns = Math.min(RUNS, 3);
@@ -261,31 +259,31 @@ async function main(): Promise<void> {
     }
   }
 
-  // (m) Micro-benchmarks (benchmark.js), and the floor building the same requests.
+  // (n) Micro-benchmarks (benchmark.js), and the floor building the same requests.
   await settle();
-  progress('(m) micro-benchmarks');
+  progress('(n) micro-benchmarks');
   const micro = (await inFreshNetns<{ results: MicroResult[] }>('micro', { maxTime: 1 })).results;
   const encodeFloor = await runFloorEncode(200_000, binary);
 
-  // (n) Pools: creates from a warm pool, then churn with recycling against the floor's churn, interleaved.
+  // (o) Pools: creates from a warm pool, then churn with recycling against the floor's churn, interleaved.
   const poolCreate: PoolCreateRun[] = [];
   const churnRuns: Record<string, ChurnCyclesRun[]> = {};
   for (let r = 0; r < 2; r++) {
     await settle();
-    progress(`(n) pool: creates from a warm pool (${r + 1}/2)`);
+    progress(`(o) pool: creates from a warm pool (${r + 1}/2)`);
     poolCreate.push(await inFreshNetns<PoolCreateRun>('pool-create', { n: 200 }));
     for (const peer of r % 2 ? (['pool-churn', 'floor-churn'] as const) : (['floor-churn', 'pool-churn'] as const)) {
       await settle();
-      progress(`(n) pool: churn, ${peer} (${r + 1}/2)`);
+      progress(`(o) pool: churn, ${peer} (${r + 1}/2)`);
       (churnRuns[peer] ??= []).push(await inFreshNetns<ChurnCyclesRun>(peer, { cycles: CYCLES, binary }));
     }
   }
 
-  // (o) The event loop while another process holds the store's write lock for a second.
+  // (p) The event loop while another process holds the store's write lock for a second.
   const lockRuns: LockRun[] = [];
   for (let r = 0; r < 3; r++) {
     await settle();
-    progress(`(o) store lock held by another process (${r + 1}/3)`);
+    progress(`(p) store lock held by another process (${r + 1}/3)`);
     lockRuns.push(await inFreshNetns<LockRun>('lock', {}));
   }
 
@@ -340,6 +338,8 @@ async function main(): Promise<void> {
     : '\n(k) Docker: skipped (no /usr/sbin/dockerd or /usr/bin/docker)');
   const db = dockerBars(dockerRounds);
   report(`\n(l) overlay: 3 simulated hosts and one etcd per run, ${overlayRuns} runs (convergence and bars from every join of every run)\n${overlayTable(overlay)}`);
+  report(`\n(m) the routed driver beside the bridge, the Controller, ${routedRuns} runs: ms per sandbox with N on the network\n${routedTable(routedRounds, ROUTED_BIG)}`);
+  const rb = routedBars(routedRounds);
 
   const ev = (pick: (r: EventsRun) => number) => summarize(events.map(pick));
   const evRows: [string, (r: EventsRun) => number][] = [
@@ -372,12 +372,12 @@ async function main(): Promise<void> {
     'set a link up (lo)': `${opMed('floor set').toFixed(1)} (round trip)`,
     'read one link (lo)': `${opMed('floor read').toFixed(1)} (round trip)`,
   };
-  report(`\n(m) micro-benchmarks (benchmark.js): us per operation\n${formatTable(['group', 'operation', 'mean us', 'median us', '±%', 'C floor us'], micro.map((m) => [m.group, m.name, m.meanUs, m.medianUs, m.rme, floorFor[m.name] ?? '-']), 2)}`);
+  report(`\n(n) micro-benchmarks (benchmark.js): us per operation\n${formatTable(['group', 'operation', 'mean us', 'median us', '±%', 'C floor us'], micro.map((m) => [m.group, m.name, m.meanUs, m.medianUs, m.rme, floorFor[m.name] ?? '-']), 2)}`);
 
   const pc = (pick: (r: PoolCreateRun) => number[]) => summarize(poolCreate.flatMap(pick));
   const churnMed = (peer: string) => summarize((churnRuns[peer] ?? []).map((r) => r.perCycleMs)).median;
   const churnRatio = (churnRuns['pool-churn'] ?? []).map((r, i) => churnRuns['floor-churn']![i]!.perCycleMs / r.perCycleMs);
-  report(`\n(n) pools: a create from a warm pool (ms), churn (create + delete one at a time, ms per cycle)\n${formatTable(['figure', 'p50', 'p99', 'max'], [
+  report(`\n(o) pools: a create from a warm pool (ms), churn (create + delete one at a time, ms per cycle)\n${formatTable(['figure', 'p50', 'p99', 'max'], [
     ['controller create, warm pool', pc((r) => r.controllerMs).median, pc((r) => r.controllerMs).p99, pc((r) => r.controllerMs).max],
     ['NetnsPool take (rename + batch)', pc((r) => r.lowLevelMs).median, pc((r) => r.lowLevelMs).p99, pc((r) => r.lowLevelMs).max],
   ])}\n${formatTable(['churn', 'ms/cycle', 'cycles/s', 'x floor'], [
@@ -386,7 +386,7 @@ async function main(): Promise<void> {
   ])}\n(recycled ${(churnRuns['pool-churn'] ?? []).map((r) => r.recycled).join(', ')}; refused ${(churnRuns['pool-churn'] ?? []).map((r) => r.refused).join(', ')})`);
 
   const lk = (pick: (r: LockRun) => number) => Math.max(...lockRuns.map(pick));
-  report(`\n(o) another process holds the store's write lock ${lockRuns[0]?.holdMs} ms while 4 creates wait for it: event loop delay, ms (max over 3 runs)\n${formatTable(['figure', 'max', 'p99'], [
+  report(`\n(p) another process holds the store's write lock ${lockRuns[0]?.holdMs} ms while 4 creates wait for it: event loop delay, ms (max over 3 runs)\n${formatTable(['figure', 'max', 'p99'], [
     ['during the wait (nsnet)', lk((r) => r.loop.maxMs), lk((r) => r.loop.p99Ms)],
     ['pure JS, same length', lk((r) => r.control.maxMs), lk((r) => r.control.p99Ms)],
     ['creates done after (ms)', lk((r) => r.waitedMs), Math.min(...lockRuns.map((r) => r.waitedMs))],
@@ -473,12 +473,20 @@ async function main(): Promise<void> {
     ],
     ...overlayBars(overlay),
   ];
+  const perRound = (xs: number[]) => `per-run ${xs.map((x) => x.toFixed(2)).join(', ')}`;
+  bars.push(
+    ROUTED_BIG
+      ? ['routed: cost at N=5000 <= 1.2x at N=10', `${med(rb.flat).toFixed(2)}x (${perRound(rb.flat)})`, med(rb.flat) <= 1.2]
+      : ['routed: cost at N=5000 <= 1.2x at N=10', 'not run (--routed-5000)', false],
+    ['routed at N=1000 >= 3x cheaper than bridge', `bridge ${med(rb.vsBridge1000).toFixed(2)}x routed (${perRound(rb.vsBridge1000)})`, med(rb.vsBridge1000) >= 3],
+    ['routed at N=100 <= 1.2x bridge', `${med(rb.vsBridge100).toFixed(2)}x (${perRound(rb.vsBridge100)})`, med(rb.vsBridge100) <= 1.2],
+  );
   const total = (performance.now() - started) / 60_000;
   bars.push(['whole suite < 10 min on this machine', `${total.toFixed(1)} min`, total < 10]);
   report(`\n${formatTable(['bar', 'measured', 'met'], bars.map(([a, b, c]) => [a as string, b as string, c ? 'yes' : 'NO']))}`);
 
   await mkdir(here('../../bench/results'), { recursive: true }).catch(() => {});
-  const out = { date: new Date().toISOString(), n: N, runs: RUNS, cpu: cpus()[0]?.model, cores: cpus().length, setup, release, explicit, loops, churn, perRunRatio, ctlPerRun, scale, micro, encodeFloor, poolCreate, churnRuns, lockRuns, holds, conc: Object.fromEntries(Object.entries(conc).map(([p, byK]) => [p, Object.fromEntries(Object.entries(byK).map(([k, rs]) => [k, rs.map((r) => r.perSandboxMs)]))])), ops, spawnMs: spawn.ms, ports: portRounds, cniPortsN: CNI_PORTS_N, cni: cniRounds, dns: dnsRounds, dockerN: DOCKER_N, docker: dockerRounds, overlay, events };
+  const out = { date: new Date().toISOString(), n: N, runs: RUNS, cpu: cpus()[0]?.model, cores: cpus().length, setup, release, explicit, loops, churn, perRunRatio, ctlPerRun, scale, micro, encodeFloor, poolCreate, churnRuns, lockRuns, holds, conc: Object.fromEntries(Object.entries(conc).map(([p, byK]) => [p, Object.fromEntries(Object.entries(byK).map(([k, rs]) => [k, rs.map((r) => r.perSandboxMs)]))])), ops, spawnMs: spawn.ms, ports: portRounds, cniPortsN: CNI_PORTS_N, cni: cniRounds, dns: dnsRounds, dockerN: DOCKER_N, docker: dockerRounds, overlay, events, routed: routedRounds };
   await writeFile(here('../../bench/results/latest.json'), `${JSON.stringify(out, null, 2)}\n`);
   await writeFile(here('../../bench/results/latest.txt'), `${printed.join('\n')}\n`);
 }

@@ -1,4 +1,4 @@
-// Suite (o), the store's lock: another process holds the store's write
+// Suite (p), the store's lock: another process holds the store's write
 // lock for a second while this one creates sandboxes that wait for it. The
 // event loop's delay (monitorEventLoopDelay) during the wait is the figure,
 // beside the same monitor over a pure-JS loop of the same length (this

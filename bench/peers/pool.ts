@@ -1,4 +1,4 @@
-// Suite (n), pools (cnm/pool.ts, netlink/pool.ts): a create from a warm
+// Suite (o), pools (cnm/pool.ts, netlink/pool.ts): a create from a warm
 // pool, through the Controller and through the low-level NetnsPool, each
 // timed alone (the pool full before each); and churn, create + delete one
 // at a time through the Controller with recycling, against the floor

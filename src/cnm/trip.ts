@@ -114,6 +114,14 @@ async function newNetns(ctx: CnmContext, tx: Transaction, sb: SandboxRecord, eps
       p.driver.adopt!(ctx, p.net, eps[0]!, ns, b, { gatewayEndpoint: eps[0]!.gatewayEndpoint }, iface);
       return finish(b, ns, ports);
     });
+  // What the trip puts outside the namespace goes on any rollback, the
+  // trip's own failure included (the namespace takes the rest with it).
+  tx.onUndo('kernel.sandbox', async () => {
+    for (const ep of eps) {
+      const net = nets.get(ep.networkId)!;
+      await ctx.driver(net.driver).release?.(ctx, net, ep, null);
+    }
+  });
   try {
     let ns: Netns;
     try {
