@@ -8,7 +8,7 @@ import { defaultGateway, pickSubnet, poolKey } from '../ipam/ipam.js';
 import { Prefix } from '../ipam/prefix.js';
 import type { NetworkBusy, NetworkRecord, StoreTx, SubnetRecord } from '../store/store.js';
 import { findByKey, now, type CnmContext, type DeleteOptions } from './context.js';
-import { Busy, sameMark } from './busy.js';
+import { Busy, sameMark, whileBusy } from './busy.js';
 import { deleteEndpoint } from './join.js';
 import * as names from './names.js';
 import { firewallDo } from './publish.js';
@@ -97,8 +97,7 @@ export async function createNetwork(ctx: CnmContext, name: string, o: NetworkOpt
   // Marked busy from its intent on, until it is whole or undone: another
   // process's reconcile would otherwise take the record without a bridge
   // for a bridge that vanished, and make it under this create.
-  const busy = new Busy(ctx);
-  return tx.run(async () => {
+  return whileBusy(ctx, (busy) => tx.run(async () => {
     await tx.step(
       'store.network',
       () =>
@@ -138,7 +137,7 @@ export async function createNetwork(ctx: CnmContext, name: string, o: NetworkOpt
     await tx.step('store.driverState', () => ctx.store.update((t) => t.putNetwork(rec)));
     ctx.emit({ kind: 'network', action: 'create', id: rec.id, name: rec.name });
     return rec;
-  }).finally(() => busy.end());
+  }));
 }
 
 /**

@@ -16,7 +16,7 @@ import { leaveKernel } from './join.js';
 import * as names from './names.js';
 import * as v from '../validate.js';
 import { portSpecs, preparePorts } from './publish.js';
-import { Busy } from './busy.js';
+import { whileBusy, type Busy } from './busy.js';
 import { joinTrip, sandboxTrip } from './trip.js';
 import { Teardown, Transaction } from './tx.js';
 
@@ -151,8 +151,7 @@ export async function createSandbox(ctx: CnmContext, name: string, o: SandboxPla
   if (ext) sb.netnsId = ext.handle.id ?? undefined;
   await ctx.lifecycle?.prepare();
   const tx = new Transaction(`sandbox ${n}`, ctx.faults);
-  const busy = new Busy(ctx);
-  const made = tx.run(async () => {
+  const made = whileBusy(ctx, (busy) => tx.run(async () => {
     // 1. Intent: the sandbox, its new endpoints and their addresses, in one store transaction.
     const plan = await tx.step(
       'store.sandbox',
@@ -234,7 +233,7 @@ export async function createSandbox(ctx: CnmContext, name: string, o: SandboxPla
     ctx.emit({ kind: 'sandbox', action: 'create', id: sb.id, name: sb.name });
     for (const ep of plan.eps) ctx.emit({ kind: 'endpoint', action: 'join', id: ep.id, name: ep.name });
     return sb;
-  }).finally(() => busy.end());
+  }));
   // The external namespace's handle is not kept: it would keep the namespace alive after its runtime deleted it.
   return ext ? made.finally(() => ext.close()) : made;
 }
@@ -242,12 +241,7 @@ export async function createSandbox(ctx: CnmContext, name: string, o: SandboxPla
 /** Tears a sandbox down; refused while others share its namespace unless forced. */
 export async function deleteSandbox(ctx: CnmContext, sbRec: SandboxRecord, o: DeleteOptions = {}): Promise<void> {
   ctx.live();
-  const busy = new Busy(ctx);
-  try {
-    await teardown(ctx, sbRec, o, busy);
-  } finally {
-    await busy.end();
-  }
+  await whileBusy(ctx, (busy) => teardown(ctx, sbRec, o, busy));
 }
 
 async function teardown(ctx: CnmContext, sbRec: SandboxRecord, o: DeleteOptions, busy: Busy): Promise<void> {
