@@ -183,6 +183,15 @@ Napi::Value from_ip(Napi::Env env, const rtnl::IpAddr& a) {
   return Napi::String::New(env, buf);
 }
 
+// An address family as JS names it: 4 or 6.
+int version(uint8_t family) { return family == AF_INET6 ? 6 : 4; }
+
+// n, or null when the kernel did not say.
+template <class N>
+Napi::Value or_null(Napi::Env env, bool has, N n) {
+  return has ? Napi::Value(Napi::Number::New(env, static_cast<double>(n))) : env.Null();
+}
+
 Napi::Value from_mac(Napi::Env env, const rtnl::Mac& m) {
   if (!m.set) return env.Null();
   char buf[18];
@@ -194,87 +203,40 @@ Napi::Value from_mac(Napi::Env env, const rtnl::Mac& m) {
 }  // namespace
 
 Napi::Object from_link(Napi::Env env, const rtnl::LinkInfo& l) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("ifindex", l.ifindex);
-  o.Set("name", l.name);
-  o.Set("kind", l.kind);
-  o.Set("flags", l.flags);
-  o.Set("mtu", l.mtu);
-  o.Set("mac", from_mac(env, l.mac));
-  o.Set("master", l.master);
-  o.Set("link", l.link);
-  o.Set("linkNetnsid", l.has_link_netnsid ? Napi::Value(Napi::Number::New(env, l.link_netnsid)) : env.Null());
-  o.Set("operstate", l.operstate);
-  o.Set("txqlen", l.txqlen);
-  o.Set("slaveKind", l.slave_kind);
-  o.Set("alias", l.alias);
-  return o;
+  return object(env, "ifindex", l.ifindex, "name", l.name, "kind", l.kind, "flags", l.flags, "mtu", l.mtu,
+                "mac", from_mac(env, l.mac), "master", l.master, "link", l.link,
+                "linkNetnsid", or_null(env, l.has_link_netnsid, l.link_netnsid), "operstate", l.operstate,
+                "txqlen", l.txqlen, "slaveKind", l.slave_kind, "alias", l.alias);
 }
 
 Napi::Object from_sock(Napi::Env env, const diag::SockInfo& s) {
-  Napi::Object o = Napi::Object::New(env);
   char buf[INET6_ADDRSTRLEN];
   inet_ntop(s.family, s.addr, buf, sizeof buf);
-  o.Set("family", s.family == AF_INET6 ? 6 : 4);
-  o.Set("state", s.state);
-  o.Set("address", buf);
-  o.Set("port", s.port);
-  o.Set("inode", static_cast<double>(s.inode));
-  return o;
+  return object(env, "family", version(s.family), "state", s.state, "address", buf, "port", s.port,
+                "inode", static_cast<double>(s.inode));
 }
 
 Napi::Object from_addr(Napi::Env env, const rtnl::AddrInfo& a) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("family", a.family == AF_INET6 ? 6 : 4);
-  o.Set("ifindex", a.ifindex);
-  o.Set("address", from_ip(env, a.local));
-  o.Set("peer", from_ip(env, a.address));
-  o.Set("prefixlen", a.prefixlen);
-  o.Set("scope", a.scope);
-  o.Set("flags", a.flags);
-  o.Set("broadcast", from_ip(env, a.broadcast));
-  o.Set("label", a.label);
-  o.Set("validLft", a.valid_lft);
-  o.Set("preferredLft", a.preferred_lft);
-  return o;
+  return object(env, "family", version(a.family), "ifindex", a.ifindex, "address", from_ip(env, a.local),
+                "peer", from_ip(env, a.address), "prefixlen", a.prefixlen, "scope", a.scope, "flags", a.flags,
+                "broadcast", from_ip(env, a.broadcast), "label", a.label,
+                "validLft", a.valid_lft, "preferredLft", a.preferred_lft);
 }
 
 Napi::Object from_route(Napi::Env env, const rtnl::RouteInfo& r) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("family", r.family == AF_INET6 ? 6 : 4);
-  o.Set("dst", from_ip(env, r.dst));
-  o.Set("dstLen", r.dst_len);
-  o.Set("gateway", from_ip(env, r.gateway));
-  o.Set("prefsrc", from_ip(env, r.prefsrc));
-  o.Set("oif", r.oif);
-  o.Set("table", r.table);
-  o.Set("metric", r.has_metric ? Napi::Value(Napi::Number::New(env, r.metric)) : env.Null());
-  o.Set("scope", r.scope);
-  o.Set("protocol", r.protocol);
-  o.Set("type", r.type);
-  o.Set("flags", r.flags);
-  o.Set("mtu", r.mtu);
-  return o;
+  return object(env, "family", version(r.family), "dst", from_ip(env, r.dst), "dstLen", r.dst_len,
+                "gateway", from_ip(env, r.gateway), "prefsrc", from_ip(env, r.prefsrc), "oif", r.oif,
+                "table", r.table, "metric", or_null(env, r.has_metric, r.metric), "scope", r.scope,
+                "protocol", r.protocol, "type", r.type, "flags", r.flags, "mtu", r.mtu);
 }
 
 Napi::Object from_neigh(Napi::Env env, const rtnl::NeighInfo& n) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("family", n.family == AF_INET6 ? 6 : 4);
-  o.Set("ifindex", n.ifindex);
-  o.Set("dst", from_ip(env, n.dst));
-  o.Set("lladdr", from_mac(env, n.lladdr));
-  o.Set("state", n.state);
-  o.Set("flags", n.flags);
-  o.Set("type", n.type);
-  return o;
+  return object(env, "family", version(n.family), "ifindex", n.ifindex, "dst", from_ip(env, n.dst),
+                "lladdr", from_mac(env, n.lladdr), "state", n.state, "flags", n.flags, "type", n.type);
 }
 
 Napi::Object from_reply(Napi::Env env, const io::Reply& r) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("errno", -r.error);
-  o.Set("message", r.message);
-  o.Set("offset", r.has_offset ? Napi::Value(Napi::Number::New(env, r.offset)) : env.Null());
-  return o;
+  return object(env, "errno", -r.error, "message", r.message, "offset", or_null(env, r.has_offset, r.offset));
 }
 
 Napi::Error from_sys(Napi::Env env, const io::SysError& e) {

@@ -15,6 +15,9 @@ namespace nsnet::rtnl {
 using nl::Attr;
 using nl::Builder;
 using nl::Kind;
+using nl::kNested;
+using nl::kU32;
+using nl::kU8;
 using nl::Policy;
 
 namespace {
@@ -216,17 +219,9 @@ bool decode_link(const nlmsghdr* h, LinkInfo* out) {
   if (h->nlmsg_type != RTM_NEWLINK && h->nlmsg_type != RTM_DELLINK) return false;
   Attr tb[IFLA_MAX + 1];
   static const nl::Policies<IFLA_MAX> p{
-      {IFLA_IFNAME, {Kind::String, 0, IFNAMSIZ - 1}},
-      {IFLA_MTU, {Kind::U32}},
-      {IFLA_MASTER, {Kind::U32}},
-      {IFLA_LINK, {Kind::U32}},
-      {IFLA_LINK_NETNSID, {Kind::U32}},
-      {IFLA_OPERSTATE, {Kind::U8}},
-      {IFLA_TXQLEN, {Kind::U32}},
-      {IFLA_GROUP, {Kind::U32}},
-      {IFLA_LINKINFO, {Kind::Nested}},
-      {IFLA_IFALIAS, {Kind::String, 0, IFALIASZ - 1}},
-  };
+      {IFLA_IFNAME, {Kind::String, 0, IFNAMSIZ - 1}}, {IFLA_MTU, kU32}, {IFLA_MASTER, kU32}, {IFLA_LINK, kU32},
+      {IFLA_LINK_NETNSID, kU32}, {IFLA_OPERSTATE, kU8}, {IFLA_TXQLEN, kU32}, {IFLA_GROUP, kU32},
+      {IFLA_LINKINFO, kNested}, {IFLA_IFALIAS, {Kind::String, 0, IFALIASZ - 1}}};
   if (!nl::parse_msg(h, sizeof(ifinfomsg), tb, IFLA_MAX, p.p).ok()) return false;
   ifinfomsg ifi;
   std::memcpy(&ifi, reinterpret_cast<const uint8_t*>(h) + nl::kHdrLen, sizeof ifi);
@@ -268,7 +263,7 @@ bool decode_addr(const nlmsghdr* h, AddrInfo* out) {
   Attr tb[IFA_MAX + 1];
   static const Policy p[IFA_MAX + 1] = {
       {}, {Kind::Binary, 4, 16}, {Kind::Binary, 4, 16}, {Kind::String, 0, IFNAMSIZ - 1},
-      {Kind::Binary, 4, 16}, {}, {Kind::Binary, 16, 0}, {}, {Kind::U32},
+      {Kind::Binary, 4, 16}, {}, {Kind::Binary, 16, 0}, {}, kU32,
   };
   if (!nl::parse_msg(h, sizeof(ifaddrmsg), tb, IFA_MAX, p).ok()) return false;
   ifaddrmsg ifa;
@@ -297,12 +292,7 @@ bool decode_route(const nlmsghdr* h, RouteInfo* out) {
   if (h->nlmsg_type != RTM_NEWROUTE && h->nlmsg_type != RTM_DELROUTE) return false;
   Attr tb[RTA_MAX + 1];
   static const nl::Policies<RTA_MAX> p{
-      {RTA_OIF, {Kind::U32}},
-      {RTA_IIF, {Kind::U32}},
-      {RTA_PRIORITY, {Kind::U32}},
-      {RTA_TABLE, {Kind::U32}},
-      {RTA_METRICS, {Kind::Nested}},
-  };
+      {RTA_OIF, kU32}, {RTA_IIF, kU32}, {RTA_PRIORITY, kU32}, {RTA_TABLE, kU32}, {RTA_METRICS, kNested}};
   if (!nl::parse_msg(h, sizeof(rtmsg), tb, RTA_MAX, p.p).ok()) return false;
   rtmsg rt;
   std::memcpy(&rt, reinterpret_cast<const uint8_t*>(h) + nl::kHdrLen, sizeof rt);
@@ -330,7 +320,7 @@ bool decode_route(const nlmsghdr* h, RouteInfo* out) {
     Attr mx[RTAX_MAX + 1];
     static const Policy* mp = [] {
       static Policy q[RTAX_MAX + 1];
-      q[RTAX_MTU] = {Kind::U32};
+      q[RTAX_MTU] = kU32;
       return q;
     }();
     if (nl::parse_nested(tb[RTA_METRICS], mx, RTAX_MAX, mp).ok() && mx[RTAX_MTU]) out->mtu = mx[RTAX_MTU].u32();
