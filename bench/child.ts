@@ -16,10 +16,12 @@ import { runDocker } from './peers/docker.js';
 import { runDnsCreate, runDnsQuery } from './peers/dns.js';
 import { runSoak } from './soak.js';
 import * as nsnet from 'nsnet';
+import { runOverlay } from './peers/overlay.js';
 
 const [peer, json] = process.argv.slice(2);
 const o = JSON.parse(json ?? '{}') as {
   n: number; explicit?: boolean; binary?: string; cycles?: number; ports?: boolean; published?: number; paired?: boolean; peer?: CniPeer;
+  driver?: 'bridge' | 'routed' | 'none'; uplink?: boolean;
   mode?: 'embedded' | 'daemon'; latencyN?: number; seconds?: number; window?: number; api?: 'controller' | 'netns';
 };
 const run =
@@ -30,7 +32,7 @@ const run =
       : peer === 'nsnet'
         ? runNsnet({ n: o.n, explicit: o.explicit })
         : peer === 'controller'
-          ? runController({ n: o.n, explicit: o.explicit, ports: o.ports, published: o.published, paired: o.paired })
+          ? runController({ n: o.n, explicit: o.explicit, ports: o.ports, published: o.published, paired: o.paired, driver: o.driver, uplink: o.uplink })
           : peer === 'cni'
             ? runCni({ n: o.n })
             : peer === 'cni+masq'
@@ -57,6 +59,8 @@ const run =
                   ? spawnCostMs().then((ms) => ({ ms }))
         : peer === 'events'
           ? runEventsBench({ n: o.n, runs: 1 }).then((r) => r[0])
+        : peer === 'overlay'
+          ? runOverlay(o as unknown as Parameters<typeof runOverlay>[0])
         : peer === 'dns-create'
           ? runDnsCreate({ n: o.n, mode: o.mode! })
         : peer === 'dns-query'

@@ -30,7 +30,13 @@ std::vector<ops::Group> to_groups(Napi::Value v) {
     ops::Group grp;
     grp.ns = NetnsHandle::From(o.Get("ns"));
     grp.is_nft = o.Get("nft").IsArray();
-    if (grp.is_nft) {
+    grp.is_sysctl = o.Get("sysctl").IsArray();
+    if (grp.is_sysctl) {
+      grp.sysctl = from_array(o.Get("sysctl"), [](Napi::Value kv) {
+        Napi::Array a = kv.As<Napi::Array>();
+        return std::pair<std::string, std::string>(a.Get(0u).ToString().Utf8Value(), a.Get(1u).ToString().Utf8Value());
+      });
+    } else if (grp.is_nft) {
       grp.nft = from_array(o.Get("nft"), to_nft_op);
     } else {
       grp.list = from_array(o.Get("ops"), [&](Napi::Value op) {
@@ -42,10 +48,10 @@ std::vector<ops::Group> to_groups(Napi::Value v) {
   });
 }
 
-// Opening an nf_tables socket enters its namespace: only the namespace lane may.
+// Opening an nf_tables socket, or writing a sysctl, enters the namespace: only the namespace lane may.
 Lane lane_for(const std::vector<ops::Group>& groups) {
   for (const ops::Group& g : groups)
-    if (g.is_nft && nft_lane(*g.ns) == Lane::Namespace) return Lane::Namespace;
+    if ((g.is_nft && nft_lane(*g.ns) == Lane::Namespace) || g.is_sysctl) return Lane::Namespace;
   return Lane::Netlink;
 }
 
@@ -95,6 +101,8 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::Links>("links"),
                              InstanceMethod<&Addon::Addrs>("addrs"),
                              InstanceMethod<&Addon::Routes>("routes"),
+                             InstanceMethod<&Addon::Neighs>("neighs"),
+                             InstanceMethod<&Addon::Fdb>("fdb"),
                              InstanceMethod<&Addon::Sockets>("sockets"),
                              InstanceMethod<&Addon::GetStats>("stats"),
                              InstanceMethod<&Addon::NftTransact>("nftTransact"),
@@ -386,6 +394,18 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value Routes(const Napi::CallbackInfo& info) {
     using namespace std::placeholders;
     return Dump(info, from_route, std::bind(ops::list_routes, _1, family_arg(info[1]), info[2].ToNumber().Uint32Value(), _2, _3, _4));
+  }
+
+  // neighs(ns, family: 0 | 4 | 6)
+  Napi::Value Neighs(const Napi::CallbackInfo& info) {
+    using namespace std::placeholders;
+    return Dump(info, from_neigh, std::bind(ops::list_neighs, _1, family_arg(info[1]), _2, _3, _4));
+  }
+
+  // fdb(ns): every bridge port's and VXLAN device's forwarding entries
+  Napi::Value Fdb(const Napi::CallbackInfo& info) {
+    using namespace std::placeholders;
+    return Dump(info, from_fdb, std::bind(ops::list_fdb, _1, _2, _3, _4));
   }
 
   // sockets(ns, family: 0 | 4 | 6, protocol: 'tcp' | 'udp', states: number) -> Promise<{ errno, message, offset, items }>

@@ -3,6 +3,7 @@
 // handing the default route on), and delete (leave, then release).
 import { existsSync } from 'node:fs';
 
+import { defaultRoutes } from '../drivers/inside.js';
 import { handoffIfname } from '../drivers/handoff.js';
 import { NsnetError } from '../errors.js';
 import type { Netns } from '../netlink/netns.js';
@@ -131,6 +132,7 @@ async function leaveSandbox(ctx: CnmContext, epRec: EndpointRecord, busy: Busy, 
     t.putEndpoint(heir);
     return { heir, net: t.network(heir.networkId)! };
   });
+  await td.step('kernel.vacate', () => vacate(ctx, [cur.net]));
   const lifecycle = ctx.lifecycle;
   if (lifecycle && cur.sb && cur.sb.netnsKind !== 'container') await td.step('names', () => liveAgain(ctx, lifecycle, cur.sb!.id));
   if (cur.sb) {
@@ -141,7 +143,7 @@ async function leaveSandbox(ctx: CnmContext, epRec: EndpointRecord, busy: Busy, 
       await td.step('kernel.route', () =>
         ctx.inNetns(sb, async (ns) => {
           const b = ns.batch();
-          for (const s of next.net.subnets) if (s.gateway) b.replaceRoute({ dst: 'default', gateway: s.gateway, dev: next.heir.ifname! });
+          for (const r of defaultRoutes(ctx.knownDriver(next.net.driver), next.net, next.heir.ifname!)) b.replaceRoute(r);
           await b.commit();
         }),
       );
@@ -152,6 +154,18 @@ async function leaveSandbox(ctx: CnmContext, epRec: EndpointRecord, busy: Busy, 
   }
   ctx.emit({ kind: 'endpoint', action: 'leave', id: epRec.id, name: epRec.name });
   td.finish();
+}
+
+/**
+ * For each network in nets that no sandbox of this host is on any more,
+ * the driver's vacate (a global network's devices go with the host's last
+ * sandbox on it).
+ */
+export async function vacate(ctx: CnmContext, nets: Iterable<NetworkRecord>): Promise<void> {
+  const withHook = [...nets].filter((n) => ctx.knownDriver(n.driver)?.vacate);
+  if (!withHook.length) return;
+  const joined = new Set((await ctx.store.view((t) => t.endpoints())).filter((e) => e.sandboxId).map((e) => e.networkId));
+  for (const n of withHook) if (!joined.has(n.id)) await ctx.driver(n.driver).vacate!(ctx, n);
 }
 
 /** Leaves if joined, then releases the endpoint's addresses and host ports. */

@@ -12,7 +12,7 @@ import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/stor
 import { deferKeys, findByKey, now, openExternal, type CnmContext, type DeleteOptions } from './context.js';
 import { checkEndpoint, dropEndpoint, planEndpoint, planJoins, type EndpointOptions } from './endpoints.js';
 import { hostHostname, ownsFiles, removeSandboxFiles, validExtraHost, writeSandboxFiles } from './files.js';
-import { leaveKernel } from './join.js';
+import { leaveKernel, vacate } from './join.js';
 import * as names from './names.js';
 import * as v from '../validate.js';
 import { portSpecs, preparePorts } from './publish.js';
@@ -277,6 +277,14 @@ async function teardown(ctx: CnmContext, sbRec: SandboxRecord, o: DeleteOptions,
     // Unmounted behind our back, the namespace may live on (a process in
     // it holds it), and releasing it would not take its veths: they go now.
     if (o.wait || !isMounted(sb.netnsPath)) await leaveAll();
+    else {
+      // What would outlive the release, or linger too long (see Driver.release).
+      for (const ep of cur.eps) {
+        const net = cur.nets.get(ep.networkId)!;
+        const d = ctx.knownDriver(net.driver);
+        if (d?.release) await td.step(`release ${ep.name}`, () => d.release!(ctx, net, ep, sb));
+      }
+    }
     // Releasing the namespace destroys everything in it, veths included,
     // in the kernel's own time (see DeleteOptions.wait).
     ctx.dropNetns(sb.id);
@@ -298,6 +306,7 @@ async function teardown(ctx: CnmContext, sbRec: SandboxRecord, o: DeleteOptions,
       t.deleteSandbox(sb.id);
     }),
   );
+  await td.step('kernel.vacate', () => vacate(ctx, cur.nets.values()));
   ctx.emit({ kind: 'sandbox', action: 'delete', id: sb.id, name: sb.name });
   td.finish();
 }
