@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <cstdio>
+#include <utility>
 
 namespace nsnet::addon {
 
@@ -28,18 +29,14 @@ std::string str(Napi::Object o, const char* k) {
 namespace {
 
 ops::OpType op_type(Napi::Env env, const std::string& s) {
-  if (s == "link.add") return ops::OpType::LinkAdd;
-  if (s == "link.set") return ops::OpType::LinkSet;
-  if (s == "link.del") return ops::OpType::LinkDel;
-  if (s == "addr.add") return ops::OpType::AddrAdd;
-  if (s == "addr.del") return ops::OpType::AddrDel;
-  if (s == "route.add") return ops::OpType::RouteAdd;
-  if (s == "route.replace") return ops::OpType::RouteReplace;
-  if (s == "route.del") return ops::OpType::RouteDel;
-  if (s == "neigh.add") return ops::OpType::NeighAdd;
-  if (s == "neigh.replace") return ops::OpType::NeighReplace;
-  if (s == "neigh.append") return ops::OpType::NeighAppend;
-  if (s == "neigh.del") return ops::OpType::NeighDel;
+  using T = ops::OpType;
+  static const std::pair<const char*, T> kOps[] = {
+      {"link.add", T::LinkAdd},         {"link.set", T::LinkSet},   {"link.del", T::LinkDel},
+      {"addr.add", T::AddrAdd},         {"addr.del", T::AddrDel},   {"route.add", T::RouteAdd},
+      {"route.replace", T::RouteReplace}, {"route.del", T::RouteDel}, {"neigh.add", T::NeighAdd},
+      {"neigh.replace", T::NeighReplace}, {"neigh.append", T::NeighAppend}, {"neigh.del", T::NeighDel}};
+  for (const auto& [name, type] : kOps)
+    if (s == name) return type;
   NAPI_THROW(Napi::TypeError::New(env, "unknown op " + s), ops::OpType::LinkAdd);
 }
 

@@ -239,6 +239,14 @@ bool get_addr(Attr a, uint8_t family, IpAddr* out) {
   return true;
 }
 
+// The ndmsg of an RTM_NEWNEIGH or RTM_DELNEIGH message (ARP/NDP and FDB entries alike).
+bool neigh_header(const nlmsghdr* h, ndmsg* nd) {
+  if (h->nlmsg_type != RTM_NEWNEIGH && h->nlmsg_type != RTM_DELNEIGH) return false;
+  if (h->nlmsg_len < nl::kHdrLen + sizeof(ndmsg)) return false;
+  std::memcpy(nd, reinterpret_cast<const uint8_t*>(h) + nl::kHdrLen, sizeof *nd);
+  return true;
+}
+
 }  // namespace
 
 bool decode_link(const nlmsghdr* h, LinkInfo* out) {
@@ -355,19 +363,11 @@ bool decode_route(const nlmsghdr* h, RouteInfo* out) {
 }
 
 bool decode_neigh(const nlmsghdr* h, NeighInfo* out) {
-  if (h->nlmsg_type != RTM_NEWNEIGH && h->nlmsg_type != RTM_DELNEIGH) return false;
-  if (h->nlmsg_len < nl::kHdrLen + sizeof(ndmsg)) return false;
   ndmsg nd;
-  std::memcpy(&nd, reinterpret_cast<const uint8_t*>(h) + nl::kHdrLen, sizeof nd);
-  if (nd.ndm_family != AF_INET && nd.ndm_family != AF_INET6) return false;
+  if (!neigh_header(h, &nd) || (nd.ndm_family != AF_INET && nd.ndm_family != AF_INET6)) return false;
   Attr tb[NDA_MAX + 1];
-  static const Policy* p = [] {
-    static Policy q[NDA_MAX + 1];
-    q[NDA_DST] = {Kind::Binary, 4, 16};
-    q[NDA_LLADDR] = {Kind::Binary, 0, 32};
-    return q;
-  }();
-  if (!nl::parse_msg(h, sizeof(ndmsg), tb, NDA_MAX, p).ok()) return false;
+  static const nl::Policies<NDA_MAX> p{{NDA_DST, {Kind::Binary, 4, 16}}, {NDA_LLADDR, {Kind::Binary, 0, 32}}};
+  if (!nl::parse_msg(h, sizeof(ndmsg), tb, NDA_MAX, p.p).ok()) return false;
   *out = NeighInfo{};
   out->family = nd.ndm_family;
   out->ifindex = nd.ndm_ifindex;
@@ -383,22 +383,12 @@ bool decode_neigh(const nlmsghdr* h, NeighInfo* out) {
 }
 
 bool decode_fdb(const nlmsghdr* h, FdbInfo* out) {
-  if (h->nlmsg_type != RTM_NEWNEIGH && h->nlmsg_type != RTM_DELNEIGH) return false;
-  if (h->nlmsg_len < nl::kHdrLen + sizeof(ndmsg)) return false;
   ndmsg nd;
-  std::memcpy(&nd, reinterpret_cast<const uint8_t*>(h) + nl::kHdrLen, sizeof nd);
-  if (nd.ndm_family != AF_BRIDGE) return false;
+  if (!neigh_header(h, &nd) || nd.ndm_family != AF_BRIDGE) return false;
   Attr tb[NDA_MAX + 1];
-  static const Policy* p = [] {
-    static Policy q[NDA_MAX + 1];
-    q[NDA_DST] = {Kind::Binary, 4, 16};
-    q[NDA_LLADDR] = {Kind::Binary, 6, 6};
-    q[NDA_MASTER] = {Kind::U32};
-    q[NDA_VNI] = {Kind::U32};
-    q[NDA_VLAN] = {Kind::U16};
-    return q;
-  }();
-  if (!nl::parse_msg(h, sizeof(ndmsg), tb, NDA_MAX, p).ok() || !tb[NDA_LLADDR]) return false;
+  static const nl::Policies<NDA_MAX> p{{NDA_DST, {Kind::Binary, 4, 16}}, {NDA_LLADDR, {Kind::Binary, 6, 6}},
+                                       {NDA_MASTER, kU32}, {NDA_VNI, kU32}, {NDA_VLAN, {Kind::U16}}};
+  if (!nl::parse_msg(h, sizeof(ndmsg), tb, NDA_MAX, p.p).ok() || !tb[NDA_LLADDR]) return false;
   *out = FdbInfo{};
   out->ifindex = nd.ndm_ifindex;
   out->state = nd.ndm_state;
