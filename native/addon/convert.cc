@@ -31,10 +31,11 @@ namespace {
 ops::OpType op_type(Napi::Env env, const std::string& s) {
   using T = ops::OpType;
   static const std::pair<const char*, T> kOps[] = {
-      {"link.add", T::LinkAdd},         {"link.set", T::LinkSet},   {"link.del", T::LinkDel},
-      {"addr.add", T::AddrAdd},         {"addr.del", T::AddrDel},   {"route.add", T::RouteAdd},
-      {"route.replace", T::RouteReplace}, {"route.del", T::RouteDel}, {"neigh.add", T::NeighAdd},
-      {"neigh.replace", T::NeighReplace}, {"neigh.append", T::NeighAppend}, {"neigh.del", T::NeighDel}};
+      {"link.add", T::LinkAdd},           {"link.set", T::LinkSet},         {"link.del", T::LinkDel},
+      {"addr.add", T::AddrAdd},           {"addr.del", T::AddrDel},         {"route.add", T::RouteAdd},
+      {"route.replace", T::RouteReplace}, {"route.del", T::RouteDel},       {"raw", T::Raw},
+      {"neigh.add", T::NeighAdd},         {"neigh.replace", T::NeighReplace}, {"neigh.append", T::NeighAppend},
+      {"neigh.del", T::NeighDel}};
   for (const auto& [name, type] : kOps)
     if (s == name) return type;
   NAPI_THROW(Napi::TypeError::New(env, "unknown op " + s), ops::OpType::LinkAdd);
@@ -93,6 +94,11 @@ void link_field(ops::Op& op, ops::NsRefs* refs, const std::string& k, Napi::Valu
   else if (k == "mac") l.mac = to_mac(v);
   else if (k == "up") l.up = as_tri(v);
   else if (k == "txqlen") l.txqlen = as_num(v, k);
+  else if (k == "group") l.group = as_num(v, k);
+  else if (k == "flags" && v.IsObject()) {
+    l.flags_mask = static_cast<uint32_t>(as_num(v.As<Napi::Object>().Get("mask"), "flags.mask"));
+    l.flags = static_cast<uint32_t>(as_num(v.As<Napi::Object>().Get("value"), "flags.value"));
+  }
   else if (k == "netns") refs->netns = NetnsHandle::From(v);
   else if (k == "master") v.IsNull() ? void(op.detach = true) : void(op.master = as_dev(v));
   else if (k == "link") op.lower = as_dev(v);
@@ -166,6 +172,15 @@ void route_field(ops::Op& op, const std::string& k, Napi::Value v) {
   else if (k == "mtu") r.mtu = as_num(v, k);
 }
 
+void raw_field(ops::Op& op, const std::string& k, Napi::Value v) {
+  if (k == "type") op.raw_type = static_cast<uint16_t>(as_num(v, k));
+  else if (k == "flags") op.raw_flags = static_cast<uint16_t>(as_num(v, k));
+  else if (k == "body" && v.IsBuffer()) {
+    auto buf = v.As<Napi::Buffer<uint8_t>>();
+    op.raw.assign(buf.Data(), buf.Data() + buf.Length());
+  }
+}
+
 }  // namespace
 
 ops::Op to_op(Napi::Object o, ops::NsRefs* refs) {
@@ -185,6 +200,7 @@ ops::Op to_op(Napi::Object o, ops::NsRefs* refs) {
       case ops::OpType::LinkDel: break;
       case ops::OpType::AddrAdd:
       case ops::OpType::AddrDel: addr_field(op, k, v, &has_prefix); break;
+      case ops::OpType::Raw: raw_field(op, k, v); break;
       case ops::OpType::NeighAdd:
       case ops::OpType::NeighReplace:
       case ops::OpType::NeighAppend:
@@ -197,14 +213,20 @@ ops::Op to_op(Napi::Object o, ops::NsRefs* refs) {
   return op;
 }
 
-namespace {
-
 Napi::Value from_ip(Napi::Env env, const rtnl::IpAddr& a) {
   if (!a) return env.Null();
   char buf[INET6_ADDRSTRLEN];
   inet_ntop(a.family, a.bytes, buf, sizeof buf);
   return Napi::String::New(env, buf);
 }
+
+Napi::Object from_sock(Napi::Env env, const sockdiag::SockInfo& s) {
+  return object(env, "family", s.family, "protocol", s.protocol, "type", s.type, "state", s.state, "inode", s.inode,
+                "uid", s.uid, "src", from_ip(env, s.src), "dst", from_ip(env, s.dst), "sport", s.sport,
+                "dport", s.dport, "portid", s.portid, "ethertype", s.ethertype, "name", s.name);
+}
+
+namespace {
 
 // An address family as JS names it: 4 or 6.
 int version(uint8_t family) { return family == AF_INET6 ? 6 : 4; }
@@ -229,14 +251,13 @@ Napi::Object from_link(Napi::Env env, const rtnl::LinkInfo& l) {
   return object(env, "ifindex", l.ifindex, "name", l.name, "kind", l.kind, "flags", l.flags, "mtu", l.mtu,
                 "mac", from_mac(env, l.mac), "master", l.master, "link", l.link,
                 "linkNetnsid", or_null(env, l.has_link_netnsid, l.link_netnsid), "operstate", l.operstate,
-                "txqlen", l.txqlen, "slaveKind", l.slave_kind, "alias", l.alias);
+                "txqlen", l.txqlen, "group", l.group, "slaveKind", l.slave_kind, "alias", l.alias);
 }
 
-Napi::Object from_sock(Napi::Env env, const diag::SockInfo& s) {
-  char buf[INET6_ADDRSTRLEN];
-  inet_ntop(s.family, s.addr, buf, sizeof buf);
-  return object(env, "family", version(s.family), "state", s.state, "address", buf, "port", s.port,
-                "inode", static_cast<double>(s.inode));
+Napi::Object from_fib_rule(Napi::Env env, const rtnl::RuleInfo& r) {
+  return object(env, "family", r.family == AF_INET6 ? 6 : r.family == AF_INET ? 4 : r.family, "priority", r.priority,
+                "table", r.table, "action", r.action,
+                "body", Napi::Buffer<uint8_t>::Copy(env, r.body.data(), r.body.size()));
 }
 
 Napi::Object from_addr(Napi::Env env, const rtnl::AddrInfo& a) {
@@ -259,16 +280,9 @@ Napi::Object from_neigh(Napi::Env env, const rtnl::NeighInfo& n) {
 }
 
 Napi::Object from_fdb(Napi::Env env, const rtnl::FdbInfo& f) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("ifindex", f.ifindex);
-  o.Set("lladdr", from_mac(env, f.lladdr));
-  o.Set("dst", f.dst ? from_ip(env, f.dst) : env.Null());
-  o.Set("state", f.state);
-  o.Set("flags", f.flags);
-  o.Set("master", f.master);
-  o.Set("vni", f.vni >= 0 ? Napi::Value(Napi::Number::New(env, static_cast<double>(f.vni))) : env.Null());
-  o.Set("vlan", f.vlan >= 0 ? Napi::Value(Napi::Number::New(env, f.vlan)) : env.Null());
-  return o;
+  return object(env, "ifindex", f.ifindex, "lladdr", from_mac(env, f.lladdr),
+                "dst", f.dst ? from_ip(env, f.dst) : env.Null(), "state", f.state, "flags", f.flags,
+                "master", f.master, "vni", or_null(env, f.vni >= 0, f.vni), "vlan", or_null(env, f.vlan >= 0, f.vlan));
 }
 
 Napi::Object from_reply(Napi::Env env, const io::Reply& r) {

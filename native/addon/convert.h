@@ -10,9 +10,9 @@
 #include <vector>
 
 #include "../io/socket.h"
-#include "../nl/diag.h"
 #include "../nl/nft.h"
 #include "../nl/rtnl.h"
+#include "../nl/sockdiag.h"
 #include "../ops/group.h"
 #include "../ops/nft.h"
 #include "handle.h"
@@ -67,15 +67,18 @@ Napi::Object object(Napi::Env env, const KeyValues&... kv) {
 // the one this job creates first).
 ops::Op to_op(Napi::Object o, ops::NsRefs* refs);
 // C++ to JS.
+Napi::Value from_ip(Napi::Env env, const rtnl::IpAddr& a);
+Napi::Object from_sock(Napi::Env env, const sockdiag::SockInfo& s);
 Napi::Object from_link(Napi::Env env, const rtnl::LinkInfo& l);
 Napi::Object from_addr(Napi::Env env, const rtnl::AddrInfo& a);
 Napi::Object from_route(Napi::Env env, const rtnl::RouteInfo& r);
 Napi::Object from_neigh(Napi::Env env, const rtnl::NeighInfo& n);
-Napi::Object from_fdb(Napi::Env env, const rtnl::FdbInfo& f);
-Napi::Object from_sock(Napi::Env env, const diag::SockInfo& s);
+Napi::Object from_fib_rule(Napi::Env env, const rtnl::RuleInfo& r);
 // A kernel reply; an Error with errno, code and syscall, as Node's own system errors.
 Napi::Object from_reply(Napi::Env env, const io::Reply& r);
 Napi::Error from_sys(Napi::Env env, const io::SysError& e);
+// Bridge FDB entries.
+Napi::Object from_fdb(Napi::Env env, const rtnl::FdbInfo& f);
 // nf_tables (nft_convert.cc).
 ops::NftOp to_nft_op(Napi::Value v);
 Napi::Object from_table(Napi::Env env, const nft::Table& t);
