@@ -19,6 +19,9 @@ export {
   type VxlanSpec,
 } from './netlink/batch.js';
 export type { Address, FdbEntry, Link, Neighbour, Route } from './netlink/types.js';
+export type { SocketFilter, SocketInfo, SocketKind } from './netlink/socklist.js';
+export { NetnsPool, type Claim, type NetnsPoolOptions, type PoolStats } from './netlink/pool.js';
+export type { ResetResult } from './netlink/reset.js';
 export { watch, Watcher, type WatchEvent, type WatchOptions } from './watch.js';
 export { mirror, Mirror, type MirrorChange, type MirrorOptions } from './netlink/mirror.js';
 export {
@@ -60,6 +63,9 @@ export {
   type ControllerOptions,
   type ControllerEvent,
   type DeleteOptions,
+  type DeleteReport,
+  type PoolOptions,
+  type ControllerPoolStats,
   type HostInfo,
   type DnsOptions,
   type EndpointOptions,

@@ -36,6 +36,7 @@ ops::OpType op_type(Napi::Env env, const std::string& s) {
   if (s == "route.add") return ops::OpType::RouteAdd;
   if (s == "route.replace") return ops::OpType::RouteReplace;
   if (s == "route.del") return ops::OpType::RouteDel;
+  if (s == "raw") return ops::OpType::Raw;
   if (s == "neigh.add") return ops::OpType::NeighAdd;
   if (s == "neigh.replace") return ops::OpType::NeighReplace;
   if (s == "neigh.append") return ops::OpType::NeighAppend;
@@ -96,6 +97,11 @@ void link_field(ops::Op& op, ops::NsRefs* refs, const std::string& k, Napi::Valu
   else if (k == "mac") l.mac = to_mac(v);
   else if (k == "up") l.up = as_tri(v);
   else if (k == "txqlen") l.txqlen = as_num(v, k);
+  else if (k == "group") l.group = as_num(v, k);
+  else if (k == "flags" && v.IsObject()) {
+    l.flags_mask = static_cast<uint32_t>(as_num(v.As<Napi::Object>().Get("mask"), "flags.mask"));
+    l.flags = static_cast<uint32_t>(as_num(v.As<Napi::Object>().Get("value"), "flags.value"));
+  }
   else if (k == "netns") refs->netns = NetnsHandle::From(v);
   else if (k == "master") v.IsNull() ? void(op.detach = true) : void(op.master = as_dev(v));
   else if (k == "link") op.lower = as_dev(v);
@@ -169,6 +175,15 @@ void route_field(ops::Op& op, const std::string& k, Napi::Value v) {
   else if (k == "mtu") r.mtu = as_num(v, k);
 }
 
+void raw_field(ops::Op& op, const std::string& k, Napi::Value v) {
+  if (k == "type") op.raw_type = static_cast<uint16_t>(as_num(v, k));
+  else if (k == "flags") op.raw_flags = static_cast<uint16_t>(as_num(v, k));
+  else if (k == "body" && v.IsBuffer()) {
+    auto buf = v.As<Napi::Buffer<uint8_t>>();
+    op.raw.assign(buf.Data(), buf.Data() + buf.Length());
+  }
+}
+
 }  // namespace
 
 ops::Op to_op(Napi::Object o, ops::NsRefs* refs) {
@@ -188,6 +203,7 @@ ops::Op to_op(Napi::Object o, ops::NsRefs* refs) {
       case ops::OpType::LinkDel: break;
       case ops::OpType::AddrAdd:
       case ops::OpType::AddrDel: addr_field(op, k, v, &has_prefix); break;
+      case ops::OpType::Raw: raw_field(op, k, v); break;
       case ops::OpType::NeighAdd:
       case ops::OpType::NeighReplace:
       case ops::OpType::NeighAppend:
@@ -200,14 +216,32 @@ ops::Op to_op(Napi::Object o, ops::NsRefs* refs) {
   return op;
 }
 
-namespace {
-
 Napi::Value from_ip(Napi::Env env, const rtnl::IpAddr& a) {
   if (!a) return env.Null();
   char buf[INET6_ADDRSTRLEN];
   inet_ntop(a.family, a.bytes, buf, sizeof buf);
   return Napi::String::New(env, buf);
 }
+
+Napi::Object from_sock(Napi::Env env, const sockdiag::SockInfo& s) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("family", s.family);
+  o.Set("protocol", s.protocol);
+  o.Set("type", s.type);
+  o.Set("state", s.state);
+  o.Set("inode", s.inode);
+  o.Set("uid", s.uid);
+  o.Set("src", from_ip(env, s.src));
+  o.Set("dst", from_ip(env, s.dst));
+  o.Set("sport", s.sport);
+  o.Set("dport", s.dport);
+  o.Set("portid", s.portid);
+  o.Set("ethertype", s.ethertype);
+  o.Set("name", s.name);
+  return o;
+}
+
+namespace {
 
 Napi::Value from_mac(Napi::Env env, const rtnl::Mac& m) {
   if (!m.set) return env.Null();
@@ -232,20 +266,19 @@ Napi::Object from_link(Napi::Env env, const rtnl::LinkInfo& l) {
   o.Set("linkNetnsid", l.has_link_netnsid ? Napi::Value(Napi::Number::New(env, l.link_netnsid)) : env.Null());
   o.Set("operstate", l.operstate);
   o.Set("txqlen", l.txqlen);
+  o.Set("group", l.group);
   o.Set("slaveKind", l.slave_kind);
   o.Set("alias", l.alias);
   return o;
 }
 
-Napi::Object from_sock(Napi::Env env, const diag::SockInfo& s) {
+Napi::Object from_fib_rule(Napi::Env env, const rtnl::RuleInfo& r) {
   Napi::Object o = Napi::Object::New(env);
-  char buf[INET6_ADDRSTRLEN];
-  inet_ntop(s.family, s.addr, buf, sizeof buf);
-  o.Set("family", s.family == AF_INET6 ? 6 : 4);
-  o.Set("state", s.state);
-  o.Set("address", buf);
-  o.Set("port", s.port);
-  o.Set("inode", static_cast<double>(s.inode));
+  o.Set("family", r.family == AF_INET6 ? 6 : r.family == AF_INET ? 4 : r.family);
+  o.Set("priority", r.priority);
+  o.Set("table", r.table);
+  o.Set("action", r.action);
+  o.Set("body", Napi::Buffer<uint8_t>::Copy(env, r.body.data(), r.body.size()));
   return o;
 }
 

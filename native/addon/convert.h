@@ -10,9 +10,9 @@
 #include <vector>
 
 #include "../io/socket.h"
-#include "../nl/diag.h"
 #include "../nl/nft.h"
 #include "../nl/rtnl.h"
+#include "../nl/sockdiag.h"
 #include "../ops/group.h"
 #include "../ops/nft.h"
 #include "handle.h"
@@ -51,12 +51,14 @@ ops::Op to_op(Napi::Object o, ops::NsRefs* refs);
 ops::NftOp to_nft_op(Napi::Value v);
 
 // C++ to JS.
+Napi::Value from_ip(Napi::Env env, const rtnl::IpAddr& a);
+Napi::Object from_sock(Napi::Env env, const sockdiag::SockInfo& s);
 Napi::Object from_link(Napi::Env env, const rtnl::LinkInfo& l);
 Napi::Object from_addr(Napi::Env env, const rtnl::AddrInfo& a);
 Napi::Object from_route(Napi::Env env, const rtnl::RouteInfo& r);
 Napi::Object from_neigh(Napi::Env env, const rtnl::NeighInfo& n);
+Napi::Object from_fib_rule(Napi::Env env, const rtnl::RuleInfo& r);
 Napi::Object from_fdb(Napi::Env env, const rtnl::FdbInfo& f);
-Napi::Object from_sock(Napi::Env env, const diag::SockInfo& s);
 Napi::Object from_table(Napi::Env env, const nft::Table& t);
 Napi::Object from_chain(Napi::Env env, const nft::Chain& c);
 Napi::Object from_set(Napi::Env env, const nft::Set& s);

@@ -1,6 +1,7 @@
 #include "nft.h"
 
 #include <endian.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
 #include <sys/socket.h>
 
 #include <cstring>
@@ -133,6 +134,16 @@ bool encode_batch_begin(Builder& b, uint32_t seq, bool check_gen, uint32_t genid
   // The kernel refuses the whole batch with ERESTART if the ruleset's
   // generation is no longer genid: what we read before has changed.
   if (check_gen) b.put_be32(NFNL_BATCH_GENID, genid);
+  return b.finish();
+}
+
+bool encode_ct_flush(nl::Builder& b, uint32_t seq, bool expectations) {
+  // A delete with no tuple deletes them all.
+  const uint16_t type = expectations ? (NFNL_SUBSYS_CTNETLINK_EXP << 8) | IPCTNL_MSG_EXP_DELETE : (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_DELETE;
+  auto* g = b.begin_with<nfgenmsg>(type, NLM_F_REQUEST | NLM_F_ACK, seq);
+  if (!g) return false;
+  g->nfgen_family = AF_UNSPEC;
+  g->version = NFNETLINK_V0;
   return b.finish();
 }
 

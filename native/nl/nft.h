@@ -131,6 +131,9 @@ struct Rule {
 // Each encoder appends one message to b and returns b.ok(). `type` is an
 // NFT_MSG_* (or kMsgDestroy*), `flags` the netlink flags (kAdd, kCreate ...).
 bool encode_batch_begin(nl::Builder& b, uint32_t seq, bool check_gen, uint32_t genid);
+// Flushes the namespace's connection tracking table (ctnetlink, every
+// family), or with expectations its expectations, as `conntrack -F` does.
+bool encode_ct_flush(nl::Builder& b, uint32_t seq, bool expectations);
 bool encode_batch_end(nl::Builder& b, uint32_t seq);
 bool encode_table(nl::Builder& b, uint8_t type, uint16_t flags, uint32_t seq, const Table& t);
 bool encode_chain(nl::Builder& b, uint8_t type, uint16_t flags, uint32_t seq, const Chain& c);

@@ -1,5 +1,6 @@
 #include "rtnl.h"
 
+#include <linux/fib_rules.h>
 #include <linux/if.h>
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
@@ -16,6 +17,7 @@ using nl::Attr;
 using nl::Builder;
 using nl::Kind;
 using nl::Policy;
+using nl::Policies;
 
 namespace {
 
@@ -73,11 +75,14 @@ bool encode_link_new(Builder& b, uint32_t seq, uint16_t flags, const LinkSpec& s
   if (!ifi) return false;
   ifi->ifi_family = AF_UNSPEC;
   ifi->ifi_index = create ? 0 : s.ifindex;
+  ifi->ifi_change = s.flags_mask;
+  ifi->ifi_flags = s.flags & s.flags_mask;
   if (s.up >= 0) {
-    ifi->ifi_change = IFF_UP;
-    ifi->ifi_flags = s.up ? IFF_UP : 0;
+    ifi->ifi_change |= IFF_UP;
+    ifi->ifi_flags = (ifi->ifi_flags & ~static_cast<unsigned>(IFF_UP)) | (s.up ? IFF_UP : 0);
   }
   if (!s.name.empty()) b.put_str(IFLA_IFNAME, s.name);
+  if (s.group >= 0) b.put_u32(IFLA_GROUP, static_cast<uint32_t>(s.group));
   if (s.mtu >= 0) b.put_u32(IFLA_MTU, static_cast<uint32_t>(s.mtu));
   if (s.mac.set) b.put(IFLA_ADDRESS, s.mac.bytes, 6);
   if (s.master >= 0) b.put_u32(IFLA_MASTER, static_cast<uint32_t>(s.master));
@@ -389,6 +394,38 @@ bool decode_neigh(const nlmsghdr* h, NeighInfo* out) {
     out->lladdr.set = true;
     std::memcpy(out->lladdr.bytes, tb[NDA_LLADDR].data(), 6);
   }
+  return true;
+}
+
+bool encode_rule_dump(Builder& b, uint32_t seq, uint8_t family) {
+  auto* frh = b.begin_with<fib_rule_hdr>(RTM_GETRULE, NLM_F_REQUEST | NLM_F_DUMP, seq);
+  if (!frh) return false;
+  frh->family = family;
+  return b.finish();
+}
+
+bool encode_raw(Builder& b, uint16_t type, uint32_t seq, uint16_t flags, const uint8_t* body, size_t len) {
+  b.begin(type, flags, seq);
+  void* p = b.put_extra(len);
+  if (p && len) std::memcpy(p, body, len);
+  return b.finish();
+}
+
+bool decode_rule(const nlmsghdr* h, RuleInfo* out) {
+  if (h->nlmsg_type != RTM_NEWRULE && h->nlmsg_type != RTM_DELRULE) return false;
+  if (h->nlmsg_len < nl::kHdrLen + sizeof(fib_rule_hdr)) return false;
+  fib_rule_hdr frh;
+  std::memcpy(&frh, reinterpret_cast<const uint8_t*>(h) + nl::kHdrLen, sizeof frh);
+  Attr tb[FRA_MAX + 1];
+  static const Policies<FRA_MAX> p{{FRA_PRIORITY, {Kind::U32}}, {FRA_TABLE, {Kind::U32}}};
+  if (!nl::parse_msg(h, sizeof frh, tb, FRA_MAX, p.p).ok()) return false;
+  *out = RuleInfo{};
+  out->family = frh.family;
+  out->action = frh.action;
+  out->table = tb[FRA_TABLE] ? tb[FRA_TABLE].u32() : frh.table;
+  if (tb[FRA_PRIORITY]) out->priority = tb[FRA_PRIORITY].u32();
+  const uint8_t* body = reinterpret_cast<const uint8_t*>(h) + nl::kHdrLen;
+  out->body.assign(body, body + (h->nlmsg_len - nl::kHdrLen));
   return true;
 }
 

@@ -41,8 +41,10 @@ import { reconcile, type ReconcileOptions, type ReconcileReport } from './reconc
 import * as sandboxes from './sandboxes.js';
 import type { SandboxSettings } from './sandboxes.js';
 import type { FaultHook } from './tx.js';
+import { SandboxPools, checkPoolOptions, type PoolOptions } from './pool.js';
 
-export type { ControllerEvent, DeleteOptions } from './context.js';
+export type { ControllerEvent, DeleteOptions, DeleteReport } from './context.js';
+export type { ControllerPoolStats, PoolOptions } from './pool.js';
 export type { SandboxHook } from './hooks.js';
 export type { EndpointOptions } from './endpoints.js';
 export type { NetworkOptions, SubnetOptions } from './networks.js';
@@ -85,6 +87,14 @@ export interface ControllerOptions extends GlobalOptions {
   dockerUser?: boolean;
   /** Test hook: called before each step of a create; a throw fails that step. */
   faults?: FaultHook;
+  /**
+   * Sandbox pools: for each of these networks, `size` namespaces made
+   * ahead of time with the network's interface already plugged in, so a
+   * sandbox on one of them (alone) is made in one short trip; refilled in
+   * the background at a bounded rate. `sandbox.delete({ recycle: true })`
+   * gives a namespace back once a reset proves it clean. See pool.ts.
+   */
+  pool?: PoolOptions;
   /** Steps before a sandbox's namespace goes (default: the registered ones, see hooks.ts). */
   hooks?: SandboxHook[];
   /**
@@ -190,6 +200,7 @@ export class Controller extends EventEmitter {
       throw e;
     }
     const store = global ? new ScopedStore(local, global) : local;
+    const pool = opts.pool === undefined ? null : checkPoolOptions(opts.pool);
     const c = new Controller({ stateDir, runDir, etcDir, filesDir, host, store, firewall, dockerUser, global, ...(opts.faults ? { faults: opts.faults } : {}) });
     c.ctx.hooks = opts.hooks ?? defaultSandboxHooks();
     try {
@@ -208,11 +219,29 @@ export class Controller extends EventEmitter {
         await daemon.prepare();
         if (!daemon.serving()) await c.serveNames(o);
       }
+      if (pool) {
+        const pools = new SandboxPools(c.ctx, pool);
+        c.ctx.pools = pools;
+        for (const n of await c.ctx.store.view((t) => t.networks())) {
+          if (pool.networks.includes(n.name) && !c.ctx.knownDriver(n.driver)?.prepool)
+            throw new ValidationError('pool.networks', n.name, `is a ${n.driver} network, whose driver cannot pool`);
+          pools.start(n);
+        }
+      }
     } catch (e) {
       c.close();
       throw e;
     }
     return c;
+  }
+
+  /**
+   * The sandbox pools (Controller.open's pool option), or null: stats()
+   * (size, ready, hits, misses, refill rate ...) and warm() (resolves once
+   * every pool is full).
+   */
+  get pool(): Pick<SandboxPools, 'stats' | 'warm'> | null {
+    return (this.ctx.pools as SandboxPools | null) ?? null;
   }
 
   /** The store the controller records its intent in. @internal */
@@ -337,18 +366,27 @@ export class Controller extends EventEmitter {
     return nameServer(this.ctx.lifecycle);
   }
 
-  /** Closes the store (and the global store's watch and lease keepalive), the namespace handles and, when it serves names, its resolvers. Sandboxes and networks stay. */
-  close(): void {
+  /**
+   * Closes the store (and the global store's watch and lease keepalive),
+   * the namespace handles and, when it serves names, its resolvers.
+   * Sandboxes and networks stay; the pools' namespaces are released (the
+   * returned promise says when; a process that exits first leaves them to
+   * the next reconcile).
+   */
+  close(): Promise<void> {
+    const pools = this.ctx.pools as SandboxPools | null;
+    this.ctx.pools = null;
     this.peers?.close();
     this.peers = null;
     void this.ctx.lifecycle?.close();
     this.ctx.lifecycle = null;
     this.ctx.close();
+    return pools ? pools.close() : Promise.resolve();
   }
 
   /** Waits for settled(), then closes. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.settled();
-    this.close();
+    await this.close();
   }
 }

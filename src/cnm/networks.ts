@@ -149,6 +149,7 @@ export async function createNetwork(ctx: CnmContext, name: string, o: NetworkOpt
     // The driver may have learnt something about its objects (did it create the bridge?); the record goes without its mark.
     await tx.step('store.driverState', () => ctx.store.update((t) => t.putNetwork(rec)));
     ctx.emit({ kind: 'network', action: 'create', id: rec.id, name: rec.name });
+    ctx.pools?.start(rec);
     return rec;
   }).finally(() => busy.end());
 }
@@ -194,6 +195,8 @@ export async function deleteNetwork(ctx: CnmContext, netRec: NetworkRecord, o: D
     });
     if (!cur) return false;
     const td = new Teardown(`network ${cur.net.name}`, ctx.faults);
+    // Its pool's namespaces hold ports of its bridge.
+    if (ctx.pools) await td.step('pool', () => ctx.pools!.drop(cur.net.id));
     for (const ep of cur.eps) await td.step(`endpoint ${ep.name}`, () => deleteEndpoint(ctx, ep));
     // The firewall first, so the network's traffic stops being forwarded before its bridge goes.
     const fw = ctx.knownDriver(cur.net.driver)?.firewall?.(cur.net);
