@@ -16,6 +16,9 @@ namespace nsnet::rtnl {
 using nl::Attr;
 using nl::Builder;
 using nl::Kind;
+using nl::kNested;
+using nl::kU32;
+using nl::kU8;
 using nl::Policy;
 using nl::Policies;
 
@@ -241,23 +244,23 @@ bool get_addr(Attr a, uint8_t family, IpAddr* out) {
   return true;
 }
 
+// The ndmsg of an RTM_NEWNEIGH or RTM_DELNEIGH message (ARP/NDP and FDB entries alike).
+bool neigh_header(const nlmsghdr* h, ndmsg* nd) {
+  if (h->nlmsg_type != RTM_NEWNEIGH && h->nlmsg_type != RTM_DELNEIGH) return false;
+  if (h->nlmsg_len < nl::kHdrLen + sizeof(ndmsg)) return false;
+  std::memcpy(nd, reinterpret_cast<const uint8_t*>(h) + nl::kHdrLen, sizeof *nd);
+  return true;
+}
+
 }  // namespace
 
 bool decode_link(const nlmsghdr* h, LinkInfo* out) {
   if (h->nlmsg_type != RTM_NEWLINK && h->nlmsg_type != RTM_DELLINK) return false;
   Attr tb[IFLA_MAX + 1];
   static const nl::Policies<IFLA_MAX> p{
-      {IFLA_IFNAME, {Kind::String, 0, IFNAMSIZ - 1}},
-      {IFLA_MTU, {Kind::U32}},
-      {IFLA_MASTER, {Kind::U32}},
-      {IFLA_LINK, {Kind::U32}},
-      {IFLA_LINK_NETNSID, {Kind::U32}},
-      {IFLA_OPERSTATE, {Kind::U8}},
-      {IFLA_TXQLEN, {Kind::U32}},
-      {IFLA_GROUP, {Kind::U32}},
-      {IFLA_LINKINFO, {Kind::Nested}},
-      {IFLA_IFALIAS, {Kind::String, 0, IFALIASZ - 1}},
-  };
+      {IFLA_IFNAME, {Kind::String, 0, IFNAMSIZ - 1}}, {IFLA_MTU, kU32}, {IFLA_MASTER, kU32}, {IFLA_LINK, kU32},
+      {IFLA_LINK_NETNSID, kU32}, {IFLA_OPERSTATE, kU8}, {IFLA_TXQLEN, kU32}, {IFLA_GROUP, kU32},
+      {IFLA_LINKINFO, kNested}, {IFLA_IFALIAS, {Kind::String, 0, IFALIASZ - 1}}};
   if (!nl::parse_msg(h, sizeof(ifinfomsg), tb, IFLA_MAX, p.p).ok()) return false;
   ifinfomsg ifi;
   std::memcpy(&ifi, reinterpret_cast<const uint8_t*>(h) + nl::kHdrLen, sizeof ifi);
@@ -299,7 +302,7 @@ bool decode_addr(const nlmsghdr* h, AddrInfo* out) {
   Attr tb[IFA_MAX + 1];
   static const Policy p[IFA_MAX + 1] = {
       {}, {Kind::Binary, 4, 16}, {Kind::Binary, 4, 16}, {Kind::String, 0, IFNAMSIZ - 1},
-      {Kind::Binary, 4, 16}, {}, {Kind::Binary, 16, 0}, {}, {Kind::U32},
+      {Kind::Binary, 4, 16}, {}, {Kind::Binary, 16, 0}, {}, kU32,
   };
   if (!nl::parse_msg(h, sizeof(ifaddrmsg), tb, IFA_MAX, p).ok()) return false;
   ifaddrmsg ifa;
@@ -328,12 +331,7 @@ bool decode_route(const nlmsghdr* h, RouteInfo* out) {
   if (h->nlmsg_type != RTM_NEWROUTE && h->nlmsg_type != RTM_DELROUTE) return false;
   Attr tb[RTA_MAX + 1];
   static const nl::Policies<RTA_MAX> p{
-      {RTA_OIF, {Kind::U32}},
-      {RTA_IIF, {Kind::U32}},
-      {RTA_PRIORITY, {Kind::U32}},
-      {RTA_TABLE, {Kind::U32}},
-      {RTA_METRICS, {Kind::Nested}},
-  };
+      {RTA_OIF, kU32}, {RTA_IIF, kU32}, {RTA_PRIORITY, kU32}, {RTA_TABLE, kU32}, {RTA_METRICS, kNested}};
   if (!nl::parse_msg(h, sizeof(rtmsg), tb, RTA_MAX, p.p).ok()) return false;
   rtmsg rt;
   std::memcpy(&rt, reinterpret_cast<const uint8_t*>(h) + nl::kHdrLen, sizeof rt);
@@ -361,7 +359,7 @@ bool decode_route(const nlmsghdr* h, RouteInfo* out) {
     Attr mx[RTAX_MAX + 1];
     static const Policy* mp = [] {
       static Policy q[RTAX_MAX + 1];
-      q[RTAX_MTU] = {Kind::U32};
+      q[RTAX_MTU] = kU32;
       return q;
     }();
     if (nl::parse_nested(tb[RTA_METRICS], mx, RTAX_MAX, mp).ok() && mx[RTAX_MTU]) out->mtu = mx[RTAX_MTU].u32();
@@ -370,19 +368,11 @@ bool decode_route(const nlmsghdr* h, RouteInfo* out) {
 }
 
 bool decode_neigh(const nlmsghdr* h, NeighInfo* out) {
-  if (h->nlmsg_type != RTM_NEWNEIGH && h->nlmsg_type != RTM_DELNEIGH) return false;
-  if (h->nlmsg_len < nl::kHdrLen + sizeof(ndmsg)) return false;
   ndmsg nd;
-  std::memcpy(&nd, reinterpret_cast<const uint8_t*>(h) + nl::kHdrLen, sizeof nd);
-  if (nd.ndm_family != AF_INET && nd.ndm_family != AF_INET6) return false;
+  if (!neigh_header(h, &nd) || (nd.ndm_family != AF_INET && nd.ndm_family != AF_INET6)) return false;
   Attr tb[NDA_MAX + 1];
-  static const Policy* p = [] {
-    static Policy q[NDA_MAX + 1];
-    q[NDA_DST] = {Kind::Binary, 4, 16};
-    q[NDA_LLADDR] = {Kind::Binary, 0, 32};
-    return q;
-  }();
-  if (!nl::parse_msg(h, sizeof(ndmsg), tb, NDA_MAX, p).ok()) return false;
+  static const nl::Policies<NDA_MAX> p{{NDA_DST, {Kind::Binary, 4, 16}}, {NDA_LLADDR, {Kind::Binary, 0, 32}}};
+  if (!nl::parse_msg(h, sizeof(ndmsg), tb, NDA_MAX, p.p).ok()) return false;
   *out = NeighInfo{};
   out->family = nd.ndm_family;
   out->ifindex = nd.ndm_ifindex;
@@ -430,22 +420,12 @@ bool decode_rule(const nlmsghdr* h, RuleInfo* out) {
 }
 
 bool decode_fdb(const nlmsghdr* h, FdbInfo* out) {
-  if (h->nlmsg_type != RTM_NEWNEIGH && h->nlmsg_type != RTM_DELNEIGH) return false;
-  if (h->nlmsg_len < nl::kHdrLen + sizeof(ndmsg)) return false;
   ndmsg nd;
-  std::memcpy(&nd, reinterpret_cast<const uint8_t*>(h) + nl::kHdrLen, sizeof nd);
-  if (nd.ndm_family != AF_BRIDGE) return false;
+  if (!neigh_header(h, &nd) || nd.ndm_family != AF_BRIDGE) return false;
   Attr tb[NDA_MAX + 1];
-  static const Policy* p = [] {
-    static Policy q[NDA_MAX + 1];
-    q[NDA_DST] = {Kind::Binary, 4, 16};
-    q[NDA_LLADDR] = {Kind::Binary, 6, 6};
-    q[NDA_MASTER] = {Kind::U32};
-    q[NDA_VNI] = {Kind::U32};
-    q[NDA_VLAN] = {Kind::U16};
-    return q;
-  }();
-  if (!nl::parse_msg(h, sizeof(ndmsg), tb, NDA_MAX, p).ok() || !tb[NDA_LLADDR]) return false;
+  static const nl::Policies<NDA_MAX> p{{NDA_DST, {Kind::Binary, 4, 16}}, {NDA_LLADDR, {Kind::Binary, 6, 6}},
+                                       {NDA_MASTER, kU32}, {NDA_VNI, kU32}, {NDA_VLAN, {Kind::U16}}};
+  if (!nl::parse_msg(h, sizeof(ndmsg), tb, NDA_MAX, p.p).ok() || !tb[NDA_LLADDR]) return false;
   *out = FdbInfo{};
   out->ifindex = nd.ndm_ifindex;
   out->state = nd.ndm_state;

@@ -110,6 +110,16 @@ export class Busy {
   }
 }
 
+/** Runs op with a Busy of its own, whose mark is cleared however op ends. */
+export async function whileBusy<T>(ctx: CnmContext, op: (busy: Busy) => Promise<T>): Promise<T> {
+  const busy = new Busy(ctx);
+  try {
+    return await op(busy);
+  } finally {
+    await busy.end();
+  }
+}
+
 /** Puts rec back without its mark, if it still carries this process's. */
 function unmark<T extends { busy?: BusyMark }>(rec: T | null, put: (r: T) => void): void {
   if (!rec?.busy || !isMine(rec.busy)) return;

@@ -28,7 +28,7 @@ import { DaemonResolver } from '../dns/client.js';
 import { defaultDnsSocket } from '../dns/protocol.js';
 import { DnsService, type DnsOptions } from '../dns/service.js';
 import { SqliteStore } from '../store/sqlite.js';
-import type { EndpointRecord, Store } from '../store/store.js';
+import type { EndpointRecord, Store, StoreTx } from '../store/store.js';
 import { Context, findByKey, type ControllerEvent } from './context.js';
 import { openGlobal, overlayContext, register, type GlobalOptions } from './global.js';
 import { defaultSandboxHooks, type SandboxHook } from './hooks.js';
@@ -135,6 +135,17 @@ function defaultFilesDir(stateDir: string): string {
 /** A name or id to look up: a string, or the lookup would fail deep in the store with a TypeError. */
 function lookupKey(value: unknown, what: string): void {
   if (typeof value !== 'string' || value.length === 0) throw new ValidationError(`${what} name or id`, value, 'must be a non-empty string');
+}
+
+/** A network's or a sandbox's record by name or id (or a unique id prefix); ERR_NSNET_NOT_FOUND when there is none. */
+async function find<T extends { id: string; name: string }>(
+  ctx: Context, what: 'network' | 'sandbox', key: string, exact: (t: StoreTx) => T | null, all: (t: StoreTx) => T[],
+): Promise<T> {
+  ctx.live();
+  lookupKey(key, what);
+  const rec = await ctx.store.view((t) => findByKey(what, exact(t), () => all(t), key));
+  if (!rec) throw NsnetError.state('ERR_NSNET_NOT_FOUND', what, key, `no ${what} ${key}`);
+  return rec;
 }
 
 /** The options with Endpoint handles turned into the records the sandbox code takes. */
@@ -261,11 +272,7 @@ export class Controller extends EventEmitter {
 
   /** A network by name or id (or a unique id prefix). */
   async network(nameOrId: string): Promise<Network> {
-    this.ctx.live();
-    lookupKey(nameOrId, 'network');
-    const rec = await this.ctx.store.view((t) => findByKey('network', t.network(nameOrId), () => t.networks(), nameOrId));
-    if (!rec) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'network', nameOrId, `no network ${nameOrId}`);
-    return new Network(this.ctx, rec);
+    return new Network(this.ctx, await find(this.ctx, 'network', nameOrId, (t) => t.network(nameOrId), (t) => t.networks()));
   }
 
   async networks(): Promise<Network[]> {
@@ -288,11 +295,7 @@ export class Controller extends EventEmitter {
 
   /** A sandbox by name or id (or a unique id prefix). */
   async sandbox(nameOrId: string): Promise<Sandbox> {
-    this.ctx.live();
-    lookupKey(nameOrId, 'sandbox');
-    const rec = await this.ctx.store.view((t) => findByKey('sandbox', t.sandbox(nameOrId), () => t.sandboxes(), nameOrId));
-    if (!rec) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'sandbox', nameOrId, `no sandbox ${nameOrId}`);
-    return new Sandbox(this.ctx, rec);
+    return new Sandbox(this.ctx, await find(this.ctx, 'sandbox', nameOrId, (t) => t.sandbox(nameOrId), (t) => t.sandboxes()));
   }
 
   async sandboxes(): Promise<Sandbox[]> {

@@ -9,7 +9,7 @@ import { Prefix } from '../ipam/prefix.js';
 import type { NetworkBusy, NetworkRecord, StoreTx, SubnetRecord } from '../store/store.js';
 import { Unknown } from '../store/global/tx.js';
 import { findByKey, now, type CnmContext, type DeleteOptions } from './context.js';
-import { Busy, sameMark } from './busy.js';
+import { Busy, sameMark, whileBusy } from './busy.js';
 import { deleteEndpoint } from './join.js';
 import * as names from './names.js';
 import { firewallDo } from './publish.js';
@@ -108,8 +108,7 @@ export async function createNetwork(ctx: CnmContext, name: string, o: NetworkOpt
   // local network is marked: a mark names a process of this host, which
   // other hosts cannot tell alive or dead, and a global network's devices
   // are made by each host's first join, not here.
-  const busy = new Busy(ctx);
-  return tx.run(async () => {
+  return whileBusy(ctx, (busy) => tx.run(async () => {
     await tx.step(
       'store.network',
       () =>
@@ -151,7 +150,7 @@ export async function createNetwork(ctx: CnmContext, name: string, o: NetworkOpt
     ctx.emit({ kind: 'network', action: 'create', id: rec.id, name: rec.name });
     ctx.pools?.start(rec);
     return rec;
-  }).finally(() => busy.end());
+  }));
 }
 
 /**

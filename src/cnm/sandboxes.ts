@@ -16,7 +16,7 @@ import { leaveKernel, vacate } from './join.js';
 import * as names from './names.js';
 import * as v from '../validate.js';
 import { portSpecs, preparePorts } from './publish.js';
-import { Busy } from './busy.js';
+import { Busy, whileBusy } from './busy.js';
 import { recycleRefusal } from './pool.js';
 import { joinTrip, sandboxTrip } from './trip.js';
 import { Teardown, Transaction } from './tx.js';
@@ -254,12 +254,7 @@ export async function createSandbox(ctx: CnmContext, name: string, o: SandboxPla
 /** Tears a sandbox down; refused while others share its namespace unless forced. */
 export async function deleteSandbox(ctx: CnmContext, sbRec: SandboxRecord, o: DeleteOptions = {}): Promise<DeleteReport> {
   ctx.live();
-  const busy = new Busy(ctx);
-  try {
-    return await teardown(ctx, sbRec, o, busy);
-  } finally {
-    await busy.end();
-  }
+  return whileBusy(ctx, (busy) => teardown(ctx, sbRec, o, busy));
 }
 
 async function teardown(ctx: CnmContext, sbRec: SandboxRecord, o: DeleteOptions, busy: Busy): Promise<DeleteReport> {
