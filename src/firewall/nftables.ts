@@ -13,7 +13,18 @@ import type { FirewallBackend, FirewallReport, FirewallState, NetworkSpec, PortS
 import * as ruleset from './ruleset.js';
 
 const code = (e: unknown) => (e as NsnetError)?.code;
-const RETRIES = 5;
+const RETRIES = 20;
+
+/**
+ * Whether a commit that lost its generation should run again, after a
+ * short random pause: other processes' element commits move the generation
+ * all the time, and a reconcile that reads, compares and commits needs one
+ * quiet moment; retrying at once would meet the same writers in step.
+ */
+async function again(e: unknown, attempt: number): Promise<void> {
+  if (code(e) !== 'ERESTART' || attempt >= RETRIES) throw e;
+  await new Promise((r) => setTimeout(r, Math.random() * Math.min(20, 2 ** attempt)));
+}
 
 /** Element ops of the same verb and set folded into one message each. */
 export function mergeOps(ops: NftOp[]): NftOp[] {
@@ -139,7 +150,7 @@ export class NftablesFirewall implements FirewallBackend {
         this.present = true;
         return;
       } catch (e) {
-        if (code(e) !== 'ERESTART' || i >= RETRIES) throw e;
+        await again(e, i);
       }
     }
   }
@@ -187,7 +198,7 @@ export class NftablesFirewall implements FirewallBackend {
           this.present = false;
           return;
         }
-        if (code(e) !== 'ERESTART' || i >= RETRIES) throw e;
+        await again(e, i);
       }
     }
   }
@@ -247,7 +258,7 @@ export class NftablesFirewall implements FirewallBackend {
         }
         return report;
       } catch (e) {
-        if (code(e) !== 'ERESTART' || i >= RETRIES) throw e;
+        await again(e, i);
         Object.assign(report, empty());
       }
     }
