@@ -24,6 +24,7 @@
         "native/addon/nft.cc",
         "native/addon/nft_convert.cc",
         "native/addon/watch.cc",
+        "native/addon/channel.cc",
         "native/addon/addon.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

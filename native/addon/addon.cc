@@ -18,6 +18,7 @@
 #include "nft.h"
 #include "runner.h"
 #include "watch.h"
+#include "channel.h"
 
 namespace nsnet::addon {
 
@@ -100,6 +101,7 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::WatchOpen>("watchOpen"),
                              InstanceMethod<&Addon::PeerCred>("peerCred"),
                              InstanceValue("NetnsHandle", handle),
+                             InstanceValue("Channel", Channel::Define(env)),
                          });
     env.AddCleanupHook([this] {
       watches->shutdown();

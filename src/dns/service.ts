@@ -14,7 +14,7 @@ import { FALLBACK_DNS, hostResolvText, parseResolv } from '../cnm/files.js';
 import { sandboxState, type SandboxLifecycle, type SandboxState } from '../cnm/lifecycle.js';
 import { respond, type Forward, type Outcome } from './answer.js';
 import { Forwarder } from './forward.js';
-import { RESOLVER_ADDRESS, wantsResolver } from './policy.js';
+import { RESOLVER_ADDRESS, RESOLVER_LISTEN, wantsResolver } from './policy.js';
 import { DEFAULT_LIMITS, SandboxServer, type Resolver, type ServerLimits, type ServerStats } from './server.js';
 import { NameTable } from './table.js';
 
@@ -40,12 +40,6 @@ export interface DnsOptions {
   /** Where a line about a sandbox that could not be served goes (default: nowhere). */
   log?: (line: string) => void;
 }
-
-/** A resolver's sockets: UDP and TCP at 127.0.0.11:53; UDP exclusive, so a second server is refused, not given a share. */
-const LISTEN: ListenOptions[] = [
-  { type: 'udp', host: RESOLVER_ADDRESS, port: 53, exclusive: true },
-  { type: 'tcp', host: RESOLVER_ADDRESS, port: 53 },
-];
 
 export class DnsService implements SandboxLifecycle, Resolver {
   readonly server = 'embedded';
@@ -88,11 +82,19 @@ export class DnsService implements SandboxLifecycle, Resolver {
     return !this.closed && wantsResolver(sb, nets) ? RESOLVER_ADDRESS : null;
   }
 
+  readonly listenFds = false;
+
   listen(): ListenOptions[] {
-    return LISTEN;
+    return RESOLVER_LISTEN;
   }
 
-  async live(s: SandboxState, listening: Listening[] = []): Promise<void> {
+  /** A new sandbox's names only: its sockets come with live(). */
+  named(s: SandboxState): void {
+    this.table.set(s.sandbox, s.endpoints, s.networks);
+  }
+
+  async live(s: SandboxState, opened: Listening[] | number[] = []): Promise<void> {
+    const listening = opened as Listening[]; // listenFds is false: Node's sockets
     const sb = s.sandbox;
     this.table.set(sb, s.endpoints, s.networks);
     if (!sb.resolver || this.closed || this.wanted.has(sb.id)) {
@@ -152,5 +154,5 @@ export class DnsService implements SandboxLifecycle, Resolver {
 
 /** Opens a resolver's sockets in sb's namespace, by its path: nothing but the sockets is kept open. */
 function open(sb: SandboxRecord): Promise<Listening[]> {
-  return Netns.listenAt(sb.netnsPath, LISTEN);
+  return Netns.listenAt(sb.netnsPath, RESOLVER_LISTEN);
 }
