@@ -327,6 +327,8 @@ export interface NativeListener {
 export interface NativeChannel {
   /** 0 once data (and fds, copies of which the peer gets) is sent whole, else the errno that kept it. */
   send(data: Buffer, fds?: number[]): number;
+  /** Reads what is waiting now, as a wake-up would: onData runs within the call. */
+  drain(): void;
   close(): void;
   ref(): void;
   unref(): void;

@@ -15,6 +15,7 @@ Napi::Function Channel::Define(Napi::Env env) {
   return DefineClass(env, "Channel",
                      {
                          InstanceMethod<&Channel::Send>("send"),
+                         InstanceMethod<&Channel::Drain>("drain"),
                          InstanceMethod<&Channel::Close>("close"),
                          InstanceMethod<&Channel::Ref>("ref"),
                          InstanceMethod<&Channel::Unref>("unref"),
@@ -122,6 +123,11 @@ Napi::Value Channel::Send(const Napi::CallbackInfo& info) {
   // Messages are a line each, far below a socket's buffer: one sent in part is a peer not reading.
   const int e = n < 0 ? static_cast<int>(-n) : static_cast<size_t>(n) < data.Length() ? EAGAIN : 0;
   return Napi::Number::New(env, e);
+}
+
+Napi::Value Channel::Drain(const Napi::CallbackInfo& info) {
+  readable();
+  return info.Env().Undefined();
 }
 
 Napi::Value Channel::Close(const Napi::CallbackInfo& info) {

@@ -36,6 +36,8 @@ class Channel : public TaggedWrap<Channel> {
 
   // send(data: Buffer, fds?: number[]) -> 0, or the errno that kept it (or all of it) from being sent.
   Napi::Value Send(const Napi::CallbackInfo& info);
+  // drain(): reads what is waiting now, as a wake-up would (onData runs within the call).
+  Napi::Value Drain(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value Ref(const Napi::CallbackInfo& info);
   Napi::Value Unref(const Napi::CallbackInfo& info);

@@ -31,12 +31,6 @@ export interface SandboxLifecycle {
   /** Whether live() takes those sockets as fds (to hand to another process) rather than as Node's. */
   readonly listenFds: boolean;
   /**
-   * A new sandbox is in the store and its kernel trip starts: a service
-   * that hears of it through a round trip starts that here, so it runs
-   * beside the trip; live() (or gone(), if the create is undone) follows.
-   */
-  planned?(s: SandboxState): void;
-  /**
    * The sandbox is live as s says: after its create (with what listen()
    * opened: the service owns them from here), a join, a leave.
    */

@@ -190,18 +190,10 @@ export async function createSandbox(ctx: CnmContext, name: string, o: SandboxPla
     //    still under way whose names they may take again (in that namespace,
     //    or of an endpoint joined here that left another one).
     await ctx.pending(deferKeys(sb.netnsPath, plan.eps));
-    const lifecycle = kind !== 'container' ? ctx.lifecycle : null;
-    const state = { sandbox: sb, endpoints: plan.eps, networks: plan.nets };
     if (ext) {
       await joinTrip(ctx, tx, ext, sb, plan.eps, plan.nets);
     } else {
       const trip = sandboxTrip(ctx, tx, sb, plan.eps, plan.nets);
-      // The trip is under way on the addon's threads: a service that hears
-      // of the sandbox through a round trip starts it now, beside the trip.
-      if (lifecycle?.planned) {
-        lifecycle.planned(state);
-        tx.onUndo('names.planned', () => lifecycle.gone(sb));
-      }
       try {
         if (ownsFiles(sb)) await tx.step('files', () => writeSandboxFiles(ctx.files, sb, plan.eps), () => removeSandboxFiles(ctx.files, sb));
       } catch (e) {
@@ -219,10 +211,11 @@ export async function createSandbox(ctx: CnmContext, name: string, o: SandboxPla
       }
       if (ns) ctx.keepNetns(sb.id, ns);
     }
-    if (lifecycle) {
+    const lifecycle = ctx.lifecycle;
+    if (lifecycle && kind !== 'container') {
       const ns = ext ? null : await ctx.netnsOf(sb);
       const opened = lifecycle.listenFds ? ns?.takeListeningFds() : ns?.takeListening();
-      await tx.step('names', () => lifecycle.live(state, opened), () => lifecycle.gone(sb));
+      await tx.step('names', () => lifecycle.live({ sandbox: sb, endpoints: plan.eps, networks: plan.nets }, opened), () => lifecycle.gone(sb));
     }
     await busy.end();
     ctx.emit({ kind: 'sandbox', action: 'create', id: sb.id, name: sb.name });

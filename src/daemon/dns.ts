@@ -2,16 +2,19 @@
 // (its Controller's embedded resolvers, see src/dns), and other processes
 // sharing the store (the nsnet CLI, an embedding runtime) tell it here of
 // the sandboxes they make, change and remove (dns/protocol.ts), so their
-// sandboxes are served the moment those calls return; a new sandbox's
-// resolver sockets come with its line, opened by its creator (the daemon
-// enters no namespace for it). The socket is claimed before anything is
-// served, so a second daemon is refused before it touches a sandbox.
+// sandboxes are served the moment those calls return. A new sandbox comes
+// as a handover: its records and the resolver sockets its creator opened
+// in its namespace, unanswered; it is served on the next turn of the
+// timers, or at once when a query comes first (every line waiting on the
+// door is read before any answer), so the creator's create never waits
+// for, nor runs beside, the daemon's work. The socket is claimed before
+// anything is served, so a second daemon is refused before it touches a
+// sandbox.
 import { closeSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 
 import { adoptListeners, nativeListeners, type Listening } from '../netlink/sockets.js';
 import type { SandboxState } from '../cnm/lifecycle.js';
-import { sandboxState } from '../cnm/lifecycle.js';
 import { DoorChannel } from '../dns/channel.js';
 import { RESOLVER_ADDRESS, RESOLVER_LISTEN } from '../dns/policy.js';
 import type { DnsOptions, DnsService } from '../dns/service.js';
@@ -25,7 +28,13 @@ export class DnsDoor implements FrontDoor {
   readonly name = 'dns';
   private server: Server | null = null;
   private service: Promise<DnsService> | null = null;
+  private served: DnsService | null = null;
   private readonly channels = new Set<DoorChannel>();
+  /** Handovers read and not yet served, in order. */
+  private handovers: { state: SandboxState; fds: number[] }[] = [];
+  private flushing: NodeJS.Timeout | null = null;
+  private log: (line: string) => void = () => {};
+  private closed = false;
 
   constructor(
     readonly address: string,
@@ -37,8 +46,11 @@ export class DnsDoor implements FrontDoor {
     const server = createServer({ pauseOnConnect: true }, (s) => this.accept(ctx, s));
     await listenUnix(server, this.address);
     this.server = server;
+    this.log = ctx.log;
     this.service = ctx.controller.serveNames({ ...this.options, log: ctx.log });
-    await this.service;
+    this.served = await this.service;
+    this.served.beforeAnswer = () => this.drain();
+    this.flush();
   }
 
   private accept(ctx: DaemonContext, s: Socket): void {
@@ -47,15 +59,14 @@ export class DnsDoor implements FrontDoor {
       ctx.log('dns: refused a connection from a process not running as root');
       return void s.end(`${JSON.stringify({ ok: false, error: "only root may call nsnet's DNS socket" })}\n`);
     }
-    // A new sandbox's state, read for its planned line, until its sockets come.
-    const planned = new Map<string, SandboxState>();
     // One request at a time per connection, answered in order.
     let turn = Promise.resolve();
     const chan: DoorChannel = new DoorChannel(
       s,
       (msg, fds) => {
+        if (fds.length) return this.handover(ctx, msg as DoorRequest | null, fds);
         turn = turn.then(async () => {
-          const reply = await this.handle(ctx, msg as DoorRequest | null, fds, planned).catch((e: Error) => ({ ok: false, error: e.message }) as DoorReply);
+          const reply = await this.handle(ctx, msg as DoorRequest | null).catch((e: Error) => ({ ok: false, error: e.message }) as DoorReply);
           chan.send(reply);
         });
       },
@@ -64,44 +75,63 @@ export class DnsDoor implements FrontDoor {
     this.channels.add(chan);
   }
 
-  private async handle(ctx: DaemonContext, req: DoorRequest | null, fds: number[], planned: Map<string, SandboxState>): Promise<DoorReply> {
-    let taken = false;
-    try {
-      if (!req) return { ok: false, error: 'a request that is not a JSON object' };
-      const store = ctx.controller.store.id;
-      if (req.store !== store) return { ok: false, error: `this daemon serves store ${store}, not ${String(req.store)}` };
-      if (req.op === 'hello') return { ok: true };
-      if ((req.op !== 'live' && req.op !== 'gone' && req.op !== 'planned') || typeof req.sandbox !== 'string' || !/^[0-9a-f]{1,64}$/.test(req.sandbox))
-        return { ok: false, error: 'a request must be hello, or planned, live or gone with a sandbox id' };
-      if (fds.length && (req.op !== 'live' || fds.length !== RESOLVER_LISTEN.length))
-        return { ok: false, error: `only live carries fds: a resolver's ${RESOLVER_LISTEN.length} sockets` };
-      const id = req.sandbox;
-      try {
-        const service = await this.service!;
-        if (req.op === 'planned') {
-          const st = await ctx.controller.store.view((t) => sandboxState(t, id));
-          if (!st) return { ok: false, error: `no sandbox ${id} in the store` };
-          service.named(st);
-          planned.set(id, st);
-        } else if (req.op === 'live' && fds.length) {
-          const st = planned.get(id) ?? (await ctx.controller.store.view((t) => sandboxState(t, id)));
-          planned.delete(id);
-          if (!st) return { ok: false, error: `no sandbox ${id} in the store` };
-          taken = true;
-          await service.live(st, resolverSockets(fds));
-        } else if (req.op === 'live') {
-          await service.refresh(id);
-        } else {
-          planned.delete(id);
-          await service.gone({ id });
-        }
-        return { ok: true };
-      } catch (e) {
-        ctx.log(`dns: ${req.op} ${id}: ${(e as Error).message}`);
-        return { ok: false, error: (e as Error).message };
+  /** Takes a handover (not answered): served by flush(). */
+  private handover(ctx: DaemonContext, req: DoorRequest | null, fds: number[]): void {
+    const st = req?.state;
+    const ok = req?.op === 'live' && req.store === ctx.controller.store.id && fds.length === RESOLVER_LISTEN.length &&
+      st && typeof st === 'object' && st.sandbox?.id === req.sandbox && Array.isArray(st.endpoints) && Array.isArray(st.networks);
+    if (!ok) {
+      for (const fd of fds) closeSync(fd);
+      return void this.log(`dns: refused a handover that is not a live sandbox of store ${ctx.controller.store.id} with a resolver's ${RESOLVER_LISTEN.length} sockets`);
+    }
+    this.handovers.push({ state: { sandbox: st.sandbox, endpoints: st.endpoints, networks: new Map(st.networks) }, fds });
+    this.flushing ??= setTimeout(() => this.flush(), 0);
+  }
+
+  /** Serves the handovers read so far, in order (once the service runs; after close, closes their sockets). */
+  private flush(): void {
+    if (this.flushing) clearTimeout(this.flushing);
+    this.flushing = null;
+    const service = this.served;
+    if (!service && !this.closed) return;
+    for (const h of this.handovers.splice(0)) {
+      const fail = (e: unknown) => this.log(`dns: sandbox ${h.state.sandbox.name} is not served: ${(e as Error).message}`);
+      if (!service) {
+        for (const fd of h.fds) closeSync(fd);
+        continue;
       }
-    } finally {
-      if (!taken) for (const fd of fds) closeSync(fd);
+      try {
+        // With its sockets given, live() has done its work when it returns.
+        service.live(h.state, resolverSockets(h.fds)).catch(fail);
+      } catch (e) {
+        fail(e);
+      }
+    }
+  }
+
+  /** Reads every line waiting on the door, then serves the handovers among them. */
+  private drain(): void {
+    for (const c of this.channels) c.drain();
+    if (this.handovers.length) this.flush();
+  }
+
+  private async handle(ctx: DaemonContext, req: DoorRequest | null): Promise<DoorReply> {
+    if (!req) return { ok: false, error: 'a request that is not a JSON object' };
+    const store = ctx.controller.store.id;
+    if (req.store !== store) return { ok: false, error: `this daemon serves store ${store}, not ${String(req.store)}` };
+    if (req.op === 'hello') return { ok: true };
+    if ((req.op !== 'live' && req.op !== 'gone') || typeof req.sandbox !== 'string' || !/^[0-9a-f]{1,64}$/.test(req.sandbox))
+      return { ok: false, error: 'a request must be hello, or live or gone with a sandbox id' };
+    // After the handovers read before it, whichever connection they came on.
+    this.flush();
+    try {
+      const service = await this.service!;
+      if (req.op === 'live') await service.refresh(req.sandbox);
+      else await service.gone({ id: req.sandbox });
+      return { ok: true };
+    } catch (e) {
+      ctx.log(`dns: ${req.op} ${req.sandbox}: ${(e as Error).message}`);
+      return { ok: false, error: (e as Error).message };
     }
   }
 
@@ -112,6 +142,9 @@ export class DnsDoor implements FrontDoor {
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     for (const c of this.channels) c.close();
     this.channels.clear();
+    this.served = null;
+    this.closed = true;
+    this.flush(); // closes the handovers' sockets: nothing serves them now
     await (await this.service?.catch(() => null))?.close();
     await closed;
   }

@@ -71,6 +71,11 @@ export class DoorChannel {
     return false;
   }
 
+  /** Reads what is waiting now: onMessage runs within the call. */
+  drain(): void {
+    if (!this.ended) this.ch.drain();
+  }
+
   ref(): void {
     if (!this.ended) this.ch.ref();
   }

@@ -5,11 +5,10 @@
 // served it, so a sandbox's resolver answers before its first process
 // runs and a sandbox that left stops resolving before the call returns.
 // A new sandbox's resolver sockets are opened in its create's own kernel
-// trip, as for a resolver in this process, and handed to the daemon with
-// the line that names the sandbox (SCM_RIGHTS): the daemon enters no
-// namespace for it. Its names are asked for before that trip, so their
-// round trip runs beside it; the sockets, bound and listening before the
-// create returns (a query waits in them), need no answer of their own.
+// trip, as for a resolver in this process, and handed over to the daemon
+// with its records in one line (SCM_RIGHTS) that is not answered: the
+// daemon reads waiting lines before it answers any query (protocol.ts),
+// and enters no namespace for it.
 // Whether a daemon serves this store is found out before each create or
 // join (a stat when there is none; one connection per process when there
 // is), so a daemon that starts later serves the sandboxes made after.
@@ -33,8 +32,6 @@ export class DaemonResolver implements SandboxLifecycle {
   private chan: DoorChannel | null = null;
   private connecting: Promise<void> | null = null;
   private readonly waiting: ((r: DoorReply) => void)[] = [];
-  /** The daemon's answers to planned(), by sandbox id, until live() or gone() takes them. */
-  private readonly planning = new Map<string, Promise<DoorReply>>();
 
   constructor(
     private readonly path: string,
@@ -90,15 +87,6 @@ export class DaemonResolver implements SandboxLifecycle {
     });
   }
 
-  /** Sends req and reads its answer in turn without waiting for it. */
-  private tell(req: DoorRequest, fds: number[]): void {
-    const chan = this.chan;
-    if (!chan) return;
-    this.waiting.push(() => {});
-    chan.ref();
-    if (!chan.send(req, fds)) this.drop(chan);
-  }
-
   serving(): boolean {
     return this.chan !== null;
   }
@@ -114,33 +102,26 @@ export class DaemonResolver implements SandboxLifecycle {
     return this.chan ? RESOLVER_LISTEN : [];
   }
 
-  planned(s: SandboxState): void {
-    if (this.chan) this.planning.set(s.sandbox.id, this.ask({ op: 'planned', store: this.storeId, sandbox: s.sandbox.id }));
-  }
-
   async live(s: SandboxState, opened: Listening[] | number[] = []): Promise<void> {
     const sb = s.sandbox;
-    const planned = this.planning.get(sb.id);
-    this.planning.delete(sb.id);
     const fds = opened as number[]; // listenFds: fds
     try {
+      const chan = this.chan;
       // A daemon that went away (stopped, restarting) serves it when it starts again: it reads the store.
-      if (!this.chan) return;
-      const handOver = planned !== undefined && fds.length > 0;
-      const r = await (handOver ? planned : this.ask({ op: 'live', store: this.storeId, sandbox: sb.id }));
+      if (!chan) return;
+      if (fds.length) {
+        const state = { sandbox: sb, endpoints: s.endpoints, networks: [...s.networks] };
+        if (!chan.send({ op: 'live', store: this.storeId, sandbox: sb.id, state }, fds)) this.drop(chan);
+        return;
+      }
+      const r = await this.ask({ op: 'live', store: this.storeId, sandbox: sb.id });
       if (!r.ok) throw NsnetError.state('ERR_NSNET_DNS', 'dns.live', sb.name, `the nsnet daemon could not serve sandbox ${sb.name}'s names: ${r.error}`);
-      // Its names resolve now. The sockets, bound and listening, go with
-      // this line: a query sent from now on waits in them until the daemon
-      // reads it, so their answer is not waited for (a daemon that stops
-      // first reads the store again when it starts).
-      if (handOver) this.tell({ op: 'live', store: this.storeId, sandbox: sb.id }, fds);
     } finally {
       for (const fd of fds) closeSync(fd); // the daemon has copies of its own
     }
   }
 
   async gone(sb: SandboxRecord): Promise<void> {
-    this.planning.delete(sb.id);
     // Reconcile removes sandboxes before anything else asked: find out first.
     await this.prepare();
     // A daemon that is not there serves nothing of it; one that starts reads the store afresh.

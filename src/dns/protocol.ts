@@ -1,20 +1,24 @@
 // How a process tells `nsnet daemon` about its sandboxes, so the daemon's
 // resolver serves them: one JSON object a line each way, over the DNS
-// door's root-only unix socket, one reply per request, in order. Requests
-// name a sandbox by id only; the daemon reads the sandbox from its own
-// store (which the caller shares, as `store` proves), so a caller cannot
-// make it serve names the store does not say.
-//   { "op": "hello", "store": id }                 -> { "ok": true } when the daemon's store is that one
-//   { "op": "planned", "store": id, "sandbox": id } -> once its names resolve as the store says
-//        (a new sandbox, whose kernel trip is under way: the creator asks
-//        first, so the round trip runs beside the trip)
-//   { "op": "live", "store": id, "sandbox": id }    -> after the daemon serves it as the store says,
-//        its resolver's sockets opened by the daemon in its namespace; or
-//   { ..., "op": "live", "fds": 2 } with the sockets the creator opened in
-//        the new namespace (UDP, then TCP, at 127.0.0.11:53) attached
-//        (SCM_RIGHTS): served with those
-//   { "op": "gone", "store": id, "sandbox": id }    -> after its names and sockets are gone
-//   any failure                                    -> { "ok": false, "error": "..." }
+// door's root-only unix socket, one reply per request, in order, but for a
+// handover. Requests name a sandbox by id, and the daemon reads it from
+// its own store (which the caller shares, as `store` proves), but for a
+// handover, which carries the creator's records as it just stored them.
+//   { "op": "hello", "store": id }              -> { "ok": true } when the daemon's store is that one
+//   { "op": "live", "store": id, "sandbox": id } -> after the daemon serves it as the store says
+//        (opening its resolver's sockets in its namespace if it has none)
+//   { "op": "gone", "store": id, "sandbox": id } -> after its names and sockets are gone
+//   any failure                                 -> { "ok": false, "error": "..." }
+//   a handover: a new sandbox, with the sockets its creator opened in its
+//   namespace (UDP, then TCP, at 127.0.0.11:53) attached (SCM_RIGHTS):
+//   { "op": "live", "store": id, "sandbox": id, "state": SandboxState, "fds": 2 }
+//        -> no answer. Its sockets take queries from the moment they were
+//        opened (they wait in them), and the daemon reads every line
+//        waiting on its door before it answers any query, so an answer
+//        never predates a handover sent before its query was. The creator
+//        waits for nothing, and the daemon does no work while it runs.
+
+import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/store.js';
 
 /** The DNS door's socket: NSNET_DNS_SOCKET, else beside the CNI shim's. */
 export function defaultDnsSocket(): string {
@@ -22,17 +26,19 @@ export function defaultDnsSocket(): string {
 }
 
 export interface DoorRequest {
-  op: 'hello' | 'planned' | 'live' | 'gone';
+  op: 'hello' | 'live' | 'gone';
   store: string;
   sandbox?: string;
+  /** A handover's: the sandbox as its creator stored it (networks as [id, record] pairs). */
+  state?: { sandbox: SandboxRecord; endpoints: EndpointRecord[]; networks: [string, NetworkRecord][] };
   /** How many fds came with it. */
   fds?: number;
 }
 
 export type DoorReply = { ok: true } | { ok: false; error: string };
 
-/** The longest line either side takes: requests and replies are a few dozen bytes. */
-export const MAX_LINE = 4096;
+/** The longest line either side takes: a handover's records are a few KiB at most. */
+export const MAX_LINE = 1 << 20;
 
 /**
  * Splits a stream into lines, each handed to `line`; false (and nothing

@@ -50,6 +50,8 @@ export class DnsService implements SandboxLifecycle, Resolver {
   private readonly forwarder: Forwarder;
   private readonly limits: ServerLimits;
   private closed = false;
+  /** Runs before each query is answered (the daemon's door reads its waiting lines here). */
+  beforeAnswer: (() => void) | null = null;
 
   constructor(
     private readonly ctx: CnmContext,
@@ -88,10 +90,6 @@ export class DnsService implements SandboxLifecycle, Resolver {
     return RESOLVER_LISTEN;
   }
 
-  /** A new sandbox's names only: its sockets come with live(). */
-  named(s: SandboxState): void {
-    this.table.set(s.sandbox, s.endpoints, s.networks);
-  }
 
   async live(s: SandboxState, opened: Listening[] | number[] = []): Promise<void> {
     const listening = opened as Listening[]; // listenFds is false: Node's sockets
@@ -123,6 +121,7 @@ export class DnsService implements SandboxLifecycle, Resolver {
   }
 
   respond(asker: string, msg: Buffer, transport: 'udp' | 'tcp'): Outcome {
+    this.beforeAnswer?.();
     return respond(this.table, asker, msg, transport);
   }
 
