@@ -54,7 +54,8 @@ Channel::Channel(const Napi::CallbackInfo& info) : TaggedWrap<Channel>(info) {
 // Every message waiting, each with its fds, then back to the loop.
 void Channel::readable() {
   Napi::Env env = Env();
-  std::vector<char> buf(65536);
+  if (buf_.empty()) buf_.resize(65536);
+  std::vector<char>& buf = buf_;
   while (fd_ >= 0) {
     std::vector<int> fds;
     const ssize_t n = io::recv_fds(fd_, buf.data(), buf.size(), &fds);

@@ -12,6 +12,8 @@
 #include <napi.h>
 #include <uv.h>
 
+#include <vector>
+
 #include "handle.h"
 
 namespace nsnet::addon {
@@ -46,6 +48,7 @@ class Channel : public TaggedWrap<Channel> {
   uv_poll_t* poll_ = nullptr;
   napi_async_context ctx_ = nullptr;
   Napi::FunctionReference on_data_, on_end_;
+  std::vector<char> buf_;
 };
 
 }  // namespace nsnet::addon
