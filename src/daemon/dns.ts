@@ -24,6 +24,8 @@ import { listenUnix, peerUid } from './unix.js';
 
 export { defaultDnsSocket };
 
+const SANDBOX_ID = /^[0-9a-f]{1,64}$/;
+
 export class DnsDoor implements FrontDoor {
   readonly name = 'dns';
   private server: Server | null = null;
@@ -79,7 +81,8 @@ export class DnsDoor implements FrontDoor {
   private handover(ctx: DaemonContext, req: DoorRequest | null, fds: number[]): void {
     const st = req?.state;
     const ok = req?.op === 'live' && req.store === ctx.controller.store.id && fds.length === RESOLVER_LISTEN.length &&
-      st && typeof st === 'object' && st.sandbox?.id === req.sandbox && Array.isArray(st.endpoints) && Array.isArray(st.networks);
+      typeof req.sandbox === 'string' && SANDBOX_ID.test(req.sandbox) && st && typeof st === 'object' && st.sandbox?.id === req.sandbox &&
+      typeof st.sandbox.name === 'string' && Array.isArray(st.endpoints) && Array.isArray(st.networks);
     if (!ok) {
       for (const fd of fds) closeSync(fd);
       return void this.log(`dns: refused a handover that is not a live sandbox of store ${ctx.controller.store.id} with a resolver's ${RESOLVER_LISTEN.length} sockets`);
@@ -100,12 +103,19 @@ export class DnsDoor implements FrontDoor {
         for (const fd of h.fds) closeSync(fd);
         continue;
       }
+      let socks: Listening[];
       try {
-        // With its sockets given, live() has done its work when it returns.
-        service.live(h.state, resolverSockets(h.fds)).catch(fail);
+        socks = resolverSockets(h.fds);
       } catch (e) {
         fail(e);
+        continue;
       }
+      // With its sockets given, live() has done its work when it returns; records it cannot read leave them to nobody.
+      service.live(h.state, socks).catch((e) => {
+        void service.gone(h.state.sandbox);
+        for (const l of socks) closeQuietly(l);
+        fail(e);
+      });
     }
   }
 
@@ -120,7 +130,7 @@ export class DnsDoor implements FrontDoor {
     const store = ctx.controller.store.id;
     if (req.store !== store) return { ok: false, error: `this daemon serves store ${store}, not ${String(req.store)}` };
     if (req.op === 'hello') return { ok: true };
-    if ((req.op !== 'live' && req.op !== 'gone') || typeof req.sandbox !== 'string' || !/^[0-9a-f]{1,64}$/.test(req.sandbox))
+    if ((req.op !== 'live' && req.op !== 'gone') || typeof req.sandbox !== 'string' || !SANDBOX_ID.test(req.sandbox))
       return { ok: false, error: 'a request must be hello, or live or gone with a sandbox id' };
     // After the handovers read before it, whichever connection they came on.
     this.flush();
@@ -164,4 +174,11 @@ function resolverSockets(fds: number[]): Listening[] {
   if (!wrong) return socks;
   for (const l of socks) l.close();
   throw new Error(`the sockets sent are not a resolver's at ${RESOLVER_ADDRESS}:53`);
+}
+
+/** Closes a socket that may be closed already. */
+function closeQuietly(l: Listening): void {
+  try {
+    l.close();
+  } catch {}
 }
