@@ -6,6 +6,7 @@
         "native/nl/nl.cc",
         "native/nl/rtnl.cc",
         "native/nl/nft.cc",
+        "native/nl/diag.cc",
         "native/io/error.cc",
         "native/io/match.cc",
         "native/io/socket.cc",

@@ -12,6 +12,7 @@ import { runConcurrent, runOp } from './peers/concurrent.js';
 import { runPyroute2 } from './peers/pyroute2.js';
 import { runFloorOp } from './peers/floor.js';
 import { runEventsBench } from './events.js';
+import { runDocker } from './peers/docker.js';
 import { runDnsCreate, runDnsQuery } from './peers/dns.js';
 import { runSoak } from './soak.js';
 import * as nsnet from 'nsnet';
@@ -40,6 +41,8 @@ const run =
               ? runCniPlugin({ n: o.n, peer: o.peer! })
               : peer === 'cni-version'
               ? runCniVersion({ n: o.n })
+              : peer === 'docker'
+              ? runDocker({ n: o.n })
               : peer === 'netavark'
                 ? runNetavark({ n: o.n })
                 : peer === 'pyroute2'

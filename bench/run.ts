@@ -6,7 +6,9 @@
 // operation; (g) the event loop, fds and memory over churn; (h) the CNI
 // plugin exec'd per call (fast and slow path) against the reference plugins;
 // (i) name resolution: a resolver's cost per create, query latency and
-// throughput from inside sandboxes; and on its own, with --soak N, (j) the
+// throughput from inside sandboxes; (k) `docker run --rm` with nsnet as
+// dockerd's plugin against Docker's own bridge (skipped where dockerd is
+// absent); and on its own, with --soak N, (j) the
 // leak soak (bench/soak.ts). Prints one table per suite and the bars, writes
 // bench/results/latest.json and the plot bench/scaling.svg. Figures are
 // medians of per-run medians (min and max across runs); ratios come from
@@ -21,6 +23,7 @@ import { arg } from './lib/args.js';
 import { formatTable, summarize } from './lib/stats.js';
 import { cniBars, cniTable, runCniSuite } from './cni.js';
 import { dnsBars, dnsTable, runDnsSuite } from './dns.js';
+import { dockerBars, dockerPresent, dockerTable, runDockerSuite, type DockerRound } from './docker.js';
 import { eventsBarMet, type EventsRun } from './events.js';
 import { portBars, portsTable, runPortsSuite } from './ports.js';
 import type { ConcurrentRun } from './peers/concurrent.js';
@@ -43,6 +46,8 @@ const EVENTS_N = arg('events-n', 50000);
 const CNI_SLOW_N = arg('cni-slow-n', 20);
 // --soak N: only the leak soak (j), N create+delete cycles per API.
 const SOAK = arg('soak', 0);
+// docker run costs ~0.3 s a container and each round runs six kinds: 20 of each tell enough.
+const DOCKER_N = arg('docker-n', 20);
 // The scaling suite's sizes (--scale 10,100 for a quick try).
 const SCALE = (() => {
   const i = process.argv.indexOf('--scale');
@@ -196,6 +201,19 @@ async function main(): Promise<void> {
       progress(`(i) DNS: ${label} (${r + 1}/${dnsRuns})`);
     },
   });
+  // (k) Docker (bench/docker.ts): docker run --rm on nsnet's plugin, on
+  // Docker's bridge and on a plugin that does nothing, beside --network none.
+  const dockerRuns = Math.min(RUNS, 3);
+  const dockerRounds: DockerRound[] = dockerPresent()
+    ? await runDockerSuite({
+        n: DOCKER_N,
+        runs: dockerRuns,
+        before: async (r) => {
+          await settle();
+          progress(`(k) Docker: ${DOCKER_N} containers of each kind (${r + 1}/${dockerRuns})`);
+        },
+      })
+    : [];
 
   // (e) Events (bench/events.ts): a kernel-speed flush and a burst of route
   // changes, each beside ip monitor; the burst delivered from a full queue;
@@ -264,6 +282,10 @@ async function main(): Promise<void> {
   report(`\n(h) CNI plugins exec'd per call as a runtime does, ${cniRuns} runs: median ms per call (ADD+DEL: per round), ratio to the reference doing the same work\n${cniTable(cniRounds, cniOpts)}`);
   const cb = cniBars(cniRounds);
   report(`\n(i) name resolution, N=${N}, ${dnsRuns} runs: a resolver's cost per create (paired), and queries from inside sandboxes to nsnet daemon's resolvers\n${dnsTable(dnsRounds, N)}`);
+  report(dockerRounds.length
+    ? `\n(k) docker run --rm of a no-op container on dockerd 20.10, N=${DOCKER_N} of each kind, ${dockerRuns} runs: median ms; a network's share is its run minus --network none's\n${dockerTable(dockerRounds)}`
+    : '\n(k) Docker: skipped (no /usr/sbin/dockerd or /usr/bin/docker)');
+  const db = dockerBars(dockerRounds);
 
   const ev = (pick: (r: EventsRun) => number) => summarize(events.map(pick));
   const evRows: [string, (r: EventsRun) => number][] = [
@@ -317,6 +339,16 @@ async function main(): Promise<void> {
     ['CNI ADD+DEL with one port <= 1/10 of bridge + portmap', `${med(cb.vsPortmap).toFixed(3)}x (per-run ${cb.vsPortmap.map((x) => x.toFixed(3)).join(', ')})`, med(cb.vsPortmap) <= 0.1],
     ['CNI VERSION through the shim <= 2 ms', `${med(cb.versionMs).toFixed(2)} ms (per-run ${cb.versionMs.map((x) => x.toFixed(2)).join(', ')})`, med(cb.versionMs) <= 2],
     ...dnsBars(dnsRounds, N),
+    ...(dockerRounds.length
+      ? [
+          [
+            "docker run: nsnet's network share <= 1/4 of Docker bridge's",
+            `${med(db.shareRatio).toFixed(2)}x (per-run ${db.shareRatio.map((x) => x.toFixed(2)).join(', ')}); above the floor plugin ${med(db.ownRatio).toFixed(2)}x`,
+            med(db.shareRatio) <= 0.25,
+          ] as [string, string, boolean],
+          ['docker run: one published port costs nsnet <= 1 ms', `${med(db.portMs).toFixed(2)} ms (per-run ${db.portMs.map((x) => x.toFixed(2)).join(', ')})`, med(db.portMs) <= 1] as [string, string, boolean],
+        ]
+      : []),
     [
       '>= 100k events/s delivered to JS',
       `live flush ${Math.round(ev((r) => r.flushEventsPerSec).min / 1000)}k-${Math.round(ev((r) => r.flushEventsPerSec).max / 1000)}k/s (ip monitor printed ${Math.round(ev((r) => r.ipMonitorFlushLines).median / 1000)}k of ${Math.round(ev((r) => r.flushEvents).median / 1000)}k lines); ` +
@@ -347,7 +379,7 @@ async function main(): Promise<void> {
   report(`\n${formatTable(['bar', 'measured', 'met'], bars.map(([a, b, c]) => [a as string, b as string, c ? 'yes' : 'NO']))}`);
 
   await mkdir(here('../../bench/results'), { recursive: true }).catch(() => {});
-  const out = { date: new Date().toISOString(), n: N, runs: RUNS, cpu: cpus()[0]?.model, cores: cpus().length, setup, release, explicit, loops, churn, perRunRatio, ctlPerRun, scale, conc: Object.fromEntries(Object.entries(conc).map(([p, byK]) => [p, Object.fromEntries(Object.entries(byK).map(([k, rs]) => [k, rs.map((r) => r.perSandboxMs)]))])), ops, spawnMs: spawn.ms, ports: portRounds, cniPortsN: CNI_PORTS_N, cni: cniRounds, dns: dnsRounds, events };
+  const out = { date: new Date().toISOString(), n: N, runs: RUNS, cpu: cpus()[0]?.model, cores: cpus().length, setup, release, explicit, loops, churn, perRunRatio, ctlPerRun, scale, conc: Object.fromEntries(Object.entries(conc).map(([p, byK]) => [p, Object.fromEntries(Object.entries(byK).map(([k, rs]) => [k, rs.map((r) => r.perSandboxMs)]))])), ops, spawnMs: spawn.ms, ports: portRounds, cniPortsN: CNI_PORTS_N, cni: cniRounds, dns: dnsRounds, dockerN: DOCKER_N, docker: dockerRounds, events };
   await writeFile(here('../../bench/results/latest.json'), `${JSON.stringify(out, null, 2)}\n`);
   await writeFile(here('../../bench/results/latest.txt'), `${printed.join('\n')}\n`);
 }

@@ -5,7 +5,9 @@
 // Inside: a fresh netns with only lo (up), tmpfs over /run/netns, /etc/netns
 // and the state dir, over what CNI plugins and Podman write (libcni's cache
 // and host-local's leases in /var/lib/cni, tuning's backups in /run/cni,
-// /etc/cni/net.d, container storage and Podman's run dirs), and
+// /etc/cni/net.d, container storage and Podman's run dirs), over what
+// dockerd and its containerd write (their data and run dirs, /etc/docker,
+// and /run/docker/plugins, where dockerd finds plugins), and
 // NSNET_HOST_NETNS pointing at the host's namespace (read-only use: the
 // host-untouched test lists it). Outside, the host's links, addresses and
 // routes are compared before and after; any change fails the run.
@@ -21,7 +23,8 @@ if (args.length === 0) {
 }
 
 const PRIVATE_DIRS = ['/run/netns', '/etc/netns', '/var/lib/nsnet', '/run/nsnet',
-  '/var/lib/cni', '/run/cni', '/etc/cni/net.d', '/var/lib/containers', '/run/containers', '/run/libpod'];
+  '/var/lib/cni', '/run/cni', '/etc/cni/net.d', '/var/lib/containers', '/run/containers', '/run/libpod',
+  '/var/lib/docker', '/run/docker', '/etc/docker', '/var/lib/containerd', '/run/containerd'];
 
 function inside() {
   for (const d of PRIVATE_DIRS) {

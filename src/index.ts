@@ -66,6 +66,7 @@ export {
 } from './cnm/controller.js';
 export { Network, Endpoint, Sandbox, type NetworkInfo, type NetworkSandbox, type EndpointInfo, type SandboxInfo, type NameResolution } from './cnm/objects.js';
 export type { ReconcileOptions, ReconcileReport } from './cnm/reconcile.js';
+export type { PublishOptions } from './cnm/ports.js';
 export { createSandbox, defaultNetwork, parseMode, type Mode, type ModeOptions } from './modes.js';
 export type { Driver, DriverContext, JoinOptions } from './drivers/driver.js';
 export type { Store, StoreTx, NetworkRecord, EndpointRecord, SandboxRecord, SubnetRecord, PortMapping } from './store/store.js';

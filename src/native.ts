@@ -55,6 +55,16 @@ export interface NativeAddr {
   preferredLft: number;
 }
 
+/** A socket as sock_diag lists it. */
+export interface NativeSocket {
+  family: 4 | 6;
+  /** TCP_* (an unconnected UDP socket is TCP_CLOSE, 7). */
+  state: number;
+  address: string;
+  port: number;
+  inode: number;
+}
+
 export interface NativeRoute {
   family: 4 | 6;
   dst: string | null;
@@ -363,6 +373,8 @@ export interface Native {
   links(ns: NativeNetns, ifindex: number, name: string): Promise<NativeList<NativeLink>>;
   addrs(ns: NativeNetns, family: 0 | 4 | 6, ifindex: number): Promise<NativeList<NativeAddr>>;
   routes(ns: NativeNetns, family: 0 | 4 | 6, table: number): Promise<NativeList<NativeRoute>>;
+  /** The namespace's sockets of one family (0: both) and protocol whose state is in `states` (a mask of 1 << TCP_*), by sock_diag. */
+  sockets(ns: NativeNetns, family: 0 | 4 | 6, protocol: 'tcp' | 'udp', states: number): Promise<NativeList<NativeSocket>>;
   /** One nf_tables transaction (BATCH_BEGIN ... BATCH_END); genid: refuse unless the ruleset is at that generation. */
   nftTransact(ns: NativeNetns, ops: NativeNftOp[], genid: number | null): Promise<NativeNftResult>;
   /** Opens a watch: `callback` gets each batch pulled with `pull()`. */

@@ -45,17 +45,6 @@ function carries(pid: number, entries: string[]): boolean {
   }
 }
 
-/** The processes whose network namespace is the one at nsPath (a bind mount or /proc/<pid>/ns/net). */
-export function processesIn(nsPath: string): number[] {
-  let ns: { dev: number; ino: number };
-  try {
-    ns = statSync(nsPath);
-  } catch {
-    return [];
-  }
-  return pids().filter((p) => running(p) && sameFile(`/proc/${p}/ns/net`, ns));
-}
-
 /** When a process started (ms since the epoch), from /proc: to tell a pid reused since from the process that had it. */
 export function startedAt(pid: number): number | null {
   try {

@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { Netns } from '../src/index.js';
-import { reservationName } from '../src/cni/plugin/ipam.js';
+import { attachmentName } from '../src/cni/plugin/attachments.js';
 import { execPlugin, pluginHost, runtimeEnv, startDaemon, type DaemonProcess, type PluginHost } from './cni-helpers.js';
 import { REFERENCE } from './cni-runtime-helpers.js';
 import type { World } from './cnm-helpers.js';
@@ -94,7 +94,7 @@ describe('nsnet-ipam under the reference bridge plugin', () => {
     expect(results[0].ips[0].gateway).toBe('10.121.0.1');
     expect((await ipj<any[]>(nss[0]!.name!, 'route', 'show', 'default'))[0].gateway).toBe('10.121.0.1');
     const reserved = async () => (await (await w.c.network(name)).endpoints()).map((e) => e.name).sort();
-    expect(await reserved()).toEqual(calls.map((c) => reservationName(c.containerId, 'eth0')).sort());
+    expect(await reserved()).toEqual(calls.map((c) => attachmentName(c.containerId, 'eth0')).sort());
     // DEL of the first: its address is free again (the next ADD is given the lowest free one after the last).
     await h.cni.del(name, calls[0]!);
     expect(await reserved()).toHaveLength(2);
@@ -105,7 +105,7 @@ describe('nsnet-ipam under the reference bridge plugin', () => {
       ...bridge, name, cniVersion: '1.1.0', 'cni.dev/valid-attachments': [{ containerID: calls[1]!.containerId, ifname: 'eth0' }],
     }, { hostNetns: w.host.path!, env: runtimeEnv, path: `${h.bin}:${REFERENCE}` });
     expect(gc.code, gc.stdout).toBe(0);
-    expect(await reserved()).toEqual([reservationName(calls[1]!.containerId, 'eth0')]);
+    expect(await reserved()).toEqual([attachmentName(calls[1]!.containerId, 'eth0')]);
     await h.cni.del(name, calls[1]!);
     await h.cni.del(name, calls[2]!); // its reservation is gone already: DEL still succeeds
     expect(await reserved()).toEqual([]);

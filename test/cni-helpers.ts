@@ -128,13 +128,14 @@ export interface DaemonProcess {
 
 /**
  * Starts `nsnet daemon` as its own process inside hostNetns (its Controller's
- * host), and resolves once its CNI door listens.
+ * host), with more flags if given, and resolves once the door named by
+ * ready (default cni) listens.
  */
-export function startDaemon(o: { hostNetns: string; socket: string; stateDir: string }): Promise<DaemonProcess> {
+export function startDaemon(o: { hostNetns: string; socket: string; stateDir: string; args?: string[]; ready?: string }): Promise<DaemonProcess> {
   const dnsSocket = o.socket.replace(/(\.sock)?$/, '-dns.sock');
-  const proc = spawn('nsenter', [`--net=${o.hostNetns}`, process.execPath, 'dist/cli/main.js', 'daemon', '--cni-socket', o.socket, '--dns-socket', dnsSocket, '--state-dir', o.stateDir], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const args = ['dist/cli/main.js', 'daemon', '--cni-socket', o.socket, '--dns-socket', dnsSocket, '--state-dir', o.stateDir, ...(o.args ?? [])];
+  const proc = spawn('nsenter', [`--net=${o.hostNetns}`, process.execPath, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const ready = `${o.ready ?? 'cni'}: listening`;
   const lines: string[] = [];
   let rest = '';
   const exited = new Promise<number | string>((resolve) => proc.once('exit', (code, sig) => resolve(code ?? sig ?? -1)));
@@ -143,7 +144,7 @@ export function startDaemon(o: { hostNetns: string; socket: string; stateDir: st
       const parts = (rest + d).split('\n');
       rest = parts.pop()!;
       lines.push(...parts);
-      if (parts.some((l) => l.startsWith('cni: listening'))) resolve({ proc, dnsSocket, lines, stop: (sig = 'SIGTERM') => (proc.kill(sig), exited) });
+      if (parts.some((l) => l.startsWith(ready))) resolve({ proc, dnsSocket, lines, stop: (sig = 'SIGTERM') => (proc.kill(sig), exited) });
     });
     void exited.then((code) => reject(new Error(`nsnet daemon exited (${code}) before it listened: ${lines.join('\n')}${rest}`)));
   });

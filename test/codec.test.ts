@@ -1,5 +1,5 @@
 // Builds and runs the C++ unit tests of the pure netlink codec
-// (native/test/codec_test.cc over native/nl/nl.cc, rtnl.cc and nft.cc) under
+// (native/test/codec_test.cc over native/nl/nl.cc, rtnl.cc, nft.cc and diag.cc) under
 // AddressSanitizer and UndefinedBehaviorSanitizer. Needs only g++: no root,
 // no network namespace, no addon, no network.
 import { spawn } from 'node:child_process';
@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { expect, test } from 'vitest';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const sources = ['native/test/codec_test.cc', 'native/nl/nl.cc', 'native/nl/rtnl.cc', 'native/nl/nft.cc'].map((p) => join(root, p));
+const sources = ['native/test/codec_test.cc', 'native/nl/nl.cc', 'native/nl/rtnl.cc', 'native/nl/nft.cc', 'native/nl/diag.cc'].map((p) => join(root, p));
 const common = ['-std=c++17', '-O1', '-g', '-Wall', '-Wextra', '-I', join(root, 'native/nl')];
 // -fno-sanitize-recover: any UB report fails the run. -fno-builtin-memcpy:
 // every memcpy goes through ASan's interceptor, which checks the full range.

@@ -104,6 +104,17 @@ describe('the embedded resolver answers', () => {
     expect(ask(t, 'db', '2.0.1.10.in-addr.arpa', 'PTR')).toBe('forward');
   });
 
+  test('a sandbox on one network through two endpoints (CNI: two interfaces) answers with both addresses and both PTRs; taken out, neither name nor address is left', () => {
+    const t = table();
+    const second = { ...ep('two', 'n1', ['10.1.0.9/24']), id: 'two-b', name: 'two-b', ifname: 'eth1' };
+    t.set(sandbox('two'), [ep('two', 'n1', ['10.1.0.8/24']), second], NETS);
+    expect(t.lookup('web', 'two')).toEqual({ found: true, v4: ['10.1.0.8', '10.1.0.9'], v6: [] });
+    expect([t.reverse('web', '10.1.0.8'), t.reverse('web', '10.1.0.9')]).toEqual([{ name: 'two.front' }, { name: 'two.front' }]);
+    t.remove('two');
+    expect(t.lookup('web', 'two')).toEqual({ found: false, known: false });
+    expect(t.reverse('web', '10.1.0.9')).toEqual({ name: null, known: false });
+  });
+
   test('the default bridge network has no names, as docker0 has none', () => {
     const t = new NameTable();
     t.set(sandbox('x'), [ep('x', 'nb', ['172.17.0.2/16'])], NETS);

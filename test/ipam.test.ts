@@ -24,8 +24,8 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const pool = (subnet: string, o: { gateway?: string; ipRange?: string; excluded?: string[] } = {}) =>
-  new Pool(`net/${subnet}`, { subnet, gateway: o.gateway ?? null, ipRange: o.ipRange ?? null, excluded: o.excluded ?? [] });
+const pool = (subnet: string, o: { gateway?: string; ipRange?: string; excluded?: string[]; rangeStart?: string; rangeEnd?: string } = {}) =>
+  new Pool(`net/${subnet}`, { gateway: null, ipRange: null, excluded: [], ...o, subnet });
 
 describe('prefix arithmetic', () => {
   test('round-trips IPv4 and IPv6 and prints IPv6 the way ip does', () => {
@@ -68,6 +68,14 @@ describe('IPAM', () => {
     const got = await store.update((t) => [p.allocate(t, 'a'), p.allocate(t, 'b'), p.allocate(t, 'c')]);
     expect(got).toEqual(['10.0.0.128', '10.0.0.130', '10.0.0.131']);
     await expect(store.update((t) => p.allocate(t, 'd'))).rejects.toMatchObject({ code: 'ERR_NSNET_EXHAUSTED' });
+  });
+
+  test('rangeStart and rangeEnd bound dynamic and static addresses alike, the gateway outside them; exhaustion names them', async () => {
+    const p = pool('10.0.0.0/24', { gateway: '10.0.0.1', rangeStart: '10.0.0.254', rangeEnd: '10.0.0.255' });
+    // The broadcast address stays out even inside the bounds.
+    expect(await store.update((t) => p.allocate(t, 'a'))).toBe('10.0.0.254');
+    await expect(store.update((t) => p.allocate(t, 'b'))).rejects.toMatchObject({ code: 'ERR_NSNET_EXHAUSTED', message: 'no free address left in 10.0.0.254-10.0.0.255' });
+    await expect(store.update((t) => p.allocate(t, 'b', '10.0.0.20'))).rejects.toMatchObject({ code: 'ERR_NSNET_INVALID', message: expect.stringContaining('outside the range 10.0.0.254-10.0.0.255') });
   });
 
   test('10,000 allocations on a /16 each probe a constant number of addresses (no scans)', async () => {

@@ -5,11 +5,12 @@
 // (nsenter --net), so its bridges and iptables rules live and die with that
 // namespace. Nothing of the host's Podman setup is read or changed.
 import { spawn } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 
 import type { CliResult } from './cli-helpers.js';
+import { busyboxRootfs } from './rootfs.js';
 
 export interface Podman {
   /** `podman <args>` with the test's storage and configuration. */
@@ -87,14 +88,7 @@ export async function podman(o: PodmanOptions): Promise<Podman> {
   };
 
   // A root filesystem of busybox alone (and the files asked for), imported without any registry.
-  const rootfs = join(base, 'rootfs');
-  await mkdir(join(rootfs, 'bin'), { recursive: true });
-  await copyFile('/bin/busybox', join(rootfs, 'bin', 'busybox'));
-  for (const c of ['sh', 'sleep', 'ip', 'cat', ...(o.applets ?? [])]) await symlink('busybox', join(rootfs, 'bin', c));
-  for (const [path, text] of Object.entries(o.files ?? {})) {
-    await mkdir(dirname(join(rootfs, path)), { recursive: true });
-    await writeFile(join(rootfs, path), text);
-  }
+  const rootfs = await busyboxRootfs(base, o.applets, o.files);
   const image = 'localhost/nsnet-busybox:test';
   const imported = await exec('sh', ['-c', `tar -C "$1" -c . | podman ${globals.join(' ')} import - "$2"`, 'sh', rootfs, image], env);
   if (imported.code !== 0) throw new Error(`podman import: ${imported.stderr}`);

@@ -4,6 +4,7 @@
 #include <napi.h>
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -95,6 +96,7 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::Links>("links"),
                              InstanceMethod<&Addon::Addrs>("addrs"),
                              InstanceMethod<&Addon::Routes>("routes"),
+                             InstanceMethod<&Addon::Sockets>("sockets"),
                              InstanceMethod<&Addon::GetStats>("stats"),
                              InstanceMethod<&Addon::NftTransact>("nftTransact"),
                              InstanceMethod<&Addon::NftList>("nftList"),
@@ -386,6 +388,35 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value Routes(const Napi::CallbackInfo& info) {
     using namespace std::placeholders;
     return Dump(info, from_route, std::bind(ops::list_routes, _1, family_arg(info[1]), info[2].ToNumber().Uint32Value(), _2, _3, _4));
+  }
+
+  // sockets(ns, family: 0 | 4 | 6, protocol: 'tcp' | 'udp', states: number) -> Promise<{ errno, message, offset, items }>
+  // A sock_diag dump, on the namespace's NETLINK_SOCK_DIAG socket (opened
+  // inside it on first use, so the first call runs on the namespace lane).
+  Napi::Value Sockets(const Napi::CallbackInfo& info) {
+    struct J : Job {
+      std::shared_ptr<Namespace> ns;
+      uint8_t family = AF_UNSPEC;
+      uint8_t protocol = IPPROTO_TCP;
+      uint32_t states = 0;
+      std::vector<diag::SockInfo> items;
+      io::Reply status;
+      void run() override {
+        ns->with_diag(&err, [&](io::Socket& s) { return ops::list_sockets(s, family, protocol, states, &items, &status, &err); });
+      }
+      Napi::Value value(Napi::Env env) override {
+        Napi::Object o = from_reply(env, status);
+        o.Set("items", to_array(env, items, from_sock));
+        return o;
+      }
+    };
+    auto j = std::make_unique<J>();
+    j->ns = NetnsHandle::From(info[0]);
+    j->family = family_arg(info[1]);
+    j->protocol = info[2].ToString().Utf8Value() == "udp" ? IPPROTO_UDP : IPPROTO_TCP;
+    j->states = info[3].ToNumber().Uint32Value();
+    const Lane lane = j->ns->diag_is_open() ? Lane::Netlink : Lane::Namespace;
+    return runner.submit(info.Env(), j.release(), lane);
   }
 };
 

@@ -211,6 +211,18 @@ Napi::Object from_link(Napi::Env env, const rtnl::LinkInfo& l) {
   return o;
 }
 
+Napi::Object from_sock(Napi::Env env, const diag::SockInfo& s) {
+  Napi::Object o = Napi::Object::New(env);
+  char buf[INET6_ADDRSTRLEN];
+  inet_ntop(s.family, s.addr, buf, sizeof buf);
+  o.Set("family", s.family == AF_INET6 ? 6 : 4);
+  o.Set("state", s.state);
+  o.Set("address", buf);
+  o.Set("port", s.port);
+  o.Set("inode", static_cast<double>(s.inode));
+  return o;
+}
+
 Napi::Object from_addr(Napi::Env env, const rtnl::AddrInfo& a) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("family", a.family == AF_INET6 ? 6 : 4);

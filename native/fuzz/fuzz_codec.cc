@@ -33,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "diag.h"
 #include "fuzz.h"
 #include "nft.h"
 #include "nl.h"
@@ -41,6 +42,7 @@
 namespace nl = nsnet::nl;
 namespace rtnl = nsnet::rtnl;
 namespace nft = nsnet::nft;
+namespace diag = nsnet::diag;
 using nl::Attr;
 using nl::Kind;
 using nl::Policy;
@@ -186,6 +188,8 @@ void decode_message(const nlmsghdr* src, uint32_t len) {
   if (rtnl::decode_route(h, &ri)) INVARIANT(ri.family == AF_INET || ri.family == AF_INET6);
   rtnl::NeighInfo ni;
   if (rtnl::decode_neigh(h, &ni)) INVARIANT(ni.family == AF_INET || ni.family == AF_INET6);
+  diag::SockInfo si;
+  if (diag::decode_inet(h, &si)) INVARIANT(si.family == AF_INET || si.family == AF_INET6);
   decode_nft(h, len);
 
   // The payload after a few common family header sizes, as attributes read

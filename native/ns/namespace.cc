@@ -14,23 +14,26 @@ void Namespace::fill(const Opened& o) {
 
 void Namespace::close() {
   rtnl.reset();
-  {
-    std::lock_guard<std::mutex> lk(nfnl_mu);
-    nfnl.reset();
-    nfnl_open.store(false, std::memory_order_release);
-  }
+  nfnl.reset();
+  diag.reset();
   if (fd >= 0) ::close(fd);
   fd = -1;
 }
 
-io::Socket* Namespace::nfnl_socket(io::SysError* err) {
-  std::lock_guard<std::mutex> lk(nfnl_mu);
-  if (!nfnl) {
-    nfnl.reset(netlink_in(fd, NETLINK_NETFILTER, err));
-    if (!nfnl) return nullptr;
-    nfnl_open.store(true, std::memory_order_release);
+io::Socket* Lazy::get(int nsfd, io::SysError* err) {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (!s_) {
+    s_.reset(netlink_in(nsfd, protocol_, err));
+    if (!s_) return nullptr;
+    open_.store(true, std::memory_order_release);
   }
-  return nfnl.get();
+  return s_.get();
+}
+
+void Lazy::reset() {
+  std::lock_guard<std::mutex> lk(mu_);
+  s_.reset();
+  open_.store(false, std::memory_order_release);
 }
 
 }  // namespace nsnet::ns

@@ -1,5 +1,6 @@
 // An open namespace as jobs share it: the fd that keeps it alive, its
-// identity, and the netlink sockets created inside it.
+// identity, and the netlink sockets created inside it (rtnetlink from the
+// start; nf_tables and sock_diag on first use, one Lazy each).
 #pragma once
 
 #include <atomic>
@@ -10,6 +11,23 @@
 #include "ns.h"
 
 namespace nsnet::ns {
+
+// A netlink socket of one protocol opened inside a namespace on first use.
+// Opening enters the namespace: until is_open(), only the namespace thread
+// may call get().
+class Lazy {
+ public:
+  explicit Lazy(int protocol) : protocol_(protocol) {}
+  io::Socket* get(int nsfd, io::SysError* err);
+  bool is_open() const { return open_.load(std::memory_order_acquire); }
+  void reset();
+
+ private:
+  const int protocol_;
+  std::mutex mu_;
+  std::unique_ptr<io::Socket> s_;
+  std::atomic<bool> open_{false};
+};
 
 // Pending until the namespace thread fills it in (a create whose follow-up
 // batch refers to the namespace being created); `ready` publishes the fields.
@@ -30,8 +48,11 @@ struct Namespace {
   // The NETLINK_NETFILTER socket, opened inside the namespace on first use.
   // Opening enters the namespace: until nfnl_is_open(), only the namespace
   // thread may call this.
-  io::Socket* nfnl_socket(io::SysError* err);
-  bool nfnl_is_open() const { return nfnl_open.load(std::memory_order_acquire); }
+  io::Socket* nfnl_socket(io::SysError* err) { return nfnl.get(fd, err); }
+  bool nfnl_is_open() const { return nfnl.is_open(); }
+  // The NETLINK_SOCK_DIAG socket, the same way.
+  io::Socket* diag_socket(io::SysError* err) { return diag.get(fd, err); }
+  bool diag_is_open() const { return diag.is_open(); }
 
   // Runs f(socket) holding the socket's lock (one batch or dump in flight
   // per socket); false, with err, if the nf_tables socket cannot be opened.
@@ -42,10 +63,11 @@ struct Namespace {
   }
   template <class F>
   bool with_nfnl(io::SysError* err, F&& f) {
-    io::Socket* s = nfnl_socket(err);
-    if (!s) return false;
-    std::lock_guard<std::mutex> lk(s->mu());
-    return f(*s);
+    return with(nfnl_socket(err), f);
+  }
+  template <class F>
+  bool with_diag(io::SysError* err, F&& f) {
+    return with(diag_socket(err), f);
   }
 
   int fd = -1;
@@ -54,9 +76,15 @@ struct Namespace {
   std::atomic<bool> ready{false};
 
  private:
-  std::mutex nfnl_mu;
-  std::unique_ptr<io::Socket> nfnl;
-  std::atomic<bool> nfnl_open{false};
+  template <class F>
+  static bool with(io::Socket* s, F& f) {
+    if (!s) return false;
+    std::lock_guard<std::mutex> lk(s->mu());
+    return f(*s);
+  }
+
+  Lazy nfnl{NETLINK_NETFILTER};
+  Lazy diag{NETLINK_SOCK_DIAG};
 };
 
 }  // namespace nsnet::ns

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <linux/rtnetlink.h>
+#include <sys/socket.h>
 
 #include <map>
 
@@ -212,6 +213,22 @@ bool list_routes(io::Socket& s, uint8_t family, uint32_t table, std::vector<rtnl
   return io::dump_into(
       s, [&](nl::Builder& b, uint32_t seq) { return rtnl::encode_route_dump(b, seq, family, table); },
       rtnl::decode_route, out, status, err);
+}
+
+bool list_sockets(io::Socket& s, uint8_t family, uint8_t protocol, uint32_t states, std::vector<diag::SockInfo>* out,
+                  io::Reply* status, io::SysError* err) {
+  if (family == AF_UNSPEC) {
+    // inet_diag answers one family per dump: both, one after the other.
+    std::vector<diag::SockInfo> v6;
+    if (!list_sockets(s, AF_INET, protocol, states, out, status, err)) return false;
+    if (status->error) return true;  // the kernel said no: *status says why
+    if (!list_sockets(s, AF_INET6, protocol, states, &v6, status, err)) return false;
+    out->insert(out->end(), v6.begin(), v6.end());
+    return true;
+  }
+  return io::dump_into(
+      s, [&](nl::Builder& b, uint32_t seq) { return diag::encode_inet_dump(b, seq, family, protocol, states); },
+      diag::decode_inet, out, status, err);
 }
 
 }  // namespace nsnet::ops

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "../io/socket.h"
+#include "../nl/diag.h"
 #include "../nl/rtnl.h"
 
 namespace nsnet::ops {
@@ -41,5 +42,10 @@ bool list_addrs(io::Socket& s, uint8_t family, int32_t ifindex, std::vector<rtnl
                 io::SysError* err);
 bool list_routes(io::Socket& s, uint8_t family, uint32_t table, std::vector<rtnl::RouteInfo>* out, io::Reply* status,
                  io::SysError* err);
+
+// On a NETLINK_SOCK_DIAG socket: family's sockets (AF_UNSPEC: IPv4's, then
+// IPv6's) of protocol in `states` (a mask of 1 << TCP_*).
+bool list_sockets(io::Socket& s, uint8_t family, uint8_t protocol, uint32_t states, std::vector<diag::SockInfo>* out,
+                  io::Reply* status, io::SysError* err);
 
 }  // namespace nsnet::ops

@@ -1,15 +1,19 @@
-// Unit tests for the pure netlink codec in native/nl (nl.cc, rtnl.cc, nft.cc).
+// Unit tests for the pure netlink codec in native/nl (nl.cc, rtnl.cc, nft.cc, diag.cc).
 //
 // No sockets, no root, no network: every message is built with the Builder
 // or assembled by hand in memory, then checked byte by byte or parsed back.
 // Build: g++ -std=c++17 -Inative/nl native/test/codec_test.cc native/nl/nl.cc
-//        native/nl/rtnl.cc native/nl/nft.cc (CMake target codec_test adds ASan+UBSan).
+//        native/nl/rtnl.cc native/nl/nft.cc native/nl/diag.cc (CMake target codec_test adds ASan+UBSan).
 // Prints one line per failed check and ends with "N passed, M failed" (test/harness.h).
 
 #include <arpa/inet.h>
 #include <linux/if.h>
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
+#include <linux/inet_diag.h>
+#include <linux/sock_diag.h>
+#include <netinet/tcp.h>
+#include <netinet/in.h>
 #include <linux/neighbour.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
@@ -28,6 +32,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "diag.h"
 #include "harness.h"
 #include "nft.h"
 #include "nl.h"
@@ -42,6 +47,7 @@ using nsnet::nl::ParseStatus;
 using nsnet::nl::Policy;
 namespace nl = nsnet::nl;
 namespace rtnl = nsnet::rtnl;
+namespace diag = nsnet::diag;
 using nsnet::test::fail;
 
 // ---------------------------------------------------------------- helpers
@@ -2777,6 +2783,72 @@ TEST(encode_neigh_dump_asks_one_family_with_a_zeroed_ndmsg) {
   CHECK_EQ(nd.ndm_family, uint8_t{AF_INET6});
   CHECK_EQ(nd.ndm_ifindex, 0);
   CHECK_EQ(nd.ndm_state, uint16_t{0});
+}
+
+// ================================================================ sock_diag
+
+TEST(encode_inet_dump_asks_one_family_and_protocol_in_the_states_given_with_a_zeroed_id) {
+  Buf m;
+  Builder b(m.b, sizeof m.b);
+  CHECK(diag::encode_inet_dump(b, 7, AF_INET6, IPPROTO_TCP, 1u << TCP_LISTEN));
+  const nlmsghdr* h = m.hdr();
+  CHECK_EQ(h->nlmsg_type, uint16_t{SOCK_DIAG_BY_FAMILY});
+  CHECK_EQ(h->nlmsg_flags, uint16_t{NLM_F_REQUEST | NLM_F_DUMP});
+  CHECK_EQ(h->nlmsg_seq, 7u);
+  CHECK_EQ(h->nlmsg_len, uint32_t(nl::kHdrLen + nl::align4(sizeof(inet_diag_req_v2))));
+  auto r = family_header<inet_diag_req_v2>(h);
+  CHECK_EQ(r.sdiag_family, uint8_t{AF_INET6});
+  CHECK_EQ(r.sdiag_protocol, uint8_t{IPPROTO_TCP});
+  CHECK_EQ(r.idiag_states, 1u << TCP_LISTEN);
+  CHECK_EQ(r.idiag_ext, uint8_t{0});
+  CHECK_EQ(r.id.idiag_sport, uint16_t{0});
+  CHECK_EQ(r.id.idiag_src[0], 0u);
+}
+
+// An inet_diag_msg as the kernel sends it: a local address and port in network order.
+static size_t diag_msg(Buf* m, uint8_t family, const char* addr, uint16_t port, uint32_t inode) {
+  Builder b(m->b, sizeof m->b);
+  auto* d = b.begin_with<inet_diag_msg>(SOCK_DIAG_BY_FAMILY, NLM_F_MULTI, 1);
+  d->idiag_family = family;
+  d->idiag_state = TCP_LISTEN;
+  d->id.idiag_sport = htons(port);
+  inet_pton(family, addr, d->id.idiag_src);
+  d->idiag_inode = inode;
+  return b.size();
+}
+
+TEST(decode_inet_reads_family_state_local_address_port_in_host_order_and_inode) {
+  Buf m;
+  diag_msg(&m, AF_INET6, "fd00::7", 8080, 4242);
+  diag::SockInfo s;
+  CHECK(diag::decode_inet(m.hdr(), &s));
+  CHECK_EQ(s.family, uint8_t{AF_INET6});
+  CHECK_EQ(s.state, uint8_t{TCP_LISTEN});
+  CHECK_EQ(s.port, uint16_t{8080});
+  CHECK_EQ(s.inode, 4242u);
+  char text[INET6_ADDRSTRLEN];
+  inet_ntop(AF_INET6, s.addr, text, sizeof text);
+  CHECK_EQ(std::string(text), std::string("fd00::7"));
+  Buf m4;
+  diag_msg(&m4, AF_INET, "10.1.2.3", 53, 1);
+  CHECK(diag::decode_inet(m4.hdr(), &s));
+  inet_ntop(AF_INET, s.addr, text, sizeof text);
+  CHECK_EQ(std::string(text), std::string("10.1.2.3"));
+}
+
+TEST(decode_inet_refuses_other_types_other_families_and_messages_cut_short) {
+  Buf m;
+  const size_t len = diag_msg(&m, AF_INET, "10.1.2.3", 53, 1);
+  diag::SockInfo s;
+  auto* h = reinterpret_cast<nlmsghdr*>(m.b);
+  h->nlmsg_len = uint32_t(len - 4);
+  CHECK(!diag::decode_inet(h, &s));
+  h->nlmsg_len = uint32_t(len);
+  h->nlmsg_type = RTM_NEWLINK;
+  CHECK(!diag::decode_inet(h, &s));
+  Buf u;
+  diag_msg(&u, AF_UNIX, "10.1.2.3", 53, 1);
+  CHECK(!diag::decode_inet(u.hdr(), &s));
 }
 
 // ================================================================ main

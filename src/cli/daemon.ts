@@ -1,7 +1,8 @@
-// nsnet daemon: the long-running process that serves the CNI shim and the
-// sandboxes' names (and later Docker's plugin API) from one Controller.
+// nsnet daemon: the long-running process that serves the CNI shim, the
+// sandboxes' names and Docker's plugin API from one Controller.
 import { runDaemon } from '../daemon/daemon.js';
 import { DEFAULT_CNI_SOCKET, frontDoors } from '../daemon/doors.js';
+import { DEFAULT_DOCKER_SOCKET } from '../docker/door.js';
 import { defaultDnsSocket } from '../dns/protocol.js';
 import { ValidationError } from '../errors.js';
 import type { Command } from './args.js';
@@ -9,11 +10,14 @@ import { CNM_FLAGS } from './common.js';
 
 export const daemon: Command = {
   name: 'daemon',
-  summary: "serve nsnet to CNI runtimes (through the nsnet plugin) and names to the sandboxes until SIGTERM",
+  summary: 'serve nsnet to CNI runtimes (through the nsnet plugin), names to the sandboxes, and Docker (as its nsnet plugin) until SIGTERM',
   flags: [
     { name: 'cni-socket', value: 'PATH', help: `where the CNI plugin's calls arrive (default ${DEFAULT_CNI_SOCKET})` },
     { name: 'dns-socket', value: 'PATH', help: `where other nsnet processes tell it of their sandboxes (default NSNET_DNS_SOCKET, else ${defaultDnsSocket()})` },
     { name: 'no-dns', help: 'serve no names: sandboxes get the host\'s resolvers' },
+    { name: 'docker', help: `serve Docker as its network and IPAM plugin nsnet, at ${DEFAULT_DOCKER_SOCKET}` },
+    { name: 'docker-socket', value: 'PATH', help: "where Docker's plugin calls arrive (implies --docker)" },
+    { name: 'docker-user', help: "keep rules in iptables' DOCKER-USER chain that let nsnet's networks through dockerd's FORWARD drop" },
     { name: 'firewall', value: 'KIND', help: 'nftables (default) or none' },
     ...CNM_FLAGS,
   ],
@@ -24,7 +28,9 @@ export const daemon: Command = {
       doors: frontDoors({
         ...(a.str('cni-socket') ? { cniSocket: a.str('cni-socket')! } : {}),
         ...(a.bool('no-dns') ? { dnsSocket: null } : a.str('dns-socket') ? { dnsSocket: a.str('dns-socket')! } : {}),
+        dockerSocket: a.str('docker-socket') ?? (a.bool('docker') ? DEFAULT_DOCKER_SOCKET : null),
       }),
+      dockerUser: a.bool('docker-user'),
       ...(a.str('state-dir') ? { stateDir: a.str('state-dir')! } : {}),
       ...(a.str('run-dir') ? { runDir: a.str('run-dir')! } : {}),
       ...(firewall ? { firewall } : {}),

@@ -1,10 +1,12 @@
 // Compares what the store says an endpoint or a network is with what the
 // kernel has, and lists the differences (nothing is changed): the
 // sandbox's interface, its MAC, state, addresses and default route here,
-// the host side by the driver. A CNI CHECK and STATUS are built on these.
+// the host side by the driver, its published ports by the firewall. A CNI
+// CHECK and STATUS are built on these.
 import { lacking } from '../drivers/inside.js';
 import type { EndpointRecord, NetworkRecord } from '../store/store.js';
 import type { CnmContext } from './context.js';
+import { portSpecs } from './publish.js';
 
 /** The differences between an endpoint's record and the kernel; [] when they agree. */
 export async function checkEndpoint(ctx: CnmContext, epRec: EndpointRecord): Promise<string[]> {
@@ -19,7 +21,10 @@ export async function checkEndpoint(ctx: CnmContext, epRec: EndpointRecord): Pro
   const problems: string[] = [];
   const driver = ctx.driver(net.driver);
   if (driver.check) problems.push(...(await driver.check(ctx, net, ep)));
-  if (!ep.ifname) return problems;
+  for (const p of await ctx.firewall.unpublished(portSpecs([ep])))
+    problems.push(`port ${p.hostIp?.includes(':') ? `[${p.hostIp}]` : p.hostIp}:${p.hostPort}->${p.containerIp}:${p.containerPort}/${p.protocol} is not published: its ${ctx.firewall.kind} elements are missing`);
+  // A handed-off interface is named, addressed and routed inside by its runtime.
+  if (!ep.ifname || sb.handoff) return problems;
   try {
     await ctx.inNetns(sb, async (ns) => {
       const link = await ns.links.find(ep.ifname!);

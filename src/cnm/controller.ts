@@ -15,6 +15,7 @@ import { ipamDriver } from '../drivers/ipam.js';
 import { nullDriver } from '../drivers/null.js';
 import { NsnetError, ValidationError } from '../errors.js';
 import type { FirewallKind } from '../firewall/backend.js';
+import { DockerUserFirewall, iptablesRunner } from '../firewall/dockeruser.js';
 import { NftablesFirewall } from '../firewall/nftables.js';
 import { NoFirewall } from '../firewall/none.js';
 import { Netns, defaultRunDir } from '../netlink/netns.js';
@@ -69,6 +70,12 @@ export interface ControllerOptions {
    * nsnet, and publishing a port is refused).
    */
   firewall?: FirewallKind;
+  /**
+   * Also keep rules for nsnet's bridges in the iptables chain DOCKER-USER
+   * (firewall/dockeruser.ts), which dockerd's FORWARD drop makes nsnet's
+   * networks need; nftables only.
+   */
+  dockerUser?: boolean;
   /** Test hook: called before each step of a create; a throw fails that step. */
   faults?: FaultHook;
   /** Steps before a sandbox's namespace goes (default: the registered ones, see hooks.ts). */
@@ -116,13 +123,16 @@ export class Controller extends EventEmitter {
   /** What the concern modules work with. @internal */
   readonly ctx: Context;
 
-  private constructor(o: { stateDir: string; runDir: string; etcDir: string; filesDir: string; host: Netns; store: Store; firewall: FirewallKind; faults?: FaultHook }) {
+  private constructor(o: {
+    stateDir: string; runDir: string; etcDir: string; filesDir: string; host: Netns; store: Store; firewall: FirewallKind; dockerUser: boolean; faults?: FaultHook;
+  }) {
     super();
     this.stateDir = o.stateDir;
     this.filesDir = o.filesDir;
     this.runDir = o.runDir;
     this.etcDir = o.etcDir;
-    const firewall = o.firewall === 'none' ? new NoFirewall() : new NftablesFirewall(o.host, o.store.id);
+    const nft = o.firewall === 'none' ? new NoFirewall() : new NftablesFirewall(o.host, o.store.id);
+    const firewall = o.dockerUser ? new DockerUserFirewall(nft, o.store.id, iptablesRunner(o.host.path)) : nft;
     const emit = (e: ControllerEvent) => {
       if (this.listenerCount('event') > 0) this.emit('event', e);
     };
@@ -141,9 +151,12 @@ export class Controller extends EventEmitter {
     const filesDir = abs(opts.filesDir ?? (process.env.NSNET_FILES_DIR || defaultFilesDir(stateDir)), 'filesDir');
     const firewall = opts.firewall ?? 'nftables';
     if (firewall !== 'nftables' && firewall !== 'none') throw new ValidationError('firewall', opts.firewall, "must be 'nftables' or 'none'");
+    const dockerUser = opts.dockerUser ?? false;
+    if (typeof dockerUser !== 'boolean') throw new ValidationError('dockerUser', opts.dockerUser, 'must be true or false');
+    if (dockerUser && firewall !== 'nftables') throw new ValidationError('dockerUser', dockerUser, "needs firewall 'nftables': the none backend makes no rules to let through");
     const host = opts.host ?? (await Netns.host());
     const store = opts.store ?? new SqliteStore(stateDir);
-    const c = new Controller({ stateDir, runDir, etcDir, filesDir, host, store, firewall, ...(opts.faults ? { faults: opts.faults } : {}) });
+    const c = new Controller({ stateDir, runDir, etcDir, filesDir, host, store, firewall, dockerUser, ...(opts.faults ? { faults: opts.faults } : {}) });
     c.ctx.hooks = opts.hooks ?? defaultSandboxHooks();
     try {
       await networks.ensurePredefined(c.ctx);

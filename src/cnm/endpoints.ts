@@ -3,6 +3,7 @@
 // the marks that join endpoints to a sandbox (planJoins: interface names,
 // which one gives the default route). All run inside a store transaction
 // and touch no kernel; join.ts and sandboxes.ts send what they plan.
+import { handoffIfname } from '../drivers/handoff.js';
 import { NsnetError, ValidationError } from '../errors.js';
 import { toBig } from '../ipaddr.js';
 import { Pool, poolKey } from '../ipam/ipam.js';
@@ -99,12 +100,17 @@ export function planEndpoint(
     ep.mac = v.mac(o.mac, 'mac');
   }
   if (ports.length) {
-    if (!driver.publishesPorts) throw new ValidationError('ports', o.ports, `network ${net.name} (${net.driver}) cannot publish ports`);
-    if (net.internal) throw new ValidationError('ports', o.ports, `network ${net.name} is internal: nothing leaves it, so nothing can be published`);
+    refuseUnpublishable(ctx, net, o.ports);
     ep.ports = reservePorts(t, ep, ports, ephemeralRange(ctx), o.forcePublish ? undefined : inUse);
   }
   ctx.faults?.('store.endpoint');
   return ep;
+}
+
+/** Refuses ports (value, for the error) on a network whose endpoints cannot publish any. */
+export function refuseUnpublishable(ctx: CnmContext, net: NetworkRecord, value: unknown): void {
+  if (!ctx.driver(net.driver).publishesPorts) throw new ValidationError('ports', value, `network ${net.name} (${net.driver}) cannot publish ports`);
+  if (net.internal) throw new ValidationError('ports', value, `network ${net.name} is internal: nothing leaves it, so nothing can be published`);
 }
 
 /** Releases an endpoint's addresses, its host ports and its row; runs inside a store transaction. */
@@ -149,11 +155,20 @@ export function planJoins(
     // An external namespace is joined as an own one is.
     if (driver.sandboxKind !== (sb.netnsKind === 'external' ? 'own' : sb.netnsKind))
       throw NsnetError.state('ERR_NSNET_IN_USE', 'endpoint.join', ep.name, `a ${driver.name} endpoint needs a sandbox in ${driver.sandboxKind === 'host' ? "the host's" : 'its own'} namespace`);
-    if (current.some((e) => e.networkId === net.id))
+    // Endpoint names are unique per network, and the store holds the ones
+    // made before: this catches two planned in one go (createSandbox with a
+    // network listed twice, whose endpoints all take the sandbox's name).
+    // Endpoints of other names may put a sandbox on a network twice, as CNI
+    // attaches a container under two interface names.
+    if (current.some((e) => e.networkId === net.id && e.name === fresh.name))
       throw NsnetError.state('ERR_NSNET_EXISTS', 'endpoint.join', ep.name, `sandbox ${sb.name} is already on network ${net.name}`);
     before.push({ ...fresh });
     const prefix = (net.driverState.ifPrefix as string | undefined) ?? 'eth';
-    if (driver.usesIpam) {
+    if (driver.usesIpam && sb.handoff) {
+      // Its runtime names it inside; until it moves it, it needs a name no other host interface has.
+      if (fresh.ifname !== null) throw new ValidationError('ifname', fresh.ifname, `sandbox ${sb.name}'s runtime names its interfaces itself`);
+      fresh.ifname = handoffIfname(fresh.id);
+    } else if (driver.usesIpam) {
       if (fresh.ifname === null) {
         let i = 0;
         while (used.has(`${prefix}${i}`)) i++;

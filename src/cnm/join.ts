@@ -3,7 +3,9 @@
 // handing the default route on), and delete (leave, then release).
 import { existsSync } from 'node:fs';
 
+import { handoffIfname } from '../drivers/handoff.js';
 import { NsnetError } from '../errors.js';
+import type { Netns } from '../netlink/netns.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/store.js';
 import { deferKeys, type CnmContext, type DeleteOptions } from './context.js';
 import { dropEndpoint, planJoins } from './endpoints.js';
@@ -37,7 +39,9 @@ export async function join(ctx: CnmContext, epRec: EndpointRecord, sbKey: string
     // An interface still being deleted (in that namespace, or this endpoint's own from where it was) may hold a name this one takes.
     await ctx.pending(deferKeys(plan.sb.netnsPath, [epRec]));
     tx.enter('kernel.open');
-    await ctx.inNetns(plan.sb, (ns) => joinTrip(ctx, tx, ns, plan.sb, [epRec], plan.nets));
+    const trip = (ns: Netns) => joinTrip(ctx, tx, ns, plan.sb, [epRec], plan.nets);
+    // A handoff sandbox's interfaces are made in the host's namespace, for its runtime to move.
+    await (plan.sb.handoff ? trip(ctx.host) : ctx.inNetns(plan.sb, trip));
     if (ownsFiles(plan.sb)) await tx.step('files', () => rewriteHosts(plan.sb, plan.eps));
     const lifecycle = ctx.lifecycle;
     if (lifecycle && plan.sb.netnsKind !== 'container') {
@@ -124,7 +128,8 @@ async function leaveSandbox(ctx: CnmContext, epRec: EndpointRecord, busy: Busy, 
     const had = ep.gatewayEndpoint;
     ep.sandboxId = null;
     ep.gatewayEndpoint = false;
-    if (ep.ifname && /^\D+\d+$/.test(ep.ifname)) ep.ifname = null; // a generated name is given again on the next join
+    // A generated name is given again on the next join.
+    if (ep.ifname && (/^\D+\d+$/.test(ep.ifname) || ep.ifname === handoffIfname(ep.id))) ep.ifname = null;
     t.putEndpoint(ep);
     Object.assign(epRec, ep);
     if (!had || !cur.sb) return null;
@@ -141,8 +146,9 @@ async function leaveSandbox(ctx: CnmContext, epRec: EndpointRecord, busy: Busy, 
   if (lifecycle && cur.sb && cur.sb.netnsKind !== 'container') await td.step('names', () => liveAgain(ctx, lifecycle, cur.sb!.id));
   if (cur.sb) {
     const sb = cur.sb;
-    // An external namespace that is gone needs no route (its runtime deleted it before DEL).
-    if (next && (sb.netnsKind !== 'external' || existsSync(sb.netnsPath))) {
+    // An external namespace that is gone needs no route (its runtime deleted
+    // it before DEL); a handoff sandbox's routes are its runtime's.
+    if (next && !sb.handoff && (sb.netnsKind !== 'external' || existsSync(sb.netnsPath))) {
       await td.step('kernel.route', () =>
         ctx.inNetns(sb, async (ns) => {
           const b = ns.batch();

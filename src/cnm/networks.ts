@@ -3,11 +3,11 @@
 // deleted best effort in the reverse order. The predefined networks (none,
 // host) are made on open and never removed.
 import { NsnetError, ValidationError } from '../errors.js';
-import { toBig } from '../ipaddr.js';
+import { fromBig, toBig } from '../ipaddr.js';
 import { defaultGateway, pickSubnet, poolKey } from '../ipam/ipam.js';
 import { Prefix } from '../ipam/prefix.js';
-import type { NetworkBusy, NetworkRecord, SubnetRecord } from '../store/store.js';
-import { now, type CnmContext, type DeleteOptions } from './context.js';
+import type { NetworkBusy, NetworkRecord, StoreTx, SubnetRecord } from '../store/store.js';
+import { findByKey, now, type CnmContext, type DeleteOptions } from './context.js';
 import { Busy, sameMark } from './busy.js';
 import { deleteEndpoint } from './join.js';
 import * as names from './names.js';
@@ -16,8 +16,12 @@ import { Teardown, Transaction } from './tx.js';
 
 export interface SubnetOptions {
   subnet: string;
-  gateway?: string;
+  /** Default: the subnet's first host address; null: none (an address pool whose user picks its own). */
+  gateway?: string | null;
   ipRange?: string;
+  /** CNI host-local's bounds, given together: every address of the subnet's endpoints comes from between them. */
+  rangeStart?: string;
+  rangeEnd?: string;
   /** Addresses or prefixes never handed out. */
   excluded?: string[];
 }
@@ -28,6 +32,18 @@ export interface NetworkOptions {
   subnets?: (SubnetOptions | string)[];
   /** Dual stack: adds an IPv6 subnet (a random ULA /64 unless one is given). */
   ipv6?: boolean;
+  /**
+   * false: no IPv4 subnet is picked when none is given (an IPv6 address
+   * pool, as Docker asks nsnet's IPAM driver for one); the ipam driver's
+   * networks only.
+   */
+  ipv4?: boolean;
+  /**
+   * ipam networks (names or ids) whose subnets this network takes: each of
+   * its subnets that overlaps one of theirs lies within it, and that
+   * overlap is no clash (Docker's network on pools from nsnet's IPAM driver).
+   */
+  pools?: string[];
   /** No route out of the network. */
   internal?: boolean;
   labels?: Record<string, string>;
@@ -63,6 +79,8 @@ export async function createNetwork(ctx: CnmContext, name: string, o: NetworkOpt
   const options = names.stringMap(o.options, 'options');
   const given = names.list(o.subnets, 'subnets').map((s, i) => checkSubnet(typeof s === 'string' ? { subnet: s } : (s as SubnetOptions), `subnets[${i}]`));
   if (!driver.usesIpam && given.length) throw new ValidationError('subnets', o.subnets, `the ${driver.name} driver takes no subnets`);
+  const v4 = checkIpv4(o, driver.name, given.map((g) => g.p));
+  const pools = names.stringList(o.pools, 'pools');
   for (let i = 0; i < given.length; i++)
     for (let j = i + 1; j < given.length; j++)
       if (given[i]!.p.overlaps(given[j]!.p)) throw new ValidationError('subnets', o.subnets, `${given[i]!.rec.subnet} and ${given[j]!.rec.subnet} overlap`);
@@ -72,7 +90,7 @@ export async function createNetwork(ctx: CnmContext, name: string, o: NetworkOpt
     labels, options, driverState: {}, created: now(),
   };
   // Routes of the host count as taken for automatic subnets (Docker's rule).
-  const needAuto = driver.usesIpam && (!given.some((g) => g.p.family === 4) || (rec.ipv6 && !given.some((g) => g.p.family === 6)));
+  const needAuto = driver.usesIpam && ((v4 && !given.some((g) => g.p.family === 4)) || (rec.ipv6 && !given.some((g) => g.p.family === 6)));
   const routes = needAuto ? (await ctx.host.routes.list({ table: 'all' })).filter((r) => r.dst !== 'default' && r.type === 'unicast') : [];
 
   const tx = new Transaction(`network ${n}`, ctx.faults);
@@ -90,8 +108,9 @@ export async function createNetwork(ctx: CnmContext, name: string, o: NetworkOpt
           if (driver.singleton && others.some((x) => x.driver === driver.name))
             throw NsnetError.state('ERR_NSNET_EXISTS', 'network.create', n, `only one ${driver.name} network may exist`);
           const taken = others.flatMap((x) => x.subnets.map((s) => Prefix.parse(s.subnet)));
+          const realised = poolsOf(t, pools, given);
           for (const g of given) {
-            const clash = others.find((x) => x.subnets.some((s) => Prefix.parse(s.subnet).overlaps(g.p)));
+            const clash = others.find((x) => !realised.has(x.id) && x.subnets.some((s) => Prefix.parse(s.subnet).overlaps(g.p)));
             if (clash) throw NsnetError.state('ERR_NSNET_OVERLAP', 'network.create', g.rec.subnet, `subnet ${g.rec.subnet} overlaps network ${clash.name}`);
           }
           if (driver.usesIpam) {
@@ -100,7 +119,7 @@ export async function createNetwork(ctx: CnmContext, name: string, o: NetworkOpt
               const p = pickSubnet(family, [...taken, ...routeTaken, ...rec.subnets.map((s) => Prefix.parse(s.subnet))]);
               rec.subnets.push({ subnet: String(p), gateway: defaultGateway(p), ipRange: null, excluded: [] });
             };
-            if (!rec.subnets.some((s) => !s.subnet.includes(':'))) auto(4);
+            if (v4 && !rec.subnets.some((s) => !s.subnet.includes(':'))) auto(4);
             if (rec.ipv6 && !rec.subnets.some((s) => s.subnet.includes(':'))) auto(6);
           }
           rec.driverState = driver.validateNetwork(rec, others);
@@ -168,6 +187,37 @@ export async function deleteNetwork(ctx: CnmContext, netRec: NetworkRecord, o: D
   }
 }
 
+/** Whether a network gets IPv4 (NetworkOptions.ipv4), checked against what else it asks for. */
+function checkIpv4(o: NetworkOptions, driver: string, given: Prefix[]): boolean {
+  if (o.ipv4 === undefined || o.ipv4 === true) return true;
+  if (o.ipv4 !== false) throw new ValidationError('ipv4', o.ipv4, 'must be true or false');
+  if (driver !== 'ipam') throw new ValidationError('ipv4', o.ipv4, `a ${driver} network has IPv4; only the ipam driver's address pools go without`);
+  if (given.some((p) => p.family === 4)) throw new ValidationError('ipv4', o.ipv4, 'an IPv4 subnet is given');
+  if (!o.ipv6 && !given.some((p) => p.family === 6)) throw new ValidationError('ipv4', o.ipv4, 'a network without IPv4 needs IPv6 (ipv6, or an IPv6 subnet)');
+  return false;
+}
+
+/**
+ * The ipam networks a network realises (NetworkOptions.pools), by id;
+ * runs inside the create's store transaction. Each given subnet that
+ * overlaps one of them must lie within it.
+ */
+function poolsOf(t: StoreTx, keys: string[], given: { p: Prefix; rec: SubnetRecord }[]): Set<string> {
+  const out = new Set<string>();
+  for (const key of keys) {
+    const pool = findByKey('network', t.network(key), () => t.networks(), key);
+    if (!pool) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'network.create', key, `no network ${key} to take a pool from`);
+    if (pool.driver !== 'ipam') throw new ValidationError('pools', key, `network ${pool.name} is a ${pool.driver} network, not an address pool (driver ipam)`);
+    for (const g of given)
+      for (const s of pool.subnets) {
+        const p = Prefix.parse(s.subnet);
+        if (p.overlaps(g.p) && (g.p.base < p.base || g.p.last > p.last)) throw new ValidationError('subnets', g.rec.subnet, `overlaps pool ${pool.name} (${p}) without lying within it`);
+      }
+    out.add(pool.id);
+  }
+  return out;
+}
+
 /**
  * Address blocks a network cannot take (RFC 6890): hosts on a link cannot
  * use them, because the kernel or every peer treats them apart (loopback,
@@ -193,8 +243,10 @@ function checkSubnet(s: SubnetOptions, field: string): { p: Prefix; rec: SubnetR
   if (p.family === 6 && p.len > 126) throw new ValidationError(`${field}.subnet`, s.subnet, 'must be /126 or larger');
   const reserved = RESERVED.find(([r]) => r.family === p.family && r.overlaps(p));
   if (reserved) throw new ValidationError(`${field}.subnet`, s.subnet, `overlaps ${reserved[0]} (${reserved[1]}), which no network can use`);
-  let gateway: string;
-  if (s.gateway !== undefined) {
+  let gateway: string | null;
+  if (s.gateway === null) {
+    gateway = null;
+  } else if (s.gateway !== undefined) {
     const g = toBig(typeof s.gateway === 'string' ? s.gateway : '');
     if (!g || g.family !== p.family) throw new ValidationError(`${field}.gateway`, s.gateway, `must be an IPv${p.family} address`);
     if (!p.contains(g.n)) throw new ValidationError(`${field}.gateway`, s.gateway, `is outside the subnet ${p}`);
@@ -209,11 +261,28 @@ function checkSubnet(s: SubnetOptions, field: string): { p: Prefix; rec: SubnetR
     if (r.family !== p.family || r.base < p.base || r.last > p.last) throw new ValidationError(`${field}.ipRange`, s.ipRange, `must lie inside ${p}`);
     ipRange = String(r);
   }
+  const bounds = checkBounds(s, p, field);
   const excluded = names.list(s.excluded, `${field}.excluded`).map((x, i) => {
     if (typeof x !== 'string') throw new ValidationError(`${field}.excluded[${i}]`, x, 'must be an address or a prefix');
     const e = Prefix.parse(x.includes('/') ? x : `${x}/${p.family === 4 ? 32 : 128}`, `${field}.excluded[${i}]`);
     if (!e.overlaps(p)) throw new ValidationError(`${field}.excluded[${i}]`, x, `is outside ${p}`);
     return String(e);
   });
-  return { p, rec: { subnet: String(p), gateway, ipRange, excluded } };
+  return { p, rec: { subnet: String(p), gateway, ipRange, ...bounds, excluded } };
+}
+
+/** rangeStart and rangeEnd: both or neither, addresses of the subnet, in order; canonical in the record. */
+function checkBounds(s: SubnetOptions, p: Prefix, field: string): { rangeStart?: string; rangeEnd?: string } {
+  if (s.rangeStart === undefined && s.rangeEnd === undefined) return {};
+  const at = (k: 'rangeStart' | 'rangeEnd') => {
+    const v = s[k];
+    if (v === undefined) throw new ValidationError(`${field}.${k}`, v, `must be given with ${k === 'rangeStart' ? 'rangeEnd' : 'rangeStart'}`);
+    const a = toBig(typeof v === 'string' ? v : '');
+    if (!a || a.family !== p.family) throw new ValidationError(`${field}.${k}`, v, `must be an IPv${p.family} address`);
+    if (!p.contains(a.n)) throw new ValidationError(`${field}.${k}`, v, `is outside the subnet ${p}`);
+    return a.n;
+  };
+  const [start, end] = [at('rangeStart'), at('rangeEnd')];
+  if (start > end) throw new ValidationError(`${field}.rangeEnd`, s.rangeEnd, `comes before rangeStart ${s.rangeStart}`);
+  return { rangeStart: fromBig(p.family, start), rangeEnd: fromBig(p.family, end) };
 }

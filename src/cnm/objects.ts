@@ -7,6 +7,7 @@ import { join as joinPath } from 'node:path';
 
 import { NsnetError } from '../errors.js';
 import type { Netns } from '../netlink/netns.js';
+import type { PortOptions } from '../ports.js';
 import type { EndpointRecord, NetworkRecord, PortMapping, SandboxRecord } from '../store/store.js';
 import { checkEndpoint, checkNetwork } from './check.js';
 import type { CnmContext, DeleteOptions } from './context.js';
@@ -15,6 +16,7 @@ import { createEndpoint, type EndpointOptions } from './endpoints.js';
 import { nameServer } from './lifecycle.js';
 import { deleteEndpoint, join, leave } from './join.js';
 import { deleteNetwork } from './networks.js';
+import { setPorts, type PublishOptions } from './ports.js';
 import { deleteSandbox } from './sandboxes.js';
 
 export interface NetworkInfo
@@ -140,6 +142,16 @@ export class Network extends Handle<NetworkRecord> {
     return (await this.ctx.store.view((t) => t.endpoints({ networkId: this.id }))).map((r) => new Endpoint(this.ctx, r));
   }
 
+  /** One of its endpoints, by name or id; ERR_NSNET_NOT_FOUND when it has none such. */
+  async endpoint(nameOrId: string): Promise<Endpoint> {
+    const rec = await this.ctx.store.view((t) => {
+      const byId = t.endpoint(nameOrId);
+      return byId?.networkId === this.id ? byId : t.endpointByName(this.id, nameOrId);
+    });
+    if (!rec) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'endpoint', nameOrId, `network ${this.name} has no endpoint ${nameOrId}`);
+    return new Endpoint(this.ctx, rec);
+  }
+
   /** How its kernel objects differ from its record ([] when they agree); changes nothing. */
   check(): Promise<string[]> {
     return checkNetwork(this.ctx, this.record);
@@ -176,6 +188,15 @@ export class Endpoint extends Handle<EndpointRecord> {
    */
   leave(o?: DeleteOptions): Promise<void> {
     return leave(this.ctx, this.record, o);
+  }
+
+  /**
+   * Replaces its published ports (Docker's `-p` values or objects; []
+   * unpublishes them all), joined or not: all or nothing. Resolves with
+   * the mappings now published, host ports chosen.
+   */
+  publish(ports: (string | PortOptions)[], o?: PublishOptions): Promise<PortMapping[]> {
+    return setPorts(this.ctx, this.record, ports, o);
   }
 
   /** How the kernel differs from its record: interface, MAC, addresses, routes, host side ([] when they agree); changes nothing. */

@@ -38,7 +38,7 @@ export async function preparePorts(ctx: CnmContext, reqs: PortRequest[]): Promis
     const [lo, hi] = (await ctx.host.sysctl('net.ipv4.ip_local_port_range').catch(() => '')).trim().split(/\s+/).map(Number);
     ctx.ephemeralPorts = lo && hi && lo <= hi ? [lo, hi] : EPHEMERAL;
   }
-  const listening = await hostListeners(ctx.host.path, [...new Set(reqs.map((r) => r.protocol))]);
+  const listening = await hostListeners(ctx.host, [...new Set(reqs.map((r) => r.protocol))]);
   return (protocol, port, key) => {
     const l = listening.find((x) => x.protocol === protocol && x.port === port && takes(x, key));
     return l ? { describe: () => `${socketOwner(l.inode) ?? 'a process'} listens on ${hostPort(l.address, l.port, l.protocol)}` } : null;

@@ -34,6 +34,15 @@ export interface SandboxSettings {
    * and friends are its runtime's). Its interfaces are deleted on leave.
    */
   netnsPath?: string;
+  /**
+   * With netnsPath: its runtime moves each interface into that namespace
+   * itself, which need not exist yet (Docker does so for libnetwork's
+   * remote drivers). nsnet makes each interface in the host namespace
+   * under the endpoint's ifname, with its MAC and MTU but no address or
+   * route: the runtime moves it, renames it and gives it those (from the
+   * endpoint's info). nsnet still tags, verifies and removes what it made.
+   */
+  handoff?: boolean;
   /** Share this sandbox's namespace, hostname, resolv.conf and hosts (Docker's container:<name>). */
   container?: string;
   hostname?: string;
@@ -77,6 +86,8 @@ export function checkSandbox(ctx: CnmContext, name: string, o: SandboxPlanOption
   // An external namespace lives as long as its runtime keeps it (CNI DEL or
   // GC, or reconcile once its path is gone), not as long as a process of nsnet's.
   if (kind === 'external' && o.transient) throw new ValidationError('transient', o.transient, 'cannot be given with netnsPath: the namespace is its runtime\'s');
+  if (o.handoff !== undefined && typeof o.handoff !== 'boolean') throw new ValidationError('handoff', o.handoff, 'must be true or false');
+  if (o.handoff && kind !== 'external') throw new ValidationError('handoff', o.handoff, 'needs netnsPath: the namespace its runtime moves the interfaces into');
   const sb: SandboxRecord = {
     id: names.newId(), name: n, netnsKind: kind,
     netnsPath: kind === 'own' ? join(ctx.runDir, n) : kind === 'external' ? o.netnsPath! : ctx.host.path ?? '/proc/self/ns/net',
@@ -88,6 +99,7 @@ export function checkSandbox(ctx: CnmContext, name: string, o: SandboxPlanOption
     extraHosts: names.stringList(o.extraHosts, 'extraHosts', validExtraHost, 'must be name:ip'),
     filesDir: '', labels: names.stringMap(o.labels, 'labels'), created: now(), pid: process.pid,
     ...(o.transient ? { transient: true } : {}),
+    ...(o.handoff ? { handoff: true } : {}),
   };
   const sysctls = checkSysctls(o.sysctls, kind);
   if (Object.keys(sysctls).length) sb.sysctls = sysctls;
@@ -134,7 +146,8 @@ export async function createSandbox(ctx: CnmContext, name: string, o: SandboxPla
   const inUse = reqs.length ? await preparePorts(ctx, reqs) : undefined;
   // An external namespace is opened first: a path that names none is bad
   // input, found before anything changes, and its identity is recorded.
-  const ext = kind === 'external' ? await openExternal(sb.netnsPath) : null;
+  // A handoff one need not exist yet: its interfaces are made in the host's.
+  const ext = kind === 'external' && !sb.handoff ? await openExternal(sb.netnsPath) : null;
   if (ext) sb.netnsId = ext.handle.id ?? undefined;
   await ctx.lifecycle?.prepare();
   const tx = new Transaction(`sandbox ${n}`, ctx.faults);
@@ -186,12 +199,13 @@ export async function createSandbox(ctx: CnmContext, name: string, o: SandboxPla
     // 2. The kernel: namespace, interfaces, addresses, routes (and the
     //    published ports, once they can ride along) in one trip, while the
     //    files are written. An external namespace exists already: its
-    //    interfaces go in as a join's do. Either waits for any deletion
-    //    still under way whose names they may take again (in that namespace,
-    //    or of an endpoint joined here that left another one).
+    //    interfaces go in as a join's do (a handoff one's are made in the
+    //    host's namespace). Either waits for any deletion still under way
+    //    whose names they may take again (in that namespace, or of an
+    //    endpoint joined here that left another one).
     await ctx.pending(deferKeys(sb.netnsPath, plan.eps));
-    if (ext) {
-      await joinTrip(ctx, tx, ext, sb, plan.eps, plan.nets);
+    if (kind === 'external') {
+      await joinTrip(ctx, tx, ext ?? ctx.host, sb, plan.eps, plan.nets);
     } else {
       const trip = sandboxTrip(ctx, tx, sb, plan.eps, plan.nets);
       try {
@@ -213,7 +227,7 @@ export async function createSandbox(ctx: CnmContext, name: string, o: SandboxPla
     }
     const lifecycle = ctx.lifecycle;
     if (lifecycle && kind !== 'container') {
-      const ns = ext ? null : await ctx.netnsOf(sb);
+      const ns = kind === 'external' ? null : await ctx.netnsOf(sb);
       // Taken inside the step: a failure before it leaves them to the namespace's undo, which closes them.
       const opened = () => (lifecycle.listenFds ? ns?.takeListeningFds() : ns?.takeListening());
       await tx.step('names', () => lifecycle.live({ sandbox: sb, endpoints: plan.eps, networks: plan.nets }, opened()), () => lifecycle.gone(sb));

@@ -14,11 +14,11 @@ import type { CnmContext } from './context.js';
 import { foldPorts, portSpecs, publish, stagePorts } from './publish.js';
 import type { Transaction } from './tx.js';
 
-/** The kernel requests that join eps to the namespace sbNs, added to b. */
-function buildJoins(ctx: CnmContext, b: Batch, sbNs: Netns, eps: EndpointRecord[], nets: Map<string, NetworkRecord>): void {
+/** The kernel requests that join eps to sb (whose namespace is sbNs, or the host's for a handoff sandbox), added to b. */
+function buildJoins(ctx: CnmContext, b: Batch, sbNs: Netns, sb: SandboxRecord, eps: EndpointRecord[], nets: Map<string, NetworkRecord>): void {
   for (const ep of eps) {
     const net = nets.get(ep.networkId)!;
-    ctx.driver(net.driver).join(ctx, net, ep, sbNs, b, { gatewayEndpoint: ep.gatewayEndpoint });
+    ctx.driver(net.driver).join(ctx, net, ep, sbNs, b, { gatewayEndpoint: ep.gatewayEndpoint, ...(sb.handoff ? { handoff: true } : {}) });
     ctx.faults?.(`kernel.join:${net.name}`, b);
   }
 }
@@ -56,7 +56,7 @@ export function sandboxTrip(ctx: CnmContext, tx: Transaction, sb: SandboxRecord,
     kernel = newNetns(ctx, tx, sb, eps, nets, fold ? ports : []);
   } else if (eps.length) {
     const b = new Batch(ctx.host);
-    buildJoins(ctx, b, ctx.host, eps, nets);
+    buildJoins(ctx, b, ctx.host, sb, eps, nets);
     kernel = b.commit().then(() => null);
   } else {
     kernel = Promise.resolve(null);
@@ -76,7 +76,7 @@ async function newNetns(ctx: CnmContext, tx: Transaction, sb: SandboxRecord, eps
       listenFds: ctx.lifecycle?.listenFds,
       then: (ns) => {
         const b = new Batch(ns);
-        buildJoins(ctx, b, ns, eps, nets);
+        buildJoins(ctx, b, ns, sb, eps, nets);
         // Whose namespace it is, on its lo (the joins end inside it, so this rides in their last request group).
         b.in(ns).setLink('lo', { alias: ownerTag(ctx.owner, sb.id) });
         if (ports.length) stagePorts(ctx, b, ports);
@@ -109,32 +109,42 @@ async function newNetns(ctx: CnmContext, tx: Transaction, sb: SandboxRecord, eps
 }
 
 /**
- * Joins eps to an existing namespace ns (a sandbox that exists, or an
- * external one), in one batch that carries their ports last when it can;
+ * Joins eps to an existing namespace ns (a sandbox that exists, an
+ * external one, or the host's for a handoff sandbox), in one batch that carries their ports last when it can;
  * runs the kernel.join and firewall steps. A batch that fails part-way has
  * made veths: the undo (the drivers' leave) takes them away.
  */
 export async function joinTrip(ctx: CnmContext, tx: Transaction, ns: Netns, sb: SandboxRecord, eps: EndpointRecord[], nets: Map<string, NetworkRecord>): Promise<void> {
   const b = new Batch(ns);
-  buildJoins(ctx, b, ns, eps, nets);
-  const ports = portSpecs(eps);
-  const fold = foldPorts(ctx, tx, ports);
-  if (fold) stagePorts(ctx, b, ports);
-  const published = fold ? Promise.resolve() : publish(ctx, tx, ports);
+  buildJoins(ctx, b, ns, sb, eps, nets);
   tx.onUndo('kernel.join', async () => {
     for (const ep of eps) {
       const net = nets.get(ep.networkId)!;
       await ctx.driver(net.driver).leave(ctx, net, ep, sb);
     }
   });
-  await tx.step('kernel.join', async () => {
+  await commitWithPorts(ctx, tx, b, portSpecs(eps), 'kernel.join', (e) => explain(ctx, e, eps, nets));
+}
+
+/**
+ * Sends b with ports' elements as its last part when the backend can take
+ * them there, else publishes them beside it; runs the `step` and firewall
+ * steps, and registers the ports' undo. If the folded part fails because
+ * the backend's state went behind our back, the ports are published on
+ * their own (which rebuilds it) instead.
+ */
+export async function commitWithPorts(ctx: CnmContext, tx: Transaction, b: Batch, ports: PortSpec[], step: string, explain: (e: unknown) => unknown): Promise<void> {
+  const fold = foldPorts(ctx, tx, ports);
+  if (fold) stagePorts(ctx, b, ports);
+  const published = fold ? Promise.resolve() : publish(ctx, tx, ports);
+  await tx.step(step, async () => {
     try {
       await b.commit();
     } catch (e) {
       await published.catch(() => {});
       // The ports' transaction is sent only after every other request succeeded.
       if (fold && ctx.firewall.lost(e)) return void (await publish(ctx, tx, ports));
-      throw explain(ctx, e, eps, nets);
+      throw explain(e);
     }
   });
   await tx.step('firewall', () => published);

@@ -12,6 +12,11 @@
 // for it: its host-side veths and their bridge, its interfaces inside with
 // their addresses and routes. It is gone when its path is, or names another
 // namespace now; removing it takes only what nsnet made, never the namespace.
+// A handoff sandbox (its runtime moves the interfaces in) is verified by its
+// veth pairs: each far end waiting in the host's namespace, or in the
+// sandbox's; it is gone when its namespace is and nothing waits, and what
+// nsnet cannot make again (the runtime moved and addressed it) is reported
+// and left to the runtime, which still knows the sandbox.
 import type { KernelView } from '../drivers/driver.js';
 import type { Link } from '../netlink/types.js';
 import { Netns, isMounted, netnsIdAt } from '../netlink/netns.js';
@@ -37,10 +42,19 @@ export interface SandboxCheck {
 /** At most this many namespaces are looked into at once. */
 const PARALLEL = 8;
 
-/** Why a sandbox's namespace is no longer there, or null while it is (or the sandbox has none of its own). */
-function netnsGone(sb: SandboxRecord): string | null {
+/**
+ * Why a sandbox's namespace is no longer there, or null while it is (or
+ * the sandbox has none of its own). A handoff sandbox's namespace may not
+ * be there yet while an interface of its endpoints (eps) waits in the
+ * host's (hostLinks) for its runtime to move it, or is back there on leave.
+ */
+function netnsGone(sb: SandboxRecord, eps: EndpointRecord[], hostLinks: Map<string, Link>): string | null {
   if (sb.netnsKind === 'own') return isMounted(sb.netnsPath) ? null : `its namespace ${sb.netnsPath} is gone`;
   if (sb.netnsKind !== 'external') return null;
+  if (sb.handoff) {
+    if (eps.some((e) => e.sandboxId === sb.id && e.ifname && hostLinks.has(e.ifname))) return null;
+    return isMounted(sb.netnsPath) ? null : `its namespace ${sb.netnsPath} is gone and none of its interfaces waits in the host's`;
+  }
   const id = netnsIdAt(sb.netnsPath);
   if (id === null) return `its namespace ${sb.netnsPath} is gone`;
   return sb.netnsId && id !== sb.netnsId ? `${sb.netnsPath} names another namespace now` : null;
@@ -131,9 +145,9 @@ export async function checkSandboxes(c: CnmContext): Promise<SandboxCheck> {
   const look = async (sb: SandboxRecord): Promise<string | null> => {
     if (sb.busy) return `its ${sb.busy.op} was cut short (process ${sb.busy.pid} is gone)`;
     if (!looksInside(sb)) return null;
-    const gone = netnsGone(sb);
-    if (gone) return gone;
     const eps = endpoints.filter((e) => e.sandboxId === sb.id);
+    const gone = netnsGone(sb, eps, seenLinks);
+    if (gone) return gone;
     const need = await mend(c, sb, eps, nets, seenLinks, false).catch((e: Error) => [e.message]);
     return need.length ? `needs mending: ${need.join('; ')}` : null;
   };
@@ -155,13 +169,17 @@ export async function checkSandboxes(c: CnmContext): Promise<SandboxCheck> {
       }
     }
     if (looksInside(sb)) {
-      const gone = netnsGone(sb);
+      const eps = await c.store.view((t) => t.endpoints({ sandboxId: sb.id }));
+      const now = await links();
+      const gone = netnsGone(sb, eps, now);
       if (gone) return remove(sb, gone);
       try {
-        const eps = await c.store.view((t) => t.endpoints({ sandboxId: sb.id }));
-        const fixed = await mend(c, sb, eps, nets, await links(), true);
+        const fixed = await mend(c, sb, eps, nets, now, true);
         if (fixed.length) out.found.push(`sandbox ${sb.name}: mended: ${fixed.join('; ')}`);
       } catch (e) {
+        // What nsnet handed to a runtime it cannot make again; the sandbox
+        // is the runtime's to remove (its namespace is there: it still knows it).
+        if (sb.handoff) return void out.errors.push(`sandbox ${sb.name}: ${(e as Error).message}: left to its runtime`);
         return remove(sb, `cannot be mended (${(e as Error).message})`);
       }
     } else if (dead) {
@@ -214,16 +232,19 @@ export async function checkSandboxes(c: CnmContext): Promise<SandboxCheck> {
 async function mend(c: CnmContext, sb: SandboxRecord, eps: EndpointRecord[], nets: Map<string, NetworkRecord>, hostLinks: Map<string, Link>, apply: boolean): Promise<string[]> {
   const checked = eps.filter((e) => c.knownDriver(nets.get(e.networkId)?.driver ?? '')?.repair);
   if (!checked.length) return [];
-  const look = async (ns: Netns) => {
-    const [links, addresses, routes] = await Promise.all([ns.links.list(), ns.addresses.list(), ns.routes.list()]);
+  // null: a handoff sandbox's namespace that is not there (yet); the drivers look at the host's side.
+  const look = async (ns: Netns | null) => {
+    const [links, addresses, routes] = ns ? await Promise.all([ns.links.list(), ns.addresses.list(), ns.routes.list()]) : [[], [], []];
     const view: KernelView = { hostLinks, links, addresses, routes };
     const fixed: string[] = [];
     for (const ep of checked) {
       const net = nets.get(ep.networkId)!;
-      fixed.push(...(await c.driver(net.driver).repair!(c, net, ep, ns, view, { gatewayEndpoint: ep.gatewayEndpoint, apply })));
+      const o = { gatewayEndpoint: ep.gatewayEndpoint, apply, ...(sb.handoff ? { handoff: true } : {}) };
+      fixed.push(...(await c.driver(net.driver).repair!(c, net, ep, ns ?? c.host, view, o)));
     }
     return fixed;
   };
+  if (sb.handoff && !isMounted(sb.netnsPath)) return look(null);
   // An external namespace through inNetns: refused if its path names another namespace by now.
   if (sb.netnsKind === 'external') return c.inNetns(sb, look);
   const ns = await Netns.openPath(sb.netnsPath);

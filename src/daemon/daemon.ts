@@ -8,7 +8,7 @@ import { Controller, type ControllerOptions } from '../cnm/controller.js';
 import type { ReconcileReport } from '../cnm/reconcile.js';
 import type { FrontDoor } from './frontdoor.js';
 
-export interface DaemonOptions extends Pick<ControllerOptions, 'stateDir' | 'runDir' | 'firewall'> {
+export interface DaemonOptions extends Pick<ControllerOptions, 'stateDir' | 'runDir' | 'firewall' | 'dockerUser'> {
   doors: FrontDoor[];
   /** Where a line goes (default: stderr). */
   log?: (line: string) => void;
@@ -30,6 +30,7 @@ function summary(r: ReconcileReport): string {
     r.orphanInterfaces.length && `interface(s) no store claims left alone: ${r.orphanInterfaces.join(', ')}`,
     r.firewall?.rebuilt && 'firewall table rebuilt',
     r.firewall && r.firewall.elementsRemoved + r.firewall.elementsAdded > 0 && `${r.firewall.elementsRemoved} port element(s) removed, ${r.firewall.elementsAdded} added`,
+    r.firewall?.dockerUser && r.firewall.dockerUser.removed + r.firewall.dockerUser.added > 0 && `DOCKER-USER: ${r.firewall.dockerUser.removed} rule(s) removed, ${r.firewall.dockerUser.added} added`,
     ...r.errors.map((e) => `error: ${e}`),
   ].filter(Boolean);
   return parts.length ? parts.join('; ') : 'store and kernel agree';

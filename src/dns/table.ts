@@ -79,12 +79,18 @@ export class NameTable {
     for (const ep of eps) {
       const net = nets.get(ep.networkId);
       if (!net || !namedNetwork(net) || ep.sandboxId !== sb.id) continue;
-      const entry: Entry = { sandboxId: sb.id, v4: [], v6: [] };
+      // A sandbox on a network through several endpoints (a CNI container
+      // with two interfaces on it) answers there with all their addresses.
+      const had = mine.nets.get(net.id);
+      const entry: Entry = had?.entry ?? { sandboxId: sb.id, v4: [], v6: [] };
+      const added: string[] = [];
       for (const cidr of ep.addresses) {
         const a = canonical(cidr.split('/')[0]!);
-        if (a) (a.includes(':') ? entry.v6 : entry.v4).push(a);
+        if (!a) continue;
+        (a.includes(':') ? entry.v6 : entry.v4).push(a);
+        added.push(a);
       }
-      const names = [...new Set([sb.name, sb.hostname, ...(ep.aliases ?? [])].map(normalName))];
+      const names = [...new Set([sb.name, sb.hostname, ...(ep.aliases ?? [])].map(normalName))].filter((x) => !had?.names.includes(x));
       let n = this.nets.get(net.id);
       if (!n) this.nets.set(net.id, (n = { name: net.name.toLowerCase(), names: new Map(), reverse: new Map() }));
       for (const name of names) {
@@ -95,8 +101,8 @@ export class NameTable {
       }
       // As Docker answers: the sandbox's name qualified by the network's, which resolves back here.
       const ptr = `${normalName(sb.name)}.${n.name}`;
-      for (const a of [...entry.v4, ...entry.v6]) n.reverse.set(a, ptr);
-      mine.nets.set(net.id, { names, entry, ptr });
+      for (const a of added) n.reverse.set(a, ptr);
+      mine.nets.set(net.id, { names: [...(had?.names ?? []), ...names], entry, ptr });
     }
   }
 

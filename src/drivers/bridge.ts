@@ -12,6 +12,7 @@ import { toBig } from '../ipaddr.js';
 import { ownerOf, ownerTag, ownership } from '../owner.js';
 import * as v from '../validate.js';
 import type { Driver, DriverContext, JoinOptions } from './driver.js';
+import { handoffLost } from './handoff.js';
 import { lacking } from './inside.js';
 
 /** The default network's bridge, as docker0 is Docker's. */
@@ -241,11 +242,12 @@ export const bridgeDriver: Driver = {
     // bridge port and needs no address of its own, so it never gets one; the
     // sandbox's end gets none on a network without IPv6, as Docker disables
     // IPv6 on such an interface. The mode must be set before a link is up.
+    // A handoff sandbox's runtime moves the peer in itself: it stays in the host, down.
     b.in(ctx.host).addVeth({
       name: ep.hostIfname!,
       master: st.bridge,
       ...mtu,
-      peer: { name: inside, netns: sb, mac: ep.mac!, ...mtu },
+      peer: { name: inside, ...(o.handoff ? {} : { netns: sb }), mac: ep.mac!, ...mtu },
     });
     // Links without IPv6 (no IPv6 in the kernel, or an MTU under 1280) have no
     // address generation to turn off, and the kernel refuses the attempt.
@@ -256,6 +258,7 @@ export const bridgeDriver: Driver = {
     // Where br_netfilter DNATs while bridging, a container reaching its own
     // published port through the host sends the frame back out its own port.
     b.setLink(ep.hostIfname!, { up: true, ...(v6 ? {} : { alias }), ...(hairpin(st, ep) ? { hairpin: true } : {}) });
+    if (o.handoff) return;
     // The peer cannot be brought up by the request that creates it: it is
     // not paired yet, and the kernel answers ENOTCONN. The sandbox's own
     // group, which runs next, brings it up.
@@ -275,7 +278,10 @@ export const bridgeDriver: Driver = {
     // Looked up again when the listing lacks it: only what is surely gone is made again.
     const near = ep.hostIfname ? (view.hostLinks.get(ep.hostIfname) ?? (await ctx.host.links.find(ep.hostIfname)) ?? undefined) : undefined;
     const far = view.links.find((l) => l.name === ep.ifname);
-    if (!near || !far || near.kind !== 'veth') {
+    // A handed-off interface that is lost cannot be made again: its runtime moved it in and addressed it.
+    const lost = o.handoff ? handoffLost(ep, near, view) : null;
+    if (lost) throw new Error(lost);
+    if (!near || near.kind !== 'veth' || (!o.handoff && !far)) {
       if (!o.apply) return [`${ep.hostIfname} and ${ep.ifname} to be made again`];
       // One end of a veth does not outlive the other: what is left of the
       // pair (or an impostor by its name) goes, and join makes it again.
@@ -302,6 +308,8 @@ export const bridgeDriver: Driver = {
       if (o.apply) await ctx.host.batch().setLink(near.ifindex, { master: bridge.ifindex }).setLink(near.ifindex, { up: true, ...(hairpin(st, ep) ? { hairpin: true } : {}) }).commit();
       fixed.push(`${near.name} attached to ${st.bridge}`);
     }
+    // Inside, the interface and what is on it are the runtime's.
+    if (o.handoff || !far) return fixed;
     const b = sb.batch();
     const before = fixed.length;
     if (!far.up) {
@@ -326,6 +334,10 @@ export const bridgeDriver: Driver = {
   // A port that is down forwards nothing either way, and taking it down
   // waits for no grace period, as deleting it does.
   detach: (ctx, _n, ep) => onHostEnd(ep, (name) => ctx.host.links.setDown(name)),
+
+  portsChanged(ctx, n, ep, b) {
+    if (ep.hostIfname) b.in(ctx.host).setLink(ep.hostIfname, { hairpin: hairpin(bridgeState(n), ep) });
+  },
 
   async check(ctx, n, ep) {
     if (!ep.hostIfname) return [];

@@ -31,6 +31,12 @@ export interface KernelView {
 export interface JoinOptions {
   /** This endpoint gives the sandbox its default route. */
   gatewayEndpoint: boolean;
+  /**
+   * The sandbox's runtime moves the interface in itself (a handoff
+   * sandbox): the driver makes it in the host namespace under ep.ifname,
+   * with its MAC and MTU but no address or route, which the runtime sets.
+   */
+  handoff?: boolean;
 }
 
 export interface Driver {
@@ -85,6 +91,12 @@ export interface Driver {
   firewall?(n: NetworkRecord): NetworkSpec;
   /** Whether its endpoints can publish ports (the host forwards them to the endpoint's addresses). */
   readonly publishesPorts?: boolean;
+  /**
+   * The published ports of a joined endpoint changed (Endpoint.publish):
+   * adds to b (a batch on the host) what depends on them (the bridge's
+   * hairpin mode), so it goes in the trip that publishes them.
+   */
+  portsChanged?(ctx: DriverContext, n: NetworkRecord, ep: EndpointRecord, b: Batch): void;
   /** Turns a kernel error from join into a clearer one, if the driver knows better. */
   explain?(e: unknown, n: NetworkRecord): unknown;
 }

@@ -83,6 +83,8 @@ export interface FirewallReport {
    * writes into other tables; this says where to look.
    */
   forwardDrops: string[];
+  /** With DOCKER-USER kept (dockeruser.ts): this store's rules there removed and added. */
+  dockerUser?: { removed: number; added: number };
 }
 
 export interface FirewallBackend {
@@ -98,6 +100,8 @@ export interface FirewallBackend {
   publish(ports: PortSpec[]): Promise<void>;
   /** Unpublishes ports; one already gone counts as done. */
   unpublish(ports: PortSpec[]): Promise<void>;
+  /** Those of ports the kernel does not hold as published (nothing is changed): what a CHECK reports. */
+  unpublished(ports: PortSpec[]): Promise<PortSpec[]>;
 
   /** Whether publishing can ride in someone else's Batch right now (see stage). */
   readonly canStage: boolean;

@@ -138,3 +138,11 @@ export function holdsOnly(held: Map<string, NftElement[]>, ops: NftOp[]): boolea
     return (held.get(set.name) ?? []).every((e) => these.has(norm(e)));
   });
 }
+
+/** Whether the table holds every element ops add (whoever tagged them). */
+export function holdsAll(held: Map<string, NftElement[]>, ops: NftOp[]): boolean {
+  return SETS.every((set) => {
+    const have = new Set((held.get(set.name) ?? []).map(norm));
+    return [...encoded(ops, set).keys()].every((k) => have.has(k));
+  });
+}

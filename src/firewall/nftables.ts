@@ -102,6 +102,13 @@ export class NftablesFirewall implements FirewallBackend {
     return this.remove(ports.flatMap(ruleset.removePortOps));
   }
 
+  /** A port is held when every element publishing it is, whoever tagged it; a table that is gone holds none. */
+  async unpublished(ports: PortSpec[]): Promise<PortSpec[]> {
+    if (ports.length === 0) return [];
+    const held = await diff.listing(this.nft);
+    return ports.filter((p) => !diff.holdsAll(held, portAdds([p])));
+  }
+
   /** Adds elements; makes the table first if it is not known to be there. */
   private async add(ops: NftOp[]): Promise<void> {
     if (ops.length === 0) return;

@@ -22,6 +22,11 @@ export class NoFirewall implements FirewallBackend {
   /** Nothing was published, so nothing is left to take back. */
   async unpublish(): Promise<void> {}
 
+  /** Nothing is ever published here. */
+  async unpublished(ports: PortSpec[]): Promise<PortSpec[]> {
+    return [...ports];
+  }
+
   stage(_b: Batch, ports: PortSpec[]): void {
     if (ports.length) throw cannotPublish(this.kind);
   }

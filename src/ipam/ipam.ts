@@ -18,6 +18,8 @@ export class Pool {
   /** First and last addresses dynamic allocation may hand out. */
   readonly lo: bigint;
   readonly hi: bigint;
+  /** rangeStart and rangeEnd, when given: no address outside them is handed out, asked for or not. */
+  readonly bounds: [bigint, bigint] | null;
 
   constructor(
     /** The store's key for this pool's allocations. */
@@ -35,8 +37,16 @@ export class Pool {
     const reserveEnds = s.family === 4 ? s.len <= 30 : s.len < 128;
     const lo = reserveEnds ? s.base + 1n : s.base;
     const hi = s.family === 4 && s.len <= 30 ? s.last - 1n : s.last;
-    this.lo = this.range.base > lo ? this.range.base : lo;
-    this.hi = this.range.last < hi ? this.range.last : hi;
+    this.bounds = rec.rangeStart && rec.rangeEnd ? [toBig(rec.rangeStart)!.n, toBig(rec.rangeEnd)!.n] : null;
+    const from = [this.range.base, lo, ...(this.bounds ? [this.bounds[0]] : [])];
+    const to = [this.range.last, hi, ...(this.bounds ? [this.bounds[1]] : [])];
+    this.lo = from.reduce((a, b) => (b > a ? b : a));
+    this.hi = to.reduce((a, b) => (b < a ? b : a));
+  }
+
+  /** Where addresses come from, for a message: the range's bounds, or its prefix. */
+  private get where(): string {
+    return this.bounds ? `${fromBig(this.family, this.bounds[0])}-${fromBig(this.family, this.bounds[1])}` : String(this.range);
   }
 
   get family(): Family {
@@ -56,6 +66,7 @@ export class Pool {
   /** Why `address` cannot be asked for statically, or null if it may be. */
   refusal(n: bigint): string | null {
     if (!this.subnet.contains(n)) return `is outside the subnet ${this.subnet}`;
+    if (this.bounds && (n < this.bounds[0] || n > this.bounds[1])) return `is outside the range ${this.where}`;
     if (n === this.gateway) return 'is the gateway address';
     if (n < this.lo && n === this.subnet.base) return "is the subnet's own address";
     if (this.family === 4 && this.subnet.len <= 30 && n === this.subnet.last) return 'is the broadcast address';
@@ -109,7 +120,7 @@ export class Pool {
   }
 
   private exhausted(): never {
-    throw new NsnetError(`no free address left in ${this.range}`, { code: 'ERR_NSNET_EXHAUSTED', op: 'ipam.allocate', object: String(this.range) });
+    throw new NsnetError(`no free address left in ${this.where}`, { code: 'ERR_NSNET_EXHAUSTED', op: 'ipam.allocate', object: this.where });
   }
 }
 

@@ -17,7 +17,8 @@ import {
 import { retryInterrupted } from './dump.js';
 import { toAddress, toLink, toRoute, type Address, type Link, type Route } from './types.js';
 
-function list<T>(request: string, object: string, call: () => Promise<NativeList<T>>): Promise<T[]> {
+/** A dump's items; a kernel error as an NsnetError, an interrupted dump tried again. */
+export function list<T>(request: string, object: string, call: () => Promise<NativeList<T>>): Promise<T[]> {
   return retryInterrupted(() => listOnce(request, object, call));
 }
 

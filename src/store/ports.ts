@@ -110,3 +110,14 @@ export function releasePorts(t: StoreTx, ep: EndpointRecord): void {
     if (t.allocation(pool, m.hostIp) === ep.id) t.release(pool, m.hostIp);
   }
 }
+
+/**
+ * Takes back the host ports an endpoint's record lists (the undo of a
+ * change of them); one another endpoint took meanwhile stays its.
+ */
+export function holdPorts(t: StoreTx, ep: EndpointRecord): void {
+  for (const m of ep.ports ?? []) {
+    const pool = portPool(m.protocol, m.hostPort);
+    if (t.allocation(pool, m.hostIp) === null) t.reserve(pool, m.hostIp, ep.id);
+  }
+}

@@ -14,6 +14,12 @@ export interface SubnetRecord {
   gateway: string | null;
   /** Where dynamic addresses come from: the subnet, or a part of it. */
   ipRange: string | null;
+  /**
+   * CNI host-local's bounds (rangeStart, rangeEnd): every address, dynamic
+   * or asked for, comes from between them. Absent in records made before them.
+   */
+  rangeStart?: string;
+  rangeEnd?: string;
   /** Addresses and prefixes never handed out. */
   excluded: string[];
 }
@@ -111,6 +117,12 @@ export interface SandboxRecord {
   transient?: boolean;
   /** Set while a process works on it (see cnm/busy.ts): reconcile leaves it alone while that process lives. */
   busy?: SandboxBusy;
+  /**
+   * For external: its runtime moves each interface into the namespace
+   * itself (Docker, as libnetwork's remote drivers want): nsnet makes them
+   * in the host namespace, and the namespace need not exist yet.
+   */
+  handoff?: true;
 }
 
 /** Which process is at work on a record. */

@@ -1,8 +1,9 @@
 // How CNI's attachments map onto nsnet's sandboxes: one sandbox per
 // container (CNI_CONTAINERID), in the runtime's namespace (an external
-// sandbox), with one endpoint per network it is attached to. The sandbox's
-// name is made from the container id, and a label keeps the whole id, so a
-// name another sandbox holds is never taken for the container's.
+// sandbox), with one endpoint per (network, interface) it is attached as.
+// The sandbox's name is made from the container id, and a label keeps the
+// whole id, so a name another sandbox holds is never taken for the
+// container's.
 import { createHash } from 'node:crypto';
 
 import type { Controller } from '../../cnm/controller.js';
@@ -22,6 +23,16 @@ export const CONTAINER_LABEL = 'nsnet.cni.containerID';
 export function sandboxName(containerId: string): string {
   if (containerId.length <= 28) return `cni-${containerId}`;
   return `cni-${containerId.slice(0, 12)}-${createHash('sha256').update(containerId).digest('hex').slice(0, 12)}`;
+}
+
+/**
+ * The name of an endpoint made for one attachment (an nsnet-ipam
+ * reservation, or a container's second interface on a network): a prefix
+ * of the container id for people, a hash of (id, interface) for uniqueness
+ * (no separator character is safe: both may contain any of them).
+ */
+export function attachmentName(containerId: string, ifname: string): string {
+  return `${containerId.slice(0, 12)}-${createHash('sha256').update(`${containerId}\0${ifname}`).digest('hex').slice(0, 16)}`;
 }
 
 const notFound = (e: unknown) => (e as NsnetError)?.code === 'ERR_NSNET_NOT_FOUND';

@@ -7,7 +7,8 @@
 import type { NetworkOptions, SubnetOptions } from '../../cnm/networks.js';
 import type { PortOptions } from '../../ports.js';
 import { CniError, ERR } from '../errors.js';
-import { ipFamily } from '../../ipaddr.js';
+import { fromBig, ipFamily, toBig } from '../../ipaddr.js';
+import { Prefix } from '../../ipam/prefix.js';
 import type { CniDns, CniRoute } from '../types.js';
 import { read, onlyKnown, wrongType, type Conf, type CniRequest } from './request.js';
 
@@ -23,7 +24,7 @@ export interface NetworkConf {
   name: string;
   options: NetworkOptions;
   /** Only what the configuration gave: compared with a network that exists already. */
-  given: { subnets?: string[]; bridge?: string; mtu?: number; masquerade?: boolean; internal?: boolean; ipv6?: boolean; hairpin?: boolean };
+  given: { subnets?: SubnetOptions[]; bridge?: string; mtu?: number; masquerade?: boolean; internal?: boolean; ipv6?: boolean; hairpin?: boolean };
   dns: CniDns | undefined;
 }
 
@@ -83,7 +84,8 @@ function subnetsOf(conf: Conf): SubnetOptions[] | undefined {
 
 /**
  * An ipam section laid out as host-local's (subnet and gateway, or ranges
- * of whole subnets, and routes), for nsnet-ipam and for nsnet's own plugin.
+ * of subnets, either optionally bounded by rangeStart and rangeEnd, and
+ * routes), for nsnet-ipam and for nsnet's own plugin.
  * nsnet's plugin allocates addresses itself and routes a sandbox out
  * through the gateway, so there only its own type or host-local's and only
  * default routes are taken (anyRoutes false); nsnet-ipam hands its routes
@@ -93,7 +95,7 @@ export function ipamSection(ipam: Conf, anyRoutes: boolean, where = 'ipam.'): { 
   const type = read.str(ipam, 'type', where);
   if (type !== 'nsnet-ipam' && (anyRoutes || type !== 'host-local'))
     throw new CniError(ERR.UNSUPPORTED_FIELD, `unsupported field ${where}type: ${JSON.stringify(ipam.type)}`, { details: 'nsnet allocates addresses itself: leave ipam out, or give type nsnet-ipam or host-local with subnets' });
-  onlyKnown(ipam, ['type', 'subnet', 'gateway', 'ranges', 'routes', ...(anyRoutes ? [] : ['dataDir'])], where);
+  onlyKnown(ipam, ['type', 'subnet', 'gateway', 'rangeStart', 'rangeEnd', 'ranges', 'routes', ...(anyRoutes ? [] : ['dataDir'])], where);
   const routes = (read.list(ipam, 'routes', where) ?? []).map((r, i) => {
     const at = `${where}routes[${i}].`;
     if (!r || typeof r !== 'object' || Array.isArray(r)) throw wrongType(at.slice(0, -1), r, 'an object');
@@ -111,21 +113,59 @@ export function ipamSection(ipam: Conf, anyRoutes: boolean, where = 'ipam.'): { 
   const ranges = read.list(ipam, 'ranges', where);
   if (subnet !== undefined && ranges !== undefined) throw new CniError(ERR.INVALID_CONFIG, `invalid network configuration: ${where}subnet and ${where}ranges exclude each other`);
   if (gateway !== undefined && subnet === undefined) throw new CniError(ERR.INVALID_CONFIG, `invalid network configuration: ${where}gateway needs ${where}subnet`);
-  if (subnet !== undefined) return { subnets: [{ subnet, ...(gateway ? { gateway } : {}) }], routes };
+  const start = read.str(ipam, 'rangeStart', where);
+  const end = read.str(ipam, 'rangeEnd', where);
+  if ((start !== undefined || end !== undefined) && subnet === undefined) throw new CniError(ERR.INVALID_CONFIG, `invalid network configuration: ${where}rangeStart and rangeEnd need ${where}subnet`);
+  if (subnet !== undefined) {
+    const bounds = start !== undefined || end !== undefined ? hostRange(subnet, start, end, where) : {};
+    return { subnets: [{ subnet, ...(gateway ? { gateway } : {}), ...bounds }], routes };
+  }
   if (!ranges) return { routes };
   const subnets = ranges.flatMap((set, i) => {
     if (!Array.isArray(set)) throw wrongType(`${where}ranges[${i}]`, set, 'a list of ranges');
     return set.map((r: unknown, j) => {
       const at = `${where}ranges[${i}][${j}].`;
       if (!r || typeof r !== 'object' || Array.isArray(r)) throw wrongType(at.slice(0, -1), r, 'an object');
-      onlyKnown(r as Conf, ['subnet', 'gateway'], at);
+      onlyKnown(r as Conf, ['subnet', 'gateway', 'rangeStart', 'rangeEnd'], at);
       const sub = read.str(r as Conf, 'subnet', at);
       if (sub === undefined) throw new CniError(ERR.INVALID_CONFIG, `invalid network configuration: ${at}subnet is missing`);
       const gw = read.str(r as Conf, 'gateway', at);
-      return { subnet: sub, ...(gw ? { gateway: gw } : {}) };
+      const [from, to] = [read.str(r as Conf, 'rangeStart', at), read.str(r as Conf, 'rangeEnd', at)];
+      return { subnet: sub, ...(gw ? { gateway: gw } : {}), ...(from !== undefined || to !== undefined ? hostRange(sub, from, to, at) : {}) };
     });
   });
   return { subnets, routes };
+}
+
+/**
+ * rangeStart and rangeEnd as nsnet keeps them: both given (the one left out
+ * is host-local's default, the subnet's first or last host), canonical.
+ * Whether they lie in the subnet and in order, the network's checks say.
+ */
+function hostRange(subnet: string, start: string | undefined, end: string | undefined, at: string): { rangeStart: string; rangeEnd: string } {
+  const p = subnetPrefix(subnet, `${at}subnet`);
+  const addr = (v: string | undefined, k: string, dflt: bigint) => {
+    if (v === undefined) return fromBig(p.family, dflt);
+    const a = toBig(v);
+    if (!a) throw wrongType(`${at}${k}`, v, 'an IP address');
+    return fromBig(a.family, a.n);
+  };
+  const v4 = p.family === 4 && p.len <= 30;
+  return { rangeStart: addr(start, 'rangeStart', p.base + 1n), rangeEnd: addr(end, 'rangeEnd', v4 ? p.last - 1n : p.last) };
+}
+
+/** A subnet's prefix; one that is not one is code 7. */
+function subnetPrefix(subnet: string, field: string): Prefix {
+  try {
+    return Prefix.parse(subnet, field);
+  } catch (e) {
+    throw new CniError(ERR.INVALID_CONFIG, `invalid network configuration: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/** A network's subnets with their ranges, as one comparable description: a network's identity. */
+export function subnetIdentity(subnets: Pick<SubnetOptions, 'subnet' | 'rangeStart' | 'rangeEnd'>[]): string {
+  return subnets.map((s) => (s.rangeStart ? `${s.subnet} ${s.rangeStart}-${s.rangeEnd}` : s.subnet)).sort().join(', ');
 }
 
 /** The nsnet plugin's configuration, checked: nothing has changed yet. */
@@ -163,7 +203,7 @@ export function networkConf(conf: Conf, name: string): NetworkConf {
   set('hairpin', hairpin);
   const internal = isGateway === undefined ? undefined : !isGateway;
   const given: NetworkConf['given'] = {};
-  if (subnets) given.subnets = subnets.map((s) => s.subnet);
+  if (subnets) given.subnets = subnets;
   if (bridge !== undefined) given.bridge = bridge;
   if (mtu !== undefined) given.mtu = mtu;
   if (masquerade !== undefined) given.masquerade = masquerade;

@@ -5,26 +5,15 @@
 // from (container id, interface), so DEL and GC find it again; a DEL that
 // finds none succeeds, and GC frees every reservation the runtime's list
 // does not name, which the reference host-local cannot.
-import { createHash } from 'node:crypto';
-
 import type { Controller } from '../../cnm/controller.js';
 import type { Network } from '../../cnm/objects.js';
 import { CniError, ERR } from '../errors.js';
 import { convertResult, type CniIpConfig, type CniResult } from '../types.js';
-import { findNetwork } from './attachments.js';
-import { attachConf, ipamSection } from './config.js';
+import { attachmentName, findNetwork } from './attachments.js';
+import { attachConf, ipamSection, subnetIdentity } from './config.js';
 import { NSNET_ERR } from './errors.js';
 import { reachable, removeAll, validAttachments } from './gc.js';
 import { name, read, type CniRequest, type Handler } from './request.js';
-
-/**
- * The endpoint that holds an attachment's addresses: a prefix of the
- * container id for people, a hash of (id, interface) for uniqueness (no
- * separator character is safe: both may contain any of them).
- */
-export function reservationName(containerId: string, ifname: string): string {
-  return `${containerId.slice(0, 12)}-${createHash('sha256').update(`${containerId}\0${ifname}`).digest('hex').slice(0, 16)}`;
-}
 
 /** The ipam section (the rest of stdin is the calling plugin's). */
 function section(req: CniRequest) {
@@ -47,14 +36,14 @@ async function ensureNetwork(c: Controller, network: string, subnets: ReturnType
   const info = await net.info();
   if (info.driver !== 'ipam')
     throw new CniError(ERR.INVALID_CONFIG, `network ${network} exists and is an nsnet ${info.driver} network, not nsnet-ipam's`, { details: 'give the configuration another name' });
-  const have = info.subnets.map((s) => s.subnet).sort();
-  if (subnets && JSON.stringify(subnets.map((s) => s.subnet).sort()) !== JSON.stringify(have))
-    throw new CniError(ERR.INVALID_CONFIG, `network ${network} exists with subnets ${have.join(', ')}; the configuration says ${subnets.map((s) => s.subnet).join(', ')}`);
+  const have = subnetIdentity(info.subnets);
+  if (subnets && subnetIdentity(subnets) !== have)
+    throw new CniError(ERR.INVALID_CONFIG, `network ${network} exists with subnets ${have}; the configuration says ${subnetIdentity(subnets)}`);
   return net;
 }
 
 const reservation = async (net: Network, req: CniRequest) => {
-  const n = reservationName(req.containerId, req.ifname);
+  const n = attachmentName(req.containerId, req.ifname);
   return (await net.endpoints()).find((e) => e.name === n) ?? null;
 };
 
@@ -64,7 +53,7 @@ const add: Handler = async (req, open) => {
   const c = await open();
   const net = await ensureNetwork(c, s.network, s.subnets);
   if (await reservation(net, req)) throw new CniError(NSNET_ERR.CONFLICT, `container ${req.containerId} has addresses on ${s.network} for ${req.ifname} already`);
-  const ep = await net.createEndpoint(reservationName(req.containerId, req.ifname), { ...(ac.ip ? { ip: ac.ip } : {}), ...(ac.ip6 ? { ip6: ac.ip6 } : {}) });
+  const ep = await net.createEndpoint(attachmentName(req.containerId, req.ifname), { ...(ac.ip ? { ip: ac.ip } : {}), ...(ac.ip6 ? { ip6: ac.ip6 } : {}) });
   const info = await ep.info();
   const { subnets } = await net.info();
   const ips: CniIpConfig[] = info.addresses.map((a) => {
@@ -92,7 +81,7 @@ const check: Handler = async (req, open) => {
 
 const gc: Handler = async (req, open) => {
   const s = section(req);
-  const valid = new Set([...validAttachments(req)].map((k) => reservationName(...(k.split('\0') as [string, string]))));
+  const valid = new Set([...validAttachments(req)].map((k) => attachmentName(...(k.split('\0') as [string, string]))));
   const c = await open();
   const net = await findNetwork(c, s.network);
   if (net) await removeAll((await net.endpoints()).filter((e) => !valid.has(e.name)));

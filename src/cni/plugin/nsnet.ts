@@ -8,8 +8,8 @@ import { Transaction } from '../../cnm/tx.js';
 import type { NsnetError } from '../../errors.js';
 import { CniError, ERR } from '../errors.js';
 import { convertResult, decodeResult, type CniDns, type CniResult, type CniRoute } from '../types.js';
-import { CONTAINER_LABEL, findEndpoint, findNetwork, findSandbox, sandboxName } from './attachments.js';
-import { attachConf, networkConf, type NetworkConf } from './config.js';
+import { attachmentName, CONTAINER_LABEL, findEndpoint, findNetwork, findSandbox, sandboxName } from './attachments.js';
+import { attachConf, networkConf, subnetIdentity, type NetworkConf } from './config.js';
 import { NSNET_ERR } from './errors.js';
 import { collect, status } from './gc.js';
 import { name, read, type CniRequest, type Handler } from './request.js';
@@ -49,8 +49,8 @@ async function checkSame(net: Network, nc: NetworkConf): Promise<Network> {
     });
   };
   if (info.driver !== 'bridge') differ('driver', 'bridge', info.driver);
-  const subnets = info.subnets.map((s) => s.subnet).sort();
-  if (g.subnets && JSON.stringify([...g.subnets].sort()) !== JSON.stringify(subnets)) differ('subnets', g.subnets, subnets);
+  const subnets = subnetIdentity(info.subnets);
+  if (g.subnets && subnetIdentity(g.subnets) !== subnets) differ('subnets', subnetIdentity(g.subnets), subnets);
   if (g.bridge !== undefined && g.bridge !== st.bridge) differ('bridge', g.bridge, st.bridge);
   if (g.mtu !== undefined && g.mtu !== st.mtu) differ('mtu', g.mtu, st.mtu);
   if (g.masquerade !== undefined && g.masquerade !== st.masquerade) differ('ipMasq', g.masquerade, st.masquerade);
@@ -115,12 +115,14 @@ const add: Handler = async (req, open) => {
       tx.onUndo('sandbox', () => made.delete());
       sb = made;
     } else {
-      // The container's second network (or second interface): an endpoint joined to its sandbox.
+      // The container's second network, or a second interface on one: an
+      // endpoint joined to its sandbox, named for (container, interface) as
+      // the spec keys an attachment by (network, container, interface).
       if (sb.netnsPath !== req.netns)
         throw new CniError(NSNET_ERR.CONFLICT, `container ${req.containerId} is attached in ${sb.netnsPath}, not ${req.netns}`);
       if (await findEndpoint(sb, net, req.ifname))
         throw new CniError(NSNET_ERR.CONFLICT, `container ${req.containerId} is attached to network ${net.name} as ${req.ifname} already`);
-      const ep = await net.createEndpoint(sb.name, attach);
+      const ep = await net.createEndpoint(attachmentName(req.containerId, req.ifname), attach);
       tx.onUndo('endpoint', () => ep.delete());
       await ep.join(sb);
     }
@@ -163,8 +165,18 @@ const check: Handler = async (req, open) => {
     const want = (prev.ips ?? []).filter((ip) => ip.interface === idx).map((ip) => ip.address);
     for (const a of want) if (!info.addresses.includes(a)) problems.push(`prevResult's address ${a} is not the endpoint's (${info.addresses.join(', ')})`);
   }
+  // The port mappings the runtime asks for (runtimeConfig), each among the attachment's; whether the kernel publishes them, ep.check says.
+  for (const p of attachConf(req).ports) {
+    const proto = p.protocol ?? 'tcp';
+    const held = info.ports.some((m) => m.protocol === proto && m.containerPort === p.containerPort
+      && (p.hostPort === undefined || m.hostPort === p.hostPort) && (p.hostIp === undefined || m.hostIp === p.hostIp));
+    if (!held) problems.push(`runtimeConfig's port mapping ${p.hostIp ?? ''}:${p.hostPort ?? ''}->${p.containerPort}/${proto} is not one of the attachment's`);
+  }
   problems.push(...(await ep.check()));
-  if (problems.length) throw new CniError(NSNET_ERR.CHECK_FAILED, `container ${req.containerId} on network ${nc.name} is not as ADD made it`, { details: problems.join('; ') });
+  if (problems.length)
+    throw new CniError(NSNET_ERR.CHECK_FAILED, `container ${req.containerId} on network ${nc.name} is not as ADD made it: ${problems.join('; ')}`, {
+      details: problems.join('; '),
+    });
 };
 
 export const nsnetCommands: Record<'ADD' | 'DEL' | 'CHECK' | 'STATUS' | 'GC', Handler> = {

@@ -1,0 +1,86 @@
+// An endpoint's published ports, replaced after it was made. Docker hands a
+// network driver the ports a container publishes when its sandbox's way
+// out goes to an endpoint (ProgramExternalConnectivity), and takes them
+// back when it moves on (RevokeExternalConnectivity), both while the
+// endpoint is joined. The store's host ports change first, in one
+// transaction; then, for a joined endpoint, the firewall unpublishes what
+// went and publishes what came, in one trip with what the driver adjusts
+// on its port (the bridge's hairpin mode). A failure undoes all of it.
+import { NsnetError } from '../errors.js';
+import type { PortSpec } from '../firewall/backend.js';
+import { Batch } from '../netlink/batch.js';
+import { parsePorts, type PortOptions } from '../ports.js';
+import { holdPorts, releasePorts, reservePorts } from '../store/ports.js';
+import type { EndpointRecord, PortMapping } from '../store/store.js';
+import { Busy } from './busy.js';
+import type { CnmContext } from './context.js';
+import { refuseUnpublishable } from './endpoints.js';
+import { ephemeralRange, firewallDo, portSpecs, preparePorts } from './publish.js';
+import { commitWithPorts } from './trip.js';
+import { Transaction } from './tx.js';
+
+export interface PublishOptions {
+  /** Publish a host port even where a host process listens on it (as EndpointOptions.forcePublish). */
+  forcePublish?: boolean;
+}
+
+const same = (a: PortSpec, b: PortSpec) =>
+  a.protocol === b.protocol && a.hostIp === b.hostIp && a.hostPort === b.hostPort && a.containerIp === b.containerIp && a.containerPort === b.containerPort;
+
+/** Replaces ep's published ports with ports ([] unpublishes them all); resolves with the mappings now published. */
+export async function setPorts(ctx: CnmContext, epRec: EndpointRecord, ports: (string | PortOptions)[], o: PublishOptions = {}): Promise<PortMapping[]> {
+  ctx.live();
+  const reqs = parsePorts(ports);
+  const inUse = reqs.length ? await preparePorts(ctx, reqs) : undefined;
+  const tx = new Transaction(`endpoint ${epRec.name}`, ctx.faults);
+  const busy = new Busy(ctx);
+  return tx.run(async () => {
+    const plan = await tx.step(
+      'store.ports',
+      () =>
+        ctx.store.update((t) => {
+          const ep = t.endpoint(epRec.id);
+          if (!ep) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'endpoint.publish', epRec.name, `no endpoint ${epRec.name}`);
+          const net = t.network(ep.networkId)!;
+          if (reqs.length) refuseUnpublishable(ctx, net, ports);
+          const sb = ep.sandboxId ? t.sandbox(ep.sandboxId) : null;
+          if (sb) busy.claim(t, sb, 'join', ep.id);
+          const before: EndpointRecord = { ...ep, ...(ep.ports ? { ports: ep.ports.map((m) => ({ ...m })) } : {}) };
+          releasePorts(t, ep);
+          const after: EndpointRecord = { ...ep };
+          delete after.ports;
+          if (reqs.length) after.ports = reservePorts(t, after, reqs, ephemeralRange(ctx), o.forcePublish ? undefined : inUse);
+          t.putEndpoint(after);
+          return { before, after, net, joined: sb !== null };
+        }),
+      (p) =>
+        ctx.store.update((t) => {
+          releasePorts(t, p.after);
+          holdPorts(t, p.before);
+          t.putEndpoint(p.before);
+        }),
+    );
+    if (plan.joined) {
+      const was = portSpecs([plan.before]);
+      const now = portSpecs([plan.after]);
+      const gone = was.filter((p) => !now.some((q) => same(p, q)));
+      // What goes first: a host port that stays may now lead elsewhere.
+      if (gone.length) {
+        tx.onUndo('firewall.unpublish', () => firewallDo(ctx, () => ctx.firewall.publish(gone)));
+        await tx.step('firewall.unpublish', () => ctx.firewall.unpublish(gone));
+      }
+      // The driver's part and the new ports' elements go in one trip.
+      const d = ctx.driver(plan.net.driver);
+      const portsChanged = (ep: EndpointRecord) => {
+        const b = new Batch(ctx.host);
+        d.portsChanged?.(ctx, plan.net, ep, b);
+        return b;
+      };
+      tx.onUndo('kernel.ports', () => portsChanged(plan.before).commit());
+      await commitWithPorts(ctx, tx, portsChanged(plan.after), now.filter((p) => !was.some((q) => same(p, q))), 'kernel.ports', (e) => e);
+    }
+    epRec.ports = plan.after.ports;
+    if (!epRec.ports) delete epRec.ports;
+    return (plan.after.ports ?? []).map((m) => ({ ...m }));
+  }).finally(() => busy.end());
+}

@@ -1,0 +1,163 @@
+// What the Docker front door stands on, through the Controller alone:
+// handoff sandboxes (a runtime that moves the interfaces in itself, as
+// Docker does for libnetwork's remote drivers), ports published on an
+// endpoint after it joined (Endpoint.publish), and networks that take an
+// ipam network's pool, go without IPv4, or have a subnet with no gateway.
+// The runtime is played here with `ip`: it moves the interface into its
+// namespace, renames it and addresses it, as Docker's osl does.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { afterAll, beforeAll, expect, test } from 'vitest';
+
+import { Netns, type Endpoint, type Network } from '../src/index.js';
+import { settled, world, type World } from './cnm-helpers.js';
+import { ip, ipj, uniq } from './helpers.js';
+import { nftj, ofKind } from './nft-helpers.js';
+
+let w: World;
+/** Runtimes' namespaces live here, outside nsnet's run dir. */
+let runtimeDir: string;
+beforeAll(async () => {
+  w = await world('hof');
+  runtimeDir = mkdtempSync(join(tmpdir(), 'nsnet-hof-'));
+});
+afterAll(async () => {
+  await w.cleanup();
+  execFileSync('umount', ['-l', runtimeDir]);
+  rmSync(runtimeDir, { recursive: true, force: true });
+});
+
+const hostLinks = async () => ipj<any[]>(w.host.name!, 'link', 'show');
+const dnat = async () => ofKind(await nftj(w.host.name!), 'map').filter((m: any) => String(m.name).startsWith('dnat')).flatMap((m: any) => m.elem ?? []);
+
+/** A network with one endpoint joined to a handoff sandbox for a namespace at path (made later, or never). */
+async function handedOff(subnet: string, path: string, o: { mtu?: string } = {}) {
+  const net = await w.c.createNetwork(uniq('hon'), { subnets: [subnet], ...(o.mtu ? { options: { mtu: o.mtu } } : {}) });
+  const ep = await net.createEndpoint(uniq('hoe'));
+  const sb = await w.c.createSandbox(uniq('hos'), { netnsPath: path, handoff: true, join: [ep] });
+  return { net, ep, sb, info: await ep.info() };
+}
+
+/** What the runtime does with a handed-off interface: move it into ns, rename it eth0, address it, bring it up. */
+async function moveIn(ns: Netns, ifname: string, address: string) {
+  await ip(w.host.name!, 'link', 'set', ifname, 'netns', ns.path!);
+  await ip(ns.path!, 'link', 'set', ifname, 'name', 'eth0');
+  await ip(ns.path!, 'addr', 'add', address, 'dev', 'eth0');
+  await ip(ns.path!, 'link', 'set', 'eth0', 'up');
+}
+
+test("a handoff sandbox's interface is made in the host namespace, down, with the endpoint's MAC and the network's MTU and no address, beside a tagged host end on the bridge; once its runtime moved it in, reconcile verifies it and leave takes the pair", async () => {
+  const path = join(runtimeDir, uniq('hrt'));
+  const x = await handedOff('10.151.0.0/24', path, { mtu: '1400' });
+  expect(x.sb.kind).toBe('external');
+  expect(x.info.ifname).toMatch(/^nsp[0-9a-f]{8}$/);
+  const links = await hostLinks();
+  const peer = links.find((l) => l.ifname === x.info.ifname)!;
+  const near = links.find((l) => l.ifname === x.info.hostIfname)!;
+  expect({ mac: peer.address, mtu: peer.mtu, up: peer.flags.includes('UP'), addr: (await ipj<any[]>(w.host.name!, 'addr', 'show', 'dev', x.info.ifname!))[0].addr_info }).toEqual({ mac: x.info.mac, mtu: 1400, up: false, addr: [] });
+  expect({ master: near.master, alias: near.ifalias, up: near.flags.includes('UP') }).toEqual({ master: (await x.net.info()).bridge, alias: `nsnet ${w.c.store.id} ${x.info.id}`, up: true });
+  // Waiting in the host before the namespace exists is whole.
+  let r = await w.c.reconcile();
+  expect(r.sandboxesRemoved).toEqual([]);
+  expect(r.errors).toEqual([]);
+
+  const rt = await Netns.create(path.split('/').pop()!, { runDir: runtimeDir });
+  await moveIn(rt, x.info.ifname!, x.info.addresses[0]!);
+  r = await w.c.reconcile();
+  expect({ removed: r.sandboxesRemoved, found: r.found, errors: r.errors }).toEqual({ removed: [], found: [], errors: [] });
+  expect(await x.ep.check()).toEqual([]);
+  // Detached at once, deleted a moment later (settled() runs it now): the pair goes from the runtime's namespace too.
+  await x.ep.leave();
+  expect((await hostLinks()).find((l) => l.ifname === x.info.hostIfname)?.flags).not.toContain('UP');
+  expect(await w.c.settled()).toEqual([]);
+  expect((await ipj<any[]>(rt.path!, 'link', 'show')).map((l) => l.ifname)).toEqual(['lo']);
+  await x.sb.delete();
+  await rt.delete();
+  await x.net.delete({ force: true });
+});
+
+test('reconcile of handoff sandboxes: a namespace gone with nothing waiting in the host removes the sandbox (its interface went with the namespace); a lost interface while the namespace is there is reported and left to the runtime', async () => {
+  const pathA = join(runtimeDir, uniq('hra'));
+  const pathB = join(runtimeDir, uniq('hrb'));
+  const a = await handedOff('10.152.0.0/24', pathA);
+  const b = await handedOff('10.153.0.0/24', pathB);
+  const rtA = await Netns.create(pathA.split('/').pop()!, { runDir: runtimeDir });
+  const rtB = await Netns.create(pathB.split('/').pop()!, { runDir: runtimeDir });
+  await moveIn(rtA, a.info.ifname!, a.info.addresses[0]!);
+  await moveIn(rtB, b.info.ifname!, b.info.addresses[0]!);
+  // The runtime of a deleted its namespace (the veth pair went with it) while nsnet was away.
+  await rtA.delete();
+  // Someone deleted b's interface inside; its namespace is still there.
+  await ip(rtB.path!, 'link', 'del', 'eth0');
+  const r = await w.c.reconcile();
+  expect(r.sandboxesRemoved).toEqual([a.sb.name]);
+  expect(r.errors).toEqual([expect.stringContaining(`sandbox ${b.sb.name}: `)]);
+  expect(r.errors[0]).toContain('left to its runtime');
+  expect(await w.c.store.view((t) => [t.sandbox(a.sb.id), t.endpoint(a.ep.id), !!t.sandbox(b.sb.id), !!t.endpoint(b.ep.id)])).toEqual([null, null, true, true]);
+  await b.sb.delete({ force: true });
+  await rtB.delete();
+  await a.net.delete({ force: true });
+  await b.net.delete({ force: true });
+});
+
+test('Endpoint.publish on a joined endpoint: its ports reach the firewall and its bridge port turns hairpin; a new set unpublishes what went; a clash changes nothing; [] takes them all back and hairpin off', async () => {
+  const x = await handedOff('10.154.0.0/24', join(runtimeDir, uniq('hrp')));
+  const other = await x.net.createEndpoint(uniq('hoo'), { ports: ['9090:90'] });
+  const hairpin = async () => (await ipj<any[]>(w.host.name!, '-d', 'link', 'show', 'dev', x.info.hostIfname!))[0].linkinfo.info_slave_data.hairpin;
+  expect(await hairpin()).toBe(false);
+  const m = await x.ep.publish(['8080:80', '8443:443']);
+  expect(m.map((p) => `${p.hostIp}:${p.hostPort}->${p.containerPort}`)).toEqual(['0.0.0.0:8080->80', '0.0.0.0:8443->443']);
+  expect((await dnat()).length).toBe(2);
+  expect(await hairpin()).toBe(true);
+  await x.ep.publish(['8080:80']);
+  expect((await dnat()).length).toBe(1);
+  expect((await x.ep.info()).ports.map((p) => p.hostPort)).toEqual([8080]);
+
+  // 9090 is another endpoint's: refused, and nothing changed.
+  const before = await settled(w, 'hof-none');
+  await expect(x.ep.publish(['8080:80', '9090:90'])).rejects.toMatchObject({ code: 'ERR_NSNET_IN_USE' });
+  expect(await settled(w, 'hof-none')).toEqual(before);
+
+  await x.ep.publish([]);
+  expect(await dnat()).toEqual([]);
+  expect(await hairpin()).toBe(false);
+  expect((await x.ep.info()).ports).toEqual([]);
+  await other.delete();
+  await x.sb.delete({ force: true });
+  await x.net.delete({ force: true });
+});
+
+test("networks on an ipam network's pool: a bridge network may take a pool's subnet (pools), only within it, and only one network may; a pool may go without IPv4 or a gateway; bad combinations are refused before anything changes", async () => {
+  const pool4 = await w.c.createNetwork(uniq('hop'), { driver: 'ipam', subnets: [{ subnet: '10.155.0.0/24', gateway: null }] });
+  const pool6 = await w.c.createNetwork(uniq('hop'), { driver: 'ipam', ipv6: true, ipv4: false });
+  expect(pool4.record.subnets).toEqual([{ subnet: '10.155.0.0/24', gateway: null, ipRange: null, excluded: [] }]);
+  expect(pool6.record.subnets.map((s) => s.subnet)).toEqual([expect.stringMatching(/^fd[0-9a-f:]+::\/64$/)]);
+  // Without pools, the subnet clashes with the pool's.
+  await expect(w.c.createNetwork(uniq('hon'), { subnets: ['10.155.0.0/24'] })).rejects.toMatchObject({ code: 'ERR_NSNET_OVERLAP' });
+  const v6 = pool6.record.subnets[0]!.subnet;
+  const taking: Network = await w.c.createNetwork(uniq('hon'), { subnets: ['10.155.0.0/24', v6], pools: [pool4.id, pool6.name] });
+  expect((await taking.info()).subnets.map((s) => s.subnet)).toEqual(['10.155.0.0/24', v6]);
+  // A second network may not take it too, nor may one reach out of the pool.
+  await expect(w.c.createNetwork(uniq('hon'), { subnets: ['10.155.0.0/25'], pools: [pool4.id] })).rejects.toMatchObject({ code: 'ERR_NSNET_OVERLAP' });
+  await expect(w.c.createNetwork(uniq('hon'), { subnets: ['10.155.0.0/23'], pools: [pool4.id] })).rejects.toMatchObject({ code: 'ERR_NSNET_INVALID' });
+  const ep: Endpoint = await pool4.createEndpoint(uniq('hoa'));
+  expect(ep.record.addresses).toEqual(['10.155.0.1/24']); // no gateway holds the first address
+  const before = await settled(w, 'hof-none');
+  for (const bad of [
+    { subnets: ['10.156.0.0/24'], pools: [taking.id] }, // not an ipam network
+    { subnets: ['10.156.0.0/24'], pools: ['nosuchnetwork'] },
+    { driver: 'ipam', ipv4: false }, // nothing left
+    { driver: 'ipam', ipv4: false, subnets: ['10.156.0.0/24'] },
+    { ipv4: false, ipv6: true }, // a bridge network keeps IPv4
+  ] as const) {
+    await expect(w.c.createNetwork(uniq('hob'), bad as never)).rejects.toThrow();
+  }
+  expect(await settled(w, 'hof-none')).toEqual(before);
+  await ep.delete();
+  await taking.delete();
+  await pool4.delete();
+  await pool6.delete();
+});
