@@ -109,6 +109,8 @@ describe('names served by nsnet daemon', () => {
     const y = await w.c.createSandbox(uniq('dy'), { networks: [{ network: 'back', aliases: ['doomed'] }] });
     const fds = () => readdirSync(`/proc/${d.proc.pid}/fd`).length;
     try {
+      // A name the daemon has not heard of yet makes it take the handovers waiting (y's sockets), so they are counted.
+      expect(await query(a.netnsPath, uniq('nobody'))).not.toBe('timeout');
       const before = fds();
       const name = uniq('dk');
       const p = spawn('nsenter', [`--net=${w.host.path}`, process.execPath, 'dist/cli/main.js', 'run', '--name', name, '--net', 'front', '--network-alias', 'doomed', '--', 'sleep', '60'], {
@@ -186,6 +188,7 @@ describe('names served by nsnet daemon', () => {
     try {
       const rec = await w.c.store.view((t) => t.sandbox(sb.id)!);
       const state = { sandbox: rec, endpoints: [], networks: [] };
+      expect(await query(sb.netnsPath, uniq('nobody'))).not.toBe('timeout'); // sb's own handover taken
       const before = fds();
       const replies: unknown[] = [];
       const s = net.connect(d.dnsSocket);

@@ -5,9 +5,10 @@
 // sandboxes are served the moment those calls return. A new sandbox comes
 // as a handover: its records and the resolver sockets its creator opened
 // in its namespace, unanswered; it is served on the next turn of the
-// timers, or at once when a query comes first (every line waiting on the
-// door is read before any answer), so the creator's create never waits
-// for, nor runs beside, the daemon's work. The socket is claimed before
+// timers, or at once when a query for a name no sandbox has comes first
+// (the lines waiting on the door are read then, and the query answered
+// again), so the creator's create never waits for, nor runs beside, the
+// daemon's work. The socket is claimed before
 // anything is served, so a second daemon is refused before it touches a
 // sandbox.
 import { closeSync } from 'node:fs';
@@ -51,7 +52,7 @@ export class DnsDoor implements FrontDoor {
     this.log = ctx.log;
     this.service = ctx.controller.serveNames({ ...this.options, log: ctx.log });
     this.served = await this.service;
-    this.served.beforeAnswer = () => this.drain();
+    this.served.beforeMiss = () => this.drain();
     this.flush();
   }
 
@@ -119,10 +120,12 @@ export class DnsDoor implements FrontDoor {
     }
   }
 
-  /** Reads every line waiting on the door, then serves the handovers among them. */
-  private drain(): void {
+  /** Reads every line waiting on the door, then serves the handovers among them: true if there were any. */
+  private drain(): boolean {
     for (const c of this.channels) c.drain();
-    if (this.handovers.length) this.flush();
+    if (!this.handovers.length) return false;
+    this.flush();
+    return true;
   }
 
   private async handle(ctx: DaemonContext, req: DoorRequest | null): Promise<DoorReply> {
@@ -132,8 +135,9 @@ export class DnsDoor implements FrontDoor {
     if (req.op === 'hello') return { ok: true };
     if ((req.op !== 'live' && req.op !== 'gone') || typeof req.sandbox !== 'string' || !SANDBOX_ID.test(req.sandbox))
       return { ok: false, error: 'a request must be hello, or live or gone with a sandbox id' };
-    // After the handovers read before it, whichever connection they came on.
-    this.flush();
+    // After every handover sent before it, whichever connection it came on
+    // (a sandbox that another process made, then this one removes).
+    this.drain();
     try {
       const service = await this.service!;
       if (req.op === 'live') await service.refresh(req.sandbox);

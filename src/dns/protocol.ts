@@ -13,10 +13,13 @@
 //   namespace (UDP, then TCP, at 127.0.0.11:53) attached (SCM_RIGHTS):
 //   { "op": "live", "store": id, "sandbox": id, "state": SandboxState, "fds": 2 }
 //        -> no answer. Its sockets take queries from the moment they were
-//        opened (they wait in them), and the daemon reads every line
-//        waiting on its door before it answers any query, so an answer
-//        never predates a handover sent before its query was. The creator
-//        waits for nothing, and the daemon does no work while it runs.
+//        opened (they wait in them), and a query for a name no sandbox
+//        has makes the daemon read every line waiting on its door (and
+//        every request does) before it answers, so a new sandbox's name
+//        resolves as soon as its create returns; another holder of an
+//        alias joins the alias's addresses on the daemon's next turn. The
+//        creator waits for nothing, and the daemon does no work while it
+//        runs.
 
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/store.js';
 

@@ -50,8 +50,12 @@ export class DnsService implements SandboxLifecycle, Resolver {
   private readonly forwarder: Forwarder;
   private readonly limits: ServerLimits;
   private closed = false;
-  /** Runs before each query is answered (the daemon's door reads its waiting lines here). */
-  beforeAnswer: (() => void) | null = null;
+  /**
+   * Runs when a query finds no sandbox's name (the daemon's door reads the
+   * lines waiting on it here): true when that served a sandbox, and the
+   * query is answered again.
+   */
+  beforeMiss: (() => boolean) | null = null;
 
   constructor(
     private readonly ctx: CnmContext,
@@ -121,8 +125,9 @@ export class DnsService implements SandboxLifecycle, Resolver {
   }
 
   respond(asker: string, msg: Buffer, transport: 'udp' | 'tcp'): Outcome {
-    this.beforeAnswer?.();
-    return respond(this.table, asker, msg, transport);
+    const out = respond(this.table, asker, msg, transport);
+    // The name may be a new sandbox's whose handover waits unread.
+    return this.beforeMiss && missed(out) && this.beforeMiss() ? respond(this.table, asker, msg, transport) : out;
   }
 
   forward(asker: string, f: Forward): Promise<Buffer> {
@@ -149,6 +154,11 @@ export class DnsService implements SandboxLifecycle, Resolver {
     this.servers.clear();
     await this.forwarder.close();
   }
+}
+
+/** Whether an answer found no sandbox's name: it goes upstream, or it is NXDOMAIN (RCODE 3, the low bits of byte 3). */
+function missed(out: Outcome): boolean {
+  return !!out && ('forward' in out || (out.reply.length > 3 && (out.reply[3]! & 0x0f) === 3));
 }
 
 /** Opens a resolver's sockets in sb's namespace, by its path: nothing but the sockets is kept open. */
