@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 // scripts/sanitize.sh: let each worker's exit run LeakSanitizer.
 const setupFiles = process.env.NSNET_SANITIZE === '1' ? ['test/sanitize-setup.ts'] : [];
 
-const unit = ['test/codec.test.ts', 'test/ipaddr.test.ts', 'test/ipam.test.ts', 'test/store.test.ts', 'test/nft-values.test.ts', 'test/ports.test.ts', 'test/dump.test.ts', 'test/cni-types.test.ts', 'test/dns-answer.test.ts', 'test/docker-unit.test.ts'];
+const unit = ['test/codec.test.ts', 'test/global-keys.test.ts', 'test/ipaddr.test.ts', 'test/ipam.test.ts', 'test/store.test.ts', 'test/nft-values.test.ts', 'test/ports.test.ts', 'test/dump.test.ts', 'test/cni-types.test.ts', 'test/dns-answer.test.ts', 'test/docker-unit.test.ts'];
 
 export default defineConfig({
   test: {

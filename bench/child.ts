@@ -16,6 +16,7 @@ import { runDocker } from './peers/docker.js';
 import { runDnsCreate, runDnsQuery } from './peers/dns.js';
 import { runSoak } from './soak.js';
 import * as nsnet from 'nsnet';
+import { runOverlay } from './peers/overlay.js';
 
 const [peer, json] = process.argv.slice(2);
 const o = JSON.parse(json ?? '{}') as {
@@ -57,6 +58,8 @@ const run =
                   ? spawnCostMs().then((ms) => ({ ms }))
         : peer === 'events'
           ? runEventsBench({ n: o.n, runs: 1 }).then((r) => r[0])
+        : peer === 'overlay'
+          ? runOverlay(o as unknown as Parameters<typeof runOverlay>[0])
         : peer === 'dns-create'
           ? runDnsCreate({ n: o.n, mode: o.mode! })
         : peer === 'dns-query'

@@ -8,7 +8,8 @@
 // (i) name resolution: a resolver's cost per create, query latency and
 // throughput from inside sandboxes; (k) `docker run --rm` with nsnet as
 // dockerd's plugin against Docker's own bridge (skipped where dockerd is
-// absent); and on its own, with --soak N, (j) the
+// absent); (l) overlay networks across simulated hosts and one
+// etcd; and on its own, with --soak N, (j) the
 // leak soak (bench/soak.ts). Prints one table per suite and the bars, writes
 // bench/results/latest.json and the plot bench/scaling.svg. Figures are
 // medians of per-run medians (min and max across runs); ratios come from
@@ -24,6 +25,7 @@ import { formatTable, summarize } from './lib/stats.js';
 import { cniBars, cniTable, runCniSuite } from './cni.js';
 import { dnsBars, dnsTable, runDnsSuite } from './dns.js';
 import { dockerBars, dockerPresent, dockerTable, runDockerSuite, type DockerRound } from './docker.js';
+import { overlayBars, overlayTable, runOverlaySuite } from './overlay.js';
 import { eventsBarMet, type EventsRun } from './events.js';
 import { portBars, portsTable, runPortsSuite } from './ports.js';
 import type { ConcurrentRun } from './peers/concurrent.js';
@@ -215,6 +217,16 @@ async function main(): Promise<void> {
       })
     : [];
 
+  // (l) Overlay (bench/overlay.ts): hosts against one etcd, in one fresh namespace per run.
+  const overlayRuns = Math.min(RUNS, 3);
+  const overlay = await runOverlaySuite({
+    runs: overlayRuns, joins: arg('overlay-joins', 100), pairs: arg('overlay-pairs', N), sizes: [1000, 2000, 4000], burst: 1000,
+    before: async (r) => {
+      await settle();
+      progress(`(l) overlay (${r + 1}/${overlayRuns})`);
+    },
+  });
+
   // (e) Events (bench/events.ts): a kernel-speed flush and a burst of route
   // changes, each beside ip monitor; the burst delivered from a full queue;
   // single-change latency.
@@ -286,6 +298,7 @@ async function main(): Promise<void> {
     ? `\n(k) docker run --rm of a no-op container on dockerd 20.10, N=${DOCKER_N} of each kind, ${dockerRuns} runs: median ms; a network's share is its run minus --network none's\n${dockerTable(dockerRounds)}`
     : '\n(k) Docker: skipped (no /usr/sbin/dockerd or /usr/bin/docker)');
   const db = dockerBars(dockerRounds);
+  report(`\n(l) overlay: 3 simulated hosts and one etcd per run, ${overlayRuns} runs (convergence and bars from every join of every run)\n${overlayTable(overlay)}`);
 
   const ev = (pick: (r: EventsRun) => number) => summarize(events.map(pick));
   const evRows: [string, (r: EventsRun) => number][] = [
@@ -373,13 +386,14 @@ async function main(): Promise<void> {
       `${churn.rssBeforeMiB.toFixed(1)} MiB, then per quarter ${churn.rssQuartersMiB.map((x) => x.toFixed(1)).join(', ')} MiB (${churn.perCycleMs.toFixed(2)} ms/cycle)`,
       churn.rssAfterMiB - churn.rssQuartersMiB[0]! < 2,
     ],
+    ...overlayBars(overlay),
   ];
   const total = (performance.now() - started) / 60_000;
   bars.push(['whole suite < 10 min on this machine', `${total.toFixed(1)} min`, total < 10]);
   report(`\n${formatTable(['bar', 'measured', 'met'], bars.map(([a, b, c]) => [a as string, b as string, c ? 'yes' : 'NO']))}`);
 
   await mkdir(here('../../bench/results'), { recursive: true }).catch(() => {});
-  const out = { date: new Date().toISOString(), n: N, runs: RUNS, cpu: cpus()[0]?.model, cores: cpus().length, setup, release, explicit, loops, churn, perRunRatio, ctlPerRun, scale, conc: Object.fromEntries(Object.entries(conc).map(([p, byK]) => [p, Object.fromEntries(Object.entries(byK).map(([k, rs]) => [k, rs.map((r) => r.perSandboxMs)]))])), ops, spawnMs: spawn.ms, ports: portRounds, cniPortsN: CNI_PORTS_N, cni: cniRounds, dns: dnsRounds, dockerN: DOCKER_N, docker: dockerRounds, events };
+  const out = { date: new Date().toISOString(), n: N, runs: RUNS, cpu: cpus()[0]?.model, cores: cpus().length, setup, release, explicit, loops, churn, perRunRatio, ctlPerRun, scale, conc: Object.fromEntries(Object.entries(conc).map(([p, byK]) => [p, Object.fromEntries(Object.entries(byK).map(([k, rs]) => [k, rs.map((r) => r.perSandboxMs)]))])), ops, spawnMs: spawn.ms, ports: portRounds, cniPortsN: CNI_PORTS_N, cni: cniRounds, dns: dnsRounds, dockerN: DOCKER_N, docker: dockerRounds, overlay, events };
   await writeFile(here('../../bench/results/latest.json'), `${JSON.stringify(out, null, 2)}\n`);
   await writeFile(here('../../bench/results/latest.txt'), `${printed.join('\n')}\n`);
 }

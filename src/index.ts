@@ -1,7 +1,7 @@
 // nsnet: container networking for Node.js.
 export { NsnetError, TeardownError, ValidationError } from './errors.js';
 export { Netns, defaultRunDir, type CreateOptions, type NetnsOptions } from './netlink/netns.js';
-export { Links, Addresses, Routes } from './netlink/objects.js';
+export { Links, Addresses, Routes, Neighbours, Fdb } from './netlink/objects.js';
 export type { ListenOptions, Listening } from './netlink/sockets.js';
 export {
   Batch,
@@ -11,11 +11,14 @@ export {
   type AddrGenMode,
   type MacvlanMode,
   type MacvlanSpec,
+  type NeighbourSpec,
+  type FdbSpec,
+  type Ipv4ConfKey,
   type RouteSpec,
   type VethSpec,
   type VxlanSpec,
 } from './netlink/batch.js';
-export type { Address, Link, Neighbour, Route } from './netlink/types.js';
+export type { Address, FdbEntry, Link, Neighbour, Route } from './netlink/types.js';
 export { watch, Watcher, type WatchEvent, type WatchOptions } from './watch.js';
 export { mirror, Mirror, type MirrorChange, type MirrorOptions } from './netlink/mirror.js';
 export {
@@ -57,6 +60,7 @@ export {
   type ControllerOptions,
   type ControllerEvent,
   type DeleteOptions,
+  type HostInfo,
   type DnsOptions,
   type EndpointOptions,
   type NetworkOptions,
@@ -68,9 +72,11 @@ export { Network, Endpoint, Sandbox, type NetworkInfo, type NetworkSandbox, type
 export type { ReconcileOptions, ReconcileReport } from './cnm/reconcile.js';
 export type { PublishOptions } from './cnm/ports.js';
 export { createSandbox, defaultNetwork, parseMode, type Mode, type ModeOptions } from './modes.js';
-export type { Driver, DriverContext, JoinOptions } from './drivers/driver.js';
+export type { Driver, DriverContext, JoinOptions, OverlayContext, Peer } from './drivers/driver.js';
 export type { Store, StoreTx, NetworkRecord, EndpointRecord, SandboxRecord, SubnetRecord, PortMapping } from './store/store.js';
 export { SqliteStore } from './store/sqlite.js';
+export { GlobalStore, type GlobalStoreOptions } from './store/global/store.js';
+export type { HostRecord } from './store/global/keys.js';
 export { parsePort, formatPort, type PortOptions, type PortRequest } from './ports.js';
 export type { FirewallKind, FirewallReport } from './firewall/backend.js';
 

@@ -81,6 +81,18 @@ export interface NativeRoute {
   mtu: number;
 }
 
+/** A forwarding database entry (AF_BRIDGE). */
+export interface NativeFdb {
+  ifindex: number;
+  lladdr: string;
+  dst: string | null;
+  state: number;
+  flags: number;
+  master: number;
+  vni: number | null;
+  vlan: number | null;
+}
+
 export interface NativeNeigh {
   family: 4 | 6;
   ifindex: number;
@@ -165,7 +177,19 @@ export type RouteOp = {
       onlink?: boolean;
       mtu?: number;
     };
-export type NativeOp = LinkAddOp | LinkSetOp | { op: 'link.del'; dev: DevRef } | AddrOp | RouteOp;
+export type NeighOp = {
+  op: 'neigh.add' | 'neigh.replace' | 'neigh.append' | 'neigh.del';
+  dev: DevRef;
+  /** A neighbour's address; an FDB entry's remote (optional there). */
+  dst?: string;
+  lladdr?: string;
+  state?: number;
+  flags?: number;
+  /** AF_BRIDGE (7) for a forwarding database entry; else dst's family. */
+  family?: number;
+  vni?: number;
+};
+export type NativeOp = LinkAddOp | LinkSetOp | { op: 'link.del'; dev: DevRef } | AddrOp | RouteOp | NeighOp;
 
 export interface LinkFields {
   up?: boolean;
@@ -184,12 +208,15 @@ export interface LinkFields {
   port?: number;
   ttl?: number;
   learning?: boolean;
+  proxy?: boolean;
   stp?: boolean;
   vlanFiltering?: boolean;
   /** A bridge port's hairpin mode (an existing port only). */
   hairpin?: boolean;
   /** IN6_ADDR_GEN_MODE_* (an existing link only). */
   addrGenMode?: number;
+  /** [IPV4_DEVCONF_* index, value] pairs (an existing link only). */
+  ipv4Conf?: [number, number][];
   /** IFLA_IFALIAS (an existing link only); '' clears it. */
   alias?: string;
 }
@@ -373,6 +400,8 @@ export interface Native {
   links(ns: NativeNetns, ifindex: number, name: string): Promise<NativeList<NativeLink>>;
   addrs(ns: NativeNetns, family: 0 | 4 | 6, ifindex: number): Promise<NativeList<NativeAddr>>;
   routes(ns: NativeNetns, family: 0 | 4 | 6, table: number): Promise<NativeList<NativeRoute>>;
+  neighs(ns: NativeNetns, family: 0 | 4 | 6): Promise<NativeList<NativeNeigh>>;
+  fdb(ns: NativeNetns): Promise<NativeList<NativeFdb>>;
   /** The namespace's sockets of one family (0: both) and protocol whose state is in `states` (a mask of 1 << TCP_*), by sock_diag. */
   sockets(ns: NativeNetns, family: 0 | 4 | 6, protocol: 'tcp' | 'udp', states: number): Promise<NativeList<NativeSocket>>;
   /** One nf_tables transaction (BATCH_BEGIN ... BATCH_END); genid: refuse unless the ruleset is at that generation. */

@@ -80,13 +80,22 @@ export function mtu(value: unknown, field = 'mtu'): number {
   return value;
 }
 
-/** A unicast Ethernet address (the kernel refuses multicast ones). */
-export function mac(value: unknown, field = 'mac'): string {
+/**
+ * An Ethernet address of any kind: a forwarding entry's key may be all
+ * zeroes (where a VXLAN device sends what has no entry of its own) or multicast.
+ */
+export function anyMac(value: unknown, field = 'mac'): string {
   if (typeof value !== 'string' || !/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(value))
     throw new ValidationError(field, value, 'must look like 02:42:ac:11:00:02');
-  if (parseInt(value.slice(0, 2), 16) & 1) throw new ValidationError(field, value, 'must be a unicast address');
-  if (/^(00:){5}00$/.test(value)) throw new ValidationError(field, value, 'must not be all zeroes');
   return value.toLowerCase();
+}
+
+/** A unicast Ethernet address (the kernel refuses multicast ones). */
+export function mac(value: unknown, field = 'mac'): string {
+  anyMac(value, field);
+  if (parseInt((value as string).slice(0, 2), 16) & 1) throw new ValidationError(field, value, 'must be a unicast address');
+  if (/^(00:){5}00$/.test(value as string)) throw new ValidationError(field, value, 'must not be all zeroes');
+  return (value as string).toLowerCase();
 }
 
 /** An options object (a link's spec, a change): refused, rather than read, when it is not one. */

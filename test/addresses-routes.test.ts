@@ -172,3 +172,56 @@ describe('routes', () => {
     expect((await ipRoutes()).find((r) => r.dst === 'default')).toMatchObject({ gateway: '10.81.0.1', dev: 'eth0' });
   });
 });
+
+describe('neighbours', () => {
+  const ipNeigh = async () =>
+    (await ipj<any[]>(ns.name, 'neigh', 'show', 'dev', 'eth0')).map((n) => ({ dst: n.dst, lladdr: n.lladdr, state: n.state })).sort((a, b) => a.dst.localeCompare(b.dst));
+
+  test('permanent IPv4 and IPv6 entries: add, replace, list and delete agree with ip -j neigh', async () => {
+    await ns.batch()
+      .addNeighbour({ dst: '169.254.1.1', dev: 'eth0', lladdr: 'ee:ee:ee:ee:ee:ee' })
+      .addNeighbour({ dst: 'fe80::1', dev: 'eth0', lladdr: 'ee:ee:ee:ee:ee:ee' })
+      .commit();
+    expect(await ipNeigh()).toEqual([
+      { dst: '169.254.1.1', lladdr: 'ee:ee:ee:ee:ee:ee', state: ['PERMANENT'] },
+      { dst: 'fe80::1', lladdr: 'ee:ee:ee:ee:ee:ee', state: ['PERMANENT'] },
+    ]);
+    const eth0 = (await ns.links.get('eth0')).ifindex;
+    // `ip neigh show` leaves out NOARP entries (the multicast ones IPv6 makes for MLD when the link comes up, in its own time): so does the comparison.
+    const mine = (await ns.neighbours.list()).filter((n) => n.ifindex === eth0 && !n.state.includes('NOARP')).map((n) => ({ dst: n.dst, lladdr: n.lladdr, state: n.state }));
+    expect(mine.sort((a, b) => a.dst.localeCompare(b.dst))).toEqual(await ipNeigh());
+    expect((await ns.neighbours.list({ family: 6 })).every((n) => n.family === 6)).toBe(true);
+    const dup = await ns.neighbours.add({ dst: '169.254.1.1', dev: 'eth0', lladdr: '02:00:00:00:00:01' }).catch((e) => e);
+    expect(dup).toMatchObject({ code: 'EEXIST', op: 'RTM_NEWNEIGH' });
+    await ns.neighbours.replace({ dst: '169.254.1.1', dev: 'eth0', lladdr: '02:00:00:00:00:01' });
+    expect((await ipNeigh())[0]).toMatchObject({ dst: '169.254.1.1', lladdr: '02:00:00:00:00:01' });
+    await ns.neighbours.delete({ dst: '169.254.1.1', dev: 'eth0' });
+    await ns.neighbours.delete({ dst: 'fe80::1', dev: 'eth0' });
+    expect(await ipNeigh()).toEqual([]);
+  });
+
+  test('bad neighbours are refused before the kernel: no address, no lladdr, a state the kernel has no name for', async () => {
+    for (const spec of [
+      { dst: 'x', dev: 'eth0', lladdr: 'ee:ee:ee:ee:ee:ee' },
+      { dst: '10.0.0.1', dev: 'eth0' },
+      { dst: '10.0.0.1', dev: 'eth0', lladdr: 'zz' },
+      { dst: '10.0.0.1', dev: 'eth0', lladdr: 'ee:ee:ee:ee:ee:ee', state: 'toString' },
+    ] as any[])
+      expect(() => ns.batch().addNeighbour(spec), JSON.stringify(spec)).toThrow(ValidationError);
+    expect(await ipNeigh()).toEqual([]);
+  });
+});
+
+describe('IPv4 link settings in the request', () => {
+  test('ipv4Conf sets net.ipv4.conf.<dev>.* with no /proc write, beside addrGenMode', async () => {
+    await ns.links.setDown('eth0');
+    await ns.batch().setLink('eth0', { addrGenMode: 'none', ipv4Conf: { route_localnet: 1, proxy_arp: 1 } }).setUp('eth0').commit();
+    expect((await ns.sysctl('net.ipv4.conf.eth0.route_localnet')).trim()).toBe('1');
+    expect((await ns.sysctl('net.ipv4.conf.eth0.proxy_arp')).trim()).toBe('1');
+    expect((await ipj<any[]>(ns.name, '-d', 'link', 'show', 'eth0'))[0].inet6_addr_gen_mode).toBe('none');
+    await ns.links.set('eth0', { ipv4Conf: { proxy_arp: 0 } });
+    expect((await ns.sysctl('net.ipv4.conf.eth0.proxy_arp')).trim()).toBe('0');
+    expect(() => ns.batch().setLink('eth0', { ipv4Conf: { bogus: 1 } as any })).toThrow(ValidationError);
+    expect(() => ns.batch().setLink('eth0', { ipv4Conf: { rp_filter: -1 } })).toThrow(ValidationError);
+  });
+});

@@ -96,6 +96,8 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::Links>("links"),
                              InstanceMethod<&Addon::Addrs>("addrs"),
                              InstanceMethod<&Addon::Routes>("routes"),
+                             InstanceMethod<&Addon::Neighs>("neighs"),
+                             InstanceMethod<&Addon::Fdb>("fdb"),
                              InstanceMethod<&Addon::Sockets>("sockets"),
                              InstanceMethod<&Addon::GetStats>("stats"),
                              InstanceMethod<&Addon::NftTransact>("nftTransact"),
@@ -388,6 +390,18 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value Routes(const Napi::CallbackInfo& info) {
     using namespace std::placeholders;
     return Dump(info, from_route, std::bind(ops::list_routes, _1, family_arg(info[1]), info[2].ToNumber().Uint32Value(), _2, _3, _4));
+  }
+
+  // neighs(ns, family: 0 | 4 | 6)
+  Napi::Value Neighs(const Napi::CallbackInfo& info) {
+    using namespace std::placeholders;
+    return Dump(info, from_neigh, std::bind(ops::list_neighs, _1, family_arg(info[1]), _2, _3, _4));
+  }
+
+  // fdb(ns): every bridge port's and VXLAN device's forwarding entries
+  Napi::Value Fdb(const Napi::CallbackInfo& info) {
+    using namespace std::placeholders;
+    return Dump(info, from_fdb, std::bind(ops::list_fdb, _1, _2, _3, _4));
   }
 
   // sockets(ns, family: 0 | 4 | 6, protocol: 'tcp' | 'udp', states: number) -> Promise<{ errno, message, offset, items }>

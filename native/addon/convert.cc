@@ -36,6 +36,10 @@ ops::OpType op_type(Napi::Env env, const std::string& s) {
   if (s == "route.add") return ops::OpType::RouteAdd;
   if (s == "route.replace") return ops::OpType::RouteReplace;
   if (s == "route.del") return ops::OpType::RouteDel;
+  if (s == "neigh.add") return ops::OpType::NeighAdd;
+  if (s == "neigh.replace") return ops::OpType::NeighReplace;
+  if (s == "neigh.append") return ops::OpType::NeighAppend;
+  if (s == "neigh.del") return ops::OpType::NeighDel;
   NAPI_THROW(Napi::TypeError::New(env, "unknown op " + s), ops::OpType::LinkAdd);
 }
 
@@ -102,10 +106,18 @@ void link_field(ops::Op& op, ops::NsRefs* refs, const std::string& k, Napi::Valu
   else if (k == "port") l.vxlan_port = static_cast<int32_t>(as_num(v, k));
   else if (k == "ttl") l.vxlan_ttl = static_cast<int32_t>(as_num(v, k));
   else if (k == "learning") l.vxlan_learning = as_tri(v);
+  else if (k == "proxy") l.vxlan_proxy = as_tri(v);
   else if (k == "stp") l.bridge_stp = as_tri(v);
   else if (k == "vlanFiltering") l.bridge_vlan_filtering = as_tri(v);
   else if (k == "hairpin") l.brport_hairpin = as_tri(v);
   else if (k == "addrGenMode") l.inet6_addr_gen_mode = static_cast<int8_t>(as_num(v, k));
+  else if (k == "ipv4Conf") {
+    // [[IPV4_DEVCONF_* index, value], ...]
+    l.inet_conf = from_array(v, [&](Napi::Value pair) {
+      Napi::Array a = pair.As<Napi::Array>();
+      return std::pair<uint16_t, uint32_t>(static_cast<uint16_t>(as_num(a.Get(0u), k)), static_cast<uint32_t>(as_num(a.Get(1u), k)));
+    });
+  }
   else if (k == "alias") {
     l.has_alias = true;
     l.alias = as_str(v, k);
@@ -129,6 +141,16 @@ void addr_field(ops::Op& op, const std::string& k, Napi::Value v, bool* has_pref
   else if (k == "scope") a.scope = static_cast<int16_t>(as_num(v, k));
   else if (k == "flags") a.flags = static_cast<uint32_t>(as_num(v, k));
   else if (k == "label") a.label = as_str(v, k);
+}
+
+void neigh_field(ops::Op& op, const std::string& k, Napi::Value v) {
+  rtnl::NeighSpec& n = op.neigh;
+  if (k == "dst") n.dst = to_ip(v);
+  else if (k == "lladdr") n.lladdr = to_mac(v);
+  else if (k == "state") n.state = static_cast<uint16_t>(as_num(v, k));
+  else if (k == "flags") n.flags = static_cast<uint8_t>(as_num(v, k));
+  else if (k == "family") n.family = static_cast<uint8_t>(as_num(v, k));
+  else if (k == "vni") n.vni = static_cast<int64_t>(as_num(v, k));
 }
 
 void route_field(ops::Op& op, const std::string& k, Napi::Value v) {
@@ -166,6 +188,10 @@ ops::Op to_op(Napi::Object o, ops::NsRefs* refs) {
       case ops::OpType::LinkDel: break;
       case ops::OpType::AddrAdd:
       case ops::OpType::AddrDel: addr_field(op, k, v, &has_prefix); break;
+      case ops::OpType::NeighAdd:
+      case ops::OpType::NeighReplace:
+      case ops::OpType::NeighAppend:
+      case ops::OpType::NeighDel: neigh_field(op, k, v); break;
       default: route_field(op, k, v); break;
     }
   });
@@ -266,6 +292,19 @@ Napi::Object from_neigh(Napi::Env env, const rtnl::NeighInfo& n) {
   o.Set("state", n.state);
   o.Set("flags", n.flags);
   o.Set("type", n.type);
+  return o;
+}
+
+Napi::Object from_fdb(Napi::Env env, const rtnl::FdbInfo& f) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("ifindex", f.ifindex);
+  o.Set("lladdr", from_mac(env, f.lladdr));
+  o.Set("dst", f.dst ? from_ip(env, f.dst) : env.Null());
+  o.Set("state", f.state);
+  o.Set("flags", f.flags);
+  o.Set("master", f.master);
+  o.Set("vni", f.vni >= 0 ? Napi::Value(Napi::Number::New(env, static_cast<double>(f.vni))) : env.Null());
+  o.Set("vlan", f.vlan >= 0 ? Napi::Value(Napi::Number::New(env, f.vlan)) : env.Null());
   return o;
 }
 

@@ -55,6 +55,7 @@ Napi::Object from_link(Napi::Env env, const rtnl::LinkInfo& l);
 Napi::Object from_addr(Napi::Env env, const rtnl::AddrInfo& a);
 Napi::Object from_route(Napi::Env env, const rtnl::RouteInfo& r);
 Napi::Object from_neigh(Napi::Env env, const rtnl::NeighInfo& n);
+Napi::Object from_fdb(Napi::Env env, const rtnl::FdbInfo& f);
 Napi::Object from_sock(Napi::Env env, const diag::SockInfo& s);
 Napi::Object from_table(Napi::Env env, const nft::Table& t);
 Napi::Object from_chain(Napi::Env env, const nft::Chain& c);

@@ -455,6 +455,7 @@ void round_trip_link(Reader& r) {
     s.has_alias = true;
     s.alias = read_name(r, 64);
   }
+  for (int n = r.u8() % 4; n > 0; n--) s.inet_conf.emplace_back(r.u8() % 40, r.u32());
   alignas(8) uint8_t buf[1024];
   nl::Builder b(buf, sizeof buf);
   INVARIANT(rtnl::encode_link_new(b, 1, s.kind.empty() ? rtnl::kChange : rtnl::kCreate, s));
@@ -476,6 +477,50 @@ void round_trip_link(Reader& r) {
   if (s.up >= 0) INVARIANT(li.flags == (s.up ? unsigned{IFF_UP} : 0u));
   // A create never carries the alias (the kernel would ignore it).
   INVARIANT(li.alias == (s.kind.empty() && s.has_alias ? s.alias : std::string()));
+}
+
+void round_trip_neigh(Reader& r) {
+  rtnl::NeighSpec s;
+  s.ifindex = static_cast<int32_t>(r.u32());
+  s.dst = read_ip(r, r.bit() ? AF_INET6 : AF_INET);
+  if (r.bit()) {
+    s.lladdr.set = true;
+    for (auto& m : s.lladdr.bytes) m = r.u8();
+  }
+  s.state = r.u16();
+  s.flags = r.u8();
+  const bool del = r.bit();
+  alignas(8) uint8_t buf[256];
+  nl::Builder b(buf, sizeof buf);
+  INVARIANT(rtnl::encode_neigh(b, del ? RTM_DELNEIGH : RTM_NEWNEIGH, 1, del ? rtnl::kChange : rtnl::kCreate, s));
+  rtnl::NeighInfo ni;
+  INVARIANT(rtnl::decode_neigh(reinterpret_cast<const nlmsghdr*>(buf), &ni));
+  INVARIANT(ni.family == s.dst.family && ni.ifindex == s.ifindex && ni.state == s.state && ni.flags == s.flags);
+  INVARIANT(same_ip(ni.dst, s.dst));
+  INVARIANT(ni.lladdr.set == (s.lladdr.set && !del));
+  if (ni.lladdr.set) INVARIANT(std::memcmp(ni.lladdr.bytes, s.lladdr.bytes, 6) == 0);
+}
+
+void round_trip_fdb(Reader& r) {
+  rtnl::NeighSpec s;
+  s.family = AF_BRIDGE;
+  s.ifindex = static_cast<int32_t>(r.u32());
+  if (r.bit()) s.dst = read_ip(r, r.bit() ? AF_INET6 : AF_INET);
+  s.lladdr.set = true;
+  for (auto& m : s.lladdr.bytes) m = r.u8();
+  s.state = r.u16();
+  s.flags = r.u8();
+  if (r.bit()) s.vni = r.u32() & 0xffffff;
+  const bool del = r.bit();
+  alignas(8) uint8_t buf[256];
+  nl::Builder b(buf, sizeof buf);
+  INVARIANT(rtnl::encode_neigh(b, del ? RTM_DELNEIGH : RTM_NEWNEIGH, 1, del ? rtnl::kChange : rtnl::kAppend, s));
+  rtnl::FdbInfo f;
+  // The key (lladdr) travels in a delete too.
+  INVARIANT(rtnl::decode_fdb(reinterpret_cast<const nlmsghdr*>(buf), &f));
+  INVARIANT(f.ifindex == s.ifindex && f.state == s.state && f.flags == s.flags && f.vni == s.vni);
+  INVARIANT(std::memcmp(f.lladdr.bytes, s.lladdr.bytes, 6) == 0);
+  INVARIANT(same_ip(f.dst, s.dst));
 }
 
 std::vector<uint8_t> read_bytes(Reader& r, size_t max) {
@@ -638,11 +683,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   drive_builder(buf.get(), size);
 
   Reader r{buf.get(), size};
-  switch (r.u8() % 5) {
+  switch (r.u8() % 7) {
     case 0: round_trip_route(r); break;
     case 1: round_trip_addr(r); break;
     case 2: round_trip_link(r); break;
     case 3: round_trip_nft(r); break;
+    case 4: round_trip_neigh(r); break;
+    case 5: round_trip_fdb(r); break;
     default: requests(r); break;
   }
   return 0;

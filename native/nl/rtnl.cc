@@ -51,6 +51,7 @@ void put_linkinfo(Builder& b, const LinkSpec& s) {
     if (s.vxlan_port >= 0) b.put_be16(IFLA_VXLAN_PORT, static_cast<uint16_t>(s.vxlan_port));
     if (s.vxlan_ttl >= 0) b.put_u8(IFLA_VXLAN_TTL, static_cast<uint8_t>(s.vxlan_ttl));
     if (s.vxlan_learning >= 0) b.put_u8(IFLA_VXLAN_LEARNING, static_cast<uint8_t>(s.vxlan_learning));
+    if (s.vxlan_proxy >= 0) b.put_u8(IFLA_VXLAN_PROXY, static_cast<uint8_t>(s.vxlan_proxy));
     if (s.link > 0) b.put_u32(IFLA_VXLAN_LINK, static_cast<uint32_t>(s.link));
     b.nest_end(data);
   } else if (s.kind == "bridge") {
@@ -93,11 +94,20 @@ bool encode_link_new(Builder& b, uint32_t seq, uint16_t flags, const LinkSpec& s
     b.nest_end(info);
   }
   if (!create && s.has_alias) b.put_str(IFLA_IFALIAS, s.alias);
-  if (!create && s.inet6_addr_gen_mode >= 0) {
+  if (!create && (s.inet6_addr_gen_mode >= 0 || !s.inet_conf.empty())) {
     const size_t af = b.nest_start(IFLA_AF_SPEC);
-    const size_t v6 = b.nest_start(AF_INET6);
-    b.put_u8(IFLA_INET6_ADDR_GEN_MODE, static_cast<uint8_t>(s.inet6_addr_gen_mode));
-    b.nest_end(v6);
+    if (!s.inet_conf.empty()) {
+      const size_t v4 = b.nest_start(AF_INET);
+      const size_t conf = b.nest_start(IFLA_INET_CONF);
+      for (const auto& [id, value] : s.inet_conf) b.put_u32(id, value);
+      b.nest_end(conf);
+      b.nest_end(v4);
+    }
+    if (s.inet6_addr_gen_mode >= 0) {
+      const size_t v6 = b.nest_start(AF_INET6);
+      b.put_u8(IFLA_INET6_ADDR_GEN_MODE, static_cast<uint8_t>(s.inet6_addr_gen_mode));
+      b.nest_end(v6);
+    }
     b.nest_end(af);
   }
   return b.finish();
@@ -190,6 +200,22 @@ bool encode_route_dump(Builder& b, uint32_t seq, uint8_t family, uint32_t table)
     rt->rtm_table = table < 256 ? static_cast<uint8_t>(table) : static_cast<uint8_t>(RT_TABLE_UNSPEC);
     b.put_u32(RTA_TABLE, table);
   }
+  return b.finish();
+}
+
+bool encode_neigh(Builder& b, uint16_t type, uint32_t seq, uint16_t flags, const NeighSpec& s) {
+  auto* nd = b.begin_with<ndmsg>(type, flags, seq);
+  if (!nd) return false;
+  const bool fdb = s.family == AF_BRIDGE;
+  nd->ndm_family = s.family ? s.family : s.dst.family;
+  nd->ndm_ifindex = s.ifindex;
+  nd->ndm_state = s.state;  // iproute2 sends it in a delete too; the kernel ignores it there
+  nd->ndm_flags = s.flags;
+  // iproute2's order: a neighbour's NDA_DST then NDA_LLADDR, an FDB entry's the other way round.
+  if (fdb && s.lladdr.set) b.put(NDA_LLADDR, s.lladdr.bytes, 6);
+  if (s.dst) put_addr(b, NDA_DST, s.dst);
+  if (!fdb && s.lladdr.set && type != RTM_DELNEIGH) b.put(NDA_LLADDR, s.lladdr.bytes, 6);
+  if (s.vni >= 0) b.put_u32(NDA_VNI, static_cast<uint32_t>(s.vni));
   return b.finish();
 }
 
@@ -363,6 +389,37 @@ bool decode_neigh(const nlmsghdr* h, NeighInfo* out) {
     out->lladdr.set = true;
     std::memcpy(out->lladdr.bytes, tb[NDA_LLADDR].data(), 6);
   }
+  return true;
+}
+
+bool decode_fdb(const nlmsghdr* h, FdbInfo* out) {
+  if (h->nlmsg_type != RTM_NEWNEIGH && h->nlmsg_type != RTM_DELNEIGH) return false;
+  if (h->nlmsg_len < nl::kHdrLen + sizeof(ndmsg)) return false;
+  ndmsg nd;
+  std::memcpy(&nd, reinterpret_cast<const uint8_t*>(h) + nl::kHdrLen, sizeof nd);
+  if (nd.ndm_family != AF_BRIDGE) return false;
+  Attr tb[NDA_MAX + 1];
+  static const Policy* p = [] {
+    static Policy q[NDA_MAX + 1];
+    q[NDA_DST] = {Kind::Binary, 4, 16};
+    q[NDA_LLADDR] = {Kind::Binary, 6, 6};
+    q[NDA_MASTER] = {Kind::U32};
+    q[NDA_VNI] = {Kind::U32};
+    q[NDA_VLAN] = {Kind::U16};
+    return q;
+  }();
+  if (!nl::parse_msg(h, sizeof(ndmsg), tb, NDA_MAX, p).ok() || !tb[NDA_LLADDR]) return false;
+  *out = FdbInfo{};
+  out->ifindex = nd.ndm_ifindex;
+  out->state = nd.ndm_state;
+  out->flags = nd.ndm_flags;
+  out->lladdr.set = true;
+  std::memcpy(out->lladdr.bytes, tb[NDA_LLADDR].data(), 6);
+  // A remote's family is its length: the entry's own family is AF_BRIDGE.
+  if (tb[NDA_DST] && (tb[NDA_DST].len() == 4 || tb[NDA_DST].len() == 16)) get_addr(tb[NDA_DST], tb[NDA_DST].len() == 16 ? AF_INET6 : AF_INET, &out->dst);
+  if (tb[NDA_MASTER]) out->master = static_cast<int32_t>(tb[NDA_MASTER].u32());
+  if (tb[NDA_VNI]) out->vni = tb[NDA_VNI].u32();
+  if (tb[NDA_VLAN]) out->vlan = tb[NDA_VLAN].u16();
   return true;
 }
 

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "nl.h"
@@ -50,6 +51,9 @@ struct LinkSpec {
   int32_t vxlan_port = -1;  // UDP destination port
   int32_t vxlan_ttl = -1;
   int8_t vxlan_learning = -1;
+  // IFLA_VXLAN_PROXY: the device answers ARP and neighbour solicitations
+  // from its own neighbour table instead of flooding them.
+  int8_t vxlan_proxy = -1;
   // bridge
   int8_t bridge_stp = -1;
   int8_t bridge_vlan_filtering = -1;
@@ -65,6 +69,11 @@ struct LinkSpec {
   // up to IFALIASZ - 1 bytes; set with an empty alias, it clears it.
   bool has_alias = false;
   std::string alias;
+  // IPv4 settings of the link, as net.ipv4.conf.<dev>.* holds them
+  // (IFLA_AF_SPEC / AF_INET / IFLA_INET_CONF: an IPV4_DEVCONF_* index and
+  // its value), change only: set in the request that brings a link up, they
+  // cost no write to /proc/sys.
+  std::vector<std::pair<uint16_t, uint32_t>> inet_conf;
 };
 
 struct LinkInfo {
@@ -158,9 +167,38 @@ struct NeighInfo {
   Mac lladdr;
 };
 
+// A neighbour entry to add, replace or delete (`ip neigh add|replace|del`),
+// or, with family AF_BRIDGE, a forwarding database entry (`bridge fdb
+// add|replace|append|del LLADDR dev DEV [dst DST] self`): there lladdr is the
+// key and is sent in a delete too, and dst (optional) is a VXLAN remote.
+struct NeighSpec {
+  int32_t ifindex = 0;
+  uint8_t family = 0;      // 0: dst's family; AF_BRIDGE for an FDB entry
+  IpAddr dst;              // a neighbour's address; an FDB entry's remote
+  Mac lladdr;              // unset in a neighbour's delete
+  uint16_t state = 0x80;   // NUD_PERMANENT: never probed, never expires
+  uint8_t flags = 0;       // NTF_* (NTF_SELF: the device's own FDB, not its master's)
+  int64_t vni = -1;        // NDA_VNI: a VXLAN entry's VNI, if not the device's
+};
+
+// A bridge or VXLAN forwarding database entry (AF_BRIDGE), as `bridge fdb
+// show` lists it.
+struct FdbInfo {
+  int32_t ifindex = 0;
+  uint16_t state = 0;   // NUD_*
+  uint8_t flags = 0;    // NTF_*
+  Mac lladdr;
+  IpAddr dst;           // a VXLAN entry's remote, if any
+  int32_t master = 0;   // NDA_MASTER
+  int64_t vni = -1;     // NDA_VNI
+  int32_t vlan = -1;    // NDA_VLAN
+};
+
 // Request flags for a create: fail if it exists, as `ip ... add` does.
 constexpr uint16_t kCreate = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
 constexpr uint16_t kReplace = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE;
+// `bridge fdb append`: another remote for an entry that may exist.
+constexpr uint16_t kAppend = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_APPEND;
 constexpr uint16_t kChange = NLM_F_REQUEST | NLM_F_ACK;
 
 // Each encoder appends one message to b and returns b.ok().
@@ -175,6 +213,8 @@ bool encode_route(nl::Builder& b, uint16_t type, uint32_t seq, uint16_t flags, c
 // Dumps routes of one family (0 = all) in one table (0 = all tables).
 bool encode_route_dump(nl::Builder& b, uint32_t seq, uint8_t family, uint32_t table);
 
+// RTM_NEWNEIGH (with kCreate or kReplace) or RTM_DELNEIGH (kChange).
+bool encode_neigh(nl::Builder& b, uint16_t type, uint32_t seq, uint16_t flags, const NeighSpec& s);
 // Dumps the neighbours of one family (AF_INET or AF_INET6).
 bool encode_neigh_dump(nl::Builder& b, uint32_t seq, uint8_t family);
 
@@ -184,5 +224,7 @@ bool decode_addr(const nlmsghdr* h, AddrInfo* out);
 bool decode_route(const nlmsghdr* h, RouteInfo* out);
 // Also false for a family other than IPv4/IPv6 (bridge FDB entries share the group).
 bool decode_neigh(const nlmsghdr* h, NeighInfo* out);
+// False for anything but an AF_BRIDGE entry with a link-layer address.
+bool decode_fdb(const nlmsghdr* h, FdbInfo* out);
 
 }  // namespace nsnet::rtnl

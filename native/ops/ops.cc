@@ -20,7 +20,11 @@ constexpr size_t kMaxBatch = 4 << 20;
 bool needs_dev_index(const Op& op) {
   switch (op.type) {
     case OpType::AddrAdd:
-    case OpType::AddrDel: return true;
+    case OpType::AddrDel:
+    case OpType::NeighAdd:
+    case OpType::NeighReplace:
+    case OpType::NeighAppend:
+    case OpType::NeighDel: return true;
     case OpType::RouteAdd:
     case OpType::RouteReplace:
     case OpType::RouteDel: return op.dev.set();
@@ -79,6 +83,21 @@ bool resolve(io::Socket& s, std::vector<Op>& ops, std::vector<io::Reply>* out, b
   return true;
 }
 
+// An add fails if the object exists (`ip ... add`), a replace makes or
+// changes it, a change or delete needs it to exist.
+uint16_t request_flags(OpType t) {
+  switch (t) {
+    case OpType::LinkAdd:
+    case OpType::AddrAdd:
+    case OpType::RouteAdd:
+    case OpType::NeighAdd: return rtnl::kCreate;
+    case OpType::RouteReplace:
+    case OpType::NeighReplace: return rtnl::kReplace;
+    case OpType::NeighAppend: return rtnl::kAppend;
+    default: return rtnl::kChange;
+  }
+}
+
 void encode(nl::Builder& b, uint32_t seq, Op& op) {
   switch (op.type) {
     case OpType::LinkAdd:
@@ -95,25 +114,27 @@ void encode(nl::Builder& b, uint32_t seq, Op& op) {
         }
         l.kind.clear();
       }
-      rtnl::encode_link_new(b, seq, op.type == OpType::LinkAdd ? rtnl::kCreate : rtnl::kChange, l);
+      rtnl::encode_link_new(b, seq, request_flags(op.type), l);
       break;
     }
     case OpType::LinkDel: rtnl::encode_link_del(b, seq, op.dev.index, op.dev.name); break;
     case OpType::AddrAdd:
     case OpType::AddrDel:
       op.addr.ifindex = op.dev.index;
-      rtnl::encode_addr(b, op.type == OpType::AddrAdd ? RTM_NEWADDR : RTM_DELADDR, seq,
-                        op.type == OpType::AddrAdd ? rtnl::kCreate : rtnl::kChange, op.addr);
+      rtnl::encode_addr(b, op.type == OpType::AddrAdd ? RTM_NEWADDR : RTM_DELADDR, seq, request_flags(op.type), op.addr);
       break;
     case OpType::RouteAdd:
     case OpType::RouteReplace:
     case OpType::RouteDel:
       if (op.dev.index > 0) op.route.oif = op.dev.index;
-      rtnl::encode_route(b, op.type == OpType::RouteDel ? RTM_DELROUTE : RTM_NEWROUTE, seq,
-                         op.type == OpType::RouteAdd       ? rtnl::kCreate
-                         : op.type == OpType::RouteReplace ? rtnl::kReplace
-                                                           : rtnl::kChange,
-                         op.route);
+      rtnl::encode_route(b, op.type == OpType::RouteDel ? RTM_DELROUTE : RTM_NEWROUTE, seq, request_flags(op.type), op.route);
+      break;
+    case OpType::NeighAdd:
+    case OpType::NeighReplace:
+    case OpType::NeighAppend:
+    case OpType::NeighDel:
+      op.neigh.ifindex = op.dev.index;
+      rtnl::encode_neigh(b, op.type == OpType::NeighDel ? RTM_DELNEIGH : RTM_NEWNEIGH, seq, request_flags(op.type), op.neigh);
       break;
   }
 }
@@ -213,6 +234,18 @@ bool list_routes(io::Socket& s, uint8_t family, uint32_t table, std::vector<rtnl
   return io::dump_into(
       s, [&](nl::Builder& b, uint32_t seq) { return rtnl::encode_route_dump(b, seq, family, table); },
       rtnl::decode_route, out, status, err);
+}
+
+bool list_neighs(io::Socket& s, uint8_t family, std::vector<rtnl::NeighInfo>* out, io::Reply* status, io::SysError* err) {
+  return io::dump_into(
+      s, [&](nl::Builder& b, uint32_t seq) { return rtnl::encode_neigh_dump(b, seq, family); }, rtnl::decode_neigh, out,
+      status, err);
+}
+
+bool list_fdb(io::Socket& s, std::vector<rtnl::FdbInfo>* out, io::Reply* status, io::SysError* err) {
+  return io::dump_into(
+      s, [&](nl::Builder& b, uint32_t seq) { return rtnl::encode_neigh_dump(b, seq, AF_BRIDGE); }, rtnl::decode_fdb, out,
+      status, err);
 }
 
 bool list_sockets(io::Socket& s, uint8_t family, uint8_t protocol, uint32_t states, std::vector<diag::SockInfo>* out,

@@ -19,17 +19,18 @@ struct DevRef {
   bool set() const { return index > 0 || !name.empty(); }
 };
 
-enum class OpType { LinkAdd, LinkSet, LinkDel, AddrAdd, AddrDel, RouteAdd, RouteReplace, RouteDel };
+enum class OpType { LinkAdd, LinkSet, LinkDel, AddrAdd, AddrDel, RouteAdd, RouteReplace, RouteDel, NeighAdd, NeighReplace, NeighAppend, NeighDel };
 
 struct Op {
   OpType type = OpType::LinkAdd;
-  DevRef dev;       // the link acted on (LinkSet, LinkDel, addresses, route oif)
+  DevRef dev;       // the link acted on (LinkSet, LinkDel, addresses, neighbours, route oif)
   DevRef master;    // LinkAdd/LinkSet; index 0 with detach=true means nomaster
   bool detach = false;
   DevRef lower;     // LinkAdd of macvlan/vxlan
   rtnl::LinkSpec link;
   rtnl::AddrSpec addr;
   rtnl::RouteSpec route;
+  rtnl::NeighSpec neigh;
 };
 
 // The failure of a name lookup is reported like a kernel error of the op.
@@ -42,6 +43,10 @@ bool list_addrs(io::Socket& s, uint8_t family, int32_t ifindex, std::vector<rtnl
                 io::SysError* err);
 bool list_routes(io::Socket& s, uint8_t family, uint32_t table, std::vector<rtnl::RouteInfo>* out, io::Reply* status,
                  io::SysError* err);
+// Neighbours (ARP and NDP entries) of one family (0 = both).
+bool list_neighs(io::Socket& s, uint8_t family, std::vector<rtnl::NeighInfo>* out, io::Reply* status, io::SysError* err);
+// Forwarding database entries (AF_BRIDGE) of every bridge port and VXLAN device.
+bool list_fdb(io::Socket& s, std::vector<rtnl::FdbInfo>* out, io::Reply* status, io::SysError* err);
 
 // On a NETLINK_SOCK_DIAG socket: family's sockets (AF_UNSPEC: IPv4's, then
 // IPv6's) of protocol in `states` (a mask of 1 << TCP_*).

@@ -1085,6 +1085,160 @@ TEST(encode_link_set_addr_gen_mode_nests_af_inet6_in_af_spec_and_create_leaves_i
   CHECK(!tb2[IFLA_AF_SPEC]);
 }
 
+TEST(encode_link_set_ipv4_conf_nests_inet_conf_in_af_inet_beside_af_inet6) {
+  rtnl::LinkSpec s;
+  s.ifindex = 7;
+  s.inet6_addr_gen_mode = 1;
+  s.inet_conf = {{26 /* IPV4_DEVCONF_ROUTE_LOCALNET */, 1}, {3 /* IPV4_DEVCONF_PROXY_ARP */, 0}};
+  Buf m;
+  Builder b(m.b, sizeof m.b);
+  CHECK(rtnl::encode_link_new(b, 1, rtnl::kChange, s));
+  Attr tb[IFLA_MAX + 1], af[AF_MAX + 1], v4[IFLA_INET_MAX + 1], v6[IFLA_INET6_MAX + 1], conf[64];
+  CHECK(attrs(m.hdr(), sizeof(ifinfomsg), tb).ok());
+  CHECK(nested(tb[IFLA_AF_SPEC], af).ok());
+  CHECK(nested(af[AF_INET], v4).ok());
+  CHECK(nested(v4[IFLA_INET_CONF], conf).ok());
+  CHECK_EQ(U32(conf[26]), uint32_t{1});
+  CHECK(conf[3] && U32(conf[3]) == 0);
+  CHECK(nested(af[AF_INET6], v6).ok());
+  CHECK(v6[IFLA_INET6_ADDR_GEN_MODE]);
+  // Alone, without IPv6's part: AF_SPEC holds AF_INET only.
+  s.inet6_addr_gen_mode = -1;
+  Buf m2;
+  Builder b2(m2.b, sizeof m2.b);
+  CHECK(rtnl::encode_link_new(b2, 1, rtnl::kChange, s));
+  Attr tb2[IFLA_MAX + 1], af2[AF_MAX + 1];
+  CHECK(attrs(m2.hdr(), sizeof(ifinfomsg), tb2).ok());
+  CHECK(nested(tb2[IFLA_AF_SPEC], af2).ok());
+  CHECK(af2[AF_INET] && !af2[AF_INET6]);
+}
+
+TEST(encode_neigh_permanent_is_byte_exact_with_iproute2_neigh_add_and_del) {
+  // `ip neigh add 169.254.1.1 lladdr ee:ee:ee:ee:ee:ee dev <3> nud permanent`, then `ip neigh del`, as strace shows them.
+  rtnl::NeighSpec s;
+  s.ifindex = 3;
+  s.dst = v4(169, 254, 1, 1);
+  s.lladdr.set = true;
+  std::memset(s.lladdr.bytes, 0xee, 6);
+  Buf m;
+  Builder b(m.b, sizeof m.b);
+  CHECK(rtnl::encode_neigh(b, RTM_NEWNEIGH, 9, rtnl::kCreate, s));
+  const uint8_t add[48] = {48, 0, 0, 0, RTM_NEWNEIGH, 0, 0x05, 0x06, 9, 0, 0, 0, 0, 0, 0, 0,
+                           AF_INET, 0, 0, 0, 3, 0, 0, 0, 0x80, 0, 0, 0, 8, 0, NDA_DST, 0,
+                           169, 254, 1, 1, 10, 0, NDA_LLADDR, 0, 0xee, 0xee, 0xee, 0xee, 0xee, 0xee, 0, 0};
+  CHECK_EQ(b.size(), sizeof add);
+  CHECK(std::memcmp(m.b, add, sizeof add) == 0);
+  Buf d;
+  Builder bd(d.b, sizeof d.b);
+  CHECK(rtnl::encode_neigh(bd, RTM_DELNEIGH, 9, rtnl::kChange, s));
+  CHECK_EQ(bd.size(), size_t{36});  // no lladdr in a delete
+  CHECK_EQ(d.hdr()->nlmsg_flags, uint16_t{NLM_F_REQUEST | NLM_F_ACK});
+  rtnl::NeighInfo n;
+  CHECK(rtnl::decode_neigh(m.hdr(), &n));
+  CHECK(n.ifindex == 3 && n.state == 0x80 && n.lladdr.set && n.dst.family == AF_INET);
+}
+
+TEST(encode_neigh_ipv6_carries_16_byte_dst_and_family) {
+  rtnl::NeighSpec s;
+  s.ifindex = 4;
+  s.dst = v6("fe80::1");
+  s.lladdr.set = true;
+  Buf m;
+  Builder b(m.b, sizeof m.b);
+  CHECK(rtnl::encode_neigh(b, RTM_NEWNEIGH, 1, rtnl::kReplace, s));
+  CHECK_EQ(m.hdr()->nlmsg_flags, uint16_t{NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE});
+  rtnl::NeighInfo n;
+  CHECK(rtnl::decode_neigh(m.hdr(), &n));
+  CHECK(n.family == AF_INET6 && n.dst.family == AF_INET6 && n.dst.bytes[0] == 0xfe && n.dst.bytes[15] == 1);
+}
+
+TEST(encode_fdb_self_is_byte_exact_with_iproute2_bridge_fdb_add_append_del_and_replace) {
+  // `bridge fdb add 02:42:0a:00:00:02 dev <2> dst 192.0.2.10 self permanent`, as strace shows it.
+  rtnl::NeighSpec s;
+  s.family = AF_BRIDGE;
+  s.ifindex = 2;
+  s.state = NUD_NOARP | NUD_PERMANENT;
+  s.flags = NTF_SELF;
+  s.lladdr.set = true;
+  const uint8_t mac[6] = {0x02, 0x42, 0x0a, 0, 0, 0x02};
+  std::memcpy(s.lladdr.bytes, mac, 6);
+  s.dst = v4(192, 0, 2, 10);
+  auto sent = [&](uint16_t type, uint16_t flags) {
+    Buf m;
+    Builder b(m.b, sizeof m.b);
+    CHECK(rtnl::encode_neigh(b, type, 9, flags, s));
+    return std::vector<uint8_t>(m.b, m.b + b.size());
+  };
+  const std::vector<uint8_t> add = {48, 0, 0, 0, RTM_NEWNEIGH, 0, 0x05, 0x06, 9, 0, 0, 0, 0, 0, 0, 0,
+                                    AF_BRIDGE, 0, 0, 0, 2, 0, 0, 0, 0xc0, 0, NTF_SELF, 0,
+                                    10, 0, NDA_LLADDR, 0, 0x02, 0x42, 0x0a, 0, 0, 0x02, 0, 0,
+                                    8, 0, NDA_DST, 0, 192, 0, 2, 10};
+  CHECK(sent(RTM_NEWNEIGH, rtnl::kCreate) == add);
+  // append (NLM_F_CREATE | NLM_F_APPEND) differs in the flags only.
+  std::vector<uint8_t> append = add;
+  append[6] = 0x05;
+  append[7] = 0x0c;
+  CHECK(sent(RTM_NEWNEIGH, rtnl::kAppend) == append);
+  // A delete keeps the MAC (the FDB's key) and the remote, as iproute2 sends them.
+  std::vector<uint8_t> del = add;
+  del[4] = RTM_DELNEIGH;
+  del[6] = 0x05;
+  del[7] = 0x00;
+  CHECK(sent(RTM_DELNEIGH, rtnl::kChange) == del);
+  // `bridge fdb replace ... vni 7`: NDA_VNI after NDA_DST.
+  s.vni = 7;
+  const std::vector<uint8_t> rep = sent(RTM_NEWNEIGH, rtnl::kReplace);
+  CHECK_EQ(rep.size(), size_t{56});
+  CHECK_EQ(rep[0], uint8_t{56});
+  const uint8_t vni[8] = {8, 0, NDA_VNI, 0, 7, 0, 0, 0};
+  CHECK(std::memcmp(rep.data() + 48, vni, 8) == 0);
+}
+
+TEST(decode_fdb_reads_a_vxlan_remote_and_a_bridge_ports_master_and_refuses_a_neighbour) {
+  // As the kernel dumps a VXLAN entry: lladdr, dst, vni; and a bridge port's: lladdr, master, vlan.
+  rtnl::NeighSpec s;
+  s.family = AF_BRIDGE;
+  s.ifindex = 5;
+  s.state = NUD_PERMANENT;
+  s.flags = NTF_SELF;
+  s.lladdr.set = true;
+  std::memset(s.lladdr.bytes, 0xaa, 6);
+  s.dst = v6("2001:db8::7");
+  s.vni = 4242;
+  Buf m;
+  Builder b(m.b, sizeof m.b);
+  CHECK(rtnl::encode_neigh(b, RTM_NEWNEIGH, 1, rtnl::kCreate, s));
+  rtnl::FdbInfo f;
+  CHECK(rtnl::decode_fdb(m.hdr(), &f));
+  CHECK(f.ifindex == 5 && f.state == NUD_PERMANENT && f.flags == NTF_SELF && f.vni == 4242 && f.master == 0 && f.vlan == -1);
+  CHECK(f.lladdr.set && f.lladdr.bytes[0] == 0xaa && f.dst.family == AF_INET6 && f.dst.bytes[15] == 7);
+  // The same message is no neighbour (decode_neigh skips AF_BRIDGE, as the watch does).
+  rtnl::NeighInfo n;
+  CHECK(!rtnl::decode_neigh(m.hdr(), &n));
+  // A bridge port's entry: no remote, a master and a VLAN.
+  Buf p;
+  Builder bp(p.b, sizeof p.b);
+  auto* nd = bp.begin_with<ndmsg>(RTM_NEWNEIGH, 0, 1);
+  nd->ndm_family = AF_BRIDGE;
+  nd->ndm_ifindex = 6;
+  nd->ndm_flags = NTF_MASTER;
+  const uint8_t mac[6] = {2, 0, 0, 0, 0, 1};
+  bp.put(NDA_LLADDR, mac, 6);
+  bp.put_u32(NDA_MASTER, 3);
+  bp.put_u16(NDA_VLAN, 1);
+  CHECK(bp.finish());
+  CHECK(rtnl::decode_fdb(p.hdr(), &f));
+  CHECK(f.ifindex == 6 && f.master == 3 && f.vlan == 1 && !f.dst && f.vni == -1 && f.flags == NTF_MASTER);
+  // An IPv4 neighbour is no FDB entry.
+  rtnl::NeighSpec ns;
+  ns.ifindex = 1;
+  ns.dst = v4(10, 0, 0, 1);
+  Buf q;
+  Builder bq(q.b, sizeof q.b);
+  CHECK(rtnl::encode_neigh(bq, RTM_NEWNEIGH, 1, rtnl::kCreate, ns));
+  CHECK(!rtnl::decode_fdb(q.hdr(), &f));
+}
+
 TEST(encode_link_set_alias_sends_ifla_ifalias_and_an_empty_one_clears_it_but_a_create_never_sends_it) {
   // The IFLA_IFALIAS a request carries, or nullopt when it carries none.
   auto alias_sent = [](const rtnl::LinkSpec& s, uint16_t flags) -> std::optional<std::string> {
@@ -1213,7 +1367,7 @@ TEST(encode_link_new_macvlan_puts_mode_in_info_data_and_lower_in_ifla_link) {
   CHECK_EQ(U32(md[IFLA_MACVLAN_MODE]), uint32_t{MACVLAN_MODE_BRIDGE});
 }
 
-TEST(encode_link_new_vxlan_puts_vni_group_port_and_lower_inside_info_data) {
+TEST(encode_link_new_vxlan_puts_vni_group_port_lower_and_arp_proxy_inside_info_data) {
   rtnl::LinkSpec s;
   s.name = "vx0";
   s.kind = "vxlan";
@@ -1223,6 +1377,7 @@ TEST(encode_link_new_vxlan_puts_vni_group_port_and_lower_inside_info_data) {
   s.vxlan_port = 4789;
   s.vxlan_ttl = 64;
   s.vxlan_learning = 0;
+  s.vxlan_proxy = 1;
   s.link = 2;
   Buf m;
   Builder b(m.b, sizeof m.b);
@@ -1241,6 +1396,7 @@ TEST(encode_link_new_vxlan_puts_vni_group_port_and_lower_inside_info_data) {
   CHECK(bytes_are(vd[IFLA_VXLAN_PORT], port_be, 2));
   CHECK_EQ(U8(vd[IFLA_VXLAN_TTL]), uint8_t{64});
   CHECK(vd[IFLA_VXLAN_LEARNING] && U8(vd[IFLA_VXLAN_LEARNING]) == 0);
+  CHECK(vd[IFLA_VXLAN_PROXY] && U8(vd[IFLA_VXLAN_PROXY]) == 1);
   CHECK_EQ(U32(vd[IFLA_VXLAN_LINK]), uint32_t{2});
 }
 
@@ -1611,6 +1767,12 @@ TEST(encoders_return_false_when_the_buffer_is_too_small) {
   {
     Builder b(small, 16);
     CHECK(!rtnl::encode_route_dump(b, 1, 0, 0));
+  }
+  {
+    rtnl::NeighSpec n;
+    n.dst = v6("fe80::1");
+    Builder b(small, sizeof small);
+    CHECK(!rtnl::encode_neigh(b, RTM_NEWNEIGH, 1, rtnl::kCreate, n));
   }
 }
 

@@ -9,6 +9,7 @@ import { daemon } from './daemon.js';
 import { demo } from './demo.js';
 import { events } from './events.js';
 import { gc } from './gc.js';
+import { host } from './host.js';
 import { commandHelp, groupHelp, isGroup } from './help.js';
 import { addr, link, netns, route } from './ip.js';
 import { network } from './network.js';
@@ -46,6 +47,7 @@ export const nsnet: Group = {
     exec,
     network,
     sandbox,
+    host,
     events,
     gc,
     cni,

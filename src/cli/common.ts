@@ -1,6 +1,7 @@
 // What the commands share: flags that mean the same everywhere, the
 // controller, and output as a table or JSON.
 import { Controller } from '../cnm/controller.js';
+import { recordedGlobalStore } from '../store/statedir.js';
 import { NsnetError } from '../errors.js';
 import type { Args, Command, Flag } from './args.js';
 import { list, type Listing } from './listing.js';
@@ -9,8 +10,12 @@ export const RUN_DIR: Flag = { name: 'run-dir', value: 'DIR', help: 'where names
 export const STATE_DIR: Flag = { name: 'state-dir', value: 'DIR', help: 'where the store and sandbox files live (default NSNET_STATE_DIR, else /var/lib/nsnet)' };
 export const NETNS: Flag = { name: 'netns', value: 'NAME', help: "the namespace to look into (default: this process's)" };
 export const JSON_OUT: Flag = { name: 'json', help: 'print JSON' };
+export const GLOBAL_STORE: Flag = {
+  name: 'global-store', value: 'URL',
+  help: "etcd://host:port[,host:port][/prefix] for global networks (default NSNET_GLOBAL_STORE, else the daemon's, recorded in the state dir)",
+};
 /** The flags of every command that opens the controller. */
-export const CNM_FLAGS = [STATE_DIR, RUN_DIR];
+export const CNM_FLAGS = [STATE_DIR, RUN_DIR, GLOBAL_STORE];
 
 /**
  * What a user reads of an error: one line, without `sandbox <name>: <step>:`
@@ -35,7 +40,9 @@ export function userMessage(e: unknown): string {
 export async function withController<T>(a: Args, fn: (c: Controller) => Promise<T>): Promise<T> {
   const stateDir = a.str('state-dir');
   const runDir = a.str('run-dir');
-  const c = await Controller.open({ ...(stateDir ? { stateDir } : {}), ...(runDir ? { runDir } : {}) });
+  // A command attaches to the host's registration (the daemon's); it never registers the host itself.
+  const globalStore = a.str('global-store') || process.env.NSNET_GLOBAL_STORE || recordedGlobalStore(stateDir ?? process.env.NSNET_STATE_DIR ?? '/var/lib/nsnet');
+  const c = await Controller.open({ ...(stateDir ? { stateDir } : {}), ...(runDir ? { runDir } : {}), ...(globalStore ? { globalStore, register: false } : {}) });
   try {
     return await fn(c);
   } finally {

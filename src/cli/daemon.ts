@@ -19,11 +19,16 @@ export const daemon: Command = {
     { name: 'docker-socket', value: 'PATH', help: "where Docker's plugin calls arrive (implies --docker)" },
     { name: 'docker-user', help: "keep rules in iptables' DOCKER-USER chain that let nsnet's networks through dockerd's FORWARD drop" },
     { name: 'firewall', value: 'KIND', help: 'nftables (default) or none' },
+    { name: 'advertise-addr', value: 'IP', help: "this host's underlay address, where other hosts send VXLAN (default NSNET_ADVERTISE_ADDR, else the address etcd is reached from)" },
+    { name: 'host-ttl', value: 'SECONDS', help: "how long this host's endpoints outlive it in the global store (default NSNET_HOST_TTL, else 15)" },
     ...CNM_FLAGS,
   ],
   async run(a) {
     const firewall = a.str('firewall');
     if (firewall !== undefined && firewall !== 'nftables' && firewall !== 'none') throw new ValidationError('--firewall', firewall, 'must be nftables or none');
+    const ttl = a.str('host-ttl');
+    if (ttl !== undefined && !/^\d+$/.test(ttl)) throw new ValidationError('--host-ttl', ttl, 'must be a whole number of seconds');
+    const globalStore = a.str('global-store') || process.env.NSNET_GLOBAL_STORE;
     return runDaemon({
       doors: frontDoors({
         ...(a.str('cni-socket') ? { cniSocket: a.str('cni-socket')! } : {}),
@@ -34,6 +39,9 @@ export const daemon: Command = {
       ...(a.str('state-dir') ? { stateDir: a.str('state-dir')! } : {}),
       ...(a.str('run-dir') ? { runDir: a.str('run-dir')! } : {}),
       ...(firewall ? { firewall } : {}),
+      ...(globalStore ? { globalStore } : {}),
+      ...(a.str('advertise-addr') ? { advertise: a.str('advertise-addr')! } : {}),
+      ...(ttl ? { hostTtl: Number(ttl) } : {}),
     });
   },
 };

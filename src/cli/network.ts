@@ -33,7 +33,7 @@ const create: Command = {
   summary: 'create a network',
   operands: '<name>',
   flags: [
-    { name: 'driver', short: 'd', value: 'DRIVER', help: 'the driver that builds it (default bridge)' },
+    { name: 'driver', short: 'd', value: 'DRIVER', help: 'the driver that builds it: bridge (default), overlay (global: spans the hosts of the global store), ipam' },
     { name: 'subnet', value: 'CIDR', repeat: true, help: 'a subnet to allocate addresses from' },
     { name: 'gateway', value: 'IP', repeat: true, help: 'the gateway of the --subnet in the same position' },
     { name: 'ip-range', value: 'CIDR', repeat: true, help: 'the part of the --subnet in the same position that addresses come from' },

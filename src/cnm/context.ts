@@ -3,10 +3,11 @@
 // endpoints, ports, sandboxes, joins and reconcile each take this context,
 // not the Controller, so each is a module of its own and the Controller is a
 // facade over them (libnetwork's drivers get narrow callbacks the same way).
-import type { Driver, DriverContext } from '../drivers/driver.js';
+import type { Driver, DriverContext, OverlayContext } from '../drivers/driver.js';
 import { NsnetError, ValidationError } from '../errors.js';
 import type { FirewallBackend } from '../firewall/backend.js';
 import { Netns } from '../netlink/netns.js';
+import type { GlobalStore } from '../store/global/store.js';
 import type { EndpointRecord, SandboxRecord, Store } from '../store/store.js';
 import type { FileDirs } from './files.js';
 import type { SandboxHook } from './hooks.js';
@@ -33,6 +34,8 @@ export interface DeleteOptions {
 
 export interface CnmContext extends DriverContext {
   readonly store: Store;
+  /** The global store (etcd) beside the local one, or null: global networks need it. */
+  readonly global: GlobalStore | null;
   readonly firewall: FirewallBackend;
   /** Where sandbox namespaces are mounted. */
   readonly runDir: string;
@@ -96,6 +99,7 @@ export class Context implements CnmContext {
   readonly inFlight = new Map<string, number>();
   lifecycle: SandboxLifecycle | null = null;
   readonly owner: string;
+  readonly overlay: OverlayContext | null;
   private closed = false;
 
   constructor(
@@ -108,8 +112,11 @@ export class Context implements CnmContext {
     /** Names the controller in the error a closed one throws. */
     private readonly stateDir: string,
     readonly emit: (e: ControllerEvent) => void,
+    readonly global: GlobalStore | null,
+    overlay: OverlayContext | null,
   ) {
     this.owner = store.id;
+    this.overlay = overlay;
   }
 
   live(): void {

@@ -13,19 +13,24 @@ import type { Driver } from '../drivers/driver.js';
 import { hostDriver } from '../drivers/host.js';
 import { ipamDriver } from '../drivers/ipam.js';
 import { nullDriver } from '../drivers/null.js';
+import { overlayDriver } from '../drivers/overlay.js';
 import { NsnetError, ValidationError } from '../errors.js';
 import type { FirewallKind } from '../firewall/backend.js';
 import { DockerUserFirewall, iptablesRunner } from '../firewall/dockeruser.js';
 import { NftablesFirewall } from '../firewall/nftables.js';
 import { NoFirewall } from '../firewall/none.js';
 import { Netns, defaultRunDir } from '../netlink/netns.js';
+import type { GlobalStore } from '../store/global/store.js';
+import { ScopedStore } from '../store/scoped.js';
 import { DaemonResolver } from '../dns/client.js';
 import { defaultDnsSocket } from '../dns/protocol.js';
 import { DnsService, type DnsOptions } from '../dns/service.js';
 import { SqliteStore } from '../store/sqlite.js';
 import type { EndpointRecord, Store } from '../store/store.js';
 import { Context, findByKey, type ControllerEvent } from './context.js';
+import { openGlobal, overlayContext, register, type GlobalOptions } from './global.js';
 import { defaultSandboxHooks, type SandboxHook } from './hooks.js';
+import { PeerSync } from './peers.js';
 import { nameServer } from './lifecycle.js';
 import * as networks from './networks.js';
 import type { NetworkOptions } from './networks.js';
@@ -42,7 +47,7 @@ export type { NetworkOptions, SubnetOptions } from './networks.js';
 export type { SandboxAttachment } from './sandboxes.js';
 export type { DnsOptions } from '../dns/service.js';
 
-export interface ControllerOptions {
+export interface ControllerOptions extends GlobalOptions {
   /** Where the store lives: NSNET_STATE_DIR, else /var/lib/nsnet. */
   stateDir?: string;
   /**
@@ -90,6 +95,22 @@ export interface ControllerOptions {
   dns?: boolean | DnsOptions;
 }
 
+/** A host of the global store, as `nsnet host ls` shows it. */
+export interface HostInfo {
+  id: string;
+  name: string;
+  /** Its underlay address (VTEP). */
+  address: string;
+  vtepMac: string;
+  started: string;
+  /** This host. */
+  self: boolean;
+  /** Its endpoints on global networks. */
+  endpoints: number;
+  /** Seconds left on its lease (it is alive while this is above 0), or null when etcd did not say. */
+  ttl: number | null;
+}
+
 export interface SandboxOptions extends SandboxSettings {
   /** Existing, unjoined endpoints to join at creation. */
   join?: Endpoint[];
@@ -122,9 +143,11 @@ export class Controller extends EventEmitter {
   readonly filesDir: string;
   /** What the concern modules work with. @internal */
   readonly ctx: Context;
+  /** Programs this host's VXLAN devices as the global store changes (in the process that registered the host). */
+  peers: PeerSync | null = null;
 
   private constructor(o: {
-    stateDir: string; runDir: string; etcDir: string; filesDir: string; host: Netns; store: Store; firewall: FirewallKind; dockerUser: boolean; faults?: FaultHook;
+    stateDir: string; runDir: string; etcDir: string; filesDir: string; host: Netns; store: Store; firewall: FirewallKind; dockerUser: boolean; faults?: FaultHook; global: GlobalStore | null;
   }) {
     super();
     this.stateDir = o.stateDir;
@@ -136,8 +159,9 @@ export class Controller extends EventEmitter {
     const emit = (e: ControllerEvent) => {
       if (this.listenerCount('event') > 0) this.emit('event', e);
     };
-    this.ctx = new Context(o.host, o.store, firewall, o.runDir, { filesRoot: o.filesDir, etcDir: o.etcDir }, o.faults, o.stateDir, emit);
-    for (const d of [nullDriver, hostDriver, bridgeDriver, ipamDriver]) this.ctx.drivers.set(d.name, d);
+    this.ctx = new Context(o.host, o.store, firewall, o.runDir, { filesRoot: o.filesDir, etcDir: o.etcDir }, o.faults, o.stateDir, emit,
+      o.global, o.global ? overlayContext(o.global, () => this.peers) : null);
+    for (const d of [nullDriver, hostDriver, bridgeDriver, ipamDriver, overlayDriver]) this.ctx.drivers.set(d.name, d);
   }
 
   static async open(opts: ControllerOptions = {}): Promise<Controller> {
@@ -155,16 +179,29 @@ export class Controller extends EventEmitter {
     if (typeof dockerUser !== 'boolean') throw new ValidationError('dockerUser', opts.dockerUser, 'must be true or false');
     if (dockerUser && firewall !== 'nftables') throw new ValidationError('dockerUser', dockerUser, "needs firewall 'nftables': the none backend makes no rules to let through");
     const host = opts.host ?? (await Netns.host());
-    const store = opts.store ?? new SqliteStore(stateDir);
-    const c = new Controller({ stateDir, runDir, etcDir, filesDir, host, store, firewall, dockerUser, ...(opts.faults ? { faults: opts.faults } : {}) });
+    const local = opts.store ?? new SqliteStore(stateDir);
+    let global: GlobalStore | null;
+    try {
+      global = await openGlobal(opts, local);
+    } catch (e) {
+      local.close();
+      throw e;
+    }
+    const store = global ? new ScopedStore(local, global) : local;
+    const c = new Controller({ stateDir, runDir, etcDir, filesDir, host, store, firewall, dockerUser, global, ...(opts.faults ? { faults: opts.faults } : {}) });
     c.ctx.hooks = opts.hooks ?? defaultSandboxHooks();
     try {
+      if (global && opts.register !== false) await register(c.ctx, global, opts);
       await networks.ensurePredefined(c.ctx);
       // Before reconcile: a sandbox it removes (a killed `nsnet run`'s) is one the daemon must forget.
       const o = typeof opts.dns === 'object' ? opts.dns : {};
       const daemon = opts.dns === false ? null : new DaemonResolver(o.socket ?? defaultDnsSocket(), store.id);
       c.ctx.lifecycle = daemon;
       if (opts.reconcile !== false) await c.reconcile();
+      if (global?.registered) {
+        c.peers = new PeerSync(host, global, (line) => process.stderr.write(`nsnet: ${line}\n`));
+        await c.peers.start();
+      }
       if (daemon && opts.dns) {
         await daemon.prepare();
         if (!daemon.serving()) await c.serveNames(o);
@@ -259,6 +296,24 @@ export class Controller extends EventEmitter {
     return reconcile(this.ctx, { namespaces: true, ...o });
   }
 
+  /** The hosts of the global store (empty without one), this one marked. */
+  async hosts(): Promise<HostInfo[]> {
+    this.ctx.live();
+    const g = this.ctx.global;
+    if (!g) return [];
+    const counts = new Map<string, number>();
+    for (const d of g.mirror.dirsUnder(g.keys.dir('endpoints'))) {
+      for (const e of g.mirror.entries(d)) {
+        const host = (e.value as { host?: string } | null)?.host;
+        if (host) counts.set(host, (counts.get(host) ?? 0) + 1);
+      }
+    }
+    return Promise.all(g.hosts().map(async (h) => ({
+      id: h.id, name: h.name, address: h.address, vtepMac: h.vtepMac, started: h.started, self: h.id === g.hostId,
+      endpoints: counts.get(h.id) ?? 0, ttl: await g.ttlOf(h.lease).catch(() => null),
+    })));
+  }
+
   /**
    * Serves names from this process (what open({ dns: true }) does when no
    * daemon serves this store; `nsnet daemon`'s DNS door calls it): every
@@ -280,8 +335,10 @@ export class Controller extends EventEmitter {
     return nameServer(this.ctx.lifecycle);
   }
 
-  /** Closes the store, the namespace handles and, when it serves names, its resolvers. Sandboxes and networks stay. */
+  /** Closes the store (and the global store's watch and lease keepalive), the namespace handles and, when it serves names, its resolvers. Sandboxes and networks stay. */
   close(): void {
+    this.peers?.close();
+    this.peers = null;
     void this.ctx.lifecycle?.close();
     this.ctx.lifecycle = null;
     this.ctx.close();

@@ -142,6 +142,7 @@ async function leaveSandbox(ctx: CnmContext, epRec: EndpointRecord, busy: Busy, 
     t.putEndpoint(heir);
     return { heir, net: t.network(heir.networkId)! };
   });
+  await td.step('kernel.vacate', () => vacate(ctx, [cur.net]));
   const lifecycle = ctx.lifecycle;
   if (lifecycle && cur.sb && cur.sb.netnsKind !== 'container') await td.step('names', () => liveAgain(ctx, lifecycle, cur.sb!.id));
   if (cur.sb) {
@@ -163,6 +164,18 @@ async function leaveSandbox(ctx: CnmContext, epRec: EndpointRecord, busy: Busy, 
   }
   ctx.emit({ kind: 'endpoint', action: 'leave', id: epRec.id, name: epRec.name });
   td.finish();
+}
+
+/**
+ * For each network in nets that no sandbox of this host is on any more,
+ * the driver's vacate (a global network's devices go with the host's last
+ * sandbox on it).
+ */
+export async function vacate(ctx: CnmContext, nets: Iterable<NetworkRecord>): Promise<void> {
+  const withHook = [...nets].filter((n) => ctx.knownDriver(n.driver)?.vacate);
+  if (!withHook.length) return;
+  const joined = new Set((await ctx.store.view((t) => t.endpoints())).filter((e) => e.sandboxId).map((e) => e.networkId));
+  for (const n of withHook) if (!joined.has(n.id)) await ctx.driver(n.driver).vacate!(ctx, n);
 }
 
 /** Leaves if joined, then releases the endpoint's addresses and host ports. */

@@ -7,12 +7,14 @@ import { fromBig, toBig } from '../ipaddr.js';
 import { defaultGateway, pickSubnet, poolKey } from '../ipam/ipam.js';
 import { Prefix } from '../ipam/prefix.js';
 import type { NetworkBusy, NetworkRecord, StoreTx, SubnetRecord } from '../store/store.js';
+import { Unknown } from '../store/global/tx.js';
 import { findByKey, now, type CnmContext, type DeleteOptions } from './context.js';
 import { Busy, sameMark } from './busy.js';
 import { deleteEndpoint } from './join.js';
 import * as names from './names.js';
 import { firewallDo } from './publish.js';
 import { Teardown, Transaction } from './tx.js';
+import { noGlobalStore } from '../store/scoped.js';
 
 export interface SubnetOptions {
   subnet: string;
@@ -84,8 +86,10 @@ export async function createNetwork(ctx: CnmContext, name: string, o: NetworkOpt
   for (let i = 0; i < given.length; i++)
     for (let j = i + 1; j < given.length; j++)
       if (given[i]!.p.overlaps(given[j]!.p)) throw new ValidationError('subnets', o.subnets, `${given[i]!.rec.subnet} and ${given[j]!.rec.subnet} overlap`);
+  const scope = driver.scope ?? 'local';
+  if (scope === 'global' && !ctx.global) throw noGlobalStore(`a ${driver.name} network`);
   const rec: NetworkRecord = {
-    id: names.newId(), name: n, driver: driver.name, scope: 'local', internal: !!o.internal,
+    id: names.newId(), name: n, driver: driver.name, scope, internal: !!o.internal,
     ipv6: !!o.ipv6 || given.some((g) => g.p.family === 6), subnets: given.map((g) => g.rec),
     labels, options, driverState: {}, created: now(),
   };
@@ -96,14 +100,17 @@ export async function createNetwork(ctx: CnmContext, name: string, o: NetworkOpt
   const tx = new Transaction(`network ${n}`, ctx.faults);
   // Marked busy from its intent on, until it is whole or undone: another
   // process's reconcile would otherwise take the record without a bridge
-  // for a bridge that vanished, and make it under this create.
+  // for a bridge that vanished, and make it under this create. Only a
+  // local network is marked: a mark names a process of this host, which
+  // other hosts cannot tell alive or dead, and a global network's devices
+  // are made by each host's first join, not here.
   const busy = new Busy(ctx);
   return tx.run(async () => {
     await tx.step(
       'store.network',
       () =>
         ctx.store.update((t) => {
-          if (t.network(n)) throw NsnetError.state('ERR_NSNET_EXISTS', 'network.create', n, `network ${n} already exists`);
+          if (nameTaken(t, n, scope)) throw NsnetError.state('ERR_NSNET_EXISTS', 'network.create', n, `network ${n} already exists`);
           const others = t.networks();
           if (driver.singleton && others.some((x) => x.driver === driver.name))
             throw NsnetError.state('ERR_NSNET_EXISTS', 'network.create', n, `only one ${driver.name} network may exist`);
@@ -123,7 +130,8 @@ export async function createNetwork(ctx: CnmContext, name: string, o: NetworkOpt
             if (rec.ipv6 && !rec.subnets.some((s) => s.subnet.includes(':'))) auto(6);
           }
           rec.driverState = driver.validateNetwork(rec, others);
-          busy.claimNetwork(t, rec, 'create');
+          if (scope === 'local') busy.claimNetwork(t, rec, 'create');
+          else t.putNetwork(rec);
         }),
       () => ctx.store.update((t) => t.deleteNetwork(rec.id)),
     );
@@ -142,9 +150,24 @@ export async function createNetwork(ctx: CnmContext, name: string, o: NetworkOpt
 }
 
 /**
+ * Whether a network has the name. A local network's name is checked
+ * against the global ones only while etcd is known: local work goes on
+ * while it is unreachable.
+ */
+function nameTaken(t: StoreTx, name: string, scope: NetworkRecord['scope']): boolean {
+  try {
+    return t.network(name) !== null;
+  } catch (e) {
+    if (scope === 'local' && e instanceof Unknown) return false;
+    throw e;
+  }
+}
+
+/**
  * Removes a network; refused while it has endpoints unless forced, and for
  * the predefined ones. It is marked busy while it goes (as a create marks
- * it), so another process's reconcile does not make its bridge again.
+ * it), so another process's reconcile does not make its bridge again
+ * (a local one: see createNetwork).
  * With `cutShort` (a dead process's mark that reconcile saw), only if the
  * record still carries that mark: one whose create ended since stays.
  * Resolves to whether it went.
@@ -163,7 +186,7 @@ export async function deleteNetwork(ctx: CnmContext, netRec: NetworkRecord, o: D
       if (eps.length && !o.force)
         throw NsnetError.state('ERR_NSNET_IN_USE', 'network.delete', net.name,
           `network ${net.name} has ${eps.length} endpoint(s) (${eps.slice(0, 5).map((e) => e.name).join(', ')}); remove them first or force`);
-      return { net: busy.claimNetwork(t, net, 'delete'), eps };
+      return { net: net.scope === 'global' ? net : busy.claimNetwork(t, net, 'delete'), eps };
     });
     if (!cur) return false;
     const td = new Teardown(`network ${cur.net.name}`, ctx.faults);

@@ -23,6 +23,9 @@ import { firewallState } from './publish.js';
 import { Netns, isMounted, netnsIdAt } from '../netlink/netns.js';
 import { checkNetworks, checkSandboxes } from './verify.js';
 import { deleteSandbox } from './sandboxes.js';
+import { reconcileGlobal } from './global.js';
+import { deleteEndpoint } from './join.js';
+import type { GlobalStore } from '../store/global/store.js';
 import { sandboxProcesses, startedAt } from '../processes.js';
 
 export interface ReconcileReport {
@@ -124,6 +127,14 @@ export async function reconcile(c: CnmContext, o: ReconcileOptions = {}): Promis
   report.found.push(...nets.found);
   report.errors.push(...nets.errors);
 
+  // 1b. Global networks: this host's endpoints back in etcd and etcd's in
+  //     line with this host; their devices where sandboxes here need them.
+  // Not while etcd has been unreachable since open: its networks (and so
+  // which interfaces are theirs) are unknown then, and nothing is removed.
+  const globalUnknown = !!c.global && !c.global.mirror.synced;
+  if (globalUnknown) report.errors.push(`global store ${c.global!.url}: unreachable, so global networks were not reconciled and no interface was taken for a leftover`);
+  else if (c.global) await globalPart(c, c.global, report);
+
   // 2. Each sandbox: left alone, verified (and mended), or removed.
   const sb = await checkSandboxes(c);
   report.sandboxesRemoved.push(...sb.removed);
@@ -132,7 +143,7 @@ export async function reconcile(c: CnmContext, o: ReconcileOptions = {}): Promis
   report.errors.push(...sb.errors);
 
   // 3. Host-side interfaces: this store's leftovers go, the rest is reported.
-  await leftovers(c, [...(await byName()).values()], report, !!o.orphans);
+  if (!globalUnknown) await leftovers(c, [...(await byName()).values()], report, !!o.orphans);
 
   if (o.namespaces) await namespaces(c, report);
 
@@ -165,7 +176,7 @@ export async function reconcile(c: CnmContext, o: ReconcileOptions = {}): Promis
 async function leftovers(c: CnmContext, links: Link[], report: ReconcileReport, orphans: boolean): Promise<void> {
   const { endpoints, networks } = await c.store.view((t) => ({ endpoints: t.endpoints(), networks: t.networks() }));
   const eps = new Map(endpoints.filter((e) => e.hostIfname).map((e) => [e.hostIfname!, e]));
-  const bridges = new Set(networks.map((n) => n.driverState.bridge as string | undefined).filter(Boolean));
+  const bridges = new Set(networks.flatMap((n) => c.knownDriver(n.driver)?.networkLinks?.(n) ?? [n.driverState.bridge as string | undefined].filter((x): x is string => !!x)));
   let peers: Set<string> | undefined;
   for (const l of links) {
     const named = (HOST_VETH.test(l.name) && l.kind === 'veth') || (NSNET_BRIDGE.test(l.name) && l.kind === 'bridge');
@@ -175,7 +186,7 @@ async function leftovers(c: CnmContext, links: Link[], report: ReconcileReport, 
       report.foreignInterfaces.push(l.name);
       continue;
     }
-    const inUse = l.kind === 'bridge' ? bridges.has(l.name) : !!eps.get(l.name)?.sandboxId;
+    const inUse = bridges.has(l.name) || (l.kind !== 'bridge' && !!eps.get(l.name)?.sandboxId);
     if (inUse) continue;
     const ours = whose === 'mine' || (l.kind === 'bridge' ? false : eps.has(l.name));
     if (!ours) report.orphanInterfaces.push(l.name);
@@ -192,6 +203,21 @@ async function leftovers(c: CnmContext, links: Link[], report: ReconcileReport, 
       report.found.push(ours ? `${l.name}: this store's, used by nothing: removed` : `${l.name}: nobody's: removed (orphans asked for)`);
     } catch (e) {
       if ((e as NsnetError).code !== 'ENODEV') report.errors.push(`link ${l.name}: ${(e as Error).message}`);
+    }
+  }
+}
+
+/** reconcileGlobal, reported; this host's endpoints whose address another host took meanwhile leave their sandboxes. */
+async function globalPart(c: CnmContext, g: GlobalStore, report: ReconcileReport): Promise<void> {
+  const gr = await reconcileGlobal(c, g);
+  report.found.push(...gr.found);
+  report.errors.push(...gr.errors);
+  for (const ep of gr.lost) {
+    try {
+      await deleteEndpoint(c, ep, { wait: true });
+      report.addressesReleased += ep.addresses.length;
+    } catch (e) {
+      report.errors.push(`endpoint ${ep.name}: ${(e as Error).message}`);
     }
   }
 }

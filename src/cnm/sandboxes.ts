@@ -12,7 +12,7 @@ import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/stor
 import { deferKeys, findByKey, now, openExternal, type CnmContext, type DeleteOptions } from './context.js';
 import { checkEndpoint, dropEndpoint, planEndpoint, planJoins, type EndpointOptions } from './endpoints.js';
 import { hostHostname, ownsFiles, removeSandboxFiles, validExtraHost, writeSandboxFiles } from './files.js';
-import { leaveKernel } from './join.js';
+import { leaveKernel, vacate } from './join.js';
 import * as names from './names.js';
 import * as v from '../validate.js';
 import { portSpecs, preparePorts } from './publish.js';
@@ -306,6 +306,7 @@ async function teardown(ctx: CnmContext, sbRec: SandboxRecord, o: DeleteOptions,
       t.deleteSandbox(sb.id);
     }),
   );
+  await td.step('kernel.vacate', () => vacate(ctx, cur.nets.values()));
   ctx.emit({ kind: 'sandbox', action: 'delete', id: sb.id, name: sb.name });
   td.finish();
 }

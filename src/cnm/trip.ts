@@ -23,6 +23,23 @@ function buildJoins(ctx: CnmContext, b: Batch, sbNs: Netns, sb: SandboxRecord, e
   }
 }
 
+/**
+ * What the drivers of eps need on the host before their joins (a global
+ * network's devices), once per network; undone by their leave, which takes
+ * such devices away again when no sandbox here uses them.
+ */
+async function prepareJoins(ctx: CnmContext, tx: Transaction, eps: EndpointRecord[], nets: Map<string, NetworkRecord>): Promise<void> {
+  const seen = new Set<string>();
+  for (const ep of eps) {
+    const net = nets.get(ep.networkId)!;
+    const d = ctx.driver(net.driver);
+    if (!d.prepareJoin || seen.has(net.id)) continue;
+    seen.add(net.id);
+    tx.onUndo('kernel.prepare', () => d.leave(ctx, net, ep, null));
+    await d.prepareJoin(ctx, net);
+  }
+}
+
 /** A kernel error from a join, as clear as the drivers of eps can make it. */
 function explain(ctx: CnmContext, e: unknown, eps: EndpointRecord[], nets: Map<string, NetworkRecord>): unknown {
   for (const ep of eps) {
@@ -67,6 +84,7 @@ export function sandboxTrip(ctx: CnmContext, tx: Transaction, sb: SandboxRecord,
 
 /** Makes the namespace with eps joined (and staged ports last); registers its deletion as the undo. */
 async function newNetns(ctx: CnmContext, tx: Transaction, sb: SandboxRecord, eps: EndpointRecord[], nets: Map<string, NetworkRecord>, staged: PortSpec[]): Promise<Netns> {
+  await prepareJoins(ctx, tx, eps, nets);
   // Its resolver's sockets ride in the same trip (see lifecycle.ts).
   const listen = sb.resolver && ctx.lifecycle ? ctx.lifecycle.listen(sb) : [];
   const trip = (ports: PortSpec[]) =>
@@ -115,6 +133,7 @@ async function newNetns(ctx: CnmContext, tx: Transaction, sb: SandboxRecord, eps
  * made veths: the undo (the drivers' leave) takes them away.
  */
 export async function joinTrip(ctx: CnmContext, tx: Transaction, ns: Netns, sb: SandboxRecord, eps: EndpointRecord[], nets: Map<string, NetworkRecord>): Promise<void> {
+  await tx.step('kernel.prepare', () => prepareJoins(ctx, tx, eps, nets));
   const b = new Batch(ns);
   buildJoins(ctx, b, ns, sb, eps, nets);
   tx.onUndo('kernel.join', async () => {

@@ -7,8 +7,9 @@
 import { Controller, type ControllerOptions } from '../cnm/controller.js';
 import type { ReconcileReport } from '../cnm/reconcile.js';
 import type { FrontDoor } from './frontdoor.js';
+import { recordGlobalStore } from '../store/statedir.js';
 
-export interface DaemonOptions extends Pick<ControllerOptions, 'stateDir' | 'runDir' | 'firewall' | 'dockerUser'> {
+export interface DaemonOptions extends Pick<ControllerOptions, 'stateDir' | 'runDir' | 'firewall' | 'dockerUser' | 'globalStore' | 'advertise' | 'hostTtl'> {
   doors: FrontDoor[];
   /** Where a line goes (default: stderr). */
   log?: (line: string) => void;
@@ -40,6 +41,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const log = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const { doors, log: _log, ...copts } = o;
   const controller = await Controller.open({ ...copts, reconcile: false });
+  // The commands run beside the daemon find its global store here, and attach to its registration.
+  recordGlobalStore(controller.stateDir, controller.ctx.global?.url ?? null);
   const started: FrontDoor[] = [];
   const daemon: Daemon = {
     controller,
@@ -53,6 +56,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   };
   try {
     log(`reconcile: ${summary(await controller.reconcile())}`);
+    const g = controller.ctx.global;
+    if (g) log(`global store ${g.url}: host ${g.hostId} registered (${g.hosts().find((h) => h.id === g.hostId)?.address})`);
     for (const d of doors) {
       await d.start({ controller, log });
       started.push(d);

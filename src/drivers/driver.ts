@@ -17,6 +17,33 @@ export interface DriverContext {
   readonly host: Netns;
   /** The store's id: what the driver makes carries it (owner.ts's ownerTag), so that only this store touches it. */
   readonly owner: string;
+  /** This host as a member of the global store, for drivers of global networks; null without one. */
+  readonly overlay?: OverlayContext | null;
+}
+
+/** A remote endpoint as a VXLAN device needs it: where its MAC lives, and its addresses. */
+export interface Peer {
+  mac: string;
+  /** Addresses without their prefix length. */
+  ips: string[];
+  /** Its host's underlay address (VTEP). */
+  vtep: string;
+}
+
+/** What a driver of global networks needs of the global store: this host's VTEP and the other hosts' endpoints. */
+export interface OverlayContext {
+  /** This host's underlay address (the VXLAN devices' local address). */
+  readonly address: string;
+  /** The MAC address of this host's VXLAN devices. */
+  readonly vtepMac: string;
+  /** The endpoints of other hosts on a network, joined to a sandbox. */
+  peers(networkId: string): Peer[];
+  /** Told when this process made a network's devices with these peers programmed (so nobody reads them back from the kernel). */
+  programmed?(networkId: string, vxlan: string, peers: Peer[], ms: number): void;
+  /** Whether a network's devices are known to be here (spares a join the lookup); absent or false: look. */
+  hasDevices?(networkId: string): boolean;
+  /** Told when this process removed a network's devices. */
+  removed?(networkId: string): void;
 }
 
 /** What reconcile read of the host and of one sandbox's namespace, for Driver.repair. */
@@ -47,6 +74,8 @@ export interface Driver {
   readonly usesIpam: boolean;
   /** Whether more than one network of this driver may exist (host and null: one each). */
   readonly singleton: boolean;
+  /** Where its networks live: 'local' (this host's store, the default) or 'global' (the global store, spanning hosts). */
+  readonly scope?: 'local' | 'global';
 
   /**
    * Checks a network's options before anything is stored or created, and
@@ -54,6 +83,11 @@ export interface Driver {
    */
   validateNetwork(n: NetworkRecord, others: NetworkRecord[]): Record<string, unknown>;
   createNetwork(ctx: DriverContext, n: NetworkRecord): Promise<void>;
+  /**
+   * The host interfaces a network itself owns (its bridge, a VXLAN device):
+   * never taken for an endpoint's leftover. Absent: none.
+   */
+  networkLinks?(n: NetworkRecord): string[];
   deleteNetwork(ctx: DriverContext, n: NetworkRecord): Promise<void>;
 
   /**
@@ -62,6 +96,13 @@ export interface Driver {
    * null says it makes none, and a MAC the caller asks for is then refused.
    */
   prepareEndpoint(n: NetworkRecord, ep: EndpointRecord): void;
+  /** Makes what joins to a network need on this host first (a global network's devices, made on a host's first join). */
+  prepareJoin?(ctx: DriverContext, n: NetworkRecord): Promise<void>;
+  /**
+   * No sandbox of this host is on n any more (the last one left, or was
+   * deleted and its namespace released): removes what prepareJoin made.
+   */
+  vacate?(ctx: DriverContext, n: NetworkRecord): Promise<void>;
   /** Adds the requests that plug ep into sb's namespace to b. */
   join(ctx: DriverContext, n: NetworkRecord, ep: EndpointRecord, sb: HasHandle, b: Batch, o: JoinOptions): void;
   /**

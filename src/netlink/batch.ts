@@ -1,8 +1,9 @@
 // A batch of rtnetlink changes to one namespace, sent in as few sendmsg
 // calls as possible (one, unless an op names a link an earlier op creates).
 // Every method validates its input at once, so a bad batch throws before
-// anything reaches the kernel. The single-op methods of Links, Addresses and
-// Routes are batches of one.
+// anything reaches the kernel. The single-op methods of Links, Addresses,
+// Routes and Neighbours are batches of one. What each request takes is in
+// specs.ts.
 import { NsnetError, ValidationError } from '../errors.js';
 import {
   native,
@@ -13,123 +14,53 @@ import {
   type LinkAddOp,
   type LinkFields,
   type LinkSetOp,
-  type NativeNetns,
   type NativeOp,
   type NativeReply,
+  type NeighOp,
   type RouteOp,
 } from '../native.js';
 import * as v from '../validate.js';
 import { toNativeNftOp, type NftOp } from './nftops.js';
+import {
+  ADDR_GEN_MODE,
+  IPV4_CONF,
+  MACVLAN_MODE,
+  NUD,
+  RTM_TYPE,
+  type AddressOptions,
+  type BridgeSpec,
+  type CommonLink,
+  type FdbSpec,
+  type HasHandle,
+  type LinkChange,
+  type MacvlanSpec,
+  type NeighbourSpec,
+  type RouteSpec,
+  type VethSpec,
+  type VxlanSpec,
+} from './specs.js';
 import { SCOPE_ID } from './types.js';
 
-/** Anything that owns an open namespace handle (a Netns). */
-export interface HasHandle {
-  readonly handle: NativeNetns;
-}
+/** The address family of forwarding database entries, and their NTF_* flags. */
+const AF_BRIDGE = 7;
+const NTF_SELF = 0x02;
+const NTF_MASTER = 0x04;
 
-export type MacvlanMode = 'private' | 'vepa' | 'bridge' | 'passthru' | 'source';
-const MACVLAN_MODE: Record<MacvlanMode, number> = { private: 1, vepa: 2, bridge: 4, passthru: 8, source: 16 };
-
-interface CommonLink {
-  up?: boolean;
-  mtu?: number;
-  mac?: string;
-  /** Create the link in, or move it to, this namespace. */
-  netns?: HasHandle;
-  txqlen?: number;
-}
-
-export interface VethSpec extends CommonLink {
-  name: string;
-  /** Bridge (or other master) to enslave the near end to, in the same request. */
-  master?: DevRef;
-  /** The far end, created directly in `peer.netns` when given. */
-  peer: { name: string; netns?: HasHandle; mac?: string; mtu?: number };
-}
-
-export interface BridgeSpec extends CommonLink {
-  name: string;
-  stp?: boolean;
-  vlanFiltering?: boolean;
-}
-
-export interface MacvlanSpec extends CommonLink {
-  name: string;
-  /** The lower (parent) device. */
-  link: DevRef;
-  mode?: MacvlanMode;
-}
-
-export interface VxlanSpec extends CommonLink {
-  name: string;
-  vni: number;
-  /** Unicast remote or multicast group. */
-  remote?: string;
-  local?: string;
-  /** UDP destination port; the kernel's default is 8472, IANA's is 4789. */
-  port?: number;
-  link?: DevRef;
-  ttl?: number;
-  learning?: boolean;
-}
-
-export interface LinkChange {
-  up?: boolean;
-  mtu?: number;
-  mac?: string;
-  /** A master to enslave to, or null to detach (nomaster). */
-  master?: DevRef | null;
-  /** A new name. */
-  name?: string;
-  netns?: HasHandle;
-  txqlen?: number;
-  /**
-   * A bridge port's hairpin mode: frames may go back out the port they came
-   * in on (a container reaching its own published port through the host).
-   */
-  hairpin?: boolean;
-  /**
-   * How IPv6 makes the link's addresses when it comes up (iproute2's
-   * addrgenmode). 'none' makes no link-local address, so the link stays
-   * silent in IPv6 (no DAD, router solicitation or MLD report): on a bridge
-   * every such packet is flooded to every port. Set it before the link is up.
-   */
-  addrGenMode?: AddrGenMode;
-  /** The alias (`ip -j link`'s ifalias), up to 255 bytes, '' removes it; a create ignores it, so set it right after. */
-  alias?: string;
-}
-
-export type AddrGenMode = 'eui64' | 'none' | 'stable_secret' | 'random';
-const ADDR_GEN_MODE: Record<AddrGenMode, number> = { eui64: 0, none: 1, stable_secret: 2, random: 3 };
-
-export interface AddressOptions {
-  /** Point-to-point peer address. */
-  peer?: string;
-  scope?: 'global' | 'link' | 'host' | 'site';
-  /** IPv6: skip duplicate address detection, so the address works at once. */
-  nodad?: boolean;
-  /** IPv4 only: the interface name, or it with an alias (`eth0:1`); the kernel's default is the interface name. */
-  label?: string;
-}
-
-export interface RouteSpec {
-  /** `default` or a prefix like `10.0.0.0/8`. */
-  dst: string;
-  gateway?: string;
-  dev?: DevRef;
-  /** Needed only for a default route without a gateway; otherwise inferred. */
-  family?: 4 | 6;
-  table?: number;
-  metric?: number;
-  scope?: 'global' | 'universe' | 'link' | 'host';
-  protocol?: number;
-  type?: 'unicast' | 'blackhole' | 'unreachable' | 'prohibit' | 'local';
-  onlink?: boolean;
-  prefsrc?: string;
-  mtu?: number;
-}
-
-const RTM_TYPE = { unicast: 1, local: 2, blackhole: 6, unreachable: 7, prohibit: 8 } as const;
+export type {
+  AddrGenMode,
+  AddressOptions,
+  BridgeSpec,
+  FdbSpec,
+  HasHandle,
+  Ipv4ConfKey,
+  LinkChange,
+  MacvlanMode,
+  MacvlanSpec,
+  NeighbourSpec,
+  RouteSpec,
+  VethSpec,
+  VxlanSpec,
+} from './specs.js';
 
 interface Pending {
   op: NativeOp | NativeNftOp;
@@ -145,6 +76,14 @@ interface Group {
 }
 
 const q = (d: DevRef) => (typeof d === 'number' ? `ifindex ${d}` : `'${d}'`);
+
+function ipv4Conf(conf: LinkChange['ipv4Conf']): [number, number][] {
+  if (!conf || typeof conf !== 'object') throw new ValidationError('ipv4Conf', conf, 'must be an object of net.ipv4.conf settings');
+  return Object.entries(conf).map(([k, val]) => {
+    if (!Object.hasOwn(IPV4_CONF, k)) throw new ValidationError('ipv4Conf', k, `is not one of ${Object.keys(IPV4_CONF).join(', ')}`);
+    return [IPV4_CONF[k as keyof typeof IPV4_CONF], v.uint(val, `ipv4Conf.${k}`)];
+  });
+}
 
 function common(spec: CommonLink): LinkFields {
   const o: LinkFields = {};
@@ -243,6 +182,7 @@ export class Batch {
     if (spec.link !== undefined) op.link = v.dev(spec.link, 'vxlan link');
     if (spec.ttl !== undefined) op.ttl = v.uint(spec.ttl, 'vxlan ttl', 255);
     if (spec.learning !== undefined) op.learning = !!spec.learning;
+    if (spec.proxy !== undefined) op.proxy = !!spec.proxy;
     return this.push(op, 'RTM_NEWLINK', `vxlan '${name}'`);
   }
 
@@ -263,6 +203,7 @@ export class Batch {
         throw new ValidationError('addrGenMode', change.addrGenMode, `must be one of ${Object.keys(ADDR_GEN_MODE).join(', ')}`);
       op.addrGenMode = ADDR_GEN_MODE[change.addrGenMode];
     }
+    if (change.ipv4Conf !== undefined) op.ipv4Conf = ipv4Conf(change.ipv4Conf);
     return this.push(op, 'RTM_NEWLINK', `link ${q(d)}`);
   }
 
@@ -352,6 +293,66 @@ export class Batch {
 
   deleteRoute(spec: RouteSpec): this {
     return this.route('route.del', spec);
+  }
+
+  private neighbour(op: NeighOp['op'], spec: NeighbourSpec): this {
+    if (!spec || typeof spec !== 'object') throw new ValidationError('neighbour', spec, 'must be an object');
+    const d = v.dev(spec.dev);
+    const address = v.ip(spec.dst, 'neighbour dst').address;
+    const n: NeighOp = { op, dev: d, dst: address };
+    if (op !== 'neigh.del') {
+      if (spec.lladdr === undefined) throw new ValidationError('lladdr', spec.lladdr, 'a neighbour entry needs its link-layer address');
+      n.lladdr = v.mac(spec.lladdr, 'lladdr');
+      const state = spec.state ?? 'permanent';
+      if (!Object.hasOwn(NUD, state)) throw new ValidationError('state', spec.state, `must be one of ${Object.keys(NUD).join(', ')}`);
+      n.state = NUD[state];
+    }
+    return this.push(n, op === 'neigh.del' ? 'RTM_DELNEIGH' : 'RTM_NEWNEIGH', `neighbour ${address} dev ${q(d)}`);
+  }
+
+  /** Equivalent to `ip neigh add DST lladdr LLADDR dev DEV nud permanent`. */
+  addNeighbour(spec: NeighbourSpec): this {
+    return this.neighbour('neigh.add', spec);
+  }
+
+  /** Equivalent to `ip neigh replace ...`: adds, or changes an existing entry. */
+  replaceNeighbour(spec: NeighbourSpec): this {
+    return this.neighbour('neigh.replace', spec);
+  }
+
+  /** Equivalent to `ip neigh del DST dev DEV`. */
+  deleteNeighbour(spec: Pick<NeighbourSpec, 'dst' | 'dev'>): this {
+    return this.neighbour('neigh.del', spec);
+  }
+
+  private fdb(op: NeighOp['op'], spec: FdbSpec): this {
+    if (!spec || typeof spec !== 'object') throw new ValidationError('fdb', spec, 'must be an object');
+    const d = v.dev(spec.dev);
+    // NOARP and PERMANENT, as `bridge fdb add ... permanent` sends them: never aged out.
+    const n: NeighOp = { op, dev: d, family: AF_BRIDGE, lladdr: v.anyMac(spec.lladdr, 'lladdr'), state: NUD.noarp | NUD.permanent, flags: spec.master ? NTF_MASTER : NTF_SELF };
+    if (spec.dst !== undefined) n.dst = v.ip(spec.dst, 'fdb dst').address;
+    if (spec.vni !== undefined) n.vni = v.uint(spec.vni, 'vni', 0xffffff);
+    return this.push(n, op === 'neigh.del' ? 'RTM_DELNEIGH' : 'RTM_NEWNEIGH', `fdb ${n.lladdr}${n.dst ? ` dst ${n.dst}` : ''} dev ${q(d)}`);
+  }
+
+  /** Equivalent to `bridge fdb add LLADDR dev DEV [dst DST] self permanent`. */
+  addFdb(spec: FdbSpec): this {
+    return this.fdb('neigh.add', spec);
+  }
+
+  /** Equivalent to `bridge fdb replace ...`: adds, or points an existing entry elsewhere. */
+  replaceFdb(spec: FdbSpec): this {
+    return this.fdb('neigh.replace', spec);
+  }
+
+  /** Equivalent to `bridge fdb append ...`: one more remote for lladdr (00:00:00:00:00:00 floods to every remote). */
+  appendFdb(spec: FdbSpec): this {
+    return this.fdb('neigh.append', spec);
+  }
+
+  /** Equivalent to `bridge fdb del LLADDR dev DEV [dst DST] self`: without dst, every remote of lladdr. */
+  deleteFdb(spec: FdbSpec): this {
+    return this.fdb('neigh.del', spec);
   }
 
   /**

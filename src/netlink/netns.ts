@@ -9,7 +9,7 @@ import { NsnetError, ValidationError } from '../errors.js';
 import { native, type NativeNetns } from '../native.js';
 import * as v from '../validate.js';
 import { Batch } from './batch.js';
-import { Addresses, Links, Routes } from './objects.js';
+import { Addresses, Fdb, Links, Neighbours, Routes } from './objects.js';
 import * as sockets from './sockets.js';
 
 export interface NetnsOptions {
@@ -115,6 +115,8 @@ export class Netns {
   readonly links: Links;
   readonly addresses: Addresses;
   readonly routes: Routes;
+  readonly neighbours: Neighbours;
+  readonly fdb: Fdb;
   /** What CreateOptions.listen opened, until takeListening() hands it over. */
   private listening: sockets.Listening[] = [];
   /** The same as fds, when CreateOptions.listenFds asked for them. */
@@ -133,6 +135,8 @@ export class Netns {
     this.links = new Links(this);
     this.addresses = new Addresses(this);
     this.routes = new Routes(this);
+    this.neighbours = new Neighbours(this);
+    this.fdb = new Fdb(this);
   }
 
   /**

@@ -1,4 +1,4 @@
-// Links, addresses and routes of one namespace. Each change is a batch of
+// Links, addresses, routes and neighbours of one namespace. Each change is a batch of
 // one; reads are single dumps (or a single GET) on the namespace's socket.
 import { NsnetError } from '../errors.js';
 import { native, type DevRef, type NativeList } from '../native.js';
@@ -10,12 +10,14 @@ import {
   type HasHandle,
   type LinkChange,
   type MacvlanSpec,
+  type FdbSpec,
+  type NeighbourSpec,
   type RouteSpec,
   type VethSpec,
   type VxlanSpec,
 } from './batch.js';
 import { retryInterrupted } from './dump.js';
-import { toAddress, toLink, toRoute, type Address, type Link, type Route } from './types.js';
+import { toAddress, toFdb, toLink, toNeighbour, toRoute, type Address, type FdbEntry, type Link, type Neighbour, type Route } from './types.js';
 
 /** A dump's items; a kernel error as an NsnetError, an interrupted dump tried again. */
 export function list<T>(request: string, object: string, call: () => Promise<NativeList<T>>): Promise<T[]> {
@@ -118,5 +120,34 @@ export class Routes {
   async list(filter: { family?: 4 | 6; table?: number | 'all' } = {}): Promise<Route[]> {
     const table = filter.table === 'all' ? 0 : v.uint(filter.table ?? 254, 'table', 0xffffffff, 1);
     return (await list('RTM_GETROUTE', 'routes', () => native.routes(this.ns.handle, filter.family ?? 0, table))).map(toRoute);
+  }
+}
+
+export class Neighbours {
+  constructor(private readonly ns: HasHandle) {}
+
+  add(spec: NeighbourSpec): Promise<void> { return one(this.ns, (b) => b.addNeighbour(spec)); }
+  replace(spec: NeighbourSpec): Promise<void> { return one(this.ns, (b) => b.replaceNeighbour(spec)); }
+  delete(spec: Pick<NeighbourSpec, 'dst' | 'dev'>): Promise<void> { return one(this.ns, (b) => b.deleteNeighbour(spec)); }
+
+  /** ARP and NDP entries, of one family or both (bridge FDB entries are not: see fdb()). */
+  async list(filter: { family?: 4 | 6 } = {}): Promise<Neighbour[]> {
+    return (await list('RTM_GETNEIGH', 'neighbours', () => native.neighs(this.ns.handle, filter.family ?? 0))).map(toNeighbour);
+  }
+}
+
+/** Forwarding database entries (`bridge fdb`): of bridge ports, and VXLAN devices' remotes. */
+export class Fdb {
+  constructor(private readonly ns: HasHandle) {}
+
+  add(spec: FdbSpec): Promise<void> { return one(this.ns, (b) => b.addFdb(spec)); }
+  replace(spec: FdbSpec): Promise<void> { return one(this.ns, (b) => b.replaceFdb(spec)); }
+  append(spec: FdbSpec): Promise<void> { return one(this.ns, (b) => b.appendFdb(spec)); }
+  delete(spec: FdbSpec): Promise<void> { return one(this.ns, (b) => b.deleteFdb(spec)); }
+
+  /** Every entry, or those of one device (ifindex). */
+  async list(filter: { ifindex?: number } = {}): Promise<FdbEntry[]> {
+    const all = (await list('RTM_GETNEIGH', 'fdb', () => native.fdb(this.ns.handle))).map(toFdb);
+    return filter.ifindex === undefined ? all : all.filter((e) => e.ifindex === filter.ifindex);
   }
 }

@@ -1,6 +1,6 @@
 // The plain objects the low-level API returns, named as `ip -j` names them
 // where it can, so results compare directly with iproute2's view.
-import type { NativeAddr, NativeLink, NativeNeigh, NativeRoute } from '../native.js';
+import type { NativeAddr, NativeFdb, NativeLink, NativeNeigh, NativeRoute } from '../native.js';
 
 export interface Link {
   ifindex: number;
@@ -61,6 +61,22 @@ export interface Neighbour {
   /** NUD_* names as `ip -j neigh` prints them: REACHABLE, STALE, PERMANENT ... */
   state: string[];
   /** NTF_* names: router, proxy, extern_learn ... */
+  flags: string[];
+}
+
+/** A forwarding database entry, as `bridge -j fdb show` prints it. */
+export interface FdbEntry {
+  ifindex: number;
+  /** The bridge it is a port of (NDA_MASTER), or null. */
+  master: number | null;
+  lladdr: string;
+  /** A VXLAN remote, or null. */
+  dst: string | null;
+  vni: number | null;
+  vlan: number | null;
+  /** NUD_* names: PERMANENT (`bridge fdb add`'s), NOARP (static) ... */
+  state: string[];
+  /** NTF_* names: self, master, extern_learn ... */
   flags: string[];
 }
 
@@ -154,5 +170,12 @@ export function toNeighbour(n: NativeNeigh): Neighbour {
     lladdr: n.lladdr,
     state: n.state === 0 ? ['NONE'] : bits(NUD, n.state),
     flags: bits(NTF, n.flags),
+  };
+}
+
+export function toFdb(f: NativeFdb): FdbEntry {
+  return {
+    ifindex: f.ifindex, master: f.master || null, lladdr: f.lladdr, dst: f.dst, vni: f.vni, vlan: f.vlan,
+    state: f.state === 0 ? ['NONE'] : bits(NUD, f.state), flags: bits(NTF, f.flags),
   };
 }

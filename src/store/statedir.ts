@@ -5,13 +5,15 @@
 // 0600, whatever the umask or a directory made earlier said. A directory
 // that is not nsnet's to tighten (someone else's, or one holding other
 // files, as /tmp) is refused rather than changed.
-import { chmodSync, closeSync, mkdirSync, openSync, readdirSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { NsnetError } from '../errors.js';
 
 export const DB_FILE = 'nsnet.db';
-const STORE_FILES = new Set([DB_FILE, `${DB_FILE}-wal`, `${DB_FILE}-shm`, `${DB_FILE}-journal`]);
+/** The global store the daemon of this state dir uses, recorded for the commands run beside it. */
+export const GLOBAL_FILE = 'global-store';
+const STORE_FILES = new Set([DB_FILE, `${DB_FILE}-wal`, `${DB_FILE}-shm`, `${DB_FILE}-journal`, GLOBAL_FILE]);
 
 function refuse(dir: string, why: string): never {
   throw new NsnetError(`state dir ${dir}: ${why}`, { code: 'ERR_NSNET_STORE', op: 'open', object: dir });
@@ -46,4 +48,18 @@ export function prepareStateDir(dir: string): string {
     }
   }
   return db;
+}
+
+/** Records (or, with null, forgets) the global store of a state dir's daemon. */
+export function recordGlobalStore(dir: string, url: string | null): void {
+  writeFileSync(join(dir, GLOBAL_FILE), url ? `${url}\n` : '', { mode: 0o600 });
+}
+
+/** The global store a state dir's daemon recorded, or undefined. */
+export function recordedGlobalStore(dir: string): string | undefined {
+  try {
+    return readFileSync(join(dir, GLOBAL_FILE), 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -28,7 +28,8 @@ export interface NetworkRecord {
   id: string;
   name: string;
   driver: string;
-  scope: 'local';
+  /** 'local': this host's store; 'global': the global store, spanning hosts (an overlay network). */
+  scope: 'local' | 'global';
   internal: boolean;
   ipv6: boolean;
   subnets: SubnetRecord[];

@@ -1,0 +1,243 @@
+// Keeps this host's VXLAN devices in line with the global store: for each
+// endpoint of another host on a network this host has devices for, a
+// forwarding entry (its MAC -> its host's VTEP) and a neighbour entry for
+// each of its addresses; for each that went (left, deleted, or its host's
+// lease expired), none. Each change set the mirror reports (a watch
+// response, a listing after a resync, a commit of this process) becomes
+// one batch, one netlink trip for all networks at once. What is programmed
+// is known from the kernel (listed when a device appears, when the mirror
+// lists afresh, and after a batch failed) and from the batches since, so a
+// device someone else made (another process's join) or emptied is brought
+// in line too. The process that registered the host runs it.
+import type { Peer } from '../drivers/driver.js';
+import { overlayState, programPeers } from '../drivers/overlay.js';
+import type { Netns } from '../netlink/netns.js';
+import { Watcher, type NetnsEvent } from '../netlink/watch.js';
+import type { GlobalEndpoint, HostRecord } from '../store/global/keys.js';
+import type { Change } from '../store/global/mirror.js';
+import type { GlobalStore } from '../store/global/store.js';
+import type { NetworkRecord } from '../store/store.js';
+
+/** The joined endpoints of other hosts on a network, with their hosts' VTEPs, from the mirror. */
+export function remotePeers(g: GlobalStore, networkId: string): Peer[] {
+  const hosts = new Map(g.hosts().map((h) => [h.id, h]));
+  const out: Peer[] = [];
+  for (const e of g.mirror.entries(g.keys.dir('endpoints', networkId))) {
+    const ep = e.value as GlobalEndpoint | null;
+    if (!ep || e.bad || ep.host === g.hostId || !ep.sandboxId || !ep.mac) continue;
+    const h: HostRecord | undefined = hosts.get(ep.host);
+    if (!h) continue;
+    out.push({ mac: ep.mac, ips: ep.addresses.map((a) => a.split('/')[0]!), vtep: h.address });
+  }
+  return out;
+}
+
+const same = (a: Peer, b: Peer) => a.vtep === b.vtep && [...a.ips].sort().join() === [...b.ips].sort().join();
+
+export interface PeerStats {
+  /** Batches sent (netlink trips). */
+  trips: number;
+  /** The last device this process made with its peers: how many, and how long that trip took. */
+  initial: { peers: number; ms: number } | null;
+  /** Entries they added or removed (a peer counts once). */
+  entries: number;
+  /** Full listings of a device's entries from the kernel. */
+  dumps: number;
+  errors: string[];
+}
+
+export class PeerSync {
+  /** What each network's VXLAN device has, by peer MAC (null: to be read from the kernel first). */
+  private readonly programmed = new Map<string, Map<string, Peer> | null>();
+  /** Networks whose devices exist here, by VXLAN device name. */
+  private readonly devices = new Map<string, string>();
+  private pending = new Set<string>();
+  private scheduled = false;
+  private running: Promise<void> = Promise.resolve();
+  private links: Watcher | null = null;
+  private readonly onChange = (changes: Change[]) => this.changed(changes);
+  private readonly onResync = () => this.resyncAll();
+  readonly stats: PeerStats = { trips: 0, initial: null, entries: 0, dumps: 0, errors: [] };
+  /** Called after each batch with the networks it programmed (tests and benchmarks wait on it). */
+  onProgrammed: ((networks: string[]) => void) | null = null;
+
+  constructor(
+    private readonly host: Netns,
+    private readonly g: GlobalStore,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  private networks(): NetworkRecord[] {
+    return this.g.mirror.entries(this.g.keys.dir('networks')).filter((e) => !e.bad).map((e) => e.value as NetworkRecord).filter((n) => n.driver === 'overlay');
+  }
+
+  /** Watches this host's links (devices coming and going) and the mirror; programs every device that exists now. */
+  async start(): Promise<void> {
+    const links = new Watcher(this.host, { links: true });
+    this.links = links;
+    links.on('event', (e: NetnsEvent) => {
+      if (e.kind === 'resync') return this.resyncAll();
+      if (e.kind !== 'link' || !e.link.name.startsWith('nsvx-')) return;
+      const net = this.networks().find((n) => overlayState(n).vxlan === e.link.name);
+      if (!net) return;
+      if (e.action === 'del') {
+        this.devices.delete(net.id);
+        this.programmed.delete(net.id);
+      } else if (!this.devices.has(net.id) || this.programmed.get(net.id) === undefined) {
+        this.devices.set(net.id, e.link.name);
+        this.programmed.set(net.id, null);
+        this.request([net.id]);
+      }
+    });
+    await links.ready;
+    this.g.mirror.on('change', this.onChange);
+    this.g.mirror.on('resync', this.onResync);
+    await this.resyncAll();
+  }
+
+  /** Reads every device from the kernel and programs what differs. */
+  resyncAll(): Promise<void> {
+    return this.enqueue(async () => {
+      const names = new Set((await this.host.links.list()).filter((l) => l.kind === 'vxlan').map((l) => l.name));
+      this.devices.clear();
+      for (const n of this.networks()) {
+        const vx = overlayState(n).vxlan;
+        if (names.has(vx)) this.devices.set(n.id, vx);
+      }
+      for (const id of this.devices.keys()) this.programmed.set(id, null);
+      for (const id of [...this.programmed.keys()]) if (!this.devices.has(id)) this.programmed.delete(id);
+      await this.program(new Set(this.devices.keys()));
+    });
+  }
+
+  /** A device this process made with these peers programmed (ensureDevices): known without reading it back. */
+  adopt(networkId: string, vxlan: string, peers: Peer[], ms: number): void {
+    this.devices.set(networkId, vxlan);
+    this.programmed.set(networkId, new Map(peers.map((p) => [p.mac, p])));
+    this.stats.initial = { peers: peers.length, ms };
+    // What changed while the trip was under way is programmed now.
+    this.request([networkId]);
+  }
+
+  private changed(changes: Change[]): void {
+    const nets: string[] = [];
+    for (const c of changes) {
+      // This host's own endpoints are never its peers.
+      if (c.kind === 'endpoint' && ((c.after ?? c.before)?.value as GlobalEndpoint | null)?.host === this.g.hostId) continue;
+      if (c.kind === 'endpoint') nets.push(c.key.split('/').at(-2)!);
+      // A host's VTEP moved, or a host came or went: every network may have its endpoints.
+      else if (c.kind === 'host' || c.kind === 'network') return this.request([...this.devices.keys()]);
+    }
+    this.request(nets.filter((n) => this.devices.has(n)));
+  }
+
+  private request(nets: string[]): void {
+    for (const n of nets) this.pending.add(n);
+    if (this.scheduled || !this.pending.size) return;
+    this.scheduled = true;
+    // Changes that arrive together (one watch response is one change set) go in one batch.
+    setImmediate(() => {
+      this.scheduled = false;
+      const nets = this.pending;
+      this.pending = new Set();
+      void this.enqueue(() => this.program(nets));
+    });
+  }
+
+  private enqueue(work: () => Promise<void>): Promise<void> {
+    this.running = this.running.then(work).catch((e: Error) => {
+      this.stats.errors.push(e.message);
+      this.log(`overlay peers: ${e.message}`);
+    });
+    return this.running;
+  }
+
+  /** One batch for every network in nets: what the mirror wants minus what the device has. */
+  private async program(nets: Set<string>, retried = false): Promise<void> {
+    const b = this.host.batch();
+    const done: [string, Map<string, Peer>][] = [];
+    let entries = 0;
+    for (const id of nets) {
+      const vx = this.devices.get(id);
+      if (!vx) continue;
+      const have = this.programmed.get(id) ?? (await this.dump(vx));
+      const want = new Map(remotePeers(this.g, id).map((p) => [p.mac, p]));
+      const add = [...want.values()].filter((p) => !have.has(p.mac) || !same(have.get(p.mac)!, p));
+      // Gone peers, and the addresses a changed peer no longer has (its forwarding entry is replaced).
+      const remove = [...have.values()].filter((p) => !want.has(p.mac));
+      for (const p of add) {
+        const gone = have.get(p.mac)?.ips.filter((ip) => !p.ips.includes(ip)) ?? [];
+        if (gone.length) remove.push({ mac: p.mac, vtep: '', ips: gone });
+      }
+      programPeers(b, vx, add, remove);
+      entries += add.length + remove.length;
+      done.push([id, want]);
+    }
+    if (!entries) {
+      for (const [id, want] of done) this.programmed.set(id, want);
+      return;
+    }
+    try {
+      await b.commit();
+      this.stats.trips++;
+      this.stats.entries += entries;
+      for (const [id, want] of done) this.programmed.set(id, want);
+      this.onProgrammed?.(done.map(([id]) => id));
+    } catch (e) {
+      // The device changed under us (someone deleted an entry, or the device): read it again and retry once.
+      for (const [id] of done) this.programmed.set(id, null);
+      if (retried) throw e;
+      await this.program(nets, true);
+    }
+  }
+
+  /** What a VXLAN device has programmed, read from the kernel: its forwarding entries with a remote, and its neighbours. */
+  private async dump(vxlan: string): Promise<Map<string, Peer>> {
+    this.stats.dumps++;
+    const dev = await this.host.links.find(vxlan);
+    if (!dev) return new Map();
+    const [fdb, neigh] = await Promise.all([this.host.fdb.list({ ifindex: dev.ifindex }), this.host.neighbours.list()]);
+    const out = new Map<string, Peer>();
+    for (const f of fdb) if (f.dst && f.flags.includes('self') && f.lladdr !== '00:00:00:00:00:00') out.set(f.lladdr, { mac: f.lladdr, vtep: f.dst, ips: [] });
+    for (const n of neigh) {
+      if (n.ifindex !== dev.ifindex || !n.lladdr) continue;
+      const p = out.get(n.lladdr) ?? { mac: n.lladdr, vtep: '', ips: [] };
+      p.ips.push(n.dst);
+      out.set(n.lladdr, p);
+    }
+    return out;
+  }
+
+  /** Whether a network's devices are here, as this process's watch and its own changes say. */
+  hasDevices(networkId: string): boolean {
+    return this.devices.has(networkId) && this.programmed.get(networkId) !== undefined;
+  }
+
+  /** This process removed a network's devices: forgotten now, before the kernel's event says so. */
+  forget(networkId: string): void {
+    this.devices.delete(networkId);
+    this.programmed.delete(networkId);
+  }
+
+  /** Whether a network's device has a peer's MAC programmed (as far as this process knows). */
+  has(networkId: string, mac: string): boolean {
+    return this.programmed.get(networkId)?.has(mac) ?? false;
+  }
+
+  /** How many peers a network's device has programmed. */
+  count(networkId: string): number {
+    return this.programmed.get(networkId)?.size ?? 0;
+  }
+
+  /** Resolves once the work queued so far is done. */
+  settled(): Promise<void> {
+    return this.running;
+  }
+
+  close(): void {
+    this.g.mirror.off('change', this.onChange);
+    this.g.mirror.off('resync', this.onResync);
+    this.links?.close();
+    this.links = null;
+  }
+}

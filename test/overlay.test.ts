@@ -1,0 +1,231 @@
+// Global networks on VXLAN across simulated hosts in one process (each its
+// own namespace, state dir and Controller, one etcd): what the kernel has
+// is checked with `ip -j` and `bridge -j fdb`, reachability with real TCP.
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+
+import { Controller, NsnetError } from '../src/index.js';
+import { eventually } from './cnm-helpers.js';
+import { attempt, ipj, serve, uniq } from './helpers.js';
+import { cluster, programmed, type Cluster } from './overlay-helpers.js';
+
+let k: Cluster;
+beforeAll(async () => {
+  k = await cluster(2);
+});
+afterAll(async () => {
+  await k?.close();
+});
+
+describe('overlay', () => {
+  test('sandboxes on two hosts reach each other over TCP through VXLAN (port 4789, learning off), each host holding the other\'s MAC -> VTEP and IP -> MAC', async () => {
+    const [a, b] = k.hosts as [typeof k.hosts[0], typeof k.hosts[0]];
+    const name = uniq('ov');
+    const net = await a.c.createNetwork(name, { driver: 'overlay', subnets: ['10.50.0.0/24'] });
+    expect(net.record.scope).toBe('global');
+    // B sees it at once, by name.
+    await eventually(async () => expect((await b.c.network(name)).id).toBe(net.id));
+    const sa = await a.c.createSandbox(uniq('sa'), { networks: [name] });
+    const sb = await b.c.createSandbox(uniq('sb'), { networks: [name] });
+    const ia = (await sa.info()).endpoints[0]!;
+    const ib = (await sb.info()).endpoints[0]!;
+    expect(ia.addresses[0]).not.toBe(ib.addresses[0]);
+    const st = net.record.driverState as { vxlan: string; bridge: string; vni: number };
+    for (const h of [a, b]) {
+      const [l] = await ipj<any[]>(h.ns.path!, '-d', 'link', 'show', st.vxlan);
+      expect(l.linkinfo.info_data).toMatchObject({ id: st.vni, port: 4789, learning: false, proxy: true, local: h.address });
+      expect(l.mtu).toBe(1450);
+      expect(l.master).toBe(st.bridge);
+    }
+    await eventually(async () => {
+      const pa = await programmed(a.ns, st.vxlan);
+      expect(pa.fdb.get(ib.mac!)).toBe(b.address);
+      expect(pa.neigh.get(ib.addresses[0]!.split('/')[0]!)).toBe(ib.mac);
+      const pb = await programmed(b.ns, st.vxlan);
+      expect(pb.fdb.get(ia.mac!)).toBe(a.address);
+      expect(pb.neigh.get(ia.addresses[0]!.split('/')[0]!)).toBe(ia.mac);
+    });
+    const ipB = ib.addresses[0]!.split('/')[0]!;
+    const srv = await serve(await sb.netns(), 8080, ipB, 'b');
+    expect(await attempt(await sa.netns(), 8080, ipB, 3000)).toBe('connected');
+    srv.server.close();
+    // No default route through an overlay network: it has no gateway.
+    expect((await ipj<any[]>(sa.netnsPath, 'route', 'show', 'default')).length).toBe(0);
+
+    // B's sandbox goes: A's entries for it go; B's devices go with its last sandbox.
+    await sb.delete();
+    await eventually(async () => {
+      const pa = await programmed(a.ns, st.vxlan);
+      expect(pa.fdb.has(ib.mac!)).toBe(false);
+      expect(pa.neigh.has(ipB)).toBe(false);
+      expect(await b.ns.links.find(st.vxlan)).toBeNull();
+    });
+    await sa.delete();
+    await net.delete();
+    await eventually(async () => expect(await b.c.network(name).catch((e: NsnetError) => e.code)).toBe('ERR_NSNET_NOT_FOUND'));
+  });
+});
+
+describe('bad input changes nothing', () => {
+  const keys = () => k.etcd.ctl('get', '--prefix', '--keys-only', '/nsnet/v1/').split('\n').filter(Boolean).sort();
+
+  test('an overlapping global subnet, a VNI in use and a name two hosts race for are refused with clear errors; etcd keeps what it had', async () => {
+    const [a, b] = k.hosts as [typeof k.hosts[0], typeof k.hosts[0]];
+    const first = await a.c.createNetwork(uniq('ovx'), { driver: 'overlay', subnets: ['10.70.0.0/24'], options: { vni: '5000' } });
+    await eventually(async () => expect((await b.c.network(first.name)).id).toBe(first.id));
+    const before = keys();
+    const overlap = await b.c.createNetwork(uniq('ovy'), { driver: 'overlay', subnets: ['10.70.0.128/25'] }).catch((e) => e);
+    expect(overlap.code).toBe('ERR_NSNET_OVERLAP');
+    expect(overlap.message).toContain(first.name);
+    const vni = await b.c.createNetwork(uniq('ovz'), { driver: 'overlay', subnets: ['10.71.0.0/24'], options: { vni: '5000' } }).catch((e) => e);
+    expect(vni.code).toBe('ERR_NSNET_IN_USE');
+    expect(vni.message).toMatch(/VNI 5000 is in use by network/);
+    expect(keys()).toEqual(before);
+    // Two hosts create one name at once: one wins, the other is told it exists.
+    const name = uniq('race');
+    const r = await Promise.allSettled([a.c.createNetwork(name, { driver: 'overlay', subnets: ['10.72.0.0/24'] }), b.c.createNetwork(name, { driver: 'overlay', subnets: ['10.73.0.0/24'] })]);
+    expect(r.filter((x) => x.status === 'fulfilled').length).toBe(1);
+    expect((r.find((x) => x.status === 'rejected') as PromiseRejectedResult).reason.code).toBe('ERR_NSNET_EXISTS');
+    await (await a.c.network(name)).delete();
+    await first.delete();
+  });
+
+  test('an unreachable etcd URL fails the open within its timeout, saying so, and changes nothing in the kernel', async () => {
+    const h = k.hosts[0]!;
+    const links = (await h.ns.links.list()).map((l) => l.name).sort();
+    for (const url of [`etcd://${k.ul.net}.99:2379`, `etcd://${k.ul.net}.1:2399`]) {
+      const t0 = Date.now();
+      const e = await Controller.open({ stateDir: h.stateDir, host: h.ns, globalStore: url, advertise: h.address, firewall: 'none' }).catch((x) => x);
+      expect(e).toBeInstanceOf(NsnetError);
+      expect(e.code).toBe('ERR_NSNET_GLOBAL_STORE');
+      expect(e.message).toMatch(new RegExp(`global store ${url.replace(/\./g, '\\.')}: open: etcd is unreachable`));
+      expect(Date.now() - t0).toBeLessThan(8000);
+    }
+    expect((await h.ns.links.list()).map((l) => l.name).sort()).toEqual(links);
+    const bad = await Controller.open({ stateDir: h.stateDir, host: h.ns, globalStore: 'etcd:/x', firewall: 'none' }).catch((x) => x);
+    expect(bad.code).toBe('ERR_NSNET_INVALID');
+  });
+
+  test("a malformed value someone else wrote under nsnet's prefix is named in a clear error where it is read, skipped in listings, and never overwritten", async () => {
+    const [a, b] = k.hosts as [typeof k.hosts[0], typeof k.hosts[0]];
+    const net = await a.c.createNetwork(uniq('ovm'), { driver: 'overlay', subnets: ['10.74.0.0/24'] });
+    k.etcd.ctl('put', '/nsnet/v1/names/junkname', 'not-an-id');
+    k.etcd.ctl('put', `/nsnet/v1/endpoints/${net.id}/${'e'.repeat(64)}`, '{"id": "nope"');
+    await eventually(async () => expect((await b.c.network('junkname').catch((e) => e)).code).toBe('ERR_NSNET_STORE'));
+    const e = await b.c.network('junkname').catch((x) => x);
+    expect(e.message).toContain('/nsnet/v1/names/junkname');
+    expect(e.message).toMatch(/not an nsnet id/);
+    const taken = await b.c.createNetwork('junkname', { driver: 'overlay', subnets: ['10.75.0.0/24'] }).catch((x) => x);
+    expect(taken.code).toBe('ERR_NSNET_STORE');
+    expect(k.etcd.ctl('get', '--print-value-only', '/nsnet/v1/names/junkname').trim()).toBe('not-an-id');
+    // Listings go on past it, and so does programming the peers.
+    expect((await b.c.networks()).some((n) => n.id === net.id)).toBe(true);
+    const sa = await a.c.createSandbox(uniq('ma'), { networks: [net.name] });
+    const sb = await b.c.createSandbox(uniq('mb'), { networks: [net.name] });
+    const ia = (await sa.info()).endpoints[0]!;
+    await eventually(async () => expect((await programmed(b.ns, (net.record.driverState as { vxlan: string }).vxlan)).fdb.get(ia.mac!)).toBe(a.address));
+    k.etcd.ctl('del', '--prefix', '/nsnet/v1/names/junkname');
+    k.etcd.ctl('del', `/nsnet/v1/endpoints/${net.id}/${'e'.repeat(64)}`);
+    await sa.delete();
+    await sb.delete();
+    await net.delete();
+  });
+});
+
+/** A TCP proxy to etcd in this process that can cut every connection (a partition) and come back. */
+async function proxy(to: { host: string; port: number }) {
+  const { createServer, connect } = await import('node:net');
+  const socks = new Set<import('node:net').Socket>();
+  let up = true;
+  const srv = createServer((c) => {
+    if (!up) return void c.destroy();
+    const u = connect(to.port, to.host);
+    for (const s of [c, u]) {
+      socks.add(s);
+      s.on('error', () => {});
+      s.on('close', () => socks.delete(s));
+    }
+    c.pipe(u).pipe(c);
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  return {
+    url: `etcd://127.0.0.1:${(srv.address() as import('node:net').AddressInfo).port}/nsnet`,
+    cut() {
+      up = false;
+      for (const s of socks) s.destroy();
+    },
+    restore() {
+      up = true;
+    },
+    close: () => new Promise<void>((r) => srv.close(() => r())),
+  };
+}
+
+describe('consistency', () => {
+  test('a watch cut off resumes from its last revision (no re-listing); one whose revision was compacted meanwhile lists afresh and reports every difference, deletions included', async () => {
+    const { GlobalStore } = await import('../src/index.js');
+    const p = await proxy({ host: `${k.ul.net}.1`, port: 2379 });
+    const g = await GlobalStore.open({ url: p.url, hostId: '0123456789abcdef', timeoutMs: 1000 });
+    const seen: string[] = [];
+    g.mirror.on('change', (cs: { key: string; after: unknown }[]) => seen.push(...cs.map((c) => `${c.after ? 'put' : 'del'} ${c.key}`)));
+    const id = (n: number) => n.toString(16).padStart(64, '0');
+    const key = (n: number) => `/nsnet/v1/vnis/${7000 + n}`;
+    try {
+      k.etcd.ctl('put', key(1), id(1));
+      await eventually(async () => expect(g.mirror.get(key(1))?.raw).toBe(id(1)));
+      p.cut();
+      k.etcd.ctl('put', key(2), id(2));
+      k.etcd.ctl('del', key(1));
+      p.restore();
+      await eventually(async () => {
+        expect(g.mirror.get(key(2))?.raw).toBe(id(2));
+        expect(g.mirror.get(key(1))).toBeNull();
+      }, 10_000);
+      expect(g.mirror.relists).toBe(0);
+      expect(seen).toEqual([`put ${key(1)}`, `put ${key(2)}`, `del ${key(1)}`]);
+
+      // Cut off again; meanwhile changes, then a compaction past them.
+      p.cut();
+      k.etcd.ctl('put', key(3), id(3));
+      k.etcd.ctl('del', key(2));
+      const rev = JSON.parse(k.etcd.ctl('get', key(3), '-w', 'json')).header.revision;
+      k.etcd.ctl('compact', String(rev));
+      p.restore();
+      await eventually(async () => {
+        expect(g.mirror.get(key(3))?.raw).toBe(id(3));
+        expect(g.mirror.get(key(2))).toBeNull();
+      }, 10_000);
+      expect(g.mirror.relists).toBe(1);
+      expect(seen.slice(3).sort()).toEqual([`del ${key(2)}`, `put ${key(3)}`].sort());
+    } finally {
+      await g.close();
+      await p.close();
+      k.etcd.ctl('del', '--prefix', '/nsnet/v1/vnis/7');
+    }
+  });
+
+  test("reconcile on start brings the kernel in line with etcd both ways: a lost entry is put back, a stranger's removed, and this host's endpoint missing from etcd published again", async () => {
+    const [a, b] = k.hosts as [typeof k.hosts[0], typeof k.hosts[0]];
+    const net = await a.c.createNetwork(uniq('ovr'), { driver: 'overlay', subnets: ['10.76.0.0/24'] });
+    const vx = (net.record.driverState as { vxlan: string }).vxlan;
+    const sa = await a.c.createSandbox(uniq('ra'), { networks: [net.name] });
+    const sb = await b.c.createSandbox(uniq('rb'), { networks: [net.name] });
+    const ia = (await sa.info()).endpoints[0]!;
+    const ib = (await sb.info()).endpoints[0]!;
+    await eventually(async () => expect((await programmed(b.ns, vx)).fdb.get(ia.mac!)).toBe(a.address));
+    // B stops; behind its back its kernel and etcd change.
+    b.c.close();
+    await b.ns.batch().deleteFdb({ lladdr: ia.mac!, dev: vx }).deleteNeighbour({ dst: ia.addresses[0]!.split('/')[0]!, dev: vx })
+      .replaceFdb({ lladdr: '02:00:00:00:00:99', dev: vx, dst: '192.0.2.99' }).replaceNeighbour({ dst: '10.76.0.250', lladdr: '02:00:00:00:00:99', dev: vx }).commit();
+    k.etcd.ctl('del', `/nsnet/v1/endpoints/${net.id}/${ib.id}`);
+    await eventually(async () => expect((await programmed(a.ns, vx)).fdb.has(ib.mac!)).toBe(false));
+    await b.reopen();
+    const p = await programmed(b.ns, vx);
+    expect([...p.fdb]).toEqual([[ia.mac!, a.address]]);
+    expect([...p.neigh]).toEqual([[ia.addresses[0]!.split('/')[0]!, ia.mac!]]);
+    expect(k.etcd.ctl('get', '--print-value-only', `/nsnet/v1/endpoints/${net.id}/${ib.id}`)).toContain(ib.mac!);
+    await eventually(async () => expect((await programmed(a.ns, vx)).fdb.get(ib.mac!)).toBe(b.address));
+    await sa.delete();
+    await (await b.c.sandbox(sb.id)).delete();
+    await net.delete();
+  });
+});
