@@ -21,6 +21,7 @@ import { runOverlay } from './peers/overlay.js';
 const [peer, json] = process.argv.slice(2);
 const o = JSON.parse(json ?? '{}') as {
   n: number; explicit?: boolean; binary?: string; cycles?: number; ports?: boolean; published?: number; paired?: boolean; peer?: CniPeer;
+  driver?: 'bridge' | 'routed' | 'none'; uplink?: boolean;
   mode?: 'embedded' | 'daemon'; latencyN?: number; seconds?: number; window?: number; api?: 'controller' | 'netns';
 };
 const run =
@@ -31,7 +32,7 @@ const run =
       : peer === 'nsnet'
         ? runNsnet({ n: o.n, explicit: o.explicit })
         : peer === 'controller'
-          ? runController({ n: o.n, explicit: o.explicit, ports: o.ports, published: o.published, paired: o.paired })
+          ? runController({ n: o.n, explicit: o.explicit, ports: o.ports, published: o.published, paired: o.paired, driver: o.driver, uplink: o.uplink })
           : peer === 'cni'
             ? runCni({ n: o.n })
             : peer === 'cni+masq'

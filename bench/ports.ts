@@ -13,6 +13,7 @@
 import { fileURLToPath } from 'node:url';
 
 import { inFreshNetns } from './lib/fresh.js';
+import { inRounds } from './lib/rounds.js';
 import { arg } from './lib/args.js';
 import { formatTable, summarize, type Cell } from './lib/stats.js';
 import type { ControllerRun } from './peers/controller.js';
@@ -43,21 +44,12 @@ const configs = (o: PortsOptions): [string, string, object][] => [
 ];
 
 
-export async function runPortsSuite(o: PortsOptions): Promise<PortsRound[]> {
-  const cfgs = configs(o);
-  const rounds: PortsRound[] = [];
-  for (let r = 0; r < o.runs; r++) {
-    const round: PortsRound = {};
-    for (let i = 0; i < cfgs.length; i++) {
-      const [label, peer, opts] = cfgs[(i + r) % cfgs.length]!;
-      if (label === 'cni+portmap' && r >= 3) continue; // exec'ing peers: three rounds tell enough
-      await o.before?.(label, r);
-      const run = await inFreshNetns<ControllerRun>(peer, opts);
-      round[label] = summarize(label === PAIRED ? run.pairMs! : run.setupMs).median;
-    }
-    rounds.push(round);
-  }
-  return rounds;
+export function runPortsSuite(o: PortsOptions): Promise<PortsRound[]> {
+  // Exec'ing peers: three rounds tell enough.
+  return inRounds(configs(o), o.runs, { skip: ([label], r) => label === 'cni+portmap' && r >= 3, before: o.before }, async ([label, peer, opts]) => {
+    const run = await inFreshNetns<ControllerRun>(peer, opts);
+    return summarize(label === PAIRED ? run.pairMs! : run.setupMs).median;
+  });
 }
 
 /** The three bars, per round. */

@@ -8,9 +8,10 @@
 // (i) name resolution: a resolver's cost per create, query latency and
 // throughput from inside sandboxes; (k) `docker run --rm` with nsnet as
 // dockerd's plugin against Docker's own bridge (skipped where dockerd is
-// absent); (l) overlay networks across simulated hosts and one
-// etcd; and on its own, with --soak N, (j) the
-// leak soak (bench/soak.ts). Prints one table per suite and the bars, writes
+// absent); (l) overlay networks across simulated hosts and one etcd; (m)
+// the routed driver at N=10/100/1000 beside the bridge (and N=5000 with
+// --routed-5000); and on its own, with --soak N, (j) the leak soak
+// (bench/soak.ts). Prints one table per suite and the bars, writes
 // bench/results/latest.json and the plot bench/scaling.svg. Figures are
 // medians of per-run medians (min and max across runs); ratios come from
 // runs of the same round.
@@ -18,7 +19,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
-import { inFreshNetns } from './lib/fresh.js';
+import { inFreshNetns, settle as settleFor } from './lib/fresh.js';
 import { plotSvg, type Series } from './lib/plot.js';
 import { arg } from './lib/args.js';
 import { formatTable, summarize } from './lib/stats.js';
@@ -28,6 +29,7 @@ import { dockerBars, dockerPresent, dockerTable, runDockerSuite, type DockerRoun
 import { overlayBars, overlayTable, runOverlaySuite } from './overlay.js';
 import { eventsBarMet, type EventsRun } from './events.js';
 import { portBars, portsTable, runPortsSuite } from './ports.js';
+import { routedBars, routedTable, runRoutedSuite } from './routed.js';
 import type { ConcurrentRun } from './peers/concurrent.js';
 import { buildFloor } from './peers/floor.js';
 import type { PeerRun } from './peers/ip.js';
@@ -41,11 +43,14 @@ const N = arg('n', 100);
 const RUNS = arg('runs', 5);
 const CYCLES = arg('cycles', 1000);
 const SETTLE_MS = arg('settle', 300);
+const settle = () => settleFor(SETTLE_MS);
 // CNI + portmap costs ~0.1 s a sandbox and as much to remove: 30 tell enough.
 const CNI_PORTS_N = arg('cni-ports-n', 30);
 const EVENTS_N = arg('events-n', 50000);
 // The CNI slow path starts node twice per container: 20 tell enough.
 const CNI_SLOW_N = arg('cni-slow-n', 20);
+// Suite (m) at N=5000 too: about a minute more.
+const ROUTED_BIG = process.argv.includes('--routed-5000');
 // --soak N: only the leak soak (j), N create+delete cycles per API.
 const SOAK = arg('soak', 0);
 // docker run costs ~0.3 s a container and each round runs six kinds: 20 of each tell enough.
@@ -59,25 +64,6 @@ const started = performance.now();
 const elapsed = () => `${((performance.now() - started) / 60_000).toFixed(1)} min`;
 
 const fmtMax = (xs: number[]) => Math.max(...xs).toFixed(2);
-// Waits until the machine is idle: the kernel destroys a finished run's
-// namespaces in the background for seconds, and that work would be billed
-// to whichever run comes next.
-async function settle(): Promise<void> {
-  const { readFile } = await import('node:fs/promises');
-  const sample = async () => {
-    const f = (await readFile('/proc/stat', 'utf8')).split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-    return { idle: f[3]! + f[4]!, total: f.reduce((a, b) => a + b, 0) };
-  };
-  const deadline = Date.now() + 30_000;
-  await new Promise((res) => setTimeout(res, SETTLE_MS));
-  while (Date.now() < deadline) {
-    const a = await sample();
-    await new Promise((res) => setTimeout(res, 250));
-    const b = await sample();
-    if (b.total > a.total && (b.idle - a.idle) / (b.total - a.total) > 0.97) return;
-  }
-}
-
 const progress = (s: string) => process.stderr.write(s ? `\r\x1b[K[${elapsed()}] ${s}` : '\r\x1b[K');
 
 /**
@@ -190,6 +176,17 @@ async function main(): Promise<void> {
     },
   });
 
+  // (m) The routed driver beside the bridge (bench/routed.ts).
+  const routedRuns = Math.min(RUNS, 3);
+  const routedRounds = await runRoutedSuite({
+    runs: routedRuns,
+    big: ROUTED_BIG,
+    before: async (label, r) => {
+      await settle();
+      progress(`(m) routed driver: ${label} (${r + 1}/${routedRuns})`);
+    },
+  });
+
   // (i) Name resolution (bench/dns.ts): what a resolver adds to a create,
   // and queries from inside sandboxes to nsnet daemon's resolvers.
   const dnsRuns = Math.min(RUNS, 3);
@@ -299,6 +296,8 @@ async function main(): Promise<void> {
     : '\n(k) Docker: skipped (no /usr/sbin/dockerd or /usr/bin/docker)');
   const db = dockerBars(dockerRounds);
   report(`\n(l) overlay: 3 simulated hosts and one etcd per run, ${overlayRuns} runs (convergence and bars from every join of every run)\n${overlayTable(overlay)}`);
+  report(`\n(m) the routed driver beside the bridge, the Controller, ${routedRuns} runs: ms per sandbox with N on the network\n${routedTable(routedRounds, ROUTED_BIG)}`);
+  const rb = routedBars(routedRounds);
 
   const ev = (pick: (r: EventsRun) => number) => summarize(events.map(pick));
   const evRows: [string, (r: EventsRun) => number][] = [
@@ -388,12 +387,20 @@ async function main(): Promise<void> {
     ],
     ...overlayBars(overlay),
   ];
+  const perRound = (xs: number[]) => `per-run ${xs.map((x) => x.toFixed(2)).join(', ')}`;
+  bars.push(
+    ROUTED_BIG
+      ? ['routed: cost at N=5000 <= 1.2x at N=10', `${med(rb.flat).toFixed(2)}x (${perRound(rb.flat)})`, med(rb.flat) <= 1.2]
+      : ['routed: cost at N=5000 <= 1.2x at N=10', 'not run (--routed-5000)', false],
+    ['routed at N=1000 >= 3x cheaper than bridge', `bridge ${med(rb.vsBridge1000).toFixed(2)}x routed (${perRound(rb.vsBridge1000)})`, med(rb.vsBridge1000) >= 3],
+    ['routed at N=100 <= 1.2x bridge', `${med(rb.vsBridge100).toFixed(2)}x (${perRound(rb.vsBridge100)})`, med(rb.vsBridge100) <= 1.2],
+  );
   const total = (performance.now() - started) / 60_000;
   bars.push(['whole suite < 10 min on this machine', `${total.toFixed(1)} min`, total < 10]);
   report(`\n${formatTable(['bar', 'measured', 'met'], bars.map(([a, b, c]) => [a as string, b as string, c ? 'yes' : 'NO']))}`);
 
   await mkdir(here('../../bench/results'), { recursive: true }).catch(() => {});
-  const out = { date: new Date().toISOString(), n: N, runs: RUNS, cpu: cpus()[0]?.model, cores: cpus().length, setup, release, explicit, loops, churn, perRunRatio, ctlPerRun, scale, conc: Object.fromEntries(Object.entries(conc).map(([p, byK]) => [p, Object.fromEntries(Object.entries(byK).map(([k, rs]) => [k, rs.map((r) => r.perSandboxMs)]))])), ops, spawnMs: spawn.ms, ports: portRounds, cniPortsN: CNI_PORTS_N, cni: cniRounds, dns: dnsRounds, dockerN: DOCKER_N, docker: dockerRounds, overlay, events };
+  const out = { date: new Date().toISOString(), n: N, runs: RUNS, cpu: cpus()[0]?.model, cores: cpus().length, setup, release, explicit, loops, churn, perRunRatio, ctlPerRun, scale, conc: Object.fromEntries(Object.entries(conc).map(([p, byK]) => [p, Object.fromEntries(Object.entries(byK).map(([k, rs]) => [k, rs.map((r) => r.perSandboxMs)]))])), ops, spawnMs: spawn.ms, ports: portRounds, cniPortsN: CNI_PORTS_N, cni: cniRounds, dns: dnsRounds, dockerN: DOCKER_N, docker: dockerRounds, overlay, events, routed: routedRounds };
   await writeFile(here('../../bench/results/latest.json'), `${JSON.stringify(out, null, 2)}\n`);
   await writeFile(here('../../bench/results/latest.txt'), `${printed.join('\n')}\n`);
 }

@@ -342,10 +342,11 @@ export interface NativeStats {
 }
 
 /**
- * Requests for one namespace within a job: rtnetlink ops, or one nf_tables
- * transaction. One reply per op either way.
+ * Requests for one namespace within a job: rtnetlink ops, one nf_tables
+ * transaction, or sysctl writes (key, value) as the namespace sees them.
+ * One reply per op either way.
  */
-export type NativeGroup = { ns: NativeNetns; ops: NativeOp[] } | { ns: NativeNetns; nft: NativeNftOp[] };
+export type NativeGroup = { ns: NativeNetns; ops: NativeOp[] } | { ns: NativeNetns; nft: NativeNftOp[] } | { ns: NativeNetns; sysctl: [string, string][] };
 
 /** A server socket to open inside a namespace (ns::Listener). */
 export interface NativeListener {

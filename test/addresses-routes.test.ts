@@ -225,3 +225,26 @@ describe('IPv4 link settings in the request', () => {
     expect(() => ns.batch().setLink('eth0', { ipv4Conf: { rp_filter: -1 } })).toThrow(ValidationError);
   });
 });
+
+describe('sysctls in a batch', () => {
+  test('a batch writes a sysctl between its requests: IPv6 turned off on a new veth before it comes up leaves it no IPv6 route at all', async () => {
+    await ns.batch()
+      .addVeth({ name: 'v6off', peer: { name: 'v6offp' } })
+      .sysctl('net.ipv6.conf.v6off.disable_ipv6', 1)
+      .setUp('v6off')
+      .setUp('v6offp')
+      .commit();
+    expect((await ns.sysctl('net.ipv6.conf.v6off.disable_ipv6')).trim()).toBe('1');
+    const v6 = (await ipj<any[]>(ns.name, '-6', 'route', 'show', 'table', 'all')).filter((r) => r.dev === 'v6off');
+    expect(v6).toEqual([]);
+    expect((await ipj<any[]>(ns.name, '-6', 'route', 'show', 'table', 'all')).some((r) => r.dev === 'v6offp')).toBe(true);
+  });
+
+  test('a key the namespace lacks fails that write, names it, and nothing after it is sent', async () => {
+    const err = await ns.batch().sysctl('net.ipv6.conf.nosuch0.disable_ipv6', 1).setDown('eth0').commit().catch((e) => e);
+    expect(err).toBeInstanceOf(NsnetError);
+    expect(err).toMatchObject({ code: 'ENOENT', op: 'sysctl', object: 'sysctl net.ipv6.conf.nosuch0.disable_ipv6' });
+    expect((await ns.links.get('eth0')).up).toBe(true);
+    expect(() => ns.batch().sysctl('kernel.hostname', 'x')).toThrow(ValidationError);
+  });
+});

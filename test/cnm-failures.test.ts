@@ -18,13 +18,22 @@ afterEach(async () => {
   await w.cleanup();
 });
 
-/** Puts a request the kernel will refuse (ENODEV) at position k of the batch. */
+/**
+ * Puts a request the kernel will refuse (ENODEV) at position k of the
+ * batch: into the rtnetlink group there, or, where k falls on a group of
+ * sysctl writes or an nf_tables transaction, as a group of its own before it.
+ */
 function failAt(b: unknown, k: number): boolean {
-  const groups = (b as { groups: { ops: unknown[] }[] }).groups;
+  type G = { target: unknown; ops: unknown[]; nft?: true; sysctl?: true };
+  const groups = (b as { groups: G[] }).groups;
+  const fault = { op: { op: 'link.del', dev: 'nsfault0' }, request: 'RTM_DELLINK', object: "link 'nsfault0'" };
   let i = 0;
-  for (const g of groups) {
-    if (k <= i + g.ops.length) {
-      g.ops.splice(k - i, 0, { op: { op: 'link.del', dev: 'nsfault0' }, request: 'RTM_DELLINK', object: "link 'nsfault0'" });
+  for (let gi = 0; gi < groups.length; gi++) {
+    const g = groups[gi]!;
+    const special = g.nft || g.sysctl;
+    if (special ? k < i + g.ops.length : k <= i + g.ops.length) {
+      if (special) groups.splice(gi, 0, { target: g.target, ops: [fault] });
+      else g.ops.splice(k - i, 0, fault);
       return true;
     }
     i += g.ops.length;
@@ -128,6 +137,56 @@ describe('failure injection', () => {
     // And after all that, the join works.
     await ep.join(sb);
     expect((await sb.info()).endpoints.map((e) => e.ifname)).toEqual(['eth0', 'eth1']);
+  }, 60_000);
+});
+
+describe('failure injection, routed and macvlan', () => {
+  // Every step of a create, and a refused request at every position of its
+  // kernel trip (the host's sysctl write included), leaves nothing: the
+  // host's routes, neighbours and veths, and a macvlan shim's routes too.
+  const everyStep = async (network: string, opts: { ports?: string[] }, prefix: string, expectOps: number) => {
+    let kernelOps = 0;
+    fault = (step, b) => {
+      if (step.startsWith('kernel.join:')) kernelOps = opCount(b);
+    };
+    await (await createSandbox(w.c, { name: `${prefix}probe`, mode: { network }, ...opts })).delete();
+    expect(kernelOps).toBe(expectOps);
+    const neighbours = async () => JSON.stringify(await ipj<any[]>(w.host.name, 'neigh', 'show', 'nud', 'permanent'));
+    const before = await settled(w, prefix);
+    const neighBefore = await neighbours();
+    const plans: [string, number | null][] = [
+      ...['store.sandbox', 'kernel.sandbox', 'files'].map((s) => [s, null] as [string, null]),
+      ...Array.from({ length: kernelOps + 1 }, (_, k) => ['kernel.batch', k] as [string, number]),
+    ];
+    for (const [step, k] of plans) {
+      fault = (s, b) => {
+        if (k === null && s === step) throw new Error(`injected at ${step}`);
+        if (k !== null && s.startsWith('kernel.join:')) failAt(b, k);
+      };
+      const err = await createSandbox(w.c, { name: `${prefix}${k ?? step.length}`, mode: { network }, ...opts }).then(() => null, (e: unknown) => e);
+      fault = null;
+      expect(err, `${step}@${k}`).toBeInstanceOf(NsnetError);
+      await expectUnchanged(before, prefix);
+      expect(await neighbours(), `${step}@${k}`).toBe(neighBefore);
+    }
+  };
+
+  test('routed: a failure at every step of a create with a published port leaves kernel (firewall too), store and files as they were', async () => {
+    const net = await w.c.createNetwork(uniq('fr'), { driver: 'routed', subnets: ['10.78.0.0/24'] });
+    await createSandbox(w.c, { name: uniq('fk'), mode: { network: net.name } }); // something to keep
+    // veth, IPv6 off on its host end (a sysctl), alias and route_localnet, up, host route, host neighbour;
+    // inside: address generation off, up, address, default route, gateway neighbour
+    await everyStep(net.name, { ports: ['8310:80'] }, `fr${process.pid % 1000}`, 11);
+  }, 60_000);
+
+  test('macvlan with a host shim: a failure at every step of a create leaves kernel (the shim\'s routes too), store and files as they were', async () => {
+    await w.host.batch().addVeth({ name: 'lanf0', up: true, peer: { name: 'lanf1' } }).setUp('lanf1').commit();
+    const net = await w.c.createNetwork(uniq('fm'), {
+      driver: 'macvlan', subnets: [{ subnet: '192.168.79.0/24', ipRange: '192.168.79.128/25' }], options: { parent: 'lanf0', 'nsnet.host_shim': '192.168.79.250' },
+    });
+    await createSandbox(w.c, { name: uniq('fk'), mode: { network: net.name } }); // something to keep
+    // macvlan; inside: address generation off, up, address, default route; the shim's route to it
+    await everyStep(net.name, {}, `fm${process.pid % 1000}`, 6);
   }, 60_000);
 });
 

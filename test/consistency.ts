@@ -102,20 +102,22 @@ export async function problems(c: Controller, hostName: string, prefix: string):
       }),
     )
     .sort();
-  // Networks: each bridge this store made is there, and no bridge it tagged is left without its network; nsnet's bridges set names exactly its bridges.
+  // Networks: each bridge this store made is there, and no bridge it tagged is left without its network; nsnet's self set names exactly its networks' interfaces (a bridge, a routed network's prefix*).
   const made = s.networks.filter((n) => n.driver === 'bridge' && n.driverState.createdBridge).map((n) => String(n.driverState.bridge)).sort();
   const tagged = links.filter((l) => ownerOf(l.ifalias) === c.store.id && !/^nsv[0-9a-f]{8}$/.test(l.ifname)).map((l) => l.ifname as string).sort();
   if (JSON.stringify(tagged) !== JSON.stringify(made)) out.push(`bridges tagged as this store's [${tagged}], the store's networks made [${made}]`);
   for (const n of s.networks) if (n.driver === 'bridge' && !byName.has(String(n.driverState.bridge))) out.push(`network ${n.name}: bridge ${n.driverState.bridge} missing`);
   const nft = await nftj(hostName);
   const inSet = ofKind(nft, 'set')
-    .filter((x) => x.table === 'nsnet' && x.name === 'bridges')
+    .filter((x) => x.table === 'nsnet' && x.name === 'self')
     .flatMap((x) => (x.elem ?? []) as any[])
     .filter((e) => ownerOf(e.elem?.comment) === c.store.id)
-    .map((e) => String(e.elem.val))
+    .map((e) => String(e.elem.val.concat[0]))
     .sort();
-  const bridged = s.networks.filter((n) => n.driver === 'bridge').map((n) => String(n.driverState.bridge)).sort();
-  if (JSON.stringify(inSet) !== JSON.stringify(bridged)) out.push(`nsnet's bridges set holds [${inSet}] of this store's, its networks [${bridged}]`);
+  const ifaces = s.networks
+    .flatMap((n) => (n.driver === 'bridge' ? [String(n.driverState.bridge)] : n.driver === 'routed' ? [`${n.driverState.prefix}*`] : []))
+    .sort();
+  if (JSON.stringify(inSet) !== JSON.stringify(ifaces)) out.push(`nsnet's self set holds [${inSet}] of this store's, its networks [${ifaces}]`);
   const havePorts = nftPorts(nft);
   if (JSON.stringify(havePorts) !== JSON.stringify(wantPorts)) out.push(`DNAT elements [${havePorts.join(', ')}], the store [${wantPorts.join(', ')}]`);
   const dirs = ls(c.filesDir).map((d) => join(c.filesDir, d)).sort();

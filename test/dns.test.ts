@@ -124,6 +124,33 @@ describe('names on a user network, served from this process', () => {
     }
   });
 
+  test('on a routed network and a macvlan network, sandboxes resolve each other by name as on a bridge network', async () => {
+    // A veth pair both of whose ends are the host's: the macvlan network's parent.
+    const parent = uniq('dp');
+    await w.host.batch().addVeth({ name: parent, up: true, peer: { name: `${parent}b`, up: true } }).commit();
+    const routed = await w.c.createNetwork(uniq('drt'), { driver: 'routed', subnets: ['10.73.0.0/24'] });
+    const lan = await w.c.createNetwork(uniq('dmv'), { driver: 'macvlan', subnets: [{ subnet: '10.74.0.0/24', gateway: '10.74.0.1' }], options: { parent } });
+    const sbs: Sandbox[] = [];
+    try {
+      for (const net of [routed, lan]) {
+        const a = await w.c.createSandbox(uniq('dr'), { networks: [{ network: net.name, aliases: ['peer'] }] });
+        const b = await w.c.createSandbox(uniq('ds'), { networks: [net.name] });
+        sbs.push(a, b);
+        expect((await net.info()).nameResolution).toBe('embedded');
+        expect(await getent(b.name, a.name)).toBe(await addr(a));
+        expect(addresses(await query(b.netnsPath, 'peer'))).toEqual([await addr(a)]);
+        expect(addresses(await query(a.netnsPath, `${b.name}.${net.name}`))).toEqual([await addr(b)]);
+      }
+      // Each network's names stay on it.
+      expect(addresses(await query(sbs[2]!.netnsPath, sbs[0]!.name))).toBe('NXDOMAIN');
+    } finally {
+      for (const s of sbs) await s.delete();
+      await routed.delete();
+      await lan.delete();
+      await w.host.links.delete(parent);
+    }
+  });
+
   test("resolv.conf names 127.0.0.11 and keeps --dns-search and --dns-option; the default bridge network keeps the host's resolvers and no server", async () => {
     const a = await w.c.createSandbox(uniq('dr'), { networks: ['front'], dnsSearch: ['corp.example'], dnsOptions: ['timeout:2'] });
     const n = await w.c.createSandbox(uniq('dk'), { networks: ['front'], dnsOptions: ['ndots:3'] });

@@ -107,3 +107,10 @@ test("a network's DOCKER-USER rules: replies and published ports in, its own tra
     `-i nsbr-x ${tag} -j ACCEPT`,
   ]);
 });
+
+test("a routed network's DOCKER-USER rules name its host veths by their prefix, as iptables writes a wildcard", () => {
+  const rules = dockerUserRules('0123456789abcdef', { id: 'n2', interface: { kind: 'prefix', prefix: 'nsr00a' }, subnets: [], internal: false, icc: true, masquerade: true });
+  const tag = '-m comment --comment "nsnet 0123456789abcdef n2"';
+  expect(rules[1]).toBe(`-i nsr00a+ -o nsr00a+ ${tag} -j ACCEPT`);
+  expect(rules.every((r) => !r.includes('undefined') && /-[io] nsr00a\+ /.test(r))).toBe(true);
+});

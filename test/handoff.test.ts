@@ -161,3 +161,26 @@ test("networks on an ipam network's pool: a bridge network may take a pool's sub
   await pool4.delete();
   await pool6.delete();
 });
+
+test('a routed or macvlan network cannot hand its interfaces to a runtime: a handoff sandbox on one is refused before the kernel or the store change', async () => {
+  const parent = uniq('hop');
+  await w.host.batch().addVeth({ name: parent, up: true, peer: { name: `${parent}b`, up: true } }).commit();
+  const routed = await w.c.createNetwork(uniq('hor'), { driver: 'routed', subnets: ['10.155.0.0/24'] });
+  const lan = await w.c.createNetwork(uniq('hom'), { driver: 'macvlan', subnets: [{ subnet: '10.156.0.0/24', gateway: '10.156.0.1' }], options: { parent } });
+  try {
+    for (const net of [routed, lan]) {
+      const ep = await net.createEndpoint(uniq('hoe'));
+      const before = { links: await hostLinks(), routes: await ipj<any[]>(w.host.name!, 'route', 'show', 'table', 'all'), sandboxes: (await w.c.sandboxes()).length };
+      const err = await w.c.createSandbox(uniq('hos'), { netnsPath: join(runtimeDir, uniq('hrx')), handoff: true, join: [ep] }).catch((e) => e);
+      expect(err).toMatchObject({ name: 'ValidationError', field: 'handoff' });
+      expect(err.message).toContain(`a ${net.record.driver} network cannot hand its interfaces`);
+      expect({ links: await hostLinks(), routes: await ipj<any[]>(w.host.name!, 'route', 'show', 'table', 'all'), sandboxes: (await w.c.sandboxes()).length }).toEqual(before);
+      expect((await ep.info()).sandboxId).toBeNull();
+      await ep.delete();
+    }
+  } finally {
+    await routed.delete();
+    await lan.delete();
+    await w.host.links.delete(parent);
+  }
+});

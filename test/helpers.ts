@@ -21,7 +21,9 @@ export function uniq(prefix: string): string {
 
 /** `ip` in ns: a name in /run/netns (`ip -n`), a path anywhere (a runtime's namespace, entered with nsenter), or null for this one. */
 function ipIn(ns: string | null, args: string[]) {
-  return ns?.startsWith('/') ? run('nsenter', [`--net=${ns}`, 'ip', ...args]) : run('ip', [...(ns ? ['-n', ns] : []), ...args]);
+  // Thousands of links or routes (the scale tests) print megabytes.
+  const o = { maxBuffer: 256 << 20 };
+  return ns?.startsWith('/') ? run('nsenter', [`--net=${ns}`, 'ip', ...args], o) : run('ip', [...(ns ? ['-n', ns] : []), ...args], o);
 }
 
 /** `ip -j [-n ns] ...args`, parsed. */

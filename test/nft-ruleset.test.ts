@@ -23,8 +23,8 @@ let nft: Nftables;
 let server: Server;
 const seen: string[] = []; // remote addresses the container's server saw
 
-const net1 = { bridge: 'nb1', subnets: ['10.71.0.0/24', 'fd71::/64'] };
-const net2 = { bridge: 'nb2', subnets: ['10.72.0.0/24'] };
+const net1 = { iface: 'nb1', subnets: ['10.71.0.0/24', 'fd71::/64'] };
+const net2 = { iface: 'nb2', subnets: ['10.72.0.0/24'] };
 const port = { protocol: 'tcp', hostPort: 8080, containerIp: '10.71.0.2', containerPort: 80 } as const;
 
 async function container(ns: Netns, bridge: string, veth: string, addr: string, gw: string, newBridge = true): Promise<void> {
@@ -69,14 +69,14 @@ afterAll(async () => {
 describe('the nsnet ruleset', () => {
   test('loads in one transaction, and nft lists the chains and rules it describes, rule by rule', async () => {
     expect(await chainText(host.name!, 'inet', 'nsnet', 'forward')).toEqual([
-      'iifname @bridges oifname @bridges iifname . oifname != @self drop comment "nsnet: isolate networks"',
-      'iifname @icc_off oifname @bridges drop comment "nsnet: icc off"',
-      'iifname @internal iifname . oifname != @self drop comment "nsnet: internal in"',
-      'oifname @internal iifname . oifname != @self drop comment "nsnet: internal out"',
-      'oifname @bridges ct state established,related accept comment "nsnet: replies"',
-      'oifname @bridges ct status dnat accept comment "nsnet: published"',
-      'iifname @bridges accept comment "nsnet: from containers"',
-      'oifname @bridges drop comment "nsnet: unpublished"',
+      'ct state established,related accept comment "nsnet: established"',
+      'iifname . iifname @self oifname . oifname @self iifname . oifname != @self drop comment "nsnet: isolate networks"',
+      'iifname . iifname @icc_off oifname . oifname @self drop comment "nsnet: icc off"',
+      'iifname . iifname @internal iifname . oifname != @self drop comment "nsnet: internal in"',
+      'oifname . oifname @internal iifname . oifname != @self drop comment "nsnet: internal out"',
+      'oifname . oifname @self ct status dnat accept comment "nsnet: published"',
+      'iifname . iifname @self accept comment "nsnet: from containers"',
+      'oifname . oifname @self drop comment "nsnet: unpublished"',
     ]);
     expect(await chainText(host.name!, 'inet', 'nsnet', 'prerouting')).toEqual([
       'fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @dnat4 comment "nsnet: publish v4"',
@@ -98,9 +98,9 @@ describe('the nsnet ruleset', () => {
     expect(await chainText(host.name!, 'inet', 'nsnet', 'postrouting')).toEqual([
       'ct status dnat ip saddr . oifname @nets4 masquerade comment "nsnet: hairpin v4"',
       'ct status dnat ip6 saddr . oifname @nets6 masquerade comment "nsnet: hairpin v6"',
-      'ip saddr 127.0.0.0/8 oifname @bridges masquerade comment "nsnet: from host loopback"',
-      'ip saddr @masq4 oifname != @bridges masquerade comment "nsnet: masquerade v4"',
-      'ip6 saddr @masq6 oifname != @bridges masquerade comment "nsnet: masquerade v6"',
+      'ip saddr 127.0.0.0/8 oifname . oifname @self masquerade comment "nsnet: from host loopback"',
+      'ip saddr @masq4 oifname . oifname != @self masquerade comment "nsnet: masquerade v4"',
+      'ip6 saddr @masq6 oifname . oifname != @self masquerade comment "nsnet: masquerade v6"',
     ]);
     const objs = await nftj(host.name!);
     expect(ofKind(objs, 'chain').map((c) => `${c.name} ${c.type} ${c.hook} ${c.prio}`).sort()).toEqual([
@@ -111,7 +111,7 @@ describe('the nsnet ruleset', () => {
       'prerouting nat prerouting -100',
     ]);
     expect([...ofKind(objs, 'set'), ...ofKind(objs, 'map')].map((s) => s.name).sort()).toEqual(
-      ['bridges', 'dnat4', 'dnat4_any', 'dnat6', 'dnat6_any', 'icc_off', 'internal', 'masq4', 'masq6', 'nets4', 'nets6', 'self'],
+      ['dnat4', 'dnat4_any', 'dnat6', 'dnat6_any', 'icc_off', 'internal', 'masq4', 'masq6', 'nets4', 'nets6', 'self'],
     );
   });
 
@@ -121,8 +121,8 @@ describe('the nsnet ruleset', () => {
     const mid = await nftj(host.name!);
     expect(ofKind(mid, 'rule')).toEqual(ofKind(before, 'rule'));
     const sets = Object.fromEntries([...ofKind(mid, 'set'), ...ofKind(mid, 'map')].map((s) => [s.name, s.elem]));
-    expect(sets.bridges).toEqual(['nb1', 'nb2']);
-    expect(sets.icc_off).toEqual(['nb2']);
+    expect(sets.self).toEqual([{ concat: ['nb1', 'nb1'] }, { concat: ['nb2', 'nb2'] }]);
+    expect(sets.icc_off).toEqual([{ concat: ['nb2', 'nb2'] }]);
     expect(sets.masq4).toEqual([{ prefix: { addr: '10.71.0.0', len: 24 } }, { prefix: { addr: '10.72.0.0', len: 24 } }]);
     expect(sets.masq6).toEqual([{ prefix: { addr: 'fd71::', len: 64 } }]);
     expect(sets.nets4).toEqual([{ concat: [{ prefix: { addr: '10.71.0.0', len: 24 } }, 'nb1'] }, { concat: [{ prefix: { addr: '10.72.0.0', len: 24 } }, 'nb2'] }]);

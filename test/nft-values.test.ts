@@ -58,6 +58,36 @@ describe('nf_tables values', () => {
     expect(hex(el!.keyEnd)).toBe('0affffff' + br0.toString('hex'));
   });
 
+  test("an interface wildcard (nft's name*) is the range from the name NUL-padded to the name 0xff-padded, and reads back as name*", () => {
+    const [el] = toNativeNftOp({ verb: 'add', elements: { set: ruleset.SETS.self, elements: [{ key: ['nsr0ab*', 'nsr0ab*'] }] } }).op.elems!;
+    const first = Buffer.alloc(16);
+    first.write('nsr0ab');
+    const last = Buffer.alloc(16, 0xff);
+    last.write('nsr0ab');
+    expect(hex(el!.key)).toBe(hex(Buffer.concat([first, first])));
+    expect(hex(el!.keyEnd)).toBe(hex(Buffer.concat([last, last])));
+    const l = layout(['ifname', 'ifname'], 'k');
+    expect(decodeTuple(l, el!.key)).toEqual(['nsr0ab', 'nsr0ab']);
+    expect(decodeTuple(l, el!.keyEnd!)).toEqual(['nsr0ab*', 'nsr0ab*']);
+    // What a listing reads back adds the same element again (a rebuild keeps every element).
+    const [again] = toNativeNftOp({ verb: 'add', elements: { set: ruleset.SETS.self, elements: [{ key: ['nsr0ab', 'nsr0ab'], keyEnd: ['nsr0ab*', 'nsr0ab*'] }] } }).op.elems!;
+    expect([hex(again!.key), hex(again!.keyEnd)]).toEqual([hex(el!.key), hex(el!.keyEnd)]);
+    // A 15-byte prefix leaves one 0xff byte; a hash set cannot hold a range at all.
+    expect(hex(encodeTuple(layout('ifname', 'k'), 'abcdefghijklmno*', 'k'))).toBe(`${Buffer.from('abcdefghijklmno').toString('hex')}ff`);
+    const plain: SetSpec = { family: 'inet', table: 't', name: 's', key: ['ifname', 'ifname'] };
+    expect(() => toNativeNftOp({ verb: 'add', elements: { set: plain, elements: [{ key: ['nsr0ab*', 'x'] }] } })).toThrow(/only interval sets hold one/);
+  });
+
+  test('a routed network is one element per set, matching all its host veths by their prefix', () => {
+    const ops = ruleset.addNetworkOps({ iface: 'nsr0ab*', subnets: ['10.9.0.0/24'], icc: false });
+    expect(ops.map((o) => ('elements' in o ? [o.elements.set.name, o.elements.elements.map((e) => e.key)] : null))).toEqual([
+      ['self', [['nsr0ab*', 'nsr0ab*']]],
+      ['icc_off', [['nsr0ab*', 'nsr0ab*']]],
+      ['masq4', ['10.9.0.0/24']],
+      ['nets4', [['10.9.0.0/24', 'nsr0ab*']]],
+    ]);
+  });
+
   test('published ports are plain hash maps (no intervals), each field padded to a register', () => {
     const { op } = toNativeNftOp({ verb: 'add', set: ruleset.SETS.dnat4Any });
     expect(op).toMatchObject({ flags: 0x08, keyLen: 8, dataLen: 8 });
@@ -74,21 +104,22 @@ describe('nf_tables values', () => {
 
 describe('ruleset changes', () => {
   test('a network is elements only, and removing it names exactly the same elements', () => {
-    const add = ruleset.addNetworkOps({ bridge: 'br7', subnets: ['10.7.0.0/24', 'fd07::/64'], icc: false });
-    const del = ruleset.removeNetworkOps({ bridge: 'br7', subnets: ['10.7.0.0/24', 'fd07::/64'], icc: false });
+    const add = ruleset.addNetworkOps({ iface: 'br7', subnets: ['10.7.0.0/24', 'fd07::/64'], icc: false });
+    const del = ruleset.removeNetworkOps({ iface: 'br7', subnets: ['10.7.0.0/24', 'fd07::/64'], icc: false });
     expect(add.every((o) => 'elements' in o && o.verb === 'add')).toBe(true);
-    expect(add.map((o) => ('elements' in o ? o.elements.set.name : ''))).toEqual(['bridges', 'self', 'icc_off', 'masq4', 'masq6', 'nets4', 'nets6']);
+    expect(add.map((o) => ('elements' in o ? o.elements.set.name : ''))).toEqual(['self', 'icc_off', 'masq4', 'masq6', 'nets4', 'nets6']);
     expect(del.map((o) => ('elements' in o ? o.elements : null))).toEqual(add.map((o) => ('elements' in o ? o.elements : null)));
   });
 
   test('internal networks are never masqueraded', () => {
-    const ops = ruleset.addNetworkOps({ bridge: 'br8', subnets: ['10.8.0.0/24'], internal: true });
-    expect(ops.map((o) => ('elements' in o ? o.elements.set.name : ''))).toEqual(['bridges', 'self', 'internal', 'nets4']);
+    const ops = ruleset.addNetworkOps({ iface: 'br8', subnets: ['10.8.0.0/24'], internal: true });
+    expect(ops.map((o) => ('elements' in o ? o.elements.set.name : ''))).toEqual(['self', 'internal', 'nets4']);
   });
 
   test('bad networks and ports are refused before anything is built', () => {
-    expect(() => ruleset.addNetworkOps({ bridge: 'a/b', subnets: [] })).toThrow(ValidationError);
-    expect(() => ruleset.addNetworkOps({ bridge: 'br0', subnets: ['10.0.0.0/33'] })).toThrow(ValidationError);
+    expect(() => ruleset.addNetworkOps({ iface: 'a/b', subnets: [] })).toThrow(ValidationError);
+    expect(() => ruleset.addNetworkOps({ iface: '*', subnets: [] })).toThrow(ValidationError);
+    expect(() => ruleset.addNetworkOps({ iface: 'br0', subnets: ['10.0.0.0/33'] })).toThrow(ValidationError);
     expect(() => ruleset.addPortOps({ protocol: 'tcp', hostPort: 0, containerIp: '10.0.0.2', containerPort: 80 })).toThrow(ValidationError);
     expect(() => ruleset.addPortOps({ protocol: 'tcp', hostPort: 80, hostIp: '::1', containerIp: '10.0.0.2', containerPort: 80 })).toThrow(/IPv4/);
   });

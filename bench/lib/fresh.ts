@@ -19,3 +19,22 @@ export async function inFreshNetns<T>(peer: string, opts: object): Promise<T> {
   );
   return JSON.parse(stdout) as T;
 }
+
+// Waits until the machine is idle: the kernel destroys a finished run's
+// namespaces in the background for seconds, and that work would be billed
+// to whichever run comes next.
+export async function settle(ms: number): Promise<void> {
+  const { readFile } = await import('node:fs/promises');
+  const sample = async () => {
+    const f = (await readFile('/proc/stat', 'utf8')).split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    return { idle: f[3]! + f[4]!, total: f.reduce((a, b) => a + b, 0) };
+  };
+  const deadline = Date.now() + 30_000;
+  await new Promise((res) => setTimeout(res, ms));
+  while (Date.now() < deadline) {
+    const a = await sample();
+    await new Promise((res) => setTimeout(res, 250));
+    const b = await sample();
+    if (b.total > a.total && (b.idle - a.idle) / (b.total - a.total) > 0.97) return;
+  }
+}

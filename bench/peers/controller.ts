@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { Controller, createSandbox, type Sandbox } from 'nsnet';
+import { Controller, Netns, createSandbox, type Sandbox } from 'nsnet';
 
 import type { PeerRun } from './ip.js';
 
@@ -20,14 +20,26 @@ export interface ControllerRun extends PeerRun {
   pairMs?: number[];
 }
 
-export async function runController(opts: { n: number; explicit?: boolean; prefix?: string; ports?: boolean; published?: number; paired?: boolean }): Promise<ControllerRun> {
+export async function runController(opts: {
+  n: number; explicit?: boolean; prefix?: string; ports?: boolean; published?: number; paired?: boolean;
+  /** The network's driver: bridge (default) or routed; none: sandboxes with only lo (no network). */
+  driver?: 'bridge' | 'routed' | 'none';
+  /**
+   * Give the namespace an uplink with an address first, as every host has:
+   * the kernel picks a host route's source by walking the interfaces in
+   * the order they were made until one has an IPv4 address.
+   */
+  uplink?: boolean;
+}): Promise<ControllerRun> {
   const stateDir = mkdtempSync(join(tmpdir(), 'nsnet-bench-'));
+  if (opts.uplink) await (await Netns.host()).batch().addVeth({ name: 'up0', up: true, peer: { name: 'up1' } }).addAddress('up0', '192.0.2.1/24').setUp('up1').commit();
   const c = await Controller.open({ stateDir });
   const prefix = opts.prefix ?? 'nsc';
   try {
-    await c.createNetwork('bench', { subnets: ['10.200.0.0/16'] });
+    if (opts.driver !== 'none') await c.createNetwork('bench', { driver: opts.driver ?? 'bridge', subnets: ['10.200.0.0/16'] });
+    const mode = opts.driver === 'none' ? 'none' : { network: 'bench' };
     // One sandbox first, outside the timing, as every peer's first call pays for loading.
-    await (await createSandbox(c, { name: `${prefix}warm`, mode: { network: 'bench' }, ...(opts.ports || opts.paired ? { ports: ['19999:80'] } : {}) })).delete({ wait: true });
+    await (await createSandbox(c, { name: `${prefix}warm`, mode, ...(opts.ports || opts.paired ? { ports: ['19999:80'] } : {}) })).delete({ wait: true });
     if (opts.published) {
       const n = opts.published;
       await createSandbox(c, { name: `${prefix}held`, mode: { network: 'bench' }, ports: [`30000-${30000 + n - 1}:1000-${1000 + n - 1}`] });
@@ -53,7 +65,7 @@ export async function runController(opts: { n: number; explicit?: boolean; prefi
     }
     for (let i = 0; i < opts.n; i++) {
       const t0 = performance.now();
-      sbs.push(await createSandbox(c, { name: `${prefix}${i}`, mode: { network: 'bench' }, ...(opts.ports ? { ports: [`${20000 + i}:80`] } : {}) }));
+      sbs.push(await createSandbox(c, { name: `${prefix}${i}`, mode, ...(opts.ports ? { ports: [`${20000 + i}:80`] } : {}) }));
       setupMs.push(performance.now() - t0);
     }
     for (const sb of sbs) {
@@ -61,7 +73,7 @@ export async function runController(opts: { n: number; explicit?: boolean; prefi
       await sb.delete({ wait: !!opts.explicit });
       teardownMs.push(performance.now() - t0);
     }
-    const peer = opts.published ? `controller+port@${opts.published}` : opts.ports ? 'controller+port' : 'controller';
+    const peer = opts.driver === 'routed' || opts.driver === 'none' ? `controller/${opts.driver}` : opts.published ? `controller+port@${opts.published}` : opts.ports ? 'controller+port' : 'controller';
     return { peer, n: opts.n, setupMs, teardownMs, teardown: opts.explicit ? 'explicit' : 'release' };
   } finally {
     c.close();

@@ -31,7 +31,13 @@ std::vector<ops::Group> to_groups(Napi::Value v) {
     ops::Group grp;
     grp.ns = NetnsHandle::From(o.Get("ns"));
     grp.is_nft = o.Get("nft").IsArray();
-    if (grp.is_nft) {
+    grp.is_sysctl = o.Get("sysctl").IsArray();
+    if (grp.is_sysctl) {
+      grp.sysctl = from_array(o.Get("sysctl"), [](Napi::Value kv) {
+        Napi::Array a = kv.As<Napi::Array>();
+        return std::pair<std::string, std::string>(a.Get(0u).ToString().Utf8Value(), a.Get(1u).ToString().Utf8Value());
+      });
+    } else if (grp.is_nft) {
       grp.nft = from_array(o.Get("nft"), to_nft_op);
     } else {
       grp.list = from_array(o.Get("ops"), [&](Napi::Value op) {
@@ -43,10 +49,10 @@ std::vector<ops::Group> to_groups(Napi::Value v) {
   });
 }
 
-// Opening an nf_tables socket enters its namespace: only the namespace lane may.
+// Opening an nf_tables socket, or writing a sysctl, enters the namespace: only the namespace lane may.
 Lane lane_for(const std::vector<ops::Group>& groups) {
   for (const ops::Group& g : groups)
-    if (g.is_nft && nft_lane(*g.ns) == Lane::Namespace) return Lane::Namespace;
+    if ((g.is_nft && nft_lane(*g.ns) == Lane::Namespace) || g.is_sysctl) return Lane::Namespace;
   return Lane::Netlink;
 }
 

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <functional>
 
+#include "../ns/ns.h"
+
 namespace nsnet::ops {
 
 namespace {
@@ -30,6 +32,22 @@ bool run_nft(Group& g, std::vector<io::Reply>* r, io::SysError* err) {
   return true;
 }
 
+// One reply per key: a key the namespace lacks is that write's failure, not the job's.
+void run_sysctl(Group& g, std::vector<io::Reply>* r) {
+  for (const auto& [key, value] : g.sysctl) {
+    io::SysError e;
+    io::Reply reply;
+    if (!ns::sysctl_write(g.ns->fd, key, value, &e)) {
+      reply.error = -(e.err ? e.err : EIO);
+      reply.message = e.what;
+    }
+    const bool failed = reply.error != 0;
+    r->push_back(std::move(reply));
+    if (failed) break;
+  }
+  while (r->size() < g.sysctl.size()) r->push_back(io::Reply{-ECANCELED, "not sent: an earlier request in the batch failed"});
+}
+
 Op lo_up() {
   Op lo;
   lo.type = OpType::LinkSet;
@@ -51,6 +69,8 @@ bool run_groups_then(std::vector<Group>& groups, std::vector<io::Reply>* replies
       r.assign(g.size(), io::Reply{-ECANCELED, "not sent: an earlier request in the batch failed"});
     } else if (g.is_nft) {
       if (!run_nft(g, &r, err)) return false;
+    } else if (g.is_sysctl) {
+      run_sysctl(g, &r);
     } else if (!g.ns->with_rtnl([&](io::Socket& s) { return exec(s, g.list, &r, err); })) {
       return false;
     }
@@ -82,7 +102,7 @@ bool create_and_run(const std::shared_ptr<ns::Namespace>& ns, const Place& at, s
   };
   // lo goes up in the first batch sent into the new namespace (one round
   // trip fewer than a request of its own), or alone when there is none.
-  auto first = std::find_if(groups.begin(), groups.end(), [&](const Group& g) { return g.ns == ns && !g.is_nft; });
+  auto first = std::find_if(groups.begin(), groups.end(), [&](const Group& g) { return g.ns == ns && !g.is_nft && !g.is_sysctl; });
   if (first == groups.end()) {
     first = groups.insert(groups.begin(), Group{});
     first->ns = ns;

@@ -24,14 +24,18 @@ struct NsRefs {
 
 // rtnetlink requests on one namespace's socket, or (is_nft) one nf_tables
 // transaction on it, so a sandbox's interfaces and its published ports'
-// elements go in one unit.
+// elements go in one unit; or (is_sysctl) writes of /proc/sys keys as the
+// namespace sees them, for settings netlink cannot make (an interface's
+// disable_ipv6), which only the namespace thread may run.
 struct Group {
   std::shared_ptr<ns::Namespace> ns;
   std::vector<Op> list;
   std::vector<NsRefs> refs;  // one per op of list
   bool is_nft = false;
   std::vector<NftOp> nft;
-  size_t size() const { return is_nft ? nft.size() : list.size(); }
+  bool is_sysctl = false;
+  std::vector<std::pair<std::string, std::string>> sysctl;  // key, value
+  size_t size() const { return is_nft ? nft.size() : is_sysctl ? sysctl.size() : list.size(); }
 };
 
 // Runs the groups in order, one reply per op. After a failed op nothing

@@ -230,6 +230,47 @@ TEST(a_failure_before_the_namespace_group_cancels_it_and_lo_up_reports_nothing_o
   CHECK_EQ(c.ns->fd, -1);
 }
 
+TEST(a_sysctl_group_writes_as_the_new_namespace_sees_it_between_groups_and_a_missing_key_undoes_the_create) {
+  Created c = create({g_rundir, "kt-sys"}, [](const std::shared_ptr<ns::Namespace>& n) {
+    std::vector<ops::Group> g;
+    g.push_back(group(n, {link_add("bridge", "kt-s0")}));
+    ops::Group w;
+    w.ns = n;
+    w.is_sysctl = true;
+    w.sysctl.emplace_back("net.ipv6.conf.kt-s0.disable_ipv6", "1");
+    g.push_back(std::move(w));
+    return g;
+  });
+  CHECK(c.ok);
+  CHECK_EQ(c.replies.size(), size_t{2});
+  std::string v;
+  io::SysError err;
+  CHECK(ns::sysctl_read(c.ns->fd, "net.ipv6.conf.kt-s0.disable_ipv6", &v, &err));
+  CHECK(v == "1");
+  // Not the test's own namespace's: there is no kt-s0 here.
+  CHECK(!ns::sysctl_read(home()->fd, "net.ipv6.conf.kt-s0.disable_ipv6", &v, &err));
+  release("kt-sys", c);
+
+  Created bad = create({g_rundir, "kt-sysbad"}, [](const std::shared_ptr<ns::Namespace>& n) {
+    std::vector<ops::Group> g;
+    ops::Group w;
+    w.ns = n;
+    w.is_sysctl = true;
+    w.sysctl.emplace_back("net.ipv4.conf.kt-nosuch.forwarding", "1");
+    g.push_back(std::move(w));
+    g.push_back(group(n, {link_add("bridge", "kt-s1")}));
+    return g;
+  });
+  CHECK(!bad.ok);
+  CHECK_EQ(bad.err.err, 0);  // a write failed, not the job
+  CHECK_EQ(bad.replies.size(), size_t{2});
+  if (bad.replies.size() == 2) {
+    CHECK_EQ(bad.replies[0].error, -ENOENT);
+    CHECK_EQ(bad.replies[1].error, -ECANCELED);
+  }
+  CHECK(!exists(g_rundir + "/kt-sysbad"));
+}
+
 TEST(create_and_run_refuses_a_namespace_that_already_holds_one_and_changes_nothing) {
   std::vector<ops::Group> none;
   std::vector<io::Reply> replies;

@@ -3,7 +3,7 @@
 // sandbox's interface, its MAC, state, addresses and default route here,
 // the host side by the driver, its published ports by the firewall. A CNI
 // CHECK and STATUS are built on these.
-import { lacking } from '../drivers/inside.js';
+import { gatewayAddresses, gatewaysOf, lacking } from '../drivers/inside.js';
 import type { EndpointRecord, NetworkRecord } from '../store/store.js';
 import type { CnmContext } from './context.js';
 import { portSpecs } from './publish.js';
@@ -33,7 +33,7 @@ export async function checkEndpoint(ctx: CnmContext, epRec: EndpointRecord): Pro
       if (!link.up) problems.push(`interface ${ep.ifname} is down`);
       const gateway = ep.gatewayEndpoint && !net.internal;
       const [have, routes] = await Promise.all([ns.addresses.list({ dev: link.ifindex }), gateway ? ns.routes.list() : []]);
-      const lacks = lacking(net, ep, link.ifindex, have, routes, gateway);
+      const lacks = lacking(ep, link.ifindex, have, routes, gateway ? gatewayAddresses(net, gatewaysOf(driver, net)) : []);
       for (const a of lacks.addresses) problems.push(`interface ${ep.ifname} lacks address ${a}`);
       for (const g of lacks.gateways) problems.push(`no default route via ${g} in ${sb.netnsPath}`);
     });

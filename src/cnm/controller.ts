@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { bridgeDriver } from '../drivers/bridge.js';
 import type { Driver } from '../drivers/driver.js';
 import { hostDriver } from '../drivers/host.js';
+import { macvlanDriver } from '../drivers/macvlan.js';
+import { routedDriver } from '../drivers/routed.js';
 import { ipamDriver } from '../drivers/ipam.js';
 import { nullDriver } from '../drivers/null.js';
 import { overlayDriver } from '../drivers/overlay.js';
@@ -161,7 +163,7 @@ export class Controller extends EventEmitter {
     };
     this.ctx = new Context(o.host, o.store, firewall, o.runDir, { filesRoot: o.filesDir, etcDir: o.etcDir }, o.faults, o.stateDir, emit,
       o.global, o.global ? overlayContext(o.global, () => this.peers) : null);
-    for (const d of [nullDriver, hostDriver, bridgeDriver, ipamDriver, overlayDriver]) this.ctx.drivers.set(d.name, d);
+    for (const d of [nullDriver, hostDriver, bridgeDriver, macvlanDriver, routedDriver, ipamDriver, overlayDriver]) this.ctx.drivers.set(d.name, d);
   }
 
   static async open(opts: ControllerOptions = {}): Promise<Controller> {

@@ -109,7 +109,8 @@ export function planEndpoint(
 
 /** Refuses ports (value, for the error) on a network whose endpoints cannot publish any. */
 export function refuseUnpublishable(ctx: CnmContext, net: NetworkRecord, value: unknown): void {
-  if (!ctx.driver(net.driver).publishesPorts) throw new ValidationError('ports', value, `network ${net.name} (${net.driver}) cannot publish ports`);
+  const can = ctx.driver(net.driver).publishesPorts;
+  if (can !== true) throw new ValidationError('ports', value, `network ${net.name} (${net.driver}) cannot publish ports${can ? `: ${can}` : ''}`);
   if (net.internal) throw new ValidationError('ports', value, `network ${net.name} is internal: nothing leaves it, so nothing can be published`);
 }
 
@@ -164,6 +165,8 @@ export function planJoins(
       throw NsnetError.state('ERR_NSNET_EXISTS', 'endpoint.join', ep.name, `sandbox ${sb.name} is already on network ${net.name}`);
     before.push({ ...fresh });
     const prefix = (net.driverState.ifPrefix as string | undefined) ?? 'eth';
+    if (driver.usesIpam && sb.handoff && !driver.handsOff)
+      throw new ValidationError('handoff', true, `a ${driver.name} network cannot hand its interfaces to sandbox ${sb.name}'s runtime to move in (a bridge network can)`);
     if (driver.usesIpam && sb.handoff) {
       // Its runtime names it inside; until it moves it, it needs a name no other host interface has.
       if (fresh.ifname !== null) throw new ValidationError('ifname', fresh.ifname, `sandbox ${sb.name}'s runtime names its interfaces itself`);

@@ -3,6 +3,7 @@
 // handing the default route on), and delete (leave, then release).
 import { existsSync } from 'node:fs';
 
+import { defaultRoutes } from '../drivers/inside.js';
 import { handoffIfname } from '../drivers/handoff.js';
 import { NsnetError } from '../errors.js';
 import type { Netns } from '../netlink/netns.js';
@@ -153,7 +154,7 @@ async function leaveSandbox(ctx: CnmContext, epRec: EndpointRecord, busy: Busy, 
       await td.step('kernel.route', () =>
         ctx.inNetns(sb, async (ns) => {
           const b = ns.batch();
-          for (const s of next.net.subnets) if (s.gateway) b.replaceRoute({ dst: 'default', gateway: s.gateway, dev: next.heir.ifname! });
+          for (const r of defaultRoutes(ctx.knownDriver(next.net.driver), next.net, next.heir.ifname!)) b.replaceRoute(r);
           await b.commit();
         }),
       );

@@ -86,6 +86,9 @@ export async function createNetwork(ctx: CnmContext, name: string, o: NetworkOpt
   for (let i = 0; i < given.length; i++)
     for (let j = i + 1; j < given.length; j++)
       if (given[i]!.p.overlaps(given[j]!.p)) throw new ValidationError('subnets', o.subnets, `${given[i]!.rec.subnet} and ${given[j]!.rec.subnet} overlap`);
+  if (driver.externalSubnets && (given.length === 0 || (o.ipv6 && !given.some((g) => g.p.family === 6))))
+    throw new ValidationError('subnets', o.subnets,
+      `a ${driver.name} network takes the subnets of the LAN it joins: give them (--subnet${o.ipv6 ? ', an IPv6 one too' : ''}), with that LAN's router as the gateway`);
   const scope = driver.scope ?? 'local';
   if (scope === 'global' && !ctx.global) throw noGlobalStore(`a ${driver.name} network`);
   const rec: NetworkRecord = {
@@ -94,7 +97,8 @@ export async function createNetwork(ctx: CnmContext, name: string, o: NetworkOpt
     labels, options, driverState: {}, created: now(),
   };
   // Routes of the host count as taken for automatic subnets (Docker's rule).
-  const needAuto = driver.usesIpam && ((v4 && !given.some((g) => g.p.family === 4)) || (rec.ipv6 && !given.some((g) => g.p.family === 6)));
+  const picks = driver.usesIpam && !driver.externalSubnets;
+  const needAuto = picks && ((v4 && !given.some((g) => g.p.family === 4)) || (rec.ipv6 && !given.some((g) => g.p.family === 6)));
   const routes = needAuto ? (await ctx.host.routes.list({ table: 'all' })).filter((r) => r.dst !== 'default' && r.type === 'unicast') : [];
 
   const tx = new Transaction(`network ${n}`, ctx.faults);
@@ -120,7 +124,7 @@ export async function createNetwork(ctx: CnmContext, name: string, o: NetworkOpt
             const clash = others.find((x) => !realised.has(x.id) && x.subnets.some((s) => Prefix.parse(s.subnet).overlaps(g.p)));
             if (clash) throw NsnetError.state('ERR_NSNET_OVERLAP', 'network.create', g.rec.subnet, `subnet ${g.rec.subnet} overlaps network ${clash.name}`);
           }
-          if (driver.usesIpam) {
+          if (picks) {
             const routeTaken = routes.map((r) => Prefix.parse(r.dst, 'route', true));
             const auto = (family: 4 | 6) => {
               const p = pickSubnet(family, [...taken, ...routeTaken, ...rec.subnets.map((s) => Prefix.parse(s.subnet))]);

@@ -5,6 +5,8 @@
 // context.
 import { join as joinPath } from 'node:path';
 
+import { gatewayAddresses, gatewaysOf } from '../drivers/inside.js';
+import type { Driver } from '../drivers/driver.js';
 import { NsnetError } from '../errors.js';
 import type { Netns } from '../netlink/netns.js';
 import type { PortOptions } from '../ports.js';
@@ -170,7 +172,7 @@ export class Endpoint extends Handle<EndpointRecord> {
       return ep ? { ep, net: t.network(ep.networkId)! } : null;
     });
     if (!r) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'endpoint', this.name, `no endpoint ${this.name}`);
-    return endpointInfo(r.ep, r.net);
+    return endpointInfo(r.ep, r.net, this.ctx.knownDriver(r.net.driver));
   }
 
   /** Plugs the endpoint into a sandbox: interface, addresses and routes, all or nothing. */
@@ -210,11 +212,11 @@ export class Endpoint extends Handle<EndpointRecord> {
   }
 }
 
-export function endpointInfo(ep: EndpointRecord, net: NetworkRecord): EndpointInfo {
+export function endpointInfo(ep: EndpointRecord, net: NetworkRecord, driver: Driver | undefined): EndpointInfo {
   return {
     id: ep.id, name: ep.name, networkId: net.id, network: net.name, sandboxId: ep.sandboxId, ifname: ep.ifname,
     hostIfname: ep.hostIfname, mac: ep.mac, addresses: [...ep.addresses],
-    gateways: net.internal ? [] : net.subnets.map((s) => s.gateway).filter((g): g is string => !!g),
+    gateways: gatewayAddresses(net, gatewaysOf(driver, net)),
     gatewayEndpoint: ep.gatewayEndpoint,
     ports: (ep.ports ?? []).map((m) => ({ ...m })),
     aliases: [...(ep.aliases ?? [])],
@@ -259,7 +261,10 @@ export class Sandbox extends Handle<SandboxRecord> {
       const sb = t.sandbox(this.id);
       if (!sb) return null;
       // A sandbox sharing another's namespace sees that one's interfaces.
-      const eps = t.endpoints({ sandboxId: sb.ownerId ?? sb.id }).map((e) => endpointInfo(e, t.network(e.networkId)!));
+      const eps = t.endpoints({ sandboxId: sb.ownerId ?? sb.id }).map((e) => {
+        const net = t.network(e.networkId)!;
+        return endpointInfo(e, net, this.ctx.knownDriver(net.driver));
+      });
       const ownerRec = sb.ownerId ? t.sandbox(sb.ownerId) : null;
       const owner = sb.ownerId ? (ownerRec?.name ?? sb.ownerId) : null;
       // A sandbox sharing another's namespace has that one's resolv.conf too.

@@ -38,7 +38,7 @@ export interface ReconcileReport {
   addressesReleased: number;
   /** Host-side interfaces this store's endpoints left behind, removed. */
   interfacesRemoved: string[];
-  /** Bridges of this store's networks that were missing and were made again. */
+  /** Bridges (and other interfaces, a macvlan shim) of this store's networks that were missing and were made again. */
   bridgesRestored: string[];
   /** Leftover sandbox files and /etc/netns links with no sandbox. */
   filesRemoved: number;
@@ -62,6 +62,7 @@ export interface ReconcileReport {
 }
 
 const HOST_VETH = /^nsv[0-9a-f]{8}$/;
+const ROUTED_VETH = /^nsr[0-9a-z]{12}$/;
 const NSNET_BRIDGE = /^nsbr-[0-9a-f]{10}$/;
 
 export interface ReconcileOptions {
@@ -179,7 +180,7 @@ async function leftovers(c: CnmContext, links: Link[], report: ReconcileReport, 
   const bridges = new Set(networks.flatMap((n) => c.knownDriver(n.driver)?.networkLinks?.(n) ?? [n.driverState.bridge as string | undefined].filter((x): x is string => !!x)));
   let peers: Set<string> | undefined;
   for (const l of links) {
-    const named = (HOST_VETH.test(l.name) && l.kind === 'veth') || (NSNET_BRIDGE.test(l.name) && l.kind === 'bridge');
+    const named = ((HOST_VETH.test(l.name) || ROUTED_VETH.test(l.name)) && l.kind === 'veth') || (NSNET_BRIDGE.test(l.name) && l.kind === 'bridge');
     const whose = ownership(c.owner, l.alias);
     if (!named && whose === 'nobody') continue;
     if (whose === 'other') {

@@ -285,6 +285,14 @@ async function teardown(ctx: CnmContext, sbRec: SandboxRecord, o: DeleteOptions,
     // Unmounted behind our back, the namespace may live on (a process in
     // it holds it), and releasing it would not take its veths: they go now.
     if (o.wait || !isMounted(sb.netnsPath)) await leaveAll();
+    else {
+      // What would outlive the release, or linger too long (see Driver.release).
+      for (const ep of cur.eps) {
+        const net = cur.nets.get(ep.networkId)!;
+        const d = ctx.knownDriver(net.driver);
+        if (d?.release) await td.step(`release ${ep.name}`, () => d.release!(ctx, net, ep, sb));
+      }
+    }
     // Releasing the namespace destroys everything in it, veths included,
     // in the kernel's own time (see DeleteOptions.wait).
     ctx.dropNetns(sb.id);

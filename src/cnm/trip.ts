@@ -101,6 +101,14 @@ async function newNetns(ctx: CnmContext, tx: Transaction, sb: SandboxRecord, eps
         return b;
       },
     });
+  // What the trip puts outside the namespace goes on any rollback, the
+  // trip's own failure included (the namespace takes the rest with it).
+  tx.onUndo('kernel.sandbox', async () => {
+    for (const ep of eps) {
+      const net = nets.get(ep.networkId)!;
+      await ctx.driver(net.driver).release?.(ctx, net, ep, null);
+    }
+  });
   try {
     let ns: Netns;
     try {

@@ -18,7 +18,7 @@
 // nsnet cannot make again (the runtime moved and addressed it) is reported
 // and left to the runtime, which still knows the sandbox.
 import type { KernelView } from '../drivers/driver.js';
-import type { Link } from '../netlink/types.js';
+import type { Link, Neighbour, Route } from '../netlink/types.js';
 import { Netns, isMounted, netnsIdAt } from '../netlink/netns.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/store.js';
 import { Busy, sameMark, workerAlive } from './busy.js';
@@ -98,8 +98,12 @@ export async function checkNetworks(c: CnmContext): Promise<NetworkCheck> {
       }
       continue;
     }
-    const bridge = seen.driverState.bridge as string | undefined;
-    const gone = seen.driver === 'bridge' && !!bridge && !links.has(bridge);
+    // Bridges, macvlan shims: what the driver makes per network.
+    // A global network's devices are made on a host's first join, not with the network.
+    const driver = c.knownDriver(seen.driver);
+    const own = (driver?.scope ?? 'local') === 'local' ? (driver?.networkLinks?.(seen) ?? []) : [];
+    const missing = own.filter((l) => !links.has(l));
+    const gone = missing.length > 0;
     // A reconcile that died while it made a bridge again leaves its mark: looked at again, and cleared.
     if (!gone && !seen.busy) continue;
     const hold = new Busy(c);
@@ -111,8 +115,8 @@ export async function checkNetworks(c: CnmContext): Promise<NetworkCheck> {
       if (!net || !gone) continue;
       await c.driver(net.driver).createNetwork(c, net);
       await c.store.update((t) => t.putNetwork(net));
-      out.restored.push(bridge!);
-      out.found.push(`network ${net.name}: bridge ${bridge} was gone: made again`);
+      out.restored.push(...missing);
+      out.found.push(`network ${net.name}: ${missing.join(', ')} ${missing.length > 1 ? 'were' : 'was'} gone: made again`);
     } catch (e) {
       out.errors.push(`network ${seen.name}: ${(e as Error).message}`);
     } finally {
@@ -129,6 +133,7 @@ export async function checkSandboxes(c: CnmContext): Promise<SandboxCheck> {
   // all its interfaces by now.
   const links = async () => new Map((await c.host.links.list()).map((l) => [l.name, l] as const));
   const seenLinks = await links();
+  const seenTables = hostTables(c);
   const nets = new Map(networks.map((n) => [n.id, n]));
   const byId = new Map(sandboxes.map((s) => [s.id, s]));
 
@@ -148,7 +153,7 @@ export async function checkSandboxes(c: CnmContext): Promise<SandboxCheck> {
     const eps = endpoints.filter((e) => e.sandboxId === sb.id);
     const gone = netnsGone(sb, eps, seenLinks);
     if (gone) return gone;
-    const need = await mend(c, sb, eps, nets, seenLinks, false).catch((e: Error) => [e.message]);
+    const need = await mend(c, sb, eps, nets, seenLinks, seenTables, false).catch((e: Error) => [e.message]);
     return need.length ? `needs mending: ${need.join('; ')}` : null;
   };
 
@@ -174,7 +179,7 @@ export async function checkSandboxes(c: CnmContext): Promise<SandboxCheck> {
       const gone = netnsGone(sb, eps, now);
       if (gone) return remove(sb, gone);
       try {
-        const fixed = await mend(c, sb, eps, nets, now, true);
+        const fixed = await mend(c, sb, eps, nets, now, hostTables(c), true);
         if (fixed.length) out.found.push(`sandbox ${sb.name}: mended: ${fixed.join('; ')}`);
       } catch (e) {
         // What nsnet handed to a runtime it cannot make again; the sandbox
@@ -228,14 +233,42 @@ export async function checkSandboxes(c: CnmContext): Promise<SandboxCheck> {
   return out;
 }
 
+/** The host's routes and neighbours by interface, each listed on first use and then kept. */
+function hostTables(c: CnmContext): Pick<KernelView, 'hostRoutes' | 'hostNeighbours'> {
+  const byIf = <T>(list: () => Promise<T[]>, key: (x: T) => number | null) => {
+    let index: Promise<Map<number, T[]>> | undefined;
+    return async (i: number) => {
+      index ??= list().then((xs) => {
+        const m = new Map<number, T[]>();
+        for (const x of xs) {
+          const k = key(x);
+          if (k === null) continue;
+          const at = m.get(k);
+          if (at) at.push(x);
+          else m.set(k, [x]);
+        }
+        return m;
+      });
+      return (await index).get(i) ?? [];
+    };
+  };
+  return {
+    hostRoutes: byIf(() => c.host.routes.list(), (r: Route) => r.oif),
+    hostNeighbours: byIf(() => c.host.neighbours.list(), (n: Neighbour) => n.ifindex),
+  };
+}
+
 /** Looks into a sandbox's namespace and has each endpoint's driver check it (and, with apply, mend it). */
-async function mend(c: CnmContext, sb: SandboxRecord, eps: EndpointRecord[], nets: Map<string, NetworkRecord>, hostLinks: Map<string, Link>, apply: boolean): Promise<string[]> {
+async function mend(
+  c: CnmContext, sb: SandboxRecord, eps: EndpointRecord[], nets: Map<string, NetworkRecord>, hostLinks: Map<string, Link>,
+  host: Pick<KernelView, 'hostRoutes' | 'hostNeighbours'>, apply: boolean,
+): Promise<string[]> {
   const checked = eps.filter((e) => c.knownDriver(nets.get(e.networkId)?.driver ?? '')?.repair);
   if (!checked.length) return [];
   // null: a handoff sandbox's namespace that is not there (yet); the drivers look at the host's side.
   const look = async (ns: Netns | null) => {
     const [links, addresses, routes] = ns ? await Promise.all([ns.links.list(), ns.addresses.list(), ns.routes.list()]) : [[], [], []];
-    const view: KernelView = { hostLinks, links, addresses, routes };
+    const view: KernelView = { hostLinks, links, addresses, routes, ...host };
     const fixed: string[] = [];
     for (const ep of checked) {
       const net = nets.get(ep.networkId)!;

@@ -2,18 +2,18 @@
 // address on it, and per endpoint a veth whose far end is created straight
 // inside the sandbox (named eth0, eth1 ...) and whose near end is enslaved to
 // the bridge in the same request.
-import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-
 import { NsnetError, ValidationError } from '../errors.js';
 import type { Batch, HasHandle } from '../netlink/batch.js';
-import type { EndpointRecord, NetworkRecord } from '../store/store.js';
 import { toBig } from '../ipaddr.js';
+import type { EndpointRecord, NetworkRecord } from '../store/store.js';
 import { ownerOf, ownerTag, ownership } from '../owner.js';
 import * as v from '../validate.js';
+import {
+  bool, claimHostLink, deleteHostLink, downHostLink, enableForwarding, endpointMac, hasIPv6, hostLinkOf, linkHasIPv6, randomMac, readOptions, remake, ROUTING_KEYS,
+} from './common.js';
+import { configureInside, mendInside, subnetGateway } from './inside.js';
 import type { Driver, DriverContext, JoinOptions } from './driver.js';
 import { handoffLost } from './handoff.js';
-import { lacking } from './inside.js';
 
 /** The default network's bridge, as docker0 is Docker's. */
 export const DEFAULT_BRIDGE = 'nsnet0';
@@ -36,58 +36,19 @@ const KEYS: Record<string, keyof Omit<BridgeState, 'createdBridge'>> = {
   'com.docker.network.bridge.name': 'bridge',
   'bridge.name': 'bridge',
   bridge: 'bridge',
-  'com.docker.network.driver.mtu': 'mtu',
-  mtu: 'mtu',
-  'com.docker.network.bridge.enable_icc': 'icc',
-  icc: 'icc',
-  'com.docker.network.bridge.enable_ip_masquerade': 'masquerade',
-  masquerade: 'masquerade',
+  ...ROUTING_KEYS,
   'com.docker.network.container_iface_prefix': 'ifPrefix',
   'ifname.prefix': 'ifPrefix',
-  'nsnet.mac': 'mac',
-  mac: 'mac',
   'nsnet.hairpin': 'hairpin',
   hairpin: 'hairpin',
 };
-
-function bool(key: string, val: string): boolean {
-  if (val === 'true' || val === '1') return true;
-  if (val === 'false' || val === '0') return false;
-  throw new ValidationError(`option ${key}`, val, 'must be true or false');
-}
 
 export function bridgeState(n: NetworkRecord): BridgeState {
   return n.driverState as unknown as BridgeState;
 }
 
-const hasIPv6 = (n: NetworkRecord) => n.subnets.some((s) => s.subnet.includes(':'));
-
-// A kernel booted with ipv6.disable=1 has no AF_INET6 link attributes to set,
-// and refuses the request that sets one (EAFNOSUPPORT). Looked up on the
-// first join rather than when the module loads, so an import reads nothing.
-let kernelIPv6: boolean | undefined;
-const hasKernelIPv6 = () => (kernelIPv6 ??= existsSync('/proc/net/if_inet6'));
-/** IPv6 below this MTU is off on a link anyway, and the kernel refuses to configure it. */
-const IPV6_MIN_MTU = 1280;
-
-const randomMac = () => {
-  const b = randomBytes(6);
-  b[0] = (b[0]! & 0xfe) | 0x02; // unicast, locally administered
-  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
-};
-
 /** Hairpin on a port: where its endpoint publishes ports, or everywhere when the network asks. */
 const hairpin = (st: BridgeState, ep: EndpointRecord) => !!ep.ports?.length || !!st.hairpin;
-
-/** Runs op on an endpoint's host end; one that is gone (or never was) counts as done. */
-async function onHostEnd(ep: EndpointRecord, op: (name: string) => Promise<void>): Promise<void> {
-  if (!ep.hostIfname) return;
-  try {
-    await op(ep.hostIfname);
-  } catch (e) {
-    if ((e as NsnetError).code !== 'ENODEV') throw e;
-  }
-}
 
 export const bridgeDriver: Driver = {
   name: 'bridge',
@@ -95,6 +56,7 @@ export const bridgeDriver: Driver = {
   usesIpam: true,
   singleton: false,
   publishesPorts: true,
+  handsOff: true,
 
   validateNetwork(n, others) {
     const st: BridgeState = {
@@ -105,27 +67,18 @@ export const bridgeDriver: Driver = {
       ifPrefix: 'eth',
       mac: 'ip',
     };
-    // Labels may steer the driver too (libnetwork passes them down); options win.
-    for (const [src, isOption] of [[n.labels, false], [n.options, true]] as const) {
-      for (const [key, val] of Object.entries(src)) {
-        // Own keys only: 'toString' or '__proto__' are no bridge options.
-        const f = Object.hasOwn(KEYS, key) ? KEYS[key] : undefined;
-        if (!f) {
-          if (isOption) throw new ValidationError(`option ${key}`, val, `is not a bridge option (known: ${Object.keys(KEYS).join(', ')})`);
-          continue;
-        }
-        if (f === 'bridge') st.bridge = v.ifname(val, `option ${key}`);
-        else if (f === 'mtu') st.mtu = v.mtu(Number(val), `option ${key}`);
-        else if (f === 'icc' || f === 'masquerade' || f === 'hairpin') st[f] = bool(key, val);
-        else if (f === 'ifPrefix') {
-          if (!/^[a-z][a-z0-9]{0,9}$/.test(val)) throw new ValidationError(`option ${key}`, val, 'must be 1 to 10 lowercase letters and digits, starting with a letter');
-          st.ifPrefix = val;
-        } else if (f === 'mac') {
-          if (val !== 'ip' && val !== 'random') throw new ValidationError(`option ${key}`, val, 'must be ip or random');
-          st.mac = val;
-        }
+    readOptions(n, 'bridge', KEYS, (f, key, val) => {
+      if (f === 'bridge') st.bridge = v.ifname(val, `option ${key}`);
+      else if (f === 'mtu') st.mtu = v.mtu(Number(val), `option ${key}`);
+      else if (f === 'icc' || f === 'masquerade' || f === 'hairpin') st[f] = bool(key, val);
+      else if (f === 'ifPrefix') {
+        if (!/^[a-z][a-z0-9]{0,9}$/.test(val)) throw new ValidationError(`option ${key}`, val, 'must be 1 to 10 lowercase letters and digits, starting with a letter');
+        st.ifPrefix = val;
+      } else if (f === 'mac') {
+        if (val !== 'ip' && val !== 'random') throw new ValidationError(`option ${key}`, val, 'must be ip or random');
+        st.mac = val;
       }
-    }
+    });
     const clash = others.find((o) => o.driver === 'bridge' && bridgeState(o).bridge === st.bridge);
     if (clash) throw NsnetError.state('ERR_NSNET_IN_USE', 'network.create', st.bridge, `bridge ${st.bridge} already belongs to network ${clash.name}`);
     return st as unknown as Record<string, unknown>;
@@ -181,10 +134,7 @@ export const bridgeDriver: Driver = {
     }
     st.createdBridge = !existing;
     try {
-      // Routing between the bridge and the outside needs forwarding on, as Docker turns it on.
-      if ((await ctx.host.sysctl('net.ipv4.ip_forward')).trim() !== '1') await ctx.host.setSysctl('net.ipv4.ip_forward', 1);
-      if (hasIPv6(n) && (await ctx.host.sysctl('net.ipv6.conf.all.forwarding')).trim() !== '1')
-        await ctx.host.setSysctl('net.ipv6.conf.all.forwarding', 1);
+      await enableForwarding(ctx, n);
       // The host reaches published ports on 127.0.0.1: DNAT'd packets keep
       // that source until postrouting masquerades them, and routing drops
       // them on the bridge unless it accepts loopback addresses (the guard
@@ -195,6 +145,8 @@ export const bridgeDriver: Driver = {
       throw e;
     }
   },
+
+  networkLinks: (n) => [bridgeState(n).bridge],
 
   async deleteNetwork(ctx, n) {
     const st = bridgeState(n);
@@ -219,16 +171,8 @@ export const bridgeDriver: Driver = {
   },
 
   prepareEndpoint(n, ep) {
-    const st = bridgeState(n);
     ep.hostIfname = `nsv${ep.id.slice(0, 8)}`;
-    const v4 = ep.addresses.find((a) => !a.includes(':'));
-    if (st.mac === 'ip' && v4) {
-      // Docker's classic 02:42 + the IPv4 address: stable across restarts of the same address.
-      const o = v4.split('/')[0]!.split('.').map((x) => Number(x).toString(16).padStart(2, '0'));
-      ep.mac = `02:42:${o.join(':')}`;
-    } else {
-      ep.mac = randomMac();
-    }
+    endpointMac(ep, bridgeState(n).mac);
   },
 
   join(ctx: DriverContext, n: NetworkRecord, ep: EndpointRecord, sb: HasHandle, b: Batch, o: JoinOptions) {
@@ -249,9 +193,7 @@ export const bridgeDriver: Driver = {
       ...mtu,
       peer: { name: inside, ...(o.handoff ? {} : { netns: sb }), mac: ep.mac!, ...mtu },
     });
-    // Links without IPv6 (no IPv6 in the kernel, or an MTU under 1280) have no
-    // address generation to turn off, and the kernel refuses the attempt.
-    const v6 = hasKernelIPv6() && (st.mtu === null || st.mtu >= IPV6_MIN_MTU);
+    const v6 = linkHasIPv6(st.mtu);
     // The alias says whose the veth is, in the first request after the create.
     const alias = ownerTag(ctx.owner, ep.id);
     if (v6) b.setLink(ep.hostIfname!, { addrGenMode: 'none', alias });
@@ -262,47 +204,20 @@ export const bridgeDriver: Driver = {
     // The peer cannot be brought up by the request that creates it: it is
     // not paired yet, and the kernel answers ENOTCONN. The sandbox's own
     // group, which runs next, brings it up.
-    b.in(sb);
-    if (v6 && !hasIPv6(n)) b.setLink(inside, { addrGenMode: 'none' });
-    b.setUp(inside);
-    for (const a of ep.addresses) b.addAddress(inside, a, a.includes(':') ? { nodad: true } : {});
-    if (o.gatewayEndpoint && !n.internal) {
-      for (const s of n.subnets) if (s.gateway) b.addRoute({ dst: 'default', gateway: s.gateway, dev: inside });
-    }
+    configureInside(b.in(sb), n, ep, o, st.mtu, { gateway: subnetGateway(n) });
   },
 
   async repair(ctx, n, ep, sb, view, o) {
     const st = bridgeState(n);
     const bridge = view.hostLinks.get(st.bridge);
     if (!bridge) throw new Error(`bridge ${st.bridge} of network ${n.name} is missing`);
-    // Looked up again when the listing lacks it: only what is surely gone is made again.
-    const near = ep.hostIfname ? (view.hostLinks.get(ep.hostIfname) ?? (await ctx.host.links.find(ep.hostIfname)) ?? undefined) : undefined;
+    const near = await hostLinkOf(ctx, ep, view);
     const far = view.links.find((l) => l.name === ep.ifname);
     // A handed-off interface that is lost cannot be made again: its runtime moved it in and addressed it.
     const lost = o.handoff ? handoffLost(ep, near, view) : null;
     if (lost) throw new Error(lost);
-    if (!near || near.kind !== 'veth' || (!o.handoff && !far)) {
-      if (!o.apply) return [`${ep.hostIfname} and ${ep.ifname} to be made again`];
-      // One end of a veth does not outlive the other: what is left of the
-      // pair (or an impostor by its name) goes, and join makes it again.
-      const gone = (e: NsnetError) => {
-        if (e.code !== 'ENODEV') throw e;
-      };
-      if (near) await ctx.host.links.delete(near.ifindex).catch(gone);
-      if (far) await sb.links.delete(far.ifindex).catch(gone);
-      const b = sb.batch();
-      this.join(ctx, n, ep, sb, b, o);
-      await b.commit();
-      return [`${ep.hostIfname} and ${ep.ifname} made again`];
-    }
-    const fixed: string[] = [];
-    const whose = ownership(ctx.owner, near.alias);
-    if (whose === 'other') throw new Error(`${near.name} belongs to another nsnet store (${ownerOf(near.alias)})`);
-    if (whose === 'nobody') {
-      // Made before veths carried their store's tag: tagged now.
-      if (o.apply) await ctx.host.links.set(near.ifindex, { alias: ownerTag(ctx.owner, ep.id) });
-      fixed.push(`${near.name} tagged`);
-    }
+    if (!near || near.kind !== 'veth' || (!o.handoff && !far)) return remake(ctx, this, n, ep, sb, { host: near, inside: far }, o);
+    const fixed = await claimHostLink(ctx, near, ep.id, o.apply);
     if (near.master !== bridge.ifindex || !near.up) {
       // Port settings (hairpin) apply only once it is a port: a request of their own.
       if (o.apply) await ctx.host.batch().setLink(near.ifindex, { master: bridge.ifindex }).setLink(near.ifindex, { up: true, ...(hairpin(st, ep) ? { hairpin: true } : {}) }).commit();
@@ -311,29 +226,16 @@ export const bridgeDriver: Driver = {
     // Inside, the interface and what is on it are the runtime's.
     if (o.handoff || !far) return fixed;
     const b = sb.batch();
-    const before = fixed.length;
-    if (!far.up) {
-      b.setUp(far.ifindex);
-      fixed.push(`${far.name} up`);
-    }
-    const lacks = lacking(n, ep, far.ifindex, view.addresses, view.routes, o.gatewayEndpoint);
-    for (const a of lacks.addresses) {
-      b.addAddress(far.ifindex, a, a.includes(':') ? { nodad: true } : {});
-      fixed.push(`${a} on ${far.name}`);
-    }
-    for (const gateway of lacks.gateways) {
-      b.replaceRoute({ dst: 'default', gateway, dev: far.ifindex });
-      fixed.push(`default via ${gateway}`);
-    }
-    if (o.apply && fixed.length > before) await b.commit();
+    const inside = mendInside(b, n, ep, far, view, o, { gateway: subnetGateway(n) });
+    fixed.push(...inside);
+    if (o.apply && inside.length) await b.commit();
     return fixed;
   },
 
-  leave: (ctx, _n, ep) => onHostEnd(ep, (name) => ctx.host.links.delete(name)),
+  leave: (ctx, _n, ep) => deleteHostLink(ctx, ep),
 
-  // A port that is down forwards nothing either way, and taking it down
-  // waits for no grace period, as deleting it does.
-  detach: (ctx, _n, ep) => onHostEnd(ep, (name) => ctx.host.links.setDown(name)),
+  // A port that is down forwards nothing either way.
+  detach: (ctx, _n, ep) => downHostLink(ctx, ep),
 
   portsChanged(ctx, n, ep, b) {
     if (ep.hostIfname) b.in(ctx.host).setLink(ep.hostIfname, { hairpin: hairpin(bridgeState(n), ep) });

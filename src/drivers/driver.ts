@@ -9,12 +9,18 @@ import type { NetworkSpec } from '../firewall/backend.js';
 import type { Batch } from '../netlink/batch.js';
 import type { Netns } from '../netlink/netns.js';
 import type { HasHandle } from '../netlink/batch.js';
-import type { Address, Link, Route } from '../netlink/types.js';
+import type { Address, Link, Neighbour, Route } from '../netlink/types.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/store.js';
 
 export interface DriverContext {
   /** The namespace playing the host: where bridges and host-side veths live. */
   readonly host: Netns;
+  /**
+   * Runs fn in a sandbox's namespace (the one nsnet keeps open, or a
+   * runtime's, refused if its path names another namespace now), for what
+   * a driver made inside it.
+   */
+  inNetns<T>(sb: SandboxRecord, fn: (ns: Netns) => Promise<T>): Promise<T>;
   /** The store's id: what the driver makes carries it (owner.ts's ownerTag), so that only this store touches it. */
   readonly owner: string;
   /** This host as a member of the global store, for drivers of global networks; null without one. */
@@ -53,6 +59,18 @@ export interface KernelView {
   links: Link[];
   addresses: Address[];
   routes: Route[];
+  /** The host's routes (main table) through one interface, listed once for all the sandboxes that ask. */
+  hostRoutes(oif: number): Promise<Route[]>;
+  /** The host's neighbour entries on one interface, likewise. */
+  hostNeighbours(ifindex: number): Promise<Neighbour[]>;
+}
+
+/** How a network's sandboxes reach their gateway. */
+export interface GatewayRoutes {
+  /** The gateway of each family, if it has one. */
+  gateway: (family: 4 | 6) => string | null;
+  /** The gateway is on no subnet of the sandbox's: reached on-link. */
+  onlink?: boolean;
 }
 
 export interface JoinOptions {
@@ -74,6 +92,17 @@ export interface Driver {
   readonly usesIpam: boolean;
   /** Whether more than one network of this driver may exist (host and null: one each). */
   readonly singleton: boolean;
+  /**
+   * Its networks' subnets are someone else's (a LAN's, whose router is the
+   * gateway): they must be given, and are never picked from nsnet's pools.
+   */
+  readonly externalSubnets?: boolean;
+  /**
+   * It can make an endpoint's interface whole in the host's namespace for
+   * a runtime that moves it into its sandbox itself (a handoff sandbox,
+   * Docker's remote driver); one that cannot refuses such a sandbox.
+   */
+  readonly handsOff?: boolean;
   /** Where its networks live: 'local' (this host's store, the default) or 'global' (the global store, spanning hosts). */
   readonly scope?: 'local' | 'global';
 
@@ -84,8 +113,10 @@ export interface Driver {
   validateNetwork(n: NetworkRecord, others: NetworkRecord[]): Record<string, unknown>;
   createNetwork(ctx: DriverContext, n: NetworkRecord): Promise<void>;
   /**
-   * The host interfaces a network itself owns (its bridge, a VXLAN device):
-   * never taken for an endpoint's leftover. Absent: none.
+   * The host interfaces a network itself owns (its bridge, a macvlan shim,
+   * a VXLAN device): never taken for an endpoint's leftover; a local
+   * network's are made again by reconcile (createNetwork) when one is
+   * missing. Absent: none.
    */
   networkLinks?(n: NetworkRecord): string[];
   deleteNetwork(ctx: DriverContext, n: NetworkRecord): Promise<void>;
@@ -115,6 +146,16 @@ export interface Driver {
   /** Removes what join made. Must succeed when it is already gone. */
   leave(ctx: DriverContext, n: NetworkRecord, ep: EndpointRecord, sb: SandboxRecord | null): Promise<void>;
   /**
+   * Removes, before a sandbox's namespace is released, what releasing it
+   * would not take with it, or not soon enough: a host route through an
+   * interface the network shares, or an interface whose address the next
+   * sandbox may want at once while the kernel is still destroying the old
+   * namespace. Runs on every delete, and after a failed create (sb null:
+   * the namespace is gone). Must succeed when it is already gone. Absent:
+   * there is no such thing.
+   */
+  release?(ctx: DriverContext, n: NetworkRecord, ep: EndpointRecord, sb: SandboxRecord | null): Promise<void>;
+  /**
    * Stops ep's traffic at once, without waiting for the kernel, so that
    * leave (which may wait for it: deleting an interface does) can finish
    * after the caller has its answer. Absent: leave is always waited for.
@@ -130,8 +171,13 @@ export interface Driver {
    * the firewall has nothing to do with its networks.
    */
   firewall?(n: NetworkRecord): NetworkSpec;
-  /** Whether its endpoints can publish ports (the host forwards them to the endpoint's addresses). */
-  readonly publishesPorts?: boolean;
+  /**
+   * Whether its endpoints can publish ports (the host forwards them to the
+   * endpoint's addresses), or, when they cannot, why: said to whoever asks.
+   */
+  readonly publishesPorts?: true | string;
+  /** How its sandboxes reach their gateways. Absent: through each subnet's gateway, on the subnet. */
+  gateways?(n: NetworkRecord): GatewayRoutes;
   /**
    * The published ports of a joined endpoint changed (Endpoint.publish):
    * adds to b (a batch on the host) what depends on them (the bridge's

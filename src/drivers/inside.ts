@@ -1,16 +1,64 @@
-// What a join puts inside a sandbox's namespace for an endpoint (its
-// addresses on its interface, and the default routes of the endpoint that
-// gives them), compared with what the kernel lists there. One comparison
-// serves a check that reports (Endpoint.check, CNI CHECK) and a reconcile
-// that mends (Driver.repair).
+// What a join puts inside a sandbox's namespace for an endpoint: its
+// interface up, its addresses on it, and the default routes of the endpoint
+// that gives them, through the network's gateways as its driver reaches
+// them (a bridge network's on its subnet, a routed one's on-link). The same
+// description makes it (configureInside), and compares it with what the
+// kernel lists there, for a check that reports (Endpoint.check, CNI CHECK)
+// and a reconcile that mends (Driver.repair).
 import { ipFamily, toBig } from '../ipaddr.js';
-import type { Address, Route } from '../netlink/types.js';
+import type { Batch, RouteSpec } from '../netlink/batch.js';
+import type { Address, Link, Route } from '../netlink/types.js';
 import type { EndpointRecord, NetworkRecord } from '../store/store.js';
+import { hasIPv6, linkHasIPv6 } from './common.js';
+import type { Driver, GatewayRoutes, JoinOptions, KernelView } from './driver.js';
+
+/** The gateway of the network's first subnet of a family, if it has one. */
+export const subnetGateway = (n: NetworkRecord) => (family: 4 | 6) =>
+  n.subnets.find((s) => s.subnet.includes(':') === (family === 6) && s.gateway)?.gateway ?? null;
+
+/** How a sandbox on n reaches its gateways: the driver's way, or the subnets' gateways. */
+export const gatewaysOf = (d: Driver | undefined, n: NetworkRecord): GatewayRoutes => d?.gateways?.(n) ?? { gateway: subnetGateway(n) };
+
+/** The gateways a sandbox on n routes through, one per family the network has (none for an internal network). */
+export function gatewayAddresses(n: NetworkRecord, routes: GatewayRoutes): string[] {
+  if (n.internal) return [];
+  const out: string[] = [];
+  for (const family of [4, 6] as const) {
+    if (!n.subnets.some((s) => s.subnet.includes(':') === (family === 6))) continue;
+    const g = routes.gateway(family);
+    if (g) out.push(g);
+  }
+  return out;
+}
+
+/** The default routes an endpoint on n gives its sandbox through its interface dev. */
+export function defaultRoutes(d: Driver | undefined, n: NetworkRecord, dev: string): RouteSpec[] {
+  const routes = gatewaysOf(d, n);
+  return gatewayAddresses(n, routes).map((gateway) => ({ dst: 'default', gateway, dev, ...(routes.onlink ? { onlink: true } : {}) }));
+}
+
+/**
+ * Configures the sandbox's end of ep, named ep.ifname and already in the
+ * sandbox's namespace, which b now acts in: up, its addresses, and the
+ * default route through the network's gateways when it gives the sandbox
+ * one. On a network without IPv6 it comes up with no IPv6 link-local
+ * address, as Docker disables IPv6 on such an interface: no DAD, MLD
+ * reports or router solicitations from it. The mode must be set before the
+ * link is up.
+ */
+export function configureInside(b: Batch, n: NetworkRecord, ep: EndpointRecord, o: JoinOptions, mtu: number | null, routes: GatewayRoutes): void {
+  const inside = ep.ifname!;
+  if (linkHasIPv6(mtu) && !hasIPv6(n)) b.setLink(inside, { addrGenMode: 'none' });
+  b.setUp(inside);
+  for (const a of ep.addresses) b.addAddress(inside, a, a.includes(':') ? { nodad: true } : {});
+  if (!o.gatewayEndpoint) return;
+  for (const gateway of gatewayAddresses(n, routes)) b.addRoute({ dst: 'default', gateway, dev: inside, ...(routes.onlink ? { onlink: true } : {}) });
+}
 
 export interface Lacking {
   /** The endpoint's addresses (`address/len`) missing from its interface. */
   addresses: string[];
-  /** Gateways of the network with no default route via them. */
+  /** Gateways with no default route via them. */
   gateways: string[];
 }
 
@@ -18,21 +66,41 @@ const same = (a: string, b: string) => toBig(a)?.n === toBig(b)?.n;
 
 /**
  * What the namespace lacks of ep's: addresses on the interface ifindex,
- * and, if ep gives the default route (and the network is not internal), a
- * default route via each gateway of the network.
+ * and a default route via each of gateways (those of the network when ep
+ * gives the default route: gatewayAddresses, else none).
  */
-export function lacking(n: NetworkRecord, ep: EndpointRecord, ifindex: number, addresses: Address[], routes: Route[], gatewayEndpoint: boolean): Lacking {
+export function lacking(ep: EndpointRecord, ifindex: number, addresses: Address[], routes: Route[], gateways: string[]): Lacking {
   const out: Lacking = { addresses: [], gateways: [] };
   for (const a of ep.addresses) {
     const [addr, len] = a.split('/');
     if (!addresses.some((x) => x.ifindex === ifindex && x.prefixlen === Number(len) && same(x.address, addr!))) out.addresses.push(a);
   }
-  if (gatewayEndpoint && !n.internal) {
-    for (const s of n.subnets) {
-      if (!s.gateway) continue;
-      const fam = ipFamily(s.gateway);
-      if (!routes.some((r) => r.family === fam && r.dst === 'default' && r.gateway !== null && same(r.gateway, s.gateway!))) out.gateways.push(s.gateway);
-    }
+  for (const g of gateways) {
+    const fam = ipFamily(g);
+    if (!routes.some((r) => r.family === fam && r.dst === 'default' && r.gateway !== null && same(r.gateway, g))) out.gateways.push(g);
   }
   return out;
+}
+
+/**
+ * What the sandbox's end of ep (far, as reconcile saw it in view) lacks of
+ * what configureInside made: up, its addresses, the default route. The
+ * requests that mend it go into b; the return says what they mend.
+ */
+export function mendInside(b: Batch, n: NetworkRecord, ep: EndpointRecord, far: Link, view: KernelView, o: JoinOptions, routes: GatewayRoutes): string[] {
+  const fixed: string[] = [];
+  if (!far.up) {
+    b.setUp(far.ifindex);
+    fixed.push(`${far.name} up`);
+  }
+  const lacks = lacking(ep, far.ifindex, view.addresses, view.routes, o.gatewayEndpoint ? gatewayAddresses(n, routes) : []);
+  for (const a of lacks.addresses) {
+    b.addAddress(far.ifindex, a, a.includes(':') ? { nodad: true } : {});
+    fixed.push(`${a} on ${far.name}`);
+  }
+  for (const gateway of lacks.gateways) {
+    b.replaceRoute({ dst: 'default', gateway, dev: far.ifindex, ...(routes.onlink ? { onlink: true } : {}) });
+    fixed.push(`default via ${gateway}`);
+  }
+  return fixed;
 }

@@ -12,11 +12,12 @@ export type FirewallKind = 'nftables' | 'none';
 
 /**
  * Where a network's traffic crosses the host. A bridge network's endpoints
- * are all ports of one bridge, so the bridge tells its traffic apart. (A
- * driver whose endpoints each have their own host interface, as a routed
- * one, would be a second variant here, naming those interfaces.)
+ * are all ports of one bridge, so the bridge tells its traffic apart. A
+ * routed network's endpoints each have a host interface of their own, all
+ * named with the network's prefix (and no other interface is), so the
+ * prefix tells its traffic apart, however many endpoints it has.
  */
-export type NetworkInterface = { kind: 'bridge'; name: string };
+export type NetworkInterface = { kind: 'bridge'; name: string } | { kind: 'prefix'; prefix: string };
 
 /** One network as a firewall sees it. */
 export interface NetworkSpec {

@@ -48,7 +48,8 @@ export function iptablesRunner(netnsPath: string | null): Runner {
 
 /** The rules of one network, in order, as `iptables -S` prints them (less `-A CHAIN`). */
 export function dockerUserRules(owner: string, n: NetworkSpec): string[] {
-  const br = n.interface.name;
+  // A routed network's host veths by their prefix, as iptables writes a wildcard.
+  const br = n.interface.kind === 'bridge' ? n.interface.name : `${n.interface.prefix}+`;
   const c = `-m comment --comment "${ownerTag(owner, n.id)}"`;
   return [
     `-o ${br} -m conntrack --ctstate RELATED,ESTABLISHED,DNAT ${c} -j ACCEPT`,

@@ -36,9 +36,10 @@ export function mergeOps(ops: NftOp[]): NftOp[] {
   return out;
 }
 
-/** A network in the ruleset's terms: the sets match its bridge. */
+/** A network in the ruleset's terms: the sets match its bridge, or every host interface its prefix starts. */
 function rulesetNetwork(n: NetworkSpec): ruleset.RulesetNetwork {
-  return { bridge: n.interface.name, subnets: n.subnets, internal: n.internal, icc: n.icc, masquerade: n.masquerade };
+  const iface = n.interface.kind === 'bridge' ? n.interface.name : `${n.interface.prefix}*`;
+  return { iface, subnets: n.subnets, internal: n.internal, icc: n.icc, masquerade: n.masquerade };
 }
 
 const portAdds = (ports: PortSpec[]) => ports.flatMap(ruleset.addPortOps);

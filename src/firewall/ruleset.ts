@@ -5,27 +5,35 @@
 // rewrites a chain (Docker's nftables backend re-populates chains and gets
 // slower with ports x rules, moby#53466).
 //
-// It is the layout of the nftables backend (src/firewall/nftables.ts). What
-// the bridge driver does besides, in the kernel: net.ipv4.ip_forward=1;
-// route_localnet=1 on the bridge for 127.0.0.1 publishing; and hairpin mode
-// on the bridge port of an endpoint that publishes ports, for where
-// br_netfilter is loaded (the DNAT then happens while bridging, and the
-// frame must go back out the port it came in on).
+// It is the layout of the nftables backend (src/firewall/nftables.ts). A
+// network's traffic is told apart by its interface: a bridge network's
+// bridge, or a routed network's host veths, which all start with the
+// network's prefix and so are matched by one wildcard element ("nsr0ab*",
+// as nft writes it). Every set keyed by interface is a concatenation of
+// two (pipapo, the kernel's set for ranges in concatenations), so a
+// wildcard works in each: `iifname . iifname @self` asks "is the input
+// interface one of nsnet's networks?". What the drivers do besides, in the
+// kernel: net.ipv4.ip_forward=1; route_localnet=1 on the bridge (on each
+// routed host veth) for 127.0.0.1 publishing; and hairpin mode on the
+// bridge port of an endpoint that publishes ports, for where br_netfilter
+// is loaded (the DNAT then happens while bridging, and the frame must go
+// back out the port it came in on).
 //
 //   sets              what their elements are
-//   bridges           every nsnet bridge                       ifname
-//   self              (bridge . bridge) for each bridge        ifname . ifname
-//   internal          bridges of internal networks             ifname
-//   icc_off           bridges whose containers may not talk    ifname
+//   self              (iface . iface) for each network         ifname . ifname (intervals)
+//   internal          the same, of internal networks           ifname . ifname (intervals)
+//   icc_off           the same, of networks whose containers   ifname . ifname (intervals)
+//                     may not talk to each other
 //   masq4 / masq6     subnets to masquerade on the way out     address intervals
-//   nets4 / nets6     each subnet with the bridge it lives on  (address interval . ifname)
+//   nets4 / nets6     each subnet with its network's iface     (address interval . ifname)
 //   dnat4 / dnat6     ports published on one host address:
 //                     (host address . l4proto . port) -> (container address . port)
 //   dnat4_any / ...6  ports published on every host address:
 //                     (l4proto . port) -> (container address . port)
 // The port maps are plain hash maps (no intervals): adding the 1001st port
 // costs what adding the first did, where an interval map (pipapo) rebuilds
-// its lookup tables on every commit.
+// its lookup tables on every commit. The interface sets change with
+// networks only, and hold one element per network whatever its size.
 import { endianness } from 'node:os';
 
 import type { Expr, Reg } from '../netlink/nftexpr.js';
@@ -40,10 +48,9 @@ export const TABLE = { family: 'inet', name: 'nsnet' } as const;
 const T = { family: 'inet', table: TABLE.name } as const;
 
 export const SETS = {
-  bridges: { ...T, name: 'bridges', key: 'ifname' },
-  self: { ...T, name: 'self', key: ['ifname', 'ifname'] },
-  internal: { ...T, name: 'internal', key: 'ifname' },
-  iccOff: { ...T, name: 'icc_off', key: 'ifname' },
+  self: { ...T, name: 'self', key: ['ifname', 'ifname'], interval: true },
+  internal: { ...T, name: 'internal', key: ['ifname', 'ifname'], interval: true },
+  iccOff: { ...T, name: 'icc_off', key: ['ifname', 'ifname'], interval: true },
   masq4: { ...T, name: 'masq4', key: 'ipv4_addr', interval: true },
   masq6: { ...T, name: 'masq6', key: 'ipv6_addr', interval: true },
   nets4: { ...T, name: 'nets4', key: ['ipv4_addr', 'ifname'], interval: true },
@@ -84,6 +91,10 @@ const neq = (data: Buffer, sreg: Reg = REG.r1): Expr => ({ expr: 'cmp', op: 'neq
 const LO = Buffer.concat([Buffer.from('lo'), Buffer.alloc(14)]);
 const daddrByte0 = (b: number): Expr[] => [{ expr: 'payload', base: 'network', offset: 16, len: 1, dreg: REG.r1 }, eq(Buffer.from([b]))];
 const inSet = (set: SetSpec, sreg: Reg = REG.r1, invert = false): Expr => ({ expr: 'lookup', set: set.name, sreg, invert });
+/** `iifname . iifname @set`: the interface belongs to a network the set holds. */
+const isNet = (key: 'iifname' | 'oifname', set: SetSpec, invert = false): Expr[] => [meta(key), meta(key, REG.r2), inSet(set, REG.r1, invert)];
+/** `iifname . oifname @self`: both interfaces belong to one network. */
+const sameNet = (invert = false): Expr[] => [meta('iifname'), meta('oifname', REG.r2), inSet(SETS.self, REG.r1, invert)];
 const verdict = (v: 'accept' | 'drop'): Expr => ({ expr: 'immediate', verdict: v });
 // (reg & bits) != 0: any of the bits set.
 const anyBit = (load: Expr, bits: number): Expr[] => [
@@ -153,8 +164,7 @@ function masquerade(p: 'ip' | 'ip6'): Expr[] {
     ...nfproto(p),
     { expr: 'payload', base: 'network', offset: v4 ? 12 : 8, len: v4 ? 4 : 16, dreg: REG.r1 },
     inSet(v4 ? SETS.masq4 : SETS.masq6),
-    meta('oifname'),
-    inSet(SETS.bridges, REG.r1, true),
+    ...isNet('oifname', SETS.self, true),
     { expr: 'masq' },
   ];
 }
@@ -164,8 +174,6 @@ const rule = (chain: ChainSpec, comment: string, exprs: Expr[]): RuleSpec => ({ 
 /** The fixed rules, in chain order. Their comments name them in `nft list`. */
 export function rules(): RuleSpec[] {
   const { guard, forward, prerouting, output, postrouting } = CHAINS;
-  const leaves = [meta('iifname'), meta('oifname', REG.r2), inSet(SETS.self, REG.r1, true)];
-  const bothBridges = [meta('iifname'), inSet(SETS.bridges), meta('oifname', REG.r2), inSet(SETS.bridges, REG.r2)];
   return [
     // Loopback addresses are the host's own: only lo may bring them. With
     // route_localnet on the bridges (for 127.0.0.1 publishing) and the DNAT
@@ -176,37 +184,38 @@ export function rules(): RuleSpec[] {
     rule(guard, 'nsnet: loopback only from lo', [meta('iifname'), neq(LO), ...nfproto('ip'), ...daddrByte0(127), verdict('drop')]),
     rule(guard, 'nsnet: loopback6 only from lo', [meta('iifname'), neq(LO), ...nfproto('ip6'),
       { expr: 'payload', base: 'network', offset: 24, len: 16, dreg: REG.r1 }, eq(IPV6_LOOPBACK), verdict('drop')]),
-    // Between two different nsnet bridges: never (iif . oif not a bridge with itself).
-    rule(forward, 'nsnet: isolate networks', [...bothBridges, inSet(SETS.self, REG.r1, true), verdict('drop')]),
-    // Same bridge, routed (hairpin or br_netfilter): only where ICC is on.
-    rule(forward, 'nsnet: icc off', [meta('iifname'), inSet(SETS.iccOff), meta('oifname'), inSet(SETS.bridges), verdict('drop')]),
-    // Internal networks never leave their bridge. Their containers still
-    // talk on it, which br_netfilter shows here too (iif = oif = the bridge).
-    rule(forward, 'nsnet: internal in', [meta('iifname'), inSet(SETS.internal), ...leaves, verdict('drop')]),
-    rule(forward, 'nsnet: internal out', [meta('oifname'), inSet(SETS.internal), ...leaves, verdict('drop')]),
-    rule(forward, 'nsnet: replies', [meta('oifname'), inSet(SETS.bridges), ...ctState(CT_STATE.established | CT_STATE.related), verdict('accept')]),
-    rule(forward, 'nsnet: published', [meta('oifname'), inSet(SETS.bridges), ...ctStatus(CT_STATUS.dnat), verdict('accept')]),
-    rule(forward, 'nsnet: from containers', [meta('iifname'), inSet(SETS.bridges), verdict('accept')]),
+    // A connection this chain let through keeps going without another look
+    // (none of the drops below applies to one): most packets end here.
+    rule(forward, 'nsnet: established', [...ctState(CT_STATE.established | CT_STATE.related), verdict('accept')]),
+    // Between two different networks: never.
+    rule(forward, 'nsnet: isolate networks', [...isNet('iifname', SETS.self), ...isNet('oifname', SETS.self), ...sameNet(true), verdict('drop')]),
+    // Within a network, routed (a routed network always; a bridge by hairpin or br_netfilter): only where ICC is on.
+    rule(forward, 'nsnet: icc off', [...isNet('iifname', SETS.iccOff), ...isNet('oifname', SETS.self), verdict('drop')]),
+    // Internal networks never leave themselves. Their containers still talk
+    // among themselves, which br_netfilter shows here too (iif = oif = the bridge).
+    rule(forward, 'nsnet: internal in', [...isNet('iifname', SETS.internal), ...sameNet(true), verdict('drop')]),
+    rule(forward, 'nsnet: internal out', [...isNet('oifname', SETS.internal), ...sameNet(true), verdict('drop')]),
+    rule(forward, 'nsnet: published', [...isNet('oifname', SETS.self), ...ctStatus(CT_STATUS.dnat), verdict('accept')]),
+    rule(forward, 'nsnet: from containers', [...isNet('iifname', SETS.self), verdict('accept')]),
     // Nothing else reaches a container from outside: only published ports do.
-    rule(forward, 'nsnet: unpublished', [meta('oifname'), inSet(SETS.bridges), verdict('drop')]),
+    rule(forward, 'nsnet: unpublished', [...isNet('oifname', SETS.self), verdict('drop')]),
     rule(prerouting, 'nsnet: publish v4', dnat('ip', false)),
     rule(prerouting, 'nsnet: publish v4 any', dnat('ip', true)),
     rule(prerouting, 'nsnet: publish v6', dnat('ip6', false)),
     rule(prerouting, 'nsnet: publish v6 any', dnat('ip6', true)),
-    // From the host itself, 127.0.0.1 included (needs route_localnet on the bridge).
+    // From the host itself, 127.0.0.1 included (needs route_localnet on the way out).
     rule(output, 'nsnet: publish v4 from host', dnat('ip', false, true)),
     rule(output, 'nsnet: publish v4 any from host', dnat('ip', true, true)),
     rule(output, 'nsnet: publish v6 from host', dnat('ip6', false, true)),
     rule(output, 'nsnet: publish v6 any from host', dnat('ip6', true, true)),
-    // A container reaching a published port of its own bridge: masquerade, so replies come back through us.
+    // A container reaching a published port of its own network: masquerade, so replies come back through us.
     rule(postrouting, 'nsnet: hairpin v4', hairpin('ip')),
     rule(postrouting, 'nsnet: hairpin v6', hairpin('ip6')),
     rule(postrouting, 'nsnet: from host loopback', [
       ...nfproto('ip'),
       { expr: 'payload', base: 'network', offset: 12, len: 1, dreg: REG.r1 },
       eq(Buffer.from([127])),
-      meta('oifname'),
-      inSet(SETS.bridges),
+      ...isNet('oifname', SETS.self),
       { expr: 'masq' },
     ]),
     rule(postrouting, 'nsnet: masquerade v4', masquerade('ip')),
@@ -229,14 +238,15 @@ export function rulesetOps(opts: { replace?: boolean } = {}): NftOp[] {
   return ops;
 }
 
-/** A network as the sets see it: its traffic is told apart by its bridge. */
+/** A network as the sets see it: its traffic is told apart by its interface. */
 export interface RulesetNetwork {
-  bridge: string;
+  /** Its bridge, or `prefix*` for the host interfaces whose names start with prefix. */
+  iface: string;
   /** Subnets (CIDR) of the network, IPv4 and IPv6. */
   subnets: string[];
-  /** No traffic in or out of the bridge's subnet(s): no masquerade, no routing. */
+  /** No traffic in or out of the network's subnet(s): no masquerade, no routing. */
   internal?: boolean;
-  /** Containers on the bridge may talk to each other (default true). */
+  /** Containers on the network may talk to each other (default true). */
   icc?: boolean;
   /** Masquerade traffic leaving the host (default true; never for internal networks). */
   masquerade?: boolean;
@@ -245,7 +255,7 @@ export interface RulesetNetwork {
 const els = (set: SetSpec, elements: Element[], verb: NftVerb): NftOp[] => (elements.length ? [{ verb, elements: { set, elements } }] : []);
 
 function network(n: RulesetNetwork, verb: NftVerb): NftOp[] {
-  const br = v.ifname(n.bridge, 'bridge');
+  const f = n.iface?.endsWith('*') ? `${v.ifname(n.iface.slice(0, -1), 'iface prefix')}*` : v.ifname(n.iface, 'iface');
   if (!Array.isArray(n.subnets)) throw new ValidationError('subnets', n.subnets, 'must be a list of CIDR prefixes');
   const subnets = n.subnets.map((s, i) => {
     const c = v.cidr(s, `subnets[${i}]`);
@@ -253,14 +263,13 @@ function network(n: RulesetNetwork, verb: NftVerb): NftOp[] {
   });
   const masq = !n.internal && n.masquerade !== false;
   return [
-    ...els(SETS.bridges, [{ key: br }], verb),
-    ...els(SETS.self, [{ key: [br, br] }], verb),
-    ...els(SETS.internal, n.internal ? [{ key: br }] : [], verb),
-    ...els(SETS.iccOff, n.icc === false ? [{ key: br }] : [], verb),
+    ...els(SETS.self, [{ key: [f, f] }], verb),
+    ...els(SETS.internal, n.internal ? [{ key: [f, f] }] : [], verb),
+    ...els(SETS.iccOff, n.icc === false ? [{ key: [f, f] }] : [], verb),
     ...els(SETS.masq4, masq ? subnets.filter((s) => s.family === 4).map((s) => ({ key: s.prefix })) : [], verb),
     ...els(SETS.masq6, masq ? subnets.filter((s) => s.family === 6).map((s) => ({ key: s.prefix })) : [], verb),
-    ...els(SETS.nets4, subnets.filter((s) => s.family === 4).map((s) => ({ key: [s.prefix, br] })), verb),
-    ...els(SETS.nets6, subnets.filter((s) => s.family === 6).map((s) => ({ key: [s.prefix, br] })), verb),
+    ...els(SETS.nets4, subnets.filter((s) => s.family === 4).map((s) => ({ key: [s.prefix, f] })), verb),
+    ...els(SETS.nets6, subnets.filter((s) => s.family === 6).map((s) => ({ key: [s.prefix, f] })), verb),
   ];
 }
 

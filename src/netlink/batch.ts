@@ -63,7 +63,7 @@ export type {
 } from './specs.js';
 
 interface Pending {
-  op: NativeOp | NativeNftOp;
+  op: NativeOp | NativeNftOp | [string, string];
   request: string;
   object: string;
 }
@@ -71,8 +71,9 @@ interface Pending {
 interface Group {
   target: HasHandle;
   ops: Pending[];
-  /** One nf_tables transaction rather than rtnetlink requests. */
+  /** One nf_tables transaction, or sysctl writes, rather than rtnetlink requests. */
   nft?: true;
+  sysctl?: true;
 }
 
 const q = (d: DevRef) => (typeof d === 'number' ? `ifindex ${d}` : `'${d}'`);
@@ -128,7 +129,7 @@ export class Batch {
   }
 
   private push(op: NativeOp, request: string, object: string): this {
-    const g = this.last.nft ? this.start({ target: this.last.target, ops: [] }) : this.last;
+    const g = this.last.nft || this.last.sysctl ? this.start({ target: this.last.target, ops: [] }) : this.last;
     g.ops.push({ op, request, object });
     return this;
   }
@@ -142,6 +143,20 @@ export class Batch {
   nftables(ops: NftOp[]): this {
     if (!Array.isArray(ops) || ops.length === 0) throw new ValidationError('ops', ops, 'must be a non-empty list');
     this.start({ target: this.last.target, ops: ops.map((o, i) => toNativeNftOp(o, `ops[${i}]`)), nft: true });
+    return this;
+  }
+
+  /**
+   * Writes a net.* sysctl as the current namespace sees it (`sysctl -w`),
+   * in the same trip, between the requests before and after it: for what
+   * netlink cannot set (an interface's disable_ipv6). The addon enters the
+   * namespace to write it, so a batch with one runs on its namespace thread.
+   */
+  sysctl(key: string, value: string | number): this {
+    const k = v.sysctlKey(key, 'sysctl key');
+    const val = String(v.sysctlValue(value, `sysctl ${k}`));
+    const g = this.last.sysctl ? this.last : this.start({ target: this.last.target, ops: [], sysctl: true });
+    g.ops.push({ op: [k, val], request: 'sysctl', object: `sysctl ${k}` });
     return this;
   }
 
@@ -374,6 +389,7 @@ export class Batch {
     };
     const native = groups.map((g): NativeGroup => {
       const ops = g.ops.map((p) => p.op);
+      if (g.sysctl) return { ns: g.target.handle, sysctl: ops as [string, string][] };
       return g.nft ? { ns: g.target.handle, nft: ops as NativeNftOp[] } : { ns: g.target.handle, ops: ops as NativeOp[] };
     });
     return { groups: native, check, first: ops[0]?.object ?? 'batch' };

@@ -8,6 +8,8 @@ import {
   NFT_DATA_VERDICT,
   commentUserdata,
   encodeTuple,
+  ifnameRange,
+  isIfnameWildcard,
   layout,
   prefixRange,
   setUserdata,
@@ -202,7 +204,11 @@ function keyRange(l: Layout, e: Element, field: string): [Buffer, Buffer] {
   const last: Buffer[] = [];
   l.types.forEach((t, i) => {
     const f = l.types.length > 1 ? `${field}.key[${i}]` : `${field}.key`;
-    const [a, b] = isAddressType(t) ? prefixRange(t, values[i], f) : [encodeTuple({ ...l, types: [t] }, values[i], f), null];
+    const [a, b] = isAddressType(t)
+      ? prefixRange(t, values[i], f)
+      : t === 'ifname' && isIfnameWildcard(values[i])
+        ? ifnameRange(values[i] as string, f)
+        : [encodeTuple({ ...l, types: [t] }, values[i], f), null];
     const pad = (x: Buffer) => (l.types.length > 1 ? Buffer.concat([x, Buffer.alloc(((x.length + 3) & ~3) - x.length)]) : x);
     first.push(pad(a));
     last.push(pad(b ?? a));
@@ -233,6 +239,9 @@ function elemsOp(verb: NftVerb, spec: ElementsSpec, field: string): NativeNftOp 
     }
     if (!l.interval) {
       if (e.keyEnd !== undefined) throw new ValidationError(`${f}.keyEnd`, e.keyEnd, 'only interval sets hold ranges');
+      const values = l.key.types.length > 1 ? e.key : [e.key];
+      if (Array.isArray(values) && values.some((x, j) => l.key.types[j] === 'ifname' && isIfnameWildcard(x)))
+        throw new ValidationError(`${f}.key`, e.key, 'an interface name wildcard (name*) is a range: only interval sets hold one');
       elems.push({ key: encodeTuple(l.key, e.key, `${f}.key`), ...data, ...ud });
       return;
     }

@@ -106,9 +106,13 @@ function writeValue(t: NftType, v: unknown, field: () => string, out: Buffer, at
     case 'mark':
       return writeUint(v, 4, 1, field, out, at);
     case 'ifname': {
-      if (typeof v !== 'string' || v.length === 0 || Buffer.byteLength(v) > 15 || v.includes('\0'))
-        throw new ValidationError(field(), v, 'must be an interface name of 1 to 15 bytes');
-      out.write(v, at);
+      // `name*` (nft's wildcard) is the last name of its range: name, then 0xff to the end.
+      const wild = typeof v === 'string' && v.length > 1 && v.endsWith('*');
+      const name = wild ? (v as string).slice(0, -1) : v;
+      if (typeof name !== 'string' || name.length === 0 || Buffer.byteLength(name) > 15 || name.includes('\0'))
+        throw new ValidationError(field(), v, 'must be an interface name of 1 to 15 bytes, or a prefix of one followed by *');
+      const n = out.write(name, at);
+      if (wild) out.fill(0xff, at + n, at + 16);
       return;
     }
   }
@@ -136,6 +140,17 @@ export function encodeTuple(l: Layout, v: unknown, field: string): Buffer {
     at += pad4(TYPES[t].len);
   }
   return out;
+}
+
+/** Whether v is an interface name wildcard (`eth*`): every name it starts. */
+export const isIfnameWildcard = (v: unknown): v is string => typeof v === 'string' && v.length > 1 && v.endsWith('*');
+
+/** The names a wildcard covers: the prefix NUL-padded, to the prefix 0xff-padded (nft's range for `name*`). */
+export function ifnameRange(v: string, field: string): [Buffer, Buffer] {
+  const last = encodeValue('ifname', v, field);
+  const first = Buffer.alloc(16);
+  first.write(v.slice(0, -1));
+  return [first, last];
 }
 
 /** The address range a prefix covers: first and last address, as bytes. */
@@ -239,6 +254,9 @@ export function decodeValue(t: NftType, b: Buffer): NftValue {
     case 'mark': return endianness() === 'BE' ? b.readUInt32BE(0) : b.readUInt32LE(0);
     case 'ifname': {
       const nul = b.indexOf(0);
+      // A wildcard's range ends in 0xff to the last byte: `name*`.
+      const ff = b.indexOf(0xff);
+      if (ff > 0 && (nul < 0 || nul > ff) && b.subarray(ff, 16).every((x) => x === 0xff)) return `${b.subarray(0, ff).toString()}*`;
       return b.subarray(0, nul < 0 ? b.length : nul).toString();
     }
   }

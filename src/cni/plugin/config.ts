@@ -1,9 +1,10 @@
 // The nsnet plugin's configuration: the fields of the reference bridge
 // plugin that nsnet's bridge driver has (bridge, subnet, gateway, isGateway,
-// ipMasq, mtu, hairpinMode), nsnet's own (subnets, ipv6, options), and what
-// the runtime adds per call (runtimeConfig's portMappings, ips and mac, and
-// CNI_ARGS' IP and MAC). The network's defaults are Docker's, as for any
-// nsnet network: the gateway on the bridge, a default route, masquerade.
+// ipMasq, mtu, hairpinMode), of the reference macvlan plugin (master, mode),
+// nsnet's own (driver, subnets, ipv6, options), and what the runtime adds
+// per call (runtimeConfig's portMappings, ips and mac, and CNI_ARGS' IP and
+// MAC). The network's defaults are Docker's, as for any nsnet network: the
+// bridge driver, the gateway on the bridge, a default route, masquerade.
 import type { NetworkOptions, SubnetOptions } from '../../cnm/networks.js';
 import type { PortOptions } from '../../ports.js';
 import { CniError, ERR } from '../errors.js';
@@ -15,7 +16,12 @@ import { read, onlyKnown, wrongType, type Conf, type CniRequest } from './reques
 /** Fields the spec defines for every plugin configuration. */
 export const WELL_KNOWN = ['cniVersion', 'cniVersions', 'name', 'type', 'args', 'capabilities', 'runtimeConfig', 'prevResult', 'dns', 'ipam',
   'cni.dev/valid-attachments', 'cni.dev/attachments'] as const;
-const OWN = ['bridge', 'subnet', 'subnets', 'gateway', 'isGateway', 'ipMasq', 'mtu', 'hairpinMode', 'ipv6', 'options'] as const;
+const OWN = ['driver', 'bridge', 'subnet', 'subnets', 'gateway', 'isGateway', 'ipMasq', 'mtu', 'hairpinMode', 'master', 'mode', 'ipv6', 'options'] as const;
+/** The drivers a configuration may name, and the fields that are only some drivers'. */
+const DRIVERS = ['bridge', 'routed', 'macvlan'] as const;
+const ONLY: Record<string, readonly (typeof DRIVERS)[number][]> = {
+  bridge: ['bridge'], hairpinMode: ['bridge'], ipMasq: ['bridge', 'routed'], master: ['macvlan'], mode: ['macvlan'],
+};
 /** The capabilities nsnet's plugin serves from runtimeConfig. */
 const CAPABILITIES = ['portMappings', 'ips', 'mac'] as const;
 
@@ -24,7 +30,7 @@ export interface NetworkConf {
   name: string;
   options: NetworkOptions;
   /** Only what the configuration gave: compared with a network that exists already. */
-  given: { subnets?: SubnetOptions[]; bridge?: string; mtu?: number; masquerade?: boolean; internal?: boolean; ipv6?: boolean; hairpin?: boolean };
+  given: { driver: string; subnets?: SubnetOptions[]; bridge?: string; mtu?: number; masquerade?: boolean; internal?: boolean; ipv6?: boolean; hairpin?: boolean };
   dns: CniDns | undefined;
 }
 
@@ -179,6 +185,11 @@ export function networkConf(conf: Conf, name: string): NetworkConf {
     for (const k of Object.keys(caps)) read.bool(caps, k, 'capabilities.');
   }
   read.obj(conf, 'args');
+  const driver = read.str(conf, 'driver') ?? 'bridge';
+  if (!(DRIVERS as readonly string[]).includes(driver)) throw wrongType('driver', driver, DRIVERS.join(', '));
+  for (const [field, drivers] of Object.entries(ONLY))
+    if (conf[field] !== undefined && !(drivers as readonly string[]).includes(driver))
+      throw new CniError(ERR.INVALID_CONFIG, `invalid network configuration: ${field} applies to driver ${drivers.join(' or ')}, not ${driver}`);
   const subnets = subnetsOf(conf);
   const bridge = read.str(conf, 'bridge');
   const mtu = read.int(conf, 'mtu');
@@ -201,8 +212,10 @@ export function networkConf(conf: Conf, name: string): NetworkConf {
   set('mtu', mtu);
   set('masquerade', masquerade);
   set('hairpin', hairpin);
+  set('parent', read.str(conf, 'master'));
+  set('macvlan_mode', read.str(conf, 'mode'));
   const internal = isGateway === undefined ? undefined : !isGateway;
-  const given: NetworkConf['given'] = {};
+  const given: NetworkConf['given'] = { driver };
   if (subnets) given.subnets = subnets;
   if (bridge !== undefined) given.bridge = bridge;
   if (mtu !== undefined) given.mtu = mtu;
@@ -212,7 +225,7 @@ export function networkConf(conf: Conf, name: string): NetworkConf {
   if (hairpin !== undefined) given.hairpin = hairpin;
   return {
     name,
-    options: { driver: 'bridge', ...(subnets ? { subnets } : {}), ...(ipv6 ? { ipv6 } : {}), ...(internal ? { internal } : {}), options },
+    options: { driver, ...(subnets ? { subnets } : {}), ...(ipv6 ? { ipv6 } : {}), ...(internal ? { internal } : {}), options },
     given,
     dns: dnsOf(conf),
   };

@@ -48,7 +48,7 @@ async function checkSame(net: Network, nc: NetworkConf): Promise<Network> {
       details: 'change the configuration, or remove the network (nsnet network rm) to make it anew',
     });
   };
-  if (info.driver !== 'bridge') differ('driver', 'bridge', info.driver);
+  if (info.driver !== g.driver) differ('driver', g.driver, info.driver);
   const subnets = subnetIdentity(info.subnets);
   if (g.subnets && subnetIdentity(g.subnets) !== subnets) differ('subnets', subnetIdentity(g.subnets), subnets);
   if (g.bridge !== undefined && g.bridge !== st.bridge) differ('bridge', g.bridge, st.bridge);
@@ -62,7 +62,8 @@ async function checkSame(net: Network, nc: NetworkConf): Promise<Network> {
 
 /**
  * The attachment as a 1.1.0 result: the bridge, the host's end and the
- * sandbox's interface (as the reference bridge plugin lists them), its
+ * sandbox's interface (as the reference bridge plugin lists them; a routed
+ * network has no bridge, a macvlan one neither nor a host end), its
  * addresses with their gateways, the default routes it was given, dns.
  */
 function result(ep: EndpointInfo, net: NetworkInfo, netns: string, dns: CniDns | undefined): CniResult {
