@@ -12,6 +12,9 @@ import { runConcurrent, runOp } from './peers/concurrent.js';
 import { runPyroute2 } from './peers/pyroute2.js';
 import { runFloorOp } from './peers/floor.js';
 import { runEventsBench } from './events.js';
+import { runMicro } from './micro.js';
+import { runLock } from './peers/lock.js';
+import { runFloorChurn, runPoolChurn, runPoolCreate } from './peers/pool.js';
 import { runDocker } from './peers/docker.js';
 import { runDnsCreate, runDnsQuery } from './peers/dns.js';
 import { runSoak } from './soak.js';
@@ -20,9 +23,9 @@ import { runOverlay } from './peers/overlay.js';
 
 const [peer, json] = process.argv.slice(2);
 const o = JSON.parse(json ?? '{}') as {
-  n: number; explicit?: boolean; binary?: string; cycles?: number; ports?: boolean; published?: number; paired?: boolean; peer?: CniPeer;
+  n: number; explicit?: boolean; binary?: string; cycles?: number; ports?: boolean; published?: number; paired?: boolean; peer?: CniPeer; get?: boolean;
   driver?: 'bridge' | 'routed' | 'none'; uplink?: boolean;
-  mode?: 'embedded' | 'daemon'; latencyN?: number; seconds?: number; window?: number; api?: 'controller' | 'netns';
+  mode?: 'embedded' | 'daemon'; latencyN?: number; seconds?: number; window?: number; api?: 'controller' | 'netns'; maxTime?: number;
 };
 const run =
   peer === 'floor'
@@ -52,13 +55,23 @@ const run =
                   : peer === 'concurrent'
                     ? runConcurrent(o as unknown as Parameters<typeof runConcurrent>[0])
                     : peer === 'op'
-                      ? runOp(o.n)
+                      ? runOp(o.n, o.get)
                       : peer === 'floor-op'
-                        ? runFloorOp(o.n, o.binary!)
+                        ? runFloorOp(o.n, o.binary!, o.get)
                 : peer === 'spawn'
                   ? spawnCostMs().then((ms) => ({ ms }))
         : peer === 'events'
           ? runEventsBench({ n: o.n, runs: 1 }).then((r) => r[0])
+        : peer === 'pool-create'
+          ? runPoolCreate(o.n)
+        : peer === 'pool-churn'
+          ? runPoolChurn(o.cycles ?? 1000)
+        : peer === 'floor-churn'
+          ? runFloorChurn(o.cycles ?? 1000, o.binary!)
+        : peer === 'lock'
+          ? runLock()
+        : peer === 'micro'
+          ? runMicro({ maxTime: o.maxTime }).then((results) => ({ results }))
         : peer === 'overlay'
           ? runOverlay(o as unknown as Parameters<typeof runOverlay>[0])
         : peer === 'dns-create'
@@ -74,7 +87,10 @@ const run =
           : Promise.reject(new Error(`unknown peer ${peer}`));
 run.then(
   (r) => {
-    process.stdout.write(JSON.stringify(r));
+    // How long nsnet held the JS thread during this run (settling, waits for quick jobs, event deliveries).
+    const st = nsnet.addonStats();
+    const addon = { maxDrainCpuMs: st.maxDrainCpuUs / 1000, maxDrainMs: st.maxDrainUs / 1000, maxWaitMs: st.maxWaitUs / 1000, maxDeliveryCpuMs: st.maxWatchDeliveryCpuUs / 1000 };
+    process.stdout.write(JSON.stringify({ ...(r as object), addon }));
     process.exit(0);
   },
   (e) => {

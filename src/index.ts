@@ -19,27 +19,14 @@ export {
   type VxlanSpec,
 } from './netlink/batch.js';
 export type { Address, FdbEntry, Link, Neighbour, Route } from './netlink/types.js';
+export type { SocketFilter, SocketInfo, SocketKind } from './netlink/socklist.js';
+export { NetnsPool, type Claim, type NetnsPoolOptions, type PoolStats } from './netlink/pool.js';
+export type { ResetResult } from './netlink/reset.js';
 export { watch, Watcher, type WatchEvent, type WatchOptions } from './watch.js';
 export { mirror, Mirror, type MirrorChange, type MirrorOptions } from './netlink/mirror.js';
 export {
-  Nftables,
-  type ChainSpec,
-  type CommitOptions,
-  type CommitResult,
-  type Element,
-  type ElementsSpec,
-  type Hook,
-  type NftChain,
-  type NftElement,
-  type NftFamily,
-  type NftOp,
-  type NftRule,
-  type NftSet,
-  type NftTable,
-  type NftVerb,
-  type RuleSpec,
-  type SetSpec,
-  type TableSpec,
+  Nftables, type ChainSpec, type CommitOptions, type CommitResult, type Element, type ElementsSpec, type Hook, type NftChain, type NftElement,
+  type NftFamily, type NftOp, type NftRule, type NftSet, type NftTable, type NftVerb, type RuleSpec, type SetSpec, type TableSpec,
 } from './netlink/nftables.js';
 export { CT_STATE, CT_STATUS, REG, reg32, type CtKey, type Expr, type MetaKey, type Reg, type Verdict } from './netlink/nftexpr.js';
 export type { NftType, NftValue } from './netlink/nftvalues.js';
@@ -56,17 +43,9 @@ export function addonStats(reset = false): NativeStats {
 export type { NativeStats };
 
 export {
-  Controller,
-  type ControllerOptions,
-  type ControllerEvent,
-  type DeleteOptions,
-  type HostInfo,
-  type DnsOptions,
-  type EndpointOptions,
-  type NetworkOptions,
-  type SandboxOptions,
-  type SandboxAttachment,
-  type SubnetOptions,
+  Controller, type ControllerOptions, type ControllerEvent, type DeleteOptions, type DeleteReport, type PoolOptions,
+  type ControllerPoolStats, type HostInfo, type DnsOptions, type EndpointOptions, type NetworkOptions, type SandboxOptions,
+  type SandboxAttachment, type SubnetOptions,
 } from './cnm/controller.js';
 export { Network, Endpoint, Sandbox, type NetworkInfo, type NetworkSandbox, type EndpointInfo, type SandboxInfo, type NameResolution } from './cnm/objects.js';
 export type { ReconcileOptions, ReconcileReport } from './cnm/reconcile.js';

@@ -6,7 +6,7 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
 import type { HasHandle } from './netlink/batch.js';
-import { listSockets } from './netlink/sockets.js';
+import { listSockets } from './netlink/socklist.js';
 
 export interface Listener {
   protocol: 'tcp' | 'udp';
@@ -23,8 +23,14 @@ export interface Listener {
  */
 export async function hostListeners(ns: HasHandle, protocols: string[]): Promise<Listener[]> {
   const wanted = (['tcp', 'udp'] as const).filter((p) => protocols.includes(p));
-  const found = (await Promise.all(wanted.map((p) => listSockets(ns, p)))).flat();
-  return found.filter((x) => x.port !== 0).map(({ protocol, address, port, inode }) => ({ protocol, address, port, inode }));
+  // Listening TCP sockets alone: the kernel then walks only its listening hash.
+  const found = await Promise.all(wanted.map((p) => listSockets(ns, { protocols: [p], ...(p === 'tcp' ? { states: ['LISTEN'] } : {}) })));
+  return found.flat().filter((x) => x.port !== 0).map((x) => {
+    // An IPv4 address a dual-stack socket took is given as IPv4.
+    const mapped = x.address !== null && /^::ffff:\d+\.\d+\.\d+\.\d+$/.test(x.address);
+    const address = mapped ? x.address!.slice(7) : (x.address ?? (x.family === 'inet6' ? '::' : '0.0.0.0'));
+    return { protocol: x.protocol as Listener['protocol'], address, port: x.port, inode: x.inode };
+  });
 }
 
 const isAny = (a: string) => a === '0.0.0.0' || a === '::';

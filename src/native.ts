@@ -37,6 +37,7 @@ export interface NativeLink {
   linkNetnsid: number | null;
   operstate: number;
   txqlen: number;
+  group: number;
   slaveKind: string;
   alias: string;
 }
@@ -53,16 +54,6 @@ export interface NativeAddr {
   label: string;
   validLft: number;
   preferredLft: number;
-}
-
-/** A socket as sock_diag lists it. */
-export interface NativeSocket {
-  family: 4 | 6;
-  /** TCP_* (an unconnected UDP socket is TCP_CLOSE, 7). */
-  state: number;
-  address: string;
-  port: number;
-  inode: number;
 }
 
 export interface NativeRoute {
@@ -177,6 +168,8 @@ export type RouteOp = {
       onlink?: boolean;
       mtu?: number;
     };
+/** A message whose body (family header and attributes) a dump returned, sent back as `type` (a rule removed or made again exactly). */
+export type RawOp = { op: 'raw'; type: number; flags?: number; body: Buffer };
 export type NeighOp = {
   op: 'neigh.add' | 'neigh.replace' | 'neigh.append' | 'neigh.del';
   dev: DevRef;
@@ -189,7 +182,7 @@ export type NeighOp = {
   family?: number;
   vni?: number;
 };
-export type NativeOp = LinkAddOp | LinkSetOp | { op: 'link.del'; dev: DevRef } | AddrOp | RouteOp | NeighOp;
+export type NativeOp = LinkAddOp | LinkSetOp | { op: 'link.del'; dev: DevRef } | AddrOp | RouteOp | NeighOp | RawOp;
 
 export interface LinkFields {
   up?: boolean;
@@ -199,6 +192,9 @@ export interface LinkFields {
   master?: DevRef | null;
   netns?: NativeNetns;
   txqlen?: number;
+  /** IFF_* bits other than up (promisc, noarp, allmulti, multicast): those of mask set to those of value. */
+  flags?: { mask: number; value: number };
+  group?: number;
   peer?: { name?: string; netns?: NativeNetns; mac?: string; mtu?: number };
   link?: DevRef;
   mode?: number;
@@ -333,12 +329,55 @@ export interface NativeStats {
   maxDrainCpuUs: number;
   /** Wake-ups longer than 2 ms of wall time. */
   drainsOver2ms: number;
+  /** Times the JS thread waited (polled) for a quick request it had just handed to a running worker. */
+  waits: number;
+  /** Such waits that ended with the request done (the rest are settled like any other). */
+  waitsDone: number;
+  /** Longest such wait, microseconds (bounded by the addon: a few tens). */
+  maxWaitUs: number;
   /** Batches of watch events handed to JS. */
   watchDeliveries: number;
   /** Longest such delivery (conversion, the callback and its microtasks), wall time, microseconds. */
   maxWatchDeliveryUs: number;
   /** The same in CPU time of the JS thread. */
   maxWatchDeliveryCpuUs: number;
+}
+
+/** A policy routing rule; body is the dump's message body (see RawOp). */
+export interface NativeRule {
+  family: number;
+  priority: number;
+  table: number;
+  /** FR_ACT_*: 1 to table, 2 goto, 3 nop, 6 blackhole ... */
+  action: number;
+  body: Buffer;
+}
+
+/** A namespace's /proc/sys/net values, held by the addon (opaque to JS). */
+export type NativeSysctls = { readonly __sysctls: unique symbol };
+
+/** One socket of a namespace, as sock_diag (or /proc/net/raw) lists it. */
+export interface NativeSocket {
+  /** AF_INET 2, AF_INET6 10, AF_UNIX 1, AF_PACKET 17, AF_NETLINK 16. */
+  family: number;
+  /** inet: IPPROTO_*; netlink: NETLINK_*; raw: the IP protocol. */
+  protocol: number;
+  /** unix, packet, raw: SOCK_*. */
+  type: number;
+  /** inet and unix: TCP_* (10 listen, 1 established, 7 close ...). */
+  state: number;
+  inode: number;
+  uid: number;
+  src: string | null;
+  dst: string | null;
+  sport: number;
+  dport: number;
+  /** netlink: its port id. */
+  portid: number;
+  /** packet: the protocol it listens to (ETH_P_*). */
+  ethertype: number;
+  /** unix: its path, or @name for an abstract one. */
+  name: string;
 }
 
 /**
@@ -392,6 +431,8 @@ export interface Native {
   ): Promise<{ handle: NativeNetns; replies: NativeReply[]; fds: number[] }>;
   nsOpen(path: string): Promise<NativeNetns>;
   nsRelease(runDir: string, name: string): Promise<void>;
+  /** Renames a namespace mounted in runDir (from -> to), then runs groups in the same job. */
+  nsMove(runDir: string, from: string, to: string, groups?: NativeGroup[]): Promise<{ replies: NativeReply[] }>;
   sysctl(ns: NativeNetns, key: string, value?: string): Promise<string | undefined>;
   socketIn(ns: NativeNetns, family: 4 | 6, type: 'tcp' | 'udp', address?: string, port?: number): Promise<number>;
   /** Server sockets opened inside the namespace (a handle's, or the one at a path) in one visit, all or none; TCP ones listening. */
@@ -401,14 +442,33 @@ export interface Native {
   links(ns: NativeNetns, ifindex: number, name: string): Promise<NativeList<NativeLink>>;
   addrs(ns: NativeNetns, family: 0 | 4 | 6, ifindex: number): Promise<NativeList<NativeAddr>>;
   routes(ns: NativeNetns, family: 0 | 4 | 6, table: number): Promise<NativeList<NativeRoute>>;
+  rules(ns: NativeNetns, family: 0 | 4 | 6): Promise<NativeList<NativeRule>>;
+  /** Links, addresses, routes (all tables), rules and neighbours, in one job. */
+  snapshot(ns: NativeNetns): Promise<NativeReply & { links: NativeLink[]; addresses: NativeAddr[]; routes: NativeRoute[]; rules: NativeRule[]; neighbours: NativeNeigh[] }>;
   neighs(ns: NativeNetns, family: 0 | 4 | 6): Promise<NativeList<NativeNeigh>>;
   fdb(ns: NativeNetns): Promise<NativeList<NativeFdb>>;
-  /** The namespace's sockets of one family (0: both) and protocol whose state is in `states` (a mask of 1 << TCP_*), by sock_diag. */
-  sockets(ns: NativeNetns, family: 0 | 4 | 6, protocol: 'tcp' | 'udp', states: number): Promise<NativeList<NativeSocket>>;
   /** One nf_tables transaction (BATCH_BEGIN ... BATCH_END); genid: refuse unless the ruleset is at that generation. */
   nftTransact(ns: NativeNetns, ops: NativeNftOp[], genid: number | null): Promise<NativeNftResult>;
   /** Opens a watch: `callback` gets each batch pulled with `pull()`. */
   watchOpen(ns: NativeNetns, options: NativeWatchOptions, callback: (events: NativeEvent[]) => void): Promise<NativeWatch>;
+  /**
+   * The namespace's sockets but the kernel's and nsnet's own; TIME_WAIT
+   * ones closed and left out with destroyTimeWait. unlisted: kinds this
+   * kernel cannot list (their diag module is missing).
+   */
+  /**
+   * kinds: bits tcp 1, udp 2, udplite 4, sctp 8, dccp 16, raw 32, unix 64,
+   * packet 128, netlink 256 (default all); states: a TCPF_* mask (default
+   * all; with fewer, packet and netlink sockets are left out); families:
+   * inet sockets of IPv4 1, IPv6 2 (default both).
+   */
+  sockets(ns: NativeNetns, destroyTimeWait: boolean, kinds?: number, states?: number, families?: number): Promise<{ items: NativeSocket[]; unlisted: string[]; destroyed: number }>;
+  /** Flushes the namespace's conntrack table and expectations. */
+  ctFlush(ns: NativeNetns): Promise<void>;
+  /** Every readable value under /proc/sys/net (but the random TCP Fast Open key), kept in the addon. */
+  sysctlDump(ns: NativeNetns): Promise<NativeSysctls>;
+  /** Writes back the values of want that differ; left: those still different after. */
+  sysctlRestore(ns: NativeNetns, want: NativeSysctls): Promise<{ changed: string[]; left: [string, string][] }>;
   nftList(ns: NativeNetns, what: 'gen', family: number, table: string, set: string): Promise<NativeReply & { gen: number }>;
   nftList(ns: NativeNetns, what: 'tables', family: number, table: string, set: string): Promise<NativeList<NativeNftTable>>;
   nftList(ns: NativeNetns, what: 'chains', family: number, table: string, set: string): Promise<NativeList<NativeNftChain>>;

@@ -35,7 +35,7 @@ afterAll(async () => {
   await h.cleanup();
 });
 
-const daemon = () => startDaemon({ hostNetns: w.host.path!, socket, stateDir: w.stateDir });
+const daemon = (args?: string[]) => startDaemon({ hostNetns: w.host.path!, socket, stateDir: w.stateDir, ...(args ? { args } : {}) });
 /** The shim, exec'd as a runtime execs it, in the namespace playing the host. */
 const shim = (call: CniCall, conf: unknown, plugin = 'nsnet') => execPlugin(join(bin, plugin), call, conf, { hostNetns: w.host.path!, env: runtimeEnv, path: `${bin}:${REFERENCE}` });
 
@@ -173,4 +173,34 @@ describe('the daemon killed mid-burst', () => {
     expect(elements).toEqual([]);
     await (await w.c.network(net)).delete();
   }, 300_000);
+});
+
+describe('the daemon with a pool', () => {
+  test('--pool-size keeps namespaces plugged into the pooled network ready, SIGUSR1 logs their figures, SIGTERM releases them', async () => {
+    const net = uniq('pn');
+    await w.c.createNetwork(net, { subnets: ['10.114.0.0/24'] });
+    const bridge = (await (await w.c.network(net)).info()).bridge!;
+    const ports = async () => (await ipj<any[]>(w.host.name!, 'link', 'show', 'master', bridge)).length;
+    const d = await daemon(['--pool-size', '3', '--pool-network', net]);
+    // A pooled namespace's name carries its process's pid (see cnm/pool.ts).
+    const pooled = async () => (await run('ip', ['netns', 'list'])).stdout.split('\n').filter((l) => l.startsWith('nsp-') && l.includes(`-${d.proc.pid}-`));
+    try {
+      const line = await eventually(async () => {
+        d.proc.kill('SIGUSR1');
+        await new Promise((res) => setTimeout(res, 100));
+        const l = d.lines.filter((x) => x.startsWith(`pool ${net}: `)).at(-1);
+        expect(l).toMatch(/ready 3,/);
+        return l!;
+      }, 15_000);
+      expect(line).toMatch(/^pool \S+: size 3, ready 3, resetting 0, hits 0, misses 0, made 3, recycled 0, refused 0, refill [\d.]+\/s, failures 0$/);
+      // Three namespaces, each with its veth on the network's bridge.
+      expect(await pooled()).toHaveLength(3);
+      expect(await ports()).toBe(3);
+    } finally {
+      expect(await d.stop('SIGTERM')).toBe(0);
+    }
+    expect(await pooled()).toEqual([]);
+    await eventually(async () => expect(await ports()).toBe(0), 15_000);
+    await (await w.c.network(net)).delete();
+  }, 60_000);
 });

@@ -26,13 +26,13 @@ export async function world(tag: string, o: Partial<ControllerOptions> = {}): Pr
     host,
     stateDir,
     async reopen(more = {}) {
-      w.c.close();
+      await w.c.close();
       w.c = await Controller.open({ stateDir, host, ...o, ...more });
       return w.c;
     },
     async cleanup() {
       for (const sb of await w.c.sandboxes().catch(() => [])) await sb.delete({ force: true }).catch(() => {});
-      w.c.close();
+      await w.c.close();
       await host.delete();
       await rm(stateDir, { recursive: true, force: true });
     },

@@ -1,19 +1,16 @@
-// Docker's four modes on the real kernel, checked with `ip -j` and real traffic.
+// Docker's four modes on the real kernel, checked with `ip -j` and real
+// traffic: each test runs twice, once with sandboxes made fresh and once
+// with a controller whose networks all have a warm pool (cnm/pool.ts), so
+// every mode that can take a pooled namespace is proven on one.
 import { readFile, readlink } from 'node:fs/promises';
 
-import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, test } from 'vitest';
 
-import { createSandbox } from '../src/index.js';
+import { createSandbox as create, defaultNetwork, type Controller, type PoolOptions } from '../src/index.js';
 import { world, type World } from './cnm-helpers.js';
 import { ipj, nsExec, uniq } from './helpers.js';
 
 let w: World;
-beforeEach(async () => {
-  w = await world('m');
-});
-afterEach(async () => {
-  await w.cleanup();
-});
 
 async function tcp(from: { netns(): Promise<any> }, server: { netns(): Promise<any> }, host: string, port = 8080) {
   const srv = await (await server.netns()).listenTcp(port, host.includes(':') ? '::' : '0.0.0.0');
@@ -25,7 +22,38 @@ async function tcp(from: { netns(): Promise<any> }, server: { netns(): Promise<a
   return msg;
 }
 
-describe('modes', () => {
+describe.each([
+  ['made fresh', undefined],
+  ['taken from a warm pool', { size: 2, networks: ['*'] }],
+] as [string, PoolOptions | undefined][])('modes, sandboxes %s', (_, pool) => {
+  let hits = 0;
+  beforeEach(async () => {
+    w = await world('m', pool ? { pool } : {});
+  });
+  afterEach(async () => {
+    hits += w.c.pool?.stats().hits ?? 0;
+    await w.cleanup();
+  });
+  // The pooled tests must have been served by the pool, not by fresh creates.
+  afterAll(() => {
+    if (pool) expect(hits).toBeGreaterThan(5);
+  });
+  // With a pool, each create waits until it is full (the default network
+  // made first, for the modes that use it), so it hits whenever its mode can.
+  const warm = async (c: Controller, o?: Parameters<typeof create>[1]) => {
+    if (!c.pool) return;
+    if (o && (o.mode === undefined || o.mode === 'bridge')) await defaultNetwork(c);
+    await c.pool.warm();
+  };
+  const createSandbox = async (c: Controller, o: Parameters<typeof create>[1]) => {
+    await warm(c, o);
+    return create(c, o);
+  };
+  const ctlCreate = async (name: string, o: Parameters<Controller['createSandbox']>[1]) => {
+    await warm(w.c);
+    return w.c.createSandbox(name, o);
+  };
+
   test('none: only lo, up, and no route out', async () => {
     const sb = await createSandbox(w.c, { name: uniq('mn'), mode: 'none' });
     const links = await ipj<any[]>(sb.name, 'link', 'show');
@@ -139,7 +167,7 @@ describe('modes', () => {
       const [br] = await ipj<any[]>(w.host.name!, 'addr', 'show', i.bridge!);
       expect(br.addr_info.map((a: any) => a.local)).toContain(i.subnets[0]!.gateway);
     }
-    const sb = await w.c.createSandbox(uniq('mm'), { networks: [n1.name, { network: n2.name, ip: '10.52.0.77' }] });
+    const sb = await ctlCreate(uniq('mm'), { networks: [n1.name, { network: n2.name, ip: '10.52.0.77' }] });
     const links = (await ipj<any[]>(sb.name, 'addr', 'show')).map((l) => [l.ifname, l.addr_info.filter((a: any) => a.family === 'inet').map((a: any) => a.local)]);
     expect(links).toEqual([['lo', ['127.0.0.1']], ['eth0', ['10.51.0.2']], ['eth1', ['10.52.0.77']]]);
     expect(await ipj(sb.name, 'route', 'show', 'default')).toEqual([{ dst: 'default', gateway: '10.51.0.1', dev: 'eth0', flags: [] }]);
@@ -158,21 +186,21 @@ describe('modes', () => {
       subnets: ['10.53.0.0/24'],
       options: { mtu: '1400', 'com.docker.network.container_iface_prefix': 'net', mac: 'random' },
     });
-    const sb = await w.c.createSandbox(uniq('mo'), { networks: [net.name] });
+    const sb = await ctlCreate(uniq('mo'), { networks: [net.name] });
     const [l] = await ipj<any[]>(sb.name, 'link', 'show', 'net0');
     expect(l.mtu).toBe(1400);
     expect(l.address.startsWith('02:42:0a')).toBe(false);
     const [br] = await ipj<any[]>(w.host.name!, 'link', 'show', (await net.info()).bridge!);
     expect(br.mtu).toBe(1400);
     const internal = await w.c.createNetwork(uniq('ni'), { subnets: ['10.54.0.0/24'], internal: true });
-    const sb2 = await w.c.createSandbox(uniq('mi'), { networks: [internal.name] });
+    const sb2 = await ctlCreate(uniq('mi'), { networks: [internal.name] });
     expect(await ipj(sb2.name, 'route', 'show', 'default')).toEqual([]);
     await nsExec(sb2.name, 'ping', '-c1', '-W2', '10.54.0.1');
   });
 
   test('an MTU below IPv6\'s minimum (1000): the links have no IPv6 to configure, and sandboxes are made and reach their gateway', async () => {
     const net = await w.c.createNetwork(uniq('nm'), { subnets: ['10.57.0.0/24'], options: { mtu: '1000' } });
-    const sb = await w.c.createSandbox(uniq('mm'), { networks: [net.name] });
+    const sb = await ctlCreate(uniq('mm'), { networks: [net.name] });
     const [l] = await ipj<any[]>(sb.name, 'link', 'show', 'eth0');
     expect(l.mtu).toBe(1000);
     await nsExec(sb.name, 'ping', '-c1', '-W2', '10.57.0.1');

@@ -1,10 +1,11 @@
-// The sockets of a namespace as the addon lists them (sock_diag), against
-// `ss` as the oracle: listening TCP sockets and bound UDP ones, IPv4 and
-// IPv6, in a namespace no process of ours is in (the addon makes the
-// sockets inside it); connected sockets are not listeners.
+// A namespace's listeners as publishing reads them (hostListeners, over
+// the addon's one sock_diag reader), against `ss` as the oracle: listening
+// TCP sockets and bound UDP ones, IPv4 and IPv6, in a namespace no process
+// of ours is in (the addon makes the sockets inside it); connected sockets
+// are not listeners.
 import { afterAll, beforeAll, expect, test } from 'vitest';
 
-import { listSockets } from '../src/netlink/sockets.js';
+import { hostListeners } from '../src/listeners.js';
 import type { Netns } from '../src/index.js';
 import { nsExec, testHost } from './helpers.js';
 
@@ -34,16 +35,16 @@ async function ss(flags: string): Promise<string[]> {
 
 const shown = (xs: { address: string; port: number; inode: number }[]) => xs.map((x) => `${x.address}:${x.port} ${x.inode}`).sort();
 
-test("listSockets lists a namespace's listening TCP sockets and bound UDP sockets (IPv4, IPv6, every address), with their inodes, as ss does; a connected socket is no listener", async () => {
+test("hostListeners lists a namespace's listening TCP sockets and bound UDP sockets (IPv4, IPv6, every address), with their inodes, as ss does; a connected socket is no listener", async () => {
   const servers = [await ns.listenTcp(8081, '127.0.0.1'), await ns.listenTcp(8082, '::1'), await ns.listenTcp(8083)];
   const client = await ns.connectTcp(8081, '127.0.0.1');
   const udp = [await ns.bindUdp(5353, '127.0.0.1'), await ns.bindUdp(5354, '::', 6)];
   try {
-    const tcp = await listSockets(ns, 'tcp');
-    expect(tcp.every((s) => s.protocol === 'tcp' && s.state === 10)).toBe(true);
+    const tcp = await hostListeners(ns, ['tcp']);
+    expect(tcp.every((s) => s.protocol === 'tcp')).toBe(true);
     expect(shown(tcp)).toEqual(await ss('-tl'));
     expect(shown(tcp).map((l) => l.split(' ')[0])).toEqual(['0.0.0.0:8083', '127.0.0.1:8081', '::1:8082']);
-    const u = await listSockets(ns, 'udp');
+    const u = await hostListeners(ns, ['udp']);
     expect(shown(u)).toEqual(await ss('-ua'));
     expect(shown(u).map((l) => l.split(' ')[0])).toEqual(['127.0.0.1:5353', ':::5354']);
   } finally {

@@ -5,7 +5,9 @@
  *
  * Build: cc -O2 -Wall -o floor floor.c
  * Usage: floor --n 100 [--rundir /run/netns] [--prefix nsb] [--explicit] [--json]
- *        floor --op K       K single round trips (set lo up), each timed, as JSON
+ *        floor --op K [--get]  K single round trips (set lo up, or read lo), each timed, as JSON
+ *        floor --encode K      builds one sandbox's requests K times (no I/O): ns per sandbox, as JSON
+ *        floor --churn K       K create+release cycles one after another: cycles per second, as JSON
  *
  * Run it only inside a private network+mount namespace: it creates a bridge
  * in the current netns and mounts namespaces under the rundir.
@@ -298,14 +300,64 @@ static void make_bridge(void)
 	talk(host_nl, "setup", NULL);
 }
 
+/* The host's batch: the veth's host end enslaved at creation, then IPv6
+ * address generation off and up, as nsnet's bridge driver does; the peer is
+ * born inside the sandbox. Asking for the peer up here fails with ENOTCONN,
+ * hence the later request. */
+static void queue_host(const struct sandbox *s)
+{
+	struct nlmsghdr *h;
+	struct rtattr *li, *data, *peer;
+
+	begin();
+	struct ifinfomsg host = { .ifi_family = AF_UNSPEC };
+	struct ifinfomsg pifi = { .ifi_family = AF_UNSPEC };
+	h = msg(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, &host, sizeof host, "create veth %s", s->veth);
+	attr_str(h, IFLA_IFNAME, s->veth);
+	attr_u32(h, IFLA_MASTER, (uint32_t)br_index);
+	li = nest(h, IFLA_LINKINFO);
+	attr_str(h, IFLA_INFO_KIND, "veth");
+	data = nest(h, IFLA_INFO_DATA);
+	peer = attr(h, VETH_INFO_PEER | NLA_F_NESTED, &pifi, sizeof pifi);
+	attr_str(h, IFLA_IFNAME, "eth0");
+	attr_u32(h, IFLA_NET_NS_FD, (uint32_t)s->nsfd);
+	nest_end(h, peer);
+	nest_end(h, data);
+	nest_end(h, li);
+	addrgen_none("veth address generation off", 0, s->veth);
+	struct ifinfomsg hostup = { .ifi_family = AF_UNSPEC, .ifi_flags = IFF_UP, .ifi_change = IFF_UP };
+	h = msg(RTM_NEWLINK, 0, &hostup, sizeof hostup, "set %s up", s->veth);
+	attr_str(h, IFLA_IFNAME, s->veth);
+}
+
+/* The sandbox's batch: eth0's address generation off, up, address, default route. */
+static void queue_inside(int eth0, uint32_t addr)
+{
+	uint32_t gw = htonl(GATEWAY);
+	struct nlmsghdr *h;
+
+	begin();
+	addrgen_none("eth0 address generation off", eth0, NULL);
+	struct ifinfomsg up = { .ifi_family = AF_UNSPEC, .ifi_index = eth0, .ifi_flags = IFF_UP, .ifi_change = IFF_UP };
+	msg(RTM_NEWLINK, 0, &up, sizeof up, "set eth0 up");
+	struct ifaddrmsg ifa = { .ifa_family = AF_INET, .ifa_prefixlen = PREFIXLEN, .ifa_index = (uint32_t)eth0 };
+	h = msg(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, &ifa, sizeof ifa, "add address to eth0");
+	attr(h, IFA_LOCAL, &addr, 4);
+	attr(h, IFA_ADDRESS, &addr, 4);
+	struct rtmsg rt = { .rtm_family = AF_INET, .rtm_table = RT_TABLE_MAIN, .rtm_protocol = RTPROT_BOOT,
+			    .rtm_scope = RT_SCOPE_UNIVERSE, .rtm_type = RTN_UNICAST };
+	h = msg(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, &rt, sizeof rt, "add default route");
+	attr(h, RTA_GATEWAY, &gw, 4);
+	attr_u32(h, RTA_OIF, (uint32_t)eth0);
+}
+
+static uint32_t sandbox_addr(int i) { return htonl((GATEWAY & 0xffff0000u) | (uint32_t)(i + 2)); }
+
 static void setup(int i)
 {
 	struct sandbox *s = &sbs[i];
 	const char *who = s->path;
-	uint32_t addr = htonl((GATEWAY & 0xffff0000u) | (uint32_t)(i + 2));
-	uint32_t gw = htonl(GATEWAY);
-	struct nlmsghdr *h;
-	struct rtattr *li, *data, *peer;
+	uint32_t addr = sandbox_addr(i);
 	int fd, eth0;
 
 	nsbs = i + 1;
@@ -331,44 +383,11 @@ static void setup(int i)
 	if (setns(orig_ns, CLONE_NEWNET) < 0)
 		die("%s: setns back to the original netns: %s", who, strerror(errno));
 
-	/* Host end enslaved at creation, then IPv6 address generation off and up,
-	 * as nsnet's bridge driver does; the peer is born inside the sandbox.
-	 * Asking for the peer up here fails with ENOTCONN, hence the later request. */
-	begin();
-	struct ifinfomsg host = { .ifi_family = AF_UNSPEC };
-	struct ifinfomsg pifi = { .ifi_family = AF_UNSPEC };
-	h = msg(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, &host, sizeof host, "create veth %s", s->veth);
-	attr_str(h, IFLA_IFNAME, s->veth);
-	attr_u32(h, IFLA_MASTER, (uint32_t)br_index);
-	li = nest(h, IFLA_LINKINFO);
-	attr_str(h, IFLA_INFO_KIND, "veth");
-	data = nest(h, IFLA_INFO_DATA);
-	peer = attr(h, VETH_INFO_PEER | NLA_F_NESTED, &pifi, sizeof pifi);
-	attr_str(h, IFLA_IFNAME, "eth0");
-	attr_u32(h, IFLA_NET_NS_FD, (uint32_t)s->nsfd);
-	nest_end(h, peer);
-	nest_end(h, data);
-	nest_end(h, li);
-	addrgen_none("veth address generation off", 0, s->veth);
-	struct ifinfomsg hostup = { .ifi_family = AF_UNSPEC, .ifi_flags = IFF_UP, .ifi_change = IFF_UP };
-	h = msg(RTM_NEWLINK, 0, &hostup, sizeof hostup, "set %s up", s->veth);
-	attr_str(h, IFLA_IFNAME, s->veth);
+	queue_host(s);
 	talk(host_nl, who, NULL);
 
 	eth0 = get_link(s->nl, who, "eth0");
-	begin();
-	addrgen_none("eth0 address generation off", eth0, NULL);
-	struct ifinfomsg up = { .ifi_family = AF_UNSPEC, .ifi_index = eth0, .ifi_flags = IFF_UP, .ifi_change = IFF_UP };
-	msg(RTM_NEWLINK, 0, &up, sizeof up, "set eth0 up");
-	struct ifaddrmsg ifa = { .ifa_family = AF_INET, .ifa_prefixlen = PREFIXLEN, .ifa_index = (uint32_t)eth0 };
-	h = msg(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, &ifa, sizeof ifa, "add address to eth0");
-	attr(h, IFA_LOCAL, &addr, 4);
-	attr(h, IFA_ADDRESS, &addr, 4);
-	struct rtmsg rt = { .rtm_family = AF_INET, .rtm_table = RT_TABLE_MAIN, .rtm_protocol = RTPROT_BOOT,
-			    .rtm_scope = RT_SCOPE_UNIVERSE, .rtm_type = RTN_UNICAST };
-	h = msg(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, &rt, sizeof rt, "add default route");
-	attr(h, RTA_GATEWAY, &gw, 4);
-	attr_u32(h, RTA_OIF, (uint32_t)eth0);
+	queue_inside(eth0, addr);
 	talk(s->nl, who, NULL);
 }
 
@@ -476,31 +495,93 @@ static void print_summary(const char *label, const double *xs, int n)
 
 static _Noreturn void usage(void)
 {
-	fprintf(stderr, "usage: floor --n N [--rundir DIR] [--prefix NAME] [--explicit] [--json] | floor --op K\n");
+	fprintf(stderr, "usage: floor --n N [--rundir DIR] [--prefix NAME] [--explicit] [--json] | floor --op K [--get] | floor --encode K | floor --churn K\n");
 	exit(2);
 }
 
-/* One request, one ACK: the least a single low-level change can cost. */
-static int op_bench(int k)
+/* One request, one ACK (and for a read, one reply before it): the least a
+ * single low-level operation can cost. */
+static int op_bench(int k, int get)
 {
-	int fd = nl_open();
+	int fd = nl_open(), index;
 	double *us = malloc(sizeof *us * (size_t)k);
 
 	if (!us)
 		die("out of memory");
 	for (int i = 0; i < k; i++) {
 		struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_index = 1, .ifi_flags = IFF_UP, .ifi_change = IFF_UP };
+		struct ifinfomsg lo = { .ifi_family = AF_UNSPEC, .ifi_index = 1 };
 		double t0 = now_ms();
 
 		begin();
-		msg(RTM_NEWLINK, 0, &ifi, sizeof ifi, "set lo up");
-		talk(fd, "op", NULL);
+		if (get)
+			attr_u32(msg(RTM_GETLINK, 0, &lo, sizeof lo, "get lo"), IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
+		else
+			msg(RTM_NEWLINK, 0, &ifi, sizeof ifi, "set lo up");
+		talk(fd, "op", &index);
 		us[i] = (now_ms() - t0) * 1e3;
 	}
 	printf("{\"peer\":\"floor\",\"n\":%d,\"op_us\":", k);
 	print_json_array(us, k);
 	printf("}\n");
 	close(fd);
+	return 0;
+}
+
+/* n sandbox slots named in the rundir, and the bridge they go on. */
+static void start(int n)
+{
+	sbs = calloc((size_t)n, sizeof *sbs);
+	if (!sbs)
+		die("out of memory");
+	for (int i = 0; i < n; i++) {
+		struct sandbox *s = &sbs[i];
+		s->nl = s->nsfd = -1;
+		if ((size_t)snprintf(s->path, sizeof s->path, "%s/%s%d", rundir, prefix, i) >= sizeof s->path)
+			die("rundir path too long");
+		snprintf(s->veth, sizeof s->veth, "nsv%d", i);
+	}
+	orig_ns = open(SELF_NS, O_RDONLY | O_CLOEXEC);
+	if (orig_ns < 0)
+		die("open %s: %s", SELF_NS, strerror(errno));
+	prepare_rundir();
+	host_nl = nl_open();
+	make_bridge();
+}
+
+/* Building one sandbox's two batches, with no I/O: the codec's share of the work. */
+static int encode_bench(int k)
+{
+	struct sandbox s = { .nsfd = 3 };
+	double t0;
+
+	snprintf(s.veth, sizeof s.veth, "nsv0");
+	br_index = 2;
+	t0 = now_ms();
+	for (int i = 0; i < k; i++) {
+		queue_host(&s);
+		queue_inside(2, sandbox_addr(i & 0xfff));
+	}
+	printf("{\"peer\":\"floor\",\"n\":%d,\"ns_per_sandbox\":%.1f,\"bytes\":%zu}\n", k, (now_ms() - t0) * 1e6 / k, txlen);
+	return 0;
+}
+
+/* Create and release one sandbox at a time: the kernel's price for each
+ * namespace, its teardown (done in the background) included. */
+static int churn_bench(int k)
+{
+	const int slots = 1000; /* a name is free again once the kernel destroyed its namespace */
+	double t0;
+
+	start(slots);
+	t0 = now_ms();
+	for (int i = 0; i < k; i++) {
+		setup(i % slots);
+		teardown(i % slots, 0);
+	}
+	double ms = now_ms() - t0;
+	cleanup();
+	printf("{\"peer\":\"floor\",\"cycles\":%d,\"per_cycle_ms\":%.4f}\n", k, ms / k);
 	return 0;
 }
 
@@ -511,7 +592,11 @@ int main(int argc, char **argv)
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--op") && i + 1 < argc)
-			return op_bench(atoi(argv[++i]));
+			return op_bench(atoi(argv[i + 1]), i + 2 < argc && !strcmp(argv[i + 2], "--get"));
+		if (!strcmp(argv[i], "--encode") && i + 1 < argc)
+			return encode_bench(atoi(argv[++i]));
+		if (!strcmp(argv[i], "--churn") && i + 1 < argc)
+			return churn_bench(atoi(argv[++i]));
 		if (!strcmp(argv[i], "--n") && i + 1 < argc)
 			n = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--rundir") && i + 1 < argc)
@@ -529,25 +614,11 @@ int main(int argc, char **argv)
 	if (n < 1 || n > 65533)
 		usage();
 
-	sbs = calloc((size_t)n, sizeof *sbs);
 	su = malloc(sizeof *su * (size_t)n);
 	td = malloc(sizeof *td * (size_t)n);
-	if (!sbs || !su || !td)
+	if (!su || !td)
 		die("out of memory");
-	for (int i = 0; i < n; i++) {
-		struct sandbox *s = &sbs[i];
-		s->nl = s->nsfd = -1;
-		if ((size_t)snprintf(s->path, sizeof s->path, "%s/%s%d", rundir, prefix, i) >= sizeof s->path)
-			die("rundir path too long");
-		snprintf(s->veth, sizeof s->veth, "nsv%d", i);
-	}
-
-	orig_ns = open(SELF_NS, O_RDONLY | O_CLOEXEC);
-	if (orig_ns < 0)
-		die("open %s: %s", SELF_NS, strerror(errno));
-	prepare_rundir();
-	host_nl = nl_open();
-	make_bridge();
+	start(n);
 
 	for (int i = 0; i < n; i++) {
 		t0 = now_ms();

@@ -8,16 +8,29 @@ import { promisify } from 'node:util';
 
 const execFileAsync = promisify(execFile);
 
-export async function inFreshNetns<T>(peer: string, opts: object): Promise<T> {
+/** How long nsnet held the JS thread in each run (bench/child.ts reports it), ms. */
+export interface AddonHold {
+  maxDrainCpuMs: number;
+  maxDrainMs: number;
+  maxWaitMs: number;
+  maxDeliveryCpuMs: number;
+}
+
+/** Every run's hold, by peer, in the order they ran. */
+export const holds: { peer: string; addon: AddonHold }[] = [];
+
+export async function inFreshNetns<T>(peer: string, opts: object, env?: Record<string, string>): Promise<T> {
   const child = fileURLToPath(new URL('../child.js', import.meta.url));
   const { stdout } = await execFileAsync(
     'unshare',
     ['--net', '--mount', '--propagation', 'private', 'sh', '-c',
       'mkdir -p /run/netns /etc/netns && mount -t tmpfs nsnet-bench /run/netns && mount -t tmpfs nsnet-bench /etc/netns && ip link set lo up && exec "$@"', 'sh',
       process.execPath, '--expose-gc', child, peer, JSON.stringify(opts)],
-    { maxBuffer: 64 << 20 },
+    { maxBuffer: 64 << 20, ...(env ? { env: { ...process.env, ...env } } : {}) },
   );
-  return JSON.parse(stdout) as T;
+  const r = JSON.parse(stdout) as T & { addon?: AddonHold };
+  if (r && typeof r === 'object' && !Array.isArray(r) && r.addon) holds.push({ peer, addon: r.addon });
+  return r;
 }
 
 // Waits until the machine is idle: the kernel destroys a finished run's

@@ -62,14 +62,18 @@ export async function runConcurrent(o: { peer: 'nsnet' | 'controller'; n: number
   }
 }
 
-/** Suite (f): one low-level change (set lo up by ifindex), K times, each timed in microseconds. */
-export async function runOp(k: number): Promise<{ peer: string; n: number; opUs: number[] }> {
+/**
+ * Suite (f): one low-level operation through the public API, K times, each
+ * timed in microseconds: a change (set lo up by ifindex) or a read (lo).
+ */
+export async function runOp(k: number, get = false): Promise<{ peer: string; n: number; opUs: number[] }> {
   const host = await Netns.host();
-  for (let i = 0; i < 50; i++) await host.links.setUp(1);
+  const op = get ? () => host.links.get(1) : () => host.links.setUp(1);
+  for (let i = 0; i < 50; i++) await op();
   const us: number[] = [];
   for (let i = 0; i < k; i++) {
     const t0 = performance.now();
-    await host.links.setUp(1);
+    await op();
     us.push((performance.now() - t0) * 1000);
   }
   return { peer: 'nsnet', n: k, opUs: us };

@@ -35,6 +35,12 @@ async function mtime(path: string): Promise<number | undefined> {
   }
 }
 
+/** Suite (h): the floor building one sandbox's requests (no I/O), ns per sandbox. */
+export async function runFloorEncode(k: number, binary: string): Promise<{ nsPerSandbox: number }> {
+  const { stdout } = await execFileAsync(binary, ['--encode', String(k)]);
+  return { nsPerSandbox: (JSON.parse(stdout) as { ns_per_sandbox: number }).ns_per_sandbox };
+}
+
 /** Compiles floor.c to outPath unless the binary is already newer than the source. */
 export async function buildFloor(outPath: string, source: string = floorSource()): Promise<string> {
   const [bin, src] = await Promise.all([mtime(outPath), mtime(source)]);
@@ -70,9 +76,9 @@ export async function runFloor(opts: PeerOptions & { binary: string }): Promise<
   return { peer: r.peer, n: r.n, setupMs: r.setup_ms, teardownMs: r.teardown_ms, teardown: r.teardown };
 }
 
-/** Suite (f): the C floor's single round trip (set lo up), K times, in microseconds. */
-export async function runFloorOp(k: number, binary: string): Promise<{ peer: string; n: number; opUs: number[] }> {
-  const { stdout } = await execFileAsync(binary, ['--op', String(k)]);
+/** Suite (f): the C floor's single round trip (set lo up, or read lo), K times, in microseconds. */
+export async function runFloorOp(k: number, binary: string, get = false): Promise<{ peer: string; n: number; opUs: number[] }> {
+  const { stdout } = await execFileAsync(binary, ['--op', String(k), ...(get ? ['--get'] : [])]);
   const r = JSON.parse(stdout) as { n: number; op_us: number[] };
   return { peer: 'floor', n: r.n, opUs: r.op_us };
 }

@@ -17,6 +17,7 @@
 #include "convert.h"
 #include "handle.h"
 #include "nft.h"
+#include "reset.h"
 #include "runner.h"
 #include "watch.h"
 #include "channel.h"
@@ -95,6 +96,7 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::NsCreate>("nsCreate"),
                              InstanceMethod<&Addon::NsOpen>("nsOpen"),
                              InstanceMethod<&Addon::NsRelease>("nsRelease"),
+                             InstanceMethod<&Addon::NsMove>("nsMove"),
                              InstanceMethod<&Addon::Sysctl>("sysctl"),
                              InstanceMethod<&Addon::SocketIn>("socketIn"),
                              InstanceMethod<&Addon::ListenIn>("listenIn"),
@@ -102,13 +104,18 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::Links>("links"),
                              InstanceMethod<&Addon::Addrs>("addrs"),
                              InstanceMethod<&Addon::Routes>("routes"),
+                             InstanceMethod<&Addon::Rules>("rules"),
+                             InstanceMethod<&Addon::Snapshot>("snapshot"),
                              InstanceMethod<&Addon::Neighs>("neighs"),
                              InstanceMethod<&Addon::Fdb>("fdb"),
-                             InstanceMethod<&Addon::Sockets>("sockets"),
                              InstanceMethod<&Addon::GetStats>("stats"),
                              InstanceMethod<&Addon::NftTransact>("nftTransact"),
                              InstanceMethod<&Addon::NftList>("nftList"),
                              InstanceMethod<&Addon::WatchOpen>("watchOpen"),
+                             InstanceMethod<&Addon::Sockets>("sockets"),
+                             InstanceMethod<&Addon::SysctlDump>("sysctlDump"),
+                             InstanceMethod<&Addon::SysctlRestore>("sysctlRestore"),
+                             InstanceMethod<&Addon::CtFlush>("ctFlush"),
                              InstanceMethod<&Addon::PeerCred>("peerCred"),
                              InstanceValue("NetnsHandle", handle),
                              InstanceValue("Channel", Channel::Define(env)),
@@ -130,8 +137,8 @@ class Addon : public Napi::Addon<Addon> {
   Napi::FunctionReference handle_ctor;
 
  private:
-  // stats(reset?: boolean) -> { jobs, drains, maxDrainUs, maxDrainCpuUs, drainsOver2ms,
-  //                             watchDeliveries, maxWatchDeliveryUs, maxWatchDeliveryCpuUs }
+  // stats(reset?: boolean) -> { jobs, drains, maxDrainUs, maxDrainCpuUs, drainsOver2ms, waits, waitsDone,
+  //                             maxWaitUs, watchDeliveries, maxWatchDeliveryUs, maxWatchDeliveryCpuUs }
   Napi::Value GetStats(const Napi::CallbackInfo& info) {
     Napi::Object o = Napi::Object::New(info.Env());
     Stats& st = runner.stats();
@@ -141,6 +148,9 @@ class Addon : public Napi::Addon<Addon> {
     o.Set("maxDrainUs", st.drains.max_us);
     o.Set("maxDrainCpuUs", st.drains.max_cpu_us);
     o.Set("drainsOver2ms", static_cast<double>(st.drains.over_2ms));
+    o.Set("waits", static_cast<double>(st.waits.count));
+    o.Set("waitsDone", static_cast<double>(st.waits_done));
+    o.Set("maxWaitUs", st.waits.max_us);
     o.Set("watchDeliveries", static_cast<double>(w.count));
     o.Set("maxWatchDeliveryUs", w.max_us);
     o.Set("maxWatchDeliveryCpuUs", w.max_cpu_us);
@@ -154,6 +164,10 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value NftTransact(const Napi::CallbackInfo& info) { return nft_transact(runner, info); }
   Napi::Value NftList(const Napi::CallbackInfo& info) { return nft_list(runner, info); }
   Napi::Value WatchOpen(const Napi::CallbackInfo& info) { return watches->open(runner, info); }
+  Napi::Value Sockets(const Napi::CallbackInfo& info) { return list_sockets(runner, info); }
+  Napi::Value SysctlDump(const Napi::CallbackInfo& info) { return sysctl_dump(runner, info); }
+  Napi::Value SysctlRestore(const Napi::CallbackInfo& info) { return sysctl_restore(runner, info); }
+  Napi::Value CtFlush(const Napi::CallbackInfo& info) { return ct_flush(runner, info); }
 
   // newHandle() -> NetnsHandle, empty until nsCreate fills it. Ops in the
   // same nsCreate call may name it; anything else using it first fails.
@@ -201,6 +215,34 @@ class Addon : public Napi::Addon<Addon> {
       j->groups = to_groups(info[3]);
     }
     return runner.submit(info.Env(), j.release(), Lane::Namespace);
+  }
+
+  // nsMove(rundir, from: string, to: string, groups?) -> Promise<{ replies }>
+  // Renames a namespace mounted in rundir, then runs the groups (see exec)
+  // in the same job: a namespace made ahead of time gets its owner's name
+  // and its owner's configuration in one trip. A failed group leaves the
+  // namespace under its new name (the caller decides what becomes of it).
+  Napi::Value NsMove(const Napi::CallbackInfo& info) {
+    struct J : Job {
+      std::string rundir, from, to;
+      std::vector<ops::Group> groups;
+      std::vector<io::Reply> replies;
+      void run() override {
+        if (ns::move(rundir, from, to, &err)) ops::run_groups(groups, &replies, &err);
+      }
+      Napi::Value value(Napi::Env env) override {
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("replies", to_array(env, replies, from_reply));
+        return o;
+      }
+    };
+    auto j = std::make_unique<J>();
+    j->rundir = info[0].ToString().Utf8Value();
+    j->from = info[1].ToString().Utf8Value();
+    j->to = info[2].ToString().Utf8Value();
+    j->groups = to_groups(info[3]);
+    const Lane lane = lane_for(j->groups);
+    return runner.submit(info.Env(), j.release(), lane);
   }
 
   // nsOpen(path: string) -> Promise<NetnsHandle>
@@ -350,14 +392,16 @@ class Addon : public Napi::Addon<Addon> {
     };
     auto j = std::make_unique<J>();
     j->groups = to_groups(info[0]);
+    j->quick = ops::is_quick(j->groups);
     const Lane lane = lane_for(j->groups);
     return runner.submit(info.Env(), j.release(), lane);
   }
 
   // A dump on info[0]'s rtnetlink socket: list(socket, &items, &status, &err)
   // -> Promise<{ errno, message, offset, items }>.
+  // `quick`: the dump asks for one object (see Job::quick).
   template <class Info, class List>
-  Napi::Value Dump(const Napi::CallbackInfo& info, Napi::Object (*conv)(Napi::Env, const Info&), List list) {
+  Napi::Value Dump(const Napi::CallbackInfo& info, Napi::Object (*conv)(Napi::Env, const Info&), List list, bool quick = false) {
     struct J : Job {
       J(List l, Napi::Object (*c)(Napi::Env, const Info&)) : list(std::move(l)), conv(c) {}
       List list;
@@ -376,20 +420,30 @@ class Addon : public Napi::Addon<Addon> {
     };
     auto j = std::make_unique<J>(std::move(list), conv);
     j->ns = NetnsHandle::From(info[0]);
+    j->quick = quick;
     return runner.submit(info.Env(), j.release(), Lane::Netlink);
   }
 
   // links(ns, ifindex: number, name: string); ifindex 0 and name '' list all links.
   Napi::Value Links(const Napi::CallbackInfo& info) {
     using namespace std::placeholders;
-    return Dump(info, from_link,
-                std::bind(ops::list_links, _1, info[1].ToNumber().Int32Value(), info[2].ToString().Utf8Value(), _2, _3, _4));
+    const int32_t ifindex = info[1].ToNumber().Int32Value();
+    const std::string name = info[2].ToString().Utf8Value();
+    return Dump(info, from_link, std::bind(ops::list_links, _1, ifindex, name, _2, _3, _4), ifindex > 0 || !name.empty());
   }
 
   // addrs(ns, family: 0 | 4 | 6, ifindex: number)
   Napi::Value Addrs(const Napi::CallbackInfo& info) {
     using namespace std::placeholders;
     return Dump(info, from_addr, std::bind(ops::list_addrs, _1, family_arg(info[1]), info[2].ToNumber().Int32Value(), _2, _3, _4));
+  }
+
+  Napi::Value Snapshot(const Napi::CallbackInfo& info) { return snapshot(runner, info); }
+
+  // rules(ns, family: 0 | 4 | 6)
+  Napi::Value Rules(const Napi::CallbackInfo& info) {
+    using namespace std::placeholders;
+    return Dump(info, from_fib_rule, std::bind(ops::list_rules, _1, family_arg(info[1]), _2, _3, _4));
   }
 
   // routes(ns, family: 0 | 4 | 6, table: number)
@@ -408,35 +462,6 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value Fdb(const Napi::CallbackInfo& info) {
     using namespace std::placeholders;
     return Dump(info, from_fdb, std::bind(ops::list_fdb, _1, _2, _3, _4));
-  }
-
-  // sockets(ns, family: 0 | 4 | 6, protocol: 'tcp' | 'udp', states: number) -> Promise<{ errno, message, offset, items }>
-  // A sock_diag dump, on the namespace's NETLINK_SOCK_DIAG socket (opened
-  // inside it on first use, so the first call runs on the namespace lane).
-  Napi::Value Sockets(const Napi::CallbackInfo& info) {
-    struct J : Job {
-      std::shared_ptr<Namespace> ns;
-      uint8_t family = AF_UNSPEC;
-      uint8_t protocol = IPPROTO_TCP;
-      uint32_t states = 0;
-      std::vector<diag::SockInfo> items;
-      io::Reply status;
-      void run() override {
-        ns->with_diag(&err, [&](io::Socket& s) { return ops::list_sockets(s, family, protocol, states, &items, &status, &err); });
-      }
-      Napi::Value value(Napi::Env env) override {
-        Napi::Object o = from_reply(env, status);
-        o.Set("items", to_array(env, items, from_sock));
-        return o;
-      }
-    };
-    auto j = std::make_unique<J>();
-    j->ns = NetnsHandle::From(info[0]);
-    j->family = family_arg(info[1]);
-    j->protocol = info[2].ToString().Utf8Value() == "udp" ? IPPROTO_UDP : IPPROTO_TCP;
-    j->states = info[3].ToNumber().Uint32Value();
-    const Lane lane = j->ns->diag_is_open() ? Lane::Netlink : Lane::Namespace;
-    return runner.submit(info.Env(), j.release(), lane);
   }
 };
 

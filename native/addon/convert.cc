@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <cstdio>
+#include <utility>
 
 namespace nsnet::addon {
 
@@ -28,18 +29,15 @@ std::string str(Napi::Object o, const char* k) {
 namespace {
 
 ops::OpType op_type(Napi::Env env, const std::string& s) {
-  if (s == "link.add") return ops::OpType::LinkAdd;
-  if (s == "link.set") return ops::OpType::LinkSet;
-  if (s == "link.del") return ops::OpType::LinkDel;
-  if (s == "addr.add") return ops::OpType::AddrAdd;
-  if (s == "addr.del") return ops::OpType::AddrDel;
-  if (s == "route.add") return ops::OpType::RouteAdd;
-  if (s == "route.replace") return ops::OpType::RouteReplace;
-  if (s == "route.del") return ops::OpType::RouteDel;
-  if (s == "neigh.add") return ops::OpType::NeighAdd;
-  if (s == "neigh.replace") return ops::OpType::NeighReplace;
-  if (s == "neigh.append") return ops::OpType::NeighAppend;
-  if (s == "neigh.del") return ops::OpType::NeighDel;
+  using T = ops::OpType;
+  static const std::pair<const char*, T> kOps[] = {
+      {"link.add", T::LinkAdd},           {"link.set", T::LinkSet},         {"link.del", T::LinkDel},
+      {"addr.add", T::AddrAdd},           {"addr.del", T::AddrDel},         {"route.add", T::RouteAdd},
+      {"route.replace", T::RouteReplace}, {"route.del", T::RouteDel},       {"raw", T::Raw},
+      {"neigh.add", T::NeighAdd},         {"neigh.replace", T::NeighReplace}, {"neigh.append", T::NeighAppend},
+      {"neigh.del", T::NeighDel}};
+  for (const auto& [name, type] : kOps)
+    if (s == name) return type;
   NAPI_THROW(Napi::TypeError::New(env, "unknown op " + s), ops::OpType::LinkAdd);
 }
 
@@ -96,6 +94,11 @@ void link_field(ops::Op& op, ops::NsRefs* refs, const std::string& k, Napi::Valu
   else if (k == "mac") l.mac = to_mac(v);
   else if (k == "up") l.up = as_tri(v);
   else if (k == "txqlen") l.txqlen = as_num(v, k);
+  else if (k == "group") l.group = as_num(v, k);
+  else if (k == "flags" && v.IsObject()) {
+    l.flags_mask = static_cast<uint32_t>(as_num(v.As<Napi::Object>().Get("mask"), "flags.mask"));
+    l.flags = static_cast<uint32_t>(as_num(v.As<Napi::Object>().Get("value"), "flags.value"));
+  }
   else if (k == "netns") refs->netns = NetnsHandle::From(v);
   else if (k == "master") v.IsNull() ? void(op.detach = true) : void(op.master = as_dev(v));
   else if (k == "link") op.lower = as_dev(v);
@@ -169,6 +172,15 @@ void route_field(ops::Op& op, const std::string& k, Napi::Value v) {
   else if (k == "mtu") r.mtu = as_num(v, k);
 }
 
+void raw_field(ops::Op& op, const std::string& k, Napi::Value v) {
+  if (k == "type") op.raw_type = static_cast<uint16_t>(as_num(v, k));
+  else if (k == "flags") op.raw_flags = static_cast<uint16_t>(as_num(v, k));
+  else if (k == "body" && v.IsBuffer()) {
+    auto buf = v.As<Napi::Buffer<uint8_t>>();
+    op.raw.assign(buf.Data(), buf.Data() + buf.Length());
+  }
+}
+
 }  // namespace
 
 ops::Op to_op(Napi::Object o, ops::NsRefs* refs) {
@@ -188,6 +200,7 @@ ops::Op to_op(Napi::Object o, ops::NsRefs* refs) {
       case ops::OpType::LinkDel: break;
       case ops::OpType::AddrAdd:
       case ops::OpType::AddrDel: addr_field(op, k, v, &has_prefix); break;
+      case ops::OpType::Raw: raw_field(op, k, v); break;
       case ops::OpType::NeighAdd:
       case ops::OpType::NeighReplace:
       case ops::OpType::NeighAppend:
@@ -200,13 +213,28 @@ ops::Op to_op(Napi::Object o, ops::NsRefs* refs) {
   return op;
 }
 
-namespace {
-
 Napi::Value from_ip(Napi::Env env, const rtnl::IpAddr& a) {
   if (!a) return env.Null();
   char buf[INET6_ADDRSTRLEN];
   inet_ntop(a.family, a.bytes, buf, sizeof buf);
   return Napi::String::New(env, buf);
+}
+
+Napi::Object from_sock(Napi::Env env, const sockdiag::SockInfo& s) {
+  return object(env, "family", s.family, "protocol", s.protocol, "type", s.type, "state", s.state, "inode", s.inode,
+                "uid", s.uid, "src", from_ip(env, s.src), "dst", from_ip(env, s.dst), "sport", s.sport,
+                "dport", s.dport, "portid", s.portid, "ethertype", s.ethertype, "name", s.name);
+}
+
+namespace {
+
+// An address family as JS names it: 4 or 6.
+int version(uint8_t family) { return family == AF_INET6 ? 6 : 4; }
+
+// n, or null when the kernel did not say.
+template <class N>
+Napi::Value or_null(Napi::Env env, bool has, N n) {
+  return has ? Napi::Value(Napi::Number::New(env, static_cast<double>(n))) : env.Null();
 }
 
 Napi::Value from_mac(Napi::Env env, const rtnl::Mac& m) {
@@ -220,100 +248,45 @@ Napi::Value from_mac(Napi::Env env, const rtnl::Mac& m) {
 }  // namespace
 
 Napi::Object from_link(Napi::Env env, const rtnl::LinkInfo& l) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("ifindex", l.ifindex);
-  o.Set("name", l.name);
-  o.Set("kind", l.kind);
-  o.Set("flags", l.flags);
-  o.Set("mtu", l.mtu);
-  o.Set("mac", from_mac(env, l.mac));
-  o.Set("master", l.master);
-  o.Set("link", l.link);
-  o.Set("linkNetnsid", l.has_link_netnsid ? Napi::Value(Napi::Number::New(env, l.link_netnsid)) : env.Null());
-  o.Set("operstate", l.operstate);
-  o.Set("txqlen", l.txqlen);
-  o.Set("slaveKind", l.slave_kind);
-  o.Set("alias", l.alias);
-  return o;
+  return object(env, "ifindex", l.ifindex, "name", l.name, "kind", l.kind, "flags", l.flags, "mtu", l.mtu,
+                "mac", from_mac(env, l.mac), "master", l.master, "link", l.link,
+                "linkNetnsid", or_null(env, l.has_link_netnsid, l.link_netnsid), "operstate", l.operstate,
+                "txqlen", l.txqlen, "group", l.group, "slaveKind", l.slave_kind, "alias", l.alias);
 }
 
-Napi::Object from_sock(Napi::Env env, const diag::SockInfo& s) {
-  Napi::Object o = Napi::Object::New(env);
-  char buf[INET6_ADDRSTRLEN];
-  inet_ntop(s.family, s.addr, buf, sizeof buf);
-  o.Set("family", s.family == AF_INET6 ? 6 : 4);
-  o.Set("state", s.state);
-  o.Set("address", buf);
-  o.Set("port", s.port);
-  o.Set("inode", static_cast<double>(s.inode));
-  return o;
+Napi::Object from_fib_rule(Napi::Env env, const rtnl::RuleInfo& r) {
+  return object(env, "family", r.family == AF_INET6 ? 6 : r.family == AF_INET ? 4 : r.family, "priority", r.priority,
+                "table", r.table, "action", r.action,
+                "body", Napi::Buffer<uint8_t>::Copy(env, r.body.data(), r.body.size()));
 }
 
 Napi::Object from_addr(Napi::Env env, const rtnl::AddrInfo& a) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("family", a.family == AF_INET6 ? 6 : 4);
-  o.Set("ifindex", a.ifindex);
-  o.Set("address", from_ip(env, a.local));
-  o.Set("peer", from_ip(env, a.address));
-  o.Set("prefixlen", a.prefixlen);
-  o.Set("scope", a.scope);
-  o.Set("flags", a.flags);
-  o.Set("broadcast", from_ip(env, a.broadcast));
-  o.Set("label", a.label);
-  o.Set("validLft", a.valid_lft);
-  o.Set("preferredLft", a.preferred_lft);
-  return o;
+  return object(env, "family", version(a.family), "ifindex", a.ifindex, "address", from_ip(env, a.local),
+                "peer", from_ip(env, a.address), "prefixlen", a.prefixlen, "scope", a.scope, "flags", a.flags,
+                "broadcast", from_ip(env, a.broadcast), "label", a.label,
+                "validLft", a.valid_lft, "preferredLft", a.preferred_lft);
 }
 
 Napi::Object from_route(Napi::Env env, const rtnl::RouteInfo& r) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("family", r.family == AF_INET6 ? 6 : 4);
-  o.Set("dst", from_ip(env, r.dst));
-  o.Set("dstLen", r.dst_len);
-  o.Set("gateway", from_ip(env, r.gateway));
-  o.Set("prefsrc", from_ip(env, r.prefsrc));
-  o.Set("oif", r.oif);
-  o.Set("table", r.table);
-  o.Set("metric", r.has_metric ? Napi::Value(Napi::Number::New(env, r.metric)) : env.Null());
-  o.Set("scope", r.scope);
-  o.Set("protocol", r.protocol);
-  o.Set("type", r.type);
-  o.Set("flags", r.flags);
-  o.Set("mtu", r.mtu);
-  return o;
+  return object(env, "family", version(r.family), "dst", from_ip(env, r.dst), "dstLen", r.dst_len,
+                "gateway", from_ip(env, r.gateway), "prefsrc", from_ip(env, r.prefsrc), "oif", r.oif,
+                "table", r.table, "metric", or_null(env, r.has_metric, r.metric), "scope", r.scope,
+                "protocol", r.protocol, "type", r.type, "flags", r.flags, "mtu", r.mtu);
 }
 
 Napi::Object from_neigh(Napi::Env env, const rtnl::NeighInfo& n) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("family", n.family == AF_INET6 ? 6 : 4);
-  o.Set("ifindex", n.ifindex);
-  o.Set("dst", from_ip(env, n.dst));
-  o.Set("lladdr", from_mac(env, n.lladdr));
-  o.Set("state", n.state);
-  o.Set("flags", n.flags);
-  o.Set("type", n.type);
-  return o;
+  return object(env, "family", version(n.family), "ifindex", n.ifindex, "dst", from_ip(env, n.dst),
+                "lladdr", from_mac(env, n.lladdr), "state", n.state, "flags", n.flags, "type", n.type);
 }
 
 Napi::Object from_fdb(Napi::Env env, const rtnl::FdbInfo& f) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("ifindex", f.ifindex);
-  o.Set("lladdr", from_mac(env, f.lladdr));
-  o.Set("dst", f.dst ? from_ip(env, f.dst) : env.Null());
-  o.Set("state", f.state);
-  o.Set("flags", f.flags);
-  o.Set("master", f.master);
-  o.Set("vni", f.vni >= 0 ? Napi::Value(Napi::Number::New(env, static_cast<double>(f.vni))) : env.Null());
-  o.Set("vlan", f.vlan >= 0 ? Napi::Value(Napi::Number::New(env, f.vlan)) : env.Null());
-  return o;
+  return object(env, "ifindex", f.ifindex, "lladdr", from_mac(env, f.lladdr),
+                "dst", f.dst ? from_ip(env, f.dst) : env.Null(), "state", f.state, "flags", f.flags,
+                "master", f.master, "vni", or_null(env, f.vni >= 0, f.vni), "vlan", or_null(env, f.vlan >= 0, f.vlan));
 }
 
 Napi::Object from_reply(Napi::Env env, const io::Reply& r) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("errno", -r.error);
-  o.Set("message", r.message);
-  o.Set("offset", r.has_offset ? Napi::Value(Napi::Number::New(env, r.offset)) : env.Null());
-  return o;
+  return object(env, "errno", -r.error, "message", r.message, "offset", or_null(env, r.has_offset, r.offset));
 }
 
 Napi::Error from_sys(Napi::Env env, const io::SysError& e) {

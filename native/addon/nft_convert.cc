@@ -91,23 +91,26 @@ void set_data(Napi::Object o, const nft::Data& d) {
   }
 }
 
-// What names a chain or a set (T): its family, table, name and handle.
+// Where an object (T) is: its family and table.
 template <class T>
-void name_from(Napi::Object o, uint8_t family, uint64_t handle, T* x) {
-  x->family = family;
-  x->table = str(o, "table");
-  x->name = str(o, "name");
-  x->handle = handle;
+T& in_table(Napi::Object o, uint8_t family, T& x) {
+  x.family = family;
+  x.table = str(o, "table");
+  return x;
+}
+
+// What names a chain or a set (T): where it is, its name and handle.
+template <class T>
+T& name_from(Napi::Object o, uint8_t family, uint64_t handle, T& x) {
+  in_table(o, family, x);
+  x.name = str(o, "name");
+  x.handle = handle;
+  return x;
 }
 
 template <class T>
 Napi::Object named(Napi::Env env, const T& x) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("family", x.family);
-  o.Set("table", x.table);
-  o.Set("name", x.name);
-  o.Set("handle", static_cast<double>(x.handle));
-  return o;
+  return object(env, "family", x.family, "table", x.table, "name", x.name, "handle", static_cast<double>(x.handle));
 }
 
 }  // namespace
@@ -132,8 +135,7 @@ ops::NftOp to_nft_op(Napi::Value v) {
     op.table.flags = u32(o, "flags");
   } else if (obj == "chain") {
     op.obj = ops::NftObj::Chain;
-    nft::Chain& c = op.chain;
-    name_from(o, family, handle, &c);
+    nft::Chain& c = name_from(o, family, handle, op.chain);
     c.base = has(o, "hook");
     c.hooknum = u32(o, "hook");
     c.priority = static_cast<int32_t>(i64(o, "priority", 0));
@@ -141,8 +143,7 @@ ops::NftOp to_nft_op(Napi::Value v) {
     c.policy = static_cast<int32_t>(i64(o, "policy", -1));
   } else if (obj == "set") {
     op.obj = ops::NftObj::Set;
-    nft::Set& s = op.set;
-    name_from(o, family, handle, &s);
+    nft::Set& s = name_from(o, family, handle, op.set);
     s.flags = u32(o, "flags");
     s.key_type = u32(o, "keyType");
     s.key_len = u32(o, "keyLen");
@@ -154,9 +155,7 @@ ops::NftOp to_nft_op(Napi::Value v) {
     s.field_len = from_array(o.Get("fieldLen"), [](Napi::Value n) { return n.As<Napi::Number>().Uint32Value(); });
   } else if (obj == "elems") {
     op.obj = ops::NftObj::Elems;
-    nft::ElemList& l = op.elems;
-    l.family = family;
-    l.table = str(o, "table");
+    nft::ElemList& l = in_table(o, family, op.elems);
     l.set = str(o, "set");
     l.set_id = u32(o, "setId");
     l.elems = from_array(o.Get("elems"), [](Napi::Value v) {
@@ -172,9 +171,7 @@ ops::NftOp to_nft_op(Napi::Value v) {
     });
   } else if (obj == "rule") {
     op.obj = ops::NftObj::Rule;
-    nft::Rule& r = op.rule;
-    r.family = family;
-    r.table = str(o, "table");
+    nft::Rule& r = in_table(o, family, op.rule);
     r.chain = str(o, "chain");
     r.handle = handle;
     r.position = static_cast<uint64_t>(i64(o, "position", 0));
@@ -187,13 +184,8 @@ ops::NftOp to_nft_op(Napi::Value v) {
 }
 
 Napi::Object from_table(Napi::Env env, const nft::Table& t) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("family", t.family);
-  o.Set("name", t.name);
-  o.Set("flags", t.flags);
-  o.Set("handle", static_cast<double>(t.handle));
-  o.Set("use", t.use);
-  return o;
+  return object(env, "family", t.family, "name", t.name, "flags", t.flags, "handle", static_cast<double>(t.handle),
+                "use", t.use);
 }
 
 Napi::Object from_chain(Napi::Env env, const nft::Chain& c) {
@@ -217,9 +209,7 @@ Napi::Object from_set(Napi::Env env, const nft::Set& s) {
     o.Set("dataType", s.data_type);
     o.Set("dataLen", s.data_len);
   }
-  Napi::Array f = Napi::Array::New(env, s.field_len.size());
-  for (size_t i = 0; i < s.field_len.size(); i++) f.Set(static_cast<uint32_t>(i), s.field_len[i]);
-  o.Set("fieldLen", f);
+  o.Set("fieldLen", to_array(env, s.field_len, [](Napi::Env e, uint32_t n) { return Napi::Number::New(e, n); }));
   return o;
 }
 
@@ -234,14 +224,9 @@ Napi::Object from_elem(Napi::Env env, const nft::Elem& e) {
 }
 
 Napi::Object from_rule(Napi::Env env, const nft::Rule& r) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("family", r.family);
-  o.Set("table", r.table);
-  o.Set("chain", r.chain);
-  o.Set("handle", static_cast<double>(r.handle));
-  Napi::Array names = Napi::Array::New(env, r.expr_names.size());
-  for (size_t i = 0; i < r.expr_names.size(); i++) names.Set(static_cast<uint32_t>(i), r.expr_names[i]);
-  o.Set("exprs", names);
+  Napi::Object o = object(env, "family", r.family, "table", r.table, "chain", r.chain,
+                          "handle", static_cast<double>(r.handle), "exprs",
+                          to_array(env, r.expr_names, [](Napi::Env e, const std::string& n) { return Napi::String::New(e, n); }));
   if (!r.userdata.empty()) o.Set("userdata", from_bytes(env, r.userdata));
   return o;
 }

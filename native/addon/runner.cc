@@ -1,7 +1,10 @@
 #include "runner.h"
 
 #include <pthread.h>
+#include <sched.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
 
 #include "../ns/ns.h"
@@ -9,34 +12,83 @@
 
 namespace nsnet::addon {
 
-Executor::Executor(std::string name, int threads, std::function<void()> on_start)
-    : name_(std::move(name)), on_start_(std::move(on_start)) {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield" ::: "memory");
+#endif
+}
+
+// Polls until done() or us microseconds have passed; done()'s last answer.
+// With `yield`, it gives way between checks to anything else runnable on
+// its CPU (the thread it waits for may be queued there).
+template <class Done>
+bool poll_until(int us, bool yield, Done done) {
+  const Clock::time_point end = Clock::now() + std::chrono::microseconds(us);
+  for (;;) {
+    if (done()) return true;
+    if (Clock::now() >= end) return done();
+    yield ? (void)sched_yield() : cpu_relax();
+  }
+}
+
+}  // namespace
+
+Executor::Executor(std::string name, int threads, int spin_us, std::function<void()> on_start)
+    : name_(std::move(name)), spin_us_(spin_us), on_start_(std::move(on_start)) {
   for (int i = 0; i < threads; i++) threads_.emplace_back([this, i] { loop(static_cast<size_t>(i)); });
+}
+
+void Executor::poll_for_work() {
+  if (spin_us_ <= 0 || polling_.exchange(true)) return;
+  // It yields: the JS thread may be runnable on this CPU, waiting for it.
+  poll_until(spin_us_, true, [this] {
+    polling_cpu_.store(sched_getcpu(), std::memory_order_relaxed);
+    return queued_.load(std::memory_order_relaxed) > 0 || stop_polling_.load(std::memory_order_relaxed);
+  });
+  // Before the queue is read under the lock: a post that still saw us
+  // polling skipped the notify, and we must find its task there.
+  polling_.store(false);
 }
 
 void Executor::loop(size_t i) {
   const std::string tname = (name_ + std::to_string(i)).substr(0, 15);
   pthread_setname_np(pthread_self(), tname.c_str());
   if (on_start_) on_start_();
-  for (;;) {
+  for (bool worked = false;; worked = true) {
+    if (worked) poll_for_work();
     std::function<void()> task;
     {
       std::unique_lock<std::mutex> lk(mu_);
+      sleeping_++;
       cv_.wait(lk, [this] { return stopping_ || !q_.empty(); });
+      sleeping_--;
       if (stopping_) return;
       task = std::move(q_.front());
       q_.pop_front();
+      queued_.fetch_sub(1, std::memory_order_relaxed);
     }
     task();
   }
 }
 
-void Executor::post(std::function<void()> task) {
+int Executor::post(std::function<void()> task) {
+  bool sleeper;
   {
     std::lock_guard<std::mutex> lk(mu_);
     q_.push_back(std::move(task));
+    queued_.fetch_add(1, std::memory_order_relaxed);
+    sleeper = sleeping_ > 0;
   }
-  cv_.notify_one();
+  // A polling thread takes the task without being woken (see poll_for_work).
+  const bool hot = polling_.load();
+  if (!hot && sleeper) cv_.notify_one();
+  return hot ? polling_cpu_.load(std::memory_order_relaxed) : -1;
 }
 
 void Executor::stop() {
@@ -45,7 +97,9 @@ void Executor::stop() {
     if (stopping_ && threads_.empty()) return;
     stopping_ = true;
     q_.clear();
+    queued_.store(0);
   }
+  stop_polling_.store(true);
   cv_.notify_all();
   for (auto& t : threads_)
     if (t.joinable()) t.join();
@@ -53,6 +107,16 @@ void Executor::stop() {
 }
 
 namespace {
+
+// NSNET_SPIN_US (default 50): the worker's polling window; spinning only
+// pays where the worker and the JS thread can run at once.
+int spin_us() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) < 2) return 0;
+  const char* v = std::getenv("NSNET_SPIN_US");
+  const int n = v ? std::atoi(v) : 50;
+  return n >= 0 && n <= 10000 ? n : 50;
+}
 
 int netlink_threads() {
   // Most rtnetlink work serialises on rtnl_lock in the kernel; a few threads
@@ -67,11 +131,12 @@ int netlink_threads() {
 Runner::Runner(Napi::Env env)
     : env_(env),
       wakeup_(env, "nsnet", [this] { drain(); }),
-      netlink_("nsnet-nl", netlink_threads(), nullptr),
-      ns_("nsnet-ns", 1, [] {
+      netlink_("nsnet-nl", netlink_threads(), spin_us(), nullptr),
+      ns_("nsnet-ns", 1, spin_us(), [] {
         io::SysError err;
         ns::init_home(&err);  // if this fails, every namespace job reports it
-      }) {}
+      }),
+      wait_us_(std::min(spin_us(), 30)) {}
 
 Runner::~Runner() { shutdown(); }
 
@@ -109,16 +174,25 @@ Napi::Promise Runner::submit(Napi::Env env, Job* job, Lane lane) {
     job->run();
     complete(job);
   };
-  (lane == Lane::Namespace ? ns_ : netlink_).post(std::move(task));
+  const int worker_cpu = (lane == Lane::Namespace ? ns_ : netlink_).post(std::move(task));
+  // Waiting only helps a worker on another CPU; on ours, it would only keep
+  // the worker from running.
+  if (job->quick && wait_us_ > 0 && worker_cpu >= 0 && worker_cpu != sched_getcpu()) {
+    // The job is settled by the loop's next turn either way (see runner.h).
+    const Stopwatch watch;
+    if (poll_until(wait_us_, false, [job] { return job->finished.load(std::memory_order_acquire); })) stats_.waits_done++;
+    watch.stop(&stats_.waits);
+  }
   return Napi::Promise(env, promise);
 }
 
 void Runner::complete(Job* job) {
-  {
-    std::lock_guard<std::mutex> lk(done_mu_);
-    done_.push_back(job);
-  }
+  // All under the lock, which drain() needs before it can free the job: a JS
+  // thread that sees `finished` finds the wake-up already pending.
+  std::lock_guard<std::mutex> lk(done_mu_);
+  done_.push_back(job);
   wakeup_.send();
+  job->finished.store(true, std::memory_order_release);
 }
 
 // Settles the jobs finished so far, and only those: a job that finishes

@@ -17,6 +17,22 @@
 //    alive); each wake-up settles the jobs finished so far in one batch and
 //    returns to the loop, so timers and I/O always get their turn;
 //  - the environment's cleanup hook stops and joins every thread.
+//
+// Hand-offs without sleeping. A one-message request takes the kernel a few
+// microseconds, but waking a thread whose CPU has gone idle costs far more
+// (an inter-processor interrupt; on a VM, an exit to the hypervisor and
+// back), and each request would pay that twice: once to wake the worker,
+// once to wake the JS thread. So, when the process may use two CPUs or more:
+//  - a worker that finishes a job polls its queue for a short while (one
+//    thread per lane at a time) before it sleeps, so the next request of a
+//    sequence finds it running;
+//  - the JS thread, having handed a quick job (see Job::quick) to a worker
+//    polling on another CPU, polls for that job's end for at most a few
+//    tens of microseconds before it returns. It never runs the request itself and
+//    never settles it there: the job's wake-up is already pending when it
+//    returns, so the loop's next turn settles it without sleeping, and the
+//    loop still turns between two requests.
+// NSNET_SPIN_US sets the worker's window (0 turns both off).
 #pragma once
 
 #include <napi.h>
@@ -50,26 +66,42 @@ class Job {
 
   io::SysError err;
   napi_deferred deferred = nullptr;
+  // Set by the caller: one small request on an open socket, expected to be
+  // done in microseconds, so the JS thread may wait for it briefly.
+  bool quick = false;
+  // Set by the worker once the job's wake-up is sent.
+  std::atomic<bool> finished{false};
 };
 
 // Threads the addon owns, draining one FIFO of tasks.
 class Executor {
  public:
-  Executor(std::string name, int threads, std::function<void()> on_start);
+  // spin_us: how long a thread that finished a task polls for the next one
+  // before it sleeps (0: never).
+  Executor(std::string name, int threads, int spin_us, std::function<void()> on_start);
   ~Executor() { stop(); }
-  void post(std::function<void()> task);
+  // When a thread was polling the queue, so that the task starts at once,
+  // the CPU it was last seen on; else -1.
+  int post(std::function<void()> task);
   // Lets running tasks finish, drops the queued ones, joins.
   void stop();
 
  private:
   void loop(size_t i);
+  void poll_for_work();
 
   std::string name_;
+  const int spin_us_;
   std::function<void()> on_start_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::function<void()>> q_;
+  int sleeping_ = 0;  // threads waiting on cv_
   bool stopping_ = false;
+  std::atomic<size_t> queued_{0};
+  std::atomic<bool> polling_{false};  // one thread at a time
+  std::atomic<int> polling_cpu_{-1};
+  std::atomic<bool> stop_polling_{false};
   std::vector<std::thread> threads_;
 };
 
@@ -80,6 +112,10 @@ enum class Lane { Netlink, Namespace };
 struct Stats {
   uint64_t jobs = 0;
   Busy drains;
+  // The JS thread's waits for quick jobs (see Job::quick), and how many ended
+  // with the job done.
+  Busy waits;
+  uint64_t waits_done = 0;
 };
 
 // One per Node environment.
@@ -104,6 +140,7 @@ class Runner {
   Executor netlink_;
   Executor ns_;
   Stats stats_;         // JS thread only
+  const int wait_us_;   // the JS thread's longest wait for a quick job
   bool down_ = false;
 };
 

@@ -4,7 +4,7 @@
 //  1. as a datagram recv()'d from a netlink socket: walked with MsgIter, each
 //     message (alone in an exact-size heap block, and again cut short after
 //     each attribute) given to decode_ack/decode_link/decode_addr/
-//     decode_route/decode_neigh, and the raw bytes parsed as an attribute stream against a
+//     decode_route/decode_neigh/sockdiag::decode, and the raw bytes parsed as an attribute stream against a
 //     policy that uses every Kind (nested attributes recursively);
 //  2. as a program for the Builder (begin, put_*, nests) writing into a
 //     heap buffer of exactly `cap` bytes, so ASan flags any write past it;
@@ -33,16 +33,15 @@
 #include <string>
 #include <vector>
 
-#include "diag.h"
 #include "fuzz.h"
 #include "nft.h"
 #include "nl.h"
 #include "rtnl.h"
+#include "sockdiag.h"
 
 namespace nl = nsnet::nl;
 namespace rtnl = nsnet::rtnl;
 namespace nft = nsnet::nft;
-namespace diag = nsnet::diag;
 using nl::Attr;
 using nl::Kind;
 using nl::Policy;
@@ -188,8 +187,8 @@ void decode_message(const nlmsghdr* src, uint32_t len) {
   if (rtnl::decode_route(h, &ri)) INVARIANT(ri.family == AF_INET || ri.family == AF_INET6);
   rtnl::NeighInfo ni;
   if (rtnl::decode_neigh(h, &ni)) INVARIANT(ni.family == AF_INET || ni.family == AF_INET6);
-  diag::SockInfo si;
-  if (diag::decode_inet(h, &si)) INVARIANT(si.family == AF_INET || si.family == AF_INET6);
+  nsnet::sockdiag::SockInfo si;
+  if (nsnet::sockdiag::decode(h, &si)) INVARIANT(si.name.size() < len);
   decode_nft(h, len);
 
   // The payload after a few common family header sizes, as attributes read
@@ -681,6 +680,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   decode_datagram(buf.get(), size);
   walk_attrs(buf.get(), size, 0);
   drive_builder(buf.get(), size);
+  // The same bytes as the text of /proc/net/sockstat and /proc/net/raw.
+  {
+    const std::string text(reinterpret_cast<const char*>(buf.get()), size);
+    nsnet::sockdiag::SockCounts counts;
+    std::vector<nsnet::sockdiag::SockInfo> raws;
+    g_sink = g_sink + nsnet::sockdiag::parse_sockstat(text, &counts) + nsnet::sockdiag::parse_proc_raw(text, AF_INET6, &raws) + raws.size();
+  }
 
   Reader r{buf.get(), size};
   switch (r.u8() % 7) {

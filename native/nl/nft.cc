@@ -1,6 +1,7 @@
 #include "nft.h"
 
 #include <endian.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
 #include <sys/socket.h>
 
 #include <cstring>
@@ -11,6 +12,9 @@ namespace nsnet::nft {
 using nl::Attr;
 using nl::Builder;
 using nl::Kind;
+using nl::kNested;
+using nl::kU32;
+using nl::kU64;
 using nl::Policies;
 using nl::Policy;
 
@@ -24,6 +28,28 @@ bool begin(Builder& b, uint16_t type, uint16_t flags, uint32_t seq, uint8_t fami
   g->nfgen_family = family;
   g->version = NFNETLINK_V0;
   g->res_id = htobe16(res_id);
+  return true;
+}
+
+// The attributes that name a chain or a set in its message.
+struct NameAttrs {
+  uint16_t table, name, handle;
+};
+
+// begin(), then the table an object (T) is in.
+template <class T>
+bool begin_in(Builder& b, uint8_t type, uint16_t flags, uint32_t seq, const T& x, uint16_t table) {
+  if (!begin(b, msg_type(type), flags, seq, x.family)) return false;
+  b.put_str(table, x.table);
+  return true;
+}
+
+// begin_in(), then a chain's or a set's (T) name, or else its handle.
+template <class T>
+bool begin_named(Builder& b, uint8_t type, uint16_t flags, uint32_t seq, const T& x, NameAttrs a) {
+  if (!begin_in(b, type, flags, seq, x, a.table)) return false;
+  if (!x.name.empty()) b.put_str(a.name, x.name);
+  else if (x.handle) b.put_be64(a.handle, x.handle);
   return true;
 }
 
@@ -136,6 +162,16 @@ bool encode_batch_begin(Builder& b, uint32_t seq, bool check_gen, uint32_t genid
   return b.finish();
 }
 
+bool encode_ct_flush(nl::Builder& b, uint32_t seq, bool expectations) {
+  // A delete with no tuple deletes them all.
+  const uint16_t type = expectations ? (NFNL_SUBSYS_CTNETLINK_EXP << 8) | IPCTNL_MSG_EXP_DELETE : (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_DELETE;
+  auto* g = b.begin_with<nfgenmsg>(type, NLM_F_REQUEST | NLM_F_ACK, seq);
+  if (!g) return false;
+  g->nfgen_family = AF_UNSPEC;
+  g->version = NFNETLINK_V0;
+  return b.finish();
+}
+
 bool encode_batch_end(Builder& b, uint32_t seq) {
   return begin(b, NFNL_MSG_BATCH_END, NLM_F_REQUEST, seq, AF_UNSPEC, NFNL_SUBSYS_NFTABLES) && b.finish();
 }
@@ -149,10 +185,7 @@ bool encode_table(Builder& b, uint8_t type, uint16_t flags, uint32_t seq, const 
 }
 
 bool encode_chain(Builder& b, uint8_t type, uint16_t flags, uint32_t seq, const Chain& c) {
-  if (!begin(b, msg_type(type), flags, seq, c.family)) return false;
-  b.put_str(NFTA_CHAIN_TABLE, c.table);
-  if (!c.name.empty()) b.put_str(NFTA_CHAIN_NAME, c.name);
-  else if (c.handle) b.put_be64(NFTA_CHAIN_HANDLE, c.handle);
+  if (!begin_named(b, type, flags, seq, c, {NFTA_CHAIN_TABLE, NFTA_CHAIN_NAME, NFTA_CHAIN_HANDLE})) return false;
   if (type == NFT_MSG_NEWCHAIN) {
     if (c.base && !c.type.empty()) b.put_str(NFTA_CHAIN_TYPE, c.type);
     if (c.policy >= 0) b.put_be32(NFTA_CHAIN_POLICY, static_cast<uint32_t>(c.policy));
@@ -168,10 +201,7 @@ bool encode_chain(Builder& b, uint8_t type, uint16_t flags, uint32_t seq, const 
 }
 
 bool encode_set(Builder& b, uint8_t type, uint16_t flags, uint32_t seq, const Set& s) {
-  if (!begin(b, msg_type(type), flags, seq, s.family)) return false;
-  b.put_str(NFTA_SET_TABLE, s.table);
-  if (!s.name.empty()) b.put_str(NFTA_SET_NAME, s.name);
-  else if (s.handle) b.put_be64(NFTA_SET_HANDLE, s.handle);
+  if (!begin_named(b, type, flags, seq, s, {NFTA_SET_TABLE, NFTA_SET_NAME, NFTA_SET_HANDLE})) return false;
   if (type == NFT_MSG_NEWSET) {
     b.put_be32(NFTA_SET_FLAGS, s.flags);
     b.put_be32(NFTA_SET_KEY_TYPE, s.key_type);
@@ -200,8 +230,7 @@ bool encode_set(Builder& b, uint8_t type, uint16_t flags, uint32_t seq, const Se
 }
 
 bool encode_setelems(Builder& b, uint8_t type, uint16_t flags, uint32_t seq, const ElemList& l) {
-  if (!begin(b, msg_type(type), flags, seq, l.family)) return false;
-  b.put_str(NFTA_SET_ELEM_LIST_TABLE, l.table);
+  if (!begin_in(b, type, flags, seq, l, NFTA_SET_ELEM_LIST_TABLE)) return false;
   b.put_str(NFTA_SET_ELEM_LIST_SET, l.set);
   if (l.set_id) b.put_be32(NFTA_SET_ELEM_LIST_SET_ID, l.set_id);
   const size_t list = b.nest_start(NFTA_SET_ELEM_LIST_ELEMENTS);
@@ -227,8 +256,7 @@ bool encode_setelems(Builder& b, uint8_t type, uint16_t flags, uint32_t seq, con
 }
 
 bool encode_rule(Builder& b, uint8_t type, uint16_t flags, uint32_t seq, const Rule& r) {
-  if (!begin(b, msg_type(type), flags, seq, r.family)) return false;
-  b.put_str(NFTA_RULE_TABLE, r.table);
+  if (!begin_in(b, type, flags, seq, r, NFTA_RULE_TABLE)) return false;
   b.put_str(NFTA_RULE_CHAIN, r.chain);
   if (r.handle) b.put_be64(NFTA_RULE_HANDLE, r.handle);
   if (type == NFT_MSG_NEWRULE) {
@@ -300,23 +328,38 @@ bool names_for(uint8_t msg, Names* out) {
   }
 }
 
-// The attribute of the stream [p, p+len) that contains absolute offset
-// `at` (base is where offsets count from); its index in the stream too.
-const nlattr* containing(const uint8_t* base, const uint8_t* p, size_t len, uint32_t at, size_t* index) {
-  for (size_t i = 0; len >= nl::kAttrHdrLen; i++) {
+// Calls f(attr) for each attribute of the stream [p, p+len) while f
+// returns true. Returns false if f stopped it or the stream is malformed.
+template <class F>
+bool walk(const uint8_t* p, size_t len, F f) {
+  while (len >= nl::kAttrHdrLen) {
     const auto* a = reinterpret_cast<const nlattr*>(p);
-    if (a->nla_len < nl::kAttrHdrLen || a->nla_len > len) return nullptr;
-    const size_t start = static_cast<size_t>(p - base);
-    if (at >= start && at < start + a->nla_len) {
-      *index = i;
-      return a;
-    }
+    if (a->nla_len < nl::kAttrHdrLen || a->nla_len > len) return false;
+    if (!f(a)) return false;
     const size_t step = nl::align4(a->nla_len);
     if (step >= len) break;
     p += step;
     len -= step;
   }
-  return nullptr;
+  return true;
+}
+
+// The attribute of the stream [p, p+len) that contains absolute offset
+// `at` (base is where offsets count from); its index in the stream too.
+const nlattr* containing(const uint8_t* base, const uint8_t* p, size_t len, uint32_t at, size_t* index) {
+  const nlattr* found = nullptr;
+  size_t i = 0;
+  walk(p, len, [&](const nlattr* a) {
+    const size_t start = static_cast<size_t>(reinterpret_cast<const uint8_t*>(a) - base);
+    if (at >= start && at < start + a->nla_len) {
+      found = a;
+      *index = i;
+      return false;
+    }
+    i++;
+    return true;
+  });
+  return found;
 }
 
 }  // namespace
@@ -343,7 +386,7 @@ std::string describe_offset(const nlmsghdr* h, uint32_t offset) {
   out += "[" + std::to_string(index) + "]";
   if (type == NFTA_RULE_EXPRESSIONS && n.names == kRuleAttrs) {
     Attr e[NFTA_EXPR_MAX + 1];
-    static const Policy ep[NFTA_EXPR_MAX + 1] = {{}, {Kind::String, 0, 31}, {Kind::Nested}};
+    static const Policy ep[NFTA_EXPR_MAX + 1] = {{}, {Kind::String, 0, 31}, kNested};
     if (nl::parse_nested(Attr{el}, e, NFTA_EXPR_MAX, ep).ok() && e[NFTA_EXPR_NAME])
       out += " (" + std::string(e[NFTA_EXPR_NAME].str()) + ")";
   }
@@ -375,9 +418,12 @@ const nfgenmsg* parse_obj(const nlmsghdr* h, uint8_t want, Attr (&tb)[N], const 
   return g;
 }
 
+constexpr Policy kName{Kind::String, 0, NFT_NAME_MAXLEN - 1};
+constexpr Policy kChainName{Kind::String, 0, NFT_CHAIN_MAXNAMELEN - 1};
+
 bool get_data(Attr a, Data* out) {
   Attr tb[NFTA_DATA_MAX + 1];
-  static const Policy p[NFTA_DATA_MAX + 1] = {{}, {Kind::Binary, 1, NFT_DATA_VALUE_MAXLEN}, {Kind::Nested}};
+  static const Policy p[NFTA_DATA_MAX + 1] = {{}, {Kind::Binary, 1, NFT_DATA_VALUE_MAXLEN}, kNested};
   if (!nl::parse_nested(a, tb, NFTA_DATA_MAX, p).ok()) return false;
   *out = Data{};
   if (tb[NFTA_DATA_VALUE]) {
@@ -386,7 +432,7 @@ bool get_data(Attr a, Data* out) {
   }
   if (!tb[NFTA_DATA_VERDICT]) return false;
   Attr v[NFTA_VERDICT_MAX + 1];
-  static const Policy vp[NFTA_VERDICT_MAX + 1] = {{}, {Kind::U32}, {Kind::String, 0, NFT_CHAIN_MAXNAMELEN - 1}};
+  static const Policy vp[NFTA_VERDICT_MAX + 1] = {{}, kU32, kChainName};
   if (!nl::parse_nested(tb[NFTA_DATA_VERDICT], v, NFTA_VERDICT_MAX, vp).ok() || !v[NFTA_VERDICT_CODE]) return false;
   out->is_verdict = true;
   out->verdict.code = static_cast<int32_t>(be32(v[NFTA_VERDICT_CODE]));
@@ -394,24 +440,29 @@ bool get_data(Attr a, Data* out) {
   return true;
 }
 
-constexpr Policy kName{Kind::String, 0, NFT_NAME_MAXLEN - 1};
+// parse_obj, then *out started afresh with the message's family.
+template <class T, size_t N>
+bool parse_into(const nlmsghdr* h, uint8_t want, Attr (&tb)[N], const Policy (&p)[N], uint16_t required, T* out) {
+  const nfgenmsg* g = parse_obj(h, want, tb, p, required);
+  if (!g) return false;
+  *out = T{};
+  out->family = g->nfgen_family;
+  return true;
+}
+
+// The table, name and handle of a chain or a set (T), as begin_named puts them.
+template <class T>
+void get_named(const Attr* tb, NameAttrs a, T* out) {
+  out->table = str(tb[a.table]);
+  out->name = str(tb[a.name]);
+  if (tb[a.handle]) out->handle = be64(tb[a.handle]);
+}
 
 // Calls f(attr) for each attribute of a list nest (NFTA_LIST_ELEM ...).
 // Returns false if the list is malformed.
 template <class F>
 bool each_in(Attr list, F f) {
-  const uint8_t* p = list.data();
-  size_t left = list.len();
-  while (left >= nl::kAttrHdrLen) {
-    const auto* raw = reinterpret_cast<const nlattr*>(p);
-    if (raw->nla_len < nl::kAttrHdrLen || raw->nla_len > left) return false;
-    if (!f(Attr{raw})) return false;
-    const size_t step = nl::align4(raw->nla_len);
-    if (step >= left) break;
-    p += step;
-    left -= step;
-  }
-  return true;
+  return walk(list.data(), list.len(), [&](const nlattr* a) { return f(Attr{a}); });
 }
 
 
@@ -440,7 +491,7 @@ bool expr_kind(std::string_view name, ExprKind* out) {
 
 bool decode_gen(const nlmsghdr* h, uint32_t* genid) {
   Attr tb[NFTA_GEN_MAX + 1];
-  static const Policy p[NFTA_GEN_MAX + 1] = {{}, {Kind::U32}, {Kind::U32}, {Kind::String, 0, 0}};
+  static const Policy p[NFTA_GEN_MAX + 1] = {{}, kU32, kU32, {Kind::String, 0, 0}};
   if (!parse_obj(h, NFT_MSG_NEWGEN, tb, p, NFTA_GEN_ID)) return false;
   *genid = be32(tb[NFTA_GEN_ID]);
   return true;
@@ -449,15 +500,8 @@ bool decode_gen(const nlmsghdr* h, uint32_t* genid) {
 bool decode_table(const nlmsghdr* h, Table* out) {
   Attr tb[NFTA_TABLE_MAX + 1];
   static const Policies<NFTA_TABLE_MAX> p{
-      {NFTA_TABLE_NAME, kName},
-      {NFTA_TABLE_FLAGS, {Kind::U32}},
-      {NFTA_TABLE_USE, {Kind::U32}},
-      {NFTA_TABLE_HANDLE, {Kind::U64}},
-  };
-  const nfgenmsg* g = parse_obj(h, NFT_MSG_NEWTABLE, tb, p.p, NFTA_TABLE_NAME);
-  if (!g) return false;
-  *out = Table{};
-  out->family = g->nfgen_family;
+      {NFTA_TABLE_NAME, kName}, {NFTA_TABLE_FLAGS, kU32}, {NFTA_TABLE_USE, kU32}, {NFTA_TABLE_HANDLE, kU64}};
+  if (!parse_into(h, NFT_MSG_NEWTABLE, tb, p.p, NFTA_TABLE_NAME, out)) return false;
   out->name = str(tb[NFTA_TABLE_NAME]);
   if (tb[NFTA_TABLE_FLAGS]) out->flags = be32(tb[NFTA_TABLE_FLAGS]);
   if (tb[NFTA_TABLE_USE]) out->use = be32(tb[NFTA_TABLE_USE]);
@@ -468,25 +512,13 @@ bool decode_table(const nlmsghdr* h, Table* out) {
 bool decode_chain(const nlmsghdr* h, Chain* out) {
   Attr tb[NFTA_CHAIN_MAX + 1];
   static const Policies<NFTA_CHAIN_MAX> p{
-      {NFTA_CHAIN_TABLE, kName},
-      {NFTA_CHAIN_HANDLE, {Kind::U64}},
-      {NFTA_CHAIN_NAME, {Kind::String, 0, NFT_CHAIN_MAXNAMELEN - 1}},
-      {NFTA_CHAIN_HOOK, {Kind::Nested}},
-      {NFTA_CHAIN_POLICY, {Kind::U32}},
-      {NFTA_CHAIN_USE, {Kind::U32}},
-      {NFTA_CHAIN_TYPE, {Kind::String, 0, 15}},
-      {NFTA_CHAIN_FLAGS, {Kind::U32}},
-  };
-  const nfgenmsg* g = parse_obj(h, NFT_MSG_NEWCHAIN, tb, p.p, NFTA_CHAIN_NAME);
-  if (!g) return false;
-  *out = Chain{};
-  out->family = g->nfgen_family;
-  out->table = str(tb[NFTA_CHAIN_TABLE]);
-  out->name = str(tb[NFTA_CHAIN_NAME]);
-  if (tb[NFTA_CHAIN_HANDLE]) out->handle = be64(tb[NFTA_CHAIN_HANDLE]);
+      {NFTA_CHAIN_TABLE, kName}, {NFTA_CHAIN_NAME, kChainName}, {NFTA_CHAIN_HANDLE, kU64}, {NFTA_CHAIN_HOOK, kNested},
+      {NFTA_CHAIN_POLICY, kU32}, {NFTA_CHAIN_USE, kU32}, {NFTA_CHAIN_FLAGS, kU32}, {NFTA_CHAIN_TYPE, {Kind::String, 0, 15}}};
+  if (!parse_into(h, NFT_MSG_NEWCHAIN, tb, p.p, NFTA_CHAIN_NAME, out)) return false;
+  get_named(tb, {NFTA_CHAIN_TABLE, NFTA_CHAIN_NAME, NFTA_CHAIN_HANDLE}, out);
   if (tb[NFTA_CHAIN_HOOK]) {
     Attr hk[NFTA_HOOK_MAX + 1];
-    static const Policy hp[NFTA_HOOK_MAX + 1] = {{}, {Kind::U32}, {Kind::U32}, {Kind::String, 0, 15}};
+    static const Policy hp[NFTA_HOOK_MAX + 1] = {{}, kU32, kU32, {Kind::String, 0, 15}};
     if (!nl::parse_nested(tb[NFTA_CHAIN_HOOK], hk, NFTA_HOOK_MAX, hp).ok()) return false;
     out->base = hk[NFTA_HOOK_HOOKNUM] && hk[NFTA_HOOK_PRIORITY];
     if (hk[NFTA_HOOK_HOOKNUM]) out->hooknum = be32(hk[NFTA_HOOK_HOOKNUM]);
@@ -502,23 +534,12 @@ bool decode_chain(const nlmsghdr* h, Chain* out) {
 bool decode_set(const nlmsghdr* h, Set* out) {
   Attr tb[NFTA_SET_MAX + 1];
   static const Policies<NFTA_SET_MAX> p{
-      {NFTA_SET_TABLE, kName},
-      {NFTA_SET_NAME, kName},
-      {NFTA_SET_FLAGS, {Kind::U32}},
-      {NFTA_SET_KEY_TYPE, {Kind::U32}},
-      {NFTA_SET_KEY_LEN, {Kind::U32}},
-      {NFTA_SET_DATA_TYPE, {Kind::U32}},
-      {NFTA_SET_DATA_LEN, {Kind::U32}},
-      {NFTA_SET_DESC, {Kind::Nested}},
-      {NFTA_SET_ID, {Kind::U32}},
-      {NFTA_SET_HANDLE, {Kind::U64}},
-  };
-  const nfgenmsg* g = parse_obj(h, NFT_MSG_NEWSET, tb, p.p, NFTA_SET_NAME);
-  if (!g) return false;
-  *out = Set{};
-  out->family = g->nfgen_family;
-  out->table = str(tb[NFTA_SET_TABLE]);
-  out->name = str(tb[NFTA_SET_NAME]);
+      {NFTA_SET_TABLE, kName},     {NFTA_SET_NAME, kName},      {NFTA_SET_FLAGS, kU32},
+      {NFTA_SET_KEY_TYPE, kU32},   {NFTA_SET_KEY_LEN, kU32},    {NFTA_SET_DATA_TYPE, kU32},
+      {NFTA_SET_DATA_LEN, kU32},   {NFTA_SET_DESC, kNested},    {NFTA_SET_ID, kU32},
+      {NFTA_SET_HANDLE, kU64}};
+  if (!parse_into(h, NFT_MSG_NEWSET, tb, p.p, NFTA_SET_NAME, out)) return false;
+  get_named(tb, {NFTA_SET_TABLE, NFTA_SET_NAME, NFTA_SET_HANDLE}, out);
   if (tb[NFTA_SET_FLAGS]) out->flags = be32(tb[NFTA_SET_FLAGS]);
   if (tb[NFTA_SET_KEY_TYPE]) out->key_type = be32(tb[NFTA_SET_KEY_TYPE]);
   if (tb[NFTA_SET_KEY_LEN]) out->key_len = be32(tb[NFTA_SET_KEY_LEN]);
@@ -528,7 +549,6 @@ bool decode_set(const nlmsghdr* h, Set* out) {
     if (tb[NFTA_SET_DATA_LEN]) out->data_len = be32(tb[NFTA_SET_DATA_LEN]);
   }
   if (tb[NFTA_SET_ID]) out->id = be32(tb[NFTA_SET_ID]);
-  if (tb[NFTA_SET_HANDLE]) out->handle = be64(tb[NFTA_SET_HANDLE]);
   out->userdata = bytes(tb[NFTA_SET_USERDATA]);
   if (tb[NFTA_SET_DESC]) {
     Attr d[NFTA_SET_DESC_MAX + 1];
@@ -536,7 +556,7 @@ bool decode_set(const nlmsghdr* h, Set* out) {
       // A list: every element is NFTA_LIST_ELEM, so walk it rather than index it.
       const bool ok = each_in(d[NFTA_SET_DESC_CONCAT], [&](Attr f) {
         Attr fl[NFTA_SET_FIELD_MAX + 1];
-        static const Policy fp[NFTA_SET_FIELD_MAX + 1] = {{}, {Kind::U32}};
+        static const Policy fp[NFTA_SET_FIELD_MAX + 1] = {{}, kU32};
         if (!nl::parse_nested(f, fl, NFTA_SET_FIELD_MAX, fp).ok() || !fl[NFTA_SET_FIELD_LEN]) return false;
         out->field_len.push_back(be32(fl[NFTA_SET_FIELD_LEN]));
         return true;
@@ -549,23 +569,16 @@ bool decode_set(const nlmsghdr* h, Set* out) {
 
 bool decode_setelems(const nlmsghdr* h, ElemList* out) {
   Attr tb[NFTA_SET_ELEM_LIST_MAX + 1];
-  static const Policy p[NFTA_SET_ELEM_LIST_MAX + 1] = {{}, kName, kName, {Kind::Nested}, {Kind::U32}};
-  const nfgenmsg* g = parse_obj(h, NFT_MSG_NEWSETELEM, tb, p, 0);
-  if (!g) return false;
-  *out = ElemList{};
-  out->family = g->nfgen_family;
+  static const Policy p[NFTA_SET_ELEM_LIST_MAX + 1] = {{}, kName, kName, kNested, kU32};
+  if (!parse_into(h, NFT_MSG_NEWSETELEM, tb, p, 0, out)) return false;
   out->table = str(tb[NFTA_SET_ELEM_LIST_TABLE]);
   out->set = str(tb[NFTA_SET_ELEM_LIST_SET]);
   if (!tb[NFTA_SET_ELEM_LIST_ELEMENTS]) return true;
   return each_in(tb[NFTA_SET_ELEM_LIST_ELEMENTS], [&](Attr a) {
     Attr e[NFTA_SET_ELEM_MAX + 1];
     static const Policies<NFTA_SET_ELEM_MAX> ep{
-        {NFTA_SET_ELEM_KEY, {Kind::Nested}},
-        {NFTA_SET_ELEM_DATA, {Kind::Nested}},
-        {NFTA_SET_ELEM_FLAGS, {Kind::U32}},
-        {NFTA_SET_ELEM_KEY_END, {Kind::Nested}},
-        {NFTA_SET_ELEM_USERDATA, {Kind::Binary, 0, NFT_USERDATA_MAXLEN}},
-    };
+        {NFTA_SET_ELEM_KEY, kNested}, {NFTA_SET_ELEM_DATA, kNested}, {NFTA_SET_ELEM_FLAGS, kU32},
+        {NFTA_SET_ELEM_KEY_END, kNested}, {NFTA_SET_ELEM_USERDATA, {Kind::Binary, 0, NFT_USERDATA_MAXLEN}}};
     if (!nl::parse_nested(a, e, NFTA_SET_ELEM_MAX, ep.p).ok()) return false;
     Elem el;
     Data d;
@@ -593,16 +606,9 @@ bool decode_setelems(const nlmsghdr* h, ElemList* out) {
 bool decode_rule(const nlmsghdr* h, Rule* out) {
   Attr tb[NFTA_RULE_MAX + 1];
   static const Policies<NFTA_RULE_MAX> p{
-      {NFTA_RULE_TABLE, kName},
-      {NFTA_RULE_CHAIN, {Kind::String, 0, NFT_CHAIN_MAXNAMELEN - 1}},
-      {NFTA_RULE_HANDLE, {Kind::U64}},
-      {NFTA_RULE_EXPRESSIONS, {Kind::Nested}},
-      {NFTA_RULE_POSITION, {Kind::U64}},
-  };
-  const nfgenmsg* g = parse_obj(h, NFT_MSG_NEWRULE, tb, p.p, NFTA_RULE_HANDLE);
-  if (!g) return false;
-  *out = Rule{};
-  out->family = g->nfgen_family;
+      {NFTA_RULE_TABLE, kName}, {NFTA_RULE_CHAIN, kChainName}, {NFTA_RULE_HANDLE, kU64},
+      {NFTA_RULE_EXPRESSIONS, kNested}, {NFTA_RULE_POSITION, kU64}};
+  if (!parse_into(h, NFT_MSG_NEWRULE, tb, p.p, NFTA_RULE_HANDLE, out)) return false;
   out->table = str(tb[NFTA_RULE_TABLE]);
   out->chain = str(tb[NFTA_RULE_CHAIN]);
   out->handle = be64(tb[NFTA_RULE_HANDLE]);
@@ -611,7 +617,7 @@ bool decode_rule(const nlmsghdr* h, Rule* out) {
   if (!tb[NFTA_RULE_EXPRESSIONS]) return true;
   return each_in(tb[NFTA_RULE_EXPRESSIONS], [&](Attr a) {
     Attr e[NFTA_EXPR_MAX + 1];
-    static const Policy ep[NFTA_EXPR_MAX + 1] = {{}, {Kind::String, 0, 31}, {Kind::Nested}};
+    static const Policy ep[NFTA_EXPR_MAX + 1] = {{}, {Kind::String, 0, 31}, kNested};
     if (!nl::parse_nested(a, e, NFTA_EXPR_MAX, ep).ok() || !e[NFTA_EXPR_NAME]) return false;
     out->expr_names.push_back(str(e[NFTA_EXPR_NAME]));
     return true;

@@ -131,6 +131,9 @@ struct Rule {
 // Each encoder appends one message to b and returns b.ok(). `type` is an
 // NFT_MSG_* (or kMsgDestroy*), `flags` the netlink flags (kAdd, kCreate ...).
 bool encode_batch_begin(nl::Builder& b, uint32_t seq, bool check_gen, uint32_t genid);
+// Flushes the namespace's connection tracking table (ctnetlink, every
+// family), or with expectations its expectations, as `conntrack -F` does.
+bool encode_ct_flush(nl::Builder& b, uint32_t seq, bool expectations);
 bool encode_batch_end(nl::Builder& b, uint32_t seq);
 bool encode_table(nl::Builder& b, uint8_t type, uint16_t flags, uint32_t seq, const Table& t);
 bool encode_chain(nl::Builder& b, uint8_t type, uint16_t flags, uint32_t seq, const Chain& c);
@@ -143,23 +146,24 @@ bool expr_kind(std::string_view name, ExprKind* out);
 // One NFTA_LIST_ELEM of a rule's NFTA_RULE_EXPRESSIONS.
 void put_expr(nl::Builder& b, const Expr& e);
 bool encode_getgen(nl::Builder& b, uint32_t seq);
+// Its answer's generation id: false for a message of the wrong type or a malformed one, as every decoder's.
+bool decode_gen(const nlmsghdr* h, uint32_t* genid);
 // A dump of GETTABLE/GETCHAIN/GETSET/GETRULE (family 0 = all; `table` and
 // `set` are not sent, filter the answers) or of GETSETELEM (family, table
 // and set required).
 bool encode_dump(nl::Builder& b, uint8_t type, uint32_t seq, uint8_t family, const std::string& table,
                  const std::string& set);
 
-// Names the attribute at byte `offset` of a request we built (what an
-// extended ACK's NLMSGERR_ATTR_OFFS points at): "NFTA_CHAIN_NAME",
-// "NFTA_RULE_EXPRESSIONS[1] (lookup)", or "" if the offset is in no attribute.
-std::string describe_offset(const nlmsghdr* request, uint32_t offset);
-
 // Decoders return false for a message of the wrong type or a malformed one.
-bool decode_gen(const nlmsghdr* h, uint32_t* genid);
 bool decode_table(const nlmsghdr* h, Table* out);
 bool decode_chain(const nlmsghdr* h, Chain* out);
 bool decode_set(const nlmsghdr* h, Set* out);
 bool decode_setelems(const nlmsghdr* h, ElemList* out);
 bool decode_rule(const nlmsghdr* h, Rule* out);
+
+// Names the attribute at byte `offset` of a request we built (what an
+// extended ACK's NLMSGERR_ATTR_OFFS points at): "NFTA_CHAIN_NAME",
+// "NFTA_RULE_EXPRESSIONS[1] (lookup)", or "" if the offset is in no attribute.
+std::string describe_offset(const nlmsghdr* request, uint32_t offset);
 
 }  // namespace nsnet::nft

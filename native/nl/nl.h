@@ -137,6 +137,9 @@ struct Policy {
   uint16_t max_len = 0;  // String/Binary: 0 = unbounded
 };
 
+// The fixed-size kinds, as policy table entries.
+constexpr Policy kU8{Kind::U8}, kU32{Kind::U32}, kU64{Kind::U64}, kNested{Kind::Nested};
+
 // A policy table for types up to Max, written as {type, policy} pairs: the
 // types not listed get Kind::Any. Pass .p to parse().
 template <uint16_t Max>

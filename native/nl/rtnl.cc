@@ -1,5 +1,6 @@
 #include "rtnl.h"
 
+#include <linux/fib_rules.h>
 #include <linux/if.h>
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
@@ -15,7 +16,11 @@ namespace nsnet::rtnl {
 using nl::Attr;
 using nl::Builder;
 using nl::Kind;
+using nl::kNested;
+using nl::kU32;
+using nl::kU8;
 using nl::Policy;
+using nl::Policies;
 
 namespace {
 
@@ -73,11 +78,14 @@ bool encode_link_new(Builder& b, uint32_t seq, uint16_t flags, const LinkSpec& s
   if (!ifi) return false;
   ifi->ifi_family = AF_UNSPEC;
   ifi->ifi_index = create ? 0 : s.ifindex;
+  ifi->ifi_change = s.flags_mask;
+  ifi->ifi_flags = s.flags & s.flags_mask;
   if (s.up >= 0) {
-    ifi->ifi_change = IFF_UP;
-    ifi->ifi_flags = s.up ? IFF_UP : 0;
+    ifi->ifi_change |= IFF_UP;
+    ifi->ifi_flags = (ifi->ifi_flags & ~static_cast<unsigned>(IFF_UP)) | (s.up ? IFF_UP : 0);
   }
   if (!s.name.empty()) b.put_str(IFLA_IFNAME, s.name);
+  if (s.group >= 0) b.put_u32(IFLA_GROUP, static_cast<uint32_t>(s.group));
   if (s.mtu >= 0) b.put_u32(IFLA_MTU, static_cast<uint32_t>(s.mtu));
   if (s.mac.set) b.put(IFLA_ADDRESS, s.mac.bytes, 6);
   if (s.master >= 0) b.put_u32(IFLA_MASTER, static_cast<uint32_t>(s.master));
@@ -236,23 +244,23 @@ bool get_addr(Attr a, uint8_t family, IpAddr* out) {
   return true;
 }
 
+// The ndmsg of an RTM_NEWNEIGH or RTM_DELNEIGH message (ARP/NDP and FDB entries alike).
+bool neigh_header(const nlmsghdr* h, ndmsg* nd) {
+  if (h->nlmsg_type != RTM_NEWNEIGH && h->nlmsg_type != RTM_DELNEIGH) return false;
+  if (h->nlmsg_len < nl::kHdrLen + sizeof(ndmsg)) return false;
+  std::memcpy(nd, reinterpret_cast<const uint8_t*>(h) + nl::kHdrLen, sizeof *nd);
+  return true;
+}
+
 }  // namespace
 
 bool decode_link(const nlmsghdr* h, LinkInfo* out) {
   if (h->nlmsg_type != RTM_NEWLINK && h->nlmsg_type != RTM_DELLINK) return false;
   Attr tb[IFLA_MAX + 1];
   static const nl::Policies<IFLA_MAX> p{
-      {IFLA_IFNAME, {Kind::String, 0, IFNAMSIZ - 1}},
-      {IFLA_MTU, {Kind::U32}},
-      {IFLA_MASTER, {Kind::U32}},
-      {IFLA_LINK, {Kind::U32}},
-      {IFLA_LINK_NETNSID, {Kind::U32}},
-      {IFLA_OPERSTATE, {Kind::U8}},
-      {IFLA_TXQLEN, {Kind::U32}},
-      {IFLA_GROUP, {Kind::U32}},
-      {IFLA_LINKINFO, {Kind::Nested}},
-      {IFLA_IFALIAS, {Kind::String, 0, IFALIASZ - 1}},
-  };
+      {IFLA_IFNAME, {Kind::String, 0, IFNAMSIZ - 1}}, {IFLA_MTU, kU32}, {IFLA_MASTER, kU32}, {IFLA_LINK, kU32},
+      {IFLA_LINK_NETNSID, kU32}, {IFLA_OPERSTATE, kU8}, {IFLA_TXQLEN, kU32}, {IFLA_GROUP, kU32},
+      {IFLA_LINKINFO, kNested}, {IFLA_IFALIAS, {Kind::String, 0, IFALIASZ - 1}}};
   if (!nl::parse_msg(h, sizeof(ifinfomsg), tb, IFLA_MAX, p.p).ok()) return false;
   ifinfomsg ifi;
   std::memcpy(&ifi, reinterpret_cast<const uint8_t*>(h) + nl::kHdrLen, sizeof ifi);
@@ -294,7 +302,7 @@ bool decode_addr(const nlmsghdr* h, AddrInfo* out) {
   Attr tb[IFA_MAX + 1];
   static const Policy p[IFA_MAX + 1] = {
       {}, {Kind::Binary, 4, 16}, {Kind::Binary, 4, 16}, {Kind::String, 0, IFNAMSIZ - 1},
-      {Kind::Binary, 4, 16}, {}, {Kind::Binary, 16, 0}, {}, {Kind::U32},
+      {Kind::Binary, 4, 16}, {}, {Kind::Binary, 16, 0}, {}, kU32,
   };
   if (!nl::parse_msg(h, sizeof(ifaddrmsg), tb, IFA_MAX, p).ok()) return false;
   ifaddrmsg ifa;
@@ -323,12 +331,7 @@ bool decode_route(const nlmsghdr* h, RouteInfo* out) {
   if (h->nlmsg_type != RTM_NEWROUTE && h->nlmsg_type != RTM_DELROUTE) return false;
   Attr tb[RTA_MAX + 1];
   static const nl::Policies<RTA_MAX> p{
-      {RTA_OIF, {Kind::U32}},
-      {RTA_IIF, {Kind::U32}},
-      {RTA_PRIORITY, {Kind::U32}},
-      {RTA_TABLE, {Kind::U32}},
-      {RTA_METRICS, {Kind::Nested}},
-  };
+      {RTA_OIF, kU32}, {RTA_IIF, kU32}, {RTA_PRIORITY, kU32}, {RTA_TABLE, kU32}, {RTA_METRICS, kNested}};
   if (!nl::parse_msg(h, sizeof(rtmsg), tb, RTA_MAX, p.p).ok()) return false;
   rtmsg rt;
   std::memcpy(&rt, reinterpret_cast<const uint8_t*>(h) + nl::kHdrLen, sizeof rt);
@@ -356,7 +359,7 @@ bool decode_route(const nlmsghdr* h, RouteInfo* out) {
     Attr mx[RTAX_MAX + 1];
     static const Policy* mp = [] {
       static Policy q[RTAX_MAX + 1];
-      q[RTAX_MTU] = {Kind::U32};
+      q[RTAX_MTU] = kU32;
       return q;
     }();
     if (nl::parse_nested(tb[RTA_METRICS], mx, RTAX_MAX, mp).ok() && mx[RTAX_MTU]) out->mtu = mx[RTAX_MTU].u32();
@@ -365,19 +368,11 @@ bool decode_route(const nlmsghdr* h, RouteInfo* out) {
 }
 
 bool decode_neigh(const nlmsghdr* h, NeighInfo* out) {
-  if (h->nlmsg_type != RTM_NEWNEIGH && h->nlmsg_type != RTM_DELNEIGH) return false;
-  if (h->nlmsg_len < nl::kHdrLen + sizeof(ndmsg)) return false;
   ndmsg nd;
-  std::memcpy(&nd, reinterpret_cast<const uint8_t*>(h) + nl::kHdrLen, sizeof nd);
-  if (nd.ndm_family != AF_INET && nd.ndm_family != AF_INET6) return false;
+  if (!neigh_header(h, &nd) || (nd.ndm_family != AF_INET && nd.ndm_family != AF_INET6)) return false;
   Attr tb[NDA_MAX + 1];
-  static const Policy* p = [] {
-    static Policy q[NDA_MAX + 1];
-    q[NDA_DST] = {Kind::Binary, 4, 16};
-    q[NDA_LLADDR] = {Kind::Binary, 0, 32};
-    return q;
-  }();
-  if (!nl::parse_msg(h, sizeof(ndmsg), tb, NDA_MAX, p).ok()) return false;
+  static const nl::Policies<NDA_MAX> p{{NDA_DST, {Kind::Binary, 4, 16}}, {NDA_LLADDR, {Kind::Binary, 0, 32}}};
+  if (!nl::parse_msg(h, sizeof(ndmsg), tb, NDA_MAX, p.p).ok()) return false;
   *out = NeighInfo{};
   out->family = nd.ndm_family;
   out->ifindex = nd.ndm_ifindex;
@@ -392,23 +387,45 @@ bool decode_neigh(const nlmsghdr* h, NeighInfo* out) {
   return true;
 }
 
+bool encode_rule_dump(Builder& b, uint32_t seq, uint8_t family) {
+  auto* frh = b.begin_with<fib_rule_hdr>(RTM_GETRULE, NLM_F_REQUEST | NLM_F_DUMP, seq);
+  if (!frh) return false;
+  frh->family = family;
+  return b.finish();
+}
+
+bool encode_raw(Builder& b, uint16_t type, uint32_t seq, uint16_t flags, const uint8_t* body, size_t len) {
+  b.begin(type, flags, seq);
+  void* p = b.put_extra(len);
+  if (p && len) std::memcpy(p, body, len);
+  return b.finish();
+}
+
+bool decode_rule(const nlmsghdr* h, RuleInfo* out) {
+  if (h->nlmsg_type != RTM_NEWRULE && h->nlmsg_type != RTM_DELRULE) return false;
+  if (h->nlmsg_len < nl::kHdrLen + sizeof(fib_rule_hdr)) return false;
+  fib_rule_hdr frh;
+  std::memcpy(&frh, reinterpret_cast<const uint8_t*>(h) + nl::kHdrLen, sizeof frh);
+  Attr tb[FRA_MAX + 1];
+  static const Policies<FRA_MAX> p{{FRA_PRIORITY, {Kind::U32}}, {FRA_TABLE, {Kind::U32}}};
+  if (!nl::parse_msg(h, sizeof frh, tb, FRA_MAX, p.p).ok()) return false;
+  *out = RuleInfo{};
+  out->family = frh.family;
+  out->action = frh.action;
+  out->table = tb[FRA_TABLE] ? tb[FRA_TABLE].u32() : frh.table;
+  if (tb[FRA_PRIORITY]) out->priority = tb[FRA_PRIORITY].u32();
+  const uint8_t* body = reinterpret_cast<const uint8_t*>(h) + nl::kHdrLen;
+  out->body.assign(body, body + (h->nlmsg_len - nl::kHdrLen));
+  return true;
+}
+
 bool decode_fdb(const nlmsghdr* h, FdbInfo* out) {
-  if (h->nlmsg_type != RTM_NEWNEIGH && h->nlmsg_type != RTM_DELNEIGH) return false;
-  if (h->nlmsg_len < nl::kHdrLen + sizeof(ndmsg)) return false;
   ndmsg nd;
-  std::memcpy(&nd, reinterpret_cast<const uint8_t*>(h) + nl::kHdrLen, sizeof nd);
-  if (nd.ndm_family != AF_BRIDGE) return false;
+  if (!neigh_header(h, &nd) || nd.ndm_family != AF_BRIDGE) return false;
   Attr tb[NDA_MAX + 1];
-  static const Policy* p = [] {
-    static Policy q[NDA_MAX + 1];
-    q[NDA_DST] = {Kind::Binary, 4, 16};
-    q[NDA_LLADDR] = {Kind::Binary, 6, 6};
-    q[NDA_MASTER] = {Kind::U32};
-    q[NDA_VNI] = {Kind::U32};
-    q[NDA_VLAN] = {Kind::U16};
-    return q;
-  }();
-  if (!nl::parse_msg(h, sizeof(ndmsg), tb, NDA_MAX, p).ok() || !tb[NDA_LLADDR]) return false;
+  static const nl::Policies<NDA_MAX> p{{NDA_DST, {Kind::Binary, 4, 16}}, {NDA_LLADDR, {Kind::Binary, 6, 6}},
+                                       {NDA_MASTER, kU32}, {NDA_VNI, kU32}, {NDA_VLAN, {Kind::U16}}};
+  if (!nl::parse_msg(h, sizeof(ndmsg), tb, NDA_MAX, p.p).ok() || !tb[NDA_LLADDR]) return false;
   *out = FdbInfo{};
   out->ifindex = nd.ndm_ifindex;
   out->state = nd.ndm_state;

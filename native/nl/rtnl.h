@@ -35,6 +35,9 @@ struct LinkSpec {
   int64_t master = -1;     // ifindex; 0 detaches (nomaster)
   int32_t netns_fd = -1;   // IFLA_NET_NS_FD: create in, or move to, that namespace
   int8_t up = -1;          // -1 leave, 0 down, 1 up
+  uint32_t flags_mask = 0; // other IFF_* bits to set (IFF_PROMISC, IFF_NOARP ...): ifi_change
+  uint32_t flags = 0;      // their values, within flags_mask
+  int64_t group = -1;      // IFLA_GROUP
   int64_t txqlen = -1;
   // veth: the peer, created in peer_netns_fd when given
   std::string peer_name;
@@ -167,6 +170,18 @@ struct NeighInfo {
   Mac lladdr;
 };
 
+// A policy routing rule (RTM_NEWRULE), as a dump reports it: the fields
+// that tell rules apart at a glance, and the message's body (fib_rule_hdr
+// and attributes) as the kernel sent it, which sent back as RTM_DELRULE
+// removes exactly that rule, or as RTM_NEWRULE makes it again.
+struct RuleInfo {
+  uint8_t family = 0;
+  uint32_t priority = 0;
+  uint32_t table = 0;     // FRA_TABLE, else the header's
+  uint8_t action = 0;     // FR_ACT_*
+  std::vector<uint8_t> body;
+};
+
 // A neighbour entry to add, replace or delete (`ip neigh add|replace|del`),
 // or, with family AF_BRIDGE, a forwarding database entry (`bridge fdb
 // add|replace|append|del LLADDR dev DEV [dst DST] self`): there lladdr is the
@@ -213,6 +228,12 @@ bool encode_route(nl::Builder& b, uint16_t type, uint32_t seq, uint16_t flags, c
 // Dumps routes of one family (0 = all) in one table (0 = all tables).
 bool encode_route_dump(nl::Builder& b, uint32_t seq, uint8_t family, uint32_t table);
 
+// Dumps the rules of one family (0 = all).
+bool encode_rule_dump(nl::Builder& b, uint32_t seq, uint8_t family);
+// A message of `type` whose body (family header and attributes) is given
+// whole: a body a dump returned, sent back (see RuleInfo).
+bool encode_raw(nl::Builder& b, uint16_t type, uint32_t seq, uint16_t flags, const uint8_t* body, size_t len);
+
 // RTM_NEWNEIGH (with kCreate or kReplace) or RTM_DELNEIGH (kChange).
 bool encode_neigh(nl::Builder& b, uint16_t type, uint32_t seq, uint16_t flags, const NeighSpec& s);
 // Dumps the neighbours of one family (AF_INET or AF_INET6).
@@ -224,6 +245,7 @@ bool decode_addr(const nlmsghdr* h, AddrInfo* out);
 bool decode_route(const nlmsghdr* h, RouteInfo* out);
 // Also false for a family other than IPv4/IPv6 (bridge FDB entries share the group).
 bool decode_neigh(const nlmsghdr* h, NeighInfo* out);
+bool decode_rule(const nlmsghdr* h, RuleInfo* out);
 // False for anything but an AF_BRIDGE entry with a link-layer address.
 bool decode_fdb(const nlmsghdr* h, FdbInfo* out);
 

@@ -16,11 +16,12 @@ void Namespace::close() {
   rtnl.reset();
   nfnl.reset();
   diag.reset();
+  sysctls.clear();
   if (fd >= 0) ::close(fd);
   fd = -1;
 }
 
-io::Socket* Lazy::get(int nsfd, io::SysError* err) {
+io::Socket* LazySocket::get(int nsfd, io::SysError* err) {
   std::lock_guard<std::mutex> lk(mu_);
   if (!s_) {
     s_.reset(netlink_in(nsfd, protocol_, err));
@@ -30,7 +31,19 @@ io::Socket* Lazy::get(int nsfd, io::SysError* err) {
   return s_.get();
 }
 
-void Lazy::reset() {
+uint32_t LazySocket::portid() {
+  std::lock_guard<std::mutex> lk(mu_);
+  return s_ ? s_->portid() : 0;
+}
+
+bool Namespace::is_ours(int protocol, uint32_t portid) {
+  if (protocol == NETLINK_ROUTE) return rtnl && rtnl->portid() == portid;
+  for (LazySocket* s : {&nfnl, &diag})
+    if (s->protocol() == protocol && s->portid() == portid) return true;
+  return false;
+}
+
+void LazySocket::reset() {
   std::lock_guard<std::mutex> lk(mu_);
   s_.reset();
   open_.store(false, std::memory_order_release);

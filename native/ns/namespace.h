@@ -3,24 +3,39 @@
 // start; nf_tables and sock_diag on first use, one Lazy each).
 #pragma once
 
+#include <linux/netlink.h>
+
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <utility>
 
 #include "../io/socket.h"
 #include "ns.h"
 
 namespace nsnet::ns {
 
-// A netlink socket of one protocol opened inside a namespace on first use.
+// A netlink socket of one protocol, opened inside a namespace on first use.
 // Opening enters the namespace: until is_open(), only the namespace thread
 // may call get().
-class Lazy {
+class LazySocket {
  public:
-  explicit Lazy(int protocol) : protocol_(protocol) {}
+  explicit LazySocket(int protocol) : protocol_(protocol) {}
   io::Socket* get(int nsfd, io::SysError* err);
   bool is_open() const { return open_.load(std::memory_order_acquire); }
   void reset();
+  // Its netlink port id, 0 while it is not open.
+  uint32_t portid();
+  int protocol() const { return protocol_; }
+
+  // Runs f(socket) holding the socket's lock; false, with err, if it cannot be opened.
+  template <class F>
+  bool with(int nsfd, io::SysError* err, F&& f) {
+    io::Socket* s = get(nsfd, err);
+    if (!s) return false;
+    std::lock_guard<std::mutex> lk(s->mu());
+    return f(*s);
+  }
 
  private:
   const int protocol_;
@@ -45,14 +60,10 @@ struct Namespace {
   // the devices in it) once nothing else holds it.
   void close();
 
-  // The NETLINK_NETFILTER socket, opened inside the namespace on first use.
-  // Opening enters the namespace: until nfnl_is_open(), only the namespace
-  // thread may call this.
+  // The NETLINK_NETFILTER socket, opened inside the namespace on first use
+  // (see LazySocket for the thread that may open it).
   io::Socket* nfnl_socket(io::SysError* err) { return nfnl.get(fd, err); }
   bool nfnl_is_open() const { return nfnl.is_open(); }
-  // The NETLINK_SOCK_DIAG socket, the same way.
-  io::Socket* diag_socket(io::SysError* err) { return diag.get(fd, err); }
-  bool diag_is_open() const { return diag.is_open(); }
 
   // Runs f(socket) holding the socket's lock (one batch or dump in flight
   // per socket); false, with err, if the nf_tables socket cannot be opened.
@@ -63,28 +74,23 @@ struct Namespace {
   }
   template <class F>
   bool with_nfnl(io::SysError* err, F&& f) {
-    return with(nfnl_socket(err), f);
-  }
-  template <class F>
-  bool with_diag(io::SysError* err, F&& f) {
-    return with(diag_socket(err), f);
+    return nfnl.with(fd, err, std::forward<F>(f));
   }
 
   int fd = -1;
   uint64_t dev = 0, ino = 0;
   std::unique_ptr<io::Socket> rtnl;
   std::atomic<bool> ready{false};
+  // NETLINK_SOCK_DIAG: lists the namespace's sockets.
+  LazySocket diag{NETLINK_SOCK_DIAG};
+  // Its /proc/sys/net files, kept open by sweeps (namespace thread only).
+  SysctlCache sysctls;
+  // Whether a netlink socket is one of these (a namespace's sockets, as
+  // sock_diag lists them, include nsnet's own).
+  bool is_ours(int protocol, uint32_t portid);
 
  private:
-  template <class F>
-  static bool with(io::Socket* s, F& f) {
-    if (!s) return false;
-    std::lock_guard<std::mutex> lk(s->mu());
-    return f(*s);
-  }
-
-  Lazy nfnl{NETLINK_NETFILTER};
-  Lazy diag{NETLINK_SOCK_DIAG};
+  LazySocket nfnl{NETLINK_NETFILTER};
 };
 
 }  // namespace nsnet::ns

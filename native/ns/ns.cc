@@ -150,6 +150,21 @@ bool open(const std::string& path, Opened* out, io::SysError* err) {
   return ok;
 }
 
+bool move(const std::string& rundir, const std::string& from, const std::string& to, io::SysError* err) {
+  const std::string src = rundir + "/" + from, dst = rundir + "/" + to;
+  int fd = ::open(dst.c_str(), O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0);
+  if (fd < 0) return fail(err, errno, "create " + dst);
+  ::close(fd);
+  if (::mount(src.c_str(), dst.c_str(), "none", MS_BIND, nullptr) != 0) {
+    const int e = errno;
+    ::unlink(dst.c_str());
+    return fail(err, e, "mount --bind " + src + " " + dst);
+  }
+  // The old name goes; the namespace stays held by the new mount.
+  if (::umount2(src.c_str(), MNT_DETACH) == 0) ::unlink(src.c_str());
+  return true;
+}
+
 bool release(const std::string& rundir, const std::string& name, io::SysError* err) {
   const std::string path = rundir + "/" + name;
   // MNT_DETACH: a process still inside keeps the namespace; we only drop the name.
@@ -204,19 +219,36 @@ std::string sysctl_path(const std::string& key) {
 
 }  // namespace
 
-bool sysctl_read(int nsfd, const std::string& key, std::string* value, io::SysError* err) {
-  Enter in(nsfd, err);
-  if (!in.ok()) return false;
-  // /proc/sys/net resolves against the opener's namespace, so open inside.
-  const std::string path = sysctl_path(key);
+// Reads the whole file at path, here (in whichever namespace we are).
+bool read_here(const std::string& path, std::string* content, io::SysError* err) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return fail(err, errno, "open " + path);
+  content->clear();
   char buf[4096];
-  const ssize_t n = ::read(fd, buf, sizeof buf);
-  const int e = errno;
-  ::close(fd);
-  if (n < 0) return fail(err, e, "read " + path);
-  value->assign(buf, static_cast<size_t>(n));
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int e = errno;
+      ::close(fd);
+      return n == 0 || fail(err, e, "read " + path);
+    }
+    content->append(buf, static_cast<size_t>(n));
+  }
+}
+
+bool run_in(int nsfd, io::SysError* err, const std::function<bool()>& f) {
+  Enter in(nsfd, err);
+  return in.ok() && f();
+}
+
+bool read_in(int nsfd, const std::string& path, std::string* content, io::SysError* err) {
+  Enter in(nsfd, err);
+  return in.ok() && read_here(path, content, err);
+}
+
+bool sysctl_read(int nsfd, const std::string& key, std::string* value, io::SysError* err) {
+  if (!read_in(nsfd, sysctl_path(key), value, err)) return false;
   while (!value->empty() && (value->back() == '\n')) value->pop_back();
   return true;
 }

@@ -5,7 +5,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "../io/socket.h"
@@ -33,6 +35,10 @@ bool create(const std::string& rundir, const std::string& name, Opened* out, io:
 bool create_anonymous(Opened* out, io::SysError* err);
 // Opens the namespace at a path (a bind mount, or /proc/<pid>/ns/net).
 bool open(const std::string& path, Opened* out, io::SysError* err);
+// Moves the mount of rundir/from to rundir/to (which must not exist): the
+// namespace keeps running, under its new name. Needs no setns, so any
+// addon thread may do it.
+bool move(const std::string& rundir, const std::string& from, const std::string& to, io::SysError* err);
 // Unmounts and unlinks rundir/name. Kernel cleanup of the namespace happens
 // later, once nothing holds it.
 bool release(const std::string& rundir, const std::string& name, io::SysError* err);
@@ -42,6 +48,15 @@ bool release(const std::string& rundir, const std::string& name, io::SysError* e
 io::Socket* netlink_in(int nsfd, int protocol, io::SysError* err);
 // Creates a socket(domain, type, protocol) inside the namespace.
 int socket_in(int nsfd, int domain, int type, int protocol, io::SysError* err);
+// Runs f() inside the namespace and comes home: for work whose files
+// (/proc/sys/net, /proc/net) resolve against the caller's namespace.
+bool run_in(int nsfd, io::SysError* err, const std::function<bool()>& f);
+// Reads a whole file, here (in whatever namespace the thread is: see run_in).
+bool read_here(const std::string& path, std::string* content, io::SysError* err);
+// Reads a file as the namespace sees it: /proc/sys/net/* and
+// /proc/thread-self/net/* resolve against the opener's namespace (not
+// /proc/net, which is /proc/self/net: the main thread's).
+bool read_in(int nsfd, const std::string& path, std::string* content, io::SysError* err);
 // A server socket to open inside a namespace: bound to address:port, and
 // listening when it is a stream socket.
 struct Listener {
@@ -61,5 +76,39 @@ bool listen_in(int nsfd, const std::vector<Listener>& specs, std::vector<int>* f
 // Reads or writes /proc/sys/<key> as seen from the namespace.
 bool sysctl_read(int nsfd, const std::string& key, std::string* value, io::SysError* err);
 bool sysctl_write(int nsfd, const std::string& key, const std::string& value, io::SysError* err);
+
+// Every readable file under /proc/sys/net as the namespace sees it, as
+// (path below /proc/sys/net, value) pairs: what a fresh namespace holds
+// (but its TCP Fast Open key, drawn at random for each).
+bool sysctl_dump(int nsfd, std::vector<std::pair<std::string, std::string>>* out, io::SysError* err);
+// Files of one namespace's /proc/sys/net kept open between sweeps: a file
+// opened inside a namespace keeps reading that namespace's value from any
+// thread, and a read of an open file costs a fifth of an open, read and
+// close. At most a quarter of the process's file limit goes to these, so
+// the embedding program never runs short of descriptors because of them.
+class SysctlCache {
+ public:
+  SysctlCache() = default;
+  ~SysctlCache() { clear(); }
+  SysctlCache(const SysctlCache&) = delete;
+  SysctlCache& operator=(const SysctlCache&) = delete;
+  void clear();
+
+ private:
+  friend bool sysctl_restore(int, const std::vector<std::pair<std::string, std::string>>&, SysctlCache*, std::vector<std::string>*,
+                             std::vector<std::pair<std::string, std::string>>*, io::SysError*);
+  std::vector<int> fds_;  // one per path of the list it was filled for; -1 where not open
+  size_t for_size_ = 0;
+  std::string for_first_, for_last_;
+};
+
+// Brings the namespace's values back to `want` (from sysctl_dump of a fresh
+// one): reads each, writes the ones that differ, reads those again (one
+// key may change another: ip_forward and conf/all/forwarding). *changed
+// gets the paths written; *left the ones still different after, each with
+// its value now (or the errno of a read that failed). With a cache, reads
+// and writes go through the files it keeps open (opened on first use).
+bool sysctl_restore(int nsfd, const std::vector<std::pair<std::string, std::string>>& want, SysctlCache* cache,
+                    std::vector<std::string>* changed, std::vector<std::pair<std::string, std::string>>* left, io::SysError* err);
 
 }  // namespace nsnet::ns

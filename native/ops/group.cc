@@ -87,6 +87,15 @@ bool run_groups(std::vector<Group>& groups, std::vector<io::Reply>* replies, io:
   return run_groups_then(groups, replies, err, SIZE_MAX, nullptr);
 }
 
+bool is_quick(const std::vector<Group>& groups) {
+  if (groups.size() != 1 || groups[0].is_nft || groups[0].list.size() > 2) return false;
+  for (const NsRefs& r : groups[0].refs)
+    if (r.netns || r.peer) return false;
+  for (const Op& op : groups[0].list)
+    if (op.type == OpType::LinkAdd || op.type == OpType::LinkDel) return false;
+  return true;
+}
+
 bool create_and_run(const std::shared_ptr<ns::Namespace>& ns, const Place& at, std::vector<Group>& groups,
                     std::vector<io::Reply>* replies, io::SysError* err, const std::vector<ns::Listener>& listeners,
                     std::vector<int>* fds) {

@@ -43,6 +43,11 @@ struct Group {
 // error (in err).
 bool run_groups(std::vector<Group>& groups, std::vector<io::Reply>* replies, io::SysError* err);
 
+// Whether the groups are one or two rtnetlink requests that neither create
+// nor delete a link nor move one to another namespace: the kernel answers
+// such requests in microseconds, unless someone else holds rtnl_lock.
+bool is_quick(const std::vector<Group>& groups);
+
 // Where a namespace is made: bind-mounted at rundir/name (so `ip netns`
 // sees it), or without a name, held only by its fd.
 struct Place {

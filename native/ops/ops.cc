@@ -136,6 +136,9 @@ void encode(nl::Builder& b, uint32_t seq, Op& op) {
       op.neigh.ifindex = op.dev.index;
       rtnl::encode_neigh(b, op.type == OpType::NeighDel ? RTM_DELNEIGH : RTM_NEWNEIGH, seq, request_flags(op.type), op.neigh);
       break;
+    case OpType::Raw:
+      rtnl::encode_raw(b, op.raw_type, seq, NLM_F_REQUEST | NLM_F_ACK | op.raw_flags, op.raw.data(), op.raw.size());
+      break;
   }
 }
 
@@ -236,6 +239,12 @@ bool list_routes(io::Socket& s, uint8_t family, uint32_t table, std::vector<rtnl
       rtnl::decode_route, out, status, err);
 }
 
+bool list_rules(io::Socket& s, uint8_t family, std::vector<rtnl::RuleInfo>* out, io::Reply* status, io::SysError* err) {
+  return io::dump_into<rtnl::RuleInfo>(
+      s, [&](nl::Builder& b, uint32_t seq) { return rtnl::encode_rule_dump(b, seq, family); }, rtnl::decode_rule, out, status,
+      err);
+}
+
 bool list_neighs(io::Socket& s, uint8_t family, std::vector<rtnl::NeighInfo>* out, io::Reply* status, io::SysError* err) {
   return io::dump_into(
       s, [&](nl::Builder& b, uint32_t seq) { return rtnl::encode_neigh_dump(b, seq, family); }, rtnl::decode_neigh, out,
@@ -246,22 +255,6 @@ bool list_fdb(io::Socket& s, std::vector<rtnl::FdbInfo>* out, io::Reply* status,
   return io::dump_into(
       s, [&](nl::Builder& b, uint32_t seq) { return rtnl::encode_neigh_dump(b, seq, AF_BRIDGE); }, rtnl::decode_fdb, out,
       status, err);
-}
-
-bool list_sockets(io::Socket& s, uint8_t family, uint8_t protocol, uint32_t states, std::vector<diag::SockInfo>* out,
-                  io::Reply* status, io::SysError* err) {
-  if (family == AF_UNSPEC) {
-    // inet_diag answers one family per dump: both, one after the other.
-    std::vector<diag::SockInfo> v6;
-    if (!list_sockets(s, AF_INET, protocol, states, out, status, err)) return false;
-    if (status->error) return true;  // the kernel said no: *status says why
-    if (!list_sockets(s, AF_INET6, protocol, states, &v6, status, err)) return false;
-    out->insert(out->end(), v6.begin(), v6.end());
-    return true;
-  }
-  return io::dump_into(
-      s, [&](nl::Builder& b, uint32_t seq) { return diag::encode_inet_dump(b, seq, family, protocol, states); },
-      diag::decode_inet, out, status, err);
 }
 
 }  // namespace nsnet::ops

@@ -7,7 +7,6 @@
 #include <vector>
 
 #include "../io/socket.h"
-#include "../nl/diag.h"
 #include "../nl/rtnl.h"
 
 namespace nsnet::ops {
@@ -19,7 +18,9 @@ struct DevRef {
   bool set() const { return index > 0 || !name.empty(); }
 };
 
-enum class OpType { LinkAdd, LinkSet, LinkDel, AddrAdd, AddrDel, RouteAdd, RouteReplace, RouteDel, NeighAdd, NeighReplace, NeighAppend, NeighDel };
+// Raw: a message whose body a dump returned, sent back as raw_type (a
+// rule or neighbour removed or made again exactly as the kernel shows it).
+enum class OpType { LinkAdd, LinkSet, LinkDel, AddrAdd, AddrDel, RouteAdd, RouteReplace, RouteDel, NeighAdd, NeighReplace, NeighAppend, NeighDel, Raw };
 
 struct Op {
   OpType type = OpType::LinkAdd;
@@ -31,6 +32,9 @@ struct Op {
   rtnl::AddrSpec addr;
   rtnl::RouteSpec route;
   rtnl::NeighSpec neigh;
+  uint16_t raw_type = 0;
+  uint16_t raw_flags = 0;  // beyond NLM_F_REQUEST | NLM_F_ACK
+  std::vector<uint8_t> raw;
 };
 
 // The failure of a name lookup is reported like a kernel error of the op.
@@ -43,14 +47,10 @@ bool list_addrs(io::Socket& s, uint8_t family, int32_t ifindex, std::vector<rtnl
                 io::SysError* err);
 bool list_routes(io::Socket& s, uint8_t family, uint32_t table, std::vector<rtnl::RouteInfo>* out, io::Reply* status,
                  io::SysError* err);
+bool list_rules(io::Socket& s, uint8_t family, std::vector<rtnl::RuleInfo>* out, io::Reply* status, io::SysError* err);
 // Neighbours (ARP and NDP entries) of one family (0 = both).
 bool list_neighs(io::Socket& s, uint8_t family, std::vector<rtnl::NeighInfo>* out, io::Reply* status, io::SysError* err);
 // Forwarding database entries (AF_BRIDGE) of every bridge port and VXLAN device.
 bool list_fdb(io::Socket& s, std::vector<rtnl::FdbInfo>* out, io::Reply* status, io::SysError* err);
-
-// On a NETLINK_SOCK_DIAG socket: family's sockets (AF_UNSPEC: IPv4's, then
-// IPv6's) of protocol in `states` (a mask of 1 << TCP_*).
-bool list_sockets(io::Socket& s, uint8_t family, uint8_t protocol, uint32_t states, std::vector<diag::SockInfo>* out,
-                  io::Reply* status, io::SysError* err);
 
 }  // namespace nsnet::ops

@@ -1,17 +1,16 @@
-// Unit tests for the pure netlink codec in native/nl (nl.cc, rtnl.cc, nft.cc, diag.cc).
+// Unit tests for the pure netlink codec in native/nl (nl.cc, rtnl.cc, nft.cc; sockdiag.cc has sockdiag_test).
 //
 // No sockets, no root, no network: every message is built with the Builder
 // or assembled by hand in memory, then checked byte by byte or parsed back.
 // Build: g++ -std=c++17 -Inative/nl native/test/codec_test.cc native/nl/nl.cc
-//        native/nl/rtnl.cc native/nl/nft.cc native/nl/diag.cc (CMake target codec_test adds ASan+UBSan).
+//        native/nl/rtnl.cc native/nl/nft.cc native/nl/sockdiag.cc (CMake target codec_test adds ASan+UBSan).
 // Prints one line per failed check and ends with "N passed, M failed" (test/harness.h).
 
 #include <arpa/inet.h>
+#include <linux/fib_rules.h>
 #include <linux/if.h>
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
-#include <linux/inet_diag.h>
-#include <linux/sock_diag.h>
 #include <netinet/tcp.h>
 #include <netinet/in.h>
 #include <linux/neighbour.h>
@@ -32,7 +31,6 @@
 #include <type_traits>
 #include <vector>
 
-#include "diag.h"
 #include "harness.h"
 #include "nft.h"
 #include "nl.h"
@@ -47,7 +45,6 @@ using nsnet::nl::ParseStatus;
 using nsnet::nl::Policy;
 namespace nl = nsnet::nl;
 namespace rtnl = nsnet::rtnl;
-namespace diag = nsnet::diag;
 using nsnet::test::fail;
 
 // ---------------------------------------------------------------- helpers
@@ -1311,6 +1308,91 @@ TEST(encode_link_new_set_down_by_index_clears_iff_up_without_a_name) {
   CHECK(attrs(m.hdr(), sizeof(ifinfomsg), tb).ok());
   CHECK(!tb[IFLA_IFNAME]);
   CHECK_EQ(m.hdr()->nlmsg_len, uint32_t(16 + sizeof(ifinfomsg)));
+}
+
+TEST(encode_link_new_flags_change_only_the_masked_bits_together_with_up_and_group_goes_as_ifla_group) {
+  rtnl::LinkSpec s;
+  s.ifindex = 3;
+  s.up = 0;
+  s.flags_mask = IFF_PROMISC | IFF_NOARP;
+  s.flags = IFF_NOARP | IFF_ALLMULTI;  // ALLMULTI is outside the mask: not sent
+  s.group = 7;
+  Buf m;
+  Builder b(m.b, sizeof m.b);
+  CHECK(rtnl::encode_link_new(b, 4, rtnl::kChange, s));
+  const auto ifi = family_header<ifinfomsg>(m.hdr());
+  CHECK_EQ(ifi.ifi_change, unsigned{IFF_UP | IFF_PROMISC | IFF_NOARP});
+  CHECK_EQ(ifi.ifi_flags, unsigned{IFF_NOARP});
+  Attr tb[IFLA_MAX + 1];
+  CHECK(attrs(m.hdr(), sizeof(ifinfomsg), tb).ok());
+  CHECK(tb[IFLA_GROUP] && tb[IFLA_GROUP].u32() == 7u);
+}
+
+TEST(encode_rule_dump_asks_every_rule_of_a_family_and_decode_rule_keeps_the_body_to_send_back) {
+  Buf m;
+  Builder b(m.b, sizeof m.b);
+  CHECK(rtnl::encode_rule_dump(b, 5, AF_INET6));
+  CHECK_EQ(m.hdr()->nlmsg_type, uint16_t{RTM_GETRULE});
+  CHECK_EQ(m.hdr()->nlmsg_flags, uint16_t{NLM_F_REQUEST | NLM_F_DUMP});
+  CHECK_EQ(family_header<fib_rule_hdr>(m.hdr()).family, AF_INET6);
+
+  Buf r;
+  Builder rb(r.b, sizeof r.b);
+  auto* frh = rb.begin_with<fib_rule_hdr>(RTM_NEWRULE, NLM_F_MULTI, 5);
+  frh->family = AF_INET;
+  frh->table = RT_TABLE_MAIN;
+  frh->action = FR_ACT_TO_TBL;
+  rb.put_u32(FRA_PRIORITY, 32766);
+  rb.put_u32(FRA_TABLE, 1000);
+  CHECK(rb.finish());
+  rtnl::RuleInfo info;
+  CHECK(rtnl::decode_rule(r.hdr(), &info));
+  CHECK_EQ(info.family, AF_INET);
+  CHECK_EQ(info.priority, 32766u);
+  CHECK_EQ(info.table, 1000u);  // FRA_TABLE wins over the header's 8 bits
+  CHECK_EQ(info.action, FR_ACT_TO_TBL);
+  CHECK_EQ(info.body.size(), size_t{r.hdr()->nlmsg_len - 16});
+
+  // Sent back whole as a delete: the same body under a new header.
+  Buf d;
+  Builder db(d.b, sizeof d.b);
+  CHECK(rtnl::encode_raw(db, RTM_DELRULE, 9, NLM_F_REQUEST | NLM_F_ACK, info.body.data(), info.body.size()));
+  CHECK_EQ(d.hdr()->nlmsg_type, uint16_t{RTM_DELRULE});
+  CHECK_EQ(d.hdr()->nlmsg_len, r.hdr()->nlmsg_len);
+  CHECK(std::memcmp(d.b + 16, r.b + 16, info.body.size()) == 0);
+}
+
+TEST(encode_neigh_del_of_a_proxy_entry_names_it_by_family_ifindex_destination_and_ntf_proxy) {
+  rtnl::NeighSpec spec;
+  spec.dst.family = AF_INET6;
+  inet_pton(AF_INET6, "ff02::16", spec.dst.bytes);
+  const rtnl::IpAddr& dst = spec.dst;
+  spec.ifindex = 2;
+  spec.flags = NTF_PROXY;
+  Buf m;
+  Builder b(m.b, sizeof m.b);
+  CHECK(rtnl::encode_neigh(b, RTM_DELNEIGH, 4, rtnl::kChange, spec));
+  CHECK_EQ(m.hdr()->nlmsg_type, uint16_t{RTM_DELNEIGH});
+  CHECK_EQ(m.hdr()->nlmsg_flags, uint16_t{NLM_F_REQUEST | NLM_F_ACK});
+  const auto nd = family_header<ndmsg>(m.hdr());
+  CHECK_EQ(nd.ndm_family, AF_INET6);
+  CHECK_EQ(nd.ndm_ifindex, 2);
+  CHECK_EQ(nd.ndm_flags, NTF_PROXY);
+  Attr tb[NDA_MAX + 1];
+  CHECK(attrs(m.hdr(), sizeof(ndmsg), tb).ok());
+  CHECK(tb[NDA_DST] && tb[NDA_DST].len() == 16 && std::memcmp(tb[NDA_DST].data(), dst.bytes, 16) == 0);
+}
+
+TEST(encode_ct_flush_is_a_ctnetlink_delete_without_a_tuple_for_every_family) {
+  for (bool exp : {false, true}) {
+    Buf m;
+    Builder b(m.b, sizeof m.b);
+    CHECK(nsnet::nft::encode_ct_flush(b, 3, exp));
+    CHECK_EQ(m.hdr()->nlmsg_type, uint16_t(exp ? (NFNL_SUBSYS_CTNETLINK_EXP << 8) | 2 : (NFNL_SUBSYS_CTNETLINK << 8) | 2));
+    CHECK_EQ(m.hdr()->nlmsg_flags, uint16_t{NLM_F_REQUEST | NLM_F_ACK});
+    CHECK_EQ(m.hdr()->nlmsg_len, uint32_t(16 + sizeof(nfgenmsg)));
+    CHECK_EQ(family_header<nfgenmsg>(m.hdr()).nfgen_family, AF_UNSPEC);
+  }
 }
 
 TEST(encode_link_new_change_sends_only_the_fields_that_are_set) {
@@ -2945,72 +3027,6 @@ TEST(encode_neigh_dump_asks_one_family_with_a_zeroed_ndmsg) {
   CHECK_EQ(nd.ndm_family, uint8_t{AF_INET6});
   CHECK_EQ(nd.ndm_ifindex, 0);
   CHECK_EQ(nd.ndm_state, uint16_t{0});
-}
-
-// ================================================================ sock_diag
-
-TEST(encode_inet_dump_asks_one_family_and_protocol_in_the_states_given_with_a_zeroed_id) {
-  Buf m;
-  Builder b(m.b, sizeof m.b);
-  CHECK(diag::encode_inet_dump(b, 7, AF_INET6, IPPROTO_TCP, 1u << TCP_LISTEN));
-  const nlmsghdr* h = m.hdr();
-  CHECK_EQ(h->nlmsg_type, uint16_t{SOCK_DIAG_BY_FAMILY});
-  CHECK_EQ(h->nlmsg_flags, uint16_t{NLM_F_REQUEST | NLM_F_DUMP});
-  CHECK_EQ(h->nlmsg_seq, 7u);
-  CHECK_EQ(h->nlmsg_len, uint32_t(nl::kHdrLen + nl::align4(sizeof(inet_diag_req_v2))));
-  auto r = family_header<inet_diag_req_v2>(h);
-  CHECK_EQ(r.sdiag_family, uint8_t{AF_INET6});
-  CHECK_EQ(r.sdiag_protocol, uint8_t{IPPROTO_TCP});
-  CHECK_EQ(r.idiag_states, 1u << TCP_LISTEN);
-  CHECK_EQ(r.idiag_ext, uint8_t{0});
-  CHECK_EQ(r.id.idiag_sport, uint16_t{0});
-  CHECK_EQ(r.id.idiag_src[0], 0u);
-}
-
-// An inet_diag_msg as the kernel sends it: a local address and port in network order.
-static size_t diag_msg(Buf* m, uint8_t family, const char* addr, uint16_t port, uint32_t inode) {
-  Builder b(m->b, sizeof m->b);
-  auto* d = b.begin_with<inet_diag_msg>(SOCK_DIAG_BY_FAMILY, NLM_F_MULTI, 1);
-  d->idiag_family = family;
-  d->idiag_state = TCP_LISTEN;
-  d->id.idiag_sport = htons(port);
-  inet_pton(family, addr, d->id.idiag_src);
-  d->idiag_inode = inode;
-  return b.size();
-}
-
-TEST(decode_inet_reads_family_state_local_address_port_in_host_order_and_inode) {
-  Buf m;
-  diag_msg(&m, AF_INET6, "fd00::7", 8080, 4242);
-  diag::SockInfo s;
-  CHECK(diag::decode_inet(m.hdr(), &s));
-  CHECK_EQ(s.family, uint8_t{AF_INET6});
-  CHECK_EQ(s.state, uint8_t{TCP_LISTEN});
-  CHECK_EQ(s.port, uint16_t{8080});
-  CHECK_EQ(s.inode, 4242u);
-  char text[INET6_ADDRSTRLEN];
-  inet_ntop(AF_INET6, s.addr, text, sizeof text);
-  CHECK_EQ(std::string(text), std::string("fd00::7"));
-  Buf m4;
-  diag_msg(&m4, AF_INET, "10.1.2.3", 53, 1);
-  CHECK(diag::decode_inet(m4.hdr(), &s));
-  inet_ntop(AF_INET, s.addr, text, sizeof text);
-  CHECK_EQ(std::string(text), std::string("10.1.2.3"));
-}
-
-TEST(decode_inet_refuses_other_types_other_families_and_messages_cut_short) {
-  Buf m;
-  const size_t len = diag_msg(&m, AF_INET, "10.1.2.3", 53, 1);
-  diag::SockInfo s;
-  auto* h = reinterpret_cast<nlmsghdr*>(m.b);
-  h->nlmsg_len = uint32_t(len - 4);
-  CHECK(!diag::decode_inet(h, &s));
-  h->nlmsg_len = uint32_t(len);
-  h->nlmsg_type = RTM_NEWLINK;
-  CHECK(!diag::decode_inet(h, &s));
-  Buf u;
-  diag_msg(&u, AF_UNIX, "10.1.2.3", 53, 1);
-  CHECK(!diag::decode_inet(u.hdr(), &s));
 }
 
 // ================================================================ main

@@ -19,6 +19,8 @@ export const daemon: Command = {
     { name: 'docker-socket', value: 'PATH', help: "where Docker's plugin calls arrive (implies --docker)" },
     { name: 'docker-user', help: "keep rules in iptables' DOCKER-USER chain that let nsnet's networks through dockerd's FORWARD drop" },
     { name: 'firewall', value: 'KIND', help: 'nftables (default) or none' },
+    { name: 'pool-size', value: 'N', help: 'keep N namespaces ready per pooled network, plugged into it (default 0: no pool); SIGUSR1 logs the pools\' figures' },
+    { name: 'pool-network', value: 'NAME', repeat: true, help: "a network whose sandboxes come from the pool (repeatable; default '*': every bridge network)" },
     { name: 'advertise-addr', value: 'IP', help: "this host's underlay address, where other hosts send VXLAN (default NSNET_ADVERTISE_ADDR, else the address etcd is reached from)" },
     { name: 'host-ttl', value: 'SECONDS', help: "how long this host's endpoints outlive it in the global store (default NSNET_HOST_TTL, else 15)" },
     ...CNM_FLAGS,
@@ -26,10 +28,15 @@ export const daemon: Command = {
   async run(a) {
     const firewall = a.str('firewall');
     if (firewall !== undefined && firewall !== 'nftables' && firewall !== 'none') throw new ValidationError('--firewall', firewall, 'must be nftables or none');
+    const size = a.str('pool-size');
+    if (size !== undefined && !/^\d+$/.test(size)) throw new ValidationError('--pool-size', size, 'must be a whole number');
+    const pooled = a.list('pool-network');
+    if (pooled.length && !(size && Number(size) > 0)) throw new ValidationError('--pool-network', pooled.join(','), 'needs --pool-size');
     const ttl = a.str('host-ttl');
     if (ttl !== undefined && !/^\d+$/.test(ttl)) throw new ValidationError('--host-ttl', ttl, 'must be a whole number of seconds');
     const globalStore = a.str('global-store') || process.env.NSNET_GLOBAL_STORE;
     return runDaemon({
+      ...(size && Number(size) > 0 ? { pool: { size: Number(size), networks: pooled.length ? pooled : ['*'] } } : {}),
       doors: frontDoors({
         ...(a.str('cni-socket') ? { cniSocket: a.str('cni-socket')! } : {}),
         ...(a.bool('no-dns') ? { dnsSocket: null } : a.str('dns-socket') ? { dnsSocket: a.str('dns-socket')! } : {}),

@@ -12,22 +12,6 @@ import { common, type Listing } from './listing.js';
 /** Networks that exist as long as nsnet does, as docker's bridge, host and none. */
 const PREDEFINED = new Set(['bridge', 'host', 'none']);
 
-/** --aux-address name=IP: addresses kept from IPAM, each in the --subnet that holds it (docker's rule). */
-function auxAddresses(items: string[], subnets: string[]): string[][] {
-  const out = subnets.map((): string[] => []);
-  for (const [name, ip] of Object.entries(pairs(items, '--aux-address'))) {
-    const a = toBig(ip);
-    if (!a) throw new ValidationError('--aux-address', `${name}=${ip}`, `'${ip}' is not an IP address`);
-    const i = subnets.findIndex((s) => {
-      const p = Prefix.parse(s, '--subnet');
-      return p.family === a.family && p.contains(a.n);
-    });
-    if (i < 0) throw new ValidationError('--aux-address', `${name}=${ip}`, 'is in none of the --subnet values: give the subnet that holds it');
-    out[i]!.push(ip);
-  }
-  return out;
-}
-
 const create: Command = {
   name: 'create',
   summary: 'create a network',
@@ -70,6 +54,22 @@ const create: Command = {
       return 0;
     }),
 };
+
+/** --aux-address name=IP: addresses kept from IPAM, each in the --subnet that holds it (docker's rule). */
+function auxAddresses(items: string[], subnets: string[]): string[][] {
+  const out = subnets.map((): string[] => []);
+  for (const [name, ip] of Object.entries(pairs(items, '--aux-address'))) {
+    const a = toBig(ip);
+    if (!a) throw new ValidationError('--aux-address', `${name}=${ip}`, `'${ip}' is not an IP address`);
+    const i = subnets.findIndex((s) => {
+      const p = Prefix.parse(s, '--subnet');
+      return p.family === a.family && p.contains(a.n);
+    });
+    if (i < 0) throw new ValidationError('--aux-address', `${name}=${ip}`, 'is in none of the --subnet values: give the subnet that holds it');
+    out[i]!.push(ip);
+  }
+  return out;
+}
 
 const base = common<NetworkInfo>('NETWORK ID');
 const networks: Listing<NetworkInfo> = {

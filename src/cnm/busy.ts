@@ -24,6 +24,11 @@ export function me(): BusyMark {
   return self;
 }
 
+/** Whether the process a mark or a pool names is still the one that made it. */
+export function alive(p: { pid: number; start: string }): boolean {
+  return startOf(p.pid) === p.start;
+}
+
 /** Whether a mark is this process's. */
 function isMine(b: BusyMark): boolean {
   const m = me();
@@ -36,7 +41,7 @@ function isMine(b: BusyMark): boolean {
  */
 export function workerAlive(b: BusyMark, inFlight: ReadonlyMap<string, number>, id: string): boolean {
   if (isMine(b)) return inFlight.has(id);
-  return startOf(b.pid) === b.start;
+  return alive(b);
 }
 
 /** Whether two marks (or their absence) are the same process's same op. */
@@ -50,7 +55,7 @@ export function busyError(rec: { name: string; busy?: BusyMark & { op: string } 
 /** Refuses op on a sandbox or network that another live process has marked (ERR_NSNET_BUSY); a dead process's mark is no bar. */
 export function refuseIfBusy(rec: { name: string; busy?: BusyMark & { op: string } }, what: 'sandbox' | 'network', op: string): void {
   const b = rec.busy;
-  if (!b || isMine(b) || startOf(b.pid) !== b.start) return;
+  if (!b || isMine(b) || !alive(b)) return;
   throw busyError(rec, what, op);
 }
 
@@ -102,6 +107,16 @@ export class Busy {
     this.ctx.inFlight.delete(id);
     // A closed controller, or a record already gone: nothing to clear, or nobody to clear it for.
     await this.ctx.store.update(clear).catch(() => {});
+  }
+}
+
+/** Runs op with a Busy of its own, whose mark is cleared however op ends. */
+export async function whileBusy<T>(ctx: CnmContext, op: (busy: Busy) => Promise<T>): Promise<T> {
+  const busy = new Busy(ctx);
+  try {
+    return await op(busy);
+  } finally {
+    await busy.end();
   }
 }
 

@@ -3,12 +3,13 @@
 // endpoints, ports, sandboxes, joins and reconcile each take this context,
 // not the Controller, so each is a module of its own and the Controller is a
 // facade over them (libnetwork's drivers get narrow callbacks the same way).
-import type { Driver, DriverContext, OverlayContext } from '../drivers/driver.js';
+import type { Driver, DriverContext, OverlayContext, PooledInterface } from '../drivers/driver.js';
 import { NsnetError, ValidationError } from '../errors.js';
 import type { FirewallBackend } from '../firewall/backend.js';
 import { Netns } from '../netlink/netns.js';
+import type { Claim } from '../netlink/pool.js';
 import type { GlobalStore } from '../store/global/store.js';
-import type { EndpointRecord, SandboxRecord, Store } from '../store/store.js';
+import type { EndpointRecord, NetworkRecord, SandboxRecord, Store } from '../store/store.js';
 import type { FileDirs } from './files.js';
 import type { SandboxHook } from './hooks.js';
 import type { SandboxLifecycle } from './lifecycle.js';
@@ -30,6 +31,41 @@ export interface DeleteOptions {
    * background (about 35 ms per veth against 0.1 ms).
    */
   wait?: boolean;
+  /**
+   * A sandbox's namespace goes back to its network's pool instead of being
+   * released, if a reset proves nothing of its tenant is left. The caller
+   * asserts that no process of the tenant runs any more; nsnet checks that
+   * no socket is left in the namespace. Refused, it is released as usual:
+   * the delete's report says why.
+   */
+  recycle?: boolean;
+}
+
+/** What a sandbox's delete did with its namespace. */
+export interface DeleteReport {
+  /** It went back to a pool. */
+  recycled: boolean;
+  /** Why it did not, when recycling was asked for; null otherwise. */
+  reason: string | null;
+}
+
+/** A ready namespace taken from a network's pool (see pool.ts). */
+export interface PoolClaim {
+  claim: Claim<PooledInterface>;
+  net: NetworkRecord;
+  driver: Driver;
+}
+
+/** The sandbox pools (pool.ts), as the concern modules use them. */
+export interface Pools {
+  /** Starts the pool of a network, if it is a pooled one. */
+  start(net: NetworkRecord): void;
+  /** A ready namespace of the network (name or id), or null. */
+  claim(network: string): PoolClaim | null;
+  /** Gives ep's namespace back to its pool; null when it did, else why not. */
+  recycle(ns: Netns, ep: EndpointRecord): Promise<string | null>;
+  /** Stops a network's pool (the network is going). */
+  drop(networkId: string): Promise<void>;
 }
 
 export interface CnmContext extends DriverContext {
@@ -82,6 +118,10 @@ export interface CnmContext extends DriverContext {
   heldNetns(): [string, Netns][];
   /** Sandboxes this process is at work on, with how many ops each (see busy.ts). */
   readonly inFlight: Map<string, number>;
+  /** The sandbox pools, when the controller has them. */
+  pools: Pools | null;
+  /** Forgets a sandbox's handle without closing it (its namespace went back to a pool). */
+  handOver(sandboxId: string): void;
   /** The service that follows sandboxes (name resolution), if any: see lifecycle.ts. */
   lifecycle: SandboxLifecycle | null;
 }
@@ -97,6 +137,7 @@ export class Context implements CnmContext {
   private readonly deferred = new Map<string, Deferred>();
   private failures: Error[] = [];
   readonly inFlight = new Map<string, number>();
+  pools: Pools | null = null;
   lifecycle: SandboxLifecycle | null = null;
   readonly owner: string;
   readonly overlay: OverlayContext | null;
@@ -209,6 +250,10 @@ export class Context implements CnmContext {
     const h = this.handles.get(sandboxId);
     this.handles.delete(sandboxId);
     h?.close();
+  }
+
+  handOver(sandboxId: string): void {
+    this.handles.delete(sandboxId);
   }
 
   heldNetns(): [string, Netns][] {

@@ -28,7 +28,7 @@ import { DaemonResolver } from '../dns/client.js';
 import { defaultDnsSocket } from '../dns/protocol.js';
 import { DnsService, type DnsOptions } from '../dns/service.js';
 import { SqliteStore } from '../store/sqlite.js';
-import type { EndpointRecord, Store } from '../store/store.js';
+import type { EndpointRecord, Store, StoreTx } from '../store/store.js';
 import { Context, findByKey, type ControllerEvent } from './context.js';
 import { openGlobal, overlayContext, register, type GlobalOptions } from './global.js';
 import { defaultSandboxHooks, type SandboxHook } from './hooks.js';
@@ -41,8 +41,10 @@ import { reconcile, type ReconcileOptions, type ReconcileReport } from './reconc
 import * as sandboxes from './sandboxes.js';
 import type { SandboxSettings } from './sandboxes.js';
 import type { FaultHook } from './tx.js';
+import { SandboxPools, checkPoolOptions, type PoolOptions } from './pool.js';
 
-export type { ControllerEvent, DeleteOptions } from './context.js';
+export type { ControllerEvent, DeleteOptions, DeleteReport } from './context.js';
+export type { ControllerPoolStats, PoolOptions } from './pool.js';
 export type { SandboxHook } from './hooks.js';
 export type { EndpointOptions } from './endpoints.js';
 export type { NetworkOptions, SubnetOptions } from './networks.js';
@@ -85,6 +87,14 @@ export interface ControllerOptions extends GlobalOptions {
   dockerUser?: boolean;
   /** Test hook: called before each step of a create; a throw fails that step. */
   faults?: FaultHook;
+  /**
+   * Sandbox pools: for each of these networks, `size` namespaces made
+   * ahead of time with the network's interface already plugged in, so a
+   * sandbox on one of them (alone) is made in one short trip; refilled in
+   * the background at a bounded rate. `sandbox.delete({ recycle: true })`
+   * gives a namespace back once a reset proves it clean. See pool.ts.
+   */
+  pool?: PoolOptions;
   /** Steps before a sandbox's namespace goes (default: the registered ones, see hooks.ts). */
   hooks?: SandboxHook[];
   /**
@@ -125,6 +135,17 @@ function defaultFilesDir(stateDir: string): string {
 /** A name or id to look up: a string, or the lookup would fail deep in the store with a TypeError. */
 function lookupKey(value: unknown, what: string): void {
   if (typeof value !== 'string' || value.length === 0) throw new ValidationError(`${what} name or id`, value, 'must be a non-empty string');
+}
+
+/** A network's or a sandbox's record by name or id (or a unique id prefix); ERR_NSNET_NOT_FOUND when there is none. */
+async function find<T extends { id: string; name: string }>(
+  ctx: Context, what: 'network' | 'sandbox', key: string, exact: (t: StoreTx) => T | null, all: (t: StoreTx) => T[],
+): Promise<T> {
+  ctx.live();
+  lookupKey(key, what);
+  const rec = await ctx.store.view((t) => findByKey(what, exact(t), () => all(t), key));
+  if (!rec) throw NsnetError.state('ERR_NSNET_NOT_FOUND', what, key, `no ${what} ${key}`);
+  return rec;
 }
 
 /** The options with Endpoint handles turned into the records the sandbox code takes. */
@@ -190,6 +211,7 @@ export class Controller extends EventEmitter {
       throw e;
     }
     const store = global ? new ScopedStore(local, global) : local;
+    const pool = opts.pool === undefined ? null : checkPoolOptions(opts.pool);
     const c = new Controller({ stateDir, runDir, etcDir, filesDir, host, store, firewall, dockerUser, global, ...(opts.faults ? { faults: opts.faults } : {}) });
     c.ctx.hooks = opts.hooks ?? defaultSandboxHooks();
     try {
@@ -208,11 +230,29 @@ export class Controller extends EventEmitter {
         await daemon.prepare();
         if (!daemon.serving()) await c.serveNames(o);
       }
+      if (pool) {
+        const pools = new SandboxPools(c.ctx, pool);
+        c.ctx.pools = pools;
+        for (const n of await c.ctx.store.view((t) => t.networks())) {
+          if (pool.networks.includes(n.name) && !c.ctx.knownDriver(n.driver)?.prepool)
+            throw new ValidationError('pool.networks', n.name, `is a ${n.driver} network, whose driver cannot pool`);
+          pools.start(n);
+        }
+      }
     } catch (e) {
       c.close();
       throw e;
     }
     return c;
+  }
+
+  /**
+   * The sandbox pools (Controller.open's pool option), or null: stats()
+   * (size, ready, hits, misses, refill rate ...) and warm() (resolves once
+   * every pool is full).
+   */
+  get pool(): Pick<SandboxPools, 'stats' | 'warm'> | null {
+    return (this.ctx.pools as SandboxPools | null) ?? null;
   }
 
   /** The store the controller records its intent in. @internal */
@@ -232,11 +272,7 @@ export class Controller extends EventEmitter {
 
   /** A network by name or id (or a unique id prefix). */
   async network(nameOrId: string): Promise<Network> {
-    this.ctx.live();
-    lookupKey(nameOrId, 'network');
-    const rec = await this.ctx.store.view((t) => findByKey('network', t.network(nameOrId), () => t.networks(), nameOrId));
-    if (!rec) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'network', nameOrId, `no network ${nameOrId}`);
-    return new Network(this.ctx, rec);
+    return new Network(this.ctx, await find(this.ctx, 'network', nameOrId, (t) => t.network(nameOrId), (t) => t.networks()));
   }
 
   async networks(): Promise<Network[]> {
@@ -259,11 +295,7 @@ export class Controller extends EventEmitter {
 
   /** A sandbox by name or id (or a unique id prefix). */
   async sandbox(nameOrId: string): Promise<Sandbox> {
-    this.ctx.live();
-    lookupKey(nameOrId, 'sandbox');
-    const rec = await this.ctx.store.view((t) => findByKey('sandbox', t.sandbox(nameOrId), () => t.sandboxes(), nameOrId));
-    if (!rec) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'sandbox', nameOrId, `no sandbox ${nameOrId}`);
-    return new Sandbox(this.ctx, rec);
+    return new Sandbox(this.ctx, await find(this.ctx, 'sandbox', nameOrId, (t) => t.sandbox(nameOrId), (t) => t.sandboxes()));
   }
 
   async sandboxes(): Promise<Sandbox[]> {
@@ -337,18 +369,27 @@ export class Controller extends EventEmitter {
     return nameServer(this.ctx.lifecycle);
   }
 
-  /** Closes the store (and the global store's watch and lease keepalive), the namespace handles and, when it serves names, its resolvers. Sandboxes and networks stay. */
-  close(): void {
+  /**
+   * Closes the store (and the global store's watch and lease keepalive),
+   * the namespace handles and, when it serves names, its resolvers.
+   * Sandboxes and networks stay; the pools' namespaces are released (the
+   * returned promise says when; a process that exits first leaves them to
+   * the next reconcile).
+   */
+  close(): Promise<void> {
+    const pools = this.ctx.pools as SandboxPools | null;
+    this.ctx.pools = null;
     this.peers?.close();
     this.peers = null;
     void this.ctx.lifecycle?.close();
     this.ctx.lifecycle = null;
     this.ctx.close();
+    return pools ? pools.close() : Promise.resolve();
   }
 
   /** Waits for settled(), then closes. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.settled();
-    this.close();
+    await this.close();
   }
 }

@@ -13,7 +13,7 @@ import { dropEndpoint, planJoins } from './endpoints.js';
 import { ownsFiles, rewriteHosts, rewriteResolvConf } from './files.js';
 import { sandboxState, type SandboxLifecycle } from './lifecycle.js';
 import { portSpecs } from './publish.js';
-import { Busy } from './busy.js';
+import { whileBusy, type Busy } from './busy.js';
 import { joinTrip } from './trip.js';
 import { Teardown, Transaction } from './tx.js';
 
@@ -22,21 +22,15 @@ export async function join(ctx: CnmContext, epRec: EndpointRecord, sbKey: string
   ctx.live();
   await ctx.lifecycle?.prepare();
   const tx = new Transaction(`endpoint ${epRec.name}`, ctx.faults);
-  const busy = new Busy(ctx);
-  await tx.run(async () => {
-    const plan = await tx.step(
-      'store.join',
-      () =>
-        ctx.store.update((t) => {
-          const found = t.sandbox(sbKey);
-          if (!found) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'endpoint.join', sbKey, `no sandbox ${sbKey}`);
-          const sb = busy.claim(t, found, 'join', epRec.id);
-          const before = planJoins(ctx, t, sb, [epRec]);
-          const nets = new Map([[epRec.networkId, t.network(epRec.networkId)!]]);
-          return { sb, before, nets, eps: t.endpoints({ sandboxId: sb.id }) };
-        }),
-      (p) => ctx.store.update((t) => t.putEndpoint(p.before[0]!)),
-    );
+  await whileBusy(ctx, (busy) => tx.run(async () => {
+    const plan = await tx.stored('store.join', ctx.store, (t) => {
+      const found = t.sandbox(sbKey);
+      if (!found) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'endpoint.join', sbKey, `no sandbox ${sbKey}`);
+      const sb = busy.claim(t, found, 'join', epRec.id);
+      const before = planJoins(ctx, t, sb, [epRec]);
+      const nets = new Map([[epRec.networkId, t.network(epRec.networkId)!]]);
+      return { sb, before, nets, eps: t.endpoints({ sandboxId: sb.id }) };
+    }, (t, p) => t.putEndpoint(p.before[0]!));
     // An interface still being deleted (in that namespace, or this endpoint's own from where it was) may hold a name this one takes.
     await ctx.pending(deferKeys(plan.sb.netnsPath, [epRec]));
     tx.enter('kernel.open');
@@ -50,7 +44,7 @@ export async function join(ctx: CnmContext, epRec: EndpointRecord, sbKey: string
       await tx.step('names', () => liveAgain(ctx, lifecycle, plan.sb.id), () => liveAgain(ctx, lifecycle, plan.sb.id, epRec.id));
     }
     ctx.emit({ kind: 'endpoint', action: 'join', id: epRec.id, name: epRec.name });
-  }).finally(() => busy.end());
+  }));
 }
 
 /**
@@ -104,12 +98,7 @@ export async function leaveKernel(ctx: CnmContext, net: NetworkRecord, ep: Endpo
  */
 export async function leave(ctx: CnmContext, epRec: EndpointRecord, o: DeleteOptions = {}): Promise<void> {
   ctx.live();
-  const busy = new Busy(ctx);
-  try {
-    await leaveSandbox(ctx, epRec, busy, o);
-  } finally {
-    await busy.end();
-  }
+  await whileBusy(ctx, (busy) => leaveSandbox(ctx, epRec, busy, o));
 }
 
 async function leaveSandbox(ctx: CnmContext, epRec: EndpointRecord, busy: Busy, o: DeleteOptions): Promise<void> {

@@ -9,7 +9,7 @@ import { Prefix } from '../ipam/prefix.js';
 import type { NetworkBusy, NetworkRecord, StoreTx, SubnetRecord } from '../store/store.js';
 import { Unknown } from '../store/global/tx.js';
 import { findByKey, now, type CnmContext, type DeleteOptions } from './context.js';
-import { Busy, sameMark } from './busy.js';
+import { Busy, sameMark, whileBusy } from './busy.js';
 import { deleteEndpoint } from './join.js';
 import * as names from './names.js';
 import { firewallDo } from './publish.js';
@@ -108,8 +108,7 @@ export async function createNetwork(ctx: CnmContext, name: string, o: NetworkOpt
   // local network is marked: a mark names a process of this host, which
   // other hosts cannot tell alive or dead, and a global network's devices
   // are made by each host's first join, not here.
-  const busy = new Busy(ctx);
-  return tx.run(async () => {
+  return whileBusy(ctx, (busy) => tx.run(async () => {
     await tx.step(
       'store.network',
       () =>
@@ -149,8 +148,9 @@ export async function createNetwork(ctx: CnmContext, name: string, o: NetworkOpt
     // The driver may have learnt something about its objects (did it create the bridge?); the record goes without its mark.
     await tx.step('store.driverState', () => ctx.store.update((t) => t.putNetwork(rec)));
     ctx.emit({ kind: 'network', action: 'create', id: rec.id, name: rec.name });
+    ctx.pools?.start(rec);
     return rec;
-  }).finally(() => busy.end());
+  }));
 }
 
 /**
@@ -194,6 +194,8 @@ export async function deleteNetwork(ctx: CnmContext, netRec: NetworkRecord, o: D
     });
     if (!cur) return false;
     const td = new Teardown(`network ${cur.net.name}`, ctx.faults);
+    // Its pool's namespaces hold ports of its bridge.
+    if (ctx.pools) await td.step('pool', () => ctx.pools!.drop(cur.net.id));
     for (const ep of cur.eps) await td.step(`endpoint ${ep.name}`, () => deleteEndpoint(ctx, ep));
     // The firewall first, so the network's traffic stops being forwarded before its bridge goes.
     const fw = ctx.knownDriver(cur.net.driver)?.firewall?.(cur.net);

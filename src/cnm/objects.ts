@@ -12,7 +12,7 @@ import type { Netns } from '../netlink/netns.js';
 import type { PortOptions } from '../ports.js';
 import type { EndpointRecord, NetworkRecord, PortMapping, SandboxRecord } from '../store/store.js';
 import { checkEndpoint, checkNetwork } from './check.js';
-import type { CnmContext, DeleteOptions } from './context.js';
+import type { CnmContext, DeleteOptions, DeleteReport } from './context.js';
 import { namedNetwork } from '../dns/policy.js';
 import { createEndpoint, type EndpointOptions } from './endpoints.js';
 import { nameServer } from './lifecycle.js';
@@ -280,8 +280,11 @@ export class Sandbox extends Handle<SandboxRecord> {
     };
   }
 
-  /** Tears the sandbox down; refused while others share its namespace unless forced. */
-  delete(o?: DeleteOptions): Promise<void> {
+  /**
+   * Tears the sandbox down; refused while others share its namespace unless
+   * forced. With recycle, says whether its namespace went back to the pool.
+   */
+  delete(o?: DeleteOptions): Promise<DeleteReport> {
     return deleteSandbox(this.ctx, this.record, o);
   }
 }

@@ -12,7 +12,7 @@ import { Batch } from '../netlink/batch.js';
 import { parsePorts, type PortOptions } from '../ports.js';
 import { holdPorts, releasePorts, reservePorts } from '../store/ports.js';
 import type { EndpointRecord, PortMapping } from '../store/store.js';
-import { Busy } from './busy.js';
+import { whileBusy } from './busy.js';
 import type { CnmContext } from './context.js';
 import { refuseUnpublishable } from './endpoints.js';
 import { ephemeralRange, firewallDo, portSpecs, preparePorts } from './publish.js';
@@ -33,33 +33,26 @@ export async function setPorts(ctx: CnmContext, epRec: EndpointRecord, ports: (s
   const reqs = parsePorts(ports);
   const inUse = reqs.length ? await preparePorts(ctx, reqs) : undefined;
   const tx = new Transaction(`endpoint ${epRec.name}`, ctx.faults);
-  const busy = new Busy(ctx);
-  return tx.run(async () => {
-    const plan = await tx.step(
-      'store.ports',
-      () =>
-        ctx.store.update((t) => {
-          const ep = t.endpoint(epRec.id);
-          if (!ep) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'endpoint.publish', epRec.name, `no endpoint ${epRec.name}`);
-          const net = t.network(ep.networkId)!;
-          if (reqs.length) refuseUnpublishable(ctx, net, ports);
-          const sb = ep.sandboxId ? t.sandbox(ep.sandboxId) : null;
-          if (sb) busy.claim(t, sb, 'join', ep.id);
-          const before: EndpointRecord = { ...ep, ...(ep.ports ? { ports: ep.ports.map((m) => ({ ...m })) } : {}) };
-          releasePorts(t, ep);
-          const after: EndpointRecord = { ...ep };
-          delete after.ports;
-          if (reqs.length) after.ports = reservePorts(t, after, reqs, ephemeralRange(ctx), o.forcePublish ? undefined : inUse);
-          t.putEndpoint(after);
-          return { before, after, net, joined: sb !== null };
-        }),
-      (p) =>
-        ctx.store.update((t) => {
-          releasePorts(t, p.after);
-          holdPorts(t, p.before);
-          t.putEndpoint(p.before);
-        }),
-    );
+  return whileBusy(ctx, (busy) => tx.run(async () => {
+    const plan = await tx.stored('store.ports', ctx.store, (t) => {
+      const ep = t.endpoint(epRec.id);
+      if (!ep) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'endpoint.publish', epRec.name, `no endpoint ${epRec.name}`);
+      const net = t.network(ep.networkId)!;
+      if (reqs.length) refuseUnpublishable(ctx, net, ports);
+      const sb = ep.sandboxId ? t.sandbox(ep.sandboxId) : null;
+      if (sb) busy.claim(t, sb, 'join', ep.id);
+      const before: EndpointRecord = { ...ep, ...(ep.ports ? { ports: ep.ports.map((m) => ({ ...m })) } : {}) };
+      releasePorts(t, ep);
+      const after: EndpointRecord = { ...ep };
+      delete after.ports;
+      if (reqs.length) after.ports = reservePorts(t, after, reqs, ephemeralRange(ctx), o.forcePublish ? undefined : inUse);
+      t.putEndpoint(after);
+      return { before, after, net, joined: sb !== null };
+    }, (t, p) => {
+      releasePorts(t, p.after);
+      holdPorts(t, p.before);
+      t.putEndpoint(p.before);
+    });
     if (plan.joined) {
       const was = portSpecs([plan.before]);
       const now = portSpecs([plan.after]);
@@ -82,5 +75,5 @@ export async function setPorts(ctx: CnmContext, epRec: EndpointRecord, ports: (s
     epRec.ports = plan.after.ports;
     if (!epRec.ports) delete epRec.ports;
     return (plan.after.ports ?? []).map((m) => ({ ...m }));
-  }).finally(() => busy.end());
+  }));
 }

@@ -22,6 +22,7 @@ import type { CnmContext } from './context.js';
 import { firewallState } from './publish.js';
 import { Netns, isMounted, netnsIdAt } from '../netlink/netns.js';
 import { checkNetworks, checkSandboxes } from './verify.js';
+import { poolAlive, poolOwner } from './pool.js';
 import { deleteSandbox } from './sandboxes.js';
 import { reconcileGlobal } from './global.js';
 import { deleteEndpoint } from './join.js';
@@ -143,12 +144,15 @@ export async function reconcile(c: CnmContext, o: ReconcileOptions = {}): Promis
   report.found.push(...sb.found);
   report.errors.push(...sb.errors);
 
-  // 3. Host-side interfaces: this store's leftovers go, the rest is reported.
+  // 3. Pools of processes that died: their namespaces go (and the veths in them with those).
+  await deadPools(c, report);
+
+  // 4. Host-side interfaces: this store's leftovers go, the rest is reported.
   if (!globalUnknown) await leftovers(c, [...(await byName()).values()], report, !!o.orphans);
 
   if (o.namespaces) await namespaces(c, report);
 
-  // 4. nsnet's table: made if missing, rebuilt if not as nsnet writes it,
+  // 5. nsnet's table: made if missing, rebuilt if not as nsnet writes it,
   //    and holding the ports of verified sandboxes (never of others).
   try {
     report.firewall = await c.firewall.reconcile(() => firewallState(c, sb), { orphans: !!o.orphans });
@@ -156,7 +160,7 @@ export async function reconcile(c: CnmContext, o: ReconcileOptions = {}): Promis
     report.errors.push(`firewall: ${(e as Error).message}`);
   }
 
-  // 5. Files of sandboxes that no longer exist; handles of namespaces that went.
+  // 6. Files of sandboxes that no longer exist; handles of namespaces that went.
   const live = await c.store.view((t) => t.sandboxes());
   removeFiles(c, files, new Set(live.map((s) => s.filesDir)), report);
   const ids = new Map(live.map((s) => [s.id, s]));
@@ -187,7 +191,8 @@ async function leftovers(c: CnmContext, links: Link[], report: ReconcileReport, 
       report.foreignInterfaces.push(l.name);
       continue;
     }
-    const inUse = bridges.has(l.name) || (l.kind !== 'bridge' && !!eps.get(l.name)?.sandboxId);
+    // A live process's pool holds veths no endpoint has yet.
+    const inUse = bridges.has(l.name) || (l.kind !== 'bridge' && (!!eps.get(l.name)?.sandboxId || poolAlive(c.owner, l.alias?.split(' ')[2] ?? '')));
     if (inUse) continue;
     const ours = whose === 'mine' || (l.kind === 'bridge' ? false : eps.has(l.name));
     if (!ours) report.orphanInterfaces.push(l.name);
@@ -243,7 +248,7 @@ async function namespaces(c: CnmContext, report: ReconcileReport): Promise<void>
   // Listed before the store is read: a namespace seen here whose sandbox is alive has its row by then.
   const names = await Netns.list({ runDir: c.runDir });
   const mine = new Set((await c.store.view((t) => t.sandboxes())).map((s) => s.name));
-  await eachRunDirNetns(c, names.filter((n) => !mine.has(n)), async (name, ns) => {
+  await eachRunDirNetns(c, names.filter((n) => !mine.has(n) && !poolAlive(c.owner, n)), async (name, ns) => {
     try {
       const whose = ownership(c.owner, (await ns.links.find('lo'))?.alias);
       if (whose === 'other') report.foreignNamespaces.push(name);
@@ -276,6 +281,20 @@ async function ownNetnsPeers(c: CnmContext): Promise<Set<string>> {
     for (const l of await ns.links.list().catch(() => [])) if (l.kind === 'veth' && l.link !== null && l.linkNetnsid !== null) out.add(`${l.ifindex}:${l.link}`);
   });
   return out;
+}
+
+/** The pooled namespaces (pool.ts) of this store's processes that are gone. */
+async function deadPools(c: CnmContext, report: ReconcileReport): Promise<void> {
+  for (const name of await Netns.list({ runDir: c.runDir })) {
+    if (!poolOwner(c.owner, name) || poolAlive(c.owner, name)) continue;
+    try {
+      await Netns.delete(name, { runDir: c.runDir });
+      report.namespacesRemoved.push(name);
+      report.found.push(`namespace ${name}: the pool of a process that is gone: removed`);
+    } catch (e) {
+      if ((e as NsnetError).code !== 'ENOENT') report.errors.push(`namespace ${name}: ${(e as Error).message}`);
+    }
+  }
 }
 
 interface Listed {

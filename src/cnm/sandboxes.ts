@@ -9,14 +9,15 @@ import { poolKey } from '../ipam/ipam.js';
 import { Netns, isMounted } from '../netlink/netns.js';
 import { parsePorts } from '../ports.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/store.js';
-import { deferKeys, findByKey, now, openExternal, type CnmContext, type DeleteOptions } from './context.js';
+import { deferKeys, findByKey, now, openExternal, type CnmContext, type DeleteOptions, type DeleteReport } from './context.js';
 import { checkEndpoint, dropEndpoint, planEndpoint, planJoins, type EndpointOptions } from './endpoints.js';
 import { hostHostname, ownsFiles, removeSandboxFiles, validExtraHost, writeSandboxFiles } from './files.js';
 import { leaveKernel, vacate } from './join.js';
 import * as names from './names.js';
 import * as v from '../validate.js';
 import { portSpecs, preparePorts } from './publish.js';
-import { Busy } from './busy.js';
+import { Busy, whileBusy } from './busy.js';
+import { recycleRefusal } from './pool.js';
 import { joinTrip, sandboxTrip } from './trip.js';
 import { Teardown, Transaction } from './tx.js';
 
@@ -152,6 +153,9 @@ export async function createSandbox(ctx: CnmContext, name: string, o: SandboxPla
   await ctx.lifecycle?.prepare();
   const tx = new Transaction(`sandbox ${n}`, ctx.faults);
   const busy = new Busy(ctx);
+  // One network of a pool: a namespace made ahead, if one is ready.
+  const pooled = kind === 'own' && attach.length === 1 && !joinEps.length ? (ctx.pools?.claim(attach[0]!.network) ?? undefined) : undefined;
+  let used = false;
   const made = tx.run(async () => {
     // 1. Intent: the sandbox, its new endpoints and their addresses, in one store transaction.
     const plan = await tx.step(
@@ -179,6 +183,8 @@ export async function createSandbox(ctx: CnmContext, name: string, o: SandboxPla
             for (const s of net.subnets) cursors.set(poolKey(net.id, s.subnet), t.cursor(poolKey(net.id, s.subnet)));
             created.push(planEndpoint(ctx, t, net, n, a, a.portReqs, inUse)); // stored by planJoins below
           }
+          // The pooled namespace's interface is the endpoint's.
+          if (pooled && created[0]!.networkId === pooled.net.id) created[0]!.hostIfname = pooled.claim.data.hostIfname;
           for (const e of joinEps) if (!nets.has(e.networkId)) nets.set(e.networkId, t.network(e.networkId)!);
           const resolver = ctx.lifecycle?.resolver(sb, nets.values());
           if (resolver) sb.resolver = resolver;
@@ -207,7 +213,9 @@ export async function createSandbox(ctx: CnmContext, name: string, o: SandboxPla
     if (kind === 'external') {
       await joinTrip(ctx, tx, ext ?? ctx.host, sb, plan.eps, plan.nets);
     } else {
-      const trip = sandboxTrip(ctx, tx, sb, plan.eps, plan.nets);
+      const adopt = pooled && plan.eps[0]?.networkId === pooled.net.id ? pooled : undefined;
+      const trip = sandboxTrip(ctx, tx, sb, plan.eps, plan.nets, adopt);
+      used = !!adopt;
       try {
         if (ownsFiles(sb)) await tx.step('files', () => writeSandboxFiles(ctx.files, sb, plan.eps), () => removeSandboxFiles(ctx.files, sb));
       } catch (e) {
@@ -236,23 +244,22 @@ export async function createSandbox(ctx: CnmContext, name: string, o: SandboxPla
     ctx.emit({ kind: 'sandbox', action: 'create', id: sb.id, name: sb.name });
     for (const ep of plan.eps) ctx.emit({ kind: 'endpoint', action: 'join', id: ep.id, name: ep.name });
     return sb;
-  }).finally(() => busy.end());
+  }).finally(() => {
+    // Not taken into use (the create failed first): back to the pool as it was.
+    if (pooled && !used) pooled.claim.putBack();
+    return busy.end();
+  });
   // The external namespace's handle is not kept: it would keep the namespace alive after its runtime deleted it.
   return ext ? made.finally(() => ext.close()) : made;
 }
 
 /** Tears a sandbox down; refused while others share its namespace unless forced. */
-export async function deleteSandbox(ctx: CnmContext, sbRec: SandboxRecord, o: DeleteOptions = {}): Promise<void> {
+export async function deleteSandbox(ctx: CnmContext, sbRec: SandboxRecord, o: DeleteOptions = {}): Promise<DeleteReport> {
   ctx.live();
-  const busy = new Busy(ctx);
-  try {
-    await teardown(ctx, sbRec, o, busy);
-  } finally {
-    await busy.end();
-  }
+  return whileBusy(ctx, (busy) => teardown(ctx, sbRec, o, busy));
 }
 
-async function teardown(ctx: CnmContext, sbRec: SandboxRecord, o: DeleteOptions, busy: Busy): Promise<void> {
+async function teardown(ctx: CnmContext, sbRec: SandboxRecord, o: DeleteOptions, busy: Busy): Promise<DeleteReport> {
   const cur = await ctx.store.update((t) => {
     const sb = t.sandbox(sbRec.id);
     if (!sb) return null;
@@ -281,7 +288,17 @@ async function teardown(ctx: CnmContext, sbRec: SandboxRecord, o: DeleteOptions,
       await td.step(`leave ${ep.name}`, () => leaveKernel(ctx, net, ep, sb, o));
     }
   };
-  if (sb.netnsKind === 'own') {
+  // Back to the pool, if a reset proves it clean; else released as any other.
+  let reason = o.recycle ? recycleRefusal(ctx.pools, sb.netnsKind === 'own', cur.eps, cur.joiners.length) : null;
+  let recycled = false;
+  if (o.recycle && reason === null) {
+    reason = await ctx.netnsOf(sb).then((ns) => ctx.pools!.recycle(ns, cur.eps[0]!), (e: Error) => `its namespace cannot be opened: ${e.message}`);
+    recycled = reason === null;
+    if (recycled) ctx.handOver(sb.id);
+  }
+  if (recycled) {
+    // The pool has it now.
+  } else if (sb.netnsKind === 'own') {
     // Unmounted behind our back, the namespace may live on (a process in
     // it holds it), and releasing it would not take its veths: they go now.
     if (o.wait || !isMounted(sb.netnsPath)) await leaveAll();
@@ -317,4 +334,5 @@ async function teardown(ctx: CnmContext, sbRec: SandboxRecord, o: DeleteOptions,
   await td.step('kernel.vacate', () => vacate(ctx, cur.nets.values()));
   ctx.emit({ kind: 'sandbox', action: 'delete', id: sb.id, name: sb.name });
   td.finish();
+  return { recycled, reason };
 }

@@ -10,7 +10,7 @@ import { Netns } from '../netlink/netns.js';
 import type { PortSpec } from '../firewall/backend.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/store.js';
 import { ownerTag } from '../owner.js';
-import type { CnmContext } from './context.js';
+import type { CnmContext, PoolClaim } from './context.js';
 import { foldPorts, portSpecs, publish, stagePorts } from './publish.js';
 import type { Transaction } from './tx.js';
 
@@ -62,7 +62,7 @@ export interface SandboxTrip {
  * namespace's batch. The caller awaits both parts as its steps; the
  * caller's files are written while the addon's threads do this work.
  */
-export function sandboxTrip(ctx: CnmContext, tx: Transaction, sb: SandboxRecord, eps: EndpointRecord[], nets: Map<string, NetworkRecord>): SandboxTrip {
+export function sandboxTrip(ctx: CnmContext, tx: Transaction, sb: SandboxRecord, eps: EndpointRecord[], nets: Map<string, NetworkRecord>, pooled?: PoolClaim): SandboxTrip {
   const own = sb.netnsKind === 'own';
   const ports = portSpecs(eps);
   if (own) tx.enter('kernel.sandbox');
@@ -70,7 +70,7 @@ export function sandboxTrip(ctx: CnmContext, tx: Transaction, sb: SandboxRecord,
   const published = fold ? Promise.resolve() : publish(ctx, tx, ports);
   let kernel: Promise<Netns | null>;
   if (own) {
-    kernel = newNetns(ctx, tx, sb, eps, nets, fold ? ports : []);
+    kernel = newNetns(ctx, tx, sb, eps, nets, fold ? ports : [], pooled);
   } else if (eps.length) {
     const b = new Batch(ctx.host);
     buildJoins(ctx, b, ctx.host, sb, eps, nets);
@@ -82,11 +82,22 @@ export function sandboxTrip(ctx: CnmContext, tx: Transaction, sb: SandboxRecord,
   return { kernel, published };
 }
 
-/** Makes the namespace with eps joined (and staged ports last); registers its deletion as the undo. */
-async function newNetns(ctx: CnmContext, tx: Transaction, sb: SandboxRecord, eps: EndpointRecord[], nets: Map<string, NetworkRecord>, staged: PortSpec[]): Promise<Netns> {
+/**
+ * Makes the namespace with eps joined (and staged ports last), or with a
+ * pooled one takes that and has the driver adopt its interface for the
+ * (single) endpoint; registers its deletion as the undo.
+ */
+async function newNetns(ctx: CnmContext, tx: Transaction, sb: SandboxRecord, eps: EndpointRecord[], nets: Map<string, NetworkRecord>, staged: PortSpec[], pooled?: PoolClaim): Promise<Netns> {
   await prepareJoins(ctx, tx, eps, nets);
-  // Its resolver's sockets ride in the same trip (see lifecycle.ts).
-  const listen = sb.resolver && ctx.lifecycle ? ctx.lifecycle.listen(sb) : [];
+  // Its resolver's sockets ride in the same trip (see lifecycle.ts); a
+  // pooled namespace's are opened by lifecycle.live after it, as after a join.
+  const listen = sb.resolver && ctx.lifecycle && !pooled ? ctx.lifecycle.listen(sb) : [];
+  const finish = (b: Batch, ns: Netns, ports: PortSpec[]) => {
+    // Whose namespace it is, on its lo (the joins end inside it, so this rides in their last request group).
+    b.in(ns).setLink('lo', { alias: ownerTag(ctx.owner, sb.id) });
+    if (ports.length) stagePorts(ctx, b, ports);
+    return b;
+  };
   const trip = (ports: PortSpec[]) =>
     Netns.create(sb.name, {
       runDir: ctx.runDir,
@@ -95,11 +106,14 @@ async function newNetns(ctx: CnmContext, tx: Transaction, sb: SandboxRecord, eps
       then: (ns) => {
         const b = new Batch(ns);
         buildJoins(ctx, b, ns, sb, eps, nets);
-        // Whose namespace it is, on its lo (the joins end inside it, so this rides in their last request group).
-        b.in(ns).setLink('lo', { alias: ownerTag(ctx.owner, sb.id) });
-        if (ports.length) stagePorts(ctx, b, ports);
-        return b;
+        return finish(b, ns, ports);
       },
+    });
+  const adopt = (p: PoolClaim, ports: PortSpec[]) =>
+    p.claim.use(sb.name, (ns, iface) => {
+      const b = new Batch(ns);
+      p.driver.adopt!(ctx, p.net, eps[0]!, ns, b, { gatewayEndpoint: eps[0]!.gatewayEndpoint }, iface);
+      return finish(b, ns, ports);
     });
   // What the trip puts outside the namespace goes on any rollback, the
   // trip's own failure included (the namespace takes the rest with it).
@@ -112,7 +126,7 @@ async function newNetns(ctx: CnmContext, tx: Transaction, sb: SandboxRecord, eps
   try {
     let ns: Netns;
     try {
-      ns = await trip(staged);
+      ns = await (pooled ? adopt(pooled, staged) : trip(staged));
     } catch (e) {
       if (!staged.length || !ctx.firewall.lost(e)) throw e;
       // The firewall's state went behind our back, and the addon released

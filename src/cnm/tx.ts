@@ -3,6 +3,7 @@
 // reverse and rethrows the step's error, named after the step. Teardown runs
 // every step, collects the failures and reports them together.
 import { NsnetError, TeardownError } from '../errors.js';
+import type { Store, StoreTx } from '../store/store.js';
 
 /**
  * Test hook: called before each step; throwing makes that step fail. For
@@ -38,6 +39,11 @@ export class Transaction {
     }
     if (undo) this.undos.push({ step, fn: () => undo(r) });
     return r;
+  }
+
+  /** A step in one store transaction (apply), undone in another (undo, given what apply returned). */
+  stored<T>(step: string, store: Store, apply: (t: StoreTx) => T, undo: (t: StoreTx, r: T) => void): Promise<T> {
+    return this.step(step, () => store.update(apply), (r) => store.update((t) => undo(t, r)));
   }
 
   /** Registers an undo for work done outside step(). */

@@ -4,12 +4,12 @@
 // with the kernel when it starts (a crash or a reboot left them apart),
 // then serves each front door; on SIGTERM it stops taking calls, lets those
 // under way finish, waits for the kernel work they handed on, and exits.
-import { Controller, type ControllerOptions } from '../cnm/controller.js';
+import { Controller, type ControllerOptions, type ControllerPoolStats } from '../cnm/controller.js';
 import type { ReconcileReport } from '../cnm/reconcile.js';
 import type { FrontDoor } from './frontdoor.js';
 import { recordGlobalStore } from '../store/statedir.js';
 
-export interface DaemonOptions extends Pick<ControllerOptions, 'stateDir' | 'runDir' | 'firewall' | 'dockerUser' | 'globalStore' | 'advertise' | 'hostTtl'> {
+export interface DaemonOptions extends Pick<ControllerOptions, 'stateDir' | 'runDir' | 'firewall' | 'dockerUser' | 'globalStore' | 'advertise' | 'hostTtl' | 'pool'> {
   doors: FrontDoor[];
   /** Where a line goes (default: stderr). */
   log?: (line: string) => void;
@@ -18,8 +18,15 @@ export interface DaemonOptions extends Pick<ControllerOptions, 'stateDir' | 'run
 export interface Daemon {
   readonly controller: Controller;
   readonly doors: FrontDoor[];
-  /** Stops every door, waits for the calls under way and their kernel work, closes the Controller. */
+  /** What the daemon reports of itself, one line each (its pools'); written on SIGUSR1 by runDaemon. */
+  metrics(): string[];
+  /** Stops every door, waits for the calls under way and their kernel work, closes the Controller (its pools' namespaces released). */
   close(): Promise<void>;
+}
+
+/** A pool's figures in one line (see PoolStats). */
+function poolLine(what: string, s: Omit<ControllerPoolStats, 'networks'>): string {
+  return `${what}: size ${s.size}, ready ${s.ready}, resetting ${s.resetting}, hits ${s.hits}, misses ${s.misses}, made ${s.made}, recycled ${s.recycled}, refused ${s.refused}, refill ${s.refillRate.toFixed(1)}/s, failures ${s.failures}${s.lastError ? ` (last: ${s.lastError})` : ''}`;
 }
 
 /** What reconcile found and did, and what of others' it left alone, in one line. */
@@ -47,10 +54,15 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const daemon: Daemon = {
     controller,
     doors,
+    metrics() {
+      const st = controller.pool?.stats();
+      if (!st) return ['pool: none'];
+      return [poolLine('pool', st), ...Object.entries(st.networks).map(([net, s]) => poolLine(`pool ${net}`, s))];
+    },
     async close() {
       await Promise.all(started.map((d) => d.close()));
       for (const e of await controller.settled()) log(`kernel work left to reconcile: ${e.message}`);
-      controller.close();
+      await controller.close();
       log('nsnet daemon stopped');
     },
   };
@@ -70,14 +82,18 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   return daemon;
 }
 
-/** Runs until SIGTERM or SIGINT, then closes cleanly; resolves with the exit code. */
+/** Runs until SIGTERM or SIGINT, then closes cleanly; resolves with the exit code. SIGUSR1 logs its metrics. */
 export async function runDaemon(o: DaemonOptions): Promise<number> {
   const daemon = await startDaemon(o);
+  const log = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const metrics = () => daemon.metrics().forEach((l) => log(l));
+  process.on('SIGUSR1', metrics);
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
   });
+  process.off('SIGUSR1', metrics);
   await daemon.close();
   return 0;
 }

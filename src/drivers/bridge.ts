@@ -2,6 +2,8 @@
 // address on it, and per endpoint a veth whose far end is created straight
 // inside the sandbox (named eth0, eth1 ...) and whose near end is enslaved to
 // the bridge in the same request.
+import { randomBytes } from 'node:crypto';
+
 import { NsnetError, ValidationError } from '../errors.js';
 import type { Batch, HasHandle } from '../netlink/batch.js';
 import { toBig } from '../ipaddr.js';
@@ -49,6 +51,29 @@ export function bridgeState(n: NetworkRecord): BridgeState {
 
 /** Hairpin on a port: where its endpoint publishes ports, or everywhere when the network asks. */
 const hairpin = (st: BridgeState, ep: EndpointRecord) => !!ep.ports?.length || !!st.hairpin;
+
+/**
+ * The veth's host end, enslaved to the bridge and up, with its far end
+ * `inside` created straight in sb (a handoff's stays in the host, down: its
+ * runtime moves it in). IPv6 autoconfiguration would give each end a
+ * link-local address, with its DAD, MLD reports and router solicitations;
+ * those the sandbox's end sends are flooded to every port of the bridge,
+ * and at 1000 sandboxes that flooding is most of what a create costs. The
+ * host's end is a bridge port and needs no address of its own, so it never
+ * gets one (configureInside turns the sandbox's end's off on a network
+ * without IPv6). The mode must be set before a link is up.
+ */
+function hostEnd(ctx: DriverContext, n: NetworkRecord, b: Batch, hostIfname: string, inside: string, sb: HasHandle, o: { mac?: string; alias: string; hairpin: boolean; handoff?: boolean }): void {
+  const st = bridgeState(n);
+  const mtu = st.mtu ? { mtu: st.mtu } : {};
+  b.in(ctx.host).addVeth({ name: hostIfname, master: st.bridge, ...mtu, peer: { name: inside, ...(o.handoff ? {} : { netns: sb }), ...(o.mac ? { mac: o.mac } : {}), ...mtu } });
+  const v6 = linkHasIPv6(st.mtu);
+  // The alias says whose the veth is, in the first request after the create.
+  if (v6) b.setLink(hostIfname, { addrGenMode: 'none', alias: o.alias });
+  // Where br_netfilter DNATs while bridging, a container reaching its own
+  // published port through the host sends the frame back out its own port.
+  b.setLink(hostIfname, { up: true, ...(v6 ? {} : { alias: o.alias }), ...(o.hairpin ? { hairpin: true } : {}) });
+}
 
 export const bridgeDriver: Driver = {
   name: 'bridge',
@@ -177,34 +202,37 @@ export const bridgeDriver: Driver = {
 
   join(ctx: DriverContext, n: NetworkRecord, ep: EndpointRecord, sb: HasHandle, b: Batch, o: JoinOptions) {
     const st = bridgeState(n);
-    const mtu = st.mtu ? { mtu: st.mtu } : {};
-    const inside = ep.ifname!;
-    // IPv6 autoconfiguration would give each end a link-local address, with
-    // its DAD, MLD reports and router solicitations; those the sandbox's end
-    // sends are flooded to every port of the bridge, and at 1000 sandboxes
-    // that flooding is most of what a create costs. The host's end is a
-    // bridge port and needs no address of its own, so it never gets one; the
-    // sandbox's end gets none on a network without IPv6, as Docker disables
-    // IPv6 on such an interface. The mode must be set before a link is up.
-    // A handoff sandbox's runtime moves the peer in itself: it stays in the host, down.
-    b.in(ctx.host).addVeth({
-      name: ep.hostIfname!,
-      master: st.bridge,
-      ...mtu,
-      peer: { name: inside, ...(o.handoff ? {} : { netns: sb }), mac: ep.mac!, ...mtu },
-    });
-    const v6 = linkHasIPv6(st.mtu);
-    // The alias says whose the veth is, in the first request after the create.
-    const alias = ownerTag(ctx.owner, ep.id);
-    if (v6) b.setLink(ep.hostIfname!, { addrGenMode: 'none', alias });
-    // Where br_netfilter DNATs while bridging, a container reaching its own
-    // published port through the host sends the frame back out its own port.
-    b.setLink(ep.hostIfname!, { up: true, ...(v6 ? {} : { alias }), ...(hairpin(st, ep) ? { hairpin: true } : {}) });
+    hostEnd(ctx, n, b, ep.hostIfname!, ep.ifname!, sb, { mac: ep.mac!, alias: ownerTag(ctx.owner, ep.id), hairpin: hairpin(st, ep), handoff: !!o.handoff });
     if (o.handoff) return;
     // The peer cannot be brought up by the request that creates it: it is
     // not paired yet, and the kernel answers ENOTCONN. The sandbox's own
     // group, which runs next, brings it up.
     configureInside(b.in(sb), n, ep, o, st.mtu, { gateway: subnetGateway(n) });
+  },
+
+  prepool(ctx, n, ns, b, tag) {
+    const st = bridgeState(n);
+    const hostIfname = `nsv${randomBytes(4).toString('hex')}`;
+    const ifname = `${st.ifPrefix}0`;
+    hostEnd(ctx, n, b, hostIfname, ifname, ns, { alias: tag, hairpin: !!st.hairpin });
+    // The far end stays down until adopt() gives it its owner's MAC and
+    // addresses; it goes up and down once now, as a recycled one has, so
+    // both look the same (a link gets its queueing discipline on its first up).
+    b.in(ns);
+    if (linkHasIPv6(st.mtu) && !hasIPv6(n)) b.setLink(ifname, { addrGenMode: 'none' });
+    b.setUp(ifname).setDown(ifname);
+    return { hostIfname, ifname };
+  },
+
+  adopt(ctx, n, ep, ns, b, o, pooled) {
+    const st = bridgeState(n);
+    b.in(ctx.host).setLink(ep.hostIfname!, { alias: ownerTag(ctx.owner, ep.id), ...(hairpin(st, ep) ? { hairpin: true } : {}) });
+    configureInside(b.in(ns), n, ep, o, st.mtu, { gateway: subnetGateway(n) }, pooled.ifname);
+  },
+
+  unadopt(ctx, n, ep, b, tag) {
+    // Back to the network's own hairpin setting.
+    b.in(ctx.host).setLink(ep.hostIfname!, { alias: tag, ...(hairpin(bridgeState(n), ep) ? { hairpin: !!bridgeState(n).hairpin } : {}) });
   },
 
   async repair(ctx, n, ep, sb, view, o) {

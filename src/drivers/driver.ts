@@ -73,6 +73,12 @@ export interface GatewayRoutes {
   onlink?: boolean;
 }
 
+/** An interface a driver made ahead of time in a pooled namespace. */
+export interface PooledInterface {
+  hostIfname: string | null;
+  ifname: string;
+}
+
 export interface JoinOptions {
   /** This endpoint gives the sandbox its default route. */
   gatewayEndpoint: boolean;
@@ -136,6 +142,18 @@ export interface Driver {
   vacate?(ctx: DriverContext, n: NetworkRecord): Promise<void>;
   /** Adds the requests that plug ep into sb's namespace to b. */
   join(ctx: DriverContext, n: NetworkRecord, ep: EndpointRecord, sb: HasHandle, b: Batch, o: JoinOptions): void;
+  /**
+   * Pools (cnm/pool.ts): adds to b the requests that make, in the new
+   * namespace ns, an interface of network n ahead of time (no name, MAC or
+   * address of an endpoint yet), its kernel objects tagged with `tag`.
+   * Returns the host-side name (null if none) and the name inside. Absent:
+   * the driver's networks have no pools.
+   */
+  prepool?(ctx: DriverContext, n: NetworkRecord, ns: HasHandle, b: Batch, tag: string): PooledInterface;
+  /** Adds the requests that give a pooled interface (see prepool) to ep: what join does, but create it. */
+  adopt?(ctx: DriverContext, n: NetworkRecord, ep: EndpointRecord, ns: HasHandle, b: Batch, o: JoinOptions, pooled: PooledInterface): void;
+  /** Adds the host-side requests that give ep's interface back to a pool (tagged `tag` again); the namespace's side is the pool's reset. */
+  unadopt?(ctx: DriverContext, n: NetworkRecord, ep: EndpointRecord, b: Batch, tag: string): void;
   /**
    * Checks what join made for ep (sb is its sandbox's namespace, view what
    * reconcile read) and, with apply, mends what is missing or detached.

@@ -44,11 +44,13 @@ export function defaultRoutes(d: Driver | undefined, n: NetworkRecord, dev: stri
  * one. On a network without IPv6 it comes up with no IPv6 link-local
  * address, as Docker disables IPv6 on such an interface: no DAD, MLD
  * reports or router solicitations from it. The mode must be set before the
- * link is up.
+ * link is up. A pooled interface (named `pooled`, down, its mode set when
+ * the pool made it) first takes ep's name and MAC.
  */
-export function configureInside(b: Batch, n: NetworkRecord, ep: EndpointRecord, o: JoinOptions, mtu: number | null, routes: GatewayRoutes): void {
+export function configureInside(b: Batch, n: NetworkRecord, ep: EndpointRecord, o: JoinOptions, mtu: number | null, routes: GatewayRoutes, pooled?: string): void {
   const inside = ep.ifname!;
-  if (linkHasIPv6(mtu) && !hasIPv6(n)) b.setLink(inside, { addrGenMode: 'none' });
+  if (pooled !== undefined) b.setLink(pooled, { ...(pooled !== inside ? { name: inside } : {}), mac: ep.mac! });
+  else if (linkHasIPv6(mtu) && !hasIPv6(n)) b.setLink(inside, { addrGenMode: 'none' });
   b.setUp(inside);
   for (const a of ep.addresses) b.addAddress(inside, a, a.includes(':') ? { nodad: true } : {});
   if (!o.gatewayEndpoint) return;

@@ -298,23 +298,20 @@ export class Batch {
     return this.push(n, op === 'route.del' ? 'RTM_DELROUTE' : 'RTM_NEWROUTE', what);
   }
 
-  addRoute(spec: RouteSpec): this {
-    return this.route('route.add', spec);
-  }
+  addRoute(spec: RouteSpec): this { return this.route('route.add', spec); }
+  replaceRoute(spec: RouteSpec): this { return this.route('route.replace', spec); }
+  deleteRoute(spec: RouteSpec): this { return this.route('route.del', spec); }
 
-  replaceRoute(spec: RouteSpec): this {
-    return this.route('route.replace', spec);
-  }
-
-  deleteRoute(spec: RouteSpec): this {
-    return this.route('route.del', spec);
+  /** The start of a neighbour or FDB entry's request: op on spec's device. */
+  private neighOp(op: NeighOp['op'], spec: { dev: DevRef }, what: string): NeighOp {
+    if (!spec || typeof spec !== 'object') throw new ValidationError(what, spec, 'must be an object');
+    return { op, dev: v.dev(spec.dev) };
   }
 
   private neighbour(op: NeighOp['op'], spec: NeighbourSpec): this {
-    if (!spec || typeof spec !== 'object') throw new ValidationError('neighbour', spec, 'must be an object');
-    const d = v.dev(spec.dev);
+    const n = this.neighOp(op, spec, 'neighbour');
     const address = v.ip(spec.dst, 'neighbour dst').address;
-    const n: NeighOp = { op, dev: d, dst: address };
+    n.dst = address;
     if (op !== 'neigh.del') {
       if (spec.lladdr === undefined) throw new ValidationError('lladdr', spec.lladdr, 'a neighbour entry needs its link-layer address');
       n.lladdr = v.mac(spec.lladdr, 'lladdr');
@@ -322,53 +319,37 @@ export class Batch {
       if (!Object.hasOwn(NUD, state)) throw new ValidationError('state', spec.state, `must be one of ${Object.keys(NUD).join(', ')}`);
       n.state = NUD[state];
     }
-    return this.push(n, op === 'neigh.del' ? 'RTM_DELNEIGH' : 'RTM_NEWNEIGH', `neighbour ${address} dev ${q(d)}`);
+    return this.push(n, op === 'neigh.del' ? 'RTM_DELNEIGH' : 'RTM_NEWNEIGH', `neighbour ${address} dev ${q(n.dev)}`);
   }
 
   /** Equivalent to `ip neigh add DST lladdr LLADDR dev DEV nud permanent`. */
-  addNeighbour(spec: NeighbourSpec): this {
-    return this.neighbour('neigh.add', spec);
-  }
+  addNeighbour(spec: NeighbourSpec): this { return this.neighbour('neigh.add', spec); }
 
   /** Equivalent to `ip neigh replace ...`: adds, or changes an existing entry. */
-  replaceNeighbour(spec: NeighbourSpec): this {
-    return this.neighbour('neigh.replace', spec);
-  }
+  replaceNeighbour(spec: NeighbourSpec): this { return this.neighbour('neigh.replace', spec); }
 
   /** Equivalent to `ip neigh del DST dev DEV`. */
-  deleteNeighbour(spec: Pick<NeighbourSpec, 'dst' | 'dev'>): this {
-    return this.neighbour('neigh.del', spec);
-  }
+  deleteNeighbour(spec: Pick<NeighbourSpec, 'dst' | 'dev'>): this { return this.neighbour('neigh.del', spec); }
 
   private fdb(op: NeighOp['op'], spec: FdbSpec): this {
-    if (!spec || typeof spec !== 'object') throw new ValidationError('fdb', spec, 'must be an object');
-    const d = v.dev(spec.dev);
     // NOARP and PERMANENT, as `bridge fdb add ... permanent` sends them: never aged out.
-    const n: NeighOp = { op, dev: d, family: AF_BRIDGE, lladdr: v.anyMac(spec.lladdr, 'lladdr'), state: NUD.noarp | NUD.permanent, flags: spec.master ? NTF_MASTER : NTF_SELF };
+    const n: NeighOp = { ...this.neighOp(op, spec, 'fdb'), family: AF_BRIDGE, lladdr: v.anyMac(spec.lladdr, 'lladdr'), state: NUD.noarp | NUD.permanent, flags: spec.master ? NTF_MASTER : NTF_SELF };
     if (spec.dst !== undefined) n.dst = v.ip(spec.dst, 'fdb dst').address;
     if (spec.vni !== undefined) n.vni = v.uint(spec.vni, 'vni', 0xffffff);
-    return this.push(n, op === 'neigh.del' ? 'RTM_DELNEIGH' : 'RTM_NEWNEIGH', `fdb ${n.lladdr}${n.dst ? ` dst ${n.dst}` : ''} dev ${q(d)}`);
+    return this.push(n, op === 'neigh.del' ? 'RTM_DELNEIGH' : 'RTM_NEWNEIGH', `fdb ${n.lladdr}${n.dst ? ` dst ${n.dst}` : ''} dev ${q(n.dev)}`);
   }
 
   /** Equivalent to `bridge fdb add LLADDR dev DEV [dst DST] self permanent`. */
-  addFdb(spec: FdbSpec): this {
-    return this.fdb('neigh.add', spec);
-  }
+  addFdb(spec: FdbSpec): this { return this.fdb('neigh.add', spec); }
 
   /** Equivalent to `bridge fdb replace ...`: adds, or points an existing entry elsewhere. */
-  replaceFdb(spec: FdbSpec): this {
-    return this.fdb('neigh.replace', spec);
-  }
+  replaceFdb(spec: FdbSpec): this { return this.fdb('neigh.replace', spec); }
 
   /** Equivalent to `bridge fdb append ...`: one more remote for lladdr (00:00:00:00:00:00 floods to every remote). */
-  appendFdb(spec: FdbSpec): this {
-    return this.fdb('neigh.append', spec);
-  }
+  appendFdb(spec: FdbSpec): this { return this.fdb('neigh.append', spec); }
 
   /** Equivalent to `bridge fdb del LLADDR dev DEV [dst DST] self`: without dst, every remote of lladdr. */
-  deleteFdb(spec: FdbSpec): this {
-    return this.fdb('neigh.del', spec);
-  }
+  deleteFdb(spec: FdbSpec): this { return this.fdb('neigh.del', spec); }
 
   /**
    * Takes the recorded requests out of the batch, in the addon's shape, with

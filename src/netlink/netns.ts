@@ -11,6 +11,7 @@ import * as v from '../validate.js';
 import { Batch } from './batch.js';
 import { Addresses, Fdb, Links, Neighbours, Routes } from './objects.js';
 import * as sockets from './sockets.js';
+import { listSockets, type SocketFilter, type SocketInfo } from './socklist.js';
 
 export interface NetnsOptions {
   /** Where named namespaces are bind-mounted; `ip netns` uses /run/netns. */
@@ -125,10 +126,8 @@ export class Netns {
   private constructor(
     /** The addon's handle; exposed for the layers above (drivers, firewall). */
     readonly handle: NativeNetns,
-    /** The name under the run dir, for named namespaces. */
-    readonly name: string | null,
-    /** Where it is mounted or was opened from, if anywhere. */
-    readonly path: string | null,
+    private mountName: string | null,
+    private mountPath: string | null,
     private readonly runDir: string | null,
     private readonly origin: Origin,
   ) {
@@ -250,6 +249,41 @@ export class Netns {
     }
   }
 
+  /** The name under the run dir, for named namespaces. */
+  get name(): string | null {
+    return this.mountName;
+  }
+
+  /** Where it is mounted or was opened from, if anywhere. */
+  get path(): string | null {
+    return this.mountPath;
+  }
+
+  /**
+   * Renames a named namespace (its mount moves to runDir/name; the
+   * namespace and everything in it stay as they are), and runs the batch
+   * `then` builds in the same trip to the addon. If a request of the batch
+   * fails, the namespace keeps its new name and the error is thrown: the
+   * caller decides what becomes of it.
+   */
+  async move(name: string, opts: { then?: (ns: Netns) => Batch } = {}): Promise<void> {
+    if (this.mountName === null || this.runDir === null) throw new ValidationError('netns', this.mountPath, 'is not a named namespace of a run dir');
+    const to = v.netnsName(name);
+    const batch = opts.then?.(this);
+    if (batch !== undefined && !(batch instanceof Batch)) throw new ValidationError('then', batch, 'must return a Batch');
+    const { groups, check } = batch?.take() ?? { groups: [], check: () => null };
+    let replies;
+    try {
+      ({ replies } = await native.nsMove(this.runDir, this.mountName, to, groups));
+    } catch (e) {
+      throw NsnetError.system(`netns '${this.mountName}'`, e);
+    }
+    this.mountName = to;
+    this.mountPath = join(this.runDir, to);
+    const err = check(replies);
+    if (err) throw err;
+  }
+
   /** "dev:ino" of the namespace: equal for two handles on one namespace. */
   get id(): string {
     return this.handle.id ?? 'closed';
@@ -281,6 +315,16 @@ export class Netns {
     } catch (e) {
       throw NsnetError.system(`sysctl ${k}`, e);
     }
+  }
+
+  /**
+   * The sockets open in this namespace (all, or those filter names), as
+   * sock_diag lists them from inside it (`ss -a`; nsnet's own netlink
+   * sockets and the kernel's left out). Works on any handle, the host's
+   * too: `sockets({ protocols: ['tcp'], states: ['LISTEN'] })` is `ss -tl`.
+   */
+  sockets(filter?: SocketFilter): Promise<SocketInfo[]> {
+    return listSockets(this, filter);
   }
 
   /**
@@ -345,7 +389,7 @@ export class Netns {
   async delete(): Promise<void> {
     if (this.origin === 'shared') return;
     this.close();
-    if (this.name !== null && this.runDir !== null) await Netns.delete(this.name, { runDir: this.runDir });
+    if (this.mountName !== null && this.runDir !== null) await Netns.delete(this.mountName, { runDir: this.runDir });
   }
 
   /**

@@ -41,9 +41,12 @@ async function one(ns: HasHandle, build: (b: Batch) => Batch): Promise<void> {
   return build(new Batch(ns)).commit();
 }
 
-export class Links {
-  constructor(private readonly ns: HasHandle) {}
+/** The objects of one network namespace, changed one request at a time. */
+export abstract class InNetns {
+  constructor(protected readonly ns: HasHandle) {}
+}
 
+export class Links extends InNetns {
   /** A veth pair; the peer is created straight into `peer.netns` in the same request. */
   addVeth(spec: VethSpec): Promise<void> { return one(this.ns, (b) => b.addVeth(spec)); }
   addBridge(spec: BridgeSpec): Promise<void> { return one(this.ns, (b) => b.addBridge(spec)); }
@@ -92,9 +95,7 @@ export class Links {
   }
 }
 
-export class Addresses {
-  constructor(private readonly ns: HasHandle) {}
-
+export class Addresses extends InNetns {
   add(dev: DevRef, cidr: string, options?: AddressOptions): Promise<void> { return one(this.ns, (b) => b.addAddress(dev, cidr, options)); }
   delete(dev: DevRef, cidr: string): Promise<void> { return one(this.ns, (b) => b.deleteAddress(dev, cidr)); }
 
@@ -109,9 +110,7 @@ export class Addresses {
   }
 }
 
-export class Routes {
-  constructor(private readonly ns: HasHandle) {}
-
+export class Routes extends InNetns {
   add(spec: RouteSpec): Promise<void> { return one(this.ns, (b) => b.addRoute(spec)); }
   replace(spec: RouteSpec): Promise<void> { return one(this.ns, (b) => b.replaceRoute(spec)); }
   delete(spec: RouteSpec): Promise<void> { return one(this.ns, (b) => b.deleteRoute(spec)); }
@@ -123,9 +122,7 @@ export class Routes {
   }
 }
 
-export class Neighbours {
-  constructor(private readonly ns: HasHandle) {}
-
+export class Neighbours extends InNetns {
   add(spec: NeighbourSpec): Promise<void> { return one(this.ns, (b) => b.addNeighbour(spec)); }
   replace(spec: NeighbourSpec): Promise<void> { return one(this.ns, (b) => b.replaceNeighbour(spec)); }
   delete(spec: Pick<NeighbourSpec, 'dst' | 'dev'>): Promise<void> { return one(this.ns, (b) => b.deleteNeighbour(spec)); }
@@ -137,9 +134,7 @@ export class Neighbours {
 }
 
 /** Forwarding database entries (`bridge fdb`): of bridge ports, and VXLAN devices' remotes. */
-export class Fdb {
-  constructor(private readonly ns: HasHandle) {}
-
+export class Fdb extends InNetns {
   add(spec: FdbSpec): Promise<void> { return one(this.ns, (b) => b.addFdb(spec)); }
   replace(spec: FdbSpec): Promise<void> { return one(this.ns, (b) => b.replaceFdb(spec)); }
   append(spec: FdbSpec): Promise<void> { return one(this.ns, (b) => b.appendFdb(spec)); }

@@ -1,7 +1,6 @@
 // Sockets created inside a namespace and handed to Node by fd, so a program
 // (or a test) can talk from a sandbox without spawning a process there. A
 // socket stays in the namespace it was created in, whatever thread uses it.
-// And the sockets a namespace has, as sock_diag lists them (`ss`).
 import dgram from 'node:dgram';
 import type { EventEmitter } from 'node:events';
 import { closeSync } from 'node:fs';
@@ -11,7 +10,6 @@ import { NsnetError, ValidationError } from '../errors.js';
 import { native, type NativeListener } from '../native.js';
 import * as v from '../validate.js';
 import type { HasHandle } from './batch.js';
-import { list } from './objects.js';
 
 async function socketIn(ns: HasHandle, family: 4 | 6, type: 'tcp' | 'udp', address?: string, port?: number) {
   try {
@@ -125,33 +123,4 @@ export async function listenIn(ns: HasHandle | string, specs: ListenOptions[]): 
     throw NsnetError.system(`listen ${n.map((l) => `${l.type} ${l.address}:${l.port}`).join(', ')}`, e);
   }
   return adoptListeners(n, fds);
-}
-
-/** A socket of a namespace: its protocol, state and local address. */
-export interface SocketInfo {
-  protocol: 'tcp' | 'udp';
-  family: 4 | 6;
-  /** TCP_*: 10 is LISTEN; an unconnected UDP socket is 7 (CLOSE). */
-  state: number;
-  /** The local address: 0.0.0.0 or :: for every address; an IPv4 one a dual-stack socket took is given as IPv4. */
-  address: string;
-  port: number;
-  /** The socket's inode (as /proc/<pid>/fd links name it). */
-  inode: number;
-}
-
-const TCP_LISTEN = 10;
-
-/**
- * ns's TCP sockets that listen, or all its UDP sockets (`ss -tln`, `ss
- * -uan`): a sock_diag dump of each family, in one job. Asking for listening TCP sockets
- * walks only the kernel's listening hash, unlike reading /proc/net/tcp.
- */
-export async function listSockets(ns: HasHandle, protocol: 'tcp' | 'udp'): Promise<SocketInfo[]> {
-  const states = protocol === 'tcp' ? 1 << TCP_LISTEN : 0xffffffff;
-  const all = await list('SOCK_DIAG_BY_FAMILY', `${protocol} sockets`, () => native.sockets(ns.handle, 0, protocol, states));
-  return all.map((s) => {
-    const mapped = s.family === 6 && /^::ffff:\d+\.\d+\.\d+\.\d+$/.test(s.address);
-    return { protocol, family: mapped ? 4 : s.family, state: s.state, address: mapped ? s.address.slice(7) : s.address, port: s.port, inode: s.inode };
-  });
 }

@@ -163,14 +163,8 @@ export function toRoute(r: NativeRoute): Route {
 }
 
 export function toNeighbour(n: NativeNeigh): Neighbour {
-  return {
-    family: n.family,
-    ifindex: n.ifindex,
-    dst: n.dst,
-    lladdr: n.lladdr,
-    state: n.state === 0 ? ['NONE'] : bits(NUD, n.state),
-    flags: bits(NTF, n.flags),
-  };
+  const { family, ifindex, dst, lladdr } = n;
+  return { family, ifindex, dst, lladdr, state: n.state === 0 ? ['NONE'] : bits(NUD, n.state), flags: bits(NTF, n.flags) };
 }
 
 export function toFdb(f: NativeFdb): FdbEntry {

@@ -3,6 +3,10 @@
 // makes writers from several processes take turns, which is what keeps two
 // processes from handing out the same address.
 //
+// Nothing here waits for another process's lock on the JS thread: SQLite
+// is told never to wait (busy_timeout 0), and a transaction that finds the
+// lock taken is tried again on later turns of the event loop (lockwait.ts).
+//
 // synchronous=NORMAL: in WAL mode a commit needs no fsync and the file
 // cannot be corrupted by a power loss (OFF could). The price is the
 // checkpoint every ~1000 WAL pages (a few hundred sandboxes), whose fsync
@@ -12,6 +16,7 @@ import { accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
 
 import { NsnetError } from '../errors.js';
+import { LockWaiter } from './lockwait.js';
 import { openEngine, type SqlEngine, type SqlStatement } from './engine.js';
 import { DB_FILE, prepareStateDir } from './statedir.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord, Store, StoreTx } from './store.js';
@@ -33,6 +38,15 @@ type Stmt = SqlStatement;
 /** SQLite's words for a file that is not a store, and for one it may not write. */
 const DAMAGED = /file is not a database|malformed|not a valid/i;
 const READ_ONLY = /readonly|read-only/i;
+
+/** How long a transaction keeps trying for a lock another process holds. */
+const LOCK_TIMEOUT_MS = 10_000;
+
+/** SQLITE_BUSY (or one of its extended codes), from either engine: another connection holds the lock. */
+const isBusy = (e: unknown) => {
+  const err = e as { code?: unknown; errcode?: unknown };
+  return (typeof err?.code === 'string' && err.code.startsWith('SQLITE_BUSY')) || (typeof err?.errcode === 'number' && (err.errcode & 0xff) === 5);
+};
 
 /** An error of the SQLite engine (node:sqlite's or better-sqlite3's), as opposed to one of the caller's. */
 const isSqlite = (e: unknown) => {
@@ -58,7 +72,8 @@ export function storeError(file: string, op: string, e: unknown): NsnetError {
     }
   }
   let why: string;
-  if (err?.code === 'ENOTDIR' || err?.code === 'EEXIST') why = `${dir} is not a directory: give --state-dir (NSNET_STATE_DIR) a directory`;
+  if (isBusy(e)) why = `another process has held its lock for ${LOCK_TIMEOUT_MS / 1000} s (${text}); is an nsnet process stuck?`;
+  else if (err?.code === 'ENOTDIR' || err?.code === 'EEXIST') why = `${dir} is not a directory: give --state-dir (NSNET_STATE_DIR) a directory`;
   else if (err?.code === 'EACCES' || err?.code === 'EPERM') why = `permission denied (${err.code}): nsnet reads and writes its state dir as root; run it with sudo, or give --state-dir a directory it may write`;
   else if (err?.code === 'EROFS' || READ_ONLY.test(text)) why = `${dir} is read-only, and nsnet writes its state there; give --state-dir a writable directory`;
   else if (DAMAGED.test(text)) why = `${text}: it is not an nsnet store, or it is damaged; move it away to start afresh (nsnet then forgets its networks and sandboxes)`;
@@ -71,6 +86,9 @@ export class SqliteStore implements Store {
   private readonly db: SqlEngine;
   private readonly tx: StoreTx;
   private inTx = false;
+  /** Writers wait in turn; readers (in WAL mode, busy only in rare moments) apart from them. */
+  private readonly writers = new LockWaiter({ busy: isBusy, timeoutMs: LOCK_TIMEOUT_MS });
+  private readonly readers = new LockWaiter({ busy: isBusy, timeoutMs: LOCK_TIMEOUT_MS });
   readonly id: string;
 
   /** Opens (creating if needed) stateDir/nsnet.db. */
@@ -83,14 +101,27 @@ export class SqliteStore implements Store {
     try {
       prepareStateDir(stateDir);
       db = openEngine(this.file);
-      // Another process's writer holds the lock for microseconds; wait rather than fail.
-      db.exec('PRAGMA busy_timeout = 10000');
+      db.exec('PRAGMA busy_timeout = 0');
       db.exec('PRAGMA journal_mode = WAL');
       db.exec('PRAGMA synchronous = NORMAL');
-      db.exec(SCHEMA);
-      // Made once with the store: two processes opening a new store at once agree on the first.
-      db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('id', ?)").run(randomBytes(8).toString('hex'));
-      id = db.prepare("SELECT value FROM meta WHERE key = 'id'").get()?.value as string | undefined;
+      const readId = () => db!.prepare("SELECT value FROM meta WHERE key = 'id'").get()?.value as string | undefined;
+      // Needs no lock once the schema and the id exist.
+      const setUp = () => {
+        db!.exec(SCHEMA);
+        // Made once with the store: two processes opening a new store at once agree on the first.
+        if (!readId()) db!.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('id', ?)").run(randomBytes(8).toString('hex'));
+      };
+      try {
+        setUp();
+      } catch (e) {
+        if (!isBusy(e)) throw e;
+        // A new store that another process is setting up this very moment:
+        // that takes it microseconds. Only here, at open, does SQLite wait.
+        db.exec(`PRAGMA busy_timeout = ${LOCK_TIMEOUT_MS}`);
+        setUp();
+        db.exec('PRAGMA busy_timeout = 0');
+      }
+      id = readId();
     } catch (e) {
       db?.close();
       throw storeError(this.file, 'open', e);
@@ -110,6 +141,7 @@ export class SqliteStore implements Store {
     try {
       this.db.exec(begin);
     } catch (e) {
+      if (isBusy(e)) throw e; // the caller tries again (lockwait.ts)
       throw storeError(this.file, begin, e);
     }
     this.inTx = true;
@@ -123,7 +155,7 @@ export class SqliteStore implements Store {
       } catch {
         // A failed COMMIT may have rolled back already.
       }
-      throw isSqlite(e) ? storeError(this.file, begin === 'BEGIN' ? 'read' : 'write', e) : e;
+      throw isSqlite(e) && !isBusy(e) ? storeError(this.file, begin === 'BEGIN' ? 'read' : 'write', e) : e;
     } finally {
       this.inTx = false;
     }
@@ -215,12 +247,16 @@ export class SqliteStore implements Store {
     };
   }
 
-  async update<T>(fn: (tx: StoreTx) => T): Promise<T> {
-    return this.write(fn);
+  update<T>(fn: (tx: StoreTx) => T): Promise<T> {
+    return this.writers.run(() => this.write(fn)).catch((e) => this.fail('write', e));
   }
 
-  async view<T>(fn: (tx: StoreTx) => T): Promise<T> {
-    return this.read(fn);
+  view<T>(fn: (tx: StoreTx) => T): Promise<T> {
+    return this.readers.run(() => this.read(fn)).catch((e) => this.fail('read', e));
+  }
+
+  private fail(op: string, e: unknown): never {
+    throw isBusy(e) ? storeError(this.file, op, e) : e;
   }
 
   close(): void {

@@ -1,0 +1,199 @@
+#include "reset.h"
+
+#include <errno.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <memory>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "../ns/ns.h"
+#include "../ops/ops.h"
+#include "../ops/sockets.h"
+#include "convert.h"
+#include "handle.h"
+#include "nft.h"
+
+namespace nsnet::addon {
+
+namespace {
+
+using Pairs = std::vector<std::pair<std::string, std::string>>;
+
+Napi::Array from_pairs(Napi::Env env, const Pairs& pairs) {
+  return to_array(env, pairs, [](Napi::Env e, const std::pair<std::string, std::string>& p) {
+    Napi::Array a = Napi::Array::New(e, 2);
+    a.Set(0u, p.first);
+    a.Set(1u, p.second);
+    return a;
+  });
+}
+
+}  // namespace
+
+Napi::Value list_sockets(Runner& runner, const Napi::CallbackInfo& info) {
+  struct J : Job {
+    std::shared_ptr<Namespace> ns;
+    ops::SocketQuery q;
+    ops::SocketList list;
+    void run() override {
+      // What only the namespace's own /proc/net tells, read in one visit
+      // when the query needs it: its socket counts (which dumps can find
+      // anything), and its raw sockets (which sock_diag lists only where
+      // the kernel has raw_diag).
+      const bool want_counts = q.kinds & (ops::kTcp | ops::kUdp | ops::kUdpLite), want_raw = q.kinds & ops::kRaw;
+      std::string stat, stat6, raw, raw6;
+      io::SysError e;
+      const bool read = !(want_counts || want_raw) || ns::run_in(ns->fd, &e, [&] {
+        const bool s4 = !want_counts || ns::read_here("/proc/thread-self/net/sockstat", &stat, &e);
+        const bool s6 = !want_counts || ns::read_here("/proc/thread-self/net/sockstat6", &stat6, &e);
+        const bool r4 = !want_raw || ns::read_here("/proc/thread-self/net/raw", &raw, &e);
+        const bool r6 = !want_raw || ns::read_here("/proc/thread-self/net/raw6", &raw6, &e);
+        return s4 && s6 && r4 && r6;
+      });
+      sockdiag::SockCounts counts;
+      const bool counted = want_counts && read && sockdiag::parse_sockstat(stat, &counts) && sockdiag::parse_sockstat(stat6, &counts);
+      if (!ns->diag.with(ns->fd, &err, [&](io::Socket& s) { return ops::list_sockets(s, q, counted ? &counts : nullptr, &list, &err); }))
+        return;
+      // The kernel's own netlink sockets (port 0) and nsnet's are no tenant's.
+      auto& v = list.sockets;
+      v.erase(std::remove_if(v.begin(), v.end(),
+                             [&](const sockdiag::SockInfo& s) { return s.family == AF_NETLINK && (s.portid == 0 || ns->is_ours(s.protocol, s.portid)); }),
+              v.end());
+      if (!want_raw) return;
+      std::vector<sockdiag::SockInfo> raws;
+      if (q.v4 && !(read && sockdiag::parse_proc_raw(raw, AF_INET, &raws))) list.unlisted.push_back("inet/raw");
+      if (q.v6 && !(read && sockdiag::parse_proc_raw(raw6, AF_INET6, &raws))) list.unlisted.push_back("inet6/raw");
+      for (const auto& r : raws)
+        if (r.state < 32 && (q.states & (1u << r.state))) v.push_back(r);
+    }
+    Napi::Value value(Napi::Env env) override {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("items", to_array(env, list.sockets, from_sock));
+      o.Set("unlisted", to_array(env, list.unlisted, [](Napi::Env e, const std::string& s) { return Napi::String::New(e, s); }));
+      o.Set("destroyed", list.destroyed);
+      return o;
+    }
+  };
+  auto j = std::make_unique<J>();
+  j->ns = NetnsHandle::From(info[0]);
+  j->q.destroy_timewait = info[1].ToBoolean().Value();
+  if (info.Length() > 2 && info[2].IsNumber()) j->q.kinds = info[2].As<Napi::Number>().Uint32Value() & ops::kAllKinds;
+  if (info.Length() > 3 && info[3].IsNumber()) j->q.states = info[3].As<Napi::Number>().Uint32Value();
+  if (info.Length() > 4 && info[4].IsNumber()) {
+    const uint32_t f = info[4].As<Napi::Number>().Uint32Value();
+    j->q.v4 = f & 1;
+    j->q.v6 = f & 2;
+  }
+  return runner.submit(info.Env(), j.release(), Lane::Namespace);
+}
+
+Napi::Value snapshot(Runner& runner, const Napi::CallbackInfo& info) {
+  struct J : Job {
+    std::shared_ptr<Namespace> ns;
+    std::vector<rtnl::LinkInfo> links;
+    std::vector<rtnl::AddrInfo> addrs;
+    std::vector<rtnl::RouteInfo> routes;
+    std::vector<rtnl::RuleInfo> rules;
+    std::vector<rtnl::NeighInfo> neighs;
+    io::Reply status;
+    void run() override {
+      ns->with_rtnl([&](io::Socket& s) {
+        auto ok = [&](bool r) { return r && !status.error; };
+        return ok(ops::list_links(s, 0, "", &links, &status, &err)) && ok(ops::list_addrs(s, AF_UNSPEC, 0, &addrs, &status, &err)) &&
+               ok(ops::list_routes(s, AF_UNSPEC, 0, &routes, &status, &err)) && ok(ops::list_rules(s, AF_UNSPEC, &rules, &status, &err)) &&
+               ok(ops::list_neighs(s, AF_INET, &neighs, &status, &err)) && ok(ops::list_neighs(s, AF_INET6, &neighs, &status, &err));
+      });
+    }
+    Napi::Value value(Napi::Env env) override {
+      Napi::Object o = from_reply(env, status);
+      o.Set("links", to_array(env, links, from_link));
+      o.Set("addresses", to_array(env, addrs, from_addr));
+      o.Set("routes", to_array(env, routes, from_route));
+      o.Set("rules", to_array(env, rules, from_fib_rule));
+      o.Set("neighbours", to_array(env, neighs, from_neigh));
+      return o;
+    }
+  };
+  auto j = std::make_unique<J>();
+  j->ns = NetnsHandle::From(info[0]);
+  return runner.submit(info.Env(), j.release(), Lane::Netlink);
+}
+
+Napi::Value sysctl_dump(Runner& runner, const Napi::CallbackInfo& info) {
+  struct J : Job {
+    std::shared_ptr<Namespace> ns;
+    std::shared_ptr<const Pairs> out;
+    void run() override {
+      auto pairs = std::make_shared<Pairs>();
+      if (ns::sysctl_dump(ns->fd, pairs.get(), &err)) out = std::move(pairs);
+    }
+    // Opaque to JS: handed back to sysctlRestore as it is, never copied into JS values.
+    Napi::Value value(Napi::Env env) override {
+      auto* held = new std::shared_ptr<const Pairs>(out);
+      return Napi::External<std::shared_ptr<const Pairs>>::New(env, held, [](Napi::Env, std::shared_ptr<const Pairs>* p) { delete p; });
+    }
+  };
+  auto j = std::make_unique<J>();
+  j->ns = NetnsHandle::From(info[0]);
+  return runner.submit(info.Env(), j.release(), Lane::Namespace);
+}
+
+Napi::Value sysctl_restore(Runner& runner, const Napi::CallbackInfo& info) {
+  struct J : Job {
+    std::shared_ptr<Namespace> ns;
+    std::shared_ptr<const Pairs> want;
+    Pairs left;
+    std::vector<std::string> changed;
+    void run() override {
+      if (!ns::sysctl_restore(ns->fd, *want, &ns->sysctls, &changed, &left, &err)) return;
+      // Drawn at random in every fresh namespace (sysctl_dump leaves it out): a new one here too.
+      uint32_t k[4];
+      std::random_device rd;
+      for (uint32_t& x : k) x = rd();
+      char key[40];
+      std::snprintf(key, sizeof key, "%08x-%08x-%08x-%08x", k[0], k[1], k[2], k[3]);
+      io::SysError e;
+      if (!ns::sysctl_write(ns->fd, "net/ipv4/tcp_fastopen_key", key, &e)) left.emplace_back("ipv4/tcp_fastopen_key", "(" + e.what + ")");
+    }
+    Napi::Value value(Napi::Env env) override {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("changed", to_array(env, changed, [](Napi::Env e, const std::string& s) { return Napi::String::New(e, s); }));
+      o.Set("left", from_pairs(env, left));
+      return o;
+    }
+  };
+  if (!info[1].IsExternal()) NAPI_THROW(Napi::TypeError::New(info.Env(), "sysctlRestore needs what sysctlDump returned"), Napi::Value());
+  auto j = std::make_unique<J>();
+  j->ns = NetnsHandle::From(info[0]);
+  j->want = *info[1].As<Napi::External<std::shared_ptr<const Pairs>>>().Data();
+  return runner.submit(info.Env(), j.release(), Lane::Namespace);
+}
+
+Napi::Value ct_flush(Runner& runner, const Napi::CallbackInfo& info) {
+  struct J : Job {
+    std::shared_ptr<Namespace> ns;
+    void run() override {
+      ns->with_nfnl(&err, [&](io::Socket& s) {
+        for (bool exp : {false, true}) {
+          io::Reply status;
+          auto enc = [&](nl::Builder& b, uint32_t seq) { return nft::encode_ct_flush(b, seq, exp); };
+          if (!s.request(enc, [](size_t, const nlmsghdr*) {}, &status, &err)) return false;
+          // ENOENT: nothing was tracked (the table is made on first use).
+          if (status.error && status.error != -ENOENT) return io::fail(&err, -status.error, exp ? "flush conntrack expectations" : "flush conntrack");
+        }
+        return true;
+      });
+    }
+    Napi::Value value(Napi::Env env) override { return env.Undefined(); }
+  };
+  auto j = std::make_unique<J>();
+  j->ns = NetnsHandle::From(info[0]);
+  return runner.submit(info.Env(), j.release(), nft_lane(*j->ns));
+}
+
+}  // namespace nsnet::addon

@@ -1,0 +1,220 @@
+// Putting a used namespace back the way it was made, or saying why it
+// cannot be: what recycling a sandbox's namespace rests on (pool.ts).
+//
+// A snapshot taken when the namespace was made ready (its links, addresses,
+// routes, rules and neighbours) and a dump of a fresh namespace's
+// /proc/sys/net are the reference. First (leftSockets) nothing of the
+// tenant may still run in it: any socket left (a listener, a UDP or packet
+// socket, one held by another process) refuses it; TIME_WAIT entries,
+// which no process holds, are closed. Then the reset (resetNetns) puts back
+// what a tenant may have changed: nf_tables and conntrack, links (those it
+// added are deleted; names, MACs, MTU, flags, queue length, group and
+// alias restored; set down where the snapshot has them down, which flushes
+// the neighbours and routes on them), sysctls, addresses, routes, rules and
+// neighbours. Last it reads everything
+// again: anything still unlike the snapshot refuses the reset. It never
+// guesses: refused, the namespace is released instead.
+import { NsnetError } from '../errors.js';
+import {
+  native,
+  type NativeAddr,
+  type NativeGroup,
+  type NativeLink,
+  type NativeNeigh,
+  type NativeOp,
+  type NativeReply,
+  type NativeRoute,
+  type NativeRule,
+  type NativeSysctls,
+} from '../native.js';
+import { Nftables } from './nftables.js';
+import type { Netns } from './netns.js';
+import { describeSocket } from './socklist.js';
+
+/** What a namespace looked like once made ready. */
+export interface Snapshot {
+  links: NativeLink[];
+  addresses: NativeAddr[];
+  routes: NativeRoute[];
+  rules: NativeRule[];
+  neighbours: NativeNeigh[];
+}
+
+/** The values under /proc/sys/net of a fresh namespace (held by the addon). */
+export type Sysctls = NativeSysctls;
+
+export type ResetResult = { ok: true; timeWaitClosed: number } | { ok: false; reason: string };
+
+// IFF_* bits a tenant may change (dev_change_flags lets these through).
+const USER_FLAGS = 0x4 | 0x20 | 0x80 | 0x100 | 0x200 | 0x1000 | 0x2000 | 0x4000 | 0x8000;
+const IFF_UP = 0x1;
+const LOOPBACK = 1; // lo's ifindex in every namespace
+
+/** Reads what the snapshot and the checks compare, in one trip. */
+async function read(ns: Netns): Promise<Snapshot> {
+  const { errno, message, links, addresses, routes, rules, neighbours } = await native.snapshot(ns.handle);
+  if (errno) throw NsnetError.kernel('dump', 'namespace reset', errno, message || undefined);
+  return { links, addresses, routes, rules, neighbours };
+}
+
+export function snapshot(ns: Netns): Promise<Snapshot> {
+  return read(ns);
+}
+
+/** What a restore brings a namespace back to: a fresh one's values (but the TCP Fast Open key, which a reset draws anew). */
+export function sysctls(ns: Netns): Promise<Sysctls> {
+  return native.sysctlDump(ns.handle);
+}
+
+const addrKey = (a: NativeAddr) => `${a.family} ${a.ifindex} ${a.address}/${a.prefixlen} ${a.peer ?? ''} ${a.scope}`;
+const routeKey = (r: NativeRoute) =>
+  `${r.family} ${r.table} ${r.type} ${r.dst ?? ''}/${r.dstLen} ${r.gateway ?? ''} ${r.oif} ${r.protocol} ${r.scope} ${r.metric ?? ''} ${r.prefsrc ?? ''}`;
+const ruleKey = (r: NativeRule) => r.body.toString('hex');
+const neighKey = (n: NativeNeigh) => `${n.family} ${n.ifindex} ${n.dst} ${n.lladdr ?? ''} ${n.state} ${n.flags}`;
+const linkKey = (l: NativeLink) =>
+  `${l.ifindex} ${l.name} ${l.kind} ${l.mtu} ${l.mac ?? ''} ${l.flags & (USER_FLAGS | IFF_UP)} ${l.txqlen} ${l.group} ${l.alias} ${l.master}`;
+
+/** What differs between two readings, one line per difference ('' when nothing does). */
+function differences(want: Snapshot, got: Snapshot): string {
+  const out: string[] = [];
+  const diff = <T>(what: string, key: (x: T) => string, a: T[], b: T[]) => {
+    const wa = new Set(a.map(key));
+    const gb = new Set(b.map(key));
+    for (const k of gb) if (!wa.has(k)) out.push(`${what} ${k} is new`);
+    for (const k of wa) if (!gb.has(k)) out.push(`${what} ${k} is missing`);
+  };
+  diff('link', linkKey, want.links, got.links);
+  diff('address', addrKey, want.addresses, got.addresses);
+  diff('route', routeKey, want.routes, got.routes);
+  diff('rule', (r: NativeRule) => `${r.family} pref ${r.priority} table ${r.table} (${ruleKey(r)})`, want.rules, got.rules);
+  diff('neighbour', neighKey, want.neighbours, got.neighbours);
+  return out.join('; ');
+}
+
+/** Sends ops on ns's socket in one batch; the first failure, named. */
+async function exec(ns: Netns, ops: NativeOp[], extra: NativeGroup[] = []): Promise<void> {
+  const groups: NativeGroup[] = [...(ops.length ? [{ ns: ns.handle, ops }] : []), ...extra];
+  if (!groups.length) return;
+  const replies: NativeReply[] = await native.exec(groups);
+  const bad = replies.find((r) => r.errno && r.errno !== 125);
+  if (bad) throw NsnetError.kernel('reset', 'namespace reset', bad.errno, bad.message || undefined);
+}
+
+/**
+ * The requests that bring each link of `want` back. A link goes down only
+ * where it must (down in the snapshot, or its name or MAC to change), and
+ * up again where the snapshot has it up: taking a link down makes the
+ * kernel wait for an RCU grace period, and lo, up in every namespace, need
+ * not pay it each time.
+ */
+function linkOps(want: NativeLink[], now: Map<number, NativeLink>): NativeOp[] {
+  const ops: NativeOp[] = [];
+  for (const w of want) {
+    const l = now.get(w.ifindex)!;
+    const set: NativeOp & { op: 'link.set' } = { op: 'link.set', dev: w.ifindex };
+    const [wantUp, isUp] = [!!(w.flags & IFF_UP), !!(l.flags & IFF_UP)];
+    const mac = !!w.mac && l.mac !== w.mac && w.ifindex !== LOOPBACK;
+    const down = isUp && (!wantUp || l.name !== w.name || mac);
+    if (down) set.up = false;
+    if (l.name !== w.name) set.name = w.name;
+    if (l.mtu !== w.mtu) set.mtu = w.mtu;
+    if (mac) set.mac = w.mac!;
+    if (l.txqlen !== w.txqlen) set.txqlen = w.txqlen;
+    if (l.group !== w.group) set.group = w.group;
+    if (l.alias !== w.alias) set.alias = w.alias;
+    if (l.master && !w.master) set.master = null;
+    const changed = (l.flags ^ w.flags) & USER_FLAGS;
+    if (changed) set.flags = { mask: changed, value: w.flags & changed };
+    if (Object.keys(set).length > 2) ops.push(set);
+    if (wantUp && (down || !isUp)) ops.push({ op: 'link.set', dev: w.ifindex, up: true });
+  }
+  return ops;
+}
+
+/**
+ * Refuses a namespace in which a socket is left (a tenant's process may
+ * still hold it); closes TIME_WAIT entries, which no process holds.
+ */
+export async function leftSockets(ns: Netns): Promise<ResetResult> {
+  const socks = await native.sockets(ns.handle, true);
+  if (!socks.items.length) return { ok: true, timeWaitClosed: socks.destroyed };
+  const shown = socks.items.slice(0, 5).map(describeSocket).join(', ');
+  return { ok: false, reason: `${socks.items.length} socket(s) still open in the namespace: ${shown}${socks.items.length > 5 ? ', ...' : ''}` };
+}
+
+/**
+ * Resets ns to `want` (its snapshot) and the sysctls of a fresh namespace,
+ * once leftSockets found no socket in it. hostOps: requests on the far side
+ * (a veth's host end) that go with the links' batch. Never throws for what
+ * it finds: a refusal says why.
+ */
+export async function resetNetns(ns: Netns, want: Snapshot, fresh: Sysctls, hostOps?: NativeGroup[]): Promise<ResetResult> {
+  const h = ns.handle;
+  try {
+    // 1. (The caller has made sure no socket is left: leftSockets.)
+    // 2. nf_tables and conntrack (counters under /proc/sys/net follow them).
+    const nft = new Nftables(ns);
+    const [tables] = await Promise.all([nft.tables(), native.ctFlush(h)]);
+    if (tables.length) await nft.commit(tables.map((t) => ({ verb: 'destroy' as const, table: { family: t.family, name: t.name } })));
+    // 3. Links the tenant added go (one at a time: deleting one end of a veth takes the other).
+    let now = await read(ns);
+    const links = new Map(now.links.map((l) => [l.ifindex, l]));
+    const gone = want.links.filter((w) => !links.has(w.ifindex));
+    if (gone.length) return { ok: false, reason: `link(s) ${gone.map((l) => l.name).join(', ')} left the namespace` };
+    const mine = new Set(want.links.map((l) => l.ifindex));
+    const added = now.links.filter((l) => !mine.has(l.ifindex));
+    for (const l of added) await exec(ns, [{ op: 'link.del', dev: l.ifindex }]).catch(noSuchDevice);
+    if (added.length) now = await read(ns);
+    // 4. One batch: routes, rules and addresses not in the snapshot go, the
+    //    missing rules come back; then the links are put back (a link set
+    //    down loses its neighbours and the routes through it).
+    const has = <T>(xs: T[], key: (x: T) => string) => new Set(xs.map(key));
+    const [wantAddr, wantRoute, wantRule, nowRule] = [has(want.addresses, addrKey), has(want.routes, routeKey), has(want.rules, ruleKey), has(now.rules, ruleKey)];
+    const addrOp = (op: 'addr.add' | 'addr.del', a: NativeAddr): NativeOp => ({
+      op, dev: a.ifindex, address: a.address, prefixlen: a.prefixlen, scope: a.scope, broadcast: a.broadcast !== null, ...(a.peer && a.peer !== a.address ? { peer: a.peer } : {}),
+    });
+    await exec(ns, [
+      // Routes first, while the addresses and links they need are still there.
+      ...now.routes.filter((r) => !wantRoute.has(routeKey(r)) && r.protocol !== 2 /* the kernel's own follow their addresses */).map(routeDel),
+      ...now.rules.filter((r) => !wantRule.has(ruleKey(r))).map((r): NativeOp => ({ op: 'raw', type: 33 /* RTM_DELRULE */, body: r.body })),
+      ...want.rules.filter((r) => !nowRule.has(ruleKey(r))).map((r): NativeOp => ({ op: 'raw', type: 32 /* RTM_NEWRULE */, flags: 0x600, body: r.body })),
+      ...now.addresses.filter((a) => !wantAddr.has(addrKey(a))).map((a) => addrOp('addr.del', a)),
+      ...linkOps(want.links, links),
+    ], hostOps);
+    // 5. /proc/sys/net, once the links have their names (and MTUs) back; the TCP Fast Open key drawn anew.
+    const sys = await native.sysctlRestore(h, fresh);
+    if (sys.left.length) return { ok: false, reason: `sysctls that cannot be put back: ${sys.left.map(([k, v]) => `${k}=${v.trim()}`).join(', ')}` };
+    // 6. Addresses the tenant removed come back (the kernel gives lo's back
+    //    by itself once IPv6 is on again), and neighbour entries not in the
+    //    snapshot go (the tenant's on lo; and turning IPv6 forwarding off in
+    //    the sysctls' restore sends an MLD report, which makes one); then
+    //    everything is read again: only an exact match goes back to the pool.
+    now = await read(ns);
+    const back = has(now.addresses, addrKey);
+    const wantNeigh = has(want.neighbours, neighKey);
+    const fix: NativeOp[] = [
+      ...want.addresses.filter((a) => !back.has(addrKey(a))).map((a) => addrOp('addr.add', a)),
+      ...now.neighbours.filter((n) => !wantNeigh.has(neighKey(n))).map((n): NativeOp => ({ op: 'neigh.del', dev: n.ifindex, dst: n.dst, flags: n.flags & 0x8 })),
+    ];
+    if (fix.length) {
+      await exec(ns, fix);
+      now = await read(ns);
+    }
+    const diff = differences(want, now);
+    return diff ? { ok: false, reason: `still unlike a fresh namespace: ${diff}` } : { ok: true, timeWaitClosed: 0 };
+  } catch (e) {
+    return { ok: false, reason: `reset failed: ${(e as Error).message}` };
+  }
+}
+
+const noSuchDevice = (e: NsnetError) => {
+  if (e.code !== 'ENODEV') throw e;
+};
+
+function routeDel(r: NativeRoute): NativeOp {
+  return {
+    op: 'route.del', family: r.family === 6 ? 10 : 2, ...(r.dst ? { dst: r.dst } : {}), dstLen: r.dstLen, table: r.table, type: r.type,
+    protocol: r.protocol, scope: r.scope, ...(r.gateway ? { gateway: r.gateway } : {}), ...(r.oif ? { dev: r.oif } : {}),
+    ...(r.metric !== null ? { metric: r.metric } : {}),
+  };
+}

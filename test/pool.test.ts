@@ -1,0 +1,224 @@
+// Sandbox pools and recycling (cnm/pool.ts, netlink/pool.ts, netlink/reset.ts)
+// on the real kernel: recycling refused while a socket is left, a recycled
+// namespace exactly as it was when made (ip -j, nft -j, sysctl -a) for each
+// kind of change a tenant can make, and a killed process's pool removed by
+// reconcile.
+import { execFile, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
+
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+
+import { Batch, createSandbox, Netns, NetnsPool, type Sandbox } from '../src/index.js';
+import { eventually, world, type World } from './cnm-helpers.js';
+import { ipj, uniq } from './helpers.js';
+
+const run = promisify(execFile);
+
+let w: World;
+let net: string;
+beforeEach(async () => {
+  w = await world('pl', { pool: { size: 2, networks: ['*'] } });
+  net = uniq('pn');
+  await w.c.createNetwork(net, { subnets: ['10.97.0.0/24'] });
+  await w.c.pool!.warm();
+});
+afterEach(async () => {
+  await w.cleanup();
+});
+
+/** This process's pooled namespaces (other test files run pools of their own). */
+async function pooled(): Promise<string[]> {
+  const mine = `nsp-${w.c.store.id}-${process.pid}-`;
+  return (await ipj<{ name: string }[]>(null, 'netns', 'list')).map((n) => n.name).filter((n) => n.startsWith(mine)).sort();
+}
+
+const sh = (ns: string, script: string) => run('ip', ['netns', 'exec', ns, 'sh', '-c', script]);
+
+// Fields that differ between any two namespaces, however fresh: counters,
+// lifetimes, the far end's index (a host-side number), and the kernel's
+// random draws (the TCP Fast Open key).
+const VOLATILE = new Set(['stats64', 'stats', 'link_index', 'link_netnsid', 'valid_life_time', 'preferred_life_time', 'used', 'lastuse', 'probes']);
+const clean = (x: unknown): unknown =>
+  Array.isArray(x) ? x.map(clean) : x && typeof x === 'object' ? Object.fromEntries(Object.entries(x).filter(([k]) => !VOLATILE.has(k)).map(([k, v]) => [k, clean(v)])) : x;
+
+/** Everything a tenant can see of a namespace's network, as iproute2, nft and sysctl print it. */
+async function view(ns: string) {
+  const j = async (...a: string[]) => clean(await ipj(ns, ...a));
+  const nft = JSON.parse((await run('ip', ['netns', 'exec', ns, 'nft', '-j', 'list', 'ruleset'])).stdout).nftables.filter((e: object) => !('metainfo' in e));
+  const sysctl = (await run('ip', ['netns', 'exec', ns, 'sysctl', '-a', '--pattern', '^net\\.'])).stdout
+    .split('\n')
+    .filter((l) => l && !l.startsWith('net.ipv4.tcp_fastopen_key'))
+    .sort();
+  return {
+    links: await j('-d', 'link', 'show'), addrs: await j('addr', 'show'),
+    routes: [await j('route', 'show', 'table', 'all'), await j('-6', 'route', 'show', 'table', 'all')],
+    rules: [await j('rule', 'show'), await j('-6', 'rule', 'show')], neigh: [await j('neigh', 'show'), await j('neigh', 'show', 'proxy')],
+    nft, sysctl,
+  };
+}
+
+/** Takes a pooled sandbox, lets `tenant` change it, recycles it; returns the namespace's view when it was made, now, and another fresh one's. */
+async function recycleAfter(tenant: (sb: Sandbox, gateway: string) => Promise<unknown>) {
+  const before = new Map<string, Awaited<ReturnType<typeof view>>>();
+  for (const n of await pooled()) before.set(n, await view(n));
+  const sb = await createSandbox(w.c, { name: uniq('pt'), mode: { network: net } });
+  await w.c.pool!.warm(); // the refill the create started, done
+  const remaining = await pooled();
+  const taken = [...before.keys()].filter((n) => !remaining.includes(n));
+  expect(taken).toHaveLength(1);
+  await tenant(sb, '10.97.0.1');
+  expect(await sb.delete({ recycle: true })).toEqual({ recycled: true, reason: null });
+  await w.c.pool!.warm(); // its reset, done in the background
+  expect(w.c.pool!.stats()).toMatchObject({ refused: 0, lastError: null });
+  const back = (await pooled()).filter((n) => !remaining.includes(n));
+  expect(back).toHaveLength(1);
+  return { then: before.get(taken[0]!)!, now: await view(back[0]!), fresh: await view(remaining[0]!) };
+}
+
+describe('recycling', () => {
+  test.each([
+    ['a listening TCP socket', 'tcp', /tcp 0\.0\.0\.0:8080 LISTEN/],
+    ['a bound UDP socket', 'udp', /udp 0\.0\.0\.0:5353/],
+    ['a packet socket', 'packet', /packet raw 0x0003/],
+  ])('is refused while another process holds %s in the namespace, which is then released as usual', async (_, kind, shown) => {
+    const sb = await createSandbox(w.c, { name: uniq('ps'), mode: { network: net } });
+    const holder = spawn('ip', ['netns', 'exec', sb.name, 'python3', 'test/fixtures/hold-socket.py', kind], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await new Promise((res) => createInterface({ input: holder.stdout! }).once('line', res));
+      const before = await pooled();
+      const r = await sb.delete({ recycle: true });
+      expect(r.recycled).toBe(false);
+      expect(r.reason).toMatch(shown);
+      expect(await pooled()).toEqual(before);
+      expect((await ipj<{ name: string }[]>(null, 'netns', 'list')).map((n) => n.name)).not.toContain(sb.name);
+      expect(w.c.pool!.stats()).toMatchObject({ refused: 1, recycled: 0 });
+    } finally {
+      holder.kill('SIGKILL');
+    }
+  });
+
+  test('is accepted once no socket is left, and the next create on the network takes the same namespace again', async () => {
+    const sb = await createSandbox(w.c, { name: uniq('pa'), mode: { network: net } });
+    const holder = spawn('ip', ['netns', 'exec', sb.name, 'python3', 'test/fixtures/hold-socket.py', 'tcp'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise((res) => createInterface({ input: holder.stdout! }).once('line', res));
+    holder.kill('SIGKILL');
+    await new Promise((res) => holder.once('exit', res));
+    const id = (await sb.netns()).id;
+    expect(await sb.delete({ recycle: true })).toEqual({ recycled: true, reason: null });
+    await w.c.pool!.warm();
+    expect(w.c.pool!.stats()).toMatchObject({ recycled: 1, refused: 0 });
+    // The pool hands out the oldest first: ours comes back among the next three.
+    const next: Sandbox[] = [];
+    for (let i = 0; i < 3; i++) next.push(await createSandbox(w.c, { name: uniq('pb'), mode: { network: net } }));
+    const again = (await Promise.all(next.map(async (x) => ((await x.netns()).id === id ? x : null)))).find(Boolean);
+    expect(again).toBeTruthy();
+    await run('ip', ['netns', 'exec', again!.name, 'ping', '-c1', '-W2', '10.97.0.1']);
+  });
+
+  test('a TIME_WAIT connection (no process holds it) does not stop recycling: it is closed', async () => {
+    const sb = await createSandbox(w.c, { name: uniq('pw'), mode: { network: net } });
+    const ns = await sb.netns();
+    const srv = await ns.listenTcp(9000, '127.0.0.1');
+    srv.on('connection', (s) => s.end());
+    const c = await ns.connectTcp(9000, '127.0.0.1');
+    await new Promise((res) => c.on('close', res).end());
+    await new Promise((res) => srv.close(res));
+    expect((await ns.sockets()).map((s) => s.state)).toContain('TIME-WAIT');
+    expect(await sb.delete({ recycle: true })).toEqual({ recycled: true, reason: null });
+  });
+});
+
+describe('a recycled namespace is the namespace it was when made, after a tenant changed', () => {
+  const cases: [string, (sb: Sandbox, gw: string) => Promise<unknown>][] = [
+    ['its addresses', (sb) => sh(sb.name, 'ip addr add 192.0.2.5/24 dev eth0; ip addr add 2001:db8::5/64 dev eth0 nodad; ip addr add 10.9.9.9/32 dev lo; ip addr del 127.0.0.1/8 dev lo')],
+    ['its routes', (sb, gw) => sh(sb.name, `ip route add 198.51.100.0/24 via ${gw}; ip route add blackhole 203.0.113.0/24 table 100; ip route add throw 10.10.0.0/16 table 100; ip -6 route add 2001:db8:1::/64 dev eth0 table 200; ip route del default`)],
+    ['its rules', (sb) => sh(sb.name, 'ip rule add from 10.0.0.0/8 lookup 100 pref 100; ip -6 rule add to 2001:db8::/32 table 200 pref 200; ip rule del pref 32767')],
+    ['its neighbours', (sb) => sh(sb.name, 'ip neigh add 10.97.0.50 lladdr 02:00:00:00:00:50 dev eth0 nud permanent; ip -6 neigh add fe80::50 lladdr 02:00:00:00:00:51 dev eth0 nud permanent; ip neigh add proxy 10.97.0.60 dev eth0')],
+    ['its links (added ones)', (sb) => sh(sb.name, 'ip link add tb0 type bridge; ip link set tb0 up; ip link add vx0 type veth peer name vx1; ip link set eth0 master tb0')],
+    ["its links' names, MACs, MTU and flags", (sb) => sh(sb.name, 'ip link set eth0 down; ip link set eth0 name ten0 address 02:11:22:33:44:55 mtu 1280 promisc on arp off allmulticast on txqueuelen 10 group 7 alias tenant; ip link set ten0 up; ip link set lo mtu 1500')],
+    ['its sysctls', (sb) => sh(sb.name, 'sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.eth0.rp_filter=2 net.ipv6.conf.all.forwarding=1 net.core.somaxconn=77 net.ipv4.conf.default.arp_ignore=1 net.ipv6.conf.lo.disable_ipv6=1 net.ipv4.tcp_syncookies=0; sysctl -qw "net.ipv4.ip_local_port_range=2000 3000"')],
+    ['its nf_tables ruleset', (sb) => sh(sb.name, `nft add table inet t; nft add chain inet t c '{ type filter hook input priority 0; policy drop; }'; nft add rule inet t c tcp dport 22 accept; nft add table ip nat2; nft add set ip nat2 s '{ type ipv4_addr; }'`)],
+    ['its conntrack table', async (sb, gw) => {
+      await sh(sb.name, `nft add table ip ctt; nft add chain ip ctt c '{ type filter hook output priority 0; }'; nft add rule ip ctt c ct state new accept; ping -c1 -W2 ${gw}`);
+      expect(Number((await sh(sb.name, 'sysctl -n net.netfilter.nf_conntrack_count')).stdout)).toBeGreaterThan(0);
+    }],
+  ];
+  test.each(cases)('%s', async (_, tenant) => {
+    const { then, now, fresh } = await recycleAfter(tenant);
+    expect(now).toEqual(then);
+    // And like any other fresh one, but for the MAC each draws at random.
+    const noMac = (v: typeof now) => JSON.parse(JSON.stringify(v).replace(/"(address|perm_address)":"[0-9a-f:]{17}"/g, '"$1":"-"'));
+    expect(noMac(now)).toEqual(noMac(fresh));
+  });
+});
+
+describe('pools', () => {
+  test('stats count hits, misses, namespaces made and the refill rate; a sandbox on two networks is made fresh', async () => {
+    const before = w.c.pool!.stats();
+    expect(before.networks[net]).toMatchObject({ size: 2, ready: 2, hits: 0, misses: 0, made: 2, failures: 0 });
+    expect(before.refillRate).toBeGreaterThan(0);
+    await createSandbox(w.c, { name: uniq('ph'), mode: { network: net } });
+    const other = await w.c.createNetwork(uniq('po'), { subnets: ['10.98.0.0/24'] });
+    const two = await w.c.createSandbox(uniq('p2'), { networks: [net, other.name] });
+    expect((await two.info()).endpoints).toHaveLength(2);
+    expect(w.c.pool!.stats().networks[net]).toMatchObject({ hits: 1, misses: 0 });
+    expect(await two.delete({ recycle: true })).toEqual({ recycled: false, reason: 'it is on 2 networks (a pooled namespace is on one)' });
+  });
+
+  test('an empty pool falls back to a fresh namespace, and the pool refills in the background at its rate', async () => {
+    // A pool that makes one namespace a second: a third create in a row finds it empty.
+    const slow = await w.reopen({ pool: { size: 2, networks: [net], rate: 1 } });
+    await slow.pool!.warm();
+    const sbs = [];
+    for (let i = 0; i < 3; i++) sbs.push(await createSandbox(slow, { name: uniq('pe'), mode: { network: net } }));
+    expect(slow.pool!.stats().networks[net]).toMatchObject({ hits: 2, misses: 1 });
+    await slow.pool!.warm();
+    expect(slow.pool!.stats().networks[net]).toMatchObject({ ready: 2, made: 4 });
+    for (const sb of sbs) await run('ip', ['netns', 'exec', sb.name, 'ping', '-c1', '-W2', '10.97.0.1']);
+  });
+
+  test('a process killed while its pool is full leaves nothing that reconcile does not remove', async () => {
+    const child = spawn(process.execPath, ['test/fixtures/pool-holder.mjs', w.stateDir, w.host.name!, net, '3'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const line = await new Promise<string>((res) => createInterface({ input: child.stdout! }).once('line', res));
+    const pid = line.split(' ')[1]!;
+    const theirs = async () => (await ipj<{ name: string }[]>(null, 'netns', 'list')).map((n) => n.name).filter((n) => n.startsWith(`nsp-${w.c.store.id}-${pid}-`));
+    const theirVeths = async () => (await ipj<any[]>(w.host.name!, 'link', 'show')).filter((l) => String(l.ifalias ?? '').includes(`pool-${w.c.store.id}-${pid}-`));
+    expect(await theirs()).toHaveLength(3);
+    expect(await theirVeths()).toHaveLength(3);
+    child.kill('SIGKILL');
+    await new Promise((res) => child.once('exit', res));
+    const mine = await pooled();
+    const report = await w.c.reconcile();
+    expect(report.namespacesRemoved.filter((n) => n.includes(`-${pid}-`))).toHaveLength(3);
+    expect(await theirs()).toEqual([]);
+    // The kernel destroys the released namespaces, and their veths with them, in its own time.
+    await eventually(async () => expect(await theirVeths()).toEqual([]));
+    // This process's own pool is left alone.
+    expect(await pooled()).toEqual(mine);
+  });
+});
+
+describe('NetnsPool (the low-level pool)', () => {
+  test('take renames a ready namespace and runs the batch in one trip; putBack returns one untouched; close releases the rest', async () => {
+    const prefix = uniq('np');
+    const pool = new NetnsPool({ size: 2, prefix, prepare: (ns) => ({ batch: new Batch(ns).addBridge({ name: 'br9' }), data: 'x' }) });
+    try {
+      await pool.warm();
+      const names = async () => (await Netns.list()).filter((n) => n.startsWith(prefix));
+      expect(await names()).toHaveLength(2);
+      const c = pool.take()!;
+      expect(c.data).toBe('x');
+      const name = uniq('nt');
+      const ns = await c.use(name, (x) => new Batch(x).setUp('br9').addAddress('br9', '192.0.2.1/24'));
+      expect(ns.name).toBe(name);
+      expect((await ipj<any[]>(name, 'addr', 'show', 'br9'))[0].addr_info[0].local).toBe('192.0.2.1');
+      pool.take()!.putBack();
+      expect(pool.stats()).toMatchObject({ hits: 2, misses: 0 });
+      await ns.delete();
+    } finally {
+      await pool.close();
+    }
+    expect((await Netns.list()).filter((n) => n.startsWith(prefix))).toEqual([]);
+  });
+});
