@@ -4,6 +4,7 @@
 // DNAT comes first), so Docker refuses it ("port is already allocated") and
 // so does nsnet, unless told to go ahead.
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { basename } from 'node:path';
 
 import type { HasHandle } from './netlink/batch.js';
 import { listSockets } from './netlink/socklist.js';
@@ -47,6 +48,19 @@ export function takes(l: Listener, key: string): boolean {
   return familyOf(l.address) === familyOf(key) && (l.address === key || isAny(l.address) || isAny(key));
 }
 
+/**
+ * A process's program, as the user started it: its executable's file name.
+ * comm names the main thread, which a program may rename (Node 24 calls it
+ * MainThread); comm is the fallback where exe cannot be read.
+ */
+function programName(pid: string): string {
+  try {
+    return basename(readlinkSync(`/proc/${pid}/exe`)).replace(/ \(deleted\)$/, '');
+  } catch {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  }
+}
+
 /** The process that holds a socket, as `name (pid N)`, or null if /proc does not tell. */
 export function socketOwner(inode: number): string | null {
   const target = `socket:[${inode}]`;
@@ -60,7 +74,7 @@ export function socketOwner(inode: number): string | null {
     for (const fd of fds) {
       try {
         if (readlinkSync(`/proc/${pid}/fd/${fd}`) !== target) continue;
-        return `${readFileSync(`/proc/${pid}/comm`, 'utf8').trim()} (pid ${pid})`;
+        return `${programName(pid)} (pid ${pid})`;
       } catch {
         // Closed meanwhile.
       }

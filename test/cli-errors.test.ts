@@ -6,7 +6,6 @@
 import { execFile } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -17,6 +16,7 @@ import { arity, type Group } from '../src/cli/args.js';
 import { nsnet as root } from '../src/cli/commands.js';
 import { groupHelp, isGroup } from '../src/cli/help.js';
 import { missingCapabilities } from '../src/cli/privileges.js';
+import { openEngine } from '../src/store/engine.js';
 import { cliWithStateDir, walk } from './cli-helpers.js';
 import { ipj, nobodyView, uniq } from './helpers.js';
 import { nftj } from './nft-helpers.js';
@@ -197,10 +197,9 @@ describe('nsnet with a state dir it cannot use', () => {
           expect(r.stderr).toBe(`nsnet: state store ${join(dir, 'nsnet.db')}: ${why}\n`);
         }
       }
-      const require = createRequire(import.meta.url);
-      const Database = require('better-sqlite3') as typeof import('better-sqlite3');
+      // The engine the store itself opens on this Node (better-sqlite3 is built for one ABI only).
       const damage = (sql: string) => {
-        const db = new Database(join(live, 'nsnet.db'));
+        const db = openEngine(join(live, 'nsnet.db'));
         db.prepare(sql).run();
         db.close();
       };
@@ -215,9 +214,7 @@ describe('nsnet with a state dir it cannot use', () => {
       expect(shape.stderr).toBe(`nsnet: state store ${join(live, 'nsnet.db')}: a row of sandboxes is not a record nsnet wrote (no id and name): the store is damaged; move it away to start afresh (nsnet then forgets its networks and sandboxes)\n`);
       expect(await kernel()).toBe(before);
       // Mended, the store works again, and its sandbox and network go.
-      const db = new Database(join(live, 'nsnet.db'));
-      db.prepare('DELETE FROM sandboxes WHERE name = ?').run(sb);
-      db.close();
+      damage(`DELETE FROM sandboxes WHERE name = '${sb}'`);
       expect((await cli({ env: { NSNET_STATE_DIR: live } }, 'network', 'rm', '-f', net)).code).toBe(0);
       await run('ip', ['netns', 'delete', sb]).catch(() => {});
     } finally {

@@ -134,11 +134,14 @@ describe('names served by nsnet daemon', () => {
     try {
       const flood = await abuse(bad.netnsPath, good.name);
       const during: (string | string[])[] = [];
-      for (let i = 0; i < 10; i++) during.push(addresses(await query(good.netnsPath, bad.name, 'A', { ms: 2000 })));
-      const floodedBy = flood.sent();
-      await flood.done;
+      const floodedBy: number[] = [];
+      for (let i = 0; i < 10; i++) {
+        during.push(addresses(await query(good.netnsPath, bad.name, 'A', { ms: 2000 })));
+        floodedBy.push(flood.sent());
+      }
+      await flood.stop();
       expect(during).toEqual(Array(10).fill([await addr(bad)]));
-      expect(floodedBy).toBeLessThan(50_000); // answered while the flood went on
+      expect(floodedBy[floodedBy.length - 1]).toBeGreaterThan(floodedBy[0]!); // answered while the flood went on
       expect(d.proc.exitCode).toBeNull();
       // The flood may leave bad's socket full a moment longer, and a query then is dropped, as any datagram is: a stub resolver asks again.
       await eventually(async () => expect(addresses(await query(bad.netnsPath, good.name, 'A', { ms: 500 }))).toEqual([await addr(good)]));

@@ -162,10 +162,12 @@ export async function getent(sandbox: string, name: string): Promise<string> {
 /**
  * From inside the namespace at path, sends 127.0.0.11 what is not a query
  * (garbage, a header alone, a header claiming 60,000 records, 5 KB of
- * zeros; over TCP a length promising 65535 bytes), then `count` queries for
- * name as fast as the socket takes them. sent() says how many so far.
+ * zeros; over TCP a length promising 65535 bytes), then queries for name as
+ * fast as the socket takes them until stop(). sent() says how many so far.
+ * The flood has no end of its own, so a test that asks its questions
+ * meanwhile knows they met the flood however fast or slow the machine is.
  */
-export async function abuse(path: string, name: string, count = 50_000): Promise<{ sent: () => number; done: Promise<void> }> {
+export async function abuse(path: string, name: string): Promise<{ sent: () => number; stop: () => Promise<void> }> {
   const ns = await Netns.openPath(path);
   const udp = await ns.bindUdp(0, '127.0.0.1');
   udp.on('error', () => {});
@@ -176,8 +178,9 @@ export async function abuse(path: string, name: string, count = 50_000): Promise
   tcp.write(Buffer.from([0xff, 0xff, 1, 2, 3]));
   const q = dnsPacket.encode({ type: 'query', id: 1, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: 'A', name }] });
   let sent = 0;
+  let stopped = false;
   const done = (async () => {
-    while (sent < count) {
+    while (!stopped) {
       for (let i = 0; i < 500; i++, sent++) udp.send(q, 53, '127.0.0.11');
       await new Promise((r) => setImmediate(r));
     }
@@ -185,5 +188,11 @@ export async function abuse(path: string, name: string, count = 50_000): Promise
     tcp.destroy();
     ns.close();
   })();
-  return { sent: () => sent, done };
+  return {
+    sent: () => sent,
+    stop: () => {
+      stopped = true;
+      return done;
+    },
+  };
 }

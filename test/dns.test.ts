@@ -249,9 +249,9 @@ describe('abuse', () => {
         during.push(addresses(await query(good.netnsPath, bad.name, 'A', { ms: 2000 })));
         floodedBy.push(flood.sent());
       }
-      await flood.done;
+      await flood.stop();
       expect(during).toEqual(Array(10).fill([await addr(bad)]));
-      expect(floodedBy[floodedBy.length - 1]).toBeLessThan(50_000); // they were answered while the flood went on
+      expect(floodedBy[floodedBy.length - 1]).toBeGreaterThan(floodedBy[0]!); // they were answered while the flood went on
       const stats = (w.c.ctx.lifecycle as unknown as { stats(id: string): { answered: number; dropped: number } }).stats(bad.id)!;
       expect(stats.dropped).toBeGreaterThan(1); // past its rate (beside the one too long): dropped unread
       await new Promise((r) => setTimeout(r, 1100)); // its bucket refills

@@ -99,6 +99,9 @@ uint16_t request_flags(OpType t) {
 }
 
 void encode(nl::Builder& b, uint32_t seq, Op& op) {
+  // Each family's delete is its own message type; the rest is RTM_NEW*.
+  const bool del = op.type == OpType::AddrDel || op.type == OpType::RouteDel || op.type == OpType::NeighDel;
+  const uint16_t flags = request_flags(op.type);
   switch (op.type) {
     case OpType::LinkAdd:
     case OpType::LinkSet: {
@@ -114,27 +117,27 @@ void encode(nl::Builder& b, uint32_t seq, Op& op) {
         }
         l.kind.clear();
       }
-      rtnl::encode_link_new(b, seq, request_flags(op.type), l);
+      rtnl::encode_link_new(b, seq, flags, l);
       break;
     }
     case OpType::LinkDel: rtnl::encode_link_del(b, seq, op.dev.index, op.dev.name); break;
     case OpType::AddrAdd:
     case OpType::AddrDel:
       op.addr.ifindex = op.dev.index;
-      rtnl::encode_addr(b, op.type == OpType::AddrAdd ? RTM_NEWADDR : RTM_DELADDR, seq, request_flags(op.type), op.addr);
+      rtnl::encode_addr(b, del ? RTM_DELADDR : RTM_NEWADDR, seq, flags, op.addr);
       break;
     case OpType::RouteAdd:
     case OpType::RouteReplace:
     case OpType::RouteDel:
       if (op.dev.index > 0) op.route.oif = op.dev.index;
-      rtnl::encode_route(b, op.type == OpType::RouteDel ? RTM_DELROUTE : RTM_NEWROUTE, seq, request_flags(op.type), op.route);
+      rtnl::encode_route(b, del ? RTM_DELROUTE : RTM_NEWROUTE, seq, flags, op.route);
       break;
     case OpType::NeighAdd:
     case OpType::NeighReplace:
     case OpType::NeighAppend:
     case OpType::NeighDel:
       op.neigh.ifindex = op.dev.index;
-      rtnl::encode_neigh(b, op.type == OpType::NeighDel ? RTM_DELNEIGH : RTM_NEWNEIGH, seq, request_flags(op.type), op.neigh);
+      rtnl::encode_neigh(b, del ? RTM_DELNEIGH : RTM_NEWNEIGH, seq, flags, op.neigh);
       break;
     case OpType::Raw:
       rtnl::encode_raw(b, op.raw_type, seq, NLM_F_REQUEST | NLM_F_ACK | op.raw_flags, op.raw.data(), op.raw.size());

@@ -23,10 +23,13 @@ const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? o
 
 async function reach(from: Sandbox, host: string, port: number): Promise<string> {
   const ns = await from.netns();
-  // A firewall drop is silence: give up after a second rather than TCP's minutes.
+  // A firewall drop is silence: give up after a few seconds rather than
+  // TCP's minutes, but not before TCP has sent its SYN again (after 1 s): a
+  // veth just made forwards nothing until the kernel has seen its carrier,
+  // which on a busy machine can take the first SYN with it.
   const conn = ns.connectTcp(port, host);
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), 1000)));
+  const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), 2500)));
   try {
     const s = await Promise.race([conn, timeout]);
     if (s === 'timeout') {

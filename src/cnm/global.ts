@@ -149,17 +149,21 @@ async function etcdSide(ctx: CnmContext, g: GlobalStore, nets: Map<string, Netwo
     out.lost = await republish(ctx, g);
     for (const e of out.lost) out.found.push(`endpoint ${e.name}: an address of it is another host's now (this host was away longer than its lease): removed`);
     const mine = new Set((await ownGlobal(ctx, nets)).map((e) => e.id));
-    const t = g.begin();
+    // One transaction per endpoint: however many there are, each stays
+    // within etcd's limit on a transaction's operations. Each is whole on
+    // its own (an endpoint goes with the addresses it holds, checked as
+    // one), and one that conflicts is left to the next reconcile.
     for (const net of nets.values()) {
       for (const e of g.mirror.entries(g.keys.dir('endpoints', net.id))) {
         const ep = e.value as GlobalEndpoint | null;
         if (!ep || ep.host !== g.hostId || mine.has(ep.id)) continue;
+        const t = g.begin();
         t.deleteEndpoint(net.id, ep.id);
         for (const s of net.subnets) for (const a of t.allocations(net.id, s.subnet)) if (a.owner === ep.id) t.release(net.id, s.subnet, a.address);
-        out.found.push(`endpoint ${ep.name} on ${net.name}: in the global store but unknown here: removed from it`);
+        if (t.dirty && !(await g.commit(t)).ok) out.errors.push(`endpoint ${ep.name} on ${net.name}: removing it from the global store conflicted; the next reconcile retries`);
+        else out.found.push(`endpoint ${ep.name} on ${net.name}: in the global store but unknown here: removed from it`);
       }
     }
-    if (t.dirty && !(await g.commit(t)).ok) out.errors.push('global store: removing unknown endpoints conflicted; the next reconcile retries');
   } catch (e) {
     out.errors.push((e as Error).message);
   }

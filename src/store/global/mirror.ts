@@ -38,6 +38,9 @@ export interface Change {
 /** The directory of a key: everything up to its last '/'. */
 const dirOf = (key: string) => key.slice(0, key.lastIndexOf('/') + 1);
 
+/** etcd's default limit (--max-txn-ops) on the compares, and on the operations of each branch, of one transaction. */
+export const MAX_TXN_OPS = 128;
+
 export class Mirror extends EventEmitter {
   /** Entries by directory, then key: a listing of one directory costs no scan of the rest. */
   private readonly dirs = new Map<string, Map<string, Entry>>();
@@ -92,29 +95,36 @@ export class Mirror extends EventEmitter {
     return [...this.dirs.keys()].filter((d) => d.startsWith(prefix));
   }
 
-  /** Reads keys and directories at one revision and takes in what is newer than the copy (after a failed commit). */
+  /**
+   * Reads keys and directories and takes in what is newer than the copy
+   * (after a failed commit). etcd refuses a transaction of more than
+   * MAX_TXN_OPS reads, so they go in batches, each read at its own
+   * revision: the copy takes a key's value only when it is newer than
+   * the one it has (and a removal only past it), so batches read at
+   * different revisions never move a key back, and what the retry then
+   * reads is checked by etcd when it commits.
+   */
   async refresh(keys: string[], dirs: string[]): Promise<void> {
-    const res = await this.client.kv.txn(
-      {
-        compare: [],
-        success: [
-          ...keys.map((k) => ({ request_range: { key: Buffer.from(k) } })),
-          ...dirs.map((d) => ({ request_range: { key: Buffer.from(d), range_end: prefixEnd(d) } })),
-        ],
-        failure: [],
-      },
-      { deadline: Date.now() + this.timeoutMs },
-    );
-    const at = Number(res.header.revision);
-    const changes: Change[] = [];
-    res.responses.forEach((r, i) => {
-      const kvs = r.response_range?.kvs ?? [];
-      const seen = new Set(kvs.map((kv) => kv.key.toString()));
-      for (const kv of kvs) this.put(kv, changes);
-      const gone = i < keys.length ? (seen.has(keys[i]!) ? [] : [keys[i]!]) : this.entries(dirs[i - keys.length]!).map((e) => e.key).filter((k) => !seen.has(k));
-      for (const k of gone) this.remove(k, at, changes);
-    });
-    this.publish(changes);
+    const reads = [
+      ...keys.map((k) => ({ key: k, end: undefined as Buffer | undefined, gone: () => [k] })),
+      ...dirs.map((d) => ({ key: d, end: prefixEnd(d), gone: () => this.entries(d).map((e) => e.key) })),
+    ];
+    for (let i = 0; i < reads.length; i += MAX_TXN_OPS) {
+      const batch = reads.slice(i, i + MAX_TXN_OPS);
+      const res = await this.client.kv.txn(
+        { compare: [], success: batch.map((r) => ({ request_range: { key: Buffer.from(r.key), ...(r.end ? { range_end: r.end } : {}) } })), failure: [] },
+        { deadline: Date.now() + this.timeoutMs },
+      );
+      const at = Number(res.header.revision);
+      const changes: Change[] = [];
+      res.responses.forEach((r, j) => {
+        const kvs = r.response_range?.kvs ?? [];
+        const seen = new Set(kvs.map((kv) => kv.key.toString()));
+        for (const kv of kvs) this.put(kv, changes);
+        for (const k of batch[j]!.gone()) if (!seen.has(k)) this.remove(k, at, changes);
+      });
+      this.publish(changes);
+    }
   }
 
   /** Takes in what this process committed at rev, before the watch reports it. */

@@ -104,7 +104,8 @@ export class GlobalStore {
     }
     const rev = Number(res.header.revision);
     if (!res.succeeded) {
-      await this.mirror.refresh([...t.touched.keys()], [...t.ranges]).catch((e) => {
+      // Only what was checked can have failed it: addresses passed over are left to the watch.
+      await this.mirror.refresh(t.checked(), [...t.ranges]).catch((e) => {
         throw globalError(this.url, 'read', e);
       });
       return { ok: false, rev };

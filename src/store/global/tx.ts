@@ -171,14 +171,19 @@ export class GlobalTx {
     this.cleared.add(dir);
   }
 
+  /**
+   * The keys whose mod revision the commit checks: an address found taken
+   * and passed over needs no check, only one found free (and taken now)
+   * does. So a search that passes over many taken addresses adds one
+   * check, not one per address.
+   */
+  checked(): string[] {
+    return [...this.touched].filter(([key, t]) => t.mod === 0 || this.writes.has(key) || this.keys.kind(key) !== 'address').map(([key]) => key);
+  }
+
   /** The etcd transaction: the checks of everything read, then the writes (leased ones under lease). */
   request(lease: string | null): ITxnRequest {
-    const compare: ICompare[] = [];
-    for (const [key, t] of this.touched) {
-      // An address found taken and passed over needs no check: only one found free (and taken now) does.
-      if (t.mod !== 0 && !this.writes.has(key) && this.keys.kind(key) === 'address') continue;
-      compare.push({ key: Buffer.from(key), target: 'Mod', result: 'Equal', mod_revision: t.mod });
-    }
+    const compare: ICompare[] = this.checked().map((key) => ({ key: Buffer.from(key), target: 'Mod', result: 'Equal', mod_revision: this.touched.get(key)!.mod }));
     for (const dir of this.ranges) compare.push({ key: Buffer.from(dir), range_end: prefixEnd(dir), target: 'Mod', result: 'Less', mod_revision: this.m.rev + 1 });
     const success: IRequestOp[] = [...this.cleared].map((dir) => ({ request_delete_range: { key: Buffer.from(dir), range_end: prefixEnd(dir) } }));
     for (const [key, w] of this.writes) {
