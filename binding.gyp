@@ -28,6 +28,7 @@
         "native/addon/nft_convert.cc",
         "native/addon/reset.cc",
         "native/addon/watch.cc",
+        "native/addon/channel.cc",
         "native/addon/addon.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

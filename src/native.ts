@@ -291,7 +291,23 @@ export interface NativeListener {
   reuse: boolean;
 }
 
+/**
+ * A unix stream socket whose messages may carry fds (SCM_RIGHTS), read and
+ * written by the addon: it reads a copy of the fd it is given.
+ */
+export interface NativeChannel {
+  /** 0 once data (and fds, copies of which the peer gets) is sent whole, else the errno that kept it. */
+  send(data: Buffer, fds?: number[]): number;
+  /** Reads what is waiting now, as a wake-up would: onData runs within the call. */
+  drain(): void;
+  close(): void;
+  ref(): void;
+  unref(): void;
+}
+
 export interface Native {
+  /** onData gets each read with the fds that came with it (the callee's to close); onEnd the errno that ended it (0: the peer closed). */
+  Channel: new (fd: number, onData: (data: Buffer, fds: number[]) => void, onEnd: (errno: number) => void) => NativeChannel;
   stats(reset?: boolean): NativeStats;
   /** An empty handle for nsCreate to fill; ops in that nsCreate may name it. */
   newHandle(): NativeNetns;

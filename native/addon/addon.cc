@@ -20,6 +20,7 @@
 #include "reset.h"
 #include "runner.h"
 #include "watch.h"
+#include "channel.h"
 
 namespace nsnet::addon {
 
@@ -117,6 +118,7 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::CtFlush>("ctFlush"),
                              InstanceMethod<&Addon::PeerCred>("peerCred"),
                              InstanceValue("NetnsHandle", handle),
+                             InstanceValue("Channel", Channel::Define(env)),
                          });
     env.AddCleanupHook([this] {
       watches->shutdown();

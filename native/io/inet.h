@@ -1,10 +1,13 @@
 // Plain sockets shared with Node by fd: IP sockets the namespace thread
 // creates inside a namespace (ns::socket_in), bound here before Node takes
-// over; and the credentials of whoever is at the far end of a unix socket
-// Node accepted.
+// over; the credentials of whoever is at the far end of a unix socket
+// Node accepted; and fds handed between processes over a unix socket.
 #pragma once
 
+#include <sys/types.h>
+
 #include <string>
+#include <vector>
 
 #include "socket.h"
 
@@ -25,5 +28,19 @@ struct PeerCred {
 // SO_PEERCRED of a connected unix socket: the kernel's record of the
 // process that connected, which it cannot forge.
 bool peer_cred(int fd, PeerCred* out, SysError* err);
+
+// The most fds one message carries.
+constexpr size_t kMaxFds = 8;
+
+// Sends len bytes of data on a unix stream socket with fds attached
+// (SCM_RIGHTS: the receiver gets its own copies), never waiting: a full
+// socket is -EAGAIN. Returns the bytes sent or -errno.
+ssize_t send_fds(int sock, const void* data, size_t len, const std::vector<int>& fds);
+
+// Receives up to len bytes and the fds that came with them (close-on-exec),
+// never waiting. Returns the bytes (0: the peer closed), or -errno;
+// -EMSGSIZE when the sender attached more than kMaxFds (the kernel closed
+// those it could not deliver).
+ssize_t recv_fds(int sock, void* buf, size_t len, std::vector<int>* fds);
 
 }  // namespace nsnet::io

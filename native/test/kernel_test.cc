@@ -10,6 +10,7 @@
 // kernel_test), or inside the test sandbox as `npm test` does.
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/if.h>
 #include <linux/rtnetlink.h>
 #include <linux/sockios.h>
@@ -32,6 +33,7 @@
 #include <thread>
 #include <vector>
 
+#include "../io/inet.h"
 #include "../io/monitor.h"
 #include "../ns/namespace.h"
 #include "../ops/group.h"
@@ -464,6 +466,56 @@ TEST(a_truncated_datagram_during_a_dump_makes_the_dump_start_over_when_it_ends) 
   std::vector<io::Event> evs = until_synced(*m);
   CHECK(!evs.empty() && evs.front().kind == io::EvKind::Resync && evs.front().reason == io::ResyncReason::Overflow);
   CHECK_EQ(m->stats().resyncs, uint64_t{2});  // the initial one, then the overflow
+}
+
+TEST(fds_sent_with_bytes_arrive_as_copies_of_the_same_sockets_and_too_many_are_reported) {
+  int sv[2];
+  CHECK_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  const int udp = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  const int tcp = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  CHECK_EQ(io::send_fds(sv[0], "live\n", 5, {udp, tcp}), ssize_t{5});
+  char buf[64];
+  std::vector<int> got;
+  CHECK_EQ(io::recv_fds(sv[1], buf, sizeof buf, &got), ssize_t{5});
+  CHECK_EQ(got.size(), size_t{2});
+  const auto ino = [](int fd) {
+    struct stat st{};
+    return ::fstat(fd, &st) == 0 ? st.st_ino : ino_t{0};
+  };
+  if (got.size() == 2) {
+    CHECK(got[0] != udp && got[1] != tcp);
+    CHECK_EQ(ino(got[0]), ino(udp));
+    CHECK_EQ(ino(got[1]), ino(tcp));
+    CHECK_EQ(::fcntl(got[0], F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+  }
+  for (int fd : got) ::close(fd);
+  // Nothing waiting: it says so rather than wait.
+  got.clear();
+  CHECK_EQ(io::recv_fds(sv[1], buf, sizeof buf, &got), ssize_t{-EAGAIN});
+  // More than kMaxFds: the sender refuses; sent by hand, the receiver reports the cut.
+  std::vector<int> many(io::kMaxFds + 1, udp);
+  CHECK_EQ(io::send_fds(sv[0], "x", 1, many), ssize_t{-EINVAL});
+  alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int) * (io::kMaxFds + 1))]{};
+  iovec iov{const_cast<char*>("x"), 1};
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = ctl;
+  m.msg_controllen = sizeof ctl;
+  cmsghdr* c = CMSG_FIRSTHDR(&m);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int) * many.size());
+  std::memcpy(CMSG_DATA(c), many.data(), sizeof(int) * many.size());
+  CHECK_EQ(::sendmsg(sv[0], &m, 0), ssize_t{1});
+  got.clear();
+  CHECK_EQ(io::recv_fds(sv[1], buf, sizeof buf, &got), ssize_t{-EMSGSIZE});
+  for (int fd : got) ::close(fd);
+  // The peer gone: 0, as EOF.
+  ::close(sv[0]);
+  got.clear();
+  CHECK_EQ(io::recv_fds(sv[1], buf, sizeof buf, &got), ssize_t{0});
+  for (int fd : {sv[1], udp, tcp}) ::close(fd);
 }
 
 int main() {

@@ -28,11 +28,13 @@ export interface SandboxLifecycle {
   resolver(sb: SandboxRecord, nets: Iterable<NetworkRecord>): string | null;
   /** Sockets to open in the namespace of a new sandbox with a resolver, in its create's own kernel trip. */
   listen(sb: SandboxRecord): ListenOptions[];
+  /** Whether live() takes those sockets as fds (to hand to another process) rather than as Node's. */
+  readonly listenFds: boolean;
   /**
    * The sandbox is live as s says: after its create (with what listen()
    * opened: the service owns them from here), a join, a leave.
    */
-  live(s: SandboxState, listening?: Listening[]): Promise<void>;
+  live(s: SandboxState, listening?: Listening[] | number[]): Promise<void>;
   /** The sandbox is going (before its namespace is released), or its create is undone. Never throws: teardown goes on. */
   gone(sb: SandboxRecord): Promise<void>;
   /** Stops serving: sockets closed, nothing more answered. */

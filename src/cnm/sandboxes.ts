@@ -236,7 +236,9 @@ export async function createSandbox(ctx: CnmContext, name: string, o: SandboxPla
     const lifecycle = ctx.lifecycle;
     if (lifecycle && kind !== 'container') {
       const ns = kind === 'external' ? null : await ctx.netnsOf(sb);
-      await tx.step('names', () => lifecycle.live({ sandbox: sb, endpoints: plan.eps, networks: plan.nets }, ns?.takeListening()), () => lifecycle.gone(sb));
+      // Taken inside the step: a failure before it leaves them to the namespace's undo, which closes them.
+      const opened = () => (lifecycle.listenFds ? ns?.takeListeningFds() : ns?.takeListening());
+      await tx.step('names', () => lifecycle.live({ sandbox: sb, endpoints: plan.eps, networks: plan.nets }, opened()), () => lifecycle.gone(sb));
     }
     await busy.end();
     ctx.emit({ kind: 'sandbox', action: 'create', id: sb.id, name: sb.name });

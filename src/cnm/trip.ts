@@ -102,6 +102,7 @@ async function newNetns(ctx: CnmContext, tx: Transaction, sb: SandboxRecord, eps
     Netns.create(sb.name, {
       runDir: ctx.runDir,
       listen,
+      listenFds: ctx.lifecycle?.listenFds,
       then: (ns) => {
         const b = new Batch(ns);
         buildJoins(ctx, b, ns, sb, eps, nets);

@@ -6,6 +6,7 @@ import { chmodSync, mkdirSync, unlinkSync } from 'node:fs';
 import { connect, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 
+import { socketFd } from '../dns/channel.js';
 import { NsnetError } from '../errors.js';
 import { native } from '../native.js';
 
@@ -46,9 +47,9 @@ export async function listenUnix(server: Server, path: string): Promise<void> {
 
 /** The uid of the process at the far end of an accepted connection, or null if it cannot be told. */
 export function peerUid(socket: Socket): number | null {
-  // Node keeps the fd on the socket's handle; it has no API for SO_PEERCRED.
-  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
-  if (typeof fd !== 'number' || fd < 0) return null;
+  // Node has no API for SO_PEERCRED.
+  const fd = socketFd(socket);
+  if (fd === null) return null;
   try {
     return native.peerCred(fd).uid;
   } catch {

@@ -1,9 +1,16 @@
 // Docker's rules for embedded name resolution: which networks have names,
 // and which sandboxes get a server at 127.0.0.11.
+import type { ListenOptions } from '../netlink/sockets.js';
 import type { NetworkRecord, SandboxRecord } from '../store/store.js';
 
 /** Where a sandbox's embedded resolver listens, inside its namespace (Docker's address). */
 export const RESOLVER_ADDRESS = '127.0.0.11';
+
+/** A resolver's sockets: UDP and TCP at 127.0.0.11:53; UDP exclusive, so a second server is refused, not given a share. */
+export const RESOLVER_LISTEN: ListenOptions[] = [
+  { type: 'udp', host: RESOLVER_ADDRESS, port: 53, exclusive: true },
+  { type: 'tcp', host: RESOLVER_ADDRESS, port: 53 },
+];
 
 /**
  * A network whose sandboxes find each other by name: a user-defined one

@@ -14,7 +14,7 @@ import { FALLBACK_DNS, hostResolvText, parseResolv } from '../cnm/files.js';
 import { sandboxState, type SandboxLifecycle, type SandboxState } from '../cnm/lifecycle.js';
 import { respond, type Forward, type Outcome } from './answer.js';
 import { Forwarder } from './forward.js';
-import { RESOLVER_ADDRESS, wantsResolver } from './policy.js';
+import { RESOLVER_ADDRESS, RESOLVER_LISTEN, wantsResolver } from './policy.js';
 import { DEFAULT_LIMITS, SandboxServer, type Resolver, type ServerLimits, type ServerStats } from './server.js';
 import { NameTable } from './table.js';
 
@@ -41,12 +41,6 @@ export interface DnsOptions {
   log?: (line: string) => void;
 }
 
-/** A resolver's sockets: UDP and TCP at 127.0.0.11:53; UDP exclusive, so a second server is refused, not given a share. */
-const LISTEN: ListenOptions[] = [
-  { type: 'udp', host: RESOLVER_ADDRESS, port: 53, exclusive: true },
-  { type: 'tcp', host: RESOLVER_ADDRESS, port: 53 },
-];
-
 export class DnsService implements SandboxLifecycle, Resolver {
   readonly server = 'embedded';
   private readonly table = new NameTable();
@@ -56,6 +50,12 @@ export class DnsService implements SandboxLifecycle, Resolver {
   private readonly forwarder: Forwarder;
   private readonly limits: ServerLimits;
   private closed = false;
+  /**
+   * Runs when a query finds no sandbox's name (the daemon's door reads the
+   * lines waiting on it here): true when that served a sandbox, and the
+   * query is answered again.
+   */
+  beforeMiss: (() => boolean) | null = null;
 
   constructor(
     private readonly ctx: CnmContext,
@@ -88,11 +88,15 @@ export class DnsService implements SandboxLifecycle, Resolver {
     return !this.closed && wantsResolver(sb, nets) ? RESOLVER_ADDRESS : null;
   }
 
+  readonly listenFds = false;
+
   listen(): ListenOptions[] {
-    return LISTEN;
+    return RESOLVER_LISTEN;
   }
 
-  async live(s: SandboxState, listening: Listening[] = []): Promise<void> {
+
+  async live(s: SandboxState, opened: Listening[] | number[] = []): Promise<void> {
+    const listening = opened as Listening[]; // listenFds is false: Node's sockets
     const sb = s.sandbox;
     this.table.set(sb, s.endpoints, s.networks);
     if (!sb.resolver || this.closed || this.wanted.has(sb.id)) {
@@ -121,7 +125,9 @@ export class DnsService implements SandboxLifecycle, Resolver {
   }
 
   respond(asker: string, msg: Buffer, transport: 'udp' | 'tcp'): Outcome {
-    return respond(this.table, asker, msg, transport);
+    const out = respond(this.table, asker, msg, transport);
+    // The name may be a new sandbox's whose handover waits unread.
+    return this.beforeMiss && missed(out) && this.beforeMiss() ? respond(this.table, asker, msg, transport) : out;
   }
 
   forward(asker: string, f: Forward): Promise<Buffer> {
@@ -150,7 +156,12 @@ export class DnsService implements SandboxLifecycle, Resolver {
   }
 }
 
+/** Whether an answer found no sandbox's name: it goes upstream, or it is NXDOMAIN (RCODE 3, the low bits of byte 3). */
+function missed(out: Outcome): boolean {
+  return !!out && ('forward' in out || (out.reply.length > 3 && (out.reply[3]! & 0x0f) === 3));
+}
+
 /** Opens a resolver's sockets in sb's namespace, by its path: nothing but the sockets is kept open. */
 function open(sb: SandboxRecord): Promise<Listening[]> {
-  return Netns.listenAt(sb.netnsPath, LISTEN);
+  return Netns.listenAt(sb.netnsPath, RESOLVER_LISTEN);
 }

@@ -1,7 +1,7 @@
 // Network namespaces: create, open, list, delete; each open Netns carries
 // its own netlink socket (created inside it), so every later operation on it
 // needs no setns.
-import { statSync } from 'node:fs';
+import { closeSync, statSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
@@ -36,6 +36,11 @@ export interface CreateOptions extends NetnsOptions {
    * takeListening() hands them over.
    */
   listen?: sockets.ListenOptions[];
+  /**
+   * Hand the listeners over as fds, not taken by Node (to send them to
+   * another process): takeListeningFds() instead of takeListening().
+   */
+  listenFds?: boolean;
 }
 
 /** NSNET_RUN_DIR, else /run/netns (where `ip netns` looks). */
@@ -115,6 +120,8 @@ export class Netns {
   readonly fdb: Fdb;
   /** What CreateOptions.listen opened, until takeListening() hands it over. */
   private listening: sockets.Listening[] = [];
+  /** The same as fds, when CreateOptions.listenFds asked for them. */
+  private listeningFds: number[] = [];
 
   private constructor(
     /** The addon's handle; exposed for the layers above (drivers, firewall). */
@@ -157,7 +164,9 @@ export class Netns {
     }
     const err = check(replies);
     if (err) throw err;
-    if (fds.length) {
+    if (fds.length && opts?.listenFds) {
+      ns.listeningFds = fds;
+    } else if (fds.length) {
       try {
         ns.listening = sockets.adoptListeners(listeners, fds);
       } catch (e) {
@@ -328,6 +337,11 @@ export class Netns {
     return l;
   }
 
+  /** What CreateOptions.listen opened when listenFds asked for fds, handed over once as takeListening() does. */
+  takeListeningFds(): number[] {
+    return this.listeningFds.splice(0);
+  }
+
   /** Server sockets opened inside this namespace in one trip to the addon, all or none (see ListenOptions). */
   listen(specs: sockets.ListenOptions[]): Promise<sockets.Listening[]> {
     return sockets.listenIn(this, specs);
@@ -362,6 +376,7 @@ export class Netns {
   close(): void {
     if (this.origin === 'shared') return;
     for (const l of this.takeListening()) l.close(); // nobody took them: they would keep the namespace alive
+    for (const fd of this.takeListeningFds()) closeSync(fd);
     this.handle.close();
   }
 
