@@ -30,7 +30,7 @@ export default defineConfig({
           // (README, sanitized, Node 20/22/24) on two cores, and a few
           // real-kernel tests still fail on rare timings (a veth's carrier,
           // the kernel's background namespace cleanup); a real defect fails
-          // both tries. vitest names every retried test in its report.
+          // both tries.
           retry: 1,
           globalSetup: ['test/global-setup.ts'],
         },
