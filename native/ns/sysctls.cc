@@ -61,23 +61,24 @@ int pwrite_value(int fd, const std::string& value) {
   return ::pwrite(fd, value.data(), value.size(), 0) < 0 ? -errno : 0;
 }
 
-// The value of dir/base, or -errno (write-only and unreadable files say so).
-int read_value(int dirfd, const std::string& base, std::string* out) {
+// io(fd) on dir/base opened with flags, or -errno where it cannot be opened.
+template <typename Io>
+int with_file(int dirfd, const std::string& base, int flags, Io io) {
   if (dirfd < 0) return -ENOENT;
-  const int fd = ::openat(dirfd, base.c_str(), O_RDONLY | O_CLOEXEC);
+  const int fd = ::openat(dirfd, base.c_str(), flags | O_CLOEXEC);
   if (fd < 0) return -errno;
-  const int r = pread_value(fd, out);
+  const int r = io(fd);
   ::close(fd);
   return r;
 }
 
+// The value of dir/base, or -errno (write-only and unreadable files say so).
+int read_value(int dirfd, const std::string& base, std::string* out) {
+  return with_file(dirfd, base, O_RDONLY, [out](int fd) { return pread_value(fd, out); });
+}
+
 int write_value(int dirfd, const std::string& base, const std::string& value) {
-  if (dirfd < 0) return -ENOENT;
-  const int fd = ::openat(dirfd, base.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return -errno;
-  const int r = pwrite_value(fd, value);
-  ::close(fd);
-  return r;
+  return with_file(dirfd, base, O_WRONLY, [&value](int fd) { return pwrite_value(fd, value); });
 }
 
 // Descriptors all caches hold, and the most they may (a quarter of the limit).
