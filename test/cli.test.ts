@@ -1,12 +1,13 @@
 // The nsnet command as a user runs it: run/exec with stdio and exit codes,
 // network and sandbox management with --json, and the demo.
 import { execFile, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 
-import { describe, expect, test } from 'vitest';
+import { afterAll, describe, expect, test } from 'vitest';
 
 import { Netns } from '../src/index.js';
 import { CLI, cliWithStateDir } from './cli-helpers.js';
@@ -15,7 +16,12 @@ import { ipj, uniq } from './helpers.js';
 const run = promisify(execFile);
 const { env, nsnet } = cliWithStateDir();
 const listDir = (d: string) => readdir(d).catch(() => [] as string[]);
-const demoDirs = async () => (await listDir(tmpdir())).filter((f) => f.startsWith('nsnet-demo-'));
+// The demos' TMPDIR, this file's own: another suite's demo running at the
+// same time (CI's README step, a second worktree) makes its directories in /tmp.
+const demoTmp = mkdtempSync(join(tmpdir(), 'nsnet-clitest-'));
+afterAll(() => rmSync(demoTmp, { recursive: true, force: true }));
+const demoEnv = () => ({ ...env(), TMPDIR: demoTmp });
+const demoDirs = async () => (await listDir(demoTmp)).filter((f) => f.startsWith('nsnet-demo-'));
 
 describe('nsnet CLI', () => {
   test('run: the command sees its hostname, resolv.conf, hosts and address; its exit code comes back; the sandbox is removed after', async () => {
@@ -132,7 +138,7 @@ describe('nsnet CLI', () => {
 
   test('demo runs every mode with the names a user types, gives the default bridge 172.17 first, times every row, and leaves nothing behind', async () => {
     const before = { netns: (await ipj<any[]>(null, 'netns', 'list')).length, files: await listDir('/run/nsnet'), tmp: await demoDirs() };
-    const { stdout } = await run(process.execPath, [CLI, 'demo'], { env: env() });
+    const { stdout } = await run(process.execPath, [CLI, 'demo'], { env: demoEnv() });
     expect(stdout).toMatch(/^network bridge \(the default, as docker0\): bridge nsnet0, 172\.17\.0\.0\/16 via 172\.17\.0\.1 /m);
     expect(stdout).toMatch(/^network demo: bridge nsbr-[0-9a-f]{10}, 172\.18\.0\.0\/16 via 172\.18\.0\.1, fd/m);
     for (const flags of ['--name web --net demo -p 8080:80', '--name client --net demo', '--name other --net bridge', '--name isolated --net none', '--name agent --net host', '--name sidecar --net container:web'])
@@ -157,7 +163,7 @@ describe('nsnet CLI', () => {
 
   test('demo killed with SIGKILL half-way leaves no namespace, mount, file or directory behind', async () => {
     const before = { netns: (await ipj<any[]>(null, 'netns', 'list')).length, files: await listDir('/run/nsnet'), tmp: await demoDirs() };
-    const outer = spawn(process.execPath, [CLI, 'demo'], { env: env(), stdio: ['ignore', 'pipe', 'inherit'] });
+    const outer = spawn(process.execPath, [CLI, 'demo'], { env: demoEnv(), stdio: ['ignore', 'pipe', 'inherit'] });
     await new Promise<void>((resolve) => outer.stdout!.on('data', (d) => String(d).includes('sandboxes, as nsnet run') && resolve()));
     // The tour runs in the demo's second process (its one child), in its own mount namespace.
     const inner = Number(readFileSync(`/proc/${outer.pid}/task/${outer.pid}/children`, 'utf8').trim().split(' ')[0]);
