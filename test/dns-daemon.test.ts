@@ -14,7 +14,7 @@ import { DoorChannel } from '../src/dns/channel.js';
 import { native } from '../src/native.js';
 import { pluginHost, startDaemon, type DaemonProcess, type PluginHost } from './cni-helpers.js';
 import { eventually, type World } from './cnm-helpers.js';
-import { abuse, addresses, getent, OUTSIDE, query, theOutside, type Upstream } from './dns-helpers.js';
+import { addresses, askDuringFlood, getent, OUTSIDE, query, theOutside, type Upstream } from './dns-helpers.js';
 import { uniq } from './helpers.js';
 
 const run = promisify(execFile);
@@ -132,16 +132,9 @@ describe('names served by nsnet daemon', () => {
     const bad = await w.c.createSandbox(uniq('dz'), { networks: ['front'] });
     const good = await w.c.createSandbox(uniq('dg'), { networks: ['front'] });
     try {
-      const flood = await abuse(bad.netnsPath, good.name);
-      const during: (string | string[])[] = [];
-      const floodedBy: number[] = [];
-      for (let i = 0; i < 10; i++) {
-        during.push(addresses(await query(good.netnsPath, bad.name, 'A', { ms: 2000 })));
-        floodedBy.push(flood.sent());
-      }
-      await flood.stop();
+      const { during, flooded } = await askDuringFlood(bad, good);
       expect(during).toEqual(Array(10).fill([await addr(bad)]));
-      expect(floodedBy[floodedBy.length - 1]).toBeGreaterThan(floodedBy[0]!); // answered while the flood went on
+      expect(flooded).toBe(true); // answered while the flood went on
       expect(d.proc.exitCode).toBeNull();
       // The flood may leave bad's socket full a moment longer, and a query then is dropped, as any datagram is: a stub resolver asks again.
       await eventually(async () => expect(addresses(await query(bad.netnsPath, good.name, 'A', { ms: 500 }))).toEqual([await addr(good)]));

@@ -196,3 +196,23 @@ export async function abuse(path: string, name: string): Promise<{ sent: () => n
     },
   };
 }
+
+/**
+ * bad floods 127.0.0.11 (abuse) while good asks for bad's name ten times:
+ * what good got each time, and whether the flood was still going at the
+ * last answer (then every answer met it).
+ */
+export async function askDuringFlood(
+  bad: { netnsPath: string; name: string },
+  good: { netnsPath: string; name: string },
+): Promise<{ during: (string | string[])[]; flooded: boolean }> {
+  const flood = await abuse(bad.netnsPath, good.name);
+  const during: (string | string[])[] = [];
+  const sent: number[] = [];
+  for (let i = 0; i < 10; i++) {
+    during.push(addresses(await query(good.netnsPath, bad.name, 'A', { ms: 2000 })));
+    sent.push(flood.sent());
+  }
+  await flood.stop();
+  return { during, flooded: sent[sent.length - 1]! > sent[0]! };
+}
