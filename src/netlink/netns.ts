@@ -1,14 +1,15 @@
 // Network namespaces: create, open, list, delete; each open Netns carries
 // its own netlink socket (created inside it), so every later operation on it
 // needs no setns.
-import { closeSync, statSync } from 'node:fs';
+import { closeSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 
 import { NsnetError, ValidationError } from '../errors.js';
 import { native, type NativeNetns } from '../native.js';
 import * as v from '../validate.js';
 import { Batch } from './batch.js';
+import { defaultRunDir } from './nsfiles.js';
 import { Addresses, Fdb, Links, Neighbours, Routes } from './objects.js';
 import * as sockets from './sockets.js';
 import { listSockets, type SocketFilter, type SocketInfo } from './socklist.js';
@@ -43,39 +44,12 @@ export interface CreateOptions extends NetnsOptions {
   listenFds?: boolean;
 }
 
-/** NSNET_RUN_DIR, else /run/netns (where `ip netns` looks). */
-export function defaultRunDir(): string {
-  return process.env.NSNET_RUN_DIR || '/run/netns';
-}
-
 function runDirOf(opts?: NetnsOptions): string {
   const dir = opts?.runDir ?? defaultRunDir();
   if (typeof dir !== 'string' || !dir.startsWith('/')) throw new ValidationError('runDir', dir, 'must be an absolute path');
   return dir;
 }
 
-/**
- * Whether a namespace file is mounted: it exists and is not on its
- * directory's filesystem. A file left where a mount was (a create cut
- * short, an unmount from outside) is not.
- */
-export function isMounted(path: string): boolean {
-  try {
-    return statSync(path).dev !== statSync(dirname(path)).dev;
-  } catch {
-    return false;
-  }
-}
-
-/** The "dev:ino" of the namespace a path names now (as Netns.id says it), or null when there is none. */
-export function netnsIdAt(path: string): string | null {
-  try {
-    const st = statSync(path, { bigint: true });
-    return `${st.dev}:${st.ino}`;
-  } catch {
-    return null;
-  }
-}
 
 let warm = false;
 
@@ -111,6 +85,8 @@ let hostNs: Promise<Netns> | null = null;
  * the shared host handle is left alone (other code in the process uses it).
  */
 type Origin = 'created' | 'opened' | 'shared';
+
+export { defaultRunDir, isMounted, netnsIdAt } from './nsfiles.js';
 
 export class Netns {
   readonly links: Links;
