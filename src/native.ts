@@ -247,6 +247,9 @@ export interface NativeRule {
   body: Buffer;
 }
 
+/** Every dump a namespace's reset compares. */
+export type NativeSnapshot = { links: NativeLink[]; addresses: NativeAddr[]; routes: NativeRoute[]; rules: NativeRule[]; neighbours: NativeNeigh[] };
+
 /** A namespace's /proc/sys/net values, held by the addon (opaque to JS). */
 export type NativeSysctls = { readonly __sysctls: unique symbol };
 
@@ -338,7 +341,7 @@ export interface Native {
   routes(ns: NativeNetns, family: 0 | 4 | 6, table: number): Promise<NativeList<NativeRoute>>;
   rules(ns: NativeNetns, family: 0 | 4 | 6): Promise<NativeList<NativeRule>>;
   /** Links, addresses, routes (all tables), rules and neighbours, in one job. */
-  snapshot(ns: NativeNetns): Promise<NativeReply & { links: NativeLink[]; addresses: NativeAddr[]; routes: NativeRoute[]; rules: NativeRule[]; neighbours: NativeNeigh[] }>;
+  snapshot(ns: NativeNetns): Promise<NativeReply & NativeSnapshot>;
   neighs(ns: NativeNetns, family: 0 | 4 | 6): Promise<NativeList<NativeNeigh>>;
   fdb(ns: NativeNetns): Promise<NativeList<NativeFdb>>;
   /** One nf_tables transaction (BATCH_BEGIN ... BATCH_END); genid: refuse unless the ruleset is at that generation. */
@@ -349,20 +352,19 @@ export interface Native {
    * The namespace's sockets but the kernel's and nsnet's own; TIME_WAIT
    * ones closed and left out with destroyTimeWait. unlisted: kinds this
    * kernel cannot list (their diag module is missing).
-   */
-  /**
    * kinds: bits tcp 1, udp 2, udplite 4, sctp 8, dccp 16, raw 32, unix 64,
    * packet 128, netlink 256 (default all); states: a TCPF_* mask (default
    * all; with fewer, packet and netlink sockets are left out); families:
    * inet sockets of IPv4 1, IPv6 2 (default both).
    */
   sockets(ns: NativeNetns, destroyTimeWait: boolean, kinds?: number, states?: number, families?: number): Promise<{ items: NativeSocket[]; unlisted: string[]; destroyed: number }>;
-  /** Flushes the namespace's conntrack table and expectations. */
-  ctFlush(ns: NativeNetns): Promise<void>;
   /** Every readable value under /proc/sys/net (but the random TCP Fast Open key), kept in the addon. */
   sysctlDump(ns: NativeNetns): Promise<NativeSysctls>;
-  /** Writes back the values of want that differ; left: those still different after. */
-  sysctlRestore(ns: NativeNetns, want: NativeSysctls): Promise<{ changed: string[]; left: [string, string][] }>;
+  /**
+   * One stage of a reset in one job (see native/addon/reset.h): nf_tables and conntrack cleared,
+   * groups run, /proc/sys/net put back (left: still different), the snapshot read.
+   */
+  resetStep(ns: NativeNetns, o: { clear?: boolean; groups?: NativeGroup[]; sysctls?: NativeSysctls }): Promise<NativeReply & NativeSnapshot & { stage: string; changed: string[]; left: [string, string][] }>;
   nftList(ns: NativeNetns, what: 'gen', family: number, table: string, set: string): Promise<NativeReply & { gen: number }>;
   nftList(ns: NativeNetns, what: 'tables', family: number, table: string, set: string): Promise<NativeList<NativeNftTable>>;
   nftList(ns: NativeNetns, what: 'chains', family: number, table: string, set: string): Promise<NativeList<NativeNftChain>>;

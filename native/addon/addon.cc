@@ -26,30 +26,6 @@ namespace nsnet::addon {
 
 namespace {
 
-std::vector<ops::Group> to_groups(Napi::Value v) {
-  return from_array(v, [](Napi::Value g) {
-    Napi::Object o = g.As<Napi::Object>();
-    ops::Group grp;
-    grp.ns = NetnsHandle::From(o.Get("ns"));
-    grp.is_nft = o.Get("nft").IsArray();
-    grp.is_sysctl = o.Get("sysctl").IsArray();
-    if (grp.is_sysctl) {
-      grp.sysctl = from_array(o.Get("sysctl"), [](Napi::Value kv) {
-        Napi::Array a = kv.As<Napi::Array>();
-        return std::pair<std::string, std::string>(a.Get(0u).ToString().Utf8Value(), a.Get(1u).ToString().Utf8Value());
-      });
-    } else if (grp.is_nft) {
-      grp.nft = from_array(o.Get("nft"), to_nft_op);
-    } else {
-      grp.list = from_array(o.Get("ops"), [&](Napi::Value op) {
-        grp.refs.emplace_back();
-        return to_op(op.As<Napi::Object>(), &grp.refs.back());
-      });
-    }
-    return grp;
-  });
-}
-
 // Opening an nf_tables socket, or writing a sysctl, enters the namespace: only the namespace lane may.
 Lane lane_for(const std::vector<ops::Group>& groups) {
   for (const ops::Group& g : groups)
@@ -114,8 +90,7 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::WatchOpen>("watchOpen"),
                              InstanceMethod<&Addon::Sockets>("sockets"),
                              InstanceMethod<&Addon::SysctlDump>("sysctlDump"),
-                             InstanceMethod<&Addon::SysctlRestore>("sysctlRestore"),
-                             InstanceMethod<&Addon::CtFlush>("ctFlush"),
+                             InstanceMethod<&Addon::ResetStep>("resetStep"),
                              InstanceMethod<&Addon::PeerCred>("peerCred"),
                              InstanceValue("NetnsHandle", handle),
                              InstanceValue("Channel", Channel::Define(env)),
@@ -166,8 +141,7 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value WatchOpen(const Napi::CallbackInfo& info) { return watches->open(runner, info); }
   Napi::Value Sockets(const Napi::CallbackInfo& info) { return list_sockets(runner, info); }
   Napi::Value SysctlDump(const Napi::CallbackInfo& info) { return sysctl_dump(runner, info); }
-  Napi::Value SysctlRestore(const Napi::CallbackInfo& info) { return sysctl_restore(runner, info); }
-  Napi::Value CtFlush(const Napi::CallbackInfo& info) { return ct_flush(runner, info); }
+  Napi::Value ResetStep(const Napi::CallbackInfo& info) { return reset_step(runner, info); }
 
   // newHandle() -> NetnsHandle, empty until nsCreate fills it. Ops in the
   // same nsCreate call may name it; anything else using it first fails.

@@ -297,4 +297,29 @@ Napi::Error from_sys(Napi::Env env, const io::SysError& e) {
   return err;
 }
 
+// { ns, ops } | { ns, nft } | { ns, sysctl } groups, as exec takes them.
+std::vector<ops::Group> to_groups(Napi::Value v) {
+  return from_array(v, [](Napi::Value g) {
+    Napi::Object o = g.As<Napi::Object>();
+    ops::Group grp;
+    grp.ns = NetnsHandle::From(o.Get("ns"));
+    grp.is_nft = o.Get("nft").IsArray();
+    grp.is_sysctl = o.Get("sysctl").IsArray();
+    if (grp.is_sysctl) {
+      grp.sysctl = from_array(o.Get("sysctl"), [](Napi::Value kv) {
+        Napi::Array a = kv.As<Napi::Array>();
+        return std::pair<std::string, std::string>(a.Get(0u).ToString().Utf8Value(), a.Get(1u).ToString().Utf8Value());
+      });
+    } else if (grp.is_nft) {
+      grp.nft = from_array(o.Get("nft"), to_nft_op);
+    } else {
+      grp.list = from_array(o.Get("ops"), [&](Napi::Value op) {
+        grp.refs.emplace_back();
+        return to_op(op.As<Napi::Object>(), &grp.refs.back());
+      });
+    }
+    return grp;
+  });
+}
+
 }  // namespace nsnet::addon

@@ -66,6 +66,8 @@ Napi::Object object(Napi::Env env, const KeyValues&... kv) {
 // names go to refs (NetnsHandle::From makes sure each is created, or is
 // the one this job creates first).
 ops::Op to_op(Napi::Object o, ops::NsRefs* refs);
+// exec's groups (see src/native.ts NativeGroup).
+std::vector<ops::Group> to_groups(Napi::Value v);
 // C++ to JS.
 Napi::Value from_ip(Napi::Env env, const rtnl::IpAddr& a);
 Napi::Object from_sock(Napi::Env env, const sockdiag::SockInfo& s);

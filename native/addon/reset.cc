@@ -33,6 +33,93 @@ Napi::Array from_pairs(Napi::Env env, const Pairs& pairs) {
   });
 }
 
+// Every dump a reset compares.
+struct Snap {
+  std::vector<rtnl::LinkInfo> links;
+  std::vector<rtnl::AddrInfo> addrs;
+  std::vector<rtnl::RouteInfo> routes;
+  std::vector<rtnl::RuleInfo> rules;
+  std::vector<rtnl::NeighInfo> neighs;
+  io::Reply status;
+};
+
+bool read_snapshot(Namespace& ns, Snap* out, io::SysError* err) {
+  return ns.with_rtnl([&](io::Socket& s) {
+    auto ok = [&](bool r) { return r && !out->status.error; };
+    return ok(ops::list_links(s, 0, "", &out->links, &out->status, err)) &&
+           ok(ops::list_addrs(s, AF_UNSPEC, 0, &out->addrs, &out->status, err)) &&
+           ok(ops::list_routes(s, AF_UNSPEC, 0, &out->routes, &out->status, err)) &&
+           ok(ops::list_rules(s, AF_UNSPEC, &out->rules, &out->status, err)) &&
+           ok(ops::list_neighs(s, AF_INET, &out->neighs, &out->status, err)) &&
+           ok(ops::list_neighs(s, AF_INET6, &out->neighs, &out->status, err));
+  });
+}
+
+void set_snapshot(Napi::Env env, Napi::Object o, const Snap& s) {
+  o.Set("links", to_array(env, s.links, from_link));
+  o.Set("addresses", to_array(env, s.addrs, from_addr));
+  o.Set("routes", to_array(env, s.routes, from_route));
+  o.Set("rules", to_array(env, s.rules, from_fib_rule));
+  o.Set("neighbours", to_array(env, s.neighs, from_neigh));
+}
+
+// /proc/sys/net back to a fresh namespace's values (namespace thread only).
+struct SysctlResult {
+  std::vector<std::string> changed;
+  Pairs left;
+};
+
+bool restore_sysctls(Namespace& ns, const Pairs& want, SysctlResult* out, io::SysError* err) {
+  if (!ns::sysctl_restore(ns.fd, want, &ns.sysctls, &out->changed, &out->left, err)) return false;
+  // Drawn at random in every fresh namespace (sysctl_dump leaves it out): a new one here too.
+  uint32_t k[4];
+  std::random_device rd;
+  for (uint32_t& x : k) x = rd();
+  char key[40];
+  std::snprintf(key, sizeof key, "%08x-%08x-%08x-%08x", k[0], k[1], k[2], k[3]);
+  io::SysError e;
+  if (!ns::sysctl_write(ns.fd, "net/ipv4/tcp_fastopen_key", key, &e)) out->left.emplace_back("ipv4/tcp_fastopen_key", "(" + e.what + ")");
+  return true;
+}
+
+void set_sysctls(Napi::Env env, Napi::Object o, const SysctlResult& r) {
+  o.Set("changed", to_array(env, r.changed, [](Napi::Env e, const std::string& s) { return Napi::String::New(e, s); }));
+  o.Set("left", from_pairs(env, r.left));
+}
+
+// The namespace's conntrack entries, then its expectations.
+bool flush_conntrack(io::Socket& s, io::SysError* err) {
+  for (bool exp : {false, true}) {
+    io::Reply status;
+    auto enc = [&](nl::Builder& b, uint32_t seq) { return nft::encode_ct_flush(b, seq, exp); };
+    if (!s.request(enc, [](size_t, const nlmsghdr*) {}, &status, err)) return false;
+    // ENOENT: nothing was tracked (the table is made on first use).
+    if (status.error && status.error != -ENOENT) return io::fail(err, -status.error, exp ? "flush conntrack expectations" : "flush conntrack");
+  }
+  return true;
+}
+
+// Every nf_tables table of the namespace goes, in one transaction; the
+// kernel's refusal, if any, in *status.
+bool clear_nftables(io::Socket& s, io::Reply* status, io::SysError* err) {
+  std::vector<nft::Table> tables;
+  if (!ops::nft_list_tables(s, 0, &tables, status, err)) return false;
+  if (status->error || tables.empty()) return true;
+  std::vector<ops::NftOp> list(tables.size());
+  for (size_t i = 0; i < tables.size(); i++) {
+    list[i].obj = ops::NftObj::Table;
+    list[i].verb = ops::NftVerb::Destroy;
+    list[i].table.family = tables[i].family;
+    list[i].table.name = tables[i].name;
+  }
+  ops::NftResult r;
+  if (!ops::nft_transact(s, list, false, 0, &r, err)) return false;
+  *status = r.batch;
+  for (const io::Reply& x : r.replies)
+    if (!status->error && x.error) *status = x;
+  return true;
+}
+
 }  // namespace
 
 Napi::Value list_sockets(Runner& runner, const Napi::CallbackInfo& info) {
@@ -95,27 +182,11 @@ Napi::Value list_sockets(Runner& runner, const Napi::CallbackInfo& info) {
 Napi::Value snapshot(Runner& runner, const Napi::CallbackInfo& info) {
   struct J : Job {
     std::shared_ptr<Namespace> ns;
-    std::vector<rtnl::LinkInfo> links;
-    std::vector<rtnl::AddrInfo> addrs;
-    std::vector<rtnl::RouteInfo> routes;
-    std::vector<rtnl::RuleInfo> rules;
-    std::vector<rtnl::NeighInfo> neighs;
-    io::Reply status;
-    void run() override {
-      ns->with_rtnl([&](io::Socket& s) {
-        auto ok = [&](bool r) { return r && !status.error; };
-        return ok(ops::list_links(s, 0, "", &links, &status, &err)) && ok(ops::list_addrs(s, AF_UNSPEC, 0, &addrs, &status, &err)) &&
-               ok(ops::list_routes(s, AF_UNSPEC, 0, &routes, &status, &err)) && ok(ops::list_rules(s, AF_UNSPEC, &rules, &status, &err)) &&
-               ok(ops::list_neighs(s, AF_INET, &neighs, &status, &err)) && ok(ops::list_neighs(s, AF_INET6, &neighs, &status, &err));
-      });
-    }
+    Snap snap;
+    void run() override { read_snapshot(*ns, &snap, &err); }
     Napi::Value value(Napi::Env env) override {
-      Napi::Object o = from_reply(env, status);
-      o.Set("links", to_array(env, links, from_link));
-      o.Set("addresses", to_array(env, addrs, from_addr));
-      o.Set("routes", to_array(env, routes, from_route));
-      o.Set("rules", to_array(env, rules, from_fib_rule));
-      o.Set("neighbours", to_array(env, neighs, from_neigh));
+      Napi::Object o = from_reply(env, snap.status);
+      set_snapshot(env, o, snap);
       return o;
     }
   };
@@ -143,57 +214,54 @@ Napi::Value sysctl_dump(Runner& runner, const Napi::CallbackInfo& info) {
   return runner.submit(info.Env(), j.release(), Lane::Namespace);
 }
 
-Napi::Value sysctl_restore(Runner& runner, const Napi::CallbackInfo& info) {
+Napi::Value reset_step(Runner& runner, const Napi::CallbackInfo& info) {
   struct J : Job {
     std::shared_ptr<Namespace> ns;
+    bool clear = false;
+    std::vector<ops::Group> groups;
     std::shared_ptr<const Pairs> want;
-    Pairs left;
-    std::vector<std::string> changed;
+    // The first refusal and the stage it stopped at; later stages do not run.
+    io::Reply status;
+    std::string stage;
+    std::vector<io::Reply> replies;
+    SysctlResult sys;
+    Snap snap;
     void run() override {
-      if (!ns::sysctl_restore(ns->fd, *want, &ns->sysctls, &changed, &left, &err)) return;
-      // Drawn at random in every fresh namespace (sysctl_dump leaves it out): a new one here too.
-      uint32_t k[4];
-      std::random_device rd;
-      for (uint32_t& x : k) x = rd();
-      char key[40];
-      std::snprintf(key, sizeof key, "%08x-%08x-%08x-%08x", k[0], k[1], k[2], k[3]);
-      io::SysError e;
-      if (!ns::sysctl_write(ns->fd, "net/ipv4/tcp_fastopen_key", key, &e)) left.emplace_back("ipv4/tcp_fastopen_key", "(" + e.what + ")");
+      auto stop = [&](const char* at, const io::Reply& r) { return r.error ? (status = r, stage = at, true) : false; };
+      if (clear) {
+        io::Reply r;
+        if (!ns->with_nfnl(&err, [&](io::Socket& s) { return clear_nftables(s, &r, &err) && (stop("nftables", r) || flush_conntrack(s, &err)); }) ||
+            status.error)
+          return;
+      }
+      if (!groups.empty()) {
+        if (!ops::run_groups(groups, &replies, &err)) return;
+        for (const io::Reply& r : replies)
+          if (stop("requests", r)) return;
+      }
+      if (want && !restore_sysctls(*ns, *want, &sys, &err)) return;
+      if (read_snapshot(*ns, &snap, &err)) stop("dump", snap.status);
     }
     Napi::Value value(Napi::Env env) override {
-      Napi::Object o = Napi::Object::New(env);
-      o.Set("changed", to_array(env, changed, [](Napi::Env e, const std::string& s) { return Napi::String::New(e, s); }));
-      o.Set("left", from_pairs(env, left));
+      Napi::Object o = from_reply(env, status);
+      o.Set("stage", stage);
+      set_sysctls(env, o, sys);
+      set_snapshot(env, o, snap);
       return o;
     }
   };
-  if (!info[1].IsExternal()) NAPI_THROW(Napi::TypeError::New(info.Env(), "sysctlRestore needs what sysctlDump returned"), Napi::Value());
   auto j = std::make_unique<J>();
   j->ns = NetnsHandle::From(info[0]);
-  j->want = *info[1].As<Napi::External<std::shared_ptr<const Pairs>>>().Data();
+  Napi::Object o = info[1].As<Napi::Object>();
+  j->clear = o.Get("clear").ToBoolean().Value();
+  if (o.Get("groups").IsArray()) j->groups = to_groups(o.Get("groups"));
+  Napi::Value want = o.Get("sysctls");
+  if (!want.IsUndefined()) {
+    if (!want.IsExternal()) NAPI_THROW(Napi::TypeError::New(info.Env(), "resetStep's sysctls must be what sysctlDump returned"), Napi::Value());
+    j->want = *want.As<Napi::External<std::shared_ptr<const Pairs>>>().Data();
+  }
+  // It enters the namespace (sysctls, a socket opened on first use): the namespace lane.
   return runner.submit(info.Env(), j.release(), Lane::Namespace);
-}
-
-Napi::Value ct_flush(Runner& runner, const Napi::CallbackInfo& info) {
-  struct J : Job {
-    std::shared_ptr<Namespace> ns;
-    void run() override {
-      ns->with_nfnl(&err, [&](io::Socket& s) {
-        for (bool exp : {false, true}) {
-          io::Reply status;
-          auto enc = [&](nl::Builder& b, uint32_t seq) { return nft::encode_ct_flush(b, seq, exp); };
-          if (!s.request(enc, [](size_t, const nlmsghdr*) {}, &status, &err)) return false;
-          // ENOENT: nothing was tracked (the table is made on first use).
-          if (status.error && status.error != -ENOENT) return io::fail(&err, -status.error, exp ? "flush conntrack expectations" : "flush conntrack");
-        }
-        return true;
-      });
-    }
-    Napi::Value value(Napi::Env env) override { return env.Undefined(); }
-  };
-  auto j = std::make_unique<J>();
-  j->ns = NetnsHandle::From(info[0]);
-  return runner.submit(info.Env(), j.release(), nft_lane(*j->ns));
 }
 
 }  // namespace nsnet::addon

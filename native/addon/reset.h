@@ -1,6 +1,7 @@
 // N-API glue for what recycling a namespace needs (see src/netlink/reset.ts):
-// its sockets, its /proc/sys/net values and its connection tracking. Registered by addon.cc; all of
-// it but ctFlush runs on the namespace lane (each enters the namespace, or
+// its sockets, its /proc/sys/net values, its nf_tables and connection
+// tracking, and the dumps a reset compares. Registered by addon.cc; all of
+// it but snapshot runs on the namespace lane (each enters the namespace, or
 // opens a socket inside it on first use).
 #pragma once
 
@@ -18,10 +19,14 @@ Napi::Value snapshot(Runner& runner, const Napi::CallbackInfo& info);
 // sysctlDump(ns) -> Promise<SysctlSnapshot>: opaque to JS (some 700 values
 // that a restore reads in C++, never converted to and from JS each time).
 Napi::Value sysctl_dump(Runner& runner, const Napi::CallbackInfo& info);
-// sysctlRestore(ns, want: SysctlSnapshot) -> Promise<{ changed: string[], left: [path, value][] }>
-Napi::Value sysctl_restore(Runner& runner, const Napi::CallbackInfo& info);
 
-// ctFlush(ns) -> Promise<void>: the namespace's conntrack entries and expectations.
-Napi::Value ct_flush(Runner& runner, const Napi::CallbackInfo& info);
+// resetStep(ns, { clear?, groups?, sysctls? }) -> Promise<{ errno, message,
+// stage, changed, left, links, addresses, routes, rules, neighbours }>: one
+// stage of a reset in one job, so the reset does not wait for the JS thread
+// between its parts. In order, each only if asked: every nf_tables table
+// destroyed and conntrack flushed (clear); the groups run (as exec); the
+// sysctls put back (as sysctlRestore); then the snapshot read. The first
+// refusal stops it, named by stage ('nftables', 'requests', 'dump').
+Napi::Value reset_step(Runner& runner, const Napi::CallbackInfo& info);
 
 }  // namespace nsnet::addon

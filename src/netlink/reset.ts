@@ -25,20 +25,14 @@ import {
   type NativeReply,
   type NativeRoute,
   type NativeRule,
+  type NativeSnapshot,
   type NativeSysctls,
 } from '../native.js';
-import { Nftables } from './nftables.js';
 import type { Netns } from './netns.js';
 import { describeSocket } from './socklist.js';
 
 /** What a namespace looked like once made ready. */
-export interface Snapshot {
-  links: NativeLink[];
-  addresses: NativeAddr[];
-  routes: NativeRoute[];
-  rules: NativeRule[];
-  neighbours: NativeNeigh[];
-}
+export type Snapshot = NativeSnapshot;
 
 /** The values under /proc/sys/net of a fresh namespace (held by the addon). */
 export type Sysctls = NativeSysctls;
@@ -50,11 +44,23 @@ const USER_FLAGS = 0x4 | 0x20 | 0x80 | 0x100 | 0x200 | 0x1000 | 0x2000 | 0x4000 
 const IFF_UP = 0x1;
 const LOOPBACK = 1; // lo's ifindex in every namespace
 
+const pick = ({ links, addresses, routes, rules, neighbours }: Snapshot): Snapshot => ({ links, addresses, routes, rules, neighbours });
+
 /** Reads what the snapshot and the checks compare, in one trip. */
 async function read(ns: Netns): Promise<Snapshot> {
-  const { errno, message, links, addresses, routes, rules, neighbours } = await native.snapshot(ns.handle);
-  if (errno) throw NsnetError.kernel('dump', 'namespace reset', errno, message || undefined);
-  return { links, addresses, routes, rules, neighbours };
+  const r = await native.snapshot(ns.handle);
+  if (r.errno) throw NsnetError.kernel('dump', 'namespace reset', r.errno, r.message || undefined);
+  return pick(r);
+}
+
+/**
+ * One stage of the reset and the reading after it, in one job: its parts
+ * never wait for the JS thread, which the next sandbox's create keeps busy.
+ */
+async function step(ns: Netns, o: Parameters<typeof native.resetStep>[1]): Promise<Snapshot & { left: [string, string][] }> {
+  const r = await native.resetStep(ns.handle, o);
+  if (r.errno) throw NsnetError.kernel(r.stage, 'namespace reset', r.errno, r.message || undefined);
+  return { ...pick(r), left: r.left };
 }
 
 export function snapshot(ns: Netns): Promise<Snapshot> {
@@ -92,10 +98,8 @@ function differences(want: Snapshot, got: Snapshot): string {
 }
 
 /** Sends ops on ns's socket in one batch; the first failure, named. */
-async function exec(ns: Netns, ops: NativeOp[], extra: NativeGroup[] = []): Promise<void> {
-  const groups: NativeGroup[] = [...(ops.length ? [{ ns: ns.handle, ops }] : []), ...extra];
-  if (!groups.length) return;
-  const replies: NativeReply[] = await native.exec(groups);
+async function exec(ns: Netns, ops: NativeOp[]): Promise<void> {
+  const replies: NativeReply[] = await native.exec([{ ns: ns.handle, ops }]);
   const bad = replies.find((r) => r.errno && r.errno !== 125);
   if (bad) throw NsnetError.kernel('reset', 'namespace reset', bad.errno, bad.message || undefined);
 }
@@ -153,11 +157,8 @@ export async function resetNetns(ns: Netns, want: Snapshot, fresh: Sysctls, host
   try {
     // 1. (The caller has made sure no socket is left: leftSockets.)
     // 2. nf_tables and conntrack (counters under /proc/sys/net follow them).
-    const nft = new Nftables(ns);
-    const [tables] = await Promise.all([nft.tables(), native.ctFlush(h)]);
-    if (tables.length) await nft.commit(tables.map((t) => ({ verb: 'destroy' as const, table: { family: t.family, name: t.name } })));
     // 3. Links the tenant added go (one at a time: deleting one end of a veth takes the other).
-    let now = await read(ns);
+    let now: Snapshot = await step(ns, { clear: true });
     const links = new Map(now.links.map((l) => [l.ifindex, l]));
     const gone = want.links.filter((w) => !links.has(w.ifindex));
     if (gone.length) return { ok: false, reason: `link(s) ${gone.map((l) => l.name).join(', ')} left the namespace` };
@@ -173,23 +174,24 @@ export async function resetNetns(ns: Netns, want: Snapshot, fresh: Sysctls, host
     const addrOp = (op: 'addr.add' | 'addr.del', a: NativeAddr): NativeOp => ({
       op, dev: a.ifindex, address: a.address, prefixlen: a.prefixlen, scope: a.scope, broadcast: a.broadcast !== null, ...(a.peer && a.peer !== a.address ? { peer: a.peer } : {}),
     });
-    await exec(ns, [
+    const ops = [
       // Routes first, while the addresses and links they need are still there.
       ...now.routes.filter((r) => !wantRoute.has(routeKey(r)) && r.protocol !== 2 /* the kernel's own follow their addresses */).map(routeDel),
       ...now.rules.filter((r) => !wantRule.has(ruleKey(r))).map((r): NativeOp => ({ op: 'raw', type: 33 /* RTM_DELRULE */, body: r.body })),
       ...want.rules.filter((r) => !nowRule.has(ruleKey(r))).map((r): NativeOp => ({ op: 'raw', type: 32 /* RTM_NEWRULE */, flags: 0x600, body: r.body })),
       ...now.addresses.filter((a) => !wantAddr.has(addrKey(a))).map((a) => addrOp('addr.del', a)),
       ...linkOps(want.links, links),
-    ], hostOps);
-    // 5. /proc/sys/net, once the links have their names (and MTUs) back; the TCP Fast Open key drawn anew.
-    const sys = await native.sysctlRestore(h, fresh);
-    if (sys.left.length) return { ok: false, reason: `sysctls that cannot be put back: ${sys.left.map(([k, v]) => `${k}=${v.trim()}`).join(', ')}` };
+    ];
+    // 5. /proc/sys/net, once the links have their names (and MTUs) back; the
+    //    TCP Fast Open key drawn anew. Read again in the same job.
+    const after = await step(ns, { groups: [...(ops.length ? [{ ns: h, ops }] : []), ...(hostOps ?? [])], sysctls: fresh });
+    if (after.left.length) return { ok: false, reason: `sysctls that cannot be put back: ${after.left.map(([k, v]) => `${k}=${v.trim()}`).join(', ')}` };
     // 6. Addresses the tenant removed come back (the kernel gives lo's back
     //    by itself once IPv6 is on again), and neighbour entries not in the
     //    snapshot go (the tenant's on lo; and turning IPv6 forwarding off in
     //    the sysctls' restore sends an MLD report, which makes one); then
     //    everything is read again: only an exact match goes back to the pool.
-    now = await read(ns);
+    now = pick(after);
     const back = has(now.addresses, addrKey);
     const wantNeigh = has(want.neighbours, neighKey);
     const fix: NativeOp[] = [
