@@ -260,8 +260,8 @@ Napi::Value reset_step(Runner& runner, const Napi::CallbackInfo& info) {
     if (!want.IsExternal()) NAPI_THROW(Napi::TypeError::New(info.Env(), "resetStep's sysctls must be what sysctlDump returned"), Napi::Value());
     j->want = *want.As<Napi::External<std::shared_ptr<const Pairs>>>().Data();
   }
-  // It enters the namespace (sysctls, a socket opened on first use): the namespace lane.
-  return runner.submit(info.Env(), j.release(), Lane::Namespace);
+  // It enters the namespace (sysctls, a socket opened on first use), off the request path.
+  return runner.submit(info.Env(), j.release(), Lane::Recycle);
 }
 
 }  // namespace nsnet::addon

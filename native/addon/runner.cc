@@ -126,16 +126,20 @@ int netlink_threads() {
   return n >= 1 && n <= 64 ? n : 4;
 }
 
+// A thread that enters namespaces learns its way home first.
+void enter_home() {
+  io::SysError err;
+  ns::init_home(&err);  // if this fails, every job of the thread that enters a namespace reports it
+}
+
 }  // namespace
 
 Runner::Runner(Napi::Env env)
     : env_(env),
       wakeup_(env, "nsnet", [this] { drain(); }),
       netlink_("nsnet-nl", netlink_threads(), spin_us(), nullptr),
-      ns_("nsnet-ns", 1, spin_us(), [] {
-        io::SysError err;
-        ns::init_home(&err);  // if this fails, every namespace job reports it
-      }),
+      ns_("nsnet-ns", 1, spin_us(), enter_home),
+      recycle_("nsnet-recycle", 1, 0, enter_home),
       wait_us_(std::min(spin_us(), 30)) {}
 
 Runner::~Runner() { shutdown(); }
@@ -145,6 +149,7 @@ void Runner::shutdown() {
   down_ = true;
   netlink_.stop();
   ns_.stop();
+  recycle_.stop();
   {
     std::lock_guard<std::mutex> lk(done_mu_);
     done_.clear();
@@ -174,7 +179,7 @@ Napi::Promise Runner::submit(Napi::Env env, Job* job, Lane lane) {
     job->run();
     complete(job);
   };
-  const int worker_cpu = (lane == Lane::Namespace ? ns_ : netlink_).post(std::move(task));
+  const int worker_cpu = (lane == Lane::Namespace ? ns_ : lane == Lane::Recycle ? recycle_ : netlink_).post(std::move(task));
   // Waiting only helps a worker on another CPU; on ours, it would only keep
   // the worker from running.
   if (job->quick && wait_us_ > 0 && worker_cpu >= 0 && worker_cpu != sched_getcpu()) {

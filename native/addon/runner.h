@@ -9,9 +9,13 @@
 //  - each Node environment (main thread or worker_thread) owns
 //      * a small pool of netlink threads that run batches and dumps on
 //        sockets already open in their namespace (no setns needed), and
-//      * one namespace thread, the only thread that calls setns()/unshare();
-//        it enters a namespace, does its job (create a namespace, open a
-//        socket inside one, touch a sysctl) and returns home before the next.
+//      * one namespace thread, the only thread on the request path that
+//        calls setns()/unshare(); it enters a namespace, does its job (create
+//        a namespace, open a socket inside one, touch a sysctl) and returns
+//        home before the next, and
+//      * one recycle thread, which does the same for a pool's background
+//        work (a recycled namespace's reset), so that a reset never holds up
+//        a request queued behind it on the namespace thread;
 //  - a finished job is handed back through one uv_async handle, referenced
 //    only while jobs are in flight (an idle addon never keeps the process
 //    alive); each wake-up settles the jobs finished so far in one batch and
@@ -105,7 +109,7 @@ class Executor {
   std::vector<std::thread> threads_;
 };
 
-enum class Lane { Netlink, Namespace };
+enum class Lane { Netlink, Namespace, Recycle };
 
 // How long the JS thread spends in the addon's hands: settling promises and
 // running their continuations (microtasks) happens inside drain().
@@ -139,6 +143,7 @@ class Runner {
   std::unordered_set<Job*> live_;
   Executor netlink_;
   Executor ns_;
+  Executor recycle_;
   Stats stats_;         // JS thread only
   const int wait_us_;   // the JS thread's longest wait for a quick job
   bool down_ = false;
