@@ -4,15 +4,21 @@
 // quick (100 ms growing to 1 s) so that work resumes soon after etcd does.
 // No retry policy or circuit breaker sits in between: a failed commit is
 // the caller's to report, and one that conflicted is retried by the store.
-import { ExponentialBackoff, noop, type IBackoff } from 'cockatiel';
-import { Etcd3 } from 'etcd3';
+import type { IBackoff } from 'cockatiel';
+import type { Etcd3 } from 'etcd3';
 
 import { NsnetError } from '../../errors.js';
 
 /** How long one call to etcd may take before it is given up: NSNET_ETCD_TIMEOUT_MS, else 3 s. */
 export const DEFAULT_TIMEOUT_MS = 3000;
 
-export function openClient(hosts: string[], timeoutMs: number): Etcd3 {
+/**
+ * A client of the etcd cluster at hosts. The client (and gRPC under it) is
+ * loaded here, on first use: a process that never opens a global store
+ * (every CLI command, every local-only runtime) does not pay its start-up.
+ */
+export async function openClient(hosts: string[], timeoutMs: number): Promise<Etcd3> {
+  const [{ Etcd3 }, { ExponentialBackoff, noop }] = await Promise.all([import('etcd3'), import('cockatiel')]);
   return new Etcd3({
     hosts,
     dialTimeout: timeoutMs,

@@ -62,7 +62,7 @@ export class GlobalStore {
   static async open(o: GlobalStoreOptions & { lazy?: boolean }): Promise<GlobalStore> {
     const { hosts, prefix } = parseStoreUrl(o.url);
     const timeoutMs = o.timeoutMs ?? (Number(process.env.NSNET_ETCD_TIMEOUT_MS) || DEFAULT_TIMEOUT_MS);
-    const client = openClient(hosts, timeoutMs);
+    const client = await openClient(hosts, timeoutMs);
     const s = new GlobalStore(o.url, client, o.hostId, prefix, { ...o, timeoutMs });
     try {
       await s.mirror.start();
