@@ -26,18 +26,26 @@ function buildJoins(ctx: CnmContext, b: Batch, sbNs: Netns, sb: SandboxRecord, e
 /**
  * What the drivers of eps need on the host before their joins (a global
  * network's devices), once per network; undone by their leave, which takes
- * such devices away again when no sandbox here uses them.
+ * such devices away again when no sandbox here uses them. null when no
+ * driver needs anything: the caller then goes on without yielding, so a
+ * new sandbox's trip is under way before its files are written (see
+ * sandboxTrip).
  */
-async function prepareJoins(ctx: CnmContext, tx: Transaction, eps: EndpointRecord[], nets: Map<string, NetworkRecord>): Promise<void> {
-  const seen = new Set<string>();
+function prepareJoins(ctx: CnmContext, tx: Transaction, eps: EndpointRecord[], nets: Map<string, NetworkRecord>): Promise<void> | null {
+  const todo = new Map<string, () => Promise<void>>();
   for (const ep of eps) {
     const net = nets.get(ep.networkId)!;
     const d = ctx.driver(net.driver);
-    if (!d.prepareJoin || seen.has(net.id)) continue;
-    seen.add(net.id);
-    tx.onUndo('kernel.prepare', () => d.leave(ctx, net, ep, null));
-    await d.prepareJoin(ctx, net);
+    if (!d.prepareJoin || todo.has(net.id)) continue;
+    todo.set(net.id, () => {
+      tx.onUndo('kernel.prepare', () => d.leave(ctx, net, ep, null));
+      return d.prepareJoin!(ctx, net);
+    });
   }
+  if (!todo.size) return null;
+  return (async () => {
+    for (const prepare of todo.values()) await prepare();
+  })();
 }
 
 /** A kernel error from a join, as clear as the drivers of eps can make it. */
@@ -88,7 +96,8 @@ export function sandboxTrip(ctx: CnmContext, tx: Transaction, sb: SandboxRecord,
  * (single) endpoint; registers its deletion as the undo.
  */
 async function newNetns(ctx: CnmContext, tx: Transaction, sb: SandboxRecord, eps: EndpointRecord[], nets: Map<string, NetworkRecord>, staged: PortSpec[], pooled?: PoolClaim): Promise<Netns> {
-  await prepareJoins(ctx, tx, eps, nets);
+  const preparing = prepareJoins(ctx, tx, eps, nets);
+  if (preparing) await preparing;
   // Its resolver's sockets ride in the same trip (see lifecycle.ts); a
   // pooled namespace's are opened by lifecycle.live after it, as after a join.
   const listen = sb.resolver && ctx.lifecycle && !pooled ? ctx.lifecycle.listen(sb) : [];
