@@ -16,8 +16,8 @@
 namespace nsnet::ns {
 
 // A netlink socket of one protocol, opened inside a namespace on first use.
-// Opening enters the namespace: until is_open(), only the namespace thread
-// may call get().
+// Opening enters the namespace: until is_open(), only a thread that enters
+// namespaces (the namespace or the recycle thread) may call get().
 class LazySocket {
  public:
   explicit LazySocket(int protocol) : protocol_(protocol) {}
@@ -83,7 +83,9 @@ struct Namespace {
   std::atomic<bool> ready{false};
   // NETLINK_SOCK_DIAG: lists the namespace's sockets.
   LazySocket diag{NETLINK_SOCK_DIAG};
-  // Its /proc/sys/net files, kept open by sweeps (namespace thread only).
+  // Its /proc/sys/net files, kept open by sweeps: a pool's fresh dump (the
+  // namespace thread) and then its resets (the recycle thread), never both
+  // at once.
   SysctlCache sysctls;
   // Whether a netlink socket is one of these (a namespace's sockets, as
   // sock_diag lists them, include nsnet's own).

@@ -1,7 +1,8 @@
 // Network namespaces. This is the only code that calls setns() or unshare(),
-// and every function here must run on the addon's namespace thread (see
-// addon/runner.h): a thread that changes namespace and comes back before it
-// takes the next job, so no other thread ever runs in a foreign namespace.
+// and every function here must run on one of the addon's threads that enter
+// namespaces, the namespace thread or the recycle thread (see
+// addon/runner.h): each changes namespace and comes back before it takes
+// its next job, so no other thread ever runs in a foreign namespace.
 #pragma once
 
 #include <cstdint>
@@ -24,7 +25,7 @@ struct Opened {
 };
 
 // Records the calling thread's namespace as "home". Call once, first thing
-// on the namespace thread.
+// on a thread that enters namespaces.
 bool init_home(io::SysError* err);
 
 // Creates a namespace, bind-mounts it at rundir/name so `ip netns` sees it,

@@ -26,7 +26,7 @@ struct NsRefs {
 // transaction on it, so a sandbox's interfaces and its published ports'
 // elements go in one unit; or (is_sysctl) writes of /proc/sys keys as the
 // namespace sees them, for settings netlink cannot make (an interface's
-// disable_ipv6), which only the namespace thread may run.
+// disable_ipv6), which only a thread that enters namespaces may run.
 struct Group {
   std::shared_ptr<ns::Namespace> ns;
   std::vector<Op> list;
