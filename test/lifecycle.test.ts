@@ -99,8 +99,13 @@ test('handles dropped without close() release their fds when collected', async (
   const name = uniq('gc');
   const owner = await Netns.create(name);
   const before = await fdCount();
-  for (let i = 0; i < 50; i++) await Netns.open(name); // each holds an fd and a netlink socket
+  // Held until all are open (a collection meanwhile would take some early),
+  // then dropped without close().
+  let held: Netns[] | null = [];
+  for (let i = 0; i < 50; i++) held.push(await Netns.open(name)); // each holds an fd and a netlink socket
   expect(await fdCount()).toBeGreaterThanOrEqual(before + 100);
+  expect(held).toHaveLength(50);
+  held = null;
   for (let i = 0; i < 10 && (await fdCount()) > before; i++) {
     gc();
     await new Promise((r) => setTimeout(r, 20));
