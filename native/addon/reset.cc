@@ -203,7 +203,7 @@ Napi::Value sysctl_dump(Runner& runner, const Napi::CallbackInfo& info) {
       auto pairs = std::make_shared<Pairs>();
       if (ns::sysctl_dump(ns->fd, pairs.get(), &err)) out = std::move(pairs);
     }
-    // Opaque to JS: handed back to sysctlRestore as it is, never copied into JS values.
+    // Opaque to JS: handed back to resetStep as it is, never copied into JS values.
     Napi::Value value(Napi::Env env) override {
       auto* held = new std::shared_ptr<const Pairs>(out);
       return Napi::External<std::shared_ptr<const Pairs>>::New(env, held, [](Napi::Env, std::shared_ptr<const Pairs>* p) { delete p; });

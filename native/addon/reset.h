@@ -25,8 +25,10 @@ Napi::Value sysctl_dump(Runner& runner, const Napi::CallbackInfo& info);
 // stage of a reset in one job, so the reset does not wait for the JS thread
 // between its parts. In order, each only if asked: every nf_tables table
 // destroyed and conntrack flushed (clear); the groups run (as exec); the
-// sysctls put back (as sysctlRestore); then the snapshot read. The first
-// refusal stops it, named by stage ('nftables', 'requests', 'dump').
+// values of /proc/sys/net that differ from `sysctls` (a sysctlDump) written
+// back, with a new TCP Fast Open key (left: those still different); then
+// the snapshot read. The first refusal stops it, named by stage
+// ('nftables', 'requests', 'dump').
 Napi::Value reset_step(Runner& runner, const Napi::CallbackInfo& info);
 
 }  // namespace nsnet::addon
