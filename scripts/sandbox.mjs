@@ -12,7 +12,7 @@
 // host-untouched test lists it). Outside, the host's links, addresses and
 // routes are compared before and after; any change fails the run.
 import { spawnSync, execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -72,6 +72,7 @@ if (process.env.NSNET_IN_SANDBOX === '1') {
     console.error(`sandbox: cannot run unshare: ${r.error.message} (needs root or CAP_SYS_ADMIN)`);
     process.exit(1);
   }
+  rmSync(snap, { force: true });
   const after = hostView();
   if (after !== before) {
     console.error("sandbox: the host's network changed during the run");
