@@ -63,7 +63,7 @@ void set_snapshot(Napi::Env env, Napi::Object o, const Snap& s) {
   o.Set("neighbours", to_array(env, s.neighs, from_neigh));
 }
 
-// /proc/sys/net back to a fresh namespace's values (namespace thread only).
+// /proc/sys/net back to a fresh namespace's values (a thread that enters namespaces).
 struct SysctlResult {
   std::vector<std::string> changed;
   Pairs left;
@@ -223,7 +223,6 @@ Napi::Value reset_step(Runner& runner, const Napi::CallbackInfo& info) {
     // The first refusal and the stage it stopped at; later stages do not run.
     io::Reply status;
     std::string stage;
-    std::vector<io::Reply> replies;
     SysctlResult sys;
     Snap snap;
     void run() override {
@@ -235,6 +234,7 @@ Napi::Value reset_step(Runner& runner, const Napi::CallbackInfo& info) {
           return;
       }
       if (!groups.empty()) {
+        std::vector<io::Reply> replies;
         if (!ops::run_groups(groups, &replies, &err)) return;
         for (const io::Reply& r : replies)
           if (stop("requests", r)) return;
