@@ -39,9 +39,13 @@ bool poll_until(int us, bool yield, Done done) {
 
 }  // namespace
 
-Executor::Executor(std::string name, int threads, int spin_us, std::function<void()> on_start)
-    : name_(std::move(name)), spin_us_(spin_us), on_start_(std::move(on_start)) {
-  for (int i = 0; i < threads; i++) threads_.emplace_back([this, i] { loop(static_cast<size_t>(i)); });
+Executor::Executor(std::string name, int threads, int spin_us, std::function<void()> on_start, bool lazy)
+    : name_(std::move(name)), spin_us_(spin_us), on_start_(std::move(on_start)), count_(threads) {
+  if (!lazy) start();
+}
+
+void Executor::start() {
+  for (int i = 0; i < count_; i++) threads_.emplace_back([this, i] { loop(static_cast<size_t>(i)); });
 }
 
 void Executor::poll_for_work() {
@@ -81,6 +85,7 @@ int Executor::post(std::function<void()> task) {
   bool sleeper;
   {
     std::lock_guard<std::mutex> lk(mu_);
+    if (threads_.empty() && !stopping_) start();  // a lazy one's first task
     q_.push_back(std::move(task));
     queued_.fetch_add(1, std::memory_order_relaxed);
     sleeper = sleeping_ > 0;
@@ -139,7 +144,7 @@ Runner::Runner(Napi::Env env)
       wakeup_(env, "nsnet", [this] { drain(); }),
       netlink_("nsnet-nl", netlink_threads(), spin_us(), nullptr),
       ns_("nsnet-ns", 1, spin_us(), enter_home),
-      recycle_("nsnet-recycle", 1, 0, enter_home),
+      recycle_("nsnet-recycle", 1, 0, enter_home, true),
       wait_us_(std::min(spin_us(), 30)) {}
 
 Runner::~Runner() { shutdown(); }

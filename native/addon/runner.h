@@ -81,8 +81,10 @@ class Job {
 class Executor {
  public:
   // spin_us: how long a thread that finished a task polls for the next one
-  // before it sleeps (0: never).
-  Executor(std::string name, int threads, int spin_us, std::function<void()> on_start);
+  // before it sleeps (0: never). lazy: the threads start with the first
+  // task, for a lane most processes never use. post() and stop() are
+  // called from one thread (the JS thread).
+  Executor(std::string name, int threads, int spin_us, std::function<void()> on_start, bool lazy = false);
   ~Executor() { stop(); }
   // When a thread was polling the queue, so that the task starts at once,
   // the CPU it was last seen on; else -1.
@@ -91,6 +93,7 @@ class Executor {
   void stop();
 
  private:
+  void start();
   void loop(size_t i);
   void poll_for_work();
 
@@ -106,6 +109,7 @@ class Executor {
   std::atomic<bool> polling_{false};  // one thread at a time
   std::atomic<int> polling_cpu_{-1};
   std::atomic<bool> stop_polling_{false};
+  const int count_;
   std::vector<std::thread> threads_;
 };
 
