@@ -62,6 +62,27 @@ describe('fdb', () => {
     expect((await ipj<any[]>(ns.name, 'neigh', 'show', 'dev', 'vx0')).some((n) => n.dst === '10.0.0.2')).toBe(false);
   });
 
+  test('one batch that makes a VXLAN device and then names it in 4000 entries (as an overlay\'s first join does) lands whole: the requests after the device wait for it, the rest go together', async () => {
+    const n = 2000;
+    const mac = (i: number) => `02:43:00:00:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
+    const b = ns.batch()
+      .addVxlan({ name: 'vx1', vni: 43, port: 4789, local: '127.0.0.1', learning: false, proxy: true })
+      .setLink('vx1', { master: 'br0', up: true });
+    for (let i = 0; i < n; i++) {
+      b.replaceFdb({ lladdr: mac(i), dev: 'vx1', dst: `192.0.2.${(i % 200) + 1}` });
+      b.replaceNeighbour({ dst: `10.1.${i >> 8}.${i & 255}`, lladdr: mac(i), dev: 'vx1' });
+    }
+    await b.commit();
+    const fdb = (await bridgeFdb('vx1')).filter((e) => e.mac !== '00:00:00:00:00:00');
+    expect(fdb.length).toBe(n);
+    expect(new Set(fdb.map((e) => e.mac))).toEqual(new Set(Array.from({ length: n }, (_, i) => mac(i))));
+    const neigh = await ipj<any[]>(ns.name, 'neigh', 'show', 'dev', 'vx1');
+    expect(neigh.length).toBe(n);
+    expect(neigh.every((x) => x.lladdr === mac((Number(x.dst.split('.')[2]) << 8) | Number(x.dst.split('.')[3])))).toBe(true);
+    const [l] = await ipj<any[]>(ns.name, 'link', 'show', 'vx1');
+    expect(l.master).toBe('br0');
+  });
+
   test('an entry that exists is refused by add with EEXIST, a missing one by delete with ENOENT, and bad input before the kernel', async () => {
     await ns.fdb.add({ lladdr: '02:00:00:00:00:07', dev: 'vx0', dst: '192.0.2.7' });
     const dup = await ns.fdb.add({ lladdr: '02:00:00:00:00:07', dev: 'vx0', dst: '192.0.2.7' }).catch((e) => e);
