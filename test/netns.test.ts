@@ -3,6 +3,7 @@ import { readdir } from 'node:fs/promises';
 import { describe, expect, test } from 'vitest';
 
 import { Netns, NsnetError, ValidationError } from '../src/index.js';
+import { expectTrip } from '../src/netlink/netns.js';
 import { ipj, nsExec, testHost, uniq } from './helpers.js';
 
 describe('Netns', () => {
@@ -23,6 +24,29 @@ describe('Netns', () => {
     }
     expect(await Netns.list()).not.toContain(name);
     expect(await readdir('/run/netns')).not.toContain(name);
+  });
+
+  test('a trip announced ahead (expectTrip) and then sent, sent late, never sent, or announced many times at once still runs: the woken thread takes the job or goes back to sleep', async () => {
+    const names: string[] = [];
+    const made = async () => {
+      const name = uniq('pw');
+      names.push(name);
+      return Netns.create(name);
+    };
+    try {
+      expectTrip(true);
+      await made();
+      expectTrip(true);
+      await new Promise((r) => setTimeout(r, 5)); // past the thread's window: it sleeps again
+      await made();
+      for (let i = 0; i < 50; i++) expectTrip(i % 2 === 0);
+      await Promise.all(Array.from({ length: 8 }, made));
+      expectTrip(false);
+      expect((await (await Netns.host()).links.get(1)).name).toBe('lo');
+      expect((await Netns.list()).filter((n) => names.includes(n)).sort()).toEqual([...names].sort());
+    } finally {
+      for (const n of names) await Netns.delete(n).catch(() => {});
+    }
   });
 
   test('open by name, path and pid reach the same namespace (same id)', async () => {

@@ -85,6 +85,7 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::Neighs>("neighs"),
                              InstanceMethod<&Addon::Fdb>("fdb"),
                              InstanceMethod<&Addon::GetStats>("stats"),
+                             InstanceMethod<&Addon::Prewake>("prewake"),
                              InstanceMethod<&Addon::NftTransact>("nftTransact"),
                              InstanceMethod<&Addon::NftList>("nftList"),
                              InstanceMethod<&Addon::WatchOpen>("watchOpen"),
@@ -134,6 +135,12 @@ class Addon : public Napi::Addon<Addon> {
       w = Busy{};
     }
     return o;
+  }
+
+  // prewake(namespace: boolean, us: number): see Executor::prewake.
+  Napi::Value Prewake(const Napi::CallbackInfo& info) {
+    runner.prewake(info[0].ToBoolean().Value() ? Lane::Namespace : Lane::Netlink, info[1].ToNumber().Int32Value());
+    return info.Env().Undefined();
   }
 
   Napi::Value NftTransact(const Napi::CallbackInfo& info) { return nft_transact(runner, info); }

@@ -48,10 +48,10 @@ void Executor::start() {
   for (int i = 0; i < count_; i++) threads_.emplace_back([this, i] { loop(static_cast<size_t>(i)); });
 }
 
-void Executor::poll_for_work() {
-  if (spin_us_ <= 0 || polling_.exchange(true)) return;
+void Executor::poll_for_work(int us) {
+  if (us <= 0 || polling_.exchange(true)) return;
   // It yields: the JS thread may be runnable on this CPU, waiting for it.
-  poll_until(spin_us_, true, [this] {
+  poll_until(us, true, [this] {
     polling_cpu_.store(sched_getcpu(), std::memory_order_relaxed);
     return queued_.load(std::memory_order_relaxed) > 0 || stop_polling_.load(std::memory_order_relaxed);
   });
@@ -64,20 +64,32 @@ void Executor::loop(size_t i) {
   const std::string tname = (name_ + std::to_string(i)).substr(0, 15);
   pthread_setname_np(pthread_self(), tname.c_str());
   if (on_start_) on_start_();
-  for (bool worked = false;; worked = true) {
-    if (worked) poll_for_work();
+  for (bool worked = false;;) {
+    if (worked) poll_for_work(spin_us_);
+    worked = false;
     std::function<void()> task;
     {
       std::unique_lock<std::mutex> lk(mu_);
       sleeping_++;
-      cv_.wait(lk, [this] { return stopping_ || !q_.empty(); });
+      cv_.wait(lk, [this] { return stopping_ || !q_.empty() || prewake_us_ > 0; });
       sleeping_--;
       if (stopping_) return;
+      if (q_.empty()) {
+        // Woken ahead of a task (prewake): poll for it, else sleep again.
+        const int us = prewake_us_;
+        prewake_us_ = 0;
+        lk.unlock();
+        poll_for_work(us);
+        lk.lock();
+        if (stopping_) return;
+        if (q_.empty()) continue;
+      }
       task = std::move(q_.front());
       q_.pop_front();
       queued_.fetch_sub(1, std::memory_order_relaxed);
     }
     task();
+    worked = true;
   }
 }
 
@@ -94,6 +106,16 @@ int Executor::post(std::function<void()> task) {
   const bool hot = polling_.load();
   if (!hot && sleeper) cv_.notify_one();
   return hot ? polling_cpu_.load(std::memory_order_relaxed) : -1;
+}
+
+void Executor::prewake(int us) {
+  if (us <= 0 || spin_us_ <= 0 || polling_.load()) return;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (threads_.empty() || stopping_ || sleeping_ == 0 || !q_.empty()) return;
+    prewake_us_ = us;
+  }
+  cv_.notify_one();
 }
 
 void Executor::stop() {
@@ -194,6 +216,12 @@ Napi::Promise Runner::submit(Napi::Env env, Job* job, Lane lane) {
     watch.stop(&stats_.waits);
   }
   return Napi::Promise(env, promise);
+}
+
+void Runner::prewake(Lane lane, int us) {
+  if (down_) return;
+  if (lane == Lane::Namespace) ns_.prewake(us);
+  if (lane == Lane::Netlink) netlink_.prewake(us);
 }
 
 void Runner::complete(Job* job) {

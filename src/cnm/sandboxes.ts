@@ -6,7 +6,7 @@ import { join } from 'node:path';
 
 import { NsnetError, ValidationError } from '../errors.js';
 import { poolKey } from '../ipam/ipam.js';
-import { Netns, isMounted } from '../netlink/netns.js';
+import { Netns, expectTrip, isMounted } from '../netlink/netns.js';
 import { parsePorts } from '../ports.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/store.js';
 import { deferKeys, findByKey, now, openExternal, type CnmContext, type DeleteOptions, type DeleteReport } from './context.js';
@@ -155,6 +155,8 @@ export async function createSandbox(ctx: CnmContext, name: string, o: SandboxPla
   const busy = new Busy(ctx);
   // One network of a pool: a namespace made ahead, if one is ready.
   const pooled = kind === 'own' && attach.length === 1 && !joinEps.length ? (ctx.pools?.claim(attach[0]!.network) ?? undefined) : undefined;
+  // A new namespace's trip comes after the plan is stored: the namespace thread wakes now.
+  if (kind === 'own' && !pooled) expectTrip(true);
   let used = false;
   const made = tx.run(async () => {
     // 1. Intent: the sandbox, its new endpoints and their addresses, in one store transaction.
