@@ -35,7 +35,10 @@
 //    tens of microseconds before it returns. It never runs the request itself and
 //    never settles it there: the job's wake-up is already pending when it
 //    returns, so the loop's next turn settles it without sleeping, and the
-//    loop still turns between two requests.
+//    loop still turns between two requests;
+//  - a caller that will post a job after some work of its own (a create
+//    storing its plan) may wake a thread of the job's lane first (prewake),
+//    which then polls for the job for a bounded time.
 // NSNET_SPIN_US sets the worker's window (0 turns both off).
 #pragma once
 
