@@ -126,15 +126,23 @@ export async function runChurn(cycles: number): Promise<ChurnRun> {
   const host = await Netns.host();
   const br = await bridge(host);
   const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
-  const cycle = async (i: number) => (await setup(host, br, `churn${i}`, i % 1000)).delete();
-  for (let i = 0; i < 50; i++) await cycle(i); // warm-up: threads, caches, JIT
+  // One counter over the warm-up and the run: a name comes back only 1000
+  // cycles later. The kernel destroys a released namespace's veth in its own
+  // time, and the run's first cycles once reused the warm-up's names while
+  // the old veths were still there (EEXIST).
+  let k = 0;
+  const cycle = async () => {
+    const i = k++;
+    await (await setup(host, br, `churn${i}`, i % 1000)).delete();
+  };
+  for (let i = 0; i < 50; i++) await cycle(); // warm-up: threads, caches, JIT
   gc();
   const fdsBefore = readdirSync('/proc/self/fd').length;
   const rssBefore = process.memoryUsage().rss;
   const t0 = performance.now();
   const rssQuartersMiB: number[] = [];
   for (let i = 0; i < cycles; i++) {
-    await cycle(i);
+    await cycle();
     if ((i + 1) % Math.ceil(cycles / 4) === 0 || i + 1 === cycles) {
       gc();
       if (rssQuartersMiB.length < 4) rssQuartersMiB.push(process.memoryUsage().rss / 2 ** 20);
