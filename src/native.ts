@@ -311,8 +311,8 @@ export interface Native {
   /** onData gets each read with the fds that came with it (the callee's to close); onEnd the errno that ended it (0: the peer closed). */
   Channel: new (fd: number, onData: (data: Buffer, fds: number[]) => void, onEnd: (errno: number) => void) => NativeChannel;
   stats(reset?: boolean): NativeStats;
-  /** Wakes a sleeping thread of a lane (the namespace thread, or a netlink thread) to poll for us microseconds for a job about to come. */
-  prewake(namespace: boolean, us: number): void;
+  /** Wakes the namespace thread, if it sleeps, to poll for us microseconds for a job about to come. */
+  prewake(us: number): void;
   /** An empty handle for nsCreate to fill; ops in that nsCreate may name it. */
   newHandle(): NativeNetns;
   /**

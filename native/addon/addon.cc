@@ -137,9 +137,9 @@ class Addon : public Napi::Addon<Addon> {
     return o;
   }
 
-  // prewake(namespace: boolean, us: number): see Executor::prewake.
+  // prewake(us: number): wakes the namespace thread (see Executor::prewake).
   Napi::Value Prewake(const Napi::CallbackInfo& info) {
-    runner.prewake(info[0].ToBoolean().Value() ? Lane::Namespace : Lane::Netlink, info[1].ToNumber().Int32Value());
+    runner.prewake(Lane::Namespace, info[0].ToNumber().Int32Value());
     return info.Env().Undefined();
   }
 

@@ -156,7 +156,7 @@ export async function createSandbox(ctx: CnmContext, name: string, o: SandboxPla
   // One network of a pool: a namespace made ahead, if one is ready.
   const pooled = kind === 'own' && attach.length === 1 && !joinEps.length ? (ctx.pools?.claim(attach[0]!.network) ?? undefined) : undefined;
   // A new namespace's trip comes after the plan is stored: the namespace thread wakes now.
-  if (kind === 'own' && !pooled) expectTrip(true);
+  if (kind === 'own' && !pooled) expectTrip();
   let used = false;
   const made = tx.run(async () => {
     // 1. Intent: the sandbox, its new endpoints and their addresses, in one store transaction.

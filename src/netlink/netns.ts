@@ -52,14 +52,14 @@ function runDirOf(opts?: NetnsOptions): string {
 
 
 /**
- * Says a trip to the addon comes soon, after some work on this thread (a
- * create's plan): a thread of its lane (the namespace thread for a new
- * namespace) wakes now and polls for it for at most a millisecond. Waking
- * a thread whose CPU went idle takes an interrupt (on a VM, an exit to the
- * hypervisor), and it then overlaps that work instead of delaying the trip.
+ * Says a new namespace's trip comes soon, after some work on this thread (a
+ * create's plan): the namespace thread wakes now and polls for it for at
+ * most a millisecond. Waking a thread whose CPU went idle takes an
+ * interrupt (on a VM, an exit to the hypervisor), and it then overlaps that
+ * work instead of delaying the trip.
  */
-export function expectTrip(namespace: boolean): void {
-  native.prewake(namespace, 1000);
+export function expectTrip(): void {
+  native.prewake(1000);
 }
 
 let warm = false;
