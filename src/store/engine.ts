@@ -10,7 +10,8 @@ import { NsnetError } from '../errors.js';
 export interface SqlStatement {
   get(...params: unknown[]): Record<string, unknown> | undefined;
   all(...params: unknown[]): Record<string, unknown>[];
-  run(...params: unknown[]): unknown;
+  /** changes: the rows it inserted, updated or deleted (both engines report it). */
+  run(...params: unknown[]): { changes: number | bigint };
 }
 
 export interface SqlEngine {
