@@ -5,7 +5,7 @@
 // ipam network's pool, go without IPv4, or have a subnet with no gateway.
 // The runtime is played here with `ip`: it moves the interface into its
 // namespace, renames it and addresses it, as Docker's osl does.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +15,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { Netns, type Endpoint, type Network } from '../src/index.js';
 import { settled, world, type World } from './cnm-helpers.js';
 import { ip, ipj, uniq } from './helpers.js';
-import { nftj, ofKind } from './nft-helpers.js';
+import { nft, nftj, ofKind } from './nft-helpers.js';
 
 let w: World;
 /** Runtimes' namespaces live here, outside nsnet's run dir. */
@@ -103,7 +103,7 @@ test('reconcile of handoff sandboxes: a namespace gone with nothing waiting in t
   await b.net.delete({ force: true });
 });
 
-test('Endpoint.publish on a joined endpoint: its ports reach the firewall and its bridge port turns hairpin; a new set unpublishes what went; a clash changes nothing; [] takes them all back and hairpin off', async () => {
+test('Endpoint.publish on a joined endpoint: its ports reach the firewall and its bridge port turns hairpin; a new set unpublishes what went, a host port may lead elsewhere; a clash changes nothing; [] takes them all back and hairpin off, even with an element gone already', async () => {
   const x = await handedOff('10.154.0.0/24', join(runtimeDir, uniq('hrp')));
   const other = await x.net.createEndpoint(uniq('hoo'), { ports: ['9090:90'] });
   const hairpin = async () => (await ipj<any[]>(w.host.name!, '-d', 'link', 'show', 'dev', x.info.hostIfname!))[0].linkinfo.info_slave_data.hairpin;
@@ -115,17 +115,47 @@ test('Endpoint.publish on a joined endpoint: its ports reach the firewall and it
   await x.ep.publish(['8080:80']);
   expect((await dnat()).length).toBe(1);
   expect((await x.ep.info()).ports.map((p) => p.hostPort)).toEqual([8080]);
+  // The same host port led elsewhere: its old element goes and its new one comes in one trip.
+  await x.ep.publish(['8080:81']);
+  expect((await dnat()).map((e: any) => [e[0].elem.val.concat, e[1].concat])).toEqual([[['tcp', 8080], [x.info.addresses[0]!.split('/')[0], 81]]]);
+  await x.ep.publish(['8080:80']);
 
   // 9090 is another endpoint's: refused, and nothing changed.
   const before = await settled(w, 'hof-none');
   await expect(x.ep.publish(['8080:80', '9090:90'])).rejects.toMatchObject({ code: 'ERR_NSNET_IN_USE' });
   expect(await settled(w, 'hof-none')).toEqual(before);
 
+  // Its element taken away behind nsnet's back: taking the ports back still succeeds, and takes the hairpin off.
+  await nft(w.host.name!, 'delete', 'element', 'inet', 'nsnet', 'dnat4_any', '{ tcp . 8080 }');
   await x.ep.publish([]);
   expect(await dnat()).toEqual([]);
   expect(await hairpin()).toBe(false);
   expect((await x.ep.info()).ports).toEqual([]);
   await other.delete();
+  await x.sb.delete({ force: true });
+  await x.net.delete({ force: true });
+});
+
+test('Endpoint.publish of a port a host process listens on is refused, naming the process, and changes nothing; the same port on UDP is no clash', async () => {
+  const x = await handedOff('10.157.0.0/24', join(runtimeDir, uniq('hrl')));
+  const l = spawn('ip', ['netns', 'exec', w.host.name!, process.execPath, '-e', "require('net').createServer().listen(18470, '0.0.0.0', () => console.log('ready'))"], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      l.stdout!.on('data', (d) => String(d).includes('ready') && resolve());
+      l.once('exit', (c) => reject(new Error(`listener exited with ${c}`)));
+    });
+    const before = await settled(w, 'hof-none');
+    const err = await x.ep.publish(['18470:80']).catch((e) => e);
+    expect(err).toMatchObject({ code: 'ERR_NSNET_IN_USE' });
+    expect(err.message).toContain('host port 0.0.0.0:18470/tcp is already allocated: node');
+    expect(await settled(w, 'hof-none')).toEqual(before);
+    expect((await x.ep.info()).ports).toEqual([]);
+    expect(await dnat()).toEqual([]);
+    await x.ep.publish(['18470:80/udp']);
+    expect((await x.ep.info()).ports.map((p) => `${p.hostPort}/${p.protocol}`)).toEqual(['18470/udp']);
+  } finally {
+    l.kill('SIGKILL');
+  }
   await x.sb.delete({ force: true });
   await x.net.delete({ force: true });
 });

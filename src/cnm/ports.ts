@@ -4,8 +4,9 @@
 // back when it moves on (RevokeExternalConnectivity), both while the
 // endpoint is joined. The store's host ports change first, in one
 // transaction; then, for a joined endpoint, the firewall unpublishes what
-// went and publishes what came, in one trip with what the driver adjusts
-// on its port (the bridge's hairpin mode). A failure undoes all of it.
+// went and publishes what came (in one nf_tables transaction, removals
+// first), in one trip with what the driver adjusts on its port (the
+// bridge's hairpin mode). A failure undoes all of it.
 import { NsnetError } from '../errors.js';
 import type { PortSpec } from '../firewall/backend.js';
 import { Batch } from '../netlink/batch.js';
@@ -15,7 +16,7 @@ import type { EndpointRecord, PortMapping } from '../store/store.js';
 import { whileBusy } from './busy.js';
 import type { CnmContext } from './context.js';
 import { refuseUnpublishable } from './endpoints.js';
-import { ephemeralRange, firewallDo, portSpecs, preparePorts } from './publish.js';
+import { checkPorts, ephemeralRange, portSpecs } from './publish.js';
 import { commitWithPorts } from './trip.js';
 import { Transaction } from './tx.js';
 
@@ -31,7 +32,7 @@ const same = (a: PortSpec, b: PortSpec) =>
 export async function setPorts(ctx: CnmContext, epRec: EndpointRecord, ports: (string | PortOptions)[], o: PublishOptions = {}): Promise<PortMapping[]> {
   ctx.live();
   const reqs = parsePorts(ports);
-  const inUse = reqs.length ? await preparePorts(ctx, reqs) : undefined;
+  const check = await checkPorts(ctx, reqs);
   const tx = new Transaction(`endpoint ${epRec.name}`, ctx.faults);
   return whileBusy(ctx, (busy) => tx.run(async () => {
     const plan = await tx.stored('store.ports', ctx.store, (t) => {
@@ -45,7 +46,7 @@ export async function setPorts(ctx: CnmContext, epRec: EndpointRecord, ports: (s
       releasePorts(t, ep);
       const after: EndpointRecord = { ...ep };
       delete after.ports;
-      if (reqs.length) after.ports = reservePorts(t, after, reqs, ephemeralRange(ctx), o.forcePublish ? undefined : inUse);
+      if (reqs.length) after.ports = reservePorts(t, after, reqs, ephemeralRange(ctx), o.forcePublish ? undefined : check.inUse);
       t.putEndpoint(after);
       return { before, after, net, joined: sb !== null };
     }, (t, p) => {
@@ -53,16 +54,12 @@ export async function setPorts(ctx: CnmContext, epRec: EndpointRecord, ports: (s
       holdPorts(t, p.before);
       t.putEndpoint(p.before);
     });
+    await tx.step('store.ports', () => check.verify());
     if (plan.joined) {
       const was = portSpecs([plan.before]);
       const now = portSpecs([plan.after]);
       const gone = was.filter((p) => !now.some((q) => same(p, q)));
-      // What goes first: a host port that stays may now lead elsewhere.
-      if (gone.length) {
-        tx.onUndo('firewall.unpublish', () => firewallDo(ctx, () => ctx.firewall.publish(gone)));
-        await tx.step('firewall.unpublish', () => ctx.firewall.unpublish(gone));
-      }
-      // The driver's part and the new ports' elements go in one trip.
+      // The driver's part, what goes and what comes go in one trip.
       const d = ctx.driver(plan.net.driver);
       const portsChanged = (ep: EndpointRecord) => {
         const b = new Batch(ctx.host);
@@ -70,7 +67,8 @@ export async function setPorts(ctx: CnmContext, epRec: EndpointRecord, ports: (s
         return b;
       };
       tx.onUndo('kernel.ports', () => portsChanged(plan.before).commit());
-      await commitWithPorts(ctx, tx, portsChanged(plan.after), now.filter((p) => !was.some((q) => same(p, q))), 'kernel.ports', (e) => e);
+      const added = now.filter((p) => !was.some((q) => same(p, q)));
+      await commitWithPorts(ctx, tx, portsChanged(plan.after), added, 'kernel.ports', (e) => e, gone);
     }
     epRec.ports = plan.after.ports;
     if (!epRec.ports) delete epRec.ports;

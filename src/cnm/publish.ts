@@ -11,7 +11,7 @@ import { hostListeners, socketOwner, takes } from '../listeners.js';
 import type { Batch } from '../netlink/batch.js';
 import type { PortRequest } from '../ports.js';
 import { isMounted } from '../netlink/netns.js';
-import { hostPort, type PortInUse } from '../store/ports.js';
+import { choosesPort, hostPort, listened, type PortInUse } from '../store/ports.js';
 import type { EndpointRecord, SandboxRecord } from '../store/store.js';
 import { workerAlive } from './busy.js';
 import type { CnmContext } from './context.js';
@@ -42,6 +42,46 @@ export async function preparePorts(ctx: CnmContext, reqs: PortRequest[]): Promis
   return (protocol, port, key) => {
     const l = listening.find((x) => x.protocol === protocol && x.port === port && takes(x, key));
     return l ? { describe: () => `${socketOwner(l.inode) ?? 'a process'} listens on ${hostPort(l.address, l.port, l.protocol)}` } : null;
+  };
+}
+
+/** What a reservation checks host ports against, and what finishes the check once it is stored. */
+export interface PortCheck {
+  /** For reservePorts (undefined: no request). */
+  inUse: PortInUse | undefined;
+  /** After the store's transaction, before the kernel: refuses a port a host process listens on, if that was left until then. */
+  verify(): Promise<void>;
+}
+
+/**
+ * preparePorts, with the host's listeners read while the store reserves
+ * when nothing needs them sooner: every host port is given outright (none
+ * to choose clear of them) on every address (none to look for among the
+ * host's). The reservation then asks a recorder, and verify() refuses what
+ * it asked about that a listener holds, as the reservation would have; the
+ * caller's rollback takes the reservation back. That takes one kernel
+ * round trip off the time a publish waits.
+ */
+export async function checkPorts(ctx: CnmContext, reqs: PortRequest[]): Promise<PortCheck> {
+  if (!reqs.length) return { inUse: undefined, verify: async () => {} };
+  const later = ctx.firewall.publishes && reqs.every((r) => !choosesPort(r) && (r.hostIp === null || toBig(r.hostIp)!.n === 0n));
+  if (!later) return { inUse: await preparePorts(ctx, reqs), verify: async () => {} };
+  const reading = preparePorts(ctx, reqs);
+  reading.catch(() => {}); // awaited by verify, if the reservation asked anything
+  const asked: Parameters<PortInUse>[] = [];
+  return {
+    inUse: (...a) => {
+      asked.push(a);
+      return null;
+    },
+    verify: async () => {
+      if (!asked.length) return;
+      const inUse = await reading;
+      for (const [protocol, port, key] of asked) {
+        const host = inUse(protocol, port, key);
+        if (host) throw listened(protocol, port, key, host);
+      }
+    },
   };
 }
 
@@ -127,16 +167,21 @@ export function publish(ctx: CnmContext, tx: Transaction, ports: PortSpec[]): Pr
  * before the trip: a reconcile (or another create's recovery) rebuilds from
  * the store, which already holds these endpoints, so the ports may be
  * published even if the trip fails (unpublishing one already gone is fine).
+ * Ports that go (gone) ride with them; their undo publishes them again,
+ * which is fine if the trip never took them away.
  */
-export function foldPorts(ctx: CnmContext, tx: Transaction, ports: PortSpec[]): boolean {
-  if (!ports.length || !ctx.firewall.canStage) return false;
+export function foldPorts(ctx: CnmContext, tx: Transaction, ports: PortSpec[], gone: PortSpec[] = []): boolean {
+  if (!(ports.length || gone.length) || !ctx.firewall.canStage) return false;
   tx.enter('firewall');
-  tx.onUndo('firewall', () => ctx.firewall.unpublish(ports));
+  tx.onUndo('firewall', async () => {
+    await ctx.firewall.unpublish(ports);
+    if (gone.length) await firewallDo(ctx, () => ctx.firewall.publish(gone));
+  });
   return true;
 }
 
-/** Puts folded ports last in the trip's batch. */
-export function stagePorts(ctx: CnmContext, b: Batch, ports: PortSpec[]): void {
-  ctx.firewall.stage(b, ports);
+/** Puts folded ports (and the removal of those that go) last in the trip's batch. */
+export function stagePorts(ctx: CnmContext, b: Batch, ports: PortSpec[], gone?: PortSpec[]): void {
+  ctx.firewall.stage(b, ports, gone);
   ctx.faults?.('kernel.firewall', b);
 }

@@ -15,7 +15,7 @@ import { hostHostname, ownsFiles, removeSandboxFiles, validExtraHost, writeSandb
 import { leaveKernel, vacate } from './join.js';
 import * as names from './names.js';
 import * as v from '../validate.js';
-import { portSpecs, preparePorts } from './publish.js';
+import { checkPorts, portSpecs } from './publish.js';
 import { Busy, whileBusy } from './busy.js';
 import { recycleRefusal } from './pool.js';
 import { joinTrip, sandboxTrip } from './trip.js';
@@ -144,7 +144,7 @@ export async function createSandbox(ctx: CnmContext, name: string, o: SandboxPla
   ctx.live();
   const { n, kind, sb, attach, joinEps } = checkSandbox(ctx, name, o);
   const reqs = attach.flatMap((a) => a.portReqs);
-  const inUse = reqs.length ? await preparePorts(ctx, reqs) : undefined;
+  const check = await checkPorts(ctx, reqs);
   // An external namespace is opened first: a path that names none is bad
   // input, found before anything changes, and its identity is recorded.
   // A handoff one need not exist yet: its interfaces are made in the host's.
@@ -183,7 +183,7 @@ export async function createSandbox(ctx: CnmContext, name: string, o: SandboxPla
             nets.set(net.id, net);
             // Kept so an undo leaves the pool's search position as it found it.
             for (const s of net.subnets) cursors.set(poolKey(net.id, s.subnet), t.cursor(poolKey(net.id, s.subnet)));
-            created.push(planEndpoint(ctx, t, net, n, a, a.portReqs, inUse)); // stored by planJoins below
+            created.push(planEndpoint(ctx, t, net, n, a, a.portReqs, check.inUse)); // stored by planJoins below
           }
           // The pooled namespace's interface is the endpoint's.
           if (pooled && created[0]!.networkId === pooled.net.id) created[0]!.hostIfname = pooled.claim.data.hostIfname;
@@ -203,6 +203,7 @@ export async function createSandbox(ctx: CnmContext, name: string, o: SandboxPla
           t.deleteSandbox(sb.id);
         }),
     );
+    await tx.step('store.sandbox', () => check.verify());
 
     // 2. The kernel: namespace, interfaces, addresses, routes (and the
     //    published ports, once they can ride along) in one trip, while the

@@ -11,7 +11,7 @@ import type { PortSpec } from '../firewall/backend.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/store.js';
 import { ownerTag } from '../owner.js';
 import type { CnmContext, PoolClaim } from './context.js';
-import { foldPorts, portSpecs, publish, stagePorts } from './publish.js';
+import { firewallDo, foldPorts, portSpecs, publish, stagePorts } from './publish.js';
 import type { Transaction } from './tx.js';
 
 /** The kernel requests that join eps to sb (whose namespace is sbNs, or the host's for a handoff sandbox), added to b. */
@@ -179,13 +179,19 @@ export async function joinTrip(ctx: CnmContext, tx: Transaction, ns: Netns, sb: 
 /**
  * Sends b with ports' elements as its last part when the backend can take
  * them there, else publishes them beside it; runs the `step` and firewall
- * steps, and registers the ports' undo. If the folded part fails because
- * the backend's state went behind our back, the ports are published on
- * their own (which rebuilds it) instead.
+ * steps, and registers the ports' undo. Ports that go (gone) are taken
+ * away in that same part, before the new ones, or else on their own before
+ * b. If the folded part fails because the backend's state went behind our
+ * back, they are unpublished and published on their own (which rebuilds
+ * it) instead.
  */
-export async function commitWithPorts(ctx: CnmContext, tx: Transaction, b: Batch, ports: PortSpec[], step: string, explain: (e: unknown) => unknown): Promise<void> {
-  const fold = foldPorts(ctx, tx, ports);
-  if (fold) stagePorts(ctx, b, ports);
+export async function commitWithPorts(ctx: CnmContext, tx: Transaction, b: Batch, ports: PortSpec[], step: string, explain: (e: unknown) => unknown, gone: PortSpec[] = []): Promise<void> {
+  const fold = foldPorts(ctx, tx, ports, gone);
+  if (fold) stagePorts(ctx, b, ports, gone);
+  else if (gone.length) {
+    tx.onUndo('firewall.unpublish', () => firewallDo(ctx, () => ctx.firewall.publish(gone)));
+    await tx.step('firewall.unpublish', () => ctx.firewall.unpublish(gone));
+  }
   const published = fold ? Promise.resolve() : publish(ctx, tx, ports);
   await tx.step(step, async () => {
     try {
@@ -193,7 +199,10 @@ export async function commitWithPorts(ctx: CnmContext, tx: Transaction, b: Batch
     } catch (e) {
       await published.catch(() => {});
       // The ports' transaction is sent only after every other request succeeded.
-      if (fold && ctx.firewall.lost(e)) return void (await publish(ctx, tx, ports));
+      if (fold && ctx.firewall.lost(e)) {
+        if (gone.length) await ctx.firewall.unpublish(gone);
+        return void (await publish(ctx, tx, ports));
+      }
       throw explain(e);
     }
   });

@@ -108,10 +108,12 @@ export interface FirewallBackend {
   readonly canStage: boolean;
   /**
    * Puts publishing ports into b (a sandbox's own kernel trip), after the
-   * rest of its work, so it costs no kernel trip of its own. Only while
-   * canStage; if that part fails, lost() says whether publish() is the way on.
+   * rest of its work, so it costs no kernel trip of its own; unpublishing
+   * gone goes in the same part, before them (a host port that stays may
+   * lead elsewhere now). Only while canStage; if that part fails, lost()
+   * says whether unpublish() and publish() are the way on.
    */
-  stage(b: Batch, ports: PortSpec[]): void;
+  stage(b: Batch, ports: PortSpec[], gone?: PortSpec[]): void;
   /** Whether an error from publish(), setupNetwork() or a staged batch means the backend's state went behind its back. */
   lost(e: unknown): boolean;
 

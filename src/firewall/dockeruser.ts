@@ -129,8 +129,8 @@ export class DockerUserFirewall implements FirewallBackend {
   unpublished(ports: PortSpec[]): Promise<PortSpec[]> {
     return this.inner.unpublished(ports);
   }
-  stage(b: Batch, ports: PortSpec[]): void {
-    this.inner.stage(b, ports);
+  stage(b: Batch, ports: PortSpec[], gone?: PortSpec[]): void {
+    this.inner.stage(b, ports, gone);
   }
   lost(e: unknown): boolean {
     return this.inner.lost(e);

@@ -87,9 +87,9 @@ export class NftablesFirewall implements FirewallBackend {
     return this.present;
   }
 
-  /** The ports' elements as their own nf_tables transaction in b, in the host's group. */
-  stage(b: Batch, ports: PortSpec[]): void {
-    b.in(this.host).nftables(mergeOps(this.tagged(portAdds(ports))));
+  /** The elements of gone's removal and then of ports as one nf_tables transaction in b, in the host's group. */
+  stage(b: Batch, ports: PortSpec[], gone: PortSpec[] = []): void {
+    b.in(this.host).nftables([...mergeOps(gone.flatMap(ruleset.removePortOps)), ...mergeOps(this.tagged(portAdds(ports)))]);
   }
 
   /**

@@ -38,6 +38,15 @@ function holder(t: StoreTx, protocol: Protocol, port: number, keys: string[]): {
 /** Whether something outside the store (a host process) holds protocol/port on key; what to call it if so. */
 export type PortInUse = (protocol: Protocol, port: number, key: string) => { describe(): string } | null;
 
+/** Whether the store chooses r's host port (an ephemeral one, or one of a range), rather than taking the one given. */
+export const choosesPort = (r: PortRequest): boolean => r.hostPort === null || (r.hostPortEnd !== r.hostPort && r.containerPortEnd === r.containerPort);
+
+/** The refusal of a host port a host process holds. */
+export function listened(protocol: Protocol, port: number, key: string, host: { describe(): string }): NsnetError {
+  return NsnetError.state('ERR_NSNET_IN_USE', 'port.publish', `${port}/${protocol}`,
+    `host port ${hostPort(key, port, protocol)} is already allocated: ${host.describe()}, and publishing over it would take its connections (force it with forcePublish, or nsnet run --force-publish)`);
+}
+
 /**
  * Chooses and reserves the host ports of an endpoint's requests; runs inside
  * the store transaction that records the endpoint, so a clash rolls it all
@@ -70,7 +79,7 @@ export function reservePorts(t: StoreTx, ep: EndpointRecord, reqs: PortRequest[]
       }
       return null;
     };
-    if (r.hostPort === null || (r.hostPortEnd !== r.hostPort && r.containerPortEnd === r.containerPort)) {
+    if (choosesPort(r)) {
       // One port, chosen: ephemeral ones resume after the last handed out (as IPAM does).
       const [lo, hi] = r.hostPort === null ? ephemeral : [r.hostPort, r.hostPortEnd!];
       for (let c = r.containerPort; c <= r.containerPortEnd; c++) {
@@ -84,7 +93,7 @@ export function reservePorts(t: StoreTx, ep: EndpointRecord, reqs: PortRequest[]
       continue;
     }
     for (let i = 0; i <= r.containerPortEnd - r.containerPort; i++) {
-      const hp = r.hostPort + i;
+      const hp = r.hostPort! + i;
       if (out.some((m) => m.protocol === r.protocol && m.hostPort === hp && keys.some((k) => clashes(m.hostIp, k))))
         throw new ValidationError('ports', `${hp}/${r.protocol}`, 'is published twice in the same request');
       const held = holder(t, r.protocol, hp, keys);
@@ -93,9 +102,7 @@ export function reservePorts(t: StoreTx, ep: EndpointRecord, reqs: PortRequest[]
           `host port ${hostPort(held.address, hp, r.protocol)} is already published by ${owner(t, held.owner)}`);
       for (const k of keys) {
         const host = inUse?.(r.protocol, hp, k);
-        if (host)
-          throw NsnetError.state('ERR_NSNET_IN_USE', 'port.publish', `${hp}/${r.protocol}`,
-            `host port ${hostPort(k, hp, r.protocol)} is already allocated: ${host.describe()}, and publishing over it would take its connections (force it with forcePublish, or nsnet run --force-publish)`);
+        if (host) throw listened(r.protocol, hp, k, host);
       }
       take(hp, r.containerPort + i);
     }
