@@ -65,6 +65,41 @@ describe.each(engines)('store on %s', (engine, available) => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  test.skipIf(!available)('a record rewritten with its keys kept keeps its place and has its new data; one whose keys change is found by the new keys only, and a name another record holds still takes it over', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nsnet-store-'));
+    const before = process.env.NSNET_SQLITE;
+    process.env.NSNET_SQLITE = engine;
+    try {
+      const st = new SqliteStore(dir);
+      const ep = (id: string, name: string, sandboxId: string | null, mac: string | null = null) => ({
+        id: id.padEnd(64, '0'), name, networkId: net('one').id, sandboxId, ifname: null, hostIfname: null, mac, addresses: [], gatewayEndpoint: false,
+      }) as never;
+      await st.update((t) => {
+        t.putNetwork(net('one'));
+        for (const n of ['a', 'b', 'c']) t.putEndpoint(ep(n, `ep-${n}`, null));
+      });
+      // In place: same keys, new data; the order of rows stays.
+      await st.update((t) => t.putEndpoint(ep('a', 'ep-a', null, '02:00:00:00:00:01')));
+      await st.update((t) => t.putNetwork({ ...net('one'), labels: { k: 'v' } }));
+      expect(await st.view((t) => [t.endpoints().map((e) => e.name), t.endpoint('a'.padEnd(64, '0'))?.mac, t.network('one')?.labels])).toEqual([
+        ['ep-a', 'ep-b', 'ep-c'], '02:00:00:00:00:01', { k: 'v' },
+      ]);
+      // A key changes (joined to a sandbox, renamed): the indexes follow.
+      await st.update((t) => t.putEndpoint(ep('b', 'ep-b2', 's'.padEnd(64, '0'))));
+      expect(await st.view((t) => [t.endpointByName(net('one').id, 'ep-b'), t.endpointByName(net('one').id, 'ep-b2')?.id, t.endpoints({ sandboxId: 's'.padEnd(64, '0') }).map((e) => e.name)])).toEqual([
+        null, 'b'.padEnd(64, '0'), ['ep-b2'],
+      ]);
+      // A name another record holds: the new one replaces it, as before.
+      await st.update((t) => t.putEndpoint(ep('d', 'ep-c', null)));
+      expect(await st.view((t) => [t.endpoint('c'.padEnd(64, '0')), t.endpointByName(net('one').id, 'ep-c')?.id])).toEqual([null, 'd'.padEnd(64, '0')]);
+      st.close();
+    } finally {
+      if (before === undefined) delete process.env.NSNET_SQLITE;
+      else process.env.NSNET_SQLITE = before;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('the state dir is nsnet\'s alone', () => {
