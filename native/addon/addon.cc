@@ -139,7 +139,7 @@ class Addon : public Napi::Addon<Addon> {
 
   // prewake(us: number): wakes the namespace thread (see Executor::prewake).
   Napi::Value Prewake(const Napi::CallbackInfo& info) {
-    runner.prewake(Lane::Namespace, info[0].ToNumber().Int32Value());
+    runner.prewake_namespace(info[0].ToNumber().Int32Value());
     return info.Env().Undefined();
   }
 

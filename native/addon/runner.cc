@@ -218,10 +218,8 @@ Napi::Promise Runner::submit(Napi::Env env, Job* job, Lane lane) {
   return Napi::Promise(env, promise);
 }
 
-void Runner::prewake(Lane lane, int us) {
-  if (down_) return;
-  if (lane == Lane::Namespace) ns_.prewake(us);
-  if (lane == Lane::Netlink) netlink_.prewake(us);
+void Runner::prewake_namespace(int us) {
+  if (!down_) ns_.prewake(us);
 }
 
 void Runner::complete(Job* job) {

@@ -36,9 +36,9 @@
 //    never settles it there: the job's wake-up is already pending when it
 //    returns, so the loop's next turn settles it without sleeping, and the
 //    loop still turns between two requests;
-//  - a caller that will post a job after some work of its own (a create
-//    storing its plan) may wake a thread of the job's lane first (prewake),
-//    which then polls for the job for a bounded time.
+//  - a caller that will post a namespace job after some work of its own (a
+//    create storing its plan) may wake the namespace thread first
+//    (prewake_namespace), which then polls for the job for a bounded time.
 // NSNET_SPIN_US sets the worker's window (0 turns both off).
 #pragma once
 
@@ -141,8 +141,9 @@ class Runner {
   explicit Runner(Napi::Env env);
   ~Runner();
   Napi::Promise submit(Napi::Env env, Job* job, Lane lane);
-  // See Executor::prewake; the recycle lane is never on a request's path.
-  void prewake(Lane lane, int us);
+  // Executor::prewake for the namespace lane, the one a create's trip
+  // waits on after its plan; only that one has shown a gain.
+  void prewake_namespace(int us);
   void shutdown();
   Stats& stats() { return stats_; }
 
