@@ -33,12 +33,23 @@ const net = (name: string): NetworkRecord => ({
   subnets: [], labels: {}, options: {}, driverState: {}, created: '2026-01-01T00:00:00Z',
 });
 
+/** Runs fn against a fresh state dir with NSNET_SQLITE set to engine; puts both back after. */
+async function onEngine(engine: string, fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'nsnet-store-'));
+  const before = process.env.NSNET_SQLITE;
+  process.env.NSNET_SQLITE = engine;
+  try {
+    await fn(dir);
+  } finally {
+    if (before === undefined) delete process.env.NSNET_SQLITE;
+    else process.env.NSNET_SQLITE = before;
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 describe.each(engines)('store on %s', (engine, available) => {
   test.skipIf(!available)('a throw rolls the whole transaction back; a commit is seen by a second store on the same file', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'nsnet-store-'));
-    const before = process.env.NSNET_SQLITE;
-    process.env.NSNET_SQLITE = engine;
-    try {
+    await onEngine(engine, async (dir) => {
       const a = new SqliteStore(dir);
       expect(a.engine).toBe(engine === 'node' ? 'node:sqlite' : 'better-sqlite3');
       await a.update((t) => {
@@ -59,18 +70,11 @@ describe.each(engines)('store on %s', (engine, available) => {
       ]);
       a.close();
       b.close();
-    } finally {
-      if (before === undefined) delete process.env.NSNET_SQLITE;
-      else process.env.NSNET_SQLITE = before;
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   test.skipIf(!available)('a record rewritten with its keys kept keeps its place and has its new data; one whose keys change is found by the new keys only, and a name another record holds still takes it over', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'nsnet-store-'));
-    const before = process.env.NSNET_SQLITE;
-    process.env.NSNET_SQLITE = engine;
-    try {
+    await onEngine(engine, async (dir) => {
       const st = new SqliteStore(dir);
       const ep = (id: string, name: string, sandboxId: string | null, mac: string | null = null) => ({
         id: id.padEnd(64, '0'), name, networkId: net('one').id, sandboxId, ifname: null, hostIfname: null, mac, addresses: [], gatewayEndpoint: false,
@@ -94,11 +98,7 @@ describe.each(engines)('store on %s', (engine, available) => {
       await st.update((t) => t.putEndpoint(ep('d', 'ep-c', null)));
       expect(await st.view((t) => [t.endpoint('c'.padEnd(64, '0')), t.endpointByName(net('one').id, 'ep-c')?.id])).toEqual([null, 'd'.padEnd(64, '0')]);
       st.close();
-    } finally {
-      if (before === undefined) delete process.env.NSNET_SQLITE;
-      else process.env.NSNET_SQLITE = before;
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 });
 
