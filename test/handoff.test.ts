@@ -164,6 +164,29 @@ test('Endpoint.publish of a port a host process listens on is refused, naming th
   await x.net.delete({ force: true });
 });
 
+test("Endpoint.publish answers before it clears its sandbox's busy mark: the mark goes on the loop's next turn, or when the controller closes first; a reopen finds no op cut short", async () => {
+  const x = await handedOff('10.158.0.0/24', join(runtimeDir, uniq('hrs')));
+  const mark = async () => (await w.c.sandbox(x.sb.name)).record.busy;
+  await x.ep.publish(['8085:80']);
+  // Still this process's, as while the op ran: another process would wait for it.
+  expect(await mark()).toMatchObject({ op: 'join', pid: process.pid, endpoint: x.ep.id });
+  await new Promise(setImmediate);
+  expect(await mark()).toBeUndefined();
+
+  // Closed before the loop turns: the close clears it.
+  await x.ep.publish(['8086:80']);
+  const c = await w.reopen({ reconcile: false });
+  expect((await c.sandbox(x.sb.name)).record.busy).toBeUndefined();
+  expect((await (await (await c.network(x.net.name)).endpoint(x.ep.name)).info()).ports.map((p) => p.hostPort)).toEqual([8086]);
+  expect((await dnat()).length).toBe(1);
+  expect((await c.reconcile()).found).toEqual([]);
+  // Back to a controller as the other tests open it.
+  const d = await w.reopen();
+  await (await d.sandbox(x.sb.name)).delete({ force: true });
+  expect(await d.settled()).toEqual([]);
+  await (await d.network(x.net.name)).delete({ force: true });
+});
+
 test("networks on an ipam network's pool: a bridge network may take a pool's subnet (pools), only within it, and only one network may; a pool may go without IPv4 or a gateway; bad combinations are refused before anything changes", async () => {
   const pool4 = await w.c.createNetwork(uniq('hop'), { driver: 'ipam', subnets: [{ subnet: '10.155.0.0/24', gateway: null }] });
   const pool6 = await w.c.createNetwork(uniq('hop'), { driver: 'ipam', ipv6: true, ipv4: false });

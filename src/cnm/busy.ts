@@ -110,13 +110,26 @@ export class Busy {
   }
 }
 
-/** Runs op with a Busy of its own, whose mark is cleared however op ends. */
-export async function whileBusy<T>(ctx: CnmContext, op: (busy: Busy) => Promise<T>): Promise<T> {
+/**
+ * Runs op with a Busy of its own, whose mark is cleared however op ends.
+ * clearSoon: when op succeeds, the mark is cleared right after the caller
+ * has its answer (CnmContext.soon) instead of before, which takes a store
+ * transaction off the caller's wait. Only for ops a dead process's mark
+ * sends to a mend (see verify.ts): if the process dies in between, a
+ * reconcile finds the op's work done and only clears the mark. Until it is
+ * cleared, this process counts the op as in flight, and other processes
+ * find the record busy, as while the op ran.
+ */
+export async function whileBusy<T>(ctx: CnmContext, op: (busy: Busy) => Promise<T>, o: { clearSoon?: boolean } = {}): Promise<T> {
   const busy = new Busy(ctx);
+  let done = false;
   try {
-    return await op(busy);
+    const r = await op(busy);
+    done = true;
+    return r;
   } finally {
-    await busy.end();
+    if (done && o.clearSoon) ctx.soon(() => busy.end());
+    else await busy.end();
   }
 }
 

@@ -106,7 +106,14 @@ export interface CnmContext extends DriverContext {
    * kernel's batched namespace teardown has taken the interface with it.
    */
   later(keys: string[], work: () => Promise<void>): void;
-  /** Runs the deferred work under any of keys (or all of it) now, and resolves once it is done. */
+  /**
+   * Runs store work the caller need not wait for once this turn of the
+   * event loop is over (the caller's answer is out by then): a busy mark's
+   * clearing (see whileBusy). pending() waits for it; close() runs what has
+   * not started yet before the store closes.
+   */
+  soon(work: () => Promise<void>): void;
+  /** Runs the deferred work under any of keys (or all of it, and all of soon's) now, and resolves once it is done. */
   pending(keys?: string[]): Promise<void>;
   /** Failures of that work since the last call (the interfaces it left are reconcile's to remove). */
   laterErrors(): Error[];
@@ -135,6 +142,9 @@ export class Context implements CnmContext {
   private readonly handles = new Map<string, Netns>();
   /** Deferred kernel work, by the namespace it touches. */
   private readonly deferred = new Map<string, Deferred>();
+  /** soon()'s work not started yet, and started but not done. */
+  private readonly queued = new Map<NodeJS.Immediate, () => Promise<void>>();
+  private readonly running = new Set<Promise<void>>();
   private failures: Error[] = [];
   readonly inFlight = new Map<string, number>();
   pools: Pools | null = null;
@@ -231,8 +241,25 @@ export class Context implements CnmContext {
     return run;
   }
 
+  soon(work: () => Promise<void>): void {
+    const im = setImmediate(() => this.startSoon(im));
+    this.queued.set(im, work);
+  }
+
+  private startSoon(im: NodeJS.Immediate): void {
+    const work = this.queued.get(im);
+    if (!work) return;
+    clearImmediate(im);
+    this.queued.delete(im);
+    const run = work().catch((e: unknown) => void this.failures.push(e as Error));
+    this.running.add(run);
+    void run.then(() => this.running.delete(run));
+  }
+
   async pending(keys?: string[]): Promise<void> {
     if (keys !== undefined) return void (await Promise.all(keys.map((k) => this.flush(k))));
+    for (const im of [...this.queued.keys()]) this.startSoon(im);
+    await Promise.all(this.running);
     while (this.deferred.size) await Promise.all([...this.deferred.keys()].map((k) => this.flush(k)));
   }
 
@@ -264,6 +291,8 @@ export class Context implements CnmContext {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    // Started now, their store transactions run before the store closes (unless another process holds its lock).
+    for (const im of [...this.queued.keys()]) this.startSoon(im);
     for (const d of this.deferred.values()) if (d.timer) clearTimeout(d.timer);
     this.deferred.clear();
     for (const h of this.handles.values()) h.close();

@@ -73,5 +73,5 @@ export async function setPorts(ctx: CnmContext, epRec: EndpointRecord, ports: (s
     epRec.ports = plan.after.ports;
     if (!epRec.ports) delete epRec.ports;
     return (plan.after.ports ?? []).map((m) => ({ ...m }));
-  }));
+  }), { clearSoon: true });
 }
