@@ -127,12 +127,12 @@ Napi::Value list_sockets(Runner& runner, const Napi::CallbackInfo& info) {
     std::shared_ptr<Namespace> ns;
     ops::SocketQuery q;
     ops::SocketList list;
+    bool want_counts = false, want_raw = false;
     void run() override {
       // What only the namespace's own /proc/net tells, read in one visit
       // when the query needs it: its socket counts (which dumps can find
       // anything), and its raw sockets (which sock_diag lists only where
       // the kernel has raw_diag).
-      const bool want_counts = q.kinds & (ops::kTcp | ops::kUdp | ops::kUdpLite), want_raw = q.kinds & ops::kRaw;
       std::string stat, stat6, raw, raw6;
       io::SysError e;
       const bool read = !(want_counts || want_raw) || ns::run_in(ns->fd, &e, [&] {
@@ -176,7 +176,17 @@ Napi::Value list_sockets(Runner& runner, const Napi::CallbackInfo& info) {
     j->q.v4 = f & 1;
     j->q.v6 = f & 2;
   }
-  return runner.submit(info.Env(), j.release(), Lane::Namespace);
+  // The counts pay off where a dump would walk a whole hash table of the
+  // host for nothing: UDP and UDP-Lite (every bound socket), TCP in any
+  // state but LISTEN (every connection). Listening TCP sockets alone (who
+  // listens on the host's ports) walk only the listening hash, cheaper
+  // than entering the namespace to read the counts.
+  constexpr uint32_t kListen = 1u << 10;  // TCPF_LISTEN
+  j->want_counts = (j->q.kinds & (ops::kUdp | ops::kUdpLite)) || ((j->q.kinds & ops::kTcp) && (j->q.states & ~kListen));
+  j->want_raw = j->q.kinds & ops::kRaw;
+  // Without /proc to read, the job enters no namespace once its sock_diag socket is open.
+  const bool enters = j->want_counts || j->want_raw || !j->ns->diag.is_open();
+  return runner.submit(info.Env(), j.release(), enters ? Lane::Namespace : Lane::Netlink);
 }
 
 Napi::Value snapshot(Runner& runner, const Napi::CallbackInfo& info) {
