@@ -70,6 +70,7 @@ export function refuseIfBusy(rec: { name: string; busy?: BusyMark & { op: string
 export class Busy {
   private id: string | null = null;
   private unmark: ((t: StoreTx) => void) | null = null;
+  private deleted = false;
 
   constructor(private readonly ctx: CnmContext) {}
 
@@ -97,6 +98,11 @@ export class Busy {
     this.ctx.inFlight.set(id, (this.ctx.inFlight.get(id) ?? 0) + 1);
   }
 
+  /** The op's last transaction deleted the record: end() has no mark to clear. */
+  gone(): void {
+    this.deleted = true;
+  }
+
   async end(): Promise<void> {
     const id = this.id;
     const clear = this.unmark;
@@ -105,6 +111,7 @@ export class Busy {
     const n = this.ctx.inFlight.get(id)! - 1;
     if (n > 0) return void this.ctx.inFlight.set(id, n);
     this.ctx.inFlight.delete(id);
+    if (this.deleted) return;
     // A closed controller, or a record already gone: nothing to clear, or nobody to clear it for.
     await this.ctx.store.update(clear).catch(() => {});
   }

@@ -202,12 +202,14 @@ export async function deleteNetwork(ctx: CnmContext, netRec: NetworkRecord, o: D
     if (fw) await td.step('firewall', () => ctx.firewall.teardownNetwork(fw));
     // An unknown driver fails this step only: the records still go.
     await td.step('kernel.network', () => ctx.driver(cur.net.driver).deleteNetwork(ctx, cur.net));
-    await td.step('store.network', () =>
+    const forgotten = await td.step('store.network', () =>
       ctx.store.update((t) => {
         for (const s of cur.net.subnets) t.releasePool(poolKey(cur.net.id, s.subnet));
         t.deleteNetwork(cur.net.id);
       }),
     );
+    // Its mark went with its record.
+    if (forgotten) busy.gone();
     ctx.emit({ kind: 'network', action: 'delete', id: cur.net.id, name: cur.net.name });
     td.finish();
     return true;

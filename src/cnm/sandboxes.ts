@@ -328,12 +328,14 @@ async function teardown(ctx: CnmContext, sbRec: SandboxRecord, o: DeleteOptions,
     await leaveAll();
   }
   if (ownsFiles(sb)) await td.step('files', () => removeSandboxFiles(ctx.files, sb));
-  await td.step('store.sandbox', () =>
+  const forgotten = await td.step('store.sandbox', () =>
     ctx.store.update((t) => {
       for (const ep of t.endpoints({ sandboxId: sb.id })) dropEndpoint(t, ep);
       t.deleteSandbox(sb.id);
     }),
   );
+  // Its mark went with its record.
+  if (forgotten) busy.gone();
   await td.step('kernel.vacate', () => vacate(ctx, cur.nets.values()));
   ctx.emit({ kind: 'sandbox', action: 'delete', id: sb.id, name: sb.name });
   td.finish();
