@@ -6,6 +6,7 @@
 // The runtime is played here with `ip`: it moves the interface into its
 // namespace, renames it and addresses it, as Docker's osl does.
 import { execFileSync, spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +17,16 @@ import { Netns, type Endpoint, type Network } from '../src/index.js';
 import { settled, world, type World } from './cnm-helpers.js';
 import { ip, ipj, uniq } from './helpers.js';
 import { nft, nftj, ofKind } from './nft-helpers.js';
+
+/** A connection of its own to a store's database (as another process would hold one). */
+function openStore(file: string): { exec(sql: string): void; close(): void } {
+  const require = createRequire(import.meta.url);
+  try {
+    return new (require('node:sqlite').DatabaseSync)(file);
+  } catch {
+    return new (require('better-sqlite3'))(file);
+  }
+}
 
 let w: World;
 /** Runtimes' namespaces live here, outside nsnet's run dir. */
@@ -164,7 +175,7 @@ test('Endpoint.publish of a port a host process listens on is refused, naming th
   await x.net.delete({ force: true });
 });
 
-test("Endpoint.publish answers before it clears its sandbox's busy mark: the mark goes on the loop's next turn, or when the controller closes first; a reopen finds no op cut short", async () => {
+test("Endpoint.publish answers before it clears its sandbox's busy mark: the mark goes on the loop's next turn, or when the controller closes first, even while another connection holds the store's lock; a reopen finds no op cut short", async () => {
   const x = await handedOff('10.158.0.0/24', join(runtimeDir, uniq('hrs')));
   const mark = async () => (await w.c.sandbox(x.sb.name)).record.busy;
   await x.ep.publish(['8085:80']);
@@ -180,6 +191,20 @@ test("Endpoint.publish answers before it clears its sandbox's busy mark: the mar
   expect((await (await (await c.network(x.net.name)).endpoint(x.ep.name)).info()).ports.map((p) => p.hostPort)).toEqual([8086]);
   expect((await dnat()).length).toBe(1);
   expect((await c.reconcile()).found).toEqual([]);
+
+  // Closed while another connection holds the store's write lock: the close waits for the clearing, which waits for the lock.
+  await (await (await c.network(x.net.name)).endpoint(x.ep.name)).publish(['8087:80']);
+  const other = openStore(join(w.stateDir, 'nsnet.db'));
+  other.exec('BEGIN IMMEDIATE');
+  other.exec("INSERT OR REPLACE INTO cursors (pool, address) VALUES ('hof-lock', '0.0.0.0')");
+  setTimeout(() => {
+    other.exec("DELETE FROM cursors WHERE pool = 'hof-lock'");
+    other.exec('COMMIT');
+    other.close();
+  }, 100);
+  const c2 = await w.reopen({ reconcile: false });
+  expect((await c2.sandbox(x.sb.name)).record.busy).toBeUndefined();
+  expect((await c2.reconcile()).found).toEqual([]);
   // Back to a controller as the other tests open it.
   const d = await w.reopen();
   await (await d.sandbox(x.sb.name)).delete({ force: true });

@@ -121,11 +121,13 @@ export class Busy {
  * Runs op with a Busy of its own, whose mark is cleared however op ends.
  * clearSoon: when op succeeds, the mark is cleared right after the caller
  * has its answer (CnmContext.soon) instead of before, which takes a store
- * transaction off the caller's wait. Only for ops a dead process's mark
- * sends to a mend (see verify.ts): if the process dies in between, a
- * reconcile finds the op's work done and only clears the mark. Until it is
- * cleared, this process counts the op as in flight, and other processes
- * find the record busy, as while the op ran.
+ * transaction off the caller's wait. Until then this process counts the op
+ * as in flight, and another process that comes at once still finds the
+ * record busy (ERR_NSNET_BUSY), for that moment after the answer. Only for
+ * ops whose mark a dead process leaves is no harm once the op's work is
+ * done: a reconcile then finds the sandbox whole (a 'join' mark sends an
+ * own or external sandbox to a mend, which has nothing to do; of another
+ * kind it only reports the mark) and clears it.
  */
 export async function whileBusy<T>(ctx: CnmContext, op: (busy: Busy) => Promise<T>, o: { clearSoon?: boolean } = {}): Promise<T> {
   const busy = new Busy(ctx);

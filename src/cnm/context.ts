@@ -109,8 +109,8 @@ export interface CnmContext extends DriverContext {
   /**
    * Runs store work the caller need not wait for once this turn of the
    * event loop is over (the caller's answer is out by then): a busy mark's
-   * clearing (see whileBusy). pending() waits for it; close() runs what has
-   * not started yet before the store closes.
+   * clearing (see whileBusy). pending() waits for it; close() starts what
+   * has not started yet and closes the store once it is done.
    */
   soon(work: () => Promise<void>): void;
   /** Runs the deferred work under any of keys (or all of it, and all of soon's) now, and resolves once it is done. */
@@ -258,9 +258,13 @@ export class Context implements CnmContext {
 
   async pending(keys?: string[]): Promise<void> {
     if (keys !== undefined) return void (await Promise.all(keys.map((k) => this.flush(k))));
-    for (const im of [...this.queued.keys()]) this.startSoon(im);
-    await Promise.all(this.running);
-    while (this.deferred.size) await Promise.all([...this.deferred.keys()].map((k) => this.flush(k)));
+    // Until nothing is left: work may queue more while it runs.
+    for (;;) {
+      for (const im of [...this.queued.keys()]) this.startSoon(im);
+      if (this.running.size) await Promise.all(this.running);
+      else if (this.deferred.size) await Promise.all([...this.deferred.keys()].map((k) => this.flush(k)));
+      else return;
+    }
   }
 
   laterErrors(): Error[] {
@@ -287,17 +291,22 @@ export class Context implements CnmContext {
     return [...this.handles];
   }
 
-  /** Closes the store and the namespace handles; deferred work not yet run is left to reconcile. */
-  close(): void {
-    if (this.closed) return;
+  /**
+   * Closes the namespace handles, and the store once soon()'s work is done
+   * (at once when there is none, as there mostly is); deferred kernel work
+   * not yet run is left to reconcile.
+   */
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
     this.closed = true;
-    // Started now, their store transactions run before the store closes (unless another process holds its lock).
     for (const im of [...this.queued.keys()]) this.startSoon(im);
     for (const d of this.deferred.values()) if (d.timer) clearTimeout(d.timer);
     this.deferred.clear();
     for (const h of this.handles.values()) h.close();
     this.handles.clear();
-    this.store.close();
+    // A mark's clearing that waits for another process's lock must not find the store closed under it.
+    if (!this.running.size) return Promise.resolve(this.store.close());
+    return Promise.allSettled([...this.running]).then(() => this.store.close());
   }
 }
 

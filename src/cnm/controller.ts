@@ -383,8 +383,8 @@ export class Controller extends EventEmitter {
     this.peers = null;
     void this.ctx.lifecycle?.close();
     this.ctx.lifecycle = null;
-    this.ctx.close();
-    return pools ? pools.close() : Promise.resolve();
+    const closing = this.ctx.close();
+    return Promise.all([closing, pools?.close()]).then(() => {});
   }
 
   /** Waits for settled(), then closes. */

@@ -195,7 +195,9 @@ export class Endpoint extends Handle<EndpointRecord> {
   /**
    * Replaces its published ports (Docker's `-p` values or objects; []
    * unpublishes them all), joined or not: all or nothing. Resolves with
-   * the mappings now published, host ports chosen.
+   * the mappings now published, host ports chosen. It resolves before its
+   * sandbox's busy mark is cleared, on the loop's next turn: another process
+   * that acts on the sandbox in that moment gets ERR_NSNET_BUSY (try again).
    */
   publish(ports: (string | PortOptions)[], o?: PublishOptions): Promise<PortMapping[]> {
     return setPorts(this.ctx, this.record, ports, o);
