@@ -6,7 +6,6 @@
 // The runtime is played here with `ip`: it moves the interface into its
 // namespace, renames it and addresses it, as Docker's osl does.
 import { execFileSync, spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,19 +13,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 
 import { Netns, type Endpoint, type Network } from '../src/index.js';
+import { openEngine } from '../src/store/engine.js';
 import { settled, world, type World } from './cnm-helpers.js';
 import { ip, ipj, uniq } from './helpers.js';
 import { nft, nftj, ofKind } from './nft-helpers.js';
-
-/** A connection of its own to a store's database (as another process would hold one). */
-function openStore(file: string): { exec(sql: string): void; close(): void } {
-  const require = createRequire(import.meta.url);
-  try {
-    return new (require('node:sqlite').DatabaseSync)(file);
-  } catch {
-    return new (require('better-sqlite3'))(file);
-  }
-}
 
 let w: World;
 /** Runtimes' namespaces live here, outside nsnet's run dir. */
@@ -179,7 +169,7 @@ test("Endpoint.publish answers before it clears its sandbox's busy mark: the mar
   const x = await handedOff('10.158.0.0/24', join(runtimeDir, uniq('hrs')));
   const mark = async () => (await w.c.sandbox(x.sb.name)).record.busy;
   await x.ep.publish(['8085:80']);
-  // Still this process's, as while the op ran: another process would wait for it.
+  // Still this process's, as while the op ran: another process would find the sandbox busy.
   expect(await mark()).toMatchObject({ op: 'join', pid: process.pid, endpoint: x.ep.id });
   await new Promise(setImmediate);
   expect(await mark()).toBeUndefined();
@@ -194,7 +184,8 @@ test("Endpoint.publish answers before it clears its sandbox's busy mark: the mar
 
   // Closed while another connection holds the store's write lock: the close waits for the clearing, which waits for the lock.
   await (await (await c.network(x.net.name)).endpoint(x.ep.name)).publish(['8087:80']);
-  const other = openStore(join(w.stateDir, 'nsnet.db'));
+  // A connection of its own, as another process would hold one.
+  const other = openEngine(join(w.stateDir, 'nsnet.db'));
   other.exec('BEGIN IMMEDIATE');
   other.exec("INSERT OR REPLACE INTO cursors (pool, address) VALUES ('hof-lock', '0.0.0.0')");
   setTimeout(() => {

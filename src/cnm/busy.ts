@@ -124,9 +124,9 @@ export class Busy {
  * transaction off the caller's wait. Until then this process counts the op
  * as in flight, and another process that comes at once still finds the
  * record busy (ERR_NSNET_BUSY), for that moment after the answer. Only for
- * ops whose mark a dead process leaves is no harm once the op's work is
- * done: a reconcile then finds the sandbox whole (a 'join' mark sends an
- * own or external sandbox to a mend, which has nothing to do; of another
+ * ops whose mark does no harm when a process dies between its work and the
+ * clearing: a reconcile then finds the sandbox whole (a 'join' mark sends
+ * an own or external sandbox to a mend, which has nothing to do; of another
  * kind it only reports the mark) and clears it.
  */
 export async function whileBusy<T>(ctx: CnmContext, op: (busy: Busy) => Promise<T>, o: { clearSoon?: boolean } = {}): Promise<T> {
