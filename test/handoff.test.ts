@@ -12,7 +12,8 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, expect, test } from 'vitest';
 
-import { Netns, type Endpoint, type Network } from '../src/index.js';
+import { Busy } from '../src/cnm/busy.js';
+import { Controller, Netns, type Endpoint, type Network } from '../src/index.js';
 import { openEngine } from '../src/store/engine.js';
 import { settled, world, type World } from './cnm-helpers.js';
 import { ip, ipj, uniq } from './helpers.js';
@@ -203,6 +204,34 @@ test("Endpoint.publish answers before it clears its sandbox's busy mark: the mar
   await (await d.sandbox(x.sb.name)).delete({ force: true });
   expect(await d.settled()).toEqual([]);
   await (await d.network(x.net.name)).delete({ force: true });
+});
+
+test("two controllers on one store in one process share what is in flight: one's op ending leaves the mark of the other's op on the same sandbox, and neither's reconcile takes the other's op for one cut short", async () => {
+  const x = await handedOff('10.159.0.0/24', join(runtimeDir, uniq('hrt')));
+  const other = await Controller.open({ stateDir: w.stateDir, host: w.host });
+  try {
+    const claim = async (c: Controller) => {
+      const busy = new Busy(c.ctx);
+      await c.store.update((t) => void busy.claim(t, t.sandbox(x.sb.id)!, 'join', x.ep.id));
+      return busy;
+    };
+    const mark = async () => (await w.c.sandbox(x.sb.name)).record.busy;
+    const a = await claim(w.c);
+    const b = await claim(other);
+    await a.end();
+    // b's op runs on: its mark stays, and a reconcile through either controller leaves the sandbox alone.
+    expect(await mark()).toMatchObject({ op: 'join', pid: process.pid });
+    expect((await w.c.reconcile()).found).toEqual([]);
+    expect((await other.reconcile()).found).toEqual([]);
+    expect(await mark()).toMatchObject({ op: 'join', pid: process.pid });
+    await b.end();
+    expect(await mark()).toBeUndefined();
+  } finally {
+    await other.close();
+  }
+  await x.sb.delete({ force: true });
+  expect(await w.c.settled()).toEqual([]);
+  await x.net.delete({ force: true });
 });
 
 test("networks on an ipam network's pool: a bridge network may take a pool's subnet (pools), only within it, and only one network may; a pool may go without IPv4 or a gateway; bad combinations are refused before anything changes", async () => {

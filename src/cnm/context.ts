@@ -123,7 +123,7 @@ export interface CnmContext extends DriverContext {
   dropNetns(sandboxId: string): void;
   /** The namespace handles kept, by sandbox id. */
   heldNetns(): [string, Netns][];
-  /** Sandboxes this process is at work on, with how many ops each (see busy.ts). */
+  /** Sandboxes and networks this process is at work on (through any controller on this store), with how many ops each (see busy.ts). */
   readonly inFlight: Map<string, number>;
   /** The sandbox pools, when the controller has them. */
   pools: Pools | null;
@@ -131,6 +131,19 @@ export interface CnmContext extends DriverContext {
   handOver(sandboxId: string): void;
   /** The service that follows sandboxes (name resolution), if any: see lifecycle.ts. */
   lifecycle: SandboxLifecycle | null;
+}
+
+/**
+ * Ops in flight in this process, by store and record id. Shared by every
+ * controller this process opens on one store: each marks a record busy
+ * with the same pid, so the mark may only be cleared once the last op of
+ * any of them is done, and each one's reconcile must see the others' ops.
+ */
+const inFlightByStore = new Map<string, Map<string, number>>();
+function inFlightOn(storeId: string): Map<string, number> {
+  let m = inFlightByStore.get(storeId);
+  if (!m) inFlightByStore.set(storeId, (m = new Map()));
+  return m;
 }
 
 /** The controller's context: its drivers, its open namespace handles and whether it is closed. */
@@ -146,7 +159,7 @@ export class Context implements CnmContext {
   private readonly queued = new Map<NodeJS.Immediate, () => Promise<void>>();
   private readonly running = new Set<Promise<void>>();
   private failures: Error[] = [];
-  readonly inFlight = new Map<string, number>();
+  readonly inFlight: Map<string, number>;
   pools: Pools | null = null;
   lifecycle: SandboxLifecycle | null = null;
   readonly owner: string;
@@ -167,6 +180,7 @@ export class Context implements CnmContext {
     overlay: OverlayContext | null,
   ) {
     this.owner = store.id;
+    this.inFlight = inFlightOn(store.id);
     this.overlay = overlay;
   }
 
