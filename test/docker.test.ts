@@ -198,6 +198,49 @@ test('docker network connect and disconnect of a running container, rm -f and ne
   await nothingLeft();
 }, 120_000);
 
+test("what a Docker user sets reaches the kernel: -o bridge name and MTU, --gateway, --ip and --mac-address, -p on one host address and -p with an ephemeral host port; --internal sends nothing out", async () => {
+  const [net, br, closed] = [uniq('dko'), uniq('dkbr'), uniq('dkq')];
+  await dk.docker('network', 'create', '-d', 'nsnet', '--ipam-driver', 'nsnet', '--subnet', '10.98.0.0/24', '--gateway', '10.98.0.254',
+    '-o', `com.docker.network.bridge.name=${br}`, '-o', 'com.docker.network.driver.mtu=1400', net);
+  const bridge = (await ipj<any[]>(w.host.name!, 'addr', 'show', 'dev', br))[0];
+  expect(bridge.mtu).toBe(1400);
+  expect(bridge.addr_info.map((a: any) => `${a.local}/${a.prefixlen}`)).toContain('10.98.0.254/24');
+
+  const mac = '02:42:0a:62:00:32';
+  const a = await dk.docker('run', '-d', '--network', net, '--ip', '10.98.0.50', '--mac-address', mac, '-p', '127.0.0.1:8091:80', '-p', '80', IMAGE, ...HTTPD);
+  expect(await ipOn(a, net)).toBe('10.98.0.50');
+  const key = JSON.parse(await dk.docker('inspect', '--format', '{{json .NetworkSettings.SandboxKey}}', a));
+  const eth0 = (await ipj<any[]>(key, 'addr', 'show')).find((l) => l.ifname === 'eth0');
+  expect([eth0.address, eth0.mtu, eth0.addr_info.filter((x: any) => x.family === 'inet').map((x: any) => `${x.local}/${x.prefixlen}`)]).toEqual([mac, 1400, ['10.98.0.50/24']]);
+  expect((await ipj<any[]>(key, 'route', 'show', 'default'))[0].gateway).toBe('10.98.0.254');
+  await agrees(net, 2);
+  // On 127.0.0.1 only: the host reaches it there, the outside does not.
+  expect(await get(w.host, 8091, '127.0.0.1')).toContain(PAGE);
+  await expect(get(outside, 8091, UPLINK)).rejects.toThrow();
+  // The ephemeral host port nsnet chose (Docker shows none of a remote driver's: see the README) leads to the container.
+  const chosen = await w.c.store.view((t) => t.endpoints().flatMap((e) => e.ports ?? []).filter((m) => m.containerPort === 80 && m.hostIp === '0.0.0.0'));
+  expect(chosen.length).toBe(1);
+  expect(await get(outside, chosen[0]!.hostPort, UPLINK)).toContain(PAGE);
+
+  // --internal: containers reach each other, never the outside.
+  await dk.docker('network', 'create', '-d', 'nsnet', '--ipam-driver', 'nsnet', '--internal', '--subnet', '10.97.0.0/24', closed);
+  const b = await dk.docker('run', '-d', '--network', closed, IMAGE, ...HTTPD);
+  expect(await dk.docker('run', '--rm', '--network', closed, IMAGE, 'wget', '-qO-', `http://${await ipOn(b, closed)}/`)).toBe(PAGE);
+  const ext = await serve(outside, 9001, OUTSIDE, 'outside');
+  // The same call from the other network gets through: the refusal below is the network's.
+  expect(await dk.docker('run', '--rm', '--network', net, IMAGE, 'nc', '-w', '2', OUTSIDE, '9001')).toBe('outside');
+  ext.seen.length = 0;
+  await expect(dk.docker('run', '--rm', '--network', closed, IMAGE, 'nc', '-w', '2', OUTSIDE, '9001')).rejects.toThrow();
+  expect(ext.seen).toEqual([]);
+  ext.server.close();
+
+  await dk.docker('rm', '-f', a, b);
+  await agrees(net, 0);
+  await dk.docker('network', 'rm', net, closed);
+  expect(d.lines.filter((l) => l.startsWith('docker ') && !l.includes('-> ok'))).toEqual([]);
+  await nothingLeft();
+}, 120_000);
+
 test('eight containers started at once and removed at once: every call succeeds, each gets its own address, Docker, the store, ip -j and nft -j agree, and nothing is left', async () => {
   const net = uniq('dkp');
   await dk.docker('network', 'create', '-d', 'nsnet', '--ipam-driver', 'nsnet', '--subnet', '10.99.0.0/24', net);
