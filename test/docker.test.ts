@@ -241,6 +241,41 @@ test("what a Docker user sets reaches the kernel: -o bridge name and MTU, --gate
   await nothingLeft();
 }, 120_000);
 
+test("a container's way out moves between nsnet networks (connect a network whose name sorts first, then disconnect it): Docker revokes its ports on one endpoint and programs them on the other, and the port leads to the container throughout", async () => {
+  // Docker's gateway is the endpoint whose network's name sorts first.
+  const [late, early] = [uniq('dkz'), uniq('dka')];
+  await dk.docker('network', 'create', '-d', 'nsnet', '--ipam-driver', 'nsnet', '--subnet', '10.89.0.0/24', late);
+  await dk.docker('network', 'create', '-d', 'nsnet', '--ipam-driver', 'nsnet', '--subnet', '10.88.0.0/24', early);
+  const c = await dk.docker('run', '-d', '--network', late, '-p', '8093:80', IMAGE, ...HTTPD);
+  const portOn = async () => w.c.store.view((t) => {
+    const nets = new Map(t.networks().map((n) => [n.id, n.name]));
+    return t.endpoints().filter((e) => e.ports?.length).map((e) => [nets.get(e.networkId), e.ports!.map((m) => m.hostPort)]);
+  });
+  const networkOf = async (name: string) => (await w.c.store.view((t) => t.networks().find((n) => n.labels[NETWORK_LABEL] === name)))!.name;
+  const [lateRec, earlyRec] = [await networkOf((await dockerView(late)).id), await networkOf((await dockerView(early)).id)];
+  expect(await portOn()).toEqual([[lateRec, [8093]]]);
+  expect(await get(outside, 8093, UPLINK)).toContain(PAGE);
+
+  await dk.docker('network', 'connect', early, c);
+  expect(await portOn()).toEqual([[earlyRec, [8093]]]);
+  // One element in nsnet's table, leading to the new gateway endpoint's address.
+  await agrees(late, 1);
+  await agrees(early, 1);
+  const target = JSON.stringify(ofKind(await nftj(w.host.name!), 'map').filter((m: any) => m.table === 'nsnet' && m.name.startsWith('dnat')).flatMap((m: any) => m.elem ?? []));
+  expect([target.includes(`"${await ipOn(c, early)}"`), target.includes(`"${await ipOn(c, late)}"`)]).toEqual([true, false]);
+  expect(await get(outside, 8093, UPLINK)).toContain(PAGE);
+
+  await dk.docker('network', 'disconnect', early, c);
+  expect(await portOn()).toEqual([[lateRec, [8093]]]);
+  await agrees(late, 1);
+  expect(await get(outside, 8093, UPLINK)).toContain(PAGE);
+
+  await dk.docker('rm', '-f', c);
+  await dk.docker('network', 'rm', late, early);
+  expect(d.lines.filter((l) => l.startsWith('docker ') && !l.includes('-> ok'))).toEqual([]);
+  await nothingLeft();
+}, 120_000);
+
 test('eight containers started at once and removed at once: every call succeeds, each gets its own address, Docker, the store, ip -j and nft -j agree, and nothing is left', async () => {
   const net = uniq('dkp');
   await dk.docker('network', 'create', '-d', 'nsnet', '--ipam-driver', 'nsnet', '--subnet', '10.99.0.0/24', net);
