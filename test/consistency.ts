@@ -51,7 +51,14 @@ export async function problems(c: Controller, hostName: string, prefix: string):
 
   // The store: each address and host port once, each held by an endpoint that has it.
   out.push(...dupes(s.endpoints.flatMap((e) => e.addresses.map((a) => `${e.networkId}/${a.split('/')[0]}`))).map((d) => `address held twice: ${d}`));
-  out.push(...dupes(s.endpoints.flatMap((e) => (e.ports ?? []).map((p) => `${p.protocol}/${p.hostPort}@${p.hostIp}`))).map((d) => `host port held twice: ${d}`));
+  out.push(...dupes(s.endpoints.flatMap((e) => (e.ports ?? []).filter((p) => !p.standby).map((p) => `${p.protocol}/${p.hostPort}@${p.hostIp}`))).map((d) => `host port held twice: ${d}`));
+  // A mapping stood by for is held, the same, by another endpoint of its sandbox.
+  for (const e of s.endpoints)
+    for (const p of (e.ports ?? []).filter((x) => x.standby)) {
+      const h = eps.get(allocations.find((a) => a.pool === `port/${p.protocol}/${p.hostPort}` && a.address === p.hostIp)?.owner ?? '');
+      const same = h?.ports?.some((x) => !x.standby && x.protocol === p.protocol && x.hostIp === p.hostIp && x.hostPort === p.hostPort && x.containerPort === p.containerPort);
+      if (!h || h.id === e.id || !e.sandboxId || h.sandboxId !== e.sandboxId || !same) out.push(`endpoint ${e.name}: stands by for ${p.protocol}/${p.hostPort}@${p.hostIp}, which no other endpoint of its sandbox publishes`);
+    }
   for (const a of allocations) {
     const e = eps.get(a.owner);
     const port = a.pool.match(/^port\/(\w+)\/(\d+)$/);
@@ -96,7 +103,7 @@ export async function problems(c: Controller, hostName: string, prefix: string):
   const wantPorts = s.endpoints
     .filter((e) => e.sandboxId)
     .flatMap((e) =>
-      (e.ports ?? []).flatMap((p) => {
+      (e.ports ?? []).filter((p) => !p.standby).flatMap((p) => {
         const addr = e.addresses.find((a) => a.includes(':') === p.hostIp.includes(':'));
         return addr ? [`${p.protocol}/${p.hostPort}@${p.hostIp} -> ${addr.split('/')[0]}:${p.containerPort}`] : [];
       }),

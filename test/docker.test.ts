@@ -23,7 +23,7 @@ import { Netns } from '../src/index.js';
 import { startDaemon, type DaemonProcess } from './cni-helpers.js';
 import { eventually, settled, world, type World } from './cnm-helpers.js';
 import { pluginCall, startDockerd, type Dockerd } from './docker-helpers.js';
-import { ip, ipj, serve, uniq } from './helpers.js';
+import { httpGet as get, ip, ipj, serve, uniq } from './helpers.js';
 import { nftj, ofKind } from './nft-helpers.js';
 import { busyboxRootfs, PAGE } from './rootfs.js';
 
@@ -101,18 +101,6 @@ async function agrees(net: string, ports = 0): Promise<void> {
   }
   const dnat = ofKind(await nftj(w.host.name!), 'map').filter((m: any) => m.table === 'nsnet' && m.name.startsWith('dnat')).flatMap((m: any) => m.elem ?? []);
   expect(dnat.length).toBe(ports);
-}
-
-/** An HTTP GET over a socket from ns; resolves with the reply. */
-async function get(from: Netns, port: number, host: string): Promise<string> {
-  const sock = await from.connectTcp(port, host);
-  return new Promise<string>((res, rej) => {
-    let got = '';
-    sock.on('data', (x) => (got += x));
-    sock.on('end', () => res(got));
-    sock.on('error', rej);
-    sock.end('GET / HTTP/1.0\r\n\r\n');
-  });
 }
 
 test('docker network create -d nsnet --ipam-driver nsnet: containers reach each other over TCP (by address and by name), the outside masqueraded, and -p 8080:80 from outside, the host and by hairpin; Docker, the store, ip -j and nft -j agree', async () => {

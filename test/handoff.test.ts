@@ -16,7 +16,8 @@ import { Busy } from '../src/cnm/busy.js';
 import { Controller, Netns, type Endpoint, type Network } from '../src/index.js';
 import { openEngine } from '../src/store/engine.js';
 import { settled, world, type World } from './cnm-helpers.js';
-import { ip, ipj, uniq } from './helpers.js';
+import { problems } from './consistency.js';
+import { fetchTcp, ip, ipj, uniq } from './helpers.js';
 import { nft, nftj, ofKind } from './nft-helpers.js';
 
 let w: World;
@@ -141,6 +142,54 @@ test('Endpoint.publish on a joined endpoint: its ports reach the firewall and it
   // Its interfaces' deletion is deferred (a runtime would delete the namespace): done before the next test's snapshots.
   expect(await w.c.settled()).toEqual([]);
   await x.net.delete({ force: true });
+});
+
+test("a host port two endpoints of one sandbox ask for alike (as a CNI runtime asks each network of a container): the second stands by, the first publishes it; when the first leaves, or lets it go, the second takes it over and the port still reaches the sandbox; a different mapping, or another sandbox, is refused", async () => {
+  const [n1, n2] = [await w.c.createNetwork(uniq('hsa'), { subnets: ['10.160.0.0/24'] }), await w.c.createNetwork(uniq('hsb'), { subnets: ['10.161.0.0/24'] })];
+  const [e1, e2] = [await n1.createEndpoint(uniq('hse'), { ports: ['8096:80'] }), await n2.createEndpoint(uniq('hse'))];
+  const sb = await w.c.createSandbox(uniq('hss'), { join: [e1, e2] });
+  const server = await (await sb.netns()).listenTcp(80, '0.0.0.0');
+  server.on('connection', (c) => c.end(`from ${c.localAddress}`));
+  const fetch = () => fetchTcp(w.host, 8096, '127.0.0.1');
+  const target = async () => (await dnat()).map((e: any) => e[1].concat[0]);
+  const [a1, a2] = [(await e1.info()).addresses[0]!.split('/')[0], (await e2.info()).addresses[0]!.split('/')[0]];
+  expect(await fetch()).toBe(`from ${a1}`);
+
+  // The second asks alike: it stands by; the kernel still has the one element, to the first.
+  expect(await e2.publish(['8096:80'])).toEqual([{ protocol: 'tcp', hostIp: '0.0.0.0', hostPort: 8096, containerPort: 80, standby: true }]);
+  expect(await target()).toEqual([a1]);
+  // Not alike (another container port), or from another sandbox: refused, as before.
+  await expect(e2.publish(['8096:81'])).rejects.toMatchObject({ code: 'ERR_NSNET_IN_USE' });
+  expect((await e2.info()).ports).toEqual([{ protocol: 'tcp', hostIp: '0.0.0.0', hostPort: 8096, containerPort: 80, standby: true }]);
+  const stranger = await n2.createEndpoint(uniq('hse'));
+  const sb2 = await w.c.createSandbox(uniq('hss'), { join: [stranger] });
+  await expect(stranger.publish(['8096:80'])).rejects.toMatchObject({ code: 'ERR_NSNET_IN_USE' });
+  expect(await problems(w.c, w.host.name!, 'hss')).toEqual([]);
+
+  // The first leaves: the second takes the port over, and it leads to the second's address.
+  await e1.leave();
+  expect((await e1.info()).ports).toEqual([]);
+  expect((await e2.info()).ports).toEqual([{ protocol: 'tcp', hostIp: '0.0.0.0', hostPort: 8096, containerPort: 80 }]);
+  expect(await target()).toEqual([a2]);
+  expect(await fetch()).toBe(`from ${a2}`);
+  expect(await problems(w.c, w.host.name!, 'hss')).toEqual([]);
+
+  // Back the other way by publish: the first joins again and stands by; the second lets the port go, and the first takes it.
+  await e1.join(sb);
+  expect(await e1.publish(['8096:80'])).toEqual([{ protocol: 'tcp', hostIp: '0.0.0.0', hostPort: 8096, containerPort: 80, standby: true }]);
+  expect(await e2.publish([])).toEqual([]);
+  expect((await e1.info()).ports).toEqual([{ protocol: 'tcp', hostIp: '0.0.0.0', hostPort: 8096, containerPort: 80 }]);
+  expect(await target()).toEqual([a1]);
+  expect(await fetch()).toBe(`from ${a1}`);
+  expect(await problems(w.c, w.host.name!, 'hss')).toEqual([]);
+  // A reopen's reconcile finds store and kernel agreeing.
+  expect((await (await w.reopen()).reconcile()).found).toEqual([]);
+
+  server.close();
+  await (await w.c.sandbox(sb.name)).delete();
+  await (await w.c.sandbox(sb2.name)).delete();
+  expect(await dnat()).toEqual([]);
+  for (const n of [n1, n2]) await (await w.c.network(n.name)).delete({ force: true });
 });
 
 test('Endpoint.publish of a port a host process listens on is refused, naming the process, and changes nothing; the same port on UDP is no clash', async () => {

@@ -85,6 +85,13 @@ export async function fetchTcp(from: Netns, port: number, to: string): Promise<s
   return readAll(await from.connectTcp(port, to));
 }
 
+/** An HTTP/1.0 GET of / from `from`; resolves with the whole reply. */
+export async function httpGet(from: Netns, port: number, to: string): Promise<string> {
+  const sock = await from.connectTcp(port, to);
+  sock.end('GET / HTTP/1.0\r\n\r\n');
+  return readAll(sock);
+}
+
 /** A TCP server that answers its name and records who connected. */
 export async function serve(ns: Netns, port: number, host: string, name: string): Promise<{ server: Server; seen: string[] }> {
   const server = await ns.listenTcp(port, host);

@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 /** What /www/index.html says where a test asks for it (busyboxRootfs's page). */
 export const PAGE = 'served by a container on an nsnet network';
 
-/** Builds the root filesystem at dir/rootfs: busybox with sh, sleep, ip, cat and the applets, and files by path inside it. Resolves with its path. */
+/** Builds the root filesystem at dir/rootfs: busybox with sh, sleep, ip, cat and the applets, and files by path inside it (executable under bin/). Resolves with its path. */
 export async function busyboxRootfs(dir: string, applets: string[] = [], files: Record<string, string> = {}): Promise<string> {
   const root = join(dir, 'rootfs');
   await mkdir(join(root, 'bin'), { recursive: true });
@@ -16,7 +16,7 @@ export async function busyboxRootfs(dir: string, applets: string[] = [], files: 
   for (const c of new Set(['sh', 'sleep', 'ip', 'cat', ...applets])) await symlink('busybox', join(root, 'bin', c));
   for (const [path, text] of Object.entries(files)) {
     await mkdir(dirname(join(root, path)), { recursive: true });
-    await writeFile(join(root, path), text);
+    await writeFile(join(root, path), text, { mode: path.startsWith('bin/') ? 0o755 : 0o644 }); // bin/: a script to run
   }
   return root;
 }

@@ -151,7 +151,7 @@ const sandboxes: Listing<SandboxInfo> = {
     Namespace: { heading: 'NAMESPACE', value: (i) => (i.kind === 'container' ? `container:${i.owner}` : i.kind) },
     Networks: { heading: 'NETWORKS', value: (i) => i.endpoints.map((e) => e.network).join(',') },
     Addresses: { heading: 'ADDRESSES', value: (i) => i.endpoints.flatMap((e) => e.addresses).join(',') },
-    Ports: { heading: 'PORTS', value: (i) => i.endpoints.flatMap((e) => e.ports.map(formatPort)).join(', ') },
+    Ports: { heading: 'PORTS', value: (i) => i.endpoints.flatMap((e) => e.ports.filter((p) => !p.standby).map(formatPort)).join(', ') },
     Hostname: { heading: 'HOSTNAME', value: (i) => i.hostname },
   },
   columns: ['ID', 'Name', 'Namespace', 'Networks', 'Addresses', 'Ports'],

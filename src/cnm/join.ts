@@ -7,12 +7,13 @@ import { defaultRoutes } from '../drivers/inside.js';
 import { handoffIfname } from '../drivers/handoff.js';
 import { NsnetError } from '../errors.js';
 import type { Netns } from '../netlink/netns.js';
+import { handOverPorts } from '../store/ports.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/store.js';
 import { deferKeys, type CnmContext, type DeleteOptions } from './context.js';
 import { dropEndpoint, planJoins } from './endpoints.js';
 import { ownsFiles, rewriteHosts, rewriteResolvConf } from './files.js';
 import { sandboxState, type SandboxLifecycle } from './lifecycle.js';
-import { portSpecs } from './publish.js';
+import { firewallDo, portSpecs } from './publish.js';
 import { whileBusy, type Busy } from './busy.js';
 import { joinTrip } from './trip.js';
 import { Teardown, Transaction } from './tx.js';
@@ -113,15 +114,19 @@ async function leaveSandbox(ctx: CnmContext, epRec: EndpointRecord, busy: Busy, 
   const unpublish = portSpecs([cur.ep]);
   if (unpublish.length) await td.step('firewall', () => ctx.firewall.unpublish(unpublish));
   await td.step('kernel.leave', () => leaveKernel(ctx, cur.net, cur.ep, cur.sb, o));
+  let handed: EndpointRecord[] = [];
   const next = await ctx.store.update((t) => {
     const ep = t.endpoint(cur.ep.id)!;
     const had = ep.gatewayEndpoint;
+    // Host ports the sandbox's other endpoints stand by for go to them, as the default route goes to an heir.
+    handed = cur.sb ? handOverPorts(t, ep, cur.sb.id).map((h) => ({ ...h.before, ports: h.took })) : [];
     ep.sandboxId = null;
     ep.gatewayEndpoint = false;
     // A generated name is given again on the next join.
     if (ep.ifname && (/^\D+\d+$/.test(ep.ifname) || ep.ifname === handoffIfname(ep.id))) ep.ifname = null;
     t.putEndpoint(ep);
     Object.assign(epRec, ep);
+    if (!ep.ports) delete epRec.ports;
     if (!had || !cur.sb) return null;
     const heir = t.endpoints({ sandboxId: cur.sb.id }).find((e) => {
       const n = t.network(e.networkId);
@@ -132,6 +137,8 @@ async function leaveSandbox(ctx: CnmContext, epRec: EndpointRecord, busy: Busy, 
     t.putEndpoint(heir);
     return { heir, net: t.network(heir.networkId)! };
   });
+  const takenOver = portSpecs(handed);
+  if (takenOver.length) await td.step('firewall', () => firewallDo(ctx, () => ctx.firewall.publish(takenOver)));
   await td.step('kernel.vacate', () => vacate(ctx, [cur.net]));
   const lifecycle = ctx.lifecycle;
   if (lifecycle && cur.sb && cur.sb.netnsKind !== 'container') await td.step('names', () => liveAgain(ctx, lifecycle, cur.sb!.id));

@@ -198,6 +198,12 @@ export class Endpoint extends Handle<EndpointRecord> {
    * the mappings now published, host ports chosen. It resolves before its
    * sandbox's busy mark is cleared, on the loop's next turn: another process
    * that acts on the sandbox in that moment gets ERR_NSNET_BUSY (try again).
+   * A mapping another endpoint of its sandbox publishes already (the same
+   * host address and port, protocol and container port: a CNI runtime asks
+   * each network of a container for its ports) comes back `standby`: that
+   * endpoint serves it, and when it leaves, or lets it go, this one takes
+   * it over. A mapping one endpoint hands over, or stands by for, leaves
+   * its record when it leaves the sandbox.
    */
   publish(ports: (string | PortOptions)[], o?: PublishOptions): Promise<PortMapping[]> {
     return setPorts(this.ctx, this.record, ports, o);

@@ -6,12 +6,14 @@
 // transaction; then, for a joined endpoint, the firewall unpublishes what
 // went and publishes what came (in one nf_tables transaction, removals
 // first), in one trip with what the driver adjusts on its port (the
-// bridge's hairpin mode). A failure undoes all of it.
+// bridge's hairpin mode). A failure undoes all of it. A mapping another
+// endpoint of the sandbox already publishes is stood by for, not refused;
+// one this endpoint lets go that another stands by for goes to that one.
 import { NsnetError } from '../errors.js';
 import type { PortSpec } from '../firewall/backend.js';
 import { Batch } from '../netlink/batch.js';
 import { parsePorts, type PortOptions } from '../ports.js';
-import { holdPorts, releasePorts, reservePorts } from '../store/ports.js';
+import { demoteStandby, holdPorts, promoteStandby, releasePorts, reservePorts } from '../store/ports.js';
 import type { EndpointRecord, PortMapping } from '../store/store.js';
 import { whileBusy } from './busy.js';
 import type { CnmContext } from './context.js';
@@ -48,8 +50,11 @@ export async function setPorts(ctx: CnmContext, epRec: EndpointRecord, ports: (s
       delete after.ports;
       if (reqs.length) after.ports = reservePorts(t, after, reqs, ephemeralRange(ctx), o.forcePublish ? undefined : check.inUse);
       t.putEndpoint(after);
-      return { before, after, net, joined: sb !== null };
+      // What it lets go that another endpoint of its sandbox stands by for goes to that one.
+      const promoted = sb ? promoteStandby(t, sb.id, (before.ports ?? []).filter((m) => !m.standby), ep.id) : [];
+      return { before, after, net, joined: sb !== null, promoted };
     }, (t, p) => {
+      demoteStandby(t, p.promoted);
       releasePorts(t, p.after);
       holdPorts(t, p.before);
       t.putEndpoint(p.before);
@@ -67,7 +72,7 @@ export async function setPorts(ctx: CnmContext, epRec: EndpointRecord, ports: (s
         return b;
       };
       tx.onUndo('kernel.ports', () => portsChanged(plan.before).commit());
-      const added = now.filter((p) => !was.some((q) => same(p, q)));
+      const added = [...now.filter((p) => !was.some((q) => same(p, q))), ...portSpecs(plan.promoted.map((h) => ({ ...h.before, ports: h.took })))];
       await commitWithPorts(ctx, tx, portsChanged(plan.after), added, 'kernel.ports', (e) => e, gone);
     }
     epRec.ports = plan.after.ports;

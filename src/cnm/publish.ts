@@ -93,6 +93,7 @@ export function portSpecs(eps: EndpointRecord[]): PortSpec[] {
   const out: PortSpec[] = [];
   for (const ep of eps) {
     for (const m of ep.ports ?? []) {
+      if (m.standby) continue; // another endpoint of the sandbox publishes it
       const v6 = m.hostIp.includes(':');
       const addr = ep.addresses.find((a) => a.includes(':') === v6);
       if (!addr) continue; // reservePorts only keys families the endpoint has

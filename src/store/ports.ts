@@ -35,6 +35,16 @@ function holder(t: StoreTx, protocol: Protocol, port: number, keys: string[]): {
   return null;
 }
 
+const sameMapping = (a: PortMapping, b: PortMapping) =>
+  a.protocol === b.protocol && a.hostIp === b.hostIp && a.hostPort === b.hostPort && a.containerPort === b.containerPort;
+
+/** Whether holderId is another endpoint of ep's sandbox that publishes m itself (so ep may stand by for it). */
+function sibling(t: StoreTx, ep: EndpointRecord, holderId: string, m: PortMapping): boolean {
+  if (!ep.sandboxId || holderId === ep.id) return false;
+  const h = t.endpoint(holderId);
+  return !!h && h.sandboxId === ep.sandboxId && !!h.ports?.some((x) => !x.standby && sameMapping(x, m));
+}
+
 /** Whether something outside the store (a host process) holds protocol/port on key; what to call it if so. */
 export type PortInUse = (protocol: Protocol, port: number, key: string) => { describe(): string } | null;
 
@@ -94,17 +104,28 @@ export function reservePorts(t: StoreTx, ep: EndpointRecord, reqs: PortRequest[]
     }
     for (let i = 0; i <= r.containerPortEnd - r.containerPort; i++) {
       const hp = r.hostPort! + i;
+      const cp = r.containerPort + i;
       if (out.some((m) => m.protocol === r.protocol && m.hostPort === hp && keys.some((k) => clashes(m.hostIp, k))))
         throw new ValidationError('ports', `${hp}/${r.protocol}`, 'is published twice in the same request');
-      const held = holder(t, r.protocol, hp, keys);
-      if (held)
-        throw NsnetError.state('ERR_NSNET_IN_USE', 'port.publish', `${hp}/${r.protocol}`,
-          `host port ${hostPort(held.address, hp, r.protocol)} is already published by ${owner(t, held.owner)}`);
-      for (const k of keys) {
+      const mapping = (k: string): PortMapping => ({ protocol: r.protocol, hostIp: k, hostPort: hp, containerPort: cp });
+      // Per key: shared with a sibling that publishes the same, or refused, or taken.
+      const plan = keys.map((k) => {
+        const held = holder(t, r.protocol, hp, [k]);
+        if (held && sibling(t, ep, held.owner, mapping(k))) return { k, standby: true };
+        if (held)
+          throw NsnetError.state('ERR_NSNET_IN_USE', 'port.publish', `${hp}/${r.protocol}`,
+            `host port ${hostPort(held.address, hp, r.protocol)} is already published by ${owner(t, held.owner)}`);
         const host = inUse?.(r.protocol, hp, k);
         if (host) throw listened(r.protocol, hp, k, host);
+        return { k, standby: false };
+      });
+      for (const { k, standby } of plan) {
+        if (standby) out.push({ ...mapping(k), standby: true });
+        else {
+          t.reserve(portPool(r.protocol, hp), k, ep.id);
+          out.push(mapping(k));
+        }
       }
-      take(hp, r.containerPort + i);
     }
   }
   return out;
@@ -124,7 +145,67 @@ export function releasePorts(t: StoreTx, ep: EndpointRecord): void {
  */
 export function holdPorts(t: StoreTx, ep: EndpointRecord): void {
   for (const m of ep.ports ?? []) {
+    if (m.standby) continue;
     const pool = portPool(m.protocol, m.hostPort);
     if (t.allocation(pool, m.hostIp) === null) t.reserve(pool, m.hostIp, ep.id);
   }
+}
+
+/**
+ * Gives host ports that have just been let go (their reservations released)
+ * to the endpoints of sandboxId (but except) standing by for them: each mapping's first
+ * such endpoint reserves it, and its mapping is published from now on.
+ * Returns, per endpoint that took any, its record before and the mappings it
+ * took. Inside a store transaction; the endpoints are put back.
+ */
+export function promoteStandby(t: StoreTx, sandboxId: string, gone: PortMapping[], except: string): { before: EndpointRecord; took: PortMapping[] }[] {
+  if (!gone.length) return [];
+  const eps = t.endpoints({ sandboxId }).filter((e) => e.id !== except && e.ports?.some((m) => m.standby));
+  const out = new Map<string, { before: EndpointRecord; after: EndpointRecord; took: PortMapping[] }>();
+  for (const m of gone) {
+    const pool = portPool(m.protocol, m.hostPort);
+    if (t.allocation(pool, m.hostIp) !== null) continue;
+    const heir = eps.find((e) => e.ports!.some((x) => x.standby && sameMapping(x, m)));
+    if (!heir) continue;
+    let h = out.get(heir.id);
+    if (!h) out.set(heir.id, (h = { before: { ...heir, ports: heir.ports!.map((x) => ({ ...x })) }, after: heir, took: [] }));
+    const x = heir.ports!.find((y) => y.standby && sameMapping(y, m))!;
+    delete x.standby;
+    t.reserve(pool, m.hostIp, heir.id);
+    h.took.push({ ...x });
+  }
+  for (const h of out.values()) t.putEndpoint(h.after);
+  return [...out.values()].map(({ before, took }) => ({ before, took }));
+}
+
+/** The undo of promoteStandby: the endpoints stand by again, and their reservations go. */
+export function demoteStandby(t: StoreTx, promoted: { before: EndpointRecord; took: PortMapping[] }[]): void {
+  for (const { before, took } of promoted) {
+    for (const m of took) {
+      const pool = portPool(m.protocol, m.hostPort);
+      if (t.allocation(pool, m.hostIp) === before.id) t.release(pool, m.hostIp);
+    }
+    t.putEndpoint(before);
+  }
+}
+
+/**
+ * An endpoint leaving sandboxId hands over the host ports that other
+ * endpoints of the sandbox stand by for: its reservation goes to them and
+ * the mapping leaves its record (as the default route goes to an heir), as
+ * do the mappings it stood by for itself.
+ * Returns what promoteStandby returns; the caller puts ep back.
+ */
+export function handOverPorts(t: StoreTx, ep: EndpointRecord, sandboxId: string): { before: EndpointRecord; took: PortMapping[] }[] {
+  const waiting = t.endpoints({ sandboxId }).filter((e) => e.id !== ep.id).flatMap((e) => (e.ports ?? []).filter((m) => m.standby));
+  const gone = (ep.ports ?? []).filter((m) => !m.standby && waiting.some((w) => sameMapping(w, m)));
+  for (const m of gone) {
+    const pool = portPool(m.protocol, m.hostPort);
+    if (t.allocation(pool, m.hostIp) === ep.id) t.release(pool, m.hostIp);
+  }
+  // What it stood by for stays with the sandbox: it is another endpoint's there.
+  const kept = (ep.ports ?? []).filter((m) => !m.standby && !gone.includes(m));
+  if (kept.length) ep.ports = kept;
+  else delete ep.ports;
+  return promoteStandby(t, sandboxId, gone, ep.id);
 }

@@ -73,6 +73,13 @@ export interface PortMapping {
   hostIp: string;
   hostPort: number;
   containerPort: number;
+  /**
+   * Asked for, but published by another endpoint of the same sandbox that
+   * asked for this same mapping first (a CNI runtime asks each network of a
+   * container for its ports): neither reserved nor published for this
+   * endpoint until that one leaves and hands it over (see handOverPorts).
+   */
+  standby?: true;
 }
 
 export interface SandboxRecord {

@@ -123,9 +123,14 @@ const add: Handler = async (req, open) => {
         throw new CniError(NSNET_ERR.CONFLICT, `container ${req.containerId} is attached in ${sb.netnsPath}, not ${req.netns}`);
       if (await findEndpoint(sb, net, req.ifname))
         throw new CniError(NSNET_ERR.CONFLICT, `container ${req.containerId} is attached to network ${net.name} as ${req.ifname} already`);
-      const ep = await net.createEndpoint(attachmentName(req.containerId, req.ifname), attach);
+      const { ports, ...iface } = attach;
+      const ep = await net.createEndpoint(attachmentName(req.containerId, req.ifname), iface);
       tx.onUndo('endpoint', () => ep.delete());
       await ep.join(sb);
+      // Published once joined: a runtime asks each network of a container
+      // for its ports, and one another network of it publishes already is
+      // stood by for (Endpoint.publish), not refused.
+      if (ports.length) await ep.publish(ports);
     }
     const ep = (await findEndpoint(sb, net, req.ifname))!;
     const ours = result(await ep.info(), await net.info(), req.netns, nc.dns);
