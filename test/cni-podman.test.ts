@@ -133,7 +133,7 @@ test("what Podman users do: --ip and --mac-address, stop and start (the same add
   const mac = '02:42:0a:83:00:32';
   const a = await podman('run', '-d', '--name', uniq('ps'), '--network', NET2, '--ip', '10.131.0.50', '--mac-address', mac, '-p', '8082:80', pm.image, ...serve);
   expect(await inside(a)).toEqual([['eth0', mac, ['10.131.0.50']]]);
-  expect(await get(outside, 8082, '198.51.100.1')).toContain(page);
+  await eventually(async () => expect(await get(outside, 8082, '198.51.100.1')).toContain(page), 10_000);
 
   // Stopped, nothing of it is left in the kernel; started again, it has the same address and its port back.
   await podman('stop', '-t', '0', a);
@@ -141,9 +141,9 @@ test("what Podman users do: --ip and --mac-address, stop and start (the same add
   expect(await w.c.store.view((t) => t.endpoints().length)).toBe(0);
   await podman('start', a);
   expect(await inside(a)).toEqual([['eth0', mac, ['10.131.0.50']]]);
-  expect(await get(outside, 8082, '198.51.100.1')).toContain(page);
+  await eventually(async () => expect(await get(outside, 8082, '198.51.100.1')).toContain(page), 10_000);
   await podman('restart', '-t', '0', a);
-  expect(await get(outside, 8082, '198.51.100.1')).toContain(page);
+  await eventually(async () => expect(await get(outside, 8082, '198.51.100.1')).toContain(page), 10_000);
   expect((await dnat()).length).toBe(1);
 
   // Connected to a second network, reached on it; disconnected, gone from it.
@@ -163,20 +163,20 @@ test("what Podman users do: --ip and --mac-address, stop and start (the same add
   // Its infra container from the test's image (Podman's own pause image is built from catatonit, which this machine lacks).
   await podman('pod', 'create', '--name', pod, '--network', NET2, '-p', '8083:80', '--infra-image', pm.image, '--infra-command', '/bin/pause');
   await podman('run', '-d', '--pod', pod, pm.image, ...serve);
-  expect(await get(outside, 8083, '198.51.100.1')).toContain(page);
+  await eventually(async () => expect(await get(outside, 8083, '198.51.100.1')).toContain(page), 10_000);
   expect((await dnat()).length).toBe(2);
 
   // On two networks from the start, with a port (Podman asks each network for it): one publishes it, the other stands by;
   // disconnected from the one that publishes it, the container keeps its port through the other.
   const b = await podman('run', '-d', '--name', uniq('pm'), '--network', `${NET2},${NET}`, '-p', '8084:80', pm.image, ...serve);
-  expect(await get(outside, 8084, '198.51.100.1')).toContain(page);
+  await eventually(async () => expect(await get(outside, 8084, '198.51.100.1')).toContain(page), 10_000);
   const mappings = async () => w.c.store.view((t) => t.endpoints().flatMap((e) => (e.ports ?? []).filter((m) => m.hostPort === 8084).map((m) => [t.network(e.networkId)!.name, !!m.standby])).sort());
   const both = await mappings();
   expect(both.map((m) => m[1]).sort()).toEqual([false, true]);
   const [holder, heir] = [both.find((m) => !m[1])![0] as string, both.find((m) => m[1])![0] as string];
   await podman('network', 'disconnect', holder, b);
   expect(await mappings()).toEqual([[heir, false]]);
-  expect(await get(outside, 8084, '198.51.100.1')).toContain(page);
+  await eventually(async () => expect(await get(outside, 8084, '198.51.100.1')).toContain(page), 10_000);
   expect((await dnat()).length).toBe(3);
   await podman('rm', '-f', '-t', '0', b);
 

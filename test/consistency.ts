@@ -63,7 +63,7 @@ export async function problems(c: Controller, hostName: string, prefix: string):
     const e = eps.get(a.owner);
     const port = a.pool.match(/^port\/(\w+)\/(\d+)$/);
     const has = port
-      ? e?.ports?.some((p) => p.protocol === port[1] && p.hostPort === Number(port[2]) && p.hostIp === a.address)
+      ? e?.ports?.some((p) => !p.standby && p.protocol === port[1] && p.hostPort === Number(port[2]) && p.hostIp === a.address)
       : e?.addresses.some((x) => x.split('/')[0] === a.address);
     if (!has) out.push(`allocation ${a.pool} ${a.address} held by ${e ? `endpoint ${e.name}, which does not have it` : `a gone endpoint ${a.owner.slice(0, 12)}`}`);
   }

@@ -144,7 +144,7 @@ test('Endpoint.publish on a joined endpoint: its ports reach the firewall and it
   await x.net.delete({ force: true });
 });
 
-test("a host port two endpoints of one sandbox ask for alike (as a CNI runtime asks each network of a container): the second stands by, the first publishes it; when the first leaves, or lets it go, the second takes it over and the port still reaches the sandbox; a different mapping, or another sandbox, is refused", async () => {
+test("a host port two endpoints of one sandbox ask for alike (as a CNI runtime asks each network of a container): the second stands by, the first publishes it; when the first leaves, lets it go, or is deleted after a failed leave, the second takes it over and the port still reaches the sandbox; a reconcile hands over what a holder gone from the store left; a different mapping, or another sandbox, is refused", async () => {
   const [n1, n2] = [await w.c.createNetwork(uniq('hsa'), { subnets: ['10.160.0.0/24'] }), await w.c.createNetwork(uniq('hsb'), { subnets: ['10.161.0.0/24'] })];
   const [e1, e2] = [await n1.createEndpoint(uniq('hse'), { ports: ['8096:80'] }), await n2.createEndpoint(uniq('hse'))];
   const sb = await w.c.createSandbox(uniq('hss'), { join: [e1, e2] });
@@ -182,8 +182,41 @@ test("a host port two endpoints of one sandbox ask for alike (as a CNI runtime a
   expect(await target()).toEqual([a1]);
   expect(await fetch()).toBe(`from ${a1}`);
   expect(await problems(w.c, w.host.name!, 'hss')).toEqual([]);
+  // The holder asking for the host port to another container port: the one standing by has the first claim; nothing changes.
+  expect(await e2.publish(['8096:80'])).toEqual([{ protocol: 'tcp', hostIp: '0.0.0.0', hostPort: 8096, containerPort: 80, standby: true }]);
+  const snap = await settled(w, 'hss');
+  await expect(e1.publish(['8096:81'])).rejects.toMatchObject({ code: 'ERR_NSNET_IN_USE', message: expect.stringContaining(`stood by for by endpoint ${e2.name}`) });
+  expect(await settled(w, 'hss')).toEqual(snap);
   // A reopen's reconcile finds store and kernel agreeing.
   expect((await (await w.reopen()).reconcile()).found).toEqual([]);
+
+  // The holder gone without handing over (its leave failed before the hand-over, and the endpoint was dropped):
+  // the endpoint standing by takes the port over, here at once, and a reconcile finds nothing more to do.
+  const failing = await w.reopen({ faults: (step) => { if (step === 'teardown:leave') throw new Error('injected'); } });
+  await expect((await (await failing.network(n1.name)).endpoint(e1.name)).delete()).rejects.toThrow(/injected/);
+  expect((await (await (await failing.network(n2.name)).endpoint(e2.name)).info()).ports).toEqual([{ protocol: 'tcp', hostIp: '0.0.0.0', hostPort: 8096, containerPort: 80 }]);
+  expect(await target()).toEqual([a2]);
+  expect(await fetch()).toBe(`from ${a2}`);
+  // What the failed leave left (the first's interface) is a reconcile's to remove; the port stays.
+  expect((await (await w.reopen({ reconcile: false })).reconcile()).found.filter((f) => f.includes('host port'))).toEqual([]);
+  expect(await fetch()).toBe(`from ${a2}`);
+
+  // A holder's mapping gone from the store with nothing handed over (as a crash between the two could leave it):
+  // a reconcile gives the port to the endpoint standing by, and the kernel follows.
+  const e3 = await (await w.c.network(n1.name)).createEndpoint(uniq('hse'));
+  await e3.join(sb.name);
+  expect((await e3.publish(['8096:80']))[0]!.standby).toBe(true);
+  await w.c.store.update((t) => {
+    const e = t.endpoint(e2.id)!;
+    t.release('port/tcp/8096', '0.0.0.0');
+    delete e.ports;
+    t.putEndpoint(e);
+  });
+  const a3 = (await e3.info()).addresses[0]!.split('/')[0];
+  expect((await w.c.reconcile()).found).toEqual([`endpoint ${e3.name}: took over host port 0.0.0.0:8096/tcp, which it stood by for and nobody held`]);
+  expect(await target()).toEqual([a3]);
+  expect(await fetch()).toBe(`from ${a3}`);
+  expect(await problems(w.c, w.host.name!, 'hss')).toEqual([]);
 
   server.close();
   await (await w.c.sandbox(sb.name)).delete();

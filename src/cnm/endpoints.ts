@@ -60,6 +60,22 @@ export async function createEndpoint(ctx: CnmContext, network: { id: string; nam
   return rec;
 }
 
+/**
+ * Refuses ports an endpoint of network could not publish (their syntax, a
+ * driver or an internal network that publishes none, a host IP that is not
+ * the host's), changing nothing: for a caller that publishes them once the
+ * endpoint joined (Endpoint.publish), as a CNI runtime's second network of
+ * a container does, so that bad input is refused before the join.
+ */
+export async function checkPortsOn(ctx: CnmContext, network: { id: string; name: string }, ports: (string | PortOptions)[]): Promise<void> {
+  const reqs = parsePorts(ports);
+  if (!reqs.length) return;
+  const net = await ctx.store.view((t) => t.network(network.id));
+  if (!net) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'endpoint.publish', network.name, `no network ${network.name}`);
+  refuseUnpublishable(ctx, net, ports);
+  await preparePorts(ctx, reqs);
+}
+
 /** Checks the options of an endpoint that need no store (the MAC, the aliases). */
 export function checkEndpoint(o: EndpointOptions): void {
   if (o.mac !== undefined) v.mac(o.mac, 'mac');

@@ -7,7 +7,7 @@ import { defaultRoutes } from '../drivers/inside.js';
 import { handoffIfname } from '../drivers/handoff.js';
 import { NsnetError } from '../errors.js';
 import type { Netns } from '../netlink/netns.js';
-import { handOverPorts } from '../store/ports.js';
+import { handOverPorts, promoteStandby } from '../store/ports.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/store.js';
 import { deferKeys, type CnmContext, type DeleteOptions } from './context.js';
 import { dropEndpoint, planJoins } from './endpoints.js';
@@ -182,7 +182,23 @@ export async function deleteEndpoint(ctx: CnmContext, epRec: EndpointRecord, o: 
   const cur = await ctx.store.view((t) => t.endpoint(epRec.id));
   if (!cur) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'endpoint.delete', epRec.name, `no endpoint ${epRec.name}`);
   if (cur.sandboxId) await td.step('leave', () => leave(ctx, cur, o));
-  await td.step('store.endpoint', () => ctx.store.update((t) => dropEndpoint(t, cur)));
+  let heirs: EndpointRecord[] = [];
+  let stale: EndpointRecord | null = null;
+  await td.step('store.endpoint', () => ctx.store.update((t) => {
+    const now = t.endpoint(cur.id) ?? cur;
+    dropEndpoint(t, now);
+    // Still joined (its leave failed before its hand-over): what its
+    // sandbox's other endpoints stand by for goes to them now, and its own
+    // elements, which the leave did not take, make way for theirs.
+    if (!now.sandboxId) return;
+    heirs = promoteStandby(t, now.sandboxId, (now.ports ?? []).filter((m) => !m.standby), now.id).map((h) => ({ ...h.before, ports: h.took }));
+    if (heirs.length) stale = now;
+  }));
+  const takenOver = portSpecs(heirs);
+  if (takenOver.length) {
+    await td.step('firewall', () => ctx.firewall.unpublish(portSpecs([stale!])));
+    await td.step('firewall', () => firewallDo(ctx, () => ctx.firewall.publish(takenOver)));
+  }
   ctx.emit({ kind: 'endpoint', action: 'delete', id: cur.id, name: cur.name });
   td.finish();
 }

@@ -14,7 +14,7 @@ import type { EndpointRecord, NetworkRecord, PortMapping, SandboxRecord } from '
 import { checkEndpoint, checkNetwork } from './check.js';
 import type { CnmContext, DeleteOptions, DeleteReport } from './context.js';
 import { namedNetwork } from '../dns/policy.js';
-import { createEndpoint, type EndpointOptions } from './endpoints.js';
+import { checkPortsOn, createEndpoint, type EndpointOptions } from './endpoints.js';
 import { nameServer } from './lifecycle.js';
 import { deleteEndpoint, join, leave } from './join.js';
 import { deleteNetwork } from './networks.js';
@@ -142,6 +142,11 @@ export class Network extends Handle<NetworkRecord> {
 
   async endpoints(): Promise<Endpoint[]> {
     return (await this.ctx.store.view((t) => t.endpoints({ networkId: this.id }))).map((r) => new Endpoint(this.ctx, r));
+  }
+
+  /** Refuses ports its endpoints could not publish (see Endpoint.publish), changing nothing. */
+  checkPorts(ports: (string | PortOptions)[]): Promise<void> {
+    return checkPortsOn(this.ctx, this, ports);
   }
 
   /** One of its endpoints, by name or id; ERR_NSNET_NOT_FOUND when it has none such. */

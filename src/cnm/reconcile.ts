@@ -16,8 +16,10 @@ import { join } from 'node:path';
 import { NsnetError } from '../errors.js';
 import type { FirewallReport } from '../firewall/backend.js';
 import type { Link } from '../netlink/types.js';
+import { repairStandby } from '../store/ports.js';
 import type { SandboxRecord } from '../store/store.js';
 import { ownership } from '../owner.js';
+import { workerAlive } from './busy.js';
 import type { CnmContext } from './context.js';
 import { firewallState } from './publish.js';
 import { Netns, isMounted, netnsIdAt } from '../netlink/netns.js';
@@ -151,6 +153,18 @@ export async function reconcile(c: CnmContext, o: ReconcileOptions = {}): Promis
   if (!globalUnknown) await leftovers(c, [...(await byName()).values()], report, !!o.orphans);
 
   if (o.namespaces) await namespaces(c, report);
+
+  // 4b. Host ports stood by for whose holder went without handing them over.
+  try {
+    // A write only where a mapping stands by at all.
+    const standing = await c.store.view((t) => t.endpoints().some((e) => e.ports?.some((m) => m.standby)));
+    if (standing) report.found.push(...(await c.store.update((t) => repairStandby(t, (id) => {
+      const s = t.sandbox(id);
+      return !!s?.busy && workerAlive(s.busy, c.inFlight, s.id);
+    }))));
+  } catch (e) {
+    report.errors.push(`ports: ${(e as Error).message}`);
+  }
 
   // 5. nsnet's table: made if missing, rebuilt if not as nsnet writes it,
   //    and holding the ports of verified sandboxes (never of others).

@@ -154,7 +154,9 @@ export function holdPorts(t: StoreTx, ep: EndpointRecord): void {
 /**
  * Gives host ports that have just been let go (their reservations released)
  * to the endpoints of sandboxId (but except) standing by for them: each mapping's first
- * such endpoint reserves it, and its mapping is published from now on.
+ * such endpoint reserves it, and its mapping is published from now on. One
+ * taken again meanwhile for another mapping is refused (ERR_NSNET_IN_USE):
+ * the endpoint standing by has the first claim.
  * Returns, per endpoint that took any, its record before and the mappings it
  * took. Inside a store transaction; the endpoints are put back.
  */
@@ -164,9 +166,15 @@ export function promoteStandby(t: StoreTx, sandboxId: string, gone: PortMapping[
   const out = new Map<string, { before: EndpointRecord; after: EndpointRecord; took: PortMapping[] }>();
   for (const m of gone) {
     const pool = portPool(m.protocol, m.hostPort);
-    if (t.allocation(pool, m.hostIp) !== null) continue;
     const heir = eps.find((e) => e.ports!.some((x) => x.standby && sameMapping(x, m)));
     if (!heir) continue;
+    const held = t.allocation(pool, m.hostIp);
+    if (held !== null) {
+      // Asked for again alike: it stays where it is. Taken for something else: the heir's claim stands.
+      if (t.endpoint(held)?.ports?.some((x) => !x.standby && sameMapping(x, m))) continue;
+      throw NsnetError.state('ERR_NSNET_IN_USE', 'port.publish', `${m.hostPort}/${m.protocol}`,
+        `host port ${hostPort(m.hostIp, m.hostPort, m.protocol)} is stood by for by endpoint ${heir.name} of the same sandbox, to container port ${m.containerPort}`);
+    }
     let h = out.get(heir.id);
     if (!h) out.set(heir.id, (h = { before: { ...heir, ports: heir.ports!.map((x) => ({ ...x })) }, after: heir, took: [] }));
     const x = heir.ports!.find((y) => y.standby && sameMapping(y, m))!;
@@ -208,4 +216,47 @@ export function handOverPorts(t: StoreTx, ep: EndpointRecord, sandboxId: string)
   if (kept.length) ep.ports = kept;
   else delete ep.ports;
   return promoteStandby(t, sandboxId, gone, ep.id);
+}
+
+/**
+ * Mappings stood by for whose holder went without handing them over (a
+ * leave that failed before its hand-over): one whose host port is free is
+ * taken over, and one that no endpoint of its sandbox publishes alike (or
+ * of an endpoint in no sandbox) goes. Sandboxes busy says are at work are
+ * left alone. Returns what it found; the firewall then follows the store.
+ */
+export function repairStandby(t: StoreTx, busy: (sandboxId: string) => boolean): string[] {
+  const found: string[] = [];
+  for (const e of t.endpoints()) {
+    if (!e.ports?.some((m) => m.standby) || (e.sandboxId && busy(e.sandboxId))) continue;
+    const kept: PortMapping[] = [];
+    let changed = false;
+    for (const m of e.ports) {
+      if (!m.standby) {
+        kept.push(m);
+        continue;
+      }
+      const key = hostPort(m.hostIp, m.hostPort, m.protocol);
+      const pool = portPool(m.protocol, m.hostPort);
+      const held = t.allocation(pool, m.hostIp);
+      const h = held === null ? null : t.endpoint(held);
+      if (e.sandboxId && held === null) {
+        delete m.standby;
+        t.reserve(pool, m.hostIp, e.id);
+        kept.push(m);
+        changed = true;
+        found.push(`endpoint ${e.name}: took over host port ${key}, which it stood by for and nobody held`);
+      } else if (e.sandboxId && h && h.id !== e.id && h.sandboxId === e.sandboxId && h.ports?.some((x) => !x.standby && sameMapping(x, m))) {
+        kept.push(m);
+      } else {
+        changed = true;
+        found.push(`endpoint ${e.name}: stood by for host port ${key}, which no other endpoint of its sandbox publishes alike; dropped`);
+      }
+    }
+    if (!changed) continue;
+    if (kept.length) e.ports = kept;
+    else delete e.ports;
+    t.putEndpoint(e);
+  }
+  return found;
 }

@@ -124,6 +124,7 @@ const add: Handler = async (req, open) => {
       if (await findEndpoint(sb, net, req.ifname))
         throw new CniError(NSNET_ERR.CONFLICT, `container ${req.containerId} is attached to network ${net.name} as ${req.ifname} already`);
       const { ports, ...iface } = attach;
+      await net.checkPorts(ports);
       const ep = await net.createEndpoint(attachmentName(req.containerId, req.ifname), iface);
       tx.onUndo('endpoint', () => ep.delete());
       await ep.join(sb);
