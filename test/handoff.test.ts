@@ -186,6 +186,8 @@ test("a host port two endpoints of one sandbox ask for alike (as a CNI runtime a
   expect(await e2.publish(['8096:80'])).toEqual([{ protocol: 'tcp', hostIp: '0.0.0.0', hostPort: 8096, containerPort: 80, standby: true }]);
   const snap = await settled(w, 'hss');
   await expect(e1.publish(['8096:81'])).rejects.toMatchObject({ code: 'ERR_NSNET_IN_USE', message: expect.stringContaining(`stood by for by endpoint ${e2.name}`) });
+  // Nor on one host address of those it stands by for.
+  await expect(e1.publish(['127.0.0.1:8096:80'])).rejects.toMatchObject({ code: 'ERR_NSNET_IN_USE', message: expect.stringContaining(`stood by for by endpoint ${e2.name}`) });
   expect(await settled(w, 'hss')).toEqual(snap);
   // A reopen's reconcile finds store and kernel agreeing.
   expect((await (await w.reopen()).reconcile()).found).toEqual([]);

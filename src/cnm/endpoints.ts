@@ -73,6 +73,11 @@ export async function checkPortsOn(ctx: CnmContext, network: { id: string; name:
   const net = await ctx.store.view((t) => t.network(network.id));
   if (!net) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'endpoint.publish', network.name, `no network ${network.name}`);
   refuseUnpublishable(ctx, net, ports);
+  for (const r of reqs) {
+    const v6 = r.hostIp?.includes(':');
+    if (r.hostIp && !net.subnets.some((x) => x.subnet.includes(':') === v6))
+      throw new ValidationError('ports', r.hostIp, `network ${net.name} has no IPv${v6 ? 6 : 4} subnet, so its endpoints have no address to publish on ${r.hostIp}`);
+  }
   await preparePorts(ctx, reqs);
 }
 

@@ -14,7 +14,7 @@ import { dropEndpoint, planJoins } from './endpoints.js';
 import { ownsFiles, rewriteHosts, rewriteResolvConf } from './files.js';
 import { sandboxState, type SandboxLifecycle } from './lifecycle.js';
 import { firewallDo, portSpecs } from './publish.js';
-import { whileBusy, type Busy } from './busy.js';
+import { whileBusy, workerAlive, type Busy } from './busy.js';
 import { joinTrip } from './trip.js';
 import { Teardown, Transaction } from './tx.js';
 
@@ -181,24 +181,26 @@ export async function deleteEndpoint(ctx: CnmContext, epRec: EndpointRecord, o: 
   const td = new Teardown(`endpoint ${epRec.name}`, ctx.faults);
   const cur = await ctx.store.view((t) => t.endpoint(epRec.id));
   if (!cur) throw NsnetError.state('ERR_NSNET_NOT_FOUND', 'endpoint.delete', epRec.name, `no endpoint ${epRec.name}`);
-  if (cur.sandboxId) await td.step('leave', () => leave(ctx, cur, o));
+  const left = cur.sandboxId ? await td.step('leave', () => leave(ctx, cur, o)) : true;
+  // Still joined, its leave having failed before its hand-over: its
+  // elements go first, while it still holds their keys; then what its
+  // sandbox's other endpoints stand by for goes to them, unless another op
+  // is at work on the sandbox (reconcile hands it over then).
+  const still = left ? null : await ctx.store.view((t) => t.endpoint(cur.id));
+  const stale = still?.sandboxId ? portSpecs([still]) : [];
+  if (stale.length) await td.step('firewall', () => ctx.firewall.unpublish(stale));
   let heirs: EndpointRecord[] = [];
-  let stale: EndpointRecord | null = null;
-  await td.step('store.endpoint', () => ctx.store.update((t) => {
-    const now = t.endpoint(cur.id) ?? cur;
-    dropEndpoint(t, now);
-    // Still joined (its leave failed before its hand-over): what its
-    // sandbox's other endpoints stand by for goes to them now, and its own
-    // elements, which the leave did not take, make way for theirs.
-    if (!now.sandboxId) return;
-    heirs = promoteStandby(t, now.sandboxId, (now.ports ?? []).filter((m) => !m.standby), now.id).map((h) => ({ ...h.before, ports: h.took }));
-    if (heirs.length) stale = now;
-  }));
-  const takenOver = portSpecs(heirs);
-  if (takenOver.length) {
-    await td.step('firewall', () => ctx.firewall.unpublish(portSpecs([stale!])));
-    await td.step('firewall', () => firewallDo(ctx, () => ctx.firewall.publish(takenOver)));
-  }
+  const dropped = await td.step('store.endpoint', async () => {
+    heirs = await ctx.store.update((t) => {
+      const now = t.endpoint(cur.id) ?? cur;
+      dropEndpoint(t, now);
+      const sb = now.sandboxId ? t.sandbox(now.sandboxId) : null;
+      if (!sb || (sb.busy && workerAlive(sb.busy, ctx.inFlight, sb.id))) return [];
+      return promoteStandby(t, sb.id, (now.ports ?? []).filter((m) => !m.standby), now.id).map((h) => ({ ...h.before, ports: h.took }));
+    });
+  });
+  const takenOver = dropped ? portSpecs(heirs) : [];
+  if (takenOver.length) await td.step('firewall', () => firewallDo(ctx, () => ctx.firewall.publish(takenOver)));
   ctx.emit({ kind: 'endpoint', action: 'delete', id: cur.id, name: cur.name });
   td.finish();
 }

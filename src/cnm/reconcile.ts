@@ -17,7 +17,7 @@ import { NsnetError } from '../errors.js';
 import type { FirewallReport } from '../firewall/backend.js';
 import type { Link } from '../netlink/types.js';
 import { repairStandby } from '../store/ports.js';
-import type { SandboxRecord } from '../store/store.js';
+import type { SandboxRecord, StoreTx } from '../store/store.js';
 import { ownership } from '../owner.js';
 import { workerAlive } from './busy.js';
 import type { CnmContext } from './context.js';
@@ -156,12 +156,12 @@ export async function reconcile(c: CnmContext, o: ReconcileOptions = {}): Promis
 
   // 4b. Host ports stood by for whose holder went without handing them over.
   try {
-    // A write only where a mapping stands by at all.
-    const standing = await c.store.view((t) => t.endpoints().some((e) => e.ports?.some((m) => m.standby)));
-    if (standing) report.found.push(...(await c.store.update((t) => repairStandby(t, (id) => {
+    const busy = (t: StoreTx) => (id: string) => {
       const s = t.sandbox(id);
       return !!s?.busy && workerAlive(s.busy, c.inFlight, s.id);
-    }))));
+    };
+    // A write only when there is something to mend.
+    if ((await c.store.view((t) => repairStandby(t, busy(t), true))).length) report.found.push(...(await c.store.update((t) => repairStandby(t, busy(t)))));
   } catch (e) {
     report.errors.push(`ports: ${(e as Error).message}`);
   }

@@ -134,6 +134,7 @@ export function reservePorts(t: StoreTx, ep: EndpointRecord, reqs: PortRequest[]
 /** Gives an endpoint's host ports back; inside a store transaction. */
 export function releasePorts(t: StoreTx, ep: EndpointRecord): void {
   for (const m of ep.ports ?? []) {
+    if (m.standby) continue; // held by another endpoint, if by any
     const pool = portPool(m.protocol, m.hostPort);
     if (t.allocation(pool, m.hostIp) === ep.id) t.release(pool, m.hostIp);
   }
@@ -151,39 +152,50 @@ export function holdPorts(t: StoreTx, ep: EndpointRecord): void {
   }
 }
 
+/** The endpoints of sandboxId but except that stand by for some mapping. */
+const standing = (t: StoreTx, sandboxId: string, except: string) => t.endpoints({ sandboxId }).filter((e) => e.id !== except && e.ports?.some((m) => m.standby));
+
 /**
  * Gives host ports that have just been let go (their reservations released)
- * to the endpoints of sandboxId (but except) standing by for them: each mapping's first
- * such endpoint reserves it, and its mapping is published from now on. One
- * taken again meanwhile for another mapping is refused (ERR_NSNET_IN_USE):
- * the endpoint standing by has the first claim.
- * Returns, per endpoint that took any, its record before and the mappings it
- * took. Inside a store transaction; the endpoints are put back.
+ * to the endpoints of sandboxId (but except) standing by for them: each
+ * mapping's first such endpoint reserves it, and its mapping is published
+ * from now on. A port held again meanwhile (asked for again alike, or
+ * overlapping another reservation) stays where it is. Returns, per endpoint
+ * that took any, its record before and the mappings it took. Inside a store
+ * transaction; the endpoints are put back.
  */
 export function promoteStandby(t: StoreTx, sandboxId: string, gone: PortMapping[], except: string): { before: EndpointRecord; took: PortMapping[] }[] {
   if (!gone.length) return [];
-  const eps = t.endpoints({ sandboxId }).filter((e) => e.id !== except && e.ports?.some((m) => m.standby));
+  const eps = standing(t, sandboxId, except);
   const out = new Map<string, { before: EndpointRecord; after: EndpointRecord; took: PortMapping[] }>();
   for (const m of gone) {
-    const pool = portPool(m.protocol, m.hostPort);
     const heir = eps.find((e) => e.ports!.some((x) => x.standby && sameMapping(x, m)));
-    if (!heir) continue;
-    const held = t.allocation(pool, m.hostIp);
-    if (held !== null) {
-      // Asked for again alike: it stays where it is. Taken for something else: the heir's claim stands.
-      if (t.endpoint(held)?.ports?.some((x) => !x.standby && sameMapping(x, m))) continue;
-      throw NsnetError.state('ERR_NSNET_IN_USE', 'port.publish', `${m.hostPort}/${m.protocol}`,
-        `host port ${hostPort(m.hostIp, m.hostPort, m.protocol)} is stood by for by endpoint ${heir.name} of the same sandbox, to container port ${m.containerPort}`);
-    }
+    if (!heir || holder(t, m.protocol, m.hostPort, [m.hostIp])) continue;
     let h = out.get(heir.id);
     if (!h) out.set(heir.id, (h = { before: { ...heir, ports: heir.ports!.map((x) => ({ ...x })) }, after: heir, took: [] }));
     const x = heir.ports!.find((y) => y.standby && sameMapping(y, m))!;
     delete x.standby;
-    t.reserve(pool, m.hostIp, heir.id);
+    t.reserve(portPool(m.protocol, m.hostPort), m.hostIp, heir.id);
     h.took.push({ ...x });
   }
   for (const h of out.values()) t.putEndpoint(h.after);
   return [...out.values()].map(({ before, took }) => ({ before, took }));
+}
+
+/**
+ * Refuses (ERR_NSNET_IN_USE) ep's taking again, for another mapping, a host
+ * port it let go (gone) that an endpoint of its sandbox stands by for: that
+ * one has the first claim. After ep's new reservations, in their transaction.
+ */
+export function refuseRetaken(t: StoreTx, sandboxId: string, ep: EndpointRecord, gone: PortMapping[]): void {
+  const eps = gone.length ? standing(t, sandboxId, ep.id) : [];
+  for (const m of gone) {
+    if (ep.ports?.some((x) => !x.standby && sameMapping(x, m))) continue;
+    const heir = eps.find((e) => e.ports!.some((x) => x.standby && sameMapping(x, m)));
+    if (heir && holder(t, m.protocol, m.hostPort, [m.hostIp])?.owner === ep.id)
+      throw NsnetError.state('ERR_NSNET_IN_USE', 'port.publish', `${m.hostPort}/${m.protocol}`,
+        `host port ${hostPort(m.hostIp, m.hostPort, m.protocol)} is stood by for by endpoint ${heir.name} of the same sandbox, to container port ${m.containerPort}`);
+  }
 }
 
 /** The undo of promoteStandby: the endpoints stand by again, and their reservations go. */
@@ -205,6 +217,7 @@ export function demoteStandby(t: StoreTx, promoted: { before: EndpointRecord; to
  * Returns what promoteStandby returns; the caller puts ep back.
  */
 export function handOverPorts(t: StoreTx, ep: EndpointRecord, sandboxId: string): { before: EndpointRecord; took: PortMapping[] }[] {
+  if (!ep.ports?.length) return [];
   const waiting = t.endpoints({ sandboxId }).filter((e) => e.id !== ep.id).flatMap((e) => (e.ports ?? []).filter((m) => m.standby));
   const gone = (ep.ports ?? []).filter((m) => !m.standby && waiting.some((w) => sameMapping(w, m)));
   for (const m of gone) {
@@ -220,15 +233,18 @@ export function handOverPorts(t: StoreTx, ep: EndpointRecord, sandboxId: string)
 
 /**
  * Mappings stood by for whose holder went without handing them over (a
- * leave that failed before its hand-over): one whose host port is free is
- * taken over, and one that no endpoint of its sandbox publishes alike (or
- * of an endpoint in no sandbox) goes. Sandboxes busy says are at work are
- * left alone. Returns what it found; the firewall then follows the store.
+ * leave that failed before its hand-over): one whose host port nobody holds
+ * (nor overlaps) and no other endpoint of its sandbox lists as published is
+ * taken over; one that no endpoint of its sandbox publishes alike (or of an
+ * endpoint in no sandbox) goes. Sandboxes busy says are at work are left
+ * alone. Returns what it found (dry: only that, changing nothing); the
+ * firewall then follows the store.
  */
-export function repairStandby(t: StoreTx, busy: (sandboxId: string) => boolean): string[] {
+export function repairStandby(t: StoreTx, busy: (sandboxId: string) => boolean, dry = false): string[] {
   const found: string[] = [];
   for (const e of t.endpoints()) {
     if (!e.ports?.some((m) => m.standby) || (e.sandboxId && busy(e.sandboxId))) continue;
+    const siblings = e.sandboxId ? t.endpoints({ sandboxId: e.sandboxId }).filter((x) => x.id !== e.id) : [];
     const kept: PortMapping[] = [];
     let changed = false;
     for (const m of e.ports) {
@@ -237,23 +253,24 @@ export function repairStandby(t: StoreTx, busy: (sandboxId: string) => boolean):
         continue;
       }
       const key = hostPort(m.hostIp, m.hostPort, m.protocol);
-      const pool = portPool(m.protocol, m.hostPort);
-      const held = t.allocation(pool, m.hostIp);
-      const h = held === null ? null : t.endpoint(held);
-      if (e.sandboxId && held === null) {
-        delete m.standby;
-        t.reserve(pool, m.hostIp, e.id);
+      const held = holder(t, m.protocol, m.hostPort, [m.hostIp]);
+      const listed = siblings.find((x) => x.ports?.some((y) => !y.standby && sameMapping(y, m)));
+      if (e.sandboxId && !held && !listed) {
+        if (!dry) {
+          delete m.standby;
+          t.reserve(portPool(m.protocol, m.hostPort), m.hostIp, e.id);
+        }
         kept.push(m);
         changed = true;
         found.push(`endpoint ${e.name}: took over host port ${key}, which it stood by for and nobody held`);
-      } else if (e.sandboxId && h && h.id !== e.id && h.sandboxId === e.sandboxId && h.ports?.some((x) => !x.standby && sameMapping(x, m))) {
+      } else if (held && held.address === m.hostIp && listed?.id === held.owner) {
         kept.push(m);
       } else {
         changed = true;
         found.push(`endpoint ${e.name}: stood by for host port ${key}, which no other endpoint of its sandbox publishes alike; dropped`);
       }
     }
-    if (!changed) continue;
+    if (!changed || dry) continue;
     if (kept.length) e.ports = kept;
     else delete e.ports;
     t.putEndpoint(e);
