@@ -23,7 +23,7 @@ import { Netns } from '../src/index.js';
 import { startDaemon, type DaemonProcess } from './cni-helpers.js';
 import { eventually, settled, world, type World } from './cnm-helpers.js';
 import { pluginCall, startDockerd, type Dockerd } from './docker-helpers.js';
-import { httpGet as get, ip, ipj, serve, uniq } from './helpers.js';
+import { httpGet as get, ip, ipj, serve, udpRoundTrip, uniq } from './helpers.js';
 import { nftj, ofKind } from './nft-helpers.js';
 import { busyboxRootfs, PAGE } from './rootfs.js';
 
@@ -261,6 +261,56 @@ test("a container's way out moves between nsnet networks (connect a network whos
 
   await dk.docker('rm', '-f', c);
   await dk.docker('network', 'rm', late, early);
+  expect(d.lines.filter((l) => l.startsWith('docker ') && !l.includes('-> ok'))).toEqual([]);
+  await nothingLeft();
+}, 120_000);
+
+test("docker restart, stop and start of a container with ports keep its address (--ip) and bring its ports back each time; a UDP port, and a port over IPv6, reach it from outside", async () => {
+  const net = uniq('dkr');
+  await dk.docker('network', 'create', '-d', 'nsnet', '--ipam-driver', 'nsnet', '--subnet', '10.87.0.0/24', '--ipv6', '--subnet', 'fd87::/64', net);
+  // IPv6 on the uplink too, for the port over IPv6.
+  const uplink = (await ipj<any[]>(w.host.name!, '-4', 'addr', 'show')).find((l) => l.addr_info.some((a: any) => a.local === UPLINK)).ifname as string;
+  const far = (await ipj<any[]>(outside.name!, '-4', 'addr', 'show')).find((l) => l.addr_info.some((a: any) => a.local === OUTSIDE)).ifname as string;
+  await ip(w.host.name!, '-6', 'addr', 'add', '2001:db8:87::1/64', 'dev', uplink, 'nodad');
+  await ip(outside.name!, '-6', 'addr', 'add', '2001:db8:87::2/64', 'dev', far, 'nodad');
+  await ip(outside.name!, '-6', 'route', 'add', 'default', 'via', '2001:db8:87::1');
+  const c = await dk.docker('run', '-d', '--network', net, '--ip', '10.87.0.40', '-p', '8085:80', '-p', '8086:81/udp', IMAGE, ...HTTPD);
+  /** A UDP echo on 81 inside the container's namespace (busybox has no UDP server), for one round trip. */
+  const echoing = async () => {
+    const ns = await Netns.openPath(JSON.parse(await dk.docker('inspect', '--format', '{{json .NetworkSettings.SandboxKey}}', c)));
+    const s = await ns.bindUdp(81, '0.0.0.0', 4);
+    s.on('message', (m, r) => s.send(`echo ${m}`, r.port, r.address));
+    return () => {
+      s.close();
+      ns.close();
+    };
+  };
+  const reached = async () => {
+    await eventually(async () => expect(await get(outside, 8085, UPLINK)).toContain(PAGE), 10_000);
+    expect(await get(outside, 8085, '2001:db8:87::1')).toContain(PAGE);
+    const stop = await echoing();
+    try {
+      expect(await udpRoundTrip(outside, 8086, UPLINK)).toBe('echo ping');
+    } finally {
+      stop();
+    }
+    expect(await ipOn(c, net)).toBe('10.87.0.40');
+    // tcp and udp, each on 0.0.0.0 and ::
+    await agrees(net, 4);
+  };
+  await reached();
+  await dk.docker('restart', '-t', '0', c);
+  await reached();
+  await dk.docker('stop', '-t', '0', c);
+  await agrees(net, 0);
+  await dk.docker('start', c);
+  await reached();
+
+  await dk.docker('rm', '-f', c);
+  await dk.docker('network', 'rm', net);
+  await ip(outside.name!, '-6', 'route', 'del', 'default', 'via', '2001:db8:87::1');
+  await ip(outside.name!, '-6', 'addr', 'del', '2001:db8:87::2/64', 'dev', far);
+  await ip(w.host.name!, '-6', 'addr', 'del', '2001:db8:87::1/64', 'dev', uplink);
   expect(d.lines.filter((l) => l.startsWith('docker ') && !l.includes('-> ok'))).toEqual([]);
   await nothingLeft();
 }, 120_000);

@@ -8,27 +8,13 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { createSandbox, Netns, NsnetError, type Sandbox } from '../src/index.js';
 import { settled, snapshot, world, type World } from './cnm-helpers.js';
-import { attempt, fetchTcp, ip, serve, uniq } from './helpers.js';
+import { attempt, fetchTcp, ip, serve, udpRoundTrip, uniq } from './helpers.js';
 import { nft, nftj, ofKind } from './nft-helpers.js';
 
 let w: World;
 let outside: Netns;
 const UP = '198.51.100.1'; // the host's uplink address
 const OUT = '198.51.100.2'; // the outside machine
-
-async function udpRoundTrip(from: Netns, port: number, to: string): Promise<string> {
-  const s = await from.bindUdp(0, undefined, 4);
-  try {
-    const reply = new Promise<string>((res, rej) => {
-      s.once('message', (m) => res(m.toString()));
-      setTimeout(() => rej(new Error('no UDP reply')), 2000);
-    });
-    s.send('ping', port, to);
-    return await reply;
-  } finally {
-    s.close();
-  }
-}
 
 const ipOf = async (sb: Sandbox, family: 4 | 6 = 4) =>
   (await sb.info()).endpoints[0]!.addresses.find((a) => a.includes(':') === (family === 6))!.split('/')[0]!;

@@ -92,6 +92,21 @@ export async function httpGet(from: Netns, port: number, to: string): Promise<st
   return readAll(sock);
 }
 
+/** Sends 'ping' over UDP (IPv4) from `from` to to:port; resolves with the one reply, or fails after 2 s. */
+export async function udpRoundTrip(from: Netns, port: number, to: string): Promise<string> {
+  const s = await from.bindUdp(0, undefined, 4);
+  try {
+    const reply = new Promise<string>((res, rej) => {
+      s.once('message', (m) => res(m.toString()));
+      setTimeout(() => rej(new Error('no UDP reply')), 2000);
+    });
+    s.send('ping', port, to);
+    return await reply;
+  } finally {
+    s.close();
+  }
+}
+
 /** A TCP server that answers its name and records who connected. */
 export async function serve(ns: Netns, port: number, host: string, name: string): Promise<{ server: Server; seen: string[] }> {
   const server = await ns.listenTcp(port, host);
