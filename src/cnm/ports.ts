@@ -13,7 +13,7 @@ import { NsnetError } from '../errors.js';
 import type { PortSpec } from '../firewall/backend.js';
 import { Batch } from '../netlink/batch.js';
 import { parsePorts, type PortOptions } from '../ports.js';
-import { demoteStandby, holdPorts, promoteStandby, refuseRetaken, releasePorts, reservePorts } from '../store/ports.js';
+import { demoteStandby, holdPorts, promoteStandby, releasePorts, reservePorts } from '../store/ports.js';
 import type { EndpointRecord, PortMapping } from '../store/store.js';
 import { whileBusy } from './busy.js';
 import type { CnmContext } from './context.js';
@@ -52,8 +52,7 @@ export async function setPorts(ctx: CnmContext, epRec: EndpointRecord, ports: (s
       t.putEndpoint(after);
       // What it lets go that another endpoint of its sandbox stands by for goes to that one, which has the first claim.
       const gone = (before.ports ?? []).filter((m) => !m.standby);
-      if (sb) refuseRetaken(t, sb.id, after, gone);
-      const promoted = sb ? promoteStandby(t, sb.id, gone, ep.id) : [];
+      const promoted = sb ? promoteStandby(t, sb.id, gone, ep.id, after) : [];
       return { before, after, net, joined: sb !== null, promoted };
     }, (t, p) => {
       demoteStandby(t, p.promoted);

@@ -160,13 +160,16 @@ const standing = (t: StoreTx, sandboxId: string, except: string) => t.endpoints(
  * to the endpoints of sandboxId (but except) standing by for them: each
  * mapping's first such endpoint reserves it, and its mapping is published
  * from now on. A port held again meanwhile (asked for again alike, or
- * overlapping another reservation) stays where it is. Returns, per endpoint
+ * overlapping another reservation) stays where it is; retaking (the
+ * endpoint that let them go, as it is now) may not have taken one again
+ * for another mapping (refuseRetaken). Returns, per endpoint
  * that took any, its record before and the mappings it took. Inside a store
  * transaction; the endpoints are put back.
  */
-export function promoteStandby(t: StoreTx, sandboxId: string, gone: PortMapping[], except: string): { before: EndpointRecord; took: PortMapping[] }[] {
+export function promoteStandby(t: StoreTx, sandboxId: string, gone: PortMapping[], except: string, retaking?: EndpointRecord): { before: EndpointRecord; took: PortMapping[] }[] {
   if (!gone.length) return [];
   const eps = standing(t, sandboxId, except);
+  if (retaking) refuseRetaken(t, eps, retaking, gone);
   const out = new Map<string, { before: EndpointRecord; after: EndpointRecord; took: PortMapping[] }>();
   for (const m of gone) {
     const heir = eps.find((e) => e.ports!.some((x) => x.standby && sameMapping(x, m)));
@@ -184,11 +187,10 @@ export function promoteStandby(t: StoreTx, sandboxId: string, gone: PortMapping[
 
 /**
  * Refuses (ERR_NSNET_IN_USE) ep's taking again, for another mapping, a host
- * port it let go (gone) that an endpoint of its sandbox stands by for: that
- * one has the first claim. After ep's new reservations, in their transaction.
+ * port it let go (gone) that an endpoint standing by (eps) waits for: that
+ * one has the first claim.
  */
-export function refuseRetaken(t: StoreTx, sandboxId: string, ep: EndpointRecord, gone: PortMapping[]): void {
-  const eps = gone.length ? standing(t, sandboxId, ep.id) : [];
+function refuseRetaken(t: StoreTx, eps: EndpointRecord[], ep: EndpointRecord, gone: PortMapping[]): void {
   for (const m of gone) {
     if (ep.ports?.some((x) => !x.standby && sameMapping(x, m))) continue;
     const heir = eps.find((e) => e.ports!.some((x) => x.standby && sameMapping(x, m)));
