@@ -125,7 +125,9 @@ describe('capabilities', () => {
     server.close();
     // CNI_ARGS' IP and MAC are the same asks in the older convention.
     const c2 = await container('k');
-    const r2 = await callPlugin(w.c, { command: 'ADD', containerId: c2.id, netns: c2.path, ifname: 'eth0', args: 'IgnoreUnknown=1;K8S_POD_NAME=x;IP=10.94.0.78;MAC=02:00:00:94:00:78' }, conf(net, '10.94.0.0/24'));
+    // Asked both ways at once, as podman network reload asks for a static address, it is one ask.
+    const r2 = await callPlugin(w.c, { command: 'ADD', containerId: c2.id, netns: c2.path, ifname: 'eth0', args: 'IgnoreUnknown=1;K8S_POD_NAME=x;IP=10.94.0.78;MAC=02:00:00:94:00:78' },
+      conf(net, '10.94.0.0/24', { capabilities: { ips: true }, runtimeConfig: { ips: ['10.94.0.78'] } }));
     expect(r2.code, r2.stdout).toBe(0);
     expect(r2.json.ips[0].address).toBe('10.94.0.78/24');
     expect(r2.json.interfaces[2].mac).toBe('02:00:00:94:00:78');
@@ -263,6 +265,7 @@ describe('bad input', () => {
       ['an interface name of 16 bytes', () => raw({ ...env, CNI_IFNAME: 'abcdefghijklmnop' }, s), 4],
       ['CNI_ARGS without =', () => raw({ ...env, CNI_ARGS: 'IP' }, s), 4],
       ['an unknown CNI_ARGS key without IgnoreUnknown', () => raw({ ...env, CNI_ARGS: 'K8S_POD_NAME=x' }, s), 4],
+      ['two IPv4 addresses asked for (CNI_ARGS and runtimeConfig)', () => raw({ ...env, CNI_ARGS: 'IP=10.101.0.7' }, JSON.stringify({ ...good, capabilities: { ips: true }, runtimeConfig: { ips: ['10.101.0.8'] } })), 7],
       ['empty stdin', () => raw(env, ''), 6],
       ['stdin that is not JSON', () => raw(env, '{"cniVersion": '), 6],
       ['stdin that is a JSON list', () => raw(env, '[1, 2]'), 6],

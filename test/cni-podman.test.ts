@@ -142,6 +142,11 @@ test("what Podman users do: --ip and --mac-address, stop and start (the same add
   await podman('start', a);
   expect(await inside(a)).toEqual([['eth0', mac, ['10.131.0.50']]]);
   await eventually(async () => expect(await get(outside, 8082, '198.51.100.1')).toContain(page), 10_000);
+  // podman network reload (after a firewall reload, say) sets its networks up again: the same address, the port back.
+  await podman('network', 'reload', a);
+  expect(await inside(a)).toEqual([['eth0', mac, ['10.131.0.50']]]);
+  await eventually(async () => expect(await get(outside, 8082, '198.51.100.1')).toContain(page), 10_000);
+  expect((await dnat()).length).toBe(1);
   await podman('restart', '-t', '0', a);
   await eventually(async () => expect(await get(outside, 8082, '198.51.100.1')).toContain(page), 10_000);
   expect((await dnat()).length).toBe(1);

@@ -271,6 +271,9 @@ export function attachConf(req: CniRequest): AttachConf {
   for (const a of ips) {
     const addr = a.split('/')[0]!;
     const key = addr.includes(':') ? 'ip6' : 'ip';
+    // The same address twice is one (podman network reload passes a static one in both ways).
+    const [had, now] = [out[key] === undefined ? null : toBig(out[key]!), toBig(addr)];
+    if (had && now && had.n === now.n) continue;
     if (out[key]) throw new CniError(ERR.INVALID_CONFIG, `invalid network configuration: more than one IPv${key === 'ip' ? 4 : 6} address asked for (${out[key]}, ${addr})`, { details: 'an nsnet endpoint has one address per family' });
     out[key] = addr;
   }

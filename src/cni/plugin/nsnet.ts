@@ -103,7 +103,13 @@ const add: Handler = async (req, open) => {
   const ac = attachConf(req);
   const prev = prevResult(req);
   const c = await open();
-  const attach = { ifname: req.ifname, ...(ac.ip ? { ip: ac.ip } : {}), ...(ac.ip6 ? { ip6: ac.ip6 } : {}), ...(ac.mac ? { mac: ac.mac } : {}), ports: ac.ports };
+  // Host ports are the runtime's to reserve (Podman's conmon holds each one
+  // open for the container's life), so a listener on one is no clash here,
+  // as the reference portmap plugin takes it.
+  const attach = {
+    ifname: req.ifname, ...(ac.ip ? { ip: ac.ip } : {}), ...(ac.ip6 ? { ip6: ac.ip6 } : {}), ...(ac.mac ? { mac: ac.mac } : {}),
+    ports: ac.ports, forcePublish: true,
+  };
   const sbOptions = (network: string) => ({ netnsPath: req.netns, labels: { [CONTAINER_LABEL]: req.containerId }, networks: [{ network, ...attach }] });
   // Bad input the Controller can tell without the store is refused before the network is made.
   c.checkSandbox(sandboxName(req.containerId), sbOptions(nc.name));
@@ -123,7 +129,7 @@ const add: Handler = async (req, open) => {
         throw new CniError(NSNET_ERR.CONFLICT, `container ${req.containerId} is attached in ${sb.netnsPath}, not ${req.netns}`);
       if (await findEndpoint(sb, net, req.ifname))
         throw new CniError(NSNET_ERR.CONFLICT, `container ${req.containerId} is attached to network ${net.name} as ${req.ifname} already`);
-      const { ports, ...iface } = attach;
+      const { ports, forcePublish, ...iface } = attach;
       await net.checkPorts(ports);
       const ep = await net.createEndpoint(attachmentName(req.containerId, req.ifname), iface);
       tx.onUndo('endpoint', () => ep.delete());
@@ -131,7 +137,7 @@ const add: Handler = async (req, open) => {
       // Published once joined: a runtime asks each network of a container
       // for its ports, and one another network of it publishes already is
       // stood by for (Endpoint.publish), not refused.
-      if (ports.length) await ep.publish(ports);
+      if (ports.length) await ep.publish(ports, { forcePublish });
     }
     const ep = (await findEndpoint(sb, net, req.ifname))!;
     const ours = result(await ep.info(), await net.info(), req.netns, nc.dns);
