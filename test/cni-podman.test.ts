@@ -114,7 +114,7 @@ test('podman run --network on an nsnet conflist: podman inspect shows the addres
   await outside.delete();
 }, 180_000);
 
-test("what Podman users do: --ip and --mac-address, stop and start (the same address, the port back), restart, network connect and disconnect, a pod's published port, a port on a container of two networks that keeps working when one goes; ip -j, nft -j and the store agree, and nothing is left", async () => {
+test("what Podman users do: --ip and --mac-address, stop and start (the same address, the port back), network reload, restart, network connect and disconnect, a pod's published port, a port on a container of two networks that keeps working when one goes; ip -j, nft -j and the store agree, and nothing is left", async () => {
   const outside = await Netns.create(uniq('pou'));
   const [hostEnd, farEnd] = [uniq('vh'), uniq('vo')];
   await w.host.links.addVeth({ name: hostEnd, up: true, peer: { name: farEnd, netns: outside } });
