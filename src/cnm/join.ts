@@ -7,7 +7,7 @@ import { defaultRoutes } from '../drivers/inside.js';
 import { handoffIfname } from '../drivers/handoff.js';
 import { NsnetError } from '../errors.js';
 import type { Netns } from '../netlink/netns.js';
-import { handOverPorts, promoteStandby } from '../store/ports.js';
+import { handOverPorts, promoteStandby, takers } from '../store/ports.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../store/store.js';
 import { deferKeys, type CnmContext, type DeleteOptions } from './context.js';
 import { dropEndpoint, planJoins } from './endpoints.js';
@@ -119,7 +119,7 @@ async function leaveSandbox(ctx: CnmContext, epRec: EndpointRecord, busy: Busy, 
     const ep = t.endpoint(cur.ep.id)!;
     const had = ep.gatewayEndpoint;
     // Host ports the sandbox's other endpoints stand by for go to them, as the default route goes to an heir.
-    handed = cur.sb ? handOverPorts(t, ep, cur.sb.id).map((h) => ({ ...h.before, ports: h.took })) : [];
+    handed = cur.sb ? takers(handOverPorts(t, ep, cur.sb.id)) : [];
     ep.sandboxId = null;
     ep.gatewayEndpoint = false;
     // A generated name is given again on the next join.
@@ -196,7 +196,7 @@ export async function deleteEndpoint(ctx: CnmContext, epRec: EndpointRecord, o: 
       dropEndpoint(t, now);
       const sb = now.sandboxId ? t.sandbox(now.sandboxId) : null;
       if (!sb || (sb.busy && workerAlive(sb.busy, ctx.inFlight, sb.id))) return [];
-      return promoteStandby(t, sb.id, (now.ports ?? []).filter((m) => !m.standby), now.id).map((h) => ({ ...h.before, ports: h.took }));
+      return takers(promoteStandby(t, sb.id, (now.ports ?? []).filter((m) => !m.standby), now.id));
     });
   });
   const takenOver = dropped ? portSpecs(heirs) : [];

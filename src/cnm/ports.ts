@@ -13,7 +13,7 @@ import { NsnetError } from '../errors.js';
 import type { PortSpec } from '../firewall/backend.js';
 import { Batch } from '../netlink/batch.js';
 import { parsePorts, type PortOptions } from '../ports.js';
-import { demoteStandby, holdPorts, promoteStandby, releasePorts, reservePorts } from '../store/ports.js';
+import { demoteStandby, holdPorts, promoteStandby, releasePorts, reservePorts, takers } from '../store/ports.js';
 import type { EndpointRecord, PortMapping } from '../store/store.js';
 import { whileBusy } from './busy.js';
 import type { CnmContext } from './context.js';
@@ -73,7 +73,7 @@ export async function setPorts(ctx: CnmContext, epRec: EndpointRecord, ports: (s
         return b;
       };
       tx.onUndo('kernel.ports', () => portsChanged(plan.before).commit());
-      const added = [...now.filter((p) => !was.some((q) => same(p, q))), ...portSpecs(plan.promoted.map((h) => ({ ...h.before, ports: h.took })))];
+      const added = [...now.filter((p) => !was.some((q) => same(p, q))), ...portSpecs(takers(plan.promoted))];
       await commitWithPorts(ctx, tx, portsChanged(plan.after), added, 'kernel.ports', (e) => e, gone);
     }
     epRec.ports = plan.after.ports;

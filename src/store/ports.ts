@@ -74,10 +74,13 @@ export function reservePorts(t: StoreTx, ep: EndpointRecord, reqs: PortRequest[]
       if (!fams.has(f)) throw new ValidationError('ports', r.hostIp, `endpoint ${ep.name} has no IPv${f} address to publish on ${r.hostIp}`);
       keys = [toBig(r.hostIp)!.n === 0n ? ANY[f] : r.hostIp];
     }
-    const take = (hostPort: number, containerPort: number) => {
+    // Reserves hostPort on each key, but for those a sibling publishes alike (standby: recorded, not reserved).
+    const take = (hostPort: number, containerPort: number, standby: ReadonlySet<string> = new Set()) => {
       for (const k of keys) {
-        t.reserve(portPool(r.protocol, hostPort), k, ep.id);
-        out.push({ protocol: r.protocol, hostIp: k, hostPort, containerPort });
+        const m: PortMapping = { protocol: r.protocol, hostIp: k, hostPort, containerPort };
+        if (standby.has(k)) m.standby = true;
+        else t.reserve(portPool(r.protocol, hostPort), k, ep.id);
+        out.push(m);
       }
     };
     const pick = (lo: number, hi: number, start: number): number | null => {
@@ -107,25 +110,20 @@ export function reservePorts(t: StoreTx, ep: EndpointRecord, reqs: PortRequest[]
       const cp = r.containerPort + i;
       if (out.some((m) => m.protocol === r.protocol && m.hostPort === hp && keys.some((k) => clashes(m.hostIp, k))))
         throw new ValidationError('ports', `${hp}/${r.protocol}`, 'is published twice in the same request');
-      const mapping = (k: string): PortMapping => ({ protocol: r.protocol, hostIp: k, hostPort: hp, containerPort: cp });
-      // Per key: shared with a sibling that publishes the same, or refused, or taken.
-      const plan = keys.map((k) => {
+      // Per key: shared with a sibling that publishes the same, or refused, or free.
+      const standby = new Set<string>();
+      for (const k of keys) {
         const held = holder(t, r.protocol, hp, [k]);
-        if (held && sibling(t, ep, held.owner, mapping(k))) return { k, standby: true };
-        if (held)
+        if (held && sibling(t, ep, held.owner, { protocol: r.protocol, hostIp: k, hostPort: hp, containerPort: cp })) standby.add(k);
+        else if (held)
           throw NsnetError.state('ERR_NSNET_IN_USE', 'port.publish', `${hp}/${r.protocol}`,
             `host port ${hostPort(held.address, hp, r.protocol)} is already published by ${owner(t, held.owner)}`);
-        const host = inUse?.(r.protocol, hp, k);
-        if (host) throw listened(r.protocol, hp, k, host);
-        return { k, standby: false };
-      });
-      for (const { k, standby } of plan) {
-        if (standby) out.push({ ...mapping(k), standby: true });
         else {
-          t.reserve(portPool(r.protocol, hp), k, ep.id);
-          out.push(mapping(k));
+          const host = inUse?.(r.protocol, hp, k);
+          if (host) throw listened(r.protocol, hp, k, host);
         }
       }
+      take(hp, cp, standby);
     }
   }
   return out;
@@ -152,6 +150,15 @@ export function holdPorts(t: StoreTx, ep: EndpointRecord): void {
   }
 }
 
+/** An endpoint that took over host ports it stood by for: its record before, and the mappings it took. */
+export interface Promoted {
+  before: EndpointRecord;
+  took: PortMapping[];
+}
+
+/** Those endpoints with only the mappings they took: what the firewall publishes for them now. */
+export const takers = (promoted: Promoted[]): EndpointRecord[] => promoted.map((h) => ({ ...h.before, ports: h.took }));
+
 /** The endpoints of sandboxId but except that stand by for some mapping. */
 const standing = (t: StoreTx, sandboxId: string, except: string) => t.endpoints({ sandboxId }).filter((e) => e.id !== except && e.ports?.some((m) => m.standby));
 
@@ -166,11 +173,16 @@ const standing = (t: StoreTx, sandboxId: string, except: string) => t.endpoints(
  * that took any, its record before and the mappings it took. Inside a store
  * transaction; the endpoints are put back.
  */
-export function promoteStandby(t: StoreTx, sandboxId: string, gone: PortMapping[], except: string, retaking?: EndpointRecord): { before: EndpointRecord; took: PortMapping[] }[] {
+export function promoteStandby(t: StoreTx, sandboxId: string, gone: PortMapping[], except: string, retaking?: EndpointRecord): Promoted[] {
   if (!gone.length) return [];
   const eps = standing(t, sandboxId, except);
   if (retaking) refuseRetaken(t, eps, retaking, gone);
-  const out = new Map<string, { before: EndpointRecord; after: EndpointRecord; took: PortMapping[] }>();
+  return promoteAmong(t, eps, gone);
+}
+
+/** promoteStandby among eps, the endpoints standing by. */
+function promoteAmong(t: StoreTx, eps: EndpointRecord[], gone: PortMapping[]): Promoted[] {
+  const out = new Map<string, Promoted & { after: EndpointRecord }>();
   for (const m of gone) {
     const heir = eps.find((e) => e.ports!.some((x) => x.standby && sameMapping(x, m)));
     if (!heir || holder(t, m.protocol, m.hostPort, [m.hostIp])) continue;
@@ -201,7 +213,7 @@ function refuseRetaken(t: StoreTx, eps: EndpointRecord[], ep: EndpointRecord, go
 }
 
 /** The undo of promoteStandby: the endpoints stand by again, and their reservations go. */
-export function demoteStandby(t: StoreTx, promoted: { before: EndpointRecord; took: PortMapping[] }[]): void {
+export function demoteStandby(t: StoreTx, promoted: Promoted[]): void {
   for (const { before, took } of promoted) {
     for (const m of took) {
       const pool = portPool(m.protocol, m.hostPort);
@@ -218,10 +230,10 @@ export function demoteStandby(t: StoreTx, promoted: { before: EndpointRecord; to
  * do the mappings it stood by for itself.
  * Returns what promoteStandby returns; the caller puts ep back.
  */
-export function handOverPorts(t: StoreTx, ep: EndpointRecord, sandboxId: string): { before: EndpointRecord; took: PortMapping[] }[] {
+export function handOverPorts(t: StoreTx, ep: EndpointRecord, sandboxId: string): Promoted[] {
   if (!ep.ports?.length) return [];
-  const waiting = t.endpoints({ sandboxId }).filter((e) => e.id !== ep.id).flatMap((e) => (e.ports ?? []).filter((m) => m.standby));
-  const gone = (ep.ports ?? []).filter((m) => !m.standby && waiting.some((w) => sameMapping(w, m)));
+  const eps = standing(t, sandboxId, ep.id);
+  const gone = ep.ports.filter((m) => !m.standby && eps.some((e) => e.ports!.some((w) => w.standby && sameMapping(w, m))));
   for (const m of gone) {
     const pool = portPool(m.protocol, m.hostPort);
     if (t.allocation(pool, m.hostIp) === ep.id) t.release(pool, m.hostIp);
@@ -230,7 +242,7 @@ export function handOverPorts(t: StoreTx, ep: EndpointRecord, sandboxId: string)
   const kept = (ep.ports ?? []).filter((m) => !m.standby && !gone.includes(m));
   if (kept.length) ep.ports = kept;
   else delete ep.ports;
-  return promoteStandby(t, sandboxId, gone, ep.id);
+  return promoteAmong(t, eps, gone);
 }
 
 /**
