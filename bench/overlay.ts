@@ -4,7 +4,7 @@
 //   npm run build:bench && node scripts/sandbox.mjs node build/bench/overlay.js [--runs 3] [--joins 100] [--pairs 100]
 import { fileURLToPath } from 'node:url';
 
-import { inFreshNetns } from './lib/fresh.js';
+import { holds, inFreshNetns } from './lib/fresh.js';
 import { arg } from './lib/args.js';
 import { formatTable, summarize } from './lib/stats.js';
 import type { OverlayRun } from './peers/overlay.js';
@@ -62,7 +62,7 @@ export function overlayTable(runs: OverlayRun[]): string {
   ];
   for (const size of runs[0]!.scale.map((x) => x.peers)) {
     const xs = runs.map((r) => r.scale.find((x) => x.peers === size)!);
-    rows.push([`first join programming ${size} peers (${med(xs.map((x) => x.trips))} trip): us per peer (max: the whole join, ms)`, med(xs.map((x) => x.perEntryUs)), '', med(xs.map((x) => x.ms))]);
+    rows.push([`first join programming ${size} peers (${med(xs.map((x) => x.trips))} trips): us per peer (max: the whole join, ms)`, med(xs.map((x) => x.perEntryUs)), '', med(xs.map((x) => x.ms))]);
   }
   const b = runs.map((r) => r.burst);
   rows.push([`burst of ${b[0]!.changes} changes: ${med(b.map((x) => x.trips))} trips, ${med(b.map((x) => x.entries))} entries, us per change`, med(b.map((x) => x.perEntryUs)), '', med(b.map((x) => x.ms))]);
@@ -75,4 +75,5 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   process.stderr.write('\r\x1b[K');
   console.log(overlayTable(runs));
   console.log(formatTable(['bar', 'measured', 'met'], overlayBars(runs).map(([a, b, c]) => [a, b, c ? 'yes' : 'NO'])));
+  console.log(`the addon's longest hold on the JS thread, per run: ${holds.map((h) => `${h.addon.maxDrainCpuMs.toFixed(2)} ms CPU`).join(', ')}`);
 }

@@ -2,6 +2,7 @@
 // own namespace, state dir and Controller, one etcd): what the kernel has
 // is checked with `ip -j` and `bridge -j fdb`, reachability with real TCP.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { Etcd3 } from 'etcd3';
 
 import { Controller, NsnetError } from '../src/index.js';
 import { eventually } from './cnm-helpers.js';
@@ -62,6 +63,46 @@ describe('overlay', () => {
     await sa.delete();
     await net.delete();
     await eventually(async () => expect(await b.c.network(name).catch((e: NsnetError) => e.code)).toBe('ERR_NSNET_NOT_FOUND'));
+  });
+
+  test("a host's first join on a network of 150 remote endpoints programs each of them, in trips of a few dozen peers (the JS thread is never held for all of them at once), and never reads its own new device back", async () => {
+    const b = k.hosts[1]!;
+    const net = await k.hosts[0]!.c.createNetwork(uniq('ovs'), { driver: 'overlay', subnets: ['10.78.0.0/16'] });
+    const vx = (net.record.driverState as { vxlan: string }).vxlan;
+    // Five other hosts with 30 endpoints each, written into etcd as those hosts would.
+    const client = new Etcd3({ hosts: `http://${k.etcd.address}:2379` });
+    const hex = (n: number, w: number) => n.toString(16).padStart(w, '0');
+    const hosts = Array.from({ length: 5 }, (_, h) => ({ id: hex(0xf100 + h, 16), address: `198.18.1.${h + 1}` }));
+    const eps = Array.from({ length: 150 }, (_, i) => ({
+      id: hex(0xe1000000 + i, 64), name: `f${i}`, networkId: net.id, sandboxId: hex(2, 64), ifname: 'eth0', hostIfname: null,
+      mac: `02:fd:01:00:${hex(i >> 8, 2)}:${hex(i & 255, 2)}`, addresses: [`10.78.1.${i + 1}/16`], gatewayEndpoint: false, requested: [], created: '', host: hosts[i % 5]!.id,
+    }));
+    try {
+      for (const h of hosts) await client.put(`/nsnet/v1/hosts/${h.id}`).value(JSON.stringify({ ...h, name: `fict${h.id}`, vtepMac: '02:fe:00:00:01:01', started: new Date().toISOString() }));
+      for (const e of eps) await client.put(`/nsnet/v1/endpoints/${net.id}/${e.id}`).value(JSON.stringify(e));
+      const g = b.c.ctx.global!;
+      await eventually(async () => expect(g.mirror.entries(g.keys.dir('endpoints', net.id)).length).toBe(150));
+      const peers = b.c.peers!;
+      await peers.settled();
+      const dumps = peers.stats.dumps;
+      const sb = await b.c.createSandbox(uniq('sc'), { networks: [net.name] });
+      expect(peers.stats.initial).toMatchObject({ peers: 150, trips: 4 });
+      const p = await programmed(b.ns, vx);
+      expect(p.fdb.size).toBe(150);
+      expect(p.neigh.size).toBe(150);
+      for (const e of eps) {
+        expect(p.fdb.get(e.mac)).toBe(hosts.find((h) => h.id === e.host)!.address);
+        expect(p.neigh.get(e.addresses[0]!.split('/')[0]!)).toBe(e.mac);
+      }
+      await peers.settled();
+      expect(peers.stats.dumps).toBe(dumps);
+      await sb.delete();
+    } finally {
+      await client.delete().prefix(`/nsnet/v1/endpoints/${net.id}/`);
+      for (const h of hosts) await client.delete().key(`/nsnet/v1/hosts/${h.id}`);
+      client.close();
+      await net.delete();
+    }
   });
 });
 

@@ -30,7 +30,7 @@ export interface OverlayRun {
   /** The same where each overlay create is A's first join on the network (it makes the devices; its delete removes them). */
   firstOverlayMs: number[];
   firstPairMs: number[];
-  /** Per size: the whole first join, the trip that made the devices with every peer, per peer, and the trips. */
+  /** Per size: the whole first join, the trips that made the devices with every peer, per peer, and how many. */
   scale: { peers: number; ms: number; tripMs: number; perEntryUs: number; trips: number }[];
   burst: { changes: number; ms: number; perEntryUs: number; trips: number; entries: number };
   retries: number;
@@ -118,7 +118,7 @@ export async function runOverlay(o: { joins: number; pairs: number; sizes: numbe
       const ms = performance.now() - t0;
       const trip = peers.stats.initial!;
       if (trip.peers !== size) throw new Error(`the first join programmed ${trip.peers} peers, not ${size}`);
-      run.scale.push({ peers: size, ms, tripMs: trip.ms, perEntryUs: (trip.ms * 1000) / size, trips: 1 + peers.stats.trips - trips });
+      run.scale.push({ peers: size, ms, tripMs: trip.ms, perEntryUs: (trip.ms * 1000) / size, trips: trip.trips + peers.stats.trips - trips });
       last = net;
     }
 

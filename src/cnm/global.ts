@@ -76,7 +76,8 @@ export function overlayContext(g: GlobalStore, peers: () => PeerSync | null): Ov
     },
     vtepMac: vtepMac(g.hostId),
     peers: (id) => remotePeers(g, id),
-    programmed: (id, vxlan, list, ms) => peers()?.adopt(id, vxlan, list, ms),
+    making: (id, on) => peers()?.making(id, on),
+    programmed: (id, vxlan, list, ms, trips) => peers()?.adopt(id, vxlan, list, ms, trips),
     hasDevices: (id) => peers()?.hasDevices(id) ?? false,
     removed: (id) => peers()?.forget(id),
   };

@@ -4,13 +4,14 @@
 // each of its addresses; for each that went (left, deleted, or its host's
 // lease expired), none. Each change set the mirror reports (a watch
 // response, a listing after a resync, a commit of this process) becomes
-// one batch, one netlink trip for all networks at once. What is programmed
+// one batch for all networks at once, sent in trips of a few dozen peers
+// (overlay.ts commitPeers). What is programmed
 // is known from the kernel (listed when a device appears, when the mirror
 // lists afresh, and after a batch failed) and from the batches since, so a
 // device someone else made (another process's join) or emptied is brought
 // in line too. The process that registered the host runs it.
 import type { Peer } from '../drivers/driver.js';
-import { overlayState, programPeers } from '../drivers/overlay.js';
+import { commitPeers, overlayState, type PeerChange } from '../drivers/overlay.js';
 import type { Netns } from '../netlink/netns.js';
 import { Watcher, type NetnsEvent } from '../netlink/watch.js';
 import type { GlobalEndpoint, HostRecord } from '../store/global/keys.js';
@@ -35,10 +36,10 @@ export function remotePeers(g: GlobalStore, networkId: string): Peer[] {
 const same = (a: Peer, b: Peer) => a.vtep === b.vtep && [...a.ips].sort().join() === [...b.ips].sort().join();
 
 export interface PeerStats {
-  /** Batches sent (netlink trips). */
+  /** Netlink trips sent. */
   trips: number;
-  /** The last device this process made with its peers: how many, and how long that trip took. */
-  initial: { peers: number; ms: number } | null;
+  /** The last device this process made with its peers: how many, how long its trips took, and how many. */
+  initial: { peers: number; ms: number; trips: number } | null;
   /** Entries they added or removed (a peer counts once). */
   entries: number;
   /** Full listings of a device's entries from the kernel. */
@@ -51,6 +52,8 @@ export class PeerSync {
   private readonly programmed = new Map<string, Map<string, Peer> | null>();
   /** Networks whose devices exist here, by VXLAN device name. */
   private readonly devices = new Map<string, string>();
+  /** Networks whose devices this process is making and programming (ensureDevices): their link events are its own. */
+  private readonly made = new Set<string>();
   private pending = new Set<string>();
   private scheduled = false;
   private running: Promise<void> = Promise.resolve();
@@ -79,7 +82,7 @@ export class PeerSync {
       if (e.kind === 'resync') return this.resyncAll();
       if (e.kind !== 'link' || !e.link.name.startsWith('nsvx-')) return;
       const net = this.networks().find((n) => overlayState(n).vxlan === e.link.name);
-      if (!net) return;
+      if (!net || this.made.has(net.id)) return;
       if (e.action === 'del') {
         this.devices.delete(net.id);
         this.programmed.delete(net.id);
@@ -110,11 +113,23 @@ export class PeerSync {
     });
   }
 
+  /**
+   * This process is making a network's devices and programs their peers
+   * (ensureDevices): adopt() follows, or making(id, false) if that failed,
+   * after which the kernel says what is there (its link events were skipped).
+   */
+  making(networkId: string, on: boolean): void {
+    if (on) return void this.made.add(networkId);
+    this.made.delete(networkId);
+    void this.resyncAll();
+  }
+
   /** A device this process made with these peers programmed (ensureDevices): known without reading it back. */
-  adopt(networkId: string, vxlan: string, peers: Peer[], ms: number): void {
+  adopt(networkId: string, vxlan: string, peers: Peer[], ms: number, trips: number): void {
+    this.made.delete(networkId);
     this.devices.set(networkId, vxlan);
     this.programmed.set(networkId, new Map(peers.map((p) => [p.mac, p])));
-    this.stats.initial = { peers: peers.length, ms };
+    this.stats.initial = { peers: peers.length, ms, trips };
     // What changed while the trip was under way is programmed now.
     this.request([networkId]);
   }
@@ -154,7 +169,7 @@ export class PeerSync {
 
   /** One batch for every network in nets: what the mirror wants minus what the device has. */
   private async program(nets: Set<string>, retried = false): Promise<void> {
-    const b = this.host.batch();
+    const changes: PeerChange[] = [];
     const done: [string, Map<string, Peer>][] = [];
     let entries = 0;
     for (const id of nets) {
@@ -169,7 +184,8 @@ export class PeerSync {
         const gone = have.get(p.mac)?.ips.filter((ip) => !p.ips.includes(ip)) ?? [];
         if (gone.length) remove.push({ mac: p.mac, vtep: '', ips: gone });
       }
-      programPeers(b, vx, add, remove);
+      for (const peer of remove) changes.push({ vxlan: vx, peer, remove: true });
+      for (const peer of add) changes.push({ vxlan: vx, peer, remove: false });
       entries += add.length + remove.length;
       done.push([id, want]);
     }
@@ -178,8 +194,7 @@ export class PeerSync {
       return;
     }
     try {
-      await b.commit();
-      this.stats.trips++;
+      this.stats.trips += await commitPeers(this.host.batch(), () => this.host.batch(), changes);
       this.stats.entries += entries;
       for (const [id, want] of done) this.programmed.set(id, want);
       this.onProgrammed?.(done.map(([id]) => id));
@@ -215,6 +230,7 @@ export class PeerSync {
 
   /** This process removed a network's devices: forgotten now, before the kernel's event says so. */
   forget(networkId: string): void {
+    this.made.delete(networkId);
     this.devices.delete(networkId);
     this.programmed.delete(networkId);
   }

@@ -44,8 +44,10 @@ export interface OverlayContext {
   readonly vtepMac: string;
   /** The endpoints of other hosts on a network, joined to a sandbox. */
   peers(networkId: string): Peer[];
-  /** Told when this process made a network's devices with these peers programmed (so nobody reads them back from the kernel). */
-  programmed?(networkId: string, vxlan: string, peers: Peer[], ms: number): void;
+  /** Told before this process makes a network's devices, whose peers it then programs itself; then told programmed(), or making(id, false) if that failed. */
+  making?(networkId: string, on: boolean): void;
+  /** Told when this process made a network's devices with these peers programmed (so nobody reads them back from the kernel), in `trips` trips. */
+  programmed?(networkId: string, vxlan: string, peers: Peer[], ms: number, trips: number): void;
   /** Whether a network's devices are known to be here (spares a join the lookup); absent or false: look. */
   hasDevices?(networkId: string): boolean;
   /** Told when this process removed a network's devices. */
