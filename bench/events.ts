@@ -29,6 +29,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { addonStats, Netns, watch, type WatchEvent } from 'nsnet';
 
 import { arg } from './lib/args.js';
+import { ownTurn } from './lib/fresh.js';
 import { formatTable, summarize } from './lib/stats.js';
 import { run } from './peers/exec.js';
 
@@ -162,6 +163,7 @@ async function burst(n: number, name: string, drain: boolean, batch: number): Pr
 async function flush(n: number, name: string, batch: number): Promise<{ events: number; seconds: number; resyncs: number; lines: number }> {
   const ns = await Netns.create(name);
   await ns.batch().addVeth({ name: 'fa', up: true, peer: { name: 'fb' } }).setUp('fb').addAddress('fb', '10.0.0.1/8').commit();
+  await ownTurn();
   const lines: string[] = [];
   for (let i = 0; i < n; i++) lines.push(`route add 2001:db8:${(i >> 8).toString(16)}:${(i & 255).toString(16)}::/64 dev fa`);
   const h = (x: number) => x.toString(16).padStart(2, '0');

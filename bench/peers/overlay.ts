@@ -17,6 +17,7 @@ import { Etcd3 } from 'etcd3';
 import { Controller, Netns } from 'nsnet';
 
 import { Etcd, underlay } from '../lib/etcd.js';
+import { ownTurn } from '../lib/fresh.js';
 
 export interface OverlayRun {
   /** ms from the start of A's createSandbox until B had the entries. */
@@ -92,6 +93,7 @@ export async function runOverlay(o: { joins: number; pairs: number; sizes: numbe
         await client.kv.txn({ compare: [], success: kvs.slice(i, i + 100).map(([k, v]) => ({ request_put: { key: Buffer.from(k), value: Buffer.from(v) } })), failure: [] });
       }
     };
+    await ownTurn();
     await put(Array.from({ length: 200 }, (_, h) => [`/nsnet/v1/hosts/${hex(0xf000 + h, 16)}`,
       JSON.stringify({ id: hex(0xf000 + h, 16), name: `fict${h}`, address: `198.18.${h >> 8}.${h & 255}`, vtepMac: `02:fe:00:00:${hex(h >> 8, 2)}:${hex(h & 255, 2)}`, started: new Date().toISOString() })]));
     const ep = (net: { id: string }, i: number) => {
@@ -104,6 +106,7 @@ export async function runOverlay(o: { joins: number; pairs: number; sizes: numbe
     let last: { id: string } | null = null;
     for (const size of o.sizes) {
       const net = await a.c.createNetwork(`sc${size}`, { driver: 'overlay', subnets: [`10.${203 + o.sizes.indexOf(size)}.0.0/16`] });
+      await ownTurn();
       await put(Array.from({ length: size }, (_, i) => ep(net, i)));
       // Every simulated host takes the records in (they share this process's
       // JS thread, so one still parsing them would be timed as B's trip).

@@ -19,21 +19,31 @@ import type { Change } from '../store/global/mirror.js';
 import type { GlobalStore } from '../store/global/store.js';
 import type { NetworkRecord } from '../store/store.js';
 
-/** The joined endpoints of other hosts on a network, with their hosts' VTEPs, from the mirror. */
-export function remotePeers(g: GlobalStore, networkId: string): Peer[] {
+/** The joined endpoints of other hosts on a network, with their hosts' VTEPs, from the mirror (a snapshot, read as iterated). */
+export function* remotePeerList(g: GlobalStore, networkId: string): Generator<Peer> {
   const hosts = new Map(g.hosts().map((h) => [h.id, h]));
-  const out: Peer[] = [];
   for (const e of g.mirror.entries(g.keys.dir('endpoints', networkId))) {
     const ep = e.value as GlobalEndpoint | null;
     if (!ep || e.bad || ep.host === g.hostId || !ep.sandboxId || !ep.mac) continue;
     const h: HostRecord | undefined = hosts.get(ep.host);
     if (!h) continue;
-    out.push({ mac: ep.mac, ips: ep.addresses.map((a) => a.split('/')[0]!), vtep: h.address });
+    yield { mac: ep.mac, ips: ep.addresses.map((a) => a.split('/')[0]!), vtep: h.address };
   }
-  return out;
 }
 
-const same = (a: Peer, b: Peer) => a.vtep === b.vtep && [...a.ips].sort().join() === [...b.ips].sort().join();
+export const remotePeers = (g: GlobalStore, networkId: string): Peer[] => [...remotePeerList(g, networkId)];
+
+const same = (a: Peer, b: Peer) => a.vtep === b.vtep && a.ips.length === b.ips.length && a.ips.every((ip) => b.ips.includes(ip));
+
+/**
+ * Peers compared per turn of the JS thread: a change set of thousands of
+ * peers is worked out over several turns, as it is sent in several trips,
+ * so that nothing else waits for all of it. The mirror's listing is a
+ * snapshot, and this runs in PeerSync's queue: what changes meanwhile is
+ * the next change set's.
+ */
+const PEERS_PER_TURN = 500;
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export interface PeerStats {
   /** Netlink trips sent. */
@@ -176,17 +186,29 @@ export class PeerSync {
       const vx = this.devices.get(id);
       if (!vx) continue;
       const have = this.programmed.get(id) ?? (await this.dump(vx));
-      const want = new Map(remotePeers(this.g, id).map((p) => [p.mac, p]));
-      const add = [...want.values()].filter((p) => !have.has(p.mac) || !same(have.get(p.mac)!, p));
-      // Gone peers, and the addresses a changed peer no longer has (its forwarding entry is replaced).
-      const remove = [...have.values()].filter((p) => !want.has(p.mac));
-      for (const p of add) {
-        const gone = have.get(p.mac)?.ips.filter((ip) => !p.ips.includes(ip)) ?? [];
-        if (gone.length) remove.push({ mac: p.mac, vtep: '', ips: gone });
+      const want = new Map<string, Peer>();
+      let n = 0;
+      for (const p of remotePeerList(this.g, id)) {
+        want.set(p.mac, p);
+        const had = have.get(p.mac);
+        if (!had || !same(had, p)) {
+          changes.push({ vxlan: vx, peer: p, remove: false });
+          entries++;
+          // The addresses a changed peer no longer has (its forwarding entry is replaced).
+          const gone = had?.ips.filter((ip) => !p.ips.includes(ip)) ?? [];
+          if (gone.length) changes.push({ vxlan: vx, peer: { mac: p.mac, vtep: '', ips: gone }, remove: true });
+          entries += gone.length ? 1 : 0;
+        }
+        if (++n % PEERS_PER_TURN === 0) await nextTurn();
       }
-      for (const peer of remove) changes.push({ vxlan: vx, peer, remove: true });
-      for (const peer of add) changes.push({ vxlan: vx, peer, remove: false });
-      entries += add.length + remove.length;
+      // Gone peers.
+      for (const p of have.values()) {
+        if (!want.has(p.mac)) {
+          changes.push({ vxlan: vx, peer: p, remove: true });
+          entries++;
+        }
+        if (++n % PEERS_PER_TURN === 0) await nextTurn();
+      }
       done.push([id, want]);
     }
     if (!entries) {
