@@ -69,11 +69,21 @@ rtnl::Mac to_mac(Napi::Value v) {
 // conversion (on the JS thread) short.
 template <class F>
 void each(Napi::Object o, F f) {
-  Napi::Array keys = o.GetPropertyNames();
-  for (uint32_t i = 0; i < keys.Length(); i++) {
+  // Own string keys only: GetPropertyNames would walk the prototype chain
+  // too, as for..in does.
+  napi_env env = o.Env();
+  napi_value names;
+  NAPI_THROW_IF_FAILED_VOID(env, napi_get_all_property_names(env, o, napi_key_own_only, static_cast<napi_key_filter>(napi_key_enumerable | napi_key_skip_symbols), napi_key_numbers_to_strings, &names));
+  Napi::Array keys(env, names);
+  const uint32_t n = keys.Length();
+  char buf[32];
+  for (uint32_t i = 0; i < n; i++) {
     Napi::Value k = keys.Get(i);
     Napi::Value v = o.Get(k);
-    if (!v.IsUndefined()) f(k.As<Napi::String>().Utf8Value(), v);
+    if (v.IsUndefined()) continue;
+    size_t len = 0;
+    NAPI_THROW_IF_FAILED_VOID(env, napi_get_value_string_utf8(env, k, buf, sizeof buf, &len));
+    f(len < sizeof buf - 1 ? std::string(buf, len) : k.As<Napi::String>().Utf8Value(), v);
   }
 }
 
