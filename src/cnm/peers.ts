@@ -50,7 +50,7 @@ export interface PeerStats {
   trips: number;
   /** The last device this process made with its peers: how many, how long its trips took, and how many. */
   initial: { peers: number; ms: number; trips: number } | null;
-  /** Entries they added or removed (a peer counts once). */
+  /** Entries they added or removed (a peer counts once, and once more if it also dropped addresses). */
   entries: number;
   /** Full listings of a device's entries from the kernel. */
   dumps: number;
@@ -62,8 +62,14 @@ export class PeerSync {
   private readonly programmed = new Map<string, Map<string, Peer> | null>();
   /** Networks whose devices exist here, by VXLAN device name. */
   private readonly devices = new Map<string, string>();
-  /** Networks whose devices this process is making and programming (ensureDevices): their link events are its own. */
-  private readonly made = new Set<string>();
+  /** Networks whose devices this process is making and programming (ensureDevices), and how many times at once: their link events are its own. */
+  private readonly made = new Map<string, number>();
+  /**
+   * Bumped whenever what is known of a network's device changes (a link
+   * event, a resync, adopt, forget): a program() that was suspended
+   * meanwhile does not record its view over the newer one.
+   */
+  private readonly gen = new Map<string, number>();
   private pending = new Set<string>();
   private scheduled = false;
   private running: Promise<void> = Promise.resolve();
@@ -93,6 +99,7 @@ export class PeerSync {
       if (e.kind !== 'link' || !e.link.name.startsWith('nsvx-')) return;
       const net = this.networks().find((n) => overlayState(n).vxlan === e.link.name);
       if (!net || this.made.has(net.id)) return;
+      this.bump(net.id);
       if (e.action === 'del') {
         this.devices.delete(net.id);
         this.programmed.delete(net.id);
@@ -115,7 +122,9 @@ export class PeerSync {
       this.devices.clear();
       for (const n of this.networks()) {
         const vx = overlayState(n).vxlan;
-        if (names.has(vx)) this.devices.set(n.id, vx);
+        this.bump(n.id);
+        // A device this process is still making is adopted when made.
+        if (names.has(vx) && !this.made.has(n.id)) this.devices.set(n.id, vx);
       }
       for (const id of this.devices.keys()) this.programmed.set(id, null);
       for (const id of [...this.programmed.keys()]) if (!this.devices.has(id)) this.programmed.delete(id);
@@ -125,20 +134,51 @@ export class PeerSync {
 
   /**
    * This process is making a network's devices and programs their peers
-   * (ensureDevices): adopt() follows, or making(id, false) if that failed,
-   * after which the kernel says what is there (its link events were skipped).
+   * (ensureDevices): adopt() follows, or making(id, false) if that failed
+   * (the devices may be gone, or left with some peers missing), after which
+   * the kernel says what is there: its link events were skipped meanwhile.
    */
   making(networkId: string, on: boolean): void {
-    if (on) return void this.made.add(networkId);
-    this.made.delete(networkId);
-    void this.resyncAll();
+    if (on) return void this.made.set(networkId, (this.made.get(networkId) ?? 0) + 1);
+    this.unmark(networkId);
+    this.recheck(networkId);
+  }
+
+  private unmark(networkId: string): void {
+    const n = (this.made.get(networkId) ?? 0) - 1;
+    if (n > 0) this.made.set(networkId, n);
+    else this.made.delete(networkId);
+  }
+
+  /** Reads whether a network's device is there, and if so what it holds, and programs what differs. */
+  private recheck(networkId: string): void {
+    void this.enqueue(async () => {
+      if (this.made.has(networkId)) return;
+      const net = this.networks().find((n) => n.id === networkId);
+      const vx = net ? overlayState(net).vxlan : null;
+      const here = vx !== null && (await this.host.links.find(vx)) !== null;
+      this.bump(networkId);
+      if (!here || !vx) {
+        this.devices.delete(networkId);
+        this.programmed.delete(networkId);
+        return;
+      }
+      this.devices.set(networkId, vx);
+      this.programmed.set(networkId, null);
+      await this.program(new Set([networkId]));
+    });
+  }
+
+  private bump(networkId: string): void {
+    this.gen.set(networkId, (this.gen.get(networkId) ?? 0) + 1);
   }
 
   /** A device this process made with these peers programmed (ensureDevices): known without reading it back. */
   adopt(networkId: string, vxlan: string, peers: Peer[], ms: number, trips: number): void {
-    this.made.delete(networkId);
+    this.unmark(networkId);
     this.devices.set(networkId, vxlan);
     this.programmed.set(networkId, new Map(peers.map((p) => [p.mac, p])));
+    this.bump(networkId);
     this.stats.initial = { peers: peers.length, ms, trips };
     // What changed while the trip was under way is programmed now.
     this.request([networkId]);
@@ -177,17 +217,26 @@ export class PeerSync {
     return this.running;
   }
 
-  /** One batch for every network in nets: what the mirror wants minus what the device has. */
+  /**
+   * One batch for every network in nets: what the mirror wants minus what
+   * the device has. What it then records a device has is dropped, and the
+   * network asked for again, if what is known of the device changed while
+   * this was suspended (a link event, a resync, this process's own join).
+   */
   private async program(nets: Set<string>, retried = false): Promise<void> {
     const changes: PeerChange[] = [];
-    const done: [string, Map<string, Peer>][] = [];
+    const done: { id: string; want: Map<string, Peer>; gen: number | undefined }[] = [];
     let entries = 0;
+    let n = 0;
+    const turn = async () => {
+      if (++n % PEERS_PER_TURN === 0) await nextTurn();
+    };
     for (const id of nets) {
       const vx = this.devices.get(id);
       if (!vx) continue;
+      const gen = this.gen.get(id);
       const have = this.programmed.get(id) ?? (await this.dump(vx));
       const want = new Map<string, Peer>();
-      let n = 0;
       for (const p of remotePeerList(this.g, id)) {
         want.set(p.mac, p);
         const had = have.get(p.mac);
@@ -196,10 +245,12 @@ export class PeerSync {
           entries++;
           // The addresses a changed peer no longer has (its forwarding entry is replaced).
           const gone = had?.ips.filter((ip) => !p.ips.includes(ip)) ?? [];
-          if (gone.length) changes.push({ vxlan: vx, peer: { mac: p.mac, vtep: '', ips: gone }, remove: true });
-          entries += gone.length ? 1 : 0;
+          if (gone.length) {
+            changes.push({ vxlan: vx, peer: { mac: p.mac, vtep: '', ips: gone }, remove: true });
+            entries++;
+          }
         }
-        if (++n % PEERS_PER_TURN === 0) await nextTurn();
+        await turn();
       }
       // Gone peers.
       for (const p of have.values()) {
@@ -207,22 +258,25 @@ export class PeerSync {
           changes.push({ vxlan: vx, peer: p, remove: true });
           entries++;
         }
-        if (++n % PEERS_PER_TURN === 0) await nextTurn();
+        await turn();
       }
-      done.push([id, want]);
+      done.push({ id, want, gen });
     }
-    if (!entries) {
-      for (const [id, want] of done) this.programmed.set(id, want);
-      return;
-    }
+    const current = (d: (typeof done)[number]) => this.gen.get(d.id) === d.gen && this.devices.has(d.id);
+    const record = (what: (d: (typeof done)[number]) => Map<string, Peer> | null) => {
+      const stale = done.filter((d) => !current(d)).map((d) => d.id);
+      for (const d of done) if (current(d)) this.programmed.set(d.id, what(d));
+      this.request(stale.filter((id) => this.devices.has(id)));
+    };
+    if (!entries) return record((d) => d.want);
     try {
-      this.stats.trips += await commitPeers(this.host.batch(), () => this.host.batch(), changes);
+      await commitPeers(this.host.batch(), () => this.host.batch(), changes, () => this.stats.trips++);
       this.stats.entries += entries;
-      for (const [id, want] of done) this.programmed.set(id, want);
-      this.onProgrammed?.(done.map(([id]) => id));
+      record((d) => d.want);
+      this.onProgrammed?.(done.map((d) => d.id));
     } catch (e) {
       // The device changed under us (someone deleted an entry, or the device): read it again and retry once.
-      for (const [id] of done) this.programmed.set(id, null);
+      record(() => null);
       if (retried) throw e;
       await this.program(nets, true);
     }
@@ -252,7 +306,7 @@ export class PeerSync {
 
   /** This process removed a network's devices: forgotten now, before the kernel's event says so. */
   forget(networkId: string): void {
-    this.made.delete(networkId);
+    this.bump(networkId);
     this.devices.delete(networkId);
     this.programmed.delete(networkId);
   }

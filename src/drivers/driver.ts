@@ -25,6 +25,8 @@ export interface DriverContext {
   readonly owner: string;
   /** This host as a member of the global store, for drivers of global networks; null without one. */
   readonly overlay?: OverlayContext | null;
+  /** Tests' fault injection at named steps (ControllerOptions.faults). */
+  readonly faults?: ((step: string, batch?: unknown) => void) | undefined;
 }
 
 /** A remote endpoint as a VXLAN device needs it: where its MAC lives, and its addresses. */

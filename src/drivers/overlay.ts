@@ -87,9 +87,10 @@ export const PEERS_PER_TRIP = 48;
  * first in `first` (which may hold other requests before them; it is sent
  * even with no change), the rest each in a batch of next(). Removals go
  * before additions. Stops at the first trip that fails (what went before
- * stays, as with the parts of one batch). Resolves with the trips made.
+ * stays, as with the parts of one batch). Resolves with the trips made;
+ * onTrip is told of each as it is done.
  */
-export async function commitPeers(first: Batch, next: () => Batch, changes: PeerChange[]): Promise<number> {
+export async function commitPeers(first: Batch, next: () => Batch, changes: PeerChange[], onTrip?: () => void): Promise<number> {
   const ordered = [...changes.filter((c) => c.remove), ...changes.filter((c) => !c.remove)];
   let trips = 0;
   for (let i = 0; i === 0 || i < ordered.length; i += PEERS_PER_TRIP) {
@@ -97,14 +98,16 @@ export async function commitPeers(first: Batch, next: () => Batch, changes: Peer
     for (const c of ordered.slice(i, i + PEERS_PER_TRIP)) programPeers(b, c.vxlan, c.remove ? [] : [c.peer], c.remove ? [c.peer] : []);
     await b.commit();
     trips++;
+    onTrip?.();
   }
   return trips;
 }
 
 /**
  * Makes a network's bridge and VXLAN device on this host if they are not
- * there, with every current peer programmed, in one trip. Returns whether
- * it made them.
+ * there, with every current peer programmed: the devices and the first
+ * peers in one trip, all or nothing, the other peers in the trips after
+ * it. Returns whether it made them.
  */
 export async function ensureDevices(ctx: DriverContext, n: NetworkRecord, links?: Map<string, Link>): Promise<boolean> {
   const st = overlayState(n);
@@ -134,10 +137,22 @@ export async function ensureDevices(ctx: DriverContext, n: NetworkRecord, links?
   const peers = o.peers(n.id);
   o.making?.(n.id, true);
   const t0 = performance.now();
+  let trips = 0;
   try {
-    const trips = await commitPeers(b, () => ctx.host.batch(), peers.map((peer) => ({ vxlan: st.vxlan, peer, remove: false })));
+    const next = () => {
+      ctx.faults?.('overlay.peers');
+      return ctx.host.batch();
+    };
+    await commitPeers(b, next, peers.map((peer) => ({ vxlan: st.vxlan, peer, remove: false })), () => trips++);
     o.programmed?.(n.id, st.vxlan, peers, performance.now() - t0, trips);
   } catch (e) {
+    // Once the first trip made the devices, another join may use them: they
+    // stay, and the peers a later trip missed are the peer sync's to program
+    // (making(false) has it read the device back).
+    if (trips > 0) {
+      o.making?.(n.id, false);
+      return true;
+    }
     if (!br) await ctx.host.links.delete(st.bridge).catch(() => {});
     if (!vx) await ctx.host.links.delete(st.vxlan).catch(() => {});
     o.making?.(n.id, false);
