@@ -66,6 +66,33 @@ describe('overlay', () => {
     await eventually(async () => expect(await b.c.network(name).catch((e: NsnetError) => e.code)).toBe('ERR_NSNET_NOT_FOUND'));
   });
 
+  test("eight sandboxes created at once on a host's first join of a network, then deleted at once: each create succeeds, the devices are made once and hold every peer, and the last delete removes them", async () => {
+    const [a, b] = k.hosts as [SimHost, SimHost];
+    const net = await a.c.createNetwork(uniq('ovc'), { driver: 'overlay', subnets: ['10.79.0.0/24'] });
+    const vx = (net.record.driverState as { vxlan: string }).vxlan;
+    try {
+      const sa = await a.c.createSandbox(uniq('sc'), { networks: [net.name] });
+      await eventually(async () => expect(b.c.ctx.global!.mirror.entries(b.c.ctx.global!.keys.dir('endpoints', net.id)).length).toBe(1));
+      const sbs = await Promise.all(Array.from({ length: 8 }, () => b.c.createSandbox(uniq('sc'), { networks: [net.name] })));
+      expect(sbs).toHaveLength(8);
+      const ia = (await sa.info()).endpoints[0]!;
+      expect((await programmed(b.ns, vx)).fdb.get(ia.mac!)).toBe(a.address);
+      const brs = (await ipj<any[]>(b.ns.path!, 'link', 'show', 'type', 'bridge')).filter((l) => l.ifname === (net.record.driverState as { bridge: string }).bridge);
+      expect(brs).toHaveLength(1);
+      // Each sandbox reaches A's over TCP.
+      const ipA = ia.addresses[0]!.split('/')[0]!;
+      const srv = await serve(await sa.netns(), 8080, ipA, 'a');
+      for (const sb of sbs) expect(await attempt(await sb.netns(), 8080, ipA, 3000)).toBe('connected');
+      srv.server.close();
+      await Promise.all(sbs.map((sb) => sb.delete()));
+      expect(await b.ns.links.find(vx)).toBeNull();
+      await sa.delete();
+    } finally {
+      for (const h of k.hosts) for (const sb of await h.c.sandboxes()) if (sb.name.startsWith('sc')) await sb.delete().catch(() => {});
+      await net.delete().catch(() => {});
+    }
+  });
+
   /** A network of n endpoints on five other (fictitious) hosts, written into etcd as those hosts would; the first host sees them all. */
   async function remoteNetwork(n: number) {
     const net = await k.hosts[0]!.c.createNetwork(uniq('ovs'), { driver: 'overlay', subnets: ['10.78.0.0/16'] });

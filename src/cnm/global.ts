@@ -3,7 +3,7 @@
 // lease), putting this host's endpoints back under a new lease, and the
 // global half of reconcile: etcd and the kernel brought in line both ways.
 import type { OverlayContext } from '../drivers/driver.js';
-import { ensureDevices, overlayState, removeDevices } from '../drivers/overlay.js';
+import { ensureDevicesOnce, overlayState, removeDevices } from '../drivers/overlay.js';
 import { NsnetError, ValidationError } from '../errors.js';
 import { Prefix } from '../ipam/prefix.js';
 import { toBig } from '../ipaddr.js';
@@ -178,7 +178,7 @@ async function kernelSide(ctx: CnmContext, nets: Map<string, NetworkRecord>, out
     if (net.driver !== 'overlay') continue;
     try {
       if (joined.has(net.id)) {
-        if (await ensureDevices(ctx, net, links)) out.found.push(`network ${net.name}: ${overlayState(net).vxlan} was gone: made again`);
+        if (await ensureDevicesOnce(ctx, net, links)) out.found.push(`network ${net.name}: ${overlayState(net).vxlan} was gone: made again`);
       } else if (links.has(overlayState(net).vxlan) || links.has(overlayState(net).bridge)) {
         if (await removeDevices(ctx, net, true)) out.found.push(`network ${net.name}: no sandbox here: its devices removed`);
       }

@@ -26,13 +26,15 @@ function buildJoins(ctx: CnmContext, b: Batch, sbNs: Netns, sb: SandboxRecord, e
 /**
  * What the drivers of eps need on the host before their joins (a global
  * network's devices), once per network; undone by their leave, which takes
- * such devices away again when no sandbox here uses them. null when no
- * driver needs anything: the caller then goes on without yielding, so a
- * new sandbox's trip is under way before its files are written (see
- * sandboxTrip).
+ * such devices away again when no sandbox here uses them. Resolves with
+ * what the caller calls once the joins' trip is done, succeeded or not
+ * (the drivers' releases: till then these joins count as using what was
+ * made). null when no driver needs anything: the caller then goes on
+ * without yielding, so a new sandbox's trip is under way before its files
+ * are written (see sandboxTrip).
  */
-function prepareJoins(ctx: CnmContext, tx: Transaction, eps: EndpointRecord[], nets: Map<string, NetworkRecord>): Promise<void> | null {
-  const todo = new Map<string, () => Promise<void>>();
+function prepareJoins(ctx: CnmContext, tx: Transaction, eps: EndpointRecord[], nets: Map<string, NetworkRecord>): Promise<() => void> | null {
+  const todo = new Map<string, () => Promise<void | (() => void)>>();
   for (const ep of eps) {
     const net = nets.get(ep.networkId)!;
     const d = ctx.driver(net.driver);
@@ -44,7 +46,18 @@ function prepareJoins(ctx: CnmContext, tx: Transaction, eps: EndpointRecord[], n
   }
   if (!todo.size) return null;
   return (async () => {
-    for (const prepare of todo.values()) await prepare();
+    const releases: (() => void)[] = [];
+    const done = () => releases.splice(0).forEach((r) => r());
+    try {
+      for (const prepare of todo.values()) {
+        const r = await prepare();
+        if (r) releases.push(r);
+      }
+    } catch (e) {
+      done();
+      throw e;
+    }
+    return done;
   })();
 }
 
@@ -93,11 +106,21 @@ export function sandboxTrip(ctx: CnmContext, tx: Transaction, sb: SandboxRecord,
 /**
  * Makes the namespace with eps joined (and staged ports last), or with a
  * pooled one takes that and has the driver adopt its interface for the
- * (single) endpoint; registers its deletion as the undo.
+ * (single) endpoint; registers its deletion as the undo. What the drivers
+ * prepared for the joins is released once the trip is done.
  */
 async function newNetns(ctx: CnmContext, tx: Transaction, sb: SandboxRecord, eps: EndpointRecord[], nets: Map<string, NetworkRecord>, staged: PortSpec[], pooled?: PoolClaim): Promise<Netns> {
   const preparing = prepareJoins(ctx, tx, eps, nets);
-  if (preparing) await preparing;
+  const prepared = preparing ? await preparing : null;
+  try {
+    return await makeNetns(ctx, tx, sb, eps, nets, staged, pooled);
+  } finally {
+    prepared?.();
+  }
+}
+
+/** newNetns once the drivers have prepared the joins. */
+async function makeNetns(ctx: CnmContext, tx: Transaction, sb: SandboxRecord, eps: EndpointRecord[], nets: Map<string, NetworkRecord>, staged: PortSpec[], pooled?: PoolClaim): Promise<Netns> {
   // Its resolver's sockets ride in the same trip (see lifecycle.ts); a
   // pooled namespace's are opened by lifecycle.live after it, as after a join.
   const listen = sb.resolver && ctx.lifecycle && !pooled ? ctx.lifecycle.listen(sb) : [];
@@ -164,16 +187,20 @@ async function newNetns(ctx: CnmContext, tx: Transaction, sb: SandboxRecord, eps
  * made veths: the undo (the drivers' leave) takes them away.
  */
 export async function joinTrip(ctx: CnmContext, tx: Transaction, ns: Netns, sb: SandboxRecord, eps: EndpointRecord[], nets: Map<string, NetworkRecord>): Promise<void> {
-  await tx.step('kernel.prepare', () => prepareJoins(ctx, tx, eps, nets));
-  const b = new Batch(ns);
-  buildJoins(ctx, b, ns, sb, eps, nets);
-  tx.onUndo('kernel.join', async () => {
-    for (const ep of eps) {
-      const net = nets.get(ep.networkId)!;
-      await ctx.driver(net.driver).leave(ctx, net, ep, sb);
-    }
-  });
-  await commitWithPorts(ctx, tx, b, portSpecs(eps), 'kernel.join', (e) => explain(ctx, e, eps, nets));
+  const prepared = await tx.step('kernel.prepare', () => prepareJoins(ctx, tx, eps, nets));
+  try {
+    const b = new Batch(ns);
+    buildJoins(ctx, b, ns, sb, eps, nets);
+    tx.onUndo('kernel.join', async () => {
+      for (const ep of eps) {
+        const net = nets.get(ep.networkId)!;
+        await ctx.driver(net.driver).leave(ctx, net, ep, sb);
+      }
+    });
+    await commitWithPorts(ctx, tx, b, portSpecs(eps), 'kernel.join', (e) => explain(ctx, e, eps, nets));
+  } finally {
+    prepared?.();
+  }
 }
 
 /**

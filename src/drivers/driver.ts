@@ -137,8 +137,13 @@ export interface Driver {
    * null says it makes none, and a MAC the caller asks for is then refused.
    */
   prepareEndpoint(n: NetworkRecord, ep: EndpointRecord): void;
-  /** Makes what joins to a network need on this host first (a global network's devices, made on a host's first join). */
-  prepareJoin?(ctx: DriverContext, n: NetworkRecord): Promise<void>;
+  /**
+   * Makes what joins to a network need on this host first (a global
+   * network's devices, made on a host's first join). May resolve with a
+   * release, called once the join's trip is done, whether it succeeded or
+   * not: until then the join counts as using what was made.
+   */
+  prepareJoin?(ctx: DriverContext, n: NetworkRecord): Promise<void | (() => void)>;
   /**
    * No sandbox of this host is on n any more (the last one left, or was
    * deleted and its namespace released): removes what prepareJoin made.

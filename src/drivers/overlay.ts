@@ -174,8 +174,49 @@ async function checkUnderlay(ctx: DriverContext, o: OverlayContext, st: OverlayS
       `${dev.name} (MTU ${dev.mtu}) cannot carry the overlay's MTU ${st.mtu} plus VXLAN's ${VXLAN_OVERHEAD} bytes: give the network -o mtu=${dev.mtu - VXLAN_OVERHEAD} or less`);
 }
 
-/** Removes this host's devices of a network, when no sandbox here is on it any more. */
+/**
+ * This process's joins of a network under way on this host, by controller
+ * (its OverlayContext) and network: how many (from their prepareJoin until
+ * their trip is done) and the making of the devices, if under way. Joins
+ * that start at once wait for one making, not race to make the devices
+ * twice (the loser's clean-up deleted the winner's); a leave or a failed
+ * join does not remove devices that a join under way is about to plug
+ * into. Another process's joins are not known here.
+ */
+const underWay = new WeakMap<object, Map<string, { joins: number; making: Promise<boolean> | null }>>();
+
+function joinsOf(ctx: DriverContext, networkId: string): { joins: number; making: Promise<boolean> | null } {
+  const key = ctx.overlay ?? ctx.host;
+  let m = underWay.get(key);
+  if (!m) underWay.set(key, (m = new Map()));
+  let u = m.get(networkId);
+  if (!u) m.set(networkId, (u = { joins: 0, making: null }));
+  return u;
+}
+
+/** ensureDevices, one at a time per network in this process: a join (or a reconcile) that comes meanwhile waits and then finds the devices. */
+export async function ensureDevicesOnce(ctx: DriverContext, n: NetworkRecord, links?: Map<string, Link>): Promise<boolean> {
+  const u = joinsOf(ctx, n.id);
+  const before = u.making;
+  const mine = (async () => {
+    if (before) {
+      await before.catch(() => {});
+      // Links listed before the wait say nothing of what it made.
+      links = undefined;
+    }
+    return ensureDevices(ctx, n, links);
+  })();
+  u.making = mine;
+  try {
+    return await mine;
+  } finally {
+    if (u.making === mine) u.making = null;
+  }
+}
+
+/** Removes this host's devices of a network, when no sandbox here is on it any more (nor joining it in this process). */
 export async function removeDevices(ctx: DriverContext, n: NetworkRecord, onlyIfUnused: boolean): Promise<boolean> {
+  if (joinsOf(ctx, n.id).joins > 0) return false;
   const st = overlayState(n);
   const links = await ctx.host.links.list();
   const br = links.find((l) => l.name === st.bridge);
@@ -237,7 +278,20 @@ export const overlayDriver: Driver = {
   },
 
   async prepareJoin(ctx, n) {
-    await ensureDevices(ctx, n);
+    const u = joinsOf(ctx, n.id);
+    u.joins++;
+    let released = false;
+    const release = () => {
+      if (!released) u.joins--;
+      released = true;
+    };
+    try {
+      await ensureDevicesOnce(ctx, n);
+    } catch (e) {
+      release();
+      throw e;
+    }
+    return release;
   },
 
   prepareEndpoint: (n, ep) => bridgeDriver.prepareEndpoint(n, ep),
