@@ -93,6 +93,28 @@ describe('overlay', () => {
     }
   });
 
+  test("a host's only sandbox on a network deleted while the next one is created, twenty times over: every create succeeds (its devices are not removed under it) and nothing is left at the end", async () => {
+    const b = k.hosts[1]!;
+    const net = await k.hosts[0]!.c.createNetwork(uniq('ovd'), { driver: 'overlay', subnets: ['10.80.0.0/24'] });
+    const st = net.record.driverState as { vxlan: string; bridge: string };
+    try {
+      let last = await b.c.createSandbox(uniq('sc'), { networks: [net.name] });
+      for (let i = 0; i < 20; i++) {
+        // The create starts a little later each time, to meet the delete at each of its steps.
+        const [, next] = await Promise.all([last.delete(), new Promise((r) => setTimeout(r, (i % 10) * 0.3)).then(() => b.c.createSandbox(uniq('sc'), { networks: [net.name] }))]);
+        expect((await ipj<any[]>(next.netnsPath, 'link', 'show', 'eth0'))[0].operstate).not.toBe('DOWN');
+        expect((await b.ns.links.find(st.bridge))?.ifindex).toBe((await b.ns.links.find(st.vxlan))?.master);
+        last = next;
+      }
+      await last.delete();
+      expect(await b.ns.links.find(st.vxlan)).toBeNull();
+      expect(await b.ns.links.find(st.bridge)).toBeNull();
+    } finally {
+      for (const sb of await b.c.sandboxes()) if (sb.name.startsWith('sc')) await sb.delete().catch(() => {});
+      await net.delete().catch(() => {});
+    }
+  });
+
   /** A network of n endpoints on five other (fictitious) hosts, written into etcd as those hosts would; the first host sees them all. */
   async function remoteNetwork(n: number) {
     const net = await k.hosts[0]!.c.createNetwork(uniq('ovs'), { driver: 'overlay', subnets: ['10.78.0.0/16'] });

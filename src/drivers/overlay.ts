@@ -109,7 +109,7 @@ export async function commitPeers(first: Batch, next: () => Batch, changes: Peer
  * peers in one trip, all or nothing, the other peers in the trips after
  * it. Returns whether it made them.
  */
-export async function ensureDevices(ctx: DriverContext, n: NetworkRecord, links?: Map<string, Link>): Promise<boolean> {
+export async function ensureDevices(ctx: DriverContext, n: NetworkRecord, links?: Map<string, Link>, again = false): Promise<boolean> {
   const st = overlayState(n);
   const o = overlayOf(ctx);
   if (!links && o.hasDevices?.(n.id)) return false;
@@ -153,9 +153,14 @@ export async function ensureDevices(ctx: DriverContext, n: NetworkRecord, links?
       o.making?.(n.id, false);
       return true;
     }
-    if (!br) await ctx.host.links.delete(st.bridge).catch(() => {});
-    if (!vx) await ctx.host.links.delete(st.vxlan).catch(() => {});
+    // A device whose making found one there already is not ours to delete:
+    // another process (or a listing older than its making) came first.
+    const found = (name: string) => (e as NsnetError).code === 'EEXIST' && String((e as NsnetError).object ?? '').includes(`'${name}'`);
+    if (!br && !found(st.bridge)) await ctx.host.links.delete(st.bridge).catch(() => {});
+    if (!vx && !found(st.vxlan)) await ctx.host.links.delete(st.vxlan).catch(() => {});
     o.making?.(n.id, false);
+    // Look again, once: devices of this network that came meanwhile do.
+    if (!again && (found(st.bridge) || (found(st.vxlan) && (await ctx.host.links.find(st.vxlan))))) return ensureDevices(ctx, n, undefined, true);
     if ((e as NsnetError).code === 'EEXIST' && !vx)
       throw NsnetError.state('ERR_NSNET_IN_USE', 'overlay.devices', String(st.vni),
         `VNI ${st.vni} on UDP port ${VXLAN_PORT} is in use by another VXLAN device on this host (${(e as Error).message})`);
@@ -177,46 +182,60 @@ async function checkUnderlay(ctx: DriverContext, o: OverlayContext, st: OverlayS
 /**
  * This process's joins of a network under way on this host, by controller
  * (its OverlayContext) and network: how many (from their prepareJoin until
- * their trip is done) and the making of the devices, if under way. Joins
- * that start at once wait for one making, not race to make the devices
- * twice (the loser's clean-up deleted the winner's); a leave or a failed
- * join does not remove devices that a join under way is about to plug
- * into. Another process's joins are not known here.
+ * their trip is done), and the queue that makes and removes the devices one
+ * at a time. Joins that start at once wait for one making, not race to make
+ * the devices twice (the loser's clean-up deleted the winner's); a leave or
+ * a failed join does not remove devices that a join under way is about to
+ * plug into. Another process's joins are not known here: a making that
+ * finds a device made meanwhile leaves it and looks again.
  */
-const underWay = new WeakMap<object, Map<string, { joins: number; making: Promise<boolean> | null }>>();
+const underWay = new WeakMap<object, Map<string, { joins: number; queue: Promise<unknown> | null }>>();
 
-function joinsOf(ctx: DriverContext, networkId: string): { joins: number; making: Promise<boolean> | null } {
+function joinsOf(ctx: DriverContext, networkId: string): { joins: number; queue: Promise<unknown> | null } {
   const key = ctx.overlay ?? ctx.host;
   let m = underWay.get(key);
   if (!m) underWay.set(key, (m = new Map()));
   let u = m.get(networkId);
-  if (!u) m.set(networkId, (u = { joins: 0, making: null }));
+  if (!u) m.set(networkId, (u = { joins: 0, queue: null }));
   return u;
 }
 
-/** ensureDevices, one at a time per network in this process: a join (or a reconcile) that comes meanwhile waits and then finds the devices. */
-export async function ensureDevicesOnce(ctx: DriverContext, n: NetworkRecord, links?: Map<string, Link>): Promise<boolean> {
-  const u = joinsOf(ctx, n.id);
-  const before = u.making;
+/**
+ * Runs fn after what is queued for the network's devices in this process
+ * (their making and removal, one at a time); fn is told whether it waited.
+ */
+async function inTurn<T>(ctx: DriverContext, networkId: string, fn: (waited: boolean) => Promise<T>): Promise<T> {
+  const u = joinsOf(ctx, networkId);
+  const before = u.queue;
   const mine = (async () => {
-    if (before) {
-      await before.catch(() => {});
-      // Links listed before the wait say nothing of what it made.
-      links = undefined;
-    }
-    return ensureDevices(ctx, n, links);
+    if (before) await before.catch(() => {});
+    return fn(before !== null);
   })();
-  u.making = mine;
+  u.queue = mine;
   try {
     return await mine;
   } finally {
-    if (u.making === mine) u.making = null;
+    if (u.queue === mine) u.queue = null;
   }
 }
 
-/** Removes this host's devices of a network, when no sandbox here is on it any more (nor joining it in this process). */
-export async function removeDevices(ctx: DriverContext, n: NetworkRecord, onlyIfUnused: boolean): Promise<boolean> {
-  if (joinsOf(ctx, n.id).joins > 0) return false;
+/** ensureDevices in its turn: a join (or a reconcile) that comes meanwhile waits and then finds the devices. */
+export function ensureDevicesOnce(ctx: DriverContext, n: NetworkRecord, links?: Map<string, Link>): Promise<boolean> {
+  // Links listed before a wait say nothing of what was made or removed meanwhile.
+  return inTurn(ctx, n.id, (waited) => ensureDevices(ctx, n, waited ? undefined : links));
+}
+
+/**
+ * Removes this host's devices of a network, when no sandbox here is on it
+ * any more, nor joining it in this process: asked in its turn, after any
+ * making under way, and a join that starts meanwhile (counted before it
+ * queues) keeps them.
+ */
+export function removeDevices(ctx: DriverContext, n: NetworkRecord, onlyIfUnused: boolean): Promise<boolean> {
+  return inTurn(ctx, n.id, () => (joinsOf(ctx, n.id).joins > 0 ? Promise.resolve(false) : removeDevicesNow(ctx, n, onlyIfUnused)));
+}
+
+async function removeDevicesNow(ctx: DriverContext, n: NetworkRecord, onlyIfUnused: boolean): Promise<boolean> {
   const st = overlayState(n);
   const links = await ctx.host.links.list();
   const br = links.find((l) => l.name === st.bridge);
