@@ -155,9 +155,12 @@ export async function ensureDevices(ctx: DriverContext, n: NetworkRecord, links?
     }
     // A device whose making found one there already is not ours to delete:
     // another process (or a listing older than its making) came first.
+    // The bridge is the trip's first request: if it was there, the trip made nothing.
     const found = (name: string) => (e as NsnetError).code === 'EEXIST' && String((e as NsnetError).object ?? '').includes(`'${name}'`);
-    if (!br && !found(st.bridge)) await ctx.host.links.delete(st.bridge).catch(() => {});
-    if (!vx && !found(st.vxlan)) await ctx.host.links.delete(st.vxlan).catch(() => {});
+    if (!found(st.bridge)) {
+      if (!br) await ctx.host.links.delete(st.bridge).catch(() => {});
+      if (!vx && !found(st.vxlan)) await ctx.host.links.delete(st.vxlan).catch(() => {});
+    }
     o.making?.(n.id, false);
     // Look again, once: devices of this network that came meanwhile do.
     if (!again && (found(st.bridge) || (found(st.vxlan) && (await ctx.host.links.find(st.vxlan))))) return ensureDevices(ctx, n, undefined, true);
