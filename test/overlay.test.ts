@@ -6,6 +6,7 @@ import { Etcd3 } from 'etcd3';
 
 import { Controller, NsnetError } from '../src/index.js';
 import { PEERS_PER_TRIP } from '../src/drivers/overlay.js';
+import { ownerTag } from '../src/owner.js';
 import { eventually } from './cnm-helpers.js';
 import { attempt, ipj, serve, uniq } from './helpers.js';
 import { cluster, programmed, type Cluster, type SimHost } from './overlay-helpers.js';
@@ -111,6 +112,22 @@ describe('overlay', () => {
       expect(await b.ns.links.find(st.bridge)).toBeNull();
     } finally {
       for (const sb of await b.c.sandboxes()) if (sb.name.startsWith('sc')) await sb.delete().catch(() => {});
+      await net.delete().catch(() => {});
+    }
+  });
+
+  test("a network's device that another store made on this host is never taken nor removed: the join is refused, saying whose it is, and the device is still there after", async () => {
+    const b = k.hosts[1]!;
+    const net = await k.hosts[0]!.c.createNetwork(uniq('ovf'), { driver: 'overlay', subnets: ['10.81.0.0/24'] });
+    const st = net.record.driverState as { bridge: string };
+    await b.ns.batch().addBridge({ name: st.bridge, up: true }).setLink(st.bridge, { alias: ownerTag('f'.repeat(16), net.id) }).commit();
+    try {
+      const err = await b.c.createSandbox(uniq('sc'), { networks: [net.name] }).catch((e: NsnetError) => e);
+      expect((err as NsnetError).code).toBe('ERR_NSNET_IN_USE');
+      expect((err as NsnetError).message).toMatch(/belongs to another nsnet store/);
+      expect((await b.ns.links.find(st.bridge))?.alias).toBe(ownerTag('f'.repeat(16), net.id));
+    } finally {
+      await b.ns.links.delete(st.bridge).catch(() => {});
       await net.delete().catch(() => {});
     }
   });
