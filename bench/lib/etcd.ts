@@ -3,10 +3,11 @@
 // its own namespace holds the bridge and etcd's address, and each
 // simulated host plugs a veth into it. etcd's data dir is a tmpfs of the
 // caller's own mount namespace.
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, execFile, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 
 import { Netns } from 'nsnet';
 
@@ -76,7 +77,11 @@ export class Etcd {
     this.url = `etcd://${address}:${port}`;
   }
 
-  /** Starts etcd and waits until it answers. */
+  /**
+   * Starts etcd and waits until it answers. The probe runs asynchronously:
+   * a test's traffic goes on meanwhile, and an event loop stalled by a
+   * synchronous etcdctl fires its connect timeouts late, as failures.
+   */
   async start(): Promise<void> {
     const c = `http://${this.address}:${this.port}`;
     const peer = `http://${this.address}:${this.port + 1}`;
@@ -86,7 +91,7 @@ export class Etcd {
     this.proc.stderr!.on('data', (d) => (this.log += String(d)).length > 1e5 && (this.log = this.log.slice(-5e4)));
     for (let i = 0; i < 200; i++) {
       try {
-        execFileSync('nsenter', [`--net=${this.ns.path}`, 'etcdctl', '--endpoints', c, '--dial-timeout', '300ms', 'endpoint', 'health'], { stdio: 'ignore', env: { ...process.env, ETCDCTL_API: '3' } });
+        await promisify(execFile)('nsenter', [`--net=${this.ns.path}`, 'etcdctl', '--endpoints', c, '--dial-timeout', '300ms', '--command-timeout', '1s', 'endpoint', 'health'], { env: { ...process.env, ETCDCTL_API: '3' } });
         return;
       } catch {
         await new Promise((r) => setTimeout(r, 100));
