@@ -13,6 +13,7 @@
         "native/io/inet.cc",
         "native/io/resync.cc",
         "native/io/monitor.cc",
+        "native/io/lock.cc",
         "native/ns/ns.cc",
         "native/ns/namespace.cc",
         "native/ns/sysctls.cc",

@@ -374,6 +374,8 @@ export interface Native {
   nftList(ns: NativeNetns, what: 'elems', family: number, table: string, set: string): Promise<NativeList<NativeNftElem>>;
   /** SO_PEERCRED of a connected unix socket's fd: who connected (synchronous: it never waits). */
   peerCred(fd: number): { pid: number; uid: number; gid: number };
+  /** flock(fd, LOCK_SH or LOCK_EX | LOCK_NB), never waiting: 0, or the errno (EWOULDBLOCK: another holds it). */
+  flock(fd: number, exclusive: boolean): number;
 }
 
 const require = createRequire(import.meta.url);
@@ -382,11 +384,8 @@ const load = require('node-gyp-build') as (dir: string) => unknown;
 // src/native.ts and dist/native.js both sit one level below the package root.
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-/**
- * NSNET_ADDON=<path to a .node file> loads that build instead (the
- * sanitizer build of scripts/sanitize.sh, say). A path that does not load
- * is an error, never a silent fallback to the normal build.
- */
+// NSNET_ADDON=<path to a .node file> loads that build instead (the sanitizer build of
+// scripts/sanitize.sh, say). A path that does not load is an error, never a silent fallback.
 function loadAddon(): unknown {
   const chosen = process.env.NSNET_ADDON;
   if (!chosen) return load(root);

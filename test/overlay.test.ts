@@ -116,6 +116,38 @@ describe('overlay', () => {
     }
   });
 
+  test("two processes of one state dir, one deleting the host's only sandbox on a network while the other creates the next, forty times over: every create succeeds with its interface on the network's bridge, and nothing is left at the end", async () => {
+    const b = k.hosts[1]!;
+    // A second Controller on b's state dir stands for a second process (a CLI beside the daemon): what one
+    // process knows of its own joins under way, the other does not.
+    const other = await Controller.open({ stateDir: b.stateDir, host: b.ns, globalStore: k.etcd.url, advertise: b.address, firewall: 'none', register: false });
+    const net = await k.hosts[0]!.c.createNetwork(uniq('ovx'), { driver: 'overlay', subnets: ['10.81.0.0/24'] });
+    const st = net.record.driverState as { vxlan: string; bridge: string };
+    const cs = [b.c, other];
+    try {
+      let last = await b.c.createSandbox(uniq('sx'), { networks: [net.name] });
+      for (let i = 0; i < 40; i++) {
+        const [, next] = await Promise.all([
+          last.delete(),
+          new Promise((r) => setTimeout(r, (i % 10) * 0.3)).then(() => cs[(i + 1) % 2]!.createSandbox(uniq('sx'), { networks: [net.name] })),
+        ]);
+        const [ep] = await next.endpoints();
+        const port = (await ipj<any[]>(b.ns.path!, 'link', 'show', 'dev', ep!.record.hostIfname!))[0];
+        expect(port.master).toBe(st.bridge);
+        expect((await b.ns.links.find(st.bridge))?.ifindex).toBe((await b.ns.links.find(st.vxlan))?.master);
+        // The next iteration's delete goes through the process that did not create it.
+        last = await cs[i % 2]!.sandbox(next.name);
+      }
+      await last.delete();
+      expect(await b.ns.links.find(st.vxlan)).toBeNull();
+      expect(await b.ns.links.find(st.bridge)).toBeNull();
+    } finally {
+      for (const sb of await b.c.sandboxes()) if (sb.name.startsWith('sx')) await sb.delete().catch(() => {});
+      other.close();
+      await net.delete().catch(() => {});
+    }
+  });
+
   test("a network's device that another store made on this host is never taken nor removed: the join is refused, saying whose it is, and the device is still there after", async () => {
     const b = k.hosts[1]!;
     const net = await k.hosts[0]!.c.createNetwork(uniq('ovf'), { driver: 'overlay', subnets: ['10.81.0.0/24'] });

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "../io/inet.h"
+#include "../io/lock.h"
 #include "../ops/group.h"
 #include "convert.h"
 #include "handle.h"
@@ -93,6 +94,7 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::SysctlDump>("sysctlDump"),
                              InstanceMethod<&Addon::ResetStep>("resetStep"),
                              InstanceMethod<&Addon::PeerCred>("peerCred"),
+                             InstanceMethod<&Addon::Flock>("flock"),
                              InstanceValue("NetnsHandle", handle),
                              InstanceValue("Channel", Channel::Define(env)),
                          });
@@ -292,6 +294,12 @@ class Addon : public Napi::Addon<Addon> {
     o.Set("uid", c.uid);
     o.Set("gid", c.gid);
     return o;
+  }
+
+  // flock(fd, exclusive) -> 0 or the errno that refused it (never waits)
+  Napi::Value Flock(const Napi::CallbackInfo& info) {
+    if (!info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "flock: not an fd");
+    return Napi::Number::New(info.Env(), -io::try_flock(info[0].As<Napi::Number>().Int32Value(), info[1].ToBoolean().Value()));
   }
 
   // socketIn(ns, family: 4 | 6, type: 'tcp' | 'udp', address?: string, port?: number) -> Promise<fd>

@@ -3,12 +3,15 @@
 // endpoints, ports, sandboxes, joins and reconcile each take this context,
 // not the Controller, so each is a module of its own and the Controller is a
 // facade over them (libnetwork's drivers get narrow callbacks the same way).
+import { join } from 'node:path';
+
 import type { Driver, DriverContext, OverlayContext, PooledInterface } from '../drivers/driver.js';
 import { NsnetError, ValidationError } from '../errors.js';
 import type { FirewallBackend } from '../firewall/backend.js';
 import { Netns } from '../netlink/netns.js';
 import type { Claim } from '../netlink/pool.js';
 import type { GlobalStore } from '../store/global/store.js';
+import { LOCK_DIR } from '../store/statedir.js';
 import type { EndpointRecord, NetworkRecord, SandboxRecord, Store } from '../store/store.js';
 import type { FileDirs } from './files.js';
 import type { SandboxHook } from './hooks.js';
@@ -163,6 +166,7 @@ export class Context implements CnmContext {
   pools: Pools | null = null;
   lifecycle: SandboxLifecycle | null = null;
   readonly owner: string;
+  readonly locks: string;
   readonly overlay: OverlayContext | null;
   private closed = false;
 
@@ -180,6 +184,7 @@ export class Context implements CnmContext {
     overlay: OverlayContext | null,
   ) {
     this.owner = store.id;
+    this.locks = join(stateDir, LOCK_DIR);
     this.inFlight = inFlightOn(store.id);
     this.overlay = overlay;
   }

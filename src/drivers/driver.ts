@@ -27,6 +27,8 @@ export interface DriverContext {
   readonly overlay?: OverlayContext | null;
   /** Tests' fault injection at named steps (ControllerOptions.faults). */
   readonly faults?: ((step: string, batch?: unknown) => void) | undefined;
+  /** Where the processes of this store keep the lock files they share (store/filelock.ts); absent: this process alone is known. */
+  readonly locks?: string;
 }
 
 /** A remote endpoint as a VXLAN device needs it: where its MAC lives, and its addresses. */

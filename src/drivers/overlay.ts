@@ -10,10 +10,13 @@
 // overlay network gives no route out; a sandbox reaches outside through a
 // local bridge network it also joins, as Docker's containers do through
 // docker_gwbridge.
+import { join } from 'node:path';
+
 import { NsnetError, ValidationError } from '../errors.js';
 import type { Batch } from '../netlink/batch.js';
 import type { Link } from '../netlink/types.js';
 import { ownerOf, ownerTag, ownership } from '../owner.js';
+import { FileLock } from '../store/filelock.js';
 import type { NetworkRecord } from '../store/store.js';
 import * as v from '../validate.js';
 import { bridgeDriver } from './bridge.js';
@@ -235,8 +238,33 @@ export function ensureDevicesOnce(ctx: DriverContext, n: NetworkRecord, links?: 
  * queues) keeps them.
  */
 export function removeDevices(ctx: DriverContext, n: NetworkRecord, onlyIfUnused: boolean): Promise<boolean> {
-  return inTurn(ctx, n.id, () => (joinsOf(ctx, n.id).joins > 0 ? Promise.resolve(false) : removeDevicesNow(ctx, n, onlyIfUnused)));
+  return inTurn(ctx, n.id, async () => {
+    if (joinsOf(ctx, n.id).joins > 0) return false;
+    // Another process of this store joining the network holds its lock shared: the devices are that join's.
+    const lock = ctx.locks ? FileLock.try(devicesLock(ctx, n), true) : null;
+    if (ctx.locks && !lock) return false;
+    try {
+      const removed = await removeDevicesNow(ctx, n, onlyIfUnused);
+      // Nobody joins: the lock file goes with the devices (a join that opened it meanwhile takes the next one's).
+      if (removed) lock?.remove();
+      return removed;
+    } finally {
+      lock?.release();
+    }
+  });
 }
+
+/**
+ * The lock file of a network's devices on this host, for the processes of
+ * this store: a join holds it shared from before it looks for the devices
+ * until its trip has plugged into them, a removal exclusive while it looks
+ * at the bridge's ports and removes the devices. So one process's leave
+ * never removes devices another's join has found and is about to use.
+ */
+const devicesLock = (ctx: DriverContext, n: NetworkRecord) => join(ctx.locks!, `overlay-${n.id}`);
+
+/** How long a join waits for another process's removal of the devices (two links deleted) to finish. */
+const LOCK_WAIT_MS = 10_000;
 
 async function removeDevicesNow(ctx: DriverContext, n: NetworkRecord, onlyIfUnused: boolean): Promise<boolean> {
   const st = overlayState(n);
@@ -303,11 +331,16 @@ export const overlayDriver: Driver = {
     const u = joinsOf(ctx, n.id);
     u.joins++;
     let released = false;
+    let lock: FileLock | null = null;
     const release = () => {
-      if (!released) u.joins--;
+      if (!released) {
+        u.joins--;
+        lock?.release();
+      }
       released = true;
     };
     try {
+      if (ctx.locks) lock = await FileLock.take(devicesLock(ctx, n), false, LOCK_WAIT_MS, `joining network ${n.name}`);
       await ensureDevicesOnce(ctx, n);
     } catch (e) {
       release();

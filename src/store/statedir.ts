@@ -13,7 +13,9 @@ import { NsnetError } from '../errors.js';
 export const DB_FILE = 'nsnet.db';
 /** The global store the daemon of this state dir uses, recorded for the commands run beside it. */
 export const GLOBAL_FILE = 'global-store';
-const STORE_FILES = new Set([DB_FILE, `${DB_FILE}-wal`, `${DB_FILE}-shm`, `${DB_FILE}-journal`, GLOBAL_FILE]);
+/** The lock files the processes of the store share (filelock.ts). */
+export const LOCK_DIR = 'locks';
+const STORE_FILES = new Set([DB_FILE, `${DB_FILE}-wal`, `${DB_FILE}-shm`, `${DB_FILE}-journal`, GLOBAL_FILE, LOCK_DIR]);
 
 function refuse(dir: string, why: string): never {
   throw new NsnetError(`state dir ${dir}: ${why}`, { code: 'ERR_NSNET_STORE', op: 'open', object: dir });
