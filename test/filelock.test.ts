@@ -48,16 +48,21 @@ describe('file locks', () => {
   test("a holder killed with SIGKILL leaves its lock free at once; take() waits for a holder and goes on when it lets go, and gives up with ERR_NSNET_BUSY after its timeout", async () => {
     const path = join(dir, 'b');
     const p = await holder(path, true);
-    expect(FileLock.try(path, false)).toBeNull();
-    await expect(FileLock.take(path, false, 50, 'a test')).rejects.toMatchObject({ code: 'ERR_NSNET_BUSY' });
-    const taking = FileLock.take(path, false, 10_000, 'a test');
-    setTimeout(() => process.kill(-p.pid!, 'SIGKILL'), 100);
-    const l = await taking;
-    expect(othersGet(path, true)).toBe(false);
-    l.release();
+    const kill = () => void (p.exitCode === null && p.signalCode === null && process.kill(-p.pid!, 'SIGKILL'));
+    try {
+      expect(FileLock.try(path, false)).toBeNull();
+      await expect(FileLock.take(path, false, 50, 'a test')).rejects.toMatchObject({ code: 'ERR_NSNET_BUSY' });
+      const taking = FileLock.take(path, false, 10_000, 'a test');
+      setTimeout(kill, 100);
+      const l = await taking;
+      expect(othersGet(path, true)).toBe(false);
+      l.release();
+    } finally {
+      kill();
+    }
   });
 
-  test('a lock file its exclusive holder removes while another waits for it: the waiter locks the file made again at the path, which another process then cannot lock alongside', async () => {
+  test('a lock file its exclusive holder removes while a take() waits for it: the waiter locks the file made again at the path, which another process then cannot lock alongside', async () => {
     const path = join(dir, 'c');
     const x = FileLock.try(path, true)!;
     const waiting = FileLock.take(path, false, 10_000, 'a test');

@@ -125,24 +125,49 @@ describe('overlay', () => {
     const st = net.record.driverState as { vxlan: string; bridge: string };
     const cs = [b.c, other];
     try {
-      let last = await b.c.createSandbox(uniq('sx'), { networks: [net.name] });
+      // Each round, one process deletes what it made the round before while the other makes the next.
+      let last = await cs[0]!.createSandbox(uniq('sx'), { networks: [net.name] });
       for (let i = 0; i < 40; i++) {
         const [, next] = await Promise.all([
           last.delete(),
-          new Promise((r) => setTimeout(r, (i % 10) * 0.3)).then(() => cs[(i + 1) % 2]!.createSandbox(uniq('sx'), { networks: [net.name] })),
+          new Promise((r) => setTimeout(r, i % 3)).then(() => cs[(i + 1) % 2]!.createSandbox(uniq('sx'), { networks: [net.name] })),
         ]);
         const [ep] = await next.endpoints();
         const port = (await ipj<any[]>(b.ns.path!, 'link', 'show', 'dev', ep!.record.hostIfname!))[0];
         expect(port.master).toBe(st.bridge);
         expect((await b.ns.links.find(st.bridge))?.ifindex).toBe((await b.ns.links.find(st.vxlan))?.master);
-        // The next iteration's delete goes through the process that did not create it.
-        last = await cs[i % 2]!.sandbox(next.name);
+        last = next;
       }
       await last.delete();
       expect(await b.ns.links.find(st.vxlan)).toBeNull();
       expect(await b.ns.links.find(st.bridge)).toBeNull();
     } finally {
       for (const sb of await b.c.sandboxes()) if (sb.name.startsWith('sx')) await sb.delete().catch(() => {});
+      other.close();
+      await net.delete().catch(() => {});
+    }
+  });
+
+  test("two processes of one state dir creating sandboxes at once on a host's first join of a network, ten rounds: both make the devices, the one that finds them made meanwhile leaves them and uses them, every create succeeds, and the last delete removes them", async () => {
+    const b = k.hosts[1]!;
+    const other = await Controller.open({ stateDir: b.stateDir, host: b.ns, globalStore: k.etcd.url, advertise: b.address, firewall: 'none', register: false });
+    const net = await k.hosts[0]!.c.createNetwork(uniq('ove'), { driver: 'overlay', subnets: ['10.82.0.0/24'] });
+    const st = net.record.driverState as { vxlan: string; bridge: string };
+    try {
+      for (let round = 0; round < 10; round++) {
+        const sbs = await Promise.all([b.c, other, b.c, other].map((c) => c.createSandbox(uniq('se'), { networks: [net.name] })));
+        const br = (await b.ns.links.find(st.bridge))!;
+        expect((await b.ns.links.find(st.vxlan))?.master).toBe(br.ifindex);
+        for (const sb of sbs) {
+          const [ep] = await sb.endpoints();
+          expect((await ipj<any[]>(b.ns.path!, 'link', 'show', 'dev', ep!.record.hostIfname!))[0].master).toBe(st.bridge);
+        }
+        await Promise.all(sbs.map((sb) => sb.delete()));
+        expect(await b.ns.links.find(st.vxlan)).toBeNull();
+        expect(await b.ns.links.find(st.bridge)).toBeNull();
+      }
+    } finally {
+      for (const sb of await b.c.sandboxes()) if (sb.name.startsWith('se')) await sb.delete().catch(() => {});
       other.close();
       await net.delete().catch(() => {});
     }

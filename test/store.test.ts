@@ -1,7 +1,7 @@
 // The SQLite store on each engine this Node has (node:sqlite from 22.13,
 // better-sqlite3 on 20): transactions commit or roll back whole, and
 // reads see the same records that were written.
-import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -135,7 +135,7 @@ describe('the state dir is nsnet\'s alone', () => {
     }
   });
 
-  test('an existing 0755 state dir and a 0644 nsnet.db (and its -wal) are tightened to 0700 and 0600', () => {
+  test('an existing 0755 state dir, a 0644 nsnet.db (and its -wal) and a 0755 locks/ are tightened to 0700, 0600 and 0700 (a directory, which must stay searchable)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'nsnet-perm-'));
     try {
       chmodSync(dir, 0o755);
@@ -143,8 +143,14 @@ describe('the state dir is nsnet\'s alone', () => {
       writeFileSync(join(dir, 'nsnet.db-wal'), '', { mode: 0o644 });
       chmodSync(join(dir, 'nsnet.db'), 0o644);
       chmodSync(join(dir, 'nsnet.db-wal'), 0o644);
+      mkdirSync(join(dir, 'locks'));
+      chmodSync(join(dir, 'locks'), 0o755);
       const s = new SqliteStore(dir);
-      expect([mode(dir), mode(join(dir, 'nsnet.db')), mode(join(dir, 'nsnet.db-wal'))]).toEqual(['700', '600', '600']);
+      expect([mode(dir), mode(join(dir, 'nsnet.db')), mode(join(dir, 'nsnet.db-wal')), mode(join(dir, 'locks'))]).toEqual(['700', '600', '600', '700']);
+      s.close();
+      // Opened again (a second process), the directory keeps its search bit.
+      new SqliteStore(dir).close();
+      expect(mode(join(dir, 'locks'))).toBe('700');
       s.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -189,6 +189,11 @@ export class Context implements CnmContext {
     this.overlay = overlay;
   }
 
+  joinedHere(networkId: string): Promise<boolean> {
+    // Unfiltered, the endpoints are this host's, from the local store: no global mirror to lag behind another process.
+    return this.store.view((t) => t.endpoints().some((e) => e.networkId === networkId && !!e.sandboxId));
+  }
+
   live(): void {
     if (this.closed) throw NsnetError.state('ERR_NSNET_CLOSED', 'controller', this.stateDir, 'the controller is closed');
   }

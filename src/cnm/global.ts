@@ -180,7 +180,7 @@ async function kernelSide(ctx: CnmContext, nets: Map<string, NetworkRecord>, out
       if (joined.has(net.id)) {
         if (await ensureDevicesOnce(ctx, net, links)) out.found.push(`network ${net.name}: ${overlayState(net).vxlan} was gone: made again`);
       } else if (links.has(overlayState(net).vxlan) || links.has(overlayState(net).bridge)) {
-        if (await removeDevices(ctx, net, true)) out.found.push(`network ${net.name}: no sandbox here: its devices removed`);
+        if (await removeDevices(ctx, net)) out.found.push(`network ${net.name}: no sandbox here: its devices removed`);
       }
     } catch (e) {
       out.errors.push(`network ${net.name}: ${(e as Error).message}`);

@@ -139,7 +139,7 @@ async function leaveSandbox(ctx: CnmContext, epRec: EndpointRecord, busy: Busy, 
   });
   const takenOver = portSpecs(handed);
   if (takenOver.length) await td.step('firewall', () => firewallDo(ctx, () => ctx.firewall.publish(takenOver)));
-  await td.step('kernel.vacate', () => vacate(ctx, [cur.net]));
+  await td.step('kernel.vacate', () => vacate(ctx, [cur.net], [cur.ep]));
   const lifecycle = ctx.lifecycle;
   if (lifecycle && cur.sb && cur.sb.netnsKind !== 'container') await td.step('names', () => liveAgain(ctx, lifecycle, cur.sb!.id));
   if (cur.sb) {
@@ -168,11 +168,12 @@ async function leaveSandbox(ctx: CnmContext, epRec: EndpointRecord, busy: Busy, 
  * the driver's vacate (a global network's devices go with the host's last
  * sandbox on it).
  */
-export async function vacate(ctx: CnmContext, nets: Iterable<NetworkRecord>): Promise<void> {
+export async function vacate(ctx: CnmContext, nets: Iterable<NetworkRecord>, leaving: EndpointRecord[]): Promise<void> {
   const withHook = [...nets].filter((n) => ctx.knownDriver(n.driver)?.vacate);
   if (!withHook.length) return;
   const joined = new Set((await ctx.store.view((t) => t.endpoints())).filter((e) => e.sandboxId).map((e) => e.networkId));
-  for (const n of withHook) if (!joined.has(n.id)) await ctx.driver(n.driver).vacate!(ctx, n);
+  const going = (n: NetworkRecord) => leaving.filter((e) => e.networkId === n.id && e.hostIfname).map((e) => e.hostIfname!);
+  for (const n of withHook) if (!joined.has(n.id)) await ctx.driver(n.driver).vacate!(ctx, n, going(n));
 }
 
 /** Leaves if joined, then releases the endpoint's addresses and host ports. */

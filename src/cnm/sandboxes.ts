@@ -336,7 +336,7 @@ async function teardown(ctx: CnmContext, sbRec: SandboxRecord, o: DeleteOptions,
   );
   // Its mark went with its record.
   if (forgotten) busy.gone();
-  await td.step('kernel.vacate', () => vacate(ctx, cur.nets.values()));
+  await td.step('kernel.vacate', () => vacate(ctx, cur.nets.values(), cur.eps));
   ctx.emit({ kind: 'sandbox', action: 'delete', id: sb.id, name: sb.name });
   td.finish();
   return { recycled, reason };

@@ -29,6 +29,8 @@ export interface DriverContext {
   readonly faults?: ((step: string, batch?: unknown) => void) | undefined;
   /** Where the processes of this store keep the lock files they share (store/filelock.ts); absent: this process alone is known. */
   readonly locks?: string;
+  /** Whether the store (shared by every process of it) has an endpoint of the network joined to a sandbox on this host. */
+  joinedHere?(networkId: string): Promise<boolean>;
 }
 
 /** A remote endpoint as a VXLAN device needs it: where its MAC lives, and its addresses. */
@@ -149,8 +151,10 @@ export interface Driver {
   /**
    * No sandbox of this host is on n any more (the last one left, or was
    * deleted and its namespace released): removes what prepareJoin made.
+   * leaving: the host ends of the going sandboxes' interfaces, which may
+   * still be there, on their way out with a released namespace.
    */
-  vacate?(ctx: DriverContext, n: NetworkRecord): Promise<void>;
+  vacate?(ctx: DriverContext, n: NetworkRecord, leaving: string[]): Promise<void>;
   /** Adds the requests that plug ep into sb's namespace to b. */
   join(ctx: DriverContext, n: NetworkRecord, ep: EndpointRecord, sb: HasHandle, b: Batch, o: JoinOptions): void;
   /**

@@ -232,22 +232,34 @@ export function ensureDevicesOnce(ctx: DriverContext, n: NetworkRecord, links?: 
 }
 
 /**
- * Removes this host's devices of a network, when no sandbox here is on it
- * any more, nor joining it in this process: asked in its turn, after any
- * making under way, and a join that starts meanwhile (counted before it
- * queues) keeps them.
+ * Removes this host's devices of a network unless a sandbox here uses
+ * them, or a join is under way: in this process (asked in its turn, after
+ * any making; a join that starts meanwhile is counted before it queues),
+ * or in another of this store, which holds the devices' lock shared until
+ * it has plugged into the bridge. Under that lock held exclusively, a
+ * sandbox uses them if a port of the bridge (but the VXLAN device and
+ * `leaving`, veths on their way out) is there while the store (which every
+ * process of it shares) has an endpoint of the network joined here: a
+ * port alone may be a released namespace's veth the kernel has yet to
+ * take away, a record alone a failed join's being undone.
  */
-export function removeDevices(ctx: DriverContext, n: NetworkRecord, onlyIfUnused: boolean): Promise<boolean> {
+export function removeDevices(ctx: DriverContext, n: NetworkRecord, leaving: Iterable<string> = []): Promise<boolean> {
   return inTurn(ctx, n.id, async () => {
-    if (joinsOf(ctx, n.id).joins > 0) return false;
-    // Another process of this store joining the network holds its lock shared: the devices are that join's.
-    const lock = ctx.locks ? FileLock.try(devicesLock(ctx, n), true) : null;
-    if (ctx.locks && !lock) return false;
+    const u = joinsOf(ctx, n.id);
+    let lock: FileLock | null = null;
+    const deadline = performance.now() + LOCK_WAIT_MS;
+    // A join of this process that starts while this waits holds the lock
+    // shared, and its making queues behind this: give way to it.
+    for (let pause = 1; ; pause = Math.min(2 * pause, 50)) {
+      if (u.joins > 0 || performance.now() > deadline) return false;
+      if (!ctx.locks || (lock = FileLock.try(devicesLock(ctx, n), true))) break;
+      await new Promise((r) => setTimeout(r, pause));
+    }
     try {
-      const removed = await removeDevicesNow(ctx, n, onlyIfUnused);
-      // Nobody joins: the lock file goes with the devices (a join that opened it meanwhile takes the next one's).
-      if (removed) lock?.remove();
-      return removed;
+      const removed = await removeDevicesNow(ctx, n, new Set(leaving));
+      // No join anywhere, and the devices gone: so is the lock file (a join that opened it meanwhile takes the next one's).
+      if (removed !== null) lock?.remove();
+      return removed === true;
     } finally {
       lock?.release();
     }
@@ -257,21 +269,21 @@ export function removeDevices(ctx: DriverContext, n: NetworkRecord, onlyIfUnused
 /**
  * The lock file of a network's devices on this host, for the processes of
  * this store: a join holds it shared from before it looks for the devices
- * until its trip has plugged into them, a removal exclusive while it looks
- * at the bridge's ports and removes the devices. So one process's leave
- * never removes devices another's join has found and is about to use.
+ * until its trip has plugged into them, a removal exclusive while it reads
+ * the bridge's ports and removes the devices.
  */
 const devicesLock = (ctx: DriverContext, n: NetworkRecord) => join(ctx.locks!, `overlay-${n.id}`);
 
-/** How long a join waits for another process's removal of the devices (two links deleted) to finish. */
+/** How long a join waits for a removal of the devices (two links deleted), and a removal for joins under way, at most. */
 const LOCK_WAIT_MS = 10_000;
 
-async function removeDevicesNow(ctx: DriverContext, n: NetworkRecord, onlyIfUnused: boolean): Promise<boolean> {
+/** Whether it removed devices (null: something still uses them, so they stay). */
+async function removeDevicesNow(ctx: DriverContext, n: NetworkRecord, leaving: Set<string>): Promise<boolean | null> {
   const st = overlayState(n);
   const links = await ctx.host.links.list();
   const br = links.find((l) => l.name === st.bridge);
   const vx = links.find((l) => l.name === st.vxlan);
-  if (onlyIfUnused && br && links.some((l) => l.master === br.ifindex && l.ifindex !== vx?.ifindex)) return false;
+  if (br && links.some((l) => l.master === br.ifindex && l.ifindex !== vx?.ifindex && !leaving.has(l.name)) && (await ctx.joinedHere?.(n.id)) !== false) return null;
   let removed = false;
   ctx.overlay?.removed?.(n.id);
   for (const l of [vx, br]) {
@@ -319,7 +331,8 @@ export const overlayDriver: Driver = {
   createNetwork: async () => {},
 
   async deleteNetwork(ctx, n) {
-    await removeDevices(ctx, n, false);
+    // Its endpoints here have left (their veths deleted): a port still on the bridge is another process's sandbox.
+    await removeDevices(ctx, n);
   },
 
   networkLinks(n) {
@@ -358,12 +371,12 @@ export const overlayDriver: Driver = {
   async leave(ctx, n, ep, sb) {
     await bridgeDriver.leave(ctx, n, ep, sb);
     // The last port of this host's bridge: the devices go too (a failed join's undo).
-    await removeDevices(ctx, n, true);
+    await removeDevices(ctx, n);
   },
 
-  async vacate(ctx, n) {
-    // Whatever is left on the bridge is a released namespace's veth, on its way out.
-    await removeDevices(ctx, n, false);
+  async vacate(ctx, n, leaving) {
+    // The leaving sandboxes' veths may still be ports, their released namespaces on their way out.
+    await removeDevices(ctx, n, leaving);
   },
 
   detach: (ctx, n, ep) => bridgeDriver.detach!(ctx, n, ep),

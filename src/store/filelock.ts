@@ -5,12 +5,11 @@
 // leaves one held. Taking one never waits on the JS thread: a lock another
 // process holds is tried again after a pause.
 import { closeSync, fstatSync, mkdirSync, openSync, constants, statSync, unlinkSync } from 'node:fs';
+import { constants as os } from 'node:os';
 import { dirname } from 'node:path';
 
 import { NsnetError } from '../errors.js';
 import { native } from '../native.js';
-
-const EWOULDBLOCK = 11;
 
 export class FileLock {
   private fd: number | null;
@@ -29,19 +28,22 @@ export class FileLock {
    * it) is taken again on the one now at that path.
    */
   static try(path: string, exclusive: boolean): FileLock | null {
+    let made = false;
     for (;;) {
       let fd: number;
       try {
         fd = openSync(path, constants.O_RDONLY | constants.O_CREAT, 0o600);
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+        // Once: a directory made that still gives ENOENT (a dangling symlink) is an error, not a loop.
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || made) throw e;
         mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+        made = true;
         continue;
       }
       const r = native.flock(fd, exclusive);
       if (r !== 0) {
         closeSync(fd);
-        if (r === EWOULDBLOCK) return null;
+        if (r === os.errno.EWOULDBLOCK) return null;
         throw NsnetError.kernel('flock', path, r);
       }
       if (sameFile(fd, path)) return new FileLock(fd, path);
@@ -61,16 +63,19 @@ export class FileLock {
     }
   }
 
-  /** Removes the file, then lets go: for an exclusive holder whose lock is no longer needed by anyone. */
+  /**
+   * Removes the file, then lets go: for an exclusive holder whose lock
+   * nobody needs any more. A file that cannot be removed is left: an empty
+   * file in the state dir, which the next holder takes as it is.
+   */
   remove(): void {
     if (this.fd === null) return;
     try {
       unlinkSync(this.path);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    } finally {
-      this.release();
+    } catch {
+      // Left for the next holder.
     }
+    this.release();
   }
 
   release(): void {

@@ -43,8 +43,9 @@ export function prepareStateDir(dir: string): string {
   closeSync(openSync(db, 'a', 0o600));
   for (const f of STORE_FILES) {
     const p = join(dir, f);
+    const mode = f === LOCK_DIR ? 0o700 : 0o600;
     try {
-      if ((statSync(p).mode & 0o777) !== 0o600) chmodSync(p, 0o600);
+      if ((statSync(p).mode & 0o777) !== mode) chmodSync(p, mode);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
