@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Etcd3 } from 'etcd3';
 
-import { Controller, NsnetError } from '../src/index.js';
+import { Controller, NsnetError, type Network, type Sandbox } from '../src/index.js';
 import { PEERS_PER_TRIP } from '../src/drivers/overlay.js';
 import { ownerTag } from '../src/owner.js';
 import { eventually } from './cnm-helpers.js';
@@ -116,62 +116,63 @@ describe('overlay', () => {
     }
   });
 
-  test("two processes of one state dir, one deleting the host's only sandbox on a network while the other creates the next, forty times over: every create succeeds with its interface on the network's bridge, and nothing is left at the end", async () => {
+  /**
+   * A second Controller on b's state dir, standing for a second process (a
+   * CLI beside the daemon): what one process knows of its own joins under
+   * way, the other does not. fn gets both and a new overlay network; what
+   * is left of it goes after.
+   */
+  async function twoProcesses(prefix: string, subnet: string, fn: (cs: [Controller, Controller], net: Network, st: { vxlan: string; bridge: string }) => Promise<void>) {
     const b = k.hosts[1]!;
-    // A second Controller on b's state dir stands for a second process (a CLI beside the daemon): what one
-    // process knows of its own joins under way, the other does not.
     const other = await Controller.open({ stateDir: b.stateDir, host: b.ns, globalStore: k.etcd.url, advertise: b.address, firewall: 'none', register: false });
-    const net = await k.hosts[0]!.c.createNetwork(uniq('ovx'), { driver: 'overlay', subnets: ['10.81.0.0/24'] });
-    const st = net.record.driverState as { vxlan: string; bridge: string };
-    const cs = [b.c, other];
+    const net = await k.hosts[0]!.c.createNetwork(uniq(prefix), { driver: 'overlay', subnets: [subnet] });
     try {
+      await fn([b.c, other], net, net.record.driverState as { vxlan: string; bridge: string });
+    } finally {
+      for (const sb of await b.c.sandboxes()) if (sb.name.startsWith(prefix)) await sb.delete().catch(() => {});
+      other.close();
+      await net.delete().catch(() => {});
+    }
+  }
+
+  /** sb's interface is a port of the network's bridge on b, and the VXLAN device another. */
+  async function onBridge(sb: Sandbox, st: { vxlan: string; bridge: string }) {
+    const b = k.hosts[1]!;
+    const [ep] = await sb.endpoints();
+    expect((await ipj<any[]>(b.ns.path!, 'link', 'show', 'dev', ep!.record.hostIfname!))[0].master).toBe(st.bridge);
+    expect((await b.ns.links.find(st.bridge))?.ifindex).toBe((await b.ns.links.find(st.vxlan))?.master);
+  }
+
+  async function devicesGone(st: { vxlan: string; bridge: string }) {
+    expect(await k.hosts[1]!.ns.links.find(st.vxlan)).toBeNull();
+    expect(await k.hosts[1]!.ns.links.find(st.bridge)).toBeNull();
+  }
+
+  test("two processes of one state dir, one deleting the host's only sandbox on a network while the other creates the next, forty times over: every create succeeds with its interface on the network's bridge, and nothing is left at the end", () =>
+    twoProcesses('sx', '10.83.0.0/24', async (cs, net, st) => {
       // Each round, one process deletes what it made the round before while the other makes the next.
-      let last = await cs[0]!.createSandbox(uniq('sx'), { networks: [net.name] });
+      let last = await cs[0].createSandbox(uniq('sx'), { networks: [net.name] });
       for (let i = 0; i < 40; i++) {
         const [, next] = await Promise.all([
           last.delete(),
           new Promise((r) => setTimeout(r, i % 3)).then(() => cs[(i + 1) % 2]!.createSandbox(uniq('sx'), { networks: [net.name] })),
         ]);
-        const [ep] = await next.endpoints();
-        const port = (await ipj<any[]>(b.ns.path!, 'link', 'show', 'dev', ep!.record.hostIfname!))[0];
-        expect(port.master).toBe(st.bridge);
-        expect((await b.ns.links.find(st.bridge))?.ifindex).toBe((await b.ns.links.find(st.vxlan))?.master);
+        await onBridge(next, st);
         last = next;
       }
       await last.delete();
-      expect(await b.ns.links.find(st.vxlan)).toBeNull();
-      expect(await b.ns.links.find(st.bridge)).toBeNull();
-    } finally {
-      for (const sb of await b.c.sandboxes()) if (sb.name.startsWith('sx')) await sb.delete().catch(() => {});
-      other.close();
-      await net.delete().catch(() => {});
-    }
-  });
+      await devicesGone(st);
+    }));
 
-  test("two processes of one state dir creating sandboxes at once on a host's first join of a network, ten rounds: both make the devices, the one that finds them made meanwhile leaves them and uses them, every create succeeds, and the last delete removes them", async () => {
-    const b = k.hosts[1]!;
-    const other = await Controller.open({ stateDir: b.stateDir, host: b.ns, globalStore: k.etcd.url, advertise: b.address, firewall: 'none', register: false });
-    const net = await k.hosts[0]!.c.createNetwork(uniq('ove'), { driver: 'overlay', subnets: ['10.82.0.0/24'] });
-    const st = net.record.driverState as { vxlan: string; bridge: string };
-    try {
+  test("two processes of one state dir creating sandboxes at once on a host's first join of a network, ten rounds: both make the devices, the one that finds them made meanwhile leaves them and uses them, every create succeeds, and the last delete removes them", () =>
+    twoProcesses('se', '10.82.0.0/24', async ([one, other], net, st) => {
       for (let round = 0; round < 10; round++) {
-        const sbs = await Promise.all([b.c, other, b.c, other].map((c) => c.createSandbox(uniq('se'), { networks: [net.name] })));
-        const br = (await b.ns.links.find(st.bridge))!;
-        expect((await b.ns.links.find(st.vxlan))?.master).toBe(br.ifindex);
-        for (const sb of sbs) {
-          const [ep] = await sb.endpoints();
-          expect((await ipj<any[]>(b.ns.path!, 'link', 'show', 'dev', ep!.record.hostIfname!))[0].master).toBe(st.bridge);
-        }
+        const sbs = await Promise.all([one, other, one, other].map((c) => c.createSandbox(uniq('se'), { networks: [net.name] })));
+        for (const sb of sbs) await onBridge(sb, st);
         await Promise.all(sbs.map((sb) => sb.delete()));
-        expect(await b.ns.links.find(st.vxlan)).toBeNull();
-        expect(await b.ns.links.find(st.bridge)).toBeNull();
+        await devicesGone(st);
       }
-    } finally {
-      for (const sb of await b.c.sandboxes()) if (sb.name.startsWith('se')) await sb.delete().catch(() => {});
-      other.close();
-      await net.delete().catch(() => {});
-    }
-  });
+    }));
 
   test("a network's device that another store made on this host is never taken nor removed: the join is refused, saying whose it is, and the device is still there after", async () => {
     const b = k.hosts[1]!;
