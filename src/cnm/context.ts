@@ -73,6 +73,7 @@ export interface Pools {
 
 export interface CnmContext extends DriverContext {
   readonly store: Store;
+  joinedHere(networkId: string, except?: string): Promise<boolean>;
   /** The global store (etcd) beside the local one, or null: global networks need it. */
   readonly global: GlobalStore | null;
   readonly firewall: FirewallBackend;
@@ -189,9 +190,9 @@ export class Context implements CnmContext {
     this.overlay = overlay;
   }
 
-  joinedHere(networkId: string): Promise<boolean> {
+  joinedHere(networkId: string, except?: string): Promise<boolean> {
     // Unfiltered, the endpoints are this host's, from the local store: no global mirror to lag behind another process.
-    return this.store.view((t) => t.endpoints().some((e) => e.networkId === networkId && !!e.sandboxId));
+    return this.store.view((t) => t.endpoints().some((e) => e.networkId === networkId && !!e.sandboxId && e.id !== except));
   }
 
   live(): void {

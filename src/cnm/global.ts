@@ -3,7 +3,7 @@
 // lease), putting this host's endpoints back under a new lease, and the
 // global half of reconcile: etcd and the kernel brought in line both ways.
 import type { OverlayContext } from '../drivers/driver.js';
-import { ensureDevicesOnce, overlayState, removeDevices } from '../drivers/overlay.js';
+import { ensureDevicesOnce, overlayState, removeDevices, withDevices } from '../drivers/overlay.js';
 import { NsnetError, ValidationError } from '../errors.js';
 import { Prefix } from '../ipam/prefix.js';
 import { toBig } from '../ipaddr.js';
@@ -78,7 +78,6 @@ export function overlayContext(g: GlobalStore, peers: () => PeerSync | null): Ov
     peers: (id) => remotePeers(g, id),
     making: (id, on) => peers()?.making(id, on),
     programmed: (id, vxlan, list, ms, trips) => peers()?.adopt(id, vxlan, list, ms, trips),
-    hasDevices: (id) => peers()?.hasDevices(id) ?? false,
     removed: (id) => peers()?.forget(id),
   };
 }
@@ -178,7 +177,9 @@ async function kernelSide(ctx: CnmContext, nets: Map<string, NetworkRecord>, out
     if (net.driver !== 'overlay') continue;
     try {
       if (joined.has(net.id)) {
-        if (await ensureDevicesOnce(ctx, net, links)) out.found.push(`network ${net.name}: ${overlayState(net).vxlan} was gone: made again`);
+        // As a join does, under the devices' lock, the store asked again: a removal in another process may have come first.
+        const made = await withDevices(ctx, net, `reconciling network ${net.name}`, async () => (await ctx.joinedHere(net.id)) && ensureDevicesOnce(ctx, net));
+        if (made) out.found.push(`network ${net.name}: ${overlayState(net).vxlan} was gone: made again`);
       } else if (links.has(overlayState(net).vxlan) || links.has(overlayState(net).bridge)) {
         if (await removeDevices(ctx, net)) out.found.push(`network ${net.name}: no sandbox here: its devices removed`);
       }

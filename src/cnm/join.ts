@@ -139,7 +139,8 @@ async function leaveSandbox(ctx: CnmContext, epRec: EndpointRecord, busy: Busy, 
   });
   const takenOver = portSpecs(handed);
   if (takenOver.length) await td.step('firewall', () => firewallDo(ctx, () => ctx.firewall.publish(takenOver)));
-  await td.step('kernel.vacate', () => vacate(ctx, [cur.net], [cur.ep]));
+  // Its veth went with its leave: nothing of it is on its way out.
+  await td.step('kernel.vacate', () => vacate(ctx, [cur.net], []));
   const lifecycle = ctx.lifecycle;
   if (lifecycle && cur.sb && cur.sb.netnsKind !== 'container') await td.step('names', () => liveAgain(ctx, lifecycle, cur.sb!.id));
   if (cur.sb) {

@@ -299,11 +299,6 @@ export class PeerSync {
     return out;
   }
 
-  /** Whether a network's devices are here, as this process's watch and its own changes say. */
-  hasDevices(networkId: string): boolean {
-    return this.devices.has(networkId) && this.programmed.get(networkId) !== undefined;
-  }
-
   /** This process removed a network's devices: forgotten now, before the kernel's event says so. */
   forget(networkId: string): void {
     this.bump(networkId);

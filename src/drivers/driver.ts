@@ -29,8 +29,8 @@ export interface DriverContext {
   readonly faults?: ((step: string, batch?: unknown) => void) | undefined;
   /** Where the processes of this store keep the lock files they share (store/filelock.ts); absent: this process alone is known. */
   readonly locks?: string;
-  /** Whether the store (shared by every process of it) has an endpoint of the network joined to a sandbox on this host. */
-  joinedHere?(networkId: string): Promise<boolean>;
+  /** Whether the store (shared by every process of it) has an endpoint of the network joined to a sandbox on this host, but except. */
+  joinedHere?(networkId: string, except?: string): Promise<boolean>;
 }
 
 /** A remote endpoint as a VXLAN device needs it: where its MAC lives, and its addresses. */
@@ -54,8 +54,6 @@ export interface OverlayContext {
   making?(networkId: string, on: boolean): void;
   /** Told when this process made a network's devices with these peers programmed (so nobody reads them back from the kernel), in `trips` trips. */
   programmed?(networkId: string, vxlan: string, peers: Peer[], ms: number, trips: number): void;
-  /** Whether a network's devices are known to be here (spares a join the lookup); absent or false: look. */
-  hasDevices?(networkId: string): boolean;
   /** Told when this process removed a network's devices. */
   removed?(networkId: string): void;
 }

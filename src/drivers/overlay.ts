@@ -10,17 +10,15 @@
 // overlay network gives no route out; a sandbox reaches outside through a
 // local bridge network it also joins, as Docker's containers do through
 // docker_gwbridge.
-import { join } from 'node:path';
-
 import { NsnetError, ValidationError } from '../errors.js';
 import type { Batch } from '../netlink/batch.js';
 import type { Link } from '../netlink/types.js';
 import { ownerOf, ownerTag, ownership } from '../owner.js';
-import { FileLock } from '../store/filelock.js';
 import type { NetworkRecord } from '../store/store.js';
 import * as v from '../validate.js';
 import { bridgeDriver } from './bridge.js';
 import type { Driver, DriverContext, OverlayContext, Peer } from './driver.js';
+import { hold, holding, inTurn, removeInTurn } from './hostdevices.js';
 
 /** IANA's VXLAN port, which Docker uses too; the kernel's own default is Linux's older 8472. */
 export const VXLAN_PORT = 4789;
@@ -115,7 +113,6 @@ export async function commitPeers(first: Batch, next: () => Batch, changes: Peer
 export async function ensureDevices(ctx: DriverContext, n: NetworkRecord, links?: Map<string, Link>, again = false): Promise<boolean> {
   const st = overlayState(n);
   const o = overlayOf(ctx);
-  if (!links && o.hasDevices?.(n.id)) return false;
   const has = async (name: string) => (links ? (links.get(name) ?? null) : await ctx.host.links.find(name));
   // Every join asks: one lookup answers when the devices are there (the VXLAN device is a port of its bridge).
   const vx = await has(st.vxlan);
@@ -185,105 +182,45 @@ async function checkUnderlay(ctx: DriverContext, o: OverlayContext, st: OverlayS
       `${dev.name} (MTU ${dev.mtu}) cannot carry the overlay's MTU ${st.mtu} plus VXLAN's ${VXLAN_OVERHEAD} bytes: give the network -o mtu=${dev.mtu - VXLAN_OVERHEAD} or less`);
 }
 
-/**
- * This process's joins of a network under way on this host, by controller
- * (its OverlayContext) and network: how many (from their prepareJoin until
- * their trip is done), and the queue that makes and removes the devices one
- * at a time. Joins that start at once wait for one making, not race to make
- * the devices twice (the loser's clean-up deleted the winner's); a leave or
- * a failed join does not remove devices that a join under way is about to
- * plug into. Another process's joins are not known here: a making that
- * finds a device made meanwhile leaves it and looks again.
- */
-const underWay = new WeakMap<object, Map<string, { joins: number; queue: Promise<unknown> | null }>>();
-
-function joinsOf(ctx: DriverContext, networkId: string): { joins: number; queue: Promise<unknown> | null } {
-  const key = ctx.overlay ?? ctx.host;
-  let m = underWay.get(key);
-  if (!m) underWay.set(key, (m = new Map()));
-  let u = m.get(networkId);
-  if (!u) m.set(networkId, (u = { joins: 0, queue: null }));
-  return u;
-}
-
-/**
- * Runs fn after what is queued for the network's devices in this process
- * (their making and removal, one at a time); fn is told whether it waited.
- */
-async function inTurn<T>(ctx: DriverContext, networkId: string, fn: (waited: boolean) => Promise<T>): Promise<T> {
-  const u = joinsOf(ctx, networkId);
-  const before = u.queue;
-  const mine = (async () => {
-    if (before) await before.catch(() => {});
-    return fn(before !== null);
-  })();
-  u.queue = mine;
-  try {
-    return await mine;
-  } finally {
-    if (u.queue === mine) u.queue = null;
-  }
-}
+/** A network's devices on this host, as hostdevices.ts coordinates them (its key and lock file). */
+const devices = (n: NetworkRecord) => `overlay-${n.id}`;
 
 /** ensureDevices in its turn: a join (or a reconcile) that comes meanwhile waits and then finds the devices. */
 export function ensureDevicesOnce(ctx: DriverContext, n: NetworkRecord, links?: Map<string, Link>): Promise<boolean> {
   // Links listed before a wait say nothing of what was made or removed meanwhile.
-  return inTurn(ctx, n.id, (waited) => ensureDevices(ctx, n, waited ? undefined : links));
+  return inTurn(ctx, devices(n), (waited) => ensureDevices(ctx, n, waited ? undefined : links));
 }
 
 /**
- * Removes this host's devices of a network unless a sandbox here uses
- * them, or a join is under way: in this process (asked in its turn, after
- * any making; a join that starts meanwhile is counted before it queues),
- * or in another of this store, which holds the devices' lock shared until
- * it has plugged into the bridge. Under that lock held exclusively, a
- * sandbox uses them if a port of the bridge (but the VXLAN device and
- * `leaving`, veths on their way out) is there while the store (which every
- * process of it shares) has an endpoint of the network joined here: a
- * port alone may be a released namespace's veth the kernel has yet to
- * take away, a record alone a failed join's being undone.
+ * Removes this host's devices of a network unless a sandbox here uses them
+ * or a join is under way (hostdevices.ts removeInTurn). A sandbox uses them
+ * if a port of the bridge (but the VXLAN device and going's veths) is there
+ * while the store (which every process of it shares) has an endpoint of
+ * the network joined here: a port alone may be a released namespace's veth
+ * the kernel has yet to take away, a record alone a failed join's being
+ * undone.
  */
-export function removeDevices(ctx: DriverContext, n: NetworkRecord, leaving: Iterable<string> = []): Promise<boolean> {
-  return inTurn(ctx, n.id, async () => {
-    const u = joinsOf(ctx, n.id);
-    let lock: FileLock | null = null;
-    const deadline = performance.now() + LOCK_WAIT_MS;
-    // A join of this process that starts while this waits holds the lock
-    // shared, and its making queues behind this: give way to it.
-    for (let pause = 1; ; pause = Math.min(2 * pause, 50)) {
-      if (u.joins > 0 || performance.now() > deadline) return false;
-      if (!ctx.locks || (lock = FileLock.try(devicesLock(ctx, n), true))) break;
-      await new Promise((r) => setTimeout(r, pause));
-    }
-    try {
-      const removed = await removeDevicesNow(ctx, n, new Set(leaving));
-      // No join anywhere, and the devices gone: so is the lock file (a join that opened it meanwhile takes the next one's).
-      if (removed !== null) lock?.remove();
-      return removed === true;
-    } finally {
-      lock?.release();
-    }
-  });
+export function removeDevices(ctx: DriverContext, n: NetworkRecord, going: Going = {}): Promise<boolean> {
+  return removeInTurn(ctx, devices(n), () => removeDevicesNow(ctx, n, going));
 }
 
-/**
- * The lock file of a network's devices on this host, for the processes of
- * this store: a join holds it shared from before it looks for the devices
- * until its trip has plugged into them, a removal exclusive while it reads
- * the bridge's ports and removes the devices.
- */
-const devicesLock = (ctx: DriverContext, n: NetworkRecord) => join(ctx.locks!, `overlay-${n.id}`);
+/** fn while holding a network's devices as a join does: no process of this store removes them meanwhile. */
+export const withDevices = <T>(ctx: DriverContext, n: NetworkRecord, what: string, fn: () => Promise<T>): Promise<T> => holding(ctx, devices(n), what, fn);
 
-/** How long a join waits for a removal of the devices (two links deleted), and a removal for joins under way, at most. */
-const LOCK_WAIT_MS = 10_000;
+/** What is on its way out when devices may go: veths that released namespaces take away later, and an endpoint whose leave (or failed join) is still joined in the store. */
+export interface Going {
+  ifnames?: string[];
+  endpoint?: string;
+}
 
 /** Whether it removed devices (null: something still uses them, so they stay). */
-async function removeDevicesNow(ctx: DriverContext, n: NetworkRecord, leaving: Set<string>): Promise<boolean | null> {
+async function removeDevicesNow(ctx: DriverContext, n: NetworkRecord, going: Going): Promise<boolean | null> {
   const st = overlayState(n);
   const links = await ctx.host.links.list();
   const br = links.find((l) => l.name === st.bridge);
   const vx = links.find((l) => l.name === st.vxlan);
-  if (br && links.some((l) => l.master === br.ifindex && l.ifindex !== vx?.ifindex && !leaving.has(l.name)) && (await ctx.joinedHere?.(n.id)) !== false) return null;
+  const port = br && links.some((l) => l.master === br.ifindex && l.ifindex !== vx?.ifindex && !going.ifnames?.includes(l.name));
+  if (port && (await ctx.joinedHere?.(n.id, going.endpoint)) !== false) return null;
   let removed = false;
   ctx.overlay?.removed?.(n.id);
   for (const l of [vx, br]) {
@@ -341,19 +278,8 @@ export const overlayDriver: Driver = {
   },
 
   async prepareJoin(ctx, n) {
-    const u = joinsOf(ctx, n.id);
-    u.joins++;
-    let released = false;
-    let lock: FileLock | null = null;
-    const release = () => {
-      if (!released) {
-        u.joins--;
-        lock?.release();
-      }
-      released = true;
-    };
+    const release = await hold(ctx, devices(n), `joining network ${n.name}`);
     try {
-      if (ctx.locks) lock = await FileLock.take(devicesLock(ctx, n), false, LOCK_WAIT_MS, `joining network ${n.name}`);
       await ensureDevicesOnce(ctx, n);
     } catch (e) {
       release();
@@ -366,17 +292,18 @@ export const overlayDriver: Driver = {
 
   join: (ctx, n, ep, sb, b) => bridgeDriver.join(ctx, n, ep, sb, b, { gatewayEndpoint: false }),
 
-  repair: (ctx, n, ep, sb, view, o) => bridgeDriver.repair!(ctx, n, ep, sb, view, o),
+  // A veth plugged (or made) again under the devices' lock: no removal in another process meanwhile.
+  repair: (ctx, n, ep, sb, view, o) => withDevices(ctx, n, `repairing ${ep.name}`, () => bridgeDriver.repair!(ctx, n, ep, sb, view, o)),
 
   async leave(ctx, n, ep, sb) {
     await bridgeDriver.leave(ctx, n, ep, sb);
-    // The last port of this host's bridge: the devices go too (a failed join's undo).
-    await removeDevices(ctx, n);
+    // The last port of this host's bridge: the devices go too (a failed join's undo), ep's own record not counting.
+    await removeDevices(ctx, n, { endpoint: ep.id });
   },
 
   async vacate(ctx, n, leaving) {
     // The leaving sandboxes' veths may still be ports, their released namespaces on their way out.
-    await removeDevices(ctx, n, leaving);
+    await removeDevices(ctx, n, { ifnames: leaving });
   },
 
   detach: (ctx, n, ep) => bridgeDriver.detach!(ctx, n, ep),
