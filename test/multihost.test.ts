@@ -23,8 +23,8 @@ interface Sb {
 }
 const sandboxes: Sb[] = [];
 
-async function sandboxOn(h: DaemonHost, name: string): Promise<Sb> {
-  await h.nsnet('run', '--keep', '--name', name, '--net', NET, '--', 'true');
+async function sandboxOn(h: DaemonHost, name: string, net = NET): Promise<Sb> {
+  await h.nsnet('run', '--keep', '--name', name, '--net', net, '--', 'true');
   const [info] = JSON.parse(await h.nsnet('sandbox', 'inspect', name));
   const ep = info.endpoints[0];
   return { host: h, name, ip: ep.addresses[0].split('/')[0], mac: ep.mac };
@@ -120,6 +120,28 @@ describe('multi-host', { timeout: 180_000 }, () => {
       }, 10_000);
     }
     expect(await allPairs([sandboxes.find((s) => s.host === a)!, ...onC.slice(0, 3)])).toEqual([]);
+  });
+
+  test("six `nsnet run --rm` at once, three rounds, on a host with no sandbox on a network (each its own process beside the daemon): every one reaches a sandbox on another host, and the host's devices of the network go with the last", async () => {
+    const [a, b] = k.hosts as [DaemonHost, DaemonHost];
+    const net = uniq('mhrm');
+    await a.nsnet('network', 'create', '-d', 'overlay', '--subnet', '10.66.0.0/24', net);
+    const far = uniq('far');
+    try {
+      const target = (await sandboxOn(a, far, net)).ip;
+      const id = JSON.parse(await a.nsnet('network', 'inspect', net))[0].id as string;
+      const st = { vxlan: `nsvx-${id.slice(0, 10)}`, bridge: `nsov-${id.slice(0, 10)}` };
+      for (let round = 0; round < 3; round++) {
+        // The first joins of b race to make its devices, and the last leaves to remove them.
+        const runs = await Promise.allSettled(Array.from({ length: 6 }, () => b.nsnet('run', '--rm', '--net', net, '--', 'ping', '-c', '1', '-W', '5', target)));
+        expect(runs.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason).slice(0, 400))).toEqual([]);
+        expect(await b.ns.links.find(st.vxlan)).toBeNull();
+        expect(await b.ns.links.find(st.bridge)).toBeNull();
+      }
+    } finally {
+      await a.nsnet('sandbox', 'rm', '-f', far).catch(() => {});
+      await a.nsnet('network', 'rm', net).catch(() => {});
+    }
   });
 
   test('etcd stopped for 10 s and started again: traffic keeps flowing, joins succeed afterwards, nothing is lost', async () => {
