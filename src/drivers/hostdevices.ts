@@ -41,16 +41,13 @@ function joinsOf(ctx: DriverContext, key: string): UnderWay {
 
 const lockFile = (ctx: DriverContext, key: string) => join(ctx.locks!, key);
 
-/**
- * Runs fn after what is queued for the devices in this process (their
- * making and removal, one at a time); fn is told whether it waited.
- */
-export async function inTurn<T>(ctx: DriverContext, key: string, fn: (waited: boolean) => Promise<T>): Promise<T> {
+/** Runs fn after what is queued for the devices in this process (their making and removal, one at a time). */
+export async function inTurn<T>(ctx: DriverContext, key: string, fn: () => Promise<T>): Promise<T> {
   const u = joinsOf(ctx, key);
   const before = u.queue;
   const mine = (async () => {
     if (before) await before.catch(() => {});
-    return fn(before !== null);
+    return fn();
   })();
   u.queue = mine;
   try {
@@ -104,15 +101,12 @@ export async function holding<T>(ctx: DriverContext, key: string, what: string, 
 export function removeInTurn(ctx: DriverContext, key: string, remove: () => Promise<boolean | null>): Promise<boolean> {
   return inTurn(ctx, key, async () => {
     const u = joinsOf(ctx, key);
-    let lock: FileLock | null = null;
-    const deadline = performance.now() + LOCK_WAIT_MS;
     // A join of this process that starts while this waits holds the lock
     // shared, and its making queues behind this: give way to it.
-    for (let pause = 1; ; pause = Math.min(2 * pause, 50)) {
-      if (u.joins > 0 || performance.now() > deadline) return false;
-      if (!ctx.locks || (lock = FileLock.try(lockFile(ctx, key), true))) break;
-      await new Promise((r) => setTimeout(r, pause));
-    }
+    const joining = () => u.joins > 0;
+    if (joining()) return false;
+    const lock = ctx.locks ? await FileLock.poll(lockFile(ctx, key), true, LOCK_WAIT_MS, joining) : null;
+    if (ctx.locks && !lock) return false;
     try {
       const removed = await remove();
       if (removed !== null) lock?.remove();

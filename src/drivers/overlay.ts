@@ -12,7 +12,6 @@
 // docker_gwbridge.
 import { NsnetError, ValidationError } from '../errors.js';
 import type { Batch } from '../netlink/batch.js';
-import type { Link } from '../netlink/types.js';
 import { ownerOf, ownerTag, ownership } from '../owner.js';
 import type { NetworkRecord } from '../store/store.js';
 import * as v from '../validate.js';
@@ -110,14 +109,13 @@ export async function commitPeers(first: Batch, next: () => Batch, changes: Peer
  * peers in one trip, all or nothing, the other peers in the trips after
  * it. Returns whether it made them.
  */
-export async function ensureDevices(ctx: DriverContext, n: NetworkRecord, links?: Map<string, Link>, again = false): Promise<boolean> {
+export async function ensureDevices(ctx: DriverContext, n: NetworkRecord, again = false): Promise<boolean> {
   const st = overlayState(n);
   const o = overlayOf(ctx);
-  const has = async (name: string) => (links ? (links.get(name) ?? null) : await ctx.host.links.find(name));
   // Every join asks: one lookup answers when the devices are there (the VXLAN device is a port of its bridge).
-  const vx = await has(st.vxlan);
-  if (vx && vx.master !== null && ownership(ctx.owner, vx.alias) === 'mine' && (!links || links.has(st.bridge))) return false;
-  const br = await has(st.bridge);
+  const vx = await ctx.host.links.find(st.vxlan);
+  if (vx && vx.master !== null && ownership(ctx.owner, vx.alias) === 'mine') return false;
+  const br = await ctx.host.links.find(st.bridge);
   for (const l of [vx, br]) {
     if (l && ownership(ctx.owner, l.alias) === 'other')
       throw NsnetError.state('ERR_NSNET_IN_USE', 'overlay.devices', l.name, `${l.name} belongs to another nsnet store (${ownerOf(l.alias)})`);
@@ -154,7 +152,7 @@ export async function ensureDevices(ctx: DriverContext, n: NetworkRecord, links?
       return true;
     }
     // A device whose making found one there already is not ours to delete:
-    // another process (or a listing older than its making) came first.
+    // another process came first.
     // The bridge is the trip's first request: if it was there, the trip made nothing.
     const found = (name: string) => (e as NsnetError).code === 'EEXIST' && String((e as NsnetError).object ?? '').includes(`'${name}'`);
     if (!found(st.bridge)) {
@@ -163,7 +161,7 @@ export async function ensureDevices(ctx: DriverContext, n: NetworkRecord, links?
     }
     o.making?.(n.id, false);
     // Look again, once: devices of this network that came meanwhile do.
-    if (!again && (found(st.bridge) || (found(st.vxlan) && (await ctx.host.links.find(st.vxlan))))) return ensureDevices(ctx, n, undefined, true);
+    if (!again && (found(st.bridge) || (found(st.vxlan) && (await ctx.host.links.find(st.vxlan))))) return ensureDevices(ctx, n, true);
     if ((e as NsnetError).code === 'EEXIST' && !vx)
       throw NsnetError.state('ERR_NSNET_IN_USE', 'overlay.devices', String(st.vni),
         `VNI ${st.vni} on UDP port ${VXLAN_PORT} is in use by another VXLAN device on this host (${(e as Error).message})`);
@@ -186,9 +184,8 @@ async function checkUnderlay(ctx: DriverContext, o: OverlayContext, st: OverlayS
 const devices = (n: NetworkRecord) => `overlay-${n.id}`;
 
 /** ensureDevices in its turn: a join (or a reconcile) that comes meanwhile waits and then finds the devices. */
-export function ensureDevicesOnce(ctx: DriverContext, n: NetworkRecord, links?: Map<string, Link>): Promise<boolean> {
-  // Links listed before a wait say nothing of what was made or removed meanwhile.
-  return inTurn(ctx, devices(n), (waited) => ensureDevices(ctx, n, waited ? undefined : links));
+export function ensureDevicesOnce(ctx: DriverContext, n: NetworkRecord): Promise<boolean> {
+  return inTurn(ctx, devices(n), () => ensureDevices(ctx, n));
 }
 
 /**

@@ -51,16 +51,26 @@ export class FileLock {
     }
   }
 
-  /** try() until it succeeds, pausing a little longer each time; a clear error after timeoutMs. */
-  static async take(path: string, exclusive: boolean, timeoutMs: number, what: string): Promise<FileLock> {
+  /**
+   * try() until it succeeds, pausing a little longer each time; null once
+   * giveUp() says so (asked before each try) or after timeoutMs.
+   */
+  static async poll(path: string, exclusive: boolean, timeoutMs: number, giveUp: () => boolean = () => false): Promise<FileLock | null> {
     const deadline = performance.now() + timeoutMs;
-    for (let pause = 1; ; pause = Math.min(pause * 2, 50)) {
+    for (let pause = 1; !giveUp(); pause = Math.min(pause * 2, 50)) {
       const l = FileLock.try(path, exclusive);
       if (l) return l;
-      if (performance.now() > deadline)
-        throw NsnetError.state('ERR_NSNET_BUSY', 'lock', path, `${what}: another process of this state dir held ${path} for over ${timeoutMs} ms`);
+      if (performance.now() > deadline) break;
       await new Promise((r) => setTimeout(r, pause));
     }
+    return null;
+  }
+
+  /** poll() that never gives up but with a clear error after timeoutMs. */
+  static async take(path: string, exclusive: boolean, timeoutMs: number, what: string): Promise<FileLock> {
+    const l = await FileLock.poll(path, exclusive, timeoutMs);
+    if (!l) throw NsnetError.state('ERR_NSNET_BUSY', 'lock', path, `${what}: another process of this state dir held ${path} for over ${timeoutMs} ms`);
+    return l;
   }
 
   /**
