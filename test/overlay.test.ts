@@ -342,13 +342,23 @@ describe('bad input changes nothing', () => {
   });
 });
 
-/** A TCP proxy to etcd in this process that can cut every connection (a partition) and come back. */
+/** A TCP proxy to etcd in this process that can cut every connection (a partition) and come back, or drop the next few it accepts. */
 async function proxy(to: { host: string; port: number }) {
   const { createServer, connect } = await import('node:net');
   const socks = new Set<import('node:net').Socket>();
   let up = true;
+  let drops = 0;
+  let dropped = 0;
   const srv = createServer((c) => {
     if (!up) return void c.destroy();
+    if (drops > 0) {
+      drops--;
+      dropped++;
+      socks.add(c);
+      c.on('close', () => socks.delete(c));
+      // Once the client has sent its first bytes: a connection lost under a call.
+      return void c.once('data', () => c.destroy());
+    }
     const u = connect(to.port, to.host);
     for (const s of [c, u]) {
       socks.add(s);
@@ -367,11 +377,49 @@ async function proxy(to: { host: string; port: number }) {
     restore() {
       up = true;
     },
-    close: () => new Promise<void>((r) => srv.close(() => r())),
+    /** The next n connections are dropped once the client has written to them. */
+    drop(n: number) {
+      drops = n;
+    },
+    /** How many connections drop() has dropped. */
+    get dropped() {
+      return dropped;
+    },
+    /** Closes every connection too: gRPC keeps a closed client's connection open for a while. */
+    close() {
+      const closed = new Promise<void>((r) => srv.close(() => r()));
+      this.cut();
+      return closed;
+    },
   };
 }
 
 describe('consistency', () => {
+  test("a connection to etcd dropped while a store opens or registers its host is only a moment's: each tries again within its timeout and succeeds", async () => {
+    const { GlobalStore } = await import('../src/index.js');
+    const p = await proxy({ host: `${k.ul.net}.1`, port: 2379 });
+    const id = '0123456789abcdee';
+    const key = `/nsnet/v1/hosts/${id}`;
+    p.drop(1);
+    const g = await GlobalStore.open({ url: p.url, hostId: id, timeoutMs: 3000 });
+    try {
+      expect(p.dropped).toBe(1);
+      expect(g.mirror.synced).toBe(true);
+      // A partition that has just healed, and the next connection lost under the lease's grant.
+      p.cut();
+      p.restore();
+      p.drop(1);
+      await g.register({ address: '198.18.9.9', vtepMac: '02:fe:00:00:09:09', ttl: 3, republish: async () => {} });
+      expect(p.dropped).toBe(2);
+      expect(g.registered).toBe(true);
+      expect(JSON.parse(k.etcd.ctl('get', '--print-value-only', key)).address).toBe('198.18.9.9');
+    } finally {
+      await g.close();
+      k.etcd.ctl('del', key);
+      await p.close();
+    }
+  });
+
   test('a watch cut off resumes from its last revision (no re-listing); one whose revision was compacted meanwhile lists afresh and reports every difference, deletions included', async () => {
     const { GlobalStore } = await import('../src/index.js');
     const p = await proxy({ host: `${k.ul.net}.1`, port: 2379 });

@@ -35,6 +35,28 @@ export async function openClient(hosts: string[], timeoutMs: number): Promise<Et
   });
 }
 
+/** How long after a dropped connection a call is tried again. */
+const RETRY_MS = 100;
+
+/**
+ * Runs call until it succeeds, fails for another reason than etcd being
+ * unreachable, or the deadline is near. A dropped connection is often
+ * gone for a moment only (a keepalive answered late after the machine
+ * paused, etcd restarting): gRPC connects again for the next call, so a
+ * start-up step that can run twice tries again rather than fail at once.
+ */
+export async function whileUnreachable<T>(deadline: number, call: (deadline: number) => Promise<T>): Promise<T> {
+  const { isRecoverableError } = await import('etcd3');
+  for (;;) {
+    try {
+      return await call(deadline);
+    } catch (e) {
+      if (!isRecoverableError(e as Error) || Date.now() + RETRY_MS >= deadline) throw e;
+      await new Promise((r) => setTimeout(r, RETRY_MS));
+    }
+  }
+}
+
 /** An etcd failure as one line that says which store, what was being done, and why. */
 export function globalError(url: string, op: string, e: unknown): NsnetError {
   if (e instanceof NsnetError) return e;
@@ -68,8 +90,8 @@ export class HostLease {
     private readonly log: (line: string) => void,
   ) {}
 
-  async grant(): Promise<string> {
-    const res = await this.client.leaseClient.leaseGrant({ TTL: this.ttl }, { deadline: Date.now() + this.timeoutMs });
+  async grant(deadline = Date.now() + this.timeoutMs): Promise<string> {
+    const res = await this.client.leaseClient.leaseGrant({ TTL: this.ttl }, { deadline });
     this.id = String(res.ID);
     this.schedule(this.ttl * 333);
     return this.id;

@@ -66,9 +66,9 @@ export class Mirror extends EventEmitter {
     super();
   }
 
-  /** Lists everything, then watches from the next revision. */
-  async start(): Promise<void> {
-    await this.relist();
+  /** Lists everything (by the deadline, ms since the epoch), then watches from the next revision. */
+  async start(deadline = Date.now() + this.timeoutMs): Promise<void> {
+    await this.relist(deadline);
     this.watch();
   }
 
@@ -143,10 +143,10 @@ export class Mirror extends EventEmitter {
   }
 
   /** Lists everything afresh; what differs from the copy is reported as changes. */
-  async relist(): Promise<void> {
+  async relist(deadline = Date.now() + this.timeoutMs): Promise<void> {
     const res: IRangeResponse = await this.client.kv.range(
       { key: Buffer.from(this.keys.root), range_end: prefixEnd(this.keys.root) },
-      { deadline: Date.now() + this.timeoutMs },
+      { deadline },
     );
     const at = Number(res.header.revision);
     const changes: Change[] = [];

@@ -9,7 +9,7 @@ import { hostname } from 'node:os';
 import type { Etcd3, IKeyValue, ITxnResponse } from 'etcd3';
 
 import { NsnetError } from '../../errors.js';
-import { DEFAULT_TIMEOUT_MS, globalError, HostLease, openClient } from './etcd.js';
+import { DEFAULT_TIMEOUT_MS, globalError, HostLease, openClient, whileUnreachable } from './etcd.js';
 import { Keys, parseStoreUrl, type HostRecord } from './keys.js';
 import { Mirror } from './mirror.js';
 import { GlobalTx } from './tx.js';
@@ -65,7 +65,7 @@ export class GlobalStore {
     const client = await openClient(hosts, timeoutMs);
     const s = new GlobalStore(o.url, client, o.hostId, prefix, { ...o, timeoutMs });
     try {
-      await s.mirror.start();
+      await whileUnreachable(Date.now() + timeoutMs, (deadline) => s.mirror.start(deadline));
     } catch (e) {
       if (o.lazy) {
         s.mirror.startLater();
@@ -132,9 +132,9 @@ export class GlobalStore {
 
   /** Registers this host under a lease it keeps alive; its host record says where its VTEP is. */
   async register(r: Registration): Promise<void> {
-    const put = async (lease: string) => {
+    const put = async (lease: string, deadline = Date.now() + this.timeoutMs) => {
       const rec: HostRecord = { id: this.hostId, name: hostname(), address: r.address, vtepMac: r.vtepMac, started: new Date().toISOString() };
-      await this.client.kv.put({ key: Buffer.from(this.keys.host(this.hostId)), value: Buffer.from(JSON.stringify(rec)), lease }, { deadline: Date.now() + this.timeoutMs });
+      await this.client.kv.put({ key: Buffer.from(this.keys.host(this.hostId)), value: Buffer.from(JSON.stringify(rec)), lease }, { deadline });
       await this.mirror.refresh([this.keys.host(this.hostId)], []);
     };
     const lease = new HostLease(this.client, r.ttl, this.timeoutMs, async (id) => {
@@ -142,7 +142,11 @@ export class GlobalStore {
       await r.republish(id);
     }, this.log);
     try {
-      await put(await lease.grant());
+      // The record is put again as it was: only its lease may differ, and
+      // a lease granted by a try that failed expires with its TTL.
+      const by = Date.now() + this.timeoutMs;
+      const id = await whileUnreachable(by, (deadline) => lease.grant(deadline));
+      await whileUnreachable(by, (deadline) => put(id, deadline));
     } catch (e) {
       await lease.close(true);
       throw globalError(this.url, 'register', e);
