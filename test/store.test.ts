@@ -1,6 +1,7 @@
 // The SQLite store on each engine this Node has (node:sqlite from 22.13,
 // better-sqlite3 on 20): transactions commit or roll back whole, and
 // reads see the same records that were written.
+import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -98,6 +99,44 @@ describe.each(engines)('store on %s', (engine, available) => {
       await st.update((t) => t.putEndpoint(ep('d', 'ep-c', null)));
       expect(await st.view((t) => [t.endpoint('c'.padEnd(64, '0')), t.endpointByName(net('one').id, 'ep-c')?.id])).toEqual([null, 'd'.padEnd(64, '0')]);
       st.close();
+    });
+  });
+
+  test.skipIf(!available)("a store opened while another process's last connection to the file closes (which takes the file for itself to copy the WAL back and remove it) waits for that rather than failing", async () => {
+    await onEngine(engine, async (dir) => {
+      new SqliteStore(dir).close();
+      const file = join(dir, 'nsnet.db');
+      // Another process opens the file, writes 1 MB and closes, over and over: each close copies the WAL back.
+      const other = spawn(process.execPath, ['-e', `
+        const open = ${JSON.stringify(engine)} === 'node' ? (f) => new (require('node:sqlite').DatabaseSync)(f) : (f) => new (require(${JSON.stringify(require.resolve('better-sqlite3'))}))(f);
+        const end = Date.now() + 2000;
+        while (Date.now() < end) {
+          const db = open(${JSON.stringify(file)});
+          db.exec('PRAGMA busy_timeout = 10000');
+          db.exec('CREATE TABLE IF NOT EXISTS other (x TEXT)');
+          db.exec('BEGIN IMMEDIATE');
+          for (let i = 0; i < 250; i++) db.prepare('INSERT INTO other (x) VALUES (?)').run('x'.repeat(4000));
+          db.exec('DELETE FROM other');
+          db.exec('COMMIT');
+          db.close();
+        }`], { stdio: 'inherit' });
+      const exited = new Promise<number | null>((r) => other.once('exit', r));
+      let opens = 0;
+      let running = true;
+      void exited.then(() => (running = false));
+      try {
+        while (running) {
+          const s = new SqliteStore(dir);
+          expect(await s.view((t) => t.networks())).toEqual([]);
+          s.close();
+          opens++;
+          await new Promise((r) => setImmediate(r));
+        }
+      } finally {
+        if (running) other.kill();
+      }
+      expect(await exited).toBe(0);
+      expect(opens).toBeGreaterThan(50);
     });
   });
 });

@@ -9,8 +9,9 @@
 //
 // synchronous=NORMAL: in WAL mode a commit needs no fsync and the file
 // cannot be corrupted by a power loss (OFF could). The price is the
-// checkpoint every ~1000 WAL pages (a few hundred sandboxes), whose fsync
-// runs on the calling thread: on this machine's disk up to 14 ms, once.
+// checkpoint every ~1000 WAL pages (~50 sandboxes created and deleted),
+// whose fsync runs on the calling thread: 3-7 ms each on this machine's
+// disk (bench/README.md says why a worker thread does not take them).
 import { randomBytes } from 'node:crypto';
 import { accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
@@ -101,27 +102,37 @@ export class SqliteStore implements Store {
     try {
       prepareStateDir(stateDir);
       db = openEngine(this.file);
-      db.exec('PRAGMA busy_timeout = 0');
-      db.exec('PRAGMA journal_mode = WAL');
-      db.exec('PRAGMA synchronous = NORMAL');
-      const readId = () => db!.prepare("SELECT value FROM meta WHERE key = 'id'").get()?.value as string | undefined;
-      // Needs no lock once the schema and the id exist.
-      const setUp = () => {
-        db!.exec(SCHEMA);
-        // Made once with the store: two processes opening a new store at once agree on the first.
-        if (!readId()) db!.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('id', ?)").run(randomBytes(8).toString('hex'));
+      const opened = db;
+      // Only here, at open, does SQLite wait, and only for what takes it
+      // milliseconds: another process setting up a new store this very
+      // moment, or another process's last connection to the file closing,
+      // which takes the file for itself to copy the WAL back and remove it.
+      const waitingIfBusy = (fn: () => void) => {
+        try {
+          fn();
+        } catch (e) {
+          if (!isBusy(e)) throw e;
+          opened.exec(`PRAGMA busy_timeout = ${LOCK_TIMEOUT_MS}`);
+          try {
+            fn();
+          } finally {
+            opened.exec('PRAGMA busy_timeout = 0');
+          }
+        }
       };
-      try {
-        setUp();
-      } catch (e) {
-        if (!isBusy(e)) throw e;
-        // A new store that another process is setting up this very moment:
-        // that takes it microseconds. Only here, at open, does SQLite wait.
-        db.exec(`PRAGMA busy_timeout = ${LOCK_TIMEOUT_MS}`);
-        setUp();
-        db.exec('PRAGMA busy_timeout = 0');
-      }
-      id = readId();
+      db.exec('PRAGMA busy_timeout = 0');
+      waitingIfBusy(() => {
+        opened.exec('PRAGMA journal_mode = WAL');
+        opened.exec('PRAGMA synchronous = NORMAL');
+      });
+      const readId = () => opened.prepare("SELECT value FROM meta WHERE key = 'id'").get()?.value as string | undefined;
+      // Needs no lock once the schema and the id exist.
+      waitingIfBusy(() => {
+        opened.exec(SCHEMA);
+        // Made once with the store: two processes opening a new store at once agree on the first.
+        if (!readId()) opened.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('id', ?)").run(randomBytes(8).toString('hex'));
+      });
+      waitingIfBusy(() => void (id = readId()));
     } catch (e) {
       db?.close();
       throw storeError(this.file, 'open', e);
