@@ -65,7 +65,9 @@ export class GlobalStore {
     const client = await openClient(hosts, timeoutMs);
     const s = new GlobalStore(o.url, client, o.hostId, prefix, { ...o, timeoutMs });
     try {
-      await whileUnreachable(Date.now() + timeoutMs, (deadline) => s.mirror.start(deadline));
+      // A lazy store keeps trying in the background anyway: it does not wait here.
+      const deadline = Date.now() + timeoutMs;
+      await (o.lazy ? s.mirror.start(deadline) : whileUnreachable(deadline, (d) => s.mirror.start(d)));
     } catch (e) {
       if (o.lazy) {
         s.mirror.startLater();
