@@ -356,7 +356,8 @@ async function proxy(to: { host: string; port: number }) {
       dropped++;
       socks.add(c);
       c.on('close', () => socks.delete(c));
-      // Once the client has sent its first bytes: a connection lost under a call.
+      // Once the client has sent its first bytes: a connection lost as it
+      // comes up, which gRPC reports as UNAVAILABLE to the calls waiting on it.
       return void c.once('data', () => c.destroy());
     }
     const u = connect(to.port, to.host);
@@ -400,12 +401,13 @@ describe('consistency', () => {
     const p = await proxy({ host: `${k.ul.net}.1`, port: 2379 });
     const id = '0123456789abcdee';
     const key = `/nsnet/v1/hosts/${id}`;
-    p.drop(1);
-    const g = await GlobalStore.open({ url: p.url, hostId: id, timeoutMs: 3000 });
+    let g: Awaited<ReturnType<typeof GlobalStore.open>> | undefined;
     try {
+      p.drop(1);
+      g = await GlobalStore.open({ url: p.url, hostId: id, timeoutMs: 3000 });
       expect(p.dropped).toBe(1);
       expect(g.mirror.synced).toBe(true);
-      // A partition that has just healed, and the next connection lost under the lease's grant.
+      // A partition that has just healed, and the next connection dropped as well: the grant finds no connection.
       p.cut();
       p.restore();
       p.drop(1);
@@ -414,9 +416,9 @@ describe('consistency', () => {
       expect(g.registered).toBe(true);
       expect(JSON.parse(k.etcd.ctl('get', '--print-value-only', key)).address).toBe('198.18.9.9');
     } finally {
-      await g.close();
-      k.etcd.ctl('del', key);
+      await g?.close();
       await p.close();
+      k.etcd.ctl('del', key);
     }
   });
 

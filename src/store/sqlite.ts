@@ -103,10 +103,10 @@ export class SqliteStore implements Store {
       prepareStateDir(stateDir);
       db = openEngine(this.file);
       const opened = db;
-      // Only here, at open, does SQLite wait, and only for what takes it
-      // milliseconds: another process setting up a new store this very
-      // moment, or another process's last connection to the file closing,
-      // which takes the file for itself to copy the WAL back and remove it.
+      // Only here, at open, does SQLite wait, and only for what is brief:
+      // another process setting up a new store this very moment, or another
+      // process's last connection to the file closing, which takes the file
+      // for itself to copy the WAL back (with an fsync) and remove it.
       const waitingIfBusy = (fn: () => void) => {
         try {
           fn();

@@ -4,6 +4,8 @@
 // quick (100 ms growing to 1 s) so that work resumes soon after etcd does.
 // No retry policy or circuit breaker sits in between: a failed commit is
 // the caller's to report, and one that conflicted is retried by the store.
+// Only a start-up step that finds no connection tries again, within its
+// deadline (whileUnreachable).
 import type { IBackoff } from 'cockatiel';
 import type { Etcd3 } from 'etcd3';
 
@@ -39,19 +41,21 @@ export async function openClient(hosts: string[], timeoutMs: number): Promise<Et
 const RETRY_MS = 100;
 
 /**
- * Runs call until it succeeds, fails for another reason than etcd being
- * unreachable, or the deadline is near. A dropped connection is often
+ * Runs call until it succeeds, fails otherwise than with UNAVAILABLE (no
+ * connection), or the deadline is near. A dropped connection is often
  * gone for a moment only (a keepalive answered late after the machine
  * paused, etcd restarting): gRPC connects again for the next call, so a
  * start-up step that can run twice tries again rather than fail at once.
+ * Nothing else is retried: a deadline passed is the caller's timeout, and
+ * what etcd refused it will refuse again.
  */
 export async function whileUnreachable<T>(deadline: number, call: (deadline: number) => Promise<T>): Promise<T> {
-  const { isRecoverableError } = await import('etcd3');
+  const { GRPCUnavailableError } = await import('etcd3');
   for (;;) {
     try {
       return await call(deadline);
     } catch (e) {
-      if (!isRecoverableError(e as Error) || Date.now() + RETRY_MS >= deadline) throw e;
+      if (!(e instanceof GRPCUnavailableError) || Date.now() + RETRY_MS >= deadline) throw e;
       await new Promise((r) => setTimeout(r, RETRY_MS));
     }
   }

@@ -144,11 +144,10 @@ export class GlobalStore {
       await r.republish(id);
     }, this.log);
     try {
-      // The record is put again as it was: only its lease may differ, and
-      // a lease granted by a try that failed expires with its TTL.
-      const by = Date.now() + this.timeoutMs;
-      const id = await whileUnreachable(by, (deadline) => lease.grant(deadline));
-      await whileUnreachable(by, (deadline) => put(id, deadline));
+      // Each step within its own timeout, as before it was tried again. A
+      // grant whose answer was lost leaves a lease nothing uses: it expires.
+      const id = await whileUnreachable(Date.now() + this.timeoutMs, (deadline) => lease.grant(deadline));
+      await whileUnreachable(Date.now() + this.timeoutMs, (deadline) => put(id, deadline));
     } catch (e) {
       await lease.close(true);
       throw globalError(this.url, 'register', e);
