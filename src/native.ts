@@ -16,80 +16,12 @@ export interface NativeNetns {
 
 import type { NativeList, NativeReply } from './native-reply.js';
 import type { NativeNftExpr, NativeNftElem, NativeNftOp, NativeNftResult, NativeNftTable, NativeNftChain, NativeNftSet, NativeNftRule } from './native-nft.js';
+import type { NativeAddr, NativeFdb, NativeLink, NativeNeigh, NativeRoute, NativeRule, NativeSocket } from './native-objects.js';
+import { shapes } from './native-shapes.js';
 
 export type { NativeList, NativeReply } from './native-reply.js';
+export type { NativeAddr, NativeFdb, NativeLink, NativeNeigh, NativeRoute, NativeRule, NativeSocket } from './native-objects.js';
 export type { NativeNftExpr, NativeNftElem, NativeNftOp, NativeNftResult, NativeNftTable, NativeNftChain, NativeNftSet, NativeNftRule } from './native-nft.js';
-
-export interface NativeLink {
-  ifindex: number;
-  name: string;
-  kind: string;
-  flags: number;
-  mtu: number;
-  mac: string | null;
-  master: number;
-  link: number;
-  linkNetnsid: number | null;
-  operstate: number;
-  txqlen: number;
-  group: number;
-  slaveKind: string;
-  alias: string;
-}
-
-export interface NativeAddr {
-  family: 4 | 6;
-  ifindex: number;
-  address: string;
-  peer: string | null;
-  prefixlen: number;
-  scope: number;
-  flags: number;
-  broadcast: string | null;
-  label: string;
-  validLft: number;
-  preferredLft: number;
-}
-
-export interface NativeRoute {
-  family: 4 | 6;
-  dst: string | null;
-  dstLen: number;
-  gateway: string | null;
-  prefsrc: string | null;
-  oif: number;
-  table: number;
-  metric: number | null;
-  scope: number;
-  protocol: number;
-  type: number;
-  flags: number;
-  mtu: number;
-}
-
-/** A forwarding database entry (AF_BRIDGE). */
-export interface NativeFdb {
-  ifindex: number;
-  lladdr: string;
-  dst: string | null;
-  state: number;
-  flags: number;
-  master: number;
-  vni: number | null;
-  vlan: number | null;
-}
-
-export interface NativeNeigh {
-  family: 4 | 6;
-  ifindex: number;
-  dst: string;
-  lladdr: string | null;
-  /** NUD_* bits */
-  state: number;
-  /** NTF_* bits */
-  flags: number;
-  type: number;
-}
 
 /**
  * What a watch of one namespace reports, over the object types of a layer:
@@ -236,45 +168,11 @@ export interface NativeStats {
   maxWatchDeliveryCpuUs: number;
 }
 
-/** A policy routing rule; body is the dump's message body (see RawOp). */
-export interface NativeRule {
-  family: number;
-  priority: number;
-  table: number;
-  /** FR_ACT_*: 1 to table, 2 goto, 3 nop, 6 blackhole ... */
-  action: number;
-  body: Buffer;
-}
-
 /** Every dump a namespace's reset compares. */
 export type NativeSnapshot = { links: NativeLink[]; addresses: NativeAddr[]; routes: NativeRoute[]; rules: NativeRule[]; neighbours: NativeNeigh[] };
 
 /** A namespace's /proc/sys/net values, held by the addon (opaque to JS). */
 export type NativeSysctls = { readonly __sysctls: unique symbol };
-
-/** One socket of a namespace, as sock_diag (or /proc/net/raw) lists it. */
-export interface NativeSocket {
-  /** AF_INET 2, AF_INET6 10, AF_UNIX 1, AF_PACKET 17, AF_NETLINK 16. */
-  family: number;
-  /** inet: IPPROTO_*; netlink: NETLINK_*; raw: the IP protocol. */
-  protocol: number;
-  /** unix, packet, raw: SOCK_*. */
-  type: number;
-  /** inet and unix: TCP_* (10 listen, 1 established, 7 close ...). */
-  state: number;
-  inode: number;
-  uid: number;
-  src: string | null;
-  dst: string | null;
-  sport: number;
-  dport: number;
-  /** netlink: its port id. */
-  portid: number;
-  /** packet: the protocol it listens to (ETH_P_*). */
-  ethertype: number;
-  /** unix: its path, or @name for an abstract one. */
-  name: string;
-}
 
 /**
  * Requests for one namespace within a job: rtnetlink ops, one nf_tables
@@ -376,6 +274,10 @@ export interface Native {
   peerCred(fd: number): { pid: number; uid: number; gid: number };
   /** flock(fd, LOCK_SH or LOCK_EX | LOCK_NB), never waiting: 0, or the errno (EWOULDBLOCK: another holds it). */
   flock(fd: number, exclusive: boolean): number;
+  /** The functions that build the addon's objects (native-shapes.ts), from here on. */
+  setShapes(fns: typeof shapes): void;
+  /** Each shape's keys, in the order its function takes them (as the addon builds them without one). */
+  shapeKeys(): Record<keyof typeof shapes, string[]>;
 }
 
 const require = createRequire(import.meta.url);
@@ -397,3 +299,6 @@ function loadAddon(): unknown {
 }
 
 export const native = loadAddon() as Native;
+// An addon built before these functions existed would fail at the first dump, far from its cause.
+if (typeof native.setShapes !== 'function') throw new Error('the nsnet addon loaded is older than its JS (no setShapes): rebuild it (npm rebuild nsnet)');
+native.setShapes(shapes);

@@ -95,6 +95,8 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::ResetStep>("resetStep"),
                              InstanceMethod<&Addon::PeerCred>("peerCred"),
                              InstanceMethod<&Addon::Flock>("flock"),
+                             InstanceMethod<&Addon::SetShapes>("setShapes"),
+                             InstanceMethod<&Addon::ShapeKeys>("shapeKeys"),
                              InstanceValue("NetnsHandle", handle),
                              InstanceValue("Channel", Channel::Define(env)),
                          });
@@ -113,6 +115,7 @@ class Addon : public Napi::Addon<Addon> {
   Runner runner;
   std::shared_ptr<Watches> watches;
   Napi::FunctionReference handle_ctor;
+  Shapes shapes;
 
  private:
   // stats(reset?: boolean) -> { jobs, drains, maxDrainUs, maxDrainCpuUs, drainsOver2ms, waits, waitsDone,
@@ -151,6 +154,29 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value Sockets(const Napi::CallbackInfo& info) { return list_sockets(runner, info); }
   Napi::Value SysctlDump(const Napi::CallbackInfo& info) { return sysctl_dump(runner, info); }
   Napi::Value ResetStep(const Napi::CallbackInfo& info) { return reset_step(runner, info); }
+
+  // setShapes({ link, addr, ... }): the functions that build those objects from here on (see Shapes).
+  Napi::Value SetShapes(const Napi::CallbackInfo& info) {
+    if (!info[0].IsObject()) NAPI_THROW(Napi::TypeError::New(info.Env(), "setShapes takes an object of functions"), Napi::Value());
+    shapes.set(info[0].As<Napi::Object>());
+    return info.Env().Undefined();
+  }
+
+  // shapeKeys() -> { link: [...keys], ... }: each shape's keys in the order its function takes them.
+  Napi::Value ShapeKeys(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    struct Plain {
+      Shapes& s;
+      explicit Plain(Shapes& x) : s(x) { s.plain = true; }
+      ~Plain() { s.plain = false; }
+    } plain(shapes);
+    const Napi::Object made[] = {from_link(env, {}), from_addr(env, {}), from_route(env, {}), from_neigh(env, {}),
+                                 from_fib_rule(env, {}), from_fdb(env, {}), from_sock(env, {}), from_reply(env, {})};
+    static_assert(sizeof made / sizeof made[0] == kShapeCount, "one object per shape, in kShapeNames' order");
+    Napi::Object out = Napi::Object::New(env);
+    for (size_t i = 0; i < kShapeCount; i++) out.Set(kShapeNames[i], made[i].GetPropertyNames());
+    return out;
+  }
 
   // newHandle() -> NetnsHandle, empty until nsCreate fills it. Ops in the
   // same nsCreate call may name it; anything else using it first fails.
@@ -455,6 +481,13 @@ class Addon : public Napi::Addon<Addon> {
 };
 
 }  // namespace
+
+Shapes& shapes_of(napi_env env) {
+  // Before the addon instance is set (its constructor builds no object): object() builds them.
+  static Shapes none;
+  Addon* a = Napi::Env(env).GetInstanceData<Addon>();
+  return a ? a->shapes : none;
+}
 
 }  // namespace nsnet::addon
 

@@ -223,6 +223,18 @@ ops::Op to_op(Napi::Object o, ops::NsRefs* refs) {
   return op;
 }
 
+void Shapes::set(Napi::Object fns) {
+  for (size_t i = 0; i < kShapeCount; i++) {
+    Napi::Value f = fns.Get(kShapeNames[i]);
+    fns_[i] = f.IsFunction() ? Napi::Persistent(f.As<Napi::Function>()) : Napi::FunctionReference();
+  }
+}
+
+napi_value Shapes::fn(Shape s) const {
+  const Napi::FunctionReference& f = fns_[static_cast<size_t>(s)];
+  return plain || f.IsEmpty() ? nullptr : static_cast<napi_value>(f.Value());
+}
+
 Napi::Value from_ip(Napi::Env env, const rtnl::IpAddr& a) {
   if (!a) return env.Null();
   char buf[INET6_ADDRSTRLEN];
@@ -231,7 +243,7 @@ Napi::Value from_ip(Napi::Env env, const rtnl::IpAddr& a) {
 }
 
 Napi::Object from_sock(Napi::Env env, const sockdiag::SockInfo& s) {
-  return object(env, "family", s.family, "protocol", s.protocol, "type", s.type, "state", s.state, "inode", s.inode,
+  return shaped(env, Shape::Sock, "family", s.family, "protocol", s.protocol, "type", s.type, "state", s.state, "inode", s.inode,
                 "uid", s.uid, "src", from_ip(env, s.src), "dst", from_ip(env, s.dst), "sport", s.sport,
                 "dport", s.dport, "portid", s.portid, "ethertype", s.ethertype, "name", s.name);
 }
@@ -258,45 +270,45 @@ Napi::Value from_mac(Napi::Env env, const rtnl::Mac& m) {
 }  // namespace
 
 Napi::Object from_link(Napi::Env env, const rtnl::LinkInfo& l) {
-  return object(env, "ifindex", l.ifindex, "name", l.name, "kind", l.kind, "flags", l.flags, "mtu", l.mtu,
+  return shaped(env, Shape::Link, "ifindex", l.ifindex, "name", l.name, "kind", l.kind, "flags", l.flags, "mtu", l.mtu,
                 "mac", from_mac(env, l.mac), "master", l.master, "link", l.link,
                 "linkNetnsid", or_null(env, l.has_link_netnsid, l.link_netnsid), "operstate", l.operstate,
                 "txqlen", l.txqlen, "group", l.group, "slaveKind", l.slave_kind, "alias", l.alias);
 }
 
 Napi::Object from_fib_rule(Napi::Env env, const rtnl::RuleInfo& r) {
-  return object(env, "family", r.family == AF_INET6 ? 6 : r.family == AF_INET ? 4 : r.family, "priority", r.priority,
+  return shaped(env, Shape::Rule, "family", r.family == AF_INET6 ? 6 : r.family == AF_INET ? 4 : r.family, "priority", r.priority,
                 "table", r.table, "action", r.action,
                 "body", Napi::Buffer<uint8_t>::Copy(env, r.body.data(), r.body.size()));
 }
 
 Napi::Object from_addr(Napi::Env env, const rtnl::AddrInfo& a) {
-  return object(env, "family", version(a.family), "ifindex", a.ifindex, "address", from_ip(env, a.local),
+  return shaped(env, Shape::Addr, "family", version(a.family), "ifindex", a.ifindex, "address", from_ip(env, a.local),
                 "peer", from_ip(env, a.address), "prefixlen", a.prefixlen, "scope", a.scope, "flags", a.flags,
                 "broadcast", from_ip(env, a.broadcast), "label", a.label,
                 "validLft", a.valid_lft, "preferredLft", a.preferred_lft);
 }
 
 Napi::Object from_route(Napi::Env env, const rtnl::RouteInfo& r) {
-  return object(env, "family", version(r.family), "dst", from_ip(env, r.dst), "dstLen", r.dst_len,
+  return shaped(env, Shape::Route, "family", version(r.family), "dst", from_ip(env, r.dst), "dstLen", r.dst_len,
                 "gateway", from_ip(env, r.gateway), "prefsrc", from_ip(env, r.prefsrc), "oif", r.oif,
                 "table", r.table, "metric", or_null(env, r.has_metric, r.metric), "scope", r.scope,
                 "protocol", r.protocol, "type", r.type, "flags", r.flags, "mtu", r.mtu);
 }
 
 Napi::Object from_neigh(Napi::Env env, const rtnl::NeighInfo& n) {
-  return object(env, "family", version(n.family), "ifindex", n.ifindex, "dst", from_ip(env, n.dst),
+  return shaped(env, Shape::Neigh, "family", version(n.family), "ifindex", n.ifindex, "dst", from_ip(env, n.dst),
                 "lladdr", from_mac(env, n.lladdr), "state", n.state, "flags", n.flags, "type", n.type);
 }
 
 Napi::Object from_fdb(Napi::Env env, const rtnl::FdbInfo& f) {
-  return object(env, "ifindex", f.ifindex, "lladdr", from_mac(env, f.lladdr),
+  return shaped(env, Shape::Fdb, "ifindex", f.ifindex, "lladdr", from_mac(env, f.lladdr),
                 "dst", f.dst ? from_ip(env, f.dst) : env.Null(), "state", f.state, "flags", f.flags,
                 "master", f.master, "vni", or_null(env, f.vni >= 0, f.vni), "vlan", or_null(env, f.vlan >= 0, f.vlan));
 }
 
 Napi::Object from_reply(Napi::Env env, const io::Reply& r) {
-  return object(env, "errno", -r.error, "message", r.message, "offset", or_null(env, r.has_offset, r.offset));
+  return shaped(env, Shape::Reply, "errno", -r.error, "message", r.message, "offset", or_null(env, r.has_offset, r.offset));
 }
 
 Napi::Error from_sys(Napi::Env env, const io::SysError& e) {

@@ -1,6 +1,7 @@
 // JS values to codec structs and back: rtnetlink in convert.cc, nf_tables
-// in nft_convert.cc. Shapes mirror src/native.ts; the TS layer validates
-// input first, so a TypeError here means a bug in src/.
+// in nft_convert.cc. The objects mirror src/native-objects.ts, the
+// requests src/native.ts; the TS layer validates input first, so a
+// TypeError here means a bug in src/.
 #pragma once
 
 #include <napi.h>
@@ -60,6 +61,60 @@ Napi::Object object(Napi::Env env, const KeyValues&... kv) {
   Napi::Object o = Napi::Object::New(env);
   set_props(o, kv...);
   return o;
+}
+
+// Objects the addon hands to JS by the hundred (dumps, events, a batch's
+// replies) are built by JS functions registered once (src/native-shapes.ts):
+// a function makes each in one step, where setting its properties one N-API
+// call at a time (a key string looked up and a map transition each) cost
+// ~2 us an object. Until they are registered, for a kind whose function is
+// missing, or for shapeKeys, object() builds them, with the same keys in
+// the same order.
+enum class Shape : uint8_t { Link, Addr, Route, Neigh, Rule, Fdb, Sock, Reply };
+inline constexpr const char* kShapeNames[] = {"link", "addr", "route", "neigh", "rule", "fdb", "sock", "reply"};
+inline constexpr size_t kShapeCount = sizeof kShapeNames / sizeof kShapeNames[0];
+static_assert(kShapeCount == static_cast<size_t>(Shape::Reply) + 1, "a name per shape, in the enum's order");
+
+class Shapes {
+ public:
+  // fns: { link, addr, ... } as kShapeNames names them; each a function of
+  // the fields in order. A kind missing, or not a function, goes back to object().
+  void set(Napi::Object fns);
+  // The function that builds s, or nullptr: object() builds it.
+  napi_value fn(Shape s) const;
+  // While set, object() builds every shape (shapeKeys reads their keys so).
+  bool plain = false;
+
+ private:
+  Napi::FunctionReference fns_[kShapeCount];
+};
+
+// The shapes of env's addon instance (addon.cc).
+Shapes& shapes_of(napi_env env);
+
+inline void values(Napi::Env, napi_value*) {}
+template <class V, class... Rest>
+void values(Napi::Env env, napi_value* out, const char*, const V& value, const Rest&... rest) {
+  *out = Napi::Value::From(env, value);
+  values(env, out + 1, rest...);
+}
+
+// object(env, kv...), or s's function called with the values in order.
+// What the function throws, or a result that is no object, is thrown here
+// as a Napi::Error (every caller converts inside a catch for it).
+template <class... KeyValues>
+Napi::Object shaped(Napi::Env env, Shape s, const KeyValues&... kv) {
+  constexpr size_t n = sizeof...(kv) / 2;
+  napi_value f = shapes_of(env).fn(s);
+  if (!f) return object(env, kv...);
+  napi_value argv[n];
+  values(env, argv, kv...);
+  napi_value out;
+  napi_valuetype type;
+  NAPI_THROW_IF_FAILED(env, napi_call_function(env, env.Undefined(), f, n, argv, &out), Napi::Object());
+  NAPI_THROW_IF_FAILED(env, napi_typeof(env, out, &type), Napi::Object());
+  if (type != napi_object) NAPI_THROW(Napi::TypeError::New(env, std::string("the ") + kShapeNames[static_cast<size_t>(s)] + " shape's function returned no object"), Napi::Object());
+  return Napi::Object(env, out);
 }
 
 // rtnetlink and sock_diag (convert.cc). JS to C++: the namespaces an op

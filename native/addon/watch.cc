@@ -109,7 +109,14 @@ void Watches::drain() {
     const Stopwatch watch;
     Napi::HandleScope inner(env_);
     Napi::Array a = Napi::Array::New(env_, evs.size());
-    for (size_t i = 0; i < evs.size(); i++) a.Set(static_cast<uint32_t>(i), to_js(env_, evs[i]));
+    try {
+      for (size_t i = 0; i < evs.size(); i++) a.Set(static_cast<uint32_t>(i), to_js(env_, evs[i]));
+    } catch (const Napi::Error& e) {
+      // A shape's function threw (see Shapes): the process's to handle, as
+      // the callback's own throw below; this batch is not delivered.
+      napi_fatal_exception(env_, e.Value());
+      continue;
+    }
     napi_value argv[] = {a};
     napi_value recv = h->Value();
     napi_value result;
