@@ -139,9 +139,12 @@ describe('object shapes', () => {
       import { native } from ${JSON.stringify(new URL('../dist/native.js', import.meta.url).href)};
       import { shapes } from ${JSON.stringify(new URL('../dist/native-shapes.js', import.meta.url).href)};
       const { handle } = await native.nsCreate(process.argv[1], null);
-      process.on('uncaughtException', (e) => { console.log('uncaught: ' + e.message); native.setShapes(shapes); w.close(); handle.close(); });
-      const w = await native.watchOpen(handle, { what: 1, rcvbuf: 65536, queueLimit: 64, batch: 16, list: true }, () => console.log('delivered'));
+      let w;
+      const done = () => { native.setShapes(shapes); w?.close(); handle.close(); };
+      process.on('uncaughtException', (e) => { console.log('uncaught: ' + e.message); done(); });
+      // Before the watch opens: its first batch (the listing of lo) may be delivered before the open's promise settles.
       native.setShapes({ ...shapes, link: () => { throw new Error('no links today'); } });
+      w = await native.watchOpen(handle, { what: 1, rcvbuf: 65536, queueLimit: 64, batch: 16, list: true }, () => { console.log('delivered'); done(); });
       w.pull();
     `;
     const dir = await mkdtemp(join(tmpdir(), 'nsnet-shp-'));
