@@ -136,6 +136,8 @@ export interface LinkFields {
   vlanFiltering?: boolean;
   /** A bridge port's hairpin mode (an existing port only). */
   hairpin?: boolean;
+  /** A bridge port forgets the MACs it learned (an existing port only). */
+  fdbFlush?: boolean;
   /** IN6_ADDR_GEN_MODE_* (an existing link only). */
   addrGenMode?: number;
   /** [IPV4_DEVCONF_* index, value] pairs (an existing link only). */

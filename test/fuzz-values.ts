@@ -153,7 +153,7 @@ export class Values {
         up: this.chance(0.5), mtu: this.pick([1280, 1500, 9000]), peer: { name: 'fzp', netns: this.handle() }, link: this.dev(),
         mode: 4, vni: this.int(100), port: 4789, master: this.chance(0.3) ? 'fzb' : undefined }),
       () => ({ op: 'link.set', dev: this.dev(), up: this.chance(0.5), mtu: 1400, master: this.pick([null, 'fzb', 'lo', 9]),
-        netns: this.chance(0.2) ? this.handle() : undefined, mac: '02:00:00:00:00:01', addrGenMode: 1, hairpin: true }),
+        netns: this.chance(0.2) ? this.handle() : undefined, mac: '02:00:00:00:00:01', addrGenMode: 1, hairpin: true, fdbFlush: true }),
       () => ({ op: 'link.del', dev: this.dev() }),
       () => ({ op: this.pick(['addr.add', 'addr.del']), dev: this.dev(), address: this.ip(v6), prefixlen: this.int(129),
         peer: this.chance(0.2) ? this.ip(v6) : undefined, label: this.chance(0.2) ? 'fz0:1' : undefined }),

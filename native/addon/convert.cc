@@ -123,6 +123,7 @@ void link_field(ops::Op& op, ops::NsRefs* refs, const std::string& k, Napi::Valu
   else if (k == "stp") l.bridge_stp = as_tri(v);
   else if (k == "vlanFiltering") l.bridge_vlan_filtering = as_tri(v);
   else if (k == "hairpin") l.brport_hairpin = as_tri(v);
+  else if (k == "fdbFlush") l.brport_flush = as_tri(v) == 1;
   else if (k == "addrGenMode") l.inet6_addr_gen_mode = static_cast<int8_t>(as_num(v, k));
   else if (k == "ipv4Conf") {
     // [[IPV4_DEVCONF_* index, value], ...]

@@ -449,6 +449,7 @@ void round_trip_link(Reader& r) {
   if (r.bit()) s.vxlan_port = r.u16();
   if (r.bit()) s.bridge_stp = static_cast<int8_t>(r.bit());
   if (r.bit()) s.brport_hairpin = static_cast<int8_t>(r.bit());
+  s.brport_flush = r.bit();
   if (r.bit()) s.inet6_addr_gen_mode = static_cast<int8_t>(r.u8() & 3);
   if (r.bit()) {
     s.has_alias = true;

@@ -93,11 +93,12 @@ bool encode_link_new(Builder& b, uint32_t seq, uint16_t flags, const LinkSpec& s
   if (s.txqlen >= 0) b.put_u32(IFLA_TXQLEN, static_cast<uint32_t>(s.txqlen));
   if (s.link > 0 && s.kind != "vxlan") b.put_u32(IFLA_LINK, static_cast<uint32_t>(s.link));
   if (create) put_linkinfo(b, s);
-  if (!create && s.brport_hairpin >= 0) {
+  if (!create && (s.brport_hairpin >= 0 || s.brport_flush)) {
     const size_t info = b.nest_start(IFLA_LINKINFO);
     b.put_str(IFLA_INFO_SLAVE_KIND, "bridge");
     const size_t data = b.nest_start(IFLA_INFO_SLAVE_DATA);
-    b.put_u8(IFLA_BRPORT_MODE, static_cast<uint8_t>(s.brport_hairpin));
+    if (s.brport_hairpin >= 0) b.put_u8(IFLA_BRPORT_MODE, static_cast<uint8_t>(s.brport_hairpin));
+    if (s.brport_flush) b.put_flag(IFLA_BRPORT_FLUSH);
     b.nest_end(data);
     b.nest_end(info);
   }

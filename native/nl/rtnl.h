@@ -63,6 +63,8 @@ struct LinkSpec {
   // A bridge port's hairpin mode (IFLA_BRPORT_MODE), change only: the
   // kernel ignores port settings in the request that creates the link.
   int8_t brport_hairpin = -1;
+  // Forgets the MACs a bridge port learned (IFLA_BRPORT_FLUSH), change only.
+  bool brport_flush = false;
   // IPv6 address generation (IFLA_AF_SPEC / AF_INET6 / IFLA_INET6_ADDR_GEN_MODE,
   // IN6_ADDR_GEN_MODE_*), change only: NONE keeps an interface without a
   // link-local address, so it sends no DAD, router solicitation or MLD.

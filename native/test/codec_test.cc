@@ -1422,6 +1422,35 @@ TEST(encode_link_new_change_sends_only_the_fields_that_are_set) {
   CHECK(!tb[IFLA_LINK]);
 }
 
+// A port's settings go in the bridge's slave data; a flush is a flag with
+// no payload, and a change that sets neither sends no link info at all.
+TEST(encode_link_new_change_puts_bridge_port_hairpin_and_flush_in_slave_data) {
+  for (const int hairpin : {-1, 0, 1})
+    for (const bool flush : {false, true}) {
+      rtnl::LinkSpec s;
+      s.ifindex = 7;
+      s.brport_hairpin = static_cast<int8_t>(hairpin);
+      s.brport_flush = flush;
+      Buf m;
+      Builder b(m.b, sizeof m.b);
+      CHECK(rtnl::encode_link_new(b, 1, rtnl::kChange, s));
+      Attr tb[IFLA_MAX + 1], li[IFLA_INFO_MAX + 1], port[IFLA_BRPORT_MAX + 1];
+      CHECK(attrs(m.hdr(), sizeof(ifinfomsg), tb).ok());
+      if (hairpin < 0 && !flush) {
+        CHECK(!tb[IFLA_LINKINFO]);
+        continue;
+      }
+      CHECK(nested(tb[IFLA_LINKINFO], li).ok());
+      CHECK_EQ(STR(li[IFLA_INFO_SLAVE_KIND]), std::string_view("bridge"));
+      CHECK(!li[IFLA_INFO_KIND]);
+      CHECK(nested(li[IFLA_INFO_SLAVE_DATA], port).ok());
+      if (hairpin < 0) CHECK(!port[IFLA_BRPORT_MODE]);
+      else CHECK_EQ(U8(port[IFLA_BRPORT_MODE]), uint8_t(hairpin));
+      CHECK_EQ(!!port[IFLA_BRPORT_FLUSH], flush);
+      if (flush) CHECK_EQ(port[IFLA_BRPORT_FLUSH].len(), size_t{0});
+    }
+}
+
 TEST(encode_link_new_create_ignores_ifindex) {
   rtnl::LinkSpec s = veth_spec();
   s.ifindex = 5;

@@ -208,6 +208,7 @@ export class Batch {
     if (change.master === null) op.master = null;
     else if (change.master !== undefined) op.master = v.dev(change.master, 'master');
     if (change.hairpin !== undefined) op.hairpin = !!change.hairpin;
+    if (change.fdbFlush) op.fdbFlush = true;
     if (change.alias !== undefined) {
       if (typeof change.alias !== 'string' || Buffer.byteLength(change.alias) > 255 || change.alias.includes('\0'))
         throw new ValidationError('alias', change.alias, 'must be a string of at most 255 bytes without NUL');

@@ -72,6 +72,11 @@ export interface LinkChange {
    */
   hairpin?: boolean;
   /**
+   * A bridge port forgets the MACs it learned (iproute2's bridge_slave
+   * fdb_flush): its next tenant's frames must not go to the last one's.
+   */
+  fdbFlush?: boolean;
+  /**
    * How IPv6 makes the link's addresses when it comes up (iproute2's
    * addrgenmode). 'none' makes no link-local address, so the link stays
    * silent in IPv6 (no DAD, router solicitation or MLD report): on a bridge
