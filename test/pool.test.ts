@@ -11,7 +11,7 @@ import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 
 import { Batch, createSandbox, Netns, NetnsPool, type Sandbox } from '../src/index.js';
 import { eventually, world, type World } from './cnm-helpers.js';
-import { ipj, uniq } from './helpers.js';
+import { ipj, readAll, uniq } from './helpers.js';
 
 const run = promisify(execFile);
 
@@ -196,6 +196,55 @@ describe('pools', () => {
     await eventually(async () => expect(await theirVeths()).toEqual([]));
     // This process's own pool is left alone.
     expect(await pooled()).toEqual(mine);
+  });
+});
+
+describe('a pooled interface (bridge)', () => {
+  /** What is left of a MAC on the bridge port hostIfname (bridge -j fdb). */
+  const learned = async (hostIfname: string, mac: string) =>
+    (await run('ip', ['netns', 'exec', w.host.name!, 'bridge', '-j', 'fdb', 'show', 'dev', hostIfname])).stdout.includes(mac);
+
+  test('waits up, with no address of any kind, on a network without IPv6; a create gives it its MAC (and a name of its own) and it talks at once', async () => {
+    const ready = await pooled();
+    expect(ready).toHaveLength(2);
+    for (const n of ready) {
+      const [eth0] = await ipj<any[]>(n, 'addr', 'show', 'eth0');
+      expect(eth0.flags).toContain('UP');
+      expect(eth0.addr_info).toEqual([]);
+    }
+    const a = await w.c.createSandbox(uniq('pu'), { networks: [net] });
+    await w.c.pool!.warm();
+    const b = await w.c.createSandbox(uniq('pv'), { networks: [{ network: net, ifname: 'data0' }] });
+    expect(w.c.pool!.stats().networks[net]).toMatchObject({ hits: 2, misses: 0 });
+    for (const [sb, ifname] of [[a, 'eth0'], [b, 'data0']] as const) {
+      const ep = (await sb.info()).endpoints[0]!;
+      const links = await ipj<any[]>(sb.name, 'addr', 'show');
+      expect(links.map((l) => l.ifname)).toEqual(['lo', ifname]);
+      expect(links[1]).toMatchObject({ ifname, address: ep.mac, operstate: 'UP' });
+      expect(links[1].addr_info.map((x: any) => `${x.local}/${x.prefixlen}`)).toEqual(ep.addresses);
+    }
+    // The first packet a sandbox sends goes out with its own MAC, and the answer finds it.
+    const bAddr = (await b.info()).endpoints[0]!.addresses[0]!.split('/')[0]!;
+    const srv = await (await b.netns()).listenTcp(8080, '0.0.0.0');
+    srv.on('connection', (s) => s.end('from b'));
+    try {
+      expect(await readAll(await (await a.netns()).connectTcp(8080, bAddr))).toBe('from b');
+    } finally {
+      srv.close();
+    }
+    await run('ip', ['netns', 'exec', b.name, 'ping', '-c1', '-W2', '10.97.0.1']);
+  });
+
+  test('once recycled, the bridge has forgotten its tenant\'s MAC on that port', async () => {
+    const sb = await w.c.createSandbox(uniq('pf'), { networks: [net] });
+    const ep = (await sb.info()).endpoints[0]!;
+    await run('ip', ['netns', 'exec', sb.name, 'ping', '-c1', '-W2', '10.97.0.1']);
+    expect(await learned(ep.hostIfname!, ep.mac!)).toBe(true);
+    expect(await sb.delete({ recycle: true })).toEqual({ recycled: true, reason: null });
+    await w.c.pool!.warm();
+    expect(w.c.pool!.stats()).toMatchObject({ recycled: 1, refused: 0 });
+    // Another sandbox given this address (and so this MAC) on another port must get its frames.
+    expect(await learned(ep.hostIfname!, ep.mac!)).toBe(false);
   });
 });
 

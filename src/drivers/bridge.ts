@@ -215,24 +215,35 @@ export const bridgeDriver: Driver = {
     const hostIfname = `nsv${randomBytes(4).toString('hex')}`;
     const ifname = `${st.ifPrefix}0`;
     hostEnd(ctx, n, b, hostIfname, ifname, ns, { alias: tag, hairpin: !!st.hairpin });
-    // The far end stays down until adopt() gives it its owner's MAC and
-    // addresses; it goes up and down once now, as a recycled one has, so
-    // both look the same (a link gets its queueing discipline on its first up).
     b.in(ns);
-    if (linkHasIPv6(st.mtu) && !hasIPv6(n)) b.setLink(ifname, { addrGenMode: 'none' });
-    b.setUp(ifname).setDown(ifname);
-    return { hostIfname, ifname };
+    if (hasIPv6(n)) {
+      // The kernel makes a link-local address from the MAC a link has when
+      // it comes up, so this one waits down for its owner's MAC (adopt).
+      // It goes up and down once now, as a recycled one has, so both look
+      // the same (a link gets its queueing discipline on its first up).
+      b.setUp(ifname).setDown(ifname);
+      return { hostIfname, ifname, up: false };
+    }
+    // Without IPv6 it waits up, with no address of any kind on it: adopt()
+    // changes its MAC live (a veth allows that), and bringing a link up,
+    // the dearest request of a create's trip, is paid here, off its path.
+    if (linkHasIPv6(st.mtu)) b.setLink(ifname, { addrGenMode: 'none' });
+    b.setUp(ifname);
+    return { hostIfname, ifname, up: true };
   },
 
   adopt(ctx, n, ep, ns, b, o, pooled) {
     const st = bridgeState(n);
     b.in(ctx.host).setLink(ep.hostIfname!, { alias: ownerTag(ctx.owner, ep.id), ...(hairpin(st, ep) ? { hairpin: true } : {}) });
-    configureInside(b.in(ns), n, ep, o, st.mtu, { gateway: subnetGateway(n) }, pooled.ifname);
+    configureInside(b.in(ns), n, ep, o, st.mtu, { gateway: subnetGateway(n) }, pooled);
   },
 
   unadopt(ctx, n, ep, b, tag) {
-    // Back to the network's own hairpin setting.
-    b.in(ctx.host).setLink(ep.hostIfname!, { alias: tag, ...(hairpin(bridgeState(n), ep) ? { hairpin: !!bridgeState(n).hairpin } : {}) });
+    // Back to the network's own hairpin setting. The port forgets the
+    // tenant's MAC, which the next sandbox to get its address (and so its
+    // MAC) may have on another port: the far end's reset takes the link
+    // down and up again too quickly for the bridge to see its carrier go.
+    b.in(ctx.host).setLink(ep.hostIfname!, { alias: tag, fdbFlush: true, ...(hairpin(bridgeState(n), ep) ? { hairpin: !!bridgeState(n).hairpin } : {}) });
   },
 
   async repair(ctx, n, ep, sb, view, o) {

@@ -83,6 +83,8 @@ export interface GatewayRoutes {
 export interface PooledInterface {
   hostIfname: string | null;
   ifname: string;
+  /** It waits up (adopt need not bring it up unless it renames it). */
+  up?: boolean;
 }
 
 export interface JoinOptions {

@@ -10,7 +10,7 @@ import type { Batch, RouteSpec } from '../netlink/batch.js';
 import type { Address, Link, Route } from '../netlink/types.js';
 import type { EndpointRecord, NetworkRecord } from '../store/store.js';
 import { hasIPv6, linkHasIPv6 } from './common.js';
-import type { Driver, GatewayRoutes, JoinOptions, KernelView } from './driver.js';
+import type { Driver, GatewayRoutes, JoinOptions, KernelView, PooledInterface } from './driver.js';
 
 /** The gateway of the network's first subnet of a family, if it has one. */
 export const subnetGateway = (n: NetworkRecord) => (family: 4 | 6) =>
@@ -44,14 +44,18 @@ export function defaultRoutes(d: Driver | undefined, n: NetworkRecord, dev: stri
  * one. On a network without IPv6 it comes up with no IPv6 link-local
  * address, as Docker disables IPv6 on such an interface: no DAD, MLD
  * reports or router solicitations from it. The mode must be set before the
- * link is up. A pooled interface (named `pooled`, down, its mode set when
- * the pool made it) first takes ep's name and MAC.
+ * link is up. A pooled interface (its mode set when the pool made it, up
+ * or down as `pooled` says) first takes ep's name and MAC.
  */
-export function configureInside(b: Batch, n: NetworkRecord, ep: EndpointRecord, o: JoinOptions, mtu: number | null, routes: GatewayRoutes, pooled?: string): void {
+export function configureInside(b: Batch, n: NetworkRecord, ep: EndpointRecord, o: JoinOptions, mtu: number | null, routes: GatewayRoutes, pooled?: PooledInterface): void {
   const inside = ep.ifname!;
-  if (pooled !== undefined) b.setLink(pooled, { ...(pooled !== inside ? { name: inside } : {}), mac: ep.mac! });
-  else if (linkHasIPv6(mtu) && !hasIPv6(n)) b.setLink(inside, { addrGenMode: 'none' });
-  b.setUp(inside);
+  const rename = pooled !== undefined && pooled.ifname !== inside;
+  if (pooled !== undefined) {
+    // Kernels before 6.x refuse to rename a link that is up.
+    if (rename && pooled.up) b.setDown(pooled.ifname);
+    b.setLink(pooled.ifname, { ...(rename ? { name: inside } : {}), mac: ep.mac! });
+  } else if (linkHasIPv6(mtu) && !hasIPv6(n)) b.setLink(inside, { addrGenMode: 'none' });
+  if (!pooled?.up || rename) b.setUp(inside);
   for (const a of ep.addresses) b.addAddress(inside, a, a.includes(':') ? { nodad: true } : {});
   if (!o.gatewayEndpoint) return;
   for (const gateway of gatewayAddresses(n, routes)) b.addRoute({ dst: 'default', gateway, dev: inside, ...(routes.onlink ? { onlink: true } : {}) });
