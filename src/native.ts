@@ -170,8 +170,11 @@ export interface NativeStats {
   maxWatchDeliveryCpuUs: number;
 }
 
-/** Every dump a namespace's reset compares. */
-export type NativeSnapshot = { links: NativeLink[]; addresses: NativeAddr[]; routes: NativeRoute[]; rules: NativeRule[]; neighbours: NativeNeigh[] };
+/** Every dump a namespace's reset compares; extras (qdiscs, nexthops, address labels) held by the addon, when asked for. */
+export type NativeSnapshot = { links: NativeLink[]; addresses: NativeAddr[]; routes: NativeRoute[]; rules: NativeRule[]; neighbours: NativeNeigh[]; extras?: NativeExtras };
+
+/** What a tenant can leave beyond a snapshot's dumps (native/ops/extras.h), held by the addon (opaque to JS). */
+export type NativeExtras = { readonly __extras: unique symbol };
 
 /** A namespace's /proc/sys/net values, held by the addon (opaque to JS). */
 export type NativeSysctls = { readonly __sysctls: unique symbol };
@@ -241,8 +244,8 @@ export interface Native {
   addrs(ns: NativeNetns, family: 0 | 4 | 6, ifindex: number): Promise<NativeList<NativeAddr>>;
   routes(ns: NativeNetns, family: 0 | 4 | 6, table: number): Promise<NativeList<NativeRoute>>;
   rules(ns: NativeNetns, family: 0 | 4 | 6): Promise<NativeList<NativeRule>>;
-  /** Links, addresses, routes (all tables), rules and neighbours, in one job. */
-  snapshot(ns: NativeNetns): Promise<NativeReply & NativeSnapshot>;
+  /** Links, addresses, routes (all tables), rules and neighbours, in one job; with extras, those too. */
+  snapshot(ns: NativeNetns, extras?: boolean): Promise<NativeReply & NativeSnapshot>;
   neighs(ns: NativeNetns, family: 0 | 4 | 6): Promise<NativeList<NativeNeigh>>;
   fdb(ns: NativeNetns): Promise<NativeList<NativeFdb>>;
   /** One nf_tables transaction (BATCH_BEGIN ... BATCH_END); genid: refuse unless the ruleset is at that generation. */
@@ -262,10 +265,11 @@ export interface Native {
   /** Every readable value under /proc/sys/net (but the random TCP Fast Open key), kept in the addon. */
   sysctlDump(ns: NativeNetns): Promise<NativeSysctls>;
   /**
-   * One stage of a reset in one job (see native/addon/reset.h): nf_tables and conntrack cleared,
-   * groups run, /proc/sys/net put back (left: still different), the snapshot read.
+   * One stage of a reset in one job (see native/addon/reset.h): nf_tables and conntrack cleared
+   * (and with extras, those put back as a snapshot had them, IPsec flushed), groups run,
+   * /proc/sys/net put back (left: still different), the snapshot read.
    */
-  resetStep(ns: NativeNetns, o: { clear?: boolean; groups?: NativeGroup[]; sysctls?: NativeSysctls }): Promise<NativeReply & NativeSnapshot & { stage: string; changed: string[]; left: [string, string][] }>;
+  resetStep(ns: NativeNetns, o: { clear?: boolean; extras?: NativeExtras; groups?: NativeGroup[]; sysctls?: NativeSysctls }): Promise<NativeReply & NativeSnapshot & { stage: string; changed: string[]; left: [string, string][] }>;
   nftList(ns: NativeNetns, what: 'gen', family: number, table: string, set: string): Promise<NativeReply & { gen: number }>;
   nftList(ns: NativeNetns, what: 'tables', family: number, table: string, set: string): Promise<NativeList<NativeNftTable>>;
   nftList(ns: NativeNetns, what: 'chains', family: number, table: string, set: string): Promise<NativeList<NativeNftChain>>;

@@ -33,9 +33,11 @@ const addon = native as unknown as Record<string, Fn> & { NetnsHandle: { prototy
 test(`every addon function, given arbitrary values and mangled specs, returns or fails with an Error and never crashes (seed ${SEED}, ${CALLS} calls)`, async () => {
   const runDir = await mkdtemp(join(tmpdir(), 'nsnet-fuzz-'));
   // The first watch starts the addon's event thread, with an epoll fd and an
-  // eventfd that last as long as the process: count fds after that.
+  // eventfd, and the first reset step the recycle thread, with its home
+  // namespace's fd; both last as long as the process: count fds after that.
   const warm = (await native.nsCreate(runDir, null)).handle;
   (await native.watchOpen(warm, { what: 1, rcvbuf: 65536, queueLimit: 16, batch: 16, list: false }, () => {})).close();
+  await native.resetStep(warm, {});
   warm.close();
   const fds = await fdCount();
   const v = new Values(prng(SEED), {
@@ -94,8 +96,14 @@ test(`every addon function, given arbitrary values and mangled specs, returns or
       if (watches.length > 4) watches.shift()!.close();
     } else if (name === 'newHandle') {
       others.push(r as object);
+    } else if (name === 'sysctlDump' || (name === 'snapshot' && (r as { extras?: object }).extras)) {
+      // What the addon holds for JS (tagged by kind): given back later, to the right argument or the wrong one.
+      held.push(name === 'snapshot' ? (r as { extras: object }).extras : (r as object));
+      if (held.length > 4) held.shift();
     }
   };
+  const held: object[] = [];
+  const heldOrAny = () => (held.length && v.chance(0.7) ? v.pick(held) : v.any());
 
   const safeName = () => v.pick(['fza', 'fzb', 'fzc', '', '.', 'a'.repeat(300), 'x y', 'fz\u00e9']);
   const sysctlKey = () => v.pick(['net.ipv4.ip_forward', 'net.ipv6.conf.all.forwarding', 'net.ipv4.conf.all.rp_filter', 'net.ipv4.ping_group_range']);
@@ -121,6 +129,10 @@ test(`every addon function, given arbitrary values and mangled specs, returns or
     // function that throws does is shapes.test.ts's to prove.
     setShapes: () => [v.chance(0.6) ? v.mutate({ ...shapes }) : v.any()],
     shapeKeys: () => [v.any()],
+    snapshot: () => [v.handle(), v.any()],
+    sysctlDump: () => [v.handle()],
+    // A reset acts only in the fuzzer's own namespaces (v.handle()).
+    resetStep: () => [v.handle(), v.chance(0.8) ? v.mutate({ clear: v.chance(0.5), extras: heldOrAny(), sysctls: heldOrAny(), ...(v.chance(0.3) ? { groups: v.groups() } : {}) }) : v.any()],
   };
 
   // A handle class's methods and getters, on any object.

@@ -50,8 +50,13 @@ async function view(ns: string) {
     .split('\n')
     .filter((l) => l && !l.startsWith('net.ipv4.tcp_fastopen_key'))
     .sort();
+  const text = async (...a: string[]) => (await run('ip', ['netns', 'exec', ns, ...a])).stdout;
   return {
     links: await j('-d', 'link', 'show'), addrs: await j('addr', 'show'),
+    qdiscs: clean(JSON.parse(await text('tc', '-j', 'qdisc', 'show'))), nexthops: await j('nexthop', 'show'), labels: await j('addrlabel', 'list'),
+    ipsec: [await text('ip', 'xfrm', 'state', 'list'), await text('ip', 'xfrm', 'policy', 'list'), await text('ip', 'xfrm', 'policy', 'list', 'ptype', 'sub')],
+    ipsets: await text('ipset', 'list', '-n'),
+    legacyTables: await text('cat', '/proc/net/ip_tables_names', '/proc/net/ip6_tables_names', '/proc/net/arp_tables_names'),
     routes: [await j('route', 'show', 'table', 'all'), await j('-6', 'route', 'show', 'table', 'all')],
     rules: [await j('rule', 'show'), await j('-6', 'rule', 'show')], neigh: [await j('neigh', 'show'), await j('neigh', 'show', 'proxy')],
     nft, sysctl,
@@ -116,6 +121,22 @@ describe('recycling', () => {
     await run('ip', ['netns', 'exec', again!.name, 'ping', '-c1', '-W2', '10.97.0.1']);
   });
 
+  test('a tenant that used legacy iptables (x_tables, whose rules a reset cannot put back) has its namespace released, not pooled', async () => {
+    const sb = await createSandbox(w.c, { name: uniq('pi'), mode: { network: net } });
+    const id = (await sb.netns()).id;
+    await sh(sb.name, 'iptables-legacy -t nat -A OUTPUT -p tcp -j DNAT --to-destination 10.97.0.1:9; ip6tables-legacy -A INPUT -j DROP');
+    expect(await sb.delete({ recycle: true })).toEqual({ recycled: true, reason: null });
+    await w.c.pool!.warm();
+    expect(w.c.pool!.stats()).toMatchObject({ recycled: 0, refused: 1 });
+    expect(w.c.pool!.stats().lastError).toMatch(/legacy iptables tables are in use \(ip: nat; ip6: filter\)/);
+    // None of the namespaces the pool hands out now is that one, and none has a legacy table.
+    for (let i = 0; i < 3; i++) {
+      const next = await createSandbox(w.c, { name: uniq('pj'), mode: { network: net } });
+      expect((await next.netns()).id).not.toBe(id);
+      expect((await sh(next.name, 'cat /proc/net/ip_tables_names /proc/net/ip6_tables_names')).stdout).toBe('');
+    }
+  });
+
   test('a TIME_WAIT connection (no process holds it) does not stop recycling: it is closed', async () => {
     const sb = await createSandbox(w.c, { name: uniq('pw'), mode: { network: net } });
     const ns = await sb.netns();
@@ -138,6 +159,11 @@ describe('a recycled namespace is the namespace it was when made, after a tenant
     ['its links (added ones)', (sb) => sh(sb.name, 'ip link add tb0 type bridge; ip link set tb0 up; ip link add vx0 type veth peer name vx1; ip link set eth0 master tb0')],
     ["its links' names, MACs, MTU and flags", (sb) => sh(sb.name, 'ip link set eth0 down; ip link set eth0 name ten0 address 02:11:22:33:44:55 mtu 1280 promisc on arp off allmulticast on txqueuelen 10 group 7 alias tenant; ip link set ten0 up; ip link set lo mtu 1500')],
     ['its sysctls', (sb) => sh(sb.name, 'sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.eth0.rp_filter=2 net.ipv6.conf.all.forwarding=1 net.core.somaxconn=77 net.ipv4.conf.default.arp_ignore=1 net.ipv6.conf.lo.disable_ipv6=1 net.ipv4.tcp_syncookies=0; sysctl -qw "net.ipv4.ip_local_port_range=2000 3000"')],
+    ['its queueing disciplines', (sb) => sh(sb.name, 'tc qdisc add dev eth0 root tbf rate 1mbit burst 32kbit latency 400ms; tc qdisc add dev eth0 clsact; tc qdisc add dev lo root tbf rate 8kbit burst 1600 latency 50ms')],
+    ['its nexthop objects', (sb, gw) => sh(sb.name, `ip nexthop add id 7 via ${gw} dev eth0; ip nexthop add id 8 blackhole; ip nexthop add id 9 group 7; ip route add 198.51.100.0/24 nhid 9`)],
+    ['its IPv6 address labels', (sb) => sh(sb.name, 'ip addrlabel add prefix 2001:db8::/32 label 99; ip addrlabel add prefix 2001:db8:1::/48 dev eth0 label 100; ip addrlabel del prefix ::1/128 label 0')],
+    ['its IPsec policies', (sb) => sh(sb.name, 'ip xfrm policy add src 0.0.0.0/0 dst 10.97.0.0/24 dir out tmpl src 10.97.0.2 dst 192.0.2.1 proto esp mode tunnel; ip xfrm policy add src ::/0 dst ::/0 dir in action block; ip xfrm policy add src 10.0.0.0/8 dst 10.0.0.0/8 dir fwd ptype sub action block')],
+    ['its ipset sets', (sb) => sh(sb.name, 'ipset create t1 hash:ip; ipset add t1 10.97.0.9; ipset create t2 bitmap:port range 1-1000; ipset add t2 22')],
     ['its nf_tables ruleset', (sb) => sh(sb.name, `nft add table inet t; nft add chain inet t c '{ type filter hook input priority 0; policy drop; }'; nft add rule inet t c tcp dport 22 accept; nft add table ip nat2; nft add set ip nat2 s '{ type ipv4_addr; }'`)],
     ['its conntrack table', async (sb, gw) => {
       await sh(sb.name, `nft add table ip ctt; nft add chain ip ctt c '{ type filter hook output priority 0; }'; nft add rule ip ctt c ct state new accept; ping -c1 -W2 ${gw}`);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "../ns/ns.h"
+#include "../ops/extras.h"
 #include "../ops/ops.h"
 #include "../ops/sockets.h"
 #include "convert.h"
@@ -53,6 +54,63 @@ bool read_snapshot(Namespace& ns, Snap* out, io::SysError* err) {
            ok(ops::list_neighs(s, AF_INET, &out->neighs, &out->status, err)) &&
            ok(ops::list_neighs(s, AF_INET6, &out->neighs, &out->status, err));
   });
+}
+
+using ExtrasRef = std::shared_ptr<const ops::Extras>;
+
+// What the addon hands JS to hold and give back as it is (a fresh
+// namespace's sysctls, a snapshot's extras): an External tagged with its
+// kind, so one is never taken for the other.
+constexpr napi_type_tag kSysctlsTag = {0x6e736e6574737973ull, 0x3a8c41e07f2d9b65ull};
+constexpr napi_type_tag kExtrasTag = {0x6e736e6574657874ull, 0x5d17b2c94e80a3f1ull};
+
+template <class T>
+Napi::Value held(Napi::Env env, T value, const napi_type_tag& tag) {
+  auto e = Napi::External<T>::New(env, new T(std::move(value)), [](Napi::Env, T* p) { delete p; });
+  NAPI_THROW_IF_FAILED(env, napi_type_tag_object(env, e, &tag), Napi::Value());
+  return e;
+}
+
+// What held() made with `tag`, or a TypeError naming `what`.
+template <class T>
+const T* held_back(Napi::Value v, const napi_type_tag& tag, const char* what) {
+  bool ok = false;
+  if (v.IsExternal()) napi_check_object_type_tag(v.Env(), v, &tag, &ok);
+  if (!ok) NAPI_THROW(Napi::TypeError::New(v.Env(), what), nullptr);
+  return v.As<Napi::External<T>>().Data();
+}
+
+// The extras a reset must match (see ops/extras.h): a snapshot's, brought
+// back; IPsec through the namespace's xfrm socket, opened here on first use
+// (this thread enters namespaces), none where the kernel has no IPsec.
+// Legacy iptables tables in use, or anything still unlike `want`, stop the
+// reset, in *status.
+bool reset_extras(Namespace& ns, const ops::Extras& want, io::Reply* status, io::SysError* err) {
+  std::string legacy;
+  if (!ops::legacy_tables(ns.fd, &legacy, err)) return false;
+  if (!legacy.empty()) {
+    status->error = -EBUSY;
+    status->message = "legacy iptables tables are in use (" + legacy + "), whose rules a reset cannot put back";
+    return true;
+  }
+  io::SysError xe;
+  io::Socket* x = ns.xfrm.get(ns.fd, &xe);
+  if (!x && xe.err != EPROTONOSUPPORT) return (*err = xe, false);
+  ops::Extras now;
+  // Locks in one order (rtnetlink, nf_tables, xfrm); no other job holds two.
+  const bool ok = ns.with_rtnl([&](io::Socket& rt) {
+    return ns.with_nfnl(err, [&](io::Socket& nf) {
+      if (!x) return ops::reset_extras({rt, &nf, nullptr}, want, &now, status, err);
+      return ns.xfrm.with(ns.fd, err, [&](io::Socket& xs) { return ops::reset_extras({rt, &nf, &xs}, want, &now, status, err); });
+    });
+  });
+  if (!ok || status->error) return ok;
+  const std::string diff = ops::extras_diff(want, now);
+  if (!diff.empty()) {
+    status->error = -ENOTEMPTY;
+    status->message = "still unlike a fresh namespace: " + diff;
+  }
+  return true;
 }
 
 void set_snapshot(Napi::Env env, Napi::Object o, const Snap& s) {
@@ -193,15 +251,25 @@ Napi::Value snapshot(Runner& runner, const Napi::CallbackInfo& info) {
   struct J : Job {
     std::shared_ptr<Namespace> ns;
     Snap snap;
-    void run() override { read_snapshot(*ns, &snap, &err); }
+    bool with_extras = false;
+    std::shared_ptr<ops::Extras> extras;
+    void run() override {
+      if (!read_snapshot(*ns, &snap, &err) || snap.status.error || !with_extras) return;
+      extras = std::make_shared<ops::Extras>();
+      // Its nf_tables and xfrm sockets may not be open here (opening enters the
+      // namespace): a fresh namespace has no IPsec and no ipset either way.
+      ns->with_rtnl([&](io::Socket& s) { return ops::read_extras({s}, extras.get(), &snap.status, &err); });
+    }
     Napi::Value value(Napi::Env env) override {
       Napi::Object o = from_reply(env, snap.status);
       set_snapshot(env, o, snap);
+      if (extras) o.Set("extras", held<ExtrasRef>(env, extras, kExtrasTag));
       return o;
     }
   };
   auto j = std::make_unique<J>();
   j->ns = NetnsHandle::From(info[0]);
+  j->with_extras = info.Length() > 1 && info[1].ToBoolean().Value();
   return runner.submit(info.Env(), j.release(), Lane::Netlink);
 }
 
@@ -214,10 +282,7 @@ Napi::Value sysctl_dump(Runner& runner, const Napi::CallbackInfo& info) {
       if (ns::sysctl_dump(ns->fd, pairs.get(), &err)) out = std::move(pairs);
     }
     // Opaque to JS: handed back to resetStep as it is, never copied into JS values.
-    Napi::Value value(Napi::Env env) override {
-      auto* held = new std::shared_ptr<const Pairs>(out);
-      return Napi::External<std::shared_ptr<const Pairs>>::New(env, held, [](Napi::Env, std::shared_ptr<const Pairs>* p) { delete p; });
-    }
+    Napi::Value value(Napi::Env env) override { return held<std::shared_ptr<const Pairs>>(env, out, kSysctlsTag); }
   };
   auto j = std::make_unique<J>();
   j->ns = NetnsHandle::From(info[0]);
@@ -230,6 +295,7 @@ Napi::Value reset_step(Runner& runner, const Napi::CallbackInfo& info) {
     bool clear = false;
     std::vector<ops::Group> groups;
     std::shared_ptr<const Pairs> want;
+    ExtrasRef extras;
     // The first refusal and the stage it stopped at; later stages do not run.
     io::Reply status;
     std::string stage;
@@ -242,6 +308,7 @@ Napi::Value reset_step(Runner& runner, const Napi::CallbackInfo& info) {
         if (!ns->with_nfnl(&err, [&](io::Socket& s) { return clear_nftables(s, &r, &err) && (stop("nftables", r) || flush_conntrack(s, &err)); }) ||
             status.error)
           return;
+        if (extras && (!reset_extras(*ns, *extras, &r, &err) || stop("extras", r))) return;
       }
       if (!groups.empty()) {
         std::vector<io::Reply> replies;
@@ -267,8 +334,15 @@ Napi::Value reset_step(Runner& runner, const Napi::CallbackInfo& info) {
   if (o.Get("groups").IsArray()) j->groups = to_groups(o.Get("groups"));
   Napi::Value want = o.Get("sysctls");
   if (!want.IsUndefined()) {
-    if (!want.IsExternal()) NAPI_THROW(Napi::TypeError::New(info.Env(), "resetStep's sysctls must be what sysctlDump returned"), Napi::Value());
-    j->want = *want.As<Napi::External<std::shared_ptr<const Pairs>>>().Data();
+    auto* w = held_back<std::shared_ptr<const Pairs>>(want, kSysctlsTag, "resetStep's sysctls must be what sysctlDump returned");
+    if (!w) return Napi::Value();
+    j->want = *w;
+  }
+  Napi::Value extras = o.Get("extras");
+  if (!extras.IsUndefined()) {
+    auto* x = held_back<ExtrasRef>(extras, kExtrasTag, "resetStep's extras must be what snapshot returned");
+    if (!x) return Napi::Value();
+    j->extras = *x;
   }
   // It enters the namespace (sysctls, a socket opened on first use), off the request path.
   return runner.submit(info.Env(), j.release(), Lane::Recycle);

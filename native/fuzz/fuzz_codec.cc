@@ -4,7 +4,8 @@
 //  1. as a datagram recv()'d from a netlink socket: walked with MsgIter, each
 //     message (alone in an exact-size heap block, and again cut short after
 //     each attribute) given to decode_ack/decode_link/decode_addr/
-//     decode_route/decode_neigh/sockdiag::decode, and the raw bytes parsed as an attribute stream against a
+//     decode_route/decode_neigh/sockdiag::decode/the reset's extras (qdisc,
+//     nexthop, addrlabel, xfrm, ipset), and the raw bytes parsed as an attribute stream against a
 //     policy that uses every Kind (nested attributes recursively);
 //  2. as a program for the Builder (begin, put_*, nests) writing into a
 //     heap buffer of exactly `cap` bytes, so ASan flags any write past it;
@@ -33,6 +34,7 @@
 #include <string>
 #include <vector>
 
+#include "extras.h"
 #include "fuzz.h"
 #include "nft.h"
 #include "nl.h"
@@ -189,6 +191,16 @@ void decode_message(const nlmsghdr* src, uint32_t len) {
   if (rtnl::decode_neigh(h, &ni)) INVARIANT(ni.family == AF_INET || ni.family == AF_INET6);
   nsnet::sockdiag::SockInfo si;
   if (nsnet::sockdiag::decode(h, &si)) INVARIANT(si.name.size() < len);
+  rtnl::QdiscInfo qi;
+  if (rtnl::decode_qdisc(h, &qi)) INVARIANT(qi.kind.size() < len);
+  uint32_t nh = 0;
+  g_sink = g_sink + (rtnl::decode_nexthop(h, &nh) ? nh : 0);
+  rtnl::AddrLabelInfo al;
+  if (rtnl::decode_addrlabel(h, &al)) INVARIANT(al.prefixlen <= 128 && al.body.size() + nl::kHdrLen == h->nlmsg_len);
+  rtnl::XfrmEntry xe;
+  g_sink = g_sink + rtnl::decode_xfrm(h, &xe);
+  std::string set;
+  if (rtnl::decode_ipset(h, &set)) INVARIANT(set.size() < len);
   decode_nft(h, len);
 
   // The payload after a few common family header sizes, as attributes read
@@ -653,10 +665,14 @@ void requests(Reader& r) {
   const uint32_t table = r.bit() ? r.u32() : r.u8();
   size_t extra = 0;
   bool ok = false;
-  switch (r.u8() % 4) {
+  switch (r.u8() % 8) {
     case 0: ok = rtnl::encode_link_del(b, 1, ifindex, name); extra = sizeof(ifinfomsg); break;
     case 1: ok = rtnl::encode_link_get(b, 1, ifindex, name); extra = sizeof(ifinfomsg); break;
     case 2: ok = rtnl::encode_addr_dump(b, 1, family, ifindex); extra = sizeof(ifaddrmsg); break;
+    case 3: ok = rtnl::encode_qdisc_del(b, 1, ifindex, table); extra = sizeof(tcmsg); break;
+    case 4: ok = rtnl::encode_nexthop_del(b, 1, table); extra = 8; break;  // nhmsg
+    case 5: ok = rtnl::encode_xfrm_flush(b, 1, static_cast<rtnl::XfrmFlush>(family % 3)); extra = family % 3 == 0 ? 4 : 0; break;
+    case 6: ok = rtnl::encode_ipset_destroy_all(b, 1); extra = 4; break;  // nfgenmsg
     default: ok = rtnl::encode_route_dump(b, 1, family, table); extra = sizeof(rtmsg); break;
   }
   INVARIANT(ok == b.ok());

@@ -16,6 +16,7 @@ void Namespace::close() {
   rtnl.reset();
   nfnl.reset();
   diag.reset();
+  xfrm.reset();
   sysctls.clear();
   if (fd >= 0) ::close(fd);
   fd = -1;
@@ -38,7 +39,7 @@ uint32_t LazySocket::portid() {
 
 bool Namespace::is_ours(int protocol, uint32_t portid) {
   if (protocol == NETLINK_ROUTE) return rtnl && rtnl->portid() == portid;
-  for (LazySocket* s : {&nfnl, &diag})
+  for (LazySocket* s : {&nfnl, &diag, &xfrm})
     if (s->protocol() == protocol && s->portid() == portid) return true;
   return false;
 }

@@ -1,6 +1,6 @@
 // An open namespace as jobs share it: the fd that keeps it alive, its
 // identity, and the netlink sockets created inside it (rtnetlink from the
-// start; nf_tables and sock_diag on first use, one Lazy each).
+// start; nf_tables, sock_diag and xfrm on first use, one Lazy each).
 #pragma once
 
 #include <linux/netlink.h>
@@ -83,6 +83,8 @@ struct Namespace {
   std::atomic<bool> ready{false};
   // NETLINK_SOCK_DIAG: lists the namespace's sockets.
   LazySocket diag{NETLINK_SOCK_DIAG};
+  // NETLINK_XFRM: a reset's look at the namespace's IPsec states and policies.
+  LazySocket xfrm{NETLINK_XFRM};
   // Its /proc/sys/net files, kept open by sweeps: a pool's fresh dump (the
   // namespace thread) and then its resets (the recycle thread), never both
   // at once.

@@ -11,7 +11,10 @@
 // added are deleted; names, MACs, MTU, flags, queue length, group and
 // alias restored; set down where the snapshot has them down, which flushes
 // the neighbours and routes on them), sysctls, addresses, routes, rules and
-// neighbours. Last it reads everything
+// neighbours, and what else a tenant's root can leave to shape, steer or
+// drop the next tenant's traffic: queueing disciplines, nexthop objects,
+// IPv6 address labels, IPsec states and policies (the addon's "extras",
+// put back and proved in the first step). Last it reads everything
 // again: anything still unlike the snapshot refuses the reset. It never
 // guesses: refused, the namespace is released instead.
 import { NsnetError } from '../errors.js';
@@ -63,8 +66,11 @@ async function step(ns: Netns, o: Parameters<typeof native.resetStep>[1]): Promi
   return { ...pick(r), left: r.left };
 }
 
-export function snapshot(ns: Netns): Promise<Snapshot> {
-  return read(ns);
+/** What a reset brings the namespace back to, extras included. */
+export async function snapshot(ns: Netns): Promise<Snapshot> {
+  const r = await native.snapshot(ns.handle, true);
+  if (r.errno) throw NsnetError.kernel('dump', 'namespace reset', r.errno, r.message || undefined);
+  return { ...pick(r), extras: r.extras };
 }
 
 /** What a restore brings a namespace back to: a fresh one's values (but the TCP Fast Open key, which a reset draws anew). */
@@ -156,9 +162,10 @@ export async function resetNetns(ns: Netns, want: Snapshot, fresh: Sysctls, host
   const h = ns.handle;
   try {
     // 1. (The caller has made sure no socket is left: leftSockets.)
-    // 2. nf_tables and conntrack (counters under /proc/sys/net follow them).
+    // 2. nf_tables and conntrack (counters under /proc/sys/net follow them);
+    //    qdiscs, nexthops, address labels and IPsec as the snapshot had them.
     // 3. Links the tenant added go (one at a time: deleting one end of a veth takes the other).
-    let now: Snapshot = await step(ns, { clear: true });
+    let now: Snapshot = await step(ns, { clear: true, ...(want.extras ? { extras: want.extras } : {}) });
     const links = new Map(now.links.map((l) => [l.ifindex, l]));
     const gone = want.links.filter((w) => !links.has(w.ifindex));
     if (gone.length) return { ok: false, reason: `link(s) ${gone.map((l) => l.name).join(', ')} left the namespace` };

@@ -1,0 +1,169 @@
+#include "extras.h"
+
+#include <linux/if_addrlabel.h>
+#include <linux/ipsec.h>
+#include <linux/netfilter/ipset/ip_set.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/nexthop.h>
+#include <linux/rtnetlink.h>
+#include <linux/xfrm.h>
+#include <sys/socket.h>
+
+#include <cstring>
+
+namespace nsnet::rtnl {
+
+using nl::Attr;
+using nl::Builder;
+using nl::Kind;
+
+namespace {
+
+// The family header after h's netlink header, if h is long enough to hold one.
+template <class T>
+bool header(const nlmsghdr* h, T* out) {
+  if (h->nlmsg_len < nl::kHdrLen + sizeof(T)) return false;
+  std::memcpy(out, reinterpret_cast<const uint8_t*>(h) + nl::kHdrLen, sizeof(T));
+  return true;
+}
+
+}  // namespace
+
+bool encode_qdisc_dump(Builder& b, uint32_t seq) {
+  auto* t = b.begin_with<tcmsg>(RTM_GETQDISC, NLM_F_REQUEST | NLM_F_DUMP, seq);
+  if (t) t->tcm_family = AF_UNSPEC;
+  return b.finish();
+}
+
+bool decode_qdisc(const nlmsghdr* h, QdiscInfo* out) {
+  tcmsg t;
+  if (h->nlmsg_type != RTM_NEWQDISC || !header(h, &t)) return false;
+  Attr tb[TCA_MAX + 1];
+  static const nl::Policies<TCA_MAX> p{{TCA_KIND, {Kind::String, 0, 32}}};
+  if (!nl::parse_msg(h, sizeof t, tb, TCA_MAX, p.p).ok()) return false;
+  *out = QdiscInfo{};
+  out->ifindex = t.tcm_ifindex;
+  out->handle = t.tcm_handle;
+  out->parent = t.tcm_parent;
+  if (tb[TCA_KIND]) out->kind = std::string(tb[TCA_KIND].str());
+  return true;
+}
+
+bool encode_qdisc_del(Builder& b, uint32_t seq, int32_t ifindex, uint32_t parent) {
+  auto* t = b.begin_with<tcmsg>(RTM_DELQDISC, NLM_F_REQUEST | NLM_F_ACK, seq);
+  if (t) {
+    t->tcm_family = AF_UNSPEC;
+    t->tcm_ifindex = ifindex;
+    t->tcm_parent = parent;
+  }
+  return b.finish();
+}
+
+bool encode_nexthop_dump(Builder& b, uint32_t seq) {
+  auto* nh = b.begin_with<nhmsg>(RTM_GETNEXTHOP, NLM_F_REQUEST | NLM_F_DUMP, seq);
+  if (nh) nh->nh_family = AF_UNSPEC;
+  return b.finish();
+}
+
+bool decode_nexthop(const nlmsghdr* h, uint32_t* id) {
+  nhmsg nh;
+  if (h->nlmsg_type != RTM_NEWNEXTHOP || !header(h, &nh)) return false;
+  Attr tb[NHA_MAX + 1];
+  static const nl::Policies<NHA_MAX> p{{NHA_ID, nl::kU32}};
+  if (!nl::parse_msg(h, sizeof nh, tb, NHA_MAX, p.p).ok() || !tb[NHA_ID]) return false;
+  *id = tb[NHA_ID].u32();
+  return true;
+}
+
+bool encode_nexthop_del(Builder& b, uint32_t seq, uint32_t id) {
+  b.begin_with<nhmsg>(RTM_DELNEXTHOP, NLM_F_REQUEST | NLM_F_ACK, seq);
+  b.put_u32(NHA_ID, id);
+  return b.finish();
+}
+
+bool encode_addrlabel_dump(Builder& b, uint32_t seq) {
+  auto* l = b.begin_with<ifaddrlblmsg>(RTM_GETADDRLABEL, NLM_F_REQUEST | NLM_F_DUMP, seq);
+  if (l) l->ifal_family = AF_INET6;
+  return b.finish();
+}
+
+bool decode_addrlabel(const nlmsghdr* h, AddrLabelInfo* out) {
+  ifaddrlblmsg l;
+  if (h->nlmsg_type != RTM_NEWADDRLABEL || !header(h, &l) || l.ifal_family != AF_INET6 || l.ifal_prefixlen > 128) return false;
+  Attr tb[IFAL_MAX + 1];
+  static const nl::Policies<IFAL_MAX> p{{IFAL_ADDRESS, {Kind::Binary, 16, 16}}, {IFAL_LABEL, nl::kU32}};
+  if (!nl::parse_msg(h, sizeof l, tb, IFAL_MAX, p.p).ok() || !tb[IFAL_ADDRESS] || !tb[IFAL_LABEL]) return false;
+  *out = AddrLabelInfo{};
+  out->prefix.family = AF_INET6;
+  std::memcpy(out->prefix.bytes, tb[IFAL_ADDRESS].data(), 16);
+  out->prefixlen = l.ifal_prefixlen;
+  out->ifindex = l.ifal_index;
+  out->label = tb[IFAL_LABEL].u32();
+  const uint8_t* body = reinterpret_cast<const uint8_t*>(h) + nl::kHdrLen;
+  out->body.assign(body, body + (h->nlmsg_len - nl::kHdrLen));
+  return true;
+}
+
+bool encode_xfrm_dump(Builder& b, uint32_t seq, bool policies) {
+  // No body: the kernel reads a dump's optional filters as attributes from the start.
+  b.begin(policies ? XFRM_MSG_GETPOLICY : XFRM_MSG_GETSA, NLM_F_REQUEST | NLM_F_DUMP, seq);
+  return b.finish();
+}
+
+bool decode_xfrm(const nlmsghdr* h, XfrmEntry* out) {
+  if (h->nlmsg_type != XFRM_MSG_NEWSA && h->nlmsg_type != XFRM_MSG_NEWPOLICY) return false;
+  out->policy = h->nlmsg_type == XFRM_MSG_NEWPOLICY;
+  return true;
+}
+
+bool encode_xfrm_flush(Builder& b, uint32_t seq, XfrmFlush what) {
+  if (what == XfrmFlush::States) {
+    auto* f = b.begin_with<xfrm_usersa_flush>(XFRM_MSG_FLUSHSA, NLM_F_REQUEST | NLM_F_ACK, seq);
+    if (f) f->proto = IPSEC_PROTO_ANY;  // AH, ESP and IPcomp; a dump finds any other
+    return b.finish();
+  }
+  b.begin(XFRM_MSG_FLUSHPOLICY, NLM_F_REQUEST | NLM_F_ACK, seq);
+  if (what == XfrmFlush::SubPolicies) {
+    xfrm_userpolicy_type t{};
+    t.type = XFRM_POLICY_TYPE_SUB;
+    b.put(XFRMA_POLICY_TYPE, &t, sizeof t);
+  }
+  return b.finish();
+}
+
+namespace {
+
+// Every ipset request names the protocol it speaks.
+bool ipset_begin(Builder& b, uint8_t cmd, uint16_t flags, uint32_t seq) {
+  auto* g = b.begin_with<nfgenmsg>((NFNL_SUBSYS_IPSET << 8) | cmd, flags, seq);
+  if (g) {
+    g->nfgen_family = AF_INET;
+    g->version = NFNETLINK_V0;
+  }
+  return b.put_u8(IPSET_ATTR_PROTOCOL, IPSET_PROTOCOL);
+}
+
+}  // namespace
+
+bool encode_ipset_list(Builder& b, uint32_t seq) {
+  ipset_begin(b, IPSET_CMD_LIST, NLM_F_REQUEST | NLM_F_DUMP, seq);
+  return b.finish();
+}
+
+bool decode_ipset(const nlmsghdr* h, std::string* name) {
+  nfgenmsg g;
+  if (h->nlmsg_type != ((NFNL_SUBSYS_IPSET << 8) | IPSET_CMD_LIST) || !header(h, &g)) return false;
+  Attr tb[IPSET_ATTR_CMD_MAX + 1];
+  static const nl::Policies<IPSET_ATTR_CMD_MAX> p{{IPSET_ATTR_SETNAME, {Kind::String, 0, IPSET_MAXNAMELEN}}};
+  if (!nl::parse_msg(h, sizeof g, tb, IPSET_ATTR_CMD_MAX, p.p).ok() || !tb[IPSET_ATTR_SETNAME]) return false;
+  *name = std::string(tb[IPSET_ATTR_SETNAME].str());
+  return true;
+}
+
+bool encode_ipset_destroy_all(Builder& b, uint32_t seq) {
+  // No IPSET_ATTR_SETNAME: every set.
+  ipset_begin(b, IPSET_CMD_DESTROY, NLM_F_REQUEST | NLM_F_ACK, seq);
+  return b.finish();
+}
+
+}  // namespace nsnet::rtnl

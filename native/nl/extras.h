@@ -1,0 +1,76 @@
+// Codec for what a tenant can leave in a namespace besides its links,
+// addresses, routes, rules and neighbours (rtnl.h): queueing disciplines,
+// nexthop objects and IPv6 address labels (rtnetlink), IPsec states and
+// policies (NETLINK_XFRM), and ipset sets (NETLINK_NETFILTER). A pool's
+// reset finds them with these dumps and takes them away with these
+// requests. Pure: bytes in and out.
+#pragma once
+
+#include <linux/netlink.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "nl.h"
+#include "rtnl.h"
+
+namespace nsnet::rtnl {
+
+// A queueing discipline, as `tc qdisc show` lists it.
+struct QdiscInfo {
+  int32_t ifindex = 0;
+  uint32_t handle = 0;
+  uint32_t parent = 0;  // TC_H_ROOT, TC_H_INGRESS (ingress and clsact), or a class
+  std::string kind;
+};
+
+// Dumps every qdisc of the namespace.
+bool encode_qdisc_dump(nl::Builder& b, uint32_t seq);
+bool decode_qdisc(const nlmsghdr* h, QdiscInfo* out);
+// Deletes the qdisc at `parent` (TC_H_ROOT or TC_H_INGRESS) of ifindex, with
+// what hangs below it; at the root the kernel puts the device's default back.
+bool encode_qdisc_del(nl::Builder& b, uint32_t seq, int32_t ifindex, uint32_t parent);
+
+// Nexthop objects (`ip nexthop`), by id.
+bool encode_nexthop_dump(nl::Builder& b, uint32_t seq);
+bool decode_nexthop(const nlmsghdr* h, uint32_t* id);
+bool encode_nexthop_del(nl::Builder& b, uint32_t seq, uint32_t id);
+
+// An IPv6 address label (`ip addrlabel`), and its message body
+// (ifaddrlblmsg and attributes) as the dump sent it: sent back as
+// RTM_DELADDRLABEL it removes the label, as RTM_NEWADDRLABEL (rtnl.h's
+// encode_raw) it makes it again.
+struct AddrLabelInfo {
+  IpAddr prefix;
+  uint8_t prefixlen = 0;
+  uint32_t ifindex = 0;
+  uint32_t label = 0;
+  std::vector<uint8_t> body;
+};
+
+bool encode_addrlabel_dump(nl::Builder& b, uint32_t seq);
+bool decode_addrlabel(const nlmsghdr* h, AddrLabelInfo* out);
+
+// IPsec: a dump of the security associations (states) or, with policies,
+// of the policies; and a flush of all of either.
+struct XfrmEntry {
+  bool policy = false;
+};
+
+bool encode_xfrm_dump(nl::Builder& b, uint32_t seq, bool policies);
+// True for one state (XFRM_MSG_NEWSA) or one policy (XFRM_MSG_NEWPOLICY).
+bool decode_xfrm(const nlmsghdr* h, XfrmEntry* out);
+
+// A flush takes one kind: the states, the main policies, or the sub
+// policies (a kernel without CONFIG_XFRM_SUB_POLICY refuses that one).
+enum class XfrmFlush : uint8_t { States, Policies, SubPolicies };
+bool encode_xfrm_flush(nl::Builder& b, uint32_t seq, XfrmFlush what);
+
+// ipset: a dump of the sets, whose messages name them (a big set takes
+// several), and the destruction of every set no rule refers to.
+bool encode_ipset_list(nl::Builder& b, uint32_t seq);
+bool decode_ipset(const nlmsghdr* h, std::string* name);
+bool encode_ipset_destroy_all(nl::Builder& b, uint32_t seq);
+
+}  // namespace nsnet::rtnl

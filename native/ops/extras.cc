@@ -1,0 +1,197 @@
+#include "extras.h"
+
+#include <errno.h>
+#include <linux/pkt_sched.h>
+#include <linux/rtnetlink.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <set>
+#include <string>
+#include <tuple>
+
+#include "../nl/nl.h"
+#include "../ns/ns.h"
+
+namespace nsnet::ops {
+
+namespace {
+
+using QdiscKey = std::tuple<int32_t, uint32_t, std::string>;
+QdiscKey key(const rtnl::QdiscInfo& q) { return {q.ifindex, q.parent, q.kind}; }
+
+using LabelKey = std::tuple<std::string, uint8_t, uint32_t, uint32_t>;
+LabelKey key(const rtnl::AddrLabelInfo& l) {
+  return {std::string(reinterpret_cast<const char*>(l.prefix.bytes), 16), l.prefixlen, l.ifindex, l.label};
+}
+
+template <class T>
+auto keys(const std::vector<T>& xs) {
+  std::set<decltype(key(xs.front()))> out;
+  for (const T& x : xs) out.insert(key(x));
+  return out;
+}
+
+// A dump a kernel without the feature refuses (no nexthop objects before 5.3) lists nothing.
+bool optional_dump(bool ok, io::Reply* status) {
+  if (ok && status->error == -EOPNOTSUPP) *status = io::Reply{};
+  return ok;
+}
+
+// One request, its ACK in *status; `gone` errnos (already taken away) are no failure.
+bool ask(io::Socket& s, const io::Socket::Encode& enc, io::Reply* status, io::SysError* err, int gone = 0) {
+  io::Reply r;
+  if (!s.request(enc, [](size_t, const nlmsghdr*) {}, &r, err)) return false;
+  if (r.error && r.error != -gone) *status = r;
+  return true;
+}
+
+std::string hex(uint32_t v) {
+  char b[16];
+  std::snprintf(b, sizeof b, "%x", v);
+  return b;
+}
+
+std::string describe(const rtnl::QdiscInfo& q) {
+  const std::string at = q.parent == TC_H_ROOT ? "root" : q.parent == TC_H_INGRESS ? "ingress" : "parent " + hex(q.parent);
+  return "qdisc " + q.kind + " " + at + " of ifindex " + std::to_string(q.ifindex);
+}
+
+std::string describe(const rtnl::AddrLabelInfo& l) {
+  char a[48] = "";
+  for (int i = 0; i < 16; i += 2) std::snprintf(a + std::strlen(a), sizeof a - std::strlen(a), "%s%x", i ? ":" : "", (l.prefix.bytes[i] << 8) | l.prefix.bytes[i + 1]);
+  return "address label " + std::string(a) + "/" + std::to_string(l.prefixlen) + " label " + std::to_string(l.label) +
+         (l.ifindex ? " of ifindex " + std::to_string(l.ifindex) : "");
+}
+
+}  // namespace
+
+bool read_extras(const ExtrasSockets& s, Extras* out, io::Reply* status, io::SysError* err) {
+  *out = Extras{};
+  io::Socket& rtnl = s.rtnl;
+  auto ok = [&](bool r) { return r && !status->error; };
+  if (!ok(io::dump_into(rtnl, rtnl::encode_qdisc_dump, rtnl::decode_qdisc, &out->qdiscs, status, err))) return false;
+  if (!ok(optional_dump(io::dump_into(rtnl, rtnl::encode_nexthop_dump, rtnl::decode_nexthop, &out->nexthops, status, err), status)))
+    return false;
+  if (!ok(io::dump_into(rtnl, rtnl::encode_addrlabel_dump, rtnl::decode_addrlabel, &out->labels, status, err))) return false;
+  if (s.xfrm)
+    for (bool policies : {false, true}) {
+      std::vector<rtnl::XfrmEntry> entries;
+      auto enc = [policies](nl::Builder& b, uint32_t seq) { return rtnl::encode_xfrm_dump(b, seq, policies); };
+      if (!ok(io::dump_into(*s.xfrm, enc, rtnl::decode_xfrm, &entries, status, err))) return false;
+      (policies ? out->xfrm_policies : out->xfrm_states) = entries.size();
+    }
+  if (s.nfnl) {
+    std::vector<std::string> names;
+    if (!ok(io::dump_into(*s.nfnl, rtnl::encode_ipset_list, rtnl::decode_ipset, &names, status, err))) return false;
+    std::set<std::string> sets(names.begin(), names.end());
+    out->ipsets.assign(sets.begin(), sets.end());
+  }
+  return true;
+}
+
+bool reset_extras(const ExtrasSockets& s, const Extras& want, Extras* now, io::Reply* status, io::SysError* err) {
+  Extras seen;
+  if (!read_extras(s, &seen, status, err) || status->error) return false;
+  io::Socket& rtnl = s.rtnl;
+  bool sent = false;
+  auto run = [&](io::Socket& sock, const io::Socket::Encode& enc, int gone) {
+    sent = true;
+    return ask(sock, enc, status, err, gone) && !status->error;
+  };
+  std::set<int32_t> devices;
+  for (const auto& q : want.qdiscs) devices.insert(q.ifindex);
+  const auto wq = keys(want.qdiscs);
+  for (const auto& q : seen.qdiscs) {
+    // What hangs below a root or ingress qdisc goes with it; a device the tenant added goes with its qdiscs.
+    if ((q.parent != TC_H_ROOT && q.parent != TC_H_INGRESS) || !devices.count(q.ifindex) || wq.count(key(q))) continue;
+    if (!run(rtnl, [&](nl::Builder& b, uint32_t seq) { return rtnl::encode_qdisc_del(b, seq, q.ifindex, q.parent); }, ENOENT))
+      return false;
+  }
+  const std::set<uint32_t> wn(want.nexthops.begin(), want.nexthops.end());
+  for (uint32_t id : seen.nexthops)
+    // A group whose members went first is gone already.
+    if (!wn.count(id) && !run(rtnl, [&](nl::Builder& b, uint32_t seq) { return rtnl::encode_nexthop_del(b, seq, id); }, ENOENT))
+      return false;
+  const auto wl = keys(want.labels), sl = keys(seen.labels);
+  for (const auto& l : seen.labels) {
+    if (wl.count(key(l))) continue;
+    auto del = [&](nl::Builder& b, uint32_t seq) { return rtnl::encode_raw(b, RTM_DELADDRLABEL, seq, rtnl::kChange, l.body.data(), l.body.size()); };
+    if (!run(rtnl, del, ENOENT)) return false;
+  }
+  for (const auto& l : want.labels) {
+    if (sl.count(key(l))) continue;
+    auto add = [&](nl::Builder& b, uint32_t seq) { return rtnl::encode_raw(b, RTM_NEWADDRLABEL, seq, rtnl::kCreate, l.body.data(), l.body.size()); };
+    if (!run(rtnl, add, EEXIST)) return false;
+  }
+  using rtnl::XfrmFlush;
+  auto flush = [&](XfrmFlush what, int unsupported) {
+    return run(*s.xfrm, [what](nl::Builder& b, uint32_t seq) { return rtnl::encode_xfrm_flush(b, seq, what); }, unsupported);
+  };
+  if (s.xfrm && seen.xfrm_states && !flush(XfrmFlush::States, 0)) return false;
+  // Sub policies only where the kernel has them (EINVAL elsewhere).
+  if (s.xfrm && seen.xfrm_policies && !(flush(XfrmFlush::Policies, 0) && flush(XfrmFlush::SubPolicies, EINVAL))) return false;
+  if (s.nfnl && !seen.ipsets.empty()) {
+    // A set a rule still holds (a legacy iptables rule: that refuses the namespace anyway) stays, for the reading below.
+    sent = true;
+    io::Reply ignored;
+    if (!ask(*s.nfnl, rtnl::encode_ipset_destroy_all, &ignored, err)) return false;
+  }
+  if (!sent) {
+    *now = std::move(seen);
+    return true;
+  }
+  return read_extras(s, now, status, err);
+}
+
+bool legacy_tables(int nsfd, std::string* in_use, io::SysError* err) {
+  in_use->clear();
+  return ns::run_in(nsfd, err, [&] {
+    for (const char* family : {"ip", "ip6", "arp"}) {
+      std::string names;
+      io::SysError e;
+      // A kernel without that family's x_tables has no file: nothing of it can be in use.
+      if (!ns::read_here(std::string("/proc/thread-self/net/") + family + "_tables_names", &names, &e)) continue;
+      std::string list;
+      for (size_t at = 0; at < names.size();) {
+        const size_t nl = names.find('\n', at);
+        const std::string name = names.substr(at, nl == std::string::npos ? std::string::npos : nl - at);
+        if (!name.empty()) list += (list.empty() ? "" : ", ") + name;
+        at = nl == std::string::npos ? names.size() : nl + 1;
+      }
+      if (!list.empty()) *in_use += (in_use->empty() ? "" : "; ") + std::string(family) + ": " + list;
+    }
+    return true;
+  });
+}
+
+std::string extras_diff(const Extras& want, const Extras& got) {
+  std::string out;
+  auto add = [&](const std::string& clause) { out += (out.empty() ? "" : "; ") + clause; };
+  // A device the tenant added (and the reset deletes later) has qdiscs of its own.
+  std::set<int32_t> devices;
+  for (const auto& q : want.qdiscs) devices.insert(q.ifindex);
+  const auto wq = keys(want.qdiscs), gq = keys(got.qdiscs);
+  for (const auto& q : got.qdiscs)
+    if (devices.count(q.ifindex) && !wq.count(key(q))) add(describe(q) + " is new");
+  for (const auto& q : want.qdiscs)
+    if (!gq.count(key(q))) add(describe(q) + " is missing");
+  const std::set<uint32_t> wn(want.nexthops.begin(), want.nexthops.end()), gn(got.nexthops.begin(), got.nexthops.end());
+  for (uint32_t id : gn)
+    if (!wn.count(id)) add("nexthop id " + std::to_string(id) + " is new");
+  for (uint32_t id : wn)
+    if (!gn.count(id)) add("nexthop id " + std::to_string(id) + " is missing");
+  const auto wl = keys(want.labels), gl = keys(got.labels);
+  for (const auto& l : got.labels)
+    if (!wl.count(key(l))) add(describe(l) + " is new");
+  for (const auto& l : want.labels)
+    if (!gl.count(key(l))) add(describe(l) + " is missing");
+  if (got.xfrm_states != want.xfrm_states) add(std::to_string(got.xfrm_states) + " IPsec state(s)");
+  if (got.xfrm_policies != want.xfrm_policies) add(std::to_string(got.xfrm_policies) + " IPsec policies");
+  for (const auto& set : got.ipsets)
+    if (std::find(want.ipsets.begin(), want.ipsets.end(), set) == want.ipsets.end()) add("ipset " + set + " is new");
+  return out;
+}
+
+}  // namespace nsnet::ops

@@ -1,0 +1,245 @@
+// Unit tests for nl/extras.h: the dumps and requests a pool's reset uses for
+// what a tenant can leave beyond links, addresses, routes, rules and
+// neighbours (qdiscs, nexthops, address labels, IPsec, ipset). Each
+// encoder's bytes are read back field by field; each decoder reads a message
+// built as the kernel sends one, and refuses one of another type or too short.
+#include "extras.h"
+
+#include <linux/if_addrlabel.h>
+#include <linux/ipsec.h>
+#include <linux/netfilter/ipset/ip_set.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/nexthop.h>
+#include <linux/pkt_sched.h>
+#include <linux/rtnetlink.h>
+#include <linux/xfrm.h>
+#include <sys/socket.h>
+
+#include <cstring>
+#include <string>
+
+#include "harness.h"
+#include "nl.h"
+
+namespace nl = nsnet::nl;
+namespace rtnl = nsnet::rtnl;
+using nl::Attr;
+using nl::Builder;
+
+namespace {
+
+struct Buf {
+  alignas(8) uint8_t b[1024];
+  Buf() { std::memset(b, 0xEE, sizeof b); }
+  const nlmsghdr* hdr() const { return reinterpret_cast<const nlmsghdr*>(b); }
+};
+
+template <class T>
+T family_header(const nlmsghdr* h) {
+  T t;
+  std::memcpy(&t, reinterpret_cast<const uint8_t*>(h) + nl::kHdrLen, sizeof t);
+  return t;
+}
+
+constexpr uint16_t kDump = NLM_F_REQUEST | NLM_F_DUMP;
+constexpr uint16_t kAck = NLM_F_REQUEST | NLM_F_ACK;
+
+}  // namespace
+
+TEST(qdisc_dump_and_delete_carry_a_tcmsg_and_nothing_else) {
+  Buf d;
+  Builder bd(d.b, sizeof d.b);
+  CHECK(rtnl::encode_qdisc_dump(bd, 5));
+  CHECK_EQ(d.hdr()->nlmsg_type, uint16_t{RTM_GETQDISC});
+  CHECK_EQ(d.hdr()->nlmsg_flags, kDump);
+  CHECK_EQ(d.hdr()->nlmsg_len, uint32_t(nl::kHdrLen + sizeof(tcmsg)));
+  CHECK_EQ(family_header<tcmsg>(d.hdr()).tcm_ifindex, 0);
+
+  Buf m;
+  Builder b(m.b, sizeof m.b);
+  CHECK(rtnl::encode_qdisc_del(b, 6, 3, TC_H_INGRESS));
+  CHECK_EQ(m.hdr()->nlmsg_type, uint16_t{RTM_DELQDISC});
+  CHECK_EQ(m.hdr()->nlmsg_flags, kAck);
+  CHECK_EQ(m.hdr()->nlmsg_len, uint32_t(nl::kHdrLen + sizeof(tcmsg)));
+  const tcmsg t = family_header<tcmsg>(m.hdr());
+  CHECK_EQ(t.tcm_ifindex, 3);
+  CHECK_EQ(t.tcm_parent, uint32_t{TC_H_INGRESS});
+  // Any handle: the kernel deletes whatever sits at that parent.
+  CHECK_EQ(t.tcm_handle, 0u);
+}
+
+TEST(decode_qdisc_reads_device_parent_handle_and_kind) {
+  Buf m;
+  Builder b(m.b, sizeof m.b);
+  auto* t = b.begin_with<tcmsg>(RTM_NEWQDISC, 0, 1);
+  t->tcm_ifindex = 2;
+  t->tcm_handle = 0x80010000;
+  t->tcm_parent = TC_H_ROOT;
+  b.put_str(TCA_KIND, "tbf");
+  b.put_u32(TCA_OPTIONS, 0);  // whatever the kind adds is skipped
+  CHECK(b.finish());
+  rtnl::QdiscInfo q;
+  CHECK(rtnl::decode_qdisc(m.hdr(), &q));
+  CHECK_EQ(q.ifindex, 2);
+  CHECK_EQ(q.handle, 0x80010000u);
+  CHECK_EQ(q.parent, uint32_t{TC_H_ROOT});
+  CHECK_EQ(q.kind, std::string("tbf"));
+  // A class is no qdisc; a message cut inside its tcmsg is refused.
+  m.b[4] = RTM_NEWTCLASS;
+  CHECK(!rtnl::decode_qdisc(m.hdr(), &q));
+  m.b[4] = RTM_NEWQDISC;
+  Buf s;
+  std::memcpy(s.b, m.b, 16 + 8);
+  reinterpret_cast<nlmsghdr*>(s.b)->nlmsg_len = 16 + 8;
+  CHECK(!rtnl::decode_qdisc(s.hdr(), &q));
+}
+
+TEST(nexthop_dump_decode_and_delete_go_by_id) {
+  Buf d;
+  Builder bd(d.b, sizeof d.b);
+  CHECK(rtnl::encode_nexthop_dump(bd, 1));
+  CHECK_EQ(d.hdr()->nlmsg_type, uint16_t{RTM_GETNEXTHOP});
+  CHECK_EQ(d.hdr()->nlmsg_flags, kDump);
+
+  Buf m;
+  Builder b(m.b, sizeof m.b);
+  b.begin_with<nhmsg>(RTM_NEWNEXTHOP, 0, 1);
+  b.put_u32(NHA_ID, 9);
+  b.put_flag(NHA_BLACKHOLE);
+  CHECK(b.finish());
+  uint32_t id = 0;
+  CHECK(rtnl::decode_nexthop(m.hdr(), &id));
+  CHECK_EQ(id, 9u);
+  // Without an id there is nothing to delete it by.
+  Buf n;
+  Builder bn(n.b, sizeof n.b);
+  bn.begin_with<nhmsg>(RTM_NEWNEXTHOP, 0, 1);
+  bn.put_flag(NHA_BLACKHOLE);
+  CHECK(bn.finish());
+  CHECK(!rtnl::decode_nexthop(n.hdr(), &id));
+
+  Buf del;
+  Builder bx(del.b, sizeof del.b);
+  CHECK(rtnl::encode_nexthop_del(bx, 2, 9));
+  CHECK_EQ(del.hdr()->nlmsg_type, uint16_t{RTM_DELNEXTHOP});
+  CHECK_EQ(del.hdr()->nlmsg_flags, kAck);
+  Attr tb[NHA_MAX + 1];
+  CHECK(nl::parse_msg(del.hdr(), sizeof(nhmsg), tb, NHA_MAX, nullptr).ok());
+  CHECK(tb[NHA_ID] && tb[NHA_ID].u32() == 9);
+}
+
+TEST(decode_addrlabel_keeps_the_body_to_send_back_and_refuses_what_the_kernel_would) {
+  Buf d;
+  Builder bd(d.b, sizeof d.b);
+  CHECK(rtnl::encode_addrlabel_dump(bd, 1));
+  CHECK_EQ(d.hdr()->nlmsg_type, uint16_t{RTM_GETADDRLABEL});
+  CHECK_EQ(family_header<ifaddrlblmsg>(d.hdr()).ifal_family, uint8_t{AF_INET6});
+
+  const uint8_t prefix[16] = {0x20, 0x01, 0x0d, 0xb8};
+  auto label = [&](Buf& m, uint8_t prefixlen, bool with_label) {
+    Builder b(m.b, sizeof m.b);
+    auto* l = b.begin_with<ifaddrlblmsg>(RTM_NEWADDRLABEL, 0, 1);
+    l->ifal_family = AF_INET6;
+    l->ifal_prefixlen = prefixlen;
+    l->ifal_index = 4;
+    l->ifal_seq = 77;
+    b.put(IFAL_ADDRESS, prefix, 16);
+    if (with_label) b.put_u32(IFAL_LABEL, 99);
+    return b.finish();
+  };
+  Buf m;
+  CHECK(label(m, 32, true));
+  rtnl::AddrLabelInfo a;
+  CHECK(rtnl::decode_addrlabel(m.hdr(), &a));
+  CHECK(a.prefix.family == AF_INET6 && a.prefix.bytes[1] == 0x01 && a.prefix.bytes[3] == 0xb8 && a.prefix.bytes[15] == 0);
+  CHECK_EQ(a.prefixlen, uint8_t{32});
+  CHECK_EQ(a.ifindex, 4u);
+  CHECK_EQ(a.label, 99u);
+  CHECK_EQ(a.body.size(), size_t(m.hdr()->nlmsg_len - nl::kHdrLen));
+  CHECK(std::memcmp(a.body.data(), m.b + nl::kHdrLen, a.body.size()) == 0);
+  // Sent back whole, as a delete.
+  Buf back;
+  Builder bb(back.b, sizeof back.b);
+  CHECK(rtnl::encode_raw(bb, RTM_DELADDRLABEL, 3, rtnl::kChange, a.body.data(), a.body.size()));
+  CHECK(std::memcmp(back.b + nl::kHdrLen, m.b + nl::kHdrLen, a.body.size()) == 0);
+  Buf bad;
+  CHECK(label(bad, 129, true));
+  CHECK(!rtnl::decode_addrlabel(bad.hdr(), &a));
+  Buf nolabel;
+  CHECK(label(nolabel, 32, false));
+  CHECK(!rtnl::decode_addrlabel(nolabel.hdr(), &a));
+}
+
+TEST(xfrm_dumps_have_no_body_and_flushes_name_what_they_flush) {
+  for (bool policies : {false, true}) {
+    Buf d;
+    Builder b(d.b, sizeof d.b);
+    CHECK(rtnl::encode_xfrm_dump(b, 1, policies));
+    CHECK_EQ(d.hdr()->nlmsg_type, uint16_t(policies ? XFRM_MSG_GETPOLICY : XFRM_MSG_GETSA));
+    CHECK_EQ(d.hdr()->nlmsg_flags, kDump);
+    CHECK_EQ(d.hdr()->nlmsg_len, uint32_t(nl::kHdrLen));
+  }
+  Buf sa;
+  Builder bs(sa.b, sizeof sa.b);
+  CHECK(rtnl::encode_xfrm_flush(bs, 2, rtnl::XfrmFlush::States));
+  CHECK_EQ(sa.hdr()->nlmsg_type, uint16_t{XFRM_MSG_FLUSHSA});
+  CHECK_EQ(sa.hdr()->nlmsg_flags, kAck);
+  CHECK_EQ(family_header<xfrm_usersa_flush>(sa.hdr()).proto, uint8_t{IPSEC_PROTO_ANY});
+  Buf main;
+  Builder bm(main.b, sizeof main.b);
+  CHECK(rtnl::encode_xfrm_flush(bm, 3, rtnl::XfrmFlush::Policies));
+  CHECK_EQ(main.hdr()->nlmsg_type, uint16_t{XFRM_MSG_FLUSHPOLICY});
+  CHECK_EQ(main.hdr()->nlmsg_len, uint32_t(nl::kHdrLen));  // the kernel's default: main policies
+  Buf sub;
+  Builder bu(sub.b, sizeof sub.b);
+  CHECK(rtnl::encode_xfrm_flush(bu, 4, rtnl::XfrmFlush::SubPolicies));
+  Attr tb[XFRMA_MAX + 1];
+  CHECK(nl::parse_msg(sub.hdr(), 0, tb, XFRMA_MAX, nullptr).ok());
+  CHECK(tb[XFRMA_POLICY_TYPE] && tb[XFRMA_POLICY_TYPE].len() == sizeof(xfrm_userpolicy_type));
+  CHECK_EQ(tb[XFRMA_POLICY_TYPE].u8(), uint8_t{XFRM_POLICY_TYPE_SUB});
+
+  nlmsghdr h{};
+  h.nlmsg_len = sizeof h;
+  rtnl::XfrmEntry e;
+  h.nlmsg_type = XFRM_MSG_NEWSA;
+  CHECK(rtnl::decode_xfrm(&h, &e) && !e.policy);
+  h.nlmsg_type = XFRM_MSG_NEWPOLICY;
+  CHECK(rtnl::decode_xfrm(&h, &e) && e.policy);
+  h.nlmsg_type = XFRM_MSG_NEWAE;
+  CHECK(!rtnl::decode_xfrm(&h, &e));
+}
+
+TEST(ipset_requests_speak_the_protocol_and_a_destroy_without_a_name_takes_every_set) {
+  Buf l;
+  Builder bl(l.b, sizeof l.b);
+  CHECK(rtnl::encode_ipset_list(bl, 1));
+  CHECK_EQ(l.hdr()->nlmsg_type, uint16_t((NFNL_SUBSYS_IPSET << 8) | IPSET_CMD_LIST));
+  CHECK_EQ(l.hdr()->nlmsg_flags, kDump);
+  Attr tb[IPSET_ATTR_CMD_MAX + 1];
+  CHECK(nl::parse_msg(l.hdr(), sizeof(nfgenmsg), tb, IPSET_ATTR_CMD_MAX, nullptr).ok());
+  CHECK(tb[IPSET_ATTR_PROTOCOL] && tb[IPSET_ATTR_PROTOCOL].u8() == IPSET_PROTOCOL);
+
+  Buf d;
+  Builder bd(d.b, sizeof d.b);
+  CHECK(rtnl::encode_ipset_destroy_all(bd, 2));
+  CHECK_EQ(d.hdr()->nlmsg_type, uint16_t((NFNL_SUBSYS_IPSET << 8) | IPSET_CMD_DESTROY));
+  CHECK_EQ(d.hdr()->nlmsg_flags, kAck);
+  CHECK(nl::parse_msg(d.hdr(), sizeof(nfgenmsg), tb, IPSET_ATTR_CMD_MAX, nullptr).ok());
+  CHECK(tb[IPSET_ATTR_PROTOCOL] && !tb[IPSET_ATTR_SETNAME]);
+
+  // A set as a list dump describes it; another message of the subsystem is none.
+  Buf s;
+  Builder bs(s.b, sizeof s.b);
+  bs.begin_with<nfgenmsg>((NFNL_SUBSYS_IPSET << 8) | IPSET_CMD_LIST, NLM_F_MULTI, 1);
+  bs.put_u8(IPSET_ATTR_PROTOCOL, IPSET_PROTOCOL);
+  bs.put_str(IPSET_ATTR_SETNAME, "t1");
+  bs.put_str(IPSET_ATTR_TYPENAME, "hash:ip");
+  CHECK(bs.finish());
+  std::string name;
+  CHECK(rtnl::decode_ipset(s.hdr(), &name));
+  CHECK_EQ(name, std::string("t1"));
+  s.b[4] = IPSET_CMD_DESTROY;
+  CHECK(!rtnl::decode_ipset(s.hdr(), &name));
+}
+
+int main() { return nsnet::test::run_all(); }
