@@ -57,6 +57,7 @@ async function view(ns: string) {
     ipsec: [await text('ip', 'xfrm', 'state', 'list'), await text('ip', 'xfrm', 'policy', 'list'), await text('ip', 'xfrm', 'policy', 'list', 'ptype', 'sub')],
     ipsets: await text('ipset', 'list', '-n'),
     legacyTables: await text('cat', '/proc/net/ip_tables_names', '/proc/net/ip6_tables_names', '/proc/net/arp_tables_names'),
+    mptcp: [await text('ip', 'mptcp', 'endpoint', 'show'), await text('ip', 'mptcp', 'limits', 'show')],
     routes: [await j('route', 'show', 'table', 'all'), await j('-6', 'route', 'show', 'table', 'all')],
     rules: [await j('rule', 'show'), await j('-6', 'rule', 'show')], neigh: [await j('neigh', 'show'), await j('neigh', 'show', 'proxy')],
     nft, sysctl,
@@ -163,6 +164,7 @@ describe('a recycled namespace is the namespace it was when made, after a tenant
     ['its nexthop objects', (sb, gw) => sh(sb.name, `ip nexthop add id 7 via ${gw} dev eth0; ip nexthop add id 8 blackhole; ip nexthop add id 9 group 7; ip route add 198.51.100.0/24 nhid 9`)],
     ['its IPv6 address labels', (sb) => sh(sb.name, 'ip addrlabel add prefix 2001:db8::/32 label 99; ip addrlabel add prefix 2001:db8:1::/48 dev eth0 label 100; ip addrlabel del prefix ::1/128 label 0')],
     ['its IPsec policies', (sb) => sh(sb.name, 'ip xfrm policy add src 0.0.0.0/0 dst 10.97.0.0/24 dir out tmpl src 10.97.0.2 dst 192.0.2.1 proto esp mode tunnel; ip xfrm policy add src ::/0 dst ::/0 dir in action block; ip xfrm policy add src 10.0.0.0/8 dst 10.0.0.0/8 dir fwd ptype sub action block')],
+    ['its MPTCP endpoints and limits', (sb) => sh(sb.name, 'ip mptcp endpoint add 10.97.0.77 dev eth0 signal; ip mptcp endpoint add 10.97.0.78 dev eth0 subflow; ip mptcp limits set subflow 5 add_addr_accepted 3')],
     ['its ipset sets', (sb) => sh(sb.name, 'ipset create t1 hash:ip; ipset add t1 10.97.0.9; ipset create t2 bitmap:port range 1-1000; ipset add t2 22')],
     ['its nf_tables ruleset', (sb) => sh(sb.name, `nft add table inet t; nft add chain inet t c '{ type filter hook input priority 0; policy drop; }'; nft add rule inet t c tcp dport 22 accept; nft add table ip nat2; nft add set ip nat2 s '{ type ipv4_addr; }'`)],
     ['its conntrack table', async (sb, gw) => {

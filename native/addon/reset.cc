@@ -1,9 +1,11 @@
 #include "reset.h"
 
 #include <errno.h>
+#include <linux/mptcp.h>
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <memory>
 #include <random>
@@ -80,11 +82,62 @@ const T* held_back(Napi::Value v, const napi_type_tag& tag, const char* what) {
   return v.As<Napi::External<T>>().Data();
 }
 
+// A socket of the namespace a kernel may lack (no IPsec, no generic
+// netlink): opened here on first use (the thread enters namespaces), null
+// where the kernel has no such protocol.
+bool optional_socket(int nsfd, ns::LazySocket& lazy, io::Socket** out, io::SysError* err) {
+  io::SysError e;
+  *out = lazy.get(nsfd, &e);
+  if (!*out && e.err != EPROTONOSUPPORT) return (*err = e, false);
+  return true;
+}
+
+// The "mptcp_pm" generic netlink family's id (global, not per namespace),
+// found once through a namespace's socket; 0 on a kernel without MPTCP.
+std::atomic<int> g_mptcp_family{-1};
+
+bool mptcp_family(io::Socket& genl, uint16_t* id, io::SysError* err) {
+  const int known = g_mptcp_family.load();
+  if (known >= 0) return (*id = static_cast<uint16_t>(known), true);
+  uint16_t found = 0;
+  io::Reply r;
+  auto enc = [](nl::Builder& b, uint32_t seq) { return rtnl::encode_genl_family(b, seq, MPTCP_PM_NAME); };
+  if (!genl.request(enc, [&](size_t, const nlmsghdr* h) { rtnl::decode_genl_family(h, &found); }, &r, err)) return false;
+  // ENOENT: no such family here.
+  *id = r.error ? 0 : found;
+  g_mptcp_family.store(*id);
+  return true;
+}
+
+// Runs f(ops::ExtrasSockets) with every socket the extras need, each locked,
+// in one order (rtnetlink, nf_tables, xfrm, generic netlink); no other job
+// holds two.
+template <class F>
+bool with_extras_sockets(Namespace& ns, io::SysError* err, F&& f) {
+  io::Socket *x = nullptr, *g = nullptr;
+  if (!optional_socket(ns.fd, ns.xfrm, &x, err) || !optional_socket(ns.fd, ns.genl, &g, err)) return false;
+  return ns.with_rtnl([&](io::Socket& rt) {
+    return ns.with_nfnl(err, [&](io::Socket& nf) {
+      ops::ExtrasSockets s{rt, &nf};
+      auto with_genl = [&]() {
+        if (!g) return f(s);
+        return ns.genl.with(ns.fd, err, [&](io::Socket& gs) {
+          s.genl = &gs;
+          return mptcp_family(gs, &s.mptcp, err) && f(s);
+        });
+      };
+      if (!x) return with_genl();
+      return ns.xfrm.with(ns.fd, err, [&](io::Socket& xs) {
+        s.xfrm = &xs;
+        return with_genl();
+      });
+    });
+  });
+}
+
 // The extras a reset must match (see ops/extras.h): a snapshot's, brought
-// back; IPsec through the namespace's xfrm socket, opened here on first use
-// (this thread enters namespaces), none where the kernel has no IPsec.
-// Legacy iptables tables in use, or anything still unlike `want`, stop the
-// reset, in *status.
+// back. Legacy iptables tables in use, or anything still unlike `want`,
+// stop the reset, in *status.
 bool reset_extras(Namespace& ns, const ops::Extras& want, io::Reply* status, io::SysError* err) {
   std::string legacy;
   if (!ops::legacy_tables(ns.fd, &legacy, err)) return false;
@@ -93,17 +146,8 @@ bool reset_extras(Namespace& ns, const ops::Extras& want, io::Reply* status, io:
     status->message = "legacy iptables tables are in use (" + legacy + "), whose rules a reset cannot put back";
     return true;
   }
-  io::SysError xe;
-  io::Socket* x = ns.xfrm.get(ns.fd, &xe);
-  if (!x && xe.err != EPROTONOSUPPORT) return (*err = xe, false);
   ops::Extras now;
-  // Locks in one order (rtnetlink, nf_tables, xfrm); no other job holds two.
-  const bool ok = ns.with_rtnl([&](io::Socket& rt) {
-    return ns.with_nfnl(err, [&](io::Socket& nf) {
-      if (!x) return ops::reset_extras({rt, &nf, nullptr}, want, &now, status, err);
-      return ns.xfrm.with(ns.fd, err, [&](io::Socket& xs) { return ops::reset_extras({rt, &nf, &xs}, want, &now, status, err); });
-    });
-  });
+  const bool ok = with_extras_sockets(ns, err, [&](const ops::ExtrasSockets& s) { return ops::reset_extras(s, want, &now, status, err); });
   if (!ok || status->error) return ok;
   const std::string diff = ops::extras_diff(want, now);
   if (!diff.empty()) {
@@ -256,9 +300,7 @@ Napi::Value snapshot(Runner& runner, const Napi::CallbackInfo& info) {
     void run() override {
       if (!read_snapshot(*ns, &snap, &err) || snap.status.error || !with_extras) return;
       extras = std::make_shared<ops::Extras>();
-      // Its nf_tables and xfrm sockets may not be open here (opening enters the
-      // namespace): a fresh namespace has no IPsec and no ipset either way.
-      ns->with_rtnl([&](io::Socket& s) { return ops::read_extras({s}, extras.get(), &snap.status, &err); });
+      with_extras_sockets(*ns, &err, [&](const ops::ExtrasSockets& s) { return ops::read_extras(s, extras.get(), &snap.status, &err); });
     }
     Napi::Value value(Napi::Env env) override {
       Napi::Object o = from_reply(env, snap.status);
@@ -270,7 +312,9 @@ Napi::Value snapshot(Runner& runner, const Napi::CallbackInfo& info) {
   auto j = std::make_unique<J>();
   j->ns = NetnsHandle::From(info[0]);
   j->with_extras = info.Length() > 1 && info[1].ToBoolean().Value();
-  return runner.submit(info.Env(), j.release(), Lane::Netlink);
+  // The extras' sockets are opened inside the namespace, on first use.
+  const Lane lane = j->with_extras ? Lane::Namespace : Lane::Netlink;
+  return runner.submit(info.Env(), j.release(), lane);
 }
 
 Napi::Value sysctl_dump(Runner& runner, const Napi::CallbackInfo& info) {

@@ -5,7 +5,7 @@
 //     message (alone in an exact-size heap block, and again cut short after
 //     each attribute) given to decode_ack/decode_link/decode_addr/
 //     decode_route/decode_neigh/sockdiag::decode/the reset's extras (qdisc,
-//     nexthop, addrlabel, xfrm, ipset), and the raw bytes parsed as an attribute stream against a
+//     nexthop, addrlabel, xfrm, ipset, genetlink, MPTCP), and the raw bytes parsed as an attribute stream against a
 //     policy that uses every Kind (nested attributes recursively);
 //  2. as a program for the Builder (begin, put_*, nests) writing into a
 //     heap buffer of exactly `cap` bytes, so ASan flags any write past it;
@@ -201,6 +201,12 @@ void decode_message(const nlmsghdr* src, uint32_t len) {
   g_sink = g_sink + rtnl::decode_xfrm(h, &xe);
   std::string set;
   if (rtnl::decode_ipset(h, &set)) INVARIANT(set.size() < len);
+  // Any type may be the MPTCP family's (its id is the kernel's to give).
+  uint16_t fid = 0;
+  uint8_t ep = 0;
+  rtnl::MptcpLimits ml;
+  g_sink = g_sink + (rtnl::decode_genl_family(h, &fid) ? fid : 0) + (rtnl::decode_mptcp_endpoint(h, h->nlmsg_type, &ep) ? ep : 0) +
+           (rtnl::decode_mptcp_limits(h, h->nlmsg_type, &ml) ? ml.subflows : 0);
   decode_nft(h, len);
 
   // The payload after a few common family header sizes, as attributes read

@@ -1,9 +1,11 @@
 #include "extras.h"
 
+#include <linux/genetlink.h>
 #include <linux/if_addrlabel.h>
 #include <linux/ipsec.h>
 #include <linux/netfilter/ipset/ip_set.h>
 #include <linux/netfilter/nfnetlink.h>
+#include <linux/mptcp.h>
 #include <linux/nexthop.h>
 #include <linux/rtnetlink.h>
 #include <linux/xfrm.h>
@@ -163,6 +165,79 @@ bool decode_ipset(const nlmsghdr* h, std::string* name) {
 bool encode_ipset_destroy_all(Builder& b, uint32_t seq) {
   // No IPSET_ATTR_SETNAME: every set.
   ipset_begin(b, IPSET_CMD_DESTROY, NLM_F_REQUEST | NLM_F_ACK, seq);
+  return b.finish();
+}
+
+bool encode_genl_family(Builder& b, uint32_t seq, std::string_view name) {
+  auto* g = b.begin_with<genlmsghdr>(GENL_ID_CTRL, NLM_F_REQUEST | NLM_F_ACK, seq);
+  if (g) {
+    g->cmd = CTRL_CMD_GETFAMILY;
+    g->version = 1;
+  }
+  b.put_str(CTRL_ATTR_FAMILY_NAME, name);
+  return b.finish();
+}
+
+bool decode_genl_family(const nlmsghdr* h, uint16_t* id) {
+  genlmsghdr g;
+  if (h->nlmsg_type != GENL_ID_CTRL || !header(h, &g) || g.cmd != CTRL_CMD_NEWFAMILY) return false;
+  Attr tb[CTRL_ATTR_MAX + 1];
+  static const nl::Policies<CTRL_ATTR_MAX> p{{CTRL_ATTR_FAMILY_ID, {Kind::U16}}};
+  if (!nl::parse_msg(h, sizeof g, tb, CTRL_ATTR_MAX, p.p).ok() || !tb[CTRL_ATTR_FAMILY_ID]) return false;
+  *id = tb[CTRL_ATTR_FAMILY_ID].u16();
+  return true;
+}
+
+namespace {
+
+// A message of the MPTCP family, and the command in its genetlink header.
+bool mptcp_header(const nlmsghdr* h, uint16_t family, uint8_t cmd) {
+  genlmsghdr g;
+  return family >= NLMSG_MIN_TYPE && h->nlmsg_type == family && header(h, &g) && g.cmd == cmd;
+}
+
+}  // namespace
+
+bool encode_mptcp(Builder& b, uint32_t seq, uint16_t family, uint8_t cmd) {
+  const uint16_t flags = cmd == MPTCP_PM_CMD_GET_ADDR ? NLM_F_REQUEST | NLM_F_DUMP : NLM_F_REQUEST | NLM_F_ACK;
+  auto* g = b.begin_with<genlmsghdr>(family, flags, seq);
+  if (g) {
+    g->cmd = cmd;
+    g->version = MPTCP_PM_VER;
+  }
+  return b.finish();
+}
+
+bool decode_mptcp_endpoint(const nlmsghdr* h, uint16_t family, uint8_t* id) {
+  if (!mptcp_header(h, family, MPTCP_PM_CMD_GET_ADDR)) return false;
+  Attr tb[MPTCP_PM_ATTR_MAX + 1], addr[MPTCP_PM_ADDR_ATTR_MAX + 1];
+  static const nl::Policies<MPTCP_PM_ATTR_MAX> p{{MPTCP_PM_ATTR_ADDR, nl::kNested}};
+  static const nl::Policies<MPTCP_PM_ADDR_ATTR_MAX> pa{{MPTCP_PM_ADDR_ATTR_ID, nl::kU8}};
+  if (!nl::parse_msg(h, sizeof(genlmsghdr), tb, MPTCP_PM_ATTR_MAX, p.p).ok() || !tb[MPTCP_PM_ATTR_ADDR]) return false;
+  if (!nl::parse_nested(tb[MPTCP_PM_ATTR_ADDR], addr, MPTCP_PM_ADDR_ATTR_MAX, pa.p).ok() || !addr[MPTCP_PM_ADDR_ATTR_ID]) return false;
+  *id = addr[MPTCP_PM_ADDR_ATTR_ID].u8();
+  return true;
+}
+
+bool decode_mptcp_limits(const nlmsghdr* h, uint16_t family, MptcpLimits* out) {
+  if (!mptcp_header(h, family, MPTCP_PM_CMD_GET_LIMITS)) return false;
+  Attr tb[MPTCP_PM_ATTR_MAX + 1];
+  static const nl::Policies<MPTCP_PM_ATTR_MAX> p{{MPTCP_PM_ATTR_RCV_ADD_ADDRS, nl::kU32}, {MPTCP_PM_ATTR_SUBFLOWS, nl::kU32}};
+  if (!nl::parse_msg(h, sizeof(genlmsghdr), tb, MPTCP_PM_ATTR_MAX, p.p).ok()) return false;
+  if (!tb[MPTCP_PM_ATTR_RCV_ADD_ADDRS] || !tb[MPTCP_PM_ATTR_SUBFLOWS]) return false;
+  out->add_addr_accepted = tb[MPTCP_PM_ATTR_RCV_ADD_ADDRS].u32();
+  out->subflows = tb[MPTCP_PM_ATTR_SUBFLOWS].u32();
+  return true;
+}
+
+bool encode_mptcp_set_limits(Builder& b, uint32_t seq, uint16_t family, const MptcpLimits& l) {
+  auto* g = b.begin_with<genlmsghdr>(family, NLM_F_REQUEST | NLM_F_ACK, seq);
+  if (g) {
+    g->cmd = MPTCP_PM_CMD_SET_LIMITS;
+    g->version = MPTCP_PM_VER;
+  }
+  b.put_u32(MPTCP_PM_ATTR_RCV_ADD_ADDRS, l.add_addr_accepted);
+  b.put_u32(MPTCP_PM_ATTR_SUBFLOWS, l.subflows);
   return b.finish();
 }
 

@@ -1,15 +1,17 @@
 // Codec for what a tenant can leave in a namespace besides its links,
 // addresses, routes, rules and neighbours (rtnl.h): queueing disciplines,
 // nexthop objects and IPv6 address labels (rtnetlink), IPsec states and
-// policies (NETLINK_XFRM), and ipset sets (NETLINK_NETFILTER). A pool's
-// reset finds them with these dumps and takes them away with these
-// requests. Pure: bytes in and out.
+// policies (NETLINK_XFRM), ipset sets (NETLINK_NETFILTER), and MPTCP's
+// endpoints and limits (generic netlink). A pool's reset finds them with
+// these dumps and takes them away with these requests. Pure: bytes in and
+// out.
 #pragma once
 
 #include <linux/netlink.h>
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "nl.h"
@@ -72,5 +74,24 @@ bool encode_xfrm_flush(nl::Builder& b, uint32_t seq, XfrmFlush what);
 bool encode_ipset_list(nl::Builder& b, uint32_t seq);
 bool decode_ipset(const nlmsghdr* h, std::string* name);
 bool encode_ipset_destroy_all(nl::Builder& b, uint32_t seq);
+
+// Generic netlink: a family's id, by name.
+bool encode_genl_family(nl::Builder& b, uint32_t seq, std::string_view name);
+bool decode_genl_family(const nlmsghdr* h, uint16_t* id);
+
+// MPTCP's in-kernel path manager (the genetlink family "mptcp_pm", whose
+// id is `family`): its endpoints (`ip mptcp endpoint`) and limits.
+struct MptcpLimits {
+  uint32_t add_addr_accepted = 0;
+  uint32_t subflows = 0;
+};
+
+// MPTCP_PM_CMD_GET_ADDR as a dump; FLUSH_ADDRS and GET_LIMITS as requests.
+bool encode_mptcp(nl::Builder& b, uint32_t seq, uint16_t family, uint8_t cmd);
+// One endpoint of such a dump, by id.
+bool decode_mptcp_endpoint(const nlmsghdr* h, uint16_t family, uint8_t* id);
+// GET_LIMITS' answer.
+bool decode_mptcp_limits(const nlmsghdr* h, uint16_t family, MptcpLimits* out);
+bool encode_mptcp_set_limits(nl::Builder& b, uint32_t seq, uint16_t family, const MptcpLimits& l);
 
 }  // namespace nsnet::rtnl

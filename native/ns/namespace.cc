@@ -17,6 +17,7 @@ void Namespace::close() {
   nfnl.reset();
   diag.reset();
   xfrm.reset();
+  genl.reset();
   sysctls.clear();
   if (fd >= 0) ::close(fd);
   fd = -1;
@@ -39,7 +40,7 @@ uint32_t LazySocket::portid() {
 
 bool Namespace::is_ours(int protocol, uint32_t portid) {
   if (protocol == NETLINK_ROUTE) return rtnl && rtnl->portid() == portid;
-  for (LazySocket* s : {&nfnl, &diag, &xfrm})
+  for (LazySocket* s : {&nfnl, &diag, &xfrm, &genl})
     if (s->protocol() == protocol && s->portid() == portid) return true;
   return false;
 }

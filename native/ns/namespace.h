@@ -1,6 +1,7 @@
 // An open namespace as jobs share it: the fd that keeps it alive, its
 // identity, and the netlink sockets created inside it (rtnetlink from the
-// start; nf_tables, sock_diag and xfrm on first use, one Lazy each).
+// start; nf_tables, sock_diag, xfrm and generic netlink on first use, one
+// Lazy each).
 #pragma once
 
 #include <linux/netlink.h>
@@ -83,8 +84,10 @@ struct Namespace {
   std::atomic<bool> ready{false};
   // NETLINK_SOCK_DIAG: lists the namespace's sockets.
   LazySocket diag{NETLINK_SOCK_DIAG};
-  // NETLINK_XFRM: a reset's look at the namespace's IPsec states and policies.
+  // NETLINK_XFRM and NETLINK_GENERIC: a reset's look at the namespace's
+  // IPsec states and policies, and at MPTCP's endpoints and limits.
   LazySocket xfrm{NETLINK_XFRM};
+  LazySocket genl{NETLINK_GENERIC};
   // Its /proc/sys/net files, kept open by sweeps: a pool's fresh dump (the
   // namespace thread) and then its resets (the recycle thread), never both
   // at once.

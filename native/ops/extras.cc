@@ -1,6 +1,7 @@
 #include "extras.h"
 
 #include <errno.h>
+#include <linux/mptcp.h>
 #include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
 
@@ -65,9 +66,8 @@ std::string describe(const rtnl::AddrLabelInfo& l) {
          (l.ifindex ? " of ifindex " + std::to_string(l.ifindex) : "");
 }
 
-}  // namespace
-
-bool read_extras(const ExtrasSockets& s, Extras* out, io::Reply* status, io::SysError* err) {
+// read_extras' readings, to the first that fails in either way.
+bool read_all(const ExtrasSockets& s, Extras* out, io::Reply* status, io::SysError* err) {
   *out = Extras{};
   io::Socket& rtnl = s.rtnl;
   auto ok = [&](bool r) { return r && !status->error; };
@@ -88,12 +88,24 @@ bool read_extras(const ExtrasSockets& s, Extras* out, io::Reply* status, io::Sys
     std::set<std::string> sets(names.begin(), names.end());
     out->ipsets.assign(sets.begin(), sets.end());
   }
-  return true;
+  if (s.genl && s.mptcp) {
+    const uint16_t fam = s.mptcp;
+    auto dump = [fam](nl::Builder& b, uint32_t seq) { return rtnl::encode_mptcp(b, seq, fam, MPTCP_PM_CMD_GET_ADDR); };
+    auto endpoint = [fam](const nlmsghdr* h, uint8_t* id) { return rtnl::decode_mptcp_endpoint(h, fam, id); };
+    if (!ok(io::dump_into(*s.genl, dump, endpoint, &out->mptcp_endpoints, status, err))) return false;
+    bool got = false;
+    auto limits = [&](size_t, const nlmsghdr* h) { got = rtnl::decode_mptcp_limits(h, fam, &out->mptcp_limits) || got; };
+    auto ask_limits = [fam](nl::Builder& b, uint32_t seq) { return rtnl::encode_mptcp(b, seq, fam, MPTCP_PM_CMD_GET_LIMITS); };
+    if (!ok(s.genl->request(ask_limits, limits, status, err))) return false;
+    if (!got) *status = io::Reply{-EPROTO, "MPTCP's GET_LIMITS gave no limits", false, 0};
+  }
+  return !status->error;
 }
 
-bool reset_extras(const ExtrasSockets& s, const Extras& want, Extras* now, io::Reply* status, io::SysError* err) {
+// reset_extras' work, to the first failure of either kind.
+bool reset_all(const ExtrasSockets& s, const Extras& want, Extras* now, io::Reply* status, io::SysError* err) {
   Extras seen;
-  if (!read_extras(s, &seen, status, err) || status->error) return false;
+  if (!read_all(s, &seen, status, err)) return false;
   io::Socket& rtnl = s.rtnl;
   bool sent = false;
   auto run = [&](io::Socket& sock, const io::Socket::Encode& enc, int gone) {
@@ -138,11 +150,32 @@ bool reset_extras(const ExtrasSockets& s, const Extras& want, Extras* now, io::R
     io::Reply ignored;
     if (!ask(*s.nfnl, rtnl::encode_ipset_destroy_all, &ignored, err)) return false;
   }
+  if (s.genl && s.mptcp) {
+    const uint16_t fam = s.mptcp;
+    if (!seen.mptcp_endpoints.empty() && !run(*s.genl, [fam](nl::Builder& b, uint32_t seq) { return rtnl::encode_mptcp(b, seq, fam, MPTCP_PM_CMD_FLUSH_ADDRS); }, 0))
+      return false;
+    const auto& w = want.mptcp_limits;
+    if ((seen.mptcp_limits.add_addr_accepted != w.add_addr_accepted || seen.mptcp_limits.subflows != w.subflows) &&
+        !run(*s.genl, [fam, w](nl::Builder& b, uint32_t seq) { return rtnl::encode_mptcp_set_limits(b, seq, fam, w); }, 0))
+      return false;
+  }
   if (!sent) {
     *now = std::move(seen);
     return true;
   }
-  return read_extras(s, now, status, err);
+  return read_all(s, now, status, err);
+}
+
+}  // namespace
+
+bool read_extras(const ExtrasSockets& s, Extras* out, io::Reply* status, io::SysError* err) {
+  read_all(s, out, status, err);
+  return !*err;
+}
+
+bool reset_extras(const ExtrasSockets& s, const Extras& want, Extras* now, io::Reply* status, io::SysError* err) {
+  reset_all(s, want, now, status, err);
+  return !*err;
 }
 
 bool legacy_tables(int nsfd, std::string* in_use, io::SysError* err) {
@@ -191,6 +224,11 @@ std::string extras_diff(const Extras& want, const Extras& got) {
   if (got.xfrm_policies != want.xfrm_policies) add(std::to_string(got.xfrm_policies) + " IPsec policies");
   for (const auto& set : got.ipsets)
     if (std::find(want.ipsets.begin(), want.ipsets.end(), set) == want.ipsets.end()) add("ipset " + set + " is new");
+  if (got.mptcp_endpoints.size() != want.mptcp_endpoints.size()) add(std::to_string(got.mptcp_endpoints.size()) + " MPTCP endpoint(s)");
+  const auto &gm = got.mptcp_limits, &wm = want.mptcp_limits;
+  if (gm.add_addr_accepted != wm.add_addr_accepted || gm.subflows != wm.subflows)
+    add("MPTCP limits add_addr_accepted " + std::to_string(gm.add_addr_accepted) + " subflows " + std::to_string(gm.subflows) +
+        " (fresh: " + std::to_string(wm.add_addr_accepted) + ", " + std::to_string(wm.subflows) + ")");
   return out;
 }
 

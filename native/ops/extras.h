@@ -1,6 +1,7 @@
 // What a pool's reset puts back beyond links, addresses, routes, rules and
 // neighbours: queueing disciplines, nexthop objects, IPv6 address labels,
-// IPsec states and policies, ipset sets (nl/extras.h), which a tenant's root
+// IPsec states and policies, ipset sets, MPTCP endpoints and limits
+// (nl/extras.h), which a tenant's root
 // can set in its namespace and which would otherwise shape, steer, drop or
 // show the next tenant's traffic; and the legacy iptables tables, which it
 // cannot put back and which refuse the namespace.
@@ -24,6 +25,10 @@ struct Extras {
   size_t xfrm_states = 0, xfrm_policies = 0;
   // ipset's sets, by name (none without a NETLINK_NETFILTER socket).
   std::vector<std::string> ipsets;
+  // MPTCP's path manager (left as is without a generic netlink socket, or
+  // on a kernel without MPTCP).
+  std::vector<uint8_t> mptcp_endpoints;
+  rtnl::MptcpLimits mptcp_limits;
 };
 
 // The namespace's sockets a reading or a reset uses: rtnetlink always; the
@@ -32,15 +37,20 @@ struct ExtrasSockets {
   io::Socket& rtnl;
   io::Socket* nfnl = nullptr;
   io::Socket* xfrm = nullptr;
+  io::Socket* genl = nullptr;
+  uint16_t mptcp = 0;  // the "mptcp_pm" family's id on genl (0: none)
 };
 
-// Reads them. A kernel without nexthop objects has none.
+// Reads them. A kernel without nexthop objects has none. Here and below:
+// false for a system error (in *err); a kernel's refusal ends it, in
+// *status.
 bool read_extras(const ExtrasSockets& s, Extras* out, io::Reply* status, io::SysError* err);
 
 // Takes away what `want` (a snapshot's) lacks, reading first: a root or
 // ingress qdisc of one of want's devices (the kernel puts the default back),
 // a nexthop, an address label (and puts back those it lacks); every IPsec
-// state and policy and every ipset set (a fresh namespace has none). Then
+// state and policy and every ipset set (a fresh namespace has none); MPTCP
+// endpoints, and MPTCP limits unlike want's. Then
 // reads again into *now. A kernel refusal stops it, in *status; a set a
 // rule still holds stays, for extras_diff to name.
 bool reset_extras(const ExtrasSockets& s, const Extras& want, Extras* now, io::Reply* status, io::SysError* err);

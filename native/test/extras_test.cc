@@ -1,12 +1,14 @@
 // Unit tests for nl/extras.h: the dumps and requests a pool's reset uses for
 // what a tenant can leave beyond links, addresses, routes, rules and
-// neighbours (qdiscs, nexthops, address labels, IPsec, ipset). Each
+// neighbours (qdiscs, nexthops, address labels, IPsec, ipset, MPTCP). Each
 // encoder's bytes are read back field by field; each decoder reads a message
 // built as the kernel sends one, and refuses one of another type or too short.
 #include "extras.h"
 
+#include <linux/genetlink.h>
 #include <linux/if_addrlabel.h>
 #include <linux/ipsec.h>
+#include <linux/mptcp.h>
 #include <linux/netfilter/ipset/ip_set.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/nexthop.h>
@@ -240,6 +242,69 @@ TEST(ipset_requests_speak_the_protocol_and_a_destroy_without_a_name_takes_every_
   CHECK_EQ(name, std::string("t1"));
   s.b[4] = IPSET_CMD_DESTROY;
   CHECK(!rtnl::decode_ipset(s.hdr(), &name));
+}
+
+TEST(a_generic_netlink_family_is_asked_for_by_name_and_its_id_read_from_the_answer) {
+  Buf q;
+  Builder b(q.b, sizeof q.b);
+  CHECK(rtnl::encode_genl_family(b, 1, MPTCP_PM_NAME));
+  CHECK_EQ(q.hdr()->nlmsg_type, uint16_t{GENL_ID_CTRL});
+  CHECK_EQ(family_header<genlmsghdr>(q.hdr()).cmd, uint8_t{CTRL_CMD_GETFAMILY});
+  Attr tb[CTRL_ATTR_MAX + 1];
+  CHECK(nl::parse_msg(q.hdr(), sizeof(genlmsghdr), tb, CTRL_ATTR_MAX, nullptr).ok());
+  CHECK(tb[CTRL_ATTR_FAMILY_NAME] && tb[CTRL_ATTR_FAMILY_NAME].str() == MPTCP_PM_NAME);
+
+  Buf a;
+  Builder ba(a.b, sizeof a.b);
+  ba.begin_with<genlmsghdr>(GENL_ID_CTRL, 0, 1)->cmd = CTRL_CMD_NEWFAMILY;
+  ba.put_str(CTRL_ATTR_FAMILY_NAME, MPTCP_PM_NAME);
+  ba.put_u16(CTRL_ATTR_FAMILY_ID, 31);
+  CHECK(ba.finish());
+  uint16_t id = 0;
+  CHECK(rtnl::decode_genl_family(a.hdr(), &id));
+  CHECK_EQ(id, uint16_t{31});
+  // The request's own echo (GETFAMILY) is no answer.
+  CHECK(!rtnl::decode_genl_family(q.hdr(), &id));
+}
+
+TEST(mptcp_requests_carry_the_family_and_command_and_its_answers_decode_only_for_that_family) {
+  constexpr uint16_t fam = 31;
+  Buf d;
+  Builder bd(d.b, sizeof d.b);
+  CHECK(rtnl::encode_mptcp(bd, 1, fam, MPTCP_PM_CMD_GET_ADDR));
+  CHECK_EQ(d.hdr()->nlmsg_type, fam);
+  CHECK_EQ(d.hdr()->nlmsg_flags, kDump);
+  CHECK_EQ(family_header<genlmsghdr>(d.hdr()).cmd, uint8_t{MPTCP_PM_CMD_GET_ADDR});
+  CHECK_EQ(family_header<genlmsghdr>(d.hdr()).version, uint8_t{MPTCP_PM_VER});
+  Buf f;
+  Builder bf(f.b, sizeof f.b);
+  CHECK(rtnl::encode_mptcp(bf, 2, fam, MPTCP_PM_CMD_FLUSH_ADDRS));
+  CHECK_EQ(f.hdr()->nlmsg_flags, kAck);
+
+  Buf s;
+  Builder bs(s.b, sizeof s.b);
+  CHECK(rtnl::encode_mptcp_set_limits(bs, 3, fam, {3, 5}));
+  CHECK_EQ(family_header<genlmsghdr>(s.hdr()).cmd, uint8_t{MPTCP_PM_CMD_SET_LIMITS});
+  // SET_LIMITS' own attributes are what GET_LIMITS answers with.
+  s.b[nl::kHdrLen] = MPTCP_PM_CMD_GET_LIMITS;
+  rtnl::MptcpLimits l;
+  CHECK(rtnl::decode_mptcp_limits(s.hdr(), fam, &l));
+  CHECK(l.add_addr_accepted == 3 && l.subflows == 5);
+  CHECK(!rtnl::decode_mptcp_limits(s.hdr(), fam + 1, &l));
+
+  Buf e;
+  Builder be(e.b, sizeof e.b);
+  be.begin_with<genlmsghdr>(fam, NLM_F_MULTI, 1)->cmd = MPTCP_PM_CMD_GET_ADDR;
+  const size_t addr = be.nest_start(MPTCP_PM_ATTR_ADDR);
+  be.put_u16(MPTCP_PM_ADDR_ATTR_FAMILY, AF_INET);
+  be.put_u8(MPTCP_PM_ADDR_ATTR_ID, 4);
+  be.nest_end(addr);
+  CHECK(be.finish());
+  uint8_t id = 0;
+  CHECK(rtnl::decode_mptcp_endpoint(e.hdr(), fam, &id));
+  CHECK_EQ(id, uint8_t{4});
+  // Family 0 is no family: nothing decodes as MPTCP's where the kernel has none.
+  CHECK(!rtnl::decode_mptcp_endpoint(e.hdr(), 0, &id));
 }
 
 int main() { return nsnet::test::run_all(); }

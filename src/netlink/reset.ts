@@ -13,8 +13,9 @@
 // the neighbours and routes on them), sysctls, addresses, routes, rules and
 // neighbours, and what else a tenant's root can leave to shape, steer or
 // drop the next tenant's traffic: queueing disciplines, nexthop objects,
-// IPv6 address labels, IPsec states and policies (the addon's "extras",
-// put back and proved in the first step). Last it reads everything
+// IPv6 address labels, IPsec states and policies, ipset sets, MPTCP
+// endpoints and limits (the addon's "extras", put back and proved in the
+// first step; legacy iptables tables in use refuse it). Last it reads everything
 // again: anything still unlike the snapshot refuses the reset. It never
 // guesses: refused, the namespace is released instead.
 import { NsnetError } from '../errors.js';
@@ -163,7 +164,7 @@ export async function resetNetns(ns: Netns, want: Snapshot, fresh: Sysctls, host
   try {
     // 1. (The caller has made sure no socket is left: leftSockets.)
     // 2. nf_tables and conntrack (counters under /proc/sys/net follow them);
-    //    qdiscs, nexthops, address labels and IPsec as the snapshot had them.
+    //    qdiscs, nexthops, address labels, IPsec, ipset and MPTCP as the snapshot had them.
     // 3. Links the tenant added go (one at a time: deleting one end of a veth takes the other).
     let now: Snapshot = await step(ns, { clear: true, ...(want.extras ? { extras: want.extras } : {}) });
     const links = new Map(now.links.map((l) => [l.ifindex, l]));
