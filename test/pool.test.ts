@@ -4,6 +4,10 @@
 // kind of change a tenant can make, and a killed process's pool removed by
 // reconcile.
 import { execFile, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 
@@ -53,11 +57,16 @@ async function view(ns: string) {
   const text = async (...a: string[]) => (await run('ip', ['netns', 'exec', ns, ...a])).stdout;
   return {
     links: await j('-d', 'link', 'show'), addrs: await j('addr', 'show'),
+    // The lifetimes themselves count down: whether each lasts forever does not.
+    lifetimes: (await ipj<any[]>(ns, 'addr', 'show')).flatMap((l) =>
+      l.addr_info.map((a: any) => `${l.ifname} ${a.local} ${a.valid_life_time === 4294967295} ${a.preferred_life_time === 4294967295}`)),
     qdiscs: clean(JSON.parse(await text('tc', '-j', 'qdisc', 'show'))), nexthops: await j('nexthop', 'show'), labels: await j('addrlabel', 'list'),
     ipsec: [await text('ip', 'xfrm', 'state', 'list'), await text('ip', 'xfrm', 'policy', 'list'), await text('ip', 'xfrm', 'policy', 'list', 'ptype', 'sub')],
     ipsets: await text('ipset', 'list', '-n'),
     legacyTables: await text('cat', '/proc/net/ip_tables_names', '/proc/net/ip6_tables_names', '/proc/net/arp_tables_names'),
     mptcp: [await text('ip', 'mptcp', 'endpoint', 'show'), await text('ip', 'mptcp', 'limits', 'show')],
+    ipsecDefaults: await text('ip', 'xfrm', 'policy', 'getdefault'),
+    tcpMetrics: await text('ip', 'tcp_metrics', 'show'),
     routes: [await j('route', 'show', 'table', 'all'), await j('-6', 'route', 'show', 'table', 'all')],
     rules: [await j('rule', 'show'), await j('-6', 'rule', 'show')], neigh: [await j('neigh', 'show'), await j('neigh', 'show', 'proxy')],
     nft, sysctl,
@@ -138,6 +147,24 @@ describe('recycling', () => {
     }
   });
 
+  test('a tenant that attached an XDP program to its interface has its namespace released, not pooled', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'nsnet-xdp-'));
+    try {
+      // The least XDP program: every packet passes.
+      writeFileSync(join(dir, 'pass.c'), '__attribute__((section("xdp"), used)) int pass(void *ctx) { return 2; }\nchar _license[] __attribute__((section("license"), used)) = "GPL";\n');
+      await run('clang', ['-O2', '-target', 'bpf', '-c', join(dir, 'pass.c'), '-o', join(dir, 'pass.o')]);
+      const sb = await createSandbox(w.c, { name: uniq('px'), mode: { network: net } });
+      await sh(sb.name, `ip link set dev eth0 xdpgeneric obj ${join(dir, 'pass.o')} sec xdp`);
+      expect((await sh(sb.name, 'ip -d link show eth0')).stdout).toMatch(/prog\/xdp/);
+      expect(await sb.delete({ recycle: true })).toEqual({ recycled: true, reason: null });
+      await w.c.pool!.warm();
+      expect(w.c.pool!.stats()).toMatchObject({ recycled: 0, refused: 1 });
+      expect(w.c.pool!.stats().lastError).toMatch(/an XDP program is attached to ifindex \d+/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   test('a TIME_WAIT connection (no process holds it) does not stop recycling: it is closed', async () => {
     const sb = await createSandbox(w.c, { name: uniq('pw'), mode: { network: net } });
     const ns = await sb.netns();
@@ -154,18 +181,34 @@ describe('recycling', () => {
 describe('a recycled namespace is the namespace it was when made, after a tenant changed', () => {
   const cases: [string, (sb: Sandbox, gw: string) => Promise<unknown>][] = [
     ['its addresses', (sb) => sh(sb.name, 'ip addr add 192.0.2.5/24 dev eth0; ip addr add 2001:db8::5/64 dev eth0 nodad; ip addr add 10.9.9.9/32 dev lo; ip addr del 127.0.0.1/8 dev lo')],
+    ["its addresses' lifetimes and flags", (sb) => sh(sb.name, 'ip addr change 127.0.0.1/8 dev lo valid_lft 60 preferred_lft 0; ip -6 addr change ::1/128 dev lo valid_lft 120 preferred_lft 60 noprefixroute')],
     ['its routes', (sb, gw) => sh(sb.name, `ip route add 198.51.100.0/24 via ${gw}; ip route add blackhole 203.0.113.0/24 table 100; ip route add throw 10.10.0.0/16 table 100; ip -6 route add 2001:db8:1::/64 dev eth0 table 200; ip route del default`)],
     ['its rules', (sb) => sh(sb.name, 'ip rule add from 10.0.0.0/8 lookup 100 pref 100; ip -6 rule add to 2001:db8::/32 table 200 pref 200; ip rule del pref 32767')],
     ['its neighbours', (sb) => sh(sb.name, 'ip neigh add 10.97.0.50 lladdr 02:00:00:00:00:50 dev eth0 nud permanent; ip -6 neigh add fe80::50 lladdr 02:00:00:00:00:51 dev eth0 nud permanent; ip neigh add proxy 10.97.0.60 dev eth0')],
     ['its links (added ones)', (sb) => sh(sb.name, 'ip link add tb0 type bridge; ip link set tb0 up; ip link add vx0 type veth peer name vx1; ip link set eth0 master tb0')],
     ["its links' names, MACs, MTU and flags", (sb) => sh(sb.name, 'ip link set eth0 down; ip link set eth0 name ten0 address 02:11:22:33:44:55 mtu 1280 promisc on arp off allmulticast on txqueuelen 10 group 7 alias tenant; ip link set ten0 up; ip link set lo mtu 1500')],
     ['its sysctls', (sb) => sh(sb.name, 'sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.eth0.rp_filter=2 net.ipv6.conf.all.forwarding=1 net.core.somaxconn=77 net.ipv4.conf.default.arp_ignore=1 net.ipv6.conf.lo.disable_ipv6=1 net.ipv4.tcp_syncookies=0; sysctl -qw "net.ipv4.ip_local_port_range=2000 3000"')],
+    ["its links' broadcast address and mode", (sb) => sh(sb.name, 'ip link set eth0 broadcast 02:00:00:00:00:99 mode dormant; ip link set lo mode dormant')],
+    ['a queueing discipline on a link it left down', (sb) => sh(sb.name, 'tc qdisc add dev eth0 root tbf rate 1mbit burst 32kbit latency 400ms; ip link set eth0 down')],
     ['its queueing disciplines', (sb) => sh(sb.name, 'tc qdisc add dev eth0 root tbf rate 1mbit burst 32kbit latency 400ms; tc qdisc add dev eth0 clsact; tc qdisc add dev lo root tbf rate 8kbit burst 1600 latency 50ms')],
     ['its nexthop objects', (sb, gw) => sh(sb.name, `ip nexthop add id 7 via ${gw} dev eth0; ip nexthop add id 8 blackhole; ip nexthop add id 9 group 7; ip route add 198.51.100.0/24 nhid 9`)],
     ['its IPv6 address labels', (sb) => sh(sb.name, 'ip addrlabel add prefix 2001:db8::/32 label 99; ip addrlabel add prefix 2001:db8:1::/48 dev eth0 label 100; ip addrlabel del prefix ::1/128 label 0')],
     ['its IPsec policies', (sb) => sh(sb.name, 'ip xfrm policy add src 0.0.0.0/0 dst 10.97.0.0/24 dir out tmpl src 10.97.0.2 dst 192.0.2.1 proto esp mode tunnel; ip xfrm policy add src ::/0 dst ::/0 dir in action block; ip xfrm policy add src 10.0.0.0/8 dst 10.0.0.0/8 dir fwd ptype sub action block')],
     ['its MPTCP endpoints and limits', (sb) => sh(sb.name, 'ip mptcp endpoint add 10.97.0.77 dev eth0 signal; ip mptcp endpoint add 10.97.0.78 dev eth0 subflow; ip mptcp limits set subflow 5 add_addr_accepted 3')],
-    ['its ipset sets', (sb) => sh(sb.name, 'ipset create t1 hash:ip; ipset add t1 10.97.0.9; ipset create t2 bitmap:port range 1-1000; ipset add t2 22')],
+    // t1 is a member of l, so destroying every set at once destroys none.
+    ['its ipset sets', (sb) => sh(sb.name, 'ipset create t1 hash:ip; ipset add t1 10.97.0.9; ipset create t2 bitmap:port range 1-1000; ipset add t2 22; ipset create l list:set; ipset add l t1')],
+    ['its IPsec default policies', (sb) => sh(sb.name, 'ip xfrm policy setdefault in block out block fwd block')],
+    ['its TCP metrics cache', async (sb, gw) => {
+      // A connection to the host's end of the network, closed: its peer's RTT and cwnd stay in the cache.
+      const srv = spawn('ip', ['netns', 'exec', w.host.name!, 'python3', '-c', `import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('${gw}', 9100)); s.listen(); print('ready', flush=True)
+a, _ = s.accept(); a.recv(9); a.close()`], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const done = new Promise((res) => srv.once('exit', res));
+      await new Promise((res) => createInterface({ input: srv.stdout! }).once('line', res));
+      await sh(sb.name, `python3 -c "import socket; c = socket.create_connection(('${gw}', 9100), timeout=5); c.send(b'x'); c.close()"`);
+      await done;
+      expect((await sh(sb.name, 'ip tcp_metrics show')).stdout).toContain(gw);
+    }],
     ['its nf_tables ruleset', (sb) => sh(sb.name, `nft add table inet t; nft add chain inet t c '{ type filter hook input priority 0; policy drop; }'; nft add rule inet t c tcp dport 22 accept; nft add table ip nat2; nft add set ip nat2 s '{ type ipv4_addr; }'`)],
     ['its conntrack table', async (sb, gw) => {
       await sh(sb.name, `nft add table ip ctt; nft add chain ip ctt c '{ type filter hook output priority 0; }'; nft add rule ip ctt c ct state new accept; ping -c1 -W2 ${gw}`);

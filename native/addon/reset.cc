@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <linux/mptcp.h>
+#include <linux/tcp_metrics.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -92,22 +93,24 @@ bool optional_socket(int nsfd, ns::LazySocket& lazy, io::Socket** out, io::SysEr
   return true;
 }
 
-// The "mptcp_pm" generic netlink family's id (global, not per namespace),
-// found once through a namespace's socket; 0 on a kernel without MPTCP.
-std::atomic<int> g_mptcp_family{-1};
-
-bool mptcp_family(io::Socket& genl, uint16_t* id, io::SysError* err) {
-  const int known = g_mptcp_family.load();
-  if (known >= 0) return (*id = static_cast<uint16_t>(known), true);
+// A generic netlink family's id, found once through a namespace's socket
+// and kept (ids are the kernel's, not a namespace's): 0 where the kernel
+// has no such family. Any other answer fails, and is asked again next time.
+bool genl_family(io::Socket& genl, const char* name, std::atomic<int>& known, uint16_t* id, io::SysError* err) {
+  const int k = known.load();
+  if (k >= 0) return (*id = static_cast<uint16_t>(k), true);
   uint16_t found = 0;
   io::Reply r;
-  auto enc = [](nl::Builder& b, uint32_t seq) { return rtnl::encode_genl_family(b, seq, MPTCP_PM_NAME); };
+  auto enc = [name](nl::Builder& b, uint32_t seq) { return rtnl::encode_genl_family(b, seq, name); };
   if (!genl.request(enc, [&](size_t, const nlmsghdr* h) { rtnl::decode_genl_family(h, &found); }, &r, err)) return false;
-  // ENOENT: no such family here.
-  *id = r.error ? 0 : found;
-  g_mptcp_family.store(*id);
+  if (r.error && r.error != -ENOENT) return io::fail(err, -r.error, std::string("genetlink family ") + name);
+  if (!r.error && !found) return io::fail(err, EPROTO, std::string("genetlink family ") + name + ": no id in the answer");
+  *id = found;
+  known.store(found);
   return true;
 }
+
+std::atomic<int> g_mptcp_family{-1}, g_tcp_metrics_family{-1};
 
 // Runs f(ops::ExtrasSockets) with every socket the extras need, each locked,
 // in one order (rtnetlink, nf_tables, xfrm, generic netlink); no other job
@@ -123,7 +126,8 @@ bool with_extras_sockets(Namespace& ns, io::SysError* err, F&& f) {
         if (!g) return f(s);
         return ns.genl.with(ns.fd, err, [&](io::Socket& gs) {
           s.genl = &gs;
-          return mptcp_family(gs, &s.mptcp, err) && f(s);
+          return genl_family(gs, MPTCP_PM_NAME, g_mptcp_family, &s.mptcp, err) &&
+                 genl_family(gs, TCP_METRICS_GENL_NAME, g_tcp_metrics_family, &s.tcp_metrics, err) && f(s);
         });
       };
       if (!x) return with_genl();

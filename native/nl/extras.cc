@@ -2,6 +2,7 @@
 
 #include <linux/genetlink.h>
 #include <linux/if_addrlabel.h>
+#include <linux/if_link.h>
 #include <linux/ipsec.h>
 #include <linux/netfilter/ipset/ip_set.h>
 #include <linux/netfilter/nfnetlink.h>
@@ -30,6 +31,33 @@ bool header(const nlmsghdr* h, T* out) {
 }
 
 }  // namespace
+
+bool decode_link_extra(const nlmsghdr* h, LinkExtra* out) {
+  ifinfomsg ifi;
+  if (h->nlmsg_type != RTM_NEWLINK || !header(h, &ifi)) return false;
+  Attr tb[IFLA_MAX + 1], xdp[IFLA_XDP_MAX + 1];
+  static const nl::Policies<IFLA_MAX> p{{IFLA_LINKMODE, nl::kU8}, {IFLA_XDP, nl::kNested}};
+  static const nl::Policies<IFLA_XDP_MAX> px{{IFLA_XDP_ATTACHED, nl::kU8}};
+  if (!nl::parse_msg(h, sizeof ifi, tb, IFLA_MAX, p.p).ok()) return false;
+  *out = LinkExtra{};
+  out->ifindex = ifi.ifi_index;
+  if (tb[IFLA_BROADCAST] && tb[IFLA_BROADCAST].len() == 6) {
+    out->broadcast.set = true;
+    std::memcpy(out->broadcast.bytes, tb[IFLA_BROADCAST].data(), 6);
+  }
+  if (tb[IFLA_LINKMODE]) out->linkmode = tb[IFLA_LINKMODE].u8();
+  if (tb[IFLA_XDP] && nl::parse_nested(tb[IFLA_XDP], xdp, IFLA_XDP_MAX, px.p).ok() && xdp[IFLA_XDP_ATTACHED])
+    out->xdp = xdp[IFLA_XDP_ATTACHED].u8();
+  return true;
+}
+
+bool encode_link_extra(Builder& b, uint32_t seq, const LinkExtra& want) {
+  auto* ifi = b.begin_with<ifinfomsg>(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, seq);
+  if (ifi) ifi->ifi_index = want.ifindex;
+  if (want.broadcast.set) b.put(IFLA_BROADCAST, want.broadcast.bytes, 6);
+  if (want.linkmode >= 0) b.put_u8(IFLA_LINKMODE, static_cast<uint8_t>(want.linkmode));
+  return b.finish();
+}
 
 bool encode_qdisc_dump(Builder& b, uint32_t seq) {
   auto* t = b.begin_with<tcmsg>(RTM_GETQDISC, NLM_F_REQUEST | NLM_F_DUMP, seq);
@@ -118,6 +146,31 @@ bool decode_xfrm(const nlmsghdr* h, XfrmEntry* out) {
   return true;
 }
 
+bool encode_xfrm_getdefault(Builder& b, uint32_t seq) {
+  // The kernel wants the struct, though it reads nothing of it.
+  b.begin_with<xfrm_userpolicy_default>(XFRM_MSG_GETDEFAULT, NLM_F_REQUEST | NLM_F_ACK, seq);
+  return b.finish();
+}
+
+bool decode_xfrm_defaults(const nlmsghdr* h, XfrmDefaults* out) {
+  xfrm_userpolicy_default d;
+  if (h->nlmsg_type != XFRM_MSG_GETDEFAULT || !header(h, &d)) return false;
+  out->in = d.in;
+  out->fwd = d.fwd;
+  out->out = d.out;
+  return true;
+}
+
+bool encode_xfrm_setdefault(Builder& b, uint32_t seq, const XfrmDefaults& d) {
+  auto* u = b.begin_with<xfrm_userpolicy_default>(XFRM_MSG_SETDEFAULT, NLM_F_REQUEST | NLM_F_ACK, seq);
+  if (u) {
+    u->in = d.in;
+    u->fwd = d.fwd;
+    u->out = d.out;
+  }
+  return b.finish();
+}
+
 bool encode_xfrm_flush(Builder& b, uint32_t seq, XfrmFlush what) {
   if (what == XfrmFlush::States) {
     auto* f = b.begin_with<xfrm_usersa_flush>(XFRM_MSG_FLUSHSA, NLM_F_REQUEST | NLM_F_ACK, seq);
@@ -135,20 +188,25 @@ bool encode_xfrm_flush(Builder& b, uint32_t seq, XfrmFlush what) {
 
 namespace {
 
-// Every ipset request names the protocol it speaks.
+// Every ipset request names the protocol it speaks: the oldest a kernel
+// still takes (6), which kernels that speak no later one take too.
+constexpr uint8_t kIpsetProtocol = 6;
+
 bool ipset_begin(Builder& b, uint8_t cmd, uint16_t flags, uint32_t seq) {
   auto* g = b.begin_with<nfgenmsg>((NFNL_SUBSYS_IPSET << 8) | cmd, flags, seq);
   if (g) {
     g->nfgen_family = AF_INET;
     g->version = NFNETLINK_V0;
   }
-  return b.put_u8(IPSET_ATTR_PROTOCOL, IPSET_PROTOCOL);
+  return b.put_u8(IPSET_ATTR_PROTOCOL, kIpsetProtocol);
 }
 
 }  // namespace
 
 bool encode_ipset_list(Builder& b, uint32_t seq) {
   ipset_begin(b, IPSET_CMD_LIST, NLM_F_REQUEST | NLM_F_DUMP, seq);
+  // Names only (`ipset list -n`): a set's members could be megabytes.
+  b.put_be32(IPSET_ATTR_FLAGS | NLA_F_NET_BYTEORDER, IPSET_FLAG_LIST_SETNAME);
   return b.finish();
 }
 
@@ -165,6 +223,12 @@ bool decode_ipset(const nlmsghdr* h, std::string* name) {
 bool encode_ipset_destroy_all(Builder& b, uint32_t seq) {
   // No IPSET_ATTR_SETNAME: every set.
   ipset_begin(b, IPSET_CMD_DESTROY, NLM_F_REQUEST | NLM_F_ACK, seq);
+  return b.finish();
+}
+
+bool encode_ipset_destroy(Builder& b, uint32_t seq, std::string_view name) {
+  ipset_begin(b, IPSET_CMD_DESTROY, NLM_F_REQUEST | NLM_F_ACK, seq);
+  b.put_str(IPSET_ATTR_SETNAME, name);
   return b.finish();
 }
 
@@ -188,28 +252,26 @@ bool decode_genl_family(const nlmsghdr* h, uint16_t* id) {
   return true;
 }
 
-namespace {
-
-// A message of the MPTCP family, and the command in its genetlink header.
-bool mptcp_header(const nlmsghdr* h, uint16_t family, uint8_t cmd) {
-  genlmsghdr g;
-  return family >= NLMSG_MIN_TYPE && h->nlmsg_type == family && header(h, &g) && g.cmd == cmd;
-}
-
-}  // namespace
-
-bool encode_mptcp(Builder& b, uint32_t seq, uint16_t family, uint8_t cmd) {
-  const uint16_t flags = cmd == MPTCP_PM_CMD_GET_ADDR ? NLM_F_REQUEST | NLM_F_DUMP : NLM_F_REQUEST | NLM_F_ACK;
-  auto* g = b.begin_with<genlmsghdr>(family, flags, seq);
+bool encode_genl(Builder& b, uint32_t seq, uint16_t family, uint8_t cmd, uint8_t version, bool dump) {
+  auto* g = b.begin_with<genlmsghdr>(family, dump ? NLM_F_REQUEST | NLM_F_DUMP : NLM_F_REQUEST | NLM_F_ACK, seq);
   if (g) {
     g->cmd = cmd;
-    g->version = MPTCP_PM_VER;
+    g->version = version;
   }
   return b.finish();
 }
 
+bool is_genl(const nlmsghdr* h, uint16_t family, uint8_t cmd) {
+  genlmsghdr g;
+  return family >= NLMSG_MIN_TYPE && h->nlmsg_type == family && header(h, &g) && g.cmd == cmd;
+}
+
+bool encode_mptcp(Builder& b, uint32_t seq, uint16_t family, uint8_t cmd) {
+  return encode_genl(b, seq, family, cmd, MPTCP_PM_VER, cmd == MPTCP_PM_CMD_GET_ADDR);
+}
+
 bool decode_mptcp_endpoint(const nlmsghdr* h, uint16_t family, uint8_t* id) {
-  if (!mptcp_header(h, family, MPTCP_PM_CMD_GET_ADDR)) return false;
+  if (!is_genl(h, family, MPTCP_PM_CMD_GET_ADDR)) return false;
   Attr tb[MPTCP_PM_ATTR_MAX + 1], addr[MPTCP_PM_ADDR_ATTR_MAX + 1];
   static const nl::Policies<MPTCP_PM_ATTR_MAX> p{{MPTCP_PM_ATTR_ADDR, nl::kNested}};
   static const nl::Policies<MPTCP_PM_ADDR_ATTR_MAX> pa{{MPTCP_PM_ADDR_ATTR_ID, nl::kU8}};
@@ -220,7 +282,7 @@ bool decode_mptcp_endpoint(const nlmsghdr* h, uint16_t family, uint8_t* id) {
 }
 
 bool decode_mptcp_limits(const nlmsghdr* h, uint16_t family, MptcpLimits* out) {
-  if (!mptcp_header(h, family, MPTCP_PM_CMD_GET_LIMITS)) return false;
+  if (!is_genl(h, family, MPTCP_PM_CMD_GET_LIMITS)) return false;
   Attr tb[MPTCP_PM_ATTR_MAX + 1];
   static const nl::Policies<MPTCP_PM_ATTR_MAX> p{{MPTCP_PM_ATTR_RCV_ADD_ADDRS, nl::kU32}, {MPTCP_PM_ATTR_SUBFLOWS, nl::kU32}};
   if (!nl::parse_msg(h, sizeof(genlmsghdr), tb, MPTCP_PM_ATTR_MAX, p.p).ok()) return false;
@@ -231,8 +293,8 @@ bool decode_mptcp_limits(const nlmsghdr* h, uint16_t family, MptcpLimits* out) {
 }
 
 bool encode_mptcp_set_limits(Builder& b, uint32_t seq, uint16_t family, const MptcpLimits& l) {
-  auto* g = b.begin_with<genlmsghdr>(family, NLM_F_REQUEST | NLM_F_ACK, seq);
-  if (g) {
+  b.begin(family, NLM_F_REQUEST | NLM_F_ACK, seq);
+  if (auto* g = b.put_extra<genlmsghdr>()) {
     g->cmd = MPTCP_PM_CMD_SET_LIMITS;
     g->version = MPTCP_PM_VER;
   }

@@ -19,6 +19,22 @@
 
 namespace nsnet::rtnl {
 
+// A link's settings a tenant can change that rtnl.h's LinkInfo leaves out:
+// its link-layer broadcast address (where ARP requests go), its link mode
+// (dormant keeps it from running), and whether an XDP program sees its
+// packets. Read from a link dump (rtnl.h's encode_link_get).
+struct LinkExtra {
+  int32_t ifindex = 0;
+  Mac broadcast;          // unset where it is not 6 bytes
+  int16_t linkmode = -1;  // IFLA_LINKMODE, -1 where absent
+  uint8_t xdp = 0;        // IFLA_XDP_ATTACHED: XDP_ATTACHED_* (0: none)
+};
+
+bool decode_link_extra(const nlmsghdr* h, LinkExtra* out);
+// RTM_SETLINK of want.ifindex putting back its broadcast address (if set)
+// and link mode (if known).
+bool encode_link_extra(nl::Builder& b, uint32_t seq, const LinkExtra& want);
+
 // A queueing discipline, as `tc qdisc show` lists it.
 struct QdiscInfo {
   int32_t ifindex = 0;
@@ -64,20 +80,37 @@ bool encode_xfrm_dump(nl::Builder& b, uint32_t seq, bool policies);
 // True for one state (XFRM_MSG_NEWSA) or one policy (XFRM_MSG_NEWPOLICY).
 bool decode_xfrm(const nlmsghdr* h, XfrmEntry* out);
 
+// What a packet no policy matches meets, per direction
+// (XFRM_USERPOLICY_ACCEPT or _BLOCK; `ip xfrm policy setdefault`).
+struct XfrmDefaults {
+  uint8_t in = 0, fwd = 0, out = 0;
+};
+
+bool encode_xfrm_getdefault(nl::Builder& b, uint32_t seq);
+bool decode_xfrm_defaults(const nlmsghdr* h, XfrmDefaults* out);
+bool encode_xfrm_setdefault(nl::Builder& b, uint32_t seq, const XfrmDefaults& d);
+
 // A flush takes one kind: the states, the main policies, or the sub
 // policies (a kernel without CONFIG_XFRM_SUB_POLICY refuses that one).
 enum class XfrmFlush : uint8_t { States, Policies, SubPolicies };
 bool encode_xfrm_flush(nl::Builder& b, uint32_t seq, XfrmFlush what);
 
-// ipset: a dump of the sets, whose messages name them (a big set takes
-// several), and the destruction of every set no rule refers to.
+// ipset: a dump of the sets' names, and the destruction of every set (the
+// kernel destroys none if one is in use) or of one by name.
 bool encode_ipset_list(nl::Builder& b, uint32_t seq);
 bool decode_ipset(const nlmsghdr* h, std::string* name);
 bool encode_ipset_destroy_all(nl::Builder& b, uint32_t seq);
+bool encode_ipset_destroy(nl::Builder& b, uint32_t seq, std::string_view name);
 
 // Generic netlink: a family's id, by name.
 bool encode_genl_family(nl::Builder& b, uint32_t seq, std::string_view name);
 bool decode_genl_family(const nlmsghdr* h, uint16_t* id);
+
+// A command of the genetlink family `family` (its id), as a dump or as a
+// request.
+bool encode_genl(nl::Builder& b, uint32_t seq, uint16_t family, uint8_t cmd, uint8_t version, bool dump);
+// Whether h is a message of that family with that command.
+bool is_genl(const nlmsghdr* h, uint16_t family, uint8_t cmd);
 
 // MPTCP's in-kernel path manager (the genetlink family "mptcp_pm", whose
 // id is `family`): its endpoints (`ip mptcp endpoint`) and limits.

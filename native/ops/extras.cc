@@ -3,11 +3,14 @@
 #include <errno.h>
 #include <linux/mptcp.h>
 #include <linux/pkt_sched.h>
+#include <linux/tcp_metrics.h>
+#include <linux/xfrm.h>
 #include <linux/rtnetlink.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <initializer_list>
 #include <set>
 #include <string>
 #include <tuple>
@@ -34,11 +37,40 @@ auto keys(const std::vector<T>& xs) {
   return out;
 }
 
-// A dump a kernel without the feature refuses (no nexthop objects before 5.3) lists nothing.
-bool optional_dump(bool ok, io::Reply* status) {
-  if (ok && status->error == -EOPNOTSUPP) *status = io::Reply{};
+// A dump or request a kernel without the feature refuses lists nothing:
+// no nexthop objects (before 5.3), no IPv6 (address labels), no ipset
+// module (nfnetlink's EINVAL for a subsystem it lacks), no IPsec default
+// policies (before 5.16).
+bool optional(bool ok, io::Reply* status, std::initializer_list<int> absent) {
+  for (int e : absent)
+    if (ok && status->error == -e) *status = io::Reply{};
   return ok;
 }
+
+// The devices of a snapshot (its links): the qdiscs and link settings a reset
+// compares. A device the tenant added goes with all of its own later.
+std::set<int32_t> devices_of(const Extras& e) {
+  std::set<int32_t> out;
+  for (const auto& l : e.links) out.insert(l.ifindex);
+  return out;
+}
+
+const rtnl::LinkExtra* link_of(const Extras& e, int32_t ifindex) {
+  for (const auto& l : e.links)
+    if (l.ifindex == ifindex) return &l;
+  return nullptr;
+}
+
+bool same_link(const rtnl::LinkExtra& a, const rtnl::LinkExtra& b) {
+  return a.broadcast.set == b.broadcast.set && (!a.broadcast.set || std::memcmp(a.broadcast.bytes, b.broadcast.bytes, 6) == 0) &&
+         a.linkmode == b.linkmode;
+}
+
+// A root "noop" is no qdisc (a root deleted while its device was down; the
+// kernel lists none then, but may list noop).
+bool unattached(const rtnl::QdiscInfo& q) { return q.parent == TC_H_ROOT && q.kind == "noop"; }
+
+bool same_defaults(const rtnl::XfrmDefaults& a, const rtnl::XfrmDefaults& b) { return a.in == b.in && a.fwd == b.fwd && a.out == b.out; }
 
 // One request, its ACK in *status; `gone` errnos (already taken away) are no failure.
 bool ask(io::Socket& s, const io::Socket::Encode& enc, io::Reply* status, io::SysError* err, int gone = 0) {
@@ -71,20 +103,28 @@ bool read_all(const ExtrasSockets& s, Extras* out, io::Reply* status, io::SysErr
   *out = Extras{};
   io::Socket& rtnl = s.rtnl;
   auto ok = [&](bool r) { return r && !status->error; };
+  auto links = [](nl::Builder& b, uint32_t seq) { return rtnl::encode_link_get(b, seq, 0, ""); };
+  if (!ok(io::dump_into(rtnl, links, rtnl::decode_link_extra, &out->links, status, err))) return false;
   if (!ok(io::dump_into(rtnl, rtnl::encode_qdisc_dump, rtnl::decode_qdisc, &out->qdiscs, status, err))) return false;
-  if (!ok(optional_dump(io::dump_into(rtnl, rtnl::encode_nexthop_dump, rtnl::decode_nexthop, &out->nexthops, status, err), status)))
+  if (!ok(optional(io::dump_into(rtnl, rtnl::encode_nexthop_dump, rtnl::decode_nexthop, &out->nexthops, status, err), status, {EOPNOTSUPP})))
     return false;
-  if (!ok(io::dump_into(rtnl, rtnl::encode_addrlabel_dump, rtnl::decode_addrlabel, &out->labels, status, err))) return false;
-  if (s.xfrm)
+  if (!ok(optional(io::dump_into(rtnl, rtnl::encode_addrlabel_dump, rtnl::decode_addrlabel, &out->labels, status, err), status,
+                   {EOPNOTSUPP, EAFNOSUPPORT})))
+    return false;
+  if (s.xfrm) {
     for (bool policies : {false, true}) {
       std::vector<rtnl::XfrmEntry> entries;
       auto enc = [policies](nl::Builder& b, uint32_t seq) { return rtnl::encode_xfrm_dump(b, seq, policies); };
       if (!ok(io::dump_into(*s.xfrm, enc, rtnl::decode_xfrm, &entries, status, err))) return false;
       (policies ? out->xfrm_policies : out->xfrm_states) = entries.size();
     }
+    auto defaults = [&](size_t, const nlmsghdr* h) { rtnl::decode_xfrm_defaults(h, &out->xfrm_defaults); };
+    if (!ok(optional(s.xfrm->request(rtnl::encode_xfrm_getdefault, defaults, status, err), status, {EINVAL, EOPNOTSUPP}))) return false;
+  }
   if (s.nfnl) {
     std::vector<std::string> names;
-    if (!ok(io::dump_into(*s.nfnl, rtnl::encode_ipset_list, rtnl::decode_ipset, &names, status, err))) return false;
+    auto list = io::dump_into(*s.nfnl, rtnl::encode_ipset_list, rtnl::decode_ipset, &names, status, err);
+    if (!ok(optional(list, status, {EINVAL, EOPNOTSUPP, EPROTONOSUPPORT}))) return false;
     std::set<std::string> sets(names.begin(), names.end());
     out->ipsets.assign(sets.begin(), sets.end());
   }
@@ -99,6 +139,14 @@ bool read_all(const ExtrasSockets& s, Extras* out, io::Reply* status, io::SysErr
     if (!ok(s.genl->request(ask_limits, limits, status, err))) return false;
     if (!got) *status = io::Reply{-EPROTO, "MPTCP's GET_LIMITS gave no limits", false, 0};
   }
+  if (s.genl && s.tcp_metrics) {
+    const uint16_t fam = s.tcp_metrics;
+    std::vector<bool> entries;
+    auto dump = [fam](nl::Builder& b, uint32_t seq) { return rtnl::encode_genl(b, seq, fam, TCP_METRICS_CMD_GET, TCP_METRICS_GENL_VERSION, true); };
+    auto entry = [fam](const nlmsghdr* h, bool* e) { return *e = rtnl::is_genl(h, fam, TCP_METRICS_CMD_GET); };
+    if (!ok(io::dump_into(*s.genl, dump, entry, &entries, status, err))) return false;
+    out->tcp_metrics = entries.size();
+  }
   return !status->error;
 }
 
@@ -112,12 +160,16 @@ bool reset_all(const ExtrasSockets& s, const Extras& want, Extras* now, io::Repl
     sent = true;
     return ask(sock, enc, status, err, gone) && !status->error;
   };
-  std::set<int32_t> devices;
-  for (const auto& q : want.qdiscs) devices.insert(q.ifindex);
+  const std::set<int32_t> devices = devices_of(want);
+  for (const auto& l : want.links) {
+    const rtnl::LinkExtra* now_l = link_of(seen, l.ifindex);
+    if (now_l && !same_link(l, *now_l) && !run(rtnl, [&](nl::Builder& b, uint32_t seq) { return rtnl::encode_link_extra(b, seq, l); }, 0))
+      return false;
+  }
   const auto wq = keys(want.qdiscs);
   for (const auto& q : seen.qdiscs) {
     // What hangs below a root or ingress qdisc goes with it; a device the tenant added goes with its qdiscs.
-    if ((q.parent != TC_H_ROOT && q.parent != TC_H_INGRESS) || !devices.count(q.ifindex) || wq.count(key(q))) continue;
+    if ((q.parent != TC_H_ROOT && q.parent != TC_H_INGRESS) || unattached(q) || !devices.count(q.ifindex) || wq.count(key(q))) continue;
     if (!run(rtnl, [&](nl::Builder& b, uint32_t seq) { return rtnl::encode_qdisc_del(b, seq, q.ifindex, q.parent); }, ENOENT))
       return false;
   }
@@ -144,11 +196,27 @@ bool reset_all(const ExtrasSockets& s, const Extras& want, Extras* now, io::Repl
   if (s.xfrm && seen.xfrm_states && !flush(XfrmFlush::States, 0)) return false;
   // Sub policies only where the kernel has them (EINVAL elsewhere).
   if (s.xfrm && seen.xfrm_policies && !(flush(XfrmFlush::Policies, 0) && flush(XfrmFlush::SubPolicies, EINVAL))) return false;
+  if (s.xfrm && !same_defaults(seen.xfrm_defaults, want.xfrm_defaults) &&
+      !run(*s.xfrm, [&](nl::Builder& b, uint32_t seq) { return rtnl::encode_xfrm_setdefault(b, seq, want.xfrm_defaults); }, 0))
+    return false;
   if (s.nfnl && !seen.ipsets.empty()) {
-    // A set a rule still holds (a legacy iptables rule: that refuses the namespace anyway) stays, for the reading below.
+    // All at once; if one is in use (a list:set member, a match of a rule)
+    // the kernel destroys none, so then one by one: what is still held
+    // stays, for the reading below to name.
     sent = true;
-    io::Reply ignored;
-    if (!ask(*s.nfnl, rtnl::encode_ipset_destroy_all, &ignored, err)) return false;
+    io::Reply all;
+    if (!ask(*s.nfnl, rtnl::encode_ipset_destroy_all, &all, err)) return false;
+    for (size_t pass = 0; all.error && pass < 2; pass++)
+      for (const auto& name : seen.ipsets) {
+        io::Reply one;
+        if (!ask(*s.nfnl, [&](nl::Builder& b, uint32_t seq) { return rtnl::encode_ipset_destroy(b, seq, name); }, &one, err)) return false;
+      }
+  }
+  if (s.genl && s.tcp_metrics && seen.tcp_metrics) {
+    // A delete that names no address flushes the cache.
+    const uint16_t fam = s.tcp_metrics;
+    if (!run(*s.genl, [fam](nl::Builder& b, uint32_t seq) { return rtnl::encode_genl(b, seq, fam, TCP_METRICS_CMD_DEL, TCP_METRICS_GENL_VERSION, false); }, 0))
+      return false;
   }
   if (s.genl && s.mptcp) {
     const uint16_t fam = s.mptcp;
@@ -184,8 +252,13 @@ bool legacy_tables(int nsfd, std::string* in_use, io::SysError* err) {
     for (const char* family : {"ip", "ip6", "arp"}) {
       std::string names;
       io::SysError e;
-      // A kernel without that family's x_tables has no file: nothing of it can be in use.
-      if (!ns::read_here(std::string("/proc/thread-self/net/") + family + "_tables_names", &names, &e)) continue;
+      // A kernel without that family's x_tables has no file: nothing of it
+      // can be in use. Any other failure to read fails the reset.
+      if (!ns::read_here(std::string("/proc/thread-self/net/") + family + "_tables_names", &names, &e)) {
+        if (e.err == ENOENT) continue;
+        *err = e;
+        return false;
+      }
       std::string list;
       for (size_t at = 0; at < names.size();) {
         const size_t nl = names.find('\n', at);
@@ -203,13 +276,23 @@ std::string extras_diff(const Extras& want, const Extras& got) {
   std::string out;
   auto add = [&](const std::string& clause) { out += (out.empty() ? "" : "; ") + clause; };
   // A device the tenant added (and the reset deletes later) has qdiscs of its own.
-  std::set<int32_t> devices;
-  for (const auto& q : want.qdiscs) devices.insert(q.ifindex);
+  const std::set<int32_t> devices = devices_of(want);
+  for (const auto& w : want.links) {
+    const rtnl::LinkExtra* g = link_of(got, w.ifindex);
+    if (!g) continue;  // a link gone: the reset's own reading names it
+    if (!same_link(w, *g)) add("ifindex " + std::to_string(w.ifindex) + "'s broadcast address or link mode is not the fresh one");
+    if (g->xdp) add("an XDP program is attached to ifindex " + std::to_string(w.ifindex));
+  }
+  // A device with no root listed (or noop) has none attached: its default
+  // comes back when it next comes up, as in a fresh one.
+  std::set<int32_t> rooted;
+  for (const auto& q : got.qdiscs)
+    if (q.parent == TC_H_ROOT && !unattached(q)) rooted.insert(q.ifindex);
   const auto wq = keys(want.qdiscs), gq = keys(got.qdiscs);
   for (const auto& q : got.qdiscs)
-    if (devices.count(q.ifindex) && !wq.count(key(q))) add(describe(q) + " is new");
+    if (devices.count(q.ifindex) && !unattached(q) && !wq.count(key(q))) add(describe(q) + " is new");
   for (const auto& q : want.qdiscs)
-    if (!gq.count(key(q))) add(describe(q) + " is missing");
+    if (!gq.count(key(q)) && !(q.parent == TC_H_ROOT && !rooted.count(q.ifindex))) add(describe(q) + " is missing");
   const std::set<uint32_t> wn(want.nexthops.begin(), want.nexthops.end()), gn(got.nexthops.begin(), got.nexthops.end());
   for (uint32_t id : gn)
     if (!wn.count(id)) add("nexthop id " + std::to_string(id) + " is new");
@@ -222,6 +305,8 @@ std::string extras_diff(const Extras& want, const Extras& got) {
     if (!gl.count(key(l))) add(describe(l) + " is missing");
   if (got.xfrm_states != want.xfrm_states) add(std::to_string(got.xfrm_states) + " IPsec state(s)");
   if (got.xfrm_policies != want.xfrm_policies) add(std::to_string(got.xfrm_policies) + " IPsec policies");
+  if (!same_defaults(got.xfrm_defaults, want.xfrm_defaults)) add("IPsec default policies are not the fresh ones");
+  if (got.tcp_metrics > want.tcp_metrics) add(std::to_string(got.tcp_metrics) + " TCP metrics entries");
   for (const auto& set : got.ipsets)
     if (std::find(want.ipsets.begin(), want.ipsets.end(), set) == want.ipsets.end()) add("ipset " + set + " is new");
   if (got.mptcp_endpoints.size() != want.mptcp_endpoints.size()) add(std::to_string(got.mptcp_endpoints.size()) + " MPTCP endpoint(s)");

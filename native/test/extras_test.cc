@@ -1,12 +1,14 @@
 // Unit tests for nl/extras.h: the dumps and requests a pool's reset uses for
 // what a tenant can leave beyond links, addresses, routes, rules and
-// neighbours (qdiscs, nexthops, address labels, IPsec, ipset, MPTCP). Each
-// encoder's bytes are read back field by field; each decoder reads a message
-// built as the kernel sends one, and refuses one of another type or too short.
+// neighbours (link settings, qdiscs, nexthops, address labels, IPsec, ipset,
+// MPTCP, TCP metrics). Each encoder's bytes are read back field by field;
+// each decoder reads a message built as the kernel sends one, and refuses
+// one of another kind.
 #include "extras.h"
 
 #include <linux/genetlink.h>
 #include <linux/if_addrlabel.h>
+#include <linux/if_link.h>
 #include <linux/ipsec.h>
 #include <linux/mptcp.h>
 #include <linux/netfilter/ipset/ip_set.h>
@@ -14,6 +16,7 @@
 #include <linux/nexthop.h>
 #include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
+#include <linux/tcp_metrics.h>
 #include <linux/xfrm.h>
 #include <sys/socket.h>
 
@@ -47,6 +50,50 @@ constexpr uint16_t kDump = NLM_F_REQUEST | NLM_F_DUMP;
 constexpr uint16_t kAck = NLM_F_REQUEST | NLM_F_ACK;
 
 }  // namespace
+
+TEST(a_links_broadcast_address_mode_and_xdp_are_read_and_the_first_two_put_back) {
+  Buf m;
+  Builder b(m.b, sizeof m.b);
+  auto* ifi = b.begin_with<ifinfomsg>(RTM_NEWLINK, 0, 1);
+  ifi->ifi_index = 2;
+  const uint8_t bc[6] = {2, 0, 0, 0, 0, 0x99};
+  b.put(IFLA_BROADCAST, bc, 6);
+  b.put_u8(IFLA_LINKMODE, 1);  // IF_LINK_MODE_DORMANT
+  const size_t xdp = b.nest_start(IFLA_XDP);
+  b.put_u8(IFLA_XDP_ATTACHED, XDP_ATTACHED_SKB);
+  b.nest_end(xdp);
+  CHECK(b.finish());
+  rtnl::LinkExtra l;
+  CHECK(rtnl::decode_link_extra(m.hdr(), &l));
+  CHECK(l.ifindex == 2 && l.broadcast.set && l.broadcast.bytes[5] == 0x99 && l.linkmode == 1 && l.xdp == XDP_ATTACHED_SKB);
+
+  Buf s;
+  Builder bs(s.b, sizeof s.b);
+  CHECK(rtnl::encode_link_extra(bs, 2, l));
+  CHECK_EQ(s.hdr()->nlmsg_type, uint16_t{RTM_NEWLINK});
+  CHECK_EQ(s.hdr()->nlmsg_flags, kAck);
+  CHECK_EQ(family_header<ifinfomsg>(s.hdr()).ifi_index, 2);
+  CHECK_EQ(family_header<ifinfomsg>(s.hdr()).ifi_change, 0u);  // no flag changes
+  Attr tb[IFLA_MAX + 1];
+  CHECK(nl::parse_msg(s.hdr(), sizeof(ifinfomsg), tb, IFLA_MAX, nullptr).ok());
+  CHECK(tb[IFLA_BROADCAST] && tb[IFLA_BROADCAST].len() == 6 && std::memcmp(tb[IFLA_BROADCAST].data(), bc, 6) == 0);
+  CHECK(tb[IFLA_LINKMODE] && tb[IFLA_LINKMODE].u8() == 1);
+  CHECK(!tb[IFLA_XDP]);  // an XDP program is refused, never detached here
+
+  // A link without those attributes: no broadcast, mode unknown, and so nothing sent for them.
+  Buf n;
+  Builder bn(n.b, sizeof n.b);
+  bn.begin_with<ifinfomsg>(RTM_NEWLINK, 0, 1)->ifi_index = 3;
+  CHECK(bn.finish());
+  CHECK(rtnl::decode_link_extra(n.hdr(), &l));
+  CHECK(l.ifindex == 3 && !l.broadcast.set && l.linkmode == -1 && l.xdp == 0);
+  Buf e;
+  Builder be(e.b, sizeof e.b);
+  CHECK(rtnl::encode_link_extra(be, 3, l));
+  CHECK_EQ(e.hdr()->nlmsg_len, uint32_t(nl::kHdrLen + sizeof(ifinfomsg)));
+  m.b[4] = RTM_NEWADDR;
+  CHECK(!rtnl::decode_link_extra(m.hdr(), &l));
+}
 
 TEST(qdisc_dump_and_delete_carry_a_tcmsg_and_nothing_else) {
   Buf d;
@@ -200,6 +247,24 @@ TEST(xfrm_dumps_have_no_body_and_flushes_name_what_they_flush) {
   CHECK(tb[XFRMA_POLICY_TYPE] && tb[XFRMA_POLICY_TYPE].len() == sizeof(xfrm_userpolicy_type));
   CHECK_EQ(tb[XFRMA_POLICY_TYPE].u8(), uint8_t{XFRM_POLICY_TYPE_SUB});
 
+  // Default policies: asked with an empty struct, read from the answer, set with the values.
+  Buf gd;
+  Builder bg(gd.b, sizeof gd.b);
+  CHECK(rtnl::encode_xfrm_getdefault(bg, 5));
+  CHECK_EQ(gd.hdr()->nlmsg_type, uint16_t{XFRM_MSG_GETDEFAULT});
+  CHECK_EQ(gd.hdr()->nlmsg_len, uint32_t(nl::kHdrLen + nl::align4(sizeof(xfrm_userpolicy_default))));
+  Buf sd;
+  Builder bsd(sd.b, sizeof sd.b);
+  CHECK(rtnl::encode_xfrm_setdefault(bsd, 6, {XFRM_USERPOLICY_ACCEPT, XFRM_USERPOLICY_BLOCK, XFRM_USERPOLICY_ACCEPT}));
+  CHECK_EQ(sd.hdr()->nlmsg_type, uint16_t{XFRM_MSG_SETDEFAULT});
+  const auto d = family_header<xfrm_userpolicy_default>(sd.hdr());
+  CHECK(d.in == XFRM_USERPOLICY_ACCEPT && d.fwd == XFRM_USERPOLICY_BLOCK && d.out == XFRM_USERPOLICY_ACCEPT);
+  sd.b[4] = XFRM_MSG_GETDEFAULT;  // as the kernel answers
+  rtnl::XfrmDefaults back;
+  CHECK(rtnl::decode_xfrm_defaults(sd.hdr(), &back));
+  CHECK(back.in == XFRM_USERPOLICY_ACCEPT && back.fwd == XFRM_USERPOLICY_BLOCK && back.out == XFRM_USERPOLICY_ACCEPT);
+  CHECK(!rtnl::decode_xfrm_defaults(main.hdr(), &back));
+
   nlmsghdr h{};
   h.nlmsg_len = sizeof h;
   rtnl::XfrmEntry e;
@@ -219,7 +284,9 @@ TEST(ipset_requests_speak_the_protocol_and_a_destroy_without_a_name_takes_every_
   CHECK_EQ(l.hdr()->nlmsg_flags, kDump);
   Attr tb[IPSET_ATTR_CMD_MAX + 1];
   CHECK(nl::parse_msg(l.hdr(), sizeof(nfgenmsg), tb, IPSET_ATTR_CMD_MAX, nullptr).ok());
-  CHECK(tb[IPSET_ATTR_PROTOCOL] && tb[IPSET_ATTR_PROTOCOL].u8() == IPSET_PROTOCOL);
+  // The oldest protocol kernels still take; names only, flags in network order.
+  CHECK(tb[IPSET_ATTR_PROTOCOL] && tb[IPSET_ATTR_PROTOCOL].u8() == 6);
+  CHECK(tb[IPSET_ATTR_FLAGS] && tb[IPSET_ATTR_FLAGS].be32() == IPSET_FLAG_LIST_SETNAME);
 
   Buf d;
   Builder bd(d.b, sizeof d.b);
@@ -228,6 +295,11 @@ TEST(ipset_requests_speak_the_protocol_and_a_destroy_without_a_name_takes_every_
   CHECK_EQ(d.hdr()->nlmsg_flags, kAck);
   CHECK(nl::parse_msg(d.hdr(), sizeof(nfgenmsg), tb, IPSET_ATTR_CMD_MAX, nullptr).ok());
   CHECK(tb[IPSET_ATTR_PROTOCOL] && !tb[IPSET_ATTR_SETNAME]);
+  Buf one;
+  Builder bo(one.b, sizeof one.b);
+  CHECK(rtnl::encode_ipset_destroy(bo, 3, "t1"));
+  CHECK(nl::parse_msg(one.hdr(), sizeof(nfgenmsg), tb, IPSET_ATTR_CMD_MAX, nullptr).ok());
+  CHECK(tb[IPSET_ATTR_SETNAME] && tb[IPSET_ATTR_SETNAME].str() == "t1");
 
   // A set as a list dump describes it; another message of the subsystem is none.
   Buf s;
@@ -263,8 +335,10 @@ TEST(a_generic_netlink_family_is_asked_for_by_name_and_its_id_read_from_the_answ
   uint16_t id = 0;
   CHECK(rtnl::decode_genl_family(a.hdr(), &id));
   CHECK_EQ(id, uint16_t{31});
-  // The request's own echo (GETFAMILY) is no answer.
-  CHECK(!rtnl::decode_genl_family(q.hdr(), &id));
+  // The same attributes under another command are no answer.
+  a.b[nl::kHdrLen] = CTRL_CMD_GETFAMILY;
+  id = 0;
+  CHECK(!rtnl::decode_genl_family(a.hdr(), &id));
 }
 
 TEST(mptcp_requests_carry_the_family_and_command_and_its_answers_decode_only_for_that_family) {
@@ -303,8 +377,28 @@ TEST(mptcp_requests_carry_the_family_and_command_and_its_answers_decode_only_for
   uint8_t id = 0;
   CHECK(rtnl::decode_mptcp_endpoint(e.hdr(), fam, &id));
   CHECK_EQ(id, uint8_t{4});
-  // Family 0 is no family: nothing decodes as MPTCP's where the kernel has none.
+  // Family 0 is no family: where the kernel has no MPTCP, not even a message of type 0 decodes as one.
+  reinterpret_cast<nlmsghdr*>(e.b)->nlmsg_type = 0;
   CHECK(!rtnl::decode_mptcp_endpoint(e.hdr(), 0, &id));
+  CHECK(!rtnl::is_genl(e.hdr(), 0, MPTCP_PM_CMD_GET_ADDR));
+}
+
+TEST(a_genetlink_command_is_a_dump_or_an_acked_request_and_tcp_metrics_flushes_with_a_bare_delete) {
+  constexpr uint16_t fam = 27;
+  Buf d;
+  Builder bd(d.b, sizeof d.b);
+  CHECK(rtnl::encode_genl(bd, 1, fam, TCP_METRICS_CMD_GET, TCP_METRICS_GENL_VERSION, true));
+  CHECK_EQ(d.hdr()->nlmsg_flags, kDump);
+  CHECK(rtnl::is_genl(d.hdr(), fam, TCP_METRICS_CMD_GET));
+  CHECK(!rtnl::is_genl(d.hdr(), fam, TCP_METRICS_CMD_DEL));
+  CHECK(!rtnl::is_genl(d.hdr(), fam + 1, TCP_METRICS_CMD_GET));
+  Buf x;
+  Builder bx(x.b, sizeof x.b);
+  CHECK(rtnl::encode_genl(bx, 2, fam, TCP_METRICS_CMD_DEL, TCP_METRICS_GENL_VERSION, false));
+  CHECK_EQ(x.hdr()->nlmsg_flags, kAck);
+  // No address attribute: the kernel flushes every entry.
+  CHECK_EQ(x.hdr()->nlmsg_len, uint32_t(nl::kHdrLen + sizeof(genlmsghdr)));
+  CHECK_EQ(family_header<genlmsghdr>(x.hdr()).version, uint8_t{TCP_METRICS_GENL_VERSION});
 }
 
 int main() { return nsnet::test::run_all(); }

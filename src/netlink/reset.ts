@@ -79,7 +79,17 @@ export function sysctls(ns: Netns): Promise<Sysctls> {
   return native.sysctlDump(ns.handle);
 }
 
-const addrKey = (a: NativeAddr) => `${a.family} ${a.ifindex} ${a.address}/${a.prefixlen} ${a.peer ?? ''} ${a.scope}`;
+// IFA_F_* an address keeps (NODAD, DADFAILED, HOMEADDRESS, DEPRECATED,
+// PERMANENT, MANAGETEMPADDR, NOPREFIXROUTE, MCAUTOJOIN): not SECONDARY,
+// which follows the order addresses came in, nor the passing states of DAD.
+const ADDR_FLAGS = 0x7ba;
+// Those a request may set.
+const ADDR_SET_FLAGS = 0x712;
+const FOREVER = 0xffffffff;
+// With its lifetimes (forever or not) and label: a tenant may leave lo's
+// 127.0.0.1 to expire a minute later, under the same address.
+const addrKey = (a: NativeAddr) =>
+  `${a.family} ${a.ifindex} ${a.address}/${a.prefixlen} ${a.peer ?? ''} ${a.scope} ${a.flags & ADDR_FLAGS} ${a.validLft === FOREVER} ${a.preferredLft === FOREVER} ${a.label}`;
 const routeKey = (r: NativeRoute) =>
   `${r.family} ${r.table} ${r.type} ${r.dst ?? ''}/${r.dstLen} ${r.gateway ?? ''} ${r.oif} ${r.protocol} ${r.scope} ${r.metric ?? ''} ${r.prefsrc ?? ''}`;
 const ruleKey = (r: NativeRule) => r.body.toString('hex');
@@ -181,6 +191,7 @@ export async function resetNetns(ns: Netns, want: Snapshot, fresh: Sysctls, host
     const [wantAddr, wantRoute, wantRule, nowRule] = [has(want.addresses, addrKey), has(want.routes, routeKey), has(want.rules, ruleKey), has(now.rules, ruleKey)];
     const addrOp = (op: 'addr.add' | 'addr.del', a: NativeAddr): NativeOp => ({
       op, dev: a.ifindex, address: a.address, prefixlen: a.prefixlen, scope: a.scope, broadcast: a.broadcast !== null, ...(a.peer && a.peer !== a.address ? { peer: a.peer } : {}),
+      ...(op === 'addr.add' ? { flags: a.flags & ADDR_SET_FLAGS, ...(a.family === 4 && a.label ? { label: a.label } : {}) } : {}),
     });
     const ops = [
       // Routes first, while the addresses and links they need are still there.
@@ -209,6 +220,13 @@ export async function resetNetns(ns: Netns, want: Snapshot, fresh: Sysctls, host
     if (fix.length) {
       await exec(ns, fix);
       now = await read(ns);
+      // An address added again may bring a prefix route a fresh namespace
+      // lacks (lo's ::1 comes with none when lo comes up): it goes.
+      const stray = now.routes.filter((r) => r.protocol === 2 && r.table === 254 && !wantRoute.has(routeKey(r)));
+      if (stray.length) {
+        await exec(ns, stray.map(routeDel));
+        now = await read(ns);
+      }
     }
     const diff = differences(want, now);
     return diff ? { ok: false, reason: `still unlike a fresh namespace: ${diff}` } : { ok: true, timeWaitClosed: 0 };
