@@ -151,3 +151,31 @@ export async function nobodyView(): Promise<{ node: string; root: string; env: N
     },
   };
 }
+
+/**
+ * From inside namespace `ns`, what a hostile tenant does: turns IPv6 on on
+ * its eth0, takes a link-local address, and advertises itself as a router
+ * with the prefix 2001:db8:1::/64 (autoconf) to every node on the link.
+ */
+export async function advertiseRouter(ns: string): Promise<void> {
+  await nsExec(ns, 'sh', '-c', 'sysctl -qw net.ipv6.conf.eth0.disable_ipv6=0; ip addr add fe80::99/64 dev eth0 nodad');
+  await nsExec(ns, 'python3', '-c', `import socket, struct
+s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+ifi = socket.if_nametoindex('eth0')
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, ifi)
+ra = struct.pack('!BBHBBHII', 134, 0, 0, 64, 0, 1800, 0, 0)
+pio = struct.pack('!BBBBIII', 3, 4, 64, 0xc0, 86400, 14400, 0) + socket.inet_pton(socket.AF_INET6, '2001:db8:1::')
+for _ in range(3): s.sendto(ra + pio, ('ff02::1', 0, 0, ifi))
+`);
+  // The receivers act on it in softirq, at once; a moment for the last one.
+  await new Promise((res) => setTimeout(res, 300));
+}
+
+/** A namespace's IPv6 default routes and eth0's IPv6 addresses: none for a sandbox no router advertisement reached. */
+export async function ipv6Left(ns: string): Promise<{ routes: unknown[]; addresses: string[] }> {
+  return {
+    routes: await ipj<unknown[]>(ns, '-6', 'route', 'show', 'default'),
+    addresses: ((await ipj<any[]>(ns, '-6', 'addr', 'show', 'dev', 'eth0'))[0]?.addr_info ?? []).map((a: any) => a.local),
+  };
+}

@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, test } from 'vitest'
 
 import { createSandbox as create, defaultNetwork, type Controller, type PoolOptions } from '../src/index.js';
 import { world, type World } from './cnm-helpers.js';
-import { ipj, nsExec, uniq } from './helpers.js';
+import { advertiseRouter, ipj, ipv6Left, nsExec, uniq } from './helpers.js';
 
 let w: World;
 
@@ -149,6 +149,13 @@ describe.each([
     const ep = (await a.info()).endpoints[0]!;
     expect((await ipj<any[]>(a.name, '-6', 'addr', 'show', 'eth0'))[0]?.addr_info ?? []).toEqual([]);
     expect((await ipj<any[]>(w.host.name!, '-6', 'addr', 'show', ep.hostIfname!))[0]?.addr_info ?? []).toEqual([]);
+  });
+
+  test('bridge without IPv6: a router advertisement another sandbox sends on the network gives a sandbox no IPv6 address or route', async () => {
+    const [a, b] = [await createSandbox(w.c, { name: uniq('ra'), mode: 'bridge' }), await createSandbox(w.c, { name: uniq('rb'), mode: 'bridge' })];
+    expect((await nsExec(b.name, 'sysctl', '-n', 'net.ipv6.conf.eth0.disable_ipv6')).stdout.trim()).toBe('1');
+    await advertiseRouter(a.name);
+    expect(await ipv6Left(b.name)).toEqual({ routes: [], addresses: [] });
   });
 
   test('bridge dual stack: IPv6 addresses and default route, and TCP over IPv6 between sandboxes', async () => {

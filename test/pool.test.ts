@@ -15,7 +15,7 @@ import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 
 import { Batch, createSandbox, Netns, NetnsPool, type Sandbox } from '../src/index.js';
 import { eventually, world, type World } from './cnm-helpers.js';
-import { ipj, readAll, uniq } from './helpers.js';
+import { advertiseRouter, ipj, ipv6Left, readAll, uniq } from './helpers.js';
 
 const run = promisify(execFile);
 
@@ -304,6 +304,15 @@ describe('a pooled interface (bridge)', () => {
       srv.close();
     }
     await run('ip', ['netns', 'exec', b.name, 'ping', '-c1', '-W2', '10.97.0.1']);
+  });
+
+  test('takes no router advertisement while it waits: one sent on the bridge by a tenant gives a ready namespace no IPv6 address or route', async () => {
+    const tenant = await createSandbox(w.c, { name: uniq('pr'), mode: { network: net } });
+    await w.c.pool!.warm();
+    const ready = await pooled();
+    expect(ready).toHaveLength(2);
+    await advertiseRouter(tenant.name);
+    for (const n of ready) expect(await ipv6Left(n)).toEqual({ routes: [], addresses: [] });
   });
 
   test('once recycled, the bridge has forgotten its tenant\'s MAC on that port', async () => {

@@ -13,7 +13,7 @@ import * as v from '../validate.js';
 import {
   bool, claimHostLink, deleteHostLink, downHostLink, enableForwarding, endpointMac, hasIPv6, hostLinkOf, linkHasIPv6, randomMac, readOptions, remake, ROUTING_KEYS,
 } from './common.js';
-import { configureInside, mendInside, subnetGateway } from './inside.js';
+import { configureInside, mendInside, noIPv6, subnetGateway } from './inside.js';
 import type { Driver, DriverContext, JoinOptions } from './driver.js';
 import { handoffLost } from './handoff.js';
 
@@ -224,10 +224,11 @@ export const bridgeDriver: Driver = {
       b.setUp(ifname).setDown(ifname);
       return { hostIfname, ifname, up: false };
     }
-    // Without IPv6 it waits up, with no address of any kind on it: adopt()
+    // Without IPv6 it waits up, with IPv6 off (no router advertisement a
+    // tenant sends on the network reaches it) and no address: adopt()
     // changes its MAC live (a veth allows that), and bringing a link up,
     // the dearest request of a create's trip, is paid here, off its path.
-    if (linkHasIPv6(st.mtu)) b.setLink(ifname, { addrGenMode: 'none' });
+    if (linkHasIPv6(st.mtu)) b.sysctl(noIPv6(ifname), 1).setLink(ifname, { addrGenMode: 'none' });
     b.setUp(ifname);
     return { hostIfname, ifname, up: true };
   },

@@ -96,6 +96,11 @@ export interface JoinOptions {
    * with its MAC and MTU but no address or route, which the runtime sets.
    */
   handoff?: boolean;
+  /**
+   * The sandbox's namespace is nsnet's (its own or one it shares): the
+   * driver may set its interface's sysctls there.
+   */
+  ownNetns?: boolean;
 }
 
 export interface Driver {

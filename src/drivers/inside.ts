@@ -42,9 +42,11 @@ export function defaultRoutes(d: Driver | undefined, n: NetworkRecord, dev: stri
  * sandbox's namespace, which b now acts in: up, its addresses, and the
  * default route through the network's gateways when it gives the sandbox
  * one. On a network without IPv6 it comes up with no IPv6 link-local
- * address, as Docker disables IPv6 on such an interface: no DAD, MLD
- * reports or router solicitations from it. The mode must be set before the
- * link is up. A pooled interface (its mode set when the pool made it, up
+ * address: no DAD, MLD reports or router solicitations from it. In a
+ * namespace of nsnet's, IPv6 is off on it too, as Docker turns it off on
+ * such an interface: a router advertisement another sandbox sends on the
+ * network gives it no address or route. Both must be set before the link
+ * is up. A pooled interface (its mode set when the pool made it, up
  * or down as `pooled` says) first takes ep's name and MAC.
  */
 export function configureInside(b: Batch, n: NetworkRecord, ep: EndpointRecord, o: JoinOptions, mtu: number | null, routes: GatewayRoutes, pooled?: PooledInterface): void {
@@ -54,12 +56,18 @@ export function configureInside(b: Batch, n: NetworkRecord, ep: EndpointRecord, 
     // Kernels before 6.x refuse to rename a link that is up.
     if (rename && pooled.up) b.setDown(pooled.ifname);
     b.setLink(pooled.ifname, { ...(rename ? { name: inside } : {}), mac: ep.mac! });
-  } else if (linkHasIPv6(mtu) && !hasIPv6(n)) b.setLink(inside, { addrGenMode: 'none' });
+  } else if (linkHasIPv6(mtu) && !hasIPv6(n)) {
+    if (o.ownNetns) b.sysctl(noIPv6(inside), 1);
+    b.setLink(inside, { addrGenMode: 'none' });
+  }
   if (!pooled?.up || rename) b.setUp(inside);
   for (const a of ep.addresses) b.addAddress(inside, a, a.includes(':') ? { nodad: true } : {});
   if (!o.gatewayEndpoint) return;
   for (const gateway of gatewayAddresses(n, routes)) b.addRoute({ dst: 'default', gateway, dev: inside, ...(routes.onlink ? { onlink: true } : {}) });
 }
+
+/** The sysctl that turns IPv6 off on an interface (slashes: a name may hold dots). */
+export const noIPv6 = (ifname: string) => `net/ipv6/conf/${ifname}/disable_ipv6`;
 
 export interface Lacking {
   /** The endpoint's addresses (`address/len`) missing from its interface. */
