@@ -67,7 +67,7 @@ describe('failure injection', () => {
     };
     const probe = await createSandbox(w.c, { name: `${prefix}probe`, mode: { network: net.name }, ports });
     await probe.delete();
-    expect(kernelOps).toBe(8); // veth, its address generation off, it up in hairpin mode, peer up, two addresses, two default routes
+    expect(kernelOps).toBe(9); // veth, its address generation off, it up in hairpin mode, the peer taking no router advertisements (a sysctl), peer up, two addresses, two default routes
     const before = await settled(w, prefix);
     const firewall = w.c.ctx.firewall as unknown as { present: boolean };
     // Twice: with nsnet's table known to be there, the ports' elements ride in

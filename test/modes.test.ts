@@ -156,6 +156,9 @@ describe.each([
     expect((await nsExec(b.name, 'sysctl', '-n', 'net.ipv6.conf.eth0.disable_ipv6')).stdout.trim()).toBe('1');
     await advertiseRouter(a.name);
     expect(await ipv6Left(b.name)).toEqual({ routes: [], addresses: [] });
+    // Nor the host: the network's bridge has no IPv6 either.
+    expect(await ipj(w.host.name!, '-6', 'route', 'show', 'default')).toEqual([]);
+    expect(JSON.stringify(await ipj(w.host.name!, '-6', 'addr', 'show'))).not.toContain('2001:db8:1:');
   });
 
   test('bridge dual stack: IPv6 addresses and default route, and TCP over IPv6 between sandboxes', async () => {
@@ -170,6 +173,10 @@ describe.each([
     expect((await ipj<any[]>(b.name, '-6', 'route', 'show', 'default'))[0]).toMatchObject({ gateway: 'fd66::1', dev: 'eth0' });
     expect(await tcp(a, b, 'fd66::99')).toBe('hello');
     await nsExec(a.name, 'ping', '-6', '-c1', '-W2', 'fd66::1');
+    // A router advertisement a takes upon itself to send gives b no route or address: its own are nsnet's.
+    await advertiseRouter(a.name);
+    expect((await ipj<any[]>(b.name, '-6', 'route', 'show', 'default')).map((r) => r.gateway)).toEqual(['fd66::1']);
+    expect(JSON.stringify(await ipj(b.name, '-6', 'addr', 'show'))).not.toContain('2001:db8:1:');
     // Dual stack keeps the sandbox's link-local address; the host's end, a bridge port, has none.
     // Its link-local address is made from its own MAC (EUI-64), which a
     // pooled interface must have had before it came up.

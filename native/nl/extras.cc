@@ -46,8 +46,9 @@ bool decode_link_extra(const nlmsghdr* h, LinkExtra* out) {
     std::memcpy(out->broadcast.bytes, tb[IFLA_BROADCAST].data(), 6);
   }
   if (tb[IFLA_LINKMODE]) out->linkmode = tb[IFLA_LINKMODE].u8();
-  if (tb[IFLA_XDP] && nl::parse_nested(tb[IFLA_XDP], xdp, IFLA_XDP_MAX, px.p).ok() && xdp[IFLA_XDP_ATTACHED])
-    out->xdp = xdp[IFLA_XDP_ATTACHED].u8();
+  // An XDP nest it cannot read counts as a program attached.
+  if (tb[IFLA_XDP] && (!nl::parse_nested(tb[IFLA_XDP], xdp, IFLA_XDP_MAX, px.p).ok() || !xdp[IFLA_XDP_ATTACHED])) out->xdp = 0xff;
+  else if (tb[IFLA_XDP]) out->xdp = xdp[IFLA_XDP_ATTACHED].u8();
   return true;
 }
 

@@ -91,6 +91,16 @@ TEST(a_links_broadcast_address_mode_and_xdp_are_read_and_the_first_two_put_back)
   Builder be(e.b, sizeof e.b);
   CHECK(rtnl::encode_link_extra(be, 3, l));
   CHECK_EQ(e.hdr()->nlmsg_len, uint32_t(nl::kHdrLen + sizeof(ifinfomsg)));
+  // An XDP nest it cannot read (here: no IFLA_XDP_ATTACHED) counts as a program attached.
+  Buf u;
+  Builder bu(u.b, sizeof u.b);
+  bu.begin_with<ifinfomsg>(RTM_NEWLINK, 0, 1)->ifi_index = 4;
+  const size_t nest = bu.nest_start(IFLA_XDP);
+  bu.put_u32(IFLA_XDP_PROG_ID, 7);
+  bu.nest_end(nest);
+  CHECK(bu.finish());
+  CHECK(rtnl::decode_link_extra(u.hdr(), &l));
+  CHECK(l.xdp != 0);
   m.b[4] = RTM_NEWADDR;
   CHECK(!rtnl::decode_link_extra(m.hdr(), &l));
 }

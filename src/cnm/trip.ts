@@ -18,8 +18,11 @@ import type { Transaction } from './tx.js';
 function buildJoins(ctx: CnmContext, b: Batch, sbNs: Netns, sb: SandboxRecord, eps: EndpointRecord[], nets: Map<string, NetworkRecord>): void {
   for (const ep of eps) {
     const net = nets.get(ep.networkId)!;
-    const own = sb.netnsKind === 'own' || sb.netnsKind === 'container';
-    ctx.driver(net.driver).join(ctx, net, ep, sbNs, b, { gatewayEndpoint: ep.gatewayEndpoint, ...(sb.handoff ? { handoff: true } : {}), ...(own ? { ownNetns: true } : {}) });
+    ctx.driver(net.driver).join(ctx, net, ep, sbNs, b, {
+      gatewayEndpoint: ep.gatewayEndpoint,
+      ...(sb.handoff ? { handoff: true } : {}),
+      ...(sb.netnsKind === 'own' ? { ownNetns: true } : {}),
+    });
     ctx.faults?.(`kernel.join:${net.name}`, b);
   }
 }

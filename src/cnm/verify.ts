@@ -272,7 +272,7 @@ async function mend(
     const fixed: string[] = [];
     for (const ep of checked) {
       const net = nets.get(ep.networkId)!;
-      const o = { gatewayEndpoint: ep.gatewayEndpoint, apply, ...(sb.handoff ? { handoff: true } : {}) };
+      const o = { gatewayEndpoint: ep.gatewayEndpoint, apply, ...(sb.handoff ? { handoff: true } : {}), ...(sb.netnsKind === 'own' ? { ownNetns: true } : {}) };
       fixed.push(...(await c.driver(net.driver).repair!(c, net, ep, ns ?? c.host, view, o)));
     }
     return fixed;

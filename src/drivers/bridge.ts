@@ -13,7 +13,7 @@ import * as v from '../validate.js';
 import {
   bool, claimHostLink, deleteHostLink, downHostLink, enableForwarding, endpointMac, hasIPv6, hostLinkOf, linkHasIPv6, randomMac, readOptions, remake, ROUTING_KEYS,
 } from './common.js';
-import { configureInside, mendInside, noIPv6, subnetGateway } from './inside.js';
+import { configureInside, mendInside, noIPv6, noRA, subnetGateway, sysctlSafe } from './inside.js';
 import type { Driver, DriverContext, JoinOptions } from './driver.js';
 import { handoffLost } from './handoff.js';
 
@@ -144,6 +144,10 @@ export const bridgeDriver: Driver = {
       // this store's, set in the request right after the create.
       b.addBridge({ name: st.bridge, up: true, mac: randomMac(), ...(st.mtu ? { mtu: st.mtu } : {}) });
       b.setLink(st.bridge, { alias: ownerTag(ctx.owner, n.id) });
+      // The host's side of a network without IPv6 has none either, as Docker
+      // turns it off: a router advertisement a sandbox sends on it would give
+      // the host an address and a default route through that sandbox.
+      if (!hasIPv6(n) && linkHasIPv6(st.mtu) && sysctlSafe(st.bridge)) b.sysctl(noIPv6(st.bridge), 1);
     }
     for (const s of n.subnets) {
       if (!s.gateway) continue;
@@ -221,6 +225,7 @@ export const bridgeDriver: Driver = {
       // it comes up, so this one waits down for its owner's MAC (adopt).
       // It goes up and down once now, as a recycled one has, so both look
       // the same (a link gets its queueing discipline on its first up).
+      if (linkHasIPv6(st.mtu) && sysctlSafe(ifname)) b.sysctl(noRA(ifname), 0);
       b.setUp(ifname).setDown(ifname);
       return { hostIfname, ifname, up: false };
     }
@@ -228,7 +233,10 @@ export const bridgeDriver: Driver = {
     // tenant sends on the network reaches it) and no address: adopt()
     // changes its MAC live (a veth allows that), and bringing a link up,
     // the dearest request of a create's trip, is paid here, off its path.
-    if (linkHasIPv6(st.mtu)) b.sysctl(noIPv6(ifname), 1).setLink(ifname, { addrGenMode: 'none' });
+    if (linkHasIPv6(st.mtu)) {
+      if (sysctlSafe(ifname)) b.sysctl(noIPv6(ifname), 1);
+      b.setLink(ifname, { addrGenMode: 'none' });
+    }
     b.setUp(ifname);
     return { hostIfname, ifname, up: true };
   },

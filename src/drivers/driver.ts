@@ -97,8 +97,8 @@ export interface JoinOptions {
    */
   handoff?: boolean;
   /**
-   * The sandbox's namespace is nsnet's (its own or one it shares): the
-   * driver may set its interface's sysctls there.
+   * The sandbox's namespace is nsnet's own: the driver may set its
+   * interface's sysctls there (a CNI runtime's is the runtime's).
    */
   ownNetns?: boolean;
 }

@@ -45,8 +45,9 @@ export function defaultRoutes(d: Driver | undefined, n: NetworkRecord, dev: stri
  * address: no DAD, MLD reports or router solicitations from it. In a
  * namespace of nsnet's, IPv6 is off on it too, as Docker turns it off on
  * such an interface: a router advertisement another sandbox sends on the
- * network gives it no address or route. Both must be set before the link
- * is up. A pooled interface (its mode set when the pool made it, up
+ * network gives it no address or route; on a network with IPv6 it takes no
+ * router advertisement either (its addresses and routes are nsnet's).
+ * These must be set before the link is up. A pooled interface (its mode set when the pool made it, up
  * or down as `pooled` says) first takes ep's name and MAC.
  */
 export function configureInside(b: Batch, n: NetworkRecord, ep: EndpointRecord, o: JoinOptions, mtu: number | null, routes: GatewayRoutes, pooled?: PooledInterface): void {
@@ -56,9 +57,12 @@ export function configureInside(b: Batch, n: NetworkRecord, ep: EndpointRecord, 
     // Kernels before 6.x refuse to rename a link that is up.
     if (rename && pooled.up) b.setDown(pooled.ifname);
     b.setLink(pooled.ifname, { ...(rename ? { name: inside } : {}), mac: ep.mac! });
-  } else if (linkHasIPv6(mtu) && !hasIPv6(n)) {
-    if (o.ownNetns) b.sysctl(noIPv6(inside), 1);
-    b.setLink(inside, { addrGenMode: 'none' });
+  } else if (linkHasIPv6(mtu)) {
+    if (o.ownNetns && sysctlSafe(inside)) {
+      if (hasIPv6(n)) b.sysctl(noRA(inside), 0);
+      else b.sysctl(noIPv6(inside), 1);
+    }
+    if (!hasIPv6(n)) b.setLink(inside, { addrGenMode: 'none' });
   }
   if (!pooled?.up || rename) b.setUp(inside);
   for (const a of ep.addresses) b.addAddress(inside, a, a.includes(':') ? { nodad: true } : {});
@@ -68,6 +72,15 @@ export function configureInside(b: Batch, n: NetworkRecord, ep: EndpointRecord, 
 
 /** The sysctl that turns IPv6 off on an interface (slashes: a name may hold dots). */
 export const noIPv6 = (ifname: string) => `net/ipv6/conf/${ifname}/disable_ipv6`;
+/** The sysctl that has an interface take no router advertisements (0). */
+export const noRA = (ifname: string) => `net/ipv6/conf/${ifname}/accept_ra`;
+/**
+ * Whether an interface's name can go into a sysctl key (nsnet's keys take
+ * letters, digits, '_', '.' and '-'): a name with another character (the
+ * kernel allows most) keeps the kernel's defaults, and so takes router
+ * advertisements.
+ */
+export const sysctlSafe = (ifname: string) => /^[A-Za-z0-9_.-]+$/.test(ifname);
 
 export interface Lacking {
   /** The endpoint's addresses (`address/len`) missing from its interface. */

@@ -287,7 +287,7 @@ export const overlayDriver: Driver = {
 
   prepareEndpoint: (n, ep) => bridgeDriver.prepareEndpoint(n, ep),
 
-  join: (ctx, n, ep, sb, b) => bridgeDriver.join(ctx, n, ep, sb, b, { gatewayEndpoint: false }),
+  join: (ctx, n, ep, sb, b, o) => bridgeDriver.join(ctx, n, ep, sb, b, { ...o, gatewayEndpoint: false }),
 
   // A veth plugged (or made) again under the devices' lock: no removal in another process meanwhile.
   repair: (ctx, n, ep, sb, view, o) => withDevices(ctx, n, `repairing ${ep.name}`, () => bridgeDriver.repair!(ctx, n, ep, sb, view, o)),

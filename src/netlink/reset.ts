@@ -94,8 +94,10 @@ const routeKey = (r: NativeRoute) =>
   `${r.family} ${r.table} ${r.type} ${r.dst ?? ''}/${r.dstLen} ${r.gateway ?? ''} ${r.oif} ${r.protocol} ${r.scope} ${r.metric ?? ''} ${r.prefsrc ?? ''}`;
 const ruleKey = (r: NativeRule) => r.body.toString('hex');
 const neighKey = (n: NativeNeigh) => `${n.family} ${n.ifindex} ${n.dst} ${n.lladdr ?? ''} ${n.state} ${n.flags}`;
+// With whether it is held dormant or testing (IF_OPER_DORMANT, _TESTING):
+// a mode put back does not bring it out of that until its next event.
 const linkKey = (l: NativeLink) =>
-  `${l.ifindex} ${l.name} ${l.kind} ${l.mtu} ${l.mac ?? ''} ${l.flags & (USER_FLAGS | IFF_UP)} ${l.txqlen} ${l.group} ${l.alias} ${l.master}`;
+  `${l.ifindex} ${l.name} ${l.kind} ${l.mtu} ${l.mac ?? ''} ${l.flags & (USER_FLAGS | IFF_UP)} ${l.txqlen} ${l.group} ${l.alias} ${l.master} ${l.operstate === 4 || l.operstate === 5}`;
 
 /** What differs between two readings, one line per difference ('' when nothing does). */
 function differences(want: Snapshot, got: Snapshot): string {
@@ -220,15 +222,22 @@ export async function resetNetns(ns: Netns, want: Snapshot, fresh: Sysctls, host
     if (fix.length) {
       await exec(ns, fix);
       now = await read(ns);
-      // An address added again may bring a prefix route a fresh namespace
-      // lacks (lo's ::1 comes with none when lo comes up): it goes.
-      const stray = now.routes.filter((r) => r.protocol === 2 && r.table === 254 && !wantRoute.has(routeKey(r)));
-      if (stray.length) {
-        await exec(ns, stray.map(routeDel));
-        now = await read(ns);
-      }
     }
-    const diff = differences(want, now);
+    // A prefix route a fresh namespace lacks (lo's ::1 comes with none when
+    // lo comes up, and gets one when added again or changed): it goes.
+    const stray = now.routes.filter((r) => r.protocol === 2 && r.table === 254 && !wantRoute.has(routeKey(r)));
+    if (stray.length) {
+      await exec(ns, stray.map(routeDel));
+      now = await read(ns);
+    }
+    let diff = differences(want, now);
+    // An IPv6 address added again gets its local route once the kernel's
+    // address worker has run (after the request's answer): a moment more.
+    for (let i = 0; diff && fix.some((o) => o.op === 'addr.add' && o.address.includes(':')) && i < 5; i++) {
+      await new Promise((res) => setTimeout(res, 2));
+      now = await read(ns);
+      diff = differences(want, now);
+    }
     return diff ? { ok: false, reason: `still unlike a fresh namespace: ${diff}` } : { ok: true, timeWaitClosed: 0 };
   } catch (e) {
     return { ok: false, reason: `reset failed: ${(e as Error).message}` };
