@@ -170,7 +170,7 @@ export interface NativeStats {
   maxWatchDeliveryCpuUs: number;
 }
 
-/** Every dump a namespace's reset compares; extras (qdiscs, nexthops, address labels) held by the addon, when asked for. */
+/** Every dump a namespace's reset compares; extras (native/ops/extras.h: link settings, qdiscs, IPsec, ...) held by the addon, when asked for. */
 export type NativeSnapshot = { links: NativeLink[]; addresses: NativeAddr[]; routes: NativeRoute[]; rules: NativeRule[]; neighbours: NativeNeigh[]; extras?: NativeExtras };
 
 /** What a tenant can leave beyond a snapshot's dumps (native/ops/extras.h), held by the addon (opaque to JS). */

@@ -47,8 +47,9 @@ export function defaultRoutes(d: Driver | undefined, n: NetworkRecord, dev: stri
  * such an interface: a router advertisement another sandbox sends on the
  * network gives it no address or route; on a network with IPv6 it takes no
  * router advertisement either (its addresses and routes are nsnet's).
- * These must be set before the link is up. A pooled interface (its mode set when the pool made it, up
- * or down as `pooled` says) first takes ep's name and MAC.
+ * These must be set before the link is up. A pooled interface (its mode
+ * and sysctls set when the pool made it, up or down as `pooled` says)
+ * first takes ep's name and MAC.
  */
 export function configureInside(b: Batch, n: NetworkRecord, ep: EndpointRecord, o: JoinOptions, mtu: number | null, routes: GatewayRoutes, pooled?: PooledInterface): void {
   const inside = ep.ifname!;

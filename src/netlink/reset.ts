@@ -12,10 +12,12 @@
 // alias restored; set down where the snapshot has them down, which flushes
 // the neighbours and routes on them), sysctls, addresses, routes, rules and
 // neighbours, and what else a tenant's root can leave to shape, steer or
-// drop the next tenant's traffic: queueing disciplines, nexthop objects,
-// IPv6 address labels, IPsec states and policies, ipset sets, MPTCP
-// endpoints and limits (the addon's "extras", put back and proved in the
-// first step; legacy iptables tables in use refuse it). Last it reads everything
+// drop the next tenant's traffic: links' broadcast addresses and modes,
+// queueing disciplines, nexthop objects, IPv6 address labels, IPsec states,
+// policies and default policies, ipset sets, MPTCP endpoints and limits,
+// the TCP metrics cache (the addon's "extras", put back and proved in the
+// first step; legacy iptables tables in use, or an XDP program on a link,
+// refuse it). Last it reads everything
 // again: anything still unlike the snapshot refuses the reset. It never
 // guesses: refused, the namespace is released instead.
 import { NsnetError } from '../errors.js';
