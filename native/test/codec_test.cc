@@ -34,6 +34,7 @@
 #include "harness.h"
 #include "nft.h"
 #include "nl.h"
+#include "nlbuf.h"
 #include "rtnl.h"
 
 using nsnet::nl::Attr;
@@ -51,21 +52,9 @@ using nsnet::test::fail;
 
 namespace {
 
-// A message buffer pre-filled with a poison byte, so that the zeroing of
-// padding and family headers is observable.
-constexpr uint8_t kPoison = 0xEE;
-struct Buf {
-  alignas(8) uint8_t b[8192];
-  Buf() { std::memset(b, kPoison, sizeof b); }
-  const nlmsghdr* hdr(size_t off = 0) const { return reinterpret_cast<const nlmsghdr*>(b + off); }
-};
-
-template <class T>
-T family_header(const nlmsghdr* h) {
-  T t;
-  std::memcpy(&t, reinterpret_cast<const uint8_t*>(h) + nl::kHdrLen, sizeof t);
-  return t;
-}
+using nsnet::test::Buf;
+using nsnet::test::family_header;
+using nsnet::test::kPoison;
 
 // Parses a message's attributes without a policy; tb gets N-1 as maxtype.
 template <size_t N>

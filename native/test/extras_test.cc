@@ -25,6 +25,7 @@
 
 #include "harness.h"
 #include "nl.h"
+#include "nlbuf.h"
 
 namespace nl = nsnet::nl;
 namespace rtnl = nsnet::rtnl;
@@ -33,18 +34,8 @@ using nl::Builder;
 
 namespace {
 
-struct Buf {
-  alignas(8) uint8_t b[1024];
-  Buf() { std::memset(b, 0xEE, sizeof b); }
-  const nlmsghdr* hdr() const { return reinterpret_cast<const nlmsghdr*>(b); }
-};
-
-template <class T>
-T family_header(const nlmsghdr* h) {
-  T t;
-  std::memcpy(&t, reinterpret_cast<const uint8_t*>(h) + nl::kHdrLen, sizeof t);
-  return t;
-}
+using nsnet::test::Buf;
+using nsnet::test::family_header;
 
 constexpr uint16_t kDump = NLM_F_REQUEST | NLM_F_DUMP;
 constexpr uint16_t kAck = NLM_F_REQUEST | NLM_F_ACK;

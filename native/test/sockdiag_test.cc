@@ -17,6 +17,7 @@
 
 #include "harness.h"
 #include "nl.h"
+#include "nlbuf.h"
 #include "sockdiag.h"
 
 namespace nl = nsnet::nl;
@@ -24,17 +25,11 @@ namespace sd = nsnet::sockdiag;
 
 namespace {
 
-struct Buf {
-  alignas(8) uint8_t b[4096];
-  Buf() { std::memset(b, 0xEE, sizeof b); }
-  const nlmsghdr* hdr() const { return reinterpret_cast<const nlmsghdr*>(b); }
-};
+using nsnet::test::Buf;
 
 template <class T>
 T body(const Buf& buf) {
-  T t;
-  std::memcpy(&t, buf.b + nl::kHdrLen, sizeof t);
-  return t;
+  return nsnet::test::family_header<T>(buf.hdr());
 }
 
 // An answer: the header, the family struct, then attributes.
