@@ -13,7 +13,7 @@ import * as v from '../validate.js';
 import {
   bool, claimHostLink, deleteHostLink, downHostLink, enableForwarding, endpointMac, hasIPv6, hostLinkOf, linkHasIPv6, randomMac, readOptions, remake, ROUTING_KEYS,
 } from './common.js';
-import { configureInside, mendInside, noIPv6, noRA, subnetGateway, sysctlSafe } from './inside.js';
+import { configureInside, mendInside, noIPv6, quietIPv6, subnetGateway, sysctlSafe } from './inside.js';
 import type { Driver, DriverContext, JoinOptions } from './driver.js';
 import { handoffLost } from './handoff.js';
 
@@ -219,13 +219,13 @@ export const bridgeDriver: Driver = {
     const hostIfname = `nsv${randomBytes(4).toString('hex')}`;
     const ifname = `${st.ifPrefix}0`;
     hostEnd(ctx, n, b, hostIfname, ifname, ns, { alias: tag, hairpin: !!st.hairpin });
-    b.in(ns);
+    // The pool's namespaces are nsnet's own: its sysctls too.
+    quietIPv6(b.in(ns), n, st.mtu, ifname, true);
     if (hasIPv6(n)) {
       // The kernel makes a link-local address from the MAC a link has when
       // it comes up, so this one waits down for its owner's MAC (adopt).
       // It goes up and down once now, as a recycled one has, so both look
       // the same (a link gets its queueing discipline on its first up).
-      if (linkHasIPv6(st.mtu) && sysctlSafe(ifname)) b.sysctl(noRA(ifname), 0);
       b.setUp(ifname).setDown(ifname);
       return { hostIfname, ifname, up: false };
     }
@@ -233,10 +233,6 @@ export const bridgeDriver: Driver = {
     // tenant sends on the network reaches it) and no address: adopt()
     // changes its MAC live (a veth allows that), and bringing a link up,
     // the dearest request of a create's trip, is paid here, off its path.
-    if (linkHasIPv6(st.mtu)) {
-      if (sysctlSafe(ifname)) b.sysctl(noIPv6(ifname), 1);
-      b.setLink(ifname, { addrGenMode: 'none' });
-    }
     b.setUp(ifname);
     return { hostIfname, ifname, up: true };
   },

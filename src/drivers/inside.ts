@@ -58,23 +58,33 @@ export function configureInside(b: Batch, n: NetworkRecord, ep: EndpointRecord, 
     // Kernels before 6.x refuse to rename a link that is up.
     if (rename && pooled.up) b.setDown(pooled.ifname);
     b.setLink(pooled.ifname, { ...(rename ? { name: inside } : {}), mac: ep.mac! });
-  } else if (linkHasIPv6(mtu)) {
-    if (o.ownNetns && sysctlSafe(inside)) {
-      if (hasIPv6(n)) b.sysctl(noRA(inside), 0);
-      else b.sysctl(noIPv6(inside), 1);
-    }
-    if (!hasIPv6(n)) b.setLink(inside, { addrGenMode: 'none' });
-  }
+  } else quietIPv6(b, n, mtu, inside, !!o.ownNetns);
   if (!pooled?.up || rename) b.setUp(inside);
   for (const a of ep.addresses) b.addAddress(inside, a, a.includes(':') ? { nodad: true } : {});
   if (!o.gatewayEndpoint) return;
   for (const gateway of gatewayAddresses(n, routes)) b.addRoute({ dst: 'default', gateway, dev: inside, ...(routes.onlink ? { onlink: true } : {}) });
 }
 
+/**
+ * What an interface of n needs of IPv6 before it comes up (b acts in its
+ * namespace): on a network without IPv6 no link-local address and, with
+ * sysctls (a namespace of nsnet's), IPv6 off; on one with IPv6, with
+ * sysctls, no router advertisements. Nothing where the link's MTU leaves
+ * it no IPv6.
+ */
+export function quietIPv6(b: Batch, n: NetworkRecord, mtu: number | null, ifname: string, sysctls: boolean): void {
+  if (!linkHasIPv6(mtu)) return;
+  if (sysctls && sysctlSafe(ifname)) {
+    if (hasIPv6(n)) b.sysctl(noRA(ifname), 0);
+    else b.sysctl(noIPv6(ifname), 1);
+  }
+  if (!hasIPv6(n)) b.setLink(ifname, { addrGenMode: 'none' });
+}
+
 /** The sysctl that turns IPv6 off on an interface (slashes: a name may hold dots). */
 export const noIPv6 = (ifname: string) => `net/ipv6/conf/${ifname}/disable_ipv6`;
 /** The sysctl that has an interface take no router advertisements (0). */
-export const noRA = (ifname: string) => `net/ipv6/conf/${ifname}/accept_ra`;
+const noRA = (ifname: string) => `net/ipv6/conf/${ifname}/accept_ra`;
 /**
  * Whether an interface's name can go into a sysctl key (nsnet's keys take
  * letters, digits, '_', '.' and '-'): a name with another character (the
