@@ -233,12 +233,20 @@ bool encode_ipset_destroy(Builder& b, uint32_t seq, std::string_view name) {
   return b.finish();
 }
 
-bool encode_genl_family(Builder& b, uint32_t seq, std::string_view name) {
-  auto* g = b.begin_with<genlmsghdr>(GENL_ID_CTRL, NLM_F_REQUEST | NLM_F_ACK, seq);
-  if (g) {
-    g->cmd = CTRL_CMD_GETFAMILY;
-    g->version = 1;
+namespace {
+
+// A generic netlink message's start: the family's id and the genetlink header.
+void genl_begin(Builder& b, uint16_t family, uint8_t cmd, uint8_t version, uint16_t flags, uint32_t seq) {
+  if (auto* g = b.begin_with<genlmsghdr>(family, flags, seq)) {
+    g->cmd = cmd;
+    g->version = version;
   }
+}
+
+}  // namespace
+
+bool encode_genl_family(Builder& b, uint32_t seq, std::string_view name) {
+  genl_begin(b, GENL_ID_CTRL, CTRL_CMD_GETFAMILY, 1, NLM_F_REQUEST | NLM_F_ACK, seq);
   b.put_str(CTRL_ATTR_FAMILY_NAME, name);
   return b.finish();
 }
@@ -254,11 +262,7 @@ bool decode_genl_family(const nlmsghdr* h, uint16_t* id) {
 }
 
 bool encode_genl(Builder& b, uint32_t seq, uint16_t family, uint8_t cmd, uint8_t version, bool dump) {
-  auto* g = b.begin_with<genlmsghdr>(family, dump ? NLM_F_REQUEST | NLM_F_DUMP : NLM_F_REQUEST | NLM_F_ACK, seq);
-  if (g) {
-    g->cmd = cmd;
-    g->version = version;
-  }
+  genl_begin(b, family, cmd, version, dump ? NLM_F_REQUEST | NLM_F_DUMP : NLM_F_REQUEST | NLM_F_ACK, seq);
   return b.finish();
 }
 
@@ -294,11 +298,7 @@ bool decode_mptcp_limits(const nlmsghdr* h, uint16_t family, MptcpLimits* out) {
 }
 
 bool encode_mptcp_set_limits(Builder& b, uint32_t seq, uint16_t family, const MptcpLimits& l) {
-  b.begin(family, NLM_F_REQUEST | NLM_F_ACK, seq);
-  if (auto* g = b.put_extra<genlmsghdr>()) {
-    g->cmd = MPTCP_PM_CMD_SET_LIMITS;
-    g->version = MPTCP_PM_VER;
-  }
+  genl_begin(b, family, MPTCP_PM_CMD_SET_LIMITS, MPTCP_PM_VER, NLM_F_REQUEST | NLM_F_ACK, seq);
   b.put_u32(MPTCP_PM_ATTR_RCV_ADD_ADDRS, l.add_addr_accepted);
   b.put_u32(MPTCP_PM_ATTR_SUBFLOWS, l.subflows);
   return b.finish();

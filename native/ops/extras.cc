@@ -1,5 +1,6 @@
 #include "extras.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <linux/mptcp.h>
 #include <linux/pkt_sched.h>
@@ -72,6 +73,10 @@ bool unattached(const rtnl::QdiscInfo& q) { return q.parent == TC_H_ROOT && q.ki
 
 bool same_defaults(const rtnl::XfrmDefaults& a, const rtnl::XfrmDefaults& b) { return a.in == b.in && a.fwd == b.fwd && a.out == b.out; }
 
+bool same_limits(const rtnl::MptcpLimits& a, const rtnl::MptcpLimits& b) {
+  return a.add_addr_accepted == b.add_addr_accepted && a.subflows == b.subflows;
+}
+
 // One request, its ACK in *status; `gone` errnos (already taken away) are no failure.
 bool ask(io::Socket& s, const io::Socket::Encode& enc, io::Reply* status, io::SysError* err, int gone = 0) {
   io::Reply r;
@@ -92,8 +97,8 @@ std::string describe(const rtnl::QdiscInfo& q) {
 }
 
 std::string describe(const rtnl::AddrLabelInfo& l) {
-  char a[48] = "";
-  for (int i = 0; i < 16; i += 2) std::snprintf(a + std::strlen(a), sizeof a - std::strlen(a), "%s%x", i ? ":" : "", (l.prefix.bytes[i] << 8) | l.prefix.bytes[i + 1]);
+  char a[INET6_ADDRSTRLEN] = "";
+  inet_ntop(AF_INET6, l.prefix.bytes, a, sizeof a);
   return "address label " + std::string(a) + "/" + std::to_string(l.prefixlen) + " label " + std::to_string(l.label) +
          (l.ifindex ? " of ifindex " + std::to_string(l.ifindex) : "");
 }
@@ -223,7 +228,7 @@ bool reset_all(const ExtrasSockets& s, const Extras& want, Extras* now, io::Repl
     if (!seen.mptcp_endpoints.empty() && !run(*s.genl, [fam](nl::Builder& b, uint32_t seq) { return rtnl::encode_mptcp(b, seq, fam, MPTCP_PM_CMD_FLUSH_ADDRS); }, 0))
       return false;
     const auto& w = want.mptcp_limits;
-    if ((seen.mptcp_limits.add_addr_accepted != w.add_addr_accepted || seen.mptcp_limits.subflows != w.subflows) &&
+    if (!same_limits(seen.mptcp_limits, w) &&
         !run(*s.genl, [fam, w](nl::Builder& b, uint32_t seq) { return rtnl::encode_mptcp_set_limits(b, seq, fam, w); }, 0))
       return false;
   }
@@ -311,7 +316,7 @@ std::string extras_diff(const Extras& want, const Extras& got) {
     if (std::find(want.ipsets.begin(), want.ipsets.end(), set) == want.ipsets.end()) add("ipset " + set + " is new");
   if (got.mptcp_endpoints.size() != want.mptcp_endpoints.size()) add(std::to_string(got.mptcp_endpoints.size()) + " MPTCP endpoint(s)");
   const auto &gm = got.mptcp_limits, &wm = want.mptcp_limits;
-  if (gm.add_addr_accepted != wm.add_addr_accepted || gm.subflows != wm.subflows)
+  if (!same_limits(gm, wm))
     add("MPTCP limits add_addr_accepted " + std::to_string(gm.add_addr_accepted) + " subflows " + std::to_string(gm.subflows) +
         " (fresh: " + std::to_string(wm.add_addr_accepted) + ", " + std::to_string(wm.subflows) + ")");
   return out;
