@@ -52,11 +52,11 @@ const LOOPBACK = 1; // lo's ifindex in every namespace
 
 const pick = ({ links, addresses, routes, rules, neighbours }: Snapshot): Snapshot => ({ links, addresses, routes, rules, neighbours });
 
-/** Reads what the snapshot and the checks compare, in one trip. */
-async function read(ns: Netns): Promise<Snapshot> {
-  const r = await native.snapshot(ns.handle);
+/** Reads what the snapshot and the checks compare, in one trip; with extras, those too (held by the addon). */
+async function read(ns: Netns, extras = false): Promise<Snapshot> {
+  const r = await native.snapshot(ns.handle, extras);
   if (r.errno) throw NsnetError.kernel('dump', 'namespace reset', r.errno, r.message || undefined);
-  return pick(r);
+  return extras ? { ...pick(r), extras: r.extras } : pick(r);
 }
 
 /**
@@ -70,10 +70,8 @@ async function step(ns: Netns, o: Parameters<typeof native.resetStep>[1]): Promi
 }
 
 /** What a reset brings the namespace back to, extras included. */
-export async function snapshot(ns: Netns): Promise<Snapshot> {
-  const r = await native.snapshot(ns.handle, true);
-  if (r.errno) throw NsnetError.kernel('dump', 'namespace reset', r.errno, r.message || undefined);
-  return { ...pick(r), extras: r.extras };
+export function snapshot(ns: Netns): Promise<Snapshot> {
+  return read(ns, true);
 }
 
 /** What a restore brings a namespace back to: a fresh one's values (but the TCP Fast Open key, which a reset draws anew). */
@@ -178,7 +176,7 @@ export async function resetNetns(ns: Netns, want: Snapshot, fresh: Sysctls, host
   try {
     // 1. (The caller has made sure no socket is left: leftSockets.)
     // 2. nf_tables and conntrack (counters under /proc/sys/net follow them);
-    //    qdiscs, nexthops, address labels, IPsec, ipset and MPTCP as the snapshot had them.
+    //    the extras (above) as the snapshot had them.
     // 3. Links the tenant added go (one at a time: deleting one end of a veth takes the other).
     let now: Snapshot = await step(ns, { clear: true, ...(want.extras ? { extras: want.extras } : {}) });
     const links = new Map(now.links.map((l) => [l.ifindex, l]));
