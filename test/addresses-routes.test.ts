@@ -171,6 +171,18 @@ describe('routes', () => {
     await ns.batch().setUp('eth0').addAddress('eth0', '10.81.0.2/24').addRoute({ dst: 'default', gateway: '10.81.0.1' }).commit();
     expect((await ipRoutes()).find((r) => r.dst === 'default')).toMatchObject({ gateway: '10.81.0.1', dev: 'eth0' });
   });
+
+  test('one batch of 20,000 routes, and one of 20,000 deletions, more answers than the socket holds at once: all applied, as ip sees them', async () => {
+    const dsts = Array.from({ length: 20000 }, (_, i) => `10.${100 + Math.floor(i / 250)}.${i % 250}.0/24`);
+    const add = ns.batch();
+    for (const dst of dsts) add.addRoute({ dst, dev: 'eth0' });
+    await add.commit();
+    expect((await ipj<any[]>(ns.name, 'route', 'show', 'dev', 'eth0')).map((r) => `${r.dst}`).filter((d) => d.startsWith('10.')).sort()).toEqual([...dsts].sort());
+    const del = ns.batch();
+    for (const dst of dsts) del.deleteRoute({ dst, dev: 'eth0' });
+    await del.commit();
+    expect(await ipj<any[]>(ns.name, 'route', 'show', 'dev', 'eth0')).toEqual([]);
+  });
 });
 
 describe('neighbours', () => {

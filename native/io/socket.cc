@@ -5,6 +5,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <vector>
 
 namespace nsnet::io {
@@ -72,6 +73,12 @@ Socket* Socket::open(int protocol, SysError* err) {
   }
   auto* s = new Socket(fd, sa.nl_pid);
   s->seq_ = static_cast<uint32_t>(time(nullptr));
+  // What the buffer holds (twice what was asked, or less without
+  // CAP_NET_ADMIN), over a bound on one answer's size in it: an ACK takes
+  // about 1 KiB, a link's GET reply up to about 5.
+  int rcvbuf = 0;
+  socklen_t rl = sizeof rcvbuf;
+  if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &rl) == 0) s->max_in_flight_ = std::max<size_t>(16, static_cast<size_t>(rcvbuf) / 8192);
   return s;
 }
 
@@ -117,11 +124,29 @@ ssize_t Socket::recv(SysError* err, bool nowait) {
 
 bool Socket::transact(const uint8_t* buf, size_t len, uint32_t first_seq, size_t count, std::vector<Reply>* replies,
                       const OnMessage& on_msg, SysError* err) {
-  AckMatcher m(portid_, first_seq, count, replies, on_msg);
-  if (!send(buf, len, err)) return false;
-  while (m.pending()) {
-    const ssize_t n = recv(err);
-    if (n < 0 || !m.feed(recv_buffer(), static_cast<size_t>(n), err)) return false;
+  // The kernel runs each request inside sendmsg and queues its answer on
+  // this socket there and then: answers that overflow the socket's buffer
+  // are lost (ENOBUFS), so a sendmsg carries at most max_in_flight_ requests.
+  replies->assign(count, Reply{});
+  for (size_t at = 0, off = 0; at < count;) {
+    size_t n = 0, end = off;
+    for (; n < max_in_flight_ && at + n < count; n++) {
+      if (len - end < sizeof(nlmsghdr)) return fail(err, EINVAL, "batch holds fewer requests than counted");
+      const auto* h = reinterpret_cast<const nlmsghdr*>(buf + end);
+      if (h->nlmsg_len < sizeof(nlmsghdr) || h->nlmsg_len > len - end) return fail(err, EINVAL, "batch request overruns it");
+      end += std::min<size_t>(NLMSG_ALIGN(h->nlmsg_len), len - end);
+    }
+    std::vector<Reply> part;
+    const OnMessage shifted = on_msg ? OnMessage([&](size_t i, const nlmsghdr* h) { on_msg(at + i, h); }) : OnMessage();
+    AckMatcher m(portid_, first_seq + static_cast<uint32_t>(at), n, &part, shifted);
+    if (!send(buf + off, end - off, err)) return false;
+    while (m.pending()) {
+      const ssize_t got = recv(err);
+      if (got < 0 || !m.feed(recv_buffer(), static_cast<size_t>(got), err)) return false;
+    }
+    std::move(part.begin(), part.end(), replies->begin() + static_cast<std::ptrdiff_t>(at));
+    at += n;
+    off = end;
   }
   return true;
 }
