@@ -315,6 +315,27 @@ describe('a pooled interface (bridge)', () => {
     for (const n of ready) expect(await ipv6Left(n)).toEqual({ routes: [], addresses: [] });
   });
 
+  test('a recycled tenant is off the network when delete returns, before its reset: the next sandbox given its address (and so its MAC) gets its traffic at once', async () => {
+    const X = '10.97.0.50';
+    const old = await w.c.createSandbox(uniq('po'), { networks: [{ network: net, ip: X }] });
+    // The bridge learns its MAC on its port, and the host its address.
+    await run('ip', ['netns', 'exec', old.name, 'ping', '-c1', '-W2', '10.97.0.1']);
+    // 20,000 routes (on lo, which stays up) hold its reset, which runs after delete returns, for a good while.
+    await sh(old.name, `for i in $(seq 0 19999); do echo "route add 10.$((i / 250 + 100)).$((i % 250)).0/24 dev lo"; done | ip -batch -`);
+    expect(await old.delete({ recycle: true })).toEqual({ recycled: true, reason: null });
+    const next = await w.c.createSandbox(uniq('pn'), { networks: [{ network: net, ip: X }] });
+    const srv = await (await next.netns()).listenTcp(8080, '0.0.0.0');
+    srv.on('connection', (s) => s.end('next'));
+    try {
+      expect(w.c.pool!.stats().resetting).toBe(1); // the reset has not run yet
+      expect(await readAll(await w.host.connectTcp(8080, X))).toBe('next');
+    } finally {
+      srv.close();
+    }
+    await w.c.pool!.warm();
+    expect(w.c.pool!.stats()).toMatchObject({ recycled: 1, refused: 0, lastError: null });
+  });
+
   test('once recycled, the bridge has forgotten its tenant\'s MAC on that port', async () => {
     const sb = await w.c.createSandbox(uniq('pf'), { networks: [net] });
     const ep = (await sb.info()).endpoints[0]!;

@@ -125,9 +125,7 @@ export class SandboxPools implements Pools {
   async recycle(ns: Netns, ep: EndpointRecord): Promise<string | null> {
     const p = this.byNet.get(ep.networkId);
     if (!p) return 'its network has no pool';
-    const host = new Batch(this.ctx.host);
-    p.driver.unadopt?.(this.ctx, p.net, ep, host, this.tag);
-    const r = await p.pool.recycle(ns, host);
+    const r = await p.pool.recycle(ns, (b) => p.driver.unadopt?.(this.ctx, p.net, ep, b, this.tag));
     return r.ok ? null : r.reason;
   }
 

@@ -246,8 +246,8 @@ export const bridgeDriver: Driver = {
   unadopt(ctx, n, ep, b, tag) {
     // Back to the network's own hairpin setting. The port forgets the
     // tenant's MAC, which the next sandbox to get its address (and so its
-    // MAC) may have on another port: the far end's reset takes the link
-    // down and up again too quickly for the bridge to see its carrier go.
+    // MAC) may have on another port: the far end has just gone down, but
+    // the bridge hears of a lost carrier later, in the kernel's own time.
     b.in(ctx.host).setLink(ep.hostIfname!, { alias: tag, fdbFlush: true, ...(hairpin(bridgeState(n), ep) ? { hairpin: !!bridgeState(n).hairpin } : {}) });
   },
 

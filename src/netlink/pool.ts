@@ -8,10 +8,10 @@
 // in the background proves nothing of its tenant is left before it is
 // handed out again.
 import { ValidationError } from '../errors.js';
-import type { Batch } from './batch.js';
+import { Batch } from './batch.js';
 import { Netns, defaultRunDir } from './netns.js';
 import { leftSockets, resetNetns, snapshot, sysctls, type ResetResult, type Snapshot, type Sysctls } from './reset.js';
-import type { NativeGroup, NativeNetns } from '../native.js';
+import type { NativeNetns } from '../native.js';
 
 export interface NetnsPoolOptions<T> {
   /** How many namespaces to keep ready. */
@@ -69,8 +69,8 @@ interface Entry<T> {
 
 export class NetnsPool<T = undefined> {
   private readonly ready: Entry<T>[] = [];
-  /** Taken back by recycle(), waiting for (or in) their reset, with the host-side requests that go with it. */
-  private readonly dirty: { e: Entry<T>; host: NativeGroup[] | undefined }[] = [];
+  /** Taken back by recycle(), waiting for (or in) their reset. */
+  private readonly dirty: Entry<T>[] = [];
   private cleaning: Promise<void> | null = null;
   /** Namespaces given out by take(), by handle: what recycle() resets them to. */
   private readonly taken = new WeakMap<NativeNetns, Entry<T>>();
@@ -147,15 +147,16 @@ export class NetnsPool<T = undefined> {
    * Takes back a namespace take() gave out. What must be true of it at
    * once is checked here: no socket is left in it (a tenant's process may
    * still hold one), and the pool (ready and being reset) is under twice
-   * its size; then (once the reset of the one before is done) it is renamed
-   * to a pool name, which frees its owner's. The rest of the reset (reset.ts: everything a tenant may have changed
-   * put back, then read again) runs in the background, off the caller's
-   * path; a namespace it cannot prove clean is released and counted as
-   * refused (see stats().lastError). `host`'s requests go with the reset's
-   * link requests (a veth's host end put back). Refused here, the
-   * namespace is untouched and the caller releases it; the reason says why.
+   * its size; then its links go down, with the requests `farSide` adds
+   * (a veth's host end put back), and (once the reset of the one before is
+   * done) it is renamed to a pool name, which frees its owner's. The rest
+   * of the reset (reset.ts: everything a tenant may have changed put back,
+   * then read again) runs in the background, off the caller's path; a
+   * namespace it cannot prove clean is released and counted as refused
+   * (see stats().lastError). Refused here, the namespace is the caller's
+   * to release, and the reason says why.
    */
-  async recycle(ns: Netns, host?: Batch): Promise<ResetResult> {
+  async recycle(ns: Netns, farSide?: (b: Batch) => void): Promise<ResetResult> {
     const e = this.taken.get(ns.handle);
     const refuse = (reason: string): ResetResult => (this.counts.refused++, { ok: false, reason });
     if (!e || e.ns !== ns) return refuse('the namespace was not made by this pool');
@@ -165,6 +166,19 @@ export class NetnsPool<T = undefined> {
     if (this.ready.length + this.dirty.length >= 2 * this.o.size) return refuse('the pool is full');
     const r = await leftSockets(ns);
     if (!r.ok) return refuse(r.reason);
+    // Off the network before the caller goes on and frees the tenant's
+    // address, and so its MAC, for the next sandbox: until its reset runs,
+    // the bridge would still send that sandbox's traffic here, and this
+    // namespace answer it. The far side's requests (a bridge port forgetting
+    // the MAC) come after the links are down, in the same trip.
+    const off = new Batch(ns);
+    for (const l of e.snapshot.links) if (l.name !== 'lo') off.setLink(l.ifindex, { up: false });
+    farSide?.(off);
+    try {
+      await off.commit();
+    } catch (err) {
+      return refuse(`could not take it off the network: ${(err as Error).message}`);
+    }
     // One reset at a time, and the next waits for it: recycling faster than
     // the resets run would fill the pool with namespaces nobody can take.
     while (this.cleaning) await this.cleaning;
@@ -174,7 +188,7 @@ export class NetnsPool<T = undefined> {
       return refuse(`could not take it back: ${(err as Error).message}`);
     }
     this.taken.delete(ns.handle);
-    this.dirty.push({ e, host: host?.take().groups });
+    this.dirty.push(e);
     this.clean();
     return r;
   }
@@ -183,15 +197,15 @@ export class NetnsPool<T = undefined> {
   private clean(): void {
     if (this.cleaning) return;
     const run = async () => {
-      for (let d = this.dirty.shift(); d; d = this.dirty.shift()) {
-        const r = this.closed ? { ok: false as const, reason: 'the pool is closed' } : await resetNetns(d.e.ns, d.e.snapshot, this.fresh!, d.host);
+      for (let e = this.dirty.shift(); e; e = this.dirty.shift()) {
+        const r = this.closed ? { ok: false as const, reason: 'the pool is closed' } : await resetNetns(e.ns, e.snapshot, this.fresh!);
         if (r.ok) {
-          this.ready.push(d.e);
+          this.ready.push(e);
           this.counts.recycled++;
         } else {
           this.counts.refused++;
           this.counts.lastError = `a recycled namespace was released: ${r.reason}`;
-          await d.e.ns.delete().catch(() => {});
+          await e.ns.delete().catch(() => {});
         }
       }
     };

@@ -167,11 +167,10 @@ export async function leftSockets(ns: Netns): Promise<ResetResult> {
 
 /**
  * Resets ns to `want` (its snapshot) and the sysctls of a fresh namespace,
- * once leftSockets found no socket in it. hostOps: requests on the far side
- * (a veth's host end) that go with the links' batch. Never throws for what
- * it finds: a refusal says why.
+ * once leftSockets found no socket in it. Never throws for what it finds:
+ * a refusal says why.
  */
-export async function resetNetns(ns: Netns, want: Snapshot, fresh: Sysctls, hostOps?: NativeGroup[]): Promise<ResetResult> {
+export async function resetNetns(ns: Netns, want: Snapshot, fresh: Sysctls): Promise<ResetResult> {
   const h = ns.handle;
   try {
     // 1. (The caller has made sure no socket is left: leftSockets.)
@@ -205,7 +204,7 @@ export async function resetNetns(ns: Netns, want: Snapshot, fresh: Sysctls, host
     ];
     // 5. /proc/sys/net, once the links have their names (and MTUs) back; the
     //    TCP Fast Open key drawn anew. Read again in the same job.
-    const after = await step(ns, { groups: [...(ops.length ? [{ ns: h, ops }] : []), ...(hostOps ?? [])], sysctls: fresh });
+    const after = await step(ns, { groups: ops.length ? [{ ns: h, ops }] : [], sysctls: fresh });
     if (after.left.length) return { ok: false, reason: `sysctls that cannot be put back: ${after.left.map(([k, v]) => `${k}=${v.trim()}`).join(', ')}` };
     // 6. Addresses the tenant removed come back (the kernel gives lo's back
     //    by itself once IPv6 is on again), and neighbour entries not in the
