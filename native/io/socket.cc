@@ -58,7 +58,8 @@ Socket* Socket::open(int protocol, SysError* err) {
   }
   if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &kSockBuf, sizeof kSockBuf) < 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &kSockBuf, sizeof kSockBuf);
-  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &kSockBuf, sizeof kSockBuf);
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &kSockBuf, sizeof kSockBuf) < 0)
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &kSockBuf, sizeof kSockBuf);
   // A kernel that never answers must not pin a worker forever.
   timeval tv{60, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -76,9 +77,11 @@ Socket* Socket::open(int protocol, SysError* err) {
   // What the buffer holds (twice what was asked, or less without
   // CAP_NET_ADMIN), over a bound on one answer's size in it: an ACK takes
   // about 1 KiB, a link's GET reply up to about 5.
-  int rcvbuf = 0;
-  socklen_t rl = sizeof rcvbuf;
+  int rcvbuf = 0, sndbuf = 0;
+  socklen_t rl = sizeof rcvbuf, wl = sizeof sndbuf;
   if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &rl) == 0) s->max_in_flight_ = std::max<size_t>(16, static_cast<size_t>(rcvbuf) / 8192);
+  // netlink_sendmsg refuses a message longer than the send buffer less 32.
+  if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &wl) == 0 && sndbuf > 4096) s->max_send_ = static_cast<size_t>(sndbuf) - 32;
   return s;
 }
 
@@ -126,16 +129,25 @@ bool Socket::transact(const uint8_t* buf, size_t len, uint32_t first_seq, size_t
                       const OnMessage& on_msg, SysError* err) {
   // The kernel runs each request inside sendmsg and queues its answer on
   // this socket there and then: answers that overflow the socket's buffer
-  // are lost (ENOBUFS), so a sendmsg carries at most max_in_flight_ requests.
+  // are lost (ENOBUFS). So a sendmsg carries at most max_in_flight_
+  // requests, and at most max_send_ bytes (the kernel refuses a longer
+  // one). The requests' bounds are checked whole before anything is sent.
+  std::vector<size_t> starts;
+  starts.reserve(count + 1);
+  for (size_t off = 0; off < len;) {
+    const auto* h = reinterpret_cast<const nlmsghdr*>(buf + off);
+    if (len - off < sizeof(nlmsghdr) || h->nlmsg_len < sizeof(nlmsghdr) || h->nlmsg_len > len - off)
+      return fail(err, EINVAL, "batch request overruns it");
+    starts.push_back(off);
+    off += std::min<size_t>(NLMSG_ALIGN(h->nlmsg_len), len - off);
+  }
+  if (starts.size() != count) return fail(err, EINVAL, "batch holds another number of requests than counted");
+  starts.push_back(len);
   replies->assign(count, Reply{});
-  for (size_t at = 0, off = 0; at < count;) {
-    size_t n = 0, end = off;
-    for (; n < max_in_flight_ && at + n < count; n++) {
-      if (len - end < sizeof(nlmsghdr)) return fail(err, EINVAL, "batch holds fewer requests than counted");
-      const auto* h = reinterpret_cast<const nlmsghdr*>(buf + end);
-      if (h->nlmsg_len < sizeof(nlmsghdr) || h->nlmsg_len > len - end) return fail(err, EINVAL, "batch request overruns it");
-      end += std::min<size_t>(NLMSG_ALIGN(h->nlmsg_len), len - end);
-    }
+  for (size_t at = 0; at < count;) {
+    size_t n = 1;
+    while (at + n < count && n < max_in_flight_ && starts[at + n + 1] - starts[at] <= max_send_) n++;
+    const size_t off = starts[at], end = starts[at + n];
     std::vector<Reply> part;
     const OnMessage shifted = on_msg ? OnMessage([&](size_t i, const nlmsghdr* h) { on_msg(at + i, h); }) : OnMessage();
     AckMatcher m(portid_, first_seq + static_cast<uint32_t>(at), n, &part, shifted);
@@ -146,7 +158,6 @@ bool Socket::transact(const uint8_t* buf, size_t len, uint32_t first_seq, size_t
     }
     std::move(part.begin(), part.end(), replies->begin() + static_cast<std::ptrdiff_t>(at));
     at += n;
-    off = end;
   }
   return true;
 }

@@ -52,7 +52,7 @@ class Socket {
   bool request(const Encode& enc, const OnMessage& on_msg, Reply* status, SysError* err);
 
   // Sends `count` requests numbered first_seq.. (in one sendmsg, or in as
-  // few as the socket's buffer can hold the answers of), and waits for an
+  // few as the socket's buffers allow), and waits for an
   // ACK for each (every request must carry NLM_F_ACK). Any other answer to
   // request i (a GET's reply) is passed to on_msg(i, h) first.
   bool transact(const uint8_t* buf, size_t len, uint32_t first_seq, size_t count, std::vector<Reply>* replies,
@@ -83,8 +83,10 @@ class Socket {
   int fd_;
   uint32_t portid_;
   uint32_t seq_ = 1;
-  // Requests whose answers the socket's buffer surely holds at once.
+  // Requests whose answers the socket's buffer surely holds at once, and
+  // the most bytes the kernel takes in one sendmsg.
   size_t max_in_flight_ = 16;
+  size_t max_send_ = 64 * 1024;
   std::mutex mu_;
 };
 

@@ -30,6 +30,8 @@ export interface PoolOptions {
 }
 
 const PREFIX = 'nsp-';
+/** lo's ifindex in every namespace. */
+const LOOPBACK = 1;
 
 /** The tag of a process's pooled objects, and the start of its pooled namespaces' names. */
 function poolId(store: string, p: { pid: number; start: string }): string {
@@ -125,7 +127,15 @@ export class SandboxPools implements Pools {
   async recycle(ns: Netns, ep: EndpointRecord): Promise<string | null> {
     const p = this.byNet.get(ep.networkId);
     if (!p) return 'its network has no pool';
-    const r = await p.pool.recycle(ns, (b) => p.driver.unadopt?.(this.ctx, p.net, ep, b, this.tag));
+    // Its links go down at once (the driver's pooled interface carries
+    // nothing a link going down loses: see Driver.prepool), then the
+    // driver's host-side requests follow them (a bridge port forgets the
+    // tenant's MAC): until its reset runs, the network would otherwise
+    // still send here the traffic of the next sandbox given its address.
+    const r = await p.pool.recycle(ns, (b, links) => {
+      for (const l of links) if (l.ifindex !== LOOPBACK) b.setLink(l.ifindex, { up: false });
+      p.driver.unadopt?.(this.ctx, p.net, ep, b, this.tag);
+    });
     return r.ok ? null : r.reason;
   }
 

@@ -167,12 +167,20 @@ export interface Driver {
    * namespace ns, an interface of network n ahead of time (no name, MAC or
    * address of an endpoint yet), its kernel objects tagged with `tag`.
    * Returns the host-side name (null if none) and the name inside. Absent:
-   * the driver's networks have no pools.
+   * the driver's networks have no pools. A recycle takes the interface
+   * down at once: a link that waits up must carry nothing its going down
+   * loses (an address, a route or a neighbour, IPv6's link-local), or the
+   * reset cannot prove the namespace as made and releases it.
    */
   prepool?(ctx: DriverContext, n: NetworkRecord, ns: HasHandle, b: Batch, tag: string): PooledInterface;
   /** Adds the requests that give a pooled interface (see prepool) to ep: what join does, but create it. */
   adopt?(ctx: DriverContext, n: NetworkRecord, ep: EndpointRecord, ns: HasHandle, b: Batch, o: JoinOptions, pooled: PooledInterface): void;
-  /** Adds the host-side requests that give ep's interface back to a pool (tagged `tag` again); the namespace's side is the pool's reset. */
+  /**
+   * Adds the host-side requests that give ep's interface back to a pool
+   * (tagged `tag` again), sent once the namespace's links are down and
+   * before the delete returns (b acts in the namespace until the driver
+   * switches it); the namespace's side is the pool's reset.
+   */
   unadopt?(ctx: DriverContext, n: NetworkRecord, ep: EndpointRecord, b: Batch, tag: string): void;
   /**
    * Checks what join made for ep (sb is its sandbox's namespace, view what

@@ -11,7 +11,7 @@ import { ValidationError } from '../errors.js';
 import { Batch } from './batch.js';
 import { Netns, defaultRunDir } from './netns.js';
 import { leftSockets, resetNetns, snapshot, sysctls, type ResetResult, type Snapshot, type Sysctls } from './reset.js';
-import type { NativeNetns } from '../native.js';
+import type { NativeLink, NativeNetns } from '../native.js';
 
 export interface NetnsPoolOptions<T> {
   /** How many namespaces to keep ready. */
@@ -147,16 +147,21 @@ export class NetnsPool<T = undefined> {
    * Takes back a namespace take() gave out. What must be true of it at
    * once is checked here: no socket is left in it (a tenant's process may
    * still hold one), and the pool (ready and being reset) is under twice
-   * its size; then its links go down, with the requests `farSide` adds
-   * (a veth's host end put back), and (once the reset of the one before is
-   * done) it is renamed to a pool name, which frees its owner's. The rest
-   * of the reset (reset.ts: everything a tenant may have changed put back,
-   * then read again) runs in the background, off the caller's path; a
-   * namespace it cannot prove clean is released and counted as refused
-   * (see stats().lastError). Refused here, the namespace is the caller's
-   * to release, and the reason says why.
+   * its size; then the requests `offNetwork` adds to a batch that acts in
+   * the namespace (given its links as made) are sent, and (once the reset
+   * of the one before is done) it is renamed to a pool name, which frees
+   * its owner's. The rest of the reset (reset.ts: everything a tenant may
+   * have changed put back, then read again) runs in the background, off
+   * the caller's path; a namespace it cannot prove clean is released and
+   * counted as refused (see stats().lastError). Refused here, the
+   * namespace is the caller's to release, and the reason says why.
+   *
+   * offNetwork is what must not wait for the reset: once recycle returns,
+   * the caller frees what the tenant held (its address, and a MAC made
+   * from it) for the next sandbox, which must not find this namespace
+   * still answering for it.
    */
-  async recycle(ns: Netns, farSide?: (b: Batch) => void): Promise<ResetResult> {
+  async recycle(ns: Netns, offNetwork?: (b: Batch, links: readonly NativeLink[]) => void): Promise<ResetResult> {
     const e = this.taken.get(ns.handle);
     const refuse = (reason: string): ResetResult => (this.counts.refused++, { ok: false, reason });
     if (!e || e.ns !== ns) return refuse('the namespace was not made by this pool');
@@ -166,15 +171,9 @@ export class NetnsPool<T = undefined> {
     if (this.ready.length + this.dirty.length >= 2 * this.o.size) return refuse('the pool is full');
     const r = await leftSockets(ns);
     if (!r.ok) return refuse(r.reason);
-    // Off the network before the caller goes on and frees the tenant's
-    // address, and so its MAC, for the next sandbox: until its reset runs,
-    // the bridge would still send that sandbox's traffic here, and this
-    // namespace answer it. The far side's requests (a bridge port forgetting
-    // the MAC) come after the links are down, in the same trip.
-    const off = new Batch(ns);
-    for (const l of e.snapshot.links) if (l.name !== 'lo') off.setLink(l.ifindex, { up: false });
-    farSide?.(off);
     try {
+      const off = new Batch(ns);
+      offNetwork?.(off, e.snapshot.links);
       await off.commit();
     } catch (err) {
       return refuse(`could not take it off the network: ${(err as Error).message}`);

@@ -24,7 +24,6 @@ import { NsnetError } from '../errors.js';
 import {
   native,
   type NativeAddr,
-  type NativeGroup,
   type NativeLink,
   type NativeNeigh,
   type NativeOp,
