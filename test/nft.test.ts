@@ -140,6 +140,20 @@ describe('nf_tables transactions, checked against nft -j', () => {
     expect(await n.generation()).toBe(gen);
   });
 
+  test('a transaction of 10,000 rules, more answers than the socket held, is applied and says so; one as big that fails at its end applies nothing and says why', async () => {
+    const { name, nft: n } = await fresh();
+    const rules = (chain: string): NftOp[] => Array.from({ length: 10000 }, (_, i) => ({ verb: 'add', rule: { ...T, chain, comment: `r${i}`, exprs: [{ expr: 'counter' }] } }));
+    await n.commit([table, { verb: 'add', chain: { ...T, name: 'big' } }, ...rules('big')]);
+    const lines = await chainText(name, 'inet', 't', 'big');
+    expect(lines).toHaveLength(10000);
+    expect(lines[9999]).toBe('counter packets 0 bytes 0 comment "r9999"');
+    const gen = await n.generation();
+    const err = await n.commit([{ verb: 'add', chain: { ...T, name: 'big2' } }, ...rules('big2'), { verb: 'delete', chain: { ...T, name: 'missing' } }]).catch((e) => e);
+    expect(err).toMatchObject({ code: 'ENOENT', op: 'NFT_MSG_DELCHAIN', index: 10001 });
+    expect(await n.generation()).toBe(gen);
+    expect(await nft(name, 'list', 'chains')).not.toContain('big2');
+  });
+
   test("the kernel's own extended-ACK text comes through, with the attribute it points at named", async () => {
     const { ns } = await fresh();
     // Past the validation in src/ on purpose: a table name longer than NFT_NAME_MAXLEN.

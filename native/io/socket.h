@@ -76,6 +76,10 @@ class Socket {
 
  private:
   explicit Socket(int fd, uint32_t portid) : fd_(fd), portid_(portid) {}
+  // Reads the receive buffer's size, and what follows from it.
+  void read_rcvbuf();
+  // Makes the receive buffer at least `bytes` (as far as the kernel lets).
+  void grow_rcvbuf(size_t bytes);
   // Receives one whole datagram into this thread's buffer; returns its
   // length or -1. With nowait, returns 0 when nothing is queued.
   ssize_t recv(SysError* err, bool nowait = false);
@@ -85,6 +89,7 @@ class Socket {
   uint32_t seq_ = 1;
   // Requests whose answers the socket's buffer surely holds at once, and
   // the most bytes the kernel takes in one sendmsg.
+  size_t rcvbuf_ = 0;
   size_t max_in_flight_ = 16;
   size_t max_send_ = 64 * 1024;
   std::mutex mu_;
