@@ -46,6 +46,13 @@ export interface NativeRoute {
   type: number;
   flags: number;
   mtu: number;
+  /** A source-specific (IPv6) route's source prefix. */
+  src: string | null;
+  srcLen: number;
+  /** RTA_METRICS as the kernel dumps it, in hex (mtu, rto_min, initcwnd ...), or null for none. */
+  metrics: string | null;
+  /** An IPv6 route's router preference (RTA_PREF), or null. */
+  pref: number | null;
 }
 
 /** A forwarding database entry (AF_BRIDGE). */

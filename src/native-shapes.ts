@@ -20,8 +20,9 @@ export const shapes = {
   route: (
     family: R['family'], dst: R['dst'], dstLen: R['dstLen'], gateway: R['gateway'], prefsrc: R['prefsrc'],
     oif: R['oif'], table: R['table'], metric: R['metric'], scope: R['scope'], protocol: R['protocol'],
-    type: R['type'], flags: R['flags'], mtu: R['mtu'],
-  ): R => ({ family, dst, dstLen, gateway, prefsrc, oif, table, metric, scope, protocol, type, flags, mtu }),
+    type: R['type'], flags: R['flags'], mtu: R['mtu'], src: R['src'], srcLen: R['srcLen'], metrics: R['metrics'],
+    pref: R['pref'],
+  ): R => ({ family, dst, dstLen, gateway, prefsrc, oif, table, metric, scope, protocol, type, flags, mtu, src, srcLen, metrics, pref }),
   neigh: (
     family: N['family'], ifindex: N['ifindex'], dst: N['dst'], lladdr: N['lladdr'], state: N['state'],
     flags: N['flags'], type: N['type'],

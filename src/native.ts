@@ -84,6 +84,9 @@ export type RouteOp = {
       family: number;
       dst?: string;
       dstLen: number;
+      /** An IPv6 source-specific route's source prefix. */
+      src?: string;
+      srcLen?: number;
       gateway?: string;
       dev?: DevRef;
       prefsrc?: string;

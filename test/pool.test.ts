@@ -165,6 +165,15 @@ describe('recycling', () => {
     }
   });
 
+  test('a tenant that changed the metrics of a route the namespace was made with (lo\'s) has it released, not pooled: the reset cannot put them back', async () => {
+    const sb = await createSandbox(w.c, { name: uniq('pm'), mode: { network: net } });
+    await sh(sb.name, 'ip route change local 127.0.0.1 dev lo table local proto kernel scope host src 127.0.0.1 mtu lock 552 rto_min 5s');
+    expect((await ipj<any[]>(sb.name, 'route', 'show', 'table', 'local', '127.0.0.1'))[0].metrics).toEqual([{ mtu: 552, rto_min: 5000 }]);
+    expect(await sb.delete({ recycle: true })).toEqual({ recycled: true, reason: null });
+    await w.c.pool!.warm();
+    expect(w.c.pool!.stats()).toMatchObject({ recycled: 0, refused: 1, lastError: expect.stringMatching(/route .*127\.0\.0\.1/) });
+  });
+
   test('a TIME_WAIT connection (no process holds it) does not stop recycling: it is closed', async () => {
     const sb = await createSandbox(w.c, { name: uniq('pw'), mode: { network: net } });
     const ns = await sb.netns();
@@ -183,6 +192,8 @@ describe('a recycled namespace is the namespace it was when made, after a tenant
     ['its addresses', (sb) => sh(sb.name, 'ip addr add 192.0.2.5/24 dev eth0; ip addr add 2001:db8::5/64 dev eth0 nodad; ip addr add 10.9.9.9/32 dev lo; ip addr del 127.0.0.1/8 dev lo')],
     ["its addresses' lifetimes and flags", (sb) => sh(sb.name, 'ip addr change 127.0.0.1/8 dev lo valid_lft 60 preferred_lft 0; ip -6 addr change ::1/128 dev lo valid_lft 120 preferred_lft 60 noprefixroute')],
     ['its routes', (sb, gw) => sh(sb.name, `ip route add 198.51.100.0/24 via ${gw}; ip route add blackhole 203.0.113.0/24 table 100; ip route add throw 10.10.0.0/16 table 100; ip -6 route add 2001:db8:1::/64 dev eth0 table 200; ip route del default`)],
+    // Two routes to one prefix, one of them from a source prefix only: each is removed as itself.
+    ['its source-specific routes', (sb) => sh(sb.name, 'ip -6 route add 2001:db8:5::/64 from 2001:db8::/64 dev lo table 200; ip -6 route add 2001:db8:5::/64 dev lo table 200 metric 9')],
     ['its rules', (sb) => sh(sb.name, 'ip rule add from 10.0.0.0/8 lookup 100 pref 100; ip -6 rule add to 2001:db8::/32 table 200 pref 200; ip rule del pref 32767')],
     ['its neighbours', (sb) => sh(sb.name, 'ip neigh add 10.97.0.50 lladdr 02:00:00:00:00:50 dev eth0 nud permanent; ip -6 neigh add fe80::50 lladdr 02:00:00:00:00:51 dev eth0 nud permanent; ip neigh add proxy 10.97.0.60 dev eth0')],
     ['its links (added ones)', (sb) => sh(sb.name, 'ip link add tb0 type bridge; ip link set tb0 up; ip link add vx0 type veth peer name vx1; ip link set eth0 master tb0')],

@@ -172,6 +172,8 @@ void route_field(ops::Op& op, const std::string& k, Napi::Value v) {
   if (k == "family") r.family = static_cast<uint8_t>(as_num(v, k));
   else if (k == "dst") r.dst = to_ip(v);
   else if (k == "dstLen") r.dst_len = static_cast<uint8_t>(as_num(v, k));
+  else if (k == "src") r.src = to_ip(v);
+  else if (k == "srcLen") r.src_len = static_cast<uint8_t>(as_num(v, k));
   else if (k == "gateway") r.gateway = to_ip(v);
   else if (k == "prefsrc") r.prefsrc = to_ip(v);
   else if (k == "table") r.table = static_cast<uint32_t>(as_num(v, k));
@@ -290,11 +292,26 @@ Napi::Object from_addr(Napi::Env env, const rtnl::AddrInfo& a) {
                 "validLft", a.valid_lft, "preferredLft", a.preferred_lft);
 }
 
+// Bytes as lowercase hex, or null for none.
+Napi::Value hex_or_null(Napi::Env env, const std::string& bytes) {
+  if (bytes.empty()) return env.Null();
+  static const char digits[] = "0123456789abcdef";
+  std::string out(bytes.size() * 2, '0');
+  for (size_t i = 0; i < bytes.size(); i++) {
+    const auto c = static_cast<uint8_t>(bytes[i]);
+    out[2 * i] = digits[c >> 4];
+    out[2 * i + 1] = digits[c & 15];
+  }
+  return Napi::String::New(env, out);
+}
+
 Napi::Object from_route(Napi::Env env, const rtnl::RouteInfo& r) {
   return shaped(env, Shape::Route, "family", version(r.family), "dst", from_ip(env, r.dst), "dstLen", r.dst_len,
                 "gateway", from_ip(env, r.gateway), "prefsrc", from_ip(env, r.prefsrc), "oif", r.oif,
                 "table", r.table, "metric", or_null(env, r.has_metric, r.metric), "scope", r.scope,
-                "protocol", r.protocol, "type", r.type, "flags", r.flags, "mtu", r.mtu);
+                "protocol", r.protocol, "type", r.type, "flags", r.flags, "mtu", r.mtu,
+                "src", from_ip(env, r.src), "srcLen", r.src_len, "metrics", hex_or_null(env, r.metrics),
+                "pref", or_null(env, r.pref >= 0, r.pref));
 }
 
 Napi::Object from_neigh(Napi::Env env, const rtnl::NeighInfo& n) {

@@ -175,6 +175,7 @@ bool encode_route(Builder& b, uint16_t type, uint32_t seq, uint16_t flags, const
   if (!rt) return false;
   rt->rtm_family = s.family;
   rt->rtm_dst_len = s.dst_len;
+  rt->rtm_src_len = s.src_len;
   rt->rtm_table = s.table < 256 ? static_cast<uint8_t>(s.table) : static_cast<uint8_t>(RT_TABLE_UNSPEC);
   rt->rtm_protocol = type == RTM_DELROUTE ? RTPROT_UNSPEC : s.protocol;
   rt->rtm_type = s.type;
@@ -188,6 +189,7 @@ bool encode_route(Builder& b, uint16_t type, uint32_t seq, uint16_t flags, const
   if (s.onlink) rt->rtm_flags |= RTNH_F_ONLINK;
   if (s.table >= 256) b.put_u32(RTA_TABLE, s.table);
   if (s.dst && s.dst_len) put_addr(b, RTA_DST, s.dst);
+  if (s.src && s.src_len) put_addr(b, RTA_SRC, s.src);
   if (s.gateway) put_addr(b, RTA_GATEWAY, s.gateway);
   if (s.prefsrc) put_addr(b, RTA_PREFSRC, s.prefsrc);
   if (s.oif > 0) b.put_u32(RTA_OIF, static_cast<uint32_t>(s.oif));
@@ -332,7 +334,7 @@ bool decode_route(const nlmsghdr* h, RouteInfo* out) {
   if (h->nlmsg_type != RTM_NEWROUTE && h->nlmsg_type != RTM_DELROUTE) return false;
   Attr tb[RTA_MAX + 1];
   static const nl::Policies<RTA_MAX> p{
-      {RTA_OIF, kU32}, {RTA_IIF, kU32}, {RTA_PRIORITY, kU32}, {RTA_TABLE, kU32}, {RTA_METRICS, kNested}};
+      {RTA_OIF, kU32}, {RTA_IIF, kU32}, {RTA_PRIORITY, kU32}, {RTA_TABLE, kU32}, {RTA_METRICS, kNested}, {RTA_PREF, kU8}};
   if (!nl::parse_msg(h, sizeof(rtmsg), tb, RTA_MAX, p.p).ok()) return false;
   rtmsg rt;
   std::memcpy(&rt, reinterpret_cast<const uint8_t*>(h) + nl::kHdrLen, sizeof rt);
@@ -356,7 +358,9 @@ bool decode_route(const nlmsghdr* h, RouteInfo* out) {
     out->has_metric = true;
     out->metric = tb[RTA_PRIORITY].u32();
   }
+  if (tb[RTA_PREF]) out->pref = tb[RTA_PREF].u8();
   if (tb[RTA_METRICS]) {
+    out->metrics.assign(reinterpret_cast<const char*>(tb[RTA_METRICS].data()), tb[RTA_METRICS].len());
     Attr mx[RTAX_MAX + 1];
     static const Policy* mp = [] {
       static Policy q[RTAX_MAX + 1];

@@ -129,6 +129,8 @@ struct RouteSpec {
   uint8_t family = 0;
   IpAddr dst;           // unset with dst_len 0: default route
   uint8_t dst_len = 0;
+  IpAddr src;           // an IPv6 source-specific route's source prefix
+  uint8_t src_len = 0;
   IpAddr gateway;
   IpAddr prefsrc;
   int32_t oif = 0;
@@ -159,6 +161,10 @@ struct RouteInfo {
   uint8_t type = 0;
   uint32_t flags = 0;   // rtm_flags | RTNH_F_*
   uint32_t mtu = 0;
+  // RTA_METRICS as the kernel dumps it (every RTAX_* set: mtu, window,
+  // rto_min, initcwnd, congestion control ...): equal routes dump equal bytes.
+  std::string metrics;
+  int16_t pref = -1;    // RTA_PREF (an IPv6 route's router preference), -1: none
 };
 
 // A neighbour (ARP or NDP) entry, RTM_NEWNEIGH/RTM_DELNEIGH.

@@ -1739,6 +1739,30 @@ TEST(encode_route_metric_prefsrc_onlink_and_mtu_metric) {
   CHECK_EQ(U32(mx[RTAX_MTU]), uint32_t{1400});
 }
 
+TEST(encode_route_source_specific_carries_rta_src_and_its_length) {
+  rtnl::RouteSpec s;
+  s.family = AF_INET6;
+  s.dst = v6("2001:db8:5::");
+  s.dst_len = 64;
+  s.src = v6("2001:db8::");
+  s.src_len = 48;
+  Buf m;
+  Builder b(m.b, sizeof m.b);
+  CHECK(rtnl::encode_route(b, RTM_DELROUTE, 1, 0, s));
+  CHECK_EQ(family_header<rtmsg>(m.hdr()).rtm_src_len, uint8_t{48});
+  Attr tb[RTA_MAX + 1];
+  CHECK(attrs(m.hdr(), sizeof(rtmsg), tb).ok());
+  CHECK(attr_is_ip(tb[RTA_SRC], s.src));
+  // Without a length, no source at all.
+  s.src_len = 0;
+  Buf m2;
+  Builder b2(m2.b, sizeof m2.b);
+  CHECK(rtnl::encode_route(b2, RTM_DELROUTE, 1, 0, s));
+  Attr tb2[RTA_MAX + 1];
+  CHECK(attrs(m2.hdr(), sizeof(rtmsg), tb2).ok());
+  CHECK(!tb2[RTA_SRC]);
+}
+
 TEST(encode_route_delete_matches_any_scope_and_protocol) {
   rtnl::RouteSpec s;
   s.family = AF_INET;
@@ -2168,6 +2192,12 @@ TEST(decode_route_round_trips_every_field) {
   CHECK_EQ(ri.type, uint8_t{RTN_UNICAST});
   CHECK_EQ(ri.flags, uint32_t{RTNH_F_ONLINK});
   CHECK_EQ(ri.mtu, uint32_t{1400});
+  // The metrics whole, as dumped: hop limit, then MTU, 8 bytes each.
+  CHECK_EQ(ri.metrics.size(), size_t{16});
+  nlattr first;
+  std::memcpy(&first, ri.metrics.data(), sizeof first);
+  CHECK_EQ(first.nla_type, uint16_t{RTAX_HOPLIMIT});
+  CHECK_EQ(ri.pref, int16_t{-1});
 }
 
 TEST(decode_route_ipv6_without_rta_table_uses_rtm_table_and_has_no_metric) {
@@ -2181,6 +2211,7 @@ TEST(decode_route_ipv6_without_rta_table_uses_rtm_table_and_has_no_metric) {
   rt->rtm_scope = RT_SCOPE_HOST;
   const rtnl::IpAddr gw = v6("fe80::1");
   b.put(RTA_GATEWAY, gw.bytes, 16);
+  b.put_u8(RTA_PREF, 1);  // ICMPV6_ROUTER_PREF_HIGH
   b.end();
   rtnl::RouteInfo ri;
   ri.has_metric = true;
@@ -2190,6 +2221,8 @@ TEST(decode_route_ipv6_without_rta_table_uses_rtm_table_and_has_no_metric) {
   CHECK(same_ip(ri.gateway, gw));
   CHECK(!ri.dst);
   CHECK_EQ(ri.mtu, uint32_t{0});
+  CHECK(ri.metrics.empty());
+  CHECK_EQ(ri.pref, int16_t{1});
 }
 
 TEST(decode_route_rejects_wrong_type_truncated_header_bad_family_and_short_oif) {

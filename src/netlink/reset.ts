@@ -89,8 +89,12 @@ const FOREVER = 0xffffffff;
 // 127.0.0.1 to expire a minute later, under the same address.
 const addrKey = (a: NativeAddr) =>
   `${a.family} ${a.ifindex} ${a.address}/${a.prefixlen} ${a.peer ?? ''} ${a.scope} ${a.flags & ADDR_FLAGS} ${a.validLft === FOREVER} ${a.preferredLft === FOREVER} ${a.label}`;
+// With its metrics and preference: a tenant can change those of a route
+// the namespace was made with (ip route change ... mtu lock 552 rto_min 5s
+// on lo's) and keep everything else; the reset cannot put them back, so
+// such a namespace is refused.
 const routeKey = (r: NativeRoute) =>
-  `${r.family} ${r.table} ${r.type} ${r.dst ?? ''}/${r.dstLen} ${r.gateway ?? ''} ${r.oif} ${r.protocol} ${r.scope} ${r.metric ?? ''} ${r.prefsrc ?? ''}`;
+  `${r.family} ${r.table} ${r.type} ${r.dst ?? ''}/${r.dstLen} from ${r.src ?? ''}/${r.srcLen} ${r.gateway ?? ''} ${r.oif} ${r.protocol} ${r.scope} ${r.metric ?? ''} ${r.prefsrc ?? ''} ${r.metrics ?? ''} ${r.pref ?? ''}`;
 const ruleKey = (r: NativeRule) => r.body.toString('hex');
 const neighKey = (n: NativeNeigh) => `${n.family} ${n.ifindex} ${n.dst} ${n.lladdr ?? ''} ${n.state} ${n.flags}`;
 // With whether it is held dormant or testing (IF_OPER_DORMANT, _TESTING):
@@ -248,7 +252,8 @@ const noSuchDevice = (e: NsnetError) => {
 
 function routeDel(r: NativeRoute): NativeOp {
   return {
-    op: 'route.del', family: r.family === 6 ? 10 : 2, ...(r.dst ? { dst: r.dst } : {}), dstLen: r.dstLen, table: r.table, type: r.type,
+    op: 'route.del', family: r.family === 6 ? 10 : 2, ...(r.dst ? { dst: r.dst } : {}), dstLen: r.dstLen,
+    ...(r.src ? { src: r.src, srcLen: r.srcLen } : {}), table: r.table, type: r.type,
     protocol: r.protocol, scope: r.scope, ...(r.gateway ? { gateway: r.gateway } : {}), ...(r.oif ? { dev: r.oif } : {}),
     ...(r.metric !== null ? { metric: r.metric } : {}),
   };
