@@ -35,7 +35,7 @@ ops::OpType op_type(Napi::Env env, const std::string& s) {
       {"addr.add", T::AddrAdd},           {"addr.del", T::AddrDel},         {"route.add", T::RouteAdd},
       {"route.replace", T::RouteReplace}, {"route.del", T::RouteDel},       {"raw", T::Raw},
       {"neigh.add", T::NeighAdd},         {"neigh.replace", T::NeighReplace}, {"neigh.append", T::NeighAppend},
-      {"neigh.del", T::NeighDel}};
+      {"neigh.del", T::NeighDel},         {"addr.settle", T::AddrSettle}};
   for (const auto& [name, type] : kOps)
     if (s == name) return type;
   NAPI_THROW(Napi::TypeError::New(env, "unknown op " + s), ops::OpType::LinkAdd);
@@ -212,7 +212,8 @@ ops::Op to_op(Napi::Object o, ops::NsRefs* refs) {
       case ops::OpType::LinkSet: link_field(op, refs, k, v); break;
       case ops::OpType::LinkDel: break;
       case ops::OpType::AddrAdd:
-      case ops::OpType::AddrDel: addr_field(op, k, v, &has_prefix); break;
+      case ops::OpType::AddrDel:
+      case ops::OpType::AddrSettle: addr_field(op, k, v, &has_prefix); break;
       case ops::OpType::Raw: raw_field(op, k, v); break;
       case ops::OpType::NeighAdd:
       case ops::OpType::NeighReplace:

@@ -186,7 +186,9 @@ void decode_message(const nlmsghdr* src, uint32_t len) {
     INVARIANT(ai.label.size() < len);
   }
   rtnl::RouteInfo ri;
-  if (rtnl::decode_route(h, &ri)) INVARIANT(ri.family == AF_INET || ri.family == AF_INET6);
+  if (rtnl::decode_route(h, &ri)) INVARIANT((ri.family == AF_INET || ri.family == AF_INET6) && ri.metrics.size() < len);
+  rtnl::McastInfo mi;
+  if (rtnl::decode_mcast(h, &mi)) INVARIANT(mi.group.family == AF_INET || mi.group.family == AF_INET6);
   rtnl::NeighInfo ni;
   if (rtnl::decode_neigh(h, &ni)) INVARIANT(ni.family == AF_INET || ni.family == AF_INET6);
   nsnet::sockdiag::SockInfo si;

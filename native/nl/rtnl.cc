@@ -170,6 +170,14 @@ bool encode_addr_dump(Builder& b, uint32_t seq, uint8_t family, int32_t ifindex)
   return b.finish();
 }
 
+bool encode_mcast_dump(Builder& b, uint32_t seq, uint8_t family, int32_t ifindex) {
+  auto* ifa = b.begin_with<ifaddrmsg>(RTM_GETMULTICAST, NLM_F_REQUEST | NLM_F_DUMP, seq);
+  if (!ifa) return false;
+  ifa->ifa_family = family;
+  ifa->ifa_index = ifindex > 0 ? static_cast<uint32_t>(ifindex) : 0;
+  return b.finish();
+}
+
 bool encode_route(Builder& b, uint16_t type, uint32_t seq, uint16_t flags, const RouteSpec& s) {
   auto* rt = b.begin_with<rtmsg>(type, flags, seq);
   if (!rt) return false;
@@ -328,6 +336,29 @@ bool decode_addr(const nlmsghdr* h, AddrInfo* out) {
     out->preferred_lft = ci.ifa_prefered;
   }
   return true;
+}
+
+bool decode_mcast(const nlmsghdr* h, McastInfo* out) {
+  if (h->nlmsg_type != RTM_GETMULTICAST) return false;
+  Attr tb[IFA_MAX + 1];
+  static const nl::Policies<IFA_MAX> p{{IFA_MULTICAST, {Kind::Binary, 4, 16}}};
+  if (!nl::parse_msg(h, sizeof(ifaddrmsg), tb, IFA_MAX, p.p).ok()) return false;
+  ifaddrmsg ifa;
+  std::memcpy(&ifa, reinterpret_cast<const uint8_t*>(h) + nl::kHdrLen, sizeof ifa);
+  if (ifa.ifa_family != AF_INET && ifa.ifa_family != AF_INET6) return false;
+  *out = McastInfo{};
+  out->ifindex = static_cast<int32_t>(ifa.ifa_index);
+  get_addr(tb[IFA_MULTICAST], ifa.ifa_family, &out->group);
+  return static_cast<bool>(out->group);
+}
+
+IpAddr solicited_node(const IpAddr& a) {
+  IpAddr g;
+  g.family = AF_INET6;
+  const uint8_t prefix[13] = {0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0xff};
+  std::memcpy(g.bytes, prefix, sizeof prefix);
+  std::memcpy(g.bytes + 13, a.bytes + 13, 3);
+  return g;
 }
 
 bool decode_route(const nlmsghdr* h, RouteInfo* out) {

@@ -232,6 +232,10 @@ bool encode_link_get(nl::Builder& b, uint32_t seq, int32_t ifindex, const std::s
 bool encode_addr(nl::Builder& b, uint16_t type, uint32_t seq, uint16_t flags, const AddrSpec& s);
 // Dumps addresses of one family (0 = all), of one link when ifindex > 0.
 bool encode_addr_dump(nl::Builder& b, uint32_t seq, uint8_t family, int32_t ifindex);
+// A dump of the multicast groups of one interface (ifindex > 0) or all
+// (RTM_GETMULTICAST; IPv6's: the groups a link listens to, solicited-node
+// ones included).
+bool encode_mcast_dump(nl::Builder& b, uint32_t seq, uint8_t family, int32_t ifindex);
 bool encode_route(nl::Builder& b, uint16_t type, uint32_t seq, uint16_t flags, const RouteSpec& s);
 // Dumps routes of one family (0 = all) in one table (0 = all tables).
 bool encode_route_dump(nl::Builder& b, uint32_t seq, uint8_t family, uint32_t table);
@@ -250,6 +254,15 @@ bool encode_neigh_dump(nl::Builder& b, uint32_t seq, uint8_t family);
 // Decoders return false for a message of the wrong type or a malformed one.
 bool decode_link(const nlmsghdr* h, LinkInfo* out);
 bool decode_addr(const nlmsghdr* h, AddrInfo* out);
+// One group of a multicast dump: the link and the group's address.
+struct McastInfo {
+  int32_t ifindex = 0;
+  IpAddr group;
+};
+bool decode_mcast(const nlmsghdr* h, McastInfo* out);
+// The solicited-node multicast group of an IPv6 address (RFC 4291 2.7.1):
+// ff02::1:ff and its last 24 bits.
+IpAddr solicited_node(const IpAddr& a);
 bool decode_route(const nlmsghdr* h, RouteInfo* out);
 // Also false for a family other than IPv4/IPv6 (bridge FDB entries share the group).
 bool decode_neigh(const nlmsghdr* h, NeighInfo* out);

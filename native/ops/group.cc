@@ -92,7 +92,7 @@ bool is_quick(const std::vector<Group>& groups) {
   for (const NsRefs& r : groups[0].refs)
     if (r.netns || r.peer) return false;
   for (const Op& op : groups[0].list)
-    if (op.type == OpType::LinkAdd || op.type == OpType::LinkDel) return false;
+    if (op.type == OpType::LinkAdd || op.type == OpType::LinkDel || op.type == OpType::AddrSettle) return false;
   return true;
 }
 

@@ -4,8 +4,11 @@
 #include <linux/rtnetlink.h>
 #include <sys/socket.h>
 
+#include <chrono>
+#include <cstring>
 #include <map>
 #include <string>
+#include <thread>
 #include <unordered_set>
 
 namespace nsnet::ops {
@@ -144,6 +147,7 @@ void encode(nl::Builder& b, uint32_t seq, Op& op) {
     case OpType::Raw:
       rtnl::encode_raw(b, op.raw_type, seq, NLM_F_REQUEST | NLM_F_ACK | op.raw_flags, op.raw.data(), op.raw.size());
       break;
+    case OpType::AddrSettle: break;  // never in a segment: exec runs it between them
   }
 }
 
@@ -174,17 +178,79 @@ class Created {
   std::unordered_set<std::string> names_;
 };
 
+// Waits, 50 ms at most, until dev answers for an address: until the
+// kernel's link watcher has seen the link come up (its operstate; till
+// then a veth's far end, a bridge port, may still be disabled and drop what
+// comes for it) and, for an IPv6 address, joined its solicited-node group
+// (the multicast groups' dump). The kernel does both from work queues after
+// the requests' answers, within a fraction of a millisecond, a few under
+// load (measured); a peer's ARP or neighbour solicitation lost before that
+// would cost its first connection a second.
+bool settle(io::Socket& s, const Op& op, io::Reply* out, io::SysError* err) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(50);
+  int32_t ifindex = op.dev.index;
+  for (;;) {
+    // Asking for the link also has the kernel handle its pending link
+    // event there and then (linkwatch_sync_dev).
+    std::vector<rtnl::LinkInfo> li;
+    io::Reply status;
+    if (!list_links(s, ifindex, ifindex > 0 ? "" : op.dev.name, &li, &status, err)) return false;
+    if (status.error) {
+      *out = std::move(status);
+      return true;
+    }
+    if (li.empty()) {
+      out->error = -ENODEV;
+      out->message = "no such link";
+      return true;
+    }
+    ifindex = li[0].ifindex;
+    if (li[0].operstate == 6 /* IF_OPER_UP */ || std::chrono::steady_clock::now() >= deadline) break;
+    // The kernel's work queues need a CPU: give this one up a moment.
+    std::this_thread::sleep_for(std::chrono::microseconds(20));
+  }
+  if (op.addr.local.family != AF_INET6) return true;
+  const rtnl::IpAddr group = rtnl::solicited_node(op.addr.local);
+  for (;;) {
+    bool joined = false;
+    auto on_msg = [&](size_t, const nlmsghdr* h) {
+      rtnl::McastInfo m;
+      joined = joined || (rtnl::decode_mcast(h, &m) && m.ifindex == ifindex && std::memcmp(m.group.bytes, group.bytes, 16) == 0);
+    };
+    io::Reply status;
+    const auto enc = [&](nl::Builder& b, uint32_t seq) { return rtnl::encode_mcast_dump(b, seq, AF_INET6, ifindex); };
+    if (!s.dump(enc, on_msg, [&] { joined = false; }, &status, err)) return false;
+    if (status.error) {
+      *out = std::move(status);
+      return true;
+    }
+    if (joined || std::chrono::steady_clock::now() >= deadline) return true;
+    std::this_thread::sleep_for(std::chrono::microseconds(20));
+  }
+}
+
 }  // namespace
 
 bool exec(io::Socket& s, std::vector<Op>& ops, std::vector<io::Reply>* out, io::SysError* err) {
   out->assign(ops.size(), io::Reply{});
   // Ops go out in as few sendmsg calls as lookups allow: a batch is cut only
-  // where an op names a link that an earlier op of the batch creates.
+  // where an op names a link that an earlier op of the batch creates, and
+  // around a wait (AddrSettle), which needs what came before it applied.
   for (size_t begin = 0; begin < ops.size();) {
+    if (ops[begin].type == OpType::AddrSettle) {
+      if (!settle(s, ops[begin], &(*out)[begin], err)) return false;
+      if ((*out)[begin].error) {
+        for (size_t i = begin + 1; i < ops.size(); i++)
+          (*out)[i].error = -ECANCELED, (*out)[i].message = "not sent: an earlier request in the batch failed";
+        return true;
+      }
+      begin++;
+      continue;
+    }
     Created made;
     made.note(ops[begin]);
     size_t end = begin + 1;
-    while (end < ops.size() && !made.used_by(ops[end])) made.note(ops[end++]);
+    while (end < ops.size() && ops[end].type != OpType::AddrSettle && !made.used_by(ops[end])) made.note(ops[end++]);
     std::vector<Op> seg(std::make_move_iterator(ops.begin() + begin), std::make_move_iterator(ops.begin() + end));
     std::vector<io::Reply> replies(seg.size());
     bool failed = false;

@@ -2146,6 +2146,37 @@ TEST(decode_addr_rejects_wrong_type_truncated_header_bad_family_and_short_cachei
   CHECK(!rtnl::decode_addr(m.hdr(), &ai));
 }
 
+TEST(mcast_dump_asks_for_one_links_groups_and_decode_reads_each_group) {
+  Buf m;
+  Builder b(m.b, sizeof m.b);
+  CHECK(rtnl::encode_mcast_dump(b, 7, AF_INET6, 4));
+  CHECK_EQ(m.hdr()->nlmsg_type, uint16_t{RTM_GETMULTICAST});
+  CHECK_EQ(m.hdr()->nlmsg_flags, uint16_t{NLM_F_REQUEST | NLM_F_DUMP});
+  CHECK_EQ(family_header<ifaddrmsg>(m.hdr()).ifa_family, uint8_t{AF_INET6});
+  CHECK_EQ(family_header<ifaddrmsg>(m.hdr()).ifa_index, uint32_t{4});
+  // An answer as inet6_fill_ifmcaddr writes it.
+  Buf a;
+  Builder r(a.b, sizeof a.b);
+  r.begin(RTM_GETMULTICAST, NLM_F_MULTI, 7, 0);
+  auto* ifa = r.put_extra<ifaddrmsg>();
+  ifa->ifa_family = AF_INET6;
+  ifa->ifa_index = 4;
+  const rtnl::IpAddr g = v6("ff02::1:ff00:15");
+  r.put(IFA_MULTICAST, g.bytes, 16);
+  r.end();
+  rtnl::McastInfo mi;
+  CHECK(rtnl::decode_mcast(a.hdr(), &mi));
+  CHECK_EQ(mi.ifindex, 4);
+  CHECK(same_ip(mi.group, g));
+  // A message without a group (the request itself) is none.
+  CHECK(!rtnl::decode_mcast(m.hdr(), &mi));
+}
+
+TEST(solicited_node_group_is_ff02_1_ff_and_the_addresss_last_24_bits) {
+  CHECK(same_ip(rtnl::solicited_node(v6("fd33::15")), v6("ff02::1:ff00:15")));
+  CHECK(same_ip(rtnl::solicited_node(v6("2001:db8::1234:5678")), v6("ff02::1:ff34:5678")));
+}
+
 TEST(decode_route_round_trips_every_field) {
   Buf m;
   Builder b(m.b, sizeof m.b);

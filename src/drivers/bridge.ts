@@ -212,6 +212,9 @@ export const bridgeDriver: Driver = {
     // not paired yet, and the kernel answers ENOTCONN. The sandbox's own
     // group, which runs next, brings it up.
     configureInside(b.in(sb), n, ep, o, st.mtu, { gateway: subnetGateway(n) });
+    // The bridge port as the link watcher leaves it once the far end is up
+    // (enabled, its queue attached): see Batch.settleAddress.
+    b.in(ctx.host).settleLink(ep.hostIfname!).in(sb);
   },
 
   prepool(ctx, n, ns, b, tag) {
@@ -241,6 +244,8 @@ export const bridgeDriver: Driver = {
     const st = bridgeState(n);
     b.in(ctx.host).setLink(ep.hostIfname!, { alias: ownerTag(ctx.owner, ep.id), ...(hairpin(st, ep) ? { hairpin: true } : {}) });
     configureInside(b.in(ns), n, ep, o, st.mtu, { gateway: subnetGateway(n) }, pooled);
+    // One that waited down (IPv6) came up: its bridge port, as join's.
+    if (!pooled.up) b.in(ctx.host).settleLink(ep.hostIfname!).in(ns);
   },
 
   unadopt(ctx, n, ep, b, tag) {

@@ -49,7 +49,10 @@ export function defaultRoutes(d: Driver | undefined, n: NetworkRecord, dev: stri
  * router advertisement either (its addresses and routes are nsnet's).
  * These must be set before the link is up. A pooled interface (its mode
  * and sysctls set when the pool made it, up or down as `pooled` says)
- * first takes ep's name and MAC.
+ * first takes ep's name and MAC. Last, it waits until the interface
+ * answers for its addresses (see Batch.settleAddress): a peer that connects
+ * once the create returns must not lose its first ARP request or neighbour
+ * solicitation, and wait a second.
  */
 export function configureInside(b: Batch, n: NetworkRecord, ep: EndpointRecord, o: JoinOptions, mtu: number | null, routes: GatewayRoutes, pooled?: PooledInterface): void {
   const inside = ep.ifname!;
@@ -61,8 +64,10 @@ export function configureInside(b: Batch, n: NetworkRecord, ep: EndpointRecord, 
   } else quietIPv6(b, n, mtu, inside, !!o.ownNetns);
   if (!pooled?.up || rename) b.setUp(inside);
   for (const a of ep.addresses) b.addAddress(inside, a, a.includes(':') ? { nodad: true } : {});
-  if (!o.gatewayEndpoint) return;
-  for (const gateway of gatewayAddresses(n, routes)) b.addRoute({ dst: 'default', gateway, dev: inside, ...(routes.onlink ? { onlink: true } : {}) });
+  if (o.gatewayEndpoint) {
+    for (const gateway of gatewayAddresses(n, routes)) b.addRoute({ dst: 'default', gateway, dev: inside, ...(routes.onlink ? { onlink: true } : {}) });
+  }
+  for (const a of ep.addresses) b.settleAddress(inside, a.slice(0, a.indexOf('/')));
 }
 
 /**

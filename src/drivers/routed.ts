@@ -133,6 +133,9 @@ export const routedDriver: Driver = {
       // an internal one), the network's own subnets still go to the host.
       if (!o.gatewayEndpoint || n.internal) for (const s of subnets) b.addRoute({ dst: s.subnet, gateway, dev: ep.ifname!, onlink: true });
     }
+    // The host end as the link watcher leaves it once the far end is up
+    // (its queue attached; till then it drops): see Batch.settleAddress.
+    b.in(ctx.host).settleLink(near).in(sb);
   },
 
   async repair(ctx, n, ep, sb, view, o) {

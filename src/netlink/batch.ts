@@ -261,6 +261,29 @@ export class Batch {
     return this.address('addr.del', dev, cidr);
   }
 
+  /**
+   * Waits, on the addon's thread and for 50 ms at most, until dev answers
+   * ARP or neighbour solicitations for `address`. The kernel's answer to a
+   * request comes before two things it does later, from work queues: its
+   * link watcher's handling of a link that came up (till then a veth's far
+   * end, a bridge port, may drop what comes for it), and, for an IPv6
+   * address added with nodad, joining its solicited-node group. A peer's
+   * solicitation before that goes unanswered, and its first connection
+   * waits a second for the next one: 1 to 8 creates in 600 here. Sends
+   * nothing; what follows waits for it.
+   */
+  settleAddress(dev: DevRef, address: string): this {
+    const d = v.dev(dev);
+    const a = v.ip(address, 'address');
+    return this.push({ op: 'addr.settle', dev: d, address: a.address }, 'RTM_GETLINK', `address ${a.address} on ${q(d)} answering`);
+  }
+
+  /** The link part of settleAddress: waits until the link watcher has seen dev (up) as it is. */
+  settleLink(dev: DevRef): this {
+    const d = v.dev(dev);
+    return this.push({ op: 'addr.settle', dev: d }, 'RTM_GETLINK', `link ${q(d)} settled`);
+  }
+
   private route(op: 'route.add' | 'route.replace' | 'route.del', spec: RouteSpec): this {
     v.spec(spec, 'route');
     let family: 4 | 6 | undefined = spec.family;
