@@ -112,7 +112,7 @@ export type NeighOp = {
   family?: number;
   vni?: number;
 };
-/** Sends nothing: waits (50 ms at most) until dev answers for the address (Batch.settleAddress). */
+/** Sends nothing: waits (20 ms at most) until dev answers for the address (Batch.settleAddress). */
 export type SettleOp = { op: 'addr.settle'; dev: DevRef; address?: string };
 export type NativeOp = LinkAddOp | LinkSetOp | { op: 'link.del'; dev: DevRef } | AddrOp | RouteOp | NeighOp | RawOp | SettleOp;
 

@@ -67,7 +67,9 @@ describe('failure injection', () => {
     };
     const probe = await createSandbox(w.c, { name: `${prefix}probe`, mode: { network: net.name }, ports });
     await probe.delete();
-    expect(kernelOps).toBe(9); // veth, its address generation off, it up in hairpin mode, the peer taking no router advertisements (a sysctl), peer up, two addresses, two default routes
+    // veth, its address generation off, it up in hairpin mode, the peer taking no router advertisements (a sysctl),
+    // peer up, two addresses, two default routes, a wait for each address to be answered, one for the bridge port
+    expect(kernelOps).toBe(12);
     const before = await settled(w, prefix);
     const firewall = w.c.ctx.firewall as unknown as { present: boolean };
     // Twice: with nsnet's table known to be there, the ports' elements ride in
@@ -133,7 +135,9 @@ describe('failure injection', () => {
       await expectUnchanged(before, prefix);
       expect(await inside()).toBe(sbBefore);
     }
-    expect(kernelOps).toBe(7); // veth, its address generation off, it up, the peer's IPv6 off (a sysctl) and address generation off, peer up, address; no default route: n1 gives it
+    // veth, its address generation off, it up, the peer's IPv6 off (a sysctl) and address generation off, peer up,
+    // address (no default route: n1 gives it), a wait for it to be answered, one for the bridge port
+    expect(kernelOps).toBe(9);
     // And after all that, the join works.
     await ep.join(sb);
     expect((await sb.info()).endpoints.map((e) => e.ifname)).toEqual(['eth0', 'eth1']);
@@ -175,8 +179,9 @@ describe('failure injection, routed and macvlan', () => {
     const net = await w.c.createNetwork(uniq('fr'), { driver: 'routed', subnets: ['10.78.0.0/24'] });
     await createSandbox(w.c, { name: uniq('fk'), mode: { network: net.name } }); // something to keep
     // veth, IPv6 off on its host end (a sysctl), alias and route_localnet, up, host route, host neighbour;
-    // inside: IPv6 off (a sysctl), address generation off, up, address, default route, gateway neighbour
-    await everyStep(net.name, { ports: ['8310:80'] }, `fr${process.pid % 1000}`, 12);
+    // inside: IPv6 off (a sysctl), address generation off, up, address, default route, gateway neighbour;
+    // a wait for the address to be answered, one for the host end
+    await everyStep(net.name, { ports: ['8310:80'] }, `fr${process.pid % 1000}`, 14);
   }, 60_000);
 
   test('macvlan with a host shim: a failure at every step of a create leaves kernel (the shim\'s routes too), store and files as they were', async () => {
@@ -185,8 +190,9 @@ describe('failure injection, routed and macvlan', () => {
       driver: 'macvlan', subnets: [{ subnet: '192.168.79.0/24', ipRange: '192.168.79.128/25' }], options: { parent: 'lanf0', 'nsnet.host_shim': '192.168.79.250' },
     });
     await createSandbox(w.c, { name: uniq('fk'), mode: { network: net.name } }); // something to keep
-    // macvlan; inside: IPv6 off (a sysctl), address generation off, up, address, default route; the shim's route to it
-    await everyStep(net.name, {}, `fm${process.pid % 1000}`, 7);
+    // macvlan; inside: IPv6 off (a sysctl), address generation off, up, address, default route, a wait for
+    // the address to be answered; the shim's route to it
+    await everyStep(net.name, {}, `fm${process.pid % 1000}`, 8);
   }, 60_000);
 });
 

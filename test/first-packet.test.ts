@@ -47,9 +47,9 @@ async function quietSent(ns: string, family: 4 | 6): Promise<number> {
 }
 
 test.each([
-  ['IPv4, a fresh namespace each (its link comes up in the trip)', ['10.231.0.0/24'], false, 4],
-  ['IPv6, a pooled namespace each (on an IPv6 network its link waits down, and comes up in the take)', ['10.232.0.0/24', 'fd32::/64'], true, 6],
-  ['IPv6, a fresh namespace each', ['10.233.0.0/24', 'fd33::/64'], false, 6],
+  ['IPv4, a fresh namespace each (its link comes up in the trip)', ['10.231.0.0/22'], false, 4],
+  ['IPv6, a pooled namespace each (on an IPv6 network its link waits down, and comes up in the take)', ['10.232.0.0/22', 'fd32::/64'], true, 6],
+  ['IPv6, a fresh namespace each', ['10.233.0.0/22', 'fd33::/64'], false, 6],
 ] as const)('%s: 250 creates, each followed at once by a TCP connection from the host, which solicited each sandbox once', async (_, subnets, pool, family) => {
   w = await world('fp', pool ? { pool: { size: 4, networks: ['*'] } } : {});
   const net = uniq('fpn');

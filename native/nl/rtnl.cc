@@ -339,7 +339,9 @@ bool decode_addr(const nlmsghdr* h, AddrInfo* out) {
 }
 
 bool decode_mcast(const nlmsghdr* h, McastInfo* out) {
-  if (h->nlmsg_type != RTM_GETMULTICAST) return false;
+  // Dumps answer RTM_GETMULTICAST; Linux 6.13 notifies changes as
+  // RTM_NEWMULTICAST (56), which the same decoder reads.
+  if (h->nlmsg_type != RTM_GETMULTICAST && h->nlmsg_type != 56) return false;
   Attr tb[IFA_MAX + 1];
   static const nl::Policies<IFA_MAX> p{{IFA_MULTICAST, {Kind::Binary, 4, 16}}};
   if (!nl::parse_msg(h, sizeof(ifaddrmsg), tb, IFA_MAX, p.p).ok()) return false;

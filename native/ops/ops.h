@@ -20,7 +20,7 @@ struct DevRef {
 
 // Raw: a message whose body a dump returned, sent back as raw_type (a
 // rule or neighbour removed or made again exactly as the kernel shows it).
-// AddrSettle sends nothing: it waits (a while at most) until dev answers
+// AddrSettle sends nothing: it waits (20 ms at most) until dev answers
 // for addr.local: the link seen up by the kernel's link watcher and, for an
 // IPv6 address added with nodad, its solicited-node group joined; the
 // kernel does both from work queues after the requests' answers.

@@ -129,7 +129,7 @@ async function makeNetns(ctx: CnmContext, tx: Transaction, sb: SandboxRecord, ep
   // pooled namespace's are opened by lifecycle.live after it, as after a join.
   const listen = sb.resolver && ctx.lifecycle && !pooled ? ctx.lifecycle.listen(sb) : [];
   const finish = (b: Batch, ns: Netns, ports: PortSpec[]) => {
-    // Whose namespace it is, on its lo (the joins end inside it, so this rides in their last request group).
+    // Whose namespace it is, on its lo (the joins end inside it, so this rides in their last group there).
     b.in(ns).setLink('lo', { alias: ownerTag(ctx.owner, sb.id) });
     if (ports.length) stagePorts(ctx, b, ports);
     return b;

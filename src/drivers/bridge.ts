@@ -244,8 +244,9 @@ export const bridgeDriver: Driver = {
     const st = bridgeState(n);
     b.in(ctx.host).setLink(ep.hostIfname!, { alias: ownerTag(ctx.owner, ep.id), ...(hairpin(st, ep) ? { hairpin: true } : {}) });
     configureInside(b.in(ns), n, ep, o, st.mtu, { gateway: subnetGateway(n) }, pooled);
-    // One that waited down (IPv6) came up: its bridge port, as join's.
-    if (!pooled.up) b.in(ctx.host).settleLink(ep.hostIfname!).in(ns);
+    // One that waited down (IPv6), or went down for its rename, came up:
+    // its bridge port, as join's.
+    if (!pooled.up || pooled.ifname !== ep.ifname) b.in(ctx.host).settleLink(ep.hostIfname!).in(ns);
   },
 
   unadopt(ctx, n, ep, b, tag) {

@@ -67,7 +67,7 @@ export function configureInside(b: Batch, n: NetworkRecord, ep: EndpointRecord, 
   if (o.gatewayEndpoint) {
     for (const gateway of gatewayAddresses(n, routes)) b.addRoute({ dst: 'default', gateway, dev: inside, ...(routes.onlink ? { onlink: true } : {}) });
   }
-  for (const a of ep.addresses) b.settleAddress(inside, a.slice(0, a.indexOf('/')));
+  for (const a of ep.addresses) b.settleAddress(inside, a.split('/')[0]!);
 }
 
 /**

@@ -262,7 +262,7 @@ export class Batch {
   }
 
   /**
-   * Waits, on the addon's thread and for 50 ms at most, until dev answers
+   * Waits, on the addon's thread and for 20 ms at most, until dev answers
    * ARP or neighbour solicitations for `address`. The kernel's answer to a
    * request comes before two things it does later, from work queues: its
    * link watcher's handling of a link that came up (till then a veth's far
@@ -275,13 +275,13 @@ export class Batch {
   settleAddress(dev: DevRef, address: string): this {
     const d = v.dev(dev);
     const a = v.ip(address, 'address');
-    return this.push({ op: 'addr.settle', dev: d, address: a.address }, 'RTM_GETLINK', `address ${a.address} on ${q(d)} answering`);
+    return this.push({ op: 'addr.settle', dev: d, address: a.address }, 'settle (RTM_GETLINK, RTM_GETMULTICAST)', `address ${a.address} on ${q(d)} answering`);
   }
 
   /** The link part of settleAddress: waits until the link watcher has seen dev (up) as it is. */
   settleLink(dev: DevRef): this {
     const d = v.dev(dev);
-    return this.push({ op: 'addr.settle', dev: d }, 'RTM_GETLINK', `link ${q(d)} settled`);
+    return this.push({ op: 'addr.settle', dev: d }, 'settle (RTM_GETLINK)', `link ${q(d)} settled`);
   }
 
   private route(op: 'route.add' | 'route.replace' | 'route.del', spec: RouteSpec): this {
