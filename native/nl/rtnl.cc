@@ -162,20 +162,25 @@ bool encode_addr(Builder& b, uint16_t type, uint32_t seq, uint16_t flags, const 
   return b.finish();
 }
 
-bool encode_addr_dump(Builder& b, uint32_t seq, uint8_t family, int32_t ifindex) {
-  auto* ifa = b.begin_with<ifaddrmsg>(RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, seq);
+namespace {
+
+// A dump of an ifaddrmsg family (addresses, multicast groups) of one link, or all.
+bool ifaddr_dump(Builder& b, uint16_t type, uint32_t seq, uint8_t family, int32_t ifindex) {
+  auto* ifa = b.begin_with<ifaddrmsg>(type, NLM_F_REQUEST | NLM_F_DUMP, seq);
   if (!ifa) return false;
   ifa->ifa_family = family;
   ifa->ifa_index = ifindex > 0 ? static_cast<uint32_t>(ifindex) : 0;
   return b.finish();
 }
 
+}  // namespace
+
+bool encode_addr_dump(Builder& b, uint32_t seq, uint8_t family, int32_t ifindex) {
+  return ifaddr_dump(b, RTM_GETADDR, seq, family, ifindex);
+}
+
 bool encode_mcast_dump(Builder& b, uint32_t seq, uint8_t family, int32_t ifindex) {
-  auto* ifa = b.begin_with<ifaddrmsg>(RTM_GETMULTICAST, NLM_F_REQUEST | NLM_F_DUMP, seq);
-  if (!ifa) return false;
-  ifa->ifa_family = family;
-  ifa->ifa_index = ifindex > 0 ? static_cast<uint32_t>(ifindex) : 0;
-  return b.finish();
+  return ifaddr_dump(b, RTM_GETMULTICAST, seq, family, ifindex);
 }
 
 bool encode_route(Builder& b, uint16_t type, uint32_t seq, uint16_t flags, const RouteSpec& s) {

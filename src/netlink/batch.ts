@@ -5,40 +5,12 @@
 // Routes and Neighbours are batches of one. What each request takes is in
 // specs.ts.
 import { NsnetError, ValidationError } from '../errors.js';
-import {
-  native,
-  type NativeGroup,
-  type NativeNftOp,
-  type AddrOp,
-  type DevRef,
-  type LinkAddOp,
-  type LinkFields,
-  type LinkSetOp,
-  type NativeOp,
-  type NativeReply,
-  type NeighOp,
-  type RouteOp,
-} from '../native.js';
+import { native, type NativeGroup, type NativeNftOp, type AddrOp, type DevRef, type LinkAddOp, type LinkFields, type LinkSetOp } from '../native.js';
+import type { NativeOp, NativeReply, NeighOp, RouteOp } from '../native.js';
 import * as v from '../validate.js';
 import { toNativeNftOp, type NftOp } from './nftops.js';
-import {
-  ADDR_GEN_MODE,
-  IPV4_CONF,
-  MACVLAN_MODE,
-  NUD,
-  RTM_TYPE,
-  type AddressOptions,
-  type BridgeSpec,
-  type CommonLink,
-  type FdbSpec,
-  type HasHandle,
-  type LinkChange,
-  type MacvlanSpec,
-  type NeighbourSpec,
-  type RouteSpec,
-  type VethSpec,
-  type VxlanSpec,
-} from './specs.js';
+import { ADDR_GEN_MODE, IPV4_CONF, MACVLAN_MODE, NUD, RTM_TYPE } from './specs.js';
+import type { AddressOptions, BridgeSpec, CommonLink, FdbSpec, HasHandle, LinkChange, MacvlanSpec, NeighbourSpec, RouteSpec, VethSpec, VxlanSpec } from './specs.js';
 import { SCOPE_ID } from './types.js';
 
 /** The address family of forwarding database entries, and their NTF_* flags. */
@@ -46,21 +18,8 @@ const AF_BRIDGE = 7;
 const NTF_SELF = 0x02;
 const NTF_MASTER = 0x04;
 
-export type {
-  AddrGenMode,
-  AddressOptions,
-  BridgeSpec,
-  FdbSpec,
-  HasHandle,
-  Ipv4ConfKey,
-  LinkChange,
-  MacvlanMode,
-  MacvlanSpec,
-  NeighbourSpec,
-  RouteSpec,
-  VethSpec,
-  VxlanSpec,
-} from './specs.js';
+export type { AddrGenMode, AddressOptions, BridgeSpec, FdbSpec, HasHandle, Ipv4ConfKey, LinkChange, MacvlanMode, MacvlanSpec } from './specs.js';
+export type { NeighbourSpec, RouteSpec, VethSpec, VxlanSpec } from './specs.js';
 
 interface Pending {
   op: NativeOp | NativeNftOp | [string, string];
