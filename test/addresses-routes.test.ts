@@ -2,7 +2,7 @@
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 
 import { Netns, NsnetError, ValidationError } from '../src/index.js';
-import { ipj, testHost } from './helpers.js';
+import { ip, ipj, testHost } from './helpers.js';
 
 let ns: Netns;
 beforeEach(async () => {
@@ -128,6 +128,17 @@ describe('routes', () => {
     expect(mine.find((r) => r.dst === 'default')).toMatchObject({ family: 6, gateway: 'fe80::1' });
     expect(mine.find((r) => r.dst === '2001:db8::/32')).toMatchObject({ gateway: 'fd79::1' });
     expect(mine.map((r) => r.dst).sort()).toEqual(theirs.map((r) => (r.dst.includes('/') || r.dst === 'default' ? r.dst : `${r.dst}/128`)).sort());
+  });
+
+  test('IPv6 routes to one prefix from different sources (ip route ... from) are listed apart, each with its source, as ip -j shows them', async () => {
+    await ns.addresses.add('eth0', 'fd79::2/64', { nodad: true });
+    await ip(ns.name, '-6', 'route', 'add', '2001:db8:5::/64', 'from', '2001:db8::/48', 'dev', 'eth0');
+    await ip(ns.name, '-6', 'route', 'add', '2001:db8:5::/64', 'dev', 'eth0', 'metric', '9');
+    const theirs = (await ipj<any[]>(ns.name, '-6', 'route', 'show')).filter((r) => r.dst === '2001:db8:5::/64').map((r) => r.from ?? null);
+    const mine = (await ns.routes.list({ family: 6 })).filter((r) => r.dst === '2001:db8:5::/64').map((r) => r.src ?? null);
+    expect(mine.sort()).toEqual(theirs.sort());
+    expect(mine).toContain('2001:db8::/48');
+    expect(mine).toContain(null);
   });
 
   test('routes in another table, and listing every table', async () => {

@@ -22,9 +22,10 @@ export type MirrorChange =
 export type MirrorOptions = Pick<WatchOptions, 'rcvbuf' | 'queueLimit' | 'batch'>;
 
 export const addressKey = (a: Address) => `${a.ifindex}|${a.family}|${a.address}/${a.prefixlen}`;
-// What tells two routes apart in the tables (multipath next hops aside).
-export const routeKey = (r: Route) => `${r.family}|${r.table}|${r.type}|${r.dst}|${r.metric ?? ''}|${r.oif ?? ''}|${r.gateway ?? ''}`;
-const replaceKey = (r: Route) => `${r.family}|${r.table}|${r.dst}|${r.metric ?? ''}`;
+// What tells two routes apart in the tables (multipath next hops aside):
+// two to one prefix from different sources (IPv6) are two.
+export const routeKey = (r: Route) => `${r.family}|${r.table}|${r.type}|${r.dst}|${r.src ?? ''}|${r.metric ?? ''}|${r.oif ?? ''}|${r.gateway ?? ''}`;
+const replaceKey = (r: Route) => `${r.family}|${r.table}|${r.dst}|${r.src ?? ''}|${r.metric ?? ''}`;
 
 class State {
   links = new Map<number, Link>();

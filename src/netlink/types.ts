@@ -51,6 +51,8 @@ export interface Route {
   scope: string;
   type: string;
   mtu: number | null;
+  /** A source-specific (IPv6) route's source prefix, `prefix/len` (`ip route ... from`); absent on the others. */
+  src?: string;
 }
 
 export interface Neighbour {
@@ -159,6 +161,7 @@ export function toRoute(r: NativeRoute): Route {
     scope: ROUTE_SCOPE[r.scope] ?? String(r.scope),
     type: RTN[r.type] ?? String(r.type),
     mtu: r.mtu || null,
+    ...(r.src && r.srcLen ? { src: `${r.src}/${r.srcLen}` } : {}),
   };
 }
 
