@@ -250,39 +250,34 @@ bool exec(io::Socket& s, std::vector<Op>& ops, std::vector<io::Reply>* out, io::
   // where an op names a link that an earlier op of the batch creates, and
   // around a wait (AddrSettle), which needs what came before it applied.
   for (size_t begin = 0; begin < ops.size();) {
+    size_t end = begin + 1;
+    bool failed = false;
     if (ops[begin].type == OpType::AddrSettle) {
       if (!settle(s, ops[begin], &(*out)[begin], err)) return false;
-      if ((*out)[begin].error) {
-        for (size_t i = begin + 1; i < ops.size(); i++)
-          (*out)[i].error = -ECANCELED, (*out)[i].message = "not sent: an earlier request in the batch failed";
-        return true;
-      }
-      begin++;
-      continue;
-    }
-    Created made;
-    made.note(ops[begin]);
-    size_t end = begin + 1;
-    while (end < ops.size() && ops[end].type != OpType::AddrSettle && !made.used_by(ops[end])) made.note(ops[end++]);
-    std::vector<Op> seg(std::make_move_iterator(ops.begin() + begin), std::make_move_iterator(ops.begin() + end));
-    std::vector<io::Reply> replies(seg.size());
-    bool failed = false;
-    if (!resolve(s, seg, &replies, &failed, err)) return false;
-    if (failed) {
-      for (auto& r : replies)
-        if (!r.error) r.error = -ECANCELED, r.message = "not sent: a link lookup in the batch failed";
+      failed = (*out)[begin].error != 0;
     } else {
-      std::vector<uint8_t> buf(seg.size() * kPerMsg);
-      const uint32_t first = s.reserve_seq(static_cast<uint32_t>(seg.size()));
-      const auto build = [&](nl::Builder& b) {
-        for (size_t i = 0; i < seg.size(); i++) encode(b, first + static_cast<uint32_t>(i), seg[i]);
-      };
-      if (!nl::build_grown(&buf, kMaxBatch, build)) return io::fail(err, EMSGSIZE, "batch does not fit");
-      if (!s.transact(buf.data(), buf.size(), first, seg.size(), &replies, nullptr, err)) return false;
-    }
-    for (size_t i = 0; i < seg.size(); i++) {
-      (*out)[begin + i] = std::move(replies[i]);
-      if ((*out)[begin + i].error) failed = true;
+      Created made;
+      made.note(ops[begin]);
+      while (end < ops.size() && ops[end].type != OpType::AddrSettle && !made.used_by(ops[end])) made.note(ops[end++]);
+      std::vector<Op> seg(std::make_move_iterator(ops.begin() + begin), std::make_move_iterator(ops.begin() + end));
+      std::vector<io::Reply> replies(seg.size());
+      if (!resolve(s, seg, &replies, &failed, err)) return false;
+      if (failed) {
+        for (auto& r : replies)
+          if (!r.error) r.error = -ECANCELED, r.message = "not sent: a link lookup in the batch failed";
+      } else {
+        std::vector<uint8_t> buf(seg.size() * kPerMsg);
+        const uint32_t first = s.reserve_seq(static_cast<uint32_t>(seg.size()));
+        const auto build = [&](nl::Builder& b) {
+          for (size_t i = 0; i < seg.size(); i++) encode(b, first + static_cast<uint32_t>(i), seg[i]);
+        };
+        if (!nl::build_grown(&buf, kMaxBatch, build)) return io::fail(err, EMSGSIZE, "batch does not fit");
+        if (!s.transact(buf.data(), buf.size(), first, seg.size(), &replies, nullptr, err)) return false;
+      }
+      for (size_t i = 0; i < seg.size(); i++) {
+        (*out)[begin + i] = std::move(replies[i]);
+        if ((*out)[begin + i].error) failed = true;
+      }
     }
     if (failed) {
       // Later ops may depend on what failed; nothing more is sent.
