@@ -68,8 +68,8 @@ describe('failure injection', () => {
     const probe = await createSandbox(w.c, { name: `${prefix}probe`, mode: { network: net.name }, ports });
     await probe.delete();
     // veth, its address generation off, it up in hairpin mode, the peer taking no router advertisements (a sysctl),
-    // peer up, two addresses, two default routes, a wait for each address to be answered, one for the bridge port
-    expect(kernelOps).toBe(12);
+    // peer up, two addresses, two default routes, a wait for the link and its IPv6 address to answer, one for the bridge port
+    expect(kernelOps).toBe(11);
     const before = await settled(w, prefix);
     const firewall = w.c.ctx.firewall as unknown as { present: boolean };
     // Twice: with nsnet's table known to be there, the ports' elements ride in
@@ -136,7 +136,7 @@ describe('failure injection', () => {
       expect(await inside()).toBe(sbBefore);
     }
     // veth, its address generation off, it up, the peer's IPv6 off (a sysctl) and address generation off, peer up,
-    // address (no default route: n1 gives it), a wait for it to be answered, one for the bridge port
+    // address (no default route: n1 gives it), a wait for the link to answer, one for the bridge port
     expect(kernelOps).toBe(9);
     // And after all that, the join works.
     await ep.join(sb);
@@ -180,7 +180,7 @@ describe('failure injection, routed and macvlan', () => {
     await createSandbox(w.c, { name: uniq('fk'), mode: { network: net.name } }); // something to keep
     // veth, IPv6 off on its host end (a sysctl), alias and route_localnet, up, host route, host neighbour;
     // inside: IPv6 off (a sysctl), address generation off, up, address, default route, gateway neighbour;
-    // a wait for the address to be answered, one for the host end
+    // a wait for the link to answer, one for the host end
     await everyStep(net.name, { ports: ['8310:80'] }, `fr${process.pid % 1000}`, 14);
   }, 60_000);
 
@@ -191,7 +191,7 @@ describe('failure injection, routed and macvlan', () => {
     });
     await createSandbox(w.c, { name: uniq('fk'), mode: { network: net.name } }); // something to keep
     // macvlan; inside: IPv6 off (a sysctl), address generation off, up, address, default route, a wait for
-    // the address to be answered; the shim's route to it
+    // the link to answer; the shim's route to it
     await everyStep(net.name, {}, `fm${process.pid % 1000}`, 8);
   }, 60_000);
 });

@@ -67,7 +67,10 @@ export function configureInside(b: Batch, n: NetworkRecord, ep: EndpointRecord, 
   if (o.gatewayEndpoint) {
     for (const gateway of gatewayAddresses(n, routes)) b.addRoute({ dst: 'default', gateway, dev: inside, ...(routes.onlink ? { onlink: true } : {}) });
   }
-  for (const a of ep.addresses) b.settleAddress(inside, a.split('/')[0]!);
+  // One wait covers the link: an IPv6 address's also covers its group.
+  const v6 = ep.addresses.filter((a) => a.includes(':'));
+  if (v6.length) for (const a of v6) b.settleAddress(inside, a.split('/')[0]!);
+  else b.settleLink(inside);
 }
 
 /**
